@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+)
+
+// Accept is socket:accept/2. The accepted socket is owned by c, registered
+// in the engine and inherits rcvbuf, the control buffer sizes, iow, debug
+// and use_registry from the listener (reference §2.9).
+func (s *Socket) Accept(ctx context.Context, c Caller, t Timeout) AcceptResult {
+	j := &acceptJob{s: s, owner: c}
+	sel, err := s.perform(ctx, c, OpAccept, t, j)
+	if sel != nil {
+		return AcceptResult{Select: sel}
+	}
+	if err != nil {
+		return AcceptResult{Err: err}
+	}
+	return j.acceptResult()
+}
+
+// acceptJob is one accept call.
+type acceptJob struct {
+	s     *Socket
+	owner Caller
+
+	accepted *Socket
+	err      error
+}
+
+func (j *acceptJob) acceptResult() AcceptResult {
+	return AcceptResult{Socket: j.accepted, Err: j.err}
+}
+
+func (j *acceptJob) completion() *Completion {
+	r := j.acceptResult()
+	return &Completion{Accept: &r}
+}
+
+func (j *acceptJob) attempt() (bool, error) {
+	s, e := j.s, j.s.e
+	// Take the socket quota before the syscall: a connection we could not
+	// keep would otherwise have to be accepted and dropped.
+	if err := e.reserve(); err != nil {
+		j.err = err
+		return true, nil
+	}
+	for {
+		s.cnt.inc(cAccTries)
+		at := s.harvest()
+		nfd, err := sysAccept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.ECONNABORTED:
+			continue // that connection is gone; try the next one
+		case unix.EAGAIN:
+			e.unreserve()
+			s.rd.empty(at)
+			return false, nil
+		default:
+			e.unreserve()
+			s.cnt.inc(cAccFails)
+			j.err = err
+			// As the NIF does, an accept error fails the queued acceptors too.
+			return true, err
+		}
+		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner)
+		if err != nil {
+			s.cnt.inc(cAccFails)
+			j.err = err
+			return true, nil
+		}
+		child.inherit(s)
+		child.connected.Store(true)
+		s.cnt.inc(cAccSuccess)
+		if child.Debug() {
+			child.logDebug("accepted", "listener", s.id)
+		}
+		j.accepted = child
+		return true, nil
+	}
+}

@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+)
+
+// This file is the engine's public contract: the types the server package
+// translates to and from protobuf. Keep it free of gRPC and protobuf.
+
+// Caller is the Erlang "process" on whose behalf an operation runs: in sockd,
+// a session. The engine compares Callers by identity (==).
+type Caller interface {
+	// CallerID names the caller in Info (the socket's owner) and in logs.
+	CallerID() string
+	// Deliver hands an event to the caller. It must not block and must not
+	// call back into the engine while holding engine locks (the engine calls
+	// it with no socket lock held). It may be called concurrently from
+	// several goroutines; an abort or completion is the last event of its
+	// handle. Deliver should hand the event off rather than call into the
+	// engine: Cancel and a replacing call wait for an event being delivered
+	// to their handle, so Deliver calling them for that handle would
+	// deadlock.
+	Deliver(ev Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventSelect: the operation registered with Handle may be retried now.
+	EventSelect EventKind = iota + 1
+	// EventAbort: the operation registered with Handle was aborted; Reason says why
+	// (ErrClosed, ErrCancelled, or an Errno propagated to queued requestors).
+	EventAbort
+	// EventCompletion: completion mode; Completion holds the operation's result.
+	EventCompletion
+	// EventCounterWrap: counter Counter of the socket wrapped (iow is on).
+	EventCounterWrap
+)
+
+// Event is one '$socket' message: {'$socket', Socket, Tag, Info}.
+type Event struct {
+	Kind       EventKind
+	Socket     *Socket
+	Handle     uint64
+	Op         Op          // the operation the handle belongs to
+	Reason     error       // EventAbort
+	Completion *Completion // EventCompletion
+	Counter    string      // EventCounterWrap
+}
+
+// Completion is the result of an operation the engine performed itself in
+// completion mode. Exactly one of the result pointers is set.
+type Completion struct {
+	Accept  *AcceptResult
+	Connect *ConnectResult
+	Send    *SendResult
+	Recv    *RecvResult
+}
+
+// Op names an operation, and so the lane it queues in (Erlang's select tag).
+type Op int
+
+const (
+	OpAccept Op = iota + 1
+	OpConnect
+	OpRecv
+	OpRecvFrom
+	OpRecvMsg
+	OpSend
+	OpSendTo
+	OpSendMsg
+)
+
+// TimeoutKind selects how a blocking-capable call waits.
+type TimeoutKind int
+
+const (
+	// WaitInfinity waits until done (bounded only by ctx).
+	WaitInfinity TimeoutKind = iota
+	// WaitFor waits at most Timeout.D; D == 0 is Erlang's 0 ("poll").
+	WaitFor
+	// WaitNowait returns a SelectInfo instead of waiting.
+	WaitNowait
+)
+
+// Timeout is Erlang's Timeout argument: infinity | 0 | N ms | nowait | Handle.
+type Timeout struct {
+	Kind TimeoutKind
+	D    time.Duration
+	// Handle is the caller's chosen handle for WaitNowait; 0 lets the engine choose.
+	Handle uint64
+	// Completion asks for completion mode instead of select mode (WaitNowait
+	// only): when the call would block, the engine itself finishes the
+	// operation once the socket is ready and delivers EventCompletion with
+	// its result (a stream recv(N) gathers all N bytes first). Send data is
+	// kept, not copied, until then.
+	Completion bool
+}
+
+// SelectInfo is Erlang's {select_info, Tag, Handle} (or completion_info when
+// Completion is true).
+type SelectInfo struct {
+	Op         Op
+	Handle     uint64
+	Completion bool
+}
+
+// Family of a socket address.
+type Family int
+
+const (
+	FamilyUnspec Family = iota
+	FamilyInet
+	FamilyInet6
+	FamilyLocal
+	// FamilyNative is an address of a family the engine does not decode:
+	// Raw holds the whole sockaddr, family field first (Erlang's native
+	// #{family := integer(), addr := binary()}, or a raw binary received).
+	FamilyNative
+)
+
+// SockAddr is a decoded socket address (Erlang's sockaddr() map).
+type SockAddr struct {
+	Family   Family
+	Addr     netip.Addr // inet, inet6 (unzoned)
+	Port     uint16
+	Flowinfo uint32 // inet6
+	ScopeID  uint32 // inet6
+	// Path of a local address; a leading NUL byte means the Linux abstract namespace.
+	Path []byte
+	// Raw holds the bytes of an address the engine cannot decode. For
+	// FamilyUnspec it is Erlang's unspec addr: the bytes after the AF_UNSPEC
+	// family field (empty is a bare AF_UNSPEC, as connect uses to dissolve a
+	// dgram association). For FamilyNative it is the whole sockaddr.
+	Raw []byte
+}
+
+// OpenOptions are the Opts map of socket:open/4.
+type OpenOptions struct {
+	// Netns, if set, is the path of a network namespace to create the socket in.
+	Netns string
+	Debug bool
+	// UseRegistry is nil for "the global default".
+	UseRegistry *bool
+}
+
+// AcceptResult is {ok, Socket} | {select, SI} | {error, R}.
+type AcceptResult struct {
+	Socket *Socket
+	Select *SelectInfo
+	Err    error
+}
+
+// ConnectResult is ok | {select, SI} | {error, R}.
+type ConnectResult struct {
+	Select *SelectInfo
+	Err    error
+}
+
+// SendResult covers ok | {ok, Rest} | {select, SI} | {select, {SI, Rest}} |
+// {error, R} | {error, {R, Rest}}: Sent bytes were accepted by the OS and
+// Unsent were not.
+type SendResult struct {
+	Sent   int
+	Unsent int
+	Select *SelectInfo
+	Err    error
+}
+
+// RecvResult covers recv, recvfrom and recvmsg: {ok, Data} | {select, SI} |
+// {select, {SI, Data}} | {error, R} | {error, {R, Data}}.
+type RecvResult struct {
+	Data   []byte
+	Select *SelectInfo
+	Err    error
+	// recvfrom / recvmsg
+	From *SockAddr
+	// recvmsg
+	Control []ControlMessage
+	Flags   int // MSG_* bits returned by the kernel (MSG_TRUNC, MSG_CTRUNC, ...)
+}
+
+// ControlMessage is one received or sent cmsg.
+type ControlMessage struct {
+	Level int // SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6, ...; BadControlLevel for a malformed tail
+	Type  int
+	Data  []byte
+	// Value is the decoded form when the engine knows the (Level, Type):
+	// time.Duration-free typed values: Timeval, int (tos/ttl/hoplimit/tclass),
+	// PktInfo, PktInfo6, SockAddr (origdstaddr), ExtendedErr.
+	Value any
+}
+
+// Timeval is struct timeval.
+type Timeval struct{ Sec, Usec int64 }
+
+// PktInfo is IP_PKTINFO.
+type PktInfo struct {
+	Ifindex int32
+	SpecDst netip.Addr
+	Addr    netip.Addr
+}
+
+// PktInfo6 is IPV6_PKTINFO.
+type PktInfo6 struct {
+	Addr    netip.Addr
+	Ifindex uint32
+}
+
+// ExtendedErr is struct sock_extended_err (IP_RECVERR / IPV6_RECVERR).
+type ExtendedErr struct {
+	Errno    int32
+	Origin   uint8
+	Type     uint8
+	Code     uint8
+	Info     uint32
+	Data     uint32
+	Offender *SockAddr
+}
+
+// Counters are the per-socket counters of reference §4.1.
+type Counters struct {
+	ReadByte, ReadFails, ReadPkg, ReadPkgMax, ReadTries, ReadWaits       uint64
+	WriteByte, WriteFails, WritePkg, WritePkgMax, WriteTries, WriteWaits uint64
+	AccSuccess, AccFails, AccTries, AccWaits                             uint64
+}
+
+// Info is socket:info/1.
+type Info struct {
+	ID                                   string
+	Domain, Type, Protocol               int
+	Owner                                string // owner's CallerID, "" after owner death
+	RStates, WStates                     []string
+	Counters                             Counters
+	NumReaders, NumWriters, NumAcceptors int
+	UseRegistry                          bool
+	Debug                                bool
+	Fd                                   int // -1 once closed
+}

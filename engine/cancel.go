@@ -1,0 +1,105 @@
+package engine
+
+import "slices"
+
+// Cancel is socket:cancel/2 (reference §2.5). It answers nil when si is the
+// caller's current request (the next queued requestor is then activated)
+// or one of its queued requests, &InvalidError{What: "select_info"} when
+// nothing matches, and ErrClosed on a closed socket. Whatever the answer,
+// once Cancel returns no event for si's handle will be delivered.
+func (s *Socket) Cancel(c Caller, si SelectInfo) error {
+	sd, l := s.laneOf(si.Op)
+	if sd == nil {
+		return &InvalidError{What: "select_info", Value: si}
+	}
+	var (
+		out   outbox
+		found *waiter
+		stray *waiter // already out of the lane, its final event in flight
+	)
+	sd.mu.Lock()
+	closed := s.closed.Load()
+	switch {
+	case closed:
+	case l.current != nil && l.current.nowaitOf(c) && l.current.handle == si.Handle:
+		found = l.current
+		l.current = nil
+		s.vacate(l)
+		s.advance(sd, l, &out)
+	default:
+		i := slices.IndexFunc(l.queue, func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle })
+		if i >= 0 {
+			found = l.queue[i]
+			l.remove(found)
+		}
+	}
+	if found == nil {
+		stray = sd.retiringOf(c, si.Handle)
+	}
+	sd.mu.Unlock()
+
+	if s.Debug() {
+		s.logDebug("cancel", "op", si.Op, "caller", c.CallerID(), "handle", si.Handle, "found", found != nil)
+	}
+	switch {
+	case found != nil:
+		found.retire()
+	case stray != nil:
+		stray.retire()
+	}
+	out.flush(s)
+	switch {
+	case closed:
+		return ErrClosed
+	case found == nil:
+		return &InvalidError{What: "select_info", Value: si}
+	}
+	return nil
+}
+
+// DropCaller withdraws everything c waits for on this socket, as when an
+// Erlang process dies (reference §2.7): c's current and queued requests
+// leave every lane without any event to c, the next queued requestors are
+// activated, and c's blocking calls return ErrCancelled.
+func (s *Socket) DropCaller(c Caller) {
+	var (
+		out     outbox
+		dropped []*waiter
+	)
+	for _, sd := range []*side{&s.rd, &s.wr} {
+		sd.mu.Lock()
+		for _, l := range sd.lanes {
+			drop := func(w *waiter) {
+				if w.mode == modeBlocking {
+					w.abort = ErrCancelled
+					w.signal()
+					return
+				}
+				dropped = append(dropped, w)
+			}
+			l.queue = slices.DeleteFunc(l.queue, func(w *waiter) bool {
+				if w.caller != c {
+					return false
+				}
+				drop(w)
+				return true
+			})
+			if w := l.current; w != nil && w.caller == c {
+				l.current = nil
+				s.vacate(l)
+				drop(w)
+			}
+			s.advance(sd, l, &out)
+		}
+		for _, w := range sd.retiring {
+			if w.caller == c {
+				dropped = append(dropped, w)
+			}
+		}
+		sd.mu.Unlock()
+	}
+	for _, w := range dropped {
+		w.retire()
+	}
+	out.flush(s)
+}

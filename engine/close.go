@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Close is socket:close/1 (reference §2.4, §2.8). Every waiter is aborted:
+// nowait requestors get EventAbort with ErrClosed, blocking calls return
+// ErrClosed with their partial data. close(2) honours SO_LINGER and may
+// block; it runs with no lock held, after the fd left epoll. Closing a
+// closed socket is ErrClosed.
+func (s *Socket) Close() error {
+	fd, err := s.shut()
+	if err != nil {
+		return err
+	}
+	return s.release(fd)
+}
+
+// Abandon closes the socket because its owner died (reference §2.7): the
+// owner is cleared and, if SO_LINGER would make close(2) wait, the fd is
+// closed in the background. Safe on a closed socket.
+func (s *Socket) Abandon() {
+	s.mu.Lock()
+	s.owner = nil
+	s.mu.Unlock()
+	s.closeInBackground()
+}
+
+// closeInBackground closes without making the caller wait for linger.
+func (s *Socket) closeInBackground() {
+	fd, err := s.shut()
+	if err != nil {
+		return
+	}
+	if !lingers(fd) || !s.e.trackCloser() {
+		s.release(fd)
+		return
+	}
+	go func() {
+		defer s.e.closers.Done()
+		s.release(fd)
+	}()
+}
+
+// shut is the first phase of close: mark the socket closed, abort its
+// waiters, take the fd out of epoll and hand it back for close(2). No fd
+// user can be in flight afterwards: lane syscalls hold a side lock and the
+// others hold fdMu, and shut takes all three.
+func (s *Socket) shut() (int, error) {
+	var out outbox
+	s.fdMu.Lock()
+	s.rd.mu.Lock()
+	s.wr.mu.Lock()
+	if s.closed.Load() {
+		s.wr.mu.Unlock()
+		s.rd.mu.Unlock()
+		s.fdMu.Unlock()
+		return -1, ErrClosed
+	}
+	s.closed.Store(true)
+	s.connecting = false
+	s.abortAll(&s.rd, ErrClosed, &out)
+	s.abortAll(&s.wr, ErrClosed, &out)
+	fd := s.fd
+	s.fd = -1
+	s.wr.mu.Unlock()
+	s.rd.mu.Unlock()
+	s.fdMu.Unlock()
+
+	s.e.unregister(s, fd)
+	s.logDebug("closed")
+	out.flush(s)
+	return fd, nil
+}
+
+// release is the second phase: close(2), which may block for SO_LINGER.
+// Linux frees the descriptor even when close reports an error, so it is
+// never retried.
+func (s *Socket) release(fd int) error {
+	err := unix.Close(fd)
+	s.released.Store(true)
+	s.e.unreserve()
+	if err == unix.EINTR {
+		return nil
+	}
+	return err
+}
+
+// lingers reports whether close(2) on fd may wait for unsent data.
+func lingers(fd int) bool {
+	l, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
+	return err == nil && l.Onoff != 0 && l.Linger > 0
+}

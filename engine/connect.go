@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+)
+
+// Connect is socket:connect/3, or connect/1 when sa is nil. A connect that
+// cannot complete at once is in progress: a nowait caller gets a select and
+// finalises by calling Connect again (with or without the address); a
+// blocking caller waits. Another caller's connect meanwhile answers
+// ErrAlready (connect/1: {invalid, state}). A timeout or cancel forgets the
+// attempt, leaving the socket's state uncertain, as in Erlang.
+func (s *Socket) Connect(ctx context.Context, c Caller, sa *SockAddr, t Timeout) ConnectResult {
+	j := &connectJob{s: s}
+	if sa != nil {
+		to, err := sa.encodeFor(s.domain)
+		if err != nil {
+			return ConnectResult{Err: err}
+		}
+		j.to = to
+		j.dissolve = sa.Family == FamilyUnspec
+	}
+	sel, err := s.perform(ctx, c, OpConnect, t, j)
+	if sel != nil {
+		return ConnectResult{Select: sel}
+	}
+	if err != nil {
+		return ConnectResult{Err: err}
+	}
+	return ConnectResult{Err: j.err}
+}
+
+// connectJob is one connect call.
+type connectJob struct {
+	s        *Socket
+	to       *rawSockaddr // nil: finalise only (connect/1)
+	dissolve bool         // AF_UNSPEC: undo a dgram association
+
+	err error
+}
+
+func (j *connectJob) busy() error {
+	if j.to == nil {
+		return errState()
+	}
+	return ErrAlready
+}
+
+func (j *connectJob) completion() *Completion {
+	return &Completion{Connect: &ConnectResult{Err: j.err}}
+}
+
+func (j *connectJob) attempt() (bool, error) {
+	s := j.s
+	if s.connecting {
+		return j.finalise()
+	}
+	if j.to == nil {
+		j.err = errState() // connect/1 with nothing in progress
+		return true, nil
+	}
+	at := s.harvest()
+	switch err := sysConnect(s.fd, j.to); err {
+	case nil:
+		s.connected.Store(!j.dissolve)
+		return true, nil
+	case unix.EINPROGRESS, unix.EINTR:
+		s.connecting = true
+		s.wr.empty(at)
+		return false, nil
+	default:
+		j.err = err
+		return true, nil
+	}
+}
+
+// finalise checks an attempt in progress: SO_ERROR says whether it failed;
+// getpeername whether it is established (ENOTCONN: not yet, wait on).
+func (j *connectJob) finalise() (bool, error) {
+	s := j.s
+	at := s.harvest()
+	soerr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err == nil {
+		if _, err = sysGetpeername(s.fd); err == unix.ENOTCONN {
+			s.wr.empty(at)
+			return false, nil
+		}
+	}
+	s.connecting = false
+	if err != nil {
+		j.err = err
+		return true, nil
+	}
+	s.connected.Store(true)
+	return true, nil
+}

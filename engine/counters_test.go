@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCountersMove(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, sa := listen(t, e, c, unix.AF_INET)
+	defer ln.Close()
+	ln.Accept(bg, c, nowait) // one wait
+	cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	defer cl.Close()
+	cl.Connect(bg, c, &sa, infinity)
+	c.expect(t, EventSelect, ln.acceptorsHandle(t))
+	ar := ln.Accept(bg, c, nowait)
+	sv := ar.Socket
+	defer sv.Close()
+
+	lc := ln.Info().Counters
+	if lc.AccSuccess != 1 || lc.AccTries != 2 || lc.AccWaits != 1 || lc.AccFails != 0 {
+		t.Fatalf("accept counters %+v", lc)
+	}
+
+	sv.Recv(bg, c, 0, 0, nowait)
+	mustSend(t, cl, c, "hello")
+	mustSend(t, cl, c, "!")
+	r := sv.Recv(bg, c, 6, 0, infinity)
+	if string(r.Data) != "hello!" {
+		t.Fatalf("recv %+v", r)
+	}
+	got := sv.Info().Counters
+	if got.ReadByte != 6 || got.ReadPkg != 1 || got.ReadPkgMax != 6 || got.ReadWaits < 1 || got.ReadTries < 2 || got.ReadFails != 0 {
+		t.Fatalf("read counters %+v", got)
+	}
+	w := cl.Info().Counters
+	if w.WriteByte != 6 || w.WritePkg != 2 || w.WritePkgMax != 5 || w.WriteTries != 2 {
+		t.Fatalf("write counters %+v", w)
+	}
+}
+
+// acceptorsHandle is the current acceptor's handle (test helper).
+func (s *Socket) acceptorsHandle(t *testing.T) uint64 {
+	s.rd.mu.Lock()
+	defer s.rd.mu.Unlock()
+	if s.acceptors.current == nil {
+		t.Fatal("no current acceptor")
+	}
+	return s.acceptors.current.handle
+}
+
+// With 16-bit counters, 70000 bytes wrap read_byte and write_byte, and the
+// owners hear of it when iow is on.
+func TestCounterWrap(t *testing.T) {
+	e := newEngine(t, Config{CounterBits: 16})
+	if e.CounterBits() != 16 {
+		t.Fatal(e.CounterBits())
+	}
+	owner := newRecorder("owner")
+	cl, sv := pair(t, e, owner, unix.AF_INET)
+	cl.SetIOW(true)
+	sv.SetIOW(true)
+	const n = 70000
+	got := drain(sv, owner, n)
+	if r := cl.Send(bg, owner, make([]byte, n), 0, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if all := <-got; len(all) != n {
+		t.Fatalf("received %d", len(all))
+	}
+	wraps := map[string]*Socket{}
+	for range 2 {
+		ev := owner.expect(t, EventCounterWrap, 0)
+		wraps[ev.Counter] = ev.Socket
+	}
+	if wraps["write_byte"] != cl || wraps["read_byte"] != sv {
+		t.Fatalf("wrap events %v", wraps)
+	}
+	if b := cl.Info().Counters.WriteByte; b != n-1<<16 {
+		t.Fatalf("write_byte %d after wrap", b)
+	}
+	if m := sv.Info().Counters.ReadPkgMax; m > 1<<16-1 {
+		t.Fatalf("read_pkg_max %d exceeds the width", m)
+	}
+}
+
+func TestCounterWidthValidated(t *testing.T) {
+	for _, bits := range []int{8, 65} {
+		if _, err := New(Config{CounterBits: bits}); err == nil {
+			t.Fatalf("CounterBits %d accepted", bits)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config bounds and tunes an Engine. Zero values take the defaults.
+type Config struct {
+	Loops              int          // epoll loops; 0 = runtime.NumCPU()
+	MaxQueuePerLane    int          // queued requestors per lane; 0 = 1024. Past it: *QuotaError
+	MaxSockets         int          // open sockets; 0 = 100000. Past it: *QuotaError
+	MaxTombstones      int          // closed sockets kept for lookup; 0 = 65536, < 0 = none; oldest evicted first
+	CounterBits        int          // width of per-socket counters, 16..64; 0 = 64. Counters wrap at 2^bits (reference §4.3)
+	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
+	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.NumCPU()
+	}
+	if cfg.MaxQueuePerLane <= 0 {
+		cfg.MaxQueuePerLane = 1024
+	}
+	if cfg.MaxSockets <= 0 {
+		cfg.MaxSockets = 100000
+	}
+	switch {
+	case cfg.MaxTombstones == 0:
+		cfg.MaxTombstones = 65536
+	case cfg.MaxTombstones < 0:
+		cfg.MaxTombstones = 0
+	}
+	if cfg.CounterBits == 0 {
+		cfg.CounterBits = 64
+	}
+	if cfg.CounterBits < 16 || cfg.CounterBits > 64 {
+		return cfg, fmt.Errorf("engine: CounterBits %d not in 16..64", cfg.CounterBits)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// An Engine owns sockets, their epoll loops and the table that finds them by
+// id. All methods are safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	loops []*loop
+	slots *slots
+	table table
+
+	open     atomic.Int64  // sockets holding an fd, against MaxSockets
+	handles  atomic.Uint64 // engine-chosen nowait handles
+	nextLoop atomic.Uint32
+
+	// mu orders, against Close, the registration of new sockets (none may
+	// slip in after Close collected the open ones), epoll removals (none may
+	// touch a closed epfd) and background closes (Close waits for them).
+	mu       sync.RWMutex
+	closed   bool // no new sockets
+	stopping bool // the loops are going: no epoll removals, no new closers
+	// closers tracks close(2) calls left to the background (SO_LINGER).
+	closers sync.WaitGroup
+}
+
+// New starts an engine and its epoll loops.
+func New(cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, slots: newSlots(cfg.MaxSockets)}
+	e.table.init(cfg.MaxTombstones)
+	for range cfg.Loops {
+		l, err := newLoop(e.slots, e.log)
+		if err != nil {
+			for _, l := range e.loops {
+				l.stop()
+			}
+			return nil, fmt.Errorf("engine: starting epoll loop: %w", err)
+		}
+		e.loops = append(e.loops, l)
+	}
+	return e, nil
+}
+
+// Close closes every socket (their waiters get ErrClosed or an abort with
+// ErrClosed), waits for lingering closes, stops the loops and closes their
+// descriptors. It is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+
+	for _, s := range e.table.open() {
+		s.closeInBackground()
+	}
+	// A socket Close running concurrently may still be about to take its fd
+	// out of epoll or to start a background close; after this none will
+	// (close(2) alone then deregisters the fd).
+	e.mu.Lock()
+	e.stopping = true
+	e.mu.Unlock()
+	e.closers.Wait()
+	for _, l := range e.loops {
+		l.stop()
+	}
+	return nil
+}
+
+// CounterBits is the width of the per-socket counters.
+func (e *Engine) CounterBits() int { return e.cfg.CounterBits }
+
+// NumOpen is the number of sockets holding a descriptor (closing ones
+// included until close(2) returns).
+func (e *Engine) NumOpen() int { return int(e.open.Load()) }
+
+// Sockets is a snapshot of the sockets not closed.
+func (e *Engine) Sockets() []*Socket { return e.table.open() }
+
+// Lookup finds a socket by id, closed ones (tombstones) included.
+func (e *Engine) Lookup(id string) (*Socket, bool) { return e.table.lookup(id) }
+
+// Forget drops a closed socket's tombstone (its owner's session ended). It
+// does nothing to a socket still open.
+func (e *Engine) Forget(s *Socket) {
+	if s.Closed() {
+		e.table.forget(s)
+	}
+}
+
+// Open is socket:open/4: socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC, in the
+// network namespace opts.Netns if set. Errors are unix.Errno
+// (eafnosupport, eprotonosupport, ...), *QuotaError, or ErrClosed once the
+// engine is closed.
+func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions) (*Socket, error) {
+	typ &^= unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC // ours to set
+	if err := e.reserve(); err != nil {
+		return nil, err
+	}
+	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns)
+	if err != nil {
+		e.unreserve()
+		return nil, err
+	}
+	if protocol == 0 {
+		// Let Info say what the kernel chose (tcp, udp, ...), as Erlang does.
+		if p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil {
+			protocol = p
+		}
+	}
+	s, err := e.adopt(fd, domain, typ, protocol, owner)
+	if err != nil {
+		return nil, err
+	}
+	s.debug.Store(opts.Debug)
+	useRegistry := e.cfg.DefaultUseRegistry
+	if opts.UseRegistry != nil {
+		useRegistry = *opts.UseRegistry
+	}
+	s.useRegistry.Store(useRegistry)
+	s.logDebug("opened", "domain", domain, "type", typ, "protocol", protocol, "netns", opts.Netns)
+	return s, nil
+}
+
+// adopt wraps a new fd, for which a reservation is held, in a registered
+// Socket. On failure it closes fd and releases the reservation.
+func (e *Engine) adopt(fd, domain, typ, protocol int, owner Caller) (*Socket, error) {
+	s := newSocket(e, fd, domain, typ, protocol, owner)
+	if err := e.register(s); err != nil {
+		unix.Close(fd)
+		e.unreserve()
+		return nil, err
+	}
+	return s, nil
+}
+
+// register puts s in epoll and in the table.
+func (e *Engine) register(s *Socket) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	s.loop = e.loops[e.nextLoop.Add(1)%uint32(len(e.loops))]
+	tok, ok := e.slots.alloc(s) // publishes s to the loops: fully built by now
+	if !ok {
+		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
+	}
+	if err := s.loop.add(s.fd, tok); err != nil {
+		e.slots.release(tok)
+		return err
+	}
+	e.table.insert(s)
+	return nil
+}
+
+// unregister takes a closing socket out of epoll before its fd is closed,
+// and keeps it as a tombstone.
+func (e *Engine) unregister(s *Socket, fd int) {
+	e.mu.RLock()
+	if !e.stopping {
+		s.loop.remove(fd)
+	}
+	e.mu.RUnlock()
+	e.slots.release(s.token)
+	e.table.entomb(s)
+}
+
+// reserve takes one socket from the MaxSockets quota.
+func (e *Engine) reserve() error {
+	if e.open.Add(1) > int64(e.cfg.MaxSockets) {
+		e.open.Add(-1)
+		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
+	}
+	return nil
+}
+
+func (e *Engine) unreserve() { e.open.Add(-1) }
+
+// trackCloser counts a background close(2) that Close must wait for; false
+// when the engine is stopping and the caller must close in its own time.
+func (e *Engine) trackCloser() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.stopping {
+		return false
+	}
+	e.closers.Add(1)
+	return true
+}
+
+func (e *Engine) newHandle() uint64 { return e.handles.Add(1) }

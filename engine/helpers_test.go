@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	bg       = context.Background()
+	infinity = Timeout{Kind: WaitInfinity}
+	nowait   = Timeout{Kind: WaitNowait}
+	poll     = Timeout{Kind: WaitFor}
+)
+
+func within(d time.Duration) Timeout { return Timeout{Kind: WaitFor, D: d} }
+func withHandle(h uint64) Timeout    { return Timeout{Kind: WaitNowait, Handle: h} }
+func completion() Timeout            { return Timeout{Kind: WaitNowait, Completion: true} }
+
+// eventWait bounds how long a test waits for an event that must come;
+// quietWait is how long it listens for one that must not.
+const (
+	eventWait = 5 * time.Second
+	quietWait = 100 * time.Millisecond
+)
+
+// recorder is a test Caller: it records delivered events, and flags any
+// event for a handle the test has declared cancelled.
+type recorder struct {
+	name   string
+	events chan Event
+
+	mu        sync.Mutex
+	cancelled map[uint64]bool
+	late      []Event
+}
+
+func newRecorder(name string) *recorder {
+	return &recorder{name: name, events: make(chan Event, 1024), cancelled: map[uint64]bool{}}
+}
+
+func (r *recorder) CallerID() string { return r.name }
+
+func (r *recorder) Deliver(ev Event) {
+	r.mu.Lock()
+	if ev.Handle != 0 && r.cancelled[ev.Handle] {
+		r.late = append(r.late, ev)
+	}
+	r.mu.Unlock()
+	select {
+	case r.events <- ev:
+	default:
+		panic("recorder " + r.name + ": event buffer full")
+	}
+}
+
+// markCancelled declares that no event for handle may arrive from now on.
+func (r *recorder) markCancelled(handle uint64) {
+	r.mu.Lock()
+	r.cancelled[handle] = true
+	r.mu.Unlock()
+}
+
+func (r *recorder) lateEvents() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.late
+}
+
+// expect waits for the next event and checks its kind and handle.
+func (r *recorder) expect(t testing.TB, kind EventKind, handle uint64) Event {
+	t.Helper()
+	select {
+	case ev := <-r.events:
+		if ev.Kind != kind || ev.Handle != handle {
+			t.Fatalf("%s: got event kind %d handle %d (reason %v), want kind %d handle %d",
+				r.name, ev.Kind, ev.Handle, ev.Reason, kind, handle)
+		}
+		return ev
+	case <-time.After(eventWait):
+		t.Fatalf("%s: no event (want kind %d handle %d)", r.name, kind, handle)
+	}
+	return Event{}
+}
+
+// expectAbort waits for the abort of handle and returns its reason. A select
+// for the same handle may come first: a wakeup may be spurious (an edge
+// harvested just before the side was found empty), which Erlang allows.
+func (r *recorder) expectAbort(t testing.TB, handle uint64) error {
+	t.Helper()
+	for {
+		select {
+		case ev := <-r.events:
+			switch {
+			case ev.Kind == EventAbort && ev.Handle == handle:
+				return ev.Reason
+			case ev.Kind == EventSelect && ev.Handle == handle:
+				continue
+			}
+			t.Fatalf("%s: got event kind %d handle %d, want abort of %d", r.name, ev.Kind, ev.Handle, handle)
+		case <-time.After(eventWait):
+			t.Fatalf("%s: no abort of %d", r.name, handle)
+		}
+	}
+}
+
+// expectNone checks that no event arrives for a while.
+func (r *recorder) expectNone(t testing.TB) {
+	t.Helper()
+	select {
+	case ev := <-r.events:
+		t.Fatalf("%s: unexpected event kind %d handle %d reason %v", r.name, ev.Kind, ev.Handle, ev.Reason)
+	case <-time.After(quietWait):
+	}
+}
+
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.Loops == 0 {
+		cfg.Loops = 2
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func mustOpen(t testing.TB, e *Engine, c Caller, domain, typ int) *Socket {
+	t.Helper()
+	s, err := e.Open(c, domain, typ, 0, OpenOptions{})
+	if err != nil {
+		t.Fatalf("open(%d, %d): %v", domain, typ, err)
+	}
+	return s
+}
+
+func loopback(domain int) SockAddr {
+	if domain == unix.AF_INET6 {
+		return SockAddr{Family: FamilyInet6, Addr: netip.IPv6Loopback()}
+	}
+	return SockAddr{Family: FamilyInet, Addr: netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+}
+
+// localAddr is a fresh filesystem path for a local socket, short enough
+// for sun_path.
+func localAddr(t testing.TB) SockAddr {
+	dir, err := os.MkdirTemp("", "sk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return SockAddr{Family: FamilyLocal, Path: []byte(filepath.Join(dir, "s"))}
+}
+
+func addrFor(t testing.TB, domain int) SockAddr {
+	if domain == unix.AF_UNIX {
+		return localAddr(t)
+	}
+	return loopback(domain)
+}
+
+// listen opens a listening stream socket and returns it with its address.
+func listen(t testing.TB, e *Engine, c Caller, domain int) (*Socket, SockAddr) {
+	t.Helper()
+	ln := mustOpen(t, e, c, domain, unix.SOCK_STREAM)
+	if err := ln.Bind(addrFor(t, domain)); err != nil {
+		t.Fatal("bind:", err)
+	}
+	if err := ln.Listen(16); err != nil {
+		t.Fatal("listen:", err)
+	}
+	sa, err := ln.SockName()
+	if err != nil {
+		t.Fatal("sockname:", err)
+	}
+	return ln, sa
+}
+
+// pair returns a connected stream pair (client, server) owned by c.
+func pair(t testing.TB, e *Engine, c Caller, domain int) (*Socket, *Socket) {
+	t.Helper()
+	ln, sa := listen(t, e, c, domain)
+	defer ln.Close()
+	cl := mustOpen(t, e, c, domain, unix.SOCK_STREAM)
+	if r := cl.Connect(bg, c, &sa, infinity); r.Err != nil {
+		t.Fatal("connect:", r.Err)
+	}
+	r := ln.Accept(bg, c, infinity)
+	if r.Err != nil {
+		t.Fatal("accept:", r.Err)
+	}
+	t.Cleanup(func() { cl.Close(); r.Socket.Close() })
+	return cl, r.Socket
+}
+
+// udpPair returns two bound UDP sockets on loopback and their addresses.
+func udpPair(t testing.TB, e *Engine, c Caller, domain int) (a, b *Socket, aAddr, bAddr SockAddr) {
+	t.Helper()
+	a = mustOpen(t, e, c, domain, unix.SOCK_DGRAM)
+	b = mustOpen(t, e, c, domain, unix.SOCK_DGRAM)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	for _, s := range []*Socket{a, b} {
+		if err := s.Bind(loopback(domain)); err != nil {
+			t.Fatal("bind:", err)
+		}
+	}
+	aAddr, _ = a.SockName()
+	bAddr, _ = b.SockName()
+	return a, b, aAddr, bAddr
+}
+
+func mustSend(t testing.TB, s *Socket, c Caller, data string) {
+	t.Helper()
+	if r := s.Send(bg, c, []byte(data), 0, infinity); r.Err != nil || r.Unsent != 0 {
+		t.Fatalf("send: %+v", r)
+	}
+}
+
+func wantErr(t testing.TB, got, want error) {
+	t.Helper()
+	if !errors.Is(got, want) {
+		t.Fatalf("error %v, want %v", got, want)
+	}
+}
+
+func wantInvalid(t testing.TB, err error, what string) {
+	t.Helper()
+	var inv *InvalidError
+	if !errors.As(err, &inv) || inv.What != what {
+		t.Fatalf("error %v, want invalid %s", err, what)
+	}
+}
+
+func setInt(t testing.TB, s *Socket, level, opt, v int) {
+	t.Helper()
+	if err := s.Control(func(fd int) error { return unix.SetsockoptInt(fd, level, opt, v) }); err != nil {
+		t.Fatalf("setsockopt(%d, %d): %v", level, opt, err)
+	}
+}
+
+// eventually polls cond until it holds.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,78 @@
+package engine
+
+// Info is socket:info/1 (reference §4.1). It works on closed sockets: their
+// state lists say "closing" while close(2) is under way, then "closed".
+func (s *Socket) Info() Info {
+	info := Info{
+		ID:          s.id,
+		Domain:      s.domain,
+		Type:        s.typ,
+		Protocol:    s.protocol,
+		Counters:    s.cnt.snapshot(),
+		UseRegistry: s.UseRegistry(),
+		Debug:       s.Debug(),
+		Fd:          s.Fd(),
+	}
+	if owner := s.Owner(); owner != nil {
+		info.Owner = owner.CallerID()
+	}
+
+	s.rd.mu.Lock()
+	info.NumReaders = s.readers.count()
+	info.NumAcceptors = s.acceptors.count()
+	accepting := s.acceptors.current != nil
+	rselected := selected(&s.rd)
+	s.rd.mu.Unlock()
+
+	s.wr.mu.Lock()
+	info.NumWriters = s.writers.count()
+	connecting := s.connecting
+	wselected := selected(&s.wr)
+	s.wr.mu.Unlock()
+
+	switch {
+	case s.released.Load():
+		info.RStates, info.WStates = []string{"closed"}, []string{"closed"}
+	case s.closed.Load():
+		info.RStates, info.WStates = []string{"closing"}, []string{"closing"}
+	default:
+		info.RStates = states(
+			state{"bound", s.bound.Load()},
+			state{"listening", s.listening.Load()},
+			state{"accepting", accepting},
+			state{"selected", rselected},
+		)
+		info.WStates = states(
+			state{"connecting", connecting},
+			state{"connected", s.connected.Load()},
+			state{"selected", wselected},
+		)
+	}
+	return info
+}
+
+// selected reports whether a requestor of sd waits for an edge.
+func selected(sd *side) bool {
+	for _, l := range sd.lanes {
+		if l.current != nil && l.current.state == stateArmed {
+			return true
+		}
+	}
+	return false
+}
+
+type state struct {
+	name string
+	on   bool
+}
+
+// states lists the names that are on; never nil, so "no state" is [].
+func states(all ...state) []string {
+	names := []string{}
+	for _, st := range all {
+		if st.on {
+			names = append(names, st.name)
+		}
+	}
+	return names
+}

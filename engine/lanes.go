@@ -1,0 +1,435 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// This file implements reference §2.2 once for every operation: who may try
+// the syscall, who is queued, who is told to retry, and what happens to the
+// others when a requestor completes, gives up or is aborted. Operations
+// supply a job (waiter.go): the syscalls of one attempt.
+
+// A lane is a current requestor and a FIFO queue.
+type lane struct {
+	current *waiter
+	queue   []*waiter
+	// exclusive marks the connect slot: a second requestor is refused
+	// (already), never queued.
+	exclusive bool
+}
+
+// count is Info's num_readers/num_writers/num_acceptors.
+func (l *lane) count() int {
+	n := len(l.queue)
+	if l.current != nil {
+		n++
+	}
+	return n
+}
+
+func (l *lane) push(w *waiter) { l.queue = append(l.queue, w) }
+
+func (l *lane) pop() *waiter {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	w := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	return w
+}
+
+func (l *lane) remove(w *waiter) {
+	l.queue = slices.DeleteFunc(l.queue, func(q *waiter) bool { return q == w })
+}
+
+// queuedNowait reports whether c already waits in the queue (rule 4).
+func (l *lane) queuedNowait(c Caller) bool {
+	return slices.ContainsFunc(l.queue, func(w *waiter) bool { return w.mode != modeBlocking && w.caller == c })
+}
+
+// A side is the read or the write half of a socket: the lanes that share its
+// readiness, the cached readiness itself, and the lock under which both
+// change and the side's syscalls run.
+type side struct {
+	mu sync.Mutex
+	// ready means "not known to be empty": set by every edge, cleared only
+	// when a syscall under mu answers EAGAIN (see doc.go).
+	ready bool
+	// emptyAt is the loop's harvest count read just before the syscall that
+	// last found the side empty. An edge from a harvest no later than that
+	// was harvested before the syscall ran, so it is stale: the kernel
+	// reports anything newer in a later harvest. Read before the syscall,
+	// never after, or an edge harvested after the syscall could be lost.
+	emptyAt uint64
+	lanes   []*lane
+	// retiring holds requestors removed from the lanes whose final event
+	// (abort or completion) is still being delivered, so that Cancel and
+	// DropCaller can still stop it.
+	retiring []*waiter
+}
+
+// empty records that a syscall started at harvest at found the side empty.
+func (sd *side) empty(at uint64) {
+	sd.ready = false
+	sd.emptyAt = at
+}
+
+func (sd *side) retiringOf(c Caller, handle uint64) *waiter {
+	for _, w := range sd.retiring {
+		if w.caller == c && w.handle == handle {
+			return w
+		}
+	}
+	return nil
+}
+
+// laneOf maps an operation to its side and lane.
+func (s *Socket) laneOf(op Op) (*side, *lane) {
+	switch op {
+	case OpAccept:
+		return &s.rd, &s.acceptors
+	case OpRecv, OpRecvFrom, OpRecvMsg:
+		return &s.rd, &s.readers
+	case OpSend, OpSendTo, OpSendMsg:
+		return &s.wr, &s.writers
+	case OpConnect:
+		return &s.wr, &s.connector
+	}
+	return nil, nil
+}
+
+// conflict enforces that lanes sharing a side's select do not overlap:
+// recv while accepting, accept while reading, send while connecting and
+// connect while writing are {invalid, state}. Called with the side locked.
+func (s *Socket) conflict(op Op) error {
+	var busy bool
+	switch op {
+	case OpAccept:
+		busy = s.readers.current != nil
+	case OpRecv, OpRecvFrom, OpRecvMsg:
+		busy = s.acceptors.current != nil
+	case OpSend, OpSendTo, OpSendMsg:
+		busy = s.connecting
+	case OpConnect:
+		busy = s.writers.current != nil
+	}
+	if busy {
+		return errState()
+	}
+	return nil
+}
+
+func (s *Socket) newWaiter(c Caller, op Op, t Timeout, j job) *waiter {
+	w := &waiter{caller: c, op: op}
+	switch {
+	case t.Kind != WaitNowait:
+		w.mode = modeBlocking
+		w.wake = make(chan struct{}, 1)
+		return w
+	case t.Completion:
+		w.mode = modeCompletion
+		w.job = j
+	}
+	w.handle = t.Handle
+	if w.handle == 0 {
+		w.handle = s.e.newHandle()
+	}
+	return w
+}
+
+func (s *Socket) roomIn(l *lane) error {
+	if len(l.queue) >= s.e.cfg.MaxQueuePerLane {
+		return &QuotaError{Resource: "queue", Limit: s.e.cfg.MaxQueuePerLane}
+	}
+	return nil
+}
+
+// arm makes w wait for the next edge; it counts a *_waits.
+func (s *Socket) arm(w *waiter) {
+	w.state = stateArmed
+	if id, ok := waitCounter(w.op); ok {
+		s.cnt.inc(id)
+	}
+}
+
+// advance moves the lane along (rule 5): while the side is ready, the
+// current requestor, if armed, or else the next queued one, is told to
+// proceed; when the side is not ready, a newly current requestor is armed.
+func (s *Socket) advance(sd *side, l *lane, out *outbox) {
+	for {
+		w := l.current
+		if w == nil {
+			if w = l.pop(); w == nil {
+				return
+			}
+			l.current = w
+			if !sd.ready {
+				s.arm(w)
+				return
+			}
+		} else if w.state != stateArmed || !sd.ready {
+			return
+		}
+		if !s.proceed(sd, l, w, out) {
+			return
+		}
+	}
+}
+
+// proceed tells the current requestor w that it may go on. It reports true
+// when that finished w (completion mode), leaving the lane to the next.
+func (s *Socket) proceed(sd *side, l *lane, w *waiter, out *outbox) bool {
+	switch w.mode {
+	case modeSelect:
+		w.state = stateSignalled
+		out.event(w, Event{Kind: EventSelect, Socket: s, Handle: w.handle, Op: w.op})
+	case modeBlocking:
+		w.state = stateSignalled
+		w.signal()
+	case modeCompletion:
+		done, fatal := w.job.attempt()
+		if !done {
+			s.arm(w)
+			return false
+		}
+		l.current = nil
+		if fatal != nil {
+			s.abortQueued(sd, l, fatal, out)
+		}
+		out.finalEvent(sd, w, Event{Kind: EventCompletion, Socket: s, Handle: w.handle, Op: w.op, Completion: w.job.completion()})
+		return true
+	}
+	return false
+}
+
+// abort withdraws w for reason: a nowait requestor gets EventAbort, a
+// blocking one returns reason. w must already be out of its lane.
+func (s *Socket) abort(sd *side, w *waiter, reason error, out *outbox) {
+	if w.mode == modeBlocking {
+		w.abort = reason
+		w.signal()
+		return
+	}
+	out.finalEvent(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
+}
+
+func (s *Socket) abortQueued(sd *side, l *lane, reason error, out *outbox) {
+	if len(l.queue) > 0 && s.Debug() {
+		s.logDebug("aborting queued requestors", "count", len(l.queue), "reason", reason)
+	}
+	for _, w := range l.queue {
+		s.abort(sd, w, reason, out)
+	}
+	l.queue = nil
+}
+
+// abortAll empties every lane of sd (close).
+func (s *Socket) abortAll(sd *side, reason error, out *outbox) {
+	for _, l := range sd.lanes {
+		if w := l.current; w != nil {
+			l.current = nil
+			s.abort(sd, w, reason, out)
+		}
+		s.abortQueued(sd, l, reason, out)
+	}
+}
+
+// replace drops the current requestor old because its caller called again
+// (rule 2) with Timeout t; waits says whether the new call has to wait in
+// its turn. The old handle is void. A pending completion is told so with
+// abort cancelled, since nothing else would answer it. An accept handle is
+// told so only when its select had not fired and the new call waits again
+// (OTP-18635, essio_accept_accepting_current_error): a select already
+// delivered was consumed by the retry, and a retry that succeeds at once
+// answers the caller itself. A reused handle simply stays valid.
+func (s *Socket) replace(sd *side, old *waiter, t Timeout, waits bool, out *outbox) {
+	reused := t.Kind == WaitNowait && t.Handle == old.handle
+	unanswered := old.mode == modeCompletion || (old.op == OpAccept && waits && old.state == stateArmed)
+	if !reused && unanswered {
+		out.finalEvent(sd, old, Event{Kind: EventAbort, Socket: s, Handle: old.handle, Op: old.op, Reason: ErrCancelled})
+		return
+	}
+	out.retire(old)
+}
+
+// vacate notes that l lost its current requestor without an answer
+// (cancel, timeout, death): a connect attempt is then forgotten, as the
+// NIF's cancel does; the kernel may still complete it.
+func (s *Socket) vacate(l *lane) {
+	if l == &s.connector {
+		s.connecting = false
+	}
+}
+
+// withdraw takes w out of its lane after a timeout or cancellation.
+func (s *Socket) withdraw(sd *side, l *lane, w *waiter, out *outbox) {
+	if l.current != w {
+		l.remove(w)
+		return
+	}
+	l.current = nil
+	s.vacate(l)
+	s.advance(sd, l, out)
+}
+
+// busyReporter lets a job say what a refused requestor of an exclusive lane
+// gets (connect: already, or {invalid, state} for connect/1).
+type busyReporter interface{ busy() error }
+
+// perform runs one call of op through its lane: rules 1 to 5 of §2.2 and
+// the timeout forms of §2.3. It returns the select info of a nowait call
+// that must wait, or the error that ended the wait (ErrTimeout, ctx.Err(),
+// the abort reason); the operation's own result is in the job.
+func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job) (*SelectInfo, error) {
+	deadline, err := t.deadline()
+	if err != nil {
+		return nil, err
+	}
+	sd, l := s.laneOf(op)
+	var out outbox
+	sd.mu.Lock()
+	defer func() {
+		sd.mu.Unlock()
+		out.flush(s)
+	}()
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := s.conflict(op); err != nil {
+		return nil, err
+	}
+
+	// mine is this call's place in the lane while it parks (blocking calls).
+	var mine *waiter
+	// replaced is the caller's own earlier requestor (rule 2), settled once
+	// the first attempt shows whether this call waits.
+	var replaced *waiter
+	settle := func(waits bool) {
+		if replaced != nil {
+			s.replace(sd, replaced, t, waits, &out)
+			replaced = nil
+		}
+	}
+	switch cur := l.current; {
+	case cur == nil:
+		// Rule 1: try at once.
+	case cur.nowaitOf(c):
+		// Rule 2: the current requestor calls again; its select is replaced.
+		l.current = nil
+		replaced = cur
+	default:
+		// Rule 3: someone else holds the lane; no syscall.
+		if l.exclusive {
+			if b, ok := j.(busyReporter); ok {
+				return nil, b.busy()
+			}
+			return nil, ErrAlready
+		}
+		switch {
+		case t.Kind == WaitNowait:
+			if l.queuedNowait(c) {
+				return nil, errState() // rule 4
+			}
+			if err := s.roomIn(l); err != nil {
+				return nil, err
+			}
+			w := s.newWaiter(c, op, t, j)
+			l.push(w)
+			if s.Debug() {
+				s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
+			}
+			return w.selectInfo(), nil
+		case t.poll():
+			return nil, ErrTimeout
+		}
+		if err := s.roomIn(l); err != nil {
+			return nil, err
+		}
+		mine = s.newWaiter(c, op, t, nil)
+		l.push(mine)
+		if err := s.await(ctx, sd, l, mine, deadline, &out); err != nil {
+			return nil, err
+		}
+	}
+
+	for {
+		done, fatal := j.attempt()
+		settle(!done)
+		if done {
+			l.current = nil // mine, or already nil
+			if fatal != nil {
+				s.abortQueued(sd, l, fatal, &out)
+			}
+			s.advance(sd, l, &out)
+			return nil, nil
+		}
+		switch {
+		case t.Kind == WaitNowait:
+			w := s.newWaiter(c, op, t, j)
+			l.current = w
+			s.arm(w)
+			s.advance(sd, l, &out)
+			if s.Debug() {
+				s.logDebug("select", "op", op, "caller", c.CallerID(), "handle", w.handle)
+			}
+			return w.selectInfo(), nil
+		case t.poll():
+			l.current = nil
+			s.vacate(l)
+			s.advance(sd, l, &out)
+			return nil, ErrTimeout
+		}
+		if mine == nil {
+			mine = s.newWaiter(c, op, t, nil)
+		}
+		l.current = mine
+		s.arm(mine)
+		s.advance(sd, l, &out)
+		if err := s.await(ctx, sd, l, mine, deadline, &out); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// await parks a blocking call until its requestor w is current and told to
+// proceed. It is called, and returns, with sd locked; it flushes out before
+// parking. On abort, timeout or cancellation w is out of the lane.
+func (s *Socket) await(ctx context.Context, sd *side, l *lane, w *waiter, deadline time.Time, out *outbox) error {
+	for {
+		sd.mu.Unlock()
+		out.flush(s)
+		err := w.park(ctx, deadline)
+		sd.mu.Lock()
+		switch {
+		case w.abort != nil:
+			return w.abort
+		case err != nil:
+			s.withdraw(sd, l, w, out)
+			return err
+		case w.state == stateSignalled:
+			return nil
+		}
+	}
+}
+
+// poll reports Erlang's timeout 0: one attempt, no queueing, no select.
+func (t Timeout) poll() bool { return t.Kind == WaitFor && t.D <= 0 }
+
+// deadline validates t and returns when a WaitFor call gives up (zero for
+// infinity and nowait).
+func (t Timeout) deadline() (time.Time, error) {
+	switch t.Kind {
+	case WaitInfinity, WaitNowait:
+		return time.Time{}, nil
+	case WaitFor:
+		if t.D < 0 {
+			return time.Time{}, &InvalidError{What: "timeout", Value: t.D}
+		}
+		return time.Now().Add(t.D), nil
+	}
+	return time.Time{}, &InvalidError{What: "timeout", Value: t.Kind}
+}

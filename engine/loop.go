@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Epoll interest: everything, edge-triggered, registered once per fd.
+const (
+	epollInterest = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	readEdges     = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLHUP | unix.EPOLLERR
+	writeEdges    = unix.EPOLLOUT | unix.EPOLLHUP | unix.EPOLLERR
+)
+
+// wakeToken marks the loop's own eventfd; socket tokens are never 0
+// because generations start at 1.
+const wakeToken = 0
+
+// A loop waits on one epoll instance and turns edges into lane progress.
+type loop struct {
+	epfd   int
+	wakefd int // eventfd: written to stop the loop
+	slots  *slots
+	log    *slog.Logger
+
+	// harvests counts the epoll_wait calls that returned; every edge carries
+	// the count of the harvest it came from (see side.emptyAt).
+	harvests atomic.Uint64
+
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+func newLoop(sl *slots, log *slog.Logger) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setToken(&ev, wakeToken)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(wakefd)
+		unix.Close(epfd)
+		return nil, err
+	}
+	l := &loop{epfd: epfd, wakefd: wakefd, slots: sl, log: log, done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// The 64 bits of epoll data hold the token: Fd and Pad on every Linux ABI.
+func setToken(ev *unix.EpollEvent, tok uint64) {
+	ev.Fd = int32(uint32(tok))
+	ev.Pad = int32(uint32(tok >> 32))
+}
+
+func tokenOf(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 256)
+	for !l.stopping.Load() {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			l.log.Error("engine: epoll_wait failed; loop stops", "err", err)
+			return
+		}
+		harvest := l.harvests.Add(1)
+		for i := range events[:n] {
+			ev := &events[i]
+			tok := tokenOf(ev)
+			if tok == wakeToken {
+				var buf [8]byte
+				unix.Read(l.wakefd, buf[:])
+				continue
+			}
+			// A stale token (the socket closed, its slot reused) finds no
+			// socket or another generation, and is dropped.
+			if s := l.slots.lookup(tok); s != nil {
+				s.onEdges(ev.Events, harvest)
+			}
+		}
+	}
+}
+
+// stop ends the loop and closes its descriptors.
+func (l *loop) stop() {
+	l.stopping.Store(true)
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(l.wakefd, one[:])
+	<-l.done
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
+}
+
+func (l *loop) add(fd int, tok uint64) error {
+	ev := unix.EpollEvent{Events: epollInterest}
+	setToken(&ev, tok)
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+}
+
+func (l *loop) remove(fd int) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// onEdges records an edge on each side it concerns.
+func (s *Socket) onEdges(events uint32, harvest uint64) {
+	if events&readEdges != 0 {
+		s.edge(&s.rd, harvest)
+	}
+	if events&writeEdges != 0 {
+		s.edge(&s.wr, harvest)
+	}
+}
+
+// edge marks sd ready and lets its lanes proceed, unless the edge was
+// harvested before a syscall found the side empty: then it describes a past
+// the syscall already saw, and acting on it would only send a spurious
+// select (typically the edge every fresh socket reports at registration).
+func (s *Socket) edge(sd *side, harvest uint64) {
+	var out outbox
+	sd.mu.Lock()
+	if !s.closed.Load() && harvest > sd.emptyAt {
+		sd.ready = true
+		for _, l := range sd.lanes {
+			s.advance(sd, l, &out)
+		}
+	}
+	sd.mu.Unlock()
+	out.flush(s)
+}
+
+// harvest is the loop's harvest count, read before a syscall whose EAGAIN
+// may mark a side empty.
+func (s *Socket) harvest() uint64 { return s.loop.harvests.Load() }
+
+// slots maps epoll tokens to sockets without a lock on the lookup path.
+// A token is a slot index (low 32 bits) and the slot's generation at
+// allocation (high 32 bits), so an event for a closed socket's token never
+// reaches the socket that reuses its slot.
+type slots struct {
+	mu     sync.Mutex
+	free   []uint32
+	next   uint32   // slots below next have been used
+	gens   []uint32 // generation per used slot
+	chunks []atomic.Pointer[slotChunk]
+}
+
+const slotChunkSize = 1024
+
+type slotChunk [slotChunkSize]atomic.Pointer[Socket]
+
+func newSlots(max int) *slots {
+	return &slots{chunks: make([]atomic.Pointer[slotChunk], (max+slotChunkSize-1)/slotChunkSize)}
+}
+
+// alloc gives s a slot and returns its token; false when all are in use.
+func (t *slots) alloc(s *Socket) (uint64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var idx uint32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		if int(t.next) >= len(t.chunks)*slotChunkSize {
+			return 0, false
+		}
+		idx = t.next
+		t.next++
+		t.gens = append(t.gens, 0)
+		if idx%slotChunkSize == 0 {
+			t.chunks[idx/slotChunkSize].Store(new(slotChunk))
+		}
+	}
+	t.gens[idx]++
+	if t.gens[idx] == 0 {
+		t.gens[idx] = 1
+	}
+	tok := uint64(t.gens[idx])<<32 | uint64(idx)
+	s.token = tok
+	t.chunks[idx/slotChunkSize].Load()[idx%slotChunkSize].Store(s)
+	return tok, true
+}
+
+func (t *slots) release(tok uint64) {
+	idx := uint32(tok)
+	t.mu.Lock()
+	t.chunks[idx/slotChunkSize].Load()[idx%slotChunkSize].Store(nil)
+	t.free = append(t.free, idx)
+	t.mu.Unlock()
+}
+
+func (t *slots) lookup(tok uint64) *Socket {
+	idx := uint32(tok)
+	ci := int(idx / slotChunkSize)
+	if ci >= len(t.chunks) {
+		return nil
+	}
+	chunk := t.chunks[ci].Load()
+	if chunk == nil {
+		return nil
+	}
+	s := chunk[idx%slotChunkSize].Load()
+	if s == nil || s.token != tok {
+		return nil
+	}
+	return s
+}

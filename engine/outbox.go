@@ -1,0 +1,44 @@
+package engine
+
+import "slices"
+
+// An outbox collects what must happen once the side lock is released:
+// events to deliver (Deliver is never called with a socket lock held) and
+// requestors to retire.
+type outbox struct{ msgs []message }
+
+type message struct {
+	w      *waiter
+	ev     Event
+	retire bool  // no event: just retire w
+	final  *side // ev is final; w is on final.retiring until delivered
+}
+
+func (o *outbox) event(w *waiter, ev Event) { o.msgs = append(o.msgs, message{w: w, ev: ev}) }
+
+func (o *outbox) finalEvent(sd *side, w *waiter, ev Event) {
+	sd.retiring = append(sd.retiring, w)
+	o.msgs = append(o.msgs, message{w: w, ev: ev, final: sd})
+}
+
+func (o *outbox) retire(w *waiter) { o.msgs = append(o.msgs, message{w: w, retire: true}) }
+
+// flush runs with no socket lock held. It may be called more than once.
+func (o *outbox) flush(s *Socket) {
+	msgs := o.msgs
+	o.msgs = nil
+	for _, m := range msgs {
+		switch {
+		case m.retire:
+			m.w.retire()
+		case m.final != nil:
+			m.w.deliver(m.ev, true)
+			m.final.mu.Lock()
+			m.final.retiring = slices.DeleteFunc(m.final.retiring, func(w *waiter) bool { return w == m.w })
+			m.final.mu.Unlock()
+		default:
+			m.w.deliver(m.ev, false)
+		}
+	}
+	s.reportWraps()
+}

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// Recv is socket:recv/4 (reference §2.6). length 0 reads one buffer of otp
+// rcvbuf size (up to N of them, concatenated, when rcvbuf is {N, Size} and
+// they keep coming full). On a stream socket length > 0 gathers exactly
+// length bytes: a nowait call that gets part of them returns it with a select
+// and stays the current reader; a timed-out call returns it with ErrTimeout.
+// On other socket types one datagram is returned, truncated to the buffer.
+func (s *Socket) Recv(ctx context.Context, c Caller, length int, flags int, t Timeout) RecvResult {
+	if length < 0 {
+		return RecvResult{Err: &InvalidError{What: "length", Value: length}}
+	}
+	j := &recvJob{s: s, op: OpRecv, length: length, flags: flags}
+	return j.result(s.perform(ctx, c, OpRecv, t, j))
+}
+
+// RecvFrom is socket:recvfrom/4: one message of at most bufSize bytes (0:
+// otp rcvbuf size) and its source address (From is nil when the kernel
+// gives none, as on a connected stream).
+func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int, t Timeout) RecvResult {
+	if bufSize < 0 {
+		return RecvResult{Err: &InvalidError{What: "bufsz", Value: bufSize}}
+	}
+	j := &recvJob{s: s, op: OpRecvFrom, length: bufSize, flags: flags}
+	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
+}
+
+// RecvMsg is socket:recvmsg/5: one message with its source address, control
+// messages (decoded, reference §7) and the kernel's msg_flags (MSG_TRUNC,
+// MSG_CTRUNC, ...). bufSize 0 and ctrlSize 0 take otp rcvbuf and rcvctrlbuf.
+func (s *Socket) RecvMsg(ctx context.Context, c Caller, bufSize, ctrlSize int, flags int, t Timeout) RecvResult {
+	if bufSize < 0 {
+		return RecvResult{Err: &InvalidError{What: "bufsz", Value: bufSize}}
+	}
+	if ctrlSize < 0 {
+		return RecvResult{Err: &InvalidError{What: "ctrlsz", Value: ctrlSize}}
+	}
+	j := &recvJob{s: s, op: OpRecvMsg, length: bufSize, ctrlSize: ctrlSize, flags: flags}
+	return j.result(s.perform(ctx, c, OpRecvMsg, t, j))
+}
+
+// recvJob is one recv/recvfrom/recvmsg call; its fields accumulate across
+// attempts (partial stream data survives waits).
+type recvJob struct {
+	s        *Socket
+	op       Op
+	length   int // recv: bytes wanted; recvfrom/recvmsg: buffer size (0: rcvbuf)
+	ctrlSize int
+	flags    int
+
+	buf  []byte       // datagram buffer, allocated once per call
+	oob  []byte       // control buffer, allocated once per call
+	from *rawSockaddr // source address, recvfrom/recvmsg
+
+	data   []byte
+	ctrl   []ControlMessage
+	rflags int
+	err    error
+}
+
+func (j *recvJob) result(sel *SelectInfo, err error) RecvResult {
+	if sel != nil && sel.Completion {
+		return RecvResult{Select: sel} // the data will come in the completion
+	}
+	r := j.recvResult()
+	r.Select = sel
+	if err != nil {
+		r.Err = err
+	}
+	return r
+}
+
+func (j *recvJob) recvResult() RecvResult {
+	r := RecvResult{Data: j.data, Control: j.ctrl, Flags: j.rflags, Err: j.err}
+	if j.from != nil {
+		r.From = j.from.decode()
+	}
+	return r
+}
+
+func (j *recvJob) completion() *Completion {
+	r := j.recvResult()
+	return &Completion{Recv: &r}
+}
+
+func (j *recvJob) attempt() (bool, error) {
+	stream := j.s.typ == unix.SOCK_STREAM
+	switch {
+	case j.op == OpRecvMsg:
+		return j.recvMsg(stream)
+	case j.op == OpRecvFrom:
+		return j.recvOne(stream, true)
+	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
+		return j.recvExactly()
+	case stream && j.length == 0:
+		return j.recvBuffers()
+	}
+	// A datagram, or a peek: gathering would read the same bytes again.
+	return j.recvOne(stream, false)
+}
+
+// read is one read syscall with its counters. wouldBlock marks the read
+// side empty: the reader will wait for the next edge.
+func (j *recvJob) read(p []byte, from *rawSockaddr) (n int, wouldBlock bool, err error) {
+	s := j.s
+	s.cnt.inc(cReadTries)
+	at := s.harvest()
+	n, err = sysRecvfrom(s.fd, p, j.flags, from)
+	if err == unix.EAGAIN {
+		s.rd.empty(at)
+		return 0, true, nil
+	}
+	if err == nil {
+		s.cnt.add(cReadByte, uint64(min(n, len(p))))
+	}
+	return n, false, err
+}
+
+// succeed ends the call with the data gathered. Data much smaller than its
+// buffer (a short read into an 8 KiB rcvbuf) is copied out, so that the
+// buffer is not kept alive by the result.
+func (j *recvJob) succeed() (bool, error) {
+	if cap(j.data) > 2*len(j.data)+64 {
+		j.data = bytes.Clone(j.data)
+	}
+	j.s.cnt.inc(cReadPkg)
+	j.s.cnt.raise(cReadPkgMax, uint64(len(j.data)))
+	return true, nil
+}
+
+// fail ends the call with err. A peer close or a reset is fatal for the
+// lane: the queued readers are aborted with it.
+func (j *recvJob) fail(err error) (bool, error) {
+	j.s.cnt.inc(cReadFails)
+	j.err = err
+	if err == ErrClosed || err == unix.ECONNRESET {
+		return true, err
+	}
+	return true, nil
+}
+
+// recvExactly gathers j.length bytes from a stream.
+func (j *recvJob) recvExactly() (bool, error) {
+	for len(j.data) < j.length {
+		if len(j.data) == cap(j.data) {
+			// Grow with the data, not with the request: a large length costs
+			// memory only as bytes arrive.
+			j.data = slices.Grow(j.data, min(j.length-len(j.data), max(len(j.data), maxRecvPreallocate)))
+		}
+		n, wouldBlock, err := j.read(j.data[len(j.data):min(cap(j.data), j.length)], nil)
+		switch {
+		case wouldBlock:
+			return false, nil
+		case err != nil:
+			return j.fail(err)
+		case n == 0:
+			return j.fail(ErrClosed)
+		}
+		j.data = j.data[:len(j.data)+n]
+	}
+	return j.succeed()
+}
+
+// recvBuffers reads what a stream has, one rcvbuf-sized buffer, or up to N
+// of them while they come back full (otp rcvbuf {N, Size}).
+func (j *recvJob) recvBuffers() (bool, error) {
+	n, size := j.s.RcvBuf()
+	if j.flags&unix.MSG_PEEK != 0 {
+		n = 1 // more peeks would return the same bytes again
+	}
+	for range max(n, 1) {
+		j.data = slices.Grow(j.data, size)
+		got, wouldBlock, err := j.read(j.data[len(j.data):len(j.data)+size], nil)
+		switch {
+		case wouldBlock && len(j.data) == 0:
+			return false, nil
+		case wouldBlock:
+			return j.succeed()
+		case err != nil:
+			return j.fail(err) // with any data already read
+		case got == 0 && len(j.data) == 0:
+			return j.fail(ErrClosed)
+		case got == 0:
+			return j.succeed() // the next call sees the end
+		}
+		j.data = j.data[:len(j.data)+got]
+		if got < size {
+			break
+		}
+	}
+	return j.succeed()
+}
+
+// bufferSize is the size of a one-message read: the caller's, or rcvbuf's.
+func (j *recvJob) bufferSize() int {
+	if j.length > 0 {
+		return j.length
+	}
+	_, size := j.s.RcvBuf()
+	return size
+}
+
+// recvOne reads one message: a datagram (truncated to the buffer), or, on a
+// stream (recvfrom, or a peek), what is there.
+func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
+	if j.buf == nil {
+		j.buf = make([]byte, j.bufferSize())
+		if withFrom {
+			j.from = new(rawSockaddr)
+		}
+	}
+	n, wouldBlock, err := j.read(j.buf, j.from)
+	switch {
+	case wouldBlock:
+		return false, nil
+	case err != nil:
+		return j.fail(err)
+	case n == 0 && stream && len(j.buf) > 0:
+		return j.fail(ErrClosed)
+	}
+	j.data = j.buf[:min(n, len(j.buf))] // MSG_TRUNC makes n the datagram's real length
+	return j.succeed()
+}
+
+// recvMsg reads one message with its address and control data.
+func (j *recvJob) recvMsg(stream bool) (bool, error) {
+	s := j.s
+	if j.buf == nil {
+		j.buf = make([]byte, j.bufferSize())
+		ctrl := j.ctrlSize
+		if ctrl == 0 {
+			ctrl, _ = s.CtrlBufs()
+		}
+		j.oob = make([]byte, ctrl)
+		j.from = new(rawSockaddr)
+	}
+	s.cnt.inc(cReadTries)
+	at := s.harvest()
+	m, err := sysRecvmsg(s.fd, j.buf, j.oob, j.flags, j.from)
+	switch {
+	case err == unix.EAGAIN:
+		s.rd.empty(at)
+		return false, nil
+	case err != nil:
+		return j.fail(err)
+	case m.n == 0 && m.oobn == 0 && stream && len(j.buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
+		return j.fail(ErrClosed)
+	}
+	n := min(m.n, len(j.buf))
+	s.cnt.add(cReadByte, uint64(n))
+	j.data = j.buf[:n]
+	j.rflags = m.flags
+	// A malformed control buffer keeps what decoded plus a BadControlLevel
+	// message; the data itself is good, so the call succeeds.
+	j.ctrl, _ = DecodeControl(j.oob[:min(m.oobn, len(j.oob))])
+	return j.succeed()
+}

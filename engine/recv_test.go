@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// otp19469_read_all / _read_part: a stream recv(N) gathers until N bytes;
+// a timeout keeps what came.
+func TestStreamRecvGathers(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+
+	done := make(chan RecvResult)
+	go func() { done <- sv.Recv(bg, c, 10, 0, within(eventWait)) }()
+	mustSend(t, cl, c, "01234")
+	time.Sleep(20 * time.Millisecond)
+	mustSend(t, cl, c, "56789")
+	if r := <-done; r.Err != nil || string(r.Data) != "0123456789" {
+		t.Fatalf("gathered: %+v", r)
+	}
+
+	mustSend(t, cl, c, "abc")
+	r := sv.Recv(bg, c, 10, 0, within(50*time.Millisecond))
+	wantErr(t, r.Err, ErrTimeout)
+	if string(r.Data) != "abc" {
+		t.Fatalf("partial data %q", r.Data)
+	}
+
+	mustSend(t, cl, c, "de")
+	r = sv.Recv(bg, c, 10, 0, poll)
+	wantErr(t, r.Err, ErrTimeout)
+	if string(r.Data) != "de" {
+		t.Fatalf("timeout 0 partial data %q", r.Data)
+	}
+}
+
+// A nowait recv(N) that gets part of N returns it with a select; the
+// caller stays current and re-issues with the rest.
+func TestNowaitPartialRecv(t *testing.T) {
+	e := newEngine(t, Config{})
+	c, other := newRecorder("c"), newRecorder("other")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "abc")
+	r := sv.Recv(bg, c, 6, 0, withHandle(7))
+	if r.Select == nil || r.Select.Handle != 7 || string(r.Data) != "abc" {
+		t.Fatalf("partial: %+v", r)
+	}
+	if q := sv.Recv(bg, other, 0, 0, nowait); q.Select == nil {
+		t.Fatalf("other caller not queued: %+v", q)
+	}
+	mustSend(t, cl, c, "def")
+	c.expect(t, EventSelect, 7)
+	if r := sv.Recv(bg, c, 3, 0, nowait); r.Err != nil || string(r.Data) != "def" {
+		t.Fatalf("rest: %+v", r)
+	}
+}
+
+// otp19063: timeout 0 on an idle socket is timeout, and never queues.
+func TestRecvTimeoutZero(t *testing.T) {
+	e := newEngine(t, Config{})
+	c, d := newRecorder("c"), newRecorder("d")
+	_, sv := pair(t, e, c, unix.AF_INET)
+	wantErr(t, sv.Recv(bg, c, 0, 0, poll).Err, ErrTimeout)
+
+	u, _, _, _ := udpPair(t, e, c, unix.AF_INET)
+	wantErr(t, u.RecvFrom(bg, c, 1024, 0, poll).Err, ErrTimeout)
+	wantErr(t, u.RecvMsg(bg, c, 0, 0, 0, poll).Err, ErrTimeout)
+
+	sv.Recv(bg, c, 0, 0, nowait)
+	wantErr(t, sv.Recv(bg, d, 0, 0, poll).Err, ErrTimeout)
+	if n := sv.Info().NumReaders; n != 1 {
+		t.Fatalf("timeout 0 queued: num_readers %d", n)
+	}
+	if w := sv.Info().Counters.ReadWaits; w != 1 {
+		t.Fatalf("read_waits %d (polls must not arm)", w)
+	}
+}
+
+// A datagram recv returns the datagram there, never waiting for more.
+func TestDgramRecv(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b, aAddr, bAddr := udpPair(t, e, c, unix.AF_INET)
+	if r := a.SendTo(bg, c, []byte("0123456789"), 0, bAddr, infinity); r.Err != nil || r.Sent != 10 {
+		t.Fatalf("sendto: %+v", r)
+	}
+	if r := b.Recv(bg, c, 20, 0, within(eventWait)); r.Err != nil || string(r.Data) != "0123456789" {
+		t.Fatalf("recv: %+v", r)
+	}
+	a.SendTo(bg, c, []byte("0123456789"), 0, bAddr, infinity)
+	r := b.RecvFrom(bg, c, 4, 0, infinity)
+	if r.Err != nil || string(r.Data) != "0123" {
+		t.Fatalf("truncated recvfrom: %+v", r)
+	}
+	if r.From == nil || r.From.Port != aAddr.Port || r.From.Addr != aAddr.Addr {
+		t.Fatalf("from %+v, want %+v", r.From, aAddr)
+	}
+	a.SendTo(bg, c, []byte("0123456789"), 0, bAddr, infinity)
+	r = b.RecvMsg(bg, c, 4, 0, 0, infinity)
+	if string(r.Data) != "0123" || r.Flags&unix.MSG_TRUNC == 0 {
+		t.Fatalf("recvmsg truncation: %+v", r)
+	}
+}
+
+func TestRecvFromConnectedStreamHasNoAddress(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "x")
+	r := sv.RecvFrom(bg, c, 0, 0, infinity)
+	if r.Err != nil || string(r.Data) != "x" || r.From != nil {
+		t.Fatalf("recvfrom: %+v", r)
+	}
+}
+
+// otp rcvbuf {N, Size}: a length-0 recv concatenates up to N full buffers.
+func TestRcvBufBuffers(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	sv.SetRcvBuf(3, 4)
+	if n, size := sv.RcvBuf(); n != 3 || size != 4 {
+		t.Fatal(n, size)
+	}
+	mustSend(t, cl, c, "0123456789abcdef")
+	eventually(t, "data", func() bool {
+		var n int
+		sv.Control(func(fd int) error { n, _ = unix.IoctlGetInt(fd, unix.SIOCINQ); return nil })
+		return n == 16
+	})
+	if r := sv.Recv(bg, c, 0, 0, infinity); string(r.Data) != "0123456789ab" {
+		t.Fatalf("3 buffers of 4: %q", r.Data)
+	}
+	sv.SetRcvBuf(0, 0)
+	if r := sv.Recv(bg, c, 0, 0, infinity); string(r.Data) != "cdef" {
+		t.Fatalf("rest: %q", r.Data)
+	}
+}
+
+func TestRecvInvalidArguments(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	_, sv := pair(t, e, c, unix.AF_INET)
+	wantInvalid(t, sv.Recv(bg, c, -1, 0, nowait).Err, "length")
+	wantInvalid(t, sv.Recv(bg, c, 0, 0, within(-time.Second)).Err, "timeout")
+}
+
+func TestSendMsgRecvMsgInet(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b, aAddr, bAddr := udpPair(t, e, c, unix.AF_INET)
+	setInt(t, b, unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+	setInt(t, b, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+	setInt(t, b, unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+	setInt(t, b, unix.SOL_SOCKET, unix.SO_TIMESTAMP, 1)
+
+	iov := [][]byte{[]byte("he"), []byte("ll"), {}, []byte("o")}
+	ctrl := []ControlMessage{
+		{Level: unix.IPPROTO_IP, Type: unix.IP_TOS, Value: 0x10},
+		{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: 42},
+	}
+	if r := a.SendMsg(bg, c, iov, &bAddr, ctrl, 0, infinity); r.Err != nil || r.Sent != 5 {
+		t.Fatalf("sendmsg: %+v", r)
+	}
+	r := b.RecvMsg(bg, c, 0, 0, 0, within(eventWait))
+	if r.Err != nil || string(r.Data) != "hello" {
+		t.Fatalf("recvmsg: %+v", r)
+	}
+	if r.From == nil || r.From.Port != aAddr.Port {
+		t.Fatalf("from %+v", r.From)
+	}
+	values := map[int]any{}
+	for _, m := range r.Control {
+		values[m.Level<<16|m.Type] = m.Value
+	}
+	if v := values[unix.IPPROTO_IP<<16|unix.IP_TOS]; v != 0x10 {
+		t.Errorf("tos %v", v)
+	}
+	if v := values[unix.IPPROTO_IP<<16|unix.IP_TTL]; v != 42 {
+		t.Errorf("ttl %v", v)
+	}
+	if pi, ok := values[unix.IPPROTO_IP<<16|unix.IP_PKTINFO].(PktInfo); !ok || pi.Addr != bAddr.Addr || pi.Ifindex == 0 {
+		t.Errorf("pktinfo %+v", values[unix.IPPROTO_IP<<16|unix.IP_PKTINFO])
+	}
+	if tv, ok := values[unix.SOL_SOCKET<<16|unix.SCM_TIMESTAMP].(Timeval); !ok || tv.Sec < time.Now().Unix()-60 {
+		t.Errorf("timestamp %+v", values[unix.SOL_SOCKET<<16|unix.SCM_TIMESTAMP])
+	}
+	if t.Failed() {
+		t.Logf("control: %+v", r.Control)
+	}
+
+	// A control buffer too small for what came is reported as MSG_CTRUNC.
+	a.SendMsg(bg, c, iov, &bAddr, nil, 0, infinity)
+	if r := b.RecvMsg(bg, c, 0, 8, 0, within(eventWait)); r.Flags&unix.MSG_CTRUNC == 0 {
+		t.Fatalf("small control buffer: %+v", r)
+	}
+}
+
+func TestSendMsgRecvMsgInet6(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b, _, bAddr := udpPair(t, e, c, unix.AF_INET6)
+	setInt(t, b, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+	setInt(t, b, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1)
+	setInt(t, b, unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1)
+	ctrl := []ControlMessage{
+		{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_HOPLIMIT, Value: 7},
+		{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_TCLASS, Value: 0x20},
+	}
+	if r := a.SendMsg(bg, c, [][]byte{[]byte("v6")}, &bAddr, ctrl, 0, infinity); r.Err != nil {
+		t.Fatalf("sendmsg: %+v", r)
+	}
+	r := b.RecvMsg(bg, c, 0, 0, 0, within(eventWait))
+	if r.Err != nil || string(r.Data) != "v6" {
+		t.Fatalf("recvmsg: %+v", r)
+	}
+	values := map[int]any{}
+	for _, m := range r.Control {
+		values[m.Type] = m.Value
+	}
+	if v := values[unix.IPV6_HOPLIMIT]; v != 7 {
+		t.Errorf("hoplimit %v", v)
+	}
+	if v := values[unix.IPV6_TCLASS]; v != 0x20 {
+		t.Errorf("tclass %v", v)
+	}
+	if pi, ok := values[unix.IPV6_PKTINFO].(PktInfo6); !ok || pi.Addr != bAddr.Addr {
+		t.Errorf("pktinfo %+v", values[unix.IPV6_PKTINFO])
+	}
+	if t.Failed() {
+		t.Logf("control: %+v", r.Control)
+	}
+}
+
+// IP_RECVERR: an ICMP port unreachable lands on the error queue with the
+// offender's address.
+func TestRecvErrQueue(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b, _, bAddr := udpPair(t, e, c, unix.AF_INET)
+	b.Close() // nobody listens at bAddr any more
+	setInt(t, a, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	a.SendTo(bg, c, []byte("x"), 0, bAddr, infinity)
+
+	var r RecvResult
+	eventually(t, "error queue", func() bool {
+		r = a.RecvMsg(bg, c, 0, 0, unix.MSG_ERRQUEUE, poll)
+		return r.Err == nil
+	})
+	for _, m := range r.Control {
+		if ee, ok := m.Value.(ExtendedErr); ok {
+			if ee.Errno != int32(unix.ECONNREFUSED) || ee.Offender == nil || ee.Offender.Family != FamilyInet {
+				t.Fatalf("extended err %+v", ee)
+			}
+			return
+		}
+	}
+	t.Fatalf("no extended error in %+v", r.Control)
+}
+
+func TestRecvLocalDgram(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	b := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	defer a.Close()
+	defer b.Close()
+	addr := localAddr(t)
+	if err := b.Bind(addr); err != nil {
+		t.Fatal(err)
+	}
+	a.SendTo(bg, c, []byte("hi"), 0, addr, infinity)
+	r := b.RecvFrom(bg, c, 0, 0, infinity)
+	// The kernel gives no name for an unbound sender (older kernels: an
+	// empty AF_UNIX one).
+	if r.Err != nil || (r.From != nil && (r.From.Family != FamilyLocal || len(r.From.Path) != 0)) {
+		t.Fatalf("recvfrom: %+v from %+v", r, r.From)
+	}
+	if !bytes.Equal(r.Data, []byte("hi")) {
+		t.Fatal(r.Data)
+	}
+}
+
+func TestStreamPeek(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "abcdef")
+	eventually(t, "data", func() bool {
+		r := sv.Recv(bg, c, 3, unix.MSG_PEEK, poll)
+		return string(r.Data) == "abc"
+	})
+	if r := sv.Recv(bg, c, 6, 0, infinity); string(r.Data) != "abcdef" {
+		t.Fatalf("after peek: %+v", r)
+	}
+}

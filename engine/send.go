@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+)
+
+// IOVMax is the most buffers one sendmsg takes (sysconf IOV_MAX on Linux).
+// A longer iov is sent in chunks on a stream and refused otherwise.
+const IOVMax = 1024
+
+// Send is socket:send/4 (reference §1.4). A stream send loops until all data
+// is accepted or the socket would block: a nowait call then answers Select
+// with Sent/Unsent and its caller stays the current writer; a blocking call
+// waits and goes on. A datagram is sent once; a partial write is reported in
+// Sent/Unsent without error. Errors after a partial send keep the counts.
+// MSG_NOSIGNAL is always added.
+//
+// In completion mode data is kept until the engine has sent it: the caller
+// must not modify it meanwhile.
+func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t Timeout) SendResult {
+	j := &sendJob{s: s, iov: [][]byte{data}, total: len(data), flags: flags}
+	return j.result(s.perform(ctx, c, OpSend, t, j))
+}
+
+// SendTo is socket:sendto/5: Send to dest.
+func (s *Socket) SendTo(ctx context.Context, c Caller, data []byte, flags int, dest SockAddr, t Timeout) SendResult {
+	to, err := dest.encodeFor(s.domain)
+	if err != nil {
+		return SendResult{Unsent: len(data), Err: err}
+	}
+	j := &sendJob{s: s, iov: [][]byte{data}, total: len(data), flags: flags, to: to}
+	return j.result(s.perform(ctx, c, OpSendTo, t, j))
+}
+
+// SendMsg is socket:sendmsg/4: the buffers of iov, to dest if non-nil, with
+// control messages ctrl (encoded by EncodeControl; they must fit otp
+// sndctrlbuf). An iov of more than IOVMax buffers is sent in chunks on a
+// stream and is {invalid, iov} otherwise.
+func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *SockAddr, ctrl []ControlMessage, flags int, t Timeout) SendResult {
+	j := &sendJob{s: s, msg: true, flags: flags}
+	for _, b := range iov {
+		if len(b) > 0 { // empty buffers carry nothing and would only count against IOVMax
+			j.iov = append(j.iov, b)
+			j.total += len(b)
+		}
+	}
+	if len(j.iov) > IOVMax && s.typ != unix.SOCK_STREAM {
+		return SendResult{Unsent: j.total, Err: &InvalidError{What: "iov", Value: len(iov)}}
+	}
+	if dest != nil {
+		to, err := dest.encodeFor(s.domain)
+		if err != nil {
+			return SendResult{Unsent: j.total, Err: err}
+		}
+		j.to = to
+	}
+	if len(ctrl) > 0 {
+		oob, err := EncodeControl(ctrl)
+		if err != nil {
+			return SendResult{Unsent: j.total, Err: err}
+		}
+		if _, limit := s.CtrlBufs(); len(oob) > limit {
+			return SendResult{Unsent: j.total, Err: &InvalidError{What: "ctrl", Value: "larger than sndctrlbuf"}}
+		}
+		j.oob = oob
+	}
+	return j.result(s.perform(ctx, c, OpSendMsg, t, j))
+}
+
+// sendJob is one send/sendto/sendmsg call; sent accumulates across attempts.
+type sendJob struct {
+	s     *Socket
+	iov   [][]byte
+	total int
+	to    *rawSockaddr
+	oob   []byte // control data, sent with the first bytes only
+	flags int
+	msg   bool // sendmsg (iov, control) rather than sendto
+
+	sent int
+	err  error
+}
+
+func (j *sendJob) result(sel *SelectInfo, err error) SendResult {
+	if sel != nil && sel.Completion {
+		return SendResult{Select: sel}
+	}
+	r := j.sendResult()
+	r.Select = sel
+	if err != nil {
+		r.Err = err
+	}
+	return r
+}
+
+func (j *sendJob) sendResult() SendResult {
+	return SendResult{Sent: j.sent, Unsent: j.total - j.sent, Err: j.err}
+}
+
+func (j *sendJob) completion() *Completion {
+	r := j.sendResult()
+	return &Completion{Send: &r}
+}
+
+func (j *sendJob) attempt() (bool, error) {
+	s := j.s
+	stream := s.typ == unix.SOCK_STREAM
+	for {
+		s.cnt.inc(cWriteTries)
+		at := s.harvest()
+		n, err := j.write()
+		switch {
+		case err == unix.EAGAIN:
+			s.wr.empty(at)
+			return false, nil
+		case err != nil:
+			s.cnt.inc(cWriteFails)
+			j.err = err
+			if err == unix.EINVAL {
+				return true, nil
+			}
+			return true, err // fatal: the queued writers are aborted with it
+		}
+		s.cnt.add(cWriteByte, uint64(n))
+		j.sent += n
+		j.oob = nil
+		// A datagram is written once; a stream until all is sent. A stream
+		// write of 0 bytes with data left cannot happen, but must not spin.
+		if !stream || j.sent >= j.total || n == 0 {
+			break
+		}
+	}
+	s.cnt.inc(cWritePkg)
+	s.cnt.raise(cWritePkgMax, uint64(j.sent))
+	return true, nil
+}
+
+// write makes one send syscall with what is left.
+func (j *sendJob) write() (int, error) {
+	flags := j.flags | unix.MSG_NOSIGNAL
+	if !j.msg {
+		return sysSendto(j.s.fd, j.iov[0][j.sent:], flags, j.to)
+	}
+	return sysSendmsg(j.s.fd, j.pending(), j.oob, flags, j.to)
+}
+
+// pending is the unsent part of the iov, at most IOVMax buffers.
+func (j *sendJob) pending() []unix.Iovec {
+	skip := j.sent
+	iov := make([]unix.Iovec, 0, min(len(j.iov), IOVMax))
+	for _, b := range j.iov {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		b = b[skip:]
+		skip = 0
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		if iov = append(iov, v); len(iov) == IOVMax {
+			break
+		}
+	}
+	return iov
+}

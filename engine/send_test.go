@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// shrinkBuffers makes a stream pair fill up after a few kilobytes.
+func shrinkBuffers(t *testing.T, cl, sv *Socket) {
+	setInt(t, cl, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	setInt(t, sv, unix.SOL_SOCKET, unix.SO_RCVBUF, 4096)
+}
+
+// drain reads n bytes from s in the background.
+func drain(s *Socket, c Caller, n int) <-chan []byte {
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		for len(all) < n {
+			r := s.Recv(bg, c, 0, 0, within(eventWait))
+			if r.Err != nil {
+				break
+			}
+			all = append(all, r.Data...)
+		}
+		got <- all
+	}()
+	return got
+}
+
+func TestNowaitPartialSend(t *testing.T) {
+	e := newEngine(t, Config{})
+	c, other := newRecorder("c"), newRecorder("other")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	// A small send buffer fills fast; the receiver's stays large so that
+	// draining is not slowed down by tiny TCP windows.
+	setInt(t, cl, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	r := cl.Send(bg, c, data, 0, withHandle(1))
+	if r.Select == nil || r.Sent == 0 || r.Unsent == 0 || r.Sent+r.Unsent != len(data) || r.Err != nil {
+		t.Fatalf("partial send: sent %d unsent %d select %v err %v", r.Sent, r.Unsent, r.Select, r.Err)
+	}
+	if n := cl.Info().NumWriters; n != 1 {
+		t.Fatalf("writer not current: num_writers %d", n)
+	}
+	if q := cl.Send(bg, other, []byte("x"), 0, nowait); q.Select == nil || q.Sent != 0 {
+		t.Fatalf("other writer not queued: %+v", q)
+	}
+	cl.Cancel(other, SelectInfo{Op: OpSend, Handle: cl.lastQueuedHandle(t)})
+
+	got := drain(sv, c, len(data))
+	rest, handle := data[r.Sent:], uint64(1)
+	for len(rest) > 0 {
+		c.expect(t, EventSelect, handle)
+		handle++
+		r := cl.Send(bg, c, rest, 0, withHandle(handle))
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		rest = rest[r.Sent:]
+		if r.Select == nil && len(rest) != 0 {
+			t.Fatalf("no select with %d bytes left", len(rest))
+		}
+	}
+	if all := <-got; !bytes.Equal(all, data) {
+		t.Fatalf("received %d bytes, want %d", len(all), len(data))
+	}
+}
+
+// lastQueuedHandle is the handle of the last queued writer (test helper).
+func (s *Socket) lastQueuedHandle(t *testing.T) uint64 {
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	if len(s.writers.queue) == 0 {
+		t.Fatal("no queued writer")
+	}
+	return s.writers.queue[len(s.writers.queue)-1].handle
+}
+
+func TestSendTimeoutKeepsCounts(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	shrinkBuffers(t, cl, sv)
+	data := make([]byte, 1<<20)
+	r := cl.Send(bg, c, data, 0, within(50*time.Millisecond))
+	wantErr(t, r.Err, ErrTimeout)
+	if r.Sent == 0 || r.Sent+r.Unsent != len(data) {
+		t.Fatalf("sent %d unsent %d", r.Sent, r.Unsent)
+	}
+	if n := cl.Info().NumWriters; n != 0 {
+		t.Fatalf("num_writers %d after timeout", n)
+	}
+	r = cl.Send(bg, c, data, 0, poll)
+	wantErr(t, r.Err, ErrTimeout)
+}
+
+// A fatal send error fails the current writer and aborts the queued ones
+// with the same reason.
+func TestFatalSendErrorAbortsQueue(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	shrinkBuffers(t, cl, sv)
+	data := make([]byte, 1<<20)
+	if r := cl.Send(bg, a, data, 0, withHandle(1)); r.Select == nil {
+		t.Fatalf("send: %+v", r)
+	}
+	if r := cl.Send(bg, b, data, 0, withHandle(2)); r.Select == nil {
+		t.Fatalf("queued send: %+v", r)
+	}
+	// Closing with unread data makes the peer reset the connection.
+	sv.Close()
+	a.expect(t, EventSelect, 1)
+	var r SendResult
+	eventually(t, "send error", func() bool {
+		r = cl.Send(bg, a, data, 0, withHandle(3))
+		return r.Err != nil
+	})
+	var errno unix.Errno
+	if !errors.As(r.Err, &errno) {
+		t.Fatalf("send error %v", r.Err)
+	}
+	ev := b.expect(t, EventAbort, 2)
+	wantErr(t, ev.Reason, errno)
+	if cl.Info().Counters.WriteFails == 0 {
+		t.Fatal("write_fails not counted")
+	}
+}
+
+func TestSendMsgIOV(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+
+	// A stream sends an iov longer than IOVMax in chunks.
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	var iov [][]byte
+	var want []byte
+	for i := range IOVMax*2 + 3 {
+		b := []byte{byte(i), byte(i >> 8)}
+		iov = append(iov, b)
+		want = append(want, b...)
+	}
+	got := drain(sv, c, len(want))
+	if r := cl.SendMsg(bg, c, iov, nil, nil, 0, infinity); r.Err != nil || r.Sent != len(want) {
+		t.Fatalf("stream sendmsg: %+v", r)
+	}
+	if all := <-got; !bytes.Equal(all, want) {
+		t.Fatal("stream sendmsg data differ")
+	}
+
+	// A datagram cannot be split.
+	a, _, _, bAddr := udpPair(t, e, c, unix.AF_INET)
+	wantInvalid(t, a.SendMsg(bg, c, iov, &bAddr, nil, 0, infinity).Err, "iov")
+
+	// Control data must fit sndctrlbuf and be encodable.
+	a.SetCtrlBufs(0, 8)
+	ctrl := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: 1}}
+	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, ctrl, 0, infinity).Err, "ctrl")
+	a.SetCtrlBufs(0, 0)
+	bad := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: "x"}}
+	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, bad, 0, infinity).Err, "ctrl")
+	wantInvalid(t, a.SendTo(bg, c, []byte("x"), 0, loopback(unix.AF_INET6), infinity).Err, "sockaddr")
+}
+
+func TestSendWhileConnectingIsInvalid(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sa := inProgressConnect(t, e, c)
+	if r := cl.Connect(bg, c, &sa, nowait); r.Select == nil {
+		t.Fatalf("connect: %+v", r)
+	}
+	wantInvalid(t, cl.Send(bg, c, []byte("x"), 0, nowait).Err, "state")
+}

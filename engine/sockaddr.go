@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The engine encodes and decodes sockaddrs itself rather than through
+// unix.Sockaddr: x/sys cannot express flowinfo, rewrites a leading '@' of a
+// local path into the abstract namespace, and truncates abstract names at
+// their first NUL. These byte-exact codecs keep every address round-trippable.
+
+// Sizes of the kernel's sockaddr structures.
+const (
+	sizeofSockaddrInet4 = 16
+	sizeofSockaddrInet6 = 28
+	sizeofSockaddrUnix  = 110
+	sizeofSunPath       = sizeofSockaddrUnix - 2
+
+	// MaxLocalPath is the longest filesystem path of a local address: the
+	// kernel's sun_path less the terminating NUL. Abstract names (leading NUL)
+	// may use all of sun_path.
+	MaxLocalPath = sizeofSunPath - 1
+)
+
+// errSockaddr is the generic {invalid, sockaddr}.
+func errSockaddr(value any) error { return &InvalidError{What: "sockaddr", Value: value} }
+
+// rawSockaddr is an address in the kernel's layout, ready for a syscall.
+type rawSockaddr struct {
+	any unix.RawSockaddrAny
+	len uint32
+}
+
+func (r *rawSockaddr) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&r.any)), unsafe.Sizeof(r.any))
+}
+
+// ptr is the address to hand to a syscall (nil for "no address").
+func (r *rawSockaddr) ptr() unsafe.Pointer {
+	if r == nil {
+		return nil
+	}
+	return unsafe.Pointer(&r.any)
+}
+
+func (r *rawSockaddr) size() uint32 {
+	if r == nil {
+		return 0
+	}
+	return r.len
+}
+
+// encodeFor encodes sa for a socket of the given domain, checking that the
+// family fits the socket (an inet6 socket takes inet6 addresses, including
+// IPv4-mapped ones, as they are).
+func (sa *SockAddr) encodeFor(domain int) (*rawSockaddr, error) {
+	want := familyOfDomain(domain)
+	if want != FamilyUnspec && sa.Family != want && sa.Family != FamilyUnspec && sa.Family != FamilyNative {
+		return nil, errSockaddr("family")
+	}
+	r := new(rawSockaddr)
+	if err := sa.encode(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func familyOfDomain(domain int) Family {
+	switch domain {
+	case unix.AF_INET:
+		return FamilyInet
+	case unix.AF_INET6:
+		return FamilyInet6
+	case unix.AF_UNIX:
+		return FamilyLocal
+	}
+	return FamilyUnspec
+}
+
+// encode writes sa in the kernel's layout.
+func (sa *SockAddr) encode(r *rawSockaddr) error {
+	b := r.bytes()
+	clear(b)
+	switch sa.Family {
+	case FamilyInet:
+		addr := sa.Addr
+		if addr.Is4In6() {
+			addr = addr.Unmap()
+		}
+		if !addr.Is4() {
+			return errSockaddr("addr")
+		}
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET)
+		binary.BigEndian.PutUint16(b[2:], sa.Port)
+		a4 := addr.As4()
+		copy(b[4:8], a4[:])
+		r.len = sizeofSockaddrInet4
+	case FamilyInet6:
+		if !sa.Addr.IsValid() {
+			return errSockaddr("addr")
+		}
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_INET6)
+		binary.BigEndian.PutUint16(b[2:], sa.Port)
+		binary.BigEndian.PutUint32(b[4:], sa.Flowinfo)
+		a16 := sa.Addr.As16() // a 4-byte Addr becomes its IPv4-mapped form
+		copy(b[8:24], a16[:])
+		binary.NativeEndian.PutUint32(b[24:], sa.ScopeID)
+		r.len = sizeofSockaddrInet6
+	case FamilyLocal:
+		path, err := localPath(sa.Path)
+		if err != nil {
+			return err
+		}
+		binary.NativeEndian.PutUint16(b[0:], unix.AF_UNIX)
+		copy(b[2:], path)
+		r.len = 2 + uint32(len(path))
+		if len(path) > 0 && path[0] != 0 {
+			r.len++ // the terminating NUL of a filesystem path
+		}
+	case FamilyUnspec:
+		// AF_UNSPEC (0, already there) and Raw as sa_data, at least the
+		// size of a struct sockaddr.
+		if 2+len(sa.Raw) > len(b) {
+			return errSockaddr("addr")
+		}
+		copy(b[2:], sa.Raw)
+		r.len = uint32(max(2+len(sa.Raw), 16))
+	case FamilyNative:
+		if len(sa.Raw) < 2 || len(sa.Raw) > len(b) {
+			return errSockaddr("raw")
+		}
+		copy(b, sa.Raw)
+		r.len = uint32(len(sa.Raw))
+	default:
+		return errSockaddr("family")
+	}
+	return nil
+}
+
+// localPath validates a local address path: an abstract name (leading NUL)
+// is taken byte for byte; a filesystem path may carry one trailing NUL, which
+// is dropped, and no other.
+func localPath(p []byte) ([]byte, error) {
+	if len(p) > 0 && p[0] == 0 {
+		if len(p) > sizeofSunPath {
+			return nil, errSockaddr("path")
+		}
+		return p, nil
+	}
+	p = bytes.TrimSuffix(p, []byte{0})
+	if len(p) > MaxLocalPath || bytes.IndexByte(p, 0) >= 0 {
+		return nil, errSockaddr("path")
+	}
+	return p, nil
+}
+
+// DecodeRawSockaddr decodes a sockaddr in the kernel's layout, as found in
+// IP_ORIGDSTADDR and sock_extended_err offender control messages. AF_UNSPEC
+// comes back as FamilyUnspec with its sa_data in Raw; families the engine
+// does not know as FamilyNative with the whole sockaddr in Raw. It never
+// panics on malformed input.
+func DecodeRawSockaddr(b []byte) (*SockAddr, error) {
+	if len(b) < 2 {
+		return nil, errSockaddr("short")
+	}
+	switch binary.NativeEndian.Uint16(b) {
+	case unix.AF_INET:
+		if len(b) < 8 {
+			return nil, errSockaddr("short")
+		}
+		return &SockAddr{
+			Family: FamilyInet,
+			Port:   binary.BigEndian.Uint16(b[2:]),
+			Addr:   netip.AddrFrom4([4]byte(b[4:8])),
+		}, nil
+	case unix.AF_INET6:
+		if len(b) < 24 {
+			return nil, errSockaddr("short")
+		}
+		sa := &SockAddr{
+			Family:   FamilyInet6,
+			Port:     binary.BigEndian.Uint16(b[2:]),
+			Flowinfo: binary.BigEndian.Uint32(b[4:]),
+			Addr:     netip.AddrFrom16([16]byte(b[8:24])),
+		}
+		if len(b) >= sizeofSockaddrInet6 {
+			sa.ScopeID = binary.NativeEndian.Uint32(b[24:])
+		}
+		return sa, nil
+	case unix.AF_UNIX:
+		path := b[2:min(len(b), sizeofSockaddrUnix)]
+		if len(path) > 0 && path[0] != 0 {
+			if i := bytes.IndexByte(path, 0); i >= 0 {
+				path = path[:i]
+			}
+		}
+		return &SockAddr{Family: FamilyLocal, Path: bytes.Clone(path)}, nil
+	case unix.AF_UNSPEC:
+		return &SockAddr{Family: FamilyUnspec, Raw: bytes.Clone(b[2:])}, nil
+	}
+	return &SockAddr{Family: FamilyNative, Raw: bytes.Clone(b)}, nil
+}
+
+// decode turns what a syscall filled in into a SockAddr; nil when the kernel
+// returned no name (length 0, e.g. recvfrom on a connected stream).
+func (r *rawSockaddr) decode() *SockAddr {
+	if r.len == 0 {
+		return nil
+	}
+	b := r.bytes()[:min(int(r.len), int(unsafe.Sizeof(r.any)))]
+	sa, err := DecodeRawSockaddr(b)
+	if err != nil { // too short for its family: pass it on as it is
+		return &SockAddr{Family: FamilyNative, Raw: bytes.Clone(b)}
+	}
+	return sa
+}
+
+// ToUnix converts sa to an x/sys Sockaddr for callers that use x/sys
+// directly. Flowinfo is lost (x/sys cannot express it); a filesystem path
+// starting with '@' and unspec/native addresses are refused because x/sys
+// would change their meaning or cannot represent them.
+func (sa SockAddr) ToUnix() (unix.Sockaddr, error) {
+	switch sa.Family {
+	case FamilyInet:
+		addr := sa.Addr.Unmap()
+		if !addr.Is4() {
+			return nil, errSockaddr("addr")
+		}
+		return &unix.SockaddrInet4{Port: int(sa.Port), Addr: addr.As4()}, nil
+	case FamilyInet6:
+		if !sa.Addr.IsValid() {
+			return nil, errSockaddr("addr")
+		}
+		return &unix.SockaddrInet6{Port: int(sa.Port), ZoneId: sa.ScopeID, Addr: sa.Addr.As16()}, nil
+	case FamilyLocal:
+		path, err := localPath(sa.Path)
+		if err != nil {
+			return nil, err
+		}
+		if len(path) > 0 && path[0] == '@' {
+			return nil, errSockaddr("path")
+		}
+		return &unix.SockaddrUnix{Name: string(path)}, nil
+	}
+	return nil, errSockaddr("family")
+}
+
+// FromUnix converts an x/sys Sockaddr; nil for types it does not know. An
+// x/sys local name starting with '@' is its spelling of the abstract
+// namespace and becomes a leading NUL.
+func FromUnix(u unix.Sockaddr) *SockAddr {
+	switch a := u.(type) {
+	case *unix.SockaddrInet4:
+		return &SockAddr{Family: FamilyInet, Addr: netip.AddrFrom4(a.Addr), Port: uint16(a.Port)}
+	case *unix.SockaddrInet6:
+		return &SockAddr{Family: FamilyInet6, Addr: netip.AddrFrom16(a.Addr), Port: uint16(a.Port), ScopeID: a.ZoneId}
+	case *unix.SockaddrUnix:
+		path := []byte(a.Name)
+		if len(path) > 0 && path[0] == '@' {
+			path[0] = 0
+		}
+		return &SockAddr{Family: FamilyLocal, Path: path}
+	}
+	return nil
+}

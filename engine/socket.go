@@ -1,0 +1,278 @@
+package engine
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Defaults of the otp-level settings (reference §6.4).
+const (
+	DefaultRcvBufSize  = 8192
+	DefaultRcvCtrlBuf  = 1024
+	DefaultSndCtrlBuf  = 1024
+	maxRecvPreallocate = 64 << 10 // stream recv(N) grows its buffer as data arrives past this
+)
+
+// A Socket is one OS socket owned by the engine. All methods are safe for
+// concurrent use.
+type Socket struct {
+	e                     *Engine
+	id                    string
+	domain, typ, protocol int
+	token                 uint64 // epoll token: slot index and generation
+	loop                  *loop
+
+	// fdMu orders the fd's users outside the lanes (Bind, Listen, Control,
+	// ...) against Close: they hold it shared, Close exclusively while it
+	// marks the socket closed. Lane syscalls need not take it: they run
+	// under a side lock, which Close also takes.
+	fdMu sync.RWMutex
+	fd   int // -1 once closed; written with fdMu and both side locks held
+
+	rd, wr                                 side
+	acceptors, readers, writers, connector lane
+
+	// connecting: a connect is in progress in the kernel. Guarded by wr.mu.
+	connecting bool
+
+	// closed is set with both side locks held, so either lock orders it;
+	// it is atomic for the lock-free readers (Closed, Info).
+	closed atomic.Bool
+	// released: close(2) has returned.
+	released atomic.Bool
+
+	// Facts for Info's state lists.
+	bound, listening, connected atomic.Bool
+
+	cnt counters
+
+	mu               sync.Mutex // guards owner and the buffer settings below
+	owner            Caller
+	rcvN, rcvSize    int
+	rcvCtrl, sndCtrl int
+
+	iow, debug, useRegistry atomic.Bool
+
+	// Tombstone bookkeeping, guarded by the table's tombMu.
+	tomb      *list.Element
+	forgotten bool
+}
+
+func newSocket(e *Engine, fd, domain, typ, protocol int, owner Caller) *Socket {
+	s := &Socket{
+		e: e, id: newSocketID(), fd: fd,
+		domain: domain, typ: typ, protocol: protocol,
+		owner:   owner,
+		rcvSize: DefaultRcvBufSize, rcvCtrl: DefaultRcvCtrlBuf, sndCtrl: DefaultSndCtrlBuf,
+		cnt: newCounters(e.cfg.CounterBits),
+	}
+	// A new socket is not known to be empty on either side.
+	s.rd.ready, s.wr.ready = true, true
+	s.rd.lanes = []*lane{&s.readers, &s.acceptors}
+	s.wr.lanes = []*lane{&s.writers, &s.connector}
+	s.connector.exclusive = true
+	return s
+}
+
+// ID is the socket's opaque, unguessable id.
+func (s *Socket) ID() string { return s.id }
+
+// Domain, Type and Protocol are those the socket was opened with (Protocol
+// resolved by the kernel when 0 was asked).
+func (s *Socket) Domain() int   { return s.domain }
+func (s *Socket) Type() int     { return s.typ }
+func (s *Socket) Protocol() int { return s.protocol }
+
+// Closed reports whether Close or Abandon has run.
+func (s *Socket) Closed() bool { return s.closed.Load() }
+
+// Fd is the OS descriptor, -1 once closed. It is for display: use Control to
+// operate on it.
+func (s *Socket) Fd() int {
+	s.fdMu.RLock()
+	defer s.fdMu.RUnlock()
+	return s.fd
+}
+
+// Owner is the controlling caller; nil after the owner died.
+func (s *Socket) Owner() Caller {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner
+}
+
+// SetOwner is setopt controlling_process: only the current owner may hand
+// the socket over.
+func (s *Socket) SetOwner(by, to Caller) error {
+	if s.Closed() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == nil || s.owner != by {
+		return &InvalidError{What: "not_owner"}
+	}
+	s.owner = to
+	return nil
+}
+
+// Control runs fn with the fd pinned: Close waits for fn to return. It is
+// for setsockopt/getsockopt; fn must not call back into the socket.
+func (s *Socket) Control(fn func(fd int) error) error {
+	s.fdMu.RLock()
+	defer s.fdMu.RUnlock()
+	if s.fd < 0 {
+		return ErrClosed
+	}
+	return fn(s.fd)
+}
+
+// Bind binds the socket to sa, whose family must fit the socket's domain.
+func (s *Socket) Bind(sa SockAddr) error {
+	raw, err := sa.encodeFor(s.domain)
+	if err != nil {
+		return err
+	}
+	return s.Control(func(fd int) error {
+		if err := sysBind(fd, raw); err != nil {
+			return err
+		}
+		s.bound.Store(true)
+		return nil
+	})
+}
+
+// Listen marks the socket as accepting connections.
+func (s *Socket) Listen(backlog int) error {
+	return s.Control(func(fd int) error {
+		if err := unix.Listen(fd, backlog); err != nil {
+			return err
+		}
+		s.listening.Store(true)
+		return nil
+	})
+}
+
+// Shutdown shuts down the read side, the write side, or both.
+func (s *Socket) Shutdown(how int) error {
+	switch how {
+	case unix.SHUT_RD, unix.SHUT_WR, unix.SHUT_RDWR:
+	default:
+		return &InvalidError{What: "how", Value: how}
+	}
+	return s.Control(func(fd int) error { return unix.Shutdown(fd, how) })
+}
+
+// SockName is the socket's local address.
+func (s *Socket) SockName() (SockAddr, error) { return s.name(sysGetsockname) }
+
+// PeerName is the connected peer's address.
+func (s *Socket) PeerName() (SockAddr, error) { return s.name(sysGetpeername) }
+
+func (s *Socket) name(get func(int) (*rawSockaddr, error)) (SockAddr, error) {
+	var sa *SockAddr
+	err := s.Control(func(fd int) error {
+		raw, err := get(fd)
+		if err != nil {
+			return err
+		}
+		sa = raw.decode()
+		return nil
+	})
+	if err != nil || sa == nil {
+		return SockAddr{}, err
+	}
+	return *sa, nil
+}
+
+// RcvBuf is otp rcvbuf: n buffers of size bytes for a length-0 stream recv
+// (n 0 or 1: one buffer).
+func (s *Socket) RcvBuf() (n, size int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcvN, s.rcvSize
+}
+
+// SetRcvBuf sets otp rcvbuf; size <= 0 restores the default.
+func (s *Socket) SetRcvBuf(n, size int) {
+	if size <= 0 {
+		size = DefaultRcvBufSize
+	}
+	s.mu.Lock()
+	s.rcvN, s.rcvSize = max(n, 0), size
+	s.mu.Unlock()
+}
+
+// CtrlBufs are otp rcvctrlbuf and sndctrlbuf.
+func (s *Socket) CtrlBufs() (rcv, snd int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcvCtrl, s.sndCtrl
+}
+
+// SetCtrlBufs sets otp rcvctrlbuf and sndctrlbuf; values <= 0 restore the
+// defaults.
+func (s *Socket) SetCtrlBufs(rcv, snd int) {
+	if rcv <= 0 {
+		rcv = DefaultRcvCtrlBuf
+	}
+	if snd <= 0 {
+		snd = DefaultSndCtrlBuf
+	}
+	s.mu.Lock()
+	s.rcvCtrl, s.sndCtrl = rcv, snd
+	s.mu.Unlock()
+}
+
+// IOW is otp iow: tell the owner when a counter wraps.
+func (s *Socket) IOW() bool     { return s.iow.Load() }
+func (s *Socket) SetIOW(v bool) { s.iow.Store(v) }
+
+// Debug is otp debug: per-socket debug logging.
+func (s *Socket) Debug() bool     { return s.debug.Load() }
+func (s *Socket) SetDebug(v bool) { s.debug.Store(v) }
+
+// UseRegistry is otp use_registry; the registry package reads it.
+func (s *Socket) UseRegistry() bool     { return s.useRegistry.Load() }
+func (s *Socket) SetUseRegistry(v bool) { s.useRegistry.Store(v) }
+
+// inherit copies to an accepted socket what it takes from its listener
+// (reference §2.9).
+func (s *Socket) inherit(from *Socket) {
+	n, size := from.RcvBuf()
+	rcv, snd := from.CtrlBufs()
+	s.mu.Lock()
+	s.rcvN, s.rcvSize, s.rcvCtrl, s.sndCtrl = n, size, rcv, snd
+	s.mu.Unlock()
+	s.iow.Store(from.IOW())
+	s.debug.Store(from.Debug())
+	s.useRegistry.Store(from.UseRegistry())
+}
+
+// reportWraps tells the owner about wrapped counters, if iow is on.
+func (s *Socket) reportWraps() {
+	wrapped := s.cnt.takeWrapped()
+	if wrapped == 0 || !s.IOW() {
+		return
+	}
+	owner := s.Owner()
+	if owner == nil {
+		return
+	}
+	for id := range numCounters {
+		if wrapped&(1<<uint(id)) != 0 {
+			owner.Deliver(Event{Kind: EventCounterWrap, Socket: s, Counter: counterNames[id]})
+		}
+	}
+}
+
+// logDebug logs when the socket's debug flag (otp debug) is on. Hot paths
+// test Debug first, so that building args costs nothing when it is off.
+func (s *Socket) logDebug(msg string, args ...any) {
+	if s.debug.Load() {
+		s.e.log.Debug("socket: "+msg, append([]any{"socket", s.id}, args...)...)
+	}
+}

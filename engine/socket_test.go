@@ -1,0 +1,424 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestStreamLifecycle(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		domain int
+		addr   func(t *testing.T) SockAddr
+	}{
+		{"inet", unix.AF_INET, func(*testing.T) SockAddr { return loopback(unix.AF_INET) }},
+		{"inet6", unix.AF_INET6, func(*testing.T) SockAddr { return loopback(unix.AF_INET6) }},
+		{"local", unix.AF_UNIX, func(t *testing.T) SockAddr { return localAddr(t) }},
+		{"abstract", unix.AF_UNIX, func(t *testing.T) SockAddr {
+			return SockAddr{Family: FamilyLocal, Path: fmt.Appendf(nil, "\x00sockd-test-%d-%s", os.Getpid(), t.Name())}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, Config{})
+			owner, acceptor := newRecorder("owner"), newRecorder("acceptor")
+
+			ln := mustOpen(t, e, owner, tc.domain, unix.SOCK_STREAM)
+			defer ln.Close()
+			if info := ln.Info(); info.NumReaders+info.NumWriters+info.NumAcceptors != 0 || len(info.RStates) != 0 {
+				t.Fatalf("fresh socket info: %+v", info)
+			}
+			want := tc.addr(t)
+			if err := ln.Bind(want); err != nil {
+				t.Fatal("bind:", err)
+			}
+			if err := ln.Listen(5); err != nil {
+				t.Fatal("listen:", err)
+			}
+			sa, err := ln.SockName()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sa.Family != want.Family || (want.Family == FamilyLocal && !bytes.Equal(sa.Path, want.Path)) {
+				t.Fatalf("sockname %+v, want %+v", sa, want)
+			}
+			if got := ln.Info().RStates; !slices.Equal(got, []string{"bound", "listening"}) {
+				t.Fatalf("listener rstates %v", got)
+			}
+
+			cl := mustOpen(t, e, owner, tc.domain, unix.SOCK_STREAM)
+			defer cl.Close()
+			if r := cl.Connect(bg, owner, &sa, infinity); r.Err != nil {
+				t.Fatal("connect:", r.Err)
+			}
+			ar := ln.Accept(bg, acceptor, infinity)
+			if ar.Err != nil {
+				t.Fatal("accept:", ar.Err)
+			}
+			sv := ar.Socket
+			defer sv.Close()
+			if sv.Owner() != Caller(acceptor) {
+				t.Fatal("accepted socket not owned by the acceptor")
+			}
+			if got, ok := e.Lookup(sv.ID()); !ok || got != sv {
+				t.Fatal("accepted socket not in the table")
+			}
+			if got := sv.Info().WStates; !slices.Equal(got, []string{"connected"}) {
+				t.Fatalf("accepted wstates %v", got)
+			}
+			if peer, err := cl.PeerName(); err != nil || peer.Family != want.Family {
+				t.Fatalf("peername %+v %v", peer, err)
+			}
+
+			mustSend(t, cl, owner, "ping")
+			if r := sv.Recv(bg, acceptor, 4, 0, infinity); r.Err != nil || string(r.Data) != "ping" {
+				t.Fatalf("recv: %+v", r)
+			}
+			mustSend(t, sv, acceptor, "pong")
+			if r := cl.Recv(bg, owner, 0, 0, infinity); r.Err != nil || string(r.Data) != "pong" {
+				t.Fatalf("recv: %+v", r)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	if _, err := e.Open(c, 12345, unix.SOCK_STREAM, 0, OpenOptions{}); !errors.Is(err, unix.EAFNOSUPPORT) {
+		t.Fatalf("bad domain: %v", err)
+	}
+	if _, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_UDP, OpenOptions{}); !errors.Is(err, unix.EPROTONOSUPPORT) {
+		t.Fatalf("bad protocol: %v", err)
+	}
+	if PosixName(unix.EPROTONOSUPPORT) != "eprotonosupport" {
+		t.Fatal(PosixName(unix.EPROTONOSUPPORT))
+	}
+	if e.NumOpen() != 0 {
+		t.Fatalf("failed opens hold %d sockets", e.NumOpen())
+	}
+}
+
+func TestOpenOptionsAndInfo(t *testing.T) {
+	yes := true
+	e := newEngine(t, Config{DefaultUseRegistry: false})
+	c := newRecorder("c")
+	s, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{Debug: true, UseRegistry: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	info := s.Info()
+	if !info.Debug || !info.UseRegistry || info.Owner != "c" || info.Protocol != unix.IPPROTO_UDP || info.Fd < 0 {
+		t.Fatalf("info %+v", info)
+	}
+	if len(s.ID()) != 32 {
+		t.Fatalf("id %q", s.ID())
+	}
+	plain := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	defer plain.Close()
+	if plain.UseRegistry() || plain.ID() == s.ID() {
+		t.Fatal("use_registry default or id reuse")
+	}
+}
+
+func TestBindInvalidAddresses(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	defer s.Close()
+	wantInvalid(t, s.Bind(loopback(unix.AF_INET6)), "sockaddr")
+	l := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_STREAM)
+	defer l.Close()
+	wantInvalid(t, l.Bind(SockAddr{Family: FamilyLocal, Path: bytes.Repeat([]byte("x"), 108)}), "sockaddr")
+}
+
+func TestSetOwner(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	s := mustOpen(t, e, a, unix.AF_INET, unix.SOCK_STREAM)
+	wantInvalid(t, s.SetOwner(b, b), "not_owner")
+	if err := s.SetOwner(a, b); err != nil || s.Owner() != Caller(b) {
+		t.Fatal(err)
+	}
+	s.Close()
+	wantErr(t, s.SetOwner(b, a), ErrClosed)
+}
+
+func TestTombstones(t *testing.T) {
+	e := newEngine(t, Config{MaxTombstones: 2})
+	c := newRecorder("c")
+	var socks []*Socket
+	for range 3 {
+		socks = append(socks, mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM))
+	}
+	s := socks[2]
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := e.Lookup(s.ID()); !ok || got != s {
+		t.Fatal("closed socket not found")
+	}
+	info := s.Info()
+	if !slices.Equal(info.RStates, []string{"closed"}) || !slices.Equal(info.WStates, []string{"closed"}) || info.Fd != -1 {
+		t.Fatalf("closed info %+v", info)
+	}
+	wantErr(t, s.Close(), ErrClosed)
+	wantErr(t, s.Bind(loopback(unix.AF_INET)), ErrClosed)
+	wantErr(t, s.Listen(1), ErrClosed)
+	wantErr(t, s.Recv(bg, c, 0, 0, nowait).Err, ErrClosed)
+	wantErr(t, s.Send(bg, c, []byte("x"), 0, nowait).Err, ErrClosed)
+	wantErr(t, s.Accept(bg, c, nowait).Err, ErrClosed)
+	wantErr(t, s.Control(func(int) error { return nil }), ErrClosed)
+	if slices.Contains(e.Sockets(), s) || e.NumOpen() != 2 {
+		t.Fatal("closed socket counted as open")
+	}
+
+	e.Forget(socks[0]) // still open: no effect
+	if _, ok := e.Lookup(socks[0].ID()); !ok {
+		t.Fatal("Forget dropped an open socket")
+	}
+	e.Forget(s)
+	if _, ok := e.Lookup(s.ID()); ok {
+		t.Fatal("forgotten socket still found")
+	}
+
+	// Past MaxTombstones the oldest tombstone goes first.
+	for _, s := range socks[:2] {
+		s.Close()
+	}
+	extra := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	extra.Close()
+	if _, ok := e.Lookup(socks[0].ID()); ok {
+		t.Fatal("oldest tombstone not evicted")
+	}
+	for _, s := range []*Socket{socks[1], extra} {
+		if _, ok := e.Lookup(s.ID()); !ok {
+			t.Fatal("recent tombstone evicted")
+		}
+	}
+}
+
+func TestSocketQuota(t *testing.T) {
+	e := newEngine(t, Config{MaxSockets: 2})
+	c := newRecorder("c")
+	a := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	b := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	_, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{})
+	var q *QuotaError
+	if !errors.As(err, &q) || q.Resource != "sockets" || q.Limit != 2 {
+		t.Fatalf("third open: %v", err)
+	}
+	a.Close()
+	b.Close()
+	if e.NumOpen() != 0 {
+		t.Fatal(e.NumOpen())
+	}
+}
+
+func TestEngineCloseAbortsEverything(t *testing.T) {
+	e, err := New(Config{Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRecorder("c")
+	ln, _ := listen(t, e, c, unix.AF_INET)
+	r := ln.Accept(bg, c, nowait)
+	if r.Select == nil {
+		t.Fatalf("accept: %+v", r)
+	}
+	done := make(chan error)
+	go func() { done <- ln.Accept(bg, newRecorder("blocked"), infinity).Err }()
+	eventually(t, "queued acceptor", func() bool { return ln.Info().NumAcceptors == 2 })
+
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, <-done, ErrClosed)
+	wantErr(t, c.expectAbort(t, r.Select.Handle), ErrClosed)
+	if !ln.Closed() || e.NumOpen() != 0 {
+		t.Fatal("socket survived engine close")
+	}
+	if _, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("open after close: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal("second close:", err)
+	}
+}
+
+func TestAbandon(t *testing.T) {
+	e := newEngine(t, Config{})
+	owner, other := newRecorder("owner"), newRecorder("other")
+	cl, sv := pair(t, e, owner, unix.AF_INET)
+	_ = cl
+	// A lingering socket must not make Abandon wait.
+	if err := sv.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := sv.Recv(bg, other, 0, 0, nowait)
+	if r.Select == nil {
+		t.Fatalf("recv: %+v", r)
+	}
+	sv.Abandon()
+	if sv.Owner() != nil || !sv.Closed() {
+		t.Fatal("abandoned socket still owned or open")
+	}
+	wantErr(t, other.expectAbort(t, r.Select.Handle), ErrClosed)
+	sv.Abandon() // safe twice
+}
+
+// TestNetns opens a socket in a fresh network namespace and checks, by the
+// socket's own namespace, that it landed there and that the caller's
+// namespace is untouched.
+func TestNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	nsPath, release := newNetns(t)
+	defer release()
+
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	home := threadNetns(t)
+
+	s, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{Netns: nsPath})
+	if err != nil {
+		t.Fatal("open in netns:", err)
+	}
+	defer s.Close()
+	if got, want := socketNetns(t, s), nsInode(t, nsPath); got != want {
+		t.Fatalf("socket in netns %d, want %d", got, want)
+	}
+	here := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	defer here.Close()
+	if got := socketNetns(t, here); got != home {
+		t.Fatalf("plain socket in netns %d, want the home one %d", got, home)
+	}
+	if now := threadNetns(t); now != home {
+		t.Fatalf("caller's netns changed: %d -> %d", home, now)
+	}
+	if _, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{Netns: "/nonexistent/ns"}); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("bad netns path: %v", err)
+	}
+}
+
+// socketNetns is the inode of the network namespace s lives in
+// (ioctl SIOCGSKNS).
+func socketNetns(t *testing.T, s *Socket) uint64 {
+	t.Helper()
+	const siocgskns = 0x894C
+	var ino uint64
+	err := s.Control(func(fd int) error {
+		nsfd, err := unix.IoctlRetInt(fd, siocgskns)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(nsfd)
+		var st unix.Stat_t
+		if err := unix.Fstat(nsfd, &st); err != nil {
+			return err
+		}
+		ino = st.Ino
+		return nil
+	})
+	if err != nil {
+		t.Skip("SIOCGSKNS:", err)
+	}
+	return ino
+}
+
+// threadNetns is the inode of the calling thread's network namespace.
+// (Not /proc/self: that is the main thread's, which may be the very thread
+// newNetns locked and moved.)
+func threadNetns(t *testing.T) uint64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return nsInode(t, "/proc/thread-self/ns/net")
+}
+
+func nsInode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// newNetns creates a network namespace held by a locked thread and returns
+// its path; release lets the thread exit (and the runtime discard it).
+func newNetns(t *testing.T) (string, func()) {
+	type result struct {
+		path string
+		err  error
+	}
+	ready, quit, exited := make(chan result), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ready <- result{err: err}
+			return
+		}
+		ready <- result{path: fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())}
+		<-quit
+	}()
+	r := <-ready
+	if r.err != nil {
+		<-exited
+		t.Skip("cannot create a network namespace:", r.err)
+	}
+	return r.path, func() { close(quit); <-exited }
+}
+
+func TestDebugLogging(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEngine(t, Config{Logger: logger})
+	c := newRecorder("c")
+	quiet := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	loud, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{Debug: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loud.Recv(bg, c, 0, 0, nowait)
+	quiet.Recv(bg, c, 0, 0, nowait)
+	loud.Close()
+	quiet.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	for _, want := range []string{"socket: opened", "socket: select", "socket: closed", loud.ID()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, quiet.ID()) {
+		t.Errorf("socket without debug logged:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

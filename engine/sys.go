@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Raw socket syscalls. The x/sys wrappers decode addresses through
+// unix.Sockaddr (see sockaddr.go for why the engine does not) and allocate
+// per call; these take the kernel layouts directly. All of them retry EINTR
+// except connect, whose interruption leaves the attempt running.
+
+// zeroByte gives empty buffers a valid base pointer.
+var zeroByte byte
+
+func bufPtr(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return unsafe.Pointer(&zeroByte)
+	}
+	return unsafe.Pointer(&p[0])
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// sysRecvfrom reads into p; when from is non-nil it receives the source.
+func sysRecvfrom(fd int, p []byte, flags int, from *rawSockaddr) (int, error) {
+	var name, namelen unsafe.Pointer
+	if from != nil {
+		from.len = uint32(unsafe.Sizeof(from.any))
+		name, namelen = unsafe.Pointer(&from.any), unsafe.Pointer(&from.len)
+	}
+	base := bufPtr(p)
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(base), uintptr(len(p)),
+			uintptr(flags), uintptr(name), uintptr(namelen))
+		if e == unix.EINTR {
+			continue
+		}
+		return int(n), errnoErr(e)
+	}
+}
+
+// sysSendto writes p, to the address to if non-nil.
+func sysSendto(fd int, p []byte, flags int, to *rawSockaddr) (int, error) {
+	base := bufPtr(p)
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(base), uintptr(len(p)),
+			uintptr(flags), uintptr(to.ptr()), uintptr(to.size()))
+		if e == unix.EINTR {
+			continue
+		}
+		return int(n), errnoErr(e)
+	}
+}
+
+// msgResult is what recvmsg reports besides the data length.
+type msgResult struct {
+	n     int // data bytes (the datagram's full length if MSG_TRUNC was asked)
+	oobn  int // control bytes
+	flags int // msg_flags
+}
+
+// sysRecvmsg reads one message into p and its control data into oob.
+func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult, error) {
+	iov := unix.Iovec{Base: (*byte)(bufPtr(p))}
+	iov.SetLen(len(p))
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.SetIovlen(1)
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	if from != nil {
+		msg.Name = (*byte)(unsafe.Pointer(&from.any))
+		msg.Namelen = uint32(unsafe.Sizeof(from.any))
+	}
+	for {
+		n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return msgResult{}, e
+		}
+		if from != nil {
+			from.len = msg.Namelen
+		}
+		return msgResult{n: int(n), oobn: int(msg.Controllen), flags: int(msg.Flags)}, nil
+	}
+}
+
+// sysSendmsg writes the buffers of iov (at most IOV_MAX), with control data
+// oob, to the address to if non-nil.
+func sysSendmsg(fd int, iov []unix.Iovec, oob []byte, flags int, to *rawSockaddr) (int, error) {
+	var msg unix.Msghdr
+	if len(iov) > 0 {
+		msg.Iov = &iov[0]
+		msg.SetIovlen(len(iov))
+	}
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	if to != nil {
+		msg.Name = (*byte)(to.ptr())
+		msg.Namelen = to.len
+	}
+	for {
+		n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+		if e == unix.EINTR {
+			continue
+		}
+		return int(n), errnoErr(e)
+	}
+}
+
+// sysAccept4 accepts a connection without asking for its address (the
+// caller can ask PeerName), so no family is ever undecodable here.
+func sysAccept4(fd int, flags int) (int, error) {
+	for {
+		nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, uintptr(flags), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		return int(nfd), errnoErr(e)
+	}
+}
+
+func sysBind(fd int, sa *rawSockaddr) error {
+	_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(sa.ptr()), uintptr(sa.size()))
+	return errnoErr(e)
+}
+
+// sysConnect does not retry EINTR: the connection attempt goes on in the
+// kernel, and the caller treats EINTR like EINPROGRESS.
+func sysConnect(fd int, sa *rawSockaddr) error {
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa.ptr()), uintptr(sa.size()))
+	return errnoErr(e)
+}
+
+func sysGetsockname(fd int) (*rawSockaddr, error) { return sysGetname(unix.SYS_GETSOCKNAME, fd) }
+func sysGetpeername(fd int) (*rawSockaddr, error) { return sysGetname(unix.SYS_GETPEERNAME, fd) }
+
+func sysGetname(trap uintptr, fd int) (*rawSockaddr, error) {
+	r := new(rawSockaddr)
+	r.len = uint32(unsafe.Sizeof(r.any))
+	_, _, e := unix.Syscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(unsafe.Pointer(&r.len)))
+	if e != 0 {
+		return nil, e
+	}
+	return r, nil
+}

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A job is one call's operation. attempt runs with the side's lock held and
+// the lane held by the caller; it makes the syscalls and reports done when
+// the call has its answer (success or error), or false when it would block,
+// after marking the side not ready. A non-nil fatal is propagated to the
+// lane's queued requestors as an abort (peer closed, ECONNRESET, a fatal
+// send error). completion is the job's answer as an event, for completion
+// mode.
+type job interface {
+	attempt() (done bool, fatal error)
+	completion() *Completion
+}
+
+// waiterMode says how a requestor learns that it may proceed.
+type waiterMode uint8
+
+const (
+	// modeSelect: a nowait requestor, sent EventSelect; it retries itself.
+	modeSelect waiterMode = iota
+	// modeCompletion: a nowait requestor in completion mode; the engine
+	// retries for it and sends EventCompletion with the result.
+	modeCompletion
+	// modeBlocking: the goroutine of a blocking call, parked on wake.
+	modeBlocking
+)
+
+// waiterState is a requestor's place in its lane.
+type waiterState uint8
+
+const (
+	stateQueued    waiterState = iota
+	stateArmed                 // current, waiting for an edge
+	stateSignalled             // current, told to proceed
+)
+
+// A waiter is one requestor in a lane. Nowait requestors of one Caller are
+// one requestor (rule 2 compares the Caller); every blocking call is its own
+// requestor, like a separate Erlang process.
+type waiter struct {
+	caller Caller
+	handle uint64
+	op     Op
+	mode   waiterMode
+	job    job // completion mode only
+
+	// Guarded by the side's lock.
+	state waiterState
+	abort error         // blocking: why someone else withdrew the request
+	wake  chan struct{} // blocking: capacity 1
+
+	// gate orders event delivery against retirement: an event is delivered
+	// before retire returns, or never (the Cancel guarantee).
+	gate    sync.Mutex
+	retired bool
+}
+
+func (w *waiter) selectInfo() *SelectInfo {
+	return &SelectInfo{Op: w.op, Handle: w.handle, Completion: w.mode == modeCompletion}
+}
+
+// deliver hands ev to the caller unless the waiter was retired. A final
+// event (abort, completion) retires the waiter: nothing follows it.
+func (w *waiter) deliver(ev Event, final bool) {
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	if w.retired {
+		return
+	}
+	w.retired = final
+	w.caller.Deliver(ev)
+}
+
+// retire stops further events, waiting for one being delivered.
+func (w *waiter) retire() {
+	w.gate.Lock()
+	w.retired = true
+	w.gate.Unlock()
+}
+
+// signal wakes a parked blocking call; a token already pending suffices.
+func (w *waiter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// park waits for the wake signal, the deadline (zero: none) or ctx.
+func (w *waiter) park(ctx context.Context, deadline time.Time) error {
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case <-w.wake:
+		return nil
+	case <-expired:
+		return ErrTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nowaitOf reports whether w is a nowait requestor of c.
+func (w *waiter) nowaitOf(c Caller) bool { return w != nil && w.mode != modeBlocking && w.caller == c }
