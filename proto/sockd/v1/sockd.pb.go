@@ -220,7 +220,8 @@ func (x *EventsRequest) GetNoFollow() bool {
 // EventsResponse is one event: {'$socket', Socket, Tag, Info}.
 type EventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Per-session sequence number, increasing by one per event.
+	// Per-session sequence number, increasing by one per event. The stream markers
+	// gap and caught_up are not events of the session and carry sequence 0.
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The socket the event is about.
 	SocketId string `protobuf:"bytes,2,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`

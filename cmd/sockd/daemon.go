@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/server"
+)
+
+// maxMessageSize bounds one gRPC message: the largest recv buffer plus headroom.
+const maxMessageSize = 16 << 20
+
+// daemon is the wiring of one sockd process.
+type daemon struct {
+	opts    options
+	log     *slog.Logger
+	engine  *engine.Engine
+	service *server.Service
+	health  *health.Server
+	grpc    *grpc.Server
+}
+
+func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
+	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: true})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	svc := server.New(server.Config{
+		Engine: eng,
+		Logger: logger,
+		Sessions: server.SessionLimits{
+			DefaultGrace: opts.grace,
+			MaxGrace:     opts.maxGrace,
+			EventBacklog: opts.eventBacklog,
+		},
+	})
+	gs := grpc.NewServer(
+		grpc.Creds(server.PeerCredentials()),
+		grpc.ChainUnaryInterceptor(svc.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(svc.StreamInterceptor()),
+		grpc.MaxRecvMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(maxMessageSize),
+		// Event streams live long: ping idle clients so a dead one is noticed
+		// and its sessions start their grace period, on the unix listener too.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	svc.Register(gs)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus(sockdv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(gs)
+	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs}, nil
+}
+
+// serve listens on every address and serves until ctx ends.
+func (d *daemon) serve(ctx context.Context, addrs []string) error {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for _, addr := range addrs {
+		l, err := listen(addr)
+		if err != nil {
+			d.engine.Close()
+			return err
+		}
+		listeners = append(listeners, l)
+		d.log.Info("listening", "address", addr)
+	}
+	errs := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errs <- d.grpc.Serve(l) }()
+	}
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "reason", context.Cause(ctx))
+	case err := <-errs:
+		d.log.Error("serve failed", "err", err)
+	}
+	d.shutdown()
+	return nil
+}
+
+// shutdown drains: health goes NOT_SERVING, new calls get UNAVAILABLE, waiters
+// are aborted, events flushed, sockets closed, all within the stop timeout.
+func (d *daemon) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.stopTimeout)
+	defer cancel()
+	d.health.Shutdown()
+	d.service.Drain(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		d.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		d.grpc.Stop()
+	}
+	d.engine.Close()
+	d.log.Info("stopped")
+}
+
+// listen opens one listener: unix:///path (or a bare path) or tcp://host:port
+// on a loopback address.
+func listen(addr string) (net.Listener, error) {
+	network, address, err := parseListenAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "tcp" {
+		return net.Listen("tcp", address)
+	}
+	if err := prepareSocketPath(address); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("unix", address)
+	if err != nil {
+		return nil, err
+	}
+	// Peers are identified by SO_PEERCRED; the mode decides who may connect.
+	if err := os.Chmod(address, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(true)
+	return l, nil
+}
+
+func parseListenAddress(addr string) (network, address string, err error) {
+	switch {
+	case strings.HasPrefix(addr, "/"):
+		return "unix", addr, nil
+	case strings.HasPrefix(addr, "unix:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(addr, "unix:"), "//")
+		if !strings.HasPrefix(path, "/") {
+			return "", "", fmt.Errorf("listen %q: unix path must be absolute", addr)
+		}
+		return "unix", path, nil
+	case strings.HasPrefix(addr, "tcp://"):
+		u, err := url.Parse(addr)
+		if err != nil {
+			return "", "", fmt.Errorf("listen %q: %w", addr, err)
+		}
+		ap, err := netip.ParseAddrPort(u.Host)
+		if err != nil {
+			return "", "", fmt.Errorf("listen %q: want tcp://IP:PORT: %w", addr, err)
+		}
+		if !ap.Addr().IsLoopback() {
+			return "", "", fmt.Errorf("listen %q: plain TCP is only allowed on loopback addresses", addr)
+		}
+		return "tcp", ap.String(), nil
+	}
+	return "", "", fmt.Errorf("listen %q: want unix:///path or tcp://127.0.0.1:port", addr)
+}
+
+// prepareSocketPath creates the socket's directory (private when it is ours)
+// and removes a stale socket file left by a daemon that died, but never a live
+// one or a file that is not a socket.
+func prepareSocketPath(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("%s: another daemon is serving there", path)
+	}
+	return os.Remove(path)
+}

@@ -1,0 +1,93 @@
+// Binary sockd is the socket daemon: it owns real OS sockets and serves the
+// sockd.v1 API (Erlang/OTP socket semantics over gRPC) on a unix socket by
+// default, or on loopback TCP.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+)
+
+type options struct {
+	listen       []string
+	logLevel     string
+	grace        time.Duration
+	maxGrace     time.Duration
+	eventBacklog int
+	loops        int
+	stopTimeout  time.Duration
+}
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "sockd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	var opts options
+	cmd := &cobra.Command{
+		Use:   "sockd",
+		Short: "Serve real OS sockets over gRPC with Erlang socket semantics",
+		Long: `sockd owns real operating-system sockets and lets clients drive them over
+gRPC (package sockd.v1), with the semantics of Erlang/OTP's socket module.
+
+With no flags it listens on a unix socket at $SOCKD_ADDR if set, else
+$XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return run(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.listen, "listen", nil, "address to serve on: unix:///path or tcp://127.0.0.1:port (repeatable; default: the unix socket above)")
+	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream when the client asks for no grace")
+	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
+	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay")
+	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
+	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func listenAddresses(opts options) []string {
+	if len(opts.listen) > 0 {
+		return opts.listen
+	}
+	return []string{client.DefaultAddress()}
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, opts options) error {
+	logger, err := newLogger(opts.logLevel)
+	if err != nil {
+		return err
+	}
+	d, err := newDaemon(opts, logger)
+	if err != nil {
+		return err
+	}
+	return d.serve(ctx, listenAddresses(opts))
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+var levelNames = map[int]string{
+	unix.SOL_SOCKET:   "socket",
+	unix.IPPROTO_IP:   "ip",
+	unix.IPPROTO_IPV6: "ipv6",
+	unix.IPPROTO_TCP:  "tcp",
+	unix.IPPROTO_UDP:  "udp",
+	unix.IPPROTO_SCTP: "sctp",
+}
+
+type cmsgKey struct{ level, typ int }
+
+var cmsgTypeNames = map[cmsgKey]string{
+	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}:   "timestamp",
+	{unix.SOL_SOCKET, unix.SCM_RIGHTS}:      "rights",
+	{unix.SOL_SOCKET, unix.SCM_CREDENTIALS}: "credentials",
+	{unix.IPPROTO_IP, unix.IP_TOS}:          "tos",
+	{unix.IPPROTO_IP, unix.IP_RECVTOS}:      "recvtos",
+	{unix.IPPROTO_IP, unix.IP_TTL}:          "ttl",
+	{unix.IPPROTO_IP, unix.IP_RECVTTL}:      "recvttl",
+	{unix.IPPROTO_IP, unix.IP_PKTINFO}:      "pktinfo",
+	{unix.IPPROTO_IP, unix.IP_ORIGDSTADDR}:  "origdstaddr",
+	{unix.IPPROTO_IP, unix.IP_RECVERR}:      "recverr",
+	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}:  "pktinfo",
+	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: "hoplimit",
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:   "tclass",
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVERR}:  "recverr",
+}
+
+var eeOrigins = []string{"none", "local", "icmp", "icmp6", "txstatus", "zerocopy", "txtime"}
+
+func encodeControl(msgs []engine.ControlMessage) []*sockdv1.ControlMessage {
+	out := make([]*sockdv1.ControlMessage, 0, len(msgs))
+	for _, m := range msgs {
+		c := &sockdv1.ControlMessage{
+			Level: int32(m.Level), LevelName: levelNames[m.Level],
+			Type: int32(m.Type), TypeName: cmsgTypeNames[cmsgKey{m.Level, m.Type}],
+			Data: m.Data,
+		}
+		switch v := m.Value.(type) {
+		case engine.Timeval:
+			c.Value = &sockdv1.ControlMessage_Timestamp{Timestamp: &sockdv1.Timeval{Sec: v.Sec, Usec: v.Usec}}
+		case int:
+			c.Value = &sockdv1.ControlMessage_IntValue{IntValue: int32(v)}
+		case engine.PktInfo:
+			c.Value = &sockdv1.ControlMessage_Pktinfo{Pktinfo: &sockdv1.PktInfo{
+				Ifindex: v.Ifindex, SpecDst: addrString(v.SpecDst), Addr: addrString(v.Addr)}}
+		case engine.PktInfo6:
+			c.Value = &sockdv1.ControlMessage_Pktinfo6{Pktinfo6: &sockdv1.PktInfo6{Addr: addrString(v.Addr), Ifindex: v.Ifindex}}
+		case engine.SockAddr:
+			c.Value = &sockdv1.ControlMessage_Origdstaddr{Origdstaddr: encodeAddr(&v)}
+		case *engine.SockAddr:
+			c.Value = &sockdv1.ControlMessage_Origdstaddr{Origdstaddr: encodeAddr(v)}
+		case engine.ExtendedErr:
+			c.Value = &sockdv1.ControlMessage_ExtendedErr{ExtendedErr: encodeExtendedErr(v)}
+		case *engine.ExtendedErr:
+			c.Value = &sockdv1.ControlMessage_ExtendedErr{ExtendedErr: encodeExtendedErr(*v)}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func encodeExtendedErr(e engine.ExtendedErr) *sockdv1.ExtendedErr {
+	origin := "unknown"
+	if int(e.Origin) < len(eeOrigins) {
+		origin = eeOrigins[e.Origin]
+	}
+	return &sockdv1.ExtendedErr{
+		Error: engine.PosixName(unix.Errno(e.Errno)), Errno: e.Errno, Origin: origin,
+		Type: uint32(e.Type), Code: uint32(e.Code), Info: e.Info, Data: e.Data,
+		Offender: encodeAddr(e.Offender),
+	}
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// decodeControl converts control messages of a SendMsg request. A message
+// gives either raw data or one of the values the daemon can encode
+// (timestamp, tos/ttl/hoplimit/tclass as int_value); anything else is
+// {invalid, {msg, ctrl}}.
+func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sockdv1.SocketError) {
+	out := make([]engine.ControlMessage, 0, len(in))
+	for _, c := range in {
+		m := engine.ControlMessage{Level: int(c.GetLevel()), Type: int(c.GetType())}
+		switch v := c.GetValue().(type) {
+		case nil:
+			m.Data = c.GetData()
+		case *sockdv1.ControlMessage_Timestamp:
+			m.Value = engine.Timeval{Sec: v.Timestamp.GetSec(), Usec: v.Timestamp.GetUsec()}
+		case *sockdv1.ControlMessage_IntValue:
+			m.Value = int(v.IntValue)
+		default:
+			return nil, invalid("msg", "ctrl: value not encodable")
+		}
+		if m.Value != nil && len(c.GetData()) > 0 {
+			return nil, invalid("msg", "ctrl: both data and value")
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

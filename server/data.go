@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// sendCall is what Send, SendTo and SendMsg share once their requests are decoded.
+type sendCall struct {
+	sess  *Session
+	sock  *engine.Socket
+	flags int
+	t     engine.Timeout
+}
+
+// prepareSend resolves the target and decodes flags and timeout. A non-nil
+// SocketError is an in-band answer.
+func (s *Service) prepareSend(ctx context.Context, id string, flags []sockdv1.MsgFlag, timeout *sockdv1.Timeout) (sendCall, *sockdv1.SocketError, error) {
+	sess, sock, err := s.target(ctx, id)
+	if err != nil {
+		return sendCall{}, nil, err
+	}
+	t, err := decodeTimeout(timeout)
+	if err != nil {
+		return sendCall{}, nil, err
+	}
+	if err := s.admitNowait(sess, t); err != nil {
+		return sendCall{}, nil, err
+	}
+	bits, bad := decodeFlags(flags)
+	if bad != nil {
+		return sendCall{}, bad, nil
+	}
+	return sendCall{sess: sess, sock: sock, flags: bits, t: budget(ctx, t)}, nil, nil
+}
+
+// finishSend records a pending wait and splits the result's error.
+func finishSend(c sendCall, res engine.SendResult) (*sockdv1.AsyncInfo, *sockdv1.SocketError, error) {
+	if res.Select != nil {
+		c.sess.noteWaiting(c.sock)
+	}
+	se, err := outcome(res.Err)
+	return encodeAsync(res.Select), se, err
+}
+
+// Send implements sockdv1.SocketServiceServer.
+func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.SendResponse, error) {
+	c, bad, err := s.prepareSend(ctx, r.GetSocketId(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
+	}
+	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
+	async, se, err := finishSend(c, res)
+	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
+}
+
+// SendTo implements sockdv1.SocketServiceServer.
+func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv1.SendToResponse, error) {
+	c, bad, err := s.prepareSend(ctx, r.GetSocketId(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	var dest engine.SockAddr
+	if bad == nil {
+		dest, bad = decodeAddr(r.GetAddress(), c.sock.Domain())
+	}
+	if bad != nil {
+		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
+	}
+	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
+	async, se, err := finishSend(c, res)
+	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
+}
+
+// SendMsg implements sockdv1.SocketServiceServer.
+func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sockdv1.SendMsgResponse, error) {
+	total := 0
+	for _, b := range r.GetIov() {
+		total += len(b)
+	}
+	c, bad, err := s.prepareSend(ctx, r.GetSocketId(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
+	}
+	var dest *engine.SockAddr
+	if r.GetAddress() != nil {
+		sa, bad := decodeAddr(r.GetAddress(), c.sock.Domain())
+		if bad != nil {
+			return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
+		}
+		dest = &sa
+	}
+	ctrl, bad := decodeControl(r.GetControl())
+	if bad != nil {
+		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
+	}
+	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
+	async, se, err := finishSend(c, res)
+	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
+}
+
+// recvCall is what Recv, RecvFrom and RecvMsg share once decoded.
+type recvCall struct {
+	sess  *Session
+	sock  *engine.Socket
+	size  int
+	flags int
+	t     engine.Timeout
+}
+
+func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags []sockdv1.MsgFlag, timeout *sockdv1.Timeout) (recvCall, *sockdv1.SocketError, error) {
+	sess, sock, err := s.target(ctx, id)
+	if err != nil {
+		return recvCall{}, nil, err
+	}
+	if size < 0 {
+		return recvCall{}, nil, invalidArgument("length", "must be >= 0, got %d", size)
+	}
+	if size > int64(s.limits.MaxRecvBuffer) {
+		return recvCall{}, nil, invalidArgument("length", "at most %d bytes, got %d", s.limits.MaxRecvBuffer, size)
+	}
+	t, err := decodeTimeout(timeout)
+	if err != nil {
+		return recvCall{}, nil, err
+	}
+	if err := s.admitNowait(sess, t); err != nil {
+		return recvCall{}, nil, err
+	}
+	bits, bad := decodeFlags(flags)
+	if bad != nil {
+		return recvCall{}, bad, nil
+	}
+	return recvCall{sess: sess, sock: sock, size: int(size), flags: bits, t: budget(ctx, t)}, nil, nil
+}
+
+func finishRecv(c recvCall, res engine.RecvResult) (*sockdv1.AsyncInfo, *sockdv1.SocketError, error) {
+	if res.Select != nil {
+		c.sess.noteWaiting(c.sock)
+	}
+	se, err := outcome(res.Err)
+	return encodeAsync(res.Select), se, err
+}
+
+// Recv implements sockdv1.SocketServiceServer.
+func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.RecvResponse, error) {
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetLength(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return &sockdv1.RecvResponse{Error: bad}, nil
+	}
+	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
+	async, se, err := finishRecv(c, res)
+	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
+}
+
+// RecvFrom implements sockdv1.SocketServiceServer.
+func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*sockdv1.RecvFromResponse, error) {
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return &sockdv1.RecvFromResponse{Error: bad}, nil
+	}
+	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
+	async, se, err := finishRecv(c, res)
+	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
+}
+
+// RecvMsg implements sockdv1.SocketServiceServer.
+func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sockdv1.RecvMsgResponse, error) {
+	if r.GetControlSize() < 0 || r.GetControlSize() > int64(s.limits.MaxControlBuffer) {
+		return nil, invalidArgument("control_size", "must be 0..%d, got %d", s.limits.MaxControlBuffer, r.GetControlSize())
+	}
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return &sockdv1.RecvMsgResponse{Error: bad}, nil
+	}
+	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
+	async, se, err := finishRecv(c, res)
+	resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(res.From), Async: async, Error: se}
+	if res.Data != nil || (res.Err == nil && res.Select == nil) {
+		resp.Iov = [][]byte{res.Data}
+	}
+	resp.Control = encodeControl(res.Control)
+	resp.Flags, resp.OtherFlags = encodeFlags(res.Flags)
+	return resp, err
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// errorDomain is the ErrorInfo domain of every status this daemon returns.
+const errorDomain = "sockd"
+
+// Reasons carried in google.rpc.ErrorInfo. Each names one failure; a reason is
+// never reused for a different one.
+const (
+	reasonInvalidArgument  = "INVALID_ARGUMENT"
+	reasonInvalidTimeout   = "INVALID_TIMEOUT"
+	reasonMissingSession   = "SESSION_REQUIRED"
+	reasonSessionNotFound  = "SESSION_NOT_FOUND"
+	reasonSocketNotFound   = "SOCKET_NOT_FOUND"
+	reasonQuotaExceeded    = "QUOTA_EXCEEDED"
+	reasonDraining         = "DRAINING"
+	reasonNotImplemented   = "NOT_IMPLEMENTED"
+	reasonStreamReplaced   = "EVENT_STREAM_REPLACED"
+	reasonPermissionDenied = "PERMISSION_DENIED"
+)
+
+// statusError builds a status with ErrorInfo and any further details.
+func statusError(code codes.Code, reason, msg string, meta map[string]string, details ...protoadapt.MessageV1) error {
+	st := status.New(code, msg)
+	info := &errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: meta}
+	withInfo, err := st.WithDetails(info)
+	if err != nil {
+		return st.Err()
+	}
+	st = withInfo
+	for _, d := range details {
+		if next, err := st.WithDetails(d); err == nil {
+			st = next
+		}
+	}
+	return st.Err()
+}
+
+// invalidArgument reports a malformed request: what Erlang raises as badarg.
+func invalidArgument(field, format string, args ...any) error {
+	desc := fmt.Sprintf(format, args...)
+	return statusError(codes.InvalidArgument, reasonInvalidArgument, field+": "+desc,
+		map[string]string{"field": field},
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}})
+}
+
+func socketNotFound(id string) error {
+	return statusError(codes.NotFound, reasonSocketNotFound, fmt.Sprintf("unknown socket %q", id),
+		map[string]string{"socket": id},
+		&errdetails.ResourceInfo{ResourceType: "socket", ResourceName: id, Description: "no such socket for this principal"})
+}
+
+func sessionNotFound(id string) error {
+	return statusError(codes.NotFound, reasonSessionNotFound, fmt.Sprintf("unknown session %q", id),
+		map[string]string{"session": id},
+		&errdetails.ResourceInfo{ResourceType: "session", ResourceName: id, Description: "no such live session for this principal"})
+}
+
+func quotaExceeded(resource string, limit int) error {
+	return statusError(codes.ResourceExhausted, reasonQuotaExceeded,
+		fmt.Sprintf("%s: limit of %d reached", resource, limit),
+		map[string]string{"resource": resource, "limit": fmt.Sprint(limit)},
+		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: resource, Description: fmt.Sprintf("limit %d", limit)}}})
+}
+
+func unimplemented(what, issue string) error {
+	return statusError(codes.Unimplemented, reasonNotImplemented, what+" is not implemented yet ("+issue+")",
+		map[string]string{"feature": what})
+}
+
+// rpcError maps an engine error that is not a socket outcome to a status.
+func rpcError(err error) error {
+	var quota *engine.QuotaError
+	switch {
+	case errors.As(err, &quota):
+		return quotaExceeded(quota.Resource, quota.Limit)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	default:
+		return status.Error(codes.Internal, err.Error())
+	}
+}
+
+// outcome splits an engine error into the in-band SocketError of a response,
+// or, for failures of the call itself, a gRPC status error. A nil err gives
+// (nil, nil).
+func outcome(err error) (*sockdv1.SocketError, error) {
+	if err == nil {
+		return nil, nil
+	}
+	if se := socketError(err); se != nil {
+		return se, nil
+	}
+	return nil, rpcError(err)
+}
+
+// socketError converts socket-level outcomes; it returns nil for errors that
+// are not socket outcomes (quotas, context errors, bugs).
+func socketError(err error) *sockdv1.SocketError {
+	var (
+		errno   unix.Errno
+		invalid *engine.InvalidError
+	)
+	switch {
+	case errors.Is(err, engine.ErrClosed):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_CLOSED, Reason: "closed", Message: "socket closed"}
+	case errors.Is(err, engine.ErrTimeout):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_TIMEOUT, Reason: "timeout", Message: "timeout expired"}
+	case errors.Is(err, engine.ErrAlready):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_ALREADY, Reason: "already", Message: "a connect is already in progress"}
+	case errors.Is(err, engine.ErrCancelled):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_CANCELLED, Reason: "cancelled", Message: "operation cancelled"}
+	case errors.As(err, &invalid):
+		value := ""
+		if invalid.Value != nil {
+			value = fmt.Sprint(invalid.Value)
+		}
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: invalid.What, InvalidValue: value, Message: invalid.Error()}
+	case errors.As(err, &errno):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: engine.PosixName(errno),
+			Errno: int32(errno), Message: errno.Error()}
+	}
+	return nil
+}
+
+// invalid builds an in-band {invalid, {What, Value}} outcome for input that
+// Erlang answers with an error tuple rather than an exception.
+func invalid(what string, value any) *sockdv1.SocketError {
+	return socketError(&engine.InvalidError{What: what, Value: value})
+}

@@ -1,0 +1,230 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// SessionMetadataKey is the metadata key naming the caller's session.
+const SessionMetadataKey = "sockd-session"
+
+// Limits bound what one request may ask the daemon to hold.
+type Limits struct {
+	// MaxRecvBuffer is the largest Recv length / RecvFrom, RecvMsg buffer.
+	MaxRecvBuffer int
+	// MaxControlBuffer is the largest RecvMsg control buffer.
+	MaxControlBuffer int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxRecvBuffer <= 0 {
+		l.MaxRecvBuffer = 8 << 20
+	}
+	if l.MaxControlBuffer <= 0 {
+		l.MaxControlBuffer = 64 << 10
+	}
+	return l
+}
+
+// Config configures a Service.
+type Config struct {
+	Engine   *engine.Engine
+	Sessions SessionLimits
+	Limits   Limits
+	Logger   *slog.Logger
+}
+
+// Service implements sockdv1.SocketServiceServer over an engine.
+type Service struct {
+	sockdv1.UnimplementedSocketServiceServer
+
+	engine   *engine.Engine
+	sessions *sessionManager
+	limits   Limits
+	log      *slog.Logger
+	draining atomic.Bool
+}
+
+var _ sockdv1.SocketServiceServer = (*Service)(nil)
+
+// New returns a Service driving cfg.Engine.
+func New(cfg Config) *Service {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{
+		engine:   cfg.Engine,
+		sessions: newSessionManager(cfg.Engine, cfg.Sessions),
+		limits:   cfg.Limits.withDefaults(),
+		log:      logger,
+	}
+}
+
+// Register registers the service on g.
+func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
+
+// Sessions is the number of live sessions.
+func (s *Service) Sessions() int { return s.sessions.count() }
+
+// Drain drains the service: new calls are refused with UNAVAILABLE, every
+// socket is closed so that every waiter gets its abort (nowait) or closed
+// (blocking) answer, attached event streams are given until ctx ends to flush
+// what they hold, and then every session ends.
+func (s *Service) Drain(ctx context.Context) {
+	s.draining.Store(true)
+	for _, sock := range s.engine.Sockets() {
+		sock.Close()
+	}
+	for !s.flushed() {
+		select {
+		case <-ctx.Done():
+			s.sessions.endAll()
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	s.sessions.endAll()
+}
+
+// flushed reports whether every attached stream has sent all it holds.
+func (s *Service) flushed() bool {
+	s.sessions.mu.Lock()
+	all := make([]*Session, 0, len(s.sessions.byID))
+	for _, sess := range s.sessions.byID {
+		all = append(all, sess)
+	}
+	s.sessions.mu.Unlock()
+	for _, sess := range all {
+		sess.mu.Lock()
+		pending := sess.attached != nil && sess.log.unsent() > 0
+		sess.mu.Unlock()
+		if pending {
+			return false
+		}
+	}
+	return true
+}
+
+// UnaryInterceptor refuses new calls while draining.
+func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if s.draining.Load() {
+			return nil, statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamInterceptor refuses new streams while draining.
+func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if s.draining.Load() {
+			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+		}
+		return handler(srv, ss)
+	}
+}
+
+// principal returns the calling connection's principal.
+func (s *Service) principal(ctx context.Context) (Principal, error) {
+	p, ok := principalOf(ctx)
+	if !ok {
+		return Principal{}, statusError(codes.Unauthenticated, "UNAUTHENTICATED", "connection has no sockd peer credentials", nil)
+	}
+	return p, nil
+}
+
+// caller resolves the session named by the call's metadata.
+func (s *Service) caller(ctx context.Context) (*Session, error) {
+	return s.sessionByID(ctx, "")
+}
+
+// sessionByID resolves id, or the metadata's session when id is empty.
+func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if ids := md.Get(SessionMetadataKey); len(ids) > 0 {
+				id = ids[0]
+			}
+		}
+	}
+	if id == "" {
+		return nil, statusError(codes.InvalidArgument, reasonMissingSession,
+			"no session: call CreateSession and send its id as \""+SessionMetadataKey+"\" metadata", nil)
+	}
+	sess, ok := s.sessions.lookup(p, id)
+	if !ok {
+		return nil, sessionNotFound(id)
+	}
+	return sess, nil
+}
+
+// target resolves the session and a socket its principal may use. Sockets of
+// other principals are reported as not found, so ids cannot be probed.
+func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Socket, error) {
+	sess, err := s.caller(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if id == "" {
+		return nil, nil, invalidArgument("socket_id", "required")
+	}
+	sock, ok := s.engine.Lookup(id)
+	if !ok || !sess.principal.mayUse(sock) {
+		return nil, nil, socketNotFound(id)
+	}
+	return sess, sock, nil
+}
+
+// mayUse reports whether the principal may use sock: its owner session belongs
+// to the principal, or the principal is an admin.
+func (p Principal) mayUse(sock *engine.Socket) bool {
+	if p.Admin() {
+		return true
+	}
+	owner, ok := sock.Owner().(*Session)
+	return ok && owner.principal == p
+}
+
+// admitNowait refuses a nowait call while the session has a full backlog of
+// undelivered events, so that the events owed to it are never dropped.
+func (s *Service) admitNowait(sess *Session, t engine.Timeout) error {
+	if t.Kind != engine.WaitNowait {
+		return nil
+	}
+	if limit := s.sessions.limits.EventBacklog / 2; sess.backlog() >= limit {
+		return quotaExceeded("undelivered events per session", limit)
+	}
+	return nil
+}
+
+// budget bounds a blocking wait by the RPC's deadline, leaving a margin to
+// answer in, so that partial progress comes back in-band as {timeout, Data}
+// instead of being lost with a DEADLINE_EXCEEDED status.
+func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
+	deadline, ok := ctx.Deadline()
+	if !ok || t.Kind == engine.WaitNowait {
+		return t
+	}
+	remaining := time.Until(deadline)
+	margin := min(remaining/10, 100*time.Millisecond)
+	limit := max(remaining-margin, 0)
+	if t.Kind == engine.WaitInfinity || t.D > limit {
+		return engine.Timeout{Kind: engine.WaitFor, D: limit}
+	}
+	return t
+}

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Session is the Erlang process of the model: it owns the sockets it opens or
+// accepts, receives the events of the nowait operations it starts, and when it
+// dies its sockets close and its waits elsewhere are withdrawn.
+//
+// A Session implements engine.Caller; the engine compares Callers by
+// identity, so a *Session is never copied.
+type Session struct {
+	id        string
+	name      string
+	principal Principal
+	grace     time.Duration
+	manager   *sessionManager
+
+	mu       sync.Mutex
+	log      eventLog
+	attached *attachment // the Events stream currently attached, if any
+	timer    *time.Timer // grace timer while detached
+	dead     bool
+	owned    map[*engine.Socket]struct{} // open sockets it owns, and closed ones kept as tombstones
+	waiting  map[*engine.Socket]struct{} // sockets where it may hold a lane entry
+}
+
+var _ engine.Caller = (*Session)(nil)
+
+// CallerID implements engine.Caller.
+func (s *Session) CallerID() string { return s.id }
+
+// Deliver implements engine.Caller: it appends the event to the session's log
+// and wakes the attached stream. It never blocks.
+func (s *Session) Deliver(ev engine.Event) {
+	msg := eventMessage(ev)
+	if msg == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return
+	}
+	s.log.append(msg)
+	if s.attached != nil {
+		s.attached.wake()
+	}
+}
+
+// adopt records a socket the session now owns.
+func (s *Session) adopt(sock *engine.Socket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return false
+	}
+	s.owned[sock] = struct{}{}
+	return true
+}
+
+// noteWaiting records that the session may hold a lane entry on sock (a nowait
+// call answered select), so that its death withdraws it.
+func (s *Session) noteWaiting(sock *engine.Socket) {
+	s.mu.Lock()
+	if !s.dead {
+		s.waiting[sock] = struct{}{}
+	}
+	s.mu.Unlock()
+}
+
+// backlog is the number of events produced but not yet sent on a stream.
+func (s *Session) backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.unsent()
+}
+
+// die ends the session as an Erlang process exits: sockets it owns are closed
+// uncleanly (waiters of other sessions get abort closed), its lane entries on
+// other sockets are withdrawn so the next waiter is activated, its tombstones
+// are forgotten, and its event stream ends.
+func (s *Session) die(e *engine.Engine) {
+	s.mu.Lock()
+	if s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.dead = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	owned, waiting := s.owned, s.waiting
+	s.owned, s.waiting = nil, nil
+	att := s.attached
+	s.attached = nil
+	s.mu.Unlock()
+
+	if att != nil {
+		att.end(errSessionEnded)
+	}
+	for sock := range waiting {
+		sock.DropCaller(s)
+	}
+	for sock := range owned {
+		// Ownership may have moved to another session since we adopted it.
+		if owner := sock.Owner(); owner != nil && owner != engine.Caller(s) {
+			continue
+		}
+		sock.Abandon()
+		e.Forget(sock)
+	}
+}
+
+// eventLog holds a session's events in sequence order, in a ring of fixed
+// capacity. Events already sent on a stream stay for replay until newer ones
+// push them out; unsent events are only pushed out when the ring overflows,
+// which admission control (Service.admitNowait) keeps from happening in
+// practice, and a resuming stream then learns of it through a GapEvent.
+type eventLog struct {
+	ring  []*sockdv1.EventsResponse
+	head  int    // index of the oldest held event
+	count int    // events held
+	next  uint64 // sequence of the next event; sequences start at 1
+	sent  uint64 // highest sequence written to a stream
+}
+
+func newEventLog(capacity int) eventLog {
+	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1}
+}
+
+func (l *eventLog) append(ev *sockdv1.EventsResponse) {
+	ev.Sequence = l.next
+	l.next++
+	if l.count == len(l.ring) {
+		l.ring[l.head] = nil
+		l.head = (l.head + 1) % len(l.ring)
+		l.count--
+	}
+	l.ring[(l.head+l.count)%len(l.ring)] = ev
+	l.count++
+}
+
+// last is the sequence of the newest event, 0 if none yet.
+func (l *eventLog) last() uint64 { return l.next - 1 }
+
+// firstHeld is the sequence of the oldest held event (next if none is held).
+func (l *eventLog) firstHeld() uint64 { return l.next - uint64(l.count) }
+
+// after returns up to max held events with sequence > seq.
+func (l *eventLog) after(seq uint64, max int) []*sockdv1.EventsResponse {
+	first := l.firstHeld()
+	skip := 0
+	if seq >= first {
+		skip = int(seq - first + 1)
+	}
+	n := l.count - skip
+	if n <= 0 {
+		return nil
+	}
+	if n > max {
+		n = max
+	}
+	out := make([]*sockdv1.EventsResponse, n)
+	for i := range out {
+		out[i] = l.ring[(l.head+skip+i)%len(l.ring)]
+	}
+	return out
+}
+
+func (l *eventLog) markSent(seq uint64) {
+	if seq > l.sent {
+		l.sent = seq
+	}
+}
+
+func (l *eventLog) unsent() int {
+	if last := l.last(); last > l.sent {
+		return int(last - l.sent)
+	}
+	return 0
+}

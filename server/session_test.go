@@ -1,0 +1,53 @@
+package server
+
+import (
+	"testing"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func sequences(evs []*sockdv1.EventsResponse) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Sequence
+	}
+	return out
+}
+
+func TestEventLogReplayAndOverflow(t *testing.T) {
+	l := newEventLog(4)
+	if got := l.firstHeld(); got != 1 {
+		t.Fatalf("empty firstHeld = %d, want 1", got)
+	}
+	for range 3 {
+		l.append(&sockdv1.EventsResponse{})
+	}
+	if got := sequences(l.after(0, 10)); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("after(0) = %v", got)
+	}
+	if got := sequences(l.after(2, 10)); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("after(2) = %v", got)
+	}
+	if l.unsent() != 3 {
+		t.Fatalf("unsent = %d", l.unsent())
+	}
+	l.markSent(2)
+	if l.unsent() != 1 {
+		t.Fatalf("unsent after markSent(2) = %d", l.unsent())
+	}
+	for range 3 { // 4, 5, 6: pushes out 1 and 2
+		l.append(&sockdv1.EventsResponse{})
+	}
+	if got := l.firstHeld(); got != 3 {
+		t.Fatalf("firstHeld = %d, want 3", got)
+	}
+	if got := sequences(l.after(0, 10)); len(got) != 4 || got[0] != 3 || got[3] != 6 {
+		t.Fatalf("after(0) = %v, want 3..6", got)
+	}
+	if got := sequences(l.after(4, 1)); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("after(4, max 1) = %v, want [5]", got)
+	}
+	if got := l.after(6, 10); got != nil {
+		t.Fatalf("after(last) = %v, want nil", got)
+	}
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/sockd/sockd/engine"
+)
+
+var (
+	errSessionEnded   = errors.New("session ended")
+	errStreamReplaced = errors.New("another Events stream attached to this session")
+)
+
+// SessionLimits bound what sessions may hold.
+type SessionLimits struct {
+	DefaultGrace    time.Duration // grace when CreateSession gives none
+	MaxGrace        time.Duration // longest grace a client may ask for
+	EventBacklog    int           // events held per session (replay ring)
+	MaxPerPrincipal int           // live sessions per principal
+}
+
+func (l SessionLimits) withDefaults() SessionLimits {
+	if l.DefaultGrace <= 0 {
+		l.DefaultGrace = 30 * time.Second
+	}
+	if l.MaxGrace <= 0 {
+		l.MaxGrace = 24 * time.Hour
+	}
+	if l.EventBacklog <= 0 {
+		l.EventBacklog = 4096
+	}
+	if l.MaxPerPrincipal <= 0 {
+		l.MaxPerPrincipal = 1024
+	}
+	return l
+}
+
+type sessionName struct {
+	principal Principal
+	name      string
+}
+
+// sessionManager is the table of live sessions.
+type sessionManager struct {
+	engine *engine.Engine
+	limits SessionLimits
+
+	mu          sync.Mutex
+	byID        map[string]*Session
+	byName      map[sessionName]*Session
+	byPrincipal map[Principal]int
+}
+
+func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
+	return &sessionManager{
+		engine:      e,
+		limits:      limits.withDefaults(),
+		byID:        make(map[string]*Session),
+		byName:      make(map[sessionName]*Session),
+		byPrincipal: make(map[Principal]int),
+	}
+}
+
+// create makes a session, or returns the principal's live session of that name.
+func (m *sessionManager) create(p Principal, name string, grace time.Duration) (s *Session, existing bool, err error) {
+	if grace <= 0 {
+		grace = m.limits.DefaultGrace
+	}
+	if grace > m.limits.MaxGrace {
+		grace = m.limits.MaxGrace
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if name != "" {
+		if s := m.byName[sessionName{p, name}]; s != nil {
+			// Being asked for is a use: a detached session's grace starts over.
+			s.mu.Lock()
+			if s.attached == nil && !s.dead {
+				s.startGraceLocked()
+			}
+			s.mu.Unlock()
+			return s, true, nil
+		}
+	}
+	if m.byPrincipal[p] >= m.limits.MaxPerPrincipal {
+		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: m.limits.MaxPerPrincipal}
+	}
+	s = &Session{
+		id:        newID(),
+		name:      name,
+		principal: p,
+		grace:     grace,
+		manager:   m,
+		log:       newEventLog(m.limits.EventBacklog),
+		owned:     make(map[*engine.Socket]struct{}),
+		waiting:   make(map[*engine.Socket]struct{}),
+	}
+	m.byID[s.id] = s
+	if name != "" {
+		m.byName[sessionName{p, name}] = s
+	}
+	m.byPrincipal[p]++
+	// A session nobody attaches to must not live forever.
+	s.mu.Lock()
+	s.startGraceLocked()
+	s.mu.Unlock()
+	return s, false, nil
+}
+
+// lookup finds a live session the principal may act as.
+func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
+	m.mu.Lock()
+	s := m.byID[id]
+	m.mu.Unlock()
+	if s == nil || (s.principal != p && !p.Admin()) {
+		return nil, false
+	}
+	return s, true
+}
+
+// end removes a session and lets it die.
+func (m *sessionManager) end(s *Session) {
+	m.mu.Lock()
+	if m.byID[s.id] == s {
+		delete(m.byID, s.id)
+		if s.name != "" {
+			delete(m.byName, sessionName{s.principal, s.name})
+		}
+		if m.byPrincipal[s.principal]--; m.byPrincipal[s.principal] <= 0 {
+			delete(m.byPrincipal, s.principal)
+		}
+	}
+	m.mu.Unlock()
+	s.die(m.engine)
+}
+
+// endAll ends every session (daemon shutdown).
+func (m *sessionManager) endAll() {
+	m.mu.Lock()
+	all := make([]*Session, 0, len(m.byID))
+	for _, s := range m.byID {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		m.end(s)
+	}
+}
+
+// count is the number of live sessions.
+func (m *sessionManager) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID)
+}
+
+// attachment is one Events stream attached to a session.
+type attachment struct {
+	notify chan struct{} // new events; capacity 1, so wakes coalesce
+	done   chan struct{} // closed when the stream must end
+	once   sync.Once
+	reason error
+}
+
+func newAttachment() *attachment {
+	return &attachment{notify: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (a *attachment) wake() {
+	select {
+	case a.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (a *attachment) end(reason error) {
+	a.once.Do(func() {
+		a.reason = reason
+		close(a.done)
+	})
+}
+
+// attach makes a the session's stream, ending any previous one, and stops the
+// grace timer.
+func (s *Session) attach(a *attachment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return false
+	}
+	if s.attached != nil {
+		s.attached.end(errStreamReplaced)
+	}
+	s.attached = a
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	return true
+}
+
+// detach removes a if it is still the attached stream and starts the grace period.
+func (s *Session) detach(a *attachment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attached != a || s.dead {
+		return
+	}
+	s.attached = nil
+	s.startGraceLocked()
+}
+
+func (s *Session) startGraceLocked() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(s.grace, func() {
+		s.mu.Lock()
+		expired := s.timer == t && s.attached == nil && !s.dead
+		s.mu.Unlock()
+		if expired {
+			s.manager.end(s)
+		}
+	})
+	s.timer = t
+}
+
+// newID returns an opaque, unguessable identifier.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// defaultBacklog is Erlang's listen/1 backlog.
+const defaultBacklog = 5
+
+// Open implements sockdv1.SocketServiceServer.
+func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.OpenResponse, error) {
+	sess, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	domain, typ, proto, bad := decodeOpen(r)
+	if bad != nil {
+		return &sockdv1.OpenResponse{Error: bad}, nil
+	}
+	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug()}
+	if r.UseRegistry != nil {
+		use := r.GetUseRegistry()
+		opts.UseRegistry = &use
+	}
+	sock, err := s.engine.Open(sess, domain, typ, proto, opts)
+	if err != nil {
+		se, rerr := outcome(err)
+		return &sockdv1.OpenResponse{Error: se}, rerr
+	}
+	if !sess.adopt(sock) {
+		sock.Abandon()
+		s.engine.Forget(sock)
+		return nil, sessionNotFound(sess.id)
+	}
+	return &sockdv1.OpenResponse{SocketId: sock.ID()}, nil
+}
+
+// Bind implements sockdv1.SocketServiceServer.
+func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.BindResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	sa, bad := decodeAddr(r.GetAddress(), sock.Domain())
+	if bad != nil {
+		return &sockdv1.BindResponse{Error: bad}, nil
+	}
+	se, err := outcome(sock.Bind(sa))
+	return &sockdv1.BindResponse{Error: se}, err
+}
+
+// Listen implements sockdv1.SocketServiceServer.
+func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv1.ListenResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	backlog := defaultBacklog
+	if r.Backlog != nil {
+		if r.GetBacklog() < 0 {
+			return nil, invalidArgument("backlog", "must be >= 0, got %d", r.GetBacklog())
+		}
+		backlog = int(r.GetBacklog())
+	}
+	se, err := outcome(sock.Listen(backlog))
+	return &sockdv1.ListenResponse{Error: se}, err
+}
+
+// Connect implements sockdv1.SocketServiceServer.
+func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sockdv1.ConnectResponse, error) {
+	sess, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTimeout(r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.admitNowait(sess, t); err != nil {
+		return nil, err
+	}
+	var dest *engine.SockAddr
+	if r.GetAddress() != nil {
+		sa, bad := decodeAddr(r.GetAddress(), sock.Domain())
+		if bad != nil {
+			return &sockdv1.ConnectResponse{Error: bad}, nil
+		}
+		dest = &sa
+	}
+	res := sock.Connect(ctx, sess, dest, budget(ctx, t))
+	if res.Select != nil {
+		sess.noteWaiting(sock)
+	}
+	se, err := outcome(res.Err)
+	return &sockdv1.ConnectResponse{Async: encodeAsync(res.Select), Error: se}, err
+}
+
+// Accept implements sockdv1.SocketServiceServer.
+func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv1.AcceptResponse, error) {
+	sess, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTimeout(r.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.admitNowait(sess, t); err != nil {
+		return nil, err
+	}
+	res := sock.Accept(ctx, sess, budget(ctx, t))
+	if res.Select != nil {
+		sess.noteWaiting(sock)
+	}
+	resp := &sockdv1.AcceptResponse{Async: encodeAsync(res.Select)}
+	if res.Socket != nil {
+		if !sess.adopt(res.Socket) {
+			res.Socket.Abandon()
+			s.engine.Forget(res.Socket)
+			return nil, sessionNotFound(sess.id)
+		}
+		resp.SocketId = res.Socket.ID()
+	}
+	resp.Error, err = outcome(res.Err)
+	return resp, err
+}
+
+var shutdownHows = map[sockdv1.ShutdownHow]int{
+	sockdv1.ShutdownHow_SHUTDOWN_HOW_READ:       unix.SHUT_RD,
+	sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE:      unix.SHUT_WR,
+	sockdv1.ShutdownHow_SHUTDOWN_HOW_READ_WRITE: unix.SHUT_RDWR,
+}
+
+// Shutdown implements sockdv1.SocketServiceServer.
+func (s *Service) Shutdown(ctx context.Context, r *sockdv1.ShutdownRequest) (*sockdv1.ShutdownResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	how, ok := shutdownHows[r.GetHow()]
+	if !ok {
+		// Erlang raises {invalid, {how, H}}.
+		return nil, invalidArgument("how", "must be read, write or read_write")
+	}
+	se, err := outcome(sock.Shutdown(how))
+	return &sockdv1.ShutdownResponse{Error: se}, err
+}
+
+// Close implements sockdv1.SocketServiceServer.
+func (s *Service) Close(ctx context.Context, r *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	se, err := outcome(sock.Close())
+	return &sockdv1.CloseResponse{Error: se}, err
+}
+
+// Cancel implements sockdv1.SocketServiceServer.
+func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
+	sess, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	op, ok := decodeOp(r.GetInfo().GetOperation())
+	if !ok {
+		return nil, invalidArgument("info.operation", "unknown operation %d", r.GetInfo().GetOperation())
+	}
+	si := engine.SelectInfo{Op: op, Handle: r.GetInfo().GetHandle(),
+		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
+	se, err := outcome(sock.Cancel(sess, si))
+	return &sockdv1.CancelResponse{Error: se}, err
+}
+
+// SockName implements sockdv1.SocketServiceServer.
+func (s *Service) SockName(ctx context.Context, r *sockdv1.SockNameRequest) (*sockdv1.SockNameResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	sa, err := sock.SockName()
+	if err != nil {
+		se, err := outcome(err)
+		return &sockdv1.SockNameResponse{Error: se}, err
+	}
+	return &sockdv1.SockNameResponse{Address: encodeAddr(&sa)}, nil
+}
+
+// PeerName implements sockdv1.SocketServiceServer.
+func (s *Service) PeerName(ctx context.Context, r *sockdv1.PeerNameRequest) (*sockdv1.PeerNameResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	sa, err := sock.PeerName()
+	if err != nil {
+		se, err := outcome(err)
+		return &sockdv1.PeerNameResponse{Error: se}, err
+	}
+	return &sockdv1.PeerNameResponse{Address: encodeAddr(&sa)}, nil
+}
+
+// Info implements sockdv1.SocketServiceServer.
+func (s *Service) Info(ctx context.Context, r *sockdv1.InfoRequest) (*sockdv1.InfoResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	return &sockdv1.InfoResponse{Info: encodeInfo(sock.Info())}, nil
+}
