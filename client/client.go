@@ -1,0 +1,207 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Client is a connection to a sockd daemon. It is safe for concurrent use.
+// Socket calls are made through a Session (see CreateSession).
+type Client struct {
+	api  sockdv1.SocketServiceClient
+	conn *grpc.ClientConn // nil when the caller owns the connection
+}
+
+// DialError says the daemon could not be reached at all: nothing listens at
+// the address, the socket file is missing, or ctx ended before a connection
+// was made. It is distinct from errors in the address itself, which Dial
+// reports as plain errors before trying to connect.
+type DialError struct {
+	Address string // the daemon address as given to Dial
+	Err     error  // why: the last dial error, or ctx's error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("cannot reach sockd at %s: %v", e.Address, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// DefaultAddress is where sockd listens and sockctl connects when told
+// nothing else: $SOCKD_ADDR if set, else $XDG_RUNTIME_DIR/sockd.sock, else
+// /tmp/sockd-<uid>/sockd.sock.
+func DefaultAddress() string {
+	if addr := os.Getenv("SOCKD_ADDR"); addr != "" {
+		return addr
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return "unix://" + strings.TrimSuffix(dir, "/") + "/sockd.sock"
+	}
+	return fmt.Sprintf("unix:///tmp/sockd-%d/sockd.sock", os.Getuid())
+}
+
+// Dial connects to the daemon at addr: unix:///path, unix:/path, a bare
+// absolute path, or tcp://host:port. Unix sockets and loopback TCP use no
+// transport security (the daemon identifies unix peers by their credentials);
+// any other TCP address needs credentials passed in opts, which are applied
+// after Dial's own options and so override them.
+//
+// Dial returns once the daemon accepts the connection. If the first attempt
+// fails, or ctx ends first, it returns a *DialError rather than retrying: a
+// caller that wants to wait for a daemon still starting up retries Dial. After
+// a successful Dial, gRPC reconnects on its own when the connection breaks.
+func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, error) {
+	target, err := parseDaemonAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &recordingDialer{network: target.network, address: target.address}
+	base := []grpc.DialOption{grpc.WithContextDialer(dialer.dial)}
+	if target.plaintextOK {
+		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	conn, err := grpc.NewClient(target.grpcTarget, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sockd address %q: %w", addr, err)
+	}
+	if err := waitReady(ctx, conn); err != nil {
+		conn.Close()
+		if last := dialer.lastError(); last != nil && ctx.Err() == nil {
+			err = last
+		}
+		return nil, &DialError{Address: addr, Err: err}
+	}
+	return &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn}, nil
+}
+
+// NewWithConn returns a Client that uses an existing connection, such as one
+// with custom interceptors or an in-process transport. Close leaves the
+// connection open: it belongs to the caller.
+func NewWithConn(conn grpc.ClientConnInterface) *Client {
+	return &Client{api: sockdv1.NewSocketServiceClient(conn)}
+}
+
+// Close closes the connection Dial made. Sessions are not closed: they live on
+// in the daemon for their grace period, so a later client can resume them.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// Raw returns the generated stubs, for calls this package does not wrap.
+// Attach the session with (*Session).OutgoingContext.
+func (c *Client) Raw() sockdv1.SocketServiceClient { return c.api }
+
+// waitReady connects conn and waits until it is ready. It gives up at the
+// first transient failure instead of letting gRPC retry with backoff, so an
+// absent daemon is reported at once.
+func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
+	conn.Connect()
+	for {
+		switch state := conn.GetState(); state {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure:
+			return errors.New("connection failed")
+		case connectivity.Shutdown:
+			return errors.New("connection closed")
+		default:
+			if !conn.WaitForStateChange(ctx, state) {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// recordingDialer dials the parsed address and remembers the last failure, so
+// that Dial can say why the daemon is unreachable ("no such file or
+// directory", "connection refused") instead of only that it is.
+type recordingDialer struct {
+	network, address string
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// dial ignores the address gRPC passes: for unix targets it is a rewritten
+// form of the target, and the parsed one is authoritative.
+func (d *recordingDialer) dial(ctx context.Context, _ string) (net.Conn, error) {
+	var nd net.Dialer
+	conn, err := nd.DialContext(ctx, d.network, d.address)
+	d.mu.Lock()
+	d.lastErr = err
+	d.mu.Unlock()
+	return conn, err
+}
+
+func (d *recordingDialer) lastError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastErr
+}
+
+// daemonTarget is a parsed daemon address.
+type daemonTarget struct {
+	network     string // "unix" or "tcp"
+	address     string // a socket path or host:port
+	grpcTarget  string // the target for grpc.NewClient
+	plaintextOK bool   // unix or loopback: no transport security needed
+}
+
+func parseDaemonAddress(addr string) (daemonTarget, error) {
+	bad := func(why string) (daemonTarget, error) {
+		return daemonTarget{}, fmt.Errorf("invalid sockd address %q: %s", addr, why)
+	}
+	switch {
+	case strings.HasPrefix(addr, "/"):
+		return unixTarget(addr), nil
+	case strings.HasPrefix(addr, "unix:"):
+		// unix:///path and unix:/path both name /path.
+		path := strings.TrimPrefix(strings.TrimPrefix(addr, "unix:"), "//")
+		if !strings.HasPrefix(path, "/") {
+			return bad("the unix socket path must be absolute")
+		}
+		return unixTarget(path), nil
+	case strings.HasPrefix(addr, "tcp://"):
+		u, err := url.Parse(addr)
+		if err != nil || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+			return bad("want tcp://host:port")
+		}
+		return daemonTarget{
+			network:     "tcp",
+			address:     u.Host,
+			grpcTarget:  "passthrough:///" + u.Host,
+			plaintextOK: isLoopbackHost(u.Hostname()),
+		}, nil
+	case addr == "":
+		return bad("empty")
+	}
+	return bad("want unix:///path, an absolute path or tcp://host:port")
+}
+
+func unixTarget(path string) daemonTarget {
+	return daemonTarget{network: "unix", address: path, grpcTarget: "unix://" + path, plaintextOK: true}
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

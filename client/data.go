@@ -1,0 +1,63 @@
+package client
+
+import (
+	"context"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Msg is the message of SendMsg: Erlang's msg_send().
+type Msg struct {
+	IOV     [][]byte                  // the data, as an I/O vector
+	Addr    *sockdv1.SockAddr         // the destination, for unconnected sockets
+	Control []*sockdv1.ControlMessage // ancillary data
+}
+
+// Send sends data on a connected socket. The response says how many bytes
+// the OS accepted; on a partial send the caller resends the rest, after the
+// select event if t was nowait.
+func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
+	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{
+		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(),
+	}))
+}
+
+// SendTo sends a datagram to addr.
+func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sockdv1.SockAddr, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendToResponse, error) {
+	return result(s.api().SendTo(s.OutgoingContext(ctx), &sockdv1.SendToRequest{
+		SocketId: id, Data: data, Address: addr, Flags: flags, Timeout: t.Proto(),
+	}))
+}
+
+// SendMsg sends a message with an I/O vector, an optional destination and
+// control messages.
+func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendMsgResponse, error) {
+	return result(s.api().SendMsg(s.OutgoingContext(ctx), &sockdv1.SendMsgRequest{
+		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
+	}))
+}
+
+// Recv receives bytes. On a stream socket, length > 0 waits for exactly that
+// many bytes and 0 takes what is there. A timeout returns the bytes read so
+// far in the response, with a *SocketError whose kind is timeout.
+func (s *Session) Recv(ctx context.Context, id string, length int64, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.RecvResponse, error) {
+	return result(s.api().Recv(s.OutgoingContext(ctx), &sockdv1.RecvRequest{
+		SocketId: id, Length: length, Flags: flags, Timeout: t.Proto(),
+	}))
+}
+
+// RecvFrom receives one message and its source address. bufSize 0 uses the
+// socket's otp rcvbuf size.
+func (s *Session) RecvFrom(ctx context.Context, id string, bufSize int64, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.RecvFromResponse, error) {
+	return result(s.api().RecvFrom(s.OutgoingContext(ctx), &sockdv1.RecvFromRequest{
+		SocketId: id, BufferSize: bufSize, Flags: flags, Timeout: t.Proto(),
+	}))
+}
+
+// RecvMsg receives one message with its source address, control messages and
+// flags. bufSize and ctrlSize 0 use the socket's otp defaults.
+func (s *Session) RecvMsg(ctx context.Context, id string, bufSize, ctrlSize int64, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.RecvMsgResponse, error) {
+	return result(s.api().RecvMsg(s.OutgoingContext(ctx), &sockdv1.RecvMsgRequest{
+		SocketId: id, BufferSize: bufSize, ControlSize: ctrlSize, Flags: flags, Timeout: t.Proto(),
+	}))
+}

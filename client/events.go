@@ -1,0 +1,195 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// ErrSessionEnded ends an EventStream whose session ended: the daemon sent
+// every event the session still held and closed the stream.
+var ErrSessionEnded = errors.New("session ended")
+
+// eventBuffer is how many events an EventStream holds for a slow reader
+// before it stops reading from the daemon, which then holds them instead.
+const eventBuffer = 256
+
+// Reconnect backoff: short at first (a daemon restarting its listener, a
+// blip), then slower so an absent daemon is not hammered.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// EventStream delivers a session's events in sequence order. When the
+// connection breaks it reconnects and resumes after the last event it
+// delivered, so no event is delivered twice; events the daemon no longer
+// holds by then are reported by a GapEvent rather than silently lost.
+//
+// The stream markers (GapEvent, and a CaughtUpEvent after every connect once
+// the held events are replayed) are delivered too, with sequence 0.
+type EventStream struct {
+	events chan *sockdv1.EventsResponse
+	cancel context.CancelFunc
+	done   chan struct{}
+	last   atomic.Uint64
+
+	mu  sync.Mutex
+	err error
+}
+
+// Events starts streaming the session's events with a sequence greater than
+// after (0: all that the daemon still holds). It runs until ctx ends, Close is
+// called, the session ends, or the daemon answers with an error that a retry
+// cannot cure, such as ABORTED when another stream for the session replaced
+// this one. The daemon delivers a session's events to one stream at a time.
+func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
+	ctx, cancel := context.WithCancel(ctx)
+	es := &EventStream{
+		events: make(chan *sockdv1.EventsResponse, eventBuffer),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	es.last.Store(after)
+	go es.run(ctx, s)
+	return es
+}
+
+// C returns the channel of events. It is closed when the stream ends; Err
+// then says why.
+func (es *EventStream) C() <-chan *sockdv1.EventsResponse { return es.events }
+
+// Err returns why the stream ended, or nil while it runs: ctx's error,
+// ErrSessionEnded, or the daemon's status error.
+func (es *EventStream) Err() error {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.err
+}
+
+// Last returns the sequence number of the last event delivered on C, or the
+// starting point if none was. A later Events(ctx, Last()) resumes from there.
+func (es *EventStream) Last() uint64 { return es.last.Load() }
+
+// Close stops the stream and waits until its goroutine has finished. Events
+// not yet read from C are dropped: the daemon still holds them for a resume.
+func (es *EventStream) Close() {
+	es.cancel()
+	<-es.done
+}
+
+func (es *EventStream) run(ctx context.Context, s *Session) {
+	defer close(es.done)
+	defer close(es.events)
+	backoff := minBackoff
+	for {
+		progressed, err := es.follow(ctx, s)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if !retryable(err) {
+			es.mu.Lock()
+			es.err = err
+			es.mu.Unlock()
+			return
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		// Full jitter, so that clients cut off together do not return together.
+		wait := rand.N(backoff) + time.Millisecond
+		select {
+		case <-ctx.Done():
+			es.mu.Lock()
+			es.err = ctx.Err()
+			es.mu.Unlock()
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// follow attaches once and delivers events until the stream breaks. It
+// reports whether anything arrived, so that a connection that worked for a
+// while restarts the backoff.
+func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// WaitForReady: while the daemon is unreachable, gRPC's own reconnect
+	// backoff paces the retries, and the call proceeds once it is back.
+	stream, err := s.api().Events(s.OutgoingContext(ctx),
+		&sockdv1.EventsRequest{SessionId: s.id, AfterSequence: es.last.Load()},
+		grpc.WaitForReady(true))
+	if err != nil {
+		return false, err
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			// A following stream ends cleanly only when its session ended.
+			return progressed, ErrSessionEnded
+		}
+		if err != nil {
+			return progressed, err
+		}
+		progressed = true
+		seq := ev.GetSequence()
+		if seq != 0 && seq <= es.last.Load() {
+			continue // already delivered before a reconnect
+		}
+		select {
+		case es.events <- ev:
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		}
+		if seq != 0 {
+			es.last.Store(seq)
+		}
+	}
+}
+
+// retryable reports whether err is a broken connection (or a daemon briefly
+// unavailable) rather than an answer.
+func retryable(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// HeldEvents returns the events the daemon holds for the session with a
+// sequence greater than after, without following new ones. The trailing
+// CaughtUpEvent is left out; a GapEvent, if the daemon sent one, is included.
+//
+// Like Events, it attaches to the session's event stream, and so ends any
+// other stream attached to the session (that one ends with ABORTED).
+func (s *Session) HeldEvents(ctx context.Context, after uint64) ([]*sockdv1.EventsResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.api().Events(s.OutgoingContext(ctx),
+		&sockdv1.EventsRequest{SessionId: s.id, AfterSequence: after, NoFollow: true})
+	if err != nil {
+		return nil, err
+	}
+	var events []*sockdv1.EventsResponse
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return events, nil
+		}
+		if err != nil {
+			return events, err
+		}
+		if ev.GetCaughtUp() == nil {
+			events = append(events, ev)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// scriptedEvents stands in for the generated stubs' Events call: each call
+// plays the next script, a list of events followed by the error that ends the
+// stream. It records what each call asked for.
+type scriptedEvents struct {
+	sockdv1.SocketServiceClient // only Events is implemented
+
+	mu       sync.Mutex
+	scripts  []eventScript
+	requests []*sockdv1.EventsRequest
+}
+
+type eventScript struct {
+	events []*sockdv1.EventsResponse
+	end    error
+}
+
+func (s *scriptedEvents) Events(ctx context.Context, req *sockdv1.EventsRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[sockdv1.EventsResponse], error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	if len(s.scripts) == 0 {
+		// Out of script: behave like a daemon that stays away.
+		return &scriptedStream{ctx: ctx, end: nil}, nil
+	}
+	next := s.scripts[0]
+	s.scripts = s.scripts[1:]
+	return &scriptedStream{ctx: ctx, events: next.events, end: next.end}, nil
+}
+
+func (s *scriptedEvents) afters() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var afters []uint64
+	for _, r := range s.requests {
+		afters = append(afters, r.GetAfterSequence())
+	}
+	return afters
+}
+
+type scriptedStream struct {
+	grpc.ClientStream
+	ctx    context.Context
+	events []*sockdv1.EventsResponse
+	end    error // nil: block until ctx ends
+}
+
+func (s *scriptedStream) Recv() (*sockdv1.EventsResponse, error) {
+	if len(s.events) > 0 {
+		ev := s.events[0]
+		s.events = s.events[1:]
+		return ev, nil
+	}
+	if s.end == nil {
+		<-s.ctx.Done()
+		return nil, status.FromContextError(s.ctx.Err()).Err()
+	}
+	return nil, s.end
+}
+
+func (s *scriptedStream) Header() (metadata.MD, error) { return nil, nil }
+
+func selectEvent(seq, handle uint64) *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{Sequence: seq, SocketId: "s1",
+		Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: handle}}}
+}
+
+var caughtUp = &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_CaughtUp{CaughtUp: &sockdv1.CaughtUpEvent{}}}
+
+func gap(first uint64) *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
+}
+
+func newScriptedSession(scripts ...eventScript) (*Session, *scriptedEvents) {
+	stub := &scriptedEvents{scripts: scripts}
+	return (&Client{api: stub}).ResumeSession("sess"), stub
+}
+
+// collect reads the stream until it ends and describes each event by its
+// sequence, or by its kind for the markers.
+func collect(t *testing.T, es *EventStream) []string {
+	t.Helper()
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-es.C():
+			if !ok {
+				return got
+			}
+			switch {
+			case ev.GetCaughtUp() != nil:
+				got = append(got, "caught_up")
+			case ev.GetGap() != nil:
+				got = append(got, "gap")
+			default:
+				got = append(got, strconv.FormatUint(ev.GetSequence(), 10))
+			}
+		case <-timeout:
+			t.Fatalf("the stream did not end; got %v so far", got)
+		}
+	}
+}
+
+func TestEventsResumeAfterBreak(t *testing.T) {
+	broken := status.Error(codes.Unavailable, "connection reset")
+	s, stub := newScriptedSession(
+		eventScript{events: []*sockdv1.EventsResponse{selectEvent(1, 10), selectEvent(2, 11), caughtUp, selectEvent(3, 12)}, end: broken},
+		// The daemon did not answer at all the first time it was retried.
+		eventScript{end: broken},
+		// The resumed stream starts with an event already delivered; it must
+		// not be delivered twice.
+		eventScript{events: []*sockdv1.EventsResponse{selectEvent(3, 12), selectEvent(4, 13), caughtUp, selectEvent(5, 14)}, end: io.EOF},
+	)
+	es := s.Events(context.Background(), 0)
+	got := collect(t, es)
+	want := []string{"1", "2", "caught_up", "3", "4", "caught_up", "5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if afters, want := stub.afters(), []uint64{0, 3, 3}; !slices.Equal(afters, want) {
+		t.Errorf("resumed after %v, want %v", afters, want)
+	}
+	if !errors.Is(es.Err(), ErrSessionEnded) {
+		t.Errorf("Err() = %v, want ErrSessionEnded", es.Err())
+	}
+	if es.Last() != 5 {
+		t.Errorf("Last() = %d, want 5", es.Last())
+	}
+	es.Close()
+}
+
+func TestEventsReportGap(t *testing.T) {
+	s, stub := newScriptedSession(eventScript{events: []*sockdv1.EventsResponse{gap(7), selectEvent(7, 1), caughtUp}, end: io.EOF})
+	es := s.Events(context.Background(), 2)
+	if got, want := collect(t, es), []string{"gap", "7", "caught_up"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if afters := stub.afters(); !slices.Equal(afters, []uint64{2}) {
+		t.Errorf("asked for events after %v, want [2]", afters)
+	}
+}
+
+func TestEventsStopOnAnswer(t *testing.T) {
+	replaced := status.Error(codes.Aborted, "event stream replaced")
+	s, stub := newScriptedSession(eventScript{events: []*sockdv1.EventsResponse{selectEvent(1, 1)}, end: replaced})
+	es := s.Events(context.Background(), 0)
+	if got := collect(t, es); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("delivered %v, want [1]", got)
+	}
+	if status.Code(es.Err()) != codes.Aborted {
+		t.Errorf("Err() = %v, want ABORTED", es.Err())
+	}
+	if n := len(stub.afters()); n != 1 {
+		t.Errorf("attached %d times; a replaced stream must not reattach", n)
+	}
+}
+
+func TestEventsClose(t *testing.T) {
+	s, _ := newScriptedSession() // the daemon never answers
+	es := s.Events(context.Background(), 0)
+	es.Close()
+	if _, ok := <-es.C(); ok {
+		t.Error("C is open after Close")
+	}
+	if !errors.Is(es.Err(), context.Canceled) {
+		t.Errorf("Err() = %v, want context.Canceled", es.Err())
+	}
+}
+
+func TestEventsCloseWhileBlockedOnReader(t *testing.T) {
+	events := make([]*sockdv1.EventsResponse, 0, eventBuffer+10)
+	for i := range eventBuffer + 10 {
+		events = append(events, selectEvent(uint64(i+1), 1))
+	}
+	s, _ := newScriptedSession(eventScript{events: events})
+	es := s.Events(context.Background(), 0)
+	<-es.C() // the reader is slow: the buffer fills and the stream waits
+	es.Close()
+}
+
+func TestHeldEvents(t *testing.T) {
+	s, stub := newScriptedSession(eventScript{events: []*sockdv1.EventsResponse{gap(4), selectEvent(4, 1), selectEvent(5, 2), caughtUp}, end: io.EOF})
+	got, err := s.HeldEvents(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].GetGap() == nil || got[1].GetSequence() != 4 || got[2].GetSequence() != 5 {
+		t.Errorf("HeldEvents = %v, want gap, 4, 5", got)
+	}
+	stub.mu.Lock()
+	req := stub.requests[0]
+	stub.mu.Unlock()
+	if !req.GetNoFollow() || req.GetAfterSequence() != 1 || req.GetSessionId() != "sess" {
+		t.Errorf("HeldEvents asked %v", req)
+	}
+}

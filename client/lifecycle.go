@@ -1,0 +1,77 @@
+package client
+
+import (
+	"context"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// DefaultBacklog is the listen backlog Erlang's listen/1 uses.
+const DefaultBacklog = 5
+
+// OpenOpts are the options of Erlang's open/4.
+type OpenOpts struct {
+	// UseRegistry registers the socket (or not); nil follows the daemon's
+	// global default.
+	UseRegistry *bool
+	// Debug turns on the daemon's per-socket debug logging.
+	Debug bool
+	// NetNS creates the socket in this network namespace, e.g.
+	// /var/run/netns/blue.
+	NetNS string
+}
+
+// Open creates a socket owned by the session and returns its id in the
+// response.
+func (s *Session) Open(ctx context.Context, domain Domain, typ Type, protocol Protocol, opts OpenOpts) (*sockdv1.OpenResponse, error) {
+	return result(s.api().Open(s.OutgoingContext(ctx), &sockdv1.OpenRequest{
+		Domain:         domain.Enum,
+		DomainNumber:   domain.Number,
+		Type:           typ.Enum,
+		TypeNumber:     typ.Number,
+		Protocol:       protocol.Enum,
+		ProtocolNumber: protocol.Number,
+		UseRegistry:    opts.UseRegistry,
+		Debug:          opts.Debug,
+		Netns:          opts.NetNS,
+	}))
+}
+
+// Bind binds the socket to a local address.
+func (s *Session) Bind(ctx context.Context, id string, addr *sockdv1.SockAddr) (*sockdv1.BindResponse, error) {
+	return result(s.api().Bind(s.OutgoingContext(ctx), &sockdv1.BindRequest{SocketId: id, Address: addr}))
+}
+
+// Listen makes the socket listen with the given backlog (see DefaultBacklog).
+func (s *Session) Listen(ctx context.Context, id string, backlog int32) (*sockdv1.ListenResponse, error) {
+	return result(s.api().Listen(s.OutgoingContext(ctx), &sockdv1.ListenRequest{SocketId: id, Backlog: &backlog}))
+}
+
+// Connect connects the socket to addr. With a nil addr it finalises a
+// connect that answered select (Erlang's connect/1).
+func (s *Session) Connect(ctx context.Context, id string, addr *sockdv1.SockAddr, t Timeout) (*sockdv1.ConnectResponse, error) {
+	return result(s.api().Connect(s.OutgoingContext(ctx), &sockdv1.ConnectRequest{SocketId: id, Address: addr, Timeout: t.Proto()}))
+}
+
+// Accept accepts a connection on a listening socket; the response holds the
+// new socket's id, owned by this session.
+func (s *Session) Accept(ctx context.Context, id string, t Timeout) (*sockdv1.AcceptResponse, error) {
+	return result(s.api().Accept(s.OutgoingContext(ctx), &sockdv1.AcceptRequest{SocketId: id, Timeout: t.Proto()}))
+}
+
+// Shutdown shuts down one or both directions of the socket.
+func (s *Session) Shutdown(ctx context.Context, id string, how sockdv1.ShutdownHow) (*sockdv1.ShutdownResponse, error) {
+	return result(s.api().Shutdown(s.OutgoingContext(ctx), &sockdv1.ShutdownRequest{SocketId: id, How: how}))
+}
+
+// CloseSocket closes the socket; every operation waiting on it is aborted
+// with closed. (Close closes the session.)
+func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseResponse, error) {
+	return result(s.api().Close(s.OutgoingContext(ctx), &sockdv1.CloseRequest{SocketId: id}))
+}
+
+// Cancel cancels a pending nowait operation, named by the AsyncInfo its call
+// returned. After Cancel returns, no event for that handle is delivered.
+func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
+	return result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
+}

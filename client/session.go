@@ -1,0 +1,86 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// SessionMetadataKey is the gRPC metadata key that names the calling session
+// on every call except CreateSession and Events.
+const SessionMetadataKey = "sockd-session"
+
+// Session is the caller identity of Erlang's model: it owns the sockets it
+// opens and receives the events of the operations it starts. A Session is
+// safe for concurrent use; its methods only add the session to each call.
+type Session struct {
+	client   *Client
+	id       string
+	existing bool
+	grace    time.Duration
+	lastSeq  uint64
+}
+
+// CreateSession creates a session, or returns the caller's live session of
+// the same name (then Existing reports true). An empty name always creates a
+// new session. grace is how long the session outlives its event stream; 0
+// asks for the daemon's default, and the daemon caps it at its maximum.
+func (c *Client) CreateSession(ctx context.Context, name string, grace time.Duration) (*Session, error) {
+	req := &sockdv1.CreateSessionRequest{Name: name}
+	if grace > 0 {
+		req.Grace = durationpb.New(grace)
+	}
+	resp, err := c.api.CreateSession(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{
+		client:   c,
+		id:       resp.GetSessionId(),
+		existing: resp.GetExisting(),
+		grace:    resp.GetGrace().AsDuration(),
+		lastSeq:  resp.GetLastSequence(),
+	}, nil
+}
+
+// ResumeSession returns a handle for a session whose id is already known, for
+// example one created by another process. It makes no call: if the session no
+// longer exists, the first call fails with NOT_FOUND.
+func (c *Client) ResumeSession(id string) *Session {
+	return &Session{client: c, id: id}
+}
+
+// ID returns the session's id, the value of the "sockd-session" metadata.
+func (s *Session) ID() string { return s.id }
+
+// Existing reports whether CreateSession returned a session that already
+// existed, with whatever sockets and undelivered events it holds.
+func (s *Session) Existing() bool { return s.existing }
+
+// Grace returns the grace period the daemon granted (0 after ResumeSession).
+func (s *Session) Grace() time.Duration { return s.grace }
+
+// LastSequence returns the sequence number of the session's newest event when
+// CreateSession returned: an Events stream started after it sees only newer
+// events.
+func (s *Session) LastSequence() uint64 { return s.lastSeq }
+
+// OutgoingContext returns ctx with the session attached, for calls made
+// through Raw.
+func (s *Session) OutgoingContext(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, SessionMetadataKey, s.id)
+}
+
+// Close ends the session now, as if its Erlang process died: its sockets
+// close and every operation it waits on is aborted.
+func (s *Session) Close(ctx context.Context) error {
+	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
+	return err
+}
+
+// api returns the stubs; calls through it must use OutgoingContext.
+func (s *Session) api() sockdv1.SocketServiceClient { return s.client.api }

@@ -1,0 +1,289 @@
+package client
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// ParseAddr parses the text form of a socket address:
+//
+//	127.0.0.1:8080            inet
+//	127.0.0.1                 inet, port 0
+//	[::1]:8080, [::1]         inet6 (always in brackets)
+//	[fe80::1%2]:80            inet6 with scope id 2
+//	any:0 loopback:80 broadcast:67
+//	                          inet with a shortcut host
+//	[any]:0 [loopback]:80     inet6 with a shortcut host
+//	any loopback broadcast    the bare shortcut, in the socket's own domain
+//	                          (Erlang's bind(Socket, any))
+//	local:/run/app.sock       local (unix domain)
+//	local:@name               local, abstract: the path starts with a NUL
+//	local:"..."               local, the exact path bytes as a Go quoted string
+//	unspec, unspec:HEX        AF_UNSPEC, e.g. to dissolve a datagram association
+//	native:FAMILY:HEX         any other family, as raw bytes
+//
+// Host names are not resolved and scope ids must be numbers: the daemon may
+// live on another host or in another network namespace, where names and
+// interface indexes differ from this one's. ParseAddr checks the syntax; the
+// daemon checks the rest (path length, whether the family fits the socket).
+func ParseAddr(s string) (*sockdv1.SockAddr, error) {
+	a, err := parseAddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid address %q: %s", s, err)
+	}
+	return a, nil
+}
+
+// FormatAddr returns the text form ParseAddr reads, or "" for nil. For every
+// string s that ParseAddr accepts, ParseAddr(FormatAddr(a)) gives back a.
+// Inet6 flowinfo has no text form and is left out.
+func FormatAddr(a *sockdv1.SockAddr) string {
+	switch f := a.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet:
+		return formatInet(f.Inet)
+	case *sockdv1.SockAddr_Inet6:
+		return formatInet6(f.Inet6)
+	case *sockdv1.SockAddr_Local:
+		return formatLocal(f.Local.GetPath())
+	case *sockdv1.SockAddr_Unspec:
+		if len(f.Unspec.GetAddr()) == 0 {
+			return "unspec"
+		}
+		return "unspec:" + hex.EncodeToString(f.Unspec.GetAddr())
+	case *sockdv1.SockAddr_Shortcut:
+		return EnumName(f.Shortcut)
+	case *sockdv1.SockAddr_Native:
+		return fmt.Sprintf("native:%d:%s", f.Native.GetFamily(), hex.EncodeToString(f.Native.GetAddr()))
+	}
+	return ""
+}
+
+// addrSyntaxError is the reason part of ParseAddr's error.
+type addrSyntaxError string
+
+func (e addrSyntaxError) Error() string { return string(e) }
+
+const addrForms = "want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH, unspec or native:FAMILY:HEX"
+
+var shortcutsByName = map[string]sockdv1.AddrShortcut{
+	"any":       sockdv1.AddrShortcut_ADDR_SHORTCUT_ANY,
+	"loopback":  sockdv1.AddrShortcut_ADDR_SHORTCUT_LOOPBACK,
+	"broadcast": sockdv1.AddrShortcut_ADDR_SHORTCUT_BROADCAST,
+}
+
+func parseAddr(s string) (*sockdv1.SockAddr, error) {
+	if s == "" {
+		return nil, addrSyntaxError("empty; " + addrForms)
+	}
+	if rest, ok := strings.CutPrefix(s, "local:"); ok {
+		return parseLocal(rest)
+	}
+	if rest, ok := strings.CutPrefix(s, "native:"); ok {
+		return parseNative(rest)
+	}
+	if s == "unspec" {
+		return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "unspec:"); ok {
+		raw, err := hex.DecodeString(rest)
+		if err != nil {
+			return nil, addrSyntaxError("unspec: want hex bytes after the colon")
+		}
+		return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{Addr: raw}}}, nil
+	}
+	if sc, ok := shortcutsByName[s]; ok {
+		return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Shortcut{Shortcut: sc}}, nil
+	}
+	return parseIP(s)
+}
+
+// parseIP parses the inet and inet6 forms.
+func parseIP(s string) (*sockdv1.SockAddr, error) {
+	host, portText, bracketed, err := splitHostPort(s)
+	if err != nil {
+		return nil, err
+	}
+	port, err := parsePort(portText)
+	if err != nil {
+		return nil, err
+	}
+	if sc, ok := shortcutsByName[host]; ok {
+		if !bracketed {
+			return inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Shortcut{Shortcut: sc}, Port: port}), nil
+		}
+		if sc == sockdv1.AddrShortcut_ADDR_SHORTCUT_BROADCAST {
+			return nil, addrSyntaxError("IPv6 has no broadcast address")
+		}
+		return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Shortcut{Shortcut: sc}, Port: port}), nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, addrSyntaxError(fmt.Sprintf("%q is not an IP address (names are not resolved); %s", host, addrForms))
+	}
+	if !bracketed {
+		if !ip.Is4() {
+			return nil, addrSyntaxError("IPv6 addresses go in brackets: [" + host + "]:PORT")
+		}
+		return inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Address{Address: ip.String()}, Port: port}), nil
+	}
+	if !ip.Is6() {
+		return nil, addrSyntaxError("brackets hold an IPv6 address; write IPv4 as ADDR:PORT")
+	}
+	var scope uint64
+	if zone := ip.Zone(); zone != "" {
+		if scope, err = strconv.ParseUint(zone, 10, 32); err != nil {
+			return nil, addrSyntaxError(fmt.Sprintf("scope id %q: want an interface index (a number)", zone))
+		}
+	}
+	return inet6Addr(&sockdv1.Inet6Addr{
+		Host:    &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()},
+		Port:    port,
+		ScopeId: uint32(scope),
+	}), nil
+}
+
+// splitHostPort splits HOST:PORT, [HOST]:PORT, [HOST] and HOST; a missing
+// port is returned as "".
+func splitHostPort(s string) (host, port string, bracketed bool, err error) {
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		host, after, ok := strings.Cut(rest, "]")
+		if !ok {
+			return "", "", false, addrSyntaxError("missing ]")
+		}
+		if after == "" {
+			return host, "", true, nil
+		}
+		port, ok := strings.CutPrefix(after, ":")
+		if !ok || port == "" {
+			return "", "", false, addrSyntaxError("want [IPv6]:PORT")
+		}
+		return host, port, true, nil
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return s, "", false, nil
+	}
+	host, port = s[:i], s[i+1:]
+	if strings.Contains(host, ":") {
+		return "", "", false, addrSyntaxError("IPv6 addresses go in brackets: [ADDR]:PORT")
+	}
+	if port == "" {
+		return "", "", false, addrSyntaxError("missing port after the colon")
+	}
+	return host, port, false, nil
+}
+
+func parsePort(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, addrSyntaxError(fmt.Sprintf("port %q: want 0..65535", s))
+	}
+	return uint32(p), nil
+}
+
+func parseLocal(rest string) (*sockdv1.SockAddr, error) {
+	var path []byte
+	switch {
+	case strings.HasPrefix(rest, `"`):
+		unquoted, err := strconv.Unquote(rest)
+		if err != nil {
+			return nil, addrSyntaxError(`local:"...": bad Go string quoting`)
+		}
+		path = []byte(unquoted)
+	case strings.HasPrefix(rest, "@"):
+		path = append([]byte{0}, rest[1:]...)
+	default:
+		path = []byte(rest)
+	}
+	if len(path) == 0 {
+		return nil, addrSyntaxError("local: empty path")
+	}
+	if path[0] != 0 && strings.IndexByte(string(path), 0) >= 0 {
+		return nil, addrSyntaxError("local: only abstract names may contain NUL bytes")
+	}
+	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: path}}}, nil
+}
+
+func parseNative(rest string) (*sockdv1.SockAddr, error) {
+	familyText, hexText, ok := strings.Cut(rest, ":")
+	if !ok {
+		return nil, addrSyntaxError("want native:FAMILY:HEX")
+	}
+	family, err := strconv.ParseInt(familyText, 10, 32)
+	if err != nil || family < 0 {
+		return nil, addrSyntaxError(fmt.Sprintf("native: family %q: want a number", familyText))
+	}
+	raw, err := hex.DecodeString(hexText)
+	if err != nil {
+		return nil, addrSyntaxError("native: want hex bytes after the family")
+	}
+	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Native{Native: &sockdv1.NativeAddr{Family: int32(family), Addr: raw}}}, nil
+}
+
+func inetAddr(a *sockdv1.InetAddr) *sockdv1.SockAddr {
+	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Inet{Inet: a}}
+}
+
+func inet6Addr(a *sockdv1.Inet6Addr) *sockdv1.SockAddr {
+	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Inet6{Inet6: a}}
+}
+
+func formatInet(a *sockdv1.InetAddr) string {
+	host := "0.0.0.0" // an absent host is INADDR_ANY
+	switch h := a.GetHost().(type) {
+	case *sockdv1.InetAddr_Address:
+		host = h.Address
+	case *sockdv1.InetAddr_Shortcut:
+		host = EnumName(h.Shortcut)
+	}
+	return host + ":" + strconv.FormatUint(uint64(a.GetPort()), 10)
+}
+
+func formatInet6(a *sockdv1.Inet6Addr) string {
+	host := "::" // an absent host is in6addr_any
+	switch h := a.GetHost().(type) {
+	case *sockdv1.Inet6Addr_Address:
+		host = h.Address
+	case *sockdv1.Inet6Addr_Shortcut:
+		host = EnumName(h.Shortcut)
+	}
+	if a.GetScopeId() != 0 {
+		host += "%" + strconv.FormatUint(uint64(a.GetScopeId()), 10)
+	}
+	return "[" + host + "]:" + strconv.FormatUint(uint64(a.GetPort()), 10)
+}
+
+// formatLocal writes paths plainly where the plain form reads back the same,
+// and as a quoted string otherwise (control bytes, invalid UTF-8, or a path
+// that starts with the characters that introduce the other forms).
+func formatLocal(path []byte) string {
+	switch {
+	case len(path) > 0 && path[0] == 0 && isPlainText(path[1:]):
+		return "local:@" + string(path[1:])
+	case len(path) > 0 && path[0] != '@' && path[0] != '"' && isPlainText(path):
+		return "local:" + string(path)
+	}
+	return "local:" + strconv.Quote(string(path))
+}
+
+func isPlainText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}

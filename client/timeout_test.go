@@ -1,0 +1,102 @@
+package client
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func TestParseTimeout(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Timeout
+	}{
+		{"infinity", Infinity},
+		{"nowait", Nowait(0)},
+		{"0", Millis(0)},
+		{"500", Millis(500)},
+		{"500ms", Millis(500)},
+		{"2s", Millis(2000)},
+		{"1m", Millis(60000)},
+		{"0s", Millis(0)},
+		{"1.5ms", Millis(2)}, // rounded up: never shorter than asked
+		{"1us", Millis(1)},
+		{"4294967295", Millis(MaxMillis)},
+	}
+	for _, tt := range tests {
+		got, err := ParseTimeout(tt.in)
+		if err != nil {
+			t.Errorf("ParseTimeout(%q): %v", tt.in, err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("ParseTimeout(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseTimeoutErrors(t *testing.T) {
+	for _, in := range []string{"", "-1", "-1s", "forever", "4294967296", "50000h", "1e3", "Infinity"} {
+		got, err := ParseTimeout(in)
+		if err == nil {
+			t.Errorf("ParseTimeout(%q) = %v, want an error", in, got)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "invalid timeout ") {
+			t.Errorf("ParseTimeout(%q) error = %q, want it to start with %q", in, err, "invalid timeout ")
+		}
+	}
+}
+
+func TestTimeoutString(t *testing.T) {
+	tests := []struct {
+		in   Timeout
+		want string
+	}{
+		{Timeout{}, "infinity"},
+		{Infinity, "infinity"},
+		{Millis(0), "0ms"},
+		{Millis(2500), "2500ms"},
+		{Nowait(0), "nowait"},
+		{Nowait(7), "nowait(handle=7)"},
+		{NowaitCompletion(0), "completion"},
+		{NowaitCompletion(9), "completion(handle=9)"},
+	}
+	for _, tt := range tests {
+		if got := tt.in.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// The forms ParseTimeout accepts read back as themselves.
+	for _, in := range []Timeout{Infinity, Millis(0), Millis(1234), Nowait(0)} {
+		if got, err := ParseTimeout(in.String()); err != nil || got != in {
+			t.Errorf("ParseTimeout(%q) = %v, %v; want %v", in.String(), got, err, in)
+		}
+	}
+}
+
+func TestTimeoutProto(t *testing.T) {
+	tests := []struct {
+		in   Timeout
+		want *sockdv1.Timeout
+	}{
+		{Infinity, &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}},
+		{Millis(0), &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 0}}},
+		{Millis(50), &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 50}}},
+		{Nowait(3), &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{
+			Handle: 3, Mode: sockdv1.AsyncMode_ASYNC_MODE_SELECT}}}},
+		{NowaitCompletion(4), &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{
+			Handle: 4, Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Proto(); !proto.Equal(got, tt.want) {
+			t.Errorf("%v.Proto() = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	if Infinity.IsNowait() || Millis(0).IsNowait() || !Nowait(0).IsNowait() || !NowaitCompletion(1).IsNowait() {
+		t.Error("IsNowait is wrong")
+	}
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newBindCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bind ID ADDR",
+		Short: "Bind a socket to a local address",
+		Long: `Bind a socket to a local address (Erlang's socket:bind/2).
+
+ADDR is IP:PORT, [IPv6]:PORT, any:PORT, loopback:PORT, local:/path,
+local:@abstract, or a bare any, loopback or broadcast, which means that
+address in the socket's own domain.`,
+		Example: `  sockctl bind $S 127.0.0.1:0
+  sockctl bind $S any
+  sockctl bind $S local:/tmp/app.sock`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := parseAddrArg(args[1])
+			if err != nil {
+				return err
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				resp, err := s.Bind(ctx, args[0], addr)
+				return report(a, resp, err, func(r *sockdv1.BindResponse) view {
+					return emptyView(nil, r.GetError())
+				})
+			})
+		},
+	}
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newCancelCommand(a *app) *cobra.Command {
+	var (
+		op         string
+		completion bool
+	)
+	cmd := &cobra.Command{
+		Use:   "cancel ID HANDLE",
+		Short: "Cancel a pending nowait operation",
+		Long: `Cancel the pending nowait operation with this HANDLE (Erlang's
+socket:cancel/2). After it returns, no event for the handle is delivered.
+--op names the operation, as the select info printed it.`,
+		Example: `  sockctl recv $A --nowait          # select recv handle=4
+  sockctl cancel $A 4
+  sockctl accept $L --nowait        # select accept handle=5
+  sockctl cancel $L 5 --op accept`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			handle, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil {
+				return usage(fmt.Errorf("invalid handle %q: want a number", args[1]))
+			}
+			operation, err := client.ParseOperation(op)
+			if err != nil {
+				return usage(err)
+			}
+			info := &sockdv1.AsyncInfo{Operation: operation, Handle: handle}
+			if completion {
+				info.Mode = sockdv1.AsyncMode_ASYNC_MODE_COMPLETION
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				resp, err := s.Cancel(ctx, args[0], info)
+				return report(a, resp, err, func(r *sockdv1.CancelResponse) view {
+					return emptyView(nil, r.GetError())
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&op, "op", "recv", "the operation: accept, connect, recv, recvfrom, recvmsg, send, sendto, sendmsg")
+	cmd.Flags().BoolVar(&completion, "completion", false, "the operation was started with --completion")
+	return cmd
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/client"
+)
+
+// Exit statuses. Scripts rely on them: keep them stable.
+const (
+	exitOK = 0
+	// exitFailure: the daemon answered with a socket error ("error:
+	// econnrefused"), or refused the call for another reason than a bad
+	// request (NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED, ...).
+	exitFailure = 1
+	// exitUsage: bad arguments or flags, an address that does not parse, or
+	// a request the daemon calls malformed (INVALID_ARGUMENT).
+	exitUsage = 2
+	// exitUnreachable: no daemon answers at the address (no socket file,
+	// connection refused, dial timeout) or it is UNAVAILABLE (draining).
+	exitUnreachable = 3
+	// exitInterrupted: a signal ended a call that was waiting.
+	exitInterrupted = 130
+)
+
+// usageError marks a mistake in the command line found by sockctl itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usage marks err as a usage error.
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+// failure marks an error that happened while a verb ran, as opposed to the
+// errors cobra reports about the command line, which carry no type.
+type failure struct{ err error }
+
+func (e failure) Error() string { return e.err.Error() }
+func (e failure) Unwrap() error { return e.err }
+
+// exitCode maps an error returned by a command to the process's exit status.
+func exitCode(err error) int {
+	var (
+		sockErr *client.SocketError
+		dialErr *client.DialError
+		usgErr  usageError
+		failErr failure
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &sockErr):
+		return exitFailure
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted // even while dialing
+	case errors.As(err, &dialErr):
+		return exitUnreachable
+	case errors.As(err, &usgErr):
+		return exitUsage
+	}
+	if st, ok := grpcStatus(err); ok {
+		switch st.Code() {
+		case codes.Unavailable:
+			return exitUnreachable
+		case codes.InvalidArgument:
+			return exitUsage
+		case codes.Canceled:
+			return exitInterrupted
+		default:
+			return exitFailure
+		}
+	}
+	if errors.As(err, &failErr) {
+		return exitFailure
+	}
+	// Errors without a type come from cobra: unknown verbs and flags, wrong
+	// numbers of arguments.
+	return exitUsage
+}
+
+// errorMessage is what follows "error: " on stderr.
+func errorMessage(err error) string {
+	var sockErr *client.SocketError
+	if errors.As(err, &sockErr) {
+		return sockErr.Error()
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	if st, ok := grpcStatus(err); ok {
+		if st.Code() == codes.Canceled {
+			return "interrupted"
+		}
+		return codeName(st.Code()) + ": " + st.Message()
+	}
+	return err.Error()
+}
+
+// grpcStatus finds the status in err. Unlike status.FromError, whose status
+// for a wrapped error carries the whole err.Error() as its message, it returns
+// the status as the daemon sent it.
+func grpcStatus(err error) (*status.Status, bool) {
+	var withStatus interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &withStatus) {
+		return nil, false
+	}
+	return withStatus.GRPCStatus(), true
+}
+
+// codeName spells a gRPC code as sockctl spells every other error word:
+// NotFound is "not_found".
+func codeName(c codes.Code) string {
+	var b strings.Builder
+	prev := ' '
+	for _, r := range c.String() {
+		if unicode.IsUpper(r) && unicode.IsLower(prev) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(r))
+		prev = r
+	}
+	return b.String()
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// waitFlags are the flags of every verb that may wait: Erlang's Timeout
+// argument.
+type waitFlags struct {
+	timeout    string
+	nowait     bool
+	completion bool
+	handle     uint64
+}
+
+func addWaitFlags(cmd *cobra.Command) *waitFlags {
+	w := &waitFlags{}
+	f := cmd.Flags()
+	f.StringVar(&w.timeout, "timeout", "infinity", "how long to wait: infinity, 0 (try once), milliseconds, a duration (500ms, 2s), or nowait")
+	f.BoolVar(&w.nowait, "nowait", false, `do not wait: print the select info ("select recv handle=7"); a select event follows when the operation can be retried`)
+	f.BoolVar(&w.completion, "completion", false, "like --nowait, but the daemon completes the operation itself and the completion event carries the result")
+	f.Uint64Var(&w.handle, "handle", 0, "with --nowait or --completion: the operation's handle (0: the daemon chooses)")
+	cmd.MarkFlagsMutuallyExclusive("timeout", "nowait", "completion")
+	return w
+}
+
+// value returns the Timeout the flags ask for.
+func (w *waitFlags) value() (client.Timeout, error) {
+	switch {
+	case w.completion:
+		return client.NowaitCompletion(w.handle), nil
+	case w.nowait:
+		return client.Nowait(w.handle), nil
+	}
+	t, err := client.ParseTimeout(w.timeout)
+	if err != nil {
+		return client.Timeout{}, usage(err)
+	}
+	if t.IsNowait() {
+		return client.Nowait(w.handle), nil
+	}
+	if w.handle != 0 {
+		return client.Timeout{}, usage(errors.New("--handle needs --nowait or --completion"))
+	}
+	return t, nil
+}
+
+// msgFlags are the send/recv flags (Erlang's msg_flag()).
+type msgFlags struct {
+	names []string
+}
+
+func addMsgFlags(cmd *cobra.Command) *msgFlags {
+	m := &msgFlags{}
+	cmd.Flags().StringSliceVar(&m.names, "flag", nil, "a message flag such as peek, oob, waitall, dontroute (repeatable, or comma-separated)")
+	return m
+}
+
+func (m *msgFlags) value() ([]sockdv1.MsgFlag, error) {
+	flags := make([]sockdv1.MsgFlag, 0, len(m.names))
+	for _, name := range m.names {
+		f, err := client.ParseMsgFlag(name)
+		if err != nil {
+			return nil, usage(err)
+		}
+		flags = append(flags, f)
+	}
+	return flags, nil
+}
+
+// dataFlags say how a DATA argument is read.
+type dataFlags struct {
+	hex bool
+}
+
+func addDataFlags(cmd *cobra.Command) *dataFlags {
+	d := &dataFlags{}
+	cmd.Flags().BoolVar(&d.hex, "hex", false, "DATA is hex-encoded bytes")
+	return d
+}
+
+// read returns the bytes of a DATA argument: the text itself, hex-decoded
+// with --hex, or standard input when it is "-".
+func (d *dataFlags) read(arg string, stdin io.Reader) ([]byte, error) {
+	if arg == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, failure{fmt.Errorf("reading standard input: %w", err)}
+		}
+		if d.hex {
+			return decodeHex(strings.TrimSpace(string(b)))
+		}
+		return b, nil
+	}
+	if d.hex {
+		return decodeHex(arg)
+	}
+	return []byte(arg), nil
+}
+
+func decodeHex(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, usage(fmt.Errorf("--hex: %w", err))
+	}
+	return b, nil
+}
+
+// parseAddrArg parses an address argument or flag.
+func parseAddrArg(s string) (*sockdv1.SockAddr, error) {
+	a, err := client.ParseAddr(s)
+	return a, usage(err)
+}
+
+func errNegative(flag string) error {
+	return fmt.Errorf("%s must not be negative", flag)
+}

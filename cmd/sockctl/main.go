@@ -1,0 +1,68 @@
+// Command sockctl drives the sockets of a sockd daemon from the command line,
+// one verb per call of the sockd.v1 API: open, bind, listen, connect, accept,
+// send, recv, close, events and the rest (sockctl --help lists them).
+//
+// Every invocation attaches to the same named session (--session, default
+// "sockctl"), so the sockets it opens and the events of the operations it
+// starts persist from one invocation to the next, for an hour after the last.
+//
+// # Output
+//
+// The table form is for people and line-oriented scripts: open and accept
+// print the new socket's id, recv prints the bytes, sockname an address,
+// info "key: value" rows, events one "seq=N socket=ID KIND key=value" line
+// each, a nowait call that must wait "select recv handle=7", and calls that
+// answer only ok print nothing.
+//
+// With -o json every result and event is exactly one JSON object on a line
+// of its own. Members: socket, address, source (addresses in the text form
+// of bind's ADDR), data (base64), iov (base64 strings), sent, unsent, async
+// {mode, operation, handle}, error {reason, kind, errno, invalid,
+// invalid_value, message}. Members that do not apply are left out; a result
+// with nothing to say is {}. Control messages of recvmsg are protojson with
+// proto field names.
+//
+// # Exit status
+//
+// 0 on success; 1 for a socket error (printed as "error: econnrefused") or a
+// call the daemon refused ("error: not_found: ..."); 2 for a usage error,
+// including a request the daemon calls malformed (INVALID_ARGUMENT); 3 when
+// the daemon cannot be reached or is UNAVAILABLE; 130 when interrupted while
+// waiting. Errors go to standard error, results to standard output.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal cancels the call; a second one kills at once
+	}()
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdin, stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "error: %s\n", errorMessage(err))
+	if code == exitUsage && cmd != nil {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}

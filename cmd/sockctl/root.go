@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/client"
+)
+
+// sessionGrace is how long sockctl's session outlives an invocation: long
+// enough for someone working through a scenario at a shell, short enough that
+// forgotten sockets go away on their own.
+const sessionGrace = time.Hour
+
+// app holds the global flags and what every verb shares.
+type app struct {
+	addr        string
+	sessionName string
+	output      string
+	dialTimeout time.Duration
+
+	stdin io.Reader
+	out   *printer // set once the flags are parsed
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdin: stdin}
+	cmd := &cobra.Command{
+		Use:   "sockctl",
+		Short: "Drive the sockets of a sockd daemon",
+		Long: `sockctl drives the sockets of a sockd daemon, one verb per call of its API,
+with the semantics of Erlang/OTP's socket module.
+
+Every invocation attaches to the same named session (--session), which owns
+the sockets it opens and receives the events of the operations it starts, so
+both persist from one invocation to the next.
+
+Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
+daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted.`,
+		Example: `  L=$(sockctl open inet stream tcp)
+  sockctl bind $L 127.0.0.1:0
+  sockctl listen $L
+  sockctl accept $L --nowait      # select accept handle=1
+  sockctl events                  # seq=1 socket=... select handle=1 op=accept`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// "completion" would read as completion mode (--completion); sockctl has no shell completion.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != formatTable && a.output != formatJSON {
+				return usage(fmt.Errorf("--output %q: want table or json", a.output))
+			}
+			if a.sessionName == "" {
+				return usage(errors.New("--session: the session needs a name to persist between invocations"))
+			}
+			a.out = &printer{w: cmd.OutOrStdout(), json: a.output == formatJSON}
+			return nil
+		},
+	}
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+
+	f := cmd.PersistentFlags()
+	f.StringVar(&a.addr, "addr", client.DefaultAddress(), "the daemon's address: unix:///path, an absolute path, or tcp://127.0.0.1:port (env SOCKD_ADDR)")
+	f.StringVar(&a.sessionName, "session", envOr("SOCKD_SESSION", "sockctl"), "the name of the session to attach to (env SOCKD_SESSION)")
+	f.StringVarP(&a.output, "output", "o", formatTable, "output format: table, or json (one object per line)")
+	f.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to wait for the daemon to answer the connection")
+
+	cmd.AddCommand(
+		newOpenCommand(a),
+		newBindCommand(a),
+		newListenCommand(a),
+		newConnectCommand(a),
+		newAcceptCommand(a),
+		newSendCommand(a),
+		newRecvCommand(a),
+		newSendToCommand(a),
+		newRecvFromCommand(a),
+		newSendMsgCommand(a),
+		newRecvMsgCommand(a),
+		newShutdownCommand(a),
+		newCloseCommand(a),
+		newCancelCommand(a),
+		newSockNameCommand(a),
+		newPeerNameCommand(a),
+		newInfoCommand(a),
+		newEventsCommand(a),
+		newSessionCommand(a),
+	)
+	return cmd
+}
+
+// withSession connects to the daemon, attaches the named session and runs fn
+// with it. The connection is closed afterwards; the session lives on.
+func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.Session) error) error {
+	ctx := cmd.Context()
+	connectCtx, cancel := context.WithTimeout(ctx, a.dialTimeout)
+	defer cancel()
+	c, err := client.Dial(connectCtx, a.addr)
+	if err != nil {
+		var dialErr *client.DialError
+		if errors.As(err, &dialErr) {
+			return err
+		}
+		return usage(err) // the address itself is malformed
+	}
+	defer c.Close()
+	s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
+	if err != nil {
+		if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
+			// The daemon took the connection but did not answer in time.
+			return &client.DialError{Address: a.addr, Err: err}
+		}
+		return err
+	}
+	if err := fn(ctx, s); err != nil {
+		return failure{err}
+	}
+	return nil
+}
+
+// report prints the response of a call that the daemon answered (with
+// success or a socket error) and passes err on; a call that failed has no
+// response to print.
+func report[R any](a *app, resp R, err error, render func(R) view) error {
+	var sockErr *client.SocketError
+	if err != nil && !errors.As(err, &sockErr) {
+		return err
+	}
+	if perr := a.out.emit(render(resp)); perr != nil {
+		return perr
+	}
+	return err
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newSendCommand(a *app) *cobra.Command {
+	var (
+		wait  *waitFlags
+		flags *msgFlags
+		data  *dataFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "send ID DATA",
+		Short: "Send bytes on a connected socket",
+		Long: `Send DATA on a connected socket (Erlang's socket:send/4). DATA is sent as
+written, hex-decoded with --hex, or read from standard input when it is "-".
+
+Nothing is printed when everything was sent; otherwise "sent=N unsent=M".`,
+		Example: `  sockctl send $C hello
+  sockctl send $C --hex 00ff
+  sockctl send $C - < request.bin`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			payload, err := data.read(args[1], a.stdin)
+			if err != nil {
+				return err
+			}
+			timeout, err := wait.value()
+			if err != nil {
+				return err
+			}
+			msgFlags, err := flags.value()
+			if err != nil {
+				return err
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				resp, err := s.Send(ctx, args[0], payload, timeout, msgFlags...)
+				return report(a, resp, err, func(r *sockdv1.SendResponse) view {
+					return sendView(r.GetBytesSent(), r.GetBytesUnsent(), r.GetAsync(), r.GetError())
+				})
+			})
+		},
+	}
+	wait = addWaitFlags(cmd)
+	flags = addMsgFlags(cmd)
+	data = addDataFlags(cmd)
+	return cmd
+}
