@@ -1,0 +1,364 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// TestBadInput feeds the daemon malformed and misdirected requests. Each gets
+// the answer DESIGN §2 "Errors" prescribes — a gRPC status for a malformed
+// RPC (Erlang's badarg), an in-band SocketError where Erlang answers
+// {error, …} — and afterwards the daemon still serves a normal round trip.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	t.Run("cases", func(t *testing.T) {
+		t.Run("UnknownSocket", testUnknownSocket)
+		t.Run("Session", testBadSession)
+		t.Run("OtherSessionOfSamePrincipal", testOtherSessionUsesSocket)
+		t.Run("MalformedAddress", testMalformedAddress)
+		t.Run("UnknownOpenEnums", testUnknownOpenEnums)
+		t.Run("NegativeLength", testNegativeLength)
+		t.Run("TimeoutOutOfRange", testTimeoutOutOfRange)
+		t.Run("WrongState", testWrongState)
+		t.Run("ShutdownHowUnspecified", testShutdownHowUnspecified)
+	})
+	t.Run("RoundTripAfterwards", func(t *testing.T) {
+		s := newRawSession(t) // the daemon's default grace is plenty here
+		c, srv := s.pair(t, tcp4)
+		s.send(t, c, []byte("still serving"))
+		s.recvExactly(t, srv, []byte("still serving"))
+	})
+}
+
+// testUnknownSocket: an id the daemon never issued is NOT_FOUND with
+// SOCKET_NOT_FOUND, for every kind of call; an empty id is INVALID_ARGUMENT.
+func testUnknownSocket(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	const id = "00000000000000000000000000000000"
+	ctx, cancel := s.call()
+	defer cancel()
+	api := s.api
+	calls := []struct {
+		name string
+		call func(id string) error
+	}{
+		{"Info", func(id string) error {
+			_, err := api.Info(ctx, &sockdv1.InfoRequest{SocketId: id})
+			return err
+		}},
+		{"Bind", func(id string) error {
+			_, err := api.Bind(ctx, &sockdv1.BindRequest{SocketId: id, Address: inetAddr("127.0.0.1", 0)})
+			return err
+		}},
+		{"Listen", func(id string) error {
+			_, err := api.Listen(ctx, &sockdv1.ListenRequest{SocketId: id})
+			return err
+		}},
+		{"Accept", func(id string) error {
+			_, err := api.Accept(ctx, &sockdv1.AcceptRequest{SocketId: id, Timeout: nowait()})
+			return err
+		}},
+		{"Connect", func(id string) error {
+			_, err := api.Connect(ctx, &sockdv1.ConnectRequest{SocketId: id})
+			return err
+		}},
+		{"Send", func(id string) error {
+			_, err := api.Send(ctx, &sockdv1.SendRequest{SocketId: id, Data: []byte("x")})
+			return err
+		}},
+		{"Recv", func(id string) error {
+			_, err := api.Recv(ctx, &sockdv1.RecvRequest{SocketId: id, Timeout: millis(0)})
+			return err
+		}},
+		{"RecvFrom", func(id string) error {
+			_, err := api.RecvFrom(ctx, &sockdv1.RecvFromRequest{SocketId: id, Timeout: millis(0)})
+			return err
+		}},
+		{"RecvMsg", func(id string) error {
+			_, err := api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: id, Timeout: millis(0)})
+			return err
+		}},
+		{"SockName", func(id string) error {
+			_, err := api.SockName(ctx, &sockdv1.SockNameRequest{SocketId: id})
+			return err
+		}},
+		{"PeerName", func(id string) error {
+			_, err := api.PeerName(ctx, &sockdv1.PeerNameRequest{SocketId: id})
+			return err
+		}},
+		{"Shutdown", func(id string) error {
+			_, err := api.Shutdown(ctx, &sockdv1.ShutdownRequest{SocketId: id, How: sockdv1.ShutdownHow_SHUTDOWN_HOW_READ})
+			return err
+		}},
+		{"Cancel", func(id string) error {
+			_, err := api.Cancel(ctx, &sockdv1.CancelRequest{SocketId: id, Info: &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_RECV, Handle: 1}})
+			return err
+		}},
+		{"Close", func(id string) error {
+			_, err := api.Close(ctx, &sockdv1.CloseRequest{SocketId: id})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		requireStatus(t, c.name+" of an unknown socket", c.call(id), codes.NotFound, "SOCKET_NOT_FOUND")
+		requireStatus(t, c.name+" without a socket id", c.call(""), codes.InvalidArgument, "")
+	}
+}
+
+// testBadSession: a call with no session is INVALID_ARGUMENT
+// (SESSION_REQUIRED); a call naming an unknown session is NOT_FOUND
+// (SESSION_NOT_FOUND), for unary calls, Events and CloseSession alike.
+func testBadSession(t *testing.T) {
+	t.Parallel()
+	api := daemon.Dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	open := &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM}
+
+	_, err := api.Open(ctx, open)
+	requireStatus(t, "open without a session", err, codes.InvalidArgument, "SESSION_REQUIRED")
+
+	unknown := metadata.AppendToOutgoingContext(ctx, "sockd-session", "no-such-session")
+	_, err = api.Open(unknown, open)
+	requireStatus(t, "open in an unknown session", err, codes.NotFound, "SESSION_NOT_FOUND")
+
+	_, err = api.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: "no-such-session"})
+	requireStatus(t, "close an unknown session", err, codes.NotFound, "SESSION_NOT_FOUND")
+	_, err = api.CloseSession(ctx, &sockdv1.CloseSessionRequest{})
+	requireStatus(t, "close no session", err, codes.InvalidArgument, "SESSION_REQUIRED")
+
+	stream, err := api.Events(ctx, &sockdv1.EventsRequest{SessionId: "no-such-session"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	requireStatus(t, "events of an unknown session", err, codes.NotFound, "SESSION_NOT_FOUND")
+}
+
+// testOtherSessionUsesSocket: any session of the socket owner's principal may
+// use it (reference §5: any process may recv/send/accept/close), and the owner
+// stays the opening session.
+func testOtherSessionUsesSocket(t *testing.T) {
+	t.Parallel()
+	owner := newSession(t)
+	other := newSession(t)
+	l, addr := owner.listener(t, tcp4)
+	c := other.open(t, tcp4)
+	owner.connect(t, c, addr)
+	a := other.accept(t, l)
+	owner.send(t, a, []byte("cross"))
+	other.recvExactly(t, c, []byte("cross"))
+	if in := other.info(t, l); in.GetOwner() != owner.id {
+		t.Fatalf("owner after use by another session = %q, want %q", in.GetOwner(), owner.id)
+	}
+	other.close(t, l)
+}
+
+// testMalformedAddress: an address with no family, bad IP text, a port above
+// 65535 or a local path longer than 107 bytes is answered in-band
+// {invalid, sockaddr} by Bind, Connect and SendTo, and changes nothing.
+func testMalformedAddress(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	long := "/tmp/" + strings.Repeat("x", 103) // 108 bytes
+	cases := []struct {
+		name string
+		v    variant
+		addr *sockdv1.SockAddr
+	}{
+		{"no family", tcp4, &sockdv1.SockAddr{}},
+		{"inet bad text", tcp4, inetAddr("300.1.2.3", 80)},
+		{"inet given inet6 text", tcp4, inetAddr("::1", 80)},
+		{"inet empty text", tcp4, inetAddr("", 80)},
+		{"inet port 65536", tcp4, inetAddr("127.0.0.1", 65536)},
+		{"inet6 bad text", tcp6, inet6Addr("fe80::zz", 80)},
+		{"inet6 given inet text", tcp6, inet6Addr("127.0.0.1", 80)},
+		{"inet6 port 70000", tcp6, inet6Addr("::1", 70000)},
+		{"local path 108 bytes", tcpL, localAddr(long)},
+		{"local empty path", tcpL, localAddr("")},
+	}
+	for _, c := range cases {
+		id := s.open(t, c.v)
+		ctx, cancel := s.call()
+		bind, err := s.api.Bind(ctx, &sockdv1.BindRequest{SocketId: id, Address: c.addr})
+		if err != nil {
+			t.Fatalf("%s: bind: %v", c.name, err)
+		}
+		requireInvalid(t, c.name+": bind", bind.GetError(), "sockaddr")
+		conn, err := s.api.Connect(ctx, &sockdv1.ConnectRequest{SocketId: id, Address: c.addr, Timeout: millis(100)})
+		if err != nil {
+			t.Fatalf("%s: connect: %v", c.name, err)
+		}
+		requireInvalid(t, c.name+": connect", conn.GetError(), "sockaddr")
+		cancel()
+		if in := s.info(t, id); len(in.GetRstates()) != 0 || len(in.GetWstates()) != 0 {
+			t.Fatalf("%s: a rejected address changed the socket: %v", c.name, in)
+		}
+		s.close(t, id)
+	}
+	for _, c := range []struct {
+		name string
+		v    variant
+		addr *sockdv1.SockAddr
+	}{
+		{"no family", udp4, &sockdv1.SockAddr{}},
+		{"inet port 65536", udp4, inetAddr("127.0.0.1", 65536)},
+		{"inet6 bad text", udp6, inet6Addr(":::", 53)},
+		{"local path 108 bytes", udpL, localAddr(long)},
+	} {
+		id := s.open(t, c.v)
+		ctx, cancel := s.call()
+		resp, err := s.api.SendTo(ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: c.addr, Timeout: millis(100)})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: sendto: %v", c.name, err)
+		}
+		requireInvalid(t, c.name+": sendto", resp.GetError(), "sockaddr")
+		if resp.GetBytesSent() != 0 {
+			t.Fatalf("%s: sendto to a malformed address sent %d bytes", c.name, resp.GetBytesSent())
+		}
+		s.close(t, id)
+	}
+}
+
+// requireInvalid fails unless se is {invalid, what}.
+func requireInvalid(t testing.TB, what string, se *sockdv1.SocketError, invalid string) {
+	t.Helper()
+	requireSockErr(t, what, se, sockdv1.SocketError_KIND_INVALID, "invalid")
+	if se.GetInvalid() != invalid {
+		t.Fatalf("%s: invalid %q, want %q (%v)", what, se.GetInvalid(), invalid, se)
+	}
+}
+
+// testUnknownOpenEnums re-expresses api_m_error_open: a domain, type or
+// protocol value outside the enums is {invalid, {domain|type|protocol, V}}.
+func testUnknownOpenEnums(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	for _, c := range []struct {
+		req     *sockdv1.OpenRequest
+		invalid string
+	}{
+		{&sockdv1.OpenRequest{Domain: sockdv1.Domain(99), Type: sockdv1.Type_TYPE_STREAM}, "domain"},
+		{&sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type(99)}, "type"},
+		{&sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM, Protocol: sockdv1.Protocol(99)}, "protocol"},
+	} {
+		ctx, cancel := s.call()
+		resp, err := s.api.Open(ctx, c.req)
+		cancel()
+		if err != nil {
+			t.Fatalf("open %v: %v", c.req, err)
+		}
+		requireInvalid(t, "open with an unknown "+c.invalid, resp.GetError(), c.invalid)
+		if resp.GetSocketId() != "" {
+			t.Fatalf("open with an unknown %s returned a socket", c.invalid)
+		}
+	}
+}
+
+// testNegativeLength: a negative length or buffer size is a malformed request
+// (Erlang's badarg): INVALID_ARGUMENT.
+func testNegativeLength(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	_, sock := s.pair(t, udp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	_, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock, Length: -1, Timeout: millis(0)})
+	requireStatus(t, "recv length -1", err, codes.InvalidArgument, "")
+	_, err = s.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{SocketId: sock, BufferSize: -1, Timeout: millis(0)})
+	requireStatus(t, "recvfrom buffer -1", err, codes.InvalidArgument, "")
+	_, err = s.api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: sock, BufferSize: -1, Timeout: millis(0)})
+	requireStatus(t, "recvmsg buffer -1", err, codes.InvalidArgument, "")
+	_, err = s.api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: sock, ControlSize: -1, Timeout: millis(0)})
+	requireStatus(t, "recvmsg control -1", err, codes.InvalidArgument, "")
+	backlog := int32(-1)
+	l := s.open(t, tcp4)
+	_, err = s.api.Listen(ctx, &sockdv1.ListenRequest{SocketId: l, Backlog: &backlog})
+	requireStatus(t, "listen backlog -1", err, codes.InvalidArgument, "")
+}
+
+// testTimeoutOutOfRange: a timeout below 0 or above 4294967295 ms is Erlang's
+// {invalid, {timeout, T}} exception: INVALID_ARGUMENT, and nothing waits.
+func testTimeoutOutOfRange(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	_, sock := s.pair(t, tcp4)
+	l, addr := s.listener(t, tcp4)
+	c := s.open(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	for _, ms := range []int64{-1, 4294967296} {
+		to := millis(ms)
+		_, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock, Timeout: to})
+		requireStatus(t, "recv", err, codes.InvalidArgument, "")
+		_, err = s.api.Send(ctx, &sockdv1.SendRequest{SocketId: sock, Data: []byte("x"), Timeout: to})
+		requireStatus(t, "send", err, codes.InvalidArgument, "")
+		_, err = s.api.Accept(ctx, &sockdv1.AcceptRequest{SocketId: l, Timeout: to})
+		requireStatus(t, "accept", err, codes.InvalidArgument, "")
+		_, err = s.api.Connect(ctx, &sockdv1.ConnectRequest{SocketId: c, Address: addr, Timeout: to})
+		requireStatus(t, "connect", err, codes.InvalidArgument, "")
+	}
+	in := s.info(t, sock)
+	if in.GetNumReaders() != 0 || in.GetNumWriters() != 0 || in.GetCounters().GetWriteByte() != 0 {
+		t.Fatalf("rejected calls left a trace: %v", in)
+	}
+	// The largest valid timeout is accepted (the RPC deadline bounds the wait).
+	short, cancelShort := s.ctx(time.Second)
+	defer cancelShort()
+	resp, err := s.api.Recv(short, &sockdv1.RecvRequest{SocketId: sock, Timeout: millis(4294967295)})
+	if err != nil {
+		t.Fatalf("recv with timeout 4294967295: %v", err)
+	}
+	requireSockErr(t, "recv bounded by the RPC deadline", resp.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+}
+
+// testWrongState: send on a listening socket and accept on a socket that is
+// not listening are answered in-band with whatever the OS says (a POSIX
+// error) or an {invalid, state}.
+func testWrongState(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	l, _ := s.listener(t, tcp4)
+	send := s.sendT(t, l, []byte("x"), millis(100))
+	requireOneOf(t, "send on a listening socket", send.GetError(), sockdv1.SocketError_KIND_POSIX, sockdv1.SocketError_KIND_INVALID)
+
+	u := s.open(t, tcp4)
+	acc := s.acceptT(t, u, millis(100))
+	requireOneOf(t, "accept on an unbound socket", acc.GetError(), sockdv1.SocketError_KIND_POSIX, sockdv1.SocketError_KIND_INVALID)
+	if acc.GetSocketId() != "" || acc.GetAsync() != nil {
+		t.Fatalf("accept on an unbound socket: %v", acc)
+	}
+	if n := s.info(t, u).GetNumAcceptors(); n != 0 {
+		t.Fatalf("num_acceptors = %d after a failed accept, want 0", n)
+	}
+}
+
+func requireOneOf(t testing.TB, what string, se *sockdv1.SocketError, kinds ...sockdv1.SocketError_Kind) {
+	t.Helper()
+	for _, k := range kinds {
+		if se.GetKind() == k && se.GetReason() != "" {
+			return
+		}
+	}
+	t.Fatalf("%s: socket error %v, want one of %v", what, se, kinds)
+}
+
+// testShutdownHowUnspecified: shutdown without a direction is Erlang's
+// {invalid, {how, H}} exception: INVALID_ARGUMENT.
+func testShutdownHowUnspecified(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, _ := s.pair(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	_, err := s.api.Shutdown(ctx, &sockdv1.ShutdownRequest{SocketId: c})
+	requireStatus(t, "shutdown how unspecified", err, codes.InvalidArgument, "")
+}

@@ -1,0 +1,209 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Sessions are the Erlang processes of the model (DESIGN §2): when one dies
+// (CloseSession, or its grace period expires with no Events stream) its
+// sockets close as if its owner exited (reference §2.7), other sessions
+// waiting on them get abort{Handle, closed}, and its own waits on other
+// sessions' sockets are withdrawn so that the next waiter is activated.
+
+// TestSessionDeath runs the death scenario for both ways a session dies.
+func TestSessionDeath(t *testing.T) {
+	t.Parallel()
+	t.Run("CloseSession", func(t *testing.T) {
+		t.Parallel()
+		sessionDeathScenario(t, newSession(t), func(dying *rawSession) {
+			closeSession(t, dying)
+		})
+	})
+	t.Run("GraceExpiry", func(t *testing.T) {
+		t.Parallel()
+		dying := newRawSessionGrace(t, time.Second)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		stream, err := dying.api.Events(ctx, &sockdv1.EventsRequest{SessionId: dying.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := stream.Recv(); err != nil || ev.GetCaughtUp() == nil {
+			t.Fatalf("first message of a new stream: %v %v, want caught_up", ev, err)
+		}
+		sessionDeathScenario(t, dying, func(dying *rawSession) {
+			cancel() // the stream drops; the 1 s grace starts
+			// The session outlives its stream for the grace period: it can
+			// still open a socket.
+			in := dying.info(t, dying.open(t, udp4))
+			if in.GetOwner() != dying.id {
+				t.Fatalf("session died at once when its stream dropped: %v", in)
+			}
+		})
+	})
+}
+
+// sessionDeathScenario sets up the dying session's sockets and waits, kills it
+// with kill, and checks what the other sessions see.
+func sessionDeathScenario(t *testing.T, dying *rawSession, kill func(*rawSession)) {
+	other := newSession(t)
+	otherEv := other.events(t, 0)
+
+	// The dying session owns a listener another session waits on, and a
+	// connected pair with its own nowait recv pending.
+	l, _ := dying.listener(t, tcp4)
+	c, srv := dying.pair(t, tcp4)
+	recv := dying.recv(t, srv, 0, nowait())
+	requireAsync(t, "dying session's nowait recv", recv.GetAsync(), sockdv1.Operation_OPERATION_RECV)
+	acc := other.acceptT(t, l, nowait())
+	otherOnDying := requireAsync(t, "other's nowait accept on the dying session's listener", acc.GetAsync(), sockdv1.Operation_OPERATION_ACCEPT)
+
+	// On the other session's listener, the dying session is the current
+	// acceptor and the other session is queued behind it.
+	ml, maddr := other.listener(t, tcp4)
+	first := dying.acceptT(t, ml, nowait())
+	requireAsync(t, "dying session's nowait accept", first.GetAsync(), sockdv1.Operation_OPERATION_ACCEPT)
+	queued := other.acceptT(t, ml, nowait())
+	otherQueued := requireAsync(t, "other's queued nowait accept", queued.GetAsync(), sockdv1.Operation_OPERATION_ACCEPT)
+	if n := other.info(t, ml).GetNumAcceptors(); n != 2 {
+		t.Fatalf("num_acceptors = %d, want 2", n)
+	}
+
+	kill(dying)
+
+	// The other session's wait on the dead session's listener is aborted.
+	otherEv.expectAbort(t, l, otherOnDying, sockdv1.SocketError_KIND_CLOSED)
+	// Every socket of the dead session is gone.
+	for _, id := range []string{l, c, srv} {
+		waitSocketGone(t, other, id)
+	}
+	// Its queued accept on the other's listener was withdrawn: the other
+	// session is now current and is told when a connection arrives.
+	other.waitAcceptors(t, ml, 1)
+	other.connect(t, other.open(t, tcp4), maddr)
+	otherEv.expectSelect(t, ml, otherQueued)
+
+	// The dead session itself is unknown now.
+	ctx, cancel := dying.call()
+	defer cancel()
+	_, err := dying.api.Open(ctx, &sockdv1.OpenRequest{Domain: tcp4.domain, Type: tcp4.typ})
+	requireStatus(t, "open in a dead session", err, codes.NotFound, "SESSION_NOT_FOUND")
+	_, err = dying.api.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: dying.id})
+	requireStatus(t, "close a dead session", err, codes.NotFound, "SESSION_NOT_FOUND")
+}
+
+// waitSocketGone polls Info of id until it answers NOT_FOUND.
+func waitSocketGone(t testing.TB, s *rawSession, id string) {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for {
+		ctx, cancel := s.call()
+		_, err := s.api.Info(ctx, &sockdv1.InfoRequest{SocketId: id})
+		cancel()
+		if err != nil {
+			requireStatus(t, "info of a dead session's socket", err, codes.NotFound, "SOCKET_NOT_FOUND")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket %s still exists %v after its session died", id, eventWait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCloseSessionEndsItsStream: the Events stream of a session that is
+// closed ends cleanly, after delivering what the session held.
+func TestCloseSessionEndsItsStream(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	ev := s.events(t, 0)
+	l, _ := s.listener(t, tcp4)
+	requireAsync(t, "nowait accept", s.acceptT(t, l, nowait()).GetAsync(), sockdv1.Operation_OPERATION_ACCEPT)
+	closeSession(t, s)
+	// Its own waiter is aborted as the socket closes; whether that abort
+	// still reaches the ending stream is not specified, but the stream must
+	// end cleanly.
+	if err := ev.expectEnd(t); err != nil {
+		t.Fatalf("stream of a closed session ended with %v, want a clean end", err)
+	}
+}
+
+// produceEvents makes n events for s cheaply: each nowait accept on l
+// replaces the previous one, whose handle gets abort{cancelled} (otp18635).
+// The first call on a listener with no acceptor produces no event.
+func produceEvents(t testing.TB, s *rawSession, l string, n int) {
+	t.Helper()
+	for range n {
+		requireAsync(t, "nowait accept", s.acceptT(t, l, nowait()).GetAsync(), sockdv1.Operation_OPERATION_ACCEPT)
+	}
+}
+
+// TestEventsResumeWithoutLoss: events produced while a stream is attached,
+// while it is dropped, and after it is re-attached with after_sequence = the
+// last sequence seen arrive exactly once, in order, with contiguous sequence
+// numbers; the caught_up marker follows the replay; attaching a second stream
+// ends the first with ABORTED.
+func TestEventsResumeWithoutLoss(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	l, _ := s.listener(t, tcp4)
+	produceEvents(t, s, l, 1) // the current acceptor; no event yet
+
+	first := s.events(t, 0)
+	if m := first.nextRaw(t); m.GetCaughtUp() == nil {
+		t.Fatalf("first message of a stream on a quiet session: %v, want caught_up", m)
+	}
+	produceEvents(t, s, l, 10)
+	var seen []uint64
+	for range 5 { // read half, then drop the stream
+		seen = append(seen, first.expectEvent(t).GetSequence())
+	}
+	first.cancel()
+	if err := first.expectEnd(t); codeOf(err) != codes.Canceled {
+		t.Fatalf("dropped stream ended with %v", err)
+	}
+	produceEvents(t, s, l, 10) // while detached
+
+	second := s.events(t, seen[len(seen)-1])
+	// Replay: the 5 unread events and the 10 produced while detached.
+	for range 15 {
+		m := second.nextRaw(t)
+		if m.GetCaughtUp() != nil {
+			t.Fatalf("caught_up after %d replayed events, want 15 first", len(seen)-5)
+		}
+		if m.GetAbort() == nil || m.GetSocketId() != l {
+			t.Fatalf("replayed %v, want an abort{cancelled} of %s", m, l)
+		}
+		seen = append(seen, m.GetSequence())
+	}
+	if m := second.nextRaw(t); m.GetCaughtUp() == nil || m.GetSequence() != 0 {
+		t.Fatalf("after the replay: %v, want the caught_up marker (sequence 0)", m)
+	}
+	produceEvents(t, s, l, 5) // live
+	for range 5 {
+		seen = append(seen, second.expectEvent(t).GetSequence())
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] != seen[i-1]+1 {
+			t.Fatalf("sequences not contiguous: %v", seen)
+		}
+	}
+	second.expectNoEvent(t)
+
+	third := s.events(t, seen[len(seen)-1])
+	if err := second.expectEnd(t); codeOf(err) != codes.Aborted {
+		t.Fatalf("replaced stream ended with %v, want ABORTED", err)
+	} else {
+		requireStatus(t, "replaced stream", err, codes.Aborted, "EVENT_STREAM_REPLACED")
+	}
+	if m := third.nextRaw(t); m.GetCaughtUp() == nil {
+		t.Fatalf("third stream resumed at the last sequence: %v, want only caught_up", m)
+	}
+	third.expectNoEvent(t)
+}

@@ -1,0 +1,263 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// sockctl runs the real sockctl binary against the test daemon with one
+// session name.
+type sockctl struct {
+	addr    string
+	session string
+}
+
+// newSockctl returns a sockctl bound to a session name of its own; the
+// session is closed when the test ends.
+func newSockctl(t *testing.T) *sockctl {
+	c := &sockctl{addr: daemon.Addr, session: uniqueName(t)}
+	t.Cleanup(func() { c.run(t, "session", "close") })
+	return c
+}
+
+// run runs sockctl with args and returns its stdout, stderr and exit status.
+func (c *sockctl) run(t testing.TB, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sockctlBin, append([]string{"--addr", c.addr, "--session", c.session}, args...)...)
+	// A -race binary sleeps a second at exit unless told not to; a race it
+	// finds still makes it exit with status 66.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("sockctl %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// ok runs sockctl, requires exit status 0, and returns stdout trimmed.
+func (c *sockctl) ok(t testing.TB, args ...string) string {
+	t.Helper()
+	out, errOut, code := c.run(t, args...)
+	if code != 0 {
+		t.Fatalf("sockctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+// fails runs sockctl and requires the exit status code; it returns stderr.
+func (c *sockctl) fails(t testing.TB, code int, args ...string) string {
+	t.Helper()
+	out, errOut, got := c.run(t, args...)
+	if got != code {
+		t.Fatalf("sockctl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, out, errOut)
+	}
+	return errOut
+}
+
+// jsonLines parses output that must be one JSON object per line.
+func jsonLines(t testing.TB, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("not a JSON object per line: %q: %v", line, err)
+		}
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+var socketIDPattern = regexp.MustCompile(`^[0-9a-f]{16,}$`)
+
+// TestSockctlTour follows the README's tour through the real sockctl binary:
+// open, bind, listen, sockname; accept --nowait prints a select; connect;
+// events shows the select event; accept, send, recv prints the data; info
+// shows the counters; close.
+func TestSockctlTour(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	if !socketIDPattern.MatchString(l) {
+		t.Fatalf("open printed %q, want a socket id", l)
+	}
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	c.ok(t, "listen", l)
+	addr := c.ok(t, "sockname", l)
+	if !regexp.MustCompile(`^127\.0\.0\.1:[1-9][0-9]*$`).MatchString(addr) {
+		t.Fatalf("sockname printed %q, want 127.0.0.1:PORT", addr)
+	}
+
+	sel := c.ok(t, "accept", l, "--nowait")
+	m := regexp.MustCompile(`^select accept handle=([0-9]+)$`).FindStringSubmatch(sel)
+	if m == nil {
+		t.Fatalf("accept --nowait printed %q, want \"select accept handle=N\"", sel)
+	}
+	handle := m[1]
+
+	conn := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "connect", conn, addr)
+	events := c.ok(t, "events")
+	wantEvent := fmt.Sprintf("socket=%s select handle=%s op=accept", l, handle)
+	if !regexp.MustCompile(`(?m)^seq=[0-9]+ ` + regexp.QuoteMeta(wantEvent) + `$`).MatchString(events) {
+		t.Fatalf("events printed:\n%s\nwant a line \"seq=N %s\"", events, wantEvent)
+	}
+
+	a := c.ok(t, "accept", l)
+	if !socketIDPattern.MatchString(a) {
+		t.Fatalf("accept printed %q, want a socket id", a)
+	}
+	c.ok(t, "send", conn, "hello")
+	if got := c.ok(t, "recv", a); got != "hello" {
+		t.Fatalf("recv printed %q, want hello", got)
+	}
+	info := c.ok(t, "info", a)
+	for _, want := range []string{"domain: inet", "type: stream", "protocol: tcp", "read_byte: 5"} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(info) {
+			t.Errorf("info printed:\n%s\nwant a line %q", info, want)
+		}
+	}
+	c.ok(t, "close", l)
+	c.fails(t, 1, "close", l)
+}
+
+// TestSockctlJSON: -o json prints one JSON object per line, shaped like the
+// response.
+func TestSockctlJSON(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	c.ok(t, "listen", l)
+
+	async := jsonLines(t, c.ok(t, "-o", "json", "accept", l, "--nowait", "--handle", "9"))
+	if len(async) != 1 {
+		t.Fatalf("accept --nowait -o json: %d objects, want 1", len(async))
+	}
+	info, _ := async[0]["async"].(map[string]any)
+	if info["operation"] != "accept" || info["handle"] != float64(9) {
+		t.Fatalf("accept --nowait -o json = %v, want async accept handle 9", async[0])
+	}
+	c.ok(t, "cancel", l, "9", "--op", "accept")
+
+	objs := jsonLines(t, c.ok(t, "-o", "json", "info", l))
+	if len(objs) != 1 || objs[0]["domain"] != "inet" || objs[0]["socket"] != l {
+		t.Fatalf("info -o json = %v, want one object for %s", objs, l)
+	}
+	if _, ok := objs[0]["counters"].(map[string]any); !ok {
+		t.Fatalf("info -o json has no counters object: %v", objs[0])
+	}
+
+	// Two events: the recv's select after the peer sends, on the session's
+	// own connection.
+	addr := c.ok(t, "sockname", l)
+	conn := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "connect", conn, addr)
+	acc := c.ok(t, "accept", l, "--timeout", "5s")
+	c.ok(t, "recv", acc, "--nowait", "--handle", "21")
+	c.ok(t, "send", conn, "x")
+	var lines []map[string]any
+	for _, ev := range jsonLines(t, c.ok(t, "-o", "json", "events")) {
+		if ev["event"] == "select" && ev["handle"] == float64(21) {
+			lines = append(lines, ev)
+		}
+	}
+	if len(lines) != 1 || lines[0]["operation"] != "recv" || lines[0]["socket"] != acc {
+		t.Fatalf("events -o json: select events for handle 21 = %v, want one recv select on %s", lines, acc)
+	}
+
+	// A socket error is a JSON object with its error, and exit status 1.
+	out, _, code := c.run(t, "-o", "json", "recv", acc, "--length", "5", "--timeout", "0")
+	if code != 1 {
+		t.Fatalf("recv --timeout 0 on a drained socket: exit %d, want 1", code)
+	}
+	objs = jsonLines(t, out)
+	e, _ := objs[0]["error"].(map[string]any)
+	if len(objs) != 1 || e["reason"] != "timeout" {
+		t.Fatalf("recv timeout -o json = %v, want an error with reason timeout", objs)
+	}
+}
+
+// TestSockctlExitCodes: 1 for a socket error (with "error: REASON" on stderr)
+// or a call the daemon refused, 2 for a usage error, 3 when the daemon cannot
+// be reached.
+func TestSockctlExitCodes(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	if out := c.ok(t, "--help"); !strings.Contains(out, "Exit status") {
+		t.Errorf("sockctl --help does not describe the exit status:\n%s", out)
+	}
+
+	// A closed port: econnrefused.
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	addr := c.ok(t, "sockname", l)
+	c.ok(t, "close", l)
+	conn := c.ok(t, "open", "inet", "stream", "tcp")
+	if stderr := c.fails(t, 1, "connect", conn, addr); strings.TrimSpace(stderr) != "error: econnrefused" {
+		t.Errorf("connect to a closed port: stderr %q, want \"error: econnrefused\"", stderr)
+	}
+	// An unknown socket: the daemon refuses the call.
+	c.fails(t, 1, "info", "00000000000000000000000000000000")
+
+	for _, args := range [][]string{
+		{"no-such-verb"},
+		{"recv"}, // missing argument
+		{"open", "inet", "stream", "tcp", "--no-such-flag"},
+		{"-o", "yaml", "open", "inet", "stream", "tcp"},
+		{"bind", conn, "not-an-address"},
+		{"recv", conn, "--timeout", "-5"},
+		{"recv", conn, "--length", "-1"},
+	} {
+		if stderr := c.fails(t, 2, args...); !strings.HasPrefix(stderr, "error: ") {
+			t.Errorf("sockctl %v: stderr %q, want \"error: ...\"", args, stderr)
+		}
+	}
+
+	away := &sockctl{addr: "unix://" + localPath(t), session: c.session}
+	if stderr := away.fails(t, 3, "open", "inet", "stream", "tcp"); !strings.HasPrefix(stderr, "error: ") {
+		t.Errorf("unreachable daemon: stderr %q, want \"error: ...\"", stderr)
+	}
+}
+
+// TestSockctlSessionPersistsAndCloses: sockctl's named session keeps its
+// sockets between invocations, and "session close" ends it: its sockets are
+// gone for every other session too.
+func TestSockctlSessionPersistsAndCloses(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	id := c.ok(t, "open", "inet", "dgram", "udp")
+	show := c.ok(t, "session", "show")
+	if !strings.Contains(show, "existing: true") {
+		t.Fatalf("second invocation did not find the session:\n%s", show)
+	}
+	c.ok(t, "sockname", id) // still there in a later invocation
+	c.ok(t, "session", "close")
+
+	other := newSession(t)
+	ctx, cancel := other.call()
+	defer cancel()
+	_, err := other.api.Info(ctx, &sockdv1.InfoRequest{SocketId: id})
+	requireStatus(t, "info of a closed sockctl session's socket", err, codes.NotFound, "SOCKET_NOT_FOUND")
+}
