@@ -156,10 +156,9 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 		return nil, err
 	}
 	if id == "" {
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			if ids := md.Get(SessionMetadataKey); len(ids) > 0 {
-				id = ids[0]
-			}
+		// ValueFromIncomingContext does not copy the whole metadata map.
+		if ids := metadata.ValueFromIncomingContext(ctx, SessionMetadataKey); len(ids) > 0 {
+			id = ids[0]
 		}
 	}
 	if id == "" {

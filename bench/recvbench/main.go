@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,7 +304,9 @@ func serveAnchor(path string) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer()
+	// The same worker pool sockd runs with, so the two servers differ only in
+	// what a call does.
+	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4 * runtime.NumCPU())))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),

@@ -25,6 +25,7 @@ type options struct {
 	eventBacklog int
 	loops        int
 	stopTimeout  time.Duration
+	pprofListen  string
 }
 
 func main() {
@@ -61,6 +62,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	f.StringVar(&opts.pprofListen, "pprof-listen", "", "serve net/http/pprof on this loopback HOST:PORT (off when empty)")
 	return cmd
 }
 
@@ -84,6 +86,13 @@ func run(ctx context.Context, opts options) error {
 	logger, err := newLogger(opts.logLevel)
 	if err != nil {
 		return err
+	}
+	if opts.pprofListen != "" {
+		stop, err := servePprof(opts.pprofListen, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	d, err := newDaemon(opts, logger)
 	if err != nil {
