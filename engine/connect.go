@@ -61,6 +61,12 @@ func (j *connectJob) attempt() (bool, error) {
 		j.err = errState() // connect/1 with nothing in progress
 		return true, nil
 	}
+	if s.connected.Load() && connectionOriented(s.typ) {
+		// Linux answers 0 to the first connect after a nonblocking one
+		// completed, which finalise never makes; Erlang answers eisconn.
+		j.err = unix.EISCONN
+		return true, nil
+	}
 	at := s.harvest()
 	switch err := sysConnect(s.fd, j.to); err {
 	case nil:
@@ -98,4 +104,10 @@ func (j *connectJob) finalise() (bool, error) {
 	}
 	s.connected.Store(true)
 	return true, nil
+}
+
+// connectionOriented reports whether a socket type keeps one connection for
+// life; a datagram socket may be connected again, to another address.
+func connectionOriented(typ int) bool {
+	return typ == unix.SOCK_STREAM || typ == unix.SOCK_SEQPACKET
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -421,4 +422,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// A second connect on an established stream socket is eisconn, as in Erlang,
+// although Linux answers 0 to the first connect after a nonblocking one.
+func TestConnectTwiceIsEisconn(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	_, addr := listen(t, e, c, unix.AF_INET)
+	s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	if r := s.Connect(context.Background(), c, &addr, Timeout{}); r.Err != nil || r.Select != nil {
+		t.Fatalf("first connect: %+v", r)
+	}
+	wantErr(t, s.Connect(context.Background(), c, &addr, Timeout{}).Err, unix.EISCONN)
 }
