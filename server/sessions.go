@@ -49,7 +49,7 @@ type sessionManager struct {
 	engine *engine.Engine
 	limits SessionLimits
 
-	mu          sync.Mutex
+	mu          sync.RWMutex // read-locked on every call's session lookup
 	byID        map[string]*Session
 	byName      map[sessionName]*Session
 	byPrincipal map[Principal]int
@@ -113,9 +113,9 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 
 // lookup finds a live session the principal may act as.
 func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
-	m.mu.Lock()
+	m.mu.RLock()
 	s := m.byID[id]
-	m.mu.Unlock()
+	m.mu.RUnlock()
 	if s == nil || (s.principal != p && !p.Admin()) {
 		return nil, false
 	}
