@@ -74,6 +74,7 @@ func (j *acceptJob) attempt() (bool, error) {
 		}
 		child.inherit(s)
 		child.connected.Store(true)
+		e.noteOpened(child)
 		s.cnt.inc(cAccSuccess)
 		if child.Debug() {
 			child.logDebug("accepted", "listener", s.id)

@@ -71,6 +71,7 @@ func (s *Socket) shut() (int, error) {
 	s.e.unregister(s, fd)
 	s.logDebug("closed")
 	out.flush(s)
+	s.e.noteClosed(s)
 	return fd, nil
 }
 

@@ -19,6 +19,7 @@ type Config struct {
 	CounterBits        int          // width of per-socket counters, 16..64; 0 = 64. Counters wrap at 2^bits (reference §4.3)
 	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
 	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
+	Observer           Observer     // nil = none; told of every socket opened, accepted and closed
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -172,6 +173,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		useRegistry = *opts.UseRegistry
 	}
 	s.useRegistry.Store(useRegistry)
+	e.noteOpened(s)
 	s.logDebug("opened", "domain", domain, "type", typ, "protocol", protocol, "netns", opts.Netns)
 	return s, nil
 }

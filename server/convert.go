@@ -32,7 +32,7 @@ func decodeTimeout(t *sockdv1.Timeout) (engine.Timeout, error) {
 		case sockdv1.AsyncMode_ASYNC_MODE_UNSPECIFIED, sockdv1.AsyncMode_ASYNC_MODE_SELECT:
 			return engine.Timeout{Kind: engine.WaitNowait, Handle: k.Nowait.GetHandle()}, nil
 		case sockdv1.AsyncMode_ASYNC_MODE_COMPLETION:
-			return engine.Timeout{}, unimplemented("completion mode", "issue 5")
+			return engine.Timeout{Kind: engine.WaitNowait, Handle: k.Nowait.GetHandle(), Completion: true}, nil
 		default:
 			return engine.Timeout{}, invalidArgument("timeout.nowait.mode", "unknown mode %d", k.Nowait.GetMode())
 		}
@@ -224,6 +224,12 @@ func eventMessage(ev engine.Event) *sockdv1.EventsResponse {
 			reason = &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "unknown", Message: ev.Reason.Error()}
 		}
 		msg.Event = &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: ev.Handle, Operation: op, Reason: reason}}
+	case engine.EventCompletion:
+		completion := completionEvent(ev)
+		if completion == nil {
+			return nil
+		}
+		msg.Event = &sockdv1.EventsResponse_Completion{Completion: completion}
 	case engine.EventCounterWrap:
 		msg.Event = &sockdv1.EventsResponse_CounterWrap{CounterWrap: &sockdv1.CounterWrapEvent{Counter: ev.Counter}}
 	default:

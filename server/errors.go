@@ -28,7 +28,6 @@ const (
 	reasonSocketNotFound   = "SOCKET_NOT_FOUND"
 	reasonQuotaExceeded    = "QUOTA_EXCEEDED"
 	reasonDraining         = "DRAINING"
-	reasonNotImplemented   = "NOT_IMPLEMENTED"
 	reasonStreamReplaced   = "EVENT_STREAM_REPLACED"
 	reasonPermissionDenied = "PERMISSION_DENIED"
 )
@@ -75,11 +74,6 @@ func quotaExceeded(resource string, limit int) error {
 		fmt.Sprintf("%s: limit of %d reached", resource, limit),
 		map[string]string{"resource": resource, "limit": fmt.Sprint(limit)},
 		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: resource, Description: fmt.Sprintf("limit %d", limit)}}})
-}
-
-func unimplemented(what, issue string) error {
-	return statusError(codes.Unimplemented, reasonNotImplemented, what+" is not implemented yet ("+issue+")",
-		map[string]string{"feature": what})
 }
 
 // rpcError maps an engine error that is not a socket outcome to a status.

@@ -11,7 +11,9 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/registry"
 )
 
 // SessionMetadataKey is the metadata key naming the caller's session.
@@ -23,6 +25,10 @@ type Limits struct {
 	MaxRecvBuffer int
 	// MaxControlBuffer is the largest RecvMsg control buffer.
 	MaxControlBuffer int
+	// MaxCompletionBytes bounds the received bytes a session's completion
+	// events may hold before its stream sends them; past it new
+	// completion-mode calls are refused.
+	MaxCompletionBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -32,15 +38,24 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxControlBuffer <= 0 {
 		l.MaxControlBuffer = 64 << 10
 	}
+	if l.MaxCompletionBytes <= 0 {
+		l.MaxCompletionBytes = 32 << 20
+	}
 	return l
 }
 
 // Config configures a Service.
 type Config struct {
-	Engine   *engine.Engine
+	Engine *engine.Engine
+	// Registry is the socket registry; it must be Engine's Observer to see
+	// the sockets. Nil: a registry on by default that no engine reports to.
+	Registry *registry.Registry
 	Sessions SessionLimits
 	Limits   Limits
 	Logger   *slog.Logger
+	// Options is what this host's kernel accepts, probed at start-up
+	// (options.Probe). Nil: probed by New.
+	Options *options.Host
 }
 
 // Service implements sockdv1.SocketServiceServer over an engine.
@@ -48,9 +63,11 @@ type Service struct {
 	sockdv1.UnimplementedSocketServiceServer
 
 	engine   *engine.Engine
+	registry *registry.Registry
 	sessions *sessionManager
 	limits   Limits
 	log      *slog.Logger
+	options  *options.Host
 	draining atomic.Bool
 }
 
@@ -62,11 +79,19 @@ func New(cfg Config) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = registry.New(true)
+	}
+	sessions := newSessionManager(cfg.Engine, cfg.Sessions)
+	sessions.registry = reg
 	return &Service{
 		engine:   cfg.Engine,
-		sessions: newSessionManager(cfg.Engine, cfg.Sessions),
+		registry: reg,
+		sessions: sessions,
 		limits:   cfg.Limits.withDefaults(),
 		log:      logger,
+		options:  hostOptions(cfg.Options),
 	}
 }
 
@@ -207,6 +232,9 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout) error {
 	}
 	if limit := s.sessions.limits.EventBacklog / 2; sess.backlog() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
+	}
+	if limit := s.limits.MaxCompletionBytes; t.Completion && sess.heldPayload() >= limit {
+		return quotaExceeded("undelivered completion bytes per session", limit)
 	}
 	return nil
 }

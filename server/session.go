@@ -6,6 +6,7 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/registry"
 )
 
 // Session is the Erlang process of the model: it owns the sockets it opens or
@@ -42,12 +43,44 @@ func (s *Session) Deliver(ev engine.Event) {
 	if msg == nil {
 		return
 	}
+	// A connection accepted in completion mode is the session's from the
+	// moment the event exists; a dead session's is closed, off this
+	// goroutine, since Deliver must not call into the engine.
+	accepted := acceptedBy(ev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		if accepted != nil {
+			go s.manager.discard(accepted)
+		}
+		return
+	}
+	if accepted != nil {
+		s.owned[accepted] = struct{}{}
+	}
+	s.log.append(msg)
+	if s.attached != nil {
+		s.attached.wake()
+	}
+}
+
+// SocketDown implements registry.Watcher: it appends the monitor's down
+// event to the session's log and wakes the attached stream. It never blocks.
+func (s *Session) SocketDown(d registry.Down) {
+	s.deliverDown(d.SocketID, d.MonitorID, string(d.Reason))
+}
+
+// deliverDown appends a down event, the sibling of Deliver for monitors.
+func (s *Session) deliverDown(socketID, monitorID, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
 		return
 	}
-	s.log.append(msg)
+	s.log.append(&sockdv1.EventsResponse{
+		SocketId: socketID,
+		Event:    &sockdv1.EventsResponse_Down{Down: &sockdv1.DownEvent{MonitorId: monitorID, Reason: reason}},
+	})
 	if s.attached != nil {
 		s.attached.wake()
 	}
@@ -62,6 +95,14 @@ func (s *Session) adopt(sock *engine.Socket) bool {
 	}
 	s.owned[sock] = struct{}{}
 	return true
+}
+
+// disown forgets a socket handed to another session (controlling_process),
+// so that this session's death no longer touches it.
+func (s *Session) disown(sock *engine.Socket) {
+	s.mu.Lock()
+	delete(s.owned, sock)
+	s.mu.Unlock()
 }
 
 // noteWaiting records that the session may hold a lane entry on sock (a nowait
@@ -79,6 +120,14 @@ func (s *Session) backlog() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.unsent()
+}
+
+// heldPayload is the bytes of completed receives held for the client but not
+// yet sent on a stream.
+func (s *Session) heldPayload() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.unsentBytes
 }
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
@@ -104,6 +153,9 @@ func (s *Session) die(e *engine.Engine) {
 	if att != nil {
 		att.end(errSessionEnded)
 	}
+	if s.manager != nil && s.manager.registry != nil {
+		s.manager.registry.DropWatcher(s)
+	}
 	for sock := range waiting {
 		sock.DropCaller(s)
 	}
@@ -128,6 +180,8 @@ type eventLog struct {
 	count int    // events held
 	next  uint64 // sequence of the next event; sequences start at 1
 	sent  uint64 // highest sequence written to a stream
+	// unsentBytes is payloadBytes summed over the events after sent.
+	unsentBytes int
 }
 
 func newEventLog(capacity int) eventLog {
@@ -137,7 +191,11 @@ func newEventLog(capacity int) eventLog {
 func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	ev.Sequence = l.next
 	l.next++
+	l.unsentBytes += payloadBytes(ev)
 	if l.count == len(l.ring) {
+		if old := l.ring[l.head]; old.Sequence > l.sent {
+			l.unsentBytes -= payloadBytes(old)
+		}
 		l.ring[l.head] = nil
 		l.head = (l.head + 1) % len(l.ring)
 		l.count--
@@ -174,9 +232,15 @@ func (l *eventLog) after(seq uint64, max int) []*sockdv1.EventsResponse {
 }
 
 func (l *eventLog) markSent(seq uint64) {
-	if seq > l.sent {
-		l.sent = seq
+	if seq <= l.sent {
+		return
 	}
+	for _, ev := range l.after(l.sent, int(min(seq-l.sent, uint64(l.count)))) {
+		if ev.Sequence <= seq {
+			l.unsentBytes -= payloadBytes(ev)
+		}
+	}
+	l.sent = seq
 }
 
 func (l *eventLog) unsent() int {

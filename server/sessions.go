@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/registry"
 )
 
 var (
@@ -46,8 +47,9 @@ type sessionName struct {
 
 // sessionManager is the table of live sessions.
 type sessionManager struct {
-	engine *engine.Engine
-	limits SessionLimits
+	engine   *engine.Engine
+	registry *registry.Registry // drops a dead session's monitors
+	limits   SessionLimits
 
 	mu          sync.RWMutex // read-locked on every call's session lookup
 	byID        map[string]*Session

@@ -22,11 +22,13 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
-	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug()}
+	// The runtime default (UseRegistry RPC) applies at each open, so it is
+	// passed explicitly: the engine's own default is fixed at start.
+	use := s.registry.UseRegistry()
 	if r.UseRegistry != nil {
-		use := r.GetUseRegistry()
-		opts.UseRegistry = &use
+		use = r.GetUseRegistry()
 	}
+	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use}
 	sock, err := s.engine.Open(sess, domain, typ, proto, opts)
 	if err != nil {
 		se, rerr := outcome(err)

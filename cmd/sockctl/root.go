@@ -96,6 +96,16 @@ daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted
 		newInfoCommand(a),
 		newEventsCommand(a),
 		newSessionCommand(a),
+		newICommand(a),
+		newWatchCommand(a),
+		newNumberOfCommand(a),
+		newWhichSocketsCommand(a),
+		newUseRegistryCommand(a),
+		newMonitorCommand(a),
+		newDemonitorCommand(a),
+		newGlobalInfoCommand(a),
+		newNcCommand(a),
+		newForwardCommand(a),
 	)
 	return cmd
 }

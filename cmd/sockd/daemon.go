@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/sockd/sockd/engine"
+	sockopts "github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/registry"
 	"github.com/sockd/sockd/server"
 )
 
@@ -39,13 +41,20 @@ type daemon struct {
 }
 
 func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
-	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: true})
+	useRegistry := registry.StartDefault(opts.registry, os.Getenv(registry.EnvVar))
+	reg := registry.New(useRegistry)
+	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	probeCtx, cancelProbe := context.WithTimeout(context.Background(), sockopts.ProbeTimeout)
+	host := sockopts.Probe(probeCtx)
+	cancelProbe()
 	svc := server.New(server.Config{
-		Engine: eng,
-		Logger: logger,
+		Engine:   eng,
+		Registry: reg,
+		Logger:   logger,
+		Options:  host,
 		Sessions: server.SessionLimits{
 			DefaultGrace: opts.grace,
 			MaxGrace:     opts.maxGrace,

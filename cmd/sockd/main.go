@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/registry"
 )
 
 type options struct {
@@ -26,6 +27,7 @@ type options struct {
 	loops        int
 	stopTimeout  time.Duration
 	pprofListen  string
+	registry     bool
 }
 
 func main() {
@@ -62,6 +64,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.pprofListen, "pprof-listen", "", "serve net/http/pprof on this loopback HOST:PORT (off when empty)")
 	return cmd
 }

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Listener is a net.Listener on a listening stream socket that lives in the
+// daemon. Accept returns *Conn values, so an unmodified http.Serve can serve
+// from a daemon socket.
+type Listener struct {
+	sess    *Session
+	id      string
+	network string
+	addr    net.Addr
+
+	ctx    context.Context // ended by Close: interrupts a blocked Accept
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// ListenTCP opens a stream socket in the daemon, binds it to address (an IP
+// literal and port) and listens on it. network is "tcp", "tcp4" or "tcp6".
+func (s *Session) ListenTCP(ctx context.Context, network, address string, backlog int32) (*Listener, error) {
+	addr, _, err := inetSockAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return s.ListenAddr(ctx, addr, backlog)
+}
+
+// ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
+// the daemon, binds it to addr and listens on it.
+func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
+	network, domain, protocol, err := streamKind(addr)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	open, err := s.Open(ctx, domain, Stream, protocol, OpenOpts{})
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	id := open.GetSocketId()
+	_, err = s.Bind(ctx, id, addr)
+	if err == nil {
+		_, err = s.Listen(ctx, id, backlog)
+	}
+	var l *Listener
+	if err == nil {
+		l, err = s.NewListener(ctx, network, id)
+	}
+	if err != nil {
+		s.CloseSocket(context.WithoutCancel(ctx), id)
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return l, nil
+}
+
+// NewListener wraps the listening socket id.
+func (s *Session) NewListener(ctx context.Context, network, id string) (*Listener, error) {
+	name, err := s.SockName(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	return &Listener{sess: s, id: id, network: network, addr: NetAddr(network, name.GetAddress()), ctx: lctx, cancel: cancel}, nil
+}
+
+// Accept implements net.Listener.
+func (l *Listener) Accept() (net.Conn, error) {
+	resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
+	if err != nil {
+		if l.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			err = net.ErrClosed
+		}
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+	}
+	conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
+	if err != nil {
+		l.sess.CloseSocket(context.Background(), resp.GetSocketId())
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+	}
+	return conn, nil
+}
+
+// Close implements net.Listener: a blocked Accept returns, and the daemon
+// socket is closed.
+func (l *Listener) Close() error {
+	err := net.ErrClosed
+	l.once.Do(func() {
+		l.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = l.sess.CloseSocket(ctx, l.id)
+	})
+	if err != nil {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}
+	}
+	return nil
+}
+
+// Addr implements net.Listener.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// SocketID is the daemon socket behind the Listener.
+func (l *Listener) SocketID() string { return l.id }

@@ -1,0 +1,419 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Conn is a net.Conn over a connected stream socket that lives in the
+// daemon. Its bytes flow through one Pipe stream; deadlines work as on any
+// net.Conn: a call that reaches its deadline fails with an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) holds, and so does every later call
+// until the deadline is moved.
+//
+// Close closes the daemon socket. A Write that timed out may still be
+// delivered: its bytes were handed to the stream before the deadline.
+type Conn struct {
+	sess          *Session
+	id            string
+	network       string
+	local, remote net.Addr
+
+	stream sockdv1.SocketService_PipeClient
+	cancel context.CancelFunc
+
+	// incoming holds at most one message: the reader goroutine waits for
+	// Read to take it, so the gRPC window is the only buffer.
+	incoming chan pipeMessage
+	done     chan struct{} // closed by Close
+
+	readMu   sync.Mutex
+	leftover []byte
+	readErr  error // sticky: eof or the pipe's end
+
+	writeMu  sync.Mutex
+	writes   chan []byte // to the writer goroutine
+	written  chan error  // its answers
+	inFlight bool        // a timed-out write still owes an answer
+
+	readDeadline, writeDeadline deadline
+	closeOnce                   sync.Once
+}
+
+type pipeMessage struct {
+	resp *sockdv1.PipeResponse
+	err  error
+}
+
+// NewConn binds a Conn to the connected stream socket id, which the session
+// must be able to use. network names the socket's kind in errors and
+// addresses: "tcp", "tcp4", "tcp6" or "unix".
+func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error) {
+	local, err := s.SockName(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := s.PeerName(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	streamCtx, cancel := context.WithCancel(context.Background())
+	stream, err := s.api().Pipe(s.OutgoingContext(streamCtx))
+	if err == nil {
+		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}})
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c := &Conn{
+		sess: s, id: id, network: network,
+		local: NetAddr(network, local.GetAddress()), remote: NetAddr(network, remote.GetAddress()),
+		stream: stream, cancel: cancel,
+		incoming: make(chan pipeMessage, 1),
+		done:     make(chan struct{}),
+		writes:   make(chan []byte),
+		written:  make(chan error, 1),
+	}
+	c.readDeadline.init()
+	c.writeDeadline.init()
+	go c.readLoop()
+	go c.writeLoop()
+	return c, nil
+}
+
+// Dial opens a stream socket in the daemon, connects it to address (an IP
+// literal and port: the daemon does not resolve names) and returns it as a
+// Conn. network is "tcp", "tcp4" or "tcp6".
+func (s *Session) Dial(ctx context.Context, network, address string) (*Conn, error) {
+	addr, _, err := inetSockAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	return s.DialAddr(ctx, addr)
+}
+
+// DialAddr opens a stream socket of addr's family (inet, inet6 or local) in
+// the daemon, connects it to addr and returns it as a Conn.
+func (s *Session) DialAddr(ctx context.Context, addr *sockdv1.SockAddr) (*Conn, error) {
+	id, err := s.OpenStream(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	network, _, _, _ := streamKind(addr)
+	c, err := s.NewConn(ctx, network, id)
+	if err != nil {
+		s.CloseSocket(context.WithoutCancel(ctx), id)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	return c, nil
+}
+
+// OpenStream opens a stream socket of addr's family (inet, inet6 or local)
+// in the daemon, connects it to addr and returns its id, for calls that use
+// the socket itself rather than a Conn (such as Relay).
+func (s *Session) OpenStream(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
+	network, domain, protocol, err := streamKind(addr)
+	if err != nil {
+		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	open, err := s.Open(ctx, domain, Stream, protocol, OpenOpts{})
+	if err != nil {
+		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	id := open.GetSocketId()
+	if _, err := s.Connect(ctx, id, addr, Infinity); err != nil {
+		s.CloseSocket(context.WithoutCancel(ctx), id)
+		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	return id, nil
+}
+
+// streamKind is what to open for a stream socket to or at addr.
+func streamKind(addr *sockdv1.SockAddr) (network string, d Domain, p Protocol, err error) {
+	switch addr.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet:
+		return "tcp4", Inet, TCP, nil
+	case *sockdv1.SockAddr_Inet6:
+		return "tcp6", Inet6, TCP, nil
+	case *sockdv1.SockAddr_Local:
+		return "unix", Local, DefaultProtocol, nil
+	}
+	return "", Domain{}, Protocol{}, fmt.Errorf("address %s: want inet, inet6 or local", FormatAddr(addr))
+}
+
+// SocketID is the daemon socket behind the Conn.
+func (c *Conn) SocketID() string { return c.id }
+
+func (c *Conn) readLoop() {
+	for {
+		resp, err := c.stream.Recv()
+		select {
+		case c.incoming <- pipeMessage{resp, err}:
+		case <-c.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *Conn) writeLoop() {
+	for {
+		select {
+		case data := <-c.writes:
+			c.written <- c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: data}})
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// Read implements net.Conn.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for len(c.leftover) == 0 {
+		if c.readErr != nil {
+			return 0, c.readErr
+		}
+		select {
+		case msg := <-c.incoming:
+			c.take(msg)
+		case <-c.readDeadline.wait():
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		case <-c.done:
+			return 0, c.opError("read", net.ErrClosed)
+		}
+	}
+	n := copy(b, c.leftover)
+	c.leftover = c.leftover[n:]
+	return n, nil
+}
+
+// take absorbs one message of the pipe.
+func (c *Conn) take(msg pipeMessage) {
+	switch {
+	case msg.err != nil && errors.Is(msg.err, io.EOF):
+		c.readErr = io.EOF
+	case msg.err != nil:
+		c.readErr = c.opError("read", msg.err)
+	case msg.resp.GetError() != nil:
+		c.readErr = c.opError("read", &SocketError{Proto: msg.resp.GetError()})
+	case msg.resp.GetEof():
+		c.readErr = io.EOF
+	}
+	c.leftover = msg.resp.GetData()
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	expired := c.writeDeadline.wait()
+	if c.inFlight {
+		// The write that timed out must finish before bytes can follow it.
+		select {
+		case err := <-c.written:
+			c.inFlight = false
+			if err != nil {
+				return 0, c.opError("write", err)
+			}
+		case <-expired:
+			return 0, c.opError("write", os.ErrDeadlineExceeded)
+		case <-c.done:
+			return 0, c.opError("write", net.ErrClosed)
+		}
+	}
+	select {
+	case <-expired:
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	default:
+	}
+	// The stream may hold on to the slice until sent: give it a copy.
+	data := append([]byte(nil), b...)
+	select {
+	case c.writes <- data:
+	case <-c.done:
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	select {
+	case err := <-c.written:
+		if err != nil {
+			return 0, c.opError("write", err)
+		}
+		return len(b), nil
+	case <-expired:
+		c.inFlight = true
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	case <-c.done:
+		return 0, c.opError("write", net.ErrClosed)
+	}
+}
+
+// CloseWrite shuts down the socket's write side: the peer reads end of
+// data, and the Conn can still read.
+func (c *Conn) CloseWrite() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.inFlight {
+		<-c.written
+		c.inFlight = false
+	}
+	err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
+	if err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// Close implements net.Conn: it ends the pipe and closes the daemon socket.
+func (c *Conn) Close() error {
+	err := net.ErrClosed
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = c.sess.CloseSocket(ctx, c.id)
+	})
+	if err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.readDeadline.set(t)
+	c.writeDeadline.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.readDeadline.set(t); return nil }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: err}
+}
+
+// deadline is a settable point in time with a channel that is closed when
+// it passes (the design of net.Pipe's deadlines).
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{} // closed when the deadline passes
+}
+
+func (d *deadline) init() { d.cancel = make(chan struct{}) }
+
+// set moves the deadline; the zero time means none.
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait for it to close cancel
+	}
+	d.timer = nil
+	closed := isClosed(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		ch := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+// wait returns a channel closed once the deadline has passed.
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// NetAddr converts a daemon address to a net.Addr: *net.TCPAddr (or
+// *net.UDPAddr when network starts with "udp") for inet and inet6,
+// *net.UnixAddr for local, nil otherwise.
+func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
+	var ip netip.Addr
+	var port uint32
+	var zone string
+	switch f := a.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet:
+		ip, _ = netip.ParseAddr(f.Inet.GetAddress())
+		port = f.Inet.GetPort()
+	case *sockdv1.SockAddr_Inet6:
+		ip, _ = netip.ParseAddr(f.Inet6.GetAddress())
+		port = f.Inet6.GetPort()
+		if f.Inet6.GetScopeId() != 0 {
+			zone = fmt.Sprint(f.Inet6.GetScopeId())
+		}
+	case *sockdv1.SockAddr_Local:
+		return &net.UnixAddr{Name: string(f.Local.GetPath()), Net: "unix"}
+	default:
+		return nil
+	}
+	ap := netip.AddrPortFrom(ip.WithZone(zone), uint16(port))
+	if len(network) >= 3 && network[:3] == "udp" {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// inetSockAddr parses "ip:port" for network tcp*/udp* into a daemon address
+// and the domain to open.
+func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, Domain{}, fmt.Errorf("address %q: want an IP literal and a port: %w", address, err)
+	}
+	ip := ap.Addr().Unmap()
+	wants6 := network == "tcp6" || network == "udp6"
+	wants4 := network == "tcp4" || network == "udp4"
+	switch {
+	case ip.Is4() && !wants6:
+		return inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Address{Address: ip.String()}, Port: uint32(ap.Port())}), Inet, nil
+	case ip.Is6() && !wants4:
+		return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), Inet6, nil
+	}
+	return nil, Domain{}, fmt.Errorf("address %q does not fit network %q", address, network)
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newForwardCommand(a *app) *cobra.Command {
+	var count int
+	cmd := &cobra.Command{
+		Use:   "forward LOCAL REMOTE",
+		Short: "Accept on a daemon socket and relay each connection to REMOTE",
+		Long: `Listen on LOCAL with a socket in the daemon; for each connection accepted,
+connect a new daemon socket to REMOTE and join the two with Relay, so the
+bytes move inside the daemon with splice(2) and never through sockctl.
+
+The address listened on is printed to standard error. One line is printed
+per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE).
+forward runs until interrupted, or until --count connections finished.`,
+		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
+  sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 0 {
+				return usage(errNegative("--count"))
+			}
+			local, err := parseAddrArg(args[0])
+			if err != nil {
+				return err
+			}
+			remote, err := parseAddrArg(args[1])
+			if err != nil {
+				return err
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				l, err := s.ListenAddr(ctx, local, 128)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", l.Addr())
+				f := &forwarder{app: a, sess: s, listener: l, remote: remote}
+				return f.run(ctx, count)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&count, "count", 0, "stop after this many connections (0: run until interrupted)")
+	return cmd
+}
+
+// forwarder relays the connections of one listener.
+type forwarder struct {
+	app      *app
+	sess     *client.Session
+	listener *client.Listener
+	remote   *sockdv1.SockAddr
+
+	printMu sync.Mutex
+}
+
+func (f *forwarder) run(ctx context.Context, count int) error {
+	var relays sync.WaitGroup
+	defer relays.Wait()
+	for n := 0; count == 0 || n < count; n++ {
+		conn, err := f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: the normal end
+			}
+			return err
+		}
+		relays.Add(1)
+		go func() {
+			defer relays.Done()
+			f.relay(ctx, conn.GetSocketId())
+		}()
+	}
+	return nil
+}
+
+// relay joins an accepted socket to a new connection to the remote address
+// and closes both when the relay ends.
+func (f *forwarder) relay(ctx context.Context, in string) {
+	cleanup := context.WithoutCancel(ctx)
+	defer f.sess.CloseSocket(cleanup, in)
+	id, err := f.sess.OpenStream(ctx, f.remote)
+	if err != nil {
+		f.print(view{text: "error: " + err.Error(), obj: object{}.with("error", err.Error())})
+		return
+	}
+	defer f.sess.CloseSocket(cleanup, id)
+	resp, err := f.sess.Relay(ctx, in, id)
+	if err != nil && resp == nil {
+		f.print(view{text: "error: " + err.Error(), obj: object{}.with("error", err.Error())})
+		return
+	}
+	v := view{
+		text: line(word("relayed"), kv("in", strconv.FormatUint(resp.GetBytesAToB(), 10)), kv("out", strconv.FormatUint(resp.GetBytesBToA(), 10))),
+		obj:  object{}.with("in", resp.GetBytesAToB()).with("out", resp.GetBytesBToA()),
+	}
+	f.print(outcome(v, nil, resp.GetError()))
+}
+
+func (f *forwarder) print(v view) {
+	f.printMu.Lock()
+	defer f.printMu.Unlock()
+	f.app.out.emit(v)
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// defaultIKeys are the columns of Erlang's socket:i/0.
+var defaultIKeys = []string{"domain", "type", "protocol", "fd", "owner", "local_address", "remote_address", "recv", "sent", "state"}
+
+func newICommand(a *app) *cobra.Command {
+	var keys []string
+	cmd := &cobra.Command{
+		Use:   "i [DOMAIN|TYPE|PROTOCOL]",
+		Short: "Print the table of registered sockets (Erlang's socket:i/0)",
+		Long: `Print the registered sockets the caller may see as Erlang's socket:i/0,1,2 does:
+a header, then one row per socket, columns left-aligned and separated by one
+space. Nothing at all is printed when there is no socket. Sockets opened with
+--use-registry=false are not listed.
+
+The argument restricts the table to a domain (inet, inet6, local), a type
+(stream, dgram, seqpacket) or a protocol (tcp, udp, sctp). --keys chooses the
+columns, from domain, type, protocol, fd, owner, local_address,
+remote_address, recv, sent and state; an unknown key prints " ".
+
+State codes: A accepting, BD bound, BY busy, CD connected, CG connecting,
+LN listen, LG listening, O open, SD selected, others upper-cased; read states
+and write states are joined by ":" and the two sides by " , ".`,
+		Example: `  sockctl i
+  sockctl i tcp --keys domain,local_address,state
+  sockctl i inet -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filter, err := iFilter(args)
+			if err != nil {
+				return usage(err)
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				rows, err := gatherRows(ctx, s, filter, keys)
+				if err != nil {
+					return err
+				}
+				return emitTable(a.out, keys, rows)
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&keys, "keys", defaultIKeys, "the columns, comma-separated")
+	return cmd
+}
+
+// iFilter parses i's optional argument, exactly the names Erlang's i/1 takes.
+func iFilter(args []string) (client.SocketFilter, error) {
+	var f client.SocketFilter
+	if len(args) == 0 {
+		return f, nil
+	}
+	switch name := args[0]; name {
+	case "inet", "inet6", "local":
+		d, err := client.ParseDomain(name)
+		f.Domain = d.Enum
+		return f, err
+	case "stream", "dgram", "seqpacket":
+		t, err := client.ParseType(name)
+		f.Type = t.Enum
+		return f, err
+	case "tcp", "udp", "sctp":
+		p, err := client.ParseProtocol(name)
+		f.Protocol = p.Enum
+		return f, err
+	default:
+		return f, fmt.Errorf("%q: want a domain (inet, inet6, local), a type (stream, dgram, seqpacket) or a protocol (tcp, udp, sctp)", name)
+	}
+}
+
+// socketFacts is what one row of the table is made from.
+type socketFacts struct {
+	info        *sockdv1.SocketInfo
+	local, peer *sockdv1.SockAddr // nil when the daemon answered an error
+}
+
+// gatherRows lists the registered sockets passing f and formats a row of
+// cells per socket, in which_sockets order. A socket that closes meanwhile
+// is left out.
+func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, keys []string) ([][]string, error) {
+	ids, err := s.Client().WhichSockets(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]string
+	for _, id := range ids {
+		info, err := s.Info(ctx, id)
+		if err != nil {
+			continue // gone since WhichSockets answered
+		}
+		facts := socketFacts{info: info}
+		if r, err := s.SockName(ctx, id); err == nil {
+			facts.local = r.GetAddress()
+		}
+		if r, err := s.PeerName(ctx, id); err == nil {
+			facts.peer = r.GetAddress()
+		}
+		row := make([]string, len(keys))
+		for i, k := range keys {
+			row[i] = iCell(facts, k)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// emitTable prints the table, or in json one object per socket mapping
+// each key to its cell.
+func emitTable(p *printer, keys []string, rows [][]string) error {
+	if p.json {
+		for _, row := range rows {
+			obj := object{}
+			for i, k := range keys {
+				obj = obj.with(k, row[i])
+			}
+			if err := p.emit(view{obj: obj}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return p.emit(view{text: iTable(keys, rows)})
+}
+
+// iTable is do_i: nothing when there are no rows, else the header and the
+// rows, each cell padded to its column's width and followed by one space.
+func iTable(keys []string, rows [][]string) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	header := make([]string, len(keys))
+	for i, k := range keys {
+		header[i] = iHeader(k)
+	}
+	lines := append([][]string{header}, rows...)
+	widths := make([]int, len(keys))
+	for _, l := range lines {
+		for i, cell := range l {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		for i, cell := range l {
+			b.WriteString(cell)
+			b.WriteString(strings.Repeat(" ", widths[i]-len(cell)+1))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// iHeader upper-cases a key's first letter and turns "_x" into " X":
+// local_address is "Local Address".
+func iHeader(key string) string {
+	var b strings.Builder
+	upper := true
+	for _, r := range key {
+		switch {
+		case r == '_':
+			b.WriteByte(' ')
+			upper = true
+		case upper:
+			b.WriteRune(unicode.ToUpper(r))
+			upper = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// iCell is i_socket_info: one cell; " " for what cannot be told.
+func iCell(f socketFacts, key string) string {
+	i := f.info
+	switch key {
+	case "domain":
+		return client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()}.String()
+	case "type":
+		return strings.ToUpper(client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()}.String())
+	case "protocol":
+		return iProtocol(i)
+	case "fd":
+		if i.GetFd() < 0 {
+			return " "
+		}
+		return strconv.Itoa(int(i.GetFd()))
+	case "owner":
+		if i.GetOwner() == "" {
+			return " "
+		}
+		return i.GetOwner()
+	case "local_address":
+		return iAddress(f.local, iProtocol(i))
+	case "remote_address":
+		return iAddress(f.peer, iProtocol(i))
+	case "recv":
+		return strconv.FormatUint(i.GetCounters().GetReadByte(), 10)
+	case "sent":
+		return strconv.FormatUint(i.GetCounters().GetWriteByte(), 10)
+	case "state":
+		return iStates(i.GetRstates(), i.GetWstates())
+	}
+	return " "
+}
+
+// iProtocol upper-cases the protocol; protocol 0 is TCP for a stream, UDP
+// for a datagram socket, UNKNOWN otherwise, as Erlang prints it.
+func iProtocol(i *sockdv1.SocketInfo) string {
+	p := client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}
+	if p == client.DefaultProtocol {
+		switch i.GetType() {
+		case sockdv1.Type_TYPE_STREAM:
+			return "TCP"
+		case sockdv1.Type_TYPE_DGRAM:
+			return "UDP"
+		default:
+			return "UNKNOWN"
+		}
+	}
+	return strings.ToUpper(p.String())
+}
+
+// iAddress is fmt_sockaddr: *:Port for any, localhost:Port for loopback,
+// ADDR:Port otherwise, local:Path; the port as "service (Port)" when the
+// services database names it for the protocol.
+func iAddress(sa *sockdv1.SockAddr, protocol string) string {
+	var host string
+	var port uint32
+	switch fam := sa.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet:
+		host, port = fam.Inet.GetAddress(), fam.Inet.GetPort()
+	case *sockdv1.SockAddr_Inet6:
+		host, port = fam.Inet6.GetAddress(), fam.Inet6.GetPort()
+	case *sockdv1.SockAddr_Local:
+		return "local:" + string(fam.Local.GetPath())
+	default:
+		return " "
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return " "
+	}
+	switch {
+	case ip.IsUnspecified():
+		host = "*"
+	case ip == netip.MustParseAddr("127.0.0.1") || ip == netip.IPv6Loopback():
+		host = "localhost"
+	}
+	return host + ":" + iPort(port, strings.ToLower(protocol))
+}
+
+func iPort(port uint32, protocol string) string {
+	if name, ok := serviceName(port, protocol); ok {
+		return fmt.Sprintf("%s (%d)", name, port)
+	}
+	return strconv.FormatUint(uint64(port), 10)
+}
+
+// iStates is fmt_states.
+func iStates(r, w []string) string {
+	switch {
+	case len(r) == 0 && len(w) == 0:
+		return " "
+	case len(w) == 0:
+		return iStateCodes(r) + ", -"
+	case len(r) == 0:
+		return " - , " + iStateCodes(w)
+	}
+	return iStateCodes(r) + " , " + iStateCodes(w)
+}
+
+var stateCodes = map[string]string{
+	"accepting": "A", "bound": "BD", "busy": "BY", "connected": "CD", "connecting": "CG",
+	"listen": "LN", "listening": "LG", "open": "O", "selected": "SD",
+}
+
+func iStateCodes(states []string) string {
+	codes := make([]string, len(states))
+	for i, s := range states {
+		if c, ok := stateCodes[s]; ok {
+			codes[i] = c
+		} else {
+			codes[i] = strings.ToUpper(s)
+		}
+	}
+	return strings.Join(codes, ":")
+}
+
+// servicesFile is the services database getservbyport(3) reads.
+const servicesFile = "/etc/services"
+
+var services = sync.OnceValue(func() map[string]string {
+	f, err := os.Open(servicesFile)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	return parseServices(bufio.NewScanner(f))
+})
+
+// serviceName is getservbyport: the name of port/protocol in the services
+// database, if it has one.
+func serviceName(port uint32, protocol string) (string, bool) {
+	name, ok := services()[strconv.FormatUint(uint64(port), 10)+"/"+protocol]
+	return name, ok
+}
+
+// parseServices reads "name port/protocol [aliases] [# comment]" lines into
+// a map from "port/protocol" to the first name given for it.
+func parseServices(sc *bufio.Scanner) map[string]string {
+	m := make(map[string]string)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		if _, seen := m[fields[1]]; !seen {
+			m[fields[1]] = fields[0]
+		}
+	}
+	return m
+}

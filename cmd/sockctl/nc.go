@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newNcCommand(a *app) *cobra.Command {
+	var listen bool
+	cmd := &cobra.Command{
+		Use:   "nc [-l] HOST PORT | ADDR",
+		Short: "Netcat through the daemon: stdin and stdout over a daemon socket",
+		Long: `Connect a stream socket in the daemon to the address (or, with -l, listen
+on it and accept one connection) and copy standard input to it and what it
+receives to standard output, over one Pipe stream. At the end of standard
+input the socket's write side is shut down; nc exits when the peer has shut
+down its side too, and closes the socket.
+
+The address is HOST PORT, or one argument in bind's ADDR forms (including
+local:/path). With -l, the address actually listened on is printed to
+standard error, which helps with port 0.`,
+		Example: `  sockctl nc 127.0.0.1 8080
+  echo hello | sockctl nc -l 127.0.0.1:9000
+  sockctl nc local:/run/app.sock`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := ncAddr(args)
+			if err != nil {
+				return err
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				conn, err := ncConnect(ctx, s, addr, listen, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				return shuttle(conn, a.stdin, cmd.OutOrStdout())
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&listen, "listen", "l", false, "listen on the address and accept one connection")
+	return cmd
+}
+
+// ncAddr reads HOST PORT or a single ADDR.
+func ncAddr(args []string) (*sockdv1.SockAddr, error) {
+	if len(args) == 1 {
+		return parseAddrArg(args[0])
+	}
+	host := args[0]
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return parseAddrArg(host + ":" + args[1])
+}
+
+// ncConnect connects to addr, or listens on it and accepts one connection.
+func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, listen bool, stderr io.Writer) (*client.Conn, error) {
+	if !listen {
+		return s.DialAddr(ctx, addr)
+	}
+	l, err := s.ListenAddr(ctx, addr, client.DefaultBacklog)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	fmt.Fprintf(stderr, "listening on %s\n", l.Addr())
+	accepted := make(chan net.Conn, 1)
+	failed := make(chan error, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			failed <- err
+			return
+		}
+		accepted <- conn
+	}()
+	select {
+	case conn := <-accepted:
+		return conn.(*client.Conn), nil
+	case err := <-failed:
+		return nil, err
+	case <-ctx.Done():
+		l.Close() // ends the Accept
+		return nil, ctx.Err()
+	}
+}
+
+// shuttle copies in to conn and conn to out. The end of in shuts conn's
+// write side down; shuttle returns once conn reached end of data and in was
+// copied, or either direction failed.
+func shuttle(conn *client.Conn, in io.Reader, out io.Writer) error {
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(conn, in)
+		if err == nil {
+			err = conn.CloseWrite()
+		}
+		sent <- err
+	}()
+	_, err := io.Copy(out, conn)
+	if err != nil {
+		return err
+	}
+	// The peer is done; stdin may never end (a terminal), so do not wait
+	// for it unless it already failed.
+	select {
+	case err := <-sent:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+	default:
+	}
+	return nil
+}

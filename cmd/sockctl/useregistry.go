@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+)
+
+func newUseRegistryCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "use-registry true|false",
+		Short: "Set the daemon's default use_registry for new sockets (Erlang's socket:use_registry/1)",
+		Long: `Set whether sockets opened from now on are registered, unless their open says
+otherwise (sockctl open --use-registry=BOOL). Sockets already open keep their
+setting. This is the daemon's global default: only an admin may set it.
+global-info shows the current value.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			on, err := strconv.ParseBool(args[0])
+			if err != nil || (args[0] != "true" && args[0] != "false") {
+				return usage(fmt.Errorf("%q: want true or false", args[0]))
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				if err := s.Client().UseRegistry(ctx, on); err != nil {
+					return err
+				}
+				return a.out.emit(view{obj: object{}})
+			})
+		},
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+)
+
+// clearScreen moves the cursor home and clears the screen (ANSI), so each
+// refresh replaces the last in place.
+const clearScreen = "\x1b[H\x1b[2J"
+
+func newWatchCommand(a *app) *cobra.Command {
+	var (
+		keys     []string
+		interval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "watch [DOMAIN|TYPE|PROTOCOL]",
+		Short: "Show the socket table live, refreshed in place until Ctrl-C",
+		Long: `Show the table of sockctl i, redrawn in place every --interval: sockets
+appear and go, counters move, states change. Ctrl-C ends it. With -o json
+it prints one object per socket per refresh, and no screen control codes.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filter, err := iFilter(args)
+			if err != nil {
+				return usage(err)
+			}
+			if interval <= 0 {
+				return usage(errNegative("--interval"))
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				err := watch(ctx, cmd.OutOrStdout(), interval, func(w io.Writer) error {
+					rows, err := gatherRows(ctx, s, filter, keys)
+					if err != nil {
+						return err
+					}
+					if a.out.json {
+						return emitTable(&printer{w: w, json: true}, keys, rows)
+					}
+					if _, err := io.WriteString(w, clearScreen+time.Now().Format(time.TimeOnly)+"\n\n"); err != nil {
+						return err
+					}
+					_, err = io.WriteString(w, iTable(keys, rows))
+					return err
+				})
+				if ctx.Err() != nil {
+					return nil // Ctrl-C is how a watch ends
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&keys, "keys", defaultIKeys, "the columns, comma-separated")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between refreshes")
+	return cmd
+}
+
+// watch calls draw at once and then every interval until ctx ends or draw
+// fails.
+func watch(ctx context.Context, w io.Writer, interval time.Duration, draw func(io.Writer) error) error {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if err := draw(w); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}

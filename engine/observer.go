@@ -1,0 +1,39 @@
+package engine
+
+// Observer learns of every socket's birth and death, whatever the path: Open,
+// an accept (blocking, nowait or completion), Close, Abandon (its owner
+// died) and Engine.Close. The socket registry is built on it, so that the
+// engine need not know what registering means.
+//
+// Both methods may run concurrently, for different sockets or even for one:
+// when a socket is closed while it is being born (Engine.Close racing an
+// accept), SocketClosed may come first. An observer that needs the order
+// checks Socket.Closed under its own lock: the closed mark is set before
+// SocketClosed is called, so "not closed when added" means "SocketClosed
+// will follow".
+//
+// Methods must not block and must not call into the engine beyond the
+// socket's lock-free getters (ID, Domain, Type, Protocol, Closed,
+// UseRegistry, Debug, IOW): SocketOpened of an accepted socket runs with
+// its listener's read side locked.
+type Observer interface {
+	// SocketOpened is called once per socket, when it is fully set up
+	// (use_registry decided, inherited settings copied), before the
+	// caller that opened or accepted it sees it.
+	SocketOpened(s *Socket)
+	// SocketClosed is called once per socket, after it was marked closed
+	// and its waiters aborted, with no engine lock held.
+	SocketClosed(s *Socket)
+}
+
+func (e *Engine) noteOpened(s *Socket) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.SocketOpened(s)
+	}
+}
+
+func (e *Engine) noteClosed(s *Socket) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.SocketClosed(s)
+	}
+}

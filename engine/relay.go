@@ -1,0 +1,198 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// spliceChunk is the most one splice(2) moves, and the pipe's capacity when
+// the kernel allows it (fs.pipe-max-size is 1 MiB by default).
+const spliceChunk = 1 << 20
+
+// RelayResult is what a finished Relay moved, and why it ended.
+type RelayResult struct {
+	AToB, BToA uint64
+	// Err is nil when both directions reached end of data, otherwise what
+	// ended the relay: ErrClosed (a socket was closed), an Errno
+	// (econnreset, epipe, ...), or ctx's error.
+	Err error
+}
+
+// Relay joins two connected stream sockets: bytes move each way with
+// splice(2) through a pipe, never through user space, until both directions
+// have reached end of data, a socket fails or is closed, or ctx ends. End of
+// data on one side is passed on as shutdown(SHUT_WR) of the other. Both
+// sockets stay open afterwards.
+//
+// Each direction is a blocking reader of its source and a blocking writer
+// of its destination, queued in their lanes like any other blocking call,
+// so the fds are pinned while a splice runs and waits cost no polling. The
+// relay uses one goroutine besides the caller's.
+func Relay(ctx context.Context, a, b *Socket) RelayResult {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// cause is the first error: the other half then ends with ctx's.
+	var (
+		mu    sync.Mutex
+		cause error
+	)
+	run := func(src, dst *Socket) uint64 {
+		n, err := forward(ctx, src, dst)
+		if err != nil {
+			mu.Lock()
+			if cause == nil {
+				cause = err
+			}
+			mu.Unlock()
+			cancel()
+		}
+		return n
+	}
+	back := make(chan uint64, 1)
+	go func() { back <- run(b, a) }()
+	aToB := run(a, b)
+	bToA := <-back
+	return RelayResult{AToB: aToB, BToA: bToA, Err: cause}
+}
+
+// relayCaller is the requestor identity of a relay's blocking calls; blocking
+// requestors receive no events.
+type relayCaller struct{}
+
+func (*relayCaller) CallerID() string { return "relay" }
+func (*relayCaller) Deliver(Event)    {}
+
+// forward moves src's bytes to dst until src's end of data (then dst's
+// write side is shut down) or an error.
+func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
+	p, err := newSplicePipe()
+	if err != nil {
+		return 0, err
+	}
+	defer p.close()
+	c := &relayCaller{}
+	wait := Timeout{Kind: WaitInfinity}
+	var total uint64
+	for {
+		in := &spliceIn{src: src, pipe: p}
+		if _, err := src.perform(ctx, c, OpRecv, wait, in); err != nil {
+			return total, err
+		}
+		switch {
+		case in.err != nil:
+			return total, in.err
+		case in.n == 0:
+			if err := dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+				return total, err
+			}
+			return total, nil
+		}
+		out := &spliceOut{dst: dst, pipe: p, pending: in.n}
+		_, err := dst.perform(ctx, c, OpSend, wait, out)
+		total += uint64(out.moved)
+		if err != nil {
+			return total, err
+		}
+		if out.err != nil {
+			return total, out.err
+		}
+	}
+}
+
+// splicePipe is the kernel pipe a direction's bytes pass through.
+type splicePipe struct{ r, w int }
+
+func newSplicePipe() (*splicePipe, error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return nil, err
+	}
+	// A larger pipe moves more per splice; the default (64 KiB) still works.
+	unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, spliceChunk)
+	return &splicePipe{r: fds[0], w: fds[1]}, nil
+}
+
+func (p *splicePipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+func sysSplice(from, to, n int) (int, error) {
+	for {
+		m, err := unix.Splice(from, nil, to, nil, n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		if err == unix.EINTR {
+			continue
+		}
+		return int(m), err
+	}
+}
+
+// spliceIn is one read of a relay: socket to pipe. The pipe is empty when it
+// runs, so EAGAIN means the socket has nothing.
+type spliceIn struct {
+	src  *Socket
+	pipe *splicePipe
+	n    int // bytes now in the pipe; 0 with err nil is end of data
+	err  error
+}
+
+func (j *spliceIn) completion() *Completion { return nil }
+
+func (j *spliceIn) attempt() (bool, error) {
+	s := j.src
+	s.cnt.inc(cReadTries)
+	at := s.harvest()
+	n, err := sysSplice(s.fd, j.pipe.w, spliceChunk)
+	switch {
+	case err == unix.EAGAIN:
+		s.rd.empty(at)
+		return false, nil
+	case err != nil:
+		s.cnt.inc(cReadFails)
+		j.err = err
+		return true, err
+	}
+	j.n = n
+	s.cnt.add(cReadByte, uint64(n))
+	s.cnt.inc(cReadPkg)
+	s.cnt.raise(cReadPkgMax, uint64(n))
+	return true, nil
+}
+
+// spliceOut is one write of a relay: everything in the pipe to the socket.
+// The pipe holds pending bytes, so EAGAIN means the socket is full.
+type spliceOut struct {
+	dst     *Socket
+	pipe    *splicePipe
+	pending int
+	moved   int
+	err     error
+}
+
+func (j *spliceOut) completion() *Completion { return nil }
+
+func (j *spliceOut) attempt() (bool, error) {
+	s := j.dst
+	for j.pending > 0 {
+		s.cnt.inc(cWriteTries)
+		at := s.harvest()
+		n, err := sysSplice(j.pipe.r, s.fd, j.pending)
+		switch {
+		case err == unix.EAGAIN:
+			s.wr.empty(at)
+			return false, nil
+		case err != nil:
+			s.cnt.inc(cWriteFails)
+			j.err = err
+			return true, err
+		}
+		j.pending -= n
+		j.moved += n
+		s.cnt.add(cWriteByte, uint64(n))
+	}
+	s.cnt.inc(cWritePkg)
+	s.cnt.raise(cWritePkgMax, uint64(j.moved))
+	return true, nil
+}

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// readAll reads s until end of data.
+func readAll(t testing.TB, s *Socket, c Caller) []byte {
+	t.Helper()
+	var got []byte
+	for {
+		r := s.Recv(bg, c, 0, 0, within(10*time.Second))
+		got = append(got, r.Data...)
+		if r.Err == ErrClosed {
+			return got
+		}
+		if r.Err != nil {
+			t.Errorf("recv: %v", r.Err)
+			return got
+		}
+	}
+}
+
+// A relay between the server ends of two connections moves bytes both ways
+// in order, passes each end of data on, and ends when both have ended.
+func TestRelayMovesBothWays(t *testing.T) {
+	for _, domain := range []int{unix.AF_INET, unix.AF_UNIX} {
+		e := newEngine(t, Config{})
+		c := newRecorder("owner")
+		left, a := pair(t, e, c, domain)
+		right, b := pair(t, e, c, domain)
+		done := make(chan RelayResult, 1)
+		go func() { done <- Relay(bg, a, b) }()
+
+		up := bytes.Repeat([]byte("left to right "), 300_000)
+		down := bytes.Repeat([]byte("right to left "), 100_000)
+		leftGot := make(chan []byte, 1)
+		go func() {
+			mustSend(t, left, c, string(up))
+			left.Shutdown(unix.SHUT_WR)
+			leftGot <- readAll(t, left, c)
+		}()
+		go func() {
+			mustSend(t, right, c, string(down))
+			right.Shutdown(unix.SHUT_WR)
+		}()
+		if got := readAll(t, right, c); !bytes.Equal(got, up) {
+			t.Fatalf("domain %d: right got %d bytes, want %d in order", domain, len(got), len(up))
+		}
+		if got := <-leftGot; !bytes.Equal(got, down) {
+			t.Fatalf("domain %d: left got %d bytes, want %d in order", domain, len(got), len(down))
+		}
+		select {
+		case r := <-done:
+			if r.Err != nil || r.AToB != uint64(len(up)) || r.BToA != uint64(len(down)) {
+				t.Fatalf("domain %d: relay result %+v", domain, r)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("relay did not end")
+		}
+		if cnt := a.Info().Counters; cnt.ReadByte != uint64(len(up)) || cnt.WriteByte != uint64(len(down)) {
+			t.Fatalf("counters of a: read %d, write %d", cnt.ReadByte, cnt.WriteByte)
+		}
+		if a.Closed() || b.Closed() {
+			t.Fatal("relay closed a socket")
+		}
+	}
+}
+
+// Closing one socket ends the relay with closed; ctx ends it too.
+func TestRelayEnds(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	_, a := pair(t, e, c, unix.AF_INET)
+	_, b := pair(t, e, c, unix.AF_INET)
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	eventually(t, "relay waits on both", func() bool { return a.Info().NumReaders == 1 && b.Info().NumReaders == 1 })
+	a.Close()
+	select {
+	case r := <-done:
+		wantErr(t, r.Err, ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not end on close")
+	}
+	if n := b.Info().NumReaders; n != 0 {
+		t.Fatalf("relay left %d readers on b", n)
+	}
+
+	_, x := pair(t, e, c, unix.AF_INET)
+	_, y := pair(t, e, c, unix.AF_INET)
+	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	defer cancel()
+	wantErr(t, Relay(ctx, x, y).Err, context.DeadlineExceeded)
+}

@@ -1,0 +1,191 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/client"
+)
+
+// newClientSession dials the daemon with the client package and creates a
+// session that ends with the test.
+func newClientSession(t testing.TB) *client.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	s, err := c.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		c.Close()
+		t.Fatalf("create session: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		s.Close(ctx)
+		c.Close()
+	})
+	return s
+}
+
+// TestHTTPThroughDaemonSockets: an unmodified http.Serve serves from a
+// listening socket that lives in the daemon, and an http.Client whose
+// connections are daemon sockets too fetches from it.
+func TestHTTPThroughDaemonSockets(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 16)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	body := strings.Repeat("sockd serves http. ", 50_000) // ~1 MB: several pipe chunks
+	served := make(chan error, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s from %s\n", r.Method, r.URL.Path, r.RemoteAddr)
+		io.WriteString(w, body)
+	})}
+	go func() { served <- srv.Serve(l) }()
+
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.Dial(ctx, network, addr)
+		},
+	}}
+	url := "http://" + l.Addr().String() + "/hello"
+	for i := range 3 { // keep-alive reuses the daemon connection
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatalf("get %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read body %d: %v", i, err)
+		}
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(got), "GET /hello from 127.0.0.1:") || !strings.HasSuffix(string(got), body) {
+			t.Fatalf("get %d: %s, %d bytes: %q...", i, resp.Status, len(got), clip(got))
+		}
+	}
+	hc.CloseIdleConnections()
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), callTimeout)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := await(t, "http.Serve returns", served); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
+// TestConnDeadlines: a read past its deadline fails with a timeout net.Error
+// that is os.ErrDeadlineExceeded, later reads fail too until the deadline is
+// moved, and then data flows again.
+func TestConnDeadlines(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp4", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := goCall(func() result[net.Conn] { c, err := l.Accept(); return result[net.Conn]{c, err} })
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := await(t, "accept", accepted)
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	peer := a.resp
+	defer peer.Close()
+	if c.RemoteAddr().String() != l.Addr().String() || peer.LocalAddr().String() != l.Addr().String() {
+		t.Fatalf("addresses: conn remote %v, peer local %v, listener %v", c.RemoteAddr(), peer.LocalAddr(), l.Addr())
+	}
+
+	buf := make([]byte, 16)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	_, err = c.Read(buf)
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past deadline: %v, want a timeout", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("read returned after %v", time.Since(start))
+	}
+	if _, err := peer.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with the deadline still past: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("read after reset = %q, %v", buf[:n], err)
+	}
+	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write past deadline: %v, want a timeout", err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	if _, err := c.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(peer)
+	if err != nil || string(got) != "ok" {
+		t.Fatalf("peer read %q, %v; want ok then EOF", got, err)
+	}
+}
+
+// TestPacketConn: ReadFrom and WriteTo over daemon UDP sockets, with a read
+// deadline.
+func TestPacketConn(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	a, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	buf := make([]byte, 64)
+	b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := b.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past deadline: %v, want a timeout", err)
+	}
+	b.SetReadDeadline(time.Time{})
+	if _, err := a.WriteTo([]byte("datagram"), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	n, from, err := b.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "datagram" || from.String() != a.LocalAddr().String() {
+		t.Fatalf("readfrom = %q from %v, %v; want datagram from %v", buf[:n], from, err, a.LocalAddr())
+	}
+}

@@ -1,0 +1,182 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// openPipe starts a Pipe bound to id; the stream ends with the test.
+func (s *rawSession) openPipe(t testing.TB, id string) sockdv1.SocketService_PipeClient {
+	t.Helper()
+	ctx, cancel := s.ctx(callTimeout * 3)
+	t.Cleanup(cancel)
+	p, err := s.api.Pipe(ctx)
+	if err != nil {
+		t.Fatalf("pipe: %v", err)
+	}
+	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}}); err != nil {
+		t.Fatalf("pipe: naming the socket: %v", err)
+	}
+	return p
+}
+
+// pipeReadAll collects the pipe's data until eof, an in-band error or the
+// stream's end.
+type pipeResult struct {
+	data []byte
+	eof  bool
+	err  *sockdv1.SocketError
+	end  error
+}
+
+func pipeReadAll(p sockdv1.SocketService_PipeClient) pipeResult {
+	var r pipeResult
+	for {
+		msg, err := p.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				r.end = err
+			}
+			return r
+		}
+		r.data = append(r.data, msg.GetData()...)
+		if msg.GetEof() {
+			r.eof = true
+		}
+		if msg.GetError() != nil {
+			r.err = msg.GetError()
+		}
+	}
+}
+
+// TestPipeBothWays: what the client sends arrives at the peer in order,
+// close_write is the peer's end of data, what the peer sends streams back,
+// the peer's shutdown is eof, and the socket stays usable afterwards.
+func TestPipeBothWays(t *testing.T) {
+	t.Parallel()
+	for _, v := range streamVariants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSession(t)
+			c, srv := s.pair(t, v)
+			p := s.openPipe(t, c)
+			got := goCall(func() pipeResult { return pipeReadAll(p) })
+
+			up := payload("uplink", 3<<20+17)
+			sent := goCall(func() error {
+				for rest := up; len(rest) > 0; {
+					n := min(len(rest), 100_000)
+					if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: rest[:n]}}); err != nil {
+						return err
+					}
+					rest = rest[n:]
+				}
+				return p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
+			})
+			var received []byte
+			for {
+				resp := s.recv(t, srv, 0, millis(eventWait.Milliseconds()))
+				received = append(received, resp.GetData()...)
+				if resp.GetError() != nil {
+					requireSockErr(t, "peer reads past close_write", resp.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
+					break
+				}
+			}
+			if err := await(t, "pipe send", sent); err != nil {
+				t.Fatalf("pipe send: %v", err)
+			}
+			if !bytes.Equal(received, up) {
+				t.Fatalf("peer got %d bytes, want %d in order", len(received), len(up))
+			}
+
+			down := payload("downlink", 2<<20+5)
+			s.send(t, srv, down)
+			s.shutdown(t, srv, sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE)
+			if err := p.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			r := await(t, "pipe output", got)
+			if r.end != nil || r.err != nil || !r.eof {
+				t.Fatalf("pipe ended with %v / %v, eof %v; want a clean eof", r.end, r.err, r.eof)
+			}
+			if !bytes.Equal(r.data, down) {
+				t.Fatalf("pipe got %d bytes, want %d in order", len(r.data), len(down))
+			}
+			// The socket outlives its pipe.
+			info := s.info(t, c)
+			if info.GetFd() < 0 {
+				t.Fatal("socket closed by the pipe")
+			}
+			if n := info.GetNumReaders() + info.GetNumWriters(); n != 0 {
+				t.Fatalf("pipe left %d requestors", n)
+			}
+		})
+	}
+}
+
+// TestPipeEndsWithSocketError: closing the socket under a pipe ends the
+// stream with the socket error.
+func TestPipeEndsWithSocketError(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, srv := s.pair(t, tcp4)
+	p := s.openPipe(t, c)
+	got := goCall(func() pipeResult { return pipeReadAll(p) })
+	s.send(t, srv, []byte("before"))
+	s.waitReaders(t, c, 1)
+	s.close(t, c)
+	r := await(t, "pipe output", got)
+	if r.end != nil {
+		t.Fatalf("pipe stream failed: %v", r.end)
+	}
+	requireSockErr(t, "pipe on a closed socket", r.err, sockdv1.SocketError_KIND_CLOSED, "closed")
+	if string(r.data) != "before" {
+		t.Fatalf("pipe got %q before the error, want before", r.data)
+	}
+}
+
+// TestPipeBadInput: a pipe on anything but a connected stream socket of the
+// caller is refused with a clear status.
+func TestPipeBadInput(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	udp := s.open(t, udp4)
+	unconnected := s.open(t, tcp4)
+	_, connected := s.pair(t, tcp4)
+
+	refuse := func(name string, by *rawSession, first *sockdv1.PipeRequest, code codes.Code, reason string) {
+		t.Helper()
+		ctx, cancel := by.ctx(callTimeout)
+		defer cancel()
+		p, err := by.api.Pipe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Send(first); err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Recv()
+		requireStatus(t, name, err, code, reason)
+	}
+	named := func(id string) *sockdv1.PipeRequest {
+		return &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}}
+	}
+	refuse("datagram socket", s, named(udp), codes.FailedPrecondition, "NOT_CONNECTED_STREAM")
+	refuse("unconnected stream", s, named(unconnected), codes.FailedPrecondition, "NOT_CONNECTED_STREAM")
+	refuse("no socket named", s, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}}, codes.InvalidArgument, "INVALID_ARGUMENT")
+	refuse("unknown socket", s, named("nope"), codes.NotFound, "SOCKET_NOT_FOUND")
+
+	// A second socket_id mid-stream is malformed.
+	p := s.openPipe(t, connected)
+	if err := p.Send(named(connected)); err != nil {
+		t.Fatal(err)
+	}
+	r := pipeReadAll(p)
+	requireStatus(t, "socket_id twice", r.end, codes.InvalidArgument, "INVALID_ARGUMENT")
+}

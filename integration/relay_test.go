@@ -1,0 +1,112 @@
+package integration
+
+import (
+	"bytes"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// TestRelayJoinsTwoConnections: a relay between the daemon ends of two
+// connections carries each client's bytes to the other, passes each
+// shutdown on, reports the byte counts when both directions end, and counts
+// them in Info.
+func TestRelayJoinsTwoConnections(t *testing.T) {
+	t.Parallel()
+	for _, v := range []variant{tcp4, tcpL} {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSession(t)
+			left, a := s.pair(t, v)
+			right, b := s.pair(t, v)
+			relayed := goCall(func() result[*sockdv1.RelayResponse] {
+				ctx, cancel := s.ctx(callTimeout * 3)
+				defer cancel()
+				resp, err := s.api.Relay(ctx, &sockdv1.RelayRequest{SocketA: a, SocketB: b})
+				return result[*sockdv1.RelayResponse]{resp, err}
+			})
+			up := payload("left->right", 3<<20)
+			down := payload("right->left", 1<<20+3)
+			drainTo := func(id string) []byte {
+				var got []byte
+				for {
+					resp := s.recv(t, id, 0, millis(eventWait.Milliseconds()))
+					got = append(got, resp.GetData()...)
+					if resp.GetError() != nil {
+						requireSockErr(t, "read to the end", resp.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
+						return got
+					}
+				}
+			}
+			// Both ends read while both write: the path holds less than
+			// either payload.
+			gotDown := goCall(func() []byte { return drainTo(left) })
+			gotUp := goCall(func() []byte { return drainTo(right) })
+			sentUp := goCall(func() struct{} { s.send(t, left, up); return struct{}{} })
+			s.send(t, right, down)
+			s.shutdown(t, right, sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE)
+			await(t, "send up", sentUp)
+			s.shutdown(t, left, sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE)
+			if got := await(t, "right reads", gotUp); !bytes.Equal(got, up) {
+				t.Fatalf("right got %d bytes, want %d in order", len(got), len(up))
+			}
+			if got := await(t, "left reads", gotDown); !bytes.Equal(got, down) {
+				t.Fatalf("left got %d bytes, want %d in order", len(got), len(down))
+			}
+			r := await(t, "relay ends", relayed)
+			if r.err != nil {
+				t.Fatalf("relay: %v", r.err)
+			}
+			requireOK(t, "relay", r.resp.GetError())
+			if r.resp.GetBytesAToB() != uint64(len(up)) || r.resp.GetBytesBToA() != uint64(len(down)) {
+				t.Fatalf("relay counts %v, want %d and %d", r.resp, len(up), len(down))
+			}
+			if c := s.info(t, a).GetCounters(); c.GetReadByte() != uint64(len(up)) || c.GetWriteByte() != uint64(len(down)) {
+				t.Fatalf("Info counters of a: read %d, write %d", c.GetReadByte(), c.GetWriteByte())
+			}
+		})
+	}
+}
+
+// TestRelayEndsOnClose: closing one side ends the relay with closed.
+func TestRelayEndsOnClose(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	_, a := s.pair(t, tcp4)
+	_, b := s.pair(t, tcp4)
+	relayed := goCall(func() result[*sockdv1.RelayResponse] {
+		ctx, cancel := s.call()
+		defer cancel()
+		resp, err := s.api.Relay(ctx, &sockdv1.RelayRequest{SocketA: a, SocketB: b})
+		return result[*sockdv1.RelayResponse]{resp, err}
+	})
+	s.waitReaders(t, b, 1)
+	s.close(t, a)
+	r := await(t, "relay ends", relayed)
+	if r.err != nil {
+		t.Fatalf("relay: %v", r.err)
+	}
+	requireSockErr(t, "relay after close", r.resp.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
+}
+
+// TestRelayBadInput: only two distinct connected stream sockets relay.
+func TestRelayBadInput(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	_, a := s.pair(t, tcp4)
+	udp := s.open(t, udp4)
+	unconnected := s.open(t, tcp4)
+	relay := func(x, y string) error {
+		ctx, cancel := s.call()
+		defer cancel()
+		_, err := s.api.Relay(ctx, &sockdv1.RelayRequest{SocketA: x, SocketB: y})
+		return err
+	}
+	requireStatus(t, "datagram socket", relay(a, udp), codes.FailedPrecondition, "NOT_CONNECTED_STREAM")
+	requireStatus(t, "unconnected socket", relay(unconnected, a), codes.FailedPrecondition, "NOT_CONNECTED_STREAM")
+	requireStatus(t, "same socket twice", relay(a, a), codes.InvalidArgument, "INVALID_ARGUMENT")
+	requireStatus(t, "missing socket", relay(a, ""), codes.InvalidArgument, "INVALID_ARGUMENT")
+	requireStatus(t, "unknown socket", relay(a, "nope"), codes.NotFound, "SOCKET_NOT_FOUND")
+}

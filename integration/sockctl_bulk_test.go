@@ -1,0 +1,199 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// sockctlProc is a sockctl process the test talks to while it runs.
+type sockctlProc struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr chan string // its lines; closed at its end
+	done   <-chan error
+}
+
+// start runs sockctl with stdin in the background; it is killed if the test
+// ends first.
+func (c *sockctl) start(t testing.TB, stdin io.Reader, args ...string) *sockctlProc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout*2)
+	t.Cleanup(cancel)
+	p := &sockctlProc{cmd: exec.CommandContext(ctx, sockctlBin, append([]string{"--addr", c.addr, "--session", c.session}, args...)...)}
+	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	p.cmd.Stdin = stdin
+	p.cmd.Stdout = &p.stdout
+	errPipe, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.stderr = make(chan string, 64)
+	p.done = goCall(func() error {
+		// Wait may only run once stderr is read to its end.
+		lines := bufio.NewScanner(errPipe)
+		for lines.Scan() {
+			select {
+			case p.stderr <- lines.Text():
+			default: // nobody wants more lines
+			}
+		}
+		close(p.stderr)
+		return p.cmd.Wait()
+	})
+	return p
+}
+
+var listeningLine = regexp.MustCompile(`^listening on (\S+)$`)
+
+// listening reads the "listening on ADDR" line from stderr.
+func (p *sockctlProc) listening(t testing.TB) string {
+	t.Helper()
+	line := await(t, "listening line", p.stderr)
+	m := listeningLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("stderr %q, want \"listening on ADDR\"", line)
+	}
+	return m[1]
+}
+
+// wait waits for the process and requires exit status 0.
+func (p *sockctlProc) wait(t testing.TB) string {
+	t.Helper()
+	if err := await(t, "sockctl exits", p.done); err != nil {
+		t.Fatalf("sockctl %v: %v\nstdout: %s", p.cmd.Args, err, p.stdout.String())
+	}
+	return p.stdout.String()
+}
+
+// loopbackServer accepts one connection, reads all of it, answers with
+// reply(what it read) and closes.
+func loopbackServer(t *testing.T, reply func([]byte) []byte) (addr string, got <-chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ch := goCall(func() []byte {
+		conn, err := l.Accept()
+		if err != nil {
+			return nil
+		}
+		defer conn.Close()
+		in, _ := io.ReadAll(conn)
+		conn.Write(reply(in))
+		return in
+	})
+	return l.Addr().String(), ch
+}
+
+// TestSockctlNc: sockctl nc HOST PORT carries stdin to the peer and the
+// peer's bytes to stdout, half-closing at the end of stdin.
+func TestSockctlNc(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	addr, got := loopbackServer(t, func(in []byte) []byte { return bytes.ToUpper(in) })
+	host, port, _ := net.SplitHostPort(addr)
+	out := c.start(t, strings.NewReader("hello through sockd\n"), "nc", host, port).wait(t)
+	if out != "HELLO THROUGH SOCKD\n" {
+		t.Fatalf("nc printed %q", out)
+	}
+	if in := await(t, "server read", got); string(in) != "hello through sockd\n" {
+		t.Fatalf("server got %q", in)
+	}
+}
+
+// TestSockctlNcListen: nc -l accepts one connection and pipes it.
+func TestSockctlNcListen(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	p := c.start(t, strings.NewReader("from nc -l"), "nc", "-l", "127.0.0.1:0")
+	conn, err := net.Dial("tcp4", p.listening(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("to nc -l")); err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	in, err := io.ReadAll(conn)
+	if err != nil || string(in) != "from nc -l" {
+		t.Fatalf("peer read %q, %v", in, err)
+	}
+	if out := p.wait(t); out != "to nc -l" {
+		t.Fatalf("nc -l printed %q", out)
+	}
+}
+
+// TestSockctlForward: forward relays a connection to the remote address
+// inside the daemon and reports the byte counts.
+func TestSockctlForward(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	remote, got := loopbackServer(t, func(in []byte) []byte { return append([]byte("echo: "), in...) })
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "1")
+	conn, err := net.Dial("tcp4", p.listening(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("ping"))
+	conn.(*net.TCPConn).CloseWrite()
+	in, err := io.ReadAll(conn)
+	if err != nil || string(in) != "echo: ping" {
+		t.Fatalf("client read %q, %v", in, err)
+	}
+	if string(await(t, "remote read", got)) != "ping" {
+		t.Fatal("remote did not get ping")
+	}
+	if out := p.wait(t); out != "relayed in=4 out=10\n" {
+		t.Fatalf("forward printed %q", out)
+	}
+}
+
+// TestSockctlCompletion: --completion prints the completion info, and the
+// completion event printed by events carries the data.
+func TestSockctlCompletion(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	c.ok(t, "listen", l)
+	addr := c.ok(t, "sockname", l)
+	conn := c.ok(t, "open", "inet", "stream", "tcp")
+
+	sel := c.ok(t, "accept", l, "--completion", "--handle", "31")
+	if sel != "completion accept handle=31" {
+		t.Fatalf("accept --completion printed %q", sel)
+	}
+	c.ok(t, "connect", conn, addr)
+	events := c.ok(t, "events")
+	m := regexp.MustCompile(fmt.Sprintf(`(?m)^seq=[0-9]+ socket=%s completion handle=31 op=accept accepted=([0-9a-f]+)$`, l)).FindStringSubmatch(events)
+	if m == nil {
+		t.Fatalf("events printed:\n%s\nwant the accept's completion with the new socket", events)
+	}
+	accepted := m[1]
+
+	if sel := c.ok(t, "recv", accepted, "--length", "5", "--completion", "--handle", "32"); sel != "completion recv handle=32" {
+		t.Fatalf("recv --completion printed %q", sel)
+	}
+	c.ok(t, "send", conn, "hello")
+	events = c.ok(t, "events")
+	want := fmt.Sprintf(`socket=%s completion handle=32 op=recv data="hello"`, accepted)
+	if !strings.Contains(events, want) {
+		t.Fatalf("events printed:\n%s\nwant %s", events, want)
+	}
+}

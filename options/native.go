@@ -1,0 +1,98 @@
+package options
+
+import (
+	"fmt"
+	"math"
+)
+
+// MaxNativeBytes bounds a native option value, set or got.
+const MaxNativeBytes = 64 << 10
+
+// NativeSpec says how GetNative decodes the kernel's answer (Erlang's
+// ValueSpec): exactly one of its forms.
+type NativeSpec struct {
+	Int, Bool bool
+	// Size asks for up to Size raw bytes.
+	Size int
+	// Buffer asks for raw bytes, the buffer pre-filled with these.
+	Buffer []byte
+}
+
+// nativeKey names a native option in errors.
+func nativeKey(level, name int) Key {
+	return Key{Name: fmt.Sprintf("native(%d,%d)", level, name)}
+}
+
+func checkNative(level, name int) error {
+	if level < 0 || level > math.MaxInt32 || name < 0 || name > math.MaxInt32 {
+		return optionErr(nativeKey(level, name), "level and name must be in 0..%d", math.MaxInt32)
+	}
+	return nil
+}
+
+// SetNative is socket:setopt_native/3: v is an int (a C int), a bool (a C
+// int 0/1) or []byte (passed as is).
+func SetNative(s Socket, level, name int, v any) error {
+	if err := checkNative(level, name); err != nil {
+		return err
+	}
+	var b []byte
+	switch x := v.(type) {
+	case int:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return &ValueError{Key: nativeKey(level, name), Value: v, Reason: "out of the range of a C int"}
+		}
+		b = int32Bytes(int32(x))
+	case bool:
+		b, _ = encodeBool(x)
+	case []byte:
+		if len(x) > MaxNativeBytes {
+			return &ValueError{Key: nativeKey(level, name), Value: len(x), Reason: fmt.Sprintf("longer than %d bytes", MaxNativeBytes)}
+		}
+		b = x
+	default:
+		return &ValueError{Key: nativeKey(level, name), Value: v, Reason: "want an integer, a boolean or bytes"}
+	}
+	return s.Control(func(fd int) error { return setsockopt(fd, level, name, b) })
+}
+
+// GetNative is socket:getopt_native/3: it answers an int, a bool or []byte as
+// spec asks.
+func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
+	if err := checkNative(level, name); err != nil {
+		return nil, err
+	}
+	var buf []byte
+	switch {
+	case spec.Int || spec.Bool:
+		buf = make([]byte, 4)
+	case spec.Buffer != nil:
+		if len(spec.Buffer) > MaxNativeBytes {
+			return nil, &SpecError{Spec: len(spec.Buffer), Reason: fmt.Sprintf("buffer longer than %d bytes", MaxNativeBytes)}
+		}
+		buf = append([]byte(nil), spec.Buffer...)
+	case spec.Size > 0 && spec.Size <= MaxNativeBytes:
+		buf = make([]byte, spec.Size)
+	default:
+		return nil, &SpecError{Spec: spec.Size, Reason: fmt.Sprintf("want int, bool, a size in 1..%d or a buffer", MaxNativeBytes)}
+	}
+	var got []byte
+	err := s.Control(func(fd int) (err error) {
+		got, err = getsockoptInto(fd, level, name, buf)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !spec.Int && !spec.Bool {
+		return got, nil
+	}
+	n, err := decodeCInt(got)
+	if err != nil {
+		return nil, withKey(nativeKey(level, name), err)
+	}
+	if spec.Bool {
+		return n != 0, nil
+	}
+	return n, nil
+}

@@ -1,0 +1,240 @@
+package options
+
+import (
+	"errors"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is what Set and Get need of a socket; *engine.Socket implements it.
+type Socket interface {
+	Domain() int
+	Type() int
+	Protocol() int
+	// Control runs fn with the descriptor pinned open.
+	Control(fn func(fd int) error) error
+	Fd() int
+
+	RcvBuf() (n, size int)
+	SetRcvBuf(n, size int)
+	CtrlBufs() (rcv, snd int)
+	SetCtrlBufs(rcv, snd int)
+	IOW() bool
+	SetIOW(bool)
+	Debug() bool
+	SetDebug(bool)
+	UseRegistry() bool
+	SetUseRegistry(bool)
+}
+
+// Bounds of the otp buffers: a length-0 recv may allocate up to
+// N*Size bytes, so the product is bounded, not just each factor.
+const (
+	MaxRcvBufBytes = 64 << 20
+	MaxCtrlBuf     = 64 << 10
+)
+
+// ErrSessionOption is returned for otp controlling_process, whose value is a
+// session: the caller, which owns sessions, implements it.
+var ErrSessionOption = errors.New("otp controlling_process is implemented by the session layer")
+
+// Resolve finds k's row and checks that it may be used in the asked direction
+// on a socket of this host: known, available, supported by the kernel and
+// not used against the seed's Set/Get columns.
+func (h *Host) Resolve(k Key, set bool) (*Option, error) {
+	o, ok := Lookup(k)
+	switch {
+	case !ok:
+		return nil, optionErr(k, "unknown option")
+	case o.Unavailable != "":
+		return nil, optionErr(k, "%s", o.Unavailable)
+	case !h.Supported(o):
+		return nil, optionErr(k, "not supported by this host")
+	case set && !o.Set:
+		return nil, optionErr(k, "get only")
+	case !set && !o.Get:
+		return nil, optionErr(k, "set only")
+	}
+	return o, nil
+}
+
+// Set is socket:setopt/3: it validates v against k's row and sets it.
+func (h *Host) Set(s Socket, k Key, v any) error {
+	o, err := h.Resolve(k, true)
+	if err != nil {
+		return err
+	}
+	if err := o.Requires.check(o.Key, s); err != nil {
+		return err
+	}
+	if o.Level == LevelOTP {
+		return withKey(o.Key, setOTP(o, s, v))
+	}
+	b, err := codecs[o.Type].encode(v)
+	if err != nil {
+		return withKey(o.Key, err)
+	}
+	return s.Control(func(fd int) error { return setsockopt(fd, o.SysLevel, o.SysName, b) })
+}
+
+// Get is socket:getopt/2.
+func (h *Host) Get(s Socket, k Key) (any, error) {
+	o, err := h.Resolve(k, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Requires.check(o.Key, s); err != nil {
+		return nil, err
+	}
+	if o.Level == LevelOTP {
+		return getOTP(o, s)
+	}
+	c := codecs[o.Type]
+	var b []byte
+	err = s.Control(func(fd int) (err error) {
+		b, err = getsockopt(fd, o.SysLevel, o.SysName, c.size)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.decode(b)
+	return v, withKey(o.Key, err)
+}
+
+// check reports a socket that does not meet the requirements as an
+// OptionError, before any syscall.
+func (r Requirements) check(k Key, s Socket) error {
+	switch {
+	case len(r.Domains) > 0 && !slices.Contains(r.Domains, s.Domain()):
+		return optionErr(k, "requires domain %s", domainNames(r.Domains))
+	case len(r.Types) > 0 && !slices.Contains(r.Types, s.Type()):
+		return optionErr(k, "requires type %s", typeNamesOf(r.Types))
+	case slices.Contains(r.NotTypes, s.Type()):
+		return optionErr(k, "not valid for type %s", typeNamesOf(r.NotTypes))
+	case len(r.Protocols) > 0 && !slices.Contains(r.Protocols, s.Protocol()):
+		return optionErr(k, "requires protocol %s", protocolNames(r.Protocols))
+	}
+	return nil
+}
+
+// withKey turns a codec's complaint into a ValueError naming the option.
+func withKey(k Key, err error) error {
+	var bad *valueErr
+	if errors.As(err, &bad) {
+		return &ValueError{Key: k, Value: bad.value, Reason: bad.reason}
+	}
+	return err
+}
+
+func setOTP(o *Option, s Socket, v any) error {
+	switch o.Name {
+	case "debug", "iow":
+		b, ok := v.(bool)
+		if !ok {
+			return badValue(v, "want a boolean")
+		}
+		if o.Name == "debug" {
+			s.SetDebug(b)
+		} else {
+			s.SetIOW(b)
+		}
+	case "use_registry":
+		if b, ok := v.(bool); !ok || !b {
+			return badValue(v, "only true may be set")
+		}
+		s.SetUseRegistry(true)
+	case "rcvbuf":
+		return setRcvBuf(s, v)
+	case "rcvctrlbuf", "sndctrlbuf":
+		c, ok := v.(CtrlBuf)
+		if !ok {
+			return badValue(v, "want default or a positive integer")
+		}
+		size := 0 // the engine's default
+		if !c.Default {
+			if c.Size <= 0 || c.Size > MaxCtrlBuf {
+				return badValue(v, "out of range 1..%d", MaxCtrlBuf)
+			}
+			size = c.Size
+		}
+		rcv, snd := s.CtrlBufs()
+		if o.Name == "rcvctrlbuf" {
+			rcv = size
+		} else {
+			snd = size
+		}
+		s.SetCtrlBufs(rcv, snd)
+	case "controlling_process":
+		return ErrSessionOption
+	default:
+		return optionErr(o.Key, "get only")
+	}
+	return nil
+}
+
+func setRcvBuf(s Socket, v any) error {
+	r, ok := v.(RcvBuf)
+	if !ok {
+		return badValue(v, "want default, a positive integer or {N, Size}")
+	}
+	if r.Default && r.N == 0 {
+		s.SetRcvBuf(0, 0)
+		return nil
+	}
+	if r.N < 0 || (!r.Default && r.Size <= 0) {
+		return badValue(v, "N and Size must be positive")
+	}
+	if r.N > 0 && (s.Type() != unix.SOCK_STREAM || s.Protocol() != unix.IPPROTO_TCP) {
+		return badValue(v, "the {N, Size} form is only valid for type stream, protocol tcp")
+	}
+	size := r.Size
+	if r.Default {
+		size = 0
+	}
+	if int64(max(r.N, 1))*int64(max(size, 1)) > MaxRcvBufBytes {
+		return badValue(v, "N * Size exceeds %d bytes", MaxRcvBufBytes)
+	}
+	s.SetRcvBuf(r.N, size)
+	return nil
+}
+
+func getOTP(o *Option, s Socket) (any, error) {
+	switch o.Name {
+	case "debug":
+		return s.Debug(), nil
+	case "iow":
+		return s.IOW(), nil
+	case "use_registry":
+		return s.UseRegistry(), nil
+	case "fd":
+		return s.Fd(), nil
+	case "rcvbuf":
+		n, size := s.RcvBuf()
+		return RcvBuf{N: n, Size: size}, nil
+	case "rcvctrlbuf":
+		rcv, _ := s.CtrlBufs()
+		return CtrlBuf{Size: rcv}, nil
+	case "sndctrlbuf":
+		_, snd := s.CtrlBufs()
+		return CtrlBuf{Size: snd}, nil
+	case "assoc_id":
+		// struct sctp_status begins with sstat_assoc_id.
+		var b []byte
+		err := s.Control(func(fd int) (err error) {
+			b, err = getsockopt(fd, o.SysLevel, o.SysName, 256)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(b) < 4 {
+			return nil, unix.EINVAL
+		}
+		return int(int32(ne.Uint32(b))), nil
+	case "controlling_process":
+		return nil, ErrSessionOption
+	}
+	return nil, optionErr(o.Key, "set only")
+}

@@ -1,0 +1,307 @@
+package options
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdSocket is a plain descriptor with the otp settings held in fields: the
+// options package's view of a socket, without the engine.
+type fdSocket struct {
+	fd, domain, typ, protocol int
+	rcvN, rcvSize, rcvCtrl    int
+	sndCtrl                   int
+	iow, debug, reg           bool
+}
+
+func openSocket(t *testing.T, domain, typ, protocol int) *fdSocket {
+	t.Helper()
+	fd, err := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, protocol)
+	if err != nil {
+		t.Fatalf("socket(%d, %d, %d): %v", domain, typ, protocol, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if protocol == 0 {
+		protocol, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	}
+	return &fdSocket{fd: fd, domain: domain, typ: typ, protocol: protocol, rcvSize: 8192, rcvCtrl: 1024, sndCtrl: 1024}
+}
+
+func (s *fdSocket) Domain() int                      { return s.domain }
+func (s *fdSocket) Type() int                        { return s.typ }
+func (s *fdSocket) Protocol() int                    { return s.protocol }
+func (s *fdSocket) Control(fn func(int) error) error { return fn(s.fd) }
+func (s *fdSocket) Fd() int                          { return s.fd }
+func (s *fdSocket) RcvBuf() (int, int)               { return s.rcvN, s.rcvSize }
+func (s *fdSocket) SetRcvBuf(n, size int) {
+	if size <= 0 {
+		size = 8192
+	}
+	s.rcvN, s.rcvSize = n, size
+}
+func (s *fdSocket) CtrlBufs() (int, int) { return s.rcvCtrl, s.sndCtrl }
+func (s *fdSocket) SetCtrlBufs(r, w int) {
+	s.rcvCtrl, s.sndCtrl = max(r, 0), max(w, 0)
+	if r <= 0 {
+		s.rcvCtrl = 1024
+	}
+	if w <= 0 {
+		s.sndCtrl = 1024
+	}
+}
+func (s *fdSocket) IOW() bool             { return s.iow }
+func (s *fdSocket) SetIOW(v bool)         { s.iow = v }
+func (s *fdSocket) Debug() bool           { return s.debug }
+func (s *fdSocket) SetDebug(v bool)       { s.debug = v }
+func (s *fdSocket) UseRegistry() bool     { return s.reg }
+func (s *fdSocket) SetUseRegistry(v bool) { s.reg = v }
+
+var testHost = Probe(context.Background())
+
+// sample is a value each type can be set to, and the value get must answer
+// afterwards (nil: get answers something else, checked elsewhere).
+func sample(o *Option) (set, want any) {
+	switch o.Type {
+	case TypeBool:
+		return true, true
+	case TypeInt, TypeNonNegInt, TypeUint8:
+		switch o.Key.String() {
+		case "socket.rcvbuf", "socket.sndbuf":
+			return 65536, nil // Linux doubles it
+		case "socket.debug":
+			return 1, 1 // Linux keeps a flag
+		case "socket.priority", "ip.ttl", "ip.multicast_ttl", "ip.minttl", "tcp.keepcnt", "ipv6.tclass":
+			return 5, 5
+		case "tcp.maxseg":
+			return 1000, nil // the kernel adjusts it
+		case "ip.router_alert", "ipv6.router_alert", "ipv6.multicast_if":
+			return 1, 1
+		}
+		return 7, 7
+	case TypeString:
+		if o.Level == LevelTCP {
+			return "reno", "reno"
+		}
+		return "lo", "lo"
+	case TypeLinger:
+		return Linger{OnOff: true, Seconds: 5}, Linger{OnOff: true, Seconds: 5}
+	case TypeIPPMTUDisc, TypeIPv6PMTUDisc:
+		return PMTUDisc(2), PMTUDisc(2)
+	case TypeIPTOS:
+		return TOS(0x10), TOS(0x10)
+	case TypeIPMulticastIf:
+		lo := netip.MustParseAddr("127.0.0.1")
+		return lo, lo
+	case TypeIPv6Hops:
+		return Hops(9), Hops(9)
+	}
+	return nil, nil
+}
+
+// TestEverySupportedOptionSetsAndGets sets every supported settable and
+// gettable option of the socket, ip, ipv6, tcp and udp levels on a real
+// socket meeting its requirements, and reads it back.
+func TestEverySupportedOptionSetsAndGets(t *testing.T) {
+	tested := 0
+	for i := range Table {
+		o := &Table[i]
+		if o.Level == LevelOTP || !o.Set || !o.Get || !testHost.Supported(o) || o.AfterConnect {
+			continue
+		}
+		set, want := sample(o)
+		if set == nil {
+			t.Errorf("%s: no sample value for %s", o.Key, o.Type)
+			continue
+		}
+		t.Run(o.Key.String(), func(t *testing.T) {
+			d, ty, pr := scratchFor(o.Requires)
+			if o.Key.String() == "ipv6.router_alert" {
+				pr = unix.IPPROTO_RAW // Linux takes it only on IPPROTO_RAW sockets
+			}
+			s := openSocket(t, d, ty, pr)
+			err := testHost.Set(s, o.Key, set)
+			if errors.Is(err, unix.ENOPROTOOPT) && o.Key.String() == "socket.sndlowat" {
+				return // "not changeable on Linux", as the table says
+			}
+			if err != nil {
+				t.Fatalf("Set(%v): %v", set, err)
+			}
+			got, err := testHost.Get(s, o.Key)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			if want != nil && got != want {
+				t.Fatalf("Get = %#v, want %#v", got, want)
+			}
+		})
+		tested++
+	}
+	if tested < 50 {
+		t.Errorf("only %d options tested", tested)
+	}
+}
+
+func TestErrorsPerReference(t *testing.T) {
+	udp := openSocket(t, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	tcp := openSocket(t, unix.AF_INET, unix.SOCK_STREAM, 0)
+	var optErr *OptionError
+	var valErr *ValueError
+	for _, c := range []struct {
+		s    Socket
+		key  Key
+		v    any
+		want string
+	}{
+		{udp, Key{LevelSocket, "nosuch"}, true, "unknown"},
+		{udp, Key{LevelSocket, "type"}, 1, "get only"},
+		{udp, Key{LevelSocket, "peek_off"}, 1, "disabled"},
+		{udp, Key{LevelSocket, "rcvtimeo"}, Timeval{Sec: 1}, "nonblocking"},
+		{udp, Key{LevelSocket, "exclusiveaddruse"}, true, "Windows"},
+		{tcp, Key{LevelSocket, "broadcast"}, true, "requires type dgram"},
+		{udp, Key{LevelTCP, "nodelay"}, true, "requires type stream"},
+		{udp, Key{LevelIPv6, "v6only"}, true, "requires domain inet6"},
+		{udp, Key{LevelSCTP, "nodelay"}, true, "not supported by this host"},
+	} {
+		err := testHost.Set(c.s, c.key, c.v)
+		if !errors.As(err, &optErr) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Set(%s) = %v, want an OptionError %q", c.key, err, c.want)
+		}
+	}
+	if _, err := testHost.Get(udp, Key{LevelIP, "add_membership"}); !errors.As(err, &optErr) {
+		t.Errorf("Get of a set-only option = %v", err)
+	}
+	for _, c := range []struct {
+		key Key
+		v   any
+	}{
+		{Key{LevelSocket, "reuseaddr"}, 1},
+		{Key{LevelSocket, "bindtodevice"}, "a-name-longer-than-ifnamsiz"},
+		{Key{LevelIP, "add_membership"}, IPMreq{Multiaddr: netip.MustParseAddr("127.0.0.1")}},
+		{Key{LevelOTP, "use_registry"}, false},
+		{Key{LevelOTP, "rcvbuf"}, RcvBuf{N: 2, Size: 100}}, // tuple form on udp
+		{Key{LevelOTP, "rcvbuf"}, RcvBuf{Size: -1}},
+		{Key{LevelOTP, "rcvctrlbuf"}, CtrlBuf{Size: MaxCtrlBuf + 1}},
+	} {
+		if err := testHost.Set(udp, c.key, c.v); !errors.As(err, &valErr) {
+			t.Errorf("Set(%s, %v) = %v, want a ValueError", c.key, c.v, err)
+		}
+	}
+	// The OS's refusal is its errno: sndlowat is not changeable on Linux.
+	if err := testHost.Set(udp, Key{LevelSocket, "sndlowat"}, 10); !errors.Is(err, unix.ENOPROTOOPT) {
+		t.Errorf("Set(sndlowat) = %v, want enoprotoopt", err)
+	}
+}
+
+func TestOTPOptions(t *testing.T) {
+	s := openSocket(t, unix.AF_INET, unix.SOCK_STREAM, 0)
+	must := func(k string, v any) {
+		t.Helper()
+		if err := testHost.Set(s, Key{LevelOTP, k}, v); err != nil {
+			t.Fatalf("Set(otp %s, %v): %v", k, v, err)
+		}
+	}
+	get := func(k string) any {
+		t.Helper()
+		v, err := testHost.Get(s, Key{LevelOTP, k})
+		if err != nil {
+			t.Fatalf("Get(otp %s): %v", k, err)
+		}
+		return v
+	}
+	if got := get("rcvbuf"); got != (RcvBuf{Size: 8192}) {
+		t.Errorf("default rcvbuf = %v", got)
+	}
+	must("rcvbuf", RcvBuf{N: 4, Size: 1024})
+	if got := get("rcvbuf"); got != (RcvBuf{N: 4, Size: 1024}) {
+		t.Errorf("rcvbuf = %v", got)
+	}
+	must("rcvbuf", RcvBuf{Default: true})
+	if got := get("rcvbuf"); got != (RcvBuf{Size: 8192}) {
+		t.Errorf("rcvbuf after default = %v", got)
+	}
+	must("rcvctrlbuf", CtrlBuf{Size: 4096})
+	must("sndctrlbuf", CtrlBuf{Size: 2048})
+	if get("rcvctrlbuf") != (CtrlBuf{Size: 4096}) || get("sndctrlbuf") != (CtrlBuf{Size: 2048}) {
+		t.Error("ctrl bufs not set")
+	}
+	must("rcvctrlbuf", CtrlBuf{Default: true})
+	if get("rcvctrlbuf") != (CtrlBuf{Size: 1024}) {
+		t.Error("rcvctrlbuf default not restored")
+	}
+	for _, k := range []string{"iow", "debug"} {
+		must(k, true)
+		if get(k) != true {
+			t.Errorf("%s not set", k)
+		}
+	}
+	must("use_registry", true)
+	if get("use_registry") != true || get("fd") != s.fd {
+		t.Error("use_registry or fd wrong")
+	}
+	if err := testHost.Set(s, Key{LevelOTP, "fd"}, 3); err == nil {
+		t.Error("fd is get only")
+	}
+	if err := testHost.Set(s, Key{LevelOTP, "controlling_process"}, "x"); !errors.Is(err, ErrSessionOption) {
+		t.Errorf("controlling_process: %v", err)
+	}
+}
+
+func TestNative(t *testing.T) {
+	s := openSocket(t, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err := SetNative(s, unix.SOL_SOCKET, unix.SO_BROADCAST, true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_BROADCAST, NativeSpec{Bool: true}); err != nil || v != true {
+		t.Fatalf("broadcast = %v, %v", v, err)
+	}
+	if err := SetNative(s, unix.IPPROTO_IP, unix.IP_TTL, 33); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := GetNative(s, unix.IPPROTO_IP, unix.IP_TTL, NativeSpec{Int: true}); err != nil || v != 33 {
+		t.Fatalf("ttl = %v, %v", v, err)
+	}
+	if err := SetNative(s, unix.SOL_SOCKET, unix.SO_LINGER, []byte{1, 0, 0, 0, 3, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_LINGER, NativeSpec{Size: 8}); err != nil || len(v.([]byte)) != 8 || v.([]byte)[4] != 3 {
+		t.Fatalf("linger = %v, %v", v, err)
+	}
+	var optErr *OptionError
+	if err := SetNative(s, -1, 2, 1); !errors.As(err, &optErr) {
+		t.Errorf("negative level: %v", err)
+	}
+	var specErr *SpecError
+	if _, err := GetNative(s, 1, 2, NativeSpec{Size: MaxNativeBytes + 1}); !errors.As(err, &specErr) {
+		t.Errorf("huge size spec: %v", err)
+	}
+	if err := SetNative(s, 1, 2, "string"); err == nil {
+		t.Error("a string native value was accepted")
+	}
+}
+
+func TestProbeIsBounded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	h := Probe(ctx)
+	if time.Since(start) > time.Second {
+		t.Error("a cancelled probe took long")
+	}
+	reuse, _ := Lookup(Key{LevelSocket, "reuseaddr"})
+	if h.Supported(reuse) {
+		t.Error("an option not probed in time is reported supported")
+	}
+	peek, _ := Lookup(Key{LevelSocket, "peek_off"})
+	if testHost.Supported(peek) {
+		t.Error("peek_off must always be reported unsupported")
+	}
+	if !testHost.Supported(reuse) {
+		t.Error("reuseaddr unsupported on Linux?")
+	}
+}

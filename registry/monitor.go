@@ -1,0 +1,215 @@
+package registry
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// Reason says why a monitor fired.
+type Reason string
+
+const (
+	// ReasonClosed: the monitored socket closed (Close, or its owner died:
+	// like Erlang's registry, this one has no finer reason).
+	ReasonClosed Reason = "closed"
+	// ReasonNoSock: the socket was unknown or already closed when the
+	// monitor was set.
+	ReasonNoSock Reason = "nosock"
+)
+
+// Down is Erlang's {'DOWN', MRef, socket, Socket, Info}.
+type Down struct {
+	MonitorID string
+	SocketID  string
+	Reason    Reason
+}
+
+// A Watcher is the monitoring process: in sockd, a session. Watchers are
+// compared by identity (==), so use pointers.
+type Watcher interface {
+	// SocketDown delivers a monitor's Down notice. It must not block and
+	// must not call back into the registry; it may be called concurrently,
+	// from the goroutine closing the socket or, for nosock, from Monitor.
+	SocketDown(Down)
+}
+
+// monitor is one socket monitor. Its fields never change.
+type monitor struct {
+	id      string
+	sock    *engine.Socket
+	watcher Watcher
+}
+
+// Monitor monitors s for w and returns the monitor's id (socket:monitor/1).
+// It turns use_registry on for s and registers it. If s is already closed,
+// w gets a Down with reason nosock before Monitor returns.
+func (r *Registry) Monitor(s *engine.Socket, w Watcher) string {
+	id := newMonitorID()
+	s.SetUseRegistry(true)
+	sh := r.shardOf(s)
+	sh.mu.Lock()
+	if s.Closed() {
+		sh.mu.Unlock()
+		w.SocketDown(Down{MonitorID: id, SocketID: s.ID(), Reason: ReasonNoSock})
+		return id
+	}
+	mons, ok := sh.socks[s]
+	if !ok {
+		r.count.Add(1)
+	}
+	m := &monitor{id: id, sock: s, watcher: w}
+	sh.socks[s] = append(mons, m)
+	// Lock order: a shard, then the monitor table.
+	r.monitors.put(m)
+	sh.mu.Unlock()
+	return id
+}
+
+// MonitorUnknown is Monitor for a socket id that names no socket the
+// caller may see: the monitor fires at once with reason nosock.
+func (r *Registry) MonitorUnknown(socketID string, w Watcher) string {
+	id := newMonitorID()
+	w.SocketDown(Down{MonitorID: id, SocketID: socketID, Reason: ReasonNoSock})
+	return id
+}
+
+// CancelMonitor removes the monitor id if it exists, has not fired, and
+// mayCancel accepts its watcher (socket:cancel_monitor/1: only the
+// monitoring process may cancel). After it returns true, no Down for that
+// monitor is delivered.
+func (r *Registry) CancelMonitor(id string, mayCancel func(Watcher) bool) bool {
+	m := r.monitors.takeIf(id, mayCancel)
+	if m == nil {
+		return false
+	}
+	r.unlink(m)
+	return true
+}
+
+// DropWatcher removes every monitor of w, which died: no Down for them is
+// delivered. It returns how many there were.
+func (r *Registry) DropWatcher(w Watcher) int {
+	mons := r.monitors.takeAll(w)
+	for _, m := range mons {
+		r.unlink(m)
+	}
+	return len(mons)
+}
+
+// NumberOfMonitors counts the live monitors: of w, or of every watcher when
+// w is nil (socket:number_of_monitors/0,1).
+func (r *Registry) NumberOfMonitors(w Watcher) int {
+	r.monitors.mu.Lock()
+	defer r.monitors.mu.Unlock()
+	if w == nil {
+		return len(r.monitors.byID)
+	}
+	return len(r.monitors.byWatcher[w])
+}
+
+// unlink removes a monitor already taken from the monitor table from its
+// socket's entry, if the socket is still registered.
+func (r *Registry) unlink(m *monitor) {
+	sh := r.shardOf(m.sock)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	mons, ok := sh.socks[m.sock]
+	if !ok {
+		return
+	}
+	for i, other := range mons {
+		if other == m {
+			mons = append(mons[:i:i], mons[i+1:]...)
+			break
+		}
+	}
+	if len(mons) == 0 {
+		mons = nil
+	}
+	sh.socks[m.sock] = mons
+}
+
+// monitorTable indexes live monitors by id and by watcher. A monitor is
+// live while it is in byID; taking it out is what firing, cancelling and
+// dropping compete for.
+type monitorTable struct {
+	mu        sync.Mutex
+	byID      map[string]*monitor
+	byWatcher map[Watcher]map[*monitor]struct{}
+}
+
+func (t *monitorTable) init() {
+	t.byID = make(map[string]*monitor)
+	t.byWatcher = make(map[Watcher]map[*monitor]struct{})
+}
+
+func (t *monitorTable) put(m *monitor) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byID[m.id] = m
+	set := t.byWatcher[m.watcher]
+	if set == nil {
+		set = make(map[*monitor]struct{})
+		t.byWatcher[m.watcher] = set
+	}
+	set[m] = struct{}{}
+}
+
+// take removes m and reports whether it was still live.
+func (t *monitorTable) take(m *monitor) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byID[m.id] != m {
+		return false
+	}
+	t.removeLocked(m)
+	return true
+}
+
+// takeIf removes and returns the live monitor id if ok accepts its watcher.
+func (t *monitorTable) takeIf(id string, ok func(Watcher) bool) *monitor {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.byID[id]
+	if m == nil || (ok != nil && !ok(m.watcher)) {
+		return nil
+	}
+	t.removeLocked(m)
+	return m
+}
+
+// takeAll removes and returns every live monitor of w.
+func (t *monitorTable) takeAll(w Watcher) []*monitor {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := t.byWatcher[w]
+	mons := make([]*monitor, 0, len(set))
+	for m := range set {
+		delete(t.byID, m.id)
+		mons = append(mons, m)
+	}
+	delete(t.byWatcher, w)
+	return mons
+}
+
+func (t *monitorTable) removeLocked(m *monitor) {
+	delete(t.byID, m.id)
+	if set := t.byWatcher[m.watcher]; set != nil {
+		delete(set, m)
+		if len(set) == 0 {
+			delete(t.byWatcher, m.watcher)
+		}
+	}
+}
+
+// newMonitorID returns an opaque, unguessable id: knowing a monitor's id is
+// not enough to cancel it (the watcher is checked too), but ids of other
+// sessions' monitors cannot be probed either.
+func newMonitorID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather than return short)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,146 @@
+package registry
+
+import (
+	"testing"
+)
+
+func wantDowns(t testing.TB, c *caller, want ...Down) {
+	t.Helper()
+	got := c.takeDowns()
+	if len(got) != len(want) {
+		t.Fatalf("%s got downs %v, want %v", c.name, got, want)
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			t.Errorf("%s: missing %v in %v", c.name, w, got)
+		}
+	}
+}
+
+// Reference scenario 42 (monitor_simple_open_and_close): two monitors from
+// one watcher both fire on close.
+func TestMonitorOpenAndClose(t *testing.T) {
+	e, r := newEngine(t, false)
+	a := newCaller("a")
+	s := open(t, e, a, inet, stream, nil)
+	m1, m2 := r.Monitor(s, a), r.Monitor(s, a)
+	if m1 == m2 || m1 == "" {
+		t.Fatalf("monitor ids %q, %q: want distinct", m1, m2)
+	}
+	if !s.UseRegistry() || !r.Registered(s) {
+		t.Error("Monitor did not turn use_registry on")
+	}
+	if n := r.NumberOfMonitors(a); n != 2 {
+		t.Errorf("NumberOfMonitors(a) = %d, want 2", n)
+	}
+	wantDowns(t, a)
+	s.Close()
+	wantDowns(t, a, Down{m1, s.ID(), ReasonClosed}, Down{m2, s.ID(), ReasonClosed})
+	if n := r.NumberOfMonitors(nil); n != 0 {
+		t.Errorf("monitors left after they fired: %d", n)
+	}
+}
+
+// Reference scenario 43 (monitor_simple_open_and_exit): the owner dies.
+func TestMonitorOwnerDeath(t *testing.T) {
+	e, r := newEngine(t, true)
+	owner, w := newCaller("owner"), newCaller("w")
+	s := open(t, e, owner, inet, dgram, nil)
+	m := r.Monitor(s, w)
+	s.Abandon()
+	wantDowns(t, w, Down{m, s.ID(), ReasonClosed})
+}
+
+// Reference scenario 44 (monitor_simple_open_and_demon_and_close).
+func TestCancelMonitor(t *testing.T) {
+	e, r := newEngine(t, true)
+	a, b := newCaller("a"), newCaller("b")
+	s := open(t, e, a, inet, stream, nil)
+	m := r.Monitor(s, a)
+	onlyA := func(w Watcher) bool { return w == Watcher(a) }
+	onlyB := func(w Watcher) bool { return w == Watcher(b) }
+	if r.CancelMonitor(m, onlyB) {
+		t.Error("a monitor of a was cancelled on b's behalf")
+	}
+	if r.CancelMonitor("no-such-monitor", nil) {
+		t.Error("cancelled an unknown monitor")
+	}
+	if !r.CancelMonitor(m, onlyA) {
+		t.Fatal("cancel of a live monitor answered false")
+	}
+	if r.CancelMonitor(m, onlyA) {
+		t.Error("second cancel answered true")
+	}
+	s.Close()
+	wantDowns(t, a)
+	if !r.CancelMonitor(r.Monitor(open(t, e, a, inet, dgram, nil), a), nil) {
+		t.Error("cancel with no check failed")
+	}
+}
+
+// A fired monitor cannot be cancelled.
+func TestCancelAfterDown(t *testing.T) {
+	e, r := newEngine(t, true)
+	a := newCaller("a")
+	s := open(t, e, a, inet, stream, nil)
+	m := r.Monitor(s, a)
+	s.Close()
+	if r.CancelMonitor(m, nil) {
+		t.Error("cancel after the monitor fired answered true")
+	}
+	wantDowns(t, a, Down{m, s.ID(), ReasonClosed})
+}
+
+// Reference scenario 45: many sockets, many watchers, closes, deaths and
+// cancels mixed.
+func TestMonitorManySocketsAndWatchers(t *testing.T) {
+	e, r := newEngine(t, true)
+	owner := newCaller("owner")
+	w1, w2 := newCaller("w1"), newCaller("w2")
+	s1 := open(t, e, owner, inet, stream, nil)
+	s2 := open(t, e, owner, inet6, dgram, nil)
+	s3 := open(t, e, owner, local, stream, nil)
+	m11, m12 := r.Monitor(s1, w1), r.Monitor(s1, w2)
+	m21, m22 := r.Monitor(s2, w1), r.Monitor(s2, w2)
+	m31 := r.Monitor(s3, w1)
+	m32 := r.Monitor(s3, w2)
+	r.CancelMonitor(m32, nil)
+
+	s1.Close()
+	wantDowns(t, w1, Down{m11, s1.ID(), ReasonClosed})
+	wantDowns(t, w2, Down{m12, s1.ID(), ReasonClosed})
+
+	// w2 dies: its monitors go with it.
+	if n := r.DropWatcher(w2); n != 1 {
+		t.Errorf("DropWatcher(w2) removed %d monitors, want 1 (m22)", n)
+	}
+	s2.Abandon()
+	s3.Close()
+	wantDowns(t, w1, Down{m21, s2.ID(), ReasonClosed}, Down{m31, s3.ID(), ReasonClosed})
+	wantDowns(t, w2)
+	_ = m22
+	if n := r.NumberOfMonitors(nil); n != 0 {
+		t.Errorf("monitors left: %d", n)
+	}
+	wantCount(t, r, 0)
+}
+
+// Reference scenario 46 (monitor_closed_socket).
+func TestMonitorClosedSocket(t *testing.T) {
+	e, r := newEngine(t, true)
+	a := newCaller("a")
+	s := open(t, e, a, inet, stream, nil)
+	s.Close()
+	m := r.Monitor(s, a)
+	wantDowns(t, a, Down{m, s.ID(), ReasonNoSock})
+	wantCount(t, r, 0)
+	u := r.MonitorUnknown("gone", a)
+	wantDowns(t, a, Down{u, "gone", ReasonNoSock})
+	if r.NumberOfMonitors(nil) != 0 {
+		t.Error("a nosock monitor stayed live")
+	}
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func recvCompletion(n int) *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Completion{Completion: &sockdv1.CompletionEvent{
+		Status: &sockdv1.CompletionEvent_Recv{Recv: &sockdv1.RecvResponse{Data: make([]byte, n)}}}}}
+}
+
+// The log counts the received bytes it holds for the client until they are
+// sent, including when the ring pushes unsent events out.
+func TestEventLogCountsUnsentPayload(t *testing.T) {
+	l := newEventLog(3)
+	l.append(recvCompletion(100))
+	l.append(&sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{}}})
+	l.append(recvCompletion(10))
+	if l.unsentBytes != 110 {
+		t.Fatalf("unsentBytes = %d, want 110", l.unsentBytes)
+	}
+	l.markSent(1)
+	if l.unsentBytes != 10 {
+		t.Fatalf("after sending 1: unsentBytes = %d, want 10", l.unsentBytes)
+	}
+	l.markSent(1) // a replay sends it again: nothing changes
+	if l.unsentBytes != 10 {
+		t.Fatalf("after resending 1: unsentBytes = %d, want 10", l.unsentBytes)
+	}
+	l.append(recvCompletion(1000)) // pushes out 1, already sent
+	l.append(recvCompletion(5))    // pushes out 2, unsent but empty
+	l.append(recvCompletion(7))    // pushes out 3, unsent: its 10 bytes go
+	if l.unsentBytes != 1012 {
+		t.Fatalf("after overflow: unsentBytes = %d, want 1012", l.unsentBytes)
+	}
+	l.markSent(l.last())
+	if l.unsentBytes != 0 {
+		t.Fatalf("all sent: unsentBytes = %d, want 0", l.unsentBytes)
+	}
+}
+
+// Each operation's result comes out as the response its call would give.
+func TestCompletionEventEncoding(t *testing.T) {
+	sa := &engine.SockAddr{Family: engine.FamilyUnspec}
+	cases := []struct {
+		op   engine.Op
+		c    engine.Completion
+		want func(*sockdv1.CompletionEvent) bool
+	}{
+		{engine.OpConnect, engine.Completion{Connect: &engine.ConnectResult{Err: unix.ECONNREFUSED}}, func(e *sockdv1.CompletionEvent) bool {
+			return e.GetConnect().GetError().GetReason() == "econnrefused"
+		}},
+		{engine.OpSendTo, engine.Completion{Send: &engine.SendResult{Sent: 3, Unsent: 2, Err: engine.ErrClosed}}, func(e *sockdv1.CompletionEvent) bool {
+			s := e.GetSend()
+			return s.GetBytesSent() == 3 && s.GetBytesUnsent() == 2 && s.GetError().GetKind() == sockdv1.SocketError_KIND_CLOSED
+		}},
+		{engine.OpRecv, engine.Completion{Recv: &engine.RecvResult{Data: []byte("ab")}}, func(e *sockdv1.CompletionEvent) bool {
+			return string(e.GetRecv().GetData()) == "ab" && e.GetRecv().GetError() == nil
+		}},
+		{engine.OpRecvFrom, engine.Completion{Recv: &engine.RecvResult{Data: []byte("x"), From: sa}}, func(e *sockdv1.CompletionEvent) bool {
+			return string(e.GetRecvfrom().GetData()) == "x" && e.GetRecvfrom().GetSource() != nil
+		}},
+		{engine.OpRecvMsg, engine.Completion{Recv: &engine.RecvResult{Data: []byte("m"), Flags: unix.MSG_TRUNC}}, func(e *sockdv1.CompletionEvent) bool {
+			m := e.GetRecvmsg()
+			return len(m.GetIov()) == 1 && string(m.GetIov()[0]) == "m" && len(m.GetFlags()) == 1 && m.GetFlags()[0] == sockdv1.MsgFlag_MSG_FLAG_TRUNC
+		}},
+		{engine.OpAccept, engine.Completion{Accept: &engine.AcceptResult{Err: unix.EMFILE}}, func(e *sockdv1.CompletionEvent) bool {
+			return e.GetAccept().GetSocketId() == "" && e.GetAccept().GetError().GetReason() == "emfile"
+		}},
+	}
+	for _, c := range cases {
+		got := completionEvent(engine.Event{Kind: engine.EventCompletion, Op: c.op, Handle: 9, Completion: &c.c})
+		if got.GetHandle() != 9 || got.GetOperation() != encodeOp(c.op) || !c.want(got) {
+			t.Errorf("op %v: encoded %v", c.op, got)
+		}
+	}
+}

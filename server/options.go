@@ -1,0 +1,621 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// SetOpt implements sockdv1.SocketServiceServer: socket:setopt/3.
+func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv1.SetOptResponse, error) {
+	sess, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	key, bad := decodeOptionKey(r.GetKey())
+	if bad != nil {
+		return &sockdv1.SetOptResponse{Error: bad}, nil
+	}
+	o, err := s.options.Resolve(key, true)
+	if err != nil {
+		return &sockdv1.SetOptResponse{Error: optionError(err)}, nil
+	}
+	if o.Type == options.TypeOTPProcess {
+		return &sockdv1.SetOptResponse{Error: s.setControllingProcess(ctx, sess, sock, o.Key, r.GetValue())}, nil
+	}
+	value, bad := decodeOptionValue(o, r.GetValue())
+	if bad != nil {
+		return &sockdv1.SetOptResponse{Error: bad}, nil
+	}
+	se, err := optionOutcome(s.options.Set(sock, o.Key, value))
+	return &sockdv1.SetOptResponse{Error: se}, err
+}
+
+// GetOpt implements sockdv1.SocketServiceServer: socket:getopt/2.
+func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv1.GetOptResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	key, bad := decodeOptionKey(r.GetKey())
+	if bad != nil {
+		return &sockdv1.GetOptResponse{Error: bad}, nil
+	}
+	o, err := s.options.Resolve(key, false)
+	if err != nil {
+		return &sockdv1.GetOptResponse{Error: optionError(err)}, nil
+	}
+	if o.Type == options.TypeOTPProcess {
+		owner, ok := sock.Owner().(*Session)
+		if sock.Closed() || !ok {
+			return &sockdv1.GetOptResponse{Error: socketError(engine.ErrClosed)}, nil
+		}
+		return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: owner.id}}}, nil
+	}
+	v, err := s.options.Get(sock, o.Key)
+	if se, err := optionOutcome(err); se != nil || err != nil {
+		return &sockdv1.GetOptResponse{Error: se}, err
+	}
+	return &sockdv1.GetOptResponse{Value: encodeOptionValue(o.Type, v)}, nil
+}
+
+// setControllingProcess hands sock to another session of the caller's
+// principal; the socket then lives and dies with that session.
+func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *engine.Socket, key options.Key, v *sockdv1.OptionValue) *sockdv1.SocketError {
+	id, ok := v.GetValue().(*sockdv1.OptionValue_SessionId)
+	if !ok {
+		return badOptionValue(key, v, "want a session id")
+	}
+	to, found := s.sessions.lookup(by.principal, id.SessionId)
+	if !found {
+		return badOptionValue(key, id.SessionId, "no such live session of this principal")
+	}
+	if err := sock.SetOwner(by, to); err != nil {
+		return socketError(err)
+	}
+	if !to.adopt(sock) {
+		// The new owner died in between: the socket dies with it, as Erlang's
+		// would when handed to a dead process.
+		sock.Abandon()
+		s.engine.Forget(sock)
+		return socketError(engine.ErrClosed)
+	}
+	if to != by {
+		by.disown(sock)
+	}
+	return nil
+}
+
+// SetOptNative implements sockdv1.SocketServiceServer: socket:setopt_native/3.
+func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeRequest) (*sockdv1.SetOptNativeResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	var value any
+	switch v := r.GetValue().GetValue().(type) {
+	case *sockdv1.NativeValue_IntValue:
+		if v.IntValue < math.MinInt32 || v.IntValue > math.MaxInt32 {
+			return &sockdv1.SetOptNativeResponse{Error: invalid("socket_option", v.IntValue)}, nil
+		}
+		value = int(v.IntValue)
+	case *sockdv1.NativeValue_BoolValue:
+		value = v.BoolValue
+	case *sockdv1.NativeValue_BytesValue:
+		value = v.BytesValue
+	default:
+		return &sockdv1.SetOptNativeResponse{Error: invalid("socket_option", "no value")}, nil
+	}
+	se, err := optionOutcome(options.SetNative(sock, int(r.GetLevel()), int(r.GetName()), value))
+	return &sockdv1.SetOptNativeResponse{Error: se}, err
+}
+
+// GetOptNative implements sockdv1.SocketServiceServer: socket:getopt_native/3.
+func (s *Service) GetOptNative(ctx context.Context, r *sockdv1.GetOptNativeRequest) (*sockdv1.GetOptNativeResponse, error) {
+	_, sock, err := s.target(ctx, r.GetSocketId())
+	if err != nil {
+		return nil, err
+	}
+	var spec options.NativeSpec
+	switch sp := r.GetSpec().GetSpec().(type) {
+	case *sockdv1.NativeValueSpec_Int:
+		spec.Int = true
+	case *sockdv1.NativeValueSpec_Bool:
+		spec.Bool = true
+	case *sockdv1.NativeValueSpec_Size:
+		spec.Size = int(min(sp.Size, math.MaxInt32))
+	case *sockdv1.NativeValueSpec_Buffer:
+		spec.Buffer = sp.Buffer
+		if spec.Buffer == nil {
+			spec.Buffer = []byte{}
+		}
+	default:
+		return &sockdv1.GetOptNativeResponse{Error: invalid("value_spec", "none")}, nil
+	}
+	v, err := options.GetNative(sock, int(r.GetLevel()), int(r.GetName()), spec)
+	if se, err := optionOutcome(err); se != nil || err != nil {
+		return &sockdv1.GetOptNativeResponse{Error: se}, err
+	}
+	out := &sockdv1.NativeValue{}
+	switch x := v.(type) {
+	case int:
+		out.Value = &sockdv1.NativeValue_IntValue{IntValue: int64(x)}
+	case bool:
+		out.Value = &sockdv1.NativeValue_BoolValue{BoolValue: x}
+	case []byte:
+		out.Value = &sockdv1.NativeValue_BytesValue{BytesValue: x}
+	}
+	return &sockdv1.GetOptNativeResponse{Value: out}, nil
+}
+
+// Supports implements sockdv1.SocketServiceServer: socket:supports/0,1,2.
+func (s *Service) Supports(ctx context.Context, r *sockdv1.SupportsRequest) (*sockdv1.SupportsResponse, error) {
+	if _, err := s.principal(ctx); err != nil {
+		return nil, err
+	}
+	resp := &sockdv1.SupportsResponse{}
+	key := r.GetKey()
+	if key == "" || key == "options" {
+		for i := range options.Table {
+			o := &options.Table[i]
+			if r.GetLevel() != sockdv1.OptionLevel_OPTION_LEVEL_UNSPECIFIED && int(r.GetLevel()) != int(o.Level) {
+				continue
+			}
+			resp.Options = append(resp.Options, &sockdv1.OptionSupport{
+				Key:       &sockdv1.OptionKey{Level: sockdv1.OptionLevel(o.Level), Name: o.Name},
+				ValueType: o.Type.String(),
+				Set:       o.Set,
+				Get:       o.Get,
+				Supported: s.options.Supported(o),
+				Notes:     o.Notes,
+			})
+		}
+	}
+	if key != "options" {
+		resp.Features = make(map[string]bool)
+		for name, ok := range s.features() {
+			if key == "" || key == name {
+				resp.Features[name] = ok
+			}
+		}
+	}
+	return resp, nil
+}
+
+// IsSupported implements sockdv1.SocketServiceServer: socket:is_supported/1,2,3.
+func (s *Service) IsSupported(ctx context.Context, r *sockdv1.IsSupportedRequest) (*sockdv1.IsSupportedResponse, error) {
+	if _, err := s.principal(ctx); err != nil {
+		return nil, err
+	}
+	keys := r.GetKeys()
+	if len(keys) == 0 {
+		return nil, invalidArgument("keys", "want one to three keys")
+	}
+	supported := false
+	switch {
+	case keys[0] == "options" && len(keys) == 1:
+		supported = true
+	case keys[0] == "options":
+		name := strings.Join(keys[1:], ".")
+		levelName, optName, _ := strings.Cut(name, ".")
+		if level, err := options.ParseLevel(levelName); err == nil {
+			if o, ok := options.Lookup(options.Key{Level: level, Name: optName}); ok {
+				supported = s.options.Supported(o)
+			}
+		}
+	case len(keys) == 1:
+		supported = s.features()[keys[0]]
+	}
+	return &sockdv1.IsSupportedResponse{Supported: supported}, nil
+}
+
+// features are the boolean keys of socket:supports/0.
+func (s *Service) features() map[string]bool {
+	return map[string]bool{
+		"sctp":  s.options.SCTP,
+		"ipv6":  s.options.IPv6,
+		"local": true,
+		"netns": true,
+	}
+}
+
+// decodeOptionKey checks the key's shape; whether the table knows it is
+// Resolve's question.
+func decodeOptionKey(k *sockdv1.OptionKey) (options.Key, *sockdv1.SocketError) {
+	key := options.Key{Level: options.Level(k.GetLevel()), Name: k.GetName()}
+	if !key.Level.Valid() || key.Name == "" {
+		return key, invalid("socket_option", fmt.Sprintf("%s.%s", strings.ToLower(k.GetLevel().String()), k.GetName()))
+	}
+	return key, nil
+}
+
+// optionOutcome is outcome for option calls: the options package's invalid
+// answers become {invalid, {socket_option, ...}} or {invalid, {value_spec, ...}}.
+func optionOutcome(err error) (*sockdv1.SocketError, error) {
+	if se := optionError(err); se != nil {
+		return se, nil
+	}
+	return outcome(err)
+}
+
+func optionError(err error) *sockdv1.SocketError {
+	var (
+		optErr  *options.OptionError
+		valErr  *options.ValueError
+		specErr *options.SpecError
+	)
+	switch {
+	case errors.As(err, &optErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "socket_option", InvalidValue: optErr.Key.String(), Message: optErr.Error()}
+	case errors.As(err, &valErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "socket_option", InvalidValue: fmt.Sprint(valErr.Value), Message: valErr.Error()}
+	case errors.As(err, &specErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "value_spec", InvalidValue: fmt.Sprint(specErr.Spec), Message: specErr.Error()}
+	}
+	return nil
+}
+
+func badOptionValue(k options.Key, v any, reason string) *sockdv1.SocketError {
+	return optionError(&options.ValueError{Key: k, Value: v, Reason: reason})
+}
+
+// decodeOptionValue turns the request's value into the Go form the option's
+// type takes (see options.ValueType); range checks are the codec's.
+func decodeOptionValue(o *options.Option, pv *sockdv1.OptionValue) (any, *sockdv1.SocketError) {
+	v, reason := optionValue(o.Type, pv)
+	if reason != "" {
+		return nil, badOptionValue(o.Key, printValue(pv), reason)
+	}
+	return v, nil
+}
+
+func optionValue(t options.ValueType, pv *sockdv1.OptionValue) (any, string) {
+	switch v := pv.GetValue().(type) {
+	case *sockdv1.OptionValue_BoolValue:
+		if t == options.TypeBool {
+			return v.BoolValue, ""
+		}
+	case *sockdv1.OptionValue_IntValue:
+		return intOptionValue(t, v.IntValue)
+	case *sockdv1.OptionValue_StringValue:
+		if t == options.TypeString {
+			return v.StringValue, ""
+		}
+	case *sockdv1.OptionValue_Name:
+		return namedOptionValue(t, v.Name)
+	case *sockdv1.OptionValue_Linger:
+		if t == options.TypeLinger {
+			return options.Linger{OnOff: v.Linger.GetOnoff(), Seconds: int(v.Linger.GetLinger())}, ""
+		}
+	case *sockdv1.OptionValue_LingerAbort:
+		if t == options.TypeLinger && v.LingerAbort {
+			return options.Linger{OnOff: true}, ""
+		}
+	case *sockdv1.OptionValue_Timeval:
+		if t == options.TypeTimeval {
+			return options.Timeval{Sec: v.Timeval.GetSec(), Usec: v.Timeval.GetUsec()}, ""
+		}
+	case *sockdv1.OptionValue_Address:
+		if t == options.TypeIPMulticastIf {
+			return parseOptionAddr(v.Address, true)
+		}
+	case *sockdv1.OptionValue_IpMreq:
+		if t == options.TypeIPMreq {
+			return ipMreq(v.IpMreq)
+		}
+	case *sockdv1.OptionValue_IpMreqSource:
+		if t == options.TypeIPMreqSource {
+			return ipMreqSource(v.IpMreqSource)
+		}
+	case *sockdv1.OptionValue_IpMsfilter:
+		if t == options.TypeIPMsfilter {
+			return ipMsfilter(v.IpMsfilter)
+		}
+	case *sockdv1.OptionValue_MsfilterNull:
+		if t == options.TypeIPMsfilter && v.MsfilterNull {
+			return (*options.IPMsfilter)(nil), ""
+		}
+	case *sockdv1.OptionValue_Ipv6Mreq:
+		if t == options.TypeIPv6Mreq {
+			a, err := netip.ParseAddr(v.Ipv6Mreq.GetMultiaddr())
+			if err != nil {
+				return nil, "multiaddr: " + err.Error()
+			}
+			return options.IPv6Mreq{Multiaddr: a, Interface: v.Ipv6Mreq.GetInterface()}, ""
+		}
+	case *sockdv1.OptionValue_SctpAssocparams:
+		if t == options.TypeSCTPAssocParams {
+			return sctpAssocParams(v.SctpAssocparams)
+		}
+	case *sockdv1.OptionValue_SctpEventSubscribe:
+		if t == options.TypeSCTPEventSubscribe {
+			e := v.SctpEventSubscribe
+			return options.SCTPEventSubscribe{DataIO: e.GetDataIo(), Association: e.GetAssociation(), Address: e.GetAddress(),
+				SendFailure: e.GetSendFailure(), PeerError: e.GetPeerError(), Shutdown: e.GetShutdown(),
+				PartialDelivery: e.GetPartialDelivery(), AdaptationLayer: e.GetAdaptationLayer(), SenderDry: e.GetSenderDry()}, ""
+		}
+	case *sockdv1.OptionValue_SctpInitmsg:
+		if t == options.TypeSCTPInitMsg {
+			m := v.SctpInitmsg
+			fields := []uint32{m.GetNumOstreams(), m.GetMaxInstreams(), m.GetMaxAttempts(), m.GetMaxInitTimeo()}
+			for _, f := range fields {
+				if f > math.MaxUint16 {
+					return nil, "fields are 16-bit"
+				}
+			}
+			return options.SCTPInitMsg{NumOstreams: uint16(fields[0]), MaxInstreams: uint16(fields[1]),
+				MaxAttempts: uint16(fields[2]), MaxInitTimeo: uint16(fields[3])}, ""
+		}
+	case *sockdv1.OptionValue_SctpRtoinfo:
+		if t == options.TypeSCTPRtoInfo {
+			r := v.SctpRtoinfo
+			return options.SCTPRtoInfo{AssocID: r.GetAssocId(), Initial: r.GetInitial(), Max: r.GetMax(), Min: r.GetMin()}, ""
+		}
+	case *sockdv1.OptionValue_Domain:
+		if t == options.TypeIPv6AddrForm && v.Domain == sockdv1.Domain_DOMAIN_INET {
+			return unix.AF_INET, ""
+		}
+	case *sockdv1.OptionValue_Rcvbuf:
+		if t == options.TypeOTPRcvBuf {
+			r := v.Rcvbuf
+			return options.RcvBuf{N: int(r.GetCount()), Size: int(r.GetSize()), Default: r.GetUseDefault()}, ""
+		}
+	case nil:
+		return nil, "no value"
+	}
+	return nil, "want " + t.String()
+}
+
+func intOptionValue(t options.ValueType, n int64) (any, string) {
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return nil, "out of the range of a C int"
+	}
+	i := int(n)
+	switch t {
+	case options.TypeInt, options.TypeNonNegInt, options.TypeUint8:
+		return i, ""
+	case options.TypeIPPMTUDisc, options.TypeIPv6PMTUDisc:
+		return options.PMTUDisc(i), ""
+	case options.TypeIPTOS:
+		return options.TOS(i), ""
+	case options.TypeIPv6Hops:
+		if i < 0 {
+			return nil, "want default or 0..255"
+		}
+		return options.Hops(i), ""
+	case options.TypeOTPRcvBuf:
+		return options.RcvBuf{Size: i}, ""
+	case options.TypeOTPCtrlBuf:
+		return options.CtrlBuf{Size: i}, ""
+	}
+	return nil, "want " + t.String()
+}
+
+func namedOptionValue(t options.ValueType, name string) (any, string) {
+	switch t {
+	case options.TypeIPPMTUDisc, options.TypeIPv6PMTUDisc:
+		if p, ok := options.ParsePMTUDisc(name); ok {
+			return p, ""
+		}
+	case options.TypeIPTOS:
+		if tos, ok := options.ParseTOS(name); ok {
+			return tos, ""
+		}
+	case options.TypeIPv6Hops:
+		if name == "default" {
+			return options.HopsDefault, ""
+		}
+	case options.TypeIPMulticastIf:
+		if name == "any" {
+			return netip.IPv4Unspecified(), ""
+		}
+	case options.TypeIPv6AddrForm:
+		if name == "inet" {
+			return unix.AF_INET, ""
+		}
+	case options.TypeOTPRcvBuf:
+		if name == "default" {
+			return options.RcvBuf{Default: true}, ""
+		}
+	case options.TypeOTPCtrlBuf:
+		if name == "default" {
+			return options.CtrlBuf{Default: true}, ""
+		}
+	case options.TypeLinger:
+		if name == "abort" {
+			return options.Linger{OnOff: true}, ""
+		}
+	case options.TypeIPMsfilter:
+		if name == "null" {
+			return (*options.IPMsfilter)(nil), ""
+		}
+	}
+	return nil, fmt.Sprintf("%q is not a name of %s", name, t)
+}
+
+// parseOptionAddr parses an IPv4 address of an option value; with orAny,
+// "" and "any" are INADDR_ANY.
+func parseOptionAddr(s string, orAny bool) (netip.Addr, string) {
+	if orAny && (s == "" || s == "any") {
+		return netip.IPv4Unspecified(), ""
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err.Error()
+	}
+	return a, ""
+}
+
+func ipMreq(m *sockdv1.IpMreq) (any, string) {
+	group, bad := parseOptionAddr(m.GetMultiaddr(), false)
+	if bad != "" {
+		return nil, "multiaddr: " + bad
+	}
+	iface, bad := parseOptionAddr(m.GetInterface(), true)
+	if bad != "" {
+		return nil, "interface: " + bad
+	}
+	return options.IPMreq{Multiaddr: group, Interface: iface}, ""
+}
+
+func ipMreqSource(m *sockdv1.IpMreqSource) (any, string) {
+	group, bad := parseOptionAddr(m.GetMultiaddr(), false)
+	if bad != "" {
+		return nil, "multiaddr: " + bad
+	}
+	iface, bad := parseOptionAddr(m.GetInterface(), true)
+	if bad != "" {
+		return nil, "interface: " + bad
+	}
+	src, bad := parseOptionAddr(m.GetSourceaddr(), false)
+	if bad != "" {
+		return nil, "sourceaddr: " + bad
+	}
+	return options.IPMreqSource{Multiaddr: group, Interface: iface, Source: src}, ""
+}
+
+func ipMsfilter(m *sockdv1.IpMsfilter) (any, string) {
+	mreq, bad := ipMreq(&sockdv1.IpMreq{Multiaddr: m.GetMultiaddr(), Interface: m.GetInterface()})
+	if bad != "" {
+		return nil, bad
+	}
+	f := &options.IPMsfilter{Multiaddr: mreq.(options.IPMreq).Multiaddr, Interface: mreq.(options.IPMreq).Interface}
+	switch m.GetMode() {
+	case sockdv1.IpMsfilter_MODE_INCLUDE:
+	case sockdv1.IpMsfilter_MODE_EXCLUDE:
+		f.Exclude = true
+	default:
+		return nil, "mode: want include or exclude"
+	}
+	if len(m.GetSlist()) > 1024 {
+		return nil, "slist: too many sources"
+	}
+	for _, s := range m.GetSlist() {
+		a, bad := parseOptionAddr(s, false)
+		if bad != "" {
+			return nil, "slist: " + bad
+		}
+		f.Sources = append(f.Sources, a)
+	}
+	return f, ""
+}
+
+func sctpAssocParams(p *sockdv1.SctpAssocParams) (any, string) {
+	if p.GetAsocmaxrxt() > math.MaxUint16 || p.GetNumberPeerDestinations() > math.MaxUint16 {
+		return nil, "asocmaxrxt and number_peer_destinations are 16-bit"
+	}
+	return options.SCTPAssocParams{AssocID: p.GetAssocId(), AsocMaxRxt: uint16(p.GetAsocmaxrxt()),
+		NumberPeerDestinations: uint16(p.GetNumberPeerDestinations()), PeerRwnd: p.GetPeerRwnd(),
+		LocalRwnd: p.GetLocalRwnd(), CookieLife: p.GetCookieLife()}, ""
+}
+
+// printValue prints a request's value for invalid_value.
+func printValue(pv *sockdv1.OptionValue) string {
+	if pv.GetValue() == nil {
+		return "none"
+	}
+	s := fmt.Sprint(pv.GetValue())
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// encodeOptionValue is the reverse of optionValue, for GetOpt's answers:
+// names where Erlang's getopt gives atoms (tos, pmtudisc), integers otherwise.
+func encodeOptionValue(t options.ValueType, v any) *sockdv1.OptionValue {
+	out := &sockdv1.OptionValue{}
+	switch x := v.(type) {
+	case bool:
+		out.Value = &sockdv1.OptionValue_BoolValue{BoolValue: x}
+	case int:
+		return encodeKindValue(t, x)
+	case string:
+		out.Value = &sockdv1.OptionValue_StringValue{StringValue: x}
+	case options.Linger:
+		out.Value = &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: x.OnOff, Linger: uint32(max(x.Seconds, 0))}}
+	case options.Timeval:
+		out.Value = &sockdv1.OptionValue_Timeval{Timeval: &sockdv1.Timeval{Sec: x.Sec, Usec: x.Usec}}
+	case options.PMTUDisc:
+		return nameOrInt(x.Name(), int(x))
+	case options.TOS:
+		return nameOrInt(x.Name(), int(x))
+	case options.Hops:
+		out.Value = &sockdv1.OptionValue_IntValue{IntValue: int64(x)}
+	case netip.Addr:
+		if x.IsUnspecified() {
+			out.Value = &sockdv1.OptionValue_Name{Name: "any"}
+		} else {
+			out.Value = &sockdv1.OptionValue_Address{Address: x.String()}
+		}
+	case options.RcvBuf:
+		if x.N == 0 {
+			out.Value = &sockdv1.OptionValue_IntValue{IntValue: int64(x.Size)}
+		} else {
+			out.Value = &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: uint32(x.N), Size: uint32(x.Size)}}
+		}
+	case options.CtrlBuf:
+		out.Value = &sockdv1.OptionValue_IntValue{IntValue: int64(x.Size)}
+	case options.SCTPAssocParams:
+		out.Value = &sockdv1.OptionValue_SctpAssocparams{SctpAssocparams: &sockdv1.SctpAssocParams{
+			AssocId: x.AssocID, Asocmaxrxt: uint32(x.AsocMaxRxt), NumberPeerDestinations: uint32(x.NumberPeerDestinations),
+			PeerRwnd: x.PeerRwnd, LocalRwnd: x.LocalRwnd, CookieLife: x.CookieLife}}
+	case options.SCTPInitMsg:
+		out.Value = &sockdv1.OptionValue_SctpInitmsg{SctpInitmsg: &sockdv1.SctpInitMsg{
+			NumOstreams: uint32(x.NumOstreams), MaxInstreams: uint32(x.MaxInstreams),
+			MaxAttempts: uint32(x.MaxAttempts), MaxInitTimeo: uint32(x.MaxInitTimeo)}}
+	case options.SCTPRtoInfo:
+		out.Value = &sockdv1.OptionValue_SctpRtoinfo{SctpRtoinfo: &sockdv1.SctpRtoInfo{
+			AssocId: x.AssocID, Initial: x.Initial, Max: x.Max, Min: x.Min}}
+	}
+	return out
+}
+
+func nameOrInt(name string, n int) *sockdv1.OptionValue {
+	if name != "" {
+		return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: name}}
+	}
+	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: int64(n)}}
+}
+
+// encodeKindValue answers domain(), type() and protocol() with their enum
+// names where they have one, the number otherwise.
+func encodeKindValue(t options.ValueType, n int) *sockdv1.OptionValue {
+	switch t {
+	case options.TypeDomain:
+		if d, ok := reverse(domains, n); ok {
+			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Domain{Domain: d}}
+		}
+	case options.TypeType:
+		if ty, ok := reverse(types, n); ok {
+			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Type{Type: ty}}
+		}
+	case options.TypeProtocol:
+		if p, ok := reverse(protocols, n); ok {
+			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Protocol{Protocol: p}}
+		}
+	}
+	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: int64(n)}}
+}
+
+// hostOptions is the probed host, probing now if the daemon did not.
+func hostOptions(h *options.Host) *options.Host {
+	if h != nil {
+		return h
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), options.ProbeTimeout)
+	defer cancel()
+	return options.Probe(ctx)
+}

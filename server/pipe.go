@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// pipeChunk is the most a Pipe reads from its socket for one PipeResponse.
+// Flow control needs no buffer of its own: the downlink holds one chunk
+// while gRPC's window lets it go, and the uplink holds one request while the
+// socket takes it.
+const pipeChunk = 64 << 10
+
+// reasonNotConnectedStream: Pipe or Relay named a socket that is not a
+// connected stream socket.
+const reasonNotConnectedStream = "NOT_CONNECTED_STREAM"
+
+// streamCaller is the engine identity of a Pipe or a Relay. Its calls are
+// blocking, so it receives no events; it exists so that the lanes see the
+// pipe as a requestor distinct from its session's own nowait calls.
+type streamCaller struct{ id string }
+
+func (c *streamCaller) CallerID() string     { return c.id }
+func (c *streamCaller) Deliver(engine.Event) {}
+
+// errPipeReported ends a Pipe whose socket error was sent in-band.
+var errPipeReported = errors.New("socket error reported")
+
+// Pipe implements sockdv1.SocketServiceServer: the client's data is written
+// to the socket in order, the socket's data streams back, close_write shuts
+// the socket's write side down, and the peer's shutdown reaches the client
+// as eof. The socket stays open when the pipe ends.
+func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	sess, sock, err := s.streamSocket(stream.Context(), "socket_id", first.GetSocketId())
+	if err != nil {
+		return err
+	}
+	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}}
+	return p.run(stream.Context())
+}
+
+// streamSocket resolves a socket the caller may use and checks that it is a
+// connected stream socket.
+func (s *Service) streamSocket(ctx context.Context, field, id string) (*Session, *engine.Socket, error) {
+	if id == "" {
+		return nil, nil, invalidArgument(field, "required")
+	}
+	sess, sock, err := s.target(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sock.Type() != unix.SOCK_STREAM {
+		return nil, nil, notConnectedStream(field, id, "not a stream socket")
+	}
+	if _, err := sock.PeerName(); err != nil {
+		return nil, nil, notConnectedStream(field, id, "not connected: "+err.Error())
+	}
+	return sess, sock, nil
+}
+
+func notConnectedStream(field, id, why string) error {
+	return statusError(codes.FailedPrecondition, reasonNotConnectedStream,
+		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field})
+}
+
+// pipe is one Pipe stream bound to one socket.
+type pipe struct {
+	stream sockdv1.SocketService_PipeServer
+	sock   *engine.Socket
+	caller *streamCaller
+}
+
+// run moves bytes both ways until both directions are done: the client has
+// stopped sending and the peer has shut down, or either side failed.
+func (p *pipe) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	up := make(chan error, 1)
+	down := make(chan error, 1)
+	go func() { up <- p.uplink(ctx) }()
+	go func() { down <- p.downlink(ctx) }()
+	upDone, downDone := false, false
+	for !upDone || !downDone {
+		select {
+		case err := <-up:
+			upDone = true
+			if err == nil {
+				continue
+			}
+			// Only the downlink sends on the stream: stop it first.
+			cancel()
+			if !downDone {
+				<-down
+			}
+			var se socketFailure
+			if errors.As(err, &se) {
+				return p.stream.Send(&sockdv1.PipeResponse{Error: se.err})
+			}
+			return err
+		case err := <-down:
+			downDone = true
+			if err == nil {
+				continue
+			}
+			// The uplink's stream.Recv ends when the handler returns.
+			if errors.Is(err, errPipeReported) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// socketFailure carries a socket error out of the uplink, so that the
+// downlink's goroutine, the only sender, is stopped before it is reported.
+type socketFailure struct{ err *sockdv1.SocketError }
+
+func (f socketFailure) Error() string { return f.err.GetReason() }
+
+// uplink writes the client's data to the socket. It returns nil when the
+// client has finished sending.
+func (p *pipe) uplink(ctx context.Context) error {
+	for {
+		req, err := p.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch msg := req.GetMsg().(type) {
+		case *sockdv1.PipeRequest_Data:
+			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
+			if se, err := outcome(res.Err); err != nil {
+				return err
+			} else if se != nil {
+				return socketFailure{se}
+			}
+		case *sockdv1.PipeRequest_CloseWrite:
+			if !msg.CloseWrite {
+				continue
+			}
+			if se, err := outcome(p.sock.Shutdown(unix.SHUT_WR)); err != nil {
+				return err
+			} else if se != nil {
+				return socketFailure{se}
+			}
+		case *sockdv1.PipeRequest_SocketId:
+			return invalidArgument("socket_id", "only the first message names the socket")
+		default:
+			return invalidArgument("msg", "empty PipeRequest")
+		}
+	}
+}
+
+// downlink streams what the socket receives to the client, then eof when
+// the peer shuts down. A socket error is sent in-band and ends the pipe.
+func (p *pipe) downlink(ctx context.Context) error {
+	for {
+		// RecvFrom on a stream returns what is there, up to the buffer.
+		res := p.sock.RecvFrom(ctx, p.caller, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
+		if len(res.Data) > 0 {
+			if err := p.stream.Send(&sockdv1.PipeResponse{Data: res.Data}); err != nil {
+				return err
+			}
+		}
+		switch {
+		case res.Err == nil:
+			continue
+		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed():
+			return p.stream.Send(&sockdv1.PipeResponse{Eof: true})
+		}
+		se, err := outcome(res.Err)
+		if err != nil {
+			return err
+		}
+		if err := p.stream.Send(&sockdv1.PipeResponse{Error: se}); err != nil {
+			return err
+		}
+		return errPipeReported
+	}
+}

@@ -1,0 +1,190 @@
+package server
+
+import (
+	"context"
+	"slices"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/registry"
+)
+
+// iovMax is sysconf(_SC_IOV_MAX) on Linux (UIO_MAXIOV), which Go cannot
+// call without cgo; the value has been fixed since Linux 2.2.
+const iovMax = 1024
+
+var _ registry.Watcher = (*Session)(nil)
+
+// NumberOf implements sockdv1.SocketServiceServer: the registered sockets
+// the caller's principal may use (every one for an admin).
+func (s *Service) NumberOf(ctx context.Context, _ *sockdv1.NumberOfRequest) (*sockdv1.NumberOfResponse, error) {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sockdv1.NumberOfResponse{Count: uint64(s.registry.NumberOf(visibleTo(p)...))}, nil
+}
+
+// WhichSockets implements sockdv1.SocketServiceServer.
+func (s *Service) WhichSockets(ctx context.Context, r *sockdv1.WhichSocketsRequest) (*sockdv1.WhichSocketsResponse, error) {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := decodeFilters(r)
+	if err != nil {
+		return nil, err
+	}
+	socks := s.registry.WhichSockets(append(filters, visibleTo(p)...)...)
+	ids := make([]string, len(socks))
+	for i, sock := range socks {
+		ids[i] = sock.ID()
+	}
+	slices.Sort(ids) // stable output for people and diffs
+	return &sockdv1.WhichSocketsResponse{SocketIds: ids}, nil
+}
+
+// visibleTo is the filter that hides other principals' sockets, none for
+// an admin.
+func visibleTo(p Principal) []registry.Filter {
+	if p.Admin() {
+		return nil
+	}
+	return []registry.Filter{p.mayUse}
+}
+
+// decodeFilters turns WhichSockets' fields into registry filters; an
+// unspecified field filters nothing, an unknown enum value is badarg, as
+// Erlang's which_sockets/1 with a filter it does not know.
+func decodeFilters(r *sockdv1.WhichSocketsRequest) ([]registry.Filter, error) {
+	var filters []registry.Filter
+	if d := r.GetDomain(); d != sockdv1.Domain_DOMAIN_UNSPECIFIED {
+		n, ok := domains[d]
+		if !ok {
+			return nil, invalidArgument("domain", "unknown domain %d", d)
+		}
+		filters = append(filters, registry.Domain(n))
+	}
+	if t := r.GetType(); t != sockdv1.Type_TYPE_UNSPECIFIED {
+		n, ok := types[t]
+		if !ok {
+			return nil, invalidArgument("type", "unknown type %d", t)
+		}
+		filters = append(filters, registry.Type(n))
+	}
+	if pr := r.GetProtocol(); pr != sockdv1.Protocol_PROTOCOL_UNSPECIFIED {
+		n, ok := protocols[pr]
+		if !ok {
+			return nil, invalidArgument("protocol", "unknown protocol %d", pr)
+		}
+		filters = append(filters, registry.Protocol(n))
+	}
+	if owner := r.GetOwner(); owner != "" {
+		filters = append(filters, registry.OwnedBy(owner))
+	}
+	return filters, nil
+}
+
+// UseRegistry implements sockdv1.SocketServiceServer. The default is
+// daemon-wide, so only an admin may change it.
+func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest) (*sockdv1.UseRegistryResponse, error) {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Admin() {
+		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
+			"the global use_registry default is the daemon's: only an admin may set it", nil)
+	}
+	s.registry.SetUseRegistry(r.GetEnabled())
+	return &sockdv1.UseRegistryResponse{}, nil
+}
+
+// Monitor implements sockdv1.SocketServiceServer. A socket that is closed,
+// unknown, or not the caller principal's gets a monitor that fires nosock at
+// once, so ids cannot be probed.
+func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sockdv1.MonitorResponse, error) {
+	sess, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := r.GetSocketId()
+	if id == "" {
+		return nil, invalidArgument("socket_id", "required")
+	}
+	sock, ok := s.engine.Lookup(id)
+	if !ok || !sess.principal.mayUse(sock) {
+		return &sockdv1.MonitorResponse{MonitorId: s.registry.MonitorUnknown(id, sess)}, nil
+	}
+	return &sockdv1.MonitorResponse{MonitorId: s.registry.Monitor(sock, sess)}, nil
+}
+
+// CancelMonitor implements sockdv1.SocketServiceServer: only a session of
+// the monitoring session's principal may cancel; for anyone else the
+// monitor does not exist (removed false).
+func (s *Service) CancelMonitor(ctx context.Context, r *sockdv1.CancelMonitorRequest) (*sockdv1.CancelMonitorResponse, error) {
+	sess, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.GetMonitorId() == "" {
+		return nil, invalidArgument("monitor_id", "required")
+	}
+	removed := s.registry.CancelMonitor(r.GetMonitorId(), func(w registry.Watcher) bool {
+		watcher, ok := w.(*Session)
+		return ok && watcher.principal == sess.principal
+	})
+	return &sockdv1.CancelMonitorResponse{Removed: removed}, nil
+}
+
+// GlobalInfo implements sockdv1.SocketServiceServer: socket:info/0
+// (reference §4.2). The counters cover every open socket, registered or not.
+func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) (*sockdv1.GlobalInfoResponse, error) {
+	if _, err := s.principal(ctx); err != nil {
+		return nil, err
+	}
+	resp := &sockdv1.GlobalInfoResponse{
+		UseRegistry: s.registry.UseRegistry(),
+		NumCntBits:  uint32(s.engine.CounterBits()),
+		IovMax:      iovMax,
+		IoBackend:   "epoll",
+	}
+	for _, sock := range s.engine.Sockets() {
+		countSocket(resp, sock)
+	}
+	return resp, nil
+}
+
+// countSocket adds sock to GlobalInfo's counters.
+func countSocket(resp *sockdv1.GlobalInfoResponse, sock *engine.Socket) {
+	resp.NumSockets++
+	switch sock.Type() {
+	case unix.SOCK_STREAM:
+		resp.NumTstreams++
+	case unix.SOCK_DGRAM:
+		resp.NumTdgrams++
+	case unix.SOCK_SEQPACKET:
+		resp.NumTseqpkgs++
+	}
+	switch sock.Domain() {
+	case unix.AF_UNIX:
+		resp.NumDlocal++
+	case unix.AF_INET:
+		resp.NumDinet++
+	case unix.AF_INET6:
+		resp.NumDinet6++
+	}
+	switch sock.Protocol() {
+	case unix.IPPROTO_IP:
+		resp.NumPip++
+	case unix.IPPROTO_TCP:
+		resp.NumPtcp++
+	case unix.IPPROTO_UDP:
+		resp.NumPudp++
+	case unix.IPPROTO_SCTP:
+		resp.NumPsctp++
+	}
+}

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Relay implements sockdv1.SocketServiceServer: it joins two connected
+// stream sockets of one principal inside the daemon until both directions
+// have ended, a socket fails or is closed, or the call is cancelled. The
+// bytes moved are in the response and in each socket's Info counters.
+func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.RelayResponse, error) {
+	_, a, err := s.streamSocket(ctx, "socket_a", r.GetSocketA())
+	if err != nil {
+		return nil, err
+	}
+	_, b, err := s.streamSocket(ctx, "socket_b", r.GetSocketB())
+	if err != nil {
+		return nil, err
+	}
+	if a == b {
+		return nil, invalidArgument("socket_b", "must differ from socket_a")
+	}
+	// An admin may use anyone's sockets, but not join two principals'.
+	if ownerPrincipal(a) != ownerPrincipal(b) {
+		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
+			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
+	}
+	res := engine.Relay(ctx, a, b)
+	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA}
+	if ctx.Err() != nil {
+		return nil, rpcError(ctx.Err())
+	}
+	resp.Error, err = outcome(res.Err)
+	return resp, err
+}
+
+// ownerPrincipal is the principal of the session owning sock; the zero
+// Principal for an orphan.
+func ownerPrincipal(sock *engine.Socket) Principal {
+	if owner, ok := sock.Owner().(*Session); ok {
+		return owner.principal
+	}
+	return Principal{}
+}
