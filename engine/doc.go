@@ -24,9 +24,11 @@
 //
 // # Readiness: edge-triggered epoll with cached readiness
 //
-// Each socket is registered once, at open, with
-// EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET on one of Config.Loops epoll loops (one
-// per core by default; an eventfd wakes a loop to stop it). Each side of a
+// Each socket is registered once with EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET
+// on one of Config.Loops epoll loops (one per core by default; an eventfd
+// wakes a loop to stop it), and only when a requestor first has to wait for
+// an edge: a socket whose operations all complete at once costs epoll
+// nothing and never wakes a loop (see watch in loop.go). Each side of a
 // socket (read, write) keeps a cached "ready" flag meaning "not known to be
 // empty". It starts true, is set true by an edge, and is set false only
 // when a syscall on that side returns EAGAIN (or a connect is found still in

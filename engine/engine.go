@@ -198,13 +198,8 @@ func (e *Engine) register(s *Socket) error {
 		return ErrClosed
 	}
 	s.loop = e.loops[e.nextLoop.Add(1)%uint32(len(e.loops))]
-	tok, ok := e.slots.alloc(s) // publishes s to the loops: fully built by now
-	if !ok {
+	if _, ok := e.slots.alloc(s); !ok { // publishes s to the loops: fully built by now
 		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
-	}
-	if err := s.loop.add(s.fd, tok); err != nil {
-		e.slots.release(tok)
-		return err
 	}
 	e.table.insert(s)
 	return nil
@@ -214,7 +209,7 @@ func (e *Engine) register(s *Socket) error {
 // and keeps it as a tombstone.
 func (e *Engine) unregister(s *Socket, fd int) {
 	e.mu.RLock()
-	if !e.stopping {
+	if !e.stopping && s.watching.Load() {
 		s.loop.remove(fd)
 	}
 	e.mu.RUnlock()

@@ -150,6 +150,7 @@ func (s *Socket) roomIn(l *lane) error {
 
 // arm makes w wait for the next edge; it counts a *_waits.
 func (s *Socket) arm(w *waiter) {
+	s.watch()
 	w.state = stateArmed
 	if id, ok := waitCounter(w.op); ok {
 		s.cnt.inc(id)

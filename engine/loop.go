@@ -118,6 +118,30 @@ func (l *loop) remove(fd int) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
+// watch puts the fd in its loop's epoll set the first time a requestor must
+// wait for an edge. Until then a socket costs epoll nothing, and sockets whose
+// operations all complete at once (open/close churn, reads of data already
+// there) never register or wake a loop. Registering late loses nothing: an
+// edge-triggered ADD of a ready fd reports it at once, and that report is
+// harvested after the syscall that found the side empty. Called with a side
+// lock held, so the socket is open and its fd valid.
+func (s *Socket) watch() {
+	if s.watching.Load() {
+		return
+	}
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watching.Load() {
+		return
+	}
+	if err := s.loop.add(s.fd, s.token); err != nil {
+		// ENOMEM or fs.epoll.max_user_watches: nothing will wake this waiter.
+		s.e.cfg.Logger.Error("engine: epoll registration failed", "socket", s.id, "err", err)
+		return
+	}
+	s.watching.Store(true)
+}
+
 // onEdges records an edge on each side it concerns.
 func (s *Socket) onEdges(events uint32, harvest uint64) {
 	if events&readEdges != 0 {

@@ -25,6 +25,10 @@ type Socket struct {
 	token                 uint64 // epoll token: slot index and generation
 	loop                  *loop
 
+	// watching: the fd is in its loop's epoll set (see watch).
+	watching atomic.Bool
+	watchMu  sync.Mutex
+
 	// fdMu orders the fd's users outside the lanes (Bind, Listen, Control,
 	// ...) against Close: they hold it shared, Close exclusively while it
 	// marks the socket closed. Lane syscalls need not take it: they run
