@@ -9,7 +9,7 @@ import (
 
 // spliceChunk is the most one splice(2) moves, and the pipe's capacity when
 // the kernel allows it (fs.pipe-max-size is 1 MiB by default).
-const spliceChunk = 1 << 20
+const spliceChunk = 256 << 10
 
 // RelayResult is what a finished Relay moved, and why it ended.
 type RelayResult struct {
@@ -142,22 +142,38 @@ func (j *spliceIn) completion() *Completion { return nil }
 
 func (j *spliceIn) attempt() (bool, error) {
 	s := j.src
-	s.cnt.inc(cReadTries)
-	at := s.harvest()
-	n, err := sysSplice(s.fd, j.pipe.w, spliceChunk)
-	switch {
-	case err == unix.EAGAIN:
-		s.rd.empty(at)
-		return false, nil
-	case err != nil:
-		s.cnt.inc(cReadFails)
-		j.err = err
-		return true, err
+	// Fill the pipe while the socket has data: fewer, larger rounds. Once
+	// the pipe holds bytes, EAGAIN may mean that it is full rather than that
+	// the socket is empty, so only an EAGAIN into an empty pipe marks the
+	// side empty.
+	for j.n < spliceChunk {
+		s.cnt.inc(cReadTries)
+		at := s.harvest()
+		n, err := sysSplice(s.fd, j.pipe.w, spliceChunk-j.n)
+		switch {
+		case err == unix.EAGAIN && j.n == 0:
+			s.rd.empty(at)
+			return false, nil
+		case err == unix.EAGAIN:
+			return j.done()
+		case err != nil && j.n == 0:
+			s.cnt.inc(cReadFails)
+			j.err = err
+			return true, err
+		case err != nil, n == 0:
+			// Deliver what is in the pipe; the next round meets the end
+			// or the error again.
+			return j.done()
+		}
+		j.n += n
+		s.cnt.add(cReadByte, uint64(n))
 	}
-	j.n = n
-	s.cnt.add(cReadByte, uint64(n))
-	s.cnt.inc(cReadPkg)
-	s.cnt.raise(cReadPkgMax, uint64(n))
+	return j.done()
+}
+
+func (j *spliceIn) done() (bool, error) {
+	j.src.cnt.inc(cReadPkg)
+	j.src.cnt.raise(cReadPkgMax, uint64(j.n))
 	return true, nil
 }
 

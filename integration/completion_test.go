@@ -300,8 +300,9 @@ func streamSendScenario(t *testing.T, s *rawSession, c, srv string, send func([]
 
 // prepareSendTo fills the receive queue of a unix datagram socket, so that a
 // connected sender's sendto waits until the receiver reads. The receiver is
-// not connected back: Linux only reports a sender writable again when its
-// peer's queue drains if the two are not a connected pair.
+// not connected back: between a mutually connected pair Linux limits the
+// sender by its own send buffer instead, and one read does not free enough
+// of it to report the sender writable.
 func prepareSendTo(t *testing.T, s *rawSession) asyncScenario {
 	a, _ := s.bound(t, udpL)
 	b, dest := s.bound(t, udpL)

@@ -2,8 +2,11 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -78,5 +81,37 @@ func TestCompletionEventEncoding(t *testing.T) {
 		if got.GetHandle() != 9 || got.GetOperation() != encodeOp(c.op) || !c.want(got) {
 			t.Errorf("op %v: encoded %v", c.op, got)
 		}
+	}
+}
+
+// Once a session holds MaxCompletionBytes of received data that its stream
+// has not sent, new completion-mode calls are refused with
+// RESOURCE_EXHAUSTED; select mode, which holds no data, is not.
+func TestAdmissionBoundsCompletionBytes(t *testing.T) {
+	svc := New(Config{Limits: Limits{MaxCompletionBytes: 100}})
+	sess, _, err := svc.sessions.create(Principal{Kind: "uid", UID: 1}, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.sessions.end(sess)
+	completion := engine.Timeout{Kind: engine.WaitNowait, Completion: true}
+	selectMode := engine.Timeout{Kind: engine.WaitNowait}
+	if err := svc.admitNowait(sess, completion); err != nil {
+		t.Fatalf("empty session refused: %v", err)
+	}
+	sess.mu.Lock()
+	sess.log.append(recvCompletion(100))
+	sess.mu.Unlock()
+	if code := status.Code(svc.admitNowait(sess, completion)); code != codes.ResourceExhausted {
+		t.Fatalf("completion over the bound: %v, want RESOURCE_EXHAUSTED", code)
+	}
+	if err := svc.admitNowait(sess, selectMode); err != nil {
+		t.Fatalf("select mode refused: %v", err)
+	}
+	sess.mu.Lock()
+	sess.log.markSent(sess.log.last())
+	sess.mu.Unlock()
+	if err := svc.admitNowait(sess, completion); err != nil {
+		t.Fatalf("refused after the stream sent the data: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ const pipeChunk = 64 << 10
 // connected stream socket.
 const reasonNotConnectedStream = "NOT_CONNECTED_STREAM"
 
-// streamCaller is the engine identity of a Pipe or a Relay. Its calls are
+// streamCaller is the engine identity of a Pipe. Its calls are
 // blocking, so it receives no events; it exists so that the lanes see the
 // pipe as a requestor distinct from its session's own nowait calls.
 type streamCaller struct{ id string }

@@ -1,0 +1,568 @@
+// Command bulkbench measures issue 5's paths, each against its anchor in the
+// same run:
+//
+//   - echo: round trips per second of a nowait recv in completion mode
+//     against select mode, to a local echo server;
+//   - pipe: Pipe throughput into a local sink, against a bare gRPC
+//     bidirectional stream doing the same writes on the same kind of
+//     listener, and against socat (default block size) relaying the same
+//     bytes from a unix socket;
+//   - relay: Relay throughput between two loopback TCP connections, against
+//     socat -b 65536 and against a direct loopback connection.
+//
+// Run it with:
+//
+//	go build -o bin/ ./cmd/sockd ./bench/bulkbench
+//	bin/bulkbench -sockd bin/sockd
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func main() {
+	var (
+		sockdPath  = flag.String("sockd", "bin/sockd", "the sockd binary")
+		socat      = flag.String("socat", "socat", "the socat binary")
+		echoFor    = flag.Duration("echo-duration", 3*time.Second, "measuring time per echo mode")
+		echoSize   = flag.Int("echo-size", 64, "echo message size in bytes")
+		pipeBytes  = flag.Int64("pipe-bytes", 512<<20, "bytes through each pipe path")
+		chunk      = flag.Int("chunk", 64<<10, "bytes per Pipe message and per write")
+		relayBytes = flag.Int64("relay-bytes", 2<<30, "bytes through each relay path")
+		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
+	)
+	flag.Parse()
+	if *serveBare != "" {
+		if err := serveAnchor(*serveBare); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk}
+	if err := b.run(*echoFor, *echoSize, *pipeBytes, *relayBytes); err != nil {
+		fmt.Fprintln(os.Stderr, "bulkbench:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	sockdPath, socat string
+	chunk            int
+	dir              string
+	sess             *client.Session
+	api              sockdv1.SocketServiceClient
+	lastEvent        uint64 // the session's events seen so far
+}
+
+func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes int64) error {
+	dir, err := os.MkdirTemp("", "bulkbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b.dir = dir
+	sockdSock := filepath.Join(dir, "sockd.sock")
+	sockd, err := startProcess(b.sockdPath, "unix", sockdSock, "--listen", "unix://"+sockdSock, "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	defer stop(sockd)
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "unix://"+sockdSock)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b.api = c.Raw()
+	if b.sess, err = c.CreateSession(ctx, "", time.Minute); err != nil {
+		return err
+	}
+	b.lastEvent = b.sess.LastSequence()
+	defer b.sess.Close(ctx)
+
+	sel, err := b.echo(ctx, false, echoFor, echoSize)
+	if err != nil {
+		return fmt.Errorf("echo select: %w", err)
+	}
+	comp, err := b.echo(ctx, true, echoFor, echoSize)
+	if err != nil {
+		return fmt.Errorf("echo completion: %w", err)
+	}
+	fmt.Printf("echo %dB round trips/s: select %.0f, completion %.0f, completion/select %.2f\n", echoSize, sel, comp, comp/sel)
+
+	pipe, err := b.pipeSockd(ctx, pipeBytes)
+	if err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	bare, err := b.pipeBare(pipeBytes)
+	if err != nil {
+		return fmt.Errorf("bare stream: %w", err)
+	}
+	socatPipe, err := b.pipeSocat(pipeBytes)
+	if err != nil {
+		return fmt.Errorf("socat: %w", err)
+	}
+	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s: sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
+		pipeBytes>>20, b.chunk>>10, pipe, bare, socatPipe, pipe/bare, pipe/socatPipe)
+
+	relay, err := b.relaySockd(ctx, relayBytes)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	socatRelay, err := b.relaySocat(relayBytes)
+	if err != nil {
+		return fmt.Errorf("socat relay: %w", err)
+	}
+	direct, err := b.relayDirect(relayBytes)
+	if err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	fmt.Printf("relay %d MiB, MB/s: sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
+		relayBytes>>20, relay, socatRelay, direct, relay/socatRelay, relay/direct)
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// echo: select against completion.
+
+// echo times send + nowait recv of size bytes to a local echo server.
+func (b *bench) echo(ctx context.Context, completion bool, d time.Duration, size int) (float64, error) {
+	addr, stopEcho, err := echoServer()
+	if err != nil {
+		return 0, err
+	}
+	defer stopEcho()
+	sa, err := client.ParseAddr(addr)
+	if err != nil {
+		return 0, err
+	}
+	id, err := b.sess.OpenStream(ctx, sa)
+	if err != nil {
+		return 0, err
+	}
+	defer b.sess.CloseSocket(ctx, id)
+	evCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := b.sess.Events(evCtx, b.lastEvent)
+	defer func() {
+		events.Close()
+		b.lastEvent = events.Last() // the next run must not see these again
+	}()
+	nextEvent := func() (*sockdv1.EventsResponse, error) {
+		for ev := range events.C() {
+			if ev.GetCaughtUp() == nil && ev.GetGap() == nil {
+				return ev, nil
+			}
+		}
+		return nil, fmt.Errorf("event stream ended: %v", events.Err())
+	}
+	msg := make([]byte, size)
+	mode := client.Nowait(0)
+	if completion {
+		mode = client.NowaitCompletion(0)
+	}
+	// Each round posts the recv and sends the message at the same time, as
+	// a client that keeps a read outstanding does, so the echo usually finds
+	// the recv waiting: select mode then costs a retry call after the
+	// event, completion mode does not.
+	rounds := 0
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		got := 0
+		sent := make(chan error, 1)
+		go func() {
+			_, err := b.sess.Send(ctx, id, msg, client.Infinity)
+			sent <- err
+		}()
+		resp, err := b.sess.Recv(ctx, id, int64(size), mode)
+		if err != nil {
+			return 0, err
+		}
+		if err := <-sent; err != nil {
+			return 0, err
+		}
+		for pending := resp.GetAsync() != nil; pending; {
+			ev, err := nextEvent()
+			if err != nil {
+				return 0, err
+			}
+			if c := ev.GetCompletion(); c != nil {
+				got += len(c.GetRecv().GetData())
+				break
+			}
+			retry, err := b.sess.Recv(ctx, id, int64(size-got), mode)
+			if err != nil {
+				return 0, err
+			}
+			got += len(retry.GetData())
+			pending = retry.GetAsync() != nil
+		}
+		if resp.GetAsync() == nil {
+			got = len(resp.GetData())
+		}
+		if got != size {
+			return 0, fmt.Errorf("echo returned %d bytes, want %d", got, size)
+		}
+		rounds++
+	}
+	return float64(rounds) / d.Seconds(), nil
+}
+
+func echoServer() (string, func(), error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetNoDelay(true)
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return l.Addr().String(), func() { l.Close() }, nil
+}
+
+// ---------------------------------------------------------------------------
+// pipe: sockd's Pipe, a bare gRPC stream, socat.
+
+// sink accepts one TCP connection, reads it to the end and reports the
+// bytes and when the end came.
+type sinkResult struct {
+	n   int64
+	end time.Time
+	err error
+}
+
+func sink() (string, <-chan sinkResult, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	done := make(chan sinkResult, 1)
+	go func() {
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			done <- sinkResult{err: err}
+			return
+		}
+		defer c.Close()
+		n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+		done <- sinkResult{n: n, end: time.Now(), err: err}
+	}()
+	return l.Addr().String(), done, nil
+}
+
+// throughput waits for the sink and returns MB/s since start.
+func throughput(start time.Time, want int64, done <-chan sinkResult) (float64, error) {
+	r := <-done
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.n != want {
+		return 0, fmt.Errorf("sink got %d bytes, want %d", r.n, want)
+	}
+	return float64(r.n) / r.end.Sub(start).Seconds() / 1e6, nil
+}
+
+func (b *bench) pipeSockd(ctx context.Context, total int64) (float64, error) {
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	sa, _ := client.ParseAddr(addr)
+	id, err := b.sess.OpenStream(ctx, sa)
+	if err != nil {
+		return 0, err
+	}
+	defer b.sess.CloseSocket(ctx, id)
+	stream, err := b.api.Pipe(b.sess.OutgoingContext(ctx))
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := sendAll(stream, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}}, b.chunk, total); err != nil {
+		return 0, err
+	}
+	if err := stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}}); err != nil {
+		return 0, err
+	}
+	rate, err := throughput(start, total, done)
+	stream.CloseSend()
+	return rate, err
+}
+
+// sendAll sends first, then total bytes in chunk-sized data messages.
+func sendAll(stream interface {
+	Send(*sockdv1.PipeRequest) error
+}, first *sockdv1.PipeRequest, chunk int, total int64) error {
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	buf := make([]byte, chunk)
+	for sent := int64(0); sent < total; sent += int64(chunk) {
+		n := min(int64(chunk), total-sent)
+		if err := stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: buf[:n]}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) pipeBare(total int64) (float64, error) {
+	sock := filepath.Join(b.dir, "bare.sock")
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	anchor, err := startProcess(self, "unix", sock, "-serve-bare", sock)
+	if err != nil {
+		return 0, err
+	}
+	defer stop(anchor)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	desc := &grpc.StreamDesc{StreamName: "Pipe", ClientStreams: true, ServerStreams: true}
+	cs, err := conn.NewStream(context.Background(), desc, "/bench.Anchor/Pipe")
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := sendAll(clientStream{cs}, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: addr}}, b.chunk, total); err != nil {
+		return 0, err
+	}
+	if err := cs.CloseSend(); err != nil {
+		return 0, err
+	}
+	return throughput(start, total, done)
+}
+
+type clientStream struct{ grpc.ClientStream }
+
+func (c clientStream) Send(m *sockdv1.PipeRequest) error { return c.SendMsg(m) }
+
+// serveAnchor serves bench.Anchor/Pipe: the first message names a TCP
+// address to dial, and every data message is written to it; the client's
+// end of sending closes it. It is the least a gRPC daemon can do to move a
+// stream's bytes into a socket.
+func serveAnchor(path string) error {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4 * runtime.NumCPU())))
+	g.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "bench.Anchor",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName: "Pipe", ClientStreams: true, ServerStreams: true,
+			Handler: func(_ any, ss grpc.ServerStream) error {
+				first := new(sockdv1.PipeRequest)
+				if err := ss.RecvMsg(first); err != nil {
+					return err
+				}
+				c, err := net.Dial("tcp4", first.GetSocketId())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				for {
+					m := new(sockdv1.PipeRequest)
+					if err := ss.RecvMsg(m); err != nil {
+						if errors.Is(err, io.EOF) {
+							return nil
+						}
+						return err
+					}
+					if _, err := c.Write(m.GetData()); err != nil {
+						return err
+					}
+				}
+			},
+		}},
+	}, struct{}{})
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt)
+		<-sig
+		g.Stop()
+	}()
+	return g.Serve(l)
+}
+
+func (b *bench) pipeSocat(total int64) (float64, error) {
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	sock := filepath.Join(b.dir, "socat.sock")
+	relay, err := startProcess(b.socat, "", "", "-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
+	if err != nil {
+		return 0, err
+	}
+	defer relay.Wait()
+	return b.write("unix", sock, total, done)
+}
+
+// write connects to network/addr, writes total bytes in chunks, closes, and
+// returns the sink's throughput.
+func (b *bench) write(network, addr string, total int64, done <-chan sinkResult) (float64, error) {
+	var c net.Conn
+	var err error
+	for range 500 { // the relay may still be starting
+		if c, err = net.Dial(network, addr); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, b.chunk)
+	start := time.Now()
+	for sent := int64(0); sent < total; sent += int64(b.chunk) {
+		if _, err := c.Write(buf[:min(int64(b.chunk), total-sent)]); err != nil {
+			c.Close()
+			return 0, err
+		}
+	}
+	c.Close()
+	return throughput(start, total, done)
+}
+
+// ---------------------------------------------------------------------------
+// relay: sockd's Relay, socat -b 65536, a direct connection.
+
+func (b *bench) relaySockd(ctx context.Context, total int64) (float64, error) {
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	sinkAddr, _ := client.ParseAddr(addr)
+	l, err := b.sess.ListenTCP(ctx, "tcp4", "127.0.0.1:0", 4)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	type written struct {
+		rate float64
+		err  error
+	}
+	wrote := make(chan written, 1)
+	go func() {
+		rate, err := b.write("tcp4", l.Addr().String(), total, done)
+		wrote <- written{rate, err}
+	}()
+	acc, err := b.sess.Accept(ctx, l.SocketID(), client.Infinity)
+	if err != nil {
+		return 0, err
+	}
+	in := acc.GetSocketId()
+	defer b.sess.CloseSocket(ctx, in)
+	out, err := b.sess.OpenStream(ctx, sinkAddr)
+	if err != nil {
+		return 0, err
+	}
+	defer b.sess.CloseSocket(ctx, out)
+	if _, err := b.sess.Relay(ctx, in, out); err != nil {
+		return 0, err
+	}
+	w := <-wrote
+	return w.rate, w.err
+}
+
+func (b *bench) relaySocat(total int64) (float64, error) {
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	relay, err := startProcess(b.socat, "", "", "-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
+	if err != nil {
+		return 0, err
+	}
+	defer relay.Wait()
+	return b.write("tcp4", listen, total, done)
+}
+
+func (b *bench) relayDirect(total int64) (float64, error) {
+	addr, done, err := sink()
+	if err != nil {
+		return 0, err
+	}
+	return b.write("tcp4", addr, total, done)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ---------------------------------------------------------------------------
+// processes
+
+// startProcess starts path; when network is set it waits until addr
+// accepts a connection.
+func startProcess(path, network, addr string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if network == "" {
+		return cmd, nil
+	}
+	for range 500 {
+		if c, err := net.Dial(network, addr); err == nil {
+			c.Close()
+			return cmd, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, fmt.Errorf("%s did not start", path)
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+}
