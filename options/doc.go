@@ -19,4 +19,4 @@
 // the unix.Errno it gave.
 package options
 
-//go:generate go run ./internal/gendoc -o ../docs/options.md
+//go:generate go test -run TestDocsUpToDate -update .
