@@ -35,6 +35,8 @@ type Conn struct {
 	// Read to take it, so the gRPC window is the only buffer.
 	incoming chan pipeMessage
 	done     chan struct{} // closed by Close
+	// streamEnded is closed when the pipe stream has ended.
+	streamEnded chan struct{}
 
 	readMu   sync.Mutex
 	leftover []byte
@@ -79,10 +81,11 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 		sess: s, id: id, network: network,
 		local: NetAddr(network, local.GetAddress()), remote: NetAddr(network, remote.GetAddress()),
 		stream: stream, cancel: cancel,
-		incoming: make(chan pipeMessage, 1),
-		done:     make(chan struct{}),
-		writes:   make(chan []byte),
-		written:  make(chan error, 1),
+		incoming:    make(chan pipeMessage, 1),
+		done:        make(chan struct{}),
+		streamEnded: make(chan struct{}),
+		writes:      make(chan []byte),
+		written:     make(chan error, 1),
 	}
 	c.readDeadline.init()
 	c.writeDeadline.init()
@@ -154,13 +157,16 @@ func streamKind(addr *sockdv1.SockAddr) (network string, d Domain, p Protocol, e
 // SocketID is the daemon socket behind the Conn.
 func (c *Conn) SocketID() string { return c.id }
 
+// readLoop hands the pipe's messages to Read. After Close it keeps reading,
+// dropping what comes, until the stream ends, which tells Close the daemon
+// has closed the socket.
 func (c *Conn) readLoop() {
+	defer close(c.streamEnded)
 	for {
 		resp, err := c.stream.Recv()
 		select {
 		case c.incoming <- pipeMessage{resp, err}:
 		case <-c.done:
-			return
 		}
 		if err != nil {
 			return
@@ -281,17 +287,49 @@ func (c *Conn) CloseWrite() error {
 func (c *Conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
-		close(c.done)
-		c.cancel()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err = c.sess.CloseSocket(ctx, c.id)
+		err = c.closePipe()
 	})
 	if err != nil {
 		return c.opError("close", err)
 	}
 	return nil
 }
+
+// closePipe has the daemon close the socket through the pipe, after the
+// bytes written before, and waits (bounded) for the stream to end. Only if the
+// stream is already broken is the socket closed with a separate call, which
+// could otherwise overtake data still in the stream.
+func (c *Conn) closePipe() error {
+	c.writeMu.Lock()
+	if c.inFlight {
+		select {
+		case <-c.written:
+		case <-time.After(closeTimeout):
+		}
+		c.inFlight = false
+	}
+	sendErr := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+	c.writeMu.Unlock()
+	close(c.done)
+	defer c.cancel()
+	if sendErr == nil {
+		select {
+		case <-c.streamEnded:
+			return nil
+		case <-time.After(closeTimeout):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_, err := c.sess.CloseSocket(ctx, c.id)
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// closeTimeout bounds each step of Close.
+const closeTimeout = 10 * time.Second
 
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.local }

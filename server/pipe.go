@@ -34,6 +34,9 @@ func (c *streamCaller) Deliver(engine.Event) {}
 // errPipeReported ends a Pipe whose socket error was sent in-band.
 var errPipeReported = errors.New("socket error reported")
 
+// errPipeClosed ends a Pipe whose client asked for the socket to be closed.
+var errPipeClosed = errors.New("socket closed by the pipe's client")
+
 // Pipe implements sockdv1.SocketServiceServer: the client's data is written
 // to the socket in order, the socket's data streams back, close_write shuts
 // the socket's write side down, and the peer's shutdown reaches the client
@@ -104,6 +107,9 @@ func (p *pipe) run(ctx context.Context) error {
 			if !downDone {
 				<-down
 			}
+			if errors.Is(err, errPipeClosed) {
+				return nil
+			}
 			var se socketFailure
 			if errors.As(err, &se) {
 				return p.stream.Send(&sockdv1.PipeResponse{Error: se.err})
@@ -158,6 +164,16 @@ func (p *pipe) uplink(ctx context.Context) error {
 			} else if se != nil {
 				return socketFailure{se}
 			}
+		case *sockdv1.PipeRequest_Close:
+			if !msg.Close {
+				continue
+			}
+			if se, err := outcome(p.sock.Close()); err != nil {
+				return err
+			} else if se != nil && se.GetKind() != sockdv1.SocketError_KIND_CLOSED {
+				return socketFailure{se}
+			}
+			return errPipeClosed
 		case *sockdv1.PipeRequest_SocketId:
 			return invalidArgument("socket_id", "only the first message names the socket")
 		default:

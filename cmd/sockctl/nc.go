@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -111,14 +112,28 @@ func shuttle(conn *client.Conn, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The peer is done; stdin may never end (a terminal), so do not wait
-	// for it unless it already failed.
-	select {
-	case err := <-sent:
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
+	// The peer is done. Input that ends by itself (a file, a pipe) is still
+	// sent in full; a terminal may never end, so it is not waited for.
+	if interactive(in) {
+		select {
+		case err = <-sent:
+		default:
 		}
-	default:
+	} else {
+		err = <-sent
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
 	return nil
+}
+
+// interactive reports whether in is a terminal.
+func interactive(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -4486,6 +4486,7 @@ type PipeRequest struct {
 	//	*PipeRequest_SocketId
 	//	*PipeRequest_Data
 	//	*PipeRequest_CloseWrite
+	//	*PipeRequest_Close
 	Msg           isPipeRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4555,6 +4556,15 @@ func (x *PipeRequest) GetCloseWrite() bool {
 	return false
 }
 
+func (x *PipeRequest) GetClose() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PipeRequest_Close); ok {
+			return x.Close
+		}
+	}
+	return false
+}
+
 type isPipeRequest_Msg interface {
 	isPipeRequest_Msg()
 }
@@ -4574,11 +4584,20 @@ type PipeRequest_CloseWrite struct {
 	CloseWrite bool `protobuf:"varint,3,opt,name=close_write,json=closeWrite,proto3,oneof"`
 }
 
+type PipeRequest_Close struct {
+	// Close the socket after writing everything sent before, in order; the
+	// daemon then ends the stream. (A separate Close call could overtake
+	// data still in the stream.)
+	Close bool `protobuf:"varint,4,opt,name=close,proto3,oneof"`
+}
+
 func (*PipeRequest_SocketId) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Data) isPipeRequest_Msg() {}
 
 func (*PipeRequest_CloseWrite) isPipeRequest_Msg() {}
+
+func (*PipeRequest_Close) isPipeRequest_Msg() {}
 
 // PipeResponse is one message of a Pipe stream from the daemon.
 type PipeResponse struct {
@@ -5058,12 +5077,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"monitor_id\x18\x01 \x01(\tR\tmonitorId\"1\n" +
 	"\x15CancelMonitorResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\bR\aremoved\"l\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x84\x01\n" +
 	"\vPipeRequest\x12\x1d\n" +
 	"\tsocket_id\x18\x01 \x01(\tH\x00R\bsocketId\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
 	"\vclose_write\x18\x03 \x01(\bH\x00R\n" +
-	"closeWriteB\x05\n" +
+	"closeWrite\x12\x16\n" +
+	"\x05close\x18\x04 \x01(\bH\x00R\x05closeB\x05\n" +
 	"\x03msg\"a\n" +
 	"\fPipeResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
@@ -5422,6 +5442,7 @@ func file_sockd_v1_sockd_proto_init() {
 		(*PipeRequest_SocketId)(nil),
 		(*PipeRequest_Data)(nil),
 		(*PipeRequest_CloseWrite)(nil),
+		(*PipeRequest_Close)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
