@@ -53,7 +53,7 @@ func SetNative(s Socket, level, name int, v any) error {
 	default:
 		return &ValueError{Key: nativeKey(level, name), Value: v, Reason: "want an integer, a boolean or bytes"}
 	}
-	return s.Control(func(fd int) error { return setsockopt(fd, level, name, b) })
+	return s.Control(func(fd int) error { return setsockoptIndependent(fd, level, name, b) })
 }
 
 // GetNative is socket:getopt_native/3: it answers an int, a bool or []byte as

@@ -75,7 +75,7 @@ func (h *Host) Set(s Socket, k Key, v any) error {
 	if err != nil {
 		return withKey(o.Key, err)
 	}
-	return s.Control(func(fd int) error { return setsockopt(fd, o.SysLevel, o.SysName, b) })
+	return s.Control(func(fd int) error { return setsockoptIndependent(fd, o.SysLevel, o.SysName, b) })
 }
 
 // Get is socket:getopt/2.

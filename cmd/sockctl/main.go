@@ -16,7 +16,8 @@
 //
 // With -o json every result and event is exactly one JSON object on a line
 // of its own. Members: socket, address, source (addresses in the text form
-// of bind's ADDR), data (base64), iov (base64 strings), sent, unsent, async
+// of bind's ADDR), data (base64), iov (base64 strings), value (getopt's
+// option value: a scalar, or an object for structured values), sent, unsent, async
 // {mode, operation, handle}, error {reason, kind, errno, invalid,
 // invalid_value, message}. Members that do not apply are left out; a result
 // with nothing to say is {}. Control messages of recvmsg are protojson with

@@ -44,7 +44,11 @@ the sockets it opens and receives the events of the operations it starts, so
 both persist from one invocation to the next.
 
 Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
-daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted.`,
+daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted.
+
+Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
+
+` + optionNamesHelp(),
 		Example: `  L=$(sockctl open inet stream tcp)
   sockctl bind $L 127.0.0.1:0
   sockctl listen $L
@@ -106,6 +110,12 @@ daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted
 		newGlobalInfoCommand(a),
 		newNcCommand(a),
 		newForwardCommand(a),
+		newSetOptCommand(a),
+		newGetOptCommand(a),
+		newSetOptNativeCommand(a),
+		newGetOptNativeCommand(a),
+		newSupportsCommand(a),
+		newIsSupportedCommand(a),
 	)
 	return cmd
 }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func newSetOptCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "setopt ID LEVEL NAME VALUE",
+		Short: "Set a socket option (Erlang's socket:setopt/3)",
+		Long: `Set the option LEVEL NAME of a socket to VALUE, written in the readable form of
+the option's value type (put -- before a negative number):
+
+` + valueFormsHelp() + `
+
+The options, by level (supports options shows their value types and whether
+this host supports them):
+
+` + optionNamesHelp(),
+		Example: `  sockctl setopt $S socket reuseaddr true
+  sockctl setopt $S socket linger onoff=true,linger=5
+  sockctl setopt $S socket linger abort
+  sockctl setopt $S ip add_membership multiaddr=224.0.0.1,interface=any
+  sockctl setopt $S ip tos lowdelay
+  sockctl setopt $S otp rcvbuf {4,8192}`,
+		Args: cobra.ExactArgs(4),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt, err := lookupOption(args[1], args[2])
+			if err != nil {
+				return err
+			}
+			value, err := opt.parseValue(args[3])
+			if err != nil {
+				return err
+			}
+			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				resp, err := s.SetOpt(ctx, args[0], opt.key, value)
+				return report(a, resp, err, func(r *sockdv1.SetOptResponse) view {
+					return emptyView(nil, r.GetError())
+				})
+			})
+		},
+	}
+}

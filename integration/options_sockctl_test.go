@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Options through the real sockctl binary and the client library:
+// readable values in and out, the daemon's refusals, supports and
+// is-supported.
+
+// TestSockctlSetOptGetOpt sets options in their readable forms and reads
+// them back in the same forms.
+func TestSockctlSetOptGetOpt(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	tcp := c.ok(t, "open", "inet", "stream", "tcp")
+	udp := c.ok(t, "open", "inet", "dgram", "udp")
+	for _, tc := range []struct {
+		id, level, name, set, get string
+	}{
+		{udp, "socket", "reuseaddr", "true", "true"},
+		{tcp, "socket", "linger", "onoff=true,linger=5", "onoff=true,linger=5"},
+		{tcp, "socket", "linger", "abort", "onoff=true,linger=0"},
+		{tcp, "tcp", "nodelay", "true", "true"},
+		{udp, "ip", "tos", "lowdelay", "lowdelay"},
+		{udp, "ip", "ttl", "7", "7"},
+		{udp, "ip", "multicast_if", "127.0.0.1", "127.0.0.1"},
+		{udp, "ip", "mtu_discover", "do", "do"},
+		{tcp, "otp", "rcvbuf", "{4,8192}", "{4,8192}"},
+		{tcp, "otp", "rcvbuf", "default", "8192"},
+		{tcp, "otp", "rcvctrlbuf", "2048", "2048"},
+	} {
+		c.ok(t, "setopt", tc.id, tc.level, tc.name, tc.set)
+		if got := c.ok(t, "getopt", tc.id, tc.level, tc.name); got != tc.get {
+			t.Errorf("setopt %s %s %s, then getopt printed %q, want %q", tc.level, tc.name, tc.set, got, tc.get)
+		}
+	}
+	c.ok(t, "setopt", udp, "ip", "add_membership", "multiaddr=224.0.0.251,interface=127.0.0.1")
+	c.ok(t, "setopt", udp, "ip", "drop_membership", "multiaddr=224.0.0.251,interface=127.0.0.1")
+
+	obj := jsonLines(t, c.ok(t, "-o", "json", "getopt", tcp, "socket", "linger"))[0]
+	if v, ok := obj["value"].(map[string]any); !ok || v["onoff"] != true || v["linger"] != float64(0) {
+		t.Errorf("getopt -o json linger = %v, want {value: {onoff: true, linger: 0}}", obj)
+	}
+	if got := c.ok(t, "getopt", tcp, "socket", "type"); got != "stream" {
+		t.Errorf("getopt socket type = %q, want stream", got)
+	}
+
+	// The daemon's refusals are socket errors: exit 1.
+	if stderr := c.fails(t, 1, "setopt", tcp, "socket", "broadcast", "true"); !strings.Contains(stderr, "invalid socket_option") {
+		t.Errorf("broadcast on a stream socket: stderr %q, want invalid socket_option", stderr)
+	}
+	if stderr := c.fails(t, 1, "setopt", udp, "ip", "add_membership", "multiaddr=10.1.1.1,interface=any"); !strings.Contains(stderr, "invalid socket_option") {
+		t.Errorf("non-multicast group: stderr %q, want invalid socket_option", stderr)
+	}
+	// A malformed value never reaches the daemon: exit 2, naming the form.
+	if stderr := c.fails(t, 2, "setopt", tcp, "socket", "linger", "5"); !strings.Contains(stderr, "onoff=BOOL,linger=SECONDS") {
+		t.Errorf("bad linger: stderr %q", stderr)
+	}
+
+	// Native: IPPROTO_IP (0) IP_TTL (2), seen by the typed getopt too.
+	c.ok(t, "setopt-native", udp, "0", "2", "42")
+	if got := c.ok(t, "getopt-native", udp, "0", "2"); got != "42" {
+		t.Errorf("getopt-native ttl = %q, want 42", got)
+	}
+	if got := c.ok(t, "getopt", udp, "ip", "ttl"); got != "42" {
+		t.Errorf("getopt ip ttl after native set = %q, want 42", got)
+	}
+	if got := c.ok(t, "getopt-native", udp, "1", "2", "--bool"); got != "true" {
+		t.Errorf("getopt-native SO_REUSEADDR --bool = %q, want true", got)
+	}
+	if got := c.ok(t, "getopt-native", udp, "0", "2", "--size", "4"); got != "2a000000" {
+		t.Errorf("getopt-native ttl --size 4 = %q, want 2a000000", got)
+	}
+}
+
+// TestSockctlSupports lists the option table with the host's support, in
+// both forms, and answers is-supported.
+func TestSockctlSupports(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	rows := jsonLines(t, c.ok(t, "-o", "json", "supports", "options"))
+	if len(rows) < 100 {
+		t.Fatalf("supports options -o json: %d rows, want every option of the table", len(rows))
+	}
+	byKey := map[string]map[string]any{}
+	for _, r := range rows {
+		for _, k := range []string{"level", "name", "type", "set", "get", "supported"} {
+			if _, ok := r[k]; !ok {
+				t.Fatalf("row %v lacks %s", r, k)
+			}
+		}
+		byKey[r["level"].(string)+"."+r["name"].(string)] = r
+	}
+	if r := byKey["socket.reuseaddr"]; r["supported"] != true || r["type"] != "boolean()" || r["set"] != true {
+		t.Errorf("socket.reuseaddr = %v", r)
+	}
+	if r := byKey["socket.peek_off"]; r["supported"] != false {
+		t.Errorf("socket.peek_off = %v, want unsupported", r)
+	}
+	if r := byKey["socket.acceptconn"]; r["set"] != false || r["get"] != true {
+		t.Errorf("socket.acceptconn = %v, want get only", r)
+	}
+
+	table := strings.Split(c.ok(t, "supports", "options", "tcp"), "\n")
+	if !strings.HasPrefix(table[0], "LEVEL ") || len(table) < 9 {
+		t.Fatalf("supports options tcp printed %q", table)
+	}
+	nameCol := strings.Index(table[0], "NAME")
+	for _, row := range table[1:] {
+		if !strings.HasPrefix(row, "tcp ") || row[nameCol-1] != ' ' || row[nameCol] == ' ' {
+			t.Errorf("row %q is not an aligned tcp row under %q", row, table[0])
+		}
+	}
+	if got := c.ok(t, "supports", "ipv6"); got != "ipv6 true" {
+		t.Errorf("supports ipv6 = %q", got)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"options", "socket.reuseaddr"}, "true"},
+		{[]string{"options", "ip", "transparent"}, "true"},
+		{[]string{"options", "socket.peek_off"}, "false"},
+		{[]string{"options", "socket.nosuch"}, "false"},
+		{[]string{"ipv6"}, "true"},
+	} {
+		if got := c.ok(t, append([]string{"is-supported"}, tc.args...)...); got != tc.want {
+			t.Errorf("is-supported %v = %q, want %s", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestClientSupports: the client library's typed calls.
+func TestClientSupports(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rows, err := c.SupportedOptions(ctx, sockdv1.OptionLevel_OPTION_LEVEL_IPV6)
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("SupportedOptions(ipv6) = %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		if r.GetKey().GetLevel() != sockdv1.OptionLevel_OPTION_LEVEL_IPV6 {
+			t.Errorf("SupportedOptions(ipv6) returned %v", r.GetKey())
+		}
+		if _, ok := client.OptionValueForms(r.GetValueType()); !ok && r.GetSet() {
+			t.Errorf("%v: the client cannot parse values of type %q", r.GetKey(), r.GetValueType())
+		}
+	}
+	features, err := c.Supports(ctx, "")
+	if err != nil || !features["ipv6"] || !features["local"] {
+		t.Errorf("Supports() = %v, %v; want ipv6 and local", features, err)
+	}
+	for keys, want := range map[string]bool{"options socket.reuseport": true, "options socket.peek_off": false, "ipv6": true, "nosuch": false} {
+		got, err := c.IsSupported(ctx, strings.Fields(keys)...)
+		if err != nil || got != want {
+			t.Errorf("IsSupported(%s) = %v, %v; want %v", keys, got, err, want)
+		}
+	}
+}
