@@ -47,6 +47,7 @@ func main() {
 		pipeBytes  = flag.Int64("pipe-bytes", 512<<20, "bytes through each pipe path")
 		chunk      = flag.Int("chunk", 64<<10, "bytes per Pipe message and per write")
 		relayBytes = flag.Int64("relay-bytes", 2<<30, "bytes through each relay path")
+		echoRTT    = flag.Duration("echo-rtt", time.Millisecond, "also run the echo comparison with a client this round trip away (0: skip)")
 		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
 	)
 	flag.Parse()
@@ -57,7 +58,7 @@ func main() {
 		}
 		return
 	}
-	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk}
+	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk, echoRTT: *echoRTT}
 	if err := b.run(*echoFor, *echoSize, *pipeBytes, *relayBytes); err != nil {
 		fmt.Fprintln(os.Stderr, "bulkbench:", err)
 		os.Exit(1)
@@ -67,6 +68,7 @@ func main() {
 type bench struct {
 	sockdPath, socat string
 	chunk            int
+	echoRTT          time.Duration
 	dir              string
 	sess             *client.Session
 	api              sockdv1.SocketServiceClient
@@ -108,6 +110,14 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 		return fmt.Errorf("echo completion: %w", err)
 	}
 	fmt.Printf("echo %dB round trips/s: select %.0f, completion %.0f, completion/select %.2f\n", echoSize, sel, comp, comp/sel)
+	if b.echoRTT > 0 {
+		sel, comp, err := b.echoRemote(ctx, sockdSock, b.echoRTT, echoFor, echoSize)
+		if err != nil {
+			return fmt.Errorf("echo with %v round trip: %w", b.echoRTT, err)
+		}
+		fmt.Printf("echo %dB round trips/s, client %v away: select %.0f, completion %.0f, completion/select %.2f\n",
+			echoSize, b.echoRTT, sel, comp, comp/sel)
+	}
 
 	pipe, err := b.pipeSockd(ctx, pipeBytes)
 	if err != nil {
