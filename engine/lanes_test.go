@@ -518,3 +518,32 @@ func TestEngineCloseRacesSocketClose(t *testing.T) {
 		}
 	}
 }
+
+// A completed accept whose event is withheld, because its caller was dropped
+// (or the handle cancelled) while the event was on its way, must not leave
+// the accepted connection open with nobody knowing its id.
+func TestWithheldAcceptCompletionClosesSocket(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, _ := listen(t, e, c, unix.AF_INET)
+	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	w := ln.newWaiter(c, OpAccept, completion(), nil)
+
+	// The state the loop leaves between finishing the accept under the
+	// side lock and flushing its event.
+	var out outbox
+	ln.rd.mu.Lock()
+	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
+		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
+	ln.rd.mu.Unlock()
+	ln.DropCaller(c) // retires w, found on ln.rd.retiring
+	out.flush(ln)
+
+	c.expectNone(t)
+	if !child.Closed() {
+		t.Fatal("accepted socket of a withheld completion is still open")
+	}
+	if _, ok := e.Lookup(child.ID()); ok {
+		t.Fatal("accepted socket of a withheld completion kept as a tombstone")
+	}
+}

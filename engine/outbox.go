@@ -32,7 +32,9 @@ func (o *outbox) flush(s *Socket) {
 		case m.retire:
 			m.w.retire()
 		case m.final != nil:
-			m.w.deliver(m.ev, true)
+			if !m.w.deliver(m.ev, true) {
+				discardAccepted(m.ev)
+			}
 			m.final.mu.Lock()
 			m.final.retiring = slices.DeleteFunc(m.final.retiring, func(w *waiter) bool { return w == m.w })
 			m.final.mu.Unlock()
@@ -41,4 +43,16 @@ func (o *outbox) flush(s *Socket) {
 		}
 	}
 	s.reportWraps()
+}
+
+// discardAccepted closes the connection a completed accept produced when
+// its event was withheld (the handle was cancelled, or its caller dropped,
+// while the event was on its way): no one else knows the socket's id.
+func discardAccepted(ev Event) {
+	if ev.Completion == nil || ev.Completion.Accept == nil || ev.Completion.Accept.Socket == nil {
+		return
+	}
+	child := ev.Completion.Accept.Socket
+	child.Abandon()
+	child.e.Forget(child)
 }

@@ -65,16 +65,18 @@ func (w *waiter) selectInfo() *SelectInfo {
 	return &SelectInfo{Op: w.op, Handle: w.handle, Completion: w.mode == modeCompletion}
 }
 
-// deliver hands ev to the caller unless the waiter was retired. A final
-// event (abort, completion) retires the waiter: nothing follows it.
-func (w *waiter) deliver(ev Event, final bool) {
+// deliver hands ev to the caller unless the waiter was retired, and reports
+// whether it did. A final event (abort, completion) retires the waiter:
+// nothing follows it.
+func (w *waiter) deliver(ev Event, final bool) bool {
 	w.gate.Lock()
 	defer w.gate.Unlock()
 	if w.retired {
-		return
+		return false
 	}
 	w.retired = final
 	w.caller.Deliver(ev)
+	return true
 }
 
 // retire stops further events, waiting for one being delivered.

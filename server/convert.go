@@ -219,11 +219,7 @@ func eventMessage(ev engine.Event) *sockdv1.EventsResponse {
 	case engine.EventSelect:
 		msg.Event = &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: ev.Handle, Operation: op}}
 	case engine.EventAbort:
-		reason := socketError(ev.Reason)
-		if reason == nil {
-			reason = &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "unknown", Message: ev.Reason.Error()}
-		}
-		msg.Event = &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: ev.Handle, Operation: op, Reason: reason}}
+		msg.Event = &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: ev.Handle, Operation: op, Reason: eventError(ev.Reason)}}
 	case engine.EventCompletion:
 		completion := completionEvent(ev)
 		if completion == nil {

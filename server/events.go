@@ -62,21 +62,20 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 	if err != nil {
 		return err
 	}
+	cursor := r.GetAfterSequence()
+	sess.mu.Lock()
+	last := sess.log.last()
+	sess.mu.Unlock()
+	if cursor > last {
+		// Resuming after events that do not exist yet would silently skip them.
+		return invalidArgument("after_sequence", "the session's last event is %d, got %d", last, cursor)
+	}
 	att := newAttachment()
 	if !sess.attach(att) {
 		return sessionNotFound(sess.id)
 	}
 	defer sess.detach(att)
 
-	cursor := r.GetAfterSequence()
-	sess.mu.Lock()
-	first := sess.log.firstHeld()
-	sess.mu.Unlock()
-	if cursor+1 < first {
-		if err := stream.Send(&sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}); err != nil {
-			return err
-		}
-	}
 	if cursor, err = s.sendHeld(sess, stream, cursor); err != nil {
 		return err
 	}
@@ -106,11 +105,21 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 }
 
 // sendHeld sends every held event after cursor and returns the new cursor.
+// Events after cursor that the log no longer holds (it overflowed, on replay
+// or while the stream was attached) are reported with a GapEvent first.
 func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64) (uint64, error) {
 	for {
 		sess.mu.Lock()
+		first := sess.log.firstHeld()
 		batch := sess.log.after(cursor, replayBatch)
 		sess.mu.Unlock()
+		if cursor+1 < first {
+			gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
+			if err := stream.Send(gap); err != nil {
+				return cursor, err
+			}
+			cursor = first - 1
+		}
 		if len(batch) == 0 {
 			return cursor, nil
 		}

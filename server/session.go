@@ -56,7 +56,7 @@ func (s *Session) Deliver(ev engine.Event) {
 		return
 	}
 	if accepted != nil {
-		s.owned[accepted] = struct{}{}
+		s.ownLocked(accepted)
 	}
 	s.log.append(msg)
 	if s.attached != nil {
@@ -93,8 +93,33 @@ func (s *Session) adopt(sock *engine.Socket) bool {
 	if s.dead {
 		return false
 	}
-	s.owned[sock] = struct{}{}
+	s.ownLocked(sock)
 	return true
+}
+
+func (s *Session) ownLocked(sock *engine.Socket) {
+	s.owned[sock] = struct{}{}
+	s.pruneLocked(s.owned, func(sock *engine.Socket) bool {
+		// A tombstone the engine has evicted no longer resolves: death has
+		// nothing left to close or forget.
+		held, ok := s.manager.engine.Lookup(sock.ID())
+		return !ok || held != sock
+	})
+}
+
+// pruneLocked drops from m, each time it reaches a new power of two, the
+// closed sockets gone says the session no longer needs, so that a
+// long-lived session churning sockets does not hold every one it ever
+// touched. The sweep is paid for by the growth that triggers it.
+func (s *Session) pruneLocked(m map[*engine.Socket]struct{}, gone func(*engine.Socket) bool) {
+	if n := len(m); n < 64 || n&(n-1) != 0 {
+		return
+	}
+	for sock := range m {
+		if sock.Closed() && gone(sock) {
+			delete(m, sock)
+		}
+	}
 }
 
 // disown forgets a socket handed to another session (controlling_process),
@@ -111,6 +136,8 @@ func (s *Session) noteWaiting(sock *engine.Socket) {
 	s.mu.Lock()
 	if !s.dead {
 		s.waiting[sock] = struct{}{}
+		// A closed socket holds no lane entry to withdraw.
+		s.pruneLocked(s.waiting, func(*engine.Socket) bool { return true })
 	}
 	s.mu.Unlock()
 }

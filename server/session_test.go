@@ -2,7 +2,11 @@ package server
 
 import (
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -49,5 +53,41 @@ func TestEventLogReplayAndOverflow(t *testing.T) {
 	}
 	if got := l.after(6, 10); got != nil {
 		t.Fatalf("after(last) = %v, want nil", got)
+	}
+}
+
+// A long-lived session that opens, waits on and closes sockets must not hold
+// every socket it ever touched: closed ones the engine no longer keeps are
+// dropped as the session's maps grow.
+func TestSessionDropsGoneSockets(t *testing.T) {
+	e, err := engine.New(engine.Config{Loops: 1, MaxTombstones: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m := newSessionManager(e, SessionLimits{})
+	sess, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.end(sess)
+	for range 1000 {
+		sock, err := e.Open(sess, unix.AF_INET, unix.SOCK_DGRAM, 0, engine.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sess.adopt(sock) {
+			t.Fatal("adopt refused")
+		}
+		sess.noteWaiting(sock)
+		if err := sock.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess.mu.Lock()
+	owned, waiting := len(sess.owned), len(sess.waiting)
+	sess.mu.Unlock()
+	if owned > 128 || waiting > 128 {
+		t.Fatalf("session holds %d owned and %d waiting sockets after 1000 closed ones", owned, waiting)
 	}
 }
