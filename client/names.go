@@ -108,11 +108,7 @@ func ParseMsgFlag(s string) (sockdv1.MsgFlag, error) {
 // SHUTDOWN_HOW_READ_WRITE is "read_write"). A value the descriptor does not
 // know prints as its number.
 func EnumName(e protoreflect.Enum) string {
-	v := e.Descriptor().Values().ByNumber(e.Number())
-	if v == nil {
-		return strconv.Itoa(int(e.Number()))
-	}
-	return strings.ToLower(strings.TrimPrefix(string(v.Name()), enumPrefix(e.Descriptor())))
+	return enumValueName(e.Descriptor(), e.Number())
 }
 
 // enumPrefix returns the prefix every value name of d starts with, taken from

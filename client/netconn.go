@@ -297,18 +297,24 @@ func (c *Conn) Close() error {
 
 // closePipe has the daemon close the socket through the pipe, after the
 // bytes written before, and waits (bounded) for the stream to end. Only if the
-// stream is already broken is the socket closed with a separate call, which
-// could otherwise overtake data still in the stream.
+// stream is already broken, or a timed-out write still holds it, is the socket
+// closed with a separate call, which could otherwise overtake data still in
+// the stream.
 func (c *Conn) closePipe() error {
 	c.writeMu.Lock()
+	sendErr := errWriteStuck
 	if c.inFlight {
 		select {
 		case <-c.written:
+			c.inFlight = false
 		case <-time.After(closeTimeout):
 		}
-		c.inFlight = false
 	}
-	sendErr := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+	// While a write is still stuck in Send, the stream is not free: a second
+	// Send would race with it (gRPC allows one sender at a time).
+	if !c.inFlight {
+		sendErr = c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+	}
 	c.writeMu.Unlock()
 	close(c.done)
 	defer c.cancel()
@@ -328,8 +334,12 @@ func (c *Conn) closePipe() error {
 	return err
 }
 
-// closeTimeout bounds each step of Close.
-const closeTimeout = 10 * time.Second
+// closeTimeout bounds each step of Close (a variable for tests).
+var closeTimeout = 10 * time.Second
+
+// errWriteStuck: Close found a timed-out write still in Send, and so could
+// not close the socket through the pipe.
+var errWriteStuck = errors.New("a timed-out write is still being sent")
 
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.local }

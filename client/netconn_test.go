@@ -1,9 +1,15 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"net"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -61,4 +67,87 @@ func TestNetAddrAndInetSockAddr(t *testing.T) {
 	if _, ok := NetAddr("udp", inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Address{Address: "127.0.0.1"}})).(*net.UDPAddr); !ok {
 		t.Error("udp network does not give a UDPAddr")
 	}
+}
+
+// TestPacketConnWriteToNilAddr: a nil address is an error, as for a
+// net.UDPConn, not a panic.
+func TestPacketConnWriteToNilAddr(t *testing.T) {
+	p := &PacketConn{network: "udp", closed: make(chan struct{})}
+	n, err := p.WriteTo([]byte("x"), nil)
+	if n != 0 || !errors.Is(err, errMissingAddress) {
+		t.Errorf("WriteTo(nil) = %d, %v; want 0 and a missing address error", n, err)
+	}
+}
+
+// stuckPipe is a Pipe stream to a peer that never reads: a data Send blocks
+// until the stream's context ends. It records whether two Sends overlapped.
+type stuckPipe struct {
+	sockdv1.SocketService_PipeClient // unused methods: nil
+	ctx                              context.Context
+	inSend                           atomic.Int32
+	overlap                          atomic.Bool
+}
+
+func (p *stuckPipe) Send(r *sockdv1.PipeRequest) error {
+	if p.inSend.Add(1) > 1 {
+		p.overlap.Store(true)
+	}
+	defer p.inSend.Add(-1)
+	if r.GetData() != nil {
+		<-p.ctx.Done()
+		return p.ctx.Err()
+	}
+	return nil
+}
+
+func (p *stuckPipe) Recv() (*sockdv1.PipeResponse, error) {
+	<-p.ctx.Done()
+	return nil, p.ctx.Err()
+}
+
+// closeCounter answers Close and counts the calls.
+type closeCounter struct {
+	sockdv1.SocketServiceClient // unused methods: nil
+	closes                      atomic.Int32
+}
+
+func (c *closeCounter) Close(context.Context, *sockdv1.CloseRequest, ...grpc.CallOption) (*sockdv1.CloseResponse, error) {
+	c.closes.Add(1)
+	return &sockdv1.CloseResponse{}, nil
+}
+
+// TestConnCloseWithStuckWrite: Close after a write timed out and is still
+// stuck in Send must not Send on the stream too; it closes the socket with
+// a separate call instead.
+func TestConnCloseWithStuckWrite(t *testing.T) {
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	pipe := &stuckPipe{ctx: ctx}
+	api := &closeCounter{}
+	c := &Conn{
+		sess: &Session{client: &Client{api: api}, id: "s"}, id: "x", network: "tcp",
+		stream: pipe, cancel: cancel,
+		incoming: make(chan pipeMessage, 1), done: make(chan struct{}), streamEnded: make(chan struct{}),
+		writes: make(chan []byte), written: make(chan error, 1),
+	}
+	c.readDeadline.init()
+	c.writeDeadline.init()
+	go c.readLoop()
+	go c.writeLoop()
+
+	c.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := c.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write to a stuck pipe: %v, want a deadline error", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if pipe.overlap.Load() {
+		t.Error("Close sent on the stream while the timed-out write was still in Send")
+	}
+	if n := api.closes.Load(); n != 1 {
+		t.Errorf("Close made %d Close calls, want 1", n)
+	}
+	<-c.streamEnded
 }

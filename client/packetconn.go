@@ -50,6 +50,9 @@ func (s *Session) ListenPacket(ctx context.Context, network, address string) (*P
 	return &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{})}, nil
 }
 
+// errMissingAddress is WriteTo's error for a nil address, as net's.
+var errMissingAddress = errors.New("missing address")
+
 // SocketID is the daemon socket behind the PacketConn.
 func (p *PacketConn) SocketID() string { return p.id }
 
@@ -69,6 +72,9 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteTo implements net.PacketConn.
 func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if addr == nil {
+		return 0, p.opError("write", nil, errMissingAddress)
+	}
 	dest, _, err := inetSockAddr(p.network, addr.String())
 	if err != nil {
 		return 0, p.opError("write", addr, err)

@@ -103,6 +103,9 @@ func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest
 	return &sockdv1.UseRegistryResponse{}, nil
 }
 
+// maxMonitorsPerSession bounds the live monitors one session may hold.
+const maxMonitorsPerSession = 65536
+
 // Monitor implements sockdv1.SocketServiceServer. A socket that is closed,
 // unknown, or not the caller principal's gets a monitor that fires nosock at
 // once, so ids cannot be probed.
@@ -114,6 +117,14 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 	id := r.GetSocketId()
 	if id == "" {
 		return nil, invalidArgument("socket_id", "required")
+	}
+	// Each monitor is held until its socket closes or it is cancelled, and a
+	// nosock one is an event to hold: both are bounded per session.
+	if n := s.registry.NumberOfMonitors(sess); n >= maxMonitorsPerSession {
+		return nil, quotaExceeded("monitors per session", maxMonitorsPerSession)
+	}
+	if err := s.admitEvent(sess); err != nil {
+		return nil, err
 	}
 	sock, ok := s.engine.Lookup(id)
 	if !ok || !sess.principal.mayUse(sock) {

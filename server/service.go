@@ -230,11 +230,20 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout) error {
 	if t.Kind != engine.WaitNowait {
 		return nil
 	}
-	if limit := s.sessions.limits.EventBacklog / 2; sess.backlog() >= limit {
-		return quotaExceeded("undelivered events per session", limit)
+	if err := s.admitEvent(sess); err != nil {
+		return err
 	}
 	if limit := s.limits.MaxCompletionBytes; t.Completion && sess.heldPayload() >= limit {
 		return quotaExceeded("undelivered completion bytes per session", limit)
+	}
+	return nil
+}
+
+// admitEvent refuses a call that will owe the session an event while the
+// session has a full backlog of undelivered ones.
+func (s *Service) admitEvent(sess *Session) error {
+	if limit := s.sessions.limits.EventBacklog / 2; sess.backlog() >= limit {
+		return quotaExceeded("undelivered events per session", limit)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 
@@ -158,11 +159,7 @@ func completionResult(c *sockdv1.CompletionEvent) ([]field, object) {
 		if src := s.Recvmsg.GetAddress(); src != nil {
 			fields = append(fields, kv("from", client.FormatAddr(src)))
 		}
-		var data []byte
-		for _, b := range s.Recvmsg.GetIov() {
-			data = append(data, b...)
-		}
-		fields = append(fields, kvData("data", data))
+		fields = append(fields, kvData("data", bytes.Join(s.Recvmsg.GetIov(), nil)))
 		v, se = recvMsgView(s.Recvmsg), s.Recvmsg.GetError()
 	default:
 		v = view{obj: object{}}

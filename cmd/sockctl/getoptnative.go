@@ -9,11 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
-
-// maxNativeSize bounds --size: no option value is anywhere near as large.
-const maxNativeSize = 64 << 10
 
 func newGetOptNativeCommand(a *app) *cobra.Command {
 	var (
@@ -41,8 +39,8 @@ bytes as a hex string.`,
 			case asBool:
 				spec.Spec = &sockdv1.NativeValueSpec_Bool{Bool: true}
 			case cmd.Flags().Changed("size"):
-				if size < 0 || size > maxNativeSize {
-					return usage(fmt.Errorf("--size %d: want 0..%d", size, maxNativeSize))
+				if size < 0 || size > options.MaxNativeBytes {
+					return usage(fmt.Errorf("--size %d: want 0..%d", size, options.MaxNativeBytes))
 				}
 				spec.Spec = &sockdv1.NativeValueSpec_Size{Size: uint32(size)}
 			}

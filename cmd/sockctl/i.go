@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -101,8 +103,11 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 	var rows [][]string
 	for _, id := range ids {
 		info, err := s.Info(ctx, id)
-		if err != nil {
+		if status.Code(err) == codes.NotFound {
 			continue // gone since WhichSockets answered
+		}
+		if err != nil {
+			return nil, err
 		}
 		facts := socketFacts{info: info}
 		if r, err := s.SockName(ctx, id); err == nil {

@@ -58,6 +58,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cancel", "S", "7", "--op", "read"}, `invalid operation "read"`},
 		{[]string{"events", "extra"}, `unknown command "extra"`},
 		{[]string{"session", "open"}, `unknown command "open"`},
+		{[]string{"watch", "--interval", "0"}, "--interval must be positive"},
 		{[]string{"-o", "yaml", "info", "S"}, `--output "yaml": want table or json`},
 		{[]string{"--session", "", "info", "S"}, "--session"},
 		{[]string{"--dial-timeout", "soon", "info", "S"}, "invalid argument"},

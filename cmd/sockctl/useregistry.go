@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +19,10 @@ setting. This is the daemon's global default: only an admin may set it.
 global-info shows the current value.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			on, err := strconv.ParseBool(args[0])
-			if err != nil || (args[0] != "true" && args[0] != "false") {
+			if args[0] != "true" && args[0] != "false" {
 				return usage(fmt.Errorf("%q: want true or false", args[0]))
 			}
+			on := args[0] == "true"
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				if err := s.Client().UseRegistry(ctx, on); err != nil {
 					return err

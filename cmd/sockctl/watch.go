@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -32,7 +33,7 @@ it prints one object per socket per refresh, and no screen control codes.`,
 				return usage(err)
 			}
 			if interval <= 0 {
-				return usage(errNegative("--interval"))
+				return usage(errors.New("--interval must be positive"))
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				err := watch(ctx, cmd.OutOrStdout(), interval, func(w io.Writer) error {

@@ -105,14 +105,16 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 	for _, l := range listeners {
 		go func() { errs <- d.grpc.Serve(l) }()
 	}
+	var serveErr error
 	select {
 	case <-ctx.Done():
 		d.log.Info("shutting down", "reason", context.Cause(ctx))
-	case err := <-errs:
-		d.log.Error("serve failed", "err", err)
+	case serveErr = <-errs:
+		d.log.Error("serve failed", "err", serveErr)
+		serveErr = fmt.Errorf("serve: %w", serveErr)
 	}
 	d.shutdown()
-	return nil
+	return serveErr
 }
 
 // shutdown drains: health goes NOT_SERVING, new calls get UNAVAILABLE, waiters
