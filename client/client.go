@@ -163,6 +163,15 @@ type daemonTarget struct {
 	plaintextOK bool   // unix or loopback: no transport security needed
 }
 
+// SplitAddress parses a daemon address (unix:///path, unix:/path, an
+// absolute path, or tcp://host:port) into a network ("unix" or "tcp") and the
+// address net.Dial or net.Listen takes. sockd listens on what sockctl dials,
+// so both use this one parser.
+func SplitAddress(addr string) (network, address string, err error) {
+	t, err := parseDaemonAddress(addr)
+	return t.network, t.address, err
+}
+
 func parseDaemonAddress(addr string) (daemonTarget, error) {
 	bad := func(why string) (daemonTarget, error) {
 		return daemonTarget{}, fmt.Errorf("invalid sockd address %q: %s", addr, why)

@@ -273,8 +273,19 @@ func (c *Conn) CloseWrite() error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if c.inFlight {
-		<-c.written
-		c.inFlight = false
+		// A timed-out write must reach the socket before the half-close; if
+		// the peer does not read, it may never, and neither may this.
+		select {
+		case err := <-c.written:
+			c.inFlight = false
+			if err != nil {
+				return c.opError("close", err)
+			}
+		case <-c.writeDeadline.wait():
+			return c.opError("close", os.ErrDeadlineExceeded)
+		case <-c.done:
+			return c.opError("close", net.ErrClosed)
+		}
 	}
 	err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
 	if err != nil {

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/engine"
 	sockopts "github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -165,30 +164,18 @@ func listen(addr string) (net.Listener, error) {
 }
 
 func parseListenAddress(addr string) (network, address string, err error) {
-	switch {
-	case strings.HasPrefix(addr, "/"):
-		return "unix", addr, nil
-	case strings.HasPrefix(addr, "unix:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(addr, "unix:"), "//")
-		if !strings.HasPrefix(path, "/") {
-			return "", "", fmt.Errorf("listen %q: unix path must be absolute", addr)
-		}
-		return "unix", path, nil
-	case strings.HasPrefix(addr, "tcp://"):
-		u, err := url.Parse(addr)
-		if err != nil {
-			return "", "", fmt.Errorf("listen %q: %w", addr, err)
-		}
-		ap, err := netip.ParseAddrPort(u.Host)
-		if err != nil {
-			return "", "", fmt.Errorf("listen %q: want tcp://IP:PORT: %w", addr, err)
-		}
-		if !ap.Addr().IsLoopback() {
-			return "", "", fmt.Errorf("listen %q: plain TCP is only allowed on loopback addresses", addr)
-		}
-		return "tcp", ap.String(), nil
+	network, address, err = client.SplitAddress(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("--listen: %w", err)
 	}
-	return "", "", fmt.Errorf("listen %q: want unix:///path or tcp://127.0.0.1:port", addr)
+	if network == "tcp" {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return "", "", fmt.Errorf("--listen %q: plain TCP is only allowed on a loopback IP address", addr)
+		}
+		address = ap.String()
+	}
+	return network, address, nil
 }
 
 // prepareSocketPath creates the socket's directory (private when it is ours)
