@@ -196,11 +196,15 @@ func (s *Session) die(e *engine.Engine) {
 	}
 }
 
-// eventLog holds a session's events in sequence order, in a ring of fixed
-// capacity. Events already sent on a stream stay for replay until newer ones
-// push them out; unsent events are only pushed out when the ring overflows,
-// which admission control (Service.admitNowait) keeps from happening in
-// practice, and a resuming stream then learns of it through a GapEvent.
+// eventLog holds a session's events in sequence order, in a ring. Events
+// already sent on a stream stay for replay until newer ones push them out.
+// An event not yet sent is owed to a waiter that has no other way to learn
+// of its turn, so it is not pushed out: the ring grows instead, up to
+// maxGrowth times its capacity. Admission control (Service.admitEvent) keeps
+// the unsent backlog well under the capacity while clients keep up; the
+// growth absorbs a burst of events from operations admitted earlier (at most
+// one pending operation per lane and socket). Only past the hard limit are
+// unsent events dropped, and the stream then reports a GapEvent.
 type eventLog struct {
 	ring  []*sockdv1.EventsResponse
 	head  int    // index of the oldest held event
@@ -209,16 +213,32 @@ type eventLog struct {
 	sent  uint64 // highest sequence written to a stream
 	// unsentBytes is payloadBytes summed over the events after sent.
 	unsentBytes int
+	limit       int // the most events the ring may grow to hold
 }
 
+// grow doubles the ring (up to limit), keeping the events in order.
+func (l *eventLog) grow() {
+	ring := make([]*sockdv1.EventsResponse, min(2*len(l.ring), l.limit))
+	for i := range l.count {
+		ring[i] = l.ring[(l.head+i)%len(l.ring)]
+	}
+	l.ring, l.head = ring, 0
+}
+
+// maxGrowth bounds how far the ring grows to keep unsent events.
+const maxGrowth = 16
+
 func newEventLog(capacity int) eventLog {
-	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1}
+	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1, limit: capacity * maxGrowth}
 }
 
 func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	ev.Sequence = l.next
 	l.next++
 	l.unsentBytes += payloadBytes(ev)
+	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit {
+		l.grow()
+	}
 	if l.count == len(l.ring) {
 		if old := l.ring[l.head]; old.Sequence > l.sent {
 			l.unsentBytes -= payloadBytes(old)

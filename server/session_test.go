@@ -91,3 +91,29 @@ func TestSessionDropsGoneSockets(t *testing.T) {
 		t.Fatalf("session holds %d owned and %d waiting sockets after 1000 closed ones", owned, waiting)
 	}
 }
+
+// TestEventLogKeepsUnsentEvents: an unsent event is owed to a waiter, so a
+// full ring grows rather than drop it, up to its hard limit.
+func TestEventLogKeepsUnsentEvents(t *testing.T) {
+	l := newEventLog(2)
+	for range 2 * maxGrowth {
+		l.append(&sockdv1.EventsResponse{})
+	}
+	if got := l.firstHeld(); got != 1 {
+		t.Fatalf("firstHeld = %d after %d unsent events in a ring of 2: events were dropped", got, 2*maxGrowth)
+	}
+	if got := len(l.after(0, 1000)); got != 2*maxGrowth {
+		t.Fatalf("held %d events, want %d", got, 2*maxGrowth)
+	}
+	l.append(&sockdv1.EventsResponse{}) // past the limit: the oldest goes
+	if got := l.firstHeld(); got != 2 {
+		t.Fatalf("firstHeld past the limit = %d, want 2", got)
+	}
+	// Once sent, events make room again without growing.
+	l.markSent(l.last())
+	size := len(l.ring)
+	l.append(&sockdv1.EventsResponse{})
+	if len(l.ring) != size {
+		t.Fatalf("ring grew from %d to %d although its oldest event was sent", size, len(l.ring))
+	}
+}
