@@ -18,7 +18,7 @@ func recvCompletion(n int) *sockdv1.EventsResponse {
 }
 
 // The log counts the received bytes it holds for the client until they are
-// sent, including when the ring pushes unsent events out.
+// sent, as the ring drops sent events and grows to keep unsent ones.
 func TestEventLogCountsUnsentPayload(t *testing.T) {
 	l := newEventLog(3)
 	l.append(recvCompletion(100))
@@ -36,10 +36,10 @@ func TestEventLogCountsUnsentPayload(t *testing.T) {
 		t.Fatalf("after resending 1: unsentBytes = %d, want 10", l.unsentBytes)
 	}
 	l.append(recvCompletion(1000)) // pushes out 1, already sent
-	l.append(recvCompletion(5))    // pushes out 2, unsent but empty
-	l.append(recvCompletion(7))    // pushes out 3, unsent: its 10 bytes go
-	if l.unsentBytes != 1012 {
-		t.Fatalf("after overflow: unsentBytes = %d, want 1012", l.unsentBytes)
+	l.append(recvCompletion(5))    // 2 is unsent: the ring grows instead
+	l.append(recvCompletion(7))
+	if l.unsentBytes != 1022 {
+		t.Fatalf("after growing: unsentBytes = %d, want 1022", l.unsentBytes)
 	}
 	l.markSent(l.last())
 	if l.unsentBytes != 0 {
