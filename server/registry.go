@@ -130,7 +130,14 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 	if !ok || !sess.principal.mayUse(sock) {
 		return &sockdv1.MonitorResponse{MonitorId: s.registry.MonitorUnknown(id, sess)}, nil
 	}
-	return &sockdv1.MonitorResponse{MonitorId: s.registry.Monitor(sock, sess)}, nil
+	monitorID := s.registry.Monitor(sock, sess)
+	// A session that died meanwhile has already dropped its monitors (die
+	// marks it dead, then drops them); this one must not outlive it.
+	if sess.isDead() {
+		s.registry.CancelMonitor(monitorID, func(w registry.Watcher) bool { return w == registry.Watcher(sess) })
+		return nil, sessionNotFound(sess.id)
+	}
+	return &sockdv1.MonitorResponse{MonitorId: monitorID}, nil
 }
 
 // CancelMonitor implements sockdv1.SocketServiceServer: only a session of

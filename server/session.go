@@ -142,6 +142,13 @@ func (s *Session) noteWaiting(sock *engine.Socket) {
 	s.mu.Unlock()
 }
 
+// isDead reports whether the session has ended.
+func (s *Session) isDead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead
+}
+
 // backlog is the number of events produced but not yet sent on a stream.
 func (s *Session) backlog() int {
 	s.mu.Lock()
