@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -71,8 +72,11 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		return invalidArgument("after_sequence", "the session's last event is %d, got %d", last, cursor)
 	}
 	att := newAttachment()
-	if !sess.attach(att) {
-		return sessionNotFound(sess.id)
+	if err := sess.attach(ctx, att); err != nil {
+		if errors.Is(err, errSessionEnded) {
+			return sessionNotFound(sess.id)
+		}
+		return status.FromContextError(err).Err()
 	}
 	defer sess.detach(att)
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -187,12 +188,18 @@ func (a *attachment) end(reason error) {
 }
 
 // attach makes a the session's stream, ending any previous one, and stops the
-// grace timer.
-func (s *Session) attach(a *attachment) bool {
+// grace timer. It refuses a stream whose call ctx is already over: gRPC
+// cancels a call before it starts the calls the client made after it on the
+// same connection, so checking under s.mu keeps a cancelled stream whose
+// handler ran late from replacing the stream its client opened next.
+func (s *Session) attach(ctx context.Context, a *attachment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
-		return false
+		return errSessionEnded
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if s.attached != nil {
 		s.attached.end(errStreamReplaced)
@@ -202,7 +209,7 @@ func (s *Session) attach(a *attachment) bool {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	return true
+	return nil
 }
 
 // detach removes a if it is still the attached stream and starts the grace period.
