@@ -27,6 +27,7 @@ type options struct {
 	loops        int
 	stopTimeout  time.Duration
 	pprofListen  string
+	gcPercent    int
 	registry     bool
 }
 
@@ -66,6 +67,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.pprofListen, "pprof-listen", "", "serve net/http/pprof on this loopback HOST:PORT (off when empty)")
+	f.IntVar(&opts.gcPercent, "gc-percent", defaultGCPercent, "the Go GC target percentage (GOGC), unless the GOGC environment variable is set")
 	return cmd
 }
 
@@ -90,6 +92,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
+	setGCPercent(opts.gcPercent, logger)
 	if opts.pprofListen != "" {
 		stop, err := servePprof(opts.pprofListen, logger)
 		if err != nil {
