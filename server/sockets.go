@@ -181,30 +181,35 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 
 // SockName implements sockdv1.SocketServiceServer.
 func (s *Service) SockName(ctx context.Context, r *sockdv1.SockNameRequest) (*sockdv1.SockNameResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	addr, se, err := s.nameOf(ctx, r.GetSocketId(), (*engine.Socket).SockName)
 	if err != nil {
 		return nil, err
 	}
-	sa, err := sock.SockName()
-	if err != nil {
-		se, err := outcome(err)
-		return &sockdv1.SockNameResponse{Error: se}, err
-	}
-	return &sockdv1.SockNameResponse{Address: encodeAddr(&sa)}, nil
+	return &sockdv1.SockNameResponse{Address: addr, Error: se}, nil
 }
 
 // PeerName implements sockdv1.SocketServiceServer.
 func (s *Service) PeerName(ctx context.Context, r *sockdv1.PeerNameRequest) (*sockdv1.PeerNameResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	addr, se, err := s.nameOf(ctx, r.GetSocketId(), (*engine.Socket).PeerName)
 	if err != nil {
 		return nil, err
 	}
-	sa, err := sock.PeerName()
+	return &sockdv1.PeerNameResponse{Address: addr, Error: se}, nil
+}
+
+// nameOf answers SockName and PeerName: the address name reports, or the
+// socket error it met.
+func (s *Service) nameOf(ctx context.Context, id string, name func(*engine.Socket) (engine.SockAddr, error)) (*sockdv1.SockAddr, *sockdv1.SocketError, error) {
+	_, sock, err := s.target(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	sa, err := name(sock)
 	if err != nil {
 		se, err := outcome(err)
-		return &sockdv1.PeerNameResponse{Error: se}, err
+		return nil, se, err
 	}
-	return &sockdv1.PeerNameResponse{Address: encodeAddr(&sa)}, nil
+	return encodeAddr(&sa), nil, nil
 }
 
 // Info implements sockdv1.SocketServiceServer.
