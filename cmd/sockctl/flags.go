@@ -121,6 +121,30 @@ func parseAddrArg(s string) (*sockdv1.SockAddr, error) {
 	return a, usage(err)
 }
 
+// ioFlags are the flags of the verbs that move data: how long to wait and
+// which flags the send or receive passes.
+type ioFlags struct {
+	wait *waitFlags
+	msg  *msgFlags
+}
+
+func addIOFlags(cmd *cobra.Command) *ioFlags {
+	return &ioFlags{wait: addWaitFlags(cmd), msg: addMsgFlags(cmd)}
+}
+
+// values checks and returns both: the call's timeout and its flags.
+func (f *ioFlags) values() (client.Timeout, []sockdv1.MsgFlag, error) {
+	timeout, err := f.wait.value()
+	if err != nil {
+		return client.Timeout{}, nil, err
+	}
+	flags, err := f.msg.value()
+	if err != nil {
+		return client.Timeout{}, nil, err
+	}
+	return timeout, flags, nil
+}
+
 func errNegative(flag string) error {
 	return fmt.Errorf("%s must not be negative", flag)
 }

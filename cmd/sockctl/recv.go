@@ -10,8 +10,7 @@ import (
 
 func newRecvCommand(a *app) *cobra.Command {
 	var (
-		wait   *waitFlags
-		flags  *msgFlags
+		io     *ioFlags
 		length int64
 	)
 	cmd := &cobra.Command{
@@ -31,11 +30,7 @@ are printed before the error. With -o json, the data is base64.`,
 			if length < 0 {
 				return usage(errNegative("--length"))
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -45,8 +40,7 @@ are printed before the error. With -o json, the data is base64.`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	cmd.Flags().Int64Var(&length, "length", 0, "bytes to receive; 0: what is there")
 	return cmd
 }

@@ -10,8 +10,7 @@ import (
 
 func newRecvFromCommand(a *app) *cobra.Command {
 	var (
-		wait   *waitFlags
-		flags  *msgFlags
+		io     *ioFlags
 		length int64
 	)
 	cmd := &cobra.Command{
@@ -25,11 +24,7 @@ printed as: from=ADDR data="..." (the data quoted as a Go string).`,
 			if length < 0 {
 				return usage(errNegative("--length"))
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -39,8 +34,7 @@ printed as: from=ADDR data="..." (the data quoted as a Go string).`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	cmd.Flags().Int64Var(&length, "length", 0, "the buffer size; a longer message is truncated (0: the socket's default)")
 	return cmd
 }

@@ -18,8 +18,7 @@ import (
 
 func newRecvMsgCommand(a *app) *cobra.Command {
 	var (
-		wait          *waitFlags
-		flags         *msgFlags
+		io            *ioFlags
 		length        int64
 		controlLength int64
 	)
@@ -39,11 +38,7 @@ bytes otherwise; -o json gives every decoded field.`,
 			if controlLength < 0 {
 				return usage(errNegative("--control-length"))
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -53,8 +48,7 @@ bytes otherwise; -o json gives every decoded field.`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	cmd.Flags().Int64Var(&length, "length", 0, "the data buffer size (0: the socket's default)")
 	cmd.Flags().Int64Var(&controlLength, "control-length", 0, "the control buffer size (0: the socket's default)")
 	return cmd

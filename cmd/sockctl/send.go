@@ -11,9 +11,8 @@ import (
 
 func newSendCommand(a *app) *cobra.Command {
 	var (
-		wait  *waitFlags
-		flags *msgFlags
-		data  *dataFlags
+		io   *ioFlags
+		data *dataFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "send ID DATA",
@@ -31,11 +30,7 @@ Nothing is printed when everything was sent; otherwise "sent=N unsent=M".`,
 			if err != nil {
 				return err
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -47,8 +42,7 @@ Nothing is printed when everything was sent; otherwise "sent=N unsent=M".`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	data = addDataFlags(cmd)
 	return cmd
 }

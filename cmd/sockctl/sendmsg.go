@@ -11,10 +11,9 @@ import (
 
 func newSendMsgCommand(a *app) *cobra.Command {
 	var (
-		wait  *waitFlags
-		flags *msgFlags
-		data  *dataFlags
-		to    string
+		io   *ioFlags
+		data *dataFlags
+		to   string
 	)
 	cmd := &cobra.Command{
 		Use:   "sendmsg ID DATA...",
@@ -41,11 +40,7 @@ input when it is "-".`,
 					return err
 				}
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -57,8 +52,7 @@ input when it is "-".`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	data = addDataFlags(cmd)
 	// Not --addr: that is the daemon's address, a global flag.
 	cmd.Flags().StringVar(&to, "to", "", "the destination address, for an unconnected socket")

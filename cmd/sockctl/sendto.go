@@ -11,9 +11,8 @@ import (
 
 func newSendToCommand(a *app) *cobra.Command {
 	var (
-		wait  *waitFlags
-		flags *msgFlags
-		data  *dataFlags
+		io   *ioFlags
+		data *dataFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "sendto ID DATA ADDR",
@@ -31,11 +30,7 @@ hex-decoded with --hex, or read from standard input when it is "-".`,
 			if err != nil {
 				return err
 			}
-			timeout, err := wait.value()
-			if err != nil {
-				return err
-			}
-			msgFlags, err := flags.value()
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
@@ -47,8 +42,7 @@ hex-decoded with --hex, or read from standard input when it is "-".`,
 			})
 		},
 	}
-	wait = addWaitFlags(cmd)
-	flags = addMsgFlags(cmd)
+	io = addIOFlags(cmd)
 	data = addDataFlags(cmd)
 	return cmd
 }
