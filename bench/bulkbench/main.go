@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sockd/sockd/bench/internal/proc"
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -83,11 +84,11 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 	defer os.RemoveAll(dir)
 	b.dir = dir
 	sockdSock := filepath.Join(dir, "sockd.sock")
-	sockd, err := startProcess(b.sockdPath, "unix", sockdSock, "--listen", "unix://"+sockdSock, "--log-level", "warn")
-	if err != nil {
+	sockd := exec.Command(b.sockdPath, "--listen", "unix://"+sockdSock, "--log-level", "warn")
+	if err := proc.Start(sockd, "unix", sockdSock); err != nil {
 		return err
 	}
-	defer stop(sockd)
+	defer proc.Stop(sockd)
 	ctx := context.Background()
 	c, err := client.Dial(ctx, "unix://"+sockdSock)
 	if err != nil {
@@ -348,11 +349,11 @@ func (b *bench) pipeBare(total int64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	anchor, err := startProcess(self, "unix", sock, "-serve-bare", sock)
-	if err != nil {
+	anchor := exec.Command(self, "-serve-bare", sock)
+	if err := proc.Start(anchor, "unix", sock); err != nil {
 		return 0, err
 	}
-	defer stop(anchor)
+	defer proc.Stop(anchor)
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return 0, err
@@ -436,8 +437,8 @@ func (b *bench) pipeSocat(total int64) (float64, error) {
 		return 0, err
 	}
 	sock := filepath.Join(b.dir, "socat.sock")
-	relay, err := startProcess(b.socat, "", "", "-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
-	if err != nil {
+	relay := exec.Command(b.socat, "-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
+	if err := proc.Start(relay, "", ""); err != nil {
 		return 0, err
 	}
 	defer relay.Wait()
@@ -521,8 +522,8 @@ func (b *bench) relaySocat(total int64) (float64, error) {
 		return 0, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	relay, err := startProcess(b.socat, "", "", "-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
-	if err != nil {
+	relay := exec.Command(b.socat, "-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
+	if err := proc.Start(relay, "", ""); err != nil {
 		return 0, err
 	}
 	defer relay.Wait()
@@ -548,31 +549,3 @@ func freePort() (int, error) {
 
 // ---------------------------------------------------------------------------
 // processes
-
-// startProcess starts path; when network is set it waits until addr
-// accepts a connection.
-func startProcess(path, network, addr string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(path, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if network == "" {
-		return cmd, nil
-	}
-	for range 500 {
-		if c, err := net.Dial(network, addr); err == nil {
-			c.Close()
-			return cmd, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return nil, fmt.Errorf("%s did not start", path)
-}
-
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-}

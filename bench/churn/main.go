@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/sockd/sockd/bench/internal/proc"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -53,26 +54,14 @@ type daemon struct {
 func startDaemon(bin, dir string, args ...string) (*daemon, error) {
 	path := filepath.Join(dir, "sockd.sock")
 	cmd := exec.Command(bin, append([]string{"--listen", "unix://" + path, "--log-level", "warn"}, args...)...)
-	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), "ESOCK_USE_SOCKET_REGISTRY=") // the flag decides
-	if err := cmd.Start(); err != nil {
+	if err := proc.Start(cmd, "unix", path); err != nil {
 		return nil, err
 	}
-	for range 500 {
-		if _, err := os.Stat(path); err == nil {
-			return &daemon{cmd: cmd, addr: "unix://" + path}, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return nil, fmt.Errorf("sockd %v did not start", args)
+	return &daemon{cmd: cmd, addr: "unix://" + path}, nil
 }
 
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(os.Interrupt)
-	d.cmd.Wait()
-}
+func (d *daemon) stop() { proc.Stop(d.cmd) }
 
 // client is one connection with one session.
 type client struct {

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/sockd/sockd/bench/internal/proc"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -77,20 +78,20 @@ func run(sockdPath string, sizes, callers []int, d time.Duration) error {
 
 	sockdSock := filepath.Join(dir, "sockd.sock")
 	bareSock := filepath.Join(dir, "bare.sock")
-	sockd, err := startProcess(sockdPath, sockdSock, "--listen", "unix://"+sockdSock, "--log-level", "warn")
-	if err != nil {
+	sockd := exec.Command(sockdPath, "--listen", "unix://"+sockdSock, "--log-level", "warn")
+	if err := proc.Start(sockd, "unix", sockdSock); err != nil {
 		return err
 	}
-	defer stop(sockd)
+	defer proc.Stop(sockd)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	bare, err := startProcess(self, bareSock, "-serve-bare", bareSock)
-	if err != nil {
+	bare := exec.Command(self, "-serve-bare", bareSock)
+	if err := proc.Start(bare, "unix", bareSock); err != nil {
 		return err
 	}
-	defer stop(bare)
+	defer proc.Stop(bare)
 
 	fmt.Printf("%-8s %-7s %14s %14s %8s %12s %12s %8s %13s %13s\n", "size", "callers", "sockd ops/s", "bare ops/s", "ratio",
 		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op")
@@ -132,29 +133,6 @@ func cpuTime(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
-
-func startProcess(path, sock string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(path, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	for range 500 {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return cmd, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return nil, fmt.Errorf("%s did not start", path)
-}
-
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
 }
 
 type result struct {
