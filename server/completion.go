@@ -46,12 +46,7 @@ func setRecvStatus(out *sockdv1.CompletionEvent, op engine.Op, r *engine.RecvRes
 		out.Status = &sockdv1.CompletionEvent_Recvfrom{Recvfrom: &sockdv1.RecvFromResponse{
 			Data: r.Data, Source: encodeAddr(r.From), Error: se}}
 	case engine.OpRecvMsg:
-		resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(r.From), Control: encodeControl(r.Control), Error: se}
-		if r.Data != nil || r.Err == nil {
-			resp.Iov = [][]byte{r.Data}
-		}
-		resp.Flags, resp.OtherFlags = encodeFlags(r.Flags)
-		out.Status = &sockdv1.CompletionEvent_Recvmsg{Recvmsg: resp}
+		out.Status = &sockdv1.CompletionEvent_Recvmsg{Recvmsg: encodeRecvMsg(*r, nil, se)}
 	default:
 		out.Status = &sockdv1.CompletionEvent_Recv{Recv: &sockdv1.RecvResponse{Data: r.Data, Error: se}}
 	}

@@ -191,11 +191,17 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	}
 	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
 	async, se, err := finishRecv(c, res)
-	resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(res.From), Async: async, Error: se}
+	return encodeRecvMsg(res, async, se), err
+}
+
+// encodeRecvMsg is a recvmsg result as its response, for the call and for a
+// completion event. A message read (even an empty datagram) is one iov
+// element; no read, none.
+func encodeRecvMsg(res engine.RecvResult, async *sockdv1.AsyncInfo, se *sockdv1.SocketError) *sockdv1.RecvMsgResponse {
+	resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(res.From), Control: encodeControl(res.Control), Async: async, Error: se}
 	if res.Data != nil || (res.Err == nil && res.Select == nil) {
 		resp.Iov = [][]byte{res.Data}
 	}
-	resp.Control = encodeControl(res.Control)
 	resp.Flags, resp.OtherFlags = encodeFlags(res.Flags)
-	return resp, err
+	return resp
 }
