@@ -28,7 +28,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -46,9 +48,11 @@ func main() {
 		echoFor    = flag.Duration("echo-duration", 3*time.Second, "measuring time per echo mode")
 		echoSize   = flag.Int("echo-size", 64, "echo message size in bytes")
 		pipeBytes  = flag.Int64("pipe-bytes", 512<<20, "bytes through each pipe path")
-		chunk      = flag.Int("chunk", 64<<10, "bytes per Pipe message and per write")
+		chunk      = flag.Int("chunk", 1<<20, "bytes per Pipe message and per write")
 		relayBytes = flag.Int64("relay-bytes", 2<<30, "bytes through each relay path")
 		echoRTT    = flag.Duration("echo-rtt", time.Millisecond, "also run the echo comparison with a client this round trip away (0: skip)")
+		rounds     = flag.Int("rounds", 5, "rounds of the pipe and relay comparisons, taking turns; medians are reported")
+		only       = flag.String("only", "echo,pipe,relay", "the comparisons to run")
 		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
 	)
 	flag.Parse()
@@ -59,7 +63,7 @@ func main() {
 		}
 		return
 	}
-	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk, echoRTT: *echoRTT}
+	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk, echoRTT: *echoRTT, only: *only, rounds: max(1, *rounds)}
 	if err := b.run(*echoFor, *echoSize, *pipeBytes, *relayBytes); err != nil {
 		fmt.Fprintln(os.Stderr, "bulkbench:", err)
 		os.Exit(1)
@@ -70,7 +74,10 @@ type bench struct {
 	sockdPath, socat string
 	chunk            int
 	echoRTT          time.Duration
+	only             string // comma-separated: echo, pipe, relay
+	rounds           int
 	dir              string
+	sockdPid         int
 	sess             *client.Session
 	api              sockdv1.SocketServiceClient
 	lastEvent        uint64 // the session's events seen so far
@@ -89,6 +96,7 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 		return err
 	}
 	defer proc.Stop(sockd)
+	b.sockdPid = sockd.Process.Pid
 	ctx := context.Background()
 	c, err := client.Dial(ctx, "unix://"+sockdSock)
 	if err != nil {
@@ -102,6 +110,29 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 	b.lastEvent = b.sess.LastSequence()
 	defer b.sess.Close(ctx)
 
+	if b.runs("echo") {
+		if err := b.echoAll(ctx, sockdSock, echoFor, echoSize); err != nil {
+			return err
+		}
+	}
+	if b.runs("pipe") {
+		if err := b.pipeAll(ctx, pipeBytes); err != nil {
+			return err
+		}
+	}
+	if b.runs("relay") {
+		if err := b.relayAll(ctx, relayBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) runs(section string) bool {
+	return slices.Contains(strings.Split(b.only, ","), section)
+}
+
+func (b *bench) echoAll(ctx context.Context, sockdSock string, echoFor time.Duration, echoSize int) error {
 	sel, err := b.echo(ctx, false, echoFor, echoSize)
 	if err != nil {
 		return fmt.Errorf("echo select: %w", err)
@@ -119,37 +150,82 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 		fmt.Printf("echo %dB round trips/s, client %v away: select %.0f, completion %.0f, completion/select %.2f\n",
 			echoSize, b.echoRTT, sel, comp, comp/sel)
 	}
-
-	pipe, err := b.pipeSockd(ctx, pipeBytes)
-	if err != nil {
-		return fmt.Errorf("pipe: %w", err)
-	}
-	bare, err := b.pipeBare(pipeBytes)
-	if err != nil {
-		return fmt.Errorf("bare stream: %w", err)
-	}
-	socatPipe, err := b.pipeSocat(pipeBytes)
-	if err != nil {
-		return fmt.Errorf("socat: %w", err)
-	}
-	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s: sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
-		pipeBytes>>20, b.chunk>>10, pipe, bare, socatPipe, pipe/bare, pipe/socatPipe)
-
-	relay, err := b.relaySockd(ctx, relayBytes)
-	if err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	socatRelay, err := b.relaySocat(relayBytes)
-	if err != nil {
-		return fmt.Errorf("socat relay: %w", err)
-	}
-	direct, err := b.relayDirect(relayBytes)
-	if err != nil {
-		return fmt.Errorf("direct: %w", err)
-	}
-	fmt.Printf("relay %d MiB, MB/s: sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
-		relayBytes>>20, relay, socatRelay, direct, relay/socatRelay, relay/direct)
 	return nil
+}
+
+func (b *bench) pipeAll(ctx context.Context, pipeBytes int64) error {
+	var pipe, bare, socat []float64
+	for range b.rounds {
+		r, err := b.pipeSockd(ctx, pipeBytes)
+		if err != nil {
+			return fmt.Errorf("pipe: %w", err)
+		}
+		pipe = append(pipe, r)
+		if r, err = b.pipeBare(pipeBytes); err != nil {
+			return fmt.Errorf("bare stream: %w", err)
+		}
+		bare = append(bare, r)
+		if r, err = b.pipeSocat(pipeBytes); err != nil {
+			return fmt.Errorf("socat: %w", err)
+		}
+		socat = append(socat, r)
+	}
+	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s (median of %d rounds): sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
+		pipeBytes>>20, b.chunk>>10, b.rounds, median(pipe), median(bare), median(socat),
+		median(pipe)/median(bare), median(pipe)/median(socat))
+	fmt.Printf("pipe rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe), list(bare), list(socat))
+	return nil
+}
+
+func (b *bench) relayAll(ctx context.Context, relayBytes int64) error {
+	var relay, socatRelay, direct, relayCPU, socatCPU []float64
+	gib := float64(relayBytes) / (1 << 30)
+	// The paths take turns, round after round, so that a slow moment of
+	// the machine falls on all of them alike; medians are reported.
+	for range b.rounds {
+		before := proc.CPUTime(b.sockdPid)
+		r, err := b.relaySockd(ctx, relayBytes)
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		relay = append(relay, r)
+		relayCPU = append(relayCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
+		r, cpu, err := b.relaySocat(relayBytes)
+		if err != nil {
+			return fmt.Errorf("socat relay: %w", err)
+		}
+		socatRelay = append(socatRelay, r)
+		socatCPU = append(socatCPU, cpu.Seconds()/gib)
+		if r, err = b.relayDirect(relayBytes); err != nil {
+			return fmt.Errorf("direct: %w", err)
+		}
+		direct = append(direct, r)
+	}
+	fmt.Printf("relay %d MiB, MB/s (median of %d rounds): sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
+		relayBytes>>20, b.rounds, median(relay), median(socatRelay), median(direct),
+		median(relay)/median(socatRelay), median(relay)/median(direct))
+	fmt.Printf("relay rounds, MB/s: sockd %s; socat %s; direct %s\n", list(relay), list(socatRelay), list(direct))
+	fmt.Printf("relay CPU of the relaying process per GiB (median): sockd %.2fs, socat %.2fs\n",
+		median(relayCPU), median(socatCPU))
+	return nil
+}
+
+// median returns the middle of xs (the mean of the two middle ones for an
+// even count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 // ---------------------------------------------------------------------------
@@ -354,7 +430,8 @@ func (b *bench) pipeBare(total int64) (float64, error) {
 		return 0, err
 	}
 	defer proc.Stop(anchor)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer), grpc.WithSharedWriteBuffer(true))
 	if err != nil {
 		return 0, err
 	}
@@ -382,6 +459,10 @@ type clientStream struct{ grpc.ClientStream }
 
 func (c clientStream) Send(m *sockdv1.PipeRequest) error { return c.SendMsg(m) }
 
+// transportBuffer is the HTTP/2 buffer size sockd and its client use; the
+// anchor uses it too, so that only what sockd does differs.
+const transportBuffer = 128 << 10
+
 // serveAnchor serves bench.Anchor/Pipe: the first message names a TCP
 // address to dial, and every data message is written to it; the client's
 // end of sending closes it. It is the least a gRPC daemon can do to move a
@@ -391,7 +472,8 @@ func serveAnchor(path string) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4 * runtime.NumCPU())))
+	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
+		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer), grpc.SharedWriteBuffer(true))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),
@@ -512,22 +594,27 @@ func (b *bench) relaySockd(ctx context.Context, total int64) (float64, error) {
 	return w.rate, w.err
 }
 
-func (b *bench) relaySocat(total int64) (float64, error) {
+// relaySocat returns socat's throughput and the CPU time it used.
+func (b *bench) relaySocat(total int64) (float64, time.Duration, error) {
 	addr, done, err := sink()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	relay := exec.Command(b.socat, "-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
 	if err := proc.Start(relay, "", ""); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer relay.Wait()
-	return b.write("tcp4", listen, total, done)
+	rate, err := b.write("tcp4", listen, total, done)
+	relay.Wait()
+	if err != nil {
+		return 0, 0, err
+	}
+	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
 }
 
 func (b *bench) relayDirect(total int64) (float64, error) {
@@ -546,6 +633,3 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-// ---------------------------------------------------------------------------
-// processes

@@ -97,42 +97,24 @@ func run(sockdPath string, sizes, callers []int, d time.Duration) error {
 		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op")
 	for _, size := range sizes {
 		for _, n := range callers {
-			before := cpuTime(sockd.Process.Pid)
+			before := proc.CPUTime(sockd.Process.Pid)
 			s, err := measureSockd(sockdSock, size, n, d)
 			if err != nil {
 				return err
 			}
-			sockdCPU := (cpuTime(sockd.Process.Pid) - before) / time.Duration(s.rate*d.Seconds())
-			before = cpuTime(bare.Process.Pid)
+			sockdCPU := (proc.CPUTime(sockd.Process.Pid) - before) / time.Duration(s.rate*d.Seconds())
+			before = proc.CPUTime(bare.Process.Pid)
 			b, err := measureBare(bareSock, size, n, d)
 			if err != nil {
 				return err
 			}
-			bareCPU := (cpuTime(bare.Process.Pid) - before) / time.Duration(b.rate*d.Seconds())
+			bareCPU := (proc.CPUTime(bare.Process.Pid) - before) / time.Duration(b.rate*d.Seconds())
 			fmt.Printf("%-8d %-7d %14.0f %14.0f %8.2f %12v %12v %8.2f %13v %13v\n", size, n, s.rate, b.rate, s.rate/b.rate,
 				s.p50.Round(time.Microsecond/10), b.p50.Round(time.Microsecond/10), float64(s.p50)/float64(b.p50),
 				sockdCPU.Round(time.Microsecond/10), bareCPU.Round(time.Microsecond/10))
 		}
 	}
 	return nil
-}
-
-// cpuTime is the user and system CPU time a process has used so far, read
-// from /proc (clock ticks of 10 ms), so each server's cost per call can be
-// told apart from its callers'.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 type result struct {
