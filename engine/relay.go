@@ -64,40 +64,120 @@ type relayCaller struct{}
 func (*relayCaller) CallerID() string { return "relay" }
 func (*relayCaller) Deliver(Event)    {}
 
+// relayDepth is how many pipes a direction cycles through: while one is
+// being written to the destination, the next fills from the source, so the
+// source's receive window keeps opening while the destination drains.
+const relayDepth = 2
+
+// filledPipe is one pipe's worth of a direction handed from its reading
+// half to its writing half: n bytes, or the source's end (n == 0) or error.
+type filledPipe struct {
+	pipe *splicePipe
+	n    int
+	err  error
+}
+
 // forward moves src's bytes to dst until src's end of data (then dst's
-// write side is shut down) or an error.
+// write side is shut down) or an error. Reading and writing overlap: a
+// goroutine splices the source into one pipe while this one splices the
+// previous pipe into the destination.
 func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
-	p, err := newSplicePipe()
-	if err != nil {
-		return 0, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan *splicePipe, relayDepth)
+	for range relayDepth {
+		p, err := newSplicePipe()
+		if err != nil {
+			close(free)
+			for p := range free {
+				p.close()
+			}
+			return 0, err
+		}
+		free <- p
 	}
-	defer p.close()
+	full := make(chan filledPipe, relayDepth)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		fill(ctx, src, free, full)
+	}()
+
+	total, err := empty(ctx, dst, free, full)
+	cancel()
+	<-readerDone
+	// Every pipe is now in free or full; none is in a splice.
+	close(free)
+	close(full)
+	for p := range free {
+		p.close()
+	}
+	for f := range full {
+		f.pipe.close()
+	}
+	return total, err
+}
+
+// fill splices src into free pipes and hands them on, until src's end of
+// data or an error (sent as the last filledPipe), or ctx ends.
+func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<- filledPipe) {
+	c := &relayCaller{}
+	wait := Timeout{Kind: WaitInfinity}
+	for {
+		var p *splicePipe
+		select {
+		case p = <-free:
+		case <-ctx.Done():
+			return
+		}
+		in := &spliceIn{src: src, pipe: p}
+		_, err := src.perform(ctx, c, OpRecv, wait, in)
+		if err == nil {
+			err = in.err
+		}
+		full <- filledPipe{pipe: p, n: in.n, err: err}
+		if err != nil || in.n == 0 {
+			return
+		}
+	}
+}
+
+// empty writes filled pipes to dst and returns them to free, until the
+// source's end (dst's write side is then shut down) or an error.
+func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (uint64, error) {
 	c := &relayCaller{}
 	wait := Timeout{Kind: WaitInfinity}
 	var total uint64
 	for {
-		in := &spliceIn{src: src, pipe: p}
-		if _, err := src.perform(ctx, c, OpRecv, wait, in); err != nil {
-			return total, err
+		var f filledPipe
+		select {
+		case f = <-full:
+		case <-ctx.Done():
+			return total, ctx.Err()
 		}
 		switch {
-		case in.err != nil:
-			return total, in.err
-		case in.n == 0:
+		case f.err != nil:
+			free <- f.pipe
+			return total, f.err
+		case f.n == 0:
+			free <- f.pipe
 			if err := dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 				return total, err
 			}
 			return total, nil
 		}
-		out := &spliceOut{dst: dst, pipe: p, pending: in.n}
+		out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
 		_, err := dst.perform(ctx, c, OpSend, wait, out)
 		total += uint64(out.moved)
+		if err == nil {
+			err = out.err
+		}
 		if err != nil {
+			// The pipe may still hold bytes: it is closed, not reused.
+			f.pipe.close()
 			return total, err
 		}
-		if out.err != nil {
-			return total, out.err
-		}
+		free <- f.pipe
 	}
 }
 

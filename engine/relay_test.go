@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -97,4 +98,51 @@ func TestRelayEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
 	defer cancel()
 	wantErr(t, Relay(ctx, x, y).Err, context.DeadlineExceeded)
+}
+
+// A destination that fails while the source still sends ends the relay
+// with the write's error; both directions stop and leave no reader or
+// writer behind (goleak checks their goroutines).
+func TestRelayEndsOnDestinationFailure(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	left, a := pair(t, e, c, unix.AF_INET)
+	right, b := pair(t, e, c, unix.AF_INET)
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	// The right peer goes away with a reset, so writes to b fail.
+	if err := right.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	right.Close()
+	stop := make(chan struct{})
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		chunk := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if r := left.Send(bg, c, chunk, 0, within(time.Second)); r.Err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-sending }()
+	select {
+	case r := <-done:
+		if r.Err == nil || errors.Is(r.Err, context.Canceled) {
+			t.Fatalf("relay ended with %v, want the destination's error", r.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not end on the destination's failure")
+	}
+	if ia, ib := a.Info(), b.Info(); ia.NumReaders+ia.NumWriters+ib.NumReaders+ib.NumWriters != 0 {
+		t.Fatalf("relay left requestors: a %d/%d, b %d/%d", ia.NumReaders, ia.NumWriters, ib.NumReaders, ib.NumWriters)
+	}
 }
