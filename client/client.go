@@ -53,6 +53,10 @@ func DefaultAddress() string {
 	return fmt.Sprintf("unix:///tmp/sockd-%d/sockd.sock", os.Getuid())
 }
 
+// transportBuffer is the size of the connection's HTTP/2 read and write
+// buffers.
+const transportBuffer = 128 << 10
+
 // Dial connects to the daemon at addr: unix:///path, unix:/path, a bare
 // absolute path, or tcp://host:port. Unix sockets and loopback TCP use no
 // transport security (the daemon identifies unix peers by their credentials);
@@ -69,7 +73,14 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		return nil, err
 	}
 	dialer := &recordingDialer{network: target.network, address: target.address}
-	base := []grpc.DialOption{grpc.WithContextDialer(dialer.dial)}
+	base := []grpc.DialOption{
+		grpc.WithContextDialer(dialer.dial),
+		// The daemon's transport buffers (cmd/sockd): larger than gRPC's
+		// default, for bulk data through Pipe.
+		grpc.WithReadBufferSize(transportBuffer),
+		grpc.WithWriteBufferSize(transportBuffer),
+		grpc.WithSharedWriteBuffer(true),
+	}
 	if target.plaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}

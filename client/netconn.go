@@ -178,11 +178,28 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case data := <-c.writes:
-			c.written <- c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: data}})
+			c.written <- c.send(data)
 		case <-c.done:
 			return
 		}
 	}
+}
+
+// maxPipeMessage is the most one PipeRequest carries: a Write of more is
+// sent as several messages, below the daemon's message size limit, and
+// large enough that per-message costs vanish next to the bytes.
+const maxPipeMessage = 1 << 20
+
+// send writes data to the stream in messages of at most maxPipeMessage.
+func (c *Conn) send(data []byte) error {
+	for len(data) > 0 {
+		n := min(len(data), maxPipeMessage)
+		if err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: data[:n]}}); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
 }
 
 // Read implements net.Conn.

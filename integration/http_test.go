@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,6 +156,48 @@ func TestConnDeadlines(t *testing.T) {
 	got, err := io.ReadAll(peer)
 	if err != nil || string(got) != "ok" {
 		t.Fatalf("peer read %q, %v; want ok then EOF", got, err)
+	}
+}
+
+// TestConnLargeWrite: one Write larger than the daemon's message size limit
+// (16 MiB) reaches the peer whole and in order.
+func TestConnLargeWrite(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	received := goCall(func() result[[]byte] {
+		peer, err := l.Accept()
+		if err != nil {
+			return result[[]byte]{nil, err}
+		}
+		defer peer.Close()
+		got, err := io.ReadAll(peer)
+		return result[[]byte]{got, err}
+	})
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 17<<20+3)
+	for i := range data {
+		data[i] = byte(i * 7 / 5)
+	}
+	if n, err := c.Write(data); n != len(data) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got := await(t, "peer read", received)
+	if got.err != nil || !bytes.Equal(got.resp, data) {
+		t.Fatalf("peer read %d bytes (%v), want the %d written", len(got.resp), got.err, len(data))
 	}
 }
 

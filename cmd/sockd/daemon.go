@@ -29,6 +29,12 @@ import (
 // maxMessageSize bounds one gRPC message: the largest recv buffer plus headroom.
 const maxMessageSize = 16 << 20
 
+// transportBuffer is the size of each connection's HTTP/2 read and write
+// buffers. gRPC's 32 KiB default costs Pipe about 10% of its throughput with
+// large messages (BENCHMARKS.md); the write buffer is shared (released after
+// each flush), so an idle connection holds only its read buffer.
+const transportBuffer = 128 << 10
+
 // daemon is the wiring of one sockd process.
 type daemon struct {
 	opts    options
@@ -70,6 +76,9 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.ReadBufferSize(transportBuffer),
+		grpc.WriteBufferSize(transportBuffer),
+		grpc.SharedWriteBuffer(true),
 		// Event streams live long: ping idle clients so a dead one is noticed
 		// and its sessions start their grace period, on the unix listener too.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
