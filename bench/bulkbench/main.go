@@ -37,6 +37,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sockd/sockd/bench/internal/proc"
+	"github.com/sockd/sockd/bench/internal/stat"
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -171,8 +172,8 @@ func (b *bench) pipeAll(ctx context.Context, pipeBytes int64) error {
 		socat = append(socat, r)
 	}
 	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s (median of %d rounds): sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
-		pipeBytes>>20, b.chunk>>10, b.rounds, median(pipe), median(bare), median(socat),
-		median(pipe)/median(bare), median(pipe)/median(socat))
+		pipeBytes>>20, b.chunk>>10, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
+		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
 	fmt.Printf("pipe rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe), list(bare), list(socat))
 	return nil
 }
@@ -202,22 +203,12 @@ func (b *bench) relayAll(ctx context.Context, relayBytes int64) error {
 		direct = append(direct, r)
 	}
 	fmt.Printf("relay %d MiB, MB/s (median of %d rounds): sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
-		relayBytes>>20, b.rounds, median(relay), median(socatRelay), median(direct),
-		median(relay)/median(socatRelay), median(relay)/median(direct))
+		relayBytes>>20, b.rounds, stat.Median(relay), stat.Median(socatRelay), stat.Median(direct),
+		stat.Median(relay)/stat.Median(socatRelay), stat.Median(relay)/stat.Median(direct))
 	fmt.Printf("relay rounds, MB/s: sockd %s; socat %s; direct %s\n", list(relay), list(socatRelay), list(direct))
 	fmt.Printf("relay CPU of the relaying process per GiB (median): sockd %.2fs, socat %.2fs\n",
-		median(relayCPU), median(socatCPU))
+		stat.Median(relayCPU), stat.Median(socatCPU))
 	return nil
-}
-
-// median returns the middle of xs (the mean of the two middle ones for an
-// even count).
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func list(xs []float64) string {

@@ -5,7 +5,7 @@
 // measured in one run, with 1 and 32 concurrent callers.
 //
 //	go build -o bin/ ./cmd/sockd ./bench/recvbench
-//	bin/recvbench -sockd bin/sockd -size 64,4096 -callers 1,32 -duration 5s
+//	bin/recvbench -sockd bin/sockd -size 64,4096 -callers 1,32 -duration 2s -rounds 5
 package main
 
 import (
@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/sockd/sockd/bench/internal/proc"
+	"github.com/sockd/sockd/bench/internal/stat"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -39,7 +40,8 @@ func main() {
 		sockdPath = flag.String("sockd", "bin/sockd", "the sockd binary")
 		sizes     = flag.String("size", "64,4096", "payload sizes in bytes, comma-separated")
 		callers   = flag.String("callers", "1,32", "concurrent callers, comma-separated")
-		duration  = flag.Duration("duration", 5*time.Second, "measuring time per case")
+		duration  = flag.Duration("duration", 2*time.Second, "measuring time per case and round")
+		rounds    = flag.Int("rounds", 5, "rounds per case, sockd and the anchor taking turns; medians are reported")
 		serveBare = flag.String("serve-bare", "", "internal: serve the bare anchor on this unix socket path")
 	)
 	flag.Parse()
@@ -50,7 +52,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*sockdPath, ints(*sizes), ints(*callers), *duration); err != nil {
+	if err := run(*sockdPath, ints(*sizes), ints(*callers), *duration, max(1, *rounds)); err != nil {
 		fmt.Fprintln(os.Stderr, "recvbench:", err)
 		os.Exit(1)
 	}
@@ -69,7 +71,7 @@ func ints(s string) []int {
 	return out
 }
 
-func run(sockdPath string, sizes, callers []int, d time.Duration) error {
+func run(sockdPath string, sizes, callers []int, d time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "recvbench-")
 	if err != nil {
 		return err
@@ -93,25 +95,38 @@ func run(sockdPath string, sizes, callers []int, d time.Duration) error {
 	}
 	defer proc.Stop(bare)
 
-	fmt.Printf("%-8s %-7s %14s %14s %8s %12s %12s %8s %13s %13s\n", "size", "callers", "sockd ops/s", "bare ops/s", "ratio",
-		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op")
+	fmt.Printf("%-5s %-7s %12s %12s %6s %10s %10s %6s %12s %12s  %s\n", "size", "callers", "sockd ops/s", "bare ops/s", "ratio",
+		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op", "ratios per round (rate/p50)")
 	for _, size := range sizes {
 		for _, n := range callers {
-			before := proc.CPUTime(sockd.Process.Pid)
-			s, err := measureSockd(sockdSock, size, n, d)
-			if err != nil {
-				return err
+			// sockd and the anchor take turns, round after round, so that a
+			// slow moment of the machine falls on both alike; every column
+			// is the median over the rounds.
+			var sr, br, sp, bp, sc, bc, rateRatio, p50Ratio []float64
+			var perRound []string
+			for range rounds {
+				before := proc.CPUTime(sockd.Process.Pid)
+				s, err := measureSockd(sockdSock, size, n, d)
+				if err != nil {
+					return err
+				}
+				sc = append(sc, float64((proc.CPUTime(sockd.Process.Pid)-before)/time.Duration(s.rate*d.Seconds())))
+				before = proc.CPUTime(bare.Process.Pid)
+				b, err := measureBare(bareSock, size, n, d)
+				if err != nil {
+					return err
+				}
+				bc = append(bc, float64((proc.CPUTime(bare.Process.Pid)-before)/time.Duration(b.rate*d.Seconds())))
+				sr, br = append(sr, s.rate), append(br, b.rate)
+				sp, bp = append(sp, float64(s.p50)), append(bp, float64(b.p50))
+				rateRatio = append(rateRatio, s.rate/b.rate)
+				p50Ratio = append(p50Ratio, float64(s.p50)/float64(b.p50))
+				perRound = append(perRound, fmt.Sprintf("%.2f/%.2f", s.rate/b.rate, float64(s.p50)/float64(b.p50)))
 			}
-			sockdCPU := (proc.CPUTime(sockd.Process.Pid) - before) / time.Duration(s.rate*d.Seconds())
-			before = proc.CPUTime(bare.Process.Pid)
-			b, err := measureBare(bareSock, size, n, d)
-			if err != nil {
-				return err
-			}
-			bareCPU := (proc.CPUTime(bare.Process.Pid) - before) / time.Duration(b.rate*d.Seconds())
-			fmt.Printf("%-8d %-7d %14.0f %14.0f %8.2f %12v %12v %8.2f %13v %13v\n", size, n, s.rate, b.rate, s.rate/b.rate,
-				s.p50.Round(time.Microsecond/10), b.p50.Round(time.Microsecond/10), float64(s.p50)/float64(b.p50),
-				sockdCPU.Round(time.Microsecond/10), bareCPU.Round(time.Microsecond/10))
+			us := func(ns float64) time.Duration { return time.Duration(ns).Round(time.Microsecond / 10) }
+			fmt.Printf("%-5d %-7d %12.0f %12.0f %6.2f %10v %10v %6.2f %12v %12v  %s\n", size, n,
+				stat.Median(sr), stat.Median(br), stat.Median(rateRatio), us(stat.Median(sp)), us(stat.Median(bp)), stat.Median(p50Ratio),
+				us(stat.Median(sc)), us(stat.Median(bc)), strings.Join(perRound, " "))
 		}
 	}
 	return nil
