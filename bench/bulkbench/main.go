@@ -46,13 +46,13 @@ func main() {
 	var (
 		sockdPath  = flag.String("sockd", "bin/sockd", "the sockd binary")
 		socat      = flag.String("socat", "socat", "the socat binary")
-		echoFor    = flag.Duration("echo-duration", 3*time.Second, "measuring time per echo mode")
+		echoFor    = flag.Duration("echo-duration", time.Second, "measuring time per echo mode and round")
 		echoSize   = flag.Int("echo-size", 64, "echo message size in bytes")
 		pipeBytes  = flag.Int64("pipe-bytes", 512<<20, "bytes through each pipe path")
 		chunk      = flag.Int("chunk", 1<<20, "bytes per Pipe message and per write")
 		relayBytes = flag.Int64("relay-bytes", 2<<30, "bytes through each relay path")
 		echoRTT    = flag.Duration("echo-rtt", time.Millisecond, "also run the echo comparison with a client this round trip away (0: skip)")
-		rounds     = flag.Int("rounds", 5, "rounds of the pipe and relay comparisons, taking turns; medians are reported")
+		rounds     = flag.Int("rounds", 5, "rounds of each comparison, its paths taking turns; medians are reported")
 		only       = flag.String("only", "echo,pipe,relay", "the comparisons to run")
 		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
 	)
@@ -134,23 +134,48 @@ func (b *bench) runs(section string) bool {
 }
 
 func (b *bench) echoAll(ctx context.Context, sockdSock string, echoFor time.Duration, echoSize int) error {
-	sel, err := b.echo(ctx, false, echoFor, echoSize)
-	if err != nil {
-		return fmt.Errorf("echo select: %w", err)
-	}
-	comp, err := b.echo(ctx, true, echoFor, echoSize)
-	if err != nil {
-		return fmt.Errorf("echo completion: %w", err)
-	}
-	fmt.Printf("echo %dB round trips/s: select %.0f, completion %.0f, completion/select %.2f\n", echoSize, sel, comp, comp/sel)
-	if b.echoRTT > 0 {
-		sel, comp, err := b.echoRemote(ctx, sockdSock, b.echoRTT, echoFor, echoSize)
-		if err != nil {
-			return fmt.Errorf("echo with %v round trip: %w", b.echoRTT, err)
+	loopback := func() (sel, comp float64, err error) {
+		if sel, err = b.echo(ctx, false, echoFor, echoSize); err != nil {
+			return 0, 0, fmt.Errorf("echo select: %w", err)
 		}
-		fmt.Printf("echo %dB round trips/s, client %v away: select %.0f, completion %.0f, completion/select %.2f\n",
-			echoSize, b.echoRTT, sel, comp, comp/sel)
+		if comp, err = b.echo(ctx, true, echoFor, echoSize); err != nil {
+			return 0, 0, fmt.Errorf("echo completion: %w", err)
+		}
+		return sel, comp, nil
 	}
+	if err := b.echoRounds(fmt.Sprintf("echo %dB round trips/s", echoSize), loopback); err != nil {
+		return err
+	}
+	if b.echoRTT > 0 {
+		remote := func() (sel, comp float64, err error) {
+			sel, comp, err = b.echoRemote(ctx, sockdSock, b.echoRTT, echoFor, echoSize)
+			if err != nil {
+				return 0, 0, fmt.Errorf("echo with %v round trip: %w", b.echoRTT, err)
+			}
+			return sel, comp, nil
+		}
+		label := fmt.Sprintf("echo %dB round trips/s, client %v away", echoSize, b.echoRTT)
+		if err := b.echoRounds(label, remote); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// echoRounds runs select and completion in turn, round after round, and
+// reports the medians.
+func (b *bench) echoRounds(label string, round func() (sel, comp float64, err error)) error {
+	var sel, comp, ratio []float64
+	for range b.rounds {
+		s, c, err := round()
+		if err != nil {
+			return err
+		}
+		sel, comp, ratio = append(sel, s), append(comp, c), append(ratio, c/s)
+	}
+	fmt.Printf("%s (median of %d rounds): select %.0f, completion %.0f, completion/select %.2f\n",
+		label, b.rounds, stat.Median(sel), stat.Median(comp), stat.Median(ratio))
+	fmt.Printf("  rounds, completion/select: %s\n", list(ratio, 2))
 	return nil
 }
 
@@ -174,7 +199,7 @@ func (b *bench) pipeAll(ctx context.Context, pipeBytes int64) error {
 	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s (median of %d rounds): sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
 		pipeBytes>>20, b.chunk>>10, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
 		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
-	fmt.Printf("pipe rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe), list(bare), list(socat))
+	fmt.Printf("  rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe, 0), list(bare, 0), list(socat, 0))
 	return nil
 }
 
@@ -205,16 +230,16 @@ func (b *bench) relayAll(ctx context.Context, relayBytes int64) error {
 	fmt.Printf("relay %d MiB, MB/s (median of %d rounds): sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
 		relayBytes>>20, b.rounds, stat.Median(relay), stat.Median(socatRelay), stat.Median(direct),
 		stat.Median(relay)/stat.Median(socatRelay), stat.Median(relay)/stat.Median(direct))
-	fmt.Printf("relay rounds, MB/s: sockd %s; socat %s; direct %s\n", list(relay), list(socatRelay), list(direct))
+	fmt.Printf("  rounds, MB/s: sockd %s; socat %s; direct %s\n", list(relay, 0), list(socatRelay, 0), list(direct, 0))
 	fmt.Printf("relay CPU of the relaying process per GiB (median): sockd %.2fs, socat %.2fs\n",
 		stat.Median(relayCPU), stat.Median(socatCPU))
 	return nil
 }
 
-func list(xs []float64) string {
+func list(xs []float64, decimals int) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+		parts[i] = strconv.FormatFloat(x, 'f', decimals, 64)
 	}
 	return strings.Join(parts, " ")
 }
