@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -488,7 +487,7 @@ func serveAnchor(path string) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
+	g := grpc.NewServer(grpc.NumStreamWorkers(64),
 		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer), grpc.SharedWriteBuffer(true))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,7 +304,7 @@ func serveAnchor(path string) error {
 	}
 	// The same worker pool sockd runs with, so the two servers differ only in
 	// what a call does.
-	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(4 * runtime.NumCPU())))
+	g := grpc.NewServer(grpc.NumStreamWorkers(64))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +27,13 @@ import (
 
 // maxMessageSize bounds one gRPC message: the largest recv buffer plus headroom.
 const maxMessageSize = 16 << 20
+
+// streamWorkers is how many goroutines serve calls. Reused goroutines keep
+// their grown stacks; a call that finds every worker busy runs on a fresh
+// goroutine and grows its stack through gRPC and the engine again (11% of
+// CPU at 32 callers in recvbench profiles with 4 per core). Idle workers
+// cost their stacks only, a few MiB for all of them.
+const streamWorkers = 64
 
 // transportBuffer is the size of each connection's HTTP/2 read and write
 // buffers. gRPC's 32 KiB default costs Pipe about 10% of its throughput with
@@ -70,10 +76,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.Creds(server.PeerCredentials()),
 		grpc.ChainUnaryInterceptor(svc.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(svc.StreamInterceptor()),
-		// Reused handler goroutines keep their grown stacks: without them every
-		// call pays for growing a fresh stack through the engine (15% of CPU in
-		// recvbench profiles). Calls find no free worker run on a new goroutine.
-		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.ReadBufferSize(transportBuffer),
