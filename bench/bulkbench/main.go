@@ -52,10 +52,15 @@ func main() {
 		relayBytes = flag.Int64("relay-bytes", 2<<30, "bytes through each relay path")
 		echoRTT    = flag.Duration("echo-rtt", time.Millisecond, "also run the echo comparison with a client this round trip away (0: skip)")
 		rounds     = flag.Int("rounds", 5, "rounds of each comparison, its paths taking turns; medians are reported")
+		endpoints  = flag.String("endpoints", "copy", "the writer and sink: copy (write, read), discard (write, recv MSG_TRUNC) or zerocopy (sendfile, recv MSG_TRUNC)")
 		only       = flag.String("only", "echo,pipe,relay", "the comparisons to run")
 		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
 	)
 	flag.Parse()
+	if !slices.Contains([]string{"copy", "discard", "zerocopy"}, *endpoints) {
+		fmt.Fprintf(os.Stderr, "bulkbench: -endpoints %q: want copy, discard or zerocopy\n", *endpoints)
+		os.Exit(2)
+	}
 	if *serveBare != "" {
 		if err := serveAnchor(*serveBare); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -63,7 +68,7 @@ func main() {
 		}
 		return
 	}
-	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk, echoRTT: *echoRTT, only: *only, rounds: max(1, *rounds)}
+	b := &bench{sockdPath: *sockdPath, socat: *socat, chunk: *chunk, echoRTT: *echoRTT, only: *only, rounds: max(1, *rounds), endpoints: *endpoints}
 	if err := b.run(*echoFor, *echoSize, *pipeBytes, *relayBytes); err != nil {
 		fmt.Fprintln(os.Stderr, "bulkbench:", err)
 		os.Exit(1)
@@ -76,6 +81,7 @@ type bench struct {
 	echoRTT          time.Duration
 	only             string // comma-separated: echo, pipe, relay
 	rounds           int
+	endpoints        string // how the writer and sink move bytes (endpoints.go)
 	dir              string
 	sockdPid         int
 	sess             *client.Session
@@ -358,7 +364,7 @@ type sinkResult struct {
 	err error
 }
 
-func sink() (string, <-chan sinkResult, error) {
+func (b *bench) sink() (string, <-chan sinkResult, error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -372,7 +378,7 @@ func sink() (string, <-chan sinkResult, error) {
 			return
 		}
 		defer c.Close()
-		n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+		n, err := discard(c, b.endpoints != "copy")
 		done <- sinkResult{n: n, end: time.Now(), err: err}
 	}()
 	return l.Addr().String(), done, nil
@@ -391,7 +397,7 @@ func throughput(start time.Time, want int64, done <-chan sinkResult) (float64, e
 }
 
 func (b *bench) pipeSockd(ctx context.Context, total int64) (float64, error) {
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, err
 	}
@@ -451,7 +457,7 @@ func (b *bench) pipeBare(total int64) (float64, error) {
 		return 0, err
 	}
 	defer conn.Close()
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, err
 	}
@@ -529,7 +535,7 @@ func serveAnchor(path string) error {
 }
 
 func (b *bench) pipeSocat(total int64) (float64, error) {
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, err
 	}
@@ -539,12 +545,14 @@ func (b *bench) pipeSocat(total int64) (float64, error) {
 		return 0, err
 	}
 	defer relay.Wait()
-	return b.write("unix", sock, total, done)
+	// The Pipe client and the bare stream's client copy every byte into a
+	// message; socat's writer copies too, whatever -endpoints says.
+	return b.write("unix", sock, total, done, false)
 }
 
-// write connects to network/addr, writes total bytes in chunks, closes, and
-// returns the sink's throughput.
-func (b *bench) write(network, addr string, total int64, done <-chan sinkResult) (float64, error) {
+// write connects to network/addr, writes total bytes in chunks (with
+// sendfile(2) when sendfile), closes, and returns the sink's throughput.
+func (b *bench) write(network, addr string, total int64, done <-chan sinkResult, sendfile bool) (float64, error) {
 	var c net.Conn
 	var err error
 	for range 500 { // the relay may still be starting
@@ -556,10 +564,15 @@ func (b *bench) write(network, addr string, total int64, done <-chan sinkResult)
 	if err != nil {
 		return 0, err
 	}
-	buf := make([]byte, b.chunk)
+	src, err := newSource(b.chunk, sendfile)
+	if err != nil {
+		c.Close()
+		return 0, err
+	}
+	defer src.close()
 	start := time.Now()
 	for sent := int64(0); sent < total; sent += int64(b.chunk) {
-		if _, err := c.Write(buf[:min(int64(b.chunk), total-sent)]); err != nil {
+		if err := src.send(c, min(int64(b.chunk), total-sent)); err != nil {
 			c.Close()
 			return 0, err
 		}
@@ -572,7 +585,7 @@ func (b *bench) write(network, addr string, total int64, done <-chan sinkResult)
 // relay: sockd's Relay, socat -b 65536, a direct connection.
 
 func (b *bench) relaySockd(ctx context.Context, total int64) (float64, error) {
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, err
 	}
@@ -588,7 +601,7 @@ func (b *bench) relaySockd(ctx context.Context, total int64) (float64, error) {
 	}
 	wrote := make(chan written, 1)
 	go func() {
-		rate, err := b.write("tcp4", l.Addr().String(), total, done)
+		rate, err := b.write("tcp4", l.Addr().String(), total, done, b.endpoints == "zerocopy")
 		wrote <- written{rate, err}
 	}()
 	acc, err := b.sess.Accept(ctx, l.SocketID(), client.Infinity)
@@ -611,7 +624,7 @@ func (b *bench) relaySockd(ctx context.Context, total int64) (float64, error) {
 
 // relaySocat returns socat's throughput and the CPU time it used.
 func (b *bench) relaySocat(total int64) (float64, time.Duration, error) {
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -624,7 +637,7 @@ func (b *bench) relaySocat(total int64) (float64, time.Duration, error) {
 	if err := proc.Start(relay, "", ""); err != nil {
 		return 0, 0, err
 	}
-	rate, err := b.write("tcp4", listen, total, done)
+	rate, err := b.write("tcp4", listen, total, done, b.endpoints == "zerocopy")
 	relay.Wait()
 	if err != nil {
 		return 0, 0, err
@@ -633,11 +646,11 @@ func (b *bench) relaySocat(total int64) (float64, time.Duration, error) {
 }
 
 func (b *bench) relayDirect(total int64) (float64, error) {
-	addr, done, err := sink()
+	addr, done, err := b.sink()
 	if err != nil {
 		return 0, err
 	}
-	return b.write("tcp4", addr, total, done)
+	return b.write("tcp4", addr, total, done, b.endpoints == "zerocopy")
 }
 
 func freePort() (int, error) {
