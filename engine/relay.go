@@ -7,9 +7,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spliceChunk is the most one splice(2) moves, and the pipe's capacity when
-// the kernel allows it (fs.pipe-max-size is 1 MiB by default).
-const spliceChunk = 256 << 10
+// spliceChunk is the most one splice(2) moves, and each pipe's capacity when
+// the kernel allows it (fs.pipe-max-size, 1 MiB by default; otherwise the
+// pipe keeps its 64 KiB and splices move less). A relay holds at most
+// 2 × relayDepth pipes, 4 MiB in flight. Measured with bulkbench (-endpoints
+// discard, 3 rounds): 256 KiB pipes 1910 MB/s and 0.40 s of CPU per GiB,
+// 1 MiB 2233–2382 MB/s and 0.27–0.30 s, 2 MiB 1794 MB/s and 0.46 s.
+const spliceChunk = 1 << 20
 
 // RelayResult is what a finished Relay moved, and why it ended.
 type RelayResult struct {
