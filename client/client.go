@@ -79,7 +79,6 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		// default, for bulk data through Pipe.
 		grpc.WithReadBufferSize(transportBuffer),
 		grpc.WithWriteBufferSize(transportBuffer),
-		grpc.WithSharedWriteBuffer(true),
 	}
 	if target.plaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))

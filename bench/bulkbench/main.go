@@ -452,7 +452,7 @@ func (b *bench) pipeBare(total int64) (float64, error) {
 	}
 	defer proc.Stop(anchor)
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer), grpc.WithSharedWriteBuffer(true))
+		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
 	if err != nil {
 		return 0, err
 	}
@@ -494,7 +494,7 @@ func serveAnchor(path string) error {
 		return err
 	}
 	g := grpc.NewServer(grpc.NumStreamWorkers(64),
-		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer), grpc.SharedWriteBuffer(true))
+		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),
