@@ -56,8 +56,8 @@ type recvJob struct {
 	ctrlSize int
 	flags    int
 
-	buf  []byte       // datagram buffer, allocated once per call
-	oob  []byte       // control buffer, allocated once per call
+	buf  []byte       // message buffer, allocated per attempt until one reads
+	oob  []byte       // control buffer, allocated with buf
 	from *rawSockaddr // source address, recvfrom/recvmsg
 
 	data   []byte
@@ -199,6 +199,14 @@ func (j *recvJob) recvBuffers() (bool, error) {
 	return j.succeed()
 }
 
+// release drops the message buffers of an attempt that found nothing: a
+// waiting call, above all a pending completion that has no RPC to end it,
+// must not hold a buffer of up to MaxRecvBuffer per socket while it waits.
+// The next attempt allocates afresh.
+func (j *recvJob) release() {
+	j.buf, j.oob, j.from = nil, nil, nil
+}
+
 // bufferSize is the size of a one-message read: the caller's, or rcvbuf's.
 func (j *recvJob) bufferSize() int {
 	if j.length > 0 {
@@ -220,6 +228,7 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 	n, wouldBlock, err := j.read(j.buf, j.from)
 	switch {
 	case wouldBlock:
+		j.release()
 		return false, nil
 	case err != nil:
 		return j.fail(err)
@@ -248,6 +257,7 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	switch {
 	case err == unix.EAGAIN:
 		s.rd.empty(at)
+		j.release()
 		return false, nil
 	case err != nil:
 		return j.fail(err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 	"time"
 
@@ -297,5 +298,52 @@ func TestStreamPeek(t *testing.T) {
 	})
 	if r := sv.Recv(bg, c, 6, 0, infinity); string(r.Data) != "abcdef" {
 		t.Fatalf("after peek: %+v", r)
+	}
+}
+
+// A pending completion recvfrom holds no message buffer while it waits: a
+// session may leave one on every socket it has, each asking for a large
+// buffer, and nothing ends them but data, cancel or close.
+func TestPendingCompletionHoldsNoBuffer(t *testing.T) {
+	const (
+		sockets = 32
+		bufSize = 4 << 20 // 128 MiB in all if each kept its buffer
+	)
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var socks []*Socket
+	for i := range sockets {
+		s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+		defer s.Close()
+		if err := s.Bind(loopback(unix.AF_INET)); err != nil {
+			t.Fatal(err)
+		}
+		nowait := completion()
+		nowait.Handle = uint64(i + 1)
+		if r := s.RecvFrom(bg, c, bufSize, 0, nowait); r.Select == nil || r.Err != nil {
+			t.Fatalf("recvfrom on an empty socket: %+v, want it pending", r)
+		}
+		socks = append(socks, s)
+	}
+	if after := heap(); after > before+16<<20 {
+		t.Fatalf("heap grew by %d MiB with %d pending completions", (after-before)>>20, sockets)
+	}
+	// The completion still reads the datagram once it comes.
+	to, _ := socks[7].SockName()
+	sender := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	defer sender.Close()
+	if r := sender.SendTo(bg, c, []byte("late datagram"), 0, to, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	ev := c.expect(t, EventCompletion, 8)
+	if got := ev.Completion.Recv; got == nil || string(got.Data) != "late datagram" || got.From == nil {
+		t.Fatalf("completion: %+v", got)
 	}
 }
