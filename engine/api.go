@@ -24,6 +24,17 @@ type Caller interface {
 	Deliver(ev Event)
 }
 
+// A Holder is a Caller told what its pending completion-mode operations
+// keep in the daemon, so that it can bound it: Hold(n) when such an
+// operation starts waiting with up to n bytes (a send's data not yet
+// written, the length a stream recv gathers), Hold(-n) when it ends, however
+// it ends (completion, abort, cancel, replacement). Hold may be called with
+// socket locks held: it must not call into the engine or block.
+type Holder interface {
+	Caller
+	Hold(delta int)
+}
+
 // EventKind says what an Event reports.
 type EventKind int
 

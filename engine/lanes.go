@@ -133,6 +133,12 @@ func (s *Socket) newWaiter(c Caller, op Op, t Timeout, j job) *waiter {
 	case t.Completion:
 		w.mode = modeCompletion
 		w.job = j
+		if h, ok := c.(Holder); ok {
+			if hj, ok := j.(holdingJob); ok && hj.holds() > 0 {
+				w.held = hj.holds()
+				h.Hold(w.held)
+			}
+		}
 	}
 	w.handle = t.Handle
 	if w.handle == 0 {

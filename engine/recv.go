@@ -86,6 +86,15 @@ func (j *recvJob) recvResult() RecvResult {
 	return r
 }
 
+// holds is the most a waiting recv keeps: a stream recv(N) gathers up to N
+// bytes across waits; the other forms hold nothing while they wait.
+func (j *recvJob) holds() int {
+	if j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.flags&unix.MSG_PEEK == 0 {
+		return j.length
+	}
+	return 0
+}
+
 func (j *recvJob) completion() *Completion {
 	r := j.recvResult()
 	return &Completion{Recv: &r}
@@ -181,6 +190,7 @@ func (j *recvJob) recvBuffers() (bool, error) {
 		got, wouldBlock, err := j.read(j.data[len(j.data):len(j.data)+size], nil)
 		switch {
 		case wouldBlock && len(j.data) == 0:
+			j.data = nil // hold no buffer while waiting (see release)
 			return false, nil
 		case wouldBlock:
 			return j.succeed()

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,5 +346,45 @@ func TestPendingCompletionHoldsNoBuffer(t *testing.T) {
 	ev := c.expect(t, EventCompletion, 8)
 	if got := ev.Completion.Recv; got == nil || string(got.Data) != "late datagram" || got.From == nil {
 		t.Fatalf("completion: %+v", got)
+	}
+}
+
+// holdingRecorder is a recorder that is also a Holder.
+type holdingRecorder struct {
+	*recorder
+	held atomic.Int64
+}
+
+func (h *holdingRecorder) Hold(delta int) { h.held.Add(int64(delta)) }
+
+// A waiting completion-mode stream recv(N) reports N held to its Holder
+// caller, and gives it back when it completes or is replaced (rule 2).
+func TestCompletionHoldsReported(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := &holdingRecorder{recorder: newRecorder("holder")}
+	peer, s := pair(t, e, c, unix.AF_INET)
+	first := completion()
+	first.Handle = 1
+	if r := s.Recv(bg, c, 100, 0, first); r.Select == nil {
+		t.Fatalf("recv on an empty socket: %+v, want it pending", r)
+	}
+	if got := c.held.Load(); got != 100 {
+		t.Fatalf("held %d, want 100", got)
+	}
+	second := completion()
+	second.Handle = 2
+	if r := s.Recv(bg, c, 5, 0, second); r.Select == nil {
+		t.Fatalf("second recv: %+v, want it pending", r)
+	}
+	c.expect(t, EventAbort, 1) // replaced
+	if got := c.held.Load(); got != 5 {
+		t.Fatalf("held %d after the replacement, want 5", got)
+	}
+	mustSend(t, peer, c, "hello")
+	if ev := c.expect(t, EventCompletion, 2); string(ev.Completion.Recv.Data) != "hello" {
+		t.Fatalf("completion data %q", ev.Completion.Recv.Data)
+	}
+	if got := c.held.Load(); got != 0 {
+		t.Fatalf("held %d after the completion, want 0", got)
 	}
 }

@@ -83,6 +83,9 @@ type sendJob struct {
 	err  error
 }
 
+// holds is the data a waiting send keeps until it is written.
+func (j *sendJob) holds() int { return j.total - j.sent }
+
 func (j *sendJob) result(sel *SelectInfo, err error) SendResult {
 	if sel != nil && sel.Completion {
 		return SendResult{Select: sel}

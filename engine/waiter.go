@@ -18,6 +18,14 @@ type job interface {
 	completion() *Completion
 }
 
+// A holdingJob keeps bytes while it waits: the data of a send not yet
+// written, the buffer a stream recv gathers into. In completion mode they
+// are reported to a Holder caller.
+type holdingJob interface {
+	job
+	holds() int
+}
+
 // waiterMode says how a requestor learns that it may proceed.
 type waiterMode uint8
 
@@ -49,6 +57,9 @@ type waiter struct {
 	op     Op
 	mode   waiterMode
 	job    job // completion mode only
+	// held is what job may keep while it waits, reported to the caller's
+	// Hold when the waiter was made and taken back when it retires.
+	held int
 
 	// Guarded by the side's lock.
 	state waiterState
@@ -74,16 +85,29 @@ func (w *waiter) deliver(ev Event, final bool) bool {
 	if w.retired {
 		return false
 	}
-	w.retired = final
 	w.caller.Deliver(ev)
+	if final {
+		w.retireLocked()
+	}
 	return true
 }
 
 // retire stops further events, waiting for one being delivered.
 func (w *waiter) retire() {
 	w.gate.Lock()
-	w.retired = true
+	if !w.retired {
+		w.retireLocked()
+	}
 	w.gate.Unlock()
+}
+
+// retireLocked marks w retired, once, and gives back what it held.
+func (w *waiter) retireLocked() {
+	w.retired = true
+	if w.held > 0 {
+		w.caller.(Holder).Hold(-w.held)
+		w.held = 0
+	}
 }
 
 // signal wakes a parked blocking call; a token already pending suffices.

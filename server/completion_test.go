@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
+	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
@@ -113,5 +118,82 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 	sess.mu.Unlock()
 	if err := svc.admitNowait(sess, completion); err != nil {
 		t.Fatalf("refused after the stream sent the data: %v", err)
+	}
+}
+
+// What waiting completions keep counts against MaxCompletionBytes too: a
+// completion-mode stream recv(N) holds up to N bytes until it completes, so
+// a session cannot post one on every socket it has. Cancelling or closing
+// gives the bytes back.
+func TestAdmissionCountsWaitingCompletions(t *testing.T) {
+	e, err := engine.New(engine.Config{Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	svc := New(Config{Engine: e, Limits: Limits{MaxCompletionBytes: 1 << 20}})
+	p := Principal{Kind: "uid", UID: 1000}
+	sess, _, err := svc.sessions.create(p, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.sessions.end(sess)
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, sess.id))
+
+	ln, err := e.Open(sess, unix.AF_UNIX, unix.SOCK_STREAM, 0, engine.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	path := filepath.Join(t.TempDir(), "s")
+	if err := ln.Bind(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte(path)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Listen(8); err != nil {
+		t.Fatal(err)
+	}
+	connected := func() *engine.Socket {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		acc := ln.Accept(context.Background(), sess, engine.Timeout{Kind: engine.WaitInfinity})
+		if acc.Err != nil {
+			t.Fatal(acc.Err)
+		}
+		sess.adopt(acc.Socket)
+		t.Cleanup(func() { acc.Socket.Close() })
+		return acc.Socket
+	}
+	completionRecv := func(s *engine.Socket, n int64) (*sockdv1.RecvResponse, error) {
+		return svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: n, Timeout: &sockdv1.Timeout{
+			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})
+	}
+	a, b, c := connected(), connected(), connected()
+	first, err := completionRecv(a, 768<<10)
+	if err != nil || first.GetAsync() == nil {
+		t.Fatalf("first completion recv: %v %v", first, err)
+	}
+	if r, err := completionRecv(b, 768<<10); err != nil || r.GetAsync() == nil {
+		t.Fatalf("second completion recv (768 KiB held, under 1 MiB): %v %v", r, err)
+	}
+	if held := sess.heldPayload(); held != 1536<<10 {
+		t.Fatalf("held %d bytes, want the two lengths", held)
+	}
+	if _, err := completionRecv(c, 1); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third completion recv over the bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: a.ID(), Info: first.GetAsync()}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := completionRecv(c, 1); err != nil || r.GetAsync() == nil {
+		t.Fatalf("completion recv after a cancel gave bytes back: %v %v", r, err)
+	}
+	b.Close()
+	c.Close()
+	if held := sess.heldPayload(); held != 0 {
+		t.Fatalf("held %d bytes after cancel and close, want 0", held)
 	}
 }

@@ -25,9 +25,10 @@ type Limits struct {
 	MaxRecvBuffer int
 	// MaxControlBuffer is the largest RecvMsg control buffer.
 	MaxControlBuffer int
-	// MaxCompletionBytes bounds the received bytes a session's completion
-	// events may hold before its stream sends them; past it new
-	// completion-mode calls are refused.
+	// MaxCompletionBytes bounds what a session's completion mode holds in
+	// the daemon: the received bytes of completion events its stream has not
+	// sent yet, and the data and recv lengths of its waiting completions.
+	// Past it new completion-mode calls are refused.
 	MaxCompletionBytes int
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/engine"
@@ -29,9 +30,16 @@ type Session struct {
 	dead     bool
 	owned    map[*engine.Socket]struct{} // open sockets it owns, and closed ones kept as tombstones
 	waiting  map[*engine.Socket]struct{} // sockets where it may hold a lane entry
+
+	// pending is what its waiting completion-mode operations keep: send
+	// data not yet written, the length stream recvs gather (engine.Holder).
+	pending atomic.Int64
 }
 
-var _ engine.Caller = (*Session)(nil)
+var _ engine.Holder = (*Session)(nil)
+
+// Hold implements engine.Holder.
+func (s *Session) Hold(delta int) { s.pending.Add(int64(delta)) }
 
 // CallerID implements engine.Caller.
 func (s *Session) CallerID() string { return s.id }
@@ -156,12 +164,13 @@ func (s *Session) backlog() int {
 	return s.log.unsent()
 }
 
-// heldPayload is the bytes of completed receives held for the client but not
-// yet sent on a stream.
+// heldPayload is the bytes the daemon holds for the session's completion
+// mode: the data of completed receives not yet sent on a stream, and what
+// its waiting completions keep.
 func (s *Session) heldPayload() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log.unsentBytes
+	return s.log.unsentBytes + int(s.pending.Load())
 }
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
