@@ -1,16 +1,11 @@
 package server
 
 import (
-	"context"
-	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
@@ -126,47 +121,9 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 // a session cannot post one on every socket it has. Cancelling or closing
 // gives the bytes back.
 func TestAdmissionCountsWaitingCompletions(t *testing.T) {
-	e, err := engine.New(engine.Config{Loops: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	svc := New(Config{Engine: e, Limits: Limits{MaxCompletionBytes: 1 << 20}})
-	p := Principal{Kind: "uid", UID: 1000}
-	sess, _, err := svc.sessions.create(p, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.sessions.end(sess)
-	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
-	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, sess.id))
-
-	ln, err := e.Open(sess, unix.AF_UNIX, unix.SOCK_STREAM, 0, engine.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	path := filepath.Join(t.TempDir(), "s")
-	if err := ln.Bind(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte(path)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ln.Listen(8); err != nil {
-		t.Fatal(err)
-	}
-	connected := func() *engine.Socket {
-		c, err := net.Dial("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		acc := ln.Accept(context.Background(), sess, engine.Timeout{Kind: engine.WaitInfinity})
-		if acc.Err != nil {
-			t.Fatal(acc.Err)
-		}
-		sess.adopt(acc.Socket)
-		t.Cleanup(func() { acc.Socket.Close() })
-		return acc.Socket
-	}
+	l := newLive(t, Limits{MaxCompletionBytes: 1 << 20})
+	svc, sess, ctx := l.svc, l.sess, l.ctx
+	connected := func() *engine.Socket { s, _ := l.connected(t); return s }
 	completionRecv := func(s *engine.Socket, n int64) (*sockdv1.RecvResponse, error) {
 		return svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: n, Timeout: &sockdv1.Timeout{
 			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// live is a Service on a real engine with one session, a local listening
+// socket the session owns, and the context a gRPC call of that session
+// carries: the handlers can be called directly, without gRPC.
+type live struct {
+	svc  *Service
+	sess *Session
+	ctx  context.Context
+	ln   *engine.Socket
+	path string
+}
+
+func newLive(tb testing.TB, limits Limits) *live {
+	tb.Helper()
+	e, err := engine.New(engine.Config{Loops: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.Close() })
+	svc := New(Config{Engine: e, Limits: limits})
+	p := Principal{Kind: "uid", UID: 1000}
+	sess, _, err := svc.sessions.create(p, "", time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { svc.sessions.end(sess) })
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, sess.id))
+
+	ln, err := e.Open(sess, unix.AF_UNIX, unix.SOCK_STREAM, 0, engine.OpenOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	path := filepath.Join(tb.TempDir(), "s")
+	if err := ln.Bind(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte(path)}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := ln.Listen(16); err != nil {
+		tb.Fatal(err)
+	}
+	return &live{svc: svc, sess: sess, ctx: ctx, ln: ln, path: path}
+}
+
+// connected returns a connected stream socket of the session and its peer,
+// a plain net.Conn.
+func (l *live) connected(tb testing.TB) (*engine.Socket, net.Conn) {
+	tb.Helper()
+	peerConn, err := net.Dial("unix", l.path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { peerConn.Close() })
+	acc := l.ln.Accept(context.Background(), l.sess, engine.Timeout{Kind: engine.WaitInfinity})
+	if acc.Err != nil {
+		tb.Fatal(acc.Err)
+	}
+	l.sess.adopt(acc.Socket)
+	tb.Cleanup(func() { acc.Socket.Close() })
+	return acc.Socket, peerConn
+}
