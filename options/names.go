@@ -21,11 +21,7 @@ func protocolNames(v []int) string { return joinNames(protocolName, v) }
 func joinNames(names map[int]string, v []int) string {
 	parts := make([]string, len(v))
 	for i, n := range v {
-		if s, ok := names[n]; ok {
-			parts[i] = s
-		} else {
-			parts[i] = strconv.Itoa(n)
-		}
+		parts[i] = nameOr(names, n)
 	}
 	return strings.Join(parts, " | ")
 }
@@ -49,4 +45,28 @@ func (r Requirements) Describe() string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// DomainName is Erlang's name of a domain (inet, inet6, local), or its
+// number.
+func DomainName(domain int) string { return nameOr(domainName, domain) }
+
+// TypeName is Erlang's name of a socket type (stream, dgram, raw,
+// seqpacket), or its number.
+func TypeName(typ int) string { return nameOr(typeName, typ) }
+
+// ProtocolName is Erlang's name of a protocol (tcp, udp, sctp), "ip" for 0,
+// or its number.
+func ProtocolName(protocol int) string {
+	if protocol == 0 {
+		return "ip"
+	}
+	return nameOr(protocolName, protocol)
+}
+
+func nameOr(names map[int]string, n int) string {
+	if s, ok := names[n]; ok {
+		return s
+	}
+	return strconv.Itoa(n)
 }

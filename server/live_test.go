@@ -74,3 +74,15 @@ func (l *live) connected(tb testing.TB) (*engine.Socket, net.Conn) {
 	tb.Cleanup(func() { acc.Socket.Close() })
 	return acc.Socket, peerConn
 }
+
+// eventually polls cond for up to 5 s.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -66,6 +66,7 @@ func (s *Session) Deliver(ev engine.Event) {
 	if accepted != nil {
 		s.ownLocked(accepted)
 	}
+	s.manager.events.count(ev.Kind)
 	s.log.append(msg)
 	if s.attached != nil {
 		s.attached.wake()
@@ -85,6 +86,7 @@ func (s *Session) deliverDown(socketID, monitorID, reason string) {
 	if s.dead {
 		return
 	}
+	s.manager.events.down.Add(1)
 	s.log.append(&sockdv1.EventsResponse{
 		SocketId: socketID,
 		Event:    &sockdv1.EventsResponse_Down{Down: &sockdv1.DownEvent{MonitorId: monitorID, Reason: reason}},
@@ -162,6 +164,14 @@ func (s *Session) backlog() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.unsent()
+}
+
+// gauges reports, for metrics, whether a stream is attached, the events not
+// yet sent and the bytes held for completion mode.
+func (s *Session) gauges() (attached bool, unsent, held int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attached != nil, s.log.unsent(), s.log.unsentBytes + int(s.pending.Load())
 }
 
 // heldPayload is the bytes the daemon holds for the session's completion

@@ -52,6 +52,8 @@ type sessionManager struct {
 	registry *registry.Registry // drops a dead session's monitors
 	limits   SessionLimits
 
+	events eventCounts // delivered to sessions (metrics.go)
+
 	mu          sync.RWMutex // read-locked on every call's session lookup
 	byID        map[string]*Session
 	byName      map[sessionName]*Session
@@ -152,6 +154,17 @@ func (m *sessionManager) endAll() {
 	for _, s := range all {
 		m.end(s)
 	}
+}
+
+// all returns the live sessions.
+func (m *sessionManager) all() []*Session {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*Session, 0, len(m.byID))
+	for _, s := range m.byID {
+		out = append(out, s)
+	}
+	return out
 }
 
 // count is the number of live sessions.

@@ -49,6 +49,7 @@ type daemon struct {
 	service *server.Service
 	health  *health.Server
 	grpc    *grpc.Server
+	metrics *metrics // nil without --metrics-listen
 }
 
 func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
@@ -72,10 +73,19 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 			EventBacklog: opts.eventBacklog,
 		},
 	})
+	unary := []grpc.UnaryServerInterceptor{svc.UnaryInterceptor()}
+	stream := []grpc.StreamServerInterceptor{svc.StreamInterceptor()}
+	var m *metrics
+	if opts.metricsListen != "" {
+		m = newMetrics()
+		u, s := m.interceptors()
+		unary = append([]grpc.UnaryServerInterceptor{u}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{s}, stream...)
+	}
 	gs := grpc.NewServer(
 		grpc.Creds(server.PeerCredentials()),
-		grpc.ChainUnaryInterceptor(svc.UnaryInterceptor()),
-		grpc.ChainStreamInterceptor(svc.StreamInterceptor()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
@@ -91,7 +101,10 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus(sockdv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(gs)
-	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs}, nil
+	if m != nil {
+		m.register(svc, gs)
+	}
+	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs, metrics: m}, nil
 }
 
 // serve listens on every address and serves until ctx ends.

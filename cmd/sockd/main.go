@@ -19,16 +19,17 @@ import (
 )
 
 type options struct {
-	listen       []string
-	logLevel     string
-	grace        time.Duration
-	maxGrace     time.Duration
-	eventBacklog int
-	loops        int
-	stopTimeout  time.Duration
-	pprofListen  string
-	gcPercent    int
-	registry     bool
+	listen        []string
+	logLevel      string
+	grace         time.Duration
+	maxGrace      time.Duration
+	eventBacklog  int
+	loops         int
+	stopTimeout   time.Duration
+	pprofListen   string
+	metricsListen string
+	gcPercent     int
+	registry      bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
+	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
 	f.StringVar(&opts.pprofListen, "pprof-listen", "", "serve net/http/pprof on this loopback HOST:PORT (off when empty)")
 	f.IntVar(&opts.gcPercent, "gc-percent", defaultGCPercent, "the Go GC target percentage (GOGC), unless the GOGC environment variable is set")
 	return cmd
@@ -103,6 +105,14 @@ func run(ctx context.Context, opts options) error {
 	d, err := newDaemon(opts, logger)
 	if err != nil {
 		return err
+	}
+	if d.metrics != nil {
+		stop, err := d.metrics.serve(opts.metricsListen, logger)
+		if err != nil {
+			d.engine.Close()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		defer stop()
 	}
 	return d.serve(ctx, listenAddresses(opts))
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/sockd/sockd/server"
+)
+
+// metrics is what --metrics-listen serves: gRPC's per-method counters and
+// handling-time histograms, sockd's sessions, sockets, lanes and events
+// (server.Service.Collector), and the Go runtime's and the process's own.
+// Without the flag none of it exists, and calls pass no metrics interceptor.
+type metrics struct {
+	registry *prometheus.Registry
+	grpc     *grpcprom.ServerMetrics
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		grpc:     grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram()),
+	}
+	m.registry.MustRegister(m.grpc,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// interceptors count calls and streams, by method and status code.
+func (m *metrics) interceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	return m.grpc.UnaryServerInterceptor(), m.grpc.StreamServerInterceptor()
+}
+
+// register adds the service's collector and zeroes the per-method series of
+// every service gs serves, so that they exist before the first call.
+func (m *metrics) register(svc *server.Service, gs *grpc.Server) {
+	m.registry.MustRegister(svc.Collector())
+	m.grpc.InitializeMetrics(gs)
+}
+
+// serve serves /metrics on addr (HOST:PORT) until the returned stop.
+func (m *metrics) serve(addr string, logger *slog.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	logger.Info("metrics listening", "address", "http://"+l.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
+)
+
+// Metrics (DESIGN §8): the daemon's state as Prometheus metrics. Gauges are
+// read from the sessions and the engine when scraped, so serving costs
+// nothing between scrapes; the event counters are one atomic add per event.
+
+// eventKinds are the event kinds counted in sockd_events_total.
+var eventKinds = [...]string{
+	engine.EventSelect:      "select",
+	engine.EventAbort:       "abort",
+	engine.EventCompletion:  "completion",
+	engine.EventCounterWrap: "counter_wrap",
+}
+
+// eventCounts counts the events delivered to sessions, by kind; downKind
+// counts monitor down events.
+type eventCounts struct {
+	byKind [len(eventKinds)]atomic.Uint64
+	down   atomic.Uint64
+}
+
+func (c *eventCounts) count(kind engine.EventKind) {
+	if int(kind) < len(c.byKind) {
+		c.byKind[kind].Add(1)
+	}
+}
+
+// Collector returns the Prometheus collector of the service's sessions,
+// sockets, lanes and events.
+func (s *Service) Collector() prometheus.Collector {
+	return &collector{svc: s}
+}
+
+var (
+	descSessions = prometheus.NewDesc("sockd_sessions",
+		"Live sessions.", nil, nil)
+	descSessionsAttached = prometheus.NewDesc("sockd_sessions_attached",
+		"Sessions with an Events stream attached.", nil, nil)
+	descEventsUnsent = prometheus.NewDesc("sockd_events_unsent",
+		"Events produced for sessions and not yet sent on a stream.", nil, nil)
+	descCompletionBytes = prometheus.NewDesc("sockd_completion_bytes",
+		"Bytes held for completion mode: received data not yet sent, and what waiting completions keep.", nil, nil)
+	descEvents = prometheus.NewDesc("sockd_events_total",
+		"Events delivered to sessions, by kind.", []string{"kind"}, nil)
+	descSockets = prometheus.NewDesc("sockd_sockets",
+		"Open sockets, by domain, type and protocol.", []string{"domain", "type", "protocol"}, nil)
+	descRequestors = prometheus.NewDesc("sockd_lane_requestors",
+		"Requestors in the sockets' lanes (current and queued), by lane.", []string{"lane"}, nil)
+)
+
+type collector struct{ svc *Service }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descSessionsAttached, descEventsUnsent,
+		descCompletionBytes, descEvents, descSockets, descRequestors} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	var sessions, attached, unsent, held int
+	for _, sess := range c.svc.sessions.all() {
+		sessions++
+		a, u, h := sess.gauges()
+		if a {
+			attached++
+		}
+		unsent += u
+		held += h
+	}
+	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(sessions))
+	ch <- prometheus.MustNewConstMetric(descSessionsAttached, prometheus.GaugeValue, float64(attached))
+	ch <- prometheus.MustNewConstMetric(descEventsUnsent, prometheus.GaugeValue, float64(unsent))
+	ch <- prometheus.MustNewConstMetric(descCompletionBytes, prometheus.GaugeValue, float64(held))
+
+	events := &c.svc.sessions.events
+	for kind, name := range eventKinds {
+		if name != "" {
+			ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(events.byKind[kind].Load()), name)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(events.down.Load()), "down")
+
+	type kind struct{ domain, typ, protocol int }
+	sockets := map[kind]int{}
+	var readers, writers, acceptors int
+	for _, sock := range c.svc.engine.Sockets() {
+		sockets[kind{sock.Domain(), sock.Type(), sock.Protocol()}]++
+		info := sock.Info()
+		readers += info.NumReaders
+		writers += info.NumWriters
+		acceptors += info.NumAcceptors
+	}
+	for k, n := range sockets {
+		ch <- prometheus.MustNewConstMetric(descSockets, prometheus.GaugeValue, float64(n),
+			options.DomainName(k.domain), options.TypeName(k.typ), options.ProtocolName(k.protocol))
+	}
+	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(readers), "reader")
+	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(writers), "writer")
+	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(acceptors), "acceptor")
+}

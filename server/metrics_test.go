@@ -1,0 +1,58 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// The collector reads sessions, sockets and lanes when scraped, and counts
+// the events delivered.
+func TestCollector(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peerConn := l.connected(t)
+	resp, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}})
+	if err != nil || resp.GetAsync() == nil {
+		t.Fatalf("nowait recv on an empty socket: %v %v", resp, err)
+	}
+	c := l.svc.Collector()
+	const readers = `
+# HELP sockd_lane_requestors Requestors in the sockets' lanes (current and queued), by lane.
+# TYPE sockd_lane_requestors gauge
+sockd_lane_requestors{lane="acceptor"} 0
+sockd_lane_requestors{lane="reader"} 1
+sockd_lane_requestors{lane="writer"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(readers), "sockd_lane_requestors"); err != nil {
+		t.Error(err)
+	}
+	if _, err := peerConn.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the select event counted", func() bool {
+		return testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP sockd_events_total Events delivered to sessions, by kind.
+# TYPE sockd_events_total counter
+sockd_events_total{kind="abort"} 0
+sockd_events_total{kind="completion"} 0
+sockd_events_total{kind="counter_wrap"} 0
+sockd_events_total{kind="down"} 0
+sockd_events_total{kind="select"} 1
+`), "sockd_events_total") == nil
+	})
+	const sockets = `
+# HELP sockd_sockets Open sockets, by domain, type and protocol.
+# TYPE sockd_sockets gauge
+sockd_sockets{domain="local",protocol="ip",type="stream"} 2
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(sockets), "sockd_sockets"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(c, "sockd_sessions", "sockd_events_unsent"); n != 2 {
+		t.Errorf("%d session series, want 2", n)
+	}
+}
