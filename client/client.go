@@ -58,10 +58,11 @@ func DefaultAddress() string {
 const transportBuffer = 128 << 10
 
 // Dial connects to the daemon at addr: unix:///path, unix:/path, a bare
-// absolute path, or tcp://host:port. Unix sockets and loopback TCP use no
-// transport security (the daemon identifies unix peers by their credentials);
-// any other TCP address needs credentials passed in opts, which are applied
-// after Dial's own options and so override them.
+// absolute path, tcp://host:port or tls://host:port. Unix sockets and plain
+// loopback TCP use no transport security (the daemon identifies unix peers by
+// their credentials); tls:// and any other TCP address need credentials
+// passed in opts (TLSCredentials for the daemon's TLS listener), which are
+// applied after Dial's own options and so override them.
 //
 // Dial returns once the daemon accepts the connection. If the first attempt
 // fails, or ctx ends first, it returns a *DialError rather than retrying: a
@@ -71,6 +72,9 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	target, err := parseDaemonAddress(addr)
 	if err != nil {
 		return nil, err
+	}
+	if target.tls && len(opts) == 0 {
+		return nil, fmt.Errorf("sockd address %q: a tls:// daemon needs TLS credentials (TLSCredentials)", addr)
 	}
 	dialer := &recordingDialer{network: target.network, address: target.address}
 	base := []grpc.DialOption{
@@ -171,14 +175,19 @@ type daemonTarget struct {
 	address     string // a socket path or host:port
 	grpcTarget  string // the target for grpc.NewClient
 	plaintextOK bool   // unix or loopback: no transport security needed
+	tls         bool   // tls://: the daemon's TLS listener
 }
 
 // SplitAddress parses a daemon address (unix:///path, unix:/path, an
-// absolute path, or tcp://host:port) into a network ("unix" or "tcp") and the
-// address net.Dial or net.Listen takes. sockd listens on what sockctl dials,
+// absolute path, tcp://host:port or tls://host:port) into a network ("unix",
+// "tcp" or "tls", which is TCP with TLS) and the address net.Dial or
+// net.Listen takes. sockd listens on what sockctl dials,
 // so both use this one parser.
 func SplitAddress(addr string) (network, address string, err error) {
 	t, err := parseDaemonAddress(addr)
+	if t.tls {
+		return "tls", t.address, err
+	}
 	return t.network, t.address, err
 }
 
@@ -196,21 +205,24 @@ func parseDaemonAddress(addr string) (daemonTarget, error) {
 			return bad("the unix socket path must be absolute")
 		}
 		return unixTarget(path), nil
-	case strings.HasPrefix(addr, "tcp://"):
+	case strings.HasPrefix(addr, "tcp://"), strings.HasPrefix(addr, "tls://"):
+		scheme := addr[:strings.Index(addr, ":")]
 		u, err := url.Parse(addr)
 		if err != nil || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
-			return bad("want tcp://host:port")
+			return bad("want " + scheme + "://host:port")
 		}
+		tls := scheme == "tls"
 		return daemonTarget{
 			network:     "tcp",
 			address:     u.Host,
 			grpcTarget:  "passthrough:///" + u.Host,
-			plaintextOK: isLoopbackHost(u.Hostname()),
+			plaintextOK: !tls && isLoopbackHost(u.Hostname()),
+			tls:         tls,
 		}, nil
 	case addr == "":
 		return bad("empty")
 	}
-	return bad("want unix:///path, an absolute path or tcp://host:port")
+	return bad("want unix:///path, an absolute path, tcp://host:port or tls://host:port")
 }
 
 func unixTarget(path string) daemonTarget {

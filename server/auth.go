@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 
@@ -11,18 +14,26 @@ import (
 )
 
 // Principal is who a caller is: a local user identified by the kernel
-// (SO_PEERCRED on the unix listener), or a loopback TCP client.
+// (SO_PEERCRED on the unix listener), a client certificate's subject (mutual
+// TLS), or a plain loopback TCP client.
 type Principal struct {
-	// Kind is "uid" for unix-socket peers and "tcp" for loopback TCP peers.
+	// Kind is "uid" for unix-socket peers, "x509" for TLS clients and "tcp"
+	// for plain loopback TCP peers.
 	Kind string
 	// UID of a unix-socket peer.
 	UID uint32
+	// Name of a TLS client: its certificate's subject common name, else its
+	// first URI or DNS name.
+	Name string
 }
 
 // String renders the principal for logs and errors.
 func (p Principal) String() string {
-	if p.Kind == "uid" {
+	switch p.Kind {
+	case "uid":
 		return fmt.Sprintf("uid:%d", p.UID)
+	case "x509":
+		return "x509:" + p.Name
 	}
 	return p.Kind
 }
@@ -39,10 +50,78 @@ type peerAuth struct {
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
 
-// PeerCredentials are transport credentials that do no handshake on the wire
-// (the listener is a local unix socket or loopback TCP) but identify the peer:
-// on a unix socket by SO_PEERCRED.
+// PeerCredentials are the daemon's transport credentials. They identify the
+// peer of each listener in its own way: a unix socket's by SO_PEERCRED; a
+// TLS listener's (TLSListener) by the client certificate its handshake
+// verified; a plain loopback TCP connection's not at all (principal "tcp").
 func PeerCredentials() credentials.TransportCredentials { return peerCreds{} }
+
+// TLSListener makes l a TLS listener for PeerCredentials: each connection's
+// handshake runs with cfg, which must require and verify client
+// certificates, and its principal is the certificate's subject.
+func TLSListener(l net.Listener, cfg *tls.Config) net.Listener {
+	cfg = cfg.Clone()
+	// gRPC clients require HTTP/2 to be negotiated.
+	cfg.NextProtos = []string{"h2"}
+	return &tlsListener{Listener: l, cfg: cfg}
+}
+
+type tlsListener struct {
+	net.Listener
+	cfg *tls.Config
+}
+
+// Accept returns the connection before its handshake, which gRPC runs in
+// ServerHandshake, off the accepting goroutine and under its deadline.
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &tlsPending{Conn: c, cfg: l.cfg}, nil
+}
+
+// tlsPending is an accepted connection of a TLS listener, handshake to come.
+type tlsPending struct {
+	net.Conn
+	cfg *tls.Config
+}
+
+func (p *tlsPending) handshake() (net.Conn, credentials.AuthInfo, error) {
+	tc := tls.Server(p.Conn, p.cfg)
+	if err := tc.Handshake(); err != nil {
+		tc.Close()
+		return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	state := tc.ConnectionState()
+	if len(state.PeerCertificates) == 0 {
+		tc.Close()
+		return nil, nil, errors.New("TLS client sent no certificate")
+	}
+	name := certificateName(state.PeerCertificates[0])
+	if name == "" {
+		tc.Close()
+		return nil, nil, errors.New("TLS client certificate names no subject")
+	}
+	return tc, peerAuth{
+		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
+		principal:      Principal{Kind: "x509", Name: name},
+	}, nil
+}
+
+// certificateName is who a client certificate names: its subject common
+// name, else its first URI, else its first DNS name.
+func certificateName(c *x509.Certificate) string {
+	switch {
+	case c.Subject.CommonName != "":
+		return c.Subject.CommonName
+	case len(c.URIs) > 0:
+		return c.URIs[0].String()
+	case len(c.DNSNames) > 0:
+		return c.DNSNames[0]
+	}
+	return ""
+}
 
 type peerCreds struct{}
 
@@ -51,6 +130,9 @@ func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.C
 }
 
 func (peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if p, ok := c.(*tlsPending); ok {
+		return p.handshake()
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return c, peerAuth{

@@ -23,6 +23,7 @@ const sessionGrace = time.Hour
 // app holds the global flags and what every verb shares.
 type app struct {
 	addr        string
+	tls         tlsFlags
 	sessionName string
 	output      string
 	dialTimeout time.Duration
@@ -75,7 +76,8 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 
 	f := cmd.PersistentFlags()
-	f.StringVar(&a.addr, "addr", client.DefaultAddress(), "the daemon's address: unix:///path, an absolute path, or tcp://127.0.0.1:port (env SOCKD_ADDR)")
+	f.StringVar(&a.addr, "addr", client.DefaultAddress(), "the daemon's address: unix:///path, an absolute path, tls://host:port or tcp://127.0.0.1:port (env SOCKD_ADDR)")
+	a.tls.register(f)
 	f.StringVar(&a.sessionName, "session", envOr("SOCKD_SESSION", "sockctl"), "the name of the session to attach to (env SOCKD_SESSION)")
 	f.StringVarP(&a.output, "output", "o", formatTable, "output format: table, or json (one object per line)")
 	f.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to wait for the daemon to answer the connection")
@@ -126,7 +128,11 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 	ctx := cmd.Context()
 	connectCtx, cancel := context.WithTimeout(ctx, a.dialTimeout)
 	defer cancel()
-	c, err := client.Dial(connectCtx, a.addr)
+	dialOpts, err := a.tls.dialOptions()
+	if err != nil {
+		return usage(err)
+	}
+	c, err := client.Dial(connectCtx, a.addr, dialOpts...)
 	if err != nil {
 		var dialErr *client.DialError
 		if errors.As(err, &dialErr) {

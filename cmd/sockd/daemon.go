@@ -116,7 +116,7 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 		}
 	}()
 	for _, addr := range addrs {
-		l, err := listen(addr)
+		l, err := listen(addr, d.opts)
 		if err != nil {
 			d.engine.Close()
 			return err
@@ -163,13 +163,24 @@ func (d *daemon) shutdown() {
 
 // listen opens one listener: unix:///path (or a bare path) or tcp://host:port
 // on a loopback address.
-func listen(addr string) (net.Listener, error) {
+func listen(addr string, opts options) (net.Listener, error) {
 	network, address, err := parseListenAddress(addr)
 	if err != nil {
 		return nil, err
 	}
-	if network == "tcp" {
+	switch network {
+	case "tcp":
 		return net.Listen("tcp", address)
+	case "tls":
+		cfg, err := serverTLSConfig(opts)
+		if err != nil {
+			return nil, err
+		}
+		l, err := net.Listen("tcp", address)
+		if err != nil {
+			return nil, err
+		}
+		return server.TLSListener(l, cfg), nil
 	}
 	if err := prepareSocketPath(address); err != nil {
 		return nil, err

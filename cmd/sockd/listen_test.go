@@ -9,6 +9,9 @@ func TestParseListenAddress(t *testing.T) {
 		{"/run/sockd.sock", "unix", "/run/sockd.sock"},
 		{"tcp://127.0.0.1:7000", "tcp", "127.0.0.1:7000"},
 		{"tcp://[::1]:7000", "tcp", "[::1]:7000"},
+		// TLS on any address.
+		{"tls://0.0.0.0:7443", "tls", "0.0.0.0:7443"},
+		{"tls://sockd.example:7443", "tls", "sockd.example:7443"},
 	}
 	for _, tt := range good {
 		network, address, err := parseListenAddress(tt.in)

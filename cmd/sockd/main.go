@@ -28,6 +28,9 @@ type options struct {
 	stopTimeout   time.Duration
 	pprofListen   string
 	metricsListen string
+	tlsCert       string
+	tlsKey        string
+	tlsClientCA   string
 	gcPercent     int
 	registry      bool
 }
@@ -59,7 +62,10 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&opts.listen, "listen", nil, "address to serve on: unix:///path or tcp://127.0.0.1:port (repeatable; default: the unix socket above)")
+	f.StringArrayVar(&opts.listen, "listen", nil, "address to serve on: unix:///path, tls://HOST:PORT (mutual TLS) or tcp://127.0.0.1:PORT (plain, loopback only) (repeatable; default: the unix socket above)")
+	f.StringVar(&opts.tlsCert, "tls-cert", "", "the daemon's certificate (PEM) for tls:// listeners")
+	f.StringVar(&opts.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	f.StringVar(&opts.tlsClientCA, "tls-client-ca", "", "CA certificates (PEM) that clients' certificates must chain to; a client's principal is its certificate's subject")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream when the client asks for no grace")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
