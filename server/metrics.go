@@ -21,7 +21,7 @@ var eventKinds = [...]string{
 	engine.EventCounterWrap: "counter_wrap",
 }
 
-// eventCounts counts the events delivered to sessions, by kind; downKind
+// eventCounts counts the events delivered to sessions, by kind; down
 // counts monitor down events.
 type eventCounts struct {
 	byKind [len(eventKinds)]atomic.Uint64
