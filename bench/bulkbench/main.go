@@ -185,26 +185,32 @@ func (b *bench) echoRounds(label string, round func() (sel, comp float64, err er
 }
 
 func (b *bench) pipeAll(ctx context.Context, pipeBytes int64) error {
-	var pipe, bare, socat []float64
+	var pipe, bare, socat, pipeCPU, bareCPU, socatCPU []float64
+	gib := float64(pipeBytes) / (1 << 30)
 	for range b.rounds {
+		before := proc.CPUTime(b.sockdPid)
 		r, err := b.pipeSockd(ctx, pipeBytes)
 		if err != nil {
 			return fmt.Errorf("pipe: %w", err)
 		}
 		pipe = append(pipe, r)
-		if r, err = b.pipeBare(pipeBytes); err != nil {
+		pipeCPU = append(pipeCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
+		r, cpu, err := b.pipeBare(pipeBytes)
+		if err != nil {
 			return fmt.Errorf("bare stream: %w", err)
 		}
-		bare = append(bare, r)
-		if r, err = b.pipeSocat(pipeBytes); err != nil {
+		bare, bareCPU = append(bare, r), append(bareCPU, cpu.Seconds()/gib)
+		if r, cpu, err = b.pipeSocat(pipeBytes); err != nil {
 			return fmt.Errorf("socat: %w", err)
 		}
-		socat = append(socat, r)
+		socat, socatCPU = append(socat, r), append(socatCPU, cpu.Seconds()/gib)
 	}
 	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s (median of %d rounds): sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
 		pipeBytes>>20, b.chunk>>10, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
 		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
 	fmt.Printf("  rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe, 0), list(bare, 0), list(socat, 0))
+	fmt.Printf("pipe CPU of the daemon / anchor per GiB (median): sockd %.2fs, bare gRPC server %.2fs, socat %.2fs\n",
+		stat.Median(pipeCPU), stat.Median(bareCPU), stat.Median(socatCPU))
 	return nil
 }
 
@@ -440,40 +446,44 @@ func sendAll(stream interface {
 	return nil
 }
 
-func (b *bench) pipeBare(total int64) (float64, error) {
+// pipeBare returns the bare stream's throughput and the CPU time its server
+// used.
+func (b *bench) pipeBare(total int64) (float64, time.Duration, error) {
 	sock := filepath.Join(b.dir, "bare.sock")
 	self, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	anchor := exec.Command(self, "-serve-bare", sock)
 	if err := proc.Start(anchor, "unix", sock); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer proc.Stop(anchor)
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer conn.Close()
 	addr, done, err := b.sink()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	desc := &grpc.StreamDesc{StreamName: "Pipe", ClientStreams: true, ServerStreams: true}
 	cs, err := conn.NewStream(context.Background(), desc, "/bench.Anchor/Pipe")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	before := proc.CPUTime(anchor.Process.Pid)
 	start := time.Now()
 	if err := sendAll(clientStream{cs}, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: addr}}, b.chunk, total); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := cs.CloseSend(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return throughput(start, total, done)
+	rate, err := throughput(start, total, done)
+	return rate, proc.CPUTime(anchor.Process.Pid) - before, err
 }
 
 type clientStream struct{ grpc.ClientStream }
@@ -534,20 +544,25 @@ func serveAnchor(path string) error {
 	return g.Serve(l)
 }
 
-func (b *bench) pipeSocat(total int64) (float64, error) {
+// pipeSocat returns socat's throughput and the CPU time it used.
+func (b *bench) pipeSocat(total int64) (float64, time.Duration, error) {
 	addr, done, err := b.sink()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	sock := filepath.Join(b.dir, "socat.sock")
 	relay := exec.Command(b.socat, "-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
 	if err := proc.Start(relay, "", ""); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer relay.Wait()
 	// The Pipe client and the bare stream's client copy every byte into a
 	// message; socat's writer copies too, whatever -endpoints says.
-	return b.write("unix", sock, total, done, false)
+	rate, err := b.write("unix", sock, total, done, false)
+	relay.Wait()
+	if err != nil {
+		return 0, 0, err
+	}
+	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
 }
 
 // write connects to network/addr, writes total bytes in chunks (with
