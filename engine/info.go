@@ -18,8 +18,7 @@ func (s *Socket) Info() Info {
 	}
 
 	s.rd.mu.Lock()
-	info.NumReaders = s.readers.count()
-	info.NumAcceptors = s.acceptors.count()
+	info.NumReaders, info.NumAcceptors = s.readers.count(), s.acceptors.count()
 	accepting := s.acceptors.current != nil
 	rselected := selected(&s.rd)
 	s.rd.mu.Unlock()
@@ -49,6 +48,19 @@ func (s *Socket) Info() Info {
 		)
 	}
 	return info
+}
+
+// Requestors counts the requestors (current and queued) in the socket's
+// reader, writer and acceptor lanes: Info's num_readers, num_writers and
+// num_acceptors without the rest of Info.
+func (s *Socket) Requestors() (readers, writers, acceptors int) {
+	s.rd.mu.Lock()
+	readers, acceptors = s.readers.count(), s.acceptors.count()
+	s.rd.mu.Unlock()
+	s.wr.mu.Lock()
+	writers = s.writers.count()
+	s.wr.mu.Unlock()
+	return readers, writers, acceptors
 }
 
 // selected reports whether a requestor of sd waits for an edge.

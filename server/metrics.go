@@ -95,10 +95,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var readers, writers, acceptors int
 	for _, sock := range c.svc.engine.Sockets() {
 		sockets[kind{sock.Domain(), sock.Type(), sock.Protocol()}]++
-		info := sock.Info()
-		readers += info.NumReaders
-		writers += info.NumWriters
-		acceptors += info.NumAcceptors
+		r, w, a := sock.Requestors()
+		readers, writers, acceptors = readers+r, writers+w, acceptors+a
 	}
 	for k, n := range sockets {
 		ch <- prometheus.MustNewConstMetric(descSockets, prometheus.GaugeValue, float64(n),

@@ -171,7 +171,7 @@ func (s *Session) backlog() int {
 func (s *Session) gauges() (attached bool, unsent, held int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.attached != nil, s.log.unsent(), s.log.unsentBytes + int(s.pending.Load())
+	return s.attached != nil, s.log.unsent(), s.heldLocked()
 }
 
 // heldPayload is the bytes the daemon holds for the session's completion
@@ -180,8 +180,10 @@ func (s *Session) gauges() (attached bool, unsent, held int) {
 func (s *Session) heldPayload() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log.unsentBytes + int(s.pending.Load())
+	return s.heldLocked()
 }
+
+func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Load()) }
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
