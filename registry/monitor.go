@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"sync"
 
 	"github.com/sockd/sockd/engine"
@@ -93,8 +94,17 @@ func (r *Registry) CancelMonitor(id string, mayCancel func(Watcher) bool) bool {
 // delivered. It returns how many there were.
 func (r *Registry) DropWatcher(w Watcher) int {
 	mons := r.monitors.takeAll(w)
+	// One pass per socket: a watcher may hold tens of thousands of monitors
+	// on one socket, and unlinking them one by one is quadratic.
+	bySocket := make(map[*engine.Socket]map[*monitor]bool)
 	for _, m := range mons {
-		r.unlink(m)
+		if bySocket[m.sock] == nil {
+			bySocket[m.sock] = make(map[*monitor]bool)
+		}
+		bySocket[m.sock][m] = true
+	}
+	for sock, gone := range bySocket {
+		r.unlinkAll(sock, func(m *monitor) bool { return gone[m] })
 	}
 	return len(mons)
 }
@@ -113,23 +123,26 @@ func (r *Registry) NumberOfMonitors(w Watcher) int {
 // unlink removes a monitor already taken from the monitor table from its
 // socket's entry, if the socket is still registered.
 func (r *Registry) unlink(m *monitor) {
-	sh := r.shardOf(m.sock)
+	r.unlinkAll(m.sock, func(other *monitor) bool { return other == m })
+}
+
+// unlinkAll removes the monitors of sock that gone selects from its entry,
+// if the socket is still registered. The slice is edited in place: once
+// SocketClosed has taken an entry out of the shard to fire its monitors, no
+// one else reaches that slice.
+func (r *Registry) unlinkAll(sock *engine.Socket, gone func(*monitor) bool) {
+	sh := r.shardOf(sock)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	mons, ok := sh.socks[m.sock]
+	mons, ok := sh.socks[sock]
 	if !ok {
 		return
 	}
-	for i, other := range mons {
-		if other == m {
-			mons = append(mons[:i:i], mons[i+1:]...)
-			break
-		}
-	}
+	mons = slices.DeleteFunc(mons, gone)
 	if len(mons) == 0 {
 		mons = nil
 	}
-	sh.socks[m.sock] = mons
+	sh.socks[sock] = mons
 }
 
 // monitorTable indexes live monitors by id and by watcher. A monitor is
