@@ -239,9 +239,14 @@ type eventLog struct {
 	count int    // events held
 	next  uint64 // sequence of the next event; sequences start at 1
 	sent  uint64 // highest sequence written to a stream
-	// unsentBytes is payloadBytes summed over the events after sent.
-	unsentBytes int
-	limit       int // the most events the ring may grow to hold
+	// unsentBytes is payloadBytes summed over the events after sent;
+	// sentBytes over the held events up to sent, kept for replay.
+	unsentBytes, sentBytes int
+	limit                  int // the most events the ring may grow to hold
+	// Sent events are kept for replay while at most base events are held
+	// and their payload stays within maxSentBytes: a ring grown by a burst
+	// of unsent events, or full of large completions, does not keep them.
+	base, maxSentBytes int
 }
 
 // grow doubles the ring (up to limit), keeping the events in order.
@@ -256,8 +261,13 @@ func (l *eventLog) grow() {
 // maxGrowth bounds how far the ring grows to keep unsent events.
 const maxGrowth = 16
 
+// maxReplayBytes bounds the payload of sent events a session keeps for
+// replay, as MaxCompletionBytes bounds the unsent.
+const maxReplayBytes = 32 << 20
+
 func newEventLog(capacity int) eventLog {
-	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1, limit: capacity * maxGrowth}
+	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1, limit: capacity * maxGrowth,
+		base: capacity, maxSentBytes: maxReplayBytes}
 }
 
 func (l *eventLog) append(ev *sockdv1.EventsResponse) {
@@ -268,15 +278,31 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 		l.grow()
 	}
 	if l.count == len(l.ring) {
-		if old := l.ring[l.head]; old.Sequence > l.sent {
-			l.unsentBytes -= payloadBytes(old)
-		}
-		l.ring[l.head] = nil
-		l.head = (l.head + 1) % len(l.ring)
-		l.count--
+		l.dropOldest()
 	}
 	l.ring[(l.head+l.count)%len(l.ring)] = ev
 	l.count++
+	l.trimSent()
+}
+
+// trimSent drops the oldest sent events past base events or maxSentBytes.
+func (l *eventLog) trimSent() {
+	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes) {
+		l.dropOldest()
+	}
+}
+
+// dropOldest forgets the oldest held event.
+func (l *eventLog) dropOldest() {
+	old := l.ring[l.head]
+	if old.Sequence > l.sent {
+		l.unsentBytes -= payloadBytes(old)
+	} else {
+		l.sentBytes -= payloadBytes(old)
+	}
+	l.ring[l.head] = nil
+	l.head = (l.head + 1) % len(l.ring)
+	l.count--
 }
 
 // last is the sequence of the newest event, 0 if none yet.
@@ -310,12 +336,14 @@ func (l *eventLog) markSent(seq uint64) {
 	if seq <= l.sent {
 		return
 	}
-	for _, ev := range l.after(l.sent, int(min(seq-l.sent, uint64(l.count)))) {
-		if ev.Sequence <= seq {
-			l.unsentBytes -= payloadBytes(ev)
-		}
+	first := l.firstHeld()
+	for q := max(l.sent+1, first); q <= seq && q < l.next; q++ {
+		n := payloadBytes(l.ring[(l.head+int(q-first))%len(l.ring)])
+		l.unsentBytes -= n
+		l.sentBytes += n
 	}
 	l.sent = seq
+	l.trimSent()
 }
 
 func (l *eventLog) unsent() int {

@@ -117,3 +117,26 @@ func TestEventLogKeepsUnsentEvents(t *testing.T) {
 		t.Fatalf("ring grew from %d to %d although its oldest event was sent", size, len(l.ring))
 	}
 }
+
+// Sent events are kept for replay only up to the ring's base capacity and
+// maxSentBytes of payload: a ring grown by a burst, or a run of large
+// completions, does not keep them all once they are sent.
+func TestEventLogBoundsReplay(t *testing.T) {
+	l := newEventLog(4)
+	for range 20 { // a burst of unsent events grows the ring
+		l.append(&sockdv1.EventsResponse{})
+	}
+	l.markSent(l.last())
+	if l.count != 4 || l.firstHeld() != 17 {
+		t.Fatalf("after sending a burst: %d held from %d, want 4 from 17", l.count, l.firstHeld())
+	}
+	l = newEventLog(4)
+	l.maxSentBytes = 250
+	for range 4 {
+		l.append(recvCompletion(100))
+	}
+	l.markSent(l.last())
+	if l.count != 2 || l.sentBytes != 200 || l.unsentBytes != 0 {
+		t.Fatalf("after sending 4 × 100 B with 250 B for replay: %d held, %d sent bytes, %d unsent", l.count, l.sentBytes, l.unsentBytes)
+	}
+}
