@@ -87,8 +87,9 @@ func payloadBytes(ev *sockdv1.EventsResponse) int {
 	return n
 }
 
-// discard closes a socket accepted for a session that died before the
-// completion reached it.
+// discard closes a socket no live session holds any more (its owner died, or
+// died before it could adopt it) and forgets it: no tombstone is kept for an
+// owner that will never ask.
 func (m *sessionManager) discard(sock *engine.Socket) {
 	sock.Abandon()
 	m.engine.Forget(sock)

@@ -93,8 +93,7 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 	if !to.adopt(sock) {
 		// The new owner died in between: the socket dies with it, as Erlang's
 		// would when handed to a dead process.
-		sock.Abandon()
-		s.engine.Forget(sock)
+		s.sessions.discard(sock)
 		return socketError(engine.ErrClosed)
 	}
 	if to != by {

@@ -99,9 +99,6 @@ func New(cfg Config) *Service {
 // Register registers the service on g.
 func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
 
-// Sessions is the number of live sessions.
-func (s *Service) Sessions() int { return s.sessions.count() }
-
 // Drain drains the service: new calls are refused with UNAVAILABLE, every
 // socket is closed so that every waiter gets its abort (nowait) or closed
 // (blocking) answer, attached event streams are given until ctx ends to flush
@@ -124,13 +121,7 @@ func (s *Service) Drain(ctx context.Context) {
 
 // flushed reports whether every attached stream has sent all it holds.
 func (s *Service) flushed() bool {
-	s.sessions.mu.Lock()
-	all := make([]*Session, 0, len(s.sessions.byID))
-	for _, sess := range s.sessions.byID {
-		all = append(all, sess)
-	}
-	s.sessions.mu.Unlock()
-	for _, sess := range all {
+	for _, sess := range s.sessions.all() {
 		sess.mu.Lock()
 		pending := sess.attached != nil && sess.log.unsent() > 0
 		sess.mu.Unlock()
@@ -218,11 +209,9 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 // mayUse reports whether the principal may use sock: its owner session belongs
 // to the principal, or the principal is an admin.
 func (p Principal) mayUse(sock *engine.Socket) bool {
-	if p.Admin() {
-		return true
-	}
-	owner, ok := sock.Owner().(*Session)
-	return ok && owner.principal == p
+	// An orphan's zero Principal matches no caller: authentication always
+	// sets Kind.
+	return p.Admin() || ownerPrincipal(sock) == p
 }
 
 // admitNowait refuses a nowait call while the session has a full backlog of

@@ -30,6 +30,9 @@ type Session struct {
 	dead     bool
 	owned    map[*engine.Socket]struct{} // open sockets it owns, and closed ones kept as tombstones
 	waiting  map[*engine.Socket]struct{} // sockets where it may hold a lane entry
+	// ownedSweep and waitingSweep are the sizes at which pruneLocked next
+	// sweeps owned and waiting.
+	ownedSweep, waitingSweep int
 
 	// pending is what its waiting completion-mode operations keep: send
 	// data not yet written, the length stream recvs gather (engine.Holder).
@@ -109,7 +112,7 @@ func (s *Session) adopt(sock *engine.Socket) bool {
 
 func (s *Session) ownLocked(sock *engine.Socket) {
 	s.owned[sock] = struct{}{}
-	s.pruneLocked(s.owned, func(sock *engine.Socket) bool {
+	s.pruneLocked(s.owned, &s.ownedSweep, func(sock *engine.Socket) bool {
 		// A tombstone the engine has evicted no longer resolves: death has
 		// nothing left to close or forget.
 		held, ok := s.manager.engine.Lookup(sock.ID())
@@ -117,12 +120,13 @@ func (s *Session) ownLocked(sock *engine.Socket) {
 	})
 }
 
-// pruneLocked drops from m, each time it reaches a new power of two, the
-// closed sockets gone says the session no longer needs, so that a
-// long-lived session churning sockets does not hold every one it ever
-// touched. The sweep is paid for by the growth that triggers it.
-func (s *Session) pruneLocked(m map[*engine.Socket]struct{}, gone func(*engine.Socket) bool) {
-	if n := len(m); n < 64 || n&(n-1) != 0 {
+// pruneLocked drops from m, once it reaches *next entries, the closed
+// sockets gone says the session no longer needs, so that a long-lived
+// session churning sockets does not hold every one it ever touched. The
+// next sweep waits until m has doubled from what this one left, so each
+// sweep is paid for by the growth before it.
+func (s *Session) pruneLocked(m map[*engine.Socket]struct{}, next *int, gone func(*engine.Socket) bool) {
+	if len(m) < max(*next, minSweep) {
 		return
 	}
 	for sock := range m {
@@ -130,7 +134,11 @@ func (s *Session) pruneLocked(m map[*engine.Socket]struct{}, gone func(*engine.S
 			delete(m, sock)
 		}
 	}
+	*next = 2 * len(m)
 }
+
+// minSweep is the smallest map pruneLocked sweeps.
+const minSweep = 64
 
 // disown forgets a socket handed to another session (controlling_process),
 // so that this session's death no longer touches it.
@@ -147,7 +155,7 @@ func (s *Session) noteWaiting(sock *engine.Socket) {
 	if !s.dead {
 		s.waiting[sock] = struct{}{}
 		// A closed socket holds no lane entry to withdraw.
-		s.pruneLocked(s.waiting, func(*engine.Socket) bool { return true })
+		s.pruneLocked(s.waiting, &s.waitingSweep, func(*engine.Socket) bool { return true })
 	}
 	s.mu.Unlock()
 }
@@ -189,7 +197,7 @@ func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Lo
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
 // other sockets are withdrawn so the next waiter is activated, its tombstones
 // are forgotten, and its event stream ends.
-func (s *Session) die(e *engine.Engine) {
+func (s *Session) die() {
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
@@ -208,7 +216,7 @@ func (s *Session) die(e *engine.Engine) {
 	if att != nil {
 		att.end(errSessionEnded)
 	}
-	if s.manager != nil && s.manager.registry != nil {
+	if s.manager.registry != nil {
 		s.manager.registry.DropWatcher(s)
 	}
 	for sock := range waiting {
@@ -219,8 +227,7 @@ func (s *Session) die(e *engine.Engine) {
 		if owner := sock.Owner(); owner != nil && owner != engine.Caller(s) {
 			continue
 		}
-		sock.Abandon()
-		e.Forget(sock)
+		s.manager.discard(sock)
 	}
 }
 

@@ -140,18 +140,12 @@ func (m *sessionManager) end(s *Session) {
 		}
 	}
 	m.mu.Unlock()
-	s.die(m.engine)
+	s.die()
 }
 
 // endAll ends every session (daemon shutdown).
 func (m *sessionManager) endAll() {
-	m.mu.Lock()
-	all := make([]*Session, 0, len(m.byID))
-	for _, s := range m.byID {
-		all = append(all, s)
-	}
-	m.mu.Unlock()
-	for _, s := range all {
+	for _, s := range m.all() {
 		m.end(s)
 	}
 }
@@ -165,13 +159,6 @@ func (m *sessionManager) all() []*Session {
 		out = append(out, s)
 	}
 	return out
-}
-
-// count is the number of live sessions.
-func (m *sessionManager) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.byID)
 }
 
 // attachment is one Events stream attached to a session.

@@ -35,8 +35,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 		return &sockdv1.OpenResponse{Error: se}, rerr
 	}
 	if !sess.adopt(sock) {
-		sock.Abandon()
-		s.engine.Forget(sock)
+		s.sessions.discard(sock)
 		return nil, sessionNotFound(sess.id)
 	}
 	return &sockdv1.OpenResponse{SocketId: sock.ID()}, nil
@@ -122,8 +121,7 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	resp := &sockdv1.AcceptResponse{Async: encodeAsync(res.Select)}
 	if res.Socket != nil {
 		if !sess.adopt(res.Socket) {
-			res.Socket.Abandon()
-			s.engine.Forget(res.Socket)
+			s.sessions.discard(res.Socket)
 			return nil, sessionNotFound(sess.id)
 		}
 		resp.SocketId = res.Socket.ID()
