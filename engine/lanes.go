@@ -154,13 +154,25 @@ func (s *Socket) roomIn(l *lane) error {
 	return nil
 }
 
-// arm makes w wait for the next edge; it counts a *_waits.
-func (s *Socket) arm(w *waiter) {
-	s.watch()
+// arm makes w wait for the next edge; it counts a *_waits. It fails, and
+// leaves w as it was, when the socket cannot be watched for edges.
+func (s *Socket) arm(w *waiter) error {
+	if err := s.watch(); err != nil {
+		return err
+	}
 	w.state = stateArmed
 	if id, ok := waitCounter(w.op); ok {
 		s.cnt.inc(id)
 	}
+	return nil
+}
+
+// dismiss takes the current requestor w, which cannot be armed, out of the
+// lane and answers it err.
+func (s *Socket) dismiss(sd *side, l *lane, w *waiter, err error, out *outbox) {
+	l.current = nil
+	s.vacate(l)
+	s.abort(sd, w, err, out)
 }
 
 // advance moves the lane along (rule 5): while the side is ready, the
@@ -175,7 +187,10 @@ func (s *Socket) advance(sd *side, l *lane, out *outbox) {
 			}
 			l.current = w
 			if !sd.ready {
-				s.arm(w)
+				if err := s.arm(w); err != nil {
+					s.dismiss(sd, l, w, err, out)
+					continue
+				}
 				return
 			}
 		} else if w.state != stateArmed || !sd.ready {
@@ -200,7 +215,10 @@ func (s *Socket) proceed(sd *side, l *lane, w *waiter, out *outbox) bool {
 	case modeCompletion:
 		done, fatal := w.job.attempt()
 		if !done {
-			s.arm(w)
+			if err := s.arm(w); err != nil {
+				s.dismiss(sd, l, w, err, out)
+				return true
+			}
 			return false
 		}
 		l.current = nil
@@ -374,27 +392,34 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			s.advance(sd, l, &out)
 			return nil, nil
 		}
-		switch {
-		case t.Kind == WaitNowait:
-			w := s.newWaiter(c, op, t, j)
-			l.current = w
-			s.arm(w)
-			s.advance(sd, l, &out)
-			if s.Debug() {
-				s.logDebug("select", "op", op, "caller", c.CallerID(), "handle", w.handle)
-			}
-			return w.selectInfo(), nil
-		case t.poll():
+		if t.poll() {
 			l.current = nil
 			s.vacate(l)
 			s.advance(sd, l, &out)
 			return nil, ErrTimeout
 		}
+		if err := s.watch(); err != nil {
+			// No edge would end the wait: answer with why, now.
+			l.current = nil
+			s.vacate(l)
+			s.advance(sd, l, &out)
+			return nil, err
+		}
+		if t.Kind == WaitNowait {
+			w := s.newWaiter(c, op, t, j)
+			l.current = w
+			s.arm(w) // cannot fail: watched above
+			s.advance(sd, l, &out)
+			if s.Debug() {
+				s.logDebug("select", "op", op, "caller", c.CallerID(), "handle", w.handle)
+			}
+			return w.selectInfo(), nil
+		}
 		if mine == nil {
 			mine = s.newWaiter(c, op, t, nil)
 		}
 		l.current = mine
-		s.arm(mine)
+		s.arm(mine) // cannot fail: watched above
 		s.advance(sd, l, &out)
 		if err := s.await(ctx, sd, l, mine, deadline, &out); err != nil {
 			return nil, err

@@ -547,3 +547,31 @@ func TestWithheldAcceptCompletionClosesSocket(t *testing.T) {
 		t.Fatal("accepted socket of a withheld completion kept as a tombstone")
 	}
 }
+
+// A socket that cannot be registered with epoll (here: its fd is already in
+// the loop's set, so EPOLL_CTL_ADD answers EEXIST) can never be woken: a
+// call that would wait is answered with the error at once, and the lane is
+// left free, instead of waiting for an edge that will not come.
+func TestUnwatchableSocketAnswersInsteadOfWaiting(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	_, s := pair(t, e, c, unix.AF_INET)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if err := unix.EpollCtl(s.loop.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Recv(bg, c, 10, 0, completion()); !errors.Is(r.Err, unix.EEXIST) || r.Select != nil {
+		t.Fatalf("nowait recv: %+v, want EEXIST and no select", r)
+	}
+	start := time.Now()
+	if r := s.Recv(bg, c, 10, 0, within(10*time.Second)); !errors.Is(r.Err, unix.EEXIST) {
+		t.Fatalf("blocking recv: %+v, want EEXIST", r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("blocking recv took %v", d)
+	}
+	if n := s.Info().NumReaders; n != 0 {
+		t.Fatalf("%d readers left in the lane", n)
+	}
+	c.expectNone(t)
+}

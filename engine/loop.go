@@ -124,22 +124,24 @@ func (l *loop) remove(fd int) {
 // there) never register or wake a loop. Registering late loses nothing: an
 // edge-triggered ADD of a ready fd reports it at once, and that report is
 // harvested after the syscall that found the side empty. Called with a side
-// lock held, so the socket is open and its fd valid.
-func (s *Socket) watch() {
+// lock held, so the socket is open and its fd valid. An error (ENOMEM,
+// fs.epoll.max_user_watches) means no edge will ever come: the requestor
+// that would wait is answered with it instead.
+func (s *Socket) watch() error {
 	if s.watching.Load() {
-		return
+		return nil
 	}
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
 	if s.watching.Load() {
-		return
+		return nil
 	}
 	if err := s.loop.add(s.fd, s.token); err != nil {
-		// ENOMEM or fs.epoll.max_user_watches: nothing will wake this waiter.
 		s.e.cfg.Logger.Error("engine: epoll registration failed", "socket", s.id, "err", err)
-		return
+		return err
 	}
 	s.watching.Store(true)
+	return nil
 }
 
 // onEdges records an edge on each side it concerns.
