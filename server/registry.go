@@ -12,10 +12,6 @@ import (
 	"github.com/sockd/sockd/registry"
 )
 
-// iovMax is sysconf(_SC_IOV_MAX) on Linux (UIO_MAXIOV), which Go cannot
-// call without cgo; the value has been fixed since Linux 2.2.
-const iovMax = 1024
-
 var _ registry.Watcher = (*Session)(nil)
 
 // NumberOf implements sockdv1.SocketServiceServer: the registered sockets
@@ -167,7 +163,7 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 	resp := &sockdv1.GlobalInfoResponse{
 		UseRegistry: s.registry.UseRegistry(),
 		NumCntBits:  uint32(s.engine.CounterBits()),
-		IovMax:      iovMax,
+		IovMax:      engine.IOVMax,
 		IoBackend:   "epoll",
 	}
 	for _, sock := range s.engine.Sockets() {
