@@ -34,13 +34,21 @@ func (s *Socket) closeInBackground() {
 		return
 	}
 	if !lingers(fd) || !s.e.trackCloser() {
-		s.release(fd)
+		s.releaseLogged(fd)
 		return
 	}
 	go func() {
 		defer s.e.closers.Done()
-		s.release(fd)
+		s.releaseLogged(fd)
 	}()
+}
+
+// releaseLogged is release for a close no caller waits on: its error can
+// only be logged.
+func (s *Socket) releaseLogged(fd int) {
+	if err := s.release(fd); err != nil {
+		s.e.cfg.Logger.Warn("engine: close failed", "socket", s.id, "err", err)
+	}
 }
 
 // shut is the first phase of close: mark the socket closed, abort its
