@@ -4,22 +4,23 @@ import "golang.org/x/sys/unix"
 
 // setsockoptIndependent is setsockopt with Linux's coupling of IP_TOS and
 // SO_PRIORITY undone (reference §6.6). Setting IP_TOS also sets the socket's
-// priority on Linux, so a priority set earlier would silently change. Like
-// Erlang's NIF, it reads both before the call and afterwards restores the one
-// the call did not name, so each option keeps the value last set for it.
-// Restoring is best effort: a priority above 6 needs CAP_NET_ADMIN to be
-// set again, and the NIF ignores that EPERM too.
+// priority on Linux, so a priority set earlier would silently change; the
+// other direction, and IPV6_TCLASS, leave the other option alone. Like
+// Erlang's NIF, an IP_TOS set reads the priority before the call and
+// restores it afterwards, so each option keeps the value last set for it;
+// every other option is a plain setsockopt. Restoring is best effort: a
+// priority above 6 needs CAP_NET_ADMIN to be set again, and the NIF ignores
+// that EPERM too.
 func setsockoptIndependent(fd, level, name int, b []byte) error {
+	if level != unix.IPPROTO_IP || name != unix.IP_TOS {
+		return setsockopt(fd, level, name, b)
+	}
 	prio, prioErr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PRIORITY)
-	tos, tosErr := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS)
 	if err := setsockopt(fd, level, name, b); err != nil {
 		return err
 	}
-	if prioErr == nil && !(level == unix.SOL_SOCKET && name == unix.SO_PRIORITY) {
+	if prioErr == nil {
 		restoreInt(fd, unix.SOL_SOCKET, unix.SO_PRIORITY, prio)
-	}
-	if tosErr == nil && !(level == unix.IPPROTO_IP && name == unix.IP_TOS) {
-		restoreInt(fd, unix.IPPROTO_IP, unix.IP_TOS, tos)
 	}
 	return nil
 }
