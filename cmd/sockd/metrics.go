@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,10 +13,6 @@ import (
 
 	"github.com/sockd/sockd/server"
 )
-
-// httpHeaderTimeout bounds how long the metrics and pprof listeners wait for
-// a request's headers, so that idle or slow connections cannot pile up.
-const httpHeaderTimeout = 10 * time.Second
 
 // metrics is what --metrics-listen serves: gRPC's per-method counters and
 // handling-time histograms, sockd's sessions, sockets, lanes and events
@@ -59,8 +54,5 @@ func (m *metrics) serve(addr string, logger *slog.Logger) (stop func(), err erro
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpHeaderTimeout}
-	go srv.Serve(l)
-	logger.Info("metrics listening", "address", "http://"+l.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	return serveHTTP(l, mux, "metrics", "http://"+l.Addr().String()+"/metrics", logger), nil
 }

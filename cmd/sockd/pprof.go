@@ -26,8 +26,5 @@ func servePprof(addr string, logger *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpHeaderTimeout}
-	go srv.Serve(l)
-	logger.Info("pprof listening", "address", l.Addr().String())
-	return func() { srv.Close() }, nil
+	return serveHTTP(l, mux, "pprof", l.Addr().String(), logger), nil
 }
