@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -61,6 +63,10 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	}
 	probeCtx, cancelProbe := context.WithTimeout(context.Background(), sockopts.ProbeTimeout)
 	host := sockopts.Probe(probeCtx)
+	if probeCtx.Err() != nil {
+		// Probe reports the options it had no time for as unsupported.
+		logger.Warn("option probe timed out: options not probed are reported unsupported", "timeout", sockopts.ProbeTimeout)
+	}
 	cancelProbe()
 	svc := server.New(server.Config{
 		Engine:   eng,
@@ -115,8 +121,10 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 			l.Close()
 		}
 	}()
+	// Read the TLS files once, and only if a tls:// listener needs them.
+	tlsConfig := sync.OnceValues(func() (*tls.Config, error) { return serverTLSConfig(d.opts) })
 	for _, addr := range addrs {
-		l, err := listen(addr, d.opts)
+		l, err := listen(addr, tlsConfig)
 		if err != nil {
 			d.engine.Close()
 			return err
@@ -163,7 +171,7 @@ func (d *daemon) shutdown() {
 
 // listen opens one listener: unix:///path (or a bare path) or tcp://host:port
 // on a loopback address.
-func listen(addr string, opts options) (net.Listener, error) {
+func listen(addr string, tlsConfig func() (*tls.Config, error)) (net.Listener, error) {
 	network, address, err := parseListenAddress(addr)
 	if err != nil {
 		return nil, err
@@ -172,7 +180,7 @@ func listen(addr string, opts options) (net.Listener, error) {
 	case "tcp":
 		return net.Listen("tcp", address)
 	case "tls":
-		cfg, err := serverTLSConfig(opts)
+		cfg, err := tlsConfig()
 		if err != nil {
 			return nil, err
 		}
