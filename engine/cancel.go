@@ -19,19 +19,18 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) error {
 	)
 	sd.mu.Lock()
 	closed := s.closed.Load()
+	mine := func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle }
 	switch {
 	case closed:
-	case l.current != nil && l.current.nowaitOf(c) && l.current.handle == si.Handle:
+	case l.current != nil && mine(l.current):
 		found = l.current
-		l.current = nil
-		s.vacate(l)
-		s.advance(sd, l, &out)
 	default:
-		i := slices.IndexFunc(l.queue, func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle })
-		if i >= 0 {
+		if i := slices.IndexFunc(l.queue, mine); i >= 0 {
 			found = l.queue[i]
-			l.remove(found)
 		}
+	}
+	if found != nil {
+		s.withdraw(sd, l, found, &out)
 	}
 	if found == nil {
 		stray = sd.retiringOf(c, si.Handle)
