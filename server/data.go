@@ -22,27 +22,38 @@ func (s *Service) prepareSend(ctx context.Context, id string, flags []sockdv1.Ms
 	if err != nil {
 		return sendCall{}, nil, err
 	}
-	t, err := decodeTimeout(timeout)
+	t, err := s.waitTimeout(ctx, sess, timeout)
 	if err != nil {
-		return sendCall{}, nil, err
-	}
-	if err := s.admitNowait(sess, t); err != nil {
 		return sendCall{}, nil, err
 	}
 	bits, bad := decodeFlags(flags)
 	if bad != nil {
 		return sendCall{}, bad, nil
 	}
-	return sendCall{sess: sess, sock: sock, flags: bits, t: budget(ctx, t)}, nil, nil
+	return sendCall{sess: sess, sock: sock, flags: bits, t: t}, nil, nil
 }
 
-// finishSend records a pending wait and splits the result's error.
-func finishSend(c sendCall, res engine.SendResult) (*sockdv1.AsyncInfo, *sockdv1.SocketError, error) {
-	if res.Select != nil {
-		c.sess.noteWaiting(c.sock)
+// waitTimeout decodes the timeout of a call that may wait, admits it if it
+// is nowait, and bounds it by the RPC's deadline.
+func (s *Service) waitTimeout(ctx context.Context, sess *Session, timeout *sockdv1.Timeout) (engine.Timeout, error) {
+	t, err := decodeTimeout(timeout)
+	if err != nil {
+		return engine.Timeout{}, err
 	}
-	se, err := outcome(res.Err)
-	return encodeAsync(res.Select), se, err
+	if err := s.admitNowait(sess, t); err != nil {
+		return engine.Timeout{}, err
+	}
+	return budget(ctx, t), nil
+}
+
+// finishWait records a pending wait (sel set) so that the session's death
+// withdraws it, and splits the result's error into its in-band and RPC parts.
+func finishWait(sess *Session, sock *engine.Socket, sel *engine.SelectInfo, err error) (*sockdv1.AsyncInfo, *sockdv1.SocketError, error) {
+	if sel != nil {
+		sess.noteWaiting(sock)
+	}
+	se, rerr := outcome(err)
+	return encodeAsync(sel), se, rerr
 }
 
 // Send implements sockdv1.SocketServiceServer.
@@ -55,7 +66,7 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
-	async, se, err := finishSend(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
 
@@ -73,7 +84,7 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
-	async, se, err := finishSend(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
 
@@ -103,7 +114,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
-	async, se, err := finishSend(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
 
@@ -127,26 +138,15 @@ func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags 
 	if size > int64(s.limits.MaxRecvBuffer) {
 		return recvCall{}, nil, invalidArgument("length", "at most %d bytes, got %d", s.limits.MaxRecvBuffer, size)
 	}
-	t, err := decodeTimeout(timeout)
+	t, err := s.waitTimeout(ctx, sess, timeout)
 	if err != nil {
-		return recvCall{}, nil, err
-	}
-	if err := s.admitNowait(sess, t); err != nil {
 		return recvCall{}, nil, err
 	}
 	bits, bad := decodeFlags(flags)
 	if bad != nil {
 		return recvCall{}, bad, nil
 	}
-	return recvCall{sess: sess, sock: sock, size: int(size), flags: bits, t: budget(ctx, t)}, nil, nil
-}
-
-func finishRecv(c recvCall, res engine.RecvResult) (*sockdv1.AsyncInfo, *sockdv1.SocketError, error) {
-	if res.Select != nil {
-		c.sess.noteWaiting(c.sock)
-	}
-	se, err := outcome(res.Err)
-	return encodeAsync(res.Select), se, err
+	return recvCall{sess: sess, sock: sock, size: int(size), flags: bits, t: t}, nil, nil
 }
 
 // Recv implements sockdv1.SocketServiceServer.
@@ -159,7 +159,7 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
 	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
-	async, se, err := finishRecv(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
 }
 
@@ -173,7 +173,7 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
 	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
-	async, se, err := finishRecv(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
 }
 
@@ -190,7 +190,7 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
 	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
-	async, se, err := finishRecv(c, res)
+	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return encodeRecvMsg(res, async, se), err
 }
 

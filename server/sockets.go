@@ -78,11 +78,8 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTimeout(r.GetTimeout())
+	t, err := s.waitTimeout(ctx, sess, r.GetTimeout())
 	if err != nil {
-		return nil, err
-	}
-	if err := s.admitNowait(sess, t); err != nil {
 		return nil, err
 	}
 	var dest *engine.SockAddr
@@ -93,12 +90,9 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		}
 		dest = &sa
 	}
-	res := sock.Connect(ctx, sess, dest, budget(ctx, t))
-	if res.Select != nil {
-		sess.noteWaiting(sock)
-	}
-	se, err := outcome(res.Err)
-	return &sockdv1.ConnectResponse{Async: encodeAsync(res.Select), Error: se}, err
+	res := sock.Connect(ctx, sess, dest, t)
+	async, se, err := finishWait(sess, sock, res.Select, res.Err)
+	return &sockdv1.ConnectResponse{Async: async, Error: se}, err
 }
 
 // Accept implements sockdv1.SocketServiceServer.
@@ -107,18 +101,12 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTimeout(r.GetTimeout())
+	t, err := s.waitTimeout(ctx, sess, r.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.admitNowait(sess, t); err != nil {
-		return nil, err
-	}
-	res := sock.Accept(ctx, sess, budget(ctx, t))
-	if res.Select != nil {
-		sess.noteWaiting(sock)
-	}
-	resp := &sockdv1.AcceptResponse{Async: encodeAsync(res.Select)}
+	res := sock.Accept(ctx, sess, t)
+	resp := &sockdv1.AcceptResponse{}
 	if res.Socket != nil {
 		if !sess.adopt(res.Socket) {
 			s.sessions.discard(res.Socket)
@@ -126,7 +114,7 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 		}
 		resp.SocketId = res.Socket.ID()
 	}
-	resp.Error, err = outcome(res.Err)
+	resp.Async, resp.Error, err = finishWait(sess, sock, res.Select, res.Err)
 	return resp, err
 }
 
