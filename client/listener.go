@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -94,7 +93,7 @@ func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.cancel()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		_, err = l.sess.CloseSocket(ctx, l.id)
 	})

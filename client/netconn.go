@@ -244,19 +244,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	expired := c.writeDeadline.wait()
-	if c.inFlight {
-		// The write that timed out must finish before bytes can follow it.
-		select {
-		case err := <-c.written:
-			c.inFlight = false
-			if err != nil {
-				return 0, c.opError("write", err)
-			}
-		case <-expired:
-			return 0, c.opError("write", os.ErrDeadlineExceeded)
-		case <-c.done:
-			return 0, c.opError("write", net.ErrClosed)
-		}
+	if err := c.finishInFlight("write", expired); err != nil {
+		return 0, err
 	}
 	select {
 	case <-expired:
@@ -284,25 +273,36 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
+// finishInFlight waits, with writeMu held, for a write that timed out to
+// reach the stream, since bytes written later must follow it; op names the
+// call for its error.
+func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
+	if !c.inFlight {
+		return nil
+	}
+	select {
+	case err := <-c.written:
+		c.inFlight = false
+		if err != nil {
+			return c.opError(op, err)
+		}
+		return nil
+	case <-expired:
+		return c.opError(op, os.ErrDeadlineExceeded)
+	case <-c.done:
+		return c.opError(op, net.ErrClosed)
+	}
+}
+
 // CloseWrite shuts down the socket's write side: the peer reads end of
 // data, and the Conn can still read.
 func (c *Conn) CloseWrite() error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if c.inFlight {
-		// A timed-out write must reach the socket before the half-close; if
-		// the peer does not read, it may never, and neither may this.
-		select {
-		case err := <-c.written:
-			c.inFlight = false
-			if err != nil {
-				return c.opError("close", err)
-			}
-		case <-c.writeDeadline.wait():
-			return c.opError("close", os.ErrDeadlineExceeded)
-		case <-c.done:
-			return c.opError("close", net.ErrClosed)
-		}
+	// A timed-out write must reach the socket before the half-close; if the
+	// peer does not read, it may never, and neither may this.
+	if err := c.finishInFlight("close", c.writeDeadline.wait()); err != nil {
+		return err
 	}
 	err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
 	if err != nil {
@@ -362,7 +362,8 @@ func (c *Conn) closePipe() error {
 	return err
 }
 
-// closeTimeout bounds each step of Close (a variable for tests).
+// closeTimeout bounds each step of a Close of a Conn, Listener or PacketConn
+// (a variable for tests).
 var closeTimeout = 10 * time.Second
 
 // errWriteStuck: Close found a timed-out write still in Send, and so could

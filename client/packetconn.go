@@ -127,7 +127,7 @@ func (p *PacketConn) Close() error {
 	err := net.ErrClosed
 	p.once.Do(func() {
 		close(p.closed)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		_, err = p.sess.CloseSocket(ctx, p.id)
 	})
