@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,9 +57,7 @@ type recvJob struct {
 	ctrlSize int
 	flags    int
 
-	buf  []byte       // message buffer, allocated per attempt until one reads
-	oob  []byte       // control buffer, allocated with buf
-	from *rawSockaddr // source address, recvfrom/recvmsg
+	from *rawSockaddr // recvfrom/recvmsg: the source address, once a read filled it
 
 	data   []byte
 	ctrl   []ControlMessage
@@ -185,12 +184,12 @@ func (j *recvJob) recvBuffers() (bool, error) {
 	if j.flags&unix.MSG_PEEK != 0 {
 		n = 1 // more peeks would return the same bytes again
 	}
+	buf, give := borrow(size)
+	defer give()
 	for range max(n, 1) {
-		j.data = slices.Grow(j.data, size)
-		got, wouldBlock, err := j.read(j.data[len(j.data):len(j.data)+size], nil)
+		got, wouldBlock, err := j.read(buf, nil)
 		switch {
 		case wouldBlock && len(j.data) == 0:
-			j.data = nil // hold no buffer while waiting (see release)
 			return false, nil
 		case wouldBlock:
 			return j.succeed()
@@ -201,7 +200,7 @@ func (j *recvJob) recvBuffers() (bool, error) {
 		case got == 0:
 			return j.succeed() // the next call sees the end
 		}
-		j.data = j.data[:len(j.data)+got]
+		j.data = append(j.data, buf[:got]...)
 		if got < size {
 			break
 		}
@@ -209,12 +208,31 @@ func (j *recvJob) recvBuffers() (bool, error) {
 	return j.succeed()
 }
 
-// release drops the message buffers of an attempt that found nothing: a
-// waiting call, above all a pending completion that has no RPC to end it,
-// must not hold a buffer of up to MaxRecvBuffer per socket while it waits.
-// The next attempt allocates afresh.
-func (j *recvJob) release() {
-	j.buf, j.oob, j.from = nil, nil, nil
+// scratchSize is the size of the buffers borrow lends; larger reads
+// allocate their own.
+const scratchSize = 64 << 10
+
+var scratch = sync.Pool{New: func() any { return new([scratchSize]byte) }}
+
+// borrow lends a read buffer of size bytes and the function that gives it
+// back. A read copies out only what it got, so an attempt that finds nothing
+// allocates nothing, a short read into a large buffer keeps no large buffer
+// alive, and a waiting call (above all a pending completion, which no RPC
+// ends) holds no buffer while it waits.
+func borrow(size int) ([]byte, func()) {
+	if size > scratchSize {
+		return make([]byte, size), func() {}
+	}
+	b := scratch.Get().(*[scratchSize]byte)
+	return b[:size], func() { scratch.Put(b) }
+}
+
+// forgetSource clears what a read that found nothing left in from: a wait
+// that ends without data has no source address.
+func (j *recvJob) forgetSource() {
+	if j.from != nil {
+		*j.from = rawSockaddr{}
+	}
 }
 
 // bufferSize is the size of a one-message read: the caller's, or rcvbuf's.
@@ -229,57 +247,58 @@ func (j *recvJob) bufferSize() int {
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
-	if j.buf == nil {
-		j.buf = make([]byte, j.bufferSize())
-		if withFrom {
-			j.from = new(rawSockaddr)
-		}
+	buf, give := borrow(j.bufferSize())
+	defer give()
+	if withFrom && j.from == nil {
+		j.from = new(rawSockaddr)
 	}
-	n, wouldBlock, err := j.read(j.buf, j.from)
+	n, wouldBlock, err := j.read(buf, j.from)
 	switch {
 	case wouldBlock:
-		j.release()
+		j.forgetSource()
 		return false, nil
 	case err != nil:
 		return j.fail(err)
-	case n == 0 && stream && len(j.buf) > 0:
+	case n == 0 && stream && len(buf) > 0:
 		return j.fail(ErrClosed)
 	}
-	j.data = j.buf[:min(n, len(j.buf))] // MSG_TRUNC makes n the datagram's real length
+	j.data = bytes.Clone(buf[:min(n, len(buf))]) // MSG_TRUNC makes n the datagram's real length
 	return j.succeed()
 }
 
 // recvMsg reads one message with its address and control data.
 func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	s := j.s
-	if j.buf == nil {
-		j.buf = make([]byte, j.bufferSize())
-		ctrl := j.ctrlSize
-		if ctrl == 0 {
-			ctrl, _ = s.CtrlBufs()
-		}
-		j.oob = make([]byte, ctrl)
+	buf, give := borrow(j.bufferSize())
+	defer give()
+	ctrl := j.ctrlSize
+	if ctrl == 0 {
+		ctrl, _ = s.CtrlBufs()
+	}
+	// The decoded control messages keep slices of oob: it is the result's.
+	oob := make([]byte, ctrl)
+	if j.from == nil {
 		j.from = new(rawSockaddr)
 	}
 	s.cnt.inc(cReadTries)
 	at := s.harvest()
-	m, err := sysRecvmsg(s.fd, j.buf, j.oob, j.flags, j.from)
+	m, err := sysRecvmsg(s.fd, buf, oob, j.flags, j.from)
 	switch {
 	case err == unix.EAGAIN:
 		s.rd.empty(at)
-		j.release()
+		j.forgetSource()
 		return false, nil
 	case err != nil:
 		return j.fail(err)
-	case m.n == 0 && m.oobn == 0 && stream && len(j.buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
+	case m.n == 0 && m.oobn == 0 && stream && len(buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
 		return j.fail(ErrClosed)
 	}
-	n := min(m.n, len(j.buf))
+	n := min(m.n, len(buf))
 	s.cnt.add(cReadByte, uint64(n))
-	j.data = j.buf[:n]
+	j.data = bytes.Clone(buf[:n])
 	j.rflags = m.flags
 	// A malformed control buffer keeps what decoded plus a BadControlLevel
 	// message; the data itself is good, so the call succeeds.
-	j.ctrl, _ = DecodeControl(j.oob[:min(m.oobn, len(j.oob))])
+	j.ctrl, _ = DecodeControl(oob[:min(m.oobn, len(oob))])
 	return j.succeed()
 }
