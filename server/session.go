@@ -70,30 +70,27 @@ func (s *Session) Deliver(ev engine.Event) {
 		s.ownLocked(accepted)
 	}
 	s.manager.events.count(ev.Kind)
-	s.log.append(msg)
-	if s.attached != nil {
-		s.attached.wake()
-	}
+	s.appendLocked(msg)
 }
 
 // SocketDown implements registry.Watcher: it appends the monitor's down
 // event to the session's log and wakes the attached stream. It never blocks.
 func (s *Session) SocketDown(d registry.Down) {
-	s.deliverDown(d.SocketID, d.MonitorID, string(d.Reason))
-}
-
-// deliverDown appends a down event, the sibling of Deliver for monitors.
-func (s *Session) deliverDown(socketID, monitorID, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
 		return
 	}
 	s.manager.events.down.Add(1)
-	s.log.append(&sockdv1.EventsResponse{
-		SocketId: socketID,
-		Event:    &sockdv1.EventsResponse_Down{Down: &sockdv1.DownEvent{MonitorId: monitorID, Reason: reason}},
+	s.appendLocked(&sockdv1.EventsResponse{
+		SocketId: d.SocketID,
+		Event:    &sockdv1.EventsResponse_Down{Down: &sockdv1.DownEvent{MonitorId: d.MonitorID, Reason: string(d.Reason)}},
 	})
+}
+
+// appendLocked logs an event of a live session and wakes its stream.
+func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
+	s.log.append(msg)
 	if s.attached != nil {
 		s.attached.wake()
 	}
