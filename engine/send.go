@@ -20,7 +20,7 @@ const IOVMax = 1024
 // In completion mode data is kept until the engine has sent it: the caller
 // must not modify it meanwhile.
 func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t Timeout) SendResult {
-	j := &sendJob{s: s, iov: [][]byte{data}, total: len(data), flags: flags}
+	j := &sendJob{s: s, data: data, total: len(data), flags: flags}
 	return j.result(s.perform(ctx, c, OpSend, t, j))
 }
 
@@ -30,7 +30,7 @@ func (s *Socket) SendTo(ctx context.Context, c Caller, data []byte, flags int, d
 	if err != nil {
 		return SendResult{Unsent: len(data), Err: err}
 	}
-	j := &sendJob{s: s, iov: [][]byte{data}, total: len(data), flags: flags, to: to}
+	j := &sendJob{s: s, data: data, total: len(data), flags: flags, to: to}
 	return j.result(s.perform(ctx, c, OpSendTo, t, j))
 }
 
@@ -72,7 +72,8 @@ func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *Sock
 // sendJob is one send/sendto/sendmsg call; sent accumulates across attempts.
 type sendJob struct {
 	s     *Socket
-	iov   [][]byte
+	data  []byte   // send, sendto: the bytes
+	iov   [][]byte // sendmsg: the buffers
 	total int
 	to    *rawSockaddr
 	oob   []byte // control data, sent with the first bytes only
@@ -144,7 +145,7 @@ func (j *sendJob) attempt() (bool, error) {
 func (j *sendJob) write() (int, error) {
 	flags := j.flags | unix.MSG_NOSIGNAL
 	if !j.msg {
-		return sysSendto(j.s.fd, j.iov[0][j.sent:], flags, j.to)
+		return sysSendto(j.s.fd, j.data[j.sent:], flags, j.to)
 	}
 	return sysSendmsg(j.s.fd, j.pending(), j.oob, flags, j.to)
 }
