@@ -243,32 +243,15 @@ func OptionValueJSON(v *sockdv1.OptionValue) any {
 	return FormatOptionValue(v)
 }
 
-// structOf returns the message a structured value holds, nil for the others.
+// structOf returns the message a structured value holds, nil for the others
+// (rcvbuf, whose forms are its own, is not one).
 func structOf(v *sockdv1.OptionValue) protoreflect.Message {
-	var m interface{ ProtoReflect() protoreflect.Message }
-	switch x := v.GetValue().(type) {
-	case *sockdv1.OptionValue_Linger:
-		m = x.Linger
-	case *sockdv1.OptionValue_Timeval:
-		m = x.Timeval
-	case *sockdv1.OptionValue_IpMreq:
-		m = x.IpMreq
-	case *sockdv1.OptionValue_IpMreqSource:
-		m = x.IpMreqSource
-	case *sockdv1.OptionValue_IpMsfilter:
-		m = x.IpMsfilter
-	case *sockdv1.OptionValue_Ipv6Mreq:
-		m = x.Ipv6Mreq
-	case *sockdv1.OptionValue_SctpAssocparams:
-		m = x.SctpAssocparams
-	case *sockdv1.OptionValue_SctpEventSubscribe:
-		m = x.SctpEventSubscribe
-	case *sockdv1.OptionValue_SctpInitmsg:
-		m = x.SctpInitmsg
-	case *sockdv1.OptionValue_SctpRtoinfo:
-		m = x.SctpRtoinfo
-	default:
+	r := v.ProtoReflect()
+	fd := r.WhichOneof(valueOneof)
+	if fd == nil || fd.Message() == nil || fd.Message().FullName() == rcvBufType {
 		return nil
 	}
-	return m.ProtoReflect()
+	return r.Get(fd).Message()
 }
+
+var rcvBufType = (&sockdv1.RcvBuf{}).ProtoReflect().Descriptor().FullName()

@@ -37,29 +37,29 @@ var optionForms = map[string]optionForm{
 	"non_neg_integer()": {"a non-negative integer", intForm(0, maxInt32)},
 	"uint8()":           {"an integer 0..255", intForm(0, 255)},
 	"string()":          {"a string", func(s string) (*sockdv1.OptionValue, error) { return stringValue(s), nil }},
-	"abort | linger()":  {"abort, or onoff=BOOL,linger=SECONDS", namedOr("abort", lingerAbort, structForm(&sockdv1.Linger{}, wrapLinger))},
-	"timeval()":         {"sec=N,usec=N", structForm(&sockdv1.Timeval{}, wrapTimeval)},
-	"domain()":          {"a domain: inet, inet6, local", enumForm(sockdv1.Domain(0).Descriptor(), wrapDomain)},
-	"type()":            {"a type: stream, dgram, seqpacket, raw", enumForm(sockdv1.Type(0).Descriptor(), wrapType)},
-	"protocol()":        {"a protocol: tcp, udp, sctp, ...", enumForm(sockdv1.Protocol(0).Descriptor(), wrapProtocol)},
-	"ip_mreq()":         {"multiaddr=ADDR[,interface=ADDR|any]", structForm(&sockdv1.IpMreq{}, wrapIPMreq)},
-	"ip_mreq_source()":  {"multiaddr=ADDR,interface=ADDR|any,sourceaddr=ADDR", structForm(&sockdv1.IpMreqSource{}, wrapIPMreqSource)},
+	"abort | linger()":  {"abort, or onoff=BOOL,linger=SECONDS", namedOr("abort", lingerAbort, structForm(&sockdv1.Linger{}))},
+	"timeval()":         {"sec=N,usec=N", structForm(&sockdv1.Timeval{})},
+	"domain()":          {"a domain: inet, inet6, local", enumForm(sockdv1.Domain(0).Descriptor())},
+	"type()":            {"a type: stream, dgram, seqpacket, raw", enumForm(sockdv1.Type(0).Descriptor())},
+	"protocol()":        {"a protocol: tcp, udp, sctp, ...", enumForm(sockdv1.Protocol(0).Descriptor())},
+	"ip_mreq()":         {"multiaddr=ADDR[,interface=ADDR|any]", structForm(&sockdv1.IpMreq{})},
+	"ip_mreq_source()":  {"multiaddr=ADDR,interface=ADDR|any,sourceaddr=ADDR", structForm(&sockdv1.IpMreqSource{})},
 	"null | ip_msfilter()": {"null, or multiaddr=ADDR,interface=ADDR|any,mode=include|exclude[,slist=ADDR...]",
-		namedOr("null", msfilterNull, structForm(&sockdv1.IpMsfilter{}, wrapIPMsfilter))},
+		namedOr("null", msfilterNull, structForm(&sockdv1.IpMsfilter{}))},
 	"ip_pmtudisc()":       {"want, dont, do, probe or an integer", nameOrInt(pmtudiscNames)},
 	"ipv6_pmtudisc()":     {"want, dont, do, probe or an integer", nameOrInt(pmtudiscNames)},
 	"ip_tos()":            {"lowdelay, throughput, reliability, mincost or an integer 0..255", nameOrInt(tosNames)},
 	"any | ip4_address()": {"any or an IPv4 address", parseMulticastIf},
-	"ipv6_mreq()":         {"multiaddr=ADDR,interface=INDEX", structForm(&sockdv1.Ipv6Mreq{}, wrapIPv6Mreq)},
+	"ipv6_mreq()":         {"multiaddr=ADDR,interface=INDEX", structForm(&sockdv1.Ipv6Mreq{})},
 	"default | uint8()":   {"default or an integer 0..255", namedOr("default", nameValue("default"), intForm(0, 255))},
 	"inet":                {"inet", namedOr("inet", nameValue("inet"), nil)},
 	"sctp_assocparams()": {"assoc_id=N,asocmaxrxt=N,number_peer_destinations=N,peer_rwnd=N,local_rwnd=N,cookie_life=N",
-		structForm(&sockdv1.SctpAssocParams{}, wrapSCTPAssocParams)},
+		structForm(&sockdv1.SctpAssocParams{})},
 	"sctp_event_subscribe()": {"data_io=BOOL,association=BOOL,... (one key per event)",
-		structForm(&sockdv1.SctpEventSubscribe{}, wrapSCTPEventSubscribe)},
+		structForm(&sockdv1.SctpEventSubscribe{})},
 	"sctp_initmsg()": {"num_ostreams=N,max_instreams=N,max_attempts=N,max_init_timeo=N",
-		structForm(&sockdv1.SctpInitMsg{}, wrapSCTPInitMsg)},
-	"sctp_rtoinfo()": {"assoc_id=N,initial=N,max=N,min=N", structForm(&sockdv1.SctpRtoInfo{}, wrapSCTPRtoInfo)},
+		structForm(&sockdv1.SctpInitMsg{})},
+	"sctp_rtoinfo()": {"assoc_id=N,initial=N,max=N,min=N", structForm(&sockdv1.SctpRtoInfo{})},
 	"default | pos_integer() | {pos_integer(), pos_integer()}": {"default, SIZE, or {N,SIZE}", parseRcvBuf},
 	"default | pos_integer()":                                  {"default or a positive integer", namedOr("default", nameValue("default"), intForm(1, maxInt32))},
 	"pid()":                                                    {"a session id", parseSessionID},
@@ -217,26 +217,14 @@ func parseSessionID(s string) (*sockdv1.OptionValue, error) {
 	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: s}}, nil
 }
 
-func enumForm(d protoreflect.EnumDescriptor, wrap func(protoreflect.EnumNumber) *sockdv1.OptionValue) func(string) (*sockdv1.OptionValue, error) {
+func enumForm(d protoreflect.EnumDescriptor) func(string) (*sockdv1.OptionValue, error) {
 	return func(s string) (*sockdv1.OptionValue, error) {
 		n, err := parseEnum(s, "name", d)
 		if err != nil {
 			return nil, errWrongForm
 		}
-		return wrap(n), nil
+		return wrapMember(d.FullName(), protoreflect.ValueOfEnum(n)), nil
 	}
-}
-
-func wrapDomain(n protoreflect.EnumNumber) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Domain{Domain: sockdv1.Domain(n)}}
-}
-
-func wrapType(n protoreflect.EnumNumber) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Type{Type: sockdv1.Type(n)}}
-}
-
-func wrapProtocol(n protoreflect.EnumNumber) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Protocol{Protocol: sockdv1.Protocol(n)}}
 }
 
 // parseRcvBuf parses otp rcvbuf: default, SIZE, {N,SIZE} or N,SIZE.
@@ -269,54 +257,37 @@ func parseRcvBuf(s string) (*sockdv1.OptionValue, error) {
 	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: uint32(count), Size: uint32(size)}}}, nil
 }
 
-// structForm parses a key=value list into a copy of the message m and wraps
-// it in an OptionValue.
-func structForm[M protoreflect.ProtoMessage](m M, wrap func(M) *sockdv1.OptionValue) func(string) (*sockdv1.OptionValue, error) {
+// structForm parses a key=value list into a new message of m's type and
+// wraps it in an OptionValue.
+func structForm(m protoreflect.ProtoMessage) func(string) (*sockdv1.OptionValue, error) {
 	return func(s string) (*sockdv1.OptionValue, error) {
 		msg := m.ProtoReflect().New()
 		if err := parseFields(msg, s); err != nil {
 			return nil, err
 		}
-		return wrap(msg.Interface().(M)), nil
+		return wrapMember(msg.Descriptor().FullName(), protoreflect.ValueOfMessage(msg)), nil
 	}
 }
 
-func wrapLinger(m *sockdv1.Linger) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: m}}
+// valueOneof is OptionValue's value oneof. Each message and enum type in it
+// has exactly one member, so the type of a value names its member.
+var valueOneof = (&sockdv1.OptionValue{}).ProtoReflect().Descriptor().Oneofs().ByName("value")
+
+// wrapMember is v, of the message or enum type named typ, as an OptionValue.
+func wrapMember(typ protoreflect.FullName, v protoreflect.Value) *sockdv1.OptionValue {
+	out := &sockdv1.OptionValue{}
+	out.ProtoReflect().Set(memberOf(typ), v)
+	return out
 }
 
-func wrapTimeval(m *sockdv1.Timeval) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Timeval{Timeval: m}}
-}
-
-func wrapIPMreq(m *sockdv1.IpMreq) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IpMreq{IpMreq: m}}
-}
-
-func wrapIPMreqSource(m *sockdv1.IpMreqSource) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IpMreqSource{IpMreqSource: m}}
-}
-
-func wrapIPMsfilter(m *sockdv1.IpMsfilter) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IpMsfilter{IpMsfilter: m}}
-}
-
-func wrapIPv6Mreq(m *sockdv1.Ipv6Mreq) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Ipv6Mreq{Ipv6Mreq: m}}
-}
-
-func wrapSCTPAssocParams(m *sockdv1.SctpAssocParams) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SctpAssocparams{SctpAssocparams: m}}
-}
-
-func wrapSCTPEventSubscribe(m *sockdv1.SctpEventSubscribe) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SctpEventSubscribe{SctpEventSubscribe: m}}
-}
-
-func wrapSCTPInitMsg(m *sockdv1.SctpInitMsg) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SctpInitmsg{SctpInitmsg: m}}
-}
-
-func wrapSCTPRtoInfo(m *sockdv1.SctpRtoInfo) *sockdv1.OptionValue {
-	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SctpRtoinfo{SctpRtoinfo: m}}
+// memberOf is the member of valueOneof of the message or enum type typ.
+func memberOf(typ protoreflect.FullName) protoreflect.FieldDescriptor {
+	fields := valueOneof.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if (fd.Message() != nil && fd.Message().FullName() == typ) || (fd.Enum() != nil && fd.Enum().FullName() == typ) {
+			return fd
+		}
+	}
+	panic("OptionValue has no member of type " + string(typ))
 }
