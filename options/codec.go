@@ -47,10 +47,10 @@ var codecs = map[ValueType]codec{
 	TypeIPv6Hops:      {4, encodeHops, decodeHops},
 	TypeIPv6AddrForm:  {4, encodeAddrForm, decodeInt},
 
-	TypeSCTPAssocParams:    {20, encodeSCTPAssocParams, decodeSCTPAssocParams},
+	TypeSCTPAssocParams:    fixedCodec[SCTPAssocParams]("sctp_assocparams"),
 	TypeSCTPEventSubscribe: {sctpEventBytes, encodeSCTPEventSubscribe, decodeSCTPEventSubscribe},
-	TypeSCTPInitMsg:        {8, encodeSCTPInitMsg, decodeSCTPInitMsg},
-	TypeSCTPRtoInfo:        {16, encodeSCTPRtoInfo, decodeSCTPRtoInfo},
+	TypeSCTPInitMsg:        fixedCodec[SCTPInitMsg]("sctp_initmsg"),
+	TypeSCTPRtoInfo:        fixedCodec[SCTPRtoInfo]("sctp_rtoinfo"),
 }
 
 // Encode validates v as a value of type t and returns the bytes setsockopt
@@ -429,29 +429,6 @@ func encodeAddrForm(v any) ([]byte, error) {
 // between adaptation_layer and sender_dry.
 const sctpEventBytes = 10
 
-func encodeSCTPAssocParams(v any) ([]byte, error) {
-	p, ok := v.(SCTPAssocParams)
-	if !ok {
-		return nil, badValue(v, "want sctp_assocparams()")
-	}
-	out := ne.AppendUint32(nil, uint32(p.AssocID))
-	out = ne.AppendUint16(out, p.AsocMaxRxt)
-	out = ne.AppendUint16(out, p.NumberPeerDestinations)
-	out = ne.AppendUint32(out, p.PeerRwnd)
-	out = ne.AppendUint32(out, p.LocalRwnd)
-	return ne.AppendUint32(out, p.CookieLife), nil
-}
-
-func decodeSCTPAssocParams(b []byte) (any, error) {
-	if len(b) != 20 {
-		return nil, badValue(b, "want struct sctp_assocparams (20 bytes)")
-	}
-	return SCTPAssocParams{
-		AssocID: int32(ne.Uint32(b)), AsocMaxRxt: ne.Uint16(b[4:]), NumberPeerDestinations: ne.Uint16(b[6:]),
-		PeerRwnd: ne.Uint32(b[8:]), LocalRwnd: ne.Uint32(b[12:]), CookieLife: ne.Uint32(b[16:]),
-	}, nil
-}
-
 func encodeSCTPEventSubscribe(v any) ([]byte, error) {
 	e, ok := v.(SCTPEventSubscribe)
 	if !ok {
@@ -479,39 +456,29 @@ func decodeSCTPEventSubscribe(b []byte) (any, error) {
 	}, nil
 }
 
-func encodeSCTPInitMsg(v any) ([]byte, error) {
-	m, ok := v.(SCTPInitMsg)
-	if !ok {
-		return nil, badValue(v, "want sctp_initmsg()")
+// fixedCodec is the codec of a C struct whose Go twin T has the same fields
+// in the same order and no padding (the SCTP parameter structs): its bytes
+// are T's fields in native byte order.
+func fixedCodec[T any](name string) codec {
+	size := binary.Size(*new(T))
+	return codec{
+		size: size,
+		encode: func(v any) ([]byte, error) {
+			x, ok := v.(T)
+			if !ok {
+				return nil, badValue(v, "want %s()", name)
+			}
+			return binary.Append(nil, ne, x)
+		},
+		decode: func(b []byte) (any, error) {
+			var x T
+			if len(b) != size {
+				return nil, badValue(b, "want struct %s (%d bytes)", name, size)
+			}
+			if _, err := binary.Decode(b, ne, &x); err != nil {
+				return nil, badValue(b, "want struct %s: %v", name, err)
+			}
+			return x, nil
+		},
 	}
-	out := ne.AppendUint16(nil, m.NumOstreams)
-	out = ne.AppendUint16(out, m.MaxInstreams)
-	out = ne.AppendUint16(out, m.MaxAttempts)
-	return ne.AppendUint16(out, m.MaxInitTimeo), nil
-}
-
-func decodeSCTPInitMsg(b []byte) (any, error) {
-	if len(b) != 8 {
-		return nil, badValue(b, "want struct sctp_initmsg (8 bytes)")
-	}
-	return SCTPInitMsg{NumOstreams: ne.Uint16(b), MaxInstreams: ne.Uint16(b[2:]),
-		MaxAttempts: ne.Uint16(b[4:]), MaxInitTimeo: ne.Uint16(b[6:])}, nil
-}
-
-func encodeSCTPRtoInfo(v any) ([]byte, error) {
-	r, ok := v.(SCTPRtoInfo)
-	if !ok {
-		return nil, badValue(v, "want sctp_rtoinfo()")
-	}
-	out := ne.AppendUint32(nil, uint32(r.AssocID))
-	out = ne.AppendUint32(out, r.Initial)
-	out = ne.AppendUint32(out, r.Max)
-	return ne.AppendUint32(out, r.Min), nil
-}
-
-func decodeSCTPRtoInfo(b []byte) (any, error) {
-	if len(b) != 16 {
-		return nil, badValue(b, "want struct sctp_rtoinfo (16 bytes)")
-	}
-	return SCTPRtoInfo{AssocID: int32(ne.Uint32(b)), Initial: ne.Uint32(b[4:]), Max: ne.Uint32(b[8:]), Min: ne.Uint32(b[12:])}, nil
 }
