@@ -65,6 +65,11 @@ func (h *Host) Set(s Socket, k Key, v any) error {
 	if err != nil {
 		return err
 	}
+	return SetResolved(s, o, v)
+}
+
+// SetResolved is Set of an option Resolve has already found settable.
+func SetResolved(s Socket, o *Option, v any) error {
 	if err := o.Requires.check(o.Key, s); err != nil {
 		return err
 	}
@@ -84,6 +89,11 @@ func (h *Host) Get(s Socket, k Key) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return GetResolved(s, o)
+}
+
+// GetResolved is Get of an option Resolve has already found gettable.
+func GetResolved(s Socket, o *Option) (any, error) {
 	if err := o.Requires.check(o.Key, s); err != nil {
 		return nil, err
 	}
@@ -92,7 +102,7 @@ func (h *Host) Get(s Socket, k Key) (any, error) {
 	}
 	c := codecs[o.Type]
 	var b []byte
-	err = s.Control(func(fd int) (err error) {
+	err := s.Control(func(fd int) (err error) {
 		b, err = getsockopt(fd, o.SysLevel, o.SysName, c.size)
 		return err
 	})

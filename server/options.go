@@ -36,7 +36,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
-	se, err := optionOutcome(s.options.Set(sock, o.Key, value))
+	se, err := optionOutcome(options.SetResolved(sock, o, value))
 	if se == nil && err == nil && o.Key == useRegistryKey && !s.registry.Enable(sock) {
 		// The flag alone would leave the socket out of NumberOf and
 		// WhichSockets until it is next opened; Enable registers it now.
@@ -69,7 +69,7 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 		}
 		return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: owner.id}}}, nil
 	}
-	v, err := s.options.Get(sock, o.Key)
+	v, err := options.GetResolved(sock, o)
 	if se, err := optionOutcome(err); se != nil || err != nil {
 		return &sockdv1.GetOptResponse{Error: se}, err
 	}
