@@ -21,17 +21,9 @@ func TLSCredentials(certFile, keyFile, caFile, serverName string) (grpc.DialOpti
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("TLS needs a client certificate, its key and the daemon's CA")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, roots, err := LoadTLSFiles(certFile, keyFile, caFile)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("CA: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA %s: no PEM certificate", caFile)
+		return nil, err
 	}
 	return grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -39,4 +31,22 @@ func TLSCredentials(certFile, keyFile, caFile, serverName string) (grpc.DialOpti
 		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS12,
 	})), nil
+}
+
+// LoadTLSFiles reads a certificate with its key, and a pool of CA
+// certificates, from PEM files: what either end of sockd's mutual TLS needs.
+func LoadTLSFiles(certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certificate %s / key %s: %w", certFile, keyFile, err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return tls.Certificate{}, nil, fmt.Errorf("CA %s: no PEM certificate", caFile)
+	}
+	return cert, pool, nil
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/sockd/sockd/client"
 )
 
 // serverTLSConfig is the configuration of --listen tls:// listeners: the
@@ -15,17 +15,9 @@ func serverTLSConfig(opts options) (*tls.Config, error) {
 	if opts.tlsCert == "" || opts.tlsKey == "" || opts.tlsClientCA == "" {
 		return nil, errors.New("a tls:// listener needs --tls-cert, --tls-key and --tls-client-ca")
 	}
-	cert, err := tls.LoadX509KeyPair(opts.tlsCert, opts.tlsKey)
+	cert, clients, err := client.LoadTLSFiles(opts.tlsCert, opts.tlsKey, opts.tlsClientCA)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-	}
-	pem, err := os.ReadFile(opts.tlsClientCA)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-client-ca: %w", err)
-	}
-	clients := x509.NewCertPool()
-	if !clients.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate", opts.tlsClientCA)
+		return nil, fmt.Errorf("--tls-cert/--tls-key/--tls-client-ca: %w", err)
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
