@@ -45,6 +45,8 @@ func TestTLSListener(t *testing.T) {
 			t.Errorf("stopping the dedicated daemon: %v", err)
 		}
 	}()
+	// StartDaemon waits for the unix listener only; the TLS one opens next.
+	waitListening(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 
@@ -116,6 +118,23 @@ func TestTLSListener(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: admitted", name)
 		}
+	}
+}
+
+// waitListening waits until a TCP listener accepts at addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens at %s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
