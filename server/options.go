@@ -465,26 +465,30 @@ func parseOptionAddr(s string, orAny bool) (netip.Addr, string) {
 	return a, ""
 }
 
-func ipMreq(m *sockdv1.IpMreq) (any, string) {
-	group, bad := parseOptionAddr(m.GetMultiaddr(), false)
-	if bad != "" {
-		return nil, "multiaddr: " + bad
+// groupAndInterface parses the multicast group and local interface every
+// membership value has.
+func groupAndInterface(multiaddr, iface string) (group, local netip.Addr, bad string) {
+	if group, bad = parseOptionAddr(multiaddr, false); bad != "" {
+		return group, local, "multiaddr: " + bad
 	}
-	iface, bad := parseOptionAddr(m.GetInterface(), true)
+	if local, bad = parseOptionAddr(iface, true); bad != "" {
+		return group, local, "interface: " + bad
+	}
+	return group, local, ""
+}
+
+func ipMreq(m *sockdv1.IpMreq) (any, string) {
+	group, iface, bad := groupAndInterface(m.GetMultiaddr(), m.GetInterface())
 	if bad != "" {
-		return nil, "interface: " + bad
+		return nil, bad
 	}
 	return options.IPMreq{Multiaddr: group, Interface: iface}, ""
 }
 
 func ipMreqSource(m *sockdv1.IpMreqSource) (any, string) {
-	group, bad := parseOptionAddr(m.GetMultiaddr(), false)
+	group, iface, bad := groupAndInterface(m.GetMultiaddr(), m.GetInterface())
 	if bad != "" {
-		return nil, "multiaddr: " + bad
-	}
-	iface, bad := parseOptionAddr(m.GetInterface(), true)
-	if bad != "" {
-		return nil, "interface: " + bad
+		return nil, bad
 	}
 	src, bad := parseOptionAddr(m.GetSourceaddr(), false)
 	if bad != "" {
@@ -494,11 +498,11 @@ func ipMreqSource(m *sockdv1.IpMreqSource) (any, string) {
 }
 
 func ipMsfilter(m *sockdv1.IpMsfilter) (any, string) {
-	mreq, bad := ipMreq(&sockdv1.IpMreq{Multiaddr: m.GetMultiaddr(), Interface: m.GetInterface()})
+	group, iface, bad := groupAndInterface(m.GetMultiaddr(), m.GetInterface())
 	if bad != "" {
 		return nil, bad
 	}
-	f := &options.IPMsfilter{Multiaddr: mreq.(options.IPMreq).Multiaddr, Interface: mreq.(options.IPMreq).Interface}
+	f := &options.IPMsfilter{Multiaddr: group, Interface: iface}
 	switch m.GetMode() {
 	case sockdv1.IpMsfilter_MODE_INCLUDE:
 	case sockdv1.IpMsfilter_MODE_EXCLUDE:
