@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,9 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 	if err != nil {
 		return nil, err
 	}
+	// The addresses cost a call each per socket: fetch them only for a
+	// column that shows them.
+	wantLocal, wantPeer := slices.Contains(keys, "local_address"), slices.Contains(keys, "remote_address")
 	var rows [][]string
 	for _, id := range ids {
 		info, err := s.Info(ctx, id)
@@ -110,11 +114,15 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 			return nil, err
 		}
 		facts := socketFacts{info: info}
-		if r, err := s.SockName(ctx, id); err == nil {
-			facts.local = r.GetAddress()
+		if wantLocal {
+			if r, err := s.SockName(ctx, id); err == nil {
+				facts.local = r.GetAddress()
+			}
 		}
-		if r, err := s.PeerName(ctx, id); err == nil {
-			facts.peer = r.GetAddress()
+		if wantPeer {
+			if r, err := s.PeerName(ctx, id); err == nil {
+				facts.peer = r.GetAddress()
+			}
 		}
 		row := make([]string, len(keys))
 		for i, k := range keys {
