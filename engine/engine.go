@@ -198,7 +198,7 @@ func (e *Engine) register(s *Socket) error {
 		return ErrClosed
 	}
 	s.loop = e.loops[e.nextLoop.Add(1)%uint32(len(e.loops))]
-	if _, ok := e.slots.alloc(s); !ok { // publishes s to the loops: fully built by now
+	if !e.slots.alloc(s) { // publishes s to the loops: fully built by now
 		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
 	}
 	e.table.insert(s)

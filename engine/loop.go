@@ -195,8 +195,8 @@ func newSlots(max int) *slots {
 	return &slots{chunks: make([]atomic.Pointer[slotChunk], (max+slotChunkSize-1)/slotChunkSize)}
 }
 
-// alloc gives s a slot and returns its token; false when all are in use.
-func (t *slots) alloc(s *Socket) (uint64, bool) {
+// alloc gives s a slot and sets s.token; false when all are in use.
+func (t *slots) alloc(s *Socket) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var idx uint32
@@ -205,7 +205,7 @@ func (t *slots) alloc(s *Socket) (uint64, bool) {
 		t.free = t.free[:n-1]
 	} else {
 		if int(t.next) >= len(t.chunks)*slotChunkSize {
-			return 0, false
+			return false
 		}
 		idx = t.next
 		t.next++
@@ -218,10 +218,9 @@ func (t *slots) alloc(s *Socket) (uint64, bool) {
 	if t.gens[idx] == 0 {
 		t.gens[idx] = 1
 	}
-	tok := uint64(t.gens[idx])<<32 | uint64(idx)
-	s.token = tok
+	s.token = uint64(t.gens[idx])<<32 | uint64(idx)
 	t.chunks[idx/slotChunkSize].Load()[idx%slotChunkSize].Store(s)
-	return tok, true
+	return true
 }
 
 func (t *slots) release(tok uint64) {
