@@ -140,20 +140,27 @@ func (f socketFailure) Error() string { return f.err.GetReason() }
 // client has finished sending.
 func (p *pipe) uplink(ctx context.Context) error {
 	for {
-		req, err := p.stream.Recv()
+		var m pipeUplink
+		err := p.stream.RecvMsg(&m)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		switch msg := req.GetMsg().(type) {
+		if m.data != nil {
+			res := p.sock.SendMsg(ctx, p.caller, m.iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
+			m.release()
+			if err := p.sent(res); err != nil {
+				return err
+			}
+			continue
+		}
+		switch msg := m.req.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
-			if se, err := outcome(res.Err); err != nil {
+			if err := p.sent(res); err != nil {
 				return err
-			} else if se != nil {
-				return socketFailure{se}
 			}
 		case *sockdv1.PipeRequest_CloseWrite:
 			if !msg.CloseWrite {
@@ -182,6 +189,18 @@ func (p *pipe) uplink(ctx context.Context) error {
 	}
 }
 
+// sent is the uplink's error for a send's result, nil if all was sent.
+func (p *pipe) sent(res engine.SendResult) error {
+	se, err := outcome(res.Err)
+	if err != nil {
+		return err
+	}
+	if se != nil {
+		return socketFailure{se}
+	}
+	return nil
+}
+
 // downlink streams what the socket receives to the client, then eof when
 // the peer shuts down. A socket error is sent in-band and ends the pipe.
 func (p *pipe) downlink(ctx context.Context) error {
@@ -189,7 +208,7 @@ func (p *pipe) downlink(ctx context.Context) error {
 		// RecvFrom on a stream returns what is there, up to the buffer.
 		res := p.sock.RecvFrom(ctx, p.caller, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
 		if len(res.Data) > 0 {
-			if err := p.stream.Send(&sockdv1.PipeResponse{Data: res.Data}); err != nil {
+			if err := p.stream.SendMsg(&pipeDownlink{data: res.Data}); err != nil {
 				return err
 			}
 		}
