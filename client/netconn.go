@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -28,7 +31,7 @@ type Conn struct {
 	network       string
 	local, remote net.Addr
 
-	stream sockdv1.SocketService_PipeClient
+	stream pipeStream
 	cancel context.CancelFunc
 
 	// incoming holds at most one message: the reader goroutine waits for
@@ -39,8 +42,8 @@ type Conn struct {
 	streamEnded chan struct{}
 
 	readMu   sync.Mutex
-	leftover []byte
-	readErr  error // sticky: eof or the pipe's end
+	leftover pipewire.Data // what Read has not taken of the last data
+	readErr  error         // sticky: eof or the pipe's end
 
 	writeMu  sync.Mutex
 	writes   chan []byte // to the writer goroutine
@@ -52,8 +55,16 @@ type Conn struct {
 }
 
 type pipeMessage struct {
-	resp *sockdv1.PipeResponse
+	resp *pipewire.Response
 	err  error
+}
+
+// pipeStream is what a Conn uses of its Pipe stream, which runs with
+// pipewire's codec: data comes as pipewire.Response, is sent as
+// pipewire.RequestData, and every other message is a PipeRequest.
+type pipeStream interface {
+	SendMsg(m any) error
+	RecvMsg(m any) error
 }
 
 // NewConn binds a Conn to the connected stream socket id, which the session
@@ -69,7 +80,7 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 		return nil, err
 	}
 	streamCtx, cancel := context.WithCancel(context.Background())
-	stream, err := s.api().Pipe(s.OutgoingContext(streamCtx))
+	stream, err := s.api().Pipe(s.OutgoingContext(streamCtx), grpc.ForceCodecV2(pipewire.Codec()))
 	if err == nil {
 		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}})
 	}
@@ -163,10 +174,12 @@ func (c *Conn) SocketID() string { return c.id }
 func (c *Conn) readLoop() {
 	defer close(c.streamEnded)
 	for {
-		resp, err := c.stream.Recv()
+		resp := new(pipewire.Response)
+		err := c.stream.RecvMsg(resp)
 		select {
 		case c.incoming <- pipeMessage{resp, err}:
 		case <-c.done:
+			resp.Release()
 		}
 		if err != nil {
 			return
@@ -194,7 +207,9 @@ const maxPipeMessage = 1 << 20
 func (c *Conn) send(data []byte) error {
 	for len(data) > 0 {
 		n := min(len(data), maxPipeMessage)
-		if err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: data[:n]}}); err != nil {
+		// data is Write's copy, never written to again: the transport may
+		// keep it after SendMsg returns.
+		if err := c.stream.SendMsg(pipewire.RequestData(data[:n])); err != nil {
 			return err
 		}
 		data = data[n:]
@@ -206,7 +221,7 @@ func (c *Conn) send(data []byte) error {
 func (c *Conn) Read(b []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	for len(c.leftover) == 0 {
+	for c.leftover.Len() == 0 {
 		if c.readErr != nil {
 			return 0, c.readErr
 		}
@@ -219,24 +234,29 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", net.ErrClosed)
 		}
 	}
-	n := copy(b, c.leftover)
-	c.leftover = c.leftover[n:]
-	return n, nil
+	return c.leftover.Read(b), nil
 }
 
 // take absorbs one message of the pipe.
 func (c *Conn) take(msg pipeMessage) {
+	if msg.resp.Held() {
+		c.leftover = msg.resp.Data
+		return
+	}
+	resp := msg.resp.Msg
 	switch {
 	case msg.err != nil && errors.Is(msg.err, io.EOF):
 		c.readErr = io.EOF
 	case msg.err != nil:
 		c.readErr = c.opError("read", msg.err)
-	case msg.resp.GetError() != nil:
-		c.readErr = c.opError("read", &SocketError{Proto: msg.resp.GetError()})
-	case msg.resp.GetEof():
+	case resp.GetError() != nil:
+		c.readErr = c.opError("read", &SocketError{Proto: resp.GetError()})
+	case resp.GetEof():
 		c.readErr = io.EOF
 	}
-	c.leftover = msg.resp.GetData()
+	if len(resp.GetData()) > 0 { // a response with more than data: decoded in full
+		c.leftover = pipewire.DataOf(resp.GetData())
+	}
 }
 
 // Write implements net.Conn.
@@ -304,7 +324,7 @@ func (c *Conn) CloseWrite() error {
 	if err := c.finishInFlight("close", c.writeDeadline.wait()); err != nil {
 		return err
 	}
-	err := c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
+	err := c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
 	if err != nil {
 		return c.opError("close", err)
 	}
@@ -341,7 +361,7 @@ func (c *Conn) closePipe() error {
 	// While a write is still stuck in Send, the stream is not free: a second
 	// Send would race with it (gRPC allows one sender at a time).
 	if !c.inFlight {
-		sendErr = c.stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+		sendErr = c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
 	}
 	c.writeMu.Unlock()
 	close(c.done)

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -82,27 +83,26 @@ func TestPacketConnWriteToNilAddr(t *testing.T) {
 // stuckPipe is a Pipe stream to a peer that never reads: a data Send blocks
 // until the stream's context ends. It records whether two Sends overlapped.
 type stuckPipe struct {
-	sockdv1.SocketService_PipeClient // unused methods: nil
-	ctx                              context.Context
-	inSend                           atomic.Int32
-	overlap                          atomic.Bool
+	ctx     context.Context
+	inSend  atomic.Int32
+	overlap atomic.Bool
 }
 
-func (p *stuckPipe) Send(r *sockdv1.PipeRequest) error {
+func (p *stuckPipe) SendMsg(m any) error {
 	if p.inSend.Add(1) > 1 {
 		p.overlap.Store(true)
 	}
 	defer p.inSend.Add(-1)
-	if r.GetData() != nil {
+	if _, data := m.(*pipewire.Outgoing); data {
 		<-p.ctx.Done()
 		return p.ctx.Err()
 	}
 	return nil
 }
 
-func (p *stuckPipe) Recv() (*sockdv1.PipeResponse, error) {
+func (p *stuckPipe) RecvMsg(any) error {
 	<-p.ctx.Done()
-	return nil, p.ctx.Err()
+	return p.ctx.Err()
 }
 
 // closeCounter answers Close and counts the calls.

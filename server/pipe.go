@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -140,23 +141,25 @@ func (f socketFailure) Error() string { return f.err.GetReason() }
 // client has finished sending.
 func (p *pipe) uplink(ctx context.Context) error {
 	for {
-		var m pipeUplink
-		err := p.stream.RecvMsg(&m)
+		// With pipewire's codec (installed by the daemon) data stays in
+		// gRPC's buffers until the socket has it.
+		var req pipewire.Request
+		err := p.stream.RecvMsg(&req)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if m.data != nil {
-			res := p.sock.SendMsg(ctx, p.caller, m.iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
-			m.release()
+		if req.Held() {
+			res := p.sock.SendMsg(ctx, p.caller, req.Iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
+			req.Release()
 			if err := p.sent(res); err != nil {
 				return err
 			}
 			continue
 		}
-		switch msg := m.req.GetMsg().(type) {
+		switch msg := req.Msg.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
 			if err := p.sent(res); err != nil {
@@ -208,7 +211,8 @@ func (p *pipe) downlink(ctx context.Context) error {
 		// RecvFrom on a stream returns what is there, up to the buffer.
 		res := p.sock.RecvFrom(ctx, p.caller, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
 		if len(res.Data) > 0 {
-			if err := p.stream.SendMsg(&pipeDownlink{data: res.Data}); err != nil {
+			// res.Data is the pipe's own: the transport may keep it.
+			if err := p.stream.SendMsg(pipewire.ResponseData(res.Data)); err != nil {
 				return err
 			}
 		}

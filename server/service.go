@@ -96,7 +96,8 @@ func New(cfg Config) *Service {
 	}
 }
 
-// Register registers the service on g.
+// Register registers the service on g, which must use pipewire's codec
+// (grpc.ForceServerCodecV2(pipewire.Codec())): Pipe receives through it.
 func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
 
 // Drain drains the service: new calls are refused with UNAVAILABLE, every

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/pipewire"
 	sockopts "github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"github.com/sockd/sockd/registry"
@@ -90,7 +91,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(server.PeerCredentials()),
-		grpc.ForceServerCodecV2(server.Codec()),
+		grpc.ForceServerCodecV2(pipewire.Codec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),

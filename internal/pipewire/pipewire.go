@@ -1,0 +1,208 @@
+// Package pipewire is the gRPC codec of sockd's Pipe streams, used by the
+// daemon and by the client's net.Conn. It writes and reads protobuf's wire
+// format, but a Pipe message that holds data and nothing else is neither
+// copied into a message on receipt nor copied out of one on sending: its
+// bytes stay in gRPC's transport buffers (received) or in the sender's
+// slice (sent). gRPC's protobuf codec copies received bytes twice (into one
+// buffer, then into the message's bytes field) and sent bytes once, which
+// made copying, not the socket, the cost of a Pipe. Every other message is
+// left to protobuf.
+package pipewire
+
+import (
+	"encoding/binary"
+
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/proto" // registers the protobuf codec this one extends
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
+// Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2
+// on a server or grpc.ForceCodecV2 on a call.
+func Codec() encoding.CodecV2 { return codec{proto: encoding.GetCodecV2("proto")} }
+
+type codec struct{ proto encoding.CodecV2 }
+
+func (codec) Name() string { return "proto" }
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*Outgoing); ok {
+		return m.encode(), nil
+	}
+	return c.proto.Marshal(v)
+}
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(decoder); ok {
+		return m.decode(data, c.proto)
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// The data fields, from the messages' descriptors rather than copied out of
+// the .proto file.
+var (
+	requestData  = (&sockdv1.PipeRequest{}).ProtoReflect().Descriptor().Fields().ByName("data").Number()
+	responseData = (&sockdv1.PipeResponse{}).ProtoReflect().Descriptor().Fields().ByName("data").Number()
+)
+
+// Outgoing is a data-only Pipe message to send, encoded around its bytes:
+// they must not change until the transport has written them, which may be
+// after SendMsg returns. Give it slices nobody writes to again.
+type Outgoing struct {
+	field protowire.Number
+	data  []byte
+}
+
+// RequestData is a client's PipeRequest{data}.
+func RequestData(data []byte) *Outgoing { return &Outgoing{field: requestData, data: data} }
+
+// ResponseData is the daemon's PipeResponse{data}.
+func ResponseData(data []byte) *Outgoing { return &Outgoing{field: responseData, data: data} }
+
+func (m *Outgoing) encode() mem.BufferSlice {
+	if len(m.data) == 0 {
+		return nil // empty bytes are not encoded: the empty message
+	}
+	head := protowire.AppendTag(make([]byte, 0, 1+binary.MaxVarintLen64), m.field, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(m.data)))
+	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(m.data)}
+}
+
+// decoder is a received message the codec fills.
+type decoder interface {
+	decode(data mem.BufferSlice, full encoding.CodecV2) error
+}
+
+// Request is a PipeRequest as the daemon receives it: a data-only request
+// keeps its data in the transport's buffers (Data), any other is decoded in
+// full into Msg.
+type Request struct {
+	Msg *sockdv1.PipeRequest
+	Data
+}
+
+func (r *Request) decode(data mem.BufferSlice, full encoding.CodecV2) error {
+	*r = Request{}
+	if r.Data.take(data, requestData) {
+		return nil
+	}
+	r.Msg = new(sockdv1.PipeRequest)
+	return full.Unmarshal(data, r.Msg)
+}
+
+// Response is a PipeResponse as a client receives it: a data-only response
+// keeps its data in the transport's buffers (Data), any other is decoded in
+// full into Msg.
+type Response struct {
+	Msg *sockdv1.PipeResponse
+	Data
+}
+
+func (r *Response) decode(data mem.BufferSlice, full encoding.CodecV2) error {
+	*r = Response{}
+	if r.Data.take(data, responseData) {
+		return nil
+	}
+	r.Msg = new(sockdv1.PipeResponse)
+	return full.Unmarshal(data, r.Msg)
+}
+
+// Data is a received message's data left in the transport's buffers. Its
+// holder gives them back with Release (or leaves them to the garbage
+// collector, which only costs the pool its buffers).
+type Data struct {
+	held bool
+	bufs mem.BufferSlice // the buffers that still hold unread data
+	skip int             // bytes of bufs[0] already consumed
+}
+
+// DataOf is b as Data, for data that came in a message decoded in full.
+func DataOf(b []byte) Data {
+	if len(b) == 0 {
+		return Data{}
+	}
+	return Data{bufs: mem.BufferSlice{mem.SliceBuffer(b)}}
+}
+
+// take holds on to data if it is the exact encoding of a lone bytes field
+// number field, whose meaning cannot differ from a full decoding's.
+func (d *Data) take(data mem.BufferSlice, field protowire.Number) bool {
+	var head [1 + binary.MaxVarintLen64]byte // a one-byte tag and the length
+	n := prefix(data, head[:])
+	num, typ, tagLen := protowire.ConsumeTag(head[:n])
+	if tagLen <= 0 || num != field || typ != protowire.BytesType {
+		return false
+	}
+	size, sizeLen := protowire.ConsumeVarint(head[tagLen:n])
+	if sizeLen <= 0 || size == 0 || uint64(tagLen+sizeLen)+size != uint64(data.Len()) {
+		return false
+	}
+	data.Ref()
+	d.held, d.bufs = true, data
+	d.consume(tagLen + sizeLen)
+	return true
+}
+
+// consume drops n bytes from the front, giving back the buffers emptied.
+func (d *Data) consume(n int) {
+	d.skip += n
+	for len(d.bufs) > 0 && d.skip >= d.bufs[0].Len() {
+		d.skip -= d.bufs[0].Len()
+		d.bufs[0].Free()
+		d.bufs = d.bufs[1:]
+	}
+}
+
+// Held reports whether the message was data-only, its data held here.
+func (d *Data) Held() bool { return d.held }
+
+// Len is the unread data's length.
+func (d *Data) Len() int { return d.bufs.Len() - d.skip }
+
+// Iov is the unread data as views of the transport's buffers, valid until
+// Release.
+func (d *Data) Iov() [][]byte {
+	iov := make([][]byte, 0, len(d.bufs))
+	for i, b := range d.bufs {
+		p := b.ReadOnlyData()
+		if i == 0 {
+			p = p[d.skip:]
+		}
+		iov = append(iov, p)
+	}
+	return iov
+}
+
+// Read moves unread data into p and returns how much.
+func (d *Data) Read(p []byte) int {
+	n := 0
+	for n < len(p) && len(d.bufs) > 0 {
+		c := copy(p[n:], d.bufs[0].ReadOnlyData()[d.skip:])
+		n += c
+		d.consume(c)
+	}
+	return n
+}
+
+// Release gives the transport's buffers back; no data is left.
+func (d *Data) Release() {
+	d.bufs.Free()
+	d.bufs, d.skip = nil, 0
+}
+
+// prefix copies the first bytes of data into buf and says how many.
+func prefix(data mem.BufferSlice, buf []byte) int {
+	n := 0
+	for _, b := range data {
+		n += copy(buf[n:], b.ReadOnlyData())
+		if n == len(buf) {
+			break
+		}
+	}
+	return n
+}
