@@ -34,6 +34,18 @@ func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int,
 	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
 }
 
+// RecvInto is RecvFrom into buf: the result's Data is buf[:n]. It is for
+// blocking callers that recycle their buffers, such as Pipe's downlink, so
+// that nothing is allocated or copied per read; a nowait call, which would
+// keep buf after it returns, is {invalid, timeout}.
+func (s *Socket) RecvInto(ctx context.Context, c Caller, buf []byte, flags int, t Timeout) RecvResult {
+	if t.Kind == WaitNowait {
+		return RecvResult{Err: &InvalidError{What: "timeout", Value: "nowait"}}
+	}
+	j := &recvJob{s: s, op: OpRecvFrom, length: len(buf), into: buf, flags: flags}
+	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
+}
+
 // RecvMsg is socket:recvmsg/5: one message with its source address, control
 // messages (decoded, reference §7) and the kernel's msg_flags (MSG_TRUNC,
 // MSG_CTRUNC, ...). bufSize 0 and ctrlSize 0 take otp rcvbuf and rcvctrlbuf.
@@ -58,6 +70,7 @@ type recvJob struct {
 	flags    int
 
 	from *rawSockaddr // recvfrom/recvmsg: the source address, once a read filled it
+	into []byte       // RecvInto: the caller's buffer, read into and returned as is
 
 	data   []byte
 	ctrl   []ControlMessage
@@ -136,7 +149,7 @@ func (j *recvJob) read(p []byte, from *rawSockaddr) (n int, wouldBlock bool, err
 // buffer (a short read into an 8 KiB rcvbuf) is copied out, so that the
 // buffer is not kept alive by the result.
 func (j *recvJob) succeed() (bool, error) {
-	if cap(j.data) > 2*len(j.data)+64 {
+	if j.into == nil && cap(j.data) > 2*len(j.data)+64 {
 		j.data = bytes.Clone(j.data)
 	}
 	j.s.cnt.inc(cReadPkg)
@@ -247,7 +260,10 @@ func (j *recvJob) bufferSize() int {
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
-	buf, give := borrow(j.bufferSize())
+	buf, give := j.into, func() {}
+	if buf == nil {
+		buf, give = borrow(j.bufferSize())
+	}
 	defer give()
 	if withFrom && j.from == nil {
 		j.from = new(rawSockaddr)
@@ -262,7 +278,10 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 	case n == 0 && stream && len(buf) > 0:
 		return j.fail(ErrClosed)
 	}
-	j.data = bytes.Clone(buf[:min(n, len(buf))]) // MSG_TRUNC makes n the datagram's real length
+	j.data = buf[:min(n, len(buf))] // MSG_TRUNC makes n the datagram's real length
+	if j.into == nil {
+		j.data = bytes.Clone(j.data)
+	}
 	return j.succeed()
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -117,6 +118,28 @@ func TestRecvFromConnectedStreamHasNoAddress(t *testing.T) {
 	r := sv.RecvFrom(bg, c, 0, 0, infinity)
 	if r.Err != nil || string(r.Data) != "x" || r.From != nil {
 		t.Fatalf("recvfrom: %+v", r)
+	}
+}
+
+// RecvInto reads into the caller's buffer and returns it, short reads and
+// all; it refuses nowait, which would keep the buffer after it returns.
+func TestRecvIntoTheCallersBuffer(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	buf := make([]byte, 64<<10)
+	mustSend(t, cl, c, "hello")
+	r := sv.RecvInto(bg, c, buf, 0, infinity)
+	if r.Err != nil || string(r.Data) != "hello" || &r.Data[0] != &buf[0] || cap(r.Data) != len(buf) {
+		t.Fatalf("RecvInto: %+v, data in the caller's buffer: %v", r, len(r.Data) > 0 && &r.Data[0] == &buf[0])
+	}
+	var inv *InvalidError
+	if r := sv.RecvInto(bg, c, buf, 0, nowait); !errors.As(r.Err, &inv) || inv.What != "timeout" {
+		t.Fatalf("nowait RecvInto: %+v, want {invalid, timeout}", r)
+	}
+	cl.Close()
+	if r := sv.RecvInto(bg, c, buf, 0, infinity); !errors.Is(r.Err, ErrClosed) {
+		t.Fatalf("RecvInto after the peer closed: %+v", r)
 	}
 }
 

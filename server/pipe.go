@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/internal/pipewire"
@@ -208,13 +210,17 @@ func (p *pipe) sent(res engine.SendResult) error {
 // the peer shuts down. A socket error is sent in-band and ends the pipe.
 func (p *pipe) downlink(ctx context.Context) error {
 	for {
-		// RecvFrom on a stream returns what is there, up to the buffer.
-		res := p.sock.RecvFrom(ctx, p.caller, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
+		// Each read goes into a chunk that the transport gives back once it
+		// has written the bytes: nothing is allocated or copied per read.
+		buf := chunks.Get(pipeChunk)
+		res := p.sock.RecvInto(ctx, p.caller, *buf, 0, engine.Timeout{Kind: engine.WaitInfinity})
 		if len(res.Data) > 0 {
-			// res.Data is the pipe's own: the transport may keep it.
-			if err := p.stream.SendMsg(pipewire.ResponseData(res.Data)); err != nil {
+			*buf = res.Data
+			if err := p.stream.SendMsg(pipewire.ResponseBuffer(mem.NewBuffer(buf, chunks))); err != nil {
 				return err
 			}
+		} else {
+			chunks.Put(buf)
 		}
 		switch {
 		case res.Err == nil:
@@ -232,3 +238,21 @@ func (p *pipe) downlink(ctx context.Context) error {
 		return errPipeReported
 	}
 }
+
+// chunks recycles the downlinks' read buffers of pipeChunk bytes.
+var chunks = new(chunkPool)
+
+// chunkPool is a mem.BufferPool of pipeChunk-sized buffers. Unlike gRPC's
+// pools it does not clear them: a read fills what is sent.
+type chunkPool struct{ pool sync.Pool }
+
+func (c *chunkPool) Get(int) *[]byte {
+	if b, ok := c.pool.Get().(*[]byte); ok {
+		*b = (*b)[:cap(*b)]
+		return b
+	}
+	b := make([]byte, pipeChunk)
+	return &b
+}
+
+func (c *chunkPool) Put(b *[]byte) { c.pool.Put(b) }

@@ -7,6 +7,8 @@
 //     bidirectional stream doing the same writes on the same kind of
 //     listener, and against socat (default block size) relaying the same
 //     bytes from a unix socket;
+//   - pipedown: the other direction, from a local source through
+//     client.Conn's reads, against the same two anchors (pipedown.go);
 //   - relay: Relay throughput between two loopback TCP connections, against
 //     socat -b 65536 and against a direct loopback connection.
 //
@@ -53,7 +55,7 @@ func main() {
 		echoRTT    = flag.Duration("echo-rtt", time.Millisecond, "also run the echo comparison with a client this round trip away (0: skip)")
 		rounds     = flag.Int("rounds", 5, "rounds of each comparison, its paths taking turns; medians are reported")
 		endpoints  = flag.String("endpoints", "copy", "the writer and sink: copy (write, read), discard (write, recv MSG_TRUNC) or zerocopy (sendfile, recv MSG_TRUNC)")
-		only       = flag.String("only", "echo,pipe,relay", "the comparisons to run")
+		only       = flag.String("only", "echo,pipe,pipedown,relay", "the comparisons to run")
 		serveBare  = flag.String("serve-bare", "", "internal: serve the bare stream anchor on this unix socket path")
 	)
 	flag.Parse()
@@ -123,6 +125,11 @@ func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes i
 	}
 	if b.runs("pipe") {
 		if err := b.pipeAll(ctx, pipeBytes); err != nil {
+			return err
+		}
+	}
+	if b.runs("pipedown") {
+		if err := b.pipeDownAll(ctx, pipeBytes); err != nil {
 			return err
 		}
 	}
@@ -509,6 +516,9 @@ func serveAnchor(path string) error {
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),
 		Streams: []grpc.StreamDesc{{
+			StreamName: "PipeDown", ClientStreams: true, ServerStreams: true,
+			Handler: pipeDownHandler,
+		}, {
 			StreamName: "Pipe", ClientStreams: true, ServerStreams: true,
 			Handler: func(_ any, ss grpc.ServerStream) error {
 				first := new(sockdv1.PipeRequest)

@@ -52,25 +52,30 @@ var (
 
 // Outgoing is a data-only Pipe message to send, encoded around its bytes:
 // they must not change until the transport has written them, which may be
-// after SendMsg returns. Give it slices nobody writes to again.
+// after SendMsg returns. Give it slices nobody writes to again, or a
+// mem.Buffer, which the transport frees when it is done with it.
 type Outgoing struct {
 	field protowire.Number
-	data  []byte
+	data  mem.Buffer
 }
 
 // RequestData is a client's PipeRequest{data}.
-func RequestData(data []byte) *Outgoing { return &Outgoing{field: requestData, data: data} }
+func RequestData(data []byte) *Outgoing {
+	return &Outgoing{field: requestData, data: mem.SliceBuffer(data)}
+}
 
-// ResponseData is the daemon's PipeResponse{data}.
-func ResponseData(data []byte) *Outgoing { return &Outgoing{field: responseData, data: data} }
+// ResponseBuffer is the daemon's PipeResponse{data}; sending it hands data
+// over to gRPC.
+func ResponseBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: responseData, data: data} }
 
 func (m *Outgoing) encode() mem.BufferSlice {
-	if len(m.data) == 0 {
+	if m.data.Len() == 0 {
+		m.data.Free()
 		return nil // empty bytes are not encoded: the empty message
 	}
 	head := protowire.AppendTag(make([]byte, 0, 1+binary.MaxVarintLen64), m.field, protowire.BytesType)
-	head = protowire.AppendVarint(head, uint64(len(m.data)))
-	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(m.data)}
+	head = protowire.AppendVarint(head, uint64(m.data.Len()))
+	return mem.BufferSlice{mem.SliceBuffer(head), m.data}
 }
 
 // decoder is a received message the codec fills.

@@ -181,7 +181,7 @@ func TestMalformedIsAnError(t *testing.T) {
 
 func TestOutgoingEncodesAroundTheData(t *testing.T) {
 	for _, data := range [][]byte{[]byte("x"), bytes.Repeat([]byte{7}, 200), bytes.Repeat([]byte{9}, 64<<10)} {
-		out, err := Codec().Marshal(ResponseData(data))
+		out, err := Codec().Marshal(ResponseBuffer(mem.SliceBuffer(data)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sockd/sockd/bench/internal/proc"
+	"github.com/sockd/sockd/bench/internal/stat"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// The downlink of Pipe: a local source writes total bytes into a TCP
+// connection; the client reads them from the other end, which is
+//   - a daemon socket, through a client.Conn (Pipe), as a Go program using
+//     sockd reads;
+//   - a connection of the bare anchor, which streams what it reads in
+//     messages of pipeDownChunk bytes, as much as the daemon reads per
+//     PipeResponse;
+//   - socat (default block size) relaying it to a unix socket.
+// The client reads into a buffer of 256 KiB in all three.
+
+// pipeDownChunk is the daemon's read per PipeResponse (server.pipeChunk).
+const pipeDownChunk = 64 << 10
+
+func (b *bench) pipeDownAll(ctx context.Context, total int64) error {
+	var pipe, bare, socat, pipeCPU, bareCPU, socatCPU []float64
+	gib := float64(total) / (1 << 30)
+	for range b.rounds {
+		before := proc.CPUTime(b.sockdPid)
+		r, err := b.pipeDownSockd(ctx, total)
+		if err != nil {
+			return fmt.Errorf("pipe down: %w", err)
+		}
+		pipe = append(pipe, r)
+		pipeCPU = append(pipeCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
+		r, cpu, err := b.pipeDownBare(total)
+		if err != nil {
+			return fmt.Errorf("bare stream down: %w", err)
+		}
+		bare, bareCPU = append(bare, r), append(bareCPU, cpu.Seconds()/gib)
+		if r, cpu, err = b.pipeDownSocat(total); err != nil {
+			return fmt.Errorf("socat down: %w", err)
+		}
+		socat, socatCPU = append(socat, r), append(socatCPU, cpu.Seconds()/gib)
+	}
+	fmt.Printf("pipe down %d MiB, MB/s (median of %d rounds): sockd Pipe via client.Conn %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
+		total>>20, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
+		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
+	fmt.Printf("  rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe, 0), list(bare, 0), list(socat, 0))
+	fmt.Printf("pipe down CPU of the daemon / anchor per GiB (median): sockd %.2fs, bare gRPC server %.2fs, socat %.2fs\n",
+		stat.Median(pipeCPU), stat.Median(bareCPU), stat.Median(socatCPU))
+	return nil
+}
+
+// source serves one TCP connection: it writes total bytes in chunks and
+// closes it.
+func (b *bench) source(total int64) (string, <-chan error, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		src, err := newSource(b.chunk, b.endpoints == "zerocopy")
+		if err != nil {
+			done <- err
+			return
+		}
+		defer src.close()
+		for sent := int64(0); sent < total; sent += int64(b.chunk) {
+			if err := src.send(c, min(int64(b.chunk), total-sent)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return l.Addr().String(), done, nil
+}
+
+// drain reads r to its end and returns MB/s since it began.
+func drain(r io.Reader, total int64, source <-chan error) (float64, error) {
+	start := time.Now()
+	n, err := io.CopyBuffer(io.Discard, r, make([]byte, 256<<10))
+	end := time.Now()
+	if err != nil {
+		return 0, err
+	}
+	if err := <-source; err != nil {
+		return 0, err
+	}
+	if n != total {
+		return 0, fmt.Errorf("read %d bytes, want %d", n, total)
+	}
+	return float64(n) / end.Sub(start).Seconds() / 1e6, nil
+}
+
+func (b *bench) pipeDownSockd(ctx context.Context, total int64) (float64, error) {
+	addr, source, err := b.source(total)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := b.sess.Dial(ctx, "tcp4", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	return drain(conn, total, source)
+}
+
+// pipeDownBare returns the bare stream's throughput and the CPU time its
+// server used.
+func (b *bench) pipeDownBare(total int64) (float64, time.Duration, error) {
+	sock := filepath.Join(b.dir, "bare-down.sock")
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, err
+	}
+	anchor := exec.Command(self, "-serve-bare", sock)
+	if err := proc.Start(anchor, "unix", sock); err != nil {
+		return 0, 0, err
+	}
+	defer proc.Stop(anchor)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	addr, source, err := b.source(total)
+	if err != nil {
+		return 0, 0, err
+	}
+	desc := &grpc.StreamDesc{StreamName: "PipeDown", ClientStreams: true, ServerStreams: true}
+	cs, err := conn.NewStream(context.Background(), desc, "/bench.Anchor/PipeDown")
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := cs.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: addr}}); err != nil {
+		return 0, 0, err
+	}
+	before := proc.CPUTime(anchor.Process.Pid)
+	rate, err := drain(&streamReader{cs: cs}, total, source)
+	return rate, proc.CPUTime(anchor.Process.Pid) - before, err
+}
+
+// streamReader reads the data of a stream of PipeResponses, as a client of
+// a bare gRPC service would.
+type streamReader struct {
+	cs   grpc.ClientStream
+	left []byte
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	for len(r.left) == 0 {
+		m := new(sockdv1.PipeResponse)
+		if err := r.cs.RecvMsg(m); err != nil {
+			return 0, err // io.EOF when the anchor returns
+		}
+		r.left = m.GetData()
+	}
+	n := copy(p, r.left)
+	r.left = r.left[n:]
+	return n, nil
+}
+
+// pipeDownHandler serves bench.Anchor/PipeDown: the first message names a
+// TCP address to dial, whose bytes are streamed back in messages of
+// pipeDownChunk until its end.
+func pipeDownHandler(_ any, ss grpc.ServerStream) error {
+	first := new(sockdv1.PipeRequest)
+	if err := ss.RecvMsg(first); err != nil {
+		return err
+	}
+	c, err := net.Dial("tcp4", first.GetSocketId())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, pipeDownChunk)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			// A fresh message per read, as a handler that cannot know when
+			// gRPC is done with the bytes must do.
+			if err := ss.SendMsg(&sockdv1.PipeResponse{Data: buf[:n]}); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// pipeDownSocat returns socat's throughput and the CPU time it used.
+func (b *bench) pipeDownSocat(total int64) (float64, time.Duration, error) {
+	addr, source, err := b.source(total)
+	if err != nil {
+		return 0, 0, err
+	}
+	sock := filepath.Join(b.dir, "socat-down.sock")
+	relay := exec.Command(b.socat, "-u", "TCP4:"+addr, "UNIX-LISTEN:"+sock)
+	if err := proc.Start(relay, "", ""); err != nil {
+		return 0, 0, err
+	}
+	var c net.Conn
+	for range 500 { // socat may still be starting
+		if c, err = net.Dial("unix", sock); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		relay.Process.Kill()
+		relay.Wait()
+		return 0, 0, err
+	}
+	rate, err := drain(c, total, source)
+	c.Close()
+	relay.Wait()
+	if err != nil {
+		return 0, 0, err
+	}
+	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
+}
