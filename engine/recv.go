@@ -98,13 +98,26 @@ func (j *recvJob) recvResult() RecvResult {
 	return r
 }
 
-// holds is the most a waiting recv keeps: a stream recv(N) gathers up to N
-// bytes across waits; the other forms hold nothing while they wait.
+// holds is the most a waiting recv will hold: a stream recv(N) gathers up
+// to N bytes across waits, and every form's completion carries up to its
+// buffer (plus control data for recvmsg). A recvfrom keeps no buffer while
+// it waits, but a bound on what completions hold must count what each
+// pending one will deliver, or many of them completing at once could pile
+// up far past it.
 func (j *recvJob) holds() int {
-	if j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.flags&unix.MSG_PEEK == 0 {
-		return j.length
+	if j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.length == 0 && j.flags&unix.MSG_PEEK == 0 {
+		n, size := j.s.RcvBuf()
+		return max(n, 1) * size
 	}
-	return 0
+	held := j.bufferSize()
+	if j.op == OpRecvMsg {
+		ctrl := j.ctrlSize
+		if ctrl == 0 {
+			ctrl, _ = j.s.CtrlBufs()
+		}
+		held += ctrl
+	}
+	return held
 }
 
 func (j *recvJob) completion() *Completion {

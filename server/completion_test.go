@@ -153,4 +153,21 @@ func TestAdmissionCountsWaitingCompletions(t *testing.T) {
 	if held := sess.heldPayload(); held != 0 {
 		t.Fatalf("held %d bytes after cancel and close, want 0", held)
 	}
+
+	// A recvfrom keeps no buffer while it waits, but its completion will
+	// carry up to its buffer: pending ones count, or a session could post
+	// recvfrom(8 MiB) on every socket and have them all complete at once.
+	completionRecvFrom := func(s *engine.Socket, n int64) (*sockdv1.RecvFromResponse, error) {
+		return svc.RecvFrom(ctx, &sockdv1.RecvFromRequest{SocketId: s.ID(), BufferSize: n, Timeout: &sockdv1.Timeout{
+			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})
+	}
+	if r, err := completionRecvFrom(connected(), 1<<20); err != nil || r.GetAsync() == nil {
+		t.Fatalf("completion recvfrom: %v %v", r, err)
+	}
+	if held := sess.heldPayload(); held != 1<<20 {
+		t.Fatalf("held %d bytes with a recvfrom(1 MiB) pending, want 1 MiB", held)
+	}
+	if _, err := completionRecvFrom(connected(), 1); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("completion recvfrom over the bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
 }

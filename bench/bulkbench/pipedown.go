@@ -198,8 +198,8 @@ func pipeDownHandler(_ any, ss grpc.ServerStream) error {
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
-			// A fresh message per read, as a handler that cannot know when
-			// gRPC is done with the bytes must do.
+			// gRPC's codec copies the bytes as it sends: buf can be read
+			// into again as soon as SendMsg returns.
 			if err := ss.SendMsg(&sockdv1.PipeResponse{Data: buf[:n]}); err != nil {
 				return err
 			}
