@@ -26,9 +26,9 @@ type Caller interface {
 
 // A Holder is a Caller told what its pending completion-mode operations
 // keep in the daemon, so that it can bound it: Hold(n) when such an
-// operation starts waiting with up to n bytes (a send's data not yet
-// written, the length a stream recv gathers), Hold(-n) when it ends, however
-// it ends (completion, abort, cancel, replacement). Hold may be called with
+// operation starts waiting with up to n bytes to keep or deliver (a send's
+// data not yet written, a recv's length or buffer size), Hold(-n) right
+// after it ends, however it ends (completion, abort, cancel, replacement). Hold may be called with
 // socket locks held: it must not call into the engine or block.
 type Holder interface {
 	Caller

@@ -27,7 +27,8 @@ type Limits struct {
 	MaxControlBuffer int
 	// MaxCompletionBytes bounds what a session's completion mode holds in
 	// the daemon: the received bytes of completion events its stream has not
-	// sent yet, and the data and recv lengths of its waiting completions.
+	// sent yet, and what its waiting completions keep or will deliver (a
+	// send's data, a recv's length or buffer size).
 	// Past it new completion-mode calls are refused.
 	MaxCompletionBytes int
 }
