@@ -96,23 +96,49 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 	defer svc.sessions.end(sess)
 	completion := engine.Timeout{Kind: engine.WaitNowait, Completion: true}
 	selectMode := engine.Timeout{Kind: engine.WaitNowait}
-	if err := svc.admitNowait(sess, completion); err != nil {
+	admit := func(t engine.Timeout, reserve int) error {
+		release, err := svc.admitNowait(sess, t, reserve)
+		if err == nil {
+			release()
+		}
+		return err
+	}
+	if err := admit(completion, 10); err != nil {
 		t.Fatalf("empty session refused: %v", err)
 	}
 	sess.mu.Lock()
 	sess.log.append(recvCompletion(100))
 	sess.mu.Unlock()
-	if code := status.Code(svc.admitNowait(sess, completion)); code != codes.ResourceExhausted {
+	if code := status.Code(admit(completion, 10)); code != codes.ResourceExhausted {
 		t.Fatalf("completion over the bound: %v, want RESOURCE_EXHAUSTED", code)
 	}
-	if err := svc.admitNowait(sess, selectMode); err != nil {
+	if err := admit(selectMode, 10); err != nil {
 		t.Fatalf("select mode refused: %v", err)
 	}
 	sess.mu.Lock()
 	sess.log.markSent(sess.log.last())
 	sess.mu.Unlock()
-	if err := svc.admitNowait(sess, completion); err != nil {
+	if err := admit(completion, 10); err != nil {
 		t.Fatalf("refused after the stream sent the data: %v", err)
+	}
+
+	// Calls admitted together see each other's reservations: of ten calls
+	// of 30 bytes taken at once, four fit under 100 (0, 30, 60, 90 held
+	// when each was admitted) and the fifth is refused.
+	var releases []func()
+	for range 10 {
+		if release, err := svc.admitNowait(sess, completion, 30); err == nil {
+			releases = append(releases, release)
+		}
+	}
+	if len(releases) != 4 {
+		t.Fatalf("%d of 10 concurrent 30-byte calls admitted under a bound of 100, want 4", len(releases))
+	}
+	for _, release := range releases {
+		release()
+	}
+	if held := sess.heldPayload(); held != 0 {
+		t.Fatalf("held %d after every release, want 0", held)
 	}
 }
 

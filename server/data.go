@@ -22,7 +22,7 @@ func (s *Service) prepareSend(ctx context.Context, id string, flags []sockdv1.Ms
 	if err != nil {
 		return sendCall{}, nil, err
 	}
-	t, err := s.waitTimeout(ctx, sess, timeout)
+	t, err := waitTimeout(ctx, timeout)
 	if err != nil {
 		return sendCall{}, nil, err
 	}
@@ -33,14 +33,12 @@ func (s *Service) prepareSend(ctx context.Context, id string, flags []sockdv1.Ms
 	return sendCall{sess: sess, sock: sock, flags: bits, t: t}, nil, nil
 }
 
-// waitTimeout decodes the timeout of a call that may wait, admits it if it
-// is nowait, and bounds it by the RPC's deadline.
-func (s *Service) waitTimeout(ctx context.Context, sess *Session, timeout *sockdv1.Timeout) (engine.Timeout, error) {
+// waitTimeout decodes the timeout of a call that may wait and bounds it by
+// the RPC's deadline. The call is admitted (admitNowait) once the rest of
+// its request has decoded, right before the engine gets it.
+func waitTimeout(ctx context.Context, timeout *sockdv1.Timeout) (engine.Timeout, error) {
 	t, err := decodeTimeout(timeout)
 	if err != nil {
-		return engine.Timeout{}, err
-	}
-	if err := s.admitNowait(sess, t); err != nil {
 		return engine.Timeout{}, err
 	}
 	return budget(ctx, t), nil
@@ -65,7 +63,12 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, len(r.GetData()))
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -83,7 +86,12 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, len(r.GetData()))
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -113,7 +121,12 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, total)
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -138,7 +151,7 @@ func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags 
 	if size > int64(s.limits.MaxRecvBuffer) {
 		return recvCall{}, nil, invalidArgument("length", "at most %d bytes, got %d", s.limits.MaxRecvBuffer, size)
 	}
-	t, err := s.waitTimeout(ctx, sess, timeout)
+	t, err := waitTimeout(ctx, timeout)
 	if err != nil {
 		return recvCall{}, nil, err
 	}
@@ -147,6 +160,20 @@ func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags 
 		return recvCall{}, bad, nil
 	}
 	return recvCall{sess: sess, sock: sock, size: int(size), flags: bits, t: t}, nil, nil
+}
+
+// reserve is what admission reserves for a completion-mode recv: its length
+// or buffer, the socket's rcvbuf by default (all of its buffers for a recv,
+// which may gather several). The engine then counts the exact figure.
+func (c recvCall) reserve(gathers bool) int {
+	if c.size > 0 {
+		return c.size
+	}
+	n, size := c.sock.RcvBuf()
+	if gathers {
+		return max(n, 1) * size
+	}
+	return size
 }
 
 // Recv implements sockdv1.SocketServiceServer.
@@ -158,7 +185,12 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, c.reserve(true))
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
 }
@@ -172,7 +204,12 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, c.reserve(false))
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
 }
@@ -189,7 +226,12 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
+	release, err := s.admitNowait(c.sess, c.t, c.reserve(false)+int(r.GetControlSize()))
+	if err != nil {
+		return nil, err
+	}
 	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
+	release()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return encodeRecvMsg(res, async, se), err
 }

@@ -217,18 +217,26 @@ func (p Principal) mayUse(sock *engine.Socket) bool {
 }
 
 // admitNowait refuses a nowait call while the session has a full backlog of
-// undelivered events, so that the events owed to it are never dropped.
-func (s *Service) admitNowait(sess *Session, t engine.Timeout) error {
+// undelivered events, so that the events owed to it are never dropped, and
+// a completion-mode call while the session holds MaxCompletionBytes. An
+// admitted completion-mode call reserves the bytes it may come to hold
+// (reserve) until release, which the caller calls once the engine has the
+// call, and with it the call's own count: calls admitted at the same moment
+// see each other, so that together they pass the bound by one call at most.
+func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve int) (release func(), err error) {
 	if t.Kind != engine.WaitNowait {
-		return nil
+		return func() {}, nil
 	}
 	if err := s.admitEvent(sess); err != nil {
-		return err
+		return nil, err
 	}
-	if limit := s.limits.MaxCompletionBytes; t.Completion && sess.heldPayload() >= limit {
-		return quotaExceeded("undelivered completion bytes per session", limit)
+	if !t.Completion {
+		return func() {}, nil
 	}
-	return nil
+	if limit := s.limits.MaxCompletionBytes; !sess.reserve(reserve, limit) {
+		return nil, quotaExceeded("undelivered completion bytes per session", limit)
+	}
+	return func() { sess.Hold(-reserve) }, nil
 }
 
 // admitEvent refuses a call that will owe the session an event while the

@@ -190,6 +190,18 @@ func (s *Session) heldPayload() int {
 
 func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Load()) }
 
+// reserve counts n more bytes as held, unless the session already holds
+// limit or more.
+func (s *Session) reserve(n, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heldLocked() >= limit {
+		return false
+	}
+	s.Hold(n)
+	return true
+}
+
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
 // other sockets are withdrawn so the next waiter is activated, its tombstones
