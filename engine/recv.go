@@ -19,7 +19,7 @@ func (s *Socket) Recv(ctx context.Context, c Caller, length int, flags int, t Ti
 	if length < 0 {
 		return RecvResult{Err: &InvalidError{What: "length", Value: length}}
 	}
-	j := &recvJob{s: s, op: OpRecv, length: length, flags: flags}
+	j := newRecvJob(s, OpRecv, length, 0, flags)
 	return j.result(s.perform(ctx, c, OpRecv, t, j))
 }
 
@@ -30,7 +30,7 @@ func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int,
 	if bufSize < 0 {
 		return RecvResult{Err: &InvalidError{What: "bufsz", Value: bufSize}}
 	}
-	j := &recvJob{s: s, op: OpRecvFrom, length: bufSize, flags: flags}
+	j := newRecvJob(s, OpRecvFrom, bufSize, 0, flags)
 	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
 }
 
@@ -42,7 +42,8 @@ func (s *Socket) RecvInto(ctx context.Context, c Caller, buf []byte, flags int, 
 	if t.Kind == WaitNowait {
 		return RecvResult{Err: &InvalidError{What: "timeout", Value: "nowait"}}
 	}
-	j := &recvJob{s: s, op: OpRecvFrom, length: len(buf), into: buf, flags: flags}
+	j := newRecvJob(s, OpRecvFrom, len(buf), 0, flags)
+	j.into = buf
 	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
 }
 
@@ -56,18 +57,31 @@ func (s *Socket) RecvMsg(ctx context.Context, c Caller, bufSize, ctrlSize int, f
 	if ctrlSize < 0 {
 		return RecvResult{Err: &InvalidError{What: "ctrlsz", Value: ctrlSize}}
 	}
-	j := &recvJob{s: s, op: OpRecvMsg, length: bufSize, ctrlSize: ctrlSize, flags: flags}
+	j := newRecvJob(s, OpRecvMsg, bufSize, ctrlSize, flags)
 	return j.result(s.perform(ctx, c, OpRecvMsg, t, j))
+}
+
+// RecvHolds is what a completion-mode recv, recvfrom or recvmsg (op) with
+// these arguments holds while it waits (see Holder), as the call would count
+// it if it were made now: for admission to reserve before making it.
+func (s *Socket) RecvHolds(op Op, length, ctrlSize, flags int) int {
+	j := makeRecvJob(s, op, length, ctrlSize, flags)
+	return j.holds()
 }
 
 // recvJob is one recv/recvfrom/recvmsg call; its fields accumulate across
 // attempts (partial stream data survives waits).
 type recvJob struct {
-	s        *Socket
-	op       Op
-	length   int // recv: bytes wanted; recvfrom/recvmsg: buffer size (0: rcvbuf)
-	ctrlSize int
-	flags    int
+	s      *Socket
+	op     Op
+	length int // recv: bytes wanted; recvfrom/recvmsg: buffer size (0: rcvbuf)
+	flags  int
+	// The buffers the call reads with, fixed when it is made, so that what a
+	// pending completion holds is what it can deliver whatever otp rcvbuf and
+	// rcvctrlbuf become meanwhile: bufCount buffers of bufSize (recv(0) on a
+	// stream gathers up to rcvbuf's N), and ctrlSize of control data.
+	bufCount, bufSize int
+	ctrlSize          int
 
 	from *rawSockaddr // recvfrom/recvmsg: the source address, once a read filled it
 	into []byte       // RecvInto: the caller's buffer, read into and returned as is
@@ -105,19 +119,41 @@ func (j *recvJob) recvResult() RecvResult {
 // pending one will deliver, or many of them completing at once could pile
 // up far past it.
 func (j *recvJob) holds() int {
-	if j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.length == 0 && j.flags&unix.MSG_PEEK == 0 {
-		n, size := j.s.RcvBuf()
-		return max(n, 1) * size
+	if j.gathersBuffers() {
+		return j.bufCount * j.bufSize
 	}
-	held := j.bufferSize()
+	held := j.bufSize
 	if j.op == OpRecvMsg {
-		ctrl := j.ctrlSize
-		if ctrl == 0 {
-			ctrl, _ = j.s.CtrlBufs()
-		}
-		held += ctrl
+		held += j.ctrlSize
 	}
 	return held
+}
+
+// gathersBuffers: a stream recv(0) reads up to bufCount buffers.
+func (j *recvJob) gathersBuffers() bool {
+	return j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.length == 0
+}
+
+func newRecvJob(s *Socket, op Op, length, ctrlSize, flags int) *recvJob {
+	j := makeRecvJob(s, op, length, ctrlSize, flags)
+	return &j
+}
+
+// makeRecvJob settles the buffers a call reads with: its length, or otp
+// rcvbuf (and rcvctrlbuf) as they are now.
+func makeRecvJob(s *Socket, op Op, length, ctrlSize, flags int) recvJob {
+	j := recvJob{s: s, op: op, length: length, flags: flags, bufCount: 1, bufSize: length, ctrlSize: ctrlSize}
+	if length == 0 {
+		n, size := s.RcvBuf()
+		j.bufSize = size
+		if j.gathersBuffers() && flags&unix.MSG_PEEK == 0 { // more peeks would return the same bytes again
+			j.bufCount = max(n, 1)
+		}
+	}
+	if op == OpRecvMsg && ctrlSize == 0 {
+		j.ctrlSize, _ = s.CtrlBufs()
+	}
+	return j
 }
 
 func (j *recvJob) completion() *Completion {
@@ -134,7 +170,7 @@ func (j *recvJob) attempt() (bool, error) {
 		return j.recvOne(stream, true)
 	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
-	case stream && j.length == 0:
+	case j.gathersBuffers():
 		return j.recvBuffers()
 	}
 	// A datagram, or a peek: gathering would read the same bytes again.
@@ -206,13 +242,10 @@ func (j *recvJob) recvExactly() (bool, error) {
 // recvBuffers reads what a stream has, one rcvbuf-sized buffer, or up to N
 // of them while they come back full (otp rcvbuf {N, Size}).
 func (j *recvJob) recvBuffers() (bool, error) {
-	n, size := j.s.RcvBuf()
-	if j.flags&unix.MSG_PEEK != 0 {
-		n = 1 // more peeks would return the same bytes again
-	}
+	size := j.bufSize
 	buf, give := borrow(size)
 	defer give()
-	for range max(n, 1) {
+	for range j.bufCount {
 		got, wouldBlock, err := j.read(buf, nil)
 		switch {
 		case wouldBlock && len(j.data) == 0:
@@ -261,21 +294,12 @@ func (j *recvJob) forgetSource() {
 	}
 }
 
-// bufferSize is the size of a one-message read: the caller's, or rcvbuf's.
-func (j *recvJob) bufferSize() int {
-	if j.length > 0 {
-		return j.length
-	}
-	_, size := j.s.RcvBuf()
-	return size
-}
-
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 	buf, give := j.into, func() {}
 	if buf == nil {
-		buf, give = borrow(j.bufferSize())
+		buf, give = borrow(j.bufSize)
 	}
 	defer give()
 	if withFrom && j.from == nil {
@@ -301,12 +325,9 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 // recvMsg reads one message with its address and control data.
 func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	s := j.s
-	buf, give := borrow(j.bufferSize())
+	buf, give := borrow(j.bufSize)
 	defer give()
 	ctrl := j.ctrlSize
-	if ctrl == 0 {
-		ctrl, _ = s.CtrlBufs()
-	}
 	// The decoded control messages keep slices of oob: it is the result's.
 	oob := make([]byte, ctrl)
 	if j.from == nil {

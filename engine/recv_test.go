@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -437,5 +438,18 @@ func TestCompletionHoldsReported(t *testing.T) {
 		if got := c.held.Load(); got != 0 {
 			t.Fatalf("%s: held %d after the cancel, want 0", tc.name, got)
 		}
+	}
+
+	// The buffer is settled when the call is made: raising rcvbuf while it
+	// waits does not let its completion deliver more than it holds.
+	s.SetRcvBuf(0, 1000)
+	r := s.RecvFrom(bg, c, 0, 0, completion())
+	if r.Select == nil || c.held.Load() != 1000 {
+		t.Fatalf("recvfrom(0) with rcvbuf 1000: %+v, held %d", r, c.held.Load())
+	}
+	s.SetRcvBuf(0, 64<<10)
+	mustSend(t, peer, c, strings.Repeat("x", 5000))
+	if ev := c.expect(t, EventCompletion, r.Select.Handle); len(ev.Completion.Recv.Data) != 1000 {
+		t.Fatalf("completion of a recvfrom(0) made with rcvbuf 1000 carried %d bytes", len(ev.Completion.Recv.Data))
 	}
 }

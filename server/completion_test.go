@@ -197,3 +197,10 @@ func TestAdmissionCountsWaitingCompletions(t *testing.T) {
 		t.Fatalf("completion recvfrom over the bound: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }
+
+// heldPayload is heldLocked under the session's lock.
+func (s *Session) heldPayload() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldLocked()
+}

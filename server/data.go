@@ -162,20 +162,6 @@ func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags 
 	return recvCall{sess: sess, sock: sock, size: int(size), flags: bits, t: t}, nil, nil
 }
 
-// reserve is what admission reserves for a completion-mode recv: its length
-// or buffer, the socket's rcvbuf by default (all of its buffers for a recv,
-// which may gather several). The engine then counts the exact figure.
-func (c recvCall) reserve(gathers bool) int {
-	if c.size > 0 {
-		return c.size
-	}
-	n, size := c.sock.RcvBuf()
-	if gathers {
-		return max(n, 1) * size
-	}
-	return size
-}
-
 // Recv implements sockdv1.SocketServiceServer.
 func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.RecvResponse, error) {
 	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetLength(), r.GetFlags(), r.GetTimeout())
@@ -185,7 +171,7 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.reserve(true))
+	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +190,7 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.reserve(false))
+	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags))
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +212,7 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.reserve(false)+int(r.GetControlSize()))
+	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags))
 	if err != nil {
 		return nil, err
 	}

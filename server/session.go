@@ -179,15 +179,9 @@ func (s *Session) gauges() (attached bool, unsent, held int) {
 	return s.attached != nil, s.log.unsent(), s.heldLocked()
 }
 
-// heldPayload is the bytes the daemon holds for the session's completion
+// heldLocked is the bytes the daemon holds for the session's completion
 // mode: the data of completed receives not yet sent on a stream, and what
-// its waiting completions keep.
-func (s *Session) heldPayload() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.heldLocked()
-}
-
+// its waiting completions keep or will deliver. s.mu must be held.
 func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Load()) }
 
 // reserve counts n more bytes as held, unless the session already holds

@@ -68,13 +68,15 @@ func RequestData(data []byte) *Outgoing {
 // over to gRPC.
 func ResponseBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: responseData, data: data} }
 
+// encode writes the field even when empty: PipeRequest's data is a oneof
+// member, whose presence is its meaning (protobuf writes it too).
 func (m *Outgoing) encode() mem.BufferSlice {
-	if m.data.Len() == 0 {
-		m.data.Free()
-		return nil // empty bytes are not encoded: the empty message
-	}
 	head := protowire.AppendTag(make([]byte, 0, 1+binary.MaxVarintLen64), m.field, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(m.data.Len()))
+	if m.data.Len() == 0 {
+		m.data.Free()
+		return mem.BufferSlice{mem.SliceBuffer(head)}
+	}
 	return mem.BufferSlice{mem.SliceBuffer(head), m.data}
 }
 

@@ -201,6 +201,12 @@ func TestOutgoingEncodesAroundTheData(t *testing.T) {
 			t.Fatalf("%d bytes encoded as %v (%v)", len(data), &req, err)
 		}
 	}
+	// An empty data request is still a data request: the oneof is set.
+	out, _ := Codec().Marshal(RequestData(nil))
+	want, _ := proto.Marshal(dataRequest(nil))
+	if got := out.Materialize(); !bytes.Equal(got, want) {
+		t.Fatalf("empty data request encoded as %x, protobuf writes %x", got, want)
+	}
 }
 
 // FuzzRequest checks that a Request's decoding agrees with protobuf's on any
