@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -567,4 +569,30 @@ func fmtBool(b *bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// The verbs that ask the daemon as a whole (registry, options, global info)
+// need no session and leave none behind: a script that polls number-of does
+// not create one.
+func TestSockctlDaemonVerbsCreateNoSession(t *testing.T) {
+	t.Parallel()
+	c := &sockctl{addr: daemon.Addr, session: uniqueName(t)}
+	for _, args := range [][]string{{"number-of"}, {"which-sockets"}, {"global-info"}, {"supports", "options"}, {"is-supported", "ipv6"}} {
+		c.ok(t, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	cl, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s, err := cl.CreateSession(ctx, c.session, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if s.Existing() {
+		t.Errorf("session %q exists after session-less verbs", c.session)
+	}
 }

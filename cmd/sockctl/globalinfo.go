@@ -20,8 +20,8 @@ domain and protocol (registered or not), num_cnt_bits, iov_max and the I/O
 backend's name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				gi, err := s.Client().GlobalInfo(ctx)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				gi, err := c.GlobalInfo(ctx)
 				if err != nil {
 					return err
 				}

@@ -21,8 +21,8 @@ The exit status is 0 either way: the answer is on standard output.`,
   sockctl is-supported options ip transparent`,
 		Args: cobra.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				ok, err := s.Client().IsSupported(ctx, args...)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				ok, err := c.IsSupported(ctx, args...)
 				if err != nil {
 					return err
 				}

@@ -17,8 +17,8 @@ func newNumberOfCommand(a *app) *cobra.Command {
 --use-registry=false, or while the global default was off, are not counted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				n, err := s.Client().NumberOf(ctx)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				n, err := c.NumberOf(ctx)
 				if err != nil {
 					return err
 				}

@@ -125,6 +125,37 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 // withSession connects to the daemon, attaches the named session and runs fn
 // with it. The connection is closed afterwards; the session lives on.
 func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.Session) error) error {
+	return a.connect(cmd, func(ctx, connectCtx context.Context, c *client.Client) error {
+		s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
+		if err != nil {
+			if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
+				// The daemon took the connection but did not answer in time.
+				return &client.DialError{Address: a.addr, Err: err}
+			}
+			return err
+		}
+		if err := fn(ctx, s); err != nil {
+			return failure{err}
+		}
+		return nil
+	})
+}
+
+// withClient connects to the daemon and runs fn, for the verbs that ask the
+// daemon as a whole (registry, options, global info) and so need no session:
+// they leave none behind.
+func (a *app) withClient(cmd *cobra.Command, fn func(context.Context, *client.Client) error) error {
+	return a.connect(cmd, func(ctx, _ context.Context, c *client.Client) error {
+		if err := fn(ctx, c); err != nil {
+			return failure{err}
+		}
+		return nil
+	})
+}
+
+// connect dials the daemon and runs fn with the command's context and one
+// bounded by the dial timeout, for the steps of connecting.
+func (a *app) connect(cmd *cobra.Command, fn func(ctx, connectCtx context.Context, c *client.Client) error) error {
 	ctx := cmd.Context()
 	connectCtx, cancel := context.WithTimeout(ctx, a.dialTimeout)
 	defer cancel()
@@ -141,18 +172,7 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 		return usage(err) // the address itself is malformed
 	}
 	defer c.Close()
-	s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
-	if err != nil {
-		if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
-			// The daemon took the connection but did not answer in time.
-			return &client.DialError{Address: a.addr, Err: err}
-		}
-		return err
-	}
-	if err := fn(ctx, s); err != nil {
-		return failure{err}
-	}
-	return nil
+	return fn(ctx, connectCtx, c)
 }
 
 // report prints the response of a call that the daemon answered (with

@@ -42,9 +42,9 @@ other KEY prints only that feature.`,
 				}
 				level = l
 			}
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if len(args) > 0 && args[0] == "options" {
-					rows, err := s.Client().SupportedOptions(ctx, level)
+					rows, err := c.SupportedOptions(ctx, level)
 					if err != nil {
 						return err
 					}
@@ -54,7 +54,7 @@ other KEY prints only that feature.`,
 				if len(args) == 1 {
 					key = args[0]
 				}
-				features, err := s.Client().Supports(ctx, key)
+				features, err := c.Supports(ctx, key)
 				if err != nil {
 					return err
 				}

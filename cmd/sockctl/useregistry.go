@@ -23,8 +23,8 @@ global-info shows the current value.`,
 				return usage(fmt.Errorf("%q: want true or false", args[0]))
 			}
 			on := args[0] == "true"
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				if err := s.Client().UseRegistry(ctx, on); err != nil {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.UseRegistry(ctx, on); err != nil {
 					return err
 				}
 				return a.out.emit(view{obj: object{}})

@@ -27,8 +27,8 @@ The filters combine: --domain inet --type dgram lists inet datagram sockets.
 			if err != nil {
 				return usage(err)
 			}
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				ids, err := s.Client().WhichSockets(ctx, f)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				ids, err := c.WhichSockets(ctx, f)
 				if err != nil {
 					return err
 				}
