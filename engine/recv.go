@@ -180,16 +180,22 @@ func (j *recvJob) attempt() (bool, error) {
 // read is one read syscall with its counters. wouldBlock marks the read
 // side empty: the reader will wait for the next edge.
 func (j *recvJob) read(p []byte, from *rawSockaddr) (n int, wouldBlock bool, err error) {
+	return j.counted(len(p), func() (int, error) { return sysRecvfrom(j.s.fd, p, j.flags, from) })
+}
+
+// counted makes one read syscall (sys, into a buffer of size bytes) with
+// the counters every read keeps; see read.
+func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock bool, err error) {
 	s := j.s
 	s.cnt.inc(cReadTries)
 	at := s.harvest()
-	n, err = sysRecvfrom(s.fd, p, j.flags, from)
+	n, err = sys()
 	if err == unix.EAGAIN {
 		s.rd.empty(at)
 		return 0, true, nil
 	}
 	if err == nil {
-		s.cnt.add(cReadByte, uint64(min(n, len(p))))
+		s.cnt.add(cReadByte, uint64(min(n, size))) // MSG_TRUNC makes n the datagram's real length
 	}
 	return n, false, err
 }
@@ -333,12 +339,13 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	if j.from == nil {
 		j.from = new(rawSockaddr)
 	}
-	s.cnt.inc(cReadTries)
-	at := s.harvest()
-	m, err := sysRecvmsg(s.fd, buf, oob, j.flags, j.from)
+	var m msgResult
+	_, wouldBlock, err := j.counted(len(buf), func() (n int, err error) {
+		m, err = sysRecvmsg(s.fd, buf, oob, j.flags, j.from)
+		return m.n, err
+	})
 	switch {
-	case err == unix.EAGAIN:
-		s.rd.empty(at)
+	case wouldBlock:
 		j.forgetSource()
 		return false, nil
 	case err != nil:
@@ -346,9 +353,7 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	case m.n == 0 && m.oobn == 0 && stream && len(buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
 		return j.fail(ErrClosed)
 	}
-	n := min(m.n, len(buf))
-	s.cnt.add(cReadByte, uint64(n))
-	j.data = bytes.Clone(buf[:n])
+	j.data = bytes.Clone(buf[:min(m.n, len(buf))])
 	j.rflags = m.flags
 	// A malformed control buffer keeps what decoded plus a BadControlLevel
 	// message; the data itself is good, so the call succeeds.
