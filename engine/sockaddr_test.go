@@ -68,32 +68,6 @@ func TestSockAddrEncodingRules(t *testing.T) {
 	}
 }
 
-func TestUnixConversions(t *testing.T) {
-	in4 := SockAddr{Family: FamilyInet, Addr: netip.MustParseAddr("192.0.2.7"), Port: 80}
-	u, err := in4.ToUnix()
-	if err != nil || !reflect.DeepEqual(*FromUnix(u), in4) {
-		t.Fatalf("inet: %v %+v", err, u)
-	}
-	in6 := SockAddr{Family: FamilyInet6, Addr: netip.MustParseAddr("2001:db8::1"), Port: 80, ScopeID: 2}
-	if u, err := in6.ToUnix(); err != nil || !reflect.DeepEqual(*FromUnix(u), in6) {
-		t.Fatalf("inet6: %v %+v", err, u)
-	}
-	abs := SockAddr{Family: FamilyLocal, Path: []byte("\x00name")}
-	if u, err := abs.ToUnix(); err != nil || !reflect.DeepEqual(*FromUnix(u), abs) {
-		t.Fatalf("abstract: %v %+v", err, u)
-	}
-	if got := FromUnix(&unix.SockaddrUnix{Name: "@name"}); !bytes.Equal(got.Path, []byte("\x00name")) {
-		t.Fatalf("x/sys abstract spelling: %q", got.Path)
-	}
-	_, err = SockAddr{Family: FamilyLocal, Path: []byte("@not-abstract")}.ToUnix()
-	wantInvalid(t, err, "sockaddr")
-	_, err = SockAddr{Family: FamilyUnspec}.ToUnix()
-	wantInvalid(t, err, "sockaddr")
-	if FromUnix(&unix.SockaddrNetlink{}) != nil {
-		t.Fatal("unknown type converted")
-	}
-}
-
 func TestDecodeRawSockaddr(t *testing.T) {
 	if _, err := DecodeRawSockaddr([]byte{1}); err == nil {
 		t.Fatal("short input accepted")

@@ -53,25 +53,6 @@ var codecs = map[ValueType]codec{
 	TypeSCTPRtoInfo:        fixedCodec[SCTPRtoInfo]("sctp_rtoinfo"),
 }
 
-// Encode validates v as a value of type t and returns the bytes setsockopt
-// takes. It is exported for tests and tools; Set is what callers use.
-func Encode(t ValueType, v any) ([]byte, error) {
-	c, ok := codecs[t]
-	if !ok {
-		return nil, badValue(v, "type %s has no socket encoding", t)
-	}
-	return c.encode(v)
-}
-
-// Decode parses the bytes getsockopt answered as a value of type t.
-func Decode(t ValueType, b []byte) (any, error) {
-	c, ok := codecs[t]
-	if !ok {
-		return nil, badValue(b, "type %s has no socket encoding", t)
-	}
-	return c.decode(b)
-}
-
 var ne = binary.NativeEndian
 
 func int32Bytes(n int32) []byte { return ne.AppendUint32(nil, uint32(n)) }

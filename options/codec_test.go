@@ -49,14 +49,14 @@ func TestCodecRoundTrips(t *testing.T) {
 	}
 	covered := map[ValueType]bool{}
 	for _, c := range cases {
-		b, err := Encode(c.typ, c.v)
+		b, err := encodeAs(c.typ, c.v)
 		if err != nil {
-			t.Errorf("Encode(%s, %v): %v", c.typ, c.v, err)
+			t.Errorf("encodeAs(%s, %v): %v", c.typ, c.v, err)
 			continue
 		}
-		got, err := Decode(c.typ, b)
+		got, err := decodeAs(c.typ, b)
 		if err != nil {
-			t.Errorf("Decode(%s, %x): %v", c.typ, b, err)
+			t.Errorf("decodeAs(%s, %x): %v", c.typ, b, err)
 			continue
 		}
 		if !reflect.DeepEqual(got, c.v) {
@@ -101,10 +101,10 @@ func TestEncodeRejectsBadValues(t *testing.T) {
 		{TypeSCTPInitMsg, 5, "sctp_initmsg"},
 	}
 	for _, c := range cases {
-		_, err := Encode(c.typ, c.v)
+		_, err := encodeAs(c.typ, c.v)
 		var bad *valueErr
 		if !errors.As(err, &bad) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("Encode(%s, %v) = %v, want a value error mentioning %q", c.typ, c.v, err, c.want)
+			t.Errorf("encodeAs(%s, %v) = %v, want a value error mentioning %q", c.typ, c.v, err, c.want)
 		}
 	}
 }
@@ -115,15 +115,15 @@ func TestDecodeRejectsShortInput(t *testing.T) {
 		if typ == TypeString || typ == TypeIPMsfilter {
 			continue // any length is a string; empty is null
 		}
-		if _, err := Decode(typ, []byte{1, 2, 3}); err == nil {
-			t.Errorf("Decode(%s, 3 bytes) accepted", typ)
+		if _, err := decodeAs(typ, []byte{1, 2, 3}); err == nil {
+			t.Errorf("decodeAs(%s, 3 bytes) accepted", typ)
 		}
 	}
 	// A source count that claims more than the bytes hold.
-	b, _ := Encode(TypeIPMsfilter, &IPMsfilter{Multiaddr: netip.MustParseAddr("232.1.1.1")})
+	b, _ := encodeAs(TypeIPMsfilter, &IPMsfilter{Multiaddr: netip.MustParseAddr("232.1.1.1")})
 	b[12] = 200
-	if _, err := Decode(TypeIPMsfilter, b); err == nil {
-		t.Error("Decode(ip_msfilter) accepted a count past the end")
+	if _, err := decodeAs(TypeIPMsfilter, b); err == nil {
+		t.Error("decodeAs(ip_msfilter) accepted a count past the end")
 	}
 }
 
@@ -144,4 +144,24 @@ func TestNamesOfTOSAndPMTUDisc(t *testing.T) {
 	if TOS(0xb8).Name() != "" {
 		t.Error("an unnamed TOS has a name")
 	}
+}
+
+// encodeAs validates v as a value of type t and returns the bytes setsockopt
+// takes, as Set does for an option of that type.
+func encodeAs(t ValueType, v any) ([]byte, error) {
+	c, ok := codecs[t]
+	if !ok {
+		return nil, badValue(v, "type %s has no socket encoding", t)
+	}
+	return c.encode(v)
+}
+
+// decodeAs parses the bytes getsockopt answered as a value of type t, as Get
+// does for an option of that type.
+func decodeAs(t ValueType, b []byte) (any, error) {
+	c, ok := codecs[t]
+	if !ok {
+		return nil, badValue(b, "type %s has no socket encoding", t)
+	}
+	return c.decode(b)
 }

@@ -13,15 +13,15 @@ func fuzzDecode(f *testing.F, typ ValueType, seeds ...[]byte) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := Decode(typ, b)
+		v, err := decodeAs(typ, b)
 		if err != nil {
 			return
 		}
-		enc, err := Encode(typ, v)
+		enc, err := encodeAs(typ, v)
 		if err != nil {
 			return // the kernel may answer what a caller may not set (e.g. linger < 0)
 		}
-		again, err := Decode(typ, enc)
+		again, err := decodeAs(typ, enc)
 		if err != nil || !reflect.DeepEqual(again, v) {
 			t.Fatalf("%s: %x decoded to %#v, re-encoded to %x, decoded to %#v (%v)", typ, b, v, enc, again, err)
 		}
