@@ -191,67 +191,23 @@ func (b *bench) echoRounds(label string, round func() (sel, comp float64, err er
 	return nil
 }
 
-func (b *bench) pipeAll(ctx context.Context, pipeBytes int64) error {
-	var pipe, bare, socat, pipeCPU, bareCPU, socatCPU []float64
-	gib := float64(pipeBytes) / (1 << 30)
-	for range b.rounds {
-		before := proc.CPUTime(b.sockdPid)
-		r, err := b.pipeSockd(ctx, pipeBytes)
-		if err != nil {
-			return fmt.Errorf("pipe: %w", err)
-		}
-		pipe = append(pipe, r)
-		pipeCPU = append(pipeCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
-		r, cpu, err := b.pipeBare(pipeBytes)
-		if err != nil {
-			return fmt.Errorf("bare stream: %w", err)
-		}
-		bare, bareCPU = append(bare, r), append(bareCPU, cpu.Seconds()/gib)
-		if r, cpu, err = b.pipeSocat(pipeBytes); err != nil {
-			return fmt.Errorf("socat: %w", err)
-		}
-		socat, socatCPU = append(socat, r), append(socatCPU, cpu.Seconds()/gib)
-	}
-	fmt.Printf("pipe %d MiB in %d KiB chunks, MB/s (median of %d rounds): sockd Pipe %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
-		pipeBytes>>20, b.chunk>>10, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
-		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
-	fmt.Printf("  rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe, 0), list(bare, 0), list(socat, 0))
-	fmt.Printf("pipe CPU of the daemon / anchor per GiB (median): sockd %.2fs, bare gRPC server %.2fs, socat %.2fs\n",
-		stat.Median(pipeCPU), stat.Median(bareCPU), stat.Median(socatCPU))
-	return nil
+func (b *bench) pipeAll(ctx context.Context, total int64) error {
+	return b.compare(fmt.Sprintf("pipe %d MiB in %d KiB chunks", total>>20, b.chunk>>10), "pipe CPU of the daemon / anchor", total, []path{
+		b.throughDaemon("sockd Pipe", "Pipe", func() (float64, error) { return b.pipeSockd(ctx, total) }),
+		{label: "bare gRPC stream", ratio: "bare", round: "bare", cpu: "bare gRPC server", run: func() (float64, time.Duration, error) { return b.pipeBare(total) }},
+		{label: "socat", ratio: "socat", round: "socat", run: func() (float64, time.Duration, error) { return b.pipeSocat(total) }},
+	})
 }
 
-func (b *bench) relayAll(ctx context.Context, relayBytes int64) error {
-	var relay, socatRelay, direct, relayCPU, socatCPU []float64
-	gib := float64(relayBytes) / (1 << 30)
-	// The paths take turns, round after round, so that a slow moment of
-	// the machine falls on all of them alike; medians are reported.
-	for range b.rounds {
-		before := proc.CPUTime(b.sockdPid)
-		r, err := b.relaySockd(ctx, relayBytes)
-		if err != nil {
-			return fmt.Errorf("relay: %w", err)
-		}
-		relay = append(relay, r)
-		relayCPU = append(relayCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
-		r, cpu, err := b.relaySocat(relayBytes)
-		if err != nil {
-			return fmt.Errorf("socat relay: %w", err)
-		}
-		socatRelay = append(socatRelay, r)
-		socatCPU = append(socatCPU, cpu.Seconds()/gib)
-		if r, err = b.relayDirect(relayBytes); err != nil {
-			return fmt.Errorf("direct: %w", err)
-		}
-		direct = append(direct, r)
-	}
-	fmt.Printf("relay %d MiB, MB/s (median of %d rounds): sockd Relay %.0f, socat -b 65536 %.0f, direct loopback %.0f; Relay/socat %.2f, Relay/direct %.2f\n",
-		relayBytes>>20, b.rounds, stat.Median(relay), stat.Median(socatRelay), stat.Median(direct),
-		stat.Median(relay)/stat.Median(socatRelay), stat.Median(relay)/stat.Median(direct))
-	fmt.Printf("  rounds, MB/s: sockd %s; socat %s; direct %s\n", list(relay, 0), list(socatRelay, 0), list(direct, 0))
-	fmt.Printf("relay CPU of the relaying process per GiB (median): sockd %.2fs, socat %.2fs\n",
-		stat.Median(relayCPU), stat.Median(socatCPU))
-	return nil
+func (b *bench) relayAll(ctx context.Context, total int64) error {
+	return b.compare(fmt.Sprintf("relay %d MiB", total>>20), "relay CPU of the relaying process", total, []path{
+		b.throughDaemon("sockd Relay", "Relay", func() (float64, error) { return b.relaySockd(ctx, total) }),
+		{label: "socat -b 65536", ratio: "socat", round: "socat", run: func() (float64, time.Duration, error) { return b.relaySocat(total) }},
+		{label: "direct loopback", ratio: "direct", round: "direct", run: func() (float64, time.Duration, error) {
+			rate, err := b.relayDirect(total)
+			return rate, -1, err
+		}},
+	})
 }
 
 func list(xs []float64, decimals int) string {

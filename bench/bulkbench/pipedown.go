@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sockd/sockd/bench/internal/proc"
-	"github.com/sockd/sockd/bench/internal/stat"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -33,33 +32,11 @@ import (
 const pipeDownChunk = 64 << 10
 
 func (b *bench) pipeDownAll(ctx context.Context, total int64) error {
-	var pipe, bare, socat, pipeCPU, bareCPU, socatCPU []float64
-	gib := float64(total) / (1 << 30)
-	for range b.rounds {
-		before := proc.CPUTime(b.sockdPid)
-		r, err := b.pipeDownSockd(ctx, total)
-		if err != nil {
-			return fmt.Errorf("pipe down: %w", err)
-		}
-		pipe = append(pipe, r)
-		pipeCPU = append(pipeCPU, (proc.CPUTime(b.sockdPid)-before).Seconds()/gib)
-		r, cpu, err := b.pipeDownBare(total)
-		if err != nil {
-			return fmt.Errorf("bare stream down: %w", err)
-		}
-		bare, bareCPU = append(bare, r), append(bareCPU, cpu.Seconds()/gib)
-		if r, cpu, err = b.pipeDownSocat(total); err != nil {
-			return fmt.Errorf("socat down: %w", err)
-		}
-		socat, socatCPU = append(socat, r), append(socatCPU, cpu.Seconds()/gib)
-	}
-	fmt.Printf("pipe down %d MiB, MB/s (median of %d rounds): sockd Pipe via client.Conn %.0f, bare gRPC stream %.0f, socat %.0f; Pipe/bare %.2f, Pipe/socat %.2f\n",
-		total>>20, b.rounds, stat.Median(pipe), stat.Median(bare), stat.Median(socat),
-		stat.Median(pipe)/stat.Median(bare), stat.Median(pipe)/stat.Median(socat))
-	fmt.Printf("  rounds, MB/s: sockd %s; bare %s; socat %s\n", list(pipe, 0), list(bare, 0), list(socat, 0))
-	fmt.Printf("pipe down CPU of the daemon / anchor per GiB (median): sockd %.2fs, bare gRPC server %.2fs, socat %.2fs\n",
-		stat.Median(pipeCPU), stat.Median(bareCPU), stat.Median(socatCPU))
-	return nil
+	return b.compare(fmt.Sprintf("pipe down %d MiB", total>>20), "pipe down CPU of the daemon / anchor", total, []path{
+		b.throughDaemon("sockd Pipe via client.Conn", "Pipe", func() (float64, error) { return b.pipeDownSockd(ctx, total) }),
+		{label: "bare gRPC stream", ratio: "bare", round: "bare", cpu: "bare gRPC server", run: func() (float64, time.Duration, error) { return b.pipeDownBare(total) }},
+		{label: "socat", ratio: "socat", round: "socat", run: func() (float64, time.Duration, error) { return b.pipeDownSocat(total) }},
+	})
 }
 
 // source serves one TCP connection: it writes total bytes in chunks and
