@@ -409,24 +409,36 @@ func sendAll(stream interface {
 	return nil
 }
 
-// pipeBare returns the bare stream's throughput and the CPU time its server
-// used.
-func (b *bench) pipeBare(total int64) (float64, time.Duration, error) {
-	sock := filepath.Join(b.dir, "bare.sock")
+// startAnchor starts the bare gRPC anchor (serveAnchor) in its own
+// process, on a unix socket of that name, and dials it with the transport
+// settings sockd and its client use.
+func (b *bench) startAnchor(name string) (*grpc.ClientConn, *exec.Cmd, error) {
+	sock := filepath.Join(b.dir, name)
 	self, err := os.Executable()
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
 	anchor := exec.Command(self, "-serve-bare", sock)
 	if err := proc.Start(anchor, "unix", sock); err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
-	defer proc.Stop(anchor)
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
 	if err != nil {
+		proc.Stop(anchor)
+		return nil, nil, err
+	}
+	return conn, anchor, nil
+}
+
+// pipeBare returns the bare stream's throughput and the CPU time its server
+// used.
+func (b *bench) pipeBare(total int64) (float64, time.Duration, error) {
+	conn, anchor, err := b.startAnchor("bare.sock")
+	if err != nil {
 		return 0, 0, err
 	}
+	defer proc.Stop(anchor)
 	defer conn.Close()
 	addr, done, err := b.sink()
 	if err != nil {

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sockd/sockd/bench/internal/proc"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -105,21 +103,11 @@ func (b *bench) pipeDownSockd(ctx context.Context, total int64) (float64, error)
 // pipeDownBare returns the bare stream's throughput and the CPU time its
 // server used.
 func (b *bench) pipeDownBare(total int64) (float64, time.Duration, error) {
-	sock := filepath.Join(b.dir, "bare-down.sock")
-	self, err := os.Executable()
+	conn, anchor, err := b.startAnchor("bare-down.sock")
 	if err != nil {
-		return 0, 0, err
-	}
-	anchor := exec.Command(self, "-serve-bare", sock)
-	if err := proc.Start(anchor, "unix", sock); err != nil {
 		return 0, 0, err
 	}
 	defer proc.Stop(anchor)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
-	if err != nil {
-		return 0, 0, err
-	}
 	defer conn.Close()
 	addr, source, err := b.source(total)
 	if err != nil {
