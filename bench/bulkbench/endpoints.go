@@ -90,6 +90,39 @@ func (s *source) close() {
 	}
 }
 
+// sendAll writes total bytes to c, a chunk at a time.
+func (s *source) sendAll(c net.Conn, total int64) error {
+	chunk := int64(len(s.buf))
+	for sent := int64(0); sent < total; sent += chunk {
+		if err := s.send(c, min(chunk, total-sent)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acceptOne listens on a loopback port and hands the one connection it
+// accepts to serve, or serve's error to report; it returns the address.
+func acceptOne(serve func(net.Conn) error, report func(error)) (string, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			report(err)
+			return
+		}
+		defer c.Close()
+		if err := serve(c); err != nil {
+			report(err)
+		}
+	}()
+	return l.Addr().String(), nil
+}
+
 // send writes n bytes (at most one chunk) to c.
 func (s *source) send(c net.Conn, n int64) error {
 	if s.file == nil {

@@ -334,23 +334,13 @@ type sinkResult struct {
 }
 
 func (b *bench) sink() (string, <-chan sinkResult, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
 	done := make(chan sinkResult, 1)
-	go func() {
-		defer l.Close()
-		c, err := l.Accept()
-		if err != nil {
-			done <- sinkResult{err: err}
-			return
-		}
-		defer c.Close()
+	addr, err := acceptOne(func(c net.Conn) error {
 		n, err := discard(c, b.endpoints != "copy")
 		done <- sinkResult{n: n, end: time.Now(), err: err}
-	}()
-	return l.Addr().String(), done, nil
+		return nil
+	}, func(err error) { done <- sinkResult{err: err} })
+	return addr, done, err
 }
 
 // throughput waits for the sink and returns MB/s since start.
@@ -564,13 +554,11 @@ func (b *bench) write(network, addr string, total int64, done <-chan sinkResult,
 	}
 	defer src.close()
 	start := time.Now()
-	for sent := int64(0); sent < total; sent += int64(b.chunk) {
-		if err := src.send(c, min(int64(b.chunk), total-sent)); err != nil {
-			c.Close()
-			return 0, err
-		}
-	}
+	err = src.sendAll(c, total)
 	c.Close()
+	if err != nil {
+		return 0, err
+	}
 	return throughput(start, total, done)
 }
 

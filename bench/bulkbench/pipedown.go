@@ -38,36 +38,22 @@ func (b *bench) pipeDownAll(ctx context.Context, total int64) error {
 }
 
 // source serves one TCP connection: it writes total bytes in chunks and
-// closes it.
+// closes it, then reports how that went.
 func (b *bench) source(total int64) (string, <-chan error, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
 	done := make(chan error, 1)
-	go func() {
-		defer l.Close()
-		c, err := l.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
+	addr, err := acceptOne(func(c net.Conn) error {
 		src, err := newSource(b.chunk, b.endpoints == "zerocopy")
 		if err != nil {
-			done <- err
-			return
+			return err
 		}
 		defer src.close()
-		for sent := int64(0); sent < total; sent += int64(b.chunk) {
-			if err := src.send(c, min(int64(b.chunk), total-sent)); err != nil {
-				done <- err
-				return
-			}
+		if err := src.sendAll(c, total); err != nil {
+			return err
 		}
 		done <- nil
-	}()
-	return l.Addr().String(), done, nil
+		return nil
+	}, func(err error) { done <- err })
+	return addr, done, err
 }
 
 // drain reads r to its end and returns MB/s since it began.
