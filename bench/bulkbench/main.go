@@ -479,11 +479,7 @@ func serveAnchor(path string) error {
 		}, {
 			StreamName: "Pipe", ClientStreams: true, ServerStreams: true,
 			Handler: func(_ any, ss grpc.ServerStream) error {
-				first := new(sockdv1.PipeRequest)
-				if err := ss.RecvMsg(first); err != nil {
-					return err
-				}
-				c, err := net.Dial("tcp4", first.GetSocketId())
+				c, err := dialNamed(ss)
 				if err != nil {
 					return err
 				}
@@ -510,6 +506,16 @@ func serveAnchor(path string) error {
 		g.Stop()
 	}()
 	return g.Serve(l)
+}
+
+// dialNamed receives an anchor stream's first message and dials the TCP
+// address it names.
+func dialNamed(ss grpc.ServerStream) (net.Conn, error) {
+	first := new(sockdv1.PipeRequest)
+	if err := ss.RecvMsg(first); err != nil {
+		return nil, err
+	}
+	return net.Dial("tcp4", first.GetSocketId())
 }
 
 // pipeSocat returns socat's throughput and the CPU time it used.

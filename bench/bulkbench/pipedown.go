@@ -136,11 +136,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 // TCP address to dial, whose bytes are streamed back in messages of
 // pipeDownChunk until its end.
 func pipeDownHandler(_ any, ss grpc.ServerStream) error {
-	first := new(sockdv1.PipeRequest)
-	if err := ss.RecvMsg(first); err != nil {
-		return err
-	}
-	c, err := net.Dial("tcp4", first.GetSocketId())
+	c, err := dialNamed(ss)
 	if err != nil {
 		return err
 	}
