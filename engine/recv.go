@@ -72,16 +72,19 @@ func (s *Socket) RecvHolds(op Op, length, ctrlSize, flags int) int {
 // recvJob is one recv/recvfrom/recvmsg call; its fields accumulate across
 // attempts (partial stream data survives waits).
 type recvJob struct {
-	s      *Socket
-	op     Op
-	length int // recv: bytes wanted; recvfrom/recvmsg: buffer size (0: rcvbuf)
-	flags  int
-	// The buffers the call reads with, fixed when it is made, so that what a
-	// pending completion holds is what it can deliver whatever otp rcvbuf and
-	// rcvctrlbuf become meanwhile: bufCount buffers of bufSize (recv(0) on a
-	// stream gathers up to rcvbuf's N), and ctrlSize of control data.
+	s       *Socket
+	op      Op
+	length  int // recv: bytes wanted; recvfrom/recvmsg: buffer size (0: rcvbuf)
+	ctrlReq int // recvmsg: control buffer size (0: rcvctrlbuf)
+	flags   int
+	// The buffers an attempt reads with (settle): bufCount buffers of
+	// bufSize (recv(0) on a stream gathers up to rcvbuf's N), and ctrlSize
+	// of control data. Each attempt takes otp rcvbuf and rcvctrlbuf as they
+	// are then, as Erlang's recv does on every retry, except a pending
+	// completion's (pinned by holds): it delivers no more than was counted.
 	bufCount, bufSize int
 	ctrlSize          int
+	pinned            bool
 
 	from *rawSockaddr // recvfrom/recvmsg: the source address, once a read filled it
 	into []byte       // RecvInto: the caller's buffer, read into and returned as is
@@ -117,8 +120,9 @@ func (j *recvJob) recvResult() RecvResult {
 // buffer (plus control data for recvmsg). A recvfrom keeps no buffer while
 // it waits, but a bound on what completions hold must count what each
 // pending one will deliver, or many of them completing at once could pile
-// up far past it.
+// up far past it. The buffers are pinned from then on.
 func (j *recvJob) holds() int {
+	j.pinned = true
 	if j.gathersBuffers() {
 		return j.bufCount * j.bufSize
 	}
@@ -139,21 +143,26 @@ func newRecvJob(s *Socket, op Op, length, ctrlSize, flags int) *recvJob {
 	return &j
 }
 
-// makeRecvJob settles the buffers a call reads with: its length, or otp
-// rcvbuf (and rcvctrlbuf) as they are now.
 func makeRecvJob(s *Socket, op Op, length, ctrlSize, flags int) recvJob {
-	j := recvJob{s: s, op: op, length: length, flags: flags, bufCount: 1, bufSize: length, ctrlSize: ctrlSize}
-	if length == 0 {
-		n, size := s.RcvBuf()
+	j := recvJob{s: s, op: op, length: length, ctrlReq: ctrlSize, flags: flags}
+	j.settle()
+	return j
+}
+
+// settle sets the buffers the next attempt reads with: the call's sizes, or
+// otp rcvbuf and rcvctrlbuf as they are now.
+func (j *recvJob) settle() {
+	j.bufCount, j.bufSize, j.ctrlSize = 1, j.length, j.ctrlReq
+	if j.length == 0 {
+		n, size := j.s.RcvBuf()
 		j.bufSize = size
-		if j.gathersBuffers() && flags&unix.MSG_PEEK == 0 { // more peeks would return the same bytes again
+		if j.gathersBuffers() && j.flags&unix.MSG_PEEK == 0 { // more peeks would return the same bytes again
 			j.bufCount = max(n, 1)
 		}
 	}
-	if op == OpRecvMsg && ctrlSize == 0 {
-		j.ctrlSize, _ = s.CtrlBufs()
+	if j.op == OpRecvMsg && j.ctrlReq == 0 {
+		j.ctrlSize, _ = j.s.CtrlBufs()
 	}
-	return j
 }
 
 func (j *recvJob) completion() *Completion {
@@ -162,6 +171,9 @@ func (j *recvJob) completion() *Completion {
 }
 
 func (j *recvJob) attempt() (bool, error) {
+	if !j.pinned {
+		j.settle()
+	}
 	stream := j.s.typ == unix.SOCK_STREAM
 	switch {
 	case j.op == OpRecvMsg:

@@ -122,6 +122,23 @@ func TestRecvFromConnectedStreamHasNoAddress(t *testing.T) {
 	}
 }
 
+// A blocking recv(0) reads with otp rcvbuf as it is when data comes, as
+// Erlang's recv does when it retries after a select; only a pending
+// completion keeps the size it was counted with.
+func TestBlockingRecvTakesRcvBufAsItIsThen(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	got := make(chan RecvResult, 1)
+	go func() { got <- sv.Recv(bg, c, 0, 0, infinity) }()
+	eventually(t, "the recv waiting", func() bool { return sv.Info().NumReaders == 1 })
+	sv.SetRcvBuf(0, 3)
+	mustSend(t, cl, c, "abcdef")
+	if r := <-got; r.Err != nil || string(r.Data) != "abc" {
+		t.Fatalf("blocking recv(0) after rcvbuf became 3: %+v", r)
+	}
+}
+
 // RecvInto reads into the caller's buffer and returns it, short reads and
 // all; it refuses nowait, which would keep the buffer after it returns.
 func TestRecvIntoTheCallersBuffer(t *testing.T) {
