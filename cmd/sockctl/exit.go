@@ -99,6 +99,10 @@ func errorMessage(err error) string {
 	if errors.Is(err, context.Canceled) {
 		return "interrupted"
 	}
+	var dialErr *client.DialError
+	if errors.As(err, &dialErr) {
+		return dialErr.Error()
+	}
 	if st, ok := grpcStatus(err); ok {
 		if st.Code() == codes.Canceled {
 			return "interrupted"

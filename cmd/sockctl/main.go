@@ -4,7 +4,9 @@
 //
 // Every invocation attaches to the same named session (--session, default
 // "sockctl"), so the sockets it opens and the events of the operations it
-// starts persist from one invocation to the next, for an hour after the last.
+// starts persist from one invocation to the next, for an hour after the last;
+// the verbs that ask the daemon as a whole (number-of, which-sockets,
+// use-registry, global-info, supports, is-supported) use none.
 //
 // # Output
 //

@@ -128,6 +128,30 @@ func TestDaemonRefusesCall(t *testing.T) {
 	}
 }
 
+// TestDaemonNeverAnswers runs against a gRPC server that takes every call
+// and never answers: the first call is bounded by --dial-timeout and the
+// daemon is reported unreachable, with or without a session.
+func TestDaemonNeverAnswers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "grpc.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		<-ss.Context().Done()
+		return ss.Context().Err()
+	}))
+	go srv.Serve(l)
+	defer srv.Stop()
+
+	for _, args := range [][]string{{"number-of"}, {"open", "inet", "stream"}} {
+		code, stdout, stderr := sockctl(t, append([]string{"--addr", path, "--dial-timeout", "300ms"}, args...)...)
+		if code != exitUnreachable || stdout != "" || !strings.HasPrefix(stderr, "error: cannot reach sockd at ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d", args, code, stdout, stderr, exitUnreachable)
+		}
+	}
+}
+
 func TestHelpListsEveryVerb(t *testing.T) {
 	code, stdout, _ := sockctl(t, "--help")
 	if code != exitOK {

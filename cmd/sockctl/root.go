@@ -42,7 +42,9 @@ with the semantics of Erlang/OTP's socket module.
 
 Every invocation attaches to the same named session (--session), which owns
 the sockets it opens and receives the events of the operations it starts, so
-both persist from one invocation to the next.
+both persist from one invocation to the next. The verbs that ask the daemon
+as a whole (number-of, which-sockets, use-registry, global-info, supports,
+is-supported) use no session.
 
 Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
 daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted.
@@ -129,8 +131,7 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 		s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
 		if err != nil {
 			if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
-				// The daemon took the connection but did not answer in time.
-				return &client.DialError{Address: a.addr, Err: err}
+				return a.noAnswer()
 			}
 			return err
 		}
@@ -143,14 +144,25 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 
 // withClient connects to the daemon and runs fn, for the verbs that ask the
 // daemon as a whole (registry, options, global info) and so need no session:
-// they leave none behind.
+// they leave none behind. Their one quick call is bounded like the
+// connection: a daemon that takes it but never answers is unreachable.
 func (a *app) withClient(cmd *cobra.Command, fn func(context.Context, *client.Client) error) error {
-	return a.connect(cmd, func(ctx, _ context.Context, c *client.Client) error {
-		if err := fn(ctx, c); err != nil {
-			return failure{err}
+	return a.connect(cmd, func(ctx, connectCtx context.Context, c *client.Client) error {
+		err := fn(connectCtx, c)
+		switch {
+		case err == nil:
+			return nil
+		case status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil:
+			return a.noAnswer()
 		}
-		return nil
+		return failure{err}
 	})
+}
+
+// noAnswer: the daemon took the connection but did not answer its first
+// call within --dial-timeout.
+func (a *app) noAnswer() error {
+	return &client.DialError{Address: a.addr, Err: fmt.Errorf("no answer within %v", a.dialTimeout)}
 }
 
 // connect dials the daemon and runs fn with the command's context and one
