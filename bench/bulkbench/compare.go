@@ -10,13 +10,13 @@ import (
 )
 
 // path is one way a throughput comparison moves its bytes. run returns MB/s
-// and the CPU time the relaying process used, or a negative time when that
-// is not measured.
+// and the CPU time the relaying process used (unless noCPU: there is none).
 type path struct {
 	label string // in the medians: "sockd Pipe", "socat -b 65536"
 	ratio string // in the ratios: "Pipe" (the first path), "bare"
 	round string // in the rounds and CPU lines: "sockd", "bare"
 	cpu   string // in the CPU line, if different from round
+	noCPU bool
 	run   func() (float64, time.Duration, error)
 }
 
@@ -42,10 +42,10 @@ func (b *bench) compare(heading, cpuTitle string, total int64, paths []path) err
 		for i, p := range paths {
 			rate, cpu, err := p.run()
 			if err != nil {
-				return fmt.Errorf("%s: %w", p.label, err)
+				return fmt.Errorf("%s: %s: %w", heading, p.label, err)
 			}
 			rates[i] = append(rates[i], rate)
-			if cpu >= 0 {
+			if !p.noCPU {
 				cpus[i] = append(cpus[i], cpu.Seconds()/gib)
 			}
 		}

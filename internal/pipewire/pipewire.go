@@ -69,7 +69,9 @@ func RequestData(data []byte) *Outgoing {
 func ResponseBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: responseData, data: data} }
 
 // encode writes the field even when empty: PipeRequest's data is a oneof
-// member, whose presence is its meaning (protobuf writes it too).
+// member, whose presence is its meaning (protobuf writes it too); for
+// PipeResponse's plain field an empty one decodes as none, as protobuf
+// would leave it out.
 func (m *Outgoing) encode() mem.BufferSlice {
 	head := protowire.AppendTag(make([]byte, 0, 1+binary.MaxVarintLen64), m.field, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(m.data.Len()))
