@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,80 @@ func TestConnLargeWrite(t *testing.T) {
 	if got.err != nil || !bytes.Equal(got.resp, data) {
 		t.Fatalf("peer read %d bytes (%v), want the %d written", len(got.resp), got.err, len(data))
 	}
+}
+
+// TestConnReaderThatStops: while a Conn's reader takes nothing, the peer's
+// writes stall after what the socket buffers, the daemon's one read and the
+// gRPC window hold (backpressure, not an unbounded queue in the daemon or
+// the client); once reading resumes every byte arrives, in order.
+func TestConnReaderThatStops(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
+	defer cancel()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const total = 256 << 20
+	pattern := func(i int) byte { return byte(i*7/5 + i>>16) }
+	var written atomic.Int64
+	wrote := goCall(func() error {
+		peer, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer peer.Close()
+		buf := make([]byte, 64<<10)
+		for off := 0; off < total; off += len(buf) {
+			for i := range buf {
+				buf[i] = pattern(off + i)
+			}
+			if _, err := peer.Write(buf); err != nil {
+				return err
+			}
+			written.Add(int64(len(buf)))
+		}
+		return nil
+	})
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Wait until the writer makes no progress for half a second.
+	last, still := int64(-1), 0
+	for still < 5 && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		if n := written.Load(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
+	if last >= 64<<20 {
+		t.Fatalf("the peer wrote %d MiB to a Conn nobody reads before stalling, want well under 64 MiB", last>>20)
+	}
+	got := make([]byte, 0, total)
+	buf := make([]byte, 256<<10)
+	for len(got) < total {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("Read after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	for i := range got {
+		if got[i] != pattern(i) {
+			t.Fatalf("byte %d is %d, want %d", i, got[i], pattern(i))
+		}
+	}
+	if err := await(t, "peer write", wrote); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the peer stalled after %d KiB", last>>10)
 }
 
 // TestPacketConn: ReadFrom and WriteTo over daemon UDP sockets, with a read
