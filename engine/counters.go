@@ -102,12 +102,12 @@ func (c *counters) snapshot() Counters {
 
 // waitCounter is the *_waits counter of the side op waits on (none for connect).
 func waitCounter(op Op) (counterID, bool) {
-	switch op {
-	case OpAccept:
+	switch op.lane() {
+	case acceptLane:
 		return cAccWaits, true
-	case OpRecv, OpRecvFrom, OpRecvMsg:
+	case readLane:
 		return cReadWaits, true
-	case OpSend, OpSendTo, OpSendMsg:
+	case writeLane:
 		return cWriteWaits, true
 	}
 	return 0, false

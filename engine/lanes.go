@@ -87,16 +87,42 @@ func (sd *side) retiringOf(c Caller, handle uint64) *waiter {
 	return nil
 }
 
-// laneOf maps an operation to its side and lane.
-func (s *Socket) laneOf(op Op) (*side, *lane) {
+// laneKind is the lane an operation queues in: the one place that says
+// which operations read, write, accept or connect.
+type laneKind uint8
+
+const (
+	noLane laneKind = iota
+	acceptLane
+	readLane
+	writeLane
+	connectLane
+)
+
+func (op Op) lane() laneKind {
 	switch op {
 	case OpAccept:
-		return &s.rd, &s.acceptors
+		return acceptLane
 	case OpRecv, OpRecvFrom, OpRecvMsg:
-		return &s.rd, &s.readers
+		return readLane
 	case OpSend, OpSendTo, OpSendMsg:
-		return &s.wr, &s.writers
+		return writeLane
 	case OpConnect:
+		return connectLane
+	}
+	return noLane
+}
+
+// laneOf maps an operation to its side and lane.
+func (s *Socket) laneOf(op Op) (*side, *lane) {
+	switch op.lane() {
+	case acceptLane:
+		return &s.rd, &s.acceptors
+	case readLane:
+		return &s.rd, &s.readers
+	case writeLane:
+		return &s.wr, &s.writers
+	case connectLane:
 		return &s.wr, &s.connector
 	}
 	return nil, nil
@@ -107,14 +133,14 @@ func (s *Socket) laneOf(op Op) (*side, *lane) {
 // connect while writing are {invalid, state}. Called with the side locked.
 func (s *Socket) conflict(op Op) error {
 	var busy bool
-	switch op {
-	case OpAccept:
+	switch op.lane() {
+	case acceptLane:
 		busy = s.readers.current != nil
-	case OpRecv, OpRecvFrom, OpRecvMsg:
+	case readLane:
 		busy = s.acceptors.current != nil
-	case OpSend, OpSendTo, OpSendMsg:
+	case writeLane:
 		busy = s.connecting
-	case OpConnect:
+	case connectLane:
 		busy = s.writers.current != nil
 	}
 	if busy {
