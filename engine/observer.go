@@ -24,11 +24,22 @@ type Observer interface {
 	// SocketClosed is called once per socket, after it was marked closed
 	// and its waiters aborted, with no engine lock held.
 	SocketClosed(s *Socket)
+	// UseRegistryOn is called when a socket's use_registry turns on after
+	// SocketOpened (setopt otp use_registry true, a monitor), so that the
+	// observer need not learn of it from every caller that sets it.
+	UseRegistryOn(s *Socket)
 }
 
 func (e *Engine) noteOpened(s *Socket) {
+	s.announced.Store(true) // before: a SetUseRegistry racing with it tells one of the two
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.SocketOpened(s)
+	}
+}
+
+func (e *Engine) noteUseRegistryOn(s *Socket) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.UseRegistryOn(s)
 	}
 }
 

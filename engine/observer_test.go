@@ -10,14 +10,24 @@ import (
 // watcher is an Observer that records what it was told, and checks the
 // promises of the Observer contract as it goes.
 type watcher struct {
-	t      testing.TB
-	mu     sync.Mutex
-	opened map[*Socket]int
-	closed map[*Socket]int
+	t          testing.TB
+	mu         sync.Mutex
+	opened     map[*Socket]int
+	closed     map[*Socket]int
+	registryOn map[*Socket]int
 }
 
 func newWatcher(t testing.TB) *watcher {
-	return &watcher{t: t, opened: map[*Socket]int{}, closed: map[*Socket]int{}}
+	return &watcher{t: t, opened: map[*Socket]int{}, closed: map[*Socket]int{}, registryOn: map[*Socket]int{}}
+}
+
+func (w *watcher) UseRegistryOn(s *Socket) {
+	if !s.UseRegistry() {
+		w.t.Errorf("UseRegistryOn(%s) with use_registry off", s.ID())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.registryOn[s]++
 }
 
 func (w *watcher) SocketOpened(s *Socket) {
@@ -108,4 +118,28 @@ func TestObserverAcceptedSocketInheritsUseRegistry(t *testing.T) {
 		t.Error("accepted socket did not inherit use_registry=false from its listener")
 	}
 	w.want(t, "accepted socket", r.Socket, 1, 0)
+}
+
+// Turning use_registry on after the socket was announced tells the
+// observer once; setting it at open, again, or off does not.
+func TestObserverSeesUseRegistryTurnOn(t *testing.T) {
+	w := newWatcher(t)
+	e := newEngine(t, Config{Observer: w})
+	c := newRecorder("c")
+	off := false
+	s, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{UseRegistry: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	count := func() int { w.mu.Lock(); defer w.mu.Unlock(); return w.registryOn[s] }
+	if n := count(); n != 0 {
+		t.Fatalf("UseRegistryOn told %d times at open", n)
+	}
+	s.SetUseRegistry(true)
+	s.SetUseRegistry(true)
+	s.SetUseRegistry(false)
+	if n := count(); n != 1 {
+		t.Fatalf("UseRegistryOn told %d times for one turn on, want 1", n)
+	}
 }

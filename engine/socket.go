@@ -59,6 +59,7 @@ type Socket struct {
 	rcvCtrl, sndCtrl int
 
 	iow, debug, useRegistry atomic.Bool
+	announced               atomic.Bool // the Observer was told of it (SocketOpened)
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -240,8 +241,15 @@ func (s *Socket) Debug() bool     { return s.debug.Load() }
 func (s *Socket) SetDebug(v bool) { s.debug.Store(v) }
 
 // UseRegistry is otp use_registry; the registry package reads it.
-func (s *Socket) UseRegistry() bool     { return s.useRegistry.Load() }
-func (s *Socket) SetUseRegistry(v bool) { s.useRegistry.Store(v) }
+func (s *Socket) UseRegistry() bool { return s.useRegistry.Load() }
+
+// SetUseRegistry sets otp use_registry. Turning it on for a socket the
+// Observer already knows of (SocketOpened) tells the Observer.
+func (s *Socket) SetUseRegistry(v bool) {
+	if was := s.useRegistry.Swap(v); v && !was && s.announced.Load() {
+		s.e.noteUseRegistryOn(s)
+	}
+}
 
 // inherit copies to an accepted socket what it takes from its listener
 // (reference §2.9).

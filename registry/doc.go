@@ -27,7 +27,8 @@
 // `sockd --socket-registry=false`), the environment variable
 // ESOCK_USE_SOCKET_REGISTRY read at start (StartDefault), SetUseRegistry at
 // run time (the default for sockets opened from then on), and the
-// use_registry option of Open. Monitor and Enable turn it on for one socket.
+// use_registry option of Open. Monitor, and setopt otp use_registry true (through
+// the engine's UseRegistryOn), turn it on for one socket.
 //
 // # Not a bottleneck
 //
@@ -44,7 +45,7 @@
 // # Ordering
 //
 // A socket is marked closed before SocketClosed is called, and every
-// insertion (SocketOpened, Enable, Monitor) checks the mark under the
+// insertion (SocketOpened, UseRegistryOn, Monitor) checks the mark under the
 // shard's lock: either it sees the socket closed and adds nothing (Monitor
 // answers nosock), or it added before the mark and SocketClosed, which takes
 // the same lock, removes the entry and fires its monitors. So no closed

@@ -79,12 +79,10 @@ func (r *Registry) SocketClosed(s *engine.Socket) {
 	}
 }
 
-// Enable turns use_registry on for s and registers it (setopt otp
-// use_registry true). It reports false if s is already closed.
-func (r *Registry) Enable(s *engine.Socket) bool {
-	s.SetUseRegistry(true)
-	return r.add(s)
-}
+// UseRegistryOn implements engine.Observer: a socket whose use_registry was
+// turned on (setopt otp use_registry true) is registered now, unless it is
+// already closed.
+func (r *Registry) UseRegistryOn(s *engine.Socket) { r.add(s) }
 
 // add registers s unless it is closed; see the package doc on ordering.
 func (r *Registry) add(s *engine.Socket) bool {

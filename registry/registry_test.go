@@ -119,19 +119,25 @@ func TestAcceptedSocketInheritsRegistration(t *testing.T) {
 	}
 }
 
-func TestEnable(t *testing.T) {
+// Turning use_registry on for an open socket registers it at once, through
+// the engine's observer, whoever sets it; a closed socket stays out.
+func TestUseRegistryOnRegisters(t *testing.T) {
 	e, r := newEngine(t, false)
 	s := open(t, e, newCaller("a"), inet, dgram, nil)
 	wantCount(t, r, 0)
-	if !r.Enable(s) || !s.UseRegistry() {
-		t.Fatal("Enable on an open socket failed")
+	s.SetUseRegistry(true)
+	if !r.Registered(s) {
+		t.Fatal("use_registry turned on, socket not registered")
 	}
-	r.Enable(s) // idempotent
+	s.SetUseRegistry(true) // idempotent
 	wantCount(t, r, 1)
 	s.Close()
 	wantCount(t, r, 0)
-	if r.Enable(s) {
-		t.Error("Enable registered a closed socket")
+	closed := open(t, e, newCaller("a"), inet, dgram, nil)
+	closed.Close()
+	closed.SetUseRegistry(true)
+	if r.Registered(closed) {
+		t.Error("a closed socket was registered")
 	}
 	wantCount(t, r, 0)
 }

@@ -37,16 +37,8 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
 	se, err := optionOutcome(options.SetResolved(sock, o, value))
-	if se == nil && err == nil && o.Key == useRegistryKey && !s.registry.Enable(sock) {
-		// The flag alone would leave the socket out of NumberOf and
-		// WhichSockets until it is next opened; Enable registers it now.
-		se = socketError(engine.ErrClosed)
-	}
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
-
-// useRegistryKey is otp use_registry, whose set also registers the socket.
-var useRegistryKey = options.Key{Level: options.LevelOTP, Name: "use_registry"}
 
 // GetOpt implements sockdv1.SocketServiceServer: socket:getopt/2.
 func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv1.GetOptResponse, error) {
