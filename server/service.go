@@ -227,22 +227,32 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve int) (rel
 	if t.Kind != engine.WaitNowait {
 		return func() {}, nil
 	}
-	if err := s.admitEvent(sess); err != nil {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if err := s.admitEventLocked(sess); err != nil {
 		return nil, err
 	}
 	if !t.Completion {
 		return func() {}, nil
 	}
-	if limit := s.limits.MaxCompletionBytes; !sess.reserve(reserve, limit) {
+	if limit := s.limits.MaxCompletionBytes; sess.heldLocked() >= limit {
 		return nil, quotaExceeded("undelivered completion bytes per session", limit)
 	}
+	sess.Hold(reserve)
 	return func() { sess.Hold(-reserve) }, nil
 }
 
 // admitEvent refuses a call that will owe the session an event while the
 // session has a full backlog of undelivered ones.
 func (s *Service) admitEvent(sess *Session) error {
-	if limit := s.sessions.limits.EventBacklog / 2; sess.backlog() >= limit {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return s.admitEventLocked(sess)
+}
+
+// admitEventLocked is admitEvent with sess.mu held.
+func (s *Service) admitEventLocked(sess *Session) error {
+	if limit := s.sessions.limits.EventBacklog / 2; sess.log.unsent() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
 	return nil

@@ -164,13 +164,6 @@ func (s *Session) isDead() bool {
 	return s.dead
 }
 
-// backlog is the number of events produced but not yet sent on a stream.
-func (s *Session) backlog() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.log.unsent()
-}
-
 // gauges reports, for metrics, whether a stream is attached, the events not
 // yet sent and the bytes held for completion mode.
 func (s *Session) gauges() (attached bool, unsent, held int) {
@@ -183,18 +176,6 @@ func (s *Session) gauges() (attached bool, unsent, held int) {
 // mode: the data of completed receives not yet sent on a stream, and what
 // its waiting completions keep or will deliver. s.mu must be held.
 func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Load()) }
-
-// reserve counts n more bytes as held, unless the session already holds
-// limit or more.
-func (s *Session) reserve(n, limit int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.heldLocked() >= limit {
-		return false
-	}
-	s.Hold(n)
-	return true
-}
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
