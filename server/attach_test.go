@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
-
-	"github.com/sockd/sockd/engine"
 )
 
 // TestAttachRefusesCancelledStream: a client that cancels an Events stream
@@ -15,17 +12,7 @@ import (
 // late handler replaced the live stream, which ended with Aborted, and the
 // session's events were lost to the client).
 func TestAttachRefusesCancelledStream(t *testing.T) {
-	e, err := engine.New(engine.Config{Loops: 1, MaxTombstones: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	m := newSessionManager(e, SessionLimits{})
-	sess, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.end(sess)
+	_, m, sess := newTestSession(t)
 
 	live := newAttachment()
 	if err := sess.attach(context.Background(), live); err != nil {

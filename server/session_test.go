@@ -10,6 +10,24 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
+// newTestSession starts an engine and a session manager with one session
+// of uid 1000; the test's cleanup ends both.
+func newTestSession(t *testing.T) (*engine.Engine, *sessionManager, *Session) {
+	t.Helper()
+	e, err := engine.New(engine.Config{Loops: 1, MaxTombstones: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	m := newSessionManager(e, SessionLimits{})
+	sess, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.end(sess) })
+	return e, m, sess
+}
+
 func sequences(evs []*sockdv1.EventsResponse) []uint64 {
 	out := make([]uint64, len(evs))
 	for i, e := range evs {
@@ -60,17 +78,7 @@ func TestEventLogReplayAndOverflow(t *testing.T) {
 // every socket it ever touched: closed ones the engine no longer keeps are
 // dropped as the session's maps grow.
 func TestSessionDropsGoneSockets(t *testing.T) {
-	e, err := engine.New(engine.Config{Loops: 1, MaxTombstones: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	m := newSessionManager(e, SessionLimits{})
-	sess, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.end(sess)
+	e, _, sess := newTestSession(t)
 	for range 1000 {
 		sock, err := e.Open(sess, unix.AF_INET, unix.SOCK_DGRAM, 0, engine.OpenOptions{})
 		if err != nil {
