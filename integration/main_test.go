@@ -82,6 +82,22 @@ type Daemon struct {
 	done   chan error
 }
 
+// dedicatedDaemon starts a daemon of the test's own (StartDaemon), which the
+// test's cleanup stops, reporting a failure to stop cleanly.
+func dedicatedDaemon(t *testing.T, dir string, args ...string) *Daemon {
+	t.Helper()
+	d, err := StartDaemon(dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("stopping the dedicated daemon: %v", err)
+		}
+	})
+	return d
+}
+
 // StartDaemon runs sockd on a unix socket in dir and waits until it serves.
 func StartDaemon(dir string, args ...string) (*Daemon, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -20,15 +20,7 @@ func TestMetrics(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	addr := freeLoopbackPort(t)
-	d, err := StartDaemon(dir, "--metrics-listen", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("stopping the dedicated daemon: %v", err)
-		}
-	}()
+	d := dedicatedDaemon(t, dir, "--metrics-listen", addr)
 	s := sessionOn(t, d)
 	lsn, _ := s.listener(t, tcp4)
 	if r := s.acceptT(t, lsn, nowait()); r.GetAsync() == nil {

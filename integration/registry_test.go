@@ -264,15 +264,7 @@ func TestRegistryFlagAndEnvironment(t *testing.T) {
 			if c.flag != "" {
 				args = append(args, c.flag)
 			}
-			d, err := StartDaemon(dir, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := d.Stop(); err != nil {
-					t.Errorf("stopping the dedicated daemon: %v", err)
-				}
-			}()
+			d := dedicatedDaemon(t, dir, args...)
 			s := sessionOn(t, d)
 			if gi := s.globalInfo(t); gi.GetUseRegistry() != c.want {
 				t.Errorf("global_info use_registry = %v, want %v", gi.GetUseRegistry(), c.want)

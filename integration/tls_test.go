@@ -35,16 +35,8 @@ func TestTLSListener(t *testing.T) {
 	dir := t.TempDir()
 	pki := newTestPKI(t, dir)
 	addr := freeLoopbackPort(t)
-	d, err := StartDaemon(filepath.Join(dir, "run"), "--listen", "tls://"+addr,
+	dedicatedDaemon(t, filepath.Join(dir, "run"), "--listen", "tls://"+addr,
 		"--tls-cert", pki.file("server.crt"), "--tls-key", pki.file("server.key"), "--tls-client-ca", pki.file("ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("stopping the dedicated daemon: %v", err)
-		}
-	}()
 	// StartDaemon waits for the unix listener only; the TLS one opens next.
 	waitListening(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
