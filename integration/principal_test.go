@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,17 +61,8 @@ func TestPrincipalsAreSeparated(t *testing.T) {
 		cmd := exec.Command(sockctlBin, append([]string{"--addr", d.Addr, "--session", "nobody"}, args...)...)
 		cmd.Env = []string{"GORACE=atexit_sleep_ms=0", "PATH=/usr/bin:/bin"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		code := 0
-		if err := cmd.Run(); err != nil {
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("sockctl %v as uid %d: %v", args, nobody, err)
-			}
-			code = exit.ExitCode()
-		}
-		return strings.TrimSpace(out.String()), errOut.String(), code
+		out, errOut, code := runCommand(t, cmd)
+		return strings.TrimSpace(out), errOut, code
 	}
 
 	own, errOut, code := asNobody("open", "inet", "dgram")

@@ -41,6 +41,13 @@ func (c *sockctl) run(t testing.TB, args ...string) (stdout, stderr string, code
 	// A -race binary sleeps a second at exit unless told not to; a race it
 	// finds still makes it exit with status 66.
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd and returns its stdout, stderr and exit status; a
+// command that could not run at all fails the test.
+func runCommand(t testing.TB, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -50,7 +57,7 @@ func (c *sockctl) run(t testing.TB, args ...string) (stdout, stderr string, code
 	case errors.As(err, &exit):
 		code = exit.ExitCode()
 	default:
-		t.Fatalf("sockctl %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return out.String(), errOut.String(), code
 }

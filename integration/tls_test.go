@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -66,17 +64,8 @@ func TestTLSListener(t *testing.T) {
 		cmd := exec.Command(sockctlBin, append([]string{"--addr", "tls://" + addr, "--session", "bob",
 			"--tls-cert", pki.file("bob.crt"), "--tls-key", pki.file("bob.key"), "--tls-ca", pki.file("ca.crt")}, args...)...)
 		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		code := 0
-		if err := cmd.Run(); err != nil {
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("sockctl %v: %v", args, err)
-			}
-			code = exit.ExitCode()
-		}
-		return strings.TrimSpace(out.String()), errOut.String(), code
+		out, errOut, code := runCommand(t, cmd)
+		return strings.TrimSpace(out), errOut, code
 	}
 	own, errOut, code := bob("open", "inet", "dgram")
 	if code != 0 {
