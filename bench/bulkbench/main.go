@@ -539,17 +539,24 @@ func (b *bench) pipeSocat(total int64) (float64, time.Duration, error) {
 	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
 }
 
-// write connects to network/addr, writes total bytes in chunks (with
-// sendfile(2) when sendfile), closes, and returns the sink's throughput.
-func (b *bench) write(network, addr string, total int64, done <-chan sinkResult, sendfile bool) (float64, error) {
-	var c net.Conn
+// dialStarting dials a relay (socat, or a daemon socket) that may still be
+// starting: for up to five seconds.
+func dialStarting(network, addr string) (net.Conn, error) {
 	var err error
-	for range 500 { // the relay may still be starting
+	for range 500 {
+		var c net.Conn
 		if c, err = net.Dial(network, addr); err == nil {
-			break
+			return c, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nil, err
+}
+
+// write connects to network/addr, writes total bytes in chunks (with
+// sendfile(2) when sendfile), closes, and returns the sink's throughput.
+func (b *bench) write(network, addr string, total int64, done <-chan sinkResult, sendfile bool) (float64, error) {
+	c, err := dialStarting(network, addr)
 	if err != nil {
 		return 0, err
 	}

@@ -171,13 +171,7 @@ func (b *bench) pipeDownSocat(total int64) (float64, time.Duration, error) {
 	if err := proc.Start(relay, "", ""); err != nil {
 		return 0, 0, err
 	}
-	var c net.Conn
-	for range 500 { // socat may still be starting
-		if c, err = net.Dial("unix", sock); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	c, err := dialStarting("unix", sock)
 	if err != nil {
 		relay.Process.Kill()
 		relay.Wait()
