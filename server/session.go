@@ -233,16 +233,18 @@ type eventLog struct {
 	// unsentBytes is payloadBytes summed over the events after sent;
 	// sentBytes over the held events up to sent, kept for replay.
 	unsentBytes, sentBytes int
-	limit                  int // the most events the ring may grow to hold
 	// Sent events are kept for replay while at most base events are held
 	// and their payload stays within maxSentBytes: a ring grown by a burst
 	// of unsent events, or full of large completions, does not keep them.
 	base, maxSentBytes int
 }
 
-// grow doubles the ring (up to limit), keeping the events in order.
-func (l *eventLog) grow() {
-	ring := make([]*sockdv1.EventsResponse, min(2*len(l.ring), l.limit))
+// limit is the most events the ring may grow to hold.
+func (l *eventLog) limit() int { return l.base * maxGrowth }
+
+// resize moves the held events, in order, to a ring of size slots.
+func (l *eventLog) resize(size int) {
+	ring := make([]*sockdv1.EventsResponse, size)
 	for i := range l.count {
 		ring[i] = l.ring[(l.head+i)%len(l.ring)]
 	}
@@ -257,7 +259,7 @@ const maxGrowth = 16
 const maxReplayBytes = 32 << 20
 
 func newEventLog(capacity int) eventLog {
-	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1, limit: capacity * maxGrowth,
+	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1,
 		base: capacity, maxSentBytes: maxReplayBytes}
 }
 
@@ -265,8 +267,8 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	ev.Sequence = l.next
 	l.next++
 	l.unsentBytes += payloadBytes(ev)
-	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit {
-		l.grow()
+	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit() {
+		l.resize(min(2*len(l.ring), l.limit())) // keep the unsent: double, up to limit
 	}
 	if l.count == len(l.ring) {
 		l.dropOldest()
@@ -276,10 +278,15 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	l.trimSent()
 }
 
-// trimSent drops the oldest sent events past base events or maxSentBytes.
+// trimSent drops the oldest sent events past base events or maxSentBytes,
+// and gives back a ring a burst grew once the stream has caught up (not
+// sooner, so that a backlog hovering at base does not resize back and forth).
 func (l *eventLog) trimSent() {
 	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes) {
 		l.dropOldest()
+	}
+	if len(l.ring) > l.base && l.count <= l.base && l.unsent() == 0 {
+		l.resize(l.base)
 	}
 }
 

@@ -126,6 +126,25 @@ func TestEventLogKeepsUnsentEvents(t *testing.T) {
 	}
 }
 
+// A ring that a burst grew goes back to its base size once the stream has
+// caught up, keeping the newest events for replay.
+func TestEventLogShrinksAfterABurst(t *testing.T) {
+	l := newEventLog(4)
+	for range 20 {
+		l.append(&sockdv1.EventsResponse{})
+	}
+	if len(l.ring) <= 4 {
+		t.Fatalf("ring of %d after 20 unsent events, want it grown", len(l.ring))
+	}
+	l.markSent(l.last())
+	if len(l.ring) != 4 {
+		t.Fatalf("ring of %d once every event was sent, want the base 4", len(l.ring))
+	}
+	if got := sequences(l.after(0, 100)); len(got) != 4 || got[0] != 17 || got[3] != 20 {
+		t.Fatalf("held %v after the shrink, want 17..20", got)
+	}
+}
+
 // Sent events are kept for replay only up to the ring's base capacity and
 // maxSentBytes of payload: a ring grown by a burst, or a run of large
 // completions, does not keep them all once they are sent.
