@@ -97,9 +97,9 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 	completion := engine.Timeout{Kind: engine.WaitNowait, Completion: true}
 	selectMode := engine.Timeout{Kind: engine.WaitNowait}
 	admit := func(t engine.Timeout, reserve int) error {
-		release, err := svc.admitNowait(sess, t, reserve)
+		reserved, err := svc.admitNowait(sess, t, func() int { return reserve })
 		if err == nil {
-			release()
+			sess.unreserve(reserved)
 		}
 		return err
 	}
@@ -125,17 +125,17 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 	// Calls admitted together see each other's reservations: of ten calls
 	// of 30 bytes taken at once, four fit under 100 (0, 30, 60, 90 held
 	// when each was admitted) and the fifth is refused.
-	var releases []func()
+	var reservations []int
 	for range 10 {
-		if release, err := svc.admitNowait(sess, completion, 30); err == nil {
-			releases = append(releases, release)
+		if reserved, err := svc.admitNowait(sess, completion, func() int { return 30 }); err == nil {
+			reservations = append(reservations, reserved)
 		}
 	}
-	if len(releases) != 4 {
-		t.Fatalf("%d of 10 concurrent 30-byte calls admitted under a bound of 100, want 4", len(releases))
+	if len(reservations) != 4 {
+		t.Fatalf("%d of 10 concurrent 30-byte calls admitted under a bound of 100, want 4", len(reservations))
 	}
-	for _, release := range releases {
-		release()
+	for _, reserved := range reservations {
+		sess.unreserve(reserved)
 	}
 	if held := sess.heldPayload(); held != 0 {
 		t.Fatalf("held %d after every release, want 0", held)

@@ -63,12 +63,12 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, len(r.GetData()))
+	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -86,12 +86,12 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, len(r.GetData()))
+	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -121,12 +121,12 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, total)
+	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -171,12 +171,12 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags))
+	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
 }
@@ -190,12 +190,12 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags))
+	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
 }
@@ -212,12 +212,14 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
-	release, err := s.admitNowait(c.sess, c.t, c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags))
+	reserved, err := s.admitNowait(c.sess, c.t, func() int {
+		return c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags)
+	})
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
-	release()
+	c.sess.unreserve(reserved)
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return encodeRecvMsg(res, async, se), err
 }

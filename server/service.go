@@ -220,26 +220,28 @@ func (p Principal) mayUse(sock *engine.Socket) bool {
 // undelivered events, so that the events owed to it are never dropped, and
 // a completion-mode call while the session holds MaxCompletionBytes. An
 // admitted completion-mode call reserves the bytes it may come to hold
-// (reserve) until release, which the caller calls once the engine has the
-// call, and with it the call's own count: calls admitted at the same moment
-// see each other, so that together they pass the bound by one call at most.
-func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve int) (release func(), err error) {
+// (reserve, asked only of such a call) until the caller gives them back
+// with Session.unreserve once the engine has the call, and with it the
+// call's own count: calls admitted at the same moment see each other, so
+// that together they pass the bound by one call at most.
+func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() int) (reserved int, err error) {
 	if t.Kind != engine.WaitNowait {
-		return func() {}, nil
+		return 0, nil
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if err := s.admitEventLocked(sess); err != nil {
-		return nil, err
+		return 0, err
 	}
-	if !t.Completion {
-		return func() {}, nil
+	if !t.Completion || reserve == nil {
+		return 0, nil
 	}
 	if limit := s.limits.MaxCompletionBytes; sess.heldLocked() >= limit {
-		return nil, quotaExceeded("undelivered completion bytes per session", limit)
+		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
-	sess.Hold(reserve)
-	return func() { sess.Hold(-reserve) }, nil
+	reserved = reserve()
+	sess.Hold(reserved)
+	return reserved, nil
 }
 
 // admitEvent refuses a call that will owe the session an event while the

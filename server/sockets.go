@@ -90,12 +90,10 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		}
 		dest = &sa
 	}
-	release, err := s.admitNowait(sess, t, 0)
-	if err != nil {
+	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}
 	res := sock.Connect(ctx, sess, dest, t)
-	release()
 	async, se, err := finishWait(sess, sock, res.Select, res.Err)
 	return &sockdv1.ConnectResponse{Async: async, Error: se}, err
 }
@@ -110,12 +108,10 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.admitNowait(sess, t, 0)
-	if err != nil {
+	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}
 	res := sock.Accept(ctx, sess, t)
-	release()
 	resp := &sockdv1.AcceptResponse{}
 	if res.Socket != nil {
 		if !sess.adopt(res.Socket) {
