@@ -304,14 +304,6 @@ func borrow(size int) ([]byte, func()) {
 	return b[:size], func() { scratch.Put(b) }
 }
 
-// forgetSource clears what a read that found nothing left in from: a wait
-// that ends without data has no source address.
-func (j *recvJob) forgetSource() {
-	if j.from != nil {
-		*j.from = rawSockaddr{}
-	}
-}
-
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
@@ -326,7 +318,6 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 	n, wouldBlock, err := j.read(buf, j.from)
 	switch {
 	case wouldBlock:
-		j.forgetSource()
 		return false, nil
 	case err != nil:
 		return j.fail(err)
@@ -358,7 +349,6 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	})
 	switch {
 	case wouldBlock:
-		j.forgetSource()
 		return false, nil
 	case err != nil:
 		return j.fail(err)

@@ -280,6 +280,27 @@ func TestSendMsgRecvMsgInet6(t *testing.T) {
 	}
 }
 
+// A recvfrom that fails (here a connected UDP socket's econnrefused, after
+// an ICMP port unreachable) reports no source address, not an empty one.
+func TestFailedRecvFromHasNoSource(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b, _, bAddr := udpPair(t, e, c, unix.AF_INET)
+	if r := a.Connect(bg, c, &bAddr, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	b.Close() // nobody listens at bAddr any more
+	mustSend(t, a, c, "x")
+	var r RecvResult
+	eventually(t, "the refusal", func() bool {
+		r = a.RecvFrom(bg, c, 0, 0, poll)
+		return !errors.Is(r.Err, ErrTimeout)
+	})
+	if !errors.Is(r.Err, unix.ECONNREFUSED) || r.From != nil {
+		t.Fatalf("recvfrom after a port unreachable: err %v, from %+v; want econnrefused and no source", r.Err, r.From)
+	}
+}
+
 // IP_RECVERR: an ICMP port unreachable lands on the error queue with the
 // offender's address.
 func TestRecvErrQueue(t *testing.T) {

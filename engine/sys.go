@@ -28,19 +28,24 @@ func errnoErr(e unix.Errno) error {
 	return e
 }
 
-// sysRecvfrom reads into p; when from is non-nil it receives the source.
+// sysRecvfrom reads into p; when from is non-nil it receives the source,
+// and its length only when the read succeeds (as sysRecvmsg's), so that a
+// failed or empty read leaves no address behind.
 func sysRecvfrom(fd int, p []byte, flags int, from *rawSockaddr) (int, error) {
-	var name, namelen unsafe.Pointer
+	var name, lenp unsafe.Pointer
+	namelen := uint32(unsafe.Sizeof(from.any))
 	if from != nil {
-		from.len = uint32(unsafe.Sizeof(from.any))
-		name, namelen = unsafe.Pointer(&from.any), unsafe.Pointer(&from.len)
+		name, lenp = unsafe.Pointer(&from.any), unsafe.Pointer(&namelen)
 	}
 	base := bufPtr(p)
 	for {
 		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(base), uintptr(len(p)),
-			uintptr(flags), uintptr(name), uintptr(namelen))
+			uintptr(flags), uintptr(name), uintptr(lenp))
 		if e == unix.EINTR {
 			continue
+		}
+		if e == 0 && from != nil {
+			from.len = namelen
 		}
 		return int(n), errnoErr(e)
 	}
