@@ -160,9 +160,11 @@ func (s *Socket) newWaiter(c Caller, op Op, t Timeout, j job) *waiter {
 		w.mode = modeCompletion
 		w.job = j
 		if h, ok := c.(Holder); ok {
-			if hj, ok := j.(holdingJob); ok && hj.holds() > 0 {
-				w.held = hj.holds()
-				h.Hold(w.held)
+			if hj, ok := j.(holdingJob); ok {
+				if n := hj.holds(); n > 0 {
+					w.held = n
+					h.Hold(n)
+				}
 			}
 		}
 	}

@@ -65,7 +65,7 @@ func (s *Socket) RecvMsg(ctx context.Context, c Caller, bufSize, ctrlSize int, f
 // these arguments holds while it waits (see Holder), as the call would count
 // it if it were made now: for admission to reserve before making it.
 func (s *Socket) RecvHolds(op Op, length, ctrlSize, flags int) int {
-	j := makeRecvJob(s, op, length, ctrlSize, flags)
+	j := recvJob{s: s, op: op, length: length, ctrlReq: ctrlSize, flags: flags}
 	return j.holds()
 }
 
@@ -120,9 +120,12 @@ func (j *recvJob) recvResult() RecvResult {
 // buffer (plus control data for recvmsg). A recvfrom keeps no buffer while
 // it waits, but a bound on what completions hold must count what each
 // pending one will deliver, or many of them completing at once could pile
-// up far past it. The buffers are pinned from then on.
+// up far past it. The buffers are settled and pinned from then on.
 func (j *recvJob) holds() int {
-	j.pinned = true
+	if !j.pinned {
+		j.settle()
+		j.pinned = true
+	}
 	if j.gathersBuffers() {
 		return j.bufCount * j.bufSize
 	}
@@ -139,14 +142,7 @@ func (j *recvJob) gathersBuffers() bool {
 }
 
 func newRecvJob(s *Socket, op Op, length, ctrlSize, flags int) *recvJob {
-	j := makeRecvJob(s, op, length, ctrlSize, flags)
-	return &j
-}
-
-func makeRecvJob(s *Socket, op Op, length, ctrlSize, flags int) recvJob {
-	j := recvJob{s: s, op: op, length: length, ctrlReq: ctrlSize, flags: flags}
-	j.settle()
-	return j
+	return &recvJob{s: s, op: op, length: length, ctrlReq: ctrlSize, flags: flags}
 }
 
 // settle sets the buffers the next attempt reads with: the call's sizes, or
