@@ -332,9 +332,8 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	s := j.s
 	buf, give := borrow(j.bufSize)
 	defer give()
-	ctrl := j.ctrlSize
-	// The decoded control messages keep slices of oob: it is the result's.
-	oob := make([]byte, ctrl)
+	oob, giveOOB := borrow(j.ctrlSize)
+	defer giveOOB()
 	if j.from == nil {
 		j.from = new(rawSockaddr)
 	}
@@ -355,6 +354,7 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	j.rflags = m.flags
 	// A malformed control buffer keeps what decoded plus a BadControlLevel
 	// message; the data itself is good, so the call succeeds.
-	j.ctrl, _ = DecodeControl(oob[:min(m.oobn, len(oob))])
+	// The decoded messages keep slices of what they decode: give them a copy.
+	j.ctrl, _ = DecodeControl(bytes.Clone(oob[:min(m.oobn, len(oob))]))
 	return j.succeed()
 }
