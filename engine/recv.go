@@ -209,8 +209,9 @@ func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock 
 }
 
 // succeed ends the call with the data gathered. Data much smaller than its
-// buffer (a short read into an 8 KiB rcvbuf) is copied out, so that the
-// buffer is not kept alive by the result.
+// buffer (recv(N)'s gathering buffer, or a large buffer of the read's own
+// that got a short read) is copied out, so that the buffer is not kept
+// alive by the result; RecvInto's buffer is its caller's.
 func (j *recvJob) succeed() (bool, error) {
 	if j.into == nil && cap(j.data) > 2*len(j.data)+64 {
 		j.data = bytes.Clone(j.data)
@@ -257,7 +258,7 @@ func (j *recvJob) recvExactly() (bool, error) {
 // of them while they come back full (otp rcvbuf {N, Size}).
 func (j *recvJob) recvBuffers() (bool, error) {
 	size := j.bufSize
-	buf, give := borrow(size)
+	buf, give, _ := borrow(size)
 	defer give()
 	for range j.bufCount {
 		got, wouldBlock, err := j.read(buf, nil)
@@ -292,20 +293,23 @@ var scratch = sync.Pool{New: func() any { return new([scratchSize]byte) }}
 // allocates nothing, a short read into a large buffer keeps no large buffer
 // alive, and a waiting call (above all a pending completion, which no RPC
 // ends) holds no buffer while it waits.
-func borrow(size int) ([]byte, func()) {
+//
+// lent is false when the buffer is larger than the pooled ones and so a
+// fresh one of the caller's own: it may keep it instead of a copy.
+func borrow(size int) (buf []byte, give func(), lent bool) {
 	if size > scratchSize {
-		return make([]byte, size), func() {}
+		return make([]byte, size), func() {}, false
 	}
 	b := scratch.Get().(*[scratchSize]byte)
-	return b[:size], func() { scratch.Put(b) }
+	return b[:size], func() { scratch.Put(b) }, true
 }
 
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
-	buf, give := j.into, func() {}
+	buf, give, lent := j.into, func() {}, false
 	if buf == nil {
-		buf, give = borrow(j.bufSize)
+		buf, give, lent = borrow(j.bufSize)
 	}
 	defer give()
 	if withFrom && j.from == nil {
@@ -321,7 +325,7 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 		return j.fail(ErrClosed)
 	}
 	j.data = buf[:min(n, len(buf))] // MSG_TRUNC makes n the datagram's real length
-	if j.into == nil {
+	if lent {
 		j.data = bytes.Clone(j.data)
 	}
 	return j.succeed()
@@ -330,9 +334,9 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 // recvMsg reads one message with its address and control data.
 func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	s := j.s
-	buf, give := borrow(j.bufSize)
+	buf, give, lent := borrow(j.bufSize)
 	defer give()
-	oob, giveOOB := borrow(j.ctrlSize)
+	oob, giveOOB, _ := borrow(j.ctrlSize)
 	defer giveOOB()
 	if j.from == nil {
 		j.from = new(rawSockaddr)
@@ -350,7 +354,10 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	case m.n == 0 && m.oobn == 0 && stream && len(buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
 		return j.fail(ErrClosed)
 	}
-	j.data = bytes.Clone(buf[:min(m.n, len(buf))])
+	j.data = buf[:min(m.n, len(buf))]
+	if lent {
+		j.data = bytes.Clone(j.data)
+	}
 	j.rflags = m.flags
 	// A malformed control buffer keeps what decoded plus a BadControlLevel
 	// message; the data itself is good, so the call succeeds.
