@@ -34,7 +34,8 @@ func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int,
 	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
 }
 
-// RecvInto is RecvFrom into buf: the result's Data is buf[:n]. It is for
+// RecvInto is RecvFrom into buf, without the source address: the result's
+// Data is buf[:n]. It is for
 // blocking callers that recycle their buffers, such as Pipe's downlink, so
 // that nothing is allocated or copied per read; a nowait call, which would
 // keep buf after it returns, is {invalid, timeout}.
@@ -175,7 +176,7 @@ func (j *recvJob) attempt() (bool, error) {
 	case j.op == OpRecvMsg:
 		return j.recvMsg(stream)
 	case j.op == OpRecvFrom:
-		return j.recvOne(stream, true)
+		return j.recvOne(stream, j.into == nil) // RecvInto reports no source
 	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
 	case j.gathersBuffers():
