@@ -35,10 +35,10 @@ func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int,
 }
 
 // RecvInto is RecvFrom into buf, without the source address: the result's
-// Data is buf[:n]. It is for
-// blocking callers that recycle their buffers, such as Pipe's downlink, so
-// that nothing is allocated or copied per read; a nowait call, which would
-// keep buf after it returns, is {invalid, timeout}.
+// Data is buf[:n]. It is for blocking callers that recycle their buffers,
+// such as Pipe's downlink, so that no buffer is allocated or copied per
+// read; a nowait call, which would keep buf after it returns, is {invalid,
+// timeout}.
 func (s *Socket) RecvInto(ctx context.Context, c Caller, buf []byte, flags int, t Timeout) RecvResult {
 	if t.Kind == WaitNowait {
 		return RecvResult{Err: &InvalidError{What: "timeout", Value: "nowait"}}
