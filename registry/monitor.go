@@ -95,16 +95,18 @@ func (r *Registry) CancelMonitor(id string, mayCancel func(Watcher) bool) bool {
 func (r *Registry) DropWatcher(w Watcher) int {
 	mons := r.monitors.takeAll(w)
 	// One pass per socket: a watcher may hold tens of thousands of monitors
-	// on one socket, and unlinking them one by one is quadratic.
-	bySocket := make(map[*engine.Socket]map[*monitor]bool)
+	// on one socket, and unlinking them one by one is quadratic. A socket's
+	// entry holds only its own monitors, so one set serves every socket.
+	gone := make(map[*monitor]bool, len(mons))
 	for _, m := range mons {
-		if bySocket[m.sock] == nil {
-			bySocket[m.sock] = make(map[*monitor]bool)
-		}
-		bySocket[m.sock][m] = true
+		gone[m] = true
 	}
-	for sock, gone := range bySocket {
-		r.unlinkAll(sock, func(m *monitor) bool { return gone[m] })
+	done := make(map[*engine.Socket]bool)
+	for _, m := range mons {
+		if !done[m.sock] {
+			done[m.sock] = true
+			r.unlinkAll(m.sock, func(m *monitor) bool { return gone[m] })
+		}
 	}
 	return len(mons)
 }

@@ -85,18 +85,17 @@ func (r *Registry) SocketClosed(s *engine.Socket) {
 func (r *Registry) UseRegistryOn(s *engine.Socket) { r.add(s) }
 
 // add registers s unless it is closed; see the package doc on ordering.
-func (r *Registry) add(s *engine.Socket) bool {
+func (r *Registry) add(s *engine.Socket) {
 	sh := r.shardOf(s)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s.Closed() {
-		return false
+		return
 	}
 	if _, ok := sh.socks[s]; !ok {
 		sh.socks[s] = nil
 		r.count.Add(1)
 	}
-	return true
 }
 
 // Registered reports whether s is in the registry.
