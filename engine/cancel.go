@@ -31,8 +31,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) error {
 	}
 	if found != nil {
 		s.withdraw(sd, l, found, &out)
-	}
-	if found == nil {
+	} else {
 		stray = sd.retiringOf(c, si.Handle)
 	}
 	sd.mu.Unlock()

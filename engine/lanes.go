@@ -420,18 +420,17 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			s.advance(sd, l, &out)
 			return nil, nil
 		}
-		if t.poll() {
-			l.current = nil
-			s.vacate(l)
-			s.advance(sd, l, &out)
-			return nil, ErrTimeout
+		// A poll answers timeout; a socket epoll cannot watch answers why,
+		// now, since no edge would end the wait.
+		stop := ErrTimeout
+		if !t.poll() {
+			stop = s.watch()
 		}
-		if err := s.watch(); err != nil {
-			// No edge would end the wait: answer with why, now.
+		if stop != nil {
 			l.current = nil
 			s.vacate(l)
 			s.advance(sd, l, &out)
-			return nil, err
+			return nil, stop
 		}
 		if t.Kind == WaitNowait {
 			w := s.newWaiter(c, op, t, j)
