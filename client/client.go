@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -53,10 +54,6 @@ func DefaultAddress() string {
 	return fmt.Sprintf("unix:///tmp/sockd-%d/sockd.sock", os.Getuid())
 }
 
-// transportBuffer is the size of the connection's HTTP/2 read and write
-// buffers.
-const transportBuffer = 128 << 10
-
 // Dial connects to the daemon at addr: unix:///path, unix:/path, a bare
 // absolute path, tcp://host:port or tls://host:port. Unix sockets and plain
 // loopback TCP use no transport security (the daemon identifies unix peers by
@@ -79,10 +76,10 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	dialer := &recordingDialer{network: target.network, address: target.address}
 	base := []grpc.DialOption{
 		grpc.WithContextDialer(dialer.dial),
-		// The daemon's transport buffers (cmd/sockd): larger than gRPC's
-		// default, for bulk data through Pipe.
-		grpc.WithReadBufferSize(transportBuffer),
-		grpc.WithWriteBufferSize(transportBuffer),
+		// The daemon's transport buffers: larger than gRPC's default, for
+		// bulk data through Pipe.
+		grpc.WithReadBufferSize(pipewire.TransportBuffer),
+		grpc.WithWriteBufferSize(pipewire.TransportBuffer),
 	}
 	if target.plaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))

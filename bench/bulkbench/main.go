@@ -40,6 +40,7 @@ import (
 	"github.com/sockd/sockd/bench/internal/proc"
 	"github.com/sockd/sockd/bench/internal/stat"
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -457,7 +458,7 @@ func (c clientStream) Send(m *sockdv1.PipeRequest) error { return c.SendMsg(m) }
 
 // transportBuffer is the HTTP/2 buffer size sockd and its client use; the
 // anchor uses it too, so that only what sockd does differs.
-const transportBuffer = 128 << 10
+const transportBuffer = pipewire.TransportBuffer
 
 // serveAnchor serves bench.Anchor/Pipe: the first message names a TCP
 // address to dial, and every data message is written to it; the client's

@@ -38,12 +38,6 @@ const maxMessageSize = 16 << 20
 // cost their stacks only, a few MiB for all of them.
 const streamWorkers = 64
 
-// transportBuffer is the size of each connection's HTTP/2 read and write
-// buffers. gRPC's 32 KiB default costs Pipe about 10% of its throughput with
-// large messages (BENCHMARKS.md). gRPC shares write buffers (releasing them
-// after each flush), so an idle connection holds only its read buffer.
-const transportBuffer = 128 << 10
-
 // daemon is the wiring of one sockd process.
 type daemon struct {
 	opts    options
@@ -97,8 +91,8 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
-		grpc.ReadBufferSize(transportBuffer),
-		grpc.WriteBufferSize(transportBuffer),
+		grpc.ReadBufferSize(pipewire.TransportBuffer),
+		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		// Event streams live long: ping idle clients so a dead one is noticed
 		// and its sessions start their grace period, on the unix listener too.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),

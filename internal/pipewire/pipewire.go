@@ -20,6 +20,13 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
+// TransportBuffer is the size of the HTTP/2 read and write buffers the
+// daemon and its client both use. gRPC's 32 KiB default costs a Pipe about
+// 10% of its throughput with large messages (BENCHMARKS.md). gRPC shares
+// write buffers (releasing them after each flush), so an idle connection
+// holds only its read buffer.
+const TransportBuffer = 128 << 10
+
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
 // Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2
 // on a server or grpc.ForceCodecV2 on a call.
