@@ -124,10 +124,7 @@ func (s *Service) Drain(ctx context.Context) {
 // flushed reports whether every attached stream has sent all it holds.
 func (s *Service) flushed() bool {
 	for _, sess := range s.sessions.all() {
-		sess.mu.Lock()
-		pending := sess.attached != nil && sess.log.unsent() > 0
-		sess.mu.Unlock()
-		if pending {
+		if attached, unsent, _ := sess.gauges(); attached && unsent > 0 {
 			return false
 		}
 	}
