@@ -423,30 +423,25 @@ func (s *stressSession) detach() {
 func (s *stressSession) pump(wait time.Duration, until func() bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for {
-		if until != nil && until() {
-			return
-		}
+	for until == nil || !until() {
+		var ev *sockdv1.EventsResponse
+		var ok bool
 		select {
-		case ev, ok := <-s.events:
-			if !ok {
-				return
-			}
-			s.handle(ev)
-		default:
+		case ev, ok = <-s.events:
+		default: // nothing has arrived: wait only if until asks for more
 			if until == nil {
 				return
 			}
 			select {
-			case ev, ok := <-s.events:
-				if !ok {
-					return
-				}
-				s.handle(ev)
+			case ev, ok = <-s.events:
 			case <-timer.C:
 				return
 			}
 		}
+		if !ok {
+			return
+		}
+		s.handle(ev)
 	}
 }
 
