@@ -58,16 +58,23 @@ func (w *watcher) want(t testing.TB, what string, s *Socket, opened, closed int)
 	}
 }
 
-func TestObserverSeesEveryOpenAndClose(t *testing.T) {
+// observedSocket is an engine with a watcher for its Observer, and a UDP
+// socket opened in it with use_registry off.
+func observedSocket(t *testing.T) (*watcher, *Engine, *recorder, *Socket) {
+	t.Helper()
 	w := newWatcher(t)
 	e := newEngine(t, Config{Observer: w})
 	c := newRecorder("c")
-
 	off := false
 	s, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{UseRegistry: &off})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, e, c, s
+}
+
+func TestObserverSeesEveryOpenAndClose(t *testing.T) {
+	w, e, c, s := observedSocket(t)
 	w.want(t, "open", s, 1, 0)
 	if s.UseRegistry() {
 		t.Error("use_registry=false was not applied before the socket was reported")
@@ -123,14 +130,7 @@ func TestObserverAcceptedSocketInheritsUseRegistry(t *testing.T) {
 // Turning use_registry on after the socket was announced tells the
 // observer once; setting it at open, again, or off does not.
 func TestObserverSeesUseRegistryTurnOn(t *testing.T) {
-	w := newWatcher(t)
-	e := newEngine(t, Config{Observer: w})
-	c := newRecorder("c")
-	off := false
-	s, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{UseRegistry: &off})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _, _, s := observedSocket(t)
 	defer s.Close()
 	count := func() int { w.mu.Lock(); defer w.mu.Unlock(); return w.registryOn[s] }
 	if n := count(); n != 0 {
