@@ -491,3 +491,47 @@ func TestCompletionHoldsReported(t *testing.T) {
 		t.Fatalf("completion of a recvfrom(0) made with rcvbuf 1000 carried %d bytes", len(ev.Completion.Recv.Data))
 	}
 }
+
+// Descriptors a peer passes to the daemon with SCM_RIGHTS are of no use to
+// any client: recvmsg closes them, so that a peer cannot fill the daemon's
+// fd table. The control message still says what came.
+func TestRecvMsgClosesPassedDescriptors(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	b := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	bAddr := localAddr(t)
+	if err := b.Bind(bAddr); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(peer)
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pipe[1])
+	rights := unix.UnixRights(pipe[0], pipe[0])
+	if err := unix.Sendmsg(peer, []byte("fd"), rights, &unix.SockaddrUnix{Name: string(bAddr.Path)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(pipe[0]) // the daemon's copies are now the only read ends
+
+	r := b.RecvMsg(bg, c, 0, 0, 0, within(eventWait))
+	if r.Err != nil || string(r.Data) != "fd" {
+		t.Fatalf("recvmsg: %+v", r)
+	}
+	var reported bool
+	for _, m := range r.Control {
+		reported = reported || m.Level == unix.SOL_SOCKET && m.Type == unix.SCM_RIGHTS
+	}
+	if !reported {
+		t.Errorf("no rights control message in %+v", r.Control)
+	}
+	// With every read end closed, a write fails with EPIPE.
+	if _, err := unix.Write(pipe[1], []byte("x")); err != unix.EPIPE {
+		t.Fatalf("write to the pipe: %v, want EPIPE: the daemon kept a passed descriptor", err)
+	}
+}

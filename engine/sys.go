@@ -72,7 +72,13 @@ type msgResult struct {
 }
 
 // sysRecvmsg reads one message into p and its control data into oob.
+//
+// Descriptors a peer passes with SCM_RIGHTS arrive in the daemon's own fd
+// table, where no client can use them: they are closed at once (the
+// control message still reports their numbers), so that a peer cannot fill
+// the table. MSG_CMSG_CLOEXEC keeps them from any child meanwhile.
 func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult, error) {
+	flags |= unix.MSG_CMSG_CLOEXEC
 	iov := unix.Iovec{Base: (*byte)(bufPtr(p))}
 	iov.SetLen(len(p))
 	var msg unix.Msghdr
@@ -97,7 +103,29 @@ func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult,
 		if from != nil {
 			from.len = msg.Namelen
 		}
+		closeReceivedRights(oob[:msg.Controllen])
 		return msgResult{n: int(n), oobn: int(msg.Controllen), flags: int(msg.Flags)}, nil
+	}
+}
+
+// closeReceivedRights closes the descriptors of the SCM_RIGHTS messages in a
+// control buffer recvmsg just filled.
+func closeReceivedRights(oob []byte) {
+	if len(oob) == 0 {
+		return
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for i := range msgs {
+		fds, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
 }
 
