@@ -86,6 +86,9 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
+	if err := s.mayAddress(c.sess.principal, actionSendTo, dest); err != nil {
+		return nil, err
+	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
@@ -115,11 +118,17 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 		if bad != nil {
 			return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 		}
+		if err := s.mayAddress(c.sess.principal, actionSendTo, sa); err != nil {
+			return nil, err
+		}
 		dest = &sa
 	}
 	ctrl, bad := decodeControl(r.GetControl())
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
+	}
+	if err := s.mayControl(c.sess.principal, ctrl); err != nil {
+		return nil, err
 	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })
 	if err != nil {

@@ -30,6 +30,7 @@ const (
 	reasonDraining         = "DRAINING"
 	reasonStreamReplaced   = "EVENT_STREAM_REPLACED"
 	reasonPermissionDenied = "PERMISSION_DENIED"
+	reasonPolicyDenied     = "POLICY_DENIED"
 )
 
 // statusError builds a status with ErrorInfo and any further details.

@@ -36,6 +36,9 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
+	if err := s.maySetOpt(sess.principal, o, value); err != nil {
+		return nil, err
+	}
 	se, err := optionOutcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
@@ -96,8 +99,11 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 
 // SetOptNative implements sockdv1.SocketServiceServer: socket:setopt_native/3.
 func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeRequest) (*sockdv1.SetOptNativeResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.maySetNative(sess.principal, int(r.GetLevel()), int(r.GetName())); err != nil {
 		return nil, err
 	}
 	var value any

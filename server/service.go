@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,9 @@ type Config struct {
 	// Options is what this host's kernel accepts, probed at start-up
 	// (options.Probe). Nil: probed by New.
 	Options *options.Host
+	// Policy says what each principal may do. Nil: DefaultPolicy for the
+	// daemon's user and the kernel's unprivileged ports.
+	Policy *Policy
 }
 
 // Service implements sockdv1.SocketServiceServer over an engine.
@@ -70,6 +74,7 @@ type Service struct {
 	limits   Limits
 	log      *slog.Logger
 	options  *options.Host
+	pol      atomic.Pointer[Policy]
 	draining atomic.Bool
 }
 
@@ -87,7 +92,7 @@ func New(cfg Config) *Service {
 	}
 	sessions := newSessionManager(cfg.Engine, cfg.Sessions)
 	sessions.registry = reg
-	return &Service{
+	s := &Service{
 		engine:   cfg.Engine,
 		registry: reg,
 		sessions: sessions,
@@ -95,6 +100,12 @@ func New(cfg Config) *Service {
 		log:      logger,
 		options:  hostOptions(cfg.Options),
 	}
+	pol := cfg.Policy
+	if pol == nil {
+		pol = DefaultPolicy(uint32(os.Getuid()), UnprivilegedPortStart())
+	}
+	s.SetPolicy(pol)
+	return s
 }
 
 // Register registers the service on g, which must use pipewire's codec

@@ -22,6 +22,9 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
+	if err := s.mayOpen(sess.principal, domain, typ, proto, r.GetNetns()); err != nil {
+		return nil, err
+	}
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
 	// passed explicitly: the engine's own default is fixed at start.
 	use := s.registry.UseRegistry()
@@ -43,13 +46,16 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 
 // Bind implements sockdv1.SocketServiceServer.
 func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.BindResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
 	sa, bad := decodeAddr(r.GetAddress(), sock.Domain())
 	if bad != nil {
 		return &sockdv1.BindResponse{Error: bad}, nil
+	}
+	if err := s.mayAddress(sess.principal, actionBind, sa); err != nil {
+		return nil, err
 	}
 	se, err := outcome(sock.Bind(sa))
 	return &sockdv1.BindResponse{Error: se}, err
@@ -87,6 +93,9 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		sa, bad := decodeAddr(r.GetAddress(), sock.Domain())
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
+		}
+		if err := s.mayAddress(sess.principal, actionConnect, sa); err != nil {
+			return nil, err
 		}
 		dest = &sa
 	}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sockd/sockd/options"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// A Policy says what each principal may do with the daemon's sockets
+// (DESIGN §7): the sockets it may open, the addresses it may bind, connect
+// or send to and accept connections from, the privileged options it may
+// set, and how many sockets and sessions it may hold. Every call through
+// the daemon is made with the daemon's privileges, often root's; the policy
+// is what stands between a principal and them.
+//
+// A policy is a list of rules. A principal gets the first rule that names
+// it; a principal that no rule names may open nothing (deny by default).
+type Policy struct {
+	origin string
+	rules  []*policyRule
+}
+
+// policyRule is one rule of a policy, parsed.
+type policyRule struct {
+	principals   []principalPattern
+	unrestricted bool
+	open         []socketKind
+	netns        []string
+	bind         []addrPattern
+	connect      []addrPattern
+	sendTo       []addrPattern
+	accept       []addrPattern
+	options      map[options.Key]bool // privileged options it allows
+	anyOption    bool                 // "*": every privileged option and native ones
+	native       bool                 // SetOptNative
+	quotas       policyQuotas
+}
+
+// policyQuotas bound what a principal holds; 0 leaves the daemon's limit.
+type policyQuotas struct {
+	sockets  int
+	sessions int
+}
+
+// Bounds on a policy, so that a mistaken file cannot make every call slow.
+const (
+	maxPolicyFile    = 1 << 20
+	maxPolicyRules   = 1024
+	maxPolicyEntries = 4096 // per list of a rule
+)
+
+// The policy file's schema, version 1. YAML or JSON; unknown fields are errors.
+type policyDoc struct {
+	Version int       `json:"version"`
+	Rules   []ruleDoc `json:"rules"`
+}
+
+type ruleDoc struct {
+	Principals   []string `json:"principals"`
+	Unrestricted bool     `json:"unrestricted"`
+	Open         []string `json:"open"`
+	Netns        []string `json:"netns"`
+	Bind         []string `json:"bind"`
+	Connect      []string `json:"connect"`
+	SendTo       []string `json:"sendto"`
+	Accept       []string `json:"accept"`
+	Options      []string `json:"options"`
+	Quotas       struct {
+		Sockets  int `json:"sockets"`
+		Sessions int `json:"sessions"`
+	} `json:"quotas"`
+}
+
+// LoadPolicy reads and parses a policy file.
+func LoadPolicy(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPolicyFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxPolicyFile)
+	}
+	p, err := ParsePolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	p.origin = path
+	return p, nil
+}
+
+// ParsePolicy parses a policy document (YAML or JSON).
+func ParsePolicy(data []byte) (*Policy, error) {
+	if len(data) > maxPolicyFile {
+		return nil, fmt.Errorf("policy larger than %d bytes", maxPolicyFile)
+	}
+	var doc policyDoc
+	if err := yaml.UnmarshalStrict(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Version != 1 {
+		return nil, fmt.Errorf("version: want 1, got %d", doc.Version)
+	}
+	if len(doc.Rules) > maxPolicyRules {
+		return nil, fmt.Errorf("rules: at most %d, got %d", maxPolicyRules, len(doc.Rules))
+	}
+	p := &Policy{origin: "policy"}
+	for i, rd := range doc.Rules {
+		r, err := parseRule(rd)
+		if err != nil {
+			return nil, fmt.Errorf("rules[%d]: %w", i, err)
+		}
+		p.rules = append(p.rules, r)
+	}
+	return p, nil
+}
+
+func parseRule(d ruleDoc) (*policyRule, error) {
+	r := &policyRule{unrestricted: d.Unrestricted, options: map[options.Key]bool{}}
+	if len(d.Principals) == 0 {
+		return nil, errors.New("principals: a rule names at least one")
+	}
+	lists := map[string]int{"principals": len(d.Principals), "open": len(d.Open), "netns": len(d.Netns),
+		"bind": len(d.Bind), "connect": len(d.Connect), "sendto": len(d.SendTo), "accept": len(d.Accept), "options": len(d.Options)}
+	for name, n := range lists {
+		if n > maxPolicyEntries {
+			return nil, fmt.Errorf("%s: at most %d entries, got %d", name, maxPolicyEntries, n)
+		}
+	}
+	if r.unrestricted && len(d.Open)+len(d.Netns)+len(d.Bind)+len(d.Connect)+len(d.SendTo)+len(d.Accept)+len(d.Options) > 0 {
+		return nil, errors.New("unrestricted: an unrestricted rule allows everything; it takes no open, netns, address or options lists")
+	}
+	for _, s := range d.Principals {
+		pp, err := parsePrincipalPattern(s)
+		if err != nil {
+			return nil, fmt.Errorf("principals: %w", err)
+		}
+		r.principals = append(r.principals, pp)
+	}
+	for _, s := range d.Open {
+		k, err := parseSocketKind(s)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		r.open = append(r.open, k)
+	}
+	for _, s := range d.Netns {
+		if s == "" {
+			return nil, errors.New("netns: an empty name")
+		}
+		r.netns = append(r.netns, s)
+	}
+	for _, l := range []struct {
+		name string
+		in   []string
+		out  *[]addrPattern
+	}{{"bind", d.Bind, &r.bind}, {"connect", d.Connect, &r.connect}, {"sendto", d.SendTo, &r.sendTo}, {"accept", d.Accept, &r.accept}} {
+		for _, s := range l.in {
+			a, err := parseAddrPattern(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", l.name, err)
+			}
+			*l.out = append(*l.out, a)
+		}
+	}
+	for _, s := range d.Options {
+		if err := r.allowOption(s); err != nil {
+			return nil, fmt.Errorf("options: %w", err)
+		}
+	}
+	if d.Quotas.Sockets < 0 || d.Quotas.Sessions < 0 {
+		return nil, errors.New("quotas: must not be negative")
+	}
+	r.quotas = policyQuotas{sockets: d.Quotas.Sockets, sessions: d.Quotas.Sessions}
+	return r, nil
+}
+
+// allowOption adds one entry of a rule's options list: "*", "native", or a
+// privileged option's "level.name".
+func (r *policyRule) allowOption(s string) error {
+	switch s {
+	case "*":
+		r.anyOption, r.native = true, true
+		return nil
+	case "native":
+		r.native = true
+		return nil
+	}
+	level, name, ok := strings.Cut(s, ".")
+	if !ok {
+		return fmt.Errorf("%q: want level.name (socket.priority), native or *", s)
+	}
+	l, err := options.ParseLevel(level)
+	if err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	o, ok := options.Lookup(options.Key{Level: l, Name: name})
+	if !ok {
+		return fmt.Errorf("%q: no such option", s)
+	}
+	if !o.Privileged {
+		return fmt.Errorf("%q: needs no permission; list only privileged options", s)
+	}
+	r.options[o.Key] = true
+	return nil
+}
+
+// principalPattern matches principals: "*", "tcp", "uid:N" or "x509:NAME".
+type principalPattern struct {
+	any bool
+	Principal
+}
+
+func parsePrincipalPattern(s string) (principalPattern, error) {
+	kind, value, _ := strings.Cut(s, ":")
+	switch {
+	case s == "*":
+		return principalPattern{any: true}, nil
+	case s == "tcp":
+		return principalPattern{Principal: Principal{Kind: "tcp"}}, nil
+	case kind == "uid":
+		uid, err := strconv.ParseUint(value, 10, 32)
+		if err != nil {
+			return principalPattern{}, fmt.Errorf("%q: want uid:NUMBER", s)
+		}
+		return principalPattern{Principal: Principal{Kind: "uid", UID: uint32(uid)}}, nil
+	case kind == "x509" && value != "":
+		return principalPattern{Principal: Principal{Kind: "x509", Name: value}}, nil
+	}
+	return principalPattern{}, fmt.Errorf("%q: want *, tcp, uid:NUMBER or x509:NAME", s)
+}
+
+func (pp principalPattern) matches(p Principal) bool { return pp.any || pp.Principal == p }
+
+// socketKind is an entry of a rule's open list: "DOMAIN TYPE [PROTOCOL]",
+// each a name, a number or "*"; -1 is any.
+type socketKind struct{ domain, typ, protocol int }
+
+func parseSocketKind(s string) (socketKind, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 || len(f) > 3 {
+		return socketKind{}, fmt.Errorf("%q: want DOMAIN TYPE [PROTOCOL]", s)
+	}
+	if len(f) == 2 {
+		f = append(f, "*")
+	}
+	var k socketKind
+	var err error
+	if k.domain, err = kindField(f[0], "domain", sockdv1.Domain_value, "DOMAIN_", domains); err != nil {
+		return socketKind{}, err
+	}
+	if k.typ, err = kindField(f[1], "type", sockdv1.Type_value, "TYPE_", types); err != nil {
+		return socketKind{}, err
+	}
+	if k.protocol, err = kindField(f[2], "protocol", sockdv1.Protocol_value, "PROTOCOL_", protocols); err != nil {
+		return socketKind{}, err
+	}
+	k.protocol = defaultProtocol(k.domain, k.typ, k.protocol)
+	return k, nil
+}
+
+// kindField parses "*", a number, or the name the API's enum gives
+// (DOMAIN_INET is "inet"), resolved through the same table Open uses.
+func kindField[E ~int32](s, what string, names map[string]int32, prefix string, table map[E]int) (int, error) {
+	if s == "*" {
+		return -1, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
+		return int(n), nil
+	}
+	if v, ok := names[prefix+strings.ToUpper(s)]; ok {
+		if n, ok := table[E(v)]; ok {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s %q: not a name the API knows, a number or *", what, s)
+}
+
+// defaultProtocol resolves protocol 0 of an inet stream or dgram socket to
+// the one the kernel picks, so that "inet stream" opened with protocol 0
+// and a rule naming tcp agree.
+func defaultProtocol(domain, typ, protocol int) int {
+	if protocol != 0 || (domain != unix.AF_INET && domain != unix.AF_INET6) {
+		return protocol
+	}
+	switch typ {
+	case unix.SOCK_STREAM:
+		return unix.IPPROTO_TCP
+	case unix.SOCK_DGRAM:
+		return unix.IPPROTO_UDP
+	}
+	return protocol
+}
+
+func (k socketKind) matches(domain, typ, protocol int) bool {
+	protocol = defaultProtocol(domain, typ, protocol)
+	return (k.domain < 0 || k.domain == domain) && (k.typ < 0 || k.typ == typ) && (k.protocol < 0 || k.protocol == protocol)
+}
+
+// ruleFor returns the rule that applies to p, or nil: p may do nothing.
+func (pol *Policy) ruleFor(p Principal) *policyRule {
+	for _, r := range pol.rules {
+		if slices.ContainsFunc(r.principals, func(pp principalPattern) bool { return pp.matches(p) }) {
+			return r
+		}
+	}
+	return nil
+}
+
+// String names where the policy came from: a file, or the default.
+func (pol *Policy) String() string { return pol.origin }
+
+// DefaultPolicy is the policy in force when no file is given. Root and the
+// daemon's own user may do anything: they could anyway. Anyone else (other
+// users, plain TCP clients, TLS clients) may do what an unprivileged user
+// could do on its own, so that the daemon's privileges lend it nothing:
+// open inet, inet6 and local sockets of type stream, dgram or seqpacket;
+// bind to port 0 or from unprivilegedPorts up; connect and send to any inet
+// address. Local addresses are refused: through the daemon a peer would
+// see the daemon's user, and paths would be resolved with its rights. No
+// privileged or native option and no network namespace.
+func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
+	owners := &policyRule{
+		principals:   []principalPattern{{Principal: Principal{Kind: "uid", UID: 0}}, {Principal: Principal{Kind: "uid", UID: daemonUID}}},
+		unrestricted: true,
+	}
+	anyone := &policyRule{principals: []principalPattern{{any: true}}, options: map[options.Key]bool{}}
+	for _, domain := range []int{unix.AF_INET, unix.AF_INET6, unix.AF_UNIX} {
+		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
+			anyone.open = append(anyone.open, socketKind{domain: domain, typ: typ, protocol: -1})
+		}
+	}
+	anyone.bind = []addrPattern{{lo: 0, hi: 0}}
+	if unprivilegedPorts <= 65535 {
+		anyone.bind = append(anyone.bind, addrPattern{lo: uint16(max(unprivilegedPorts, 0)), hi: 65535})
+	}
+	anyInet := []addrPattern{{lo: 0, hi: 65535}}
+	anyone.connect, anyone.sendTo, anyone.accept = anyInet, anyInet, anyInet
+	return &Policy{origin: "default", rules: []*policyRule{owners, anyone}}
+}

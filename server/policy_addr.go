@@ -1,0 +1,192 @@
+package server
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// addrPattern is an entry of a rule's bind, connect, sendto or accept list.
+//
+//   - any inet or inet6 address, any port
+//     HOST  or  HOST:PORTS    HOST is *, an address or a CIDR prefix; an
+//     inet6 HOST with PORTS is bracketed: [::1]:80
+//     PORTS                   *, N, or N-M
+//     local:*                 any local address
+//     local:/path  local:@name        one path, one abstract name
+//     local:/dir/*  local:@prefix*    paths or abstract names that start so
+//
+// An inet pattern matches inet and inet6 addresses (an IPv4-mapped inet6
+// address as its IPv4 address too); a local pattern matches local ones.
+type addrPattern struct {
+	local bool
+
+	// inet
+	prefix netip.Prefix // invalid: any address
+	lo, hi uint16
+
+	// local
+	name     string // "/path" or "@abstract"; with anyLocal unused
+	isPrefix bool
+	anyLocal bool
+}
+
+func parseAddrPattern(s string) (addrPattern, error) {
+	if rest, ok := strings.CutPrefix(s, "local:"); ok {
+		return parseLocalPattern(s, rest)
+	}
+	a := addrPattern{lo: 0, hi: 65535}
+	host, ports := s, "*"
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return addrPattern{}, fmt.Errorf("%q: no closing ]", s)
+		}
+		host = s[1:end]
+		switch tail := s[end+1:]; {
+		case tail == "":
+		case strings.HasPrefix(tail, ":"):
+			ports = tail[1:]
+		default:
+			return addrPattern{}, fmt.Errorf("%q: want [HOST]:PORTS", s)
+		}
+	case s == "*" || strings.Count(s, ":") > 1:
+		// "*", or an inet6 address or prefix without ports.
+	default:
+		if h, p, ok := strings.Cut(s, ":"); ok {
+			host, ports = h, p
+		}
+	}
+	if host != "*" {
+		prefix, err := parseHost(host)
+		if err != nil {
+			return addrPattern{}, fmt.Errorf("%q: %w", s, err)
+		}
+		a.prefix = prefix
+	}
+	if ports != "*" {
+		lo, hi, err := parsePorts(ports)
+		if err != nil {
+			return addrPattern{}, fmt.Errorf("%q: %w", s, err)
+		}
+		a.lo, a.hi = lo, hi
+	}
+	return a, nil
+}
+
+func parseHost(host string) (netip.Prefix, error) {
+	if strings.Contains(host, "/") {
+		p, err := netip.ParsePrefix(host)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad prefix %q", host)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("bad address %q", host)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func parsePorts(s string) (lo, hi uint16, err error) {
+	from, to, isRange := strings.Cut(s, "-")
+	l, err1 := strconv.ParseUint(from, 10, 16)
+	h := l
+	var err2 error
+	if isRange {
+		h, err2 = strconv.ParseUint(to, 10, 16)
+	}
+	if err1 != nil || err2 != nil || l > h {
+		return 0, 0, fmt.Errorf("bad ports %q: want *, N or N-M with N <= M <= 65535", s)
+	}
+	return uint16(l), uint16(h), nil
+}
+
+func parseLocalPattern(s, rest string) (addrPattern, error) {
+	a := addrPattern{local: true}
+	if rest == "*" {
+		a.anyLocal = true
+		return a, nil
+	}
+	a.name, a.isPrefix = strings.CutSuffix(rest, "*")
+	switch {
+	case strings.HasPrefix(a.name, "@"):
+	case strings.HasPrefix(a.name, "/"):
+		// Paths are compared as written, so a rule's must be clean: "/run/app/"
+		// for a prefix, never "/run/app/../x".
+		clean := path.Clean(a.name)
+		if a.isPrefix && strings.HasSuffix(a.name, "/") {
+			clean += "/"
+		}
+		if clean != a.name && !(a.name == "/" && a.isPrefix) {
+			return addrPattern{}, fmt.Errorf("%q: not a clean path (%q)", s, clean)
+		}
+	default:
+		return addrPattern{}, fmt.Errorf("%q: want local:*, local:/path[*] or local:@name[*]", s)
+	}
+	if strings.Contains(a.name, "*") || strings.ContainsRune(a.name, 0) {
+		return addrPattern{}, fmt.Errorf("%q: * only at the end", s)
+	}
+	return a, nil
+}
+
+// matches reports whether the pattern covers sa.
+func (a addrPattern) matches(sa engine.SockAddr) bool {
+	switch sa.Family {
+	case engine.FamilyInet, engine.FamilyInet6:
+		if a.local || sa.Port < a.lo || sa.Port > a.hi {
+			return false
+		}
+		return !a.prefix.IsValid() || a.prefix.Contains(sa.Addr) || a.prefix.Contains(sa.Addr.Unmap())
+	case engine.FamilyLocal:
+		if !a.local {
+			return false
+		}
+		if a.anyLocal {
+			return true
+		}
+		name, ok := localName(sa.Path)
+		if !ok {
+			return false
+		}
+		if a.isPrefix {
+			return strings.HasPrefix(name, a.name)
+		}
+		return name == a.name
+	}
+	return false
+}
+
+// localName is a local address as patterns spell it: "@name" for the
+// abstract namespace (an empty path, which binds to an abstract name the
+// kernel picks, is "@"), the path otherwise. A path that is not absolute
+// and clean matches no pattern: "/run/app/../../etc/x" must not pass as
+// being under /run/app/.
+func localName(p []byte) (string, bool) {
+	if len(p) == 0 {
+		return "@", true
+	}
+	if p[0] == 0 {
+		return "@" + string(p[1:]), true
+	}
+	s := string(p)
+	return s, strings.HasPrefix(s, "/") && path.Clean(s) == s
+}
+
+// allowsAddr reports whether any pattern of list covers sa. An AF_UNSPEC or
+// native address is covered by none: Linux treats AF_UNSPEC as AF_INET in
+// bind and sendto, and a native one could be anything.
+func allowsAddr(list []addrPattern, sa engine.SockAddr) bool {
+	for _, a := range list {
+		if a.matches(sa) {
+			return true
+		}
+	}
+	return false
+}

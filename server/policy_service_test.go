@@ -1,0 +1,129 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// wantDenied checks err is PERMISSION_DENIED with the ErrorInfo reason given.
+func wantDenied(t *testing.T, err error, reason, action string) {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != codes.PermissionDenied {
+		t.Fatalf("got %v, want PERMISSION_DENIED", err)
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			if info.Reason != reason || info.Metadata["action"] != action {
+				t.Fatalf("ErrorInfo %v, want reason %s action %s", info, reason, action)
+			}
+			return
+		}
+	}
+	t.Fatalf("%v carries no ErrorInfo", err)
+}
+
+func (l *live) open(t *testing.T, d sockdv1.Domain, ty sockdv1.Type) (string, error) {
+	t.Helper()
+	r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: d, Type: ty})
+	if err == nil && r.GetError() != nil {
+		t.Fatalf("open: %v", r.GetError())
+	}
+	return r.GetSocketId(), err
+}
+
+func intOpt(level sockdv1.OptionLevel, name string, v int64) (*sockdv1.OptionKey, *sockdv1.OptionValue) {
+	return &sockdv1.OptionKey{Level: level, Name: name}, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: v}}
+}
+
+// Under the default policy a principal other than root and the daemon's
+// user may do what an unprivileged user could; what it may not is refused
+// with PERMISSION_DENIED and changes nothing.
+func TestDefaultPolicyThroughTheService(t *testing.T) {
+	l := newLive(t, Limits{}) // uid 1000; the daemon is root here
+	before := len(l.sess.owned)
+	if _, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_RAW); err != nil {
+		wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	} else {
+		t.Fatal("a raw socket was opened")
+	}
+	_, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{DomainNumber: unix.AF_NETLINK, Type: sockdv1.Type_TYPE_DGRAM})
+	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	_, err = l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM, Netns: "/run/netns/x"})
+	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	if n := len(l.sess.owned); n != before {
+		t.Fatalf("the session holds %d sockets after refused opens, %d before", n, before)
+	}
+
+	id, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: id, Address: inet("127.0.0.1", 80)})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	name, err := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: id})
+	if err != nil || name.GetAddress().GetInet().GetPort() != 0 {
+		t.Fatalf("after a refused bind: %v %v", name, err)
+	}
+	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: id, Address: inet("127.0.0.1", 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind to an ephemeral port: %v %v", r, err)
+	}
+	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: local("/run/dbus/system_bus_socket")})
+	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	if r, err := l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: inet("127.0.0.1", 9)}); err != nil || r.GetBytesSent() != 1 {
+		t.Fatalf("sendto an inet address: %v %v", r, err)
+	}
+
+	k, v := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "priority", 7)
+	_, err = l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id, Key: k, Value: v})
+	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	k, v = intOpt(sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "priority", 6)
+	if r, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id, Key: k, Value: v}); err != nil || r.GetError() != nil {
+		t.Fatalf("priority 6: %v %v", r, err)
+	}
+	_, err = l.svc.SetOptNative(l.ctx, &sockdv1.SetOptNativeRequest{SocketId: id, Level: unix.SOL_IP, Name: unix.IP_TRANSPARENT,
+		Value: &sockdv1.NativeValue{Value: &sockdv1.NativeValue_IntValue{IntValue: 1}}})
+	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+
+	// Another policy put in force applies to the next call.
+	p, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\"]\n  bind: [\"127.0.0.1:80\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SetPolicy(p)
+	if r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_RAW, Protocol: sockdv1.Protocol_PROTOCOL_ICMP}); err != nil || r.GetError() != nil {
+		t.Fatalf("raw socket under a policy that allows it: %v %v", r, err)
+	}
+	id2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: id2, Address: inet("127.0.0.1", 80)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind to port 80 under a policy that allows it: %v %v", r, err)
+	}
+	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id2, Address: inet("127.0.0.1", 9)})
+	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	if !strings.Contains(err.Error(), "uid:1000") || !strings.Contains(err.Error(), "127.0.0.1:9") {
+		t.Errorf("the denial does not say who and what: %v", err)
+	}
+}
+
+// No principal may send descriptors or credentials: they would be the
+// daemon's.
+func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(DefaultPolicy(1000, 1024)) // uid 1000 is now the daemon's own user: unrestricted
+	sock, _ := l.connected(t)
+	for _, typ := range []int32{unix.SCM_RIGHTS, unix.SCM_CREDENTIALS} {
+		_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")},
+			Control: []*sockdv1.ControlMessage{{Level: unix.SOL_SOCKET, Type: typ, Data: make([]byte, 12)}}})
+		wantDenied(t, err, reasonPermissionDenied, "sendmsg")
+	}
+	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")}}); err != nil || r.GetBytesSent() != 1 {
+		t.Fatalf("plain sendmsg: %v %v", r, err)
+	}
+}

@@ -1,0 +1,284 @@
+package server
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
+)
+
+const examplePolicy = `
+version: 1
+rules:
+  - principals: ["uid:0"]
+    unrestricted: true
+  - principals: ["uid:1000", "x509:frontend"]
+    open: ["inet stream tcp", "inet6 dgram", "local stream"]
+    netns: ["blue"]
+    bind: ["127.0.0.1:8000-8999", "[::1]:8000-8999", "local:/run/app/*", "local:@app"]
+    connect: ["10.0.0.0/8:443", "*:53", "2001:db8::/32"]
+    sendto: ["*:53"]
+    accept: ["127.0.0.0/8"]
+    options: [socket.priority, ip.transparent]
+    quotas: {sockets: 100, sessions: 4}
+  - principals: ["*"]
+    open: ["inet stream"]
+`
+
+func mustParse(t *testing.T, doc string) *Policy {
+	t.Helper()
+	p, err := ParsePolicy([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ipAddr(s string) engine.SockAddr {
+	ap := netip.MustParseAddrPort(s)
+	f := engine.FamilyInet
+	if ap.Addr().Is6() {
+		f = engine.FamilyInet6
+	}
+	return engine.SockAddr{Family: f, Addr: ap.Addr(), Port: ap.Port()}
+}
+
+func localPath(path string) engine.SockAddr {
+	return engine.SockAddr{Family: engine.FamilyLocal, Path: []byte(path)}
+}
+
+func TestPolicyRules(t *testing.T) {
+	p := mustParse(t, examplePolicy)
+	root := p.ruleFor(Principal{Kind: "uid", UID: 0})
+	if root == nil || !root.unrestricted {
+		t.Fatalf("uid:0 gets %+v, want the unrestricted rule", root)
+	}
+	app := p.ruleFor(Principal{Kind: "x509", Name: "frontend"})
+	if app == nil || app != p.ruleFor(Principal{Kind: "uid", UID: 1000}) {
+		t.Fatal("x509:frontend and uid:1000 must share the second rule")
+	}
+	if other := p.ruleFor(Principal{Kind: "tcp"}); other == nil || len(other.open) != 1 {
+		t.Fatalf("tcp gets %+v, want the catch-all rule", other)
+	}
+	if app.quotas != (policyQuotas{sockets: 100, sessions: 4}) {
+		t.Errorf("quotas %+v", app.quotas)
+	}
+	if !app.options[options.Key{Level: options.LevelSocket, Name: "priority"}] || app.native || app.anyOption {
+		t.Errorf("options %+v native %v any %v", app.options, app.native, app.anyOption)
+	}
+
+	opens := []struct {
+		domain, typ, proto int
+		want               bool
+	}{
+		{unix.AF_INET, unix.SOCK_STREAM, 0, true}, // protocol 0 is tcp
+		{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP, true},
+		{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP, false},
+		{unix.AF_INET, unix.SOCK_DGRAM, 0, false},
+		{unix.AF_INET6, unix.SOCK_DGRAM, 0, true},
+		{unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_ICMPV6, false},
+		{unix.AF_UNIX, unix.SOCK_STREAM, 0, true},
+		{unix.AF_NETLINK, unix.SOCK_RAW, 0, false},
+	}
+	for _, o := range opens {
+		got := false
+		for _, k := range app.open {
+			got = got || k.matches(o.domain, o.typ, o.proto)
+		}
+		if got != o.want {
+			t.Errorf("open(%d, %d, %d) allowed %v, want %v", o.domain, o.typ, o.proto, got, o.want)
+		}
+	}
+
+	addrs := []struct {
+		list []addrPattern
+		sa   engine.SockAddr
+		want bool
+	}{
+		{app.bind, ipAddr("127.0.0.1:8080"), true},
+		{app.bind, ipAddr("127.0.0.1:80"), false},
+		{app.bind, ipAddr("127.0.0.2:8080"), false},
+		{app.bind, ipAddr("[::1]:8999"), true},
+		{app.bind, ipAddr("[::1]:9000"), false},
+		{app.bind, localPath("/run/app/a.sock"), true},
+		{app.bind, localPath("/run/app/../../etc/a.sock"), false},
+		{app.bind, localPath("/run/application"), false},
+		{app.bind, localPath("run/app/a.sock"), false},
+		{app.bind, localPath("\x00app"), true},
+		{app.bind, localPath("\x00apple"), false},
+		{app.bind, localPath(""), false}, // autobind: an abstract name the rule does not give
+		{app.connect, ipAddr("10.1.2.3:443"), true},
+		{app.connect, ipAddr("[::ffff:10.1.2.3]:443"), true}, // v4-mapped
+		{app.connect, ipAddr("10.1.2.3:80"), false},
+		{app.connect, ipAddr("192.0.2.1:53"), true},
+		{app.connect, ipAddr("[2001:db8::1]:22"), true},
+		{app.connect, ipAddr("[2001:db9::1]:22"), false},
+		{app.connect, localPath("/run/app/a.sock"), false},
+		{app.connect, engine.SockAddr{Family: engine.FamilyUnspec}, false},
+		{app.sendTo, ipAddr("192.0.2.1:53"), true},
+		{app.sendTo, ipAddr("192.0.2.1:54"), false},
+	}
+	for _, a := range addrs {
+		if got := allowsAddr(a.list, a.sa); got != a.want {
+			t.Errorf("%s allowed %v, want %v", addrTarget(a.sa), got, a.want)
+		}
+	}
+}
+
+func TestParsePolicyRefuses(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{`version: 2`, "version"},
+		{`{"version": 1, "rules": [{"principals": ["uid:x"]}]}`, "uid:NUMBER"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  open: [\"inet\"]", "DOMAIN TYPE"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  open: [\"inet strem\"]", "type \"strem\""},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"127.0.0.1:90-80\"]", "bad ports"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"local:/run/../x\"]", "clean path"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"local:run\"]", "local:*"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"10.0.0.0/33\"]", "bad prefix"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"[::1:80\"]", "closing ]"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  options: [ip.ttl]", "needs no permission"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  options: [socket.nosuch]", "no such option"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n  open: [\"inet stream\"]", "unrestricted"},
+		{"version: 1\nrules:\n- open: [\"inet stream\"]", "at least one"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: -1}", "negative"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  opne: [\"inet stream\"]", "unknown field"},
+		{"version: 1\nversion: 1", "already set"},
+	} {
+		_, err := ParsePolicy([]byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error saying %q", c.doc, err, c.want)
+		}
+	}
+}
+
+func TestDefaultPolicy(t *testing.T) {
+	p := DefaultPolicy(1234, 1024)
+	for _, pr := range []Principal{{Kind: "uid", UID: 0}, {Kind: "uid", UID: 1234}} {
+		if r := p.ruleFor(pr); r == nil || !r.unrestricted {
+			t.Errorf("%s is not unrestricted", pr)
+		}
+	}
+	r := p.ruleFor(Principal{Kind: "tcp"})
+	if r == nil || r.unrestricted {
+		t.Fatalf("tcp gets %+v", r)
+	}
+	if r != p.ruleFor(Principal{Kind: "uid", UID: 1000}) || r != p.ruleFor(Principal{Kind: "x509", Name: "x"}) {
+		t.Error("other principals must share the unprivileged rule")
+	}
+	allowed := func(domain, typ int) bool {
+		for _, k := range r.open {
+			if k.matches(domain, typ, 0) {
+				return true
+			}
+		}
+		return false
+	}
+	if !allowed(unix.AF_INET, unix.SOCK_STREAM) || !allowed(unix.AF_UNIX, unix.SOCK_DGRAM) {
+		t.Error("unprivileged kinds refused")
+	}
+	if allowed(unix.AF_INET, unix.SOCK_RAW) || allowed(unix.AF_PACKET, unix.SOCK_DGRAM) || allowed(unix.AF_NETLINK, unix.SOCK_DGRAM) {
+		t.Error("raw, packet or netlink sockets allowed")
+	}
+	for _, c := range []struct {
+		list []addrPattern
+		sa   engine.SockAddr
+		want bool
+	}{
+		{r.bind, ipAddr("0.0.0.0:0"), true},
+		{r.bind, ipAddr("127.0.0.1:1023"), false},
+		{r.bind, ipAddr("127.0.0.1:1024"), true},
+		{r.bind, ipAddr("[::]:80"), false},
+		{r.bind, localPath("/tmp/x"), false},
+		{r.bind, localPath("\x00x"), false},
+		{r.connect, ipAddr("192.0.2.1:22"), true},
+		{r.connect, localPath("/run/dbus/system_bus_socket"), false},
+		{r.sendTo, ipAddr("[2001:db8::1]:53"), true},
+		{r.sendTo, engine.SockAddr{Family: engine.FamilyUnspec, Raw: make([]byte, 14)}, false},
+	} {
+		if got := allowsAddr(c.list, c.sa); got != c.want {
+			t.Errorf("%s allowed %v, want %v", addrTarget(c.sa), got, c.want)
+		}
+	}
+	if len(r.options) != 0 || r.native || r.anyOption || len(r.netns) != 0 {
+		t.Error("the unprivileged rule allows options or namespaces")
+	}
+	if p := DefaultPolicy(0, 65536); len(p.ruleFor(Principal{Kind: "tcp"}).bind) != 1 {
+		t.Error("with every port privileged only port 0 may be bound")
+	}
+}
+
+func TestNeedsPrivilege(t *testing.T) {
+	key := func(l options.Level, n string) *options.Option {
+		o, ok := options.Lookup(options.Key{Level: l, Name: n})
+		if !ok {
+			t.Fatalf("no option %v.%s", l, n)
+		}
+		return o
+	}
+	for _, c := range []struct {
+		o    *options.Option
+		v    any
+		want bool
+	}{
+		{key(options.LevelSocket, "priority"), 6, false},
+		{key(options.LevelSocket, "priority"), 7, true},
+		{key(options.LevelIP, "tos"), options.TOS(0x10), false},
+		{key(options.LevelIP, "tos"), options.TOS(0xb8), false}, // EF
+		{key(options.LevelIP, "tos"), options.TOS(0xc0), true},  // CS6
+		{key(options.LevelIP, "transparent"), true, true},
+		{key(options.LevelSocket, "bindtodevice"), "lo", true},
+		{key(options.LevelIP, "ttl"), 9, false},
+	} {
+		if got := needsPrivilege(c.o, c.v); got != c.want {
+			t.Errorf("%s = %v: needs privilege %v, want %v", c.o.Key, c.v, got, c.want)
+		}
+	}
+}
+
+// FuzzParsePolicy: any document is parsed or refused with an error, never a
+// panic, and a parsed policy answers for any principal and address.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte(examplePolicy))
+	f.Add([]byte(`{"version": 1, "rules": [{"principals": ["*"], "bind": ["[::1]:1-2", "local:@x*"]}]}`))
+	f.Add([]byte("version: 1\nrules:\n- principals: [tcp]\n  connect: [\"*:0-65535\", \"::/0\", \"local:/a/*\"]"))
+	probes := []engine.SockAddr{
+		ipAddr("127.0.0.1:80"), ipAddr("[::ffff:10.0.0.1]:443"), ipAddr("[2001:db8::1]:0"),
+		localPath("/run/app/s"), localPath("\x00app"), localPath(""), localPath("x/../y"),
+		{Family: engine.FamilyUnspec}, {Family: engine.FamilyNative, Raw: []byte{1}},
+	}
+	principals := []Principal{{Kind: "uid", UID: 0}, {Kind: "uid", UID: 1000}, {Kind: "tcp"}, {Kind: "x509", Name: "frontend"}}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			if p != nil {
+				t.Fatal("a policy and an error")
+			}
+			return
+		}
+		for _, pr := range principals {
+			r := p.ruleFor(pr)
+			if r == nil {
+				continue
+			}
+			if r.unrestricted && len(r.open)+len(r.bind)+len(r.connect)+len(r.sendTo)+len(r.accept) > 0 {
+				t.Fatal("an unrestricted rule with lists")
+			}
+			for _, sa := range probes {
+				for _, list := range [][]addrPattern{r.bind, r.connect, r.sendTo, r.accept} {
+					if allowsAddr(list, sa) && (sa.Family == engine.FamilyUnspec || sa.Family == engine.FamilyNative) {
+						t.Fatalf("a pattern covers %+v", sa)
+					}
+				}
+			}
+			for _, k := range r.open {
+				if k.matches(unix.AF_INET, unix.SOCK_STREAM, 0) != k.matches(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP) {
+					t.Fatalf("%+v: protocol 0 and tcp disagree for inet stream", k)
+				}
+			}
+		}
+	})
+}
