@@ -324,6 +324,10 @@ func (pol *Policy) ruleFor(p Principal) *policyRule {
 // String names where the policy came from: a file, or the default.
 func (pol *Policy) String() string { return pol.origin }
 
+// defaultSocketQuota bounds the sockets of principals the default policy
+// restricts: what an unprivileged user usually may hold open (RLIMIT_NOFILE).
+const defaultSocketQuota = 1024
+
 // DefaultPolicy is the policy in force when no file is given. Root and the
 // daemon's own user may do anything: they could anyway. Anyone else (other
 // users, plain TCP clients, TLS clients) may do what an unprivileged user
@@ -332,13 +336,18 @@ func (pol *Policy) String() string { return pol.origin }
 // bind to port 0 or from unprivilegedPorts up; connect and send to any inet
 // address. Local addresses are refused: through the daemon a peer would
 // see the daemon's user, and paths would be resolved with its rights. No
-// privileged or native option and no network namespace.
+// privileged or native option and no network namespace; 1024 sockets.
 func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	owners := &policyRule{
 		principals:   []principalPattern{{Principal: Principal{Kind: "uid", UID: 0}}, {Principal: Principal{Kind: "uid", UID: daemonUID}}},
 		unrestricted: true,
 	}
-	anyone := &policyRule{principals: []principalPattern{{any: true}}, options: map[options.Key]bool{}}
+	anyone := &policyRule{
+		principals: []principalPattern{{any: true}},
+		options:    map[options.Key]bool{},
+		// An unprivileged user's usual RLIMIT_NOFILE.
+		quotas: policyQuotas{sockets: defaultSocketQuota},
+	}
 	for _, domain := range []int{unix.AF_INET, unix.AF_INET6, unix.AF_UNIX} {
 		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
 			anyone.open = append(anyone.open, socketKind{domain: domain, typ: typ, protocol: -1})

@@ -90,6 +90,21 @@ func (s *Service) mayAddress(p Principal, action string, sa engine.SockAddr) err
 	return nil
 }
 
+// withinSocketQuota refuses a call that would give p a socket (open,
+// accept) while p's sessions own as many as its rule's quota. It is checked
+// when the call is made: calls made at the same moment may pass the quota
+// by their number, and accepts waiting when it was reached still complete.
+func (s *Service) withinSocketQuota(p Principal) error {
+	r := s.policy().ruleFor(p)
+	if r == nil || r.quotas.sockets == 0 || s.sockets == nil {
+		return nil
+	}
+	if s.sockets.Open(p) >= r.quotas.sockets {
+		return quotaExceeded("sockets per principal", r.quotas.sockets)
+	}
+	return nil
+}
+
 // maySetOpt decides a setopt: an option the kernel reserves to privileged
 // callers (for the value given) needs the rule's permission.
 func (s *Service) maySetOpt(p Principal, o *options.Option, v any) error {

@@ -1,14 +1,18 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -125,5 +129,88 @@ func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
 	}
 	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")}}); err != nil || r.GetBytesSent() != 1 {
 		t.Fatalf("plain sendmsg: %v %v", r, err)
+	}
+}
+
+// A rule's quotas bound the sessions and the open sockets of a principal;
+// a closed socket, or one of a session that ended, no longer counts.
+func TestPolicyQuotas(t *testing.T) {
+	counter := NewSocketCounter(nil)
+	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pol, err := ParsePolicy([]byte(`
+version: 1
+rules:
+- principals: ["uid:1000"]
+  open: ["inet stream"]
+  bind: ["127.0.0.1:0"]
+  connect: ["127.0.0.0/8"]
+  quotas: {sockets: 3, sessions: 2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Config{Engine: e, Policy: pol, Sockets: counter})
+	p := Principal{Kind: "uid", UID: 1000}
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	var ids []string
+	for range 2 {
+		r, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.GetSessionId())
+	}
+	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third session: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	call := metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, ids[0]))
+	open := func() (string, error) {
+		r, err := svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM})
+		if err == nil && r.GetError() != nil {
+			t.Fatalf("open: %v", r.GetError())
+		}
+		return r.GetSocketId(), err
+	}
+	ln, _ := open()
+	if r, err := svc.Bind(call, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	if _, err := svc.Listen(call, &sockdv1.ListenRequest{SocketId: ln}); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := svc.SockName(call, &sockdv1.SockNameRequest{SocketId: ln})
+	port := name.GetAddress().GetInet().GetPort()
+	conn, _ := open()
+	if r, err := svc.Connect(call, &sockdv1.ConnectRequest{SocketId: conn, Address: inet("127.0.0.1", port)}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	if r, err := svc.Accept(call, &sockdv1.AcceptRequest{SocketId: ln}); err != nil || r.GetSocketId() == "" {
+		t.Fatalf("accept within the quota: %v %v", r, err)
+	}
+	if got := counter.Open(p); got != 3 {
+		t.Fatalf("counted %d sockets, want 3", got)
+	}
+	if _, err := open(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("fourth socket: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := svc.Accept(call, &sockdv1.AcceptRequest{SocketId: ln}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("accept past the quota: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := svc.Close(call, &sockdv1.CloseRequest{SocketId: conn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(); err != nil {
+		t.Fatalf("open after a close: %v", err)
+	}
+	if _, err := svc.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: ids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ended session's sockets to be uncounted", func() bool { return counter.Open(p) == 0 })
+	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); err != nil {
+		t.Fatalf("a session after one ended: %v", err)
 	}
 }

@@ -62,6 +62,9 @@ type Config struct {
 	// Policy says what each principal may do. Nil: DefaultPolicy for the
 	// daemon's user and the kernel's unprivileged ports.
 	Policy *Policy
+	// Sockets counts principals' sockets for the policy's socket quotas; it
+	// must be Engine's Observer. Nil: socket quotas are not enforced.
+	Sockets *SocketCounter
 }
 
 // Service implements sockdv1.SocketServiceServer over an engine.
@@ -74,6 +77,7 @@ type Service struct {
 	limits   Limits
 	log      *slog.Logger
 	options  *options.Host
+	sockets  *SocketCounter
 	pol      atomic.Pointer[Policy]
 	draining atomic.Bool
 }
@@ -99,6 +103,13 @@ func New(cfg Config) *Service {
 		limits:   cfg.Limits.withDefaults(),
 		log:      logger,
 		options:  hostOptions(cfg.Options),
+		sockets:  cfg.Sockets,
+	}
+	sessions.quota = func(p Principal) int {
+		if r := s.policy().ruleFor(p); r != nil {
+			return r.quotas.sessions
+		}
+		return 0
 	}
 	pol := cfg.Policy
 	if pol == nil {

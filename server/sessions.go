@@ -51,6 +51,8 @@ type sessionManager struct {
 	engine   *engine.Engine
 	registry *registry.Registry // drops a dead session's monitors
 	limits   SessionLimits
+	// quota, if set, is the policy's sessions quota of a principal (0: none).
+	quota func(Principal) int
 
 	events eventCounts // delivered to sessions (metrics.go)
 
@@ -91,8 +93,14 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 			return s, true, nil
 		}
 	}
-	if m.byPrincipal[p] >= m.limits.MaxPerPrincipal {
-		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: m.limits.MaxPerPrincipal}
+	limit := m.limits.MaxPerPrincipal
+	if m.quota != nil {
+		if q := m.quota(p); q > 0 {
+			limit = min(limit, q)
+		}
+	}
+	if m.byPrincipal[p] >= limit {
+		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}
 	}
 	s = &Session{
 		id:        newID(),

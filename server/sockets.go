@@ -25,6 +25,9 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if err := s.mayOpen(sess.principal, domain, typ, proto, r.GetNetns()); err != nil {
 		return nil, err
 	}
+	if err := s.withinSocketQuota(sess.principal); err != nil {
+		return nil, err
+	}
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
 	// passed explicitly: the engine's own default is fixed at start.
 	use := s.registry.UseRegistry()
@@ -115,6 +118,9 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	}
 	t, err := waitTimeout(ctx, r.GetTimeout())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.withinSocketQuota(sess.principal); err != nil {
 		return nil, err
 	}
 	if _, err := s.admitNowait(sess, t, nil); err != nil {

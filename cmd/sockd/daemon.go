@@ -50,9 +50,14 @@ type daemon struct {
 }
 
 func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
+	policy, err := loadPolicy(opts.policy, logger)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
 	useRegistry := registry.StartDefault(opts.registry, os.Getenv(registry.EnvVar))
 	reg := registry.New(useRegistry)
-	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: reg})
+	sockets := server.NewSocketCounter(reg)
+	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -68,6 +73,8 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		Registry: reg,
 		Logger:   logger,
 		Options:  host,
+		Policy:   policy,
+		Sockets:  sockets,
 		Sessions: server.SessionLimits{
 			DefaultGrace: opts.grace,
 			MaxGrace:     opts.maxGrace,

@@ -33,6 +33,7 @@ type options struct {
 	tlsClientCA   string
 	gcPercent     int
 	registry      bool
+	policy        string
 }
 
 func main() {
@@ -75,6 +76,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
 	f.StringVar(&opts.pprofListen, "pprof-listen", "", "serve net/http/pprof on this loopback HOST:PORT (off when empty)")
+	f.StringVar(&opts.policy, "policy", "", "the policy file (YAML or JSON) saying what each principal may do; SIGHUP reloads it (default: root and the daemon's user unrestricted, others as unprivileged users)")
 	f.IntVar(&opts.gcPercent, "gc-percent", defaultGCPercent, "the Go GC target percentage (GOGC), unless the GOGC environment variable is set")
 	return cmd
 }
@@ -119,6 +121,9 @@ func run(ctx context.Context, opts options) error {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
 		defer stop()
+	}
+	if opts.policy != "" {
+		reloadPolicyOnHUP(ctx, opts.policy, d.service, logger)
 	}
 	return d.serve(ctx, listenAddresses(opts))
 }

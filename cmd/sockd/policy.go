@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockd/sockd/server"
+)
+
+// loadPolicy reads --policy; without it the default policy applies.
+func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
+	if path == "" {
+		logger.Info("policy: the default (root and the daemon's user unrestricted; others as unprivileged users)")
+		return nil, nil
+	}
+	p, err := server.LoadPolicy(path)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("policy loaded", "file", path)
+	return p, nil
+}
+
+// reloadPolicyOnHUP reads the policy file again on each SIGHUP until ctx
+// ends. A file that no longer parses leaves the policy in force as it was.
+func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				p, err := server.LoadPolicy(path)
+				if err != nil {
+					logger.Error("policy not reloaded; the previous one stays in force", "err", err)
+					continue
+				}
+				svc.SetPolicy(p)
+				logger.Info("policy reloaded", "file", path)
+			}
+		}
+	}()
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// SocketCounter counts each principal's open sockets, for the policy's
+// socket quotas. It learns of every socket's birth and death as the
+// engine's Observer and passes each on to the next one (the registry).
+type SocketCounter struct {
+	next engine.Observer
+
+	mu      sync.Mutex
+	counted map[*engine.Socket]Principal // the owner may be gone at close
+	open    map[Principal]int
+}
+
+// NewSocketCounter returns a counter that passes what it observes on to next
+// (nil: to no one). Install it as engine.Config.Observer and give it to
+// Config.Sockets.
+func NewSocketCounter(next engine.Observer) *SocketCounter {
+	return &SocketCounter{next: next, counted: map[*engine.Socket]Principal{}, open: map[Principal]int{}}
+}
+
+var _ engine.Observer = (*SocketCounter)(nil)
+
+// SocketOpened implements engine.Observer.
+func (c *SocketCounter) SocketOpened(s *engine.Socket) {
+	if sess, ok := s.Owner().(*Session); ok {
+		c.mu.Lock()
+		// Closed already: SocketClosed came first and found nothing to count.
+		if !s.Closed() {
+			c.counted[s] = sess.principal
+			c.open[sess.principal]++
+		}
+		c.mu.Unlock()
+	}
+	if c.next != nil {
+		c.next.SocketOpened(s)
+	}
+}
+
+// SocketClosed implements engine.Observer.
+func (c *SocketCounter) SocketClosed(s *engine.Socket) {
+	c.mu.Lock()
+	if p, ok := c.counted[s]; ok {
+		delete(c.counted, s)
+		if c.open[p]--; c.open[p] == 0 {
+			delete(c.open, p)
+		}
+	}
+	c.mu.Unlock()
+	if c.next != nil {
+		c.next.SocketClosed(s)
+	}
+}
+
+// UseRegistryOn implements engine.Observer.
+func (c *SocketCounter) UseRegistryOn(s *engine.Socket) {
+	if c.next != nil {
+		c.next.UseRegistryOn(s)
+	}
+}
+
+// Open returns how many open sockets p's sessions own.
+func (c *SocketCounter) Open(p Principal) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open[p]
+}
