@@ -66,6 +66,10 @@ func (j *acceptJob) attempt() (bool, error) {
 			// As the NIF does, an accept error fails the queued acceptors too.
 			return true, err
 		}
+		if !s.admits(nfd) {
+			unix.Close(nfd)
+			continue
+		}
 		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner)
 		if err != nil {
 			s.cnt.inc(cAccFails)
@@ -82,4 +86,42 @@ func (j *acceptJob) attempt() (bool, error) {
 		j.accepted = child
 		return true, nil
 	}
+}
+
+// AcceptFilter decides, from its peer's address, whether a listener keeps a
+// connection. It runs with the listener's read side locked: it must be
+// quick and must not call into the engine.
+type AcceptFilter func(peer SockAddr) bool
+
+// SetAcceptFilter makes Accept close, unseen, the connections f refuses and
+// go on to the next one, in every mode: waiting callers keep waiting. Nil
+// keeps every connection.
+func (s *Socket) SetAcceptFilter(f AcceptFilter) {
+	if f == nil {
+		s.acceptFilter.Store(nil)
+		return
+	}
+	s.acceptFilter.Store(&f)
+}
+
+// admits applies the accept filter to a connection just accepted. A peer
+// whose address cannot be read is refused: it is gone already, or the
+// filter could not vouch for it.
+func (s *Socket) admits(nfd int) bool {
+	f := s.acceptFilter.Load()
+	if f == nil {
+		return true
+	}
+	raw, err := sysGetpeername(nfd)
+	if err != nil {
+		return false
+	}
+	peer := raw.decode()
+	if peer == nil || !(*f)(*peer) {
+		if s.Debug() {
+			s.logDebug("connection refused by the accept filter", "peer", peer)
+		}
+		return false
+	}
+	return true
 }

@@ -61,6 +61,8 @@ type Socket struct {
 	iow, debug, useRegistry atomic.Bool
 	announced               atomic.Bool // the Observer was told of it (SocketOpened)
 
+	acceptFilter atomic.Pointer[AcceptFilter]
+
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
 	forgotten bool

@@ -90,6 +90,16 @@ func (s *Service) mayAddress(p Principal, action string, sa engine.SockAddr) err
 	return nil
 }
 
+// acceptFilter keeps the connections from peers the accept list of p's rule
+// allows, under the policy in force when each is accepted; the engine
+// closes the others unseen and accepts the next.
+func (s *Service) acceptFilter(p Principal) engine.AcceptFilter {
+	return func(peer engine.SockAddr) bool {
+		r := s.policy().ruleFor(p)
+		return r != nil && (r.unrestricted || allowsAddr(r.accept, peer))
+	}
+}
+
 // withinSocketQuota refuses a call that would give p a socket (open,
 // accept) while p's sessions own as many as its rule's quota. It is checked
 // when the call is made: calls made at the same moment may pass the quota

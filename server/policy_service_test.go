@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -148,6 +153,7 @@ rules:
   open: ["inet stream"]
   bind: ["127.0.0.1:0"]
   connect: ["127.0.0.0/8"]
+  accept: ["127.0.0.1"]
   quotas: {sockets: 3, sessions: 2}
 `))
 	if err != nil {
@@ -212,5 +218,48 @@ rules:
 	eventually(t, "the ended session's sockets to be uncounted", func() bool { return counter.Open(p) == 0 })
 	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); err != nil {
 		t.Fatalf("a session after one ended: %v", err)
+	}
+}
+
+// A listener keeps only the connections its owner's rule accepts from;
+// the others are closed unseen and the accept goes on.
+func TestPolicyAcceptFrom(t *testing.T) {
+	l := newLive(t, Limits{})
+	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet stream\"]\n  bind: [\"127.0.0.1:0\"]\n  accept: [\"127.0.0.1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SetPolicy(pol)
+	ln, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	if _, err := l.svc.Listen(l.ctx, &sockdv1.ListenRequest{SocketId: ln}); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: ln})
+	to := fmt.Sprintf("127.0.0.1:%d", name.GetAddress().GetInet().GetPort())
+	dial := func(from string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	refused := dial("127.0.0.2")
+	dial("127.0.0.1")
+	r, err := l.svc.Accept(l.ctx, &sockdv1.AcceptRequest{SocketId: ln})
+	if err != nil || r.GetSocketId() == "" {
+		t.Fatalf("accept: %v %v", r, err)
+	}
+	peer, _ := l.svc.PeerName(l.ctx, &sockdv1.PeerNameRequest{SocketId: r.GetSocketId()})
+	if got := peer.GetAddress().GetInet().GetAddress(); got != "127.0.0.1" {
+		t.Fatalf("accepted a connection from %q", got)
+	}
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := refused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection from 127.0.0.2 was not closed: %v", err)
 	}
 }

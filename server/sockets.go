@@ -66,7 +66,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 
 // Listen implements sockdv1.SocketServiceServer.
 func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv1.ListenResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +76,9 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 			return nil, invalidArgument("backlog", "must be >= 0, got %d", r.GetBacklog())
 		}
 		backlog = int(r.GetBacklog())
+	}
+	if d := sock.Domain(); d == unix.AF_INET || d == unix.AF_INET6 {
+		sock.SetAcceptFilter(s.acceptFilter(sess.principal))
 	}
 	se, err := outcome(sock.Listen(backlog))
 	return &sockdv1.ListenResponse{Error: se}, err

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// dialFrom connects to addr from the given local address.
+func dialFrom(t *testing.T, from string, to SockAddr) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", netip.AddrPortFrom(to.Addr, to.Port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A connection the accept filter refuses is closed unseen, in blocking and
+// completion mode alike, and the accept goes on to the next one.
+func TestAcceptFilter(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, addr := listen(t, e, c, unix.AF_INET)
+	var seen []netip.Addr
+	ln.SetAcceptFilter(func(peer SockAddr) bool {
+		seen = append(seen, peer.Addr)
+		return peer.Addr == netip.MustParseAddr("127.0.0.1")
+	})
+
+	refused := dialFrom(t, "127.0.0.2", addr)
+	dialFrom(t, "127.0.0.1", addr)
+	r := ln.Accept(bg, c, within(eventWait))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	defer r.Socket.Close()
+	if peer, _ := r.Socket.PeerName(); peer.Addr != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("accepted %v", peer)
+	}
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := refused.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("the refused connection reads %d, %v: it was not closed", n, err)
+	}
+
+	// Completion mode: the refused connection completes nothing.
+	sel := ln.Accept(bg, c, completion())
+	if sel.Select == nil {
+		t.Fatalf("completion accept: %+v", sel)
+	}
+	dialFrom(t, "127.0.0.3", addr)
+	c.expectNone(t)
+	dialFrom(t, "127.0.0.1", addr)
+	ev := c.expect(t, EventCompletion, sel.Select.Handle)
+	if ev.Completion.Accept == nil || ev.Completion.Accept.Socket == nil {
+		t.Fatalf("completion %+v", ev.Completion)
+	}
+	ev.Completion.Accept.Socket.Close()
+	if len(seen) != 4 {
+		t.Errorf("the filter saw %v, want four peers", seen)
+	}
+
+	ln.SetAcceptFilter(nil)
+	dialFrom(t, "127.0.0.2", addr)
+	if r := ln.Accept(bg, c, within(eventWait)); r.Err != nil {
+		t.Fatalf("without a filter: %v", r.Err)
+	} else {
+		r.Socket.Close()
+	}
+}
