@@ -50,7 +50,7 @@ func (s *Service) rule(p Principal, action, target string) (*policyRule, error) 
 // mayOpen decides Open: the rule lists the kind of socket, and the network
 // namespace if one is asked for.
 func (s *Service) mayOpen(p Principal, domain, typ, protocol int, netns string) error {
-	target := fmt.Sprintf("a socket of domain %s, type %s, protocol %s", kindName(domain, domains), kindName(typ, types), kindName(protocol, protocols))
+	target := fmt.Sprintf("a socket of domain %s, type %s, protocol %s", kindName(domain, domains), kindName(typ, types), kindName(defaultProtocol(domain, typ, protocol), protocols))
 	r, err := s.rule(p, actionOpen, target)
 	if err != nil || r.unrestricted {
 		return err
