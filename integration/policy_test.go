@@ -40,6 +40,12 @@ rules:
 			t.Fatalf("sockctl %s: exit %d, stdout %q, stderr %q; want exit 1 and a policy refusal", strings.Join(args, " "), code, out, errOut)
 		}
 	}
+	info := c.ok(t, "global-info")
+	for _, want := range []string{"principal: uid:0", "policy: " + file + " (restricted)", "policy.open: inet stream *", "policy.bind: 127.0.0.1:0", "policy.connect: 127.0.0.1"} {
+		if !strings.Contains(info+"\n", want+"\n") {
+			t.Errorf("global-info lacks %q:\n%s", want, info)
+		}
+	}
 	denied("open", "inet", "dgram")
 	id := c.ok(t, "open", "inet", "stream")
 	denied("bind", id, "127.0.0.1:80")

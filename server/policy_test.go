@@ -2,13 +2,16 @@ package server
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/options"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 const examplePolicy = `
@@ -267,6 +270,18 @@ func FuzzParsePolicy(f *testing.F) {
 			if r.unrestricted && len(r.open)+len(r.bind)+len(r.connect)+len(r.sendTo)+len(r.accept) > 0 {
 				t.Fatal("an unrestricted rule with lists")
 			}
+			for _, list := range [][]addrPattern{r.bind, r.connect, r.sendTo, r.accept} {
+				for _, a := range list {
+					if again, err := parseAddrPattern(a.String()); err != nil || again != a {
+						t.Fatalf("%+v spelled %q reads back as %+v, %v", a, a.String(), again, err)
+					}
+				}
+			}
+			for _, k := range r.open {
+				if again, err := parseSocketKind(k.String()); err != nil || again != k {
+					t.Fatalf("%+v spelled %q reads back as %+v, %v", k, k.String(), again, err)
+				}
+			}
 			for _, sa := range probes {
 				for _, list := range [][]addrPattern{r.bind, r.connect, r.sendTo, r.accept} {
 					if allowsAddr(list, sa) && (sa.Family == engine.FamilyUnspec || sa.Family == engine.FamilyNative) {
@@ -281,4 +296,34 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// GlobalInfo tells a principal its rule in the file's own spelling.
+func TestEncodePolicyRule(t *testing.T) {
+	p := mustParse(t, examplePolicy)
+	got := encodePolicyRule(p, Principal{Kind: "uid", UID: 1000})
+	want := &sockdv1.PolicyRule{
+		Source: "policy", Matched: true,
+		Open:        []string{"inet stream tcp", "inet6 dgram *", "local stream *"},
+		Netns:       []string{"blue"},
+		Bind:        []string{"127.0.0.1:8000-8999", "[::1]:8000-8999", "local:/run/app/*", "local:@app"},
+		Connect:     []string{"10.0.0.0/8:443", "*:53", "2001:db8::/32"},
+		Sendto:      []string{"*:53"},
+		Accept:      []string{"127.0.0.0/8"},
+		Options:     []string{"ip.transparent", "socket.priority"},
+		SocketQuota: 100, SessionQuota: 4,
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	if got := encodePolicyRule(p, Principal{Kind: "uid", UID: 0}); !got.GetUnrestricted() || !got.GetMatched() {
+		t.Errorf("root: %v", got)
+	}
+	if got := encodePolicyRule(mustParse(t, "version: 1"), Principal{Kind: "tcp"}); got.GetMatched() {
+		t.Errorf("no rule: %v", got)
+	}
+	def := encodePolicyRule(DefaultPolicy(0, 1024), Principal{Kind: "tcp"})
+	if def.GetSource() != "default" || !slices.Equal(def.GetBind(), []string{"*:0", "*:1024-65535"}) || !slices.Equal(def.GetConnect(), []string{"*"}) || def.GetSocketQuota() != 1024 {
+		t.Errorf("default for tcp: %v", def)
+	}
 }

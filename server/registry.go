@@ -157,7 +157,8 @@ func (s *Service) CancelMonitor(ctx context.Context, r *sockdv1.CancelMonitorReq
 // GlobalInfo implements sockdv1.SocketServiceServer: socket:info/0
 // (reference §4.2). The counters cover every open socket, registered or not.
 func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) (*sockdv1.GlobalInfoResponse, error) {
-	if _, err := s.principal(ctx); err != nil {
+	p, err := s.principal(ctx)
+	if err != nil {
 		return nil, err
 	}
 	resp := &sockdv1.GlobalInfoResponse{
@@ -165,6 +166,8 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 		NumCntBits:  uint32(s.engine.CounterBits()),
 		IovMax:      engine.IOVMax,
 		IoBackend:   "epoll",
+		Principal:   p.String(),
+		Policy:      encodePolicyRule(s.policy(), p),
 	}
 	for _, sock := range s.engine.Sockets() {
 		countSocket(resp, sock)

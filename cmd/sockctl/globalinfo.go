@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,8 @@ func newGlobalInfoCommand(a *app) *cobra.Command {
 		Long: `Print Erlang's socket:info/0 as "key: value" rows: debug, socket_debug,
 use_registry (the global default), iow, the counts of open sockets by type,
 domain and protocol (registered or not), num_cnt_bits, iov_max and the I/O
-backend's name.`,
+backend's name; then who the daemon takes you to be (principal) and what its
+policy lets you do (policy, and a policy.LIST row per list of your rule).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -61,5 +63,43 @@ func globalInfoView(gi *sockdv1.GlobalInfoResponse) view {
 	}
 	fields = append(fields, field{"iov_max", u(uint64(gi.GetIovMax()))}, field{"io_backend", gi.GetIoBackend()})
 	obj = obj.with("counters", cnt).with("iov_max", gi.GetIovMax()).with("io_backend", object{}.with("name", gi.GetIoBackend()))
+	pf, po := policyView(gi.GetPolicy())
+	fields = append(append(fields, field{"principal", gi.GetPrincipal()}), pf...)
+	obj = obj.with("principal", gi.GetPrincipal()).with("policy", po)
 	return view{text: rows(fields...), obj: obj}
+}
+
+// policyView shows what the policy lets the caller do: "policy" names its
+// source and what the rule allows (unrestricted, or nothing when no rule
+// names the caller); one "policy.LIST" row per list that has entries.
+func policyView(r *sockdv1.PolicyRule) ([]field, object) {
+	summary := "restricted"
+	switch {
+	case !r.GetMatched():
+		summary = "no rule: nothing allowed"
+	case r.GetUnrestricted():
+		summary = "unrestricted"
+	}
+	fields := []field{{"policy", r.GetSource() + " (" + summary + ")"}}
+	obj := object{}.with("source", r.GetSource()).with("matched", r.GetMatched()).with("unrestricted", r.GetUnrestricted())
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"open", r.GetOpen()}, {"netns", r.GetNetns()}, {"bind", r.GetBind()}, {"connect", r.GetConnect()},
+		{"sendto", r.GetSendto()}, {"accept", r.GetAccept()}, {"options", r.GetOptions()}} {
+		if len(l.list) > 0 {
+			fields = append(fields, field{"policy." + l.key, strings.Join(l.list, ", ")})
+		}
+		obj = obj.with(l.key, nonNil(l.list))
+	}
+	for _, q := range []struct {
+		key string
+		n   uint32
+	}{{"socket_quota", r.GetSocketQuota()}, {"session_quota", r.GetSessionQuota()}} {
+		if q.n > 0 {
+			fields = append(fields, field{"policy." + q.key, strconv.FormatUint(uint64(q.n), 10)})
+		}
+		obj = obj.with(q.key, q.n)
+	}
+	return fields, obj
 }

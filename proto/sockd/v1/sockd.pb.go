@@ -3644,7 +3644,12 @@ type GlobalInfoResponse struct {
 	// IOV_MAX.
 	IovMax uint32 `protobuf:"varint,17,opt,name=iov_max,json=iovMax,proto3" json:"iov_max,omitempty"`
 	// The I/O backend's name.
-	IoBackend     string `protobuf:"bytes,18,opt,name=io_backend,json=ioBackend,proto3" json:"io_backend,omitempty"`
+	IoBackend string `protobuf:"bytes,18,opt,name=io_backend,json=ioBackend,proto3" json:"io_backend,omitempty"`
+	// Who the daemon takes the caller to be: "uid:N" (unix socket peer),
+	// "x509:NAME" (TLS client certificate) or "tcp" (plain loopback TCP).
+	Principal string `protobuf:"bytes,19,opt,name=principal,proto3" json:"principal,omitempty"`
+	// What the policy in force lets the caller do.
+	Policy        *PolicyRule `protobuf:"bytes,20,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3805,6 +3810,169 @@ func (x *GlobalInfoResponse) GetIoBackend() string {
 	return ""
 }
 
+func (x *GlobalInfoResponse) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *GlobalInfoResponse) GetPolicy() *PolicyRule {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// PolicyRule is what the policy in force lets a principal do: the rule that
+// names it, written as the policy file writes rules.
+type PolicyRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the policy came from: its file, or "default".
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// False when no rule names the principal: it may open nothing.
+	Matched bool `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Everything is allowed; the lists below are then empty.
+	Unrestricted bool `protobuf:"varint,3,opt,name=unrestricted,proto3" json:"unrestricted,omitempty"`
+	// Kinds of socket it may open: "DOMAIN TYPE PROTOCOL", "*" for any.
+	Open []string `protobuf:"bytes,4,rep,name=open,proto3" json:"open,omitempty"`
+	// Network namespaces it may open sockets in ("*": any).
+	Netns []string `protobuf:"bytes,5,rep,name=netns,proto3" json:"netns,omitempty"`
+	// Addresses it may bind, connect to, send to and accept connections from:
+	// "HOST:PORTS" (HOST an address, a CIDR prefix or *; PORTS N, N-M or *),
+	// "local:/path", "local:@name" (a trailing * makes a prefix), "local:*".
+	Bind []string `protobuf:"bytes,6,rep,name=bind,proto3" json:"bind,omitempty"`
+	// See bind.
+	Connect []string `protobuf:"bytes,7,rep,name=connect,proto3" json:"connect,omitempty"`
+	// See bind.
+	Sendto []string `protobuf:"bytes,8,rep,name=sendto,proto3" json:"sendto,omitempty"`
+	// See bind. Local peers are not filtered.
+	Accept []string `protobuf:"bytes,9,rep,name=accept,proto3" json:"accept,omitempty"`
+	// Privileged options it may set ("level.name"), "native" for
+	// setopt_native, "*" for all.
+	Options []string `protobuf:"bytes,10,rep,name=options,proto3" json:"options,omitempty"`
+	// Most sockets its sessions may own together; 0 is the daemon's limit.
+	SocketQuota uint32 `protobuf:"varint,11,opt,name=socket_quota,json=socketQuota,proto3" json:"socket_quota,omitempty"`
+	// Most sessions it may have; 0 is the daemon's limit.
+	SessionQuota  uint32 `protobuf:"varint,12,opt,name=session_quota,json=sessionQuota,proto3" json:"session_quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyRule) Reset() {
+	*x = PolicyRule{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyRule) ProtoMessage() {}
+
+func (x *PolicyRule) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
+func (*PolicyRule) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *PolicyRule) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PolicyRule) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
+func (x *PolicyRule) GetUnrestricted() bool {
+	if x != nil {
+		return x.Unrestricted
+	}
+	return false
+}
+
+func (x *PolicyRule) GetOpen() []string {
+	if x != nil {
+		return x.Open
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetNetns() []string {
+	if x != nil {
+		return x.Netns
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetBind() []string {
+	if x != nil {
+		return x.Bind
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetConnect() []string {
+	if x != nil {
+		return x.Connect
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetSendto() []string {
+	if x != nil {
+		return x.Sendto
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetAccept() []string {
+	if x != nil {
+		return x.Accept
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *PolicyRule) GetSocketQuota() uint32 {
+	if x != nil {
+		return x.SocketQuota
+	}
+	return 0
+}
+
+func (x *PolicyRule) GetSessionQuota() uint32 {
+	if x != nil {
+		return x.SessionQuota
+	}
+	return 0
+}
+
 // SupportsRequest is socket:supports/0,1,2.
 type SupportsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3818,7 +3986,7 @@ type SupportsRequest struct {
 
 func (x *SupportsRequest) Reset() {
 	*x = SupportsRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[57]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +3998,7 @@ func (x *SupportsRequest) String() string {
 func (*SupportsRequest) ProtoMessage() {}
 
 func (x *SupportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[57]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +4011,7 @@ func (x *SupportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportsRequest.ProtoReflect.Descriptor instead.
 func (*SupportsRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{57}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SupportsRequest) GetKey() string {
@@ -3873,7 +4041,7 @@ type SupportsResponse struct {
 
 func (x *SupportsResponse) Reset() {
 	*x = SupportsResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[58]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3885,7 +4053,7 @@ func (x *SupportsResponse) String() string {
 func (*SupportsResponse) ProtoMessage() {}
 
 func (x *SupportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[58]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3898,7 +4066,7 @@ func (x *SupportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportsResponse.ProtoReflect.Descriptor instead.
 func (*SupportsResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{58}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SupportsResponse) GetOptions() []*OptionSupport {
@@ -3926,7 +4094,7 @@ type IsSupportedRequest struct {
 
 func (x *IsSupportedRequest) Reset() {
 	*x = IsSupportedRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[59]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3938,7 +4106,7 @@ func (x *IsSupportedRequest) String() string {
 func (*IsSupportedRequest) ProtoMessage() {}
 
 func (x *IsSupportedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[59]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3951,7 +4119,7 @@ func (x *IsSupportedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsSupportedRequest.ProtoReflect.Descriptor instead.
 func (*IsSupportedRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{59}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *IsSupportedRequest) GetKeys() []string {
@@ -3972,7 +4140,7 @@ type IsSupportedResponse struct {
 
 func (x *IsSupportedResponse) Reset() {
 	*x = IsSupportedResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[60]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4152,7 @@ func (x *IsSupportedResponse) String() string {
 func (*IsSupportedResponse) ProtoMessage() {}
 
 func (x *IsSupportedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[60]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4165,7 @@ func (x *IsSupportedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsSupportedResponse.ProtoReflect.Descriptor instead.
 func (*IsSupportedResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{60}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *IsSupportedResponse) GetSupported() bool {
@@ -4016,7 +4184,7 @@ type NumberOfRequest struct {
 
 func (x *NumberOfRequest) Reset() {
 	*x = NumberOfRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[61]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4028,7 +4196,7 @@ func (x *NumberOfRequest) String() string {
 func (*NumberOfRequest) ProtoMessage() {}
 
 func (x *NumberOfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[61]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4041,7 +4209,7 @@ func (x *NumberOfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumberOfRequest.ProtoReflect.Descriptor instead.
 func (*NumberOfRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{61}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{62}
 }
 
 // NumberOfResponse counts registered sockets.
@@ -4055,7 +4223,7 @@ type NumberOfResponse struct {
 
 func (x *NumberOfResponse) Reset() {
 	*x = NumberOfResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[62]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4067,7 +4235,7 @@ func (x *NumberOfResponse) String() string {
 func (*NumberOfResponse) ProtoMessage() {}
 
 func (x *NumberOfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[62]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4080,7 +4248,7 @@ func (x *NumberOfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumberOfResponse.ProtoReflect.Descriptor instead.
 func (*NumberOfResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{62}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *NumberOfResponse) GetCount() uint64 {
@@ -4107,7 +4275,7 @@ type WhichSocketsRequest struct {
 
 func (x *WhichSocketsRequest) Reset() {
 	*x = WhichSocketsRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[63]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4119,7 +4287,7 @@ func (x *WhichSocketsRequest) String() string {
 func (*WhichSocketsRequest) ProtoMessage() {}
 
 func (x *WhichSocketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[63]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4132,7 +4300,7 @@ func (x *WhichSocketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhichSocketsRequest.ProtoReflect.Descriptor instead.
 func (*WhichSocketsRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{63}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *WhichSocketsRequest) GetDomain() Domain {
@@ -4174,7 +4342,7 @@ type WhichSocketsResponse struct {
 
 func (x *WhichSocketsResponse) Reset() {
 	*x = WhichSocketsResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[64]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +4354,7 @@ func (x *WhichSocketsResponse) String() string {
 func (*WhichSocketsResponse) ProtoMessage() {}
 
 func (x *WhichSocketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[64]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +4367,7 @@ func (x *WhichSocketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhichSocketsResponse.ProtoReflect.Descriptor instead.
 func (*WhichSocketsResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{64}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *WhichSocketsResponse) GetSocketIds() []string {
@@ -4220,7 +4388,7 @@ type UseRegistryRequest struct {
 
 func (x *UseRegistryRequest) Reset() {
 	*x = UseRegistryRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[65]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4400,7 @@ func (x *UseRegistryRequest) String() string {
 func (*UseRegistryRequest) ProtoMessage() {}
 
 func (x *UseRegistryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[65]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4413,7 @@ func (x *UseRegistryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseRegistryRequest.ProtoReflect.Descriptor instead.
 func (*UseRegistryRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{65}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UseRegistryRequest) GetEnabled() bool {
@@ -4264,7 +4432,7 @@ type UseRegistryResponse struct {
 
 func (x *UseRegistryResponse) Reset() {
 	*x = UseRegistryResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[66]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4444,7 @@ func (x *UseRegistryResponse) String() string {
 func (*UseRegistryResponse) ProtoMessage() {}
 
 func (x *UseRegistryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[66]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4457,7 @@ func (x *UseRegistryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseRegistryResponse.ProtoReflect.Descriptor instead.
 func (*UseRegistryResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{66}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{67}
 }
 
 // MonitorRequest is socket:monitor/1.
@@ -4303,7 +4471,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[67]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4315,7 +4483,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[67]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4328,7 +4496,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{67}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MonitorRequest) GetSocketId() string {
@@ -4349,7 +4517,7 @@ type MonitorResponse struct {
 
 func (x *MonitorResponse) Reset() {
 	*x = MonitorResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4361,7 +4529,7 @@ func (x *MonitorResponse) String() string {
 func (*MonitorResponse) ProtoMessage() {}
 
 func (x *MonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4374,7 +4542,7 @@ func (x *MonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorResponse.ProtoReflect.Descriptor instead.
 func (*MonitorResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{68}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MonitorResponse) GetMonitorId() string {
@@ -4395,7 +4563,7 @@ type CancelMonitorRequest struct {
 
 func (x *CancelMonitorRequest) Reset() {
 	*x = CancelMonitorRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4407,7 +4575,7 @@ func (x *CancelMonitorRequest) String() string {
 func (*CancelMonitorRequest) ProtoMessage() {}
 
 func (x *CancelMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4420,7 +4588,7 @@ func (x *CancelMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMonitorRequest.ProtoReflect.Descriptor instead.
 func (*CancelMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{69}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CancelMonitorRequest) GetMonitorId() string {
@@ -4441,7 +4609,7 @@ type CancelMonitorResponse struct {
 
 func (x *CancelMonitorResponse) Reset() {
 	*x = CancelMonitorResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4621,7 @@ func (x *CancelMonitorResponse) String() string {
 func (*CancelMonitorResponse) ProtoMessage() {}
 
 func (x *CancelMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4634,7 @@ func (x *CancelMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMonitorResponse.ProtoReflect.Descriptor instead.
 func (*CancelMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{70}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CancelMonitorResponse) GetRemoved() bool {
@@ -4494,7 +4662,7 @@ type PipeRequest struct {
 
 func (x *PipeRequest) Reset() {
 	*x = PipeRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4674,7 @@ func (x *PipeRequest) String() string {
 func (*PipeRequest) ProtoMessage() {}
 
 func (x *PipeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4687,7 @@ func (x *PipeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeRequest.ProtoReflect.Descriptor instead.
 func (*PipeRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{71}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PipeRequest) GetMsg() isPipeRequest_Msg {
@@ -4614,7 +4782,7 @@ type PipeResponse struct {
 
 func (x *PipeResponse) Reset() {
 	*x = PipeResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4626,7 +4794,7 @@ func (x *PipeResponse) String() string {
 func (*PipeResponse) ProtoMessage() {}
 
 func (x *PipeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4639,7 +4807,7 @@ func (x *PipeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeResponse.ProtoReflect.Descriptor instead.
 func (*PipeResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{72}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PipeResponse) GetData() []byte {
@@ -4676,7 +4844,7 @@ type RelayRequest struct {
 
 func (x *RelayRequest) Reset() {
 	*x = RelayRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4688,7 +4856,7 @@ func (x *RelayRequest) String() string {
 func (*RelayRequest) ProtoMessage() {}
 
 func (x *RelayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4701,7 +4869,7 @@ func (x *RelayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayRequest.ProtoReflect.Descriptor instead.
 func (*RelayRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{73}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RelayRequest) GetSocketA() string {
@@ -4733,7 +4901,7 @@ type RelayResponse struct {
 
 func (x *RelayResponse) Reset() {
 	*x = RelayResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4745,7 +4913,7 @@ func (x *RelayResponse) String() string {
 func (*RelayResponse) ProtoMessage() {}
 
 func (x *RelayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4758,7 +4926,7 @@ func (x *RelayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayResponse.ProtoReflect.Descriptor instead.
 func (*RelayResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{74}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RelayResponse) GetBytesAToB() uint64 {
@@ -5014,7 +5182,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"8\n" +
 	"\fInfoResponse\x12(\n" +
 	"\x04info\x18\x01 \x01(\v2\x14.sockd.v1.SocketInfoR\x04info\"\x13\n" +
-	"\x11GlobalInfoRequest\"\xab\x04\n" +
+	"\x11GlobalInfoRequest\"\xf7\x04\n" +
 	"\x12GlobalInfoResponse\x12\x14\n" +
 	"\x05debug\x18\x01 \x01(\bR\x05debug\x12!\n" +
 	"\fsocket_debug\x18\x02 \x01(\bR\vsocketDebug\x12!\n" +
@@ -5040,7 +5208,24 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\tnum_psctp\x18\x10 \x01(\x04R\bnumPsctp\x12\x17\n" +
 	"\aiov_max\x18\x11 \x01(\rR\x06iovMax\x12\x1d\n" +
 	"\n" +
-	"io_backend\x18\x12 \x01(\tR\tioBackend\"P\n" +
+	"io_backend\x18\x12 \x01(\tR\tioBackend\x12\x1c\n" +
+	"\tprincipal\x18\x13 \x01(\tR\tprincipal\x12,\n" +
+	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\xcc\x02\n" +
+	"\n" +
+	"PolicyRule\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\bR\amatched\x12\"\n" +
+	"\funrestricted\x18\x03 \x01(\bR\funrestricted\x12\x12\n" +
+	"\x04open\x18\x04 \x03(\tR\x04open\x12\x14\n" +
+	"\x05netns\x18\x05 \x03(\tR\x05netns\x12\x12\n" +
+	"\x04bind\x18\x06 \x03(\tR\x04bind\x12\x18\n" +
+	"\aconnect\x18\a \x03(\tR\aconnect\x12\x16\n" +
+	"\x06sendto\x18\b \x03(\tR\x06sendto\x12\x16\n" +
+	"\x06accept\x18\t \x03(\tR\x06accept\x12\x18\n" +
+	"\aoptions\x18\n" +
+	" \x03(\tR\aoptions\x12!\n" +
+	"\fsocket_quota\x18\v \x01(\rR\vsocketQuota\x12#\n" +
+	"\rsession_quota\x18\f \x01(\rR\fsessionQuota\"P\n" +
 	"\x0fSupportsRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x15.sockd.v1.OptionLevelR\x05level\"\xc8\x01\n" +
@@ -5145,7 +5330,7 @@ func file_sockd_v1_sockd_proto_rawDescGZIP() []byte {
 	return file_sockd_v1_sockd_proto_rawDescData
 }
 
-var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*CreateSessionRequest)(nil),  // 0: sockd.v1.CreateSessionRequest
 	(*CreateSessionResponse)(nil), // 1: sockd.v1.CreateSessionResponse
@@ -5204,48 +5389,49 @@ var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*InfoResponse)(nil),          // 54: sockd.v1.InfoResponse
 	(*GlobalInfoRequest)(nil),     // 55: sockd.v1.GlobalInfoRequest
 	(*GlobalInfoResponse)(nil),    // 56: sockd.v1.GlobalInfoResponse
-	(*SupportsRequest)(nil),       // 57: sockd.v1.SupportsRequest
-	(*SupportsResponse)(nil),      // 58: sockd.v1.SupportsResponse
-	(*IsSupportedRequest)(nil),    // 59: sockd.v1.IsSupportedRequest
-	(*IsSupportedResponse)(nil),   // 60: sockd.v1.IsSupportedResponse
-	(*NumberOfRequest)(nil),       // 61: sockd.v1.NumberOfRequest
-	(*NumberOfResponse)(nil),      // 62: sockd.v1.NumberOfResponse
-	(*WhichSocketsRequest)(nil),   // 63: sockd.v1.WhichSocketsRequest
-	(*WhichSocketsResponse)(nil),  // 64: sockd.v1.WhichSocketsResponse
-	(*UseRegistryRequest)(nil),    // 65: sockd.v1.UseRegistryRequest
-	(*UseRegistryResponse)(nil),   // 66: sockd.v1.UseRegistryResponse
-	(*MonitorRequest)(nil),        // 67: sockd.v1.MonitorRequest
-	(*MonitorResponse)(nil),       // 68: sockd.v1.MonitorResponse
-	(*CancelMonitorRequest)(nil),  // 69: sockd.v1.CancelMonitorRequest
-	(*CancelMonitorResponse)(nil), // 70: sockd.v1.CancelMonitorResponse
-	(*PipeRequest)(nil),           // 71: sockd.v1.PipeRequest
-	(*PipeResponse)(nil),          // 72: sockd.v1.PipeResponse
-	(*RelayRequest)(nil),          // 73: sockd.v1.RelayRequest
-	(*RelayResponse)(nil),         // 74: sockd.v1.RelayResponse
-	nil,                           // 75: sockd.v1.SupportsResponse.FeaturesEntry
-	(*durationpb.Duration)(nil),   // 76: google.protobuf.Duration
-	(Operation)(0),                // 77: sockd.v1.Operation
-	(*SocketError)(nil),           // 78: sockd.v1.SocketError
-	(Domain)(0),                   // 79: sockd.v1.Domain
-	(Type)(0),                     // 80: sockd.v1.Type
-	(Protocol)(0),                 // 81: sockd.v1.Protocol
-	(*SockAddr)(nil),              // 82: sockd.v1.SockAddr
-	(*Timeout)(nil),               // 83: sockd.v1.Timeout
-	(*AsyncInfo)(nil),             // 84: sockd.v1.AsyncInfo
-	(ShutdownHow)(0),              // 85: sockd.v1.ShutdownHow
-	(MsgFlag)(0),                  // 86: sockd.v1.MsgFlag
-	(*ControlMessage)(nil),        // 87: sockd.v1.ControlMessage
-	(*OptionKey)(nil),             // 88: sockd.v1.OptionKey
-	(*OptionValue)(nil),           // 89: sockd.v1.OptionValue
-	(*NativeValue)(nil),           // 90: sockd.v1.NativeValue
-	(*NativeValueSpec)(nil),       // 91: sockd.v1.NativeValueSpec
-	(*SocketInfo)(nil),            // 92: sockd.v1.SocketInfo
-	(OptionLevel)(0),              // 93: sockd.v1.OptionLevel
-	(*OptionSupport)(nil),         // 94: sockd.v1.OptionSupport
+	(*PolicyRule)(nil),            // 57: sockd.v1.PolicyRule
+	(*SupportsRequest)(nil),       // 58: sockd.v1.SupportsRequest
+	(*SupportsResponse)(nil),      // 59: sockd.v1.SupportsResponse
+	(*IsSupportedRequest)(nil),    // 60: sockd.v1.IsSupportedRequest
+	(*IsSupportedResponse)(nil),   // 61: sockd.v1.IsSupportedResponse
+	(*NumberOfRequest)(nil),       // 62: sockd.v1.NumberOfRequest
+	(*NumberOfResponse)(nil),      // 63: sockd.v1.NumberOfResponse
+	(*WhichSocketsRequest)(nil),   // 64: sockd.v1.WhichSocketsRequest
+	(*WhichSocketsResponse)(nil),  // 65: sockd.v1.WhichSocketsResponse
+	(*UseRegistryRequest)(nil),    // 66: sockd.v1.UseRegistryRequest
+	(*UseRegistryResponse)(nil),   // 67: sockd.v1.UseRegistryResponse
+	(*MonitorRequest)(nil),        // 68: sockd.v1.MonitorRequest
+	(*MonitorResponse)(nil),       // 69: sockd.v1.MonitorResponse
+	(*CancelMonitorRequest)(nil),  // 70: sockd.v1.CancelMonitorRequest
+	(*CancelMonitorResponse)(nil), // 71: sockd.v1.CancelMonitorResponse
+	(*PipeRequest)(nil),           // 72: sockd.v1.PipeRequest
+	(*PipeResponse)(nil),          // 73: sockd.v1.PipeResponse
+	(*RelayRequest)(nil),          // 74: sockd.v1.RelayRequest
+	(*RelayResponse)(nil),         // 75: sockd.v1.RelayResponse
+	nil,                           // 76: sockd.v1.SupportsResponse.FeaturesEntry
+	(*durationpb.Duration)(nil),   // 77: google.protobuf.Duration
+	(Operation)(0),                // 78: sockd.v1.Operation
+	(*SocketError)(nil),           // 79: sockd.v1.SocketError
+	(Domain)(0),                   // 80: sockd.v1.Domain
+	(Type)(0),                     // 81: sockd.v1.Type
+	(Protocol)(0),                 // 82: sockd.v1.Protocol
+	(*SockAddr)(nil),              // 83: sockd.v1.SockAddr
+	(*Timeout)(nil),               // 84: sockd.v1.Timeout
+	(*AsyncInfo)(nil),             // 85: sockd.v1.AsyncInfo
+	(ShutdownHow)(0),              // 86: sockd.v1.ShutdownHow
+	(MsgFlag)(0),                  // 87: sockd.v1.MsgFlag
+	(*ControlMessage)(nil),        // 88: sockd.v1.ControlMessage
+	(*OptionKey)(nil),             // 89: sockd.v1.OptionKey
+	(*OptionValue)(nil),           // 90: sockd.v1.OptionValue
+	(*NativeValue)(nil),           // 91: sockd.v1.NativeValue
+	(*NativeValueSpec)(nil),       // 92: sockd.v1.NativeValueSpec
+	(*SocketInfo)(nil),            // 93: sockd.v1.SocketInfo
+	(OptionLevel)(0),              // 94: sockd.v1.OptionLevel
+	(*OptionSupport)(nil),         // 95: sockd.v1.OptionSupport
 }
 var file_sockd_v1_sockd_proto_depIdxs = []int32{
-	76,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
-	76,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
+	77,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
+	77,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
 	4,   // 2: sockd.v1.EventsResponse.select:type_name -> sockd.v1.SelectEvent
 	5,   // 3: sockd.v1.EventsResponse.completion:type_name -> sockd.v1.CompletionEvent
 	6,   // 4: sockd.v1.EventsResponse.abort:type_name -> sockd.v1.AbortEvent
@@ -5253,163 +5439,164 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	8,   // 6: sockd.v1.EventsResponse.counter_wrap:type_name -> sockd.v1.CounterWrapEvent
 	9,   // 7: sockd.v1.EventsResponse.gap:type_name -> sockd.v1.GapEvent
 	10,  // 8: sockd.v1.EventsResponse.caught_up:type_name -> sockd.v1.CaughtUpEvent
-	77,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
-	77,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
+	78,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
+	78,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
 	22,  // 11: sockd.v1.CompletionEvent.accept:type_name -> sockd.v1.AcceptResponse
 	20,  // 12: sockd.v1.CompletionEvent.connect:type_name -> sockd.v1.ConnectResponse
 	28,  // 13: sockd.v1.CompletionEvent.send:type_name -> sockd.v1.SendResponse
 	34,  // 14: sockd.v1.CompletionEvent.recv:type_name -> sockd.v1.RecvResponse
 	36,  // 15: sockd.v1.CompletionEvent.recvfrom:type_name -> sockd.v1.RecvFromResponse
 	38,  // 16: sockd.v1.CompletionEvent.recvmsg:type_name -> sockd.v1.RecvMsgResponse
-	77,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
-	78,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
-	79,  // 19: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
-	80,  // 20: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
-	81,  // 21: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
-	78,  // 22: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 23: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
-	78,  // 24: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
-	78,  // 25: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 26: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
-	83,  // 27: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 28: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 29: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 30: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 31: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 32: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
-	85,  // 33: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
-	78,  // 34: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
-	78,  // 35: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 36: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 37: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 38: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 39: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 40: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
-	86,  // 41: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 42: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 43: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 44: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 45: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
-	87,  // 46: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
-	86,  // 47: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 48: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 49: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 50: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 51: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 52: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
-	84,  // 53: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 54: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 55: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 56: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
-	82,  // 57: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
-	84,  // 58: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 59: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 60: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	83,  // 61: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	82,  // 62: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
-	87,  // 63: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
-	86,  // 64: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 65: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	78,  // 66: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
-	84,  // 67: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
-	78,  // 68: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
-	88,  // 69: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
-	89,  // 70: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
-	78,  // 71: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
-	88,  // 72: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
-	89,  // 73: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
-	78,  // 74: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
-	90,  // 75: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
-	78,  // 76: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 77: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
-	90,  // 78: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
-	78,  // 79: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 80: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
-	78,  // 81: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
-	82,  // 82: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
-	78,  // 83: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
-	92,  // 84: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
-	93,  // 85: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
-	94,  // 86: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
-	75,  // 87: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
-	79,  // 88: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
-	80,  // 89: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
-	81,  // 90: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	78,  // 91: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
-	78,  // 92: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
-	0,   // 93: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
-	2,   // 94: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
-	11,  // 95: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
-	13,  // 96: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
-	15,  // 97: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
-	17,  // 98: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
-	19,  // 99: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
-	21,  // 100: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
-	23,  // 101: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
-	25,  // 102: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
-	27,  // 103: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
-	29,  // 104: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
-	31,  // 105: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
-	33,  // 106: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
-	35,  // 107: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
-	37,  // 108: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
-	39,  // 109: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
-	41,  // 110: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
-	43,  // 111: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
-	45,  // 112: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
-	47,  // 113: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
-	49,  // 114: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
-	51,  // 115: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
-	53,  // 116: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
-	55,  // 117: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
-	57,  // 118: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
-	59,  // 119: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
-	61,  // 120: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
-	63,  // 121: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
-	65,  // 122: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
-	67,  // 123: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
-	69,  // 124: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
-	71,  // 125: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
-	73,  // 126: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
-	1,   // 127: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
-	3,   // 128: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
-	12,  // 129: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
-	14,  // 130: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
-	16,  // 131: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
-	18,  // 132: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
-	20,  // 133: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
-	22,  // 134: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
-	24,  // 135: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
-	26,  // 136: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
-	28,  // 137: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	30,  // 138: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	32,  // 139: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
-	34,  // 140: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	36,  // 141: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	38,  // 142: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
-	40,  // 143: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
-	42,  // 144: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
-	44,  // 145: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
-	46,  // 146: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
-	48,  // 147: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
-	50,  // 148: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
-	52,  // 149: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
-	54,  // 150: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
-	56,  // 151: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
-	58,  // 152: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
-	60,  // 153: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
-	62,  // 154: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
-	64,  // 155: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
-	66,  // 156: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
-	68,  // 157: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
-	70,  // 158: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
-	72,  // 159: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
-	74,  // 160: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
-	127, // [127:161] is the sub-list for method output_type
-	93,  // [93:127] is the sub-list for method input_type
-	93,  // [93:93] is the sub-list for extension type_name
-	93,  // [93:93] is the sub-list for extension extendee
-	0,   // [0:93] is the sub-list for field type_name
+	78,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
+	79,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
+	80,  // 19: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
+	81,  // 20: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
+	82,  // 21: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
+	79,  // 22: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 23: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
+	79,  // 24: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 25: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 26: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
+	84,  // 27: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 28: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 29: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 30: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 31: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 32: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
+	86,  // 33: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
+	79,  // 34: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 35: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 36: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 37: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 38: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 39: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 40: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
+	87,  // 41: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 42: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 43: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 44: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 45: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
+	88,  // 46: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
+	87,  // 47: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 48: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 49: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 50: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 51: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 52: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 53: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 54: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 55: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 56: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
+	83,  // 57: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
+	85,  // 58: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 59: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 60: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 61: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	83,  // 62: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
+	88,  // 63: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
+	87,  // 64: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
+	85,  // 65: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 66: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
+	85,  // 67: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
+	79,  // 68: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 69: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 70: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
+	79,  // 71: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 72: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 73: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
+	79,  // 74: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 75: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
+	79,  // 76: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 77: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
+	91,  // 78: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
+	79,  // 79: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 80: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 81: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 82: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 83: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
+	93,  // 84: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
+	57,  // 85: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
+	94,  // 86: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
+	95,  // 87: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
+	76,  // 88: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
+	80,  // 89: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
+	81,  // 90: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
+	82,  // 91: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	79,  // 92: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 93: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
+	0,   // 94: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
+	2,   // 95: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
+	11,  // 96: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
+	13,  // 97: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
+	15,  // 98: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
+	17,  // 99: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
+	19,  // 100: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
+	21,  // 101: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
+	23,  // 102: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
+	25,  // 103: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
+	27,  // 104: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
+	29,  // 105: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
+	31,  // 106: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
+	33,  // 107: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
+	35,  // 108: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
+	37,  // 109: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
+	39,  // 110: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
+	41,  // 111: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
+	43,  // 112: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
+	45,  // 113: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
+	47,  // 114: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
+	49,  // 115: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
+	51,  // 116: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
+	53,  // 117: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
+	55,  // 118: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
+	58,  // 119: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
+	60,  // 120: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
+	62,  // 121: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
+	64,  // 122: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
+	66,  // 123: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
+	68,  // 124: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
+	70,  // 125: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
+	72,  // 126: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
+	74,  // 127: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
+	1,   // 128: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
+	3,   // 129: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
+	12,  // 130: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
+	14,  // 131: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
+	16,  // 132: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
+	18,  // 133: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
+	20,  // 134: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
+	22,  // 135: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
+	24,  // 136: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
+	26,  // 137: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
+	28,  // 138: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	30,  // 139: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	32,  // 140: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
+	34,  // 141: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	36,  // 142: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	38,  // 143: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
+	40,  // 144: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
+	42,  // 145: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
+	44,  // 146: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
+	46,  // 147: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
+	48,  // 148: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
+	50,  // 149: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
+	52,  // 150: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
+	54,  // 151: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
+	56,  // 152: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
+	59,  // 153: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
+	61,  // 154: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
+	63,  // 155: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
+	65,  // 156: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
+	67,  // 157: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
+	69,  // 158: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
+	71,  // 159: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
+	73,  // 160: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
+	75,  // 161: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
+	128, // [128:162] is the sub-list for method output_type
+	94,  // [94:128] is the sub-list for method input_type
+	94,  // [94:94] is the sub-list for extension type_name
+	94,  // [94:94] is the sub-list for extension extendee
+	0,   // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_sockd_proto_init() }
@@ -5438,7 +5625,7 @@ func file_sockd_v1_sockd_proto_init() {
 	}
 	file_sockd_v1_sockd_proto_msgTypes[13].OneofWrappers = []any{}
 	file_sockd_v1_sockd_proto_msgTypes[17].OneofWrappers = []any{}
-	file_sockd_v1_sockd_proto_msgTypes[71].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[72].OneofWrappers = []any{
 		(*PipeRequest_SocketId)(nil),
 		(*PipeRequest_Data)(nil),
 		(*PipeRequest_CloseWrite)(nil),
@@ -5450,7 +5637,7 @@ func file_sockd_v1_sockd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sockd_v1_sockd_proto_rawDesc), len(file_sockd_v1_sockd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   76,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

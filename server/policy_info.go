@@ -1,0 +1,92 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// encodePolicyRule tells a principal what the policy in force lets it do
+// (GlobalInfo), in the policy file's own spelling.
+func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
+	out := &sockdv1.PolicyRule{Source: pol.String()}
+	r := pol.ruleFor(p)
+	if r == nil {
+		return out
+	}
+	out.Matched, out.Unrestricted = true, r.unrestricted
+	for _, k := range r.open {
+		out.Open = append(out.Open, k.String())
+	}
+	out.Netns = slices.Clone(r.netns)
+	for _, l := range []struct {
+		in  []addrPattern
+		out *[]string
+	}{{r.bind, &out.Bind}, {r.connect, &out.Connect}, {r.sendTo, &out.Sendto}, {r.accept, &out.Accept}} {
+		for _, a := range l.in {
+			*l.out = append(*l.out, a.String())
+		}
+	}
+	switch {
+	case r.anyOption:
+		out.Options = []string{"*"}
+	default:
+		for k := range r.options {
+			out.Options = append(out.Options, k.String())
+		}
+		slices.Sort(out.Options)
+		if r.native {
+			out.Options = append(out.Options, "native")
+		}
+	}
+	out.SocketQuota, out.SessionQuota = uint32(r.quotas.sockets), uint32(r.quotas.sessions)
+	return out
+}
+
+// String spells the kind as a rule's open list does: "inet stream tcp".
+func (k socketKind) String() string {
+	field := func(n int, name func(int) string) string {
+		if n < 0 {
+			return "*"
+		}
+		return name(n)
+	}
+	return field(k.domain, func(n int) string { return kindName(n, domains) }) + " " +
+		field(k.typ, func(n int) string { return kindName(n, types) }) + " " +
+		field(k.protocol, func(n int) string { return kindName(n, protocols) })
+}
+
+// String spells the pattern as a rule's address lists do.
+func (a addrPattern) String() string {
+	if a.local {
+		if a.anyLocal {
+			return "local:*"
+		}
+		if a.isPrefix {
+			return "local:" + a.name + "*"
+		}
+		return "local:" + a.name
+	}
+	host := "*"
+	if a.prefix.IsValid() {
+		host = a.prefix.String()
+		if a.prefix.IsSingleIP() {
+			host = a.prefix.Addr().String()
+		}
+	}
+	var ports string
+	switch {
+	case a.lo == 0 && a.hi == 65535:
+		return host
+	case a.lo == a.hi:
+		ports = strconv.Itoa(int(a.lo))
+	default:
+		ports = fmt.Sprintf("%d-%d", a.lo, a.hi)
+	}
+	if a.prefix.IsValid() && a.prefix.Addr().Is6() {
+		host = "[" + host + "]"
+	}
+	return host + ":" + ports
+}
