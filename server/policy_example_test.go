@@ -1,0 +1,24 @@
+package server
+
+import "testing"
+
+// The example policy in deploy/ parses and says what its comments say.
+func TestExamplePolicy(t *testing.T) {
+	p, err := LoadPolicy("../deploy/policy.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := p.ruleFor(Principal{Kind: "x509", Name: "frontend.example.com"})
+	if app == nil || app != p.ruleFor(Principal{Kind: "uid", UID: 1000}) {
+		t.Fatal("the application's two principals do not share a rule")
+	}
+	if !allowsAddr(app.bind, ipAddr("0.0.0.0:8080")) || allowsAddr(app.bind, ipAddr("0.0.0.0:80")) {
+		t.Error("the application's binds")
+	}
+	if !allowsAddr(app.connect, ipAddr("10.0.5.7:5432")) || allowsAddr(app.connect, ipAddr("10.0.6.7:5432")) {
+		t.Error("the application's connects")
+	}
+	if p.ruleFor(Principal{Kind: "uid", UID: 1001}) != nil {
+		t.Error("a principal no rule names got one")
+	}
+}
