@@ -115,6 +115,15 @@ func (s *Service) withinSocketQuota(p Principal) error {
 	return nil
 }
 
+// sendAction is what a send's address does to sock: on a stream socket it
+// connects (TCP Fast Open), so the connect rules decide it.
+func sendAction(sock *engine.Socket) string {
+	if sock.Type() == unix.SOCK_STREAM {
+		return actionConnect
+	}
+	return actionSendTo
+}
+
 // maySetOpt decides a setopt: an option the kernel reserves to privileged
 // callers (for the value given) needs the rule's permission.
 func (s *Service) maySetOpt(p Principal, o *options.Option, v any) error {

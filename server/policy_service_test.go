@@ -116,6 +116,10 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id2, Address: inet("127.0.0.1", 9)})
 	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	// An address given to a send on a stream socket is a connect's (TCP Fast
+	// Open with MSG_FASTOPEN, a native flag).
+	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id2, Data: []byte("x"), Address: inet("127.0.0.1", 9)})
+	wantDenied(t, err, reasonPolicyDenied, actionConnect)
 	if !strings.Contains(err.Error(), "uid:1000") || !strings.Contains(err.Error(), "127.0.0.1:9") {
 		t.Errorf("the denial does not say who and what: %v", err)
 	}
