@@ -46,11 +46,20 @@ type policyRule struct {
 	quotas       policyQuotas
 }
 
-// policyQuotas bound what a principal holds; 0 leaves the daemon's limit.
+// policyQuotas bound what a principal holds; 0 leaves the daemon's limit,
+// and a quota never raises one.
 type policyQuotas struct {
-	sockets  int
+	sockets  int // open sockets of all its sessions
 	sessions int
+	// Per session, fixed when the session is created: events held for
+	// delivery and replay, and bytes held for undelivered completions.
+	eventBacklog    int
+	completionBytes int
 }
+
+// minEventBacklog is the smallest event_backlog quota: nowait calls are
+// refused once half the backlog is undelivered.
+const minEventBacklog = 16
 
 // Bounds on a policy, so that a mistaken file cannot make every call slow.
 const (
@@ -76,8 +85,10 @@ type ruleDoc struct {
 	Accept       []string `json:"accept"`
 	Options      []string `json:"options"`
 	Quotas       struct {
-		Sockets  int `json:"sockets"`
-		Sessions int `json:"sessions"`
+		Sockets         int `json:"sockets"`
+		Sessions        int `json:"sessions"`
+		EventBacklog    int `json:"event_backlog"`
+		CompletionBytes int `json:"completion_bytes"`
 	} `json:"quotas"`
 }
 
@@ -182,10 +193,14 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 			return nil, fmt.Errorf("options: %w", err)
 		}
 	}
-	if d.Quotas.Sockets < 0 || d.Quotas.Sessions < 0 {
+	q := d.Quotas
+	if q.Sockets < 0 || q.Sessions < 0 || q.EventBacklog < 0 || q.CompletionBytes < 0 {
 		return nil, errors.New("quotas: must not be negative")
 	}
-	r.quotas = policyQuotas{sockets: d.Quotas.Sockets, sessions: d.Quotas.Sessions}
+	if q.EventBacklog > 0 && q.EventBacklog < minEventBacklog {
+		return nil, fmt.Errorf("quotas: event_backlog below %d would refuse most nowait calls", minEventBacklog)
+	}
+	r.quotas = policyQuotas{sockets: q.Sockets, sessions: q.Sessions, eventBacklog: q.EventBacklog, completionBytes: q.CompletionBytes}
 	return r, nil
 }
 

@@ -158,7 +158,7 @@ rules:
   bind: ["127.0.0.1:0"]
   connect: ["127.0.0.0/8"]
   accept: ["127.0.0.1"]
-  quotas: {sockets: 3, sessions: 2}
+  quotas: {sockets: 3, sessions: 2, event_backlog: 32, completion_bytes: 1000}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +176,9 @@ rules:
 	}
 	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third session: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if sess, _ := svc.sessions.lookup(p, ids[0]); sess.log.base != 32 || sess.completionBytes != 1000 {
+		t.Fatalf("a session holds %d events and %d completion bytes, want the quotas 32 and 1000", sess.log.base, sess.completionBytes)
 	}
 	call := metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, ids[0]))
 	open := func() (string, error) {

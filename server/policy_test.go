@@ -27,7 +27,7 @@ rules:
     sendto: ["*:53"]
     accept: ["127.0.0.0/8"]
     options: [socket.priority, ip.transparent]
-    quotas: {sockets: 100, sessions: 4}
+    quotas: {sockets: 100, sessions: 4, event_backlog: 64, completion_bytes: 65536}
   - principals: ["*"]
     open: ["inet stream"]
 `
@@ -67,7 +67,7 @@ func TestPolicyRules(t *testing.T) {
 	if other := p.ruleFor(Principal{Kind: "tcp"}); other == nil || len(other.open) != 1 {
 		t.Fatalf("tcp gets %+v, want the catch-all rule", other)
 	}
-	if app.quotas != (policyQuotas{sockets: 100, sessions: 4}) {
+	if app.quotas != (policyQuotas{sockets: 100, sessions: 4, eventBacklog: 64, completionBytes: 65536}) {
 		t.Errorf("quotas %+v", app.quotas)
 	}
 	if !app.options[options.Key{Level: options.LevelSocket, Name: "priority"}] || app.native || app.anyOption {
@@ -148,6 +148,7 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n  open: [\"inet stream\"]", "unrestricted"},
 		{"version: 1\nrules:\n- open: [\"inet stream\"]", "at least one"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: -1}", "negative"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {event_backlog: 4}", "event_backlog below"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  opne: [\"inet stream\"]", "unknown field"},
 		{"version: 1\nversion: 1", "already set"},
 	} {
@@ -311,7 +312,7 @@ func TestEncodePolicyRule(t *testing.T) {
 		Sendto:      []string{"*:53"},
 		Accept:      []string{"127.0.0.0/8"},
 		Options:     []string{"ip.transparent", "socket.priority"},
-		SocketQuota: 100, SessionQuota: 4,
+		SocketQuota: 100, SessionQuota: 4, EventBacklogQuota: 64, CompletionBytesQuota: 65536,
 	}
 	if !proto.Equal(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)

@@ -105,11 +105,12 @@ func New(cfg Config) *Service {
 		options:  hostOptions(cfg.Options),
 		sockets:  cfg.Sockets,
 	}
-	sessions.quota = func(p Principal) int {
+	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
+	sessions.quotas = func(p Principal) policyQuotas {
 		if r := s.policy().ruleFor(p); r != nil {
-			return r.quotas.sessions
+			return r.quotas
 		}
-		return 0
+		return policyQuotas{}
 	}
 	pol := cfg.Policy
 	if pol == nil {
@@ -237,7 +238,8 @@ func (p Principal) mayUse(sock *engine.Socket) bool {
 
 // admitNowait refuses a nowait call while the session has a full backlog of
 // undelivered events, so that the events owed to it are never dropped, and
-// a completion-mode call while the session holds MaxCompletionBytes. An
+// a completion-mode call while the session holds its completion bytes
+// (MaxCompletionBytes, or its principal's lower quota). An
 // admitted completion-mode call reserves the bytes it may come to hold
 // (reserve, asked only of such a call) until the caller gives them back
 // with Session.unreserve once the engine has the call, and with it the
@@ -255,7 +257,7 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 	if !t.Completion || reserve == nil {
 		return 0, nil
 	}
-	if limit := s.limits.MaxCompletionBytes; sess.heldLocked() >= limit {
+	if limit := sess.completionBytes; sess.heldLocked() >= limit {
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
 	reserved = reserve()
@@ -273,7 +275,7 @@ func (s *Service) admitEvent(sess *Session) error {
 
 // admitEventLocked is admitEvent with sess.mu held.
 func (s *Service) admitEventLocked(sess *Session) error {
-	if limit := s.sessions.limits.EventBacklog / 2; sess.log.unsent() >= limit {
+	if limit := sess.log.base / 2; sess.log.unsent() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
 	return nil

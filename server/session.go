@@ -34,6 +34,10 @@ type Session struct {
 	// sweeps owned and waiting.
 	ownedSweep, waitingSweep int
 
+	// completionBytes bounds heldLocked: past it, completion-mode calls are
+	// refused (Limits.MaxCompletionBytes, or its principal's quota).
+	completionBytes int
+
 	// pending is what its waiting completion-mode operations keep: send
 	// data not yet written, the length stream recvs gather (engine.Holder).
 	pending atomic.Int64

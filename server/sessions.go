@@ -51,8 +51,11 @@ type sessionManager struct {
 	engine   *engine.Engine
 	registry *registry.Registry // drops a dead session's monitors
 	limits   SessionLimits
-	// quota, if set, is the policy's sessions quota of a principal (0: none).
-	quota func(Principal) int
+	// maxCompletionBytes is Limits.MaxCompletionBytes, the bound of each
+	// session's completionBytes.
+	maxCompletionBytes int
+	// quotas, if set, are the policy's quotas of a principal.
+	quotas func(Principal) policyQuotas
 
 	events eventCounts // delivered to sessions (metrics.go)
 
@@ -64,11 +67,12 @@ type sessionManager struct {
 
 func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 	return &sessionManager{
-		engine:      e,
-		limits:      limits.withDefaults(),
-		byID:        make(map[string]*Session),
-		byName:      make(map[sessionName]*Session),
-		byPrincipal: make(map[Principal]int),
+		engine:             e,
+		limits:             limits.withDefaults(),
+		maxCompletionBytes: Limits{}.withDefaults().MaxCompletionBytes,
+		byID:               make(map[string]*Session),
+		byName:             make(map[sessionName]*Session),
+		byPrincipal:        make(map[Principal]int),
 	}
 }
 
@@ -93,24 +97,24 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 			return s, true, nil
 		}
 	}
-	limit := m.limits.MaxPerPrincipal
-	if m.quota != nil {
-		if q := m.quota(p); q > 0 {
-			limit = min(limit, q)
-		}
+	var q policyQuotas
+	if m.quotas != nil {
+		q = m.quotas(p)
 	}
+	limit := within(m.limits.MaxPerPrincipal, q.sessions)
 	if m.byPrincipal[p] >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}
 	}
 	s = &Session{
-		id:        newID(),
-		name:      name,
-		principal: p,
-		grace:     grace,
-		manager:   m,
-		log:       newEventLog(m.limits.EventBacklog),
-		owned:     make(map[*engine.Socket]struct{}),
-		waiting:   make(map[*engine.Socket]struct{}),
+		id:              newID(),
+		name:            name,
+		principal:       p,
+		grace:           grace,
+		manager:         m,
+		log:             newEventLog(within(m.limits.EventBacklog, q.eventBacklog)),
+		completionBytes: within(m.maxCompletionBytes, q.completionBytes),
+		owned:           make(map[*engine.Socket]struct{}),
+		waiting:         make(map[*engine.Socket]struct{}),
 	}
 	m.byID[s.id] = s
 	if name != "" {
@@ -122,6 +126,14 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	s.startGraceLocked()
 	s.mu.Unlock()
 	return s, false, nil
+}
+
+// within is limit, lowered to quota if one is set.
+func within(limit, quota int) int {
+	if quota > 0 {
+		return min(limit, quota)
+	}
+	return limit
 }
 
 // lookup finds a live session the principal may act as.

@@ -94,10 +94,11 @@ func policyView(r *sockdv1.PolicyRule) ([]field, object) {
 	}
 	for _, q := range []struct {
 		key string
-		n   uint32
-	}{{"socket_quota", r.GetSocketQuota()}, {"session_quota", r.GetSessionQuota()}} {
+		n   uint64
+	}{{"socket_quota", uint64(r.GetSocketQuota())}, {"session_quota", uint64(r.GetSessionQuota())},
+		{"event_backlog_quota", uint64(r.GetEventBacklogQuota())}, {"completion_bytes_quota", r.GetCompletionBytesQuota()}} {
 		if q.n > 0 {
-			fields = append(fields, field{"policy." + q.key, strconv.FormatUint(uint64(q.n), 10)})
+			fields = append(fields, field{"policy." + q.key, strconv.FormatUint(q.n, 10)})
 		}
 		obj = obj.with(q.key, q.n)
 	}

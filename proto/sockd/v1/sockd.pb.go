@@ -3854,9 +3854,15 @@ type PolicyRule struct {
 	// Most sockets its sessions may own together; 0 is the daemon's limit.
 	SocketQuota uint32 `protobuf:"varint,11,opt,name=socket_quota,json=socketQuota,proto3" json:"socket_quota,omitempty"`
 	// Most sessions it may have; 0 is the daemon's limit.
-	SessionQuota  uint32 `protobuf:"varint,12,opt,name=session_quota,json=sessionQuota,proto3" json:"session_quota,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionQuota uint32 `protobuf:"varint,12,opt,name=session_quota,json=sessionQuota,proto3" json:"session_quota,omitempty"`
+	// Events each of its sessions holds for delivery and replay; 0 is the
+	// daemon's --event-backlog.
+	EventBacklogQuota uint32 `protobuf:"varint,13,opt,name=event_backlog_quota,json=eventBacklogQuota,proto3" json:"event_backlog_quota,omitempty"`
+	// Bytes each of its sessions may hold for undelivered completions; 0 is
+	// the daemon's limit.
+	CompletionBytesQuota uint64 `protobuf:"varint,14,opt,name=completion_bytes_quota,json=completionBytesQuota,proto3" json:"completion_bytes_quota,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *PolicyRule) Reset() {
@@ -3969,6 +3975,20 @@ func (x *PolicyRule) GetSocketQuota() uint32 {
 func (x *PolicyRule) GetSessionQuota() uint32 {
 	if x != nil {
 		return x.SessionQuota
+	}
+	return 0
+}
+
+func (x *PolicyRule) GetEventBacklogQuota() uint32 {
+	if x != nil {
+		return x.EventBacklogQuota
+	}
+	return 0
+}
+
+func (x *PolicyRule) GetCompletionBytesQuota() uint64 {
+	if x != nil {
+		return x.CompletionBytesQuota
 	}
 	return 0
 }
@@ -5210,7 +5230,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"io_backend\x18\x12 \x01(\tR\tioBackend\x12\x1c\n" +
 	"\tprincipal\x18\x13 \x01(\tR\tprincipal\x12,\n" +
-	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\xcc\x02\n" +
+	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\xb2\x03\n" +
 	"\n" +
 	"PolicyRule\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
@@ -5225,7 +5245,9 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\aoptions\x18\n" +
 	" \x03(\tR\aoptions\x12!\n" +
 	"\fsocket_quota\x18\v \x01(\rR\vsocketQuota\x12#\n" +
-	"\rsession_quota\x18\f \x01(\rR\fsessionQuota\"P\n" +
+	"\rsession_quota\x18\f \x01(\rR\fsessionQuota\x12.\n" +
+	"\x13event_backlog_quota\x18\r \x01(\rR\x11eventBacklogQuota\x124\n" +
+	"\x16completion_bytes_quota\x18\x0e \x01(\x04R\x14completionBytesQuota\"P\n" +
 	"\x0fSupportsRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x15.sockd.v1.OptionLevelR\x05level\"\xc8\x01\n" +
