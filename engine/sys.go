@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -109,23 +110,27 @@ func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult,
 }
 
 // closeReceivedRights closes the descriptors of the SCM_RIGHTS messages in a
-// control buffer recvmsg just filled.
+// control buffer recvmsg just filled. It walks the headers itself, so that
+// one malformed header does not keep the descriptors of the others open.
 func closeReceivedRights(oob []byte) {
-	if len(oob) == 0 {
-		return
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return
-	}
-	for i := range msgs {
-		fds, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			continue
+	for len(oob) >= cmsgHdrSize {
+		var n int
+		if cmsgLenSize == 8 {
+			n = int(min(binary.NativeEndian.Uint64(oob), uint64(len(oob))))
+		} else {
+			n = int(binary.NativeEndian.Uint32(oob))
 		}
-		for _, fd := range fds {
-			unix.Close(fd)
+		if n < cmsgHdrSize || n > len(oob) {
+			return
 		}
+		level := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize+4:]))
+		if level == unix.SOL_SOCKET && typ == unix.SCM_RIGHTS {
+			for fds := oob[cmsgHdrSize:n]; len(fds) >= 4; fds = fds[4:] {
+				unix.Close(int(int32(binary.NativeEndian.Uint32(fds))))
+			}
+		}
+		oob = oob[min(cmsgAligned(n), len(oob)):]
 	}
 }
 

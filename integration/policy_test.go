@@ -78,7 +78,10 @@ rules:
 			t.Fatal("a broken policy file on SIGHUP was not logged")
 		}
 	}
-	c.ok(t, "open", "inet", "dgram") // the previous policy stays in force
+	// The previous policy stays in force: not the default, under which root
+	// could open anything.
+	c.ok(t, "open", "inet", "dgram")
+	denied("open", "local", "stream")
 }
 
 // A policy file that does not parse stops the daemon at start, saying where.

@@ -16,7 +16,8 @@ type Option struct {
 	// Requires is checked before any syscall.
 	Requires Requirements
 	// Privileged: the kernel wants CAP_NET_ADMIN or CAP_NET_RAW for some or
-	// all values; policy may restrict it.
+	// all values, or trusts the socket's uid, which is the daemon's; a
+	// policy lets principals set it or not.
 	Privileged bool
 	// AfterConnect: get only answers on a connected socket (the kernel says
 	// enotconn before).
@@ -122,7 +123,9 @@ var Table = []Option{
 	unavailable(sock("rcvtimeo", TypeTimeval, true, true, unix.SO_RCVTIMEO, ""),
 		"not supported, as in a default OTP build: sockd's sockets are nonblocking, so the kernel timeout would never apply; use the Timeout of Recv"),
 	sock("reuseaddr", TypeBool, true, true, unix.SO_REUSEADDR, "none"),
-	req(sock("reuseport", TypeBool, true, true, unix.SO_REUSEPORT, "domain = inet | inet6"), Requirements{Domains: inet}),
+	withPriv(req(sock("reuseport", TypeBool, true, true, unix.SO_REUSEPORT,
+		"domain = inet | inet6; the kernel lets a socket join a reuseport group of its own uid's sockets, and every socket of the daemon has the daemon's uid"),
+		Requirements{Domains: inet})),
 	sock("sndbuf", TypeNonNegInt, true, true, unix.SO_SNDBUF, "Linux doubles the value set, and get answers the doubled value"),
 	sock("sndlowat", TypeNonNegInt, true, true, unix.SO_SNDLOWAT, "not changeable on Linux: set answers enoprotoopt"),
 	unavailable(sock("sndtimeo", TypeTimeval, true, true, unix.SO_SNDTIMEO, ""),
@@ -192,7 +195,8 @@ var Table = []Option{
 	ip6("v6only", TypeBool, true, false, unix.IPV6_V6ONLY, "none"),
 
 	// tcp: IPPROTO_TCP.
-	tcpOpt("congestion", TypeString, unix.TCP_CONGESTION, "an algorithm name of at most 15 bytes"),
+	withPriv(tcpOpt("congestion", TypeString, unix.TCP_CONGESTION,
+		"an algorithm name of at most 15 bytes; with CAP_NET_ADMIN any algorithm, loading its module")),
 	tcpOpt("cork", TypeBool, unix.TCP_CORK, "'nopush' on some platforms (FreeBSD)"),
 	tcpOpt("keepcnt", TypeInt, unix.TCP_KEEPCNT, "none"),
 	tcpOpt("keepidle", TypeInt, unix.TCP_KEEPIDLE, "none"),

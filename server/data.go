@@ -86,7 +86,7 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	if err := s.mayAddress(c.sess.principal, sendAction(c.sock), dest); err != nil {
+	if err := s.check(c.sess.principal).send(c.sock, dest); err != nil {
 		return nil, err
 	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
@@ -118,7 +118,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 		if bad != nil {
 			return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 		}
-		if err := s.mayAddress(c.sess.principal, sendAction(c.sock), sa); err != nil {
+		if err := s.check(c.sess.principal).send(c.sock, sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
@@ -127,7 +127,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
-	if err := s.mayControl(c.sess.principal, ctrl); err != nil {
+	if err := s.check(c.sess.principal).control(ctrl); err != nil {
 		return nil, err
 	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })

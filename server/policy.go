@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +59,10 @@ type policyQuotas struct {
 	completionBytes int
 }
 
+// maxCompletionQuota bounds completion_bytes (1 TiB): a quota never raises
+// the daemon's own limit anyway.
+const maxCompletionQuota = 1 << 40
+
 // minEventBacklog is the smallest event_backlog quota: nowait calls are
 // refused once half the backlog is undelivered.
 const minEventBacklog = 16
@@ -99,6 +105,12 @@ func LoadPolicy(path string) (*Policy, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// Whoever may write the policy may grant themselves the daemon's rights.
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%s: writable by group or others (mode %v); only its owner may write a policy", path, st.Mode().Perm())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 	if err != nil {
 		return nil, err
@@ -170,10 +182,11 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 		r.open = append(r.open, k)
 	}
 	for _, s := range d.Netns {
-		if s == "" {
-			return nil, errors.New("netns: an empty name")
+		ns, err := parseNetns(s)
+		if err != nil {
+			return nil, fmt.Errorf("netns: %w", err)
 		}
-		r.netns = append(r.netns, s)
+		r.netns = append(r.netns, ns)
 	}
 	for _, l := range []struct {
 		name string
@@ -196,6 +209,9 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 	q := d.Quotas
 	if q.Sockets < 0 || q.Sessions < 0 || q.EventBacklog < 0 || q.CompletionBytes < 0 {
 		return nil, errors.New("quotas: must not be negative")
+	}
+	if max(q.Sockets, q.Sessions, q.EventBacklog) > math.MaxInt32 || q.CompletionBytes > maxCompletionQuota {
+		return nil, fmt.Errorf("quotas: sockets, sessions and event_backlog at most %d, completion_bytes at most %d", math.MaxInt32, maxCompletionQuota)
 	}
 	if q.EventBacklog > 0 && q.EventBacklog < minEventBacklog {
 		return nil, fmt.Errorf("quotas: event_backlog below %d would refuse most nowait calls", minEventBacklog)
@@ -261,8 +277,26 @@ func parsePrincipalPattern(s string) (principalPattern, error) {
 
 func (pp principalPattern) matches(p Principal) bool { return pp.any || pp.Principal == p }
 
+// parseNetns reads an entry of a rule's netns list: "*", the path of a
+// network namespace (absolute and clean, as Open must give it), or a name
+// that `ip netns` keeps in /run/netns.
+func parseNetns(s string) (string, error) {
+	switch {
+	case s == "*":
+		return s, nil
+	case path.IsAbs(s) && path.Clean(s) == s:
+		return s, nil
+	case s != "" && !strings.ContainsAny(s, "/\x00") && s != "." && s != "..":
+		return "/run/netns/" + s, nil
+	}
+	return "", fmt.Errorf("%q: want *, an absolute clean path, or a name in /run/netns", s)
+}
+
 // socketKind is an entry of a rule's open list: "DOMAIN TYPE [PROTOCOL]",
-// each a name, a number or "*"; -1 is any.
+// each a name, a number or "*"; -1 is any. A "*" domain is inet, inet6 or
+// local: a protocol named for those families means something else in
+// others (6 is tcp in inet, NETLINK_XFRM in netlink), so other families
+// must be given by number.
 type socketKind struct{ domain, typ, protocol int }
 
 func parseSocketKind(s string) (socketKind, error) {
@@ -305,9 +339,9 @@ func kindField[E ~int32](s, what string, names map[string]int32, prefix string, 
 	return 0, fmt.Errorf("%s %q: not a name the API knows, a number or *", what, s)
 }
 
-// defaultProtocol resolves protocol 0 of an inet stream or dgram socket to
-// the one the kernel picks, so that "inet stream" opened with protocol 0
-// and a rule naming tcp agree.
+// defaultProtocol resolves protocol 0 of an inet stream, dgram or seqpacket
+// socket to the one the kernel picks, so that "inet stream" opened with
+// protocol 0 and a rule naming tcp agree.
 func defaultProtocol(domain, typ, protocol int) int {
 	if protocol != 0 || (domain != unix.AF_INET && domain != unix.AF_INET6) {
 		return protocol
@@ -317,13 +351,34 @@ func defaultProtocol(domain, typ, protocol int) int {
 		return unix.IPPROTO_TCP
 	case unix.SOCK_DGRAM:
 		return unix.IPPROTO_UDP
+	case unix.SOCK_SEQPACKET:
+		return unix.IPPROTO_SCTP
 	}
 	return protocol
 }
 
 func (k socketKind) matches(domain, typ, protocol int) bool {
 	protocol = defaultProtocol(domain, typ, protocol)
-	return (k.domain < 0 || k.domain == domain) && (k.typ < 0 || k.typ == typ) && (k.protocol < 0 || k.protocol == protocol)
+	return (k.domain == domain || k.domain < 0 && wildcardDomain(domain)) &&
+		(k.typ < 0 || k.typ == typ) && (k.protocol < 0 || k.protocol == protocol)
+}
+
+// wildcardDomain reports whether a "*" domain covers domain.
+func wildcardDomain(domain int) bool {
+	return domain == unix.AF_INET || domain == unix.AF_INET6 || domain == unix.AF_UNIX
+}
+
+// String spells the kind as a rule's open list does: "inet stream tcp".
+func (k socketKind) String() string {
+	field := func(n int, name func(int) string) string {
+		if n < 0 {
+			return "*"
+		}
+		return name(n)
+	}
+	return field(k.domain, func(n int) string { return kindName(n, domains) }) + " " +
+		field(k.typ, func(n int) string { return kindName(n, types) }) + " " +
+		field(k.protocol, func(n int) string { return kindName(n, protocols) })
 }
 
 // ruleFor returns the rule that applies to p, or nil: p may do nothing.
@@ -347,11 +402,12 @@ const defaultSocketQuota = 1024
 // daemon's own user may do anything: they could anyway. Anyone else (other
 // users, plain TCP clients, TLS clients) may do what an unprivileged user
 // could do on its own, so that the daemon's privileges lend it nothing:
-// open inet, inet6 and local sockets of type stream, dgram or seqpacket;
-// bind to port 0 or from unprivilegedPorts up; connect and send to any inet
-// address. Local addresses are refused: through the daemon a peer would
-// see the daemon's user, and paths would be resolved with its rights. No
-// privileged or native option and no network namespace; 1024 sockets.
+// open inet and inet6 sockets of type stream, dgram or seqpacket; bind to
+// port 0 or from unprivilegedPorts up; connect and send to any inet
+// address. Local sockets are refused: through the daemon a peer would see
+// the daemon's user (SO_PEERCRED), and paths would be resolved with its
+// rights. No privileged or native option and no network namespace; 1024
+// sockets.
 func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	owners := &policyRule{
 		principals:   []principalPattern{{Principal: Principal{Kind: "uid", UID: 0}}, {Principal: Principal{Kind: "uid", UID: daemonUID}}},
@@ -363,7 +419,7 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 		// An unprivileged user's usual RLIMIT_NOFILE.
 		quotas: policyQuotas{sockets: defaultSocketQuota},
 	}
-	for _, domain := range []int{unix.AF_INET, unix.AF_INET6, unix.AF_UNIX} {
+	for _, domain := range []int{unix.AF_INET, unix.AF_INET6} {
 		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
 			anyone.open = append(anyone.open, socketKind{domain: domain, typ: typ, protocol: -1})
 		}
@@ -375,4 +431,22 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	anyInet := []addrPattern{{lo: 0, hi: 65535}}
 	anyone.connect, anyone.sendTo, anyone.accept = anyInet, anyInet, anyInet
 	return &Policy{origin: "default", rules: []*policyRule{owners, anyone}}
+}
+
+// defaultUnprivilegedPorts is where unprivileged binds start when the
+// kernel's setting cannot be read.
+const defaultUnprivilegedPorts = 1024
+
+// UnprivilegedPortStart reads the first port an unprivileged user may bind
+// (net.ipv4.ip_unprivileged_port_start).
+func UnprivilegedPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return defaultUnprivilegedPorts
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 || n > 65536 {
+		return defaultUnprivilegedPorts
+	}
+	return n
 }

@@ -21,7 +21,7 @@ import (
 //     local:/dir/*  local:@prefix*    paths or abstract names that start so
 //
 // An inet pattern matches inet and inet6 addresses (an IPv4-mapped inet6
-// address as its IPv4 address too); a local pattern matches local ones.
+// address as its IPv4 address); a local pattern matches local ones.
 type addrPattern struct {
 	local bool
 
@@ -143,7 +143,20 @@ func (a addrPattern) matches(sa engine.SockAddr) bool {
 		if a.local || sa.Port < a.lo || sa.Port > a.hi {
 			return false
 		}
-		return !a.prefix.IsValid() || a.prefix.Contains(sa.Addr) || a.prefix.Contains(sa.Addr.Unmap())
+		if !a.prefix.IsValid() {
+			return true
+		}
+		if sa.Addr.Is4In6() {
+			// An IPv4-mapped address reaches its IPv4 address: IPv4 prefixes
+			// decide it, and of the IPv6 ones only those inside ::ffff:0:0/96,
+			// so that allowing IPv6 (::/0) does not allow IPv4, loopback
+			// included.
+			if a.prefix.Addr().Is4() {
+				return a.prefix.Contains(sa.Addr.Unmap())
+			}
+			return a.prefix.Bits() >= mappedPrefix.Bits() && mappedPrefix.Contains(a.prefix.Addr()) && a.prefix.Contains(sa.Addr)
+		}
+		return a.prefix.Contains(sa.Addr)
 	case engine.FamilyLocal:
 		if !a.local {
 			return false
@@ -163,6 +176,9 @@ func (a addrPattern) matches(sa engine.SockAddr) bool {
 	return false
 }
 
+// mappedPrefix holds the IPv4-mapped IPv6 addresses.
+var mappedPrefix = netip.MustParsePrefix("::ffff:0:0/96")
+
 // localName is a local address as patterns spell it: "@name" for the
 // abstract namespace (an empty path, which binds to an abstract name the
 // kernel picks, is "@"), the path otherwise. A path that is not absolute
@@ -179,9 +195,9 @@ func localName(p []byte) (string, bool) {
 	return s, strings.HasPrefix(s, "/") && path.Clean(s) == s
 }
 
-// allowsAddr reports whether any pattern of list covers sa. An AF_UNSPEC or
-// native address is covered by none: Linux treats AF_UNSPEC as AF_INET in
-// bind and sendto, and a native one could be anything.
+// allowsAddr reports whether any pattern of list covers sa. No pattern
+// covers an AF_UNSPEC or native address: Linux reads AF_UNSPEC as AF_INET
+// in bind and sendto, and a native one could be anything.
 func allowsAddr(list []addrPattern, sa engine.SockAddr) bool {
 	for _, a := range list {
 		if a.matches(sa) {
@@ -189,4 +205,37 @@ func allowsAddr(list []addrPattern, sa engine.SockAddr) bool {
 		}
 	}
 	return false
+}
+
+// String spells the pattern as a rule's address lists do.
+func (a addrPattern) String() string {
+	if a.local {
+		if a.anyLocal {
+			return "local:*"
+		}
+		if a.isPrefix {
+			return "local:" + a.name + "*"
+		}
+		return "local:" + a.name
+	}
+	host := "*"
+	if a.prefix.IsValid() {
+		host = a.prefix.String()
+		if a.prefix.IsSingleIP() {
+			host = a.prefix.Addr().String()
+		}
+	}
+	var ports string
+	switch {
+	case a.lo == 0 && a.hi == 65535:
+		return host
+	case a.lo == a.hi:
+		ports = strconv.Itoa(int(a.lo))
+	default:
+		ports = fmt.Sprintf("%d-%d", a.lo, a.hi)
+	}
+	if a.prefix.IsValid() && a.prefix.Addr().Is6() {
+		host = "[" + host + "]"
+	}
+	return host + ":" + ports
 }

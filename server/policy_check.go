@@ -1,9 +1,10 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,136 +23,143 @@ const (
 	actionConnect = "connect"
 	actionSendTo  = "sendto"
 	actionSetOpt  = "setopt"
+	actionGetOpt  = "getopt"
+	actionSendMsg = "sendmsg"
 )
-
-// policyDenied is the PERMISSION_DENIED answer to a call the policy refuses.
-func (s *Service) policyDenied(p Principal, action, target string) error {
-	pol := s.policy()
-	return statusError(codes.PermissionDenied, reasonPolicyDenied,
-		fmt.Sprintf("policy (%s) does not allow %s to %s %s", pol, p, action, target),
-		map[string]string{"principal": p.String(), "action": action, "target": target, "policy": pol.String()})
-}
 
 // policy returns the policy in force.
 func (s *Service) policy() *Policy { return s.pol.Load() }
 
-// SetPolicy puts p in force for the calls that start from now on.
-func (s *Service) SetPolicy(p *Policy) { s.pol.Store(p) }
-
-// rule returns the rule for p, or the denial of action when no rule names p.
-func (s *Service) rule(p Principal, action, target string) (*policyRule, error) {
-	r := s.policy().ruleFor(p)
-	if r == nil {
-		return nil, s.policyDenied(p, action, target)
+// SetPolicy puts p in force for the calls that start from now on; nil puts
+// the default back.
+func (s *Service) SetPolicy(p *Policy) {
+	if p == nil {
+		p = s.defaultPolicy
 	}
-	return r, nil
+	s.pol.Store(p)
 }
 
-// mayOpen decides Open: the rule lists the kind of socket, and the network
+// policyCheck decides the calls of one request: the policy in force when
+// the request came, and the principal's rule in it (nil: no rule names it,
+// and it may do nothing that needs one).
+type policyCheck struct {
+	pol *Policy
+	p   Principal
+	r   *policyRule
+}
+
+func (s *Service) check(p Principal) policyCheck {
+	pol := s.policy()
+	return policyCheck{pol: pol, p: p, r: pol.ruleFor(p)}
+}
+
+func (c policyCheck) unrestricted() bool { return c.r != nil && c.r.unrestricted }
+
+// deny is the PERMISSION_DENIED answer to a call the policy refuses.
+func (c policyCheck) deny(action, target string) error {
+	return statusError(codes.PermissionDenied, reasonPolicyDenied,
+		fmt.Sprintf("policy (%s) does not allow %s to %s %s", c.pol, c.p, action, target),
+		map[string]string{"principal": c.p.String(), "action": action, "target": target, "policy": c.pol.String()})
+}
+
+// open decides Open: the rule lists the kind of socket, and the network
 // namespace if one is asked for.
-func (s *Service) mayOpen(p Principal, domain, typ, protocol int, netns string) error {
-	target := fmt.Sprintf("a socket of domain %s, type %s, protocol %s", kindName(domain, domains), kindName(typ, types), kindName(defaultProtocol(domain, typ, protocol), protocols))
-	r, err := s.rule(p, actionOpen, target)
-	if err != nil || r.unrestricted {
-		return err
+func (c policyCheck) open(domain, typ, protocol int, netns string) error {
+	if c.unrestricted() {
+		return nil
 	}
-	if !slices.ContainsFunc(r.open, func(k socketKind) bool { return k.matches(domain, typ, protocol) }) {
-		return s.policyDenied(p, actionOpen, target)
+	target := fmt.Sprintf("a socket of domain %s, type %s, protocol %s",
+		kindName(domain, domains), kindName(typ, types), kindName(defaultProtocol(domain, typ, protocol), protocols))
+	if c.r == nil || !slices.ContainsFunc(c.r.open, func(k socketKind) bool { return k.matches(domain, typ, protocol) }) {
+		return c.deny(actionOpen, target)
 	}
-	if netns != "" && !slices.Contains(r.netns, netns) && !slices.Contains(r.netns, "*") {
-		return s.policyDenied(p, actionOpen, "a socket in network namespace "+strconv.Quote(netns))
+	if netns != "" && !(path.IsAbs(netns) && path.Clean(netns) == netns && slices.Contains(c.r.netns, netns)) && !slices.Contains(c.r.netns, "*") {
+		return c.deny(actionOpen, "a socket in network namespace "+strconv.Quote(netns))
 	}
 	return nil
 }
 
-// mayAddress decides an address a call names: bind's own, connect's and
-// sendto's (sendmsg's) peer.
-func (s *Service) mayAddress(p Principal, action string, sa engine.SockAddr) error {
-	target := addrTarget(sa)
-	r, err := s.rule(p, action, target)
-	if err != nil || r.unrestricted {
-		return err
+// bind decides a bind's own address.
+func (c policyCheck) bind(sa engine.SockAddr) error {
+	return c.address(actionBind, sa, func(r *policyRule) []addrPattern { return r.bind })
+}
+
+// connect decides a Connect's peer. AF_UNSPEC dissolves a datagram
+// association (or a stream connection): it names no peer.
+func (c policyCheck) connect(sa engine.SockAddr) error {
+	if sa.Family == engine.FamilyUnspec {
+		return nil
 	}
-	var list []addrPattern
-	switch action {
-	case actionBind:
-		list = r.bind
-	case actionConnect:
-		if sa.Family == engine.FamilyUnspec {
-			return nil // dissolves an association; names no peer
-		}
-		list = r.connect
-	case actionSendTo:
-		list = r.sendTo
+	return c.address(actionConnect, peerAddr(sa), func(r *policyRule) []addrPattern { return r.connect })
+}
+
+// send decides the address a send gives. On a stream socket it connects
+// (TCP Fast Open), so the connect rules decide; AF_UNSPEC there is not a
+// dissolve but an address Linux reads as AF_INET, and is refused.
+func (c policyCheck) send(sock *engine.Socket, sa engine.SockAddr) error {
+	if sock.Type() == unix.SOCK_STREAM {
+		return c.address(actionConnect, peerAddr(sa), func(r *policyRule) []addrPattern { return r.connect })
 	}
-	if !allowsAddr(list, sa) {
-		return s.policyDenied(p, action, target)
+	return c.address(actionSendTo, peerAddr(sa), func(r *policyRule) []addrPattern { return r.sendTo })
+}
+
+func (c policyCheck) address(action string, sa engine.SockAddr, list func(*policyRule) []addrPattern) error {
+	if c.unrestricted() {
+		return nil
+	}
+	if c.r == nil || !allowsAddr(list(c.r), sa) {
+		return c.deny(action, addrTarget(sa))
 	}
 	return nil
+}
+
+// peerAddr is the peer a connect or send to sa reaches: the unspecified
+// address (0.0.0.0, ::) reaches the loopback, and is decided as such.
+func peerAddr(sa engine.SockAddr) engine.SockAddr {
+	if (sa.Family == engine.FamilyInet || sa.Family == engine.FamilyInet6) && sa.Addr.Unmap().IsUnspecified() {
+		if sa.Addr.Is4() || sa.Addr.Is4In6() {
+			sa.Addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		} else {
+			sa.Addr = netip.IPv6Loopback()
+		}
+	}
+	return sa
+}
+
+// accepts reports whether a listener of p keeps a connection from peer.
+func (c policyCheck) accepts(peer engine.SockAddr) bool {
+	return c.unrestricted() || c.r != nil && allowsAddr(c.r.accept, peer)
 }
 
 // acceptFilter keeps the connections from peers the accept list of p's rule
 // allows, under the policy in force when each is accepted; the engine
 // closes the others unseen and accepts the next.
 func (s *Service) acceptFilter(p Principal) engine.AcceptFilter {
-	return func(peer engine.SockAddr) bool {
-		r := s.policy().ruleFor(p)
-		return r != nil && (r.unrestricted || allowsAddr(r.accept, peer))
-	}
+	return func(peer engine.SockAddr) bool { return s.check(p).accepts(peer) }
 }
 
-// withinSocketQuota refuses a call that would give p a socket (open,
-// accept) while p's sessions own as many as its rule's quota. It is checked
-// when the call is made: calls made at the same moment may pass the quota
-// by their number, and accepts waiting when it was reached still complete.
-func (s *Service) withinSocketQuota(p Principal) error {
-	r := s.policy().ruleFor(p)
-	if r == nil || r.quotas.sockets == 0 || s.sockets == nil {
+// setOpt decides a setopt: an option reserved to privileged callers (for
+// the value given) needs the rule's permission.
+func (c policyCheck) setOpt(o *options.Option, v any) error {
+	if !needsPrivilege(o, v) || c.unrestricted() || c.r != nil && (c.r.anyOption || c.r.options[o.Key]) {
 		return nil
 	}
-	if s.sockets.Open(p) >= r.quotas.sockets {
-		return quotaExceeded("sockets per principal", r.quotas.sockets)
-	}
-	return nil
+	return c.deny(actionSetOpt, o.Key.String())
 }
 
-// sendAction is what a send's address does to sock: on a stream socket it
-// connects (TCP Fast Open), so the connect rules decide it.
-func sendAction(sock *engine.Socket) string {
-	if sock.Type() == unix.SOCK_STREAM {
-		return actionConnect
-	}
-	return actionSendTo
-}
-
-// maySetOpt decides a setopt: an option the kernel reserves to privileged
-// callers (for the value given) needs the rule's permission.
-func (s *Service) maySetOpt(p Principal, o *options.Option, v any) error {
-	if !needsPrivilege(o, v) {
+// native decides setopt_native and getopt_native: a raw level and name may
+// be any option, privileged ones included, and some reads are privileged
+// too (the host's iptables through IPT_SO_GET_ENTRIES).
+func (c policyCheck) native(action string, level, name int) error {
+	if c.unrestricted() || c.r != nil && c.r.native {
 		return nil
 	}
-	r, err := s.rule(p, actionSetOpt, o.Key.String())
-	if err != nil || r.unrestricted || r.anyOption || r.options[o.Key] {
-		return err
-	}
-	return s.policyDenied(p, actionSetOpt, o.Key.String())
-}
-
-// maySetNative decides setopt_native: a raw level and name could be any
-// option, privileged ones included.
-func (s *Service) maySetNative(p Principal, level, name int) error {
-	target := fmt.Sprintf("native option level %d name %d", level, name)
-	r, err := s.rule(p, actionSetOpt, target)
-	if err != nil || r.unrestricted || r.native {
-		return err
-	}
-	return s.policyDenied(p, actionSetOpt, target)
+	return c.deny(action, fmt.Sprintf("native option level %d name %d", level, name))
 }
 
 // needsPrivilege reports whether setting o to v is reserved to privileged
-// callers: the options table marks those the kernel wants CAP_NET_ADMIN or
-// CAP_NET_RAW for; priority up to 6 and tos below precedence 6 (internet
-// and network control) are open to anyone.
+// callers (the options table marks those): priority up to 6 and tos below
+// precedence 6 (internet and network control) are open to anyone.
 func needsPrivilege(o *options.Option, v any) bool {
 	if !o.Privileged {
 		return false
@@ -162,9 +170,90 @@ func needsPrivilege(o *options.Option, v any) bool {
 		return !ok || n < 0 || n > 6
 	case options.Key{Level: options.LevelIP, Name: "tos"}:
 		t, ok := v.(options.TOS)
-		return !ok || int(t)&0xe0 >= 0xc0
+		return !ok || highTOS(int(t))
 	}
 	return true
+}
+
+// highTOS reports a tos of precedence 6 or 7, which routers treat as their own.
+func highTOS(tos int) bool { return tos&0xe0 >= 0xc0 }
+
+// control decides the control messages of a sendmsg. SCM_RIGHTS and
+// SCM_CREDENTIALS are refused to everyone: they would pass descriptors of
+// the daemon's own fd table (other principals' sockets among them), or
+// credentials a privileged sender may forge. A restricted rule may send
+// the types the daemon encodes (tos, ttl, hoplimit, tclass, pktinfo,
+// timestamp), a tos of precedence 6 or 7 only with ip.tos; any other
+// level and type, decided by the daemon's privileges (SO_MARK, IPv6
+// options headers, SCTP addresses), only with native.
+func (c policyCheck) control(ctrl []engine.ControlMessage) error {
+	for _, m := range ctrl {
+		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
+			name := cmsgTypeNames[cmsgKey{m.Level, m.Type}]
+			return statusError(codes.PermissionDenied, reasonPermissionDenied,
+				name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
+				map[string]string{"principal": c.p.String(), "action": actionSendMsg, "target": "control message " + name})
+		}
+	}
+	if c.unrestricted() || c.r != nil && (c.r.native || c.r.anyOption) {
+		return nil
+	}
+	for _, m := range ctrl {
+		name, known := sendableControl[cmsgKey{m.Level, m.Type}]
+		target := fmt.Sprintf("control message level %d type %d", m.Level, m.Type)
+		if known {
+			target = "control message " + name
+		}
+		if !known || c.r == nil {
+			return c.deny(actionSendMsg, target)
+		}
+		if m.Level == unix.IPPROTO_IP && m.Type == unix.IP_TOS && !c.r.options[options.Key{Level: options.LevelIP, Name: "tos"}] {
+			if tos, ok := controlInt(m); !ok || highTOS(tos) {
+				return c.deny(actionSendMsg, target+" of precedence 6 or 7")
+			}
+		}
+	}
+	return nil
+}
+
+// sendableControl are the control messages a restricted rule may send.
+var sendableControl = map[cmsgKey]string{
+	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}:   "timestamp",
+	{unix.IPPROTO_IP, unix.IP_TOS}:          "tos",
+	{unix.IPPROTO_IP, unix.IP_TTL}:          "ttl",
+	{unix.IPPROTO_IP, unix.IP_PKTINFO}:      "pktinfo",
+	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}:  "pktinfo",
+	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: "hoplimit",
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:   "tclass",
+}
+
+// controlInt is the integer a control message carries, as a value or as
+// its raw data (a native int).
+func controlInt(m engine.ControlMessage) (int, bool) {
+	if n, ok := m.Value.(int); ok {
+		return n, true
+	}
+	if len(m.Data) == 4 {
+		return int(int32(binary.NativeEndian.Uint32(m.Data))), true
+	}
+	return 0, false
+}
+
+// withinSocketQuota reserves, for a call that may give p a socket (open,
+// accept), a place under its rule's socket quota: refused with
+// RESOURCE_EXHAUSTED when the sockets its sessions own and the calls
+// holding places reach the quota. The caller releases the place when its
+// call returns; a socket it made is counted by then. Accepts answered
+// select or completion release theirs at once, so those that complete
+// later may pass the quota by their number.
+func (s *Service) withinSocketQuota(c policyCheck) (release func(), err error) {
+	if c.r == nil || c.r.quotas.sockets == 0 || s.sockets == nil {
+		return func() {}, nil
+	}
+	if !s.sockets.reserve(c.p, c.r.quotas.sockets) {
+		return nil, quotaExceeded("sockets per principal", c.r.quotas.sockets)
+	}
+	return func() { s.sockets.release(c.p) }, nil
 }
 
 // kindName spells a domain, type or protocol number as the API's enum
@@ -197,47 +286,4 @@ func addrTarget(sa engine.SockAddr) string {
 		return "an unspec address"
 	}
 	return "a native address"
-}
-
-// defaultUnprivilegedPorts is where unprivileged binds start when the
-// kernel's setting cannot be read.
-const defaultUnprivilegedPorts = 1024
-
-// UnprivilegedPortStart reads the first port an unprivileged user may bind
-// (net.ipv4.ip_unprivileged_port_start).
-func UnprivilegedPortStart() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-	if err != nil {
-		return defaultUnprivilegedPorts
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n < 0 || n > 65536 {
-		return defaultUnprivilegedPorts
-	}
-	return n
-}
-
-// mayControl refuses, to every principal, the control messages that would
-// act with the daemon's identity: SCM_RIGHTS would pass descriptors of the
-// daemon's own fd table (other principals' sockets among them), and
-// SCM_CREDENTIALS lets a privileged sender claim any pid, uid and gid.
-func (s *Service) mayControl(p Principal, ctrl []engine.ControlMessage) error {
-	for _, m := range ctrl {
-		if m.Level != unix.SOL_SOCKET {
-			continue
-		}
-		switch m.Type {
-		case unix.SCM_RIGHTS:
-			return s.refusedControl(p, "rights")
-		case unix.SCM_CREDENTIALS:
-			return s.refusedControl(p, "credentials")
-		}
-	}
-	return nil
-}
-
-func (s *Service) refusedControl(p Principal, what string) error {
-	return statusError(codes.PermissionDenied, reasonPermissionDenied,
-		fmt.Sprintf("%s control messages would act with the daemon's own descriptors or identity; no principal may send them", what),
-		map[string]string{"principal": p.String(), "action": "sendmsg", "target": "control message " + what})
 }

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"fmt"
 	"slices"
-	"strconv"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -44,50 +42,4 @@ func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
 	out.SocketQuota, out.SessionQuota = uint32(r.quotas.sockets), uint32(r.quotas.sessions)
 	out.EventBacklogQuota, out.CompletionBytesQuota = uint32(r.quotas.eventBacklog), uint64(r.quotas.completionBytes)
 	return out
-}
-
-// String spells the kind as a rule's open list does: "inet stream tcp".
-func (k socketKind) String() string {
-	field := func(n int, name func(int) string) string {
-		if n < 0 {
-			return "*"
-		}
-		return name(n)
-	}
-	return field(k.domain, func(n int) string { return kindName(n, domains) }) + " " +
-		field(k.typ, func(n int) string { return kindName(n, types) }) + " " +
-		field(k.protocol, func(n int) string { return kindName(n, protocols) })
-}
-
-// String spells the pattern as a rule's address lists do.
-func (a addrPattern) String() string {
-	if a.local {
-		if a.anyLocal {
-			return "local:*"
-		}
-		if a.isPrefix {
-			return "local:" + a.name + "*"
-		}
-		return "local:" + a.name
-	}
-	host := "*"
-	if a.prefix.IsValid() {
-		host = a.prefix.String()
-		if a.prefix.IsSingleIP() {
-			host = a.prefix.Addr().String()
-		}
-	}
-	var ports string
-	switch {
-	case a.lo == 0 && a.hi == 65535:
-		return host
-	case a.lo == a.hi:
-		ports = strconv.Itoa(int(a.lo))
-	default:
-		ports = fmt.Sprintf("%d-%d", a.lo, a.hi)
-	}
-	if a.prefix.IsValid() && a.prefix.Addr().Is6() {
-		host = "[" + host + "]"
-	}
-	return host + ":" + ports
 }

@@ -56,7 +56,11 @@ func intOpt(level sockdv1.OptionLevel, name string, v int64) (*sockdv1.OptionKey
 // user may do what an unprivileged user could; what it may not is refused
 // with PERMISSION_DENIED and changes nothing.
 func TestDefaultPolicyThroughTheService(t *testing.T) {
-	l := newLive(t, Limits{}) // uid 1000; the daemon is root here
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a policy that allows them must be able to open raw sockets and bind port 80")
+	}
+	l := newLive(t, Limits{}) // uid 1000
+	l.svc.SetPolicy(DefaultPolicy(0, 1024))
 	before := len(l.sess.owned)
 	if _, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_RAW); err != nil {
 		wantDenied(t, err, reasonPolicyDenied, actionOpen)
@@ -100,9 +104,29 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	_, err = l.svc.SetOptNative(l.ctx, &sockdv1.SetOptNativeRequest{SocketId: id, Level: unix.SOL_IP, Name: unix.IP_TRANSPARENT,
 		Value: &sockdv1.NativeValue{Value: &sockdv1.NativeValue_IntValue{IntValue: 1}}})
 	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	_, err = l.svc.GetOptNative(l.ctx, &sockdv1.GetOptNativeRequest{SocketId: id, Level: unix.SOL_IP, Name: 65, // IPT_SO_GET_ENTRIES
+		Spec: &sockdv1.NativeValueSpec{Spec: &sockdv1.NativeValueSpec_Size{Size: 64}}})
+	wantDenied(t, err, reasonPolicyDenied, actionGetOpt)
+
+	// Control messages: what the daemon encodes may be sent, tos below
+	// precedence 6; any other level and type needs native.
+	ttl := &sockdv1.ControlMessage{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: &sockdv1.ControlMessage_IntValue{IntValue: 9}}
+	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
+		Control: []*sockdv1.ControlMessage{ttl}}); err != nil || r.GetBytesSent() != 1 {
+		t.Fatalf("sendmsg with ttl: %v %v", r, err)
+	}
+	for _, c := range []*sockdv1.ControlMessage{
+		{Level: unix.SOL_SOCKET, Type: unix.SO_MARK, Data: []byte{1, 0, 0, 0}},
+		{Level: unix.IPPROTO_IP, Type: unix.IP_TOS, Value: &sockdv1.ControlMessage_IntValue{IntValue: 0xc0}},
+		{Level: unix.IPPROTO_IP, Type: unix.IP_TOS, Data: []byte{0xe0, 0, 0, 0}},
+	} {
+		_, err = l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
+			Control: []*sockdv1.ControlMessage{c}})
+		wantDenied(t, err, reasonPolicyDenied, actionSendMsg)
+	}
 
 	// Another policy put in force applies to the next call.
-	p, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\"]\n  bind: [\"127.0.0.1:80\"]\n"))
+	p, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\"]\n  bind: [\"127.0.0.1:80\"]\n  sendto: [\"10.0.0.0/8\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +140,17 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id2, Address: inet("127.0.0.1", 9)})
 	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	// The unspecified address reaches the loopback, and is decided as such.
+	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: inet("0.0.0.0", 9)})
+	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	if !strings.Contains(err.Error(), "127.0.0.1:9") {
+		t.Errorf("0.0.0.0 was not decided as the loopback: %v", err)
+	}
+	// AF_UNSPEC dissolves an association: no rule needed.
+	unspec := &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}
+	if r, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id, Address: unspec}); err != nil || r.GetError() != nil {
+		t.Fatalf("connect AF_UNSPEC: %v %v", r, err)
+	}
 	// An address given to a send on a stream socket is a connect's (TCP Fast
 	// Open with MSG_FASTOPEN, a native flag).
 	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id2, Data: []byte("x"), Address: inet("127.0.0.1", 9)})
@@ -268,5 +303,88 @@ func TestPolicyAcceptFrom(t *testing.T) {
 	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := refused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the connection from 127.0.0.2 was not closed: %v", err)
+	}
+}
+
+// Opens made at the same moment cannot pass the socket quota together.
+func TestSocketQuotaHoldsUnderConcurrentOpens(t *testing.T) {
+	counter := NewSocketCounter(nil)
+	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  quotas: {sockets: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Config{Engine: e, Policy: pol, Sockets: counter})
+	p := Principal{Kind: "uid", UID: 1000}
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	sess, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, sess.GetSessionId()))
+	results := make(chan error, 16)
+	for range cap(results) {
+		go func() {
+			_, err := svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+			results <- err
+		}()
+	}
+	opened := 0
+	for range cap(results) {
+		switch err := <-results; status.Code(err) {
+		case codes.OK:
+			opened++
+		case codes.ResourceExhausted:
+		default:
+			t.Fatal(err)
+		}
+	}
+	if opened != 3 || counter.Open(p) != 3 {
+		t.Fatalf("%d opens succeeded, %d sockets counted; want 3 under a quota of 3", opened, counter.Open(p))
+	}
+	svc.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: sess.GetSessionId()})
+}
+
+// A socket handed to another principal's session (an admin may) counts
+// against that principal from then on.
+func TestSocketCounterTransfer(t *testing.T) {
+	counter := NewSocketCounter(nil)
+	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	svc := New(Config{Engine: e, Sockets: counter})
+	admin, user := Principal{Kind: "uid", UID: 0}, Principal{Kind: "uid", UID: 1000}
+	adminSess, _, _ := svc.sessions.create(admin, "", time.Minute)
+	userSess, _, _ := svc.sessions.create(user, "", time.Minute)
+	defer svc.sessions.end(adminSess)
+	defer svc.sessions.end(userSess)
+	sock, err := e.Open(adminSess, unix.AF_INET, unix.SOCK_DGRAM, 0, engine.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminSess.adopt(sock)
+	if counter.Open(admin) != 1 || counter.Open(user) != 0 {
+		t.Fatalf("counted %d/%d", counter.Open(admin), counter.Open(user))
+	}
+	adminCtx := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: admin}}),
+		metadata.Pairs(SessionMetadataKey, adminSess.id))
+	r, err := svc.SetOpt(adminCtx, &sockdv1.SetOptRequest{SocketId: sock.ID(),
+		Key:   &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP, Name: "controlling_process"},
+		Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: userSess.id}}})
+	if err != nil || r.GetError() != nil {
+		t.Fatalf("controlling_process: %v %v", r, err)
+	}
+	if counter.Open(admin) != 0 || counter.Open(user) != 1 {
+		t.Fatalf("after the handover counted %d for the admin and %d for the user, want 0 and 1", counter.Open(admin), counter.Open(user))
+	}
+	sock.Close()
+	if counter.Open(user) != 0 {
+		t.Fatalf("a closed socket still counts")
 	}
 }

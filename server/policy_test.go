@@ -87,6 +87,26 @@ func TestPolicyRules(t *testing.T) {
 		{unix.AF_UNIX, unix.SOCK_STREAM, 0, true},
 		{unix.AF_NETLINK, unix.SOCK_RAW, 0, false},
 	}
+	wild := mustParse(t, "version: 1\nrules:\n- principals: [\"*\"]\n  open: [\"* * tcp\", \"* dgram\", \"inet seqpacket sctp\", \"16 raw 0\"]").rules[0]
+	for _, o := range []struct {
+		domain, typ, proto int
+		want               bool
+	}{
+		{unix.AF_INET6, unix.SOCK_STREAM, 0, true},
+		{unix.AF_NETLINK, unix.SOCK_STREAM, unix.IPPROTO_TCP, false}, // 6 is NETLINK_XFRM there
+		{unix.AF_NETLINK, unix.SOCK_DGRAM, 0, false},
+		{unix.AF_UNIX, unix.SOCK_DGRAM, 0, true},
+		{unix.AF_INET, unix.SOCK_SEQPACKET, 0, true}, // the kernel picks sctp
+		{unix.AF_NETLINK, unix.SOCK_RAW, 0, true},    // given by number
+	} {
+		got := false
+		for _, k := range wild.open {
+			got = got || k.matches(o.domain, o.typ, o.proto)
+		}
+		if got != o.want {
+			t.Errorf("wildcards: open(%d, %d, %d) allowed %v, want %v", o.domain, o.typ, o.proto, got, o.want)
+		}
+	}
 	for _, o := range opens {
 		got := false
 		for _, k := range app.open {
@@ -125,6 +145,23 @@ func TestPolicyRules(t *testing.T) {
 		{app.sendTo, ipAddr("192.0.2.1:53"), true},
 		{app.sendTo, ipAddr("192.0.2.1:54"), false},
 	}
+	v6, err := parseAddrPattern("::/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped, _ := parseAddrPattern("::ffff:0:0/96")
+	loop4, _ := parseAddrPattern("127.0.0.0/8")
+	addrs = append(addrs, []struct {
+		list []addrPattern
+		sa   engine.SockAddr
+		want bool
+	}{
+		{[]addrPattern{v6}, ipAddr("[2001:db8::1]:1"), true},
+		{[]addrPattern{v6}, ipAddr("[::ffff:127.0.0.1]:1"), false}, // IPv6 is not IPv4
+		{[]addrPattern{mapped}, ipAddr("[::ffff:127.0.0.1]:1"), true},
+		{[]addrPattern{loop4}, ipAddr("[::ffff:127.0.0.1]:1"), true},
+		{[]addrPattern{loop4}, ipAddr("[::1]:1"), false},
+	}...)
 	for _, a := range addrs {
 		if got := allowsAddr(a.list, a.sa); got != a.want {
 			t.Errorf("%s allowed %v, want %v", addrTarget(a.sa), got, a.want)
@@ -149,6 +186,9 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"version: 1\nrules:\n- open: [\"inet stream\"]", "at least one"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: -1}", "negative"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {event_backlog: 4}", "event_backlog below"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: 4294967296}", "at most"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  netns: [\"../etc\"]", "netns"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  netns: [\"/run/netns/../x\"]", "netns"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  opne: [\"inet stream\"]", "unknown field"},
 		{"version: 1\nversion: 1", "already set"},
 	} {
@@ -181,11 +221,11 @@ func TestDefaultPolicy(t *testing.T) {
 		}
 		return false
 	}
-	if !allowed(unix.AF_INET, unix.SOCK_STREAM) || !allowed(unix.AF_UNIX, unix.SOCK_DGRAM) {
+	if !allowed(unix.AF_INET, unix.SOCK_STREAM) || !allowed(unix.AF_INET6, unix.SOCK_DGRAM) {
 		t.Error("unprivileged kinds refused")
 	}
-	if allowed(unix.AF_INET, unix.SOCK_RAW) || allowed(unix.AF_PACKET, unix.SOCK_DGRAM) || allowed(unix.AF_NETLINK, unix.SOCK_DGRAM) {
-		t.Error("raw, packet or netlink sockets allowed")
+	if allowed(unix.AF_INET, unix.SOCK_RAW) || allowed(unix.AF_PACKET, unix.SOCK_DGRAM) || allowed(unix.AF_NETLINK, unix.SOCK_DGRAM) || allowed(unix.AF_UNIX, unix.SOCK_STREAM) {
+		t.Error("raw, packet, netlink or local sockets allowed")
 	}
 	for _, c := range []struct {
 		list []addrPattern
@@ -306,7 +346,7 @@ func TestEncodePolicyRule(t *testing.T) {
 	want := &sockdv1.PolicyRule{
 		Source: "policy", Matched: true,
 		Open:        []string{"inet stream tcp", "inet6 dgram *", "local stream *"},
-		Netns:       []string{"blue"},
+		Netns:       []string{"/run/netns/blue"},
 		Bind:        []string{"127.0.0.1:8000-8999", "[::1]:8000-8999", "local:/run/app/*", "local:@app"},
 		Connect:     []string{"10.0.0.0/8:443", "*:53", "2001:db8::/32"},
 		Sendto:      []string{"*:53"},

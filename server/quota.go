@@ -12,16 +12,17 @@ import (
 type SocketCounter struct {
 	next engine.Observer
 
-	mu      sync.Mutex
-	counted map[*engine.Socket]Principal // the owner may be gone at close
-	open    map[Principal]int
+	mu       sync.Mutex
+	counted  map[*engine.Socket]Principal // the owner may be gone at close
+	open     map[Principal]int
+	reserved map[Principal]int // places held by calls that may make a socket
 }
 
 // NewSocketCounter returns a counter that passes what it observes on to next
 // (nil: to no one). Install it as engine.Config.Observer and give it to
 // Config.Sockets.
 func NewSocketCounter(next engine.Observer) *SocketCounter {
-	return &SocketCounter{next: next, counted: map[*engine.Socket]Principal{}, open: map[Principal]int{}}
+	return &SocketCounter{next: next, counted: map[*engine.Socket]Principal{}, open: map[Principal]int{}, reserved: map[Principal]int{}}
 }
 
 var _ engine.Observer = (*SocketCounter)(nil)
@@ -69,4 +70,41 @@ func (c *SocketCounter) Open(p Principal) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.open[p]
+}
+
+// reserve takes a place for a call that may make a socket of p, unless p's
+// open sockets and the places taken reach quota.
+func (c *SocketCounter) reserve(p Principal, quota int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[p]+c.reserved[p] >= quota {
+		return false
+	}
+	c.reserved[p]++
+	return true
+}
+
+// release gives back a place reserve took.
+func (c *SocketCounter) release(p Principal) {
+	c.mu.Lock()
+	if c.reserved[p]--; c.reserved[p] <= 0 {
+		delete(c.reserved, p)
+	}
+	c.mu.Unlock()
+}
+
+// transfer counts s under its new owner's principal (controlling_process;
+// an admin may hand a socket to another principal's session).
+func (c *SocketCounter) transfer(s *engine.Socket, to Principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from, ok := c.counted[s]
+	if !ok || from == to {
+		return
+	}
+	c.counted[s] = to
+	if c.open[from]--; c.open[from] == 0 {
+		delete(c.open, from)
+	}
+	c.open[to]++
 }

@@ -169,6 +169,9 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 		Principal:   p.String(),
 		Policy:      encodePolicyRule(s.policy(), p),
 	}
+	if s.sockets == nil {
+		resp.Policy.SocketQuota = 0 // not enforced without a counter
+	}
 	for _, sock := range s.engine.Sockets() {
 		countSocket(resp, sock)
 	}

@@ -79,7 +79,9 @@ type Service struct {
 	options  *options.Host
 	sockets  *SocketCounter
 	pol      atomic.Pointer[Policy]
-	draining atomic.Bool
+	// defaultPolicy is what SetPolicy(nil) puts in force.
+	defaultPolicy *Policy
+	draining      atomic.Bool
 }
 
 var _ sockdv1.SocketServiceServer = (*Service)(nil)
@@ -112,11 +114,8 @@ func New(cfg Config) *Service {
 		}
 		return policyQuotas{}
 	}
-	pol := cfg.Policy
-	if pol == nil {
-		pol = DefaultPolicy(uint32(os.Getuid()), UnprivilegedPortStart())
-	}
-	s.SetPolicy(pol)
+	s.defaultPolicy = DefaultPolicy(uint32(os.Getuid()), UnprivilegedPortStart())
+	s.SetPolicy(cfg.Policy)
 	return s
 }
 

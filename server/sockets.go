@@ -22,12 +22,15 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
-	if err := s.mayOpen(sess.principal, domain, typ, proto, r.GetNetns()); err != nil {
+	check := s.check(sess.principal)
+	if err := check.open(domain, typ, proto, r.GetNetns()); err != nil {
 		return nil, err
 	}
-	if err := s.withinSocketQuota(sess.principal); err != nil {
+	release, err := s.withinSocketQuota(check)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
 	// passed explicitly: the engine's own default is fixed at start.
 	use := s.registry.UseRegistry()
@@ -57,7 +60,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if bad != nil {
 		return &sockdv1.BindResponse{Error: bad}, nil
 	}
-	if err := s.mayAddress(sess.principal, actionBind, sa); err != nil {
+	if err := s.check(sess.principal).bind(sa); err != nil {
 		return nil, err
 	}
 	se, err := outcome(sock.Bind(sa))
@@ -100,7 +103,7 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
 		}
-		if err := s.mayAddress(sess.principal, actionConnect, sa); err != nil {
+		if err := s.check(sess.principal).connect(sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
@@ -123,9 +126,11 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	if err := s.withinSocketQuota(sess.principal); err != nil {
+	release, err := s.withinSocketQuota(s.check(sess.principal))
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}
