@@ -41,16 +41,28 @@ func (j *acceptJob) completion() *Completion {
 
 func (j *acceptJob) attempt() (bool, error) {
 	s, e := j.s, j.s.e
-	// Take the socket quota before the syscall: a connection we could not
+	// Take the socket quotas before the syscall: a connection we could not
 	// keep would otherwise have to be accepted and dropped.
 	if err := e.reserve(); err != nil {
 		j.err = err
 		return true, nil
 	}
+	release, err := reserveFor(j.owner)
+	if err != nil {
+		e.unreserve()
+		j.err = err
+		return true, nil
+	}
+	defer release()
+	filter := s.acceptFilter.Load()
+	var peer *rawSockaddr
+	if filter != nil {
+		peer = new(rawSockaddr)
+	}
 	for {
 		s.cnt.inc(cAccTries)
 		at := s.harvest()
-		nfd, err := sysAccept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, err := sysAccept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, peer)
 		switch err {
 		case nil:
 		case unix.ECONNABORTED:
@@ -66,7 +78,7 @@ func (j *acceptJob) attempt() (bool, error) {
 			// As the NIF does, an accept error fails the queued acceptors too.
 			return true, err
 		}
-		if !s.admits(nfd) {
+		if filter != nil && !s.admits(*filter, j.owner, peer) {
 			unix.Close(nfd)
 			continue
 		}
@@ -88,10 +100,11 @@ func (j *acceptJob) attempt() (bool, error) {
 	}
 }
 
-// AcceptFilter decides, from its peer's address, whether a listener keeps a
-// connection. It runs with the listener's read side locked: it must be
-// quick and must not call into the engine.
-type AcceptFilter func(peer SockAddr) bool
+// AcceptFilter decides, from the caller that would own it and its peer's
+// address, whether a listener keeps a connection. It runs with the
+// listener's read side locked: it must be quick and must not call into the
+// engine.
+type AcceptFilter func(owner Caller, peer SockAddr) bool
 
 // SetAcceptFilter makes Accept close, unseen, the connections f refuses and
 // go on to the next one, in every mode: waiting callers keep waiting. Nil
@@ -104,22 +117,14 @@ func (s *Socket) SetAcceptFilter(f AcceptFilter) {
 	s.acceptFilter.Store(&f)
 }
 
-// admits applies the accept filter to a connection just accepted. A peer
-// whose address cannot be read is refused: it is gone already, or the
-// filter could not vouch for it.
-func (s *Socket) admits(nfd int) bool {
-	f := s.acceptFilter.Load()
-	if f == nil {
-		return true
-	}
-	raw, err := sysGetpeername(nfd)
-	if err != nil {
-		return false
-	}
-	peer := raw.decode()
-	if peer == nil || !(*f)(*peer) {
+// admits applies the accept filter to a connection just accepted from peer.
+// A peer whose address the kernel did not give is refused: the filter
+// cannot vouch for it.
+func (s *Socket) admits(f AcceptFilter, owner Caller, peer *rawSockaddr) bool {
+	sa := peer.decode()
+	if sa == nil || !f(owner, *sa) {
 		if s.Debug() {
-			s.logDebug("connection refused by the accept filter", "peer", peer)
+			s.logDebug("connection refused by the accept filter", "peer", sa)
 		}
 		return false
 	}

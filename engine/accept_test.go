@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,10 @@ func TestAcceptFilter(t *testing.T) {
 	c := newRecorder("c")
 	ln, addr := listen(t, e, c, unix.AF_INET)
 	var seen []netip.Addr
-	ln.SetAcceptFilter(func(peer SockAddr) bool {
+	ln.SetAcceptFilter(func(owner Caller, peer SockAddr) bool {
+		if owner != c {
+			t.Errorf("the filter was asked for %v, not the accepting caller", owner)
+		}
 		seen = append(seen, peer.Addr)
 		return peer.Addr == netip.MustParseAddr("127.0.0.1")
 	})
@@ -73,5 +77,73 @@ func TestAcceptFilter(t *testing.T) {
 		t.Fatalf("without a filter: %v", r.Err)
 	} else {
 		r.Socket.Close()
+	}
+}
+
+// limited is a caller that may own at most limit sockets.
+type limited struct {
+	*recorder
+	mu           sync.Mutex
+	owned, limit int
+	held         int // places taken and not given back
+}
+
+func (l *limited) ReserveSocket() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.owned+l.held >= l.limit {
+		return &QuotaError{Resource: "test sockets", Limit: l.limit}
+	}
+	l.held++
+	return nil
+}
+
+func (l *limited) ReleaseSocket() {
+	l.mu.Lock()
+	l.held--
+	l.mu.Unlock()
+}
+
+// A Limiter bounds the sockets Open and Accept make for it, completion
+// accepts included, and every place it gives is given back.
+func TestLimiterBoundsOpenAndAccept(t *testing.T) {
+	e := newEngine(t, Config{})
+	lim := &limited{recorder: newRecorder("lim"), limit: 2}
+	counted := func(s *Socket) *Socket {
+		lim.mu.Lock()
+		lim.owned++
+		lim.mu.Unlock()
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	ln, addr := listen(t, e, newRecorder("other"), unix.AF_INET)
+	if _, err := e.Open(lim, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{}); err != nil {
+		t.Fatal(err)
+	} else {
+		lim.owned++
+	}
+	// One place left: a completion accept takes it, the next one is refused.
+	first := ln.Accept(bg, lim, completion())
+	dialFrom(t, "127.0.0.1", addr)
+	ev := lim.expect(t, EventCompletion, first.Select.Handle)
+	if ev.Completion.Accept.Socket == nil {
+		t.Fatalf("first completion accept: %+v", ev.Completion.Accept)
+	}
+	counted(ev.Completion.Accept.Socket)
+	second := ln.Accept(bg, lim, completion())
+	if second.Select != nil {
+		dialFrom(t, "127.0.0.1", addr)
+		ev = lim.expect(t, EventCompletion, second.Select.Handle)
+		second = *ev.Completion.Accept
+	}
+	var quota *QuotaError
+	if !errors.As(second.Err, &quota) || second.Socket != nil {
+		t.Fatalf("accept past the limit: %+v", second)
+	}
+	if _, err := e.Open(lim, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{}); !errors.As(err, &quota) {
+		t.Fatalf("open past the limit: %v", err)
+	}
+	if lim.held != 0 {
+		t.Fatalf("%d places not given back", lim.held)
 	}
 }

@@ -250,3 +250,29 @@ type Info struct {
 	Debug                                bool
 	Fd                                   int // -1 once closed
 }
+
+// A Limiter is a Caller whose sockets are bounded besides the engine's
+// MaxSockets. Open and Accept take a place from it before they make a
+// socket it will own, and give the place back once that socket exists (the
+// Observer has seen it) or none came of the call. A Limiter that counts
+// its sockets through the Observer therefore never sees sockets being made
+// pass its limit together, whatever the mode of the accept that makes them.
+type Limiter interface {
+	// ReserveSocket takes a place, or answers the error the call returns
+	// (a *QuotaError).
+	ReserveSocket() error
+	// ReleaseSocket gives back a place ReserveSocket took.
+	ReleaseSocket()
+}
+
+// reserveFor takes a place from c if it is a Limiter.
+func reserveFor(c Caller) (release func(), err error) {
+	l, ok := c.(Limiter)
+	if !ok {
+		return func() {}, nil
+	}
+	if err := l.ReserveSocket(); err != nil {
+		return nil, err
+	}
+	return l.ReleaseSocket, nil
+}

@@ -145,13 +145,19 @@ func (e *Engine) Forget(s *Socket) {
 
 // Open is socket:open/4: socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC, in the
 // network namespace opts.Netns if set. Errors are unix.Errno
-// (eafnosupport, eprotonosupport, ...), *QuotaError, or ErrClosed once the
-// engine is closed.
+// (eafnosupport, eprotonosupport, ...), *QuotaError (MaxSockets, or an
+// owner that is a Limiter), or ErrClosed once the engine is closed.
 func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions) (*Socket, error) {
 	typ &^= unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC // ours to set
 	if err := e.reserve(); err != nil {
 		return nil, err
 	}
+	release, err := reserveFor(owner)
+	if err != nil {
+		e.unreserve()
+		return nil, err
+	}
+	defer release()
 	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns)
 	if err != nil {
 		e.unreserve()

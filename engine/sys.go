@@ -109,8 +109,11 @@ func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult,
 	}
 }
 
-// closeReceivedRights closes the descriptors of the SCM_RIGHTS messages in a
-// control buffer recvmsg just filled. It walks the headers itself, so that
+// scmPidfd is SCM_PIDFD (Linux 6.5): the sender's pidfd, a descriptor too.
+const scmPidfd = 0x04
+
+// closeReceivedRights closes the descriptors of the SCM_RIGHTS (and
+// SCM_PIDFD) messages in a control buffer recvmsg just filled. It walks the headers itself, so that
 // one malformed header does not keep the descriptors of the others open.
 func closeReceivedRights(oob []byte) {
 	for len(oob) >= cmsgHdrSize {
@@ -125,7 +128,7 @@ func closeReceivedRights(oob []byte) {
 		}
 		level := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize:]))
 		typ := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize+4:]))
-		if level == unix.SOL_SOCKET && typ == unix.SCM_RIGHTS {
+		if level == unix.SOL_SOCKET && (typ == unix.SCM_RIGHTS || typ == scmPidfd) {
 			for fds := oob[cmsgHdrSize:n]; len(fds) >= 4; fds = fds[4:] {
 				unix.Close(int(int32(binary.NativeEndian.Uint32(fds))))
 			}
@@ -161,9 +164,16 @@ func sysSendmsg(fd int, iov []unix.Iovec, oob []byte, flags int, to *rawSockaddr
 
 // sysAccept4 accepts a connection without asking for its address (the
 // caller can ask PeerName), so no family is ever undecodable here.
-func sysAccept4(fd int, flags int) (int, error) {
+// sysAccept4 accepts a connection, and its peer's address into peer if
+// that is not nil.
+func sysAccept4(fd int, flags int, peer *rawSockaddr) (int, error) {
+	var addr, addrLen uintptr
+	if peer != nil {
+		peer.len = uint32(unsafe.Sizeof(peer.any))
+		addr, addrLen = uintptr(unsafe.Pointer(&peer.any)), uintptr(unsafe.Pointer(&peer.len))
+	}
 	for {
-		nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, uintptr(flags), 0, 0)
+		nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), addr, addrLen, uintptr(flags), 0, 0)
 		if e == unix.EINTR {
 			continue
 		}

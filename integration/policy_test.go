@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// A daemon started with --policy holds even root to it; SIGHUP reloads the
-// file, and a file that no longer parses leaves the policy in force.
+// A daemon started with --policy holds root's own sessions to root's rule;
+// SIGHUP reloads the file, and a file that no longer parses leaves the
+// policy in force.
 func TestPolicyFileThroughSockctl(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")

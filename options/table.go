@@ -140,7 +140,7 @@ var Table = []Option{
 	ip("drop_membership", TypeIPMreq, true, false, unix.IP_DROP_MEMBERSHIP, "none"),
 	ip("drop_source_membership", TypeIPMreqSource, true, false, unix.IP_DROP_SOURCE_MEMBERSHIP, "none"),
 	ip("freebind", TypeBool, true, true, unix.IP_FREEBIND, "none"),
-	req(ip("hdrincl", TypeBool, true, true, unix.IP_HDRINCL, "type = raw"), Requirements{Types: raw}),
+	withPriv(req(ip("hdrincl", TypeBool, true, true, unix.IP_HDRINCL, "type = raw; the caller then writes whole IP headers, source address included"), Requirements{Types: raw})),
 	req(ip("minttl", TypeInt, true, true, unix.IP_MINTTL, "type = raw"), Requirements{Types: raw}),
 	ip("msfilter", TypeIPMsfilter, true, false, unix.IP_MSFILTER, "null passes an empty value, which Linux refuses with einval"),
 	afterConnect(req(ip("mtu", TypeInt, false, true, unix.IP_MTU, "type = raw"), Requirements{Types: raw})),

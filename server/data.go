@@ -112,13 +112,14 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
+	check := s.check(c.sess.principal)
 	var dest *engine.SockAddr
 	if r.GetAddress() != nil {
 		sa, bad := decodeAddr(r.GetAddress(), c.sock.Domain())
 		if bad != nil {
 			return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 		}
-		if err := s.check(c.sess.principal).send(c.sock, sa); err != nil {
+		if err := check.send(c.sock, sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
@@ -127,7 +128,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
-	if err := s.check(c.sess.principal).control(ctrl); err != nil {
+	if err := check.control(ctrl); err != nil {
 		return nil, err
 	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
@@ -105,11 +106,17 @@ func LoadPolicy(path string) (*Policy, error) {
 		return nil, err
 	}
 	defer f.Close()
-	// Whoever may write the policy may grant themselves the daemon's rights.
-	if st, err := f.Stat(); err != nil {
+	// Whoever may write the policy may grant themselves the daemon's rights:
+	// only root or the daemon's own user may.
+	st, err := f.Stat()
+	if err != nil {
 		return nil, err
-	} else if st.Mode().Perm()&0o022 != 0 {
+	}
+	if st.Mode().Perm()&0o022 != 0 {
 		return nil, fmt.Errorf("%s: writable by group or others (mode %v); only its owner may write a policy", path, st.Mode().Perm())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 && int(sys.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("%s: owned by uid %d; a policy must belong to root or to the daemon's user", path, sys.Uid)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 	if err != nil {
@@ -296,7 +303,8 @@ func parseNetns(s string) (string, error) {
 // each a name, a number or "*"; -1 is any. A "*" domain is inet, inet6 or
 // local: a protocol named for those families means something else in
 // others (6 is tcp in inet, NETLINK_XFRM in netlink), so other families
-// must be given by number.
+// must be given by number. A "*" protocol is any but raw (255), whose
+// sockets write whole IP headers: that one must be named.
 type socketKind struct{ domain, typ, protocol int }
 
 func parseSocketKind(s string) (socketKind, error) {
@@ -360,7 +368,8 @@ func defaultProtocol(domain, typ, protocol int) int {
 func (k socketKind) matches(domain, typ, protocol int) bool {
 	protocol = defaultProtocol(domain, typ, protocol)
 	return (k.domain == domain || k.domain < 0 && wildcardDomain(domain)) &&
-		(k.typ < 0 || k.typ == typ) && (k.protocol < 0 || k.protocol == protocol)
+		(k.typ < 0 || k.typ == typ) &&
+		(k.protocol == protocol || k.protocol < 0 && protocol != unix.IPPROTO_RAW)
 }
 
 // wildcardDomain reports whether a "*" domain covers domain.

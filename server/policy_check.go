@@ -94,10 +94,11 @@ func (c policyCheck) connect(sa engine.SockAddr) error {
 }
 
 // send decides the address a send gives. On a stream socket it connects
-// (TCP Fast Open), so the connect rules decide; AF_UNSPEC there is not a
-// dissolve but an address Linux reads as AF_INET, and is refused.
+// (TCP Fast Open), and on a seqpacket one it sets up an association (SCTP),
+// so the connect rules decide; AF_UNSPEC there is not a dissolve but an
+// address Linux reads as AF_INET, and is refused.
 func (c policyCheck) send(sock *engine.Socket, sa engine.SockAddr) error {
-	if sock.Type() == unix.SOCK_STREAM {
+	if t := sock.Type(); t == unix.SOCK_STREAM || t == unix.SOCK_SEQPACKET {
 		return c.address(actionConnect, peerAddr(sa), func(r *policyRule) []addrPattern { return r.connect })
 	}
 	return c.address(actionSendTo, peerAddr(sa), func(r *policyRule) []addrPattern { return r.sendTo })
@@ -131,11 +132,13 @@ func (c policyCheck) accepts(peer engine.SockAddr) bool {
 	return c.unrestricted() || c.r != nil && allowsAddr(c.r.accept, peer)
 }
 
-// acceptFilter keeps the connections from peers the accept list of p's rule
-// allows, under the policy in force when each is accepted; the engine
+// acceptFilter is the engine.AcceptFilter of inet listeners: it keeps the
+// connections from peers that the rule of the principal who would own
+// them accepts, under the policy in force at each accept; the engine
 // closes the others unseen and accepts the next.
-func (s *Service) acceptFilter(p Principal) engine.AcceptFilter {
-	return func(peer engine.SockAddr) bool { return s.check(p).accepts(peer) }
+func (s *Service) acceptFilter(owner engine.Caller, peer engine.SockAddr) bool {
+	sess, ok := owner.(*Session)
+	return ok && s.check(sess.principal).accepts(peer)
 }
 
 // setOpt decides a setopt: an option reserved to privileged callers (for
@@ -237,23 +240,6 @@ func controlInt(m engine.ControlMessage) (int, bool) {
 		return int(int32(binary.NativeEndian.Uint32(m.Data))), true
 	}
 	return 0, false
-}
-
-// withinSocketQuota reserves, for a call that may give p a socket (open,
-// accept), a place under its rule's socket quota: refused with
-// RESOURCE_EXHAUSTED when the sockets its sessions own and the calls
-// holding places reach the quota. The caller releases the place when its
-// call returns; a socket it made is counted by then. Accepts answered
-// select or completion release theirs at once, so those that complete
-// later may pass the quota by their number.
-func (s *Service) withinSocketQuota(c policyCheck) (release func(), err error) {
-	if c.r == nil || c.r.quotas.sockets == 0 || s.sockets == nil {
-		return func() {}, nil
-	}
-	if !s.sockets.reserve(c.p, c.r.quotas.sockets) {
-		return nil, quotaExceeded("sockets per principal", c.r.quotas.sockets)
-	}
-	return func() { s.sockets.release(c.p) }, nil
 }
 
 // kindName spells a domain, type or protocol number as the API's enum

@@ -141,6 +141,7 @@ func TestPolicyRules(t *testing.T) {
 		{app.connect, ipAddr("[2001:db8::1]:22"), true},
 		{app.connect, ipAddr("[2001:db9::1]:22"), false},
 		{app.connect, localPath("/run/app/a.sock"), false},
+		// No pattern covers AF_UNSPEC; Connect lets it through before asking.
 		{app.connect, engine.SockAddr{Family: engine.FamilyUnspec}, false},
 		{app.sendTo, ipAddr("192.0.2.1:53"), true},
 		{app.sendTo, ipAddr("192.0.2.1:54"), false},

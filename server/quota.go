@@ -72,12 +72,12 @@ func (c *SocketCounter) Open(p Principal) int {
 	return c.open[p]
 }
 
-// reserve takes a place for a call that may make a socket of p, unless p's
-// open sockets and the places taken reach quota.
+// reserve takes a place for a socket being made for p, unless quota (0:
+// none) is reached by p's open sockets and the places already taken.
 func (c *SocketCounter) reserve(p Principal, quota int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.open[p]+c.reserved[p] >= quota {
+	if quota > 0 && c.open[p]+c.reserved[p] >= quota {
 		return false
 	}
 	c.reserved[p]++
@@ -87,10 +87,37 @@ func (c *SocketCounter) reserve(p Principal, quota int) bool {
 // release gives back a place reserve took.
 func (c *SocketCounter) release(p Principal) {
 	c.mu.Lock()
-	if c.reserved[p]--; c.reserved[p] <= 0 {
+	if c.reserved[p]--; c.reserved[p] == 0 {
 		delete(c.reserved, p)
 	}
 	c.mu.Unlock()
+}
+
+var _ engine.Limiter = (*Session)(nil)
+
+// ReserveSocket implements engine.Limiter: the socket quota of the
+// session's principal, under the policy in force, bounds the sockets the
+// engine makes for it, by Open or by an accept in any mode.
+func (s *Session) ReserveSocket() error {
+	m := s.manager
+	if m.sockets == nil {
+		return nil
+	}
+	var quota int
+	if m.quotas != nil {
+		quota = m.quotas(s.principal).sockets
+	}
+	if !m.sockets.reserve(s.principal, quota) {
+		return &engine.QuotaError{Resource: "sockets per principal", Limit: quota}
+	}
+	return nil
+}
+
+// ReleaseSocket implements engine.Limiter.
+func (s *Session) ReleaseSocket() {
+	if s.manager.sockets != nil {
+		s.manager.sockets.release(s.principal)
+	}
 }
 
 // transfer counts s under its new owner's principal (controlling_process;

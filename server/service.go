@@ -108,6 +108,7 @@ func New(cfg Config) *Service {
 		sockets:  cfg.Sockets,
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
+	sessions.sockets = cfg.Sockets
 	sessions.quotas = func(p Principal) policyQuotas {
 		if r := s.policy().ruleFor(p); r != nil {
 			return r.quotas

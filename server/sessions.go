@@ -56,6 +56,8 @@ type sessionManager struct {
 	maxCompletionBytes int
 	// quotas, if set, are the policy's quotas of a principal.
 	quotas func(Principal) policyQuotas
+	// sockets, if set, counts principals' sockets for their socket quotas.
+	sockets *SocketCounter
 
 	events eventCounts // delivered to sessions (metrics.go)
 

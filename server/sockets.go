@@ -22,15 +22,9 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
-	check := s.check(sess.principal)
-	if err := check.open(domain, typ, proto, r.GetNetns()); err != nil {
+	if err := s.check(sess.principal).open(domain, typ, proto, r.GetNetns()); err != nil {
 		return nil, err
 	}
-	release, err := s.withinSocketQuota(check)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
 	// passed explicitly: the engine's own default is fixed at start.
 	use := s.registry.UseRegistry()
@@ -69,7 +63,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 
 // Listen implements sockdv1.SocketServiceServer.
 func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv1.ListenResponse, error) {
-	sess, sock, err := s.target(ctx, r.GetSocketId())
+	_, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +75,7 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 		backlog = int(r.GetBacklog())
 	}
 	if d := sock.Domain(); d == unix.AF_INET || d == unix.AF_INET6 {
-		sock.SetAcceptFilter(s.acceptFilter(sess.principal))
+		sock.SetAcceptFilter(s.acceptFilter)
 	}
 	se, err := outcome(sock.Listen(backlog))
 	return &sockdv1.ListenResponse{Error: se}, err
@@ -126,11 +120,6 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.withinSocketQuota(s.check(sess.principal))
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}
