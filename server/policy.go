@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +30,8 @@ import (
 type Policy struct {
 	origin string
 	rules  []*policyRule
+	named  map[Principal]*policyRule // see index
+	anyone *policyRule
 }
 
 // policyRule is one rule of a policy, parsed.
@@ -156,7 +157,7 @@ func ParsePolicy(data []byte) (*Policy, error) {
 		}
 		p.rules = append(p.rules, r)
 	}
-	return p, nil
+	return p.index(), nil
 }
 
 func parseRule(d ruleDoc) (*policyRule, error) {
@@ -282,7 +283,6 @@ func parsePrincipalPattern(s string) (principalPattern, error) {
 	return principalPattern{}, fmt.Errorf("%q: want *, tcp, uid:NUMBER or x509:NAME", s)
 }
 
-func (pp principalPattern) matches(p Principal) bool { return pp.any || pp.Principal == p }
 
 // parseNetns reads an entry of a rule's netns list: "*", the path of a
 // network namespace (absolute and clean, as Open must give it), or a name
@@ -391,13 +391,29 @@ func (k socketKind) String() string {
 }
 
 // ruleFor returns the rule that applies to p, or nil: p may do nothing.
+// Every call asks, so the first match is looked up, not searched for.
 func (pol *Policy) ruleFor(p Principal) *policyRule {
+	if r, ok := pol.named[p]; ok {
+		return r
+	}
+	return pol.anyone
+}
+
+// index records, for each principal a rule names, the first rule naming it
+// unless a "*" rule comes first, and the first "*" rule for the others.
+func (pol *Policy) index() *Policy {
+	pol.named = map[Principal]*policyRule{}
 	for _, r := range pol.rules {
-		if slices.ContainsFunc(r.principals, func(pp principalPattern) bool { return pp.matches(p) }) {
-			return r
+		for _, pp := range r.principals {
+			switch _, seen := pol.named[pp.Principal]; {
+			case pp.any && pol.anyone == nil:
+				pol.anyone = r
+			case !pp.any && !seen && pol.anyone == nil:
+				pol.named[pp.Principal] = r
+			}
 		}
 	}
-	return nil
+	return pol
 }
 
 // String names where the policy came from: a file, or the default.
@@ -439,7 +455,7 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	}
 	anyInet := []addrPattern{{lo: 0, hi: 65535}}
 	anyone.connect, anyone.sendTo, anyone.accept = anyInet, anyInet, anyInet
-	return &Policy{origin: "default", rules: []*policyRule{owners, anyone}}
+	return (&Policy{origin: "default", rules: []*policyRule{owners, anyone}}).index()
 }
 
 // defaultUnprivilegedPorts is where unprivileged binds start when the

@@ -295,7 +295,7 @@ func FuzzParsePolicy(f *testing.F) {
 		localPath("/run/app/s"), localPath("\x00app"), localPath(""), localPath("x/../y"),
 		{Family: engine.FamilyUnspec}, {Family: engine.FamilyNative, Raw: []byte{1}},
 	}
-	principals := []Principal{{Kind: "uid", UID: 0}, {Kind: "uid", UID: 1000}, {Kind: "tcp"}, {Kind: "x509", Name: "frontend"}}
+	principals := []Principal{{Kind: "uid", UID: 0}, {Kind: "uid", UID: 1000}, {Kind: "uid", UID: 1}, {Kind: "tcp"}, {Kind: "x509", Name: "frontend"}, {Kind: "x509", Name: "x"}}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		p, err := ParsePolicy(doc)
 		if err != nil {
@@ -306,6 +306,9 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 		for _, pr := range principals {
 			r := p.ruleFor(pr)
+			if want := firstRuleNaming(p, pr); r != want {
+				t.Fatalf("%s: the index gives rule %p, the first rule naming it is %p", pr, r, want)
+			}
 			if r == nil {
 				continue
 			}
@@ -367,5 +370,36 @@ func TestEncodePolicyRule(t *testing.T) {
 	def := encodePolicyRule(DefaultPolicy(0, 1024), Principal{Kind: "tcp"})
 	if def.GetSource() != "default" || !slices.Equal(def.GetBind(), []string{"*:0", "*:1024-65535"}) || !slices.Equal(def.GetConnect(), []string{"*"}) || def.GetSocketQuota() != 1024 {
 		t.Errorf("default for tcp: %v", def)
+	}
+}
+
+// firstRuleNaming is what ruleFor's index must answer: the first rule that
+// names p, by a pattern of its own or by "*".
+func firstRuleNaming(pol *Policy, p Principal) *policyRule {
+	for _, r := range pol.rules {
+		for _, pp := range r.principals {
+			if pp.any || pp.Principal == p {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+func TestRuleForIsTheFirstMatch(t *testing.T) {
+	p := mustParse(t, `
+version: 1
+rules:
+- {principals: ["uid:1"], open: ["inet stream"]}
+- {principals: ["uid:2", "*"], open: ["inet dgram"]}
+- {principals: ["uid:1", "uid:3"], open: ["inet6 stream"]}
+`)
+	for _, c := range []struct {
+		p    Principal
+		want int
+	}{{Principal{Kind: "uid", UID: 1}, 0}, {Principal{Kind: "uid", UID: 2}, 1}, {Principal{Kind: "uid", UID: 3}, 1}, {Principal{Kind: "tcp"}, 1}} {
+		if got := p.ruleFor(c.p); got != p.rules[c.want] {
+			t.Errorf("%s gets %p, want rule %d", c.p, got, c.want)
+		}
 	}
 }
