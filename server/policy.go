@@ -283,7 +283,6 @@ func parsePrincipalPattern(s string) (principalPattern, error) {
 	return principalPattern{}, fmt.Errorf("%q: want *, tcp, uid:NUMBER or x509:NAME", s)
 }
 
-
 // parseNetns reads an entry of a rule's netns list: "*", the path of a
 // network namespace (absolute and clean, as Open must give it), or a name
 // that `ip netns` keeps in /run/netns.
