@@ -62,7 +62,7 @@ func (j *acceptJob) attempt() (bool, error) {
 	for {
 		s.cnt.inc(cAccTries)
 		at := s.harvest()
-		nfd, err := sysAccept4(s.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, peer)
+		nfd, err := s.accept4(peer)
 		switch err {
 		case nil:
 		case unix.ECONNABORTED:
@@ -129,4 +129,16 @@ func (s *Socket) admits(f AcceptFilter, owner Caller, peer *rawSockaddr) bool {
 		return false
 	}
 	return true
+}
+
+// accept4 accepts a connection. The kernel records its owner (sk_uid) from
+// the accepting thread's fsuid, so a listener opened for a uid accepts as
+// that uid too.
+func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
+	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+	uid := s.ownerUID.Load()
+	if uid == nil {
+		return sysAccept4(s.fd, flags, peer)
+	}
+	return asFsuid(*uid, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
 }

@@ -152,6 +152,12 @@ type SockAddr struct {
 type OpenOptions struct {
 	// Netns, if set, is the path of a network namespace to create the socket in.
 	Netns string
+	// UID, if set, is the uid the kernel records as the socket's owner
+	// (sk_uid, which iptables --uid-owner, uid routing rules and reuseport
+	// groups see), instead of the daemon's; connections it accepts inherit
+	// it. It takes effect only if the daemon may change its filesystem uid
+	// (CAP_SETUID).
+	UID   *uint32
 	Debug bool
 	// UseRegistry is nil for "the global default".
 	UseRegistry *bool

@@ -158,7 +158,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		return nil, err
 	}
 	defer release()
-	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns)
+	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns, opts.UID)
 	if err != nil {
 		e.unreserve()
 		return nil, err
@@ -174,6 +174,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		return nil, err
 	}
 	s.debug.Store(opts.Debug)
+	s.ownerUID.Store(opts.UID)
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {
 		useRegistry = *opts.UseRegistry

@@ -42,6 +42,19 @@ func (p Principal) String() string {
 // socket: root on the unix listener.
 func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 
+// socketUID is the uid the kernel should record as the owner of the
+// sockets p opens (and of the connections they accept): a local user's
+// own, so that per-uid rules (iptables --uid-owner, uid routing, reuseport
+// groups) see that user and not the daemon. Nil for other principals, for
+// root, and when the daemon is not root and could not switch anyway.
+func (s *Service) socketUID(p Principal) *uint32 {
+	if !s.root || p.Kind != "uid" || p.UID == 0 {
+		return nil
+	}
+	uid := p.UID
+	return &uid
+}
+
 // peerAuth is the AuthInfo our transport credentials attach to a connection.
 type peerAuth struct {
 	credentials.CommonAuthInfo

@@ -407,3 +407,34 @@ func TestSocketCounterTransfer(t *testing.T) {
 		t.Fatalf("a closed socket still counts")
 	}
 }
+
+// A local user's sockets are its own in the kernel's eyes when the daemon
+// runs as root: per-uid firewall and routing rules see the user.
+func TestSocketsAreTheirUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the daemon switches uid only as root")
+	}
+	l := newLive(t, Limits{}) // uid 1000
+	id, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: id, Address: inet("127.0.0.1", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: id})
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", name.GetAddress().GetInet().GetPort())
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 7 && f[1] == want {
+			if f[7] != "1000" {
+				t.Fatalf("uid 1000's socket is uid %s's", f[7])
+			}
+			return
+		}
+	}
+	t.Fatal("the socket is not in /proc/net/udp")
+}

@@ -81,7 +81,10 @@ type Service struct {
 	pol      atomic.Pointer[Policy]
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
-	draining      atomic.Bool
+	// root: the daemon runs as root, and creates local users' sockets as
+	// theirs (socketUID).
+	root     bool
+	draining atomic.Bool
 }
 
 var _ sockdv1.SocketServiceServer = (*Service)(nil)
@@ -106,6 +109,7 @@ func New(cfg Config) *Service {
 		log:      logger,
 		options:  hostOptions(cfg.Options),
 		sockets:  cfg.Sockets,
+		root:     os.Geteuid() == 0,
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.sockets = cfg.Sockets

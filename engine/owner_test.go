@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// procNetUID is the uid /proc/net/FILE records for the socket bound to
+// local port port on 127.0.0.1.
+func procNetUID(t *testing.T, file string, port uint16) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 7 && f[1] == want {
+			uid, err := strconv.Atoi(f[7])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uid
+		}
+	}
+	t.Fatalf("no socket on 127.0.0.1:%d in /proc/net/%s", port, file)
+	return -1
+}
+
+// A socket opened with OpenOptions.UID is that uid's in the kernel's eyes,
+// and so are the connections it accepts; without it, the daemon's.
+func TestOpenAsUID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("setfsuid needs CAP_SETUID")
+	}
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	uid := uint32(4242)
+	open := func(typ int, opts OpenOptions) (*Socket, uint16) {
+		s, err := e.Open(c, unix.AF_INET, typ, 0, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Bind(loopback(unix.AF_INET)); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := s.SockName()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, sa.Port
+	}
+	if _, port := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}); procNetUID(t, "udp", port) != 4242 {
+		t.Errorf("a socket opened as uid 4242 is uid %d's", procNetUID(t, "udp", port))
+	}
+	if _, port := open(unix.SOCK_DGRAM, OpenOptions{}); procNetUID(t, "udp", port) != 0 {
+		t.Errorf("a socket opened without a uid is uid %d's", procNetUID(t, "udp", port))
+	}
+	if got, _ := unix.SetfsuidRetUid(-1); got != 0 {
+		t.Fatalf("this thread's fsuid is %d after the opens", got)
+	}
+
+	ln, port := open(unix.SOCK_STREAM, OpenOptions{UID: &uid})
+	if err := ln.Listen(4); err != nil {
+		t.Fatal(err)
+	}
+	peer := dialFrom(t, "127.0.0.1", SockAddr{Family: FamilyInet, Addr: loopback(unix.AF_INET).Addr, Port: port})
+	r := ln.Accept(bg, c, within(eventWait))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	defer r.Socket.Close()
+	local := peer.LocalAddr().String()
+	_, p, _ := strings.Cut(local, ":")
+	peerPort, _ := strconv.Atoi(p)
+	// The accepted end is the one whose remote port is the dialer's.
+	b, _ := os.ReadFile("/proc/net/tcp")
+	remote := fmt.Sprintf("0100007F:%04X", peerPort)
+	found := false
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 7 && f[2] == remote {
+			found = true
+			if f[7] != "4242" {
+				t.Errorf("the accepted connection is uid %s's, want the listener's 4242", f[7])
+			}
+		}
+	}
+	if !found {
+		t.Error("the accepted connection is not in /proc/net/tcp")
+	}
+}
