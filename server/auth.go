@@ -38,8 +38,9 @@ func (p Principal) String() string {
 	return p.Kind
 }
 
-// Admin reports whether the principal sees and touches every session and
-// socket: root on the unix listener.
+// Admin reports whether the principal is root on the unix listener, always
+// an admin: it sees and touches every session and socket. A policy may make
+// other principals admins too (Service.isAdmin).
 func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 
 // socketUID is the uid the kernel should record as the owner of the

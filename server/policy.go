@@ -38,6 +38,7 @@ type Policy struct {
 type policyRule struct {
 	principals   []principalPattern
 	unrestricted bool
+	admin        bool // sees and touches every session and socket
 	open         []socketKind
 	netns        []string
 	bind         []addrPattern
@@ -85,6 +86,7 @@ type policyDoc struct {
 type ruleDoc struct {
 	Principals   []string `json:"principals"`
 	Unrestricted bool     `json:"unrestricted"`
+	Admin        bool     `json:"admin"`
 	Open         []string `json:"open"`
 	Netns        []string `json:"netns"`
 	Bind         []string `json:"bind"`
@@ -161,7 +163,7 @@ func ParsePolicy(data []byte) (*Policy, error) {
 }
 
 func parseRule(d ruleDoc) (*policyRule, error) {
-	r := &policyRule{unrestricted: d.Unrestricted, options: map[options.Key]bool{}}
+	r := &policyRule{unrestricted: d.Unrestricted, admin: d.Admin, options: map[options.Key]bool{}}
 	if len(d.Principals) == 0 {
 		return nil, errors.New("principals: a rule names at least one")
 	}

@@ -14,7 +14,7 @@ func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
 	if r == nil {
 		return out
 	}
-	out.Matched, out.Unrestricted = true, r.unrestricted
+	out.Matched, out.Unrestricted, out.Admin = true, r.unrestricted, r.admin
 	for _, k := range r.open {
 		out.Open = append(out.Open, k.String())
 	}

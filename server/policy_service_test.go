@@ -438,3 +438,51 @@ func TestSocketsAreTheirUsers(t *testing.T) {
 	}
 	t.Fatal("the socket is not in /proc/net/udp")
 }
+
+// A principal the policy makes an admin sees and touches other principals'
+// sockets and sessions, and may set the daemon-wide use_registry default;
+// one it does not may not. (which_sockets filters by the same isAdmin.)
+func TestPolicyAdmin(t *testing.T) {
+	l := newLive(t, Limits{}) // uid 1000's session and listener
+	pol, err := ParsePolicy([]byte(`
+version: 1
+rules:
+- {principals: ["x509:ops"], admin: true, open: ["inet stream"]}
+- {principals: ["*"], open: ["inet stream"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SetPolicy(pol)
+	userSock, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+	as := func(p Principal) context.Context {
+		ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+		r, err := l.svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.svc.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: r.GetSessionId()}) })
+		return metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, r.GetSessionId()))
+	}
+	ops, other := as(Principal{Kind: "x509", Name: "ops"}), as(Principal{Kind: "x509", Name: "web"})
+
+	if _, err := l.svc.Info(ops, &sockdv1.InfoRequest{SocketId: userSock}); err != nil {
+		t.Errorf("an admin cannot see uid 1000's socket: %v", err)
+	}
+	if _, err := l.svc.Info(other, &sockdv1.InfoRequest{SocketId: userSock}); status.Code(err) != codes.NotFound {
+		t.Errorf("another principal sees uid 1000's socket: %v", err)
+	}
+	if _, err := l.svc.CloseSession(ops, &sockdv1.CloseSessionRequest{SessionId: l.sess.id}); err != nil {
+		t.Errorf("an admin cannot end another principal's session: %v", err)
+	}
+	if _, err := l.svc.UseRegistry(other, &sockdv1.UseRegistryRequest{Enabled: false}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a non-admin set use_registry: %v", err)
+	}
+	if _, err := l.svc.UseRegistry(ops, &sockdv1.UseRegistryRequest{Enabled: true}); err != nil {
+		t.Errorf("an admin cannot set use_registry: %v", err)
+	}
+	info, _ := l.svc.GlobalInfo(ops, &sockdv1.GlobalInfoRequest{})
+	if !info.GetPolicy().GetAdmin() {
+		t.Errorf("GlobalInfo does not say the admin is one: %v", info.GetPolicy())
+	}
+}

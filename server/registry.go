@@ -21,7 +21,7 @@ func (s *Service) NumberOf(ctx context.Context, _ *sockdv1.NumberOfRequest) (*so
 	if err != nil {
 		return nil, err
 	}
-	return &sockdv1.NumberOfResponse{Count: uint64(s.registry.NumberOf(visibleTo(p)...))}, nil
+	return &sockdv1.NumberOfResponse{Count: uint64(s.registry.NumberOf(s.visibleTo(p)...))}, nil
 }
 
 // WhichSockets implements sockdv1.SocketServiceServer.
@@ -34,7 +34,7 @@ func (s *Service) WhichSockets(ctx context.Context, r *sockdv1.WhichSocketsReque
 	if err != nil {
 		return nil, err
 	}
-	socks := s.registry.WhichSockets(append(filters, visibleTo(p)...)...)
+	socks := s.registry.WhichSockets(append(filters, s.visibleTo(p)...)...)
 	ids := make([]string, len(socks))
 	for i, sock := range socks {
 		ids[i] = sock.ID()
@@ -45,11 +45,11 @@ func (s *Service) WhichSockets(ctx context.Context, r *sockdv1.WhichSocketsReque
 
 // visibleTo is the filter that hides other principals' sockets, none for
 // an admin.
-func visibleTo(p Principal) []registry.Filter {
-	if p.Admin() {
+func (s *Service) visibleTo(p Principal) []registry.Filter {
+	if s.isAdmin(p) {
 		return nil
 	}
-	return []registry.Filter{p.mayUse}
+	return []registry.Filter{func(sock *engine.Socket) bool { return ownerPrincipal(sock) == p }}
 }
 
 // decodeFilters turns WhichSockets' fields into registry filters; an
@@ -91,7 +91,7 @@ func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest
 	if err != nil {
 		return nil, err
 	}
-	if !p.Admin() {
+	if !s.isAdmin(p) {
 		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
 			"the global use_registry default is the daemon's: only an admin may set it", nil)
 	}
@@ -123,7 +123,7 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 		return nil, err
 	}
 	sock, ok := s.engine.Lookup(id)
-	if !ok || !sess.principal.mayUse(sock) {
+	if !ok || !s.mayUse(sess.principal, sock) {
 		return &sockdv1.MonitorResponse{MonitorId: s.registry.MonitorUnknown(id, sess)}, nil
 	}
 	monitorID := s.registry.Monitor(sock, sess)

@@ -112,6 +112,7 @@ func New(cfg Config) *Service {
 		root:     os.Geteuid() == 0,
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
+	sessions.isAdmin = s.isAdmin
 	sessions.sockets = cfg.Sockets
 	sessions.quotas = func(p Principal) policyQuotas {
 		if r := s.policy().ruleFor(p); r != nil {
@@ -226,7 +227,7 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 		return nil, nil, invalidArgument("socket_id", "required")
 	}
 	sock, ok := s.engine.Lookup(id)
-	if !ok || !sess.principal.mayUse(sock) {
+	if !ok || !s.mayUse(sess.principal, sock) {
 		return nil, nil, socketNotFound(id)
 	}
 	return sess, sock, nil
@@ -234,10 +235,20 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 
 // mayUse reports whether the principal may use sock: its owner session belongs
 // to the principal, or the principal is an admin.
-func (p Principal) mayUse(sock *engine.Socket) bool {
+func (s *Service) mayUse(p Principal, sock *engine.Socket) bool {
 	// An orphan's zero Principal matches no caller: authentication always
 	// sets Kind.
-	return p.Admin() || ownerPrincipal(sock) == p
+	return ownerPrincipal(sock) == p || s.isAdmin(p)
+}
+
+// isAdmin reports whether p sees and touches every session and socket:
+// root on the unix socket, and whom the policy in force makes an admin.
+func (s *Service) isAdmin(p Principal) bool {
+	if p.Admin() {
+		return true
+	}
+	r := s.policy().ruleFor(p)
+	return r != nil && r.admin
 }
 
 // admitNowait refuses a nowait call while the session has a full backlog of

@@ -80,8 +80,11 @@ func policyView(r *sockdv1.PolicyRule) ([]field, object) {
 	case r.GetUnrestricted():
 		summary = "unrestricted"
 	}
+	if r.GetAdmin() {
+		summary += ", admin"
+	}
 	fields := []field{{"policy", r.GetSource() + " (" + summary + ")"}}
-	obj := object{}.with("source", r.GetSource()).with("matched", r.GetMatched()).with("unrestricted", r.GetUnrestricted())
+	obj := object{}.with("source", r.GetSource()).with("matched", r.GetMatched()).with("unrestricted", r.GetUnrestricted()).with("admin", r.GetAdmin())
 	for _, l := range []struct {
 		key  string
 		list []string
