@@ -10,18 +10,27 @@ import (
 // that is not empty, and recorded by the kernel as uid's if uid is set.
 func openSocket(domain, typ, protocol int, netns string, uid *uint32) (int, error) {
 	create := func() (int, error) { return unix.Socket(domain, typ, protocol) }
-	if uid != nil {
-		create = func() (int, error) {
-			return asFsuid(*uid, func() (int, error) { return unix.Socket(domain, typ, protocol) })
-		}
-	}
-	if netns == "" {
+	if netns == "" && uid == nil {
 		return create()
 	}
-	// setns(2) changes the calling thread only, so the switch runs on a
-	// goroutine locked to its thread. If the thread cannot be switched back
-	// it must not run anything else: the goroutine then exits still locked,
-	// and the runtime discards the thread.
+	return onOwnThread(netns, uid, create)
+}
+
+// asFsuid runs create (accept4(2)) with the filesystem uid set to uid, which
+// the kernel records as a new socket's owner (sk_uid).
+func asFsuid(uid uint32, create func() (int, error)) (int, error) {
+	return onOwnThread("", &uid, create)
+}
+
+// onOwnThread runs create in the network namespace at path netns (if not
+// empty) and with the filesystem uid set to uid (if set). setns(2) and
+// setfsuid(2) change the calling thread only, so create runs on a goroutine
+// of its own, locked to its thread; if the thread cannot be put back the
+// goroutine exits still locked and the runtime discards the thread, so that
+// nothing else ever runs there. A daemon without CAP_SETUID cannot switch
+// its fsuid (setfsuid fails silently) and creates the socket as its own, as
+// it would anyway.
+func onOwnThread(netns string, uid *uint32, create func() (int, error)) (int, error) {
 	type result struct {
 		fd  int
 		err error
@@ -29,14 +38,8 @@ func openSocket(domain, typ, protocol int, netns string, uid *uint32) (int, erro
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		leave, err := enterNetns(netns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, err}
-			return
-		}
-		fd, err := create()
-		if leave() {
+		fd, err, restored := createSwitched(netns, uid, create)
+		if restored {
 			runtime.UnlockOSThread()
 		}
 		done <- result{fd, err}
@@ -45,27 +48,28 @@ func openSocket(domain, typ, protocol int, netns string, uid *uint32) (int, erro
 	return r.fd, r.err
 }
 
-// asFsuid runs create (socket(2), accept4(2)) with the calling thread's
-// filesystem uid set to uid: the kernel records a new socket's owner
-// (sk_uid) from it. setfsuid(2) changes the calling thread only, so the
-// goroutine stays on its thread meanwhile, and for good if the fsuid could
-// not be put back, so that nothing else runs there with it. A daemon
-// without CAP_SETUID cannot switch, and creates the socket as its own, as
-// it would anyway.
-func asFsuid(uid uint32, create func() (int, error)) (int, error) {
-	runtime.LockOSThread()
-	prev, err := unix.SetfsuidRetUid(int(uid))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return create()
+// createSwitched must run on a locked thread; restored is false when the
+// thread was left in the other namespace or with the other fsuid.
+func createSwitched(netns string, uid *uint32, create func() (int, error)) (fd int, err error, restored bool) {
+	restored = true
+	if netns != "" {
+		leave, err := enterNetns(netns)
+		if err != nil {
+			return -1, err, true
+		}
+		defer func() { restored = leave() && restored }()
 	}
-	fd, err := create()
-	unix.SetfsuidRetUid(prev)
-	// setfsuid(-1) changes nothing and tells the fsuid in force.
-	if now, _ := unix.SetfsuidRetUid(-1); now == prev {
-		runtime.UnlockOSThread()
+	if uid != nil {
+		prev, _ := unix.SetfsuidRetUid(int(*uid))
+		defer func() {
+			unix.SetfsuidRetUid(prev)
+			// setfsuid(-1) changes nothing and tells the fsuid in force.
+			now, _ := unix.SetfsuidRetUid(-1)
+			restored = restored && now == prev
+		}()
 	}
-	return fd, err
+	fd, err = create()
+	return fd, err, restored
 }
 
 // enterNetns moves the calling (locked) thread into the network namespace

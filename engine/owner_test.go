@@ -63,8 +63,18 @@ func TestOpenAsUID(t *testing.T) {
 	if _, port := open(unix.SOCK_DGRAM, OpenOptions{}); procNetUID(t, "udp", port) != 0 {
 		t.Errorf("a socket opened without a uid is uid %d's", procNetUID(t, "udp", port))
 	}
-	if got, _ := unix.SetfsuidRetUid(-1); got != 0 {
-		t.Fatalf("this thread's fsuid is %d after the opens", got)
+	// No thread of the process is left with the other fsuid.
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread has exited
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 5 && f[0] == "Uid:" && f[4] != "0" {
+				t.Errorf("thread %s has fsuid %s after the opens", task.Name(), f[4])
+			}
+		}
 	}
 
 	ln, port := open(unix.SOCK_STREAM, OpenOptions{UID: &uid})

@@ -86,7 +86,7 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	if err := s.check(c.sess.principal).send(c.sock, dest); err != nil {
+	if err := s.checkCaller(ctx).send(c.sock, dest); err != nil {
 		return nil, err
 	}
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
@@ -112,7 +112,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
-	check := s.check(c.sess.principal)
+	check := s.checkCaller(ctx)
 	var dest *engine.SockAddr
 	if r.GetAddress() != nil {
 		sa, bad := decodeAddr(r.GetAddress(), c.sock.Domain())

@@ -36,7 +36,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
-	if err := s.check(sess.principal).setOpt(o, value); err != nil {
+	if err := s.checkCaller(ctx).setOpt(o, value); err != nil {
 		return nil, err
 	}
 	se, err := optionOutcome(options.SetResolved(sock, o, value))
@@ -88,6 +88,7 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 	if s.sockets != nil {
 		s.sockets.transfer(sock, to.principal)
 	}
+	sock.SetOwnerUID(s.socketUID(to.principal))
 	if !to.adopt(sock) {
 		// The new owner died in between: the socket dies with it, as Erlang's
 		// would when handed to a dead process.
@@ -102,11 +103,11 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 
 // SetOptNative implements sockdv1.SocketServiceServer: socket:setopt_native/3.
 func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeRequest) (*sockdv1.SetOptNativeResponse, error) {
-	sess, sock, err := s.target(ctx, r.GetSocketId())
+	_, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.check(sess.principal).native(actionSetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
+	if err := s.checkCaller(ctx).native(actionSetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
 		return nil, err
 	}
 	var value any
@@ -129,11 +130,11 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 
 // GetOptNative implements sockdv1.SocketServiceServer: socket:getopt_native/3.
 func (s *Service) GetOptNative(ctx context.Context, r *sockdv1.GetOptNativeRequest) (*sockdv1.GetOptNativeResponse, error) {
-	sess, sock, err := s.target(ctx, r.GetSocketId())
+	_, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.check(sess.principal).native(actionGetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
+	if err := s.checkCaller(ctx).native(actionGetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
 		return nil, err
 	}
 	var spec options.NativeSpec

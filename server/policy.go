@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,6 +174,9 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 		if n > maxPolicyEntries {
 			return nil, fmt.Errorf("%s: at most %d entries, got %d", name, maxPolicyEntries, n)
 		}
+	}
+	if r.admin && slices.ContainsFunc(d.Principals, func(s string) bool { return s == "*" || s == "tcp" }) {
+		return nil, errors.New("admin: not for * or tcp, which any local process can be")
 	}
 	if r.unrestricted && len(d.Open)+len(d.Netns)+len(d.Bind)+len(d.Connect)+len(d.SendTo)+len(d.Accept)+len(d.Options) > 0 {
 		return nil, errors.New("unrestricted: an unrestricted rule allows everything; it takes no open, netns, address or options lists")

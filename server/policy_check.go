@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -51,6 +52,20 @@ type policyCheck struct {
 func (s *Service) check(p Principal) policyCheck {
 	pol := s.policy()
 	return policyCheck{pol: pol, p: p, r: pol.ruleFor(p)}
+}
+
+// checkCaller decides by the rule of who makes the call, not of the session
+// it acts through: the two differ only for an admin, who acting through
+// another principal's session must not gain that principal's rights.
+func (s *Service) checkCaller(ctx context.Context) policyCheck {
+	return s.check(callerPrincipal(ctx))
+}
+
+// callerPrincipal is the calling connection's principal; the zero
+// Principal, which no rule names, if it has none.
+func callerPrincipal(ctx context.Context) Principal {
+	p, _ := principalOf(ctx)
+	return p
 }
 
 func (c policyCheck) unrestricted() bool { return c.r != nil && c.r.unrestricted }

@@ -448,7 +448,7 @@ func TestPolicyAdmin(t *testing.T) {
 version: 1
 rules:
 - {principals: ["x509:ops"], admin: true, open: ["inet stream"]}
-- {principals: ["*"], open: ["inet stream"]}
+- {principals: ["*"], open: ["inet *"]}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -471,6 +471,15 @@ rules:
 	}
 	if _, err := l.svc.Info(other, &sockdv1.InfoRequest{SocketId: userSock}); status.Code(err) != codes.NotFound {
 		t.Errorf("another principal sees uid 1000's socket: %v", err)
+	}
+	// Acting through uid 1000's session, the admin is still held to its own
+	// rule: it gains no right of uid 1000's.
+	asUser := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: Principal{Kind: "x509", Name: "ops"}}}),
+		metadata.Pairs(SessionMetadataKey, l.sess.id))
+	_, err = l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	if r, err := l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM}); err != nil || r.GetError() != nil {
+		t.Fatalf("the admin, through uid 1000's session, under its own rule: %v %v", r, err)
 	}
 	if _, err := l.svc.CloseSession(ops, &sockdv1.CloseSessionRequest{SessionId: l.sess.id}); err != nil {
 		t.Errorf("an admin cannot end another principal's session: %v", err)

@@ -185,6 +185,8 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  options: [socket.nosuch]", "no such option"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n  open: [\"inet stream\"]", "unrestricted"},
 		{"version: 1\nrules:\n- open: [\"inet stream\"]", "at least one"},
+		{"version: 1\nrules:\n- principals: [\"uid:5\", \"tcp\"]\n  admin: true", "not for * or tcp"},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  admin: true", "not for * or tcp"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: -1}", "negative"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {event_backlog: 4}", "event_backlog below"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  quotas: {sockets: 4294967296}", "at most"},

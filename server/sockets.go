@@ -22,7 +22,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
-	if err := s.check(sess.principal).open(domain, typ, proto, r.GetNetns()); err != nil {
+	if err := s.checkCaller(ctx).open(domain, typ, proto, r.GetNetns()); err != nil {
 		return nil, err
 	}
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
@@ -31,7 +31,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if r.UseRegistry != nil {
 		use = r.GetUseRegistry()
 	}
-	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, UID: s.socketUID(sess.principal)}
+	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, UID: s.socketUID(callerPrincipal(ctx))}
 	sock, err := s.engine.Open(sess, domain, typ, proto, opts)
 	if err != nil {
 		se, rerr := outcome(err)
@@ -46,7 +46,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 
 // Bind implements sockdv1.SocketServiceServer.
 func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.BindResponse, error) {
-	sess, sock, err := s.target(ctx, r.GetSocketId())
+	_, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if bad != nil {
 		return &sockdv1.BindResponse{Error: bad}, nil
 	}
-	if err := s.check(sess.principal).bind(sa); err != nil {
+	if err := s.checkCaller(ctx).bind(sa); err != nil {
 		return nil, err
 	}
 	se, err := outcome(sock.Bind(sa))
@@ -97,7 +97,7 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
 		}
-		if err := s.check(sess.principal).connect(sa); err != nil {
+		if err := s.checkCaller(ctx).connect(sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
