@@ -217,10 +217,11 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 		return nil
 	}
 	for _, m := range ctrl {
-		name, known := sendableControl[cmsgKey{m.Level, m.Type}]
+		key := cmsgKey{m.Level, m.Type}
+		known := sendableControl[key]
 		target := fmt.Sprintf("control message level %d type %d", m.Level, m.Type)
 		if known {
-			target = "control message " + name
+			target = "control message " + cmsgTypeNames[key]
 		}
 		if !known || c.r == nil {
 			return c.deny(actionSendMsg, target)
@@ -234,15 +235,12 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 	return nil
 }
 
-// sendableControl are the control messages a restricted rule may send.
-var sendableControl = map[cmsgKey]string{
-	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}:   "timestamp",
-	{unix.IPPROTO_IP, unix.IP_TOS}:          "tos",
-	{unix.IPPROTO_IP, unix.IP_TTL}:          "ttl",
-	{unix.IPPROTO_IP, unix.IP_PKTINFO}:      "pktinfo",
-	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}:  "pktinfo",
-	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: "hoplimit",
-	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:   "tclass",
+// sendableControl are the control messages a restricted rule may send; their
+// names are cmsgTypeNames'.
+var sendableControl = map[cmsgKey]bool{
+	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}: true,
+	{unix.IPPROTO_IP, unix.IP_TOS}:        true, {unix.IPPROTO_IP, unix.IP_TTL}: true, {unix.IPPROTO_IP, unix.IP_PKTINFO}: true,
+	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}: true, {unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: true, {unix.IPPROTO_IPV6, unix.IPV6_TCLASS}: true,
 }
 
 // controlInt is the integer a control message carries, as a value or as

@@ -195,13 +195,7 @@ func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
 // A rule's quotas bound the sessions and the open sockets of a principal;
 // a closed socket, or one of a session that ended, no longer counts.
 func TestPolicyQuotas(t *testing.T) {
-	counter := NewSocketCounter(nil)
-	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	pol, err := ParsePolicy([]byte(`
+	svc, counter := countedService(t, `
 version: 1
 rules:
 - principals: ["uid:1000"]
@@ -210,13 +204,9 @@ rules:
   connect: ["127.0.0.0/8"]
   accept: ["127.0.0.1"]
   quotas: {sockets: 3, sessions: 2, event_backlog: 32, completion_bytes: 1000}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(Config{Engine: e, Policy: pol, Sockets: counter})
+`)
 	p := Principal{Kind: "uid", UID: 1000}
-	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	ctx := asPrincipal(p)
 	var ids []string
 	for range 2 {
 		r, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
@@ -324,19 +314,9 @@ func TestPolicyAcceptFrom(t *testing.T) {
 
 // Opens made at the same moment cannot pass the socket quota together.
 func TestSocketQuotaHoldsUnderConcurrentOpens(t *testing.T) {
-	counter := NewSocketCounter(nil)
-	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  quotas: {sockets: 3}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := New(Config{Engine: e, Policy: pol, Sockets: counter})
+	svc, counter := countedService(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  quotas: {sockets: 3}\n")
 	p := Principal{Kind: "uid", UID: 1000}
-	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	ctx := asPrincipal(p)
 	sess, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +436,7 @@ rules:
 	l.svc.SetPolicy(pol)
 	userSock, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	as := func(p Principal) context.Context {
-		ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+		ctx := asPrincipal(p)
 		r, err := l.svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
 		if err != nil {
 			t.Fatal(err)
@@ -494,4 +474,26 @@ rules:
 	if !info.GetPolicy().GetAdmin() {
 		t.Errorf("GlobalInfo does not say the admin is one: %v", info.GetPolicy())
 	}
+}
+
+// countedService is a Service whose engine counts principals' sockets, under
+// the policy doc.
+func countedService(t *testing.T, doc string) (*Service, *SocketCounter) {
+	t.Helper()
+	counter := NewSocketCounter(nil)
+	e, err := engine.New(engine.Config{Loops: 1, Observer: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	pol, err := ParsePolicy([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Config{Engine: e, Policy: pol, Sockets: counter}), counter
+}
+
+// asPrincipal is the context of a call made by p.
+func asPrincipal(p Principal) context.Context {
+	return peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
 }
