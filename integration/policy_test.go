@@ -97,3 +97,69 @@ func TestPolicyFileRefusedAtStart(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q: want a failure naming the bad entry", code, errOut)
 	}
 }
+
+// Under the default policy a local user other than root reaches the daemon
+// through its unix socket as itself (SO_PEERCRED) and may do what it could
+// on its own, no more: the real binaries, a real second uid.
+func TestDefaultPolicyForAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run sockctl as another user")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "sockd-policy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// The user must reach the socket and run sockctl: a world-readable
+	// directory, a socket anyone may connect to, a copy of the binary.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"))
+	for _, p := range []string{filepath.Join(dir, "d"), d.Path} {
+		mode := os.FileMode(0o755)
+		if p == d.Path {
+			mode = 0o666
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "sockctl")
+	data, err := os.ReadFile(sockctlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"--addr", d.Addr, "--session", "nobody"}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "HOME="+dir)
+		return runCommand(t, cmd)
+	}
+	out, errOut, code := run("global-info")
+	if code != 0 || !strings.Contains(out, "principal: uid:65534\n") || !strings.Contains(out, "policy: default (restricted)\n") {
+		t.Fatalf("global-info as nobody: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, refused := range [][]string{{"open", "inet", "raw", "icmp"}, {"open", "local", "stream"}} {
+		if _, errOut, code := run(refused...); code != 1 || !strings.Contains(errOut, "permission_denied") {
+			t.Errorf("sockctl %s as nobody: exit %d, %s", strings.Join(refused, " "), code, errOut)
+		}
+	}
+	id, errOut, code := run("open", "inet", "stream")
+	if code != 0 {
+		t.Fatalf("open inet stream as nobody: exit %d, %s", code, errOut)
+	}
+	id = strings.TrimSpace(id)
+	if _, errOut, code := run("bind", id, "127.0.0.1:80"); code != 1 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("bind to port 80 as nobody: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := run("bind", id, "127.0.0.1:0"); code != 0 {
+		t.Errorf("bind to an ephemeral port as nobody: exit %d, %s", code, errOut)
+	}
+	run("session", "close")
+}
