@@ -55,13 +55,15 @@ var (
 		"Open sockets, by domain, type and protocol.", []string{"domain", "type", "protocol"}, nil)
 	descRequestors = prometheus.NewDesc("sockd_lane_requestors",
 		"Requestors in the sockets' lanes (current and queued), by lane.", []string{"lane"}, nil)
+	descPolicyDenials = prometheus.NewDesc("sockd_policy_denials_total",
+		"Calls the policy refused, and connections its accept rules closed, by action.", []string{"action"}, nil)
 )
 
 type collector struct{ svc *Service }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descSessionsAttached, descEventsUnsent,
-		descCompletionBytes, descEvents, descSockets, descRequestors} {
+		descCompletionBytes, descEvents, descSockets, descRequestors, descPolicyDenials} {
 		ch <- d
 	}
 }
@@ -105,4 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(readers), "reader")
 	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(writers), "writer")
 	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(acceptors), "acceptor")
+	for _, action := range policyActions {
+		ch <- prometheus.MustNewConstMetric(descPolicyDenials, prometheus.CounterValue, float64(c.svc.denials[action].Load()), action)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -17,16 +18,38 @@ import (
 	"github.com/sockd/sockd/options"
 )
 
-// The actions a policy decides, as denials name them.
+// The actions a policy decides, as denials and sockd_policy_denials_total
+// name them.
 const (
 	actionOpen    = "open"
 	actionBind    = "bind"
 	actionConnect = "connect"
 	actionSendTo  = "sendto"
+	actionAccept  = "accept"
 	actionSetOpt  = "setopt"
 	actionGetOpt  = "getopt"
 	actionSendMsg = "sendmsg"
 )
+
+// policyActions lists them for the metric.
+var policyActions = []string{actionOpen, actionBind, actionConnect, actionSendTo, actionAccept, actionSetOpt, actionGetOpt, actionSendMsg}
+
+// denialCounts counts refusals by action (sockd_policy_denials_total).
+type denialCounts map[string]*atomic.Uint64
+
+func newDenialCounts() denialCounts {
+	d := denialCounts{}
+	for _, a := range policyActions {
+		d[a] = new(atomic.Uint64)
+	}
+	return d
+}
+
+func (d denialCounts) count(action string) {
+	if c := d[action]; c != nil {
+		c.Add(1)
+	}
+}
 
 // policy returns the policy in force.
 func (s *Service) policy() *Policy { return s.pol.Load() }
@@ -44,14 +67,15 @@ func (s *Service) SetPolicy(p *Policy) {
 // the request came, and the principal's rule in it (nil: no rule names it,
 // and it may do nothing that needs one).
 type policyCheck struct {
-	pol *Policy
-	p   Principal
-	r   *policyRule
+	pol     *Policy
+	p       Principal
+	r       *policyRule
+	denials denialCounts
 }
 
 func (s *Service) check(p Principal) policyCheck {
 	pol := s.policy()
-	return policyCheck{pol: pol, p: p, r: pol.ruleFor(p)}
+	return policyCheck{pol: pol, p: p, r: pol.ruleFor(p), denials: s.denials}
 }
 
 // checkCaller decides by the rule of who makes the call, not of the session
@@ -72,6 +96,7 @@ func (c policyCheck) unrestricted() bool { return c.r != nil && c.r.unrestricted
 
 // deny is the PERMISSION_DENIED answer to a call the policy refuses.
 func (c policyCheck) deny(action, target string) error {
+	c.denials.count(action)
 	return statusError(codes.PermissionDenied, reasonPolicyDenied,
 		fmt.Sprintf("policy (%s) does not allow %s to %s %s", c.pol, c.p, action, target),
 		map[string]string{"principal": c.p.String(), "action": action, "target": target, "policy": c.pol.String()})
@@ -153,7 +178,11 @@ func (c policyCheck) accepts(peer engine.SockAddr) bool {
 // closes the others unseen and accepts the next.
 func (s *Service) acceptFilter(owner engine.Caller, peer engine.SockAddr) bool {
 	sess, ok := owner.(*Session)
-	return ok && s.check(sess.principal).accepts(peer)
+	if ok && s.check(sess.principal).accepts(peer) {
+		return true
+	}
+	s.denials.count(actionAccept)
+	return false
 }
 
 // setOpt decides a setopt: an option reserved to privileged callers (for

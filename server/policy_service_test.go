@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -309,6 +310,22 @@ func TestPolicyAcceptFrom(t *testing.T) {
 	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := refused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the connection from 127.0.0.2 was not closed: %v", err)
+	}
+	// Operators see refusals by action.
+	want := `
+# HELP sockd_policy_denials_total Calls the policy refused, and connections its accept rules closed, by action.
+# TYPE sockd_policy_denials_total counter
+sockd_policy_denials_total{action="accept"} 1
+sockd_policy_denials_total{action="bind"} 0
+sockd_policy_denials_total{action="connect"} 0
+sockd_policy_denials_total{action="getopt"} 0
+sockd_policy_denials_total{action="open"} 0
+sockd_policy_denials_total{action="sendmsg"} 0
+sockd_policy_denials_total{action="sendto"} 0
+sockd_policy_denials_total{action="setopt"} 0
+`
+	if err := testutil.CollectAndCompare(l.svc.Collector(), strings.NewReader(want), "sockd_policy_denials_total"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -83,7 +83,9 @@ type Service struct {
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
 	// theirs (socketUID).
-	root     bool
+	root bool
+	// denials counts the policy's refusals, by action.
+	denials  denialCounts
 	draining atomic.Bool
 }
 
@@ -110,6 +112,7 @@ func New(cfg Config) *Service {
 		options:  hostOptions(cfg.Options),
 		sockets:  cfg.Sockets,
 		root:     os.Geteuid() == 0,
+		denials:  newDenialCounts(),
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.isAdmin = s.isAdmin
