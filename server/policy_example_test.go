@@ -2,7 +2,10 @@ package server
 
 import (
 	"os"
+	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // The example policy in deploy/ parses and says what its comments say. It is
@@ -29,5 +32,28 @@ func TestExamplePolicy(t *testing.T) {
 	}
 	if p.ruleFor(Principal{Kind: "uid", UID: 1001}) != nil {
 		t.Error("a principal no rule names got one")
+	}
+}
+
+// The policy the DaemonSet's ConfigMap carries parses too.
+func TestDaemonSetPolicy(t *testing.T) {
+	manifest, err := os.ReadFile("../deploy/kubernetes/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(manifest), "\n---\n")
+	var cm struct {
+		Kind string            `json:"kind"`
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.Unmarshal([]byte(first), &cm); err != nil || cm.Kind != "ConfigMap" {
+		t.Fatalf("the manifest's first document: %v, kind %q", err, cm.Kind)
+	}
+	p, err := ParsePolicy([]byte(cm.Data["policy.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.ruleFor(Principal{Kind: "uid", UID: 1000}); r == nil || r.unrestricted || r.quotas.sockets != 1024 {
+		t.Errorf("a client uid gets %+v", r)
 	}
 }
