@@ -405,11 +405,11 @@ func sendAll(stream interface {
 // settings sockd and its client use.
 func (b *bench) startAnchor(name string) (*grpc.ClientConn, *exec.Cmd, error) {
 	sock := filepath.Join(b.dir, name)
-	self, err := os.Executable()
+	bin, err := proc.AnchorBinary(b.dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	anchor := exec.Command(self, "-serve-bare", sock)
+	anchor := exec.Command(bin, "-serve-bare", sock)
 	if err := proc.Start(anchor, "unix", sock); err != nil {
 		return nil, nil, err
 	}

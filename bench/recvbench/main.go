@@ -84,11 +84,11 @@ func run(sockdPath string, sizes, callers []int, d time.Duration, rounds int) er
 		return err
 	}
 	defer proc.Stop(sockd)
-	self, err := os.Executable()
+	anchor, err := proc.AnchorBinary(dir)
 	if err != nil {
 		return err
 	}
-	bare := exec.Command(self, "-serve-bare", bareSock)
+	bare := exec.Command(anchor, "-serve-bare", bareSock)
 	if err := proc.Start(bare, "unix", bareSock); err != nil {
 		return err
 	}
