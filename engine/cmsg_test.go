@@ -100,3 +100,19 @@ func FuzzDecodeControl(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReceivedFDs: any control buffer is walked without a panic, and the
+// descriptors of a well-formed SCM_RIGHTS message are all found.
+func FuzzReceivedFDs(f *testing.F) {
+	f.Add(unix.UnixRights(3, 4, 5), 0)
+	f.Add(append(unix.UnixRights(7), unix.UnixRights(8, 9)...), 2)
+	f.Add([]byte{1, 2, 3}, 0)
+	f.Fuzz(func(t *testing.T, oob []byte, extra int) {
+		receivedFDs(oob)
+		fds := []int{extra, extra + 1}
+		got := receivedFDs(append(unix.UnixRights(fds...), oob...))
+		if len(got) < 2 || got[0] != int(int32(extra)) || got[1] != int(int32(extra+1)) {
+			t.Fatalf("a rights message before %x gave %v", oob, got)
+		}
+	})
+}

@@ -113,28 +113,38 @@ func sysRecvmsg(fd int, p, oob []byte, flags int, from *rawSockaddr) (msgResult,
 const scmPidfd = 0x04
 
 // closeReceivedRights closes the descriptors of the SCM_RIGHTS (and
-// SCM_PIDFD) messages in a control buffer recvmsg just filled. It walks the headers itself, so that
-// one malformed header does not keep the descriptors of the others open.
+// SCM_PIDFD) messages in a control buffer recvmsg just filled.
 func closeReceivedRights(oob []byte) {
+	for _, fd := range receivedFDs(oob) {
+		unix.Close(fd)
+	}
+}
+
+// receivedFDs lists the descriptors of the SCM_RIGHTS and SCM_PIDFD
+// messages in a control buffer. It walks the headers itself, so that one
+// malformed header does not hide the descriptors of the others.
+func receivedFDs(oob []byte) []int {
+	var fds []int
 	for len(oob) >= cmsgHdrSize {
 		var n int
 		if cmsgLenSize == 8 {
 			n = int(min(binary.NativeEndian.Uint64(oob), uint64(len(oob))))
 		} else {
-			n = int(binary.NativeEndian.Uint32(oob))
+			n = int(min(binary.NativeEndian.Uint32(oob), uint32(len(oob))))
 		}
-		if n < cmsgHdrSize || n > len(oob) {
-			return
+		if n < cmsgHdrSize {
+			break
 		}
 		level := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize:]))
 		typ := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize+4:]))
 		if level == unix.SOL_SOCKET && (typ == unix.SCM_RIGHTS || typ == scmPidfd) {
-			for fds := oob[cmsgHdrSize:n]; len(fds) >= 4; fds = fds[4:] {
-				unix.Close(int(int32(binary.NativeEndian.Uint32(fds))))
+			for data := oob[cmsgHdrSize:n]; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
 			}
 		}
 		oob = oob[min(cmsgAligned(n), len(oob)):]
 	}
+	return fds
 }
 
 // sysSendmsg writes the buffers of iov (at most IOV_MAX), with control data
