@@ -63,6 +63,11 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
@@ -89,6 +94,11 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if err := s.checkCaller(ctx).send(c.sock, dest); err != nil {
 		return nil, err
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
@@ -131,6 +141,11 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err := check.control(ctrl); err != nil {
 		return nil, err
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })
 	if err != nil {
 		return nil, err
@@ -181,6 +196,11 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
@@ -200,6 +220,11 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
@@ -222,6 +247,11 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
+	done, err := s.admitWaiting(c.sess, &c.t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	reserved, err := s.admitNowait(c.sess, c.t, func() int {
 		return c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags)
 	})

@@ -53,6 +53,11 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
+	done, err := s.admitWaiting(sess, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
 	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}}
 	return p.run(stream.Context())
 }

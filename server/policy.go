@@ -57,6 +57,7 @@ type policyRule struct {
 type policyQuotas struct {
 	sockets  int // open sockets of all its sessions
 	sessions int
+	pending  int // operations of all its sessions waiting at once (admitWaiting)
 	// Per session, fixed when the session is created: events held for
 	// delivery and replay, and bytes held for undelivered completions.
 	eventBacklog    int
@@ -96,10 +97,11 @@ type ruleDoc struct {
 	Accept       []string `json:"accept"`
 	Options      []string `json:"options"`
 	Quotas       struct {
-		Sockets         int `json:"sockets"`
-		Sessions        int `json:"sessions"`
-		EventBacklog    int `json:"event_backlog"`
-		CompletionBytes int `json:"completion_bytes"`
+		Sockets           int `json:"sockets"`
+		Sessions          int `json:"sessions"`
+		PendingOperations int `json:"pending_operations"`
+		EventBacklog      int `json:"event_backlog"`
+		CompletionBytes   int `json:"completion_bytes"`
 	} `json:"quotas"`
 }
 
@@ -221,16 +223,17 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 		}
 	}
 	q := d.Quotas
-	if q.Sockets < 0 || q.Sessions < 0 || q.EventBacklog < 0 || q.CompletionBytes < 0 {
+	if q.Sockets < 0 || q.Sessions < 0 || q.PendingOperations < 0 || q.EventBacklog < 0 || q.CompletionBytes < 0 {
 		return nil, errors.New("quotas: must not be negative")
 	}
-	if max(q.Sockets, q.Sessions, q.EventBacklog) > math.MaxInt32 || q.CompletionBytes > maxCompletionQuota {
-		return nil, fmt.Errorf("quotas: sockets, sessions and event_backlog at most %d, completion_bytes at most %d", math.MaxInt32, maxCompletionQuota)
+	if max(q.Sockets, q.Sessions, q.PendingOperations, q.EventBacklog) > math.MaxInt32 || q.CompletionBytes > maxCompletionQuota {
+		return nil, fmt.Errorf("quotas: sockets, sessions, pending_operations and event_backlog at most %d, completion_bytes at most %d", math.MaxInt32, maxCompletionQuota)
 	}
 	if q.EventBacklog > 0 && q.EventBacklog < minEventBacklog {
 		return nil, fmt.Errorf("quotas: event_backlog below %d would refuse most nowait calls", minEventBacklog)
 	}
-	r.quotas = policyQuotas{sockets: q.Sockets, sessions: q.Sessions, eventBacklog: q.EventBacklog, completionBytes: q.CompletionBytes}
+	r.quotas = policyQuotas{sockets: q.Sockets, sessions: q.Sessions, pending: q.PendingOperations,
+		eventBacklog: q.EventBacklog, completionBytes: q.CompletionBytes}
 	return r, nil
 }
 
@@ -437,7 +440,7 @@ const defaultSocketQuota = 1024
 // address. Local sockets are refused: through the daemon a peer would see
 // the daemon's user (SO_PEERCRED), and paths would be resolved with its
 // rights. No privileged or native option and no network namespace; 1024
-// sockets.
+// sockets and 1024 waiting operations.
 func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	owners := &policyRule{
 		principals:   []principalPattern{{Principal: Principal{Kind: "uid", UID: 0}}, {Principal: Principal{Kind: "uid", UID: daemonUID}}},
@@ -446,8 +449,9 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	anyone := &policyRule{
 		principals: []principalPattern{{any: true}},
 		options:    map[options.Key]bool{},
-		// An unprivileged user's usual RLIMIT_NOFILE.
-		quotas: policyQuotas{sockets: defaultSocketQuota},
+		// An unprivileged user's usual RLIMIT_NOFILE, and as many waiting
+		// operations.
+		quotas: policyQuotas{sockets: defaultSocketQuota, pending: defaultSocketQuota},
 	}
 	for _, domain := range []int{unix.AF_INET, unix.AF_INET6} {
 		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {

@@ -40,6 +40,7 @@ func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
 		}
 	}
 	out.SocketQuota, out.SessionQuota = uint32(r.quotas.sockets), uint32(r.quotas.sessions)
+	out.PendingOperationsQuota = uint32(r.quotas.pending)
 	out.EventBacklogQuota, out.CompletionBytesQuota = uint32(r.quotas.eventBacklog), uint64(r.quotas.completionBytes)
 	return out
 }

@@ -514,3 +514,69 @@ func countedService(t *testing.T, doc string) (*Service, *SocketCounter) {
 func asPrincipal(p Principal) context.Context {
 	return peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
 }
+
+// A principal's waiting operations are bounded: past pending_operations a
+// call that would wait is refused, a nowait one is not, and a finished wait
+// gives its place back.
+func TestPendingOperationsQuota(t *testing.T) {
+	l := newLive(t, Limits{})
+	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 2}\n- principals: [\"*\"]\n  unrestricted: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SetPolicy(pol)
+	a, peerA := l.connected(t)
+	b, _ := l.connected(t)
+	c, _ := l.connected(t)
+	results := make(chan error, 2)
+	for _, sock := range []string{a.ID(), b.ID()} {
+		go func() {
+			_, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock, Length: 1})
+			results <- err
+		}()
+	}
+	eventually(t, "two recvs waiting", func() bool {
+		l.svc.waiting.mu.Lock()
+		defer l.svc.waiting.mu.Unlock()
+		return l.svc.waiting.n[l.sess.principal] == 2
+	})
+	_, err = l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 5000}}})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a third waiting recv: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
+	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("a nowait recv past the quota: %v %v", r, err)
+	}
+	peerA.Write([]byte("x"))
+	if err := <-results; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the finished recv's place given back", func() bool {
+		l.svc.waiting.mu.Lock()
+		defer l.svc.waiting.mu.Unlock()
+		return l.svc.waiting.n[l.sess.principal] == 1
+	})
+	b.Close() // the other waiting recv ends with closed
+	if err := <-results; err != nil {
+		t.Fatal(err)
+	}
+	// Without a quota nothing is counted.
+	other := asPrincipal(Principal{Kind: "tcp"})
+	sess, err := l.svc.CreateSession(other, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.svc.CloseSession(other, &sockdv1.CloseSessionRequest{SessionId: sess.GetSessionId()})
+	call := metadata.NewIncomingContext(other, metadata.Pairs(SessionMetadataKey, sess.GetSessionId()))
+	id, err := l.svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.Recv(call, &sockdv1.RecvRequest{SocketId: id.GetSocketId(), Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 1}}})
+	l.svc.waiting.mu.Lock()
+	defer l.svc.waiting.mu.Unlock()
+	if n := len(l.svc.waiting.n); n != 0 {
+		t.Errorf("%d principals counted after uncounted calls: %v", n, l.svc.waiting.n)
+	}
+}

@@ -27,7 +27,7 @@ rules:
     sendto: ["*:53"]
     accept: ["127.0.0.0/8"]
     options: [socket.priority, ip.transparent]
-    quotas: {sockets: 100, sessions: 4, event_backlog: 64, completion_bytes: 65536}
+    quotas: {sockets: 100, sessions: 4, pending_operations: 8, event_backlog: 64, completion_bytes: 65536}
   - principals: ["*"]
     open: ["inet stream"]
 `
@@ -67,7 +67,7 @@ func TestPolicyRules(t *testing.T) {
 	if other := p.ruleFor(Principal{Kind: "tcp"}); other == nil || len(other.open) != 1 {
 		t.Fatalf("tcp gets %+v, want the catch-all rule", other)
 	}
-	if app.quotas != (policyQuotas{sockets: 100, sessions: 4, eventBacklog: 64, completionBytes: 65536}) {
+	if app.quotas != (policyQuotas{sockets: 100, sessions: 4, pending: 8, eventBacklog: 64, completionBytes: 65536}) {
 		t.Errorf("quotas %+v", app.quotas)
 	}
 	if !app.options[options.Key{Level: options.LevelSocket, Name: "priority"}] || app.native || app.anyOption {
@@ -358,7 +358,7 @@ func TestEncodePolicyRule(t *testing.T) {
 		Sendto:      []string{"*:53"},
 		Accept:      []string{"127.0.0.0/8"},
 		Options:     []string{"ip.transparent", "socket.priority"},
-		SocketQuota: 100, SessionQuota: 4, EventBacklogQuota: 64, CompletionBytesQuota: 65536,
+		SocketQuota: 100, SessionQuota: 4, EventBacklogQuota: 64, CompletionBytesQuota: 65536, PendingOperationsQuota: 8,
 	}
 	if !proto.Equal(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)

@@ -135,3 +135,57 @@ func (c *SocketCounter) transfer(s *engine.Socket, to Principal) {
 	}
 	c.open[to]++
 }
+
+// waitingCalls counts each principal's operations that wait in the daemon:
+// calls with a timeout other than nowait or 0 (each a goroutine, and a place
+// in a lane), pipes and relays. Nowait operations need no count: a session
+// may hold one per lane of each socket.
+type waitingCalls struct {
+	mu sync.Mutex
+	n  map[Principal]int
+}
+
+func (w *waitingCalls) acquire(p Principal, quota int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n[p] >= quota {
+		return false
+	}
+	if w.n == nil {
+		w.n = map[Principal]int{}
+	}
+	w.n[p]++
+	return true
+}
+
+func (w *waitingCalls) release(p Principal) {
+	w.mu.Lock()
+	if w.n[p]--; w.n[p] <= 0 {
+		delete(w.n, p)
+	}
+	w.mu.Unlock()
+}
+
+// admitWaiting admits an operation of sess that may wait (t is neither
+// nowait nor a poll; always for pipes and relays, with t nil) under its
+// principal's pending_operations quota, or refuses it with
+// RESOURCE_EXHAUSTED. The caller calls done when the operation returns.
+// Only principals with a quota are counted, so that the others' calls (the
+// daemon's own user's, root's) pay one lookup and no lock; an operation
+// admitted uncounted stays so if a reloaded policy sets a quota meanwhile.
+func (s *Service) admitWaiting(sess *Session, t *engine.Timeout) (done func(), err error) {
+	if t != nil && (t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D <= 0) {
+		return noRelease, nil
+	}
+	r := s.policy().ruleFor(sess.principal)
+	if r == nil || r.quotas.pending == 0 {
+		return noRelease, nil
+	}
+	quota := r.quotas.pending
+	if !s.waiting.acquire(sess.principal, quota) {
+		return nil, quotaExceeded("pending operations per principal", quota)
+	}
+	return func() { s.waiting.release(sess.principal) }, nil
+}
+
+func noRelease() {}

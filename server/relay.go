@@ -14,7 +14,7 @@ import (
 // have ended, a socket fails or is closed, or the call is cancelled. The
 // bytes moved are in the response and in each socket's Info counters.
 func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.RelayResponse, error) {
-	_, a, err := s.streamSocket(ctx, "socket_a", r.GetSocketA())
+	sess, a, err := s.streamSocket(ctx, "socket_a", r.GetSocketA())
 	if err != nil {
 		return nil, err
 	}
@@ -30,6 +30,11 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
 			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
 	}
+	done, err := s.admitWaiting(sess, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	res := engine.Relay(ctx, a, b)
 	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA}
 	if ctx.Err() != nil {

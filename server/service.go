@@ -85,7 +85,9 @@ type Service struct {
 	// theirs (socketUID).
 	root bool
 	// denials counts the policy's refusals, by action.
-	denials  denialCounts
+	denials denialCounts
+	// waiting counts principals' operations that wait (admitWaiting).
+	waiting  waitingCalls
 	draining atomic.Bool
 }
 

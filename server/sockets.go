@@ -102,6 +102,11 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		}
 		dest = &sa
 	}
+	done, err := s.admitWaiting(sess, &t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}
@@ -120,6 +125,11 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
+	done, err := s.admitWaiting(sess, &t)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if _, err := s.admitNowait(sess, t, nil); err != nil {
 		return nil, err
 	}

@@ -99,6 +99,7 @@ func policyView(r *sockdv1.PolicyRule) ([]field, object) {
 		key string
 		n   uint64
 	}{{"socket_quota", uint64(r.GetSocketQuota())}, {"session_quota", uint64(r.GetSessionQuota())},
+		{"pending_operations_quota", uint64(r.GetPendingOperationsQuota())},
 		{"event_backlog_quota", uint64(r.GetEventBacklogQuota())}, {"completion_bytes_quota", r.GetCompletionBytesQuota()}} {
 		if q.n > 0 {
 			fields = append(fields, field{"policy." + q.key, strconv.FormatUint(q.n, 10)})

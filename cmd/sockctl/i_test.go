@@ -168,7 +168,7 @@ func TestGlobalInfoView(t *testing.T) {
 			`"num_sockets":3,"num_tstreams":2,"num_tdgrams":1,"num_tseqpkgs":0,"num_dlocal":0,"num_dinet":3,"num_dinet6":0,`+
 			`"num_pip":0,"num_ptcp":2,"num_pudp":1,"num_psctp":0},"iov_max":1024,"io_backend":{"name":"epoll"},`+
 			`"principal":"tcp","policy":{"source":"/etc/sockd/policy.yaml","matched":true,"unrestricted":false,"admin":false,"open":["inet stream *","inet dgram *"],`+
-			`"netns":[],"bind":["*:0","*:1024-65535"],"connect":["*"],"sendto":[],"accept":[],"options":[],"socket_quota":1024,"session_quota":0,"event_backlog_quota":0,"completion_bytes_quota":0}}`)
+			`"netns":[],"bind":["*:0","*:1024-65535"],"connect":["*"],"sendto":[],"accept":[],"options":[],"socket_quota":1024,"session_quota":0,"pending_operations_quota":0,"event_backlog_quota":0,"completion_bytes_quota":0}}`)
 }
 
 func TestWatchRedrawsUntilCancelled(t *testing.T) {

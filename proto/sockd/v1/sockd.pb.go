@@ -3863,9 +3863,12 @@ type PolicyRule struct {
 	CompletionBytesQuota uint64 `protobuf:"varint,14,opt,name=completion_bytes_quota,json=completionBytesQuota,proto3" json:"completion_bytes_quota,omitempty"`
 	// It sees and touches every session and socket, and may set the
 	// daemon-wide use_registry default (root on the unix socket always may).
-	Admin         bool `protobuf:"varint,15,opt,name=admin,proto3" json:"admin,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Admin bool `protobuf:"varint,15,opt,name=admin,proto3" json:"admin,omitempty"`
+	// Most operations its sessions may have waiting at once (calls with a
+	// timeout other than nowait or 0, pipes, relays); 0 is no limit.
+	PendingOperationsQuota uint32 `protobuf:"varint,16,opt,name=pending_operations_quota,json=pendingOperationsQuota,proto3" json:"pending_operations_quota,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *PolicyRule) Reset() {
@@ -4001,6 +4004,13 @@ func (x *PolicyRule) GetAdmin() bool {
 		return x.Admin
 	}
 	return false
+}
+
+func (x *PolicyRule) GetPendingOperationsQuota() uint32 {
+	if x != nil {
+		return x.PendingOperationsQuota
+	}
+	return 0
 }
 
 // SupportsRequest is socket:supports/0,1,2.
@@ -5240,7 +5250,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"io_backend\x18\x12 \x01(\tR\tioBackend\x12\x1c\n" +
 	"\tprincipal\x18\x13 \x01(\tR\tprincipal\x12,\n" +
-	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\xc8\x03\n" +
+	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\x82\x04\n" +
 	"\n" +
 	"PolicyRule\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
@@ -5258,7 +5268,8 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\rsession_quota\x18\f \x01(\rR\fsessionQuota\x12.\n" +
 	"\x13event_backlog_quota\x18\r \x01(\rR\x11eventBacklogQuota\x124\n" +
 	"\x16completion_bytes_quota\x18\x0e \x01(\x04R\x14completionBytesQuota\x12\x14\n" +
-	"\x05admin\x18\x0f \x01(\bR\x05admin\"P\n" +
+	"\x05admin\x18\x0f \x01(\bR\x05admin\x128\n" +
+	"\x18pending_operations_quota\x18\x10 \x01(\rR\x16pendingOperationsQuota\"P\n" +
 	"\x0fSupportsRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x15.sockd.v1.OptionLevelR\x05level\"\xc8\x01\n" +
