@@ -142,8 +142,3 @@ func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	}
 	return asFsuid(*uid, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
 }
-
-// SetOwnerUID sets the uid the connections s accepts from now on are
-// created as (nil: the daemon's), as OpenOptions.UID set it at open: a
-// listener handed to another user's caller accepts as that user.
-func (s *Socket) SetOwnerUID(uid *uint32) { s.ownerUID.Store(uid) }

@@ -154,8 +154,8 @@ type OpenOptions struct {
 	Netns string
 	// UID, if set, is the uid the kernel records as the socket's owner
 	// (sk_uid, which iptables --uid-owner, uid routing rules and reuseport
-	// groups see), instead of the daemon's; connections it accepts inherit
-	// it. It takes effect only if the daemon may change its filesystem uid
+	// groups see), instead of the daemon's; connections it accepts get it
+	// too, whoever owns the socket by then. It takes effect only if the daemon may change its filesystem uid
 	// (CAP_SETUID).
 	UID   *uint32
 	Debug bool

@@ -44,10 +44,11 @@ func (p Principal) String() string {
 func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 
 // socketUID is the uid the kernel should record as the owner of the
-// sockets p opens (and of the connections they accept): a local user's
-// own, so that per-uid rules (iptables --uid-owner, uid routing, reuseport
-// groups) see that user and not the daemon. Nil for other principals, for
-// root, and when the daemon is not root and could not switch anyway.
+// sockets p opens (and of the connections they accept, whoever owns the
+// listener by then): a local user's own, so that per-uid rules (iptables
+// --uid-owner, uid routing, reuseport groups) see the user who made them
+// and not the daemon. Nil for other principals, for root, and when the
+// daemon is not root and could not switch anyway.
 func (s *Service) socketUID(p Principal) *uint32 {
 	if !s.root || p.Kind != "uid" || p.UID == 0 {
 		return nil

@@ -56,7 +56,7 @@ var (
 	descRequestors = prometheus.NewDesc("sockd_lane_requestors",
 		"Requestors in the sockets' lanes (current and queued), by lane.", []string{"lane"}, nil)
 	descPolicyDenials = prometheus.NewDesc("sockd_policy_denials_total",
-		"Calls the policy refused, and connections its accept rules closed, by action.", []string{"action"}, nil)
+		"Calls the policy refused (PERMISSION_DENIED; quotas not included), and connections its accept rules closed, by action.", []string{"action"}, nil)
 )
 
 type collector struct{ svc *Service }

@@ -88,7 +88,6 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 	if s.sockets != nil {
 		s.sockets.transfer(sock, to.principal)
 	}
-	sock.SetOwnerUID(s.socketUID(to.principal))
 	if !to.adopt(sock) {
 		// The new owner died in between: the socket dies with it, as Erlang's
 		// would when handed to a dead process.

@@ -178,7 +178,10 @@ func (c policyCheck) accepts(peer engine.SockAddr) bool {
 // closes the others unseen and accepts the next.
 func (s *Service) acceptFilter(owner engine.Caller, peer engine.SockAddr) bool {
 	sess, ok := owner.(*Session)
-	if ok && s.check(sess.principal).accepts(peer) {
+	if !ok {
+		return false // no session would own it
+	}
+	if s.check(sess.principal).accepts(peer) {
 		return true
 	}
 	s.denials.count(actionAccept)
@@ -237,6 +240,7 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 	for _, m := range ctrl {
 		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
 			name := cmsgTypeNames[cmsgKey{m.Level, m.Type}]
+			c.denials.count(actionSendMsg)
 			return statusError(codes.PermissionDenied, reasonPermissionDenied,
 				name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
 				map[string]string{"principal": c.p.String(), "action": actionSendMsg, "target": "control message " + name})

@@ -313,7 +313,7 @@ func TestPolicyAcceptFrom(t *testing.T) {
 	}
 	// Operators see refusals by action.
 	want := `
-# HELP sockd_policy_denials_total Calls the policy refused, and connections its accept rules closed, by action.
+# HELP sockd_policy_denials_total Calls the policy refused (PERMISSION_DENIED; quotas not included), and connections its accept rules closed, by action.
 # TYPE sockd_policy_denials_total counter
 sockd_policy_denials_total{action="accept"} 1
 sockd_policy_denials_total{action="bind"} 0
@@ -561,7 +561,7 @@ func TestPendingOperationsQuota(t *testing.T) {
 	if err := <-results; err != nil {
 		t.Fatal(err)
 	}
-	// Without a quota nothing is counted.
+	// Without a quota nothing is counted, even while a call waits.
 	other := asPrincipal(Principal{Kind: "tcp"})
 	sess, err := l.svc.CreateSession(other, &sockdv1.CreateSessionRequest{})
 	if err != nil {
@@ -573,10 +573,65 @@ func TestPendingOperationsQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.svc.Recv(call, &sockdv1.RecvRequest{SocketId: id.GetSocketId(), Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 1}}})
+	waited := make(chan error, 1)
+	go func() {
+		_, err := l.svc.Recv(call, &sockdv1.RecvRequest{SocketId: id.GetSocketId()})
+		waited <- err
+	}()
+	eventually(t, "the uncounted recv waiting", func() bool {
+		info, err := l.svc.Info(call, &sockdv1.InfoRequest{SocketId: id.GetSocketId()})
+		return err == nil && info.GetInfo().GetNumReaders() == 1
+	})
 	l.svc.waiting.mu.Lock()
-	defer l.svc.waiting.mu.Unlock()
-	if n := len(l.svc.waiting.n); n != 0 {
-		t.Errorf("%d principals counted after uncounted calls: %v", n, l.svc.waiting.n)
+	n := len(l.svc.waiting.n)
+	l.svc.waiting.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d principals counted while only an uncounted call waits", n)
+	}
+	l.svc.Close(call, &sockdv1.CloseRequest{SocketId: id.GetSocketId()})
+	if err := <-waited; err != nil {
+		t.Fatalf("the uncounted recv: %v", err)
+	}
+}
+
+// Every kind of waiting operation gives its place back when it returns: one
+// after another, each under a quota of one.
+func TestPendingOperationsReleased(t *testing.T) {
+	l := newLive(t, Limits{})
+	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SetPolicy(pol)
+	open := func() string {
+		r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM})
+		if err != nil || r.GetError() != nil {
+			t.Fatal(r, err)
+		}
+		return r.GetSocketId()
+	}
+	ln := open()
+	l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)})
+	l.svc.Listen(l.ctx, &sockdv1.ListenRequest{SocketId: ln})
+	name, _ := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: ln})
+	port := name.GetAddress().GetInet().GetPort()
+	// accepted connects, accepts (each a waiting call) and closes the
+	// connecting end, so that a relay over accepted ends ends at once.
+	accepted := func() string {
+		c := open()
+		if r, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: c, Address: inet("127.0.0.1", port)}); err != nil || r.GetError() != nil {
+			t.Fatalf("connect: %v %v", r, err)
+		}
+		r, err := l.svc.Accept(l.ctx, &sockdv1.AcceptRequest{SocketId: ln})
+		if err != nil || r.GetSocketId() == "" {
+			t.Fatalf("accept: %v %v", r, err)
+		}
+		l.svc.Close(l.ctx, &sockdv1.CloseRequest{SocketId: c})
+		return r.GetSocketId()
+	}
+	for i := range 2 {
+		if _, err := l.svc.Relay(l.ctx, &sockdv1.RelayRequest{SocketA: accepted(), SocketB: accepted()}); err != nil {
+			t.Fatalf("relay %d: %v", i, err)
+		}
 	}
 }

@@ -90,6 +90,7 @@ type bench struct {
 	sess             *client.Session
 	api              sockdv1.SocketServiceClient
 	lastEvent        uint64 // the session's events seen so far
+	anchorBin        string // the anchors' copy of this executable (proc.AnchorBinary)
 }
 
 func (b *bench) run(echoFor time.Duration, echoSize int, pipeBytes, relayBytes int64) error {
@@ -405,11 +406,14 @@ func sendAll(stream interface {
 // settings sockd and its client use.
 func (b *bench) startAnchor(name string) (*grpc.ClientConn, *exec.Cmd, error) {
 	sock := filepath.Join(b.dir, name)
-	bin, err := proc.AnchorBinary(b.dir)
-	if err != nil {
-		return nil, nil, err
+	if b.anchorBin == "" {
+		bin, err := proc.AnchorBinary(b.dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.anchorBin = bin
 	}
-	anchor := exec.Command(bin, "-serve-bare", sock)
+	anchor := exec.Command(b.anchorBin, "-serve-bare", sock)
 	if err := proc.Start(anchor, "unix", sock); err != nil {
 		return nil, nil, err
 	}

@@ -63,9 +63,10 @@ func CPUTime(pid int) time.Duration {
 // AnchorBinary returns the path of a copy of the running executable in dir,
 // for starting an anchor server. The copy is a file of its own, so its code
 // lives in pages of its own, as sockd's does: an anchor started from the
-// client's own executable shares its instruction pages with the client
-// and answers faster for it (measured: 5% at the one-caller p50 of
-// recvbench, BENCHMARKS.md), which sockd, another program, cannot.
+// client's own executable shares its code's page-cache pages, and the CPU
+// caches holding them, with the client, which sockd, another program,
+// cannot (one A/B run measured the shared anchor's one-caller p50 about 5%
+// lower; BENCHMARKS.md).
 func AnchorBinary(dir string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
