@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -286,24 +285,6 @@ func controlInt(m engine.ControlMessage) (int, bool) {
 		return int(int32(binary.NativeEndian.Uint32(m.Data))), true
 	}
 	return 0, false
-}
-
-// kindName spells a domain, type or protocol number as the API's enum
-// names it, or as the number.
-func kindName[E interface {
-	~int32
-	String() string
-}](n int, table map[E]int) string {
-	if e, ok := reverse(table, n); ok {
-		return enumShortName(e.String())
-	}
-	return strconv.Itoa(n)
-}
-
-// enumShortName turns "DOMAIN_INET" into "inet".
-func enumShortName(s string) string {
-	_, name, _ := strings.Cut(s, "_")
-	return strings.ToLower(name)
 }
 
 // addrTarget renders an address as policies spell it.
