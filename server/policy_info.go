@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -9,12 +11,18 @@ import (
 // encodePolicyRule tells a principal what the policy in force lets it do
 // (GlobalInfo), in the policy file's own spelling.
 func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
-	out := &sockdv1.PolicyRule{Source: pol.String()}
 	r := pol.ruleFor(p)
 	if r == nil {
-		return out
+		return &sockdv1.PolicyRule{Source: pol.String()}
 	}
-	out.Matched, out.Unrestricted, out.Admin = true, r.unrestricted, r.admin
+	out := r.encode()
+	out.Source = pol.String()
+	return out
+}
+
+// encode spells the rule as the policy file does.
+func (r *policyRule) encode() *sockdv1.PolicyRule {
+	out := &sockdv1.PolicyRule{Matched: true, Unrestricted: r.unrestricted, Admin: r.admin}
 	for _, k := range r.open {
 		out.Open = append(out.Open, k.String())
 	}
@@ -43,4 +51,54 @@ func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
 	out.PendingOperationsQuota = uint32(r.quotas.pending)
 	out.EventBacklogQuota, out.CompletionBytesQuota = uint32(r.quotas.eventBacklog), uint64(r.quotas.completionBytes)
 	return out
+}
+
+// Summary describes the policy a line per rule, in order, for an operator
+// checking a file before putting it in force (sockd check-policy).
+func (pol *Policy) Summary() []string {
+	lines := make([]string, 0, len(pol.rules))
+	for i, r := range pol.rules {
+		who := make([]string, len(r.principals))
+		for j, pp := range r.principals {
+			who[j] = pp.String()
+		}
+		e := r.encode()
+		var what []string
+		if e.Admin {
+			what = append(what, "admin")
+		}
+		if e.Unrestricted {
+			what = append(what, "unrestricted")
+		}
+		for _, l := range []struct {
+			name string
+			list []string
+		}{{"open", e.Open}, {"netns", e.Netns}, {"bind", e.Bind}, {"connect", e.Connect}, {"sendto", e.Sendto}, {"accept", e.Accept}, {"options", e.Options}} {
+			if len(l.list) > 0 {
+				what = append(what, l.name+" "+strings.Join(l.list, ", "))
+			}
+		}
+		for _, q := range []struct {
+			name string
+			n    uint64
+		}{{"sockets", uint64(e.SocketQuota)}, {"sessions", uint64(e.SessionQuota)}, {"pending_operations", uint64(e.PendingOperationsQuota)},
+			{"event_backlog", uint64(e.EventBacklogQuota)}, {"completion_bytes", e.CompletionBytesQuota}} {
+			if q.n > 0 {
+				what = append(what, fmt.Sprintf("%s quota %d", q.name, q.n))
+			}
+		}
+		if len(what) == 0 {
+			what = []string{"nothing"}
+		}
+		lines = append(lines, fmt.Sprintf("rule %d (%s): %s", i+1, strings.Join(who, ", "), strings.Join(what, "; ")))
+	}
+	return lines
+}
+
+// String spells the pattern as a rule's principals list does.
+func (pp principalPattern) String() string {
+	if pp.any {
+		return "*"
+	}
+	return pp.Principal.String()
 }

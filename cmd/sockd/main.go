@@ -62,6 +62,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 			return run(ctx, opts)
 		},
 	}
+	cmd.AddCommand(newCheckPolicyCommand())
 	f := cmd.Flags()
 	f.StringArrayVar(&opts.listen, "listen", nil, "address to serve on: unix:///path, tls://HOST:PORT (mutual TLS) or tcp://127.0.0.1:PORT (plain, loopback only) (repeatable; default: the unix socket above)")
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "the daemon's certificate (PEM) for tls:// listeners")
