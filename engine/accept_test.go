@@ -146,4 +146,19 @@ func TestLimiterBoundsOpenAndAccept(t *testing.T) {
 	if lim.held != 0 {
 		t.Fatalf("%d places not given back", lim.held)
 	}
+
+	// A connection the filter refuses gives its place back too: with one
+	// place, a refused connection and then a kept one.
+	lim.limit = lim.owned + 1
+	ln.SetAcceptFilter(func(_ Caller, peer SockAddr) bool { return peer.Addr == netip.MustParseAddr("127.0.0.1") })
+	dialFrom(t, "127.0.0.2", addr)
+	dialFrom(t, "127.0.0.1", addr)
+	r := ln.Accept(bg, lim, within(eventWait))
+	if r.Err != nil {
+		t.Fatalf("accept after a refused connection: %v", r.Err)
+	}
+	r.Socket.Close()
+	if lim.held != 0 {
+		t.Fatalf("%d places not given back after a refused connection", lim.held)
+	}
 }
