@@ -142,3 +142,15 @@ func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	}
 	return asFsuid(*uid, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
 }
+
+// discardAccepted closes the connection a completed accept produced when
+// its event was withheld (the handle was cancelled, or its caller dropped,
+// while the event was on its way): no one else knows the socket's id.
+func discardAccepted(ev Event) {
+	if ev.Completion == nil || ev.Completion.Accept == nil || ev.Completion.Accept.Socket == nil {
+		return
+	}
+	child := ev.Completion.Accept.Socket
+	child.Abandon()
+	child.e.Forget(child)
+}

@@ -44,15 +44,3 @@ func (o *outbox) flush(s *Socket) {
 	}
 	s.reportWraps()
 }
-
-// discardAccepted closes the connection a completed accept produced when
-// its event was withheld (the handle was cancelled, or its caller dropped,
-// while the event was on its way): no one else knows the socket's id.
-func discardAccepted(ev Event) {
-	if ev.Completion == nil || ev.Completion.Accept == nil || ev.Completion.Accept.Socket == nil {
-		return
-	}
-	child := ev.Completion.Accept.Socket
-	child.Abandon()
-	child.e.Forget(child)
-}
