@@ -155,7 +155,8 @@ type OpenOptions struct {
 	// UID, if set, is the uid the kernel records as the socket's owner
 	// (sk_uid, which iptables --uid-owner, uid routing rules and reuseport
 	// groups see), instead of the daemon's; connections it accepts get it
-	// too, whoever owns the socket by then. It takes effect only if the daemon may change its filesystem uid
+	// too, whoever owns the socket by then. Its binds, connects and sends to
+	// filesystem paths are made with that uid's filesystem rights. It takes effect only if the daemon may change its filesystem uid
 	// (CAP_SETUID).
 	UID   *uint32
 	Debug bool

@@ -68,7 +68,8 @@ func (j *connectJob) attempt() (bool, error) {
 		return true, nil
 	}
 	at := s.harvest()
-	switch err := sysConnect(s.fd, j.to); err {
+	_, err := s.asOwner(j.to, func() (int, error) { return 0, sysConnect(s.fd, j.to) })
+	switch err {
 	case nil:
 		s.connected.Store(!j.dissolve)
 		return true, nil

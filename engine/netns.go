@@ -94,3 +94,14 @@ func enterNetns(path string) (leave func() bool, err error) {
 		return unix.Setns(home, unix.CLONE_NEWNET) == nil
 	}, nil
 }
+
+// asOwner makes call, a syscall naming the address to, with the socket's
+// OpenOptions.UID as the filesystem uid when to is a filesystem path (a
+// local address that is not abstract): the kernel then checks that user's
+// rights on the path, and the socket file a bind creates is that user's.
+func (s *Socket) asOwner(to *rawSockaddr, call func() (int, error)) (int, error) {
+	if uid := s.ownerUID.Load(); uid != nil && to.isPath() {
+		return asFsuid(*uid, call)
+	}
+	return call()
+}

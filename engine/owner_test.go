@@ -3,8 +3,10 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -106,3 +108,67 @@ func TestOpenAsUID(t *testing.T) {
 		t.Error("the accepted connection is not in /proc/net/tcp")
 	}
 }
+
+// A socket opened for a uid binds, connects and sends to filesystem paths
+// with that user's rights: the kernel checks them, and the socket file a
+// bind creates is the user's. Without a uid, the daemon's rights apply.
+func TestLocalPathsWithTheOwnersRights(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("setfsuid needs CAP_SETUID")
+	}
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	uid := uint32(4242)
+	dir := t.TempDir()
+	// Root's directories, which uid 4242 may traverse but not write.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := filepath.Join(dir, "mine")
+	if err := os.Mkdir(mine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(mine, int(uid), int(uid)); err != nil {
+		t.Fatal(err)
+	}
+	open := func(typ int, opts OpenOptions) *Socket {
+		s, err := e.Open(c, unix.AF_UNIX, typ, 0, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	at := func(path string) SockAddr { return SockAddr{Family: FamilyLocal, Path: []byte(path)} }
+
+	if err := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Bind(at(filepath.Join(dir, "no"))); err != unix.EACCES {
+		t.Errorf("bind in root's directory as uid 4242: %v, want eacces", err)
+	}
+	if err := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Bind(at(filepath.Join(mine, "s"))); err != nil {
+		t.Fatalf("bind in uid 4242's directory: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(mine, "s")); err != nil || st.Sys().(*syscall.Stat_t).Uid != uid {
+		t.Errorf("the socket file is not uid 4242's: %v", err)
+	}
+
+	// A socket only root may use (mode 0600 in a root directory).
+	rootDgram := open(unix.SOCK_DGRAM, OpenOptions{})
+	rootPath := filepath.Join(dir, "root")
+	if err := rootDgram.Bind(at(rootPath)); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(rootPath, 0o600)
+	if r := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != unix.EACCES {
+		t.Errorf("sendto a root-only socket as uid 4242: %+v, want eacces", r)
+	}
+	if r := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Connect(bg, c, ptr(at(rootPath)), infinity); r.Err != unix.EACCES {
+		t.Errorf("connect to a root-only socket as uid 4242: %+v, want eacces", r)
+	}
+	if r := open(unix.SOCK_DGRAM, OpenOptions{}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != nil {
+		t.Errorf("sendto it as the daemon: %+v", r)
+	}
+}
+
+func ptr(sa SockAddr) *SockAddr { return &sa }

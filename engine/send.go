@@ -144,6 +144,13 @@ func (j *sendJob) attempt() (bool, error) {
 // write makes one send syscall with what is left.
 func (j *sendJob) write() (int, error) {
 	flags := j.flags | unix.MSG_NOSIGNAL
+	if j.to.isPath() {
+		return j.s.asOwner(j.to, func() (int, error) { return j.sendOnce(flags) })
+	}
+	return j.sendOnce(flags)
+}
+
+func (j *sendJob) sendOnce(flags int) (int, error) {
 	if !j.msg {
 		return sysSendto(j.s.fd, j.data[j.sent:], flags, j.to)
 	}

@@ -48,6 +48,16 @@ func (r *rawSockaddr) ptr() unsafe.Pointer {
 	return unsafe.Pointer(&r.any)
 }
 
+// isPath reports whether r is a local address naming a filesystem path.
+func (r *rawSockaddr) isPath() bool {
+	if r == nil || r.any.Addr.Family != unix.AF_UNIX {
+		return false
+	}
+	const pathOffset = uint32(unsafe.Offsetof(unix.RawSockaddrUnix{}.Path))
+	sun := (*unix.RawSockaddrUnix)(unsafe.Pointer(&r.any))
+	return r.len > pathOffset && sun.Path[0] != 0
+}
+
 func (r *rawSockaddr) size() uint32 {
 	if r == nil {
 		return 0

@@ -145,7 +145,7 @@ func (s *Socket) Bind(sa SockAddr) error {
 		return err
 	}
 	return s.Control(func(fd int) error {
-		if err := sysBind(fd, raw); err != nil {
+		if _, err := s.asOwner(raw, func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
 			return err
 		}
 		s.bound.Store(true)
