@@ -136,11 +136,11 @@ func (s *Socket) admits(f AcceptFilter, owner Caller, peer *rawSockaddr) bool {
 // that uid too.
 func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
-	uid := s.ownerUID.Load()
-	if uid == nil {
+	c := s.creds.Load()
+	if c == nil {
 		return sysAccept4(s.fd, flags, peer)
 	}
-	return asFsuid(*uid, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
+	return asFsuid(c.UID, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
 }
 
 // discardAccepted closes the connection a completed accept produced when

@@ -147,7 +147,7 @@ func TestLimiterBoundsOpenAndAccept(t *testing.T) {
 		t.Fatalf("%d places not given back", lim.held)
 	}
 
-	// A connection the filter refuses gives its place back too: with one
+	// A connection the filter refuses does not use up the place: with one
 	// place, a refused connection and then a kept one.
 	lim.limit = lim.owned + 1
 	ln.SetAcceptFilter(func(_ Caller, peer SockAddr) bool { return peer.Addr == netip.MustParseAddr("127.0.0.1") })
@@ -156,6 +156,9 @@ func TestLimiterBoundsOpenAndAccept(t *testing.T) {
 	r := ln.Accept(bg, lim, within(eventWait))
 	if r.Err != nil {
 		t.Fatalf("accept after a refused connection: %v", r.Err)
+	}
+	if peer, _ := r.Socket.PeerName(); peer.Addr != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("accepted %v: the filter did not run", peer)
 	}
 	r.Socket.Close()
 	if lim.held != 0 {

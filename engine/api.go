@@ -152,13 +152,16 @@ type SockAddr struct {
 type OpenOptions struct {
 	// Netns, if set, is the path of a network namespace to create the socket in.
 	Netns string
-	// UID, if set, is the uid the kernel records as the socket's owner
-	// (sk_uid, which iptables --uid-owner, uid routing rules and reuseport
-	// groups see), instead of the daemon's; connections it accepts get it
-	// too, whoever owns the socket by then. Its binds, connects and sends to
-	// filesystem paths are made with that uid's filesystem rights. It takes effect only if the daemon may change its filesystem uid
-	// (CAP_SETUID).
-	UID   *uint32
+	// Creds, if set, are the local user the socket acts for. The kernel
+	// records Creds.UID as the socket's owner (sk_uid, which iptables
+	// --uid-owner, uid routing rules and reuseport groups see) instead of
+	// the daemon's uid, and the connections it accepts too, whoever owns it
+	// by then; that takes effect only if the daemon may change its
+	// filesystem uid (CAP_SETUID). Its binds, connects and sends to
+	// filesystem paths are made with the user's filesystem uid and gid and
+	// no supplementary groups, or fail with EPERM if the daemon cannot
+	// switch (CAP_SETUID and CAP_SETGID).
+	Creds *Creds
 	Debug bool
 	// UseRegistry is nil for "the global default".
 	UseRegistry *bool
@@ -283,3 +286,6 @@ func reserveFor(c Caller) (release func(), err error) {
 	}
 	return l.ReleaseSocket, nil
 }
+
+// Creds are a local user's uid and (primary) gid.
+type Creds struct{ UID, GID uint32 }

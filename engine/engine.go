@@ -158,7 +158,11 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		return nil, err
 	}
 	defer release()
-	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns, opts.UID)
+	var uid *uint32
+	if opts.Creds != nil {
+		uid = &opts.Creds.UID
+	}
+	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns, uid)
 	if err != nil {
 		e.unreserve()
 		return nil, err
@@ -174,7 +178,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		return nil, err
 	}
 	s.debug.Store(opts.Debug)
-	s.ownerUID.Store(opts.UID)
+	s.creds.Store(opts.Creds)
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {
 		useRegistry = *opts.UseRegistry

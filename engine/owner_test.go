@@ -43,7 +43,7 @@ func TestOpenAsUID(t *testing.T) {
 	}
 	e := newEngine(t, Config{})
 	c := newRecorder("c")
-	uid := uint32(4242)
+	creds := Creds{UID: 4242, GID: 4242}
 	open := func(typ int, opts OpenOptions) (*Socket, uint16) {
 		s, err := e.Open(c, unix.AF_INET, typ, 0, opts)
 		if err != nil {
@@ -59,7 +59,7 @@ func TestOpenAsUID(t *testing.T) {
 		}
 		return s, sa.Port
 	}
-	if _, port := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}); procNetUID(t, "udp", port) != 4242 {
+	if _, port := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}); procNetUID(t, "udp", port) != 4242 {
 		t.Errorf("a socket opened as uid 4242 is uid %d's", procNetUID(t, "udp", port))
 	}
 	if _, port := open(unix.SOCK_DGRAM, OpenOptions{}); procNetUID(t, "udp", port) != 0 {
@@ -79,7 +79,7 @@ func TestOpenAsUID(t *testing.T) {
 		}
 	}
 
-	ln, port := open(unix.SOCK_STREAM, OpenOptions{UID: &uid})
+	ln, port := open(unix.SOCK_STREAM, OpenOptions{Creds: &creds})
 	if err := ln.Listen(4); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +119,7 @@ func TestLocalPathsWithTheOwnersRights(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("c")
 	uid := uint32(4242)
+	creds := Creds{UID: uid, GID: uid}
 	dir := t.TempDir()
 	// Root's directories, which uid 4242 may traverse but not write.
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -143,10 +144,10 @@ func TestLocalPathsWithTheOwnersRights(t *testing.T) {
 	}
 	at := func(path string) SockAddr { return SockAddr{Family: FamilyLocal, Path: []byte(path)} }
 
-	if err := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Bind(at(filepath.Join(dir, "no"))); err != unix.EACCES {
+	if err := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).Bind(at(filepath.Join(dir, "no"))); err != unix.EACCES {
 		t.Errorf("bind in root's directory as uid 4242: %v, want eacces", err)
 	}
-	if err := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Bind(at(filepath.Join(mine, "s"))); err != nil {
+	if err := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).Bind(at(filepath.Join(mine, "s"))); err != nil {
 		t.Fatalf("bind in uid 4242's directory: %v", err)
 	}
 	if st, err := os.Stat(filepath.Join(mine, "s")); err != nil || st.Sys().(*syscall.Stat_t).Uid != uid {
@@ -160,14 +161,26 @@ func TestLocalPathsWithTheOwnersRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(rootPath, 0o600)
-	if r := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != unix.EACCES {
+	if r := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != unix.EACCES {
 		t.Errorf("sendto a root-only socket as uid 4242: %+v, want eacces", r)
 	}
-	if r := open(unix.SOCK_DGRAM, OpenOptions{UID: &uid}).Connect(bg, c, ptr(at(rootPath)), infinity); r.Err != unix.EACCES {
+	if r := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).Connect(bg, c, ptr(at(rootPath)), infinity); r.Err != unix.EACCES {
 		t.Errorf("connect to a root-only socket as uid 4242: %+v, want eacces", r)
 	}
 	if r := open(unix.SOCK_DGRAM, OpenOptions{}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != nil {
 		t.Errorf("sendto it as the daemon: %+v", r)
+	}
+	// Groups: the user's own gid counts, the daemon's do not.
+	os.Chmod(rootPath, 0o660) // root:root
+	if r := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != unix.EACCES {
+		t.Errorf("sendto a root:root 0660 socket as uid 4242: %+v, want eacces", r)
+	}
+	os.Chown(rootPath, 0, int(creds.GID))
+	if r := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds}).SendTo(bg, c, []byte("x"), 0, at(rootPath), infinity); r.Err != nil {
+		t.Errorf("sendto a root:4242 0660 socket as uid 4242 gid 4242: %+v", r)
+	}
+	if st, err := os.Stat(filepath.Join(mine, "s")); err == nil && st.Sys().(*syscall.Stat_t).Gid != creds.GID {
+		t.Errorf("the socket file's group is %d, want the user's %d", st.Sys().(*syscall.Stat_t).Gid, creds.GID)
 	}
 }
 

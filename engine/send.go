@@ -144,7 +144,7 @@ func (j *sendJob) attempt() (bool, error) {
 // write makes one send syscall with what is left.
 func (j *sendJob) write() (int, error) {
 	flags := j.flags | unix.MSG_NOSIGNAL
-	if j.to.isPath() {
+	if j.s.creds.Load() != nil && j.to.isPath() {
 		return j.s.asOwner(j.to, func() (int, error) { return j.sendOnce(flags) })
 	}
 	return j.sendOnce(flags)

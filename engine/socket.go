@@ -62,7 +62,7 @@ type Socket struct {
 	announced               atomic.Bool // the Observer was told of it (SocketOpened)
 
 	acceptFilter atomic.Pointer[AcceptFilter]
-	ownerUID     atomic.Pointer[uint32] // OpenOptions.UID
+	creds        atomic.Pointer[Creds] // OpenOptions.Creds
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element

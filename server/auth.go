@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/sockd/sockd/engine"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -43,24 +44,30 @@ func (p Principal) String() string {
 // other principals admins too (Service.isAdmin).
 func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 
-// socketUID is the uid the kernel should record as the owner of the
-// sockets p opens (and of the connections they accept, whoever owns the
-// listener by then): a local user's own, so that per-uid rules (iptables
-// --uid-owner, uid routing, reuseport groups) see the user who made them
-// and not the daemon. Nil for other principals, for root, and when the
-// daemon is not root and could not switch anyway.
-func (s *Service) socketUID(p Principal) *uint32 {
-	if !s.root || p.Kind != "uid" || p.UID == 0 {
+// socketCreds are the local user the sockets a caller opens act for
+// (engine.OpenOptions.Creds): its uid, which the kernel records as their
+// owner so that per-uid rules (iptables --uid-owner, uid routing, reuseport
+// groups) see the user who made them and not the daemon, and its uid and
+// primary gid, with which their binds, connects and sends to socket paths
+// are checked. Nil for other principals, for root, and when the daemon is
+// not root and could not switch anyway.
+func (s *Service) socketCreds(ctx context.Context) *engine.Creds {
+	pr, ok := peer.FromContext(ctx)
+	if !ok || !s.root {
 		return nil
 	}
-	uid := p.UID
-	return &uid
+	auth, ok := pr.AuthInfo.(peerAuth)
+	if !ok || auth.principal.Kind != "uid" || auth.principal.UID == 0 {
+		return nil
+	}
+	return &engine.Creds{UID: auth.principal.UID, GID: auth.gid}
 }
 
 // peerAuth is the AuthInfo our transport credentials attach to a connection.
 type peerAuth struct {
 	credentials.CommonAuthInfo
 	principal Principal
+	gid       uint32 // a unix-socket peer's primary gid (SO_PEERCRED)
 }
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
@@ -175,6 +182,7 @@ func (peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, er
 		// A unix socket is private to this host: as safe as the file mode allows.
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
 		principal:      Principal{Kind: "uid", UID: cred.Uid},
+		gid:            cred.Gid,
 	}, nil
 }
 

@@ -31,7 +31,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if r.UseRegistry != nil {
 		use = r.GetUseRegistry()
 	}
-	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, UID: s.socketUID(callerPrincipal(ctx))}
+	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, Creds: s.socketCreds(ctx)}
 	sock, err := s.engine.Open(sess, domain, typ, proto, opts)
 	if err != nil {
 		se, rerr := outcome(err)

@@ -15,6 +15,10 @@ func newCheckPolicyCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check-policy FILE",
 		Short: "Check a policy file and print its rules, as the daemon would read them",
+		Long: `Check a policy file and print its rules, as --policy and SIGHUP would read
+them. The file's owner is checked against the user running check-policy
+(the daemon accepts a file owned by root or by its own user): run it as the
+daemon's user.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := server.LoadPolicy(args[0])
@@ -22,8 +26,9 @@ func newCheckPolicyCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s: %d rules (a principal gets the first that names it; one that none names may do nothing)\n", args[0], len(p.Summary()))
-			for _, line := range p.Summary() {
+			rules := p.Summary()
+			fmt.Fprintf(out, "%s: %d rules (a principal gets the first that names it; one that none names may do nothing)\n", args[0], len(rules))
+			for _, line := range rules {
 				fmt.Fprintln(out, line)
 			}
 			return nil

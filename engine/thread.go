@@ -2,6 +2,8 @@ package engine
 
 import (
 	"runtime"
+	"slices"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -95,13 +97,92 @@ func enterNetns(path string) (leave func() bool, err error) {
 	}, nil
 }
 
-// asOwner makes call, a syscall naming the address to, with the socket's
-// OpenOptions.UID as the filesystem uid when to is a filesystem path (a
-// local address that is not abstract): the kernel then checks that user's
-// rights on the path, and the socket file a bind creates is that user's.
+// asOwner makes call, a syscall naming the address to, as the socket's
+// user (OpenOptions.Creds) when to is a filesystem path (a local address
+// that is not abstract): the kernel then checks that user's rights on the
+// path, and the socket file a bind creates is the user's.
 func (s *Socket) asOwner(to *rawSockaddr, call func() (int, error)) (int, error) {
-	if uid := s.ownerUID.Load(); uid != nil && to.isPath() {
-		return asFsuid(*uid, call)
+	if c := s.creds.Load(); c != nil && to.isPath() {
+		return asUser(*c, call)
 	}
 	return call()
+}
+
+// asUser makes call with the calling thread's filesystem uid and gid set to
+// c's and no supplementary groups, on a goroutine of its own locked to its
+// thread, so that the kernel checks c's rights and never more: a daemon
+// that cannot switch (no CAP_SETUID or CAP_SETGID) answers EPERM rather
+// than make the call with its own rights. If the thread cannot be put back
+// it is discarded (the goroutine exits locked).
+func asUser(c Creds, call func() (int, error)) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		n, err, restored := callAsUser(c, call)
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		done <- result{n, err}
+	}()
+	r := <-done
+	return r.n, r.err
+}
+
+// callAsUser must run on a locked thread.
+func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored bool) {
+	groups, err := threadGroups()
+	if err != nil {
+		return 0, err, true
+	}
+	prevGID, _ := unix.SetfsgidRetGid(int(c.GID))
+	prevUID, _ := unix.SetfsuidRetUid(int(c.UID))
+	setThreadGroups(nil)
+	defer func() {
+		setThreadGroups(groups)
+		unix.SetfsuidRetUid(prevUID)
+		unix.SetfsgidRetGid(prevGID)
+		// setfsuid(-1) and setfsgid(-1) change nothing and tell what is in force.
+		uid, _ := unix.SetfsuidRetUid(-1)
+		gid, _ := unix.SetfsgidRetGid(-1)
+		now, err := threadGroups()
+		restored = uid == prevUID && gid == prevGID && err == nil && slices.Equal(now, groups)
+	}()
+	uid, _ := unix.SetfsuidRetUid(-1)
+	gid, _ := unix.SetfsgidRetGid(-1)
+	if now, err := threadGroups(); uid != int(c.UID) || gid != int(c.GID) || err != nil || len(now) != 0 {
+		return 0, unix.EPERM, true // restored says the rest
+	}
+	n, err = call()
+	return n, err, true
+}
+
+// threadGroups and setThreadGroups are getgroups(2) and setgroups(2) of the
+// calling thread alone: the raw syscalls, which the C library would apply
+// to every thread of the process.
+func threadGroups() ([]uint32, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
+	if e != 0 {
+		return nil, e
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	groups := make([]uint32, n)
+	n, _, e = unix.RawSyscall(unix.SYS_GETGROUPS, n, uintptr(unsafe.Pointer(&groups[0])), 0)
+	if e != 0 {
+		return nil, e
+	}
+	return groups[:n], nil
+}
+
+func setThreadGroups(groups []uint32) {
+	var p unsafe.Pointer
+	if len(groups) > 0 {
+		p = unsafe.Pointer(&groups[0])
+	}
+	unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0)
 }
