@@ -19,7 +19,7 @@ func newCheckPolicyCommand() *cobra.Command {
 them. The file's owner is checked against the user running check-policy
 (the daemon accepts a file owned by root or by its own user): run it as the
 daemon's user.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := server.LoadPolicy(args[0])
 			if err != nil {
