@@ -178,7 +178,10 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		return nil, err
 	}
 	s.debug.Store(opts.Debug)
-	s.creds.Store(opts.Creds)
+	if opts.Creds != nil {
+		c := *opts.Creds
+		s.creds.Store(&c)
+	}
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {
 		useRegistry = *opts.UseRegistry

@@ -3,7 +3,9 @@ package engine
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,3 +187,50 @@ func TestLocalPathsWithTheOwnersRights(t *testing.T) {
 }
 
 func ptr(sa SockAddr) *SockAddr { return &sa }
+
+// The daemon's supplementary groups do not count for a user's socket
+// paths. The daemon here is this test binary run again as root with group
+// 4243 (setgroups applies to every thread of a process only through
+// AllThreadsSyscall, which a -race binary lacks).
+func TestLocalPathsIgnoreDaemonGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if os.Getenv("SOCKD_TEST_GROUPS_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLocalPathsIgnoreDaemonGroups$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SOCKD_TEST_GROUPS_CHILD=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{4243}}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("as root in group 4243: %v\n%s", err, out)
+		}
+		return
+	}
+	if groups, _ := unix.Getgroups(); !slices.Contains(groups, 4243) {
+		t.Fatalf("the child's groups are %v", groups)
+	}
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o755)
+	}
+	path := filepath.Join(dir, "s")
+	server, err := e.Open(c, unix.AF_UNIX, unix.SOCK_DGRAM, 0, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.Bind(SockAddr{Family: FamilyLocal, Path: []byte(path)}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(path, 0, 4243)
+	os.Chmod(path, 0o660)
+	user, err := e.Open(c, unix.AF_UNIX, unix.SOCK_DGRAM, 0, OpenOptions{Creds: &Creds{UID: 4242, GID: 4242}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	if r := user.SendTo(bg, c, []byte("x"), 0, SockAddr{Family: FamilyLocal, Path: []byte(path)}, infinity); r.Err != unix.EACCES {
+		t.Fatalf("sendto a root:4243 0660 socket as uid 4242 of a daemon in group 4243: %+v, want eacces", r)
+	}
+}

@@ -3,7 +3,6 @@ package engine
 import (
 	"runtime"
 	"slices"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,55 +133,46 @@ func asUser(c Creds, call func() (int, error)) (int, error) {
 
 // callAsUser must run on a locked thread.
 func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored bool) {
-	groups, err := threadGroups()
+	groups, err := unix.Getgroups()
 	if err != nil {
 		return 0, err, true
 	}
 	prevGID, _ := unix.SetfsgidRetGid(int(c.GID))
 	prevUID, _ := unix.SetfsuidRetUid(int(c.UID))
-	setThreadGroups(nil)
+	unix.Setgroups(nil)
 	defer func() {
-		setThreadGroups(groups)
+		unix.Setgroups(groups)
 		unix.SetfsuidRetUid(prevUID)
 		unix.SetfsgidRetGid(prevGID)
 		// setfsuid(-1) and setfsgid(-1) change nothing and tell what is in force.
 		uid, _ := unix.SetfsuidRetUid(-1)
 		gid, _ := unix.SetfsgidRetGid(-1)
-		now, err := threadGroups()
+		now, err := unix.Getgroups()
 		restored = uid == prevUID && gid == prevGID && err == nil && slices.Equal(now, groups)
 	}()
-	uid, _ := unix.SetfsuidRetUid(-1)
-	gid, _ := unix.SetfsgidRetGid(-1)
-	if now, err := threadGroups(); uid != int(c.UID) || gid != int(c.GID) || err != nil || len(now) != 0 {
+	if !switchedTo(c) {
 		return 0, unix.EPERM, true // restored says the rest
 	}
 	n, err = call()
 	return n, err, true
 }
 
-// threadGroups and setThreadGroups are getgroups(2) and setgroups(2) of the
-// calling thread alone: the raw syscalls, which the C library would apply
-// to every thread of the process.
-func threadGroups() ([]uint32, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
-	if e != 0 {
-		return nil, e
+// switchedTo reports whether the calling thread now has c's filesystem
+// rights and no more: fsuid and fsgid c's, no supplementary groups, and
+// none of the capabilities that bypass file permissions (the kernel drops
+// them when the fsuid leaves 0, unless a securebit keeps them).
+func switchedTo(c Creds) bool {
+	uid, _ := unix.SetfsuidRetUid(-1)
+	gid, _ := unix.SetfsgidRetGid(-1)
+	groups, err := unix.Getgroups()
+	if uid != int(c.UID) || gid != int(c.GID) || err != nil || len(groups) != 0 {
+		return false
 	}
-	if n == 0 {
-		return nil, nil
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
 	}
-	groups := make([]uint32, n)
-	n, _, e = unix.RawSyscall(unix.SYS_GETGROUPS, n, uintptr(unsafe.Pointer(&groups[0])), 0)
-	if e != 0 {
-		return nil, e
-	}
-	return groups[:n], nil
-}
-
-func setThreadGroups(groups []uint32) {
-	var p unsafe.Pointer
-	if len(groups) > 0 {
-		p = unsafe.Pointer(&groups[0])
-	}
-	unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0)
+	const bypass = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<unix.CAP_FOWNER
+	return data[0].Effective&bypass == 0
 }
