@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // A daemon started with --policy holds root's own sessions to root's rule;
@@ -162,4 +168,51 @@ func TestDefaultPolicyForAnotherUser(t *testing.T) {
 		t.Errorf("bind to an ephemeral port as nobody: exit %d, %s", code, errOut)
 	}
 	run("session", "close")
+}
+
+// A Pipe holds one of its principal's pending operations for as long as
+// it runs, and gives it back when it ends: through the real daemon, with
+// root's own rule bounding root to one.
+func TestPendingOperationsHoldPipes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.yaml")
+	doc := "version: 1\nrules:\n  - principals: [\"uid:0\"]\n    unrestricted: true\n    quotas: {pending_operations: 1}\n"
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", file)
+	api := d.Dial(t)
+	created, err := api.CreateSession(context.Background(), &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	c, srv := s.pair(t, tcp4)
+
+	pipeCtx, endPipe := s.ctx(callTimeout * 3)
+	defer endPipe()
+	p, err := api.Pipe(pipeCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: c}}); err != nil {
+		t.Fatal(err)
+	}
+	waitingRecv := func() codes.Code {
+		ctx, cancel := s.ctx(callTimeout)
+		defer cancel()
+		_, err := api.Recv(ctx, &sockdv1.RecvRequest{SocketId: srv, Timeout: millis(50)})
+		return status.Code(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); waitingRecv() != codes.ResourceExhausted; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a waiting recv was admitted while the pipe held the only place")
+		}
+	}
+	endPipe()
+	for deadline := time.Now().Add(5 * time.Second); waitingRecv() != codes.OK; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended pipe did not give its place back")
+		}
+	}
 }
