@@ -34,7 +34,7 @@ func (s *Service) prepareSend(ctx context.Context, id string, flags []sockdv1.Ms
 }
 
 // waitTimeout decodes the timeout of a call that may wait and bounds it by
-// the RPC's deadline. The call is admitted (admitNowait) once the rest of
+// the RPC's deadline. The call is admitted (Service.admit) once the rest of
 // its request has decoded, right before the engine gets it.
 func waitTimeout(ctx context.Context, timeout *sockdv1.Timeout) (engine.Timeout, error) {
 	t, err := decodeTimeout(timeout)
@@ -63,17 +63,12 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
+	adm, err := s.admit(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -94,17 +89,12 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if err := s.checkCaller(ctx).send(c.sock, dest); err != nil {
 		return nil, err
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int { return len(r.GetData()) })
+	adm, err := s.admit(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -141,17 +131,12 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err := check.control(ctrl); err != nil {
 		return nil, err
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int { return total })
+	adm, err := s.admit(c.sess, c.t, func() int { return total })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -196,17 +181,12 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
+	adm, err := s.admit(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
 }
@@ -220,17 +200,12 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
+	adm, err := s.admit(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
 }
@@ -247,19 +222,14 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
-	done, err := s.admitWaiting(c.sess, &c.t)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	reserved, err := s.admitNowait(c.sess, c.t, func() int {
+	adm, err := s.admit(c.sess, c.t, func() int {
 		return c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags)
 	})
 	if err != nil {
 		return nil, err
 	}
 	res := c.sock.RecvMsg(ctx, c.sess, c.size, int(r.GetControlSize()), c.flags, c.t)
-	c.sess.unreserve(reserved)
+	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return encodeRecvMsg(res, async, se), err
 }

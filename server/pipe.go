@@ -53,7 +53,7 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
-	done, err := s.admitWaiting(sess, nil)
+	done, err := s.admitStream(sess)
 	if err != nil {
 		return err
 	}

@@ -166,26 +166,34 @@ func (w *waitingCalls) release(p Principal) {
 	w.mu.Unlock()
 }
 
-// admitWaiting admits an operation of sess that may wait (t is neither
-// nowait nor a poll; always for pipes and relays, with t nil) under its
-// principal's pending_operations quota, or refuses it with
-// RESOURCE_EXHAUSTED. The caller calls done when the operation returns.
-// Only principals with a quota are counted, so that the others' calls (the
-// daemon's own user's, root's) pay one lookup and no lock; an operation
-// admitted uncounted stays so if a reloaded policy sets a quota meanwhile.
-func (s *Service) admitWaiting(sess *Session, t *engine.Timeout) (done func(), err error) {
+// takeWaiting takes, for an operation of sess that may wait (t neither
+// nowait nor a poll; t nil for pipes and relays, which always do), a place
+// under its principal's pending_operations quota, or refuses the operation
+// with RESOURCE_EXHAUSTED; took says whether releaseWaiting must give the
+// place back. Only principals with a quota are counted, so that the
+// others' calls (the daemon's own user's, root's) pay one lookup and no
+// lock; an operation admitted uncounted stays so if a reloaded policy sets
+// a quota meanwhile.
+func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err error) {
 	if t != nil && (t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D <= 0) {
-		return noRelease, nil
+		return false, nil
 	}
 	r := s.policy().ruleFor(sess.principal)
 	if r == nil || r.quotas.pending == 0 {
-		return noRelease, nil
+		return false, nil
 	}
-	quota := r.quotas.pending
-	if !s.waiting.acquire(sess.principal, quota) {
-		return nil, quotaExceeded("pending operations per principal", quota)
+	if !s.waiting.acquire(sess.principal, r.quotas.pending) {
+		return false, quotaExceeded("pending operations per principal", r.quotas.pending)
+	}
+	return true, nil
+}
+
+// admitStream admits a pipe or relay of sess (takeWaiting); done gives its
+// place back when it ends.
+func (s *Service) admitStream(sess *Session) (done func(), err error) {
+	took, err := s.takeWaiting(sess, nil)
+	if err != nil || !took {
+		return func() {}, err
 	}
 	return func() { s.waiting.release(sess.principal) }, nil
 }
-
-func noRelease() {}

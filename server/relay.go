@@ -30,7 +30,7 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
 			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
 	}
-	done, err := s.admitWaiting(sess, nil)
+	done, err := s.admitStream(sess)
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ type Service struct {
 	root bool
 	// denials counts the policy's refusals, by action.
 	denials denialCounts
-	// waiting counts principals' operations that wait (admitWaiting).
+	// waiting counts principals' operations that wait (takeWaiting).
 	waiting  waitingCalls
 	draining atomic.Bool
 }
@@ -254,6 +254,42 @@ func (s *Service) isAdmin(p Principal) bool {
 	}
 	r := s.policy().ruleFor(p)
 	return r != nil && r.admin
+}
+
+// admission is what admit took for one call; done gives it back once the
+// engine has the call.
+type admission struct {
+	s        *Service
+	sess     *Session
+	reserved int  // completion bytes (admitNowait)
+	waiting  bool // a pending-operations place (takeWaiting)
+}
+
+// admit admits a call of sess that may wait or answer later: a place among
+// its principal's waiting operations (takeWaiting), and for a nowait call
+// the room in its event backlog and completion bytes (admitNowait; reserve
+// is asked only of a completion-mode call).
+func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (admission, error) {
+	waiting, err := s.takeWaiting(sess, &t)
+	if err != nil {
+		return admission{}, err
+	}
+	a := admission{s: s, sess: sess, waiting: waiting}
+	if a.reserved, err = s.admitNowait(sess, t, reserve); err != nil {
+		a.done()
+		return admission{}, err
+	}
+	return a, nil
+}
+
+func (a admission) done() {
+	if a.sess == nil {
+		return
+	}
+	a.sess.unreserve(a.reserved)
+	if a.waiting {
+		a.s.waiting.release(a.sess.principal)
+	}
 }
 
 // admitNowait refuses a nowait call while the session has a full backlog of

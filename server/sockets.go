@@ -102,15 +102,12 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		}
 		dest = &sa
 	}
-	done, err := s.admitWaiting(sess, &t)
+	adm, err := s.admit(sess, t, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	if _, err := s.admitNowait(sess, t, nil); err != nil {
-		return nil, err
-	}
 	res := sock.Connect(ctx, sess, dest, t)
+	adm.done()
 	async, se, err := finishWait(sess, sock, res.Select, res.Err)
 	return &sockdv1.ConnectResponse{Async: async, Error: se}, err
 }
@@ -125,15 +122,12 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.admitWaiting(sess, &t)
+	adm, err := s.admit(sess, t, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	if _, err := s.admitNowait(sess, t, nil); err != nil {
-		return nil, err
-	}
 	res := sock.Accept(ctx, sess, t)
+	adm.done()
 	resp := &sockdv1.AcceptResponse{}
 	if res.Socket != nil {
 		if !sess.adopt(res.Socket) {
