@@ -16,6 +16,7 @@ import (
 	_ "google.golang.org/grpc/encoding/proto" // registers the protobuf codec this one extends
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -102,13 +103,10 @@ type Request struct {
 	Data
 }
 
-func (r *Request) decode(data mem.BufferSlice, full encoding.CodecV2) error {
+func (r *Request) decode(data mem.BufferSlice, full encoding.CodecV2) (err error) {
 	*r = Request{}
-	if r.Data.take(data, requestData) {
-		return nil
-	}
-	r.Msg = new(sockdv1.PipeRequest)
-	return full.Unmarshal(data, r.Msg)
+	r.Msg, err = decodeMessage[sockdv1.PipeRequest](&r.Data, data, requestData, full)
+	return err
 }
 
 // Response is a PipeResponse as a client receives it: a data-only response
@@ -119,13 +117,23 @@ type Response struct {
 	Data
 }
 
-func (r *Response) decode(data mem.BufferSlice, full encoding.CodecV2) error {
+func (r *Response) decode(data mem.BufferSlice, full encoding.CodecV2) (err error) {
 	*r = Response{}
-	if r.Data.take(data, responseData) {
-		return nil
+	r.Msg, err = decodeMessage[sockdv1.PipeResponse](&r.Data, data, responseData, full)
+	return err
+}
+
+// decodeMessage leaves a data-only message's data in the transport's
+// buffers (d), and decodes any other in full into a new message.
+func decodeMessage[M any, P interface {
+	*M
+	proto.Message
+}](d *Data, data mem.BufferSlice, field protowire.Number, full encoding.CodecV2) (P, error) {
+	if d.take(data, field) {
+		return nil, nil
 	}
-	r.Msg = new(sockdv1.PipeResponse)
-	return full.Unmarshal(data, r.Msg)
+	msg := P(new(M))
+	return msg, full.Unmarshal(data, msg)
 }
 
 // Data is a received message's data left in the transport's buffers. Its
