@@ -52,12 +52,8 @@ func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 // are checked. Nil for other principals, for root, and when the daemon is
 // not root and could not switch anyway.
 func (s *Service) socketCreds(ctx context.Context) *engine.Creds {
-	pr, ok := peer.FromContext(ctx)
-	if !ok || !s.root {
-		return nil
-	}
-	auth, ok := pr.AuthInfo.(peerAuth)
-	if !ok || auth.principal.Kind != "uid" || auth.principal.UID == 0 {
+	auth, ok := peerAuthOf(ctx)
+	if !ok || !s.root || auth.principal.Kind != "uid" || auth.principal.Admin() {
 		return nil
 	}
 	return &engine.Creds{UID: auth.principal.UID, GID: auth.gid}
@@ -196,13 +192,16 @@ func (peerCreds) OverrideServerName(string) error { return nil }
 
 // principalOf returns the principal of the calling connection.
 func principalOf(ctx context.Context) (Principal, bool) {
+	auth, ok := peerAuthOf(ctx)
+	return auth.principal, ok
+}
+
+// peerAuthOf returns what our credentials attached to the calling connection.
+func peerAuthOf(ctx context.Context) (peerAuth, bool) {
 	pr, ok := peer.FromContext(ctx)
 	if !ok {
-		return Principal{}, false
+		return peerAuth{}, false
 	}
 	auth, ok := pr.AuthInfo.(peerAuth)
-	if !ok {
-		return Principal{}, false
-	}
-	return auth.principal, true
+	return auth, ok
 }

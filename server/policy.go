@@ -87,6 +87,14 @@ func (pol *Policy) index() *Policy {
 	return pol
 }
 
+// quotasFor is p's quotas: its rule's, or none (all 0) when no rule names it.
+func (pol *Policy) quotasFor(p Principal) policyQuotas {
+	if r := pol.ruleFor(p); r != nil {
+		return r.quotas
+	}
+	return policyQuotas{}
+}
+
 // String names where the policy came from: a file, or the default.
 func (pol *Policy) String() string { return pol.origin }
 
@@ -111,7 +119,6 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	}
 	anyone := &policyRule{
 		principals: []principalPattern{{any: true}},
-		options:    map[options.Key]bool{},
 		// An unprivileged user's usual RLIMIT_NOFILE, and as many waiting
 		// operations.
 		quotas: policyQuotas{sockets: defaultSocketQuota, pending: defaultSocketQuota},

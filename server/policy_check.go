@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"path"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -107,12 +106,14 @@ func (c policyCheck) open(domain, typ, protocol int, netns string) error {
 	if c.unrestricted() {
 		return nil
 	}
-	target := fmt.Sprintf("a socket of domain %s, type %s, protocol %s",
-		kindName(domain, domains), kindName(typ, types), kindName(defaultProtocol(domain, typ, protocol), protocols))
+	protocol = defaultProtocol(domain, typ, protocol)
 	if c.r == nil || !slices.ContainsFunc(c.r.open, func(k socketKind) bool { return k.matches(domain, typ, protocol) }) {
-		return c.deny(actionOpen, target)
+		return c.deny(actionOpen, fmt.Sprintf("a socket of domain %s, type %s, protocol %s",
+			kindName(domain, domains), kindName(typ, types), kindName(protocol, protocols)))
 	}
-	if netns != "" && !(path.IsAbs(netns) && path.Clean(netns) == netns && slices.Contains(c.r.netns, netns)) && !slices.Contains(c.r.netns, "*") {
+	// A rule holds only clean absolute paths (parseNetns): a path that is
+	// not one matches none.
+	if netns != "" && !slices.Contains(c.r.netns, netns) && !slices.Contains(c.r.netns, "*") {
 		return c.deny(actionOpen, "a socket in network namespace "+strconv.Quote(netns))
 	}
 	return nil
@@ -250,17 +251,15 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 	}
 	for _, m := range ctrl {
 		key := cmsgKey{m.Level, m.Type}
-		known := sendableControl[key]
-		target := fmt.Sprintf("control message level %d type %d", m.Level, m.Type)
-		if known {
-			target = "control message " + cmsgTypeNames[key]
+		if !sendableControl[key] {
+			return c.deny(actionSendMsg, fmt.Sprintf("control message level %d type %d", m.Level, m.Type))
 		}
-		if !known || c.r == nil {
-			return c.deny(actionSendMsg, target)
+		if c.r == nil {
+			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key])
 		}
 		if m.Level == unix.IPPROTO_IP && m.Type == unix.IP_TOS && !c.r.options[options.Key{Level: options.LevelIP, Name: "tos"}] {
 			if tos, ok := controlInt(m); !ok || highTOS(tos) {
-				return c.deny(actionSendMsg, target+" of precedence 6 or 7")
+				return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" of precedence 6 or 7")
 			}
 		}
 	}

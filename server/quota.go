@@ -103,10 +103,7 @@ func (s *Session) ReserveSocket() error {
 	if m.sockets == nil {
 		return nil
 	}
-	var quota int
-	if m.quotas != nil {
-		quota = m.quotas(s.principal).sockets
-	}
+	quota := m.policy().quotasFor(s.principal).sockets
 	if !m.sockets.reserve(s.principal, quota) {
 		return &engine.QuotaError{Resource: "sockets per principal", Limit: quota}
 	}
@@ -178,12 +175,12 @@ func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err 
 	if t != nil && (t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D <= 0) {
 		return false, nil
 	}
-	r := s.policy().ruleFor(sess.principal)
-	if r == nil || r.quotas.pending == 0 {
+	quota := s.policy().quotasFor(sess.principal).pending
+	if quota == 0 {
 		return false, nil
 	}
-	if !s.waiting.acquire(sess.principal, r.quotas.pending) {
-		return false, quotaExceeded("pending operations per principal", r.quotas.pending)
+	if !s.waiting.acquire(sess.principal, quota) {
+		return false, quotaExceeded("pending operations per principal", quota)
 	}
 	return true, nil
 }

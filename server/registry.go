@@ -49,7 +49,7 @@ func (s *Service) visibleTo(p Principal) []registry.Filter {
 	if s.isAdmin(p) {
 		return nil
 	}
-	return []registry.Filter{func(sock *engine.Socket) bool { return ownerPrincipal(sock) == p }}
+	return []registry.Filter{func(sock *engine.Socket) bool { return s.mayUse(p, sock) }}
 }
 
 // decodeFilters turns WhichSockets' fields into registry filters; an

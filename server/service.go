@@ -119,12 +119,7 @@ func New(cfg Config) *Service {
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.isAdmin = s.isAdmin
 	sessions.sockets = cfg.Sockets
-	sessions.quotas = func(p Principal) policyQuotas {
-		if r := s.policy().ruleFor(p); r != nil {
-			return r.quotas
-		}
-		return policyQuotas{}
-	}
+	sessions.policy = s.policy
 	s.defaultPolicy = DefaultPolicy(uint32(os.Getuid()), UnprivilegedPortStart())
 	s.SetPolicy(cfg.Policy)
 	return s

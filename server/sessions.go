@@ -54,11 +54,11 @@ type sessionManager struct {
 	// maxCompletionBytes is Limits.MaxCompletionBytes, the bound of each
 	// session's completionBytes.
 	maxCompletionBytes int
-	// quotas, if set, are the policy's quotas of a principal.
-	quotas func(Principal) policyQuotas
+	// policy is the policy in force, for its quotas.
+	policy func() *Policy
 	// sockets, if set, counts principals' sockets for their socket quotas.
 	sockets *SocketCounter
-	// isAdmin, if set, says who may act as any session (else: root).
+	// isAdmin says who may act as any session.
 	isAdmin func(Principal) bool
 
 	events eventCounts // delivered to sessions (metrics.go)
@@ -74,6 +74,8 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		engine:             e,
 		limits:             limits.withDefaults(),
 		maxCompletionBytes: Limits{}.withDefaults().MaxCompletionBytes,
+		policy:             func() *Policy { return &Policy{} }, // no rules, no quotas
+		isAdmin:            Principal.Admin,
 		byID:               make(map[string]*Session),
 		byName:             make(map[sessionName]*Session),
 		byPrincipal:        make(map[Principal]int),
@@ -101,10 +103,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 			return s, true, nil
 		}
 	}
-	var q policyQuotas
-	if m.quotas != nil {
-		q = m.quotas(p)
-	}
+	q := m.policy().quotasFor(p)
 	limit := within(m.limits.MaxPerPrincipal, q.sessions)
 	if m.byPrincipal[p] >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}
@@ -145,17 +144,10 @@ func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
 	m.mu.RLock()
 	s := m.byID[id]
 	m.mu.RUnlock()
-	if s == nil || s.principal != p && !m.admin(p) {
+	if s == nil || s.principal != p && !m.isAdmin(p) {
 		return nil, false
 	}
 	return s, true
-}
-
-func (m *sessionManager) admin(p Principal) bool {
-	if m.isAdmin != nil {
-		return m.isAdmin(p)
-	}
-	return p.Admin()
 }
 
 // end removes a session and lets it die.
