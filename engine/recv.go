@@ -259,12 +259,23 @@ func (j *recvJob) recvExactly() (bool, error) {
 // of them while they come back full (otp rcvbuf {N, Size}).
 func (j *recvJob) recvBuffers() (bool, error) {
 	size := j.bufSize
-	buf, give, _ := borrow(size)
-	defer give()
+	var buf []byte
+	var pooled *[scratchSize]byte
+	if size <= scratchSize {
+		buf, pooled = borrow(size)
+		defer giveBack(pooled)
+	}
 	for range j.bufCount {
+		if pooled == nil {
+			// A buffer of our own: read into the data's spare room, not
+			// into a fresh buffer to copy from.
+			j.data = slices.Grow(j.data, size)
+			buf = j.data[len(j.data) : len(j.data)+size]
+		}
 		got, wouldBlock, err := j.read(buf, nil)
 		switch {
 		case wouldBlock && len(j.data) == 0:
+			j.data = nil // a waiting call holds no buffer
 			return false, nil
 		case wouldBlock:
 			return j.succeed()
@@ -275,7 +286,11 @@ func (j *recvJob) recvBuffers() (bool, error) {
 		case got == 0:
 			return j.succeed() // the next call sees the end
 		}
-		j.data = append(j.data, buf[:got]...)
+		if pooled == nil {
+			j.data = j.data[:len(j.data)+got]
+		} else {
+			j.data = append(j.data, buf[:got]...)
+		}
 		if got < size {
 			break
 		}
@@ -289,30 +304,38 @@ const scratchSize = 64 << 10
 
 var scratch = sync.Pool{New: func() any { return new([scratchSize]byte) }}
 
-// borrow lends a read buffer of size bytes and the function that gives it
-// back. A read copies out only what it got, so an attempt that finds nothing
+// borrow lends a read buffer of size bytes, to give back with giveBack(pooled).
+// A read copies out only what it got, so an attempt that finds nothing
 // allocates nothing, a short read into a large buffer keeps no large buffer
 // alive, and a waiting call (above all a pending completion, which no RPC
 // ends) holds no buffer while it waits.
 //
-// lent is false when the buffer is larger than the pooled ones and so a
+// pooled is nil when the buffer is larger than the pooled ones and so a
 // fresh one of the caller's own: it may keep it instead of a copy.
-func borrow(size int) (buf []byte, give func(), lent bool) {
+func borrow(size int) (buf []byte, pooled *[scratchSize]byte) {
 	if size > scratchSize {
-		return make([]byte, size), func() {}, false
+		return make([]byte, size), nil
 	}
-	b := scratch.Get().(*[scratchSize]byte)
-	return b[:size], func() { scratch.Put(b) }, true
+	pooled = scratch.Get().(*[scratchSize]byte)
+	return pooled[:size], pooled
+}
+
+// giveBack returns a buffer borrow lent from the pool (nil: none).
+func giveBack(pooled *[scratchSize]byte) {
+	if pooled != nil {
+		scratch.Put(pooled)
+	}
 }
 
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
-	buf, give, lent := j.into, func() {}, false
+	buf := j.into
+	var pooled *[scratchSize]byte
 	if buf == nil {
-		buf, give, lent = borrow(j.bufSize)
+		buf, pooled = borrow(j.bufSize)
+		defer giveBack(pooled)
 	}
-	defer give()
 	if withFrom && j.from == nil {
 		j.from = new(rawSockaddr)
 	}
@@ -326,7 +349,7 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 		return j.fail(ErrClosed)
 	}
 	j.data = buf[:min(n, len(buf))] // MSG_TRUNC makes n the datagram's real length
-	if lent {
+	if pooled != nil {
 		j.data = bytes.Clone(j.data)
 	}
 	return j.succeed()
@@ -335,10 +358,10 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 // recvMsg reads one message with its address and control data.
 func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	s := j.s
-	buf, give, lent := borrow(j.bufSize)
-	defer give()
-	oob, giveOOB, _ := borrow(j.ctrlSize)
-	defer giveOOB()
+	buf, pooled := borrow(j.bufSize)
+	defer giveBack(pooled)
+	oob, pooledOOB := borrow(j.ctrlSize)
+	defer giveBack(pooledOOB)
 	if j.from == nil {
 		j.from = new(rawSockaddr)
 	}
@@ -356,7 +379,7 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 		return j.fail(ErrClosed)
 	}
 	j.data = buf[:min(m.n, len(buf))]
-	if lent {
+	if pooled != nil {
 		j.data = bytes.Clone(j.data)
 	}
 	j.rflags = m.flags
