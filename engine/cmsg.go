@@ -42,26 +42,33 @@ func DecodeControl(b []byte) ([]ControlMessage, error) {
 		if len(b) < cmsgHdrSize {
 			return badControl(msgs, b, "truncated header")
 		}
-		var n int
-		if cmsgLenSize == 8 {
-			n64 := binary.NativeEndian.Uint64(b)
-			if n64 > uint64(len(b)) {
-				return badControl(msgs, b, "length beyond buffer")
-			}
-			n = int(n64)
-		} else {
-			n = int(binary.NativeEndian.Uint32(b))
+		n64, level, typ := cmsgHeader(b)
+		if cmsgLenSize == 8 && n64 > uint64(len(b)) {
+			return badControl(msgs, b, "length beyond buffer")
 		}
+		n := int(n64)
 		if n < cmsgHdrSize || n > len(b) {
 			return badControl(msgs, b, "bad length")
 		}
-		level := int(int32(binary.NativeEndian.Uint32(b[cmsgLenSize:])))
-		typ := int(int32(binary.NativeEndian.Uint32(b[cmsgLenSize+4:])))
 		data := bytes.Clone(b[cmsgHdrSize:n])
 		msgs = append(msgs, ControlMessage{Level: level, Type: typ, Data: data, Value: decodeControlValue(level, typ, data)})
 		b = b[min(cmsgAligned(n), len(b)):]
 	}
 	return msgs, nil
+}
+
+// cmsgHeader reads the control message header at the start of b (at least
+// cmsgHdrSize bytes): the message's length, header included, as written,
+// and its level and type.
+func cmsgHeader(b []byte) (n uint64, level, typ int) {
+	if cmsgLenSize == 8 {
+		n = binary.NativeEndian.Uint64(b)
+	} else {
+		n = uint64(binary.NativeEndian.Uint32(b))
+	}
+	level = int(int32(binary.NativeEndian.Uint32(b[cmsgLenSize:])))
+	typ = int(int32(binary.NativeEndian.Uint32(b[cmsgLenSize+4:])))
+	return n, level, typ
 }
 
 func badControl(msgs []ControlMessage, rest []byte, why string) ([]ControlMessage, error) {

@@ -121,22 +121,17 @@ func closeReceivedRights(oob []byte) {
 }
 
 // receivedFDs lists the descriptors of the SCM_RIGHTS and SCM_PIDFD
-// messages in a control buffer. It walks the headers itself, so that one
-// malformed header does not hide the descriptors of the others.
+// messages in a control buffer. Unlike DecodeControl it takes a length past
+// the buffer's end as the end, so that no descriptor the kernel installed
+// is left open.
 func receivedFDs(oob []byte) []int {
 	var fds []int
 	for len(oob) >= cmsgHdrSize {
-		var n int
-		if cmsgLenSize == 8 {
-			n = int(min(binary.NativeEndian.Uint64(oob), uint64(len(oob))))
-		} else {
-			n = int(min(binary.NativeEndian.Uint32(oob), uint32(len(oob))))
-		}
+		n64, level, typ := cmsgHeader(oob)
+		n := int(min(n64, uint64(len(oob))))
 		if n < cmsgHdrSize {
 			break
 		}
-		level := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize:]))
-		typ := int32(binary.NativeEndian.Uint32(oob[cmsgLenSize+4:]))
 		if level == unix.SOL_SOCKET && (typ == unix.SCM_RIGHTS || typ == scmPidfd) {
 			for data := oob[cmsgHdrSize:n]; len(data) >= 4; data = data[4:] {
 				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
@@ -172,8 +167,6 @@ func sysSendmsg(fd int, iov []unix.Iovec, oob []byte, flags int, to *rawSockaddr
 	}
 }
 
-// sysAccept4 accepts a connection without asking for its address (the
-// caller can ask PeerName), so no family is ever undecodable here.
 // sysAccept4 accepts a connection, and its peer's address into peer if
 // that is not nil.
 func sysAccept4(fd int, flags int, peer *rawSockaddr) (int, error) {
