@@ -43,13 +43,8 @@ func (j *acceptJob) attempt() (bool, error) {
 	s, e := j.s, j.s.e
 	// Take the socket quotas before the syscall: a connection we could not
 	// keep would otherwise have to be accepted and dropped.
-	if err := e.reserve(); err != nil {
-		j.err = err
-		return true, nil
-	}
-	release, err := reserveFor(j.owner)
+	release, err := e.reserveFor(j.owner)
 	if err != nil {
-		e.unreserve()
 		j.err = err
 		return true, nil
 	}
@@ -140,7 +135,8 @@ func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	if c == nil {
 		return sysAccept4(s.fd, flags, peer)
 	}
-	return asFsuid(c.UID, func() (int, error) { return sysAccept4(s.fd, flags, peer) })
+	accept := func() (int, error) { return sysAccept4(s.fd, flags, peer) }
+	return onLockedThread(func() (int, error, bool) { return createSwitched("", c, accept) })
 }
 
 // discardAccepted closes the connection a completed accept produced when

@@ -275,17 +275,5 @@ type Limiter interface {
 	ReleaseSocket()
 }
 
-// reserveFor takes a place from c if it is a Limiter.
-func reserveFor(c Caller) (release func(), err error) {
-	l, ok := c.(Limiter)
-	if !ok {
-		return func() {}, nil
-	}
-	if err := l.ReserveSocket(); err != nil {
-		return nil, err
-	}
-	return l.ReleaseSocket, nil
-}
-
 // Creds are a local user's uid and (primary) gid.
 type Creds struct{ UID, GID uint32 }

@@ -68,7 +68,12 @@ func (j *connectJob) attempt() (bool, error) {
 		return true, nil
 	}
 	at := s.harvest()
-	_, err := s.asOwner(j.to, func() (int, error) { return 0, sysConnect(s.fd, j.to) })
+	var err error
+	if u := s.pathUser(j.to); u != nil {
+		_, err = asUser(u, func() (int, error) { return 0, sysConnect(s.fd, j.to) })
+	} else {
+		err = sysConnect(s.fd, j.to)
+	}
 	switch err {
 	case nil:
 		s.connected.Store(!j.dissolve)

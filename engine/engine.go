@@ -149,20 +149,12 @@ func (e *Engine) Forget(s *Socket) {
 // owner that is a Limiter), or ErrClosed once the engine is closed.
 func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions) (*Socket, error) {
 	typ &^= unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC // ours to set
-	if err := e.reserve(); err != nil {
-		return nil, err
-	}
-	release, err := reserveFor(owner)
+	release, err := e.reserveFor(owner)
 	if err != nil {
-		e.unreserve()
 		return nil, err
 	}
 	defer release()
-	var uid *uint32
-	if opts.Creds != nil {
-		uid = &opts.Creds.UID
-	}
-	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns, uid)
+	fd, err := openSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol, opts.Netns, opts.Creds)
 	if err != nil {
 		e.unreserve()
 		return nil, err
@@ -241,6 +233,25 @@ func (e *Engine) reserve() error {
 }
 
 func (e *Engine) unreserve() { e.open.Add(-1) }
+
+// reserveFor takes the places a socket for owner needs: one of MaxSockets
+// (reserve; the socket, once registered, keeps it, and the caller gives it
+// back with unreserve if none is made) and, if owner is a Limiter, one of
+// its own, which release gives back.
+func (e *Engine) reserveFor(owner Caller) (release func(), err error) {
+	if err := e.reserve(); err != nil {
+		return nil, err
+	}
+	l, ok := owner.(Limiter)
+	if !ok {
+		return func() {}, nil
+	}
+	if err := l.ReserveSocket(); err != nil {
+		e.unreserve()
+		return nil, err
+	}
+	return l.ReleaseSocket, nil
+}
 
 // trackCloser counts a background close(2) that Close must wait for; false
 // when the engine is stopping and the caller must close in its own time.

@@ -37,7 +37,7 @@ func procNetUID(t *testing.T, file string, port uint16) int {
 	return -1
 }
 
-// A socket opened with OpenOptions.UID is that uid's in the kernel's eyes,
+// A socket opened with OpenOptions.Creds is that uid's in the kernel's eyes,
 // and so are the connections it accepts; without it, the daemon's.
 func TestOpenAsUID(t *testing.T) {
 	if os.Geteuid() != 0 {

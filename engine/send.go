@@ -144,8 +144,8 @@ func (j *sendJob) attempt() (bool, error) {
 // write makes one send syscall with what is left.
 func (j *sendJob) write() (int, error) {
 	flags := j.flags | unix.MSG_NOSIGNAL
-	if j.s.creds.Load() != nil && j.to.isPath() {
-		return j.s.asOwner(j.to, func() (int, error) { return j.sendOnce(flags) })
+	if u := j.s.pathUser(j.to); u != nil {
+		return asUser(u, func() (int, error) { return j.sendOnce(flags) })
 	}
 	return j.sendOnce(flags)
 }

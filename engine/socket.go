@@ -145,7 +145,13 @@ func (s *Socket) Bind(sa SockAddr) error {
 		return err
 	}
 	return s.Control(func(fd int) error {
-		if _, err := s.asOwner(raw, func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
+		var err error
+		if u := s.pathUser(raw); u != nil {
+			_, err = asUser(u, func() (int, error) { return 0, sysBind(fd, raw) })
+		} else {
+			err = sysBind(fd, raw)
+		}
+		if err != nil {
 			return err
 		}
 		s.bound.Store(true)

@@ -8,50 +8,46 @@ import (
 )
 
 // openSocket creates a socket, in the network namespace at path netns if
-// that is not empty, and recorded by the kernel as uid's if uid is set.
-func openSocket(domain, typ, protocol int, netns string, uid *uint32) (int, error) {
+// that is not empty, and recorded by the kernel as c.UID's if c is set.
+func openSocket(domain, typ, protocol int, netns string, c *Creds) (int, error) {
 	create := func() (int, error) { return unix.Socket(domain, typ, protocol) }
-	if netns == "" && uid == nil {
+	if netns == "" && c == nil {
 		return create()
 	}
-	return onOwnThread(netns, uid, create)
+	return onLockedThread(func() (int, error, bool) { return createSwitched(netns, c, create) })
 }
 
-// asFsuid runs create (accept4(2)) with the filesystem uid set to uid, which
-// the kernel records as a new socket's owner (sk_uid).
-func asFsuid(uid uint32, create func() (int, error)) (int, error) {
-	return onOwnThread("", &uid, create)
-}
-
-// onOwnThread runs create in the network namespace at path netns (if not
-// empty) and with the filesystem uid set to uid (if set). setns(2) and
-// setfsuid(2) change the calling thread only, so create runs on a goroutine
-// of its own, locked to its thread; if the thread cannot be put back the
-// goroutine exits still locked and the runtime discards the thread, so that
-// nothing else ever runs there. A daemon without CAP_SETUID cannot switch
-// its fsuid (setfsuid fails silently) and creates the socket as its own, as
-// it would anyway.
-func onOwnThread(netns string, uid *uint32, create func() (int, error)) (int, error) {
+// onLockedThread runs f on a goroutine of its own, locked to its thread:
+// setns(2), setfsuid(2), setfsgid(2) and setgroups(2) change the calling
+// thread only. f reports whether it put the thread back as it found it; if
+// not, the goroutine exits still locked and the runtime discards the
+// thread, so that nothing else ever runs there.
+func onLockedThread(f func() (int, error, bool)) (int, error) {
 	type result struct {
-		fd  int
+		n   int
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		fd, err, restored := createSwitched(netns, uid, create)
+		n, err, restored := f()
 		if restored {
 			runtime.UnlockOSThread()
 		}
-		done <- result{fd, err}
+		done <- result{n, err}
 	}()
 	r := <-done
-	return r.fd, r.err
+	return r.n, r.err
 }
 
-// createSwitched must run on a locked thread; restored is false when the
-// thread was left in the other namespace or with the other fsuid.
-func createSwitched(netns string, uid *uint32, create func() (int, error)) (fd int, err error, restored bool) {
+// createSwitched runs create (socket(2), accept4(2)) in the network
+// namespace at path netns (if not empty) and with the filesystem uid set to
+// c.UID (if c is set), which the kernel records as a new socket's owner
+// (sk_uid). It must run on a locked thread; restored is false when the
+// thread was left in the other namespace or with the other fsuid. A daemon
+// without CAP_SETUID cannot switch its fsuid (setfsuid fails silently) and
+// creates the socket as its own, as it would anyway.
+func createSwitched(netns string, c *Creds, create func() (int, error)) (fd int, err error, restored bool) {
 	restored = true
 	if netns != "" {
 		leave, err := enterNetns(netns)
@@ -60,8 +56,8 @@ func createSwitched(netns string, uid *uint32, create func() (int, error)) (fd i
 		}
 		defer func() { restored = leave() && restored }()
 	}
-	if uid != nil {
-		prev, _ := unix.SetfsuidRetUid(int(*uid))
+	if c != nil {
+		prev, _ := unix.SetfsuidRetUid(int(c.UID))
 		defer func() {
 			unix.SetfsuidRetUid(prev)
 			// setfsuid(-1) changes nothing and tells the fsuid in force.
@@ -96,39 +92,25 @@ func enterNetns(path string) (leave func() bool, err error) {
 	}, nil
 }
 
-// asOwner makes call, a syscall naming the address to, as the socket's
-// user (OpenOptions.Creds) when to is a filesystem path (a local address
-// that is not abstract): the kernel then checks that user's rights on the
-// path, and the socket file a bind creates is the user's.
-func (s *Socket) asOwner(to *rawSockaddr, call func() (int, error)) (int, error) {
+// pathUser is the user whose rights a syscall of s naming to must be made
+// with (asUser): the socket's (OpenOptions.Creds) when to is a filesystem
+// path (a local address that is not abstract), so that the kernel checks
+// that user's rights on the path and the socket file a bind creates is the
+// user's; nil otherwise.
+func (s *Socket) pathUser(to *rawSockaddr) *Creds {
 	if c := s.creds.Load(); c != nil && to.isPath() {
-		return asUser(*c, call)
+		return c
 	}
-	return call()
+	return nil
 }
 
-// asUser makes call with the calling thread's filesystem uid and gid set to
-// c's and no supplementary groups, on a goroutine of its own locked to its
-// thread, so that the kernel checks c's rights and never more: a daemon
-// that cannot switch (no CAP_SETUID or CAP_SETGID) answers EPERM rather
-// than make the call with its own rights. If the thread cannot be put back
-// it is discarded (the goroutine exits locked).
-func asUser(c Creds, call func() (int, error)) (int, error) {
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		n, err, restored := callAsUser(c, call)
-		if restored {
-			runtime.UnlockOSThread()
-		}
-		done <- result{n, err}
-	}()
-	r := <-done
-	return r.n, r.err
+// asUser makes call with the filesystem uid and gid set to c's and no
+// supplementary groups, on a locked thread of its own, so that the kernel
+// checks c's rights and never more: a daemon that cannot switch (no
+// CAP_SETUID or CAP_SETGID) answers EPERM rather than make the call with
+// its own rights.
+func asUser(c *Creds, call func() (int, error)) (int, error) {
+	return onLockedThread(func() (int, error, bool) { return callAsUser(*c, call) })
 }
 
 // callAsUser must run on a locked thread.
