@@ -254,9 +254,7 @@ func (c *Conn) take(msg pipeMessage) {
 	case resp.GetEof():
 		c.readErr = io.EOF
 	}
-	if len(resp.GetData()) > 0 { // a response with more than data: decoded in full
-		c.leftover = pipewire.DataOf(resp.GetData())
-	}
+	c.leftover = pipewire.DataOf(resp.GetData()) // a response with more than data: decoded in full
 }
 
 // Write implements net.Conn.

@@ -243,15 +243,13 @@ func OptionValueJSON(v *sockdv1.OptionValue) any {
 	return FormatOptionValue(v)
 }
 
-// structOf returns the message a structured value holds, nil for the others
-// (rcvbuf, whose forms are its own, is not one).
+// structOf returns the message a structured value holds, nil for the others.
+// Its callers handle rcvbuf, whose forms are its own, before asking.
 func structOf(v *sockdv1.OptionValue) protoreflect.Message {
 	r := v.ProtoReflect()
 	fd := r.WhichOneof(valueOneof)
-	if fd == nil || fd.Message() == nil || fd.Message().FullName() == rcvBufType {
+	if fd == nil || fd.Message() == nil {
 		return nil
 	}
 	return r.Get(fd).Message()
 }
-
-var rcvBufType = (&sockdv1.RcvBuf{}).ProtoReflect().Descriptor().FullName()

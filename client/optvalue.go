@@ -218,12 +218,13 @@ func parseSessionID(s string) (*sockdv1.OptionValue, error) {
 }
 
 func enumForm(d protoreflect.EnumDescriptor) func(string) (*sockdv1.OptionValue, error) {
+	member := memberOf(d.FullName())
 	return func(s string) (*sockdv1.OptionValue, error) {
 		n, err := parseEnum(s, "name", d)
 		if err != nil {
 			return nil, errWrongForm
 		}
-		return wrapMember(d.FullName(), protoreflect.ValueOfEnum(n)), nil
+		return wrapMember(member, protoreflect.ValueOfEnum(n)), nil
 	}
 }
 
@@ -260,12 +261,13 @@ func parseRcvBuf(s string) (*sockdv1.OptionValue, error) {
 // structForm parses a key=value list into a new message of m's type and
 // wraps it in an OptionValue.
 func structForm(m protoreflect.ProtoMessage) func(string) (*sockdv1.OptionValue, error) {
+	member := memberOf(m.ProtoReflect().Descriptor().FullName())
 	return func(s string) (*sockdv1.OptionValue, error) {
 		msg := m.ProtoReflect().New()
 		if err := parseFields(msg, s); err != nil {
 			return nil, err
 		}
-		return wrapMember(msg.Descriptor().FullName(), protoreflect.ValueOfMessage(msg)), nil
+		return wrapMember(member, protoreflect.ValueOfMessage(msg)), nil
 	}
 }
 
@@ -273,10 +275,10 @@ func structForm(m protoreflect.ProtoMessage) func(string) (*sockdv1.OptionValue,
 // has exactly one member, so the type of a value names its member.
 var valueOneof = (&sockdv1.OptionValue{}).ProtoReflect().Descriptor().Oneofs().ByName("value")
 
-// wrapMember is v, of the message or enum type named typ, as an OptionValue.
-func wrapMember(typ protoreflect.FullName, v protoreflect.Value) *sockdv1.OptionValue {
+// wrapMember is v, the value of member (memberOf), as an OptionValue.
+func wrapMember(member protoreflect.FieldDescriptor, v protoreflect.Value) *sockdv1.OptionValue {
 	out := &sockdv1.OptionValue{}
-	out.ProtoReflect().Set(memberOf(typ), v)
+	out.ProtoReflect().Set(member, v)
 	return out
 }
 
