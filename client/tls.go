@@ -2,13 +2,12 @@ package client
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/sockd/sockd/internal/tlsfiles"
 )
 
 // TLSCredentials is the dial option for a daemon's TLS listener
@@ -21,7 +20,7 @@ func TLSCredentials(certFile, keyFile, caFile, serverName string) (grpc.DialOpti
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("TLS needs a client certificate, its key and the daemon's CA")
 	}
-	cert, roots, err := LoadTLSFiles(certFile, keyFile, caFile)
+	cert, roots, err := tlsfiles.Load(certFile, keyFile, caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -31,22 +30,4 @@ func TLSCredentials(certFile, keyFile, caFile, serverName string) (grpc.DialOpti
 		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS12,
 	})), nil
-}
-
-// LoadTLSFiles reads a certificate with its key, and a pool of CA
-// certificates, from PEM files: what either end of sockd's mutual TLS needs.
-func LoadTLSFiles(certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certificate %s / key %s: %w", certFile, keyFile, err)
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return tls.Certificate{}, nil, fmt.Errorf("CA %s: no PEM certificate", caFile)
-	}
-	return cert, pool, nil
 }

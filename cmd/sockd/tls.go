@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/tlsfiles"
 )
 
 // serverTLSConfig is the configuration of --listen tls:// listeners: the
@@ -15,7 +15,7 @@ func serverTLSConfig(opts options) (*tls.Config, error) {
 	if opts.tlsCert == "" || opts.tlsKey == "" || opts.tlsClientCA == "" {
 		return nil, errors.New("a tls:// listener needs --tls-cert, --tls-key and --tls-client-ca")
 	}
-	cert, clients, err := client.LoadTLSFiles(opts.tlsCert, opts.tlsKey, opts.tlsClientCA)
+	cert, clients, err := tlsfiles.Load(opts.tlsCert, opts.tlsKey, opts.tlsClientCA)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key/--tls-client-ca: %w", err)
 	}
