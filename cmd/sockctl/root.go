@@ -130,10 +130,7 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 	return a.connect(cmd, func(ctx, connectCtx context.Context, c *client.Client) error {
 		s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
 		if err != nil {
-			if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
-				return a.noAnswer()
-			}
-			return err
+			return a.firstCallErr(ctx, err, err)
 		}
 		if err := fn(ctx, s); err != nil {
 			return failure{err}
@@ -148,15 +145,22 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 // connection: a daemon that takes it but never answers is unreachable.
 func (a *app) withClient(cmd *cobra.Command, fn func(context.Context, *client.Client) error) error {
 	return a.connect(cmd, func(ctx, connectCtx context.Context, c *client.Client) error {
-		err := fn(connectCtx, c)
-		switch {
-		case err == nil:
-			return nil
-		case status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil:
-			return a.noAnswer()
+		if err := fn(connectCtx, c); err != nil {
+			return a.firstCallErr(ctx, err, failure{err})
 		}
-		return failure{err}
+		return nil
 	})
+}
+
+// firstCallErr is the error of the first call to the daemon, made under
+// the dial timeout: its timing out while the command's own context (ctx)
+// lives means the daemon took the connection and never answered (exit 3);
+// anything else is answered with other.
+func (a *app) firstCallErr(ctx context.Context, err, other error) error {
+	if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
+		return a.noAnswer()
+	}
+	return other
 }
 
 // noAnswer: the daemon took the connection but did not answer its first
