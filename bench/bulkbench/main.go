@@ -418,7 +418,7 @@ func (b *bench) startAnchor(name string) (*grpc.ClientConn, *exec.Cmd, error) {
 		return nil, nil, err
 	}
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer))
+		grpc.WithReadBufferSize(pipewire.TransportBuffer), grpc.WithWriteBufferSize(pipewire.TransportBuffer))
 	if err != nil {
 		proc.Stop(anchor)
 		return nil, nil, err
@@ -460,10 +460,6 @@ type clientStream struct{ grpc.ClientStream }
 
 func (c clientStream) Send(m *sockdv1.PipeRequest) error { return c.SendMsg(m) }
 
-// transportBuffer is the HTTP/2 buffer size sockd and its client use; the
-// anchor uses it too, so that only what sockd does differs.
-const transportBuffer = pipewire.TransportBuffer
-
 // serveAnchor serves bench.Anchor/Pipe: the first message names a TCP
 // address to dial, and every data message is written to it; the client's
 // end of sending closes it. It is the least a gRPC daemon can do to move a
@@ -474,7 +470,7 @@ func serveAnchor(path string) error {
 		return err
 	}
 	g := grpc.NewServer(grpc.NumStreamWorkers(64),
-		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer))
+		grpc.ReadBufferSize(pipewire.TransportBuffer), grpc.WriteBufferSize(pipewire.TransportBuffer))
 	g.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "bench.Anchor",
 		HandlerType: (*any)(nil),
@@ -530,38 +526,37 @@ func (b *bench) pipeSocat(total int64) (float64, time.Duration, error) {
 		return 0, 0, err
 	}
 	sock := filepath.Join(b.dir, "socat.sock")
-	relay := exec.Command(b.socat, "-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
+	// The Pipe client and the bare stream's client copy every byte into a
+	// message; socat's writer copies too, whatever -endpoints says.
+	return b.throughSocat(func() (float64, error) { return b.write("unix", sock, total, done, false) },
+		"-u", "UNIX-LISTEN:"+sock, "TCP4:"+addr)
+}
+
+// throughSocat runs socat with args while move moves the bytes through it,
+// and returns move's rate and the CPU time socat used. A move that fails
+// (socat may then still wait for its connection) kills socat; a socat that
+// exits with an error is reported.
+func (b *bench) throughSocat(move func() (float64, error), args ...string) (float64, time.Duration, error) {
+	relay := exec.Command(b.socat, args...)
 	if err := proc.Start(relay, "", ""); err != nil {
 		return 0, 0, err
 	}
-	// The Pipe client and the bare stream's client copy every byte into a
-	// message; socat's writer copies too, whatever -endpoints says.
-	rate, err := b.write("unix", sock, total, done, false)
-	relay.Wait()
+	rate, err := move()
 	if err != nil {
+		relay.Process.Kill()
+		relay.Wait()
 		return 0, 0, err
 	}
-	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
-}
-
-// dialStarting dials a relay (socat, or a daemon socket) that may still be
-// starting: for up to five seconds.
-func dialStarting(network, addr string) (net.Conn, error) {
-	var err error
-	for range 500 {
-		var c net.Conn
-		if c, err = net.Dial(network, addr); err == nil {
-			return c, nil
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := relay.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("socat: %w", err)
 	}
-	return nil, err
+	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
 }
 
 // write connects to network/addr, writes total bytes in chunks (with
 // sendfile(2) when sendfile), closes, and returns the sink's throughput.
 func (b *bench) write(network, addr string, total int64, done <-chan sinkResult, sendfile bool) (float64, error) {
-	c, err := dialStarting(network, addr)
+	c, err := proc.Dial(network, addr)
 	if err != nil {
 		return 0, err
 	}
@@ -632,16 +627,8 @@ func (b *bench) relaySocat(total int64) (float64, time.Duration, error) {
 		return 0, 0, err
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
-	relay := exec.Command(b.socat, "-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
-	if err := proc.Start(relay, "", ""); err != nil {
-		return 0, 0, err
-	}
-	rate, err := b.write("tcp4", listen, total, done, b.endpoints == "zerocopy")
-	relay.Wait()
-	if err != nil {
-		return 0, 0, err
-	}
-	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
+	return b.throughSocat(func() (float64, error) { return b.write("tcp4", listen, total, done, b.endpoints == "zerocopy") },
+		"-b", "65536", "TCP4-LISTEN:"+strconv.Itoa(port)+",bind=127.0.0.1,reuseaddr", "TCP4:"+addr)
 }
 
 func (b *bench) relayDirect(total int64) (float64, error) {

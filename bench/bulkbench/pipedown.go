@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -167,21 +166,12 @@ func (b *bench) pipeDownSocat(total int64) (float64, time.Duration, error) {
 		return 0, 0, err
 	}
 	sock := filepath.Join(b.dir, "socat-down.sock")
-	relay := exec.Command(b.socat, "-u", "TCP4:"+addr, "UNIX-LISTEN:"+sock)
-	if err := proc.Start(relay, "", ""); err != nil {
-		return 0, 0, err
-	}
-	c, err := dialStarting("unix", sock)
-	if err != nil {
-		relay.Process.Kill()
-		relay.Wait()
-		return 0, 0, err
-	}
-	rate, err := drain(c, total, source)
-	c.Close()
-	relay.Wait()
-	if err != nil {
-		return 0, 0, err
-	}
-	return rate, relay.ProcessState.UserTime() + relay.ProcessState.SystemTime(), nil
+	return b.throughSocat(func() (float64, error) {
+		c, err := proc.Dial("unix", sock)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return drain(c, total, source)
+	}, "-u", "TCP4:"+addr, "UNIX-LISTEN:"+sock)
 }

@@ -24,16 +24,28 @@ func Start(cmd *exec.Cmd, network, addr string) error {
 	if network == "" {
 		return nil
 	}
+	c, err := Dial(network, addr)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("%s did not start serving on %s: %w", cmd.Path, addr, err)
+	}
+	c.Close()
+	return nil
+}
+
+// Dial connects to a server that may still be starting: it retries for up
+// to five seconds.
+func Dial(network, addr string) (net.Conn, error) {
+	var err error
 	for range 500 {
-		if c, err := net.Dial(network, addr); err == nil {
-			c.Close()
-			return nil
+		var c net.Conn
+		if c, err = net.Dial(network, addr); err == nil {
+			return c, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return fmt.Errorf("%s did not start serving on %s", cmd.Path, addr)
+	return nil, err
 }
 
 // Stop interrupts cmd and waits for it to exit.
