@@ -124,11 +124,7 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 
 	// Another policy put in force applies to the next call.
-	p, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\"]\n  bind: [\"127.0.0.1:80\"]\n  sendto: [\"10.0.0.0/8\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.svc.SetPolicy(p)
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\"]\n  bind: [\"127.0.0.1:80\"]\n  sendto: [\"10.0.0.0/8\"]\n"))
 	id2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	if os.Geteuid() == 0 { // the kernel's own checks pass only for root
 		if r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_RAW, Protocol: sockdv1.Protocol_PROTOCOL_ICMP}); err != nil || r.GetError() != nil {
@@ -162,11 +158,7 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	wantDenied(t, err, reasonPolicyDenied, actionConnect)
 
 	// native allows any control message the kernel lets the daemon send.
-	native, perr := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  sendto: [\"127.0.0.1\"]\n  options: [native]\n"))
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	l.svc.SetPolicy(native)
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  sendto: [\"127.0.0.1\"]\n  options: [native]\n"))
 	_, nerr := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
 		Control: []*sockdv1.ControlMessage{{Level: unix.SOL_SOCKET, Type: unix.SO_MARK, Data: []byte{1, 0, 0, 0}}}})
 	if status.Code(nerr) == codes.PermissionDenied {
@@ -274,11 +266,7 @@ rules:
 // the others are closed unseen and the accept goes on.
 func TestPolicyAcceptFrom(t *testing.T) {
 	l := newLive(t, Limits{})
-	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet stream\"]\n  bind: [\"127.0.0.1:0\"]\n  accept: [\"127.0.0.1\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.svc.SetPolicy(pol)
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet stream\"]\n  bind: [\"127.0.0.1:0\"]\n  accept: [\"127.0.0.1\"]\n"))
 	ln, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)}); err != nil || r.GetError() != nil {
 		t.Fatal(r, err)
@@ -441,16 +429,12 @@ func TestSocketsAreTheirUsers(t *testing.T) {
 // one it does not may not. (which_sockets filters by the same isAdmin.)
 func TestPolicyAdmin(t *testing.T) {
 	l := newLive(t, Limits{}) // uid 1000's session and listener
-	pol, err := ParsePolicy([]byte(`
+	l.svc.SetPolicy(mustParse(t, `
 version: 1
 rules:
 - {principals: ["x509:ops"], admin: true, open: ["inet stream"]}
 - {principals: ["*"], open: ["inet *"]}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.svc.SetPolicy(pol)
 	userSock, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	as := func(p Principal) context.Context {
 		ctx := asPrincipal(p)
@@ -473,7 +457,7 @@ rules:
 	// rule: it gains no right of uid 1000's.
 	asUser := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: Principal{Kind: "x509", Name: "ops"}}}),
 		metadata.Pairs(SessionMetadataKey, l.sess.id))
-	_, err = l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+	_, err := l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
 	wantDenied(t, err, reasonPolicyDenied, actionOpen)
 	if r, err := l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM}); err != nil || r.GetError() != nil {
 		t.Fatalf("the admin, through uid 1000's session, under its own rule: %v %v", r, err)
@@ -503,10 +487,7 @@ func countedService(t *testing.T, doc string) (*Service, *SocketCounter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	pol, err := ParsePolicy([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := mustParse(t, doc)
 	return New(Config{Engine: e, Policy: pol, Sockets: counter}), counter
 }
 
@@ -520,11 +501,7 @@ func asPrincipal(p Principal) context.Context {
 // gives its place back.
 func TestPendingOperationsQuota(t *testing.T) {
 	l := newLive(t, Limits{})
-	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 2}\n- principals: [\"*\"]\n  unrestricted: true\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.svc.SetPolicy(pol)
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 2}\n- principals: [\"*\"]\n  unrestricted: true\n"))
 	a, peerA := l.connected(t)
 	b, _ := l.connected(t)
 	c, _ := l.connected(t)
@@ -540,7 +517,7 @@ func TestPendingOperationsQuota(t *testing.T) {
 		defer l.svc.waiting.mu.Unlock()
 		return l.svc.waiting.n[l.sess.principal] == 2
 	})
-	_, err = l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 5000}}})
+	_, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 5000}}})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a third waiting recv: %v, want RESOURCE_EXHAUSTED", err)
 	}
@@ -598,11 +575,7 @@ func TestPendingOperationsQuota(t *testing.T) {
 // after another, each under a quota of one.
 func TestPendingOperationsReleased(t *testing.T) {
 	l := newLive(t, Limits{})
-	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 1}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.svc.SetPolicy(pol)
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 1}\n"))
 	open := func() string {
 		r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM})
 		if err != nil || r.GetError() != nil {
