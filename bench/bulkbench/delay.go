@@ -16,30 +16,30 @@ import (
 // daemon through a link that holds every chunk for rtt/2 each way: a client
 // on another host, which is who completion mode's saved round trip is for.
 // The daemon's own sockets (to the echo server) stay on loopback.
-func (b *bench) echoRemote(ctx context.Context, target string, rtt, d time.Duration, size int) (sel, comp float64, err error) {
+func (b *bench) echoRemote(ctx context.Context, target string, rtt, d time.Duration, size int) (sel, comp echoRun, err error) {
 	proxy, stop, err := delayProxy(filepath.Join(b.dir, "delayed.sock"), target, rtt/2)
 	if err != nil {
-		return 0, 0, err
+		return sel, comp, err
 	}
 	defer stop()
 	c, err := client.Dial(ctx, "unix://"+proxy)
 	if err != nil {
-		return 0, 0, err
+		return sel, comp, err
 	}
 	defer c.Close()
 	sess, err := c.CreateSession(ctx, "", time.Minute)
 	if err != nil {
-		return 0, 0, err
+		return sel, comp, err
 	}
 	defer sess.Close(ctx)
 	local, seen := b.sess, b.lastEvent
 	b.sess, b.lastEvent = sess, sess.LastSequence()
 	defer func() { b.sess, b.lastEvent = local, seen }()
 	if sel, err = b.echo(ctx, false, d, size); err != nil {
-		return 0, 0, fmt.Errorf("select: %w", err)
+		return sel, comp, fmt.Errorf("select: %w", err)
 	}
 	if comp, err = b.echo(ctx, true, d, size); err != nil {
-		return 0, 0, fmt.Errorf("completion: %w", err)
+		return sel, comp, fmt.Errorf("completion: %w", err)
 	}
 	return sel, comp, nil
 }

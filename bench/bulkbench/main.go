@@ -148,12 +148,12 @@ func (b *bench) runs(section string) bool {
 }
 
 func (b *bench) echoAll(ctx context.Context, sockdSock string, echoFor time.Duration, echoSize int) error {
-	loopback := func() (sel, comp float64, err error) {
+	loopback := func() (sel, comp echoRun, err error) {
 		if sel, err = b.echo(ctx, false, echoFor, echoSize); err != nil {
-			return 0, 0, fmt.Errorf("echo select: %w", err)
+			return sel, comp, fmt.Errorf("echo select: %w", err)
 		}
 		if comp, err = b.echo(ctx, true, echoFor, echoSize); err != nil {
-			return 0, 0, fmt.Errorf("echo completion: %w", err)
+			return sel, comp, fmt.Errorf("echo completion: %w", err)
 		}
 		return sel, comp, nil
 	}
@@ -161,10 +161,10 @@ func (b *bench) echoAll(ctx context.Context, sockdSock string, echoFor time.Dura
 		return err
 	}
 	if b.echoRTT > 0 {
-		remote := func() (sel, comp float64, err error) {
+		remote := func() (sel, comp echoRun, err error) {
 			sel, comp, err = b.echoRemote(ctx, sockdSock, b.echoRTT, echoFor, echoSize)
 			if err != nil {
-				return 0, 0, fmt.Errorf("echo with %v round trip: %w", b.echoRTT, err)
+				return sel, comp, fmt.Errorf("echo with %v round trip: %w", b.echoRTT, err)
 			}
 			return sel, comp, nil
 		}
@@ -177,19 +177,22 @@ func (b *bench) echoAll(ctx context.Context, sockdSock string, echoFor time.Dura
 }
 
 // echoRounds runs select and completion in turn, round after round, and
-// reports the medians.
-func (b *bench) echoRounds(label string, round func() (sel, comp float64, err error)) error {
-	var sel, comp, ratio []float64
+// reports the medians, and the share of echoes that were back before their
+// recv was posted (those cost both modes the same).
+func (b *bench) echoRounds(label string, round func() (sel, comp echoRun, err error)) error {
+	var sel, comp, ratio, selEarly, compEarly []float64
 	for range b.rounds {
 		s, c, err := round()
 		if err != nil {
 			return err
 		}
-		sel, comp, ratio = append(sel, s), append(comp, c), append(ratio, c/s)
+		sel, comp, ratio = append(sel, s.rate), append(comp, c.rate), append(ratio, c.rate/s.rate)
+		selEarly, compEarly = append(selEarly, 100*s.earlyShare()), append(compEarly, 100*c.earlyShare())
 	}
 	fmt.Printf("%s (median of %d rounds): select %.0f, completion %.0f, completion/select %.2f\n",
 		label, b.rounds, stat.Median(sel), stat.Median(comp), stat.Median(ratio))
 	fmt.Printf("  rounds, completion/select: %s\n", list(ratio, 2))
+	fmt.Printf("  echo back before the recv was posted (median): select %.0f%%, completion %.0f%%\n", stat.Median(selEarly), stat.Median(compEarly))
 	return nil
 }
 
@@ -224,19 +227,19 @@ func list(xs []float64, decimals int) string {
 // echo: select against completion.
 
 // echo times send + nowait recv of size bytes to a local echo server.
-func (b *bench) echo(ctx context.Context, completion bool, d time.Duration, size int) (float64, error) {
+func (b *bench) echo(ctx context.Context, completion bool, d time.Duration, size int) (echoRun, error) {
 	addr, stopEcho, err := echoServer()
 	if err != nil {
-		return 0, err
+		return echoRun{}, err
 	}
 	defer stopEcho()
 	sa, err := client.ParseAddr(addr)
 	if err != nil {
-		return 0, err
+		return echoRun{}, err
 	}
 	id, err := b.sess.OpenStream(ctx, sa)
 	if err != nil {
-		return 0, err
+		return echoRun{}, err
 	}
 	defer b.sess.CloseSocket(ctx, id)
 	evCtx, cancel := context.WithCancel(ctx)
@@ -259,30 +262,34 @@ func (b *bench) echo(ctx context.Context, completion bool, d time.Duration, size
 	if completion {
 		mode = client.NowaitCompletion(0)
 	}
-	// Each round posts the recv and sends the message at the same time, as
-	// a client that keeps a read outstanding does, so the echo usually finds
-	// the recv waiting: select mode then costs a retry call after the
-	// event, completion mode does not.
-	rounds := 0
+	// Each round posts the recv and then sends the message, without waiting
+	// for the post's answer, as a client that keeps a read outstanding does:
+	// the echo then usually finds the recv waiting, and select mode costs a
+	// retry call after the event where completion mode does not. The post
+	// goes first, but the daemon runs the two calls concurrently, so now and
+	// then the echo is back before the recv is posted and the post answers
+	// with the data in either mode; those rounds are counted.
+	var r echoRun
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		got := 0
-		sent := make(chan error, 1)
+		posted := make(chan postResult, 1)
 		go func() {
-			_, err := b.sess.Send(ctx, id, msg, client.Infinity)
-			sent <- err
+			resp, err := b.sess.Recv(ctx, id, int64(size), mode)
+			posted <- postResult{resp, err}
 		}()
-		resp, err := b.sess.Recv(ctx, id, int64(size), mode)
-		if err != nil {
-			return 0, err
+		if _, err := b.sess.Send(ctx, id, msg, client.Infinity); err != nil {
+			return echoRun{}, err
 		}
-		if err := <-sent; err != nil {
-			return 0, err
+		post := <-posted
+		if post.err != nil {
+			return echoRun{}, post.err
 		}
+		resp := post.resp
 		for pending := resp.GetAsync() != nil; pending; {
 			ev, err := nextEvent()
 			if err != nil {
-				return 0, err
+				return echoRun{}, err
 			}
 			if c := ev.GetCompletion(); c != nil {
 				got += len(c.GetRecv().GetData())
@@ -290,21 +297,37 @@ func (b *bench) echo(ctx context.Context, completion bool, d time.Duration, size
 			}
 			retry, err := b.sess.Recv(ctx, id, int64(size-got), mode)
 			if err != nil {
-				return 0, err
+				return echoRun{}, err
 			}
 			got += len(retry.GetData())
 			pending = retry.GetAsync() != nil
 		}
 		if resp.GetAsync() == nil {
 			got = len(resp.GetData())
+			r.early++
 		}
 		if got != size {
-			return 0, fmt.Errorf("echo returned %d bytes, want %d", got, size)
+			return echoRun{}, fmt.Errorf("echo returned %d bytes, want %d", got, size)
 		}
-		rounds++
+		r.rounds++
 	}
-	return float64(rounds) / d.Seconds(), nil
+	r.rate = float64(r.rounds) / d.Seconds()
+	return r, nil
 }
+
+type postResult struct {
+	resp *sockdv1.RecvResponse
+	err  error
+}
+
+// echoRun is one timed echo run: its round trips per second, and how many
+// of its rounds found the echo back before the recv was posted.
+type echoRun struct {
+	rate          float64
+	rounds, early int
+}
+
+func (r echoRun) earlyShare() float64 { return float64(r.early) / float64(max(1, r.rounds)) }
 
 func echoServer() (string, func(), error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
