@@ -3,8 +3,10 @@ package engine
 import (
 	"encoding/binary"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,11 +25,13 @@ const wakeToken = 0
 // A loop waits on one epoll instance and turns edges into lane progress.
 type loop struct {
 	epfd   int
-	wakefd int // eventfd: written to stop the loop
+	file   *os.File        // owns epfd: closing it closes the set
+	poller syscall.RawConn // waits, in the runtime's poller, for the set to be ready
+	wakefd int             // eventfd: written to stop the loop
 	slots  *slots
 	log    *slog.Logger
 
-	// harvests counts the epoll_wait calls that returned; every edge carries
+	// harvests counts the epoll_wait calls that returned events; every edge carries
 	// the count of the harvest it came from (see side.emptyAt).
 	harvests atomic.Uint64
 
@@ -52,7 +56,20 @@ func newLoop(sl *slots, log *slog.Logger) (*loop, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
-	l := &loop{epfd: epfd, wakefd: wakefd, slots: sl, log: log, done: make(chan struct{})}
+	// Nonblocking, so that os.NewFile hands the fd to the runtime's poller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wakefd)
+		unix.Close(epfd)
+		return nil, err
+	}
+	file := os.NewFile(uintptr(epfd), "engine-epoll")
+	poller, err := file.SyscallConn()
+	if err != nil {
+		unix.Close(wakefd)
+		file.Close()
+		return nil, err
+	}
+	l := &loop{epfd: epfd, file: file, poller: poller, wakefd: wakefd, slots: sl, log: log, done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -67,32 +84,52 @@ func tokenOf(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
+// run harvests the epoll set until stop. It never blocks a thread: when the
+// set has nothing, it parks in the runtime's poller, which watches the epoll
+// fd itself (an epoll fd is readable while its set holds ready events).
 func (l *loop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 256)
-	for !l.stopping.Load() {
-		n, err := unix.EpollWait(l.epfd, events, -1)
-		if err == unix.EINTR {
+	var failed error
+	err := l.poller.Read(func(uintptr) bool {
+		for !l.stopping.Load() {
+			n, err := unix.EpollWait(l.epfd, events, 0)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				failed = err
+				return true
+			case n == 0:
+				return false // park in the runtime's poller until the set is ready
+			}
+			l.dispatch(events[:n])
+		}
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		l.log.Error("engine: epoll_wait failed; loop stops", "err", err)
+	}
+}
+
+// dispatch turns one harvest's events into lane progress.
+func (l *loop) dispatch(events []unix.EpollEvent) {
+	harvest := l.harvests.Add(1)
+	for i := range events {
+		ev := &events[i]
+		tok := tokenOf(ev)
+		if tok == wakeToken {
+			var buf [8]byte
+			unix.Read(l.wakefd, buf[:])
 			continue
 		}
-		if err != nil {
-			l.log.Error("engine: epoll_wait failed; loop stops", "err", err)
-			return
-		}
-		harvest := l.harvests.Add(1)
-		for i := range events[:n] {
-			ev := &events[i]
-			tok := tokenOf(ev)
-			if tok == wakeToken {
-				var buf [8]byte
-				unix.Read(l.wakefd, buf[:])
-				continue
-			}
-			// A stale token (the socket closed, its slot reused) finds no
-			// socket or another generation, and is dropped.
-			if s := l.slots.lookup(tok); s != nil {
-				s.onEdges(ev.Events, harvest)
-			}
+		// A stale token (the socket closed, its slot reused) finds no
+		// socket or another generation, and is dropped.
+		if s := l.slots.lookup(tok); s != nil {
+			s.onEdges(ev.Events, harvest)
 		}
 	}
 }
@@ -104,7 +141,7 @@ func (l *loop) stop() {
 	binary.NativeEndian.PutUint64(one[:], 1)
 	unix.Write(l.wakefd, one[:])
 	<-l.done
-	unix.Close(l.epfd)
+	l.file.Close()
 	unix.Close(l.wakefd)
 }
 
