@@ -158,9 +158,12 @@ type OpenOptions struct {
 	// the daemon's uid, and the connections it accepts too, whoever owns it
 	// by then; that takes effect only if the daemon may change its
 	// filesystem uid (CAP_SETUID). Its binds, connects and sends to
-	// filesystem paths are made with the user's filesystem uid and gid and
-	// no supplementary groups, or fail with EPERM if the daemon cannot
-	// switch (CAP_SETUID and CAP_SETGID).
+	// filesystem paths, and a local socket's connect and listen, are made
+	// with the user's effective uid and gid and no supplementary groups, or
+	// fail with EPERM if the daemon cannot switch (CAP_SETUID and
+	// CAP_SETGID): the kernel checks the user's rights, and a local peer
+	// reads the user with SO_PEERCRED. A local socket also sends the user's
+	// SCM_CREDENTIALS with its data, which a receiver with SO_PASSCRED reads.
 	Creds *Creds
 	Debug bool
 	// UseRegistry is nil for "the global default".

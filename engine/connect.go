@@ -69,7 +69,7 @@ func (j *connectJob) attempt() (bool, error) {
 	}
 	at := s.harvest()
 	var err error
-	if u := s.pathUser(j.to); u != nil {
+	if u := s.peerUser(); u != nil {
 		_, err = asUser(u, func() (int, error) { return 0, sysConnect(s.fd, j.to) })
 	} else {
 		err = sysConnect(s.fd, j.to)

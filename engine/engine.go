@@ -171,8 +171,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 	}
 	s.debug.Store(opts.Debug)
 	if opts.Creds != nil {
-		c := *opts.Creds
-		s.creds.Store(&c)
+		s.actFor(*opts.Creds)
 	}
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {

@@ -37,6 +37,24 @@ func procNetUID(t *testing.T, file string, port uint16) int {
 	return -1
 }
 
+// everyThreadRoot fails t if a thread of the process is left with another
+// real, effective, saved or filesystem uid or gid than root's.
+func everyThreadRoot(t *testing.T, after string) {
+	t.Helper()
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread has exited
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") && slices.ContainsFunc(f[1:], func(id string) bool { return id != "0" }) {
+				t.Errorf("after %s, thread %s has %s", after, task.Name(), line)
+			}
+		}
+	}
+}
+
 // A socket opened with OpenOptions.Creds is that uid's in the kernel's eyes,
 // and so are the connections it accepts; without it, the daemon's.
 func TestOpenAsUID(t *testing.T) {
@@ -67,19 +85,7 @@ func TestOpenAsUID(t *testing.T) {
 	if _, port := open(unix.SOCK_DGRAM, OpenOptions{}); procNetUID(t, "udp", port) != 0 {
 		t.Errorf("a socket opened without a uid is uid %d's", procNetUID(t, "udp", port))
 	}
-	// No thread of the process is left with the other fsuid.
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
-		if err != nil {
-			continue // the thread has exited
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) == 5 && f[0] == "Uid:" && f[4] != "0" {
-				t.Errorf("thread %s has fsuid %s after the opens", task.Name(), f[4])
-			}
-		}
-	}
+	everyThreadRoot(t, "the opens")
 
 	ln, port := open(unix.SOCK_STREAM, OpenOptions{Creds: &creds})
 	if err := ln.Listen(4); err != nil {

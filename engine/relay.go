@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -25,7 +26,8 @@ type RelayResult struct {
 }
 
 // Relay joins two connected stream sockets: bytes move each way with
-// splice(2) through a pipe, never through user space, until both directions
+// splice(2) through a pipe, never through user space (except into a local
+// socket acting for a user, see sendPiped), until both directions
 // have reached end of data, a socket fails or is closed, or ctx ends. End of
 // data on one side is passed on as shutdown(SHUT_WR) of the other. Both
 // sockets stay open afterwards.
@@ -152,6 +154,7 @@ func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-cha
 	c := &relayCaller{}
 	wait := Timeout{Kind: WaitInfinity}
 	var total uint64
+	var copyBuf []byte // sendPiped's
 	for {
 		var f filledPipe
 		select {
@@ -170,12 +173,19 @@ func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-cha
 			}
 			return total, nil
 		}
-		out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
-		_, err := dst.perform(ctx, c, OpSend, wait, out)
-		total += uint64(out.moved)
-		if err == nil {
-			err = out.err
+		var moved int
+		var err error
+		if dst.credsMsg != nil {
+			moved, err = sendPiped(ctx, dst, c, f, &copyBuf)
+		} else {
+			out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
+			_, err = dst.perform(ctx, c, OpSend, wait, out)
+			moved = out.moved
+			if err == nil {
+				err = out.err
+			}
 		}
+		total += uint64(moved)
 		if err != nil {
 			// The pipe may still hold bytes: it is closed, not reused.
 			f.pipe.close()
@@ -183,6 +193,31 @@ func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-cha
 		}
 		free <- f.pipe
 	}
+}
+
+// sendPiped writes a filled pipe to dst through user space: a local socket
+// acting for a user sends the user's credentials with its bytes (actFor),
+// which splice(2) cannot attach, so its share of a relay is read from the
+// pipe and sent with Send. buf is kept between calls.
+func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]byte) (int, error) {
+	if *buf == nil {
+		*buf = make([]byte, spliceChunk)
+	}
+	b := (*buf)[:f.n]
+	for got := 0; got < f.n; {
+		n, err := unix.Read(f.pipe.r, b[got:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.ErrUnexpectedEOF // cannot happen: the pipe holds f.n bytes
+		}
+		got += n
+	}
+	r := dst.Send(ctx, c, b, 0, Timeout{Kind: WaitInfinity})
+	return r.Sent, r.Err
 }
 
 // splicePipe is the kernel pipe a direction's bytes pass through.

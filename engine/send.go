@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -151,10 +152,28 @@ func (j *sendJob) write() (int, error) {
 }
 
 func (j *sendJob) sendOnce(flags int) (int, error) {
-	if !j.msg {
+	creds := j.s.credsMsg
+	if !j.msg && creds == nil {
 		return sysSendto(j.s.fd, j.data[j.sent:], flags, j.to)
 	}
-	return sysSendmsg(j.s.fd, j.pending(), j.oob, flags, j.to)
+	oob := j.oob
+	switch {
+	case creds == nil:
+	case len(oob) == 0:
+		oob = creds // with every write: each skb carries its own
+	default:
+		oob = slices.Concat(oob, creds)
+	}
+	if !j.msg {
+		var iov []unix.Iovec
+		if rest := j.data[j.sent:]; len(rest) > 0 {
+			v := unix.Iovec{Base: &rest[0]}
+			v.SetLen(len(rest))
+			iov = []unix.Iovec{v}
+		}
+		return sysSendmsg(j.s.fd, iov, oob, flags, j.to)
+	}
+	return sysSendmsg(j.s.fd, j.pending(), oob, flags, j.to)
 }
 
 // pending is the unsent part of the iov, at most IOVMax buffers.

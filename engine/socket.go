@@ -2,6 +2,7 @@ package engine
 
 import (
 	"container/list"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +64,7 @@ type Socket struct {
 
 	acceptFilter atomic.Pointer[AcceptFilter]
 	creds        atomic.Pointer[Creds] // OpenOptions.Creds
+	credsMsg     []byte                // SCM_CREDENTIALS for creds, on local sockets; set before the socket id is handed out
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -162,7 +164,15 @@ func (s *Socket) Bind(sa SockAddr) error {
 // Listen marks the socket as accepting connections.
 func (s *Socket) Listen(backlog int) error {
 	return s.Control(func(fd int) error {
-		if err := unix.Listen(fd, backlog); err != nil {
+		listen := func() (int, error) { return 0, unix.Listen(fd, backlog) }
+		var err error
+		if u := s.peerUser(); u != nil {
+			// What connecting peers read with SO_PEERCRED is recorded now.
+			_, err = asUser(u, listen)
+		} else {
+			_, err = listen()
+		}
+		if err != nil {
 			return err
 		}
 		s.listening.Store(true)
@@ -271,6 +281,20 @@ func (s *Socket) inherit(from *Socket) {
 	s.iow.Store(from.IOW())
 	s.debug.Store(from.Debug())
 	s.useRegistry.Store(from.UseRegistry())
+	if c := from.creds.Load(); c != nil {
+		s.actFor(*c)
+	}
+}
+
+// actFor records that s acts for the local user c (OpenOptions.Creds). A
+// local socket then sends c's credentials with everything it sends: a
+// receiver with SO_PASSCRED is told the sender's, and without a control
+// message of ours the kernel would tell the daemon's.
+func (s *Socket) actFor(c Creds) {
+	s.creds.Store(&c)
+	if s.domain == unix.AF_UNIX {
+		s.credsMsg = unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid()), Uid: c.UID, Gid: c.GID})
+	}
 }
 
 // reportWraps tells the owner about wrapped counters, if iow is on.

@@ -18,10 +18,11 @@ func openSocket(domain, typ, protocol int, netns string, c *Creds) (int, error) 
 }
 
 // onLockedThread runs f on a goroutine of its own, locked to its thread:
-// setns(2), setfsuid(2), setfsgid(2) and setgroups(2) change the calling
-// thread only. f reports whether it put the thread back as it found it; if
-// not, the goroutine exits still locked and the runtime discards the
-// thread, so that nothing else ever runs there.
+// setns(2), setfsuid(2), setfsgid(2), setgroups(2) and the raw setresuid(2)
+// and setresgid(2) of asUser change the calling thread only. f reports
+// whether it put the thread back as it found it; if not, the goroutine
+// exits still locked and the runtime discards the thread, so that nothing
+// else ever runs there.
 func onLockedThread(f func() (int, error, bool)) (int, error) {
 	type result struct {
 		n   int
@@ -104,33 +105,79 @@ func (s *Socket) pathUser(to *rawSockaddr) *Creds {
 	return nil
 }
 
-// asUser makes call with the filesystem uid and gid set to c's and no
-// supplementary groups, on a locked thread of its own, so that the kernel
-// checks c's rights and never more: a daemon that cannot switch (no
-// CAP_SETUID or CAP_SETGID) answers EPERM rather than make the call with
-// its own rights.
+// peerUser is the user a local socket acts for (OpenOptions.Creds), or nil.
+// Its connect(2) and listen(2) must be made as that user (asUser): the
+// kernel records the caller's credentials then, and the other end reads
+// them with SO_PEERCRED and SO_PEERGROUPS; made as the daemon, a user's
+// connection would look like root's to every service that trusts its
+// peer's uid (D-Bus, systemd, docker), abstract addresses included.
+func (s *Socket) peerUser() *Creds {
+	if s.domain != unix.AF_UNIX {
+		return nil
+	}
+	return s.creds.Load()
+}
+
+// asUser makes call as c on a locked thread of its own: effective (and so
+// filesystem) uid and gid c's, no supplementary groups, so that the kernel
+// checks c's rights and never more, and records c as the caller where a
+// peer can read it. The real and saved uids stay the daemon's, so that
+// the thread can switch back, and so that c's other processes cannot
+// signal or trace it. A daemon that cannot switch (no CAP_SETUID or
+// CAP_SETGID) answers EPERM rather than make the call with its own rights.
 func asUser(c *Creds, call func() (int, error)) (int, error) {
 	return onLockedThread(func() (int, error, bool) { return callAsUser(*c, call) })
 }
 
+// threadCreds are the credentials of the calling thread that asUser
+// changes.
+type threadCreds struct {
+	euid, egid int
+	groups     []int
+}
+
+func currentThreadCreds() (threadCreds, error) {
+	_, euid, _ := unix.Getresuid()
+	_, egid, _ := unix.Getresgid()
+	groups, err := unix.Getgroups()
+	return threadCreds{euid: euid, egid: egid, groups: groups}, err
+}
+
+// set changes the calling thread only: unix.Setresuid and friends go
+// through syscall's all-threads variants, these raw calls do not. Groups
+// and gid go first, while the thread still has its capabilities: leaving
+// euid 0 clears the effective set.
+func (t threadCreds) set() {
+	const keep = ^uintptr(0) // -1: leave as it is
+	unix.Setgroups(t.groups) // x/sys/unix: this thread only
+	unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(t.egid), keep)
+	unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(t.euid), keep)
+}
+
+// restore switches back: uid first, which gives back the capabilities
+// needed for the rest.
+func (t threadCreds) restore() {
+	const keep = ^uintptr(0)
+	unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(t.euid), keep)
+	unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(t.egid), keep)
+	unix.Setgroups(t.groups)
+}
+
+func (t threadCreds) equal(u threadCreds) bool {
+	return t.euid == u.euid && t.egid == u.egid && slices.Equal(t.groups, u.groups)
+}
+
 // callAsUser must run on a locked thread.
 func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored bool) {
-	groups, err := unix.Getgroups()
+	prev, err := currentThreadCreds()
 	if err != nil {
 		return 0, err, true
 	}
-	prevGID, _ := unix.SetfsgidRetGid(int(c.GID))
-	prevUID, _ := unix.SetfsuidRetUid(int(c.UID))
-	unix.Setgroups(nil)
+	threadCreds{euid: int(c.UID), egid: int(c.GID)}.set()
 	defer func() {
-		unix.Setgroups(groups)
-		unix.SetfsuidRetUid(prevUID)
-		unix.SetfsgidRetGid(prevGID)
-		// setfsuid(-1) and setfsgid(-1) change nothing and tell what is in force.
-		uid, _ := unix.SetfsuidRetUid(-1)
-		gid, _ := unix.SetfsgidRetGid(-1)
-		now, err := unix.Getgroups()
-		restored = uid == prevUID && gid == prevGID && err == nil && slices.Equal(now, groups)
+		prev.restore()
+		now, err := currentThreadCreds()
+		restored = err == nil && now.equal(prev)
 	}()
 	if !switchedTo(c) {
 		return 0, unix.EPERM, true // restored says the rest
@@ -139,15 +186,15 @@ func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored b
 	return n, err, true
 }
 
-// switchedTo reports whether the calling thread now has c's filesystem
-// rights and no more: fsuid and fsgid c's, no supplementary groups, and
+// switchedTo reports whether the calling thread now acts as c and no more:
+// effective and filesystem uid and gid c's, no supplementary groups, and
 // none of the capabilities that bypass file permissions (the kernel drops
-// them when the fsuid leaves 0, unless a securebit keeps them).
+// them when the effective uid leaves 0, unless a securebit keeps them).
 func switchedTo(c Creds) bool {
-	uid, _ := unix.SetfsuidRetUid(-1)
-	gid, _ := unix.SetfsgidRetGid(-1)
-	groups, err := unix.Getgroups()
-	if uid != int(c.UID) || gid != int(c.GID) || err != nil || len(groups) != 0 {
+	now, err := currentThreadCreds()
+	fsuid, _ := unix.SetfsuidRetUid(-1) // -1 changes nothing and tells what is in force
+	fsgid, _ := unix.SetfsgidRetGid(-1)
+	if err != nil || !now.equal(threadCreds{euid: int(c.UID), egid: int(c.GID)}) || fsuid != int(c.UID) || fsgid != int(c.GID) {
 		return false
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -108,21 +111,48 @@ func TestPolicyFileRefusedAtStart(t *testing.T) {
 // through its unix socket as itself (SO_PEERCRED) and may do what it could
 // on its own, no more: the real binaries, a real second uid.
 func TestDefaultPolicyForAnotherUser(t *testing.T) {
+	run := asNobody(t)
+	out, errOut, code := run("global-info")
+	if code != 0 || !strings.Contains(out, "principal: uid:65534\n") || !strings.Contains(out, "policy: default (restricted)\n") {
+		t.Fatalf("global-info as nobody: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, refused := range [][]string{{"open", "inet", "raw", "icmp"}, {"open", "local", "stream"}} {
+		if _, errOut, code := run(refused...); code != 1 || !strings.Contains(errOut, "permission_denied") {
+			t.Errorf("sockctl %s as nobody: exit %d, %s", strings.Join(refused, " "), code, errOut)
+		}
+	}
+	id, errOut, code := run("open", "inet", "stream")
+	if code != 0 {
+		t.Fatalf("open inet stream as nobody: exit %d, %s", code, errOut)
+	}
+	id = strings.TrimSpace(id)
+	if _, errOut, code := run("bind", id, "127.0.0.1:80"); code != 1 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("bind to port 80 as nobody: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := run("bind", id, "127.0.0.1:0"); code != 0 {
+		t.Errorf("bind to an ephemeral port as nobody: exit %d, %s", code, errOut)
+	}
+}
+
+// asNobody starts a daemon of the test's own (as root, with daemonArgs) and
+// returns a runner of sockctl as uid nobody against it, in a session of
+// its own.
+func asNobody(t *testing.T, daemonArgs ...string) func(args ...string) (string, string, int) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sockctl as another user")
 	}
-	const nobody = 65534
 	dir, err := os.MkdirTemp("", "sockd-policy-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	// The user must reach the socket and run sockctl: a world-readable
 	// directory, a socket anyone may connect to, a copy of the binary.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := dedicatedDaemon(t, filepath.Join(dir, "d"))
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), daemonArgs...)
 	for _, p := range []string{filepath.Join(dir, "d"), d.Path} {
 		mode := os.FileMode(0o755)
 		if p == d.Path {
@@ -147,27 +177,54 @@ func TestDefaultPolicyForAnotherUser(t *testing.T) {
 		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "HOME="+dir)
 		return runCommand(t, cmd)
 	}
-	out, errOut, code := run("global-info")
-	if code != 0 || !strings.Contains(out, "principal: uid:65534\n") || !strings.Contains(out, "policy: default (restricted)\n") {
-		t.Fatalf("global-info as nobody: exit %d\n%s%s", code, out, errOut)
+	t.Cleanup(func() { run("session", "close") })
+	return run
+}
+
+// A local socket the daemon makes for another user connects as that user:
+// the listening end reads the user's uid with SO_PEERCRED, not the
+// daemon's root, which a service trusting its peer's uid would trust.
+func TestLocalConnectAsAnotherUser(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, []byte(`version: 1
+rules:
+  - principals: ["uid:65534"]
+    open: ["local stream"]
+    connect: ["local:@sockd-test-*"]
+`), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for _, refused := range [][]string{{"open", "inet", "raw", "icmp"}, {"open", "local", "stream"}} {
-		if _, errOut, code := run(refused...); code != 1 || !strings.Contains(errOut, "permission_denied") {
-			t.Errorf("sockctl %s as nobody: exit %d, %s", strings.Join(refused, " "), code, errOut)
-		}
+	run := asNobody(t, "--policy", policy)
+	name := fmt.Sprintf("sockd-test-peercred-%d", os.Getpid())
+	l, err := net.Listen("unix", "@"+name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	id, errOut, code := run("open", "inet", "stream")
+	defer l.Close()
+	id, errOut, code := run("open", "local", "stream")
 	if code != 0 {
-		t.Fatalf("open inet stream as nobody: exit %d, %s", code, errOut)
+		t.Fatalf("open local stream as nobody: exit %d, %s", code, errOut)
 	}
-	id = strings.TrimSpace(id)
-	if _, errOut, code := run("bind", id, "127.0.0.1:80"); code != 1 || !strings.Contains(errOut, "permission_denied") {
-		t.Errorf("bind to port 80 as nobody: exit %d, %s", code, errOut)
+	if _, errOut, code := run("connect", strings.TrimSpace(id), "local:@"+name); code != 0 {
+		t.Fatalf("connect as nobody: exit %d, %s", code, errOut)
 	}
-	if _, errOut, code := run("bind", id, "127.0.0.1:0"); code != 0 {
-		t.Errorf("bind to an ephemeral port as nobody: exit %d, %s", code, errOut)
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
 	}
-	run("session", "close")
+	defer c.Close()
+	raw, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.Uid != nobody || cred.Gid != nobody {
+		t.Fatalf("the peer reads uid %d gid %d, want %d %d", cred.Uid, cred.Gid, nobody, nobody)
+	}
 }
 
 // A Pipe holds one of its principal's pending operations for as long as

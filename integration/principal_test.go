@@ -13,7 +13,7 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
-// nobody is the unprivileged principal of TestPrincipalsAreSeparated.
+// nobody is the unprivileged local user the tests run sockctl as.
 const nobody = 65534
 
 // TestPrincipalsAreSeparated drives one daemon as two principals: root (an

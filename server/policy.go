@@ -108,9 +108,9 @@ const defaultSocketQuota = 1024
 // could do on its own, so that the daemon's privileges lend it nothing:
 // open inet and inet6 sockets of type stream, dgram or seqpacket; bind to
 // port 0 or from unprivilegedPorts up; connect and send to any inet
-// address. Local sockets are refused: through the daemon a peer would see
-// the daemon's user (SO_PEERCRED), and paths would be resolved with its
-// rights. No privileged or native option and no network namespace; 1024
+// address. Local sockets are refused: a policy file grants them where an
+// operator wants them (a local user's then act as that user toward paths
+// and peers; other principals' as the daemon's user). No privileged or native option and no network namespace; 1024
 // sockets and 1024 waiting operations.
 func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	owners := &policyRule{
