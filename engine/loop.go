@@ -2,11 +2,13 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,6 +66,10 @@ func newLoop(sl *slots, log *slog.Logger) (*loop, error) {
 	}
 	file := os.NewFile(uintptr(epfd), "engine-epoll")
 	poller, err := file.SyscallConn()
+	if err == nil && file.SetReadDeadline(time.Time{}) == os.ErrNoDeadline {
+		// os.NewFile fell back to blocking use: the loop could never park.
+		err = errors.New("engine: the runtime's poller refused the epoll fd")
+	}
 	if err != nil {
 		unix.Close(wakefd)
 		file.Close()
