@@ -77,7 +77,7 @@ func (j *acceptJob) attempt() (bool, error) {
 			unix.Close(nfd)
 			continue
 		}
-		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner)
+		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner, s.creds.Load())
 		if err != nil {
 			s.cnt.inc(cAccFails)
 			j.err = err

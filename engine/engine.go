@@ -165,14 +165,11 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 			protocol = p
 		}
 	}
-	s, err := e.adopt(fd, domain, typ, protocol, owner)
+	s, err := e.adopt(fd, domain, typ, protocol, owner, opts.Creds)
 	if err != nil {
 		return nil, err
 	}
 	s.debug.Store(opts.Debug)
-	if opts.Creds != nil {
-		s.actFor(*opts.Creds)
-	}
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {
 		useRegistry = *opts.UseRegistry
@@ -184,9 +181,13 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 }
 
 // adopt wraps a new fd, for which a reservation is held, in a registered
-// Socket. On failure it closes fd and releases the reservation.
-func (e *Engine) adopt(fd, domain, typ, protocol int, owner Caller) (*Socket, error) {
+// Socket acting for creds, if set. On failure it closes fd and releases the
+// reservation.
+func (e *Engine) adopt(fd, domain, typ, protocol int, owner Caller, creds *Creds) (*Socket, error) {
 	s := newSocket(e, fd, domain, typ, protocol, owner)
+	if creds != nil {
+		s.actFor(*creds) // before anything can see s
+	}
 	if err := e.register(s); err != nil {
 		unix.Close(fd)
 		e.unreserve()

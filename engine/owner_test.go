@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,19 +39,31 @@ func procNetUID(t *testing.T, file string, port uint16) int {
 }
 
 // everyThreadRoot fails t if a thread of the process is left with another
-// real, effective, saved or filesystem uid or gid than root's.
+// real, effective, saved or filesystem uid or gid than root's, or other
+// supplementary groups or effective capabilities than the main thread's.
 func everyThreadRoot(t *testing.T, after string) {
 	t.Helper()
+	credLines := func(task string) map[string]string {
+		b, err := os.ReadFile("/proc/self/task/" + task + "/status")
+		if err != nil {
+			return nil // the thread has exited
+		}
+		lines := map[string]string{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok && slices.Contains([]string{"Uid", "Gid", "Groups", "CapEff"}, name) {
+				lines[name] = strings.Join(strings.Fields(value), " ")
+			}
+		}
+		return lines
+	}
+	main := credLines(strconv.Itoa(os.Getpid()))
+	if main["Uid"] != "0 0 0 0" || main["Gid"] != "0 0 0 0" {
+		t.Fatalf("the main thread is not root's: %v", main)
+	}
 	tasks, _ := os.ReadDir("/proc/self/task")
 	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
-		if err != nil {
-			continue // the thread has exited
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") && slices.ContainsFunc(f[1:], func(id string) bool { return id != "0" }) {
-				t.Errorf("after %s, thread %s has %s", after, task.Name(), line)
-			}
+		if lines := credLines(task.Name()); lines != nil && !maps.Equal(lines, main) {
+			t.Errorf("after %s, thread %s has %v, the main thread %v", after, task.Name(), lines, main)
 		}
 	}
 }

@@ -146,6 +146,11 @@ func TestLocalPeerSeesTheUser(t *testing.T) {
 		t.Fatal(r.Err)
 	}
 	wantSentCreds(t, server, "sendmsg", "sendmsg")
+	// The user's credentials are the daemon's to send, not the caller's.
+	forged := ControlMessage{Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS,
+		Data: unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid())})[unix.CmsgLen(0):]}
+	r0 := client.SendMsg(bg, c, [][]byte{[]byte("forged")}, nil, []ControlMessage{forged}, 0, infinity)
+	wantInvalid(t, r0.Err, "ctrl")
 
 	// listen: a connecting peer reads the user.
 	listener := open(unix.SOCK_STREAM)

@@ -21,7 +21,7 @@ type RelayResult struct {
 	AToB, BToA uint64
 	// Err is nil when both directions reached end of data, otherwise what
 	// ended the relay: ErrClosed (a socket was closed), an Errno
-	// (econnreset, epipe, ...), or ctx's error.
+	// (econnreset, epipe, ..., or of a pipe), or ctx's error.
 	Err error
 }
 
@@ -212,11 +212,14 @@ func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]
 		case err != nil:
 			return 0, err
 		case n == 0:
-			return 0, io.ErrUnexpectedEOF // cannot happen: the pipe holds f.n bytes
+			return 0, unix.EIO // cannot happen: the pipe holds f.n bytes
 		}
 		got += n
 	}
 	r := dst.Send(ctx, c, b, 0, Timeout{Kind: WaitInfinity})
+	if r.Err == nil && r.Sent < len(b) {
+		r.Err = io.ErrShortWrite // a blocking stream send cannot stop short without an error
+	}
 	return r.Sent, r.Err
 }
 

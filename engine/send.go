@@ -58,6 +58,10 @@ func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *Sock
 		j.to = to
 	}
 	if len(ctrl) > 0 {
+		if s.credsMsg != nil && slices.ContainsFunc(ctrl, isCredentials) {
+			// The kernel would take the last of two: the user's are ours to send.
+			return SendResult{Unsent: j.total, Err: &InvalidError{What: "ctrl", Value: "SCM_CREDENTIALS on a socket acting for a user"}}
+		}
 		oob, err := EncodeControl(ctrl)
 		if err != nil {
 			return SendResult{Unsent: j.total, Err: err}
@@ -68,6 +72,10 @@ func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *Sock
 		j.oob = oob
 	}
 	return j.result(s.perform(ctx, c, OpSendMsg, t, j))
+}
+
+func isCredentials(m ControlMessage) bool {
+	return m.Level == unix.SOL_SOCKET && m.Type == unix.SCM_CREDENTIALS
 }
 
 // sendJob is one send/sendto/sendmsg call; sent accumulates across attempts.

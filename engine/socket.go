@@ -64,7 +64,7 @@ type Socket struct {
 
 	acceptFilter atomic.Pointer[AcceptFilter]
 	creds        atomic.Pointer[Creds] // OpenOptions.Creds
-	credsMsg     []byte                // SCM_CREDENTIALS for creds, on local sockets; set before the socket id is handed out
+	credsMsg     []byte                // SCM_CREDENTIALS for creds, on local sockets; set before s is published
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -281,12 +281,10 @@ func (s *Socket) inherit(from *Socket) {
 	s.iow.Store(from.IOW())
 	s.debug.Store(from.Debug())
 	s.useRegistry.Store(from.UseRegistry())
-	if c := from.creds.Load(); c != nil {
-		s.actFor(*c)
-	}
 }
 
-// actFor records that s acts for the local user c (OpenOptions.Creds). A
+// actFor records that s acts for the local user c (OpenOptions.Creds, or
+// the listener's for a connection it accepted), before s is published. A
 // local socket then sends c's credentials with everything it sends: a
 // receiver with SO_PASSCRED is told the sender's, and without a control
 // message of ours the kernel would tell the daemon's.

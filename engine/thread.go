@@ -130,41 +130,55 @@ func asUser(c *Creds, call func() (int, error)) (int, error) {
 }
 
 // threadCreds are the credentials of the calling thread that asUser
-// changes.
+// changes, with its capabilities, which the switches change too.
 type threadCreds struct {
 	euid, egid int
 	groups     []int
+	caps       [2]unix.CapUserData
 }
 
 func currentThreadCreds() (threadCreds, error) {
 	_, euid, _ := unix.Getresuid()
 	_, egid, _ := unix.Getresgid()
 	groups, err := unix.Getgroups()
-	return threadCreds{euid: euid, egid: egid, groups: groups}, err
+	t := threadCreds{euid: euid, egid: egid, groups: groups}
+	if err == nil {
+		err = unix.Capget(capsHeader(), &t.caps[0])
+	}
+	return t, err
 }
 
-// set changes the calling thread only: unix.Setresuid and friends go
-// through syscall's all-threads variants, these raw calls do not. Groups
-// and gid go first, while the thread still has its capabilities: leaving
-// euid 0 clears the effective set.
-func (t threadCreds) set() {
+// capsHeader names the calling thread (pid 0) to capget(2) and capset(2).
+func capsHeader() *unix.CapUserHeader {
+	return &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+}
+
+// become switches the calling thread to euid and egid with no
+// supplementary groups. It changes that thread only: unix.Setresuid and
+// friends go through syscall's all-threads variants, these raw calls do
+// not. Groups and gid go first, while the thread still has its
+// capabilities; leaving euid 0 then clears the effective set.
+func become(euid, egid int) {
 	const keep = ^uintptr(0) // -1: leave as it is
-	unix.Setgroups(t.groups) // x/sys/unix: this thread only
-	unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(t.egid), keep)
-	unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(t.euid), keep)
+	unix.Setgroups(nil)      // x/sys/unix: this thread only
+	unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(egid), keep)
+	unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(euid), keep)
 }
 
-// restore switches back: uid first, which gives back the capabilities
-// needed for the rest.
+// restore switches the calling thread back to t: uid first, which gives
+// back capabilities for the rest, and the capability sets last, since a
+// return to euid 0 makes the effective set the whole permitted one.
 func (t threadCreds) restore() {
 	const keep = ^uintptr(0)
 	unix.RawSyscall(unix.SYS_SETRESUID, keep, uintptr(t.euid), keep)
 	unix.RawSyscall(unix.SYS_SETRESGID, keep, uintptr(t.egid), keep)
 	unix.Setgroups(t.groups)
+	caps := t.caps
+	unix.Capset(capsHeader(), &caps[0])
 }
 
 func (t threadCreds) equal(u threadCreds) bool {
-	return t.euid == u.euid && t.egid == u.egid && slices.Equal(t.groups, u.groups)
+	return t.euid == u.euid && t.egid == u.egid && slices.Equal(t.groups, u.groups) && t.caps == u.caps
 }
 
 // callAsUser must run on a locked thread.
@@ -173,7 +187,7 @@ func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored b
 	if err != nil {
 		return 0, err, true
 	}
-	threadCreds{euid: int(c.UID), egid: int(c.GID)}.set()
+	become(int(c.UID), int(c.GID))
 	defer func() {
 		prev.restore()
 		now, err := currentThreadCreds()
@@ -187,21 +201,14 @@ func callAsUser(c Creds, call func() (int, error)) (n int, err error, restored b
 }
 
 // switchedTo reports whether the calling thread now acts as c and no more:
-// effective and filesystem uid and gid c's, no supplementary groups, and
-// none of the capabilities that bypass file permissions (the kernel drops
-// them when the effective uid leaves 0, unless a securebit keeps them).
+// effective and filesystem uid and gid c's, no supplementary groups, and no
+// effective capability (the kernel clears them when the effective uid
+// leaves 0, unless a securebit keeps them).
 func switchedTo(c Creds) bool {
 	now, err := currentThreadCreds()
 	fsuid, _ := unix.SetfsuidRetUid(-1) // -1 changes nothing and tells what is in force
 	fsgid, _ := unix.SetfsgidRetGid(-1)
-	if err != nil || !now.equal(threadCreds{euid: int(c.UID), egid: int(c.GID)}) || fsuid != int(c.UID) || fsgid != int(c.GID) {
-		return false
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3} // Pid 0: this thread
-	var data [2]unix.CapUserData
-	if unix.Capget(&hdr, &data[0]) != nil {
-		return false
-	}
-	const bypass = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<unix.CAP_FOWNER
-	return data[0].Effective&bypass == 0
+	return err == nil && now.euid == int(c.UID) && now.egid == int(c.GID) && len(now.groups) == 0 &&
+		fsuid == int(c.UID) && fsgid == int(c.GID) &&
+		now.caps[0].Effective == 0 && now.caps[1].Effective == 0
 }
