@@ -195,7 +195,50 @@ rules:
 		t.Fatal(err)
 	}
 	run := asNobody(t, "--policy", policy)
-	name := fmt.Sprintf("sockd-test-peercred-%d", os.Getpid())
+	if uid, gid := localPeerOf(t, run); uid != nobody || gid != nobody {
+		t.Fatalf("the peer reads uid %d gid %d, want %d %d", uid, gid, nobody, nobody)
+	}
+}
+
+// A rule's act_as makes the sockets of a principal that is no local user
+// (here a plain TCP client) act for the user it names, toward local peers
+// too.
+func TestActAsForATCPPrincipal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the daemon acts for another uid only as root")
+	}
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(`version: 1
+rules:
+  - principals: ["uid:0"]
+    unrestricted: true
+  - principals: ["tcp"]
+    open: ["local stream"]
+    connect: ["local:@sockd-test-*"]
+    act_as: "4242:4243"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tcp := "tcp://" + freeLoopbackPort(t)
+	dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", policy, "--listen", tcp)
+	c := &sockctl{addr: tcp, session: uniqueName(t)}
+	t.Cleanup(func() { c.run(t, "session", "close") })
+	if info := c.ok(t, "global-info"); !strings.Contains(info, "principal: tcp\n") || !strings.Contains(info, "policy.act_as: 4242:4243\n") {
+		t.Fatalf("global-info:\n%s", info)
+	}
+	run := func(args ...string) (string, string, int) { return c.run(t, args...) }
+	if uid, gid := localPeerOf(t, run); uid != 4242 || gid != 4243 {
+		t.Fatalf("the peer reads uid %d gid %d, want 4242 4243", uid, gid)
+	}
+}
+
+// localPeerOf has run (a sockctl) open a local stream socket and connect it
+// to an abstract listener of the test's, and returns the uid and gid the
+// listener reads of it (SO_PEERCRED).
+func localPeerOf(t *testing.T, run func(args ...string) (string, string, int)) (uid, gid uint32) {
+	t.Helper()
+	name := fmt.Sprintf("sockd-test-peercred-%d-%s", os.Getpid(), t.Name())
 	l, err := net.Listen("unix", "@"+name)
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +246,10 @@ rules:
 	defer l.Close()
 	id, errOut, code := run("open", "local", "stream")
 	if code != 0 {
-		t.Fatalf("open local stream as nobody: exit %d, %s", code, errOut)
+		t.Fatalf("open local stream: exit %d, %s", code, errOut)
 	}
 	if _, errOut, code := run("connect", strings.TrimSpace(id), "local:@"+name); code != 0 {
-		t.Fatalf("connect as nobody: exit %d, %s", code, errOut)
+		t.Fatalf("connect: exit %d, %s", code, errOut)
 	}
 	c, err := l.Accept()
 	if err != nil {
@@ -222,9 +265,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cred.Uid != nobody || cred.Gid != nobody {
-		t.Fatalf("the peer reads uid %d gid %d, want %d %d", cred.Uid, cred.Gid, nobody, nobody)
-	}
+	return cred.Uid, cred.Gid
 }
 
 // A Pipe holds one of its principal's pending operations for as long as

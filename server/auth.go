@@ -48,12 +48,21 @@ func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 // (engine.OpenOptions.Creds): its uid, which the kernel records as their
 // owner so that per-uid rules (iptables --uid-owner, uid routing, reuseport
 // groups) see the user who made them and not the daemon, and its uid and
-// primary gid, with which their binds, connects and sends to socket paths
-// are checked. Nil for other principals, for root, and when the daemon is
-// not root and could not switch anyway.
+// primary gid, with which their local paths are reached and which their
+// local peers read. The user the caller's policy rule names (act_as) if it
+// names one; else a local caller's own, and nil (the daemon's) for root and
+// for TLS and TCP principals. Nil too when the daemon is not root and could
+// not switch anyway.
 func (s *Service) socketCreds(ctx context.Context) *engine.Creds {
 	auth, ok := peerAuthOf(ctx)
-	if !ok || !s.root || auth.principal.Kind != "uid" || auth.principal.Admin() {
+	if !ok || !s.root {
+		return nil
+	}
+	if r := s.policy().ruleFor(auth.principal); r != nil && r.actAs != nil {
+		c := *r.actAs
+		return &c
+	}
+	if auth.principal.Kind != "uid" || auth.principal.Admin() {
 		return nil
 	}
 	return &engine.Creds{UID: auth.principal.UID, GID: auth.gid}

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/options"
 )
 
@@ -41,6 +42,7 @@ type policyRule struct {
 	anyOption    bool                 // "*": every privileged option and native ones
 	native       bool                 // SetOptNative
 	quotas       policyQuotas
+	actAs        *engine.Creds // the local user its sockets act for, if the rule names one
 }
 
 // policyQuotas bound what a principal holds; 0 leaves the daemon's limit,

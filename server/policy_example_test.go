@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/sockd/sockd/engine"
 )
 
 // The example policy in deploy/ parses and says what its comments say. It is
@@ -29,6 +31,9 @@ func TestExamplePolicy(t *testing.T) {
 	}
 	if !allowsAddr(app.connect, ipAddr("10.0.5.7:5432")) || allowsAddr(app.connect, ipAddr("10.0.6.7:5432")) {
 		t.Error("the application's connects")
+	}
+	if app.actAs == nil || *app.actAs != (engine.Creds{UID: 1000, GID: 1000}) {
+		t.Errorf("the application acts as %+v, want 1000:1000", app.actAs)
 	}
 	if p.ruleFor(Principal{Kind: "uid", UID: 1001}) != nil {
 		t.Error("a principal no rule names got one")

@@ -14,6 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/options"
 )
 
@@ -49,6 +50,7 @@ type ruleDoc struct {
 	SendTo       []string `json:"sendto"`
 	Accept       []string `json:"accept"`
 	Options      []string `json:"options"`
+	ActAs        string   `json:"act_as"`
 	Quotas       struct {
 		Sockets           int `json:"sockets"`
 		Sessions          int `json:"sessions"`
@@ -135,6 +137,13 @@ func parseRule(d ruleDoc) (*policyRule, error) {
 	}
 	if r.unrestricted && len(d.Open)+len(d.Netns)+len(d.Bind)+len(d.Connect)+len(d.SendTo)+len(d.Accept)+len(d.Options) > 0 {
 		return nil, errors.New("unrestricted: an unrestricted rule allows everything; it takes no open, netns, address or options lists")
+	}
+	if d.ActAs != "" {
+		c, err := parseActAs(d.ActAs)
+		if err != nil {
+			return nil, fmt.Errorf("act_as: %w", err)
+		}
+		r.actAs = c
 	}
 	for _, s := range d.Principals {
 		pp, err := parsePrincipalPattern(s)
@@ -252,4 +261,32 @@ func parseNetns(s string) (string, error) {
 		return "/run/netns/" + s, nil
 	}
 	return "", fmt.Errorf("%q: want *, an absolute clean path, or a name in /run/netns", s)
+}
+
+// parseActAs reads "UID:GID", the local user a rule's sockets act for.
+func parseActAs(s string) (*engine.Creds, error) {
+	uid, gid, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, fmt.Errorf("%q: want UID:GID", s)
+	}
+	id := func(what, v string) (uint32, error) {
+		// 2^32-1 is -1 to setresuid(2) and setresgid(2): "leave it".
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == math.MaxUint32 {
+			return 0, fmt.Errorf("%q: bad %s %q", s, what, v)
+		}
+		return uint32(n), nil
+	}
+	u, err := id("uid", uid)
+	if err != nil {
+		return nil, err
+	}
+	g, err := id("gid", gid)
+	if err != nil {
+		return nil, err
+	}
+	if u == 0 {
+		return nil, fmt.Errorf("%q: uid 0 is root, as whom sockets act without act_as", s)
+	}
+	return &engine.Creds{UID: u, GID: g}, nil
 }

@@ -50,6 +50,9 @@ func (r *policyRule) encode() *sockdv1.PolicyRule {
 	out.SocketQuota, out.SessionQuota = uint32(r.quotas.sockets), uint32(r.quotas.sessions)
 	out.PendingOperationsQuota = uint32(r.quotas.pending)
 	out.EventBacklogQuota, out.CompletionBytesQuota = uint32(r.quotas.eventBacklog), uint64(r.quotas.completionBytes)
+	if r.actAs != nil {
+		out.ActAs = fmt.Sprintf("%d:%d", r.actAs.UID, r.actAs.GID)
+	}
 	return out
 }
 
@@ -69,6 +72,9 @@ func (pol *Policy) Summary() []string {
 		}
 		if e.Unrestricted {
 			what = append(what, "unrestricted")
+		}
+		if e.ActAs != "" {
+			what = append(what, "act_as "+e.ActAs)
 		}
 		for _, l := range []struct {
 			name string

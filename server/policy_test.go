@@ -194,6 +194,11 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  netns: [\"/run/netns/../x\"]", "netns"},
 		{"version: 1\nrules:\n- principals: [\"*\"]\n  opne: [\"inet stream\"]", "unknown field"},
 		{"version: 1\nversion: 1", "already set"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"1000\"", "want UID:GID"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"x:1\"", "bad uid"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"1:-1\"", "bad gid"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"4294967295:1\"", "bad uid"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"0:0\"", "uid 0"},
 	} {
 		_, err := ParsePolicy([]byte(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -292,6 +297,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(examplePolicy))
 	f.Add([]byte(`{"version": 1, "rules": [{"principals": ["*"], "bind": ["[::1]:1-2", "local:@x*"]}]}`))
 	f.Add([]byte("version: 1\nrules:\n- principals: [tcp]\n  connect: [\"*:0-65535\", \"::/0\", \"local:/a/*\"]"))
+	f.Add([]byte("version: 1\nrules:\n- principals: [tcp, \"x509:x\"]\n  act_as: \"1000:100\""))
 	probes := []engine.SockAddr{
 		ipAddr("127.0.0.1:80"), ipAddr("[::ffff:10.0.0.1]:443"), ipAddr("[2001:db8::1]:0"),
 		localPath("/run/app/s"), localPath("\x00app"), localPath(""), localPath("x/../y"),
@@ -334,6 +340,11 @@ func FuzzParsePolicy(f *testing.F) {
 					if allowsAddr(list, sa) && (sa.Family == engine.FamilyUnspec || sa.Family == engine.FamilyNative) {
 						t.Fatalf("a pattern covers %+v", sa)
 					}
+				}
+			}
+			if r.actAs != nil {
+				if again, err := parseActAs(r.encode().ActAs); err != nil || *again != *r.actAs || again.UID == 0 {
+					t.Fatalf("act_as %+v spelled %q reads back as %+v, %v", *r.actAs, r.encode().ActAs, again, err)
 				}
 			}
 			for _, k := range r.open {

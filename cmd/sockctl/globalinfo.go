@@ -85,6 +85,10 @@ func policyView(r *sockdv1.PolicyRule) ([]field, object) {
 	}
 	fields := []field{{"policy", r.GetSource() + " (" + summary + ")"}}
 	obj := object{}.with("source", r.GetSource()).with("matched", r.GetMatched()).with("unrestricted", r.GetUnrestricted()).with("admin", r.GetAdmin())
+	if r.GetActAs() != "" {
+		fields = append(fields, field{"policy.act_as", r.GetActAs()})
+	}
+	obj = obj.with("act_as", r.GetActAs())
 	for _, l := range []struct {
 		key  string
 		list []string

@@ -3867,8 +3867,14 @@ type PolicyRule struct {
 	// Most operations its sessions may have waiting at once (calls with a
 	// timeout other than nowait or 0, pipes, relays); 0 is no limit.
 	PendingOperationsQuota uint32 `protobuf:"varint,16,opt,name=pending_operations_quota,json=pendingOperationsQuota,proto3" json:"pending_operations_quota,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The local user its sockets act for, "UID:GID", when the rule names
+	// one: the kernel's owner of its sockets, the rights its local paths are
+	// reached with, and who local peers read (SO_PEERCRED, SCM_CREDENTIALS).
+	// Empty: a local user's sockets act for that user, other principals'
+	// for the daemon's user.
+	ActAs         string `protobuf:"bytes,17,opt,name=act_as,json=actAs,proto3" json:"act_as,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PolicyRule) Reset() {
@@ -4011,6 +4017,13 @@ func (x *PolicyRule) GetPendingOperationsQuota() uint32 {
 		return x.PendingOperationsQuota
 	}
 	return 0
+}
+
+func (x *PolicyRule) GetActAs() string {
+	if x != nil {
+		return x.ActAs
+	}
+	return ""
 }
 
 // SupportsRequest is socket:supports/0,1,2.
@@ -5250,7 +5263,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"io_backend\x18\x12 \x01(\tR\tioBackend\x12\x1c\n" +
 	"\tprincipal\x18\x13 \x01(\tR\tprincipal\x12,\n" +
-	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\x82\x04\n" +
+	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\x99\x04\n" +
 	"\n" +
 	"PolicyRule\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
@@ -5269,7 +5282,8 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x13event_backlog_quota\x18\r \x01(\rR\x11eventBacklogQuota\x124\n" +
 	"\x16completion_bytes_quota\x18\x0e \x01(\x04R\x14completionBytesQuota\x12\x14\n" +
 	"\x05admin\x18\x0f \x01(\bR\x05admin\x128\n" +
-	"\x18pending_operations_quota\x18\x10 \x01(\rR\x16pendingOperationsQuota\"P\n" +
+	"\x18pending_operations_quota\x18\x10 \x01(\rR\x16pendingOperationsQuota\x12\x15\n" +
+	"\x06act_as\x18\x11 \x01(\tR\x05actAs\"P\n" +
 	"\x0fSupportsRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x15.sockd.v1.OptionLevelR\x05level\"\xc8\x01\n" +
