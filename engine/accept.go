@@ -135,8 +135,20 @@ func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	if c == nil {
 		return sysAccept4(s.fd, flags, peer)
 	}
+	if !s.pending() {
+		// Nothing to accept: EAGAIN without the trip to a switched thread.
+		return -1, unix.EAGAIN
+	}
 	accept := func() (int, error) { return sysAccept4(s.fd, flags, peer) }
 	return onLockedThread(func() (int, error, bool) { return createSwitched("", c, accept) })
+}
+
+// pending reports whether a listener may have a connection to accept:
+// poll(2) sees one queued, or cannot say.
+func (s *Socket) pending() bool {
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n > 0
 }
 
 // discardAccepted closes the connection a completed accept produced when

@@ -104,8 +104,14 @@ func TestOpenAsUID(t *testing.T) {
 	if err := ln.Listen(4); err != nil {
 		t.Fatal(err)
 	}
+	// The accept waits first (finding nothing, it does not switch threads),
+	// then the loop makes it in completion mode when the connection comes.
+	sel := ln.Accept(bg, c, completion())
+	if sel.Err != nil || sel.Select == nil {
+		t.Fatalf("accept: %+v", sel)
+	}
 	peer := dialFrom(t, "127.0.0.1", SockAddr{Family: FamilyInet, Addr: loopback(unix.AF_INET).Addr, Port: port})
-	r := ln.Accept(bg, c, within(eventWait))
+	r := *c.expect(t, EventCompletion, sel.Select.Handle).Completion.Accept
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
