@@ -35,6 +35,9 @@ func TestExamplePolicy(t *testing.T) {
 	if app.actAs == nil || *app.actAs != (engine.Creds{UID: 1000, GID: 1000}) {
 		t.Errorf("the application acts as %+v, want 1000:1000", app.actAs)
 	}
+	if w := p.Warnings(); len(w) > 0 {
+		t.Errorf("the example warns: %q", w)
+	}
 	if p.ruleFor(Principal{Kind: "uid", UID: 1001}) != nil {
 		t.Error("a principal no rule names got one")
 	}

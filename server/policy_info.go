@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -107,4 +109,31 @@ func (pp principalPattern) String() string {
 		return "*"
 	}
 	return pp.Principal.String()
+}
+
+// Warnings names what in the policy is allowed but probably not meant: a
+// rule that lets a principal other than a local user (tcp, x509:NAME, *)
+// open local sockets without act_as, whose sockets then act for the
+// daemon's user, root when it runs as root: their local peers read that
+// uid (SO_PEERCRED), and their paths are reached with its rights.
+func (pol *Policy) Warnings() []string {
+	var out []string
+	for i, r := range pol.rules {
+		if r.actAs != nil || !r.opensLocal() {
+			continue
+		}
+		for _, pp := range r.principals {
+			if pp.any || pp.Kind != "uid" {
+				out = append(out, fmt.Sprintf("rules[%d]: %s may open local sockets and names no act_as: they act for the daemon's user, "+
+					"whose uid their local peers read and with whose rights they reach paths", i, pp))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// opensLocal reports whether r lets its principals open local sockets.
+func (r *policyRule) opensLocal() bool {
+	return r.unrestricted || slices.ContainsFunc(r.open, func(k socketKind) bool { return k.domain == unix.AF_UNIX || k.domain < 0 })
 }

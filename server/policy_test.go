@@ -416,3 +416,23 @@ rules:
 		}
 	}
 }
+
+// A rule letting a principal that is not a local user open local sockets
+// without act_as is warned about: those sockets act for the daemon's user.
+func TestPolicyWarnings(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		warn bool
+	}{
+		{"version: 1\nrules:\n- principals: [tcp]\n  open: [\"local stream\"]", true},
+		{"version: 1\nrules:\n- principals: [\"uid:5\", \"*\"]\n  open: [\"* dgram\"]", true},
+		{"version: 1\nrules:\n- principals: [\"x509:ops\"]\n  unrestricted: true", true},
+		{"version: 1\nrules:\n- principals: [\"x509:app\"]\n  open: [\"local stream\"]\n  act_as: \"1000:1000\"", false},
+		{"version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"local stream\"]", false},
+		{"version: 1\nrules:\n- principals: [tcp]\n  open: [\"inet stream\", \"inet6 dgram\"]", false},
+	} {
+		if got := mustParse(t, c.doc).Warnings(); (len(got) > 0) != c.warn {
+			t.Errorf("%q: warnings %q, want some: %v", c.doc, got, c.warn)
+		}
+	}
+}

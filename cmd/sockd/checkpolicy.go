@@ -31,6 +31,9 @@ daemon's user.`,
 			for _, line := range rules {
 				fmt.Fprintln(out, line)
 			}
+			for _, w := range p.Warnings() {
+				fmt.Fprintln(out, "warning:", w)
+			}
 			return nil
 		},
 	}

@@ -40,6 +40,13 @@ func TestCheckPolicy(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "warning") {
+		t.Errorf("a warning for a policy that grants no local sockets:\n%s", out)
+	}
+	out, err = run(write("local.yaml", "version: 1\nrules:\n- principals: [\"x509:app\"]\n  open: [\"local stream\"]\n", 0o600))
+	if err != nil || !strings.Contains(out, "warning: rules[0]: x509:app may open local sockets and names no act_as") {
+		t.Errorf("local sockets for a TLS principal without act_as: %v\n%s", err, out)
+	}
 	if _, err := run(write("bad.yaml", "version: 1\nrules:\n- principals: [\"*\"]\n  bind: [\"1.2.3.4:99999\"]\n", 0o600)); err == nil || !strings.Contains(err.Error(), "bad ports") {
 		t.Errorf("a bad port range: %v", err)
 	}

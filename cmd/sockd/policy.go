@@ -21,6 +21,7 @@ func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
 		return nil, err
 	}
 	logger.Info("policy loaded", "file", path)
+	warn(p, logger)
 	return p, nil
 }
 
@@ -43,7 +44,15 @@ func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, lo
 				}
 				svc.SetPolicy(p)
 				logger.Info("policy reloaded", "file", path)
+				warn(p, logger)
 			}
 		}
 	}()
+}
+
+// warn logs what the policy allows but probably does not mean to.
+func warn(p *server.Policy, logger *slog.Logger) {
+	for _, w := range p.Warnings() {
+		logger.Warn("policy: " + w)
+	}
 }
