@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -57,8 +58,9 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
-	defer done()
-	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}}
+	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}, release: done}
+	p.parties.Store(2) // this handler and the uplink goroutine
+	defer p.leave()
 	return p.run(stream.Context())
 }
 
@@ -91,6 +93,19 @@ type pipe struct {
 	stream sockdv1.SocketService_PipeServer
 	sock   *engine.Socket
 	caller *streamCaller
+
+	// The pipe's pending-operation place is given back (release) when
+	// both the handler and the uplink goroutine have left: the uplink may
+	// outlive the handler, since its Recv ends only once the handler has
+	// returned.
+	parties atomic.Int32
+	release func()
+}
+
+func (p *pipe) leave() {
+	if p.parties.Add(-1) == 0 {
+		p.release()
+	}
 }
 
 // run moves bytes both ways until both directions are done: the client has
@@ -100,7 +115,10 @@ func (p *pipe) run(ctx context.Context) error {
 	defer cancel()
 	up := make(chan error, 1)
 	down := make(chan error, 1)
-	go func() { up <- p.uplink(ctx) }()
+	go func() {
+		defer p.leave()
+		up <- p.uplink(ctx)
+	}()
 	go func() { down <- p.downlink(ctx) }()
 	upDone, downDone := false, false
 	for !upDone || !downDone {
