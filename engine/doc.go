@@ -87,5 +87,18 @@
 // SO_LINGER. Epoll events carry a token (slot index and generation), never
 // the fd, so an event for a reused fd number cannot reach a stale socket.
 //
+// # Acting for a user
+//
+// A root daemon opens a socket for a local user (OpenOptions.Creds) so that
+// the kernel sees the user, not root, wherever it looks (thread.go): the
+// socket is created, and its connections accepted, with the user's
+// filesystem uid (the kernel's owner, which iptables --uid-owner matches);
+// binds, connects and sends to paths, and a local socket's connect and
+// listen, run on a locked thread switched to the user's effective uid and
+// gid with no groups and no capabilities (path permissions, and what a
+// local peer reads with SO_PEERCRED); a local socket's sends carry the
+// user's SCM_CREDENTIALS. A thread that cannot be switched back is
+// discarded, never reused.
+//
 // The engine is Linux-only (epoll, eventfd, setns, 64-bit cmsg layout).
 package engine
