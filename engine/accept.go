@@ -135,8 +135,9 @@ func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	if c == nil {
 		return sysAccept4(s.fd, flags, peer)
 	}
-	if !s.pending() {
+	if s.listening.Load() && !s.pending() {
 		// Nothing to accept: EAGAIN without the trip to a switched thread.
+		// (On a socket that is not listening, accept4 itself answers.)
 		return -1, unix.EAGAIN
 	}
 	accept := func() (int, error) { return sysAccept4(s.fd, flags, peer) }

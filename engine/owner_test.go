@@ -99,6 +99,12 @@ func TestOpenAsUID(t *testing.T) {
 		t.Errorf("a socket opened without a uid is uid %d's", procNetUID(t, "udp", port))
 	}
 	everyThreadRoot(t, "the opens")
+	// Accept on a socket that does not listen fails at once, as without a
+	// uid, rather than waiting for connections that cannot come.
+	udp, _ := open(unix.SOCK_DGRAM, OpenOptions{Creds: &creds})
+	if r := udp.Accept(bg, c, nowait); r.Err == nil || r.Select != nil {
+		t.Errorf("accept on a datagram socket as uid 4242: %+v, want an error", r)
+	}
 
 	ln, port := open(unix.SOCK_STREAM, OpenOptions{Creds: &creds})
 	if err := ln.Listen(4); err != nil {

@@ -49,16 +49,19 @@ func (p Principal) Admin() bool { return p.Kind == "uid" && p.UID == 0 }
 // owner so that per-uid rules (iptables --uid-owner, uid routing, reuseport
 // groups) see the user who made them and not the daemon, and its uid and
 // primary gid, with which their local paths are reached and which their
-// local peers read. The user the caller's policy rule names (act_as) if it
-// names one; else a local caller's own, and nil (the daemon's) for root and
-// for TLS and TCP principals. Nil too when the daemon is not root and could
-// not switch anyway.
-func (s *Service) socketCreds(ctx context.Context) *engine.Creds {
+// local peers read. The user the caller's policy rule (r, from the same
+// policy that allowed the open) names with act_as, if it names one; else a
+// local caller's own, and nil (the daemon's) for root and for TLS and TCP
+// principals. Nil too when the daemon is not root and could not switch
+// anyway. The caller decides, not the session that will own the socket: an
+// admin opening a socket in another principal's session makes it act for
+// the admin's user.
+func (s *Service) socketCreds(ctx context.Context, r *policyRule) *engine.Creds {
 	auth, ok := peerAuthOf(ctx)
 	if !ok || !s.root {
 		return nil
 	}
-	if r := s.policy().ruleFor(auth.principal); r != nil && r.actAs != nil {
+	if r != nil && r.actAs != nil {
 		c := *r.actAs
 		return &c
 	}

@@ -272,7 +272,7 @@ func parseActAs(s string) (*engine.Creds, error) {
 	id := func(what, v string) (uint32, error) {
 		// 2^32-1 is -1 to setresuid(2) and setresgid(2): "leave it".
 		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == math.MaxUint32 {
+		if err != nil || n == math.MaxUint32 || strconv.FormatUint(n, 10) != v {
 			return 0, fmt.Errorf("%q: bad %s %q", s, what, v)
 		}
 		return uint32(n), nil
@@ -285,8 +285,8 @@ func parseActAs(s string) (*engine.Creds, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u == 0 {
-		return nil, fmt.Errorf("%q: uid 0 is root, as whom sockets act without act_as", s)
+	if u == 0 || g == 0 {
+		return nil, fmt.Errorf("%q: uid and gid 0 are root's, as whom sockets act without act_as", s)
 	}
 	return &engine.Creds{UID: u, GID: g}, nil
 }

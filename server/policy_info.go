@@ -115,11 +115,22 @@ func (pp principalPattern) String() string {
 // rule that lets a principal other than a local user (tcp, x509:NAME, *)
 // open local sockets without act_as, whose sockets then act for the
 // daemon's user, root when it runs as root: their local peers read that
-// uid (SO_PEERCRED), and their paths are reached with its rights.
+// uid (SO_PEERCRED), and their paths are reached with its rights; and an
+// act_as that covers local users (*, or uid:N for another N), who then act
+// as someone else.
 func (pol *Policy) Warnings() []string {
 	var out []string
 	for i, r := range pol.rules {
-		if r.actAs != nil || !r.opensLocal() {
+		if r.actAs != nil {
+			for _, pp := range r.principals {
+				if pp.any || pp.Kind == "uid" && pp.UID != r.actAs.UID {
+					out = append(out, fmt.Sprintf("rules[%d]: act_as %d:%d applies to %s: local users it covers act as that user, not as themselves",
+						i, r.actAs.UID, r.actAs.GID, pp))
+				}
+			}
+			continue
+		}
+		if !r.opensLocal() {
 			continue
 		}
 		for _, pp := range r.principals {

@@ -198,7 +198,9 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"x:1\"", "bad uid"},
 		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"1:-1\"", "bad gid"},
 		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"4294967295:1\"", "bad uid"},
-		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"0:0\"", "uid 0"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"0:0\"", "gid 0"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"1000:0\"", "gid 0"},
+		{"version: 1\nrules:\n- principals: [tcp]\n  act_as: \"01000:1000\"", "bad uid"},
 	} {
 		_, err := ParsePolicy([]byte(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -430,6 +432,9 @@ func TestPolicyWarnings(t *testing.T) {
 		{"version: 1\nrules:\n- principals: [\"x509:app\"]\n  open: [\"local stream\"]\n  act_as: \"1000:1000\"", false},
 		{"version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"local stream\"]", false},
 		{"version: 1\nrules:\n- principals: [tcp]\n  open: [\"inet stream\", \"inet6 dgram\"]", false},
+		{"version: 1\nrules:\n- principals: [\"*\"]\n  act_as: \"1000:1000\"", true},
+		{"version: 1\nrules:\n- principals: [\"uid:5\"]\n  act_as: \"1000:1000\"", true},
+		{"version: 1\nrules:\n- principals: [\"uid:1000\", tcp]\n  act_as: \"1000:100\"", false},
 	} {
 		if got := mustParse(t, c.doc).Warnings(); (len(got) > 0) != c.warn {
 			t.Errorf("%q: warnings %q, want some: %v", c.doc, got, c.warn)

@@ -22,7 +22,8 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
 	}
-	if err := s.checkCaller(ctx).open(domain, typ, proto, r.GetNetns()); err != nil {
+	check := s.checkCaller(ctx)
+	if err := check.open(domain, typ, proto, r.GetNetns()); err != nil {
 		return nil, err
 	}
 	// The runtime default (UseRegistry RPC) applies at each open, so it is
@@ -31,7 +32,7 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if r.UseRegistry != nil {
 		use = r.GetUseRegistry()
 	}
-	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, Creds: s.socketCreds(ctx)}
+	opts := engine.OpenOptions{Netns: r.GetNetns(), Debug: r.GetDebug(), UseRegistry: &use, Creds: s.socketCreds(ctx, check.r)}
 	sock, err := s.engine.Open(sess, domain, typ, proto, opts)
 	if err != nil {
 		se, rerr := outcome(err)
