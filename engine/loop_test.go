@@ -47,9 +47,14 @@ func TestLoopsHoldNoThreads(t *testing.T) {
 
 // DESIGN §4: a pending nowait recv costs memory, not a goroutine. Many
 // sockets each wait, then all become readable at once: every requestor gets
-// its select, through one loop harvesting many times over, and no goroutine
-// was parked for any.
+// its select, or in completion mode its data, through one loop harvesting
+// many times over, and no goroutine was parked for any.
 func TestManyPendingRecvs(t *testing.T) {
+	t.Run("select", func(t *testing.T) { manyPendingRecvs(t, nowait) })
+	t.Run("completion", func(t *testing.T) { manyPendingRecvs(t, completion()) })
+}
+
+func manyPendingRecvs(t *testing.T, mode Timeout) {
 	const n = 2000 // 4000 descriptors: well inside the machine's 20,000
 	e := newEngine(t, Config{Loops: 1})
 	c := newRecorder("many")
@@ -60,7 +65,7 @@ func TestManyPendingRecvs(t *testing.T) {
 	for i := range n {
 		cl, sv := pair(t, e, c, unix.AF_UNIX)
 		cl.Control(func(fd int) error { peers[i] = fd; return nil })
-		r := sv.Recv(bg, c, 1, 0, nowait)
+		r := sv.Recv(bg, c, 1, 0, mode)
 		if r.Err != nil || r.Select == nil {
 			t.Fatalf("recv %d: %+v", i, r)
 		}
@@ -80,16 +85,23 @@ func TestManyPendingRecvs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	want := EventSelect
+	if mode.Completion {
+		want = EventCompletion
+	}
 	deadline := time.After(30 * time.Second)
 	for len(handles) > 0 {
 		select {
 		case ev := <-c.events:
-			if ev.Kind != EventSelect || !handles[ev.Handle] {
+			if ev.Kind != want || !handles[ev.Handle] {
 				t.Fatalf("unexpected event kind %d handle %d", ev.Kind, ev.Handle)
+			}
+			if want == EventCompletion && (ev.Completion.Recv == nil || string(ev.Completion.Recv.Data) != "x") {
+				t.Fatalf("completion of %d: %+v", ev.Handle, ev.Completion)
 			}
 			delete(handles, ev.Handle)
 		case <-deadline:
-			t.Fatalf("%d of %d selects never came", len(handles), n)
+			t.Fatalf("%d of %d events never came", len(handles), n)
 		}
 	}
 }
