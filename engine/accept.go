@@ -77,7 +77,7 @@ func (j *acceptJob) attempt() (bool, error) {
 			unix.Close(nfd)
 			continue
 		}
-		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner, s.creds.Load())
+		child, err := e.adopt(nfd, s.domain, s.typ, s.protocol, j.owner, s.creds)
 		if err != nil {
 			s.cnt.inc(cAccFails)
 			j.err = err
@@ -131,7 +131,7 @@ func (s *Socket) admits(f AcceptFilter, owner Caller, peer *rawSockaddr) bool {
 // that uid too.
 func (s *Socket) accept4(peer *rawSockaddr) (int, error) {
 	const flags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
-	c := s.creds.Load()
+	c := s.creds
 	if c == nil {
 		return sysAccept4(s.fd, flags, peer)
 	}

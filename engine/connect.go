@@ -68,12 +68,7 @@ func (j *connectJob) attempt() (bool, error) {
 		return true, nil
 	}
 	at := s.harvest()
-	var err error
-	if u := s.peerUser(); u != nil {
-		_, err = asUser(u, func() (int, error) { return 0, sysConnect(s.fd, j.to) })
-	} else {
-		err = sysConnect(s.fd, j.to)
-	}
+	_, err := asUser(s.peerUser(), func() (int, error) { return 0, sysConnect(s.fd, j.to) })
 	switch err {
 	case nil:
 		s.connected.Store(!j.dissolve)

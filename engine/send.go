@@ -153,6 +153,8 @@ func (j *sendJob) attempt() (bool, error) {
 // write makes one send syscall with what is left.
 func (j *sendJob) write() (int, error) {
 	flags := j.flags | unix.MSG_NOSIGNAL
+	// Checked here rather than left to asUser, so that the common send
+	// makes no closure.
 	if u := j.s.pathUser(j.to); u != nil {
 		return asUser(u, func() (int, error) { return j.sendOnce(flags) })
 	}

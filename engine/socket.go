@@ -63,8 +63,11 @@ type Socket struct {
 	announced               atomic.Bool // the Observer was told of it (SocketOpened)
 
 	acceptFilter atomic.Pointer[AcceptFilter]
-	creds        atomic.Pointer[Creds] // OpenOptions.Creds
-	credsMsg     []byte                // SCM_CREDENTIALS for creds, on local sockets; set before s is published
+	// The local user s acts for (OpenOptions.Creds), and on a local socket
+	// the SCM_CREDENTIALS message its sends carry; both set by actFor
+	// before s is published, never changed.
+	creds    *Creds
+	credsMsg []byte
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -147,13 +150,7 @@ func (s *Socket) Bind(sa SockAddr) error {
 		return err
 	}
 	return s.Control(func(fd int) error {
-		var err error
-		if u := s.pathUser(raw); u != nil {
-			_, err = asUser(u, func() (int, error) { return 0, sysBind(fd, raw) })
-		} else {
-			err = sysBind(fd, raw)
-		}
-		if err != nil {
+		if _, err := asUser(s.pathUser(raw), func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
 			return err
 		}
 		s.bound.Store(true)
@@ -164,15 +161,8 @@ func (s *Socket) Bind(sa SockAddr) error {
 // Listen marks the socket as accepting connections.
 func (s *Socket) Listen(backlog int) error {
 	return s.Control(func(fd int) error {
-		listen := func() (int, error) { return 0, unix.Listen(fd, backlog) }
-		var err error
-		if u := s.peerUser(); u != nil {
-			// What connecting peers read with SO_PEERCRED is recorded now.
-			_, err = asUser(u, listen)
-		} else {
-			_, err = listen()
-		}
-		if err != nil {
+		// What connecting peers read with SO_PEERCRED is recorded now.
+		if _, err := asUser(s.peerUser(), func() (int, error) { return 0, unix.Listen(fd, backlog) }); err != nil {
 			return err
 		}
 		s.listening.Store(true)
@@ -289,7 +279,7 @@ func (s *Socket) inherit(from *Socket) {
 // receiver with SO_PASSCRED is told the sender's, and without a control
 // message of ours the kernel would tell the daemon's.
 func (s *Socket) actFor(c Creds) {
-	s.creds.Store(&c)
+	s.creds = &c
 	if s.domain == unix.AF_UNIX {
 		s.credsMsg = unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid()), Uid: c.UID, Gid: c.GID})
 	}

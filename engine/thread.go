@@ -99,7 +99,7 @@ func enterNetns(path string) (leave func() bool, err error) {
 // that user's rights on the path and the socket file a bind creates is the
 // user's; nil otherwise.
 func (s *Socket) pathUser(to *rawSockaddr) *Creds {
-	if c := s.creds.Load(); c != nil && to.isPath() {
+	if c := s.creds; c != nil && to.isPath() {
 		return c
 	}
 	return nil
@@ -115,7 +115,7 @@ func (s *Socket) peerUser() *Creds {
 	if s.domain != unix.AF_UNIX {
 		return nil
 	}
-	return s.creds.Load()
+	return s.creds
 }
 
 // asUser makes call as c on a locked thread of its own: effective (and so
@@ -125,7 +125,11 @@ func (s *Socket) peerUser() *Creds {
 // the thread can switch back, and so that c's other processes cannot
 // signal or trace it. A daemon that cannot switch (no CAP_SETUID or
 // CAP_SETGID) answers EPERM rather than make the call with its own rights.
+// With c nil, call is made here, as the daemon.
 func asUser(c *Creds, call func() (int, error)) (int, error) {
+	if c == nil {
+		return call()
+	}
 	return onLockedThread(func() (int, error, bool) { return callAsUser(*c, call) })
 }
 
