@@ -99,7 +99,7 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 	admit := func(t engine.Timeout, reserve int) error {
 		reserved, err := svc.admitNowait(sess, t, func() int { return reserve })
 		if err == nil {
-			sess.unreserve(reserved)
+			sess.Hold(-reserved)
 		}
 		return err
 	}
@@ -135,7 +135,7 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 		t.Fatalf("%d of 10 concurrent 30-byte calls admitted under a bound of 100, want 4", len(reservations))
 	}
 	for _, reserved := range reservations {
-		sess.unreserve(reserved)
+		sess.Hold(-reserved)
 	}
 	if held := sess.heldPayload(); held != 0 {
 		t.Fatalf("held %d after every release, want 0", held)

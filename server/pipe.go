@@ -54,11 +54,11 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
-	done, err := s.admitStream(sess)
+	adm, err := s.admitStream(sess)
 	if err != nil {
 		return err
 	}
-	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}, release: done}
+	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
 	return p.run(stream.Context())

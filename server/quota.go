@@ -185,12 +185,12 @@ func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err 
 	return true, nil
 }
 
-// admitStream admits a pipe or relay of sess (takeWaiting); done gives its
-// place back when it ends.
-func (s *Service) admitStream(sess *Session) (done func(), err error) {
+// admitStream admits a pipe or relay of sess (takeWaiting); the
+// admission's done gives its place back when it ends.
+func (s *Service) admitStream(sess *Session) (admission, error) {
 	took, err := s.takeWaiting(sess, nil)
-	if err != nil || !took {
-		return func() {}, err
+	if err != nil {
+		return admission{}, err
 	}
-	return func() { s.waiting.release(sess.principal) }, nil
+	return admission{s: s, sess: sess, waiting: took}, nil
 }

@@ -30,11 +30,11 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
 			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
 	}
-	done, err := s.admitStream(sess)
+	adm, err := s.admitStream(sess)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer adm.done()
 	res := engine.Relay(ctx, a, b)
 	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA}
 	if ctx.Err() != nil {

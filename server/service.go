@@ -281,7 +281,9 @@ func (a admission) done() {
 	if a.sess == nil {
 		return
 	}
-	a.sess.unreserve(a.reserved)
+	if a.reserved != 0 {
+		a.sess.Hold(-a.reserved)
+	}
 	if a.waiting {
 		a.s.waiting.release(a.sess.principal)
 	}
@@ -293,27 +295,31 @@ func (a admission) done() {
 // (MaxCompletionBytes, or its principal's lower quota). An
 // admitted completion-mode call reserves the bytes it may come to hold
 // (reserve, asked only of such a call) until the caller gives them back
-// with Session.unreserve once the engine has the call, and with it the
+// with admission.done once the engine has the call, and with it the
 // call's own count: calls admitted at the same moment see each other, so
 // that together they pass the bound by one call at most.
 func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() int) (reserved int, err error) {
 	if t.Kind != engine.WaitNowait {
 		return 0, nil
 	}
+	completion := t.Completion && reserve != nil
+	var n int
+	if completion {
+		n = reserve() // asks the socket (its locks): before the session's lock, not under it
+	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if err := s.admitEventLocked(sess); err != nil {
 		return 0, err
 	}
-	if !t.Completion || reserve == nil {
+	if !completion {
 		return 0, nil
 	}
 	if limit := sess.completionBytes; sess.heldLocked() >= limit {
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
-	reserved = reserve()
-	sess.Hold(reserved)
-	return reserved, nil
+	sess.Hold(n)
+	return n, nil
 }
 
 // admitEvent refuses a call that will owe the session an event while the

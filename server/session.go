@@ -176,13 +176,6 @@ func (s *Session) gauges() (attached bool, unsent, held int) {
 	return s.attached != nil, s.log.unsent(), s.heldLocked()
 }
 
-// unreserve gives back what Service.admitNowait reserved.
-func (s *Session) unreserve(n int) {
-	if n != 0 {
-		s.Hold(-n)
-	}
-}
-
 // heldLocked is the bytes the daemon holds for the session's completion
 // mode: the data of completed receives not yet sent on a stream, and what
 // its waiting completions keep or will deliver. s.mu must be held.
