@@ -342,6 +342,49 @@ func TestDropCaller(t *testing.T) {
 	b.expectNone(t)
 }
 
+// mortal is a recorder that can die (engine.Mortal).
+type mortal struct {
+	*recorder
+	gone chan struct{}
+}
+
+func (m mortal) Gone() <-chan struct{} { return m.gone }
+
+// A caller that ends takes its blocking calls with it, current or queued,
+// though nobody called DropCaller for them: they return cancelled, leave
+// the lane, and the next requestor gets its turn and the data.
+func TestMortalCallerTakesItsBlockingCalls(t *testing.T) {
+	e := newEngine(t, Config{})
+	a := mortal{newRecorder("a"), make(chan struct{})}
+	b := newRecorder("b")
+	cl, sv := pair(t, e, b, unix.AF_INET)
+
+	results := make(chan error, 2)
+	for range 2 { // one current, one queued
+		go func() { results <- sv.Recv(bg, a, 0, 0, infinity).Err }()
+	}
+	eventually(t, "a's two blocking recvs", func() bool { return sv.Info().NumReaders == 2 })
+	bDone := make(chan RecvResult, 1)
+	go func() { bDone <- sv.Recv(bg, b, 0, 0, within(eventWait)) }()
+	eventually(t, "b queued", func() bool { return sv.Info().NumReaders == 3 })
+
+	close(a.gone)
+	for range 2 {
+		wantErr(t, <-results, ErrCancelled)
+	}
+	mustSend(t, cl, b, "for b")
+	if r := <-bDone; r.Err != nil || string(r.Data) != "for b" {
+		t.Fatalf("b: %q %v", r.Data, r.Err)
+	}
+	// A blocking call of a caller already gone does not wait at all.
+	if err := sv.Recv(bg, a, 0, 0, infinity).Err; !errors.Is(err, ErrCancelled) {
+		t.Fatalf("recv after the end: %v", err)
+	}
+	if n := sv.Info().NumReaders; n != 0 {
+		t.Fatalf("num_readers %d", n)
+	}
+}
+
 func TestQueueQuota(t *testing.T) {
 	e := newEngine(t, Config{MaxQueuePerLane: 2})
 	_, sv := pair(t, e, newRecorder("owner"), unix.AF_INET)

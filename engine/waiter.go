@@ -118,13 +118,18 @@ func (w *waiter) signal() {
 	}
 }
 
-// park waits for the wake signal, the deadline (zero: none) or ctx.
+// park waits for the wake signal, the deadline (zero: none), ctx or the end
+// of a Mortal caller.
 func (w *waiter) park(ctx context.Context, deadline time.Time) error {
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
 		timer := time.NewTimer(time.Until(deadline))
 		defer timer.Stop()
 		expired = timer.C
+	}
+	var gone <-chan struct{}
+	if m, ok := w.caller.(Mortal); ok {
+		gone = m.Gone()
 	}
 	select {
 	case <-w.wake:
@@ -133,6 +138,8 @@ func (w *waiter) park(ctx context.Context, deadline time.Time) error {
 		return ErrTimeout
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-gone:
+		return ErrCancelled
 	}
 }
 

@@ -28,6 +28,7 @@ type Session struct {
 	attached *attachment // the Events stream currently attached, if any
 	timer    *time.Timer // grace timer while detached
 	dead     bool
+	gone     chan struct{}               // closed when it dies (engine.Mortal)
 	owned    map[*engine.Socket]struct{} // open sockets it owns, and closed ones kept as tombstones
 	waiting  map[*engine.Socket]struct{} // sockets where it may hold a lane entry
 	// ownedSweep and waitingSweep are the sizes at which pruneLocked next
@@ -43,7 +44,13 @@ type Session struct {
 	pending atomic.Int64
 }
 
-var _ engine.Holder = (*Session)(nil)
+var (
+	_ engine.Holder = (*Session)(nil)
+	_ engine.Mortal = (*Session)(nil)
+)
+
+// Gone implements engine.Mortal: its blocking calls end with it.
+func (s *Session) Gone() <-chan struct{} { return s.gone }
 
 // Hold implements engine.Holder.
 func (s *Session) Hold(delta int) { s.pending.Add(int64(delta)) }
@@ -150,15 +157,21 @@ func (s *Session) disown(sock *engine.Socket) {
 }
 
 // noteWaiting records that the session may hold a lane entry on sock (a nowait
-// call answered select), so that its death withdraws it.
+// call answered select), so that its death withdraws it. A session that died
+// while the call ran withdraws the entry at once: die has already passed
+// over sock.
 func (s *Session) noteWaiting(sock *engine.Socket) {
 	s.mu.Lock()
-	if !s.dead {
+	dead := s.dead
+	if !dead {
 		s.waiting[sock] = struct{}{}
 		// A closed socket holds no lane entry to withdraw.
 		s.pruneLocked(s.waiting, &s.waitingSweep, func(*engine.Socket) bool { return true })
 	}
 	s.mu.Unlock()
+	if dead {
+		sock.DropCaller(s)
+	}
 }
 
 // isDead reports whether the session has ended.
@@ -183,8 +196,9 @@ func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Lo
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
-// other sockets are withdrawn so the next waiter is activated, its tombstones
-// are forgotten, and its event stream ends.
+// other sockets are withdrawn so the next waiter is activated (nowait ones
+// here, blocking ones by closing gone), its tombstones are forgotten, and its
+// event stream ends.
 func (s *Session) die() {
 	s.mu.Lock()
 	if s.dead {
@@ -192,6 +206,7 @@ func (s *Session) die() {
 		return
 	}
 	s.dead = true
+	close(s.gone)
 	if s.timer != nil {
 		s.timer.Stop()
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -165,5 +167,51 @@ func TestEventLogBoundsReplay(t *testing.T) {
 	l.markSent(l.last())
 	if l.count != 2 || l.sentBytes != 200 || l.unsentBytes != 0 {
 		t.Fatalf("after sending 4 × 100 B with 250 B for replay: %d held, %d sent bytes, %d unsent", l.count, l.sentBytes, l.unsentBytes)
+	}
+}
+
+// A session that dies takes its waits on another session's socket with it:
+// a blocking call it had in flight returns cancelled, and a nowait call
+// that was answered select only after the session died (die had passed the
+// socket by) still leaves the lane. Either way the owner's next recv gets
+// the data.
+func TestDeathWithdrawsWaitsOnOthersSockets(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peerConn := l.connected(t)
+	other, _, err := l.svc.sessions.create(l.sess.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	blocked := make(chan error, 1)
+	go func() {
+		blocked <- sock.Recv(context.Background(), other, 0, 0, engine.Timeout{Kind: engine.WaitInfinity}).Err
+	}()
+	eventually(t, "the other session's blocking recv", func() bool { return sock.Info().NumReaders == 1 })
+	l.svc.sessions.end(other)
+	if err := <-blocked; !errors.Is(err, engine.ErrCancelled) {
+		t.Fatalf("blocking recv of a dead session: %v", err)
+	}
+
+	late, _, err := l.svc.sessions.create(l.sess.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sock.Recv(context.Background(), late, 0, 0, engine.Timeout{Kind: engine.WaitNowait})
+	if r.Select == nil {
+		t.Fatalf("nowait recv: %+v", r)
+	}
+	l.svc.sessions.end(late) // dies before its call records the wait
+	finishWait(late, sock, r.Select, r.Err)
+	if n := sock.Info().NumReaders; n != 0 {
+		t.Fatalf("num_readers %d after both sessions died", n)
+	}
+
+	if _, err := peerConn.Write([]byte("for the owner")); err != nil {
+		t.Fatal(err)
+	}
+	got := sock.Recv(context.Background(), l.sess, 0, 0, engine.Timeout{Kind: engine.WaitFor, D: 5 * time.Second})
+	if got.Err != nil || string(got.Data) != "for the owner" {
+		t.Fatalf("owner's recv: %q %v", got.Data, got.Err)
 	}
 }

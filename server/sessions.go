@@ -118,6 +118,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 		completionBytes: within(m.maxCompletionBytes, q.completionBytes),
 		owned:           make(map[*engine.Socket]struct{}),
 		waiting:         make(map[*engine.Socket]struct{}),
+		gone:            make(chan struct{}),
 	}
 	m.byID[s.id] = s
 	if name != "" {
