@@ -28,10 +28,13 @@ type Socket interface {
 	SetUseRegistry(bool)
 }
 
-// Bounds of the otp buffers: a length-0 recv may allocate up to
-// N*Size bytes, so the product is bounded, not just each factor.
+// Bounds of the otp buffers. A length-0 recv may read up to N*Size bytes
+// into one answer, so the product is bounded, not just each factor, and by
+// what one answer may carry: the daemon's Recv length bound, well inside
+// the gRPC message limit (a larger read could be neither sent nor given
+// back to the socket).
 const (
-	MaxRcvBufBytes = 64 << 20
+	MaxRcvBufBytes = 8 << 20
 	MaxCtrlBuf     = 64 << 10
 )
 
@@ -203,7 +206,8 @@ func setRcvBuf(s Socket, v any) error {
 	if r.Default {
 		size = 0
 	}
-	if int64(max(r.N, 1))*int64(max(size, 1)) > MaxRcvBufBytes {
+	// Each factor first: their product could overflow.
+	if r.N > MaxRcvBufBytes || size > MaxRcvBufBytes || max(r.N, 1)*max(size, 1) > MaxRcvBufBytes {
 		return badValue(v, "N * Size exceeds %d bytes", MaxRcvBufBytes)
 	}
 	s.SetRcvBuf(r.N, size)

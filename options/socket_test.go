@@ -3,6 +3,7 @@ package options
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -186,6 +187,7 @@ func TestErrorsPerReference(t *testing.T) {
 		{Key{LevelOTP, "use_registry"}, false},
 		{Key{LevelOTP, "rcvbuf"}, RcvBuf{N: 2, Size: 100}}, // tuple form on udp
 		{Key{LevelOTP, "rcvbuf"}, RcvBuf{Size: -1}},
+		{Key{LevelOTP, "rcvbuf"}, RcvBuf{Size: MaxRcvBufBytes + 1}},
 		{Key{LevelOTP, "rcvctrlbuf"}, CtrlBuf{Size: MaxCtrlBuf + 1}},
 	} {
 		if err := testHost.Set(udp, c.key, c.v); !errors.As(err, &valErr) {
@@ -220,6 +222,17 @@ func TestOTPOptions(t *testing.T) {
 	must("rcvbuf", RcvBuf{N: 4, Size: 1024})
 	if got := get("rcvbuf"); got != (RcvBuf{N: 4, Size: 1024}) {
 		t.Errorf("rcvbuf = %v", got)
+	}
+	// N * Size is bounded, and a product that overflows is no way round it.
+	for _, huge := range []RcvBuf{{N: 2, Size: MaxRcvBufBytes}, {N: 1 << 32, Size: 1 << 32},
+		{N: math.MaxUint32, Size: math.MaxUint32}, {N: math.MaxInt, Size: 2}, {N: MaxRcvBufBytes + 1, Size: 1}} {
+		var valErr *ValueError
+		if err := testHost.Set(s, Key{LevelOTP, "rcvbuf"}, huge); !errors.As(err, &valErr) {
+			t.Errorf("Set(rcvbuf %+v) = %v, want a ValueError", huge, err)
+		}
+	}
+	if got := get("rcvbuf"); got != (RcvBuf{N: 4, Size: 1024}) {
+		t.Errorf("rcvbuf after refused sets = %v", got)
 	}
 	must("rcvbuf", RcvBuf{Default: true})
 	if got := get("rcvbuf"); got != (RcvBuf{Size: 8192}) {

@@ -36,7 +36,7 @@ type Limits struct {
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxRecvBuffer <= 0 {
-		l.MaxRecvBuffer = 8 << 20
+		l.MaxRecvBuffer = options.MaxRcvBufBytes
 	}
 	if l.MaxControlBuffer <= 0 {
 		l.MaxControlBuffer = 64 << 10
