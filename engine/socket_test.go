@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -314,6 +316,36 @@ func TestNetns(t *testing.T) {
 	if _, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{Netns: "/nonexistent/ns"}); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("bad netns path: %v", err)
 	}
+	// A path that is no namespace is refused without being opened: a FIFO
+	// would block the open for ever, a device would see it.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/null", "/proc/self/status"} {
+		opened := make(chan error, 1)
+		go func() {
+			s, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{Netns: p})
+			if err == nil {
+				s.Close()
+			}
+			opened <- err
+		}()
+		select {
+		case err := <-opened:
+			if !errors.Is(err, unix.EINVAL) {
+				t.Errorf("netns %s: %v, want einval", p, err)
+			}
+		case <-time.After(eventWait):
+			t.Fatalf("netns %s: open still blocked", p)
+		}
+	}
+	// The namespaces of a process, behind their magic links, still do.
+	s2, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, 0, OpenOptions{Netns: "/proc/self/ns/net"})
+	if err != nil {
+		t.Fatal("netns /proc/self/ns/net:", err)
+	}
+	s2.Close()
 }
 
 // socketNetns is the inode of the network namespace s lives in

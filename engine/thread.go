@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 
@@ -77,7 +78,7 @@ func enterNetns(path string) (leave func() bool, err error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	target, err := openNetns(path)
 	if err != nil {
 		unix.Close(home)
 		return nil, err
@@ -91,6 +92,29 @@ func enterNetns(path string) (leave func() bool, err error) {
 		defer unix.Close(home)
 		return unix.Setns(home, unix.CLONE_NEWNET) == nil
 	}, nil
+}
+
+// openNetns opens the network namespace file at path for setns. The path is
+// the client's: it is looked at through an O_PATH descriptor, which opens
+// nothing, and opened for reading only once it is known to be a namespace
+// (nsfs) file, so that a FIFO cannot block the call for ever and a device
+// sees no open. Anything else is EINVAL, as setns answers.
+func openNetns(path string) (int, error) {
+	at, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(at)
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(at, &fs); err != nil {
+		return -1, err
+	}
+	if fs.Type != unix.NSFS_MAGIC {
+		return -1, unix.EINVAL
+	}
+	// Reopening the O_PATH descriptor opens the inode it found, whatever
+	// the path names by now.
+	return unix.Open(fmt.Sprintf("/proc/thread-self/fd/%d", at), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // pathUser is the user whose rights a syscall of s naming to must be made
