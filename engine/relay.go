@@ -75,6 +75,11 @@ func (*relayCaller) Deliver(Event)    {}
 // source's receive window keeps opening while the destination drains.
 const relayDepth = 2
 
+// RelayPipes is how many pipes a running Relay holds (two descriptors
+// each), for callers that bound the descriptors a client may make the
+// daemon hold.
+const RelayPipes = 2 * relayDepth
+
 // filledPipe is one pipe's worth of a direction handed from its reading
 // half to its writing half: n bytes, or the source's end (n == 0) or error.
 type filledPipe struct {

@@ -608,3 +608,62 @@ func TestPendingOperationsReleased(t *testing.T) {
 		}
 	}
 }
+
+// A running relay's pipes take places under its principal's sockets quota,
+// so that relays cannot make the daemon hold descriptors past it; the places
+// come back when the relay ends.
+func TestRelayPipesCountAgainstTheSocketsQuota(t *testing.T) {
+	svc, counter := countedService(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {sockets: 7}\n")
+	p := Principal{Kind: "uid", UID: 1000}
+	ctx := asPrincipal(p)
+	sess, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, sess.GetSessionId()))
+	open := func() (string, error) {
+		r, err := svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM})
+		return r.GetSocketId(), err
+	}
+	ln, _ := open()
+	svc.Bind(call, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)})
+	svc.Listen(call, &sockdv1.ListenRequest{SocketId: ln})
+	name, _ := svc.SockName(call, &sockdv1.SockNameRequest{SocketId: ln})
+	conn, _ := open()
+	if r, err := svc.Connect(call, &sockdv1.ConnectRequest{SocketId: conn, Address: inet("127.0.0.1", name.GetAddress().GetInet().GetPort())}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	acc, err := svc.Accept(call, &sockdv1.AcceptRequest{SocketId: ln})
+	if err != nil || acc.GetSocketId() == "" {
+		t.Fatal(acc, err)
+	}
+	reserved := func() int {
+		counter.mu.Lock()
+		defer counter.mu.Unlock()
+		return counter.reserved[p]
+	}
+
+	relayCtx, stop := context.WithCancel(call)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := svc.Relay(relayCtx, &sockdv1.RelayRequest{SocketA: conn, SocketB: acc.GetSocketId()})
+		ended <- err
+	}()
+	eventually(t, "the relay's places", func() bool { return reserved() == engine.RelayPipes })
+	if _, err := open(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a socket past 3 sockets and a relay under a quota of 7: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := svc.Relay(call, &sockdv1.RelayRequest{SocketA: conn, SocketB: acc.GetSocketId()}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a second relay: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	stop()
+	if err := <-ended; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled relay: %v", err)
+	}
+	if n := reserved(); n != 0 {
+		t.Fatalf("%d places still reserved after the relay ended", n)
+	}
+	if _, err := open(); err != nil {
+		t.Fatalf("a socket after the relay ended: %v", err)
+	}
+}

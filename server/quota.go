@@ -110,6 +110,25 @@ func (s *Session) ReserveSocket() error {
 	return nil
 }
 
+// reservePlaces takes n places under the session's sockets quota for
+// descriptors that are not sockets (a relay's pipes); release gives them
+// back.
+func (s *Session) reservePlaces(n int) (release func(), err error) {
+	for i := range n {
+		if err := s.ReserveSocket(); err != nil {
+			for range i {
+				s.ReleaseSocket()
+			}
+			return nil, err
+		}
+	}
+	return func() {
+		for range n {
+			s.ReleaseSocket()
+		}
+	}, nil
+}
+
 // ReleaseSocket implements engine.Limiter.
 func (s *Session) ReleaseSocket() {
 	if s.manager.sockets != nil {
