@@ -31,6 +31,9 @@ const (
 	reasonStreamReplaced   = "EVENT_STREAM_REPLACED"
 	reasonPermissionDenied = "PERMISSION_DENIED"
 	reasonPolicyDenied     = "POLICY_DENIED"
+	reasonCallCancelled    = "CALL_CANCELLED"
+	reasonCallDeadline     = "CALL_DEADLINE_EXCEEDED"
+	reasonInternal         = "INTERNAL"
 )
 
 // statusError builds a status with ErrorInfo and any further details.
@@ -84,11 +87,11 @@ func rpcError(err error) error {
 	case errors.As(err, &quota):
 		return quotaExceeded(quota.Resource, quota.Limit)
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
+		return statusError(codes.Canceled, reasonCallCancelled, err.Error(), nil)
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+		return statusError(codes.DeadlineExceeded, reasonCallDeadline, err.Error(), nil)
 	default:
-		return status.Error(codes.Internal, err.Error())
+		return statusError(codes.Internal, reasonInternal, err.Error(), nil)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -76,7 +75,7 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		if errors.Is(err, errSessionEnded) {
 			return sessionNotFound(sess.id)
 		}
-		return status.FromContextError(err).Err()
+		return rpcError(err)
 	}
 	defer sess.detach(att)
 
@@ -103,7 +102,7 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 			_, err := s.sendHeld(sess, stream, cursor)
 			return err
 		case <-ctx.Done():
-			return ctx.Err()
+			return rpcError(ctx.Err())
 		}
 	}
 }
