@@ -3,6 +3,8 @@ package options
 import (
 	"fmt"
 	"math"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxNativeBytes bounds a native option value, set or got.
@@ -17,6 +19,10 @@ type NativeSpec struct {
 	// Buffer asks for raw bytes, the buffer pre-filled with these.
 	Buffer []byte
 }
+
+// soPeerPidfd is SO_PEERPIDFD (Linux 6.5), which x/sys/unix does not name
+// yet: its getsockopt installs a pidfd in the caller's descriptor table.
+const soPeerPidfd = 77
 
 // nativeKey names a native option in errors.
 func nativeKey(level, name int) Key {
@@ -61,6 +67,9 @@ func SetNative(s Socket, level, name int, v any) error {
 func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 	if err := checkNative(level, name); err != nil {
 		return nil, err
+	}
+	if level == unix.SOL_SOCKET && name == soPeerPidfd {
+		return nil, optionErr(nativeKey(level, name), "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes")
 	}
 	var buf []byte
 	switch {

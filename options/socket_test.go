@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +297,34 @@ func TestNative(t *testing.T) {
 	if err := SetNative(s, 1, 2, "string"); err == nil {
 		t.Error("a string native value was accepted")
 	}
+	// SO_PEERPIDFD would leave a pidfd in the daemon per call: refused
+	// before the kernel sees it (a connected unix pair answers it since 6.5).
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pair[1])
+	defer unix.Close(pair[0])
+	u := &fdSocket{fd: pair[0], domain: unix.AF_UNIX, typ: unix.SOCK_STREAM}
+	before := openFds(t)
+	for range 10 {
+		if _, err := GetNative(u, unix.SOL_SOCKET, soPeerPidfd, NativeSpec{Int: true}); !errors.As(err, &optErr) {
+			t.Fatalf("SO_PEERPIDFD: %v, want an OptionError", err)
+		}
+	}
+	if after := openFds(t); after != before {
+		t.Errorf("descriptors %d -> %d", before, after)
+	}
+}
+
+// openFds counts this process's open descriptors.
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 func TestProbeIsBounded(t *testing.T) {
