@@ -148,13 +148,16 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 		if seq != 0 && seq <= es.last.Load() {
 			continue // already delivered before a reconnect
 		}
-		select {
-		case es.events <- ev:
-		case <-ctx.Done():
-			return progressed, ctx.Err()
+		if !s.voided.drops(ev, seq) {
+			select {
+			case es.events <- ev:
+			case <-ctx.Done():
+				return progressed, ctx.Err()
+			}
 		}
 		if seq != 0 {
 			es.last.Store(seq)
+			s.voided.passed(seq)
 		}
 	}
 }

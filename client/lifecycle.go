@@ -71,7 +71,16 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 }
 
 // Cancel cancels a pending nowait operation, named by the AsyncInfo its call
-// returned. After Cancel returns, no event for that handle is delivered.
+// returned. After Cancel returns, the session's EventStreams deliver no
+// event for that handle: a select still on its way from the daemon is
+// dropped (one already waiting in C's buffer is not: treat a select for a
+// handle no longer pending as stale, as Erlang code does). A
+// completion-mode operation's result is not lost: when it had done part of
+// its work, or had just finished, the response's Completion carries it.
 func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
-	return result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
+	resp, err := result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
+	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
+		s.voided.add(id, info.GetHandle(), resp.GetFlushedThrough())
+	}
+	return resp, err
 }

@@ -23,6 +23,7 @@ type Session struct {
 	existing bool
 	grace    time.Duration
 	lastSeq  uint64
+	voided   voidedSelects
 }
 
 // CreateSession creates a session, or returns the caller's live session of

@@ -68,7 +68,7 @@ type Event struct {
 	Handle     uint64
 	Op         Op          // the operation the handle belongs to
 	Reason     error       // EventAbort
-	Completion *Completion // EventCompletion
+	Completion *Completion // EventCompletion; EventAbort of a completion cut short: what it had done (waiter.partial)
 	Counter    string      // EventCounterWrap
 }
 

@@ -7,10 +7,17 @@ import "slices"
 // or one of its queued requests, &InvalidError{What: "select_info"} when
 // nothing matches, and ErrClosed on a closed socket. Whatever the answer,
 // once Cancel returns no event for si's handle will be delivered.
-func (s *Socket) Cancel(c Caller, si SelectInfo) error {
+//
+// A completion-mode request's result is never lost to a cancel: done is
+// what the request had done when cut short (a stream recv's gathered bytes,
+// a stream send's count, with ErrCancelled), or, when it had just finished
+// and its completion was on its way (the answer is then invalid: nothing
+// was pending), that completion, which the caller now owns (an accepted
+// socket included) and which is not delivered as an event.
+func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	sd, l := s.laneOf(si.Op)
 	if sd == nil {
-		return &InvalidError{What: "select_info", Value: si}
+		return nil, &InvalidError{What: "select_info", Value: si}
 	}
 	var (
 		out   outbox
@@ -30,9 +37,10 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) error {
 		}
 	}
 	if found != nil {
+		done = found.partial(ErrCancelled)
 		s.withdraw(sd, l, found, &out)
-	} else {
-		stray = sd.retiringOf(c, si.Handle)
+	} else if stray = sd.retiringOf(c, si.Handle); stray != nil && stray.final != nil && stray.final.Completion != nil {
+		done, stray.claimed = stray.final.Completion, true
 	}
 	sd.mu.Unlock()
 
@@ -43,16 +51,19 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) error {
 	case found != nil:
 		found.retire()
 	case stray != nil:
-		stray.retire()
+		if !stray.retire() && done != nil {
+			// Delivered before we could stop it: the caller has it already.
+			done = nil
+		}
 	}
 	out.flush(s)
 	switch {
 	case closed:
-		return ErrClosed
+		return done, ErrClosed
 	case found == nil:
-		return &InvalidError{What: "select_info", Value: si}
+		return done, &InvalidError{What: "select_info", Value: si}
 	}
-	return nil
+	return done, nil
 }
 
 // DropCaller withdraws everything c waits for on this socket, as when an

@@ -267,7 +267,7 @@ func (s *Socket) abort(sd *side, w *waiter, reason error, out *outbox) {
 		w.signal()
 		return
 	}
-	out.finalEvent(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
+	out.finalEvent(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason, Completion: w.partial(reason)})
 }
 
 func (s *Socket) abortQueued(sd *side, l *lane, reason error, out *outbox) {
@@ -294,7 +294,8 @@ func (s *Socket) abortAll(sd *side, reason error, out *outbox) {
 // replace drops the current requestor old because its caller called again
 // (rule 2) with Timeout t; waits says whether the new call has to wait in
 // its turn. The old handle is void. A pending completion is told so with
-// abort cancelled, since nothing else would answer it. An accept handle is
+// abort cancelled, since nothing else would answer it, carrying what it had
+// done (even under a reused handle: those bytes are nowhere else). An accept handle is
 // told so only when its select had not fired and the new call waits again
 // (OTP-18635, essio_accept_accepting_current_error): a select already
 // delivered was consumed by the retry, and a retry that succeeds at once
@@ -302,8 +303,9 @@ func (s *Socket) abortAll(sd *side, reason error, out *outbox) {
 func (s *Socket) replace(sd *side, old *waiter, t Timeout, waits bool, out *outbox) {
 	reused := t.Kind == WaitNowait && t.Handle == old.handle
 	unanswered := old.mode == modeCompletion || (old.op == OpAccept && waits && old.state == stateArmed)
-	if !reused && unanswered {
-		out.finalEvent(sd, old, Event{Kind: EventAbort, Socket: s, Handle: old.handle, Op: old.op, Reason: ErrCancelled})
+	partial := old.partial(ErrCancelled)
+	if (!reused && unanswered) || partial != nil {
+		out.finalEvent(sd, old, Event{Kind: EventAbort, Socket: s, Handle: old.handle, Op: old.op, Reason: ErrCancelled, Completion: partial})
 		return
 	}
 	out.retire(old)

@@ -166,19 +166,19 @@ func TestCancel(t *testing.T) {
 	rb := sv.Recv(bg, b, 0, 0, withHandle(2))
 
 	// Not found: wrong handle, wrong caller, wrong lane.
-	wantInvalid(t, sv.Cancel(a, SelectInfo{Op: OpRecv, Handle: 99}), "select_info")
-	wantInvalid(t, sv.Cancel(b, *ra.Select), "select_info")
-	wantInvalid(t, sv.Cancel(a, SelectInfo{Op: OpSend, Handle: 1}), "select_info")
+	wantInvalid(t, errOf(sv.Cancel(a, SelectInfo{Op: OpRecv, Handle: 99})), "select_info")
+	wantInvalid(t, errOf(sv.Cancel(b, *ra.Select)), "select_info")
+	wantInvalid(t, errOf(sv.Cancel(a, SelectInfo{Op: OpSend, Handle: 1})), "select_info")
 
 	// Queued.
-	if err := sv.Cancel(b, *rb.Select); err != nil {
+	if err := errOf(sv.Cancel(b, *rb.Select)); err != nil {
 		t.Fatal(err)
 	}
 	if n := sv.Info().NumReaders; n != 1 {
 		t.Fatalf("num_readers %d", n)
 	}
 	// Current: no event after, and the lane is free.
-	if err := sv.Cancel(a, *ra.Select); err != nil {
+	if err := errOf(sv.Cancel(a, *ra.Select)); err != nil {
 		t.Fatal(err)
 	}
 	if n := sv.Info().NumReaders; n != 0 {
@@ -187,18 +187,18 @@ func TestCancel(t *testing.T) {
 	mustSend(t, cl, a, "x")
 	a.expectNone(t)
 	b.expectNone(t)
-	wantInvalid(t, sv.Cancel(a, *ra.Select), "select_info")
+	wantInvalid(t, errOf(sv.Cancel(a, *ra.Select)), "select_info")
 
 	// Cancelling after the select arrived is still ok.
 	r := cl.Recv(bg, a, 0, 0, withHandle(5))
 	mustSend(t, sv, a, "y")
 	a.expect(t, EventSelect, 5)
-	if err := cl.Cancel(a, *r.Select); err != nil {
+	if err := errOf(cl.Cancel(a, *r.Select)); err != nil {
 		t.Fatal(err)
 	}
 
 	sv.Close()
-	wantErr(t, sv.Cancel(a, *ra.Select), ErrClosed)
+	wantErr(t, errOf(sv.Cancel(a, *ra.Select)), ErrClosed)
 }
 
 func TestCancelActivatesNext(t *testing.T) {
@@ -207,7 +207,7 @@ func TestCancelActivatesNext(t *testing.T) {
 	cl, sv := pair(t, e, a, unix.AF_INET)
 	ra := sv.Recv(bg, a, 0, 0, withHandle(1))
 	sv.Recv(bg, b, 0, 0, withHandle(2))
-	if err := sv.Cancel(a, *ra.Select); err != nil {
+	if err := errOf(sv.Cancel(a, *ra.Select)); err != nil {
 		t.Fatal(err)
 	}
 	mustSend(t, cl, a, "x")
@@ -232,7 +232,7 @@ func TestNoEventAfterCancel(t *testing.T) {
 		if i%2 == 1 {
 			runtime.Gosched()
 		}
-		if err := sv.Cancel(c, *r.Select); err != nil {
+		if err := errOf(sv.Cancel(c, *r.Select)); err != nil {
 			t.Fatal(err)
 		}
 		c.markCancelled(h)

@@ -17,6 +17,7 @@ type message struct {
 func (o *outbox) event(w *waiter, ev Event) { o.msgs = append(o.msgs, message{w: w, ev: ev}) }
 
 func (o *outbox) finalEvent(sd *side, w *waiter, ev Event) {
+	w.final = &ev
 	sd.retiring = append(sd.retiring, w)
 	o.msgs = append(o.msgs, message{w: w, ev: ev, final: sd})
 }
@@ -32,7 +33,7 @@ func (o *outbox) flush(s *Socket) {
 		case m.retire:
 			m.w.retire()
 		case m.final != nil:
-			if !m.w.deliver(m.ev, true) {
+			if !m.w.deliver(m.ev, true) && !m.w.claimed {
 				discardAccepted(m.ev)
 			}
 			m.final.mu.Lock()

@@ -162,6 +162,10 @@ func (j *recvJob) settle() {
 	}
 }
 
+// progressed: a stream recv(N) has gathered bytes that are no longer in the
+// socket.
+func (j *recvJob) progressed() bool { return len(j.data) > 0 }
+
 func (j *recvJob) completion() *Completion {
 	r := j.recvResult()
 	return &Completion{Recv: &r}

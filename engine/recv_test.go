@@ -470,7 +470,7 @@ func TestCompletionHoldsReported(t *testing.T) {
 		if got := c.held.Load(); got != tc.want {
 			t.Errorf("%s: held %d, want %d", tc.name, got, tc.want)
 		}
-		if err := s.Cancel(c, *r.Select); err != nil {
+		if err := errOf(s.Cancel(c, *r.Select)); err != nil {
 			t.Fatalf("%s: cancel: %v", tc.name, err)
 		}
 		if got := c.held.Load(); got != 0 {

@@ -112,6 +112,9 @@ func (j *sendJob) sendResult() SendResult {
 	return SendResult{Sent: j.sent, Unsent: j.total - j.sent, Err: j.err}
 }
 
+// progressed: part of a stream send is written.
+func (j *sendJob) progressed() bool { return j.sent > 0 }
+
 func (j *sendJob) completion() *Completion {
 	r := j.sendResult()
 	return &Completion{Send: &r}

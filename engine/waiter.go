@@ -18,6 +18,34 @@ type job interface {
 	completion() *Completion
 }
 
+// A progressJob may have done part of its work while it waits in completion
+// mode: a stream recv(N) gathers, a stream send writes part.
+type progressJob interface {
+	job
+	progressed() bool
+}
+
+// partial is what a completion-mode requestor cut short by reason (cancel,
+// replacement, close, a queue's abort) had done: its result as it stands,
+// reason as its error, or nil when it had done nothing. The bytes a recv
+// gathered have left the socket and a send's written bytes are gone from
+// its data, so only this answer tells the caller. Called with the side
+// locked.
+func (w *waiter) partial(reason error) *Completion {
+	pj, ok := w.job.(progressJob)
+	if w.mode != modeCompletion || !ok || !pj.progressed() {
+		return nil
+	}
+	c := w.job.completion()
+	switch {
+	case c.Recv != nil:
+		c.Recv.Err = reason
+	case c.Send != nil:
+		c.Send.Err = reason
+	}
+	return c
+}
+
 // A holdingJob keeps bytes while it waits: the data of a send not yet
 // written, the buffer a stream recv gathers into. In completion mode they
 // are reported to a Holder caller.
@@ -65,6 +93,10 @@ type waiter struct {
 	state waiterState
 	abort error         // blocking: why someone else withdrew the request
 	wake  chan struct{} // blocking: capacity 1
+	final *Event        // its final event, once queued (outbox.finalEvent)
+	// claimed: Cancel took the final event's result to answer with, so
+	// an accepted socket in it is the caller's, not to be discarded.
+	claimed bool
 
 	// gate orders event delivery against retirement: an event is delivered
 	// before retire returns, or never (the Cancel guarantee).
@@ -92,13 +124,16 @@ func (w *waiter) deliver(ev Event, final bool) bool {
 	return true
 }
 
-// retire stops further events, waiting for one being delivered.
-func (w *waiter) retire() {
+// retire stops further events, waiting for one being delivered; stopped
+// says whether its final event, if it had one, was kept from delivery.
+func (w *waiter) retire() (stopped bool) {
 	w.gate.Lock()
-	if !w.retired {
-		w.retireLocked()
+	defer w.gate.Unlock()
+	if w.retired {
+		return false
 	}
-	w.gate.Unlock()
+	w.retireLocked()
+	return true
 }
 
 // retireLocked marks w retired, once, and gives back what it held.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -61,6 +63,10 @@ func eventError(err error) *sockdv1.SocketError {
 	if se := socketError(err); se != nil {
 		return se
 	}
+	var quota *engine.QuotaError
+	if errors.As(err, &quota) {
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_QUOTA, Reason: "quota", Message: err.Error()}
+	}
 	return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "unknown", Message: err.Error()}
 }
 
@@ -73,10 +79,13 @@ func acceptedBy(ev engine.Event) *engine.Socket {
 }
 
 // payloadBytes is what an event holds in the session's log on behalf of the
-// client: the data of a completed receive. Admission (Service.admitNowait)
-// bounds the sum over events not yet sent.
+// client: the data of a completed receive, or of one an abort cut short.
+// Admission (Service.admitNowait) bounds the sum over events not yet sent.
 func payloadBytes(ev *sockdv1.EventsResponse) int {
 	c := ev.GetCompletion()
+	if c == nil {
+		c = ev.GetAbort().GetPartial()
+	}
 	if c == nil {
 		return 0
 	}

@@ -204,3 +204,80 @@ func (s *Session) heldPayload() int {
 	defer s.mu.Unlock()
 	return s.heldLocked()
 }
+
+// Cancel takes back the events of its handle that the session holds and
+// has not sent: a select logged just before the cancel never reaches the
+// client, and a completion logged just before it is answered by the cancel
+// instead of an event. A completion recv cut short answers with its bytes.
+func TestCancelWithdrawsHeldEventsAndKeepsResults(t *testing.T) {
+	l := newLive(t, Limits{})
+	svc, sess, ctx := l.svc, l.sess, l.ctx
+	nowait := func(mode sockdv1.AsyncMode) *sockdv1.Timeout {
+		return &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: mode}}}
+	}
+	held := func() []*sockdv1.EventsResponse {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		var out []*sockdv1.EventsResponse
+		for _, ev := range sess.log.after(0, 1000) {
+			if ev.Event != nil {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+
+	sock, peerConn := l.connected(t)
+	sel, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Timeout: nowait(sockdv1.AsyncMode_ASYNC_MODE_SELECT)})
+	if err != nil || sel.GetAsync() == nil {
+		t.Fatal(sel, err)
+	}
+	peerConn.Write([]byte("x"))
+	eventually(t, "the select logged", func() bool { return len(held()) == 1 })
+	resp, err := svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: sel.GetAsync()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(held()); n != 0 {
+		t.Fatalf("%d events still held after the cancel", n)
+	}
+	if resp.GetFlushedThrough() != 1 {
+		t.Fatalf("flushed_through %d, want 1", resp.GetFlushedThrough())
+	}
+
+	// The "x" is still in the socket; a completion recv(3) gathers it.
+	rc, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 3, Timeout: nowait(sockdv1.AsyncMode_ASYNC_MODE_COMPLETION)})
+	if err != nil || rc.GetAsync() == nil {
+		t.Fatal(rc, err)
+	}
+	eventually(t, "x gathered", func() bool { return sock.Info().Counters.ReadByte == 1 })
+	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: rc.GetAsync()})
+	if err != nil || resp.GetError() != nil {
+		t.Fatal(resp, err)
+	}
+	if got := resp.GetCompletion().GetRecv(); string(got.GetData()) != "x" || got.GetError().GetReason() != "cancelled" {
+		t.Fatalf("cancel of a recv that had gathered x: %v", resp.GetCompletion())
+	}
+
+	// A completion already logged, not yet sent: the cancel is too late
+	// (invalid) and answers with it; the stream never sees it.
+	rc, err = svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 2, Timeout: nowait(sockdv1.AsyncMode_ASYNC_MODE_COMPLETION)})
+	if err != nil || rc.GetAsync() == nil {
+		t.Fatal(rc, err)
+	}
+	peerConn.Write([]byte("yz"))
+	eventually(t, "the completion logged", func() bool { return len(held()) == 1 })
+	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: rc.GetAsync()})
+	if err != nil || resp.GetError().GetInvalid() != "select_info" {
+		t.Fatal(resp, err)
+	}
+	if got := resp.GetCompletion().GetRecv(); string(got.GetData()) != "yz" || got.GetError() != nil {
+		t.Fatalf("late cancel answered %v", resp.GetCompletion())
+	}
+	if n := len(held()); n != 0 {
+		t.Fatalf("%d events still held", n)
+	}
+	if h := sess.heldPayload(); h != 0 {
+		t.Fatalf("%d payload bytes counted for withdrawn events", h)
+	}
+}

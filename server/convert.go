@@ -219,7 +219,11 @@ func eventMessage(ev engine.Event) *sockdv1.EventsResponse {
 	case engine.EventSelect:
 		msg.Event = &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: ev.Handle, Operation: op}}
 	case engine.EventAbort:
-		msg.Event = &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: ev.Handle, Operation: op, Reason: eventError(ev.Reason)}}
+		abort := &sockdv1.AbortEvent{Handle: ev.Handle, Operation: op, Reason: eventError(ev.Reason)}
+		if ev.Completion != nil {
+			abort.Partial = completionEvent(ev)
+		}
+		msg.Event = &sockdv1.EventsResponse_Abort{Abort: abort}
 	case engine.EventCompletion:
 		completion := completionEvent(ev)
 		if completion == nil {

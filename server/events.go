@@ -127,8 +127,10 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 			return cursor, nil
 		}
 		for _, ev := range batch {
-			if err := stream.Send(ev); err != nil {
-				return cursor, err
+			if ev.Event != nil { // nil: withdrawn by a cancel
+				if err := stream.Send(ev); err != nil {
+					return cursor, err
+				}
 			}
 			cursor = ev.Sequence
 		}

@@ -107,6 +107,40 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 	}
 }
 
+// withdrawEvents takes back the events of socket's handle that are held
+// and not yet sent on a stream (Cancel: none may reach the client after
+// it). A result among them (a completion, or an abort with its partial
+// work) is returned to be answered instead; last is the newest sequence.
+func (s *Session) withdrawEvents(socket string, handle uint64) (result *sockdv1.CompletionEvent, last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log.withdraw(func(ev *sockdv1.EventsResponse) bool {
+		if ev.GetSocketId() != socket {
+			return false
+		}
+		switch e := ev.Event.(type) {
+		case *sockdv1.EventsResponse_Select:
+			return e.Select.GetHandle() == handle
+		case *sockdv1.EventsResponse_Abort:
+			if e.Abort.GetHandle() != handle {
+				return false
+			}
+			if p := e.Abort.GetPartial(); p != nil {
+				result = p
+			}
+			return true
+		case *sockdv1.EventsResponse_Completion:
+			if e.Completion.GetHandle() != handle {
+				return false
+			}
+			result = e.Completion
+			return true
+		}
+		return false
+	})
+	return result, s.log.last()
+}
+
 // adopt records a socket the session now owns.
 func (s *Session) adopt(sock *engine.Socket) bool {
 	s.mu.Lock()
@@ -361,6 +395,21 @@ func (l *eventLog) markSent(seq uint64) {
 	}
 	l.sent = seq
 	l.trimSent()
+}
+
+// withdraw replaces each unsent held event that match picks by a
+// placeholder of the same sequence, which streams skip: sequences stay
+// dense, so a resumed stream sees no gap.
+func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
+	for i := range l.count {
+		slot := (l.head + i) % len(l.ring)
+		ev := l.ring[slot]
+		if ev.Sequence <= l.sent || ev.Event == nil || !match(ev) {
+			continue
+		}
+		l.unsentBytes -= payloadBytes(ev)
+		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
+	}
 }
 
 func (l *eventLog) unsent() int {

@@ -184,8 +184,26 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	}
 	si := engine.SelectInfo{Op: op, Handle: r.GetInfo().GetHandle(),
 		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
-	se, err := outcome(sock.Cancel(sess, si))
-	return &sockdv1.CancelResponse{Error: se}, err
+	done, cerr := sock.Cancel(sess, si)
+	se, err := outcome(cerr)
+	if err != nil {
+		return nil, err
+	}
+	resp := &sockdv1.CancelResponse{Error: se}
+	if done != nil {
+		if child := done.Accept; child != nil && child.Socket != nil && !sess.adopt(child.Socket) {
+			s.sessions.discard(child.Socket)
+		}
+		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: op, Completion: done})
+	}
+	// No event for the handle can be logged any more: take back those not
+	// yet on the stream. A result among them is answered here instead.
+	withdrawn, last := sess.withdrawEvents(sock.ID(), si.Handle)
+	if resp.Completion == nil {
+		resp.Completion = withdrawn
+	}
+	resp.FlushedThrough = last
+	return resp, nil
 }
 
 // SockName implements sockdv1.SocketServiceServer.

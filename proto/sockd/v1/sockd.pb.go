@@ -644,7 +644,12 @@ type AbortEvent struct {
 	// The operation.
 	Operation Operation `protobuf:"varint,2,opt,name=operation,proto3,enum=sockd.v1.Operation" json:"operation,omitempty"`
 	// Why: closed, cancelled, or the socket error that ended the queue.
-	Reason        *SocketError `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason *SocketError `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For a completion-mode operation cut short after part of its work (a
+	// stream recv that had gathered bytes, a stream send that had written
+	// some): that part, as the operation's result with this reason as its
+	// error. The bytes are no longer in the socket; only this tells of them.
+	Partial       *CompletionEvent `protobuf:"bytes,4,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,6 +701,13 @@ func (x *AbortEvent) GetOperation() Operation {
 func (x *AbortEvent) GetReason() *SocketError {
 	if x != nil {
 		return x.Reason
+	}
+	return nil
+}
+
+func (x *AbortEvent) GetPartial() *CompletionEvent {
+	if x != nil {
+		return x.Partial
 	}
 	return nil
 }
@@ -2765,10 +2777,22 @@ func (x *CancelRequest) GetInfo() *AsyncInfo {
 // CancelResponse is ok | {error, closed | {invalid, SelectInfo}}.
 type CancelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Set on failure.
-	Error         *SocketError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Set on failure: invalid when nothing with that handle was pending.
+	Error *SocketError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// A completion-mode operation's result is never lost to a cancel. When the
+	// operation had done part of its work (a stream recv's gathered bytes, a
+	// stream send's count), this is that part, with error cancelled; when it
+	// had just finished and its completion was not yet on the event stream
+	// (error is then invalid), this is that completion, which no event
+	// repeats (an accepted socket in it is the session's).
+	Completion *CompletionEvent `protobuf:"bytes,2,opt,name=completion,proto3" json:"completion,omitempty"`
+	// The session's newest event sequence once the cancel took effect. No event
+	// for the handle follows; a select for it at or below this sequence was
+	// already on its way to the client and is void (the client library drops
+	// it, as Erlang's cancel flushes the mailbox).
+	FlushedThrough uint64 `protobuf:"varint,3,opt,name=flushed_through,json=flushedThrough,proto3" json:"flushed_through,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CancelResponse) Reset() {
@@ -2806,6 +2830,20 @@ func (x *CancelResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *CancelResponse) GetCompletion() *CompletionEvent {
+	if x != nil {
+		return x.Completion
+	}
+	return nil
+}
+
+func (x *CancelResponse) GetFlushedThrough() uint64 {
+	if x != nil {
+		return x.FlushedThrough
+	}
+	return 0
 }
 
 // SetOptRequest is socket:setopt/3.
@@ -5048,12 +5086,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x04recv\x18\x06 \x01(\v2\x16.sockd.v1.RecvResponseH\x00R\x04recv\x128\n" +
 	"\brecvfrom\x18\a \x01(\v2\x1a.sockd.v1.RecvFromResponseH\x00R\brecvfrom\x125\n" +
 	"\arecvmsg\x18\b \x01(\v2\x19.sockd.v1.RecvMsgResponseH\x00R\arecvmsgB\b\n" +
-	"\x06status\"\x86\x01\n" +
+	"\x06status\"\xbb\x01\n" +
 	"\n" +
 	"AbortEvent\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x121\n" +
 	"\toperation\x18\x02 \x01(\x0e2\x13.sockd.v1.OperationR\toperation\x12-\n" +
-	"\x06reason\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x06reason\"B\n" +
+	"\x06reason\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x06reason\x123\n" +
+	"\apartial\x18\x04 \x01(\v2\x19.sockd.v1.CompletionEventR\apartial\"B\n" +
 	"\tDownEvent\x12\x1d\n" +
 	"\n" +
 	"monitor_id\x18\x01 \x01(\tR\tmonitorId\x12\x16\n" +
@@ -5192,9 +5231,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x05error\x18\a \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"U\n" +
 	"\rCancelRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12'\n" +
-	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"=\n" +
+	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\xa1\x01\n" +
 	"\x0eCancelResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\x80\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x129\n" +
+	"\n" +
+	"completion\x18\x02 \x01(\v2\x19.sockd.v1.CompletionEventR\n" +
+	"completion\x12'\n" +
+	"\x0fflushed_through\x18\x03 \x01(\x04R\x0eflushedThrough\"\x80\x01\n" +
 	"\rSetOptRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12%\n" +
 	"\x03key\x18\x02 \x01(\v2\x13.sockd.v1.OptionKeyR\x03key\x12+\n" +
@@ -5508,154 +5551,156 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	38,  // 16: sockd.v1.CompletionEvent.recvmsg:type_name -> sockd.v1.RecvMsgResponse
 	78,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
 	79,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
-	80,  // 19: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
-	81,  // 20: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
-	82,  // 21: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
-	79,  // 22: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 23: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
-	79,  // 24: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 25: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 26: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
-	84,  // 27: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 28: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 29: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
-	84,  // 30: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 31: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 32: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 33: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
-	79,  // 34: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 35: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 36: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 37: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 38: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 39: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 40: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
-	87,  // 41: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 42: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 43: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 44: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 45: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
-	88,  // 46: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
-	87,  // 47: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 48: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 49: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 50: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 51: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 52: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 53: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 54: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 55: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 56: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
-	83,  // 57: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
-	85,  // 58: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 59: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 60: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 61: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	83,  // 62: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
-	88,  // 63: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
-	87,  // 64: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
-	85,  // 65: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 66: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
-	85,  // 67: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
-	79,  // 68: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
-	89,  // 69: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 70: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
-	79,  // 71: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
-	89,  // 72: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 73: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
-	79,  // 74: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 75: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
-	79,  // 76: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	92,  // 77: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
-	91,  // 78: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
-	79,  // 79: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 80: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 81: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 82: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 83: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
-	93,  // 84: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
-	57,  // 85: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
-	94,  // 86: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
-	95,  // 87: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
-	76,  // 88: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
-	80,  // 89: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
-	81,  // 90: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
-	82,  // 91: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	79,  // 92: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 93: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
-	0,   // 94: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
-	2,   // 95: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
-	11,  // 96: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
-	13,  // 97: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
-	15,  // 98: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
-	17,  // 99: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
-	19,  // 100: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
-	21,  // 101: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
-	23,  // 102: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
-	25,  // 103: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
-	27,  // 104: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
-	29,  // 105: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
-	31,  // 106: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
-	33,  // 107: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
-	35,  // 108: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
-	37,  // 109: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
-	39,  // 110: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
-	41,  // 111: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
-	43,  // 112: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
-	45,  // 113: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
-	47,  // 114: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
-	49,  // 115: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
-	51,  // 116: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
-	53,  // 117: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
-	55,  // 118: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
-	58,  // 119: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
-	60,  // 120: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
-	62,  // 121: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
-	64,  // 122: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
-	66,  // 123: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
-	68,  // 124: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
-	70,  // 125: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
-	72,  // 126: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
-	74,  // 127: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
-	1,   // 128: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
-	3,   // 129: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
-	12,  // 130: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
-	14,  // 131: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
-	16,  // 132: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
-	18,  // 133: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
-	20,  // 134: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
-	22,  // 135: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
-	24,  // 136: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
-	26,  // 137: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
-	28,  // 138: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	30,  // 139: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	32,  // 140: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
-	34,  // 141: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	36,  // 142: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	38,  // 143: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
-	40,  // 144: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
-	42,  // 145: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
-	44,  // 146: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
-	46,  // 147: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
-	48,  // 148: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
-	50,  // 149: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
-	52,  // 150: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
-	54,  // 151: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
-	56,  // 152: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
-	59,  // 153: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
-	61,  // 154: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
-	63,  // 155: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
-	65,  // 156: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
-	67,  // 157: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
-	69,  // 158: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
-	71,  // 159: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
-	73,  // 160: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
-	75,  // 161: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
-	128, // [128:162] is the sub-list for method output_type
-	94,  // [94:128] is the sub-list for method input_type
-	94,  // [94:94] is the sub-list for extension type_name
-	94,  // [94:94] is the sub-list for extension extendee
-	0,   // [0:94] is the sub-list for field type_name
+	5,   // 19: sockd.v1.AbortEvent.partial:type_name -> sockd.v1.CompletionEvent
+	80,  // 20: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
+	81,  // 21: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
+	82,  // 22: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
+	79,  // 23: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 24: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
+	79,  // 25: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 26: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 27: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
+	84,  // 28: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 29: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 30: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 31: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 32: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 33: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
+	86,  // 34: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
+	79,  // 35: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 36: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 37: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 38: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 39: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 40: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 41: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
+	87,  // 42: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 43: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 44: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 45: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 46: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
+	88,  // 47: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
+	87,  // 48: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 49: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 50: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 51: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 52: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 53: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
+	85,  // 54: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 55: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 56: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 57: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
+	83,  // 58: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
+	85,  // 59: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 60: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 61: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	84,  // 62: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	83,  // 63: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
+	88,  // 64: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
+	87,  // 65: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
+	85,  // 66: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	79,  // 67: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
+	85,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
+	79,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
+	5,   // 70: sockd.v1.CancelResponse.completion:type_name -> sockd.v1.CompletionEvent
+	89,  // 71: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 72: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
+	79,  // 73: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 74: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 75: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
+	79,  // 76: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 77: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
+	79,  // 78: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 79: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
+	91,  // 80: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
+	79,  // 81: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 82: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 83: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 84: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 85: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
+	93,  // 86: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
+	57,  // 87: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
+	94,  // 88: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
+	95,  // 89: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
+	76,  // 90: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
+	80,  // 91: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
+	81,  // 92: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
+	82,  // 93: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	79,  // 94: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 95: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
+	0,   // 96: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
+	2,   // 97: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
+	11,  // 98: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
+	13,  // 99: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
+	15,  // 100: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
+	17,  // 101: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
+	19,  // 102: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
+	21,  // 103: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
+	23,  // 104: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
+	25,  // 105: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
+	27,  // 106: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
+	29,  // 107: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
+	31,  // 108: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
+	33,  // 109: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
+	35,  // 110: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
+	37,  // 111: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
+	39,  // 112: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
+	41,  // 113: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
+	43,  // 114: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
+	45,  // 115: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
+	47,  // 116: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
+	49,  // 117: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
+	51,  // 118: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
+	53,  // 119: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
+	55,  // 120: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
+	58,  // 121: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
+	60,  // 122: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
+	62,  // 123: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
+	64,  // 124: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
+	66,  // 125: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
+	68,  // 126: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
+	70,  // 127: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
+	72,  // 128: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
+	74,  // 129: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
+	1,   // 130: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
+	3,   // 131: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
+	12,  // 132: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
+	14,  // 133: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
+	16,  // 134: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
+	18,  // 135: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
+	20,  // 136: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
+	22,  // 137: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
+	24,  // 138: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
+	26,  // 139: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
+	28,  // 140: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	30,  // 141: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	32,  // 142: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
+	34,  // 143: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	36,  // 144: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	38,  // 145: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
+	40,  // 146: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
+	42,  // 147: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
+	44,  // 148: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
+	46,  // 149: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
+	48,  // 150: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
+	50,  // 151: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
+	52,  // 152: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
+	54,  // 153: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
+	56,  // 154: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
+	59,  // 155: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
+	61,  // 156: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
+	63,  // 157: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
+	65,  // 158: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
+	67,  // 159: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
+	69,  // 160: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
+	71,  // 161: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
+	73,  // 162: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
+	75,  // 163: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
+	130, // [130:164] is the sub-list for method output_type
+	96,  // [96:130] is the sub-list for method input_type
+	96,  // [96:96] is the sub-list for extension type_name
+	96,  // [96:96] is the sub-list for extension extendee
+	0,   // [0:96] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_sockd_proto_init() }

@@ -1,0 +1,80 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// voidedSelects remembers the select-mode handles a Cancel voided, with the
+// sequence the daemon had reached then (CancelResponse.flushed_through): a
+// select for such a handle at or below it was already on its way when the
+// cancel took effect, and the event stream drops it, as Erlang's cancel
+// flushes the select message from the mailbox. Results (completions, aborts
+// with partial work) are never dropped.
+type voidedSelects struct {
+	mu sync.Mutex
+	m  map[voidedKey]uint64
+	// delivered is the highest sequence any of the session's streams has
+	// delivered: entries at or below it can match nothing more.
+	delivered atomic.Uint64
+}
+
+type voidedKey struct {
+	socket string
+	handle uint64
+}
+
+// maxVoided bounds the entries kept. Past it the oldest matter least: a
+// select slipping through is a spurious wakeup, which the model allows.
+const maxVoided = 4096
+
+func (v *voidedSelects) add(socket string, handle, through uint64) {
+	if through <= v.delivered.Load() {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[voidedKey]uint64)
+	}
+	if len(v.m) >= maxVoided {
+		done := v.delivered.Load()
+		for k, t := range v.m {
+			if t <= done || len(v.m) >= maxVoided {
+				delete(v.m, k)
+			}
+		}
+	}
+	v.m[voidedKey{socket, handle}] = through
+}
+
+// drops reports whether ev, of sequence seq, is a select a cancel voided.
+func (v *voidedSelects) drops(ev *sockdv1.EventsResponse, seq uint64) bool {
+	sel := ev.GetSelect()
+	if sel == nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k := voidedKey{ev.GetSocketId(), sel.GetHandle()}
+	through, ok := v.m[k]
+	if !ok {
+		return false
+	}
+	if seq >= through {
+		delete(v.m, k) // nothing older can follow
+	}
+	return seq <= through
+}
+
+// passed records that a stream delivered up to seq.
+func (v *voidedSelects) passed(seq uint64) {
+	for {
+		cur := v.delivered.Load()
+		if seq <= cur || v.delivered.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}

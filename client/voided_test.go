@@ -1,0 +1,44 @@
+package client
+
+import (
+	"testing"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+func selectEv(socket string, handle uint64) *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{SocketId: socket, Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: handle}}}
+}
+
+// A select a cancel voided is dropped up to the cancel's sequence, never
+// after it (the handle may be reused), and results are never dropped.
+func TestVoidedSelects(t *testing.T) {
+	var v voidedSelects
+	v.add("s", 7, 10)
+	if !v.drops(selectEv("s", 7), 9) {
+		t.Error("a select before the cancel was delivered")
+	}
+	if v.drops(selectEv("s", 8), 9) || v.drops(selectEv("t", 7), 9) {
+		t.Error("another handle's or socket's select was dropped")
+	}
+	completion := &sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Completion{Completion: &sockdv1.CompletionEvent{Handle: 7}}}
+	if v.drops(completion, 9) {
+		t.Error("a completion was dropped")
+	}
+	if !v.drops(selectEv("s", 7), 10) {
+		t.Error("the select at the cancel's sequence was delivered")
+	}
+	if v.drops(selectEv("s", 7), 11) {
+		t.Error("a select after the cancel (a reused handle) was dropped")
+	}
+
+	// Entries the streams have passed are not kept, and the map is bounded.
+	v.passed(100)
+	v.add("s", 1, 50)
+	for i := range 2 * maxVoided {
+		v.add("s", uint64(i), 1000+uint64(i))
+	}
+	if n := len(v.m); n > maxVoided {
+		t.Fatalf("%d entries kept", n)
+	}
+}
