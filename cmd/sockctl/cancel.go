@@ -21,6 +21,8 @@ func newCancelCommand(a *app) *cobra.Command {
 		Short: "Cancel a pending nowait operation",
 		Long: `Cancel the pending nowait operation with this HANDLE (Erlang's
 socket:cancel/2). After it returns, no event for the handle is delivered.
+A completion-mode operation that had done part of its work (a stream recv's
+bytes, a send's count) prints that part.
 --op names the operation, as the select info printed it.`,
 		Example: `  sockctl recv $A --nowait          # select recv handle=4
   sockctl cancel $A 4
@@ -42,13 +44,23 @@ socket:cancel/2). After it returns, no event for the handle is delivered.
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.Cancel(ctx, args[0], info)
-				return report(a, resp, err, func(r *sockdv1.CancelResponse) view {
-					return emptyView(nil, r.GetError())
-				})
+				return report(a, resp, err, cancelView)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&op, "op", "recv", "the operation: accept, connect, recv, recvfrom, recvmsg, send, sendto, sendmsg")
 	cmd.Flags().BoolVar(&completion, "completion", false, "the operation was started with --completion")
 	return cmd
+}
+
+// cancelView is silent, as Erlang's ok is, unless the cancel answered a
+// completion-mode result (partial work, or a completion it took): then that
+// result, as the completion event would have shown it.
+func cancelView(r *sockdv1.CancelResponse) view {
+	c := r.GetCompletion()
+	if c == nil {
+		return emptyView(nil, r.GetError())
+	}
+	fields, result := completionResult(c)
+	return outcome(view{text: line(fields...), obj: object{}.with("result", result)}, nil, r.GetError())
 }

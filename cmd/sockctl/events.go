@@ -106,6 +106,12 @@ func eventView(ev *sockdv1.EventsResponse) view {
 		operation(e.Abort.GetHandle(), e.Abort.GetOperation())
 		fields = append(fields, kv("reason", errorText(e.Abort.GetReason())))
 		obj = obj.with("reason", errorObject(e.Abort.GetReason()))
+		if p := e.Abort.GetPartial(); p != nil {
+			// What the operation had done: its bytes are nowhere else.
+			resultFields, result := completionResult(p)
+			fields = append(fields, resultFields...)
+			obj = obj.with("partial", result)
+		}
 	case *sockdv1.EventsResponse_Down:
 		fields = append(fields, word("down"), kv("monitor", e.Down.GetMonitorId()), kv("reason", e.Down.GetReason()))
 		obj = obj.with("event", "down").with("monitor", e.Down.GetMonitorId()).with("reason", e.Down.GetReason())
