@@ -65,7 +65,12 @@ type side struct {
 	// reports anything newer in a later harvest. Read before the syscall,
 	// never after, or an edge harvested after the syscall could be lost.
 	emptyAt uint64
-	lanes   []*lane
+	// otherQueue: the read that last found the side empty read the error
+	// or urgent-data queue (MSG_ERRQUEUE, MSG_OOB), whose EAGAIN says
+	// nothing of the data. A reader that becomes current then tries the
+	// syscall rather than wait for an edge that may have come already.
+	otherQueue bool
+	lanes      []*lane
 	// retiring holds requestors removed from the lanes whose final event
 	// (abort or completion) is still being delivered, so that Cancel and
 	// DropCaller can still stop it.
@@ -76,6 +81,7 @@ type side struct {
 func (sd *side) empty(at uint64) {
 	sd.ready = false
 	sd.emptyAt = at
+	sd.otherQueue = false
 }
 
 func (sd *side) retiringOf(c Caller, handle uint64) *waiter {
@@ -214,7 +220,7 @@ func (s *Socket) advance(sd *side, l *lane, out *outbox) {
 				return
 			}
 			l.current = w
-			if !sd.ready {
+			if !sd.ready && !sd.otherQueue {
 				if err := s.arm(w); err != nil {
 					s.dismiss(sd, l, w, err, out)
 					continue

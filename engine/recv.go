@@ -205,6 +205,7 @@ func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock 
 	n, err = sys()
 	if err == unix.EAGAIN {
 		s.rd.empty(at)
+		s.rd.otherQueue = j.flags&(unix.MSG_ERRQUEUE|unix.MSG_OOB) != 0
 		return 0, true, nil
 	}
 	if err == nil {

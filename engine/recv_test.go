@@ -535,3 +535,42 @@ func TestRecvMsgClosesPassedDescriptors(t *testing.T) {
 		t.Fatalf("write to the pipe: %v, want EPIPE: the daemon kept a passed descriptor", err)
 	}
 }
+
+// An empty error queue says nothing of the data: a reader of the error
+// queue that finds it empty must not leave the next reader waiting for an
+// edge that was already harvested (the datagram is there).
+func TestErrQueueReadDoesNotStrandTheNextReader(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	rx, tx, rxAddr, _ := udpPair(t, e, a, unix.AF_INET)
+
+	// Put rx in the epoll set, idle.
+	first := rx.RecvFrom(bg, a, 0, 0, nowait)
+	if first.Select == nil {
+		t.Fatalf("recvfrom: %+v", first)
+	}
+	if err := errOf(rx.Cancel(a, *first.Select)); err != nil {
+		t.Fatal(err)
+	}
+	before := rx.harvest()
+	if r := tx.SendTo(bg, a, []byte("dgram"), 0, rxAddr, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	eventually(t, "the datagram's edge harvested", func() bool { return rx.harvest() > before })
+
+	errq := rx.RecvMsg(bg, a, 0, 0, unix.MSG_ERRQUEUE, nowait)
+	if errq.Select == nil {
+		t.Fatalf("error-queue recvmsg: %+v", errq)
+	}
+	queued := rx.RecvFrom(bg, b, 0, 0, nowait)
+	if queued.Select == nil {
+		t.Fatalf("queued recvfrom: %+v", queued)
+	}
+	if err := errOf(rx.Cancel(a, *errq.Select)); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, EventSelect, queued.Select.Handle)
+	if r := rx.RecvFrom(bg, b, 0, 0, nowait); string(r.Data) != "dgram" {
+		t.Fatalf("retry: %+v", r)
+	}
+}
