@@ -106,7 +106,9 @@ func decodeControlValue(level, typ int, d []byte) any {
 		if len(d) >= sizeofPktInfo6 {
 			return PktInfo6{Addr: netip.AddrFrom16([16]byte(d[0:16])), Ifindex: binary.NativeEndian.Uint32(d[16:])}
 		}
-	case level == unix.IPPROTO_IPV6 && (typ == unix.IPV6_HOPLIMIT || typ == unix.IPV6_TCLASS):
+	case level == unix.IPPROTO_IPV6 && (typ == unix.IPV6_HOPLIMIT || typ == unix.IPV6_2292HOPLIMIT || typ == unix.IPV6_TCLASS):
+		// IPV6_2292HOPLIMIT is what ipv6 hoplimit (the RFC 2292 option) makes
+		// the kernel send.
 		return decodeInt(d)
 	}
 	return nil

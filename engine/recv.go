@@ -387,7 +387,12 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	if pooled != nil {
 		j.data = bytes.Clone(j.data)
 	}
+	// The kernel echoes MSG_CMSG_CLOEXEC, which sysRecvmsg adds to every
+	// call: the caller sees it only if it asked for it.
 	j.rflags = m.flags
+	if j.flags&unix.MSG_CMSG_CLOEXEC == 0 {
+		j.rflags &^= unix.MSG_CMSG_CLOEXEC
+	}
 	// A malformed control buffer keeps what decoded plus a BadControlLevel
 	// message; the data itself is good, so the call succeeds.
 	// The decoded messages keep slices of what they decode: give them a copy.

@@ -574,3 +574,36 @@ func TestErrQueueReadDoesNotStrandTheNextReader(t *testing.T) {
 		t.Fatalf("retry: %+v", r)
 	}
 }
+
+// recvmsg answers the flags of the message, not the MSG_CMSG_CLOEXEC the
+// engine adds to every call; and the RFC 2292 hop limit that ipv6 hoplimit
+// turns on is decoded as a hop limit.
+func TestRecvMsgFlagsAndRFC2292HopLimit(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	rx, tx, rxAddr, _ := udpPair(t, e, c, unix.AF_INET6)
+	if err := rx.Control(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_2292HOPLIMIT, 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := tx.SendTo(bg, c, []byte("hop"), 0, rxAddr, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	r := rx.RecvMsg(bg, c, 0, 0, 0, within(eventWait))
+	if r.Err != nil || string(r.Data) != "hop" {
+		t.Fatalf("recvmsg: %+v", r)
+	}
+	if r.Flags != 0 {
+		t.Errorf("flags %#x, want none", r.Flags)
+	}
+	var hop any
+	for _, m := range r.Control {
+		if m.Level == unix.IPPROTO_IPV6 && m.Type == unix.IPV6_2292HOPLIMIT {
+			hop = m.Value
+		}
+	}
+	if n, ok := hop.(int); !ok || n <= 0 || n > 255 {
+		t.Errorf("hop limit control message value %v", hop)
+	}
+}

@@ -178,7 +178,7 @@ var Table = []Option{
 	req(ip6("hoplimit", TypeBool, true, true, unix.IPV6_2292HOPLIMIT,
 		"type = dgram | raw; on Linux recvhoplimit is the one to set to get hoplimit control messages"), Requirements{Types: dgramRaw}),
 	withPriv(req(ip6("hopopts", TypeBool, true, true, unix.IPV6_RECVHOPOPTS, "type = dgram | raw, requires superuser privileges to update"), Requirements{Types: dgramRaw})),
-	afterConnect(ip6("mtu", TypeBool, true, true, unix.IPV6_MTU, "Get: only after the socket has been connected")),
+	afterConnect(ip6("mtu", TypeInt, true, true, unix.IPV6_MTU, "Get: only after the socket has been connected; an integer (the seed says boolean(), a slip: the kernel takes and answers the path MTU, at least 1280)")),
 	ip6("mtu_discover", TypeIPv6PMTUDisc, true, true, unix.IPV6_MTU_DISCOVER, "get answers want, dont, do or probe where the number has a name"),
 	ip6("multicast_hops", TypeIPv6Hops, true, true, unix.IPV6_MULTICAST_HOPS, "default (set only) is -1"),
 	req(ip6("multicast_if", TypeInt, true, true, unix.IPV6_MULTICAST_IF, "type = dgram | raw; an interface index"), Requirements{Types: dgramRaw}),

@@ -33,8 +33,10 @@ var cmsgTypeNames = map[cmsgKey]string{
 	{unix.IPPROTO_IP, unix.IP_RECVERR}:      "recverr",
 	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}:  "pktinfo",
 	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: "hoplimit",
-	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:   "tclass",
-	{unix.IPPROTO_IPV6, unix.IPV6_RECVERR}:  "recverr",
+	// What ipv6 hoplimit (IPV6_2292HOPLIMIT) makes the kernel send.
+	{unix.IPPROTO_IPV6, unix.IPV6_2292HOPLIMIT}: "hoplimit",
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:       "tclass",
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVERR}:      "recverr",
 }
 
 var eeOrigins = []string{"none", "local", "icmp", "icmp6", "txstatus", "zerocopy", "txtime"}
