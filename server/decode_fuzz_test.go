@@ -1,0 +1,113 @@
+package server
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// FuzzSetOpt feeds arbitrary SetOpt requests, as wire bytes, to the service
+// on a live TCP socket: none may panic, and whatever is accepted keeps the
+// option's bounds (the otp rcvbuf product once overflowed them).
+func FuzzSetOpt(f *testing.F) {
+	seed := func(level sockdv1.OptionLevel, name string, v *sockdv1.OptionValue) {
+		b, _ := proto.Marshal(&sockdv1.SetOptRequest{Key: &sockdv1.OptionKey{Level: level, Name: name}, Value: v})
+		f.Add(b)
+	}
+	rcvbuf := func(n, size uint32) *sockdv1.OptionValue {
+		return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: n, Size: size}}}
+	}
+	seed(sockdv1.OptionLevel_OPTION_LEVEL_OTP, "rcvbuf", rcvbuf(4, 1024))
+	seed(sockdv1.OptionLevel_OPTION_LEVEL_OTP, "rcvbuf", rcvbuf(1<<32-1, 1<<32-1))
+	seed(sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "linger", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true, Linger: 3}}})
+	seed(sockdv1.OptionLevel_OPTION_LEVEL_TCP, "nodelay", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}})
+	seed(sockdv1.OptionLevel_OPTION_LEVEL_IP, "tos", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: -1}})
+
+	l := newLive(f, Limits{})
+	sock, _ := l.connected(f)
+	rcvbufKey := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP, Name: "rcvbuf"}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		var r sockdv1.SetOptRequest
+		if proto.Unmarshal(wire, &r) != nil {
+			return
+		}
+		r.SocketId = sock.ID()
+		if k := r.GetKey(); k.GetLevel() == sockdv1.OptionLevel_OPTION_LEVEL_OTP && k.GetName() == "controlling_process" {
+			return // hands the socket away from the session that fuzzes it
+		}
+		l.svc.SetOpt(l.ctx, &r)
+		got, err := l.svc.GetOpt(l.ctx, &sockdv1.GetOptRequest{SocketId: sock.ID(), Key: rcvbufKey})
+		if err != nil || got.GetError() != nil {
+			t.Fatalf("getopt otp rcvbuf: %v %v", got, err)
+		}
+		rb := got.GetValue().GetRcvbuf()
+		if n, size := uint64(max(rb.GetCount(), 1)), uint64(rb.GetSize()); n*size > options.MaxRcvBufBytes {
+			t.Fatalf("otp rcvbuf %d x %d passed the bound", rb.GetCount(), rb.GetSize())
+		}
+	})
+}
+
+// FuzzDecodeControl feeds arbitrary SendMsg control messages through the
+// request decoder and the engine's encoder: neither may panic.
+func FuzzDecodeControl(f *testing.F) {
+	for _, c := range [][]*sockdv1.ControlMessage{
+		{{Level: 0, Type: 1, Data: []byte{1, 0, 0, 0}}},
+		{{Level: 41, Type: 52, Value: &sockdv1.ControlMessage_IntValue{IntValue: 64}}},
+		{{Level: 1, Type: 29, Value: &sockdv1.ControlMessage_Timestamp{Timestamp: &sockdv1.Timeval{Sec: 1, Usec: 2}}}},
+	} {
+		b, _ := proto.Marshal(&sockdv1.SendMsgRequest{Control: c})
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		var r sockdv1.SendMsgRequest
+		if proto.Unmarshal(wire, &r) != nil {
+			return
+		}
+		msgs, bad := decodeControl(r.GetControl())
+		if bad != nil {
+			return
+		}
+		engine.EncodeControl(msgs)
+	})
+}
+
+// FuzzDecodeCallFields feeds arbitrary requests to the decoders of the
+// fields most calls share: timeouts, message flags, Open's domain, type and
+// protocol, and which_sockets' filters. None may panic.
+func FuzzDecodeCallFields(f *testing.F) {
+	for _, m := range []proto.Message{
+		&sockdv1.RecvRequest{Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Handle: 7}}},
+			Flags: []sockdv1.MsgFlag{sockdv1.MsgFlag_MSG_FLAG_PEEK, 99}},
+		&sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET6, Type: sockdv1.Type_TYPE_RAW, ProtocolNumber: 255},
+		&sockdv1.WhichSocketsRequest{Domain: sockdv1.Domain_DOMAIN_LOCAL, Owner: "x"},
+	} {
+		b, _ := proto.Marshal(m)
+		for kind := range byte(3) {
+			f.Add(kind, b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, kind byte, wire []byte) {
+		switch kind % 3 {
+		case 0:
+			var r sockdv1.RecvRequest
+			if proto.Unmarshal(wire, &r) == nil {
+				decodeTimeout(r.GetTimeout())
+				decodeFlags(r.GetFlags())
+			}
+		case 1:
+			var r sockdv1.OpenRequest
+			if proto.Unmarshal(wire, &r) == nil {
+				decodeOpen(&r)
+			}
+		case 2:
+			var r sockdv1.WhichSocketsRequest
+			if proto.Unmarshal(wire, &r) == nil {
+				decodeFilters(&r)
+			}
+		}
+	})
+}
