@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -127,6 +128,29 @@ type SelectInfo struct {
 	Op         Op
 	Handle     uint64
 	Completion bool
+}
+
+// String prints si as Erlang does: {select_info, recv, 7}, or
+// {completion_info, recv, 7} in completion mode.
+func (si SelectInfo) String() string {
+	tag := "select_info"
+	if si.Completion {
+		tag = "completion_info"
+	}
+	return fmt.Sprintf("{%s, %s, %d}", tag, si.Op, si.Handle)
+}
+
+// String is the operation's Erlang name (recv, sendto, ...).
+func (op Op) String() string {
+	if name, ok := opNames[op]; ok {
+		return name
+	}
+	return fmt.Sprintf("op(%d)", int(op))
+}
+
+var opNames = map[Op]string{
+	OpAccept: "accept", OpConnect: "connect", OpRecv: "recv", OpRecvFrom: "recvfrom", OpRecvMsg: "recvmsg",
+	OpSend: "send", OpSendTo: "sendto", OpSendMsg: "sendmsg",
 }
 
 // Family of a socket address.

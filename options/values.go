@@ -1,6 +1,9 @@
 package options
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // ValueType is the type of an option's value, as the seed's tables spell it.
 type ValueType int
@@ -189,4 +192,26 @@ func lookupName[V comparable](names map[V]string, name string) (V, bool) {
 	}
 	var zero V
 	return zero, false
+}
+
+// String prints the value as Erlang's rcvbuf takes it: default, Size, or
+// {N, Size}.
+func (r RcvBuf) String() string {
+	switch {
+	case r.Default && r.N == 0:
+		return "default"
+	case r.Default:
+		return fmt.Sprintf("{%d, default}", r.N)
+	case r.N > 0:
+		return fmt.Sprintf("{%d, %d}", r.N, r.Size)
+	}
+	return fmt.Sprint(r.Size)
+}
+
+// String prints the value as Erlang's rcvctrlbuf takes it: default or Size.
+func (c CtrlBuf) String() string {
+	if c.Default {
+		return "default"
+	}
+	return fmt.Sprint(c.Size)
 }

@@ -127,7 +127,7 @@ func socketError(err error) *sockdv1.SocketError {
 	case errors.As(err, &invalid):
 		value := ""
 		if invalid.Value != nil {
-			value = fmt.Sprint(invalid.Value)
+			value = term(invalid.Value)
 		}
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
 			Invalid: invalid.What, InvalidValue: value, Message: invalid.Error()}
