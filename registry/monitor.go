@@ -37,11 +37,20 @@ type Watcher interface {
 	SocketDown(Down)
 }
 
+// A GroupedWatcher belongs to a group whose monitors are counted together
+// (NumberOfMonitorsIn): a session's group is its principal, so that a
+// bound on monitors holds for all of a principal's sessions at once.
+type GroupedWatcher interface {
+	Watcher
+	WatcherGroup() any
+}
+
 // monitor is one socket monitor. Its fields never change.
 type monitor struct {
 	id      string
 	sock    *engine.Socket
 	watcher Watcher
+	group   any // the watcher's group, or nil
 }
 
 // Monitor monitors s for w and returns the monitor's id (socket:monitor/1).
@@ -62,6 +71,9 @@ func (r *Registry) Monitor(s *engine.Socket, w Watcher) string {
 		r.count.Add(1)
 	}
 	m := &monitor{id: id, sock: s, watcher: w}
+	if g, ok := w.(GroupedWatcher); ok {
+		m.group = g.WatcherGroup()
+	}
 	sh.socks[s] = append(mons, m)
 	// Lock order: a shard, then the monitor table.
 	r.monitors.put(m)
@@ -122,6 +134,13 @@ func (r *Registry) NumberOfMonitors(w Watcher) int {
 	return len(r.monitors.byWatcher[w])
 }
 
+// NumberOfMonitorsIn counts the live monitors of the watchers of group.
+func (r *Registry) NumberOfMonitorsIn(group any) int {
+	r.monitors.mu.Lock()
+	defer r.monitors.mu.Unlock()
+	return r.monitors.byGroup[group]
+}
+
 // unlink removes a monitor already taken from the monitor table from its
 // socket's entry, if the socket is still registered.
 func (r *Registry) unlink(m *monitor) {
@@ -154,11 +173,23 @@ type monitorTable struct {
 	mu        sync.Mutex
 	byID      map[string]*monitor
 	byWatcher map[Watcher]map[*monitor]struct{}
+	byGroup   map[any]int
 }
 
 func (t *monitorTable) init() {
 	t.byID = make(map[string]*monitor)
 	t.byWatcher = make(map[Watcher]map[*monitor]struct{})
+	t.byGroup = make(map[any]int)
+}
+
+// countLocked adds delta to m's group count.
+func (t *monitorTable) countLocked(m *monitor, delta int) {
+	if m.group == nil {
+		return
+	}
+	if t.byGroup[m.group] += delta; t.byGroup[m.group] <= 0 {
+		delete(t.byGroup, m.group)
+	}
 }
 
 func (t *monitorTable) put(m *monitor) {
@@ -171,6 +202,7 @@ func (t *monitorTable) put(m *monitor) {
 		t.byWatcher[m.watcher] = set
 	}
 	set[m] = struct{}{}
+	t.countLocked(m, 1)
 }
 
 // take removes m and reports whether it was still live.
@@ -204,6 +236,7 @@ func (t *monitorTable) takeAll(w Watcher) []*monitor {
 	mons := make([]*monitor, 0, len(set))
 	for m := range set {
 		delete(t.byID, m.id)
+		t.countLocked(m, -1)
 		mons = append(mons, m)
 	}
 	delete(t.byWatcher, w)
@@ -212,6 +245,7 @@ func (t *monitorTable) takeAll(w Watcher) []*monitor {
 
 func (t *monitorTable) removeLocked(m *monitor) {
 	delete(t.byID, m.id)
+	t.countLocked(m, -1)
 	if set := t.byWatcher[m.watcher]; set != nil {
 		delete(set, m)
 		if len(set) == 0 {

@@ -144,3 +144,41 @@ func TestMonitorClosedSocket(t *testing.T) {
 		t.Error("a nosock monitor stayed live")
 	}
 }
+
+// grouped is a watcher counted with its group.
+type grouped struct {
+	*caller
+	group *int
+}
+
+func (g grouped) WatcherGroup() any { return g.group }
+
+// The monitors of a group's watchers are counted together, and leave the
+// count however they go: fired, cancelled, or dropped with their watcher.
+func TestMonitorsCountedByGroup(t *testing.T) {
+	e, r := newEngine(t, true)
+	group := new(int)
+	a, b := grouped{newCaller("a"), group}, grouped{newCaller("b"), group}
+	other := newCaller("other")
+	s1 := open(t, e, a, inet, stream, nil)
+	s2 := open(t, e, a, inet, dgram, nil)
+	r.Monitor(s1, a)
+	cancelled := r.Monitor(s1, b)
+	r.Monitor(s2, b)
+	r.Monitor(s2, other)
+	if n := r.NumberOfMonitorsIn(group); n != 3 {
+		t.Fatalf("group holds %d monitors, want 3", n)
+	}
+	r.CancelMonitor(cancelled, nil)
+	s1.Close() // fires a's
+	if n := r.NumberOfMonitorsIn(group); n != 1 {
+		t.Fatalf("after a cancel and a close: %d, want 1", n)
+	}
+	r.DropWatcher(b)
+	if n := r.NumberOfMonitorsIn(group); n != 0 {
+		t.Fatalf("after b was dropped: %d, want 0", n)
+	}
+	if n := r.NumberOfMonitors(other); n != 1 {
+		t.Fatalf("the ungrouped watcher's monitor: %d", n)
+	}
+}

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
@@ -279,5 +281,55 @@ func TestCancelWithdrawsHeldEventsAndKeepsResults(t *testing.T) {
 	}
 	if h := sess.heldPayload(); h != 0 {
 		t.Fatalf("%d payload bytes counted for withdrawn events", h)
+	}
+}
+
+// What a principal's sessions hold is bounded over all of them: a second
+// session cannot add another session's worth of completion bytes past the
+// principal's bound, and a session that dies takes what it held with it.
+func TestPrincipalBoundsBytesAndMonitorsOverItsSessions(t *testing.T) {
+	l := newLive(t, Limits{MaxCompletionBytes: 1 << 20, MaxPrincipalBytes: 1 << 20, MaxMonitors: 3})
+	svc, sess, ctx := l.svc, l.sess, l.ctx
+	other, _, err := svc.sessions.create(sess.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCtx := metadata.NewIncomingContext(l.ctx, metadata.Pairs(SessionMetadataKey, other.id))
+	completionRecv := func(ctx context.Context, s *engine.Socket, n int64) (*sockdv1.RecvResponse, error) {
+		return svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: n, Timeout: &sockdv1.Timeout{
+			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})
+	}
+	a, _ := l.connected(t)
+	b, _ := l.connected(t)
+	if err := b.SetOwner(sess, other); err != nil { // b outlives the first session
+		t.Fatal(err)
+	}
+	sess.disown(b)
+	other.adopt(b)
+	first, err := completionRecv(ctx, a, 1<<20) // admitted below the bound; reaches it
+	if err != nil || first.GetAsync() == nil {
+		t.Fatal(first, err)
+	}
+	if _, err := completionRecv(otherCtx, b, 768<<10); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("another session of the principal past its bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	svc.sessions.end(sess) // its pending recv is dropped, its bytes given back
+	eventually(t, "the dead session's bytes uncounted", func() bool { return other.load.bytes.Load() == 0 })
+	if r, err := completionRecv(otherCtx, b, 768<<10); err != nil || r.GetAsync() == nil {
+		t.Fatalf("after the first session died: %v %v", r, err)
+	}
+
+	for i := range 3 {
+		if _, err := svc.Monitor(otherCtx, &sockdv1.MonitorRequest{SocketId: b.ID()}); err != nil {
+			t.Fatalf("monitor %d: %v", i, err)
+		}
+	}
+	third, _, err := svc.sessions.create(sess.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thirdCtx := metadata.NewIncomingContext(l.ctx, metadata.Pairs(SessionMetadataKey, third.id))
+	if _, err := svc.Monitor(thirdCtx, &sockdv1.MonitorRequest{SocketId: b.ID()}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a fourth monitor from another session: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }

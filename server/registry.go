@@ -101,9 +101,6 @@ func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest
 	return &sockdv1.UseRegistryResponse{}, nil
 }
 
-// maxMonitorsPerSession bounds the live monitors one session may hold.
-const maxMonitorsPerSession = 65536
-
 // Monitor implements sockdv1.SocketServiceServer. A socket that is closed,
 // unknown, or not the caller principal's gets a monitor that fires nosock at
 // once, so ids cannot be probed.
@@ -117,9 +114,10 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 		return nil, invalidArgument("socket_id", "required")
 	}
 	// Each monitor is held until its socket closes or it is cancelled, and a
-	// nosock one is an event to hold: both are bounded per session.
-	if n := s.registry.NumberOfMonitors(sess); n >= maxMonitorsPerSession {
-		return nil, quotaExceeded("monitors per session", maxMonitorsPerSession)
+	// nosock one is an event to hold: both are bounded, the monitors per
+	// principal, the events per session.
+	if limit := s.limits.MaxMonitors; s.registry.NumberOfMonitorsIn(sess.load) >= limit {
+		return nil, quotaExceeded("monitors per principal", limit)
 	}
 	if err := s.admitEvent(sess); err != nil {
 		return nil, err

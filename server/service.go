@@ -32,6 +32,15 @@ type Limits struct {
 	// send's data, a recv's length or buffer size).
 	// Past it new completion-mode calls are refused.
 	MaxCompletionBytes int
+	// MaxPrincipalBytes bounds the same bytes, and those kept for replay,
+	// over all of one principal's sessions together: past it its new
+	// completion-mode calls are refused and its sessions keep no sent
+	// events for replay. Without it a principal's sessions quota would
+	// multiply the bound.
+	MaxPrincipalBytes int
+	// MaxMonitors bounds the live socket monitors of all of one principal's
+	// sessions together.
+	MaxMonitors int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -40,6 +49,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxControlBuffer <= 0 {
 		l.MaxControlBuffer = 64 << 10
+	}
+	if l.MaxMonitors <= 0 {
+		l.MaxMonitors = 65536
+	}
+	if l.MaxPrincipalBytes <= 0 {
+		l.MaxPrincipalBytes = 256 << 20
 	}
 	if l.MaxCompletionBytes <= 0 {
 		l.MaxCompletionBytes = 32 << 20
@@ -117,6 +132,7 @@ func New(cfg Config) *Service {
 		denials:  newDenialCounts(),
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
+	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes
 	sessions.isAdmin = s.isAdmin
 	sessions.sockets = cfg.Sockets
 	sessions.policy = s.policy
@@ -317,6 +333,9 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 	}
 	if limit := sess.completionBytes; sess.heldLocked() >= limit {
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
+	}
+	if limit := s.limits.MaxPrincipalBytes; sess.load.bytes.Load() >= int64(limit) {
+		return 0, quotaExceeded("undelivered completion bytes per principal", limit)
 	}
 	sess.Hold(n)
 	return n, nil

@@ -42,7 +42,23 @@ type Session struct {
 	// pending is what its waiting completion-mode operations keep: send
 	// data not yet written, the length stream recvs gather (engine.Holder).
 	pending atomic.Int64
+
+	// load is what all of its principal's live sessions hold together.
+	load *principalLoad
 }
+
+// principalLoad is what all of one principal's live sessions hold in the
+// daemon together, so that a principal's bounds are not multiplied by its
+// sessions: their monitors (the registry counts them with the load as
+// their group) and the bytes of their completion mode and event logs.
+type principalLoad struct {
+	sessions int          // live sessions; sessionManager.mu
+	bytes    atomic.Int64 // the pending and log payload bytes of its sessions
+}
+
+// WatcherGroup implements registry.GroupedWatcher: a principal's monitors
+// are bounded together.
+func (s *Session) WatcherGroup() any { return s.load }
 
 var (
 	_ engine.Holder = (*Session)(nil)
@@ -53,7 +69,10 @@ var (
 func (s *Session) Gone() <-chan struct{} { return s.gone }
 
 // Hold implements engine.Holder.
-func (s *Session) Hold(delta int) { s.pending.Add(int64(delta)) }
+func (s *Session) Hold(delta int) {
+	s.pending.Add(int64(delta))
+	s.load.bytes.Add(int64(delta))
+}
 
 // CallerID implements engine.Caller.
 func (s *Session) CallerID() string { return s.id }
@@ -241,6 +260,7 @@ func (s *Session) die() {
 	}
 	s.dead = true
 	close(s.gone)
+	s.log.detachLoad() // what a stream still flushes no longer counts
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -290,6 +310,29 @@ type eventLog struct {
 	// and their payload stays within maxSentBytes: a ring grown by a burst
 	// of unsent events, or full of large completions, does not keep them.
 	base, maxSentBytes int
+	// load, if set, is the principal's byte count, which every payload held
+	// here is part of; past loadMax the log keeps no sent events for replay.
+	load    *atomic.Int64
+	loadMax int64
+}
+
+// held changes the payload bytes held by n, in the principal's count too.
+func (l *eventLog) held(n int) {
+	if l.load != nil {
+		l.load.Add(int64(n))
+	}
+}
+
+// overLoad reports whether the principal holds more than its bound.
+func (l *eventLog) overLoad() bool {
+	return l.load != nil && l.loadMax > 0 && l.load.Load() > l.loadMax
+}
+
+// detachLoad takes what the log holds out of the principal's count, for
+// good (its session died).
+func (l *eventLog) detachLoad() {
+	l.held(-(l.unsentBytes + l.sentBytes))
+	l.load = nil
 }
 
 // limit is the most events the ring may grow to hold.
@@ -319,7 +362,9 @@ func newEventLog(capacity int) eventLog {
 func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	ev.Sequence = l.next
 	l.next++
-	l.unsentBytes += payloadBytes(ev)
+	n := payloadBytes(ev)
+	l.unsentBytes += n
+	l.held(n)
 	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit() {
 		l.resize(min(2*len(l.ring), l.limit())) // keep the unsent: double, up to limit
 	}
@@ -335,7 +380,7 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 // and gives back a ring a burst grew once the stream has caught up (not
 // sooner, so that a backlog hovering at base does not resize back and forth).
 func (l *eventLog) trimSent() {
-	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes) {
+	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes || l.overLoad()) {
 		l.dropOldest()
 	}
 	if len(l.ring) > l.base && l.count <= l.base && l.unsent() == 0 {
@@ -346,11 +391,13 @@ func (l *eventLog) trimSent() {
 // dropOldest forgets the oldest held event.
 func (l *eventLog) dropOldest() {
 	old := l.ring[l.head]
+	n := payloadBytes(old)
 	if old.Sequence > l.sent {
-		l.unsentBytes -= payloadBytes(old)
+		l.unsentBytes -= n
 	} else {
-		l.sentBytes -= payloadBytes(old)
+		l.sentBytes -= n
 	}
+	l.held(-n)
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
 	l.count--
@@ -407,7 +454,9 @@ func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
 		if ev.Sequence <= l.sent || ev.Event == nil || !match(ev) {
 			continue
 		}
-		l.unsentBytes -= payloadBytes(ev)
+		n := payloadBytes(ev)
+		l.unsentBytes -= n
+		l.held(-n)
 		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +214,34 @@ func TestDeathWithdrawsWaitsOnOthersSockets(t *testing.T) {
 	got := sock.Recv(context.Background(), l.sess, 0, 0, engine.Timeout{Kind: engine.WaitFor, D: 5 * time.Second})
 	if got.Err != nil || string(got.Data) != "for the owner" {
 		t.Fatalf("owner's recv: %q %v", got.Data, got.Err)
+	}
+}
+
+// A log's payload is part of its principal's count: it keeps no sent events
+// for replay while the principal is over its bound, and gives back all it
+// holds when its session dies.
+func TestEventLogCountsForItsPrincipal(t *testing.T) {
+	var load atomic.Int64
+	l := newEventLog(8)
+	l.load, l.loadMax = &load, 150
+	l.append(recvCompletion(100))
+	l.append(recvCompletion(40))
+	if load.Load() != 140 {
+		t.Fatalf("principal count %d, want 140", load.Load())
+	}
+	l.markSent(2) // both sent, kept for replay: 140 is within 150
+	if l.count != 2 {
+		t.Fatalf("held %d events, want both for replay", l.count)
+	}
+	load.Add(100) // another session of the principal holds 100 more
+	l.append(recvCompletion(10))
+	// 250 held: sent events go, oldest first, until the count is back
+	// within the bound; the unsent one stays.
+	if l.count != 2 || load.Load() != 150 {
+		t.Fatalf("over the bound: held %d events, count %d; want 2 and 150", l.count, load.Load())
+	}
+	l.detachLoad()
+	if load.Load() != 100 {
+		t.Fatalf("after the session died: %d, want the other session's 100", load.Load())
 	}
 }

@@ -54,6 +54,9 @@ type sessionManager struct {
 	// maxCompletionBytes is Limits.MaxCompletionBytes, the bound of each
 	// session's completionBytes.
 	maxCompletionBytes int
+	// maxPrincipalBytes is Limits.MaxPrincipalBytes: what all of one
+	// principal's sessions may hold together (principalLoad.bytes).
+	maxPrincipalBytes int
 	// policy is the policy in force, for its quotas.
 	policy func() *Policy
 	// sockets, if set, counts principals' sockets for their socket quotas.
@@ -66,7 +69,7 @@ type sessionManager struct {
 	mu          sync.RWMutex // read-locked on every call's session lookup
 	byID        map[string]*Session
 	byName      map[sessionName]*Session
-	byPrincipal map[Principal]int
+	byPrincipal map[Principal]*principalLoad
 }
 
 func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
@@ -74,11 +77,12 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		engine:             e,
 		limits:             limits.withDefaults(),
 		maxCompletionBytes: Limits{}.withDefaults().MaxCompletionBytes,
+		maxPrincipalBytes:  Limits{}.withDefaults().MaxPrincipalBytes,
 		policy:             func() *Policy { return &Policy{} }, // no rules, no quotas
 		isAdmin:            Principal.Admin,
 		byID:               make(map[string]*Session),
 		byName:             make(map[sessionName]*Session),
-		byPrincipal:        make(map[Principal]int),
+		byPrincipal:        make(map[Principal]*principalLoad),
 	}
 }
 
@@ -105,7 +109,11 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	}
 	q := m.policy().quotasFor(p)
 	limit := within(m.limits.MaxPerPrincipal, q.sessions)
-	if m.byPrincipal[p] >= limit {
+	load := m.byPrincipal[p]
+	if load == nil {
+		load = new(principalLoad)
+	}
+	if load.sessions >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}
 	}
 	s = &Session{
@@ -119,12 +127,15 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 		owned:           make(map[*engine.Socket]struct{}),
 		waiting:         make(map[*engine.Socket]struct{}),
 		gone:            make(chan struct{}),
+		load:            load,
 	}
+	s.log.load, s.log.loadMax = &load.bytes, int64(m.maxPrincipalBytes)
 	m.byID[s.id] = s
 	if name != "" {
 		m.byName[sessionName{p, name}] = s
 	}
-	m.byPrincipal[p]++
+	load.sessions++
+	m.byPrincipal[p] = load
 	// A session nobody attaches to must not live forever.
 	s.mu.Lock()
 	s.startGraceLocked()
@@ -159,7 +170,7 @@ func (m *sessionManager) end(s *Session) {
 		if s.name != "" {
 			delete(m.byName, sessionName{s.principal, s.name})
 		}
-		if m.byPrincipal[s.principal]--; m.byPrincipal[s.principal] <= 0 {
+		if s.load.sessions--; s.load.sessions <= 0 {
 			delete(m.byPrincipal, s.principal)
 		}
 	}
