@@ -131,13 +131,15 @@ func (j *sendJob) attempt() (bool, error) {
 		case err == unix.EAGAIN:
 			s.wr.empty(at)
 			return false, nil
+		case err == unix.EINTR:
+			continue // interrupted before it wrote anything: try again
 		case err != nil:
 			s.cnt.inc(cWriteFails)
 			j.err = err
 			if err == unix.EINVAL {
 				return true, nil
 			}
-			return true, err // fatal: the queued writers are aborted with it
+			return true, err // fatal (reference §2.2: not EINVAL, EAGAIN, EINTR): the queued writers are aborted with it
 		}
 		s.cnt.add(cWriteByte, uint64(n))
 		j.sent += n
