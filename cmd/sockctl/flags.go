@@ -26,7 +26,7 @@ func addWaitFlags(cmd *cobra.Command) *waitFlags {
 	w := &waitFlags{}
 	f := cmd.Flags()
 	f.StringVar(&w.timeout, "timeout", "infinity", "how long to wait: infinity, 0 (try once), milliseconds, a duration (500ms, 2s), or nowait")
-	f.BoolVar(&w.nowait, "nowait", false, `do not wait: print the select info ("select recv handle=7"); a select event follows when the operation can be retried`)
+	f.BoolVar(&w.nowait, "nowait", false, fmt.Sprintf(`do not wait: print the select info ("select %s handle=7"); a select event follows when the operation can be retried`, cmd.Name()))
 	f.BoolVar(&w.completion, "completion", false, "like --nowait, but the daemon completes the operation itself and the completion event carries the result")
 	f.Uint64Var(&w.handle, "handle", 0, "with --nowait or --completion: the operation's handle (0: the daemon chooses)")
 	cmd.MarkFlagsMutuallyExclusive("timeout", "nowait", "completion")
