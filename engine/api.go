@@ -233,7 +233,11 @@ type SendResult struct {
 type RecvResult struct {
 	Data   []byte
 	Select *SelectInfo
-	Err    error
+	// SelectRead: Data is a completed read and Select a new select that
+	// otp select_read armed for the caller ({select_read, {SI, Data}});
+	// otherwise Data with Select is a partial stream read ({select, {SI, Data}}).
+	SelectRead bool
+	Err        error
 	// recvfrom / recvmsg
 	From *SockAddr
 	// recvmsg

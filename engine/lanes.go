@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file implements reference §2.2 once for every operation: who may try
@@ -425,6 +427,10 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			if fatal != nil {
 				s.abortQueued(sd, l, fatal, &out)
 			}
+			if sel := s.keepReading(c, op, t, j, fatal); sel != nil {
+				s.advance(sd, l, &out)
+				return sel, nil
+			}
 			s.advance(sd, l, &out)
 			return nil, nil
 		}
@@ -481,6 +487,47 @@ func (s *Socket) await(ctx context.Context, sd *side, l *lane, w *waiter, deadli
 			return nil
 		}
 	}
+}
+
+// A rearmable job is a read that otp select_read may leave its caller a
+// new select after: readOK says it read, rearmed that the select was left.
+type rearmable interface {
+	readOK() bool
+	rearmed()
+}
+
+// keepReading makes, for a nowait select-mode read j that has just read data
+// on a socket with otp select_read on, its caller the current reader again
+// with a new select armed (reference §2.6: {select_read, {SI, Data}}), and
+// returns its select info; nil when that does not apply or the socket
+// cannot be watched. Called with the side locked and the lane free.
+func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *SelectInfo {
+	r, ok := j.(rearmable)
+	if !ok || fatal != nil || t.Kind != WaitNowait || t.Completion || op.lane() != readLane || !s.selectRead.Load() || !r.readOK() {
+		return nil
+	}
+	sd, l := s.laneOf(op)
+	if l.current != nil {
+		return nil
+	}
+	if sd.ready {
+		// Learn whether more is there now, so that the new select fires at
+		// once only when it should: a spurious one would cost the caller
+		// the round trip select_read saves.
+		var one [1]byte
+		at := s.harvest()
+		if _, err := sysRecvfrom(s.fd, one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, nil); err == unix.EAGAIN {
+			sd.empty(at)
+		}
+	}
+	w := s.newWaiter(c, op, t, nil)
+	l.current = w
+	if s.arm(w) != nil {
+		l.current = nil
+		return nil
+	}
+	r.rearmed()
+	return w.selectInfo()
 }
 
 // poll reports Erlang's timeout 0: one attempt, no queueing, no select.

@@ -94,7 +94,16 @@ type recvJob struct {
 	ctrl   []ControlMessage
 	rflags int
 	err    error
+	// selectRead: the call read, and otp select_read left the caller a
+	// new select (rearmed).
+	selectRead bool
 }
+
+// readOK implements rearmable: the call ended with a successful read.
+func (j *recvJob) readOK() bool { return j.err == nil }
+
+// rearmed implements rearmable.
+func (j *recvJob) rearmed() { j.selectRead = true }
 
 func (j *recvJob) result(sel *SelectInfo, err error) RecvResult {
 	if sel != nil && sel.Completion {
@@ -109,7 +118,7 @@ func (j *recvJob) result(sel *SelectInfo, err error) RecvResult {
 }
 
 func (j *recvJob) recvResult() RecvResult {
-	r := RecvResult{Data: j.data, Control: j.ctrl, Flags: j.rflags, Err: j.err}
+	r := RecvResult{Data: j.data, Control: j.ctrl, Flags: j.rflags, Err: j.err, SelectRead: j.selectRead}
 	if j.from != nil {
 		r.From = j.from.decode()
 	}

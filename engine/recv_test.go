@@ -607,3 +607,62 @@ func TestRecvMsgFlagsAndRFC2292HopLimit(t *testing.T) {
 		t.Errorf("hop limit control message value %v", hop)
 	}
 }
+
+// otp select_read (reference §2.6, OTP 28): a nowait read that reads leaves
+// its caller a new select, armed, and the caller stays the current reader;
+// blocking reads and completion mode are not touched.
+func TestSelectRead(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	rx, tx, rxAddr, _ := udpPair(t, e, a, unix.AF_INET)
+	rx.SetSelectRead(true)
+	send := func(s string) {
+		t.Helper()
+		if r := tx.SendTo(bg, a, []byte(s), 0, rxAddr, infinity); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	send("one")
+	send("two")
+	r := rx.RecvFrom(bg, a, 0, 0, nowait)
+	if string(r.Data) != "one" || r.Select == nil || !r.SelectRead || r.Err != nil {
+		t.Fatalf("first read: %+v", r)
+	}
+	if n := rx.Info().NumReaders; n != 1 {
+		t.Fatalf("num_readers %d, want the caller still current", n)
+	}
+	a.expect(t, EventSelect, r.Select.Handle) // "two" is there already
+	r = rx.RecvFrom(bg, a, 0, 0, nowait)
+	if string(r.Data) != "two" || !r.SelectRead {
+		t.Fatalf("second read: %+v", r)
+	}
+	a.expectNone(t) // nothing more to read: the select waits for an edge
+
+	// Another caller queues behind the armed select (rule 3).
+	q := rx.RecvFrom(bg, b, 0, 0, nowait)
+	if q.Select == nil || q.SelectRead {
+		t.Fatalf("b's recvfrom: %+v", q)
+	}
+	send("three")
+	a.expect(t, EventSelect, r.Select.Handle)
+	b.expectNone(t)
+	if err := errOf(rx.Cancel(a, *r.Select)); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, EventSelect, q.Select.Handle)
+
+	rb := rx.RecvFrom(bg, b, 0, 0, nowait)
+	if string(rb.Data) != "three" || !rb.SelectRead {
+		t.Fatalf("b's read: %+v", rb)
+	}
+	if err := errOf(rx.Cancel(b, *rb.Select)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A blocking read answers only the data.
+	send("four")
+	blocking := rx.RecvFrom(bg, a, 0, 0, within(eventWait))
+	if string(blocking.Data) != "four" || blocking.Select != nil || blocking.SelectRead {
+		t.Fatalf("blocking read with select_read: %+v", blocking)
+	}
+}

@@ -60,6 +60,7 @@ type Socket struct {
 	rcvCtrl, sndCtrl int
 
 	iow, debug, useRegistry atomic.Bool
+	selectRead              atomic.Bool // otp select_read
 	announced               atomic.Bool // the Observer was told of it (SocketOpened)
 
 	acceptFilter atomic.Pointer[AcceptFilter]
@@ -244,6 +245,11 @@ func (s *Socket) SetCtrlBufs(rcv, snd int) {
 // IOW is otp iow: tell the owner when a counter wraps.
 func (s *Socket) IOW() bool     { return s.iow.Load() }
 func (s *Socket) SetIOW(v bool) { s.iow.Store(v) }
+
+// SelectRead is otp select_read (OTP 28): a nowait select-mode read that
+// reads data leaves its caller a new read select, armed.
+func (s *Socket) SelectRead() bool     { return s.selectRead.Load() }
+func (s *Socket) SetSelectRead(v bool) { s.selectRead.Store(v) }
 
 // Debug is otp debug: per-socket debug logging.
 func (s *Socket) Debug() bool     { return s.debug.Load() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -168,5 +169,35 @@ func TestClientSupports(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("IsSupported(%s) = %v, %v; want %v", keys, got, err, want)
 		}
+	}
+}
+
+// TestSockctlSelectRead: with otp select_read on, a nowait recvfrom that
+// reads prints the datagram and the new select it left armed, and that
+// select's event follows when the next datagram arrives.
+func TestSockctlSelectRead(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	rx := c.ok(t, "open", "inet", "dgram", "udp")
+	tx := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "bind", rx, "127.0.0.1:0")
+	addr := c.ok(t, "sockname", rx)
+	c.ok(t, "setopt", rx, "otp", "select_read", "true")
+	if got := c.ok(t, "getopt", rx, "otp", "select_read"); got != "true" {
+		t.Fatalf("getopt otp select_read = %q", got)
+	}
+	c.ok(t, "sendto", tx, "first", addr)
+	out := c.ok(t, "recvfrom", rx, "--nowait", "--handle", "41")
+	if !strings.Contains(out, `data="first"`) || !strings.Contains(out, "select_read recvfrom handle=41") {
+		t.Fatalf("recvfrom --nowait with select_read printed %q", out)
+	}
+	c.ok(t, "sendto", tx, "second", addr)
+	// The loop delivers the select a moment after the datagram lands.
+	deadline := time.Now().Add(5 * time.Second)
+	for ev := ""; !strings.Contains(ev, "select handle=41 op=recvfrom"); ev = c.ok(t, "events", "--after", "0") {
+		if time.Now().After(deadline) {
+			t.Fatalf("events after the next datagram: %q", ev)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

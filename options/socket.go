@@ -26,6 +26,8 @@ type Socket interface {
 	SetDebug(bool)
 	UseRegistry() bool
 	SetUseRegistry(bool)
+	SelectRead() bool
+	SetSelectRead(bool)
 }
 
 // Bounds of the otp buffers. A length-0 recv may read up to N*Size bytes
@@ -153,6 +155,12 @@ func setOTP(o *Option, s Socket, v any) error {
 		} else {
 			s.SetIOW(b)
 		}
+	case "select_read":
+		b, ok := v.(bool)
+		if !ok {
+			return badValue(v, "want a boolean")
+		}
+		s.SetSelectRead(b)
 	case "use_registry":
 		if b, ok := v.(bool); !ok || !b {
 			return badValue(v, "only true may be set")
@@ -222,6 +230,8 @@ func getOTP(o *Option, s Socket) (any, error) {
 		return s.IOW(), nil
 	case "use_registry":
 		return s.UseRegistry(), nil
+	case "select_read":
+		return s.SelectRead(), nil
 	case "fd":
 		return s.Fd(), nil
 	case "rcvbuf":

@@ -19,7 +19,7 @@ type fdSocket struct {
 	fd, domain, typ, protocol int
 	rcvN, rcvSize, rcvCtrl    int
 	sndCtrl                   int
-	iow, debug, reg           bool
+	iow, debug, reg, selRead  bool
 }
 
 func openSocket(t *testing.T, domain, typ, protocol int) *fdSocket {
@@ -57,6 +57,8 @@ func (s *fdSocket) SetCtrlBufs(r, w int) {
 		s.sndCtrl = 1024
 	}
 }
+func (s *fdSocket) SelectRead() bool      { return s.selRead }
+func (s *fdSocket) SetSelectRead(v bool)  { s.selRead = v }
 func (s *fdSocket) IOW() bool             { return s.iow }
 func (s *fdSocket) SetIOW(v bool)         { s.iow = v }
 func (s *fdSocket) Debug() bool           { return s.debug }
@@ -248,7 +250,7 @@ func TestOTPOptions(t *testing.T) {
 	if get("rcvctrlbuf") != (CtrlBuf{Size: 1024}) {
 		t.Error("rcvctrlbuf default not restored")
 	}
-	for _, k := range []string{"iow", "debug"} {
+	for _, k := range []string{"iow", "debug", "select_read"} {
 		must(k, true)
 		if get(k) != true {
 			t.Errorf("%s not set", k)

@@ -97,6 +97,8 @@ var Table = []Option{
 	{Key: Key{LevelOTP, "fd"}, Type: TypeInt, Get: true, SysName: noSys, Notes: "the OS descriptor"},
 	{Key: Key{LevelOTP, "use_registry"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
 		Notes: "set at open; setopt accepts only true (the seed's table says no set; the reference's NIF takes true)"},
+	fromReference(Option{Key: Key{LevelOTP, "select_read"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
+		Notes: "OTP 28: a nowait select-mode recv, recvfrom or recvmsg that reads data leaves its caller a new read select, armed ({select_read, {SelectInfo, Data}}), saving the call that would arm it; the caller stays the current reader, so others queue until it cancels; not inherited by accepted sockets"}),
 
 	// socket: SOL_SOCKET.
 	sock("acceptconn", TypeBool, false, true, unix.SO_ACCEPTCONN, "none"),

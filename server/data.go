@@ -188,7 +188,7 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	res := c.sock.Recv(ctx, c.sess, c.size, c.flags, c.t)
 	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
-	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se}, err
+	return &sockdv1.RecvResponse{Data: res.Data, Async: async, Error: se, SelectRead: res.SelectRead}, err
 }
 
 // RecvFrom implements sockdv1.SocketServiceServer.
@@ -207,7 +207,7 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	res := c.sock.RecvFrom(ctx, c.sess, c.size, c.flags, c.t)
 	adm.done()
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
-	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se}, err
+	return &sockdv1.RecvFromResponse{Data: res.Data, Source: encodeAddr(res.From), Async: async, Error: se, SelectRead: res.SelectRead}, err
 }
 
 // RecvMsg implements sockdv1.SocketServiceServer.
@@ -238,8 +238,9 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 // completion event. A message read (even an empty datagram) is one iov
 // element; no read, none.
 func encodeRecvMsg(res engine.RecvResult, async *sockdv1.AsyncInfo, se *sockdv1.SocketError) *sockdv1.RecvMsgResponse {
-	resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(res.From), Control: encodeControl(res.Control), Async: async, Error: se}
-	if res.Data != nil || (res.Err == nil && res.Select == nil) {
+	resp := &sockdv1.RecvMsgResponse{Address: encodeAddr(res.From), Control: encodeControl(res.Control), Async: async, Error: se,
+		SelectRead: res.SelectRead}
+	if res.Data != nil || res.SelectRead || (res.Err == nil && res.Select == nil) {
 		resp.Iov = [][]byte{res.Data}
 	}
 	resp.Flags, resp.OtherFlags = encodeFlags(res.Flags)

@@ -84,7 +84,7 @@ func recvMsgView(r *sockdv1.RecvMsgResponse) view {
 		v.obj = v.obj.with("control", control)
 	}
 	v.text = line(fields...)
-	return outcome(v, r.GetAsync(), r.GetError())
+	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
 }
 
 func msgFlagNames(flags []sockdv1.MsgFlag, other uint32) []string {

@@ -20,6 +20,18 @@ func outcome(v view, async *sockdv1.AsyncInfo, se *sockdv1.SocketError) view {
 	return v
 }
 
+// readOutcome is outcome for a read, whose async info after a completed
+// read is the new select otp select_read armed: "select_read recv handle=7".
+func readOutcome(v view, async *sockdv1.AsyncInfo, se *sockdv1.SocketError, selectRead bool) view {
+	if !selectRead || async == nil {
+		return outcome(v, async, se)
+	}
+	v.text = joinLines(v.text, line(word("select_read"), word(client.EnumName(async.GetOperation())),
+		kv("handle", strconv.FormatUint(async.GetHandle(), 10))))
+	v.obj = v.obj.with("async", asyncObject(async).with("mode", "select_read"))
+	return outcome(v, nil, se)
+}
+
 // asyncText is the table form of a pending operation: "select recv handle=7".
 func asyncText(a *sockdv1.AsyncInfo) string {
 	return line(word(asyncMode(a)), word(client.EnumName(a.GetOperation())), kv("handle", strconv.FormatUint(a.GetHandle(), 10)))
@@ -93,10 +105,10 @@ func sendView(sent, unsent uint64, async *sockdv1.AsyncInfo, se *sockdv1.SocketE
 // `sockctl recv ID > file` and `$(sockctl recv ID)` do what one expects.
 func recvView(r *sockdv1.RecvResponse) view {
 	v := view{obj: object{}.with("data", nonNilBytes(r.GetData()))}
-	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) {
+	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) || r.GetSelectRead() {
 		v.text = string(r.GetData())
 	}
-	return outcome(v, r.GetAsync(), r.GetError())
+	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
 }
 
 // recvFromView is "from=ADDR data=\"...\"".
@@ -108,10 +120,10 @@ func recvFromView(r *sockdv1.RecvFromResponse) view {
 		v.obj = v.obj.with("source", client.FormatAddr(r.GetSource()))
 	}
 	v.obj = v.obj.with("data", nonNilBytes(r.GetData()))
-	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) {
+	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) || r.GetSelectRead() {
 		v.text = line(append(fields, kvData("data", r.GetData()))...)
 	}
-	return outcome(v, r.GetAsync(), r.GetError())
+	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
 }
 
 // addressView is an address in ParseAddr's text form (sockname, peername).

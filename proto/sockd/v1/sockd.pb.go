@@ -2332,10 +2332,15 @@ type RecvResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The bytes read.
 	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	// Set when pending (nowait); with data, a partial read of a stream.
+	// Set when pending (nowait); with data, a partial read of a stream, or,
+	// with select_read, a new select after a completed read.
 	Async *AsyncInfo `protobuf:"bytes,2,opt,name=async,proto3" json:"async,omitempty"`
 	// Set on failure; with data, the bytes read before it.
-	Error         *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// {select_read, {SI, Data}}: the read completed and, as the socket's otp
+	// select_read asks, async is a new read select already armed for the
+	// caller (its event follows when more can be read).
+	SelectRead    bool `protobuf:"varint,4,opt,name=select_read,json=selectRead,proto3" json:"select_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2389,6 +2394,13 @@ func (x *RecvResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *RecvResponse) GetSelectRead() bool {
+	if x != nil {
+		return x.SelectRead
+	}
+	return false
 }
 
 // RecvFromRequest is socket:recvfrom/4.
@@ -2464,17 +2476,21 @@ func (x *RecvFromRequest) GetTimeout() *Timeout {
 	return nil
 }
 
-// RecvFromResponse is {ok, {Source, Data}} | {select, SI} | {error, R}.
+// RecvFromResponse is {ok, {Source, Data}} | {select, SI} |
+// {select_read, {SI, {Source, Data}}} | {error, R}.
 type RecvFromResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The message.
 	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// The source address, when the kernel reports one.
 	Source *SockAddr `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	// Set when pending (nowait).
+	// Set when pending (nowait), or with select_read.
 	Async *AsyncInfo `protobuf:"bytes,3,opt,name=async,proto3" json:"async,omitempty"`
 	// Set on failure.
-	Error         *SocketError `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Error *SocketError `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// The message was read and async is a new read select otp select_read
+	// armed for the caller.
+	SelectRead    bool `protobuf:"varint,5,opt,name=select_read,json=selectRead,proto3" json:"select_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2535,6 +2551,13 @@ func (x *RecvFromResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *RecvFromResponse) GetSelectRead() bool {
+	if x != nil {
+		return x.SelectRead
+	}
+	return false
 }
 
 // RecvMsgRequest is socket:recvmsg/5.
@@ -2619,7 +2642,7 @@ func (x *RecvMsgRequest) GetTimeout() *Timeout {
 	return nil
 }
 
-// RecvMsgResponse is {ok, Msg} | {select, SI} | {error, R}.
+// RecvMsgResponse is {ok, Msg} | {select, SI} | {select_read, {SI, Msg}} | {error, R}.
 type RecvMsgResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The data, as an I/O vector.
@@ -2632,10 +2655,13 @@ type RecvMsgResponse struct {
 	Flags []MsgFlag `protobuf:"varint,4,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// Flag bits with no MsgFlag name.
 	OtherFlags uint32 `protobuf:"varint,5,opt,name=other_flags,json=otherFlags,proto3" json:"other_flags,omitempty"`
-	// Set when pending (nowait).
+	// Set when pending (nowait), or with select_read.
 	Async *AsyncInfo `protobuf:"bytes,6,opt,name=async,proto3" json:"async,omitempty"`
 	// Set on failure.
-	Error         *SocketError `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	Error *SocketError `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// The message was read and async is a new read select otp select_read
+	// armed for the caller.
+	SelectRead    bool `protobuf:"varint,8,opt,name=select_read,json=selectRead,proto3" json:"select_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2717,6 +2743,13 @@ func (x *RecvMsgResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *RecvMsgResponse) GetSelectRead() bool {
+	if x != nil {
+		return x.SelectRead
+	}
+	return false
 }
 
 // CancelRequest is socket:cancel/2.
@@ -5197,29 +5230,33 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\x12'\n" +
 	"\x05flags\x18\x03 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"z\n" +
+	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\x9b\x01\n" +
 	"\fRecvResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12)\n" +
 	"\x05async\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xa5\x01\n" +
+	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12\x1f\n" +
+	"\vselect_read\x18\x04 \x01(\bR\n" +
+	"selectRead\"\xa5\x01\n" +
 	"\x0fRecvFromRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x1f\n" +
 	"\vbuffer_size\x18\x02 \x01(\x03R\n" +
 	"bufferSize\x12'\n" +
 	"\x05flags\x18\x03 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xaa\x01\n" +
+	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xcb\x01\n" +
 	"\x10RecvFromResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12*\n" +
 	"\x06source\x18\x02 \x01(\v2\x12.sockd.v1.SockAddrR\x06source\x12)\n" +
 	"\x05async\x18\x03 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xc7\x01\n" +
+	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12\x1f\n" +
+	"\vselect_read\x18\x05 \x01(\bR\n" +
+	"selectRead\"\xc7\x01\n" +
 	"\x0eRecvMsgRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x1f\n" +
 	"\vbuffer_size\x18\x02 \x01(\x03R\n" +
 	"bufferSize\x12!\n" +
 	"\fcontrol_size\x18\x03 \x01(\x03R\vcontrolSize\x12'\n" +
 	"\x05flags\x18\x04 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x05 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xa7\x02\n" +
+	"\atimeout\x18\x05 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xc8\x02\n" +
 	"\x0fRecvMsgResponse\x12\x10\n" +
 	"\x03iov\x18\x01 \x03(\fR\x03iov\x12,\n" +
 	"\aaddress\x18\x02 \x01(\v2\x12.sockd.v1.SockAddrR\aaddress\x122\n" +
@@ -5228,7 +5265,9 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\vother_flags\x18\x05 \x01(\rR\n" +
 	"otherFlags\x12)\n" +
 	"\x05async\x18\x06 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\a \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"U\n" +
+	"\x05error\x18\a \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12\x1f\n" +
+	"\vselect_read\x18\b \x01(\bR\n" +
+	"selectRead\"U\n" +
 	"\rCancelRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12'\n" +
 	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\xa1\x01\n" +
