@@ -36,11 +36,12 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 			found = l.queue[i]
 		}
 	}
+	var onItsWay *Completion // the result in stray's final event
 	if found != nil {
 		done = found.partial(ErrCancelled)
 		s.withdraw(sd, l, found, &out)
-	} else if stray = sd.retiringOf(c, si.Handle); stray != nil && stray.final != nil && stray.final.Completion != nil {
-		done, stray.claimed = stray.final.Completion, true
+	} else if stray = sd.retiringOf(c, si.Handle); stray != nil && stray.final != nil {
+		onItsWay = stray.final.Completion
 	}
 	sd.mu.Unlock()
 
@@ -50,11 +51,14 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	switch {
 	case found != nil:
 		found.retire()
-	case stray != nil:
-		if !stray.retire() && done != nil {
-			// Delivered before we could stop it: the caller has it already.
-			done = nil
+	case stray != nil && onItsWay != nil:
+		// Ours only if this retires it: delivered (or withdrawn by a
+		// dying caller) first, it is not the cancel's to answer.
+		if stray.retireClaiming() {
+			done = onItsWay
 		}
+	case stray != nil:
+		stray.retire()
 	}
 	out.flush(s)
 	switch {

@@ -33,7 +33,7 @@ func (o *outbox) flush(s *Socket) {
 		case m.retire:
 			m.w.retire()
 		case m.final != nil:
-			if !m.w.deliver(m.ev, true) && !m.w.claimed {
+			if !m.w.deliver(m.ev, true) && m.w.discardable() {
 				discardAccepted(m.ev)
 			}
 			m.final.mu.Lock()

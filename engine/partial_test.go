@@ -126,3 +126,61 @@ func TestCancelTakesACompletionOnItsWay(t *testing.T) {
 		t.Fatal("the accepted socket the cancel took was closed")
 	}
 }
+
+// A completion on its way that a dying caller's DropCaller withdrew first is
+// not the cancel's to answer: the cancel answers nothing, and the accepted
+// socket, nobody's, is closed rather than left open.
+func TestCancelAfterDropDoesNotClaim(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, _ := listen(t, e, c, unix.AF_INET)
+	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	w := ln.newWaiter(c, OpAccept, completion(), nil)
+
+	var out outbox
+	ln.rd.mu.Lock()
+	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
+		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
+	ln.rd.mu.Unlock()
+	ln.DropCaller(c)
+	done, err := ln.Cancel(c, *w.selectInfo())
+	out.flush(ln)
+
+	wantInvalid(t, err, "select_info")
+	if done != nil {
+		t.Fatalf("cancel answered %+v for a completion the drop withdrew", done)
+	}
+	if !child.Closed() {
+		t.Fatal("the accepted socket nobody has is still open")
+	}
+}
+
+// Cancel and the delivery of the completion it races: exactly one of them
+// hands the accepted socket on, and it is never also discarded.
+func TestCancelRacesDelivery(t *testing.T) {
+	e := newEngine(t, Config{})
+	for range 200 {
+		c := newRecorder("c")
+		ln, _ := listen(t, e, c, unix.AF_INET)
+		child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+		w := ln.newWaiter(c, OpAccept, completion(), nil)
+		var out outbox
+		ln.rd.mu.Lock()
+		out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
+			Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
+		ln.rd.mu.Unlock()
+		flushed := make(chan struct{})
+		go func() { out.flush(ln); close(flushed) }()
+		done, _ := ln.Cancel(c, *w.selectInfo())
+		<-flushed
+		delivered := len(c.events) == 1
+		if claimed := done != nil; claimed == delivered {
+			t.Fatalf("claimed by the cancel %v, delivered %v: want exactly one", claimed, delivered)
+		}
+		if child.Closed() {
+			t.Fatal("the accepted socket was discarded though someone has it")
+		}
+		child.Close()
+		ln.Close()
+	}
+}

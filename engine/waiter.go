@@ -94,14 +94,15 @@ type waiter struct {
 	abort error         // blocking: why someone else withdrew the request
 	wake  chan struct{} // blocking: capacity 1
 	final *Event        // its final event, once queued (outbox.finalEvent)
-	// claimed: Cancel took the final event's result to answer with, so
-	// an accepted socket in it is the caller's, not to be discarded.
-	claimed bool
 
 	// gate orders event delivery against retirement: an event is delivered
 	// before retire returns, or never (the Cancel guarantee).
 	gate    sync.Mutex
 	retired bool
+	// claimed: a Cancel retired it and answers its final event's result
+	// itself, so an accepted socket in it is the caller's, not to be
+	// discarded. Guarded by gate.
+	claimed bool
 }
 
 func (w *waiter) selectInfo() *SelectInfo {
@@ -124,16 +125,35 @@ func (w *waiter) deliver(ev Event, final bool) bool {
 	return true
 }
 
-// retire stops further events, waiting for one being delivered; stopped
-// says whether its final event, if it had one, was kept from delivery.
-func (w *waiter) retire() (stopped bool) {
+// retire stops further events, waiting for one being delivered.
+func (w *waiter) retire() {
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	if !w.retired {
+		w.retireLocked()
+	}
+}
+
+// retireClaiming is retire for a Cancel that answers w's final result
+// itself: it reports whether it was the one to stop delivery, and only then
+// marks w claimed.
+func (w *waiter) retireClaiming() bool {
 	w.gate.Lock()
 	defer w.gate.Unlock()
 	if w.retired {
 		return false
 	}
 	w.retireLocked()
+	w.claimed = true
 	return true
+}
+
+// discardable reports whether a final event w did not deliver is nobody's:
+// not claimed by a Cancel.
+func (w *waiter) discardable() bool {
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	return !w.claimed
 }
 
 // retireLocked marks w retired, once, and gives back what it held.

@@ -38,6 +38,9 @@ type Socket interface {
 const (
 	MaxRcvBufBytes = 8 << 20
 	MaxCtrlBuf     = 64 << 10
+	// DefaultRcvBufSize is the size the engine reads with when rcvbuf is
+	// default (engine.DefaultRcvBufSize).
+	DefaultRcvBufSize = 8192
 )
 
 // ErrSessionOption is returned for otp controlling_process, whose value is a
@@ -214,8 +217,13 @@ func setRcvBuf(s Socket, v any) error {
 	if r.Default {
 		size = 0
 	}
-	// Each factor first: their product could overflow.
-	if r.N > MaxRcvBufBytes || size > MaxRcvBufBytes || max(r.N, 1)*max(size, 1) > MaxRcvBufBytes {
+	// The size a read will use: 0 stands for the default. Each factor
+	// first: their product could overflow.
+	used := size
+	if used <= 0 {
+		used = DefaultRcvBufSize
+	}
+	if r.N > MaxRcvBufBytes || used > MaxRcvBufBytes || max(r.N, 1)*used > MaxRcvBufBytes {
 		return badValue(v, "N * Size exceeds %d bytes", MaxRcvBufBytes)
 	}
 	s.SetRcvBuf(r.N, size)

@@ -228,7 +228,8 @@ func TestOTPOptions(t *testing.T) {
 	}
 	// N * Size is bounded, and a product that overflows is no way round it.
 	for _, huge := range []RcvBuf{{N: 2, Size: MaxRcvBufBytes}, {N: 1 << 32, Size: 1 << 32},
-		{N: math.MaxUint32, Size: math.MaxUint32}, {N: math.MaxInt, Size: 2}, {N: MaxRcvBufBytes + 1, Size: 1}} {
+		{N: math.MaxUint32, Size: math.MaxUint32}, {N: math.MaxInt, Size: 2}, {N: MaxRcvBufBytes + 1, Size: 1},
+		{N: MaxRcvBufBytes, Default: true}} {
 		var valErr *ValueError
 		if err := testHost.Set(s, Key{LevelOTP, "rcvbuf"}, huge); !errors.As(err, &valErr) {
 			t.Errorf("Set(rcvbuf %+v) = %v, want a ValueError", huge, err)

@@ -333,3 +333,72 @@ func TestPrincipalBoundsBytesAndMonitorsOverItsSessions(t *testing.T) {
 		t.Fatalf("a fourth monitor from another session: %v, want RESOURCE_EXHAUSTED", err)
 	}
 }
+
+// A cancel does not take back what a stream has taken to send (it would
+// arrive twice), nor a result it cannot answer with (a reused handle's
+// earlier completion): those are delivered.
+func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
+	l := newLive(t, Limits{})
+	svc, sess, ctx := l.svc, l.sess, l.ctx
+	completion := func(h uint64) *sockdv1.Timeout {
+		return &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION, Handle: h}}}
+	}
+	logged := func() int {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		n := 0
+		for _, ev := range sess.log.after(0, 1000) {
+			if ev.Event != nil {
+				n++
+			}
+		}
+		return n
+	}
+	sock, peerConn := l.connected(t)
+
+	// Handle 77 completes with "ab"; a second recv reuses 77 and gathers "c".
+	r, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 2, Timeout: completion(77)})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	peerConn.Write([]byte("ab"))
+	eventually(t, "the first completion logged", func() bool { return logged() == 1 })
+	r, err = svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 2, Timeout: completion(77)})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	peerConn.Write([]byte("c"))
+	eventually(t, "c gathered", func() bool { return sock.Info().Counters.ReadByte == 3 })
+	resp, err := svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()})
+	if err != nil || resp.GetError() != nil {
+		t.Fatal(resp, err)
+	}
+	if got := string(resp.GetCompletion().GetRecv().GetData()); got != "c" {
+		t.Fatalf("cancel answered %q, want the cancelled recv's c", got)
+	}
+	if n := logged(); n != 1 {
+		t.Fatalf("%d events logged, want the earlier completion (ab) kept", n)
+	}
+
+	// A completion a stream has taken stays, and the cancel does not
+	// answer it again.
+	sess.mu.Lock()
+	sess.log.take(0, 1000)
+	sess.mu.Unlock()
+	r, err = svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 1, Timeout: completion(78)})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	peerConn.Write([]byte("d"))
+	eventually(t, "the second completion logged", func() bool { return logged() == 2 })
+	sess.mu.Lock()
+	sess.log.take(0, 1000)
+	sess.mu.Unlock()
+	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()})
+	if err != nil || resp.GetError().GetInvalid() != "select_info" || resp.GetCompletion() != nil {
+		t.Fatalf("cancel of a completion a stream has taken: %v %v", resp, err)
+	}
+	if n := logged(); n != 2 {
+		t.Fatalf("%d events logged, want both", n)
+	}
+}

@@ -114,7 +114,7 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 	for {
 		sess.mu.Lock()
 		first := sess.log.firstHeld()
-		batch := sess.log.after(cursor, replayBatch)
+		batch := sess.log.take(cursor, replayBatch)
 		sess.mu.Unlock()
 		if cursor+1 < first {
 			gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}

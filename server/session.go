@@ -126,36 +126,54 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 	}
 }
 
-// withdrawEvents takes back the events of socket's handle that are held
-// and not yet sent on a stream (Cancel: none may reach the client after
-// it). A result among them (a completion, or an abort with its partial
-// work) is returned to be answered instead; last is the newest sequence.
-func (s *Session) withdrawEvents(socket string, handle uint64) (result *sockdv1.CompletionEvent, last uint64) {
+// withdrawEvents takes back the events of socket's operation op and
+// handle that are held and not yet handed to a stream (Cancel: none may
+// reach the client after it): its selects, and aborts that carry nothing.
+// A result (a completion, or an abort with partial work) is taken back only
+// when takeResult says the cancel has none to answer with and it is the
+// only one: it is then returned to be answered instead. Results it cannot
+// return stay, to be delivered: a reused handle may have several. last is
+// the newest sequence.
+func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log.withdraw(func(ev *sockdv1.EventsResponse) bool {
+	mine := func(ev *sockdv1.EventsResponse) (isResult bool, ok bool) {
 		if ev.GetSocketId() != socket {
-			return false
+			return false, false
 		}
 		switch e := ev.Event.(type) {
 		case *sockdv1.EventsResponse_Select:
-			return e.Select.GetHandle() == handle
+			return false, e.Select.GetHandle() == handle && e.Select.GetOperation() == op
 		case *sockdv1.EventsResponse_Abort:
-			if e.Abort.GetHandle() != handle {
-				return false
-			}
-			if p := e.Abort.GetPartial(); p != nil {
-				result = p
-			}
-			return true
+			return e.Abort.GetPartial() != nil, e.Abort.GetHandle() == handle && e.Abort.GetOperation() == op
 		case *sockdv1.EventsResponse_Completion:
-			if e.Completion.GetHandle() != handle {
-				return false
-			}
-			result = e.Completion
-			return true
+			return true, e.Completion.GetHandle() == handle && e.Completion.GetOperation() == op
 		}
-		return false
+		return false, false
+	}
+	results := 0
+	s.log.each(func(ev *sockdv1.EventsResponse) {
+		if isResult, ok := mine(ev); ok && isResult {
+			results++
+		}
+	})
+	takeResult = takeResult && results == 1
+	s.log.withdraw(func(ev *sockdv1.EventsResponse) bool {
+		isResult, ok := mine(ev)
+		switch {
+		case !ok:
+			return false
+		case !isResult:
+			return true
+		case !takeResult:
+			return false
+		}
+		if c := ev.GetCompletion(); c != nil {
+			result = c
+		} else {
+			result = ev.GetAbort().GetPartial()
+		}
+		return true
 	})
 	return result, s.log.last()
 }
@@ -303,6 +321,9 @@ type eventLog struct {
 	count int    // events held
 	next  uint64 // sequence of the next event; sequences start at 1
 	sent  uint64 // highest sequence written to a stream
+	// taken is the highest sequence handed to a stream (after), which may
+	// be sending it now: a cancel no longer withdraws what is taken.
+	taken uint64
 	// unsentBytes is payloadBytes summed over the events after sent;
 	// sentBytes over the held events up to sent, kept for replay.
 	unsentBytes, sentBytes int
@@ -409,23 +430,30 @@ func (l *eventLog) last() uint64 { return l.next - 1 }
 // firstHeld is the sequence of the oldest held event (next if none is held).
 func (l *eventLog) firstHeld() uint64 { return l.next - uint64(l.count) }
 
-// after returns up to max held events with sequence > seq.
-func (l *eventLog) after(seq uint64, max int) []*sockdv1.EventsResponse {
+// after returns up to limit held events with sequence > seq.
+func (l *eventLog) after(seq uint64, limit int) []*sockdv1.EventsResponse {
 	first := l.firstHeld()
 	skip := 0
 	if seq >= first {
 		skip = int(seq - first + 1)
 	}
-	n := l.count - skip
+	n := min(l.count-skip, limit)
 	if n <= 0 {
 		return nil
-	}
-	if n > max {
-		n = max
 	}
 	out := make([]*sockdv1.EventsResponse, n)
 	for i := range out {
 		out[i] = l.ring[(l.head+skip+i)%len(l.ring)]
+	}
+	return out
+}
+
+// take is after for a stream about to send the events: from then on a
+// cancel does not withdraw them.
+func (l *eventLog) take(seq uint64, limit int) []*sockdv1.EventsResponse {
+	out := l.after(seq, limit)
+	if len(out) > 0 {
+		l.taken = max(l.taken, out[len(out)-1].Sequence)
 	}
 	return out
 }
@@ -444,14 +472,23 @@ func (l *eventLog) markSent(seq uint64) {
 	l.trimSent()
 }
 
-// withdraw replaces each unsent held event that match picks by a
-// placeholder of the same sequence, which streams skip: sequences stay
+// each calls fn for every held event no stream has taken yet.
+func (l *eventLog) each(fn func(*sockdv1.EventsResponse)) {
+	for i := range l.count {
+		if ev := l.ring[(l.head+i)%len(l.ring)]; ev.Sequence > max(l.sent, l.taken) && ev.Event != nil {
+			fn(ev)
+		}
+	}
+}
+
+// withdraw replaces each held event no stream has taken that match picks by
+// a placeholder of the same sequence, which streams skip: sequences stay
 // dense, so a resumed stream sees no gap.
 func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
 	for i := range l.count {
 		slot := (l.head + i) % len(l.ring)
 		ev := l.ring[slot]
-		if ev.Sequence <= l.sent || ev.Event == nil || !match(ev) {
+		if ev.Sequence <= max(l.sent, l.taken) || ev.Event == nil || !match(ev) {
 			continue
 		}
 		n := payloadBytes(ev)

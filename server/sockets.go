@@ -198,8 +198,8 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	}
 	// No event for the handle can be logged any more: take back those not
 	// yet on the stream. A result among them is answered here instead.
-	withdrawn, last := sess.withdrawEvents(sock.ID(), si.Handle)
-	if resp.Completion == nil {
+	withdrawn, last := sess.withdrawEvents(sock.ID(), r.GetInfo().GetOperation(), si.Handle, resp.Completion == nil)
+	if withdrawn != nil {
 		resp.Completion = withdrawn
 	}
 	resp.FlushedThrough = last
