@@ -49,6 +49,18 @@ type Conn struct {
 	writes   chan []byte // to the writer goroutine
 	written  chan error  // its answers
 	inFlight bool        // a timed-out write still owes an answer
+	// sendMu is held by whoever sends on the stream: the writer goroutine
+	// for a write, CloseWrite and Close for their messages. Close only
+	// tries it: a send stuck behind a peer that does not read must not
+	// hold Close.
+	sendMu sync.Mutex
+
+	// failed is closed, and failure set, when the daemon reports that the
+	// socket failed or the stream ended: a write the stream refuses then
+	// answers with why.
+	failed     chan struct{}
+	failure    error
+	failedOnce sync.Once
 
 	readDeadline, writeDeadline deadline
 	closeOnce                   sync.Once
@@ -88,21 +100,33 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 		cancel()
 		return nil, err
 	}
+	c := newConn(s, id, network, stream, cancel)
+	c.local, c.remote = NetAddr(network, local.GetAddress()), NetAddr(network, remote.GetAddress())
+	c.start()
+	return c, nil
+}
+
+// newConn makes a Conn on stream, not started.
+func newConn(s *Session, id, network string, stream pipeStream, cancel context.CancelFunc) *Conn {
 	c := &Conn{
 		sess: s, id: id, network: network,
-		local: NetAddr(network, local.GetAddress()), remote: NetAddr(network, remote.GetAddress()),
 		stream: stream, cancel: cancel,
 		incoming:    make(chan pipeMessage, 1),
 		done:        make(chan struct{}),
 		streamEnded: make(chan struct{}),
 		writes:      make(chan []byte),
 		written:     make(chan error, 1),
+		failed:      make(chan struct{}),
 	}
 	c.readDeadline.init()
 	c.writeDeadline.init()
+	return c
+}
+
+// start runs the goroutines that move the stream's messages.
+func (c *Conn) start() {
 	go c.readLoop()
 	go c.writeLoop()
-	return c, nil
 }
 
 // Dial opens a stream socket in the daemon, connects it to address (an IP
@@ -176,6 +200,12 @@ func (c *Conn) readLoop() {
 	for {
 		resp := new(pipewire.Response)
 		err := c.stream.RecvMsg(resp)
+		switch {
+		case err != nil:
+			c.fail(err)
+		case !resp.Held() && resp.Msg.GetError() != nil:
+			c.fail(&SocketError{Proto: resp.Msg.GetError()})
+		}
 		select {
 		case c.incoming <- pipeMessage{resp, err}:
 		case <-c.done:
@@ -187,11 +217,25 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// fail records why the pipe ended, once.
+func (c *Conn) fail(err error) {
+	c.failedOnce.Do(func() {
+		c.failure = err
+		close(c.failed)
+	})
+}
+
 func (c *Conn) writeLoop() {
 	for {
 		select {
 		case data := <-c.writes:
-			c.written <- c.send(data)
+			c.sendMu.Lock()
+			err := net.ErrClosed
+			if !isClosed(c.done) { // Close may have the stream now: send nothing after its message
+				err = c.send(data)
+			}
+			c.sendMu.Unlock()
+			c.written <- err
 		case <-c.done:
 			return
 		}
@@ -210,17 +254,48 @@ func (c *Conn) send(data []byte) error {
 		// data is Write's copy, never written to again: the transport may
 		// keep it after SendMsg returns.
 		if err := c.stream.SendMsg(pipewire.RequestData(data[:n])); err != nil {
-			return err
+			return c.whyEnded(err)
 		}
 		data = data[n:]
 	}
 	return nil
 }
 
+// whyEnded turns the io.EOF with which gRPC refuses a send on an ended
+// stream into the reason the stream ended, which the read side receives:
+// the socket's error (econnreset, epipe, ...) rather than a bare EOF.
+func (c *Conn) whyEnded(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	// The reason follows the end at once, unless the read side is still
+	// full of data nobody has read: it waits behind that.
+	select {
+	case <-c.failed:
+		if !errors.Is(c.failure, io.EOF) {
+			return c.failure
+		}
+	case <-time.After(failureWait):
+	}
+	return err
+}
+
+// failureWait bounds how long a refused write waits for the reason.
+const failureWait = 200 * time.Millisecond
+
 // Read implements net.Conn.
 func (c *Conn) Read(b []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	// As net's reads do, a closed Conn or a passed deadline fails the call
+	// even when data is waiting.
+	select {
+	case <-c.done:
+		return 0, c.opError("read", net.ErrClosed)
+	case <-c.readDeadline.wait():
+		return 0, c.opError("read", os.ErrDeadlineExceeded)
+	default:
+	}
 	for c.leftover.Len() == 0 {
 		if c.readErr != nil {
 			return 0, c.readErr
@@ -322,9 +397,14 @@ func (c *Conn) CloseWrite() error {
 	if err := c.finishInFlight("close", c.writeDeadline.wait()); err != nil {
 		return err
 	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if isClosed(c.done) {
+		return c.opError("close", net.ErrClosed)
+	}
 	err := c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
 	if err != nil {
-		return c.opError("close", err)
+		return c.opError("close", c.whyEnded(err))
 	}
 	return nil
 }
@@ -342,28 +422,22 @@ func (c *Conn) Close() error {
 }
 
 // closePipe has the daemon close the socket through the pipe, after the
-// bytes written before, and waits (bounded) for the stream to end. Only if the
-// stream is already broken, or a timed-out write still holds it, is the socket
-// closed with a separate call, which could otherwise overtake data still in
-// the stream.
+// bytes written before, and waits (bounded) for the stream to end. A Read
+// or Write blocked on the Conn returns net.ErrClosed at once. When a send
+// holds the stream (a write stuck behind a peer that does not read, or one
+// that timed out), the close message could not follow it: the stream is
+// then cancelled and the socket closed with a separate call, at once. So
+// is it when the stream is already broken.
 func (c *Conn) closePipe() error {
-	c.writeMu.Lock()
-	sendErr := errWriteStuck
-	if c.inFlight {
-		select {
-		case <-c.written:
-			c.inFlight = false
-		case <-time.After(closeTimeout):
-		}
-	}
-	// While a write is still stuck in Send, the stream is not free: a second
-	// Send would race with it (gRPC allows one sender at a time).
-	if !c.inFlight {
-		sendErr = c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
-	}
-	c.writeMu.Unlock()
 	close(c.done)
 	defer c.cancel()
+	sendErr := errWriteStuck
+	if c.sendMu.TryLock() {
+		sendErr = c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+		c.sendMu.Unlock()
+	} else {
+		c.cancel() // unblocks the stuck send
+	}
 	if sendErr == nil {
 		select {
 		case <-c.streamEnded:
@@ -384,8 +458,8 @@ func (c *Conn) closePipe() error {
 // (a variable for tests).
 var closeTimeout = 10 * time.Second
 
-// errWriteStuck: Close found a timed-out write still in Send, and so could
-// not close the socket through the pipe.
+// errWriteStuck: Close found a write still in Send, and so could not close
+// the socket through the pipe.
 var errWriteStuck = errors.New("a timed-out write is still being sent")
 
 // LocalAddr implements net.Conn.

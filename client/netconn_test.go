@@ -125,16 +125,8 @@ func TestConnCloseWithStuckWrite(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pipe := &stuckPipe{ctx: ctx}
 	api := &closeCounter{}
-	c := &Conn{
-		sess: &Session{client: &Client{api: api}, id: "s"}, id: "x", network: "tcp",
-		stream: pipe, cancel: cancel,
-		incoming: make(chan pipeMessage, 1), done: make(chan struct{}), streamEnded: make(chan struct{}),
-		writes: make(chan []byte), written: make(chan error, 1),
-	}
-	c.readDeadline.init()
-	c.writeDeadline.init()
-	go c.readLoop()
-	go c.writeLoop()
+	c := newConn(&Session{client: &Client{api: api}, id: "s"}, "x", "tcp", pipe, cancel)
+	c.start()
 
 	c.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, err := c.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -22,8 +24,13 @@ type PacketConn struct {
 
 	mu                          sync.Mutex
 	readDeadline, writeDeadline time.Time
-	closed                      chan struct{}
-	once                        sync.Once
+	// readMoved is cancelled, and replaced, whenever the read deadline
+	// changes: a ReadFrom waiting in the daemon under the old one then
+	// starts over under the new one, as net's reads see deadline changes.
+	readMoved       context.Context
+	cancelReadMoved context.CancelFunc
+	closed          chan struct{}
+	once            sync.Once
 }
 
 // ListenPacket opens a UDP socket in the daemon bound to address (an IP
@@ -47,7 +54,9 @@ func (s *Session) ListenPacket(ctx context.Context, network, address string) (*P
 		s.CloseSocket(context.WithoutCancel(ctx), id)
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{})}, nil
+	p := &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{})}
+	p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
+	return p, nil
 }
 
 // errMissingAddress is WriteTo's error for a nil address, as net's.
@@ -57,17 +66,28 @@ var errMissingAddress = errors.New("missing address")
 func (p *PacketConn) SocketID() string { return p.id }
 
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
+// A deadline set while it waits takes effect at once; a datagram the daemon
+// read in the instant the wait was cut short could then be lost, as UDP may
+// lose one anyway.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	t, err := p.timeout(p.readDeadlineOf, "read")
-	if err != nil {
-		return 0, nil, err
+	for {
+		t, err := p.timeout(p.readDeadlineOf, "read")
+		if err != nil {
+			return 0, nil, err
+		}
+		p.mu.Lock()
+		moved := p.readMoved
+		p.mu.Unlock()
+		resp, err := p.sess.RecvFrom(moved, p.id, int64(len(b)), t)
+		if err != nil && moved.Err() != nil {
+			continue // the deadline moved while it waited: again, under the new one
+		}
+		if err != nil {
+			return 0, nil, p.opError("read", nil, err)
+		}
+		n := copy(b, resp.GetData())
+		return n, NetAddr(p.network, resp.GetSource()), nil
 	}
-	resp, err := p.sess.RecvFrom(context.Background(), p.id, int64(len(b)), t)
-	if err != nil {
-		return 0, nil, p.opError("read", nil, err)
-	}
-	n := copy(b, resp.GetData())
-	return n, NetAddr(p.network, resp.GetSource()), nil
 }
 
 // WriteTo implements net.PacketConn.
@@ -75,7 +95,7 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if addr == nil {
 		return 0, p.opError("write", nil, errMissingAddress)
 	}
-	dest, _, err := inetSockAddr(p.network, addr.String())
+	dest, err := p.destination(addr)
 	if err != nil {
 		return 0, p.opError("write", addr, err)
 	}
@@ -88,6 +108,27 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return int(resp.GetBytesSent()), p.opError("write", addr, err)
 	}
 	return int(resp.GetBytesSent()), nil
+}
+
+// destination is addr as the socket's family takes it: an IPv4 address to
+// an IPv6 socket (which receives from IPv4 peers as well) is sent to as
+// its IPv4-mapped IPv6 address, so that a reply reaches any peer ReadFrom
+// reported.
+func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
+	local, ok := p.local.(*net.UDPAddr)
+	if !ok || local.IP.To4() != nil {
+		dest, _, err := inetSockAddr(p.network, addr.String())
+		return dest, err
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("address %q: want an IP literal and a port: %w", addr, err)
+	}
+	ip := ap.Addr()
+	if ip.Is4() {
+		ip = netip.AddrFrom16(ip.As16())
+	}
+	return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), nil
 }
 
 // timeout turns the deadline into the call's Timeout, failing at once when
@@ -127,6 +168,9 @@ func (p *PacketConn) Close() error {
 	err := net.ErrClosed
 	p.once.Do(func() {
 		close(p.closed)
+		p.mu.Lock()
+		p.cancelReadMoved() // ends waiting reads even if the daemon cannot be reached
+		p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		_, err = p.sess.CloseSocket(ctx, p.id)
@@ -144,6 +188,7 @@ func (p *PacketConn) LocalAddr() net.Addr { return p.local }
 func (p *PacketConn) SetDeadline(t time.Time) error {
 	p.mu.Lock()
 	p.readDeadline, p.writeDeadline = t, t
+	p.readMovedLocked()
 	p.mu.Unlock()
 	return nil
 }
@@ -152,8 +197,16 @@ func (p *PacketConn) SetDeadline(t time.Time) error {
 func (p *PacketConn) SetReadDeadline(t time.Time) error {
 	p.mu.Lock()
 	p.readDeadline = t
+	p.readMovedLocked()
 	p.mu.Unlock()
 	return nil
+}
+
+// readMovedLocked cuts short the ReadFroms waiting under the old read
+// deadline. p.mu must be held.
+func (p *PacketConn) readMovedLocked() {
+	p.cancelReadMoved()
+	p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
 }
 
 // SetWriteDeadline implements net.PacketConn.

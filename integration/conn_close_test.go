@@ -1,0 +1,198 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dialPeer returns a daemon Conn connected to a plain loopback listener,
+// and the listener's end.
+func dialPeer(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	s := newClientSession(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return c, peer
+}
+
+// TestConnCloseUnblocksAStuckWrite: as net.Conn requires, Close unblocks a
+// Write stuck behind a peer that does not read, at once, and so does a
+// Close after a write timed out.
+func TestConnCloseUnblocksAStuckWrite(t *testing.T) {
+	t.Parallel()
+	for _, timedOut := range []bool{false, true} {
+		c, _ := dialPeer(t)
+		wrote := make(chan error, 1)
+		if timedOut {
+			c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		}
+		go func() {
+			_, err := c.Write(make([]byte, 64<<20))
+			wrote <- err
+		}()
+		if timedOut {
+			if err := <-wrote; !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("write past its deadline: %v", err)
+			}
+		} else {
+			time.Sleep(300 * time.Millisecond) // the peer's buffers fill; the write blocks
+		}
+		start := time.Now()
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("timed out %v: Close still blocked after 3 s", timedOut)
+		}
+		if !timedOut {
+			if err := <-wrote; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("the stuck write: %v, want net.ErrClosed", err)
+			}
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("timed out %v: Close took %v", timedOut, d)
+		}
+	}
+}
+
+// TestConnReadChecksBeforeData: a Read fails on a passed deadline or a
+// closed Conn even when data is waiting, as net's reads do; a Write after
+// the peer reset the connection answers the socket's error, not EOF.
+func TestConnReadChecksBeforeData(t *testing.T) {
+	t.Parallel()
+	c, peer := dialPeer(t)
+	peer.Write([]byte("ab"))
+	buf := make([]byte, 1)
+	if n, err := c.Read(buf); n != 1 || err != nil {
+		t.Fatalf("first read: %d %v", n, err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	if n, err := c.Read(buf); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with a passed deadline and data waiting: %d %v", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+
+	// The peer resets: SO_LINGER 0 and close.
+	peer.(*net.TCPConn).SetLinger(0)
+	peer.Close()
+	var err error
+	deadline := time.Now().Add(callTimeout)
+	for err == nil && time.Now().Before(deadline) {
+		_, err = c.Write([]byte("x"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("write after the peer's reset: %v, want econnreset or epipe", err)
+	}
+
+	c.Close()
+	if _, err := c.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close with data waiting: %v", err)
+	}
+}
+
+// TestPacketConnDeadlineMovesAWaitingRead: a deadline set while ReadFrom
+// waits takes effect at once (net.PacketConn's contract), and one moved
+// later lets the read go on to the next datagram.
+func TestPacketConnDeadlineMovesAWaitingRead(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	read := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := p.ReadFrom(make([]byte, 16))
+			done <- err
+		}()
+		return done
+	}
+	waiting := read()
+	time.Sleep(100 * time.Millisecond)
+	p.SetReadDeadline(time.Now())
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("waiting read after SetReadDeadline(now): %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("SetReadDeadline(now) did not end the waiting read")
+	}
+
+	p.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	waiting = read()
+	p.SetReadDeadline(time.Now().Add(callTimeout)) // moved later while it waits
+	time.Sleep(300 * time.Millisecond)
+	peer, err := net.Dial("udp4", p.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.Write([]byte("late"))
+	if err := <-waiting; err != nil {
+		t.Fatalf("read under a deadline moved later: %v", err)
+	}
+}
+
+// TestPacketConnDualStackReply: a PacketConn on [::] answers an IPv4 peer
+// at the address ReadFrom reported.
+func TestPacketConnDualStackReply(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, "udp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	port := p.LocalAddr().(*net.UDPAddr).Port
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.WriteTo([]byte("ping"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	p.SetReadDeadline(time.Now().Add(callTimeout))
+	_, from, err := p.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WriteTo([]byte("pong"), from); err != nil {
+		t.Fatalf("reply to %v: %v", from, err)
+	}
+	peer.SetReadDeadline(time.Now().Add(callTimeout))
+	n, _, err := peer.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("the IPv4 peer read %q, %v", buf[:n], err)
+	}
+}
