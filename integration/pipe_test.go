@@ -192,3 +192,37 @@ func TestPipeBadInput(t *testing.T) {
 	r := pipeReadAll(p)
 	requireStatus(t, "socket_id twice", r.end, codes.InvalidArgument, "INVALID_ARGUMENT")
 }
+
+// TestPipeDetach: detach ends the pipe with OK after everything sent was
+// written and everything read was delivered, and leaves the socket open
+// with what arrives later still in it.
+func TestPipeDetach(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, srv := s.pair(t, streamVariants[0])
+	p := s.openPipe(t, c)
+	got := goCall(func() pipeResult { return pipeReadAll(p) })
+
+	s.send(t, srv, []byte("before"))
+	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("up")}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := s.recv(t, srv, 2, millis(eventWait.Milliseconds())); string(resp.GetData()) != "up" {
+		t.Fatalf("peer read %q", resp.GetData())
+	}
+	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}); err != nil {
+		t.Fatal(err)
+	}
+	r := await(t, "pipe output", got)
+	if r.end != nil || r.err != nil || r.eof {
+		t.Fatalf("detached pipe: end %v, err %v, eof %v; want a clean end", r.end, r.err, r.eof)
+	}
+	// What the pipe did not read (if it had not got to "before" yet) is
+	// still in the socket, followed by what comes later: nothing is lost.
+	s.send(t, srv, []byte("after"))
+	want := "beforeafter"
+	rest := s.recv(t, c, int64(len(want)-len(r.data)), millis(eventWait.Milliseconds()))
+	if got := string(r.data) + string(rest.GetData()); got != want {
+		t.Fatalf("the pipe delivered %q and the socket then held %q (%v); want %q in all", r.data, rest.GetData(), rest.GetError(), want)
+	}
+}

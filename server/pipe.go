@@ -41,6 +41,9 @@ var errPipeReported = errors.New("socket error reported")
 // errPipeClosed ends a Pipe whose client asked for the socket to be closed.
 var errPipeClosed = errors.New("socket closed by the pipe's client")
 
+// errPipeDetached ends a Pipe whose client asked to leave the socket open.
+var errPipeDetached = errors.New("pipe detached by its client")
+
 // Pipe implements sockdv1.SocketServiceServer: the client's data is written
 // to the socket in order, the socket's data streams back, close_write shuts
 // the socket's write side down, and the peer's shutdown reaches the client
@@ -133,7 +136,7 @@ func (p *pipe) run(ctx context.Context) error {
 			if !downDone {
 				<-down
 			}
-			if errors.Is(err, errPipeClosed) {
+			if errors.Is(err, errPipeClosed) || errors.Is(err, errPipeDetached) {
 				return nil
 			}
 			var se socketFailure
@@ -209,6 +212,11 @@ func (p *pipe) uplink(ctx context.Context) error {
 				return socketFailure{se}
 			}
 			return errPipeClosed
+		case *sockdv1.PipeRequest_Detach:
+			if !msg.Detach {
+				continue
+			}
+			return errPipeDetached
 		case *sockdv1.PipeRequest_SocketId:
 			return invalidArgument("socket_id", "only the first message names the socket")
 		default:
@@ -233,6 +241,12 @@ func (p *pipe) sent(res engine.SendResult) error {
 // the peer shuts down. A socket error is sent in-band and ends the pipe.
 func (p *pipe) downlink(ctx context.Context) error {
 	for {
+		// Ended (a detach, or the uplink failed): read nothing more, so that
+		// what stays in the socket is there for the next reader. A recv
+		// tries the socket before it looks at ctx.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// Each read goes into a chunk that the transport gives back once it
 		// has written the bytes: nothing is allocated or copied per read.
 		buf := chunks.Get(pipeChunk)

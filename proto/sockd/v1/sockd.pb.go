@@ -4780,6 +4780,7 @@ type PipeRequest struct {
 	//	*PipeRequest_Data
 	//	*PipeRequest_CloseWrite
 	//	*PipeRequest_Close
+	//	*PipeRequest_Detach
 	Msg           isPipeRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4858,6 +4859,15 @@ func (x *PipeRequest) GetClose() bool {
 	return false
 }
 
+func (x *PipeRequest) GetDetach() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PipeRequest_Detach); ok {
+			return x.Detach
+		}
+	}
+	return false
+}
+
 type isPipeRequest_Msg interface {
 	isPipeRequest_Msg()
 }
@@ -4884,6 +4894,18 @@ type PipeRequest_Close struct {
 	Close bool `protobuf:"varint,4,opt,name=close,proto3,oneof"`
 }
 
+type PipeRequest_Detach struct {
+	// End the pipe and leave the socket as it is, open, for other calls:
+	// everything sent before is written, everything the daemon had read
+	// from the socket is delivered, and then the stream ends with OK; what
+	// the socket receives later stays in it. (Cancelling the stream ends
+	// the pipe too, but bytes the daemon had read and not yet delivered are
+	// lost with it.) The client ending its side of the stream only says it
+	// sends nothing more: the pipe goes on reading, and the socket's write
+	// side stays open (close_write shuts it down).
+	Detach bool `protobuf:"varint,5,opt,name=detach,proto3,oneof"`
+}
+
 func (*PipeRequest_SocketId) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Data) isPipeRequest_Msg() {}
@@ -4891,6 +4913,8 @@ func (*PipeRequest_Data) isPipeRequest_Msg() {}
 func (*PipeRequest_CloseWrite) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Close) isPipeRequest_Msg() {}
+
+func (*PipeRequest_Detach) isPipeRequest_Msg() {}
 
 // PipeResponse is one message of a Pipe stream from the daemon.
 type PipeResponse struct {
@@ -5403,13 +5427,14 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"monitor_id\x18\x01 \x01(\tR\tmonitorId\"1\n" +
 	"\x15CancelMonitorResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x84\x01\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x9e\x01\n" +
 	"\vPipeRequest\x12\x1d\n" +
 	"\tsocket_id\x18\x01 \x01(\tH\x00R\bsocketId\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
 	"\vclose_write\x18\x03 \x01(\bH\x00R\n" +
 	"closeWrite\x12\x16\n" +
-	"\x05close\x18\x04 \x01(\bH\x00R\x05closeB\x05\n" +
+	"\x05close\x18\x04 \x01(\bH\x00R\x05close\x12\x18\n" +
+	"\x06detach\x18\x05 \x01(\bH\x00R\x06detachB\x05\n" +
 	"\x03msg\"a\n" +
 	"\fPipeResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
@@ -5773,6 +5798,7 @@ func file_sockd_v1_sockd_proto_init() {
 		(*PipeRequest_Data)(nil),
 		(*PipeRequest_CloseWrite)(nil),
 		(*PipeRequest_Close)(nil),
+		(*PipeRequest_Detach)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
