@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -228,7 +229,11 @@ func parseListenAddress(addr string) (network, address string, err error) {
 // and removes a stale socket file left by a daemon that died, but never a live
 // one or a file that is not a socket.
 func prepareSocketPath(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := checkSocketDir(dir); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(path)
@@ -246,4 +251,23 @@ func prepareSocketPath(path string) error {
 		return fmt.Errorf("%s: another daemon is serving there", path)
 	}
 	return os.Remove(path)
+}
+
+// checkSocketDir refuses a directory in which someone else could replace
+// the daemon's socket with their own and so receive its clients: one owned
+// by another user than the daemon's or root (the default /tmp/sockd-UID
+// made in advance by someone else), or one others may write to without the
+// sticky bit that keeps them from renaming what is not theirs.
+func checkSocketDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d, not by this daemon's user (uid %d) or root: another user could replace its socket", dir, st.Uid, uid)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return fmt.Errorf("%s is writable by others (mode %o) without the sticky bit: another user could replace its socket", dir, st.Mode&0o7777)
+	}
+	return nil
 }

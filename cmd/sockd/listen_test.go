@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestParseListenAddress(t *testing.T) {
 	good := []struct{ in, network, address string }{
@@ -23,6 +27,49 @@ func TestParseListenAddress(t *testing.T) {
 	for _, in := range []string{"tcp://0.0.0.0:7000", "tcp://10.0.0.1:7000", "tcp://localhost:7000", "unix:relative", "", "http://x"} {
 		if _, _, err := parseListenAddress(in); err == nil {
 			t.Errorf("parseListenAddress(%q) accepted", in)
+		}
+	}
+}
+
+// A socket directory someone else could replace the socket in is refused:
+// another user's (made in advance where the default path would be), or one
+// others may write without the sticky bit; the daemon's own and a sticky
+// shared one are fine.
+func TestCheckSocketDir(t *testing.T) {
+	base := t.TempDir()
+	mk := func(name string, mode os.FileMode, uid int) string {
+		t.Helper()
+		d := filepath.Join(base, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		if uid >= 0 {
+			if err := os.Chown(d, uid, -1); err != nil {
+				t.Skipf("chown needs root: %v", err)
+			}
+		}
+		return d
+	}
+	for _, c := range []struct {
+		dir string
+		ok  bool
+	}{
+		{mk("own", 0o700, -1), true},
+		{mk("own-readable", 0o755, -1), true},
+		{mk("shared-sticky", os.ModeSticky|0o777, -1), true},
+		{mk("shared", 0o777, -1), false},
+		{mk("group-writable", 0o770, -1), false},
+	} {
+		if err := checkSocketDir(c.dir); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", filepath.Base(c.dir), err, c.ok)
+		}
+	}
+	if os.Geteuid() == 0 {
+		if err := checkSocketDir(mk("someone-elses", 0o700, 65534)); err == nil {
+			t.Error("a directory owned by uid 65534 was accepted")
 		}
 	}
 }
