@@ -39,8 +39,8 @@ bytes as a hex string.`,
 			case asBool:
 				spec.Spec = &sockdv1.NativeValueSpec_Bool{Bool: true}
 			case cmd.Flags().Changed("size"):
-				if size < 0 || size > options.MaxNativeBytes {
-					return usage(fmt.Errorf("--size %d: want 0..%d", size, options.MaxNativeBytes))
+				if size < 1 || size > options.MaxNativeBytes {
+					return usage(fmt.Errorf("--size %d: want 1..%d", size, options.MaxNativeBytes))
 				}
 				spec.Spec = &sockdv1.NativeValueSpec_Size{Size: uint32(size)}
 			}

@@ -27,7 +27,7 @@ this host supports them):
   sockctl setopt $S socket linger abort
   sockctl setopt $S ip add_membership multiaddr=224.0.0.1,interface=any
   sockctl setopt $S ip tos lowdelay
-  sockctl setopt $S otp rcvbuf {4,8192}`,
+  sockctl setopt $S otp rcvbuf '{4,8192}'   # quoted: the shell would expand the braces`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := lookupOption(args[1], args[2])

@@ -134,7 +134,8 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 			return err
 		}
 		listeners = append(listeners, l)
-		d.log.Info("listening", "address", addr)
+		// The bound address: a port 0 asked for is the kernel's choice.
+		d.log.Info("listening", "address", addr, "bound", l.Addr().String())
 	}
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {
