@@ -78,6 +78,9 @@ func (h *Host) Set(s Socket, k Key, v any) error {
 
 // SetResolved is Set of an option Resolve has already found settable.
 func SetResolved(s Socket, o *Option, v any) error {
+	if err := checkOpen(s); err != nil {
+		return err
+	}
 	if err := o.Requires.check(o.Key, s); err != nil {
 		return err
 	}
@@ -91,6 +94,13 @@ func SetResolved(s Socket, o *Option, v any) error {
 	return s.Control(func(fd int) error { return setsockoptIndependent(fd, o.SysLevel, o.SysName, b) })
 }
 
+// checkOpen answers what a call on a closed socket answers (the socket's
+// Control says closed), before anything else: the otp options, which make
+// no syscall, too, as the NIF checks that the socket is open first.
+func checkOpen(s Socket) error {
+	return s.Control(func(int) error { return nil })
+}
+
 // Get is socket:getopt/2.
 func (h *Host) Get(s Socket, k Key) (any, error) {
 	o, err := h.Resolve(k, false)
@@ -102,6 +112,9 @@ func (h *Host) Get(s Socket, k Key) (any, error) {
 
 // GetResolved is Get of an option Resolve has already found gettable.
 func GetResolved(s Socket, o *Option) (any, error) {
+	if err := checkOpen(s); err != nil {
+		return nil, err
+	}
 	if err := o.Requires.check(o.Key, s); err != nil {
 		return nil, err
 	}
