@@ -21,7 +21,10 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	key, bad := decodeOptionKey(r.GetKey())
+	key, bad, err := decodeOptionKey(r.GetKey())
+	if err != nil {
+		return nil, err
+	}
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
@@ -49,7 +52,10 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	key, bad := decodeOptionKey(r.GetKey())
+	key, bad, err := decodeOptionKey(r.GetKey())
+	if err != nil {
+		return nil, err
+	}
 	if bad != nil {
 		return &sockdv1.GetOptResponse{Error: bad}, nil
 	}
@@ -240,13 +246,23 @@ func (s *Service) features() map[string]bool {
 }
 
 // decodeOptionKey checks the key's shape; whether the table knows it is
-// Resolve's question.
-func decodeOptionKey(k *sockdv1.OptionKey) (options.Key, *sockdv1.SocketError) {
+// Resolve's question. A key without a level or a name is a malformed
+// request (Erlang raises badarg for an option that is not a {Level, Opt}
+// tuple); a level this daemon does not know is {invalid, {socket_option,
+// Option}}, as an unknown option is.
+func decodeOptionKey(k *sockdv1.OptionKey) (options.Key, *sockdv1.SocketError, error) {
 	key := options.Key{Level: options.Level(k.GetLevel()), Name: k.GetName()}
-	if !key.Level.Valid() || key.Name == "" {
-		return key, invalid("socket_option", fmt.Sprintf("%s.%s", strings.ToLower(k.GetLevel().String()), k.GetName()))
+	switch {
+	case k == nil:
+		return key, nil, invalidArgument("key", "required")
+	case k.GetLevel() == sockdv1.OptionLevel_OPTION_LEVEL_UNSPECIFIED:
+		return key, nil, invalidArgument("key.level", "required")
+	case key.Name == "":
+		return key, nil, invalidArgument("key.name", "required")
+	case !key.Level.Valid():
+		return key, invalid("socket_option", fmt.Sprintf("%s.%s", strings.ToLower(k.GetLevel().String()), k.GetName())), nil
 	}
-	return key, nil
+	return key, nil, nil
 }
 
 // optionOutcome is outcome for option calls: the options package's invalid
@@ -269,11 +285,13 @@ func optionError(err error) *sockdv1.SocketError {
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
 			Invalid: "socket_option", InvalidValue: optErr.Key.String(), Message: optErr.Error()}
 	case errors.As(err, &valErr):
+		// Erlang's {invalid, {socket_option, Option, Value}}: the option
+		// and the value, as a pair, where a bad option alone is just its key.
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "socket_option", InvalidValue: fmt.Sprint(valErr.Value), Message: valErr.Error()}
+			Invalid: "socket_option", InvalidValue: fmt.Sprintf("{%s, %s}", valErr.Key, term(valErr.Value)), Message: valErr.Error()}
 	case errors.As(err, &specErr):
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "value_spec", InvalidValue: fmt.Sprint(specErr.Spec), Message: specErr.Error()}
+			Invalid: "value_spec", InvalidValue: term(specErr.Spec), Message: specErr.Error()}
 	}
 	return nil
 }
@@ -541,7 +559,7 @@ func printValue(pv *sockdv1.OptionValue) string {
 	if pv.GetValue() == nil {
 		return "none"
 	}
-	s := fmt.Sprint(pv.GetValue())
+	s := term(pv.GetValue()) // the form it came in: #{bool_value => true}
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // On a closed socket every option answers closed, the otp ones too (they
@@ -25,5 +27,42 @@ func TestOptionsOfAClosedSocket(t *testing.T) {
 		if err != nil || got.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
 			t.Errorf("getopt otp %s on a closed socket: %v %v", name, got, err)
 		}
+	}
+}
+
+// A bad value is {invalid, {socket_option, Option, Value}}: the option and
+// the value, each printed as an Erlang user reads it.
+func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, _ := l.connected(t)
+	for _, c := range []struct {
+		name string
+		v    *sockdv1.OptionValue
+		want string
+	}{
+		{"use_registry", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: false}}, "{otp.use_registry, false}"},
+		{"debug", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}, "{otp.debug, #{int_value => 1}}"},
+	} {
+		resp, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: sock.ID(),
+			Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP, Name: c.name}, Value: c.v})
+		if err != nil || resp.GetError().GetInvalid() != "socket_option" || resp.GetError().GetInvalidValue() != c.want {
+			t.Errorf("setopt otp %s: %v %v, want invalid_value %q", c.name, resp, err, c.want)
+		}
+	}
+}
+
+// A key without a level or name is a malformed request: INVALID_ARGUMENT,
+// as Erlang raises badarg; an unknown level is an invalid option in-band.
+func TestOptionKeyShape(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, _ := l.connected(t)
+	for _, k := range []*sockdv1.OptionKey{nil, {Name: "debug"}, {Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP}} {
+		if _, err := l.svc.GetOpt(l.ctx, &sockdv1.GetOptRequest{SocketId: sock.ID(), Key: k}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("getopt with key %v: %v, want INVALID_ARGUMENT", k, err)
+		}
+	}
+	resp, err := l.svc.GetOpt(l.ctx, &sockdv1.GetOptRequest{SocketId: sock.ID(), Key: &sockdv1.OptionKey{Level: 99, Name: "x"}})
+	if err != nil || resp.GetError().GetInvalid() != "socket_option" {
+		t.Errorf("getopt at an unknown level: %v %v", resp, err)
 	}
 }
