@@ -200,7 +200,9 @@ func (s *Service) Supports(ctx context.Context, r *sockdv1.SupportsRequest) (*so
 	if key != "options" {
 		resp.Features = make(map[string]bool)
 		for name, ok := range s.features() {
-			if key == "" || key == name {
+			// supports() lists everything; supports(msg_flags) the
+			// msg_flags.* entries; supports(ipv6) that one.
+			if category, _, _ := strings.Cut(name, "."); key == "" || key == name || key == category {
 				resp.Features[name] = ok
 			}
 		}
@@ -229,20 +231,42 @@ func (s *Service) IsSupported(ctx context.Context, r *sockdv1.IsSupportedRequest
 				supported = s.options.Supported(o)
 			}
 		}
+	case len(keys) == 1 && (keys[0] == "msg_flags" || keys[0] == "protocols"):
+		supported = true // the categories this daemon offers (reference §6.7)
 	case len(keys) == 1:
 		supported = s.features()[keys[0]]
+	case len(keys) == 2:
+		supported = s.features()[keys[0]+"."+keys[1]] // ["msg_flags", "peek"]
 	}
 	return &sockdv1.IsSupportedResponse{Supported: supported}, nil
 }
 
-// features are the boolean keys of socket:supports/0.
+// features are the keys of socket:supports/0 other than options: the
+// booleans (sctp, ipv6, local, netns, sendfile) and the members of the
+// msg_flags and protocols lists as "msg_flags.peek", "protocols.tcp". There
+// is no ioctl or sendfile call in this API, so no ioctl_requests or
+// ioctl_flags list, and sendfile is false.
 func (s *Service) features() map[string]bool {
-	return map[string]bool{
-		"sctp":  s.options.SCTP,
-		"ipv6":  s.options.IPv6,
-		"local": true,
-		"netns": true,
+	f := map[string]bool{
+		"sctp":     s.options.SCTP,
+		"ipv6":     s.options.IPv6,
+		"local":    true,
+		"netns":    true,
+		"sendfile": false,
 	}
+	for _, m := range msgFlags {
+		f["msg_flags."+enumWord(m.flag.String(), "MSG_FLAG_")] = m.bit != 0
+	}
+	for p := range protocols {
+		f["protocols."+enumWord(p.String(), "PROTOCOL_")] = true
+	}
+	return f
+}
+
+// enumWord is an enum value's name as the API's text forms spell it:
+// MSG_FLAG_PEEK is peek.
+func enumWord(name, prefix string) string {
+	return strings.ToLower(strings.TrimPrefix(name, prefix))
 }
 
 // decodeOptionKey checks the key's shape; whether the table knows it is

@@ -66,3 +66,29 @@ func TestOptionKeyShape(t *testing.T) {
 		t.Errorf("getopt at an unknown level: %v %v", resp, err)
 	}
 }
+
+// supports and is_supported know the msg_flags and protocols lists
+// (reference §6.7), by category and member.
+func TestSupportsListsFlagsAndProtocols(t *testing.T) {
+	l := newLive(t, Limits{})
+	resp, err := l.svc.Supports(l.ctx, &sockdv1.SupportsRequest{Key: "msg_flags"})
+	if err != nil || !resp.GetFeatures()["msg_flags.peek"] || len(resp.GetOptions()) != 0 {
+		t.Fatalf("supports(msg_flags): %v %v", resp, err)
+	}
+	if _, ok := resp.GetFeatures()["ipv6"]; ok {
+		t.Error("supports(msg_flags) lists ipv6")
+	}
+	for _, c := range []struct {
+		keys []string
+		want bool
+	}{
+		{[]string{"msg_flags"}, true}, {[]string{"protocols"}, true},
+		{[]string{"msg_flags", "peek"}, true}, {[]string{"protocols", "tcp"}, true},
+		{[]string{"msg_flags", "nonsense"}, false}, {[]string{"sendfile"}, false},
+	} {
+		got, err := l.svc.IsSupported(l.ctx, &sockdv1.IsSupportedRequest{Keys: c.keys})
+		if err != nil || got.GetSupported() != c.want {
+			t.Errorf("is_supported(%v) = %v %v, want %v", c.keys, got.GetSupported(), err, c.want)
+		}
+	}
+}

@@ -4158,7 +4158,9 @@ type SupportsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Options with their support on this host.
 	Options []*OptionSupport `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty"`
-	// Other keys (sctp, ipv6, local, netns, msg_flags.*, protocols.*) and whether supported.
+	// Other keys and whether supported: sctp, ipv6, local, netns, sendfile,
+	// and the members of the msg_flags and protocols lists as
+	// "msg_flags.peek", "protocols.tcp" (key "msg_flags" asks for those only).
 	Features      map[string]bool `protobuf:"bytes,2,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
