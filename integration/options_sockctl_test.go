@@ -201,3 +201,20 @@ func TestSockctlSelectRead(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSockctlCancelByHandle: cancel ID HANDLE needs no --op: whichever
+// pending operation has the handle is cancelled.
+func TestSockctlCancelByHandle(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	c.ok(t, "listen", l)
+	if out := c.ok(t, "accept", l, "--nowait", "--handle", "78"); !strings.Contains(out, "select accept handle=78") {
+		t.Fatalf("accept --nowait printed %q", out)
+	}
+	c.ok(t, "cancel", l, "78")
+	if stderr := c.fails(t, 1, "cancel", l, "78"); !strings.Contains(stderr, "select_info") {
+		t.Fatalf("a second cancel: stderr %q, want invalid select_info", stderr)
+	}
+}

@@ -137,17 +137,19 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// An unspecified op matches any: Cancel then looked in every lane.
+	anyOp := func(o sockdv1.Operation) bool { return op == sockdv1.Operation_OPERATION_UNSPECIFIED || o == op }
 	mine := func(ev *sockdv1.EventsResponse) (isResult bool, ok bool) {
 		if ev.GetSocketId() != socket {
 			return false, false
 		}
 		switch e := ev.Event.(type) {
 		case *sockdv1.EventsResponse_Select:
-			return false, e.Select.GetHandle() == handle && e.Select.GetOperation() == op
+			return false, e.Select.GetHandle() == handle && anyOp(e.Select.GetOperation())
 		case *sockdv1.EventsResponse_Abort:
-			return e.Abort.GetPartial() != nil, e.Abort.GetHandle() == handle && e.Abort.GetOperation() == op
+			return e.Abort.GetPartial() != nil, e.Abort.GetHandle() == handle && anyOp(e.Abort.GetOperation())
 		case *sockdv1.EventsResponse_Completion:
-			return true, e.Completion.GetHandle() == handle && e.Completion.GetOperation() == op
+			return true, e.Completion.GetHandle() == handle && anyOp(e.Completion.GetOperation())
 		}
 		return false, false
 	}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 
@@ -172,19 +174,41 @@ func (s *Service) Close(ctx context.Context, r *sockdv1.CloseRequest) (*sockdv1.
 	return &sockdv1.CloseResponse{Error: se}, err
 }
 
-// Cancel implements sockdv1.SocketServiceServer.
+// Cancel implements sockdv1.SocketServiceServer. Without an operation it
+// cancels whichever of the caller's pending operations on the socket has
+// the handle (accept, connect, a read, a write, tried in that order), for
+// clients such as sockctl that know only the handle.
 func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
 	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
-	op, ok := decodeOp(r.GetInfo().GetOperation())
-	if !ok {
-		return nil, invalidArgument("info.operation", "unknown operation %d", r.GetInfo().GetOperation())
+	ops := []engine.Op{engine.OpAccept, engine.OpConnect, engine.OpRecv, engine.OpSend}
+	if r.GetInfo().GetOperation() != sockdv1.Operation_OPERATION_UNSPECIFIED {
+		op, ok := decodeOp(r.GetInfo().GetOperation())
+		if !ok {
+			return nil, invalidArgument("info.operation", "unknown operation %d", r.GetInfo().GetOperation())
+		}
+		ops = []engine.Op{op}
 	}
-	si := engine.SelectInfo{Op: op, Handle: r.GetInfo().GetHandle(),
+	si := engine.SelectInfo{Handle: r.GetInfo().GetHandle(),
 		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
-	done, cerr := sock.Cancel(sess, si)
+	var (
+		done *engine.Completion
+		cerr error
+	)
+	for _, op := range ops {
+		si.Op = op
+		done, cerr = sock.Cancel(sess, si)
+		var inv *engine.InvalidError
+		if done != nil || !errors.As(cerr, &inv) {
+			break // found (or a result on its way, or closed)
+		}
+	}
+	var inv *engine.InvalidError
+	if len(ops) > 1 && done == nil && errors.As(cerr, &inv) {
+		cerr = &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
+	}
 	se, err := outcome(cerr)
 	if err != nil {
 		return nil, err
@@ -194,7 +218,7 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 		if child := done.Accept; child != nil && child.Socket != nil && !sess.adopt(child.Socket) {
 			s.sessions.discard(child.Socket)
 		}
-		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: op, Completion: done})
+		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: si.Op, Completion: done})
 	}
 	// No event for the handle can be logged any more: take back those not
 	// yet on the stream. A result among them is answered here instead.

@@ -23,7 +23,8 @@ func newCancelCommand(a *app) *cobra.Command {
 socket:cancel/2). After it returns, no event for the handle is delivered.
 A completion-mode operation that had done part of its work (a stream recv's
 bytes, a send's count) prints that part.
---op names the operation, as the select info printed it.`,
+Without --op, whichever of the session's pending operations on the socket
+has the handle is cancelled; --op names it, as the select info printed it.`,
 		Example: `  sockctl recv $A --nowait          # select recv handle=4
   sockctl cancel $A 4
   sockctl accept $L --nowait        # select accept handle=5
@@ -34,11 +35,12 @@ bytes, a send's count) prints that part.
 			if err != nil {
 				return usage(fmt.Errorf("invalid handle %q: want a number", args[1]))
 			}
-			operation, err := client.ParseOperation(op)
-			if err != nil {
-				return usage(err)
+			info := &sockdv1.AsyncInfo{Handle: handle} // no operation: whichever has the handle
+			if op != "" {
+				if info.Operation, err = client.ParseOperation(op); err != nil {
+					return usage(err)
+				}
 			}
-			info := &sockdv1.AsyncInfo{Operation: operation, Handle: handle}
 			if completion {
 				info.Mode = sockdv1.AsyncMode_ASYNC_MODE_COMPLETION
 			}
@@ -48,7 +50,7 @@ bytes, a send's count) prints that part.
 			})
 		},
 	}
-	cmd.Flags().StringVar(&op, "op", "recv", "the operation: accept, connect, recv, recvfrom, recvmsg, send, sendto, sendmsg")
+	cmd.Flags().StringVar(&op, "op", "", "the operation: accept, connect, recv, recvfrom, recvmsg, send, sendto, sendmsg (default: whichever has the handle)")
 	cmd.Flags().BoolVar(&completion, "completion", false, "the operation was started with --completion")
 	return cmd
 }

@@ -2757,7 +2757,9 @@ type CancelRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// The operation and handle, as returned in AsyncInfo.
+	// The operation and handle, as returned in AsyncInfo. With the operation
+	// unspecified, whichever of the caller's pending operations on the
+	// socket has the handle is cancelled.
 	Info          *AsyncInfo `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
