@@ -21,6 +21,7 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	c := newSockctl(t)
 	tcp := c.ok(t, "open", "inet", "stream", "tcp")
 	udp := c.ok(t, "open", "inet", "dgram", "udp")
+	localDgram := c.ok(t, "open", "local", "dgram")
 	for _, tc := range []struct {
 		id, level, name, set, get string
 	}{
@@ -35,6 +36,10 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 		{tcp, "otp", "rcvbuf", "{4,8192}", "{4,8192}"},
 		{tcp, "otp", "rcvbuf", "default", "8192"},
 		{tcp, "otp", "rcvctrlbuf", "2048", "2048"},
+		// Rows the reference adds to the seed's tables.
+		{tcp, "socket", "mark", "7", "7"},
+		{localDgram, "socket", "passcred", "true", "true"},
+		{udp, "socket", "rxq_ovfl", "true", "true"},
 	} {
 		c.ok(t, "setopt", tc.id, tc.level, tc.name, tc.set)
 		if got := c.ok(t, "getopt", tc.id, tc.level, tc.name); got != tc.get {
@@ -50,6 +55,12 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	}
 	if got := c.ok(t, "getopt", tcp, "socket", "type"); got != "stream" {
 		t.Errorf("getopt socket type = %q, want stream", got)
+	}
+	if got := c.ok(t, "getopt", udp, "otp", "domain"); got != "inet" {
+		t.Errorf("getopt otp domain = %q, want inet", got)
+	}
+	if got := c.ok(t, "getopt", tcp, "socket", "error"); got != "0" {
+		t.Errorf("getopt socket error = %q, want 0", got)
 	}
 
 	// The daemon's refusals are socket errors: exit 1.

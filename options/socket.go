@@ -253,6 +253,8 @@ func getOTP(o *Option, s Socket) (any, error) {
 		return s.UseRegistry(), nil
 	case "select_read":
 		return s.SelectRead(), nil
+	case "domain":
+		return s.Domain(), nil
 	case "fd":
 		return s.Fd(), nil
 	case "rcvbuf":
