@@ -60,6 +60,7 @@ var optionForms = map[string]optionForm{
 	"sctp_initmsg()": {"num_ostreams=N,max_instreams=N,max_attempts=N,max_init_timeo=N",
 		structForm(&sockdv1.SctpInitMsg{})},
 	"sctp_rtoinfo()": {"assoc_id=N,initial=N,max=N,min=N", structForm(&sockdv1.SctpRtoInfo{})},
+	"ucred()":        {"pid=N,uid=N,gid=N (get only)", structForm(&sockdv1.Ucred{})},
 	"default | pos_integer() | {pos_integer(), pos_integer()}": {"default, SIZE, or {N,SIZE}", parseRcvBuf},
 	"default | pos_integer()":                                  {"default or a positive integer", namedOr("default", nameValue("default"), intForm(1, maxInt32))},
 	"pid()":                                                    {"a session id", parseSessionID},

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,17 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	}
 	if got := c.ok(t, "getopt", tcp, "socket", "type"); got != "stream" {
 		t.Errorf("getopt socket type = %q, want stream", got)
+	}
+	// A local stream pair: the accepted end reads its peer's credentials:
+	// the daemon's user (this test's) and pid.
+	ln := c.ok(t, "open", "local", "stream")
+	c.ok(t, "bind", ln, "local:@sockd-peercred-"+ln)
+	c.ok(t, "listen", ln)
+	cl := c.ok(t, "open", "local", "stream")
+	c.ok(t, "connect", cl, "local:@sockd-peercred-"+ln)
+	acc := c.ok(t, "accept", ln)
+	if got, uid := c.ok(t, "getopt", acc, "socket", "peercred"), fmt.Sprintf("uid=%d", os.Geteuid()); !strings.Contains(got, uid) || !strings.Contains(got, "pid=") {
+		t.Errorf("getopt socket peercred = %q, want pid=...,%s,gid=...", got, uid)
 	}
 	if got := c.ok(t, "getopt", udp, "otp", "domain"); got != "inet" {
 		t.Errorf("getopt otp domain = %q, want inet", got)

@@ -51,6 +51,7 @@ var codecs = map[ValueType]codec{
 	TypeSCTPEventSubscribe: {sctpEventBytes, encodeSCTPEventSubscribe, decodeSCTPEventSubscribe},
 	TypeSCTPInitMsg:        fixedCodec[SCTPInitMsg]("sctp_initmsg"),
 	TypeSCTPRtoInfo:        fixedCodec[SCTPRtoInfo]("sctp_rtoinfo"),
+	TypeUcred:              fixedCodec[Ucred]("ucred"),
 }
 
 var ne = binary.NativeEndian

@@ -46,6 +46,7 @@ func TestCodecRoundTrips(t *testing.T) {
 		{TypeSCTPEventSubscribe, SCTPEventSubscribe{DataIO: true, Shutdown: true, SenderDry: true}},
 		{TypeSCTPInitMsg, SCTPInitMsg{NumOstreams: 10, MaxInstreams: 11, MaxAttempts: 4, MaxInitTimeo: 3000}},
 		{TypeSCTPRtoInfo, SCTPRtoInfo{AssocID: 1, Initial: 3000, Max: 60000, Min: 1000}},
+		{TypeUcred, Ucred{Pid: 42, Uid: 1000, Gid: 100}},
 	}
 	covered := map[ValueType]bool{}
 	for _, c := range cases {

@@ -47,3 +47,4 @@ func FuzzDecodeSCTPAssoc(f *testing.F)   { fuzzDecode(f, TypeSCTPAssocParams, ma
 func FuzzDecodeSCTPEvents(f *testing.F)  { fuzzDecode(f, TypeSCTPEventSubscribe, make([]byte, 10)) }
 func FuzzDecodeSCTPInitMsg(f *testing.F) { fuzzDecode(f, TypeSCTPInitMsg, make([]byte, 8)) }
 func FuzzDecodeSCTPRtoInfo(f *testing.F) { fuzzDecode(f, TypeSCTPRtoInfo, make([]byte, 16)) }
+func FuzzDecodeUcred(f *testing.F)       { fuzzDecode(f, TypeUcred, make([]byte, 12)) }

@@ -38,6 +38,7 @@ const (
 	TypeOTPRcvBuf
 	TypeOTPCtrlBuf
 	TypeOTPProcess
+	TypeUcred
 )
 
 var typeNames = map[ValueType]string{
@@ -66,6 +67,7 @@ var typeNames = map[ValueType]string{
 	TypeSCTPEventSubscribe: "sctp_event_subscribe()",
 	TypeSCTPInitMsg:        "sctp_initmsg()",
 	TypeSCTPRtoInfo:        "sctp_rtoinfo()",
+	TypeUcred:              "ucred()",
 	TypeOTPRcvBuf:          "default | pos_integer() | {pos_integer(), pos_integer()}",
 	TypeOTPCtrlBuf:         "default | pos_integer()",
 	TypeOTPProcess:         "pid()",
@@ -150,6 +152,12 @@ type (
 	SCTPRtoInfo struct {
 		AssocID           int32
 		Initial, Max, Min uint32
+	}
+	// Ucred is struct ucred (socket peercred): a local peer's pid, uid and
+	// gid as the kernel recorded them at its connect or listen.
+	Ucred struct {
+		Pid      int32
+		Uid, Gid uint32
 	}
 	// RcvBuf is otp rcvbuf: Size bytes per read, N reads gathered by a
 	// length-0 stream recv (N 0: the plain size form). Default restores the

@@ -636,6 +636,8 @@ func encodeOptionValue(t options.ValueType, v any) *sockdv1.OptionValue {
 	case options.SCTPRtoInfo:
 		out.Value = &sockdv1.OptionValue_SctpRtoinfo{SctpRtoinfo: &sockdv1.SctpRtoInfo{
 			AssocId: x.AssocID, Initial: x.Initial, Max: x.Max, Min: x.Min}}
+	case options.Ucred:
+		out.Value = &sockdv1.OptionValue_Ucred{Ucred: &sockdv1.Ucred{Pid: x.Pid, Uid: x.Uid, Gid: x.Gid}}
 	}
 	return out
 }

@@ -859,6 +859,70 @@ func (x *SctpRtoInfo) GetMin() uint32 {
 	return 0
 }
 
+// Ucred is struct ucred: a local peer's credentials (socket peercred).
+type Ucred struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Process id.
+	Pid int32 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	// User id.
+	Uid uint32 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	// Group id.
+	Gid           uint32 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ucred) Reset() {
+	*x = Ucred{}
+	mi := &file_sockd_v1_options_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ucred) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ucred) ProtoMessage() {}
+
+func (x *Ucred) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_options_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ucred.ProtoReflect.Descriptor instead.
+func (*Ucred) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Ucred) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *Ucred) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *Ucred) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
 // RcvBuf is the otp rcvbuf value: a size, or {N, Size}.
 type RcvBuf struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -874,7 +938,7 @@ type RcvBuf struct {
 
 func (x *RcvBuf) Reset() {
 	*x = RcvBuf{}
-	mi := &file_sockd_v1_options_proto_msgTypes[10]
+	mi := &file_sockd_v1_options_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +950,7 @@ func (x *RcvBuf) String() string {
 func (*RcvBuf) ProtoMessage() {}
 
 func (x *RcvBuf) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_options_proto_msgTypes[10]
+	mi := &file_sockd_v1_options_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +963,7 @@ func (x *RcvBuf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RcvBuf.ProtoReflect.Descriptor instead.
 func (*RcvBuf) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_options_proto_rawDescGZIP(), []int{10}
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RcvBuf) GetCount() uint32 {
@@ -952,6 +1016,7 @@ type OptionValue struct {
 	//	*OptionValue_Rcvbuf
 	//	*OptionValue_SessionId
 	//	*OptionValue_Address
+	//	*OptionValue_Ucred
 	Value         isOptionValue_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -959,7 +1024,7 @@ type OptionValue struct {
 
 func (x *OptionValue) Reset() {
 	*x = OptionValue{}
-	mi := &file_sockd_v1_options_proto_msgTypes[11]
+	mi := &file_sockd_v1_options_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1036,7 @@ func (x *OptionValue) String() string {
 func (*OptionValue) ProtoMessage() {}
 
 func (x *OptionValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_options_proto_msgTypes[11]
+	mi := &file_sockd_v1_options_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1049,7 @@ func (x *OptionValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptionValue.ProtoReflect.Descriptor instead.
 func (*OptionValue) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_options_proto_rawDescGZIP(), []int{11}
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OptionValue) GetValue() isOptionValue_Value {
@@ -1192,6 +1257,15 @@ func (x *OptionValue) GetAddress() string {
 	return ""
 }
 
+func (x *OptionValue) GetUcred() *Ucred {
+	if x != nil {
+		if x, ok := x.Value.(*OptionValue_Ucred); ok {
+			return x.Ucred
+		}
+	}
+	return nil
+}
+
 type isOptionValue_Value interface {
 	isOptionValue_Value()
 }
@@ -1308,6 +1382,11 @@ type OptionValue_Address struct {
 	Address string `protobuf:"bytes,22,opt,name=address,proto3,oneof"`
 }
 
+type OptionValue_Ucred struct {
+	// ucred() (socket peercred).
+	Ucred *Ucred `protobuf:"bytes,23,opt,name=ucred,proto3,oneof"`
+}
+
 func (*OptionValue_BoolValue) isOptionValue_Value() {}
 
 func (*OptionValue_IntValue) isOptionValue_Value() {}
@@ -1352,6 +1431,8 @@ func (*OptionValue_SessionId) isOptionValue_Value() {}
 
 func (*OptionValue_Address) isOptionValue_Value() {}
 
+func (*OptionValue_Ucred) isOptionValue_Value() {}
+
 // NativeValue is the value of a native option.
 type NativeValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1369,7 +1450,7 @@ type NativeValue struct {
 
 func (x *NativeValue) Reset() {
 	*x = NativeValue{}
-	mi := &file_sockd_v1_options_proto_msgTypes[12]
+	mi := &file_sockd_v1_options_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1462,7 @@ func (x *NativeValue) String() string {
 func (*NativeValue) ProtoMessage() {}
 
 func (x *NativeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_options_proto_msgTypes[12]
+	mi := &file_sockd_v1_options_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1475,7 @@ func (x *NativeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NativeValue.ProtoReflect.Descriptor instead.
 func (*NativeValue) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_options_proto_rawDescGZIP(), []int{12}
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NativeValue) GetValue() isNativeValue_Value {
@@ -1474,7 +1555,7 @@ type NativeValueSpec struct {
 
 func (x *NativeValueSpec) Reset() {
 	*x = NativeValueSpec{}
-	mi := &file_sockd_v1_options_proto_msgTypes[13]
+	mi := &file_sockd_v1_options_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1567,7 @@ func (x *NativeValueSpec) String() string {
 func (*NativeValueSpec) ProtoMessage() {}
 
 func (x *NativeValueSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_options_proto_msgTypes[13]
+	mi := &file_sockd_v1_options_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1580,7 @@ func (x *NativeValueSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NativeValueSpec.ProtoReflect.Descriptor instead.
 func (*NativeValueSpec) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_options_proto_rawDescGZIP(), []int{13}
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NativeValueSpec) GetSpec() isNativeValueSpec_Spec {
@@ -1598,7 +1679,7 @@ type OptionSupport struct {
 
 func (x *OptionSupport) Reset() {
 	*x = OptionSupport{}
-	mi := &file_sockd_v1_options_proto_msgTypes[14]
+	mi := &file_sockd_v1_options_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1691,7 @@ func (x *OptionSupport) String() string {
 func (*OptionSupport) ProtoMessage() {}
 
 func (x *OptionSupport) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_options_proto_msgTypes[14]
+	mi := &file_sockd_v1_options_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1704,7 @@ func (x *OptionSupport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptionSupport.ProtoReflect.Descriptor instead.
 func (*OptionSupport) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_options_proto_rawDescGZIP(), []int{14}
+	return file_sockd_v1_options_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OptionSupport) GetKey() *OptionKey {
@@ -1733,12 +1814,16 @@ const file_sockd_v1_options_proto_rawDesc = "" +
 	"\bassoc_id\x18\x01 \x01(\x05R\aassocId\x12\x18\n" +
 	"\ainitial\x18\x02 \x01(\rR\ainitial\x12\x10\n" +
 	"\x03max\x18\x03 \x01(\rR\x03max\x12\x10\n" +
-	"\x03min\x18\x04 \x01(\rR\x03min\"S\n" +
+	"\x03min\x18\x04 \x01(\rR\x03min\"=\n" +
+	"\x05Ucred\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\"S\n" +
 	"\x06RcvBuf\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\x12\x1f\n" +
 	"\vuse_default\x18\x03 \x01(\bR\n" +
-	"useDefault\"\x90\b\n" +
+	"useDefault\"\xb9\b\n" +
 	"\vOptionValue\x12\x1f\n" +
 	"\n" +
 	"bool_value\x18\x01 \x01(\bH\x00R\tboolValue\x12\x1d\n" +
@@ -1765,7 +1850,8 @@ const file_sockd_v1_options_proto_rawDesc = "" +
 	"\x06rcvbuf\x18\x14 \x01(\v2\x10.sockd.v1.RcvBufH\x00R\x06rcvbuf\x12\x1f\n" +
 	"\n" +
 	"session_id\x18\x15 \x01(\tH\x00R\tsessionId\x12\x1a\n" +
-	"\aaddress\x18\x16 \x01(\tH\x00R\aaddressB\a\n" +
+	"\aaddress\x18\x16 \x01(\tH\x00R\aaddress\x12'\n" +
+	"\x05ucred\x18\x17 \x01(\v2\x0f.sockd.v1.UcredH\x00R\x05ucredB\a\n" +
 	"\x05value\"y\n" +
 	"\vNativeValue\x12\x1d\n" +
 	"\tint_value\x18\x01 \x01(\x03H\x00R\bintValue\x12\x1f\n" +
@@ -1811,7 +1897,7 @@ func file_sockd_v1_options_proto_rawDescGZIP() []byte {
 }
 
 var file_sockd_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sockd_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_sockd_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_sockd_v1_options_proto_goTypes = []any{
 	(OptionLevel)(0),           // 0: sockd.v1.OptionLevel
 	(IpMsfilter_Mode)(0),       // 1: sockd.v1.IpMsfilter.Mode
@@ -1825,21 +1911,22 @@ var file_sockd_v1_options_proto_goTypes = []any{
 	(*SctpEventSubscribe)(nil), // 9: sockd.v1.SctpEventSubscribe
 	(*SctpInitMsg)(nil),        // 10: sockd.v1.SctpInitMsg
 	(*SctpRtoInfo)(nil),        // 11: sockd.v1.SctpRtoInfo
-	(*RcvBuf)(nil),             // 12: sockd.v1.RcvBuf
-	(*OptionValue)(nil),        // 13: sockd.v1.OptionValue
-	(*NativeValue)(nil),        // 14: sockd.v1.NativeValue
-	(*NativeValueSpec)(nil),    // 15: sockd.v1.NativeValueSpec
-	(*OptionSupport)(nil),      // 16: sockd.v1.OptionSupport
-	(*Timeval)(nil),            // 17: sockd.v1.Timeval
-	(Domain)(0),                // 18: sockd.v1.Domain
-	(Type)(0),                  // 19: sockd.v1.Type
-	(Protocol)(0),              // 20: sockd.v1.Protocol
+	(*Ucred)(nil),              // 12: sockd.v1.Ucred
+	(*RcvBuf)(nil),             // 13: sockd.v1.RcvBuf
+	(*OptionValue)(nil),        // 14: sockd.v1.OptionValue
+	(*NativeValue)(nil),        // 15: sockd.v1.NativeValue
+	(*NativeValueSpec)(nil),    // 16: sockd.v1.NativeValueSpec
+	(*OptionSupport)(nil),      // 17: sockd.v1.OptionSupport
+	(*Timeval)(nil),            // 18: sockd.v1.Timeval
+	(Domain)(0),                // 19: sockd.v1.Domain
+	(Type)(0),                  // 20: sockd.v1.Type
+	(Protocol)(0),              // 21: sockd.v1.Protocol
 }
 var file_sockd_v1_options_proto_depIdxs = []int32{
 	0,  // 0: sockd.v1.OptionKey.level:type_name -> sockd.v1.OptionLevel
 	1,  // 1: sockd.v1.IpMsfilter.mode:type_name -> sockd.v1.IpMsfilter.Mode
 	3,  // 2: sockd.v1.OptionValue.linger:type_name -> sockd.v1.Linger
-	17, // 3: sockd.v1.OptionValue.timeval:type_name -> sockd.v1.Timeval
+	18, // 3: sockd.v1.OptionValue.timeval:type_name -> sockd.v1.Timeval
 	4,  // 4: sockd.v1.OptionValue.ip_mreq:type_name -> sockd.v1.IpMreq
 	5,  // 5: sockd.v1.OptionValue.ip_mreq_source:type_name -> sockd.v1.IpMreqSource
 	6,  // 6: sockd.v1.OptionValue.ip_msfilter:type_name -> sockd.v1.IpMsfilter
@@ -1848,16 +1935,17 @@ var file_sockd_v1_options_proto_depIdxs = []int32{
 	9,  // 9: sockd.v1.OptionValue.sctp_event_subscribe:type_name -> sockd.v1.SctpEventSubscribe
 	10, // 10: sockd.v1.OptionValue.sctp_initmsg:type_name -> sockd.v1.SctpInitMsg
 	11, // 11: sockd.v1.OptionValue.sctp_rtoinfo:type_name -> sockd.v1.SctpRtoInfo
-	18, // 12: sockd.v1.OptionValue.domain:type_name -> sockd.v1.Domain
-	19, // 13: sockd.v1.OptionValue.type:type_name -> sockd.v1.Type
-	20, // 14: sockd.v1.OptionValue.protocol:type_name -> sockd.v1.Protocol
-	12, // 15: sockd.v1.OptionValue.rcvbuf:type_name -> sockd.v1.RcvBuf
-	2,  // 16: sockd.v1.OptionSupport.key:type_name -> sockd.v1.OptionKey
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 12: sockd.v1.OptionValue.domain:type_name -> sockd.v1.Domain
+	20, // 13: sockd.v1.OptionValue.type:type_name -> sockd.v1.Type
+	21, // 14: sockd.v1.OptionValue.protocol:type_name -> sockd.v1.Protocol
+	13, // 15: sockd.v1.OptionValue.rcvbuf:type_name -> sockd.v1.RcvBuf
+	12, // 16: sockd.v1.OptionValue.ucred:type_name -> sockd.v1.Ucred
+	2,  // 17: sockd.v1.OptionSupport.key:type_name -> sockd.v1.OptionKey
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_options_proto_init() }
@@ -1866,7 +1954,7 @@ func file_sockd_v1_options_proto_init() {
 		return
 	}
 	file_sockd_v1_types_proto_init()
-	file_sockd_v1_options_proto_msgTypes[11].OneofWrappers = []any{
+	file_sockd_v1_options_proto_msgTypes[12].OneofWrappers = []any{
 		(*OptionValue_BoolValue)(nil),
 		(*OptionValue_IntValue)(nil),
 		(*OptionValue_StringValue)(nil),
@@ -1889,13 +1977,14 @@ func file_sockd_v1_options_proto_init() {
 		(*OptionValue_Rcvbuf)(nil),
 		(*OptionValue_SessionId)(nil),
 		(*OptionValue_Address)(nil),
+		(*OptionValue_Ucred)(nil),
 	}
-	file_sockd_v1_options_proto_msgTypes[12].OneofWrappers = []any{
+	file_sockd_v1_options_proto_msgTypes[13].OneofWrappers = []any{
 		(*NativeValue_IntValue)(nil),
 		(*NativeValue_BoolValue)(nil),
 		(*NativeValue_BytesValue)(nil),
 	}
-	file_sockd_v1_options_proto_msgTypes[13].OneofWrappers = []any{
+	file_sockd_v1_options_proto_msgTypes[14].OneofWrappers = []any{
 		(*NativeValueSpec_Int)(nil),
 		(*NativeValueSpec_Bool)(nil),
 		(*NativeValueSpec_Size)(nil),
@@ -1907,7 +1996,7 @@ func file_sockd_v1_options_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sockd_v1_options_proto_rawDesc), len(file_sockd_v1_options_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
