@@ -402,3 +402,18 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 		t.Fatalf("%d events logged, want both", n)
 	}
 }
+
+// Bytes kept only for replay do not hold admission back: a principal
+// whose sessions owe nothing may start a completion whatever they keep
+// for a resume (the log gives those up first).
+func TestReplayBytesDoNotBlockAdmission(t *testing.T) {
+	l := newLive(t, Limits{MaxPrincipalBytes: 64 << 10})
+	sock, _ := l.connected(t)
+	l.sess.load.replay.Add(64 << 10) // as if a 64 KiB completion had been sent and kept
+	defer l.sess.load.replay.Add(-64 << 10)
+	r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("a completion recv with 64 KiB kept for replay: %v %v", r, err)
+	}
+}

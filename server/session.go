@@ -52,8 +52,13 @@ type Session struct {
 // sessions: their monitors (the registry counts them with the load as
 // their group) and the bytes of their completion mode and event logs.
 type principalLoad struct {
-	sessions int          // live sessions; sessionManager.mu
-	bytes    atomic.Int64 // the pending and log payload bytes of its sessions
+	sessions int // live sessions; sessionManager.mu
+	// bytes is what its sessions owe their clients: the payload of events
+	// not yet sent, and what waiting completions keep. Admission bounds it.
+	bytes atomic.Int64
+	// replay is the payload of sent events its sessions keep for a resume:
+	// kept only while bytes and replay together stay within the bound.
+	replay atomic.Int64
 }
 
 // WatcherGroup implements registry.GroupedWatcher: a principal's monitors
@@ -333,28 +338,31 @@ type eventLog struct {
 	// and their payload stays within maxSentBytes: a ring grown by a burst
 	// of unsent events, or full of large completions, does not keep them.
 	base, maxSentBytes int
-	// load, if set, is the principal's byte count, which every payload held
-	// here is part of; past loadMax the log keeps no sent events for replay.
-	load    *atomic.Int64
+	// load, if set, is its principal's count, which every payload held here
+	// is part of: unsent payload in load.bytes, sent in load.replay; past
+	// loadMax together the log keeps no sent events for replay.
+	load    *principalLoad
 	loadMax int64
 }
 
-// held changes the payload bytes held by n, in the principal's count too.
-func (l *eventLog) held(n int) {
+// held changes the unsent and the sent payload held by the principal's
+// counts too.
+func (l *eventLog) held(unsent, sent int) {
 	if l.load != nil {
-		l.load.Add(int64(n))
+		l.load.bytes.Add(int64(unsent))
+		l.load.replay.Add(int64(sent))
 	}
 }
 
 // overLoad reports whether the principal holds more than its bound.
 func (l *eventLog) overLoad() bool {
-	return l.load != nil && l.loadMax > 0 && l.load.Load() > l.loadMax
+	return l.load != nil && l.loadMax > 0 && l.load.bytes.Load()+l.load.replay.Load() > l.loadMax
 }
 
-// detachLoad takes what the log holds out of the principal's count, for
+// detachLoad takes what the log holds out of the principal's counts, for
 // good (its session died).
 func (l *eventLog) detachLoad() {
-	l.held(-(l.unsentBytes + l.sentBytes))
+	l.held(-l.unsentBytes, -l.sentBytes)
 	l.load = nil
 }
 
@@ -387,7 +395,7 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	l.next++
 	n := payloadBytes(ev)
 	l.unsentBytes += n
-	l.held(n)
+	l.held(n, 0)
 	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit() {
 		l.resize(min(2*len(l.ring), l.limit())) // keep the unsent: double, up to limit
 	}
@@ -417,10 +425,11 @@ func (l *eventLog) dropOldest() {
 	n := payloadBytes(old)
 	if old.Sequence > l.sent {
 		l.unsentBytes -= n
+		l.held(-n, 0)
 	} else {
 		l.sentBytes -= n
+		l.held(0, -n)
 	}
-	l.held(-n)
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
 	l.count--
@@ -469,6 +478,7 @@ func (l *eventLog) markSent(seq uint64) {
 		n := payloadBytes(l.ring[(l.head+int(q-first))%len(l.ring)])
 		l.unsentBytes -= n
 		l.sentBytes += n
+		l.held(-n, n)
 	}
 	l.sent = seq
 	l.trimSent()
@@ -495,7 +505,7 @@ func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
 		}
 		n := payloadBytes(ev)
 		l.unsentBytes -= n
-		l.held(-n)
+		l.held(-n, 0)
 		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
 	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,27 +220,27 @@ func TestDeathWithdrawsWaitsOnOthersSockets(t *testing.T) {
 // for replay while the principal is over its bound, and gives back all it
 // holds when its session dies.
 func TestEventLogCountsForItsPrincipal(t *testing.T) {
-	var load atomic.Int64
+	var load principalLoad
 	l := newEventLog(8)
 	l.load, l.loadMax = &load, 150
 	l.append(recvCompletion(100))
 	l.append(recvCompletion(40))
-	if load.Load() != 140 {
-		t.Fatalf("principal count %d, want 140", load.Load())
+	if load.bytes.Load() != 140 || load.replay.Load() != 0 {
+		t.Fatalf("principal counts %d unsent, %d replay; want 140, 0", load.bytes.Load(), load.replay.Load())
 	}
 	l.markSent(2) // both sent, kept for replay: 140 is within 150
-	if l.count != 2 {
-		t.Fatalf("held %d events, want both for replay", l.count)
+	if l.count != 2 || load.bytes.Load() != 0 || load.replay.Load() != 140 {
+		t.Fatalf("after sending: held %d, counts %d and %d; want 2 held, 0 unsent, 140 replay", l.count, load.bytes.Load(), load.replay.Load())
 	}
-	load.Add(100) // another session of the principal holds 100 more
+	load.bytes.Add(100) // another session of the principal owes 100
 	l.append(recvCompletion(10))
-	// 250 held: sent events go, oldest first, until the count is back
+	// 250 held: sent events go, oldest first, until the counts are back
 	// within the bound; the unsent one stays.
-	if l.count != 2 || load.Load() != 150 {
-		t.Fatalf("over the bound: held %d events, count %d; want 2 and 150", l.count, load.Load())
+	if l.count != 2 || load.bytes.Load()+load.replay.Load() != 150 {
+		t.Fatalf("over the bound: held %d events, counts %d+%d; want 2 and 150", l.count, load.bytes.Load(), load.replay.Load())
 	}
 	l.detachLoad()
-	if load.Load() != 100 {
-		t.Fatalf("after the session died: %d, want the other session's 100", load.Load())
+	if load.bytes.Load() != 100 || load.replay.Load() != 0 {
+		t.Fatalf("after the session died: %d, %d; want the other session's 100, 0", load.bytes.Load(), load.replay.Load())
 	}
 }

@@ -129,7 +129,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 		gone:            make(chan struct{}),
 		load:            load,
 	}
-	s.log.load, s.log.loadMax = &load.bytes, int64(m.maxPrincipalBytes)
+	s.log.load, s.log.loadMax = load, int64(m.maxPrincipalBytes)
 	m.byID[s.id] = s
 	if name != "" {
 		m.byName[sessionName{p, name}] = s
