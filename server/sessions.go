@@ -255,6 +255,9 @@ func (s *Session) detach(a *attachment) {
 		return
 	}
 	s.attached = nil
+	// What the stream took and did not send is no longer on its way: a
+	// cancel may take it back again.
+	s.log.taken = s.log.sent
 	s.startGraceLocked()
 }
 
