@@ -513,10 +513,12 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *Se
 	if sd.ready {
 		// Learn whether more is there now, so that the new select fires at
 		// once only when it should: a spurious one would cost the caller
-		// the round trip select_read saves.
-		var one [1]byte
+		// the round trip select_read saves. poll, not a peek: a recv
+		// would consume a pending socket error (econnreset) that the
+		// caller's next read must see.
 		at := s.harvest()
-		if _, err := sysRecvfrom(s.fd, one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, nil); err == unix.EAGAIN {
+		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 0); err == nil && n == 0 {
 			sd.empty(at)
 		}
 	}

@@ -666,3 +666,27 @@ func TestSelectRead(t *testing.T) {
 		t.Fatalf("blocking read with select_read: %+v", blocking)
 	}
 }
+
+// select_read learns whether more is there without consuming a pending
+// socket error: after a peer's data and reset, the next read still answers
+// econnreset.
+func TestSelectReadKeepsAPendingError(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	sv.SetSelectRead(true)
+	mustSend(t, cl, c, "d")
+	cl.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+	cl.Close()                         // a reset follows the data
+	time.Sleep(100 * time.Millisecond) // loopback: both have landed
+	r := sv.Recv(bg, c, 0, 0, nowait)
+	if string(r.Data) != "d" || !r.SelectRead {
+		t.Fatalf("first read: %+v", r)
+	}
+	r = sv.Recv(bg, c, 0, 0, nowait)
+	if !errors.Is(r.Err, unix.ECONNRESET) {
+		t.Fatalf("the read after the reset: %+v, want econnreset", r)
+	}
+}
