@@ -76,6 +76,9 @@ type Event struct {
 // Completion is the result of an operation the engine performed itself in
 // completion mode. Exactly one of the result pointers is set.
 type Completion struct {
+	// Op is the operation answered, where the completion comes without its
+	// Event (Cancel's answer).
+	Op      Op
 	Accept  *AcceptResult
 	Connect *ConnectResult
 	Send    *SendResult

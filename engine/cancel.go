@@ -13,7 +13,9 @@ import "slices"
 // a stream send's count, with ErrCancelled), or, when it had just finished
 // and its completion was on its way (the answer is then invalid: nothing
 // was pending), that completion, which the caller now owns (an accepted
-// socket included) and which is not delivered as an event.
+// socket included) and which is not delivered as an event. done.Op is the
+// operation it answers: the request's, which may differ from si.Op within a
+// lane (a recvfrom cancelled as a recv).
 func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	sd, l := s.laneOf(si.Op)
 	if sd == nil {
@@ -38,9 +40,11 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	}
 	var onItsWay *Completion // the result in stray's final event
 	if found != nil {
-		done = found.partial(ErrCancelled)
+		if done = found.partial(ErrCancelled); done != nil {
+			done.Op = found.op
+		}
 		s.withdraw(sd, l, found, &out)
-	} else if stray = sd.retiringOf(c, si.Handle); stray != nil && stray.final != nil {
+	} else if stray = sd.retiringOf(c, si.Handle, si.Op.lane()); stray != nil && stray.final != nil {
 		onItsWay = stray.final.Completion
 	}
 	sd.mu.Unlock()
@@ -56,6 +60,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 		// dying caller) first, it is not the cancel's to answer.
 		if stray.retireClaiming() {
 			done = onItsWay
+			done.Op = stray.op
 		}
 	case stray != nil:
 		stray.retire()

@@ -86,9 +86,11 @@ func (sd *side) empty(at uint64) {
 	sd.otherQueue = false
 }
 
-func (sd *side) retiringOf(c Caller, handle uint64) *waiter {
+// retiringOf finds c's requestor of handle in lane kind lk among those
+// whose final event is on its way (a side's lanes share the list).
+func (sd *side) retiringOf(c Caller, handle uint64, lk laneKind) *waiter {
 	for _, w := range sd.retiring {
-		if w.caller == c && w.handle == handle {
+		if w.caller == c && w.handle == handle && w.op.lane() == lk {
 			return w
 		}
 	}

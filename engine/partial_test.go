@@ -184,3 +184,30 @@ func TestCancelRacesDelivery(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// A result on its way is claimed only by a cancel of its own lane, and the
+// cancel says which operation it answers (a recvfrom cancelled as a recv).
+func TestCancelClaimsOnlyItsLane(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	rx, _, _, _ := udpPair(t, e, c, unix.AF_INET)
+	w := rx.newWaiter(c, OpRecvFrom, completion(), newRecvJob(rx, OpRecvFrom, 0, 0, 0))
+	var out outbox
+	rx.rd.mu.Lock()
+	out.finalEvent(&rx.rd, w, Event{Kind: EventCompletion, Socket: rx, Handle: w.handle, Op: OpRecvFrom,
+		Completion: &Completion{Recv: &RecvResult{Data: []byte("dgram")}}})
+	rx.rd.mu.Unlock()
+
+	done, err := rx.Cancel(c, SelectInfo{Op: OpAccept, Handle: w.handle, Completion: true})
+	wantInvalid(t, err, "select_info")
+	if done != nil {
+		t.Fatalf("a cancel of the accept lane claimed a recvfrom's result: %+v", done)
+	}
+	done, err = rx.Cancel(c, SelectInfo{Op: OpRecv, Handle: w.handle, Completion: true})
+	wantInvalid(t, err, "select_info")
+	if done == nil || done.Op != OpRecvFrom || string(done.Recv.Data) != "dgram" {
+		t.Fatalf("the read lane's cancel answered %+v", done)
+	}
+	out.flush(rx)
+	c.expectNone(t)
+}

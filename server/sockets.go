@@ -218,7 +218,7 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 		if child := done.Accept; child != nil && child.Socket != nil && !sess.adopt(child.Socket) {
 			s.sessions.discard(child.Socket)
 		}
-		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: si.Op, Completion: done})
+		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: done.Op, Completion: done})
 	}
 	// No event for the handle can be logged any more: take back those not
 	// yet on the stream. A result among them is answered here instead.
