@@ -23,8 +23,9 @@ import (
 // errors.Is(err, os.ErrDeadlineExceeded) holds, and so does every later call
 // until the deadline is moved.
 //
-// Close closes the daemon socket. A Write that timed out may still be
-// delivered: its bytes were handed to the stream before the deadline.
+// Close closes the daemon socket after the bytes Writes handed over (see
+// SetLinger). A Write that timed out may still be delivered: its bytes were
+// handed to the stream before the deadline.
 type Conn struct {
 	sess          *Session
 	id            string
@@ -50,10 +51,13 @@ type Conn struct {
 	written  chan error  // its answers
 	inFlight bool        // a timed-out write still owes an answer
 	// sendMu is held by whoever sends on the stream: the writer goroutine
-	// for a write, CloseWrite and Close for their messages. Close only
-	// tries it: a send stuck behind a peer that does not read must not
-	// hold Close.
+	// for a write, CloseWrite and Close for their messages, one at a time
+	// (gRPC allows one sender).
 	sendMu sync.Mutex
+
+	lingerMu  sync.Mutex
+	linger    time.Duration // SetLinger's, when lingerSet
+	lingerSet bool
 
 	// failed is closed, and failure set, when the daemon reports that the
 	// socket failed or the stream ended: a write the stream refuses then
@@ -422,29 +426,39 @@ func (c *Conn) Close() error {
 }
 
 // closePipe has the daemon close the socket through the pipe, after the
-// bytes written before, and waits (bounded) for the stream to end. A Read
-// or Write blocked on the Conn returns net.ErrClosed at once. When a send
-// holds the stream (a write stuck behind a peer that does not read, or one
-// that timed out), the close message could not follow it: the stream is
-// then cancelled and the socket closed with a separate call, at once. So
-// is it when the stream is already broken.
+// bytes earlier Writes handed over, and waits for the stream to end. A Read
+// or Write blocked on the Conn returns net.ErrClosed at once. The close
+// message waits for a send in progress and for the stream's flow control,
+// as a TCP close lingers, for up to the linger time (SetLinger; closeTimeout
+// by default); past it, or when the stream is already broken, the stream
+// is cancelled and the socket closed with a call of its own, and what had
+// not reached the daemon is lost.
 func (c *Conn) closePipe() error {
 	close(c.done)
 	defer c.cancel()
-	sendErr := errWriteStuck
-	if c.sendMu.TryLock() {
-		sendErr = c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
-		c.sendMu.Unlock()
-	} else {
-		c.cancel() // unblocks the stuck send
-	}
-	if sendErr == nil {
+	linger := c.lingerTime()
+	sent := make(chan error, 1)
+	if linger > 0 {
+		go func() {
+			c.sendMu.Lock()
+			defer c.sendMu.Unlock()
+			sent <- c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+		}()
+		timer := time.NewTimer(linger)
+		defer timer.Stop()
 		select {
-		case <-c.streamEnded:
-			return nil
-		case <-time.After(closeTimeout):
+		case err := <-sent:
+			if err == nil {
+				select {
+				case <-c.streamEnded:
+					return nil
+				case <-timer.C:
+				}
+			}
+		case <-timer.C:
 		}
 	}
+	c.cancel() // ends a send still waiting, the close message's or a write's
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	_, err := c.sess.CloseSocket(ctx, c.id)
@@ -454,13 +468,30 @@ func (c *Conn) closePipe() error {
 	return err
 }
 
+// SetLinger sets how Close treats bytes earlier Writes handed over that
+// have not reached the daemon yet, as net.TCPConn's SetLinger does: with
+// sec < 0 (the default) Close waits for them for up to 10 s, with sec > 0
+// for up to sec seconds, and with sec == 0 not at all, discarding them.
+// Past the wait the socket is closed all the same.
+func (c *Conn) SetLinger(sec int) error {
+	c.lingerMu.Lock()
+	defer c.lingerMu.Unlock()
+	c.linger, c.lingerSet = time.Duration(sec)*time.Second, sec >= 0
+	return nil
+}
+
+func (c *Conn) lingerTime() time.Duration {
+	c.lingerMu.Lock()
+	defer c.lingerMu.Unlock()
+	if !c.lingerSet {
+		return closeTimeout
+	}
+	return c.linger
+}
+
 // closeTimeout bounds each step of a Close of a Conn, Listener or PacketConn
 // (a variable for tests).
 var closeTimeout = 10 * time.Second
-
-// errWriteStuck: Close found a write still in Send, and so could not close
-// the socket through the pipe.
-var errWriteStuck = errors.New("a timed-out write is still being sent")
 
 // LocalAddr implements net.Conn.
 func (c *Conn) LocalAddr() net.Addr { return c.local }

@@ -66,28 +66,37 @@ var errMissingAddress = errors.New("missing address")
 func (p *PacketConn) SocketID() string { return p.id }
 
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
-// A deadline set while it waits takes effect at once; a datagram the daemon
-// read in the instant the wait was cut short could then be lost, as UDP may
-// lose one anyway.
+// A deadline moved earlier while it waits takes effect at once (a datagram
+// the daemon read in the instant the wait was cut short could then be lost,
+// as UDP may lose one anyway); one moved later or cleared lets it wait on.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		t, err := p.timeout(p.readDeadlineOf, "read")
+		p.mu.Lock()
+		moved := p.readMoved // taken with the deadline: a move after cancels it
+		t, err := p.timeout(p.readDeadline, "read")
+		p.mu.Unlock()
 		if err != nil {
 			return 0, nil, err
 		}
-		p.mu.Lock()
-		moved := p.readMoved
-		p.mu.Unlock()
 		resp, err := p.sess.RecvFrom(moved, p.id, int64(len(b)), t)
-		if err != nil && moved.Err() != nil {
-			continue // the deadline moved while it waited: again, under the new one
-		}
-		if err != nil {
+		switch {
+		case err != nil && moved.Err() != nil:
+			continue // the deadline moved earlier while it waited
+		case errors.Is(err, ErrTimeout) && !p.readDeadlinePassed():
+			continue // moved later or cleared while it waited
+		case err != nil:
 			return 0, nil, p.opError("read", nil, err)
 		}
 		n := copy(b, resp.GetData())
 		return n, NetAddr(p.network, resp.GetSource()), nil
 	}
+}
+
+// readDeadlinePassed reports whether the read deadline is set and past.
+func (p *PacketConn) readDeadlinePassed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.readDeadline.IsZero() && !time.Now().Before(p.readDeadline)
 }
 
 // WriteTo implements net.PacketConn.
@@ -99,7 +108,9 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, p.opError("write", addr, err)
 	}
-	t, err := p.timeout(p.writeDeadlineOf, "write")
+	p.mu.Lock()
+	t, err := p.timeout(p.writeDeadline, "write")
+	p.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
@@ -131,35 +142,22 @@ func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
 	return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), nil
 }
 
-// timeout turns the deadline into the call's Timeout, failing at once when
-// it has passed or the conn is closed.
-func (p *PacketConn) timeout(of func() time.Time, op string) (Timeout, error) {
+// timeout turns deadline into the call's Timeout, failing at once when it
+// has passed or the conn is closed.
+func (p *PacketConn) timeout(deadline time.Time, op string) (Timeout, error) {
 	select {
 	case <-p.closed:
 		return Timeout{}, p.opError(op, nil, net.ErrClosed)
 	default:
 	}
-	d := of()
-	if d.IsZero() {
+	if deadline.IsZero() {
 		return Infinity, nil
 	}
-	left := time.Until(d)
+	left := time.Until(deadline)
 	if left <= 0 {
 		return Timeout{}, p.opError(op, nil, os.ErrDeadlineExceeded)
 	}
 	return Millis(max(left.Milliseconds(), 1)), nil
-}
-
-func (p *PacketConn) readDeadlineOf() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.readDeadline
-}
-
-func (p *PacketConn) writeDeadlineOf() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.writeDeadline
 }
 
 // Close implements net.PacketConn: it closes the daemon socket, which ends
@@ -187,8 +185,8 @@ func (p *PacketConn) LocalAddr() net.Addr { return p.local }
 // SetDeadline implements net.PacketConn.
 func (p *PacketConn) SetDeadline(t time.Time) error {
 	p.mu.Lock()
-	p.readDeadline, p.writeDeadline = t, t
-	p.readMovedLocked()
+	p.setReadDeadlineLocked(t)
+	p.writeDeadline = t
 	p.mu.Unlock()
 	return nil
 }
@@ -196,17 +194,22 @@ func (p *PacketConn) SetDeadline(t time.Time) error {
 // SetReadDeadline implements net.PacketConn.
 func (p *PacketConn) SetReadDeadline(t time.Time) error {
 	p.mu.Lock()
-	p.readDeadline = t
-	p.readMovedLocked()
+	p.setReadDeadlineLocked(t)
 	p.mu.Unlock()
 	return nil
 }
 
-// readMovedLocked cuts short the ReadFroms waiting under the old read
-// deadline. p.mu must be held.
-func (p *PacketConn) readMovedLocked() {
-	p.cancelReadMoved()
-	p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
+// setReadDeadlineLocked moves the read deadline. A deadline moved earlier
+// cuts short the ReadFroms waiting under the old one; one moved later or
+// cleared does not, since each restart risks a datagram: those time out at
+// the old one and wait on. p.mu must be held.
+func (p *PacketConn) setReadDeadlineLocked(t time.Time) {
+	old := p.readDeadline
+	p.readDeadline = t
+	if !t.IsZero() && (old.IsZero() || t.Before(old)) {
+		p.cancelReadMoved()
+		p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
+	}
 }
 
 // SetWriteDeadline implements net.PacketConn.

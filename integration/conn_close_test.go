@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,12 +38,14 @@ func dialPeer(t *testing.T) (net.Conn, net.Conn) {
 }
 
 // TestConnCloseUnblocksAStuckWrite: as net.Conn requires, Close unblocks a
-// Write stuck behind a peer that does not read, at once, and so does a
-// Close after a write timed out.
+// Write stuck behind a peer that does not read, at once; Close itself
+// lingers for the bytes written before, up to SetLinger's time, then closes
+// the socket all the same.
 func TestConnCloseUnblocksAStuckWrite(t *testing.T) {
 	t.Parallel()
 	for _, timedOut := range []bool{false, true} {
 		c, _ := dialPeer(t)
+		c.(interface{ SetLinger(int) error }).SetLinger(1)
 		wrote := make(chan error, 1)
 		if timedOut {
 			c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
@@ -60,18 +64,58 @@ func TestConnCloseUnblocksAStuckWrite(t *testing.T) {
 		start := time.Now()
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close() }()
-		select {
-		case <-closed:
-		case <-time.After(3 * time.Second):
-			t.Fatalf("timed out %v: Close still blocked after 3 s", timedOut)
-		}
 		if !timedOut {
-			if err := <-wrote; !errors.Is(err, net.ErrClosed) {
-				t.Fatalf("the stuck write: %v, want net.ErrClosed", err)
+			select {
+			case err := <-wrote:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("the stuck write: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(time.Second):
+				t.Fatal("Close did not unblock the stuck write")
 			}
 		}
-		if d := time.Since(start); d > 2*time.Second {
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("timed out %v: Close still blocked after 5 s with a linger of 1 s", timedOut)
+		}
+		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("timed out %v: Close took %v", timedOut, d)
+		}
+	}
+}
+
+// TestConnCloseKeepsWrittenBytes: bytes a Write reported written reach the
+// peer though Close comes while the next Write is still sending.
+func TestConnCloseKeepsWrittenBytes(t *testing.T) {
+	t.Parallel()
+	for range 5 {
+		c, peer := dialPeer(t)
+		received := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, peer)
+			received <- n
+		}()
+		var reported atomic.Int64
+		writing := make(chan struct{})
+		go func() {
+			defer close(writing)
+			chunk := make([]byte, 256<<10)
+			for {
+				n, err := c.Write(chunk)
+				reported.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		<-writing
+		if got, want := <-received, reported.Load(); got < want {
+			t.Fatalf("the peer received %d bytes of the %d Write reported written", got, want)
 		}
 	}
 }
