@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 
 	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -47,9 +48,9 @@ type Conn struct {
 	readErr  error         // sticky: eof or the pipe's end
 
 	writeMu  sync.Mutex
-	writes   chan []byte // to the writer goroutine
-	written  chan error  // its answers
-	inFlight bool        // a timed-out write still owes an answer
+	writes   chan []mem.Buffer // to the writer goroutine: a Write's copy, in messages
+	written  chan error        // its answers
+	inFlight bool              // a timed-out write still owes an answer
 	// sendMu is held by whoever sends on the stream: the writer goroutine
 	// for a write, CloseWrite and Close for their messages, one at a time
 	// (gRPC allows one sender).
@@ -118,7 +119,7 @@ func newConn(s *Session, id, network string, stream pipeStream, cancel context.C
 		incoming:    make(chan pipeMessage, 1),
 		done:        make(chan struct{}),
 		streamEnded: make(chan struct{}),
-		writes:      make(chan []byte),
+		writes:      make(chan []mem.Buffer),
 		written:     make(chan error, 1),
 		failed:      make(chan struct{}),
 	}
@@ -232,11 +233,13 @@ func (c *Conn) fail(err error) {
 func (c *Conn) writeLoop() {
 	for {
 		select {
-		case data := <-c.writes:
+		case pieces := <-c.writes:
 			c.sendMu.Lock()
 			err := net.ErrClosed
 			if !isClosed(c.done) { // Close may have the stream now: send nothing after its message
-				err = c.send(data)
+				err = c.send(pieces)
+			} else {
+				freeAll(pieces)
 			}
 			c.sendMu.Unlock()
 			c.written <- err
@@ -251,18 +254,37 @@ func (c *Conn) writeLoop() {
 // large enough that per-message costs vanish next to the bytes.
 const maxPipeMessage = 1 << 20
 
-// send writes data to the stream in messages of at most maxPipeMessage.
-func (c *Conn) send(data []byte) error {
-	for len(data) > 0 {
-		n := min(len(data), maxPipeMessage)
-		// data is Write's copy, never written to again: the transport may
-		// keep it after SendMsg returns.
-		if err := c.stream.SendMsg(pipewire.RequestData(data[:n])); err != nil {
+// send writes a Write's pieces to the stream, a message each. Sending
+// hands a piece to the transport, which frees it once written; what is not
+// sent is freed here.
+func (c *Conn) send(pieces []mem.Buffer) error {
+	for i, piece := range pieces {
+		if err := c.stream.SendMsg(pipewire.RequestBuffer(piece)); err != nil {
+			freeAll(pieces[i+1:])
 			return c.whyEnded(err)
 		}
-		data = data[n:]
 	}
 	return nil
+}
+
+// copyPieces copies b into pooled buffers of at most maxPipeMessage bytes:
+// the stream may hold on to what it sends after SendMsg returns, and
+// buffers from gRPC's pool, given back by the transport, spare the garbage
+// collector a fresh megabyte per Write.
+func copyPieces(b []byte) []mem.Buffer {
+	pieces := make([]mem.Buffer, 0, (len(b)+maxPipeMessage-1)/maxPipeMessage)
+	for len(b) > 0 {
+		n := min(len(b), maxPipeMessage)
+		pieces = append(pieces, mem.Copy(b[:n], mem.DefaultBufferPool()))
+		b = b[n:]
+	}
+	return pieces
+}
+
+func freeAll(pieces []mem.Buffer) {
+	for _, p := range pieces {
+		p.Free()
+	}
 }
 
 // whyEnded turns the io.EOF with which gRPC refuses a send on an ended
@@ -349,11 +371,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	default:
 	}
-	// The stream may hold on to the slice until sent: give it a copy.
-	data := append([]byte(nil), b...)
+	pieces := copyPieces(b)
 	select {
-	case c.writes <- data:
+	case c.writes <- pieces:
 	case <-c.done:
+		freeAll(pieces)
 		return 0, c.opError("write", net.ErrClosed)
 	}
 	select {

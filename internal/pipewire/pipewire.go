@@ -72,6 +72,10 @@ func RequestData(data []byte) *Outgoing {
 	return &Outgoing{field: requestData, data: mem.SliceBuffer(data)}
 }
 
+// RequestBuffer is a client's PipeRequest{data}; sending it hands data over
+// to gRPC.
+func RequestBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: requestData, data: data} }
+
 // ResponseBuffer is the daemon's PipeResponse{data}; sending it hands data
 // over to gRPC.
 func ResponseBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: responseData, data: data} }
