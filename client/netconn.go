@@ -101,6 +101,9 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 	if err == nil {
 		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}})
 	}
+	if err == nil {
+		err = awaitReady(ctx, stream, cancel)
+	}
 	if err != nil {
 		cancel()
 		return nil, err
@@ -109,6 +112,24 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 	c.local, c.remote = NetAddr(network, local.GetAddress()), NetAddr(network, remote.GetAddress())
 	c.start()
 	return c, nil
+}
+
+// awaitReady waits for the daemon's first message, which says the pipe is
+// bound (or the stream's end, which says why not), so that NewConn answers
+// a refusal itself rather than the first Read or Write. ctx bounds the wait:
+// cancel ends the stream.
+func awaitReady(ctx context.Context, stream pipeStream, cancel context.CancelFunc) error {
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	first := new(pipewire.Response)
+	if err := stream.RecvMsg(first); err != nil {
+		return err
+	}
+	if first.Held() || !first.Msg.GetReady() {
+		first.Release()
+		return errors.New("pipe: the daemon's first message is not ready")
+	}
+	return nil
 }
 
 // newConn makes a Conn on stream, not started.

@@ -10,6 +10,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // dialPeer returns a daemon Conn connected to a plain loopback listener,
@@ -238,5 +242,27 @@ func TestPacketConnDualStackReply(t *testing.T) {
 	n, _, err := peer.ReadFrom(buf)
 	if err != nil || string(buf[:n]) != "pong" {
 		t.Fatalf("the IPv4 peer read %q, %v", buf[:n], err)
+	}
+}
+
+// TestNewConnAnswersARefusal: a pipe the daemon refuses (a connected
+// datagram socket has a peer but is no stream) fails NewConn itself, not
+// the first Read or Write.
+func TestNewConnAnswersARefusal(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	peer, _ := client.ParseAddr("127.0.0.1:9")
+	if _, err := s.Connect(ctx, p.SocketID(), peer, client.Infinity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewConn(ctx, "tcp4", p.SocketID()); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("NewConn on a connected datagram socket: %v, want FAILED_PRECONDITION", err)
 	}
 }

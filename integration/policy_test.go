@@ -296,6 +296,9 @@ func TestPendingOperationsHoldPipes(t *testing.T) {
 	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: c}}); err != nil {
 		t.Fatal(err)
 	}
+	if msg, err := p.Recv(); err != nil || !msg.GetReady() {
+		t.Fatalf("the pipe's first message: %v, %v; want ready", msg, err)
+	}
 	// Data through the pipe shows it runs, and so holds the place. The
 	// send polls (timeout 0), which takes no place.
 	ctx, cancel := s.ctx(callTimeout)

@@ -61,6 +61,10 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
+	if err := stream.Send(&sockdv1.PipeResponse{Ready: true}); err != nil {
+		adm.done()
+		return err
+	}
 	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()

@@ -4928,7 +4928,11 @@ type PipeResponse struct {
 	// The peer shut down its write side: no more data.
 	Eof bool `protobuf:"varint,2,opt,name=eof,proto3" json:"eof,omitempty"`
 	// The socket failed; the stream ends after this message.
-	Error         *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The daemon's first message, alone: the pipe is bound to the socket
+	// (a refusal ends the stream with its status instead), so a client can
+	// tell a working pipe from a refused one before it writes.
+	Ready         bool `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4982,6 +4986,13 @@ func (x *PipeResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *PipeResponse) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
 }
 
 // RelayRequest joins two connected stream sockets.
@@ -5439,11 +5450,12 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"closeWrite\x12\x16\n" +
 	"\x05close\x18\x04 \x01(\bH\x00R\x05close\x12\x18\n" +
 	"\x06detach\x18\x05 \x01(\bH\x00R\x06detachB\x05\n" +
-	"\x03msg\"a\n" +
+	"\x03msg\"w\n" +
 	"\fPipeResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\x12+\n" +
-	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"D\n" +
+	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12\x14\n" +
+	"\x05ready\x18\x04 \x01(\bR\x05ready\"D\n" +
 	"\fRelayRequest\x12\x19\n" +
 	"\bsocket_a\x18\x01 \x01(\tR\asocketA\x12\x19\n" +
 	"\bsocket_b\x18\x02 \x01(\tR\asocketB\"~\n" +
