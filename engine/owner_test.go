@@ -125,12 +125,14 @@ func TestOpenAsUID(t *testing.T) {
 	local := peer.LocalAddr().String()
 	_, p, _ := strings.Cut(local, ":")
 	peerPort, _ := strconv.Atoi(p)
-	// The accepted end is the one whose remote port is the dialer's.
+	// The accepted end is the one from the listener's port to the dialer's
+	// (both: a closed connection of an earlier run may linger in TIME_WAIT,
+	// which /proc shows as uid 0's, with the same dialer port).
 	b, _ := os.ReadFile("/proc/net/tcp")
-	remote := fmt.Sprintf("0100007F:%04X", peerPort)
+	localAddr, remote := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("0100007F:%04X", peerPort)
 	found := false
 	for _, line := range strings.Split(string(b), "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 7 && f[2] == remote {
+		if f := strings.Fields(line); len(f) > 7 && f[1] == localAddr && f[2] == remote {
 			found = true
 			if f[7] != "4242" {
 				t.Errorf("the accepted connection is uid %s's, want the listener's 4242", f[7])
