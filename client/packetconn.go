@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -157,7 +158,10 @@ func (p *PacketConn) timeout(deadline time.Time, op string) (Timeout, error) {
 	if left <= 0 {
 		return Timeout{}, p.opError(op, nil, os.ErrDeadlineExceeded)
 	}
-	return Millis(max(left.Milliseconds(), 1)), nil
+	// A deadline past what one call may wait (2^32-1 ms, some 50 days) is
+	// waited for a call at a time: a call that times out before it starts
+	// again.
+	return Millis(min(max(left.Milliseconds(), 1), math.MaxUint32)), nil
 }
 
 // Close implements net.PacketConn: it closes the daemon socket, which ends

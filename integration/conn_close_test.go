@@ -266,3 +266,28 @@ func TestNewConnAnswersARefusal(t *testing.T) {
 		t.Fatalf("NewConn on a connected datagram socket: %v, want FAILED_PRECONDITION", err)
 	}
 }
+
+// TestPacketConnFarDeadline: a read deadline further out than one call may
+// wait (2^32-1 ms) is a long wait, not an error.
+func TestPacketConnFarDeadline(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetReadDeadline(time.Now().Add(60 * 24 * time.Hour))
+	peer, err := net.Dial("udp4", p.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.Write([]byte("far"))
+	buf := make([]byte, 8)
+	if n, _, err := p.ReadFrom(buf); err != nil || string(buf[:n]) != "far" {
+		t.Fatalf("read under a deadline 60 days out: %q %v", buf[:n], err)
+	}
+}

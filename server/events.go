@@ -129,6 +129,11 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 		for _, ev := range batch {
 			if ev.Event != nil { // nil: withdrawn by a cancel
 				if err := stream.Send(ev); err != nil {
+					// What did go out is sent: it must not come back for a
+					// cancel to withdraw and answer a second time.
+					sess.mu.Lock()
+					sess.log.markSent(cursor)
+					sess.mu.Unlock()
 					return cursor, err
 				}
 			}

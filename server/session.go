@@ -142,8 +142,12 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// An unspecified op matches any: Cancel then looked in every lane.
-	anyOp := func(o sockdv1.Operation) bool { return op == sockdv1.Operation_OPERATION_UNSPECIFIED || o == op }
+	// Operations of one lane share their handles (a recvfrom cancelled as a
+	// recv); an unspecified op matches any, as Cancel then looked in every
+	// lane.
+	anyOp := func(o sockdv1.Operation) bool {
+		return op == sockdv1.Operation_OPERATION_UNSPECIFIED || laneOf(o) == laneOf(op)
+	}
 	mine := func(ev *sockdv1.EventsResponse) (isResult bool, ok bool) {
 		if ev.GetSocketId() != socket {
 			return false, false
@@ -183,6 +187,18 @@ func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uin
 		return true
 	})
 	return result, s.log.last()
+}
+
+// laneOf groups the operations that queue in one lane: accept, connect,
+// the reads, the writes.
+func laneOf(op sockdv1.Operation) sockdv1.Operation {
+	switch op {
+	case sockdv1.Operation_OPERATION_RECVFROM, sockdv1.Operation_OPERATION_RECVMSG:
+		return sockdv1.Operation_OPERATION_RECV
+	case sockdv1.Operation_OPERATION_SENDTO, sockdv1.Operation_OPERATION_SENDMSG:
+		return sockdv1.Operation_OPERATION_SEND
+	}
+	return op
 }
 
 // adopt records a socket the session now owns.

@@ -244,3 +244,62 @@ func TestEventLogCountsForItsPrincipal(t *testing.T) {
 		t.Fatalf("after the session died: %d, %d; want the other session's 100, 0", load.bytes.Load(), load.replay.Load())
 	}
 }
+
+// failingStream is an Events stream whose Send fails from the failAt-th call.
+type failingStream struct {
+	sockdv1.SocketService_EventsServer
+	sends, failAt int
+}
+
+func (f *failingStream) Send(*sockdv1.EventsResponse) error {
+	f.sends++
+	if f.sends >= f.failAt {
+		return errors.New("broken")
+	}
+	return nil
+}
+
+// A stream that breaks in the middle of a batch leaves what it did send
+// marked sent: a later cancel must not withdraw and answer it again.
+// Withdrawal matches a handle's lane: a recvfrom's select goes with a
+// cancel of the recv.
+func TestEventsSentBeforeABreakStaySent(t *testing.T) {
+	_, m, sess := newTestSession(t)
+	svc := &Service{sessions: m}
+	sess.mu.Lock()
+	for h := range uint64(3) {
+		ev := recvCompletion(10)
+		ev.SocketId = "s"
+		ev.GetCompletion().Handle = h + 1
+		ev.GetCompletion().Operation = sockdv1.Operation_OPERATION_RECV
+		sess.log.append(ev)
+	}
+	sess.log.append(&sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Select{
+		Select: &sockdv1.SelectEvent{Handle: 9, Operation: sockdv1.Operation_OPERATION_RECVFROM}}})
+	sess.mu.Unlock()
+
+	if _, err := svc.sendHeld(sess, &failingStream{failAt: 2}, 0); err == nil {
+		t.Fatal("sendHeld on a broken stream answered no error")
+	}
+	sess.mu.Lock()
+	sent := sess.log.sent
+	sess.log.taken = sess.log.sent // as detach does
+	sess.mu.Unlock()
+	if sent != 1 {
+		t.Fatalf("sent %d after the first send went out, want 1", sent)
+	}
+	if got, _ := sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 1, true); got != nil {
+		t.Fatalf("a cancel took back a completion already sent: %v", got)
+	}
+	if got, _ := sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 2, true); got == nil {
+		t.Fatal("a cancel did not take back a completion never sent")
+	}
+	sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 9, false)
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	for _, ev := range sess.log.after(0, 10) {
+		if ev.GetSelect().GetHandle() == 9 {
+			t.Fatal("the recvfrom's select survived a cancel of the recv lane")
+		}
+	}
+}
