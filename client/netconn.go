@@ -25,8 +25,8 @@ import (
 // until the deadline is moved.
 //
 // Close closes the daemon socket after the bytes Writes handed over (see
-// SetLinger). A Write that timed out may still be delivered: its bytes were
-// handed to the stream before the deadline.
+// SetLinger). A Write that timed out, or that Close cut short, may still be
+// delivered: its bytes were handed to the stream before.
 type Conn struct {
 	sess          *Session
 	id            string
@@ -469,19 +469,30 @@ func (c *Conn) Close() error {
 }
 
 // closePipe has the daemon close the socket through the pipe, after the
-// bytes earlier Writes handed over, and waits for the stream to end. A Read
-// or Write blocked on the Conn returns net.ErrClosed at once. The close
-// message waits for a send in progress and for the stream's flow control,
-// as a TCP close lingers, for up to the linger time (SetLinger; closeTimeout
-// by default); past it, or when the stream is already broken, the stream
-// is cancelled and the socket closed with a call of its own, and what had
-// not reached the daemon is lost.
+// bytes earlier Writes handed over. A Read or Write blocked on the Conn
+// returns net.ErrClosed at once. The close message waits for a send in
+// progress and for the stream's flow control, as a TCP close lingers: in
+// the background by default, or for up to SetLinger's time; past
+// closeTimeout, or that time, or when the stream is already broken, the
+// stream is cancelled and the socket closed with a call of its own, and
+// what had not reached the daemon is lost.
 func (c *Conn) closePipe() error {
 	close(c.done)
+	linger, wait := c.lingerTime()
+	if !wait {
+		go c.finishClose(closeTimeout)
+		return nil
+	}
+	return c.finishClose(linger)
+}
+
+// finishClose sends the close message within linger (none when it is 0),
+// waits for the stream's end, and falls back to closing the socket with a
+// call of its own.
+func (c *Conn) finishClose(linger time.Duration) error {
 	defer c.cancel()
-	linger := c.lingerTime()
-	sent := make(chan error, 1)
 	if linger > 0 {
+		sent := make(chan error, 1)
 		go func() {
 			c.sendMu.Lock()
 			defer c.sendMu.Unlock()
@@ -513,9 +524,10 @@ func (c *Conn) closePipe() error {
 
 // SetLinger sets how Close treats bytes earlier Writes handed over that
 // have not reached the daemon yet, as net.TCPConn's SetLinger does: with
-// sec < 0 (the default) Close waits for them for up to 10 s, with sec > 0
-// for up to sec seconds, and with sec == 0 not at all, discarding them.
-// Past the wait the socket is closed all the same.
+// sec < 0 (the default) Close returns at once and they follow in the
+// background, for up to 10 s; with sec > 0 Close waits for them for up to
+// sec seconds; with sec == 0 they are discarded. The socket is closed in
+// the end all the same.
 func (c *Conn) SetLinger(sec int) error {
 	c.lingerMu.Lock()
 	defer c.lingerMu.Unlock()
@@ -523,13 +535,12 @@ func (c *Conn) SetLinger(sec int) error {
 	return nil
 }
 
-func (c *Conn) lingerTime() time.Duration {
+// lingerTime is how long Close waits for written bytes, and whether Close
+// itself waits (SetLinger) or leaves it to the background.
+func (c *Conn) lingerTime() (time.Duration, bool) {
 	c.lingerMu.Lock()
 	defer c.lingerMu.Unlock()
-	if !c.lingerSet {
-		return closeTimeout
-	}
-	return c.linger
+	return c.linger, c.lingerSet
 }
 
 // closeTimeout bounds each step of a Close of a Conn, Listener or PacketConn

@@ -135,11 +135,14 @@ func TestConnCloseWithStuckWrite(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	<-c.streamEnded // the background close has given up on the stream
+	for deadline := time.Now().Add(5 * time.Second); api.closes.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if pipe.overlap.Load() {
 		t.Error("Close sent on the stream while the timed-out write was still in Send")
 	}
 	if n := api.closes.Load(); n != 1 {
 		t.Errorf("Close made %d Close calls, want 1", n)
 	}
-	<-c.streamEnded
 }

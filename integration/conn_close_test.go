@@ -291,3 +291,21 @@ func TestPacketConnFarDeadline(t *testing.T) {
 		t.Fatalf("read under a deadline 60 days out: %q %v", buf[:n], err)
 	}
 }
+
+// TestConnCloseDefaultsToTheBackground: by default Close returns at once,
+// as a TCP close does, even with written bytes stuck behind a peer that
+// does not read; the socket is closed in the background (here past the
+// 10 s wait for them).
+func TestConnCloseDefaultsToTheBackground(t *testing.T) {
+	t.Parallel()
+	c, _ := dialPeer(t)
+	go c.Write(make([]byte, 64<<20))
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
