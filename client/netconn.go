@@ -125,6 +125,10 @@ func awaitReady(ctx context.Context, stream pipeStream, cancel context.CancelFun
 	if err := stream.RecvMsg(first); err != nil {
 		return err
 	}
+	if !stop() { // ctx ended as the answer came: the stream is cancelled
+		first.Release()
+		return ctx.Err()
+	}
 	if first.Held() || !first.Msg.GetReady() {
 		first.Release()
 		return errors.New("pipe: the daemon's first message is not ready")
@@ -471,19 +475,15 @@ func (c *Conn) Close() error {
 // closePipe has the daemon close the socket through the pipe, after the
 // bytes earlier Writes handed over. A Read or Write blocked on the Conn
 // returns net.ErrClosed at once. The close message waits for a send in
-// progress and for the stream's flow control, as a TCP close lingers: in
-// the background by default, or for up to SetLinger's time; past
-// closeTimeout, or that time, or when the stream is already broken, the
-// stream is cancelled and the socket closed with a call of its own, and
-// what had not reached the daemon is lost.
+// progress and for the stream's flow control, as a TCP close lingers, for
+// up to SetLinger's time (10 s by default); past it, or when the stream is
+// already broken, the stream is cancelled and the socket closed with a
+// call of its own, and what had not reached the daemon is lost. Unlike a
+// TCP close it does not return before: those bytes are still in this
+// process, which may exit, or close its Client, right after.
 func (c *Conn) closePipe() error {
 	close(c.done)
-	linger, wait := c.lingerTime()
-	if !wait {
-		go c.finishClose(closeTimeout)
-		return nil
-	}
-	return c.finishClose(linger)
+	return c.finishClose(c.lingerTime())
 }
 
 // finishClose sends the close message within linger (none when it is 0),
@@ -522,12 +522,11 @@ func (c *Conn) finishClose(linger time.Duration) error {
 	return err
 }
 
-// SetLinger sets how Close treats bytes earlier Writes handed over that
-// have not reached the daemon yet, as net.TCPConn's SetLinger does: with
-// sec < 0 (the default) Close returns at once and they follow in the
-// background, for up to 10 s; with sec > 0 Close waits for them for up to
-// sec seconds; with sec == 0 they are discarded. The socket is closed in
-// the end all the same.
+// SetLinger sets how long Close waits for bytes earlier Writes handed over
+// to reach the daemon: with sec < 0 (the default) up to 10 s, with sec > 0
+// up to sec seconds, with sec == 0 not at all (they are discarded). The
+// socket is closed in the end all the same. Unlike net.TCPConn's default,
+// Close never leaves them to the background: they are in this process.
 func (c *Conn) SetLinger(sec int) error {
 	c.lingerMu.Lock()
 	defer c.lingerMu.Unlock()
@@ -535,12 +534,14 @@ func (c *Conn) SetLinger(sec int) error {
 	return nil
 }
 
-// lingerTime is how long Close waits for written bytes, and whether Close
-// itself waits (SetLinger) or leaves it to the background.
-func (c *Conn) lingerTime() (time.Duration, bool) {
+// lingerTime is how long Close waits for written bytes (SetLinger).
+func (c *Conn) lingerTime() time.Duration {
 	c.lingerMu.Lock()
 	defer c.lingerMu.Unlock()
-	return c.linger, c.lingerSet
+	if !c.lingerSet {
+		return closeTimeout
+	}
+	return c.linger
 }
 
 // closeTimeout bounds each step of a Close of a Conn, Listener or PacketConn
