@@ -4931,7 +4931,9 @@ type PipeResponse struct {
 	Error *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// The daemon's first message, alone: the pipe is bound to the socket
 	// (a refusal ends the stream with its status instead), so a client can
-	// tell a working pipe from a refused one before it writes.
+	// tell a working pipe from a refused one before it writes. (Daemons
+	// before it sent none: the client package, which waits for it, goes with
+	// a daemon of its own release.)
 	Ready         bool `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
