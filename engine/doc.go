@@ -78,6 +78,17 @@
 // nowait ones receive EventAbort with ErrClosed, blocking ones return
 // ErrClosed together with any partial data.
 //
+// Nothing a completion-mode requestor did is lost with it: an abort carries
+// its partial work (Event.Completion: a stream recv's gathered bytes, a
+// stream send's count), Cancel answers it, and a Cancel that finds the
+// final event still on its way takes its result (an accepted socket too)
+// instead of letting it go. A Mortal caller (a session) takes its blocking
+// calls with it when it ends, as DropCaller takes its nowait ones.
+//
+// otp select_read (OTP 28) leaves a nowait reader that read data a new
+// select, armed; a zero-timeout poll, which consumes nothing, decides
+// whether it fires at once.
+//
 // # File descriptors
 //
 // Lane syscalls run under their side's mutex; other users of the fd (Bind,
