@@ -39,6 +39,9 @@ func checkNative(level, name int) error {
 // SetNative is socket:setopt_native/3: v is an int (a C int), a bool (a C
 // int 0/1) or []byte (passed as is).
 func SetNative(s Socket, level, name int, v any) error {
+	if err := checkOpen(s); err != nil {
+		return err
+	}
 	if err := checkNative(level, name); err != nil {
 		return err
 	}
@@ -65,6 +68,9 @@ func SetNative(s Socket, level, name int, v any) error {
 // GetNative is socket:getopt_native/3: it answers an int, a bool or []byte as
 // spec asks.
 func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
+	if err := checkOpen(s); err != nil {
+		return nil, err
+	}
 	if err := checkNative(level, name); err != nil {
 		return nil, err
 	}
