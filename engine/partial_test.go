@@ -312,3 +312,85 @@ func TestCancelledCompletionsLoseNothing(t *testing.T) {
 		t.Fatalf("got %d bytes, sent %d; first difference at %d", len(got), len(sent), n)
 	}
 }
+
+// What the peer receives is exactly, in order, the part of each send that
+// its answer says went out, when completion-mode sends are cancelled at
+// random while the peer reads slowly.
+func TestCancelledCompletionSendsSayWhatWentOut(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	if err := cl.Control(func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8192) }); err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		r := newRecorder("r")
+		for {
+			res := sv.Recv(bg, r, 0, 0, within(eventWait))
+			all = append(all, res.Data...)
+			if res.Err != nil {
+				received <- all
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	var want []byte
+	sentOf := func(comp *Completion) (int, bool) {
+		if comp == nil || comp.Send == nil {
+			return 0, false
+		}
+		return comp.Send.Sent, true
+	}
+	partials := 0
+	for i := range 300 {
+		data := bytes.Repeat([]byte{byte(i)}, 1000+i*37%40000)
+		r := cl.Send(bg, c, data, 0, completion())
+		if r.Select == nil {
+			want = append(want, data[:r.Sent]...)
+			continue
+		}
+		time.Sleep(time.Duration(i%4) * 200 * time.Microsecond)
+		if i%2 == 0 {
+			done, err := cl.Cancel(c, *r.Select)
+			if err == nil && done == nil {
+				continue // cancelled before any of it went out
+			}
+			if n, ok := sentOf(done); ok {
+				if n > 0 && n < len(data) {
+					partials++
+				}
+				want = append(want, data[:n]...)
+				continue
+			}
+		}
+		// Not cancelled, or the cancel was too late: the event answers.
+		for answered := false; !answered; {
+			select {
+			case ev := <-c.events:
+				if ev.Handle != r.Select.Handle {
+					continue
+				}
+				n, _ := sentOf(ev.Completion)
+				want = append(want, data[:n]...)
+				answered = true
+			case <-time.After(eventWait):
+				t.Fatalf("send %d: no answer", i)
+			}
+		}
+	}
+	cl.Shutdown(unix.SHUT_WR)
+	got := <-received
+	if partials == 0 {
+		t.Error("no cancel cut a send short: the test did not exercise it")
+	}
+	if !bytes.Equal(got, want) {
+		n := 0
+		for n < min(len(got), len(want)) && got[n] == want[n] {
+			n++
+		}
+		t.Fatalf("the peer got %d bytes, the answers say %d went out; first difference at %d", len(got), len(want), n)
+	}
+}
