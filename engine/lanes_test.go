@@ -570,15 +570,7 @@ func TestWithheldAcceptCompletionClosesSocket(t *testing.T) {
 	c := newRecorder("c")
 	ln, _ := listen(t, e, c, unix.AF_INET)
 	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
-	w := ln.newWaiter(c, OpAccept, completion(), nil)
-
-	// The state the loop leaves between finishing the accept under the
-	// side lock and flushing its event.
-	var out outbox
-	ln.rd.mu.Lock()
-	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
-		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
-	ln.rd.mu.Unlock()
+	_, out := acceptOnItsWay(ln, c, child)
 	ln.DropCaller(c) // retires w, found on ln.rd.retiring
 	out.flush(ln)
 

@@ -109,13 +109,7 @@ func TestCancelTakesACompletionOnItsWay(t *testing.T) {
 	ln, _ := listen(t, e, c, unix.AF_INET)
 	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
 	defer child.Close()
-	w := ln.newWaiter(c, OpAccept, completion(), nil)
-
-	var out outbox
-	ln.rd.mu.Lock()
-	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
-		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
-	ln.rd.mu.Unlock()
+	w, out := acceptOnItsWay(ln, c, child)
 	done, err := ln.Cancel(c, *w.selectInfo())
 	out.flush(ln)
 
@@ -129,6 +123,19 @@ func TestCancelTakesACompletionOnItsWay(t *testing.T) {
 	}
 }
 
+// acceptOnItsWay leaves ln as the loop does between finishing c's
+// completion-mode accept of child under the side lock and flushing its
+// event: the waiter out of its lane, its final event in out.
+func acceptOnItsWay(ln *Socket, c Caller, child *Socket) (*waiter, *outbox) {
+	w := ln.newWaiter(c, OpAccept, completion(), nil)
+	out := new(outbox)
+	ln.rd.mu.Lock()
+	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
+		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
+	ln.rd.mu.Unlock()
+	return w, out
+}
+
 // A completion on its way that a dying caller's DropCaller withdrew first is
 // not the cancel's to answer: the cancel answers nothing, and the accepted
 // socket, nobody's, is closed rather than left open.
@@ -137,13 +144,7 @@ func TestCancelAfterDropDoesNotClaim(t *testing.T) {
 	c := newRecorder("c")
 	ln, _ := listen(t, e, c, unix.AF_INET)
 	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
-	w := ln.newWaiter(c, OpAccept, completion(), nil)
-
-	var out outbox
-	ln.rd.mu.Lock()
-	out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
-		Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
-	ln.rd.mu.Unlock()
+	w, out := acceptOnItsWay(ln, c, child)
 	ln.DropCaller(c)
 	done, err := ln.Cancel(c, *w.selectInfo())
 	out.flush(ln)
@@ -165,12 +166,7 @@ func TestCancelRacesDelivery(t *testing.T) {
 		c := newRecorder("c")
 		ln, _ := listen(t, e, c, unix.AF_INET)
 		child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
-		w := ln.newWaiter(c, OpAccept, completion(), nil)
-		var out outbox
-		ln.rd.mu.Lock()
-		out.finalEvent(&ln.rd, w, Event{Kind: EventCompletion, Socket: ln, Handle: w.handle, Op: OpAccept,
-			Completion: &Completion{Accept: &AcceptResult{Socket: child}}})
-		ln.rd.mu.Unlock()
+		w, out := acceptOnItsWay(ln, c, child)
 		flushed := make(chan struct{})
 		go func() { out.flush(ln); close(flushed) }()
 		done, _ := ln.Cancel(c, *w.selectInfo())
@@ -305,11 +301,7 @@ func TestCancelledCompletionsLoseNothing(t *testing.T) {
 		t.Error("no cancel found partial work: the test did not exercise it")
 	}
 	if !bytes.Equal(got, sent) {
-		n := 0
-		for n < min(len(got), len(sent)) && got[n] == sent[n] {
-			n++
-		}
-		t.Fatalf("got %d bytes, sent %d; first difference at %d", len(got), len(sent), n)
+		t.Fatalf("got %d bytes, sent %d; first difference at %d", len(got), len(sent), firstDifference(got, sent))
 	}
 }
 
@@ -387,10 +379,16 @@ func TestCancelledCompletionSendsSayWhatWentOut(t *testing.T) {
 		t.Error("no cancel cut a send short: the test did not exercise it")
 	}
 	if !bytes.Equal(got, want) {
-		n := 0
-		for n < min(len(got), len(want)) && got[n] == want[n] {
-			n++
-		}
-		t.Fatalf("the peer got %d bytes, the answers say %d went out; first difference at %d", len(got), len(want), n)
+		t.Fatalf("the peer got %d bytes, the answers say %d went out; first difference at %d", len(got), len(want), firstDifference(got, want))
 	}
+}
+
+// firstDifference is the index of the first byte where a and b differ (or
+// the shorter's length).
+func firstDifference(a, b []byte) int {
+	n := 0
+	for n < min(len(a), len(b)) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -160,19 +160,26 @@ func TestConnReadChecksBeforeData(t *testing.T) {
 	}
 }
 
+// listenPacket opens a PacketConn of a new session; both end with the test.
+func listenPacket(t *testing.T, network, address string) *client.PacketConn {
+	t.Helper()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // TestPacketConnDeadlineMovesAWaitingRead: a deadline set while ReadFrom
 // waits takes effect at once (net.PacketConn's contract), and one moved
 // later lets the read go on to the next datagram.
 func TestPacketConnDeadlineMovesAWaitingRead(t *testing.T) {
 	t.Parallel()
-	s := newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := listenPacket(t, "udp4", "127.0.0.1:0")
 	read := func() chan error {
 		done := make(chan error, 1)
 		go func() {
@@ -212,14 +219,7 @@ func TestPacketConnDeadlineMovesAWaitingRead(t *testing.T) {
 // at the address ReadFrom reported.
 func TestPacketConnDualStackReply(t *testing.T) {
 	t.Parallel()
-	s := newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	p, err := s.ListenPacket(ctx, "udp", "[::]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := listenPacket(t, "udp", "[::]:0")
 	port := p.LocalAddr().(*net.UDPAddr).Port
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -271,14 +271,7 @@ func TestNewConnAnswersARefusal(t *testing.T) {
 // wait (2^32-1 ms) is a long wait, not an error.
 func TestPacketConnFarDeadline(t *testing.T) {
 	t.Parallel()
-	s := newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := listenPacket(t, "udp4", "127.0.0.1:0")
 	p.SetReadDeadline(time.Now().Add(60 * 24 * time.Hour))
 	peer, err := net.Dial("udp4", p.LocalAddr().String())
 	if err != nil {
