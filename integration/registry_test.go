@@ -382,14 +382,15 @@ func TestMonitorManySocketsAndSessions(t *testing.T) {
 	ev1.expectNoEvent(t)
 }
 
-// Reference scenario 46: monitor_closed_socket, and an unknown id.
+// Reference scenario 46: monitor_closed_socket (DOWN closed), and an unknown
+// id (nosock).
 func TestMonitorClosedSocket(t *testing.T) {
 	s := newSession(t)
 	ev := s.events(t, 0)
 	id := s.open(t, tcp4)
 	s.close(t, id)
 	m := s.monitor(t, id)
-	ev.expectDowns(t, "nosock", map[string]string{m: id})
+	ev.expectDowns(t, "closed", map[string]string{m: id}) // socket.erl: DOWN closed at once
 	u := s.monitor(t, "0123456789abcdef0123456789abcdef")
 	ev.expectDowns(t, "nosock", map[string]string{u: "0123456789abcdef0123456789abcdef"})
 	if s.demonitor(t, m) {

@@ -55,15 +55,18 @@ type monitor struct {
 
 // Monitor monitors s for w and returns the monitor's id (socket:monitor/1).
 // It turns use_registry on for s and registers it. If s is already closed,
-// w gets a Down with reason nosock before Monitor returns.
+// w gets a Down with reason closed before Monitor returns.
 func (r *Registry) Monitor(s *engine.Socket, w Watcher) string {
 	id := newMonitorID()
 	s.SetUseRegistry(true)
 	sh := r.shardOf(s)
 	sh.mu.Lock()
 	if s.Closed() {
+		// A socket known to the caller and already closed: socket.erl's
+		// monitor/1 sends itself the DOWN with closed (nosock is for
+		// one it cannot know).
 		sh.mu.Unlock()
-		w.SocketDown(Down{MonitorID: id, SocketID: s.ID(), Reason: ReasonNoSock})
+		w.SocketDown(Down{MonitorID: id, SocketID: s.ID(), Reason: ReasonClosed})
 		return id
 	}
 	mons, ok := sh.socks[s]

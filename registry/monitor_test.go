@@ -129,14 +129,16 @@ func TestMonitorManySocketsAndWatchers(t *testing.T) {
 	wantCount(t, r, 0)
 }
 
-// Reference scenario 46 (monitor_closed_socket).
+// Reference scenario 46 (monitor_closed_socket): a known socket already
+// closed is DOWN closed at once (socket.erl sends it itself); an unknown
+// one nosock.
 func TestMonitorClosedSocket(t *testing.T) {
 	e, r := newEngine(t, true)
 	a := newCaller("a")
 	s := open(t, e, a, inet, stream, nil)
 	s.Close()
 	m := r.Monitor(s, a)
-	wantDowns(t, a, Down{m, s.ID(), ReasonNoSock})
+	wantDowns(t, a, Down{m, s.ID(), ReasonClosed})
 	wantCount(t, r, 0)
 	u := r.MonitorUnknown("gone", a)
 	wantDowns(t, a, Down{u, "gone", ReasonNoSock})

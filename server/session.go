@@ -246,7 +246,10 @@ const minSweep = 64
 // so that this session's death no longer touches it.
 func (s *Session) disown(sock *engine.Socket) {
 	s.mu.Lock()
-	delete(s.owned, sock)
+	// Handed back to it meanwhile (A to B to A), it is still its own.
+	if sock.Owner() != engine.Caller(s) {
+		delete(s.owned, sock)
+	}
 	s.mu.Unlock()
 }
 

@@ -303,3 +303,33 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 		}
 	}
 }
+
+// A socket handed from A to B and back to A before A's handler forgets it
+// stays A's: A's late disown must not drop a socket it owns again, or A's
+// death would leave it open.
+func TestDisownKeepsASocketHandedBack(t *testing.T) {
+	e, m, a := newTestSession(t)
+	b, _, err := m.create(a.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := e.Open(a, unix.AF_INET, unix.SOCK_DGRAM, 0, engine.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.adopt(sock)
+	if err := sock.SetOwner(a, b); err != nil { // A hands it to B ...
+		t.Fatal(err)
+	}
+	b.adopt(sock)
+	if err := sock.SetOwner(b, a); err != nil { // ... B hands it back ...
+		t.Fatal(err)
+	}
+	a.adopt(sock)
+	b.disown(sock)
+	a.disown(sock) // ... and A's first handover only now forgets it
+	m.end(a)
+	if !sock.Closed() {
+		t.Fatal("A died owning the socket, and it is still open")
+	}
+}

@@ -166,14 +166,38 @@ func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
 func (m *sessionManager) end(s *Session) {
 	m.mu.Lock()
 	if m.byID[s.id] == s {
-		delete(m.byID, s.id)
-		if s.name != "" {
-			delete(m.byName, sessionName{s.principal, s.name})
-		}
-		if s.load.sessions--; s.load.sessions <= 0 {
-			delete(m.byPrincipal, s.principal)
-		}
+		m.removeLocked(s)
 	}
+	m.mu.Unlock()
+	s.die()
+}
+
+// removeLocked takes s out of the table; m.mu must be held.
+func (m *sessionManager) removeLocked(s *Session) {
+	delete(m.byID, s.id)
+	if s.name != "" {
+		delete(m.byName, sessionName{s.principal, s.name})
+	}
+	if s.load.sessions--; s.load.sessions <= 0 {
+		delete(m.byPrincipal, s.principal)
+	}
+}
+
+// expire ends s when its grace timer t fires, if t is still the timer in
+// force and no stream is attached. It decides and takes s out of the
+// table under the table's lock, which a create that finds s by name (and
+// restarts its grace) also holds: a session handed out as existing cannot
+// then die of the grace it had before.
+func (m *sessionManager) expire(s *Session, t *time.Timer) {
+	m.mu.Lock()
+	s.mu.Lock()
+	expired := s.timer == t && s.attached == nil && !s.dead
+	s.mu.Unlock()
+	if !expired || m.byID[s.id] != s {
+		m.mu.Unlock()
+		return
+	}
+	m.removeLocked(s)
 	m.mu.Unlock()
 	s.die()
 }
@@ -266,14 +290,7 @@ func (s *Session) startGraceLocked() {
 		s.timer.Stop()
 	}
 	var t *time.Timer
-	t = time.AfterFunc(s.grace, func() {
-		s.mu.Lock()
-		expired := s.timer == t && s.attached == nil && !s.dead
-		s.mu.Unlock()
-		if expired {
-			s.manager.end(s)
-		}
-	})
+	t = time.AfterFunc(s.grace, func() { s.manager.expire(s, t) })
 	s.timer = t
 }
 

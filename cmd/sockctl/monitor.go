@@ -13,9 +13,9 @@ func newMonitorCommand(a *app) *cobra.Command {
 		Use:   "monitor ID",
 		Short: "Monitor a socket and print the monitor's id (Erlang's socket:monitor/1)",
 		Long: `Monitor a socket: when it closes (or its owner's session ends) the session
-receives a down event with reason closed; for a socket already closed or
-unknown the down event, with reason nosock, comes at once. sockctl events
-shows them. Monitoring turns the socket's use_registry on.`,
+receives a down event with reason closed; for a socket already closed it
+comes at once, and for one unknown to the session with reason nosock.
+sockctl events shows them. Monitoring turns the socket's use_registry on.`,
 		Example: `  M=$(sockctl monitor $S)
   sockctl close $S
   sockctl events   # seq=... socket=$S down monitor=$M reason=closed`,

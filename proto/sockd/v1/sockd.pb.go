@@ -717,7 +717,8 @@ type DownEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The monitor's id.
 	MonitorId string `protobuf:"bytes,1,opt,name=monitor_id,json=monitorId,proto3" json:"monitor_id,omitempty"`
-	// "closed", or "nosock" when the socket was already gone.
+	// "closed" (also at once for a socket already closed), or "nosock" for a
+	// socket the session cannot know (an unknown id, another principal's).
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
