@@ -159,6 +159,11 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 			es.last.Store(seq)
 			s.voided.passed(seq)
 		}
+		if g := ev.GetGap(); g != nil && g.GetFirstHeld() > 0 && g.GetFirstHeld()-1 > es.last.Load() {
+			// What the gap skipped is gone: a reconnect resumes after it,
+			// rather than hear of the same gap again.
+			es.last.Store(g.GetFirstHeld() - 1)
+		}
 	}
 }
 
