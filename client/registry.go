@@ -57,7 +57,9 @@ func (s *Session) Client() *Client { return s.client }
 
 // Monitor monitors a socket (socket:monitor/1) and returns the monitor's
 // id. The session receives a DownEvent with that id when the socket closes
-// (reason "closed"), or at once if it is already gone (reason "nosock").
+// (reason "closed"; at once if it is already closed), or at once with reason
+// "nosock" if the session cannot know it (an unknown id, another
+// principal's socket).
 // Monitoring turns the socket's use_registry on.
 func (s *Session) Monitor(ctx context.Context, id string) (string, error) {
 	resp, err := s.api().Monitor(s.OutgoingContext(ctx), &sockdv1.MonitorRequest{SocketId: id})

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -67,7 +68,11 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 		handle := r.GetAsync().GetHandle()
 		if i%3 != 0 {
 			time.Sleep(time.Duration(i%4) * time.Millisecond)
-			resp, _ := s.Cancel(ctx, id, r.GetAsync())
+			resp, err := s.Cancel(ctx, id, r.GetAsync())
+			var se *client.SocketError
+			if err != nil && !errors.As(err, &se) {
+				t.Fatalf("cancel %d: %v", i, err)
+			}
 			if c := resp.GetCompletion(); c != nil {
 				got = append(got, c.GetRecv().GetData()...)
 				partial++

@@ -47,7 +47,7 @@
 // A socket is marked closed before SocketClosed is called, and every
 // insertion (SocketOpened, UseRegistryOn, Monitor) checks the mark under the
 // shard's lock: either it sees the socket closed and adds nothing (Monitor
-// answers nosock), or it added before the mark and SocketClosed, which takes
+// answers closed at once), or it added before the mark and SocketClosed, which takes
 // the same lock, removes the entry and fires its monitors. So no closed
 // socket stays registered and no monitor of a closed socket is lost, in
 // whatever order the engine's goroutines run. A monitor fires or is

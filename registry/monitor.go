@@ -16,8 +16,8 @@ const (
 	// ReasonClosed: the monitored socket closed (Close, or its owner died:
 	// like Erlang's registry, this one has no finer reason).
 	ReasonClosed Reason = "closed"
-	// ReasonNoSock: the socket was unknown or already closed when the
-	// monitor was set.
+	// ReasonNoSock: the socket was unknown to the watcher when the monitor
+	// was set (a known socket already closed is ReasonClosed, at once).
 	ReasonNoSock Reason = "nosock"
 )
 

@@ -101,9 +101,10 @@ func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest
 	return &sockdv1.UseRegistryResponse{}, nil
 }
 
-// Monitor implements sockdv1.SocketServiceServer. A socket that is closed,
-// unknown, or not the caller principal's gets a monitor that fires nosock at
-// once, so ids cannot be probed.
+// Monitor implements sockdv1.SocketServiceServer. A socket of the caller's
+// that is already closed gets a monitor that fires closed at once; one that
+// is unknown or not the caller principal's, one that fires nosock at once,
+// so ids cannot be probed.
 func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sockdv1.MonitorResponse, error) {
 	sess, err := s.caller(ctx)
 	if err != nil {

@@ -27,6 +27,7 @@ type Session struct {
 	log      eventLog
 	attached *attachment // the Events stream currently attached, if any
 	timer    *time.Timer // grace timer while detached
+	graces   uint64      // grace periods started; the last is timer's
 	dead     bool
 	gone     chan struct{}               // closed when it dies (engine.Mortal)
 	owned    map[*engine.Socket]struct{} // open sockets it owns, and closed ones kept as tombstones

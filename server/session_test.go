@@ -333,3 +333,26 @@ func TestDisownKeepsASocketHandedBack(t *testing.T) {
 		t.Fatal("A died owning the socket, and it is still open")
 	}
 }
+
+// Grace periods that end at once (a client may ask for 1 ns) expire their
+// sessions, with no race between the timer and its callback.
+func TestGraceExpiresAtOnce(t *testing.T) {
+	_, m, _ := newTestSession(t)
+	p := Principal{Kind: "uid", UID: 1000}
+	var made []*Session
+	for range 50 {
+		s, _, err := m.create(p, "", time.Nanosecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, s)
+	}
+	eventually(t, "every 1 ns session to expire", func() bool {
+		for _, s := range made {
+			if !s.isDead() {
+				return false
+			}
+		}
+		return true
+	})
+}

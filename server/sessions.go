@@ -183,15 +183,15 @@ func (m *sessionManager) removeLocked(s *Session) {
 	}
 }
 
-// expire ends s when its grace timer t fires, if t is still the timer in
-// force and no stream is attached. It decides and takes s out of the
-// table under the table's lock, which a create that finds s by name (and
-// restarts its grace) also holds: a session handed out as existing cannot
-// then die of the grace it had before.
-func (m *sessionManager) expire(s *Session, t *time.Timer) {
+// expire ends s when its grace period number grace ends, if it is still the
+// period in force and no stream is attached. It decides and takes s out of
+// the table under the table's lock, which a create that finds s by name
+// (and restarts its grace) also holds: a session handed out as existing
+// cannot then die of the grace it had before.
+func (m *sessionManager) expire(s *Session, grace uint64) {
 	m.mu.Lock()
 	s.mu.Lock()
-	expired := s.timer == t && s.attached == nil && !s.dead
+	expired := s.graces == grace && s.timer != nil && s.attached == nil && !s.dead
 	s.mu.Unlock()
 	if !expired || m.byID[s.id] != s {
 		m.mu.Unlock()
@@ -289,9 +289,12 @@ func (s *Session) startGraceLocked() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	var t *time.Timer
-	t = time.AfterFunc(s.grace, func() { s.manager.expire(s, t) })
-	s.timer = t
+	// The period's number, not the timer, tells its callback whether it is
+	// still the one in force: the callback may run before AfterFunc has
+	// returned the timer.
+	s.graces++
+	grace := s.graces
+	s.timer = time.AfterFunc(s.grace, func() { s.manager.expire(s, grace) })
 }
 
 // newID returns an opaque, unguessable identifier.
