@@ -193,22 +193,7 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	}
 	si := engine.SelectInfo{Handle: r.GetInfo().GetHandle(),
 		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
-	var (
-		done *engine.Completion
-		cerr error
-	)
-	for _, op := range ops {
-		si.Op = op
-		done, cerr = sock.Cancel(sess, si)
-		var inv *engine.InvalidError
-		if done != nil || !errors.As(cerr, &inv) {
-			break // found (or a result on its way, or closed)
-		}
-	}
-	var inv *engine.InvalidError
-	if len(ops) > 1 && done == nil && errors.As(cerr, &inv) {
-		cerr = &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
-	}
+	done, cerr := cancelIn(sock, sess, ops, si)
 	se, err := outcome(cerr)
 	if err != nil {
 		return nil, err
@@ -228,6 +213,23 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	}
 	resp.FlushedThrough = last
 	return resp, nil
+}
+
+// cancelIn cancels c's request of handle si.Handle in the first lane of ops
+// that has it: pending, or with its result on its way (then done is that
+// result). Several ops and none has it: invalid, naming no operation.
+func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.SelectInfo) (done *engine.Completion, err error) {
+	var inv *engine.InvalidError
+	for _, op := range ops {
+		si.Op = op
+		if done, err = sock.Cancel(c, si); done != nil || !errors.As(err, &inv) {
+			return done, err
+		}
+	}
+	if len(ops) > 1 {
+		err = &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
+	}
+	return nil, err
 }
 
 // SockName implements sockdv1.SocketServiceServer.
