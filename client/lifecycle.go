@@ -79,6 +79,9 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 // its work, or had just finished, the response's Completion carries it.
 func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
 	resp, err := result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
+	// Only a cancel that found the operation voids its selects: one that
+	// answered invalid (nothing pending there, perhaps the wrong operation)
+	// must not drop another pending operation's.
 	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
 		s.voided.add(id, info.GetHandle(), resp.GetFlushedThrough())
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +18,23 @@ import (
 
 // procNetUID is the uid /proc/net/FILE records for the socket bound to
 // local port port on 127.0.0.1.
-func procNetUID(t *testing.T, file string, port uint16) int {
+// readProcNet reads /proc/net/file as this process's network namespace has
+// it: through a thread of its own, since /proc/net follows the main thread,
+// which a test that left a namespace locked on it may have kept there.
+func readProcNet(t *testing.T, file string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/" + file)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b, err := os.ReadFile("/proc/thread-self/net/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func procNetUID(t *testing.T, file string, port uint16) int {
+	t.Helper()
+	b := readProcNet(t, file)
 	want := fmt.Sprintf("0100007F:%04X", port)
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		f := strings.Fields(line)
@@ -128,7 +140,7 @@ func TestOpenAsUID(t *testing.T) {
 	// The accepted end is the one from the listener's port to the dialer's
 	// (both: a closed connection of an earlier run may linger in TIME_WAIT,
 	// which /proc shows as uid 0's, with the same dialer port).
-	b, _ := os.ReadFile("/proc/net/tcp")
+	b := readProcNet(t, "tcp")
 	localAddr, remote := fmt.Sprintf("0100007F:%04X", port), fmt.Sprintf("0100007F:%04X", peerPort)
 	found := false
 	for _, line := range strings.Split(string(b), "\n")[1:] {

@@ -401,13 +401,26 @@ func newNetns(t *testing.T) (string, func()) {
 	ready, quit, exited := make(chan result), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		// The thread goes back to its namespace before it is unlocked; if it
+		// cannot, it stays locked and dies with the goroutine (unless it is
+		// the main thread, which Go parks: readProcNet does not read /proc/net
+		// through it for that reason).
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ready <- result{err: err}
+			return
+		}
+		defer unix.Close(home)
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			ready <- result{err: err}
 			return
 		}
 		ready <- result{path: fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())}
 		<-quit
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	r := <-ready
 	if r.err != nil {

@@ -417,3 +417,71 @@ func TestReplayBytesDoNotBlockAdmission(t *testing.T) {
 		t.Fatalf("a completion recv with 64 KiB kept for replay: %v %v", r, err)
 	}
 }
+
+// A cancel without an operation withdraws only the events of the lane it
+// found the handle in: another operation's select of a reused handle stays
+// (its operation is still pending and would never hear it could go on).
+// One that found a pending request answers nothing from the log: a result
+// there is an earlier operation's, of a reused handle.
+func TestOplessCancelKeepsOtherLanes(t *testing.T) {
+	l := newLive(t, Limits{})
+	svc, sess, ctx := l.svc, l.sess, l.ctx
+	sock, peerConn := l.connected(t)
+	logged := func(op sockdv1.Operation) bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		for _, ev := range sess.log.after(0, 1000) {
+			if ev.GetSelect().GetOperation() == op {
+				return true
+			}
+		}
+		return false
+	}
+	// A send's select of handle 555, logged (fired) but not taken.
+	sess.mu.Lock()
+	sess.log.append(&sockdv1.EventsResponse{SocketId: sock.ID(), Event: &sockdv1.EventsResponse_Select{
+		Select: &sockdv1.SelectEvent{Handle: 555, Operation: sockdv1.Operation_OPERATION_SEND}}})
+	sess.mu.Unlock()
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Handle: 555}}}
+	if r, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	resp, err := svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: &sockdv1.AsyncInfo{Handle: 555}})
+	if err != nil || resp.GetError() != nil {
+		t.Fatal(resp, err)
+	}
+	if !logged(sockdv1.Operation_OPERATION_SEND) {
+		t.Fatal("a cancel that found the recv withdrew the send's select of the same handle")
+	}
+
+	// Handle 78 completes with "xy" (logged, not taken); a recv reusing 78
+	// then waits with nothing gathered and is cancelled: ok, and "xy" stays
+	// for the stream rather than pass for the cancelled call's answer.
+	completion := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION, Handle: 78}}}
+	r, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 2, Timeout: completion})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	peerConn.Write([]byte("xy"))
+	resultLogged := func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		for _, ev := range sess.log.after(0, 1000) {
+			if string(ev.GetCompletion().GetRecv().GetData()) == "xy" {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "the completion logged", resultLogged)
+	if r, err = svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 2, Timeout: completion}); err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()})
+	if err != nil || resp.GetError() != nil || resp.GetCompletion() != nil {
+		t.Fatalf("cancel of a recv that had nothing: %v %v, want ok and no result", resp, err)
+	}
+	if !resultLogged() {
+		t.Fatal("the earlier completion of the reused handle was taken from the log")
+	}
+}

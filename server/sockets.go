@@ -193,7 +193,7 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	}
 	si := engine.SelectInfo{Handle: r.GetInfo().GetHandle(),
 		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
-	done, cerr := cancelIn(sock, sess, ops, si)
+	done, matched, cerr := cancelIn(sock, sess, ops, si)
 	se, err := outcome(cerr)
 	if err != nil {
 		return nil, err
@@ -206,8 +206,17 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 		resp.Completion = completionEvent(engine.Event{Kind: engine.EventCompletion, Socket: sock, Handle: si.Handle, Op: done.Op, Completion: done})
 	}
 	// No event for the handle can be logged any more: take back those not
-	// yet on the stream. A result among them is answered here instead.
-	withdrawn, last := sess.withdrawEvents(sock.ID(), r.GetInfo().GetOperation(), si.Handle, resp.Completion == nil)
+	// yet on the stream, of the lane it was found in (any, if none had it:
+	// they are stale). A result among them is answered here instead, but
+	// only when nothing was pending: else it is an earlier operation's, of
+	// a reused handle, and goes out as its event.
+	lane := r.GetInfo().GetOperation()
+	if matched != 0 {
+		lane = encodeOp(matched)
+	}
+	var inv *engine.InvalidError
+	takeResult := resp.Completion == nil && errors.As(cerr, &inv)
+	withdrawn, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, takeResult)
 	if withdrawn != nil {
 		resp.Completion = withdrawn
 	}
@@ -216,20 +225,34 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 }
 
 // cancelIn cancels c's request of handle si.Handle in the first lane of ops
-// that has it: pending, or with its result on its way (then done is that
-// result). Several ops and none has it: invalid, naming no operation.
-func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.SelectInfo) (done *engine.Completion, err error) {
-	var inv *engine.InvalidError
+// that has it, pending (matched is its op) or with its result on its way
+// (done is that result). Several ops and none has it: invalid, naming no
+// operation; on a closed socket every lane is still asked for a result on
+// its way, and the answer is closed.
+func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.SelectInfo) (done *engine.Completion, matched engine.Op, err error) {
+	var (
+		inv    *engine.InvalidError
+		closed error
+	)
 	for _, op := range ops {
 		si.Op = op
-		if done, err = sock.Cancel(c, si); done != nil || !errors.As(err, &inv) {
-			return done, err
+		done, err = sock.Cancel(c, si)
+		switch {
+		case done != nil:
+			return done, op, err
+		case errors.Is(err, engine.ErrClosed):
+			closed = err
+		case !errors.As(err, &inv):
+			return nil, op, err // found, pending
 		}
 	}
-	if len(ops) > 1 {
+	switch {
+	case closed != nil:
+		return nil, 0, closed
+	case len(ops) > 1:
 		err = &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
 	}
-	return nil, err
+	return nil, 0, err
 }
 
 // SockName implements sockdv1.SocketServiceServer.
