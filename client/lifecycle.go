@@ -72,9 +72,10 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 
 // Cancel cancels a pending nowait operation, named by the AsyncInfo its call
 // returned. After Cancel returns, the session's EventStreams deliver no
-// event for that handle: a select still on its way from the daemon is
-// dropped (one already waiting in C's buffer is not: treat a select for a
-// handle no longer pending as stale, as Erlang code does). A
+// event of the cancelled operation: a select still on its way from the
+// daemon is dropped (one already waiting in C's buffer is not: treat a
+// select for a handle no longer pending as stale, as Erlang code does). A
+// handle reused for operations of other lanes keeps their events. A
 // completion-mode operation's result is not lost: when it had done part of
 // its work, or had just finished, the response's Completion carries it.
 func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
@@ -83,7 +84,7 @@ func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo
 	// answered invalid (nothing pending there, perhaps the wrong operation)
 	// must not drop another pending operation's.
 	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
-		s.voided.add(id, info.GetHandle(), resp.GetFlushedThrough())
+		s.voided.add(id, info.GetHandle(), resp.GetOperation(), resp.GetFlushedThrough())
 	}
 	return resp, err
 }

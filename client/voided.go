@@ -24,13 +24,26 @@ type voidedSelects struct {
 type voidedKey struct {
 	socket string
 	handle uint64
+	lane   sockdv1.Operation // laneOf the operation; unspecified: any
+}
+
+// laneOf groups the operations that share a lane, and so their handles:
+// the reads, the writes, accept, connect.
+func laneOf(op sockdv1.Operation) sockdv1.Operation {
+	switch op {
+	case sockdv1.Operation_OPERATION_RECVFROM, sockdv1.Operation_OPERATION_RECVMSG:
+		return sockdv1.Operation_OPERATION_RECV
+	case sockdv1.Operation_OPERATION_SENDTO, sockdv1.Operation_OPERATION_SENDMSG:
+		return sockdv1.Operation_OPERATION_SEND
+	}
+	return op
 }
 
 // maxVoided bounds the entries kept. Past it the oldest matter least: a
 // select slipping through is a spurious wakeup, which the model allows.
 const maxVoided = 4096
 
-func (v *voidedSelects) add(socket string, handle, through uint64) {
+func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, through uint64) {
 	if through <= v.delivered.Load() {
 		return
 	}
@@ -47,7 +60,7 @@ func (v *voidedSelects) add(socket string, handle, through uint64) {
 			}
 		}
 	}
-	v.m[voidedKey{socket, handle}] = through
+	v.m[voidedKey{socket, handle, laneOf(op)}] = through
 }
 
 // drops reports whether ev, of sequence seq, is a select a cancel voided.
@@ -58,15 +71,22 @@ func (v *voidedSelects) drops(ev *sockdv1.EventsResponse, seq uint64) bool {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	k := voidedKey{ev.GetSocketId(), sel.GetHandle()}
-	through, ok := v.m[k]
-	if !ok {
-		return false
+	for _, k := range []voidedKey{
+		{ev.GetSocketId(), sel.GetHandle(), laneOf(sel.GetOperation())},
+		{ev.GetSocketId(), sel.GetHandle(), sockdv1.Operation_OPERATION_UNSPECIFIED},
+	} {
+		through, ok := v.m[k]
+		if !ok {
+			continue
+		}
+		if seq >= through {
+			delete(v.m, k) // nothing older can follow
+		}
+		if seq <= through {
+			return true
+		}
 	}
-	if seq >= through {
-		delete(v.m, k) // nothing older can follow
-	}
-	return seq <= through
+	return false
 }
 
 // passed records that a stream delivered up to seq.

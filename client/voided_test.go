@@ -7,14 +7,24 @@ import (
 )
 
 func selectEv(socket string, handle uint64) *sockdv1.EventsResponse {
-	return &sockdv1.EventsResponse{SocketId: socket, Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: handle}}}
+	return selectOf(socket, handle, sockdv1.Operation_OPERATION_RECV)
+}
+
+func selectOf(socket string, handle uint64, op sockdv1.Operation) *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{SocketId: socket, Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{Handle: handle, Operation: op}}}
 }
 
 // A select a cancel voided is dropped up to the cancel's sequence, never
 // after it (the handle may be reused), and results are never dropped.
 func TestVoidedSelects(t *testing.T) {
 	var v voidedSelects
-	v.add("s", 7, 10)
+	v.add("s", 7, sockdv1.Operation_OPERATION_RECV, 10)
+	if v.drops(selectOf("s", 7, sockdv1.Operation_OPERATION_SEND), 9) {
+		t.Error("a select of another lane under the same handle was dropped")
+	}
+	if !v.drops(selectOf("s", 7, sockdv1.Operation_OPERATION_RECVFROM), 8) {
+		t.Error("a select of the same lane (recvfrom for recv) was delivered")
+	}
 	if !v.drops(selectEv("s", 7), 9) {
 		t.Error("a select before the cancel was delivered")
 	}
@@ -34,9 +44,9 @@ func TestVoidedSelects(t *testing.T) {
 
 	// Entries the streams have passed are not kept, and the map is bounded.
 	v.passed(100)
-	v.add("s", 1, 50)
+	v.add("s", 1, 0, 50)
 	for i := range 2 * maxVoided {
-		v.add("s", uint64(i), 1000+uint64(i))
+		v.add("s", uint64(i), 0, 1000+uint64(i))
 	}
 	if n := len(v.m); n > maxVoided {
 		t.Fatalf("%d entries kept", n)

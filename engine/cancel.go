@@ -75,6 +75,21 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	return done, nil
 }
 
+// HasRequest reports, without changing anything, whether c has a request
+// of si's handle in si.Op's lane: pending, or out of the lane with its final
+// event on its way. Cancel of a lane that has none may still retire such a
+// stray of another caller's making; a search over lanes asks this first.
+func (s *Socket) HasRequest(c Caller, si SelectInfo) bool {
+	sd, l := s.laneOf(si.Op)
+	if sd == nil {
+		return false
+	}
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	mine := func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle }
+	return mine(l.current) || slices.IndexFunc(l.queue, mine) >= 0 || sd.retiringOf(c, si.Handle, si.Op.lane()) != nil
+}
+
 // DropCaller withdraws everything c waits for on this socket, as when an
 // Erlang process dies (reference §2.7): c's current and queued requests
 // leave every lane without any event to c, the next queued requestors are

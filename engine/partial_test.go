@@ -392,3 +392,27 @@ func firstDifference(a, b []byte) int {
 	}
 	return n
 }
+
+// HasRequest looks without touching: a pending request and one whose final
+// event is on its way are there, in their own lane only, and asking retires
+// nothing.
+func TestHasRequest(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, _ := listen(t, e, c, unix.AF_INET)
+	child := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+	defer child.Close()
+	w, out := acceptOnItsWay(ln, c, child)
+	si := *w.selectInfo()
+	if !ln.HasRequest(c, si) {
+		t.Error("an accept with its completion on its way is not there")
+	}
+	if ln.HasRequest(c, SelectInfo{Op: OpRecv, Handle: si.Handle}) {
+		t.Error("the accept's handle is there in the read lane")
+	}
+	out.flush(ln)
+	c.expect(t, EventCompletion, si.Handle) // asking retired nothing
+	if ln.HasRequest(c, si) {
+		t.Error("a delivered accept is still there")
+	}
+}

@@ -447,8 +447,8 @@ func TestOplessCancelKeepsOtherLanes(t *testing.T) {
 		t.Fatal(r, err)
 	}
 	resp, err := svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: &sockdv1.AsyncInfo{Handle: 555}})
-	if err != nil || resp.GetError() != nil {
-		t.Fatal(resp, err)
+	if err != nil || resp.GetError() != nil || resp.GetOperation() != sockdv1.Operation_OPERATION_RECV {
+		t.Fatalf("cancel of handle 555: %v %v, want ok and operation recv", resp, err)
 	}
 	if !logged(sockdv1.Operation_OPERATION_SEND) {
 		t.Fatal("a cancel that found the recv withdrew the send's select of the same handle")

@@ -214,45 +214,44 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	if matched != 0 {
 		lane = encodeOp(matched)
 	}
-	var inv *engine.InvalidError
-	takeResult := resp.Completion == nil && errors.As(cerr, &inv)
-	withdrawn, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, takeResult)
+	withdrawn, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0)
 	if withdrawn != nil {
 		resp.Completion = withdrawn
 	}
 	resp.FlushedThrough = last
+	if matched != 0 {
+		resp.Operation = encodeOp(matched)
+	} else if withdrawn != nil {
+		resp.Operation = withdrawn.GetOperation()
+	}
 	return resp, nil
 }
 
-// cancelIn cancels c's request of handle si.Handle in the first lane of ops
-// that has it, pending (matched is its op) or with its result on its way
-// (done is that result). Several ops and none has it: invalid, naming no
-// operation; on a closed socket every lane is still asked for a result on
-// its way, and the answer is closed.
+// cancelIn cancels c's request of handle si.Handle in the lane of ops that
+// has it, pending (matched is its op) or with its result on its way (done
+// is that result). With several ops the lane is found first, without side
+// effects (a Cancel of another lane could retire a stray there); none has
+// it: invalid naming no operation, or closed on a closed socket.
 func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.SelectInfo) (done *engine.Completion, matched engine.Op, err error) {
-	var (
-		inv    *engine.InvalidError
-		closed error
-	)
-	for _, op := range ops {
-		si.Op = op
+	if len(ops) == 1 {
+		si.Op = ops[0]
 		done, err = sock.Cancel(c, si)
-		switch {
-		case done != nil:
+		var inv *engine.InvalidError
+		if done == nil && (errors.As(err, &inv) || errors.Is(err, engine.ErrClosed)) {
+			return nil, 0, err // nothing there
+		}
+		return done, si.Op, err
+	}
+	for _, op := range ops {
+		if si.Op = op; sock.HasRequest(c, si) {
+			done, err = sock.Cancel(c, si)
 			return done, op, err
-		case errors.Is(err, engine.ErrClosed):
-			closed = err
-		case !errors.As(err, &inv):
-			return nil, op, err // found, pending
 		}
 	}
-	switch {
-	case closed != nil:
-		return nil, 0, closed
-	case len(ops) > 1:
-		err = &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
+	if sock.Closed() {
+		return nil, 0, engine.ErrClosed
 	}
-	return nil, 0, err
+	return nil, 0, &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
 }
 
 // SockName implements sockdv1.SocketServiceServer.

@@ -2813,22 +2813,28 @@ func (x *CancelRequest) GetInfo() *AsyncInfo {
 // CancelResponse is ok | {error, closed | {invalid, SelectInfo}}.
 type CancelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Set on failure: invalid when nothing with that handle was pending.
+	// Set on failure: invalid when nothing with that handle was pending,
+	// closed on a closed socket.
 	Error *SocketError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	// A completion-mode operation's result is never lost to a cancel. When the
 	// operation had done part of its work (a stream recv's gathered bytes, a
 	// stream send's count), this is that part, with error cancelled; when it
 	// had just finished and its completion was not yet on the event stream
-	// (error is then invalid), this is that completion, which no event
-	// repeats (an accepted socket in it is the session's).
+	// (error is then invalid, or closed), this is that completion, which no
+	// event repeats (an accepted socket in it is the session's).
 	Completion *CompletionEvent `protobuf:"bytes,2,opt,name=completion,proto3" json:"completion,omitempty"`
-	// The session's newest event sequence once the cancel took effect. No event
-	// for the handle follows; a select for it at or below this sequence was
-	// already on its way to the client and is void (the client library drops
-	// it, as Erlang's cancel flushes the mailbox).
+	// The session's newest event sequence once the cancel took effect. No
+	// event of the cancelled operation follows; a select for it at or below
+	// this sequence was already on its way to the client and is void (the
+	// client library drops it, as Erlang's cancel flushes the mailbox). A
+	// handle the client reused keeps the events of its other operations: of
+	// another lane (accept, connect, reads, writes), or an earlier result.
 	FlushedThrough uint64 `protobuf:"varint,3,opt,name=flushed_through,json=flushedThrough,proto3" json:"flushed_through,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The operation cancelled, or whose result completion carries;
+	// unspecified when nothing had the handle.
+	Operation     Operation `protobuf:"varint,4,opt,name=operation,proto3,enum=sockd.v1.Operation" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CancelResponse) Reset() {
@@ -2880,6 +2886,13 @@ func (x *CancelResponse) GetFlushedThrough() uint64 {
 		return x.FlushedThrough
 	}
 	return 0
+}
+
+func (x *CancelResponse) GetOperation() Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return Operation_OPERATION_UNSPECIFIED
 }
 
 // SetOptRequest is socket:setopt/3.
@@ -5312,13 +5325,14 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"selectRead\"U\n" +
 	"\rCancelRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12'\n" +
-	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\xa1\x01\n" +
+	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\xd4\x01\n" +
 	"\x0eCancelResponse\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x129\n" +
 	"\n" +
 	"completion\x18\x02 \x01(\v2\x19.sockd.v1.CompletionEventR\n" +
 	"completion\x12'\n" +
-	"\x0fflushed_through\x18\x03 \x01(\x04R\x0eflushedThrough\"\x80\x01\n" +
+	"\x0fflushed_through\x18\x03 \x01(\x04R\x0eflushedThrough\x121\n" +
+	"\toperation\x18\x04 \x01(\x0e2\x13.sockd.v1.OperationR\toperation\"\x80\x01\n" +
 	"\rSetOptRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12%\n" +
 	"\x03key\x18\x02 \x01(\v2\x13.sockd.v1.OptionKeyR\x03key\x12+\n" +
@@ -5686,104 +5700,105 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	85,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
 	79,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
 	5,   // 70: sockd.v1.CancelResponse.completion:type_name -> sockd.v1.CompletionEvent
-	89,  // 71: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 72: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
-	79,  // 73: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
-	89,  // 74: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 75: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
-	79,  // 76: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 77: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
-	79,  // 78: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	92,  // 79: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
-	91,  // 80: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
-	79,  // 81: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 82: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 83: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 84: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 85: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
-	93,  // 86: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
-	57,  // 87: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
-	94,  // 88: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
-	95,  // 89: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
-	76,  // 90: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
-	80,  // 91: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
-	81,  // 92: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
-	82,  // 93: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	79,  // 94: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 95: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
-	0,   // 96: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
-	2,   // 97: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
-	11,  // 98: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
-	13,  // 99: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
-	15,  // 100: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
-	17,  // 101: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
-	19,  // 102: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
-	21,  // 103: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
-	23,  // 104: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
-	25,  // 105: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
-	27,  // 106: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
-	29,  // 107: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
-	31,  // 108: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
-	33,  // 109: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
-	35,  // 110: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
-	37,  // 111: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
-	39,  // 112: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
-	41,  // 113: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
-	43,  // 114: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
-	45,  // 115: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
-	47,  // 116: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
-	49,  // 117: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
-	51,  // 118: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
-	53,  // 119: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
-	55,  // 120: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
-	58,  // 121: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
-	60,  // 122: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
-	62,  // 123: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
-	64,  // 124: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
-	66,  // 125: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
-	68,  // 126: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
-	70,  // 127: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
-	72,  // 128: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
-	74,  // 129: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
-	1,   // 130: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
-	3,   // 131: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
-	12,  // 132: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
-	14,  // 133: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
-	16,  // 134: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
-	18,  // 135: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
-	20,  // 136: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
-	22,  // 137: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
-	24,  // 138: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
-	26,  // 139: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
-	28,  // 140: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	30,  // 141: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	32,  // 142: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
-	34,  // 143: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	36,  // 144: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	38,  // 145: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
-	40,  // 146: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
-	42,  // 147: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
-	44,  // 148: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
-	46,  // 149: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
-	48,  // 150: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
-	50,  // 151: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
-	52,  // 152: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
-	54,  // 153: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
-	56,  // 154: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
-	59,  // 155: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
-	61,  // 156: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
-	63,  // 157: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
-	65,  // 158: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
-	67,  // 159: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
-	69,  // 160: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
-	71,  // 161: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
-	73,  // 162: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
-	75,  // 163: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
-	130, // [130:164] is the sub-list for method output_type
-	96,  // [96:130] is the sub-list for method input_type
-	96,  // [96:96] is the sub-list for extension type_name
-	96,  // [96:96] is the sub-list for extension extendee
-	0,   // [0:96] is the sub-list for field type_name
+	78,  // 71: sockd.v1.CancelResponse.operation:type_name -> sockd.v1.Operation
+	89,  // 72: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 73: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
+	79,  // 74: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 75: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
+	90,  // 76: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
+	79,  // 77: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 78: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
+	79,  // 79: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 80: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
+	91,  // 81: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
+	79,  // 82: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 83: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 84: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 85: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
+	79,  // 86: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
+	93,  // 87: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
+	57,  // 88: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
+	94,  // 89: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
+	95,  // 90: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
+	76,  // 91: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
+	80,  // 92: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
+	81,  // 93: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
+	82,  // 94: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	79,  // 95: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
+	79,  // 96: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
+	0,   // 97: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
+	2,   // 98: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
+	11,  // 99: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
+	13,  // 100: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
+	15,  // 101: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
+	17,  // 102: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
+	19,  // 103: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
+	21,  // 104: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
+	23,  // 105: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
+	25,  // 106: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
+	27,  // 107: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
+	29,  // 108: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
+	31,  // 109: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
+	33,  // 110: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
+	35,  // 111: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
+	37,  // 112: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
+	39,  // 113: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
+	41,  // 114: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
+	43,  // 115: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
+	45,  // 116: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
+	47,  // 117: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
+	49,  // 118: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
+	51,  // 119: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
+	53,  // 120: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
+	55,  // 121: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
+	58,  // 122: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
+	60,  // 123: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
+	62,  // 124: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
+	64,  // 125: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
+	66,  // 126: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
+	68,  // 127: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
+	70,  // 128: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
+	72,  // 129: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
+	74,  // 130: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
+	1,   // 131: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
+	3,   // 132: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
+	12,  // 133: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
+	14,  // 134: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
+	16,  // 135: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
+	18,  // 136: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
+	20,  // 137: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
+	22,  // 138: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
+	24,  // 139: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
+	26,  // 140: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
+	28,  // 141: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	30,  // 142: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	32,  // 143: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
+	34,  // 144: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	36,  // 145: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	38,  // 146: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
+	40,  // 147: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
+	42,  // 148: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
+	44,  // 149: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
+	46,  // 150: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
+	48,  // 151: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
+	50,  // 152: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
+	52,  // 153: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
+	54,  // 154: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
+	56,  // 155: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
+	59,  // 156: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
+	61,  // 157: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
+	63,  // 158: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
+	65,  // 159: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
+	67,  // 160: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
+	69,  // 161: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
+	71,  // 162: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
+	73,  // 163: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
+	75,  // 164: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
+	131, // [131:165] is the sub-list for method output_type
+	97,  // [97:131] is the sub-list for method input_type
+	97,  // [97:97] is the sub-list for extension type_name
+	97,  // [97:97] is the sub-list for extension extendee
+	0,   // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_sockd_proto_init() }
