@@ -76,18 +76,19 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 }
 
 // HasRequest reports, without changing anything, whether c has a request
-// of si's handle in si.Op's lane: pending, or out of the lane with its final
-// event on its way. Cancel of a lane that has none may still retire such a
-// stray of another caller's making; a search over lanes asks this first.
-func (s *Socket) HasRequest(c Caller, si SelectInfo) bool {
+// of si's handle in si.Op's lane: pending (current or queued), or out of the
+// lane with its final event on its way. Cancel of a lane that has none may
+// still retire a stray there; a search over lanes asks this first.
+func (s *Socket) HasRequest(c Caller, si SelectInfo) (pending, onItsWay bool) {
 	sd, l := s.laneOf(si.Op)
 	if sd == nil {
-		return false
+		return false, false
 	}
 	sd.mu.Lock()
 	defer sd.mu.Unlock()
 	mine := func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle }
-	return mine(l.current) || slices.IndexFunc(l.queue, mine) >= 0 || sd.retiringOf(c, si.Handle, si.Op.lane()) != nil
+	pending = mine(l.current) || slices.IndexFunc(l.queue, mine) >= 0
+	return pending, sd.retiringOf(c, si.Handle, si.Op.lane()) != nil
 }
 
 // DropCaller withdraws everything c waits for on this socket, as when an

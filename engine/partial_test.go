@@ -404,15 +404,22 @@ func TestHasRequest(t *testing.T) {
 	defer child.Close()
 	w, out := acceptOnItsWay(ln, c, child)
 	si := *w.selectInfo()
-	if !ln.HasRequest(c, si) {
-		t.Error("an accept with its completion on its way is not there")
+	if pending, onItsWay := ln.HasRequest(c, si); pending || !onItsWay {
+		t.Errorf("an accept with its completion on its way: pending %v, on its way %v", pending, onItsWay)
 	}
-	if ln.HasRequest(c, SelectInfo{Op: OpRecv, Handle: si.Handle}) {
+	if pending, onItsWay := ln.HasRequest(c, SelectInfo{Op: OpRecv, Handle: si.Handle}); pending || onItsWay {
 		t.Error("the accept's handle is there in the read lane")
 	}
 	out.flush(ln)
 	c.expect(t, EventCompletion, si.Handle) // asking retired nothing
-	if ln.HasRequest(c, si) {
+	if pending, onItsWay := ln.HasRequest(c, si); pending || onItsWay {
 		t.Error("a delivered accept is still there")
+	}
+	r := ln.Accept(bg, c, nowait)
+	if r.Select == nil {
+		t.Fatalf("accept: %+v", r)
+	}
+	if pending, _ := ln.HasRequest(c, *r.Select); !pending {
+		t.Error("a pending accept is not there")
 	}
 }

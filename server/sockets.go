@@ -230,22 +230,31 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 // cancelIn cancels c's request of handle si.Handle in the lane of ops that
 // has it, pending (matched is its op) or with its result on its way (done
 // is that result). With several ops the lane is found first, without side
-// effects (a Cancel of another lane could retire a stray there); none has
-// it: invalid naming no operation, or closed on a closed socket.
+// effects (a Cancel of another lane could retire a stray there), a pending
+// request before one that has finished (a reused handle may have both);
+// none has it: invalid naming no operation, or closed on a closed socket.
 func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.SelectInfo) (done *engine.Completion, matched engine.Op, err error) {
+	var inv *engine.InvalidError
+	nothing := func(done *engine.Completion, err error) bool {
+		return done == nil && (errors.As(err, &inv) || errors.Is(err, engine.ErrClosed))
+	}
 	if len(ops) == 1 {
 		si.Op = ops[0]
-		done, err = sock.Cancel(c, si)
-		var inv *engine.InvalidError
-		if done == nil && (errors.As(err, &inv) || errors.Is(err, engine.ErrClosed)) {
-			return nil, 0, err // nothing there
+		if done, err = sock.Cancel(c, si); nothing(done, err) {
+			return nil, 0, err
 		}
 		return done, si.Op, err
 	}
-	for _, op := range ops {
-		if si.Op = op; sock.HasRequest(c, si) {
-			done, err = sock.Cancel(c, si)
-			return done, op, err
+	for _, wantPending := range []bool{true, false} {
+		for _, op := range ops {
+			si.Op = op
+			if pending, onItsWay := sock.HasRequest(c, si); (wantPending && !pending) || (!wantPending && !onItsWay) {
+				continue
+			}
+			// It may have finished since: then it is not there after all.
+			if done, err = sock.Cancel(c, si); !nothing(done, err) {
+				return done, op, err
+			}
 		}
 	}
 	if sock.Closed() {
