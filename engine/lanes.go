@@ -123,6 +123,10 @@ func (op Op) lane() laneKind {
 	return noLane
 }
 
+// SameLane reports whether op and other queue in one lane, and so share
+// their handles (a recvfrom cancelled as a recv).
+func (op Op) SameLane(other Op) bool { return op.lane() == other.lane() }
+
 // laneOf maps an operation to its side and lane.
 func (s *Socket) laneOf(op Op) (*side, *lane) {
 	switch op.lane() {

@@ -132,22 +132,22 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 	}
 }
 
-// withdrawEvents takes back the events of socket's operation op and
-// handle that are held and not yet handed to a stream (Cancel: none may
+// withdrawEvents takes back the events of socket's handle in op's lane (0:
+// any lane) that are held and not yet handed to a stream (Cancel: none may
 // reach the client after it): its selects, and aborts that carry nothing.
 // A result (a completion, or an abort with partial work) is taken back only
 // when takeResult says the cancel has none to answer with and it is the
 // only one: it is then returned to be answered instead. Results it cannot
 // return stay, to be delivered: a reused handle may have several. last is
 // the newest sequence.
-func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
+func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Operations of one lane share their handles (a recvfrom cancelled as a
-	// recv); an unspecified op matches any, as Cancel then looked in every
-	// lane.
+	// recv); no op (0) matches any, as Cancel then found none.
 	anyOp := func(o sockdv1.Operation) bool {
-		return op == sockdv1.Operation_OPERATION_UNSPECIFIED || laneOf(o) == laneOf(op)
+		evOp, ok := decodeOp(o)
+		return op == 0 || ok && evOp.SameLane(op)
 	}
 	mine := func(ev *sockdv1.EventsResponse) (isResult bool, ok bool) {
 		if ev.GetSocketId() != socket {
@@ -188,18 +188,6 @@ func (s *Session) withdrawEvents(socket string, op sockdv1.Operation, handle uin
 		return true
 	})
 	return result, s.log.last()
-}
-
-// laneOf groups the operations that queue in one lane: accept, connect,
-// the reads, the writes.
-func laneOf(op sockdv1.Operation) sockdv1.Operation {
-	switch op {
-	case sockdv1.Operation_OPERATION_RECVFROM, sockdv1.Operation_OPERATION_RECVMSG:
-		return sockdv1.Operation_OPERATION_RECV
-	case sockdv1.Operation_OPERATION_SENDTO, sockdv1.Operation_OPERATION_SENDMSG:
-		return sockdv1.Operation_OPERATION_SEND
-	}
-	return op
 }
 
 // adopt records a socket the session now owns.

@@ -288,13 +288,13 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 	if sent != 1 {
 		t.Fatalf("sent %d after the first send went out, want 1", sent)
 	}
-	if got, _ := sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 1, true); got != nil {
+	if got, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil {
 		t.Fatalf("a cancel took back a completion already sent: %v", got)
 	}
-	if got, _ := sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 2, true); got == nil {
+	if got, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got == nil {
 		t.Fatal("a cancel did not take back a completion never sent")
 	}
-	sess.withdrawEvents("s", sockdv1.Operation_OPERATION_RECV, 9, false)
+	sess.withdrawEvents("s", engine.OpRecv, 9, false)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	for _, ev := range sess.log.after(0, 10) {

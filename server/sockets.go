@@ -210,9 +210,9 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	// they are stale). A result among them is answered here instead, but
 	// only when nothing was pending: else it is an earlier operation's, of
 	// a reused handle, and goes out as its event.
-	lane := r.GetInfo().GetOperation()
-	if matched != 0 {
-		lane = encodeOp(matched)
+	lane := matched
+	if lane == 0 && len(ops) == 1 {
+		lane = ops[0]
 	}
 	withdrawn, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0)
 	if withdrawn != nil {
