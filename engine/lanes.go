@@ -508,8 +508,13 @@ type rearmable interface {
 // returns its select info; nil when that does not apply or the socket
 // cannot be watched. Called with the side locked and the lane free.
 func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *SelectInfo {
+	// The option first: every completed call passes here, and almost no
+	// socket has it on.
+	if !s.selectRead.Load() || fatal != nil || t.Kind != WaitNowait || t.Completion || op.lane() != readLane {
+		return nil
+	}
 	r, ok := j.(rearmable)
-	if !ok || fatal != nil || t.Kind != WaitNowait || t.Completion || op.lane() != readLane || !s.selectRead.Load() || !r.readOK() {
+	if !ok || !r.readOK() {
 		return nil
 	}
 	sd, l := s.laneOf(op)
