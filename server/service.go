@@ -334,13 +334,9 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 	if limit := sess.completionBytes; sess.heldLocked() >= limit {
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
-	// The principal's count is shared by sessions admitting at the same
-	// moment under their own locks: add first, then look at what it was.
-	if limit := int64(s.limits.MaxPrincipalBytes); sess.load.bytes.Add(int64(n))-int64(n) >= limit {
-		sess.load.bytes.Add(-int64(n))
-		return 0, quotaExceeded("undelivered completion bytes per principal", int(limit))
+	if limit := s.limits.MaxPrincipalBytes; !sess.holdWithin(n, limit) {
+		return 0, quotaExceeded("undelivered completion bytes per principal", limit)
 	}
-	sess.pending.Add(int64(n)) // Hold(n), its principal's part already added
 	return n, nil
 }
 

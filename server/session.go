@@ -80,6 +80,19 @@ func (s *Session) Hold(delta int) {
 	s.load.bytes.Add(int64(delta))
 }
 
+// holdWithin is Hold(n) for an admission: refused, holding nothing, when
+// its principal already held limit bytes or more. The principal's count is
+// shared by sessions admitting at the same moment under their own locks, so
+// it is added to first and then looked at.
+func (s *Session) holdWithin(n, limit int) bool {
+	if s.load.bytes.Add(int64(n))-int64(n) >= int64(limit) {
+		s.load.bytes.Add(-int64(n))
+		return false
+	}
+	s.pending.Add(int64(n))
+	return true
+}
+
 // CallerID implements engine.Caller.
 func (s *Session) CallerID() string { return s.id }
 
