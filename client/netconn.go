@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -56,9 +57,9 @@ type Conn struct {
 	// (gRPC allows one sender).
 	sendMu sync.Mutex
 
-	lingerMu  sync.Mutex
-	linger    time.Duration // SetLinger's, when lingerSet
-	lingerSet bool
+	// linger is SetLinger's seconds; negative, as newConn starts it, for
+	// the default.
+	linger atomic.Int64
 
 	// failed is closed, and failure set, when the daemon reports that the
 	// socket failed or the stream ended: a write the stream refuses then
@@ -150,6 +151,7 @@ func newConn(s *Session, id, network string, stream pipeStream, cancel context.C
 	}
 	c.readDeadline.init()
 	c.writeDeadline.init()
+	c.linger.Store(-1)
 	return c
 }
 
@@ -528,20 +530,16 @@ func (c *Conn) finishClose(linger time.Duration) error {
 // socket is closed in the end all the same. Unlike net.TCPConn's default,
 // Close never leaves them to the background: they are in this process.
 func (c *Conn) SetLinger(sec int) error {
-	c.lingerMu.Lock()
-	defer c.lingerMu.Unlock()
-	c.linger, c.lingerSet = time.Duration(sec)*time.Second, sec >= 0
+	c.linger.Store(int64(sec))
 	return nil
 }
 
 // lingerTime is how long Close waits for written bytes (SetLinger).
 func (c *Conn) lingerTime() time.Duration {
-	c.lingerMu.Lock()
-	defer c.lingerMu.Unlock()
-	if !c.lingerSet {
-		return closeTimeout
+	if sec := c.linger.Load(); sec >= 0 {
+		return time.Duration(sec) * time.Second
 	}
-	return c.linger
+	return closeTimeout
 }
 
 // closeTimeout bounds each step of a Close of a Conn, Listener or PacketConn
