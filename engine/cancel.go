@@ -28,7 +28,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	)
 	sd.mu.Lock()
 	closed := s.closed.Load()
-	mine := func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle }
+	mine := nowaitHandleOf(c, si.Handle)
 	switch {
 	case closed:
 	case l.current != nil && mine(l.current):
@@ -86,7 +86,7 @@ func (s *Socket) HasRequest(c Caller, si SelectInfo) (pending, onItsWay bool) {
 	}
 	sd.mu.Lock()
 	defer sd.mu.Unlock()
-	mine := func(w *waiter) bool { return w.nowaitOf(c) && w.handle == si.Handle }
+	mine := nowaitHandleOf(c, si.Handle)
 	pending = mine(l.current) || slices.IndexFunc(l.queue, mine) >= 0
 	return pending, sd.retiringOf(c, si.Handle, si.Op.lane()) != nil
 }
@@ -136,4 +136,9 @@ func (s *Socket) DropCaller(c Caller) {
 		w.retire()
 	}
 	out.flush(s)
+}
+
+// nowaitHandleOf matches c's nowait requestor of handle.
+func nowaitHandleOf(c Caller, handle uint64) func(*waiter) bool {
+	return func(w *waiter) bool { return w.nowaitOf(c) && w.handle == handle }
 }
