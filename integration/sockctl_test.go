@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -267,4 +268,57 @@ func TestSockctlSessionPersistsAndCloses(t *testing.T) {
 	defer cancel()
 	_, err := other.api.Info(ctx, &sockdv1.InfoRequest{SocketId: id})
 	requireStatus(t, "info of a closed sockctl session's socket", err, codes.NotFound, "SOCKET_NOT_FOUND")
+}
+
+// A followed session that is closed ends `events --follow` normally: the
+// events it held are printed, then "session ended" and exit status 0.
+func TestSockctlEventsFollowEndsWithSession(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	id := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "bind", id, "127.0.0.1:0")
+	addr := c.ok(t, "sockname", id)
+	if got := c.ok(t, "recvfrom", id, "--nowait"); !strings.HasPrefix(got, "select recvfrom") {
+		t.Fatalf("recvfrom --nowait = %q, want a select", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	follow := exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
+	follow.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var errOut bytes.Buffer
+	follow.Stderr = &errOut
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	next := func() string {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("events --follow ended early: %v\nstderr: %s", lines.Err(), errOut.String())
+		}
+		return lines.Text()
+	}
+	if got := next(); got != "caught_up" {
+		t.Fatalf("first line %q, want caught_up", got)
+	}
+	sender := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "sendto", sender, "ping", addr)
+	if got := next(); !strings.Contains(got, "socket="+id+" select handle=") {
+		t.Fatalf("followed %q, want the recvfrom's select", got)
+	}
+	c.ok(t, "session", "close")
+	if lines.Scan() {
+		t.Fatalf("events --follow printed %q after the session closed", lines.Text())
+	}
+	if err := follow.Wait(); err != nil {
+		t.Fatalf("events --follow after the session closed: %v\nstderr: %s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "session ended") {
+		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
+	}
 }

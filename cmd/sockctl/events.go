@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -21,8 +23,10 @@ func newEventsCommand(a *app) *cobra.Command {
 		Short: "Print the session's events",
 		Long: `Print the events the daemon holds for the session with a sequence number
 greater than --after, one per line, and exit. With --follow, keep printing
-new events until interrupted; the stream reconnects by itself if the
-connection breaks, without losing or repeating events.
+new events until interrupted or until the session ends (closed, or the daemon
+stopped: "session ended" on standard error, exit status 0); the stream
+reconnects by itself if the connection breaks, without losing or repeating
+events.
 
   seq=3 socket=ID select handle=7 op=accept
   seq=4 socket=ID abort handle=8 op=recv reason=closed
@@ -62,6 +66,13 @@ elsewhere with the same --session ends a --follow here.`,
 				}
 				if ctx.Err() != nil {
 					return nil // interrupted: the normal end of --follow
+				}
+				if errors.Is(stream.Err(), client.ErrSessionEnded) {
+					// Every event the session held was printed: the
+					// stream ended as a stream of a closed session must,
+					// whether it was closed or the daemon stopped.
+					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended")
+					return nil
 				}
 				return stream.Err()
 			})

@@ -31,7 +31,8 @@
 // call the daemon refused ("error: not_found: ..."); 2 for a usage error,
 // including a request the daemon calls malformed (INVALID_ARGUMENT); 3 when
 // the daemon cannot be reached or is UNAVAILABLE; 130 when interrupted while
-// waiting. Errors go to standard error, results to standard output.
+// waiting. `events --follow` ends with 0 when its session ends. Errors go to
+// standard error, results to standard output.
 package main
 
 import (
