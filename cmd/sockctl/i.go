@@ -134,13 +134,14 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 }
 
 // emitTable prints the table, or in json one object per socket mapping
-// each key to its cell.
+// each key to its cell: a number for fd, recv and sent, null for a cell
+// that cannot be told.
 func emitTable(p *printer, keys []string, rows [][]string) error {
 	if p.json {
 		for _, row := range rows {
 			obj := object{}
 			for i, k := range keys {
-				obj = obj.with(k, row[i])
+				obj = obj.with(k, jsonCell(k, row[i]))
 			}
 			if err := p.emit(view{obj: obj}); err != nil {
 				return err
@@ -149,6 +150,20 @@ func emitTable(p *printer, keys []string, rows [][]string) error {
 		return nil
 	}
 	return p.emit(view{text: iTable(keys, rows)})
+}
+
+// jsonCell is a cell's json value.
+func jsonCell(key, cell string) any {
+	if cell == " " {
+		return nil
+	}
+	switch key {
+	case "fd", "recv", "sent":
+		if n, err := strconv.ParseUint(cell, 10, 64); err == nil {
+			return n
+		}
+	}
+	return cell
 }
 
 // iTable is do_i: nothing when there are no rows, else the header and the

@@ -54,6 +54,15 @@ func TestITable(t *testing.T) {
 	if got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.ReplaceAll(got, " \n", "$\n"), strings.ReplaceAll(want, " \n", "$\n"))
 	}
+	var out strings.Builder
+	if err := emitTable(&printer{w: &out, json: true}, defaultIKeys, rows[1:]); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON := `{"domain":"inet6","type":"STREAM","protocol":"TCP","fd":7,"owner":"s2","local_address":"localhost:40001","remote_address":"localhost:40000","recv":5,"sent":123,"state":"CD , CD"}` + "\n" +
+		`{"domain":"local","type":"DGRAM","protocol":"UDP","fd":null,"owner":null,"local_address":"local:/tmp/x","remote_address":null,"recv":0,"sent":0,"state":" - , SD"}` + "\n"
+	if out.String() != wantJSON {
+		t.Errorf("json:\n%s\nwant:\n%s", out.String(), wantJSON)
+	}
 	if iTable(defaultIKeys, nil) != "" {
 		t.Error("an empty table printed something")
 	}
