@@ -226,3 +226,51 @@ func TestPipeDetach(t *testing.T) {
 		t.Fatalf("the pipe delivered %q and the socket then held %q (%v); want %q in all", r.data, rest.GetData(), rest.GetError(), want)
 	}
 }
+
+// TestPipeUplinkFailureWithUnreadDownlink: a client that sends everything
+// before it reads is not deadlocked when its socket refuses the uplink while
+// the downlink waits for the client to read. The daemon drops what the client
+// sends after the failure (the socket could not take it), and the client,
+// once it reads, gets what the socket had received and then the error.
+func TestPipeUplinkFailureWithUnreadDownlink(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, srv := s.pair(t, tcp4)
+	p := s.openPipe(t, c)
+	// More than the sockets and the stream's flow-control window hold: the
+	// downlink ends up waiting in its send to the client.
+	down := payload("downlink", 32<<20)
+	var sentDown int
+	for chunk := 8 << 20; sentDown < len(down); sentDown += chunk {
+		if r := s.sendT(t, srv, down[sentDown:sentDown+chunk], millis(500)); r.GetBytesUnsent() != 0 {
+			break
+		}
+	}
+	if sentDown == len(down) {
+		t.Fatal("the peer's 32 MiB all went out: the downlink never waited")
+	}
+	if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// Data after close_write: the socket answers epipe.
+	up := payload("uplink", 1<<20)
+	sent := goCall(func() error {
+		for range 32 {
+			if err := p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: up}}); err != nil {
+				return err
+			}
+		}
+		return p.CloseSend()
+	})
+	if err := await(t, "client sends after the uplink failed", sent); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatalf("client send: %v", err)
+	}
+	r := await(t, "pipe output", goCall(func() pipeResult { return pipeReadAll(p) }))
+	if r.end != nil {
+		t.Fatalf("pipe stream failed: %v", r.end)
+	}
+	requireSockErr(t, "pipe send after close_write", r.err, sockdv1.SocketError_KIND_POSIX, "epipe")
+	if len(r.data) == 0 || !bytes.Equal(r.data, down[:len(r.data)]) {
+		t.Fatalf("pipe got %d bytes, want a prefix of the peer's bytes in order", len(r.data))
+	}
+}

@@ -124,7 +124,11 @@ func (p *pipe) run(ctx context.Context) error {
 	down := make(chan error, 1)
 	go func() {
 		defer p.leave()
-		up <- p.uplink(ctx)
+		err := p.uplink(ctx)
+		up <- err
+		if errors.As(err, new(socketFailure)) {
+			p.discardUplink()
+		}
 	}()
 	go func() { down <- p.downlink(ctx) }()
 	upDone, downDone := false, false
@@ -226,6 +230,21 @@ func (p *pipe) uplink(ctx context.Context) error {
 		default:
 			return invalidArgument("msg", "empty PipeRequest")
 		}
+	}
+}
+
+// discardUplink reads and drops what the client still sends after the
+// socket refused the uplink, until the stream ends. The error is reported
+// after what the downlink had read, which may wait for the client to read
+// it; a client that sends everything before it reads would otherwise wait
+// for the daemon to read while the daemon waits for it.
+func (p *pipe) discardUplink() {
+	for {
+		var req pipewire.Request
+		if err := p.stream.RecvMsg(&req); err != nil {
+			return
+		}
+		req.Release()
 	}
 }
 

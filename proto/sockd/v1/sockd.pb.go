@@ -4941,7 +4941,10 @@ type PipeResponse struct {
 	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// The peer shut down its write side: no more data.
 	Eof bool `protobuf:"varint,2,opt,name=eof,proto3" json:"eof,omitempty"`
-	// The socket failed; the stream ends after this message.
+	// The socket failed; the stream ends after this message, which follows
+	// the data the daemon had read before. Once the socket has refused the
+	// client's data, the daemon drops what the client still sends, so that a
+	// client that sends everything before it reads gets here too.
 	Error *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// The daemon's first message, alone: the pipe is bound to the socket
 	// (a refusal ends the stream with its status instead), so a client can
