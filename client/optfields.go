@@ -200,6 +200,8 @@ func FormatOptionValue(v *sockdv1.OptionValue) string {
 		return "abort"
 	case *sockdv1.OptionValue_MsfilterNull:
 		return "null"
+	case *sockdv1.OptionValue_Term:
+		return strconv.Quote(string(x.Term)) // apart from the name undefined
 	case *sockdv1.OptionValue_Domain:
 		return EnumName(x.Domain)
 	case *sockdv1.OptionValue_Type:
@@ -231,6 +233,8 @@ func OptionValueJSON(v *sockdv1.OptionValue) any {
 		return x.BoolValue
 	case *sockdv1.OptionValue_IntValue:
 		return x.IntValue
+	case *sockdv1.OptionValue_Term:
+		return map[string]any{"term": x.Term} // base64, as data is
 	case *sockdv1.OptionValue_Rcvbuf:
 		if x.Rcvbuf.GetUseDefault() {
 			return "default"

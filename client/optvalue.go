@@ -64,6 +64,7 @@ var optionForms = map[string]optionForm{
 	"default | pos_integer() | {pos_integer(), pos_integer()}": {"default, SIZE, or {N,SIZE}", parseRcvBuf},
 	"default | pos_integer()":                                  {"default or a positive integer", namedOr("default", nameValue("default"), intForm(1, maxInt32))},
 	"pid()":                                                    {"a session id", parseSessionID},
+	"term()":                                                   {"undefined, or the term's bytes as text or as a Go-quoted string (\"\\x00\\x01\")", parseTerm},
 }
 
 const (
@@ -216,6 +217,23 @@ func parseSessionID(s string) (*sockdv1.OptionValue, error) {
 		return nil, errWrongForm
 	}
 	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: s}}, nil
+}
+
+// parseTerm reads otp meta: undefined, a quoted string for any bytes, or
+// the text itself.
+func parseTerm(s string) (*sockdv1.OptionValue, error) {
+	if s == "undefined" {
+		return nameValue(s)(s)
+	}
+	b := []byte(s)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		u, err := strconv.Unquote(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a Go-quoted string", s)
+		}
+		b = []byte(u)
+	}
+	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: b}}, nil
 }
 
 func enumForm(d protoreflect.EnumDescriptor) func(string) (*sockdv1.OptionValue, error) {

@@ -74,6 +74,11 @@ func TestParseOptionValue(t *testing.T) {
 			want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: 4, Size: 8192}}}},
 		{typ: "default | pos_integer()", text: "2048", want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 2048}}},
 		{typ: "pid()", text: "0123abcd", want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: "0123abcd"}}},
+		{typ: "term()", text: "undefined", want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: "undefined"}}},
+		{typ: "term()", text: "gen_tcp", format: `"gen_tcp"`, want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: []byte("gen_tcp")}}},
+		{typ: "term()", text: `"undefined"`, want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: []byte("undefined")}}},
+		{typ: "term()", text: `"\x83\x00"`, want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: []byte{0x83, 0}}}},
+		{typ: "term()", text: `""`, want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: []byte{}}}},
 	}
 	for _, tt := range tests {
 		got, err := ParseOptionValue(tt.typ, tt.text)

@@ -54,8 +54,9 @@ type Socket struct {
 
 	cnt counters
 
-	mu               sync.Mutex // guards owner and the buffer settings below
+	mu               sync.Mutex // guards owner, meta and the buffer settings below
 	owner            Caller
+	meta             []byte // otp meta; nil is undefined
 	rcvN, rcvSize    int
 	rcvCtrl, sndCtrl int
 
@@ -130,6 +131,32 @@ func (s *Socket) SetOwner(by, to Caller) error {
 		return &InvalidError{What: "not_owner"}
 	}
 	s.owner = to
+	return nil
+}
+
+// Meta is otp meta, nil while undefined; the caller must not modify it.
+func (s *Socket) Meta() ([]byte, error) {
+	if s.Closed() {
+		return nil, ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meta, nil
+}
+
+// SetMeta is setopt meta: only the current owner may set it; nil makes it
+// undefined again (an empty term is not nil). The socket keeps meta itself,
+// not a copy.
+func (s *Socket) SetMeta(by Caller, meta []byte) error {
+	if s.Closed() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == nil || s.owner != by {
+		return &InvalidError{What: "not_owner"}
+	}
+	s.meta = meta
 	return nil
 }
 

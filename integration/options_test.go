@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"golang.org/x/sys/unix"
 
@@ -122,6 +123,58 @@ func TestOptOTPRcvBufGathers(t *testing.T) {
 	got := s.recv(t, server, 0, millis(2000)).GetData()
 	if len(got) <= 100 || len(got) > 400 {
 		t.Fatalf("recv(0) with rcvbuf {4, 100} gave %d bytes, want more than one buffer and at most 400", len(got))
+	}
+}
+
+// TestOptOTPMeta re-expresses api_opt_simple_otp_meta_option (23): meta is
+// undefined until set, only the owner sets it, it stays with the socket
+// through a change of owner, and an accepted socket starts without one.
+func TestOptOTPMeta(t *testing.T) {
+	t.Parallel()
+	a, b := newSession(t), newSession(t)
+	l, addr := a.listener(t, tcp4)
+	id := a.open(t, tcp4)
+	meta := optKey(otp, "meta")
+	undefined := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: "undefined"}}
+	termValue := func(b []byte) *sockdv1.OptionValue {
+		return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: b}}
+	}
+	wantMeta := func(who *rawSession, want *sockdv1.OptionValue) {
+		t.Helper()
+		resp := who.getOpt(t, id, meta)
+		if resp.GetError() != nil || !proto.Equal(resp.GetValue(), want) {
+			t.Fatalf("meta = %v %v, want %v", resp.GetValue(), resp.GetError(), want)
+		}
+	}
+	wantMeta(a, undefined)
+	label := []byte{0x83, 'h', 0, 1}
+	a.mustSetOpt(t, id, meta, termValue(label))
+	wantMeta(b, termValue(label)) // anyone may read it
+	if se := b.setOpt(t, id, meta, termValue([]byte("mine"))); se.GetKind() != sockdv1.SocketError_KIND_INVALID || se.GetInvalid() != "not_owner" {
+		t.Fatalf("non-owner set = %v, want invalid not_owner", se)
+	}
+	wantInvalidOption(t, a.setOpt(t, id, meta, termValue(make([]byte, 4097))), "a meta of 4097 bytes")
+	wantInvalidOption(t, a.setOpt(t, id, meta, boolValue(true)), "a boolean meta")
+	wantMeta(a, termValue(label)) // refused sets changed nothing
+	a.mustSetOpt(t, id, meta, termValue([]byte{}))
+	wantMeta(a, termValue([]byte{})) // an empty term is a term
+	a.mustSetOpt(t, id, meta, undefined)
+	wantMeta(a, undefined)
+
+	a.mustSetOpt(t, id, meta, termValue(label))
+	a.mustSetOpt(t, id, optKey(otp, "controlling_process"), &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: b.id}})
+	wantMeta(b, termValue(label))
+	b.mustSetOpt(t, id, meta, termValue([]byte("b's")))
+	wantMeta(a, termValue([]byte("b's")))
+
+	b.connect(t, id, addr)
+	accepted := a.accept(t, l)
+	if v := a.getOpt(t, accepted, meta).GetValue(); !proto.Equal(v, undefined) {
+		t.Fatalf("accepted socket's meta = %v, want undefined", v)
+	}
+	b.close(t, id)
+	if se := b.getOpt(t, id, meta).GetError(); se.GetKind() != sockdv1.SocketError_KIND_CLOSED {
+		t.Fatalf("meta of a closed socket: %v, want closed", se)
 	}
 }
 

@@ -44,8 +44,13 @@ const (
 )
 
 // ErrSessionOption is returned for otp controlling_process, whose value is a
-// session: the caller, which owns sessions, implements it.
-var ErrSessionOption = errors.New("otp controlling_process is implemented by the session layer")
+// session, and otp meta, which only the owner may set: the caller, which
+// owns sessions, implements them.
+var ErrSessionOption = errors.New("otp controlling_process and meta are implemented by the session layer")
+
+// MaxMeta bounds otp meta's bytes: a label for the socket, kept per socket
+// for as long as it lives.
+const MaxMeta = 4096
 
 // Resolve finds k's row and checks that it may be used in the asked direction
 // on a socket of this host: known, available, supported by the kernel and
@@ -203,7 +208,7 @@ func setOTP(o *Option, s Socket, v any) error {
 			snd = size
 		}
 		s.SetCtrlBufs(rcv, snd)
-	case "controlling_process":
+	case "controlling_process", "meta":
 		return ErrSessionOption
 	default:
 		return optionErr(o.Key, "get only")
@@ -280,7 +285,7 @@ func getOTP(o *Option, s Socket) (any, error) {
 			return nil, unix.EINVAL
 		}
 		return int(int32(ne.Uint32(b))), nil
-	case "controlling_process":
+	case "controlling_process", "meta":
 		return nil, ErrSessionOption
 	}
 	return nil, optionErr(o.Key, "set only")

@@ -99,6 +99,8 @@ var Table = []Option{
 		Notes: "the socket's domain, as the engine knows it (Erlang uses it for bind's shortcuts)"}),
 	{Key: Key{LevelOTP, "use_registry"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
 		Notes: "set at open; setopt accepts only true (the seed's table says no set; the reference's NIF takes true)"},
+	fromReference(Option{Key: Key{LevelOTP, "meta"}, Type: TypeOTPMeta, Set: true, Get: true, SysName: noSys,
+		Notes: "any term, kept for the socket: bytes in the client's own encoding, at most 4096; undefined until set, and setting undefined unsets it; only the owner may set it (else invalid not_owner); it stays with the socket when the socket changes owner"}),
 	fromReference(Option{Key: Key{LevelOTP, "select_read"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
 		Notes: "OTP 28: a nowait select-mode recv, recvfrom or recvmsg that reads data leaves its caller a new read select, armed ({select_read, {SelectInfo, Data}}), saving the call that would arm it; the caller stays the current reader, so others queue until it cancels; not inherited by accepted sockets"}),
 

@@ -39,6 +39,7 @@ const (
 	TypeOTPCtrlBuf
 	TypeOTPProcess
 	TypeUcred
+	TypeOTPMeta
 )
 
 var typeNames = map[ValueType]string{
@@ -71,6 +72,7 @@ var typeNames = map[ValueType]string{
 	TypeOTPRcvBuf:          "default | pos_integer() | {pos_integer(), pos_integer()}",
 	TypeOTPCtrlBuf:         "default | pos_integer()",
 	TypeOTPProcess:         "pid()",
+	TypeOTPMeta:            "term()",
 }
 
 // String is the seed's spelling of the type.
@@ -100,6 +102,7 @@ func (t ValueType) String() string {
 //	otp rcvbuf               RcvBuf
 //	otp rcvctrlbuf, sndctrlbuf  CtrlBuf
 //	pid()                    not handled here: the server owns sessions
+//	term() (otp meta)        not handled here: only the owner may set it
 type (
 	// Linger is linger(): struct linger.
 	Linger struct {

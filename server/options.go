@@ -32,8 +32,11 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if err != nil {
 		return &sockdv1.SetOptResponse{Error: optionError(err)}, nil
 	}
-	if o.Type == options.TypeOTPProcess {
+	switch o.Type {
+	case options.TypeOTPProcess:
 		return &sockdv1.SetOptResponse{Error: s.setControllingProcess(ctx, sess, sock, o.Key, r.GetValue())}, nil
+	case options.TypeOTPMeta:
+		return &sockdv1.SetOptResponse{Error: setMeta(sess, sock, o.Key, r.GetValue())}, nil
 	}
 	value, bad := decodeOptionValue(o, r.GetValue())
 	if bad != nil {
@@ -63,12 +66,22 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 	if err != nil {
 		return &sockdv1.GetOptResponse{Error: optionError(err)}, nil
 	}
-	if o.Type == options.TypeOTPProcess {
+	switch o.Type {
+	case options.TypeOTPProcess:
 		owner, ok := sock.Owner().(*Session)
 		if sock.Closed() || !ok {
 			return &sockdv1.GetOptResponse{Error: socketError(engine.ErrClosed)}, nil
 		}
 		return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: owner.id}}}, nil
+	case options.TypeOTPMeta:
+		meta, err := sock.Meta()
+		if err != nil {
+			return &sockdv1.GetOptResponse{Error: socketError(err)}, nil
+		}
+		if meta == nil {
+			return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: "undefined"}}}, nil
+		}
+		return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: meta}}}, nil
 	}
 	v, err := options.GetResolved(sock, o)
 	if se, err := optionOutcome(err); se != nil || err != nil {
@@ -104,6 +117,28 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 		by.disown(sock)
 	}
 	return nil
+}
+
+// setMeta is setopt otp meta: a term in the client's encoding, or
+// undefined; only the owner may set it.
+func setMeta(by *Session, sock *engine.Socket, key options.Key, v *sockdv1.OptionValue) *sockdv1.SocketError {
+	var meta []byte
+	switch x := v.GetValue().(type) {
+	case *sockdv1.OptionValue_Term:
+		if len(x.Term) > options.MaxMeta {
+			return badOptionValue(key, printValue(v), fmt.Sprintf("a term of %d bytes: at most %d", len(x.Term), options.MaxMeta))
+		}
+		// A copy: the request's bytes may be the transport's, and an
+		// empty term is a term, not undefined.
+		meta = append([]byte{}, x.Term...)
+	case *sockdv1.OptionValue_Name:
+		if x.Name != "undefined" {
+			return badOptionValue(key, printValue(v), "want a term or undefined")
+		}
+	default:
+		return badOptionValue(key, printValue(v), "want a term or undefined")
+	}
+	return socketError(sock.SetMeta(by, meta))
 }
 
 // SetOptNative implements sockdv1.SocketServiceServer: socket:setopt_native/3.

@@ -1017,6 +1017,7 @@ type OptionValue struct {
 	//	*OptionValue_SessionId
 	//	*OptionValue_Address
 	//	*OptionValue_Ucred
+	//	*OptionValue_Term
 	Value         isOptionValue_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1266,6 +1267,15 @@ func (x *OptionValue) GetUcred() *Ucred {
 	return nil
 }
 
+func (x *OptionValue) GetTerm() []byte {
+	if x != nil {
+		if x, ok := x.Value.(*OptionValue_Term); ok {
+			return x.Term
+		}
+	}
+	return nil
+}
+
 type isOptionValue_Value interface {
 	isOptionValue_Value()
 }
@@ -1387,6 +1397,14 @@ type OptionValue_Ucred struct {
 	Ucred *Ucred `protobuf:"bytes,23,opt,name=ucred,proto3,oneof"`
 }
 
+type OptionValue_Term struct {
+	// otp meta: any term, as bytes in the client's own encoding, which the
+	// daemon keeps for the socket and gives back unread (at most 4096
+	// bytes). An unset meta is the name 'undefined', and setting that name
+	// unsets it.
+	Term []byte `protobuf:"bytes,24,opt,name=term,proto3,oneof"`
+}
+
 func (*OptionValue_BoolValue) isOptionValue_Value() {}
 
 func (*OptionValue_IntValue) isOptionValue_Value() {}
@@ -1432,6 +1450,8 @@ func (*OptionValue_SessionId) isOptionValue_Value() {}
 func (*OptionValue_Address) isOptionValue_Value() {}
 
 func (*OptionValue_Ucred) isOptionValue_Value() {}
+
+func (*OptionValue_Term) isOptionValue_Value() {}
 
 // NativeValue is the value of a native option.
 type NativeValue struct {
@@ -1823,7 +1843,7 @@ const file_sockd_v1_options_proto_rawDesc = "" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\x12\x1f\n" +
 	"\vuse_default\x18\x03 \x01(\bR\n" +
-	"useDefault\"\xb9\b\n" +
+	"useDefault\"\xcf\b\n" +
 	"\vOptionValue\x12\x1f\n" +
 	"\n" +
 	"bool_value\x18\x01 \x01(\bH\x00R\tboolValue\x12\x1d\n" +
@@ -1851,7 +1871,8 @@ const file_sockd_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x15 \x01(\tH\x00R\tsessionId\x12\x1a\n" +
 	"\aaddress\x18\x16 \x01(\tH\x00R\aaddress\x12'\n" +
-	"\x05ucred\x18\x17 \x01(\v2\x0f.sockd.v1.UcredH\x00R\x05ucredB\a\n" +
+	"\x05ucred\x18\x17 \x01(\v2\x0f.sockd.v1.UcredH\x00R\x05ucred\x12\x14\n" +
+	"\x04term\x18\x18 \x01(\fH\x00R\x04termB\a\n" +
 	"\x05value\"y\n" +
 	"\vNativeValue\x12\x1d\n" +
 	"\tint_value\x18\x01 \x01(\x03H\x00R\bintValue\x12\x1f\n" +
@@ -1978,6 +1999,7 @@ func file_sockd_v1_options_proto_init() {
 		(*OptionValue_SessionId)(nil),
 		(*OptionValue_Address)(nil),
 		(*OptionValue_Ucred)(nil),
+		(*OptionValue_Term)(nil),
 	}
 	file_sockd_v1_options_proto_msgTypes[13].OneofWrappers = []any{
 		(*NativeValue_IntValue)(nil),
