@@ -464,3 +464,22 @@ func TestOptNative(t *testing.T) {
 		t.Fatalf("unknown native name: %v %v, want enoprotoopt", os, err)
 	}
 }
+
+// setopt_native and getopt_native of a closed socket answer closed before
+// they look at the value or the spec, as the NIF does.
+func TestNativeOptionsOfAClosedSocket(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	id := s.open(t, udp4)
+	s.close(t, id)
+	ctx, cancel := s.call()
+	defer cancel()
+	set, err := s.api.SetOptNative(ctx, &sockdv1.SetOptNativeRequest{SocketId: id, Level: 1, Name: 2})
+	if err != nil || set.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
+		t.Errorf("setopt_native without a value on a closed socket: %v %v", set, err)
+	}
+	get, err := s.api.GetOptNative(ctx, &sockdv1.GetOptNativeRequest{SocketId: id, Level: 1, Name: 2})
+	if err != nil || get.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
+		t.Errorf("getopt_native without a spec on a closed socket: %v %v", get, err)
+	}
+}

@@ -53,9 +53,22 @@ var ErrSessionOption = errors.New("otp controlling_process and meta are implemen
 const MaxMeta = 4096
 
 // Resolve finds k's row and checks that it may be used in the asked direction
-// on a socket of this host: known, available, supported by the kernel and
-// not used against the seed's Set/Get columns.
+// on a socket of this host: Find, then Allows.
 func (h *Host) Resolve(k Key, set bool) (*Option, error) {
+	o, err := h.Find(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Allows(set); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Find finds k's row among the options of this host: known, available and
+// supported by the kernel. Erlang's prim_socket refuses the others before the
+// NIF looks at the socket, so they answer invalid even on a closed socket.
+func (h *Host) Find(k Key) (*Option, error) {
 	o, ok := Lookup(k)
 	switch {
 	case !ok:
@@ -64,12 +77,21 @@ func (h *Host) Resolve(k Key, set bool) (*Option, error) {
 		return nil, optionErr(k, "%s", o.Unavailable)
 	case !h.Supported(o):
 		return nil, optionErr(k, "not supported by this host")
-	case set && !o.Set:
-		return nil, optionErr(k, "get only")
-	case !set && !o.Get:
-		return nil, optionErr(k, "set only")
 	}
 	return o, nil
+}
+
+// Allows reports an option used against the seed's Set/Get columns. The NIF
+// looks for the setter or getter after it found the socket open: a closed
+// socket answers closed first.
+func (o *Option) Allows(set bool) error {
+	switch {
+	case set && !o.Set:
+		return optionErr(o.Key, "get only")
+	case !set && !o.Get:
+		return optionErr(o.Key, "set only")
+	}
+	return nil
 }
 
 // Set is socket:setopt/3: it validates v against k's row and sets it.

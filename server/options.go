@@ -28,9 +28,9 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
-	o, err := s.options.Resolve(key, true)
-	if err != nil {
-		return &sockdv1.SetOptResponse{Error: optionError(err)}, nil
+	o, se := s.findOption(sock, key, true)
+	if se != nil {
+		return &sockdv1.SetOptResponse{Error: se}, nil
 	}
 	switch o.Type {
 	case options.TypeOTPProcess:
@@ -45,7 +45,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if err := s.checkCaller(ctx).setOpt(o, value); err != nil {
 		return nil, err
 	}
-	se, err := optionOutcome(options.SetResolved(sock, o, value))
+	se, err = optionOutcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
 
@@ -62,9 +62,9 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.GetOptResponse{Error: bad}, nil
 	}
-	o, err := s.options.Resolve(key, false)
-	if err != nil {
-		return &sockdv1.GetOptResponse{Error: optionError(err)}, nil
+	o, se := s.findOption(sock, key, false)
+	if se != nil {
+		return &sockdv1.GetOptResponse{Error: se}, nil
 	}
 	switch o.Type {
 	case options.TypeOTPProcess:
@@ -88,6 +88,23 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 		return &sockdv1.GetOptResponse{Error: se}, err
 	}
 	return &sockdv1.GetOptResponse{Value: encodeOptionValue(o.Type, v)}, nil
+}
+
+// findOption finds key's row for a setopt or getopt on sock, and answers
+// in Erlang's order: an option this host does not offer is invalid, then a
+// closed socket is closed, whatever the option's direction or the value.
+func (s *Service) findOption(sock *engine.Socket, key options.Key, set bool) (*options.Option, *sockdv1.SocketError) {
+	o, err := s.options.Find(key)
+	if err != nil {
+		return nil, optionError(err)
+	}
+	if sock.Closed() {
+		return nil, socketError(engine.ErrClosed)
+	}
+	if err := o.Allows(set); err != nil {
+		return nil, optionError(err)
+	}
+	return o, nil
 }
 
 // setControllingProcess hands sock to another session of the caller's
@@ -150,6 +167,9 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 	if err := s.checkCaller(ctx).native(actionSetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
 		return nil, err
 	}
+	if sock.Closed() { // before the value, as the NIF
+		return &sockdv1.SetOptNativeResponse{Error: socketError(engine.ErrClosed)}, nil
+	}
 	var value any
 	switch v := r.GetValue().GetValue().(type) {
 	case *sockdv1.NativeValue_IntValue:
@@ -176,6 +196,9 @@ func (s *Service) GetOptNative(ctx context.Context, r *sockdv1.GetOptNativeReque
 	}
 	if err := s.checkCaller(ctx).native(actionGetOpt, int(r.GetLevel()), int(r.GetName())); err != nil {
 		return nil, err
+	}
+	if sock.Closed() { // before the spec, as the NIF
+		return &sockdv1.GetOptNativeResponse{Error: socketError(engine.ErrClosed)}, nil
 	}
 	var spec options.NativeSpec
 	switch sp := r.GetSpec().GetSpec().(type) {

@@ -30,6 +30,50 @@ func TestOptionsOfAClosedSocket(t *testing.T) {
 	}
 }
 
+// Erlang's order on a closed socket: an option this host does not offer is
+// invalid (prim_socket refuses it before the NIF), anything else is closed
+// before the NIF looks for a setter or decodes the value.
+func TestClosedComesBeforeDirectionAndValue(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, _ := l.connected(t)
+	sock.Close()
+	key := func(level sockdv1.OptionLevel, name string) *sockdv1.OptionKey {
+		return &sockdv1.OptionKey{Level: level, Name: name}
+	}
+	intValue := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}
+	sockLevel, otpLevel := sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, sockdv1.OptionLevel_OPTION_LEVEL_OTP
+	for _, c := range []struct {
+		what string
+		key  *sockdv1.OptionKey
+		set  bool
+		v    *sockdv1.OptionValue
+		want sockdv1.SocketError_Kind
+	}{
+		{"set of a get-only option", key(sockLevel, "acceptconn"), true, intValue, sockdv1.SocketError_KIND_CLOSED},
+		{"get of a set-only option", key(sockdv1.OptionLevel_OPTION_LEVEL_IP, "add_membership"), false, nil, sockdv1.SocketError_KIND_CLOSED},
+		{"a bad value", key(sockLevel, "reuseaddr"), true, intValue, sockdv1.SocketError_KIND_CLOSED},
+		{"a bad otp value", key(otpLevel, "debug"), true, intValue, sockdv1.SocketError_KIND_CLOSED},
+		{"controlling_process to no session", key(otpLevel, "controlling_process"), true, intValue, sockdv1.SocketError_KIND_CLOSED},
+		{"an unknown option", key(sockLevel, "nosuch"), true, intValue, sockdv1.SocketError_KIND_INVALID},
+		{"a Windows option", key(sockLevel, "exclusiveaddruse"), false, nil, sockdv1.SocketError_KIND_INVALID},
+	} {
+		var se *sockdv1.SocketError
+		var err error
+		if c.set {
+			var resp *sockdv1.SetOptResponse
+			resp, err = l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: sock.ID(), Key: c.key, Value: c.v})
+			se = resp.GetError()
+		} else {
+			var resp *sockdv1.GetOptResponse
+			resp, err = l.svc.GetOpt(l.ctx, &sockdv1.GetOptRequest{SocketId: sock.ID(), Key: c.key})
+			se = resp.GetError()
+		}
+		if err != nil || se.GetKind() != c.want {
+			t.Errorf("%s on a closed socket: %v %v, want %v", c.what, se, err, c.want)
+		}
+	}
+}
+
 // A bad value is {invalid, {socket_option, Option, Value}}: the option and
 // the value, each printed as an Erlang user reads it.
 func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
