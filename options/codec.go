@@ -184,12 +184,10 @@ func ip4(v any, a netip.Addr, what string, orAny bool) ([4]byte, error) {
 	return a.As4(), nil
 }
 
+// multicast4 checks a group's type; the kernel answers einval for an IPv4
+// address that is no group, as Erlang's callers see it.
 func multicast4(v any, a netip.Addr) ([4]byte, error) {
-	b, err := ip4(v, a, "multiaddr", false)
-	if err == nil && !a.Unmap().IsMulticast() {
-		return b, badValue(v, "multiaddr %s is not a multicast address", a)
-	}
-	return b, err
+	return ip4(v, a, "multiaddr", false)
 }
 
 func encodeIPMreq(v any) ([]byte, error) {
@@ -367,8 +365,9 @@ func encodeIPv6Mreq(v any) ([]byte, error) {
 	if !ok {
 		return nil, badValue(v, "want #{multiaddr, interface}")
 	}
-	if !m.Multiaddr.Is6() || m.Multiaddr.Is4In6() || !m.Multiaddr.IsMulticast() || m.Multiaddr.Zone() != "" {
-		return nil, badValue(v, "multiaddr %s is not an IPv6 multicast address", m.Multiaddr)
+	// An IPv6 address that is no group is the kernel's einval.
+	if !m.Multiaddr.Is6() || m.Multiaddr.Zone() != "" {
+		return nil, badValue(v, "multiaddr %s: want an IPv6 address without a zone", m.Multiaddr)
 	}
 	if m.Interface > math.MaxInt32 {
 		return nil, badValue(v, "interface index out of range")

@@ -2,7 +2,6 @@ package options
 
 import (
 	"errors"
-	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,9 +107,6 @@ func SetResolved(s Socket, o *Option, v any) error {
 	if err := checkOpen(s); err != nil {
 		return err
 	}
-	if err := o.Requires.check(o.Key, s); err != nil {
-		return err
-	}
 	if o.Level == LevelOTP {
 		return withKey(o.Key, setOTP(o, s, v))
 	}
@@ -142,9 +138,6 @@ func GetResolved(s Socket, o *Option) (any, error) {
 	if err := checkOpen(s); err != nil {
 		return nil, err
 	}
-	if err := o.Requires.check(o.Key, s); err != nil {
-		return nil, err
-	}
 	if o.Level == LevelOTP {
 		return getOTP(o, s)
 	}
@@ -159,22 +152,6 @@ func GetResolved(s Socket, o *Option) (any, error) {
 	}
 	v, err := c.decode(b)
 	return v, withKey(o.Key, err)
-}
-
-// check reports a socket that does not meet the requirements as an
-// OptionError, before any syscall.
-func (r Requirements) check(k Key, s Socket) error {
-	switch {
-	case len(r.Domains) > 0 && !slices.Contains(r.Domains, s.Domain()):
-		return optionErr(k, "requires domain %s", domainNames(r.Domains))
-	case len(r.Types) > 0 && !slices.Contains(r.Types, s.Type()):
-		return optionErr(k, "requires type %s", typeNamesOf(r.Types))
-	case slices.Contains(r.NotTypes, s.Type()):
-		return optionErr(k, "not valid for type %s", typeNamesOf(r.NotTypes))
-	case len(r.Protocols) > 0 && !slices.Contains(r.Protocols, s.Protocol()):
-		return optionErr(k, "requires protocol %s", protocolNames(r.Protocols))
-	}
-	return nil
 }
 
 // withKey turns a codec's complaint into a ValueError naming the option.

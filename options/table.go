@@ -13,7 +13,11 @@ type Option struct {
 	// SysLevel and SysName are the setsockopt(2) level and option name;
 	// SysName is noSys for otp options and those Linux lacks.
 	SysLevel, SysName int
-	// Requires is checked before any syscall.
+	// Requires are the sockets the seed's comments name. They document the
+	// option and tell the probe which scratch socket to ask; they are not
+	// enforced: as Erlang's NIF, sockd lets the kernel decide, and the
+	// kernel accepts more (IP_MINTTL on TCP, IP_MTU on connected UDP, ip
+	// options on dual-stack inet6 sockets) or refuses with its errno.
 	Requires Requirements
 	// Privileged: the kernel wants CAP_NET_ADMIN or CAP_NET_RAW for some or
 	// all values, or trusts the socket's uid, which is the daemon's; a
