@@ -222,6 +222,15 @@ func TestOptControllingProcess(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
+			// Handed to b, now dead, a socket is taken and dies at once, as a
+			// socket handed to a dead pid (reference §2.7).
+			late := a.open(t, v)
+			a.mustSetOpt(t, late, optKey(otp, "controlling_process"), to(b.id))
+			ctx, cancel = a.call()
+			defer cancel()
+			if in, err := a.api.Info(ctx, &sockdv1.InfoRequest{SocketId: late}); status.Code(err) != codes.NotFound && in.GetInfo().GetFd() >= 0 {
+				t.Fatalf("socket handed to a dead session is open: %v %v", in, err)
+			}
 		})
 	}
 }

@@ -115,8 +115,18 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 		return badOptionValue(key, v, "want a session id")
 	}
 	to, found := s.sessions.lookup(by.principal, id.SessionId)
+	if !found && s.sessions.endedFor(by.principal, id.SessionId) {
+		// Erlang takes a dead pid and the socket dies with it (reference
+		// §2.7): ok, and the socket closes as its owner's death closes it.
+		if err := sock.SetOwner(by, nil); err != nil {
+			return socketError(err)
+		}
+		s.sessions.discard(sock)
+		by.disown(sock)
+		return nil
+	}
 	if !found {
-		return badOptionValue(key, id.SessionId, "no such live session of this principal")
+		return badOptionValue(key, id.SessionId, "no such session of this principal")
 	}
 	if err := sock.SetOwner(by, to); err != nil {
 		return socketError(err)

@@ -70,7 +70,16 @@ type sessionManager struct {
 	byID        map[string]*Session
 	byName      map[sessionName]*Session
 	byPrincipal map[Principal]*principalLoad
+	// ended remembers the last endedMemory sessions that ended, as Erlang
+	// tells a dead pid from a term that is none: a socket handed to one
+	// dies with it.
+	ended      map[string]Principal
+	endedOrder []string // a ring, oldest at endedNext once full
+	endedNext  int
 }
+
+// endedMemory bounds the ended sessions remembered.
+const endedMemory = 4096
 
 func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 	return &sessionManager{
@@ -83,6 +92,7 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		byID:               make(map[string]*Session),
 		byName:             make(map[sessionName]*Session),
 		byPrincipal:        make(map[Principal]*principalLoad),
+		ended:              make(map[string]Principal),
 	}
 }
 
@@ -162,6 +172,15 @@ func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
 	return s, true
 }
 
+// endedFor reports whether id is a session of the principal that ended (as
+// far as the table remembers).
+func (m *sessionManager) endedFor(p Principal, id string) bool {
+	m.mu.RLock()
+	owner, ok := m.ended[id]
+	m.mu.RUnlock()
+	return ok && (owner == p || m.isAdmin(p))
+}
+
 // end removes a session and lets it die.
 func (m *sessionManager) end(s *Session) {
 	m.mu.Lock()
@@ -181,6 +200,14 @@ func (m *sessionManager) removeLocked(s *Session) {
 	if s.load.sessions--; s.load.sessions <= 0 {
 		delete(m.byPrincipal, s.principal)
 	}
+	if len(m.endedOrder) < endedMemory {
+		m.endedOrder = append(m.endedOrder, s.id)
+	} else {
+		delete(m.ended, m.endedOrder[m.endedNext])
+		m.endedOrder[m.endedNext] = s.id
+		m.endedNext = (m.endedNext + 1) % endedMemory
+	}
+	m.ended[s.id] = s.principal
 }
 
 // expire ends s when its grace period number grace ends, if it is still the
