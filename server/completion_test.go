@@ -485,3 +485,38 @@ func TestOplessCancelKeepsOtherLanes(t *testing.T) {
 		t.Fatal("the earlier completion of the reused handle was taken from the log")
 	}
 }
+
+// What waiting blocking calls keep, a send's data and a recv's buffer, is
+// counted among the principal's bytes while they wait: a call past the
+// bound is refused, and the bytes are given back when the calls end.
+func TestWaitingCallsCountTheirBytes(t *testing.T) {
+	l := newLive(t, Limits{MaxPrincipalBytes: 1 << 20})
+	svc, ctx := l.svc, l.ctx
+	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
+	recvSock, _ := l.connected(t)
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	recvDone := make(chan error, 1)
+	go func() {
+		_, err := svc.Recv(waitCtx, &sockdv1.RecvRequest{SocketId: recvSock.ID(), Length: 1 << 20, Timeout: infinity})
+		recvDone <- err
+	}()
+	eventually(t, "the waiting recv's buffer counted", func() bool { return l.sess.load.bytes.Load() == 1<<20 })
+
+	sendSock, _ := l.connected(t)
+	if _, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: make([]byte, 4096), Timeout: infinity}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a blocking send past the principal's bytes: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	// A call that cannot wait keeps its bytes only for the syscall.
+	zero := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 0}}
+	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: []byte("x"), Timeout: zero}); err != nil || r.GetError() != nil {
+		t.Fatalf("send with timeout 0: %v %v", r, err)
+	}
+	cancelWait()
+	if err := <-recvDone; status.Code(err) != codes.Canceled {
+		t.Fatalf("the cancelled recv: %v", err)
+	}
+	eventually(t, "the recv's bytes given back", func() bool { return l.sess.load.bytes.Load() == 0 })
+	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: make([]byte, 4096), Timeout: infinity}); err != nil || r.GetError() != nil {
+		t.Fatalf("a blocking send within the bound: %v %v", r, err)
+	}
+}

@@ -32,11 +32,12 @@ type Limits struct {
 	// send's data, a recv's length or buffer size).
 	// Past it new completion-mode calls are refused.
 	MaxCompletionBytes int
-	// MaxPrincipalBytes bounds the same bytes, and those kept for replay,
+	// MaxPrincipalBytes bounds the same bytes, those kept for replay, and
+	// what calls that wait keep meanwhile (a send's data, a recv's buffer),
 	// over all of one principal's sessions together: past it its new
-	// completion-mode calls are refused and its sessions keep no sent
-	// events for replay. Without it a principal's sessions quota would
-	// multiply the bound.
+	// completion-mode and waiting calls are refused and its sessions keep no
+	// sent events for replay. Without it a principal's sessions quota, or
+	// its waiting operations, would multiply the bound.
 	MaxPrincipalBytes int
 	// MaxMonitors bounds the live socket monitors of all of one principal's
 	// sessions together.
@@ -273,6 +274,7 @@ type admission struct {
 	s        *Service
 	sess     *Session
 	reserved int  // completion bytes (admitNowait)
+	inFlight int  // a waiting call's bytes (admitWaiting)
 	waiting  bool // a pending-operations place (takeWaiting)
 }
 
@@ -290,7 +292,27 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 		a.done()
 		return admission{}, err
 	}
+	if a.inFlight, err = s.admitWaiting(sess, t, reserve); err != nil {
+		a.done()
+		return admission{}, err
+	}
 	return a, nil
+}
+
+// admitWaiting counts what a call that may wait keeps while it waits, a
+// send's data or a recv's buffer (reserve), among its principal's bytes
+// (DESIGN §7, bytes in flight), until admission.done: else a principal's
+// waiting operations could each keep up to a message's 16 MiB. A call
+// that cannot wait (nowait, timeout 0) keeps them only for the syscall.
+func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() int) (int, error) {
+	if reserve == nil || t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D == 0 {
+		return 0, nil
+	}
+	n := reserve()
+	if limit := s.limits.MaxPrincipalBytes; !sess.load.holdWithin(n, limit) {
+		return 0, quotaExceeded("bytes of waiting calls per principal", limit)
+	}
+	return n, nil
 }
 
 func (a admission) done() {
@@ -299,6 +321,9 @@ func (a admission) done() {
 	}
 	if a.reserved != 0 {
 		a.sess.Hold(-a.reserved)
+	}
+	if a.inFlight != 0 {
+		a.sess.load.bytes.Add(-int64(a.inFlight))
 	}
 	if a.waiting {
 		a.s.waiting.release(a.sess.principal)

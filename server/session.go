@@ -54,8 +54,9 @@ type Session struct {
 // their group) and the bytes of their completion mode and event logs.
 type principalLoad struct {
 	sessions int // live sessions; sessionManager.mu
-	// bytes is what its sessions owe their clients: the payload of events
-	// not yet sent, and what waiting completions keep. Admission bounds it.
+	// bytes is what its sessions owe their clients, the payload of events
+	// not yet sent and what waiting completions keep, and what its waiting
+	// blocking calls keep (admitWaiting). Admission bounds it.
 	bytes atomic.Int64
 	// replay is the payload of sent events its sessions keep for a resume:
 	// kept only while bytes and replay together stay within the bound.
@@ -85,11 +86,20 @@ func (s *Session) Hold(delta int) {
 // shared by sessions admitting at the same moment under their own locks, so
 // it is added to first and then looked at.
 func (s *Session) holdWithin(n, limit int) bool {
-	if s.load.bytes.Add(int64(n))-int64(n) >= int64(limit) {
-		s.load.bytes.Add(-int64(n))
+	if !s.load.holdWithin(n, limit) {
 		return false
 	}
 	s.pending.Add(int64(n))
+	return true
+}
+
+// holdWithin adds n to the principal's bytes unless they were limit or more
+// already (added to first, then looked at, as in Session.holdWithin).
+func (l *principalLoad) holdWithin(n, limit int) bool {
+	if l.bytes.Add(int64(n))-int64(n) >= int64(limit) {
+		l.bytes.Add(-int64(n))
+		return false
+	}
 	return true
 }
 
