@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -28,6 +33,7 @@ func TestBadInput(t *testing.T) {
 		t.Run("TimeoutOutOfRange", testTimeoutOutOfRange)
 		t.Run("WrongState", testWrongState)
 		t.Run("ShutdownHowUnspecified", testShutdownHowUnspecified)
+		t.Run("DecodeBomb", testDecodeBomb)
 	})
 	t.Run("RoundTripAfterwards", func(t *testing.T) {
 		s := newRawSession(t) // the daemon's default grace is plenty here
@@ -361,4 +367,69 @@ func testShutdownHowUnspecified(t *testing.T) {
 	defer cancel()
 	_, err := s.api.Shutdown(ctx, &sockdv1.ShutdownRequest{SocketId: c})
 	requireStatus(t, "shutdown how unspecified", err, codes.InvalidArgument, "")
+}
+
+// testDecodeBomb: a request within the size limit that would decode into far
+// more memory than it takes (a million empty iov entries, three bytes each
+// on the wire, a 24-byte slice each decoded) is refused before it is
+// decoded; one with IOV_MAX pieces goes through.
+func testDecodeBomb(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, srv := s.pair(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	_, err := s.api.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: c, Iov: make([][]byte, 1_000_000)})
+	requireStatus(t, "a million empty iov entries", err, codes.ResourceExhausted, "REQUEST_TOO_COMPLEX")
+	if !strings.Contains(err.Error(), "fields") {
+		t.Fatalf("refusal %v does not say why", err)
+	}
+	_, err = s.api.IsSupported(ctx, &sockdv1.IsSupportedRequest{Keys: make([]string, 1_000_000)})
+	requireStatus(t, "a million empty keys", err, codes.ResourceExhausted, "REQUEST_TOO_COMPLEX")
+	// A streamed request too: EventsRequest has no list, so its bomb is
+	// made of unknown fields, written by hand.
+	events, err := proto.Marshal(&sockdv1.EventsRequest{SessionId: s.id, NoFollow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100_000 {
+		events = protowire.AppendBytes(protowire.AppendTag(events, 100, protowire.BytesType), nil)
+	}
+	desc := &grpc.StreamDesc{StreamName: "Events", ServerStreams: true}
+	stream, err := dialConn(t).NewStream(ctx, desc, "/sockd.v1.SocketService/Events", grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(events); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var reply []byte
+	requireStatus(t, "an events request of 100000 fields", stream.RecvMsg(&reply), codes.ResourceExhausted, "REQUEST_TOO_COMPLEX")
+
+	iov := make([][]byte, 1024)
+	for i := range iov {
+		iov[i] = []byte{byte('a' + i%26)}
+	}
+	resp, err := s.api.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: c, Iov: iov})
+	if err != nil || resp.GetError() != nil || resp.GetBytesSent() != 1024 {
+		t.Fatalf("sendmsg of 1024 pieces: %v %v", resp, err)
+	}
+	s.recvExactly(t, srv, bytes.Join(iov, nil))
+}
+
+// rawCodec sends and receives messages as they are on the wire.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
 }

@@ -21,19 +21,20 @@ const errorDomain = "sockd"
 // Reasons carried in google.rpc.ErrorInfo. Each names one failure; a reason is
 // never reused for a different one.
 const (
-	reasonInvalidArgument  = "INVALID_ARGUMENT"
-	reasonInvalidTimeout   = "INVALID_TIMEOUT"
-	reasonMissingSession   = "SESSION_REQUIRED"
-	reasonSessionNotFound  = "SESSION_NOT_FOUND"
-	reasonSocketNotFound   = "SOCKET_NOT_FOUND"
-	reasonQuotaExceeded    = "QUOTA_EXCEEDED"
-	reasonDraining         = "DRAINING"
-	reasonStreamReplaced   = "EVENT_STREAM_REPLACED"
-	reasonPermissionDenied = "PERMISSION_DENIED"
-	reasonPolicyDenied     = "POLICY_DENIED"
-	reasonCallCancelled    = "CALL_CANCELLED"
-	reasonCallDeadline     = "CALL_DEADLINE_EXCEEDED"
-	reasonInternal         = "INTERNAL"
+	reasonInvalidArgument   = "INVALID_ARGUMENT"
+	reasonInvalidTimeout    = "INVALID_TIMEOUT"
+	reasonMissingSession    = "SESSION_REQUIRED"
+	reasonSessionNotFound   = "SESSION_NOT_FOUND"
+	reasonSocketNotFound    = "SOCKET_NOT_FOUND"
+	reasonQuotaExceeded     = "QUOTA_EXCEEDED"
+	reasonRequestTooComplex = "REQUEST_TOO_COMPLEX"
+	reasonDraining          = "DRAINING"
+	reasonStreamReplaced    = "EVENT_STREAM_REPLACED"
+	reasonPermissionDenied  = "PERMISSION_DENIED"
+	reasonPolicyDenied      = "POLICY_DENIED"
+	reasonCallCancelled     = "CALL_CANCELLED"
+	reasonCallDeadline      = "CALL_DEADLINE_EXCEEDED"
+	reasonInternal          = "INTERNAL"
 )
 
 // statusError builds a status with ErrorInfo and any further details.

@@ -176,23 +176,28 @@ func (s *Service) flushed() bool {
 	return true
 }
 
-// UnaryInterceptor refuses new calls while draining.
+// UnaryInterceptor refuses new calls while draining, and requests the
+// codec did not decode (Codec).
 func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.draining.Load() {
 			return nil, statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
 		}
+		if err := refusedByCodec(req); err != nil {
+			return nil, err
+		}
 		return handler(ctx, req)
 	}
 }
 
-// StreamInterceptor refuses new streams while draining.
+// StreamInterceptor refuses new streams while draining, and has the
+// stream's requests that the codec did not decode refused.
 func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if s.draining.Load() {
 			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
 		}
-		return handler(srv, ss)
+		return handler(srv, checkedStream{ss})
 	}
 }
 

@@ -93,7 +93,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(server.PeerCredentials()),
-		grpc.ForceServerCodecV2(pipewire.Codec()),
+		grpc.ForceServerCodecV2(server.Codec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
