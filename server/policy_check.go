@@ -154,18 +154,13 @@ func (c policyCheck) address(action string, sa engine.SockAddr, list func(*polic
 	return nil
 }
 
-// peerAddr is the peer a connect or send to sa reaches: the unspecified
-// address (0.0.0.0, ::) reaches the loopback, and is decided as such.
-func peerAddr(sa engine.SockAddr) engine.SockAddr {
-	if (sa.Family == engine.FamilyInet || sa.Family == engine.FamilyInet6) && sa.Addr.Unmap().IsUnspecified() {
-		if sa.Addr.Is4() || sa.Addr.Is4In6() {
-			sa.Addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		} else {
-			sa.Addr = netip.IPv6Loopback()
-		}
-	}
-	return sa
-}
+// peerAddr is the address a connect or send to sa is decided as: sa
+// itself. The unspecified address (0.0.0.0, ::) reaches a local address
+// the kernel picks, the socket's bound address, an IP_PKTINFO source or
+// the loopback (127.0.0.1 even for :: on a socket bound to a v4-mapped
+// address), so it is no one address: only a rule that names it, or any
+// address, lets it through.
+func peerAddr(sa engine.SockAddr) engine.SockAddr { return sa }
 
 // accepts reports whether a listener of p keeps a connection from peer.
 func (c policyCheck) accepts(peer engine.SockAddr) bool {

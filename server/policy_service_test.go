@@ -139,12 +139,6 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	wantDenied(t, err, reasonPolicyDenied, actionOpen)
 	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id2, Address: inet("127.0.0.1", 9)})
 	wantDenied(t, err, reasonPolicyDenied, actionConnect)
-	// The unspecified address reaches the loopback, and is decided as such.
-	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: inet("0.0.0.0", 9)})
-	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
-	if !strings.Contains(err.Error(), "127.0.0.1:9") {
-		t.Errorf("0.0.0.0 was not decided as the loopback: %v", err)
-	}
 	// AF_UNSPEC dissolves an association: no rule needed.
 	unspec := &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}
 	if r, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id, Address: unspec}); err != nil || r.GetError() != nil {
@@ -166,6 +160,23 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "uid:1000") || !strings.Contains(err.Error(), "10.0.0.1:9") {
 		t.Errorf("the denial does not say who and what: %v", err)
+	}
+
+	// The unspecified address reaches whichever local address the kernel
+	// picks (the bound one, an IP_PKTINFO source, the loopback): it is
+	// decided as itself, which a rule of addresses does not cover.
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\", \"inet6 *\"]\n  bind: [\"*:0\"]\n  connect: [\"127.0.0.1:9\", \"[::1]:9\"]\n  sendto: [\"127.0.0.1:9\", \"[::1]:9\"]\n"))
+	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("0.0.0.0", 9)})
+	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	if !strings.Contains(err.Error(), "0.0.0.0:9") {
+		t.Errorf("0.0.0.0 was not decided as itself: %v", err)
+	}
+	tcp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
+	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: tcp6, Address: inet6("::", 9, 0)})
+	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	if r, err := l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("127.0.0.1", 9)}); err != nil || r.GetError() != nil {
+		t.Fatalf("sendto the address the rule names: %v %v", r, err)
 	}
 }
 
