@@ -110,3 +110,48 @@ func TestRelayBadInput(t *testing.T) {
 	requireStatus(t, "missing socket", relay(a, ""), codes.InvalidArgument, "INVALID_ARGUMENT")
 	requireStatus(t, "unknown socket", relay(a, "nope"), codes.NotFound, "SOCKET_NOT_FOUND")
 }
+
+// TestRelayAndPipeEndWithTheirSession: a Relay or a Pipe that a session
+// started on another session's sockets ends when its session does, as the
+// session's blocking calls do (cancelled), rather than outlive it; the
+// sockets stay open for their owner.
+func TestRelayAndPipeEndWithTheirSession(t *testing.T) {
+	t.Parallel()
+	owner, runner := newSession(t), newSession(t)
+	x1, a := owner.pair(t, tcp4)
+	_, b := owner.pair(t, tcp4)
+	c, peer := owner.pair(t, tcp4)
+	relayed := goCall(func() result[*sockdv1.RelayResponse] {
+		ctx, cancel := runner.call()
+		defer cancel()
+		resp, err := runner.api.Relay(ctx, &sockdv1.RelayRequest{SocketA: a, SocketB: b})
+		return result[*sockdv1.RelayResponse]{resp, err}
+	})
+	owner.waitReaders(t, b, 1)
+	p := runner.openPipe(t, c)
+	if msg, err := p.Recv(); err != nil || !msg.GetReady() {
+		t.Fatalf("pipe ready: %v %v", msg, err)
+	}
+	owner.send(t, x1, []byte("before")) // relayed a to b while the runner lives
+	ctx, cancel := runner.call()
+	defer cancel()
+	if _, err := runner.api.CloseSession(ctx, &sockdv1.CloseSessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	r := await(t, "relay ends with its session", relayed)
+	if r.err != nil {
+		t.Fatalf("relay: %v", r.err)
+	}
+	requireSockErr(t, "relay of a dead session", r.resp.GetError(), sockdv1.SocketError_KIND_CANCELLED, "cancelled")
+	piped := await(t, "pipe ends with its session", goCall(func() pipeResult { return pipeReadAll(p) }))
+	if piped.end != nil {
+		t.Fatalf("pipe stream failed: %v", piped.end)
+	}
+	requireSockErr(t, "pipe of a dead session", piped.err, sockdv1.SocketError_KIND_CANCELLED, "cancelled")
+	// The owner's sockets are open and nobody reads them any more.
+	owner.send(t, peer, []byte("still mine"))
+	owner.recvExactly(t, c, []byte("still mine"))
+	if n := owner.info(t, a).GetNumReaders(); n != 0 {
+		t.Fatalf("%d readers left on a relayed socket", n)
+	}
+}

@@ -29,11 +29,17 @@ const reasonNotConnectedStream = "NOT_CONNECTED_STREAM"
 
 // streamCaller is the engine identity of a Pipe. Its calls are
 // blocking, so it receives no events; it exists so that the lanes see the
-// pipe as a requestor distinct from its session's own nowait calls.
-type streamCaller struct{ id string }
+// pipe as a requestor distinct from its session's own nowait calls. It is
+// as mortal as its session: a pipe does not outlive the session that
+// opened it, as a dying Erlang process's calls do not.
+type streamCaller struct {
+	id   string
+	gone <-chan struct{}
+}
 
-func (c *streamCaller) CallerID() string     { return c.id }
-func (c *streamCaller) Deliver(engine.Event) {}
+func (c *streamCaller) CallerID() string      { return c.id }
+func (c *streamCaller) Deliver(engine.Event)  {}
+func (c *streamCaller) Gone() <-chan struct{} { return c.gone }
 
 // errPipeReported ends a Pipe whose socket error was sent in-band.
 var errPipeReported = errors.New("socket error reported")
@@ -65,7 +71,7 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		adm.done()
 		return err
 	}
-	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe"}, release: adm.done}
+	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()}, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
 	return p.run(stream.Context())

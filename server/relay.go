@@ -43,10 +43,17 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, rpcError(err)
 	}
 	defer release()
-	res := engine.Relay(ctx, a, b)
+	relayCtx, stop := sess.untilGone(ctx)
+	defer stop()
+	res := engine.Relay(relayCtx, a, b)
 	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA}
 	if ctx.Err() != nil {
 		return nil, rpcError(ctx.Err())
+	}
+	if context.Cause(relayCtx) == errSessionEnded {
+		// Its session died: it ends as the session's blocking calls do.
+		resp.Error = socketError(engine.ErrCancelled)
+		return resp, nil
 	}
 	resp.Error, err = outcome(res.Err)
 	return resp, err

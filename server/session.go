@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,22 @@ var (
 
 // Gone implements engine.Mortal: its blocking calls end with it.
 func (s *Session) Gone() <-chan struct{} { return s.gone }
+
+// untilGone is ctx, ended also when the session dies (with the cause
+// errSessionEnded), for a call that runs without a caller the engine
+// knows (Relay): a dying Erlang process's calls do not outlive it. stop
+// releases the watch.
+func (s *Session) untilGone(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.gone:
+			cancel(errSessionEnded)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
 
 // Hold implements engine.Holder.
 func (s *Session) Hold(delta int) {
