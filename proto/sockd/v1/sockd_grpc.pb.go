@@ -140,9 +140,13 @@ type SocketServiceClient interface {
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (*MonitorResponse, error)
 	// CancelMonitor removes a monitor.
 	CancelMonitor(ctx context.Context, in *CancelMonitorRequest, opts ...grpc.CallOption) (*CancelMonitorResponse, error)
-	// Pipe binds a bidirectional stream to one connected stream socket.
+	// Pipe binds a bidirectional stream to one connected stream socket. It
+	// runs as its session's call: it ends with the error cancelled when the
+	// session ends.
 	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
-	// Relay joins two connected stream sockets inside the daemon with splice(2).
+	// Relay joins two connected stream sockets inside the daemon with
+	// splice(2), until both directions have ended, a socket fails or closes,
+	// the call is cancelled, or its session ends (the error cancelled).
 	Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error)
 }
 
@@ -591,9 +595,13 @@ type SocketServiceServer interface {
 	Monitor(context.Context, *MonitorRequest) (*MonitorResponse, error)
 	// CancelMonitor removes a monitor.
 	CancelMonitor(context.Context, *CancelMonitorRequest) (*CancelMonitorResponse, error)
-	// Pipe binds a bidirectional stream to one connected stream socket.
+	// Pipe binds a bidirectional stream to one connected stream socket. It
+	// runs as its session's call: it ends with the error cancelled when the
+	// session ends.
 	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
-	// Relay joins two connected stream sockets inside the daemon with splice(2).
+	// Relay joins two connected stream sockets inside the daemon with
+	// splice(2), until both directions have ended, a socket fails or closes,
+	// the call is cancelled, or its session ends (the error cancelled).
 	Relay(context.Context, *RelayRequest) (*RelayResponse, error)
 	mustEmbedUnimplementedSocketServiceServer()
 }
