@@ -80,6 +80,9 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		// bulk data through Pipe.
 		grpc.WithReadBufferSize(pipewire.TransportBuffer),
 		grpc.WithWriteBufferSize(pipewire.TransportBuffer),
+		// The daemon's message bound, both ways (its answers stay within
+		// gRPC's 4 MiB default, but a larger limit costs nothing).
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pipewire.MaxMessage), grpc.MaxCallSendMsgSize(pipewire.MaxMessage)),
 	}
 	if target.plaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))

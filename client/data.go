@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -16,7 +17,51 @@ type Msg struct {
 // Send sends data on a connected socket. The response says how many bytes
 // the OS accepted; on a partial send the caller resends the rest, after the
 // select event if t was nowait.
+//
+// A call that may wait sends more than MaxSendData in calls of that size,
+// one after the other, within t as a whole, as Erlang's send loops until all
+// is sent: the response counts them all, and on a socket error or a timeout
+// says what was sent before it; on an RPC error after some calls went out it
+// is returned with the error, for the same reason. (A message that large
+// cannot be a datagram.) A nowait call is one call, whose data must fit the
+// daemon's message limit of 16 MiB.
 func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
+	if len(data) <= MaxSendData || t.IsNowait() {
+		return s.send(ctx, id, data, t, flags)
+	}
+	var deadline time.Time
+	if t.kind == waitMillis {
+		deadline = time.Now().Add(time.Duration(t.millis) * time.Millisecond)
+	}
+	var sent uint64
+	for len(data) > 0 {
+		piece := data[:min(len(data), MaxSendData)]
+		if !deadline.IsZero() {
+			t = Millis(max(0, time.Until(deadline).Milliseconds()))
+		}
+		resp, err := s.send(ctx, id, piece, t, flags)
+		if resp == nil { // the call failed
+			if sent > 0 {
+				// What went out must not look unsent.
+				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
+			}
+			return nil, err
+		}
+		sent += resp.GetBytesSent()
+		data = data[resp.GetBytesSent():]
+		if err != nil || resp.GetBytesUnsent() > 0 { // a socket error, a timeout
+			resp.BytesSent, resp.BytesUnsent = sent, uint64(len(data))
+			return resp, err
+		}
+	}
+	return &sockdv1.SendResponse{BytesSent: sent}, nil
+}
+
+// MaxSendData is the most data one Send call carries: Session.Send sends
+// more in several calls. The daemon accepts messages of up to 16 MiB.
+const MaxSendData = 4 << 20
+
+func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{
 		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(),
 	}))

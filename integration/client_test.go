@@ -1,14 +1,19 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestClientPackageScenario drives one full scenario through the Go client
@@ -144,5 +149,72 @@ func nextClientEvent(t testing.TB, es *client.EventStream) *sockdv1.EventsRespon
 		case <-timeout:
 			t.Fatalf("no event within %v", eventWait)
 		}
+	}
+}
+
+// TestClientSendsLargeDataInPieces: Session.Send of more than one call
+// carries goes out in pieces, all of it in order, within its timeout as a
+// whole; and an answer of the largest Recv fits gRPC's default 4 MiB limit.
+func TestClientSendsLargeDataInPieces(t *testing.T) {
+	t.Parallel()
+	raw := newSession(t)
+	c, srv := raw.pair(t, tcp4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s, err := cl.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+
+	data := payload("large", 20<<20+3)
+	received := goCall(func() result[[]byte] {
+		var got []byte
+		for len(got) < len(data) {
+			rctx, rcancel := raw.call()
+			resp, err := raw.api.Recv(rctx, &sockdv1.RecvRequest{SocketId: srv, Timeout: millis(eventWait.Milliseconds())})
+			rcancel()
+			if err != nil || resp.GetError() != nil {
+				return result[[]byte]{got, fmt.Errorf("recv: %v %v", err, resp.GetError())}
+			}
+			got = append(got, resp.GetData()...)
+		}
+		return result[[]byte]{got, nil}
+	})
+	resp, err := s.Send(ctx, c, data, client.Infinity)
+	if err != nil || resp.GetBytesSent() != uint64(len(data)) {
+		t.Fatalf("send of %d bytes: %v %v", len(data), resp, err)
+	}
+	r := await(t, "the peer reads it all", received)
+	if r.err != nil || !bytes.Equal(r.resp, data) {
+		t.Fatalf("peer got %d bytes (%v), want %d in order", len(r.resp), r.err, len(data))
+	}
+
+	// Nobody reads now: the pieces stop at the timeout, which bounds the
+	// whole call, and the response says what went out.
+	start := time.Now()
+	resp, err = s.Send(ctx, c, data, client.Millis(300))
+	if !errors.Is(err, client.ErrTimeout) || resp.GetError().GetReason() != "timeout" {
+		t.Fatalf("send to a peer that does not read: %v %v, want timeout", resp, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("a 300 ms send took %v", took)
+	}
+	if resp.GetBytesSent()+resp.GetBytesUnsent() != uint64(len(data)) || resp.GetBytesSent() == 0 {
+		t.Fatalf("sent %d + unsent %d, want %d in all", resp.GetBytesSent(), resp.GetBytesUnsent(), len(data))
+	}
+
+	// The largest recv answers within gRPC's default limit; more is refused.
+	big, err := s.Recv(ctx, srv, options.MaxRcvBufBytes, client.Millis(2000))
+	if err != nil || len(big.GetData()) != options.MaxRcvBufBytes {
+		t.Fatalf("recv of %d bytes: %d %v", options.MaxRcvBufBytes, len(big.GetData()), err)
+	}
+	if _, err := s.Recv(ctx, srv, options.MaxRcvBufBytes+1, client.Millis(0)); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("recv of more than the bound: %v, want INVALID_ARGUMENT", err)
 	}
 }

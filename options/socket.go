@@ -31,11 +31,13 @@ type Socket interface {
 
 // Bounds of the otp buffers. A length-0 recv may read up to N*Size bytes
 // into one answer, so the product is bounded, not just each factor, and by
-// what one answer may carry: the daemon's Recv length bound, well inside
-// the gRPC message limit (a larger read could be neither sent nor given
-// back to the socket).
+// what one answer may carry: the daemon's Recv length bound. That leaves
+// an answer (with up to MaxCtrlBuf of control messages and its envelope, or
+// as a completion event) inside gRPC's default 4 MiB receive limit, which
+// every stock client keeps: a larger read could be neither delivered nor
+// given back to the socket.
 const (
-	MaxRcvBufBytes = 8 << 20
+	MaxRcvBufBytes = 4<<20 - 256<<10
 	MaxCtrlBuf     = 64 << 10
 	// DefaultRcvBufSize is the size the engine reads with when rcvbuf is
 	// default (engine.DefaultRcvBufSize).

@@ -29,8 +29,6 @@ import (
 	"github.com/sockd/sockd/server"
 )
 
-// maxMessageSize bounds one gRPC message: the largest recv buffer plus headroom.
-const maxMessageSize = 16 << 20
 
 // streamWorkers is how many goroutines serve calls. Reused goroutines keep
 // their grown stacks; a call that finds every worker busy runs on a fresh
@@ -97,8 +95,8 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.MaxRecvMsgSize(maxMessageSize),
-		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
+		grpc.MaxSendMsgSize(pipewire.MaxMessage),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		// Event streams live long: ping idle clients so a dead one is noticed

@@ -28,6 +28,12 @@ import (
 // holds only its read buffer.
 const TransportBuffer = 128 << 10
 
+// MaxMessage is the largest gRPC message the daemon and its client accept
+// from each other. The daemon's answers stay within gRPC's 4 MiB default,
+// which other clients keep; requests may be larger, a Send's data up to
+// MaxMessage less its envelope.
+const MaxMessage = 16 << 20
+
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
 // Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2
 // on a server or grpc.ForceCodecV2 on a call.

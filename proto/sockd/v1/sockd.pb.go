@@ -1791,7 +1791,9 @@ type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// The bytes.
+	// The bytes. A request is at most 16 MiB (the daemon's message limit,
+	// RESOURCE_EXHAUSTED past it); send more in several calls, as the client
+	// package's Session.Send does.
 	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
@@ -2258,7 +2260,9 @@ type RecvRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// Bytes wanted; 0 means "what is there", up to the otp rcvbuf size. Must be >= 0.
+	// Bytes wanted; 0 means "what is there", up to the otp rcvbuf size. Must
+	// be >= 0 and at most 3932160 (4 MiB less 256 KiB, so that any answer
+	// fits gRPC's default 4 MiB receive limit).
 	Length int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
