@@ -29,7 +29,6 @@ import (
 	"github.com/sockd/sockd/server"
 )
 
-
 // streamWorkers is how many goroutines serve calls. Reused goroutines keep
 // their grown stacks; a call that finds every worker busy runs on a fresh
 // goroutine and grows its stack through gRPC and the engine again (11% of
