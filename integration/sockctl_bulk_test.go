@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +12,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // sockctlProc is a sockctl process the test talks to while it runs.
@@ -112,6 +115,44 @@ func TestSockctlNc(t *testing.T) {
 	}
 	if in := await(t, "server read", got); string(in) != "hello through sockd\n" {
 		t.Fatalf("server got %q", in)
+	}
+}
+
+// TestSockctlNcInterrupted: the first SIGTERM ends nc with status 130, even
+// while nc, its peer done sending, waits for the rest of an input that
+// never ends.
+func TestSockctlNcInterrupted(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
+	// An OS pipe, never written, closed only at the end (with an io.Pipe,
+	// Wait would wait for the copy of stdin).
+	stdin, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	defer stdin.Close()
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	p := c.start(t, stdin, "nc", host, port)
+	conn := await(t, "nc connects", accepted)
+	if conn == nil {
+		t.Fatal("accept failed")
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).CloseWrite()
+	time.Sleep(100 * time.Millisecond) // nc reads the end of data, then waits for its input
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var exit *exec.ExitError
+	if err := await(t, "nc ends on SIGTERM", p.done); !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("nc after SIGTERM: %v, want exit status 130", err)
 	}
 }
 

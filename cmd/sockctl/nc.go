@@ -44,7 +44,7 @@ standard error, which helps with port 0.`,
 					return err
 				}
 				defer conn.Close()
-				return shuttle(conn, a.stdin, cmd.OutOrStdout())
+				return shuttle(ctx, conn, a.stdin, cmd.OutOrStdout())
 			})
 		},
 	}
@@ -98,8 +98,14 @@ func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, l
 
 // shuttle copies in to conn and conn to out. The end of in shuts conn's
 // write side down; shuttle returns once conn reached end of data and in was
-// copied, or either direction failed.
-func shuttle(conn *client.Conn, in io.Reader, out io.Writer) error {
+// copied, or either direction failed, or ctx ended (a signal: what is not
+// sent by then is dropped).
+func shuttle(ctx context.Context, conn *client.Conn, in io.Reader, out io.Writer) error {
+	stop := context.AfterFunc(ctx, func() {
+		conn.SetLinger(0)
+		conn.Close() // ends both copies but a read of in
+	})
+	defer stop()
 	sent := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(conn, in)
@@ -109,6 +115,9 @@ func shuttle(conn *client.Conn, in io.Reader, out io.Writer) error {
 		sent <- err
 	}()
 	_, err := io.Copy(out, conn)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
 		return err
 	}
@@ -120,7 +129,11 @@ func shuttle(conn *client.Conn, in io.Reader, out io.Writer) error {
 		default:
 		}
 	} else {
-		err = <-sent
+		select {
+		case err = <-sent:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
