@@ -207,6 +207,21 @@ func allowsAddr(list []addrPattern, sa engine.SockAddr) bool {
 	return false
 }
 
+// allowsUnspecified reports whether list lets a connect or send reach the
+// unspecified address sa: a pattern of any address, or of that very
+// address, with its port.
+func allowsUnspecified(list []addrPattern, sa engine.SockAddr) bool {
+	for _, a := range list {
+		if a.local || sa.Port < a.lo || sa.Port > a.hi {
+			continue
+		}
+		if !a.prefix.IsValid() || a.prefix.IsSingleIP() && a.prefix.Addr().Unmap() == sa.Addr.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
 // String spells the pattern as a rule's address lists do.
 func (a addrPattern) String() string {
 	if a.local {

@@ -130,7 +130,7 @@ func (c policyCheck) connect(sa engine.SockAddr) error {
 	if sa.Family == engine.FamilyUnspec {
 		return nil
 	}
-	return c.address(actionConnect, peerAddr(sa), func(r *policyRule) []addrPattern { return r.connect })
+	return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
 }
 
 // send decides the address a send gives. On a stream socket it connects
@@ -139,9 +139,29 @@ func (c policyCheck) connect(sa engine.SockAddr) error {
 // address Linux reads as AF_INET, and is refused.
 func (c policyCheck) send(sock *engine.Socket, sa engine.SockAddr) error {
 	if t := sock.Type(); t == unix.SOCK_STREAM || t == unix.SOCK_SEQPACKET {
-		return c.address(actionConnect, peerAddr(sa), func(r *policyRule) []addrPattern { return r.connect })
+		return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
 	}
-	return c.address(actionSendTo, peerAddr(sa), func(r *policyRule) []addrPattern { return r.sendTo })
+	return c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo })
+}
+
+// peer decides the peer of a connect or send. The unspecified address
+// (0.0.0.0, ::) is no one peer: the kernel sends to a local address it
+// picks, the socket's bound one, an IP_PKTINFO source or the loopback
+// (127.0.0.1 even for :: on a socket bound to a v4-mapped address). Only a
+// pattern of any address, or one that names the unspecified address itself,
+// lets it through; a list of prefixes that happens to contain it (0.0.0.0/2
+// beside the others that leave 127.0.0.0/8 out) does not.
+func (c policyCheck) peer(action string, sa engine.SockAddr, list func(*policyRule) []addrPattern) error {
+	if (sa.Family == engine.FamilyInet || sa.Family == engine.FamilyInet6) && sa.Addr.Unmap().IsUnspecified() {
+		if c.unrestricted() {
+			return nil
+		}
+		if c.r == nil || !allowsUnspecified(list(c.r), sa) {
+			return c.deny(action, addrTarget(sa))
+		}
+		return nil
+	}
+	return c.address(action, sa, list)
 }
 
 func (c policyCheck) address(action string, sa engine.SockAddr, list func(*policyRule) []addrPattern) error {
@@ -154,13 +174,6 @@ func (c policyCheck) address(action string, sa engine.SockAddr, list func(*polic
 	return nil
 }
 
-// peerAddr is the address a connect or send to sa is decided as: sa
-// itself. The unspecified address (0.0.0.0, ::) reaches a local address
-// the kernel picks, the socket's bound address, an IP_PKTINFO source or
-// the loopback (127.0.0.1 even for :: on a socket bound to a v4-mapped
-// address), so it is no one address: only a rule that names it, or any
-// address, lets it through.
-func peerAddr(sa engine.SockAddr) engine.SockAddr { return sa }
 
 // accepts reports whether a listener of p keeps a connection from peer.
 func (c policyCheck) accepts(peer engine.SockAddr) bool {

@@ -441,3 +441,48 @@ func TestPolicyWarnings(t *testing.T) {
 		}
 	}
 }
+
+// The unspecified destination reaches a local address the kernel picks, so
+// only any address, or the unspecified address named, lets it through: not
+// prefixes that happen to contain it while leaving the loopback out.
+func TestUnspecifiedDestination(t *testing.T) {
+	patterns := func(ss ...string) []addrPattern {
+		var list []addrPattern
+		for _, s := range ss {
+			a, err := parseAddrPattern(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list = append(list, a)
+		}
+		return list
+	}
+	notLoopback := patterns("0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7", "126.0.0.0/8", "128.0.0.0/1")
+	for _, c := range []struct {
+		list []addrPattern
+		sa   string
+		want bool
+	}{
+		{notLoopback, "0.0.0.0:9", false},
+		{patterns("*:9"), "0.0.0.0:9", true},
+		{patterns("*:9"), "0.0.0.0:10", false},
+		{patterns("*:9"), "[::]:9", true},
+		{patterns("0.0.0.0:9"), "0.0.0.0:9", true},
+		{patterns("0.0.0.0:9"), "[::ffff:0.0.0.0]:9", true},
+		{patterns("0.0.0.0:9"), "[::]:9", false},
+		{patterns("::/0", "0.0.0.0/0"), "[::]:9", false},
+		{patterns("127.0.0.1:9", "[::1]:9"), "[::]:9", false},
+	} {
+		if got := allowsUnspecified(c.list, ipAddr(c.sa)); got != c.want {
+			t.Errorf("%v to %s: %v, want %v", c.list, c.sa, got, c.want)
+		}
+	}
+	// And through the check itself: the prefixes allow a real address.
+	check := policyCheck{pol: &Policy{origin: "test"}, p: Principal{Kind: "uid", UID: 1000}, r: &policyRule{connect: notLoopback}}
+	if err := check.connect(ipAddr("0.0.0.0:9")); err == nil {
+		t.Error("0.0.0.0 allowed by prefixes that leave the loopback out")
+	}
+	if err := check.connect(ipAddr("8.8.8.8:9")); err != nil {
+		t.Errorf("an address the prefixes hold: %v", err)
+	}
+}
