@@ -174,7 +174,6 @@ func (c policyCheck) address(action string, sa engine.SockAddr, list func(*polic
 	return nil
 }
 
-
 // accepts reports whether a listener of p keeps a connection from peer.
 func (c policyCheck) accepts(peer engine.SockAddr) bool {
 	return c.unrestricted() || c.r != nil && allowsAddr(c.r.accept, peer)
