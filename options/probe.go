@@ -62,7 +62,14 @@ func probe(o *Option, scratch *scratchSockets) bool {
 	if !o.Native() {
 		return true // otp options the daemon implements itself
 	}
-	fd := scratch.get(scratchFor(o.Requires))
+	domain, typ, protocol := scratchFor(o.Requires)
+	fd := scratch.get(domain, typ, protocol)
+	if fd < 0 && typ == unix.SOCK_RAW {
+		// A daemon without CAP_NET_RAW opens no raw socket; the kernel
+		// knows the option all the same, and the requirement is the
+		// seed's comment, not a rule (Requires): ask a datagram socket.
+		fd = scratch.get(domain, unix.SOCK_DGRAM, 0)
+	}
 	if fd < 0 {
 		return false
 	}

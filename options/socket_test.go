@@ -125,6 +125,9 @@ func TestEverySupportedOptionSetsAndGets(t *testing.T) {
 		}
 		t.Run(o.Key.String(), func(t *testing.T) {
 			d, ty, pr := scratchFor(o.Requires)
+			if os.Geteuid() != 0 && (o.Privileged || ty == unix.SOCK_RAW) {
+				t.Skip("needs root: a privileged option or a raw socket")
+			}
 			if o.Key.String() == "ipv6.router_alert" {
 				pr = unix.IPPROTO_RAW // Linux takes it only on IPPROTO_RAW sockets
 			}
@@ -383,5 +386,26 @@ func TestProbeIsBounded(t *testing.T) {
 	}
 	if !testHost.Supported(reuse) {
 		t.Error("reuseaddr unsupported on Linux?")
+	}
+}
+
+// A daemon that may not open raw sockets still finds the options the seed
+// marks "type = raw" that the kernel knows (IP_MINTTL guards TCP too): the
+// probe asks a datagram socket instead.
+func TestProbeWithoutRawSockets(t *testing.T) {
+	scratch := newScratch()
+	defer scratch.close()
+	for _, proto := range []int{unix.IPPROTO_UDP, unix.IPPROTO_RAW} {
+		scratch.fds[[3]int{unix.AF_INET, unix.SOCK_RAW, proto}] = -1 // as EPERM would leave it
+	}
+	o, ok := Lookup(Key{LevelIP, "minttl"})
+	if !ok {
+		t.Fatal("no ip minttl row")
+	}
+	if !probe(o, scratch) {
+		t.Fatal("ip minttl unsupported when raw sockets cannot be opened")
+	}
+	if o, _ := Lookup(Key{LevelSCTP, "nodelay"}); probe(o, scratch) && scratch.get(unix.AF_INET, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP) < 0 {
+		t.Fatal("an SCTP option supported without SCTP")
 	}
 }

@@ -36,8 +36,9 @@ type Option struct {
 	FromReference bool
 }
 
-// Requirements restrict the sockets an option applies to; an empty list
-// allows any.
+// Requirements are the sockets the seed says an option applies to (an
+// empty list: any). They are documentation and the probe's choice of
+// scratch socket, not a rule: the kernel decides (Option.Requires).
 type Requirements struct {
 	Domains   []int
 	Types     []int
