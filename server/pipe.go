@@ -71,7 +71,8 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		adm.done()
 		return err
 	}
-	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()}, release: adm.done}
+	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
+		load: sess.load, limit: s.limits.MaxPrincipalBytes, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
 	return p.run(stream.Context())
@@ -106,6 +107,10 @@ type pipe struct {
 	stream sockdv1.SocketService_PipeServer
 	sock   *engine.Socket
 	caller *streamCaller
+	// What the uplink holds while the socket takes it counts among its
+	// principal's bytes, up to limit, as a waiting Send's data does.
+	load  *principalLoad
+	limit int
 
 	// The pipe's pending-operation place is given back (release) when
 	// both the handler and the uplink goroutine have left: the uplink may
@@ -194,8 +199,14 @@ func (p *pipe) uplink(ctx context.Context) error {
 			return err
 		}
 		if req.Held() {
+			n := req.Len()
+			if err := p.hold(n); err != nil {
+				req.Release()
+				return err
+			}
 			res := p.sock.SendMsg(ctx, p.caller, req.Iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
 			req.Release()
+			p.load.bytes.Add(-int64(n))
 			if err := p.sent(res); err != nil {
 				return err
 			}
@@ -203,7 +214,11 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 		switch msg := req.Msg.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
+			if err := p.hold(len(msg.Data)); err != nil {
+				return err
+			}
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
+			p.load.bytes.Add(-int64(len(msg.Data)))
 			if err := p.sent(res); err != nil {
 				return err
 			}
@@ -237,6 +252,16 @@ func (p *pipe) uplink(ctx context.Context) error {
 			return invalidArgument("msg", "empty PipeRequest")
 		}
 	}
+}
+
+// hold counts n bytes of the uplink among the principal's bytes until the
+// socket has taken them (the caller gives them back); past the bound the
+// pipe ends with RESOURCE_EXHAUSTED, as a Send would be refused.
+func (p *pipe) hold(n int) error {
+	if !p.load.holdWithin(n, p.limit) {
+		return quotaExceeded("bytes of waiting calls per principal", p.limit)
+	}
+	return nil
 }
 
 // discardUplink reads and drops what the client still sends after the

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sockd/sockd/internal/pipewire"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// fakePipe is a Pipe stream driven by the test: what it puts in in is what
+// the client sends; what the daemon sends other than data is in out.
+type fakePipe struct {
+	grpc.ServerStream
+	ctx context.Context
+	in  chan *sockdv1.PipeRequest
+	out chan *sockdv1.PipeResponse
+}
+
+func newFakePipe(ctx context.Context) *fakePipe {
+	return &fakePipe{ctx: ctx, in: make(chan *sockdv1.PipeRequest, 16), out: make(chan *sockdv1.PipeResponse, 16)}
+}
+
+func (f *fakePipe) Context() context.Context { return f.ctx }
+
+func (f *fakePipe) Send(m *sockdv1.PipeResponse) error { return f.SendMsg(m) }
+
+func (f *fakePipe) SendMsg(m any) error {
+	if r, ok := m.(*sockdv1.PipeResponse); ok {
+		f.out <- r
+	}
+	return nil // data (*pipewire.Outgoing) is dropped
+}
+
+func (f *fakePipe) Recv() (*sockdv1.PipeRequest, error) {
+	r := new(sockdv1.PipeRequest)
+	return r, f.RecvMsg(r)
+}
+
+func (f *fakePipe) RecvMsg(m any) error {
+	var req *sockdv1.PipeRequest
+	select {
+	case r, ok := <-f.in:
+		if !ok {
+			return io.EOF
+		}
+		req = r
+	case <-f.ctx.Done():
+		return f.ctx.Err()
+	}
+	switch x := m.(type) {
+	case *pipewire.Request:
+		x.Msg = req
+	case *sockdv1.PipeRequest:
+		proto.Merge(x, req)
+	}
+	return nil
+}
+
+// What a pipe's uplink holds while the socket takes it counts among its
+// principal's bytes, as a waiting Send's data does: given back once sent,
+// and past the bound the pipe ends with RESOURCE_EXHAUSTED.
+func TestPipeUplinkCountsItsBytes(t *testing.T) {
+	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20})
+	sock, peer := l.connected(t)
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	f := newFakePipe(ctx)
+	ended := make(chan error, 1)
+	go func() { ended <- l.svc.Pipe(f) }()
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock.ID()}}
+	if r := <-f.out; !r.GetReady() {
+		t.Fatalf("first answer %v, want ready", r)
+	}
+	// More than the sockets buffer: the send waits for the peer to read.
+	data := make([]byte, 3<<20)
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: data}}
+	eventually(t, "the waiting data counted", func() bool { return l.sess.load.bytes.Load() == int64(len(data)) })
+	if _, err := io.CopyN(io.Discard, peer, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the sent data given back", func() bool { return l.sess.load.bytes.Load() == 0 })
+
+	l.sess.load.bytes.Add(4 << 20) // the principal holds its bound elsewhere
+	defer l.sess.load.bytes.Add(-4 << 20)
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("more")}}
+	if err := <-ended; status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("pipe past the principal's bytes: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := peer.Read(make([]byte, 8)); n != 0 {
+		t.Fatalf("the refused data reached the peer (%d bytes)", n)
+	}
+}
