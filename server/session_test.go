@@ -356,3 +356,31 @@ func TestGraceExpiresAtOnce(t *testing.T) {
 		return true
 	})
 }
+
+// The table remembers the last endedMemory sessions that ended, no more:
+// the oldest are forgotten first.
+func TestEndedSessionsAreBounded(t *testing.T) {
+	m := newSessionManager(nil, SessionLimits{MaxPerPrincipal: endedMemory + 100})
+	p := Principal{Kind: "uid", UID: 1000}
+	var ids []string
+	for range endedMemory + 10 {
+		s, _, err := m.create(p, "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.id)
+		m.end(s)
+	}
+	if len(m.ended) != endedMemory {
+		t.Fatalf("%d ended sessions remembered, want %d", len(m.ended), endedMemory)
+	}
+	if m.endedFor(p, ids[0]) || m.endedFor(p, ids[9]) {
+		t.Error("the oldest ended sessions are still remembered")
+	}
+	if !m.endedFor(p, ids[10]) || !m.endedFor(p, ids[len(ids)-1]) {
+		t.Error("a recent ended session is forgotten")
+	}
+	if m.endedFor(Principal{Kind: "uid", UID: 1001}, ids[len(ids)-1]) {
+		t.Error("another principal's ended session counts as this one's")
+	}
+}
