@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,5 +73,101 @@ func TestHealthServing(t *testing.T) {
 		if resp.Status != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health %q = %v", svc, resp.Status)
 		}
+	}
+}
+
+// TestShutdownDoesNotWaitForHealthWatchers: a health Watch, which never ends
+// by itself, is told NOT_SERVING and cut shortly after the socket service
+// has drained, not held until --stop-timeout; and a second signal during a
+// drain ends the daemon at once.
+func TestShutdownDoesNotWaitForHealthWatchers(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "20s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(d.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{Service: sockdv1.SocketService_ServiceDesc.ServiceName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first health status: %v %v", r, err)
+	}
+	start := time.Now()
+	if err := d.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the daemon took %v to stop with a health watcher", took)
+	}
+	if r, err := watch.Recv(); err == nil && r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("the watcher heard %v, want NOT_SERVING or the end", r)
+	}
+}
+
+// TestSecondSignalEndsTheDrain: a drain held open by a client that does not
+// read its events waits up to --stop-timeout; a second SIGTERM ends the
+// daemon at once.
+func TestSecondSignalEndsTheDrain(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "60s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	defer func() {
+		if !exited {
+			d.Kill()
+		}
+	}()
+	api := d.Dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	// An event stream nobody reads, and more events than its window holds.
+	sctx, scancel := s.ctx(time.Minute)
+	defer scancel()
+	if _, err := api.Events(sctx, &sockdv1.EventsRequest{SessionId: s.id}); err != nil {
+		t.Fatal(err)
+	}
+	id := s.open(t, udp4)
+	for range 4000 {
+		s.monitor(t, id)
+	}
+	s.close(t, id) // 4000 down events
+	time.Sleep(200 * time.Millisecond)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		exited = true
+		t.Fatalf("the drain did not wait for the unread events: exit %v", err)
+	case <-time.After(time.Second):
+	}
+	start := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+		exited = true
+		d.stderr.Close()
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("the second signal took %v", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not end the drain")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -176,11 +177,12 @@ func (s *Service) flushed() bool {
 	return true
 }
 
-// UnaryInterceptor refuses new calls while draining, and requests the
-// codec did not decode (Codec).
+// UnaryInterceptor refuses new calls of the socket service while draining
+// (health answers NOT_SERVING meanwhile), and requests the codec did not
+// decode (Codec).
 func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if s.draining.Load() {
+		if s.draining.Load() && ofSocketService(info.FullMethod) {
 			return nil, statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
 		}
 		if err := refusedByCodec(req); err != nil {
@@ -194,11 +196,17 @@ func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 // stream's requests that the codec did not decode refused.
 func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if s.draining.Load() {
+		if s.draining.Load() && ofSocketService(info.FullMethod) {
 			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
 		}
 		return handler(srv, checkedStream{ss})
 	}
+}
+
+// ofSocketService reports whether a method is the socket service's, not
+// health's or reflection's.
+func ofSocketService(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/"+sockdv1.SocketService_ServiceDesc.ServiceName+"/")
 }
 
 // principal returns the calling connection's principal.

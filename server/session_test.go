@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -382,5 +385,29 @@ func TestEndedSessionsAreBounded(t *testing.T) {
 	}
 	if m.endedFor(Principal{Kind: "uid", UID: 1001}, ids[len(ids)-1]) {
 		t.Error("another principal's ended session counts as this one's")
+	}
+}
+
+// While draining, the socket service refuses new calls with UNAVAILABLE;
+// health and reflection still answer (health then says NOT_SERVING).
+func TestDrainRefusesOnlyTheSocketService(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.draining.Store(true)
+	defer l.svc.draining.Store(false)
+	unary := l.svc.UnaryInterceptor()
+	served := func(context.Context, any) (any, error) { return "served", nil }
+	if _, err := unary(l.ctx, &sockdv1.InfoRequest{}, &grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Info"}, served); status.Code(err) != codes.Unavailable {
+		t.Errorf("a socket service call while draining: %v, want UNAVAILABLE", err)
+	}
+	if r, err := unary(l.ctx, &sockdv1.InfoRequest{}, &grpc.UnaryServerInfo{FullMethod: "/grpc.health.v1.Health/Check"}, served); err != nil || r != "served" {
+		t.Errorf("a health check while draining: %v %v, want it served", r, err)
+	}
+	stream := l.svc.StreamInterceptor()
+	handled := func(any, grpc.ServerStream) error { return nil }
+	if err := stream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/sockd.v1.SocketService/Events"}, handled); status.Code(err) != codes.Unavailable {
+		t.Errorf("an event stream while draining: %v, want UNAVAILABLE", err)
+	}
+	if err := stream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/grpc.health.v1.Health/Watch"}, handled); err != nil {
+		t.Errorf("a health watch while draining: %v", err)
 	}
 }

@@ -59,6 +59,10 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // the first signal drains; a second one kills at once
+			}()
 			return run(ctx, opts)
 		},
 	}
