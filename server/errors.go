@@ -21,20 +21,21 @@ const errorDomain = "sockd"
 // Reasons carried in google.rpc.ErrorInfo. Each names one failure; a reason is
 // never reused for a different one.
 const (
-	reasonInvalidArgument   = "INVALID_ARGUMENT"
-	reasonInvalidTimeout    = "INVALID_TIMEOUT"
-	reasonMissingSession    = "SESSION_REQUIRED"
-	reasonSessionNotFound   = "SESSION_NOT_FOUND"
-	reasonSocketNotFound    = "SOCKET_NOT_FOUND"
-	reasonQuotaExceeded     = "QUOTA_EXCEEDED"
-	reasonRequestTooComplex = "REQUEST_TOO_COMPLEX"
-	reasonDraining          = "DRAINING"
-	reasonStreamReplaced    = "EVENT_STREAM_REPLACED"
-	reasonPermissionDenied  = "PERMISSION_DENIED"
-	reasonPolicyDenied      = "POLICY_DENIED"
-	reasonCallCancelled     = "CALL_CANCELLED"
-	reasonCallDeadline      = "CALL_DEADLINE_EXCEEDED"
-	reasonInternal          = "INTERNAL"
+	reasonInvalidArgument    = "INVALID_ARGUMENT"
+	reasonMissingSession     = "SESSION_REQUIRED"
+	reasonUnauthenticated    = "UNAUTHENTICATED"
+	reasonNotConnectedStream = "NOT_CONNECTED_STREAM" // Pipe or Relay on a socket that is no connected stream
+	reasonSessionNotFound    = "SESSION_NOT_FOUND"
+	reasonSocketNotFound     = "SOCKET_NOT_FOUND"
+	reasonQuotaExceeded      = "QUOTA_EXCEEDED"
+	reasonRequestTooComplex  = "REQUEST_TOO_COMPLEX"
+	reasonDraining           = "DRAINING"
+	reasonStreamReplaced     = "EVENT_STREAM_REPLACED"
+	reasonPermissionDenied   = "PERMISSION_DENIED"
+	reasonPolicyDenied       = "POLICY_DENIED"
+	reasonCallCancelled      = "CALL_CANCELLED"
+	reasonCallDeadline       = "CALL_DEADLINE_EXCEEDED"
+	reasonInternal           = "INTERNAL"
 )
 
 // statusError builds a status with ErrorInfo and any further details.
@@ -60,6 +61,22 @@ func invalidArgument(field, format string, args ...any) error {
 	return statusError(codes.InvalidArgument, reasonInvalidArgument, field+": "+desc,
 		map[string]string{"field": field},
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}})
+}
+
+// missingSession answers a call that needs a session and names none.
+func missingSession() error {
+	desc := "no session: call CreateSession and send its id as \"" + SessionMetadataKey + "\" metadata"
+	return statusError(codes.InvalidArgument, reasonMissingSession, desc, nil,
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "metadata." + SessionMetadataKey, Description: desc}}})
+}
+
+// notConnectedStream answers a Pipe or Relay on a socket that is not a
+// connected stream socket.
+func notConnectedStream(field, id, why string) error {
+	return statusError(codes.FailedPrecondition, reasonNotConnectedStream,
+		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field},
+		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+			{Type: "NOT_CONNECTED_STREAM", Subject: "socket:" + id, Description: why}}})
 }
 
 func socketNotFound(id string) error {

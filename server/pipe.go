@@ -3,13 +3,11 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 
 	"github.com/sockd/sockd/engine"
@@ -22,10 +20,6 @@ import (
 // while gRPC's window lets it go, and the uplink holds one request while the
 // socket takes it.
 const pipeChunk = 64 << 10
-
-// reasonNotConnectedStream: Pipe or Relay named a socket that is not a
-// connected stream socket.
-const reasonNotConnectedStream = "NOT_CONNECTED_STREAM"
 
 // streamCaller is the engine identity of a Pipe. Its calls are
 // blocking, so it receives no events; it exists so that the lanes see the
@@ -95,11 +89,6 @@ func (s *Service) streamSocket(ctx context.Context, field, id string) (*Session,
 		return nil, nil, notConnectedStream(field, id, "not connected: "+err.Error())
 	}
 	return sess, sock, nil
-}
-
-func notConnectedStream(field, id, why string) error {
-	return statusError(codes.FailedPrecondition, reasonNotConnectedStream,
-		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field})
 }
 
 // pipe is one Pipe stream bound to one socket.

@@ -213,7 +213,7 @@ func ofSocketService(fullMethod string) bool {
 func (s *Service) principal(ctx context.Context) (Principal, error) {
 	p, ok := principalOf(ctx)
 	if !ok {
-		return Principal{}, statusError(codes.Unauthenticated, "UNAUTHENTICATED", "connection has no sockd peer credentials", nil)
+		return Principal{}, statusError(codes.Unauthenticated, reasonUnauthenticated, "connection has no sockd peer credentials", nil)
 	}
 	return p, nil
 }
@@ -236,8 +236,7 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 		}
 	}
 	if id == "" {
-		return nil, statusError(codes.InvalidArgument, reasonMissingSession,
-			"no session: call CreateSession and send its id as \""+SessionMetadataKey+"\" metadata", nil)
+		return nil, missingSession()
 	}
 	sess, ok := s.sessions.lookup(p, id)
 	if !ok {
