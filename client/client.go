@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sockd/sockd/internal/daemonaddr"
 	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -44,15 +41,7 @@ func (e *DialError) Unwrap() error { return e.Err }
 // DefaultAddress is where sockd listens and sockctl connects when told
 // nothing else: $SOCKD_ADDR if set, else $XDG_RUNTIME_DIR/sockd.sock, else
 // /tmp/sockd-<uid>/sockd.sock.
-func DefaultAddress() string {
-	if addr := os.Getenv("SOCKD_ADDR"); addr != "" {
-		return addr
-	}
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return "unix://" + strings.TrimSuffix(dir, "/") + "/sockd.sock"
-	}
-	return fmt.Sprintf("unix:///tmp/sockd-%d/sockd.sock", os.Getuid())
-}
+func DefaultAddress() string { return daemonaddr.Default() }
 
 // Dial connects to the daemon at addr: unix:///path, unix:/path, a bare
 // absolute path, tcp://host:port or tls://host:port. Unix sockets and plain
@@ -66,14 +55,14 @@ func DefaultAddress() string {
 // caller that wants to wait for a daemon still starting up retries Dial. After
 // a successful Dial, gRPC reconnects on its own when the connection breaks.
 func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, error) {
-	target, err := parseDaemonAddress(addr)
+	target, err := daemonaddr.Parse(addr)
 	if err != nil {
 		return nil, err
 	}
-	if target.tls && len(opts) == 0 {
+	if target.TLS && len(opts) == 0 {
 		return nil, fmt.Errorf("sockd address %q: a tls:// daemon needs TLS credentials (TLSCredentials)", addr)
 	}
-	dialer := &recordingDialer{network: target.network, address: target.address}
+	dialer := &recordingDialer{network: target.Network, address: target.Address}
 	base := []grpc.DialOption{
 		grpc.WithContextDialer(dialer.dial),
 		// The daemon's transport buffers: larger than gRPC's default, for
@@ -84,10 +73,10 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		// gRPC's 4 MiB default, but a larger limit costs nothing).
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pipewire.MaxMessage), grpc.MaxCallSendMsgSize(pipewire.MaxMessage)),
 	}
-	if target.plaintextOK {
+	if target.PlaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
-	conn, err := grpc.NewClient(target.grpcTarget, append(base, opts...)...)
+	conn, err := grpc.NewClient(target.GRPCTarget, append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sockd address %q: %w", addr, err)
 	}
@@ -169,70 +158,11 @@ func (d *recordingDialer) lastError() error {
 	return d.lastErr
 }
 
-// daemonTarget is a parsed daemon address.
-type daemonTarget struct {
-	network     string // "unix" or "tcp"
-	address     string // a socket path or host:port
-	grpcTarget  string // the target for grpc.NewClient
-	plaintextOK bool   // unix or loopback: no transport security needed
-	tls         bool   // tls://: the daemon's TLS listener
-}
-
 // SplitAddress parses a daemon address (unix:///path, unix:/path, an
 // absolute path, tcp://host:port or tls://host:port) into a network ("unix",
 // "tcp" or "tls", which is TCP with TLS) and the address net.Dial or
-// net.Listen takes. sockd listens on what sockctl dials,
-// so both use this one parser.
+// net.Listen takes. sockd listens on what sockctl dials, so both use this
+// one parser.
 func SplitAddress(addr string) (network, address string, err error) {
-	t, err := parseDaemonAddress(addr)
-	if t.tls {
-		return "tls", t.address, err
-	}
-	return t.network, t.address, err
-}
-
-func parseDaemonAddress(addr string) (daemonTarget, error) {
-	bad := func(why string) (daemonTarget, error) {
-		return daemonTarget{}, fmt.Errorf("invalid sockd address %q: %s", addr, why)
-	}
-	switch {
-	case strings.HasPrefix(addr, "/"):
-		return unixTarget(addr), nil
-	case strings.HasPrefix(addr, "unix:"):
-		// unix:///path and unix:/path both name /path.
-		path := strings.TrimPrefix(strings.TrimPrefix(addr, "unix:"), "//")
-		if !strings.HasPrefix(path, "/") {
-			return bad("the unix socket path must be absolute")
-		}
-		return unixTarget(path), nil
-	case strings.HasPrefix(addr, "tcp://"), strings.HasPrefix(addr, "tls://"):
-		scheme := addr[:strings.Index(addr, ":")]
-		u, err := url.Parse(addr)
-		if err != nil || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
-			return bad("want " + scheme + "://host:port")
-		}
-		tls := scheme == "tls"
-		return daemonTarget{
-			network:     "tcp",
-			address:     u.Host,
-			grpcTarget:  "passthrough:///" + u.Host,
-			plaintextOK: !tls && isLoopbackHost(u.Hostname()),
-			tls:         tls,
-		}, nil
-	case addr == "":
-		return bad("empty")
-	}
-	return bad("want unix:///path, an absolute path, tcp://host:port or tls://host:port")
-}
-
-func unixTarget(path string) daemonTarget {
-	return daemonTarget{network: "unix", address: path, grpcTarget: "unix://" + path, plaintextOK: true}
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return daemonaddr.Split(addr)
 }

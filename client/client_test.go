@@ -37,34 +37,6 @@ func TestDefaultAddress(t *testing.T) {
 	}
 }
 
-func TestParseDaemonAddress(t *testing.T) {
-	tests := []struct {
-		in   string
-		want daemonTarget
-	}{
-		{"unix:///run/sockd.sock", daemonTarget{"unix", "/run/sockd.sock", "unix:///run/sockd.sock", true, false}},
-		{"unix:/run/sockd.sock", daemonTarget{"unix", "/run/sockd.sock", "unix:///run/sockd.sock", true, false}},
-		{"/run/sockd.sock", daemonTarget{"unix", "/run/sockd.sock", "unix:///run/sockd.sock", true, false}},
-		{"tcp://127.0.0.1:7000", daemonTarget{"tcp", "127.0.0.1:7000", "passthrough:///127.0.0.1:7000", true, false}},
-		{"tcp://[::1]:7000", daemonTarget{"tcp", "[::1]:7000", "passthrough:///[::1]:7000", true, false}},
-		{"tcp://localhost:7000", daemonTarget{"tcp", "localhost:7000", "passthrough:///localhost:7000", true, false}},
-		{"tcp://10.1.2.3:7000", daemonTarget{"tcp", "10.1.2.3:7000", "passthrough:///10.1.2.3:7000", false, false}},
-		{"tls://127.0.0.1:7443", daemonTarget{"tcp", "127.0.0.1:7443", "passthrough:///127.0.0.1:7443", false, true}},
-		{"tls://sockd.example:7443", daemonTarget{"tcp", "sockd.example:7443", "passthrough:///sockd.example:7443", false, true}},
-	}
-	for _, tt := range tests {
-		got, err := parseDaemonAddress(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("parseDaemonAddress(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		}
-	}
-	for _, in := range []string{"", "unix://relative.sock", "unix:relative", "relative.sock", "tcp://127.0.0.1", "tcp://:7000x", "http://127.0.0.1:80", "tcp://127.0.0.1:80/path", "tls://127.0.0.1", "tls://:443/x"} {
-		if got, err := parseDaemonAddress(in); err == nil {
-			t.Errorf("parseDaemonAddress(%q) = %+v, want an error", in, got)
-		}
-	}
-}
-
 func TestDialInvalidAddress(t *testing.T) {
 	_, err := Dial(context.Background(), "relative.sock")
 	var dialErr *DialError
@@ -137,21 +109,4 @@ func TestDialServes(t *testing.T) {
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("CreateSession on a server without sockd = %v, want UNIMPLEMENTED", err)
 	}
-}
-
-// FuzzParseDaemonAddress: the daemon address parser (flags, SOCKD_ADDR)
-// never panics, and what it accepts names a network and an address.
-func FuzzParseDaemonAddress(f *testing.F) {
-	for _, s := range []string{"unix:///run/sockd.sock", "/x", "tcp://127.0.0.1:7000", "tls://[::1]:1", "tls://%", "tcp://", "unix:"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseDaemonAddress(s)
-		if err != nil {
-			return
-		}
-		if got.address == "" || (got.network != "unix" && got.network != "tcp") || (got.tls && got.plaintextOK) {
-			t.Fatalf("parseDaemonAddress(%q) = %+v", s, got)
-		}
-	})
 }

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/daemonaddr"
 	"github.com/sockd/sockd/internal/pipewire"
 	sockopts "github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -220,7 +220,7 @@ func listen(addr string, tlsConfig func() (*tls.Config, error)) (net.Listener, e
 }
 
 func parseListenAddress(addr string) (network, address string, err error) {
-	network, address, err = client.SplitAddress(addr)
+	network, address, err = daemonaddr.Split(addr)
 	if err != nil {
 		return "", "", fmt.Errorf("--listen: %w", err)
 	}

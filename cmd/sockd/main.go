@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/daemonaddr"
 	"github.com/sockd/sockd/registry"
 )
 
@@ -98,7 +98,7 @@ func listenAddresses(opts options) []string {
 	if len(opts.listen) > 0 {
 		return opts.listen
 	}
-	return []string{client.DefaultAddress()}
+	return []string{daemonaddr.Default()}
 }
 
 // run serves until ctx ends, then shuts down gracefully.
