@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -169,5 +170,55 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a second SIGTERM did not end the drain")
+	}
+}
+
+// TestShutdownFlushesEventsToASlowReader: a drain delivers every event a
+// session holds to a client that reads them slowly, and then ends the
+// stream cleanly, within --stop-timeout.
+func TestShutdownFlushesEventsToASlowReader(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "30s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := d.Dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	events, err := api.Events(metadata.AppendToOutgoingContext(ctx, "sockd-session", s.id), &sockdv1.EventsRequest{SessionId: s.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.open(t, udp4)
+	const monitors = 3000
+	for range monitors {
+		s.monitor(t, id)
+	}
+	s.close(t, id) // one down event per monitor
+	stopped := goCall(func() error { return d.Stop() })
+	downs := 0
+	for {
+		ev, err := events.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("the stream ended with %v after %d down events", err, downs)
+			}
+			break
+		}
+		if ev.GetDown() != nil {
+			downs++
+			time.Sleep(300 * time.Microsecond) // a slow reader: the drain outlasts half a second
+		}
+	}
+	if downs != monitors {
+		t.Fatalf("%d down events delivered, want %d", downs, monitors)
+	}
+	if err := await(t, "the daemon stops", stopped); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 }

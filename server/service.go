@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,6 +107,10 @@ type Service struct {
 	// waiting counts principals' operations that wait (takeWaiting).
 	waiting  waitingCalls
 	draining atomic.Bool
+	// drained is closed once the socket service has drained: the streams
+	// of the other services end then (endOtherStreams).
+	drained     chan struct{}
+	drainedOnce sync.Once
 }
 
 var _ sockdv1.SocketServiceServer = (*Service)(nil)
@@ -129,6 +134,7 @@ func New(cfg Config) *Service {
 		limits:   cfg.Limits.withDefaults(),
 		log:      logger,
 		options:  hostOptions(cfg.Options),
+		drained:  make(chan struct{}),
 		sockets:  cfg.Sockets,
 		root:     os.Geteuid() == 0,
 		denials:  newDenialCounts(),
@@ -156,6 +162,7 @@ func (s *Service) Drain(ctx context.Context) {
 	for _, sock := range s.engine.Sockets() {
 		sock.Close()
 	}
+	defer s.endOtherStreams()
 	for !s.flushed() {
 		select {
 		case <-ctx.Done():
@@ -165,6 +172,14 @@ func (s *Service) Drain(ctx context.Context) {
 		}
 	}
 	s.sessions.endAll()
+}
+
+// endOtherStreams ends the streams of the other services (StreamInterceptor)
+// once the socket service has drained: a health Watch or a reflection
+// stream has no reason to end by itself, and a graceful stop would wait for
+// it.
+func (s *Service) endOtherStreams() {
+	s.drainedOnce.Do(func() { close(s.drained) })
 }
 
 // flushed reports whether every attached stream has sent all it holds.
@@ -192,11 +207,25 @@ func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamInterceptor refuses new streams while draining, and has the
-// stream's requests that the codec did not decode refused.
+// StreamInterceptor refuses new streams of the socket service while
+// draining, ends the other services' streams once it has drained
+// (endOtherStreams), and has the requests that the codec did not decode
+// refused.
 func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if s.draining.Load() && ofSocketService(info.FullMethod) {
+		if !ofSocketService(info.FullMethod) {
+			ctx, cancel := context.WithCancel(ss.Context())
+			defer cancel()
+			go func() {
+				select {
+				case <-s.drained:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			return handler(srv, streamWithContext{checkedStream{ss}, ctx})
+		}
+		if s.draining.Load() {
 			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
 		}
 		return handler(srv, checkedStream{ss})
@@ -409,3 +438,13 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	}
 	return t
 }
+
+// streamWithContext is a stream whose context ends earlier than its own
+// (StreamInterceptor: the other services' streams end once the socket
+// service has drained).
+type streamWithContext struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s streamWithContext) Context() context.Context { return s.ctx }

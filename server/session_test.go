@@ -407,7 +407,26 @@ func TestDrainRefusesOnlyTheSocketService(t *testing.T) {
 	if err := stream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/sockd.v1.SocketService/Events"}, handled); status.Code(err) != codes.Unavailable {
 		t.Errorf("an event stream while draining: %v, want UNAVAILABLE", err)
 	}
-	if err := stream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/grpc.health.v1.Health/Watch"}, handled); err != nil {
-		t.Errorf("a health watch while draining: %v", err)
+	// A health Watch runs until the socket service has drained, then its
+	// context ends: it would never end by itself.
+	watching := make(chan context.Context, 1)
+	watchEnded := make(chan error, 1)
+	go func() {
+		watchEnded <- stream(nil, streamWithContext{ctx: l.ctx}, &grpc.StreamServerInfo{FullMethod: "/grpc.health.v1.Health/Watch"},
+			func(_ any, ss grpc.ServerStream) error {
+				watching <- ss.Context()
+				<-ss.Context().Done()
+				return nil
+			})
+	}()
+	ctx := <-watching
+	select {
+	case <-ctx.Done():
+		t.Fatal("a health watch ended before the drain did")
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.svc.endOtherStreams()
+	if err := <-watchEnded; err != nil {
+		t.Errorf("the health watch: %v", err)
 	}
 }

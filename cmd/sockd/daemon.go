@@ -150,31 +150,25 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 	return serveErr
 }
 
-// otherStreamsGrace is how long the shutdown waits, once the socket service
-// has drained, for other streams (a health Watch, reflection) that have no
-// reason to end by themselves.
-const otherStreamsGrace = 500 * time.Millisecond
-
 // shutdown drains: health goes NOT_SERVING, new calls get UNAVAILABLE, waiters
 // are aborted, events flushed, sockets closed, all within the stop timeout.
 func (d *daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.stopTimeout)
 	defer cancel()
 	d.health.Shutdown()
+	// The socket service's streams end with their sessions, once they have
+	// sent what they hold; then the other streams (a health Watch, which
+	// heard NOT_SERVING, reflection) are ended, which would never end by
+	// themselves, and the graceful stop waits for what is still being
+	// written to the clients.
 	d.service.Drain(ctx)
-	// The socket service's streams end with their sessions; what is left
-	// is told NOT_SERVING and then cut.
 	stopped := make(chan struct{})
 	go func() {
 		d.grpc.GracefulStop()
 		close(stopped)
 	}()
-	grace := time.NewTimer(otherStreamsGrace)
-	defer grace.Stop()
 	select {
 	case <-stopped:
-	case <-grace.C:
-		d.grpc.Stop()
 	case <-ctx.Done():
 		d.grpc.Stop()
 	}
