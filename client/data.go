@@ -18,15 +18,22 @@ type Msg struct {
 // the OS accepted; on a partial send the caller resends the rest, after the
 // select event if t was nowait.
 //
-// A call that may wait sends more than MaxSendData in calls of that size,
-// one after the other, within t as a whole, as Erlang's send loops until all
-// is sent: the response counts them all, and on a socket error or a timeout
-// says what was sent before it; on an RPC error after some calls went out it
-// is returned with the error, for the same reason. (A message that large
-// cannot be a datagram.) A nowait call is one call, whose data must fit the
-// daemon's message limit of 16 MiB.
+// On a stream socket, a call that may wait sends more than MaxSendData in
+// calls of that size, one after the other, within t as a whole, as Erlang's
+// send loops until all is sent: the response counts them all, and on a
+// socket error or a timeout says what was sent before it. If an RPC fails
+// after some calls went out, the response is returned with the error and
+// counts what the calls that answered sent: the piece in flight when the
+// RPC failed (at most MaxSendData) may have gone out in part, and is
+// counted unsent. Any other send is one call, as a message must be, whose
+// data must fit the daemon's message limit of 16 MiB.
 func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	if len(data) <= MaxSendData || t.IsNowait() {
+		return s.send(ctx, id, data, t, flags)
+	}
+	// Pieces keep their order but not a message's boundary: only a stream
+	// may be cut (a seqpacket socket's record may be this large).
+	if info, err := s.Info(ctx, id); err != nil || info.GetType() != sockdv1.Type_TYPE_STREAM {
 		return s.send(ctx, id, data, t, flags)
 	}
 	var deadline time.Time
@@ -42,7 +49,6 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		resp, err := s.send(ctx, id, piece, t, flags)
 		if resp == nil { // the call failed
 			if sent > 0 {
-				// What went out must not look unsent.
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
 			}
 			return nil, err
@@ -57,8 +63,8 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
 }
 
-// MaxSendData is the most data one Send call carries: Session.Send sends
-// more in several calls. The daemon accepts messages of up to 16 MiB.
+// MaxSendData is the most data one Send call carries when Session.Send
+// cuts a stream's data into pieces.
 const MaxSendData = 4 << 20
 
 func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {

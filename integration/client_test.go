@@ -209,12 +209,35 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 		t.Fatalf("sent %d + unsent %d, want %d in all", resp.GetBytesSent(), resp.GetBytesUnsent(), len(data))
 	}
 
-	// The largest recv answers within gRPC's default limit; more is refused.
-	big, err := s.Recv(ctx, srv, options.MaxRcvBufBytes, client.Millis(2000))
+	// The largest recv answers within gRPC's default limit, which a stock
+	// client (the raw stubs) keeps; more is refused.
+	rctx, rcancel := raw.call()
+	defer rcancel()
+	big, err := raw.api.Recv(rctx, &sockdv1.RecvRequest{SocketId: srv, Length: options.MaxRcvBufBytes, Timeout: millis(2000)})
 	if err != nil || len(big.GetData()) != options.MaxRcvBufBytes {
-		t.Fatalf("recv of %d bytes: %d %v", options.MaxRcvBufBytes, len(big.GetData()), err)
+		t.Fatalf("recv of %d bytes by a stock client: %d %v %v", options.MaxRcvBufBytes, len(big.GetData()), big.GetError(), err)
 	}
 	if _, err := s.Recv(ctx, srv, options.MaxRcvBufBytes+1, client.Millis(0)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("recv of more than the bound: %v, want INVALID_ARGUMENT", err)
 	}
+
+	// A seqpacket socket's record is not cut into pieces.
+	c2, srv2 := raw.pair(t, seqpL)
+	raw.mustSetOpt(t, c2, optKey(sockL, "sndbuf"), intValue(4<<20))
+	raw.mustSetOpt(t, srv2, optKey(sockL, "rcvbuf"), intValue(4<<20))
+	record := payload("record", MaxSendDataPlus(32<<10))
+	if resp, err := s.Send(ctx, c2, record, client.Millis(5000)); err != nil || resp.GetBytesSent() != uint64(len(record)) {
+		t.Fatalf("send of a %d-byte record: %v %v", len(record), resp, err)
+	}
+	// One record arrives (larger than a recv takes: truncated), and no
+	// second one that a cut would have made.
+	if got, err := raw.api.RecvMsg(rctx, &sockdv1.RecvMsgRequest{SocketId: srv2, BufferSize: options.MaxRcvBufBytes, Timeout: millis(2000)}); err != nil || got.GetError() != nil {
+		t.Fatalf("recvmsg of the record: %v %v", got, err)
+	}
+	if got, err := raw.api.RecvMsg(rctx, &sockdv1.RecvMsgRequest{SocketId: srv2, Timeout: millis(300)}); err != nil || got.GetError().GetReason() != "timeout" {
+		t.Fatalf("a second record after the first: %d bytes %v %v, want none", len(bytes.Join(got.GetIov(), nil)), got.GetError(), err)
+	}
 }
+
+// MaxSendDataPlus is client.MaxSendData and n bytes more.
+func MaxSendDataPlus(n int) int { return client.MaxSendData + n }

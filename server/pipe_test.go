@@ -91,8 +91,13 @@ func TestPipeUplinkCountsItsBytes(t *testing.T) {
 	l.sess.load.bytes.Add(4 << 20) // the principal holds its bound elsewhere
 	defer l.sess.load.bytes.Add(-4 << 20)
 	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("more")}}
-	if err := <-ended; status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("pipe past the principal's bytes: %v, want RESOURCE_EXHAUSTED", err)
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("pipe past the principal's bytes: %v, want RESOURCE_EXHAUSTED", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pipe past the principal's bytes goes on")
 	}
 	peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	if n, _ := peer.Read(make([]byte, 8)); n != 0 {
