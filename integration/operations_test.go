@@ -77,10 +77,10 @@ func TestHealthServing(t *testing.T) {
 	}
 }
 
-// TestShutdownDoesNotWaitForHealthWatchers: a health Watch, which never ends
-// by itself, is told NOT_SERVING and cut shortly after the socket service
-// has drained, not held until --stop-timeout; and a second signal during a
-// drain ends the daemon at once.
+// TestShutdownDoesNotWaitForHealthWatchers: a health Watch and a reflection
+// stream, which never end by themselves, end once the socket service has
+// drained (the Watch told NOT_SERVING), rather than hold the daemon until
+// --stop-timeout.
 func TestShutdownDoesNotWaitForHealthWatchers(t *testing.T) {
 	t.Parallel()
 	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "20s")
@@ -100,6 +100,18 @@ func TestShutdownDoesNotWaitForHealthWatchers(t *testing.T) {
 	}
 	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("first health status: %v %v", r, err)
+	}
+	// A reflection stream left open, as grpcui keeps one: it waits in
+	// Recv and never looks at its context.
+	refl, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refl.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refl.Recv(); err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
 	if err := d.Stop(); err != nil {

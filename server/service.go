@@ -223,7 +223,7 @@ func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
 				case <-ctx.Done():
 				}
 			}()
-			return handler(srv, streamWithContext{checkedStream{ss}, ctx})
+			return handler(srv, drainableStream{ServerStream: ss, ctx: ctx, drained: s.drained})
 		}
 		if s.draining.Load() {
 			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
@@ -439,12 +439,31 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	return t
 }
 
-// streamWithContext is a stream whose context ends earlier than its own
-// (StreamInterceptor: the other services' streams end once the socket
-// service has drained).
-type streamWithContext struct {
+// drainableStream is another service's stream, which ends once the socket
+// service has drained (StreamInterceptor): its context ends then (a health
+// Watch looks at nothing else), and so does a RecvMsg that waits (a
+// reflection stream waits in RecvMsg and never looks at its context).
+type drainableStream struct {
 	grpc.ServerStream
-	ctx context.Context
+	ctx     context.Context // ends when the socket service has drained
+	drained <-chan struct{}
 }
 
-func (s streamWithContext) Context() context.Context { return s.ctx }
+func (s drainableStream) Context() context.Context { return s.ctx }
+
+// RecvMsg waits for the next message or the drain. After the drain the
+// receive goes on in its goroutine until the stream ends, and m is not
+// to be used: the handler sees the error and returns.
+func (s drainableStream) RecvMsg(m any) error {
+	got := make(chan error, 1)
+	go func() { got <- s.ServerStream.RecvMsg(m) }()
+	select {
+	case err := <-got:
+		if err != nil {
+			return err
+		}
+		return refusedByCodec(m)
+	case <-s.drained:
+		return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+	}
+}
