@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -233,4 +234,44 @@ func TestShutdownFlushesEventsToASlowReader(t *testing.T) {
 	if err := await(t, "the daemon stops", stopped); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+}
+
+// TestSocketCapLeavesTheListenersRoom: at the daemon's socket cap (by
+// default its descriptor limit less a reserve; here --max-sockets) an open
+// is refused with RESOURCE_EXHAUSTED, and a new client can still connect
+// and be served, so that an administrator can come and close sockets.
+func TestSocketCapLeavesTheListenersRoom(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, t.TempDir(), "--max-sockets", "40")
+	api := d.Dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	var ids []string
+	for {
+		sctx, scancel := s.call()
+		r, err := api.Open(sctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+		scancel()
+		if err != nil {
+			requireStatus(t, "an open past the socket cap", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+			break
+		}
+		ids = append(ids, r.GetSocketId())
+		if len(ids) > 40 {
+			t.Fatalf("%d sockets opened past a cap of 40", len(ids))
+		}
+	}
+	if len(ids) != 40 {
+		t.Fatalf("%d sockets opened before the cap of 40", len(ids))
+	}
+	other := d.Dial(t) // a new connection
+	if _, err := other.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{}); err != nil {
+		t.Fatalf("a new client at the socket cap: %v", err)
+	}
+	s.close(t, ids[0])
+	s.open(t, udp4) // a place again
 }

@@ -55,7 +55,11 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	useRegistry := registry.StartDefault(opts.registry, os.Getenv(registry.EnvVar))
 	reg := registry.New(useRegistry)
 	sockets := server.NewSocketCounter(reg)
-	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets})
+	maxSockets := opts.maxSockets
+	if maxSockets <= 0 {
+		maxSockets = socketBudget(descriptorLimit())
+	}
+	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -273,4 +277,27 @@ func checkSocketDir(dir string) error {
 		return fmt.Errorf("%s is writable by others (mode %o) without the sticky bit: another user could replace its socket", dir, st.Mode&0o7777)
 	}
 	return nil
+}
+
+// descriptorLimit is the process's descriptor limit (the runtime has
+// raised the soft limit to the hard one), 0 if unknown or unlimited.
+func descriptorLimit() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 0
+	}
+	return int(rl.Cur)
+}
+
+// socketBudget is how many sockets clients may hold within a descriptor
+// limit: a tenth of it, at least 256, stays for the daemon's listeners and
+// their connections, metrics, pprof and relay pipes. At the OS limit every
+// accept of theirs would fail with emfile, and no client, an administrator
+// come to close sockets included, could connect. 0 (unknown): the engine's
+// default.
+func socketBudget(limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	return max(limit-max(256, limit/10), limit/2)
 }

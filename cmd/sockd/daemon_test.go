@@ -29,3 +29,22 @@ func TestServeFailureIsReported(t *testing.T) {
 		t.Errorf("serve = %v, want the Serve error", err)
 	}
 }
+
+// A tenth of the descriptor limit, at least 256, stays out of the clients'
+// reach, so that the listeners can still accept when they hold the rest.
+func TestSocketBudget(t *testing.T) {
+	for _, c := range []struct{ limit, want int }{
+		{0, 0},
+		{20000, 18000},
+		{1024, 768},
+		{300, 150},
+		{1 << 20, 1<<20 - (1<<20)/10},
+	} {
+		if got := socketBudget(c.limit); got != c.want {
+			t.Errorf("socketBudget(%d) = %d, want %d", c.limit, got, c.want)
+		}
+	}
+	if limit := descriptorLimit(); limit > 0 && socketBudget(limit) >= limit {
+		t.Errorf("budget %d for this process's limit %d leaves nothing", socketBudget(limit), limit)
+	}
+}
