@@ -14,7 +14,7 @@ import (
 type Config struct {
 	Loops              int          // epoll loops; 0 = runtime.NumCPU()
 	MaxQueuePerLane    int          // queued requestors per lane; 0 = 1024. Past it: *QuotaError
-	MaxSockets         int          // open sockets; 0 = 100000. Past it: *QuotaError
+	MaxSockets         int          // open sockets and relay pipes' descriptors; 0 = 100000. Past it: *QuotaError
 	MaxTombstones      int          // closed sockets kept for lookup; 0 = 65536, < 0 = none; oldest evicted first
 	CounterBits        int          // width of per-socket counters, 16..64; 0 = 64. Counters wrap at 2^bits (reference §4.3)
 	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
@@ -224,15 +224,19 @@ func (e *Engine) unregister(s *Socket, fd int) {
 }
 
 // reserve takes one socket from the MaxSockets quota.
-func (e *Engine) reserve() error {
-	if e.open.Add(1) > int64(e.cfg.MaxSockets) {
-		e.open.Add(-1)
+func (e *Engine) reserve() error { return e.reserveN(1) }
+
+func (e *Engine) unreserve() { e.open.Add(-1) }
+
+// reserveN takes n places from the MaxSockets quota: a relay's pipes are
+// descriptors too.
+func (e *Engine) reserveN(n int) error {
+	if e.open.Add(int64(n)) > int64(e.cfg.MaxSockets) {
+		e.open.Add(-int64(n))
 		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
 	}
 	return nil
 }
-
-func (e *Engine) unreserve() { e.open.Add(-1) }
 
 // reserveFor takes the places a socket for owner needs: one of MaxSockets
 // (reserve; the socket, once registered, keeps it, and the caller gives it

@@ -37,6 +37,12 @@ type RelayResult struct {
 // so the fds are pinned while a splice runs and waits cost no polling. The
 // relay uses one goroutine besides the caller's.
 func Relay(ctx context.Context, a, b *Socket) RelayResult {
+	// Its pipes' descriptors take places among MaxSockets: past it, the
+	// daemon's own listeners could not accept.
+	if err := a.e.reserveN(RelayDescriptors); err != nil {
+		return RelayResult{Err: err}
+	}
+	defer a.e.open.Add(-RelayDescriptors)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// cause is the first error: the other half then ends with ctx's.
@@ -79,6 +85,10 @@ const relayDepth = 2
 // each), for callers that bound the descriptors a client may make the
 // daemon hold.
 const RelayPipes = 2 * relayDepth
+
+// RelayDescriptors is how many descriptors a running Relay's pipes hold;
+// they take as many places among MaxSockets.
+const RelayDescriptors = 2 * RelayPipes
 
 // filledPipe is one pipe's worth of a direction handed from its reading
 // half to its writing half: n bytes, or the source's end (n == 0) or error.

@@ -146,3 +146,34 @@ func TestRelayEndsOnDestinationFailure(t *testing.T) {
 		t.Fatalf("relay left requestors: a %d/%d, b %d/%d", ia.NumReaders, ia.NumWriters, ib.NumReaders, ib.NumWriters)
 	}
 }
+
+// A relay's pipes take their descriptors' places among MaxSockets: past it
+// the relay is refused, and the places come back when it ends.
+func TestRelayPipesCountAmongMaxSockets(t *testing.T) {
+	e := newEngine(t, Config{MaxSockets: 64})
+	c := newRecorder("owner")
+	left, a := pair(t, e, c, unix.AF_UNIX)
+	right, b := pair(t, e, c, unix.AF_UNIX)
+	open := e.open.Load()
+	short := int64(e.cfg.MaxSockets) - open - RelayDescriptors + 1 // taken elsewhere: one place short
+	e.open.Add(short)
+	r := Relay(bg, a, b)
+	var quota *QuotaError
+	if !errors.As(r.Err, &quota) {
+		t.Fatalf("a relay one place short of MaxSockets: %+v, want a QuotaError", r)
+	}
+	e.open.Add(-short)
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	eventually(t, "the relay's places", func() bool { return e.open.Load() == open+RelayDescriptors })
+	left.Shutdown(unix.SHUT_WR)
+	right.Shutdown(unix.SHUT_WR)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not end")
+	}
+	if got := e.open.Load(); got != open {
+		t.Fatalf("%d places held after the relay, want %d", got, open)
+	}
+}

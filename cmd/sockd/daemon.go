@@ -55,10 +55,14 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	useRegistry := registry.StartDefault(opts.registry, os.Getenv(registry.EnvVar))
 	reg := registry.New(useRegistry)
 	sockets := server.NewSocketCounter(reg)
-	maxSockets := opts.maxSockets
+	maxSockets, limit := opts.maxSockets, descriptorLimit()
 	if maxSockets <= 0 {
-		maxSockets = socketBudget(descriptorLimit())
+		maxSockets = socketBudget(limit)
+	} else if limit > 0 && maxSockets > socketBudget(limit) {
+		logger.Warn("--max-sockets leaves the listeners too few descriptors: at the limit a new client cannot connect",
+			"max_sockets", maxSockets, "descriptor_limit", limit, "suggested", socketBudget(limit))
 	}
+	logger.Info("socket cap", "max_sockets", maxSockets, "descriptor_limit", limit)
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -289,9 +293,10 @@ func descriptorLimit() int {
 	return int(rl.Cur)
 }
 
-// socketBudget is how many sockets clients may hold within a descriptor
-// limit: a tenth of it, at least 256, stays for the daemon's listeners and
-// their connections, metrics, pprof and relay pipes. At the OS limit every
+// socketBudget is how many sockets (and relay pipes, which the engine
+// counts among them) clients may hold within a descriptor limit: a tenth of
+// it, at least 256, stays for the daemon's listeners and their connections,
+// metrics and pprof. At the OS limit every
 // accept of theirs would fail with emfile, and no client, an administrator
 // come to close sockets included, could connect. 0 (unknown): the engine's
 // default.

@@ -3943,7 +3943,8 @@ type PolicyRule struct {
 	// setopt_native, "*" for all.
 	Options []string `protobuf:"bytes,10,rep,name=options,proto3" json:"options,omitempty"`
 	// Most sockets its sessions may own together, a running relay's four pipes
-	// counted as sockets; 0 is the daemon's limit.
+	// counted as sockets; 0: only the daemon's own cap (sockd --max-sockets,
+	// by default its descriptor limit less a tenth) bounds them.
 	SocketQuota uint32 `protobuf:"varint,11,opt,name=socket_quota,json=socketQuota,proto3" json:"socket_quota,omitempty"`
 	// Most sessions it may have; 0 is the daemon's limit.
 	SessionQuota uint32 `protobuf:"varint,12,opt,name=session_quota,json=sessionQuota,proto3" json:"session_quota,omitempty"`
