@@ -125,8 +125,9 @@ func (e *Engine) Close() error {
 // CounterBits is the width of the per-socket counters.
 func (e *Engine) CounterBits() int { return e.cfg.CounterBits }
 
-// NumOpen is the number of sockets holding a descriptor (closing ones
-// included until close(2) returns).
+// NumOpen is how many places of MaxSockets are taken: the sockets holding
+// a descriptor (closing ones included until close(2) returns) and
+// RelayDescriptors for each running relay.
 func (e *Engine) NumOpen() int { return int(e.open.Load()) }
 
 // Sockets is a snapshot of the sockets not closed.

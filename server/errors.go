@@ -91,6 +91,10 @@ func sessionNotFound(id string) error {
 		&errdetails.ResourceInfo{ResourceType: "session", ResourceName: id, Description: "no such live session for this principal"})
 }
 
+// principalBytes names the bound of Limits.MaxPrincipalBytes, which its
+// four users share: a refusal by one may come of what the others hold.
+const principalBytes = "bytes held for the principal (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"
+
 func quotaExceeded(resource string, limit int) error {
 	return statusError(codes.ResourceExhausted, reasonQuotaExceeded,
 		fmt.Sprintf("%s: limit of %d reached", resource, limit),

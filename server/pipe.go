@@ -248,7 +248,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 // pipe ends with RESOURCE_EXHAUSTED, as a Send would be refused.
 func (p *pipe) hold(n int) error {
 	if !p.load.holdWithin(n, p.limit) {
-		return quotaExceeded("bytes of waiting calls per principal", p.limit)
+		return quotaExceeded(principalBytes, p.limit)
 	}
 	return nil
 }

@@ -351,7 +351,7 @@ func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() i
 	}
 	n := reserve()
 	if limit := s.limits.MaxPrincipalBytes; !sess.load.holdWithin(n, limit) {
-		return 0, quotaExceeded("bytes of waiting calls per principal", limit)
+		return 0, quotaExceeded(principalBytes, limit)
 	}
 	return n, nil
 }
@@ -401,7 +401,7 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
 	if limit := s.limits.MaxPrincipalBytes; !sess.holdWithin(n, limit) {
-		return 0, quotaExceeded("undelivered completion bytes per principal", limit)
+		return 0, quotaExceeded(principalBytes, limit)
 	}
 	return n, nil
 }

@@ -158,8 +158,9 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 	return serveErr
 }
 
-// shutdown drains: health goes NOT_SERVING, new calls get UNAVAILABLE, waiters
-// are aborted, events flushed, sockets closed, all within the stop timeout.
+// shutdown drains: health goes NOT_SERVING, new calls of the socket service
+// get UNAVAILABLE, waiters are aborted, events flushed, sockets closed, then
+// the other services' streams end, all within the stop timeout.
 func (d *daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.stopTimeout)
 	defer cancel()
@@ -295,8 +296,8 @@ func descriptorLimit() int {
 
 // socketBudget is how many sockets (and relay pipes, which the engine
 // counts among them) clients may hold within a descriptor limit: a tenth of
-// it, at least 256, stays for the daemon's listeners and their connections,
-// metrics and pprof. At the OS limit every
+// it, at least 256 but at most half, stays for the daemon's listeners and
+// their connections, metrics and pprof. At the OS limit every
 // accept of theirs would fail with emfile, and no client, an administrator
 // come to close sockets included, could connect. 0 (unknown): the engine's
 // default.

@@ -78,7 +78,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
-	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth, at least 256, kept for the listeners and their connections)")
+	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
