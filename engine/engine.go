@@ -59,7 +59,7 @@ type Engine struct {
 	slots *slots
 	table table
 
-	open     atomic.Int64  // sockets holding an fd, against MaxSockets
+	open     atomic.Int64  // places of MaxSockets taken: sockets holding an fd, relays' pipes (NumOpen)
 	handles  atomic.Uint64 // engine-chosen nowait handles
 	nextLoop atomic.Uint32
 
@@ -231,12 +231,18 @@ func (e *Engine) unreserve() { e.open.Add(-1) }
 
 // reserveN takes n places from the MaxSockets quota: a relay's pipes are
 // descriptors too.
+// The places are looked at before they are taken: a refused relay must not
+// take, even for a moment, a place an open would fit in.
 func (e *Engine) reserveN(n int) error {
-	if e.open.Add(int64(n)) > int64(e.cfg.MaxSockets) {
-		e.open.Add(-int64(n))
-		return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
+	for {
+		taken := e.open.Load()
+		if taken+int64(n) > int64(e.cfg.MaxSockets) {
+			return &QuotaError{Resource: "sockets", Limit: e.cfg.MaxSockets}
+		}
+		if e.open.CompareAndSwap(taken, taken+int64(n)) {
+			return nil
+		}
 	}
-	return nil
 }
 
 // reserveFor takes the places a socket for owner needs: one of MaxSockets

@@ -21,7 +21,8 @@ type RelayResult struct {
 	AToB, BToA uint64
 	// Err is nil when both directions reached end of data, otherwise what
 	// ended the relay: ErrClosed (a socket was closed), an Errno
-	// (econnreset, epipe, ..., or of a pipe), or ctx's error.
+	// (econnreset, epipe, ..., or of a pipe), ctx's error, or a *QuotaError
+	// when MaxSockets had no room for its pipes and it never started.
 	Err error
 }
 

@@ -177,3 +177,42 @@ func TestRelayPipesCountAmongMaxSockets(t *testing.T) {
 		t.Fatalf("%d places held after the relay, want %d", got, open)
 	}
 }
+
+// A relay refused for want of places never takes them, even for a moment:
+// an open that fits the one place left is not refused meanwhile.
+func TestRefusedRelayTakesNoPlace(t *testing.T) {
+	e := newEngine(t, Config{MaxSockets: 64})
+	c := newRecorder("owner")
+	_, a := pair(t, e, c, unix.AF_UNIX)
+	_, b := pair(t, e, c, unix.AF_UNIX)
+	short := int64(e.cfg.MaxSockets) - e.open.Load() - 1 // one place left
+	e.open.Add(short)
+	defer e.open.Add(-short)
+	stop := make(chan struct{})
+	relays := make(chan struct{})
+	go func() {
+		defer close(relays)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				Relay(bg, a, b)
+			}
+		}
+	}()
+	refused := 0
+	for range 2000 {
+		s, err := e.Open(c, unix.AF_INET, unix.SOCK_DGRAM, 0, OpenOptions{})
+		if err != nil {
+			refused++
+			continue
+		}
+		s.Close()
+	}
+	close(stop)
+	<-relays
+	if refused > 0 {
+		t.Fatalf("%d of 2000 opens refused with one place left while relays were refused", refused)
+	}
+}

@@ -13,9 +13,10 @@ import (
 // stream sockets of one principal inside the daemon until both directions
 // have ended, a socket fails or is closed, or the call is cancelled. The
 // bytes moved are in the response and in each socket's Info counters.
-// Its pipes count against the caller's sockets quota, one place each, as
-// the descriptors they are: relays would otherwise let a principal make the
-// daemon hold eight descriptors per pending operation.
+// Its pipes count against the caller's sockets quota, one place each (and
+// their eight descriptors among the daemon's socket cap, in the engine):
+// relays would otherwise let a principal make the daemon hold eight
+// descriptors per pending operation.
 func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.RelayResponse, error) {
 	sess, a, err := s.streamSocket(ctx, "socket_a", r.GetSocketA())
 	if err != nil {
