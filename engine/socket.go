@@ -122,6 +122,12 @@ func (s *Socket) Owner() Caller {
 // SetOwner is setopt controlling_process: only the current owner may hand
 // the socket over.
 func (s *Socket) SetOwner(by, to Caller) error {
+	return s.asOwner(by, func() { s.owner = to })
+}
+
+// asOwner runs set under s.mu if by is the owner of the open socket: the
+// otp options only the owner may set.
+func (s *Socket) asOwner(by Caller, set func()) error {
 	if s.Closed() {
 		return ErrClosed
 	}
@@ -130,7 +136,7 @@ func (s *Socket) SetOwner(by, to Caller) error {
 	if s.owner == nil || s.owner != by {
 		return &InvalidError{What: "not_owner"}
 	}
-	s.owner = to
+	set()
 	return nil
 }
 
@@ -148,16 +154,7 @@ func (s *Socket) Meta() ([]byte, error) {
 // undefined again (an empty term is not nil). The socket keeps meta itself,
 // not a copy.
 func (s *Socket) SetMeta(by Caller, meta []byte) error {
-	if s.Closed() {
-		return ErrClosed
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.owner == nil || s.owner != by {
-		return &InvalidError{What: "not_owner"}
-	}
-	s.meta = meta
-	return nil
+	return s.asOwner(by, func() { s.meta = meta })
 }
 
 // Control runs fn with the fd pinned: Close waits for fn to return. It is
