@@ -189,13 +189,13 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 		if req.Held() {
 			n := req.Len()
-			if err := p.hold(n); err != nil {
+			if err := p.load.hold(n, p.limit); err != nil {
 				req.Release()
 				return err
 			}
 			res := p.sock.SendMsg(ctx, p.caller, req.Iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
 			req.Release()
-			p.load.bytes.Add(-int64(n))
+			p.load.release(n)
 			if err := p.sent(res); err != nil {
 				return err
 			}
@@ -203,11 +203,11 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 		switch msg := req.Msg.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
-			if err := p.hold(len(msg.Data)); err != nil {
+			if err := p.load.hold(len(msg.Data), p.limit); err != nil {
 				return err
 			}
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
-			p.load.bytes.Add(-int64(len(msg.Data)))
+			p.load.release(len(msg.Data))
 			if err := p.sent(res); err != nil {
 				return err
 			}
@@ -241,16 +241,6 @@ func (p *pipe) uplink(ctx context.Context) error {
 			return invalidArgument("msg", "empty PipeRequest")
 		}
 	}
-}
-
-// hold counts n bytes of the uplink among the principal's bytes until the
-// socket has taken them (the caller gives them back); past the bound the
-// pipe ends with RESOURCE_EXHAUSTED, as a Send would be refused.
-func (p *pipe) hold(n int) error {
-	if !p.load.holdWithin(n, p.limit) {
-		return quotaExceeded(principalBytes, p.limit)
-	}
-	return nil
 }
 
 // discardUplink reads and drops what the client still sends after the

@@ -350,8 +350,8 @@ func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() i
 		return 0, nil
 	}
 	n := reserve()
-	if limit := s.limits.MaxPrincipalBytes; !sess.load.holdWithin(n, limit) {
-		return 0, quotaExceeded(principalBytes, limit)
+	if err := sess.load.hold(n, s.limits.MaxPrincipalBytes); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
@@ -364,7 +364,7 @@ func (a admission) done() {
 		a.sess.Hold(-a.reserved)
 	}
 	if a.inFlight != 0 {
-		a.sess.load.bytes.Add(-int64(a.inFlight))
+		a.sess.load.release(a.inFlight)
 	}
 	if a.waiting {
 		a.s.waiting.release(a.sess.principal)

@@ -110,6 +110,19 @@ func (s *Session) holdWithin(n, limit int) bool {
 	return true
 }
 
+// hold is holdWithin for a call that keeps n bytes while it waits (a
+// blocking call's data or buffer, a pipe's upload): past the bound, the
+// quota error; the caller gives them back with release.
+func (l *principalLoad) hold(n, limit int) error {
+	if !l.holdWithin(n, limit) {
+		return quotaExceeded(principalBytes, limit)
+	}
+	return nil
+}
+
+// release gives back n bytes hold took.
+func (l *principalLoad) release(n int) { l.bytes.Add(-int64(n)) }
+
 // holdWithin adds n to the principal's bytes unless they were limit or more
 // already (added to first, then looked at, as in Session.holdWithin).
 func (l *principalLoad) holdWithin(n, limit int) bool {
