@@ -227,7 +227,10 @@ func (e *Engine) unregister(s *Socket, fd int) {
 // reserve takes one socket from the MaxSockets quota.
 func (e *Engine) reserve() error { return e.reserveN(1) }
 
-func (e *Engine) unreserve() { e.open.Add(-1) }
+func (e *Engine) unreserve() { e.unreserveN(1) }
+
+// unreserveN gives back n places reserveN took.
+func (e *Engine) unreserveN(n int) { e.open.Add(-int64(n)) }
 
 // reserveN takes n places from the MaxSockets quota: a relay's pipes are
 // descriptors too.

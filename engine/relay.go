@@ -43,7 +43,7 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 	if err := a.e.reserveN(RelayDescriptors); err != nil {
 		return RelayResult{Err: err}
 	}
-	defer a.e.open.Add(-RelayDescriptors)
+	defer a.e.unreserveN(RelayDescriptors)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// cause is the first error: the other half then ends with ctx's.
