@@ -204,6 +204,19 @@ func newRawSessionGrace(t testing.TB, grace time.Duration) *rawSession {
 	return s
 }
 
+// sessionOn creates a session on a dedicated daemon.
+func sessionOn(t *testing.T, d *Daemon) *rawSession {
+	t.Helper()
+	api := d.Dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	resp, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawSession{t: t, api: api, id: resp.GetSessionId()}
+}
+
 // ctx returns a context carrying the session metadata, bounded by d.
 func (s *rawSession) ctx(d time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

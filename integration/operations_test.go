@@ -141,18 +141,11 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 			d.Kill()
 		}
 	}()
-	api := d.Dial(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	s := sessionOn(t, d)
 	// An event stream nobody reads, and more events than its window holds.
 	sctx, scancel := s.ctx(time.Minute)
 	defer scancel()
-	if _, err := api.Events(sctx, &sockdv1.EventsRequest{SessionId: s.id}); err != nil {
+	if _, err := s.api.Events(sctx, &sockdv1.EventsRequest{SessionId: s.id}); err != nil {
 		t.Fatal(err)
 	}
 	id := s.open(t, udp4)
@@ -195,15 +188,10 @@ func TestShutdownFlushesEventsToASlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := d.Dial(t)
+	s := sessionOn(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
-	events, err := api.Events(metadata.AppendToOutgoingContext(ctx, "sockd-session", s.id), &sockdv1.EventsRequest{SessionId: s.id})
+	events, err := s.api.Events(metadata.AppendToOutgoingContext(ctx, "sockd-session", s.id), &sockdv1.EventsRequest{SessionId: s.id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,18 +231,11 @@ func TestShutdownFlushesEventsToASlowReader(t *testing.T) {
 func TestSocketCapLeavesTheListenersRoom(t *testing.T) {
 	t.Parallel()
 	d := dedicatedDaemon(t, t.TempDir(), "--max-sockets", "40")
-	api := d.Dial(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	created, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	s := sessionOn(t, d)
 	var ids []string
 	for {
 		sctx, scancel := s.call()
-		r, err := api.Open(sctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+		r, err := s.api.Open(sctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
 		scancel()
 		if err != nil {
 			requireStatus(t, "an open past the socket cap", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
@@ -269,6 +250,8 @@ func TestSocketCapLeavesTheListenersRoom(t *testing.T) {
 		t.Fatalf("%d sockets opened before the cap of 40", len(ids))
 	}
 	other := d.Dial(t) // a new connection
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
 	if _, err := other.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{}); err != nil {
 		t.Fatalf("a new client at the socket cap: %v", err)
 	}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -279,17 +278,12 @@ func TestPendingOperationsHoldPipes(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", file)
-	api := d.Dial(t)
-	created, err := api.CreateSession(context.Background(), &sockdv1.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawSession{t: t, api: api, id: created.GetSessionId()}
+	s := sessionOn(t, d)
 	c, srv := s.pair(t, tcp4)
 
 	pipeCtx, endPipe := s.ctx(callTimeout * 3)
 	defer endPipe()
-	p, err := api.Pipe(pipeCtx)
+	p, err := s.api.Pipe(pipeCtx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +297,7 @@ func TestPendingOperationsHoldPipes(t *testing.T) {
 	// send polls (timeout 0), which takes no place.
 	ctx, cancel := s.ctx(callTimeout)
 	defer cancel()
-	if r, err := api.Send(ctx, &sockdv1.SendRequest{SocketId: srv, Data: []byte("x"), Timeout: millis(0)}); err != nil || r.GetBytesSent() != 1 {
+	if r, err := s.api.Send(ctx, &sockdv1.SendRequest{SocketId: srv, Data: []byte("x"), Timeout: millis(0)}); err != nil || r.GetBytesSent() != 1 {
 		t.Fatalf("send to the pipe's peer: %v %v", r, err)
 	}
 	if msg, err := p.Recv(); err != nil || string(msg.GetData()) != "x" {
@@ -312,7 +306,7 @@ func TestPendingOperationsHoldPipes(t *testing.T) {
 	waitingRecv := func() codes.Code {
 		ctx, cancel := s.ctx(callTimeout)
 		defer cancel()
-		_, err := api.Recv(ctx, &sockdv1.RecvRequest{SocketId: srv, Timeout: millis(50)})
+		_, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: srv, Timeout: millis(50)})
 		return status.Code(err)
 	}
 	if code := waitingRecv(); code != codes.ResourceExhausted {

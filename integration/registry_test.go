@@ -287,19 +287,6 @@ func TestRegistryFlagAndEnvironment(t *testing.T) {
 	}
 }
 
-// sessionOn creates a session on a dedicated daemon.
-func sessionOn(t *testing.T, d *Daemon) *rawSession {
-	t.Helper()
-	api := d.Dial(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	resp, err := api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rawSession{t: t, api: api, id: resp.GetSessionId()}
-}
-
 // Reference scenario 42: monitor_simple_open_and_close, two monitors.
 func TestMonitorOpenAndClose(t *testing.T) {
 	s := newSession(t)
