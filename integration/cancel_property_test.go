@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
 	defer cancel()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	addr, _ := client.ParseAddr(l.Addr().String())
 	id, err := s.OpenStream(ctx, addr)
 	if err != nil {

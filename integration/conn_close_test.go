@@ -21,11 +21,7 @@ import (
 func dialPeer(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
 	s := newClientSession(t)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
@@ -301,11 +297,7 @@ func TestConnCloseWaitsForWrittenBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

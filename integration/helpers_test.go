@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -695,4 +696,16 @@ func hasAnyState(in *sockdv1.SocketInfo, states ...string) bool {
 // uniqueName returns a name no other test uses, for named sessions.
 func uniqueName(t testing.TB) string {
 	return fmt.Sprintf("it-%s-%d", strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()), localSeq.Add(1))
+}
+
+// tcpListener is a listener of the test's own on an IPv4 loopback port, a
+// peer outside the daemon; it is closed when the test ends.
+func tcpListener(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

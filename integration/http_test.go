@@ -169,11 +169,7 @@ func TestConnLargeWrite(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	received := goCall(func() result[[]byte] {
 		peer, err := l.Accept()
 		if err != nil {
@@ -213,11 +209,7 @@ func TestConnReaderThatStops(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
 	defer cancel()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	const total = 256 << 20
 	pattern := func(i int) byte { return byte(i*7/5 + i>>16) }
 	var written atomic.Int64
@@ -287,11 +279,7 @@ func TestConnReaderThatStops(t *testing.T) {
 func TestConnsConcurrently(t *testing.T) {
 	t.Parallel()
 	s := newClientSession(t)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	go func() {
 		for {
 			c, err := l.Accept()

@@ -84,11 +84,7 @@ func (p *sockctlProc) wait(t testing.TB) string {
 // reply(what it read) and closes.
 func loopbackServer(t *testing.T, reply func([]byte) []byte) (addr string, got <-chan []byte) {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := tcpListener(t)
 	ch := goCall(func() []byte {
 		conn, err := l.Accept()
 		if err != nil {
@@ -124,11 +120,7 @@ func TestSockctlNc(t *testing.T) {
 func TestSockctlNcInterrupted(t *testing.T) {
 	t.Parallel()
 	c := newSockctl(t)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := tcpListener(t)
 	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
 	// An OS pipe, never written, closed only at the end (with an io.Pipe,
 	// Wait would wait for the copy of stdin).
