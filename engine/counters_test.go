@@ -94,3 +94,33 @@ func TestCounterWidthValidated(t *testing.T) {
 		}
 	}
 }
+
+// A timeout of 0 polls a read without a select, but anything else arms one
+// and cancels it at once in Erlang (reference §1.1): accept and send count
+// a wait, recv does not.
+func TestPollCountsWaitsExceptReads(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, _ := listen(t, e, c, unix.AF_INET)
+	defer ln.Close()
+	wantErr(t, ln.Accept(bg, c, within(0)).Err, ErrTimeout)
+	if got := ln.Info().Counters; got.AccTries != 1 || got.AccWaits != 1 {
+		t.Fatalf("accept poll counters %+v", got)
+	}
+
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	wantErr(t, sv.Recv(bg, c, 0, 0, within(0)).Err, ErrTimeout)
+	if got := sv.Info().Counters; got.ReadWaits != 0 {
+		t.Fatalf("recv poll counted a wait: %+v", got)
+	}
+	setInt(t, cl, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	big := make([]byte, 8<<20) // more than the peer's receive and this send buffer hold
+	r := cl.Send(bg, c, big, 0, within(0))
+	wantErr(t, r.Err, ErrTimeout)
+	if r.Sent == 0 || r.Sent == len(big) {
+		t.Fatalf("send poll sent %d of %d", r.Sent, len(big))
+	}
+	if got := cl.Info().Counters; got.WriteWaits != 1 {
+		t.Fatalf("send poll counters %+v", got)
+	}
+}

@@ -398,11 +398,13 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			}
 			return nil, ErrAlready
 		}
+		if l.queuedNowait(c) {
+			// Rule 4, whatever this call's timeout: an Erlang process
+			// that waits in the queue cannot call again.
+			return nil, errState()
+		}
 		switch {
 		case t.Kind == WaitNowait:
-			if l.queuedNowait(c) {
-				return nil, errState() // rule 4
-			}
 			if err := s.roomIn(l); err != nil {
 				return nil, err
 			}
@@ -445,6 +447,10 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		stop := ErrTimeout
 		if !t.poll() {
 			stop = s.watch()
+		} else if id, ok := waitCounter(op); ok && op.lane() != readLane {
+			// Erlang polls a read without a select, but arms one for
+			// anything else and cancels it at once (reference §1.1).
+			s.cnt.inc(id)
 		}
 		if stop != nil {
 			l.current = nil

@@ -69,8 +69,14 @@ func TestQueuedReader(t *testing.T) {
 	if info.NumReaders != 2 {
 		t.Fatalf("num_readers %d", info.NumReaders)
 	}
-	// Rule 4: calling again while queued.
+	// Rule 4: calling again while queued, whatever the timeout; nothing
+	// joins the queue.
 	wantInvalid(t, sv.Recv(bg, b, 0, 0, nowait).Err, "state")
+	wantInvalid(t, sv.Recv(bg, b, 0, 0, within(time.Second)).Err, "state")
+	wantInvalid(t, sv.Recv(bg, b, 0, 0, within(0)).Err, "state")
+	if n := sv.Info().NumReaders; n != 2 {
+		t.Fatalf("num_readers %d after rule 4", n)
+	}
 
 	mustSend(t, cl, a, "x")
 	a.expect(t, EventSelect, 1)

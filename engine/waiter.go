@@ -78,7 +78,9 @@ const (
 
 // A waiter is one requestor in a lane. Nowait requestors of one Caller are
 // one requestor (rule 2 compares the Caller); every blocking call is its own
-// requestor, like a separate Erlang process.
+// requestor, like a separate Erlang process, except that a Caller whose
+// nowait call waits in the queue may make no other call in that lane (rule
+// 4), as the one process it is.
 type waiter struct {
 	caller Caller
 	handle uint64
