@@ -70,8 +70,9 @@ func (s *Session) Monitor(ctx context.Context, id string) (string, error) {
 }
 
 // CancelMonitor removes a monitor (socket:cancel_monitor/1). It reports
-// false for a monitor that does not exist, already fired, or is another
-// principal's; after true, no DownEvent for it arrives.
+// false for a monitor that does not exist, already fired, or another session
+// made (only the monitoring session may cancel, as in Erlang); after true, no
+// DownEvent for it arrives.
 func (s *Session) CancelMonitor(ctx context.Context, monitorID string) (bool, error) {
 	resp, err := s.api().CancelMonitor(s.OutgoingContext(ctx), &sockdv1.CancelMonitorRequest{MonitorId: monitorID})
 	if err != nil {

@@ -404,13 +404,16 @@ func TestRegistryBadInput(t *testing.T) {
 	if s.demonitor(t, "not-a-monitor") {
 		t.Error("cancel_monitor of an unknown id = true")
 	}
-	// A session of another principal cannot cancel; root is every test's
-	// principal, so this checks the same-principal case: allowed.
+	// Only the monitoring session cancels (reference §5), not another
+	// session of its principal.
 	other := newSession(t)
 	id := s.open(t, udp4)
 	m := s.monitor(t, id)
-	if !other.demonitor(t, m) {
-		t.Error("a session of the monitoring principal could not cancel")
+	if other.demonitor(t, m) {
+		t.Error("another session cancelled the monitor")
+	}
+	if !s.demonitor(t, m) {
+		t.Error("the monitoring session could not cancel its monitor")
 	}
 	s.close(t, id)
 }

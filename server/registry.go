@@ -137,9 +137,9 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 	return &sockdv1.MonitorResponse{MonitorId: monitorID}, nil
 }
 
-// CancelMonitor implements sockdv1.SocketServiceServer: only a session of
-// the monitoring session's principal may cancel; for anyone else the
-// monitor does not exist (removed false).
+// CancelMonitor implements sockdv1.SocketServiceServer: only the monitoring
+// session may cancel, as only the monitoring process may in Erlang
+// (reference §5); for anyone else the monitor does not exist (removed false).
 func (s *Service) CancelMonitor(ctx context.Context, r *sockdv1.CancelMonitorRequest) (*sockdv1.CancelMonitorResponse, error) {
 	sess, err := s.caller(ctx)
 	if err != nil {
@@ -148,10 +148,7 @@ func (s *Service) CancelMonitor(ctx context.Context, r *sockdv1.CancelMonitorReq
 	if r.GetMonitorId() == "" {
 		return nil, invalidArgument("monitor_id", "required")
 	}
-	removed := s.registry.CancelMonitor(r.GetMonitorId(), func(w registry.Watcher) bool {
-		watcher, ok := w.(*Session)
-		return ok && watcher.principal == sess.principal
-	})
+	removed := s.registry.CancelMonitor(r.GetMonitorId(), func(w registry.Watcher) bool { return w == registry.Watcher(sess) })
 	return &sockdv1.CancelMonitorResponse{Removed: removed}, nil
 }
 

@@ -14,8 +14,8 @@ func newDemonitorCommand(a *app) *cobra.Command {
 		Use:   "demonitor MONITOR",
 		Short: "Cancel a socket monitor (Erlang's socket:cancel_monitor/1)",
 		Long: `Cancel a monitor and print whether it was removed: true, and no down event
-for it will come; false if it does not exist, already fired, or belongs to
-another principal.`,
+for it will come; false if it does not exist, already fired, or another
+session made it (only the monitoring session may cancel, as in Erlang).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {

@@ -4749,7 +4749,9 @@ func (x *CancelMonitorRequest) GetMonitorId() string {
 // CancelMonitorResponse says whether a monitor was removed.
 type CancelMonitorResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// True if the monitor existed and was removed: no down event will follow.
+	// True if the monitor existed, was the calling session's (only the
+	// monitoring session may cancel, as in Erlang) and was removed: no down
+	// event will follow.
 	Removed       bool `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
