@@ -47,6 +47,15 @@ type Mortal interface {
 	Gone() <-chan struct{}
 }
 
+// A Tenant is a Caller that acts for someone (a server's principal). A
+// socket whose owner dies keeps the owner's Tenant value (Socket.Orphaned),
+// not the dead Caller, so that whoever the owner acted for can still reach
+// the closed socket, as every holder of an Erlang socket can.
+type Tenant interface {
+	Caller
+	Tenant() any
+}
+
 // EventKind says what an Event reports.
 type EventKind int
 

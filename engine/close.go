@@ -18,13 +18,26 @@ func (s *Socket) Close() error {
 }
 
 // Abandon closes the socket because its owner died (reference §2.7): the
-// owner is cleared and, if SO_LINGER would make close(2) wait, the fd is
-// closed in the background. Safe on a closed socket.
+// owner becomes undefined (a Tenant owner's Tenant value is kept, see
+// Orphaned) and, if SO_LINGER would make close(2) wait, the fd is closed in
+// the background. Safe on a closed socket: its tombstone then loses its
+// owner too, as Erlang's info reports owner undefined after the owner died.
 func (s *Socket) Abandon() {
 	s.mu.Lock()
+	if t, ok := s.owner.(Tenant); ok {
+		s.orphanOf = t.Tenant()
+	}
 	s.owner = nil
 	s.mu.Unlock()
 	s.closeInBackground()
+}
+
+// Orphaned is the Tenant value of the owner whose death closed the socket
+// (Abandon), or nil.
+func (s *Socket) Orphaned() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.orphanOf
 }
 
 // closeInBackground closes without making the caller wait for linger.

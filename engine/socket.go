@@ -54,8 +54,9 @@ type Socket struct {
 
 	cnt counters
 
-	mu               sync.Mutex // guards owner, meta and the buffer settings below
+	mu               sync.Mutex // guards owner, orphanOf, meta and the buffer settings below
 	owner            Caller
+	orphanOf         any    // the dead owner's Tenant value (Abandon)
 	meta             []byte // otp meta; nil is undefined
 	rcvN, rcvSize    int
 	rcvCtrl, sndCtrl int

@@ -3,9 +3,8 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
-
-	"google.golang.org/grpc/codes"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -29,10 +28,25 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 				t.Fatalf("owner = %q, want %q", got, owner.id)
 			}
 			closeSession(t, owner)
+			// Closed, not gone, for every session that holds the id
+			// (reference §2.4, §4.1): Info works with no owner, calls
+			// answer closed.
+			in := other.info(t, id)
+			if in.GetOwner() != "" || !slices.Contains(in.GetRstates(), "closed") {
+				t.Fatalf("info after owner exit: owner %q rstates %v, want no owner and closed", in.GetOwner(), in.GetRstates())
+			}
 			ctx, cancel := other.call()
 			defer cancel()
-			_, err := other.api.Info(ctx, &sockdv1.InfoRequest{SocketId: id})
-			requireStatus(t, "info after owner exit", err, codes.NotFound, "SOCKET_NOT_FOUND")
+			r, err := other.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: id, Timeout: infinity()})
+			if err != nil {
+				t.Fatalf("recv after owner exit: %v", err)
+			}
+			requireSockErr(t, "recv after owner exit", r.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
+			c, err := other.api.Close(ctx, &sockdv1.CloseRequest{SocketId: id})
+			if err != nil {
+				t.Fatalf("close after owner exit: %v", err)
+			}
+			requireSockErr(t, "close after owner exit", c.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
 		})
 	}
 }

@@ -118,10 +118,10 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 	if !found && s.sessions.endedFor(by.principal, id.SessionId) {
 		// Erlang takes a dead pid and the socket dies with it (reference
 		// §2.7): ok, and the socket closes as its owner's death closes it.
-		if err := sock.SetOwner(by, nil); err != nil {
+		if err := sock.SetOwner(by, by); err != nil { // only the owner may
 			return socketError(err)
 		}
-		s.sessions.discard(sock)
+		sock.Abandon()
 		by.disown(sock)
 		return nil
 	}
@@ -137,7 +137,7 @@ func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *
 	if !to.adopt(sock) {
 		// The new owner died in between: the socket dies with it, as Erlang's
 		// would when handed to a dead process.
-		s.sessions.discard(sock)
+		sock.Abandon()
 		return socketError(engine.ErrClosed)
 	}
 	if to != by {

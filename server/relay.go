@@ -60,11 +60,14 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 	return resp, err
 }
 
-// ownerPrincipal is the principal of the session owning sock; the zero
-// Principal for an orphan.
+// ownerPrincipal is the principal of the session owning sock, or of the one
+// whose death closed it; the zero Principal for a socket no session owned.
 func ownerPrincipal(sock *engine.Socket) Principal {
 	if owner, ok := sock.Owner().(*Session); ok {
 		return owner.principal
+	}
+	if p, ok := sock.Orphaned().(Principal); ok {
+		return p
 	}
 	return Principal{}
 }

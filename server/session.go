@@ -136,6 +136,10 @@ func (l *principalLoad) holdWithin(n, limit int) bool {
 // CallerID implements engine.Caller.
 func (s *Session) CallerID() string { return s.id }
 
+// Tenant implements engine.Tenant: a socket whose owner died stays its
+// principal's.
+func (s *Session) Tenant() any { return s.principal }
+
 // Deliver implements engine.Caller: it appends the event to the session's log
 // and wakes the attached stream. It never blocks.
 func (s *Session) Deliver(ev engine.Event) {
@@ -336,8 +340,8 @@ func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Lo
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
 // other sockets are withdrawn so the next waiter is activated (nowait ones
-// here, blocking ones by closing gone), its tombstones are forgotten, and its
-// event stream ends.
+// here, blocking ones by closing gone), and its event stream ends. Its
+// sockets, closed, lose their owner (Info says none) but still answer closed.
 func (s *Session) die() {
 	s.mu.Lock()
 	if s.dead {
@@ -370,7 +374,9 @@ func (s *Session) die() {
 		if owner := sock.Owner(); owner != nil && owner != engine.Caller(s) {
 			continue
 		}
-		s.manager.discard(sock)
+		// Its tombstone stays (bounded by the engine): other sessions of
+		// the principal that hold its id learn it is closed.
+		sock.Abandon()
 	}
 }
 
