@@ -20,10 +20,6 @@ import (
 // every event the session still held and closed the stream.
 var ErrSessionEnded = errors.New("session ended")
 
-// eventBuffer is how many events an EventStream holds for a slow reader
-// before it stops reading from the daemon, which then holds them instead.
-const eventBuffer = 256
-
 // Reconnect backoff: short at first (a daemon restarting its listener, a
 // blip), then slower so an absent daemon is not hammered.
 const (
@@ -39,10 +35,14 @@ const (
 // The stream markers (GapEvent, and a CaughtUpEvent after every connect once
 // the held events are replayed) are delivered too, with sequence 0.
 type EventStream struct {
+	// events is unbuffered, so that a send on it is a delivery and Last
+	// can say what the caller has: what it has not taken waits in gRPC's
+	// flow-control window, then in the daemon, which holds a session's
+	// events (bounded) until a stream takes them.
 	events chan *sockdv1.EventsResponse
 	cancel context.CancelFunc
 	done   chan struct{}
-	last   atomic.Uint64
+	last   atomic.Uint64 // the last sequence delivered on events (or skipped)
 
 	mu  sync.Mutex
 	err error
@@ -56,7 +56,7 @@ type EventStream struct {
 func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
 	ctx, cancel := context.WithCancel(ctx)
 	es := &EventStream{
-		events: make(chan *sockdv1.EventsResponse, eventBuffer),
+		events: make(chan *sockdv1.EventsResponse),
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
@@ -77,12 +77,15 @@ func (es *EventStream) Err() error {
 	return es.err
 }
 
-// Last returns the sequence number of the last event delivered on C, or the
-// starting point if none was. A later Events(ctx, Last()) resumes from there.
+// Last returns the sequence number of the last event received from C, or
+// the starting point if none was. A later Events(ctx, Last()) resumes from
+// there.
 func (es *EventStream) Last() uint64 { return es.last.Load() }
 
 // Close stops the stream and waits until its goroutine has finished. Events
-// not yet read from C are dropped: the daemon still holds them for a resume.
+// not yet received from C are not delivered, and Last stays before them: the
+// daemon still holds them for a resume (or reports a GapEvent if it could
+// not keep them).
 func (es *EventStream) Close() {
 	es.cancel()
 	<-es.done

@@ -187,15 +187,24 @@ func TestEventsClose(t *testing.T) {
 	}
 }
 
+// A reader that takes 3 of 20 events and closes the stream resumes after
+// the third: Last counts what it received, not what the stream took from
+// the daemon.
 func TestEventsCloseWhileBlockedOnReader(t *testing.T) {
-	events := make([]*sockdv1.EventsResponse, 0, eventBuffer+10)
-	for i := range eventBuffer + 10 {
+	events := make([]*sockdv1.EventsResponse, 0, 20)
+	for i := range 20 {
 		events = append(events, selectEvent(uint64(i+1), 1))
 	}
 	s, _ := newScriptedSession(eventScript{events: events})
 	es := s.Events(context.Background(), 0)
-	<-es.C() // the reader is slow: the buffer fills and the stream waits
+	for range 3 {
+		<-es.C()
+	}
+	time.Sleep(10 * time.Millisecond) // the stream is ahead of the reader
 	es.Close()
+	if got := es.Last(); got != 3 {
+		t.Errorf("Last() after reading 3 and Close = %d, want 3", got)
+	}
 }
 
 func TestHeldEvents(t *testing.T) {
