@@ -28,8 +28,10 @@ type Session struct {
 
 // CreateSession creates a session, or returns the caller's live session of
 // the same name (then Existing reports true). An empty name always creates a
-// new session. grace is how long the session outlives its event stream; 0
-// asks for the daemon's default, and the daemon caps it at its maximum.
+// new session. grace is how long the session outlives its event stream, or
+// without one its last call (a call that waits, a Conn's Pipe, a Relay keeps
+// it while it runs, so a Listener or Conn used without Events stays); 0 asks
+// for the daemon's default, and the daemon caps it at its maximum.
 func (c *Client) CreateSession(ctx context.Context, name string, grace time.Duration) (*Session, error) {
 	req := &sockdv1.CreateSessionRequest{Name: name}
 	if grace > 0 {

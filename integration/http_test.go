@@ -371,3 +371,81 @@ func TestPacketConn(t *testing.T) {
 		t.Fatalf("readfrom = %q from %v, %v; want datagram from %v", buf[:n], from, err, a.LocalAddr())
 	}
 }
+
+// TestListenerOutlivesGraceWithoutEvents: a program that serves from a
+// daemon Listener and never opens an event stream keeps its session alive
+// while it waits in Accept and uses its Conns; once it stops, its session
+// ends a grace period later.
+func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const grace = time.Second
+	s, err := c.CreateSession(ctx, "", grace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			t.Errorf("accept after %v of waiting: %v", 2*grace, err)
+			close(accepted)
+			return
+		}
+		accepted <- conn
+	}()
+	time.Sleep(2 * grace) // Accept waits through two grace periods
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	conn, ok := <-accepted
+	if !ok {
+		return
+	}
+	// The Conn's Pipe keeps the session too.
+	time.Sleep(2 * grace)
+	if _, err := peer.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("read %q %v after %v", buf, err, 2*grace)
+	}
+	conn.Close()
+	l.Close()
+	// Idle now: the session ends after its grace. Another session watches,
+	// since a call of this one would keep it alive.
+	idle, err := s.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher := newClientSession(t)
+	deadline := time.Now().Add(grace + eventWait)
+	for {
+		ictx, icancel := context.WithTimeout(context.Background(), callTimeout)
+		in, err := watcher.Info(ictx, idle.SocketID())
+		icancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.GetOwner() == "" {
+			break // its owner ended
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle session did not end after its grace")
+		}
+		time.Sleep(grace / 4)
+	}
+}

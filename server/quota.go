@@ -204,12 +204,14 @@ func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err 
 	return true, nil
 }
 
-// admitStream admits a pipe or relay of sess (takeWaiting); the
-// admission's done gives its place back when it ends.
+// admitStream admits a pipe or relay of sess (takeWaiting), which keeps the
+// session in use while it runs; the admission's done gives its place back
+// when it ends.
 func (s *Service) admitStream(sess *Session) (admission, error) {
 	took, err := s.takeWaiting(sess, nil)
 	if err != nil {
 		return admission{}, err
 	}
-	return admission{s: s, sess: sess, waiting: took}, nil
+	sess.enterCall()
+	return admission{s: s, sess: sess, waiting: took, inCall: true}, nil
 }

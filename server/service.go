@@ -271,6 +271,7 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if !ok {
 		return nil, sessionNotFound(id)
 	}
+	sess.noteCall()
 	return sess, nil
 }
 
@@ -317,6 +318,7 @@ type admission struct {
 	reserved int  // completion bytes (admitNowait)
 	inFlight int  // a waiting call's bytes (admitWaiting)
 	waiting  bool // a pending-operations place (takeWaiting)
+	inCall   bool // a call that may run for long keeps its session in use
 }
 
 // admit admits a call of sess that may wait or answer later: a place among
@@ -336,6 +338,10 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 	if a.inFlight, err = s.admitWaiting(sess, t, reserve); err != nil {
 		a.done()
 		return admission{}, err
+	}
+	if t.Kind != engine.WaitNowait && !(t.Kind == engine.WaitFor && t.D == 0) {
+		sess.enterCall()
+		a.inCall = true
 	}
 	return a, nil
 }
@@ -368,6 +374,9 @@ func (a admission) done() {
 	}
 	if a.waiting {
 		a.s.waiting.release(a.sess.principal)
+	}
+	if a.inCall {
+		a.sess.leaveCall()
 	}
 }
 

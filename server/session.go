@@ -47,6 +47,13 @@ type Session struct {
 
 	// load is what all of its principal's live sessions hold together.
 	load *principalLoad
+
+	// A detached session lives on while its calls do (liveness.go): calls
+	// that may wait, Pipes and Relays in flight, and the time of the last
+	// call, noted only while detached.
+	inCalls  atomic.Int64
+	lastCall atomic.Int64 // UnixNano
+	detached atomic.Bool
 }
 
 // principalLoad is what all of one principal's live sessions hold in the

@@ -211,7 +211,8 @@ func (m *sessionManager) removeLocked(s *Session) {
 }
 
 // expire ends s when its grace period number grace ends, if it is still the
-// period in force and no stream is attached. It decides and takes s out of
+// period in force, no stream is attached and no call of s holds it
+// (stillInUse). It decides and takes s out of
 // the table under the table's lock, which a create that finds s by name
 // (and restarts its grace) also holds: a session handed out as existing
 // cannot then die of the grace it had before.
@@ -219,6 +220,12 @@ func (m *sessionManager) expire(s *Session, grace uint64) {
 	m.mu.Lock()
 	s.mu.Lock()
 	expired := s.graces == grace && s.timer != nil && s.attached == nil && !s.dead
+	if expired {
+		if rest := s.stillInUse(time.Now()); rest > 0 {
+			s.armGraceLocked(rest)
+			expired = false
+		}
+	}
 	s.mu.Unlock()
 	if !expired || m.byID[s.id] != s {
 		m.mu.Unlock()
@@ -291,6 +298,7 @@ func (s *Session) attach(ctx context.Context, a *attachment) error {
 		s.attached.end(errStreamReplaced)
 	}
 	s.attached = a
+	s.detached.Store(false)
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -312,7 +320,11 @@ func (s *Session) detach(a *attachment) {
 	s.startGraceLocked()
 }
 
-func (s *Session) startGraceLocked() {
+func (s *Session) startGraceLocked() { s.armGraceLocked(s.grace) }
+
+// armGraceLocked starts a grace period that ends after d.
+func (s *Session) armGraceLocked(d time.Duration) {
+	s.detached.Store(true)
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -321,7 +333,7 @@ func (s *Session) startGraceLocked() {
 	// returned the timer.
 	s.graces++
 	grace := s.graces
-	s.timer = time.AfterFunc(s.grace, func() { s.manager.expire(s, grace) })
+	s.timer = time.AfterFunc(d, func() { s.manager.expire(s, grace) })
 }
 
 // newID returns an opaque, unguessable identifier.

@@ -28,8 +28,9 @@ type CreateSessionRequest struct {
 	// An optional name. If the caller's principal already has a live session of this
 	// name, that session is returned instead of a new one.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// How long the session outlives its event stream. Absent: the daemon default
-	// (30 s). At most the daemon's maximum (24 h).
+	// How long the session outlives its event stream, or without one, its last
+	// call (calls that wait, Pipes and Relays keep it while they run). Absent:
+	// the daemon default (30 s). At most the daemon's maximum (24 h).
 	Grace         *durationpb.Duration `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -77,7 +77,9 @@ type SocketServiceClient interface {
 	// Events streams the session's events (select, completion, abort, down,
 	// counter_wrap), each with a per-session sequence number. Attaching a new
 	// stream replaces the previous one. A session lives while a stream is attached
-	// and for its grace period after.
+	// and for its grace period after; without a stream, while a call of it that
+	// may wait, a Pipe or a Relay runs, and for a grace period after its last
+	// call.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*CloseSessionResponse, error)
@@ -532,7 +534,9 @@ type SocketServiceServer interface {
 	// Events streams the session's events (select, completion, abort, down,
 	// counter_wrap), each with a per-session sequence number. Attaching a new
 	// stream replaces the previous one. A session lives while a stream is attached
-	// and for its grace period after.
+	// and for its grace period after; without a stream, while a call of it that
+	// may wait, a Pipe or a Relay runs, and for a grace period after its last
+	// call.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(context.Context, *CloseSessionRequest) (*CloseSessionResponse, error)
