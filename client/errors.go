@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -77,6 +78,31 @@ func (e *SocketError) Is(target error) bool {
 		return target == ErrInvalid
 	}
 	return false
+}
+
+// Temporary reports whether the error is a POSIX error that Go calls
+// temporary (syscall.Errno.Temporary: emfile, enfile, econnreset,
+// econnaborted, eagain, eintr, etimedout), so that a net.OpError wrapping
+// it is Temporary as package net's are: http.Serve retries an Accept that
+// fails so, where it would stop on any other error.
+func (e *SocketError) Temporary() bool {
+	return e.Proto.GetKind() == sockdv1.SocketError_KIND_POSIX && e.Errno().Temporary()
+}
+
+// quotaError is a daemon's RESOURCE_EXHAUSTED refusal (a quota, the
+// daemon's socket cap) as a temporary error: the caller may retry later,
+// as after emfile.
+type quotaError struct{ error }
+
+func (e quotaError) Temporary() bool { return true }
+func (e quotaError) Unwrap() error   { return e.error }
+
+// asTemporary marks a RESOURCE_EXHAUSTED status error temporary.
+func asTemporary(err error) error {
+	if status.Code(err) == codes.ResourceExhausted {
+		return quotaError{err}
+	}
+	return err
 }
 
 // ErrorReason returns the google.rpc.ErrorInfo reason of a status error from

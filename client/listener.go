@@ -70,21 +70,35 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 	return &Listener{sess: s, id: id, network: network, addr: NetAddr(network, name.GetAddress()), ctx: lctx, cancel: cancel}, nil
 }
 
-// Accept implements net.Listener.
+// Accept implements net.Listener. As package net's, it skips a connection
+// that failed before it could be used (the peer reset it first), and its
+// errors are Temporary when a retry may succeed (emfile, or a quota of the
+// daemon), so that http.Serve backs off rather than stop serving.
 func (l *Listener) Accept() (net.Conn, error) {
-	resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
-	if err != nil {
-		if l.ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			err = net.ErrClosed
+	for {
+		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
+		if err != nil {
+			return nil, l.acceptError(err)
 		}
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+		conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
+		if err == nil {
+			return conn, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		l.sess.CloseSocket(ctx, resp.GetSocketId())
+		cancel()
+		if se := (*SocketError)(nil); errors.As(err, &se) && l.ctx.Err() == nil {
+			continue // that connection failed; the next one
+		}
+		return nil, l.acceptError(err)
 	}
-	conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
-	if err != nil {
-		l.sess.CloseSocket(context.Background(), resp.GetSocketId())
-		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+}
+
+func (l *Listener) acceptError(err error) error {
+	if l.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		err = net.ErrClosed
 	}
-	return conn, nil
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: asTemporary(err)}
 }
 
 // Close implements net.Listener: a blocked Accept returns, and the daemon

@@ -449,3 +449,76 @@ func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
 		time.Sleep(grace / 4)
 	}
 }
+
+// TestListenerSkipsFailedConnections: a connection reset before Accept took
+// it is skipped, as package net skips it, and the next one is returned:
+// one such client must not stop an http.Serve.
+func TestListenerSkipsFailedConnections(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	reset, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset.(*net.TCPConn).SetLinger(0)
+	reset.Close() // RST while the connection waits in the accept queue
+	good, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	time.Sleep(50 * time.Millisecond) // the RST has arrived
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatalf("accept after a reset connection: %v", err)
+	}
+	defer conn.Close()
+	if conn.RemoteAddr().String() != good.LocalAddr().String() {
+		t.Fatalf("accepted %v, want the good connection from %v", conn.RemoteAddr(), good.LocalAddr())
+	}
+}
+
+// TestListenerQuotaIsTemporary: an Accept refused by the daemon's socket cap
+// is a temporary net.Error, on which http.Serve backs off and retries
+// instead of returning.
+func TestListenerQuotaIsTemporary(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, t.TempDir(), "--max-sockets", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0"); err != nil { // the second of two places
+		t.Fatal(err)
+	}
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	_, err = l.Accept()
+	var ne net.Error
+	//lint:ignore SA1019 http.Serve still decides by Temporary
+	if !errors.As(err, &ne) || !ne.Temporary() {
+		t.Fatalf("accept past the socket cap: %v, want a temporary net.Error", err)
+	}
+}
