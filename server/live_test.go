@@ -2,16 +2,20 @@ package server
 
 import (
 	"context"
+	"io"
 	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // live is a Service on a real engine with one session, a local listening
@@ -84,5 +88,28 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 			tb.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An Accept whose call ended (the client cancelled it) as its connection
+// came closes that connection: the client would never learn its id, and it
+// would stay open and owned until the session ends.
+func TestAcceptOfACancelledCallClosesTheConnection(t *testing.T) {
+	l := newLive(t, Limits{})
+	peerConn, err := net.Dial("unix", l.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peerConn.Close()
+	ctx, cancel := context.WithCancel(l.ctx)
+	cancel()
+	_, err = l.svc.Accept(ctx, &sockdv1.AcceptRequest{SocketId: l.ln.ID(),
+		Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}})
+	if status.Code(err) != codes.Canceled {
+		t.Fatalf("accept of a cancelled call: %v, want CANCELED", err)
+	}
+	peerConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := peerConn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the peer read %d bytes, %v: want the connection closed (EOF)", n, err)
 	}
 }

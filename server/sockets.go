@@ -133,6 +133,13 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	adm.done()
 	resp := &sockdv1.AcceptResponse{}
 	if res.Socket != nil {
+		if err := ctx.Err(); err != nil {
+			// The client gave up on the call as the connection came: it
+			// would never learn the id, and the socket would stay, open
+			// and owned, until its session ends.
+			s.sessions.discard(res.Socket)
+			return nil, rpcError(err)
+		}
 		if !sess.adopt(res.Socket) {
 			s.sessions.discard(res.Socket)
 			return nil, sessionNotFound(sess.id)
