@@ -341,10 +341,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	// As net's reads do, a closed Conn or a passed deadline fails the call
-	// even when data is waiting.
+	// even when data is waiting, and an empty read of an open Conn returns
+	// at once.
 	select {
 	case <-c.done:
 		return 0, c.opError("read", net.ErrClosed)
+	default:
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	select {
 	case <-c.readDeadline.wait():
 		return 0, c.opError("read", os.ErrDeadlineExceeded)
 	default:

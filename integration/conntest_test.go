@@ -2,8 +2,12 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/net/nettest"
 )
@@ -46,4 +50,43 @@ func TestConnConformance(t *testing.T) {
 		}
 		return c1, c2, func() { c1.Close(); c2.Close() }, nil
 	})
+}
+
+// An empty Read returns at once with 0, nil, as package net's does, rather
+// than wait for data; after Close it fails with net.ErrClosed.
+func TestConnEmptyRead(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := goCall(func() error {
+		n, err := c.Read(nil)
+		if n != 0 || err != nil {
+			return fmt.Errorf("empty read: %d, %v; want 0, nil", n, err)
+		}
+		return nil
+	})
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(eventWait):
+		t.Fatal("an empty read waits for data")
+	}
+	c.Close()
+	if _, err := c.Read(nil); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("empty read after Close: %v, want net.ErrClosed", err)
+	}
 }
