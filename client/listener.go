@@ -84,9 +84,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err == nil {
 			return conn, nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		l.sess.CloseSocket(ctx, resp.GetSocketId())
-		cancel()
+		l.sess.closeSocket(resp.GetSocketId())
 		if se := (*SocketError)(nil); errors.As(err, &se) && l.ctx.Err() == nil {
 			continue // that connection failed; the next one
 		}
@@ -95,10 +93,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 func (l *Listener) acceptError(err error) error {
-	if l.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+	if l.ctx.Err() != nil {
 		err = net.ErrClosed
 	}
-	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: asTemporary(err)}
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: asTemporary(asNetClosed(err))}
 }
 
 // Close implements net.Listener: a blocked Accept returns, and the daemon
@@ -107,9 +105,7 @@ func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.cancel()
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancel()
-		_, err = l.sess.CloseSocket(ctx, l.id)
+		err = l.sess.closeSocket(l.id)
 	})
 	if err != nil {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}

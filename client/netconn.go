@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,6 +53,7 @@ type Conn struct {
 	writes   chan []mem.Buffer // to the writer goroutine: a Write's copy, in messages
 	written  chan error        // its answers
 	inFlight bool              // a timed-out write still owes an answer
+	shutWr   bool              // CloseWrite succeeded: writes fail with epipe
 	// sendMu is held by whoever sends on the stream: the writer goroutine
 	// for a write, CloseWrite and Close for their messages, one at a time
 	// (gRPC allows one sender).
@@ -405,6 +407,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	default:
 	}
+	if c.shutWr {
+		// As the kernel answers a write after shutdown(SHUT_WR); sent on,
+		// it would fail in the daemon and end the pipe, reads and all.
+		return 0, c.opError("write", syscall.EPIPE)
+	}
 	pieces := copyPieces(b)
 	select {
 	case c.writes <- pieces:
@@ -466,6 +473,7 @@ func (c *Conn) CloseWrite() error {
 	if err != nil {
 		return c.opError("close", c.whyEnded(err))
 	}
+	c.shutWr = true
 	return nil
 }
 
@@ -522,13 +530,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		}
 	}
 	c.cancel() // ends a send still waiting, the close message's or a write's
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	_, err := c.sess.CloseSocket(ctx, c.id)
-	if errors.Is(err, ErrClosed) {
-		return nil
-	}
-	return err
+	return c.sess.closeSocket(c.id)
 }
 
 // SetLinger sets how long Close waits for bytes earlier Writes handed over
@@ -573,7 +575,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error { c.readDeadline.set(t); retur
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
 
 func (c *Conn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: asNetClosed(err)}
 }
 
 // deadline is a settable point in time with a channel that is closed when

@@ -173,9 +173,7 @@ func (p *PacketConn) Close() error {
 		p.mu.Lock()
 		p.cancelReadMoved() // ends waiting reads even if the daemon cannot be reached
 		p.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancel()
-		_, err = p.sess.CloseSocket(ctx, p.id)
+		err = p.sess.closeSocket(p.id)
 	})
 	if err != nil {
 		return p.opError("close", nil, err)
@@ -225,13 +223,11 @@ func (p *PacketConn) SetWriteDeadline(t time.Time) error {
 }
 
 // opError wraps err; a timeout socket error becomes os.ErrDeadlineExceeded,
-// and closed becomes net.ErrClosed, as the net package reports them.
+// and a socket gone matches net.ErrClosed, as the net package reports them.
 func (p *PacketConn) opError(op string, addr net.Addr, err error) error {
-	switch {
-	case errors.Is(err, ErrTimeout):
+	if errors.Is(err, ErrTimeout) {
 		err = os.ErrDeadlineExceeded
-	case errors.Is(err, ErrClosed):
-		err = net.ErrClosed
 	}
+	err = asNetClosed(err)
 	return &net.OpError{Op: op, Net: p.network, Source: p.local, Addr: addr, Err: err}
 }

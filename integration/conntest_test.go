@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/client"
 	"golang.org/x/net/nettest"
 )
 
@@ -88,5 +90,101 @@ func TestConnEmptyRead(t *testing.T) {
 	c.Close()
 	if _, err := c.Read(nil); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("empty read after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// After CloseWrite a Write fails with epipe, as after shutdown(2), and the
+// read side goes on: the peer's reply, then end of data.
+func TestConnWriteAfterCloseWrite(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c) // until the half-close
+		c.Write([]byte("reply"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Write([]byte("more")); n != 0 || !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("write after CloseWrite: %d, %v; want 0, epipe", n, err)
+	}
+	c.SetReadDeadline(time.Now().Add(eventWait))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "reply" {
+		t.Fatalf("read after CloseWrite: %q, %v; want \"reply\" and end of data", got, err)
+	}
+}
+
+// When its session ends, the calls blocked in a session's adapters return
+// errors that match net.ErrClosed, as a closed connection's in package net,
+// and closing them afterwards succeeds: their sockets are closed already.
+func TestAdaptersWhenTheSessionEnds(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := tcpListener(t)
+	go func() {
+		if p, err := peers.Accept(); err == nil {
+			defer p.Close()
+			io.Copy(io.Discard, p)
+		}
+	}()
+	conn, err := s.Dial(ctx, "tcp4", peers.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := []<-chan error{
+		goCall(func() error { _, err := l.Accept(); return err }),
+		goCall(func() error { _, _, err := pc.ReadFrom(make([]byte, 10)); return err }),
+		goCall(func() error { _, err := conn.Read(make([]byte, 10)); return err }),
+	}
+	time.Sleep(100 * time.Millisecond) // all three wait in the daemon
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, done := range blocked {
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("call %d after the session ended: %v, want net.ErrClosed", i, err)
+			}
+		case <-time.After(eventWait):
+			t.Fatalf("call %d still blocked after the session ended", i)
+		}
+	}
+	for i, closer := range []io.Closer{l, pc, conn} {
+		if err := closer.Close(); err != nil {
+			t.Errorf("close %d after the session ended: %v", i, err)
+		}
 	}
 }
