@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/sockd/sockd/internal/daemonaddr"
 	"github.com/sockd/sockd/internal/pipewire"
@@ -62,6 +64,9 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	if target.TLS && len(opts) == 0 {
 		return nil, fmt.Errorf("sockd address %q: a tls:// daemon needs TLS credentials (TLSCredentials)", addr)
 	}
+	if !target.TLS && !target.PlaintextOK && len(opts) == 0 {
+		return nil, fmt.Errorf("sockd address %q: plain tcp:// is for a loopback daemon only; use tls://host:port with TLS credentials", addr)
+	}
 	dialer := &recordingDialer{network: target.Network, address: target.Address}
 	base := []grpc.DialOption{
 		grpc.WithContextDialer(dialer.dial),
@@ -72,6 +77,11 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		// The daemon's message bound, both ways (its answers stay within
 		// gRPC's 4 MiB default, but a larger limit costs nothing).
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pipewire.MaxMessage), grpc.MaxCallSendMsgSize(pipewire.MaxMessage)),
+		// A daemon that stops answering (its host gone, the process
+		// stopped) is found out within 40 s, and the calls waiting on it
+		// fail UNAVAILABLE rather than wait forever. The daemon allows a
+		// ping every 10 s, with or without calls.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if target.PlaintextOK {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +74,19 @@ func TestDialRefused(t *testing.T) {
 	var dialErr *DialError
 	if !errors.As(err, &dialErr) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Dial(closed port) = %v, want a DialError wrapping ECONNREFUSED", err)
+	}
+}
+
+// Plain tcp:// to a daemon off the loopback is refused before any dialling,
+// with a message that says why (a tls:// address is the way).
+func TestDialPlainTCPOffLoopback(t *testing.T) {
+	_, err := Dial(context.Background(), "tcp://10.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("Dial(tcp://10.0.0.1:1) = %v, want a refusal that names the loopback", err)
+	}
+	var dialErr *DialError
+	if errors.As(err, &dialErr) {
+		t.Fatalf("Dial(tcp://10.0.0.1:1) = %v: a malformed address, not an unreachable daemon", err)
 	}
 }
 

@@ -495,9 +495,10 @@ func (c *Conn) Close() error {
 // progress and for the stream's flow control, as a TCP close lingers, for
 // up to SetLinger's time (10 s by default); past it, or when the stream is
 // already broken, the stream is cancelled and the socket closed with a
-// call of its own, and what had not reached the daemon is lost. Unlike a
-// TCP close it does not return before: those bytes are still in this
-// process, which may exit, or close its Client, right after.
+// call of its own (bounded by 10 s more), and what had not reached the
+// daemon is lost. Unlike a TCP close it does not return before: those bytes
+// are still in this process, which may exit, or close its Client, right
+// after.
 func (c *Conn) closePipe() error {
 	close(c.done)
 	return c.finishClose(c.lingerTime())

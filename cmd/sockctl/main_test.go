@@ -62,6 +62,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-o", "yaml", "info", "S"}, `--output "yaml": want table or json`},
 		{[]string{"--session", "", "info", "S"}, "--session"},
 		{[]string{"--dial-timeout", "soon", "info", "S"}, "invalid argument"},
+		{[]string{"--dial-timeout", "0", "info", "S"}, "--dial-timeout 0s: want a positive duration"},
+		{[]string{"--dial-timeout", "-1s", "info", "S"}, "--dial-timeout -1s: want a positive duration"},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := sockctl(t, append([]string{"--addr", addr}, tt.args...)...)

@@ -68,6 +68,9 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 			if a.sessionName == "" {
 				return usage(errors.New("--session: the session needs a name to persist between invocations"))
 			}
+			if a.dialTimeout <= 0 {
+				return usage(fmt.Errorf("--dial-timeout %v: want a positive duration", a.dialTimeout))
+			}
 			a.out = &printer{w: cmd.OutOrStdout(), json: a.output == formatJSON}
 			return nil
 		},
