@@ -314,3 +314,46 @@ func TestSockctlEventsFollowEndsWithSession(t *testing.T) {
 		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
 	}
 }
+
+// `events --follow` whose daemon dies and comes back finds its session gone
+// with the old daemon: it says the session ended and exits 0, rather than
+// fail with the new daemon's "unknown session".
+func TestSockctlEventsFollowEndsWhenTheDaemonRestarts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := StartDaemon(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sockctl{addr: first.Addr, session: uniqueName(t)}
+	c.ok(t, "open", "inet", "dgram", "udp")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
+	defer cancel()
+	follow := exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
+	follow.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var errOut bytes.Buffer
+	follow.Stderr = &errOut
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "caught_up" {
+		t.Fatalf("first line %q, want caught_up; stderr: %s", lines.Text(), errOut.String())
+	}
+	first.Kill()
+	dedicatedDaemon(t, dir) // on the same address
+	for lines.Scan() {
+		t.Errorf("events --follow printed %q after the daemon restarted", lines.Text())
+	}
+	if err := follow.Wait(); err != nil {
+		t.Fatalf("events --follow after the daemon restarted: %v\nstderr: %s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "session ended") {
+		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
+	}
+}
