@@ -88,7 +88,7 @@ var Table = []Option{
 	{Key: Key{LevelOTP, "assoc_id"}, Type: TypeInt, Get: true, SysLevel: unix.IPPROTO_SCTP, SysName: sctpStatus,
 		Requires: Requirements{Types: seqpacket, Protocols: sctp}, Notes: "type = seqpacket, protocol = sctp, is an association"},
 	{Key: Key{LevelOTP, "debug"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
-		Notes: "per-socket debug logging in the daemon's log"},
+		Notes: "per-socket debug logging in the daemon's log, at its debug level (sockd --log-level debug)"},
 	{Key: Key{LevelOTP, "iow"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
 		Notes: "a counter_wrap event goes to the owner when a counter wraps"},
 	{Key: Key{LevelOTP, "controlling_process"}, Type: TypeOTPProcess, Set: true, Get: true, SysName: noSys,

@@ -59,7 +59,7 @@ IPPROTO_* number.`,
 	// Unset means the daemon's global default, so the flag's own default
 	// (false) is never sent: only a given --use-registry[=BOOL] is.
 	f.BoolVar(&useRegistry, "use-registry", false, "register the socket, or not with =false (default: the daemon's global setting)")
-	f.BoolVar(&debug, "debug", false, "turn on the daemon's debug logging for this socket")
+	f.BoolVar(&debug, "debug", false, "log this socket's operations in the daemon's log (shown when the daemon runs with --log-level debug)")
 	f.StringVar(&netns, "netns", "", "create the socket in this network namespace (a path such as /var/run/netns/blue)")
 	return cmd
 }

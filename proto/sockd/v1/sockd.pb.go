@@ -998,7 +998,8 @@ type OpenRequest struct {
 	ProtocolNumber int32 `protobuf:"varint,6,opt,name=protocol_number,json=protocolNumber,proto3" json:"protocol_number,omitempty"`
 	// Register the socket (use_registry); absent means the global default.
 	UseRegistry *bool `protobuf:"varint,7,opt,name=use_registry,json=useRegistry,proto3,oneof" json:"use_registry,omitempty"`
-	// Per-socket debug logging.
+	// Per-socket debug logging: the socket's operations are logged at the
+	// daemon's debug level, which its operator turns on (--log-level debug).
 	Debug bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
 	// Create the socket in this network namespace (a path such as /var/run/netns/blue).
 	Netns         string `protobuf:"bytes,9,opt,name=netns,proto3" json:"netns,omitempty"`
