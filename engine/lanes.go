@@ -228,6 +228,17 @@ func (s *Socket) advance(sd *side, l *lane, out *outbox) {
 				return
 			}
 			l.current = w
+			if sd.ready && w.mode != modeCompletion {
+				// Not known empty may still be empty (a short read leaves
+				// it so): then w is armed, as Erlang arms the next
+				// requestor's select, and told when there is something,
+				// rather than sent to find nothing and wait again. A
+				// completion-mode requestor's attempt finds out itself.
+				at := s.harvest()
+				if !s.stillReady(sd) {
+					sd.empty(at)
+				}
+			}
 			if !sd.ready && !sd.otherQueue {
 				if err := s.arm(w); err != nil {
 					s.dismiss(sd, l, w, err, out)
@@ -242,6 +253,21 @@ func (s *Socket) advance(sd *side, l *lane, out *outbox) {
 			return
 		}
 	}
+}
+
+// stillReady asks the kernel, without taking anything, whether sd may
+// proceed: data, a connection, urgent data, end of data or an error on the
+// read side; room on the write side. sd.mu is held, so the fd is open. Like
+// any syscall that may find the side empty, the caller reads the harvest
+// count before it (side.emptyAt).
+func (s *Socket) stillReady(sd *side) bool {
+	events := int16(unix.POLLIN | unix.POLLPRI)
+	if sd == &s.wr {
+		events = unix.POLLOUT
+	}
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: events}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n > 0
 }
 
 // proceed tells the current requestor w that it may go on. It reports true
