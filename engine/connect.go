@@ -15,7 +15,7 @@ import (
 func (s *Socket) Connect(ctx context.Context, c Caller, sa *SockAddr, t Timeout) ConnectResult {
 	j := &connectJob{s: s}
 	if sa != nil {
-		to, err := sa.encodeFor(s.domain)
+		to, err := sa.raw()
 		if err != nil {
 			return ConnectResult{Err: err}
 		}

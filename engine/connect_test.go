@@ -134,8 +134,13 @@ func TestConnectInvalidAddress(t *testing.T) {
 	c := newRecorder("c")
 	s := mustOpen(t, e, c, unix.AF_INET6, unix.SOCK_STREAM)
 	defer s.Close()
+	// The family is the kernel's to judge, as in Erlang: a sockaddr_in is
+	// too short for an inet6 stream socket.
 	sa := loopback(unix.AF_INET)
-	wantInvalid(t, s.Connect(bg, c, &sa, infinity).Err, "sockaddr")
+	wantErr(t, s.Connect(bg, c, &sa, infinity).Err, unix.EINVAL)
+	// What no kernel could take is refused before the syscall.
+	bad := SockAddr{Family: FamilyInet6}
+	wantInvalid(t, s.Connect(bg, c, &bad, infinity).Err, "sockaddr")
 }
 
 func TestDgramConnect(t *testing.T) {

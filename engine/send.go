@@ -27,7 +27,7 @@ func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t T
 
 // SendTo is socket:sendto/5: Send to dest.
 func (s *Socket) SendTo(ctx context.Context, c Caller, data []byte, flags int, dest SockAddr, t Timeout) SendResult {
-	to, err := dest.encodeFor(s.domain)
+	to, err := dest.raw()
 	if err != nil {
 		return SendResult{Unsent: len(data), Err: err}
 	}
@@ -51,7 +51,7 @@ func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *Sock
 		return SendResult{Unsent: j.total, Err: &InvalidError{What: "iov", Value: len(iov)}}
 	}
 	if dest != nil {
-		to, err := dest.encodeFor(s.domain)
+		to, err := dest.raw()
 		if err != nil {
 			return SendResult{Unsent: j.total, Err: err}
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -165,7 +166,8 @@ func TestSendMsgIOV(t *testing.T) {
 	a.SetCtrlBufs(0, 0)
 	bad := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: "x"}}
 	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, bad, 0, infinity).Err, "ctrl")
-	wantInvalid(t, a.SendTo(bg, c, []byte("x"), 0, loopback(unix.AF_INET6), infinity).Err, "sockaddr")
+	// An inet socket cannot send to an inet6 address: the kernel says so.
+	wantErr(t, a.SendTo(bg, c, []byte("x"), 0, loopback(unix.AF_INET6), infinity).Err, unix.EAFNOSUPPORT)
 }
 
 func TestSendWhileConnectingIsInvalid(t *testing.T) {
@@ -176,4 +178,39 @@ func TestSendWhileConnectingIsInvalid(t *testing.T) {
 		t.Fatalf("connect: %+v", r)
 	}
 	wantInvalid(t, cl.Send(bg, c, []byte("x"), 0, nowait).Err, "state")
+}
+
+// Destination families are the kernel's to judge, as in Erlang: an inet6
+// UDP socket sends to an inet address, and one that IPV6_ADDRFORM turned
+// into an inet socket sends to inet addresses only.
+func TestSendToFamilyIsTheKernels(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	rcv := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	defer rcv.Close()
+	if err := rcv.Bind(loopback(unix.AF_INET)); err != nil {
+		t.Fatal(err)
+	}
+	to, err := rcv.SockName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s6 := mustOpen(t, e, c, unix.AF_INET6, unix.SOCK_DGRAM)
+	defer s6.Close()
+	if r := s6.SendTo(bg, c, []byte("v6 to v4"), 0, to, infinity); r.Err != nil {
+		t.Fatalf("inet6 socket, inet destination: %v", r.Err)
+	}
+	mapped := SockAddr{Family: FamilyInet6, Addr: netip.AddrFrom16(to.Addr.As16()), Port: to.Port}
+	if err := s6.Connect(bg, c, &mapped, infinity).Err; err != nil {
+		t.Fatal(err)
+	}
+	setInt(t, s6, unix.IPPROTO_IPV6, unix.IPV6_ADDRFORM, unix.AF_INET)
+	if r := s6.SendTo(bg, c, []byte("addrform"), 0, to, infinity); r.Err != nil {
+		t.Fatalf("after addrform inet, inet destination: %v", r.Err)
+	}
+	for _, want := range []string{"v6 to v4", "addrform"} {
+		if r := rcv.Recv(bg, c, 0, 0, within(eventWait)); string(r.Data) != want {
+			t.Fatalf("received %q %v, want %q", r.Data, r.Err, want)
+		}
+	}
 }

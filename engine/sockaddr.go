@@ -65,31 +65,16 @@ func (r *rawSockaddr) size() uint32 {
 	return r.len
 }
 
-// encodeFor encodes sa for a socket of the given domain, checking that the
-// family fits the socket (an inet6 socket takes inet6 addresses, including
-// IPv4-mapped ones, as they are).
-func (sa *SockAddr) encodeFor(domain int) (*rawSockaddr, error) {
-	want := familyOfDomain(domain)
-	if want != FamilyUnspec && sa.Family != want && sa.Family != FamilyUnspec && sa.Family != FamilyNative {
-		return nil, errSockaddr("family")
-	}
+// raw encodes sa for a syscall. Its family is not checked against the
+// socket's domain, as Erlang's NIF does not: the kernel decides, and it
+// takes more than the domain suggests (an inet6 UDP socket sends to an
+// inet address; one turned inet by IPV6_ADDRFORM takes only those).
+func (sa *SockAddr) raw() (*rawSockaddr, error) {
 	r := new(rawSockaddr)
 	if err := sa.encode(r); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-func familyOfDomain(domain int) Family {
-	switch domain {
-	case unix.AF_INET:
-		return FamilyInet
-	case unix.AF_INET6:
-		return FamilyInet6
-	case unix.AF_UNIX:
-		return FamilyLocal
-	}
-	return FamilyUnspec
 }
 
 // encode writes sa in the kernel's layout.

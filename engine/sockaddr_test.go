@@ -32,28 +32,24 @@ func TestSockAddrRoundTrip(t *testing.T) {
 func TestSockAddrEncodingRules(t *testing.T) {
 	// An IPv4 address for an inet6 socket is used in its mapped form.
 	v4 := SockAddr{Family: FamilyInet6, Addr: netip.MustParseAddr("192.0.2.7")}
-	r, err := v4.encodeFor(unix.AF_INET6)
+	r, err := v4.raw()
 	if err != nil || r.decode().Addr != netip.MustParseAddr("::ffff:192.0.2.7") {
 		t.Fatalf("mapped: %v %+v", err, r)
 	}
 	// A mapped address for an inet socket is unmapped.
 	m := SockAddr{Family: FamilyInet, Addr: netip.MustParseAddr("::ffff:192.0.2.7")}
-	if r, err := m.encodeFor(unix.AF_INET); err != nil || r.decode().Addr != netip.MustParseAddr("192.0.2.7") {
+	if r, err := m.raw(); err != nil || r.decode().Addr != netip.MustParseAddr("192.0.2.7") {
 		t.Fatalf("unmapped: %v", err)
 	}
-	for _, bad := range []struct {
-		sa     SockAddr
-		domain int
-	}{
-		{SockAddr{Family: FamilyInet, Addr: netip.MustParseAddr("2001:db8::1")}, unix.AF_INET},
-		{SockAddr{Family: FamilyInet6}, unix.AF_INET6},
-		{SockAddr{Family: FamilyInet6, Addr: netip.IPv6Loopback()}, unix.AF_INET},
-		{SockAddr{Family: FamilyLocal, Path: bytes.Repeat([]byte("p"), MaxLocalPath+1)}, unix.AF_UNIX},
-		{SockAddr{Family: FamilyLocal, Path: append([]byte{0}, bytes.Repeat([]byte("p"), MaxLocalPath+1)...)}, unix.AF_UNIX},
-		{SockAddr{Family: FamilyLocal, Path: []byte("a\x00b")}, unix.AF_UNIX},
-		{SockAddr{Family: Family(99)}, unix.AF_INET},
+	for _, bad := range []SockAddr{
+		{Family: FamilyInet, Addr: netip.MustParseAddr("2001:db8::1")},
+		{Family: FamilyInet6},
+		{Family: FamilyLocal, Path: bytes.Repeat([]byte("p"), MaxLocalPath+1)},
+		{Family: FamilyLocal, Path: append([]byte{0}, bytes.Repeat([]byte("p"), MaxLocalPath+1)...)},
+		{Family: FamilyLocal, Path: []byte("a\x00b")},
+		{Family: Family(99)},
 	} {
-		_, err := bad.sa.encodeFor(bad.domain)
+		_, err := bad.raw()
 		wantInvalid(t, err, "sockaddr")
 	}
 	// The longest paths fit.
@@ -62,7 +58,7 @@ func TestSockAddrEncodingRules(t *testing.T) {
 		append([]byte{0}, bytes.Repeat([]byte("p"), MaxLocalPath)...),
 		append(bytes.Repeat([]byte("p"), MaxLocalPath), 0),
 	} {
-		if _, err := (&SockAddr{Family: FamilyLocal, Path: p}).encodeFor(unix.AF_UNIX); err != nil {
+		if _, err := (&SockAddr{Family: FamilyLocal, Path: p}).raw(); err != nil {
 			t.Fatalf("path of %d bytes: %v", len(p), err)
 		}
 	}

@@ -171,7 +171,7 @@ func (s *Socket) Control(fn func(fd int) error) error {
 
 // Bind binds the socket to sa, whose family must fit the socket's domain.
 func (s *Socket) Bind(sa SockAddr) error {
-	raw, err := sa.encodeFor(s.domain)
+	raw, err := sa.raw()
 	if err != nil {
 		return err
 	}
