@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -92,14 +93,58 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
+// levelNumbers and cmsgTypeNumbers name what a SendMsg may send, as
+// Erlang's cmsg_send() takes atoms: the inverses of the names above, where
+// ipv6 hoplimit is IPV6_HOPLIMIT.
+var (
+	levelNumbers    = map[string]int{}
+	cmsgTypeNumbers = map[string]cmsgKey{}
+)
+
+func init() {
+	for n, name := range levelNames {
+		levelNumbers[name] = n
+	}
+	for k, name := range cmsgTypeNames {
+		if k != (cmsgKey{unix.IPPROTO_IPV6, unix.IPV6_2292HOPLIMIT}) {
+			cmsgTypeNumbers[levelNames[k.level]+"/"+name] = k
+		}
+	}
+}
+
+// controlKind is a message's level and type, by number or by name (a name
+// wins over the number 0; a name and another number disagree: not ok).
+func controlKind(c *sockdv1.ControlMessage) (level, typ int, ok bool) {
+	level, typ = int(c.GetLevel()), int(c.GetType())
+	if name := c.GetLevelName(); name != "" {
+		n, known := levelNumbers[name]
+		if !known || level != 0 && level != n {
+			return 0, 0, false
+		}
+		level = n
+	}
+	if name := c.GetTypeName(); name != "" {
+		k, known := cmsgTypeNumbers[levelNames[level]+"/"+name]
+		if !known || typ != 0 && typ != k.typ {
+			return 0, 0, false
+		}
+		typ = k.typ
+	}
+	return level, typ, true
+}
+
 // decodeControl converts control messages of a SendMsg request. A message
-// gives either raw data or one of the values the daemon can encode
-// (timestamp, tos/ttl/hoplimit/tclass as int_value); anything else is
-// {invalid, {msg, ctrl}}.
+// names its level and type by number or name, and gives either raw data or
+// one of the values the daemon can encode (timestamp, tos/ttl/hoplimit/
+// tclass as int_value); anything else is {invalid, {msg, ctrl}}.
 func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sockdv1.SocketError) {
 	out := make([]engine.ControlMessage, 0, len(in))
 	for _, c := range in {
-		m := engine.ControlMessage{Level: int(c.GetLevel()), Type: int(c.GetType())}
+		level, typ, ok := controlKind(c)
+		if !ok {
+			return nil, invalid("msg", fmt.Sprintf("ctrl: unknown level %q or type %q, or a number they contradict", c.GetLevelName(), c.GetTypeName()))
+		}
+		m := engine.ControlMessage{Level: level, Type: typ}
 		switch v := c.GetValue().(type) {
 		case nil:
 			m.Data = c.GetData()
