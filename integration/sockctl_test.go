@@ -357,3 +357,22 @@ func TestSockctlEventsFollowEndsWhenTheDaemonRestarts(t *testing.T) {
 		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
 	}
 }
+
+// sendmsg --ctrl sends a control message named as recvmsg prints it: a TTL
+// of 3 set on the datagram is the TTL the receiver sees.
+func TestSockctlSendMsgControl(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	rcv := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "setopt", rcv, "ip", "recvttl", "true")
+	c.ok(t, "bind", rcv, "127.0.0.1:0")
+	addr := c.ok(t, "sockname", rcv)
+	snd := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "sendmsg", snd, "hop", "--to", addr, "--ctrl", "ip/ttl:3")
+	if got := c.ok(t, "recvmsg", rcv, "--timeout", "2s"); !strings.Contains(got, "ip/ttl:3") {
+		t.Fatalf("recvmsg after sendmsg --ctrl ip/ttl:3 = %q, want the ttl 3", got)
+	}
+	if stderr := c.fails(t, 2, "sendmsg", snd, "x", "--to", addr, "--ctrl", "ttl=3"); !strings.Contains(stderr, "LEVEL/TYPE:INTEGER") {
+		t.Fatalf("a malformed --ctrl: stderr %q", stderr)
+	}
+}

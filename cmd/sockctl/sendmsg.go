@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +17,7 @@ func newSendMsgCommand(a *app) *cobra.Command {
 		io   *ioFlags
 		data *dataFlags
 		to   string
+		ctrl []string
 	)
 	cmd := &cobra.Command{
 		Use:   "sendmsg ID DATA...",
@@ -21,9 +25,12 @@ func newSendMsgCommand(a *app) *cobra.Command {
 		Long: `Send a message (Erlang's socket:sendmsg/4) whose I/O vector holds each DATA
 argument in turn, to the address given by --to on an unconnected socket.
 Each DATA is sent as written, hex-decoded with --hex, or read from standard
-input when it is "-".`,
+input when it is "-". Each --ctrl LEVEL/TYPE:INTEGER adds a control message with
+an integer value (ip/ttl, ip/tos, ipv6/hoplimit, ipv6/tclass), written as
+recvmsg prints them.`,
 		Example: `  sockctl sendmsg $C "GET / HTTP/1.0" $'\r\n\r\n'
-  sockctl sendmsg $U hello --to 127.0.0.1:5353`,
+  sockctl sendmsg $U hello --to 127.0.0.1:5353
+  sockctl sendmsg $U hello --to 127.0.0.1:5353 --ctrl ip/ttl:1`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var msg client.Msg
@@ -39,6 +46,13 @@ input when it is "-".`,
 				if msg.Addr, err = parseAddrArg(to); err != nil {
 					return err
 				}
+			}
+			for _, c := range ctrl {
+				m, err := parseControlArg(c)
+				if err != nil {
+					return err
+				}
+				msg.Control = append(msg.Control, m)
 			}
 			timeout, msgFlags, err := io.values()
 			if err != nil {
@@ -56,5 +70,18 @@ input when it is "-".`,
 	data = addDataFlags(cmd)
 	// Not --addr: that is the daemon's address, a global flag.
 	cmd.Flags().StringVar(&to, "to", "", "the destination address, for an unconnected socket")
+	cmd.Flags().StringArrayVar(&ctrl, "ctrl", nil, "a control message LEVEL/TYPE:INTEGER, such as ip/ttl:1 (repeatable)")
 	return cmd
+}
+
+// parseControlArg reads --ctrl LEVEL/TYPE:INTEGER; the daemon knows the
+// names.
+func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
+	kind, value, ok := strings.Cut(arg, ":")
+	level, typ, ok2 := strings.Cut(kind, "/")
+	n, err := strconv.ParseInt(value, 0, 32)
+	if !ok || !ok2 || level == "" || typ == "" || err != nil {
+		return nil, usage(fmt.Errorf("--ctrl %q: want LEVEL/TYPE:INTEGER, such as ip/ttl:1", arg))
+	}
+	return &sockdv1.ControlMessage{LevelName: level, TypeName: typ, Value: &sockdv1.ControlMessage_IntValue{IntValue: int32(n)}}, nil
 }
