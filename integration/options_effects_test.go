@@ -84,6 +84,10 @@ func TestOptRecvErr(t *testing.T) {
 			if ee.GetError() != "econnrefused" || ee.GetOrigin() != tc.origin {
 				t.Errorf("extended_err = %v, want econnrefused from %s", ee, tc.origin)
 			}
+			// Erlang names the ICMP type and code (reference §7.2).
+			if ee.GetTypeName() != "dest_unreach" || ee.GetCodeName() != "port_unreach" {
+				t.Errorf("extended_err type %q code %q, want dest_unreach and port_unreach", ee.GetTypeName(), ee.GetCodeName())
+			}
 		})
 	}
 }

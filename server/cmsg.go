@@ -79,11 +79,39 @@ func encodeExtendedErr(e engine.ExtendedErr) *sockdv1.ExtendedErr {
 	if int(e.Origin) < len(eeOrigins) {
 		origin = eeOrigins[e.Origin]
 	}
-	return &sockdv1.ExtendedErr{
+	out := &sockdv1.ExtendedErr{
 		Error: engine.PosixName(unix.Errno(e.Errno)), Errno: e.Errno, Origin: origin,
 		Type: uint32(e.Type), Code: uint32(e.Code), Info: e.Info, Data: e.Data,
 		Offender: encodeAddr(e.Offender),
 	}
+	if names, ok := icmpNames[origin]; ok {
+		out.TypeName = names.types[e.Type]
+		if e.Type == names.destUnreach {
+			out.CodeName = names.destUnreachCodes[e.Code]
+		}
+	}
+	return out
+}
+
+// icmpNames are Erlang's names of the ICMP types and dest_unreach codes an
+// extended error of origin icmp or icmp6 reports (reference §7.2).
+var icmpNames = map[string]struct {
+	types            map[uint8]string
+	destUnreach      uint8
+	destUnreachCodes map[uint8]string
+}{
+	"icmp": {
+		types:       map[uint8]string{3: "dest_unreach", 11: "time_exceeded"},
+		destUnreach: 3,
+		destUnreachCodes: map[uint8]string{0: "net_unreach", 1: "host_unreach", 3: "port_unreach",
+			4: "frag_needed", 6: "net_unknown", 7: "host_unknown"},
+	},
+	"icmp6": {
+		types:       map[uint8]string{1: "dest_unreach", 2: "pkt_toobig", 3: "time_exceeded"},
+		destUnreach: 1,
+		destUnreachCodes: map[uint8]string{0: "noroute", 1: "adm_prohibited", 2: "not_neighbour",
+			3: "addr_unreach", 4: "port_unreach", 5: "policy_fail", 6: "reject_route"},
+	},
 }
 
 func addrString(a netip.Addr) string {

@@ -1670,7 +1670,15 @@ type ExtendedErr struct {
 	// ee_data.
 	Data uint32 `protobuf:"varint,7,opt,name=data,proto3" json:"data,omitempty"`
 	// The offending node, when the kernel reports one.
-	Offender      *SockAddr `protobuf:"bytes,8,opt,name=offender,proto3" json:"offender,omitempty"`
+	Offender *SockAddr `protobuf:"bytes,8,opt,name=offender,proto3" json:"offender,omitempty"`
+	// The ICMP type's name for origin icmp or icmp6 (dest_unreach,
+	// time_exceeded, pkt_toobig), as Erlang names it; empty otherwise.
+	TypeName string `protobuf:"bytes,9,opt,name=type_name,json=typeName,proto3" json:"type_name,omitempty"`
+	// The ICMP code's name for a dest_unreach (icmp: net_unreach, host_unreach,
+	// port_unreach, frag_needed, net_unknown, host_unknown; icmp6: noroute,
+	// adm_prohibited, not_neighbour, addr_unreach, port_unreach, policy_fail,
+	// reject_route); empty otherwise.
+	CodeName      string `protobuf:"bytes,10,opt,name=code_name,json=codeName,proto3" json:"code_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1759,6 +1767,20 @@ func (x *ExtendedErr) GetOffender() *SockAddr {
 		return x.Offender
 	}
 	return nil
+}
+
+func (x *ExtendedErr) GetTypeName() string {
+	if x != nil {
+		return x.TypeName
+	}
+	return ""
+}
+
+func (x *ExtendedErr) GetCodeName() string {
+	if x != nil {
+		return x.CodeName
+	}
+	return ""
 }
 
 // ControlMessage is one ancillary-data item of SendMsg/RecvMsg (Erlang's cmsg()).
@@ -2414,7 +2436,7 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\"8\n" +
 	"\bPktInfo6\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x18\n" +
-	"\aifindex\x18\x02 \x01(\rR\aifindex\"\xd1\x01\n" +
+	"\aifindex\x18\x02 \x01(\rR\aifindex\"\x8b\x02\n" +
 	"\vExtendedErr\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x12\x16\n" +
@@ -2423,7 +2445,10 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\x04code\x18\x05 \x01(\rR\x04code\x12\x12\n" +
 	"\x04info\x18\x06 \x01(\rR\x04info\x12\x12\n" +
 	"\x04data\x18\a \x01(\rR\x04data\x12.\n" +
-	"\boffender\x18\b \x01(\v2\x12.sockd.v1.SockAddrR\boffender\"\xba\x03\n" +
+	"\boffender\x18\b \x01(\v2\x12.sockd.v1.SockAddrR\boffender\x12\x1b\n" +
+	"\ttype_name\x18\t \x01(\tR\btypeName\x12\x1b\n" +
+	"\tcode_name\x18\n" +
+	" \x01(\tR\bcodeName\"\xba\x03\n" +
 	"\x0eControlMessage\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x1d\n" +
 	"\n" +
