@@ -23,7 +23,7 @@
 // {mode, operation, handle}, error {reason, kind, errno, invalid,
 // invalid_value, message}. Members that do not apply are left out; a result
 // with nothing to say is {}. Control messages of recvmsg are protojson with
-// proto field names.
+// proto field names (in name order, 64-bit integers as numbers).
 //
 // # Exit status
 //

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -126,16 +127,49 @@ func leftPad(s string, n int) string {
 }
 
 // protoJSON renders a message with its proto field names and every field
-// present (level 0 is ip, not absent), compacted: protojson deliberately
-// varies its whitespace, and the output must be stable.
+// present (level 0 is ip, not absent), and its 64-bit integers as numbers,
+// as every other number sockctl prints (protojson writes them as strings).
+// Encoding it again also makes it compact: protojson deliberately varies
+// its whitespace, and the output must be stable.
 func protoJSON(m proto.Message) json.RawMessage {
 	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(m)
 	if err != nil {
 		return json.RawMessage(`null`)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, b); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
 		return json.RawMessage(`null`)
 	}
-	return compact.Bytes()
+	int64sAsNumbers(m.ProtoReflect().Descriptor(), v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`null`)
+	}
+	return out
+}
+
+// int64sAsNumbers turns the strings protojson wrote for md's 64-bit integer
+// fields in v, and in its nested messages, into numbers.
+func int64sAsNumbers(md protoreflect.MessageDescriptor, v map[string]any) {
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		val, ok := v[string(fd.Name())]
+		if !ok {
+			continue
+		}
+		switch fd.Kind() {
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+			if s, ok := val.(string); ok && !fd.IsList() {
+				v[string(fd.Name())] = json.Number(s)
+			}
+		case protoreflect.MessageKind:
+			if sub, ok := val.(map[string]any); ok && !fd.IsList() && !fd.IsMap() {
+				int64sAsNumbers(fd.Message(), sub)
+			}
+		}
+	}
 }

@@ -21,9 +21,9 @@ func TestRecvMsgView(t *testing.T) {
 	checkView(t, "full", recvMsgView(r),
 		`from=10.0.0.1:53 data="abc" flags=trunc,0x4000 control=ip/tos:16 control=socket/timestamp:1700000000.000042 control=99/7:dead`,
 		`{"source":"10.0.0.1:53","iov":["YWI=","Yw=="],"flags":["trunc","0x4000"],"control":[`+
-			`{"level":0,"level_name":"ip","type":1,"type_name":"tos","data":"","int_value":16},`+
-			`{"level":1,"level_name":"socket","type":29,"type_name":"timestamp","data":"","timestamp":{"sec":"1700000000","usec":"42"}},`+
-			`{"level":99,"level_name":"","type":7,"type_name":"","data":"3q0="}]}`)
+			`{"data":"","int_value":16,"level":0,"level_name":"ip","type":1,"type_name":"tos"},`+
+			`{"data":"","level":1,"level_name":"socket","timestamp":{"sec":1700000000,"usec":42},"type":29,"type_name":"timestamp"},`+
+			`{"data":"3q0=","level":99,"level_name":"","type":7,"type_name":""}]}`)
 	checkView(t, "nowait", recvMsgView(&sockdv1.RecvMsgResponse{Async: async(sockdv1.Operation_OPERATION_RECVMSG, 5)}),
 		"select recvmsg handle=5", `{"async":{"mode":"select","operation":"recvmsg","handle":5}}`)
 	checkView(t, "empty message", recvMsgView(&sockdv1.RecvMsgResponse{}), `data=""`, `{"iov":[]}`)
