@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"testing"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -547,6 +548,69 @@ func TestAcceptRetryAfterSelectWithNewHandle(t *testing.T) {
 				t.Fatalf("retry after select: %v, want the connection", retry)
 			}
 			ev.expectNoEvent(t)
+		})
+	}
+}
+
+// TestSignalledReaderLocksOthersOut: reference §2.2 rule 6. A current
+// reader told select that does not call again keeps the others out: a
+// queued reader hears nothing and a third session's timed recv times out,
+// though data is waiting; once the current reader retries, the queued one
+// is told.
+func TestSignalledReaderLocksOthersOut(t *testing.T) {
+	t.Parallel()
+	a, b, c := newSession(t), newSession(t), newSession(t)
+	aEv, bEv := a.events(t, 0), b.events(t, 0)
+	cl, sv := a.pair(t, tcp4)
+	first := requireAsync(t, "a's recv", a.recv(t, sv, 0, nowait()).GetAsync(), sockdv1.Operation_OPERATION_RECV)
+	queued := requireAsync(t, "b's recv", b.recv(t, sv, 0, nowait()).GetAsync(), sockdv1.Operation_OPERATION_RECV)
+	a.send(t, cl, []byte("one"))
+	aEv.expectSelect(t, sv, first)
+	a.send(t, cl, []byte("two"))
+	bEv.expectNoEvent(t)
+	r := c.recv(t, sv, 0, millis(300))
+	requireSockErr(t, "third session's recv while a holds the lane", r.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+	if got := a.recv(t, sv, 0, nowait()); string(got.GetData()) != "onetwo" {
+		t.Fatalf("a's retry read %q, want onetwo", got.GetData())
+	}
+	a.send(t, cl, []byte("three"))
+	bEv.expectSelect(t, sv, queued)
+}
+
+// TestPeerCloseAbortsQueuedNowaitReaders: when the current nowait reader
+// finds the peer gone, the queued readers are aborted with the same reason:
+// closed after the peer's close, econnreset after its reset (reference
+// §2.6).
+func TestPeerCloseAbortsQueuedNowaitReaders(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		reset bool
+		kind  sockdv1.SocketError_Kind
+	}{{"close", false, sockdv1.SocketError_KIND_CLOSED}, {"reset", true, sockdv1.SocketError_KIND_POSIX}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := newSession(t), newSession(t)
+			aEv, bEv := a.events(t, 0), b.events(t, 0)
+			l := tcpListener(t)
+			id := a.open(t, tcp4)
+			a.connect(t, id, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
+			peer, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := requireAsync(t, "a's recv", a.recv(t, id, 0, nowait()).GetAsync(), sockdv1.Operation_OPERATION_RECV)
+			queued := requireAsync(t, "b's recv", b.recv(t, id, 0, nowait()).GetAsync(), sockdv1.Operation_OPERATION_RECV)
+			if tc.reset {
+				peer.(*net.TCPConn).SetLinger(0)
+			}
+			peer.Close()
+			aEv.expectSelect(t, id, first)
+			r := a.recv(t, id, 0, nowait())
+			if r.GetError().GetKind() != tc.kind || tc.reset && r.GetError().GetReason() != "econnreset" {
+				t.Fatalf("a's retry after the peer's %s: %v", tc.name, r.GetError())
+			}
+			bEv.expectAbort(t, id, queued, tc.kind)
 		})
 	}
 }

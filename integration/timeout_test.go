@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -78,16 +79,20 @@ func TestQueuedAcceptorsTimeOut(t *testing.T) {
 	t.Parallel()
 	owner := newSession(t)
 	l, _ := owner.listener(t, tcp4)
+	const wait = 1500
+	start := time.Now()
 	var results []<-chan result[*sockdv1.AcceptResponse]
 	for range 3 {
 		s := newSession(t)
 		results = append(results, goCall(func() result[*sockdv1.AcceptResponse] {
 			ctx, cancel := s.call()
 			defer cancel()
-			r, err := s.api.Accept(ctx, &sockdv1.AcceptRequest{SocketId: l, Timeout: millis(400)})
+			r, err := s.api.Accept(ctx, &sockdv1.AcceptRequest{SocketId: l, Timeout: millis(wait)})
 			return result[*sockdv1.AcceptResponse]{r, err}
 		}))
 	}
+	// All three wait at once: one current, two queued.
+	owner.waitAcceptors(t, l, 3)
 	for i, ch := range results {
 		r := await(t, "accept", ch)
 		if r.err != nil {
@@ -97,6 +102,10 @@ func TestQueuedAcceptorsTimeOut(t *testing.T) {
 	}
 	if n := owner.info(t, l).GetNumAcceptors(); n != 0 {
 		t.Fatalf("num_acceptors = %d after every acceptor timed out, want 0", n)
+	}
+	// Each timed out on its own clock, together, not one after another.
+	if took := time.Since(start); took > 2*wait*time.Millisecond {
+		t.Fatalf("three %d ms accept timeouts took %v together", wait, took)
 	}
 }
 
