@@ -30,13 +30,22 @@ func (s *Session) ListenTCP(ctx context.Context, network, address string, backlo
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return s.ListenAddr(ctx, addr, backlog)
+	return s.listenAddr(ctx, network, addr, backlog)
 }
 
 // ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
 // the daemon, binds it to addr and listens on it.
 func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
-	network, domain, protocol, err := streamKind(addr)
+	return s.listenAddr(ctx, "", addr, backlog)
+}
+
+// listenAddr is ListenAddr with the network the caller named, or addr's
+// when empty ("tcp" stays "tcp" in addresses and errors, as in package net).
+func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
+	kind, domain, protocol, err := streamKind(addr)
+	if network == "" {
+		network = kind
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}

@@ -171,17 +171,23 @@ func (s *Session) Dial(ctx context.Context, network, address string) (*Conn, err
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	return s.DialAddr(ctx, addr)
+	return s.dialAddr(ctx, network, addr)
 }
 
 // DialAddr opens a stream socket of addr's family (inet, inet6 or local) in
 // the daemon, connects it to addr and returns it as a Conn.
 func (s *Session) DialAddr(ctx context.Context, addr *sockdv1.SockAddr) (*Conn, error) {
+	network, _, _, _ := streamKind(addr)
+	return s.dialAddr(ctx, network, addr)
+}
+
+// dialAddr is DialAddr with the network the caller named ("tcp" stays
+// "tcp" in addresses and errors, as in package net).
+func (s *Session) dialAddr(ctx context.Context, network string, addr *sockdv1.SockAddr) (*Conn, error) {
 	id, err := s.OpenStream(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	network, _, _, _ := streamKind(addr)
 	c, err := s.NewConn(ctx, network, id)
 	if err != nil {
 		s.CloseSocket(context.WithoutCancel(ctx), id)

@@ -178,6 +178,10 @@ func TestAdaptersWhenTheSessionEnds(t *testing.T) {
 			if !errors.Is(err, net.ErrClosed) {
 				t.Errorf("call %d after the session ended: %v, want net.ErrClosed", i, err)
 			}
+			// Networks as the caller named them, as package net reports.
+			if op := (*net.OpError)(nil); !errors.As(err, &op) || op.Net != []string{"tcp", "udp4", "tcp4"}[i] {
+				t.Errorf("call %d: %#v, want a *net.OpError of network %s", i, err, []string{"tcp", "udp4", "tcp4"}[i])
+			}
 		case <-time.After(eventWait):
 			t.Fatalf("call %d still blocked after the session ended", i)
 		}
