@@ -28,7 +28,8 @@ down its side too, and closes the socket.
 
 The address is HOST PORT, or one argument in bind's ADDR forms (including
 local:/path). With -l, the address actually listened on is printed to
-standard error, which helps with port 0.`,
+standard error, which helps with port 0. Standard output carries the data
+alone, so -o json does not apply: errors go to standard error as text.`,
 		Example: `  sockctl nc 127.0.0.1 8080
   echo hello | sockctl nc -l 127.0.0.1:9000
   sockctl nc local:/run/app.sock`,
