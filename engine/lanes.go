@@ -384,6 +384,11 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 	if err != nil {
 		return nil, err
 	}
+	// A caller that has given up takes nothing: an accept would take a
+	// connection, a recv bytes, that no one would receive.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sd, l := s.laneOf(op)
 	var out outbox
 	sd.mu.Lock()
@@ -448,7 +453,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		}
 		mine = s.newWaiter(c, op, t, nil)
 		l.push(mine)
-		if err := s.await(ctx, sd, l, mine, deadline, &out); err != nil {
+		if err := s.awaitTurn(ctx, sd, l, mine, deadline, &out); err != nil {
 			return nil, err
 		}
 	}
@@ -500,10 +505,24 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		l.current = mine
 		s.arm(mine) // cannot fail: watched above
 		s.advance(sd, l, &out)
-		if err := s.await(ctx, sd, l, mine, deadline, &out); err != nil {
+		if err := s.awaitTurn(ctx, sd, l, mine, deadline, &out); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// awaitTurn is await, and then a check that the caller still wants its
+// turn: told to proceed as its call was cancelled, it leaves the lane to the
+// next requestor rather than take what no one would receive.
+func (s *Socket) awaitTurn(ctx context.Context, sd *side, l *lane, w *waiter, deadline time.Time, out *outbox) error {
+	if err := s.await(ctx, sd, l, w, deadline, out); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		s.withdraw(sd, l, w, out)
+		return err
+	}
+	return nil
 }
 
 // await parks a blocking call until its requestor w is current and told to

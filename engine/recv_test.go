@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"runtime"
 	"strings"
@@ -694,5 +695,20 @@ func TestSelectReadKeepsAPendingError(t *testing.T) {
 	r = sv.Recv(bg, c, 0, 0, nowait)
 	if !errors.Is(r.Err, unix.ECONNRESET) {
 		t.Fatalf("the read after the reset: %+v, want econnreset", r)
+	}
+}
+
+// A call whose context has ended takes nothing: the bytes stay for the next
+// reader, as they would for an Erlang process that never called.
+func TestCancelledRecvTakesNothing(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "abc")
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	wantErr(t, sv.Recv(ctx, c, 0, 0, infinity).Err, context.Canceled)
+	if r := sv.Recv(bg, c, 3, 0, within(eventWait)); string(r.Data) != "abc" {
+		t.Fatalf("the next recv: %q %v, want abc", r.Data, r.Err)
 	}
 }
