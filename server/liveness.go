@@ -7,34 +7,50 @@ import "time"
 // stream: a net.Listener waiting in Accept, a Conn's Pipe, a relay, a
 // program that only makes blocking calls. Such a session is in use, as a
 // running Erlang process is alive, so its grace does not end while one of
-// its calls that may wait, Pipes or Relays runs, nor sooner than a grace
-// period after its last call.
+// its calls that may wait, Pipes or Relays runs (the grace timer is not even
+// armed then: leaveCall starts it once the last such call has ended), nor
+// sooner than a grace period after its last call.
+
+// minGrace bounds how often a session's grace timer may fire: a client
+// asking for a grace of microseconds and calling all the time would
+// otherwise keep the daemon busy re-arming it.
+const minGrace = 100 * time.Millisecond
+
+// clock is the monotonic time since the daemon started, for lastCall: a step
+// of the wall clock must not end sessions nor keep them.
+var clockStart = time.Now()
+
+func clock() time.Duration { return time.Since(clockStart) }
 
 // noteCall records a call of the session. It costs an atomic load while a
 // stream is attached, which is when the time does not matter.
 func (s *Session) noteCall() {
 	if s.detached.Load() {
-		s.lastCall.Store(time.Now().UnixNano())
+		s.lastCall.Store(int64(clock()))
 	}
 }
 
 // enterCall and leaveCall bracket a call that may run for long: a call that
-// may wait, a Pipe, a Relay.
+// may wait, a Pipe, a Relay, a Close that lingers.
 func (s *Session) enterCall() { s.inCalls.Add(1) }
 
 func (s *Session) leaveCall() {
-	s.inCalls.Add(-1)
-	s.noteCall()
+	s.noteCall() // before the count drops, which lets the grace end
+	if s.inCalls.Add(-1) == 0 && s.detached.Load() {
+		s.mu.Lock()
+		if s.graceDeferred && s.attached == nil && !s.dead {
+			s.startGraceLocked()
+		}
+		s.mu.Unlock()
+	}
 }
 
 // stillInUse is how much longer a detached session whose grace period has
-// run out at now must live: a whole period while a call runs, else what is
-// left of the period since its last call; zero when it may end.
-func (s *Session) stillInUse(now time.Time) time.Duration {
-	if s.inCalls.Load() > 0 {
-		return s.grace
-	}
-	if since := now.Sub(time.Unix(0, s.lastCall.Load())); since < s.grace {
+// run out must live: what is left of the period since its last call; zero
+// when it may end. A session with a call running is not asked: expire
+// defers its grace instead.
+func (s *Session) stillInUse() time.Duration {
+	if since := clock() - time.Duration(s.lastCall.Load()); since < s.grace {
 		return s.grace - since
 	}
 	return 0

@@ -19,6 +19,15 @@ func TestDetachedSessionLivesWhileInUse(t *testing.T) {
 	if s.isDead() {
 		t.Fatal("the session ended while a call of it was running")
 	}
+	// Its grace ran out once and was deferred: no timer fires while the
+	// call runs.
+	s.mu.Lock()
+	deferred := s.graceDeferred && s.timer == nil
+	graces := s.graces
+	s.mu.Unlock()
+	if !deferred || graces != 1 {
+		t.Fatalf("grace while a call runs: deferred %v, %d periods started; want deferred after 1", deferred, graces)
+	}
 	s.leaveCall()
 	for range 8 { // short calls, each within a grace period of the last
 		time.Sleep(grace / 2)
@@ -31,5 +40,18 @@ func TestDetachedSessionLivesWhileInUse(t *testing.T) {
 	eventually(t, "the idle session to end", s.isDead)
 	if idle := time.Since(last); idle < grace {
 		t.Errorf("the session ended %v after its last call, before its %v grace", idle, grace)
+	}
+}
+
+// A grace shorter than minGrace is raised to it: a timer firing every few
+// microseconds for each of many sessions would keep the daemon busy.
+func TestGraceHasAFloor(t *testing.T) {
+	_, m, _ := newTestSession(t)
+	s, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.grace != minGrace {
+		t.Fatalf("grace %v, want the floor %v", s.grace, minGrace)
 	}
 }

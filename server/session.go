@@ -52,8 +52,11 @@ type Session struct {
 	// that may wait, Pipes and Relays in flight, and the time of the last
 	// call, noted only while detached.
 	inCalls  atomic.Int64
-	lastCall atomic.Int64 // UnixNano
+	lastCall atomic.Int64 // clock()
 	detached atomic.Bool
+	// graceDeferred: the grace period ran out while calls ran, and no
+	// timer is armed; leaveCall starts one after the last. Guarded by mu.
+	graceDeferred bool
 }
 
 // principalLoad is what all of one principal's live sessions hold in the

@@ -101,9 +101,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	if grace <= 0 {
 		grace = m.limits.DefaultGrace
 	}
-	if grace > m.limits.MaxGrace {
-		grace = m.limits.MaxGrace
-	}
+	grace = min(max(grace, minGrace), m.limits.MaxGrace)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if name != "" {
@@ -220,9 +218,14 @@ func (m *sessionManager) expire(s *Session, grace uint64) {
 	m.mu.Lock()
 	s.mu.Lock()
 	expired := s.graces == grace && s.timer != nil && s.attached == nil && !s.dead
-	if expired {
-		if rest := s.stillInUse(time.Now()); rest > 0 {
-			s.armGraceLocked(rest)
+	if expired && s.inCalls.Load() > 0 {
+		// In use: leaveCall starts the grace again after the last call.
+		s.timer = nil
+		s.graceDeferred = true
+		expired = false
+	} else if expired {
+		if rest := s.stillInUse(); rest > 0 {
+			s.armGraceLocked(max(rest, minGrace))
 			expired = false
 		}
 	}
@@ -299,6 +302,7 @@ func (s *Session) attach(ctx context.Context, a *attachment) error {
 	}
 	s.attached = a
 	s.detached.Store(false)
+	s.graceDeferred = false
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -325,6 +329,7 @@ func (s *Session) startGraceLocked() { s.armGraceLocked(s.grace) }
 // armGraceLocked starts a grace period that ends after d.
 func (s *Session) armGraceLocked(d time.Duration) {
 	s.detached.Store(true)
+	s.graceDeferred = false
 	if s.timer != nil {
 		s.timer.Stop()
 	}

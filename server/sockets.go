@@ -173,10 +173,12 @@ func (s *Service) Shutdown(ctx context.Context, r *sockdv1.ShutdownRequest) (*so
 
 // Close implements sockdv1.SocketServiceServer.
 func (s *Service) Close(ctx context.Context, r *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
+	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err
 	}
+	sess.enterCall() // close(2) may linger
+	defer sess.leaveCall()
 	se, err := outcome(sock.Close())
 	return &sockdv1.CloseResponse{Error: se}, err
 }

@@ -30,7 +30,8 @@ type CreateSessionRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// How long the session outlives its event stream, or without one, its last
 	// call (calls that wait, Pipes and Relays keep it while they run). Absent:
-	// the daemon default (30 s). At most the daemon's maximum (24 h).
+	// the daemon default (30 s). At least 100 ms, at most the daemon's maximum
+	// (24 h).
 	Grace         *durationpb.Duration `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
