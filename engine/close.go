@@ -90,6 +90,11 @@ func (s *Socket) shut() (int, error) {
 	s.fdMu.Unlock()
 
 	s.e.unregister(s, fd)
+	// otp meta is cleared on close (reference §5); its tombstone must not
+	// keep what no call can read any more.
+	s.mu.Lock()
+	s.meta = nil
+	s.mu.Unlock()
 	s.logDebug("closed")
 	out.flush(s)
 	s.e.noteClosed(s)

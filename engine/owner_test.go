@@ -279,3 +279,20 @@ func TestLocalPathsIgnoreDaemonGroups(t *testing.T) {
 		t.Fatalf("sendto a root:4243 0660 socket as uid 4242 of a daemon in group 4243: %+v, want eacces", r)
 	}
 }
+
+// Close clears otp meta (reference §5): a tombstone keeps none of it.
+func TestCloseClearsMeta(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	if err := s.SetMeta(c, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.mu.Lock()
+	kept := s.meta
+	s.mu.Unlock()
+	if kept != nil {
+		t.Fatalf("a closed socket keeps %d bytes of meta", len(kept))
+	}
+}

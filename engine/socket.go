@@ -129,11 +129,13 @@ func (s *Socket) SetOwner(by, to Caller) error {
 // asOwner runs set under s.mu if by is the owner of the open socket: the
 // otp options only the owner may set.
 func (s *Socket) asOwner(by Caller, set func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Under mu: what close clears (meta) after it marks the socket closed
+	// is either cleared after set, or set sees the socket closed.
 	if s.Closed() {
 		return ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.owner == nil || s.owner != by {
 		return &InvalidError{What: "not_owner"}
 	}
