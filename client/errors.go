@@ -81,26 +81,28 @@ func (e *SocketError) Is(target error) bool {
 }
 
 // Temporary reports whether the error is a POSIX error that Go calls
-// temporary (syscall.Errno.Temporary: emfile, enfile, econnreset,
-// econnaborted, eagain, eintr, etimedout), so that a net.OpError wrapping
-// it is Temporary as package net's are: http.Serve retries an Accept that
-// fails so, where it would stop on any other error.
+// temporary (syscall.Errno.Temporary: emfile, enfile, eagain, eintr,
+// etimedout), so that a net.OpError wrapping it is Temporary as package
+// net's are: http.Serve retries an Accept that fails so, where it would stop
+// on any other error.
 func (e *SocketError) Temporary() bool {
 	return e.Proto.GetKind() == sockdv1.SocketError_KIND_POSIX && e.Errno().Temporary()
 }
 
-// quotaError is a daemon's RESOURCE_EXHAUSTED refusal (a quota, the
-// daemon's socket cap) as a temporary error: the caller may retry later,
-// as after emfile.
-type quotaError struct{ error }
+// temporaryError marks an error a later retry may not meet.
+type temporaryError struct{ error }
 
-func (e quotaError) Temporary() bool { return true }
-func (e quotaError) Unwrap() error   { return e.error }
+func (e temporaryError) Temporary() bool { return true }
+func (e temporaryError) Unwrap() error   { return e.error }
 
-// asTemporary marks a RESOURCE_EXHAUSTED status error temporary.
-func asTemporary(err error) error {
-	if status.Code(err) == codes.ResourceExhausted {
-		return quotaError{err}
+// acceptTemporary marks what package net's Accept calls temporary, beyond
+// SocketError.Temporary: a connection reset or aborted before it was taken
+// (net.OpError's rule for accept), and a daemon's RESOURCE_EXHAUSTED (a
+// quota, its socket cap), which passes as emfile does.
+func acceptTemporary(err error) error {
+	if status.Code(err) == codes.ResourceExhausted ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) {
+		return temporaryError{err}
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"net"
 	"syscall"
 	"testing"
 
@@ -92,6 +93,34 @@ func TestErrorReason(t *testing.T) {
 	for _, err := range []error{nil, errors.New("plain"), status.Error(codes.Internal, "bare"), foreign.Err()} {
 		if got := ErrorReason(err); got != "" {
 			t.Errorf("ErrorReason(%v) = %q, want empty", err, got)
+		}
+	}
+}
+
+// What an Accept may meet and retry is Temporary, as package net's accept
+// errors are: emfile (Go's own rule), a reset or aborted connection (net's
+// rule for accept) and a daemon's quota; not a refused connection.
+func TestAcceptTemporary(t *testing.T) {
+	posix := func(errno syscall.Errno) error {
+		return &SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Errno: int32(errno)}}
+	}
+	for _, tt := range []struct {
+		err  error
+		temp bool
+	}{
+		{posix(syscall.EMFILE), true},
+		{posix(syscall.ECONNRESET), true},
+		{posix(syscall.ECONNABORTED), true},
+		{status.Error(codes.ResourceExhausted, "sockets: limit of 2 reached"), true},
+		{posix(syscall.ECONNREFUSED), false},
+		{status.Error(codes.NotFound, "unknown socket"), false},
+	} {
+		op := &net.OpError{Op: "accept", Net: "tcp", Err: acceptTemporary(tt.err)}
+		if got := op.Temporary(); got != tt.temp {
+			t.Errorf("accept error %v: Temporary() = %v, want %v", tt.err, got, tt.temp)
+		}
+		if !errors.Is(op, tt.err) {
+			t.Errorf("accept error %v: the cause is lost", tt.err)
 		}
 	}
 }

@@ -78,8 +78,12 @@ func (es *EventStream) Err() error {
 }
 
 // Last returns the sequence number of the last event received from C, or
-// the starting point if none was. A later Events(ctx, Last()) resumes from
-// there.
+// the starting point if none was; a later Events(ctx, Last()) resumes from
+// there. It never runs ahead of what was received, so a resume loses no
+// event, but right after a receive it may still name the event before
+// (until the stream's goroutine has run), and a resume from it then offers
+// that event again: skip sequences already handled. After Close it is
+// exact.
 func (es *EventStream) Last() uint64 { return es.last.Load() }
 
 // Close stops the stream and waits until its goroutine has finished. Events

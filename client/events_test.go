@@ -223,3 +223,21 @@ func TestHeldEvents(t *testing.T) {
 		t.Errorf("HeldEvents asked %v", req)
 	}
 }
+
+// Last never runs ahead of what the receiver has (a resume from it loses no
+// event), and trails it by at most the event just received.
+func TestEventsLastNeverAhead(t *testing.T) {
+	events := make([]*sockdv1.EventsResponse, 0, 200)
+	for i := range 200 {
+		events = append(events, selectEvent(uint64(i+1), 1))
+	}
+	s, _ := newScriptedSession(eventScript{events: events})
+	es := s.Events(context.Background(), 0)
+	defer es.Close()
+	for range 200 {
+		ev := <-es.C()
+		if got := es.Last(); got > ev.GetSequence() || got+1 < ev.GetSequence() {
+			t.Fatalf("received %d, Last() = %d", ev.GetSequence(), got)
+		}
+	}
+}

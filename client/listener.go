@@ -105,7 +105,7 @@ func (l *Listener) acceptError(err error) error {
 	if l.ctx.Err() != nil {
 		err = net.ErrClosed
 	}
-	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: asTemporary(asNetClosed(err))}
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}
 }
 
 // Close implements net.Listener: a blocked Accept returns, and the daemon
