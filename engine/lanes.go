@@ -384,9 +384,9 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 	if err != nil {
 		return nil, err
 	}
-	// A caller that has given up takes nothing: an accept would take a
-	// connection, a recv bytes, that no one would receive.
-	if err := ctx.Err(); err != nil {
+	// A caller that has given up, or has ended, takes nothing: an accept
+	// would take a connection, a recv bytes, that no one would receive.
+	if err := givenUp(ctx, c); err != nil {
 		return nil, err
 	}
 	sd, l := s.laneOf(op)
@@ -518,9 +518,25 @@ func (s *Socket) awaitTurn(ctx context.Context, sd *side, l *lane, w *waiter, de
 	if err := s.await(ctx, sd, l, w, deadline, out); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := givenUp(ctx, w.caller); err != nil {
 		s.withdraw(sd, l, w, out)
 		return err
+	}
+	return nil
+}
+
+// givenUp is why a call should take nothing: its context ended, or its
+// caller did (a Mortal that is gone: ErrCancelled, as its waits end).
+func givenUp(ctx context.Context, c Caller) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m, ok := c.(Mortal); ok {
+		select {
+		case <-m.Gone():
+			return ErrCancelled
+		default:
+		}
 	}
 	return nil
 }

@@ -381,9 +381,14 @@ func TestMortalCallerTakesItsBlockingCalls(t *testing.T) {
 	if r := <-bDone; r.Err != nil || string(r.Data) != "for b" {
 		t.Fatalf("b: %q %v", r.Data, r.Err)
 	}
-	// A blocking call of a caller already gone does not wait at all.
-	if err := sv.Recv(bg, a, 0, 0, infinity).Err; !errors.Is(err, ErrCancelled) {
-		t.Fatalf("recv after the end: %v", err)
+	// A call of a caller already gone does not wait at all, and takes
+	// nothing: the data stays for the next reader.
+	mustSend(t, cl, b, "not a's")
+	if r := sv.Recv(bg, a, 0, 0, infinity); !errors.Is(r.Err, ErrCancelled) || len(r.Data) != 0 {
+		t.Fatalf("recv after the end: %q %v", r.Data, r.Err)
+	}
+	if r := sv.Recv(bg, b, 0, 0, within(eventWait)); string(r.Data) != "not a's" {
+		t.Fatalf("the next reader: %q %v", r.Data, r.Err)
 	}
 	if n := sv.Info().NumReaders; n != 0 {
 		t.Fatalf("num_readers %d", n)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -294,5 +295,49 @@ func TestCloseClearsMeta(t *testing.T) {
 	s.mu.Unlock()
 	if kept != nil {
 		t.Fatalf("a closed socket keeps %d bytes of meta", len(kept))
+	}
+}
+
+// Meta read while the socket closes answers the meta or closed, never the
+// undefined that close leaves behind.
+func TestMetaWhileClosing(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	for i := range 200 {
+		s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+		if err := s.SetMeta(c, []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+		const readers = 4
+		bad := make(chan string, readers)
+		var reading sync.WaitGroup
+		reading.Add(readers)
+		for range readers {
+			go func() {
+				first := true
+				for {
+					m, err := s.Meta()
+					if first {
+						reading.Done()
+						first = false
+					}
+					if err != nil {
+						bad <- ""
+						return
+					}
+					if string(m) != "m" {
+						bad <- fmt.Sprintf("iteration %d: meta %q with no error", i, m)
+						return
+					}
+				}
+			}()
+		}
+		reading.Wait()
+		s.Close()
+		for range readers {
+			if msg := <-bad; msg != "" {
+				t.Fatal(msg)
+			}
+		}
 	}
 }

@@ -145,11 +145,13 @@ func (s *Socket) asOwner(by Caller, set func()) error {
 
 // Meta is otp meta, nil while undefined; the caller must not modify it.
 func (s *Socket) Meta() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Under mu, as asOwner: close clears meta after it marks the socket
+	// closed, so a reader sees the meta or closed, never the cleared value.
 	if s.Closed() {
 		return nil, ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.meta, nil
 }
 
