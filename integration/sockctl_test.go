@@ -376,3 +376,17 @@ func TestSockctlSendMsgControl(t *testing.T) {
 		t.Fatalf("a malformed --ctrl: stderr %q", stderr)
 	}
 }
+
+// TLS settings are for tls:// daemons: SOCKD_TLS_* exported for a remote
+// daemon leave a local one reachable.
+func TestSockctlTLSEnvIgnoredForUnixDaemon(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sockctlBin, "--addr", daemon.Addr, "number-of")
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0",
+		"SOCKD_TLS_CA=/nonexistent/ca.pem", "SOCKD_TLS_CERT=/nonexistent/c.pem", "SOCKD_TLS_KEY=/nonexistent/k.pem")
+	if stdout, stderr, code := runCommand(t, cmd); code != 0 {
+		t.Fatalf("number-of with SOCKD_TLS_* set, unix daemon: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}

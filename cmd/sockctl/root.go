@@ -178,7 +178,7 @@ func (a *app) connect(cmd *cobra.Command, fn func(ctx, connectCtx context.Contex
 	ctx := cmd.Context()
 	connectCtx, cancel := context.WithTimeout(ctx, a.dialTimeout)
 	defer cancel()
-	dialOpts, err := a.tls.dialOptions()
+	dialOpts, err := a.tls.dialOptions(a.addr)
 	if err != nil {
 		return usage(err)
 	}
