@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -55,8 +56,16 @@ type member struct {
 	value any // anything encoding/json takes; []byte becomes base64
 }
 
-// with returns o with key set to value.
+// with returns o with key set to value: a key o has keeps its place and
+// takes the new value (a JSON object has each key once).
 func (o object) with(key string, value any) object {
+	for i, m := range o {
+		if m.key == key {
+			out := slices.Clone(o)
+			out[i].value = value
+			return out
+		}
+	}
 	return append(o, member{key, value})
 }
 

@@ -87,3 +87,11 @@ func TestAddressView(t *testing.T) {
 	checkView(t, "peername error", addressView(nil, &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enotconn", Errno: 107}),
 		"", `{"error":{"reason":"enotconn","kind":"posix","errno":107}}`)
 }
+
+// A read that otp select_read left with a new select says so once: its
+// async object's mode is select_read, not select and select_read.
+func TestSelectReadView(t *testing.T) {
+	r := &sockdv1.RecvResponse{Data: []byte("three"), Async: async(sockdv1.Operation_OPERATION_RECV, 5), SelectRead: true}
+	checkView(t, "select_read", recvView(r), "three\nselect_read recv handle=5",
+		`{"data":"dGhyZWU=","async":{"mode":"select_read","operation":"recv","handle":5}}`)
+}
