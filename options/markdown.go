@@ -10,11 +10,11 @@ func Markdown() string {
 	var b strings.Builder
 	b.WriteString("# Socket options\n\n")
 	b.WriteString("Generated from `options.Table` by `go generate ./options` (checked by `TestDocsUpToDate`); do not edit.\n\n")
-	b.WriteString("Errors (reference §6.3): an option unknown, unavailable on this platform or unsupported by this host's kernel\n")
+	b.WriteString("Errors, as Erlang/OTP's socket module answers them: an option unknown, unavailable on this platform or unsupported by this host's kernel\n")
 	b.WriteString("answers `invalid socket_option` with the option as `invalid_value`, even on a closed socket; otherwise a closed\n")
 	b.WriteString("socket answers `closed`; an option used against its Set/Get column answers `invalid socket_option`, a value of\n")
 	b.WriteString("the wrong type or range `invalid socket_option` with the value; the kernel's refusal answers its POSIX name\n")
-	b.WriteString("(`enoprotoopt`, `eperm`, ...). The requirements column repeats the seed's comments: sockd does not enforce\n")
+	b.WriteString("(`enoprotoopt`, `eperm`, ...). The requirements column repeats the comments of the option tables sockd was specified from: sockd does not enforce\n")
 	b.WriteString("them, the kernel decides (as with Erlang's NIF), and it accepts some options on more kinds of socket.\n")
 	b.WriteString("`Supports` reports per option whether this host's kernel accepts it, probed at start-up on scratch sockets.\n\n")
 	b.WriteString("`rcvtimeo` and `sndtimeo` are never supported, as in a default OTP build: sockd's sockets are nonblocking, so\n")
@@ -36,7 +36,7 @@ func Markdown() string {
 				notes += " (privileged)"
 			}
 			if o.FromReference {
-				notes += " (not in the seed's table; from the reference)"
+				notes += " (not in the specified tables; as in Erlang/OTP)"
 			}
 			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", name,
 				strings.ReplaceAll(o.Type.String(), "|", "\\|"), yesNo(o.Set), yesNo(o.Get),
