@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +47,25 @@ func TestSocketBudget(t *testing.T) {
 	}
 	if limit := descriptorLimit(); limit > 0 && socketBudget(limit) >= limit {
 		t.Errorf("budget %d for this process's limit %d leaves nothing", socketBudget(limit), limit)
+	}
+}
+
+// Flag values the help gives no meaning to are refused before anything
+// starts, rather than taken as the defaults.
+func TestFlagValuesValidated(t *testing.T) {
+	for _, args := range [][]string{
+		{"--session-grace", "-1s"},
+		{"--max-session-grace", "0s"},
+		{"--event-backlog", "0"},
+		{"--event-backlog", "15"},
+		{"--loops", "-1"},
+		{"--max-sockets", "-1"},
+		{"--stop-timeout", "-1s"},
+	} {
+		cmd := newRootCommand()
+		cmd.SetArgs(append([]string{"--listen", "unix://" + filepath.Join(t.TempDir(), "s.sock")}, args...))
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("sockd %v: %v, want a refusal naming %s", args, err, args[0])
+		}
 	}
 }

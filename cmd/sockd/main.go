@@ -52,8 +52,8 @@ func newRootCommand() *cobra.Command {
 		Long: `sockd owns real operating-system sockets and lets clients drive them over
 gRPC (package sockd.v1), with the semantics of Erlang/OTP's socket module.
 
-With no flags it listens on a unix socket at $SOCKD_ADDR if set, else
-$XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
+With no flags it listens on $SOCKD_ADDR if set (any --listen form), else on
+the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,7 +76,7 @@ $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream when the client asks for no grace")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
-	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay")
+	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay; calls that will owe an event are refused once half of it is undelivered")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
@@ -103,8 +103,34 @@ func listenAddresses(opts options) []string {
 	return []string{daemonaddr.Default()}
 }
 
+// validate refuses values the flags' help does not give a meaning to.
+func (o options) validate() error {
+	switch {
+	case o.grace < 0:
+		return fmt.Errorf("--session-grace %v: want a duration of 0 or more", o.grace)
+	case o.maxGrace <= 0:
+		return fmt.Errorf("--max-session-grace %v: want a positive duration", o.maxGrace)
+	case o.eventBacklog < minEventBacklog:
+		return fmt.Errorf("--event-backlog %d: want at least %d", o.eventBacklog, minEventBacklog)
+	case o.loops < 0:
+		return fmt.Errorf("--loops %d: want 0 (one per CPU) or more", o.loops)
+	case o.maxSockets < 0:
+		return fmt.Errorf("--max-sockets %d: want 0 (from the descriptor limit) or more", o.maxSockets)
+	case o.stopTimeout < 0:
+		return fmt.Errorf("--stop-timeout %v: want a duration of 0 or more", o.stopTimeout)
+	}
+	return nil
+}
+
+// minEventBacklog is the smallest --event-backlog, as a policy file's
+// event_backlog: a session needs room for the events of a few operations.
+const minEventBacklog = 16
+
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, opts options) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
 	logger, err := newLogger(opts.logLevel)
 	if err != nil {
 		return err
