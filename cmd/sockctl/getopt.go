@@ -16,14 +16,14 @@ func newGetOptCommand(a *app) *cobra.Command {
 		Long: `Print the value of the option LEVEL NAME of a socket, in the readable form
 setopt takes ("true", "8192", "lowdelay", "onoff=true,linger=5"). With -o json
 the value is a JSON boolean, number or string, or for structured values an
-object with the same keys: {"value":{"onoff":true,"linger":5}}.
+object with the same keys: {"value":{"linger":5,"onoff":true}}.
 
 The options, by level:
 
 ` + optionNamesHelp(),
 		Example: `  sockctl getopt $S socket rcvbuf
   sockctl getopt $S ip tos                 # lowdelay
-  sockctl getopt $S socket linger -o json  # {"value":{"onoff":false,"linger":0}}`,
+  sockctl getopt $S socket linger -o json  # {"value":{"linger":0,"onoff":false}}`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt, err := lookupOption(args[1], args[2])

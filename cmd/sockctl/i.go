@@ -40,7 +40,8 @@ remote_address, recv, sent and state; an unknown key prints " ".
 
 State codes: A accepting, BD bound, BY busy, CD connected, CG connecting,
 LN listen, LG listening, O open, SD selected, others upper-cased; read states
-and write states are joined by ":" and the two sides by " , ".`,
+and write states are joined by ":" and the two sides by " , " (", -" or " - , "
+when one side has none).`,
 		Example: `  sockctl i
   sockctl i tcp --keys domain,local_address,state
   sockctl i inet -o json`,

@@ -31,8 +31,9 @@
 // call the daemon refused ("error: not_found: ..."); 2 for a usage error,
 // including a request the daemon calls malformed (INVALID_ARGUMENT); 3 when
 // the daemon cannot be reached or is UNAVAILABLE; 130 when interrupted while
-// waiting. `events --follow` ends with 0 when its session ends. Errors go to
-// standard error, results to standard output.
+// waiting for a result. Verbs that run until interrupted (`events --follow`,
+// `watch`, `forward`) end with 0 then, and `events --follow` also when its
+// session ends. Errors go to standard error, results to standard output.
 package main
 
 import (

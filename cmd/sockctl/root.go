@@ -47,7 +47,9 @@ as a whole (number-of, which-sockets, use-registry, global-info, supports,
 is-supported) use no session.
 
 Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
-daemon refused; 2 a usage error; 3 the daemon cannot be reached; 130 interrupted.
+daemon refused; 2 a usage error, or a request the daemon calls malformed; 3 the
+daemon cannot be reached; 130 interrupted while waiting for a result (verbs that
+run until interrupted, events --follow, watch and forward, end with 0).
 
 Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 

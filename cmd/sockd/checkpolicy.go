@@ -27,7 +27,11 @@ daemon's user.`,
 			}
 			out := cmd.OutOrStdout()
 			rules := p.Summary()
-			fmt.Fprintf(out, "%s: %d rules (a principal gets the first that names it; one that none names may do nothing)\n", args[0], len(rules))
+			noun := "rules"
+			if len(rules) == 1 {
+				noun = "rule"
+			}
+			fmt.Fprintf(out, "%s: %d %s (a principal gets the first that names it; one that none names may do nothing)\n", args[0], len(rules), noun)
 			for _, line := range rules {
 				fmt.Fprintln(out, line)
 			}
