@@ -427,6 +427,10 @@ func TestGlobalInfoCounts(t *testing.T) {
 	if after.GetNumCntBits() == 0 || after.GetIovMax() == 0 || after.GetIoBackend() != "epoll" {
 		t.Errorf("global_info facts: %v", after)
 	}
+	// The tests run as root on the unix socket: admin, whatever the rule.
+	if !after.GetPolicy().GetAdmin() {
+		t.Errorf("global_info for root: policy %v, want admin", after.GetPolicy())
+	}
 	// Other tests are not running (none is parallel with this one), so the
 	// differences are exact.
 	diffs := map[string][2]uint64{

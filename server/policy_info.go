@@ -15,10 +15,11 @@ import (
 func encodePolicyRule(pol *Policy, p Principal) *sockdv1.PolicyRule {
 	r := pol.ruleFor(p)
 	if r == nil {
-		return &sockdv1.PolicyRule{Source: pol.String()}
+		return &sockdv1.PolicyRule{Source: pol.String(), Admin: p.Admin()}
 	}
 	out := r.encode()
 	out.Source = pol.String()
+	out.Admin = out.Admin || p.Admin() // root on the unix socket is, whatever its rule
 	return out
 }
 
