@@ -8,6 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
@@ -130,7 +134,7 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
 		case connectivity.Ready:
 			return nil
 		case connectivity.TransientFailure:
-			return errors.New("connection failed")
+			return connectionFailure(ctx, conn)
 		case connectivity.Shutdown:
 			return errors.New("connection closed")
 		default:
@@ -139,6 +143,19 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
 			}
 		}
 	}
+}
+
+// connectionFailure says why a connection that was dialled failed (the
+// dial's own errors the recordingDialer keeps): gRPC keeps the reason, a
+// TLS handshake's say, for the calls that fail fast, so one is made.
+func connectionFailure(ctx context.Context, conn *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && st.Message() != "" {
+		return fmt.Errorf("connection failed: %s", st.Message())
+	}
+	return errors.New("connection failed")
 }
 
 // recordingDialer dials the parsed address and remembers the last failure, so

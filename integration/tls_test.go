@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -82,6 +83,20 @@ func TestTLSListener(t *testing.T) {
 	}
 	if _, errOut, code := bob("--tls-cert", "", "--tls-key", "", "--tls-ca", "", "ls"); code != 2 || !strings.Contains(errOut, "TLS") {
 		t.Errorf("sockctl without TLS flags on a tls:// address: exit %d, %q; want 2 and a word on TLS", code, errOut)
+	}
+
+	// A daemon certificate this client cannot verify is said to be that, not
+	// only that the daemon cannot be reached.
+	wrongName, err := client.TLSCredentials(pki.file("alice.crt"), pki.file("alice.key"), pki.file("ca.crt"), "wrong.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = client.Dial(dctx, "tls://"+addr, wrongName)
+	dcancel()
+	var dialErr *client.DialError
+	if !errors.As(err, &dialErr) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("dial checking the daemon's certificate for another name: %v, want a DialError that names the certificate", err)
 	}
 
 	// Refused: no client certificate; a certificate from another CA.
