@@ -290,6 +290,9 @@ func (s *Socket) proceed(sd *side, l *lane, w *waiter, out *outbox) bool {
 			return false
 		}
 		l.current = nil
+		if s.Debug() {
+			s.logDebug("completion", "op", w.op, "caller", w.caller.CallerID(), "handle", w.handle, "fatal", fatal)
+		}
 		if fatal != nil {
 			s.abortQueued(sd, l, fatal, out)
 		}
@@ -462,6 +465,9 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		done, fatal := j.attempt()
 		settle(!done)
 		if done {
+			if s.Debug() {
+				s.logDebug("done", "op", op, "caller", c.CallerID(), "fatal", fatal)
+			}
 			l.current = nil // mine, or already nil
 			if fatal != nil {
 				s.abortQueued(sd, l, fatal, &out)

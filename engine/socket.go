@@ -181,9 +181,11 @@ func (s *Socket) Bind(sa SockAddr) error {
 	}
 	return s.Control(func(fd int) error {
 		if _, err := asUser(s.pathUser(raw), func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
+			s.logDebug("bind", "address", sa, "err", err)
 			return err
 		}
 		s.bound.Store(true)
+		s.logDebug("bind", "address", sa)
 		return nil
 	})
 }
@@ -193,9 +195,11 @@ func (s *Socket) Listen(backlog int) error {
 	return s.Control(func(fd int) error {
 		// What connecting peers read with SO_PEERCRED is recorded now.
 		if _, err := asUser(s.peerUser(), func() (int, error) { return 0, unix.Listen(fd, backlog) }); err != nil {
+			s.logDebug("listen", "backlog", backlog, "err", err)
 			return err
 		}
 		s.listening.Store(true)
+		s.logDebug("listen", "backlog", backlog)
 		return nil
 	})
 }
@@ -207,7 +211,11 @@ func (s *Socket) Shutdown(how int) error {
 	default:
 		return &InvalidError{What: "how", Value: how}
 	}
-	return s.Control(func(fd int) error { return unix.Shutdown(fd, how) })
+	return s.Control(func(fd int) error {
+		err := unix.Shutdown(fd, how)
+		s.logDebug("shutdown", "how", how, "err", err)
+		return err
+	})
 }
 
 // SockName is the socket's local address.

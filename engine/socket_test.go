@@ -441,14 +441,23 @@ func TestDebugLogging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loud.Recv(bg, c, 0, 0, nowait)
+	if err := loud.Bind(loopback(unix.AF_INET)); err != nil {
+		t.Fatal(err)
+	}
+	to, _ := loud.SockName()
+	sel := loud.Recv(bg, c, 0, 0, nowait).Select
 	quiet.Recv(bg, c, 0, 0, nowait)
+	quiet.SendTo(bg, c, []byte("x"), 0, to, infinity)
+	c.expect(t, EventSelect, sel.Handle)
+	loud.Recv(bg, c, 0, 0, nowait)
+	loud.Shutdown(unix.SHUT_RDWR)
 	loud.Close()
 	quiet.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	out := buf.String()
-	for _, want := range []string{"socket: opened", "socket: select", "socket: closed", loud.ID()} {
+	for _, want := range []string{"socket: opened", "socket: bind", "socket: select", "socket: done", "op=recv",
+		"socket: shutdown", "socket: closed", loud.ID()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
