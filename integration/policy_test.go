@@ -50,7 +50,7 @@ rules:
 		}
 	}
 	info := c.ok(t, "global-info")
-	for _, want := range []string{"principal: uid:0", "policy: " + file + " (restricted)", "policy.open: inet stream *", "policy.bind: 127.0.0.1:0", "policy.connect: 127.0.0.1"} {
+	for _, want := range []string{"principal: uid:0", "policy: " + file + " (restricted, admin)", "policy.open: inet stream *", "policy.bind: 127.0.0.1:0", "policy.connect: 127.0.0.1"} {
 		if !strings.Contains(info+"\n", want+"\n") {
 			t.Errorf("global-info lacks %q:\n%s", want, info)
 		}
