@@ -11,10 +11,11 @@ import "time"
 // armed then: leaveCall starts it once the last such call has ended), nor
 // sooner than a grace period after its last call.
 
-// minGrace bounds how often a session's grace timer may fire: a client
-// asking for a grace of microseconds and calling all the time would
-// otherwise keep the daemon busy re-arming it.
-const minGrace = 100 * time.Millisecond
+// MinGrace is the shortest grace a session gets, whatever its client asks:
+// it bounds how often a session's grace timer may fire, which a client
+// asking for microseconds and calling all the time would otherwise keep the
+// daemon busy re-arming.
+const MinGrace = 100 * time.Millisecond
 
 // clock is the monotonic time since the daemon started, for lastCall: a step
 // of the wall clock must not end sessions nor keep them.

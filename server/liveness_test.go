@@ -43,7 +43,7 @@ func TestDetachedSessionLivesWhileInUse(t *testing.T) {
 	}
 }
 
-// A grace shorter than minGrace is raised to it: a timer firing every few
+// A grace shorter than MinGrace is raised to it: a timer firing every few
 // microseconds for each of many sessions would keep the daemon busy.
 func TestGraceHasAFloor(t *testing.T) {
 	_, m, _ := newTestSession(t)
@@ -51,7 +51,7 @@ func TestGraceHasAFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.grace != minGrace {
-		t.Fatalf("grace %v, want the floor %v", s.grace, minGrace)
+	if s.grace != MinGrace {
+		t.Fatalf("grace %v, want the floor %v", s.grace, MinGrace)
 	}
 }

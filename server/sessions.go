@@ -101,7 +101,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	if grace <= 0 {
 		grace = m.limits.DefaultGrace
 	}
-	grace = min(max(grace, minGrace), m.limits.MaxGrace)
+	grace = min(max(grace, MinGrace), m.limits.MaxGrace)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if name != "" {
@@ -225,7 +225,7 @@ func (m *sessionManager) expire(s *Session, grace uint64) {
 		expired = false
 	} else if expired {
 		if rest := s.stillInUse(); rest > 0 {
-			s.armGraceLocked(max(rest, minGrace))
+			s.armGraceLocked(max(rest, MinGrace))
 			expired = false
 		}
 	}

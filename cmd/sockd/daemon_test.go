@@ -55,7 +55,9 @@ func TestSocketBudget(t *testing.T) {
 func TestFlagValuesValidated(t *testing.T) {
 	for _, args := range [][]string{
 		{"--session-grace", "-1s"},
-		{"--max-session-grace", "0s"},
+		{"--session-grace", "0s"},
+		{"--session-grace", "50ms"},
+		{"--max-session-grace", "10s", "--session-grace", "1m"},
 		{"--event-backlog", "0"},
 		{"--event-backlog", "15"},
 		{"--loops", "-1"},

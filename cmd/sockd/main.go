@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockd/sockd/server"
+
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/internal/daemonaddr"
@@ -74,7 +76,7 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.StringVar(&opts.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
 	f.StringVar(&opts.tlsClientCA, "tls-client-ca", "", "CA certificates (PEM) that clients' certificates must chain to; a client's principal is its certificate's subject")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream when the client asks for no grace")
+	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream (or its last call) when the client asks for no grace; at least 100ms")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay; calls that will owe an event are refused once half of it is undelivered")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
@@ -106,10 +108,10 @@ func listenAddresses(opts options) []string {
 // validate refuses values the flags' help does not give a meaning to.
 func (o options) validate() error {
 	switch {
-	case o.grace < 0:
-		return fmt.Errorf("--session-grace %v: want a duration of 0 or more", o.grace)
-	case o.maxGrace <= 0:
-		return fmt.Errorf("--max-session-grace %v: want a positive duration", o.maxGrace)
+	case o.grace < server.MinGrace:
+		return fmt.Errorf("--session-grace %v: want at least %v", o.grace, server.MinGrace)
+	case o.maxGrace < o.grace:
+		return fmt.Errorf("--max-session-grace %v: want at least --session-grace (%v)", o.maxGrace, o.grace)
 	case o.eventBacklog < minEventBacklog:
 		return fmt.Errorf("--event-backlog %d: want at least %d", o.eventBacklog, minEventBacklog)
 	case o.loops < 0:
