@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -94,7 +96,7 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	if err != nil {
 		return nil, fmt.Errorf("sockd address %q: %w", addr, err)
 	}
-	if err := waitReady(ctx, conn); err != nil {
+	if err := waitReady(ctx, conn, target.TLS); err != nil {
 		conn.Close()
 		if last := dialer.lastError(); last != nil && ctx.Err() == nil {
 			err = last
@@ -127,14 +129,14 @@ func (c *Client) Raw() sockdv1.SocketServiceClient { return c.api }
 // waitReady connects conn and waits until it is ready. It gives up at the
 // first transient failure instead of letting gRPC retry with backoff, so an
 // absent daemon is reported at once.
-func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
+func waitReady(ctx context.Context, conn *grpc.ClientConn, tls bool) error {
 	conn.Connect()
 	for {
 		switch state := conn.GetState(); state {
 		case connectivity.Ready:
 			return nil
 		case connectivity.TransientFailure:
-			return connectionFailure(ctx, conn)
+			return connectionFailure(ctx, conn, tls)
 		case connectivity.Shutdown:
 			return errors.New("connection closed")
 		default:
@@ -148,14 +150,22 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
 // connectionFailure says why a connection that was dialled failed (the
 // dial's own errors the recordingDialer keeps): gRPC keeps the reason, a
 // TLS handshake's say, for the calls that fail fast, so one is made.
-func connectionFailure(ctx context.Context, conn *grpc.ClientConn) error {
+func connectionFailure(ctx context.Context, conn *grpc.ClientConn, tls bool) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && st.Message() != "" {
-		return fmt.Errorf("connection failed: %s", st.Message())
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable || st.Message() == "" {
+		return errors.New("connection failed")
 	}
-	return errors.New("connection failed")
+	if tls && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(st.Message(), "broken pipe") || strings.Contains(st.Message(), "connection reset")) {
+		// With TLS 1.3 a daemon that refuses the client's certificate
+		// closes the connection after the client's side of the handshake
+		// is done: what the client then sees is only the closed socket.
+		return fmt.Errorf("connection failed: the daemon closed it during TLS setup (does it accept this client certificate?): %s", st.Message())
+	}
+	return fmt.Errorf("connection failed: %s", st.Message())
 }
 
 // recordingDialer dials the parsed address and remembers the last failure, so

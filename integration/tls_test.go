@@ -113,6 +113,10 @@ func TestTLSListener(t *testing.T) {
 		dcancel()
 		if err == nil {
 			t.Errorf("%s: admitted", name)
+		} else if !strings.Contains(err.Error(), "certificate") {
+			// Whether the handshake or the first write finds the refusal,
+			// the error names the certificate.
+			t.Errorf("%s: %v, want an error that names the certificate", name, err)
 		}
 	}
 }
