@@ -212,9 +212,12 @@ func (s *Socket) Shutdown(how int) error {
 		return &InvalidError{What: "how", Value: how}
 	}
 	return s.Control(func(fd int) error {
-		err := unix.Shutdown(fd, how)
-		s.logDebug("shutdown", "how", how, "err", err)
-		return err
+		if err := unix.Shutdown(fd, how); err != nil {
+			s.logDebug("shutdown", "how", how, "err", err)
+			return err
+		}
+		s.logDebug("shutdown", "how", how)
+		return nil
 	})
 }
 
