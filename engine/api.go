@@ -312,7 +312,8 @@ type Info struct {
 	NumReaders, NumWriters, NumAcceptors int
 	UseRegistry                          bool
 	Debug                                bool
-	Fd                                   int // -1 once closed
+	Fd                                   int    // -1 once closed
+	RelayByte                            uint64 // bytes Relay moved out of the socket, to its other side
 }
 
 // A Limiter is a Caller whose sockets are bounded besides the engine's

@@ -12,6 +12,7 @@ func (s *Socket) Info() Info {
 		UseRegistry: s.UseRegistry(),
 		Debug:       s.Debug(),
 		Fd:          s.Fd(),
+		RelayByte:   s.relayed.Load(),
 	}
 	if owner := s.Owner(); owner != nil {
 		info.Owner = owner.CallerID()

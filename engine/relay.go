@@ -125,7 +125,7 @@ func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
 		fill(ctx, src, free, full)
 	}()
 
-	total, err := empty(ctx, dst, free, full)
+	total, err := empty(ctx, src, dst, free, full)
 	cancel()
 	<-readerDone
 	// Every pipe is now in free or full; none is in a splice.
@@ -165,8 +165,9 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 }
 
 // empty writes filled pipes to dst and returns them to free, until the
-// source's end (dst's write side is then shut down) or an error.
-func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (uint64, error) {
+// source's end (dst's write side is then shut down) or an error. What it
+// writes counts as relayed out of src.
+func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (uint64, error) {
 	c := &relayCaller{}
 	wait := Timeout{Kind: WaitInfinity}
 	var total uint64
@@ -202,6 +203,7 @@ func empty(ctx context.Context, dst *Socket, free chan<- *splicePipe, full <-cha
 			}
 		}
 		total += uint64(moved)
+		src.relayed.Add(uint64(moved))
 		if err != nil {
 			// The pipe may still hold bytes: it is closed, not reused.
 			f.pipe.close()

@@ -72,6 +72,9 @@ type Socket struct {
 	creds    *Creds
 	credsMsg []byte
 
+	// relayed is the bytes Relay moved out of the socket (Info.RelayByte).
+	relayed atomic.Uint64
+
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
 	forgotten bool

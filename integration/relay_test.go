@@ -66,6 +66,10 @@ func TestRelayJoinsTwoConnections(t *testing.T) {
 			if c := s.info(t, a).GetCounters(); c.GetReadByte() != uint64(len(up)) || c.GetWriteByte() != uint64(len(down)) {
 				t.Fatalf("Info counters of a: read %d, write %d", c.GetReadByte(), c.GetWriteByte())
 			}
+			// Info reports what the relay moved out of each socket.
+			if ia, ib := s.info(t, a).GetRelayByte(), s.info(t, b).GetRelayByte(); ia != uint64(len(up)) || ib != uint64(len(down)) {
+				t.Fatalf("Info relay_byte: a %d, b %d; want %d and %d", ia, ib, len(up), len(down))
+			}
 		})
 	}
 }

@@ -194,6 +194,7 @@ func encodeInfo(in engine.Info) *sockdv1.SocketInfo {
 		NumAcceptors:   uint32(in.NumAcceptors),
 		UseRegistry:    in.UseRegistry,
 		Fd:             int32(in.Fd),
+		RelayByte:      in.RelayByte,
 		Counters: &sockdv1.Counters{
 			ReadByte: in.Counters.ReadByte, ReadFails: in.Counters.ReadFails, ReadPkg: in.Counters.ReadPkg,
 			ReadPkgMax: in.Counters.ReadPkgMax, ReadTries: in.Counters.ReadTries, ReadWaits: in.Counters.ReadWaits,
