@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +21,11 @@ const spliceChunk = 1 << 20
 // RelayResult is what a finished Relay moved, and why it ended.
 type RelayResult struct {
 	AToB, BToA uint64
+	// DroppedAToB and DroppedBToA are bytes read from one socket that
+	// could not be written to the other: its socket failed, or its peer
+	// took nothing for RelayFlushTimeout after the relay was told to end.
+	// They are gone from the stream.
+	DroppedAToB, DroppedBToA uint64
 	// Err is nil when both directions reached end of data, otherwise what
 	// ended the relay: ErrClosed (a socket was closed), an Errno
 	// (econnreset, epipe, ..., or of a pipe), ctx's error, or a *QuotaError
@@ -51,8 +58,8 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 		mu    sync.Mutex
 		cause error
 	)
-	run := func(src, dst *Socket) uint64 {
-		n, err := forward(ctx, src, dst)
+	run := func(src, dst *Socket) moved {
+		m, err := forward(ctx, src, dst)
 		if err != nil {
 			mu.Lock()
 			if cause == nil {
@@ -61,14 +68,23 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 			mu.Unlock()
 			cancel()
 		}
-		return n
+		return m
 	}
-	back := make(chan uint64, 1)
+	back := make(chan moved, 1)
 	go func() { back <- run(b, a) }()
 	aToB := run(a, b)
 	bToA := <-back
-	return RelayResult{AToB: aToB, BToA: bToA, Err: cause}
+	return RelayResult{AToB: aToB.written, BToA: bToA.written, DroppedAToB: aToB.dropped, DroppedBToA: bToA.dropped, Err: cause}
 }
+
+// moved is what one direction wrote, and what it read but could not write.
+type moved struct{ written, dropped uint64 }
+
+// RelayFlushTimeout bounds how long a relay told to end (its call ended, or
+// the other direction failed) goes on writing what it has already read: it
+// reads nothing more, but bytes taken from a socket are not dropped while
+// the other side's peer still takes them.
+const RelayFlushTimeout = 2 * time.Second
 
 // relayCaller is the requestor identity of a relay's blocking calls; blocking
 // requestors receive no events.
@@ -97,13 +113,17 @@ type filledPipe struct {
 	pipe *splicePipe
 	n    int
 	err  error
+	// outOfPipe: the n bytes left were read out of the pipe (sendPiped)
+	// and cannot be written from it.
+	outOfPipe bool
 }
 
 // forward moves src's bytes to dst until src's end of data (then dst's
 // write side is shut down) or an error. Reading and writing overlap: a
 // goroutine splices the source into one pipe while this one splices the
-// previous pipe into the destination.
-func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
+// previous pipe into the destination. Told to end (ctx), it reads no more
+// and writes out what it has read, in order, within RelayFlushTimeout.
+func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan *splicePipe, relayDepth)
@@ -114,7 +134,7 @@ func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
 			for p := range free {
 				p.close()
 			}
-			return 0, err
+			return moved{}, err
 		}
 		free <- p
 	}
@@ -125,19 +145,57 @@ func forward(ctx context.Context, src, dst *Socket) (uint64, error) {
 		fill(ctx, src, free, full)
 	}()
 
-	total, err := empty(ctx, src, dst, free, full)
+	total, left, err := empty(ctx, src, dst, free, full)
 	cancel()
 	<-readerDone
-	// Every pipe is now in free or full; none is in a splice.
+	// Every pipe is now in free, in full, or left (the one being written
+	// when empty stopped); none is in a splice.
 	close(free)
 	close(full)
 	for p := range free {
 		p.close()
 	}
-	for f := range full {
-		f.pipe.close()
+	m := moved{written: total}
+	flushing := left.pipe != nil || len(full) > 0
+	flushCtx, stop := context.WithTimeout(context.Background(), RelayFlushTimeout)
+	defer stop()
+	if left.pipe != nil {
+		m = flushPipe(flushCtx, src, dst, left, m, &err)
 	}
-	return total, err
+	for f := range full {
+		m = flushPipe(flushCtx, src, dst, f, m, &err)
+	}
+	if flushing && err == nil {
+		err = ctx.Err()
+	}
+	return m, err
+}
+
+// flushPipe writes a pipe a relay read before it was told to end, unless
+// writing has failed (*err is a write error) or the flush ran out of time:
+// then its bytes count as dropped. It closes the pipe.
+func flushPipe(ctx context.Context, src, dst *Socket, f filledPipe, m moved, err *error) moved {
+	defer f.pipe.close()
+	if f.n == 0 || f.err != nil {
+		return m
+	}
+	if stopped(*err) && !f.outOfPipe {
+		var buf []byte
+		written, werr := writePipe(ctx, dst, &relayCaller{}, &f, &buf)
+		m.written += uint64(written)
+		src.relayed.Add(uint64(written))
+		if werr != nil && stopped(*err) {
+			*err = werr
+		}
+	}
+	m.dropped += uint64(f.n)
+	return m
+}
+
+// stopped reports whether err leaves the destination writable: none, or
+// the relay was told to end.
+func stopped(err error) bool {
+	return err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fill splices src into free pipes and hands them on, until src's end of
@@ -165,52 +223,56 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 }
 
 // empty writes filled pipes to dst and returns them to free, until the
-// source's end (dst's write side is then shut down) or an error. What it
-// writes counts as relayed out of src.
-func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (uint64, error) {
+// source's end (dst's write side is then shut down), an error, or ctx's end.
+// What it writes counts as relayed out of src. left is the pipe it was
+// writing when it stopped, with the bytes still in it (none: left.pipe nil).
+func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (total uint64, left filledPipe, err error) {
 	c := &relayCaller{}
-	wait := Timeout{Kind: WaitInfinity}
-	var total uint64
 	var copyBuf []byte // sendPiped's
 	for {
 		var f filledPipe
 		select {
 		case f = <-full:
 		case <-ctx.Done():
-			return total, ctx.Err()
+			return total, filledPipe{}, ctx.Err()
 		}
 		switch {
 		case f.err != nil:
 			free <- f.pipe
-			return total, f.err
+			return total, filledPipe{}, f.err
 		case f.n == 0:
 			free <- f.pipe
 			if err := dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
-				return total, err
+				return total, filledPipe{}, err
 			}
-			return total, nil
+			return total, filledPipe{}, nil
 		}
-		var moved int
-		var err error
-		if dst.credsMsg != nil {
-			moved, err = sendPiped(ctx, dst, c, f, &copyBuf)
-		} else {
-			out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
-			_, err = dst.perform(ctx, c, OpSend, wait, out)
-			moved = out.moved
-			if err == nil {
-				err = out.err
-			}
-		}
-		total += uint64(moved)
-		src.relayed.Add(uint64(moved))
+		written, err := writePipe(ctx, dst, c, &f, &copyBuf)
+		total += uint64(written)
+		src.relayed.Add(uint64(written))
 		if err != nil {
-			// The pipe may still hold bytes: it is closed, not reused.
-			f.pipe.close()
-			return total, err
+			return total, f, err
 		}
 		free <- f.pipe
 	}
+}
+
+// writePipe writes what f's pipe holds to dst, and leaves in f.n what it
+// could not (f.outOfPipe when those bytes are no longer in the pipe).
+func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBuf *[]byte) (int, error) {
+	if dst.credsMsg != nil {
+		written, err := sendPiped(ctx, dst, c, *f, copyBuf)
+		f.n -= written
+		f.outOfPipe = f.n > 0
+		return written, err
+	}
+	out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
+	_, err := dst.perform(ctx, c, OpSend, Timeout{Kind: WaitInfinity}, out)
+	if err == nil {
+		err = out.err
+	}
+	f.n -= out.moved
+	return out.moved, err
 }
 
 // sendPiped writes a filled pipe to dst through user space: a local socket

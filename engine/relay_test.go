@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,5 +215,78 @@ func TestRefusedRelayTakesNoPlace(t *testing.T) {
 	<-relays
 	if refused > 0 {
 		t.Fatalf("%d of 2000 opens refused with one place left while relays were refused", refused)
+	}
+}
+
+// A relay told to end reads no more but writes out what it has read: the
+// bytes the destination's peer gets, then those still in the source, are
+// the stream without a hole, and none is reported dropped.
+func TestRelayEndLeavesNoHole(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	pa, a := pair(t, e, c, unix.AF_INET)
+	b, pb := pair(t, e, c, unix.AF_INET)
+	const total = 24 << 20
+	stream := make([]byte, total)
+	for i := range stream {
+		stream[i] = byte(i * 7 % 251)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	relayed := make(chan RelayResult, 1)
+	go func() { relayed <- Relay(ctx, a, b) }()
+	writeCtx, stopWriting := context.WithCancel(bg)
+	defer stopWriting()
+	go pa.Send(writeCtx, c, stream, 0, infinity)
+
+	// Peer b reads all along, slowly enough that the relay has full pipes
+	// when it is told to end, until nothing more comes.
+	var received atomic.Int64
+	gotAll := make(chan []byte, 1)
+	go func() {
+		var got []byte
+		for {
+			r := pb.Recv(bg, c, 64<<10, 0, within(500*time.Millisecond))
+			got = append(got, r.Data...)
+			received.Store(int64(len(got)))
+			if r.Err != nil {
+				gotAll <- got
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for received.Load() < 2<<20 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	res := <-relayed
+	stopWriting()
+	got := <-gotAll
+	rest := drainNow(a, c)
+	if res.DroppedAToB != 0 {
+		t.Errorf("dropped %d bytes with a reading peer", res.DroppedAToB)
+	}
+	if uint64(len(got)) != res.AToB {
+		t.Errorf("peer b got %d bytes, relay says it wrote %d", len(got), res.AToB)
+	}
+	all := append(got, rest...)
+	if !bytes.Equal(all, stream[:len(all)]) {
+		i := 0
+		for i < len(all) && all[i] == stream[i] {
+			i++
+		}
+		t.Fatalf("the stream has a hole: b got %d bytes, a still held %d, they differ from the original at %d", len(got), len(rest), i)
+	}
+}
+
+// drainNow reads what s holds now.
+func drainNow(s *Socket, c Caller) []byte {
+	var out []byte
+	for {
+		r := s.Recv(bg, c, 0, 0, within(100*time.Millisecond))
+		out = append(out, r.Data...)
+		if r.Err != nil || len(r.Data) == 0 {
+			return out
+		}
 	}
 }

@@ -47,7 +47,8 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 	relayCtx, stop := sess.untilGone(ctx)
 	defer stop()
 	res := engine.Relay(relayCtx, a, b)
-	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA}
+	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA,
+		BytesDroppedAToB: res.DroppedAToB, BytesDroppedBToA: res.DroppedBToA}
 	if ctx.Err() != nil {
 		return nil, rpcError(ctx.Err())
 	}

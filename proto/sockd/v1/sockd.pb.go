@@ -5087,9 +5087,17 @@ type RelayResponse struct {
 	// Bytes moved from b to a.
 	BytesBToA uint64 `protobuf:"varint,2,opt,name=bytes_b_to_a,json=bytesBToA,proto3" json:"bytes_b_to_a,omitempty"`
 	// Set if the relay ended on an error rather than a close.
-	Error         *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error *SocketError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// Bytes read from a that could not be written to b: b failed, or, once
+	// the relay was told to end (its call cancelled, the other direction
+	// failed), b's peer took nothing for 2 s. Told to end, a relay reads no
+	// more but writes out what it has read first; what it cannot is counted
+	// here, gone from the stream.
+	BytesDroppedAToB uint64 `protobuf:"varint,4,opt,name=bytes_dropped_a_to_b,json=bytesDroppedAToB,proto3" json:"bytes_dropped_a_to_b,omitempty"`
+	// Bytes read from b that could not be written to a, likewise.
+	BytesDroppedBToA uint64 `protobuf:"varint,5,opt,name=bytes_dropped_b_to_a,json=bytesDroppedBToA,proto3" json:"bytes_dropped_b_to_a,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RelayResponse) Reset() {
@@ -5141,6 +5149,20 @@ func (x *RelayResponse) GetError() *SocketError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *RelayResponse) GetBytesDroppedAToB() uint64 {
+	if x != nil {
+		return x.BytesDroppedAToB
+	}
+	return 0
+}
+
+func (x *RelayResponse) GetBytesDroppedBToA() uint64 {
+	if x != nil {
+		return x.BytesDroppedBToA
+	}
+	return 0
 }
 
 var File_sockd_v1_sockd_proto protoreflect.FileDescriptor
@@ -5488,11 +5510,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x05ready\x18\x04 \x01(\bR\x05ready\"D\n" +
 	"\fRelayRequest\x12\x19\n" +
 	"\bsocket_a\x18\x01 \x01(\tR\asocketA\x12\x19\n" +
-	"\bsocket_b\x18\x02 \x01(\tR\asocketB\"~\n" +
+	"\bsocket_b\x18\x02 \x01(\tR\asocketB\"\xde\x01\n" +
 	"\rRelayResponse\x12\x1f\n" +
 	"\fbytes_a_to_b\x18\x01 \x01(\x04R\tbytesAToB\x12\x1f\n" +
 	"\fbytes_b_to_a\x18\x02 \x01(\x04R\tbytesBToA\x12+\n" +
-	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error2\xd1\x11\n" +
+	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12.\n" +
+	"\x14bytes_dropped_a_to_b\x18\x04 \x01(\x04R\x10bytesDroppedAToB\x12.\n" +
+	"\x14bytes_dropped_b_to_a\x18\x05 \x01(\x04R\x10bytesDroppedBToA2\xd1\x11\n" +
 	"\rSocketService\x12P\n" +
 	"\rCreateSession\x12\x1e.sockd.v1.CreateSessionRequest\x1a\x1f.sockd.v1.CreateSessionResponse\x12=\n" +
 	"\x06Events\x12\x17.sockd.v1.EventsRequest\x1a\x18.sockd.v1.EventsResponse0\x01\x12M\n" +
