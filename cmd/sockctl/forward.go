@@ -22,7 +22,8 @@ connect a new daemon socket to REMOTE and join the two with Relay, so the
 bytes move inside the daemon with splice(2) and never through sockctl.
 
 The address listened on is printed to standard error. One line is printed
-per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE).
+per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE), with
+in_dropped/out_dropped when bytes read from one side could not be written to the other.
 forward runs until interrupted, or until --count connections finished.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
@@ -101,11 +102,17 @@ func (f *forwarder) relay(ctx context.Context, in string) {
 		f.print(view{text: "error: " + err.Error(), obj: object{}.with("error", err.Error())})
 		return
 	}
-	v := view{
-		text: line(word("relayed"), kv("in", strconv.FormatUint(resp.GetBytesAToB(), 10)), kv("out", strconv.FormatUint(resp.GetBytesBToA(), 10))),
-		obj:  object{}.with("in", resp.GetBytesAToB()).with("out", resp.GetBytesBToA()),
+	fields := []field{word("relayed"), kv("in", strconv.FormatUint(resp.GetBytesAToB(), 10)), kv("out", strconv.FormatUint(resp.GetBytesBToA(), 10))}
+	obj := object{}.with("in", resp.GetBytesAToB()).with("out", resp.GetBytesBToA())
+	// Bytes read but never written (a side failed, or its peer stopped
+	// reading at the end) are said, not left to be guessed.
+	if d := resp.GetBytesDroppedAToB(); d > 0 {
+		fields, obj = append(fields, kv("in_dropped", strconv.FormatUint(d, 10))), obj.with("in_dropped", d)
 	}
-	f.print(outcome(v, nil, resp.GetError()))
+	if d := resp.GetBytesDroppedBToA(); d > 0 {
+		fields, obj = append(fields, kv("out_dropped", strconv.FormatUint(d, 10))), obj.with("out_dropped", d)
+	}
+	f.print(outcome(view{text: line(fields...), obj: obj}, nil, resp.GetError()))
 }
 
 func (f *forwarder) print(v view) {
