@@ -74,6 +74,8 @@ type Socket struct {
 
 	// relayed is the bytes Relay moved out of the socket (Info.RelayByte).
 	relayed atomic.Uint64
+	// streamed: a Pipe or Relay carries the socket's bytes (ClaimStream).
+	streamed atomic.Bool
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -104,6 +106,15 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Domain() int   { return s.domain }
 func (s *Socket) Type() int     { return s.typ }
 func (s *Socket) Protocol() int { return s.protocol }
+
+// ClaimStream takes the socket for one bulk consumer (a Pipe or a Relay,
+// which carry "what the socket receives"): false if another has it. Plain
+// calls are not refused; two bulk consumers would split the byte stream
+// between them without either knowing.
+func (s *Socket) ClaimStream() bool { return s.streamed.CompareAndSwap(false, true) }
+
+// ReleaseStream gives back what ClaimStream took.
+func (s *Socket) ReleaseStream() { s.streamed.Store(false) }
 
 // Closed reports whether Close or Abandon has run.
 func (s *Socket) Closed() bool { return s.closed.Load() }

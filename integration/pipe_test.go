@@ -274,3 +274,66 @@ func TestPipeUplinkFailureWithUnreadDownlink(t *testing.T) {
 		t.Fatalf("pipe got %d bytes, want a prefix of the peer's bytes in order", len(r.data))
 	}
 }
+
+// TestPipeEdges: a stream that ends before naming its socket is malformed;
+// a second Pipe, or a Relay, on a socket a Pipe carries is refused (they
+// would split its bytes); the client's own close ends the pipe cleanly,
+// with no in-band error; close_write after the connection is gone both
+// ways is no error.
+func TestPipeEdges(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+
+	ctx, cancel := s.ctx(callTimeout)
+	defer cancel()
+	p, err := s.api.Pipe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.CloseSend()
+	_, err = p.Recv()
+	requireStatus(t, "a pipe that names no socket before it ends", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+
+	_, sv := s.pair(t, tcp4)
+	first := s.openPipe(t, sv)
+	if msg, err := first.Recv(); err != nil || !msg.GetReady() {
+		t.Fatalf("first pipe: %v %v, want ready", msg, err)
+	}
+	second := s.openPipe(t, sv)
+	_, err = second.Recv()
+	requireStatus(t, "a second pipe on the socket", err, codes.FailedPrecondition, "SOCKET_STREAMED")
+	other, _ := s.pair(t, tcp4)
+	rctx, rcancel := s.ctx(callTimeout)
+	_, err = s.api.Relay(rctx, &sockdv1.RelayRequest{SocketA: sv, SocketB: other})
+	rcancel()
+	requireStatus(t, "a relay of a socket a pipe carries", err, codes.FailedPrecondition, "SOCKET_STREAMED")
+
+	if err := first.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := pipeReadAll(first); r.err != nil || r.end != nil {
+		t.Fatalf("the client's own close: in-band %v, end %v; want a clean end", r.err, r.end)
+	}
+
+	// Both directions shut, then close_write again.
+	cl2, sv2 := s.pair(t, tcp4)
+	p2 := s.openPipe(t, sv2)
+	if msg, err := p2.Recv(); err != nil || !msg.GetReady() {
+		t.Fatalf("pipe: %v %v, want ready", msg, err)
+	}
+	closeWrite := &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}}
+	if err := p2.Send(closeWrite); err != nil {
+		t.Fatal(err)
+	}
+	s.close(t, cl2) // the peer goes: eof
+	if msg, err := p2.Recv(); err != nil || !msg.GetEof() {
+		t.Fatalf("after the peer's close: %v %v, want eof", msg, err)
+	}
+	if err := p2.Send(closeWrite); err != nil {
+		t.Fatal(err)
+	}
+	p2.CloseSend()
+	if r := pipeReadAll(p2); r.err != nil || r.end != nil {
+		t.Fatalf("close_write again after the connection ended: in-band %v, end %v; want a clean end", r.err, r.end)
+	}
+}

@@ -25,6 +25,7 @@ const (
 	reasonMissingSession     = "SESSION_REQUIRED"
 	reasonUnauthenticated    = "UNAUTHENTICATED"
 	reasonNotConnectedStream = "NOT_CONNECTED_STREAM" // Pipe or Relay on a socket that is no connected stream
+	reasonSocketStreamed     = "SOCKET_STREAMED"      // Pipe or Relay on a socket a Pipe or Relay already streams
 	reasonSessionNotFound    = "SESSION_NOT_FOUND"
 	reasonSocketNotFound     = "SOCKET_NOT_FOUND"
 	reasonQuotaExceeded      = "QUOTA_EXCEEDED"
@@ -77,6 +78,16 @@ func notConnectedStream(field, id, why string) error {
 		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field},
 		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
 			{Type: "NOT_CONNECTED_STREAM", Subject: "socket:" + id, Description: why}}})
+}
+
+// socketStreamed answers a Pipe or Relay on a socket that another Pipe or
+// Relay already carries: two would each get part of the byte stream.
+func socketStreamed(field, id string) error {
+	why := "a Pipe or Relay already carries this socket's bytes"
+	return statusError(codes.FailedPrecondition, reasonSocketStreamed,
+		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field},
+		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+			{Type: "SOCKET_STREAMED", Subject: "socket:" + id, Description: why}}})
 }
 
 func socketNotFound(id string) error {

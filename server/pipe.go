@@ -50,6 +50,9 @@ var errPipeDetached = errors.New("pipe detached by its client")
 // as eof. The socket stays open when the pipe ends.
 func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return invalidArgument("socket_id", "required: the stream ended before its first message")
+	}
 	if err != nil {
 		return err
 	}
@@ -57,6 +60,10 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
+	if !sock.ClaimStream() {
+		return socketStreamed("socket_id", sock.ID())
+	}
+	defer sock.ReleaseStream()
 	adm, err := s.admitStream(sess)
 	if err != nil {
 		return err
@@ -100,6 +107,9 @@ type pipe struct {
 	// principal's bytes, up to limit, as a waiting Send's data does.
 	load  *principalLoad
 	limit int
+	// closing: the client asked for the close, so the downlink's read that
+	// the close ends is no failure to report.
+	closing atomic.Bool
 
 	// The pipe's pending-operation place is given back (release) when
 	// both the handler and the uplink goroutine have left: the uplink may
@@ -142,7 +152,9 @@ func (p *pipe) run(ctx context.Context) error {
 			// Only the downlink sends on the stream: stop it first.
 			cancel()
 			if !downDone {
-				<-down
+				if derr := <-down; errors.Is(derr, errPipeReported) {
+					return nil // it reported the socket's error: one is enough
+				}
 			}
 			if errors.Is(err, errPipeClosed) || errors.Is(err, errPipeDetached) {
 				return nil
@@ -215,7 +227,11 @@ func (p *pipe) uplink(ctx context.Context) error {
 			if !msg.CloseWrite {
 				continue
 			}
-			if se, err := outcome(p.sock.Shutdown(unix.SHUT_WR)); err != nil {
+			err := p.sock.Shutdown(unix.SHUT_WR)
+			if errors.Is(err, unix.ENOTCONN) {
+				continue // the connection is gone both ways: nothing to shut
+			}
+			if se, err := outcome(err); err != nil {
 				return err
 			} else if se != nil {
 				return socketFailure{se}
@@ -224,6 +240,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 			if !msg.Close {
 				continue
 			}
+			p.closing.Store(true)
 			if se, err := outcome(p.sock.Close()); err != nil {
 				return err
 			} else if se != nil && se.GetKind() != sockdv1.SocketError_KIND_CLOSED {
@@ -297,6 +314,8 @@ func (p *pipe) downlink(ctx context.Context) error {
 			continue
 		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed():
 			return p.stream.Send(&sockdv1.PipeResponse{Eof: true})
+		case errors.Is(res.Err, engine.ErrClosed) && p.closing.Load():
+			return nil // the client's own close, which the uplink answers
 		}
 		se, err := outcome(res.Err)
 		if err != nil {

@@ -34,6 +34,14 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
 			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
 	}
+	if !a.ClaimStream() {
+		return nil, socketStreamed("socket_a", a.ID())
+	}
+	defer a.ReleaseStream()
+	if !b.ClaimStream() {
+		return nil, socketStreamed("socket_b", b.ID())
+	}
+	defer b.ReleaseStream()
 	adm, err := s.admitStream(sess)
 	if err != nil {
 		return nil, err

@@ -144,11 +144,15 @@ type SocketServiceClient interface {
 	CancelMonitor(ctx context.Context, in *CancelMonitorRequest, opts ...grpc.CallOption) (*CancelMonitorResponse, error)
 	// Pipe binds a bidirectional stream to one connected stream socket. It
 	// runs as its session's call: it ends with the error cancelled when the
-	// session ends.
+	// session ends (closed, when that session owned the socket, which its
+	// end closes). A socket has one Pipe or Relay at a time: another answers
+	// FAILED_PRECONDITION (SOCKET_STREAMED), since two would split its bytes.
 	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
-	// the call is cancelled, or its session ends (the error cancelled).
+	// the call is cancelled, or its session ends (the error cancelled). Told
+	// to end, it reads no more and writes out what it has read (see the
+	// response's dropped counts). A socket has one Pipe or Relay at a time.
 	Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error)
 }
 
@@ -601,11 +605,15 @@ type SocketServiceServer interface {
 	CancelMonitor(context.Context, *CancelMonitorRequest) (*CancelMonitorResponse, error)
 	// Pipe binds a bidirectional stream to one connected stream socket. It
 	// runs as its session's call: it ends with the error cancelled when the
-	// session ends.
+	// session ends (closed, when that session owned the socket, which its
+	// end closes). A socket has one Pipe or Relay at a time: another answers
+	// FAILED_PRECONDITION (SOCKET_STREAMED), since two would split its bytes.
 	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
-	// the call is cancelled, or its session ends (the error cancelled).
+	// the call is cancelled, or its session ends (the error cancelled). Told
+	// to end, it reads no more and writes out what it has read (see the
+	// response's dropped counts). A socket has one Pipe or Relay at a time.
 	Relay(context.Context, *RelayRequest) (*RelayResponse, error)
 	mustEmbedUnimplementedSocketServiceServer()
 }
