@@ -159,37 +159,63 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	flushing := left.pipe != nil || len(full) > 0
 	flushCtx, stop := context.WithTimeout(context.Background(), RelayFlushTimeout)
 	defer stop()
+	fl := flusher{ctx: flushCtx, src: src, dst: dst, m: m, dropping: !stopped(err)}
 	if left.pipe != nil {
-		m = flushPipe(flushCtx, src, dst, left, m, &err)
+		fl.flush(left)
 	}
 	for f := range full {
-		m = flushPipe(flushCtx, src, dst, f, m, &err)
+		fl.flush(f)
 	}
 	if flushing && err == nil {
 		err = ctx.Err()
 	}
-	return m, err
+	if err == nil {
+		err = fl.err
+	}
+	return fl.m, err
 }
 
-// flushPipe writes a pipe a relay read before it was told to end, unless
-// writing has failed (*err is a write error) or the flush ran out of time:
-// then its bytes count as dropped. It closes the pipe.
-func flushPipe(ctx context.Context, src, dst *Socket, f filledPipe, m moved, err *error) moved {
+// flusher writes out, in order, the pipes a relay read before it was told
+// to end. Once it cannot write a byte (the destination failed, the flush ran
+// out of time, the bytes were no longer in their pipe), it writes nothing
+// more, so that what the destination's peer gets has no hole: the rest
+// counts as dropped.
+type flusher struct {
+	ctx      context.Context
+	src, dst *Socket
+	m        moved
+	dropping bool
+	err      error // the first write error of the flush
+}
+
+// flush writes f, or counts it dropped, and closes its pipe. An end of data
+// the relay had read is passed on as shutdown, as empty does.
+func (fl *flusher) flush(f filledPipe) {
 	defer f.pipe.close()
-	if f.n == 0 || f.err != nil {
-		return m
+	switch {
+	case f.err != nil:
+		return
+	case f.n == 0:
+		if !fl.dropping {
+			if err := fl.dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN && fl.err == nil {
+				fl.err = err
+			}
+		}
+		return
 	}
-	if stopped(*err) && !f.outOfPipe {
+	if !fl.dropping && !f.outOfPipe {
 		var buf []byte
-		written, werr := writePipe(ctx, dst, &relayCaller{}, &f, &buf)
-		m.written += uint64(written)
-		src.relayed.Add(uint64(written))
-		if werr != nil && stopped(*err) {
-			*err = werr
+		written, err := writePipe(fl.ctx, fl.dst, &relayCaller{}, &f, &buf)
+		fl.m.written += uint64(written)
+		fl.src.relayed.Add(uint64(written))
+		if err != nil && fl.err == nil {
+			fl.err = err
 		}
 	}
-	m.dropped += uint64(f.n)
-	return m
+	if f.n > 0 {
+		fl.dropping = true
+		fl.m.dropped += uint64(f.n)
+	}
 }
 
 // stopped reports whether err leaves the destination writable: none, or

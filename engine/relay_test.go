@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -288,5 +290,130 @@ func drainNow(s *Socket, c Caller) []byte {
 		if r.Err != nil || len(r.Data) == 0 {
 			return out
 		}
+	}
+}
+
+// An end of data the relay read before it was told to end is passed on,
+// after the bytes before it.
+func TestRelayEndPassesOnEndOfData(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	pa, a := pair(t, e, c, unix.AF_INET)
+	b, pb := pair(t, e, c, unix.AF_INET)
+	setInt(t, b, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096) // b cannot take it all at once
+	const n = 1 << 20
+	if r := pa.Send(bg, c, make([]byte, n), 0, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if err := pa.Shutdown(unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	relayed := make(chan RelayResult, 1)
+	go func() { relayed <- Relay(ctx, a, b) }()
+	eventually(t, "the relay to read a to its end", func() bool { return a.Info().Counters.ReadByte == n })
+	time.Sleep(50 * time.Millisecond) // and the end itself
+	cancel()
+	got := 0
+	for {
+		r := pb.Recv(bg, c, 0, 0, within(eventWait))
+		got += len(r.Data)
+		if errors.Is(r.Err, ErrClosed) {
+			break // end of data
+		}
+		if r.Err != nil {
+			t.Fatalf("peer b after %d bytes: %v, want the end of data", got, r.Err)
+		}
+	}
+	res := <-relayed
+	if got != n || res.AToB != n || res.DroppedAToB != 0 {
+		t.Fatalf("peer b got %d, relay wrote %d and dropped %d; want %d, all", got, res.AToB, res.DroppedAToB, n)
+	}
+}
+
+// Into a local socket that sends its user's credentials (written through
+// user space, not spliced), a relay told to end leaves no hole either.
+func TestRelayEndLeavesNoHoleWithCredentials(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	if os.Geteuid() != 0 {
+		t.Skip("acting for another user needs root")
+	}
+	pa, a := pair(t, e, c, unix.AF_INET)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // uid 4242 reaches the socket
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "s")
+	sa := SockAddr{Family: FamilyLocal, Path: []byte(path)}
+	ln := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_STREAM)
+	defer ln.Close()
+	if err := ln.Bind(sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Listen(4); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Open(c, unix.AF_UNIX, unix.SOCK_STREAM, 0, OpenOptions{Creds: &Creds{UID: 4242, GID: 4242}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if r := b.Connect(bg, c, &sa, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	acc := ln.Accept(bg, c, infinity)
+	if acc.Err != nil {
+		t.Fatal(acc.Err)
+	}
+	pb := acc.Socket
+	defer pb.Close()
+	const total = 16 << 20
+	stream := make([]byte, total)
+	for i := range stream {
+		stream[i] = byte(i * 7 % 251)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	relayed := make(chan RelayResult, 1)
+	go func() { relayed <- Relay(ctx, a, b) }()
+	writeCtx, stopWriting := context.WithCancel(bg)
+	defer stopWriting()
+	go pa.Send(writeCtx, c, stream, 0, infinity)
+	var received atomic.Int64
+	gotAll := make(chan []byte, 1)
+	go func() { // slow enough that a Send to b is cut short by the end
+		var got []byte
+		for {
+			r := pb.Recv(bg, c, 16<<10, 0, within(time.Second))
+			got = append(got, r.Data...)
+			received.Store(int64(len(got)))
+			if r.Err != nil {
+				gotAll <- got
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	for received.Load() < 1<<20 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	res := <-relayed
+	stopWriting()
+	got := <-gotAll
+	if !bytes.Equal(got, stream[:len(got)]) {
+		i := 0
+		for i < len(got) && got[i] == stream[i] {
+			i++
+		}
+		t.Fatalf("peer b's bytes have a hole at %d of %d (relay wrote %d, dropped %d)", i, len(got), res.AToB, res.DroppedAToB)
+	}
+	if uint64(len(got)) != res.AToB {
+		t.Fatalf("peer b got %d bytes, relay says it wrote %d", len(got), res.AToB)
 	}
 }

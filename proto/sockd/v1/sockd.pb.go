@@ -4930,7 +4930,8 @@ type PipeRequest_Detach struct {
 	// the pipe too, but bytes the daemon had read and not yet delivered are
 	// lost with it.) The client ending its side of the stream only says it
 	// sends nothing more: the pipe goes on reading, and the socket's write
-	// side stays open (close_write shuts it down).
+	// side stays open (close_write shuts it down). The socket takes another
+	// Pipe or a Relay once this stream has ended (before, SOCKET_STREAMED).
 	Detach bool `protobuf:"varint,5,opt,name=detach,proto3,oneof"`
 }
 

@@ -151,8 +151,10 @@ type SocketServiceClient interface {
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
-	// to end, it reads no more and writes out what it has read (see the
-	// response's dropped counts). A socket has one Pipe or Relay at a time.
+	// to end, it reads no more and writes out what it has read, for up to 2 s
+	// (see the response's dropped counts); a client that cancelled it may find
+	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
+	// one Pipe or Relay at a time.
 	Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error)
 }
 
@@ -612,8 +614,10 @@ type SocketServiceServer interface {
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
-	// to end, it reads no more and writes out what it has read (see the
-	// response's dropped counts). A socket has one Pipe or Relay at a time.
+	// to end, it reads no more and writes out what it has read, for up to 2 s
+	// (see the response's dropped counts); a client that cancelled it may find
+	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
+	// one Pipe or Relay at a time.
 	Relay(context.Context, *RelayRequest) (*RelayResponse, error)
 	mustEmbedUnimplementedSocketServiceServer()
 }
