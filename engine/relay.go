@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -113,9 +114,9 @@ type filledPipe struct {
 	pipe *splicePipe
 	n    int
 	err  error
-	// outOfPipe: the n bytes left were read out of the pipe (sendPiped)
-	// and cannot be written from it.
-	outOfPipe bool
+	// tail holds the n bytes left when they were read out of the pipe
+	// (sendPiped) and not written: they are written from here.
+	tail []byte
 }
 
 // forward moves src's bytes to dst until src's end of data (then dst's
@@ -155,22 +156,16 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	for p := range free {
 		p.close()
 	}
-	m := moved{written: total}
-	flushing := left.pipe != nil || len(full) > 0
+	// Pipes are left only when empty stopped early (err is set): the
+	// flush's own failures show in the dropped count, not in err.
 	flushCtx, stop := context.WithTimeout(context.Background(), RelayFlushTimeout)
 	defer stop()
-	fl := flusher{ctx: flushCtx, src: src, dst: dst, m: m, dropping: !stopped(err)}
+	fl := flusher{ctx: flushCtx, src: src, dst: dst, m: moved{written: total}, dropping: !stopped(err)}
 	if left.pipe != nil {
 		fl.flush(left)
 	}
 	for f := range full {
 		fl.flush(f)
-	}
-	if flushing && err == nil {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = fl.err
 	}
 	return fl.m, err
 }
@@ -185,7 +180,7 @@ type flusher struct {
 	src, dst *Socket
 	m        moved
 	dropping bool
-	err      error // the first write error of the flush
+	buf      []byte // sendPiped's
 }
 
 // flush writes f, or counts it dropped, and closes its pipe. An end of data
@@ -197,20 +192,14 @@ func (fl *flusher) flush(f filledPipe) {
 		return
 	case f.n == 0:
 		if !fl.dropping {
-			if err := fl.dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN && fl.err == nil {
-				fl.err = err
-			}
+			fl.dst.Shutdown(unix.SHUT_WR) // a failure here leaves nothing to drop
 		}
 		return
 	}
-	if !fl.dropping && !f.outOfPipe {
-		var buf []byte
-		written, err := writePipe(fl.ctx, fl.dst, &relayCaller{}, &f, &buf)
+	if !fl.dropping {
+		written, _ := writePipe(fl.ctx, fl.dst, &relayCaller{}, &f, &fl.buf) // what it leaves in f is dropped below
 		fl.m.written += uint64(written)
 		fl.src.relayed.Add(uint64(written))
-		if err != nil && fl.err == nil {
-			fl.err = err
-		}
 	}
 	if f.n > 0 {
 		fl.dropping = true
@@ -283,13 +272,22 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 	}
 }
 
-// writePipe writes what f's pipe holds to dst, and leaves in f.n what it
-// could not (f.outOfPipe when those bytes are no longer in the pipe).
+// writePipe writes what f holds to dst, and leaves in f.n what it could
+// not (in f.tail when those bytes are no longer in the pipe).
 func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBuf *[]byte) (int, error) {
+	if f.tail != nil {
+		r := dst.Send(ctx, c, f.tail, 0, Timeout{Kind: WaitInfinity})
+		f.tail = f.tail[r.Sent:]
+		f.n -= r.Sent
+		return r.Sent, r.Err
+	}
 	if dst.credsMsg != nil {
-		written, err := sendPiped(ctx, dst, c, *f, copyBuf)
+		written, unsent, err := sendPiped(ctx, dst, c, *f, copyBuf)
+		if len(unsent) > 0 {
+			// Read out of the pipe, not written: kept for a flush.
+			f.tail = bytes.Clone(unsent)
+		}
 		f.n -= written
-		f.outOfPipe = f.n > 0
 		return written, err
 	}
 	out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
@@ -304,8 +302,9 @@ func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBu
 // sendPiped writes a filled pipe to dst through user space: a local socket
 // acting for a user sends the user's credentials with its bytes (actFor),
 // which splice(2) cannot attach, so its share of a relay is read from the
-// pipe and sent with Send. buf is kept between calls.
-func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]byte) (int, error) {
+// pipe and sent with Send. buf is kept between calls. unsent is what was
+// read out of the pipe and not sent (it aliases buf).
+func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]byte) (sent int, unsent []byte, err error) {
 	if *buf == nil {
 		*buf = make([]byte, spliceChunk)
 	}
@@ -316,9 +315,9 @@ func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]
 		case err == unix.EINTR:
 			continue
 		case err != nil:
-			return 0, err
+			return 0, nil, err
 		case n == 0:
-			return 0, unix.EIO // cannot happen: the pipe holds f.n bytes
+			return 0, nil, unix.EIO // cannot happen: the pipe holds f.n bytes
 		}
 		got += n
 	}
@@ -326,7 +325,7 @@ func sendPiped(ctx context.Context, dst *Socket, c Caller, f filledPipe, buf *[]
 	if r.Err == nil && r.Sent < len(b) {
 		r.Err = io.ErrShortWrite // a blocking stream send cannot stop short without an error
 	}
-	return r.Sent, r.Err
+	return r.Sent, b[r.Sent:], r.Err
 }
 
 // splicePipe is the kernel pipe a direction's bytes pass through.

@@ -416,4 +416,7 @@ func TestRelayEndLeavesNoHoleWithCredentials(t *testing.T) {
 	if uint64(len(got)) != res.AToB {
 		t.Fatalf("peer b got %d bytes, relay says it wrote %d", len(got), res.AToB)
 	}
+	if res.DroppedAToB != 0 {
+		t.Fatalf("dropped %d bytes with a reading peer", res.DroppedAToB)
+	}
 }
