@@ -62,6 +62,20 @@ func TestOpenAndClose(t *testing.T) {
 			if in.GetDomain() != v.domain || in.GetType() != v.typ || in.GetProtocol() != v.proto || in.GetOwner() != s.id {
 				t.Fatalf("info = %v, want domain %v type %v protocol %v owner %s", in, v.domain, v.typ, v.proto, s.id)
 			}
+			// The same facts through getopt {socket, domain | type}, as
+			// scenario 6 reads them (and protocol where the kernel names
+			// one: a local socket's is 0).
+			if got := s.getOpt(t, id, optKey(sockL, "domain")).GetValue().GetDomain(); got != v.domain {
+				t.Errorf("getopt socket domain = %v, want %v", got, v.domain)
+			}
+			if got := s.getOpt(t, id, optKey(sockL, "type")).GetValue().GetType(); got != v.typ {
+				t.Errorf("getopt socket type = %v, want %v", got, v.typ)
+			}
+			if v.domain != sockdv1.Domain_DOMAIN_LOCAL {
+				if got := s.getOpt(t, id, optKey(sockL, "protocol")).GetValue().GetProtocol(); got != v.proto {
+					t.Errorf("getopt socket protocol = %v, want %v", got, v.proto)
+				}
+			}
 			s.close(t, id)
 			requireSockErr(t, "second close", s.closeErr(t, id), sockdv1.SocketError_KIND_CLOSED, "closed")
 
