@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -93,13 +94,13 @@ func (f *forwarder) relay(ctx context.Context, in string) {
 	defer f.sess.CloseSocket(cleanup, in)
 	id, err := f.sess.OpenStream(ctx, f.remote)
 	if err != nil {
-		f.print(view{text: "error: " + err.Error(), obj: object{}.with("error", err.Error())})
+		f.print(failedView(err))
 		return
 	}
 	defer f.sess.CloseSocket(cleanup, id)
 	resp, err := f.sess.Relay(ctx, in, id)
 	if err != nil && resp == nil {
-		f.print(view{text: "error: " + err.Error(), obj: object{}.with("error", err.Error())})
+		f.print(failedView(err))
 		return
 	}
 	fields := []field{word("relayed"), kv("in", strconv.FormatUint(resp.GetBytesAToB(), 10)), kv("out", strconv.FormatUint(resp.GetBytesBToA(), 10))}
@@ -119,4 +120,19 @@ func (f *forwarder) print(v view) {
 	f.printMu.Lock()
 	defer f.printMu.Unlock()
 	f.app.out.emit(v)
+}
+
+// failedView is a connection forward could not relay: "error: ..." as other
+// verbs print errors, and in JSON an error object, as theirs have, with the
+// socket error's fields or the daemon's reason.
+func failedView(err error) view {
+	var se *client.SocketError
+	if errors.As(err, &se) {
+		return view{text: "error: " + err.Error(), obj: object{}.with("error", errorObject(se.Proto))}
+	}
+	e := object{}
+	if reason := client.ErrorReason(err); reason != "" {
+		e = e.with("reason", reason)
+	}
+	return view{text: "error: " + err.Error(), obj: object{}.with("error", e.with("message", err.Error()))}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -94,4 +96,12 @@ func TestSelectReadView(t *testing.T) {
 	r := &sockdv1.RecvResponse{Data: []byte("three"), Async: async(sockdv1.Operation_OPERATION_RECV, 5), SelectRead: true}
 	checkView(t, "select_read", recvView(r), "three\nselect_read recv handle=5",
 		`{"data":"dGhyZWU=","async":{"mode":"select_read","operation":"recv","handle":5}}`)
+}
+
+// forward's per-connection failures print an error object in JSON, as the
+// other verbs' errors are.
+func TestForwardFailedView(t *testing.T) {
+	refused := &client.SocketError{Proto: refusedErr}
+	checkView(t, "refused", failedView(fmt.Errorf("dial tcp4: %w", refused)), "error: dial tcp4: econnrefused",
+		`{"error":{"reason":"econnrefused","kind":"posix","errno":111}}`)
 }
