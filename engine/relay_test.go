@@ -228,42 +228,9 @@ func TestRelayEndLeavesNoHole(t *testing.T) {
 	c := newRecorder("c")
 	pa, a := pair(t, e, c, unix.AF_INET)
 	b, pb := pair(t, e, c, unix.AF_INET)
-	const total = 24 << 20
-	stream := make([]byte, total)
-	for i := range stream {
-		stream[i] = byte(i * 7 % 251)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	relayed := make(chan RelayResult, 1)
-	go func() { relayed <- Relay(ctx, a, b) }()
-	writeCtx, stopWriting := context.WithCancel(bg)
-	defer stopWriting()
-	go pa.Send(writeCtx, c, stream, 0, infinity)
-
 	// Peer b reads all along, slowly enough that the relay has full pipes
-	// when it is told to end, until nothing more comes.
-	var received atomic.Int64
-	gotAll := make(chan []byte, 1)
-	go func() {
-		var got []byte
-		for {
-			r := pb.Recv(bg, c, 64<<10, 0, within(500*time.Millisecond))
-			got = append(got, r.Data...)
-			received.Store(int64(len(got)))
-			if r.Err != nil {
-				gotAll <- got
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	for received.Load() < 2<<20 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	res := <-relayed
-	stopWriting()
-	got := <-gotAll
+	// when it is told to end.
+	res, stream, got := endRelayMidStream(c, pa, a, b, pb, relayRun{total: 24 << 20, read: 64 << 10, pause: time.Millisecond, endAfter: 2 << 20})
 	rest := drainNow(a, c)
 	if res.DroppedAToB != 0 {
 		t.Errorf("dropped %d bytes with a reading peer", res.DroppedAToB)
@@ -273,12 +240,54 @@ func TestRelayEndLeavesNoHole(t *testing.T) {
 	}
 	all := append(got, rest...)
 	if !bytes.Equal(all, stream[:len(all)]) {
-		i := 0
-		for i < len(all) && all[i] == stream[i] {
-			i++
-		}
-		t.Fatalf("the stream has a hole: b got %d bytes, a still held %d, they differ from the original at %d", len(got), len(rest), i)
+		t.Fatalf("the stream has a hole: b got %d bytes, a still held %d, they differ from the original at %d", len(got), len(rest), firstDifference(all, stream))
 	}
+}
+
+// relayRun is how endRelayMidStream runs: total bytes written into a, read
+// from b's peer read bytes at a time with a pause between reads, the relay
+// told to end once endAfter bytes have come out.
+type relayRun struct {
+	total, read, endAfter int
+	pause                 time.Duration
+}
+
+// endRelayMidStream relays a to b while pa writes a patterned stream into a
+// and pb reads b slowly, ends the relay mid-stream, and returns its result,
+// the stream written, and all that pb got until nothing more came.
+func endRelayMidStream(c Caller, pa, a, b, pb *Socket, run relayRun) (RelayResult, []byte, []byte) {
+	stream := make([]byte, run.total)
+	for i := range stream {
+		stream[i] = byte(i * 7 % 251)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	relayed := make(chan RelayResult, 1)
+	go func() { relayed <- Relay(ctx, a, b) }()
+	writeCtx, stopWriting := context.WithCancel(bg)
+	defer stopWriting()
+	go pa.Send(writeCtx, c, stream, 0, infinity)
+	var received atomic.Int64
+	gotAll := make(chan []byte, 1)
+	go func() {
+		var got []byte
+		for {
+			r := pb.Recv(bg, c, run.read, 0, within(time.Second))
+			got = append(got, r.Data...)
+			received.Store(int64(len(got)))
+			if r.Err != nil {
+				gotAll <- got
+				return
+			}
+			time.Sleep(run.pause)
+		}
+	}()
+	for received.Load() < int64(run.endAfter) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	res := <-relayed
+	stopWriting()
+	return res, stream, <-gotAll
 }
 
 // drainNow reads what s holds now.
@@ -373,45 +382,10 @@ func TestRelayEndLeavesNoHoleWithCredentials(t *testing.T) {
 	}
 	pb := acc.Socket
 	defer pb.Close()
-	const total = 16 << 20
-	stream := make([]byte, total)
-	for i := range stream {
-		stream[i] = byte(i * 7 % 251)
-	}
-	ctx, cancel := context.WithCancel(bg)
-	relayed := make(chan RelayResult, 1)
-	go func() { relayed <- Relay(ctx, a, b) }()
-	writeCtx, stopWriting := context.WithCancel(bg)
-	defer stopWriting()
-	go pa.Send(writeCtx, c, stream, 0, infinity)
-	var received atomic.Int64
-	gotAll := make(chan []byte, 1)
-	go func() { // slow enough that a Send to b is cut short by the end
-		var got []byte
-		for {
-			r := pb.Recv(bg, c, 16<<10, 0, within(time.Second))
-			got = append(got, r.Data...)
-			received.Store(int64(len(got)))
-			if r.Err != nil {
-				gotAll <- got
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	for received.Load() < 1<<20 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	res := <-relayed
-	stopWriting()
-	got := <-gotAll
+	// Slow enough that a Send to b is cut short by the end.
+	res, stream, got := endRelayMidStream(c, pa, a, b, pb, relayRun{total: 16 << 20, read: 16 << 10, pause: 2 * time.Millisecond, endAfter: 1 << 20})
 	if !bytes.Equal(got, stream[:len(got)]) {
-		i := 0
-		for i < len(got) && got[i] == stream[i] {
-			i++
-		}
-		t.Fatalf("peer b's bytes have a hole at %d of %d (relay wrote %d, dropped %d)", i, len(got), res.AToB, res.DroppedAToB)
+		t.Fatalf("peer b's bytes have a hole at %d of %d (relay wrote %d, dropped %d)", firstDifference(got, stream), len(got), res.AToB, res.DroppedAToB)
 	}
 	if uint64(len(got)) != res.AToB {
 		t.Fatalf("peer b got %d bytes, relay says it wrote %d", len(got), res.AToB)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockd/sockd/client"
 	"golang.org/x/net/nettest"
 )
 
@@ -133,17 +132,9 @@ func TestConnWriteAfterCloseWrite(t *testing.T) {
 // and closing them afterwards succeeds: their sockets are closed already.
 func TestAdaptersWhenTheSessionEnds(t *testing.T) {
 	t.Parallel()
+	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, daemon.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.CreateSession(ctx, "", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
 	if err != nil {
 		t.Fatal(err)

@@ -23,13 +23,20 @@ import (
 // session that ends with the test.
 func newClientSession(t testing.TB) *client.Session {
 	t.Helper()
+	return clientSessionOn(t, daemon.Addr, time.Minute)
+}
+
+// clientSessionOn is newClientSession on the daemon at addr, with grace: its
+// cleanup closes the session (if it has not ended already) and the client.
+func clientSessionOn(t testing.TB, addr string, grace time.Duration) *client.Session {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, daemon.Addr)
+	c, err := client.Dial(ctx, addr)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	s, err := c.CreateSession(ctx, "", time.Minute)
+	s, err := c.CreateSession(ctx, "", grace)
 	if err != nil {
 		c.Close()
 		t.Fatalf("create session: %v", err)
@@ -378,18 +385,10 @@ func TestPacketConn(t *testing.T) {
 // ends a grace period later.
 func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
 	t.Parallel()
+	const grace = time.Second
+	s := clientSessionOn(t, daemon.Addr, grace)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, daemon.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const grace = time.Second
-	s, err := c.CreateSession(ctx, "", grace)
-	if err != nil {
-		t.Fatal(err)
-	}
 	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -491,17 +490,9 @@ func TestListenerSkipsFailedConnections(t *testing.T) {
 func TestListenerQuotaIsTemporary(t *testing.T) {
 	t.Parallel()
 	d := dedicatedDaemon(t, t.TempDir(), "--max-sockets", "2")
+	s := clientSessionOn(t, d.Addr, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, d.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.CreateSession(ctx, "", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sockctl runs the real sockctl binary against the test daemon with one
@@ -274,44 +275,67 @@ func TestSockctlEventsFollowEndsWithSession(t *testing.T) {
 		t.Fatalf("recvfrom --nowait = %q, want a select", got)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	follow := exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
-	follow.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	var errOut bytes.Buffer
-	follow.Stderr = &errOut
-	stdout, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		t.Helper()
-		if !lines.Scan() {
-			t.Fatalf("events --follow ended early: %v\nstderr: %s", lines.Err(), errOut.String())
-		}
-		return lines.Text()
-	}
-	if got := next(); got != "caught_up" {
-		t.Fatalf("first line %q, want caught_up", got)
-	}
+	f := c.follow(t, callTimeout)
 	sender := c.ok(t, "open", "inet", "dgram", "udp")
 	c.ok(t, "sendto", sender, "ping", addr)
-	if got := next(); !strings.Contains(got, "socket="+id+" select handle=") {
+	if got := f.next(t); !strings.Contains(got, "socket="+id+" select handle=") {
 		t.Fatalf("followed %q, want the recvfrom's select", got)
 	}
 	c.ok(t, "session", "close")
-	if lines.Scan() {
-		t.Fatalf("events --follow printed %q after the session closed", lines.Text())
+	f.expectSessionEnded(t, "the session closed")
+}
+
+// following is a running `sockctl events --follow`.
+type following struct {
+	cmd    *exec.Cmd
+	lines  *bufio.Scanner
+	errOut *bytes.Buffer
+}
+
+// follow starts `events --follow` for c's session, ended after d at most,
+// and reads its first line, caught_up.
+func (c *sockctl) follow(t *testing.T, d time.Duration) *following {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	f := &following{errOut: new(bytes.Buffer)}
+	f.cmd = exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
+	f.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	f.cmd.Stderr = f.errOut
+	stdout, err := f.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := follow.Wait(); err != nil {
-		t.Fatalf("events --follow after the session closed: %v\nstderr: %s", err, errOut.String())
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), "session ended") {
-		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
+	f.lines = bufio.NewScanner(stdout)
+	if got := f.next(t); got != "caught_up" {
+		t.Fatalf("first line %q, want caught_up", got)
+	}
+	return f
+}
+
+func (f *following) next(t *testing.T) string {
+	t.Helper()
+	if !f.lines.Scan() {
+		t.Fatalf("events --follow ended early: %v\nstderr: %s", f.lines.Err(), f.errOut.String())
+	}
+	return f.lines.Text()
+}
+
+// expectSessionEnded checks that the follow, after what happened, prints
+// nothing more and exits 0 saying the session ended.
+func (f *following) expectSessionEnded(t *testing.T, what string) {
+	t.Helper()
+	for f.lines.Scan() {
+		t.Errorf("events --follow printed %q after %s", f.lines.Text(), what)
+	}
+	if err := f.cmd.Wait(); err != nil {
+		t.Fatalf("events --follow after %s: %v\nstderr: %s", what, err, f.errOut.String())
+	}
+	if !strings.Contains(f.errOut.String(), "session ended") {
+		t.Fatalf("events --follow stderr %q, want it to say the session ended", f.errOut.String())
 	}
 }
 
@@ -328,34 +352,10 @@ func TestSockctlEventsFollowEndsWhenTheDaemonRestarts(t *testing.T) {
 	c := &sockctl{addr: first.Addr, session: uniqueName(t)}
 	c.ok(t, "open", "inet", "dgram", "udp")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
-	defer cancel()
-	follow := exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
-	follow.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	var errOut bytes.Buffer
-	follow.Stderr = &errOut
-	stdout, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "caught_up" {
-		t.Fatalf("first line %q, want caught_up; stderr: %s", lines.Text(), errOut.String())
-	}
+	f := c.follow(t, 4*callTimeout)
 	first.Kill()
 	dedicatedDaemon(t, dir) // on the same address
-	for lines.Scan() {
-		t.Errorf("events --follow printed %q after the daemon restarted", lines.Text())
-	}
-	if err := follow.Wait(); err != nil {
-		t.Fatalf("events --follow after the daemon restarted: %v\nstderr: %s", err, errOut.String())
-	}
-	if !strings.Contains(errOut.String(), "session ended") {
-		t.Fatalf("events --follow stderr %q, want it to say the session ended", errOut.String())
-	}
+	f.expectSessionEnded(t, "the daemon restarted")
 }
 
 // sendmsg --ctrl sends a control message named as recvmsg prints it: a TTL
