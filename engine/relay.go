@@ -197,9 +197,8 @@ func (fl *flusher) flush(f filledPipe) {
 		return
 	}
 	if !fl.dropping {
-		written, _ := writePipe(fl.ctx, fl.dst, &relayCaller{}, &f, &fl.buf) // what it leaves in f is dropped below
+		written, _ := writePipe(fl.ctx, fl.src, fl.dst, &relayCaller{}, &f, &fl.buf) // what it leaves in f is dropped below
 		fl.m.written += uint64(written)
-		fl.src.relayed.Add(uint64(written))
 	}
 	if f.n > 0 {
 		fl.dropping = true
@@ -262,9 +261,8 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 			}
 			return total, filledPipe{}, nil
 		}
-		written, err := writePipe(ctx, dst, c, &f, &copyBuf)
+		written, err := writePipe(ctx, src, dst, c, &f, &copyBuf)
 		total += uint64(written)
-		src.relayed.Add(uint64(written))
 		if err != nil {
 			return total, f, err
 		}
@@ -272,13 +270,20 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 	}
 }
 
-// writePipe writes what f holds to dst, and leaves in f.n what it could
-// not (in f.tail when those bytes are no longer in the pipe).
-func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBuf *[]byte) (int, error) {
+// writePipe writes what f holds to dst, counts it as relayed out of src,
+// and leaves in f.n what it could not (in f.tail when those bytes are no
+// longer in the pipe).
+func writePipe(ctx context.Context, src, dst *Socket, c Caller, f *filledPipe, copyBuf *[]byte) (int, error) {
+	written, err := writeFilled(ctx, dst, c, f, copyBuf)
+	f.n -= written
+	src.relayed.Add(uint64(written))
+	return written, err
+}
+
+func writeFilled(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBuf *[]byte) (int, error) {
 	if f.tail != nil {
 		r := dst.Send(ctx, c, f.tail, 0, Timeout{Kind: WaitInfinity})
 		f.tail = f.tail[r.Sent:]
-		f.n -= r.Sent
 		return r.Sent, r.Err
 	}
 	if dst.credsMsg != nil {
@@ -287,7 +292,6 @@ func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBu
 			// Read out of the pipe, not written: kept for a flush.
 			f.tail = bytes.Clone(unsent)
 		}
-		f.n -= written
 		return written, err
 	}
 	out := &spliceOut{dst: dst, pipe: f.pipe, pending: f.n}
@@ -295,7 +299,6 @@ func writePipe(ctx context.Context, dst *Socket, c Caller, f *filledPipe, copyBu
 	if err == nil {
 		err = out.err
 	}
-	f.n -= out.moved
 	return out.moved, err
 }
 

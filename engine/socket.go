@@ -187,7 +187,8 @@ func (s *Socket) Control(fn func(fd int) error) error {
 	return fn(s.fd)
 }
 
-// Bind binds the socket to sa, whose family must fit the socket's domain.
+// Bind binds the socket to sa; the kernel judges its family, as for every
+// address (SockAddr.raw).
 func (s *Socket) Bind(sa SockAddr) error {
 	raw, err := sa.raw()
 	if err != nil {
