@@ -619,6 +619,10 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *Se
 // poll reports Erlang's timeout 0: one attempt, no queueing, no select.
 func (t Timeout) poll() bool { return t.Kind == WaitFor && t.D <= 0 }
 
+// MayWait reports whether a call with timeout t may wait for the socket:
+// not a nowait call (it answers at once) nor a poll (timeout 0).
+func (t Timeout) MayWait() bool { return t.Kind != WaitNowait && !t.poll() }
+
 // deadline validates t and returns when a WaitFor call gives up (zero for
 // infinity and nowait).
 func (t Timeout) deadline() (time.Time, error) {

@@ -191,7 +191,7 @@ func (w *waitingCalls) release(p Principal) {
 // lock; an operation admitted uncounted stays so if a reloaded policy sets
 // a quota meanwhile.
 func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err error) {
-	if t != nil && (t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D <= 0) {
+	if t != nil && !t.MayWait() {
 		return false, nil
 	}
 	quota := s.policy().quotasFor(sess.principal).pending

@@ -339,7 +339,7 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 		a.done()
 		return admission{}, err
 	}
-	if t.Kind != engine.WaitNowait && !(t.Kind == engine.WaitFor && t.D == 0) {
+	if t.MayWait() {
 		sess.enterCall()
 		a.inCall = true
 	}
@@ -352,7 +352,7 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 // waiting operations could each keep up to a message's 16 MiB. A call
 // that cannot wait (nowait, timeout 0) keeps them only for the syscall.
 func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() int) (int, error) {
-	if reserve == nil || t.Kind == engine.WaitNowait || t.Kind == engine.WaitFor && t.D == 0 {
+	if reserve == nil || !t.MayWait() {
 		return 0, nil
 	}
 	n := reserve()
