@@ -37,9 +37,9 @@ func (s *Session) enterCall() { s.inCalls.Add(1) }
 
 func (s *Session) leaveCall() {
 	s.noteCall() // before the count drops, which lets the grace end
-	if s.inCalls.Add(-1) == 0 && s.detached.Load() {
+	if s.inCalls.Add(-1) == 0 && s.graceDeferred.Load() {
 		s.mu.Lock()
-		if s.graceDeferred && s.attached == nil && !s.dead {
+		if s.graceDeferred.Load() && s.attached == nil && !s.dead {
 			s.startGraceLocked()
 		}
 		s.mu.Unlock()

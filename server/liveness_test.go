@@ -22,7 +22,7 @@ func TestDetachedSessionLivesWhileInUse(t *testing.T) {
 	// Its grace ran out once and was deferred: no timer fires while the
 	// call runs.
 	s.mu.Lock()
-	deferred := s.graceDeferred && s.timer == nil
+	deferred := s.graceDeferred.Load() && s.timer == nil
 	graces := s.graces
 	s.mu.Unlock()
 	if !deferred || graces != 1 {
@@ -54,4 +54,29 @@ func TestGraceHasAFloor(t *testing.T) {
 	if s.grace != MinGrace {
 		t.Fatalf("grace %v, want the floor %v", s.grace, MinGrace)
 	}
+}
+
+// A call that ends just as its session's grace runs out, before or after
+// the grace is deferred for it, leaves a session that still ends: whichever
+// of expire and leaveCall looks last starts the grace again.
+func TestGraceEndsAfterCallsEndingAtItsEnd(t *testing.T) {
+	_, m, _ := newTestSession(t)
+	var made []*Session
+	for i := range 60 {
+		s, _, err := m.create(Principal{Kind: "uid", UID: 1000}, "", MinGrace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.enterCall()
+		time.AfterFunc(MinGrace+time.Duration(i%12-6)*time.Millisecond/2, s.leaveCall)
+		made = append(made, s)
+	}
+	eventually(t, "every session to end once its call has", func() bool {
+		for _, s := range made {
+			if !s.isDead() {
+				return false
+			}
+		}
+		return true
+	})
 }

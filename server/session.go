@@ -55,8 +55,11 @@ type Session struct {
 	lastCall atomic.Int64 // clock()
 	detached atomic.Bool
 	// graceDeferred: the grace period ran out while calls ran, and no
-	// timer is armed; leaveCall starts one after the last. Guarded by mu.
-	graceDeferred bool
+	// timer is armed; leaveCall starts one after the last. Written under mu;
+	// atomic so that leaveCall, on every waiting call's way out, looks
+	// without the lock (expire and leaveCall each write one of inCalls and
+	// graceDeferred, then read the other: one of them sees the other's).
+	graceDeferred atomic.Bool
 }
 
 // principalLoad is what all of one principal's live sessions hold in the

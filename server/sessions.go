@@ -221,8 +221,13 @@ func (m *sessionManager) expire(s *Session, grace uint64) {
 	if expired && s.inCalls.Load() > 0 {
 		// In use: leaveCall starts the grace again after the last call.
 		s.timer = nil
-		s.graceDeferred = true
+		s.graceDeferred.Store(true)
 		expired = false
+		if s.inCalls.Load() == 0 {
+			// The last call left between the two loads and may have
+			// looked before the flag was set: start the grace here.
+			s.startGraceLocked()
+		}
 	} else if expired {
 		if rest := s.stillInUse(); rest > 0 {
 			s.armGraceLocked(max(rest, MinGrace))
@@ -302,7 +307,7 @@ func (s *Session) attach(ctx context.Context, a *attachment) error {
 	}
 	s.attached = a
 	s.detached.Store(false)
-	s.graceDeferred = false
+	s.graceDeferred.Store(false)
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -329,7 +334,7 @@ func (s *Session) startGraceLocked() { s.armGraceLocked(s.grace) }
 // armGraceLocked starts a grace period that ends after d.
 func (s *Session) armGraceLocked(d time.Duration) {
 	s.detached.Store(true)
-	s.graceDeferred = false
+	s.graceDeferred.Store(false)
 	if s.timer != nil {
 		s.timer.Stop()
 	}
