@@ -107,6 +107,12 @@ func acceptTemporary(err error) error {
 	return err
 }
 
+// Reasons of the daemon's refusals that clients act on (ErrorReason).
+const (
+	ReasonSessionNotFound = "SESSION_NOT_FOUND" // the session has ended, or never was
+	ReasonSocketNotFound  = "SOCKET_NOT_FOUND"  // no such socket for this principal
+)
+
 // ErrorReason returns the google.rpc.ErrorInfo reason of a status error from
 // the daemon, such as "SOCKET_NOT_FOUND", or "" if err carries none.
 func ErrorReason(err error) string {

@@ -21,7 +21,7 @@ func socketGone(err error) bool {
 		return true
 	}
 	switch ErrorReason(err) {
-	case "SESSION_NOT_FOUND", "SOCKET_NOT_FOUND":
+	case ReasonSessionNotFound, ReasonSocketNotFound:
 		return true
 	}
 	return false

@@ -74,7 +74,7 @@ elsewhere with the same --session ends a --follow here.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended")
 					return nil
 				}
-				if client.ErrorReason(stream.Err()) == "SESSION_NOT_FOUND" {
+				if client.ErrorReason(stream.Err()) == client.ReasonSessionNotFound {
 					// The daemon died and came back while the stream
 					// reconnected: the session ended with the old one.
 					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended (the daemon restarted)")
