@@ -192,7 +192,7 @@ func (fl *flusher) flush(f filledPipe) {
 		return
 	case f.n == 0:
 		if !fl.dropping {
-			fl.dst.Shutdown(unix.SHUT_WR) // a failure here leaves nothing to drop
+			fl.dst.PassOnEnd() // a failure here leaves nothing to drop
 		}
 		return
 	}
@@ -256,7 +256,7 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 			return total, filledPipe{}, f.err
 		case f.n == 0:
 			free <- f.pipe
-			if err := dst.Shutdown(unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+			if err := dst.PassOnEnd(); err != nil {
 				return total, filledPipe{}, err
 			}
 			return total, filledPipe{}, nil

@@ -236,6 +236,17 @@ func (s *Socket) Shutdown(how int) error {
 	})
 }
 
+// PassOnEnd shuts the write side down to pass on the end of a byte stream
+// (a Pipe's close_write, a Relay's source at its end). A connection already
+// gone both ways has nothing left to shut: that is no error here, as it is
+// for Shutdown.
+func (s *Socket) PassOnEnd() error {
+	if err := s.Shutdown(unix.SHUT_WR); err != unix.ENOTCONN {
+		return err
+	}
+	return nil
+}
+
 // SockName is the socket's local address.
 func (s *Socket) SockName() (SockAddr, error) { return s.name(sysGetsockname) }
 

@@ -227,11 +227,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 			if !msg.CloseWrite {
 				continue
 			}
-			err := p.sock.Shutdown(unix.SHUT_WR)
-			if errors.Is(err, unix.ENOTCONN) {
-				continue // the connection is gone both ways: nothing to shut
-			}
-			if se, err := outcome(err); err != nil {
+			if se, err := outcome(p.sock.PassOnEnd()); err != nil {
 				return err
 			} else if se != nil {
 				return socketFailure{se}
