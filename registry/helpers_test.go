@@ -5,14 +5,14 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/sockd/sockd/internal/leakcheck"
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/engine"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // newEngine returns an engine reporting to a new registry whose global

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/sockd/sockd/internal/leakcheck"
 	"google.golang.org/grpc"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // sockctl runs a command line and returns its exit status and output.
