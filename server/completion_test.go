@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -197,6 +199,61 @@ func TestAdmissionCountsWaitingCompletions(t *testing.T) {
 	}
 	if _, err := completionRecvFrom(connected(), 1); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("completion recvfrom over the bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
+}
+
+// A client that stops reading its event stream loses nothing: completions
+// of operations admitted before it stopped (here far more than the event
+// backlog) are all held, in order, with their bytes, which are no longer in
+// the sockets; only new nowait calls are refused.
+func TestStalledStreamLosesNoCompletion(t *testing.T) {
+	const backlog, sockets = 4, 100 // the ring once stopped growing at 16 times its backlog
+	l := newLiveWith(t, Config{Sessions: SessionLimits{EventBacklog: backlog}})
+	type pair struct {
+		s    *engine.Socket
+		peer net.Conn
+	}
+	var pairs []pair
+	for range sockets {
+		s, peer := l.connected(t)
+		r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 8, Timeout: &sockdv1.Timeout{
+			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}}}})
+		if err != nil || r.GetAsync() == nil {
+			t.Fatalf("completion recv: %v %v", r, err)
+		}
+		pairs = append(pairs, pair{s, peer})
+	}
+	for i, p := range pairs {
+		if _, err := fmt.Fprintf(p.peer, "data%04d", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		l.sess.mu.Lock()
+		defer l.sess.mu.Unlock()
+		return l.sess.log.count
+	}
+	eventually(t, "every completion", func() bool { return count() == sockets })
+	l.sess.mu.Lock()
+	held := l.sess.log.after(0, 2*sockets)
+	first := l.sess.log.firstHeld()
+	l.sess.mu.Unlock()
+	if first != 1 || len(held) != sockets {
+		t.Fatalf("held %d events from sequence %d, want all %d from 1", len(held), first, sockets)
+	}
+	got := map[string]string{}
+	for _, ev := range held {
+		got[ev.GetSocketId()] = string(ev.GetCompletion().GetRecv().GetData())
+	}
+	for i, p := range pairs {
+		if want := fmt.Sprintf("data%04d", i); got[p.s.ID()] != want {
+			t.Errorf("socket %d: completion data %q, want %q", i, got[p.s.ID()], want)
+		}
+	}
+	s, _ := l.connected(t)
+	if _, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 8, Timeout: &sockdv1.Timeout{
+		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("nowait recv with %d events unsent: %v, want RESOURCE_EXHAUSTED", sockets, err)
 	}
 }
 

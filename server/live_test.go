@@ -30,12 +30,20 @@ type live struct {
 
 func newLive(tb testing.TB, limits Limits) *live {
 	tb.Helper()
+	return newLiveWith(tb, Config{Limits: limits})
+}
+
+// newLiveWith is newLive with the Service's configuration (its Engine is
+// the live one's own).
+func newLiveWith(tb testing.TB, cfg Config) *live {
+	tb.Helper()
 	e, err := engine.New(engine.Config{Loops: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.Close() })
-	svc := New(Config{Engine: e, Limits: limits})
+	cfg.Engine = e
+	svc := New(cfg)
 	p := Principal{Kind: "uid", UID: 1000}
 	sess, _, err := svc.sessions.create(p, "", time.Hour)
 	if err != nil {

@@ -395,13 +395,19 @@ func (s *Session) die() {
 
 // eventLog holds a session's events in sequence order, in a ring. Events
 // already sent on a stream stay for replay until newer ones push them out.
-// An event not yet sent is owed to a waiter that has no other way to learn
-// of its turn, so it is not pushed out: the ring grows instead, up to
-// maxGrowth times its capacity. Admission control (Service.admitEvent) keeps
-// the unsent backlog well under the capacity while clients keep up; the
-// growth absorbs a burst of events from operations admitted earlier (at most
-// one pending operation per lane and socket). Only past the hard limit are
-// unsent events dropped, and the stream then reports a GapEvent.
+// An event not yet sent is never pushed out: it is the answer owed to a
+// waiter that has no other way to learn of its turn, or the result of an
+// operation the daemon already performed (a completion's bytes are no
+// longer in the socket). The ring grows instead. What it can grow to is
+// bounded by what owes events, each bounded elsewhere: at most one pending
+// nowait operation per socket, lane and session (rule 4) on the sockets a
+// principal may hold, one DOWN per monitor (MaxMonitors), and completion
+// payloads within the bytes reserved for them (MaxCompletionBytes).
+// Admission control (Service.admitEvent) refuses new nowait calls while the
+// unsent backlog is half the capacity, so a client that stops reading
+// stops adding work; the ring goes back to its capacity once the stream
+// has caught up. Only sent events are ever dropped (a resumed stream that
+// asks for them gets a GapEvent).
 type eventLog struct {
 	ring  []*sockdv1.EventsResponse
 	head  int    // index of the oldest held event
@@ -446,9 +452,6 @@ func (l *eventLog) detachLoad() {
 	l.load = nil
 }
 
-// limit is the most events the ring may grow to hold.
-func (l *eventLog) limit() int { return l.base * maxGrowth }
-
 // resize moves the held events, in order, to a ring of size slots.
 func (l *eventLog) resize(size int) {
 	ring := make([]*sockdv1.EventsResponse, size)
@@ -457,9 +460,6 @@ func (l *eventLog) resize(size int) {
 	}
 	l.ring, l.head = ring, 0
 }
-
-// maxGrowth bounds how far the ring grows to keep unsent events.
-const maxGrowth = 16
 
 // maxReplayBytes bounds the payload of sent events a session keeps for
 // replay, as MaxCompletionBytes bounds the unsent.
@@ -476,11 +476,12 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	n := payloadBytes(ev)
 	l.unsentBytes += n
 	l.held(n, 0)
-	if l.count == len(l.ring) && l.ring[l.head].Sequence > l.sent && len(l.ring) < l.limit() {
-		l.resize(min(2*len(l.ring), l.limit())) // keep the unsent: double, up to limit
-	}
 	if l.count == len(l.ring) {
-		l.dropOldest()
+		if l.ring[l.head].Sequence > l.sent {
+			l.resize(2 * len(l.ring)) // keep the unsent
+		} else {
+			l.dropOldest()
+		}
 	}
 	l.ring[(l.head+l.count)%len(l.ring)] = ev
 	l.count++
