@@ -209,7 +209,10 @@ func FormatOptionValue(v *sockdv1.OptionValue) string {
 	case *sockdv1.OptionValue_Protocol:
 		return EnumName(x.Protocol)
 	case *sockdv1.OptionValue_Rcvbuf:
-		if x.Rcvbuf.GetUseDefault() {
+		switch {
+		case x.Rcvbuf.GetUseDefault() && x.Rcvbuf.GetCount() > 0:
+			return fmt.Sprintf("{%d,default}", x.Rcvbuf.GetCount())
+		case x.Rcvbuf.GetUseDefault():
 			return "default"
 		}
 		return fmt.Sprintf("{%d,%d}", x.Rcvbuf.GetCount(), x.Rcvbuf.GetSize())
@@ -236,7 +239,10 @@ func OptionValueJSON(v *sockdv1.OptionValue) any {
 	case *sockdv1.OptionValue_Term:
 		return map[string]any{"term": x.Term} // base64, as data is
 	case *sockdv1.OptionValue_Rcvbuf:
-		if x.Rcvbuf.GetUseDefault() {
+		switch {
+		case x.Rcvbuf.GetUseDefault() && x.Rcvbuf.GetCount() > 0:
+			return map[string]any{"count": x.Rcvbuf.GetCount(), "size": "default"}
+		case x.Rcvbuf.GetUseDefault():
 			return "default"
 		}
 		return map[string]any{"count": x.Rcvbuf.GetCount(), "size": x.Rcvbuf.GetSize()}

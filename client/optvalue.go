@@ -61,7 +61,7 @@ var optionForms = map[string]optionForm{
 		structForm(&sockdv1.SctpInitMsg{})},
 	"sctp_rtoinfo()": {"assoc_id=N,initial=N,max=N,min=N", structForm(&sockdv1.SctpRtoInfo{})},
 	"ucred()":        {"pid=N,uid=N,gid=N (get only)", structForm(&sockdv1.Ucred{})},
-	"default | pos_integer() | {pos_integer(), pos_integer()}": {"default, SIZE, or {N,SIZE}", parseRcvBuf},
+	"default | pos_integer() | {pos_integer(), pos_integer()}": {"default, SIZE, or {N,SIZE} (SIZE may be default)", parseRcvBuf},
 	"default | pos_integer()":                                  {"default or a positive integer", namedOr("default", nameValue("default"), intForm(1, maxInt32))},
 	"pid()":                                                    {"a session id", parseSessionID},
 	"term()":                                                   {"undefined, or the term's bytes as text or as a Go-quoted string (\"\\x00\\x01\")", parseTerm},
@@ -247,7 +247,8 @@ func enumForm(d protoreflect.EnumDescriptor) func(string) (*sockdv1.OptionValue,
 	}
 }
 
-// parseRcvBuf parses otp rcvbuf: default, SIZE, {N,SIZE} or N,SIZE.
+// parseRcvBuf parses otp rcvbuf: default, SIZE, {N,SIZE} or N,SIZE, where
+// SIZE may be default.
 func parseRcvBuf(s string) (*sockdv1.OptionValue, error) {
 	if s == "default" {
 		return nameValue("default")(s)
@@ -266,12 +267,21 @@ func parseRcvBuf(s string) (*sockdv1.OptionValue, error) {
 	if !ok {
 		return nil, errWrongForm
 	}
-	count, err1 := strconv.ParseUint(strings.TrimSpace(countText), 10, 32)
-	size, err2 := strconv.ParseUint(strings.TrimSpace(sizeText), 10, 32)
-	if err1 != nil || err2 != nil {
+	count, err := strconv.ParseUint(strings.TrimSpace(countText), 10, 32)
+	if err != nil {
 		return nil, errWrongForm
 	}
-	if count < 1 || size < 1 || size > maxInt32 {
+	if count < 1 {
+		return nil, errors.New("both N and SIZE must be positive")
+	}
+	if strings.TrimSpace(sizeText) == "default" {
+		return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: uint32(count), UseDefault: true}}}, nil
+	}
+	size, err := strconv.ParseUint(strings.TrimSpace(sizeText), 10, 32)
+	if err != nil {
+		return nil, errWrongForm
+	}
+	if size < 1 || size > maxInt32 {
 		return nil, errors.New("both N and SIZE must be positive")
 	}
 	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: uint32(count), Size: uint32(size)}}}, nil

@@ -70,6 +70,8 @@ func TestParseOptionValue(t *testing.T) {
 			want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: "default"}}},
 		{typ: "default | pos_integer() | {pos_integer(), pos_integer()}", text: "{4,8192}",
 			want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: 4, Size: 8192}}}},
+		{typ: "default | pos_integer() | {pos_integer(), pos_integer()}", text: "{4, default}", format: "{4,default}",
+			want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: 4, UseDefault: true}}}},
 		{typ: "default | pos_integer() | {pos_integer(), pos_integer()}", text: "4,8192", format: "{4,8192}",
 			want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Rcvbuf{Rcvbuf: &sockdv1.RcvBuf{Count: 4, Size: 8192}}}},
 		{typ: "default | pos_integer()", text: "2048", want: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 2048}}},

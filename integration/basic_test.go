@@ -62,19 +62,17 @@ func TestOpenAndClose(t *testing.T) {
 			if in.GetDomain() != v.domain || in.GetType() != v.typ || in.GetProtocol() != v.proto || in.GetOwner() != s.id {
 				t.Fatalf("info = %v, want domain %v type %v protocol %v owner %s", in, v.domain, v.typ, v.proto, s.id)
 			}
-			// The same facts through getopt {socket, domain | type}, as
-			// scenario 6 reads them (and protocol where the kernel names
-			// one: a local socket's is 0).
+			// The same facts through getopt {socket, domain | type |
+			// protocol}, as scenario 6 reads them; a local socket's
+			// protocol is default, as Erlang's getopt answers.
 			if got := s.getOpt(t, id, optKey(sockL, "domain")).GetValue().GetDomain(); got != v.domain {
 				t.Errorf("getopt socket domain = %v, want %v", got, v.domain)
 			}
 			if got := s.getOpt(t, id, optKey(sockL, "type")).GetValue().GetType(); got != v.typ {
 				t.Errorf("getopt socket type = %v, want %v", got, v.typ)
 			}
-			if v.domain != sockdv1.Domain_DOMAIN_LOCAL {
-				if got := s.getOpt(t, id, optKey(sockL, "protocol")).GetValue().GetProtocol(); got != v.proto {
-					t.Errorf("getopt socket protocol = %v, want %v", got, v.proto)
-				}
+			if got, ok := s.getOpt(t, id, optKey(sockL, "protocol")).GetValue().GetValue().(*sockdv1.OptionValue_Protocol); !ok || got.Protocol != v.proto {
+				t.Errorf("getopt socket protocol = %v, want protocol %v", got, v.proto)
 			}
 			s.close(t, id)
 			requireSockErr(t, "second close", s.closeErr(t, id), sockdv1.SocketError_KIND_CLOSED, "closed")

@@ -223,7 +223,7 @@ var Table = []Option{
 	withPriv(req(ip6("rthdr", TypeBool, true, true, unix.IPV6_RECVRTHDR, "type = dgram | raw, requires superuser privileges to update"), Requirements{Types: dgramRaw})),
 	ip6("tclass", TypeInt, true, true, unix.IPV6_TCLASS, "the traffic class of outgoing packets (RFC 3542)"),
 	ip6("unicast_hops", TypeIPv6Hops, true, true, unix.IPV6_UNICAST_HOPS, "default (set only) is -1"),
-	ip6("v6only", TypeBool, true, false, unix.IPV6_V6ONLY, "none"),
+	ip6("v6only", TypeBool, true, true, unix.IPV6_V6ONLY, "none"),
 
 	// tcp: IPPROTO_TCP.
 	withPriv(tcpOpt("congestion", TypeString, unix.TCP_CONGESTION,

@@ -83,7 +83,8 @@ func (t ValueType) String() string {
 	return "unknown()"
 }
 
-// The Go form of each value type. Set takes, and Get returns:
+// The Go form of each value type. Set takes, and Get returns (a field's term
+// tag is its key in Erlang's map, where that is not its name in snake_case):
 //
 //	boolean()                bool
 //	integer(), uint8(), ...  int
@@ -106,20 +107,23 @@ func (t ValueType) String() string {
 type (
 	// Linger is linger(): struct linger.
 	Linger struct {
-		OnOff   bool
-		Seconds int
+		OnOff   bool `term:"onoff"`
+		Seconds int  `term:"linger"`
 	}
 	// Timeval is timeval(): struct timeval.
 	Timeval struct{ Sec, Usec int64 }
 	// IPMreq is ip_mreq(); an invalid or unspecified Interface is any.
 	IPMreq struct{ Multiaddr, Interface netip.Addr }
 	// IPMreqSource is ip_mreq_source().
-	IPMreqSource struct{ Multiaddr, Interface, Source netip.Addr }
+	IPMreqSource struct {
+		Multiaddr, Interface netip.Addr
+		Source               netip.Addr `term:"sourceaddr"`
+	}
 	// IPMsfilter is ip_msfilter(); a nil *IPMsfilter is null.
 	IPMsfilter struct {
 		Multiaddr, Interface netip.Addr
-		Exclude              bool // MCAST_EXCLUDE, else MCAST_INCLUDE
-		Sources              []netip.Addr
+		Exclude              bool         // MCAST_EXCLUDE (Erlang's mode exclude), else MCAST_INCLUDE
+		Sources              []netip.Addr `term:"slist"`
 	}
 	// IPv6Mreq is ipv6_mreq(): a group and an interface index.
 	IPv6Mreq struct {
@@ -137,7 +141,7 @@ type (
 	// SCTPAssocParams is sctp_assocparams().
 	SCTPAssocParams struct {
 		AssocID                int32
-		AsocMaxRxt             uint16
+		AsocMaxRxt             uint16 `term:"asocmaxrxt"`
 		NumberPeerDestinations uint16
 		PeerRwnd, LocalRwnd    uint32
 		CookieLife             uint32
@@ -149,7 +153,8 @@ type (
 	}
 	// SCTPInitMsg is sctp_initmsg().
 	SCTPInitMsg struct {
-		NumOstreams, MaxInstreams, MaxAttempts, MaxInitTimeo uint16
+		NumOstreams                             uint16 `term:"num_outstreams"`
+		MaxInstreams, MaxAttempts, MaxInitTimeo uint16
 	}
 	// SCTPRtoInfo is sctp_rtoinfo().
 	SCTPRtoInfo struct {

@@ -112,7 +112,7 @@ func (s *Service) findOption(sock *engine.Socket, key options.Key, set bool) (*o
 func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *engine.Socket, key options.Key, v *sockdv1.OptionValue) *sockdv1.SocketError {
 	id, ok := v.GetValue().(*sockdv1.OptionValue_SessionId)
 	if !ok {
-		return badOptionValue(key, v, "want a session id")
+		return badOptionValue(key, printValue(v), "want a session id")
 	}
 	to, found := s.sessions.lookup(by.principal, id.SessionId)
 	if !found && s.sessions.endedFor(by.principal, id.SessionId) {
@@ -730,6 +730,11 @@ func encodeKindValue(t options.ValueType, n int) *sockdv1.OptionValue {
 			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Type{Type: ty}}
 		}
 	case options.TypeProtocol:
+		if n == 0 {
+			// A local socket's protocol: Erlang's getopt answers default,
+			// as Info does.
+			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Protocol{Protocol: sockdv1.Protocol_PROTOCOL_UNSPECIFIED}}
+		}
 		if p, ok := reverse(protocols, n); ok {
 			return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Protocol{Protocol: p}}
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"testing"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -79,18 +80,27 @@ func TestClosedComesBeforeDirectionAndValue(t *testing.T) {
 func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
 	l := newLive(t, Limits{})
 	sock, _ := l.connected(t)
+	otp, socketLevel, ip := sockdv1.OptionLevel_OPTION_LEVEL_OTP, sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, sockdv1.OptionLevel_OPTION_LEVEL_IP
 	for _, c := range []struct {
-		name string
-		v    *sockdv1.OptionValue
-		want string
+		level sockdv1.OptionLevel
+		name  string
+		v     *sockdv1.OptionValue
+		want  string
 	}{
-		{"use_registry", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: false}}, "{otp.use_registry, false}"},
-		{"debug", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}, "{otp.debug, #{int_value => 1}}"},
+		{otp, "use_registry", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: false}}, "{otp.use_registry, false}"},
+		{otp, "debug", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}, "{otp.debug, #{int_value => 1}}"},
+		{otp, "controlling_process", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 3}}, "{otp.controlling_process, #{int_value => 3}}"},
+		// Erlang's keys, not the Go fields'; a request's message as a map,
+		// not in protobuf's text format.
+		{socketLevel, "linger", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true, Linger: math.MaxUint32}}},
+			"{socket.linger, #{onoff => true, linger => 4294967295}}"},
+		{ip, "add_membership", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IpMreq{IpMreq: &sockdv1.IpMreq{Multiaddr: "bogus", Interface: "any"}}},
+			`{ip.add_membership, #{ip_mreq => #{multiaddr => "bogus", interface => "any"}}}`},
 	} {
 		resp, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: sock.ID(),
-			Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP, Name: c.name}, Value: c.v})
+			Key: &sockdv1.OptionKey{Level: c.level, Name: c.name}, Value: c.v})
 		if err != nil || resp.GetError().GetInvalid() != "socket_option" || resp.GetError().GetInvalidValue() != c.want {
-			t.Errorf("setopt otp %s: %v %v, want invalid_value %q", c.name, resp, err, c.want)
+			t.Errorf("setopt %s: %v %v, want invalid_value %q", c.name, resp, err, c.want)
 		}
 	}
 }

@@ -1,16 +1,24 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // term prints a value that an in-band invalid error carries (invalid_value)
 // the way an Erlang user reads one: a struct as a map with its fields in
-// snake_case, a slice as a list, nil as undefined; values with a String
-// method (addresses, select infos, otp buffer forms) as they say.
+// snake_case (or as its term tag says), a request's protobuf message as a
+// map of the fields it set, a slice as a list, nil as undefined; values
+// with a String method (addresses, select infos, otp buffer forms) as they
+// say.
 func term(v any) string {
 	if v == nil {
 		return "undefined"
@@ -19,9 +27,12 @@ func term(v any) string {
 }
 
 func termOf(rv reflect.Value) string {
-	if rv.CanInterface() {
-		if s, ok := rv.Interface().(fmt.Stringer); ok && (rv.Kind() != reflect.Pointer || !rv.IsNil()) {
-			return s.String()
+	if rv.CanInterface() && (rv.Kind() != reflect.Pointer || !rv.IsNil()) {
+		switch x := rv.Interface().(type) {
+		case proto.Message: // its String is protobuf's text format
+			return protoTerm(x.ProtoReflect())
+		case fmt.Stringer:
+			return x.String()
 		}
 	}
 	switch rv.Kind() {
@@ -41,7 +52,11 @@ func termOf(rv reflect.Value) string {
 			if b.Len() > 2 {
 				b.WriteString(", ")
 			}
-			b.WriteString(snake(f.Name))
+			name := f.Tag.Get("term")
+			if name == "" {
+				name = snake(f.Name)
+			}
+			b.WriteString(name)
 			b.WriteString(" => ")
 			b.WriteString(termOf(rv.Field(i)))
 		}
@@ -58,6 +73,61 @@ func termOf(rv reflect.Value) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return fmt.Sprint(rv.Interface())
+}
+
+// protoTerm prints a message as a map of the fields it sets, in field
+// order, with their names in the .proto file.
+func protoTerm(m protoreflect.Message) string {
+	var fields []protoreflect.FieldDescriptor
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fields = append(fields, fd)
+		return true
+	})
+	slices.SortFunc(fields, func(a, b protoreflect.FieldDescriptor) int { return cmp.Compare(a.Number(), b.Number()) })
+	parts := make([]string, len(fields))
+	for i, fd := range fields {
+		v := m.Get(fd)
+		var s string
+		if fd.IsList() {
+			elems := make([]string, v.List().Len())
+			for j := range elems {
+				elems[j] = protoScalarTerm(fd, v.List().Get(j))
+			}
+			s = "[" + strings.Join(elems, ", ") + "]"
+		} else {
+			s = protoScalarTerm(fd, v)
+		}
+		parts[i] = string(fd.Name()) + " => " + s
+	}
+	return "#{" + strings.Join(parts, ", ") + "}"
+}
+
+// protoScalarTerm prints one value of fd: strings quoted, bytes by their
+// length, enums by their value's name without its type's prefix
+// (ADDR_SHORTCUT_ANY: any).
+func protoScalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return protoTerm(v.Message())
+	case protoreflect.StringKind:
+		return strconv.Quote(v.String())
+	case protoreflect.BytesKind:
+		return fmt.Sprintf("<<%d bytes>>", len(v.Bytes()))
+	case protoreflect.EnumKind:
+		ev := fd.Enum().Values().ByNumber(v.Enum())
+		if ev == nil {
+			return strconv.Itoa(int(v.Enum()))
+		}
+		return enumTerm(fd.Enum(), ev)
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// enumTerm is an enum value's name as an Erlang atom: lower case, without
+// the prefix protobuf's style gives every value of its type.
+func enumTerm(e protoreflect.EnumDescriptor, ev protoreflect.EnumValueDescriptor) string {
+	prefix := strings.ToUpper(snake(string(e.Name()))) + "_"
+	return strings.ToLower(strings.TrimPrefix(string(ev.Name()), prefix))
 }
 
 // snake turns a Go field name (Multiaddr, OnOff, N) into an Erlang key
