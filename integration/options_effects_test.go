@@ -135,7 +135,7 @@ func TestOptIPv6ControlMessages(t *testing.T) {
 }
 
 // TestOptV6Only: an inet6 socket with v6only cannot bind a v4-mapped
-// address; without it, it can.
+// address; without it, it can; getopt says which it is.
 func TestOptV6Only(t *testing.T) {
 	t.Parallel()
 	s := newSession(t)
@@ -150,7 +150,12 @@ func TestOptV6Only(t *testing.T) {
 	if se := s.bindErr(t, dual, mapped); se != nil {
 		t.Errorf("dual-stack socket: bind v4-mapped: %v", se)
 	}
-	wantInvalidOption(t, s.getOpt(t, only, optKey(ipv6L, "v6only")).GetError(), "get of set-only v6only")
+	// Erlang's NIF answers getopt v6only, though its docs' table says set only.
+	for id, want := range map[string]bool{only: true, dual: false} {
+		if r := s.getOpt(t, id, optKey(ipv6L, "v6only")); r.GetError() != nil || r.GetValue().GetBoolValue() != want {
+			t.Errorf("getopt v6only = %v, want %v", r, want)
+		}
+	}
 }
 
 // TestOptFreebind: binding an address the host does not have (TEST-NET-1)
