@@ -32,6 +32,7 @@ const (
 	reasonRequestTooComplex  = "REQUEST_TOO_COMPLEX"
 	reasonDraining           = "DRAINING"
 	reasonStreamReplaced     = "EVENT_STREAM_REPLACED"
+	reasonFlushTimeout       = "EVENT_FLUSH_TIMEOUT" // an ended session's stream did not take its last events in time
 	reasonPermissionDenied   = "PERMISSION_DENIED"
 	reasonPolicyDenied       = "POLICY_DENIED"
 	reasonCallCancelled      = "CALL_CANCELLED"

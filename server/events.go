@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -79,39 +81,97 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 	}
 	defer sess.detach(att)
 
-	if cursor, err = s.sendHeld(sess, stream, cursor); err != nil {
+	// The events go out from a goroutine of their own: a Send blocks while
+	// the client does not read (HTTP/2 flow control), and only the
+	// handler's return ends the stream and so unblocks it. The handler
+	// returns when the stream is replaced, when its client goes away, or
+	// once the events of an ended session are flushed (within
+	// endFlushTimeout): a client that stops reading cannot keep a replaced
+	// stream, or a dead session and everything its log holds, alive.
+	stop := make(chan struct{})
+	sent := make(chan error, 1)
+	go func() { sent <- s.streamEvents(sess, att, stream, cursor, r.GetNoFollow(), stop) }()
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		close(stop)
+		return rpcError(ctx.Err())
+	case <-att.done:
+	}
+	if errors.Is(att.reason, errStreamReplaced) {
+		close(stop)
+		return statusError(codes.Aborted, reasonStreamReplaced, att.reason.Error(), nil)
+	}
+	// The session ended: the sender flushes what its log still holds.
+	flushed := time.NewTimer(endFlushTimeout)
+	defer flushed.Stop()
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		close(stop)
+		return rpcError(ctx.Err())
+	case <-flushed.C:
+		close(stop)
+		return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
+			fmt.Sprintf("the session ended and its stream took none of its last events for %v", endFlushTimeout), nil)
+	}
+}
+
+// endFlushTimeout bounds how long a stream may take to receive the events
+// its session held when it ended (a variable for tests).
+var endFlushTimeout = 10 * time.Second
+
+// errStopped ends a sender whose handler has returned.
+var errStopped = errors.New("events stream ended")
+
+// streamEvents is an Events stream's sender: held events after cursor, the
+// caught_up marker, then live events, until the session ends (after a last
+// flush), the stream is replaced, or stop is closed. Its result is the
+// handler's when the handler is still waiting for it.
+func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.SocketService_EventsServer, cursor uint64, noFollow bool, stop <-chan struct{}) error {
+	cursor, err := s.sendHeld(sess, stream, cursor, stop)
+	if err != nil {
 		return err
 	}
 	if err := stream.Send(&sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_CaughtUp{CaughtUp: &sockdv1.CaughtUpEvent{}}}); err != nil {
 		return err
 	}
-	if r.GetNoFollow() {
+	if noFollow {
 		return nil
 	}
 	for {
 		select {
 		case <-att.notify:
-			if cursor, err = s.sendHeld(sess, stream, cursor); err != nil {
+			if cursor, err = s.sendHeld(sess, stream, cursor, stop); err != nil {
 				return err
 			}
 		case <-att.done:
 			if errors.Is(att.reason, errStreamReplaced) {
-				return statusError(codes.Aborted, reasonStreamReplaced, att.reason.Error(), nil)
+				return errStopped // the handler answers
 			}
 			// The session ended: flush what it still holds, then finish cleanly.
-			_, err := s.sendHeld(sess, stream, cursor)
+			_, err := s.sendHeld(sess, stream, cursor, stop)
 			return err
-		case <-ctx.Done():
-			return rpcError(ctx.Err())
+		case <-stop:
+			return errStopped
 		}
 	}
 }
 
 // sendHeld sends every held event after cursor and returns the new cursor.
-// Events after cursor that the log no longer holds (it overflowed, on replay
-// or while the stream was attached) are reported with a GapEvent first.
-func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64) (uint64, error) {
+// Events after cursor that the log no longer holds (sent events trimmed, on
+// replay) are reported with a GapEvent first. It stops taking events once
+// stop is closed: a stream ended or replaced must not mark as sent what its
+// successor has yet to send.
+func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, stop <-chan struct{}) (uint64, error) {
 	for {
+		select {
+		case <-stop:
+			return cursor, errStopped
+		default:
+		}
 		sess.mu.Lock()
 		first := sess.log.firstHeld()
 		batch := sess.log.take(cursor, replayBatch)

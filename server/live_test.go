@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,5 +129,64 @@ func TestAcceptOfACancelledCallTakesNothing(t *testing.T) {
 	r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: resp.GetSocketId(), Length: 1, Timeout: infinity})
 	if err != nil || string(r.GetData()) != "x" {
 		t.Fatalf("recv on the accepted connection: %v %v", r, err)
+	}
+}
+
+// stalledStream is an Events stream whose client reads nothing: every Send
+// blocks until the stream ends, as gRPC's flow control blocks it once the
+// client's window is full. gRPC ends a stream when its handler returns; the
+// test does that with cancel.
+type stalledStream struct {
+	sockdv1.SocketService_EventsServer
+	ctx   context.Context
+	sends atomic.Int32
+}
+
+func (s *stalledStream) Context() context.Context { return s.ctx }
+
+func (s *stalledStream) Send(*sockdv1.EventsResponse) error {
+	s.sends.Add(1)
+	<-s.ctx.Done()
+	return s.ctx.Err()
+}
+
+// A client that stops reading its Events stream cannot keep the stream's
+// handler, and with it the session and everything its log holds, alive: a
+// replaced stream ends at once, and the stream of an ended session once it
+// has taken none of its last events for endFlushTimeout.
+func TestStalledEventStreamEnds(t *testing.T) {
+	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
+	endFlushTimeout = 100 * time.Millisecond
+	l := newLive(t, Limits{})
+	events := func() (*stalledStream, <-chan error) {
+		ctx, cancel := context.WithCancel(l.ctx)
+		st := &stalledStream{ctx: ctx}
+		done := make(chan error, 1)
+		go func() {
+			done <- l.svc.Events(&sockdv1.EventsRequest{SessionId: l.sess.id}, st)
+			cancel()
+		}()
+		t.Cleanup(cancel)
+		eventually(t, "the stream's first send", func() bool { return st.sends.Load() > 0 })
+		return st, done
+	}
+	ended := func(what string, done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s whose client reads nothing did not end", what)
+			return nil
+		}
+	}
+	_, first := events()
+	_, second := events() // replaces the first
+	if err := ended("a replaced stream", first); status.Code(err) != codes.Aborted {
+		t.Fatalf("replaced stream ended with %v, want ABORTED", err)
+	}
+	l.svc.sessions.end(l.sess)
+	if err := ended("an ended session's stream", second); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("ended session's stream ended with %v, want DEADLINE_EXCEEDED", err)
 	}
 }

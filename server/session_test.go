@@ -279,7 +279,7 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 		Select: &sockdv1.SelectEvent{Handle: 9, Operation: sockdv1.Operation_OPERATION_RECVFROM}}})
 	sess.mu.Unlock()
 
-	if _, err := svc.sendHeld(sess, &failingStream{failAt: 2}, 0); err == nil {
+	if _, err := svc.sendHeld(sess, &failingStream{failAt: 2}, 0, nil); err == nil {
 		t.Fatal("sendHeld on a broken stream answered no error")
 	}
 	sess.mu.Lock()

@@ -79,7 +79,10 @@ type SocketServiceClient interface {
 	// stream replaces the previous one. A session lives while a stream is attached
 	// and for its grace period after; without a stream, while a call of it that
 	// may wait, a Pipe or a Relay runs, and for a grace period after its last
-	// call.
+	// call. A replaced stream ends ABORTED (EVENT_STREAM_REPLACED); when the
+	// session ends, its stream ends OK after its last events, or
+	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
+	// for 10 s.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*CloseSessionResponse, error)
@@ -542,7 +545,10 @@ type SocketServiceServer interface {
 	// stream replaces the previous one. A session lives while a stream is attached
 	// and for its grace period after; without a stream, while a call of it that
 	// may wait, a Pipe or a Relay runs, and for a grace period after its last
-	// call.
+	// call. A replaced stream ends ABORTED (EVENT_STREAM_REPLACED); when the
+	// session ends, its stream ends OK after its last events, or
+	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
+	// for 10 s.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(context.Context, *CloseSessionRequest) (*CloseSessionResponse, error)
