@@ -113,10 +113,16 @@ func testUnknownSocket(t *testing.T) {
 			return err
 		}},
 	}
+	// An id far longer than any the daemon issues names nothing, and must
+	// not be held: a monitor of an unknown id holds a nosock event naming it.
+	long := strings.Repeat("m", 1<<20)
 	for _, c := range calls {
 		requireStatus(t, c.name+" of an unknown socket", c.call(id), codes.NotFound, "SOCKET_NOT_FOUND")
 		requireStatus(t, c.name+" without a socket id", c.call(""), codes.InvalidArgument, "")
+		requireStatus(t, c.name+" of a 1 MiB socket id", c.call(long), codes.InvalidArgument, "")
 	}
+	_, err := api.Monitor(ctx, &sockdv1.MonitorRequest{SocketId: long})
+	requireStatus(t, "Monitor of a 1 MiB socket id", err, codes.InvalidArgument, "")
 }
 
 // testBadSession: a call with no session is INVALID_ARGUMENT

@@ -111,8 +111,8 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 		return nil, err
 	}
 	id := r.GetSocketId()
-	if id == "" {
-		return nil, invalidArgument("socket_id", "required")
+	if err := checkSocketID(id); err != nil {
+		return nil, err
 	}
 	// Each monitor is held until its socket closes or it is cancelled, and a
 	// nosock one is an event to hold: both are bounded, the monitors per

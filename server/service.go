@@ -282,14 +282,30 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 	if err != nil {
 		return nil, nil, err
 	}
-	if id == "" {
-		return nil, nil, invalidArgument("socket_id", "required")
+	if err := checkSocketID(id); err != nil {
+		return nil, nil, err
 	}
 	sock, ok := s.engine.Lookup(id)
 	if !ok || !s.mayUse(sess.principal, sock) {
 		return nil, nil, socketNotFound(id)
 	}
 	return sess, sock, nil
+}
+
+// maxSocketIDLen bounds the socket ids a request may name: the daemon's are
+// 32 hex digits, and a longer one, which names no socket, would otherwise be
+// held (a monitor's nosock event) or echoed at whatever size it came.
+const maxSocketIDLen = 64
+
+// checkSocketID refuses a request's socket id that cannot name a socket.
+func checkSocketID(id string) error {
+	switch {
+	case id == "":
+		return invalidArgument("socket_id", "required")
+	case len(id) > maxSocketIDLen:
+		return invalidArgument("socket_id", "%d bytes: socket ids have at most %d", len(id), maxSocketIDLen)
+	}
+	return nil
 }
 
 // mayUse reports whether the principal may use sock: its owner session belongs
