@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -424,6 +425,32 @@ func testDecodeBomb(t *testing.T) {
 		t.Fatalf("sendmsg of 1024 pieces: %v %v", resp, err)
 	}
 	s.recvExactly(t, srv, bytes.Join(iov, nil))
+
+	// Bytes that are no protobuf message, or a string that is not UTF-8,
+	// are a malformed request: INVALID_ARGUMENT with the daemon's
+	// ErrorInfo, not gRPC's INTERNAL.
+	conn := dialConn(t)
+	for _, c := range []struct {
+		method string
+		wire   []byte
+	}{
+		{"Info", []byte{0x08, 0xff}},
+		{"Info", protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "\xff\xfe")},
+		{"CreateSession", []byte{0xff, 0xff, 0xff, 0xff}},
+	} {
+		var reply []byte
+		err := conn.Invoke(ctx, "/sockd.v1.SocketService/"+c.method, c.wire, &reply, grpc.ForceCodecV2(rawCodec{}))
+		requireStatus(t, fmt.Sprintf("%s of % x", c.method, c.wire), err, codes.InvalidArgument, "MALFORMED_REQUEST")
+	}
+	pipe, err := conn.NewStream(ctx, &grpc.StreamDesc{StreamName: "Pipe", ClientStreams: true, ServerStreams: true},
+		"/sockd.v1.SocketService/Pipe", grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipe.SendMsg([]byte{0x0a, 0x05, 'a'}); err != nil {
+		t.Fatal(err)
+	}
+	requireStatus(t, "a pipe request cut short", pipe.RecvMsg(&reply), codes.InvalidArgument, "MALFORMED_REQUEST")
 }
 
 // rawCodec sends and receives messages as they are on the wire.

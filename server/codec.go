@@ -1,9 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockd/sockd/internal/pipewire"
 	"github.com/sockd/sockd/internal/wirelimit"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // MaxRequestFields bounds the fields and list elements of one request, at
@@ -35,7 +36,13 @@ type boundedCodec struct{ encoding.CodecV2 }
 func (c boundedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok { // pipewire's Request and Response
-		return c.CodecV2.Unmarshal(data, v)
+		err := c.CodecV2.Unmarshal(data, v)
+		if r, ok := v.(*pipewire.Request); ok && err != nil {
+			r.Msg = new(sockdv1.PipeRequest)
+			markRefused(r.Msg, refusedMalformed, err)
+			return nil
+		}
+		return err
 	}
 	// As gRPC's protobuf codec does, once the bytes are counted.
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
@@ -43,30 +50,75 @@ func (c boundedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	b := buf.ReadOnlyData()
 	var tooMany *wirelimit.TooManyError
 	if err := wirelimit.Check(b, m.ProtoReflect().Descriptor(), MaxRequestFields); errors.As(err, &tooMany) {
-		// An error here would reach the client as gRPC's INTERNAL, the
-		// status of a message that does not decode. The request is left
-		// empty but for a mark the interceptors answer with the daemon's
-		// own status.
-		m.ProtoReflect().SetUnknown(refusedMark)
+		markRefused(m, refusedTooComplex, nil)
 		return nil
 	}
-	return proto.Unmarshal(b, m)
+	if err := proto.Unmarshal(b, m); err != nil {
+		markRefused(m, refusedMalformed, err)
+	}
+	return nil
 }
 
-// refusedMark is the unknown field the codec leaves in a request it did not
-// decode. A client that sends it has its request refused, nothing more.
-var refusedMark = protowire.AppendBytes(protowire.AppendTag(nil, protowire.MaxValidNumber, protowire.BytesType), []byte("sockd: too many fields"))
+// A request the codec refuses is left empty but for a mark, an unknown field
+// the interceptors answer with the daemon's own status: an error from the
+// codec would reach the client as gRPC's INTERNAL, which says the daemon is
+// broken, without the ErrorInfo every status of sockd's carries. A client
+// that sends the mark itself has its request refused, nothing more.
+const (
+	refusedTooComplex = "sockd: too many fields"
+	refusedMalformed  = "sockd: malformed: "
+)
+
+// markRefused empties m and marks it refused for reason (and err).
+func markRefused(m proto.Message, reason string, err error) {
+	proto.Reset(m)
+	why := reason
+	if err != nil {
+		why += err.Error()
+	}
+	m.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, protowire.MaxValidNumber, protowire.BytesType), []byte(why)))
+}
 
 // refusedByCodec reports a request the codec did not decode, with the
 // status to answer it with.
 func refusedByCodec(req any) error {
+	if r, ok := req.(*pipewire.Request); ok {
+		if r.Msg == nil {
+			return nil
+		}
+		req = r.Msg
+	}
 	m, ok := req.(proto.Message)
-	if !ok || !bytes.Equal(m.ProtoReflect().GetUnknown(), refusedMark) {
+	if !ok {
 		return nil
 	}
-	return statusError(codes.ResourceExhausted, reasonRequestTooComplex,
-		fmt.Sprintf("the request has more than %d fields and list elements", MaxRequestFields),
-		map[string]string{"limit": fmt.Sprint(MaxRequestFields)}, nil)
+	why, ok := refusal(m.ProtoReflect().GetUnknown())
+	switch {
+	case !ok:
+		return nil
+	case why == refusedTooComplex:
+		return statusError(codes.ResourceExhausted, reasonRequestTooComplex,
+			fmt.Sprintf("the request has more than %d fields and list elements", MaxRequestFields),
+			map[string]string{"limit": fmt.Sprint(MaxRequestFields)}, nil)
+	}
+	return statusError(codes.InvalidArgument, reasonMalformedRequest,
+		fmt.Sprintf("the request does not decode as %s: %s", m.ProtoReflect().Descriptor().FullName(), strings.TrimPrefix(why, refusedMalformed)), nil)
+}
+
+// refusal returns the reason of a refusal mark, if unknown is one.
+func refusal(unknown []byte) (string, bool) {
+	num, typ, n := protowire.ConsumeTag(unknown)
+	if n < 0 || num != protowire.MaxValidNumber || typ != protowire.BytesType {
+		return "", false
+	}
+	why, m := protowire.ConsumeBytes(unknown[n:])
+	if m < 0 || n+m != len(unknown) {
+		return "", false
+	}
+	if s := string(why); s == refusedTooComplex || strings.HasPrefix(s, refusedMalformed) {
+		return s, true
+	}
+	return "", false
 }
 
 // checkedStream answers a streamed request the codec did not decode.

@@ -30,6 +30,7 @@ const (
 	reasonSocketNotFound     = "SOCKET_NOT_FOUND"
 	reasonQuotaExceeded      = "QUOTA_EXCEEDED"
 	reasonRequestTooComplex  = "REQUEST_TOO_COMPLEX"
+	reasonMalformedRequest   = "MALFORMED_REQUEST" // a request that does not decode
 	reasonDraining           = "DRAINING"
 	reasonStreamReplaced     = "EVENT_STREAM_REPLACED"
 	reasonFlushTimeout       = "EVENT_FLUSH_TIMEOUT" // an ended session's stream did not take its last events in time
