@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
@@ -35,6 +37,7 @@ func TestBadInput(t *testing.T) {
 		t.Run("WrongState", testWrongState)
 		t.Run("ShutdownHowUnspecified", testShutdownHowUnspecified)
 		t.Run("DecodeBomb", testDecodeBomb)
+		t.Run("OutOfRangeFields", testOutOfRangeFields)
 	})
 	t.Run("RoundTripAfterwards", func(t *testing.T) {
 		s := newRawSession(t) // the daemon's default grace is plenty here
@@ -451,6 +454,25 @@ func testDecodeBomb(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireStatus(t, "a pipe request cut short", pipe.RecvMsg(&reply), codes.InvalidArgument, "MALFORMED_REQUEST")
+}
+
+// testOutOfRangeFields: a field outside what it may be is INVALID_ARGUMENT,
+// and a refused value is named as the client gave it.
+func testOutOfRangeFields(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, _ := s.pair(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	_, err := s.api.Cancel(ctx, &sockdv1.CancelRequest{SocketId: c, Info: &sockdv1.AsyncInfo{Handle: 5, Mode: sockdv1.AsyncMode(99)}})
+	requireStatus(t, "cancel in mode 99", err, codes.InvalidArgument, "")
+	_, err = s.api.IsSupported(ctx, &sockdv1.IsSupportedRequest{Keys: []string{"options", "socket", "acceptconn", "extra"}})
+	requireStatus(t, "is_supported of four keys", err, codes.InvalidArgument, "")
+	r, err := s.api.GetOptNative(ctx, &sockdv1.GetOptNativeRequest{SocketId: c, Level: unix.SOL_SOCKET, Name: unix.SO_TYPE,
+		Spec: &sockdv1.NativeValueSpec{Spec: &sockdv1.NativeValueSpec_Size{Size: math.MaxUint32}}})
+	if err != nil || r.GetError().GetInvalidValue() != "4294967295" {
+		t.Errorf("getopt_native of %d bytes: %v %v, want the size named as asked", uint32(math.MaxUint32), r, err)
+	}
 }
 
 // rawCodec sends and receives messages as they are on the wire.

@@ -217,7 +217,7 @@ func (s *Service) GetOptNative(ctx context.Context, r *sockdv1.GetOptNativeReque
 	case *sockdv1.NativeValueSpec_Bool:
 		spec.Bool = true
 	case *sockdv1.NativeValueSpec_Size:
-		spec.Size = int(min(sp.Size, math.MaxInt32))
+		spec.Size = int(sp.Size) // lossless where sockd runs (64-bit int): a refusal names the size asked for
 	case *sockdv1.NativeValueSpec_Buffer:
 		spec.Buffer = sp.Buffer
 		if spec.Buffer == nil {
@@ -284,8 +284,8 @@ func (s *Service) IsSupported(ctx context.Context, r *sockdv1.IsSupportedRequest
 		return nil, err
 	}
 	keys := r.GetKeys()
-	if len(keys) == 0 {
-		return nil, invalidArgument("keys", "want one to three keys")
+	if len(keys) == 0 || len(keys) > 3 {
+		return nil, invalidArgument("keys", "want one to three keys, got %d", len(keys))
 	}
 	supported := false
 	switch {

@@ -200,8 +200,11 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 		}
 		ops = []engine.Op{op}
 	}
-	si := engine.SelectInfo{Handle: r.GetInfo().GetHandle(),
-		Completion: r.GetInfo().GetMode() == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
+	mode := r.GetInfo().GetMode()
+	if _, known := sockdv1.AsyncMode_name[int32(mode)]; !known {
+		return nil, invalidArgument("info.mode", "unknown mode %d", mode)
+	}
+	si := engine.SelectInfo{Handle: r.GetInfo().GetHandle(), Completion: mode == sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}
 	done, matched, cerr := cancelIn(sock, sess, ops, si)
 	se, err := outcome(cerr)
 	if err != nil {
