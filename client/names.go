@@ -84,6 +84,25 @@ func ParseProtocol(s string) (Protocol, error) {
 	return Protocol{Enum: sockdv1.Protocol(n), Number: num}, err
 }
 
+// ParseDomainName, ParseTypeName and ParseProtocolName parse a name only,
+// for what the API takes only as its enum (which_sockets' filters).
+func ParseDomainName(s string) (sockdv1.Domain, error) {
+	n, err := parseEnum(s, "domain", sockdv1.Domain(0).Descriptor())
+	return sockdv1.Domain(n), err
+}
+
+// ParseTypeName: see ParseDomainName.
+func ParseTypeName(s string) (sockdv1.Type, error) {
+	n, err := parseEnum(s, "type", sockdv1.Type(0).Descriptor())
+	return sockdv1.Type(n), err
+}
+
+// ParseProtocolName: see ParseDomainName.
+func ParseProtocolName(s string) (sockdv1.Protocol, error) {
+	n, err := parseEnum(s, "protocol", sockdv1.Protocol(0).Descriptor())
+	return sockdv1.Protocol(n), err
+}
+
 // ParseHow parses the direction of Shutdown: read, write or read_write.
 func ParseHow(s string) (sockdv1.ShutdownHow, error) {
 	n, err := parseEnum(s, "shutdown direction", sockdv1.ShutdownHow(0).Descriptor())

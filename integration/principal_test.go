@@ -83,6 +83,11 @@ func TestPrincipalsAreSeparated(t *testing.T) {
 		t.Errorf("ls as nobody (exit %d) = %q: want its own %s and not root's %s", code, listed, own, rootSock)
 	}
 
+	// Its global counts are of its own sockets too (only an admin's are of all).
+	if gi, _, code := asNobody("-o", "json", "global-info"); code != 0 || !strings.Contains(gi, `"num_sockets":1,`) {
+		t.Errorf("global-info as nobody (exit %d) = %q: want num_sockets 1, its own", code, gi)
+	}
+
 	// Root's socket is untouched, and root, an admin, sees nobody's.
 	if info := root.info(t, rootSock); len(info.Wstates) != 0 || slices.Contains(info.Rstates, "closed") || info.Fd < 0 {
 		t.Errorf("root's socket changed by nobody's calls: %+v", info)

@@ -157,6 +157,8 @@ func TestRegistryOpenAndCloseAndCount(t *testing.T) {
 		{"local", &sockdv1.WhichSocketsRequest{Domain: sockdv1.Domain_DOMAIN_LOCAL}, []string{tcpLid, seqid}},
 		{"stream", &sockdv1.WhichSocketsRequest{Type: sockdv1.Type_TYPE_STREAM}, []string{tcp4id, tcpLid}},
 		{"udp", &sockdv1.WhichSocketsRequest{Protocol: sockdv1.Protocol_PROTOCOL_UDP}, []string{udp6id}},
+		// A local socket's protocol is default, as Info says, not ip.
+		{"ip", &sockdv1.WhichSocketsRequest{Protocol: sockdv1.Protocol_PROTOCOL_IP}, nil},
 		{"local seqpacket", &sockdv1.WhichSocketsRequest{Domain: sockdv1.Domain_DOMAIN_LOCAL, Type: sockdv1.Type_TYPE_SEQPACKET}, []string{seqid}},
 		{"inet6 stream", &sockdv1.WhichSocketsRequest{Domain: sockdv1.Domain_DOMAIN_INET6, Type: sockdv1.Type_TYPE_STREAM}, nil},
 	}

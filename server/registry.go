@@ -79,6 +79,10 @@ func decodeFilters(r *sockdv1.WhichSocketsRequest) ([]registry.Filter, error) {
 			return nil, invalidArgument("protocol", "unknown protocol %d", pr)
 		}
 		filters = append(filters, registry.Protocol(n))
+		if n == 0 {
+			// As Info reports it: a local socket's protocol 0 is default, not ip.
+			filters = append(filters, func(sock *engine.Socket) bool { return sock.Domain() != unix.AF_UNIX })
+		}
 	}
 	if owner := r.GetOwner(); owner != "" {
 		filters = append(filters, registry.OwnedBy(owner))
@@ -153,7 +157,8 @@ func (s *Service) CancelMonitor(ctx context.Context, r *sockdv1.CancelMonitorReq
 }
 
 // GlobalInfo implements sockdv1.SocketServiceServer: socket:info/0
-// (reference §4.2). The counters cover every open socket, registered or not.
+// (reference §4.2). The counters cover every open socket the caller may
+// see (an admin, all; any other principal, its own), registered or not.
 func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) (*sockdv1.GlobalInfoResponse, error) {
 	p, err := s.principal(ctx)
 	if err != nil {
@@ -170,7 +175,14 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 	if s.sockets == nil {
 		resp.Policy.SocketQuota = 0 // not enforced without a counter
 	}
+	visible := s.visibleTo(p)
+sockets:
 	for _, sock := range s.engine.Sockets() {
+		for _, f := range visible {
+			if !f(sock) {
+				continue sockets
+			}
+		}
 		countSocket(resp, sock)
 	}
 	return resp, nil

@@ -46,41 +46,22 @@ The filters combine: --domain inet --type dgram lists inet datagram sockets.
 
 // socketFilter parses the filter flags; an empty flag filters nothing. Only
 // named values can be filtered on: the API's filters are enums.
-func socketFilter(domain, typ, protocol, owner string) (client.SocketFilter, error) {
-	f := client.SocketFilter{Owner: owner}
+func socketFilter(domain, typ, protocol, owner string) (f client.SocketFilter, err error) {
+	f.Owner = owner
 	if domain != "" {
-		d, err := client.ParseDomain(domain)
-		if err != nil {
-			return f, err
+		if f.Domain, err = client.ParseDomainName(domain); err != nil {
+			return f, fmt.Errorf("--domain: %w", err)
 		}
-		if d.Enum == 0 {
-			return f, errUnnamed("--domain", domain)
-		}
-		f.Domain = d.Enum
 	}
 	if typ != "" {
-		t, err := client.ParseType(typ)
-		if err != nil {
-			return f, err
+		if f.Type, err = client.ParseTypeName(typ); err != nil {
+			return f, fmt.Errorf("--type: %w", err)
 		}
-		if t.Enum == 0 {
-			return f, errUnnamed("--type", typ)
-		}
-		f.Type = t.Enum
 	}
 	if protocol != "" {
-		p, err := client.ParseProtocol(protocol)
-		if err != nil {
-			return f, err
+		if f.Protocol, err = client.ParseProtocolName(protocol); err != nil {
+			return f, fmt.Errorf("--protocol: %w", err)
 		}
-		if p.Enum == 0 {
-			return f, errUnnamed("--protocol", protocol)
-		}
-		f.Protocol = p.Enum
 	}
 	return f, nil
-}
-
-func errUnnamed(flag, value string) error {
-	return fmt.Errorf("%s %s: filter on a name, not a number", flag, value)
 }
