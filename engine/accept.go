@@ -87,7 +87,7 @@ func (j *acceptJob) attempt() (bool, error) {
 		child.connected.Store(true)
 		e.noteOpened(child)
 		s.cnt.inc(cAccSuccess)
-		if child.Debug() {
+		if child.traced() {
 			child.logDebug("accepted", "listener", s.id)
 		}
 		j.accepted = child
@@ -118,7 +118,7 @@ func (s *Socket) SetAcceptFilter(f AcceptFilter) {
 func (s *Socket) admits(f AcceptFilter, owner Caller, peer *rawSockaddr) bool {
 	sa := peer.decode()
 	if sa == nil || !f(owner, *sa) {
-		if s.Debug() {
+		if s.traced() {
 			s.logDebug("connection refused by the accept filter", "peer", sa)
 		}
 		return false

@@ -49,7 +49,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	}
 	sd.mu.Unlock()
 
-	if s.Debug() {
+	if s.traced() {
 		s.logDebug("cancel", "op", si.Op, "caller", c.CallerID(), "handle", si.Handle, "found", found != nil)
 	}
 	switch {

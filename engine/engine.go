@@ -63,6 +63,10 @@ type Engine struct {
 	handles  atomic.Uint64 // engine-chosen nowait handles
 	nextLoop atomic.Uint32
 
+	// debug traces every socket (socket:debug/1); socketDebug is the debug
+	// flag new sockets get (socket:socket_debug/1).
+	debug, socketDebug atomic.Bool
+
 	// mu orders, against Close, the registration of new sockets (none may
 	// slip in after Close collected the open ones), epoll removals (none may
 	// touch a closed epfd) and background closes (Close waits for them).
@@ -125,6 +129,20 @@ func (e *Engine) Close() error {
 // CounterBits is the width of the per-socket counters.
 func (e *Engine) CounterBits() int { return e.cfg.CounterBits }
 
+// Debug reports the global debug flag (socket:debug/1): every socket's
+// operations are logged, whatever its own flag.
+func (e *Engine) Debug() bool { return e.debug.Load() }
+
+// SetDebug sets the global debug flag.
+func (e *Engine) SetDebug(on bool) { e.debug.Store(on) }
+
+// SocketDebug reports the debug flag new sockets get (socket:socket_debug/1).
+func (e *Engine) SocketDebug() bool { return e.socketDebug.Load() }
+
+// SetSocketDebug sets the debug flag new sockets get; sockets already open
+// keep theirs.
+func (e *Engine) SetSocketDebug(on bool) { e.socketDebug.Store(on) }
+
 // NumOpen is how many places of MaxSockets are taken: the sockets holding
 // a descriptor (closing ones included until close(2) returns) and
 // RelayDescriptors for each running relay.
@@ -170,7 +188,7 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 	if err != nil {
 		return nil, err
 	}
-	s.debug.Store(opts.Debug)
+	s.debug.Store(opts.Debug || e.socketDebug.Load())
 	useRegistry := e.cfg.DefaultUseRegistry
 	if opts.UseRegistry != nil {
 		useRegistry = *opts.UseRegistry

@@ -290,7 +290,7 @@ func (s *Socket) proceed(sd *side, l *lane, w *waiter, out *outbox) bool {
 			return false
 		}
 		l.current = nil
-		if s.Debug() {
+		if s.traced() {
 			s.logDebug("completion", "op", w.op, "caller", w.caller.CallerID(), "handle", w.handle, "fatal", fatal)
 		}
 		if fatal != nil {
@@ -314,7 +314,7 @@ func (s *Socket) abort(sd *side, w *waiter, reason error, out *outbox) {
 }
 
 func (s *Socket) abortQueued(sd *side, l *lane, reason error, out *outbox) {
-	if len(l.queue) > 0 && s.Debug() {
+	if len(l.queue) > 0 && s.traced() {
 		s.logDebug("aborting queued requestors", "count", len(l.queue), "reason", reason)
 	}
 	for _, w := range l.queue {
@@ -444,7 +444,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			}
 			w := s.newWaiter(c, op, t, j)
 			l.push(w)
-			if s.Debug() {
+			if s.traced() {
 				s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
 			}
 			return w.selectInfo(), nil
@@ -465,7 +465,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		done, fatal := j.attempt()
 		settle(!done)
 		if done {
-			if s.Debug() {
+			if s.traced() {
 				s.logDebug("done", "op", op, "caller", c.CallerID(), "fatal", fatal)
 			}
 			l.current = nil // mine, or already nil
@@ -500,7 +500,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			l.current = w
 			s.arm(w) // cannot fail: watched above
 			s.advance(sd, l, &out)
-			if s.Debug() {
+			if s.traced() {
 				s.logDebug("select", "op", op, "caller", c.CallerID(), "handle", w.handle)
 			}
 			return w.selectInfo(), nil

@@ -374,10 +374,14 @@ func (s *Socket) reportWraps() {
 	}
 }
 
-// logDebug logs when the socket's debug flag (otp debug) is on. Hot paths
-// test Debug first, so that building args costs nothing when it is off.
+// traced reports whether the socket's operations are logged: its debug
+// flag (otp debug) is on, or the engine's global debug (socket:debug/1).
+func (s *Socket) traced() bool { return s.debug.Load() || s.e.debug.Load() }
+
+// logDebug logs when the socket is traced. Hot paths test traced first, so
+// that building args costs nothing when it is off.
 func (s *Socket) logDebug(msg string, args ...any) {
-	if s.debug.Load() {
+	if s.traced() {
 		s.e.log.Debug("socket: "+msg, append([]any{"socket", s.id}, args...)...)
 	}
 }

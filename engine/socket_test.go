@@ -467,6 +467,37 @@ func TestDebugLogging(t *testing.T) {
 	}
 }
 
+// The global debug flag (socket:debug/1) traces a socket whose own flag is
+// off; socket_debug/1 is the flag new sockets get.
+func TestGlobalDebug(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEngine(t, Config{Logger: logger})
+	c := newRecorder("c")
+	s := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	e.SetDebug(true)
+	if err := s.Bind(loopback(unix.AF_INET)); err != nil {
+		t.Fatal(err)
+	}
+	e.SetDebug(false)
+	s.Close()
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "socket: bind") || strings.Contains(out, "socket: closed") || s.Debug() {
+		t.Errorf("global debug on for the bind only, the socket's own flag off; log:\n%s", out)
+	}
+	e.SetSocketDebug(true)
+	if on := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM); !on.Debug() {
+		t.Error("a socket opened under socket_debug has debug off")
+	}
+	e.SetSocketDebug(false)
+	if off := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM); off.Debug() {
+		t.Error("a socket opened after socket_debug(false) has debug on")
+	}
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer

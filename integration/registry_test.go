@@ -585,3 +585,39 @@ func TestSockctlDaemonVerbsCreateNoSession(t *testing.T) {
 		t.Errorf("session %q exists after session-less verbs", c.session)
 	}
 }
+
+// TestDebugFlags re-expresses api_m_debug: socket:debug/1 flips the debug of
+// info/0, and socket:socket_debug/1 the debug flag new sockets get (an open
+// asking for debug gets it either way). Not parallel: the flags are global.
+func TestDebugFlags(t *testing.T) {
+	s := newSession(t)
+	ctx, cancel := s.call()
+	defer cancel()
+	for _, on := range []bool{true, false} {
+		if _, err := s.api.Debug(ctx, &sockdv1.DebugRequest{Enabled: on}); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.globalInfo(t).GetDebug(); got != on {
+			t.Errorf("after debug(%v): info debug = %v", on, got)
+		}
+	}
+	if _, err := s.api.SocketDebug(ctx, &sockdv1.SocketDebugRequest{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.api.SocketDebug(ctx, &sockdv1.SocketDebugRequest{Enabled: false})
+	if !s.globalInfo(t).GetSocketDebug() {
+		t.Error("after socket_debug(true): info socket_debug = false")
+	}
+	debugOf := func(id string) bool { return s.getOpt(t, id, optKey(otp, "debug")).GetValue().GetBoolValue() }
+	traced := s.open(t, udp4)
+	if !debugOf(traced) {
+		t.Error("a socket opened under socket_debug(true) has debug off")
+	}
+	if _, err := s.api.SocketDebug(ctx, &sockdv1.SocketDebugRequest{Enabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	if plain := s.open(t, udp4); debugOf(plain) || !debugOf(traced) {
+		t.Error("socket_debug(false): a new socket has debug on, or an open one lost it")
+	}
+	s.close(t, traced)
+}

@@ -93,16 +93,45 @@ func decodeFilters(r *sockdv1.WhichSocketsRequest) ([]registry.Filter, error) {
 // UseRegistry implements sockdv1.SocketServiceServer. The default is
 // daemon-wide, so only an admin may change it.
 func (s *Service) UseRegistry(ctx context.Context, r *sockdv1.UseRegistryRequest) (*sockdv1.UseRegistryResponse, error) {
-	p, err := s.principal(ctx)
-	if err != nil {
+	if err := s.requireAdmin(ctx, "the global use_registry default"); err != nil {
 		return nil, err
-	}
-	if !s.isAdmin(p) {
-		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
-			"the global use_registry default is the daemon's: only an admin may set it", nil)
 	}
 	s.registry.SetUseRegistry(r.GetEnabled())
 	return &sockdv1.UseRegistryResponse{}, nil
+}
+
+// Debug implements sockdv1.SocketServiceServer: socket:debug/1. It traces
+// every principal's sockets into the daemon's log, so only an admin may.
+func (s *Service) Debug(ctx context.Context, r *sockdv1.DebugRequest) (*sockdv1.DebugResponse, error) {
+	if err := s.requireAdmin(ctx, "the global debug flag"); err != nil {
+		return nil, err
+	}
+	s.engine.SetDebug(r.GetEnabled())
+	return &sockdv1.DebugResponse{}, nil
+}
+
+// SocketDebug implements sockdv1.SocketServiceServer: socket:socket_debug/1,
+// the debug flag of every principal's new sockets, so only an admin may.
+func (s *Service) SocketDebug(ctx context.Context, r *sockdv1.SocketDebugRequest) (*sockdv1.SocketDebugResponse, error) {
+	if err := s.requireAdmin(ctx, "the socket_debug default"); err != nil {
+		return nil, err
+	}
+	s.engine.SetSocketDebug(r.GetEnabled())
+	return &sockdv1.SocketDebugResponse{}, nil
+}
+
+// requireAdmin refuses a caller that is not an admin to change what, which
+// is the daemon's.
+func (s *Service) requireAdmin(ctx context.Context, what string) error {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return err
+	}
+	if !s.isAdmin(p) {
+		return statusError(codes.PermissionDenied, reasonPermissionDenied,
+			what+" is the daemon's: only an admin may set it", nil)
+	}
+	return nil
 }
 
 // Monitor implements sockdv1.SocketServiceServer. A socket of the caller's
@@ -165,6 +194,8 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 		return nil, err
 	}
 	resp := &sockdv1.GlobalInfoResponse{
+		Debug:       s.engine.Debug(),
+		SocketDebug: s.engine.SocketDebug(),
 		UseRegistry: s.registry.UseRegistry(),
 		NumCntBits:  uint32(s.engine.CounterBits()),
 		IovMax:      engine.IOVMax,

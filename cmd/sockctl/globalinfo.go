@@ -39,7 +39,7 @@ func globalInfoView(gi *sockdv1.GlobalInfoResponse) view {
 	flags := []struct {
 		key   string
 		value bool
-	}{{"debug", gi.GetDebug()}, {"socket_debug", gi.GetSocketDebug()}, {"use_registry", gi.GetUseRegistry()}, {"iow", gi.GetIow()}}
+	}{{"debug", gi.GetDebug()}, {"socket_debug", gi.GetSocketDebug()}, {"eei", gi.GetEei()}, {"use_registry", gi.GetUseRegistry()}, {"iow", gi.GetIow()}}
 	counters := []struct {
 		key   string
 		value uint64

@@ -169,12 +169,12 @@ func TestGlobalInfoView(t *testing.T) {
 		Policy: &sockdv1.PolicyRule{Source: "/etc/sockd/policy.yaml", Matched: true, Open: []string{"inet stream *", "inet dgram *"},
 			Bind: []string{"*:0", "*:1024-65535"}, Connect: []string{"*"}, SocketQuota: 1024, ActAs: "1000:1000"}})
 	checkView(t, "global-info", v,
-		"debug: false\nsocket_debug: false\nuse_registry: true\niow: false\nnum_cnt_bits: 64\nnum_sockets: 3\n"+
+		"debug: false\nsocket_debug: false\neei: false\nuse_registry: true\niow: false\nnum_cnt_bits: 64\nnum_sockets: 3\n"+
 			"num_tstreams: 2\nnum_tdgrams: 1\nnum_tseqpkgs: 0\nnum_dlocal: 0\nnum_dinet: 3\nnum_dinet6: 0\n"+
 			"num_pip: 0\nnum_ptcp: 2\nnum_pudp: 1\nnum_psctp: 0\niov_max: 1024\nio_backend: epoll\n"+
 			"principal: tcp\npolicy: /etc/sockd/policy.yaml (restricted)\npolicy.act_as: 1000:1000\npolicy.open: inet stream *, inet dgram *\n"+
 			"policy.bind: *:0, *:1024-65535\npolicy.connect: *\npolicy.socket_quota: 1024\n",
-		`{"debug":false,"socket_debug":false,"use_registry":true,"iow":false,"counters":{"num_cnt_bits":64,`+
+		`{"debug":false,"socket_debug":false,"eei":false,"use_registry":true,"iow":false,"counters":{"num_cnt_bits":64,`+
 			`"num_sockets":3,"num_tstreams":2,"num_tdgrams":1,"num_tseqpkgs":0,"num_dlocal":0,"num_dinet":3,"num_dinet6":0,`+
 			`"num_pip":0,"num_ptcp":2,"num_pudp":1,"num_psctp":0},"iov_max":1024,"io_backend":{"name":"epoll"},`+
 			`"principal":"tcp","policy":{"source":"/etc/sockd/policy.yaml","matched":true,"unrestricted":false,"admin":false,"act_as":"1000:1000","open":["inet stream *","inet dgram *"],`+

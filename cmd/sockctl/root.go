@@ -114,6 +114,8 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 		newNumberOfCommand(a),
 		newWhichSocketsCommand(a),
 		newUseRegistryCommand(a),
+		newDebugCommand(a),
+		newSocketDebugCommand(a),
 		newMonitorCommand(a),
 		newDemonitorCommand(a),
 		newGlobalInfoCommand(a),

@@ -19,10 +19,10 @@ setting. This is the daemon's global default: only an admin may set it.
 global-info shows the current value.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "true" && args[0] != "false" {
-				return usage(fmt.Errorf("%q: want true or false", args[0]))
+			on, err := parseSwitch(args[0])
+			if err != nil {
+				return err
 			}
-			on := args[0] == "true"
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.UseRegistry(ctx, on); err != nil {
 					return err
@@ -31,4 +31,13 @@ global-info shows the current value.`,
 			})
 		},
 	}
+}
+
+// parseSwitch parses the true|false argument of the verbs that set a
+// daemon-wide flag.
+func parseSwitch(arg string) (bool, error) {
+	if arg != "true" && arg != "false" {
+		return false, usage(fmt.Errorf("%q: want true or false", arg))
+	}
+	return arg == "true", nil
 }

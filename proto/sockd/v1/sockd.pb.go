@@ -3743,7 +3743,10 @@ type GlobalInfoResponse struct {
 	// "x509:NAME" (TLS client certificate) or "tcp" (plain loopback TCP).
 	Principal string `protobuf:"bytes,19,opt,name=principal,proto3" json:"principal,omitempty"`
 	// What the policy in force lets the caller do.
-	Policy        *PolicyRule `protobuf:"bytes,20,opt,name=policy,proto3" json:"policy,omitempty"`
+	Policy *PolicyRule `protobuf:"bytes,20,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Extended error info (eei): false, as an OTP built without it; sockd's
+	// errors carry their details in SocketError instead.
+	Eei           bool `protobuf:"varint,21,opt,name=eei,proto3" json:"eei,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3916,6 +3919,13 @@ func (x *GlobalInfoResponse) GetPolicy() *PolicyRule {
 		return x.Policy
 	}
 	return nil
+}
+
+func (x *GlobalInfoResponse) GetEei() bool {
+	if x != nil {
+		return x.Eei
+	}
+	return false
 }
 
 // PolicyRule is what the policy in force lets a principal do: the rule that
@@ -4611,6 +4621,172 @@ func (*UseRegistryResponse) Descriptor() ([]byte, []int) {
 	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{67}
 }
 
+// DebugRequest is socket:debug/1.
+type DebugRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Trace every socket, or only those whose own debug flag is on.
+	Enabled       bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DebugRequest) Reset() {
+	*x = DebugRequest{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DebugRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DebugRequest) ProtoMessage() {}
+
+func (x *DebugRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
+func (*DebugRequest) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *DebugRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// DebugResponse is ok.
+type DebugResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DebugResponse) Reset() {
+	*x = DebugResponse{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DebugResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DebugResponse) ProtoMessage() {}
+
+func (x *DebugResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DebugResponse.ProtoReflect.Descriptor instead.
+func (*DebugResponse) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{69}
+}
+
+// SocketDebugRequest is socket:socket_debug/1.
+type SocketDebugRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The debug flag of sockets opened from now on (an Open's debug sets it too).
+	Enabled       bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketDebugRequest) Reset() {
+	*x = SocketDebugRequest{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketDebugRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketDebugRequest) ProtoMessage() {}
+
+func (x *SocketDebugRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketDebugRequest.ProtoReflect.Descriptor instead.
+func (*SocketDebugRequest) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *SocketDebugRequest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// SocketDebugResponse is ok.
+type SocketDebugResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketDebugResponse) Reset() {
+	*x = SocketDebugResponse{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketDebugResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketDebugResponse) ProtoMessage() {}
+
+func (x *SocketDebugResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketDebugResponse.ProtoReflect.Descriptor instead.
+func (*SocketDebugResponse) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{71}
+}
+
 // MonitorRequest is socket:monitor/1.
 type MonitorRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4622,7 +4798,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4634,7 +4810,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[68]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4647,7 +4823,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{68}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *MonitorRequest) GetSocketId() string {
@@ -4668,7 +4844,7 @@ type MonitorResponse struct {
 
 func (x *MonitorResponse) Reset() {
 	*x = MonitorResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4680,7 +4856,7 @@ func (x *MonitorResponse) String() string {
 func (*MonitorResponse) ProtoMessage() {}
 
 func (x *MonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[69]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4693,7 +4869,7 @@ func (x *MonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorResponse.ProtoReflect.Descriptor instead.
 func (*MonitorResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{69}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *MonitorResponse) GetMonitorId() string {
@@ -4714,7 +4890,7 @@ type CancelMonitorRequest struct {
 
 func (x *CancelMonitorRequest) Reset() {
 	*x = CancelMonitorRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4726,7 +4902,7 @@ func (x *CancelMonitorRequest) String() string {
 func (*CancelMonitorRequest) ProtoMessage() {}
 
 func (x *CancelMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[70]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4739,7 +4915,7 @@ func (x *CancelMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMonitorRequest.ProtoReflect.Descriptor instead.
 func (*CancelMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{70}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *CancelMonitorRequest) GetMonitorId() string {
@@ -4762,7 +4938,7 @@ type CancelMonitorResponse struct {
 
 func (x *CancelMonitorResponse) Reset() {
 	*x = CancelMonitorResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4774,7 +4950,7 @@ func (x *CancelMonitorResponse) String() string {
 func (*CancelMonitorResponse) ProtoMessage() {}
 
 func (x *CancelMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[71]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4787,7 +4963,7 @@ func (x *CancelMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMonitorResponse.ProtoReflect.Descriptor instead.
 func (*CancelMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{71}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CancelMonitorResponse) GetRemoved() bool {
@@ -4816,7 +4992,7 @@ type PipeRequest struct {
 
 func (x *PipeRequest) Reset() {
 	*x = PipeRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4828,7 +5004,7 @@ func (x *PipeRequest) String() string {
 func (*PipeRequest) ProtoMessage() {}
 
 func (x *PipeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[72]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4841,7 +5017,7 @@ func (x *PipeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeRequest.ProtoReflect.Descriptor instead.
 func (*PipeRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{72}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PipeRequest) GetMsg() isPipeRequest_Msg {
@@ -4969,7 +5145,7 @@ type PipeResponse struct {
 
 func (x *PipeResponse) Reset() {
 	*x = PipeResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4981,7 +5157,7 @@ func (x *PipeResponse) String() string {
 func (*PipeResponse) ProtoMessage() {}
 
 func (x *PipeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[73]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4994,7 +5170,7 @@ func (x *PipeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeResponse.ProtoReflect.Descriptor instead.
 func (*PipeResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{73}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PipeResponse) GetData() []byte {
@@ -5038,7 +5214,7 @@ type RelayRequest struct {
 
 func (x *RelayRequest) Reset() {
 	*x = RelayRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5050,7 +5226,7 @@ func (x *RelayRequest) String() string {
 func (*RelayRequest) ProtoMessage() {}
 
 func (x *RelayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[74]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5063,7 +5239,7 @@ func (x *RelayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayRequest.ProtoReflect.Descriptor instead.
 func (*RelayRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{74}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RelayRequest) GetSocketA() string {
@@ -5103,7 +5279,7 @@ type RelayResponse struct {
 
 func (x *RelayResponse) Reset() {
 	*x = RelayResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5115,7 +5291,7 @@ func (x *RelayResponse) String() string {
 func (*RelayResponse) ProtoMessage() {}
 
 func (x *RelayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[75]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5128,7 +5304,7 @@ func (x *RelayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayResponse.ProtoReflect.Descriptor instead.
 func (*RelayResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{75}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RelayResponse) GetBytesAToB() uint64 {
@@ -5410,7 +5586,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"8\n" +
 	"\fInfoResponse\x12(\n" +
 	"\x04info\x18\x01 \x01(\v2\x14.sockd.v1.SocketInfoR\x04info\"\x13\n" +
-	"\x11GlobalInfoRequest\"\xf7\x04\n" +
+	"\x11GlobalInfoRequest\"\x89\x05\n" +
 	"\x12GlobalInfoResponse\x12\x14\n" +
 	"\x05debug\x18\x01 \x01(\bR\x05debug\x12!\n" +
 	"\fsocket_debug\x18\x02 \x01(\bR\vsocketDebug\x12!\n" +
@@ -5438,7 +5614,8 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"io_backend\x18\x12 \x01(\tR\tioBackend\x12\x1c\n" +
 	"\tprincipal\x18\x13 \x01(\tR\tprincipal\x12,\n" +
-	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\"\x99\x04\n" +
+	"\x06policy\x18\x14 \x01(\v2\x14.sockd.v1.PolicyRuleR\x06policy\x12\x10\n" +
+	"\x03eei\x18\x15 \x01(\bR\x03eei\"\x99\x04\n" +
 	"\n" +
 	"PolicyRule\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
@@ -5485,7 +5662,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"socket_ids\x18\x01 \x03(\tR\tsocketIds\".\n" +
 	"\x12UseRegistryRequest\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\"\x15\n" +
-	"\x13UseRegistryResponse\"-\n" +
+	"\x13UseRegistryResponse\"(\n" +
+	"\fDebugRequest\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\"\x0f\n" +
+	"\rDebugResponse\".\n" +
+	"\x12SocketDebugRequest\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\"\x15\n" +
+	"\x13SocketDebugResponse\"-\n" +
 	"\x0eMonitorRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"0\n" +
 	"\x0fMonitorResponse\x12\x1d\n" +
@@ -5517,7 +5700,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\fbytes_b_to_a\x18\x02 \x01(\x04R\tbytesBToA\x12+\n" +
 	"\x05error\x18\x03 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x12.\n" +
 	"\x14bytes_dropped_a_to_b\x18\x04 \x01(\x04R\x10bytesDroppedAToB\x12.\n" +
-	"\x14bytes_dropped_b_to_a\x18\x05 \x01(\x04R\x10bytesDroppedBToA2\xd1\x11\n" +
+	"\x14bytes_dropped_b_to_a\x18\x05 \x01(\x04R\x10bytesDroppedBToA2\xd7\x12\n" +
 	"\rSocketService\x12P\n" +
 	"\rCreateSession\x12\x1e.sockd.v1.CreateSessionRequest\x1a\x1f.sockd.v1.CreateSessionResponse\x12=\n" +
 	"\x06Events\x12\x17.sockd.v1.EventsRequest\x1a\x18.sockd.v1.EventsResponse0\x01\x12M\n" +
@@ -5549,7 +5732,9 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\vIsSupported\x12\x1c.sockd.v1.IsSupportedRequest\x1a\x1d.sockd.v1.IsSupportedResponse\x12A\n" +
 	"\bNumberOf\x12\x19.sockd.v1.NumberOfRequest\x1a\x1a.sockd.v1.NumberOfResponse\x12M\n" +
 	"\fWhichSockets\x12\x1d.sockd.v1.WhichSocketsRequest\x1a\x1e.sockd.v1.WhichSocketsResponse\x12J\n" +
-	"\vUseRegistry\x12\x1c.sockd.v1.UseRegistryRequest\x1a\x1d.sockd.v1.UseRegistryResponse\x12>\n" +
+	"\vUseRegistry\x12\x1c.sockd.v1.UseRegistryRequest\x1a\x1d.sockd.v1.UseRegistryResponse\x128\n" +
+	"\x05Debug\x12\x16.sockd.v1.DebugRequest\x1a\x17.sockd.v1.DebugResponse\x12J\n" +
+	"\vSocketDebug\x12\x1c.sockd.v1.SocketDebugRequest\x1a\x1d.sockd.v1.SocketDebugResponse\x12>\n" +
 	"\aMonitor\x12\x18.sockd.v1.MonitorRequest\x1a\x19.sockd.v1.MonitorResponse\x12P\n" +
 	"\rCancelMonitor\x12\x1e.sockd.v1.CancelMonitorRequest\x1a\x1f.sockd.v1.CancelMonitorResponse\x129\n" +
 	"\x04Pipe\x12\x15.sockd.v1.PipeRequest\x1a\x16.sockd.v1.PipeResponse(\x010\x01\x128\n" +
@@ -5567,7 +5752,7 @@ func file_sockd_v1_sockd_proto_rawDescGZIP() []byte {
 	return file_sockd_v1_sockd_proto_rawDescData
 }
 
-var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*CreateSessionRequest)(nil),  // 0: sockd.v1.CreateSessionRequest
 	(*CreateSessionResponse)(nil), // 1: sockd.v1.CreateSessionResponse
@@ -5637,38 +5822,42 @@ var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*WhichSocketsResponse)(nil),  // 65: sockd.v1.WhichSocketsResponse
 	(*UseRegistryRequest)(nil),    // 66: sockd.v1.UseRegistryRequest
 	(*UseRegistryResponse)(nil),   // 67: sockd.v1.UseRegistryResponse
-	(*MonitorRequest)(nil),        // 68: sockd.v1.MonitorRequest
-	(*MonitorResponse)(nil),       // 69: sockd.v1.MonitorResponse
-	(*CancelMonitorRequest)(nil),  // 70: sockd.v1.CancelMonitorRequest
-	(*CancelMonitorResponse)(nil), // 71: sockd.v1.CancelMonitorResponse
-	(*PipeRequest)(nil),           // 72: sockd.v1.PipeRequest
-	(*PipeResponse)(nil),          // 73: sockd.v1.PipeResponse
-	(*RelayRequest)(nil),          // 74: sockd.v1.RelayRequest
-	(*RelayResponse)(nil),         // 75: sockd.v1.RelayResponse
-	nil,                           // 76: sockd.v1.SupportsResponse.FeaturesEntry
-	(*durationpb.Duration)(nil),   // 77: google.protobuf.Duration
-	(Operation)(0),                // 78: sockd.v1.Operation
-	(*SocketError)(nil),           // 79: sockd.v1.SocketError
-	(Domain)(0),                   // 80: sockd.v1.Domain
-	(Type)(0),                     // 81: sockd.v1.Type
-	(Protocol)(0),                 // 82: sockd.v1.Protocol
-	(*SockAddr)(nil),              // 83: sockd.v1.SockAddr
-	(*Timeout)(nil),               // 84: sockd.v1.Timeout
-	(*AsyncInfo)(nil),             // 85: sockd.v1.AsyncInfo
-	(ShutdownHow)(0),              // 86: sockd.v1.ShutdownHow
-	(MsgFlag)(0),                  // 87: sockd.v1.MsgFlag
-	(*ControlMessage)(nil),        // 88: sockd.v1.ControlMessage
-	(*OptionKey)(nil),             // 89: sockd.v1.OptionKey
-	(*OptionValue)(nil),           // 90: sockd.v1.OptionValue
-	(*NativeValue)(nil),           // 91: sockd.v1.NativeValue
-	(*NativeValueSpec)(nil),       // 92: sockd.v1.NativeValueSpec
-	(*SocketInfo)(nil),            // 93: sockd.v1.SocketInfo
-	(OptionLevel)(0),              // 94: sockd.v1.OptionLevel
-	(*OptionSupport)(nil),         // 95: sockd.v1.OptionSupport
+	(*DebugRequest)(nil),          // 68: sockd.v1.DebugRequest
+	(*DebugResponse)(nil),         // 69: sockd.v1.DebugResponse
+	(*SocketDebugRequest)(nil),    // 70: sockd.v1.SocketDebugRequest
+	(*SocketDebugResponse)(nil),   // 71: sockd.v1.SocketDebugResponse
+	(*MonitorRequest)(nil),        // 72: sockd.v1.MonitorRequest
+	(*MonitorResponse)(nil),       // 73: sockd.v1.MonitorResponse
+	(*CancelMonitorRequest)(nil),  // 74: sockd.v1.CancelMonitorRequest
+	(*CancelMonitorResponse)(nil), // 75: sockd.v1.CancelMonitorResponse
+	(*PipeRequest)(nil),           // 76: sockd.v1.PipeRequest
+	(*PipeResponse)(nil),          // 77: sockd.v1.PipeResponse
+	(*RelayRequest)(nil),          // 78: sockd.v1.RelayRequest
+	(*RelayResponse)(nil),         // 79: sockd.v1.RelayResponse
+	nil,                           // 80: sockd.v1.SupportsResponse.FeaturesEntry
+	(*durationpb.Duration)(nil),   // 81: google.protobuf.Duration
+	(Operation)(0),                // 82: sockd.v1.Operation
+	(*SocketError)(nil),           // 83: sockd.v1.SocketError
+	(Domain)(0),                   // 84: sockd.v1.Domain
+	(Type)(0),                     // 85: sockd.v1.Type
+	(Protocol)(0),                 // 86: sockd.v1.Protocol
+	(*SockAddr)(nil),              // 87: sockd.v1.SockAddr
+	(*Timeout)(nil),               // 88: sockd.v1.Timeout
+	(*AsyncInfo)(nil),             // 89: sockd.v1.AsyncInfo
+	(ShutdownHow)(0),              // 90: sockd.v1.ShutdownHow
+	(MsgFlag)(0),                  // 91: sockd.v1.MsgFlag
+	(*ControlMessage)(nil),        // 92: sockd.v1.ControlMessage
+	(*OptionKey)(nil),             // 93: sockd.v1.OptionKey
+	(*OptionValue)(nil),           // 94: sockd.v1.OptionValue
+	(*NativeValue)(nil),           // 95: sockd.v1.NativeValue
+	(*NativeValueSpec)(nil),       // 96: sockd.v1.NativeValueSpec
+	(*SocketInfo)(nil),            // 97: sockd.v1.SocketInfo
+	(OptionLevel)(0),              // 98: sockd.v1.OptionLevel
+	(*OptionSupport)(nil),         // 99: sockd.v1.OptionSupport
 }
 var file_sockd_v1_sockd_proto_depIdxs = []int32{
-	77,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
-	77,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
+	81,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
+	81,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
 	4,   // 2: sockd.v1.EventsResponse.select:type_name -> sockd.v1.SelectEvent
 	5,   // 3: sockd.v1.EventsResponse.completion:type_name -> sockd.v1.CompletionEvent
 	6,   // 4: sockd.v1.EventsResponse.abort:type_name -> sockd.v1.AbortEvent
@@ -5676,94 +5865,94 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	8,   // 6: sockd.v1.EventsResponse.counter_wrap:type_name -> sockd.v1.CounterWrapEvent
 	9,   // 7: sockd.v1.EventsResponse.gap:type_name -> sockd.v1.GapEvent
 	10,  // 8: sockd.v1.EventsResponse.caught_up:type_name -> sockd.v1.CaughtUpEvent
-	78,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
-	78,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
+	82,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
+	82,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
 	22,  // 11: sockd.v1.CompletionEvent.accept:type_name -> sockd.v1.AcceptResponse
 	20,  // 12: sockd.v1.CompletionEvent.connect:type_name -> sockd.v1.ConnectResponse
 	28,  // 13: sockd.v1.CompletionEvent.send:type_name -> sockd.v1.SendResponse
 	34,  // 14: sockd.v1.CompletionEvent.recv:type_name -> sockd.v1.RecvResponse
 	36,  // 15: sockd.v1.CompletionEvent.recvfrom:type_name -> sockd.v1.RecvFromResponse
 	38,  // 16: sockd.v1.CompletionEvent.recvmsg:type_name -> sockd.v1.RecvMsgResponse
-	78,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
-	79,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
+	82,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
+	83,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
 	5,   // 19: sockd.v1.AbortEvent.partial:type_name -> sockd.v1.CompletionEvent
-	80,  // 20: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
-	81,  // 21: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
-	82,  // 22: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
-	79,  // 23: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 24: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
-	79,  // 25: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 26: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 27: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
-	84,  // 28: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 29: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 30: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
-	84,  // 31: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 32: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 33: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
-	86,  // 34: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
-	79,  // 35: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 36: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 37: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 38: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 39: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 40: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 41: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
-	87,  // 42: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 43: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 44: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 45: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 46: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
-	88,  // 47: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
-	87,  // 48: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 49: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 50: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 51: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 52: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 53: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
-	85,  // 54: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 55: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 56: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 57: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
-	83,  // 58: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
-	85,  // 59: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 60: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 61: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	84,  // 62: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	83,  // 63: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
-	88,  // 64: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
-	87,  // 65: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
-	85,  // 66: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	79,  // 67: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
-	85,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
-	79,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 20: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
+	85,  // 21: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
+	86,  // 22: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
+	83,  // 23: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 24: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
+	83,  // 25: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 26: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 27: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
+	88,  // 28: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 29: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 30: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 31: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 32: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 33: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
+	90,  // 34: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
+	83,  // 35: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 36: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 37: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 38: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 39: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 40: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 41: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
+	91,  // 42: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 43: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 44: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 45: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 46: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
+	92,  // 47: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
+	91,  // 48: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 49: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 50: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 51: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 52: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 53: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
+	89,  // 54: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 55: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 56: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 57: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
+	87,  // 58: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
+	89,  // 59: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 60: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 61: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	88,  // 62: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	87,  // 63: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
+	92,  // 64: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
+	91,  // 65: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 66: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	83,  // 67: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
+	83,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
 	5,   // 70: sockd.v1.CancelResponse.completion:type_name -> sockd.v1.CompletionEvent
-	78,  // 71: sockd.v1.CancelResponse.operation:type_name -> sockd.v1.Operation
-	89,  // 72: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 73: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
-	79,  // 74: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
-	89,  // 75: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
-	90,  // 76: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
-	79,  // 77: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 78: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
-	79,  // 79: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	92,  // 80: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
-	91,  // 81: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
-	79,  // 82: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 83: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 84: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 85: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
-	79,  // 86: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
-	93,  // 87: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
+	82,  // 71: sockd.v1.CancelResponse.operation:type_name -> sockd.v1.Operation
+	93,  // 72: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
+	94,  // 73: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
+	83,  // 74: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
+	93,  // 75: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
+	94,  // 76: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
+	83,  // 77: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
+	95,  // 78: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
+	83,  // 79: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	96,  // 80: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
+	95,  // 81: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
+	83,  // 82: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 83: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
+	83,  // 84: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
+	87,  // 85: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
+	83,  // 86: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
+	97,  // 87: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
 	57,  // 88: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
-	94,  // 89: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
-	95,  // 90: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
-	76,  // 91: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
-	80,  // 92: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
-	81,  // 93: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
-	82,  // 94: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	79,  // 95: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
-	79,  // 96: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
+	98,  // 89: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
+	99,  // 90: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
+	80,  // 91: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
+	84,  // 92: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
+	85,  // 93: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
+	86,  // 94: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	83,  // 95: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
+	83,  // 96: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
 	0,   // 97: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
 	2,   // 98: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
 	11,  // 99: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
@@ -5794,46 +5983,50 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	62,  // 124: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
 	64,  // 125: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
 	66,  // 126: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
-	68,  // 127: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
-	70,  // 128: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
-	72,  // 129: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
-	74,  // 130: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
-	1,   // 131: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
-	3,   // 132: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
-	12,  // 133: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
-	14,  // 134: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
-	16,  // 135: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
-	18,  // 136: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
-	20,  // 137: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
-	22,  // 138: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
-	24,  // 139: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
-	26,  // 140: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
-	28,  // 141: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	30,  // 142: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	32,  // 143: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
-	34,  // 144: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	36,  // 145: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	38,  // 146: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
-	40,  // 147: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
-	42,  // 148: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
-	44,  // 149: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
-	46,  // 150: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
-	48,  // 151: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
-	50,  // 152: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
-	52,  // 153: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
-	54,  // 154: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
-	56,  // 155: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
-	59,  // 156: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
-	61,  // 157: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
-	63,  // 158: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
-	65,  // 159: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
-	67,  // 160: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
-	69,  // 161: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
-	71,  // 162: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
-	73,  // 163: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
-	75,  // 164: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
-	131, // [131:165] is the sub-list for method output_type
-	97,  // [97:131] is the sub-list for method input_type
+	68,  // 127: sockd.v1.SocketService.Debug:input_type -> sockd.v1.DebugRequest
+	70,  // 128: sockd.v1.SocketService.SocketDebug:input_type -> sockd.v1.SocketDebugRequest
+	72,  // 129: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
+	74,  // 130: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
+	76,  // 131: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
+	78,  // 132: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
+	1,   // 133: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
+	3,   // 134: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
+	12,  // 135: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
+	14,  // 136: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
+	16,  // 137: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
+	18,  // 138: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
+	20,  // 139: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
+	22,  // 140: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
+	24,  // 141: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
+	26,  // 142: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
+	28,  // 143: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	30,  // 144: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	32,  // 145: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
+	34,  // 146: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	36,  // 147: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	38,  // 148: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
+	40,  // 149: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
+	42,  // 150: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
+	44,  // 151: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
+	46,  // 152: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
+	48,  // 153: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
+	50,  // 154: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
+	52,  // 155: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
+	54,  // 156: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
+	56,  // 157: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
+	59,  // 158: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
+	61,  // 159: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
+	63,  // 160: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
+	65,  // 161: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
+	67,  // 162: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
+	69,  // 163: sockd.v1.SocketService.Debug:output_type -> sockd.v1.DebugResponse
+	71,  // 164: sockd.v1.SocketService.SocketDebug:output_type -> sockd.v1.SocketDebugResponse
+	73,  // 165: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
+	75,  // 166: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
+	77,  // 167: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
+	79,  // 168: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
+	133, // [133:169] is the sub-list for method output_type
+	97,  // [97:133] is the sub-list for method input_type
 	97,  // [97:97] is the sub-list for extension type_name
 	97,  // [97:97] is the sub-list for extension extendee
 	0,   // [0:97] is the sub-list for field type_name
@@ -5865,7 +6058,7 @@ func file_sockd_v1_sockd_proto_init() {
 	}
 	file_sockd_v1_sockd_proto_msgTypes[13].OneofWrappers = []any{}
 	file_sockd_v1_sockd_proto_msgTypes[17].OneofWrappers = []any{}
-	file_sockd_v1_sockd_proto_msgTypes[72].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[76].OneofWrappers = []any{
 		(*PipeRequest_SocketId)(nil),
 		(*PipeRequest_Data)(nil),
 		(*PipeRequest_CloseWrite)(nil),
@@ -5878,7 +6071,7 @@ func file_sockd_v1_sockd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sockd_v1_sockd_proto_rawDesc), len(file_sockd_v1_sockd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   77,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

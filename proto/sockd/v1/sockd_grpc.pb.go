@@ -49,6 +49,8 @@ const (
 	SocketService_NumberOf_FullMethodName      = "/sockd.v1.SocketService/NumberOf"
 	SocketService_WhichSockets_FullMethodName  = "/sockd.v1.SocketService/WhichSockets"
 	SocketService_UseRegistry_FullMethodName   = "/sockd.v1.SocketService/UseRegistry"
+	SocketService_Debug_FullMethodName         = "/sockd.v1.SocketService/Debug"
+	SocketService_SocketDebug_FullMethodName   = "/sockd.v1.SocketService/SocketDebug"
 	SocketService_Monitor_FullMethodName       = "/sockd.v1.SocketService/Monitor"
 	SocketService_CancelMonitor_FullMethodName = "/sockd.v1.SocketService/CancelMonitor"
 	SocketService_Pipe_FullMethodName          = "/sockd.v1.SocketService/Pipe"
@@ -141,6 +143,12 @@ type SocketServiceClient interface {
 	WhichSockets(ctx context.Context, in *WhichSocketsRequest, opts ...grpc.CallOption) (*WhichSocketsResponse, error)
 	// UseRegistry sets the global default of use_registry for new sockets.
 	UseRegistry(ctx context.Context, in *UseRegistryRequest, opts ...grpc.CallOption) (*UseRegistryResponse, error)
+	// Debug sets the global debug flag (socket:debug/1): every socket's
+	// operations are logged at the daemon's debug level. Admin only.
+	Debug(ctx context.Context, in *DebugRequest, opts ...grpc.CallOption) (*DebugResponse, error)
+	// SocketDebug sets the debug flag sockets opened from now on get
+	// (socket:socket_debug/1). Admin only.
+	SocketDebug(ctx context.Context, in *SocketDebugRequest, opts ...grpc.CallOption) (*SocketDebugResponse, error)
 	// Monitor monitors a socket: a down event follows when it closes.
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (*MonitorResponse, error)
 	// CancelMonitor removes a monitor.
@@ -478,6 +486,26 @@ func (c *socketServiceClient) UseRegistry(ctx context.Context, in *UseRegistryRe
 	return out, nil
 }
 
+func (c *socketServiceClient) Debug(ctx context.Context, in *DebugRequest, opts ...grpc.CallOption) (*DebugResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DebugResponse)
+	err := c.cc.Invoke(ctx, SocketService_Debug_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *socketServiceClient) SocketDebug(ctx context.Context, in *SocketDebugRequest, opts ...grpc.CallOption) (*SocketDebugResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SocketDebugResponse)
+	err := c.cc.Invoke(ctx, SocketService_SocketDebug_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *socketServiceClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (*MonitorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MonitorResponse)
@@ -607,6 +635,12 @@ type SocketServiceServer interface {
 	WhichSockets(context.Context, *WhichSocketsRequest) (*WhichSocketsResponse, error)
 	// UseRegistry sets the global default of use_registry for new sockets.
 	UseRegistry(context.Context, *UseRegistryRequest) (*UseRegistryResponse, error)
+	// Debug sets the global debug flag (socket:debug/1): every socket's
+	// operations are logged at the daemon's debug level. Admin only.
+	Debug(context.Context, *DebugRequest) (*DebugResponse, error)
+	// SocketDebug sets the debug flag sockets opened from now on get
+	// (socket:socket_debug/1). Admin only.
+	SocketDebug(context.Context, *SocketDebugRequest) (*SocketDebugResponse, error)
 	// Monitor monitors a socket: a down event follows when it closes.
 	Monitor(context.Context, *MonitorRequest) (*MonitorResponse, error)
 	// CancelMonitor removes a monitor.
@@ -724,6 +758,12 @@ func (UnimplementedSocketServiceServer) WhichSockets(context.Context, *WhichSock
 }
 func (UnimplementedSocketServiceServer) UseRegistry(context.Context, *UseRegistryRequest) (*UseRegistryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UseRegistry not implemented")
+}
+func (UnimplementedSocketServiceServer) Debug(context.Context, *DebugRequest) (*DebugResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Debug not implemented")
+}
+func (UnimplementedSocketServiceServer) SocketDebug(context.Context, *SocketDebugRequest) (*SocketDebugResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SocketDebug not implemented")
 }
 func (UnimplementedSocketServiceServer) Monitor(context.Context, *MonitorRequest) (*MonitorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Monitor not implemented")
@@ -1291,6 +1331,42 @@ func _SocketService_UseRegistry_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SocketService_Debug_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DebugRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SocketServiceServer).Debug(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SocketService_Debug_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SocketServiceServer).Debug(ctx, req.(*DebugRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SocketService_SocketDebug_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SocketDebugRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SocketServiceServer).SocketDebug(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SocketService_SocketDebug_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SocketServiceServer).SocketDebug(ctx, req.(*SocketDebugRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SocketService_Monitor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MonitorRequest)
 	if err := dec(in); err != nil {
@@ -1474,6 +1550,14 @@ var SocketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UseRegistry",
 			Handler:    _SocketService_UseRegistry_Handler,
+		},
+		{
+			MethodName: "Debug",
+			Handler:    _SocketService_Debug_Handler,
+		},
+		{
+			MethodName: "SocketDebug",
+			Handler:    _SocketService_SocketDebug_Handler,
 		},
 		{
 			MethodName: "Monitor",
