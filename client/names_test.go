@@ -156,3 +156,33 @@ func TestEnumName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseNames: a domain, type or protocol parses to a name, whose
+// EnumName parses back to it, or to a non-negative number, or is refused.
+func FuzzParseNames(f *testing.F) {
+	for _, s := range []string{"inet", "inet6", "local", "stream", "dgram", "tcp", "udp", "ip", "default", "17", "-1", "INET", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ParseDomain(s); err == nil {
+			if d.Number < 0 || (d.Enum != 0 && d.Number != 0) {
+				t.Fatalf("ParseDomain(%q) = %+v", s, d)
+			}
+			if d.Enum != 0 {
+				if back, err := ParseDomainName(EnumName(d.Enum)); err != nil || back != d.Enum {
+					t.Fatalf("domain %v does not parse back: %v %v", d.Enum, back, err)
+				}
+			}
+		}
+		if ty, err := ParseType(s); err == nil && ty.Enum != 0 {
+			if back, err := ParseTypeName(EnumName(ty.Enum)); err != nil || back != ty.Enum {
+				t.Fatalf("type %v does not parse back: %v %v", ty.Enum, back, err)
+			}
+		}
+		if p, err := ParseProtocol(s); err == nil && p.Enum != 0 {
+			if back, err := ParseProtocolName(EnumName(p.Enum)); err != nil || back != p.Enum {
+				t.Fatalf("protocol %v does not parse back: %v %v", p.Enum, back, err)
+			}
+		}
+	})
+}

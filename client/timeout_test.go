@@ -100,3 +100,24 @@ func TestTimeoutProto(t *testing.T) {
 		t.Error("IsNowait is wrong")
 	}
 }
+
+// FuzzParseTimeout: any text parses to a timeout within the API's range, whose
+// String parses back to it, or is refused; it never panics.
+func FuzzParseTimeout(f *testing.F) {
+	for _, s := range []string{"infinity", "nowait", "0", "500", "500ms", "2s", "1m", "1.5ms", "-1", "9223372036854775807", "1e9h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := ParseTimeout(s)
+		if err != nil {
+			return
+		}
+		if p := tm.Proto(); p.GetMillis() < 0 || p.GetMillis() > MaxMillis {
+			t.Fatalf("ParseTimeout(%q) = %v: out of range", s, tm)
+		}
+		again, err := ParseTimeout(strings.TrimSuffix(tm.String(), "(handle=0)"))
+		if err != nil || again != tm {
+			t.Fatalf("ParseTimeout(%q) = %v, whose String parses as %v, %v", s, tm, again, err)
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"math"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/engine"
@@ -108,6 +110,56 @@ func FuzzDecodeCallFields(f *testing.F) {
 			if proto.Unmarshal(wire, &r) == nil {
 				decodeFilters(&r)
 			}
+		}
+	})
+}
+
+// FuzzOptNative: whatever a setopt_native or getopt_native request holds,
+// the daemon answers it (a result or an in-band error) and keeps serving.
+// The option is pinned to harmless ones (SO_KEEPALIVE to set, SOL_SOCKET's
+// first 64 to read): what is fuzzed is the decoding of values and specs.
+func FuzzOptNative(f *testing.F) {
+	for _, v := range []*sockdv1.NativeValue{
+		{Value: &sockdv1.NativeValue_IntValue{IntValue: 1}},
+		{Value: &sockdv1.NativeValue_IntValue{IntValue: math.MaxInt64}},
+		{Value: &sockdv1.NativeValue_BoolValue{BoolValue: true}},
+		{Value: &sockdv1.NativeValue_BytesValue{BytesValue: []byte{1, 0, 0, 0}}},
+		{},
+	} {
+		b, _ := proto.Marshal(&sockdv1.SetOptNativeRequest{Value: v})
+		f.Add(b, uint8(unix.SO_TYPE))
+	}
+	for _, sp := range []*sockdv1.NativeValueSpec{
+		{Spec: &sockdv1.NativeValueSpec_Int{Int: true}},
+		{Spec: &sockdv1.NativeValueSpec_Size{Size: math.MaxUint32}},
+		{Spec: &sockdv1.NativeValueSpec_Buffer{Buffer: make([]byte, 16)}},
+	} {
+		b, _ := proto.Marshal(&sockdv1.GetOptNativeRequest{Spec: sp})
+		f.Add(b, uint8(unix.SO_RCVBUF))
+	}
+	pol, err := ParsePolicy([]byte("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	l := newLiveWith(f, Config{Policy: pol})
+	sock, _ := l.connected(f)
+	f.Fuzz(func(t *testing.T, wire []byte, name uint8) {
+		var set sockdv1.SetOptNativeRequest
+		if proto.Unmarshal(wire, &set) == nil {
+			set.SocketId, set.Level, set.Name = sock.ID(), unix.SOL_SOCKET, unix.SO_KEEPALIVE
+			if _, err := l.svc.SetOptNative(l.ctx, &set); err != nil {
+				t.Fatalf("setopt_native %v: %v", &set, err)
+			}
+		}
+		var get sockdv1.GetOptNativeRequest
+		if proto.Unmarshal(wire, &get) == nil {
+			get.SocketId, get.Level, get.Name = sock.ID(), unix.SOL_SOCKET, int32(name%64)
+			if _, err := l.svc.GetOptNative(l.ctx, &get); err != nil {
+				t.Fatalf("getopt_native %v: %v", &get, err)
+			}
+		}
+		if r, err := l.svc.Info(l.ctx, &sockdv1.InfoRequest{SocketId: sock.ID()}); err != nil || len(r.GetInfo().GetRstates()) != 0 && r.GetInfo().GetRstates()[0] == "closed" {
+			t.Fatalf("socket after native options: %v %v", r, err)
 		}
 	})
 }

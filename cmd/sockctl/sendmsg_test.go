@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestParseControlArg(t *testing.T) {
+	c, err := parseControlArg("ip/ttl:1")
+	if err != nil || c.GetLevelName() != "ip" || c.GetTypeName() != "ttl" || c.GetIntValue() != 1 {
+		t.Errorf("parseControlArg(ip/ttl:1) = %v, %v", c, err)
+	}
+	for _, bad := range []string{"ip/ttl", "ttl:1", "/ttl:1", "ip/:1", "ip/ttl:x", "ip/ttl:4294967296"} {
+		if _, err := parseControlArg(bad); err == nil {
+			t.Errorf("parseControlArg(%q) accepted it", bad)
+		}
+	}
+}
+
+// FuzzParseControlArg: an argument is a control message naming its level
+// and type, whose printed form parses back to it, or a usage error.
+func FuzzParseControlArg(f *testing.F) {
+	for _, s := range []string{"ip/ttl:1", "ipv6/tclass:0x10", "0/1:-1", "ip/ttl", ":", "a/b:c:d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		c, err := parseControlArg(arg)
+		if err != nil {
+			return
+		}
+		again, err := parseControlArg(fmt.Sprintf("%s/%s:%d", c.GetLevelName(), c.GetTypeName(), c.GetIntValue()))
+		if err != nil || again.GetLevelName() != c.GetLevelName() || again.GetTypeName() != c.GetTypeName() || again.GetIntValue() != c.GetIntValue() {
+			t.Fatalf("parseControlArg(%q) = %v, which does not parse back: %v %v", arg, c, again, err)
+		}
+	})
+}
