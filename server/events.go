@@ -85,38 +85,110 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 	// the client does not read (HTTP/2 flow control), and only the
 	// handler's return ends the stream and so unblocks it. The handler
 	// returns when the stream is replaced, when its client goes away, or
-	// once the events of an ended session are flushed (within
-	// endFlushTimeout): a client that stops reading cannot keep a replaced
-	// stream, or a dead session and everything its log holds, alive.
-	stop := make(chan struct{})
-	sent := make(chan error, 1)
-	go func() { sent <- s.streamEvents(sess, att, stream, cursor, r.GetNoFollow(), stop) }()
+	// once the events of an ended session are flushed (as long as the
+	// client keeps taking them): a client that stops reading cannot keep a
+	// replaced stream, or a dead session and everything its log holds,
+	// alive.
+	snd := newEventSender()
+	att.sending.Store(true)
+	go func() {
+		err := s.streamEvents(sess, att, stream, cursor, r.GetNoFollow(), snd)
+		att.sending.Store(false)
+		snd.result <- err
+	}()
 	select {
-	case err := <-sent:
-		return err
+	case err := <-snd.result:
+		return senderEnd(att, err)
 	case <-ctx.Done():
-		close(stop)
-		return rpcError(ctx.Err())
+		return snd.abandon(ctx)
 	case <-att.done:
 	}
 	if errors.Is(att.reason, errStreamReplaced) {
-		close(stop)
-		return statusError(codes.Aborted, reasonStreamReplaced, att.reason.Error(), nil)
+		close(snd.stop) // it may be blocked in a Send that only this return ends
+		return replaced(att)
 	}
 	// The session ended: the sender flushes what its log still holds.
-	flushed := time.NewTimer(endFlushTimeout)
-	defer flushed.Stop()
-	select {
-	case err := <-sent:
-		return err
-	case <-ctx.Done():
-		close(stop)
-		return rpcError(ctx.Err())
-	case <-flushed.C:
-		close(stop)
-		return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
-			fmt.Sprintf("the session ended and its stream took none of its last events for %v", endFlushTimeout), nil)
+	idle := time.NewTimer(endFlushTimeout)
+	defer idle.Stop()
+	for {
+		select {
+		case err := <-snd.result:
+			return senderEnd(att, err)
+		case <-snd.progress:
+			idle.Reset(endFlushTimeout)
+		case <-ctx.Done():
+			return snd.abandon(ctx)
+		case <-idle.C:
+			close(snd.stop)
+			return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
+				fmt.Sprintf("the session ended and its stream took none of its last events for %v", endFlushTimeout), nil)
+		}
 	}
+}
+
+// eventSender is what an Events handler shares with its sender goroutine.
+type eventSender struct {
+	stop     chan struct{} // closed by the handler: send no more
+	progress chan struct{} // an event went out (capacity 1: signals coalesce)
+	result   chan error    // the sender's end
+}
+
+func newEventSender() *eventSender {
+	return &eventSender{stop: make(chan struct{}), progress: make(chan struct{}, 1), result: make(chan error, 1)}
+}
+
+// stopped reports whether the handler told the sender to stop (never, for a
+// nil sender: sendHeld called by itself).
+func (snd *eventSender) stopped() bool {
+	if snd == nil {
+		return false
+	}
+	select {
+	case <-snd.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sentOne signals that an event went out.
+func (snd *eventSender) sentOne() {
+	if snd == nil {
+		return
+	}
+	select {
+	case snd.progress <- struct{}{}:
+	default:
+	}
+}
+
+// abandon ends the handler of a stream whose client went away. The stream
+// is over, so a Send blocked in it returns now: the handler waits for its
+// sender (for a bounded time), so that what went out is marked sent before
+// detach lets a Cancel take back, and answer itself, what did not (a
+// sender still running then keeps detach from letting it).
+func (snd *eventSender) abandon(ctx context.Context) error {
+	close(snd.stop)
+	select {
+	case <-snd.result:
+	case <-time.After(time.Second):
+	}
+	return rpcError(ctx.Err())
+}
+
+// senderEnd is the handler's answer when its sender ended by itself: a
+// sender stops (errStopped) when it sees its stream replaced, which the
+// handler answers as it would have had it seen the replacement first.
+func senderEnd(att *attachment, err error) error {
+	if errors.Is(err, errStopped) && errors.Is(att.reason, errStreamReplaced) {
+		return replaced(att)
+	}
+	return err
+}
+
+// replaced is the status that ends a stream another one replaced.
+func replaced(att *attachment) error {
+	return statusError(codes.Aborted, reasonStreamReplaced, att.reason.Error(), nil)
 }
 
 // endFlushTimeout bounds how long a stream may take to receive the events
@@ -130,8 +202,8 @@ var errStopped = errors.New("events stream ended")
 // caught_up marker, then live events, until the session ends (after a last
 // flush), the stream is replaced, or stop is closed. Its result is the
 // handler's when the handler is still waiting for it.
-func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.SocketService_EventsServer, cursor uint64, noFollow bool, stop <-chan struct{}) error {
-	cursor, err := s.sendHeld(sess, stream, cursor, stop)
+func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.SocketService_EventsServer, cursor uint64, noFollow bool, snd *eventSender) error {
+	cursor, err := s.sendHeld(sess, stream, cursor, snd)
 	if err != nil {
 		return err
 	}
@@ -144,7 +216,7 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 	for {
 		select {
 		case <-att.notify:
-			if cursor, err = s.sendHeld(sess, stream, cursor, stop); err != nil {
+			if cursor, err = s.sendHeld(sess, stream, cursor, snd); err != nil {
 				return err
 			}
 		case <-att.done:
@@ -152,9 +224,9 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 				return errStopped // the handler answers
 			}
 			// The session ended: flush what it still holds, then finish cleanly.
-			_, err := s.sendHeld(sess, stream, cursor, stop)
+			_, err := s.sendHeld(sess, stream, cursor, snd)
 			return err
-		case <-stop:
+		case <-snd.stop:
 			return errStopped
 		}
 	}
@@ -164,13 +236,11 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 // Events after cursor that the log no longer holds (sent events trimmed, on
 // replay) are reported with a GapEvent first. It stops taking events once
 // stop is closed: a stream ended or replaced must not mark as sent what its
-// successor has yet to send.
-func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, stop <-chan struct{}) (uint64, error) {
+// successor has yet to send. snd (nil: none) hears of every event sent.
+func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, snd *eventSender) (uint64, error) {
 	for {
-		select {
-		case <-stop:
+		if snd.stopped() {
 			return cursor, errStopped
-		default:
 		}
 		sess.mu.Lock()
 		first := sess.log.firstHeld()
@@ -196,6 +266,7 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 					sess.mu.Unlock()
 					return cursor, err
 				}
+				snd.sentOne()
 			}
 			cursor = ev.Sequence
 		}

@@ -4,15 +4,18 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -188,5 +191,149 @@ func TestStalledEventStreamEnds(t *testing.T) {
 	l.svc.sessions.end(l.sess)
 	if err := ended("an ended session's stream", second); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("ended session's stream ended with %v, want DEADLINE_EXCEEDED", err)
+	}
+}
+
+// scriptedStream is an Events stream whose Send does what the test says:
+// send returns its answer for the nth Send (from 1); gRPC ends the stream
+// (ctx) when the handler returns.
+type scriptedStream struct {
+	sockdv1.SocketService_EventsServer
+	ctx   context.Context
+	sends atomic.Int32
+	send  func(n int32, ev *sockdv1.EventsResponse) error
+}
+
+func (s *scriptedStream) Context() context.Context { return s.ctx }
+
+func (s *scriptedStream) Send(ev *sockdv1.EventsResponse) error {
+	return s.send(s.sends.Add(1), ev)
+}
+
+// runEvents runs an Events handler on stream, returning its result, and
+// ends the stream's ctx when it returns, as gRPC does.
+func runEvents(l *live, ctx context.Context, cancel context.CancelFunc, stream sockdv1.SocketService_EventsServer) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- l.svc.Events(&sockdv1.EventsRequest{SessionId: l.sess.id}, stream)
+		cancel()
+	}()
+	return done
+}
+
+// A replaced stream ends ABORTED EVENT_STREAM_REPLACED, also when its sender
+// sees the replacement before its handler does (two streams attaching at
+// once: the handler of the one replaced may not be waiting yet).
+func TestReplacedStreamEndsAborted(t *testing.T) {
+	l := newLive(t, Limits{})
+	ok := func(int32, *sockdv1.EventsResponse) error { return nil }
+	for range 3000 {
+		ctxA, cancelA := context.WithCancel(l.ctx)
+		ctxB, cancelB := context.WithCancel(l.ctx)
+		a := runEvents(l, ctxA, cancelA, &scriptedStream{ctx: ctxA, send: ok})
+		b := runEvents(l, ctxB, cancelB, &scriptedStream{ctx: ctxB, send: ok})
+		// The stream attached last runs until its ctx ends: the first to
+		// end is the one replaced.
+		var err error
+		select {
+		case err = <-a:
+			cancelB()
+			<-b
+		case err = <-b:
+			cancelA()
+			<-a
+		}
+		if status.Code(err) != codes.Aborted || reasonOf(err) != reasonStreamReplaced {
+			t.Fatalf("the replaced stream ended with %v, want ABORTED %s", err, reasonStreamReplaced)
+		}
+	}
+}
+
+// The stream of an ended session flushes its events as long as its client
+// takes them: the flush timeout is the time without progress.
+func TestEndedSessionFlushesToASlowReader(t *testing.T) {
+	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
+	endFlushTimeout = 100 * time.Millisecond
+	l := newLive(t, Limits{})
+	ctx, cancel := context.WithCancel(l.ctx)
+	slow := &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
+		select {
+		case <-time.After(30 * time.Millisecond): // an event every 30 ms, 20 in all: far past the timeout
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	done := runEvents(l, ctx, cancel, slow)
+	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
+	l.sess.mu.Lock()
+	for range 20 {
+		l.sess.log.append(recvCompletion(10))
+	}
+	l.sess.mu.Unlock()
+	l.svc.sessions.end(l.sess)
+	if err := <-done; err != nil {
+		t.Fatalf("an ended session's stream, read every 30 ms, ended %v after %d sends", err, slow.sends.Load())
+	}
+	if got := slow.sends.Load(); got != 21 {
+		t.Fatalf("%d sends, want caught_up and the 20 events", got)
+	}
+}
+
+// An event a stream sent cannot be taken back by a Cancel and answered a
+// second time, though its client went away while the sender was still in
+// its batch.
+func TestCancelDoesNotAnswerASentEvent(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.sess.mu.Lock()
+	for h := range uint64(2) {
+		ev := recvCompletion(10)
+		ev.SocketId = "s"
+		ev.GetCompletion().Handle = h + 1
+		ev.GetCompletion().Operation = sockdv1.Operation_OPERATION_RECV
+		l.sess.log.append(ev)
+	}
+	l.sess.mu.Unlock()
+	ctx, cancel := context.WithCancel(l.ctx)
+	second, release := make(chan struct{}), make(chan struct{})
+	stream := &scriptedStream{ctx: ctx, send: func(n int32, _ *sockdv1.EventsResponse) error {
+		if n == 1 {
+			return nil // handle 1's completion went out
+		}
+		close(second)
+		<-release // the sender is descheduled here, longer than the handler waits for it
+		return context.Canceled
+	}}
+	done := runEvents(l, ctx, cancel, stream)
+	<-second
+	cancel() // the client goes away
+	<-done
+	got, _ := l.sess.withdrawEvents("s", engine.OpRecv, 1, true)
+	close(release)
+	if got != nil {
+		t.Fatalf("a Cancel took back the completion the stream had sent, to answer it again: %v", got)
+	}
+}
+
+// An invalid value or address cut short for its answer is cut between
+// characters: half a UTF-8 character would not marshal, and the client would
+// get INTERNAL instead of the in-band error.
+func TestClippedValuesStayUTF8(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, _ := l.connected(t)
+	long := "x" + strings.Repeat("é", 150)
+	resp, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: sock.ID(),
+		Key:   &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_OTP, Name: "controlling_process"},
+		Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Name{Name: long}}})
+	if err != nil || resp.GetError() == nil {
+		t.Fatalf("setopt controlling_process of a long name: %v %v", resp, err)
+	}
+	if _, err := proto.Marshal(resp); err != nil {
+		t.Fatalf("the answer does not marshal: %v", err)
+	}
+	for n := range 8 {
+		if got := clip(long, 64+n); !utf8.ValidString(got) || len(got) > 64+n+3 {
+			t.Errorf("clip(%d) = %q", 64+n, got)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/engine"
@@ -268,6 +269,9 @@ type attachment struct {
 	done   chan struct{} // closed when the stream must end
 	once   sync.Once
 	reason error
+	// sending: the stream's sender goroutine runs, and may have sent events
+	// it has not yet marked sent.
+	sending atomic.Bool
 }
 
 func newAttachment() *attachment {
@@ -324,8 +328,12 @@ func (s *Session) detach(a *attachment) {
 	}
 	s.attached = nil
 	// What the stream took and did not send is no longer on its way: a
-	// cancel may take it back again.
-	s.log.taken = s.log.sent
+	// cancel may take it back again. Unless its sender still runs: it may
+	// have sent some of it, which a cancel must not answer a second time,
+	// so all of it stays taken (the next stream sends it).
+	if !a.sending.Load() {
+		s.log.taken = s.log.sent
+	}
 	s.startGraceLocked()
 }
 
