@@ -149,9 +149,4 @@ func encodeAddr(sa *engine.SockAddr) *sockdv1.SockAddr {
 	}
 }
 
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return `"` + s + `"`
-}
+func quote(s string) string { return `"` + clip(s, 64) + `"` }

@@ -651,11 +651,7 @@ func printValue(pv *sockdv1.OptionValue) string {
 	if pv.GetValue() == nil {
 		return "none"
 	}
-	s := term(pv.GetValue()) // the form it came in: #{bool_value => true}
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
+	return clip(term(pv.GetValue()), 200) // the form it came in: #{bool_value => true}
 }
 
 // encodeOptionValue is the reverse of optionValue, for GetOpt's answers:

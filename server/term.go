@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -128,6 +129,19 @@ func protoScalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) stri
 func enumTerm(e protoreflect.EnumDescriptor, ev protoreflect.EnumValueDescriptor) string {
 	prefix := strings.ToUpper(snake(string(e.Name()))) + "_"
 	return strings.ToLower(strings.TrimPrefix(string(ev.Name()), prefix))
+}
+
+// clip shortens s to at most n bytes and a mark, on a character boundary:
+// an answer with half a UTF-8 character in a string field does not marshal,
+// and the client would get INTERNAL instead of the error it is owed.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // snake turns a Go field name (Multiaddr, OnOff, N) into an Erlang key
