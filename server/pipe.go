@@ -82,8 +82,8 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 // streamSocket resolves a socket the caller may use and checks that it is a
 // connected stream socket.
 func (s *Service) streamSocket(ctx context.Context, field, id string) (*Session, *engine.Socket, error) {
-	if id == "" {
-		return nil, nil, invalidArgument(field, "required")
+	if err := checkSocketID(field, id); err != nil {
+		return nil, nil, err
 	}
 	sess, sock, err := s.target(ctx, id)
 	if err != nil {

@@ -144,7 +144,7 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 		return nil, err
 	}
 	id := r.GetSocketId()
-	if err := checkSocketID(id); err != nil {
+	if err := checkSocketID("socket_id", id); err != nil {
 		return nil, err
 	}
 	// Each monitor is held until its socket closes or it is cancelled, and a

@@ -282,7 +282,7 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkSocketID(id); err != nil {
+	if err := checkSocketID("socket_id", id); err != nil {
 		return nil, nil, err
 	}
 	sock, ok := s.engine.Lookup(id)
@@ -297,13 +297,14 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 // held (a monitor's nosock event) or echoed at whatever size it came.
 const maxSocketIDLen = 64
 
-// checkSocketID refuses a request's socket id that cannot name a socket.
-func checkSocketID(id string) error {
+// checkSocketID refuses a request's socket id (its field) that cannot name
+// a socket.
+func checkSocketID(field, id string) error {
 	switch {
 	case id == "":
-		return invalidArgument("socket_id", "required")
+		return invalidArgument(field, "required")
 	case len(id) > maxSocketIDLen:
-		return invalidArgument("socket_id", "%d bytes: socket ids have at most %d", len(id), maxSocketIDLen)
+		return invalidArgument(field, "%d bytes: socket ids have at most %d", len(id), maxSocketIDLen)
 	}
 	return nil
 }
