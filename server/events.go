@@ -257,6 +257,14 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 			return cursor, nil
 		}
 		for _, ev := range batch {
+			if ev.Event != nil && snd.stopped() {
+				// Replaced or abandoned mid-batch: what went out is sent;
+				// the rest is the next stream's to send.
+				sess.mu.Lock()
+				sess.log.markSent(cursor)
+				sess.mu.Unlock()
+				return cursor, errStopped
+			}
 			if ev.Event != nil { // nil: withdrawn by a cancel
 				if err := stream.Send(ev); err != nil {
 					// What did go out is sent: it must not come back for a
