@@ -178,6 +178,15 @@ func (e *Engine) Open(owner Caller, domain, typ, protocol int, opts OpenOptions)
 		e.unreserve()
 		return nil, err
 	}
+	// Linux makes some requests a socket of another family: AF_INET with
+	// the obsolete SOCK_PACKET is an AF_PACKET socket, which sees every
+	// interface's frames. A socket is of the domain it was asked as, which
+	// Info reports and a policy decided on.
+	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || d != domain {
+		unix.Close(fd)
+		e.unreserve()
+		return nil, &InvalidError{What: "type", Value: typ}
+	}
 	if protocol == 0 {
 		// Let Info say what the kernel chose (tcp, udp, ...), as Erlang does.
 		if p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil {

@@ -521,3 +521,23 @@ func TestConnectTwiceIsEisconn(t *testing.T) {
 	}
 	wantErr(t, s.Connect(context.Background(), c, &addr, Timeout{}).Err, unix.EISCONN)
 }
+
+// AF_INET with the obsolete SOCK_PACKET is, to Linux, an AF_PACKET socket
+// that sees every interface's frames: the engine refuses a socket of
+// another domain than the one asked for (and leaks no descriptor, which
+// TestMain checks).
+func TestOpenRefusesASocketOfAnotherDomain(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs CAP_NET_RAW to create the packet socket at all")
+	}
+	e := newEngine(t, Config{})
+	const sockPacket, ethPAll = 10, 0x0300 // htons(ETH_P_ALL)
+	s, err := e.Open(newRecorder("c"), unix.AF_INET, sockPacket, ethPAll, OpenOptions{})
+	var inv *InvalidError
+	if !errors.As(err, &inv) || inv.What != "type" {
+		t.Fatalf("open(inet, SOCK_PACKET) = %v, %v; want {invalid, type}", s, err)
+	}
+	if n := e.NumOpen(); n != 0 {
+		t.Fatalf("%d places taken after a refused open", n)
+	}
+}
