@@ -221,7 +221,7 @@ var Table = []Option{
 	req(ip6("recvtclass", TypeBool, true, true, unix.IPV6_RECVTCLASS, "type = dgram | raw"), Requirements{Types: dgramRaw}),
 	req(ip6("router_alert", TypeInt, true, true, unix.IPV6_ROUTER_ALERT, "type = raw"), Requirements{Types: raw}),
 	withPriv(req(ip6("rthdr", TypeBool, true, true, unix.IPV6_RECVRTHDR, "type = dgram | raw, requires superuser privileges to update"), Requirements{Types: dgramRaw})),
-	ip6("tclass", TypeInt, true, true, unix.IPV6_TCLASS, "the traffic class of outgoing packets (RFC 3542)"),
+	withPriv(ip6("tclass", TypeInt, true, true, unix.IPV6_TCLASS, "the traffic class of outgoing packets (RFC 3542); precedence 6 and 7 are privileged, as ip tos")),
 	ip6("unicast_hops", TypeIPv6Hops, true, true, unix.IPV6_UNICAST_HOPS, "default (set only) is -1"),
 	ip6("v6only", TypeBool, true, true, unix.IPV6_V6ONLY, "none"),
 

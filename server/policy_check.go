@@ -125,23 +125,66 @@ func (c policyCheck) bind(sa engine.SockAddr) error {
 }
 
 // connect decides a Connect's peer. AF_UNSPEC dissolves a datagram
-// association (or a stream connection): it names no peer.
-func (c policyCheck) connect(sa engine.SockAddr) error {
+// association (or a stream connection): it names no peer. A datagram
+// socket's connect sets where its sends go, so the sendto rules decide it:
+// connected, its plain sends are not checked again.
+func (c policyCheck) connect(typ int, sa engine.SockAddr) error {
 	if sa.Family == engine.FamilyUnspec {
 		return nil
 	}
+	if typ == unix.SOCK_DGRAM || typ == unix.SOCK_RAW {
+		return c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo })
+	}
 	return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
+}
+
+// implicitBind decides the bind the kernel makes by itself when an inet
+// socket that is not bound listens or sends its first datagram: the
+// unspecified address, which takes connections and datagrams from every
+// interface, and a port it picks. It needs what an explicit bind to
+// 0.0.0.0:0 (or [::]:0) would.
+func (c policyCheck) implicitBind(sock *engine.Socket) error {
+	if c.unrestricted() {
+		return nil
+	}
+	var any netip.Addr
+	switch sock.Domain() {
+	case unix.AF_INET:
+		any = netip.IPv4Unspecified()
+	case unix.AF_INET6:
+		any = netip.IPv6Unspecified()
+	default:
+		return nil
+	}
+	if t := sock.Type(); t != unix.SOCK_STREAM && t != unix.SOCK_DGRAM && t != unix.SOCK_SEQPACKET {
+		return nil // a raw socket has no port to bind
+	}
+	if name, err := sock.SockName(); err != nil || name.Port != 0 {
+		return nil // bound already (a bind always takes a port), or closed: the call answers
+	}
+	wild := engine.SockAddr{Family: engine.FamilyInet, Addr: any}
+	if any.Is6() {
+		wild.Family = engine.FamilyInet6
+	}
+	if c.r == nil || !allowsAddr(c.r.bind, wild) {
+		return c.deny(actionBind, addrTarget(wild)+" (the kernel binds a socket that is not bound when it listens or sends)")
+	}
+	return nil
 }
 
 // send decides the address a send gives. On a stream socket it connects
 // (TCP Fast Open), and on a seqpacket one it sets up an association (SCTP),
 // so the connect rules decide; AF_UNSPEC there is not a dissolve but an
-// address Linux reads as AF_INET, and is refused.
+// address Linux reads as AF_INET, and is refused. A datagram socket's first
+// send binds it (implicitBind).
 func (c policyCheck) send(sock *engine.Socket, sa engine.SockAddr) error {
 	if t := sock.Type(); t == unix.SOCK_STREAM || t == unix.SOCK_SEQPACKET {
 		return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
 	}
-	return c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo })
+	if err := c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo }); err != nil {
+		return err
+	}
+	return c.implicitBind(sock)
 }
 
 // peer decides the peer of a connect or send. The unspecified address
@@ -228,6 +271,9 @@ func needsPrivilege(o *options.Option, v any) bool {
 	case options.Key{Level: options.LevelIP, Name: "tos"}:
 		t, ok := v.(options.TOS)
 		return !ok || highTOS(int(t))
+	case options.Key{Level: options.LevelIPv6, Name: "tclass"}:
+		n, ok := v.(int)
+		return !ok || highTOS(n) // the traffic class carries the same precedence bits
 	}
 	return true
 }
@@ -240,7 +286,8 @@ func highTOS(tos int) bool { return tos&0xe0 >= 0xc0 }
 // the daemon's own fd table (other principals' sockets among them), or
 // credentials a privileged sender may forge. A restricted rule may send
 // the types the daemon encodes (tos, ttl, hoplimit, tclass, pktinfo,
-// timestamp), a tos of precedence 6 or 7 only with ip.tos; any other
+// timestamp), a tos or tclass of precedence 6 or 7 only with ip.tos or
+// ipv6.tclass; any other
 // level and type, decided by the daemon's privileges (SO_MARK, IPv6
 // options headers, SCTP addresses), only with native.
 func (c policyCheck) control(ctrl []engine.ControlMessage) error {
@@ -264,13 +311,21 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 		if c.r == nil {
 			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key])
 		}
-		if m.Level == unix.IPPROTO_IP && m.Type == unix.IP_TOS && !c.r.options[options.Key{Level: options.LevelIP, Name: "tos"}] {
+		if opt, ok := precedenceOption[key]; ok && !c.r.options[opt] {
 			if tos, ok := controlInt(m); !ok || highTOS(tos) {
 				return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" of precedence 6 or 7")
 			}
 		}
 	}
 	return nil
+}
+
+// precedenceOption maps the control messages that set a packet's
+// precedence (IP_TOS, IPV6_TCLASS) to the option whose permission a high
+// precedence needs.
+var precedenceOption = map[cmsgKey]options.Key{
+	{unix.IPPROTO_IP, unix.IP_TOS}:        {Level: options.LevelIP, Name: "tos"},
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}: {Level: options.LevelIPv6, Name: "tclass"},
 }
 
 // sendableControl are the control messages a restricted rule may send; their

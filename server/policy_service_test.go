@@ -152,7 +152,7 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	wantDenied(t, err, reasonPolicyDenied, actionConnect)
 
 	// native allows any control message the kernel lets the daemon send.
-	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  sendto: [\"127.0.0.1\"]\n  options: [native]\n"))
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  bind: [\"*:0\"]\n  sendto: [\"127.0.0.1\"]\n  options: [native]\n"))
 	_, nerr := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
 		Control: []*sockdv1.ControlMessage{{Level: unix.SOL_SOCKET, Type: unix.SO_MARK, Data: []byte{1, 0, 0, 0}}}})
 	if status.Code(nerr) == codes.PermissionDenied {
@@ -679,4 +679,67 @@ func TestRelayPipesCountAgainstTheSocketsQuota(t *testing.T) {
 	if _, err := open(); err != nil {
 		t.Fatalf("a socket after the relay ended: %v", err)
 	}
+}
+
+// What a review found the policy let through, by routes other than the
+// calls the rules name: the bind a listen or a first datagram makes by
+// itself, a datagram socket's connect, a traffic class of high precedence,
+// and an inet socket the kernel makes a packet socket.
+func TestPolicyHoldsOnIndirectRoutes(t *testing.T) {
+	l := newLive(t, Limits{}) // uid 1000
+	l.svc.SetPolicy(mustParse(t, `version: 1
+rules:
+- principals: ["uid:1000"]
+  open: ["inet *", "inet6 *"]
+  bind: ["127.0.0.1:8000-8999", "[::1]:8000-8999"]
+  connect: ["127.0.0.2:9001"]
+  sendto: ["127.0.0.1:9000", "[::1]:9000"]
+`))
+	ctx := l.ctx
+	// Listening, or sending a datagram, on a socket not bound binds it to
+	// every interface: refused as a bind to 0.0.0.0:0 is.
+	tcp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+	_, err := l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	_, err = l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("127.0.0.1", 9000)})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	for _, c := range []struct{ id, name string }{{tcp, "listen"}, {udp, "sendto"}} {
+		if r, err := l.svc.SockName(ctx, &sockdv1.SockNameRequest{SocketId: c.id}); err != nil || r.GetAddress().GetInet().GetPort() != 0 {
+			t.Fatalf("after a refused %s the socket is bound: %v %v", c.name, r, err)
+		}
+	}
+	// Bound where the rule allows, both go ahead.
+	for _, id := range []string{tcp, udp} {
+		if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: id, Address: inet("127.0.0.1", 0)}); err == nil && r.GetError() == nil {
+			t.Fatal("bind to port 0 allowed by a rule of ports 8000-8999")
+		}
+	}
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: tcp, Address: inet("127.0.0.1", 8123)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind 127.0.0.1:8123: %v %v", r, err)
+	}
+	if r, err := l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp}); err != nil || r.GetError() != nil {
+		t.Fatalf("listen on a socket bound as the rule allows: %v %v", r, err)
+	}
+	// A datagram socket's connect sets where its sends go: the sendto
+	// rules decide it, not connect's.
+	udp2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	_, err = l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: udp2, Address: inet("127.0.0.2", 9001)})
+	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	// A traffic class of precedence 6 or 7 is as privileged as such a tos.
+	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
+	key, val := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0xe0)
+	_, err = l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: udp6, Key: key, Value: val})
+	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	key, val = intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0x20)
+	if r, err := l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: udp6, Key: key, Value: val}); err != nil || r.GetError() != nil {
+		t.Fatalf("tclass 0x20: %v %v", r, err)
+	}
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: udp6, Address: inet6("::1", 8124, 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind [::1]:8124: %v %v", r, err)
+	}
+	tclass := &sockdv1.ControlMessage{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_TCLASS, Value: &sockdv1.ControlMessage_IntValue{IntValue: 0xc0}}
+	_, err = l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp6, Iov: [][]byte{[]byte("x")}, Address: inet6("::1", 9000, 0),
+		Control: []*sockdv1.ControlMessage{tclass}})
+	wantDenied(t, err, reasonPolicyDenied, actionSendMsg)
 }

@@ -77,6 +77,9 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 		}
 		backlog = int(r.GetBacklog())
 	}
+	if err := s.checkCaller(ctx).implicitBind(sock); err != nil {
+		return nil, err
+	}
 	if d := sock.Domain(); d == unix.AF_INET || d == unix.AF_INET6 {
 		sock.SetAcceptFilter(s.acceptFilter)
 	}
@@ -100,7 +103,7 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
 		}
-		if err := s.checkCaller(ctx).connect(sa); err != nil {
+		if err := s.checkCaller(ctx).connect(sock.Type(), sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
