@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/sockd/sockd/engine"
+	"golang.org/x/sys/unix"
 )
 
 // addrPattern is an entry of a rule's bind, connect, sendto or accept list.
@@ -193,6 +196,40 @@ func localName(p []byte) (string, bool) {
 	}
 	s := string(p)
 	return s, strings.HasPrefix(s, "/") && path.Clean(s) == s
+}
+
+// allowsAnyLocal reports whether list allows every local address
+// (local:*), when no path needs a closer look.
+func allowsAnyLocal(list []addrPattern) bool {
+	return slices.ContainsFunc(list, func(a addrPattern) bool { return a.local && a.anyLocal })
+}
+
+// throughSymlink reports whether an absolute, clean path reaches its file
+// through a symbolic link, in a directory or as its last name. Between
+// this check and the call the policy decides, a link may still be put in
+// place: the directories a rule names must not be writable by those it
+// confines (deploy/policy.example.yaml says so); the check keeps a link
+// already there from taking a call elsewhere.
+func throughSymlink(p string) bool {
+	dir, base := filepath.Split(p)
+	fd, err := unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	switch {
+	case err == unix.ELOOP:
+		return true
+	case err == unix.ENOSYS: // before Linux 5.6: name by name
+		for q := p; q != "/"; q = filepath.Dir(q) {
+			var st unix.Stat_t
+			if unix.Lstat(q, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return true
+			}
+		}
+		return false
+	case err != nil:
+		return false // no such directory: the call fails by itself
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	return unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
 }
 
 // allowsAddr reports whether any pattern of list covers sa. No pattern

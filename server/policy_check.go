@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -213,6 +214,14 @@ func (c policyCheck) address(action string, sa engine.SockAddr, list func(*polic
 	}
 	if c.r == nil || !allowsAddr(list(c.r), sa) {
 		return c.deny(action, addrTarget(sa))
+	}
+	// A rule that allows paths under a directory must not reach, through a
+	// symbolic link planted there, any socket the daemon (or the user it
+	// acts for) can reach.
+	if sa.Family == engine.FamilyLocal && !allowsAnyLocal(list(c.r)) {
+		if name, ok := localName(sa.Path); ok && !strings.HasPrefix(name, "@") && throughSymlink(name) {
+			return c.deny(action, addrTarget(sa)+" (through a symbolic link)")
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -742,4 +743,54 @@ rules:
 	_, err = l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp6, Iov: [][]byte{[]byte("x")}, Address: inet6("::1", 9000, 0),
 		Control: []*sockdv1.ControlMessage{tclass}})
 	wantDenied(t, err, reasonPolicyDenied, actionSendMsg)
+}
+
+// A rule of local paths is not escaped through a symbolic link planted in a
+// directory it names, as the last name or a directory's.
+func TestPolicyLocalPathsDoNotFollowLinks(t *testing.T) {
+	dir := t.TempDir()
+	// The daemon connects as the local user it acts for (uid 1000 here).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, other := filepath.Join(dir, "app"), filepath.Join(dir, "other")
+	for _, d := range []string{app, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Join(app, "real.sock"), filepath.Join(other, "secret.sock")} {
+		ln, err := net.Listen("unix", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(other, "secret.sock"), filepath.Join(app, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(app, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, fmt.Sprintf("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"local stream\"]\n  connect: [\"local:%s/*\"]\n", app)))
+	connect := func(path string) error {
+		id, _ := l.open(t, sockdv1.Domain_DOMAIN_LOCAL, sockdv1.Type_TYPE_STREAM)
+		r, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id, Address: local(path)})
+		if err == nil && r.GetError() != nil {
+			t.Fatalf("connect %s: %v", path, r.GetError())
+		}
+		return err
+	}
+	if err := connect(filepath.Join(app, "real.sock")); err != nil {
+		t.Fatalf("connect to a socket the rule names: %v", err)
+	}
+	for _, p := range []string{filepath.Join(app, "x"), filepath.Join(app, "sub", "secret.sock")} {
+		wantDenied(t, connect(p), reasonPolicyDenied, actionConnect)
+	}
 }
