@@ -78,6 +78,15 @@ func badControl(msgs []ControlMessage, rest []byte, why string) ([]ControlMessag
 
 // decodeControlValue decodes the payloads of reference §7; nil when the
 // (level, type) is unknown or the payload has the wrong size.
+// ControlValue is m's value: the decoded one it carries, or the one its raw
+// data decodes to (nil if none does).
+func ControlValue(m ControlMessage) any {
+	if m.Value != nil {
+		return m.Value
+	}
+	return decodeControlValue(m.Level, m.Type, m.Data)
+}
+
 func decodeControlValue(level, typ int, d []byte) any {
 	switch {
 	case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMP:

@@ -321,6 +321,10 @@ func (s *Socket) SetSelectRead(v bool) { s.selectRead.Store(v) }
 func (s *Socket) Debug() bool     { return s.debug.Load() }
 func (s *Socket) SetDebug(v bool) { s.debug.Store(v) }
 
+// Bound reports whether a Bind of the socket succeeded (Info's bound state):
+// not a bind the kernel made by itself on a listen, send or connect.
+func (s *Socket) Bound() bool { return s.bound.Load() }
+
 // UseRegistry is otp use_registry; the registry package reads it.
 func (s *Socket) UseRegistry() bool { return s.useRegistry.Load() }
 

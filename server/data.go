@@ -128,7 +128,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.SendMsgResponse{Error: bad, BytesUnsent: uint64(total)}, nil
 	}
-	if err := check.control(ctrl); err != nil {
+	if err := check.control(c.sock, ctrl); err != nil {
 		return nil, err
 	}
 	adm, err := s.admit(c.sess, c.t, func() int { return total })

@@ -120,57 +120,104 @@ func (c policyCheck) open(domain, typ, protocol int, netns string) error {
 	return nil
 }
 
-// bind decides a bind's own address.
-func (c policyCheck) bind(sa engine.SockAddr) error {
-	return c.address(actionBind, sa, func(r *policyRule) []addrPattern { return r.bind })
+// bind decides a bind's own address. The unspecified address of an inet6
+// socket that is not v6only takes IPv4 too, so it needs the IPv4 rule as
+// well: allowing [::] must not allow 0.0.0.0.
+func (c policyCheck) bind(sock *engine.Socket, sa engine.SockAddr) error {
+	if err := c.address(actionBind, sa, func(r *policyRule) []addrPattern { return r.bind }); err != nil {
+		return err
+	}
+	return c.dualStackBind(sock, sa, "")
+}
+
+// dualStackBind refuses the unspecified address of an inet6 socket that
+// takes IPv4 too, unless the rule allows 0.0.0.0 at the same port. why
+// says what made the bind, for the denial.
+func (c policyCheck) dualStackBind(sock *engine.Socket, sa engine.SockAddr, why string) error {
+	if c.unrestricted() || sa.Family != engine.FamilyInet6 || !sa.Addr.IsUnspecified() || !dualStack(sock) {
+		return nil
+	}
+	v4 := engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified(), Port: sa.Port}
+	if c.r == nil || !allowsAddr(c.r.bind, v4) {
+		return c.deny(actionBind, addrTarget(sa)+" (not v6only: "+addrTarget(v4)+" too)"+why)
+	}
+	return nil
 }
 
 // connect decides a Connect's peer. AF_UNSPEC dissolves a datagram
 // association (or a stream connection): it names no peer. A datagram
-// socket's connect sets where its sends go, so the sendto rules decide it:
-// connected, its plain sends are not checked again.
-func (c policyCheck) connect(typ int, sa engine.SockAddr) error {
-	if sa.Family == engine.FamilyUnspec {
-		return nil
+// socket's connect sets where its sends go, so the sendto rules decide it
+// (connected, its plain sends are not checked again), and on a socket not
+// bound, Linux binds the unspecified address first, which stays if the
+// connect fails (implicitBind).
+func (c policyCheck) connect(sock *engine.Socket, sa engine.SockAddr) error {
+	if err := c.connectPeer(sock.Type(), sa); err != nil {
+		return err
 	}
-	if typ == unix.SOCK_DGRAM || typ == unix.SOCK_RAW {
+	if t := sock.Type(); sa.Family != engine.FamilyUnspec && (t == unix.SOCK_DGRAM || t == unix.SOCK_RAW) {
+		return c.implicitBind(sock)
+	}
+	return nil
+}
+
+// connectPeer decides the peer a socket of type typ connects to.
+func (c policyCheck) connectPeer(typ int, sa engine.SockAddr) error {
+	switch {
+	case sa.Family == engine.FamilyUnspec:
+		return nil
+	case typ == unix.SOCK_DGRAM || typ == unix.SOCK_RAW:
 		return c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo })
 	}
 	return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
 }
 
 // implicitBind decides the bind the kernel makes by itself when an inet
-// socket that is not bound listens or sends its first datagram: the
+// socket that no Bind bound listens, sends a datagram or connects one: the
 // unspecified address, which takes connections and datagrams from every
 // interface, and a port it picks. It needs what an explicit bind to
-// 0.0.0.0:0 (or [::]:0) would.
+// 0.0.0.0:0 (or [::]:0) would. A connected socket is bound to the source
+// address its route took, and decided by the connect. The socket's name
+// does not tell: a port taken by a connect stays in it after the
+// connection failed or was dissolved, when the kernel has let it go.
 func (c policyCheck) implicitBind(sock *engine.Socket) error {
-	if c.unrestricted() {
+	if c.unrestricted() || sock.Bound() {
 		return nil
 	}
-	var any netip.Addr
+	var wild engine.SockAddr
 	switch sock.Domain() {
 	case unix.AF_INET:
-		any = netip.IPv4Unspecified()
+		wild = engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified()}
 	case unix.AF_INET6:
-		any = netip.IPv6Unspecified()
+		wild = engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Unspecified()}
 	default:
 		return nil
 	}
 	if t := sock.Type(); t != unix.SOCK_STREAM && t != unix.SOCK_DGRAM && t != unix.SOCK_SEQPACKET {
 		return nil // a raw socket has no port to bind
 	}
-	if name, err := sock.SockName(); err != nil || name.Port != 0 {
-		return nil // bound already (a bind always takes a port), or closed: the call answers
+	if _, err := sock.PeerName(); err == nil {
+		return nil
 	}
-	wild := engine.SockAddr{Family: engine.FamilyInet, Addr: any}
-	if any.Is6() {
-		wild.Family = engine.FamilyInet6
-	}
+	const why = " (the kernel binds a socket no Bind bound when it listens, sends or connects a datagram)"
 	if c.r == nil || !allowsAddr(c.r.bind, wild) {
-		return c.deny(actionBind, addrTarget(wild)+" (the kernel binds a socket that is not bound when it listens or sends)")
+		return c.deny(actionBind, addrTarget(wild)+why)
 	}
-	return nil
+	return c.dualStackBind(sock, wild, why)
+}
+
+// dualStack reports whether an inet6 socket takes IPv4 too (IPV6_V6ONLY
+// off).
+func dualStack(sock *engine.Socket) bool {
+	if sock.Domain() != unix.AF_INET6 {
+		return false
+	}
+	v6only := 1
+	sock.Control(func(fd int) error {
+		var err error
+		v6only, err = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		return err
+	})
+	return v6only == 0
 }
 
 // send decides the address a send gives. On a stream socket it connects
@@ -299,7 +346,7 @@ func highTOS(tos int) bool { return tos&0xe0 >= 0xc0 }
 // ipv6.tclass; any other
 // level and type, decided by the daemon's privileges (SO_MARK, IPv6
 // options headers, SCTP addresses), only with native.
-func (c policyCheck) control(ctrl []engine.ControlMessage) error {
+func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) error {
 	for _, m := range ctrl {
 		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
 			name := cmsgTypeNames[cmsgKey{m.Level, m.Type}]
@@ -324,6 +371,45 @@ func (c policyCheck) control(ctrl []engine.ControlMessage) error {
 			if tos, ok := controlInt(m); !ok || highTOS(tos) {
 				return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" of precedence 6 or 7")
 			}
+		}
+		if err := c.pktinfo(sock, key, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pktinfo decides a packet info control message: its source address is a
+// bind's, at the socket's port, and an interface it names is a
+// bindtodevice's.
+func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlMessage) error {
+	var src netip.Addr
+	var ifindex int64
+	switch v := engine.ControlValue(m).(type) {
+	case engine.PktInfo:
+		src, ifindex = v.SpecDst, int64(v.Ifindex)
+	case engine.PktInfo6:
+		src, ifindex = v.Addr, int64(v.Ifindex)
+	default:
+		if key == (cmsgKey{unix.IPPROTO_IP, unix.IP_PKTINFO}) || key == (cmsgKey{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}) {
+			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" that does not decode")
+		}
+		return nil
+	}
+	if ifindex != 0 && !c.r.options[options.Key{Level: options.LevelSocket, Name: "bindtodevice"}] {
+		return c.deny(actionSendMsg, fmt.Sprintf("control message %s naming interface %d (a bindtodevice)", cmsgTypeNames[key], ifindex))
+	}
+	if src.IsValid() && !src.IsUnspecified() {
+		var port uint16
+		if name, err := sock.SockName(); err == nil {
+			port = name.Port
+		}
+		from := engine.SockAddr{Family: engine.FamilyInet, Addr: src, Port: port}
+		if src.Is6() {
+			from.Family = engine.FamilyInet6
+		}
+		if !allowsAddr(c.r.bind, from) {
+			return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", cmsgTypeNames[key], addrTarget(from)))
 		}
 	}
 	return nil

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -692,8 +694,8 @@ func TestPolicyHoldsOnIndirectRoutes(t *testing.T) {
 rules:
 - principals: ["uid:1000"]
   open: ["inet *", "inet6 *"]
-  bind: ["127.0.0.1:8000-8999", "[::1]:8000-8999"]
-  connect: ["127.0.0.2:9001"]
+  bind: ["127.0.0.1:8000-8999", "[::1]:8000-8999", "[::]:9200"]
+  connect: ["127.0.0.2:9001", "127.0.0.1:1"]
   sendto: ["127.0.0.1:9000", "[::1]:9000"]
 `))
 	ctx := l.ctx
@@ -722,11 +724,56 @@ rules:
 	if r, err := l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp}); err != nil || r.GetError() != nil {
 		t.Fatalf("listen on a socket bound as the rule allows: %v %v", r, err)
 	}
+	// A connect that failed leaves its port in the socket's name, not in
+	// the kernel: a listen then binds the unspecified address all the same.
+	tcp2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+	if r, err := l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: tcp2, Address: inet("127.0.0.1", 1)}); err != nil || r.GetError() == nil {
+		t.Fatalf("connect to a closed port: %v %v", r, err)
+	}
+	_, err = l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp2})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
 	// A datagram socket's connect sets where its sends go: the sendto
-	// rules decide it, not connect's.
+	// rules decide it, not connect's; and on a socket not bound it binds
+	// the unspecified address first, which a failed connect leaves.
 	udp2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
 	_, err = l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: udp2, Address: inet("127.0.0.2", 9001)})
 	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	_, err = l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: udp2, Address: inet("127.0.0.1", 9000)})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	// [::] of a socket that is not v6only takes IPv4 as well: a rule of
+	// [::]:9200 alone does not allow it, v6only it does.
+	dual, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
+	_, err = l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: dual, Address: inet6("::", 9200, 0)})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	only := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}}
+	if r, err := l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: dual, Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_IPV6, Name: "v6only"}, Value: only}); err != nil || r.GetError() != nil {
+		t.Fatalf("setopt v6only: %v %v", r, err)
+	}
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: dual, Address: inet6("::", 9200, 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind [::]:9200 v6only: %v %v", r, err)
+	}
+	// A packet info message's source address is a bind's, its interface a
+	// bindtodevice's.
+	bound, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: bound, Address: inet("127.0.0.1", 8125)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind 127.0.0.1:8125: %v %v", r, err)
+	}
+	pktinfo := func(ifindex int32, src string) *sockdv1.ControlMessage {
+		data := binary.NativeEndian.AppendUint32(nil, uint32(ifindex)) // struct in_pktinfo
+		data = append(data, netip.MustParseAddr(src).AsSlice()...)
+		data = append(data, 0, 0, 0, 0)
+		return &sockdv1.ControlMessage{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: data}
+	}
+	send := func(c *sockdv1.ControlMessage) error {
+		_, err := l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: bound, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9000),
+			Control: []*sockdv1.ControlMessage{c}})
+		return err
+	}
+	wantDenied(t, send(pktinfo(0, "127.0.0.9")), reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, send(pktinfo(1, "0.0.0.0")), reasonPolicyDenied, actionSendMsg)
+	if err := send(pktinfo(0, "127.0.0.1")); err != nil {
+		t.Fatalf("pktinfo from the bound address: %v", err)
+	}
 	// A traffic class of precedence 6 or 7 is as privileged as such a tos.
 	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
 	key, val := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0xe0)

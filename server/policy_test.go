@@ -479,10 +479,10 @@ func TestUnspecifiedDestination(t *testing.T) {
 	}
 	// And through the check itself: the prefixes allow a real address.
 	check := policyCheck{pol: &Policy{origin: "test"}, p: Principal{Kind: "uid", UID: 1000}, r: &policyRule{connect: notLoopback}}
-	if err := check.connect(unix.SOCK_STREAM, ipAddr("0.0.0.0:9")); err == nil {
+	if err := check.connectPeer(unix.SOCK_STREAM, ipAddr("0.0.0.0:9")); err == nil {
 		t.Error("0.0.0.0 allowed by prefixes that leave the loopback out")
 	}
-	if err := check.connect(unix.SOCK_STREAM, ipAddr("8.8.8.8:9")); err != nil {
+	if err := check.connectPeer(unix.SOCK_STREAM, ipAddr("8.8.8.8:9")); err != nil {
 		t.Errorf("an address the prefixes hold: %v", err)
 	}
 }

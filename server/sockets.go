@@ -57,7 +57,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if bad != nil {
 		return &sockdv1.BindResponse{Error: bad}, nil
 	}
-	if err := s.checkCaller(ctx).bind(sa); err != nil {
+	if err := s.checkCaller(ctx).bind(sock, sa); err != nil {
 		return nil, err
 	}
 	se, err := outcome(sock.Bind(sa))
@@ -103,7 +103,7 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
 		}
-		if err := s.checkCaller(ctx).connect(sock.Type(), sa); err != nil {
+		if err := s.checkCaller(ctx).connect(sock, sa); err != nil {
 			return nil, err
 		}
 		dest = &sa
