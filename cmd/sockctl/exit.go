@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"unicode"
 
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // Exit statuses. Scripts rely on them: keep them stable.
@@ -94,6 +97,11 @@ func exitCode(err error) int {
 func errorMessage(err error) string {
 	var sockErr *client.SocketError
 	if errors.As(err, &sockErr) {
+		// An invalid outcome's message says why, where its short form
+		// ("invalid socket_option: socket.rcvtimeo") does not.
+		if m := sockErr.Proto.GetMessage(); sockErr.Kind() == sockdv1.SocketError_KIND_INVALID && strings.HasPrefix(m, "invalid") {
+			return m
+		}
 		return sockErr.Error()
 	}
 	if errors.Is(err, context.Canceled) {
@@ -136,4 +144,34 @@ func codeName(c codes.Code) string {
 		prev = r
 	}
 	return b.String()
+}
+
+// emitRefusal writes, for -o json, the error of a call the daemon refused
+// or could not be reached for, as the object a socket error is: a script
+// reading the results then tells a refusal from a result with nothing to
+// say. A socket error is already in its result, and a usage error is the
+// script's own (exit status 2).
+func emitRefusal(w io.Writer, err error) {
+	var sockErr *client.SocketError
+	if errors.As(err, &sockErr) || exitCode(err) == exitUsage {
+		return
+	}
+	type refusal struct {
+		Reason  string `json:"reason"`
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+	}
+	var dialErr *client.DialError
+	r := refusal{Reason: "failed", Kind: "sockctl", Message: errorMessage(err)}
+	switch st, ok := grpcStatus(err); {
+	case exitCode(err) == exitInterrupted:
+		r.Reason = "interrupted"
+	case ok:
+		r = refusal{Reason: codeName(st.Code()), Kind: "rpc", Message: st.Message()}
+	case errors.As(err, &dialErr):
+		r.Reason, r.Kind = "unreachable", "daemon"
+	}
+	json.NewEncoder(w).Encode(struct {
+		Error refusal `json:"error"`
+	}{r})
 }

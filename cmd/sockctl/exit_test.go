@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -26,6 +27,9 @@ func TestExitCodeAndMessage(t *testing.T) {
 	}{
 		{"socket error", refused, exitFailure, "econnrefused"},
 		{"invalid socket error", failure{invalidState}, exitFailure, "invalid state"},
+		{"invalid, said why", &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "socket_option", InvalidValue: "socket.rcvtimeo", Message: "invalid socket_option socket.rcvtimeo: not supported"}},
+			exitFailure, "invalid socket_option socket.rcvtimeo: not supported"},
 		{"not found", failure{notFound}, exitFailure, `not_found: unknown socket "x"`},
 		{"permission", status.Error(codes.PermissionDenied, "policy"), exitFailure, "permission_denied: policy"},
 		{"unimplemented", failure{status.Error(codes.Unimplemented, "later")}, exitFailure, "unimplemented: later"},
@@ -67,5 +71,40 @@ func TestCodeName(t *testing.T) {
 		if got := codeName(code); got != want {
 			t.Errorf("codeName(%v) = %q, want %q", code, got, want)
 		}
+	}
+}
+
+// With -o json a refusal of the daemon, or a daemon out of reach, is an
+// error object on standard output too, as a socket error is in its result;
+// a socket error (already there) and a usage error write nothing.
+func TestEmitRefusal(t *testing.T) {
+	refused := &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "econnrefused", Errno: 111}}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{failure{status.Error(codes.NotFound, `unknown socket "x"`)}, `{"error":{"reason":"not_found","kind":"rpc","message":"unknown socket \"x\""}}` + "\n"},
+		{status.Error(codes.PermissionDenied, "policy"), `{"error":{"reason":"permission_denied","kind":"rpc","message":"policy"}}` + "\n"},
+		{&client.DialError{Address: "unix:///x", Err: syscall.ENOENT}, `{"error":{"reason":"unreachable","kind":"daemon","message":"cannot reach sockd at unix:///x: no such file or directory"}}` + "\n"},
+		{failure{context.Canceled}, `{"error":{"reason":"interrupted","kind":"sockctl","message":"interrupted"}}` + "\n"},
+		{refused, ""},
+		{usage(errors.New("bad flag")), ""},
+		{failure{status.Error(codes.InvalidArgument, "length: negative")}, ""},
+	} {
+		var b strings.Builder
+		emitRefusal(&b, c.err)
+		if b.String() != c.want {
+			t.Errorf("emitRefusal(%v) wrote %q, want %q", c.err, b.String(), c.want)
+		}
+	}
+}
+
+func TestJSONRefusalOnStdout(t *testing.T) {
+	code, stdout, stderr := sockctl(t, "--addr", absentDaemon(t), "-o", "json", "number-of")
+	if code != exitUnreachable || !strings.HasPrefix(stdout, `{"error":{"reason":"unreachable"`) || !strings.Contains(stderr, "cannot reach") {
+		t.Errorf("number-of -o json, no daemon: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, stdout, _ := sockctl(t, "--addr", absentDaemon(t), "number-of"); code != exitUnreachable || stdout != "" {
+		t.Errorf("number-of, no daemon: exit %d, stdout %q: want nothing on stdout", code, stdout)
 	}
 }

@@ -22,7 +22,9 @@
 // option value: a scalar, or an object for structured values), sent, unsent, async
 // {mode, operation, handle}, error {reason, kind, errno, invalid,
 // invalid_value, message}. Members that do not apply are left out; a result
-// with nothing to say is {}. Control messages of recvmsg are protojson with
+// with nothing to say is {}. A call the daemon refused, or a daemon out of
+// reach, is an {"error": {reason, kind, message}} object too, kind "rpc"
+// (reason not_found, permission_denied, ...) or "daemon" (unreachable). Control messages of recvmsg are protojson with
 // proto field names (in name order, 64-bit integers as numbers).
 //
 // # Exit status
@@ -65,6 +67,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(err)
+	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Value.String() == formatJSON {
+		emitRefusal(stdout, err)
+	}
 	fmt.Fprintf(stderr, "error: %s\n", errorMessage(err))
 	if code == exitUsage && cmd != nil {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
