@@ -207,6 +207,9 @@ func FormatOptionValue(v *sockdv1.OptionValue) string {
 	case *sockdv1.OptionValue_Type:
 		return EnumName(x.Type)
 	case *sockdv1.OptionValue_Protocol:
+		if x.Protocol == sockdv1.Protocol_PROTOCOL_UNSPECIFIED {
+			return "default" // a local socket's, as info says
+		}
 		return EnumName(x.Protocol)
 	case *sockdv1.OptionValue_Rcvbuf:
 		switch {

@@ -101,6 +101,18 @@ func TestParseOptionValue(t *testing.T) {
 	}
 }
 
+// A local socket's protocol reads as info prints it.
+func TestFormatDefaultProtocol(t *testing.T) {
+	v := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Protocol{Protocol: sockdv1.Protocol_PROTOCOL_UNSPECIFIED}}
+	if got := FormatOptionValue(v); got != "default" {
+		t.Errorf("FormatOptionValue(protocol unspecified) = %q, want default", got)
+	}
+	v.Value = &sockdv1.OptionValue_Protocol{Protocol: sockdv1.Protocol_PROTOCOL_TCP}
+	if got := FormatOptionValue(v); got != "tcp" {
+		t.Errorf("FormatOptionValue(protocol tcp) = %q", got)
+	}
+}
+
 func TestParseOptionValueErrors(t *testing.T) {
 	tests := []struct {
 		typ, text string

@@ -145,6 +145,8 @@ func TestSockctlSupports(t *testing.T) {
 	if got := c.ok(t, "supports", "ipv6"); got != "ipv6 true" {
 		t.Errorf("supports ipv6 = %q", got)
 	}
+	// A key it does not know is a usage error, as is-supported's false is no error.
+	c.fails(t, 2, "supports", "nonsense")
 
 	for _, tc := range []struct {
 		args []string

@@ -109,8 +109,12 @@ func (c policyCheck) open(domain, typ, protocol int, netns string) error {
 	}
 	protocol = defaultProtocol(domain, typ, protocol)
 	if c.r == nil || !slices.ContainsFunc(c.r.open, func(k socketKind) bool { return k.matches(domain, typ, protocol) }) {
+		proto := kindName(protocol, protocols)
+		if domain == unix.AF_UNIX && protocol == 0 {
+			proto = "default" // as Info names a local socket's
+		}
 		return c.deny(actionOpen, fmt.Sprintf("a socket of domain %s, type %s, protocol %s",
-			kindName(domain, domains), kindName(typ, types), kindName(protocol, protocols)))
+			kindName(domain, domains), kindName(typ, types), proto))
 	}
 	// A rule holds only clean absolute paths (parseNetns): a path that is
 	// not one matches none.

@@ -45,7 +45,7 @@ elsewhere with the same --session ends a --follow here.`,
 		Example: `  sockctl events
   sockctl events --after 41
   sockctl events --follow -o json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				if !follow {

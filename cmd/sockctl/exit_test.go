@@ -108,3 +108,14 @@ func TestJSONRefusalOnStdout(t *testing.T) {
 		t.Errorf("number-of, no daemon: exit %d, stdout %q: want nothing on stdout", code, stdout)
 	}
 }
+
+// A tls:// daemon without the TLS flags is a usage error that names them.
+func TestTLSFlagsNamed(t *testing.T) {
+	t.Setenv("SOCKD_TLS_CERT", "")
+	t.Setenv("SOCKD_TLS_KEY", "")
+	t.Setenv("SOCKD_TLS_CA", "")
+	code, _, stderr := sockctl(t, "--addr", "tls://127.0.0.1:1", "--tls-ca", "ca.pem", "number-of")
+	if code != exitUsage || !strings.Contains(stderr, "--tls-cert, --tls-key and --tls-ca") {
+		t.Errorf("tls:// with --tls-ca only: exit %d, %q", code, stderr)
+	}
+}

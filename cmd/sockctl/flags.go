@@ -148,3 +148,12 @@ func (f *ioFlags) values() (client.Timeout, []sockdv1.MsgFlag, error) {
 func errNegative(flag string) error {
 	return fmt.Errorf("%s must not be negative", flag)
 }
+
+// noArgs refuses arguments to a verb that takes none. cobra.NoArgs would
+// call an argument an "unknown command".
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usage(fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0]))
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ use_registry (the global default), iow, the counts of open sockets by type,
 domain and protocol (registered or not), num_cnt_bits, iov_max and the I/O
 backend's name; then who the daemon takes you to be (principal) and what its
 policy lets you do (policy, and a policy.LIST row per list of your rule).`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				gi, err := c.GlobalInfo(ctx)

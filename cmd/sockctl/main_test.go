@@ -56,7 +56,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"shutdown", "S", "both"}, `invalid shutdown direction "both"`},
 		{[]string{"cancel", "S", "seven"}, `invalid handle "seven"`},
 		{[]string{"cancel", "S", "7", "--op", "read"}, `invalid operation "read"`},
-		{[]string{"events", "extra"}, `unknown command "extra"`},
+		{[]string{"events", "extra"}, `sockctl events takes no arguments, got "extra"`},
 		{[]string{"session", "open"}, `unknown command "open"`},
 		{[]string{"watch", "--interval", "0"}, "--interval must be positive"},
 		{[]string{"-o", "yaml", "info", "S"}, `--output "yaml": want table or json`},

@@ -15,7 +15,7 @@ func newNumberOfCommand(a *app) *cobra.Command {
 		Short: "Print how many registered sockets there are (Erlang's socket:number_of/0)",
 		Long: `Print how many registered sockets the caller may see. Sockets opened with
 --use-registry=false, or while the global default was off, are not counted.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				n, err := c.NumberOf(ctx)

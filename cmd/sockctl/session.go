@@ -29,7 +29,7 @@ func newSessionShowCommand(a *app) *cobra.Command {
 		Long: `Print the session's id (the "sockd-session" metadata, for grpcurl and other
 clients), its name, whether it existed before this invocation, its grace
 period, and the sequence number of its newest event.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withSession(cmd, func(_ context.Context, s *client.Session) error {
 				return a.out.emit(sessionView(s, a.sessionName))
@@ -45,7 +45,7 @@ func newSessionCloseCommand(a *app) *cobra.Command {
 		Long: `End the session now, as if its Erlang process died: its sockets close and
 the operations it waits on are aborted. The next invocation starts a new,
 empty session of the same name.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				if err := s.Close(ctx); err != nil {

@@ -59,7 +59,7 @@ other KEY prints only that feature.`,
 					return err
 				}
 				if key != "" && len(features) == 0 {
-					return errors.New("unknown feature " + strconv.Quote(key))
+					return usage(errors.New("unknown feature " + strconv.Quote(key) + ": sockctl supports lists them"))
 				}
 				return emitFeatures(a.out, features)
 			})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -25,8 +26,11 @@ func (t *tlsFlags) register(f *pflag.FlagSet) {
 // addresses (unix, tcp on the loopback) take none: SOCKD_TLS_* exported for
 // a remote daemon must not keep sockctl from a local one.
 func (t *tlsFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
-	if !strings.HasPrefix(addr, "tls://") || t.cert == "" && t.key == "" && t.ca == "" {
+	if !strings.HasPrefix(addr, "tls://") {
 		return nil, nil
+	}
+	if t.cert == "" || t.key == "" || t.ca == "" {
+		return nil, usage(errors.New("a tls:// daemon needs --tls-cert, --tls-key and --tls-ca (or SOCKD_TLS_CERT, SOCKD_TLS_KEY, SOCKD_TLS_CA)"))
 	}
 	creds, err := client.TLSCredentials(t.cert, t.key, t.ca, t.serverName)
 	if err != nil {

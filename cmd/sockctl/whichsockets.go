@@ -21,7 +21,7 @@ The filters combine: --domain inet --type dgram lists inet datagram sockets.
 --owner takes a session id (sockctl session show prints sockctl's own).`,
 		Example: `  sockctl which-sockets --protocol tcp
   sockctl ls --domain local --owner "$(sockctl session show -o json | jq -r .session)"`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := socketFilter(domain, typ, protocol, owner)
 			if err != nil {
