@@ -17,7 +17,9 @@ func newBindCommand(a *app) *cobra.Command {
 
 ADDR is IP:PORT, [IPv6]:PORT, any:PORT, loopback:PORT, local:/path,
 local:@abstract, or a bare any, loopback or broadcast, which means that
-address in the socket's own domain.`,
+address in the socket's own domain. An address without :PORT has port 0, as
+an Erlang sockaddr without port (the kernel picks one on bind; a connect or
+send to port 0 is refused by the peer's kernel).`,
 		Example: `  sockctl bind $S 127.0.0.1:0
   sockctl bind $S any
   sockctl bind $S local:/tmp/app.sock`,
