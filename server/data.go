@@ -86,15 +86,22 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SendToResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	if err := s.checkCaller(ctx).send(c.sock, dest); err != nil {
+	check := s.checkCaller(ctx)
+	if err := check.send(c.sock, dest); err != nil {
 		return nil, err
 	}
 	adm, err := s.admit(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
+	binds := sendBinds(c.sock)
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
 	adm.done()
+	if binds {
+		if err := check.boundAsDecided(c.sock); err != nil {
+			return nil, err
+		}
+	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -135,8 +142,14 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err != nil {
 		return nil, err
 	}
+	binds := sendBinds(c.sock) && dest != nil
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
 	adm.done()
+	if binds {
+		if err := check.boundAsDecided(c.sock); err != nil {
+			return nil, err
+		}
+	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }

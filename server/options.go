@@ -45,6 +45,11 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if err := s.checkCaller(ctx).setOpt(o, value); err != nil {
 		return nil, err
 	}
+	if isV6only(o.SysLevel, o.SysName) {
+		mu := s.binds.of(sock)
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	se, err = optionOutcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
@@ -193,6 +198,11 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 		value = v.BytesValue
 	default:
 		return &sockdv1.SetOptNativeResponse{Error: invalid("socket_option", "no value")}, nil
+	}
+	if isV6only(int(r.GetLevel()), int(r.GetName())) {
+		mu := s.binds.of(sock)
+		mu.Lock()
+		defer mu.Unlock()
 	}
 	se, err := optionOutcome(options.SetNative(sock, int(r.GetLevel()), int(r.GetName()), value))
 	return &sockdv1.SetOptNativeResponse{Error: se}, err

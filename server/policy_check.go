@@ -209,6 +209,26 @@ func (c policyCheck) implicitBind(sock *engine.Socket) error {
 	return c.dualStackBind(sock, wild, why)
 }
 
+// boundAsDecided checks, after a datagram send that may have bound sock,
+// what the send bound: a send cannot hold the socket's bind lock (it may
+// wait), so an IPV6_V6ONLY changed between implicitBind and the send could
+// have bound [::] with IPv4 where the rule allows IPv6 only. Such a socket
+// is closed, and the send refused: only a client racing itself gets there.
+func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
+	if c.unrestricted() || sock.Bound() {
+		return nil
+	}
+	name, err := sock.SockName()
+	if err != nil || name.Port == 0 || !name.Addr.IsUnspecified() {
+		return nil
+	}
+	if err := c.dualStackBind(sock, engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Unspecified()}, " (IPV6_V6ONLY changed during a send)"); err != nil {
+		sock.Close()
+		return err
+	}
+	return nil
+}
+
 // dualStack reports whether an inet6 socket takes IPv4 too (IPV6_V6ONLY
 // off).
 func dualStack(sock *engine.Socket) bool {
@@ -383,38 +403,40 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 	return nil
 }
 
-// pktinfo decides a packet info control message: its source address is a
-// bind's, at the socket's port, and an interface it names is a
-// bindtodevice's.
+// pktinfo decides a packet info control message: the source address it
+// chooses is a bind's. The socket's own address, or any local one under a
+// wildcard its rule let it bind, is its own already; another needs the
+// bind rules, at the socket's port or at a port the kernel picks. The
+// interface it may name is not decided: any user may name one (the
+// kernel's rules, as for an unprivileged SO_BINDTODEVICE).
 func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlMessage) error {
 	var src netip.Addr
-	var ifindex int64
 	switch v := engine.ControlValue(m).(type) {
 	case engine.PktInfo:
-		src, ifindex = v.SpecDst, int64(v.Ifindex)
+		src = v.SpecDst
 	case engine.PktInfo6:
-		src, ifindex = v.Addr, int64(v.Ifindex)
+		src = v.Addr
 	default:
 		if key == (cmsgKey{unix.IPPROTO_IP, unix.IP_PKTINFO}) || key == (cmsgKey{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}) {
 			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" that does not decode")
 		}
 		return nil
 	}
-	if ifindex != 0 && !c.r.options[options.Key{Level: options.LevelSocket, Name: "bindtodevice"}] {
-		return c.deny(actionSendMsg, fmt.Sprintf("control message %s naming interface %d (a bindtodevice)", cmsgTypeNames[key], ifindex))
+	if !src.IsValid() || src.IsUnspecified() {
+		return nil
 	}
-	if src.IsValid() && !src.IsUnspecified() {
-		var port uint16
-		if name, err := sock.SockName(); err == nil {
-			port = name.Port
-		}
-		from := engine.SockAddr{Family: engine.FamilyInet, Addr: src, Port: port}
-		if src.Is6() {
-			from.Family = engine.FamilyInet6
-		}
-		if !allowsAddr(c.r.bind, from) {
-			return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", cmsgTypeNames[key], addrTarget(from)))
-		}
+	name, _ := sock.SockName()
+	if sock.Bound() && (name.Addr.Unmap().IsUnspecified() || name.Addr.Unmap() == src.Unmap()) {
+		return nil
+	}
+	from := engine.SockAddr{Family: engine.FamilyInet, Addr: src, Port: name.Port}
+	if src.Is6() {
+		from.Family = engine.FamilyInet6
+	}
+	anyPort := from
+	anyPort.Port = 0
+	if !allowsAddr(c.r.bind, from) && !allowsAddr(c.r.bind, anyPort) {
+		return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", cmsgTypeNames[key], addrTarget(from)))
 	}
 	return nil
 }

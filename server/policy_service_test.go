@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -770,9 +771,13 @@ rules:
 		return err
 	}
 	wantDenied(t, send(pktinfo(0, "127.0.0.9")), reasonPolicyDenied, actionSendMsg)
-	wantDenied(t, send(pktinfo(1, "0.0.0.0")), reasonPolicyDenied, actionSendMsg)
-	if err := send(pktinfo(0, "127.0.0.1")); err != nil {
-		t.Fatalf("pktinfo from the bound address: %v", err)
+	for _, c := range []struct {
+		ifindex int32
+		src     string
+	}{{0, "127.0.0.1"}, {1, "0.0.0.0"}, {1, "127.0.0.1"}} { // its own address; an interface, as any user may name
+		if err := send(pktinfo(c.ifindex, c.src)); err != nil {
+			t.Fatalf("pktinfo ifindex %d source %s from a socket bound to 127.0.0.1: %v", c.ifindex, c.src, err)
+		}
 	}
 	// A traffic class of precedence 6 or 7 is as privileged as such a tos.
 	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
@@ -839,5 +844,52 @@ func TestPolicyLocalPathsDoNotFollowLinks(t *testing.T) {
 	}
 	for _, p := range []string{filepath.Join(app, "x"), filepath.Join(app, "sub", "secret.sock")} {
 		wantDenied(t, connect(p), reasonPolicyDenied, actionConnect)
+	}
+}
+
+// A pktinfo source the socket's bind rules allow at a port the kernel picks
+// is allowed on every send, the first (no port yet) as the next.
+func TestPktinfoSourceUnderAPickedPort(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  bind: [\"*:0\"]\n  sendto: [\"127.0.0.1:9\"]\n"))
+	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	data := binary.NativeEndian.AppendUint32(nil, 0)
+	data = append(data, 127, 0, 0, 1, 0, 0, 0, 0)
+	for i := range 2 {
+		_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: udp, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
+			Control: []*sockdv1.ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: data}}})
+		if err != nil {
+			t.Fatalf("send %d with pktinfo source 127.0.0.1: %v", i+1, err)
+		}
+	}
+}
+
+// The policy's decision on [::] and the bind see the same IPV6_V6ONLY: a
+// setopt racing the bind cannot make it bind IPv4 too where the rule allows
+// IPv6 only.
+func TestDualStackBindRacingV6only(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet6 *\"]\n  bind: [\"[::]:9200-9999\"]\n"))
+	ctx := l.ctx
+	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_IPV6, Name: "v6only"}
+	v6only := func(on bool) *sockdv1.OptionValue {
+		return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: on}}
+	}
+	for i := range 400 {
+		port := uint32(9200 + i)
+		id, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
+		l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: id, Key: key, Value: v6only(true)})
+		var wg sync.WaitGroup
+		var bound bool
+		wg.Go(func() {
+			r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: id, Address: inet6("::", port, 0)})
+			bound = err == nil && r.GetError() == nil
+		})
+		wg.Go(func() { l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: id, Key: key, Value: v6only(false)}) })
+		wg.Wait()
+		if sock, _ := l.svc.engine.Lookup(id); bound && dualStack(sock) {
+			t.Fatalf("round %d: bound [::]:%d with v6only off, which the rule (IPv6 only) does not allow", i, port)
+		}
+		l.svc.Close(ctx, &sockdv1.CloseRequest{SocketId: id})
 	}
 }

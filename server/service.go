@@ -97,6 +97,7 @@ type Service struct {
 	options  *options.Host
 	sockets  *SocketCounter
 	pol      atomic.Pointer[Policy]
+	binds    *bindLocks
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
@@ -138,6 +139,7 @@ func New(cfg Config) *Service {
 		sockets:  cfg.Sockets,
 		root:     os.Geteuid() == 0,
 		denials:  newDenialCounts(),
+		binds:    newBindLocks(),
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes

@@ -57,6 +57,9 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if bad != nil {
 		return &sockdv1.BindResponse{Error: bad}, nil
 	}
+	mu := s.binds.of(sock)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := s.checkCaller(ctx).bind(sock, sa); err != nil {
 		return nil, err
 	}
@@ -77,6 +80,9 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 		}
 		backlog = int(r.GetBacklog())
 	}
+	mu := s.binds.of(sock)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := s.checkCaller(ctx).implicitBind(sock); err != nil {
 		return nil, err
 	}
@@ -102,6 +108,11 @@ func (s *Service) Connect(ctx context.Context, r *sockdv1.ConnectRequest) (*sock
 		sa, bad := decodeAddr(r.GetAddress(), sock.Domain())
 		if bad != nil {
 			return &sockdv1.ConnectResponse{Error: bad}, nil
+		}
+		if sendBinds(sock) { // a datagram connect, which never waits
+			mu := s.binds.of(sock)
+			mu.Lock()
+			defer mu.Unlock()
 		}
 		if err := s.checkCaller(ctx).connect(sock, sa); err != nil {
 			return nil, err

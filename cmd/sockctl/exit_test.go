@@ -107,6 +107,10 @@ func TestJSONRefusalOnStdout(t *testing.T) {
 	if code, stdout, _ := sockctl(t, "--addr", absentDaemon(t), "number-of"); code != exitUnreachable || stdout != "" {
 		t.Errorf("number-of, no daemon: exit %d, stdout %q: want nothing on stdout", code, stdout)
 	}
+	// nc's standard output carries the connection's data alone.
+	if code, stdout, _ := sockctl(t, "--addr", absentDaemon(t), "-o", "json", "nc", "127.0.0.1", "9"); code != exitUnreachable || stdout != "" {
+		t.Errorf("nc -o json, no daemon: exit %d, stdout %q: want nothing on stdout", code, stdout)
+	}
 }
 
 // A tls:// daemon without the TLS flags is a usage error that names them.

@@ -67,7 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(err)
-	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Value.String() == formatJSON {
+	// nc's standard output is the connection's data alone.
+	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Value.String() == formatJSON && (cmd == nil || cmd.Name() != "nc") {
 		emitRefusal(stdout, err)
 	}
 	fmt.Fprintf(stderr, "error: %s\n", errorMessage(err))

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// bindLocks serialize, per socket, a policy's decision on a bind (explicit,
+// or the one a listen, datagram send or connect makes) and the call that
+// binds, against a change of IPV6_V6ONLY, which decides whether [::] binds
+// IPv4 too: the option set between the two would bind what the policy
+// refused. Striped: sockets share a lock by their id's hash.
+type bindLocks struct {
+	seed  maphash.Seed
+	locks [64]sync.Mutex
+}
+
+func newBindLocks() *bindLocks { return &bindLocks{seed: maphash.MakeSeed()} }
+
+// of returns sock's lock.
+func (b *bindLocks) of(sock *engine.Socket) *sync.Mutex {
+	return &b.locks[maphash.String(b.seed, sock.ID())%uint64(len(b.locks))]
+}
+
+// sendBinds reports whether a datagram send may bind sock, which then takes
+// its lock: an unbound inet6 datagram socket. Other sends take none, so
+// that a send that waits holds no lock.
+func sendBinds(sock *engine.Socket) bool {
+	return sock.Domain() == unix.AF_INET6 && sock.Type() == unix.SOCK_DGRAM && !sock.Bound()
+}
+
+// isV6only reports whether a setsockopt level and name is IPV6_V6ONLY.
+func isV6only(level, name int) bool { return level == unix.IPPROTO_IPV6 && name == unix.IPV6_V6ONLY }
