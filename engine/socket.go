@@ -51,6 +51,8 @@ type Socket struct {
 
 	// Facts for Info's state lists.
 	bound, listening, connected atomic.Bool
+	// portAsked: a Bind named the socket's port (not 0).
+	portAsked atomic.Bool
 
 	cnt counters
 
@@ -200,6 +202,9 @@ func (s *Socket) Bind(sa SockAddr) error {
 			return err
 		}
 		s.bound.Store(true)
+		if (sa.Family == FamilyInet || sa.Family == FamilyInet6) && sa.Port != 0 {
+			s.portAsked.Store(true)
+		}
 		s.logDebug("bind", "address", sa)
 		return nil
 	})
@@ -324,6 +329,10 @@ func (s *Socket) SetDebug(v bool) { s.debug.Store(v) }
 // Bound reports whether a Bind of the socket succeeded (Info's bound state):
 // not a bind the kernel made by itself on a listen, send or connect.
 func (s *Socket) Bound() bool { return s.bound.Load() }
+
+// PortPicked reports whether the socket's port, if it has one, is one the
+// kernel picked: no Bind named a port.
+func (s *Socket) PortPicked() bool { return !s.portAsked.Load() }
 
 // UseRegistry is otp use_registry; the registry package reads it.
 func (s *Socket) UseRegistry() bool { return s.useRegistry.Load() }

@@ -63,12 +63,22 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
+	check := s.checkCaller(ctx)
+	if err := check.plainSend(c.sock); err != nil {
+		return nil, err
+	}
 	adm, err := s.admit(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
+	binds := sendBinds(c.sock)
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
+	if binds {
+		if err := check.boundAsDecided(c.sock); err != nil {
+			return nil, err
+		}
+	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
@@ -130,6 +140,8 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 			return nil, err
 		}
 		dest = &sa
+	} else if err := check.plainSend(c.sock); err != nil {
+		return nil, err
 	}
 	ctrl, bad := decodeControl(r.GetControl())
 	if bad != nil {
@@ -142,7 +154,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err != nil {
 		return nil, err
 	}
-	binds := sendBinds(c.sock) && dest != nil
+	binds := sendBinds(c.sock)
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
 	adm.done()
 	if binds {

@@ -209,6 +209,16 @@ func (c policyCheck) implicitBind(sock *engine.Socket) error {
 	return c.dualStackBind(sock, wild, why)
 }
 
+// plainSend decides a send without an address: on a datagram socket no
+// Bind bound and not connected, Linux binds the unspecified address before
+// it answers edestaddrreq (implicitBind).
+func (c policyCheck) plainSend(sock *engine.Socket) error {
+	if sock.Type() != unix.SOCK_DGRAM {
+		return nil
+	}
+	return c.implicitBind(sock)
+}
+
 // boundAsDecided checks, after a datagram send that may have bound sock,
 // what the send bound: a send cannot hold the socket's bind lock (it may
 // wait), so an IPV6_V6ONLY changed between implicitBind and the send could
@@ -426,19 +436,38 @@ func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlM
 		return nil
 	}
 	name, _ := sock.SockName()
-	if sock.Bound() && (name.Addr.Unmap().IsUnspecified() || name.Addr.Unmap() == src.Unmap()) {
+	if sock.Bound() && covers(sock, name.Addr, src) {
 		return nil
 	}
 	from := engine.SockAddr{Family: engine.FamilyInet, Addr: src, Port: name.Port}
 	if src.Is6() {
 		from.Family = engine.FamilyInet6
 	}
-	anyPort := from
-	anyPort.Port = 0
-	if !allowsAddr(c.r.bind, from) && !allowsAddr(c.r.bind, anyPort) {
+	picked := from
+	picked.Port = 0
+	// Port 0 rules cover a port the kernel picked, not one a Bind asked for.
+	if !allowsAddr(c.r.bind, from) && !(sock.PortPicked() && allowsAddr(c.r.bind, picked)) {
 		return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", cmsgTypeNames[key], addrTarget(from)))
 	}
 	return nil
+}
+
+// covers reports whether a socket bound to bound may send from src as it
+// is: its own address, or any of the family its unspecified address
+// takes: 0.0.0.0 (plain, or IPv4-mapped on an inet6 socket) IPv4 ones, [::]
+// IPv6 ones, and IPv4 ones too when the socket is not v6only.
+func covers(sock *engine.Socket, bound, src netip.Addr) bool {
+	switch {
+	case bound.Unmap() == src.Unmap():
+		return true
+	case !bound.Unmap().IsUnspecified():
+		return false
+	case bound.Unmap().Is4(): // 0.0.0.0 or ::ffff:0.0.0.0
+		return src.Unmap().Is4()
+	case src.Unmap().Is4(): // [::] and an IPv4 source
+		return dualStack(sock)
+	}
+	return true // [::] and an IPv6 source
 }
 
 // precedenceOption maps the control messages that set a packet's

@@ -893,3 +893,61 @@ func TestDualStackBindRacingV6only(t *testing.T) {
 		l.svc.Close(ctx, &sockdv1.CloseRequest{SocketId: id})
 	}
 }
+
+// What a third review found: a send without an address binds too (Linux
+// binds before it answers edestaddrreq); the IPv4-mapped wildcard covers
+// IPv4 sources only; a port a Bind asked for is not a port-0 rule's.
+func TestPolicyHoldsOnSendsAndSources(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, `version: 1
+rules:
+- principals: ["uid:1000"]
+  open: ["inet dgram", "inet6 dgram"]
+  bind: ["[::1]:7000", "0.0.0.0:5000", "127.0.0.1:8125", "127.0.0.1:0"]
+  sendto: ["[::1]:1-65535", "127.0.0.1:1-65535"]
+`))
+	ctx := l.ctx
+	// A plain send on a datagram socket no Bind bound.
+	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
+	_, err := l.svc.Send(ctx, &sockdv1.SendRequest{SocketId: udp6, Data: []byte("x")})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	_, err = l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp6, Iov: [][]byte{[]byte("x")}})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	if sock, _ := l.svc.engine.Lookup(udp6); sock != nil {
+		if name, err := sock.SockName(); err != nil || name.Port != 0 {
+			t.Fatalf("after refused plain sends the socket is bound: %v %v", name, err)
+		}
+	}
+	send := func(id, to string, port uint32, pktinfo *sockdv1.ControlMessage) error {
+		addr := inet(to, port)
+		if strings.Contains(to, ":") {
+			addr = inet6(to, port, 0)
+		}
+		_, err := l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: addr,
+			Control: []*sockdv1.ControlMessage{pktinfo}})
+		return err
+	}
+	// [::ffff:0.0.0.0] is the IPv4 wildcard: not an IPv6 source.
+	mapped, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: mapped, Address: inet6("::ffff:0.0.0.0", 5000, 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind [::ffff:0.0.0.0]:5000: %v %v", r, err)
+	}
+	src6 := &sockdv1.ControlMessage{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_PKTINFO, Data: append(netip.IPv6Loopback().AsSlice(), 0, 0, 0, 0)}
+	wantDenied(t, send(mapped, "::1", 9, src6), reasonPolicyDenied, actionSendMsg)
+	// 127.0.0.1:8125 asked for by a Bind: another source at that port is
+	// not covered by a port-0 rule of any address.
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  bind: [\"127.0.0.1:8125\", \"*:0\"]\n  sendto: [\"127.0.0.1:9\"]\n"))
+	fixed, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: fixed, Address: inet("127.0.0.1", 8125)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind 127.0.0.1:8125: %v %v", r, err)
+	}
+	src4 := func(a string) *sockdv1.ControlMessage {
+		data := binary.NativeEndian.AppendUint32(nil, 0)
+		data = append(data, netip.MustParseAddr(a).AsSlice()...)
+		return &sockdv1.ControlMessage{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: append(data, 0, 0, 0, 0)}
+	}
+	wantDenied(t, send(fixed, "127.0.0.1", 9, src4("127.0.0.2")), reasonPolicyDenied, actionSendMsg)
+	if err := send(fixed, "127.0.0.1", 9, src4("127.0.0.1")); err != nil {
+		t.Fatalf("pktinfo from its own address: %v", err)
+	}
+}
