@@ -49,6 +49,11 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 		mu := s.binds.of(sock)
 		mu.Lock()
 		defer mu.Unlock()
+		if on, ok := value.(bool); ok && !on {
+			if err := s.checkCaller(ctx).v6onlyOff(sock); err != nil {
+				return nil, err
+			}
+		}
 	}
 	se, err = optionOutcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err

@@ -158,7 +158,12 @@ func (c policyCheck) connect(sock *engine.Socket, sa engine.SockAddr) error {
 	if err := c.connectPeer(sock.Type(), sa); err != nil {
 		return err
 	}
-	if t := sock.Type(); sa.Family != engine.FamilyUnspec && (t == unix.SOCK_DGRAM || t == unix.SOCK_RAW) {
+	switch t := sock.Type(); {
+	case sa.Family == engine.FamilyUnspec || c.unrestricted() || sock.Bound():
+		return nil
+	case sock.Domain() == unix.AF_UNIX: // any type: a connect with passcred names it
+		return c.localAutobind(sock)
+	case t == unix.SOCK_DGRAM || t == unix.SOCK_RAW:
 		return c.implicitBind(sock)
 	}
 	return nil
@@ -189,6 +194,8 @@ func (c policyCheck) implicitBind(sock *engine.Socket) error {
 	}
 	var wild engine.SockAddr
 	switch sock.Domain() {
+	case unix.AF_UNIX:
+		return c.localAutobind(sock)
 	case unix.AF_INET:
 		wild = engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified()}
 	case unix.AF_INET6:
@@ -207,6 +214,34 @@ func (c policyCheck) implicitBind(sock *engine.Socket) error {
 		return c.deny(actionBind, addrTarget(wild)+why)
 	}
 	return c.dualStackBind(sock, wild, why)
+}
+
+// localAutobind decides the abstract name Linux gives a local socket no
+// Bind bound when it connects or sends with SO_PASSCRED (or SO_PASSPIDFD)
+// on, so that its peer has an address to read: "@" and five hex digits,
+// which anyone may send to. It needs a rule that allows such a name.
+func (c policyCheck) localAutobind(sock *engine.Socket) error {
+	if name, err := sock.SockName(); err != nil || len(name.Path) > 0 {
+		return nil // named already (abstract or path)
+	}
+	pass := true
+	sock.Control(func(fd int) error {
+		pass = false
+		for _, o := range []int{unix.SO_PASSCRED, unix.SO_PASSPIDFD} {
+			if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o); err == nil && v != 0 {
+				pass = true
+			}
+		}
+		return nil
+	})
+	if !pass {
+		return nil
+	}
+	autobind := engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{0, '0', '0', '0', '0', '0'}}
+	if c.r == nil || !allowsAddr(c.r.bind, autobind) {
+		return c.deny(actionBind, "local:@ and five hex digits (Linux names a local socket with passcred on when it connects or sends)")
+	}
+	return nil
 }
 
 // plainSend decides a send without an address: on a datagram socket no
@@ -235,6 +270,30 @@ func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
 	if err := c.dualStackBind(sock, engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Unspecified()}, " (IPV6_V6ONLY changed during a send)"); err != nil {
 		sock.Close()
 		return err
+	}
+	return nil
+}
+
+// v6onlyOff decides turning IPV6_V6ONLY off. A socket a Bind bound to [::]
+// at a port the kernel picked loses the port when it is dissolved (connect
+// AF_UNSPEC), and its next listen or send binds [::] again, IPv4 too: so
+// the rule must allow 0.0.0.0 at that port (0 for a picked one) as well.
+// A socket no Bind bound is decided when it binds (implicitBind).
+func (c policyCheck) v6onlyOff(sock *engine.Socket) error {
+	if c.unrestricted() || sock.Domain() != unix.AF_INET6 || !sock.Bound() {
+		return nil
+	}
+	name, err := sock.SockName()
+	if err != nil || !name.Addr.IsUnspecified() || name.Addr.Is4In6() {
+		return nil
+	}
+	port := name.Port
+	if sock.PortPicked() {
+		port = 0
+	}
+	v4 := engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified(), Port: port}
+	if c.r == nil || !allowsAddr(c.r.bind, v4) {
+		return c.deny(actionSetOpt, "ipv6.v6only false on a socket bound to [::] (it would take IPv4 too: "+addrTarget(v4)+")")
 	}
 	return nil
 }
@@ -460,7 +519,10 @@ func covers(sock *engine.Socket, bound, src netip.Addr) bool {
 	switch {
 	case bound.Unmap() == src.Unmap():
 		return true
-	case !bound.Unmap().IsUnspecified():
+	case !bound.Unmap().IsUnspecified() || nonlocalSources(sock):
+		// A wildcard covers the host's own addresses: with freebind (or
+		// transparent) the kernel takes any source, which the bind rules
+		// must then allow.
 		return false
 	case bound.Unmap().Is4(): // 0.0.0.0 or ::ffff:0.0.0.0
 		return src.Unmap().Is4()
@@ -468,6 +530,23 @@ func covers(sock *engine.Socket, bound, src netip.Addr) bool {
 		return dualStack(sock)
 	}
 	return true // [::] and an IPv6 source
+}
+
+// nonlocalSources reports whether a socket may send from addresses that
+// are not the host's: IP_FREEBIND, IPV6_FREEBIND or IP_TRANSPARENT on (or
+// unknown, which counts as on).
+func nonlocalSources(sock *engine.Socket) bool {
+	on := true
+	sock.Control(func(fd int) error {
+		on = false
+		for _, o := range [][2]int{{unix.SOL_IP, unix.IP_FREEBIND}, {unix.SOL_IP, unix.IP_TRANSPARENT}, {unix.IPPROTO_IPV6, unix.IPV6_FREEBIND}} {
+			if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err == nil && v != 0 {
+				on = true
+			}
+		}
+		return nil
+	})
+	return on
 }
 
 // precedenceOption maps the control messages that set a packet's

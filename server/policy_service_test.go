@@ -951,3 +951,88 @@ rules:
 		t.Fatalf("pktinfo from its own address: %v", err)
 	}
 }
+
+// A fifth review: IPV6_V6ONLY turned off on a socket a Bind bound to [::]
+// at a picked port (which a dissolve lets go, and the next listen takes
+// again, IPv4 too); a wildcard that covers sources only while they are
+// the host's (freebind); a local socket that Linux names when it sends
+// with passcred on.
+func TestPolicyHoldsOnRebindsAndNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rxPath := filepath.Join(dir, "rx.sock")
+	rx, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: rxPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := os.Chmod(rxPath, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, fmt.Sprintf(`version: 1
+rules:
+- principals: ["uid:1000"]
+  open: ["inet6 stream", "inet6 dgram", "local dgram"]
+  bind: ["[::]:0"]
+  sendto: ["[::1]:9", "local:%s"]
+`, rxPath)))
+	ctx := l.ctx
+	setBool := func(id string, level sockdv1.OptionLevel, name string, on bool) error {
+		r, err := l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: id, Key: &sockdv1.OptionKey{Level: level, Name: name},
+			Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: on}}})
+		if err == nil && r.GetError() != nil {
+			t.Fatalf("setopt %s %v: %v", name, on, r.GetError())
+		}
+		return err
+	}
+	// v6only off, once bound to [::]:0: it would take IPv4 at its next bind.
+	ln, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
+	if err := setBool(ln, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", true); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: ln, Address: inet6("::", 0, 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind [::]:0 v6only: %v %v", r, err)
+	}
+	if r, err := l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: ln}); err != nil || r.GetError() != nil {
+		t.Fatalf("listen: %v %v", r, err)
+	}
+	unspec := &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}
+	if r, err := l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: ln, Address: unspec}); err != nil || r.GetError() != nil {
+		t.Fatalf("dissolve: %v %v", r, err) // the kernel lets go of the picked port
+	}
+	wantDenied(t, setBool(ln, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", false), reasonPolicyDenied, actionSetOpt)
+	// With freebind, [::] no longer covers any source: the rules decide.
+	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
+	if err := setBool(udp, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", true); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: udp, Address: inet6("::", 0, 0)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind [::]:0: %v %v", r, err)
+	}
+	src := &sockdv1.ControlMessage{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_PKTINFO, Data: append(netip.MustParseAddr("fd00::1").AsSlice(), 0, 0, 0, 0)}
+	sendFrom := func() error {
+		_, err := l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp, Iov: [][]byte{[]byte("x")}, Address: inet6("::1", 9, 0),
+			Control: []*sockdv1.ControlMessage{src}})
+		return err
+	}
+	if err := setBool(udp, sockdv1.OptionLevel_OPTION_LEVEL_IP, "freebind", true); err != nil {
+		t.Fatal(err)
+	}
+	wantDenied(t, sendFrom(), reasonPolicyDenied, actionSendMsg)
+	// passcred: a send would name the socket @xxxxx, which no rule allows.
+	loc, _ := l.open(t, sockdv1.Domain_DOMAIN_LOCAL, sockdv1.Type_TYPE_DGRAM)
+	if err := setBool(loc, sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "passcred", true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: loc, Data: []byte("x"), Address: local(rxPath)})
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	plain, _ := l.open(t, sockdv1.Domain_DOMAIN_LOCAL, sockdv1.Type_TYPE_DGRAM)
+	if r, err := l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: plain, Data: []byte("x"), Address: local(rxPath)}); err != nil || r.GetError() != nil {
+		t.Fatalf("a local send without passcred: %v %v", r, err)
+	}
+}

@@ -83,8 +83,10 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 	mu := s.binds.of(sock)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := s.checkCaller(ctx).implicitBind(sock); err != nil {
-		return nil, err
+	if sock.Domain() != unix.AF_UNIX { // a local listen binds nothing (an unnamed one is einval)
+		if err := s.checkCaller(ctx).implicitBind(sock); err != nil {
+			return nil, err
+		}
 	}
 	if d := sock.Domain(); d == unix.AF_INET || d == unix.AF_INET6 {
 		sock.SetAcceptFilter(s.acceptFilter)
