@@ -163,7 +163,7 @@ func (c policyCheck) connect(sock *engine.Socket, sa engine.SockAddr) error {
 		return nil
 	case sock.Domain() == unix.AF_UNIX: // any type: a connect with passcred names it
 		return c.localAutobind(sock)
-	case t == unix.SOCK_DGRAM || t == unix.SOCK_RAW:
+	case t == unix.SOCK_DGRAM || t == unix.SOCK_RAW || t == unix.SOCK_SEQPACKET: // SCTP binds the wildcard too
 		return c.implicitBind(sock)
 	}
 	return nil
@@ -320,7 +320,10 @@ func dualStack(sock *engine.Socket) bool {
 // send binds it (implicitBind).
 func (c policyCheck) send(sock *engine.Socket, sa engine.SockAddr) error {
 	if t := sock.Type(); t == unix.SOCK_STREAM || t == unix.SOCK_SEQPACKET {
-		return c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect })
+		if err := c.peer(actionConnect, sa, func(r *policyRule) []addrPattern { return r.connect }); err != nil || t == unix.SOCK_STREAM {
+			return err
+		}
+		return c.implicitBind(sock) // an SCTP association set up by a send binds the wildcard
 	}
 	if err := c.peer(actionSendTo, sa, func(r *policyRule) []addrPattern { return r.sendTo }); err != nil {
 		return err
