@@ -522,7 +522,7 @@ func covers(sock *engine.Socket, bound, src netip.Addr) bool {
 	switch {
 	case bound.Unmap() == src.Unmap():
 		return true
-	case !bound.Unmap().IsUnspecified() || nonlocalSources(sock):
+	case !bound.Unmap().IsUnspecified() || nonlocalSources(sock, src):
 		// A wildcard covers the host's own addresses: with freebind (or
 		// transparent) the kernel takes any source, which the bind rules
 		// must then allow.
@@ -535,14 +535,20 @@ func covers(sock *engine.Socket, bound, src netip.Addr) bool {
 	return true // [::] and an IPv6 source
 }
 
-// nonlocalSources reports whether a socket may send from addresses that
-// are not the host's: IP_FREEBIND, IPV6_FREEBIND or IP_TRANSPARENT on (or
-// unknown, which counts as on).
-func nonlocalSources(sock *engine.Socket) bool {
+// nonlocalSources reports whether a socket may send from src when it is
+// not one of the host's addresses: an IPv4 source with IP_TRANSPARENT on,
+// an IPv6 one also with freebind (IP_FREEBIND or IPV6_FREEBIND). The kernel
+// refuses any other (unknown counts as on).
+func nonlocalSources(sock *engine.Socket, src netip.Addr) bool {
+	opts := [][2]int{{unix.SOL_IP, unix.IP_TRANSPARENT}}
+	if !src.Unmap().Is4() {
+		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT},
+			[2]int{unix.SOL_IP, unix.IP_FREEBIND}, [2]int{unix.IPPROTO_IPV6, unix.IPV6_FREEBIND})
+	}
 	on := true
 	sock.Control(func(fd int) error {
 		on = false
-		for _, o := range [][2]int{{unix.SOL_IP, unix.IP_FREEBIND}, {unix.SOL_IP, unix.IP_TRANSPARENT}, {unix.IPPROTO_IPV6, unix.IPV6_FREEBIND}} {
+		for _, o := range opts {
 			if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err == nil && v != 0 {
 				on = true
 			}

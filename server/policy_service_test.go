@@ -1036,3 +1036,26 @@ rules:
 		t.Fatalf("a local send without passcred: %v %v", r, err)
 	}
 }
+
+// Freebind lets an IPv6 socket send from any address, not an IPv4 one: an
+// IPv4 server with freebind bound to 0.0.0.0:8080 still replies from the
+// address a datagram came to.
+func TestFreebindLeavesIPv4SourcesCovered(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  bind: [\"0.0.0.0:8080\"]\n  sendto: [\"*:53\"]\n"))
+	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
+	on := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}}
+	if r, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: udp, Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_IP, Name: "freebind"}, Value: on}); err != nil || r.GetError() != nil {
+		t.Fatalf("setopt ip freebind: %v %v", r, err)
+	}
+	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: udp, Address: inet("0.0.0.0", 8080)}); err != nil || r.GetError() != nil {
+		t.Fatalf("bind 0.0.0.0:8080: %v %v", r, err)
+	}
+	data := binary.NativeEndian.AppendUint32(nil, 0)
+	data = append(data, 127, 0, 0, 1, 0, 0, 0, 0)
+	_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: udp, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 53),
+		Control: []*sockdv1.ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: data}}})
+	if status.Code(err) == codes.PermissionDenied {
+		t.Fatalf("reply from 127.0.0.1 under a 0.0.0.0:8080 bind with freebind: %v", err)
+	}
+}
