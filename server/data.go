@@ -5,6 +5,7 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"golang.org/x/sys/unix"
 )
 
 // sendCall is what Send, SendTo and SendMsg share once their requests are decoded.
@@ -63,15 +64,21 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	check := s.checkCaller(ctx)
-	if err := check.plainSend(c.sock); err != nil {
-		return nil, err
+	// A plain send can bind only a datagram socket: a stream send, the
+	// common one, takes no policy lookup.
+	dgram := c.sock.Type() == unix.SOCK_DGRAM
+	var check policyCheck
+	if dgram {
+		check = s.checkCaller(ctx)
+		if err := check.plainSend(c.sock); err != nil {
+			return nil, err
+		}
 	}
 	adm, err := s.admit(c.sess, c.t, func() int { return len(r.GetData()) })
 	if err != nil {
 		return nil, err
 	}
-	binds := sendBinds(c.sock)
+	binds := dgram && sendBinds(c.sock)
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
 	if binds {
