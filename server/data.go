@@ -5,7 +5,6 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
-	"golang.org/x/sys/unix"
 )
 
 // sendCall is what Send, SendTo and SendMsg share once their requests are decoded.
@@ -64,9 +63,9 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if bad != nil {
 		return &sockdv1.SendResponse{Error: bad, BytesUnsent: uint64(len(r.GetData()))}, nil
 	}
-	// A plain send can bind only a datagram socket: a stream send, the
-	// common one, takes no policy lookup.
-	dgram := c.sock.Type() == unix.SOCK_DGRAM
+	// A plain send can bind only a datagram (or local seqpacket) socket: a
+	// stream send, the common one, takes no policy lookup.
+	dgram := plainSendBinds(c.sock)
 	var check policyCheck
 	if dgram {
 		check = s.checkCaller(ctx)

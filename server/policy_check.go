@@ -246,12 +246,21 @@ func (c policyCheck) localAutobind(sock *engine.Socket) error {
 
 // plainSend decides a send without an address: on a datagram socket no
 // Bind bound and not connected, Linux binds the unspecified address before
-// it answers edestaddrreq (implicitBind).
+// it answers edestaddrreq, and names a local one with passcred on, as it
+// does a local seqpacket one, which sends as a datagram socket does
+// (implicitBind).
 func (c policyCheck) plainSend(sock *engine.Socket) error {
-	if sock.Type() != unix.SOCK_DGRAM {
+	if !plainSendBinds(sock) {
 		return nil
 	}
 	return c.implicitBind(sock)
+}
+
+// plainSendBinds reports whether a send without an address may bind or
+// name sock: a datagram socket, or a local seqpacket one.
+func plainSendBinds(sock *engine.Socket) bool {
+	t := sock.Type()
+	return t == unix.SOCK_DGRAM || t == unix.SOCK_SEQPACKET && sock.Domain() == unix.AF_UNIX
 }
 
 // boundAsDecided checks, after a datagram send that may have bound sock,

@@ -1059,3 +1059,67 @@ func TestFreebindLeavesIPv4SourcesCovered(t *testing.T) {
 		t.Fatalf("reply from 127.0.0.1 under a 0.0.0.0:8080 bind with freebind: %v", err)
 	}
 }
+
+// A local seqpacket socket sends as a datagram one: with passcred turned
+// on after its connect, a plain send would have Linux name it @xxxxx,
+// reachable by anyone, which no rule allowed.
+func TestSeqpacketPasscredNamesNeedARule(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "srv.sock")
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: p, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(p, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // accepts until the listener closes, holding what it accepted
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, fmt.Sprintf("version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"local seqpacket\"]\n  connect: [\"local:%s\"]\n", p)))
+	for _, how := range []string{"Send", "SendMsg"} {
+		r, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_LOCAL, Type: sockdv1.Type_TYPE_SEQPACKET})
+		if err != nil || r.GetError() != nil {
+			t.Fatalf("open: %v %v", r, err)
+		}
+		id := r.GetSocketId()
+		if cr, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id, Address: local(p)}); err != nil || cr.GetError() != nil {
+			t.Fatalf("connect: %v %v", cr, err)
+		}
+		sr, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id, Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "passcred"},
+			Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}}})
+		if err != nil || sr.GetError() != nil {
+			t.Fatalf("setopt passcred: %v %v", sr, err)
+		}
+		if how == "Send" {
+			_, err = l.svc.Send(l.ctx, &sockdv1.SendRequest{SocketId: id, Data: []byte("x")})
+		} else {
+			_, err = l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}})
+		}
+		nr, _ := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: id})
+		if err == nil {
+			t.Errorf("%s: allowed, and the socket is now named %q (local:@* not in bind)", how, nr.GetAddress().GetLocal().GetPath())
+			continue
+		}
+		wantDenied(t, err, reasonPolicyDenied, actionBind)
+	}
+}
