@@ -80,7 +80,11 @@ func ParseProtocol(s string) (Protocol, error) {
 	if s == "default" {
 		return DefaultProtocol, nil
 	}
-	n, num, err := parseNamed(s, "protocol", sockdv1.Protocol(0).Descriptor())
+	d := sockdv1.Protocol(0).Descriptor()
+	n, num, err := parseNamed(s, "protocol", d)
+	if _, notNumber := strconv.ParseInt(s, 10, 32); err != nil && notNumber != nil {
+		err = fmt.Errorf("invalid protocol %q: want default, %s or a number", s, strings.Join(enumNames(d), ", "))
+	}
 	return Protocol{Enum: sockdv1.Protocol(n), Number: num}, err
 }
 

@@ -81,8 +81,11 @@ func TestParseProtocol(t *testing.T) {
 			t.Errorf("ParseProtocol(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	if _, err := ParseProtocol("tcp6"); err == nil || !strings.Contains(err.Error(), "tcp, udp, sctp") {
-		t.Errorf("ParseProtocol(tcp6) error = %v, want a list of protocols", err)
+	if _, err := ParseProtocol("tcp6"); err == nil || !strings.Contains(err.Error(), "want default, ip, tcp, udp, sctp") {
+		t.Errorf("ParseProtocol(tcp6) error = %v, want a list of protocols, default first", err)
+	}
+	if _, err := ParseProtocol("-1"); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("ParseProtocol(-1) error = %v, want a negative number refused as such", err)
 	}
 }
 
