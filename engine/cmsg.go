@@ -76,8 +76,6 @@ func badControl(msgs []ControlMessage, rest []byte, why string) ([]ControlMessag
 	return msgs, &InvalidError{What: "ctrl", Value: why}
 }
 
-// decodeControlValue decodes the payloads of reference §7; nil when the
-// (level, type) is unknown or the payload has the wrong size.
 // ControlValue is m's value: the decoded one it carries, or the one its raw
 // data decodes to (nil if none does).
 func ControlValue(m ControlMessage) any {
@@ -87,6 +85,8 @@ func ControlValue(m ControlMessage) any {
 	return decodeControlValue(m.Level, m.Type, m.Data)
 }
 
+// decodeControlValue decodes the payloads of reference §7; nil when the
+// (level, type) is unknown or the payload has the wrong size.
 func decodeControlValue(level, typ int, d []byte) any {
 	switch {
 	case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMP:
