@@ -141,7 +141,7 @@ func (c policyCheck) dualStackBind(sock *engine.Socket, sa engine.SockAddr, why 
 	if c.unrestricted() || sa.Family != engine.FamilyInet6 || !sa.Addr.IsUnspecified() || !dualStack(sock) {
 		return nil
 	}
-	v4 := engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified(), Port: sa.Port}
+	v4 := unspecified(engine.FamilyInet, sa.Port)
 	if c.r == nil || !allowsAddr(c.r.bind, v4) {
 		return c.deny(actionBind, addrTarget(sa)+" (not v6only: "+addrTarget(v4)+" too)"+why)
 	}
@@ -197,9 +197,9 @@ func (c policyCheck) implicitBind(sock *engine.Socket) error {
 	case unix.AF_UNIX:
 		return c.localAutobind(sock)
 	case unix.AF_INET:
-		wild = engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified()}
+		wild = unspecified(engine.FamilyInet, 0)
 	case unix.AF_INET6:
-		wild = engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Unspecified()}
+		wild = unspecified(engine.FamilyInet6, 0)
 	default:
 		return nil
 	}
@@ -224,17 +224,7 @@ func (c policyCheck) localAutobind(sock *engine.Socket) error {
 	if name, err := sock.SockName(); err != nil || len(name.Path) > 0 {
 		return nil // named already (abstract or path)
 	}
-	pass := true
-	sock.Control(func(fd int) error {
-		pass = false
-		for _, o := range []int{unix.SO_PASSCRED, unix.SO_PASSPIDFD} {
-			if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o); err == nil && v != 0 {
-				pass = true
-			}
-		}
-		return nil
-	})
-	if !pass {
+	if pass, known := anyFlagOn(sock, sockFlag{unix.SOL_SOCKET, unix.SO_PASSCRED}, sockFlag{unix.SOL_SOCKET, unix.SO_PASSPIDFD}); known && !pass {
 		return nil
 	}
 	autobind := engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{0, '0', '0', '0', '0', '0'}}
@@ -276,7 +266,7 @@ func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
 	if err != nil || name.Port == 0 || !name.Addr.IsUnspecified() {
 		return nil
 	}
-	if err := c.dualStackBind(sock, engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Unspecified()}, " (IPV6_V6ONLY changed during a send)"); err != nil {
+	if err := c.dualStackBind(sock, unspecified(engine.FamilyInet6, 0), " (IPV6_V6ONLY changed during a send)"); err != nil {
 		sock.Close()
 		return err
 	}
@@ -300,7 +290,7 @@ func (c policyCheck) v6onlyOff(sock *engine.Socket) error {
 	if sock.PortPicked() {
 		port = 0
 	}
-	v4 := engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified(), Port: port}
+	v4 := unspecified(engine.FamilyInet, port)
 	if c.r == nil || !allowsAddr(c.r.bind, v4) {
 		return c.deny(actionSetOpt, "ipv6.v6only false on a socket bound to [::] (it would take IPv4 too: "+addrTarget(v4)+")")
 	}
@@ -308,18 +298,43 @@ func (c policyCheck) v6onlyOff(sock *engine.Socket) error {
 }
 
 // dualStack reports whether an inet6 socket takes IPv4 too (IPV6_V6ONLY
-// off).
+// off, or unknown: the policy assumes the wider). A closed socket binds
+// nothing: its call answers closed.
 func dualStack(sock *engine.Socket) bool {
-	if sock.Domain() != unix.AF_INET6 {
+	if sock.Domain() != unix.AF_INET6 || sock.Closed() {
 		return false
 	}
-	v6only := 1
+	v6only, known := anyFlagOn(sock, sockFlag{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY})
+	return !known || !v6only
+}
+
+// sockFlag is a boolean socket option: its level and name.
+type sockFlag struct{ level, name int }
+
+// anyFlagOn reports whether any of flags is on for sock, and whether all of
+// them could be read (known false: the socket is closed, or the kernel
+// refused one; the policy then assumes what lets the socket do more).
+func anyFlagOn(sock *engine.Socket, flags ...sockFlag) (on, known bool) {
 	sock.Control(func(fd int) error {
-		var err error
-		v6only, err = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
-		return err
+		known = true
+		for _, f := range flags {
+			v, err := unix.GetsockoptInt(fd, f.level, f.name)
+			if err != nil {
+				known = false
+			}
+			on = on || v != 0
+		}
+		return nil
 	})
-	return v6only == 0
+	return on, known
+}
+
+// unspecified is the unspecified address of family (inet or inet6) at port.
+func unspecified(family engine.Family, port uint16) engine.SockAddr {
+	if family == engine.FamilyInet6 {
+		return engine.SockAddr{Family: family, Addr: netip.IPv6Unspecified(), Port: port}
+	}
+	return engine.SockAddr{Family: engine.FamilyInet, Addr: netip.IPv4Unspecified(), Port: port}
 }
 
 // send decides the address a send gives. On a stream socket it connects
@@ -549,22 +564,13 @@ func covers(sock *engine.Socket, bound, src netip.Addr) bool {
 // an IPv6 one also with freebind (IP_FREEBIND or IPV6_FREEBIND). The kernel
 // refuses any other (unknown counts as on).
 func nonlocalSources(sock *engine.Socket, src netip.Addr) bool {
-	opts := [][2]int{{unix.SOL_IP, unix.IP_TRANSPARENT}}
+	flags := []sockFlag{{unix.SOL_IP, unix.IP_TRANSPARENT}}
 	if !src.Unmap().Is4() {
-		opts = append(opts, [2]int{unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT},
-			[2]int{unix.SOL_IP, unix.IP_FREEBIND}, [2]int{unix.IPPROTO_IPV6, unix.IPV6_FREEBIND})
+		flags = append(flags, sockFlag{unix.IPPROTO_IPV6, unix.IPV6_TRANSPARENT},
+			sockFlag{unix.SOL_IP, unix.IP_FREEBIND}, sockFlag{unix.IPPROTO_IPV6, unix.IPV6_FREEBIND})
 	}
-	on := true
-	sock.Control(func(fd int) error {
-		on = false
-		for _, o := range opts {
-			if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err == nil && v != 0 {
-				on = true
-			}
-		}
-		return nil
-	})
-	return on
+	on, known := anyFlagOn(sock, flags...)
+	return on || !known
 }
 
 // precedenceOption maps the control messages that set a packet's
