@@ -238,6 +238,13 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 // stop is closed: a stream ended or replaced must not mark as sent what its
 // successor has yet to send. snd (nil: none) hears of every event sent.
 func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, snd *eventSender) (uint64, error) {
+	// markSent records what went out, through cursor: it must not come back
+	// for a cancel to withdraw and answer a second time.
+	markSent := func() {
+		sess.mu.Lock()
+		sess.log.markSent(cursor)
+		sess.mu.Unlock()
+	}
 	for {
 		if snd.stopped() {
 			return cursor, errStopped
@@ -258,28 +265,20 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 		}
 		for _, ev := range batch {
 			if ev.Event != nil && snd.stopped() {
-				// Replaced or abandoned mid-batch: what went out is sent;
-				// the rest is the next stream's to send.
-				sess.mu.Lock()
-				sess.log.markSent(cursor)
-				sess.mu.Unlock()
+				// Replaced or abandoned mid-batch: the rest is the next
+				// stream's to send.
+				markSent()
 				return cursor, errStopped
 			}
 			if ev.Event != nil { // nil: withdrawn by a cancel
 				if err := stream.Send(ev); err != nil {
-					// What did go out is sent: it must not come back for a
-					// cancel to withdraw and answer a second time.
-					sess.mu.Lock()
-					sess.log.markSent(cursor)
-					sess.mu.Unlock()
+					markSent()
 					return cursor, err
 				}
 				snd.sentOne()
 			}
 			cursor = ev.Sequence
 		}
-		sess.mu.Lock()
-		sess.log.markSent(cursor)
-		sess.mu.Unlock()
+		markSent()
 	}
 }
