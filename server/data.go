@@ -77,10 +77,9 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if err != nil {
 		return nil, err
 	}
-	binds := dgram && sendBinds(c.sock)
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
-	if binds {
+	if dgram {
 		if err := check.boundAsDecided(c.sock); err != nil {
 			return nil, err
 		}
@@ -110,13 +109,10 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
-	binds := sendBinds(c.sock)
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
 	adm.done()
-	if binds {
-		if err := check.boundAsDecided(c.sock); err != nil {
-			return nil, err
-		}
+	if err := check.boundAsDecided(c.sock); err != nil {
+		return nil, err
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
@@ -160,13 +156,10 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err != nil {
 		return nil, err
 	}
-	binds := sendBinds(c.sock)
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
 	adm.done()
-	if binds {
-		if err := check.boundAsDecided(c.sock); err != nil {
-			return nil, err
-		}
+	if err := check.boundAsDecided(c.sock); err != nil {
+		return nil, err
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err

@@ -258,8 +258,10 @@ func plainSendBinds(sock *engine.Socket) bool {
 // wait), so an IPV6_V6ONLY changed between implicitBind and the send could
 // have bound [::] with IPv4 where the rule allows IPv6 only. Such a socket
 // is closed, and the send refused: only a client racing itself gets there.
+// A send binds nothing Bound would report, so whether it may have bound is
+// the same question after it as before.
 func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
-	if c.unrestricted() || sock.Bound() {
+	if !sendBinds(sock) || c.unrestricted() {
 		return nil
 	}
 	name, err := sock.SockName()
