@@ -26,9 +26,10 @@ func (b *bindLocks) of(sock *engine.Socket) *sync.Mutex {
 	return &b.locks[maphash.String(b.seed, sock.ID())%uint64(len(b.locks))]
 }
 
-// sendBinds reports whether a datagram send may bind sock, which then takes
-// its lock: an unbound inet6 datagram socket. Other sends take none, so
-// that a send that waits holds no lock.
+// sendBinds reports whether a datagram send or connect may bind sock where
+// IPV6_V6ONLY decides what it binds: an inet6 datagram socket no Bind
+// bound. A connect of one, which never waits, holds the socket's lock; a
+// send, which may wait, holds none and is checked after (boundAsDecided).
 func sendBinds(sock *engine.Socket) bool {
 	return sock.Domain() == unix.AF_INET6 && sock.Type() == unix.SOCK_DGRAM && !sock.Bound()
 }
