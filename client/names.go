@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/sockd/sockd/internal/enumname"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -131,14 +132,7 @@ func ParseMsgFlag(s string) (sockdv1.MsgFlag, error) {
 // SHUTDOWN_HOW_READ_WRITE is "read_write"). A value the descriptor does not
 // know prints as its number.
 func EnumName(e protoreflect.Enum) string {
-	return enumValueName(e.Descriptor(), e.Number())
-}
-
-// enumPrefix returns the prefix every value name of d starts with, taken from
-// its zero value, which buf's lint requires to be PREFIX_UNSPECIFIED.
-func enumPrefix(d protoreflect.EnumDescriptor) string {
-	zero := string(d.Values().ByNumber(0).Name())
-	return strings.TrimSuffix(zero, "UNSPECIFIED")
+	return enumname.Of(e.Descriptor(), e.Number())
 }
 
 func nameOrNumber(e protoreflect.Enum, number int32) string {
@@ -166,7 +160,7 @@ func parseNamed(s, what string, d protoreflect.EnumDescriptor) (protoreflect.Enu
 
 // parseEnum looks s up among the names EnumName gives d's values.
 func parseEnum(s, what string, d protoreflect.EnumDescriptor) (protoreflect.EnumNumber, error) {
-	prefix := enumPrefix(d)
+	prefix := enumname.Prefix(d)
 	if s != "" && s == strings.ToLower(s) {
 		if v := d.Values().ByName(protoreflect.Name(prefix + strings.ToUpper(s))); v != nil && v.Number() != 0 {
 			return v.Number(), nil
@@ -177,7 +171,7 @@ func parseEnum(s, what string, d protoreflect.EnumDescriptor) (protoreflect.Enum
 
 // enumNames lists the names of d's values, without the unspecified zero.
 func enumNames(d protoreflect.EnumDescriptor) []string {
-	prefix := enumPrefix(d)
+	prefix := enumname.Prefix(d)
 	values := d.Values()
 	names := make([]string, 0, values.Len()-1)
 	for i := range values.Len() {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/sockd/sockd/internal/enumname"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -144,17 +145,9 @@ func formatFields(msg protoreflect.Message) string {
 
 func formatScalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
 	if fd.Kind() == protoreflect.EnumKind {
-		return enumValueName(fd.Enum(), v.Enum())
+		return enumname.Of(fd.Enum(), v.Enum())
 	}
 	return v.String()
-}
-
-func enumValueName(d protoreflect.EnumDescriptor, n protoreflect.EnumNumber) string {
-	v := d.Values().ByNumber(n)
-	if v == nil {
-		return strconv.Itoa(int(n))
-	}
-	return strings.ToLower(strings.TrimPrefix(string(v.Name()), enumPrefix(d)))
 }
 
 // fieldsObject is msg as a JSON object with the keys of the readable form.
@@ -172,7 +165,7 @@ func fieldsObject(msg protoreflect.Message) map[string]any {
 			}
 			obj[string(fd.Name())] = elems
 		case fd.Kind() == protoreflect.EnumKind:
-			obj[string(fd.Name())] = enumValueName(fd.Enum(), msg.Get(fd).Enum())
+			obj[string(fd.Name())] = enumname.Of(fd.Enum(), msg.Get(fd).Enum())
 		default:
 			obj[string(fd.Name())] = msg.Get(fd).Interface()
 		}

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sockd/sockd/internal/enumname"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -115,20 +116,9 @@ func protoScalarTerm(fd protoreflect.FieldDescriptor, v protoreflect.Value) stri
 	case protoreflect.BytesKind:
 		return fmt.Sprintf("<<%d bytes>>", len(v.Bytes()))
 	case protoreflect.EnumKind:
-		ev := fd.Enum().Values().ByNumber(v.Enum())
-		if ev == nil {
-			return strconv.Itoa(int(v.Enum()))
-		}
-		return enumTerm(fd.Enum(), ev)
+		return enumname.Of(fd.Enum(), v.Enum())
 	}
 	return fmt.Sprint(v.Interface())
-}
-
-// enumTerm is an enum value's name as an Erlang atom: lower case, without
-// the prefix protobuf's style gives every value of its type.
-func enumTerm(e protoreflect.EnumDescriptor, ev protoreflect.EnumValueDescriptor) string {
-	prefix := strings.ToUpper(snake(string(e.Name()))) + "_"
-	return strings.ToLower(strings.TrimPrefix(string(ev.Name()), prefix))
 }
 
 // clip shortens s to at most n bytes and a mark, on a character boundary:
