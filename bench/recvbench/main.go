@@ -94,28 +94,30 @@ func run(sockdPath string, sizes, callers []int, d time.Duration, rounds int) er
 	}
 	defer proc.Stop(bare)
 
-	fmt.Printf("%-5s %-7s %12s %12s %6s %10s %10s %6s %12s %12s  %s\n", "size", "callers", "sockd ops/s", "bare ops/s", "ratio",
-		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op", "ratios per round (rate/p50)")
+	fmt.Printf("%-5s %-7s %12s %12s %6s %10s %10s %6s %12s %12s %11s %11s  %s\n", "size", "callers", "sockd ops/s", "bare ops/s", "ratio",
+		"sockd p50", "bare p50", "ratio", "sockd cpu/op", "bare cpu/op", "sockd cs/op", "bare cs/op", "ratios per round (rate/p50)")
 	for _, size := range sizes {
 		for _, n := range callers {
 			// sockd and the anchor take turns, round after round, so that a
 			// slow moment of the machine falls on both alike; every column
 			// is the median over the rounds.
-			var sr, br, sp, bp, sc, bc, rateRatio, p50Ratio []float64
+			var sr, br, sp, bp, sc, bc, ss, bs, rateRatio, p50Ratio []float64
 			var perRound []string
 			for range rounds {
-				before := proc.CPUTime(sockd.Process.Pid)
+				before, switches := proc.CPUTime(sockd.Process.Pid), proc.Switches(sockd.Process.Pid)
 				s, err := measureSockd(sockdSock, size, n, d)
 				if err != nil {
 					return err
 				}
 				sc = append(sc, float64((proc.CPUTime(sockd.Process.Pid)-before)/time.Duration(s.rate*d.Seconds())))
-				before = proc.CPUTime(bare.Process.Pid)
+				ss = append(ss, float64(proc.Switches(sockd.Process.Pid)-switches)/(s.rate*d.Seconds()))
+				before, switches = proc.CPUTime(bare.Process.Pid), proc.Switches(bare.Process.Pid)
 				b, err := measureBare(bareSock, size, n, d)
 				if err != nil {
 					return err
 				}
 				bc = append(bc, float64((proc.CPUTime(bare.Process.Pid)-before)/time.Duration(b.rate*d.Seconds())))
+				bs = append(bs, float64(proc.Switches(bare.Process.Pid)-switches)/(b.rate*d.Seconds()))
 				sr, br = append(sr, s.rate), append(br, b.rate)
 				sp, bp = append(sp, float64(s.p50)), append(bp, float64(b.p50))
 				rateRatio = append(rateRatio, s.rate/b.rate)
@@ -123,9 +125,9 @@ func run(sockdPath string, sizes, callers []int, d time.Duration, rounds int) er
 				perRound = append(perRound, fmt.Sprintf("%.2f/%.2f", s.rate/b.rate, float64(s.p50)/float64(b.p50)))
 			}
 			us := func(ns float64) time.Duration { return time.Duration(ns).Round(time.Microsecond / 10) }
-			fmt.Printf("%-5d %-7d %12.0f %12.0f %6.2f %10v %10v %6.2f %12v %12v  %s\n", size, n,
+			fmt.Printf("%-5d %-7d %12.0f %12.0f %6.2f %10v %10v %6.2f %12v %12v %11.1f %11.1f  %s\n", size, n,
 				stat.Median(sr), stat.Median(br), stat.Median(rateRatio), us(stat.Median(sp)), us(stat.Median(bp)), stat.Median(p50Ratio),
-				us(stat.Median(sc)), us(stat.Median(bc)), strings.Join(perRound, " "))
+				us(stat.Median(sc)), us(stat.Median(bc)), stat.Median(ss), stat.Median(bs), strings.Join(perRound, " "))
 		}
 	}
 	return nil
