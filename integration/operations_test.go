@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -257,4 +258,38 @@ func TestSocketCapLeavesTheListenersRoom(t *testing.T) {
 	}
 	s.close(t, ids[0])
 	s.open(t, udp4) // a place again
+}
+
+// TestStreamsPerConnectionAreBounded: --max-streams bounds the calls and
+// streams one connection has in progress (each is a goroutine in the
+// daemon, even one whose request never comes): past it a client's next call
+// waits for one to end.
+func TestStreamsPerConnectionAreBounded(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, t.TempDir(), "--max-streams", "2")
+	first := sessionOn(t, d)
+	// A second session on the same connection.
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	resp, err := first.api.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &rawSession{t: t, api: first.api, id: resp.GetSessionId()}
+	// Two event streams, each in progress once its first marker arrives.
+	streams := []*eventReader{first.events(t, 0), second.events(t, 0)}
+	for _, r := range streams {
+		if ev := r.nextRaw(t); !isMarker(ev) {
+			t.Fatalf("first message of a new event stream: %v", ev)
+		}
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := first.api.GlobalInfo(short, &sockdv1.GlobalInfoRequest{}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("a third call with two streams in progress and --max-streams 2: %v, want it to wait (DEADLINE_EXCEEDED)", err)
+	}
+	streams[1].cancel()
+	if _, err := first.api.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{}); err != nil {
+		t.Fatalf("a call once a stream ended: %v", err)
+	}
 }

@@ -102,6 +102,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
+		grpc.MaxConcurrentStreams(opts.maxStreams),
 		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
 		grpc.MaxSendMsgSize(pipewire.MaxMessage),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
