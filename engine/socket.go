@@ -370,6 +370,15 @@ func (s *Socket) actFor(c Creds) {
 	}
 }
 
+// ActsFor reports the local user s acts for (OpenOptions.Creds), the
+// kernel's owner of s: false when s has the daemon's own uid.
+func (s *Socket) ActsFor() (Creds, bool) {
+	if s.creds == nil {
+		return Creds{}, false
+	}
+	return *s.creds, true
+}
+
 // reportWraps tells the owner about wrapped counters, if iow is on.
 func (s *Socket) reportWraps() {
 	wrapped := s.cnt.takeWrapped()

@@ -131,6 +131,16 @@ func TestDefaultPolicyForAnotherUser(t *testing.T) {
 	if _, errOut, code := run("bind", id, "127.0.0.1:0"); code != 0 {
 		t.Errorf("bind to an ephemeral port as nobody: exit %d, %s", code, errOut)
 	}
+	// Options any user may set on a socket of its own; its sockets are its
+	// own uid's, so a reuseport group is too.
+	for _, opt := range [][]string{{"socket", "reuseport", "true"}, {"tcp", "congestion", "reno"}} {
+		if _, errOut, code := run(append([]string{"setopt", id}, opt...)...); code != 0 {
+			t.Errorf("setopt %s as nobody: exit %d, %s", strings.Join(opt, " "), code, errOut)
+		}
+	}
+	if _, errOut, code := run("setopt", id, "ip", "transparent", "true"); code != 1 || !strings.Contains(errOut, "permission_denied") {
+		t.Errorf("setopt ip transparent as nobody: exit %d, %s", code, errOut)
+	}
 }
 
 // asNobody starts a daemon of the test's own (as root, with daemonArgs) and

@@ -42,7 +42,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
-	if err := s.checkCaller(ctx).setOpt(o, value); err != nil {
+	if err := s.checkCaller(ctx).setOpt(sock, o, value); err != nil {
 		return nil, err
 	}
 	if isV6only(o.SysLevel, o.SysName) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -418,8 +419,8 @@ func (s *Service) acceptFilter(owner engine.Caller, peer engine.SockAddr) bool {
 
 // setOpt decides a setopt: an option reserved to privileged callers (for
 // the value given) needs the rule's permission.
-func (c policyCheck) setOpt(o *options.Option, v any) error {
-	if !needsPrivilege(o, v) || c.unrestricted() || c.r != nil && (c.r.anyOption || c.r.options[o.Key]) {
+func (c policyCheck) setOpt(sock *engine.Socket, o *options.Option, v any) error {
+	if !needsPrivilege(sock, o, v) || c.unrestricted() || c.r != nil && (c.r.anyOption || c.r.options[o.Key]) {
 		return nil
 	}
 	return c.deny(actionSetOpt, o.Key.String())
@@ -435,14 +436,29 @@ func (c policyCheck) native(action string, level, name int) error {
 	return c.deny(action, fmt.Sprintf("native option level %d name %d", level, name))
 }
 
-// needsPrivilege reports whether setting o to v is reserved to privileged
-// callers (the options table marks those): priority up to 6 and tos below
-// precedence 6 (internet and network control) are open to anyone.
-func needsPrivilege(o *options.Option, v any) bool {
+// needsPrivilege reports whether setting o to v on sock is reserved to
+// privileged callers (the options table marks those), where an unprivileged
+// user could not do the same on a socket of its own: priority up to 6 and
+// tos below precedence 6 (internet and network control) are open to anyone,
+// and so are the congestion algorithms the host allows everyone. The kernel
+// lets a socket join only a reuseport group of its own uid's sockets: one
+// that acts for a user of its own may, but one with the daemon's uid would
+// join the groups of every principal without one.
+func needsPrivilege(sock *engine.Socket, o *options.Option, v any) bool {
 	if !o.Privileged {
 		return false
 	}
 	switch o.Key {
+	case options.Key{Level: options.LevelSocket, Name: "reuseport"}:
+		on, ok := v.(bool)
+		if ok && !on {
+			return false
+		}
+		_, own := sock.ActsFor()
+		return !ok || !own
+	case options.Key{Level: options.LevelTCP, Name: "congestion"}:
+		name, ok := v.(string)
+		return !ok || !slices.Contains(allowedCongestion(), name)
 	case options.Key{Level: options.LevelSocket, Name: "priority"}:
 		n, ok := v.(int)
 		return !ok || n < 0 || n > 6
@@ -454,6 +470,21 @@ func needsPrivilege(o *options.Option, v any) bool {
 		return !ok || highTOS(n) // the traffic class carries the same precedence bits
 	}
 	return true
+}
+
+// allowedCongestionFile lists the congestion control algorithms that
+// unprivileged sockets may choose.
+const allowedCongestionFile = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+
+// allowedCongestion reads allowedCongestionFile: it changes with the host's
+// settings and modules, and a setopt of tcp congestion is rare. None when
+// it cannot be read.
+func allowedCongestion() []string {
+	b, err := os.ReadFile(allowedCongestionFile)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
 }
 
 // highTOS reports a tos of precedence 6 or 7, which routers treat as their own.

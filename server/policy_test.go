@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -273,11 +274,34 @@ func TestNeedsPrivilege(t *testing.T) {
 		}
 		return o
 	}
+	e, err := engine.New(engine.Config{Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	open := func(opts engine.OpenOptions) *engine.Socket {
+		s, err := e.Open(nil, unix.AF_INET, unix.SOCK_STREAM, 0, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	daemons := open(engine.OpenOptions{})
+	allowed := allowedCongestion()
+	if len(allowed) == 0 {
+		t.Fatalf("%s lists no algorithm", allowedCongestionFile)
+	}
 	for _, c := range []struct {
 		o    *options.Option
 		v    any
 		want bool
 	}{
+		{key(options.LevelSocket, "reuseport"), true, true}, // it would join every uid-less principal's groups
+		{key(options.LevelSocket, "reuseport"), false, false},
+		{key(options.LevelTCP, "congestion"), allowed[0], false},
+		{key(options.LevelTCP, "congestion"), "no-such-algorithm", true},
+		{key(options.LevelIPv6, "dstopts"), true, false}, // IPV6_RECVDSTOPTS: anyone's
 		{key(options.LevelSocket, "priority"), 6, false},
 		{key(options.LevelSocket, "priority"), 7, true},
 		{key(options.LevelIP, "tos"), options.TOS(0x10), false},
@@ -287,9 +311,17 @@ func TestNeedsPrivilege(t *testing.T) {
 		{key(options.LevelSocket, "bindtodevice"), "lo", true},
 		{key(options.LevelIP, "ttl"), 9, false},
 	} {
-		if got := needsPrivilege(c.o, c.v); got != c.want {
+		if got := needsPrivilege(daemons, c.o, c.v); got != c.want {
 			t.Errorf("%s = %v: needs privilege %v, want %v", c.o.Key, c.v, got, c.want)
 		}
+	}
+	if os.Geteuid() != 0 {
+		t.Log("not root: a socket acting for a user cannot be opened")
+		return
+	}
+	users := open(engine.OpenOptions{Creds: &engine.Creds{UID: 4242, GID: 4242}})
+	if needsPrivilege(users, key(options.LevelSocket, "reuseport"), true) {
+		t.Error("reuseport on a socket of a user of its own (the kernel keeps its group to that uid) needs privilege")
 	}
 }
 
