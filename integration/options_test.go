@@ -381,6 +381,34 @@ func TestOptIPControlMessages(t *testing.T) {
 			t.Errorf("no %s control message in %v", name, msg.GetControl())
 		}
 	}
+	// The tos reads as getopt answers it, by name (ip_tos()), and a
+	// sendmsg may give it so.
+	if tos := receivedTOS(t, msg); tos.GetIntValue() != 0x10 || tos.GetValueName() != "lowdelay" {
+		t.Errorf("tos control message %v, want 16 named lowdelay", tos)
+	}
+	ctx, cancel := s.call()
+	defer cancel()
+	sent, err := s.api.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: tx, Iov: [][]byte{[]byte("hi")}, Address: dest,
+		Control: []*sockdv1.ControlMessage{{LevelName: "ip", TypeName: "tos", ValueName: "throughput"}}})
+	if err != nil || sent.GetError() != nil {
+		t.Fatalf("sendmsg with ip/tos throughput: %v %v", err, sent.GetError())
+	}
+	msg = s.recvMsg(t, rx, 0, millis(2000))
+	if tos := receivedTOS(t, msg); tos.GetIntValue() != 0x08 || tos.GetValueName() != "throughput" {
+		t.Errorf("tos control message %v after a sendmsg naming throughput", tos)
+	}
+}
+
+// receivedTOS returns msg's ip tos control message.
+func receivedTOS(t *testing.T, msg *sockdv1.RecvMsgResponse) *sockdv1.ControlMessage {
+	t.Helper()
+	for _, c := range msg.GetControl() {
+		if c.GetLevel() == unix.IPPROTO_IP && c.GetType() == unix.IP_TOS {
+			return c
+		}
+	}
+	t.Fatalf("no tos control message in %v", msg.GetControl())
+	return nil
 }
 
 // TestOptMulticast re-expresses api_opt_ip_add_drop_membership and

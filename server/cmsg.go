@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -55,6 +56,9 @@ func encodeControl(msgs []engine.ControlMessage) []*sockdv1.ControlMessage {
 			c.Value = &sockdv1.ControlMessage_Timestamp{Timestamp: &sockdv1.Timeval{Sec: v.Sec, Usec: v.Usec}}
 		case int:
 			c.Value = &sockdv1.ControlMessage_IntValue{IntValue: int32(v)}
+			if isTOS(m.Level, m.Type) {
+				c.ValueName = options.TOS(v).Name()
+			}
 		case engine.PktInfo:
 			c.Value = &sockdv1.ControlMessage_Pktinfo{Pktinfo: &sockdv1.PktInfo{
 				Ifindex: v.Ifindex, SpecDst: addrString(v.SpecDst), Addr: addrString(v.Addr)}}
@@ -161,6 +165,10 @@ func controlKind(c *sockdv1.ControlMessage) (level, typ int, ok bool) {
 	return level, typ, true
 }
 
+// isTOS reports an ip tos control message: IP_TOS, which IP_RECVTOS also
+// makes the kernel send.
+func isTOS(level, typ int) bool { return level == unix.IPPROTO_IP && typ == unix.IP_TOS }
+
 // decodeControl converts control messages of a SendMsg request. A message
 // names its level and type by number or name, and gives either raw data or
 // one of the values the daemon can encode (timestamp, tos/ttl/hoplimit/
@@ -173,9 +181,21 @@ func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sock
 			return nil, invalid("msg", fmt.Sprintf("ctrl: unknown level %q or type %q, or a number they contradict", c.GetLevelName(), c.GetTypeName()))
 		}
 		m := engine.ControlMessage{Level: level, Type: typ}
+		if name := c.GetValueName(); name != "" {
+			tos, known := options.ParseTOS(name)
+			if !isTOS(level, typ) || !known {
+				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q names no value of %s/%s", name, levelNames[level], cmsgTypeNames[cmsgKey{level, typ}]))
+			}
+			if v, ok := c.GetValue().(*sockdv1.ControlMessage_IntValue); ok && int(v.IntValue) != int(tos) {
+				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q and int_value %d disagree", name, v.IntValue))
+			}
+			m.Value = int(tos)
+		}
 		switch v := c.GetValue().(type) {
 		case nil:
-			m.Data = c.GetData()
+			if m.Value == nil {
+				m.Data = c.GetData()
+			}
 		case *sockdv1.ControlMessage_Timestamp:
 			m.Value = engine.Timeval{Sec: v.Timestamp.GetSec(), Usec: v.Timestamp.GetUsec()}
 		case *sockdv1.ControlMessage_IntValue:

@@ -29,7 +29,13 @@ func TestDecodeControlByName(t *testing.T) {
 			t.Errorf("decodeControl(%v) = %+v %v, want level %d type %d", tt.in, msgs, bad, tt.level, tt.typ)
 		}
 	}
+	if msgs, bad := decodeControl([]*sockdv1.ControlMessage{{LevelName: "ip", TypeName: "tos", ValueName: "mincost"}}); bad != nil || msgs[0].Value != 0x02 {
+		t.Errorf("ip tos named mincost decodes as %+v %v", msgs, bad)
+	}
 	for _, in := range []*sockdv1.ControlMessage{
+		{LevelName: "ip", TypeName: "tos", ValueName: "fast"},
+		{LevelName: "ip", TypeName: "ttl", ValueName: "lowdelay"},
+		{LevelName: "ip", TypeName: "tos", ValueName: "lowdelay", Value: ttl}, // 9 is not lowdelay
 		{LevelName: "ip", TypeName: "bogus", Value: ttl},
 		{LevelName: "nowhere", TypeName: "ttl", Value: ttl},
 		{Level: unix.IPPROTO_IPV6, LevelName: "ip", TypeName: "ttl", Value: ttl},

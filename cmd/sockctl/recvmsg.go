@@ -99,8 +99,9 @@ func msgFlagNames(flags []sockdv1.MsgFlag, other uint32) []string {
 	return names
 }
 
-// controlText is "LEVEL/TYPE:VALUE", with names where the daemon gave them,
-// the decoded value for integers and timestamps, and hex bytes otherwise.
+// controlText is "LEVEL/TYPE:VALUE", with names where the daemon gave them
+// (of the value too: ip/tos:lowdelay), the decoded value for integers and
+// timestamps, and hex bytes otherwise.
 func controlText(cm *sockdv1.ControlMessage) string {
 	level := cm.GetLevelName()
 	if level == "" {
@@ -114,6 +115,9 @@ func controlText(cm *sockdv1.ControlMessage) string {
 	switch v := cm.GetValue().(type) {
 	case *sockdv1.ControlMessage_IntValue:
 		value = strconv.Itoa(int(v.IntValue))
+		if name := cm.GetValueName(); name != "" {
+			value = name
+		}
 	case *sockdv1.ControlMessage_Timestamp:
 		value = strconv.FormatInt(v.Timestamp.GetSec(), 10) + "." + leftPad(strconv.FormatInt(v.Timestamp.GetUsec(), 10), 6)
 	default:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,12 +26,13 @@ func newSendMsgCommand(a *app) *cobra.Command {
 		Long: `Send a message (Erlang's socket:sendmsg/4) whose I/O vector holds each DATA
 argument in turn, to the address given by --to on an unconnected socket.
 Each DATA is sent as written, hex-decoded with --hex, or read from standard
-input when it is "-". Each --ctrl LEVEL/TYPE:INTEGER adds a control message with
+input when it is "-". Each --ctrl LEVEL/TYPE:VALUE adds a control message with
 an integer value (ip/ttl, ip/tos, ipv6/hoplimit, ipv6/tclass), written as
-recvmsg prints them.`,
+recvmsg prints them: a number, or for ip/tos a name (lowdelay, throughput,
+reliability, mincost).`,
 		Example: `  sockctl sendmsg $C "GET / HTTP/1.0" $'\r\n\r\n'
   sockctl sendmsg $U hello --to 127.0.0.1:5353
-  sockctl sendmsg $U hello --to 127.0.0.1:5353 --ctrl ip/ttl:1`,
+  sockctl sendmsg $U hello --to 127.0.0.1:5353 --ctrl ip/ttl:1 --ctrl ip/tos:lowdelay`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var msg client.Msg
@@ -70,18 +72,27 @@ recvmsg prints them.`,
 	data = addDataFlags(cmd)
 	// Not --addr: that is the daemon's address, a global flag.
 	cmd.Flags().StringVar(&to, "to", "", "the destination address, for an unconnected socket")
-	cmd.Flags().StringArrayVar(&ctrl, "ctrl", nil, "a control message LEVEL/TYPE:INTEGER, such as ip/ttl:1 (repeatable)")
+	cmd.Flags().StringArrayVar(&ctrl, "ctrl", nil, "a control message LEVEL/TYPE:VALUE, such as ip/ttl:1 or ip/tos:lowdelay (repeatable)")
 	return cmd
 }
 
-// parseControlArg reads --ctrl LEVEL/TYPE:INTEGER; the daemon knows the
-// names.
+// parseControlArg reads --ctrl LEVEL/TYPE:VALUE, VALUE an integer or the
+// name of one (ip/tos:lowdelay); the daemon knows the names.
 func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	kind, value, ok := strings.Cut(arg, ":")
 	level, typ, ok2 := strings.Cut(kind, "/")
-	n, err := strconv.ParseInt(value, 0, 32)
-	if !ok || !ok2 || level == "" || typ == "" || err != nil {
-		return nil, usage(fmt.Errorf("--ctrl %q: want LEVEL/TYPE:INTEGER, such as ip/ttl:1", arg))
+	if !ok || !ok2 || level == "" || typ == "" || value == "" {
+		return nil, usage(fmt.Errorf("--ctrl %q: want LEVEL/TYPE:VALUE, such as ip/ttl:1", arg))
 	}
-	return &sockdv1.ControlMessage{LevelName: level, TypeName: typ, Value: &sockdv1.ControlMessage_IntValue{IntValue: int32(n)}}, nil
+	m := &sockdv1.ControlMessage{LevelName: level, TypeName: typ}
+	n, err := strconv.ParseInt(value, 0, 32)
+	switch {
+	case err == nil:
+		m.Value = &sockdv1.ControlMessage_IntValue{IntValue: int32(n)}
+	case errors.Is(err, strconv.ErrRange) || strings.ContainsAny(value[:1], "+-0123456789"):
+		return nil, usage(fmt.Errorf("--ctrl %q: the value is not a 32-bit integer", arg))
+	default:
+		m.ValueName = value
+	}
+	return m, nil
 }

@@ -10,7 +10,10 @@ func TestParseControlArg(t *testing.T) {
 	if err != nil || c.GetLevelName() != "ip" || c.GetTypeName() != "ttl" || c.GetIntValue() != 1 {
 		t.Errorf("parseControlArg(ip/ttl:1) = %v, %v", c, err)
 	}
-	for _, bad := range []string{"ip/ttl", "ttl:1", "/ttl:1", "ip/:1", "ip/ttl:x", "ip/ttl:4294967296"} {
+	if c, err := parseControlArg("ip/tos:lowdelay"); err != nil || c.GetValueName() != "lowdelay" || c.GetValue() != nil {
+		t.Errorf("parseControlArg(ip/tos:lowdelay) = %v, %v", c, err)
+	}
+	for _, bad := range []string{"ip/ttl", "ttl:1", "/ttl:1", "ip/:1", "ip/ttl:", "ip/ttl:1x", "ip/ttl:-x", "ip/ttl:4294967296"} {
 		if _, err := parseControlArg(bad); err == nil {
 			t.Errorf("parseControlArg(%q) accepted it", bad)
 		}
@@ -20,7 +23,7 @@ func TestParseControlArg(t *testing.T) {
 // FuzzParseControlArg: an argument is a control message naming its level
 // and type, whose printed form parses back to it, or a usage error.
 func FuzzParseControlArg(f *testing.F) {
-	for _, s := range []string{"ip/ttl:1", "ipv6/tclass:0x10", "0/1:-1", "ip/ttl", ":", "a/b:c:d"} {
+	for _, s := range []string{"ip/ttl:1", "ipv6/tclass:0x10", "0/1:-1", "ip/ttl", ":", "a/b:c:d", "ip/tos:lowdelay"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, arg string) {
@@ -28,8 +31,13 @@ func FuzzParseControlArg(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := parseControlArg(fmt.Sprintf("%s/%s:%d", c.GetLevelName(), c.GetTypeName(), c.GetIntValue()))
-		if err != nil || again.GetLevelName() != c.GetLevelName() || again.GetTypeName() != c.GetTypeName() || again.GetIntValue() != c.GetIntValue() {
+		printed := fmt.Sprintf("%s/%s:%d", c.GetLevelName(), c.GetTypeName(), c.GetIntValue())
+		if c.GetValueName() != "" {
+			printed = fmt.Sprintf("%s/%s:%s", c.GetLevelName(), c.GetTypeName(), c.GetValueName())
+		}
+		again, err := parseControlArg(printed)
+		if err != nil || again.GetLevelName() != c.GetLevelName() || again.GetTypeName() != c.GetTypeName() ||
+			again.GetIntValue() != c.GetIntValue() || again.GetValueName() != c.GetValueName() {
 			t.Fatalf("parseControlArg(%q) = %v, which does not parse back: %v %v", arg, c, again, err)
 		}
 	})

@@ -1806,7 +1806,11 @@ type ControlMessage struct {
 	//	*ControlMessage_Pktinfo6
 	//	*ControlMessage_Origdstaddr
 	//	*ControlMessage_ExtendedErr
-	Value         isControlMessage_Value `protobuf_oneof:"value"`
+	Value isControlMessage_Value `protobuf_oneof:"value"`
+	// The name Erlang gives int_value where it has one: ip tos as lowdelay,
+	// throughput, reliability or mincost (ip_tos(), as getopt answers it).
+	// On send it may stand for int_value; given both, they must agree.
+	ValueName     string `protobuf:"bytes,12,opt,name=value_name,json=valueName,proto3" json:"value_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1935,6 +1939,13 @@ func (x *ControlMessage) GetExtendedErr() *ExtendedErr {
 		}
 	}
 	return nil
+}
+
+func (x *ControlMessage) GetValueName() string {
+	if x != nil {
+		return x.ValueName
+	}
+	return ""
 }
 
 type isControlMessage_Value interface {
@@ -2448,7 +2459,7 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\boffender\x18\b \x01(\v2\x12.sockd.v1.SockAddrR\boffender\x12\x1b\n" +
 	"\ttype_name\x18\t \x01(\tR\btypeName\x12\x1b\n" +
 	"\tcode_name\x18\n" +
-	" \x01(\tR\bcodeName\"\xba\x03\n" +
+	" \x01(\tR\bcodeName\"\xd9\x03\n" +
 	"\x0eControlMessage\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x1d\n" +
 	"\n" +
@@ -2462,7 +2473,9 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\bpktinfo6\x18\t \x01(\v2\x12.sockd.v1.PktInfo6H\x00R\bpktinfo6\x126\n" +
 	"\vorigdstaddr\x18\n" +
 	" \x01(\v2\x12.sockd.v1.SockAddrH\x00R\vorigdstaddr\x12:\n" +
-	"\fextended_err\x18\v \x01(\v2\x15.sockd.v1.ExtendedErrH\x00R\vextendedErrB\a\n" +
+	"\fextended_err\x18\v \x01(\v2\x15.sockd.v1.ExtendedErrH\x00R\vextendedErr\x12\x1d\n" +
+	"\n" +
+	"value_name\x18\f \x01(\tR\tvalueNameB\a\n" +
 	"\x05value\"\xfc\x03\n" +
 	"\bCounters\x12\x1b\n" +
 	"\tread_byte\x18\x01 \x01(\x04R\breadByte\x12\x1d\n" +
