@@ -323,12 +323,19 @@ func (s *Socket) abortQueued(sd *side, l *lane, reason error, out *outbox) {
 	l.queue = nil
 }
 
-// abortAll empties every lane of sd (close).
+// abortAll empties every lane of sd (close). As the NIF's do_stop, it
+// aborts a current requestor only while its select is armed: one already
+// told to retry hears of the close from its retry, and a select on its way
+// to it stands in for the abort (reference §2.4).
 func (s *Socket) abortAll(sd *side, reason error, out *outbox) {
 	for _, l := range sd.lanes {
 		if w := l.current; w != nil {
 			l.current = nil
-			s.abort(sd, w, reason, out)
+			if w.mode == modeSelect && w.state == stateSignalled {
+				out.finalEventUnlessSelected(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
+			} else {
+				s.abort(sd, w, reason, out)
+			}
 		}
 		s.abortQueued(sd, l, reason, out)
 	}

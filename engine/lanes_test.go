@@ -290,6 +290,28 @@ func TestCloseAbortsWaiters(t *testing.T) {
 	})
 }
 
+// The NIF's do_stop aborts a current requestor only while its select is
+// armed (reference §2.4): one already told to retry hears of the close from
+// its retry, and only the queued are aborted.
+func TestCloseAfterSelect(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	if r := sv.Recv(bg, a, 0, 0, withHandle(1)); r.Select == nil {
+		t.Fatalf("recv: %+v", r)
+	}
+	if r := sv.Recv(bg, b, 0, 0, withHandle(2)); r.Select == nil {
+		t.Fatalf("queued recv: %+v", r)
+	}
+	mustSend(t, cl, a, "x")
+	a.expect(t, EventSelect, 1)
+	sv.Close()
+	wantErr(t, b.expectAbort(t, 2), ErrClosed)
+	a.expectNone(t)
+	wantErr(t, sv.Recv(bg, a, 0, 0, withHandle(3)).Err, ErrClosed)
+	b.expectNone(t)
+}
+
 // A peer close ends the current reader with closed and aborts the queued
 // ones with closed.
 func TestPeerClose(t *testing.T) {

@@ -101,6 +101,9 @@ type waiter struct {
 	// before retire returns, or never (the Cancel guarantee).
 	gate    sync.Mutex
 	retired bool
+	// selected: a select was delivered; the caller retries, and a close
+	// meanwhile answers the retry, not an abort (closeCurrent).
+	selected bool
 	// claimed: a Cancel retired it and answers its final event's result
 	// itself, so an accepted socket in it is the caller's, not to be
 	// discarded. Guarded by gate.
@@ -121,9 +124,25 @@ func (w *waiter) deliver(ev Event, final bool) bool {
 		return false
 	}
 	w.caller.Deliver(ev)
+	w.selected = w.selected || ev.Kind == EventSelect
 	if final {
 		w.retireLocked()
 	}
+	return true
+}
+
+// deliverUnlessSelected is deliver of a final event that a select already
+// delivered makes moot: the caller hears of its request from its retry.
+func (w *waiter) deliverUnlessSelected(ev Event) bool {
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	if w.retired {
+		return false
+	}
+	if !w.selected {
+		w.caller.Deliver(ev)
+	}
+	w.retireLocked()
 	return true
 }
 

@@ -372,7 +372,7 @@ func TestSockctlSendMsgControl(t *testing.T) {
 	if got := c.ok(t, "recvmsg", rcv, "--timeout", "2s"); !strings.Contains(got, "ip/ttl:3") {
 		t.Fatalf("recvmsg after sendmsg --ctrl ip/ttl:3 = %q, want the ttl 3", got)
 	}
-	if stderr := c.fails(t, 2, "sendmsg", snd, "x", "--to", addr, "--ctrl", "ttl=3"); !strings.Contains(stderr, "LEVEL/TYPE:INTEGER") {
+	if stderr := c.fails(t, 2, "sendmsg", snd, "x", "--to", addr, "--ctrl", "ttl=3"); !strings.Contains(stderr, "LEVEL/TYPE:VALUE") {
 		t.Fatalf("a malformed --ctrl: stderr %q", stderr)
 	}
 }
