@@ -32,7 +32,7 @@
 // socket (read, write) keeps a cached "ready" flag meaning "not known to be
 // empty". It starts true, is set true by an edge, and is set false only
 // when a syscall on that side returns EAGAIN (or a connect is found still in
-// progress). Syscalls and both transitions happen under the side's mutex, so
+// progress, or a stream peek finds fewer bytes than it asks for). Syscalls and both transitions happen under the side's mutex, so
 // an edge that arrives while a syscall is in flight is processed after the
 // flag was cleared and the requestor armed: no wakeup is lost, and at worst
 // a wakeup is spurious (a retry that answers select again, which Erlang

@@ -69,7 +69,8 @@ type side struct {
 	emptyAt uint64
 	// otherQueue: the read that last found the side empty read the error
 	// or urgent-data queue (MSG_ERRQUEUE, MSG_OOB), whose EAGAIN says
-	// nothing of the data. A reader that becomes current then tries the
+	// nothing of the data, or was a peek that waits for more than there is
+	// (peekExactly). A reader that becomes current then tries the
 	// syscall rather than wait for an edge that may have come already.
 	otherQueue bool
 	lanes      []*lane

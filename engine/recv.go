@@ -172,8 +172,8 @@ func (j *recvJob) settle() {
 }
 
 // progressed: a stream recv(N) has gathered bytes that are no longer in the
-// socket.
-func (j *recvJob) progressed() bool { return len(j.data) > 0 }
+// socket (a peek's are still there).
+func (j *recvJob) progressed() bool { return len(j.data) > 0 && j.flags&unix.MSG_PEEK == 0 }
 
 func (j *recvJob) completion() *Completion {
 	r := j.recvResult()
@@ -192,10 +192,13 @@ func (j *recvJob) attempt() (bool, error) {
 		return j.recvOne(stream, j.into == nil) // RecvInto reports no source
 	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
+	case stream && j.length > 0:
+		return j.peekExactly()
 	case j.gathersBuffers():
 		return j.recvBuffers()
 	}
-	// A datagram, or a peek: gathering would read the same bytes again.
+	// A datagram, or a recv(0) peek: gathering would read the same bytes
+	// again.
 	return j.recvOne(stream, false)
 }
 
@@ -267,6 +270,59 @@ func (j *recvJob) recvExactly() (bool, error) {
 		j.data = j.data[:len(j.data)+n]
 	}
 	return j.succeed()
+}
+
+// peekExactly is recvExactly for a peek: it looks at up to j.length bytes
+// and, while fewer are there and more may come, waits for more as a read
+// that found the socket empty does, looking again from the start each time
+// (the bytes stay in the socket; Erlang's loop would append them again).
+// Meanwhile j.data is what the last look saw: a nowait call answers
+// {select, {SI, Data}} with it, a timeout {timeout, Data}. Once the peer has
+// shut down, what is there is all there will be: it answers that. (A
+// socket epoll first watches now reports the bytes it has as an edge: one
+// spurious select, which Erlang allows.)
+func (j *recvJob) peekExactly() (bool, error) {
+	size := min(j.length, maxRecvPreallocate)
+	for {
+		if cap(j.data) < size {
+			j.data = make([]byte, 0, size)
+		}
+		at := j.s.harvest()
+		n, wouldBlock, err := j.read(j.data[:size], nil)
+		switch {
+		case wouldBlock:
+			j.data = j.data[:0]
+			return false, nil
+		case err != nil:
+			return j.fail(err)
+		case n == 0:
+			return j.fail(ErrClosed)
+		}
+		j.data = j.data[:n]
+		switch {
+		case n >= j.length:
+			return j.succeed()
+		case n == size:
+			// The buffer came back full: look again with a larger one.
+			size = min(j.length, 2*size)
+			continue
+		case peerShutDown(j.s.fd):
+			return j.succeed()
+		}
+		// Not empty, but short: wait for the next edge, and let a reader
+		// that becomes current meanwhile try at once (the side has data).
+		j.s.rd.empty(at)
+		j.s.rd.otherQueue = true
+		return false, nil
+	}
+}
+
+// peerShutDown reports whether a stream's peer will send no more
+// (POLLRDHUP), which a peek cannot see while bytes wait before the end.
+func peerShutDown(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(pfd, 0)
+	return err == nil && n > 0 && pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }
 
 // recvBuffers reads what a stream has, one rcvbuf-sized buffer, or up to N

@@ -365,6 +365,85 @@ func TestStreamPeek(t *testing.T) {
 	}
 }
 
+// A stream peek of more than the socket has follows the recv(N) table
+// (reference §2.6) without reading anything: nowait answers select with
+// what is there and a select comes when more arrives; a timeout answers
+// {timeout, Data}; infinity waits for the length; a peer that shut down
+// makes what is there the answer. The bytes stay for the next read, and a
+// reader queued behind a peek that gave up is not left waiting for an edge.
+func TestStreamPeekShort(t *testing.T) {
+	e := newEngine(t, Config{})
+	c, q := newRecorder("c"), newRecorder("queued")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "hello")
+	eventually(t, "data", func() bool { return len(sv.Recv(bg, c, 5, unix.MSG_PEEK, poll).Data) == 5 })
+
+	// The edge of the bytes already there may still be on its way (or
+	// come when epoll first watches the socket): a spurious select, after
+	// which a retry answers select again.
+	for spurious := 0; ; spurious++ {
+		r := sv.Recv(bg, c, 10, unix.MSG_PEEK, withHandle(1))
+		if r.Select == nil || string(r.Data) != "hello" {
+			t.Fatalf("nowait peek of 10 with 5 there: %+v, want select with the 5", r)
+		}
+		select {
+		case ev := <-c.events:
+			if ev.Kind != EventSelect || ev.Handle != 1 || spurious > 1 {
+				t.Fatalf("event %+v after a peek with nothing new (%d spurious before)", ev, spurious)
+			}
+			continue
+		case <-time.After(quietWait):
+		}
+		break
+	}
+	mustSend(t, cl, c, "world")
+	c.expect(t, EventSelect, 1)
+	if r := sv.Recv(bg, c, 10, unix.MSG_PEEK, poll); string(r.Data) != "helloworld" || r.Err != nil {
+		t.Fatalf("peek after the select: %+v", r)
+	}
+
+	if r := sv.Recv(bg, c, 20, unix.MSG_PEEK, within(50*time.Millisecond)); r.Err != ErrTimeout || string(r.Data) != "helloworld" {
+		t.Fatalf("peek of 20 with a timeout: %+v, want timeout with the 10 there", r)
+	}
+	// A queued plain reader behind a peek that times out reads at once.
+	got := make(chan RecvResult, 1)
+	peeking := make(chan RecvResult, 1)
+	go func() { peeking <- sv.Recv(bg, c, 20, unix.MSG_PEEK, within(200*time.Millisecond)) }()
+	eventually(t, "the peek waiting", func() bool { return sv.Info().NumReaders == 1 })
+	go func() { got <- sv.Recv(bg, q, 4, 0, infinity) }()
+	eventually(t, "the reader queued", func() bool { return sv.Info().NumReaders == 2 })
+	if r := <-peeking; r.Err != ErrTimeout {
+		t.Fatalf("peek: %+v", r)
+	}
+	select {
+	case r := <-got:
+		if string(r.Data) != "hell" {
+			t.Fatalf("queued reader: %+v", r)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the reader queued behind the peek waits for an edge while the socket has data")
+	}
+
+	waiting := make(chan RecvResult, 1)
+	go func() { waiting <- sv.Recv(bg, c, 8, unix.MSG_PEEK, infinity) }()
+	eventually(t, "the peek waiting", func() bool { return sv.Info().NumReaders == 1 })
+	if err := cl.Shutdown(unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-waiting:
+		if r.Err != nil || string(r.Data) != "oworld" {
+			t.Fatalf("peek of 8 with 6 there and the peer shut down: %+v, want ok with the 6", r)
+		}
+	case <-time.After(2 * time.Second):
+		sv.Close() // ends the peek
+		t.Fatal("a peek of more than there is waits on after the peer shut down")
+	}
+	if r := sv.Recv(bg, c, 6, 0, infinity); string(r.Data) != "oworld" {
+		t.Fatalf("after the peeks: %+v", r)
+	}
+}
+
 // A pending completion recvfrom holds no message buffer while it waits: a
 // session may leave one on every socket it has, each asking for a large
 // buffer, and nothing ends them but data, cancel or close.

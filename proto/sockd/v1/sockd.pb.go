@@ -2267,7 +2267,11 @@ type RecvRequest struct {
 	// be >= 0 and at most 3932160 (4 MiB less 256 KiB, so that any answer
 	// fits gRPC's default 4 MiB receive limit).
 	Length int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
-	// Flags.
+	// Flags. With peek, a stream recv of more bytes than there are waits as
+	// one without does, looking again from the start when more arrive (the
+	// bytes stay in the socket): {select, {SI, Data}} and {timeout, Data}
+	// carry what the last look saw, never the same bytes twice; once the peer
+	// has shut down, what is there is the answer.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
 	Timeout       *Timeout `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
