@@ -133,13 +133,15 @@ func TestDefaultPolicyForAnotherUser(t *testing.T) {
 	}
 	// Options any user may set on a socket of its own; its sockets are its
 	// own uid's, so a reuseport group is too.
-	for _, opt := range [][]string{{"socket", "reuseport", "true"}, {"tcp", "congestion", "reno"}} {
+	for _, opt := range [][]string{{"socket", "reuseport", "true"}, {"tcp", "congestion", "reno"}, {"socket", "debug", "0"}, {"socket", "bindtodevice", "lo"}} {
 		if _, errOut, code := run(append([]string{"setopt", id}, opt...)...); code != 0 {
 			t.Errorf("setopt %s as nobody: exit %d, %s", strings.Join(opt, " "), code, errOut)
 		}
 	}
-	if _, errOut, code := run("setopt", id, "ip", "transparent", "true"); code != 1 || !strings.Contains(errOut, "permission_denied") {
-		t.Errorf("setopt ip transparent as nobody: exit %d, %s", code, errOut)
+	for _, opt := range [][]string{{"ip", "transparent", "true"}, {"socket", "debug", "1"}, {"socket", "bindtodevice", ""}} {
+		if _, errOut, code := run(append([]string{"setopt", id}, opt...)...); code != 1 || !strings.Contains(errOut, "permission_denied") {
+			t.Errorf("setopt %s as nobody: exit %d, %s", strings.Join(opt, " "), code, errOut)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -440,7 +441,8 @@ func (c policyCheck) native(action string, level, name int) error {
 // privileged callers (the options table marks those), where an unprivileged
 // user could not do the same on a socket of its own: priority up to 6 and
 // tos below precedence 6 (internet and network control) are open to anyone,
-// and so are the congestion algorithms the host allows everyone. The kernel
+// and so are the congestion algorithms the host allows everyone, debug off
+// and a first bindtodevice. The kernel
 // lets a socket join only a reuseport group of its own uid's sockets: one
 // that acts for a user of its own may, but one with the daemon's uid would
 // join the groups of every principal without one.
@@ -459,6 +461,17 @@ func needsPrivilege(sock *engine.Socket, o *options.Option, v any) bool {
 	case options.Key{Level: options.LevelTCP, Name: "congestion"}:
 		name, ok := v.(string)
 		return !ok || !slices.Contains(allowedCongestion(), name)
+	case options.Key{Level: options.LevelSocket, Name: "debug"}:
+		n, ok := v.(int)
+		return !ok || n != 0
+	case options.Key{Level: options.LevelSocket, Name: "bindtodevice"}:
+		// Since Linux 5.7 anyone may bind a socket bound to no device
+		// yet; only changing a binding wants CAP_NET_RAW.
+		if !unprivilegedBindToDevice() {
+			return true
+		}
+		bound, err := options.GetResolved(sock, o)
+		return err != nil || bound != ""
 	case options.Key{Level: options.LevelSocket, Name: "priority"}:
 		n, ok := v.(int)
 		return !ok || n < 0 || n > 6
@@ -471,6 +484,20 @@ func needsPrivilege(sock *engine.Socket, o *options.Option, v any) bool {
 	}
 	return true
 }
+
+// unprivilegedBindToDevice reports a kernel (5.7 or later) that lets anyone
+// bind a socket to a device, once.
+var unprivilegedBindToDevice = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 7
+})
 
 // allowedCongestionFile lists the congestion control algorithms that
 // unprivileged sockets may choose.
