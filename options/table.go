@@ -1,6 +1,10 @@
 package options
 
-import "golang.org/x/sys/unix"
+import (
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
 
 // Option is one row of the table.
 type Option struct {
@@ -94,11 +98,12 @@ var Table = []Option{
 	{Key: Key{LevelOTP, "controlling_process"}, Type: TypeOTPProcess, Set: true, Get: true, SysName: noSys,
 		Notes: "a session id; only the owner may set it (else invalid not_owner); the socket then follows the new session's lifetime"},
 	{Key: Key{LevelOTP, "rcvbuf"}, Type: TypeOTPRcvBuf, Set: true, Get: true, SysName: noSys,
-		Notes: "default 8192; 'default' only valid for set; the {N, Size} form only for type stream, protocol tcp, and makes a length-0 recv gather up to N buffers"},
+		Notes: "default 8192; 'default' only valid for set; the {N, Size} form only for type stream, protocol tcp, and makes a length-0 recv gather up to N buffers; Size (N × Size) at most " +
+			strconv.Itoa(MaxRcvBufBytes) + " bytes, what one Recv answer may carry"},
 	{Key: Key{LevelOTP, "rcvctrlbuf"}, Type: TypeOTPCtrlBuf, Set: true, Get: true, SysName: noSys,
-		Notes: "default 1024, the control buffer of RecvMsg; 'default' only valid for set"},
+		Notes: "default 1024, the control buffer of RecvMsg, at most " + strconv.Itoa(MaxCtrlBuf) + "; 'default' only valid for set"},
 	{Key: Key{LevelOTP, "sndctrlbuf"}, Type: TypeOTPCtrlBuf, Set: true, Get: true, SysName: noSys,
-		Notes: "default 1024, the control buffer of SendMsg; 'default' only valid for set"},
+		Notes: "default 1024, the control buffer of SendMsg, at most " + strconv.Itoa(MaxCtrlBuf) + "; 'default' only valid for set"},
 	{Key: Key{LevelOTP, "fd"}, Type: TypeInt, Get: true, SysName: noSys, Notes: "the OS descriptor"},
 	fromReference(Option{Key: Key{LevelOTP, "domain"}, Type: TypeDomain, Get: true, SysName: noSys,
 		Notes: "the socket's domain, as the engine knows it (Erlang uses it for bind's shortcuts)"}),
