@@ -29,6 +29,9 @@ import (
 type Client struct {
 	api  sockdv1.SocketServiceClient
 	conn *grpc.ClientConn // nil when the caller owns the connection
+	// lingering counts Conns whose Close left their last bytes draining
+	// (Conn.Close): Close and Session.Close wait for them.
+	lingering sync.WaitGroup
 }
 
 // DialError says the daemon could not be reached at all: nothing listens at
@@ -116,6 +119,7 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 // Close closes the connection Dial made. Sessions are not closed: they live on
 // in the daemon for their grace period, so a later client can resume them.
 func (c *Client) Close() error {
+	c.lingering.Wait() // each is bounded by its Conn's linger
 	if c.conn == nil {
 		return nil
 	}

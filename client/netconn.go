@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,8 +28,9 @@ import (
 // until the deadline is moved.
 //
 // Close closes the daemon socket after the bytes Writes handed over (see
-// SetLinger). A Write that timed out, or that Close cut short, may still be
-// delivered: its bytes were handed to the stream before.
+// SetLinger). A Write that its deadline, CloseWrite or Close cut short
+// reports the bytes whose sending had begun; they are delivered, as bytes
+// in a kernel's send buffer are.
 type Conn struct {
 	sess          *Session
 	id            string
@@ -50,12 +52,16 @@ type Conn struct {
 	readErr  error         // sticky: eof or the pipe's end
 
 	writeMu  sync.Mutex
-	writes   chan []mem.Buffer // to the writer goroutine: a Write's copy, in messages
-	written  chan error        // its answers
-	inFlight bool              // a timed-out write still owes an answer
-	shutWr   bool              // CloseWrite succeeded: writes fail with epipe
+	writes   chan *writeJob   // to the writer goroutine, in order: Writes and the half-close
+	written  chan writeResult // the answers to Writes
+	inFlight bool             // a Write that returned early still owes an answer (writeMu)
+	// queueMu orders a Write's check of shutWr and its job against
+	// CloseWrite's: no bytes may follow the half-close.
+	queueMu  sync.Mutex
+	shutWr   atomic.Bool   // CloseWrite was called: writes fail with epipe
+	shutdown chan struct{} // closed by CloseWrite: a Write waiting returns
 	// sendMu is held by whoever sends on the stream: the writer goroutine
-	// for a write, CloseWrite and Close for their messages, one at a time
+	// for a write or the half-close, Close for its message, one at a time
 	// (gRPC allows one sender).
 	sendMu sync.Mutex
 
@@ -147,8 +153,9 @@ func newConn(s *Session, id, network string, stream pipeStream, cancel context.C
 		incoming:    make(chan pipeMessage, 1),
 		done:        make(chan struct{}),
 		streamEnded: make(chan struct{}),
-		writes:      make(chan []mem.Buffer),
-		written:     make(chan error, 1),
+		writes:      make(chan *writeJob, 1),
+		written:     make(chan writeResult, 1),
+		shutdown:    make(chan struct{}),
 		failed:      make(chan struct{}),
 	}
 	c.readDeadline.init()
@@ -265,19 +272,69 @@ func (c *Conn) fail(err error) {
 	})
 }
 
+// A writeJob is one Write's bytes, or the half-close, on its way to the
+// writer goroutine.
+type writeJob struct {
+	pieces     []mem.Buffer // a Write's copy, a message each
+	closeWrite bool         // no bytes: the half-close, after what was written before
+
+	mu      sync.Mutex
+	stopped bool // its Write returned early: start no further piece
+	started int  // bytes of the pieces whose sending began
+}
+
+type writeResult struct {
+	n   int
+	err error
+}
+
+// begin reports whether a piece of n bytes may be sent, and counts it.
+func (j *writeJob) begin(n int) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.stopped {
+		return false
+	}
+	j.started += n
+	return true
+}
+
+// stop keeps the writer from starting further pieces and returns the bytes
+// of those it has started: a piece being sent cannot be taken back, so they
+// count as written, as bytes in a kernel's send buffer do, and go out
+// before anything written later.
+func (j *writeJob) stop() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.stopped = true
+	return j.started
+}
+
 func (c *Conn) writeLoop() {
 	for {
 		select {
-		case pieces := <-c.writes:
+		case j := <-c.writes:
 			c.sendMu.Lock()
-			err := net.ErrClosed
-			if !isClosed(c.done) { // Close may have the stream now: send nothing after its message
-				err = c.send(pieces)
-			} else {
-				freeAll(pieces)
+			var res writeResult
+			switch {
+			case isClosed(c.done): // Close may have the stream now: send nothing after its message
+				freeAll(j.pieces)
+				res.err = net.ErrClosed
+			case j.closeWrite:
+				// Its failure ends the stream, which the reads report.
+				c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
+			default:
+				res = c.send(j)
 			}
 			c.sendMu.Unlock()
-			c.written <- err
+			if j.closeWrite {
+				continue
+			}
+			select {
+			case c.written <- res:
+			case <-c.done:
+				return
+			}
 		case <-c.done:
 			return
 		}
@@ -289,17 +346,24 @@ func (c *Conn) writeLoop() {
 // large enough that per-message costs vanish next to the bytes.
 const maxPipeMessage = 1 << 20
 
-// send writes a Write's pieces to the stream, a message each. Sending
-// hands a piece to the transport, which frees it once written; what is not
-// sent is freed here.
-func (c *Conn) send(pieces []mem.Buffer) error {
-	for i, piece := range pieces {
-		if err := c.stream.SendMsg(pipewire.RequestBuffer(piece)); err != nil {
-			freeAll(pieces[i+1:])
-			return c.whyEnded(err)
+// send writes a Write's pieces to the stream, a message each, until its
+// Write stops it, and reports the bytes sent. Sending hands a piece to the
+// transport, which frees it once written; what is not sent is freed here.
+func (c *Conn) send(j *writeJob) writeResult {
+	var sent int
+	for i, piece := range j.pieces {
+		n := piece.Len()
+		if !j.begin(n) {
+			freeAll(j.pieces[i:])
+			return writeResult{n: sent}
 		}
+		if err := c.stream.SendMsg(pipewire.RequestBuffer(piece)); err != nil {
+			freeAll(j.pieces[i+1:])
+			return writeResult{n: sent, err: c.whyEnded(err)}
+		}
+		sent += n
 	}
-	return nil
+	return writeResult{n: sent}
 }
 
 // copyPieces copies b into pooled buffers of at most maxPipeMessage bytes:
@@ -400,10 +464,18 @@ func (c *Conn) take(msg pipeMessage) {
 	c.leftover = pipewire.DataOf(resp.GetData()) // a response with more than data: decoded in full
 }
 
-// Write implements net.Conn.
+// Write implements net.Conn. It returns once its bytes are on their way to
+// the daemon; cut short by its deadline, CloseWrite or Close, it reports the
+// bytes whose sending had begun, which still go out, as bytes already in a
+// kernel's send buffer do.
 func (c *Conn) Write(b []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if c.shutWr.Load() {
+		// As the kernel answers a write after shutdown(SHUT_WR); sent on,
+		// it would fail in the daemon and end the pipe, reads and all.
+		return 0, c.opError("write", syscall.EPIPE)
+	}
 	expired := c.writeDeadline.wait()
 	if err := c.finishInFlight("write", expired); err != nil {
 		return 0, err
@@ -413,44 +485,62 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	default:
 	}
-	if c.shutWr {
-		// As the kernel answers a write after shutdown(SHUT_WR); sent on,
-		// it would fail in the daemon and end the pipe, reads and all.
-		return 0, c.opError("write", syscall.EPIPE)
-	}
-	pieces := copyPieces(b)
-	select {
-	case c.writes <- pieces:
-	case <-c.done:
-		freeAll(pieces)
-		return 0, c.opError("write", net.ErrClosed)
+	j := &writeJob{pieces: copyPieces(b)}
+	if err := c.queue(j); err != nil {
+		freeAll(j.pieces)
+		return 0, c.opError("write", err)
 	}
 	select {
-	case err := <-c.written:
-		if err != nil {
-			return 0, c.opError("write", err)
+	case res := <-c.written:
+		if res.err != nil {
+			return res.n, c.opError("write", res.err)
 		}
 		return len(b), nil
 	case <-expired:
 		c.inFlight = true
-		return 0, c.opError("write", os.ErrDeadlineExceeded)
+		return j.stop(), c.opError("write", os.ErrDeadlineExceeded)
+	case <-c.shutdown:
+		c.inFlight = true
+		return j.stop(), c.opError("write", syscall.EPIPE)
 	case <-c.done:
-		return 0, c.opError("write", net.ErrClosed)
+		return j.stop(), c.opError("write", net.ErrClosed)
 	}
 }
 
-// finishInFlight waits, with writeMu held, for a write that timed out to
-// reach the stream, since bytes written later must follow it; op names the
-// call for its error.
+// queue hands j to the writer goroutine, after what was queued before; a
+// Write's bytes are refused once CloseWrite has queued the half-close.
+func (c *Conn) queue(j *writeJob) error {
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	switch {
+	case c.shutWr.Load() && j.closeWrite:
+		return nil // half-closed already
+	case c.shutWr.Load():
+		return syscall.EPIPE
+	case j.closeWrite:
+		c.shutWr.Store(true)
+		close(c.shutdown)
+	}
+	select {
+	case c.writes <- j:
+		return nil
+	case <-c.done:
+		return net.ErrClosed
+	}
+}
+
+// finishInFlight waits, with writeMu held, for a write that returned early
+// to reach the stream, since bytes written later must follow it; op names
+// the call for its error.
 func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
 	if !c.inFlight {
 		return nil
 	}
 	select {
-	case err := <-c.written:
+	case res := <-c.written:
 		c.inFlight = false
-		if err != nil {
-			return c.opError(op, err)
+		if res.err != nil {
+			return c.opError(op, res.err)
 		}
 		return nil
 	case <-expired:
@@ -461,25 +551,21 @@ func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
 }
 
 // CloseWrite shuts down the socket's write side: the peer reads end of
-// data, and the Conn can still read.
+// data after the bytes Writes handed over, and the Conn can still read. As
+// shutdown(2) does, it returns at once, even when those bytes wait for the
+// peer to read; a Write waiting meanwhile returns epipe.
 func (c *Conn) CloseWrite() error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	// A timed-out write must reach the socket before the half-close; if the
-	// peer does not read, it may never, and neither may this.
-	if err := c.finishInFlight("close", c.writeDeadline.wait()); err != nil {
-		return err
+	if c.shutWr.Load() {
+		return nil
 	}
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	if isClosed(c.done) {
-		return c.opError("close", net.ErrClosed)
+	select {
+	case <-c.failed:
+		return c.opError("close", c.failure)
+	default:
 	}
-	err := c.stream.SendMsg(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_CloseWrite{CloseWrite: true}})
-	if err != nil {
-		return c.opError("close", c.whyEnded(err))
+	if err := c.queue(&writeJob{closeWrite: true}); err != nil {
+		return c.opError("close", err)
 	}
-	c.shutWr = true
 	return nil
 }
 
@@ -499,16 +585,41 @@ func (c *Conn) Close() error {
 // bytes earlier Writes handed over. A Read or Write blocked on the Conn
 // returns net.ErrClosed at once. The close message waits for a send in
 // progress and for the stream's flow control, as a TCP close lingers, for
-// up to SetLinger's time (10 s by default); past it, or when the stream is
-// already broken, the stream is cancelled and the socket closed with a
-// call of its own (bounded by 10 s more), and what had not reached the
-// daemon is lost. Unlike a TCP close it does not return before: those bytes
-// are still in this process, which may exit, or close its Client, right
-// after.
+// up to the linger time; past it, or when the stream is already broken, the
+// stream is cancelled and the socket closed with a call of its own (bounded
+// by 10 s more), and what had not reached the daemon is lost.
+//
+// By default (SetLinger < 0) Close returns once the daemon has closed the
+// socket or, when that takes longer than closePrompt (the bytes wait for a
+// peer that does not read), at once, leaving them to drain for up to 10 s,
+// as the kernel does a TCP socket's: those bytes are in this process, so
+// Client.Close and Session.Close wait for them. With SetLinger(sec > 0)
+// Close waits up to sec, as Linux's close does with SO_LINGER.
 func (c *Conn) closePipe() error {
 	close(c.done)
-	return c.finishClose(c.lingerTime())
+	if c.linger.Load() >= 0 {
+		return c.finishClose(c.lingerTime())
+	}
+	finished := make(chan error, 1)
+	lingering := &c.sess.client.lingering
+	lingering.Add(1)
+	go func() {
+		defer lingering.Done()
+		finished <- c.finishClose(closeTimeout)
+	}()
+	timer := time.NewTimer(closePrompt)
+	defer timer.Stop()
+	select {
+	case err := <-finished:
+		return err
+	case <-timer.C:
+		return nil
+	}
 }
+
+// closePrompt is how long a Close with the default linger waits for the
+// daemon to close the socket before it leaves the rest to the background.
+const closePrompt = 250 * time.Millisecond
 
 // finishClose sends the close message within linger (none when it is 0),
 // waits for the stream's end, and falls back to closing the socket with a
@@ -540,11 +651,12 @@ func (c *Conn) finishClose(linger time.Duration) error {
 	return c.sess.closeSocket(c.id)
 }
 
-// SetLinger sets how long Close waits for bytes earlier Writes handed over
-// to reach the daemon: with sec < 0 (the default) up to 10 s, with sec > 0
-// up to sec seconds, with sec == 0 not at all (they are discarded). The
-// socket is closed in the end all the same. Unlike net.TCPConn's default,
-// Close never leaves them to the background: they are in this process.
+// SetLinger sets how long bytes earlier Writes handed over may take to
+// reach the daemon once Close is called: with sec < 0 (the default) up to
+// 10 s, Close returning after closePrompt at the most (the rest drains in
+// the background, and Client.Close waits for it); with sec > 0 up to sec
+// seconds, Close waiting for them; with sec == 0 none (they are discarded).
+// The socket is closed in the end all the same.
 func (c *Conn) SetLinger(sec int) error {
 	c.linger.Store(int64(sec))
 	return nil
@@ -570,16 +682,25 @@ func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // SetDeadline implements net.Conn.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.readDeadline.set(t)
-	c.writeDeadline.set(t)
-	return nil
+	return c.setDeadline(t, &c.readDeadline, &c.writeDeadline)
 }
 
 // SetReadDeadline implements net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error { c.readDeadline.set(t); return nil }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, &c.readDeadline) }
 
 // SetWriteDeadline implements net.Conn.
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, &c.writeDeadline) }
+
+// setDeadline moves ds to t; on a closed Conn it fails, as net's do.
+func (c *Conn) setDeadline(t time.Time, ds ...*deadline) error {
+	if isClosed(c.done) {
+		return c.opError("set", net.ErrClosed)
+	}
+	for _, d := range ds {
+		d.set(t)
+	}
+	return nil
+}
 
 func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: asNetClosed(err)}
@@ -657,7 +778,11 @@ func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
 			zone = fmt.Sprint(f.Inet6.GetScopeId())
 		}
 	case *sockdv1.SockAddr_Local:
-		return &net.UnixAddr{Name: string(f.Local.GetPath()), Net: "unix"}
+		name := string(f.Local.GetPath())
+		if strings.HasPrefix(name, "\x00") {
+			name = "@" + name[1:] // an abstract name, as package net writes it
+		}
+		return &net.UnixAddr{Name: name, Net: "unix"}
 	default:
 		return nil
 	}

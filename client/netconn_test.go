@@ -146,3 +146,11 @@ func TestConnCloseWithStuckWrite(t *testing.T) {
 		t.Errorf("Close made %d Close calls, want 1", n)
 	}
 }
+
+// NetAddr writes an abstract local name as package net does, with @.
+func TestNetAddrAbstract(t *testing.T) {
+	a := NetAddr("unix", &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("\x00name")}}})
+	if a.String() != "@name" {
+		t.Errorf("abstract address %q, want @name", a.String())
+	}
+}

@@ -60,6 +60,10 @@ func (s *Session) ListenPacket(ctx context.Context, network, address string) (*P
 	return p, nil
 }
 
+// maxDatagram is the largest UDP datagram: a larger buffer reads no more,
+// and the daemon bounds what one read may ask for.
+const maxDatagram = 1<<16 - 1
+
 // errMissingAddress is WriteTo's error for a nil address, as net's.
 var errMissingAddress = errors.New("missing address")
 
@@ -79,7 +83,7 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		resp, err := p.sess.RecvFrom(moved, p.id, int64(len(b)), t)
+		resp, err := p.sess.RecvFrom(moved, p.id, int64(min(len(b), maxDatagram)), t)
 		switch {
 		case err != nil && moved.Err() != nil:
 			continue // the deadline moved earlier while it waited

@@ -79,8 +79,18 @@ func (s *Session) OutgoingContext(ctx context.Context) context.Context {
 }
 
 // Close ends the session now, as if its Erlang process died: its sockets
-// close and every operation it waits on is aborted.
+// close and every operation it waits on is aborted. It first waits, while
+// ctx allows, for the bytes of Conns whose Close left them draining.
 func (s *Session) Close(ctx context.Context) error {
+	drained := make(chan struct{})
+	go func() {
+		s.client.lingering.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	}
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
 	return err
 }

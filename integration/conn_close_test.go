@@ -335,3 +335,117 @@ func TestConnCloseWaitsForWrittenBytes(t *testing.T) {
 		cl2.Close()
 	}
 }
+
+// TestConnWriteReportsWhatGoesOut: a Write its deadline or CloseWrite cuts
+// short reports the bytes whose sending began, which the peer receives
+// (as bytes in a kernel's send buffer), and no others: a caller that
+// writes the rest again duplicates nothing. CloseWrite does not wait for a
+// peer that does not read; the end of data follows the bytes.
+func TestConnWriteReportsWhatGoesOut(t *testing.T) {
+	t.Parallel()
+	for _, cut := range []string{"deadline", "closewrite"} {
+		t.Run(cut, func(t *testing.T) {
+			c, peer := dialPeer(t)
+			cw := c.(interface{ CloseWrite() error })
+			chunk := make([]byte, 64<<10)
+			var reported int64
+			if cut == "deadline" {
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+			}
+			wrote := make(chan error, 1)
+			go func() {
+				for {
+					n, err := c.Write(chunk)
+					reported += int64(n)
+					if err != nil {
+						wrote <- err
+						return
+					}
+				}
+			}()
+			if cut == "closewrite" {
+				time.Sleep(time.Second) // the peer's buffers fill; a write waits
+				done := make(chan error, 1)
+				go func() { done <- cw.CloseWrite() }()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("CloseWrite: %v", err)
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatal("CloseWrite waits for a peer that does not read")
+				}
+			}
+			select {
+			case err := <-wrote:
+				want := os.ErrDeadlineExceeded
+				if cut == "closewrite" {
+					want = syscall.EPIPE
+				}
+				if !errors.Is(err, want) {
+					t.Fatalf("the cut write: %v, want %v", err, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the write was not cut short")
+			}
+			if cut == "deadline" {
+				c.SetWriteDeadline(time.Time{})
+				if err := cw.CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.Copy(io.Discard, peer) // to the end of data
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != reported {
+				t.Fatalf("the peer received %d bytes; the writes reported %d", got, reported)
+			}
+		})
+	}
+}
+
+// TestConnClosePromptWithAStuckPeer: with the default linger, Close does
+// not wait for a peer that does not read (http.Server.Close closes its
+// connections one after another): it returns at once and leaves the bytes
+// to drain, as a TCP close does; the Conn is closed all the same.
+func TestConnClosePromptWithAStuckPeer(t *testing.T) {
+	t.Parallel()
+	c, peer := dialPeer(t)
+	c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+			break
+		}
+	}
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close with a peer that does not read took %v", d)
+	}
+	if err := c.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("SetDeadline on a closed Conn: %v, want net.ErrClosed", err)
+	}
+	peer.Close() // ends the drain
+}
+
+// TestPacketConnLargeBuffer: ReadFrom takes any buffer, as net's does; one
+// larger than a datagram can be reads the datagram.
+func TestPacketConnLargeBuffer(t *testing.T) {
+	t.Parallel()
+	p := listenPacket(t, "udp4", "127.0.0.1:0")
+	peer, err := net.Dial("udp4", p.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.Write([]byte("big"))
+	p.SetReadDeadline(time.Now().Add(callTimeout))
+	buf := make([]byte, 16<<20)
+	if n, _, err := p.ReadFrom(buf); err != nil || string(buf[:n]) != "big" {
+		t.Fatalf("ReadFrom into 16 MiB: %q %v", buf[:n], err)
+	}
+}
