@@ -29,9 +29,46 @@ import (
 type Client struct {
 	api  sockdv1.SocketServiceClient
 	conn *grpc.ClientConn // nil when the caller owns the connection
-	// lingering counts Conns whose Close left their last bytes draining
+	// draining counts Conns whose Close left their last bytes draining
 	// (Conn.Close): Close and Session.Close wait for them.
-	lingering sync.WaitGroup
+	draining drains
+}
+
+// drains counts work that Close waits for; unlike a WaitGroup it may grow
+// while someone waits, and a wait may give up.
+type drains struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed when n falls to 0
+}
+
+func (d *drains) add() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n == 0 {
+		d.none = make(chan struct{})
+	}
+	d.n++
+}
+
+func (d *drains) done() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n--; d.n == 0 {
+		close(d.none)
+	}
+}
+
+// idle returns a channel closed once nothing drains.
+func (d *drains) idle() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return d.none
 }
 
 // DialError says the daemon could not be reached at all: nothing listens at
@@ -119,7 +156,7 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 // Close closes the connection Dial made. Sessions are not closed: they live on
 // in the daemon for their grace period, so a later client can resume them.
 func (c *Client) Close() error {
-	c.lingering.Wait() // each is bounded by its Conn's linger
+	<-c.draining.idle() // each drain is bounded by its Conn's linger
 	if c.conn == nil {
 		return nil
 	}

@@ -601,10 +601,10 @@ func (c *Conn) closePipe() error {
 		return c.finishClose(c.lingerTime())
 	}
 	finished := make(chan error, 1)
-	lingering := &c.sess.client.lingering
-	lingering.Add(1)
+	draining := &c.sess.client.draining
+	draining.add()
 	go func() {
-		defer lingering.Done()
+		defer draining.done()
 		finished <- c.finishClose(closeTimeout)
 	}()
 	timer := time.NewTimer(closePrompt)

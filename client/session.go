@@ -82,13 +82,8 @@ func (s *Session) OutgoingContext(ctx context.Context) context.Context {
 // close and every operation it waits on is aborted. It first waits, while
 // ctx allows, for the bytes of Conns whose Close left them draining.
 func (s *Session) Close(ctx context.Context) error {
-	drained := make(chan struct{})
-	go func() {
-		s.client.lingering.Wait()
-		close(drained)
-	}()
 	select {
-	case <-drained:
+	case <-s.client.draining.idle():
 	case <-ctx.Done():
 	}
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
