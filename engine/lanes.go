@@ -602,16 +602,20 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *Se
 	if l.current != nil {
 		return nil
 	}
-	if sd.ready {
+	if sd.ready || sd.otherQueue {
 		// Learn whether more is there now, so that the new select fires at
 		// once only when it should: a spurious one would cost the caller
 		// the round trip select_read saves. poll, not a peek: a recv
 		// would consume a pending socket error (econnreset) that the
-		// caller's next read must see.
+		// caller's next read must see. A side marked empty by a read that
+		// said nothing of the data (otherQueue) may have some.
 		at := s.harvest()
 		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, 0); err == nil && n == 0 {
+		switch n, err := unix.Poll(fds, 0); {
+		case err == nil && n == 0:
 			sd.empty(at)
+		case err == nil:
+			sd.ready, sd.otherQueue = true, false
 		}
 	}
 	w := s.newWaiter(c, op, t, nil)

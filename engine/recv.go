@@ -192,7 +192,7 @@ func (j *recvJob) attempt() (bool, error) {
 		return j.recvOne(stream, j.into == nil) // RecvInto reports no source
 	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
-	case stream && j.length > 0:
+	case stream && j.length > 0 && j.flags&(unix.MSG_OOB|unix.MSG_ERRQUEUE) == 0:
 		return j.peekExactly()
 	case j.gathersBuffers():
 		return j.recvBuffers()
@@ -278,7 +278,8 @@ func (j *recvJob) recvExactly() (bool, error) {
 // (the bytes stay in the socket; Erlang's loop would append them again).
 // Meanwhile j.data is what the last look saw: a nowait call answers
 // {select, {SI, Data}} with it, a timeout {timeout, Data}. Once the peer has
-// shut down, what is there is all there will be: it answers that. (A
+// shut down, or a TCP socket's buffer is full, what is there is all there
+// can be: it answers that. (A
 // socket epoll first watches now reports the bytes it has as an edge: one
 // spurious select, which Erlang allows.)
 func (j *recvJob) peekExactly() (bool, error) {
@@ -306,7 +307,7 @@ func (j *recvJob) peekExactly() (bool, error) {
 			// The buffer came back full: look again with a larger one.
 			size = min(j.length, 2*size)
 			continue
-		case peerShutDown(j.s.fd):
+		case peerShutDown(j.s.fd) || j.windowClosed():
 			return j.succeed()
 		}
 		// Not empty, but short: wait for the next edge, and let a reader
@@ -315,6 +316,19 @@ func (j *recvJob) peekExactly() (bool, error) {
 		j.s.rd.otherQueue = true
 		return false, nil
 	}
+}
+
+// windowClosed reports a TCP socket whose receive window is closed: its
+// buffer holds all it can, so a peek of more would wait for bytes that
+// cannot come until something is read (MSG_PEEK|MSG_WAITALL would). A
+// kernel older than 6.2, whose TCP_INFO has no receive window, reads as
+// closed: such a peek answers what is there.
+func (j *recvJob) windowClosed() bool {
+	if j.s.protocol != unix.IPPROTO_TCP {
+		return false
+	}
+	info, err := unix.GetsockoptTCPInfo(j.s.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	return err != nil || info.Rcv_wnd < info.Rcv_mss
 }
 
 // peerShutDown reports whether a stream's peer will send no more

@@ -444,6 +444,90 @@ func TestStreamPeekShort(t *testing.T) {
 	}
 }
 
+// A peek of more than a TCP socket's buffer can hold answers what is there
+// once the buffer is full (its window closed): no more could come before a
+// read. An urgent-data peek is never a recv(N) that waits for N.
+func TestStreamPeekLongerThanTheBuffer(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	const sent = 1 << 20
+	go func() {
+		data := strings.Repeat("x", sent)
+		cl.Send(bg, c, []byte(data), 0, infinity)
+	}()
+	r := sv.Recv(bg, c, sent, unix.MSG_PEEK, within(5*time.Second))
+	if r.Err != nil || len(r.Data) == 0 || len(r.Data) >= sent {
+		t.Fatalf("peek of %d bytes, more than the buffer holds: %d bytes, %v; want what the full buffer holds", sent, len(r.Data), r.Err)
+	}
+	if got := recvAll(t, sv, c, sent); got != sent {
+		t.Fatalf("read %d bytes after the peek", got)
+	}
+
+	if err := cl.Control(func(fd int) error { return unix.Sendto(fd, []byte("u"), unix.MSG_OOB, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the urgent byte", func() bool { return len(sv.Recv(bg, c, 1, unix.MSG_OOB|unix.MSG_PEEK, poll).Data) == 1 })
+	start := time.Now()
+	if r := sv.Recv(bg, c, 10, unix.MSG_OOB|unix.MSG_PEEK, within(2*time.Second)); r.Err != nil || string(r.Data) != "u" {
+		t.Fatalf("urgent peek of 10: %+v", r)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("an urgent peek waited %v for bytes urgent data never has", d)
+	}
+}
+
+// After a short peek, which leaves the read side marked empty with bytes
+// in it, select_read's new select still fires for the bytes there.
+func TestSelectReadAfterAShortPeek(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	// Watched by epoll before the bytes come, and their edge harvested
+	// before the peek: no edge then marks the side ready again by chance.
+	if r := sv.Recv(bg, c, 1, 0, withHandle(9)); r.Select == nil {
+		t.Fatalf("recv on an empty socket: %+v", r)
+	}
+	if _, err := sv.Cancel(c, SelectInfo{Op: OpRecv, Handle: 9}); err != nil {
+		t.Fatal(err)
+	}
+	sv.SetSelectRead(true)
+	mustSend(t, cl, c, strings.Repeat("x", 20000))
+	eventually(t, "data", func() bool { return len(sv.Recv(bg, c, 20000, unix.MSG_PEEK, poll).Data) == 20000 })
+	time.Sleep(quietWait)
+	if r := sv.Recv(bg, c, 30000, unix.MSG_PEEK, withHandle(1)); r.Select == nil {
+		t.Fatalf("short nowait peek: %+v", r)
+	}
+	r := sv.Recv(bg, c, 0, 0, withHandle(2))
+	if len(r.Data) == 0 || !r.SelectRead || r.Select == nil {
+		t.Fatalf("recv(0) with select_read: %d bytes %+v", len(r.Data), r.Select)
+	}
+	for {
+		select {
+		case ev := <-c.events:
+			if ev.Kind == EventSelect && ev.Handle == r.Select.Handle {
+				return
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no select for the %d bytes still there", 20000-len(r.Data))
+		}
+	}
+}
+
+// recvAll reads n bytes from s.
+func recvAll(t *testing.T, s *Socket, c Caller, n int) int {
+	t.Helper()
+	got := 0
+	for got < n {
+		r := s.Recv(bg, c, 0, 0, within(5*time.Second))
+		if r.Err != nil {
+			t.Fatalf("recv after %d bytes: %v", got, r.Err)
+		}
+		got += len(r.Data)
+	}
+	return got
+}
+
 // A pending completion recvfrom holds no message buffer while it waits: a
 // session may leave one on every socket it has, each asking for a large
 // buffer, and nothing ends them but data, cancel or close.
