@@ -13,7 +13,10 @@ import (
 // or the one a listen, datagram send or connect makes) and the call that
 // binds, against a change of IPV6_V6ONLY, which decides whether [::] binds
 // IPv4 too: the option set between the two would bind what the policy
-// refused. Striped: sockets share a lock by their id's hash.
+// refused. So too a decision on SO_BINDTODEVICE, which anyone may set once
+// but only the privileged change, and the setsockopt: two at once would both
+// find the socket bound to no device. Striped: sockets share a lock by their
+// id's hash.
 type bindLocks struct {
 	seed  maphash.Seed
 	locks [64]sync.Mutex
@@ -36,3 +39,9 @@ func sendBinds(sock *engine.Socket) bool {
 
 // isV6only reports whether a setsockopt level and name is IPV6_V6ONLY.
 func isV6only(level, name int) bool { return level == unix.IPPROTO_IPV6 && name == unix.IPV6_V6ONLY }
+
+// isBindToDevice reports whether a setsockopt level and name is
+// SO_BINDTODEVICE.
+func isBindToDevice(level, name int) bool {
+	return level == unix.SOL_SOCKET && name == unix.SO_BINDTODEVICE
+}

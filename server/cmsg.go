@@ -183,6 +183,11 @@ func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sock
 		m := engine.ControlMessage{Level: level, Type: typ}
 		if name := c.GetValueName(); name != "" {
 			tos, known := options.ParseTOS(name)
+			switch c.GetValue().(type) {
+			case nil, *sockdv1.ControlMessage_IntValue:
+			default:
+				return nil, invalid("msg", "ctrl: value_name names an integer value, and another value is given")
+			}
 			if !isTOS(level, typ) || !known {
 				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q names no value of %s/%s", name, levelNames[level], cmsgTypeNames[cmsgKey{level, typ}]))
 			}

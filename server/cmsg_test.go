@@ -34,6 +34,7 @@ func TestDecodeControlByName(t *testing.T) {
 	}
 	for _, in := range []*sockdv1.ControlMessage{
 		{LevelName: "ip", TypeName: "tos", ValueName: "fast"},
+		{LevelName: "ip", TypeName: "tos", ValueName: "lowdelay", Value: &sockdv1.ControlMessage_Timestamp{Timestamp: &sockdv1.Timeval{Sec: 1}}},
 		{LevelName: "ip", TypeName: "ttl", ValueName: "lowdelay"},
 		{LevelName: "ip", TypeName: "tos", ValueName: "lowdelay", Value: ttl}, // 9 is not lowdelay
 		{LevelName: "ip", TypeName: "bogus", Value: ttl},

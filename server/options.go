@@ -42,17 +42,21 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
-	if err := s.checkCaller(ctx).setOpt(sock, o, value); err != nil {
-		return nil, err
-	}
-	if isV6only(o.SysLevel, o.SysName) {
+	v6only := isV6only(o.SysLevel, o.SysName)
+	if v6only || isBindToDevice(o.SysLevel, o.SysName) {
+		// Decided on what the socket is bound to: no other bind, device
+		// binding or v6only change between the decision and the call.
 		mu := s.binds.of(sock)
 		mu.Lock()
 		defer mu.Unlock()
-		if on, ok := value.(bool); ok && !on {
-			if err := s.checkCaller(ctx).v6onlyOff(sock); err != nil {
-				return nil, err
-			}
+	}
+	check := s.checkCaller(ctx)
+	if err := check.setOpt(sock, o, value); err != nil {
+		return nil, err
+	}
+	if on, ok := value.(bool); ok && !on && v6only {
+		if err := check.v6onlyOff(sock); err != nil {
+			return nil, err
 		}
 	}
 	se, err = optionOutcome(options.SetResolved(sock, o, value))

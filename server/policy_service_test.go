@@ -1123,3 +1123,46 @@ func TestSeqpacketPasscredNamesNeedARule(t *testing.T) {
 		wantDenied(t, err, reasonPolicyDenied, actionBind)
 	}
 }
+
+// A first bindtodevice is anyone's, a change of it privileged: two at once
+// on a socket bound to no device must not both pass the check and rebind
+// it (the check and the setsockopt hold the socket's bind lock).
+func TestBindToDeviceDecidedOnce(t *testing.T) {
+	if !unprivilegedBindToDevice() {
+		t.Skip("before Linux 5.7 every bindtodevice is privileged")
+	}
+	other := ""
+	ifaces, _ := net.Interfaces()
+	for _, i := range ifaces {
+		if i.Flags&net.FlagLoopback == 0 {
+			other = i.Name
+			break
+		}
+	}
+	if other == "" {
+		t.Skip("no interface besides loopback to bind to")
+	}
+	l := newLive(t, Limits{}) // uid 1000
+	l.svc.SetPolicy(DefaultPolicy(0, 1024))
+	set := func(id, dev string) bool {
+		r, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id,
+			Key:   &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "bindtodevice"},
+			Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_StringValue{StringValue: dev}}})
+		return err == nil && r.GetError() == nil
+	}
+	for range 300 {
+		id, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var a, b bool
+		wg.Go(func() { a = set(id, "lo") })
+		wg.Go(func() { b = set(id, other) })
+		wg.Wait()
+		l.svc.Close(l.ctx, &sockdv1.CloseRequest{SocketId: id})
+		if a == b {
+			t.Fatalf("bindtodevice lo and %s at once: %v and %v, want exactly one to pass", other, a, b)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -28,6 +29,18 @@ import (
 	"github.com/sockd/sockd/registry"
 	"github.com/sockd/sockd/server"
 )
+
+// streamsPerConnection bounds the streams of one connection, each a
+// goroutine and its buffers in the daemon even before its request has come
+// (gRPC's own default is no bound): the flag's value, or by default room for
+// the Erlang way of serving, a blocking call on every socket the daemon may
+// have, and then some for event streams and pipes.
+func streamsPerConnection(flag uint32, maxSockets int) uint32 {
+	if flag > 0 {
+		return flag
+	}
+	return uint32(min(maxSockets, math.MaxUint32-1024)) + 1024
+}
 
 // streamWorkers is how many goroutines serve calls. Reused goroutines keep
 // their grown stacks; a call that finds every worker busy runs on a fresh
@@ -102,7 +115,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.MaxConcurrentStreams(opts.maxStreams),
+		grpc.MaxConcurrentStreams(streamsPerConnection(opts.maxStreams, maxSockets)),
 		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
 		grpc.MaxSendMsgSize(pipewire.MaxMessage),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),

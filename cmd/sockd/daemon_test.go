@@ -71,3 +71,12 @@ func TestFlagValuesValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamsPerConnection(t *testing.T) {
+	if got := streamsPerConnection(0, 18000); got != 19024 {
+		t.Errorf("default with a cap of 18000 sockets: %d, want room for a call on each and 1024 more", got)
+	}
+	if got := streamsPerConnection(7, 18000); got != 7 {
+		t.Errorf("--max-streams 7: %d", got)
+	}
+}

@@ -80,7 +80,7 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream (or its last call) when the client asks for no grace; at least 100ms")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay; calls that will owe an event are refused once half of it is undelivered")
-	f.Uint32Var(&opts.maxStreams, "max-streams", defaultMaxStreams, "calls and streams in progress at once on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end")
+	f.Uint32Var(&opts.maxStreams, "max-streams", 0, "calls and streams in progress at once on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end (0: the socket cap plus 1024)")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
@@ -116,8 +116,6 @@ func (o options) validate() error {
 		return fmt.Errorf("--max-session-grace %v: want at least --session-grace (%v)", o.maxGrace, o.grace)
 	case o.eventBacklog < minEventBacklog:
 		return fmt.Errorf("--event-backlog %d: want at least %d", o.eventBacklog, minEventBacklog)
-	case o.maxStreams == 0:
-		return fmt.Errorf("--max-streams 0: want at least 1")
 	case o.loops < 0:
 		return fmt.Errorf("--loops %d: want 0 (one per CPU) or more", o.loops)
 	case o.maxSockets < 0:
@@ -127,12 +125,6 @@ func (o options) validate() error {
 	}
 	return nil
 }
-
-// defaultMaxStreams bounds the streams of one connection, each a goroutine
-// and its buffers in the daemon, even before its request has arrived (gRPC's
-// own default is no bound). It leaves room for the Erlang way of serving, a
-// blocking recv per connection, on every socket the descriptor limit allows.
-const defaultMaxStreams = 16384
 
 // minEventBacklog is the smallest --event-backlog, as a policy file's
 // event_backlog: a session needs room for the events of a few operations.
