@@ -29,46 +29,54 @@ import (
 type Client struct {
 	api  sockdv1.SocketServiceClient
 	conn *grpc.ClientConn // nil when the caller owns the connection
-	// draining counts Conns whose Close left their last bytes draining
-	// (Conn.Close): Close and Session.Close wait for them.
-	draining drains
+	// draining counts, by session id, Conns whose Close left their last
+	// bytes draining (Conn.Close): Close and Session.Close wait for them.
+	// By id: ResumeSession makes new Session values for one session.
+	drainMu  sync.Mutex
+	draining map[string]*drains
 }
 
-// drains counts work that Close waits for; unlike a WaitGroup it may grow
-// while someone waits, and a wait may give up.
+// drains counts one session's draining Conns.
 type drains struct {
-	mu   sync.Mutex
 	n    int
 	none chan struct{} // closed when n falls to 0
 }
 
-func (d *drains) add() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.n == 0 {
-		d.none = make(chan struct{})
+// startDrain counts a draining Conn of session id until done is called.
+func (c *Client) startDrain(id string) (done func()) {
+	c.drainMu.Lock()
+	defer c.drainMu.Unlock()
+	if c.draining == nil {
+		c.draining = make(map[string]*drains)
+	}
+	d := c.draining[id]
+	if d == nil {
+		d = &drains{none: make(chan struct{})}
+		c.draining[id] = d
 	}
 	d.n++
-}
-
-func (d *drains) done() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.n--; d.n == 0 {
-		close(d.none)
+	return func() {
+		c.drainMu.Lock()
+		defer c.drainMu.Unlock()
+		if d.n--; d.n == 0 {
+			close(d.none)
+			delete(c.draining, id)
+		}
 	}
 }
 
-// idle returns a channel closed once nothing drains.
-func (d *drains) idle() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.n == 0 {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
+// drained returns channels closed once no Conn of session id drains; for
+// every session when id is empty.
+func (c *Client) drained(id string) []<-chan struct{} {
+	c.drainMu.Lock()
+	defer c.drainMu.Unlock()
+	var chs []<-chan struct{}
+	for sid, d := range c.draining {
+		if id == "" || sid == id {
+			chs = append(chs, d.none)
+		}
 	}
-	return d.none
+	return chs
 }
 
 // DialError says the daemon could not be reached at all: nothing listens at
@@ -153,10 +161,14 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 	return &Client{api: sockdv1.NewSocketServiceClient(conn)}
 }
 
-// Close closes the connection Dial made. Sessions are not closed: they live on
-// in the daemon for their grace period, so a later client can resume them.
+// Close closes the connection Dial made, once the Conns whose Close left
+// bytes draining are done (each within 10 s, and its socket's close call
+// within as much again). Sessions are not closed: they live on in the daemon
+// for their grace period, so a later client can resume them.
 func (c *Client) Close() error {
-	<-c.draining.idle() // each drain is bounded by its Conn's linger
+	for _, ch := range c.drained("") {
+		<-ch
+	}
 	if c.conn == nil {
 		return nil
 	}

@@ -471,6 +471,9 @@ func (c *Conn) take(msg pipeMessage) {
 func (c *Conn) Write(b []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if isClosed(c.done) {
+		return 0, c.opError("write", net.ErrClosed)
+	}
 	if c.shutWr.Load() {
 		// As the kernel answers a write after shutdown(SHUT_WR); sent on,
 		// it would fail in the daemon and end the pipe, reads and all.
@@ -513,6 +516,8 @@ func (c *Conn) queue(j *writeJob) error {
 	c.queueMu.Lock()
 	defer c.queueMu.Unlock()
 	switch {
+	case isClosed(c.done):
+		return net.ErrClosed
 	case c.shutWr.Load() && j.closeWrite:
 		return nil // half-closed already
 	case c.shutWr.Load():
@@ -536,6 +541,9 @@ func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
 	if !c.inFlight {
 		return nil
 	}
+	if isClosed(c.done) {
+		return c.opError(op, net.ErrClosed)
+	}
 	select {
 	case res := <-c.written:
 		c.inFlight = false
@@ -555,13 +563,16 @@ func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
 // shutdown(2) does, it returns at once, even when those bytes wait for the
 // peer to read; a Write waiting meanwhile returns epipe.
 func (c *Conn) CloseWrite() error {
-	if c.shutWr.Load() {
+	switch {
+	case isClosed(c.done):
+		return c.opError("close", net.ErrClosed)
+	case c.shutWr.Load():
 		return nil
-	}
-	select {
-	case <-c.failed:
+	case isClosed(c.failed):
+		if errors.Is(c.failure, io.EOF) { // the daemon ended the pipe: the socket is gone
+			return c.opError("close", net.ErrClosed)
+		}
 		return c.opError("close", c.failure)
-	default:
 	}
 	if err := c.queue(&writeJob{closeWrite: true}); err != nil {
 		return c.opError("close", err)
@@ -583,7 +594,7 @@ func (c *Conn) Close() error {
 
 // closePipe has the daemon close the socket through the pipe, after the
 // bytes earlier Writes handed over. A Read or Write blocked on the Conn
-// returns net.ErrClosed at once. The close message waits for a send in
+// returns net.ErrClosed at once, and so does every later call. The close message waits for a send in
 // progress and for the stream's flow control, as a TCP close lingers, for
 // up to the linger time; past it, or when the stream is already broken, the
 // stream is cancelled and the socket closed with a call of its own (bounded
@@ -601,10 +612,9 @@ func (c *Conn) closePipe() error {
 		return c.finishClose(c.lingerTime())
 	}
 	finished := make(chan error, 1)
-	draining := &c.sess.client.draining
-	draining.add()
+	done := c.sess.client.startDrain(c.sess.id)
 	go func() {
-		defer draining.done()
+		defer done()
 		finished <- c.finishClose(closeTimeout)
 	}()
 	timer := time.NewTimer(closePrompt)

@@ -80,11 +80,19 @@ func (s *Session) OutgoingContext(ctx context.Context) context.Context {
 
 // Close ends the session now, as if its Erlang process died: its sockets
 // close and every operation it waits on is aborted. It first waits, while
-// ctx allows, for the bytes of Conns whose Close left them draining.
+// ctx allows, for the bytes of the session's Conns whose Close left them
+// draining; the session is closed all the same.
 func (s *Session) Close(ctx context.Context) error {
-	select {
-	case <-s.client.draining.idle():
-	case <-ctx.Done():
+	for _, ch := range s.client.drained(s.id) {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
 	}
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
 	return err

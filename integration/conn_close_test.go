@@ -449,3 +449,69 @@ func TestPacketConnLargeBuffer(t *testing.T) {
 		t.Fatalf("ReadFrom into 16 MiB: %q %v", buf[:n], err)
 	}
 }
+
+// TestConnDrainAndSessions: a Conn left draining (its peer does not read)
+// holds up the Close of its own session only, and only while ctx allows;
+// the session is closed all the same. Calls on the closed Conn answer
+// net.ErrClosed, whatever its deadline or half-close.
+func TestConnDrainAndSessions(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	cl, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s, err := cl.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := cl.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	l := tcpListener(t)
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+			break
+		}
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil { // leaves the bytes draining
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write on a closed Conn past its deadline: %v, want net.ErrClosed", err)
+	}
+	if err := c.CloseWrite(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("CloseWrite on a closed Conn: %v, want net.ErrClosed", err)
+	}
+
+	start := time.Now()
+	if err := other.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closing another session waited %v for this one's drain", d)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	s.Close(short)
+	if _, err := s.Open(ctx, client.Inet, client.Dgram, client.DefaultProtocol, client.OpenOpts{}); client.ErrorReason(err) != client.ReasonSessionNotFound {
+		t.Errorf("a call in a session whose Close gave up waiting for a drain: %v, want the session gone", err)
+	}
+}
