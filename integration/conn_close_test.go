@@ -269,12 +269,7 @@ func TestPacketConnFarDeadline(t *testing.T) {
 	t.Parallel()
 	p := listenPacket(t, "udp4", "127.0.0.1:0")
 	p.SetReadDeadline(time.Now().Add(60 * 24 * time.Hour))
-	peer, err := net.Dial("udp4", p.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	peer.Write([]byte("far"))
+	sendDatagram(t, p.LocalAddr(), "far")
 	buf := make([]byte, 8)
 	if n, _, err := p.ReadFrom(buf); err != nil || string(buf[:n]) != "far" {
 		t.Fatalf("read under a deadline 60 days out: %q %v", buf[:n], err)
@@ -437,12 +432,7 @@ func TestConnClosePromptWithAStuckPeer(t *testing.T) {
 func TestPacketConnLargeBuffer(t *testing.T) {
 	t.Parallel()
 	p := listenPacket(t, "udp4", "127.0.0.1:0")
-	peer, err := net.Dial("udp4", p.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	peer.Write([]byte("big"))
+	sendDatagram(t, p.LocalAddr(), "big")
 	p.SetReadDeadline(time.Now().Add(callTimeout))
 	buf := make([]byte, 16<<20)
 	if n, _, err := p.ReadFrom(buf); err != nil || string(buf[:n]) != "big" {
@@ -513,5 +503,18 @@ func TestConnDrainAndSessions(t *testing.T) {
 	s.Close(short)
 	if _, err := s.Open(ctx, client.Inet, client.Dgram, client.DefaultProtocol, client.OpenOpts{}); client.ErrorReason(err) != client.ReasonSessionNotFound {
 		t.Errorf("a call in a session whose Close gave up waiting for a drain: %v, want the session gone", err)
+	}
+}
+
+// sendDatagram sends data to addr from a plain UDP socket.
+func sendDatagram(t *testing.T, addr net.Addr, data string) {
+	t.Helper()
+	peer, err := net.Dial("udp4", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.Write([]byte(data)); err != nil {
+		t.Fatal(err)
 	}
 }
