@@ -177,9 +177,10 @@ func testOtherSessionUsesSocket(t *testing.T) {
 	other.close(t, l)
 }
 
-// testMalformedAddress: an address with no family, bad IP text, a port above
-// 65535 or a local path longer than 107 bytes is answered in-band
-// {invalid, sockaddr} by Bind, Connect and SendTo, and changes nothing.
+// testMalformedAddress re-expresses api_m_error_bind (4): an address with no
+// family, bad IP text, a port above 65535 or a local path longer than 107
+// bytes is answered in-band {invalid, sockaddr} by Bind, Connect and SendTo,
+// and changes nothing.
 func testMalformedAddress(t *testing.T) {
 	t.Parallel()
 	s := newSession(t)

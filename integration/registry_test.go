@@ -420,6 +420,8 @@ func TestRegistryBadInput(t *testing.T) {
 	s.close(t, id)
 }
 
+// TestGlobalInfoCounts re-expresses api_m_info (1): info/0 answers, and its
+// counts follow the sockets opened and closed.
 func TestGlobalInfoCounts(t *testing.T) {
 	s := newSession(t)
 	before := s.globalInfo(t)
