@@ -278,8 +278,8 @@ func (j *recvJob) recvExactly() (bool, error) {
 // (the bytes stay in the socket; Erlang's loop would append them again).
 // Meanwhile j.data is what the last look saw: a nowait call answers
 // {select, {SI, Data}} with it, a timeout {timeout, Data}. Once the peer has
-// shut down, or a TCP socket's buffer is full, what is there is all there
-// can be: it answers that. (A
+// shut down, or when a TCP socket's buffer could never hold the length,
+// what is there is all there can be: it answers that. (A
 // socket epoll first watches now reports the bytes it has as an edge: one
 // spurious select, which Erlang allows.)
 func (j *recvJob) peekExactly() (bool, error) {
@@ -307,7 +307,7 @@ func (j *recvJob) peekExactly() (bool, error) {
 			// The buffer came back full: look again with a larger one.
 			size = min(j.length, 2*size)
 			continue
-		case peerShutDown(j.s.fd) || j.windowClosed():
+		case peerShutDown(j.s.fd) || j.beyondBuffer():
 			return j.succeed()
 		}
 		// Not empty, but short: wait for the next edge, and let a reader
@@ -318,17 +318,18 @@ func (j *recvJob) peekExactly() (bool, error) {
 	}
 }
 
-// windowClosed reports a TCP socket whose receive window is closed: its
-// buffer holds all it can, so a peek of more would wait for bytes that
-// cannot come until something is read (MSG_PEEK|MSG_WAITALL would). A
-// kernel older than 6.2, whose TCP_INFO has no receive window, reads as
-// closed: such a peek answers what is there.
-func (j *recvJob) windowClosed() bool {
-	if j.s.protocol != unix.IPPROTO_TCP {
+// beyondBuffer reports a TCP peek of more than the socket's receive buffer
+// (SO_RCVBUF) can ever hold: nothing is read while it waits, so the rest
+// could never come. Short of that it waits, as MSG_PEEK|MSG_WAITALL does,
+// to its timeout if the buffer's own bookkeeping leaves too little room; a
+// local stream's sender decides what it may queue, so there a peek always
+// waits so.
+func (j *recvJob) beyondBuffer() bool {
+	if j.s.protocol != unix.IPPROTO_TCP && j.s.protocol != unix.IPPROTO_MPTCP {
 		return false
 	}
-	info, err := unix.GetsockoptTCPInfo(j.s.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-	return err != nil || info.Rcv_wnd < info.Rcv_mss
+	size, err := unix.GetsockoptInt(j.s.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	return err == nil && j.length > size
 }
 
 // peerShutDown reports whether a stream's peer will send no more

@@ -444,9 +444,9 @@ func TestStreamPeekShort(t *testing.T) {
 	}
 }
 
-// A peek of more than a TCP socket's buffer can hold answers what is there
-// once the buffer is full (its window closed): no more could come before a
-// read. An urgent-data peek is never a recv(N) that waits for N.
+// A peek of more than a TCP socket's buffer can hold answers what is there:
+// no more could come before a read. An urgent-data peek is never a recv(N)
+// that waits for N.
 func TestStreamPeekLongerThanTheBuffer(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("c")

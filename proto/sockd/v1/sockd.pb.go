@@ -2268,10 +2268,13 @@ type RecvRequest struct {
 	// fits gRPC's default 4 MiB receive limit).
 	Length int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
 	// Flags. With peek, a stream recv of more bytes than there are waits as
-	// one without does, looking again from the start when more arrive (the
-	// bytes stay in the socket): {select, {SI, Data}} and {timeout, Data}
-	// carry what the last look saw, never the same bytes twice; once the peer
-	// has shut down, what is there is the answer.
+	// one without does (as MSG_PEEK|MSG_WAITALL), looking again from the start
+	// when more arrive (the bytes stay in the socket): {select, {SI, Data}}
+	// and {timeout, Data} carry what the last look saw, never the same bytes
+	// twice. Once the peer has shut down, or when the length is more than a
+	// TCP socket's receive buffer (SO_RCVBUF) could hold, what is there is the
+	// answer; a length the buffer cannot hold for its bookkeeping waits to the
+	// timeout, as in the kernel.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
 	Timeout       *Timeout `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
