@@ -281,6 +281,29 @@ type writeJob struct {
 	mu      sync.Mutex
 	stopped bool // its Write returned early: start no further piece
 	started int  // bytes of the pieces whose sending began
+	taken   bool // the writer goroutine has it: it frees what it does not send
+	dropped bool // its Write gave it up untaken (Close) and freed it
+}
+
+// take hands j to the writer goroutine, unless its Write dropped it.
+func (j *writeJob) take() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.taken = !j.dropped
+	return j.taken
+}
+
+// drop is stop for a Write that ends with the Conn: a job the writer
+// goroutine never took, and now never will, is freed here.
+func (j *writeJob) drop() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.stopped = true
+	if !j.taken {
+		j.dropped = true
+		freeAll(j.pieces)
+	}
+	return j.started
 }
 
 type writeResult struct {
@@ -314,6 +337,9 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case j := <-c.writes:
+			if !j.take() {
+				continue
+			}
 			c.sendMu.Lock()
 			var res writeResult
 			switch {
@@ -506,7 +532,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.inFlight = true
 		return j.stop(), c.opError("write", syscall.EPIPE)
 	case <-c.done:
-		return j.stop(), c.opError("write", net.ErrClosed)
+		return j.drop(), c.opError("write", net.ErrClosed)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,5 +153,38 @@ func TestNetAddrAbstract(t *testing.T) {
 	a := NetAddr("unix", &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("\x00name")}}})
 	if a.String() != "@name" {
 		t.Errorf("abstract address %q, want @name", a.String())
+	}
+}
+
+// TestWriteRacingClose: a Write whose copy the writer goroutine never took
+// because Close came first frees it; none is left in the queue unfreed.
+func TestWriteRacingClose(t *testing.T) {
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 10 * time.Millisecond
+	for i := range 3000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := newConn(&Session{client: &Client{api: &closeCounter{}}, id: "s"}, "x", "tcp", &stuckPipe{ctx: ctx}, cancel)
+		c.start()
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			c.Write([]byte("x"))
+		}()
+		c.SetLinger(0)
+		for range i % 8 { // Close at staggered moments of the Write
+			runtime.Gosched()
+		}
+		c.Close()
+		<-wrote
+		select {
+		case j := <-c.writes:
+			j.mu.Lock()
+			untaken := !j.taken && !j.dropped
+			j.mu.Unlock()
+			if untaken {
+				t.Fatal("a Write's copy was left in the queue, neither sent nor freed")
+			}
+		default:
+		}
 	}
 }
