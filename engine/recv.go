@@ -185,14 +185,17 @@ func (j *recvJob) attempt() (bool, error) {
 		j.settle()
 	}
 	stream := j.s.typ == unix.SOCK_STREAM
+	// Urgent data and the error queue are no byte stream to gather from:
+	// one read takes what there is.
+	gathers := stream && j.length > 0 && j.flags&(unix.MSG_OOB|unix.MSG_ERRQUEUE) == 0
 	switch {
 	case j.op == OpRecvMsg:
 		return j.recvMsg(stream)
 	case j.op == OpRecvFrom:
 		return j.recvOne(stream, j.into == nil) // RecvInto reports no source
-	case stream && j.length > 0 && j.flags&unix.MSG_PEEK == 0:
+	case gathers && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
-	case stream && j.length > 0 && j.flags&(unix.MSG_OOB|unix.MSG_ERRQUEUE) == 0:
+	case gathers:
 		return j.peekExactly()
 	case j.gathersBuffers():
 		return j.recvBuffers()

@@ -475,6 +475,9 @@ func TestStreamPeekLongerThanTheBuffer(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("an urgent peek waited %v for bytes urgent data never has", d)
 	}
+	if r := sv.Recv(bg, c, 10, unix.MSG_OOB, within(2*time.Second)); r.Err != nil || string(r.Data) != "u" {
+		t.Fatalf("urgent recv of 10: %+v, want the urgent byte and no error", r)
+	}
 }
 
 // After a short peek, which leaves the read side marked empty with bytes
