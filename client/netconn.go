@@ -359,9 +359,27 @@ func (c *Conn) writeLoop() {
 			select {
 			case c.written <- res:
 			case <-c.done:
+				c.freeQueued()
 				return
 			}
 		case <-c.done:
+			c.freeQueued()
+			return
+		}
+	}
+}
+
+// freeQueued frees, once the Conn is closed, the copy of a job no one will
+// send: queued by a Write that its deadline or CloseWrite ended before
+// Close (one that Close ends drops its own, writeJob.drop).
+func (c *Conn) freeQueued() {
+	for {
+		select {
+		case j := <-c.writes:
+			if j.take() {
+				freeAll(j.pieces)
+			}
+		default:
 			return
 		}
 	}

@@ -156,15 +156,24 @@ func TestNetAddrAbstract(t *testing.T) {
 	}
 }
 
-// TestWriteRacingClose: a Write whose copy the writer goroutine never took
-// because Close came first frees it; none is left in the queue unfreed.
+// TestWriteRacingClose: a Write's copy that the writer goroutine never took
+// because Close came first (the Write ended by Close, or by its deadline
+// before it) is freed; none is left in the queue unfreed.
 func TestWriteRacingClose(t *testing.T) {
 	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
 	closeTimeout = 10 * time.Millisecond
 	for i := range 3000 {
 		ctx, cancel := context.WithCancel(context.Background())
 		c := newConn(&Session{client: &Client{api: &closeCounter{}}, id: "s"}, "x", "tcp", &stuckPipe{ctx: ctx}, cancel)
-		c.start()
+		go c.readLoop()
+		writerDone := make(chan struct{})
+		go func() {
+			defer close(writerDone)
+			c.writeLoop()
+		}()
+		if i%2 == 1 { // a Write its deadline ends first
+			c.SetWriteDeadline(time.Now().Add(time.Duration(i%20) * time.Microsecond))
+		}
 		wrote := make(chan struct{})
 		go func() {
 			defer close(wrote)
@@ -176,6 +185,7 @@ func TestWriteRacingClose(t *testing.T) {
 		}
 		c.Close()
 		<-wrote
+		<-writerDone
 		select {
 		case j := <-c.writes:
 			j.mu.Lock()

@@ -146,9 +146,9 @@ func (j *recvJob) holds() int {
 	return held
 }
 
-// gathersBuffers: a stream recv(0) reads up to bufCount buffers.
+// gathersBuffers: a stream recv(0) of the data reads up to bufCount buffers.
 func (j *recvJob) gathersBuffers() bool {
-	return j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.length == 0
+	return j.op == OpRecv && j.s.typ == unix.SOCK_STREAM && j.length == 0 && j.flags&(unix.MSG_OOB|unix.MSG_ERRQUEUE) == 0
 }
 
 func newRecvJob(s *Socket, op Op, length, ctrlSize, flags int) *recvJob {
@@ -433,8 +433,8 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 		return false, nil
 	case err != nil:
 		return j.fail(err)
-	case n == 0 && stream && len(buf) > 0:
-		return j.fail(ErrClosed)
+	case n == 0 && stream && len(buf) > 0 && j.flags&unix.MSG_ERRQUEUE == 0:
+		return j.fail(ErrClosed) // an error-queue message may carry no bytes
 	}
 	j.data = buf[:min(n, len(buf))] // MSG_TRUNC makes n the datagram's real length
 	if pooled != nil {

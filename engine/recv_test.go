@@ -878,3 +878,30 @@ func TestCancelledRecvTakesNothing(t *testing.T) {
 		t.Fatalf("the next recv: %q %v, want abc", r.Data, r.Err)
 	}
 }
+
+// An error-queue message may carry no bytes (a TX timestamp with
+// OPT_TSONLY): a stream recv of the error queue answers it empty, not
+// closed, and the readers queued behind it are not aborted.
+func TestRecvErrorQueueEmptyMessage(t *testing.T) {
+	e := newEngine(t, Config{})
+	c, q := newRecorder("c"), newRecorder("q")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	flags := unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_OPT_TSONLY
+	if err := cl.Control(func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, flags) }); err != nil {
+		t.Skip("SO_TIMESTAMPING:", err)
+	}
+	errq := make(chan RecvResult, 1)
+	go func() { errq <- cl.Recv(bg, c, 100, unix.MSG_ERRQUEUE, within(3*time.Second)) }()
+	eventually(t, "the error-queue reader", func() bool { return cl.Info().NumReaders == 1 })
+	queued := make(chan RecvResult, 1)
+	go func() { queued <- cl.Recv(bg, q, 3, 0, within(3*time.Second)) }()
+	eventually(t, "the reader queued", func() bool { return cl.Info().NumReaders == 2 })
+	mustSend(t, cl, c, "hello")
+	if r := <-errq; r.Err != nil || len(r.Data) != 0 {
+		t.Fatalf("error-queue recv of a timestamp: %q %v, want it empty and no error", r.Data, r.Err)
+	}
+	mustSend(t, sv, c, "abc")
+	if r := <-queued; r.Err != nil || string(r.Data) != "abc" {
+		t.Fatalf("the reader queued behind it: %q %v", r.Data, r.Err)
+	}
+}
