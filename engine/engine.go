@@ -15,7 +15,7 @@ type Config struct {
 	Loops              int          // epoll loops; 0 = runtime.NumCPU()
 	MaxQueuePerLane    int          // queued requestors per lane; 0 = 1024. Past it: *QuotaError
 	MaxSockets         int          // open sockets and relay pipes' descriptors; 0 = 100000. Past it: *QuotaError
-	MaxTombstones      int          // closed sockets kept for lookup; 0 = 65536, < 0 = none; oldest evicted first
+	MaxTombstones      int          // closed sockets kept for lookup; 0 = 65536, < 0 = none; past it the oldest of the Tenant with the most goes
 	CounterBits        int          // width of per-socket counters, 16..64; 0 = 64. Counters wrap at 2^bits (reference §4.3)
 	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
 	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
@@ -248,7 +248,7 @@ func (e *Engine) unregister(s *Socket, fd int) {
 	}
 	e.mu.RUnlock()
 	e.slots.release(s.token)
-	e.table.entomb(s)
+	e.table.entomb(s, s.tenant())
 }
 
 // reserve takes one socket from the MaxSockets quota.

@@ -81,6 +81,7 @@ type Socket struct {
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
+	tombOf    any // the tenant whose tombstones tomb is among
 	forgotten bool
 }
 
@@ -127,6 +128,17 @@ func (s *Socket) Fd() int {
 	s.fdMu.RLock()
 	defer s.fdMu.RUnlock()
 	return s.fd
+}
+
+// tenant is whom the socket's owner acts for (Tenant), or the dead owner's
+// (Orphaned); nil for an owner that is no Tenant.
+func (s *Socket) tenant() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.owner.(Tenant); ok {
+		return t.Tenant()
+	}
+	return s.orphanOf
 }
 
 // Owner is the controlling caller; nil after the owner died.

@@ -212,6 +212,51 @@ func TestTombstones(t *testing.T) {
 	}
 }
 
+// tenantRecorder is a recorder that acts for tenant.
+type tenantRecorder struct {
+	*recorder
+	tenant string
+}
+
+func (r tenantRecorder) Tenant() any { return r.tenant }
+
+// One tenant closing sockets fast pushes out its own tombstones, not
+// another's: past MaxTombstones the oldest of the tenant with the most goes.
+func TestTombstonesByTenant(t *testing.T) {
+	e := newEngine(t, Config{MaxTombstones: 8})
+	quiet := tenantRecorder{newRecorder("quiet"), "quiet"}
+	busy := tenantRecorder{newRecorder("busy"), "busy"}
+	var kept []*Socket
+	for range 3 {
+		s := mustOpen(t, e, quiet, unix.AF_INET, unix.SOCK_DGRAM)
+		s.Close()
+		kept = append(kept, s)
+	}
+	var churned []*Socket
+	for range 50 {
+		s := mustOpen(t, e, busy, unix.AF_INET, unix.SOCK_DGRAM)
+		s.Close()
+		churned = append(churned, s)
+	}
+	for _, s := range kept {
+		if _, ok := e.Lookup(s.ID()); !ok {
+			t.Fatal("another tenant's churn evicted a quiet tenant's tombstone")
+		}
+	}
+	found := 0
+	for _, s := range churned {
+		if _, ok := e.Lookup(s.ID()); ok {
+			found++
+		}
+	}
+	if found != 5 {
+		t.Fatalf("the busy tenant keeps %d tombstones, want the 5 the bound leaves it", found)
+	}
+	if _, ok := e.Lookup(churned[len(churned)-1].ID()); !ok {
+		t.Fatal("the busy tenant's newest tombstone was evicted")
+	}
+}
+
 func TestSocketQuota(t *testing.T) {
 	e := newEngine(t, Config{MaxSockets: 2})
 	c := newRecorder("c")

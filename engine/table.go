@@ -21,13 +21,16 @@ const numShards = 64
 // table maps socket ids to sockets. It is sharded so that lookups, which
 // every call of the server makes, never contend on one lock. Closed sockets
 // stay as tombstones, so their ids still resolve (Info works, operations say
-// closed), until Forget or until they are the oldest past maxTombs.
+// closed), until Forget or until maxTombs are kept: then the oldest of the
+// tenant that keeps the most goes, so that one tenant closing sockets fast
+// pushes out its own, not another's.
 type table struct {
 	seed   maphash.Seed
 	shards [numShards]shard
 
-	tombMu   sync.Mutex // guards tombs and every Socket's tomb/forgotten
-	tombs    list.List  // of *Socket, oldest first
+	tombMu   sync.Mutex         // guards tombs, nTombs and every Socket's tomb, tombOf, forgotten
+	tombs    map[any]*list.List // by tenant (Tenant; nil for none): *Socket, oldest first
+	nTombs   int
 	maxTombs int
 }
 
@@ -42,6 +45,7 @@ func (t *table) init(maxTombs int) {
 		t.shards[i].m = make(map[string]*Socket)
 	}
 	t.maxTombs = maxTombs
+	t.tombs = make(map[any]*list.List)
 }
 
 func (t *table) shardOf(id string) *shard {
@@ -72,22 +76,45 @@ func (t *table) remove(s *Socket) {
 	sh.mu.Unlock()
 }
 
-// entomb keeps a just-closed socket as a tombstone, evicting the oldest
-// ones past the bound.
-func (t *table) entomb(s *Socket) {
+// entomb keeps a just-closed socket of tenant as a tombstone, evicting past
+// the bound the oldest of the tenant with the most.
+func (t *table) entomb(s *Socket, tenant any) {
 	t.tombMu.Lock()
 	defer t.tombMu.Unlock()
 	if s.forgotten {
 		t.remove(s)
 		return
 	}
-	s.tomb = t.tombs.PushBack(s)
-	for t.tombs.Len() > t.maxTombs {
-		oldest := t.tombs.Remove(t.tombs.Front()).(*Socket)
-		oldest.tomb = nil
+	l := t.tombs[tenant]
+	if l == nil {
+		l = list.New()
+		t.tombs[tenant] = l
+	}
+	s.tomb, s.tombOf = l.PushBack(s), tenant
+	t.nTombs++
+	for t.nTombs > t.maxTombs {
+		var most *list.List
+		for _, l := range t.tombs {
+			if most == nil || l.Len() > most.Len() {
+				most = l
+			}
+		}
+		oldest := most.Front().Value.(*Socket)
+		t.unlink(oldest)
 		oldest.forgotten = true
 		t.remove(oldest)
 	}
+}
+
+// unlink takes s's tombstone out of its tenant's list.
+func (t *table) unlink(s *Socket) {
+	l := t.tombs[s.tombOf]
+	l.Remove(s.tomb)
+	if l.Len() == 0 {
+		delete(t.tombs, s.tombOf)
+	}
+	s.tomb, s.tombOf = nil, nil
+	t.nTombs--
 }
 
 // forget drops a closed socket's tombstone.
@@ -96,8 +123,7 @@ func (t *table) forget(s *Socket) {
 	defer t.tombMu.Unlock()
 	s.forgotten = true
 	if s.tomb != nil {
-		t.tombs.Remove(s.tomb)
-		s.tomb = nil
+		t.unlink(s)
 	}
 	t.remove(s)
 }
