@@ -50,7 +50,8 @@ type Mortal interface {
 // A Tenant is a Caller that acts for someone (a server's principal). A
 // socket whose owner dies keeps the owner's Tenant value (Socket.Orphaned),
 // not the dead Caller, so that whoever the owner acted for can still reach
-// the closed socket, as every holder of an Erlang socket can.
+// the closed socket, as every holder of an Erlang socket can. Tenant values
+// must be comparable: they also group the tombstones (Config.MaxTombstones).
 type Tenant interface {
 	Caller
 	Tenant() any
