@@ -281,10 +281,10 @@ func (j *recvJob) recvExactly() (bool, error) {
 // (the bytes stay in the socket; Erlang's loop would append them again).
 // Meanwhile j.data is what the last look saw: a nowait call answers
 // {select, {SI, Data}} with it, a timeout {timeout, Data}. Once the peer has
-// shut down, or when a TCP socket's buffer could never hold the length,
-// what is there is all there can be: it answers that. (A
-// socket epoll first watches now reports the bytes it has as an edge: one
-// spurious select, which Erlang allows.)
+// shut down, or when a TCP socket's buffer could never hold the length, no
+// more can come: it answers what is there. (A socket that epoll first
+// watches now reports the bytes it has as an edge: one spurious select,
+// which Erlang allows.)
 func (j *recvJob) peekExactly() (bool, error) {
 	size := min(j.length, maxRecvPreallocate)
 	for {
@@ -324,9 +324,9 @@ func (j *recvJob) peekExactly() (bool, error) {
 // beyondBuffer reports a TCP peek of more than the socket's receive buffer
 // (SO_RCVBUF) can ever hold: nothing is read while it waits, so the rest
 // could never come. Short of that it waits, as MSG_PEEK|MSG_WAITALL does,
-// to its timeout if the buffer's own bookkeeping leaves too little room; a
-// local stream's sender decides what it may queue, so there a peek always
-// waits so.
+// to its timeout if the buffer's own bookkeeping leaves too little room. A
+// local stream's sender decides what it may queue, so there a peek of more
+// than that waits to its timeout too.
 func (j *recvJob) beyondBuffer() bool {
 	if j.s.protocol != unix.IPPROTO_TCP && j.s.protocol != unix.IPPROTO_MPTCP {
 		return false

@@ -102,7 +102,7 @@ type waiter struct {
 	gate    sync.Mutex
 	retired bool
 	// selected: a select was delivered; the caller retries, and a close
-	// meanwhile answers the retry, not an abort (closeCurrent).
+	// meanwhile answers the retry, not an abort (abortAll). Guarded by gate.
 	selected bool
 	// claimed: a Cancel retired it and answers its final event's result
 	// itself, so an accepted socket in it is the caller's, not to be
