@@ -544,9 +544,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	case <-expired:
+		if isClosed(c.done) { // both ready: the writer may be gone, so the job is this call's to free
+			return j.drop(), c.opError("write", net.ErrClosed)
+		}
 		c.inFlight = true
 		return j.stop(), c.opError("write", os.ErrDeadlineExceeded)
 	case <-c.shutdown:
+		if isClosed(c.done) {
+			return j.drop(), c.opError("write", net.ErrClosed)
+		}
 		c.inFlight = true
 		return j.stop(), c.opError("write", syscall.EPIPE)
 	case <-c.done:
