@@ -73,7 +73,11 @@ type side struct {
 	// (peekExactly). A reader that becomes current then tries the
 	// syscall rather than wait for an edge that may have come already.
 	otherQueue bool
-	lanes      []*lane
+	// peeked is what a peek that waits for more saw when it marked the read
+	// side empty (peekExactly): an edge with no more bytes than that is no
+	// news (noNews).
+	peeked int
+	lanes  []*lane
 	// retiring holds requestors removed from the lanes whose final event
 	// (abort or completion) is still being delivered, so that Cancel and
 	// DropCaller can still stop it.
@@ -85,6 +89,7 @@ func (sd *side) empty(at uint64) {
 	sd.ready = false
 	sd.emptyAt = at
 	sd.otherQueue = false
+	sd.peeked = 0
 }
 
 // retiringOf finds c's requestor of handle in lane kind lk among those
@@ -615,7 +620,7 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *Se
 		case err == nil && n == 0:
 			sd.empty(at)
 		case err == nil:
-			sd.ready, sd.otherQueue = true, false
+			sd.ready, sd.otherQueue, sd.peeked = true, false, 0
 		}
 	}
 	w := s.newWaiter(c, op, t, nil)

@@ -190,10 +190,10 @@ func (s *Socket) watch() error {
 // onEdges records an edge on each side it concerns.
 func (s *Socket) onEdges(events uint32, harvest uint64) {
 	if events&readEdges != 0 {
-		s.edge(&s.rd, harvest)
+		s.edge(&s.rd, harvest, events)
 	}
 	if events&writeEdges != 0 {
-		s.edge(&s.wr, harvest)
+		s.edge(&s.wr, harvest, events)
 	}
 }
 
@@ -201,17 +201,30 @@ func (s *Socket) onEdges(events uint32, harvest uint64) {
 // harvested before a syscall found the side empty: then it describes a past
 // the syscall already saw, and acting on it would only send a spurious
 // select (typically the edge every fresh socket reports at registration).
-func (s *Socket) edge(sd *side, harvest uint64) {
+func (s *Socket) edge(sd *side, harvest uint64, events uint32) {
 	var out outbox
 	sd.mu.Lock()
-	if !s.closed.Load() && harvest > sd.emptyAt {
-		sd.ready = true
+	if !s.closed.Load() && harvest > sd.emptyAt && !s.noNews(sd, events) {
+		sd.ready, sd.peeked = true, 0
 		for _, l := range sd.lanes {
 			s.advance(sd, l, &out)
 		}
 	}
 	sd.mu.Unlock()
 	out.flush(s)
+}
+
+// noNews reports, with sd locked and the socket open, a read edge that
+// brings a peek waiting for more nothing it has not seen: epoll reports a
+// socket's whole readiness at each wakeup, so one for room to write (a
+// local peer reading what this socket sent) also reports the bytes the peek
+// looked at, and would wake it, or send its caller a select, for nothing.
+func (s *Socket) noNews(sd *side, events uint32) bool {
+	if sd != &s.rd || sd.peeked == 0 || events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
+		return false
+	}
+	n, err := unix.IoctlGetInt(s.fd, unix.SIOCINQ)
+	return err == nil && n <= sd.peeked
 }
 
 // harvest is the loop's harvest count, read before a syscall whose EAGAIN

@@ -316,7 +316,7 @@ func (j *recvJob) peekExactly() (bool, error) {
 		// Not empty, but short: wait for the next edge, and let a reader
 		// that becomes current meanwhile try at once (the side has data).
 		j.s.rd.empty(at)
-		j.s.rd.otherQueue = true
+		j.s.rd.otherQueue, j.s.rd.peeked = true, n
 		return false, nil
 	}
 }

@@ -517,6 +517,46 @@ func TestSelectReadAfterAShortPeek(t *testing.T) {
 	}
 }
 
+// A peek waiting for more on a local stream socket is not woken by the
+// socket's own sends being read (epoll reports the peeked bytes again with
+// each room-to-write wakeup): its caller gets no select for nothing.
+func TestPeekNotWokenByOwnSends(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a, b := pair(t, e, c, unix.AF_UNIX)
+	mustSend(t, a, c, "hello")
+	eventually(t, "data", func() bool { return len(b.Recv(bg, c, 5, unix.MSG_PEEK, poll).Data) == 5 })
+	// The registration's edge (one spurious select) first, then quiet.
+	for spurious := 0; ; spurious++ {
+		if r := b.Recv(bg, c, 10, unix.MSG_PEEK, withHandle(1)); r.Select == nil {
+			t.Fatalf("short nowait peek: %+v", r)
+		}
+		select {
+		case <-c.events:
+			if spurious > 1 {
+				t.Fatal("selects for a peek while nothing comes")
+			}
+			continue
+		case <-time.After(quietWait):
+		}
+		break
+	}
+	// b sends, a reads: b's room-to-write wakeups report EPOLLIN too.
+	for range 200 {
+		mustSend(t, b, c, "x")
+		if r := a.Recv(bg, c, 1, 0, within(2*time.Second)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	select {
+	case ev := <-c.events:
+		t.Fatalf("a select (%+v) for the waiting peek with nothing new to read", ev)
+	case <-time.After(quietWait):
+	}
+	mustSend(t, a, c, "world")
+	c.expect(t, EventSelect, 1)
+}
+
 // recvAll reads n bytes from s.
 func recvAll(t *testing.T, s *Socket, c Caller, n int) int {
 	t.Helper()
