@@ -282,9 +282,9 @@ func (j *recvJob) recvExactly() (bool, error) {
 // Meanwhile j.data is what the last look saw: a nowait call answers
 // {select, {SI, Data}} with it, a timeout {timeout, Data}. Once the peer has
 // shut down, or when a TCP socket's buffer could never hold the length, no
-// more can come: it answers what is there. (A socket that epoll first
-// watches now reports the bytes it has as an edge: one spurious select,
-// which Erlang allows.)
+// more can come: it answers what is there. An edge that brings no more
+// bytes than the last look saw (the one epoll reports when it first watches
+// the socket, or with a room-to-write wakeup) is no news (noNews).
 func (j *recvJob) peekExactly() (bool, error) {
 	size := min(j.length, maxRecvPreallocate)
 	for {
