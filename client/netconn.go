@@ -544,20 +544,24 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	case <-expired:
-		if isClosed(c.done) { // both ready: the writer may be gone, so the job is this call's to free
-			return j.drop(), c.opError("write", net.ErrClosed)
-		}
-		c.inFlight = true
-		return j.stop(), c.opError("write", os.ErrDeadlineExceeded)
+		return c.leave(j, os.ErrDeadlineExceeded)
 	case <-c.shutdown:
-		if isClosed(c.done) {
-			return j.drop(), c.opError("write", net.ErrClosed)
-		}
-		c.inFlight = true
-		return j.stop(), c.opError("write", syscall.EPIPE)
+		return c.leave(j, syscall.EPIPE)
 	case <-c.done:
+		return c.leave(j, net.ErrClosed)
+	}
+}
+
+// leave ends a Write before its answer came (why: its deadline, CloseWrite
+// or Close), reporting the bytes whose sending began. Once the Conn is
+// closed, whatever woke it, the writer goroutine may be gone, so a job it
+// never took is freed here; otherwise the answer is still owed (inFlight).
+func (c *Conn) leave(j *writeJob, why error) (int, error) {
+	if isClosed(c.done) {
 		return j.drop(), c.opError("write", net.ErrClosed)
 	}
+	c.inFlight = true
+	return j.stop(), c.opError("write", why)
 }
 
 // queue hands j to the writer goroutine, after what was queued before; a
