@@ -51,15 +51,22 @@ func (r *Registry) each(filters []Filter, fn func(*engine.Socket)) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-	next:
 		for s := range sh.socks {
-			for _, f := range filters {
-				if !f(s) {
-					continue next
-				}
+			if Passes(s, filters...) {
+				fn(s)
 			}
-			fn(s)
 		}
 		sh.mu.RUnlock()
 	}
+}
+
+// Passes reports whether s passes every filter, for a walk over sockets the
+// registry does not hold (every open one, registered or not).
+func Passes(s *engine.Socket, filters ...Filter) bool {
+	for _, f := range filters {
+		if !f(s) {
+			return false
+		}
+	}
+	return true
 }

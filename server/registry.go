@@ -207,14 +207,10 @@ func (s *Service) GlobalInfo(ctx context.Context, _ *sockdv1.GlobalInfoRequest) 
 		resp.Policy.SocketQuota = 0 // not enforced without a counter
 	}
 	visible := s.visibleTo(p)
-sockets:
 	for _, sock := range s.engine.Sockets() {
-		for _, f := range visible {
-			if !f(sock) {
-				continue sockets
-			}
+		if registry.Passes(sock, visible...) {
+			countSocket(resp, sock)
 		}
-		countSocket(resp, sock)
 	}
 	return resp, nil
 }
