@@ -160,15 +160,13 @@ func (c policyCheck) connect(sock *engine.Socket, sa engine.SockAddr) error {
 	if err := c.connectPeer(sock.Type(), sa); err != nil {
 		return err
 	}
-	switch t := sock.Type(); {
-	case sa.Family == engine.FamilyUnspec || c.unrestricted() || sock.Bound():
+	// An inet stream socket is bound to the source its route takes, which
+	// the connect decides; a local one of any type is named with passcred
+	// on, and an inet datagram or seqpacket (SCTP) one binds the wildcard.
+	if sa.Family == engine.FamilyUnspec || sock.Domain() != unix.AF_UNIX && sock.Type() == unix.SOCK_STREAM {
 		return nil
-	case sock.Domain() == unix.AF_UNIX: // any type: a connect with passcred names it
-		return c.localAutobind(sock)
-	case t == unix.SOCK_DGRAM || t == unix.SOCK_RAW || t == unix.SOCK_SEQPACKET: // SCTP binds the wildcard too
-		return c.implicitBind(sock)
 	}
-	return nil
+	return c.implicitBind(sock)
 }
 
 // connectPeer decides the peer a socket of type typ connects to.
