@@ -11,44 +11,15 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
-var levelNames = map[int]string{
-	unix.SOL_SOCKET:   "socket",
-	unix.IPPROTO_IP:   "ip",
-	unix.IPPROTO_IPV6: "ipv6",
-	unix.IPPROTO_TCP:  "tcp",
-	unix.IPPROTO_UDP:  "udp",
-	unix.IPPROTO_SCTP: "sctp",
-}
-
-type cmsgKey struct{ level, typ int }
-
-var cmsgTypeNames = map[cmsgKey]string{
-	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}:   "timestamp",
-	{unix.SOL_SOCKET, unix.SCM_RIGHTS}:      "rights",
-	{unix.SOL_SOCKET, unix.SCM_CREDENTIALS}: "credentials",
-	{unix.IPPROTO_IP, unix.IP_TOS}:          "tos",
-	{unix.IPPROTO_IP, unix.IP_RECVTOS}:      "recvtos",
-	{unix.IPPROTO_IP, unix.IP_TTL}:          "ttl",
-	{unix.IPPROTO_IP, unix.IP_RECVTTL}:      "recvttl",
-	{unix.IPPROTO_IP, unix.IP_PKTINFO}:      "pktinfo",
-	{unix.IPPROTO_IP, unix.IP_ORIGDSTADDR}:  "origdstaddr",
-	{unix.IPPROTO_IP, unix.IP_RECVERR}:      "recverr",
-	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}:  "pktinfo",
-	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: "hoplimit",
-	// What ipv6 hoplimit (IPV6_2292HOPLIMIT) makes the kernel send.
-	{unix.IPPROTO_IPV6, unix.IPV6_2292HOPLIMIT}: "hoplimit",
-	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:       "tclass",
-	{unix.IPPROTO_IPV6, unix.IPV6_RECVERR}:      "recverr",
-}
-
 var eeOrigins = []string{"none", "local", "icmp", "icmp6", "txstatus", "zerocopy", "txtime"}
 
 func encodeControl(msgs []engine.ControlMessage) []*sockdv1.ControlMessage {
 	out := make([]*sockdv1.ControlMessage, 0, len(msgs))
 	for _, m := range msgs {
+		kind := options.ControlKind{Level: m.Level, Type: m.Type}
 		c := &sockdv1.ControlMessage{
-			Level: int32(m.Level), LevelName: levelNames[m.Level],
-			Type: int32(m.Type), TypeName: cmsgTypeNames[cmsgKey{m.Level, m.Type}],
+			Level: int32(m.Level), LevelName: kind.LevelName(),
+			Type: int32(m.Type), TypeName: kind.TypeName(),
 			Data: m.Data,
 		}
 		switch v := m.Value.(type) {
@@ -125,42 +96,23 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
-// levelNumbers and cmsgTypeNumbers name what a SendMsg may send, as
-// Erlang's cmsg_send() takes atoms: the inverses of the names above, where
-// ipv6 hoplimit is IPV6_HOPLIMIT.
-var (
-	levelNumbers    = map[string]int{}
-	cmsgTypeNumbers = map[string]cmsgKey{}
-)
-
-func init() {
-	for n, name := range levelNames {
-		levelNumbers[name] = n
-	}
-	for k, name := range cmsgTypeNames {
-		if k != (cmsgKey{unix.IPPROTO_IPV6, unix.IPV6_2292HOPLIMIT}) {
-			cmsgTypeNumbers[levelNames[k.level]+"/"+name] = k
-		}
-	}
-}
-
 // controlKind is a message's level and type, by number or by name (a name
 // wins over the number 0; a name and another number disagree: not ok).
 func controlKind(c *sockdv1.ControlMessage) (level, typ int, ok bool) {
 	level, typ = int(c.GetLevel()), int(c.GetType())
 	if name := c.GetLevelName(); name != "" {
-		n, known := levelNumbers[name]
+		n, known := options.ParseControlLevel(name)
 		if !known || level != 0 && level != n {
 			return 0, 0, false
 		}
 		level = n
 	}
 	if name := c.GetTypeName(); name != "" {
-		k, known := cmsgTypeNumbers[levelNames[level]+"/"+name]
-		if !known || typ != 0 && typ != k.typ {
+		n, known := options.ParseControlType(level, name)
+		if !known || typ != 0 && typ != n {
 			return 0, 0, false
 		}
-		typ = k.typ
+		typ = n
 	}
 	return level, typ, true
 }
@@ -189,7 +141,8 @@ func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sock
 				return nil, invalid("msg", "ctrl: value_name names an integer value, and another value is given")
 			}
 			if !isTOS(level, typ) || !known {
-				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q names no value of %s/%s", name, levelNames[level], cmsgTypeNames[cmsgKey{level, typ}]))
+				kind := options.ControlKind{Level: level, Type: typ}
+				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q names no value of %s/%s", name, kind.LevelName(), kind.TypeName()))
 			}
 			if v, ok := c.GetValue().(*sockdv1.ControlMessage_IntValue); ok && int(v.IntValue) != int(tos) {
 				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q and int_value %d disagree", name, v.IntValue))

@@ -527,7 +527,7 @@ func highTOS(tos int) bool { return tos&0xe0 >= 0xc0 }
 func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) error {
 	for _, m := range ctrl {
 		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
-			name := cmsgTypeNames[cmsgKey{m.Level, m.Type}]
+			name := options.ControlKind{Level: m.Level, Type: m.Type}.TypeName()
 			c.denials.count(actionSendMsg)
 			return statusError(codes.PermissionDenied, reasonPermissionDenied,
 				name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
@@ -538,16 +538,16 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 		return nil
 	}
 	for _, m := range ctrl {
-		key := cmsgKey{m.Level, m.Type}
+		key := options.ControlKind{Level: m.Level, Type: m.Type}
 		if !sendableControl[key] {
 			return c.deny(actionSendMsg, fmt.Sprintf("control message level %d type %d", m.Level, m.Type))
 		}
 		if c.r == nil {
-			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key])
+			return c.deny(actionSendMsg, "control message "+key.TypeName())
 		}
 		if opt, ok := precedenceOption[key]; ok && !c.r.options[opt] {
 			if tos, ok := controlInt(m); !ok || highTOS(tos) {
-				return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" of precedence 6 or 7")
+				return c.deny(actionSendMsg, "control message "+key.TypeName()+" of precedence 6 or 7")
 			}
 		}
 		if err := c.pktinfo(sock, key, m); err != nil {
@@ -563,7 +563,7 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 // bind rules, at the socket's port or at a port the kernel picks. The
 // interface it may name is not decided: any user may name one (the
 // kernel's rules, as for an unprivileged SO_BINDTODEVICE).
-func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlMessage) error {
+func (c policyCheck) pktinfo(sock *engine.Socket, key options.ControlKind, m engine.ControlMessage) error {
 	var src netip.Addr
 	switch v := engine.ControlValue(m).(type) {
 	case engine.PktInfo:
@@ -571,8 +571,8 @@ func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlM
 	case engine.PktInfo6:
 		src = v.Addr
 	default:
-		if key == (cmsgKey{unix.IPPROTO_IP, unix.IP_PKTINFO}) || key == (cmsgKey{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}) {
-			return c.deny(actionSendMsg, "control message "+cmsgTypeNames[key]+" that does not decode")
+		if key.Type == unix.IP_PKTINFO && key.Level == unix.IPPROTO_IP || key.Type == unix.IPV6_PKTINFO && key.Level == unix.IPPROTO_IPV6 {
+			return c.deny(actionSendMsg, "control message "+key.TypeName()+" that does not decode")
 		}
 		return nil
 	}
@@ -591,7 +591,7 @@ func (c policyCheck) pktinfo(sock *engine.Socket, key cmsgKey, m engine.ControlM
 	picked.Port = 0
 	// Port 0 rules cover a port the kernel picked, not one a Bind asked for.
 	if !allowsAddr(c.r.bind, from) && !(sock.PortPicked() && allowsAddr(c.r.bind, picked)) {
-		return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", cmsgTypeNames[key], addrTarget(from)))
+		return c.deny(actionSendMsg, fmt.Sprintf("control message %s sending from %s (a bind)", key.TypeName(), addrTarget(from)))
 	}
 	return nil
 }
@@ -634,17 +634,21 @@ func nonlocalSources(sock *engine.Socket, src netip.Addr) bool {
 // precedenceOption maps the control messages that set a packet's
 // precedence (IP_TOS, IPV6_TCLASS) to the option whose permission a high
 // precedence needs.
-var precedenceOption = map[cmsgKey]options.Key{
-	{unix.IPPROTO_IP, unix.IP_TOS}:        {Level: options.LevelIP, Name: "tos"},
-	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}: {Level: options.LevelIPv6, Name: "tclass"},
+var precedenceOption = map[options.ControlKind]options.Key{
+	{Level: unix.IPPROTO_IP, Type: unix.IP_TOS}:        {Level: options.LevelIP, Name: "tos"},
+	{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_TCLASS}: {Level: options.LevelIPv6, Name: "tclass"},
 }
 
 // sendableControl are the control messages a restricted rule may send; their
-// names are cmsgTypeNames'.
-var sendableControl = map[cmsgKey]bool{
-	{unix.SOL_SOCKET, unix.SCM_TIMESTAMP}: true,
-	{unix.IPPROTO_IP, unix.IP_TOS}:        true, {unix.IPPROTO_IP, unix.IP_TTL}: true, {unix.IPPROTO_IP, unix.IP_PKTINFO}: true,
-	{unix.IPPROTO_IPV6, unix.IPV6_PKTINFO}: true, {unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: true, {unix.IPPROTO_IPV6, unix.IPV6_TCLASS}: true,
+// names are options.ControlKind's.
+var sendableControl = map[options.ControlKind]bool{
+	{Level: unix.SOL_SOCKET, Type: unix.SCM_TIMESTAMP}:   true,
+	{Level: unix.IPPROTO_IP, Type: unix.IP_TOS}:          true,
+	{Level: unix.IPPROTO_IP, Type: unix.IP_TTL}:          true,
+	{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO}:      true,
+	{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_PKTINFO}:  true,
+	{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_HOPLIMIT}: true,
+	{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_TCLASS}:   true,
 }
 
 // controlInt is the integer a control message carries, as a value or as

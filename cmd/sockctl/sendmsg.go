@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -83,6 +84,10 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	level, typ, ok2 := strings.Cut(kind, "/")
 	if !ok || !ok2 || level == "" || typ == "" || value == "" {
 		return nil, usage(fmt.Errorf("--ctrl %q: want LEVEL/TYPE:VALUE, such as ip/ttl:1", arg))
+	}
+	levelNumber, known := options.ParseControlLevel(level)
+	if _, knownType := options.ParseControlType(levelNumber, typ); !known || !knownType {
+		return nil, usage(fmt.Errorf("--ctrl %q: unknown control message %s/%s: want one of %s", arg, level, typ, strings.Join(options.ControlNames(), ", ")))
 	}
 	m := &sockdv1.ControlMessage{LevelName: level, TypeName: typ}
 	n, err := strconv.ParseInt(value, 0, 32)

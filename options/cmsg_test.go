@@ -1,0 +1,38 @@
+package options
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every name a sender may give reads back as itself, and ipv6 hoplimit by
+// name is IPV6_HOPLIMIT, though the kernel's IPV6_2292HOPLIMIT is named so too.
+func TestControlNamesRoundTrip(t *testing.T) {
+	names := ControlNames()
+	if len(names) == 0 {
+		t.Fatal("no control message names")
+	}
+	for _, name := range names {
+		levelName, typeName, _ := strings.Cut(name, "/")
+		level, ok := ParseControlLevel(levelName)
+		if !ok {
+			t.Fatalf("%s: level does not parse", name)
+		}
+		typ, ok := ParseControlType(level, typeName)
+		if !ok {
+			t.Fatalf("%s: type does not parse", name)
+		}
+		k := ControlKind{Level: level, Type: typ}
+		if k.LevelName()+"/"+k.TypeName() != name {
+			t.Errorf("%s reads back as %s/%s", name, k.LevelName(), k.TypeName())
+		}
+	}
+	if typ, _ := ParseControlType(unix.IPPROTO_IPV6, "hoplimit"); typ != unix.IPV6_HOPLIMIT {
+		t.Errorf("ipv6/hoplimit = %d, want IPV6_HOPLIMIT", typ)
+	}
+	if _, ok := ParseControlType(unix.IPPROTO_IP, "hoplimit"); ok {
+		t.Error("ip/hoplimit parsed")
+	}
+}
