@@ -80,7 +80,7 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
 	if dgram {
-		if err := check.boundAsDecided(c.sock); err != nil {
+		if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	}
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
 	adm.done()
-	if err := check.boundAsDecided(c.sock); err != nil {
+	if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
 		return nil, err
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
@@ -158,7 +158,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	}
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
 	adm.done()
-	if err := check.boundAsDecided(c.sock); err != nil {
+	if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
 		return nil, err
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -56,6 +57,31 @@ func statusError(code codes.Code, reason, msg string, meta map[string]string, de
 		}
 	}
 	return st.Err()
+}
+
+// withMetadata adds key to the metadata of err's ErrorInfo; an error
+// without one is returned as it is.
+func withMetadata(err error, key, value string) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	p := st.Proto()
+	for _, d := range p.GetDetails() {
+		var info errdetails.ErrorInfo
+		if d.UnmarshalTo(&info) != nil {
+			continue
+		}
+		if info.Metadata == nil {
+			info.Metadata = map[string]string{}
+		}
+		info.Metadata[key] = value
+		if anyInfo, err := anypb.New(&info); err == nil {
+			d.TypeUrl, d.Value = anyInfo.TypeUrl, anyInfo.Value
+		}
+		return status.FromProto(p).Err()
+	}
+	return err
 }
 
 // invalidArgument reports a malformed request: what Erlang raises as badarg.

@@ -258,9 +258,10 @@ func plainSendBinds(sock *engine.Socket) bool {
 // wait), so an IPV6_V6ONLY changed between implicitBind and the send could
 // have bound [::] with IPv4 where the rule allows IPv6 only. Such a socket
 // is closed, and the send refused: only a client racing itself gets there.
-// A send binds nothing Bound would report, so whether it may have bound is
-// the same question after it as before.
-func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
+// The refusal's ErrorInfo carries bytes_sent, what the send had already
+// sent. A send binds nothing Bound would report, so whether it may have
+// bound is the same question after it as before.
+func (c policyCheck) boundAsDecided(sock *engine.Socket, sent int) error {
 	if !sendBinds(sock) || c.unrestricted() {
 		return nil
 	}
@@ -270,7 +271,7 @@ func (c policyCheck) boundAsDecided(sock *engine.Socket) error {
 	}
 	if err := c.dualStackBind(sock, unspecified(engine.FamilyInet6, 0), " (IPV6_V6ONLY changed during a send)"); err != nil {
 		sock.Close()
-		return err
+		return withMetadata(err, "bytes_sent", strconv.Itoa(sent))
 	}
 	return nil
 }

@@ -1166,3 +1166,30 @@ func TestBindToDeviceDecidedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A send that bound [::] with IPv4 too where the rule allows IPv6 only (an
+// IPV6_V6ONLY turned off while the send ran, which only a client racing
+// itself can do) is refused and its socket closed; the refusal still says
+// what the send sent.
+func TestBoundAsDecidedReportsBytesSent(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet6 dgram\"]\n  bind: [\"[::]:0\"]\n  sendto: [\"[::1]:9\"]\n"))
+	id, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
+	sock, _ := l.svc.engine.Lookup(id)
+	// What the race leaves: a send that found v6only off and bound [::].
+	sock.Control(func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) })
+	res := sock.SendTo(l.ctx, l.sess, []byte("hello"), 0, engine.SockAddr{Family: engine.FamilyInet6, Addr: netip.IPv6Loopback(), Port: 9}, engine.Timeout{})
+	if res.Err != nil || res.Sent != 5 {
+		t.Fatalf("send: %+v", res)
+	}
+	err := l.svc.checkCaller(l.ctx).boundAsDecided(sock, res.Sent)
+	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Metadata["bytes_sent"] != "5" {
+			t.Errorf("ErrorInfo %v, want bytes_sent 5", info)
+		}
+	}
+	if !sock.Closed() {
+		t.Error("the socket stays open")
+	}
+}
