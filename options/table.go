@@ -199,7 +199,7 @@ var Table = []Option{
 	unavailable(ip("sendsrcaddr", TypeBool, true, true, noSys, ""), bsdOnly),
 	withPriv(ip("tos", TypeIPTOS, true, true, unix.IP_TOS,
 		"some high-priority levels may require superuser capability; get answers lowdelay, throughput, reliability or mincost where the number has a name")),
-	withPriv(ip("transparent", TypeBool, true, true, unix.IP_TRANSPARENT, "requires admin capability (CAP_NET_ADMIN)")),
+	withPriv(ip("transparent", TypeBool, true, true, unix.IP_TRANSPARENT, "requires admin capability (CAP_NET_ADMIN) to turn on")),
 	ip("ttl", TypeInt, true, true, unix.IP_TTL, "none"),
 	ip("unblock_source", TypeIPMreqSource, true, false, unix.IP_UNBLOCK_SOURCE, "none"),
 
@@ -212,7 +212,7 @@ var Table = []Option{
 	req(ip6("dstopts", TypeBool, true, true, unix.IPV6_RECVDSTOPTS, "type = dgram | raw; the specified table says it requires superuser privileges to update, but Linux lets anyone ask for these received headers"), Requirements{Types: dgramRaw}),
 	req(ip6("flowinfo", TypeBool, true, true, ipv6FlowInfo, "type = dgram | raw; the specified table says it requires superuser privileges to update, but Linux lets anyone ask for these received headers"), Requirements{Types: dgramRaw}),
 	req(ip6("hoplimit", TypeBool, true, true, unix.IPV6_2292HOPLIMIT,
-		"type = dgram | raw; on Linux recvhoplimit is the one to set to get hoplimit control messages"), Requirements{Types: dgramRaw}),
+		"type = dgram | raw; Linux's IPV6_2292HOPLIMIT, which also makes recvmsg report ipv6 hoplimit control messages, as recvhoplimit (RFC 3542) does"), Requirements{Types: dgramRaw}),
 	req(ip6("hopopts", TypeBool, true, true, unix.IPV6_RECVHOPOPTS, "type = dgram | raw; the specified table says it requires superuser privileges to update, but Linux lets anyone ask for these received headers"), Requirements{Types: dgramRaw}),
 	afterConnect(ip6("mtu", TypeInt, true, true, unix.IPV6_MTU, "Get: only after the socket has been connected; an integer (the specified table says boolean(), a slip: the kernel takes and answers the path MTU, at least 1280)")),
 	ip6("mtu_discover", TypeIPv6PMTUDisc, true, true, unix.IPV6_MTU_DISCOVER, "get answers want, dont, do or probe where the number has a name"),

@@ -440,8 +440,9 @@ func (c policyCheck) native(action string, level, name int) error {
 // privileged callers (the options table marks those), where an unprivileged
 // user could not do the same on a socket of its own: priority up to 6 and
 // tos below precedence 6 (internet and network control) are open to anyone,
-// and so are the congestion algorithms the host allows everyone, debug off
-// and a first bindtodevice. The kernel
+// and so are the congestion algorithms the host allows everyone, debug,
+// transparent and hdrincl off, a busy_poll no longer than the socket's
+// (Linux checks only a raise) and a first bindtodevice. The kernel
 // lets a socket join only a reuseport group of its own uid's sockets: one
 // that acts for a user of its own may, but one with the daemon's uid would
 // join the groups of every principal without one.
@@ -463,6 +464,14 @@ func needsPrivilege(sock *engine.Socket, o *options.Option, v any) bool {
 	case options.Key{Level: options.LevelSocket, Name: "debug"}:
 		n, ok := v.(int)
 		return !ok || n != 0
+	case options.Key{Level: options.LevelIP, Name: "transparent"}, options.Key{Level: options.LevelIP, Name: "hdrincl"}:
+		on, ok := v.(bool)
+		return !ok || on
+	case options.Key{Level: options.LevelSocket, Name: "busy_poll"}:
+		n, ok := v.(int)
+		current, err := options.GetResolved(sock, o)
+		was, known := current.(int)
+		return !ok || err != nil || !known || n > was
 	case options.Key{Level: options.LevelSocket, Name: "bindtodevice"}:
 		// Since Linux 5.7 anyone may bind a socket bound to no device
 		// yet; only changing a binding wants CAP_NET_RAW.
@@ -513,8 +522,9 @@ func allowedCongestion() []string {
 	return strings.Fields(string(b))
 }
 
-// highTOS reports a tos of precedence 6 or 7, which routers treat as their own.
-func highTOS(tos int) bool { return tos&0xe0 >= 0xc0 }
+// highTOS reports a tos of precedence 6 or 7, which routers treat as their
+// own; -1, which an IPv6 traffic class takes for the route's default, is none.
+func highTOS(tos int) bool { return tos != -1 && tos&0xe0 >= 0xc0 }
 
 // control decides the control messages of a sendmsg. SCM_RIGHTS and
 // SCM_CREDENTIALS are refused to everyone: they would pass descriptors of

@@ -308,6 +308,14 @@ func TestNeedsPrivilege(t *testing.T) {
 		{key(options.LevelIP, "tos"), options.TOS(0xb8), false}, // EF
 		{key(options.LevelIP, "tos"), options.TOS(0xc0), true},  // CS6
 		{key(options.LevelIP, "transparent"), true, true},
+		{key(options.LevelIP, "transparent"), false, false}, // Linux checks only turning it on
+		{key(options.LevelIP, "hdrincl"), false, false},
+		{key(options.LevelIP, "hdrincl"), true, true},
+		{key(options.LevelIPv6, "tclass"), -1, false}, // the route's default
+		{key(options.LevelIPv6, "tclass"), 0xc0, true},
+		{key(options.LevelSocket, "busy_poll"), 0, false}, // no longer than it is (0)
+		{key(options.LevelSocket, "busy_poll"), 50, true},
+		{key(options.LevelSocket, "mark"), 0, true}, // SO_MARK wants CAP_NET_ADMIN for any value
 		{key(options.LevelSocket, "bindtodevice"), "lo", !unprivilegedBindToDevice()}, // a first binding
 		{key(options.LevelSocket, "debug"), 0, false},
 		{key(options.LevelSocket, "debug"), 1, true},
