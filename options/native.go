@@ -24,14 +24,15 @@ type NativeSpec struct {
 // yet: its getsockopt installs a pidfd in the caller's descriptor table.
 const soPeerPidfd = 77
 
-// nativeKey names a native option in errors.
-func nativeKey(level, name int) Key {
+// NativeKey is the key that names a native option (a raw level and name)
+// in errors: native(Level,Name).
+func NativeKey(level, name int) Key {
 	return Key{Name: fmt.Sprintf("native(%d,%d)", level, name)}
 }
 
 func checkNative(level, name int) error {
 	if level < 0 || level > math.MaxInt32 || name < 0 || name > math.MaxInt32 {
-		return optionErr(nativeKey(level, name), "level and name must be in 0..%d", math.MaxInt32)
+		return optionErr(NativeKey(level, name), "level and name must be in 0..%d", math.MaxInt32)
 	}
 	return nil
 }
@@ -49,18 +50,18 @@ func SetNative(s Socket, level, name int, v any) error {
 	switch x := v.(type) {
 	case int:
 		if x < math.MinInt32 || x > math.MaxInt32 {
-			return &ValueError{Key: nativeKey(level, name), Value: v, Reason: "out of the range of a C int"}
+			return &ValueError{Key: NativeKey(level, name), Value: v, Reason: "out of the range of a C int"}
 		}
 		b = int32Bytes(int32(x))
 	case bool:
 		b, _ = encodeBool(x)
 	case []byte:
 		if len(x) > MaxNativeBytes {
-			return &ValueError{Key: nativeKey(level, name), Value: len(x), Reason: fmt.Sprintf("longer than %d bytes", MaxNativeBytes)}
+			return &ValueError{Key: NativeKey(level, name), Value: len(x), Reason: fmt.Sprintf("longer than %d bytes", MaxNativeBytes)}
 		}
 		b = x
 	default:
-		return &ValueError{Key: nativeKey(level, name), Value: v, Reason: "want an integer, a boolean or bytes"}
+		return &ValueError{Key: NativeKey(level, name), Value: v, Reason: "want an integer, a boolean or bytes"}
 	}
 	return s.Control(func(fd int) error { return setsockoptIndependent(fd, level, name, b) })
 }
@@ -75,7 +76,7 @@ func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 		return nil, err
 	}
 	if level == unix.SOL_SOCKET && name == soPeerPidfd {
-		return nil, optionErr(nativeKey(level, name), "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes")
+		return nil, optionErr(NativeKey(level, name), "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes")
 	}
 	var buf []byte
 	switch {
@@ -104,7 +105,7 @@ func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 	}
 	n, err := decodeCInt(got)
 	if err != nil {
-		return nil, withKey(nativeKey(level, name), err)
+		return nil, withKey(NativeKey(level, name), err)
 	}
 	if spec.Bool {
 		return n != 0, nil

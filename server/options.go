@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -194,11 +195,12 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 	if sock.Closed() { // before the value, as the NIF
 		return &sockdv1.SetOptNativeResponse{Error: socketError(engine.ErrClosed)}, nil
 	}
+	nativeKey := options.NativeKey(int(r.GetLevel()), int(r.GetName()))
 	var value any
 	switch v := r.GetValue().GetValue().(type) {
 	case *sockdv1.NativeValue_IntValue:
 		if v.IntValue < math.MinInt32 || v.IntValue > math.MaxInt32 {
-			return &sockdv1.SetOptNativeResponse{Error: invalid("socket_option", v.IntValue)}, nil
+			return &sockdv1.SetOptNativeResponse{Error: badOptionValue(nativeKey, v.IntValue, "out of the range of a C int")}, nil
 		}
 		value = int(v.IntValue)
 	case *sockdv1.NativeValue_BoolValue:
@@ -206,7 +208,7 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 	case *sockdv1.NativeValue_BytesValue:
 		value = v.BytesValue
 	default:
-		return &sockdv1.SetOptNativeResponse{Error: invalid("socket_option", "no value")}, nil
+		return &sockdv1.SetOptNativeResponse{Error: badOptionValue(nativeKey, "none", "no value")}, nil
 	}
 	if isV6only(int(r.GetLevel()), int(r.GetName())) {
 		mu := s.binds.of(sock)
@@ -666,11 +668,22 @@ func sctpAssocParams(p *sockdv1.SctpAssocParams) (any, string) {
 }
 
 // printValue prints a request's value for invalid_value.
+// printValue prints a refused value as Erlang's error shows the Value it was
+// given: a number, a boolean or a quoted string as itself (as the codec's
+// range errors print them), a structured value in the form it came in
+// (#{onoff => true, linger => 5}).
 func printValue(pv *sockdv1.OptionValue) string {
-	if pv.GetValue() == nil {
+	switch v := pv.GetValue().(type) {
+	case nil:
 		return "none"
+	case *sockdv1.OptionValue_IntValue:
+		return strconv.FormatInt(v.IntValue, 10)
+	case *sockdv1.OptionValue_BoolValue:
+		return strconv.FormatBool(v.BoolValue)
+	case *sockdv1.OptionValue_StringValue:
+		return clip(strconv.Quote(v.StringValue), 200)
 	}
-	return clip(term(pv.GetValue()), 200) // the form it came in: #{bool_value => true}
+	return clip(term(pv.GetValue()), 200)
 }
 
 // encodeOptionValue is the reverse of optionValue, for GetOpt's answers:

@@ -81,6 +81,7 @@ func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
 	l := newLive(t, Limits{})
 	sock, _ := l.connected(t)
 	otp, socketLevel, ip := sockdv1.OptionLevel_OPTION_LEVEL_OTP, sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, sockdv1.OptionLevel_OPTION_LEVEL_IP
+	ipv6Level := sockdv1.OptionLevel_OPTION_LEVEL_IPV6
 	for _, c := range []struct {
 		level sockdv1.OptionLevel
 		name  string
@@ -88,8 +89,13 @@ func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
 		want  string
 	}{
 		{otp, "use_registry", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: false}}, "{otp.use_registry, false}"},
-		{otp, "debug", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}, "{otp.debug, #{int_value => 1}}"},
-		{otp, "controlling_process", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 3}}, "{otp.controlling_process, #{int_value => 3}}"},
+		{otp, "debug", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 1}}, "{otp.debug, 1}"},
+		{otp, "controlling_process", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 3}}, "{otp.controlling_process, 3}"},
+		// A scalar prints as itself wherever it is refused: the decoder
+		// (-1) or the codec's range (256).
+		{ipv6Level, "unicast_hops", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: -1}}, "{ipv6.unicast_hops, -1}"},
+		{ipv6Level, "unicast_hops", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: 256}}, "{ipv6.unicast_hops, 256}"},
+		{ip, "multicast_if", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_StringValue{StringValue: "not-an-addr"}}, `{ip.multicast_if, "not-an-addr"}`},
 		// Erlang's keys, not the Go fields'; a request's message as a map,
 		// not in protobuf's text format.
 		{socketLevel, "linger", &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true, Linger: math.MaxUint32}}},
@@ -143,6 +149,26 @@ func TestSupportsListsFlagsAndProtocols(t *testing.T) {
 		got, err := l.svc.IsSupported(l.ctx, &sockdv1.IsSupportedRequest{Keys: c.keys})
 		if err != nil || got.GetSupported() != c.want {
 			t.Errorf("is_supported(%v) = %v %v, want %v", c.keys, got.GetSupported(), err, c.want)
+		}
+	}
+}
+
+// setopt_native's own value checks answer as the options package's do:
+// {native(Level,Name), Value}.
+func TestNativeValueErrorNamesOptionAndValue(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  options: [native]\n"))
+	sock, _ := l.connected(t)
+	for _, c := range []struct {
+		v    *sockdv1.NativeValue
+		want string
+	}{
+		{&sockdv1.NativeValue{Value: &sockdv1.NativeValue_IntValue{IntValue: 1 << 40}}, "{native(1,2), 1099511627776}"},
+		{nil, "{native(1,2), none}"},
+	} {
+		resp, err := l.svc.SetOptNative(l.ctx, &sockdv1.SetOptNativeRequest{SocketId: sock.ID(), Level: 1, Name: 2, Value: c.v})
+		if err != nil || resp.GetError().GetInvalid() != "socket_option" || resp.GetError().GetInvalidValue() != c.want {
+			t.Errorf("setopt_native %v: %v %v, want invalid_value %q", c.v, resp, err, c.want)
 		}
 	}
 }
