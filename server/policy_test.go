@@ -315,7 +315,7 @@ func TestNeedsPrivilege(t *testing.T) {
 		{key(options.LevelIPv6, "tclass"), 0xc0, true},
 		{key(options.LevelSocket, "busy_poll"), 0, false}, // no longer than it is (0)
 		{key(options.LevelSocket, "busy_poll"), 50, true},
-		{key(options.LevelSocket, "mark"), 0, true}, // SO_MARK wants CAP_NET_ADMIN for any value
+		{key(options.LevelSocket, "mark"), 0, true},                                   // SO_MARK wants CAP_NET_ADMIN for any value
 		{key(options.LevelSocket, "bindtodevice"), "lo", !unprivilegedBindToDevice()}, // a first binding
 		{key(options.LevelSocket, "debug"), 0, false},
 		{key(options.LevelSocket, "debug"), 1, true},
