@@ -230,3 +230,37 @@ func TestSockctlCompletion(t *testing.T) {
 		t.Fatalf("events printed:\n%s\nwant %s", events, want)
 	}
 }
+
+// TestSockctlForwardErrors: a LOCAL that cannot be listened on is said as
+// bind says it (the error object for -o json, exit 1); a connection whose
+// REMOTE refuses is one "error: econnrefused" result line, and forward
+// goes on.
+func TestSockctlForwardErrors(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	taken, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, errOut, code := c.run(t, "forward", taken.Addr().String(), "127.0.0.1:9", "-o", "json")
+	if code != 1 || !strings.Contains(out, `"reason":"eaddrinuse"`) {
+		t.Errorf("forward -o json on a taken address: exit %d, stdout %q, stderr %q; want 1 and the error object", code, out, errOut)
+	}
+
+	refused, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := refused.Addr().String()
+	refused.Close() // nothing listens there now
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "1")
+	conn, err := net.Dial("tcp4", p.listening(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if out := p.wait(t); out != "error: econnrefused\n" {
+		t.Fatalf("forward printed %q, want error: econnrefused", out)
+	}
+}

@@ -24,8 +24,9 @@ bytes move inside the daemon with splice(2) and never through sockctl.
 
 The address listened on is printed to standard error. One line is printed
 per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE), with
-in_dropped/out_dropped when bytes read from one side could not be written to the other.
-forward runs until interrupted, or until --count connections finished.`,
+in_dropped/out_dropped when bytes read from one side could not be written to the other,
+or "error: REASON" (econnrefused) for a connection that could not be relayed, after which
+forward goes on. It runs until interrupted, or until --count connections finished.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
 		Args: cobra.ExactArgs(2),
@@ -44,6 +45,12 @@ forward runs until interrupted, or until --count connections finished.`,
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				l, err := s.ListenAddr(ctx, local, 128)
 				if err != nil {
+					// Said as bind or listen would say it: the error
+					// object on stdout for -o json, the line on stderr.
+					var se *client.SocketError
+					if errors.As(err, &se) {
+						a.out.emit(view{obj: object{}.with("error", errorObject(se.Proto))})
+					}
 					return err
 				}
 				defer l.Close()
@@ -128,11 +135,11 @@ func (f *forwarder) print(v view) {
 func failedView(err error) view {
 	var se *client.SocketError
 	if errors.As(err, &se) {
-		return view{text: "error: " + err.Error(), obj: object{}.with("error", errorObject(se.Proto))}
+		return view{text: "error: " + errorMessage(se), obj: object{}.with("error", errorObject(se.Proto))}
 	}
 	e := object{}
 	if reason := client.ErrorReason(err); reason != "" {
 		e = e.with("reason", reason)
 	}
-	return view{text: "error: " + err.Error(), obj: object{}.with("error", e.with("message", err.Error()))}
+	return view{text: "error: " + errorMessage(err), obj: object{}.with("error", e.with("message", errorMessage(err)))}
 }

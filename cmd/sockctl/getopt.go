@@ -26,7 +26,7 @@ The options, by level:
   sockctl getopt $S socket linger -o json  # {"value":{"linger":0,"onoff":false}}`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt, err := lookupOption(args[1], args[2])
+			opt, err := lookupOption(args[1], args[2], false)
 			if err != nil {
 				return err
 			}

@@ -20,8 +20,10 @@ type optionArg struct {
 	key *sockdv1.OptionKey
 }
 
-// lookupOption resolves LEVEL and NAME (or an alias, such as ipv6 pktinfo).
-func lookupOption(levelText, name string) (optionArg, error) {
+// lookupOption resolves LEVEL and NAME (or an alias, such as ipv6 pktinfo)
+// of an option to set or to get: one the table says cannot be used so
+// (ip add_membership is set only) is a usage error, as an unknown one is.
+func lookupOption(levelText, name string, set bool) (optionArg, error) {
 	level, err := options.ParseLevel(levelText)
 	if err != nil {
 		return optionArg{}, usage(err)
@@ -29,6 +31,9 @@ func lookupOption(levelText, name string) (optionArg, error) {
 	row, ok := options.Lookup(options.Key{Level: level, Name: name})
 	if !ok {
 		return optionArg{}, usage(fmt.Errorf("unknown %s option %q: want one of %s", level, name, strings.Join(optionNames(level), ", ")))
+	}
+	if err := row.Allows(set); err != nil {
+		return optionArg{}, usage(err)
 	}
 	// The levels of the table are numbered as the API's OptionLevel enum.
 	return optionArg{row: row, key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel(row.Level), Name: row.Name}}, nil

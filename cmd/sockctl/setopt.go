@@ -30,7 +30,7 @@ this host supports them):
   sockctl setopt $S otp rcvbuf '{4,8192}'   # quoted: the shell would expand the braces`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt, err := lookupOption(args[1], args[2])
+			opt, err := lookupOption(args[1], args[2], true)
 			if err != nil {
 				return err
 			}

@@ -98,3 +98,24 @@ func TestSetOptHelpListsTheTable(t *testing.T) {
 		}
 	}
 }
+
+// An option used against its Set/Get columns is the command line's
+// mistake: exit 2 before any call, as an unknown option is.
+func TestOptionDirectionIsAUsageError(t *testing.T) {
+	for _, c := range []struct {
+		level, name string
+		set         bool
+		want        int
+	}{
+		{"otp", "fd", true, exitUsage},
+		{"socket", "type", true, exitUsage},
+		{"ip", "add_membership", false, exitUsage},
+		{"ip", "ttl", true, exitOK},
+		{"ip", "ttl", false, exitOK},
+		{"ip", "add_membership", true, exitOK},
+	} {
+		if _, err := lookupOption(c.level, c.name, c.set); exitCode(err) != c.want {
+			t.Errorf("%s %s (set %v): %v, want exit %d", c.level, c.name, c.set, err, c.want)
+		}
+	}
+}
