@@ -80,6 +80,7 @@ func (s *Socket) shut() (int, error) {
 		return -1, ErrClosed
 	}
 	s.closed.Store(true)
+	close(s.closedC)
 	s.connecting = false
 	s.abortAll(&s.rd, ErrClosed, &out)
 	s.abortAll(&s.wr, ErrClosed, &out)

@@ -81,8 +81,9 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 // moved is what one direction wrote, and what it read but could not write.
 type moved struct{ written, dropped uint64 }
 
-// RelayFlushTimeout bounds how long a relay told to end (its call ended, or
-// the other direction failed) goes on writing what it has already read: it
+// RelayFlushTimeout bounds how long a relay told to end (its call ended, the
+// other direction failed, or a source failed or was closed) goes on writing
+// what it has already read: it
 // reads nothing more, but bytes taken from a socket are not dropped while
 // the other side's peer still takes them.
 const RelayFlushTimeout = 2 * time.Second
@@ -141,9 +142,15 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	}
 	full := make(chan filledPipe, relayDepth)
 	readerDone := make(chan struct{})
+	// A source that fails or is closed ends the relay as a cancel does:
+	// what was read is flushed within RelayFlushTimeout, not for as long
+	// as the destination's peer takes nothing.
+	var readErr error
 	go func() {
 		defer close(readerDone)
-		fill(ctx, src, free, full)
+		if readErr = fill(ctx, src, free, full); readErr != nil {
+			cancel()
+		}
 	}()
 
 	total, left, err := empty(ctx, src, dst, free, full)
@@ -166,6 +173,9 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	}
 	for f := range full {
 		fl.flush(f)
+	}
+	if readErr != nil && stopped(err) {
+		err = readErr // what ended it, rather than the cancel it made
 	}
 	return fl.m, err
 }
@@ -213,8 +223,8 @@ func stopped(err error) bool {
 }
 
 // fill splices src into free pipes and hands them on, until src's end of
-// data or an error (sent as the last filledPipe), or ctx ends.
-func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<- filledPipe) {
+// data or an error (sent as the last filledPipe, and returned), or ctx ends.
+func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<- filledPipe) error {
 	c := &relayCaller{}
 	wait := Timeout{Kind: WaitInfinity}
 	for {
@@ -222,7 +232,11 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 		select {
 		case p = <-free:
 		case <-ctx.Done():
-			return
+			return nil
+		case <-src.closedC:
+			// Not reading (every pipe waits for the destination), so no
+			// abort tells it.
+			return ErrClosed
 		}
 		in := &spliceIn{src: src, pipe: p}
 		_, err := src.perform(ctx, c, OpRecv, wait, in)
@@ -230,8 +244,11 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 			err = in.err
 		}
 		full <- filledPipe{pipe: p, n: in.n, err: err}
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
 		if err != nil || in.n == 0 {
-			return
+			return nil
 		}
 	}
 }

@@ -150,6 +150,50 @@ func TestRelayEndsOnDestinationFailure(t *testing.T) {
 	}
 }
 
+// A source closed while its bytes wait for a destination whose peer reads
+// nothing ends the relay with closed within the flush's bound, as a cancel
+// would, and frees the destination's writer lane; what it had read and
+// could not write counts as dropped.
+func TestRelayEndsWhenItsSourceClosesUnderBackpressure(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	left, a := pair(t, e, c, unix.AF_INET)
+	_, b := pair(t, e, c, unix.AF_INET) // b's peer reads nothing
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	stop := make(chan struct{})
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		chunk := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if r := left.Send(bg, c, chunk, 0, within(100*time.Millisecond)); r.Err != nil && r.Err != ErrTimeout {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-sending }()
+	eventually(t, "the relay's writes to b wait", func() bool { return b.Info().NumWriters == 1 && a.Info().Counters.ReadByte > 4<<20 })
+	a.Close()
+	select {
+	case r := <-done:
+		wantErr(t, r.Err, ErrClosed)
+		if r.DroppedAToB == 0 {
+			t.Errorf("relay result %+v: nothing dropped, though b's peer read nothing", r)
+		}
+	case <-time.After(RelayFlushTimeout + 5*time.Second):
+		t.Fatal("relay did not end when its source was closed")
+	}
+	if n := b.Info().NumWriters; n != 0 {
+		t.Fatalf("relay left %d writers on b", n)
+	}
+}
+
 // A relay's pipes take their descriptors' places among MaxSockets: past it
 // the relay is refused, and the places come back when it ends.
 func TestRelayPipesCountAmongMaxSockets(t *testing.T) {

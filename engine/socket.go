@@ -46,6 +46,9 @@ type Socket struct {
 	// closed is set with both side locks held, so either lock orders it;
 	// it is atomic for the lock-free readers (Closed, Info).
 	closed atomic.Bool
+	// closedC is closed when closed is set: for what waits on the socket
+	// without being in a lane (a relay waiting for room in its pipes).
+	closedC chan struct{}
 	// released: close(2) has returned.
 	released atomic.Bool
 
@@ -90,6 +93,7 @@ func newSocket(e *Engine, fd, domain, typ, protocol int, owner Caller) *Socket {
 		e: e, id: newSocketID(), fd: fd,
 		domain: domain, typ: typ, protocol: protocol,
 		owner:   owner,
+		closedC: make(chan struct{}),
 		rcvSize: DefaultRcvBufSize, rcvCtrl: DefaultRcvCtrlBuf, sndCtrl: DefaultSndCtrlBuf,
 		cnt: newCounters(e.cfg.CounterBits),
 	}
