@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -18,9 +19,10 @@ type Listener struct {
 	network string
 	addr    net.Addr
 
-	ctx    context.Context // ended by Close: interrupts a blocked Accept
+	ctx    context.Context // ended by a Close that could not reach the daemon
 	cancel context.CancelFunc
 	once   sync.Once
+	closed atomic.Bool // Close was called
 }
 
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
@@ -94,7 +96,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return conn, nil
 		}
 		l.sess.closeSocket(resp.GetSocketId())
-		if se := (*SocketError)(nil); errors.As(err, &se) && l.ctx.Err() == nil {
+		if se := (*SocketError)(nil); errors.As(err, &se) && !l.closed.Load() {
 			continue // that connection failed; the next one
 		}
 		return nil, l.acceptError(err)
@@ -102,19 +104,24 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 func (l *Listener) acceptError(err error) error {
-	if l.ctx.Err() != nil {
+	if l.closed.Load() {
 		err = net.ErrClosed
 	}
 	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}
 }
 
-// Close implements net.Listener: a blocked Accept returns, and the daemon
-// socket is closed.
+// Close implements net.Listener: the daemon socket is closed, and a blocked
+// Accept returns with the daemon's closed answer, or with a connection the
+// daemon accepted just before, which it returns. Its call is cancelled
+// only when the daemon could not be told: a call cancelled while the
+// daemon accepts would leave that connection open there, its id unknown.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
-		l.cancel()
-		err = l.sess.closeSocket(l.id)
+		l.closed.Store(true)
+		if err = l.sess.closeSocket(l.id); err != nil {
+			l.cancel()
+		}
 	})
 	if err != nil {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}

@@ -513,3 +513,52 @@ func TestListenerQuotaIsTemporary(t *testing.T) {
 		t.Fatalf("accept past the socket cap: %v, want a temporary net.Error", err)
 	}
 }
+
+// TestListenerCloseRacingAccept: a Close while Accept waits leaves no
+// connection open in the daemon that no caller knows of: an accept the
+// daemon made just before the close reaches Accept's caller (who closes it
+// here), and nothing else stays.
+func TestListenerCloseRacingAccept(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	for i := range 60 {
+		l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := goCall(func() net.Conn {
+			conn, err := l.Accept()
+			if err != nil {
+				return nil
+			}
+			return conn
+		})
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%4) * 250 * time.Microsecond)
+		l.Close()
+		if conn := await(t, "accept", accepted); conn != nil {
+			conn.Close()
+		}
+		peer.Close()
+	}
+	// A Conn's Close may finish its close in the background (closePrompt).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		open, err := s.Client().WhichSockets(ctx, client.SocketFilter{Owner: s.ID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sockets left open in the daemon after closed listeners: %v", len(open), open)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
