@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -66,6 +67,11 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 // MaxSendData is the most data one Send call carries when Session.Send
 // cuts a stream's data into pieces.
 const MaxSendData = 4 << 20
+
+// MaxCallData is the most data a send that is one call may carry (a nowait
+// send, one on a message socket, SendTo, SendMsg): the daemon's message
+// limit less room for the rest of the request.
+const MaxCallData = pipewire.MaxMessage - 64<<10
 
 func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{

@@ -27,7 +27,8 @@ import (
 //	local:@name               local, abstract: the path starts with a NUL
 //	local:"..."               local, the exact path bytes as a Go quoted string
 //	unspec, unspec:HEX        AF_UNSPEC, e.g. to dissolve a datagram association
-//	native:FAMILY:HEX         any other family, as raw bytes
+//	native:FAMILY:HEX         any other family, as raw bytes (received
+//	                          addresses: the daemon takes none)
 //
 // Host names are not resolved and scope ids must be numbers: the daemon may
 // live on another host or in another network namespace, where names and
@@ -70,7 +71,10 @@ type addrSyntaxError string
 
 func (e addrSyntaxError) Error() string { return string(e) }
 
-const addrForms = "want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH, unspec or native:FAMILY:HEX"
+// addrForms lists the forms an address to send to or bind may take;
+// native:FAMILY:HEX, which FormatAddr prints for a received address of a
+// family the daemon does not decode, parses back but is no such address.
+const addrForms = "want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH or unspec"
 
 var shortcutsByName = map[string]sockdv1.AddrShortcut{
 	"any":       sockdv1.AddrShortcut_ADDR_SHORTCUT_ANY,

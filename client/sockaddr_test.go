@@ -204,5 +204,5 @@ func ExampleParseAddr() {
 	// [fe80::1%2]:80
 	// local:@sockd
 	// any
-	// invalid address "localhost:80": "localhost" is not an IP address (names are not resolved); want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH, unspec or native:FAMILY:HEX
+	// invalid address "localhost:80": "localhost" is not an IP address (names are not resolved); want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH or unspec
 }

@@ -107,6 +107,15 @@ func (d *dataFlags) read(arg string, stdin io.Reader) ([]byte, error) {
 	return []byte(arg), nil
 }
 
+// fitsOneCall refuses data more than one send call carries: gRPC would
+// refuse the message with a message about its size.
+func fitsOneCall(n int) error {
+	if n > client.MaxCallData {
+		return usage(fmt.Errorf("%d bytes is more than one call carries (%d); a blocking send on a stream socket, or nc, takes any amount", n, client.MaxCallData))
+	}
+	return nil
+}
+
 func decodeHex(s string) ([]byte, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -118,7 +127,15 @@ func decodeHex(s string) ([]byte, error) {
 // parseAddrArg parses an address argument or flag.
 func parseAddrArg(s string) (*sockdv1.SockAddr, error) {
 	a, err := client.ParseAddr(s)
-	return a, usage(err)
+	if err != nil {
+		return nil, usage(err)
+	}
+	if a.GetNative() != nil {
+		// Printed for received addresses of a family the daemon does
+		// not decode; it takes no such address.
+		return nil, usage(fmt.Errorf("%q: a native address cannot be bound, connected or sent to", s))
+	}
+	return a, nil
 }
 
 // ioFlags are the flags of the verbs that move data: how long to wait and

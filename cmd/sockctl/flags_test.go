@@ -105,3 +105,25 @@ func TestDataFlags(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// A native address parses (sockctl prints received ones so) but names no
+// address the daemon takes: a usage error, not the daemon's invalid.
+func TestParseAddrArgRefusesNative(t *testing.T) {
+	if _, err := parseAddrArg("native:2:10e17f000001"); exitCode(err) != exitUsage {
+		t.Errorf("native address: %v, want a usage error", err)
+	}
+	if _, err := parseAddrArg("127.0.0.1:80"); err != nil {
+		t.Errorf("127.0.0.1:80: %v", err)
+	}
+}
+
+// Data more than one call carries is refused before the call, as a usage
+// error, rather than with gRPC's message about message sizes.
+func TestFitsOneCall(t *testing.T) {
+	if err := fitsOneCall(client.MaxCallData); err != nil {
+		t.Errorf("MaxCallData bytes: %v", err)
+	}
+	if err := fitsOneCall(client.MaxCallData + 1); exitCode(err) != exitUsage {
+		t.Errorf("MaxCallData+1 bytes: %v, want a usage error", err)
+	}
+}

@@ -278,7 +278,7 @@ func iAddress(sa *sockdv1.SockAddr, protocol string) string {
 	case *sockdv1.SockAddr_Inet6:
 		host, port = fam.Inet6.GetAddress(), fam.Inet6.GetPort()
 	case *sockdv1.SockAddr_Local:
-		return "local:" + string(fam.Local.GetPath())
+		return client.FormatAddr(sa) // local:@name for an abstract one, as sockname prints it
 	default:
 		return " "
 	}

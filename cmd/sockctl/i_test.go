@@ -105,6 +105,8 @@ func TestIAddressAndProtocol(t *testing.T) {
 		{inet4("10.1.2.3", 9), "10.1.2.3:9"},
 		{inet6("::", 0), "*:0"},
 		{inet6("fe80::1", 80), "fe80::1:80"},
+		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("\x00app")}}}, "local:@app"},
+		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("/run/app.sock")}}}, "local:/run/app.sock"},
 		{nil, " "},
 	}
 	for _, c := range cases {

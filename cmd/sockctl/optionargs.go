@@ -32,8 +32,11 @@ func lookupOption(levelText, name string, set bool) (optionArg, error) {
 	if !ok {
 		return optionArg{}, usage(fmt.Errorf("unknown %s option %q: want one of %s", level, name, strings.Join(optionNames(level), ", ")))
 	}
-	if err := row.Allows(set); err != nil {
-		return optionArg{}, usage(err)
+	switch {
+	case set && !row.Set:
+		return optionArg{}, usage(fmt.Errorf("%s is get only: it cannot be set", row.Key))
+	case !set && !row.Get:
+		return optionArg{}, usage(fmt.Errorf("%s is set only: it cannot be read", row.Key))
 	}
 	// The levels of the table are numbered as the API's OptionLevel enum.
 	return optionArg{row: row, key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel(row.Level), Name: row.Name}}, nil

@@ -99,9 +99,9 @@ func TestSelectReadView(t *testing.T) {
 }
 
 // forward's per-connection failures print an error object in JSON, as the
-// other verbs' errors are.
+// other verbs' errors are, and the socket error as they print it.
 func TestForwardFailedView(t *testing.T) {
 	refused := &client.SocketError{Proto: refusedErr}
-	checkView(t, "refused", failedView(fmt.Errorf("dial tcp4: %w", refused)), "error: dial tcp4: econnrefused",
+	checkView(t, "refused", failedView(fmt.Errorf("dial tcp4: %w", refused)), "error: econnrefused",
 		`{"error":{"reason":"econnrefused","kind":"posix","errno":111}}`)
 }

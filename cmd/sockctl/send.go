@@ -20,7 +20,9 @@ func newSendCommand(a *app) *cobra.Command {
 		Long: `Send DATA on a connected socket (Erlang's socket:send/4). DATA is sent as
 written, hex-decoded with --hex, or read from standard input when it is "-".
 
-Nothing is printed when everything was sent; otherwise "sent=N unsent=M".`,
+Nothing is printed when everything was sent; otherwise "sent=N unsent=M".
+A blocking send on a stream socket takes any amount (sent in calls of 4 MiB);
+a nowait one is one call, of at most 16 MiB less 64 KiB.`,
 		Example: `  sockctl send $C hello
   sockctl send $C --hex 00ff
   sockctl send $C - < request.bin`,
@@ -33,6 +35,11 @@ Nothing is printed when everything was sent; otherwise "sent=N unsent=M".`,
 			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
+			}
+			if timeout.IsNowait() {
+				if err := fitsOneCall(len(payload)); err != nil {
+					return err
+				}
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.Send(ctx, args[0], payload, timeout, msgFlags...)
