@@ -99,6 +99,12 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	if got := c.ok(t, "getopt-native", udp, "1", "2", "--bool"); got != "true" {
 		t.Errorf("getopt-native SO_REUSEADDR --bool = %q, want true", got)
 	}
+	if got := c.ok(t, "getopt-native", udp, "1", "2", "--type", "bool"); got != "true" {
+		t.Errorf("getopt-native SO_REUSEADDR --type bool = %q, want true", got)
+	}
+	if got := c.ok(t, "getopt-native", udp, "0", "2", "--type", "bytes", "--size", "4"); got != "2a000000" {
+		t.Errorf("getopt-native ttl --type bytes --size 4 = %q, want 2a000000", got)
+	}
 	if got := c.ok(t, "getopt-native", udp, "0", "2", "--size", "4"); got != "2a000000" {
 		t.Errorf("getopt-native ttl --size 4 = %q, want 2a000000", got)
 	}

@@ -123,3 +123,16 @@ func TestTLSFlagsNamed(t *testing.T) {
 		t.Errorf("tls:// with --tls-ca only: exit %d, %q", code, stderr)
 	}
 }
+
+// nc connects to a port: an address without one is the command line's
+// mistake, though -l may listen on port 0.
+func TestNcWithoutPortIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{{"nc", "127.0.0.1"}, {"nc", "::1", "0"}, {"nc", "any"}} {
+		if code, _, stderr := sockctl(t, append([]string{"--addr", absentDaemon(t)}, args...)...); code != exitUsage || !strings.Contains(stderr, "connects to a port") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
+		}
+	}
+	if code, _, _ := sockctl(t, "--addr", absentDaemon(t), "nc", "-l", "127.0.0.1:0"); code != exitUnreachable {
+		t.Errorf("nc -l 127.0.0.1:0: exit %d, want %d (it may listen on port 0)", code, exitUnreachable)
+	}
+}

@@ -59,9 +59,15 @@ type msgFlags struct {
 	names []string
 }
 
-func addMsgFlags(cmd *cobra.Command) *msgFlags {
+// addMsgFlags adds --flag, whose help names the flags of the verb's
+// direction (as Erlang, sockd passes any flag on to the kernel).
+func addMsgFlags(cmd *cobra.Command, sending bool) *msgFlags {
 	m := &msgFlags{}
-	cmd.Flags().StringSliceVar(&m.names, "flag", nil, "a message flag such as peek, oob, waitall, dontroute (repeatable, or comma-separated)")
+	names := "cmsg_cloexec, errqueue, oob, peek, trunc, waitall"
+	if sending {
+		names = "confirm, dontroute, eor, more, oob"
+	}
+	cmd.Flags().StringSliceVar(&m.names, "flag", nil, "a message flag: "+names+" (repeatable, or comma-separated)")
 	return m
 }
 
@@ -145,8 +151,9 @@ type ioFlags struct {
 	msg  *msgFlags
 }
 
-func addIOFlags(cmd *cobra.Command) *ioFlags {
-	return &ioFlags{wait: addWaitFlags(cmd), msg: addMsgFlags(cmd)}
+// addIOFlags adds them to a verb that sends (sending) or receives.
+func addIOFlags(cmd *cobra.Command, sending bool) *ioFlags {
+	return &ioFlags{wait: addWaitFlags(cmd), msg: addMsgFlags(cmd, sending)}
 }
 
 // values checks and returns both: the call's timeout and its flags.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -51,6 +52,9 @@ when one side has none).`,
 			if err != nil {
 				return usage(err)
 			}
+			if err := checkKeys(keys); err != nil {
+				return err
+			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				rows, err := gatherRows(ctx, s, filter, keys)
 				if err != nil {
@@ -62,6 +66,14 @@ when one side has none).`,
 	}
 	cmd.Flags().StringSliceVar(&keys, "keys", defaultIKeys, "the columns, comma-separated")
 	return cmd
+}
+
+// checkKeys refuses a --keys that names no column.
+func checkKeys(keys []string) error {
+	if len(keys) == 0 || slices.Contains(keys, "") {
+		return usage(errors.New("--keys: name each column, comma-separated"))
+	}
+	return nil
 }
 
 // iFilter parses i's optional argument, exactly the names Erlang's i/1 takes.

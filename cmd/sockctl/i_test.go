@@ -200,3 +200,14 @@ func TestWatchRedrawsUntilCancelled(t *testing.T) {
 		t.Errorf("a failing draw: %v", err)
 	}
 }
+
+func TestCheckKeys(t *testing.T) {
+	for _, keys := range [][]string{nil, {""}, {"fd", ""}} {
+		if err := checkKeys(keys); exitCode(err) != exitUsage {
+			t.Errorf("checkKeys(%q) = %v, want a usage error", keys, err)
+		}
+	}
+	if err := checkKeys([]string{"fd", "bogus"}); err != nil {
+		t.Errorf("an unknown key prints \" \", as in Erlang: %v", err)
+	}
+}

@@ -39,6 +39,9 @@ alone, so -o json does not apply: errors go to standard error as text.`,
 			if err != nil {
 				return err
 			}
+			if !listen && inetPort(addr) == 0 && addr.GetLocal() == nil {
+				return usage(fmt.Errorf("%s: nc connects to a port: give HOST PORT or IP:PORT", strings.Join(args, " ")))
+			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				conn, err := ncConnect(ctx, s, addr, listen, cmd.ErrOrStderr())
 				if err != nil {
@@ -51,6 +54,14 @@ alone, so -o json does not apply: errors go to standard error as text.`,
 	}
 	cmd.Flags().BoolVarP(&listen, "listen", "l", false, "listen on the address and accept one connection")
 	return cmd
+}
+
+// inetPort is addr's port, 0 for an address without one.
+func inetPort(addr *sockdv1.SockAddr) uint32 {
+	if in := addr.GetInet(); in != nil {
+		return in.GetPort()
+	}
+	return addr.GetInet6().GetPort()
 }
 
 // ncAddr reads HOST PORT or a single ADDR.

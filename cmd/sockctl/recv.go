@@ -40,7 +40,7 @@ are printed before the error. With -o json, the data is base64.`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, false)
 	cmd.Flags().Int64Var(&length, "length", 0, "bytes to receive; 0: what is there")
 	return cmd
 }

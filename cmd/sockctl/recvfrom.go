@@ -34,7 +34,7 @@ printed as: from=ADDR data="..." (the data quoted as a Go string).`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, false)
 	cmd.Flags().Int64Var(&length, "length", 0, "the buffer size; a longer message is truncated (0: the socket's default)")
 	return cmd
 }

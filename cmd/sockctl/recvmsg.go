@@ -49,7 +49,7 @@ bytes otherwise; -o json gives every decoded field.`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, false)
 	cmd.Flags().Int64Var(&length, "length", 0, "the data buffer size (0: the socket's default)")
 	cmd.Flags().Int64Var(&controlLength, "control-length", 0, "the control buffer size (0: the socket's default)")
 	return cmd

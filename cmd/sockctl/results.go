@@ -104,11 +104,19 @@ func sendView(sent, unsent uint64, async *sockdv1.AsyncInfo, se *sockdv1.SocketE
 // recvView prints the bytes as they are in table form, so that
 // `sockctl recv ID > file` and `$(sockctl recv ID)` do what one expects.
 func recvView(r *sockdv1.RecvResponse) view {
-	v := view{obj: object{}.with("data", nonNilBytes(r.GetData()))}
-	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) || r.GetSelectRead() {
+	v := view{obj: object{}}
+	if readData(r.GetData(), r.GetAsync(), r.GetError(), r.GetSelectRead()) {
 		v.text = string(r.GetData())
+		v.obj = v.obj.with("data", nonNilBytes(r.GetData()))
 	}
 	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
+}
+
+// readData reports whether a read's answer has data to show: some, or none
+// as its whole result (an empty datagram, or what select_read left), but
+// not the nothing that comes with a select or an error.
+func readData(data []byte, async *sockdv1.AsyncInfo, se *sockdv1.SocketError, selectRead bool) bool {
+	return len(data) > 0 || (async == nil && se == nil) || selectRead
 }
 
 // recvFromView is "from=ADDR data=\"...\"".
@@ -119,9 +127,9 @@ func recvFromView(r *sockdv1.RecvFromResponse) view {
 		fields = append(fields, kv("from", client.FormatAddr(r.GetSource())))
 		v.obj = v.obj.with("source", client.FormatAddr(r.GetSource()))
 	}
-	v.obj = v.obj.with("data", nonNilBytes(r.GetData()))
-	if len(r.GetData()) > 0 || (r.GetAsync() == nil && r.GetError() == nil) || r.GetSelectRead() {
+	if readData(r.GetData(), r.GetAsync(), r.GetError(), r.GetSelectRead()) {
 		v.text = line(append(fields, kvData("data", r.GetData()))...)
+		v.obj = v.obj.with("data", nonNilBytes(r.GetData()))
 	}
 	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
 }

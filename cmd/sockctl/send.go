@@ -49,7 +49,7 @@ a nowait one is one call, of at most 16 MiB less 64 KiB.`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, true)
 	data = addDataFlags(cmd)
 	return cmd
 }

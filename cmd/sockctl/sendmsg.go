@@ -76,7 +76,7 @@ reliability, mincost).`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, true)
 	data = addDataFlags(cmd)
 	// Not --addr: that is the daemon's address, a global flag.
 	cmd.Flags().StringVar(&to, "to", "", "the destination address, for an unconnected socket")

@@ -45,7 +45,7 @@ hex-decoded with --hex, or read from standard input when it is "-".`,
 			})
 		},
 	}
-	io = addIOFlags(cmd)
+	io = addIOFlags(cmd, true)
 	data = addDataFlags(cmd)
 	return cmd
 }

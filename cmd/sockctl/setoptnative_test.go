@@ -40,7 +40,10 @@ func TestNativeUsageErrors(t *testing.T) {
 		{[]string{"setopt-native", "S", "0", "2", "zz", "--type", "bytes"}, "want hex-encoded bytes"},
 		{[]string{"setopt-native", "S", "0", "2", "1", "--type", "float"}, `--type "float": want int, bool or bytes`},
 		{[]string{"getopt-native", "S", "0", "2", "--size", "-1"}, "--size -1"},
-		{[]string{"getopt-native", "S", "0", "2", "--bool", "--size", "4"}, "none of the others can be"},
+		{[]string{"getopt-native", "S", "0", "2", "--bool", "--size", "4"}, "--size goes with --type bytes"},
+		{[]string{"getopt-native", "S", "0", "2", "--type", "bool", "--size", "4"}, "--size goes with --type bytes"},
+		{[]string{"getopt-native", "S", "0", "2", "--type", "float"}, "want int, bool or bytes"},
+		{[]string{"getopt-native", "S", "0", "2", "--type", "bytes"}, "--size 0: want 1.."},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := sockctl(t, append([]string{"--addr", addr}, tt.args...)...)

@@ -35,6 +35,9 @@ it prints one object per socket per refresh, and no screen control codes.`,
 			if interval <= 0 {
 				return usage(errors.New("--interval must be positive"))
 			}
+			if err := checkKeys(keys); err != nil {
+				return err
+			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				err := watch(ctx, cmd.OutOrStdout(), interval, func(w io.Writer) error {
 					rows, err := gatherRows(ctx, s, filter, keys)
