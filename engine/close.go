@@ -102,10 +102,19 @@ func (s *Socket) shut() (int, error) {
 	return fd, nil
 }
 
-// release is the second phase: close(2), which may block for SO_LINGER.
-// Linux frees the descriptor even when close reports an error, so it is
-// never retried.
+// release is the second phase: close(2), which may block for SO_LINGER,
+// taking its turn among the lingering closes (lingerTurn). Linux frees the
+// descriptor even when close reports an error, so it is never retried.
 func (s *Socket) release(fd int) error {
+	if lingers(fd) {
+		if s.e.lingerTurn() {
+			defer s.e.lingerDone()
+		} else {
+			// The engine stops: close as an exiting process does. The
+			// kernel still sends what is queued, after a FIN.
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{})
+		}
+	}
 	err := unix.Close(fd)
 	s.released.Store(true)
 	s.e.unreserve()

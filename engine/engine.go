@@ -20,6 +20,10 @@ type Config struct {
 	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
 	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
 	Observer           Observer     // nil = none; told of every socket opened, accepted and closed
+	// MaxLingeringCloses bounds the close(2) calls that may wait at once for
+	// SO_LINGER, each holding a thread, as Erlang runs them on its few dirty
+	// I/O schedulers; more wait their turn. 0 = 64.
+	MaxLingeringCloses int
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -46,6 +50,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxLingeringCloses <= 0 {
+		cfg.MaxLingeringCloses = 64
 	}
 	return cfg, nil
 }
@@ -75,6 +82,11 @@ type Engine struct {
 	stopping bool // the loops are going: no epoll removals, no new closers
 	// closers tracks close(2) calls left to the background (SO_LINGER).
 	closers sync.WaitGroup
+	// lingerTurns holds a place per close(2) waiting for SO_LINGER
+	// (MaxLingeringCloses); hurry is closed when the engine stops, after
+	// which closes still waiting for a place do not linger.
+	lingerTurns chan struct{}
+	hurry       chan struct{}
 }
 
 // New starts an engine and its epoll loops.
@@ -83,7 +95,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, slots: newSlots(cfg.MaxSockets)}
+	e := &Engine{cfg: cfg, log: cfg.Logger, slots: newSlots(cfg.MaxSockets),
+		lingerTurns: make(chan struct{}, cfg.MaxLingeringCloses), hurry: make(chan struct{})}
 	e.table.init(cfg.MaxTombstones)
 	for range cfg.Loops {
 		l, err := newLoop(e.slots, e.log)
@@ -119,6 +132,7 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.stopping = true
 	e.mu.Unlock()
+	close(e.hurry)
 	e.closers.Wait()
 	for _, l := range e.loops {
 		l.stop()
@@ -293,6 +307,25 @@ func (e *Engine) reserveFor(owner Caller) (release func(), err error) {
 	}
 	return l.ReleaseSocket, nil
 }
+
+// lingerTurn waits for a place among the closes that may wait for
+// SO_LINGER; false once the engine stops, when the caller closes without
+// lingering, as the kernel does for a process that exits.
+func (e *Engine) lingerTurn() bool {
+	select {
+	case <-e.hurry:
+		return false
+	default:
+	}
+	select {
+	case e.lingerTurns <- struct{}{}:
+		return true
+	case <-e.hurry:
+		return false
+	}
+}
+
+func (e *Engine) lingerDone() { <-e.lingerTurns }
 
 // trackCloser counts a background close(2) that Close must wait for; false
 // when the engine is stopping and the caller must close in its own time.

@@ -586,3 +586,46 @@ func TestOpenRefusesASocketOfAnotherDomain(t *testing.T) {
 		t.Fatalf("%d places taken after a refused open", n)
 	}
 }
+
+// Lingering closes take turns (MaxLingeringCloses), each holding a thread
+// while it waits: a burst of them must not make the runtime start a thread
+// apiece (past 10,000 it dies). An engine that stops closes the ones still
+// waiting for a turn without lingering, as the kernel does at exit.
+func TestLingeringClosesAreBounded(t *testing.T) {
+	e := newEngine(t, Config{MaxLingeringCloses: 2})
+	c := newRecorder("owner")
+	const n = 60
+	socks := make([]*Socket, 0, n)
+	for range n {
+		_, sv := pair(t, e, c, unix.AF_INET) // its peer reads nothing
+		if err := sv.Control(func(fd int) error {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+				return err
+			}
+			return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 30})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Until the peer's window closes: nothing goes for 20 ms.
+		for sv.Send(bg, c, make([]byte, 64<<10), 0, within(20*time.Millisecond)).Unsent == 0 {
+		}
+		socks = append(socks, sv)
+	}
+	before := threads(t)
+	for _, s := range socks {
+		s.Abandon()
+	}
+	time.Sleep(300 * time.Millisecond) // the closes have started, or wait their turn
+	if grown := threads(t) - before; grown > n/3 {
+		t.Fatalf("%d lingering closes made %d threads, with 2 turns", n, grown)
+	}
+	done := make(chan struct{})
+	go func() { e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // the two in close(2) linger 30 s; the rest do not wait
+	}
+	if e.NumOpen() > 2 {
+		t.Fatalf("%d descriptors still open 10 s after the engine stopped", e.NumOpen())
+	}
+}
