@@ -126,6 +126,10 @@ func (s *Socket) ReleaseStream() { s.streamed.Store(false) }
 // Closed reports whether Close or Abandon has run.
 func (s *Socket) Closed() bool { return s.closed.Load() }
 
+// Done is closed when the socket is closed, for what waits on the socket
+// without a call in its lanes.
+func (s *Socket) Done() <-chan struct{} { return s.closedC }
+
 // Fd is the OS descriptor, -1 once closed. It is for display: use Control to
 // operate on it.
 func (s *Socket) Fd() int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -335,5 +336,39 @@ func TestPipeEdges(t *testing.T) {
 	p2.CloseSend()
 	if r := pipeReadAll(p2); r.err != nil || r.end != nil {
 		t.Fatalf("close_write again after the connection ended: in-band %v, end %v; want a clean end", r.err, r.end)
+	}
+}
+
+// TestPipeAfterEofEndsWithItsSocketAndSession: a pipe whose downlink has
+// reached eof, and whose client still may send, ends when its socket is
+// closed (in-band closed) or its session ends (in-band cancelled), as it
+// does before eof: it outlives neither.
+func TestPipeAfterEofEndsWithItsSocketAndSession(t *testing.T) {
+	t.Parallel()
+	for _, end := range []string{"close", "session"} {
+		t.Run(end, func(t *testing.T) {
+			t.Parallel()
+			s := newSession(t)
+			c, srv := s.pair(t, tcp4)
+			p := s.openPipe(t, c)
+			got := goCall(func() pipeResult { return pipeReadAll(p) })
+			s.shutdown(t, srv, sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE)
+			for deadline := time.Now().Add(eventWait); s.info(t, c).GetNumReaders() != 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the pipe's downlink did not reach eof")
+				}
+			}
+			want := sockdv1.SocketError_KIND_CLOSED
+			if end == "close" {
+				s.close(t, c)
+			} else {
+				closeSession(t, s)
+				want = sockdv1.SocketError_KIND_CANCELLED
+			}
+			r := await(t, "pipe output", got)
+			if !r.eof || r.end != nil || r.err.GetKind() != want {
+				t.Fatalf("pipe after eof and %s: eof %v, error %v, end %v; want eof, then %v in-band", end, r.eof, r.err, r.end, want)
+			}
+		})
 	}
 }

@@ -142,6 +142,10 @@ func (p *pipe) run(ctx context.Context) error {
 	}()
 	go func() { down <- p.downlink(ctx) }()
 	upDone, downDone := false, false
+	// Once the downlink has sent eof, nothing but the client's next message
+	// would end the uplink's wait: the socket's close and the session's end
+	// are watched here then, and answered as the downlink answers them.
+	var sockClosed, sessEnded <-chan struct{}
 	for !upDone || !downDone {
 		select {
 		case err := <-up:
@@ -167,6 +171,7 @@ func (p *pipe) run(ctx context.Context) error {
 		case err := <-down:
 			downDone = true
 			if err == nil {
+				sockClosed, sessEnded = p.sock.Done(), p.caller.gone
 				continue
 			}
 			// The uplink's stream.Recv ends when the handler returns.
@@ -174,6 +179,14 @@ func (p *pipe) run(ctx context.Context) error {
 				return nil
 			}
 			return err
+		case <-sockClosed:
+			if p.closing.Load() {
+				sockClosed = nil // the client's own close, which the uplink answers
+				continue
+			}
+			return p.stream.Send(&sockdv1.PipeResponse{Error: socketError(engine.ErrClosed)})
+		case <-sessEnded:
+			return p.stream.Send(&sockdv1.PipeResponse{Error: socketError(engine.ErrCancelled)})
 		}
 	}
 	return nil
