@@ -455,6 +455,13 @@ func testDecodeBomb(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireStatus(t, "a pipe request cut short", pipe.RecvMsg(&reply), codes.InvalidArgument, "MALFORMED_REQUEST")
+	// A method no service has is refused as every other call is: with an
+	// ErrorInfo.
+	for _, method := range []string{"/sockd.v1.SocketService/Bogus", "/no.such.Service/Call"} {
+		var reply []byte
+		err := conn.Invoke(ctx, method, []byte{}, &reply, grpc.ForceCodecV2(rawCodec{}))
+		requireStatus(t, method, err, codes.Unimplemented, "UNKNOWN_METHOD")
+	}
 }
 
 // testOutOfRangeFields: a field outside what it may be is INVALID_ARGUMENT,

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
@@ -40,6 +41,7 @@ const (
 	reasonCallCancelled      = "CALL_CANCELLED"
 	reasonCallDeadline       = "CALL_DEADLINE_EXCEEDED"
 	reasonInternal           = "INTERNAL"
+	reasonUnknownMethod      = "UNKNOWN_METHOD"
 )
 
 // statusError builds a status with ErrorInfo and any further details.
@@ -57,6 +59,14 @@ func statusError(code codes.Code, reason, msg string, meta map[string]string, de
 		}
 	}
 	return st.Err()
+}
+
+// UnknownMethod answers a call of a method no service here has, as every
+// other refusal is answered: with an ErrorInfo. Install it with
+// grpc.UnknownServiceHandler.
+func UnknownMethod(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	return statusError(codes.Unimplemented, reasonUnknownMethod, "unknown method "+method, map[string]string{"method": method})
 }
 
 // withMetadata adds key to the metadata of err's ErrorInfo; an error

@@ -114,6 +114,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 		grpc.ForceServerCodecV2(server.Codec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
+		grpc.UnknownServiceHandler(server.UnknownMethod),
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxConcurrentStreams(streamsPerConnection(opts.maxStreams, maxSockets)),
 		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
