@@ -152,17 +152,22 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 func emitTable(p *printer, keys []string, rows [][]string) error {
 	if p.json {
 		for _, row := range rows {
-			obj := object{}
-			for i, k := range keys {
-				obj = obj.with(k, jsonCell(k, row[i]))
-			}
-			if err := p.emit(view{obj: obj}); err != nil {
+			if err := p.emit(view{obj: rowObject(keys, row)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	return p.emit(view{text: iTable(keys, rows)})
+}
+
+// rowObject is a row in json: each key mapped to its cell.
+func rowObject(keys, row []string) object {
+	obj := object{}
+	for i, k := range keys {
+		obj = obj.with(k, jsonCell(k, row[i]))
+	}
+	return obj
 }
 
 // jsonCell is a cell's json value.

@@ -25,7 +25,8 @@ func newWatchCommand(a *app) *cobra.Command {
 		Short: "Show the socket table live, refreshed in place until Ctrl-C",
 		Long: `Show the table of sockctl i, redrawn in place every --interval: sockets
 appear and go, counters move, states change. Ctrl-C ends it. With -o json
-it prints one object per socket per refresh, and no screen control codes.`,
+it prints one object per refresh, {"time": ..., "sockets": [...]} with the
+objects of sockctl i -o json, and no screen control codes.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := iFilter(args)
@@ -45,7 +46,13 @@ it prints one object per socket per refresh, and no screen control codes.`,
 						return err
 					}
 					if a.out.json {
-						return emitTable(&printer{w: w, json: true}, keys, rows)
+						// One object per refresh, so that a reader tells them apart.
+						sockets := make([]object, len(rows))
+						for i, row := range rows {
+							sockets[i] = rowObject(keys, row)
+						}
+						return (&printer{w: w, json: true}).emit(view{obj: object{}.
+							with("time", time.Now().Format(time.RFC3339Nano)).with("sockets", sockets)})
 					}
 					if _, err := io.WriteString(w, clearScreen+time.Now().Format(time.TimeOnly)+"\n\n"); err != nil {
 						return err
