@@ -244,6 +244,9 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 			err = in.err
 		}
 		full <- filledPipe{pipe: p, n: in.n, err: err}
+		if err == nil {
+			err = in.late // its bytes are on their way; it ends the relay as a failure does
+		}
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
@@ -383,6 +386,7 @@ type spliceIn struct {
 	pipe *splicePipe
 	n    int // bytes now in the pipe; 0 with err nil is end of data
 	err  error
+	late error // an error met after n bytes went into the pipe
 }
 
 func (j *spliceIn) completion() *Completion { return nil }
@@ -407,9 +411,16 @@ func (j *spliceIn) attempt() (bool, error) {
 			s.cnt.inc(cReadFails)
 			j.err = err
 			return true, err
-		case err != nil, n == 0:
+		case err != nil:
+			// Deliver what is in the pipe, then the error: the kernel
+			// reports a socket error once, so the next round would meet
+			// an end of data instead.
+			s.cnt.inc(cReadFails)
+			j.late = err
+			return j.done()
+		case n == 0:
 			// Deliver what is in the pipe; the next round meets the end
-			// or the error again.
+			// again.
 			return j.done()
 		}
 		j.n += n

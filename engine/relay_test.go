@@ -438,3 +438,53 @@ func TestRelayEndLeavesNoHoleWithCredentials(t *testing.T) {
 		t.Fatalf("dropped %d bytes with a reading peer", res.DroppedAToB)
 	}
 }
+
+// A source reset after bytes it had sent ends the relay with the reset,
+// after those bytes: Linux reports the error once, and the next read would
+// see an end of data, which the relay must not pass on as one.
+func TestRelayPassesOnAResetAfterData(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	left, a := pair(t, e, c, unix.AF_INET)
+	right, b := pair(t, e, c, unix.AF_INET)
+	data := bytes.Repeat([]byte("x"), 100_000)
+	mustSend(t, left, c, string(data))
+	if err := left.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the bytes in a's receive queue", func() bool { return queued(t, a) == len(data) })
+	left.Close() // RST behind the bytes
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	var r RelayResult
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not end")
+	}
+	wantErr(t, r.Err, unix.ECONNRESET)
+	if r.AToB+r.DroppedAToB != uint64(len(data)) {
+		t.Fatalf("relay result %+v: %d bytes read, want %d", r, r.AToB+r.DroppedAToB, len(data))
+	}
+	got := right.Recv(bg, c, len(data), 0, within(5*time.Second))
+	if len(got.Data) != int(r.AToB) {
+		t.Fatalf("right got %d bytes, want %d", len(got.Data), r.AToB)
+	}
+	if more := right.Recv(bg, c, 0, 0, within(100*time.Millisecond)); more.Err != ErrTimeout {
+		t.Fatalf("after the bytes right read %+v: the reset was passed on as an end of data", more)
+	}
+}
+
+// queued is what s's receive queue holds (SIOCINQ).
+func queued(t testing.TB, s *Socket) int {
+	t.Helper()
+	var n int
+	s.Control(func(fd int) error {
+		var err error
+		n, err = unix.IoctlGetInt(fd, unix.SIOCINQ)
+		return err
+	})
+	return n
+}
