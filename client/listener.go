@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -112,14 +113,25 @@ func (l *Listener) acceptError(err error) error {
 
 // Close implements net.Listener: the daemon socket is closed, and a blocked
 // Accept returns with the daemon's closed answer, or with a connection the
-// daemon accepted just before, which it returns. Its call is cancelled
-// only when the daemon could not be told: a call cancelled while the
-// daemon accepts would leave that connection open there, its id unknown.
+// daemon accepted just before, which it returns. Its call is cancelled only
+// when the daemon could not be told, or does not answer within closePrompt:
+// a call cancelled while the daemon accepts would leave that connection
+// open there, its id unknown.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.closed.Store(true)
-		if err = l.sess.closeSocket(l.id); err != nil {
+		closed := make(chan error, 1)
+		go func() { closed <- l.sess.closeSocket(l.id) }()
+		timer := time.NewTimer(closePrompt)
+		defer timer.Stop()
+		select {
+		case err = <-closed:
+		case <-timer.C:
+			l.cancel() // a daemon that does not answer: Accept need not wait for it
+			err = <-closed
+		}
+		if err != nil {
 			l.cancel()
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -560,5 +561,34 @@ func TestListenerCloseRacingAccept(t *testing.T) {
 			t.Fatalf("%d sockets left open in the daemon after closed listeners: %v", len(open), open)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestListenerCloseWithAStoppedDaemon: a daemon that does not answer
+// (SIGSTOP) does not hold a blocked Accept for Close's whole timeout: it
+// returns once Close gave the daemon its moment.
+func TestListenerCloseWithAStoppedDaemon(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, t.TempDir())
+	s := clientSessionOn(t, d.Addr, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := goCall(func() error { _, err := l.Accept(); return err })
+	time.Sleep(50 * time.Millisecond) // Accept waits in the daemon
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer d.cmd.Process.Signal(syscall.SIGCONT)
+	go l.Close()
+	start := time.Now()
+	if err := await(t, "accept", accepted); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("accept: %v, want net.ErrClosed", err)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Fatalf("accept returned %v after Close, want within about closePrompt", waited)
 	}
 }

@@ -295,7 +295,12 @@ func iAddress(sa *sockdv1.SockAddr, protocol string) string {
 	case *sockdv1.SockAddr_Inet6:
 		host, port = fam.Inet6.GetAddress(), fam.Inet6.GetPort()
 	case *sockdv1.SockAddr_Local:
-		return client.FormatAddr(sa) // local:@name for an abstract one, as sockname prints it
+		// Erlang's "local:" ++ Path; an abstract name as sockname prints
+		// it (local:@name), not with its NUL.
+		if path := fam.Local.GetPath(); len(path) > 0 && path[0] == 0 {
+			return client.FormatAddr(sa)
+		}
+		return "local:" + string(fam.Local.GetPath())
 	default:
 		return " "
 	}

@@ -107,6 +107,7 @@ func TestIAddressAndProtocol(t *testing.T) {
 		{inet6("fe80::1", 80), "fe80::1:80"},
 		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("\x00app")}}}, "local:@app"},
 		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("/run/app.sock")}}}, "local:/run/app.sock"},
+		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{}}}, "local:"},
 		{nil, " "},
 	}
 	for _, c := range cases {

@@ -22,7 +22,7 @@ written, hex-decoded with --hex, or read from standard input when it is "-".
 
 Nothing is printed when everything was sent; otherwise "sent=N unsent=M".
 A blocking send on a stream socket takes any amount (sent in calls of 4 MiB);
-a nowait one is one call, of at most 16 MiB less 64 KiB.`,
+any other send is one call, of at most 16 MiB less 64 KiB.`,
 		Example: `  sockctl send $C hello
   sockctl send $C --hex 00ff
   sockctl send $C - < request.bin`,
@@ -42,6 +42,12 @@ a nowait one is one call, of at most 16 MiB less 64 KiB.`,
 				}
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				if len(payload) > client.MaxCallData && !timeout.IsNowait() {
+					// Only a stream's data may be cut into calls.
+					if info, err := s.Info(ctx, args[0]); err == nil && info.GetType() != sockdv1.Type_TYPE_STREAM {
+						return fitsOneCall(len(payload))
+					}
+				}
 				resp, err := s.Send(ctx, args[0], payload, timeout, msgFlags...)
 				return report(a, resp, err, func(r *sockdv1.SendResponse) view {
 					return sendView(r.GetBytesSent(), r.GetBytesUnsent(), r.GetAsync(), r.GetError())
