@@ -20,6 +20,7 @@ func (s *Socket) Recv(ctx context.Context, c Caller, length int, flags int, t Ti
 		return RecvResult{Err: &InvalidError{What: "length", Value: length}}
 	}
 	j := newRecvJob(s, OpRecv, length, 0, flags)
+	j.partialFirst = t.Kind == WaitNowait && !t.Completion || t.poll()
 	return j.result(s.perform(ctx, c, OpRecv, t, j))
 }
 
@@ -97,6 +98,12 @@ type recvJob struct {
 	// selectRead: the call read, and otp select_read left the caller a
 	// new select (rearmed).
 	selectRead bool
+	// partialFirst: a nowait select-mode or polling recv(N) that gathered
+	// bytes and then met the end of data answers the bytes as partial
+	// ({select, {SI, Data}}, {timeout, Data}); the next call finds the end
+	// (the side stays ready, so a select fires at once), as Erlang's one
+	// read per call does. A call that waits answers {closed, Data}.
+	partialFirst bool
 }
 
 // readOK implements rearmable: the call ended with a successful read.
@@ -267,6 +274,8 @@ func (j *recvJob) recvExactly() (bool, error) {
 			return false, nil
 		case err != nil:
 			return j.fail(err)
+		case n == 0 && len(j.data) > 0 && j.partialFirst:
+			return false, nil
 		case n == 0:
 			return j.fail(ErrClosed)
 		}

@@ -945,3 +945,58 @@ func TestRecvErrorQueueEmptyMessage(t *testing.T) {
 		t.Fatalf("the reader queued behind it: %q %v", r.Data, r.Err)
 	}
 }
+
+// A nowait or polling stream recv(N) that finds fewer bytes and then the
+// peer's end answers the bytes as partial ({select, {SI, Data}}, {timeout,
+// Data}), and the next call finds the end, as Erlang's one read per call
+// does: the select fires at once, and the queued readers are aborted only
+// then. A call that waits answers {closed, Data}.
+func TestStreamRecvPartialBeforeTheEnd(t *testing.T) {
+	for _, domain := range []int{unix.AF_INET, unix.AF_UNIX} {
+		e := newEngine(t, Config{})
+		c, other := newRecorder("c"), newRecorder("other")
+		endedWith := func(data string) *Socket {
+			cl, sv := pair(t, e, c, domain)
+			mustSend(t, cl, c, data)
+			if err := cl.Shutdown(unix.SHUT_WR); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the end behind the bytes", func() bool {
+				var rdhup bool
+				sv.Control(func(fd int) error {
+					fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+					unix.Poll(fds, 0)
+					rdhup = fds[0].Revents&unix.POLLRDHUP != 0
+					return nil
+				})
+				return rdhup
+			})
+			return sv
+		}
+
+		sv := endedWith("wxyz")
+		r := sv.Recv(bg, c, 10, 0, nowait)
+		if string(r.Data) != "wxyz" || r.Select == nil || r.Err != nil {
+			t.Fatalf("domain %d: nowait recv(10) of 4 bytes and the end: %+v, want {select, {SI, wxyz}}", domain, r)
+		}
+		queued := sv.Recv(bg, other, 10, 0, nowait)
+		c.expect(t, EventSelect, r.Select.Handle)
+		if again := sv.Recv(bg, c, 10, 0, nowait); again.Err != ErrClosed || len(again.Data) != 0 {
+			t.Fatalf("domain %d: the retry: %+v, want closed", domain, again)
+		}
+		wantErr(t, other.expectAbort(t, queued.Select.Handle), ErrClosed)
+
+		sv = endedWith("wxyz")
+		if r := sv.Recv(bg, c, 10, 0, poll); string(r.Data) != "wxyz" || r.Err != ErrTimeout {
+			t.Fatalf("domain %d: recv(10) with timeout 0: %+v, want {timeout, wxyz}", domain, r)
+		}
+		if r := sv.Recv(bg, c, 10, 0, poll); r.Err != ErrClosed {
+			t.Fatalf("domain %d: the next recv: %+v, want closed", domain, r)
+		}
+
+		sv = endedWith("wxyz")
+		if r := sv.Recv(bg, c, 10, 0, within(time.Second)); string(r.Data) != "wxyz" || r.Err != ErrClosed {
+			t.Fatalf("domain %d: recv(10) that may wait: %+v, want {closed, wxyz}", domain, r)
+		}
+	}
+}
