@@ -21,13 +21,13 @@ func (s *Socket) Info() Info {
 	s.rd.mu.Lock()
 	info.NumReaders, info.NumAcceptors = s.readers.count(), s.acceptors.count()
 	accepting := s.acceptors.current != nil
-	rselected := selected(&s.rd)
+	rselected := s.rd.selected
 	s.rd.mu.Unlock()
 
 	s.wr.mu.Lock()
 	info.NumWriters = s.writers.count()
 	connecting := s.connecting
-	wselected := selected(&s.wr)
+	wselected := s.wr.selected
 	s.wr.mu.Unlock()
 
 	switch {
@@ -62,16 +62,6 @@ func (s *Socket) Requestors() (readers, writers, acceptors int) {
 	writers = s.writers.count()
 	s.wr.mu.Unlock()
 	return readers, writers, acceptors
-}
-
-// selected reports whether a requestor of sd waits for an edge.
-func selected(sd *side) bool {
-	for _, l := range sd.lanes {
-		if l.current != nil && l.current.state == stateArmed {
-			return true
-		}
-	}
-	return false
 }
 
 type state struct {

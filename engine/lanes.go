@@ -77,7 +77,11 @@ type side struct {
 	// side empty (peekExactly): an edge with no more bytes than that is no
 	// news (noNews).
 	peeked int
-	lanes  []*lane
+	// selected: a requestor of this side has waited for an edge. It stays,
+	// as the NIF's ESOCK_STATE_SELECTED ("the socket has been used in
+	// select, so select_stop is required") does: Info's "selected".
+	selected bool
+	lanes    []*lane
 	// retiring holds requestors removed from the lanes whose final event
 	// (abort or completion) is still being delivered, so that Cancel and
 	// DropCaller can still stop it.
@@ -209,6 +213,8 @@ func (s *Socket) arm(w *waiter) error {
 		return err
 	}
 	w.state = stateArmed
+	sd, _ := s.laneOf(w.op)
+	sd.selected = true
 	if id, ok := waitCounter(w.op); ok {
 		s.cnt.inc(id)
 	}
@@ -501,6 +507,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			// Erlang polls a read without a select, but arms one for
 			// anything else and cancels it at once (reference §1.1).
 			s.cnt.inc(id)
+			sd.selected = true
 		}
 		if stop != nil {
 			l.current = nil

@@ -33,6 +33,10 @@ func TestNowaitRecvSelectThenRecv(t *testing.T) {
 	if n := sv.Info().NumReaders; n != 0 {
 		t.Fatalf("reader lane not released: %d", n)
 	}
+	// The side has been used in select: the NIF's flag stays until close.
+	if got := sv.Info().RStates; len(got) != 1 || got[0] != "selected" {
+		t.Fatalf("rstates after the select: %v", got)
+	}
 	c.expectNone(t)
 }
 
