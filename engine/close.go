@@ -22,14 +22,24 @@ func (s *Socket) Close() error {
 // Orphaned) and, if SO_LINGER would make close(2) wait, the fd is closed in
 // the background. Safe on a closed socket: its tombstone then loses its
 // owner too, as Erlang's info reports owner undefined after the owner died.
-func (s *Socket) Abandon() {
+func (s *Socket) Abandon() { s.AbandonBy(nil) }
+
+// AbandonBy is Abandon for the death of owner: a socket owner no longer
+// owns (a controlling_process handed it on, under the same lock) is left
+// alone, and false is returned. A nil owner abandons whoever owns it.
+func (s *Socket) AbandonBy(owner Caller) bool {
 	s.mu.Lock()
+	if owner != nil && s.owner != nil && s.owner != owner {
+		s.mu.Unlock()
+		return false
+	}
 	if t, ok := s.owner.(Tenant); ok {
 		s.orphanOf = t.Tenant()
 	}
 	s.owner = nil
 	s.mu.Unlock()
 	s.closeInBackground()
+	return true
 }
 
 // Orphaned is the Tenant value of the owner whose death closed the socket

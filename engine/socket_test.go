@@ -629,3 +629,25 @@ func TestLingeringClosesAreBounded(t *testing.T) {
 		t.Fatalf("%d descriptors still open 10 s after the engine stopped", e.NumOpen())
 	}
 }
+
+// An owner's death and a handover by it are decided under one lock: either
+// the handover fails (the owner is gone) and the socket closes, or it
+// succeeds and the old owner's death leaves the socket to the new one.
+func TestAbandonByRacesAHandover(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	for i := range 500 {
+		s := mustOpen(t, e, a, unix.AF_INET, unix.SOCK_DGRAM)
+		handed := make(chan error, 1)
+		go func() { handed <- s.SetOwner(a, b) }()
+		abandoned := s.AbandonBy(a)
+		err := <-handed
+		switch {
+		case err == nil && (abandoned || s.Closed() || s.Owner() != Caller(b)):
+			t.Fatalf("round %d: handed over, then abandoned %v, closed %v, owner %v", i, abandoned, s.Closed(), s.Owner())
+		case err != nil && (!abandoned || !s.Closed()):
+			t.Fatalf("round %d: handover failed (%v), abandoned %v, closed %v", i, err, abandoned, s.Closed())
+		}
+		s.Close()
+	}
+}

@@ -25,12 +25,14 @@ func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionReq
 	if len(r.GetName()) > 256 {
 		return nil, invalidArgument("name", "at most 256 bytes")
 	}
+	grace := defaultGrace // absent
 	if r.Grace != nil {
 		if err := r.Grace.CheckValid(); err != nil || r.Grace.AsDuration() < 0 {
 			return nil, invalidArgument("grace", "must be a non-negative duration")
 		}
+		grace = r.Grace.AsDuration() // 0 too: at least MinGrace
 	}
-	sess, existing, err := s.sessions.create(p, r.GetName(), r.GetGrace().AsDuration())
+	sess, existing, err := s.sessions.create(p, r.GetName(), grace)
 	if err != nil {
 		return nil, rpcError(err)
 	}

@@ -383,13 +383,11 @@ func (s *Session) die() {
 		sock.DropCaller(s)
 	}
 	for sock := range owned {
-		// Ownership may have moved to another session since we adopted it.
-		if owner := sock.Owner(); owner != nil && owner != engine.Caller(s) {
-			continue
-		}
+		// Unless ownership has moved to another session since we adopted
+		// it (decided under the socket's lock, as controlling_process is).
 		// Its tombstone stays (bounded by the engine): other sessions of
 		// the principal that hold its id learn it is closed.
-		sock.Abandon()
+		sock.AbandonBy(s)
 	}
 }
 

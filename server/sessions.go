@@ -97,9 +97,14 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 	}
 }
 
-// create makes a session, or returns the principal's live session of that name.
+// defaultGrace asks create for the daemon's default grace.
+const defaultGrace time.Duration = -1
+
+// create makes a session, or returns the principal's live session of that
+// name. Its grace is clamped to MinGrace..MaxGrace; defaultGrace is the
+// daemon's default.
 func (m *sessionManager) create(p Principal, name string, grace time.Duration) (s *Session, existing bool, err error) {
-	if grace <= 0 {
+	if grace == defaultGrace {
 		grace = m.limits.DefaultGrace
 	}
 	grace = min(max(grace, MinGrace), m.limits.MaxGrace)
