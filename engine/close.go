@@ -50,6 +50,11 @@ func (s *Socket) Orphaned() any {
 	return s.orphanOf
 }
 
+// CloseInBackground is Close without the wait for SO_LINGER: the socket is
+// closed and its waiters answered at once, and its descriptor is released
+// when its linger is done (or the engine stops).
+func (s *Socket) CloseInBackground() { s.closeInBackground() }
+
 // closeInBackground closes without making the caller wait for linger.
 func (s *Socket) closeInBackground() {
 	fd, err := s.shut()
@@ -112,17 +117,16 @@ func (s *Socket) shut() (int, error) {
 	return fd, nil
 }
 
-// release is the second phase: close(2), which may block for SO_LINGER,
-// taking its turn among the lingering closes (lingerTurn). Linux frees the
+// release is the second phase: close(2). A TCP socket's linger is waited
+// for first, in this goroutine (lingerTCP); another socket whose close(2)
+// lingers (SCTP) takes its turn among those (lingerTurn). Linux frees the
 // descriptor even when close reports an error, so it is never retried.
 func (s *Socket) release(fd int) error {
-	if lingers(fd) {
+	if linger, ok := lingerTime(fd); ok && !s.e.lingerTCP(fd, linger) && s.closeLingers() {
 		if s.e.lingerTurn() {
 			defer s.e.lingerDone()
 		} else {
-			// The engine stops: close as an exiting process does. The
-			// kernel still sends what is queued, after a FIN.
-			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{})
+			noLinger(fd) // the engine stops: close as an exiting process does
 		}
 	}
 	err := unix.Close(fd)
@@ -134,8 +138,8 @@ func (s *Socket) release(fd int) error {
 	return err
 }
 
-// lingers reports whether close(2) on fd may wait for unsent data.
-func lingers(fd int) bool {
-	l, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
-	return err == nil && l.Onoff != 0 && l.Linger > 0
+// closeLingers reports a socket whose close(2) may wait for SO_LINGER
+// where lingerTCP cannot wait for it: SCTP's, MPTCP's.
+func (s *Socket) closeLingers() bool {
+	return s.protocol == unix.IPPROTO_SCTP || s.protocol == unix.IPPROTO_MPTCP
 }

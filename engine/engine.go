@@ -21,8 +21,10 @@ type Config struct {
 	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
 	Observer           Observer     // nil = none; told of every socket opened, accepted and closed
 	// MaxLingeringCloses bounds the close(2) calls that may wait at once for
-	// SO_LINGER, each holding a thread, as Erlang runs them on its few dirty
-	// I/O schedulers; more wait their turn. 0 = 64.
+	// SO_LINGER where the engine cannot wait for it itself (SCTP; a TCP
+	// socket's linger is waited for without a thread, see linger.go), each
+	// holding a thread, as Erlang runs them on its few dirty I/O
+	// schedulers; more wait their turn. 0 = 64.
 	MaxLingeringCloses int
 }
 

@@ -587,46 +587,131 @@ func TestOpenRefusesASocketOfAnotherDomain(t *testing.T) {
 	}
 }
 
-// Lingering closes take turns (MaxLingeringCloses), each holding a thread
-// while it waits: a burst of them must not make the runtime start a thread
-// apiece (past 10,000 it dies). An engine that stops closes the ones still
-// waiting for a turn without lingering, as the kernel does at exit.
-func TestLingeringClosesAreBounded(t *testing.T) {
-	e := newEngine(t, Config{MaxLingeringCloses: 2})
+// lingering makes a server socket with SO_LINGER on for secs and, with
+// settle > 0, bytes queued that its peer (returned) does not read: sends
+// until the peer's queue stays the same for a send's settle time.
+func lingering(t *testing.T, e *Engine, c Caller, secs int32, settle time.Duration) (peer, sv *Socket) {
+	t.Helper()
+	peer, sv = pair(t, e, c, unix.AF_INET)
+	if err := sv.Control(func(fd int) error {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+			return err
+		}
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: secs})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Until the peer's window is closed: its queue no longer grows while
+	// bytes wait in sv's.
+	for last := -1; settle > 0; {
+		sv.Send(bg, c, make([]byte, 64<<10), 0, within(settle))
+		if n := queued(t, peer); n == last && outQueued(t, sv) > 0 {
+			break
+		} else {
+			last = n
+		}
+	}
+	return peer, sv
+}
+
+// outQueued is what s's send queue holds, sent or not (SIOCOUTQ).
+func outQueued(t testing.TB, s *Socket) int {
+	t.Helper()
+	var n int
+	s.Control(func(fd int) error {
+		var err error
+		n, err = unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+		return err
+	})
+	return n
+}
+
+// A TCP socket's linger is waited for without a thread: a burst of lingering
+// closes must not make the runtime start a thread apiece (past 10,000 it
+// dies). An engine that stops closes them at once, as the kernel does at a
+// process's exit.
+func TestLingeringClosesHoldNoThreads(t *testing.T) {
+	e := newEngine(t, Config{})
 	c := newRecorder("owner")
 	const n = 60
 	socks := make([]*Socket, 0, n)
 	for range n {
-		_, sv := pair(t, e, c, unix.AF_INET) // its peer reads nothing
-		if err := sv.Control(func(fd int) error {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
-				return err
-			}
-			return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 30})
-		}); err != nil {
-			t.Fatal(err)
-		}
-		// Until the peer's window closes: nothing goes for 20 ms.
-		for sv.Send(bg, c, make([]byte, 64<<10), 0, within(20*time.Millisecond)).Unsent == 0 {
-		}
+		_, sv := lingering(t, e, c, 30, 10*time.Millisecond)
 		socks = append(socks, sv)
 	}
 	before := threads(t)
 	for _, s := range socks {
 		s.Abandon()
 	}
-	time.Sleep(300 * time.Millisecond) // the closes have started, or wait their turn
-	if grown := threads(t) - before; grown > n/3 {
-		t.Fatalf("%d lingering closes made %d threads, with 2 turns", n, grown)
+	time.Sleep(300 * time.Millisecond) // the closes linger
+	if grown := threads(t) - before; grown > 10 {
+		t.Fatalf("%d lingering closes made %d threads", n, grown)
+	}
+	if open := e.NumOpen(); open < n {
+		t.Fatalf("%d of %d lingering sockets released before their linger", n-open, n)
 	}
 	done := make(chan struct{})
 	go func() { e.Close(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second): // the two in close(2) linger 30 s; the rest do not wait
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine's close waited for the lingers")
 	}
-	if e.NumOpen() > 2 {
-		t.Fatalf("%d descriptors still open 10 s after the engine stopped", e.NumOpen())
+	if open := e.NumOpen(); open != 0 {
+		t.Fatalf("%d descriptors still open after the engine stopped", open)
+	}
+}
+
+// Close of a TCP socket with SO_LINGER waits as Linux's does: for the
+// queued bytes and the FIN to be acknowledged, at most the linger time;
+// what is left then still goes, after a FIN, not a reset. An idle one
+// closes at once, and a socket whose close does not linger (UDP) too.
+func TestCloseLingers(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+
+	peer, sv := lingering(t, e, c, 1, 100*time.Millisecond)
+	queued := sv.Info().Counters.WriteByte
+	start := time.Now()
+	if err := sv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("close with 1 s of linger and bytes the peer does not read took %v", took)
+	}
+	var got uint64
+	for {
+		r := peer.Recv(bg, c, 0, 0, within(5*time.Second))
+		got += uint64(len(r.Data))
+		if r.Err == ErrClosed {
+			break
+		}
+		if r.Err != nil {
+			t.Fatalf("the peer read %d of %d bytes, then %v: want them all, then the end", got, queued, r.Err)
+		}
+	}
+	if got != queued {
+		t.Fatalf("the peer read %d bytes, want %d", got, queued)
+	}
+
+	peer, sv = lingering(t, e, c, 30, 0)
+	start = time.Now()
+	sv.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("close of an idle socket with 30 s of linger took %v", took)
+	}
+	if r := peer.Recv(bg, c, 0, 0, within(5*time.Second)); r.Err != ErrClosed {
+		t.Fatalf("the idle socket's peer read %+v, want the end", r)
+	}
+
+	udp := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_DGRAM)
+	udp.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 30})
+	})
+	start = time.Now()
+	udp.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("close of a udp socket with linger took %v", took)
 	}
 }
 

@@ -161,8 +161,10 @@ func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer
 // what they hold, and then every session ends.
 func (s *Service) Drain(ctx context.Context) {
 	s.draining.Store(true)
+	// Waiters are answered at once; a socket's linger goes on in the
+	// background, until the engine stops (within the stop timeout).
 	for _, sock := range s.engine.Sockets() {
-		sock.Close()
+		sock.CloseInBackground()
 	}
 	defer s.endOtherStreams()
 	for !s.flushed() {
