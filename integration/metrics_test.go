@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // TestMetrics: a daemon started with --metrics-listen serves Prometheus
@@ -56,6 +59,17 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "sockd_sockets{") {
 		t.Errorf("after close, metrics still count sockets:\n%s", grepLines(body, "sockd_sockets"))
+	}
+	// A method no service has makes no series: anyone may call any name.
+	conn := grpcConnTo(t, d.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	var reply []byte
+	for _, method := range []string{"/sockd.v1.SocketService/NoSuchMethod", "/no.such.Service/Call"} {
+		conn.Invoke(ctx, method, []byte{}, &reply, grpc.ForceCodecV2(rawCodec{}))
+	}
+	if body = scrape(t, "http://"+addr+"/metrics"); strings.Contains(body, "NoSuchMethod") || strings.Contains(body, "no.such.Service") {
+		t.Errorf("unknown methods made series:\n%s", grepLines(body, "grpc_server_started_total"))
 	}
 }
 

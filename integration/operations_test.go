@@ -22,7 +22,13 @@ import (
 
 func dialConn(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(daemon.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return grpcConnTo(t, daemon.Addr)
+}
+
+// grpcConnTo is a plain gRPC connection to the daemon at addr.
+func grpcConnTo(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

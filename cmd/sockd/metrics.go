@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,10 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 	grpc     *grpcprom.ServerMetrics
+	// methods are the served methods ("/service/method"), set by register:
+	// a call of any other is not counted, since each new name would be
+	// series that stay (anyone may call any name).
+	methods atomic.Pointer[map[string]bool]
 }
 
 func newMetrics() *metrics {
@@ -36,7 +42,24 @@ func newMetrics() *metrics {
 
 // interceptors count calls and streams, by method and status code.
 func (m *metrics) interceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	return m.grpc.UnaryServerInterceptor(), m.grpc.StreamServerInterceptor()
+	unary, stream := m.grpc.UnaryServerInterceptor(), m.grpc.StreamServerInterceptor()
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if !m.served(info.FullMethod) {
+				return handler(ctx, req)
+			}
+			return unary(ctx, req, info, handler)
+		}, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if !m.served(info.FullMethod) {
+				return handler(srv, ss)
+			}
+			return stream(srv, ss, info, handler)
+		}
+}
+
+// served reports a method of a registered service.
+func (m *metrics) served(fullMethod string) bool {
+	methods := m.methods.Load()
+	return methods != nil && (*methods)[fullMethod]
 }
 
 // register adds the service's collector and zeroes the per-method series of
@@ -44,6 +67,13 @@ func (m *metrics) interceptors() (grpc.UnaryServerInterceptor, grpc.StreamServer
 func (m *metrics) register(svc *server.Service, gs *grpc.Server) {
 	m.registry.MustRegister(svc.Collector())
 	m.grpc.InitializeMetrics(gs)
+	methods := map[string]bool{}
+	for service, info := range gs.GetServiceInfo() {
+		for _, method := range info.Methods {
+			methods["/"+service+"/"+method.Name] = true
+		}
+	}
+	m.methods.Store(&methods)
 }
 
 // serve serves /metrics on addr (HOST:PORT) until the returned stop.
