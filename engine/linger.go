@@ -23,6 +23,7 @@ import (
 const (
 	tcpEstablished = 1
 	tcpFinWait1    = 4
+	tcpClose       = 7
 	tcpCloseWait   = 8
 	tcpLastAck     = 9
 	tcpClosing     = 11

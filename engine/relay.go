@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,11 +61,12 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 		mu    sync.Mutex
 		cause error
 	)
+	rs := &relayState{}
 	run := func(src, dst *Socket) moved {
-		m, err := forward(ctx, src, dst)
+		m, err := forward(ctx, rs, src, dst)
 		if err != nil {
 			mu.Lock()
-			if cause == nil {
+			if cause == nil && err != errRelayFailed {
 				cause = err
 			}
 			mu.Unlock()
@@ -76,6 +79,67 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 	aToB := run(a, b)
 	bToA := <-back
 	return RelayResult{AToB: aToB.written, BToA: bToA.written, DroppedAToB: aToB.dropped, DroppedBToA: bToA.dropped, Err: cause}
+}
+
+// relayState is what a relay's two directions share. Linux reports a
+// socket's error once: a reset that one direction's write to a socket
+// takes leaves the other direction's read of it an end of data, which must
+// not be passed on as one.
+type relayState struct {
+	failed atomic.Bool // a direction met an error
+	// shut are the sockets whose write side the relay shut down, passing
+	// on an end: a TCP socket's state may then close without a reset.
+	mu   sync.Mutex
+	shut []*Socket
+}
+
+// errRelayFailed ends the direction that reads an end of data after the
+// other direction failed: that failure is the relay's.
+var errRelayFailed = errors.New("relay failed")
+
+// fail records a direction's error; the ends of the relay's cancel are none.
+func (rs *relayState) fail(err error) {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		rs.failed.Store(true)
+	}
+}
+
+// endOf decides an end of data read from src: nil for one to pass on, or
+// why not: the other direction failed, or src's TCP connection was reset
+// (closed, though the relay never shut its write side down).
+func (rs *relayState) endOf(src *Socket) error {
+	if rs.failed.Load() {
+		return errRelayFailed
+	}
+	rs.mu.Lock()
+	shut := slices.Contains(rs.shut, src)
+	rs.mu.Unlock()
+	var reset bool
+	if !shut {
+		src.Control(func(fd int) error {
+			state, ok := tcpState(fd)
+			reset = ok && state == tcpClose
+			return nil
+		})
+	}
+	if reset {
+		rs.failed.Store(true)
+		return unix.ECONNRESET
+	}
+	return nil
+}
+
+// passOnEnd shuts dst's write side down, an end of data read from src.
+func (rs *relayState) passOnEnd(src, dst *Socket) error {
+	if err := rs.endOf(src); err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	rs.shut = append(rs.shut, dst)
+	rs.mu.Unlock()
+	err := dst.PassOnEnd()
+	rs.fail(err)
+	return err
 }
 
 // moved is what one direction wrote, and what it read but could not write.
@@ -125,7 +189,7 @@ type filledPipe struct {
 // goroutine splices the source into one pipe while this one splices the
 // previous pipe into the destination. Told to end (ctx), it reads no more
 // and writes out what it has read, in order, within RelayFlushTimeout.
-func forward(ctx context.Context, src, dst *Socket) (moved, error) {
+func forward(ctx context.Context, rs *relayState, src, dst *Socket) (moved, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan *splicePipe, relayDepth)
@@ -149,11 +213,12 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	go func() {
 		defer close(readerDone)
 		if readErr = fill(ctx, src, free, full); readErr != nil {
+			rs.fail(readErr)
 			cancel()
 		}
 	}()
 
-	total, left, err := empty(ctx, src, dst, free, full)
+	total, left, err := empty(ctx, rs, src, dst, free, full)
 	cancel()
 	<-readerDone
 	// Every pipe is now in free, in full, or left (the one being written
@@ -167,7 +232,7 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 	// flush's own failures show in the dropped count, not in err.
 	flushCtx, stop := context.WithTimeout(context.Background(), RelayFlushTimeout)
 	defer stop()
-	fl := flusher{ctx: flushCtx, src: src, dst: dst, m: moved{written: total}, dropping: !stopped(err)}
+	fl := flusher{ctx: flushCtx, rs: rs, src: src, dst: dst, m: moved{written: total}, dropping: !stopped(err)}
 	if left.pipe != nil {
 		fl.flush(left)
 	}
@@ -187,6 +252,7 @@ func forward(ctx context.Context, src, dst *Socket) (moved, error) {
 // counts as dropped.
 type flusher struct {
 	ctx      context.Context
+	rs       *relayState
 	src, dst *Socket
 	m        moved
 	dropping bool
@@ -202,7 +268,7 @@ func (fl *flusher) flush(f filledPipe) {
 		return
 	case f.n == 0:
 		if !fl.dropping {
-			fl.dst.PassOnEnd() // a failure here leaves nothing to drop
+			fl.rs.passOnEnd(fl.src, fl.dst) // a failure here leaves nothing to drop
 		}
 		return
 	}
@@ -260,7 +326,7 @@ func fill(ctx context.Context, src *Socket, free <-chan *splicePipe, full chan<-
 // source's end (dst's write side is then shut down), an error, or ctx's end.
 // What it writes counts as relayed out of src. left is the pipe it was
 // writing when it stopped, with the bytes still in it (none: left.pipe nil).
-func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (total uint64, left filledPipe, err error) {
+func empty(ctx context.Context, rs *relayState, src, dst *Socket, free chan<- *splicePipe, full <-chan filledPipe) (total uint64, left filledPipe, err error) {
 	c := &relayCaller{}
 	var copyBuf []byte // sendPiped's
 	for {
@@ -276,7 +342,7 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 			return total, filledPipe{}, f.err
 		case f.n == 0:
 			free <- f.pipe
-			if err := dst.PassOnEnd(); err != nil {
+			if err := rs.passOnEnd(src, dst); err != nil {
 				return total, filledPipe{}, err
 			}
 			return total, filledPipe{}, nil
@@ -284,6 +350,7 @@ func empty(ctx context.Context, src, dst *Socket, free chan<- *splicePipe, full 
 		written, err := writePipe(ctx, src, dst, c, &f, &copyBuf)
 		total += uint64(written)
 		if err != nil {
+			rs.fail(err)
 			return total, f, err
 		}
 		free <- f.pipe

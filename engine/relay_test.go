@@ -488,3 +488,65 @@ func queued(t testing.TB, s *Socket) int {
 	})
 	return n
 }
+
+// A reset of the destination's peer that the relay's write takes is no end
+// of data for the other direction, whose read of the same socket then sees
+// one (Linux reports the error once): nothing is passed on to the source's
+// peer, and the relay ends with the reset.
+func TestRelayPassesOnNoEndAfterAReset(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	for i := range 10 {
+		left, a := pair(t, e, c, unix.AF_INET)
+		right, b := pair(t, e, c, unix.AF_INET)
+		done := make(chan RelayResult, 1)
+		go func() { done <- Relay(bg, a, b) }()
+		stop := make(chan struct{})
+		sending := make(chan struct{})
+		go func() {
+			defer close(sending)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r := left.Send(bg, c, make([]byte, 64<<10), 0, within(20*time.Millisecond)); r.Err != nil && r.Err != ErrTimeout {
+					return
+				}
+			}
+		}()
+		leftEnd := make(chan error, 1)
+		go func() {
+			for {
+				if r := left.Recv(bg, c, 0, 0, within(200*time.Millisecond)); r.Err != nil {
+					leftEnd <- r.Err
+					return
+				}
+			}
+		}()
+		time.Sleep(30 * time.Millisecond)
+		right.Control(func(fd int) error {
+			return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		})
+		right.Close() // a reset
+		time.Sleep(30 * time.Millisecond)
+		close(stop)
+		<-sending
+		var r RelayResult
+		select {
+		case r = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: relay did not end", i)
+		}
+		if r.Err == nil {
+			t.Fatalf("round %d: relay ended without an error after a reset: %+v", i, r)
+		}
+		if err := <-leftEnd; err == ErrClosed {
+			t.Fatalf("round %d: the left's peer read an end of data after the right's reset (relay %+v)", i, r)
+		}
+		left.Close()
+		a.Close()
+		b.Close()
+	}
+}
