@@ -122,10 +122,13 @@ func (s *Socket) shut() (int, error) {
 // lingers (SCTP) takes its turn among those (lingerTurn). Linux frees the
 // descriptor even when close reports an error, so it is never retried.
 func (s *Socket) release(fd int) error {
-	if linger, ok := lingerTime(fd); ok && !s.e.lingerTCP(fd, linger) && s.closeLingers() {
-		if s.e.lingerTurn() {
+	if linger, ok := lingerTime(fd); ok {
+		switch {
+		case !s.closeLingers():
+			s.e.lingerTCP(fd, linger) // or not TCP: then close(2) does not wait
+		case s.e.lingerTurn():
 			defer s.e.lingerDone()
-		} else {
+		default:
 			noLinger(fd) // the engine stops: close as an exiting process does
 		}
 	}

@@ -16,8 +16,9 @@ import (
 // as after close), wait while the socket's state is FIN_WAIT1, CLOSING or
 // LAST_ACK (sk_stream_closing), then close(2) with the linger off: what is
 // still queued then goes on in the kernel, as after a linger's timeout.
-// Other sockets (SCTP, whose close lingers too) close(2) as they are, a
-// lingering one taking its turn (lingerTurn) so that they hold few threads.
+// Other sockets whose close lingers (SCTP; MPTCP, whose TCP_INFO is a
+// subflow's) close(2) as they are, taking turns (lingerTurn) so that they
+// hold few threads.
 
 // TCP states (include/net/tcp_states.h).
 const (
@@ -29,8 +30,11 @@ const (
 	tcpClosing     = 11
 )
 
-// lingerPoll bounds the wait between two looks at a lingering socket's state.
-const lingerPoll = 64 * time.Millisecond
+// lingerPoll bounds the wait between two looks at a lingering socket's
+// state: the looks start 1 ms apart and slow down to this, so that an idle
+// socket's close returns at once and thousands of stuck ones cost little
+// (a Close may return up to this long after its FIN was acknowledged).
+const lingerPoll = 250 * time.Millisecond
 
 // lingerTime is fd's SO_LINGER time when close(2) would wait for it: on,
 // with a time (on with 0 resets at once).
@@ -57,17 +61,16 @@ func (e *Engine) lingerTCP(fd int, linger time.Duration) bool {
 		return false
 	}
 	switch state {
-	case tcpEstablished, tcpCloseWait:
-		if inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err != nil || inq > 0 {
-			return false // close(2) resets at once: bytes left unread
-		}
-		if unix.Shutdown(fd, unix.SHUT_RDWR) != nil {
-			return false
-		}
-	case tcpFinWait1, tcpClosing, tcpLastAck: // its FIN is sent already
+	case tcpEstablished, tcpCloseWait, tcpFinWait1, tcpClosing, tcpLastAck:
 	default:
 		return false // listening, connecting, closed: close(2) does not wait
 	}
+	if inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err != nil || inq > 0 {
+		return false // close(2) resets at once: bytes left unread
+	}
+	// The FIN, unless a shutdown sent it already; and nothing more taken
+	// in (a byte that comes is answered with a reset).
+	unix.Shutdown(fd, unix.SHUT_RDWR)
 	deadline := time.Now().Add(linger)
 	for wait := time.Millisecond; ; wait = min(2*wait, lingerPoll) {
 		if state, ok := tcpState(fd); !ok || !tcpClosingState(state) {

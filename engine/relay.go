@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,10 +86,6 @@ func Relay(ctx context.Context, a, b *Socket) RelayResult {
 // not be passed on as one.
 type relayState struct {
 	failed atomic.Bool // a direction met an error
-	// shut are the sockets whose write side the relay shut down, passing
-	// on an end: a TCP socket's state may then close without a reset.
-	mu   sync.Mutex
-	shut []*Socket
 }
 
 // errRelayFailed ends the direction that reads an end of data after the
@@ -105,24 +100,22 @@ func (rs *relayState) fail(err error) {
 }
 
 // endOf decides an end of data read from src: nil for one to pass on, or
-// why not: the other direction failed, or src's TCP connection was reset
-// (closed, though the relay never shut its write side down).
+// why not: the other direction failed, or src's TCP connection is closed
+// though its write side was never shut down (no FIN of its own could have
+// been acknowledged: a reset). The state is read before the flag, which a
+// shutdown sets before its FIN can go: a close that FIN's acknowledgment
+// made is never taken for a reset.
 func (rs *relayState) endOf(src *Socket) error {
 	if rs.failed.Load() {
 		return errRelayFailed
 	}
-	rs.mu.Lock()
-	shut := slices.Contains(rs.shut, src)
-	rs.mu.Unlock()
-	var reset bool
-	if !shut {
-		src.Control(func(fd int) error {
-			state, ok := tcpState(fd)
-			reset = ok && state == tcpClose
-			return nil
-		})
-	}
-	if reset {
+	var closed bool
+	src.Control(func(fd int) error {
+		state, ok := tcpState(fd)
+		closed = ok && state == tcpClose
+		return nil
+	})
+	if closed && !src.endWritten.Load() {
 		rs.failed.Store(true)
 		return unix.ECONNRESET
 	}
@@ -134,9 +127,6 @@ func (rs *relayState) passOnEnd(src, dst *Socket) error {
 	if err := rs.endOf(src); err != nil {
 		return err
 	}
-	rs.mu.Lock()
-	rs.shut = append(rs.shut, dst)
-	rs.mu.Unlock()
 	err := dst.PassOnEnd()
 	rs.fail(err)
 	return err

@@ -550,3 +550,63 @@ func TestRelayPassesOnNoEndAfterAReset(t *testing.T) {
 		b.Close()
 	}
 }
+
+// A clean end is passed on, whoever shut the write side down: a socket
+// shut before the relay began (its connection then closes once both FINs
+// are acknowledged), or both peers ending at once, is no reset.
+func TestRelayPassesOnCleanEnds(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	ended := func(t *testing.T, s *Socket, want string) {
+		t.Helper()
+		var got []byte
+		for {
+			r := s.Recv(bg, c, 0, 0, within(5*time.Second))
+			got = append(got, r.Data...)
+			if r.Err != nil {
+				if r.Err != ErrClosed || string(got) != want {
+					t.Fatalf("read %q then %v, want %q then the end", got, r.Err, want)
+				}
+				return
+			}
+		}
+	}
+	left, a := pair(t, e, c, unix.AF_INET)
+	right, b := pair(t, e, c, unix.AF_INET)
+	if err := b.Shutdown(unix.SHUT_WR); err != nil { // its request sent, before the relay
+		t.Fatal(err)
+	}
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(bg, a, b) }()
+	mustSend(t, right, c, "fourteen bytes")
+	right.Shutdown(unix.SHUT_WR)
+	left.Shutdown(unix.SHUT_WR)
+	ended(t, left, "fourteen bytes")
+	if r := <-done; r.Err != nil || r.BToA != 14 {
+		t.Fatalf("relay of a socket shut before it: %+v", r)
+	}
+
+	for i := range 1000 {
+		left, a := pair(t, e, c, unix.AF_INET)
+		right, b := pair(t, e, c, unix.AF_INET)
+		done := make(chan RelayResult, 1)
+		go func() { done <- Relay(bg, a, b) }()
+		both := make(chan struct{})
+		for _, p := range []*Socket{left, right} {
+			go func() {
+				<-both
+				mustSend(t, p, c, "x")
+				p.Shutdown(unix.SHUT_WR)
+			}()
+		}
+		close(both)
+		ended(t, left, "x")
+		ended(t, right, "x")
+		if r := <-done; r.Err != nil {
+			t.Fatalf("round %d: both ends at once: %+v", i, r)
+		}
+		for _, s := range []*Socket{left, right, a, b} {
+			s.Close()
+		}
+	}
+}

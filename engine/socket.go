@@ -54,6 +54,9 @@ type Socket struct {
 
 	// Facts for Info's state lists.
 	bound, listening, connected atomic.Bool
+	// endWritten: a shutdown of the write side was asked for, so a TCP
+	// connection may close without a reset (a relay tells the two apart).
+	endWritten atomic.Bool
 	// portAsked: a Bind named the socket's port (not 0).
 	portAsked atomic.Bool
 
@@ -250,6 +253,9 @@ func (s *Socket) Shutdown(how int) error {
 	case unix.SHUT_RD, unix.SHUT_WR, unix.SHUT_RDWR:
 	default:
 		return &InvalidError{What: "how", Value: how}
+	}
+	if how != unix.SHUT_RD {
+		s.endWritten.Store(true) // before the FIN can go, so that endWritten is never late
 	}
 	return s.Control(func(fd int) error {
 		if err := unix.Shutdown(fd, how); err != nil {

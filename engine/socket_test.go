@@ -736,3 +736,29 @@ func TestAbandonByRacesAHandover(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A lingering close with bytes left unread resets at once, as Linux's
+// does, also on a socket whose write side was shut down before (its FIN
+// waits behind stuck bytes).
+func TestCloseLingeringWithUnreadBytesResets(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	peer, sv := lingering(t, e, c, 3, 100*time.Millisecond)
+	if err := sv.Shutdown(unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, peer, c, "unread")
+	eventually(t, "the bytes in sv's queue", func() bool { return queued(t, sv) > 0 })
+	start := time.Now()
+	sv.Close()
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("close with unread bytes took %v, want at once", took)
+	}
+	for {
+		r := peer.Recv(bg, c, 0, 0, within(5*time.Second))
+		if r.Err != nil {
+			wantErr(t, r.Err, unix.ECONNRESET)
+			return
+		}
+	}
+}
