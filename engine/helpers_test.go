@@ -261,3 +261,41 @@ func eventually(t testing.TB, what string, cond func() bool) {
 
 // errOf is the error of a call that also answers a value the test ignores.
 func errOf[T any](_ T, err error) error { return err }
+
+// keepSending sends chunks of size on s, each within each (a timeout is
+// no reason to stop), until the returned stop is called or a send fails.
+func keepSending(s *Socket, c Caller, size int, each time.Duration) (stop func()) {
+	stopC, sending := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sending)
+		chunk := make([]byte, size)
+		for {
+			select {
+			case <-stopC:
+				return
+			default:
+			}
+			if r := s.Send(bg, c, chunk, 0, within(each)); r.Err != nil && r.Err != ErrTimeout {
+				return
+			}
+		}
+	}()
+	return func() { close(stopC); <-sending }
+}
+
+// queued is what s's receive queue holds (SIOCINQ).
+func queued(t testing.TB, s *Socket) int { return ioctlInt(t, s, unix.SIOCINQ) }
+
+// outQueued is what s's send queue holds, sent or not (SIOCOUTQ).
+func outQueued(t testing.TB, s *Socket) int { return ioctlInt(t, s, unix.SIOCOUTQ) }
+
+func ioctlInt(t testing.TB, s *Socket, req uint) int {
+	t.Helper()
+	var n int
+	s.Control(func(fd int) error {
+		var err error
+		n, err = unix.IoctlGetInt(fd, req)
+		return err
+	})
+	return n
+}

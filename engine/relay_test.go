@@ -120,23 +120,7 @@ func TestRelayEndsOnDestinationFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	right.Close()
-	stop := make(chan struct{})
-	sending := make(chan struct{})
-	go func() {
-		defer close(sending)
-		chunk := make([]byte, 64<<10)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if r := left.Send(bg, c, chunk, 0, within(time.Second)); r.Err != nil {
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); <-sending }()
+	defer keepSending(left, c, 64<<10, time.Second)()
 	select {
 	case r := <-done:
 		if r.Err == nil || errors.Is(r.Err, context.Canceled) {
@@ -161,23 +145,7 @@ func TestRelayEndsWhenItsSourceClosesUnderBackpressure(t *testing.T) {
 	_, b := pair(t, e, c, unix.AF_INET) // b's peer reads nothing
 	done := make(chan RelayResult, 1)
 	go func() { done <- Relay(bg, a, b) }()
-	stop := make(chan struct{})
-	sending := make(chan struct{})
-	go func() {
-		defer close(sending)
-		chunk := make([]byte, 64<<10)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if r := left.Send(bg, c, chunk, 0, within(100*time.Millisecond)); r.Err != nil && r.Err != ErrTimeout {
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); <-sending }()
+	defer keepSending(left, c, 64<<10, 100*time.Millisecond)()
 	eventually(t, "the relay's writes to b wait", func() bool { return b.Info().NumWriters == 1 && a.Info().Counters.ReadByte > 4<<20 })
 	a.Close()
 	select {
@@ -477,18 +445,6 @@ func TestRelayPassesOnAResetAfterData(t *testing.T) {
 	}
 }
 
-// queued is what s's receive queue holds (SIOCINQ).
-func queued(t testing.TB, s *Socket) int {
-	t.Helper()
-	var n int
-	s.Control(func(fd int) error {
-		var err error
-		n, err = unix.IoctlGetInt(fd, unix.SIOCINQ)
-		return err
-	})
-	return n
-}
-
 // A reset of the destination's peer that the relay's write takes is no end
 // of data for the other direction, whose read of the same socket then sees
 // one (Linux reports the error once): nothing is passed on to the source's
@@ -501,21 +457,7 @@ func TestRelayPassesOnNoEndAfterAReset(t *testing.T) {
 		right, b := pair(t, e, c, unix.AF_INET)
 		done := make(chan RelayResult, 1)
 		go func() { done <- Relay(bg, a, b) }()
-		stop := make(chan struct{})
-		sending := make(chan struct{})
-		go func() {
-			defer close(sending)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if r := left.Send(bg, c, make([]byte, 64<<10), 0, within(20*time.Millisecond)); r.Err != nil && r.Err != ErrTimeout {
-					return
-				}
-			}
-		}()
+		stopSending := keepSending(left, c, 64<<10, 20*time.Millisecond)
 		leftEnd := make(chan error, 1)
 		go func() {
 			for {
@@ -531,8 +473,7 @@ func TestRelayPassesOnNoEndAfterAReset(t *testing.T) {
 		})
 		right.Close() // a reset
 		time.Sleep(30 * time.Millisecond)
-		close(stop)
-		<-sending
+		stopSending()
 		var r RelayResult
 		select {
 		case r = <-done:

@@ -614,18 +614,6 @@ func lingering(t *testing.T, e *Engine, c Caller, secs int32, settle time.Durati
 	return peer, sv
 }
 
-// outQueued is what s's send queue holds, sent or not (SIOCOUTQ).
-func outQueued(t testing.TB, s *Socket) int {
-	t.Helper()
-	var n int
-	s.Control(func(fd int) error {
-		var err error
-		n, err = unix.IoctlGetInt(fd, unix.SIOCOUTQ)
-		return err
-	})
-	return n
-}
-
 // A TCP socket's linger is waited for without a thread: a burst of lingering
 // closes must not make the runtime start a thread apiece (past 10,000 it
 // dies). An engine that stops closes them at once, as the kernel does at a
