@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sockd/sockd/internal/pipewire"
@@ -73,7 +74,26 @@ const MaxSendData = 4 << 20
 // limit less room for the rest of the request.
 const MaxCallData = pipewire.MaxMessage - 64<<10
 
+// DataTooLargeError refuses, before the call, a send that is one call
+// with more than MaxCallData bytes (gRPC would refuse the message with a
+// word about message sizes).
+type DataTooLargeError struct{ Len int }
+
+func (e *DataTooLargeError) Error() string {
+	return fmt.Sprintf("%d bytes is more than one call carries (%d); a blocking send on a stream socket takes any amount", e.Len, MaxCallData)
+}
+
+func fitsOneCall(n int) error {
+	if n > MaxCallData {
+		return &DataTooLargeError{Len: n}
+	}
+	return nil
+}
+
 func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
+	if err := fitsOneCall(len(data)); err != nil {
+		return nil, err
+	}
 	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{
 		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(),
 	}))
@@ -81,6 +101,9 @@ func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, f
 
 // SendTo sends a datagram to addr.
 func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sockdv1.SockAddr, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendToResponse, error) {
+	if err := fitsOneCall(len(data)); err != nil {
+		return nil, err
+	}
 	return result(s.api().SendTo(s.OutgoingContext(ctx), &sockdv1.SendToRequest{
 		SocketId: id, Data: data, Address: addr, Flags: flags, Timeout: t.Proto(),
 	}))
@@ -89,6 +112,13 @@ func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sock
 // SendMsg sends a message with an I/O vector, an optional destination and
 // control messages.
 func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendMsgResponse, error) {
+	total := 0
+	for _, b := range msg.IOV {
+		total += len(b)
+	}
+	if err := fitsOneCall(total); err != nil {
+		return nil, err
+	}
 	return result(s.api().SendMsg(s.OutgoingContext(ctx), &sockdv1.SendMsgRequest{
 		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
 	}))

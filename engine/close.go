@@ -125,7 +125,7 @@ func (s *Socket) release(fd int) error {
 	if linger, ok := lingerTime(fd); ok {
 		switch {
 		case !s.closeLingers():
-			s.e.lingerTCP(fd, linger) // or not TCP: then close(2) does not wait
+			s.e.lingerTCP(fd, linger)
 		case s.e.lingerTurn():
 			defer s.e.lingerDone()
 		default:

@@ -53,48 +53,44 @@ func lingers(fd int) bool {
 }
 
 // lingerTCP does fd's linger as tcp_close would, without holding a thread,
-// and leaves fd for a close(2) that does not wait. It reports false when fd
-// is no TCP socket whose close would wait: close(2) then decides.
-func (e *Engine) lingerTCP(fd int, linger time.Duration) bool {
-	state, ok := tcpState(fd)
-	if !ok {
-		return false
-	}
-	switch state {
-	case tcpEstablished, tcpCloseWait, tcpFinWait1, tcpClosing, tcpLastAck:
-	default:
-		return false // listening, connecting, closed: close(2) does not wait
+// and leaves fd for a close(2) that does not wait. A socket that is no TCP
+// socket whose close would wait (listening, connecting, bytes left unread:
+// a reset) is left as it is: its close(2) does not wait either.
+func (e *Engine) lingerTCP(fd int, linger time.Duration) {
+	switch state, ok := tcpState(fd); {
+	case !ok:
+		return
+	case state != tcpEstablished && state != tcpCloseWait && !tcpClosingState(state):
+		return
 	}
 	if inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err != nil || inq > 0 {
-		return false // close(2) resets at once: bytes left unread
+		return
 	}
 	// The FIN, unless a shutdown sent it already; and nothing more taken
 	// in (a byte that comes is answered with a reset).
 	unix.Shutdown(fd, unix.SHUT_RDWR)
 	deadline := time.Now().Add(linger)
 	for wait := time.Millisecond; ; wait = min(2*wait, lingerPoll) {
-		if state, ok := tcpState(fd); !ok || !tcpClosingState(state) {
-			break
-		}
 		left := time.Until(deadline)
-		if left <= 0 {
+		if state, ok := tcpState(fd); !ok || !tcpClosingState(state) || left <= 0 {
 			break
 		}
 		timer := time.NewTimer(min(wait, left))
 		select {
 		case <-timer.C:
+			continue
 		case <-e.hurry: // the engine stops: as at a process's exit
 			timer.Stop()
-			return noLinger(fd)
 		}
+		break
 	}
-	return noLinger(fd)
+	noLinger(fd)
 }
 
-// noLinger turns fd's linger off, so that close(2) returns at once; true
-// when it did.
-func noLinger(fd int) bool {
-	return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{}) == nil
+// noLinger turns fd's linger off, so that close(2) returns at once (were
+// it to fail, close(2) would linger in its thread, as before).
+func noLinger(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{})
 }
 
 // tcpState is fd's TCP state; false when fd is no TCP socket.

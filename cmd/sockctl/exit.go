@@ -70,7 +70,7 @@ func exitCode(err error) int {
 		return exitInterrupted // even while dialing
 	case errors.As(err, &dialErr):
 		return exitUnreachable
-	case errors.As(err, &usgErr):
+	case errors.As(err, &usgErr), errors.As(err, new(*client.DataTooLargeError)):
 		return exitUsage
 	}
 	if st, ok := grpcStatus(err); ok {

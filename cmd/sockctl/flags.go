@@ -113,15 +113,6 @@ func (d *dataFlags) read(arg string, stdin io.Reader) ([]byte, error) {
 	return []byte(arg), nil
 }
 
-// fitsOneCall refuses data more than one send call carries: gRPC would
-// refuse the message with a message about its size.
-func fitsOneCall(n int) error {
-	if n > client.MaxCallData {
-		return usage(fmt.Errorf("%d bytes is more than one call carries (%d); a blocking send on a stream socket, or nc, takes any amount", n, client.MaxCallData))
-	}
-	return nil
-}
-
 func decodeHex(s string) ([]byte, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil {

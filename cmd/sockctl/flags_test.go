@@ -117,13 +117,11 @@ func TestParseAddrArgRefusesNative(t *testing.T) {
 	}
 }
 
-// Data more than one call carries is refused before the call, as a usage
-// error, rather than with gRPC's message about message sizes.
-func TestFitsOneCall(t *testing.T) {
-	if err := fitsOneCall(client.MaxCallData); err != nil {
-		t.Errorf("MaxCallData bytes: %v", err)
-	}
-	if err := fitsOneCall(client.MaxCallData + 1); exitCode(err) != exitUsage {
-		t.Errorf("MaxCallData+1 bytes: %v, want a usage error", err)
+// Data more than one call carries is refused before the call (the client
+// does), as a usage error, rather than with gRPC's message about message
+// sizes.
+func TestDataTooLargeIsAUsageError(t *testing.T) {
+	if code := exitCode(&client.DataTooLargeError{Len: client.MaxCallData + 1}); code != exitUsage {
+		t.Errorf("data more than one call carries: exit %d, want %d", code, exitUsage)
 	}
 }

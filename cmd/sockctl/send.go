@@ -36,18 +36,7 @@ any other send is one call, of at most 16 MiB less 64 KiB.`,
 			if err != nil {
 				return err
 			}
-			if timeout.IsNowait() {
-				if err := fitsOneCall(len(payload)); err != nil {
-					return err
-				}
-			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				if len(payload) > client.MaxCallData && !timeout.IsNowait() {
-					// Only a stream's data may be cut into calls.
-					if info, err := s.Info(ctx, args[0]); err == nil && info.GetType() != sockdv1.Type_TYPE_STREAM {
-						return fitsOneCall(len(payload))
-					}
-				}
 				resp, err := s.Send(ctx, args[0], payload, timeout, msgFlags...)
 				return report(a, resp, err, func(r *sockdv1.SendResponse) view {
 					return sendView(r.GetBytesSent(), r.GetBytesUnsent(), r.GetAsync(), r.GetError())

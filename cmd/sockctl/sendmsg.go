@@ -61,13 +61,6 @@ reliability, mincost).`,
 			if err != nil {
 				return err
 			}
-			total := 0
-			for _, b := range msg.IOV {
-				total += len(b)
-			}
-			if err := fitsOneCall(total); err != nil {
-				return err
-			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.SendMsg(ctx, args[0], msg, timeout, msgFlags...)
 				return report(a, resp, err, func(r *sockdv1.SendMsgResponse) view {

@@ -34,9 +34,6 @@ hex-decoded with --hex, or read from standard input when it is "-".`,
 			if err != nil {
 				return err
 			}
-			if err := fitsOneCall(len(payload)); err != nil {
-				return err
-			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.SendTo(ctx, args[0], payload, addr, timeout, msgFlags...)
 				return report(a, resp, err, func(r *sockdv1.SendToResponse) view {
