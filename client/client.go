@@ -247,12 +247,3 @@ func (d *recordingDialer) lastError() error {
 	defer d.mu.Unlock()
 	return d.lastErr
 }
-
-// SplitAddress parses a daemon address (unix:///path, unix:/path, an
-// absolute path, tcp://host:port or tls://host:port) into a network ("unix",
-// "tcp" or "tls", which is TCP with TLS) and the address net.Dial or
-// net.Listen takes. sockd listens on what sockctl dials, so both use this
-// one parser.
-func SplitAddress(addr string) (network, address string, err error) {
-	return daemonaddr.Split(addr)
-}

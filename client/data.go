@@ -28,7 +28,7 @@ type Msg struct {
 // counts what the calls that answered sent: the piece in flight when the
 // RPC failed (at most MaxSendData) may have gone out in part, and is
 // counted unsent. Any other send is one call, as a message must be, whose
-// data must fit the daemon's message limit of 16 MiB.
+// data must fit in MaxCallData (else a *DataTooLargeError, before any call).
 func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	if len(data) <= MaxSendData || t.IsNowait() {
 		return s.send(ctx, id, data, t, flags)

@@ -73,7 +73,11 @@
 //     ErrCancelled, ErrInvalid, and syscall.Errno values.
 //   - a gRPC status error: the call itself failed (unknown socket or session,
 //     malformed request, policy, quota, daemon unavailable). The response is
-//     nil. ErrorReason returns the daemon's google.rpc.ErrorInfo reason.
+//     nil, except from a Send made of several calls, which returns what the
+//     calls before the failure sent. ErrorReason returns the daemon's
+//     google.rpc.ErrorInfo reason.
+//   - a *DataTooLargeError: a send that is one call was given more than
+//     MaxCallData bytes; nothing was sent, and no call was made.
 //
 // # Events
 //

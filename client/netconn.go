@@ -87,7 +87,7 @@ type pipeMessage struct {
 
 // pipeStream is what a Conn uses of its Pipe stream, which runs with
 // pipewire's codec: data comes as pipewire.Response, is sent as
-// pipewire.RequestData, and every other message is a PipeRequest.
+// pipewire.RequestBuffer, and every other message is a PipeRequest.
 type pipeStream interface {
 	SendMsg(m any) error
 	RecvMsg(m any) error

@@ -80,13 +80,7 @@ type peerAuth struct {
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
 
-// PeerCredentials are the daemon's transport credentials. They identify the
-// peer of each listener in its own way: a unix socket's by SO_PEERCRED; a
-// TLS listener's (TLSListener) by the client certificate its handshake
-// verified; a plain loopback TCP connection's not at all (principal "tcp").
-func PeerCredentials() credentials.TransportCredentials { return peerCreds{} }
-
-// TLSListener makes l a TLS listener for PeerCredentials: each connection's
+// TLSListener makes l a TLS listener for the daemon's credentials (peerCreds): each connection's
 // handshake runs with cfg, which must require and verify client
 // certificates, and its principal is the certificate's subject.
 func TLSListener(l net.Listener, cfg *tls.Config) net.Listener {
@@ -153,6 +147,10 @@ func certificateName(c *x509.Certificate) string {
 	return ""
 }
 
+// peerCreds are the daemon's transport credentials. They identify the peer
+// of each listener in its own way: a unix socket's by SO_PEERCRED; a TLS
+// listener's (TLSListener) by the client certificate its handshake
+// verified; a plain loopback TCP connection's not at all (principal "tcp").
 type peerCreds struct{}
 
 func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {

@@ -25,13 +25,13 @@ import (
 // of IOV_MAX pieces and its control messages) have a few thousand.
 const MaxRequestFields = 1 << 16
 
-// Codec is the daemon's gRPC codec: pipewire's (Pipe data stays in the
-// transport's buffers), with every other request counted by wirelimit
-// before it is decoded. Install it with grpc.ForceServerCodecV2, together
-// with the Service's interceptors, which answer a request it refused.
-func Codec() encoding.CodecV2 { return boundedCodec{pipewire.Codec()} }
-
+// boundedCodec is the daemon's gRPC codec: pipewire's (Pipe data stays in
+// the transport's buffers), with every other request counted by wirelimit
+// before it is decoded. The service's interceptors answer a request it
+// refused (ServerOptions installs both).
 type boundedCodec struct{ encoding.CodecV2 }
+
+func codec() encoding.CodecV2 { return boundedCodec{pipewire.Codec()} }
 
 func (c boundedCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)

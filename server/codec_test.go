@@ -39,7 +39,7 @@ func TestCodecRefusesMalformedRequests(t *testing.T) {
 		{"good", protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "ab"), func() any { return new(sockdv1.InfoRequest) }, codes.OK, ""},
 	} {
 		v := c.into()
-		if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(c.wire)}, v); err != nil {
+		if err := codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(c.wire)}, v); err != nil {
 			t.Errorf("%s: Unmarshal = %v, want the request marked instead", c.name, err)
 			continue
 		}
@@ -49,7 +49,7 @@ func TestCodecRefusesMalformedRequests(t *testing.T) {
 		}
 	}
 	var good sockdv1.InfoRequest
-	Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "ab"))}, &good)
+	codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "ab"))}, &good)
 	if good.GetSocketId() != "ab" || len(good.ProtoReflect().GetUnknown()) != 0 {
 		t.Errorf("good request decoded as %v", &good)
 	}
@@ -74,7 +74,7 @@ func FuzzCodec(f *testing.F) {
 		if pipe {
 			v = new(pipewire.Request)
 		}
-		if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, v); err != nil {
+		if err := codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, v); err != nil {
 			t.Fatalf("Unmarshal = %v: gRPC would answer INTERNAL", err)
 		}
 		if err := refusedByCodec(v); err != nil {

@@ -61,10 +61,10 @@ func statusError(code codes.Code, reason, msg string, meta map[string]string, de
 	return st.Err()
 }
 
-// UnknownMethod answers a call of a method no service here has, as every
+// unknownMethod answers a call of a method no service here has, as every
 // other refusal is answered: with an ErrorInfo. Install it with
 // grpc.UnknownServiceHandler.
-func UnknownMethod(_ any, stream grpc.ServerStream) error {
+func unknownMethod(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
 	return statusError(codes.Unimplemented, reasonUnknownMethod, "unknown method "+method, map[string]string{"method": method})
 }

@@ -185,8 +185,8 @@ func (w *waitingCalls) release(p Principal) {
 // takeWaiting takes, for an operation of sess that may wait (t neither
 // nowait nor a poll; t nil for pipes and relays, which always do), a place
 // under its principal's pending_operations quota, or refuses the operation
-// with RESOURCE_EXHAUSTED; took says whether releaseWaiting must give the
-// place back. Only principals with a quota are counted, so that the
+// with RESOURCE_EXHAUSTED; took says whether the admission's done must
+// give the place back. Only principals with a quota are counted, so that the
 // others' calls (the daemon's own user's, root's) pay one lookup and no
 // lock; an operation admitted uncounted stays so if a reloaded policy sets
 // a quota meanwhile.

@@ -101,7 +101,7 @@ type Service struct {
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
-	// theirs (socketUID).
+	// theirs (socketCreds).
 	root bool
 	// denials counts the policy's refusals, by action.
 	denials denialCounts
@@ -151,10 +151,6 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// Register registers the service on g, which must use pipewire's codec
-// (grpc.ForceServerCodecV2(pipewire.Codec())): Pipe receives through it.
-func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
-
 // Drain drains the service: new calls are refused with UNAVAILABLE, every
 // socket is closed so that every waiter gets its abort (nowait) or closed
 // (blocking) answer, attached event streams are given until ctx ends to flush
@@ -178,7 +174,7 @@ func (s *Service) Drain(ctx context.Context) {
 	s.sessions.endAll()
 }
 
-// endOtherStreams ends the streams of the other services (StreamInterceptor)
+// endOtherStreams ends the streams of the other services (streamInterceptor)
 // once the socket service has drained: a health Watch or a reflection
 // stream has no reason to end by itself, and a graceful stop would wait for
 // it.
@@ -196,10 +192,10 @@ func (s *Service) flushed() bool {
 	return true
 }
 
-// UnaryInterceptor refuses new calls of the socket service while draining
+// unaryInterceptor refuses new calls of the socket service while draining
 // (health answers NOT_SERVING meanwhile), and requests the codec did not
-// decode (Codec).
-func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
+// decode (boundedCodec).
+func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.draining.Load() && ofSocketService(info.FullMethod) {
 			return nil, statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
@@ -211,11 +207,11 @@ func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamInterceptor refuses new streams of the socket service while
+// streamInterceptor refuses new streams of the socket service while
 // draining, ends the other services' streams once it has drained
 // (endOtherStreams), and has the requests that the codec did not decode
 // refused.
-func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
+func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if !ofSocketService(info.FullMethod) {
 			ctx, cancel := context.WithCancel(ss.Context())
@@ -470,7 +466,7 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 }
 
 // drainableStream is another service's stream, which ends once the socket
-// service has drained (StreamInterceptor): its context ends then (a health
+// service has drained (streamInterceptor): its context ends then (a health
 // Watch looks at nothing else), and so does a RecvMsg that waits (a
 // reflection stream waits in RecvMsg and never looks at its context).
 type drainableStream struct {

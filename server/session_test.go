@@ -392,7 +392,7 @@ func TestDrainRefusesOnlyTheSocketService(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.draining.Store(true)
 	defer l.svc.draining.Store(false)
-	unary := l.svc.UnaryInterceptor()
+	unary := l.svc.unaryInterceptor()
 	served := func(context.Context, any) (any, error) { return "served", nil }
 	if _, err := unary(l.ctx, &sockdv1.InfoRequest{}, &grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Info"}, served); status.Code(err) != codes.Unavailable {
 		t.Errorf("a socket service call while draining: %v, want UNAVAILABLE", err)
@@ -400,7 +400,7 @@ func TestDrainRefusesOnlyTheSocketService(t *testing.T) {
 	if r, err := unary(l.ctx, &sockdv1.InfoRequest{}, &grpc.UnaryServerInfo{FullMethod: "/grpc.health.v1.Health/Check"}, served); err != nil || r != "served" {
 		t.Errorf("a health check while draining: %v %v, want it served", r, err)
 	}
-	stream := l.svc.StreamInterceptor()
+	stream := l.svc.streamInterceptor()
 	handled := func(any, grpc.ServerStream) error { return nil }
 	if err := stream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/sockd.v1.SocketService/Events"}, handled); status.Code(err) != codes.Unavailable {
 		t.Errorf("an event stream while draining: %v, want UNAVAILABLE", err)

@@ -23,7 +23,6 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/internal/daemonaddr"
-	"github.com/sockd/sockd/internal/pipewire"
 	sockopts "github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"github.com/sockd/sockd/registry"
@@ -100,32 +99,23 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 			EventBacklog: opts.eventBacklog,
 		},
 	})
-	unary := []grpc.UnaryServerInterceptor{svc.UnaryInterceptor()}
-	stream := []grpc.StreamServerInterceptor{svc.StreamInterceptor()}
+	var serverOpts []grpc.ServerOption
 	var m *metrics
 	if opts.metricsListen != "" {
+		// Before the service's own interceptors: refused calls are counted.
 		m = newMetrics()
 		u, s := m.interceptors()
-		unary = append([]grpc.UnaryServerInterceptor{u}, unary...)
-		stream = append([]grpc.StreamServerInterceptor{s}, stream...)
+		serverOpts = append(serverOpts, grpc.ChainUnaryInterceptor(u), grpc.ChainStreamInterceptor(s))
 	}
-	gs := grpc.NewServer(
-		grpc.Creds(server.PeerCredentials()),
-		grpc.ForceServerCodecV2(server.Codec()),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
-		grpc.UnknownServiceHandler(server.UnknownMethod),
+	serverOpts = append(serverOpts, svc.ServerOptions()...)
+	gs := grpc.NewServer(append(serverOpts,
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxConcurrentStreams(streamsPerConnection(opts.maxStreams, maxSockets)),
-		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
-		grpc.MaxSendMsgSize(pipewire.MaxMessage),
-		grpc.ReadBufferSize(pipewire.TransportBuffer),
-		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		// Event streams live long: ping idle clients so a dead one is noticed
 		// and its sessions start their grace period, on the unix listener too.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	)...)
 	svc.Register(gs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

@@ -73,11 +73,6 @@ type Outgoing struct {
 	data  mem.Buffer
 }
 
-// RequestData is a client's PipeRequest{data}.
-func RequestData(data []byte) *Outgoing {
-	return &Outgoing{field: requestData, data: mem.SliceBuffer(data)}
-}
-
 // RequestBuffer is a client's PipeRequest{data}; sending it hands data over
 // to gRPC.
 func RequestBuffer(data mem.Buffer) *Outgoing { return &Outgoing{field: requestData, data: data} }

@@ -242,3 +242,9 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// RequestData is a client's PipeRequest{data} around bytes that stay as
+// they are.
+func RequestData(data []byte) *Outgoing {
+	return &Outgoing{field: requestData, data: mem.SliceBuffer(data)}
+}
