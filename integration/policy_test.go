@@ -93,6 +93,29 @@ rules:
 	denied("open", "local", "stream")
 }
 
+// Without --policy a SIGHUP (systemd's reload) is logged and changes
+// nothing: its default action would have killed the daemon undrained.
+func TestSIGHUPWithoutPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"))
+	c := &sockctl{addr: d.Addr, session: uniqueName(t)}
+	t.Cleanup(func() { c.run(t, "session", "close") })
+	id := c.ok(t, "open", "inet", "stream")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	logged := func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "d", "sockd.log"))
+		return strings.Contains(string(b), "no --policy file to reload")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !logged(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a SIGHUP without a policy file was not logged")
+		}
+	}
+	c.ok(t, "info", id) // the daemon still serves, and still holds the socket
+}
+
 // A policy file that does not parse stops the daemon at start, saying where.
 func TestPolicyFileRefusedAtStart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "policy.yaml")

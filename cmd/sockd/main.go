@@ -159,8 +159,8 @@ func run(ctx context.Context, opts options) error {
 		}
 		defer stop()
 	}
-	if opts.policy != "" {
-		reloadPolicyOnHUP(ctx, opts.policy, d.service, logger)
-	}
+	// Always: SIGHUP's default action would kill the daemon without a
+	// drain (systemd's reload sends it).
+	reloadPolicyOnHUP(ctx, opts.policy, d.service, logger)
 	return d.serve(ctx, listenAddresses(opts))
 }

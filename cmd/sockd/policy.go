@@ -27,6 +27,8 @@ func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
 
 // reloadPolicyOnHUP reads the policy file again on each SIGHUP until ctx
 // ends. A file that no longer parses leaves the policy in force as it was.
+// Without a file (path "") a SIGHUP is only logged, where its default
+// action would have killed the daemon without a drain.
 func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -37,6 +39,10 @@ func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, lo
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if path == "" {
+					logger.Info("SIGHUP: no --policy file to reload; the default policy stays in force")
+					continue
+				}
 				p, err := server.LoadPolicy(path)
 				if err != nil {
 					logger.Error("policy not reloaded; the previous one stays in force", "err", err)
