@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/sockd/sockd/engine"
@@ -151,15 +152,20 @@ func certificateName(c *x509.Certificate) string {
 // of each listener in its own way: a unix socket's by SO_PEERCRED; a TLS
 // listener's (TLSListener) by the client certificate its handshake
 // verified; a plain loopback TCP connection's not at all (principal "tcp").
-type peerCreds struct{}
+// A refused TLS client is logged (debug level): gRPC itself says nothing.
+type peerCreds struct{ log *slog.Logger }
 
 func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	return c, peerAuth{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
 }
 
-func (peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	if p, ok := c.(*tlsPending); ok {
-		return p.handshake()
+		conn, auth, err := p.handshake()
+		if err != nil {
+			pc.log.Debug("TLS client refused", "remote", c.RemoteAddr().String(), "err", err)
+		}
+		return conn, auth, err
 	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {

@@ -162,9 +162,12 @@ func rpcError(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return statusError(codes.DeadlineExceeded, reasonCallDeadline, err.Error(), nil)
 	default:
-		return statusError(codes.Internal, reasonInternal, err.Error(), nil)
+		return internalError(err.Error())
 	}
 }
+
+// internalError answers a call the daemon failed, not the caller.
+func internalError(msg string) error { return statusError(codes.Internal, reasonInternal, msg, nil) }
 
 // outcome splits an engine error into the in-band SocketError of a response,
 // or, for failures of the call itself, a gRPC status error. A nil err gives

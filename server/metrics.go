@@ -108,6 +108,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(writers), "writer")
 	ch <- prometheus.MustNewConstMetric(descRequestors, prometheus.GaugeValue, float64(acceptors), "acceptor")
 	for _, action := range policyActions {
-		ch <- prometheus.MustNewConstMetric(descPolicyDenials, prometheus.CounterValue, float64(c.svc.denials[action].Load()), action)
+		ch <- prometheus.MustNewConstMetric(descPolicyDenials, prometheus.CounterValue, float64(c.svc.denials.count(action)), action)
 	}
 }

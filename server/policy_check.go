@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -35,22 +36,30 @@ const (
 // policyActions lists them for the metric.
 var policyActions = []string{actionOpen, actionBind, actionConnect, actionSendTo, actionAccept, actionSetOpt, actionGetOpt, actionSendMsg}
 
-// denialCounts counts refusals by action (sockd_policy_denials_total).
-type denialCounts map[string]*atomic.Uint64
+// denials counts the policy's refusals by action
+// (sockd_policy_denials_total) and logs each at debug level: who was
+// refused what.
+type denials struct {
+	counts map[string]*atomic.Uint64
+	log    *slog.Logger
+}
 
-func newDenialCounts() denialCounts {
-	d := denialCounts{}
+func newDenials(log *slog.Logger) *denials {
+	d := &denials{counts: map[string]*atomic.Uint64{}, log: log}
 	for _, a := range policyActions {
-		d[a] = new(atomic.Uint64)
+		d.counts[a] = new(atomic.Uint64)
 	}
 	return d
 }
 
-func (d denialCounts) count(action string) {
-	if c := d[action]; c != nil {
+func (d *denials) record(p Principal, action, target string) {
+	if c := d.counts[action]; c != nil {
 		c.Add(1)
 	}
+	d.log.Debug("policy denied", "principal", p.String(), "action", action, "target", target)
 }
+
+func (d *denials) count(action string) uint64 { return d.counts[action].Load() }
 
 // policy returns the policy in force.
 func (s *Service) policy() *Policy { return s.pol.Load() }
@@ -71,7 +80,7 @@ type policyCheck struct {
 	pol     *Policy
 	p       Principal
 	r       *policyRule
-	denials denialCounts
+	denials *denials
 }
 
 func (s *Service) check(p Principal) policyCheck {
@@ -97,7 +106,7 @@ func (c policyCheck) unrestricted() bool { return c.r != nil && c.r.unrestricted
 
 // deny is the PERMISSION_DENIED answer to a call the policy refuses.
 func (c policyCheck) deny(action, target string) error {
-	c.denials.count(action)
+	c.denials.record(c.p, action, target)
 	return statusError(codes.PermissionDenied, reasonPolicyDenied,
 		fmt.Sprintf("policy (%s) does not allow %s to %s %s", c.pol, c.p, action, target),
 		map[string]string{"principal": c.p.String(), "action": action, "target": target, "policy": c.pol.String()})
@@ -413,7 +422,7 @@ func (s *Service) acceptFilter(owner engine.Caller, peer engine.SockAddr) bool {
 	if s.check(sess.principal).accepts(peer) {
 		return true
 	}
-	s.denials.count(actionAccept)
+	s.denials.record(sess.principal, actionAccept, addrTarget(peer))
 	return false
 }
 
@@ -539,7 +548,7 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 	for _, m := range ctrl {
 		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
 			name := options.ControlKind{Level: m.Level, Type: m.Type}.TypeName()
-			c.denials.count(actionSendMsg)
+			c.denials.record(c.p, actionSendMsg, "control message "+name)
 			return statusError(codes.PermissionDenied, reasonPermissionDenied,
 				name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
 				map[string]string{"principal": c.p.String(), "action": actionSendMsg, "target": "control message " + name})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -278,9 +279,11 @@ rules:
 }
 
 // A listener keeps only the connections its owner's rule accepts from;
-// the others are closed unseen and the accept goes on.
+// the others are closed unseen and the accept goes on; each is counted and
+// logged.
 func TestPolicyAcceptFrom(t *testing.T) {
-	l := newLive(t, Limits{})
+	var logs lockedBuffer
+	l := newLiveWith(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet stream\"]\n  bind: [\"127.0.0.1:0\"]\n  accept: [\"127.0.0.1\"]\n"))
 	ln, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	if r, err := l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: ln, Address: inet("127.0.0.1", 0)}); err != nil || r.GetError() != nil {
@@ -329,6 +332,9 @@ sockd_policy_denials_total{action="setopt"} 0
 `
 	if err := testutil.CollectAndCompare(l.svc.Collector(), strings.NewReader(want), "sockd_policy_denials_total"); err != nil {
 		t.Error(err)
+	}
+	if got := logs.String(); !strings.Contains(got, `msg="policy denied" principal=uid:1000 action=accept target=127.0.0.2:`) {
+		t.Errorf("the refused connection was not logged:\n%s", got)
 	}
 }
 

@@ -103,8 +103,8 @@ type Service struct {
 	// root: the daemon runs as root, and creates local users' sockets as
 	// theirs (socketCreds).
 	root bool
-	// denials counts the policy's refusals, by action.
-	denials denialCounts
+	// denials counts the policy's refusals, by action, and logs them.
+	denials *denials
 	// waiting counts principals' operations that wait (takeWaiting).
 	waiting  waitingCalls
 	draining atomic.Bool
@@ -138,12 +138,13 @@ func New(cfg Config) *Service {
 		drained:  make(chan struct{}),
 		sockets:  cfg.Sockets,
 		root:     os.Geteuid() == 0,
-		denials:  newDenialCounts(),
+		denials:  newDenials(logger),
 		binds:    newBindLocks(),
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes
 	sessions.isAdmin = s.isAdmin
+	sessions.log = logger
 	sessions.sockets = cfg.Sockets
 	sessions.policy = s.policy
 	s.defaultPolicy = DefaultPolicy(uint32(os.Getuid()), UnprivilegedPortStart())

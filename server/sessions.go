@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,8 @@ type sessionManager struct {
 	sockets *SocketCounter
 	// isAdmin says who may act as any session.
 	isAdmin func(Principal) bool
+	// log hears of sessions made and ended (debug level).
+	log *slog.Logger
 
 	events eventCounts // delivered to sessions (metrics.go)
 
@@ -90,6 +93,7 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		maxPrincipalBytes:  Limits{}.withDefaults().MaxPrincipalBytes,
 		policy:             func() *Policy { return &Policy{} }, // no rules, no quotas
 		isAdmin:            Principal.Admin,
+		log:                slog.Default(),
 		byID:               make(map[string]*Session),
 		byName:             make(map[sessionName]*Session),
 		byPrincipal:        make(map[Principal]*principalLoad),
@@ -154,6 +158,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	s.mu.Lock()
 	s.startGraceLocked()
 	s.mu.Unlock()
+	m.log.Debug("session created", "session", s.id, "name", name, "principal", p.String(), "grace", grace)
 	return s, false, nil
 }
 
@@ -185,14 +190,24 @@ func (m *sessionManager) endedFor(p Principal, id string) bool {
 	return ok && (owner == p || m.isAdmin(p))
 }
 
-// end removes a session and lets it die.
-func (m *sessionManager) end(s *Session) {
+// end removes a session and lets it die: CloseSession.
+func (m *sessionManager) end(s *Session) { m.endFor(s, "closed") }
+
+func (m *sessionManager) endFor(s *Session, reason string) {
 	m.mu.Lock()
-	if m.byID[s.id] == s {
+	ended := m.byID[s.id] == s
+	if ended {
 		m.removeLocked(s)
 	}
 	m.mu.Unlock()
 	s.die()
+	if ended {
+		m.logEnd(s, reason)
+	}
+}
+
+func (m *sessionManager) logEnd(s *Session, reason string) {
+	m.log.Debug("session ended", "session", s.id, "name", s.name, "principal", s.principal.String(), "reason", reason)
 }
 
 // removeLocked takes s out of the table; m.mu must be held.
@@ -248,12 +263,13 @@ func (m *sessionManager) expire(s *Session, grace uint64) {
 	m.removeLocked(s)
 	m.mu.Unlock()
 	s.die()
+	m.logEnd(s, "grace expired")
 }
 
 // endAll ends every session (daemon shutdown).
 func (m *sessionManager) endAll() {
 	for _, s := range m.all() {
-		m.end(s)
+		m.endFor(s, "daemon stopping")
 	}
 }
 

@@ -176,6 +176,9 @@ func (d *daemon) shutdown() {
 	// themselves, and the graceful stop waits for what is still being
 	// written to the clients.
 	d.service.Drain(ctx)
+	if ctx.Err() != nil {
+		d.log.Warn("stop timeout reached before every event stream took its session's events; the rest are dropped", "stop_timeout", d.opts.stopTimeout)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		d.grpc.GracefulStop()
@@ -184,6 +187,7 @@ func (d *daemon) shutdown() {
 	select {
 	case <-stopped:
 	case <-ctx.Done():
+		d.log.Warn("stop timeout reached: cutting off the calls still running", "stop_timeout", d.opts.stopTimeout)
 		d.grpc.Stop()
 	}
 	d.engine.Close()

@@ -76,7 +76,7 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.StringVar(&opts.tlsCert, "tls-cert", "", "the daemon's certificate (PEM) for tls:// listeners")
 	f.StringVar(&opts.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
 	f.StringVar(&opts.tlsClientCA, "tls-client-ca", "", "CA certificates (PEM) that clients' certificates must chain to; a client's principal is its certificate's subject")
-	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug (also every call, session, policy refusal and refused TLS client), info, warn, error")
 	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream (or its last call) when the client asks for no grace; at least 100ms")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay; calls that will owe an event are refused once half of it is undelivered")

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockd/sockd/internal/pipewire"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// ServerOptions are what a grpc.Server needs to serve s: peer credentials
+// (a unix socket caller's uid makes its principal), the codec (Pipe's data
+// stays in the transport's buffers, every other request is counted before
+// it is decoded), the interceptors, unknown methods answered with
+// ErrorInfo, and the message and transport buffer sizes Pipe is built for.
+//
+// The interceptors, outermost first: each finished call logged with its
+// principal and code (only when the service's logger takes debug records:
+// the interceptor costs each call allocations), the service's refusals
+// while draining and of requests the codec did not decode, and the
+// recovery of a handler's panic into INTERNAL, logged with its stack, so
+// that one bad call does not take every client's sockets down with the
+// daemon. Interceptors installed with options placed before these run
+// outside them (grpc.ChainUnaryInterceptor accumulates in order), as metrics
+// should, to count refused calls too.
+func (s *Service) ServerOptions() []grpc.ServerOption {
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		calls := logging.LoggerFunc(func(ctx context.Context, level logging.Level, msg string, fields ...any) {
+			s.log.Log(ctx, slog.Level(level), msg, fields...)
+		})
+		opts := []logging.Option{
+			logging.WithLogOnEvents(logging.FinishCall),
+			logging.WithLevels(callLogLevel),
+			logging.WithFieldsFromContext(principalField),
+		}
+		unary = append(unary, logging.UnaryServerInterceptor(calls, opts...))
+		stream = append(stream, logging.StreamServerInterceptor(calls, opts...))
+	}
+	recovered := recovery.WithRecoveryHandlerContext(s.recovered)
+	unary = append(unary, s.unaryInterceptor(), recovery.UnaryServerInterceptor(recovered))
+	stream = append(stream, s.streamInterceptor(), recovery.StreamServerInterceptor(recovered))
+	return []grpc.ServerOption{
+		grpc.Creds(peerCreds{log: s.log}),
+		grpc.ForceServerCodecV2(codec()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+		grpc.UnknownServiceHandler(unknownMethod),
+		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
+		grpc.MaxSendMsgSize(pipewire.MaxMessage),
+		grpc.ReadBufferSize(pipewire.TransportBuffer),
+		grpc.WriteBufferSize(pipewire.TransportBuffer),
+	}
+}
+
+// Register registers the service on g, made with ServerOptions.
+func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
+
+// callLogLevel logs every finished call at debug level, except those that
+// say the daemon is wrong.
+func callLogLevel(code codes.Code) logging.Level {
+	switch code {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return logging.LevelError
+	}
+	return logging.LevelDebug
+}
+
+func principalField(ctx context.Context) logging.Fields {
+	if p, ok := principalOf(ctx); ok {
+		return logging.Fields{"principal", p.String()}
+	}
+	return nil
+}
+
+// recovered answers a call whose handler panicked.
+func (s *Service) recovered(ctx context.Context, p any) error {
+	s.log.Error("a call's handler panicked; the call gets INTERNAL", "principal", callerPrincipal(ctx).String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return internalError(fmt.Sprintf("the daemon failed this call (%v); it is logged", p))
+}
