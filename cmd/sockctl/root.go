@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/version"
 )
 
 // sessionGrace is how long sockctl's session outlives an invocation: long
@@ -35,8 +36,9 @@ type app struct {
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdin: stdin}
 	cmd := &cobra.Command{
-		Use:   "sockctl",
-		Short: "Drive the sockets of a sockd daemon",
+		Use:     "sockctl",
+		Version: version.String(),
+		Short:   "Drive the sockets of a sockd daemon",
 		Long: `sockctl drives the sockets of a sockd daemon, one verb per call of its API,
 with the semantics of Erlang/OTP's socket module.
 

@@ -77,7 +77,7 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	logger.Info("socket cap", "max_sockets", maxSockets, "descriptor_limit", limit)
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return nil, err // it says "engine: ..."
 	}
 	probeCtx, cancelProbe := context.WithTimeout(context.Background(), sockopts.ProbeTimeout)
 	host := sockopts.Probe(probeCtx)
@@ -237,8 +237,16 @@ func parseListenAddress(addr string) (network, address string, err error) {
 		return "", "", fmt.Errorf("--listen: %w", err)
 	}
 	if network == "tcp" {
+		if host, port, err := net.SplitHostPort(address); err == nil && host == "localhost" {
+			// As clients take it (daemonaddr): the IPv4 loopback address,
+			// which their dialer tries among localhost's addresses.
+			address = net.JoinHostPort("127.0.0.1", port)
+		}
 		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !ap.Addr().IsLoopback() {
+		if err != nil {
+			return "", "", fmt.Errorf("--listen %q: want tcp://IP:PORT with a loopback IP address and a port of 0-65535: %w", addr, err)
+		}
+		if !ap.Addr().IsLoopback() {
 			return "", "", fmt.Errorf("--listen %q: plain TCP is only allowed on a loopback IP address", addr)
 		}
 		address = ap.String()
@@ -250,6 +258,11 @@ func parseListenAddress(addr string) (network, address string, err error) {
 // and removes a stale socket file left by a daemon that died, but never a live
 // one or a file that is not a socket.
 func prepareSocketPath(path string) error {
+	// sun_path holds 108 bytes with the terminating NUL; say so before
+	// making any directory, rather than bind's "invalid argument" after.
+	if max := len(unix.RawSockaddrUnix{}.Path) - 1; len(path) > max {
+		return fmt.Errorf("%s: a unix socket path is at most %d bytes, this one is %d", path, max, len(path))
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

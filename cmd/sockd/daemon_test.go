@@ -63,6 +63,7 @@ func TestFlagValuesValidated(t *testing.T) {
 		{"--loops", "-1"},
 		{"--max-sockets", "-1"},
 		{"--stop-timeout", "-1s"},
+		{"--tls-cert", "server.crt"}, // no tls:// listener to use it
 	} {
 		cmd := newRootCommand()
 		cmd.SetArgs(append([]string{"--listen", "unix://" + filepath.Join(t.TempDir(), "s.sock")}, args...))

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -13,6 +14,9 @@ func TestParseListenAddress(t *testing.T) {
 		{"/run/sockd.sock", "unix", "/run/sockd.sock"},
 		{"tcp://127.0.0.1:7000", "tcp", "127.0.0.1:7000"},
 		{"tcp://[::1]:7000", "tcp", "[::1]:7000"},
+		// localhost as clients take it: the IPv4 loopback address, not
+		// whatever a resolver says.
+		{"tcp://localhost:7000", "tcp", "127.0.0.1:7000"},
 		// TLS on any address.
 		{"tls://0.0.0.0:7443", "tls", "0.0.0.0:7443"},
 		{"tls://sockd.example:7443", "tls", "sockd.example:7443"},
@@ -23,11 +27,27 @@ func TestParseListenAddress(t *testing.T) {
 			t.Errorf("parseListenAddress(%q) = %q, %q, %v; want %q, %q", tt.in, network, address, err, tt.network, tt.address)
 		}
 	}
-	// Plain TCP only on a loopback IP literal; malformed addresses are refused.
-	for _, in := range []string{"tcp://0.0.0.0:7000", "tcp://10.0.0.1:7000", "tcp://localhost:7000", "unix:relative", "", "http://x"} {
+	// Plain TCP only on loopback; malformed addresses are refused.
+	for _, in := range []string{"tcp://0.0.0.0:7000", "tcp://10.0.0.1:7000", "tcp://example.com:7000", "tcp://127.0.0.1:99999", "unix:relative", "", "http://x"} {
 		if _, _, err := parseListenAddress(in); err == nil {
 			t.Errorf("parseListenAddress(%q) accepted", in)
 		}
+	}
+	if _, _, err := parseListenAddress("tcp://127.0.0.1:99999"); err == nil || !strings.Contains(err.Error(), "port") {
+		t.Errorf("a bad port: %v, want an error about the port", err)
+	}
+}
+
+// A unix socket path longer than sun_path holds is refused before any
+// directory is made for it.
+func TestLongSocketPathRefusedFirst(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	err := prepareSocketPath(filepath.Join(dir, "s.sock"))
+	if err == nil || !strings.Contains(err.Error(), "at most 107 bytes") {
+		t.Fatalf("prepareSocketPath of a long path: %v, want a refusal naming the limit", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the directory was made anyway: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/internal/daemonaddr"
+	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/registry"
 )
 
@@ -50,8 +52,9 @@ func main() {
 func newRootCommand() *cobra.Command {
 	var opts options
 	cmd := &cobra.Command{
-		Use:   "sockd",
-		Short: "Serve real OS sockets over gRPC with Erlang socket semantics",
+		Use:     "sockd",
+		Version: version.String(),
+		Short:   "Serve real OS sockets over gRPC with Erlang socket semantics",
 		Long: `sockd owns real operating-system sockets and lets clients drive them over
 gRPC (package sockd.v1), with the semantics of Erlang/OTP's socket module.
 
@@ -122,8 +125,19 @@ func (o options) validate() error {
 		return fmt.Errorf("--max-sockets %d: want 0 (from the descriptor limit) or more", o.maxSockets)
 	case o.stopTimeout < 0:
 		return fmt.Errorf("--stop-timeout %v: want a duration of 0 or more", o.stopTimeout)
+	case (o.tlsCert != "" || o.tlsKey != "" || o.tlsClientCA != "") && !o.listensTLS():
+		return errors.New("--tls-cert, --tls-key and --tls-client-ca are for tls:// listeners, and no --listen names one")
 	}
 	return nil
+}
+
+func (o options) listensTLS() bool {
+	for _, addr := range listenAddresses(o) {
+		if network, _, err := daemonaddr.Split(addr); err == nil && network == "tls" {
+			return true
+		}
+	}
+	return false
 }
 
 // minEventBacklog is the smallest --event-backlog, as a policy file's
@@ -139,6 +153,7 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
+	logger.Info("sockd starting", "version", version.String())
 	setGCPercent(opts.gcPercent, logger)
 	if opts.pprofListen != "" {
 		stop, err := servePprof(opts.pprofListen, logger)
