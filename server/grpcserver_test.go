@@ -39,7 +39,9 @@ func (b *lockedBuffer) String() string {
 }
 
 // panickingHealth stands for a handler with a bug.
-type panickingHealth struct{ healthpb.UnimplementedHealthServer }
+type panickingHealth struct {
+	healthpb.UnimplementedHealthServer
+}
 
 func (panickingHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
 	panic("a handler's bug")
