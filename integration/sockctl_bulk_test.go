@@ -197,6 +197,46 @@ func TestSockctlForward(t *testing.T) {
 	}
 }
 
+// TestSockctlRelay: relay joins two of the session's connected sockets
+// until both directions end, and says what it moved each way; both
+// sockets stay open.
+func TestSockctlRelay(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	peer := func() (id string, conn net.Conn) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		id = c.ok(t, "open", "inet", "stream")
+		c.ok(t, "connect", id, l.Addr().String())
+		conn, err = l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return id, conn
+	}
+	a, connA := peer()
+	b, connB := peer()
+	p := c.start(t, nil, "relay", a, b)
+	connA.Write([]byte("ping"))
+	connA.(*net.TCPConn).CloseWrite()
+	if in, err := io.ReadAll(connB); err != nil || string(in) != "ping" {
+		t.Fatalf("B's peer read %q, %v", in, err)
+	}
+	connB.Write([]byte("pong!"))
+	connB.(*net.TCPConn).CloseWrite()
+	if in, err := io.ReadAll(connA); err != nil || string(in) != "pong!" {
+		t.Fatalf("A's peer read %q, %v", in, err)
+	}
+	if out := p.wait(t); out != "relayed a_to_b=4 b_to_a=5\n" {
+		t.Fatalf("relay printed %q", out)
+	}
+	c.ok(t, "info", a)
+}
+
 // TestSockctlCompletion: --completion prints the completion info, and the
 // completion event printed by events carries the data.
 func TestSockctlCompletion(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -110,17 +109,7 @@ func (f *forwarder) relay(ctx context.Context, in string) {
 		f.print(failedView(err))
 		return
 	}
-	fields := []field{word("relayed"), kv("in", strconv.FormatUint(resp.GetBytesAToB(), 10)), kv("out", strconv.FormatUint(resp.GetBytesBToA(), 10))}
-	obj := object{}.with("in", resp.GetBytesAToB()).with("out", resp.GetBytesBToA())
-	// Bytes read but never written (a side failed, or its peer stopped
-	// reading at the end) are said, not left to be guessed.
-	if d := resp.GetBytesDroppedAToB(); d > 0 {
-		fields, obj = append(fields, kv("in_dropped", strconv.FormatUint(d, 10))), obj.with("in_dropped", d)
-	}
-	if d := resp.GetBytesDroppedBToA(); d > 0 {
-		fields, obj = append(fields, kv("out_dropped", strconv.FormatUint(d, 10))), obj.with("out_dropped", d)
-	}
-	f.print(outcome(view{text: line(fields...), obj: obj}, nil, resp.GetError()))
+	f.print(relayedView(resp, "in", "out"))
 }
 
 func (f *forwarder) print(v view) {

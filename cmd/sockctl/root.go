@@ -123,6 +123,7 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 		newGlobalInfoCommand(a),
 		newNcCommand(a),
 		newForwardCommand(a),
+		newRelayCommand(a),
 		newSetOptCommand(a),
 		newGetOptCommand(a),
 		newSetOptNativeCommand(a),
