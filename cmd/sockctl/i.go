@@ -42,7 +42,12 @@ remote_address, recv, sent and state; an unknown key prints " ".
 State codes: A accepting, BD bound, BY busy, CD connected, CG connecting,
 LN listen, LG listening, O open, SD selected, others upper-cased; read states
 and write states are joined by ":" and the two sides by " , " (", -" or " - , "
-when one side has none).`,
+when one side has none).
+
+With -o json each socket is one object with its "socket" id and the chosen
+keys as sockctl info and sockname print them: domain, type and protocol by
+name, addresses as sockname writes them, fd, recv and sent as numbers, state
+as "rstates" and "wstates" lists; null for what cannot be told.`,
 		Example: `  sockctl i
   sockctl i tcp --keys domain,local_address,state
   sockctl i inet -o json`,
@@ -56,11 +61,11 @@ when one side has none).`,
 				return err
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				rows, err := gatherRows(ctx, s, filter, keys)
+				sockets, err := gatherSockets(ctx, s, filter, keys)
 				if err != nil {
 					return err
 				}
-				return emitTable(a.out, keys, rows)
+				return emitTable(a.out, keys, sockets)
 			})
 		},
 	}
@@ -106,10 +111,10 @@ type socketFacts struct {
 	local, peer *sockdv1.SockAddr // nil when the daemon answered an error
 }
 
-// gatherRows lists the registered sockets passing f and formats a row of
-// cells per socket, in which_sockets order. A socket that closes meanwhile
-// is left out.
-func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, keys []string) ([][]string, error) {
+// gatherSockets lists the facts of the registered sockets passing f that
+// keys need, in which_sockets order. A socket that closes meanwhile is left
+// out.
+func gatherSockets(ctx context.Context, s *client.Session, f client.SocketFilter, keys []string) ([]socketFacts, error) {
 	ids, err := s.Client().WhichSockets(ctx, f)
 	if err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 	// The addresses cost a call each per socket: fetch them only for a
 	// column that shows them.
 	wantLocal, wantPeer := slices.Contains(keys, "local_address"), slices.Contains(keys, "remote_address")
-	var rows [][]string
+	var sockets []socketFacts
 	for _, id := range ids {
 		info, err := s.Info(ctx, id)
 		if status.Code(err) == codes.NotFound {
@@ -137,51 +142,84 @@ func gatherRows(ctx context.Context, s *client.Session, f client.SocketFilter, k
 				facts.peer = r.GetAddress()
 			}
 		}
-		row := make([]string, len(keys))
-		for i, k := range keys {
-			row[i] = iCell(facts, k)
-		}
-		rows = append(rows, row)
+		sockets = append(sockets, facts)
 	}
-	return rows, nil
+	return sockets, nil
 }
 
-// emitTable prints the table, or in json one object per socket mapping
-// each key to its cell: a number for fd, recv and sent, null for a cell
-// that cannot be told.
-func emitTable(p *printer, keys []string, rows [][]string) error {
+// emitTable prints the table, or in json one object per socket.
+func emitTable(p *printer, keys []string, sockets []socketFacts) error {
 	if p.json {
-		for _, row := range rows {
-			if err := p.emit(view{obj: rowObject(keys, row)}); err != nil {
+		for _, f := range sockets {
+			if err := p.emit(view{obj: socketObject(f, keys)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return p.emit(view{text: iTable(keys, rows)})
+	return p.emit(view{text: iTable(keys, tableRows(sockets, keys))})
 }
 
-// rowObject is a row in json: each key mapped to its cell.
-func rowObject(keys, row []string) object {
-	obj := object{}
-	for i, k := range keys {
-		obj = obj.with(k, jsonCell(k, row[i]))
-	}
-	return obj
-}
-
-// jsonCell is a cell's json value.
-func jsonCell(key, cell string) any {
-	if cell == " " {
-		return nil
-	}
-	switch key {
-	case "fd", "recv", "sent":
-		if n, err := strconv.ParseUint(cell, 10, 64); err == nil {
-			return n
+// tableRows are the table's cells: a row per socket, a cell per key.
+func tableRows(sockets []socketFacts, keys []string) [][]string {
+	rows := make([][]string, len(sockets))
+	for i, f := range sockets {
+		rows[i] = make([]string, len(keys))
+		for j, k := range keys {
+			rows[i][j] = iCell(f, k)
 		}
 	}
-	return cell
+	return rows
+}
+
+// socketObject is a socket in json: its id, then each key's value as
+// sockctl info and sockname print it (state as rstates and wstates), null
+// for what cannot be told; not the table's Erlang-style cells, which are
+// for reading.
+func socketObject(f socketFacts, keys []string) object {
+	i := f.info
+	obj := object{}.with("socket", i.GetSocketId())
+	address := func(sa *sockdv1.SockAddr) any {
+		if sa == nil {
+			return nil
+		}
+		return client.FormatAddr(sa)
+	}
+	for _, k := range keys {
+		switch k {
+		case "domain":
+			obj = obj.with(k, client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()}.String())
+		case "type":
+			obj = obj.with(k, client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()}.String())
+		case "protocol":
+			obj = obj.with(k, client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}.String())
+		case "fd":
+			if i.GetFd() < 0 {
+				obj = obj.with(k, nil)
+			} else {
+				obj = obj.with(k, i.GetFd())
+			}
+		case "owner":
+			if i.GetOwner() == "" {
+				obj = obj.with(k, nil)
+			} else {
+				obj = obj.with(k, i.GetOwner())
+			}
+		case "local_address":
+			obj = obj.with(k, address(f.local))
+		case "remote_address":
+			obj = obj.with(k, address(f.peer))
+		case "recv":
+			obj = obj.with(k, i.GetCounters().GetReadByte())
+		case "sent":
+			obj = obj.with(k, i.GetCounters().GetWriteByte())
+		case "state":
+			obj = obj.with("rstates", nonNil(i.GetRstates())).with("wstates", nonNil(i.GetWstates()))
+		default:
+			obj = obj.with(k, nil)
+		}
+	}
+	return obj
 }
 
 // iTable is do_i: nothing when there are no rows, else the header and the

@@ -27,25 +27,18 @@ func TestITable(t *testing.T) {
 		local: inet4("0.0.0.0", 40000),
 	}
 	conn := socketFacts{
-		info: &sockdv1.SocketInfo{Domain: sockdv1.Domain_DOMAIN_INET6, Type: sockdv1.Type_TYPE_STREAM,
+		info: &sockdv1.SocketInfo{SocketId: "c0ffee", Domain: sockdv1.Domain_DOMAIN_INET6, Type: sockdv1.Type_TYPE_STREAM,
 			Protocol: sockdv1.Protocol_PROTOCOL_TCP, Fd: 7, Owner: "s2", Rstates: []string{"connected"}, Wstates: []string{"connected"},
 			Counters: &sockdv1.Counters{ReadByte: 5, WriteByte: 123}},
 		local: inet6("::1", 40001), peer: inet6("::1", 40000),
 	}
 	udpL := socketFacts{
-		info: &sockdv1.SocketInfo{Domain: sockdv1.Domain_DOMAIN_LOCAL, Type: sockdv1.Type_TYPE_DGRAM, Fd: -1,
+		info: &sockdv1.SocketInfo{SocketId: "beef", Domain: sockdv1.Domain_DOMAIN_LOCAL, Type: sockdv1.Type_TYPE_DGRAM, Fd: -1,
 			Wstates: []string{"selected"}},
 		local: &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: []byte("/tmp/x")}}},
 	}
-	var rows [][]string
-	for _, f := range []socketFacts{listener, conn, udpL} {
-		row := make([]string, len(defaultIKeys))
-		for i, k := range defaultIKeys {
-			row[i] = iCell(f, k)
-		}
-		rows = append(rows, row)
-	}
-	got := iTable(defaultIKeys, rows)
+	sockets := []socketFacts{listener, conn, udpL}
+	got := iTable(defaultIKeys, tableRows(sockets, defaultIKeys))
 	want := "" +
 		"Domain Type   Protocol Fd Owner Local Address   Remote Address  Recv Sent State      \n" +
 		"inet   STREAM TCP      12 s1    *:40000                         0    0    BD:LG:A, - \n" +
@@ -55,11 +48,12 @@ func TestITable(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.ReplaceAll(got, " \n", "$\n"), strings.ReplaceAll(want, " \n", "$\n"))
 	}
 	var out strings.Builder
-	if err := emitTable(&printer{w: &out, json: true}, defaultIKeys, rows[1:]); err != nil {
+	// In json as sockctl info and sockname say it, with the socket's id.
+	if err := emitTable(&printer{w: &out, json: true}, append(defaultIKeys, "bogus"), sockets[1:]); err != nil {
 		t.Fatal(err)
 	}
-	wantJSON := `{"domain":"inet6","type":"STREAM","protocol":"TCP","fd":7,"owner":"s2","local_address":"localhost:40001","remote_address":"localhost:40000","recv":5,"sent":123,"state":"CD , CD"}` + "\n" +
-		`{"domain":"local","type":"DGRAM","protocol":"UDP","fd":null,"owner":null,"local_address":"local:/tmp/x","remote_address":null,"recv":0,"sent":0,"state":" - , SD"}` + "\n"
+	wantJSON := `{"socket":"c0ffee","domain":"inet6","type":"stream","protocol":"tcp","fd":7,"owner":"s2","local_address":"[::1]:40001","remote_address":"[::1]:40000","recv":5,"sent":123,"rstates":["connected"],"wstates":["connected"],"bogus":null}` + "\n" +
+		`{"socket":"beef","domain":"local","type":"dgram","protocol":"default","fd":null,"owner":null,"local_address":"local:/tmp/x","remote_address":null,"recv":0,"sent":0,"rstates":[],"wstates":["selected"],"bogus":null}` + "\n"
 	if out.String() != wantJSON {
 		t.Errorf("json:\n%s\nwant:\n%s", out.String(), wantJSON)
 	}

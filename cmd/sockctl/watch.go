@@ -41,23 +41,23 @@ objects of sockctl i -o json, and no screen control codes.`,
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				err := watch(ctx, cmd.OutOrStdout(), interval, func(w io.Writer) error {
-					rows, err := gatherRows(ctx, s, filter, keys)
+					sockets, err := gatherSockets(ctx, s, filter, keys)
 					if err != nil {
 						return err
 					}
 					if a.out.json {
 						// One object per refresh, so that a reader tells them apart.
-						sockets := make([]object, len(rows))
-						for i, row := range rows {
-							sockets[i] = rowObject(keys, row)
+						objs := make([]object, len(sockets))
+						for i, f := range sockets {
+							objs[i] = socketObject(f, keys)
 						}
 						return (&printer{w: w, json: true}).emit(view{obj: object{}.
-							with("time", time.Now().Format(time.RFC3339Nano)).with("sockets", sockets)})
+							with("time", time.Now().Format(time.RFC3339Nano)).with("sockets", objs)})
 					}
 					if _, err := io.WriteString(w, clearScreen+time.Now().Format(time.TimeOnly)+"\n\n"); err != nil {
 						return err
 					}
-					_, err = io.WriteString(w, iTable(keys, rows))
+					_, err = io.WriteString(w, iTable(keys, tableRows(sockets, keys)))
 					return err
 				})
 				if ctx.Err() != nil {
