@@ -2,11 +2,9 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -97,12 +95,9 @@ func refusedByCodec(req any) error {
 	case !ok:
 		return nil
 	case why == refusedTooComplex:
-		return statusError(codes.ResourceExhausted, reasonRequestTooComplex,
-			fmt.Sprintf("the request has more than %d fields and list elements", MaxRequestFields),
-			map[string]string{"limit": fmt.Sprint(MaxRequestFields)}, nil)
+		return requestTooComplex()
 	}
-	return statusError(codes.InvalidArgument, reasonMalformedRequest,
-		fmt.Sprintf("the request does not decode as %s: %s", m.ProtoReflect().Descriptor().FullName(), strings.TrimPrefix(why, refusedMalformed)), nil)
+	return malformedRequest(string(m.ProtoReflect().Descriptor().FullName()), strings.TrimPrefix(why, refusedMalformed))
 }
 
 // refusal returns the reason of a refusal mark, if unknown is one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -67,6 +69,70 @@ func statusError(code codes.Code, reason, msg string, meta map[string]string, de
 func unknownMethod(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
 	return statusError(codes.Unimplemented, reasonUnknownMethod, "unknown method "+method, map[string]string{"method": method})
+}
+
+// draining refuses new work while the daemon shuts down.
+func draining() error {
+	return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+}
+
+// unauthenticated refuses a connection that came without the daemon's
+// transport credentials.
+func unauthenticated() error {
+	return statusError(codes.Unauthenticated, reasonUnauthenticated, "connection has no sockd peer credentials", nil)
+}
+
+// requestTooComplex refuses a request with more fields and list elements
+// than MaxRequestFields.
+func requestTooComplex() error {
+	return statusError(codes.ResourceExhausted, reasonRequestTooComplex,
+		fmt.Sprintf("the request has more than %d fields and list elements", MaxRequestFields),
+		map[string]string{"limit": fmt.Sprint(MaxRequestFields)})
+}
+
+// malformedRequest refuses a request that does not decode as its type.
+func malformedRequest(typ, why string) error {
+	return statusError(codes.InvalidArgument, reasonMalformedRequest,
+		fmt.Sprintf("the request does not decode as %s: %s", typ, why), nil)
+}
+
+// flushTimedOut ends the stream of an ended session whose client took none
+// of its last events for d.
+func flushTimedOut(d time.Duration) error {
+	return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
+		fmt.Sprintf("the session ended and its stream took none of its last events for %v", d), nil)
+}
+
+// streamReplaced ends an event stream that another one replaced.
+func streamReplaced(why error) error {
+	return statusError(codes.Aborted, reasonStreamReplaced, why.Error(), nil)
+}
+
+// adminOnly refuses a non-admin's change of something daemon-wide.
+func adminOnly(what string) error {
+	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+		what+" is the daemon's: only an admin may set it", nil)
+}
+
+// crossPrincipal refuses a Relay between two principals' sockets.
+func crossPrincipal(a, b string) error {
+	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+		"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a, "socket_b": b})
+}
+
+// policyDenied refuses a call the policy in force does not allow.
+func policyDenied(pol *Policy, p Principal, action, target string) error {
+	return statusError(codes.PermissionDenied, reasonPolicyDenied,
+		fmt.Sprintf("policy (%s) does not allow %s to %s %s", pol, p, action, target),
+		map[string]string{"principal": p.String(), "action": action, "target": target, "policy": pol.String()})
+}
+
+// forbiddenControl refuses a control message no principal may send through
+// the daemon.
+func forbiddenControl(p Principal, name string) error {
+	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+		name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
+		map[string]string{"principal": p.String(), "action": actionSendMsg, "target": "control message " + name})
 }
 
 // withMetadata adds key to the metadata of err's ErrorInfo; an error
@@ -188,8 +254,23 @@ func socketError(err error) *sockdv1.SocketError {
 	var (
 		errno   unix.Errno
 		invalid *engine.InvalidError
+		optErr  *options.OptionError
+		valErr  *options.ValueError
+		specErr *options.SpecError
 	)
 	switch {
+	// The options package's refusals: Erlang's {invalid, {socket_option,
+	// Option}}, {invalid, {socket_option, Option, Value}} (the option and
+	// the value as a pair) and {invalid, {value_spec, Spec}}.
+	case errors.As(err, &optErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "socket_option", InvalidValue: optErr.Key.String(), Message: optErr.Error()}
+	case errors.As(err, &valErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "socket_option", InvalidValue: fmt.Sprintf("{%s, %s}", valErr.Key, term(valErr.Value)), Message: valErr.Error()}
+	case errors.As(err, &specErr):
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
+			Invalid: "value_spec", InvalidValue: term(specErr.Spec), Message: specErr.Error()}
 	case errors.Is(err, engine.ErrClosed):
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_CLOSED, Reason: "closed", Message: "socket closed"}
 	case errors.Is(err, engine.ErrTimeout):

@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -122,8 +120,7 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 			return snd.abandon(ctx)
 		case <-idle.C:
 			close(snd.stop)
-			return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
-				fmt.Sprintf("the session ended and its stream took none of its last events for %v", endFlushTimeout), nil)
+			return flushTimedOut(endFlushTimeout)
 		}
 	}
 }
@@ -190,7 +187,7 @@ func senderEnd(att *attachment, err error) error {
 
 // replaced is the status that ends a stream another one replaced.
 func replaced(att *attachment) error {
-	return statusError(codes.Aborted, reasonStreamReplaced, att.reason.Error(), nil)
+	return streamReplaced(att.reason)
 }
 
 // endFlushTimeout bounds how long a stream may take to receive the events

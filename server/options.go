@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -60,7 +59,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 			return nil, err
 		}
 	}
-	se, err = optionOutcome(options.SetResolved(sock, o, value))
+	se, err = outcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
 
@@ -99,7 +98,7 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 		return &sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Term{Term: meta}}}, nil
 	}
 	v, err := options.GetResolved(sock, o)
-	if se, err := optionOutcome(err); se != nil || err != nil {
+	if se, err := outcome(err); se != nil || err != nil {
 		return &sockdv1.GetOptResponse{Error: se}, err
 	}
 	return &sockdv1.GetOptResponse{Value: encodeOptionValue(o.Type, v)}, nil
@@ -111,13 +110,13 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 func (s *Service) findOption(sock *engine.Socket, key options.Key, set bool) (*options.Option, *sockdv1.SocketError) {
 	o, err := s.options.Find(key)
 	if err != nil {
-		return nil, optionError(err)
+		return nil, socketError(err)
 	}
 	if sock.Closed() {
 		return nil, socketError(engine.ErrClosed)
 	}
 	if err := o.Allows(set); err != nil {
-		return nil, optionError(err)
+		return nil, socketError(err)
 	}
 	return o, nil
 }
@@ -215,7 +214,7 @@ func (s *Service) SetOptNative(ctx context.Context, r *sockdv1.SetOptNativeReque
 		mu.Lock()
 		defer mu.Unlock()
 	}
-	se, err := optionOutcome(options.SetNative(sock, int(r.GetLevel()), int(r.GetName()), value))
+	se, err := outcome(options.SetNative(sock, int(r.GetLevel()), int(r.GetName()), value))
 	return &sockdv1.SetOptNativeResponse{Error: se}, err
 }
 
@@ -248,7 +247,7 @@ func (s *Service) GetOptNative(ctx context.Context, r *sockdv1.GetOptNativeReque
 		return &sockdv1.GetOptNativeResponse{Error: invalid("value_spec", "none")}, nil
 	}
 	v, err := options.GetNative(sock, int(r.GetLevel()), int(r.GetName()), spec)
-	if se, err := optionOutcome(err); se != nil || err != nil {
+	if se, err := outcome(err); se != nil || err != nil {
 		return &sockdv1.GetOptNativeResponse{Error: se}, err
 	}
 	out := &sockdv1.NativeValue{}
@@ -378,39 +377,8 @@ func decodeOptionKey(k *sockdv1.OptionKey) (options.Key, *sockdv1.SocketError, e
 	return key, nil, nil
 }
 
-// optionOutcome is outcome for option calls: the options package's invalid
-// answers become {invalid, {socket_option, ...}} or {invalid, {value_spec, ...}}.
-func optionOutcome(err error) (*sockdv1.SocketError, error) {
-	if se := optionError(err); se != nil {
-		return se, nil
-	}
-	return outcome(err)
-}
-
-func optionError(err error) *sockdv1.SocketError {
-	var (
-		optErr  *options.OptionError
-		valErr  *options.ValueError
-		specErr *options.SpecError
-	)
-	switch {
-	case errors.As(err, &optErr):
-		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "socket_option", InvalidValue: optErr.Key.String(), Message: optErr.Error()}
-	case errors.As(err, &valErr):
-		// Erlang's {invalid, {socket_option, Option, Value}}: the option
-		// and the value, as a pair, where a bad option alone is just its key.
-		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "socket_option", InvalidValue: fmt.Sprintf("{%s, %s}", valErr.Key, term(valErr.Value)), Message: valErr.Error()}
-	case errors.As(err, &specErr):
-		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "value_spec", InvalidValue: term(specErr.Spec), Message: specErr.Error()}
-	}
-	return nil
-}
-
 func badOptionValue(k options.Key, v any, reason string) *sockdv1.SocketError {
-	return optionError(&options.ValueError{Key: k, Value: v, Reason: reason})
+	return socketError(&options.ValueError{Key: k, Value: v, Reason: reason})
 }
 
 // decodeOptionValue turns the request's value into the Go form the option's

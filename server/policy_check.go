@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc/codes"
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/options"
@@ -52,7 +51,12 @@ func newDenials(log *slog.Logger) *denials {
 	return d
 }
 
+// record counts and logs one refusal; a check made without a Service (nil
+// d, as in tests) records nothing.
 func (d *denials) record(p Principal, action, target string) {
+	if d == nil {
+		return
+	}
 	if c := d.counts[action]; c != nil {
 		c.Add(1)
 	}
@@ -107,9 +111,7 @@ func (c policyCheck) unrestricted() bool { return c.r != nil && c.r.unrestricted
 // deny is the PERMISSION_DENIED answer to a call the policy refuses.
 func (c policyCheck) deny(action, target string) error {
 	c.denials.record(c.p, action, target)
-	return statusError(codes.PermissionDenied, reasonPolicyDenied,
-		fmt.Sprintf("policy (%s) does not allow %s to %s %s", c.pol, c.p, action, target),
-		map[string]string{"principal": c.p.String(), "action": action, "target": target, "policy": c.pol.String()})
+	return policyDenied(c.pol, c.p, action, target)
 }
 
 // open decides Open: the rule lists the kind of socket, and the network
@@ -549,9 +551,7 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
 			name := options.ControlKind{Level: m.Level, Type: m.Type}.TypeName()
 			c.denials.record(c.p, actionSendMsg, "control message "+name)
-			return statusError(codes.PermissionDenied, reasonPermissionDenied,
-				name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
-				map[string]string{"principal": c.p.String(), "action": actionSendMsg, "target": "control message " + name})
+			return forbiddenControl(c.p, name)
 		}
 	}
 	if c.unrestricted() || c.r != nil && (c.r.native || c.r.anyOption) {

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc/codes"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -128,8 +127,7 @@ func (s *Service) requireAdmin(ctx context.Context, what string) error {
 		return err
 	}
 	if !s.isAdmin(p) {
-		return statusError(codes.PermissionDenied, reasonPermissionDenied,
-			what+" is the daemon's: only an admin may set it", nil)
+		return adminOnly(what)
 	}
 	return nil
 }

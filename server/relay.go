@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -31,8 +29,7 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 	}
 	// An admin may use anyone's sockets, but not join two principals'.
 	if ownerPrincipal(a) != ownerPrincipal(b) {
-		return nil, statusError(codes.PermissionDenied, reasonPermissionDenied,
-			"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a.ID(), "socket_b": b.ID()})
+		return nil, crossPrincipal(a.ID(), b.ID())
 	}
 	if !a.ClaimStream() {
 		return nil, socketStreamed("socket_a", a.ID())

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sockd/sockd/engine"
@@ -199,7 +198,7 @@ func (s *Service) flushed() bool {
 func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.draining.Load() && ofSocketService(info.FullMethod) {
-			return nil, statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+			return nil, draining()
 		}
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
@@ -227,7 +226,7 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 			return handler(srv, drainableStream{ServerStream: ss, ctx: ctx, drained: s.drained})
 		}
 		if s.draining.Load() {
-			return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+			return draining()
 		}
 		return handler(srv, checkedStream{ss})
 	}
@@ -243,7 +242,7 @@ func ofSocketService(fullMethod string) bool {
 func (s *Service) principal(ctx context.Context) (Principal, error) {
 	p, ok := principalOf(ctx)
 	if !ok {
-		return Principal{}, statusError(codes.Unauthenticated, reasonUnauthenticated, "connection has no sockd peer credentials", nil)
+		return Principal{}, unauthenticated()
 	}
 	return p, nil
 }
@@ -491,6 +490,6 @@ func (s drainableStream) RecvMsg(m any) error {
 		}
 		return refusedByCodec(m)
 	case <-s.drained:
-		return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+		return draining()
 	}
 }
