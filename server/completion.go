@@ -95,12 +95,3 @@ func payloadBytes(ev *sockdv1.EventsResponse) int {
 	}
 	return n
 }
-
-// discard closes a socket whose id no session has learnt (its session died
-// before it could adopt it) and forgets it: no tombstone is kept for an id
-// nobody will ask about. A socket whose id is known dies with Abandon and
-// keeps its tombstone.
-func (m *sessionManager) discard(sock *engine.Socket) {
-	sock.Abandon()
-	m.engine.Forget(sock)
-}

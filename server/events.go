@@ -5,55 +5,12 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // replayBatch is how many held events one pass of the stream copies out under
 // the session lock.
 const replayBatch = 256
-
-// CreateSession implements sockdv1.SocketServiceServer.
-func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionRequest) (*sockdv1.CreateSessionResponse, error) {
-	p, err := s.principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.GetName()) > 256 {
-		return nil, invalidArgument("name", "at most 256 bytes")
-	}
-	grace := defaultGrace // absent
-	if r.Grace != nil {
-		if err := r.Grace.CheckValid(); err != nil || r.Grace.AsDuration() < 0 {
-			return nil, invalidArgument("grace", "must be a non-negative duration")
-		}
-		grace = r.Grace.AsDuration() // 0 too: at least MinGrace
-	}
-	sess, existing, err := s.sessions.create(p, r.GetName(), grace)
-	if err != nil {
-		return nil, rpcError(err)
-	}
-	sess.mu.Lock()
-	last := sess.log.last()
-	sess.mu.Unlock()
-	return &sockdv1.CreateSessionResponse{
-		SessionId:    sess.id,
-		Existing:     existing,
-		Grace:        durationpb.New(sess.grace),
-		LastSequence: last,
-	}, nil
-}
-
-// CloseSession implements sockdv1.SocketServiceServer.
-func (s *Service) CloseSession(ctx context.Context, r *sockdv1.CloseSessionRequest) (*sockdv1.CloseSessionResponse, error) {
-	sess, err := s.sessionByID(ctx, r.GetSessionId())
-	if err != nil {
-		return nil, err
-	}
-	s.sessions.end(sess)
-	return &sockdv1.CloseSessionResponse{}, nil
-}
 
 // Events implements sockdv1.SocketServiceServer: held events after the
 // requested sequence, a caught_up marker, then live events until the client

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"github.com/sockd/sockd/registry"
 )
 
@@ -284,97 +286,6 @@ func (m *sessionManager) all() []*Session {
 	return out
 }
 
-// attachment is one Events stream attached to a session.
-type attachment struct {
-	notify chan struct{} // new events; capacity 1, so wakes coalesce
-	done   chan struct{} // closed when the stream must end
-	once   sync.Once
-	reason error
-	// sending: the stream's sender goroutine runs, and may have sent events
-	// it has not yet marked sent.
-	sending atomic.Bool
-}
-
-func newAttachment() *attachment {
-	return &attachment{notify: make(chan struct{}, 1), done: make(chan struct{})}
-}
-
-func (a *attachment) wake() {
-	select {
-	case a.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (a *attachment) end(reason error) {
-	a.once.Do(func() {
-		a.reason = reason
-		close(a.done)
-	})
-}
-
-// attach makes a the session's stream, ending any previous one, and stops the
-// grace timer. It refuses a stream whose call ctx is already over: gRPC
-// cancels a call before it starts the calls the client made after it on the
-// same connection, so checking under s.mu keeps a cancelled stream whose
-// handler ran late from replacing the stream its client opened next.
-func (s *Session) attach(ctx context.Context, a *attachment) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dead {
-		return errSessionEnded
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.attached != nil {
-		s.attached.end(errStreamReplaced)
-	}
-	s.attached = a
-	s.detached.Store(false)
-	s.graceDeferred.Store(false)
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	return nil
-}
-
-// detach removes a if it is still the attached stream and starts the grace period.
-func (s *Session) detach(a *attachment) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.attached != a || s.dead {
-		return
-	}
-	s.attached = nil
-	// What the stream took and did not send is no longer on its way: a
-	// cancel may take it back again. Unless its sender still runs: it may
-	// have sent some of it, which a cancel must not answer a second time,
-	// so all of it stays taken (the next stream sends it).
-	if !a.sending.Load() {
-		s.log.taken = s.log.sent
-	}
-	s.startGraceLocked()
-}
-
-func (s *Session) startGraceLocked() { s.armGraceLocked(s.grace) }
-
-// armGraceLocked starts a grace period that ends after d.
-func (s *Session) armGraceLocked(d time.Duration) {
-	s.detached.Store(true)
-	s.graceDeferred.Store(false)
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	// The period's number, not the timer, tells its callback whether it is
-	// still the one in force: the callback may run before AfterFunc has
-	// returned the timer.
-	s.graces++
-	grace := s.graces
-	s.timer = time.AfterFunc(d, func() { s.manager.expire(s, grace) })
-}
-
 // newID returns an opaque, unguessable identifier.
 func newID() string {
 	var b [16]byte
@@ -382,4 +293,54 @@ func newID() string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// discard closes a socket whose id no session has learnt (its session died
+// before it could adopt it) and forgets it: no tombstone is kept for an id
+// nobody will ask about. A socket whose id is known dies with Abandon and
+// keeps its tombstone.
+func (m *sessionManager) discard(sock *engine.Socket) {
+	sock.Abandon()
+	m.engine.Forget(sock)
+}
+
+// CreateSession implements sockdv1.SocketServiceServer.
+func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionRequest) (*sockdv1.CreateSessionResponse, error) {
+	p, err := s.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.GetName()) > 256 {
+		return nil, invalidArgument("name", "at most 256 bytes")
+	}
+	grace := defaultGrace // absent
+	if r.Grace != nil {
+		if err := r.Grace.CheckValid(); err != nil || r.Grace.AsDuration() < 0 {
+			return nil, invalidArgument("grace", "must be a non-negative duration")
+		}
+		grace = r.Grace.AsDuration() // 0 too: at least MinGrace
+	}
+	sess, existing, err := s.sessions.create(p, r.GetName(), grace)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	sess.mu.Lock()
+	last := sess.log.last()
+	sess.mu.Unlock()
+	return &sockdv1.CreateSessionResponse{
+		SessionId:    sess.id,
+		Existing:     existing,
+		Grace:        durationpb.New(sess.grace),
+		LastSequence: last,
+	}, nil
+}
+
+// CloseSession implements sockdv1.SocketServiceServer.
+func (s *Service) CloseSession(ctx context.Context, r *sockdv1.CloseSessionRequest) (*sockdv1.CloseSessionResponse, error) {
+	sess, err := s.sessionByID(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, err
+	}
+	s.sessions.end(sess)
+	return &sockdv1.CloseSessionResponse{}, nil
 }

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sockd/sockd/engine"
+)
+
+// admission is what admit took for one call; done gives it back once the
+// engine has the call.
+type admission struct {
+	s        *Service
+	sess     *Session
+	reserved int  // completion bytes (admitNowait)
+	inFlight int  // a waiting call's bytes (admitWaiting)
+	waiting  bool // a pending-operations place (takeWaiting)
+	inCall   bool // a call that may run for long keeps its session in use
+}
+
+// admit admits a call of sess that may wait or answer later: a place among
+// its principal's waiting operations (takeWaiting), and for a nowait call
+// the room in its event backlog and completion bytes (admitNowait; reserve
+// is asked only of a completion-mode call).
+func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (admission, error) {
+	waiting, err := s.takeWaiting(sess, &t)
+	if err != nil {
+		return admission{}, err
+	}
+	a := admission{s: s, sess: sess, waiting: waiting}
+	if a.reserved, err = s.admitNowait(sess, t, reserve); err != nil {
+		a.done()
+		return admission{}, err
+	}
+	if a.inFlight, err = s.admitWaiting(sess, t, reserve); err != nil {
+		a.done()
+		return admission{}, err
+	}
+	if t.MayWait() {
+		sess.enterCall()
+		a.inCall = true
+	}
+	return a, nil
+}
+
+// admitWaiting counts what a call that may wait keeps while it waits, a
+// send's data or a recv's buffer (reserve), among its principal's bytes
+// (DESIGN §7, bytes in flight), until admission.done: else a principal's
+// waiting operations could each keep up to a message's 16 MiB. A call
+// that cannot wait (nowait, timeout 0) keeps them only for the syscall.
+func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() int) (int, error) {
+	if reserve == nil || !t.MayWait() {
+		return 0, nil
+	}
+	n := reserve()
+	if err := sess.load.hold(n, s.limits.MaxPrincipalBytes); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (a admission) done() {
+	if a.sess == nil {
+		return
+	}
+	if a.reserved != 0 {
+		a.sess.Hold(-a.reserved)
+	}
+	if a.inFlight != 0 {
+		a.sess.load.release(a.inFlight)
+	}
+	if a.waiting {
+		a.s.waiting.release(a.sess.principal)
+	}
+	if a.inCall {
+		a.sess.leaveCall()
+	}
+}
+
+// admitNowait refuses a nowait call while the session has a full backlog of
+// undelivered events, so that the events owed to it are never dropped, and
+// a completion-mode call while the session holds its completion bytes
+// (MaxCompletionBytes, or its principal's lower quota). An
+// admitted completion-mode call reserves the bytes it may come to hold
+// (reserve, asked only of such a call) until the caller gives them back
+// with admission.done once the engine has the call, and with it the
+// call's own count: calls admitted at the same moment see each other, so
+// that together they pass the bound by one call at most.
+func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() int) (reserved int, err error) {
+	if t.Kind != engine.WaitNowait {
+		return 0, nil
+	}
+	completion := t.Completion && reserve != nil
+	var n int
+	if completion {
+		n = reserve() // asks the socket (its locks): before the session's lock, not under it
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if err := s.admitEventLocked(sess); err != nil {
+		return 0, err
+	}
+	if !completion {
+		return 0, nil
+	}
+	if limit := sess.completionBytes; sess.heldLocked() >= limit {
+		return 0, quotaExceeded("undelivered completion bytes per session", limit)
+	}
+	if limit := s.limits.MaxPrincipalBytes; !sess.holdWithin(n, limit) {
+		return 0, quotaExceeded(principalBytes, limit)
+	}
+	return n, nil
+}
+
+// admitEvent refuses a call that will owe the session an event while the
+// session has a full backlog of undelivered ones.
+func (s *Service) admitEvent(sess *Session) error {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return s.admitEventLocked(sess)
+}
+
+// admitEventLocked is admitEvent with sess.mu held.
+func (s *Service) admitEventLocked(sess *Session) error {
+	if limit := sess.log.base / 2; sess.log.unsent() >= limit {
+		return quotaExceeded("undelivered events per session", limit)
+	}
+	return nil
+}
+
+// budget bounds a blocking wait by the RPC's deadline, leaving a margin to
+// answer in, so that partial progress comes back in-band as {timeout, Data}
+// instead of being lost with a DEADLINE_EXCEEDED status.
+func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
+	deadline, ok := ctx.Deadline()
+	if !ok || t.Kind == engine.WaitNowait {
+		return t
+	}
+	remaining := time.Until(deadline)
+	margin := min(remaining/10, 100*time.Millisecond)
+	limit := max(remaining-margin, 0)
+	if t.Kind == engine.WaitInfinity || t.D > limit {
+		return engine.Timeout{Kind: engine.WaitFor, D: limit}
+	}
+	return t
+}
+
+// waitingCalls counts each principal's operations that wait in the daemon:
+// calls with a timeout other than nowait or 0 (each a goroutine, and a place
+// in a lane), pipes and relays. Nowait operations need no count: a session
+// may hold one per lane of each socket.
+type waitingCalls struct {
+	mu sync.Mutex
+	n  map[Principal]int
+}
+
+func (w *waitingCalls) acquire(p Principal, quota int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n[p] >= quota {
+		return false
+	}
+	if w.n == nil {
+		w.n = map[Principal]int{}
+	}
+	w.n[p]++
+	return true
+}
+
+func (w *waitingCalls) release(p Principal) {
+	w.mu.Lock()
+	if w.n[p]--; w.n[p] <= 0 {
+		delete(w.n, p)
+	}
+	w.mu.Unlock()
+}
+
+// takeWaiting takes, for an operation of sess that may wait (t neither
+// nowait nor a poll; t nil for pipes and relays, which always do), a place
+// under its principal's pending_operations quota, or refuses the operation
+// with RESOURCE_EXHAUSTED; took says whether the admission's done must
+// give the place back. Only principals with a quota are counted, so that the
+// others' calls (the daemon's own user's, root's) pay one lookup and no
+// lock; an operation admitted uncounted stays so if a reloaded policy sets
+// a quota meanwhile.
+func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err error) {
+	if t != nil && !t.MayWait() {
+		return false, nil
+	}
+	quota := s.policy().quotasFor(sess.principal).pending
+	if quota == 0 {
+		return false, nil
+	}
+	if !s.waiting.acquire(sess.principal, quota) {
+		return false, quotaExceeded("pending operations per principal", quota)
+	}
+	return true, nil
+}
+
+// admitStream admits a pipe or relay of sess (takeWaiting), which keeps the
+// session in use while it runs; the admission's done gives its place back
+// when it ends.
+func (s *Service) admitStream(sess *Session) (admission, error) {
+	took, err := s.takeWaiting(sess, nil)
+	if err != nil {
+		return admission{}, err
+	}
+	sess.enterCall()
+	return admission{s: s, sess: sess, waiting: took, inCall: true}, nil
+}

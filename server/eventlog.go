@@ -1,0 +1,208 @@
+package server
+
+import sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+
+// eventLog holds a session's events in sequence order, in a ring. Events
+// already sent on a stream stay for replay until newer ones push them out.
+// An event not yet sent is never pushed out: it is the answer owed to a
+// waiter that has no other way to learn of its turn, or the result of an
+// operation the daemon already performed (a completion's bytes are no
+// longer in the socket). The ring grows instead. What it can grow to is
+// bounded by what owes events, each bounded elsewhere: at most one pending
+// nowait operation per socket, lane and session (rule 4) on the sockets a
+// principal may hold, one DOWN per monitor (MaxMonitors), and completion
+// payloads within the bytes reserved for them (MaxCompletionBytes).
+// Admission control (Service.admitEvent) refuses new nowait calls while the
+// unsent backlog is half the capacity, so a client that stops reading
+// stops adding work; the ring goes back to its capacity once the stream
+// has caught up. Only sent events are ever dropped (a resumed stream that
+// asks for them gets a GapEvent).
+type eventLog struct {
+	ring  []*sockdv1.EventsResponse
+	head  int    // index of the oldest held event
+	count int    // events held
+	next  uint64 // sequence of the next event; sequences start at 1
+	sent  uint64 // highest sequence written to a stream
+	// taken is the highest sequence handed to a stream (after), which may
+	// be sending it now: a cancel no longer withdraws what is taken.
+	taken uint64
+	// unsentBytes is payloadBytes summed over the events after sent;
+	// sentBytes over the held events up to sent, kept for replay.
+	unsentBytes, sentBytes int
+	// Sent events are kept for replay while at most base events are held
+	// and their payload stays within maxSentBytes: a ring grown by a burst
+	// of unsent events, or full of large completions, does not keep them.
+	base, maxSentBytes int
+	// load, if set, is its principal's count, which every payload held here
+	// is part of: unsent payload in load.bytes, sent in load.replay; past
+	// loadMax together the log keeps no sent events for replay.
+	load    *principalLoad
+	loadMax int64
+}
+
+// held changes the unsent and the sent payload held by the principal's
+// counts too.
+func (l *eventLog) held(unsent, sent int) {
+	if l.load != nil {
+		l.load.bytes.Add(int64(unsent))
+		l.load.replay.Add(int64(sent))
+	}
+}
+
+// overLoad reports whether the principal holds more than its bound.
+func (l *eventLog) overLoad() bool {
+	return l.load != nil && l.loadMax > 0 && l.load.bytes.Load()+l.load.replay.Load() > l.loadMax
+}
+
+// detachLoad takes what the log holds out of the principal's counts, for
+// good (its session died).
+func (l *eventLog) detachLoad() {
+	l.held(-l.unsentBytes, -l.sentBytes)
+	l.load = nil
+}
+
+// resize moves the held events, in order, to a ring of size slots.
+func (l *eventLog) resize(size int) {
+	ring := make([]*sockdv1.EventsResponse, size)
+	for i := range l.count {
+		ring[i] = l.ring[(l.head+i)%len(l.ring)]
+	}
+	l.ring, l.head = ring, 0
+}
+
+// maxReplayBytes bounds the payload of sent events a session keeps for
+// replay, as MaxCompletionBytes bounds the unsent.
+const maxReplayBytes = 32 << 20
+
+func newEventLog(capacity int) eventLog {
+	return eventLog{ring: make([]*sockdv1.EventsResponse, capacity), next: 1,
+		base: capacity, maxSentBytes: maxReplayBytes}
+}
+
+func (l *eventLog) append(ev *sockdv1.EventsResponse) {
+	ev.Sequence = l.next
+	l.next++
+	n := payloadBytes(ev)
+	l.unsentBytes += n
+	l.held(n, 0)
+	if l.count == len(l.ring) {
+		if l.ring[l.head].Sequence > l.sent {
+			l.resize(2 * len(l.ring)) // keep the unsent
+		} else {
+			l.dropOldest()
+		}
+	}
+	l.ring[(l.head+l.count)%len(l.ring)] = ev
+	l.count++
+	l.trimSent()
+}
+
+// trimSent drops the oldest sent events past base events or maxSentBytes,
+// and gives back a ring a burst grew once the stream has caught up (not
+// sooner, so that a backlog hovering at base does not resize back and forth).
+func (l *eventLog) trimSent() {
+	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes || l.overLoad()) {
+		l.dropOldest()
+	}
+	if len(l.ring) > l.base && l.count <= l.base && l.unsent() == 0 {
+		l.resize(l.base)
+	}
+}
+
+// dropOldest forgets the oldest held event.
+func (l *eventLog) dropOldest() {
+	old := l.ring[l.head]
+	n := payloadBytes(old)
+	if old.Sequence > l.sent {
+		l.unsentBytes -= n
+		l.held(-n, 0)
+	} else {
+		l.sentBytes -= n
+		l.held(0, -n)
+	}
+	l.ring[l.head] = nil
+	l.head = (l.head + 1) % len(l.ring)
+	l.count--
+}
+
+// last is the sequence of the newest event, 0 if none yet.
+func (l *eventLog) last() uint64 { return l.next - 1 }
+
+// firstHeld is the sequence of the oldest held event (next if none is held).
+func (l *eventLog) firstHeld() uint64 { return l.next - uint64(l.count) }
+
+// after returns up to limit held events with sequence > seq.
+func (l *eventLog) after(seq uint64, limit int) []*sockdv1.EventsResponse {
+	first := l.firstHeld()
+	skip := 0
+	if seq >= first {
+		skip = int(seq - first + 1)
+	}
+	n := min(l.count-skip, limit)
+	if n <= 0 {
+		return nil
+	}
+	out := make([]*sockdv1.EventsResponse, n)
+	for i := range out {
+		out[i] = l.ring[(l.head+skip+i)%len(l.ring)]
+	}
+	return out
+}
+
+// take is after for a stream about to send the events: from then on a
+// cancel does not withdraw them.
+func (l *eventLog) take(seq uint64, limit int) []*sockdv1.EventsResponse {
+	out := l.after(seq, limit)
+	if len(out) > 0 {
+		l.taken = max(l.taken, out[len(out)-1].Sequence)
+	}
+	return out
+}
+
+func (l *eventLog) markSent(seq uint64) {
+	if seq <= l.sent {
+		return
+	}
+	first := l.firstHeld()
+	for q := max(l.sent+1, first); q <= seq && q < l.next; q++ {
+		n := payloadBytes(l.ring[(l.head+int(q-first))%len(l.ring)])
+		l.unsentBytes -= n
+		l.sentBytes += n
+		l.held(-n, n)
+	}
+	l.sent = seq
+	l.trimSent()
+}
+
+// each calls fn for every held event no stream has taken yet.
+func (l *eventLog) each(fn func(*sockdv1.EventsResponse)) {
+	for i := range l.count {
+		if ev := l.ring[(l.head+i)%len(l.ring)]; ev.Sequence > max(l.sent, l.taken) && ev.Event != nil {
+			fn(ev)
+		}
+	}
+}
+
+// withdraw replaces each held event no stream has taken that match picks by
+// a placeholder of the same sequence, which streams skip: sequences stay
+// dense, so a resumed stream sees no gap.
+func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
+	for i := range l.count {
+		slot := (l.head + i) % len(l.ring)
+		ev := l.ring[slot]
+		if ev.Sequence <= max(l.sent, l.taken) || ev.Event == nil || !match(ev) {
+			continue
+		}
+		n := payloadBytes(ev)
+		l.unsentBytes -= n
+		l.held(-n, 0)
+		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
+	}
+}
+
+func (l *eventLog) unsent() int {
+	if last := l.last(); last > l.sent {
+		return int(last - l.sent)
+	}
+	return 0
+}
