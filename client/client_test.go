@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockd/sockd/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {

@@ -181,3 +181,10 @@ func enumNames(d protoreflect.EnumDescriptor) []string {
 	}
 	return names
 }
+
+// ParseOptionLevel parses an option level: otp, socket, ip, ipv6, tcp, udp
+// or sctp.
+func ParseOptionLevel(s string) (sockdv1.OptionLevel, error) {
+	n, err := parseEnum(s, "option level", sockdv1.OptionLevel(0).Descriptor())
+	return sockdv1.OptionLevel(n), err
+}

@@ -40,9 +40,27 @@ func (c *Client) IsSupported(ctx context.Context, keys ...string) (bool, error) 
 	return resp.GetSupported(), nil
 }
 
-// ParseOptionLevel parses an option level: otp, socket, ip, ipv6, tcp, udp
-// or sctp.
-func ParseOptionLevel(s string) (sockdv1.OptionLevel, error) {
-	n, err := parseEnum(s, "option level", sockdv1.OptionLevel(0).Descriptor())
-	return sockdv1.OptionLevel(n), err
+// SetOpt sets a typed option.
+func (s *Session) SetOpt(ctx context.Context, id string, key *sockdv1.OptionKey, value *sockdv1.OptionValue) (*sockdv1.SetOptResponse, error) {
+	return result(s.api().SetOpt(s.OutgoingContext(ctx), &sockdv1.SetOptRequest{SocketId: id, Key: key, Value: value}))
+}
+
+// GetOpt gets a typed option.
+func (s *Session) GetOpt(ctx context.Context, id string, key *sockdv1.OptionKey) (*sockdv1.GetOptResponse, error) {
+	return result(s.api().GetOpt(s.OutgoingContext(ctx), &sockdv1.GetOptRequest{SocketId: id, Key: key}))
+}
+
+// SetOptNative sets an option by its numeric level and name.
+func (s *Session) SetOptNative(ctx context.Context, id string, level, name int32, value *sockdv1.NativeValue) (*sockdv1.SetOptNativeResponse, error) {
+	return result(s.api().SetOptNative(s.OutgoingContext(ctx), &sockdv1.SetOptNativeRequest{
+		SocketId: id, Level: level, Name: name, Value: value,
+	}))
+}
+
+// GetOptNative gets an option by its numeric level and name, decoded as spec
+// says.
+func (s *Session) GetOptNative(ctx context.Context, id string, level, name int32, spec *sockdv1.NativeValueSpec) (*sockdv1.GetOptNativeResponse, error) {
+	return result(s.api().GetOptNative(s.OutgoingContext(ctx), &sockdv1.GetOptNativeRequest{
+		SocketId: id, Level: level, Name: name, Spec: spec,
+	}))
 }

@@ -45,30 +45,6 @@ func (c *Client) UseRegistry(ctx context.Context, enabled bool) error {
 	return err
 }
 
-// Debug sets the daemon's global debug flag (socket:debug/1): every
-// socket's operations are logged at its debug level. Only an admin may.
-func (c *Client) Debug(ctx context.Context, enabled bool) error {
-	_, err := c.api.Debug(ctx, &sockdv1.DebugRequest{Enabled: enabled})
-	return err
-}
-
-// SocketDebug sets the debug flag of sockets opened from now on
-// (socket:socket_debug/1). Only an admin may.
-func (c *Client) SocketDebug(ctx context.Context, enabled bool) error {
-	_, err := c.api.SocketDebug(ctx, &sockdv1.SocketDebugRequest{Enabled: enabled})
-	return err
-}
-
-// GlobalInfo returns socket:info/0: the global flags, the counts of open
-// sockets by domain, type and protocol, and the engine's facts.
-func (c *Client) GlobalInfo(ctx context.Context) (*sockdv1.GlobalInfoResponse, error) {
-	return c.api.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{})
-}
-
-// Client returns the client the session was created with, for the calls
-// that need no session (NumberOf, WhichSockets, UseRegistry, GlobalInfo).
-func (s *Session) Client() *Client { return s.client }
-
 // Monitor monitors a socket (socket:monitor/1) and returns the monitor's
 // id. The session receives a DownEvent with that id when the socket closes
 // (reason "closed"; at once if it is already closed), or at once with reason

@@ -100,3 +100,7 @@ func (s *Session) Close(ctx context.Context) error {
 
 // api returns the stubs; calls through it must use OutgoingContext.
 func (s *Session) api() sockdv1.SocketServiceClient { return s.client.api }
+
+// Client returns the client the session was created with, for the calls
+// that need no session (NumberOf, WhichSockets, UseRegistry, GlobalInfo).
+func (s *Session) Client() *Client { return s.client }

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -290,4 +291,56 @@ func isPlainText(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// NetAddr converts a daemon address to a net.Addr: *net.TCPAddr (or
+// *net.UDPAddr when network starts with "udp") for inet and inet6,
+// *net.UnixAddr for local, nil otherwise.
+func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
+	var ip netip.Addr
+	var port uint32
+	var zone string
+	switch f := a.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet:
+		ip, _ = netip.ParseAddr(f.Inet.GetAddress())
+		port = f.Inet.GetPort()
+	case *sockdv1.SockAddr_Inet6:
+		ip, _ = netip.ParseAddr(f.Inet6.GetAddress())
+		port = f.Inet6.GetPort()
+		if f.Inet6.GetScopeId() != 0 {
+			zone = fmt.Sprint(f.Inet6.GetScopeId())
+		}
+	case *sockdv1.SockAddr_Local:
+		name := string(f.Local.GetPath())
+		if strings.HasPrefix(name, "\x00") {
+			name = "@" + name[1:] // an abstract name, as package net writes it
+		}
+		return &net.UnixAddr{Name: name, Net: "unix"}
+	default:
+		return nil
+	}
+	ap := netip.AddrPortFrom(ip.WithZone(zone), uint16(port))
+	if len(network) >= 3 && network[:3] == "udp" {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// inetSockAddr parses "ip:port" for network tcp*/udp* into a daemon address
+// and the domain to open.
+func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, Domain{}, fmt.Errorf("address %q: want an IP literal and a port: %w", address, err)
+	}
+	ip := ap.Addr().Unmap()
+	wants6 := network == "tcp6" || network == "udp6"
+	wants4 := network == "tcp4" || network == "udp4"
+	switch {
+	case ip.Is4() && !wants6:
+		return inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Address{Address: ip.String()}, Port: uint32(ap.Port())}), Inet, nil
+	case ip.Is6() && !wants4:
+		return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), Inet6, nil
+	}
+	return nil, Domain{}, fmt.Errorf("address %q does not fit network %q", address, network)
 }
