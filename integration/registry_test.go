@@ -525,8 +525,8 @@ func TestSockctlRegistryVerbs(t *testing.T) {
 	}
 
 	mon := c.ok(t, "monitor", id)
-	if got := c.ok(t, "demonitor", mon); got != "true" {
-		t.Errorf("demonitor = %q", got)
+	if got := c.ok(t, "cancel-monitor", mon); got != "true" {
+		t.Errorf("cancel-monitor = %q", got)
 	}
 	if got := jsonLines(t, c.ok(t, "demonitor", mon, "-o", "json"))[0]["removed"]; got != false {
 		t.Errorf("second demonitor -o json removed = %v", got)

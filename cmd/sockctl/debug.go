@@ -15,13 +15,3 @@ traces only the sockets whose flag is on. This is the daemon's global flag:
 only an admin may set it. global-info shows the current value.`,
 		(*client.Client).Debug)
 }
-
-func newSocketDebugCommand(a *app) *cobra.Command {
-	return newSwitchCommand(a, "socket-debug",
-		"Set the debug flag new sockets get (Erlang's socket:socket_debug/1)",
-		`Set the debug flag (otp debug) of sockets opened from now on; an open with
---debug sets it either way, and sockets already open keep theirs. This is the
-daemon's default: only an admin may set it. global-info shows the current
-value.`,
-		(*client.Client).SocketDebug)
-}

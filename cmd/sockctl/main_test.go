@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sockd/sockd/internal/leakcheck"
 	"google.golang.org/grpc"
+
+	"github.com/sockd/sockd/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {

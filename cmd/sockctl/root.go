@@ -119,7 +119,7 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 		newDebugCommand(a),
 		newSocketDebugCommand(a),
 		newMonitorCommand(a),
-		newDemonitorCommand(a),
+		newCancelMonitorCommand(a),
 		newGlobalInfoCommand(a),
 		newNcCommand(a),
 		newForwardCommand(a),

@@ -23,7 +23,7 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/internal/daemonaddr"
-	sockopts "github.com/sockd/sockd/options"
+	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"github.com/sockd/sockd/registry"
 	"github.com/sockd/sockd/server"
@@ -50,7 +50,7 @@ const streamWorkers = 64
 
 // daemon is the wiring of one sockd process.
 type daemon struct {
-	opts    options
+	opts    config
 	log     *slog.Logger
 	engine  *engine.Engine
 	service *server.Service
@@ -59,7 +59,7 @@ type daemon struct {
 	metrics *metrics // nil without --metrics-listen
 }
 
-func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
+func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	policy, err := loadPolicy(opts.policy, logger)
 	if err != nil {
 		return nil, fmt.Errorf("--policy: %w", err)
@@ -79,11 +79,11 @@ func newDaemon(opts options, logger *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err // it says "engine: ..."
 	}
-	probeCtx, cancelProbe := context.WithTimeout(context.Background(), sockopts.ProbeTimeout)
-	host := sockopts.Probe(probeCtx)
+	probeCtx, cancelProbe := context.WithTimeout(context.Background(), options.ProbeTimeout)
+	host := options.Probe(probeCtx)
 	if probeCtx.Err() != nil {
 		// Probe reports the options it had no time for as unsupported.
-		logger.Warn("option probe timed out: options not probed are reported unsupported", "timeout", sockopts.ProbeTimeout)
+		logger.Warn("option probe timed out: options not probed are reported unsupported", "timeout", options.ProbeTimeout)
 	}
 	cancelProbe()
 	svc := server.New(server.Config{

@@ -17,7 +17,7 @@ import (
 // already stopped), serve shuts down and returns the error, so sockd exits 1
 // rather than 0.
 func TestServeFailureIsReported(t *testing.T) {
-	opts := options{registry: true, stopTimeout: 5 * time.Second}
+	opts := config{registry: true, stopTimeout: 5 * time.Second}
 	d, err := newDaemon(opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -13,16 +13,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockd/sockd/server"
-
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/internal/daemonaddr"
 	"github.com/sockd/sockd/internal/version"
 	"github.com/sockd/sockd/registry"
+	"github.com/sockd/sockd/server"
 )
 
-type options struct {
+// config is what the flags say.
+type config struct {
 	listen        []string
 	logLevel      string
 	grace         time.Duration
@@ -50,7 +50,7 @@ func main() {
 }
 
 func newRootCommand() *cobra.Command {
-	var opts options
+	var opts config
 	cmd := &cobra.Command{
 		Use:     "sockd",
 		Version: version.String(),
@@ -103,7 +103,7 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-func listenAddresses(opts options) []string {
+func listenAddresses(opts config) []string {
 	if len(opts.listen) > 0 {
 		return opts.listen
 	}
@@ -111,7 +111,7 @@ func listenAddresses(opts options) []string {
 }
 
 // validate refuses values the flags' help does not give a meaning to.
-func (o options) validate() error {
+func (o config) validate() error {
 	switch {
 	case o.grace < server.MinGrace:
 		return fmt.Errorf("--session-grace %v: want at least %v", o.grace, server.MinGrace)
@@ -131,7 +131,7 @@ func (o options) validate() error {
 	return nil
 }
 
-func (o options) listensTLS() bool {
+func (o config) listensTLS() bool {
 	for _, addr := range listenAddresses(o) {
 		if network, _, err := daemonaddr.Split(addr); err == nil && network == "tls" {
 			return true
@@ -145,7 +145,7 @@ func (o options) listensTLS() bool {
 const minEventBacklog = 16
 
 // run serves until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, opts options) error {
+func run(ctx context.Context, opts config) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}

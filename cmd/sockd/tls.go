@@ -11,7 +11,7 @@ import (
 // serverTLSConfig is the configuration of --listen tls:// listeners: the
 // daemon's certificate, and mutual TLS against the client CA: every client
 // presents a certificate that chains to it, whose subject is its principal.
-func serverTLSConfig(opts options) (*tls.Config, error) {
+func serverTLSConfig(opts config) (*tls.Config, error) {
 	if opts.tlsCert == "" || opts.tlsKey == "" || opts.tlsClientCA == "" {
 		return nil, errors.New("a tls:// listener needs --tls-cert, --tls-key and --tls-client-ca")
 	}

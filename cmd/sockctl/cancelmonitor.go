@@ -9,10 +9,11 @@ import (
 	"github.com/sockd/sockd/client"
 )
 
-func newDemonitorCommand(a *app) *cobra.Command {
+func newCancelMonitorCommand(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "demonitor MONITOR",
-		Short: "Cancel a socket monitor (Erlang's socket:cancel_monitor/1)",
+		Use:     "cancel-monitor MONITOR",
+		Aliases: []string{"demonitor"},
+		Short:   "Cancel a socket monitor (Erlang's socket:cancel_monitor/1)",
 		Long: `Cancel a monitor and print whether it was removed: true, and no down event
 for it will come; false if it does not exist, already fired, or another
 session made it (only the monitoring session may cancel, as in Erlang).`,
