@@ -13,20 +13,12 @@ import (
 
 // SetOpt implements sockdv1.SocketServiceServer: socket:setopt/3.
 func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv1.SetOptResponse, error) {
-	sess, sock, err := s.target(ctx, r.GetSocketId())
-	if err != nil {
-		return nil, err
-	}
-	key, bad, err := decodeOptionKey(r.GetKey())
+	sess, sock, o, bad, err := s.targetOption(ctx, r.GetSocketId(), r.GetKey(), true)
 	if err != nil {
 		return nil, err
 	}
 	if bad != nil {
 		return &sockdv1.SetOptResponse{Error: bad}, nil
-	}
-	o, se := s.findOption(sock, key, true)
-	if se != nil {
-		return &sockdv1.SetOptResponse{Error: se}, nil
 	}
 	switch o.Type {
 	case options.TypeOTPProcess:
@@ -55,26 +47,18 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 			return nil, err
 		}
 	}
-	se, err = outcome(options.SetResolved(sock, o, value))
+	se, err := outcome(options.SetResolved(sock, o, value))
 	return &sockdv1.SetOptResponse{Error: se}, err
 }
 
 // GetOpt implements sockdv1.SocketServiceServer: socket:getopt/2.
 func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv1.GetOptResponse, error) {
-	_, sock, err := s.target(ctx, r.GetSocketId())
-	if err != nil {
-		return nil, err
-	}
-	key, bad, err := decodeOptionKey(r.GetKey())
+	_, sock, o, bad, err := s.targetOption(ctx, r.GetSocketId(), r.GetKey(), false)
 	if err != nil {
 		return nil, err
 	}
 	if bad != nil {
 		return &sockdv1.GetOptResponse{Error: bad}, nil
-	}
-	o, se := s.findOption(sock, key, false)
-	if se != nil {
-		return &sockdv1.GetOptResponse{Error: se}, nil
 	}
 	switch o.Type {
 	case options.TypeOTPProcess:
@@ -98,6 +82,22 @@ func (s *Service) GetOpt(ctx context.Context, r *sockdv1.GetOptRequest) (*sockdv
 		return &sockdv1.GetOptResponse{Error: se}, err
 	}
 	return &sockdv1.GetOptResponse{Value: encodeOptionValue(o.Type, v)}, nil
+}
+
+// targetOption finds the socket (as target) and the option's row (as
+// findOption) of a setopt or getopt; bad is the in-band answer to a key
+// Erlang answers {error, ...}.
+func (s *Service) targetOption(ctx context.Context, id string, k *sockdv1.OptionKey, set bool) (sess *Session, sock *engine.Socket, o *options.Option, bad *sockdv1.SocketError, err error) {
+	sess, sock, err = s.target(ctx, id)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	key, bad, err := decodeOptionKey(k)
+	if err != nil || bad != nil {
+		return nil, nil, nil, bad, err
+	}
+	o, bad = s.findOption(sock, key, set)
+	return sess, sock, o, bad, nil
 }
 
 // findOption finds key's row for a setopt or getopt on sock, and answers
