@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/enumname"
 	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -339,18 +340,12 @@ func (s *Service) features() map[string]bool {
 		"sendfile": false,
 	}
 	for _, m := range msgFlags {
-		f["msg_flags."+enumWord(m.flag.String(), "MSG_FLAG_")] = m.bit != 0
+		f["msg_flags."+enumname.Of(m.flag.Descriptor(), m.flag.Number())] = m.bit != 0
 	}
 	for p := range protocols {
-		f["protocols."+enumWord(p.String(), "PROTOCOL_")] = true
+		f["protocols."+enumname.Of(p.Descriptor(), p.Number())] = true
 	}
 	return f
-}
-
-// enumWord is an enum value's name as the API's text forms spell it:
-// MSG_FLAG_PEEK is peek.
-func enumWord(name, prefix string) string {
-	return strings.ToLower(strings.TrimPrefix(name, prefix))
 }
 
 // hostOptions is the probed host, probing now if the daemon did not.

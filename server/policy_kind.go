@@ -6,8 +6,9 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
-	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"github.com/sockd/sockd/internal/enumname"
 )
 
 // socketKind is an entry of a rule's open list: "DOMAIN TYPE [PROTOCOL]",
@@ -28,13 +29,13 @@ func parseSocketKind(s string) (socketKind, error) {
 	}
 	var k socketKind
 	var err error
-	if k.domain, err = kindField(f[0], "domain", sockdv1.Domain_value, "DOMAIN_", domains); err != nil {
+	if k.domain, err = kindField(f[0], "domain", domains); err != nil {
 		return socketKind{}, err
 	}
-	if k.typ, err = kindField(f[1], "type", sockdv1.Type_value, "TYPE_", types); err != nil {
+	if k.typ, err = kindField(f[1], "type", types); err != nil {
 		return socketKind{}, err
 	}
-	if k.protocol, err = kindField(f[2], "protocol", sockdv1.Protocol_value, "PROTOCOL_", protocols); err != nil {
+	if k.protocol, err = kindField(f[2], "protocol", protocols); err != nil {
 		return socketKind{}, err
 	}
 	k.protocol = defaultProtocol(k.domain, k.typ, k.protocol)
@@ -43,14 +44,15 @@ func parseSocketKind(s string) (socketKind, error) {
 
 // kindField parses "*", a number, or the name the API's enum gives
 // (DOMAIN_INET is "inet"), resolved through the same table Open uses.
-func kindField[E ~int32](s, what string, names map[string]int32, prefix string, table map[E]int) (int, error) {
+func kindField[E protoEnum](s, what string, table map[E]int) (int, error) {
 	if s == "*" {
 		return -1, nil
 	}
 	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
 		return int(n), nil
 	}
-	if v, ok := names[prefix+strings.ToUpper(s)]; ok {
+	var zero E
+	if v, ok := enumname.Parse(zero.Descriptor(), s); ok {
 		if n, ok := table[E(v)]; ok {
 			return n, nil
 		}
@@ -103,18 +105,15 @@ func (k socketKind) String() string {
 
 // kindName spells a domain, type or protocol number as the API's enum
 // names it, or as the number.
-func kindName[E interface {
-	~int32
-	String() string
-}](n int, table map[E]int) string {
+func kindName[E protoEnum](n int, table map[E]int) string {
 	if e, ok := reverse(table, n); ok {
-		return enumShortName(e.String())
+		return enumname.Of(e.Descriptor(), protoreflect.EnumNumber(e))
 	}
 	return strconv.Itoa(n)
 }
 
-// enumShortName turns "DOMAIN_INET" into "inet".
-func enumShortName(s string) string {
-	_, name, _ := strings.Cut(s, "_")
-	return strings.ToLower(name)
+// protoEnum is a generated protobuf enum type.
+type protoEnum interface {
+	~int32
+	Descriptor() protoreflect.EnumDescriptor
 }

@@ -26,3 +26,12 @@ func Of(d protoreflect.EnumDescriptor, n protoreflect.EnumNumber) string {
 	}
 	return strings.ToLower(strings.TrimPrefix(string(v.Name()), Prefix(d)))
 }
+
+// Parse returns the number of d's value that Of spells name, if d has one.
+func Parse(d protoreflect.EnumDescriptor, name string) (protoreflect.EnumNumber, bool) {
+	v := d.Values().ByName(protoreflect.Name(Prefix(d) + strings.ToUpper(name)))
+	if v == nil || name == "" || strings.ToLower(name) == "unspecified" {
+		return 0, false
+	}
+	return v.Number(), true
+}
