@@ -20,9 +20,26 @@ type NativeSpec struct {
 	Buffer []byte
 }
 
-// soPeerPidfd is SO_PEERPIDFD (Linux 6.5), which x/sys/unix does not name
-// yet: its getsockopt installs a pidfd in the caller's descriptor table.
-const soPeerPidfd = 77
+// Native options that x/sys/unix does not name yet.
+const (
+	soPeerPidfd             = 77  // SO_PEERPIDFD (Linux 6.5)
+	mptcpFullInfo           = 4   // MPTCP_FULL_INFO (Linux 6.9), level SOL_MPTCP
+	sctpSockoptPeeloff      = 102 // SCTP_SOCKOPT_PEELOFF, level SOL_SCTP (IPPROTO_SCTP)
+	sctpSockoptPeeloffFlags = 122 // SCTP_SOCKOPT_PEELOFF_FLAGS
+	sctpSockoptConnectx3    = 111 // SCTP_SOCKOPT_CONNECTX3
+)
+
+// refusedNativeGets are the getsockopt options whose buffer is not only
+// data: through them the kernel acts on the daemon's process itself,
+// whoever asks (a native getopt otherwise only fills a buffer).
+var refusedNativeGets = map[[2]int]string{
+	{unix.SOL_SOCKET, soPeerPidfd}:                "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes",
+	{unix.IPPROTO_TCP, unix.TCP_ZEROCOPY_RECEIVE}: "TCP_ZEROCOPY_RECEIVE maps and copies received data to addresses its buffer names, in the daemon's memory",
+	{unix.SOL_MPTCP, mptcpFullInfo}:               "MPTCP_FULL_INFO writes to addresses its buffer names, in the daemon's memory",
+	{unix.IPPROTO_SCTP, sctpSockoptPeeloff}:       "SCTP_SOCKOPT_PEELOFF would install a descriptor in the daemon that nothing closes",
+	{unix.IPPROTO_SCTP, sctpSockoptPeeloffFlags}:  "SCTP_SOCKOPT_PEELOFF_FLAGS would install a descriptor in the daemon that nothing closes",
+	{unix.IPPROTO_SCTP, sctpSockoptConnectx3}:     "SCTP_SOCKOPT_CONNECTX3 connects to addresses read from the daemon's memory where its buffer points",
+}
 
 // NativeKey is the key that names a native option (a raw level and name)
 // in errors: native(Level,Name).
@@ -75,8 +92,8 @@ func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 	if err := checkNative(level, name); err != nil {
 		return nil, err
 	}
-	if level == unix.SOL_SOCKET && name == soPeerPidfd {
-		return nil, optionErr(NativeKey(level, name), "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes")
+	if why, refused := refusedNativeGets[[2]int{level, name}]; refused {
+		return nil, &OptionError{Key: NativeKey(level, name), Reason: why}
 	}
 	var buf []byte
 	switch {

@@ -356,6 +356,19 @@ func TestNative(t *testing.T) {
 	if after := openFds(t); after != before {
 		t.Errorf("descriptors %d -> %d", before, after)
 	}
+	// Gets through which the kernel writes where the buffer points, or
+	// installs descriptors, are refused before any syscall, whatever the
+	// socket (a TCP one answers TCP_ZEROCOPY_RECEIVE with a zeroed buffer).
+	tcp := openSocket(t, unix.AF_INET, unix.SOCK_STREAM, 0)
+	for _, key := range [][2]int{
+		{unix.IPPROTO_TCP, unix.TCP_ZEROCOPY_RECEIVE}, {unix.SOL_MPTCP, 4}, // MPTCP_FULL_INFO
+		{unix.IPPROTO_SCTP, 102}, {unix.IPPROTO_SCTP, 122}, {unix.IPPROTO_SCTP, 111}, // peeloff, peeloff_flags, connectx3
+	} {
+		zc := make([]byte, 64)
+		if _, err := GetNative(tcp, key[0], key[1], NativeSpec{Buffer: zc}); !errors.As(err, &optErr) {
+			t.Errorf("native getopt %v: %v, want an OptionError", key, err)
+		}
+	}
 }
 
 // openFds counts this process's open descriptors.

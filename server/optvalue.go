@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -320,7 +321,7 @@ func encodeOptionValue(t options.ValueType, v any) *sockdv1.OptionValue {
 	case int:
 		return encodeKindValue(t, x)
 	case string:
-		out.Value = &sockdv1.OptionValue_StringValue{StringValue: x}
+		out.Value = &sockdv1.OptionValue_StringValue{StringValue: validText(x)}
 	case options.Linger:
 		out.Value = &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: x.OnOff, Linger: uint32(max(x.Seconds, 0))}}
 	case options.Timeval:
@@ -392,4 +393,24 @@ func encodeKindValue(t options.ValueType, n int) *sockdv1.OptionValue {
 		}
 	}
 	return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_IntValue{IntValue: int64(n)}}
+}
+
+// validText is s as a protobuf string may carry it: a kernel's string
+// (an interface name) may hold bytes that are not UTF-8, which would fail
+// the whole answer; each such byte is written \xNN, as Go quotes it.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
