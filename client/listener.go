@@ -84,16 +84,27 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 
 // Accept implements net.Listener. As package net's, it skips a connection
 // that failed before it could be used (the peer reset it first), and its
-// errors are Temporary when a retry may succeed (emfile, or a quota of the
-// daemon), so that http.Serve backs off rather than stop serving.
+// errors are Temporary when a retry may succeed (emfile, a quota of the
+// daemon, a broken connection to the daemon), so that http.Serve backs off
+// rather than stop serving. Once Close has begun it returns no connection:
+// one the daemon accepted meanwhile is closed (an http.Server's Shutdown
+// would otherwise serve it after telling every connection to go away).
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
 		if err != nil {
 			return nil, l.acceptError(err)
 		}
+		if l.closed.Load() {
+			l.sess.closeSocket(resp.GetSocketId())
+			return nil, l.acceptError(net.ErrClosed)
+		}
 		conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
 		if err == nil {
+			if l.closed.Load() {
+				conn.Close()
+				return nil, l.acceptError(net.ErrClosed)
+			}
 			return conn, nil
 		}
 		l.sess.closeSocket(resp.GetSocketId())
@@ -112,8 +123,8 @@ func (l *Listener) acceptError(err error) error {
 }
 
 // Close implements net.Listener: the daemon socket is closed, and a blocked
-// Accept returns with the daemon's closed answer, or with a connection the
-// daemon accepted just before, which it returns. Its call is cancelled only
+// Accept returns net.ErrClosed (closing a connection the daemon accepted
+// just before). Its call is cancelled only
 // when the daemon could not be told, or does not answer within closePrompt:
 // a call cancelled while the daemon accepts would leave that connection
 // open there, its id unknown.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -187,36 +188,58 @@ func (s *Session) DialAddr(ctx context.Context, addr *sockdv1.SockAddr) (*Conn, 
 // dialAddr is DialAddr with the network the caller named ("tcp" stays
 // "tcp" in addresses and errors, as in package net).
 func (s *Session) dialAddr(ctx context.Context, network string, addr *sockdv1.SockAddr) (*Conn, error) {
-	id, err := s.OpenStream(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.NewConn(ctx, network, id)
-	if err != nil {
+	id, err := s.openStream(ctx, addr)
+	if err == nil {
+		var c *Conn
+		if c, err = s.NewConn(ctx, network, id); err == nil {
+			return c, nil
+		}
 		s.CloseSocket(context.WithoutCancel(ctx), id)
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	return c, nil
+	return nil, dialError(ctx, network, addr, err)
 }
 
 // OpenStream opens a stream socket of addr's family (inet, inet6 or local)
 // in the daemon, connects it to addr and returns its id, for calls that use
 // the socket itself rather than a Conn (such as Relay).
 func (s *Session) OpenStream(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
-	network, domain, protocol, err := streamKind(addr)
+	id, err := s.openStream(ctx, addr)
 	if err != nil {
-		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+		network, _, _, _ := streamKind(addr)
+		return "", dialError(ctx, network, addr, err)
+	}
+	return id, nil
+}
+
+func (s *Session) openStream(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
+	_, domain, protocol, err := streamKind(addr)
+	if err != nil {
+		return "", err
 	}
 	open, err := s.Open(ctx, domain, Stream, protocol, OpenOpts{})
 	if err != nil {
-		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+		return "", err
 	}
 	id := open.GetSocketId()
 	if _, err := s.Connect(ctx, id, addr, Infinity); err != nil {
 		s.CloseSocket(context.WithoutCancel(ctx), id)
-		return "", &net.OpError{Op: "dial", Net: network, Err: err}
+		return "", err
 	}
 	return id, nil
+}
+
+// dialError is a failed dial as package net reports one: the address
+// dialled, a context's end as net.Dialer's (errors.Is context.Canceled, or
+// os.ErrDeadlineExceeded, a net.Error whose Timeout is true; the daemon
+// answers a deadline it was told of with its timeout).
+func dialError(ctx context.Context, network string, addr *sockdv1.SockAddr, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		err = fmt.Errorf("%w (%w)", context.Canceled, err)
+	case errors.Is(err, ErrTimeout) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		err = os.ErrDeadlineExceeded
+	}
+	return &net.OpError{Op: "dial", Net: network, Addr: NetAddr(network, addr), Err: err}
 }
 
 // streamKind is what to open for a stream socket to or at addr.
@@ -449,13 +472,23 @@ func (c *Conn) finishClose(linger time.Duration) error {
 	return c.sess.closeSocket(c.id)
 }
 
-// SetLinger sets how long bytes earlier Writes handed over may take to
-// reach the daemon once Close is called: with sec < 0 (the default) up to
-// 10 s, Close returning after closePrompt at the most (the rest drains in
-// the background, and Client.Close waits for it); with sec > 0 up to sec
-// seconds, Close waiting for them; with sec == 0 none (they are discarded).
-// The socket is closed in the end all the same.
+// SetLinger is net.TCPConn's: how Close treats data not yet sent, in both
+// legs. The daemon socket's SO_LINGER is set as package net sets it (sec < 0
+// off, the kernel sending in the background; sec == 0 a reset at Close,
+// unsent data discarded; sec > 0 Close waiting up to sec seconds for the
+// peer to take it), and bytes earlier Writes handed over may take as long
+// to reach the daemon: with sec < 0 up to 10 s, Close returning after
+// closePrompt at the most (the rest drains in the background, and
+// Client.Close waits for it); with sec > 0 up to sec seconds, Close waiting
+// for them; with sec == 0 none.
 func (c *Conn) SetLinger(sec int) error {
+	linger := &sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
+	if _, err := c.sess.SetOpt(ctx, c.id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: linger}}); err != nil {
+		return c.opError("set", err)
+	}
 	c.linger.Store(int64(sec))
 	return nil
 }

@@ -34,30 +34,56 @@ type PacketConn struct {
 	once            sync.Once
 }
 
-// ListenPacket opens a UDP socket in the daemon bound to address (an IP
-// literal and port). network is "udp", "udp4" or "udp6".
+// ListenPacket opens a datagram socket in the daemon bound to address:
+// network "udp", "udp4" or "udp6" with an IP literal and port, or
+// "unixgram" with a path (an abstract name written "@name", as package net
+// writes it).
 func (s *Session) ListenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
-	addr, domain, err := inetSockAddr(network, address)
+	addr, domain, protocol, err := packetAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	open, err := s.Open(ctx, domain, Dgram, UDP, OpenOpts{})
+	open, err := s.Open(ctx, domain, Dgram, protocol, OpenOpts{})
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	id := open.GetSocketId()
 	_, err = s.Bind(ctx, id, addr)
-	var name *sockdv1.SockNameResponse
+	var p *PacketConn
 	if err == nil {
-		name, err = s.SockName(ctx, id)
+		p, err = s.NewPacketConn(ctx, network, id)
 	}
 	if err != nil {
 		s.CloseSocket(context.WithoutCancel(ctx), id)
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
+	return p, nil
+}
+
+// NewPacketConn binds a PacketConn to the datagram socket id, which the
+// session must be able to use. network names the socket's kind in errors
+// and addresses: "udp", "udp4", "udp6" or "unixgram".
+func (s *Session) NewPacketConn(ctx context.Context, network, id string) (*PacketConn, error) {
+	name, err := s.SockName(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	p := &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{})}
 	p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
 	return p, nil
+}
+
+// packetAddr is address for network, and what to open for it.
+func packetAddr(network, address string) (*sockdv1.SockAddr, Domain, Protocol, error) {
+	switch network {
+	case "udp", "udp4", "udp6":
+		sa, d, err := inetSockAddr(network, address)
+		return sa, d, UDP, err
+	case "unixgram":
+		sa, err := unixSockAddr(address)
+		return sa, Local, DefaultProtocol, err
+	}
+	return nil, Domain{}, Protocol{}, net.UnknownNetworkError(network)
 }
 
 // maxDatagram is the largest UDP datagram: a larger buffer reads no more,
@@ -131,6 +157,9 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // its IPv4-mapped IPv6 address, so that a reply reaches any peer ReadFrom
 // reported.
 func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
+	if p.network == "unixgram" {
+		return unixSockAddr(addr.String())
+	}
 	local, ok := p.local.(*net.UDPAddr)
 	if !ok || local.IP.To4() != nil {
 		dest, _, err := inetSockAddr(p.network, addr.String())
@@ -144,7 +173,7 @@ func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
 	if ip.Is4() {
 		ip = netip.AddrFrom16(ip.As16())
 	}
-	return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), nil
+	return inet6SockAddr(ip, ap.Port())
 }
 
 // timeout turns deadline into the call's Timeout, failing at once when it
@@ -190,6 +219,9 @@ func (p *PacketConn) LocalAddr() net.Addr { return p.local }
 
 // SetDeadline implements net.PacketConn.
 func (p *PacketConn) SetDeadline(t time.Time) error {
+	if p.isClosed() {
+		return p.opError("set", nil, net.ErrClosed)
+	}
 	p.mu.Lock()
 	p.setReadDeadlineLocked(t)
 	p.writeDeadline = t
@@ -199,10 +231,22 @@ func (p *PacketConn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline implements net.PacketConn.
 func (p *PacketConn) SetReadDeadline(t time.Time) error {
+	if p.isClosed() {
+		return p.opError("set", nil, net.ErrClosed)
+	}
 	p.mu.Lock()
 	p.setReadDeadlineLocked(t)
 	p.mu.Unlock()
 	return nil
+}
+
+func (p *PacketConn) isClosed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // setReadDeadlineLocked moves the read deadline. A deadline moved earlier
@@ -220,6 +264,9 @@ func (p *PacketConn) setReadDeadlineLocked(t time.Time) {
 
 // SetWriteDeadline implements net.PacketConn.
 func (p *PacketConn) SetWriteDeadline(t time.Time) error {
+	if p.isClosed() {
+		return p.opError("set", nil, net.ErrClosed)
+	}
 	p.mu.Lock()
 	p.writeDeadline = t
 	p.mu.Unlock()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -315,7 +316,10 @@ func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
 		if strings.HasPrefix(name, "\x00") {
 			name = "@" + name[1:] // an abstract name, as package net writes it
 		}
-		return &net.UnixAddr{Name: name, Net: "unix"}
+		if network != "unixgram" && network != "unixpacket" {
+			network = "unix"
+		}
+		return &net.UnixAddr{Name: name, Net: network}
 	default:
 		return nil
 	}
@@ -340,7 +344,35 @@ func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
 	case ip.Is4() && !wants6:
 		return inetAddr(&sockdv1.InetAddr{Host: &sockdv1.InetAddr_Address{Address: ip.String()}, Port: uint32(ap.Port())}), Inet, nil
 	case ip.Is6() && !wants4:
-		return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(ap.Port())}), Inet6, nil
+		sa, err := inet6SockAddr(ip, ap.Port())
+		return sa, Inet6, err
 	}
 	return nil, Domain{}, fmt.Errorf("address %q does not fit network %q", address, network)
+}
+
+// unixSockAddr is a local address written as package net writes one: a
+// path, or "@name" for an abstract name.
+func unixSockAddr(name string) (*sockdv1.SockAddr, error) {
+	path := []byte(name)
+	if rest, ok := strings.CutPrefix(name, "@"); ok {
+		path = append([]byte{0}, rest...)
+	}
+	if len(path) == 0 {
+		return nil, errors.New("a unix socket address needs a path or an @name")
+	}
+	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: path}}}, nil
+}
+
+// inet6SockAddr is an IPv6 address and port, its zone the scope id: an
+// interface index, since the names of the daemon's interfaces are not
+// known here.
+func inet6SockAddr(ip netip.Addr, port uint16) (*sockdv1.SockAddr, error) {
+	var scope uint64
+	if zone := ip.Zone(); zone != "" {
+		var err error
+		if scope, err = strconv.ParseUint(zone, 10, 32); err != nil {
+			return nil, fmt.Errorf("zone %q of %s: want the daemon's interface index (a number)", zone, ip)
+		}
+	}
+	return inet6Addr(&sockdv1.Inet6Addr{Host: &sockdv1.Inet6Addr_Address{Address: ip.WithZone("").String()}, Port: uint32(port), ScopeId: uint32(scope)}), nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -205,4 +206,24 @@ func ExampleParseAddr() {
 	// local:@sockd
 	// any
 	// invalid address "localhost:80": "localhost" is not an IP address (names are not resolved); want IP:PORT, [IPv6]:PORT, any|loopback|broadcast[:PORT], local:PATH or unspec
+}
+
+// An IPv6 zone is the scope id, for the net adapters' addresses too: a
+// link-local peer that ReadFrom reports can be written back to.
+func TestInetSockAddrZone(t *testing.T) {
+	sa, d, err := inetSockAddr("udp6", "[fe80::1%2]:547")
+	if err != nil || d != Inet6 || sa.GetInet6().GetScopeId() != 2 || sa.GetInet6().GetAddress() != "fe80::1" {
+		t.Fatalf("inetSockAddr with zone 2: %v %v %v", sa, d, err)
+	}
+	if _, _, err := inetSockAddr("tcp", "[fe80::1%eth0]:80"); err == nil {
+		t.Fatal("a zone named, not numbered, was accepted (and would be dropped)")
+	}
+	p := &PacketConn{network: "udp6", local: &net.UDPAddr{IP: net.IPv6unspecified}}
+	dest, err := p.destination(&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 546, Zone: "2"})
+	if err != nil || dest.GetInet6().GetScopeId() != 2 {
+		t.Fatalf("destination of a link-local peer: %v %v", dest, err)
+	}
+	if back := NetAddr("udp6", dest).String(); back != "[fe80::1%2]:546" {
+		t.Fatalf("round trip: %s", back)
+	}
 }

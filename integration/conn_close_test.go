@@ -37,6 +37,24 @@ func dialPeer(t *testing.T) (net.Conn, net.Conn) {
 	return c, peer
 }
 
+// TestConnSetLingerZeroResets: as with net.TCPConn, SetLinger(0) makes
+// Close abort the connection: the peer reads a reset, not an end of data.
+func TestConnSetLingerZeroResets(t *testing.T) {
+	t.Parallel()
+	for _, sec := range []int{0, -1} {
+		c, peer := dialPeer(t)
+		if err := c.(interface{ SetLinger(int) error }).SetLinger(sec); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		peer.SetReadDeadline(time.Now().Add(callTimeout))
+		_, err := peer.Read(make([]byte, 1))
+		if reset := errors.Is(err, syscall.ECONNRESET); reset != (sec == 0) {
+			t.Errorf("SetLinger(%d), then Close: the peer read %v", sec, err)
+		}
+	}
+}
+
 // TestConnCloseUnblocksAStuckWrite: as net.Conn requires, Close unblocks a
 // Write stuck behind a peer that does not read, at once; Close itself
 // lingers for the bytes written before, up to SetLinger's time, then closes

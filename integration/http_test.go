@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/client"
+	"golang.org/x/sys/unix"
 )
 
 // newClientSession dials the daemon with the client package and creates a
@@ -378,6 +380,66 @@ func TestPacketConn(t *testing.T) {
 	if err != nil || string(buf[:n]) != "datagram" || from.String() != a.LocalAddr().String() {
 		t.Fatalf("readfrom = %q from %v, %v; want datagram from %v", buf[:n], from, err, a.LocalAddr())
 	}
+	b.Close()
+	if err := b.SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("a deadline set after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestUnixgramPacketConn: a PacketConn on local datagram sockets, named by
+// path and by abstract name, and one made from a socket opened by id.
+func TestUnixgramPacketConn(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "a.sock")
+	a, err := s.ListenPacket(ctx, "unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	abstract := "@" + uniqueName(t)
+	b, err := s.ListenPacket(ctx, "unixgram", abstract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := a.LocalAddr(); got.Network() != "unixgram" || got.String() != path {
+		t.Errorf("local address %s %q, want unixgram %q", got.Network(), got, path)
+	}
+	if _, err := a.WriteTo([]byte("to b"), &net.UnixAddr{Name: abstract, Net: "unixgram"}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, from, err := b.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "to b" || from.String() != path {
+		t.Fatalf("b read %q from %v, %v; want \"to b\" from %s", buf[:n], from, err, path)
+	}
+	if _, err := b.WriteTo([]byte("reply"), from); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "reply" {
+		t.Fatalf("a read %q, %v", buf[:n], err)
+	}
+	open, err := s.Open(ctx, client.Local, client.Dgram, client.DefaultProtocol, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.NewPacketConn(ctx, "unixgram", open.GetSocketId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteTo([]byte("unnamed"), a.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "unnamed" {
+		t.Fatalf("a read %q, %v from an unnamed socket", buf[:n], err)
+	}
+	if _, err := s.ListenPacket(ctx, "tcp", "127.0.0.1:0"); err == nil {
+		t.Error("ListenPacket on tcp was accepted")
+	}
 }
 
 // TestListenerOutlivesGraceWithoutEvents: a program that serves from a
@@ -516,25 +578,34 @@ func TestListenerQuotaIsTemporary(t *testing.T) {
 }
 
 // TestListenerCloseRacingAccept: a Close while Accept waits leaves no
-// connection open in the daemon that no caller knows of: an accept the
-// daemon made just before the close reaches Accept's caller (who closes it
-// here), and nothing else stays.
+// connection open in the daemon that no caller knows of, and Accept hands
+// out no connection once Close has returned (an http.Server's Shutdown
+// would serve it after telling every connection to go away): one the daemon
+// accepted meanwhile is closed by Accept.
 func TestListenerCloseRacingAccept(t *testing.T) {
 	t.Parallel()
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
+	late := 0
 	for i := range 60 {
 		l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
 		if err != nil {
 			t.Fatal(err)
 		}
-		accepted := goCall(func() net.Conn {
+		type acceptResult struct {
+			conn net.Conn
+			at   time.Time
+		}
+		accepted := goCall(func() acceptResult {
 			conn, err := l.Accept()
 			if err != nil {
-				return nil
+				if !errors.Is(err, net.ErrClosed) {
+					t.Errorf("Accept after Close: %v, want net.ErrClosed", err)
+				}
+				return acceptResult{}
 			}
-			return conn
+			return acceptResult{conn, time.Now()}
 		})
 		peer, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -542,10 +613,19 @@ func TestListenerCloseRacingAccept(t *testing.T) {
 		}
 		time.Sleep(time.Duration(i%4) * 250 * time.Microsecond)
 		l.Close()
-		if conn := await(t, "accept", accepted); conn != nil {
-			conn.Close()
+		closed := time.Now()
+		if r := await(t, "accept", accepted); r.conn != nil {
+			// Only an Accept that looked before Close began, and was then
+			// held up before returning, may return after it.
+			if r.at.After(closed) {
+				late++
+			}
+			r.conn.Close()
 		}
 		peer.Close()
+	}
+	if late > 2 {
+		t.Errorf("Accept returned a connection after Close had returned in %d of 60 rounds", late)
 	}
 	// A Conn's Close may finish its close in the background (closePrompt).
 	deadline := time.Now().Add(5 * time.Second)
@@ -590,5 +670,56 @@ func TestListenerCloseWithAStoppedDaemon(t *testing.T) {
 	}
 	if waited := time.Since(start); waited > 3*time.Second {
 		t.Fatalf("accept returned %v after Close, want within about closePrompt", waited)
+	}
+}
+
+// TestDialErrorsAsNet: Session.Dial fails as net.Dialer does: the network
+// the caller named and the address in the error, a context's deadline a
+// timeout (os.ErrDeadlineExceeded), its cancel context.Canceled; no socket
+// stays in the daemon.
+func TestDialErrorsAsNet(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	// A listener whose accept queue is full: further SYNs are dropped, so
+	// a connect to it stays in progress.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	filler, err := net.DialTimeout("tcp", addr, callTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = s.Dial(ctx, "tcp", addr)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) || !strings.HasPrefix(err.Error(), "dial tcp "+addr+": ") {
+		t.Errorf("a dial past its deadline: %v, want net's i/o timeout for dial tcp %s", err, addr)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err = s.Dial(ctx, "tcp", addr); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled dial: %v, want context.Canceled", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	if _, err := s.Dial(ctx, "tcp", "127.0.0.1:1"); !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("a refused dial: %v, want econnrefused naming the address", err)
+	}
+	open, err := s.Client().WhichSockets(ctx, client.SocketFilter{Owner: s.ID()})
+	if err != nil || len(open) != 0 {
+		t.Errorf("sockets left after failed dials: %v %v", open, err)
 	}
 }
