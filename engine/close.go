@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -14,7 +16,7 @@ func (s *Socket) Close() error {
 	if err != nil {
 		return err
 	}
-	return s.release(fd)
+	return s.release(fd, nil)
 }
 
 // Abandon closes the socket because its owner died (reference §2.7): the
@@ -62,19 +64,20 @@ func (s *Socket) closeInBackground() {
 		return
 	}
 	if !lingers(fd) || !s.e.trackCloser() {
-		s.releaseLogged(fd)
+		s.releaseLogged(fd, nil)
 		return
 	}
 	go func() {
-		defer s.e.closers.Done()
-		s.releaseLogged(fd)
+		done := sync.OnceFunc(s.e.closers.Done)
+		defer done()
+		s.releaseLogged(fd, done)
 	}()
 }
 
 // releaseLogged is release for a close no caller waits on: its error can
 // only be logged.
-func (s *Socket) releaseLogged(fd int) {
-	if err := s.release(fd); err != nil {
+func (s *Socket) releaseLogged(fd int, kernelLinger func()) {
+	if err := s.release(fd, kernelLinger); err != nil {
 		s.e.cfg.Logger.Warn("engine: close failed", "socket", s.id, "err", err)
 	}
 }
@@ -119,15 +122,19 @@ func (s *Socket) shut() (int, error) {
 
 // release is the second phase: close(2). A TCP socket's linger is waited
 // for first, in this goroutine (lingerTCP); another socket whose close(2)
-// lingers (SCTP) takes its turn among those (lingerTurn). Linux frees the
+// lingers (SCTP, MPTCP) takes its turn among those (lingerTurn), and
+// kernelLinger, if set, is called as that close(2) begins. Linux frees the
 // descriptor even when close reports an error, so it is never retried.
-func (s *Socket) release(fd int) error {
+func (s *Socket) release(fd int, kernelLinger func()) error {
 	if linger, ok := lingerTime(fd); ok {
 		switch {
 		case !s.closeLingers():
 			s.e.lingerTCP(fd, linger)
 		case s.e.lingerTurn():
 			defer s.e.lingerDone()
+			if kernelLinger != nil {
+				kernelLinger()
+			}
 		default:
 			noLinger(fd) // the engine stops: close as an exiting process does
 		}

@@ -82,13 +82,17 @@ type Engine struct {
 	mu       sync.RWMutex
 	closed   bool // no new sockets
 	stopping bool // the loops are going: no epoll removals, no new closers
-	// closers tracks close(2) calls left to the background (SO_LINGER).
+	// closers tracks close(2) calls left to the background (SO_LINGER),
+	// until they are done or a close(2) that lingers in the kernel begins,
+	// which nothing can hurry (the process's exit ends it).
 	closers sync.WaitGroup
 	// lingerTurns holds a place per close(2) waiting for SO_LINGER
-	// (MaxLingeringCloses); hurry is closed when the engine stops, after
-	// which closes still waiting for a place do not linger.
+	// (MaxLingeringCloses); hurry is closed when the engine stops or is
+	// told to stop lingering (StopLingering), after which closes do not
+	// linger any more.
 	lingerTurns chan struct{}
 	hurry       chan struct{}
+	hurryOnce   sync.Once
 }
 
 // New starts an engine and its epoll loops.
@@ -134,7 +138,7 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.stopping = true
 	e.mu.Unlock()
-	close(e.hurry)
+	e.StopLingering()
 	e.closers.Wait()
 	for _, l := range e.loops {
 		l.stop()
@@ -328,6 +332,14 @@ func (e *Engine) lingerTurn() bool {
 }
 
 func (e *Engine) lingerDone() { <-e.lingerTurns }
+
+// StopLingering makes every close from now on, and every TCP close waiting
+// for its linger, close at once as the kernel does for a process that
+// exits: a daemon that stops does not wait for its sockets' lingers (a
+// close(2) already lingering in the kernel, SCTP's or MPTCP's, goes on
+// until the process exits). Close calls it; a daemon calls it first, as its
+// drain begins, so that Close calls in flight are answered at once.
+func (e *Engine) StopLingering() { e.hurryOnce.Do(func() { close(e.hurry) }) }
 
 // trackCloser counts a background close(2) that Close must wait for; false
 // when the engine is stopping and the caller must close in its own time.

@@ -17,6 +17,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -130,6 +131,84 @@ func TestShutdownDoesNotWaitForHealthWatchers(t *testing.T) {
 	}
 	if r, err := watch.Recv(); err == nil && r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("the watcher heard %v, want NOT_SERVING or the end", r)
+	}
+}
+
+// TestShutdownDoesNotWaitForLingers: a daemon that stops closes as an
+// exiting process does, without lingering: a Close call lingering on a TCP
+// socket whose peer reads nothing is answered at once, and a background
+// close lingering in the kernel (MPTCP's, where the kernel has it) does not
+// hold the stop, though both lingers are 30 s and the stop timeout 20 s.
+func TestShutdownDoesNotWaitForLingers(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "20s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := tcpListener(t) // accepts, and reads nothing
+	go func() {
+		for {
+			c, err := peers.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	peer, err := client.ParseAddr(peers.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// lingering opens a socket of protocol p connected to a peer that reads
+	// nothing, its buffers full and SO_LINGER 30 s.
+	lingering := func(s *client.Session, p client.Protocol) (string, bool) {
+		open, err := s.Open(ctx, client.Inet, client.Stream, p, client.OpenOpts{})
+		if errors.Is(err, syscall.EPROTONOSUPPORT) || errors.Is(err, syscall.ENOPROTOOPT) {
+			return "", false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := open.GetSocketId()
+		if _, err := s.Connect(ctx, id, peer, client.Infinity); err != nil {
+			t.Fatal(err)
+		}
+		for chunk := make([]byte, 1<<20); ; {
+			if _, err := s.Send(ctx, id, chunk, client.Millis(100)); errors.Is(err, client.ErrTimeout) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
+		if _, err := s.SetOpt(ctx, id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true, Linger: 30}}}); err != nil {
+			t.Fatal(err)
+		}
+		return id, true
+	}
+	s := clientSessionOn(t, d.Addr, time.Minute)
+	tcp, _ := lingering(s, client.TCP)
+	closed := goCall(func() error { _, err := s.CloseSocket(context.Background(), tcp); return err })
+	mptcpSession := clientSessionOn(t, d.Addr, time.Minute)
+	if _, ok := lingering(mptcpSession, client.Protocol{Number: 262}); ok { // IPPROTO_MPTCP
+		if err := mptcpSession.Close(ctx); err != nil { // its socket closes in the background
+			t.Fatal(err)
+		}
+	} else {
+		t.Log("no MPTCP in this kernel: only the TCP linger is tried")
+	}
+	time.Sleep(300 * time.Millisecond) // the closes linger
+	start := time.Now()
+	if err := d.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the daemon took %v to stop with lingering closes", took)
+	}
+	if err := await(t, "the lingering Close call", closed); err != nil {
+		t.Errorf("the Close call lingering as the daemon stopped: %v, want ok", err)
 	}
 }
 

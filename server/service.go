@@ -157,8 +157,9 @@ func New(cfg Config) *Service {
 // what they hold, and then every session ends.
 func (s *Service) Drain(ctx context.Context) {
 	s.draining.Store(true)
-	// Waiters are answered at once; a socket's linger goes on in the
-	// background, until the engine stops (within the stop timeout).
+	// Waiters are answered at once, and no close lingers (Close calls in
+	// flight included): a daemon that stops closes as an exiting process.
+	s.engine.StopLingering()
 	for _, sock := range s.engine.Sockets() {
 		sock.CloseInBackground()
 	}
