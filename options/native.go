@@ -27,18 +27,50 @@ const (
 	sctpSockoptPeeloff      = 102 // SCTP_SOCKOPT_PEELOFF, level SOL_SCTP (IPPROTO_SCTP)
 	sctpSockoptPeeloffFlags = 122 // SCTP_SOCKOPT_PEELOFF_FLAGS
 	sctpSockoptConnectx3    = 111 // SCTP_SOCKOPT_CONNECTX3
+	iptSoSetReplace         = 64  // IPT_SO_SET_REPLACE (SOL_IP), IP6T_SO_SET_REPLACE (SOL_IPV6)
+	arptSoSetReplace        = 96  // ARPT_SO_SET_REPLACE (SOL_IP)
+	ebtSoSetEntries         = 128 // EBT_SO_SET_ENTRIES (SOL_IP)
+	ebtSoGetEntries         = 129 // EBT_SO_GET_ENTRIES
+	ebtSoGetInitEntries     = 131 // EBT_SO_GET_INIT_ENTRIES
+	rdsGetMR                = 2   // RDS_GET_MR (SOL_RDS)
+	rdsGetMRForDest         = 7   // RDS_GET_MR_FOR_DEST
 )
 
-// refusedNativeGets are the getsockopt options whose buffer is not only
-// data: through them the kernel acts on the daemon's process itself,
-// whoever asks (a native getopt otherwise only fills a buffer).
+// A native option's buffer is data: the kernel reads a setopt's and fills
+// a getopt's. The options below are not only that: through them the kernel
+// acts on the daemon's process itself, so they are refused to whoever asks.
+const (
+	writesMemory   = " makes the kernel write to addresses its buffer names, in the daemon's memory"
+	installsFD     = " would install a descriptor in the daemon that nothing closes"
+	needsMmap      = " sets up a ring the kernel shares through an mmap, which the daemon never makes: kernel memory (and pinned daemon memory) for nothing"
+	readsAddresses = " connects to addresses read from the daemon's memory where its buffer points"
+)
+
 var refusedNativeGets = map[[2]int]string{
-	{unix.SOL_SOCKET, soPeerPidfd}:                "SO_PEERPIDFD would install a descriptor in the daemon that nothing closes",
-	{unix.IPPROTO_TCP, unix.TCP_ZEROCOPY_RECEIVE}: "TCP_ZEROCOPY_RECEIVE maps and copies received data to addresses its buffer names, in the daemon's memory",
-	{unix.SOL_MPTCP, mptcpFullInfo}:               "MPTCP_FULL_INFO writes to addresses its buffer names, in the daemon's memory",
-	{unix.IPPROTO_SCTP, sctpSockoptPeeloff}:       "SCTP_SOCKOPT_PEELOFF would install a descriptor in the daemon that nothing closes",
-	{unix.IPPROTO_SCTP, sctpSockoptPeeloffFlags}:  "SCTP_SOCKOPT_PEELOFF_FLAGS would install a descriptor in the daemon that nothing closes",
-	{unix.IPPROTO_SCTP, sctpSockoptConnectx3}:     "SCTP_SOCKOPT_CONNECTX3 connects to addresses read from the daemon's memory where its buffer points",
+	{unix.SOL_SOCKET, soPeerPidfd}:                "SO_PEERPIDFD" + installsFD,
+	{unix.IPPROTO_TCP, unix.TCP_ZEROCOPY_RECEIVE}: "TCP_ZEROCOPY_RECEIVE (it also maps received pages there)" + writesMemory,
+	{unix.SOL_MPTCP, mptcpFullInfo}:               "MPTCP_FULL_INFO" + writesMemory,
+	{unix.IPPROTO_SCTP, sctpSockoptPeeloff}:       "SCTP_SOCKOPT_PEELOFF" + installsFD,
+	{unix.IPPROTO_SCTP, sctpSockoptPeeloffFlags}:  "SCTP_SOCKOPT_PEELOFF_FLAGS" + installsFD,
+	{unix.IPPROTO_SCTP, sctpSockoptConnectx3}:     "SCTP_SOCKOPT_CONNECTX3" + readsAddresses,
+	{unix.SOL_IP, ebtSoGetEntries}:                "EBT_SO_GET_ENTRIES" + writesMemory,
+	{unix.SOL_IP, ebtSoGetInitEntries}:            "EBT_SO_GET_INIT_ENTRIES" + writesMemory,
+}
+
+var refusedNativeSets = map[[2]int]string{
+	{unix.SOL_IP, iptSoSetReplace}:                "IPT_SO_SET_REPLACE (the old table's counters)" + writesMemory,
+	{unix.SOL_IPV6, iptSoSetReplace}:              "IP6T_SO_SET_REPLACE (the old table's counters)" + writesMemory,
+	{unix.SOL_IP, arptSoSetReplace}:               "ARPT_SO_SET_REPLACE (the old table's counters)" + writesMemory,
+	{unix.SOL_IP, ebtSoSetEntries}:                "EBT_SO_SET_ENTRIES (the old table's counters)" + writesMemory,
+	{unix.SOL_PACKET, unix.PACKET_RX_RING}:        "PACKET_RX_RING" + needsMmap,
+	{unix.SOL_PACKET, unix.PACKET_TX_RING}:        "PACKET_TX_RING" + needsMmap,
+	{unix.SOL_XDP, unix.XDP_RX_RING}:              "XDP_RX_RING" + needsMmap,
+	{unix.SOL_XDP, unix.XDP_TX_RING}:              "XDP_TX_RING" + needsMmap,
+	{unix.SOL_XDP, unix.XDP_UMEM_REG}:             "XDP_UMEM_REG" + needsMmap,
+	{unix.SOL_XDP, unix.XDP_UMEM_FILL_RING}:       "XDP_UMEM_FILL_RING" + needsMmap,
+	{unix.SOL_XDP, unix.XDP_UMEM_COMPLETION_RING}: "XDP_UMEM_COMPLETION_RING" + needsMmap,
+	{unix.SOL_RDS, rdsGetMR}:                      "RDS_GET_MR (it pins the memory it names and writes a cookie)" + writesMemory,
+	{unix.SOL_RDS, rdsGetMRForDest}:               "RDS_GET_MR_FOR_DEST (it pins the memory it names and writes a cookie)" + writesMemory,
 }
 
 // NativeKey is the key that names a native option (a raw level and name)
@@ -62,6 +94,9 @@ func SetNative(s Socket, level, name int, v any) error {
 	}
 	if err := checkNative(level, name); err != nil {
 		return err
+	}
+	if why, refused := refusedNativeSets[[2]int{level, name}]; refused {
+		return &OptionError{Key: NativeKey(level, name), Reason: why}
 	}
 	var b []byte
 	switch x := v.(type) {

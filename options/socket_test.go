@@ -369,6 +369,26 @@ func TestNative(t *testing.T) {
 			t.Errorf("native getopt %v: %v, want an OptionError", key, err)
 		}
 	}
+	for _, key := range [][2]int{
+		{unix.SOL_IP, 129}, {unix.SOL_IP, 131}, // EBT_SO_GET_ENTRIES, EBT_SO_GET_INIT_ENTRIES
+	} {
+		if _, err := GetNative(tcp, key[0], key[1], NativeSpec{Size: 64}); !errors.As(err, &optErr) {
+			t.Errorf("native getopt %v: %v, want an OptionError", key, err)
+		}
+	}
+	// Sets through which the kernel writes where the buffer points (the
+	// netfilter replaces' counters), or builds rings only an mmap reaches.
+	for _, key := range [][2]int{
+		{unix.SOL_IP, 64}, {unix.SOL_IPV6, 64}, {unix.SOL_IP, 96}, {unix.SOL_IP, 128}, // ipt, ip6t, arpt, ebt replace
+		{unix.SOL_PACKET, unix.PACKET_RX_RING}, {unix.SOL_PACKET, unix.PACKET_TX_RING},
+		{unix.SOL_XDP, unix.XDP_UMEM_REG}, {unix.SOL_XDP, unix.XDP_RX_RING}, {unix.SOL_XDP, unix.XDP_TX_RING},
+		{unix.SOL_XDP, unix.XDP_UMEM_FILL_RING}, {unix.SOL_XDP, unix.XDP_UMEM_COMPLETION_RING},
+		{unix.SOL_RDS, 2}, {unix.SOL_RDS, 7}, // RDS_GET_MR, RDS_GET_MR_FOR_DEST
+	} {
+		if err := SetNative(tcp, key[0], key[1], make([]byte, 128)); !errors.As(err, &optErr) {
+			t.Errorf("native setopt %v: %v, want an OptionError", key, err)
+		}
+	}
 }
 
 // openFds counts this process's open descriptors.

@@ -128,10 +128,10 @@ func policyDenied(pol *Policy, p Principal, action, target string) error {
 }
 
 // forbiddenControl refuses a control message no principal may send through
-// the daemon.
-func forbiddenControl(p Principal, name string) error {
+// the daemon, saying why.
+func forbiddenControl(p Principal, name, why string) error {
 	return statusError(codes.PermissionDenied, reasonPermissionDenied,
-		name+" control messages would pass the daemon's own descriptors or identity; no principal may send them",
+		name+" control messages "+why+"; no principal may send them",
 		map[string]string{"principal": p.String(), "action": actionSendMsg, "target": "control message " + name})
 }
 

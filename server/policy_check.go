@@ -537,10 +537,25 @@ func allowedCongestion() []string {
 // own; -1, which an IPv6 traffic class takes for the route's default, is none.
 func highTOS(tos int) bool { return tos != -1 && tos&0xe0 >= 0xc0 }
 
-// control decides the control messages of a sendmsg. SCM_RIGHTS and
-// SCM_CREDENTIALS are refused to everyone: they would pass descriptors of
-// the daemon's own fd table (other principals' sockets among them), or
-// credentials a privileged sender may forge. A restricted rule may send
+// forbiddenControlReason says why no principal may send m, or "": the
+// daemon's own descriptors or identity would pass (SCM_RIGHTS,
+// SCM_CREDENTIALS), or the kernel would map and write the daemon's memory
+// where the message points (RDS's RDMA messages).
+func forbiddenControlReason(m engine.ControlMessage) string {
+	switch {
+	case m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS):
+		return "would pass the daemon's own descriptors or identity"
+	case m.Level == unix.SOL_RDS:
+		return "carry addresses in the daemon's memory for the kernel to map and write"
+	}
+	return ""
+}
+
+// control decides the control messages of a sendmsg. Those
+// forbiddenControlReason names are refused to everyone: SCM_RIGHTS and
+// SCM_CREDENTIALS would pass descriptors of the daemon's own fd table
+// (other principals' sockets among them), or credentials a privileged
+// sender may forge. A restricted rule may send
 // the types the daemon encodes (tos, ttl, hoplimit, tclass, pktinfo,
 // timestamp), a tos or tclass of precedence 6 or 7 only with ip.tos or
 // ipv6.tclass; any other
@@ -548,10 +563,10 @@ func highTOS(tos int) bool { return tos != -1 && tos&0xe0 >= 0xc0 }
 // options headers, SCTP addresses), only with native.
 func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) error {
 	for _, m := range ctrl {
-		if m.Level == unix.SOL_SOCKET && (m.Type == unix.SCM_RIGHTS || m.Type == unix.SCM_CREDENTIALS) {
+		if why := forbiddenControlReason(m); why != "" {
 			name := options.ControlKind{Level: m.Level, Type: m.Type}.TypeName()
 			c.denials.record(c.p, actionSendMsg, "control message "+name)
-			return forbiddenControl(c.p, name)
+			return forbiddenControl(c.p, name, why)
 		}
 	}
 	if c.unrestricted() || c.r != nil && (c.r.native || c.r.anyOption) {

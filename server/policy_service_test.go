@@ -185,15 +185,16 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 }
 
-// No principal may send descriptors or credentials: they would be the
-// daemon's.
+// No principal may send descriptors or credentials (they would be the
+// daemon's), nor RDS's messages (the kernel would map and write the
+// daemon's memory where they point).
 func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(DefaultPolicy(1000, 1024)) // uid 1000 is now the daemon's own user: unrestricted
 	sock, _ := l.connected(t)
-	for _, typ := range []int32{unix.SCM_RIGHTS, unix.SCM_CREDENTIALS} {
+	for _, kind := range [][2]int32{{unix.SOL_SOCKET, unix.SCM_RIGHTS}, {unix.SOL_SOCKET, unix.SCM_CREDENTIALS}, {unix.SOL_RDS, 1}} {
 		_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")},
-			Control: []*sockdv1.ControlMessage{{Level: unix.SOL_SOCKET, Type: typ, Data: make([]byte, 12)}}})
+			Control: []*sockdv1.ControlMessage{{Level: kind[0], Type: kind[1], Data: make([]byte, 12)}}})
 		wantDenied(t, err, reasonPermissionDenied, "sendmsg")
 	}
 	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")}}); err != nil || r.GetBytesSent() != 1 {
