@@ -9,6 +9,8 @@ import (
 	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Listener is a net.Listener on a listening stream socket that lives in the
@@ -24,6 +26,9 @@ type Listener struct {
 	cancel context.CancelFunc
 	once   sync.Once
 	closed atomic.Bool // Close was called
+	// unavailableSince is when Accept's calls began to find the daemon out
+	// of reach (UnixNano; 0: they do not).
+	unavailableSince atomic.Int64
 }
 
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
@@ -95,6 +100,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, l.acceptError(err)
 		}
+		l.unavailableSince.Store(0)
 		if l.closed.Load() {
 			l.sess.closeSocket(resp.GetSocketId())
 			return nil, l.acceptError(net.ErrClosed)
@@ -119,7 +125,29 @@ func (l *Listener) acceptError(err error) error {
 	if l.closed.Load() {
 		err = net.ErrClosed
 	}
-	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}
+	err = asNetClosed(err)
+	if status.Code(err) == codes.Unavailable && l.outOfReachTooLong() {
+		return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+	}
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(err)}
+}
+
+// defaultGraceGuess stands for the grace of a session whose grace the
+// client was not told (ResumeSession): the daemon's default.
+const defaultGraceGuess = 30 * time.Second
+
+// outOfReachTooLong reports whether the daemon has been out of reach for
+// longer than the session's grace: the session has ended there (or the
+// daemon is gone), so a broken connection is no longer worth a retry, and
+// an http.Serve that retries temporary errors stops.
+func (l *Listener) outOfReachTooLong() bool {
+	now := time.Now().UnixNano()
+	l.unavailableSince.CompareAndSwap(0, now)
+	grace := l.sess.grace
+	if grace <= 0 {
+		grace = defaultGraceGuess
+	}
+	return time.Duration(now-l.unavailableSince.Load()) > grace
 }
 
 // Close implements net.Listener: the daemon socket is closed, and a blocked

@@ -469,6 +469,12 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		}
 	}
 	c.cancel() // ends a send still waiting, the close message's or a write's
+	if c.linger.Load() > 0 {
+		// SetLinger's time is spent here: the daemon's close must not linger
+		// again (a socket closes on in the background, as after a linger's
+		// timeout); one the pipe's close already closed is gone.
+		c.setDaemonLinger(&sockdv1.Linger{Onoff: false})
+	}
 	return c.sess.closeSocket(c.id)
 }
 
@@ -482,15 +488,20 @@ func (c *Conn) finishClose(linger time.Duration) error {
 // Client.Close waits for it); with sec > 0 up to sec seconds, Close waiting
 // for them; with sec == 0 none.
 func (c *Conn) SetLinger(sec int) error {
-	linger := &sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
-	if _, err := c.sess.SetOpt(ctx, c.id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: linger}}); err != nil {
+	if err := c.setDaemonLinger(&sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}); err != nil {
 		return c.opError("set", err)
 	}
 	c.linger.Store(int64(sec))
 	return nil
+}
+
+// setDaemonLinger sets the daemon socket's SO_LINGER.
+func (c *Conn) setDaemonLinger(l *sockdv1.Linger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
+	_, err := c.sess.SetOpt(ctx, c.id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: l}})
+	return err
 }
 
 // lingerTime is how long Close waits for written bytes (SetLinger).

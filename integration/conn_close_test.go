@@ -55,6 +55,31 @@ func TestConnSetLingerZeroResets(t *testing.T) {
 	}
 }
 
+// TestConnSetLingerBoundsClose: with SetLinger(sec) and a peer that reads
+// nothing, Close returns after about sec, as net.TCPConn's does: the time
+// the close message waits in the pipe and the daemon socket's own linger
+// are one linger, not two.
+func TestConnSetLingerBoundsClose(t *testing.T) {
+	t.Parallel()
+	c, _ := dialPeer(t)
+	if err := c.(interface{ SetLinger(int) error }).SetLinger(3); err != nil {
+		t.Fatal(err)
+	}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	for chunk := make([]byte, 1<<20); ; {
+		if _, err := c.Write(chunk); err != nil {
+			break // the peer's buffers and the pipe's are full
+		}
+	}
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close after the linger: %v, want nil (the socket is closed)", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close with a linger of 3 s took %v", took)
+	}
+}
+
 // TestConnCloseUnblocksAStuckWrite: as net.Conn requires, Close unblocks a
 // Write stuck behind a peer that does not read, at once; Close itself
 // lingers for the bytes written before, up to SetLinger's time, then closes

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -721,5 +722,40 @@ func TestDialErrorsAsNet(t *testing.T) {
 	open, err := s.Client().WhichSockets(ctx, client.SocketFilter{Owner: s.ID()})
 	if err != nil || len(open) != 0 {
 		t.Errorf("sockets left after failed dials: %v %v", open, err)
+	}
+}
+
+// TestServeEndsWhenTheDaemonIsGone: a broken connection to the daemon is a
+// temporary Accept error, which http.Serve retries, but only for the
+// session's grace: a daemon that died and never came back ends Serve.
+func TestServeEndsWhenTheDaemonIsGone(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cmd.Process.Kill(); d.cmd.Wait() })
+	s := clientSessionOn(t, d.Addr, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ErrorLog: log.New(io.Discard, "", 0)}
+	served := goCall(func() error { return srv.Serve(l) })
+	time.Sleep(100 * time.Millisecond) // Serve waits in Accept
+	d.cmd.Process.Kill()
+	killed := time.Now()
+	select {
+	case err := <-served:
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
+			t.Fatalf("Serve ended with %v, want the accept error", err)
+		}
+		if took := time.Since(killed); took < 900*time.Millisecond {
+			t.Errorf("Serve ended %v after the daemon died: it did not retry for the session's grace", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still retrying 10 s after the daemon died, with a grace of 1 s")
 	}
 }
