@@ -8,9 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // Listener is a net.Listener on a listening stream socket that lives in the
@@ -152,10 +153,9 @@ func (l *Listener) outOfReachTooLong() bool {
 
 // Close implements net.Listener: the daemon socket is closed, and a blocked
 // Accept returns net.ErrClosed (closing a connection the daemon accepted
-// just before). Its call is cancelled only
-// when the daemon could not be told, or does not answer within closePrompt:
-// a call cancelled while the daemon accepts would leave that connection
-// open there, its id unknown.
+// just before). Its call is cancelled only when the daemon could not be
+// told, or does not answer within closePrompt: a call cancelled while the
+// daemon accepts would leave that connection open there, its id unknown.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {

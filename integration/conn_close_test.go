@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockd/sockd/client"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/client"
 )
 
 // dialPeer returns a daemon Conn connected to a plain loopback listener,

@@ -19,8 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sockd/sockd/client"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/client"
 )
 
 // newClientSession dials the daemon with the client package and creates a

@@ -9,10 +9,11 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/sockd/sockd/engine"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+
+	"github.com/sockd/sockd/engine"
 )
 
 // Principal is who a caller is: a local user identified by the kernel
