@@ -44,7 +44,7 @@ var optionForms = map[string]optionForm{
 	"protocol()":        {"a protocol: tcp, udp, sctp, ...", enumForm(sockdv1.Protocol(0).Descriptor())},
 	"ip_mreq()":         {"multiaddr=ADDR[,interface=ADDR|any]", structForm(&sockdv1.IpMreq{})},
 	"ip_mreq_source()":  {"multiaddr=ADDR,interface=ADDR|any,sourceaddr=ADDR", structForm(&sockdv1.IpMreqSource{})},
-	"null | ip_msfilter()": {"null, or multiaddr=ADDR,interface=ADDR|any,mode=include|exclude[,slist=ADDR...]",
+	"null | ip_msfilter()": {"null, or multiaddr=ADDR,interface=ADDR|any,mode=include|exclude[,slist=ADDR,slist=ADDR...]",
 		namedOr("null", msfilterNull, structForm(&sockdv1.IpMsfilter{}))},
 	"ip_pmtudisc()":       {"want, dont, do, probe or an integer", nameOrInt(pmtudiscNames)},
 	"ipv6_pmtudisc()":     {"want, dont, do, probe or an integer", nameOrInt(pmtudiscNames)},

@@ -18,6 +18,9 @@ setopt takes ("true", "8192", "lowdelay", "onoff=true,linger=5"). With -o json
 the value is a JSON boolean, number or string, or for structured values an
 object with the same keys: {"value":{"linger":5,"onoff":true}}.
 
+An option that cannot be read (set only) is a usage error, told by the option
+table before the daemon is asked (exit 2).
+
 The options, by level:
 
 ` + optionNamesHelp(),
