@@ -23,6 +23,7 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	c := newSockctl(t)
 	tcp := c.ok(t, "open", "inet", "stream", "tcp")
 	udp := c.ok(t, "open", "inet", "dgram", "udp")
+	udp6 := c.ok(t, "open", "inet6", "dgram", "udp")
 	localDgram := c.ok(t, "open", "local", "dgram")
 	for _, tc := range []struct {
 		id, level, name, set, get string
@@ -42,6 +43,13 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 		{tcp, "socket", "mark", "7", "7"},
 		{localDgram, "socket", "passcred", "true", "true"},
 		{udp, "socket", "rxq_ovfl", "true", "true"},
+		// Scenarios 34 and 35 (reference §9): ipv6 multicast, tcp maxseg,
+		// udp cork.
+		{udp6, "ipv6", "multicast_hops", "5", "5"},
+		{udp6, "ipv6", "multicast_loop", "false", "false"},
+		{udp6, "ipv6", "multicast_if", "1", "1"},
+		{tcp, "tcp", "maxseg", "1000", "1000"},
+		{udp, "udp", "cork", "true", "true"},
 	} {
 		c.ok(t, "setopt", tc.id, tc.level, tc.name, tc.set)
 		if got := c.ok(t, "getopt", tc.id, tc.level, tc.name); got != tc.get {
@@ -68,6 +76,26 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 	acc := c.ok(t, "accept", ln)
 	if got, uid := c.ok(t, "getopt", acc, "socket", "peercred"), fmt.Sprintf("uid=%d", os.Geteuid()); !strings.Contains(got, uid) || !strings.Contains(got, "pid=") {
 		t.Errorf("getopt socket peercred = %q, want pid=...,%s,gid=...", got, uid)
+	}
+	// Scenario 26 on udp: acceptconn reads false, and is not set.
+	if got := c.ok(t, "getopt", udp, "socket", "acceptconn"); got != "false" {
+		t.Errorf("getopt udp socket acceptconn = %q, want false", got)
+	}
+	c.fails(t, 2, "setopt", udp, "socket", "acceptconn", "true")
+	// Scenario 31: recvorigdstaddr delivers the datagram's destination.
+	rcv := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "setopt", rcv, "ip", "recvorigdstaddr", "true")
+	c.ok(t, "bind", rcv, "127.0.0.1:0")
+	rcvAddr := c.ok(t, "sockname", rcv)
+	snd := c.ok(t, "open", "inet", "dgram", "udp") // udp is corked above
+	c.ok(t, "sendto", snd, "where", rcvAddr)
+	if got := c.ok(t, "recvmsg", rcv, "--timeout", "2s"); !strings.Contains(got, "control=ip/origdstaddr:"+rcvAddr) {
+		t.Errorf("recvmsg with recvorigdstaddr = %q, want ip/origdstaddr:%s", got, rcvAddr)
+	}
+	c.ok(t, "setopt", rcv, "ip", "pktinfo", "true")
+	c.ok(t, "sendto", snd, "which", rcvAddr)
+	if got := c.ok(t, "recvmsg", rcv, "--timeout", "2s"); !strings.Contains(got, "ip/pktinfo:ifindex=1,spec_dst=127.0.0.1,addr=127.0.0.1") {
+		t.Errorf("recvmsg with pktinfo = %q, want ip/pktinfo:ifindex=1,spec_dst=127.0.0.1,addr=127.0.0.1", got)
 	}
 	if got := c.ok(t, "getopt", udp, "otp", "domain"); got != "inet" {
 		t.Errorf("getopt otp domain = %q, want inet", got)

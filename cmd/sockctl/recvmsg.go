@@ -29,8 +29,11 @@ func newRecvMsgCommand(a *app) *cobra.Command {
 		Long: `Receive one message (Erlang's socket:recvmsg/5), printed as:
 from=ADDR data="..." flags=trunc,... control=LEVEL/TYPE:VALUE ...
 
-Control messages show the decoded value for integers and timestamps and hex
-bytes otherwise; -o json gives every decoded field.`,
+Control messages show the value the daemon decoded: integers (with Erlang's
+names, ip/tos:lowdelay), timestamps, addresses as sockname prints them
+(ip/origdstaddr:127.0.0.1:9000), structures as key=value pairs (ip/pktinfo,
+ipv6/pktinfo, ip/recverr); hex bytes for the types it does not decode. -o json
+gives every decoded field.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if length < 0 {
@@ -100,8 +103,10 @@ func msgFlagNames(flags []sockdv1.MsgFlag, other uint32) []string {
 }
 
 // controlText is "LEVEL/TYPE:VALUE", with names where the daemon gave them
-// (of the value too: ip/tos:lowdelay), the decoded value for integers and
-// timestamps, and hex bytes otherwise.
+// (of the value too: ip/tos:lowdelay), the decoded value where the daemon
+// decoded one (an address as sockname prints it, a structure as key=value
+// pairs: ip/pktinfo:ifindex=1,spec_dst=127.0.0.1,addr=127.0.0.1), and hex
+// bytes otherwise.
 func controlText(cm *sockdv1.ControlMessage) string {
 	level := cm.GetLevelName()
 	if level == "" {
@@ -120,10 +125,42 @@ func controlText(cm *sockdv1.ControlMessage) string {
 		}
 	case *sockdv1.ControlMessage_Timestamp:
 		value = strconv.FormatInt(v.Timestamp.GetSec(), 10) + "." + leftPad(strconv.FormatInt(v.Timestamp.GetUsec(), 10), 6)
+	case *sockdv1.ControlMessage_Origdstaddr:
+		value = client.FormatAddr(v.Origdstaddr)
+	case *sockdv1.ControlMessage_Pktinfo:
+		value = fieldsText(v.Pktinfo)
+	case *sockdv1.ControlMessage_Pktinfo6:
+		value = fieldsText(v.Pktinfo6)
+	case *sockdv1.ControlMessage_ExtendedErr:
+		value = fieldsText(v.ExtendedErr)
 	default:
 		value = hex.EncodeToString(cm.GetData())
 	}
 	return level + "/" + typ + ":" + value
+}
+
+// fieldsText is a decoded control value as key=value pairs in the
+// message's field order, its addresses as sockname prints them; fields not
+// set are left out.
+func fieldsText(m proto.Message) string {
+	var pairs []string
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !r.Has(fd) {
+			continue
+		}
+		v := r.Get(fd)
+		text := v.String()
+		if sa, ok := v.Interface().(protoreflect.Message); ok {
+			if addr, ok := sa.Interface().(*sockdv1.SockAddr); ok {
+				text = client.FormatAddr(addr)
+			}
+		}
+		pairs = append(pairs, string(fd.Name())+"="+text)
+	}
+	return strings.Join(pairs, ",")
 }
 
 func leftPad(s string, n int) string {
