@@ -735,7 +735,7 @@ func TestServeEndsWhenTheDaemonIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.cmd.Process.Kill(); d.cmd.Wait() })
+	t.Cleanup(d.Kill) // reaps it (StartDaemon's goroutine waits for it)
 	s := clientSessionOn(t, d.Addr, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
