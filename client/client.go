@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,11 @@ type Client struct {
 	// By id: ResumeSession makes new Session values for one session.
 	drainMu  sync.Mutex
 	draining map[string]*drains
+	// lostAt is when the connection Dial made last left READY (UnixNano;
+	// 0 while it is ready), kept by watchConn until watchDone, for the
+	// adapters that wait out a daemon out of reach.
+	lostAt    atomic.Int64
+	watchDone chan struct{}
 }
 
 // drains counts one session's draining Conns.
@@ -150,7 +156,34 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		}
 		return nil, &DialError{Address: addr, Err: err}
 	}
-	return &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn}, nil
+	c := &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn, watchDone: make(chan struct{})}
+	go c.watchConn()
+	return c, nil
+}
+
+// watchConn keeps lostAt until the connection is closed.
+func (c *Client) watchConn() {
+	defer close(c.watchDone)
+	for state := c.conn.GetState(); state != connectivity.Shutdown; state = c.conn.GetState() {
+		if state == connectivity.Ready {
+			c.lostAt.Store(0)
+		} else {
+			c.lostAt.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		c.conn.WaitForStateChange(context.Background(), state)
+	}
+}
+
+// outOfReach reports since when the connection to the daemon has been
+// lost; known is false for a connection the caller owns (NewWithConn).
+func (c *Client) outOfReach() (since time.Time, known bool) {
+	if c.conn == nil {
+		return time.Time{}, false
+	}
+	if at := c.lostAt.Load(); at != 0 {
+		return time.Unix(0, at), true
+	}
+	return time.Time{}, true
 }
 
 // NewWithConn returns a Client that uses an existing connection, such as one
@@ -171,7 +204,9 @@ func (c *Client) Close() error {
 	if c.conn == nil {
 		return nil
 	}
-	return c.conn.Close()
+	err := c.conn.Close()
+	<-c.watchDone
+	return err
 }
 
 // Raw returns the generated stubs, for calls this package does not wrap.

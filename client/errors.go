@@ -97,12 +97,10 @@ func (e temporaryError) Unwrap() error   { return e.error }
 
 // acceptTemporary marks what package net's Accept calls temporary, beyond
 // SocketError.Temporary: a connection reset or aborted before it was taken
-// (net.OpError's rule for accept), a daemon's RESOURCE_EXHAUSTED (a quota,
-// its socket cap), which passes as emfile does, and UNAVAILABLE, a broken
-// connection to the daemon, which gRPC makes again (a daemon that
-// restarted meanwhile answers the retry that the socket is gone).
+// (net.OpError's rule for accept), and a daemon's RESOURCE_EXHAUSTED (a
+// quota, its socket cap), which passes as emfile does.
 func acceptTemporary(err error) error {
-	if code := status.Code(err); code == codes.ResourceExhausted || code == codes.Unavailable ||
+	if status.Code(err) == codes.ResourceExhausted ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) {
 		return temporaryError{err}
 	}

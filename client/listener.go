@@ -27,9 +27,6 @@ type Listener struct {
 	cancel context.CancelFunc
 	once   sync.Once
 	closed atomic.Bool // Close was called
-	// unavailableSince is when Accept's calls began to find the daemon out
-	// of reach (UnixNano; 0: they do not).
-	unavailableSince atomic.Int64
 }
 
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
@@ -90,18 +87,41 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 
 // Accept implements net.Listener. As package net's, it skips a connection
 // that failed before it could be used (the peer reset it first), and its
-// errors are Temporary when a retry may succeed (emfile, a quota of the
-// daemon, a broken connection to the daemon), so that http.Serve backs off
-// rather than stop serving. Once Close has begun it returns no connection:
-// one the daemon accepted meanwhile is closed (an http.Server's Shutdown
-// would otherwise serve it after telling every connection to go away).
+// errors are Temporary when a retry may succeed (emfile, or a quota of the
+// daemon), so that http.Serve backs off rather than stop serving. A daemon
+// out of reach (a broken connection) it waits out, calling again, for as
+// long as the session's grace keeps the session there; past that the error
+// is final. Once Close has begun it returns no connection: one the daemon
+// accepted meanwhile is closed (an http.Server's Shutdown would otherwise
+// serve it after telling every connection to go away).
 func (l *Listener) Accept() (net.Conn, error) {
+	var outage time.Time // when this Accept began to find the daemon out of reach
+	backoff := minBackoff / 2
 	for {
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
+		if status.Code(err) == codes.Unavailable && !l.closed.Load() {
+			// The outage began when the connection was lost; this Accept's
+			// own first failure stands for it on a connection the client
+			// does not watch.
+			since, known := l.sess.client.outOfReach()
+			if !known {
+				if outage.IsZero() {
+					outage = time.Now()
+				}
+				since = outage
+			}
+			if since.IsZero() || time.Since(since) < l.sess.graceOrDefault() {
+				select {
+				case <-time.After(backoff):
+					backoff = min(2*backoff, time.Second)
+					continue
+				case <-l.ctx.Done():
+				}
+			}
+		}
 		if err != nil {
 			return nil, l.acceptError(err)
 		}
-		l.unavailableSince.Store(0)
 		if l.closed.Load() {
 			l.sess.closeSocket(resp.GetSocketId())
 			return nil, l.acceptError(net.ErrClosed)
@@ -126,29 +146,7 @@ func (l *Listener) acceptError(err error) error {
 	if l.closed.Load() {
 		err = net.ErrClosed
 	}
-	err = asNetClosed(err)
-	if status.Code(err) == codes.Unavailable && l.outOfReachTooLong() {
-		return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
-	}
-	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(err)}
-}
-
-// defaultGraceGuess stands for the grace of a session whose grace the
-// client was not told (ResumeSession): the daemon's default.
-const defaultGraceGuess = 30 * time.Second
-
-// outOfReachTooLong reports whether the daemon has been out of reach for
-// longer than the session's grace: the session has ended there (or the
-// daemon is gone), so a broken connection is no longer worth a retry, and
-// an http.Serve that retries temporary errors stops.
-func (l *Listener) outOfReachTooLong() bool {
-	now := time.Now().UnixNano()
-	l.unavailableSince.CompareAndSwap(0, now)
-	grace := l.sess.grace
-	if grace <= 0 {
-		grace = defaultGraceGuess
-	}
-	return time.Duration(now-l.unavailableSince.Load()) > grace
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}
 }
 
 // Close implements net.Listener: the daemon socket is closed, and a blocked

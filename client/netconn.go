@@ -473,7 +473,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		// SetLinger's time is spent here: the daemon's close must not linger
 		// again (a socket closes on in the background, as after a linger's
 		// timeout); one the pipe's close already closed is gone.
-		c.setDaemonLinger(&sockdv1.Linger{Onoff: false})
+		c.setDaemonLinger(&sockdv1.Linger{Onoff: false}, closePrompt) // a daemon that does not answer: closeSocket's time
 	}
 	return c.sess.closeSocket(c.id)
 }
@@ -488,16 +488,16 @@ func (c *Conn) finishClose(linger time.Duration) error {
 // Client.Close waits for it); with sec > 0 up to sec seconds, Close waiting
 // for them; with sec == 0 none.
 func (c *Conn) SetLinger(sec int) error {
-	if err := c.setDaemonLinger(&sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}); err != nil {
+	if err := c.setDaemonLinger(&sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}, closeTimeout); err != nil {
 		return c.opError("set", err)
 	}
 	c.linger.Store(int64(sec))
 	return nil
 }
 
-// setDaemonLinger sets the daemon socket's SO_LINGER.
-func (c *Conn) setDaemonLinger(l *sockdv1.Linger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+// setDaemonLinger sets the daemon socket's SO_LINGER, within timeout.
+func (c *Conn) setDaemonLinger(l *sockdv1.Linger, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
 	_, err := c.sess.SetOpt(ctx, c.id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: l}})
@@ -507,7 +507,7 @@ func (c *Conn) setDaemonLinger(l *sockdv1.Linger) error {
 // lingerTime is how long Close waits for written bytes (SetLinger).
 func (c *Conn) lingerTime() time.Duration {
 	if sec := c.linger.Load(); sec >= 0 {
-		return time.Duration(sec) * time.Second
+		return time.Duration(min(sec, math.MaxInt32)) * time.Second // as SO_LINGER takes it; more would overflow
 	}
 	return closeTimeout
 }

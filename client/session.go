@@ -67,6 +67,19 @@ func (s *Session) Existing() bool { return s.existing }
 // Grace returns the grace period the daemon granted (0 after ResumeSession).
 func (s *Session) Grace() time.Duration { return s.grace }
 
+// defaultGrace stands for the grace of a session whose grace the client was
+// not told (ResumeSession): the daemon's default.
+const defaultGrace = 30 * time.Second
+
+// graceOrDefault is how long the daemon keeps the session without a call or
+// a stream: its grace, or defaultGrace when it is not known.
+func (s *Session) graceOrDefault() time.Duration {
+	if s.grace > 0 {
+		return s.grace
+	}
+	return defaultGrace
+}
+
 // LastSequence returns the sequence number of the session's newest event when
 // CreateSession returned: an Events stream started after it sees only newer
 // events.

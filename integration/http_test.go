@@ -760,3 +760,103 @@ func TestServeEndsWhenTheDaemonIsGone(t *testing.T) {
 		t.Fatal("Serve still retrying 10 s after the daemon died, with a grace of 1 s")
 	}
 }
+
+// cuttableProxy forwards TCP connections to target until cut, which breaks
+// every connection it carries (new ones are forwarded again).
+type cuttableProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttableProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp4", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cuttableProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestAcceptWaitsOutBrokenConnections: a connection to the daemon that
+// breaks, again and again, while the daemon and the session live on, does
+// not end Accept (nor an http.Serve): it calls again, and the connection
+// that comes is accepted. The breaks are further apart than the session's
+// grace, which each outage is measured against by itself.
+func TestAcceptWaitsOutBrokenConnections(t *testing.T) {
+	t.Parallel()
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
+	proxy := newCuttableProxy(t, daemonAddr)
+	s := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := goCall(func() error {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	for range 2 {
+		time.Sleep(1500 * time.Millisecond) // longer than the grace
+		proxy.cut()
+	}
+	time.Sleep(300 * time.Millisecond) // Accept calls again
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if err := await(t, "accept", accepted); err != nil {
+		t.Fatalf("Accept across two broken connections: %v, want the connection", err)
+	}
+}
+
+func freeTCPPort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

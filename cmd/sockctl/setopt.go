@@ -19,10 +19,10 @@ the option's value type (put -- before a negative number):
 ` + valueFormsHelp() + `
 
 sockctl reads VALUE by the option table before it asks the daemon: a value it
-cannot read as the option's type, and an option that cannot be set, are usage
-errors (exit 2). What the daemon refuses, a value out of the option's range
-included, is a socket error (exit 1), {invalid, {socket_option, ...}} as in
-Erlang.
+cannot read as the option's type (an integer out of the range its form above
+gives included), and an option that cannot be set, are usage errors (exit 2).
+What the daemon refuses is a socket error (exit 1): {invalid, {socket_option,
+...}} as in Erlang, or the kernel's errno (einval).
 
 The options, by level (supports options shows their value types and whether
 this host supports them):
