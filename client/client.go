@@ -161,16 +161,29 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	return c, nil
 }
 
-// watchConn keeps lostAt until the connection is closed.
+// watchConn keeps lostAt until the connection is closed. An idle
+// connection (gRPC's idle timeout; it connects again at the next call) is
+// not lost: the time a connection attempt began is what counts.
 func (c *Client) watchConn() {
 	defer close(c.watchDone)
 	for state := c.conn.GetState(); state != connectivity.Shutdown; state = c.conn.GetState() {
-		if state == connectivity.Ready {
+		switch state {
+		case connectivity.Ready, connectivity.Idle:
 			c.lostAt.Store(0)
-		} else {
+		default: // connecting, or a transient failure
 			c.lostAt.CompareAndSwap(0, time.Now().UnixNano())
 		}
 		c.conn.WaitForStateChange(context.Background(), state)
+	}
+}
+
+// reconnectNow has gRPC try to connect at once rather than after its
+// reconnect backoff (up to two minutes), which could outlast a session's
+// grace though the daemon is back.
+func (c *Client) reconnectNow() {
+	if c.conn != nil {
+		c.conn.ResetConnectBackoff()
+		c.conn.Connect()
 	}
 }
 

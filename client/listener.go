@@ -96,8 +96,13 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 // serve it after telling every connection to go away).
 func (l *Listener) Accept() (net.Conn, error) {
 	var outage time.Time // when this Accept began to find the daemon out of reach
-	backoff := minBackoff / 2
+	grace := l.sess.graceOrDefault()
+	// Calls again often enough that the daemon, which keeps a session
+	// without calls for its grace, never goes a grace without one.
+	minWait, maxWait := min(10*time.Millisecond, grace/8), min(time.Second, grace/4)
+	wait := minWait
 	for {
+		start := time.Now()
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
 		if status.Code(err) == codes.Unavailable && !l.closed.Load() {
 			// The outage began when the connection was lost; this Accept's
@@ -110,10 +115,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 				}
 				since = outage
 			}
-			if since.IsZero() || time.Since(since) < l.sess.graceOrDefault() {
+			if since.IsZero() || time.Since(since) < grace {
+				if time.Since(start) > maxWait {
+					wait = minWait // that call was up a while: a new outage
+				}
+				l.sess.client.reconnectNow()
 				select {
-				case <-time.After(backoff):
-					backoff = min(2*backoff, time.Second)
+				case <-time.After(wait):
+					wait = min(2*wait, maxWait)
 					continue
 				case <-l.ctx.Done():
 				}

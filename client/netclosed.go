@@ -35,11 +35,16 @@ func asNetClosed(err error) error {
 	return fmt.Errorf("%w (%w)", net.ErrClosed, err)
 }
 
-// closeSocket is an adapter's final close of its daemon socket: a socket
-// that is already gone (closed, its session ended) is closed as asked.
+// closeSocket is an adapter's final close of its daemon socket, within
+// closeTimeout: a socket that is already gone (closed, its session ended)
+// is closed as asked.
 func (s *Session) closeSocket(id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	return s.closeSocketWithin(ctx, id)
+}
+
+func (s *Session) closeSocketWithin(ctx context.Context, id string) error {
 	_, err := s.CloseSocket(ctx, id)
 	if socketGone(err) {
 		return nil

@@ -469,13 +469,15 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		}
 	}
 	c.cancel() // ends a send still waiting, the close message's or a write's
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	if c.linger.Load() > 0 {
 		// SetLinger's time is spent here: the daemon's close must not linger
 		// again (a socket closes on in the background, as after a linger's
 		// timeout); one the pipe's close already closed is gone.
-		c.setDaemonLinger(&sockdv1.Linger{Onoff: false}, closePrompt) // a daemon that does not answer: closeSocket's time
+		c.setDaemonLingerWithin(ctx, &sockdv1.Linger{Onoff: false})
 	}
-	return c.sess.closeSocket(c.id)
+	return c.sess.closeSocketWithin(ctx, c.id)
 }
 
 // SetLinger is net.TCPConn's: how Close treats data not yet sent, in both
@@ -488,17 +490,17 @@ func (c *Conn) finishClose(linger time.Duration) error {
 // Client.Close waits for it); with sec > 0 up to sec seconds, Close waiting
 // for them; with sec == 0 none.
 func (c *Conn) SetLinger(sec int) error {
-	if err := c.setDaemonLinger(&sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}, closeTimeout); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := c.setDaemonLingerWithin(ctx, &sockdv1.Linger{Onoff: sec >= 0, Linger: uint32(min(max(sec, 0), math.MaxInt32))}); err != nil {
 		return c.opError("set", err)
 	}
 	c.linger.Store(int64(sec))
 	return nil
 }
 
-// setDaemonLinger sets the daemon socket's SO_LINGER, within timeout.
-func (c *Conn) setDaemonLinger(l *sockdv1.Linger, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+// setDaemonLingerWithin sets the daemon socket's SO_LINGER.
+func (c *Conn) setDaemonLingerWithin(ctx context.Context, l *sockdv1.Linger) error {
 	key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
 	_, err := c.sess.SetOpt(ctx, c.id, key, &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: l}})
 	return err

@@ -762,12 +762,15 @@ func TestServeEndsWhenTheDaemonIsGone(t *testing.T) {
 }
 
 // cuttableProxy forwards TCP connections to target until cut, which breaks
-// every connection it carries (new ones are forwarded again).
+// every connection it carries (new ones are forwarded again). While refusing
+// it closes every connection at once; with a lifetime, each one after it.
 type cuttableProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
+	l        net.Listener
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+	refusing atomic.Bool
+	lifetime atomic.Int64 // nanoseconds; 0: for ever
 }
 
 func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
@@ -784,6 +787,10 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 			if err != nil {
 				return
 			}
+			if p.refusing.Load() {
+				in.Close()
+				continue
+			}
 			out, err := net.Dial("tcp4", target)
 			if err != nil {
 				in.Close()
@@ -792,6 +799,9 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, in, out)
 			p.mu.Unlock()
+			if life := time.Duration(p.lifetime.Load()); life > 0 {
+				time.AfterFunc(life, func() { in.Close(); out.Close() })
+			}
 			go func() { io.Copy(out, in); out.Close() }()
 			go func() { io.Copy(in, out); in.Close() }()
 		}
@@ -849,6 +859,90 @@ func TestAcceptWaitsOutBrokenConnections(t *testing.T) {
 	defer peer.Close()
 	if err := await(t, "accept", accepted); err != nil {
 		t.Fatalf("Accept across two broken connections: %v, want the connection", err)
+	}
+}
+
+// TestAcceptReconnectsWhenTheDaemonIsBack: after an outage of 12 s (gRPC's
+// own reconnect backoff would then wait some 4 s more),
+// Accept reaches the daemon again within a moment of its return; and a
+// connection that breaks every 300 ms does not cost a session whose grace
+// is a second: Accept calls again often enough.
+func TestAcceptReconnectsWhenTheDaemonIsBack(t *testing.T) {
+	t.Parallel()
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
+	proxy := newCuttableProxy(t, daemonAddr)
+	s := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	acceptOne := func() <-chan error {
+		return goCall(func() error {
+			c, err := l.Accept()
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	dial := func() {
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { peer.Close() })
+	}
+
+	accepted := acceptOne()
+	time.Sleep(100 * time.Millisecond)
+	proxy.refusing.Store(true)
+	proxy.cut()
+	time.Sleep(12 * time.Second) // gRPC's own backoff would next try some 4 s after this
+	proxy.refusing.Store(false)
+	back := time.Now()
+	dial()
+	if err := await(t, "accept after the outage", accepted); err != nil {
+		t.Fatalf("Accept after a 12 s outage: %v", err)
+	}
+	if took := time.Since(back); took > 2*time.Second {
+		t.Errorf("Accept reached the daemon %v after it was back", took)
+	}
+
+	s1 := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), callTimeout) // the outage took the first one's time
+	defer cancel()
+	l1, err := s1.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	accepted = goCall(func() error {
+		c, err := l1.Accept()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	proxy.lifetime.Store(int64(300 * time.Millisecond))
+	proxy.cut()
+	time.Sleep(3 * time.Second) // flapping, each connection 300 ms
+	proxy.lifetime.Store(0)
+	time.Sleep(300 * time.Millisecond)
+	peer, err := net.Dial("tcp", l1.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if err := await(t, "accept after flapping", accepted); err != nil {
+		t.Fatalf("Accept through 3 s of a connection broken every 300 ms, grace 1 s: %v", err)
 	}
 }
 
