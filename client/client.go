@@ -39,6 +39,7 @@ type Client struct {
 	// adapters that wait out a daemon out of reach.
 	lostAt    atomic.Int64
 	watchDone chan struct{}
+	closed    atomic.Bool // Close was called
 }
 
 // drains counts one session's draining Conns.
@@ -161,15 +162,17 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	return c, nil
 }
 
-// watchConn keeps lostAt until the connection is closed. An idle
-// connection (gRPC's idle timeout; it connects again at the next call) is
-// not lost: the time a connection attempt began is what counts.
+// watchConn keeps lostAt until the connection is closed. Idle changes
+// nothing: a connection idle after its idle timeout is not lost (it
+// connects again at the next call), and one idle between failed attempts
+// is still lost; the first attempt that does not end ready is what counts.
 func (c *Client) watchConn() {
 	defer close(c.watchDone)
 	for state := c.conn.GetState(); state != connectivity.Shutdown; state = c.conn.GetState() {
 		switch state {
-		case connectivity.Ready, connectivity.Idle:
+		case connectivity.Ready:
 			c.lostAt.Store(0)
+		case connectivity.Idle:
 		default: // connecting, or a transient failure
 			c.lostAt.CompareAndSwap(0, time.Now().UnixNano())
 		}
@@ -179,11 +182,24 @@ func (c *Client) watchConn() {
 
 // reconnectNow has gRPC try to connect at once rather than after its
 // reconnect backoff (up to two minutes), which could outlast a session's
-// grace though the daemon is back.
-func (c *Client) reconnectNow() {
-	if c.conn != nil {
-		c.conn.ResetConnectBackoff()
-		c.conn.Connect()
+// grace though the daemon is back, and waits until the connection is up,
+// or deadline, or ctx ends: a call made before then would fail at once.
+func (c *Client) reconnectNow(ctx context.Context, deadline time.Time) {
+	if c.conn == nil {
+		select {
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+		}
+		return
+	}
+	c.conn.ResetConnectBackoff()
+	c.conn.Connect()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for state := c.conn.GetState(); state != connectivity.Ready; state = c.conn.GetState() {
+		if !c.conn.WaitForStateChange(ctx, state) {
+			return
+		}
 	}
 }
 
@@ -217,6 +233,7 @@ func (c *Client) Close() error {
 	if c.conn == nil {
 		return nil
 	}
+	c.closed.Store(true)
 	err := c.conn.Close()
 	<-c.watchDone
 	return err

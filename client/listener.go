@@ -119,12 +119,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 				if time.Since(start) > maxWait {
 					wait = minWait // that call was up a while: a new outage
 				}
-				l.sess.client.reconnectNow()
-				select {
-				case <-time.After(wait):
+				l.sess.client.reconnectNow(l.ctx, time.Now().Add(wait))
+				if l.ctx.Err() == nil {
 					wait = min(2*wait, maxWait)
 					continue
-				case <-l.ctx.Done():
 				}
 			}
 		}
@@ -152,7 +150,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 func (l *Listener) acceptError(err error) error {
-	if l.closed.Load() {
+	if l.closed.Load() || l.sess.client.closed.Load() {
 		err = net.ErrClosed
 	}
 	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}

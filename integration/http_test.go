@@ -967,3 +967,53 @@ func freeTCPPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// TestListenerOutagesNearTheGrace: a daemon back within the session's
+// grace keeps the session, though it was out of reach for most of it (an
+// Accept must call as soon as the connection is up again); and a Client's
+// Close ends Accept with net.ErrClosed.
+func TestListenerOutagesNearTheGrace(t *testing.T) {
+	t.Parallel()
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
+	proxy := newCuttableProxy(t, daemonAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	s := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := goCall(func() error {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	time.Sleep(100 * time.Millisecond)
+	proxy.refusing.Store(true)
+	proxy.cut()
+	time.Sleep(700 * time.Millisecond) // most of the 1 s grace
+	proxy.refusing.Store(false)
+	time.Sleep(100 * time.Millisecond)
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if err := await(t, "accept", accepted); err != nil {
+		t.Fatalf("Accept after a 700 ms outage, grace 1 s: %v", err)
+	}
+
+	accepted = goCall(func() error { _, err := l.Accept(); return err })
+	time.Sleep(100 * time.Millisecond)
+	s.Client().Close()
+	if err := await(t, "accept", accepted); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept ended by Client.Close: %v, want net.ErrClosed", err)
+	}
+}
