@@ -39,7 +39,6 @@ type Client struct {
 	// adapters that wait out a daemon out of reach.
 	lostAt    atomic.Int64
 	watchDone chan struct{}
-	closed    atomic.Bool // Close was called
 }
 
 // drains counts one session's draining Conns.
@@ -203,6 +202,11 @@ func (c *Client) reconnectNow(ctx context.Context, deadline time.Time) {
 	}
 }
 
+// isClosed reports whether Close closed the connection Dial made.
+func (c *Client) isClosed() bool {
+	return c.conn != nil && c.conn.GetState() == connectivity.Shutdown
+}
+
 // outOfReach reports since when the connection to the daemon has been
 // lost; known is false for a connection the caller owns (NewWithConn).
 func (c *Client) outOfReach() (since time.Time, known bool) {
@@ -233,7 +237,6 @@ func (c *Client) Close() error {
 	if c.conn == nil {
 		return nil
 	}
-	c.closed.Store(true)
 	err := c.conn.Close()
 	<-c.watchDone
 	return err

@@ -95,36 +95,12 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 // accepted meanwhile is closed (an http.Server's Shutdown would otherwise
 // serve it after telling every connection to go away).
 func (l *Listener) Accept() (net.Conn, error) {
-	var outage time.Time // when this Accept began to find the daemon out of reach
-	grace := l.sess.graceOrDefault()
-	// Calls again often enough that the daemon, which keeps a session
-	// without calls for its grace, never goes a grace without one.
-	minWait, maxWait := min(10*time.Millisecond, grace/8), min(time.Second, grace/4)
-	wait := minWait
+	outage := newOutage(l.sess.graceOrDefault())
 	for {
 		start := time.Now()
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
-		if status.Code(err) == codes.Unavailable && !l.closed.Load() {
-			// The outage began when the connection was lost; this Accept's
-			// own first failure stands for it on a connection the client
-			// does not watch.
-			since, known := l.sess.client.outOfReach()
-			if !known {
-				if outage.IsZero() {
-					outage = time.Now()
-				}
-				since = outage
-			}
-			if since.IsZero() || time.Since(since) < grace {
-				if time.Since(start) > maxWait {
-					wait = minWait // that call was up a while: a new outage
-				}
-				l.sess.client.reconnectNow(l.ctx, time.Now().Add(wait))
-				if l.ctx.Err() == nil {
-					wait = min(2*wait, maxWait)
-					continue
-				}
-			}
+		if status.Code(err) == codes.Unavailable && !l.closed.Load() && l.waitOut(outage, start) {
+			continue
 		}
 		if err != nil {
 			return nil, l.acceptError(err)
@@ -149,8 +125,47 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// outage paces one Accept's calls while the daemon is out of reach: often
+// enough that the daemon, which keeps a session without calls for its
+// grace, never goes a grace without one.
+type outage struct {
+	grace, minWait, maxWait, wait time.Duration
+	// began stands for when the connection was lost, on a connection the
+	// client does not watch: this Accept's first failure.
+	began time.Time
+}
+
+func newOutage(grace time.Duration) *outage {
+	o := &outage{grace: grace, minWait: min(10*time.Millisecond, grace/8), maxWait: min(time.Second, grace/4)}
+	o.wait = o.minWait
+	return o
+}
+
+// waitOut reports, for a call begun at start that found the daemon out of
+// reach, whether the session's grace may still hold it there; if so it has
+// gRPC reconnect and waits for the connection, at most the pace's wait,
+// before the caller calls again.
+func (l *Listener) waitOut(o *outage, start time.Time) bool {
+	since, known := l.sess.client.outOfReach()
+	if !known {
+		if o.began.IsZero() {
+			o.began = time.Now()
+		}
+		since = o.began
+	}
+	if !since.IsZero() && time.Since(since) >= o.grace {
+		return false
+	}
+	if time.Since(start) > o.maxWait {
+		o.wait = o.minWait // that call was up a while: a new outage
+	}
+	l.sess.client.reconnectNow(l.ctx, time.Now().Add(o.wait))
+	o.wait = min(2*o.wait, o.maxWait)
+	return l.ctx.Err() == nil
+}
+
 func (l *Listener) acceptError(err error) error {
-	if l.closed.Load() || l.sess.client.closed.Load() {
+	if l.closed.Load() || l.sess.client.isClosed() {
 		err = net.ErrClosed
 	}
 	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: acceptTemporary(asNetClosed(err))}
