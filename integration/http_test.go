@@ -33,13 +33,14 @@ func newClientSession(t testing.TB) *client.Session {
 	return clientSessionOn(t, daemon.Addr, time.Minute)
 }
 
-// clientSessionOn is newClientSession on the daemon at addr, with grace: its
-// cleanup closes the session (if it has not ended already) and the client.
-func clientSessionOn(t testing.TB, addr string, grace time.Duration) *client.Session {
+// clientSessionOn is newClientSession on the daemon at addr, with grace (and
+// Dial's options): its cleanup closes the session (if it has not ended
+// already) and the client.
+func clientSessionOn(t testing.TB, addr string, grace time.Duration, opts ...grpc.DialOption) *client.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, addr)
+	c, err := client.Dial(ctx, addr, opts...)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -775,6 +776,59 @@ type cuttableProxy struct {
 	lifetime atomic.Int64 // nanoseconds; 0: for ever
 }
 
+// daemonBehindProxy starts a daemon of the test's own on a loopback TCP
+// port and a cuttableProxy in front of it.
+func daemonBehindProxy(t *testing.T) *cuttableProxy {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonAddr := l.Addr().String()
+	l.Close()
+	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
+	return newCuttableProxy(t, daemonAddr)
+}
+
+// addr is the proxy's address as a client dials the daemon.
+func (p *cuttableProxy) addr() string { return "tcp://" + p.l.Addr().String() }
+
+// acceptOne accepts one connection in the background (closing it) and
+// says how Accept ended.
+func acceptOne(l net.Listener) <-chan error {
+	return goCall(func() error {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// listenBehind opens a daemon Listener of s on an ephemeral loopback port,
+// closed with the test.
+func listenBehind(t *testing.T, s *client.Session) *client.Listener {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// dialPeerOf connects a plain TCP peer to l, closed with the test.
+func dialPeerOf(t *testing.T, l net.Listener) {
+	t.Helper()
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+}
+
 func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -827,38 +881,15 @@ func (p *cuttableProxy) cut() {
 // grace, which each outage is measured against by itself.
 func TestAcceptWaitsOutBrokenConnections(t *testing.T) {
 	t.Parallel()
-	port, err := freeTCPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
-	proxy := newCuttableProxy(t, daemonAddr)
-	s := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := goCall(func() error {
-		c, err := l.Accept()
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
+	proxy := daemonBehindProxy(t)
+	l := listenBehind(t, clientSessionOn(t, proxy.addr(), time.Second))
+	accepted := acceptOne(l)
 	for range 2 {
 		time.Sleep(1500 * time.Millisecond) // longer than the grace
 		proxy.cut()
 	}
 	time.Sleep(300 * time.Millisecond) // Accept calls again
-	peer, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	dialPeerOf(t, l)
 	if err := await(t, "accept", accepted); err != nil {
 		t.Fatalf("Accept across two broken connections: %v, want the connection", err)
 	}
@@ -872,56 +903,17 @@ func TestAcceptWaitsOutBrokenConnections(t *testing.T) {
 // again often enough.
 func TestAcceptReconnectsWhenTheDaemonIsBack(t *testing.T) {
 	t.Parallel()
-	port, err := freeTCPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
-	proxy := newCuttableProxy(t, daemonAddr)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
+	proxy := daemonBehindProxy(t)
 	slowBackoff := grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 10 * time.Second, Multiplier: 1, MaxDelay: 10 * time.Second}})
-	cl, err := client.Dial(ctx, "tcp://"+proxy.l.Addr().String(), slowBackoff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	s, err := cl.CreateSession(ctx, "", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	acceptOne := func() <-chan error {
-		return goCall(func() error {
-			c, err := l.Accept()
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-	}
-	dial := func() {
-		peer, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { peer.Close() })
-	}
-
-	accepted := acceptOne()
+	l := listenBehind(t, clientSessionOn(t, proxy.addr(), time.Minute, slowBackoff))
+	accepted := acceptOne(l)
 	time.Sleep(100 * time.Millisecond)
 	proxy.refusing.Store(true)
 	proxy.cut()
 	time.Sleep(2 * time.Second) // gRPC's own backoff would next try 8 s after this
 	proxy.refusing.Store(false)
 	back := time.Now()
-	dial()
+	dialPeerOf(t, l)
 	if err := await(t, "accept after the outage", accepted); err != nil {
 		t.Fatalf("Accept after a 2 s outage: %v", err)
 	}
@@ -929,43 +921,17 @@ func TestAcceptReconnectsWhenTheDaemonIsBack(t *testing.T) {
 		t.Errorf("Accept reached the daemon %v after it was back", took)
 	}
 
-	s1 := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
-	ctx, cancel = context.WithTimeout(context.Background(), callTimeout) // the outage took the first one's time
-	defer cancel()
-	l1, err := s1.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l1.Close()
-	accepted = goCall(func() error {
-		c, err := l1.Accept()
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
+	l1 := listenBehind(t, clientSessionOn(t, proxy.addr(), time.Second))
+	accepted = acceptOne(l1)
 	proxy.lifetime.Store(int64(300 * time.Millisecond))
 	proxy.cut()
 	time.Sleep(3 * time.Second) // flapping, each connection 300 ms
 	proxy.lifetime.Store(0)
 	time.Sleep(300 * time.Millisecond)
-	peer, err := net.Dial("tcp", l1.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	dialPeerOf(t, l1)
 	if err := await(t, "accept after flapping", accepted); err != nil {
 		t.Fatalf("Accept through 3 s of a connection broken every 300 ms, grace 1 s: %v", err)
 	}
-}
-
-func freeTCPPort() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // TestListenerOutagesNearTheGrace: a daemon back within the session's
@@ -974,38 +940,17 @@ func freeTCPPort() (int, error) {
 // Close ends Accept with net.ErrClosed.
 func TestListenerOutagesNearTheGrace(t *testing.T) {
 	t.Parallel()
-	port, err := freeTCPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemonAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
-	proxy := newCuttableProxy(t, daemonAddr)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	s := clientSessionOn(t, "tcp://"+proxy.l.Addr().String(), time.Second)
-	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := goCall(func() error {
-		c, err := l.Accept()
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
+	proxy := daemonBehindProxy(t)
+	s := clientSessionOn(t, proxy.addr(), time.Second)
+	l := listenBehind(t, s)
+	accepted := acceptOne(l)
 	time.Sleep(100 * time.Millisecond)
 	proxy.refusing.Store(true)
 	proxy.cut()
 	time.Sleep(700 * time.Millisecond) // most of the 1 s grace
 	proxy.refusing.Store(false)
 	time.Sleep(100 * time.Millisecond)
-	peer, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	dialPeerOf(t, l)
 	if err := await(t, "accept", accepted); err != nil {
 		t.Fatalf("Accept after a 700 ms outage, grace 1 s: %v", err)
 	}
