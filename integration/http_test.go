@@ -865,6 +865,14 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 	return p
 }
 
+// refuseFor breaks every connection and refuses new ones for d.
+func (p *cuttableProxy) refuseFor(d time.Duration) {
+	p.refusing.Store(true)
+	p.cut()
+	time.Sleep(d)
+	p.refusing.Store(false)
+}
+
 func (p *cuttableProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -908,10 +916,7 @@ func TestAcceptReconnectsWhenTheDaemonIsBack(t *testing.T) {
 	l := listenBehind(t, clientSessionOn(t, proxy.addr(), time.Minute, slowBackoff))
 	accepted := acceptOne(l)
 	time.Sleep(100 * time.Millisecond)
-	proxy.refusing.Store(true)
-	proxy.cut()
-	time.Sleep(2 * time.Second) // gRPC's own backoff would next try 8 s after this
-	proxy.refusing.Store(false)
+	proxy.refuseFor(2 * time.Second) // gRPC's own backoff would next try 8 s after this
 	back := time.Now()
 	dialPeerOf(t, l)
 	if err := await(t, "accept after the outage", accepted); err != nil {
@@ -945,10 +950,7 @@ func TestListenerOutagesNearTheGrace(t *testing.T) {
 	l := listenBehind(t, s)
 	accepted := acceptOne(l)
 	time.Sleep(100 * time.Millisecond)
-	proxy.refusing.Store(true)
-	proxy.cut()
-	time.Sleep(700 * time.Millisecond) // most of the 1 s grace
-	proxy.refusing.Store(false)
+	proxy.refuseFor(700 * time.Millisecond) // most of the 1 s grace
 	time.Sleep(100 * time.Millisecond)
 	dialPeerOf(t, l)
 	if err := await(t, "accept", accepted); err != nil {
