@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -526,7 +527,7 @@ func TestUnspecifiedDestination(t *testing.T) {
 		}
 	}
 	// And through the check itself: the prefixes allow a real address.
-	check := policyCheck{pol: &Policy{origin: "test"}, p: Principal{Kind: "uid", UID: 1000}, r: &policyRule{connect: notLoopback}}
+	check := policyCheck{pol: &Policy{origin: "test"}, p: Principal{Kind: "uid", UID: 1000}, r: &policyRule{connect: notLoopback}, denials: newDenials(slog.Default())}
 	if err := check.connectPeer(unix.SOCK_STREAM, ipAddr("0.0.0.0:9")); err == nil {
 		t.Error("0.0.0.0 allowed by prefixes that leave the loopback out")
 	}
