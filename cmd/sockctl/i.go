@@ -178,6 +178,7 @@ func tableRows(sockets []socketFacts, keys []string) [][]string {
 // for reading.
 func socketObject(f socketFacts, keys []string) object {
 	i := f.info
+	domain, typ, protocol := socketKind(i)
 	obj := object{}.with("socket", i.GetSocketId())
 	address := func(sa *sockdv1.SockAddr) any {
 		if sa == nil {
@@ -188,11 +189,11 @@ func socketObject(f socketFacts, keys []string) object {
 	for _, k := range keys {
 		switch k {
 		case "domain":
-			obj = obj.with(k, client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()}.String())
+			obj = obj.with(k, domain.String())
 		case "type":
-			obj = obj.with(k, client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()}.String())
+			obj = obj.with(k, typ.String())
 		case "protocol":
-			obj = obj.with(k, client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}.String())
+			obj = obj.with(k, protocol.String())
 		case "fd":
 			if i.GetFd() < 0 {
 				obj = obj.with(k, nil)
@@ -275,9 +276,11 @@ func iCell(f socketFacts, key string) string {
 	i := f.info
 	switch key {
 	case "domain":
-		return client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()}.String()
+		d, _, _ := socketKind(i)
+		return d.String()
 	case "type":
-		return strings.ToUpper(client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()}.String())
+		_, t, _ := socketKind(i)
+		return strings.ToUpper(t.String())
 	case "protocol":
 		return iProtocol(i)
 	case "fd":
@@ -307,7 +310,7 @@ func iCell(f socketFacts, key string) string {
 // iProtocol upper-cases the protocol; protocol 0 is TCP for a stream, UDP
 // for a datagram socket, UNKNOWN otherwise, as Erlang prints it.
 func iProtocol(i *sockdv1.SocketInfo) string {
-	p := client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}
+	_, _, p := socketKind(i)
 	if p == client.DefaultProtocol {
 		switch i.GetType() {
 		case sockdv1.Type_TYPE_STREAM:

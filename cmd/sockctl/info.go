@@ -37,9 +37,8 @@ num_readers, num_writers, num_acceptors, relay_byte, then every counter
 // infoView is socket:info/1 as "key: value" rows; the counters follow as rows
 // of their own, so `sockctl info ID | grep read_byte` works.
 func infoView(i *sockdv1.SocketInfo) view {
-	domain := client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()}.String()
-	typ := client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()}.String()
-	protocol := client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}.String()
+	d, t, p := socketKind(i)
+	domain, typ, protocol := d.String(), t.String(), p.String()
 	fields := []field{
 		{"socket", i.GetSocketId()},
 		{"domain", domain},
@@ -100,4 +99,12 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// socketKind is the domain, type and protocol an info names, each by its
+// enum or its number.
+func socketKind(i *sockdv1.SocketInfo) (client.Domain, client.Type, client.Protocol) {
+	return client.Domain{Enum: i.GetDomain(), Number: i.GetDomainNumber()},
+		client.Type{Enum: i.GetType(), Number: i.GetTypeNumber()},
+		client.Protocol{Enum: i.GetProtocol(), Number: i.GetProtocolNumber()}
 }
