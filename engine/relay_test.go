@@ -142,11 +142,26 @@ func TestRelayEndsWhenItsSourceClosesUnderBackpressure(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("owner")
 	left, a := pair(t, e, c, unix.AF_INET)
-	_, b := pair(t, e, c, unix.AF_INET) // b's peer reads nothing
+	right, b := pair(t, e, c, unix.AF_INET) // b's peer reads nothing
+	// Fixed buffers (no autotuning) on the way to the peer that reads
+	// nothing: once they are full they stay full, and what the relay's
+	// pipes hold then can go nowhere.
+	setInt(t, b, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10)
+	setInt(t, right, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10)
 	done := make(chan RelayResult, 1)
 	go func() { done <- Relay(bg, a, b) }()
 	defer keepSending(left, c, 64<<10, 100*time.Millisecond)()
-	eventually(t, "the relay's writes to b wait", func() bool { return b.Info().NumWriters == 1 && a.Info().Counters.ReadByte > 4<<20 })
+	// Stalled: b's writer waits, no byte has gone to b for a while, and the
+	// relay holds bytes read from a. How much it holds depends on how the
+	// kernel fills the pipes' slots, so no fixed amount is asked for.
+	var lastWritten uint64
+	eventually(t, "the relay's writes to b to stall with bytes in its pipes", func() bool {
+		read, ib := a.Info().Counters.ReadByte, b.Info()
+		stalled := ib.NumWriters == 1 && ib.Counters.WriteByte == lastWritten && read > ib.Counters.WriteByte
+		lastWritten = ib.Counters.WriteByte
+		time.Sleep(50 * time.Millisecond)
+		return stalled
+	})
 	a.Close()
 	select {
 	case r := <-done:
