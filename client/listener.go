@@ -99,7 +99,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		start := time.Now()
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
-		if status.Code(err) == codes.Unavailable && !l.closed.Load() && l.waitOut(outage, start) {
+		if status.Code(err) == codes.Unavailable && !l.closed.Load() && outage.waitOut(l.ctx, l.sess.client, start) {
 			continue
 		}
 		if err != nil {
@@ -144,9 +144,9 @@ func newOutage(grace time.Duration) *outage {
 // waitOut reports, for a call begun at start that found the daemon out of
 // reach, whether the session's grace may still hold it there; if so it has
 // gRPC reconnect and waits for the connection, at most the pace's wait,
-// before the caller calls again.
-func (l *Listener) waitOut(o *outage, start time.Time) bool {
-	since, known := l.sess.client.outOfReach()
+// before the caller calls again. false too once ctx ends.
+func (o *outage) waitOut(ctx context.Context, c *Client, start time.Time) bool {
+	since, known := c.outOfReach()
 	if !known {
 		if o.began.IsZero() {
 			o.began = time.Now()
@@ -159,9 +159,9 @@ func (l *Listener) waitOut(o *outage, start time.Time) bool {
 	if time.Since(start) > o.maxWait {
 		o.wait = o.minWait // that call was up a while: a new outage
 	}
-	l.sess.client.reconnectNow(l.ctx, time.Now().Add(o.wait))
+	c.reconnectNow(ctx, time.Now().Add(o.wait))
 	o.wait = min(2*o.wait, o.maxWait)
-	return l.ctx.Err() == nil
+	return ctx.Err() == nil
 }
 
 func (l *Listener) acceptError(err error) error {
@@ -176,28 +176,54 @@ func (l *Listener) acceptError(err error) error {
 // just before). Its call is cancelled only when the daemon could not be
 // told, or does not answer within closePrompt: a call cancelled while the
 // daemon accepts would leave that connection open there, its id unknown.
+//
+// A daemon out of reach, or slower than closePrompt, does not hold Close:
+// the socket's close goes on in the background, waiting the outage out for
+// as long as the session's grace keeps the socket there, within 10 s (so
+// that peers are refused once the daemon is back, not left queued on a
+// socket no one accepts from). Client.Close and Session.Close wait for it.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.closed.Store(true)
 		closed := make(chan error, 1)
-		go func() { closed <- l.sess.closeSocket(l.id) }()
+		done := l.sess.client.startDrain(l.sess.id)
+		go func() {
+			defer done()
+			closed <- l.closeInDaemon()
+		}()
 		timer := time.NewTimer(closePrompt)
 		defer timer.Stop()
 		select {
 		case err = <-closed:
+			if err != nil {
+				l.cancel()
+			}
 		case <-timer.C:
-			l.cancel() // a daemon that does not answer: Accept need not wait for it
-			err = <-closed
-		}
-		if err != nil {
-			l.cancel()
+			err = nil  // the close goes on in the background
+			l.cancel() // and Accept need not wait for it
 		}
 	})
 	if err != nil {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}
 	}
 	return nil
+}
+
+// closeInDaemon closes the daemon socket, calling again while the daemon is
+// out of reach and the session's grace may keep the socket there, within
+// closeTimeout.
+func (l *Listener) closeInDaemon() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	outage := newOutage(l.sess.graceOrDefault())
+	for {
+		start := time.Now()
+		err := l.sess.closeSocketWithin(ctx, l.id)
+		if status.Code(err) != codes.Unavailable || !outage.waitOut(ctx, l.sess.client, start) {
+			return err
+		}
+	}
 }
 
 // Addr implements net.Listener.

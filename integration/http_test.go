@@ -787,6 +787,20 @@ func daemonBehindProxy(t *testing.T) *cuttableProxy {
 	daemonAddr := l.Addr().String()
 	l.Close()
 	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
+	// The daemon serves its unix socket, which dedicatedDaemon waits
+	// for, and then its TCP one.
+	deadline := time.Now().Add(callTimeout)
+	for {
+		c, err := net.Dial("tcp4", daemonAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon's TCP listener: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return newCuttableProxy(t, daemonAddr)
 }
 
@@ -946,15 +960,15 @@ func TestAcceptReconnectsWhenTheDaemonIsBack(t *testing.T) {
 func TestListenerOutagesNearTheGrace(t *testing.T) {
 	t.Parallel()
 	proxy := daemonBehindProxy(t)
-	s := clientSessionOn(t, proxy.addr(), time.Second)
+	s := clientSessionOn(t, proxy.addr(), 3*time.Second)
 	l := listenBehind(t, s)
 	accepted := acceptOne(l)
 	time.Sleep(100 * time.Millisecond)
-	proxy.refuseFor(700 * time.Millisecond) // most of the 1 s grace
+	proxy.refuseFor(2200 * time.Millisecond) // most of the 3 s grace
 	time.Sleep(100 * time.Millisecond)
 	dialPeerOf(t, l)
 	if err := await(t, "accept", accepted); err != nil {
-		t.Fatalf("Accept after a 700 ms outage, grace 1 s: %v", err)
+		t.Fatalf("Accept after a 2.2 s outage, grace 3 s: %v", err)
 	}
 
 	accepted = goCall(func() error { _, err := l.Accept(); return err })
@@ -962,5 +976,45 @@ func TestListenerOutagesNearTheGrace(t *testing.T) {
 	s.Client().Close()
 	if err := await(t, "accept", accepted); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept ended by Client.Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestListenerCloseDuringAnOutage: a Listener closed while the daemon is
+// out of reach answers at once and ends its Accept with net.ErrClosed, and
+// the daemon socket is closed once the daemon is back within the session's
+// grace: peers are refused then, not queued on a socket no one accepts
+// from for the rest of the session.
+func TestListenerCloseDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	l := listenBehind(t, clientSessionOn(t, proxy.addr(), time.Minute))
+	accepted := acceptOne(l)
+	time.Sleep(100 * time.Millisecond)
+	outage := goCall(func() bool { proxy.refuseFor(time.Second); return true })
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close during an outage: %v", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Close during an outage took %v", took)
+	}
+	if err := await(t, "accept", accepted); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept ended by Close during an outage: %v, want net.ErrClosed", err)
+	}
+	await(t, "the outage", outage)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
+		if err == nil {
+			peer.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("3 s after the outage the daemon socket still takes connections (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
