@@ -445,38 +445,9 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		replaced = cur
 	default:
 		// Rule 3: someone else holds the lane; no syscall.
-		if l.exclusive {
-			if b, ok := j.(busyReporter); ok {
-				return nil, b.busy()
-			}
-			return nil, ErrAlready
-		}
-		if l.queuedNowait(c) {
-			// Rule 4, whatever this call's timeout: an Erlang process
-			// that waits in the queue cannot call again.
-			return nil, errState()
-		}
-		switch {
-		case t.Kind == WaitNowait:
-			if err := s.roomIn(l); err != nil {
-				return nil, err
-			}
-			w := s.newWaiter(c, op, t, j)
-			l.push(w)
-			if s.traced() {
-				s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
-			}
-			return w.selectInfo(), nil
-		case t.poll():
-			return nil, ErrTimeout
-		}
-		if err := s.roomIn(l); err != nil {
-			return nil, err
-		}
-		mine = s.newWaiter(c, op, t, nil)
-		l.push(mine)
-		if err := s.awaitTurn(ctx, sd, l, mine, deadline, &out); err != nil {
-			return nil, err
+		var sel *SelectInfo
+		if mine, sel, err = s.queueBehind(ctx, sd, l, c, op, t, j, deadline, &out); mine == nil {
+			return sel, err
 		}
 	}
 
@@ -484,19 +455,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		done, fatal := j.attempt()
 		settle(!done)
 		if done {
-			if s.traced() {
-				s.logDebug("done", "op", op, "caller", c.CallerID(), "fatal", fatal)
-			}
-			l.current = nil // mine, or already nil
-			if fatal != nil {
-				s.abortQueued(sd, l, fatal, &out)
-			}
-			if sel := s.keepReading(c, op, t, j, fatal); sel != nil {
-				s.advance(sd, l, &out)
-				return sel, nil
-			}
-			s.advance(sd, l, &out)
-			return nil, nil
+			return s.finish(sd, l, c, op, t, j, fatal, &out), nil
 		}
 		// A poll answers timeout; a socket epoll cannot watch answers why,
 		// now, since no edge would end the wait.
@@ -535,6 +494,62 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			return nil, err
 		}
 	}
+}
+
+// queueBehind is rule 3 of §2.2 for a lane someone else holds: an exclusive
+// lane refuses the call, a nowait call is queued and answered select, a
+// poll times out, and a blocking call queues and waits for its turn. It
+// returns the call's waiter, now current, when the call goes on to its
+// attempt, or else (mine nil) the call's answer.
+func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, op Op, t Timeout, j job, deadline time.Time, out *outbox) (mine *waiter, sel *SelectInfo, err error) {
+	if l.exclusive {
+		if b, ok := j.(busyReporter); ok {
+			return nil, nil, b.busy()
+		}
+		return nil, nil, ErrAlready
+	}
+	if l.queuedNowait(c) {
+		// Rule 4, whatever this call's timeout: an Erlang process that
+		// waits in the queue cannot call again.
+		return nil, nil, errState()
+	}
+	if t.poll() {
+		return nil, nil, ErrTimeout
+	}
+	if err := s.roomIn(l); err != nil {
+		return nil, nil, err
+	}
+	if t.Kind == WaitNowait {
+		w := s.newWaiter(c, op, t, j)
+		l.push(w)
+		if s.traced() {
+			s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
+		}
+		return nil, w.selectInfo(), nil
+	}
+	mine = s.newWaiter(c, op, t, nil)
+	l.push(mine)
+	if err := s.awaitTurn(ctx, sd, l, mine, deadline, out); err != nil {
+		return nil, nil, err
+	}
+	return mine, nil, nil
+}
+
+// finish ends a call whose attempt is done: the lane passes on (its queue
+// aborted when the attempt met an error that ends every reader's or
+// writer's hope, such as a peer's close), and a stream read that got part of
+// what it asked for may go on waiting as a select (keepReading).
+func (s *Socket) finish(sd *side, l *lane, c Caller, op Op, t Timeout, j job, fatal error, out *outbox) *SelectInfo {
+	if s.traced() {
+		s.logDebug("done", "op", op, "caller", c.CallerID(), "fatal", fatal)
+	}
+	l.current = nil // the call's waiter, or already nil
+	if fatal != nil {
+		s.abortQueued(sd, l, fatal, out)
+	}
+	sel := s.keepReading(c, op, t, j, fatal)
+	s.advance(sd, l, out)
+	return sel
 }
 
 // awaitTurn is await, and then a check that the caller still wants its
