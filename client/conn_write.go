@@ -13,37 +13,18 @@ import (
 )
 
 // A writeJob is one Write's bytes, or the half-close, on its way to the
-// writer goroutine.
+// writer goroutine. The writer copies the bytes a message at a time, as it
+// sends them, while their Write waits: a Write of any size costs one
+// message's copy in memory, and a Write that returns early (its deadline,
+// CloseWrite, Close) has the writer start no further copy of the caller's
+// slice, which the caller may then reuse.
 type writeJob struct {
-	pieces     []mem.Buffer // a Write's copy, a message each
-	closeWrite bool         // no bytes: the half-close, after what was written before
+	data       []byte // the Write's slice: read only under mu, before stopped
+	closeWrite bool   // no bytes: the half-close, after what was written before
 
 	mu      sync.Mutex
 	stopped bool // its Write returned early: start no further piece
 	started int  // bytes of the pieces whose sending began
-	taken   bool // the writer goroutine has it: it frees what it does not send
-	dropped bool // its Write gave it up untaken (Close) and freed it
-}
-
-// take hands j to the writer goroutine, unless its Write dropped it.
-func (j *writeJob) take() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.taken = !j.dropped
-	return j.taken
-}
-
-// drop is stop for a Write that ends with the Conn: a job the writer
-// goroutine never took, and now never will, is freed here.
-func (j *writeJob) drop() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.stopped = true
-	if !j.taken {
-		j.dropped = true
-		freeAll(j.pieces)
-	}
-	return j.started
 }
 
 type writeResult struct {
@@ -51,15 +32,18 @@ type writeResult struct {
 	err error
 }
 
-// begin reports whether a piece of n bytes may be sent, and counts it.
-func (j *writeJob) begin(n int) bool {
+// next copies the job's next message, of at most maxPipeMessage bytes, and
+// counts it as started; nil when all are, or the job was stopped.
+func (j *writeJob) next() mem.Buffer {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.stopped {
-		return false
+	if j.stopped || j.started == len(j.data) {
+		return nil
 	}
+	n := min(len(j.data)-j.started, maxPipeMessage)
+	piece := mem.Copy(j.data[j.started:j.started+n], mem.DefaultBufferPool())
 	j.started += n
-	return true
+	return piece
 }
 
 // stop keeps the writer from starting further pieces and returns the bytes
@@ -77,14 +61,10 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case j := <-c.writes:
-			if !j.take() {
-				continue
-			}
 			c.sendMu.Lock()
 			var res writeResult
 			switch {
 			case isClosed(c.done): // Close may have the stream now: send nothing after its message
-				freeAll(j.pieces)
 				res.err = net.ErrClosed
 			case j.closeWrite:
 				// Its failure ends the stream, which the reads report.
@@ -99,27 +79,9 @@ func (c *Conn) writeLoop() {
 			select {
 			case c.written <- res:
 			case <-c.done:
-				c.freeQueued()
 				return
 			}
 		case <-c.done:
-			c.freeQueued()
-			return
-		}
-	}
-}
-
-// freeQueued frees, once the Conn is closed, the copy of a job no one will
-// send: queued by a Write that its deadline or CloseWrite ended before
-// Close (one that Close ends drops its own, writeJob.drop).
-func (c *Conn) freeQueued() {
-	for {
-		select {
-		case j := <-c.writes:
-			if j.take() {
-				freeAll(j.pieces)
-			}
-		default:
 			return
 		}
 	}
@@ -130,44 +92,19 @@ func (c *Conn) freeQueued() {
 // large enough that per-message costs vanish next to the bytes.
 const maxPipeMessage = 1 << 20
 
-// send writes a Write's pieces to the stream, a message each, until its
-// Write stops it, and reports the bytes sent. Sending hands a piece to the
-// transport, which frees it once written; what is not sent is freed here.
+// send writes a Write's bytes to the stream, a message each, until its
+// Write stops it, and reports the bytes sent. Sending hands a message's
+// copy to the transport, which frees it once written.
 func (c *Conn) send(j *writeJob) writeResult {
 	var sent int
-	for i, piece := range j.pieces {
+	for piece := j.next(); piece != nil; piece = j.next() {
 		n := piece.Len()
-		if !j.begin(n) {
-			freeAll(j.pieces[i:])
-			return writeResult{n: sent}
-		}
 		if err := c.stream.SendMsg(pipewire.RequestBuffer(piece)); err != nil {
-			freeAll(j.pieces[i+1:])
 			return writeResult{n: sent, err: c.whyEnded(err)}
 		}
 		sent += n
 	}
 	return writeResult{n: sent}
-}
-
-// copyPieces copies b into pooled buffers of at most maxPipeMessage bytes:
-// the stream may hold on to what it sends after SendMsg returns, and
-// buffers from gRPC's pool, given back by the transport, spare the garbage
-// collector a fresh megabyte per Write.
-func copyPieces(b []byte) []mem.Buffer {
-	pieces := make([]mem.Buffer, 0, (len(b)+maxPipeMessage-1)/maxPipeMessage)
-	for len(b) > 0 {
-		n := min(len(b), maxPipeMessage)
-		pieces = append(pieces, mem.Copy(b[:n], mem.DefaultBufferPool()))
-		b = b[n:]
-	}
-	return pieces
-}
-
-func freeAll(pieces []mem.Buffer) {
-	for _, p := range pieces {
-		p.Free()
-	}
 }
 
 // Write implements net.Conn. It returns once its bytes are on their way to
@@ -194,9 +131,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	default:
 	}
-	j := &writeJob{pieces: copyPieces(b)}
+	j := &writeJob{data: b}
 	if err := c.queue(j); err != nil {
-		freeAll(j.pieces)
 		return 0, c.opError("write", err)
 	}
 	select {
@@ -215,15 +151,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 }
 
 // leave ends a Write before its answer came (why: its deadline, CloseWrite
-// or Close), reporting the bytes whose sending began. Once the Conn is
-// closed, whatever woke it, the writer goroutine may be gone, so a job it
-// never took is freed here; otherwise the answer is still owed (inFlight).
+// or Close), reporting the bytes whose sending began. Unless the Conn is
+// closed, whatever woke it, the answer is still owed (inFlight).
 func (c *Conn) leave(j *writeJob, why error) (int, error) {
+	n := j.stop()
 	if isClosed(c.done) {
-		return j.drop(), c.opError("write", net.ErrClosed)
+		return n, c.opError("write", net.ErrClosed)
 	}
 	c.inFlight = true
-	return j.stop(), c.opError("write", why)
+	return n, c.opError("write", why)
 }
 
 // queue hands j to the writer goroutine, after what was queued before; a
