@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseListenAddress(t *testing.T) {
@@ -91,5 +95,36 @@ func TestCheckSocketDir(t *testing.T) {
 		if err := checkSocketDir(mk("someone-elses", 0o700, 65534)); err == nil {
 			t.Error("a directory owned by uid 65534 was accepted")
 		}
+	}
+}
+
+// The daemon's unix socket has mode 0660 whatever the umask (set before it
+// listens), serves, and is removed when its listener closes.
+func TestListenUnixMode(t *testing.T) {
+	defer unix.Umask(unix.Umask(0))
+	path := filepath.Join(t.TempDir(), "sockd.sock")
+	l, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the socket: %v, %v; want a socket of mode 0660", fi.Mode(), err)
+	}
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.Close()
+	l.Close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Close the socket file: %v, want it gone", err)
+	}
+	if _, err := listenUnix(filepath.Join(t.TempDir(), "no", "such", "dir")); err == nil {
+		t.Error("listenUnix in a missing directory succeeded")
 	}
 }
