@@ -215,7 +215,18 @@ func (j *recvJob) attempt() (bool, error) {
 // read is one read syscall with its counters. wouldBlock marks the read
 // side empty: the reader will wait for the next edge.
 func (j *recvJob) read(p []byte, from *rawSockaddr) (n int, wouldBlock bool, err error) {
+	j.clearIfDiscarding(p)
 	return j.counted(len(p), func() (int, error) { return sysRecvfrom(j.s.fd, p, j.flags, from) })
+}
+
+// clearIfDiscarding clears p before a read with MSG_TRUNC: on a stream the
+// kernel then discards the bytes it counts and writes none, and the
+// answer, p[:n], would carry what the buffer held before: in a pooled
+// buffer, bytes another socket read, perhaps another principal's.
+func (j *recvJob) clearIfDiscarding(p []byte) {
+	if j.flags&unix.MSG_TRUNC != 0 {
+		clear(p)
+	}
 }
 
 // counted makes one read syscall (sys, into a buffer of size bytes) with
@@ -462,6 +473,7 @@ func (j *recvJob) recvMsg(stream bool) (bool, error) {
 	if j.from == nil {
 		j.from = new(rawSockaddr)
 	}
+	j.clearIfDiscarding(buf)
 	var m msgResult
 	_, wouldBlock, err := j.counted(len(buf), func() (n int, err error) {
 		m, err = sysRecvmsg(s.fd, buf, oob, j.flags, j.from)

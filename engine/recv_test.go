@@ -1000,3 +1000,36 @@ func TestStreamRecvPartialBeforeTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// A stream receive with MSG_TRUNC (the kernel counts the bytes and
+// discards them, writing none) answers zeros, never what a pooled buffer
+// held from an earlier read of another socket.
+func TestStreamRecvTruncLeaksNoPooledBytes(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	cl, sv := pair(t, e, c, unix.AF_INET)
+	reads := map[string]func() RecvResult{
+		"recv":     func() RecvResult { return sv.Recv(bg, c, 0, unix.MSG_TRUNC, within(eventWait)) },
+		"recvfrom": func() RecvResult { return sv.RecvFrom(bg, c, 100, unix.MSG_TRUNC, within(eventWait)) },
+		"recvmsg":  func() RecvResult { return sv.RecvMsg(bg, c, 100, 0, unix.MSG_TRUNC, within(eventWait)) },
+	}
+	for name, read := range reads {
+		for range 20 {
+			// A buffer another read left dirty, back in the pool.
+			dirty := scratch.Get().(*[scratchSize]byte)
+			for i := range dirty {
+				dirty[i] = 'X'
+			}
+			scratch.Put(dirty)
+			mustSend(t, cl, c, "0123456789")
+			r := read()
+			if r.Err != nil || len(r.Data) != 10 {
+				t.Fatalf("%s with MSG_TRUNC: %+v, want 10 bytes", name, r)
+			}
+			if strings.Trim(string(r.Data), "\x00") != "" {
+				t.Errorf("%s with MSG_TRUNC answered %q: bytes the kernel did not write", name, r.Data)
+				break
+			}
+		}
+	}
+}
