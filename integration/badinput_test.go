@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -156,6 +157,17 @@ func testBadSession(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	requireStatus(t, "events of an unknown session", err, codes.NotFound, "SESSION_NOT_FOUND")
+
+	// An id longer than any the daemon makes names nothing, and is not
+	// echoed back at its size.
+	long := strings.Repeat("a", 1<<20)
+	_, err = api.Open(metadata.AppendToOutgoingContext(ctx, "sockd-session", long), open)
+	requireField(t, "open in a session of a 1 MiB id", err, "metadata.sockd-session")
+	_, err = api.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: long})
+	requireField(t, "close a session of a 1 MiB id", err, "session_id")
+	if n := len(status.Convert(err).Proto().String()); n > 4096 {
+		t.Errorf("the refusal of a 1 MiB session id is %d bytes", n)
+	}
 }
 
 // testOtherSessionUsesSocket: any session of the socket owner's principal may
@@ -289,11 +301,13 @@ func testNegativeLength(t *testing.T) {
 	ctx, cancel := s.call()
 	defer cancel()
 	_, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock, Length: -1, Timeout: millis(0)})
-	requireStatus(t, "recv length -1", err, codes.InvalidArgument, "")
+	requireField(t, "recv length -1", err, "length")
 	_, err = s.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{SocketId: sock, BufferSize: -1, Timeout: millis(0)})
-	requireStatus(t, "recvfrom buffer -1", err, codes.InvalidArgument, "")
+	requireField(t, "recvfrom buffer -1", err, "buffer_size")
 	_, err = s.api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: sock, BufferSize: -1, Timeout: millis(0)})
-	requireStatus(t, "recvmsg buffer -1", err, codes.InvalidArgument, "")
+	requireField(t, "recvmsg buffer -1", err, "buffer_size")
+	_, err = s.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{SocketId: sock, BufferSize: 1 << 40, Timeout: millis(0)})
+	requireField(t, "recvfrom buffer 1 TiB", err, "buffer_size")
 	_, err = s.api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: sock, ControlSize: -1, Timeout: millis(0)})
 	requireStatus(t, "recvmsg control -1", err, codes.InvalidArgument, "")
 	backlog := int32(-1)

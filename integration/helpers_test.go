@@ -615,6 +615,25 @@ func requireStatus(t testing.TB, what string, err error, code codes.Code, reason
 	t.Fatalf("%s: status %v carries no ErrorInfo", what, st)
 }
 
+// requireField checks that err is INVALID_ARGUMENT naming field, in its
+// ErrorInfo's metadata and its BadRequest.
+func requireField(t testing.TB, what string, err error, field string) {
+	t.Helper()
+	requireStatus(t, what, err, codes.InvalidArgument, "")
+	for _, d := range status.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if got := d.GetMetadata()["field"]; got != field {
+				t.Errorf("%s: ErrorInfo names field %q, want %q", what, got, field)
+			}
+		case *errdetails.BadRequest:
+			if v := d.GetFieldViolations(); len(v) != 1 || v[0].GetField() != field {
+				t.Errorf("%s: BadRequest %v, want field %q", what, v, field)
+			}
+		}
+	}
+}
+
 // codeOf is the gRPC code of err (OK for nil).
 func codeOf(err error) codes.Code { return status.Code(err) }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,13 @@ func TestOptOTPOptions(t *testing.T) {
 	s.mustSetOpt(t, id, optKey(otp, "use_registry"), boolValue(true))
 	wantInvalidOption(t, s.setOpt(t, id, optKey(otp, "rcvbuf"), intValue(-1)), "negative rcvbuf")
 	wantInvalidOption(t, s.setOpt(t, id, optKey(otp, "nosuch"), boolValue(true)), "unknown otp option")
+	// What the error repeats of a request is clipped: a 4 MiB name is
+	// answered in a few hundred bytes, not twice its size.
+	se := s.setOpt(t, id, optKey(otp, strings.Repeat("n", 4<<20)), boolValue(true))
+	wantInvalidOption(t, se, "a 4 MiB option name")
+	if n := len(se.GetInvalidValue()) + len(se.GetMessage()); n > 4096 {
+		t.Errorf("the refusal of a 4 MiB option name repeats %d bytes of it", n)
+	}
 }
 
 // TestOptOTPRcvBufGathers re-expresses api_opt_simple_otp_rcvbuf_option (24):

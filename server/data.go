@@ -174,16 +174,18 @@ type recvCall struct {
 	t     engine.Timeout
 }
 
-func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags []sockdv1.MsgFlag, timeout *sockdv1.Timeout) (recvCall, *sockdv1.SocketError, error) {
+// prepareRecv checks a receive's request; sizeField names its size's field
+// (length, or buffer_size) in the errors.
+func (s *Service) prepareRecv(ctx context.Context, id, sizeField string, size int64, flags []sockdv1.MsgFlag, timeout *sockdv1.Timeout) (recvCall, *sockdv1.SocketError, error) {
 	sess, sock, err := s.target(ctx, id)
 	if err != nil {
 		return recvCall{}, nil, err
 	}
 	if size < 0 {
-		return recvCall{}, nil, invalidArgument("length", "must be >= 0, got %d", size)
+		return recvCall{}, nil, invalidArgument(sizeField, "must be >= 0, got %d", size)
 	}
 	if size > int64(s.limits.MaxRecvBuffer) {
-		return recvCall{}, nil, invalidArgument("length", "at most %d bytes, got %d", s.limits.MaxRecvBuffer, size)
+		return recvCall{}, nil, invalidArgument(sizeField, "at most %d bytes, got %d", s.limits.MaxRecvBuffer, size)
 	}
 	t, err := waitTimeout(ctx, timeout)
 	if err != nil {
@@ -198,7 +200,7 @@ func (s *Service) prepareRecv(ctx context.Context, id string, size int64, flags 
 
 // Recv implements sockdv1.SocketServiceServer.
 func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.RecvResponse, error) {
-	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetLength(), r.GetFlags(), r.GetTimeout())
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), "length", r.GetLength(), r.GetFlags(), r.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +219,7 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 
 // RecvFrom implements sockdv1.SocketServiceServer.
 func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*sockdv1.RecvFromResponse, error) {
-	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), "buffer_size", r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +241,7 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if r.GetControlSize() < 0 || r.GetControlSize() > int64(s.limits.MaxControlBuffer) {
 		return nil, invalidArgument("control_size", "must be 0..%d, got %d", s.limits.MaxControlBuffer, r.GetControlSize())
 	}
-	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
+	c, bad, err := s.prepareRecv(ctx, r.GetSocketId(), "buffer_size", r.GetBufferSize(), r.GetFlags(), r.GetTimeout())
 	if err != nil {
 		return nil, err
 	}

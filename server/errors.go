@@ -249,8 +249,22 @@ func outcome(err error) (*sockdv1.SocketError, error) {
 }
 
 // socketError converts socket-level outcomes; it returns nil for errors that
-// are not socket outcomes (quotas, context errors, bugs).
+// are not socket outcomes (quotas, context errors, bugs). What an invalid
+// error echoes of the request (an option's name, a value) is clipped: an
+// answer is not to grow with what a request sent.
 func socketError(err error) *sockdv1.SocketError {
+	se := socketOutcome(err)
+	if se != nil {
+		se.InvalidValue = clip(se.InvalidValue, maxEcho)
+		se.Message = clip(se.Message, 2*maxEcho)
+	}
+	return se
+}
+
+// maxEcho bounds the bytes of a request an in-band error repeats.
+const maxEcho = 512
+
+func socketOutcome(err error) *sockdv1.SocketError {
 	var (
 		errno   unix.Errno
 		invalid *engine.InvalidError

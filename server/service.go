@@ -259,14 +259,18 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if err != nil {
 		return nil, err
 	}
+	field := "session_id"
 	if id == "" {
 		// ValueFromIncomingContext does not copy the whole metadata map.
 		if ids := metadata.ValueFromIncomingContext(ctx, SessionMetadataKey); len(ids) > 0 {
-			id = ids[0]
+			id, field = ids[0], "metadata."+SessionMetadataKey
 		}
 	}
-	if id == "" {
+	switch {
+	case id == "":
 		return nil, missingSession()
+	case len(id) > maxIDLen:
+		return nil, invalidArgument(field, "%d bytes: session ids have at most %d", len(id), maxIDLen)
 	}
 	sess, ok := s.sessions.lookup(p, id)
 	if !ok {
@@ -293,10 +297,11 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 	return sess, sock, nil
 }
 
-// maxSocketIDLen bounds the socket ids a request may name: the daemon's are
-// 32 hex digits, and a longer one, which names no socket, would otherwise be
-// held (a monitor's nosock event) or echoed at whatever size it came.
-const maxSocketIDLen = 64
+// maxIDLen bounds the socket and session ids a request may name: the
+// daemon's are 32 hex digits, and a longer one, which names nothing, would
+// otherwise be held (a monitor's nosock event) or echoed, in an error's
+// message and details, at whatever size it came.
+const maxIDLen = 64
 
 // checkSocketID refuses a request's socket id (its field) that cannot name
 // a socket.
@@ -304,8 +309,8 @@ func checkSocketID(field, id string) error {
 	switch {
 	case id == "":
 		return invalidArgument(field, "required")
-	case len(id) > maxSocketIDLen:
-		return invalidArgument(field, "%d bytes: socket ids have at most %d", len(id), maxSocketIDLen)
+	case len(id) > maxIDLen:
+		return invalidArgument(field, "%d bytes: socket ids have at most %d", len(id), maxIDLen)
 	}
 	return nil
 }
