@@ -1,19 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
-
-// maxLocalPath is the longest sun_path a local address may carry, leaving room
-// for the terminating NUL (or the leading NUL of an abstract name).
-const maxLocalPath = 107
 
 // decodeAddr validates an address from a request and converts it for the
 // engine. domain is the socket's domain, used by the bare shortcut form
@@ -107,18 +103,29 @@ func decodeInet6(a *sockdv1.Inet6Addr) (engine.SockAddr, *sockdv1.SocketError) {
 	return sa, nil
 }
 
+// decodeLocal takes a local address as Linux and Erlang do: an abstract
+// name (leading NUL) byte for byte, in all of sun_path's 108 bytes; a
+// filesystem path in 107, the terminating NUL's place kept, and one trailing
+// NUL dropped (Erlang's NIF drops it too).
 func decodeLocal(a *sockdv1.LocalAddr) (engine.SockAddr, *sockdv1.SocketError) {
 	path := a.GetPath()
+	abstract := len(path) > 0 && path[0] == 0
+	limit := engine.MaxLocalPath
+	if abstract {
+		limit++
+	} else {
+		path = bytes.TrimSuffix(path, []byte{0})
+	}
 	switch {
 	case len(path) == 0:
 		return engine.SockAddr{}, invalid("sockaddr", "path")
-	case len(path) > maxLocalPath:
+	case len(path) > limit:
 		return engine.SockAddr{}, invalid("sockaddr", "path too long")
-	case path[0] != 0 && strings.IndexByte(string(path), 0) >= 0:
+	case !abstract && bytes.IndexByte(path, 0) >= 0:
 		// Only abstract names may contain NUL bytes.
 		return engine.SockAddr{}, invalid("sockaddr", "path")
 	}
-	return engine.SockAddr{Family: engine.FamilyLocal, Path: append([]byte(nil), path...)}, nil
+	return engine.SockAddr{Family: engine.FamilyLocal, Path: bytes.Clone(path)}, nil
 }
 
 // encodeAddr converts an address the kernel reported.

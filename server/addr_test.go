@@ -43,6 +43,11 @@ func TestDecodeAddr(t *testing.T) {
 		{"broadcast", shortcut(sockdv1.AddrShortcut_ADDR_SHORTCUT_BROADCAST), unix.AF_INET, engine.SockAddr{Family: engine.FamilyInet, Addr: netip.AddrFrom4([4]byte{255, 255, 255, 255})}},
 		{"local", local("/tmp/x.sock"), unix.AF_UNIX, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte("/tmp/x.sock")}},
 		{"abstract", local("\x00name"), unix.AF_UNIX, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte("\x00name")}},
+		// An abstract name has all of sun_path, its leading NUL included.
+		{"abstract of 108 bytes", local("\x00" + strings.Repeat("a", 107)), unix.AF_UNIX, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte("\x00" + strings.Repeat("a", 107))}},
+		{"local of 107 bytes", local("/" + strings.Repeat("a", 106)), unix.AF_UNIX, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte("/" + strings.Repeat("a", 106))}},
+		// One trailing NUL is dropped, as Erlang's NIF drops it.
+		{"local with its NUL", local("/tmp/x.sock\x00"), unix.AF_UNIX, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte("/tmp/x.sock")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +81,9 @@ func TestDecodeAddrRejects(t *testing.T) {
 		{"local empty", local(""), unix.AF_UNIX, "invalid"},
 		{"local too long", local("/" + strings.Repeat("a", 107)), unix.AF_UNIX, "invalid"},
 		{"local NUL inside", local("/tmp/a\x00b"), unix.AF_UNIX, "invalid"},
+		{"local two trailing NULs", local("/tmp/a\x00\x00"), unix.AF_UNIX, "invalid"},
+		{"local only a NUL's place", local("/" + strings.Repeat("a", 106) + "\x00\x00"), unix.AF_UNIX, "invalid"},
+		{"abstract too long", local("\x00" + strings.Repeat("a", 108)), unix.AF_UNIX, "invalid"},
 		{"shortcut on local", shortcut(sockdv1.AddrShortcut_ADDR_SHORTCUT_ANY), unix.AF_UNIX, "eafnosupport"},
 		{"broadcast on inet6", shortcut(sockdv1.AddrShortcut_ADDR_SHORTCUT_BROADCAST), unix.AF_INET6, "invalid"},
 		{"native", &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Native{Native: &sockdv1.NativeAddr{Family: 17}}}, unix.AF_INET, "invalid"},

@@ -2423,7 +2423,8 @@ type RecvFromRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// Buffer size; 0 means the otp rcvbuf size.
+	// Buffer size; 0 means the otp rcvbuf size. At most 3932160, as Recv's
+	// length.
 	BufferSize int64 `protobuf:"varint,2,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
@@ -2580,7 +2581,8 @@ type RecvMsgRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// Data buffer size; 0 means the otp rcvbuf size.
+	// Data buffer size; 0 means the otp rcvbuf size. At most 3932160, as
+	// Recv's length.
 	BufferSize int64 `protobuf:"varint,2,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`
 	// Control buffer size; 0 means the otp rcvctrlbuf size.
 	ControlSize int64 `protobuf:"varint,3,opt,name=control_size,json=controlSize,proto3" json:"control_size,omitempty"`
@@ -4251,10 +4253,11 @@ func (x *SupportsResponse) GetFeatures() map[string]bool {
 	return nil
 }
 
-// IsSupportedRequest is socket:is_supported/1,2.
+// IsSupportedRequest is socket:is_supported/1,2,3.
 type IsSupportedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One or two keys, e.g. ["ipv6"], ["options", "socket.reuseport"] or ["msg_flags", "peek"].
+	// One to three keys, e.g. ["ipv6"], ["options", "socket.reuseport"],
+	// ["options", "socket", "reuseport"] or ["msg_flags", "peek"].
 	Keys          []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -63,16 +63,29 @@ const (
 //
 // SocketService drives real OS sockets with the semantics of Erlang/OTP's socket module.
 //
-// Every call except CreateSession and Events names its session in the request
-// metadata key "sockd-session". A session is the Erlang process of the model: it
-// owns the sockets it opens and receives the events of the operations it starts.
+// The calls on sockets (Open to Info, Monitor, CancelMonitor, Pipe, Relay)
+// name their session in the request metadata key "sockd-session"; Events and
+// CloseSession name it in their request; CreateSession makes one; GlobalInfo,
+// Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
+// SocketDebug need none. A session is the Erlang process of the model: it
+// owns the sockets it opens and receives the events of the operations it
+// starts. A session id has at most 64 bytes.
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
 // INVALID_ARGUMENT for a malformed request, NOT_FOUND for an unknown socket or
-// session, PERMISSION_DENIED, RESOURCE_EXHAUSTED for a quota, UNAVAILABLE while
-// draining, UNIMPLEMENTED for what this daemon does not offer yet. Every non-OK
-// status carries a google.rpc.ErrorInfo with domain "sockd".
+// session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
+// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED,
+// UNAUTHENTICATED for a connection without the daemon's credentials,
+// RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED
+// for a replaced event stream, DEADLINE_EXCEEDED and CANCELLED for a call
+// its client's deadline or cancel ended (a Pipe, a Relay; a blocking call
+// answers its in-band timeout just before the deadline instead) or an event
+// stream its client does not read, UNAVAILABLE while draining, UNIMPLEMENTED
+// for what this daemon does not offer, INTERNAL for the daemon's own failure.
+// Every non-OK status the daemon makes carries a google.rpc.ErrorInfo with
+// domain "sockd"; those gRPC makes before a request reaches it (a message
+// over the 16 MiB limit: RESOURCE_EXHAUSTED) carry none.
 type SocketServiceClient interface {
 	// CreateSession creates a session, or returns the caller's existing session of that name.
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
@@ -555,16 +568,29 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 //
 // SocketService drives real OS sockets with the semantics of Erlang/OTP's socket module.
 //
-// Every call except CreateSession and Events names its session in the request
-// metadata key "sockd-session". A session is the Erlang process of the model: it
-// owns the sockets it opens and receives the events of the operations it starts.
+// The calls on sockets (Open to Info, Monitor, CancelMonitor, Pipe, Relay)
+// name their session in the request metadata key "sockd-session"; Events and
+// CloseSession name it in their request; CreateSession makes one; GlobalInfo,
+// Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
+// SocketDebug need none. A session is the Erlang process of the model: it
+// owns the sockets it opens and receives the events of the operations it
+// starts. A session id has at most 64 bytes.
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
 // INVALID_ARGUMENT for a malformed request, NOT_FOUND for an unknown socket or
-// session, PERMISSION_DENIED, RESOURCE_EXHAUSTED for a quota, UNAVAILABLE while
-// draining, UNIMPLEMENTED for what this daemon does not offer yet. Every non-OK
-// status carries a google.rpc.ErrorInfo with domain "sockd".
+// session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
+// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED,
+// UNAUTHENTICATED for a connection without the daemon's credentials,
+// RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED
+// for a replaced event stream, DEADLINE_EXCEEDED and CANCELLED for a call
+// its client's deadline or cancel ended (a Pipe, a Relay; a blocking call
+// answers its in-band timeout just before the deadline instead) or an event
+// stream its client does not read, UNAVAILABLE while draining, UNIMPLEMENTED
+// for what this daemon does not offer, INTERNAL for the daemon's own failure.
+// Every non-OK status the daemon makes carries a google.rpc.ErrorInfo with
+// domain "sockd"; those gRPC makes before a request reaches it (a message
+// over the 16 MiB limit: RESOURCE_EXHAUSTED) carry none.
 type SocketServiceServer interface {
 	// CreateSession creates a session, or returns the caller's existing session of that name.
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)

@@ -1010,7 +1010,9 @@ func (*Inet6Addr_Shortcut) isInet6Addr_Host() {}
 // LocalAddr is an AF_UNIX address.
 type LocalAddr struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The path, at most 107 bytes. A first byte of NUL names the Linux abstract namespace.
+	// The path: a filesystem path of at most 107 bytes (one trailing NUL is
+	// dropped), or, with a first byte of NUL, a name in the Linux abstract
+	// namespace of at most 108 bytes, that NUL included.
 	Path          []byte `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
