@@ -56,10 +56,16 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.UnknownServiceHandler(unknownMethod),
 		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
 		grpc.MaxSendMsgSize(pipewire.MaxMessage),
+		grpc.MaxHeaderListSize(maxHeaderList),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 	}
 }
+
+// maxHeaderList bounds a request's metadata: the daemon reads one key of
+// it, a session id of at most 64 bytes. gRPC's 16 MiB default let one call
+// of 15 MB of metadata raise the daemon's memory by tens of MB.
+const maxHeaderList = 64 << 10
 
 // Register registers the service on g, made with ServerOptions.
 func (s *Service) Register(g *grpc.Server) { sockdv1.RegisterSocketServiceServer(g, s) }
