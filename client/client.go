@@ -185,10 +185,7 @@ func (c *Client) watchConn() {
 // or deadline, or ctx ends: a call made before then would fail at once.
 func (c *Client) reconnectNow(ctx context.Context, deadline time.Time) {
 	if c.conn == nil {
-		select {
-		case <-time.After(time.Until(deadline)):
-		case <-ctx.Done():
-		}
+		pause(ctx, time.Until(deadline))
 		return
 	}
 	c.conn.ResetConnectBackoff()
@@ -228,7 +225,8 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 
 // Close closes the connection Dial made, once the Conns whose Close left
 // bytes draining are done (each within 10 s, and its socket's close call
-// within as much again). Sessions are not closed: they live on in the daemon
+// within as much again), and the Listeners whose Close found the daemon out
+// of reach have closed their sockets (each within 10 s). Sessions are not closed: they live on in the daemon
 // for their grace period, so a later client can resume them.
 func (c *Client) Close() error {
 	for _, ch := range c.drained("") {

@@ -111,6 +111,9 @@ func acceptTemporary(err error) error {
 const (
 	ReasonSessionNotFound = "SESSION_NOT_FOUND" // the session has ended, or never was
 	ReasonSocketNotFound  = "SOCKET_NOT_FOUND"  // no such socket for this principal
+	// ReasonDraining: the daemon is shutting down (UNAVAILABLE). Its
+	// sessions and sockets are gone with it: calling again cannot help.
+	ReasonDraining = "DRAINING"
 )
 
 // ErrorReason returns the google.rpc.ErrorInfo reason of a status error from

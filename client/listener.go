@@ -99,7 +99,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		start := time.Now()
 		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
-		if status.Code(err) == codes.Unavailable && !l.closed.Load() && outage.waitOut(l.ctx, l.sess.client, start) {
+		if outOfReach(err) && !l.closed.Load() && outage.waitOut(l.ctx, l.sess.client, start) {
 			continue
 		}
 		if err != nil {
@@ -131,7 +131,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 type outage struct {
 	grace, minWait, maxWait, wait time.Duration
 	// began stands for when the connection was lost, on a connection the
-	// client does not watch: this Accept's first failure.
+	// client does not watch: this wait's first failure.
 	began time.Time
 }
 
@@ -139,6 +139,13 @@ func newOutage(grace time.Duration) *outage {
 	o := &outage{grace: grace, minWait: min(10*time.Millisecond, grace/8), maxWait: min(time.Second, grace/4)}
 	o.wait = o.minWait
 	return o
+}
+
+// outOfReach reports whether err says the daemon was out of reach, which
+// a later call may find back: UNAVAILABLE, but not from a daemon that is
+// shutting down.
+func outOfReach(err error) bool {
+	return status.Code(err) == codes.Unavailable && ErrorReason(err) != ReasonDraining
 }
 
 // waitOut reports, for a call begun at start that found the daemon out of
@@ -153,15 +160,32 @@ func (o *outage) waitOut(ctx context.Context, c *Client, start time.Time) bool {
 		}
 		since = o.began
 	}
-	if !since.IsZero() && time.Since(since) >= o.grace {
+	// A connection up again (or that answered UNAVAILABLE itself: a proxy
+	// before the daemon) needs no reconnecting, only the pause.
+	up := known && since.IsZero()
+	if !up && time.Since(since) >= o.grace {
 		return false
 	}
 	if time.Since(start) > o.maxWait {
 		o.wait = o.minWait // that call was up a while: a new outage
 	}
-	c.reconnectNow(ctx, time.Now().Add(o.wait))
+	if up {
+		pause(ctx, o.wait)
+	} else {
+		c.reconnectNow(ctx, time.Now().Add(o.wait))
+	}
 	o.wait = min(2*o.wait, o.maxWait)
 	return ctx.Err() == nil
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 func (l *Listener) acceptError(err error) error {
@@ -220,7 +244,10 @@ func (l *Listener) closeInDaemon() error {
 	for {
 		start := time.Now()
 		err := l.sess.closeSocketWithin(ctx, l.id)
-		if status.Code(err) != codes.Unavailable || !outage.waitOut(ctx, l.sess.client, start) {
+		if ErrorReason(err) == ReasonDraining {
+			return nil // the daemon's shutdown closes every socket
+		}
+		if !outOfReach(err) || !outage.waitOut(ctx, l.sess.client, start) {
 			return err
 		}
 	}

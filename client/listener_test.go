@@ -1,0 +1,133 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// refusingDaemon answers Accept and Close UNAVAILABLE, with reason (none
+// when empty), as a daemon that is shutting down does, over a connection
+// that stays up; it counts the calls.
+type refusingDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+	reason          string
+	accepts, closes atomic.Int32
+}
+
+func (d *refusingDaemon) refusal() error {
+	st := status.New(codes.Unavailable, "refused")
+	if d.reason != "" {
+		st, _ = st.WithDetails(&errdetails.ErrorInfo{Reason: d.reason, Domain: "sockd"})
+	}
+	return st.Err()
+}
+
+func (d *refusingDaemon) Accept(context.Context, *sockdv1.AcceptRequest) (*sockdv1.AcceptResponse, error) {
+	d.accepts.Add(1)
+	return nil, d.refusal()
+}
+
+func (d *refusingDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
+	d.closes.Add(1)
+	return nil, d.refusal()
+}
+
+// listenerOn serves d on a unix socket and returns a Listener of a session
+// of grace on a Client dialled to it.
+func listenerOn(t *testing.T, d *refusingDaemon, grace time.Duration) *Listener {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	sockdv1.RegisterSocketServiceServer(g, d)
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, "unix://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	lctx, lcancel := context.WithCancel(context.Background())
+	return &Listener{sess: &Session{client: c, id: "s", grace: grace}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+}
+
+// waitDrained waits for the background closes of l's session.
+func waitDrained(t *testing.T, l *Listener) {
+	t.Helper()
+	for _, ch := range l.sess.client.drained(l.sess.id) {
+		select {
+		case <-ch:
+		case <-time.After(15 * time.Second):
+			t.Fatal("a background close did not end")
+		}
+	}
+}
+
+// A daemon that is shutting down (UNAVAILABLE, DRAINING) is not called
+// again: its sessions and sockets are gone with it. Accept's error is
+// final at once, and a Listener's Close counts its socket closed.
+func TestListenerGivesUpOnADrainingDaemon(t *testing.T) {
+	d := &refusingDaemon{reason: ReasonDraining}
+	l := listenerOn(t, d, 10*time.Second)
+	if _, err := l.Accept(); err == nil {
+		t.Fatal("Accept from a draining daemon succeeded")
+	}
+	if n := d.accepts.Load(); n != 1 {
+		t.Errorf("Accept called a draining daemon %d times, want once", n)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close on a draining daemon: %v", err)
+	}
+	waitDrained(t, l)
+	if n := d.closes.Load(); n != 1 {
+		t.Errorf("Close called a draining daemon %d times, want once", n)
+	}
+}
+
+// A daemon that answers UNAVAILABLE over a connection that is up is called
+// again at the outage's pace, not at once in a loop: with a 2 s grace, a
+// second of it takes a handful of calls.
+func TestListenerPacesRefusalsOverALiveConnection(t *testing.T) {
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 2 * time.Second
+	d := &refusingDaemon{}
+	l := listenerOn(t, d, 2*time.Second)
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		accepted <- err
+	}()
+	time.Sleep(time.Second)
+	if n := d.accepts.Load(); n > 20 {
+		t.Errorf("Accept called %d times in a second", n)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept ended by Close: %v, want net.ErrClosed", err)
+	}
+	before := d.closes.Load()
+	time.Sleep(time.Second)
+	if n := d.closes.Load() - before; n > 20 {
+		t.Errorf("the background close called %d times in a second", n)
+	}
+	waitDrained(t, l)
+}
