@@ -378,3 +378,49 @@ func TestStreamsPerConnectionAreBounded(t *testing.T) {
 		t.Fatalf("a call once a stream ended: %v", err)
 	}
 }
+
+// TestConnectionsAreBounded: past --max-connections a new client's
+// connection is closed at once, so it cannot reach the daemon, while the
+// clients connected keep being served; a place given back is taken again.
+func TestConnectionsAreBounded(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, t.TempDir(), "--max-connections", "2")
+	dial := func() (*client.Client, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return client.Dial(ctx, d.Addr)
+	}
+	// dialServed dials until a connection is served: the daemon's own
+	// readiness probe may still hold a place for a moment.
+	dialServed := func() *client.Client {
+		t.Helper()
+		deadline := time.Now().Add(callTimeout)
+		for {
+			c, err := dial()
+			if err == nil {
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no connection served within %v: %v", callTimeout, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	first, second := dialServed(), dialServed()
+	if c, err := dial(); err == nil {
+		c.Close()
+		t.Fatal("a third connection past --max-connections 2 was served")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	for _, c := range []*client.Client{first, second} {
+		if _, err := c.GlobalInfo(ctx); err != nil {
+			t.Fatalf("a client connected within the limit: %v", err)
+		}
+	}
+	second.Close()
+	if _, err := dialServed().GlobalInfo(ctx); err != nil {
+		t.Fatalf("a client in the place given back: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
@@ -168,14 +169,16 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 		}
 		return conn, auth, err
 	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
+	// A unix connection, perhaps wrapped (the daemon counts its
+	// connections), reaches its descriptor for SO_PEERCRED.
+	sc, ok := c.(syscall.Conn)
+	if !ok || c.LocalAddr().Network() != "unix" {
 		return c, peerAuth{
 			CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity},
 			principal:      Principal{Kind: "tcp"},
 		}, nil
 	}
-	raw, err := uc.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,6 +53,7 @@ type daemon struct {
 	health  *health.Server
 	grpc    *grpc.Server
 	metrics *metrics // nil without --metrics-listen
+	conns   *connLimit
 }
 
 func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
@@ -70,7 +71,11 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 		logger.Warn("--max-sockets leaves the listeners too few descriptors: at the limit a new client cannot connect",
 			"max_sockets", maxSockets, "descriptor_limit", limit, "suggested", socketBudget(limit))
 	}
-	logger.Info("socket cap", "max_sockets", maxSockets, "descriptor_limit", limit)
+	maxConns := opts.maxConns
+	if maxConns <= 0 {
+		maxConns = connectionBudget(limit, maxSockets)
+	}
+	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit)
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
 	if err != nil {
 		return nil, err // it says "engine: ..."
@@ -120,7 +125,8 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	if m != nil {
 		m.register(svc, gs)
 	}
-	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs, metrics: m}, nil
+	conns := &connLimit{max: int64(maxConns), log: logger}
+	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs, metrics: m, conns: conns}, nil
 }
 
 // serve listens on every address and serves until ctx ends.
@@ -134,7 +140,7 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 	// Read the TLS files once, and only if a tls:// listener needs them.
 	tlsConfig := sync.OnceValues(func() (*tls.Config, error) { return serverTLSConfig(d.opts) })
 	for _, addr := range addrs {
-		l, err := listen(addr, tlsConfig)
+		l, err := listen(addr, tlsConfig, d.conns)
 		if err != nil {
 			d.engine.Close()
 			return err

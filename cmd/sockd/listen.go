@@ -17,15 +17,19 @@ import (
 )
 
 // listen opens one listener: unix:///path (or a bare path) or tcp://host:port
-// on a loopback address.
-func listen(addr string, tlsConfig func() (*tls.Config, error)) (net.Listener, error) {
+// on a loopback address, its connections counted in conns.
+func listen(addr string, tlsConfig func() (*tls.Config, error), conns *connLimit) (net.Listener, error) {
 	network, address, err := parseListenAddress(addr)
 	if err != nil {
 		return nil, err
 	}
 	switch network {
 	case "tcp":
-		return net.Listen("tcp", address)
+		l, err := net.Listen("tcp", address)
+		if err != nil {
+			return nil, err
+		}
+		return conns.listener(l), nil
 	case "tls":
 		cfg, err := tlsConfig()
 		if err != nil {
@@ -35,12 +39,16 @@ func listen(addr string, tlsConfig func() (*tls.Config, error)) (net.Listener, e
 		if err != nil {
 			return nil, err
 		}
-		return server.TLSListener(l, cfg), nil
+		return server.TLSListener(conns.listener(l), cfg), nil
 	}
 	if err := prepareSocketPath(address); err != nil {
 		return nil, err
 	}
-	return listenUnix(address)
+	l, err := listenUnix(address)
+	if err != nil {
+		return nil, err
+	}
+	return conns.listener(l), nil
 }
 
 // listenUnix listens on a unix socket at path, of mode 0660: peers are
