@@ -57,6 +57,8 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(pipewire.MaxMessage),
 		grpc.MaxSendMsgSize(pipewire.MaxMessage),
 		grpc.MaxHeaderListSize(maxHeaderList),
+		grpc.InitialWindowSize(pipewire.StreamWindow),
+		grpc.InitialConnWindowSize(pipewire.ConnWindow),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 	}
