@@ -22,7 +22,8 @@ func newEventsCommand(a *app) *cobra.Command {
 		Use:   "events",
 		Short: "Print the session's events",
 		Long: `Print the events the daemon holds for the session with a sequence number
-greater than --after, one per line, and exit. With --follow, keep printing
+greater than --after (at most the session's last one: a later --after is a
+usage error), one per line, and exit. With --follow, keep printing
 new events until interrupted or until the session ends (closed, or the daemon
 stopped: "session ended" on standard error, exit status 0); the stream
 reconnects by itself if the connection breaks, without losing or repeating
@@ -43,7 +44,7 @@ each shaped like the error and result of the verb.
 Only one stream receives a session's events at a time: running events
 elsewhere with the same --session ends a --follow here.`,
 		Example: `  sockctl events
-  sockctl events --after 41
+  sockctl events --after 41     # those after seq=41, which an earlier run printed
   sockctl events --follow -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -25,7 +25,7 @@ The options, by level:
 
 ` + optionNamesHelp(),
 		Example: `  sockctl getopt $S socket rcvbuf
-  sockctl getopt $S ip tos                 # lowdelay
+  sockctl getopt $S ip tos                 # lowdelay, once setopt ... tos lowdelay
   sockctl getopt $S socket linger -o json  # {"value":{"linger":0,"onoff":false}}`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {

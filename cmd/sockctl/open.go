@@ -60,6 +60,6 @@ IPPROTO_* number.`,
 	// (false) is never sent: only a given --use-registry[=BOOL] is.
 	f.BoolVar(&useRegistry, "use-registry", false, "register the socket, or not with =false (default: the daemon's global setting)")
 	f.BoolVar(&debug, "debug", false, "log this socket's operations in the daemon's log (shown when the daemon runs with --log-level debug)")
-	f.StringVar(&netns, "netns", "", "create the socket in this network namespace (a path such as /var/run/netns/blue)")
+	f.StringVar(&netns, "netns", "", "create the socket in this network namespace (a path such as /run/netns/blue, as ip netns makes it; a policy grants names of /run/netns)")
 	return cmd
 }

@@ -20,7 +20,9 @@ socket fails or is closed, or sockctl is interrupted. Both sockets stay open.
 
 Prints "relayed a_to_b=N b_to_a=M" when it ends, with a_to_b_dropped/b_to_a_dropped
 when bytes read from one socket could not be written to the other, and the socket
-error if one ended it (exit status 1).`,
+error if one ended it (exit status 1). Interrupted, it prints no counts (the
+interrupt ends the call that would answer them); info A shows what moved as
+relay_byte.`,
 		Example: `  sockctl relay $A $B`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

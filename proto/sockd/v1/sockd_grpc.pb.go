@@ -69,7 +69,8 @@ const (
 // Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
 // SocketDebug need none. A session is the Erlang process of the model: it
 // owns the sockets it opens and receives the events of the operations it
-// starts. A session id has at most 64 bytes.
+// starts. A session id has at most 64 bytes, a request's metadata at most
+// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
@@ -574,7 +575,8 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
 // SocketDebug need none. A session is the Erlang process of the model: it
 // owns the sockets it opens and receives the events of the operations it
-// starts. A session id has at most 64 bytes.
+// starts. A session id has at most 64 bytes, a request's metadata at most
+// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
