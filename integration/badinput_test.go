@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -167,6 +168,12 @@ func testBadSession(t *testing.T) {
 	requireField(t, "close a session of a 1 MiB id", err, "session_id")
 	if n := len(status.Convert(err).Proto().String()); n > 4096 {
 		t.Errorf("the refusal of a 1 MiB session id is %d bytes", n)
+	}
+
+	// A grace that is negative, or not a protobuf duration at all.
+	for _, grace := range []*durationpb.Duration{{Seconds: -1}, {Seconds: math.MaxInt64}, {Seconds: 1, Nanos: -1}} {
+		_, err = api.CreateSession(ctx, &sockdv1.CreateSessionRequest{Grace: grace})
+		requireField(t, fmt.Sprintf("a session of grace %v", grace), err, "grace")
 	}
 }
 

@@ -315,8 +315,11 @@ func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionReq
 	}
 	grace := defaultGrace // absent
 	if r.Grace != nil {
-		if err := r.Grace.CheckValid(); err != nil || r.Grace.AsDuration() < 0 {
-			return nil, invalidArgument("grace", "must be a non-negative duration")
+		if err := r.Grace.CheckValid(); err != nil {
+			return nil, invalidArgument("grace", "%v", err) // out of protobuf's range, or seconds and nanos of two signs
+		}
+		if r.Grace.AsDuration() < 0 {
+			return nil, invalidArgument("grace", "must not be negative")
 		}
 		grace = r.Grace.AsDuration() // 0 too: at least MinGrace
 	}
