@@ -5,9 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // connLimit bounds the client connections open at once, over all the
@@ -15,12 +19,28 @@ import (
 // clients' sockets: unbounded, idle connections alone (20,000 of them,
 // with no call made) took every descriptor, so that sockets failed with
 // emfile and new clients could not connect.
+//
+// So that no client can take every place either: a sixteenth of them (at
+// least one) is kept for administrators (root and the daemon's own user on
+// a unix listener), and any other peer (a uid on a unix listener; all of a
+// TCP or TLS listener's clients, which share one principal) holds at most
+// half of the rest.
 type connLimit struct {
-	max     int64
-	open    atomic.Int64
-	refused atomic.Int64
-	log     *slog.Logger
+	max         int
+	userTimeout time.Duration // TCP_USER_TIMEOUT of TCP connections (gRPC's own setting misses wrapped ones)
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	open   int            // all connections
+	others int            // connections of peers that are not administrators
+	byPeer map[string]int // per peer that is not an administrator
+	warned time.Time      // when a refusal was last logged at warn level
 }
+
+// reserve is the places kept for administrators; share the most one other
+// peer may hold.
+func (cl *connLimit) reserve() int { return max(cl.max/16, 1) }
+func (cl *connLimit) share() int   { return max((cl.max-cl.reserve())/2, 1) }
 
 // listener caps l's connections: one past the limit is closed as soon as it
 // is accepted, and its client sees its connection end.
@@ -39,30 +59,89 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.limit.take() {
-			return &cappedConn{Conn: c, release: l.limit.release}, nil
+		peer, admin := peerOf(c)
+		if !l.limit.take(peer, admin) {
+			c.Close()
+			continue
 		}
-		c.Close()
+		if tc, ok := c.(*net.TCPConn); ok && l.limit.userTimeout > 0 {
+			setUserTimeout(tc, l.limit.userTimeout)
+		}
+		return &cappedConn{Conn: c, release: func() { l.limit.release(peer, admin) }}, nil
 	}
 }
 
-// take counts a new connection, unless the limit is reached; the first
-// refusal of a run of them is logged at warn level, the rest at debug.
-func (cl *connLimit) take() bool {
-	if cl.open.Add(1) <= cl.max {
-		cl.refused.Store(0)
+// peerOf names the peer a connection counts for: its uid on a unix
+// listener (SO_PEERCRED), whether an administrator, or its listener's
+// network: TCP clients are one principal.
+func peerOf(c net.Conn) (peer string, admin bool) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return c.LocalAddr().Network() + " " + c.LocalAddr().String(), false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return "unix ?", false
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) { cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if cred == nil {
+		return "unix ?", false
+	}
+	uid := int(cred.Uid)
+	return "uid " + strconv.Itoa(uid), uid == 0 || uid == os.Geteuid()
+}
+
+// take counts a new connection of peer, unless the limits refuse it.
+func (cl *connLimit) take(peer string, admin bool) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	switch {
+	case cl.open >= cl.max:
+	case !admin && cl.others >= cl.max-cl.reserve():
+	case !admin && cl.byPeer[peer] >= cl.share():
+	default:
+		cl.open++
+		if !admin {
+			cl.others++
+			if cl.byPeer == nil {
+				cl.byPeer = map[string]int{}
+			}
+			cl.byPeer[peer]++
+		}
 		return true
 	}
-	cl.open.Add(-1)
 	level := slog.LevelDebug
-	if cl.refused.Add(1) == 1 {
-		level = slog.LevelWarn
+	if now := time.Now(); now.Sub(cl.warned) > time.Minute {
+		level, cl.warned = slog.LevelWarn, now
 	}
-	cl.log.Log(context.Background(), level, "client connection refused: --max-connections reached", "max_connections", cl.max)
+	cl.log.Log(context.Background(), level, "client connection refused: --max-connections reached",
+		"peer", peer, "max_connections", cl.max, "open", cl.open, "of_peer", cl.byPeer[peer])
 	return false
 }
 
-func (cl *connLimit) release() { cl.open.Add(-1) }
+func (cl *connLimit) release(peer string, admin bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.open--
+	if !admin {
+		cl.others--
+		if cl.byPeer[peer]--; cl.byPeer[peer] <= 0 {
+			delete(cl.byPeer, peer)
+		}
+	}
+}
+
+// setUserTimeout sets TCP_USER_TIMEOUT, as gRPC does for the connections
+// it sees as *net.TCPConn: sent data unacknowledged that long ends the
+// connection.
+func setUserTimeout(c *net.TCPConn, d time.Duration) {
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d/time.Millisecond))
+		})
+	}
+}
 
 // cappedConn gives its place back when it closes (once, however often gRPC
 // closes it).

@@ -4,7 +4,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestConnectionBudget(t *testing.T) {
@@ -59,10 +63,81 @@ func TestConnLimit(t *testing.T) {
 	}
 	s1.Close()
 	s1.Close()
-	if got := cl.open.Load(); got != 0 {
-		t.Fatalf("%d connections counted after the only one closed", got)
+	cl.mu.Lock()
+	open := cl.open
+	cl.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d connections counted after the only one closed", open)
 	}
 	c3 := dial()
 	defer c3.Close()
 	(<-accepted).Close()
+}
+
+// No peer but an administrator takes the last sixteenth, and no other peer
+// more than half of the rest.
+func TestConnLimitShares(t *testing.T) {
+	cl := &connLimit{max: 32, log: slog.New(slog.DiscardHandler)}
+	took := func(peer string, admin bool, n int) (got int) {
+		for range n {
+			if cl.take(peer, admin) {
+				got++
+			}
+		}
+		return got
+	}
+	if got := took("tcp 127.0.0.1:1", false, 32); got != 15 {
+		t.Errorf("one TCP listener's clients took %d places of 32, want 15", got)
+	}
+	if got := took("uid 1000", false, 32); got != 15 {
+		t.Errorf("a user took %d places of the 17 left, want 15", got)
+	}
+	if got := took("uid 1001", false, 1); got != 0 {
+		t.Errorf("another user took %d of the places kept for administrators", got)
+	}
+	if got := took("uid 0", true, 3); got != 2 {
+		t.Errorf("root took %d places, want the 2 kept", got)
+	}
+	cl.release("uid 1000", false)
+	if got := took("uid 1001", false, 2); got != 1 {
+		t.Errorf("another user took %d places, want the one given back", got)
+	}
+	cl.release("uid 0", true)
+	cl.release("uid 0", true)
+	if got := took("uid 1001", false, 2); got != 0 {
+		t.Errorf("a user took %d of the places administrators gave back", got)
+	}
+	if got := took("uid 0", true, 3); got != 2 {
+		t.Errorf("root took %d places, want the 2 it gave back", got)
+	}
+}
+
+// A TCP connection keeps the TCP_USER_TIMEOUT gRPC sets only on the
+// connections it sees as *net.TCPConn.
+func TestConnLimitSetsTCPUserTimeout(t *testing.T) {
+	raw, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := (&connLimit{max: 4, userTimeout: 10 * time.Second, log: slog.New(slog.DiscardHandler)}).listener(raw)
+	defer l.Close()
+	c, err := net.Dial("tcp4", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rc, err := s.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int
+	rc.Control(func(fd uintptr) { ms, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT) })
+	if err != nil || ms != 10000 {
+		t.Errorf("TCP_USER_TIMEOUT %d ms, %v; want 10000", ms, err)
+	}
 }

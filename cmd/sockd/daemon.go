@@ -114,7 +114,10 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 		grpc.MaxConcurrentStreams(streamsPerConnection(opts.maxStreams, maxSockets)),
 		// Event streams live long: ping idle clients so a dead one is noticed
 		// and its sessions start their grace period, on the unix listener too.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: keepaliveTimeout}),
+		// A connection that has not shaken hands by then gives its place
+		// back (gRPC's default is two minutes).
+		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)...)
 	svc.Register(gs)
@@ -125,9 +128,17 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	if m != nil {
 		m.register(svc, gs)
 	}
-	conns := &connLimit{max: int64(maxConns), log: logger}
+	conns := &connLimit{max: maxConns, userTimeout: keepaliveTimeout, log: logger}
 	return &daemon{opts: opts, log: logger, engine: eng, service: svc, health: hs, grpc: gs, metrics: m, conns: conns}, nil
 }
+
+const (
+	// keepaliveTimeout is how long a client may leave a ping, or sent
+	// data, unanswered before its connection is closed.
+	keepaliveTimeout = 10 * time.Second
+	// handshakeTimeout bounds a new connection's TLS and HTTP/2 handshake.
+	handshakeTimeout = 10 * time.Second
+)
 
 // serve listens on every address and serves until ctx ends.
 func (d *daemon) serve(ctx context.Context, addrs []string) error {
