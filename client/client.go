@@ -39,6 +39,10 @@ type Client struct {
 	// adapters that wait out a daemon out of reach.
 	lostAt    atomic.Int64
 	watchDone chan struct{}
+	// closing is closed when Close begins: the Listeners' background
+	// closes stop waiting out an outage then.
+	closing     chan struct{}
+	closingOnce sync.Once
 }
 
 // drains counts one session's draining Conns.
@@ -156,7 +160,7 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		}
 		return nil, &DialError{Address: addr, Err: err}
 	}
-	c := &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn, watchDone: make(chan struct{})}
+	c := &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn, watchDone: make(chan struct{}), closing: make(chan struct{})}
 	go c.watchConn()
 	return c, nil
 }
@@ -220,15 +224,19 @@ func (c *Client) outOfReach() (since time.Time, known bool) {
 // with custom interceptors or an in-process transport. Close leaves the
 // connection open: it belongs to the caller.
 func NewWithConn(conn grpc.ClientConnInterface) *Client {
-	return &Client{api: sockdv1.NewSocketServiceClient(conn)}
+	return &Client{api: sockdv1.NewSocketServiceClient(conn), closing: make(chan struct{})}
 }
 
 // Close closes the connection Dial made, once the Conns whose Close left
 // bytes draining are done (each within 10 s, and its socket's close call
-// within as much again), and the Listeners whose Close found the daemon out
-// of reach have closed their sockets (each within 10 s). Sessions are not closed: they live on in the daemon
-// for their grace period, so a later client can resume them.
+// within as much again). A Listener's close still waiting for a daemon out
+// of reach stops waiting: the session's grace closes that socket in the
+// daemon. Sessions are not closed: they live on in the daemon for their
+// grace period, so a later client can resume them.
 func (c *Client) Close() error {
+	if c.closing != nil {
+		c.closingOnce.Do(func() { close(c.closing) })
+	}
 	for _, ch := range c.drained("") {
 		<-ch
 	}
@@ -238,6 +246,21 @@ func (c *Client) Close() error {
 	err := c.conn.Close()
 	<-c.watchDone
 	return err
+}
+
+// unlessClosing returns ctx, ended as well when Close begins.
+func (c *Client) unlessClosing(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if c.closing != nil {
+		go func() {
+			select {
+			case <-c.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // Raw returns the generated stubs, for calls this package does not wrap.

@@ -17,7 +17,7 @@ type OpenOpts struct {
 	// Debug turns on the daemon's per-socket debug logging.
 	Debug bool
 	// NetNS creates the socket in this network namespace, e.g.
-	// /var/run/netns/blue.
+	// /run/netns/blue.
 	NetNS string
 }
 

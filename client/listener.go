@@ -205,7 +205,8 @@ func (l *Listener) acceptError(err error) error {
 // the socket's close goes on in the background, waiting the outage out for
 // as long as the session's grace keeps the socket there, within 10 s (so
 // that peers are refused once the daemon is back, not left queued on a
-// socket no one accepts from). Client.Close and Session.Close wait for it.
+// socket no one accepts from), or until the Client is closed. Client.Close
+// and Session.Close wait for a close call in progress.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
@@ -240,6 +241,9 @@ func (l *Listener) Close() error {
 func (l *Listener) closeInDaemon() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	// The waits, not a call in progress, end with the Client.
+	waits, stop := l.sess.client.unlessClosing(ctx)
+	defer stop()
 	outage := newOutage(l.sess.graceOrDefault())
 	for {
 		start := time.Now()
@@ -247,7 +251,7 @@ func (l *Listener) closeInDaemon() error {
 		if ErrorReason(err) == ReasonDraining {
 			return nil // the daemon's shutdown closes every socket
 		}
-		if !outOfReach(err) || !outage.waitOut(ctx, l.sess.client, start) {
+		if !outOfReach(err) || !outage.waitOut(waits, l.sess.client, start) {
 			return err
 		}
 	}

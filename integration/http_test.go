@@ -1018,3 +1018,24 @@ func TestListenerCloseDuringAnOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestClientCloseLeavesAnOutagesListenerClose: a Client closed while a
+// Listener's close waits out the daemon's absence does not wait with it
+// (the session's grace closes that socket in the daemon).
+func TestClientCloseLeavesAnOutagesListenerClose(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	s := clientSessionOn(t, proxy.addr(), time.Minute)
+	l := listenBehind(t, s)
+	outage := goCall(func() bool { proxy.refuseFor(4 * time.Second); return true })
+	time.Sleep(200 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close during an outage: %v", err)
+	}
+	start := time.Now()
+	s.Client().Close()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Client.Close took %v with a Listener's close waiting out an outage", took)
+	}
+	await(t, "the outage", outage)
+}
