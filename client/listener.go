@@ -205,8 +205,9 @@ func (l *Listener) acceptError(err error) error {
 // the socket's close goes on in the background, waiting the outage out for
 // as long as the session's grace keeps the socket there, within 10 s (so
 // that peers are refused once the daemon is back, not left queued on a
-// socket no one accepts from), or until the Client is closed. Client.Close
-// and Session.Close wait for a close call in progress.
+// socket no one accepts from), or until the Client is closed: Client.Close
+// ends that wait (not a close call in progress); Session.Close waits for it,
+// as its own call needs the daemon back.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {

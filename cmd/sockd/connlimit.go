@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/mem"
 )
 
 // connLimit bounds the client connections open at once, over all the
@@ -59,7 +61,7 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		peer, admin := peerOf(c)
+		peer, admin := peerOf(c, l.Listener.Addr())
 		if !l.limit.take(peer, admin) {
 			c.Close()
 			continue
@@ -71,13 +73,14 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 	}
 }
 
-// peerOf names the peer a connection counts for: its uid on a unix
-// listener (SO_PEERCRED), whether an administrator, or its listener's
-// network: TCP clients are one principal.
-func peerOf(c net.Conn) (peer string, admin bool) {
+// peerOf names the peer a connection of the listener at addr counts for:
+// its uid on a unix listener (SO_PEERCRED), whether an administrator, or
+// the listener: its TCP clients are one principal (whatever local address
+// of a wildcard listener they reached).
+func peerOf(c net.Conn, addr net.Addr) (peer string, admin bool) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return c.LocalAddr().Network() + " " + c.LocalAddr().String(), false
+		return addr.Network() + " " + addr.String(), false
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
@@ -155,6 +158,55 @@ func (c *cappedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// ReadOnReady reads as gRPC reads a bare *net.TCPConn or *net.UnixConn (it
+// looks for this method on the connections it does not know): a buffer is
+// taken from pool only once the socket has bytes, so an idle connection
+// pins none. Without it gRPC gives each wrapped connection a read buffer
+// of its own for its life (128 KiB: 3,000 idle connections held 415 MB).
+func (c *cappedConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		buf := pool.Get(bufSize)
+		n, err := c.Conn.Read(*buf)
+		if err != nil {
+			pool.Put(buf)
+			return nil, 0, err
+		}
+		return buf, n, nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		buf     *[]byte
+		n       int
+		readErr error
+	)
+	err = raw.Read(func(fd uintptr) bool {
+		buf = pool.Get(bufSize)
+		n, readErr = unix.Read(int(fd), *buf)
+		if readErr != nil {
+			pool.Put(buf)
+			buf = nil
+		}
+		return readErr != unix.EAGAIN
+	})
+	switch {
+	case err != nil: // closed, or past a deadline
+		if buf != nil {
+			pool.Put(buf)
+		}
+		return nil, 0, err
+	case readErr != nil:
+		return nil, 0, readErr
+	case n == 0:
+		pool.Put(buf)
+		return nil, 0, io.EOF
+	}
+	return buf, n, nil
 }
 
 // SyscallConn reaches the descriptor, for the peer's credentials

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/mem"
 )
 
 func TestConnectionBudget(t *testing.T) {
@@ -140,4 +145,92 @@ func TestConnLimitSetsTCPUserTimeout(t *testing.T) {
 	if err != nil || ms != 10000 {
 		t.Errorf("TCP_USER_TIMEOUT %d ms, %v; want 10000", ms, err)
 	}
+}
+
+// The clients of a wildcard TCP listener are one peer, whatever local
+// address they reached.
+func TestConnLimitCountsAListenersClientsTogether(t *testing.T) {
+	raw, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &connLimit{max: 4, log: slog.New(slog.DiscardHandler)} // a share of 1
+	l := cl.listener(raw)
+	defer l.Close()
+	port := raw.Addr().(*net.TCPAddr).Port
+	served := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			served <- c
+		}
+	}()
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		c, err := net.Dial("tcp4", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first := <-served
+	defer first.Close()
+	select {
+	case c := <-served:
+		c.Close()
+		t.Fatal("a second client of the same listener, at another local address, took a place past its share")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A counted connection reads as gRPC reads a bare one: a buffer from the
+// pool only once bytes are there, io.EOF at the peer's end, the deadline's
+// error past it.
+func TestCappedConnReadsOnReady(t *testing.T) {
+	var _ interface {
+		ReadOnReady(int, mem.BufferPool) (*[]byte, int, error)
+	} = (*cappedConn)(nil)
+	a, b, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &cappedConn{Conn: a, release: func() {}}
+	defer c.Close()
+	pool := mem.DefaultBufferPool()
+	go b.Write([]byte("hello"))
+	buf, n, err := c.ReadOnReady(64, pool)
+	if err != nil || string((*buf)[:n]) != "hello" {
+		t.Fatalf("ReadOnReady: %q, %v", (*buf)[:n], err)
+	}
+	pool.Put(buf)
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, _, err := c.ReadOnReady(64, pool); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadOnReady past its deadline: %v", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	b.Close()
+	if _, _, err := c.ReadOnReady(64, pool); err != io.EOF {
+		t.Fatalf("ReadOnReady at the peer's end: %v, want io.EOF", err)
+	}
+}
+
+// socketPair is a connected pair of unix stream connections.
+func socketPair() (net.Conn, net.Conn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return conns[0], conns[1], nil
 }
