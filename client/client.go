@@ -320,10 +320,17 @@ type recordingDialer struct {
 }
 
 // dial ignores the address gRPC passes: for unix targets it is a rewritten
-// form of the target, and the parsed one is authoritative.
+// form of the target, and the parsed one is authoritative. A unix socket
+// whose accept queue is full answers EAGAIN at once: that is congestion
+// (another client's flood of connects), not absence, so dial tries again
+// within ctx.
 func (d *recordingDialer) dial(ctx context.Context, _ string) (net.Conn, error) {
 	var nd net.Dialer
 	conn, err := nd.DialContext(ctx, d.network, d.address)
+	for wait := time.Millisecond; errors.Is(err, syscall.EAGAIN) && ctx.Err() == nil; wait = min(2*wait, 50*time.Millisecond) {
+		pause(ctx, wait)
+		conn, err = nd.DialContext(ctx, d.network, d.address)
+	}
 	d.mu.Lock()
 	d.lastErr = err
 	d.mu.Unlock()

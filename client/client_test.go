@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -123,5 +124,64 @@ func TestDialServes(t *testing.T) {
 	_, err = c.CreateSession(ctx, "test", time.Minute)
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("CreateSession on a server without sockd = %v, want UNIMPLEMENTED", err)
+	}
+}
+
+// A unix socket whose accept queue is full (EAGAIN) is dialled again until
+// it takes the connection, within the dial's context.
+func TestDialWaitsOutAFullAcceptQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the queue until a connect answers EAGAIN.
+	var queued []net.Conn
+	defer func() {
+		for _, c := range queued {
+			c.Close()
+		}
+	}()
+	for {
+		c, err := net.Dial("unix", path)
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued = append(queued, c)
+	}
+	// Make room in 100 ms: accept the queued connections and the dial's.
+	accepted := make(chan []int, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		var fds []int
+		for range len(queued) + 1 {
+			nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+			if err != nil {
+				break
+			}
+			fds = append(fds, nfd)
+		}
+		accepted <- fds
+	}()
+	d := &recordingDialer{network: "unix", address: path}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := d.dial(ctx, "")
+	if err != nil {
+		t.Fatalf("dial of a socket whose queue is full for 100 ms: %v", err)
+	}
+	c.Close()
+	for _, nfd := range <-accepted {
+		unix.Close(nfd)
 	}
 }
