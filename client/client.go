@@ -155,8 +155,12 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	}
 	if err := waitReady(ctx, conn, target.TLS); err != nil {
 		conn.Close()
-		if last := dialer.lastError(); last != nil && ctx.Err() == nil {
+		switch last := dialer.lastError(); {
+		case last != nil && ctx.Err() == nil:
 			err = last
+		case errors.Is(last, syscall.EAGAIN):
+			// ctx ended while the daemon's accept queue stayed full.
+			err = fmt.Errorf("%w (last attempt: %v: its accept queue is full)", err, last)
 		}
 		return nil, &DialError{Address: addr, Err: err}
 	}
@@ -328,13 +332,20 @@ func (d *recordingDialer) dial(ctx context.Context, _ string) (net.Conn, error) 
 	var nd net.Dialer
 	conn, err := nd.DialContext(ctx, d.network, d.address)
 	for wait := time.Millisecond; errors.Is(err, syscall.EAGAIN) && ctx.Err() == nil; wait = min(2*wait, 50*time.Millisecond) {
+		d.record(err)
 		pause(ctx, wait)
-		conn, err = nd.DialContext(ctx, d.network, d.address)
+		if conn, err = nd.DialContext(ctx, d.network, d.address); err != nil && ctx.Err() != nil {
+			return nil, err // the EAGAIN before says why
+		}
 	}
+	d.record(err)
+	return conn, err
+}
+
+func (d *recordingDialer) record(err error) {
 	d.mu.Lock()
 	d.lastErr = err
 	d.mu.Unlock()
-	return conn, err
 }
 
 func (d *recordingDialer) lastError() error {

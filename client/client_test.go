@@ -159,6 +159,13 @@ func TestDialWaitsOutAFullAcceptQueue(t *testing.T) {
 		}
 		queued = append(queued, c)
 	}
+	// A queue that stays full: Dial ends with its context, saying why.
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err = Dial(short, "unix://"+path)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "accept queue is full") {
+		t.Errorf("Dial of a socket whose queue stays full: %v", err)
+	}
 	// Make room in 100 ms: accept the queued connections and the dial's.
 	accepted := make(chan []int, 1)
 	go func() {
