@@ -152,6 +152,21 @@ type cappedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	ready   readyReader
+}
+
+// readyReader is ReadOnReady's state, made at its first call and kept, so
+// that a read allocates nothing (gRPC's reader of bare connections does the
+// same). gRPC reads a connection from one goroutine.
+type readyReader struct {
+	raw  syscall.RawConn
+	read func(fd uintptr) bool // reads into buf; false: not yet readable
+
+	bufSize int
+	pool    mem.BufferPool
+	buf     *[]byte
+	n       int
+	err     error
 }
 
 func (c *cappedConn) Close() error {
@@ -166,34 +181,37 @@ func (c *cappedConn) Close() error {
 // pins none. Without it gRPC gives each wrapped connection a read buffer
 // of its own for its life (128 KiB: 3,000 idle connections held 415 MB).
 func (c *cappedConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		buf := pool.Get(bufSize)
-		n, err := c.Conn.Read(*buf)
+	r := &c.ready
+	if r.raw == nil {
+		sc, ok := c.Conn.(syscall.Conn)
+		if !ok {
+			buf := pool.Get(bufSize)
+			n, err := c.Conn.Read(*buf)
+			if err != nil {
+				pool.Put(buf)
+				return nil, 0, err
+			}
+			return buf, n, nil
+		}
+		raw, err := sc.SyscallConn()
 		if err != nil {
-			pool.Put(buf)
 			return nil, 0, err
 		}
-		return buf, n, nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil, 0, err
-	}
-	var (
-		buf     *[]byte
-		n       int
-		readErr error
-	)
-	err = raw.Read(func(fd uintptr) bool {
-		buf = pool.Get(bufSize)
-		n, readErr = unix.Read(int(fd), *buf)
-		if readErr != nil {
-			pool.Put(buf)
-			buf = nil
+		r.raw = raw
+		r.read = func(fd uintptr) bool {
+			r.buf = r.pool.Get(r.bufSize)
+			r.n, r.err = unix.Read(int(fd), *r.buf)
+			if r.err != nil {
+				r.pool.Put(r.buf)
+				r.buf = nil
+			}
+			return r.err != unix.EAGAIN
 		}
-		return readErr != unix.EAGAIN
-	})
+	}
+	r.bufSize, r.pool = bufSize, pool
+	err := r.raw.Read(r.read)
+	buf, n, readErr := r.buf, r.n, r.err
+	*r = readyReader{raw: r.raw, read: r.read}
 	switch {
 	case err != nil: // closed, or past a deadline
 		if buf != nil {
