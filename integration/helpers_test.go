@@ -647,6 +647,23 @@ func requireAddr(t testing.TB, what string, got, want *sockdv1.SockAddr) {
 // ---------------------------------------------------------------------------
 // Concurrency.
 
+// waitListening waits until a TCP listener accepts at addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens at %s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // goCall runs f in a goroutine and returns a channel with its result, for
 // calls that block inside the daemon while the test does something else.
 func goCall[T any](f func() T) <-chan T {

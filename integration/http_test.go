@@ -789,18 +789,7 @@ func daemonBehindProxy(t *testing.T) *cuttableProxy {
 	dedicatedDaemon(t, t.TempDir(), "--listen", "tcp://"+daemonAddr)
 	// The daemon serves its unix socket, which dedicatedDaemon waits
 	// for, and then its TCP one.
-	deadline := time.Now().Add(callTimeout)
-	for {
-		c, err := net.Dial("tcp4", daemonAddr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon's TCP listener: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitListening(t, daemonAddr)
 	return newCuttableProxy(t, daemonAddr)
 }
 

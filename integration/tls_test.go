@@ -121,23 +121,6 @@ func TestTLSListener(t *testing.T) {
 	}
 }
 
-// waitListening waits until a TCP listener accepts at addr.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens at %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // testPKI is a CA with a server certificate for 127.0.0.1 and client
 // certificates for alice and bob, written as PEM files, and a client
 // certificate from a CA the daemon does not trust.
