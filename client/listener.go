@@ -226,8 +226,11 @@ func (l *Listener) Close() error {
 				l.cancel()
 			}
 		case <-timer.C:
-			err = nil  // the close goes on in the background
-			l.cancel() // and Accept need not wait for it
+			// The close goes on in the background, and Accept need not
+			// wait for it. What it meets then no one is told: a socket
+			// left open closes with its session in any case.
+			err = nil
+			l.cancel()
 		}
 	})
 	if err != nil {
