@@ -107,7 +107,7 @@ func (sa *SockAddr) encode(r *rawSockaddr) error {
 		binary.NativeEndian.PutUint32(b[24:], sa.ScopeID)
 		r.len = sizeofSockaddrInet6
 	case FamilyLocal:
-		path, err := localPath(sa.Path)
+		path, err := LocalPath(sa.Path)
 		if err != nil {
 			return err
 		}
@@ -137,18 +137,21 @@ func (sa *SockAddr) encode(r *rawSockaddr) error {
 	return nil
 }
 
-// localPath validates a local address path: an abstract name (leading NUL)
-// is taken byte for byte; a filesystem path may carry one trailing NUL, which
-// is dropped, and no other.
-func localPath(p []byte) ([]byte, error) {
-	if len(p) > 0 && p[0] == 0 {
-		if len(p) > sizeofSunPath {
-			return nil, errSockaddr("path")
-		}
-		return p, nil
+// LocalPath validates a local address path as Linux and Erlang take it: an
+// abstract name (leading NUL) byte for byte, in all of sun_path; a
+// filesystem path in sun_path less its terminating NUL, one trailing NUL
+// dropped, and no other NUL. It returns the path to bind or connect to, a
+// subslice of p.
+func LocalPath(p []byte) ([]byte, error) {
+	abstract := len(p) > 0 && p[0] == 0
+	limit := sizeofSunPath
+	if !abstract {
+		p, limit = bytes.TrimSuffix(p, []byte{0}), MaxLocalPath
 	}
-	p = bytes.TrimSuffix(p, []byte{0})
-	if len(p) > MaxLocalPath || bytes.IndexByte(p, 0) >= 0 {
+	switch {
+	case len(p) > limit:
+		return nil, errSockaddr("path too long")
+	case !abstract && bytes.IndexByte(p, 0) >= 0:
 		return nil, errSockaddr("path")
 	}
 	return p, nil

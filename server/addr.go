@@ -103,27 +103,15 @@ func decodeInet6(a *sockdv1.Inet6Addr) (engine.SockAddr, *sockdv1.SocketError) {
 	return sa, nil
 }
 
-// decodeLocal takes a local address as Linux and Erlang do: an abstract
-// name (leading NUL) byte for byte, in all of sun_path's 108 bytes; a
-// filesystem path in 107, the terminating NUL's place kept, and one trailing
-// NUL dropped (Erlang's NIF drops it too).
+// decodeLocal takes a local address as the engine does (engine.LocalPath),
+// and refuses an empty one.
 func decodeLocal(a *sockdv1.LocalAddr) (engine.SockAddr, *sockdv1.SocketError) {
-	path := a.GetPath()
-	abstract := len(path) > 0 && path[0] == 0
-	limit := engine.MaxLocalPath
-	if abstract {
-		limit++
-	} else {
-		path = bytes.TrimSuffix(path, []byte{0})
+	if len(a.GetPath()) == 0 {
+		return engine.SockAddr{}, invalid("sockaddr", "path")
 	}
-	switch {
-	case len(path) == 0:
-		return engine.SockAddr{}, invalid("sockaddr", "path")
-	case len(path) > limit:
-		return engine.SockAddr{}, invalid("sockaddr", "path too long")
-	case !abstract && bytes.IndexByte(path, 0) >= 0:
-		// Only abstract names may contain NUL bytes.
-		return engine.SockAddr{}, invalid("sockaddr", "path")
+	path, err := engine.LocalPath(a.GetPath())
+	if err != nil {
+		return engine.SockAddr{}, socketError(err)
 	}
 	return engine.SockAddr{Family: engine.FamilyLocal, Path: bytes.Clone(path)}, nil
 }
