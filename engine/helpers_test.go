@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,10 +33,16 @@ const (
 )
 
 // recorder is a test Caller: it records delivered events, and flags any
-// event for a handle the test has declared cancelled.
+// event for a handle the test has declared cancelled. As a RequestLimiter
+// it counts its requests (in outstandingRequests too, which every engine's
+// close must bring back to zero) and refuses those past requestQuota, if
+// set.
 type recorder struct {
 	name   string
 	events chan Event
+
+	requests     atomic.Int64
+	requestQuota int64 // 0: none
 
 	mu        sync.Mutex
 	cancelled map[uint64]bool
@@ -47,6 +54,26 @@ func newRecorder(name string) *recorder {
 }
 
 func (r *recorder) CallerID() string { return r.name }
+
+// outstandingRequests counts the requests of every recorder: the engine
+// must give back every place it takes, whichever way a request ends.
+var outstandingRequests atomic.Int64
+
+func (r *recorder) ReserveRequest() (bool, error) {
+	if n := r.requests.Add(1); r.requestQuota > 0 && n > r.requestQuota {
+		r.requests.Add(-1)
+		return false, &QuotaError{Resource: "requests", Limit: int(r.requestQuota)}
+	}
+	outstandingRequests.Add(1)
+	return true, nil
+}
+
+func (r *recorder) ReleaseRequest() {
+	if r.requests.Add(-1) < 0 {
+		panic("recorder " + r.name + ": more requests released than reserved")
+	}
+	outstandingRequests.Add(-1)
+}
 
 func (r *recorder) Deliver(ev Event) {
 	r.mu.Lock()
@@ -130,9 +157,21 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
+	openEngines.Add(1)
+	t.Cleanup(func() {
+		e.Close()
+		if openEngines.Add(-1) == 0 {
+			if n := outstandingRequests.Load(); n != 0 {
+				t.Errorf("%d requests hold their caller's place after every engine closed", n)
+				outstandingRequests.Store(0)
+			}
+		}
+	})
 	return e
 }
+
+// openEngines counts the engines newEngine started and did not close.
+var openEngines atomic.Int64
 
 func mustOpen(t testing.TB, e *Engine, c Caller, domain, typ int) *Socket {
 	t.Helper()

@@ -427,6 +427,10 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 
 	// mine is this call's place in the lane while it parks (blocking calls).
 	var mine *waiter
+	// place is a nowait call's RequestLimiter place, given to the request
+	// it leaves in the lane, if any.
+	var place requestPlace
+	defer place.release()
 	// replaced is the caller's own earlier requestor (rule 2), settled once
 	// the first attempt shows whether this call waits.
 	var replaced *waiter
@@ -439,10 +443,18 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 	switch cur := l.current; {
 	case cur == nil:
 		// Rule 1: try at once.
+		if t.Kind == WaitNowait {
+			if place, err = reservePlace(c); err != nil {
+				return nil, err
+			}
+		}
 	case cur.nowaitOf(c):
 		// Rule 2: the current requestor calls again; its select is replaced.
 		l.current = nil
 		replaced = cur
+		if t.Kind == WaitNowait {
+			place.inherit(cur)
+		}
 	default:
 		// Rule 3: someone else holds the lane; no syscall.
 		var sel *SelectInfo
@@ -455,7 +467,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 		done, fatal := j.attempt()
 		settle(!done)
 		if done {
-			return s.finish(sd, l, c, op, t, j, fatal, &out), nil
+			return s.finish(sd, l, c, op, t, j, fatal, &place, &out), nil
 		}
 		// A poll answers timeout; a socket epoll cannot watch answers why,
 		// now, since no edge would end the wait.
@@ -478,6 +490,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			w := s.newWaiter(c, op, t, j)
 			l.current = w
 			s.arm(w) // cannot fail: watched above
+			place.give(w)
 			s.advance(sd, l, &out)
 			if s.traced() {
 				s.logDebug("select", "op", op, "caller", c.CallerID(), "handle", w.handle)
@@ -520,7 +533,12 @@ func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, o
 		return nil, nil, err
 	}
 	if t.Kind == WaitNowait {
+		place, err := reservePlace(c)
+		if err != nil {
+			return nil, nil, err
+		}
 		w := s.newWaiter(c, op, t, j)
+		place.give(w)
 		l.push(w)
 		if s.traced() {
 			s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
@@ -538,8 +556,9 @@ func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, o
 // finish ends a call whose attempt is done: the lane passes on (its queue
 // aborted when the attempt met an error that ends every reader's or
 // writer's hope, such as a peer's close), and a stream read that got part of
-// what it asked for may go on waiting as a select (keepReading).
-func (s *Socket) finish(sd *side, l *lane, c Caller, op Op, t Timeout, j job, fatal error, out *outbox) *SelectInfo {
+// what it asked for may go on waiting as a select (keepReading), in the
+// call's request place.
+func (s *Socket) finish(sd *side, l *lane, c Caller, op Op, t Timeout, j job, fatal error, place *requestPlace, out *outbox) *SelectInfo {
 	if s.traced() {
 		s.logDebug("done", "op", op, "caller", c.CallerID(), "fatal", fatal)
 	}
@@ -547,7 +566,7 @@ func (s *Socket) finish(sd *side, l *lane, c Caller, op Op, t Timeout, j job, fa
 	if fatal != nil {
 		s.abortQueued(sd, l, fatal, out)
 	}
-	sel := s.keepReading(c, op, t, j, fatal)
+	sel := s.keepReading(c, op, t, j, fatal, place)
 	s.advance(sd, l, out)
 	return sel
 }
@@ -614,8 +633,9 @@ type rearmable interface {
 // on a socket with otp select_read on, its caller the current reader again
 // with a new select armed (reference §2.6: {select_read, {SI, Data}}), and
 // returns its select info; nil when that does not apply or the socket
-// cannot be watched. Called with the side locked and the lane free.
-func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *SelectInfo {
+// cannot be watched. The new request takes place. Called with the side
+// locked and the lane free.
+func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error, place *requestPlace) *SelectInfo {
 	// The option first: every completed call passes here, and almost no
 	// socket has it on.
 	if !s.selectRead.Load() || fatal != nil || t.Kind != WaitNowait || t.Completion || op.lane() != readLane {
@@ -651,6 +671,7 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error) *Se
 		l.current = nil
 		return nil
 	}
+	place.give(w)
 	r.rearmed()
 	return w.selectInfo()
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,6 +91,9 @@ type waiter struct {
 	// held is what job may keep while it waits, reported to the caller's
 	// Hold when the waiter was made and taken back when it retires.
 	held int
+	// counted: the waiter holds a place of its caller's RequestLimiter,
+	// given back when it retires or handed on to the request replacing it.
+	counted atomic.Bool
 
 	// Guarded by the side's lock.
 	state waiterState
@@ -183,6 +187,52 @@ func (w *waiter) retireLocked() {
 	if w.held > 0 {
 		w.caller.(Holder).Hold(-w.held)
 		w.held = 0
+	}
+	if w.counted.Swap(false) {
+		w.caller.(RequestLimiter).ReleaseRequest()
+	}
+}
+
+// A requestPlace is the RequestLimiter place a nowait call holds from
+// before its first attempt until the request it leaves in a lane takes it
+// (give), or until the call returns without one (release).
+type requestPlace struct {
+	limiter RequestLimiter
+	held    bool
+}
+
+// reservePlace takes a place for a nowait call of c, if c is a
+// RequestLimiter.
+func reservePlace(c Caller) (requestPlace, error) {
+	rl, ok := c.(RequestLimiter)
+	if !ok {
+		return requestPlace{}, nil
+	}
+	counted, err := rl.ReserveRequest()
+	return requestPlace{limiter: rl, held: counted}, err
+}
+
+// inherit takes over the place of old, the caller's own request that this
+// call replaces (rule 2).
+func (p *requestPlace) inherit(old *waiter) {
+	if rl, ok := old.caller.(RequestLimiter); ok && old.counted.Swap(false) {
+		*p = requestPlace{limiter: rl, held: true}
+	}
+}
+
+// give hands the place to w, the request the call leaves in its lane.
+func (p *requestPlace) give(w *waiter) {
+	if p.held {
+		w.counted.Store(true)
+		p.held = false
+	}
+}
+
+// release gives the place back if no request took it.
+func (p *requestPlace) release() {
+	if p.held {
+		p.held = false
+		p.limiter.ReleaseRequest()
 	}
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/sockd/sockd/engine"
@@ -71,7 +70,7 @@ func (a admission) done() {
 		a.sess.load.release(a.inFlight)
 	}
 	if a.waiting {
-		a.s.waiting.release(a.sess.principal)
+		a.sess.load.releaseWaiting()
 	}
 	if a.inCall {
 		a.sess.leaveCall()
@@ -146,44 +145,15 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	return t
 }
 
-// waitingCalls counts each principal's operations that wait in the daemon:
-// calls with a timeout other than nowait or 0 (each a goroutine, and a place
-// in a lane), pipes and relays. Nowait operations need no count: a session
-// may hold one per lane of each socket.
-type waitingCalls struct {
-	mu sync.Mutex
-	n  map[Principal]int
-}
-
-func (w *waitingCalls) acquire(p Principal, quota int) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.n[p] >= quota {
-		return false
-	}
-	if w.n == nil {
-		w.n = map[Principal]int{}
-	}
-	w.n[p]++
-	return true
-}
-
-func (w *waitingCalls) release(p Principal) {
-	w.mu.Lock()
-	if w.n[p]--; w.n[p] <= 0 {
-		delete(w.n, p)
-	}
-	w.mu.Unlock()
-}
-
 // takeWaiting takes, for an operation of sess that may wait (t neither
 // nowait nor a poll; t nil for pipes and relays, which always do), a place
 // under its principal's pending_operations quota, or refuses the operation
 // with RESOURCE_EXHAUSTED; took says whether the admission's done must
-// give the place back. Only principals with a quota are counted, so that the
-// others' calls (the daemon's own user's, root's) pay one lookup and no
-// lock; an operation admitted uncounted stays so if a reloaded policy sets
-// a quota meanwhile.
+// give the place back. (A nowait call's place is the engine's to take, for
+// the request it may leave: Session.ReserveRequest.) Only principals with a
+// quota are counted, so that the others' calls (the daemon's own user's,
+// root's) pay one lookup and no shared write; an operation admitted
+// uncounted stays so if a reloaded policy sets a quota meanwhile.
 func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err error) {
 	if t != nil && !t.MayWait() {
 		return false, nil
@@ -192,11 +162,14 @@ func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err 
 	if quota == 0 {
 		return false, nil
 	}
-	if !s.waiting.acquire(sess.principal, quota) {
-		return false, quotaExceeded("pending operations per principal", quota)
+	if !sess.load.takeWaiting(quota) {
+		return false, quotaExceeded(pendingOperations, quota)
 	}
 	return true, nil
 }
+
+// pendingOperations names the pending_operations quota in its refusals.
+const pendingOperations = "pending operations per principal"
 
 // admitStream admits a pipe or relay of sess (takeWaiting), which keeps the
 // session in use while it runs; the admission's done gives its place back

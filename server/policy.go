@@ -113,7 +113,7 @@ const defaultSocketQuota = 1024
 // address. Local sockets are refused: a policy file grants them where an
 // operator wants them (a local user's then act as that user toward paths
 // and peers; other principals' as the daemon's user). No privileged or native option and no network namespace; 1024
-// sockets and 1024 waiting operations.
+// sockets and 4096 waiting operations.
 func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	owners := &policyRule{
 		principals:   []principalPattern{{Principal: Principal{Kind: "uid", UID: 0}}, {Principal: Principal{Kind: "uid", UID: daemonUID}}},
@@ -121,9 +121,10 @@ func DefaultPolicy(daemonUID uint32, unprivilegedPorts int) *Policy {
 	}
 	anyone := &policyRule{
 		principals: []principalPattern{{any: true}},
-		// An unprivileged user's usual RLIMIT_NOFILE, and as many waiting
-		// operations.
-		quotas: policyQuotas{sockets: defaultSocketQuota, pending: defaultSocketQuota},
+		// An unprivileged user's usual RLIMIT_NOFILE, and room for an
+		// operation waiting on each side of every socket (a read or an
+		// accept, a write or a connect), twice over.
+		quotas: policyQuotas{sockets: defaultSocketQuota, pending: 4 * defaultSocketQuota},
 	}
 	for _, domain := range []int{unix.AF_INET, unix.AF_INET6} {
 		for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {

@@ -61,7 +61,7 @@ func TestDaemonSetPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := p.ruleFor(Principal{Kind: "uid", UID: 1000}); r == nil || r.unrestricted || r.quotas.sockets != 1024 || r.quotas.pending != 1024 {
+	if r := p.ruleFor(Principal{Kind: "uid", UID: 1000}); r == nil || r.unrestricted || r.quotas.sockets != 1024 || r.quotas.pending != 4096 {
 		t.Errorf("a client uid gets %+v", r)
 	}
 }

@@ -519,8 +519,9 @@ func asPrincipal(p Principal) context.Context {
 }
 
 // A principal's waiting operations are bounded: past pending_operations a
-// call that would wait is refused, a nowait one is not, and a finished wait
-// gives its place back.
+// call that would wait is refused, and so is a nowait call, whose request
+// would wait in a lane (unless it replaces the caller's own); a finished
+// wait gives its place back.
 func TestPendingOperationsQuota(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  unrestricted: true\n  quotas: {pending_operations: 2}\n- principals: [\"*\"]\n  unrestricted: true\n"))
@@ -534,32 +535,41 @@ func TestPendingOperationsQuota(t *testing.T) {
 			results <- err
 		}()
 	}
-	eventually(t, "two recvs waiting", func() bool {
-		l.svc.waiting.mu.Lock()
-		defer l.svc.waiting.mu.Unlock()
-		return l.svc.waiting.n[l.sess.principal] == 2
-	})
+	waiting := func() int64 { return l.sess.load.waiting.Load() }
+	eventually(t, "two recvs waiting", func() bool { return waiting() == 2 })
 	_, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 5000}}})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a third waiting recv: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
-	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
-		t.Fatalf("a nowait recv past the quota: %v %v", r, err)
+	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a nowait recv past the quota: %v %v, want RESOURCE_EXHAUSTED", r, err)
 	}
 	peerA.Write([]byte("x"))
 	if err := <-results; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the finished recv's place given back", func() bool {
-		l.svc.waiting.mu.Lock()
-		defer l.svc.waiting.mu.Unlock()
-		return l.svc.waiting.n[l.sess.principal] == 1
-	})
+	eventually(t, "the finished recv's place given back", func() bool { return waiting() == 1 })
+	// The nowait recv takes the place for its request, and keeps it when it
+	// calls again at the quota (rule 2); a cancel gives it back.
+	r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("a nowait recv within the quota: %v %v", r, err)
+	}
+	if waiting() != 2 {
+		t.Fatalf("%d places taken with a recv and a request waiting, want 2", waiting())
+	}
+	if r, err = l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("the request's caller calling again at the quota: %v %v", r, err)
+	}
+	if _, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: c.ID(), Info: r.GetAsync()}); err != nil {
+		t.Fatal(err)
+	}
 	b.Close() // the other waiting recv ends with closed
 	if err := <-results; err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "every place given back", func() bool { return waiting() == 0 })
 	// Without a quota nothing is counted, even while a call waits.
 	other := asPrincipal(Principal{Kind: "tcp"})
 	sess, err := l.svc.CreateSession(other, &sockdv1.CreateSessionRequest{})
@@ -581,11 +591,14 @@ func TestPendingOperationsQuota(t *testing.T) {
 		info, err := l.svc.Info(call, &sockdv1.InfoRequest{SocketId: id.GetSocketId()})
 		return err == nil && info.GetInfo().GetNumReaders() == 1
 	})
-	l.svc.waiting.mu.Lock()
-	n := len(l.svc.waiting.n)
-	l.svc.waiting.mu.Unlock()
+	if r, err := l.svc.Recv(call, &sockdv1.RecvRequest{SocketId: id.GetSocketId(), Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("an uncounted nowait recv: %v %v", r, err)
+	}
+	l.svc.sessions.mu.RLock()
+	n := l.svc.sessions.byID[sess.GetSessionId()].load.waiting.Load()
+	l.svc.sessions.mu.RUnlock()
 	if n != 0 {
-		t.Errorf("%d principals counted while only an uncounted call waits", n)
+		t.Errorf("%d operations counted while only uncounted ones wait", n)
 	}
 	l.svc.Close(call, &sockdv1.CloseRequest{SocketId: id.GetSocketId()})
 	if err := <-waited; err != nil {

@@ -110,6 +110,27 @@ func (s *Session) ReserveSocket() error {
 	return nil
 }
 
+var _ engine.RequestLimiter = (*Session)(nil)
+
+// ReserveRequest implements engine.RequestLimiter: a request a nowait call
+// leaves in a lane counts among its principal's pending operations, as a
+// call that waits does (takeWaiting). Else only sessions × sockets × lanes
+// would bound them: a million requests for one principal under the
+// default quotas.
+func (s *Session) ReserveRequest() (counted bool, err error) {
+	quota := s.manager.policy().quotasFor(s.principal).pending
+	if quota == 0 {
+		return false, nil
+	}
+	if !s.load.takeWaiting(quota) {
+		return false, &engine.QuotaError{Resource: pendingOperations, Limit: quota}
+	}
+	return true, nil
+}
+
+// ReleaseRequest implements engine.RequestLimiter.
+func (s *Session) ReleaseRequest() { s.load.releaseWaiting() }
+
 // reservePlaces takes n places under the session's sockets quota for
 // descriptors that are not sockets (a relay's pipes); release gives them
 // back.

@@ -103,9 +103,7 @@ type Service struct {
 	// theirs (socketCreds).
 	root bool
 	// denials counts the policy's refusals, by action, and logs them.
-	denials *denials
-	// waiting counts principals' operations that wait (takeWaiting).
-	waiting  waitingCalls
+	denials  *denials
 	draining atomic.Bool
 	// drained is closed once the socket service has drained: the streams
 	// of the other services end then (endOtherStreams).

@@ -75,7 +75,25 @@ type principalLoad struct {
 	// replay is the payload of sent events its sessions keep for a resume:
 	// kept only while bytes and replay together stay within the bound.
 	replay atomic.Int64
+	// waiting counts its sessions' operations that wait, under the
+	// pending_operations quota: calls that may wait, pipes and relays
+	// (Service.takeWaiting), and the requests nowait calls leave in lanes
+	// (Session.ReserveRequest).
+	waiting atomic.Int64
 }
+
+// takeWaiting takes a place among the principal's waiting operations,
+// unless quota of them are taken.
+func (l *principalLoad) takeWaiting(quota int) bool {
+	if l.waiting.Add(1) > int64(quota) {
+		l.waiting.Add(-1)
+		return false
+	}
+	return true
+}
+
+// releaseWaiting gives back a place takeWaiting took.
+func (l *principalLoad) releaseWaiting() { l.waiting.Add(-1) }
 
 // WatcherGroup implements registry.GroupedWatcher: a principal's monitors
 // are bounded together.

@@ -3980,7 +3980,8 @@ type PolicyRule struct {
 	// daemon-wide use_registry default (root on the unix socket always may).
 	Admin bool `protobuf:"varint,15,opt,name=admin,proto3" json:"admin,omitempty"`
 	// Most operations its sessions may have waiting at once (calls with a
-	// timeout other than nowait or 0, pipes, relays); 0 is no limit.
+	// timeout other than 0, nowait ones whose request waits in a socket's
+	// queue, pipes, relays); 0 is no limit.
 	PendingOperationsQuota uint32 `protobuf:"varint,16,opt,name=pending_operations_quota,json=pendingOperationsQuota,proto3" json:"pending_operations_quota,omitempty"`
 	// The local user its sockets act for, "UID:GID", when the rule names
 	// one: the kernel's owner of its sockets, the rights its local paths are
