@@ -116,6 +116,13 @@ const (
 	ReasonDraining = "DRAINING"
 )
 
+// outOfReach reports whether err says the daemon was out of reach, which
+// a later call may find back: UNAVAILABLE, but not from a daemon that is
+// shutting down.
+func outOfReach(err error) bool {
+	return status.Code(err) == codes.Unavailable && ErrorReason(err) != ReasonDraining
+}
+
 // ErrorReason returns the google.rpc.ErrorInfo reason of a status error from
 // the daemon, such as "SOCKET_NOT_FOUND", or "" if err carries none.
 func ErrorReason(err error) string {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -104,7 +102,7 @@ func (es *EventStream) run(ctx context.Context, s *Session) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		if !retryable(err) {
+		if !outOfReach(err) {
 			es.mu.Lock()
 			es.err = err
 			es.mu.Unlock()
@@ -172,12 +170,6 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 			es.last.Store(g.GetFirstHeld() - 1)
 		}
 	}
-}
-
-// retryable reports whether err is a broken connection (or a daemon briefly
-// unavailable) rather than an answer.
-func retryable(err error) bool {
-	return status.Code(err) == codes.Unavailable
 }
 
 // HeldEvents returns the events the daemon holds for the session with a

@@ -8,9 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -139,13 +136,6 @@ func newOutage(grace time.Duration) *outage {
 	o := &outage{grace: grace, minWait: min(10*time.Millisecond, grace/8), maxWait: min(time.Second, grace/4)}
 	o.wait = o.minWait
 	return o
-}
-
-// outOfReach reports whether err says the daemon was out of reach, which
-// a later call may find back: UNAVAILABLE, but not from a daemon that is
-// shutting down.
-func outOfReach(err error) bool {
-	return status.Code(err) == codes.Unavailable && ErrorReason(err) != ReasonDraining
 }
 
 // waitOut reports, for a call begun at start that found the daemon out of

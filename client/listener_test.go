@@ -17,13 +17,13 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
-// refusingDaemon answers Accept and Close UNAVAILABLE, with reason (none
+// refusingDaemon answers Accept, Close and Events UNAVAILABLE, with reason (none
 // when empty), as a daemon that is shutting down does, over a connection
 // that stays up; it counts the calls.
 type refusingDaemon struct {
 	sockdv1.UnimplementedSocketServiceServer
-	reason          string
-	accepts, closes atomic.Int32
+	reason                   string
+	accepts, closes, streams atomic.Int32
 }
 
 func (d *refusingDaemon) refusal() error {
@@ -42,6 +42,11 @@ func (d *refusingDaemon) Accept(context.Context, *sockdv1.AcceptRequest) (*sockd
 func (d *refusingDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
 	d.closes.Add(1)
 	return nil, d.refusal()
+}
+
+func (d *refusingDaemon) Events(*sockdv1.EventsRequest, grpc.ServerStreamingServer[sockdv1.EventsResponse]) error {
+	d.streams.Add(1)
+	return d.refusal()
 }
 
 // listenerOn serves d on a unix socket and returns a Listener of a session
@@ -98,6 +103,20 @@ func TestListenerGivesUpOnADrainingDaemon(t *testing.T) {
 	waitDrained(t, l)
 	if n := d.closes.Load(); n != 1 {
 		t.Errorf("Close called a draining daemon %d times, want once", n)
+	}
+	// So does an event stream.
+	es := l.sess.Events(context.Background(), 0)
+	defer es.Close()
+	select {
+	case _, open := <-es.C():
+		if open {
+			t.Fatal("an event from a refusing daemon")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an event stream still retries a draining daemon")
+	}
+	if ErrorReason(es.Err()) != ReasonDraining || d.streams.Load() != 1 {
+		t.Errorf("the event stream ended with %v after %d calls, want DRAINING after one", es.Err(), d.streams.Load())
 	}
 }
 
