@@ -8,9 +8,9 @@ import (
 
 // Close is socket:close/1 (reference §2.4, §2.8). Every waiter is aborted:
 // nowait requestors get EventAbort with ErrClosed, blocking calls return
-// ErrClosed with their partial data. close(2) honours SO_LINGER and may
-// block; it runs with no lock held, after the fd left epoll. Closing a
-// closed socket is ErrClosed.
+// ErrClosed with their partial data. The fd is released with no lock held,
+// after it left epoll, honouring SO_LINGER (release: a TCP linger is
+// waited out, not blocked in). Closing a closed socket is ErrClosed.
 func (s *Socket) Close() error {
 	fd, err := s.shut()
 	if err != nil {

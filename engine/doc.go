@@ -94,8 +94,10 @@
 // Lane syscalls run under their side's mutex; other users of the fd (Bind,
 // Listen, Control, ...) hold a read lock. Close takes that lock exclusively
 // and both side mutexes, marks the socket closed, removes the fd from epoll,
-// and only then, with no lock held, calls close(2), which may block for
-// SO_LINGER. Epoll events carry a token (slot index and generation), never
+// and only then, with no lock held, releases the fd: a TCP socket's
+// SO_LINGER is waited out by watching its send queue drain, then close(2)
+// with linger off (SCTP and MPTCP, whose drain cannot be watched, block in
+// close(2) in turn: Config.MaxLingeringCloses). Epoll events carry a token (slot index and generation), never
 // the fd, so an event for a reused fd number cannot reach a stale socket.
 //
 // # Acting for a user

@@ -17,10 +17,11 @@ import "time"
 // daemon busy re-arming.
 const MinGrace = 100 * time.Millisecond
 
-// clock is the monotonic time since the daemon started, for lastCall: a step
-// of the wall clock must not end sessions nor keep them.
+// clockStart is when the daemon started, clock's origin.
 var clockStart = time.Now()
 
+// clock is the monotonic time since the daemon started, for lastCall: a step
+// of the wall clock must not end sessions nor keep them.
 func clock() time.Duration { return time.Since(clockStart) }
 
 // noteCall records a call of the session. It costs an atomic load while a

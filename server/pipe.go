@@ -47,7 +47,9 @@ var errPipeDetached = errors.New("pipe detached by its client")
 // Pipe implements sockdv1.SocketServiceServer: the client's data is written
 // to the socket in order, the socket's data streams back, close_write shuts
 // the socket's write side down, and the peer's shutdown reaches the client
-// as eof. The socket stays open when the pipe ends.
+// as eof. The socket stays open when the pipe ends, unless the client's
+// close message asked for it to be closed (or the session that owns it
+// ended).
 func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {

@@ -5,8 +5,9 @@
 // Every invocation attaches to the same named session (--session, default
 // "sockctl"), so the sockets it opens and the events of the operations it
 // starts persist from one invocation to the next, for an hour after the last;
-// the verbs that ask the daemon as a whole (number-of, which-sockets,
-// use-registry, global-info, supports, is-supported) use none.
+// the verbs that ask or set the daemon as a whole (number-of, which-sockets,
+// use-registry, global-info, supports, is-supported, debug, socket-debug)
+// use none.
 //
 // # Output
 //
@@ -24,7 +25,8 @@
 // invalid_value, message}. Members that do not apply are left out; a result
 // with nothing to say is {}. A call the daemon refused, or a daemon out of
 // reach, is an {"error": {reason, kind, message}} object too, kind "rpc"
-// (reason not_found, permission_denied, ...) or "daemon" (unreachable). Control messages of recvmsg are protojson with
+// (reason not_found, permission_denied, ...), "daemon" (unreachable) or
+// "sockctl" (interrupted, or failed on its side). Control messages of recvmsg are protojson with
 // proto field names (in name order, 64-bit integers as numbers).
 //
 // # Exit status

@@ -44,9 +44,9 @@ with the semantics of Erlang/OTP's socket module.
 
 Every invocation attaches to the same named session (--session), which owns
 the sockets it opens and receives the events of the operations it starts, so
-both persist from one invocation to the next. The verbs that ask the daemon
-as a whole (number-of, which-sockets, use-registry, global-info, supports,
-is-supported) use no session.
+both persist from one invocation to the next. The verbs that ask or set the
+daemon as a whole (number-of, which-sockets, use-registry, global-info,
+supports, is-supported, debug, socket-debug) use no session.
 
 Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
 daemon refused; 2 a usage error, or a request the daemon calls malformed; 3 the

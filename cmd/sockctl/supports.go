@@ -25,7 +25,8 @@ per option, whether this host's kernel accepts it (probed when the daemon
 started): aligned columns LEVEL NAME TYPE SET GET SUPPORTED, or with -o json
 one object per option {level, name, type, set, get, supported}. A LEVEL after
 options (otp, socket, ip, ipv6, tcp, udp, sctp) restricts the list to it; any
-other KEY prints only that feature.`,
+other KEY prints that feature, or the features of that group (msg_flags,
+protocols, ...), as socket:supports/1 answers.`,
 		Example: `  sockctl supports
   sockctl supports options ip
   sockctl supports options -o json`,

@@ -25,8 +25,8 @@ import (
 // So that no client can take every place either: a sixteenth of them (at
 // least one) is kept for administrators (root and the daemon's own user on
 // a unix listener), and any other peer (a uid on a unix listener; all of a
-// TCP or TLS listener's clients, which share one principal) holds at most
-// half of the rest.
+// TCP or TLS listener's clients, counted before any handshake could name
+// them) holds at most half of the rest.
 type connLimit struct {
 	max         int
 	userTimeout time.Duration // TCP_USER_TIMEOUT of TCP connections (gRPC's own setting misses wrapped ones)
@@ -75,8 +75,9 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 
 // peerOf names the peer a connection of the listener at addr counts for:
 // its uid on a unix listener (SO_PEERCRED), whether an administrator, or
-// the listener: its TCP clients are one principal (whatever local address
-// of a wildcard listener they reached).
+// the listener: its TCP and TLS clients are one peer (whatever local
+// address of a wildcard listener they reached), since a TLS client's name
+// is known only after a handshake the cap must not wait for.
 func peerOf(c net.Conn, addr net.Addr) (peer string, admin bool) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {

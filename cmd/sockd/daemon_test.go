@@ -62,6 +62,7 @@ func TestFlagValuesValidated(t *testing.T) {
 		{"--event-backlog", "15"},
 		{"--loops", "-1"},
 		{"--max-sockets", "-1"},
+		{"--max-connections", "-7"},
 		{"--stop-timeout", "-1s"},
 		{"--tls-cert", "server.crt"}, // no tls:// listener to use it
 	} {

@@ -87,7 +87,7 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.Uint32Var(&opts.maxStreams, "max-streams", 0, "calls and streams in progress at once on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end (0: the socket cap plus 1024)")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections)")
-	f.IntVar(&opts.maxConns, "max-connections", 0, "the most client connections open at once, over all listeners; one past it is closed at once. A sixteenth is kept for root and the daemon's user on a unix listener; no other uid, nor a TCP listener's clients together, hold more than half the rest (0: the descriptors --max-sockets leaves, less 64)")
+	f.IntVar(&opts.maxConns, "max-connections", 0, "the most client connections open at once, over all listeners; one past it is closed at once. A sixteenth is kept for root and the daemon's user on a unix listener; no other uid, nor a TCP or TLS listener's clients together (counted before the handshake), hold more than half the rest (0: the descriptors --max-sockets leaves, less 64)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
@@ -125,6 +125,8 @@ func (o config) validate() error {
 		return fmt.Errorf("--loops %d: want 0 (one per CPU) or more", o.loops)
 	case o.maxSockets < 0:
 		return fmt.Errorf("--max-sockets %d: want 0 (from the descriptor limit) or more", o.maxSockets)
+	case o.maxConns < 0:
+		return fmt.Errorf("--max-connections %d: want 0 (what --max-sockets leaves) or more", o.maxConns)
 	case o.stopTimeout < 0:
 		return fmt.Errorf("--stop-timeout %v: want a duration of 0 or more", o.stopTimeout)
 	case (o.tlsCert != "" || o.tlsKey != "" || o.tlsClientCA != "") && !o.listensTLS():
