@@ -1,8 +1,6 @@
 package server
 
 import (
-	"errors"
-
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -52,22 +50,6 @@ func setRecvStatus(out *sockdv1.CompletionEvent, op engine.Op, r *engine.RecvRes
 	default:
 		out.Status = &sockdv1.CompletionEvent_Recv{Recv: &sockdv1.RecvResponse{Data: r.Data, Error: se}}
 	}
-}
-
-// eventError is socketError for an error carried by an event, where there is
-// no RPC status to fall back on: anything else is reported by its text.
-func eventError(err error) *sockdv1.SocketError {
-	if err == nil {
-		return nil
-	}
-	if se := socketError(err); se != nil {
-		return se
-	}
-	var quota *engine.QuotaError
-	if errors.As(err, &quota) {
-		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_QUOTA, Reason: "quota", Message: err.Error()}
-	}
-	return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "unknown", Message: err.Error()}
 }
 
 // acceptedBy returns the socket a completed accept produced, if any.

@@ -460,6 +460,42 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 	}
 }
 
+// A select a stream has already taken is not replayed after the cancel of
+// its handle, as Erlang's cancel flushes it from the mailbox: a client
+// resuming from an earlier sequence (sockctl events) does not see it.
+func TestCancelVoidsTakenSelectsForReplay(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peerConn := l.connected(t)
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Handle: 90}}}
+	r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Timeout: nowait})
+	if err != nil || r.GetAsync() == nil {
+		t.Fatal(r, err)
+	}
+	peerConn.Write([]byte("x"))
+	selects := func() int {
+		l.sess.mu.Lock()
+		defer l.sess.mu.Unlock()
+		n := 0
+		for _, ev := range l.sess.log.after(0, 1000) {
+			if ev.GetSelect().GetHandle() == 90 {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "the select logged", func() bool { return selects() == 1 })
+	l.sess.mu.Lock()
+	taken := l.sess.log.take(0, 1000)
+	l.sess.log.markSent(taken[len(taken)-1].GetSequence())
+	l.sess.mu.Unlock()
+	if resp, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()}); err != nil || resp.GetError() != nil {
+		t.Fatal(resp, err)
+	}
+	if n := selects(); n != 0 {
+		t.Fatalf("%d selects of the cancelled handle held for replay, want none", n)
+	}
+}
+
 // Bytes kept only for replay do not hold admission back: a principal
 // whose sessions owe nothing may start a completion whatever they keep
 // for a resume (the log gives those up first).

@@ -22,8 +22,10 @@ import (
 // errorDomain is the ErrorInfo domain of every status this daemon returns.
 const errorDomain = "sockd"
 
-// Reasons carried in google.rpc.ErrorInfo. Each names one failure; a reason is
-// never reused for a different one.
+// Reasons carried in google.rpc.ErrorInfo. Each names one kind of failure,
+// which the status message and the ErrorInfo metadata say more of (which
+// argument is invalid, which quota is reached); no reason stands for two
+// kinds.
 const (
 	reasonInvalidArgument    = "INVALID_ARGUMENT"
 	reasonMissingSession     = "SESSION_REQUIRED"
@@ -38,8 +40,10 @@ const (
 	reasonDraining           = "DRAINING"
 	reasonStreamReplaced     = "EVENT_STREAM_REPLACED"
 	reasonFlushTimeout       = "EVENT_FLUSH_TIMEOUT" // an ended session's stream did not take its last events in time
-	reasonPermissionDenied   = "PERMISSION_DENIED"
-	reasonPolicyDenied       = "POLICY_DENIED"
+	reasonPolicyDenied       = "POLICY_DENIED"       // the policy in force does not allow it
+	reasonAdminRequired      = "ADMIN_REQUIRED"      // a daemon-wide setting only an admin may change
+	reasonCrossPrincipal     = "CROSS_PRINCIPAL"     // a Relay between two principals' sockets
+	reasonControlForbidden   = "CONTROL_FORBIDDEN"   // a control message no principal may send
 	reasonCallCancelled      = "CALL_CANCELLED"
 	reasonCallDeadline       = "CALL_DEADLINE_EXCEEDED"
 	reasonInternal           = "INTERNAL"
@@ -110,13 +114,13 @@ func streamReplaced(why error) error {
 
 // adminOnly refuses a non-admin's change of something daemon-wide.
 func adminOnly(what string) error {
-	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+	return statusError(codes.PermissionDenied, reasonAdminRequired,
 		what+" is the daemon's: only an admin may set it", nil)
 }
 
 // crossPrincipal refuses a Relay between two principals' sockets.
 func crossPrincipal(a, b string) error {
-	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+	return statusError(codes.PermissionDenied, reasonCrossPrincipal,
 		"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a, "socket_b": b})
 }
 
@@ -130,7 +134,7 @@ func policyDenied(pol *Policy, p Principal, action, target string) error {
 // forbiddenControl refuses a control message no principal may send through
 // the daemon, saying why.
 func forbiddenControl(p Principal, name, why string) error {
-	return statusError(codes.PermissionDenied, reasonPermissionDenied,
+	return statusError(codes.PermissionDenied, reasonControlForbidden,
 		name+" control messages "+why+"; no principal may send them",
 		map[string]string{"principal": p.String(), "action": actionSendMsg, "target": "control message " + name})
 }
@@ -259,6 +263,23 @@ func socketError(err error) *sockdv1.SocketError {
 		se.Message = clip(se.Message, 2*maxEcho)
 	}
 	return se
+}
+
+// eventError is socketError for an error carried by an event, where there is
+// no RPC status to fall back on: a quota's refusal is told as one, and
+// anything else (a fault) by its text.
+func eventError(err error) *sockdv1.SocketError {
+	if err == nil {
+		return nil
+	}
+	if se := socketError(err); se != nil {
+		return se
+	}
+	var quota *engine.QuotaError
+	if errors.As(err, &quota) {
+		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_QUOTA, Reason: "quota", Message: err.Error()}
+	}
+	return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INTERNAL, Reason: "internal", Message: err.Error()}
 }
 
 // maxEcho bounds the bytes of a request an in-band error repeats.

@@ -200,6 +200,21 @@ func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
 	}
 }
 
+// voidTaken replaces each event a stream has taken (sent, or being sent)
+// that match picks, and that carries no payload, by a placeholder: a
+// replay no longer repeats it. The stream sending it now still does (the
+// client voids it by CancelResponse.flushed_through).
+func (l *eventLog) voidTaken(match func(*sockdv1.EventsResponse) bool) {
+	for i := range l.count {
+		slot := (l.head + i) % len(l.ring)
+		ev := l.ring[slot]
+		if ev.Sequence > max(l.sent, l.taken) || ev.Event == nil || payloadBytes(ev) != 0 || !match(ev) {
+			continue
+		}
+		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
+	}
+}
+
 func (l *eventLog) unsent() int {
 	if last := l.last(); last > l.sent {
 		return int(last - l.sent)

@@ -195,7 +195,7 @@ func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
 	for _, kind := range [][2]int32{{unix.SOL_SOCKET, unix.SCM_RIGHTS}, {unix.SOL_SOCKET, unix.SCM_CREDENTIALS}, {unix.SOL_RDS, 1}} {
 		_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")},
 			Control: []*sockdv1.ControlMessage{{Level: kind[0], Type: kind[1], Data: make([]byte, 12)}}})
-		wantDenied(t, err, reasonPermissionDenied, "sendmsg")
+		wantDenied(t, err, reasonControlForbidden, "sendmsg")
 	}
 	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")}}); err != nil || r.GetBytesSent() != 1 {
 		t.Fatalf("plain sendmsg: %v %v", r, err)

@@ -222,7 +222,9 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 
 // withdrawEvents takes back the events of socket's handle in op's lane (0:
 // any lane) that are held and not yet handed to a stream (Cancel: none may
-// reach the client after it): its selects, and aborts that carry nothing.
+// reach the client after it): its selects, and aborts that carry nothing;
+// those a stream already took are voided for replay, as Erlang's cancel
+// flushes them from the mailbox.
 // A result (a completion, or an abort with partial work) is taken back only
 // when takeResult says the cancel has none to answer with and it is the
 // only one: it is then returned to be answered instead. Results it cannot
@@ -274,6 +276,10 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 			result = ev.GetAbort().GetPartial()
 		}
 		return true
+	})
+	s.log.voidTaken(func(ev *sockdv1.EventsResponse) bool {
+		isResult, ok := mine(ev)
+		return ok && !isResult
 	})
 	return result, s.log.last()
 }

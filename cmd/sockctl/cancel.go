@@ -20,7 +20,8 @@ func newCancelCommand(a *app) *cobra.Command {
 		Use:   "cancel ID HANDLE",
 		Short: "Cancel a pending nowait operation",
 		Long: `Cancel the pending nowait operation with this HANDLE (Erlang's
-socket:cancel/2). After it returns, no event for the handle is delivered.
+socket:cancel/2). After it returns, no select or abort for the handle is
+delivered, and a select already delivered is not replayed.
 A completion-mode operation that had done part of its work (a stream recv's
 bytes, a send's count) prints that part.
 Without --op, whichever of the session's pending operations on the socket

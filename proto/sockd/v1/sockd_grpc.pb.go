@@ -76,7 +76,10 @@ const (
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
 // INVALID_ARGUMENT for a malformed request, NOT_FOUND for an unknown socket or
 // session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
-// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED,
+// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED for
+// what the policy does not allow (POLICY_DENIED), a daemon-wide setting of a
+// non-admin (ADMIN_REQUIRED), a Relay across principals (CROSS_PRINCIPAL)
+// and a control message no one may send (CONTROL_FORBIDDEN),
 // UNAUTHENTICATED for a connection without the daemon's credentials,
 // RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED
 // for a replaced event stream, DEADLINE_EXCEEDED and CANCELLED for a call
@@ -128,8 +131,9 @@ type SocketServiceClient interface {
 	RecvFrom(ctx context.Context, in *RecvFromRequest, opts ...grpc.CallOption) (*RecvFromResponse, error)
 	// RecvMsg receives one message with address, control messages and flags (socket:recvmsg/5).
 	RecvMsg(ctx context.Context, in *RecvMsgRequest, opts ...grpc.CallOption) (*RecvMsgResponse, error)
-	// Cancel cancels a pending nowait operation. After it returns, no event for
-	// that handle will be delivered.
+	// Cancel cancels a pending nowait operation. After it returns, the daemon
+	// sends and replays no select or abort for that handle; one already on
+	// its way to the client is void (CancelResponse.flushed_through).
 	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
 	// SetOpt sets a typed option of the seven option tables.
 	SetOpt(ctx context.Context, in *SetOptRequest, opts ...grpc.CallOption) (*SetOptResponse, error)
@@ -582,7 +586,10 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
 // INVALID_ARGUMENT for a malformed request, NOT_FOUND for an unknown socket or
 // session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
-// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED,
+// take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED for
+// what the policy does not allow (POLICY_DENIED), a daemon-wide setting of a
+// non-admin (ADMIN_REQUIRED), a Relay across principals (CROSS_PRINCIPAL)
+// and a control message no one may send (CONTROL_FORBIDDEN),
 // UNAUTHENTICATED for a connection without the daemon's credentials,
 // RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED
 // for a replaced event stream, DEADLINE_EXCEEDED and CANCELLED for a call
@@ -634,8 +641,9 @@ type SocketServiceServer interface {
 	RecvFrom(context.Context, *RecvFromRequest) (*RecvFromResponse, error)
 	// RecvMsg receives one message with address, control messages and flags (socket:recvmsg/5).
 	RecvMsg(context.Context, *RecvMsgRequest) (*RecvMsgResponse, error)
-	// Cancel cancels a pending nowait operation. After it returns, no event for
-	// that handle will be delivered.
+	// Cancel cancels a pending nowait operation. After it returns, the daemon
+	// sends and replays no select or abort for that handle; one already on
+	// its way to the client is void (CancelResponse.flushed_through).
 	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)
 	// SetOpt sets a typed option of the seven option tables.
 	SetOpt(context.Context, *SetOptRequest) (*SetOptResponse, error)

@@ -588,6 +588,11 @@ const (
 	// completion-mode accept whose new socket would pass its principal's
 	// sockets quota. Calls answer such refusals with RESOURCE_EXHAUSTED.
 	SocketError_KIND_QUOTA SocketError_Kind = 7
+	// The daemon could not carry the operation out for a reason of its own
+	// (reason "internal", message saying what): a fault, not an outcome of
+	// the socket. Calls answer such failures with INTERNAL; an event has no
+	// status to carry one.
+	SocketError_KIND_INTERNAL SocketError_Kind = 8
 )
 
 // Enum value maps for SocketError_Kind.
@@ -601,6 +606,7 @@ var (
 		5: "KIND_ALREADY",
 		6: "KIND_CANCELLED",
 		7: "KIND_QUOTA",
+		8: "KIND_INTERNAL",
 	}
 	SocketError_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -611,6 +617,7 @@ var (
 		"KIND_ALREADY":     5,
 		"KIND_CANCELLED":   6,
 		"KIND_QUOTA":       7,
+		"KIND_INTERNAL":    8,
 	}
 )
 
@@ -2421,14 +2428,14 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\tAsyncInfo\x121\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x13.sockd.v1.OperationR\toperation\x12\x16\n" +
 	"\x06handle\x18\x02 \x01(\x04R\x06handle\x12'\n" +
-	"\x04mode\x18\x03 \x01(\x0e2\x13.sockd.v1.AsyncModeR\x04mode\"\xde\x02\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x13.sockd.v1.AsyncModeR\x04mode\"\xf1\x02\n" +
 	"\vSocketError\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.sockd.v1.SocketError.KindR\x04kind\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05errno\x18\x03 \x01(\x05R\x05errno\x12\x18\n" +
 	"\ainvalid\x18\x04 \x01(\tR\ainvalid\x12#\n" +
 	"\rinvalid_value\x18\x05 \x01(\tR\finvalidValue\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage\"\x97\x01\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xaa\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_CLOSED\x10\x01\x12\x10\n" +
@@ -2439,7 +2446,8 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\fKIND_ALREADY\x10\x05\x12\x12\n" +
 	"\x0eKIND_CANCELLED\x10\x06\x12\x0e\n" +
 	"\n" +
-	"KIND_QUOTA\x10\a\"/\n" +
+	"KIND_QUOTA\x10\a\x12\x11\n" +
+	"\rKIND_INTERNAL\x10\b\"/\n" +
 	"\aTimeval\x12\x10\n" +
 	"\x03sec\x18\x01 \x01(\x03R\x03sec\x12\x12\n" +
 	"\x04usec\x18\x02 \x01(\x03R\x04usec\"R\n" +
