@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -109,11 +110,11 @@ func acceptTemporary(err error) error {
 
 // Reasons of the daemon's refusals that clients act on (ErrorReason).
 const (
-	ReasonSessionNotFound = "SESSION_NOT_FOUND" // the session has ended, or never was
-	ReasonSocketNotFound  = "SOCKET_NOT_FOUND"  // no such socket for this principal
+	ReasonSessionNotFound = reasons.SessionNotFound // the session has ended, or never was
+	ReasonSocketNotFound  = reasons.SocketNotFound  // no such socket for this principal
 	// ReasonDraining: the daemon is shutting down (UNAVAILABLE). Its
 	// sessions and sockets are gone with it: calling again cannot help.
-	ReasonDraining = "DRAINING"
+	ReasonDraining = reasons.Draining
 )
 
 // outOfReach reports whether err says the daemon was out of reach, which
@@ -131,7 +132,7 @@ func ErrorReason(err error) string {
 		return ""
 	}
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "sockd" {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == reasons.Domain {
 			return info.GetReason()
 		}
 	}

@@ -312,7 +312,6 @@ type Info struct {
 	Counters                             Counters
 	NumReaders, NumWriters, NumAcceptors int
 	UseRegistry                          bool
-	Debug                                bool
 	Fd                                   int    // -1 once closed
 	RelayByte                            uint64 // bytes Relay moved out of the socket, to its other side
 }

@@ -10,7 +10,6 @@ func (s *Socket) Info() Info {
 		Protocol:    s.protocol,
 		Counters:    s.cnt.snapshot(),
 		UseRegistry: s.UseRegistry(),
-		Debug:       s.Debug(),
 		Fd:          s.Fd(),
 		RelayByte:   s.relayed.Load(),
 	}

@@ -122,7 +122,7 @@ func TestOpenOptionsAndInfo(t *testing.T) {
 	}
 	defer s.Close()
 	info := s.Info()
-	if !info.Debug || !info.UseRegistry || info.Owner != "c" || info.Protocol != unix.IPPROTO_UDP || info.Fd < 0 {
+	if !s.Debug() || !info.UseRegistry || info.Owner != "c" || info.Protocol != unix.IPPROTO_UDP || info.Fd < 0 {
 		t.Fatalf("info %+v", info)
 	}
 	if len(s.ID()) != 32 {

@@ -122,7 +122,7 @@ func (s *Service) admitEvent(sess *Session) error {
 
 // admitEventLocked is admitEvent with sess.mu held.
 func (s *Service) admitEventLocked(sess *Session) error {
-	if limit := sess.log.base / 2; sess.log.unsent() >= limit {
+	if limit := sess.events.base / 2; sess.events.unsent() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
 	return nil

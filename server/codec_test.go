@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/internal/pipewire"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -31,11 +32,11 @@ func TestCodecRefusesMalformedRequests(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{"truncated varint", []byte{0x08, 0xff}, func() any { return new(sockdv1.InfoRequest) }, codes.InvalidArgument, reasonMalformedRequest},
-		{"invalid UTF-8", badUTF8, func() any { return new(sockdv1.InfoRequest) }, codes.InvalidArgument, reasonMalformedRequest},
-		{"bad wire type", []byte{0xff, 0xff, 0xff, 0xff}, func() any { return new(sockdv1.CreateSessionRequest) }, codes.InvalidArgument, reasonMalformedRequest},
-		{"pipe request", []byte{0x0a, 0x05, 'a'}, func() any { return new(pipewire.Request) }, codes.InvalidArgument, reasonMalformedRequest},
-		{"too many fields", tooMany, func() any { return new(sockdv1.SendMsgRequest) }, codes.ResourceExhausted, reasonRequestTooComplex},
+		{"truncated varint", []byte{0x08, 0xff}, func() any { return new(sockdv1.InfoRequest) }, codes.InvalidArgument, reasons.MalformedRequest},
+		{"invalid UTF-8", badUTF8, func() any { return new(sockdv1.InfoRequest) }, codes.InvalidArgument, reasons.MalformedRequest},
+		{"bad wire type", []byte{0xff, 0xff, 0xff, 0xff}, func() any { return new(sockdv1.CreateSessionRequest) }, codes.InvalidArgument, reasons.MalformedRequest},
+		{"pipe request", []byte{0x0a, 0x05, 'a'}, func() any { return new(pipewire.Request) }, codes.InvalidArgument, reasons.MalformedRequest},
+		{"too many fields", tooMany, func() any { return new(sockdv1.SendMsgRequest) }, codes.ResourceExhausted, reasons.RequestTooComplex},
 		{"good", protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "ab"), func() any { return new(sockdv1.InfoRequest) }, codes.OK, ""},
 	} {
 		v := c.into()

@@ -111,7 +111,7 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 		t.Fatalf("empty session refused: %v", err)
 	}
 	sess.mu.Lock()
-	sess.log.append(recvCompletion(100))
+	sess.events.append(recvCompletion(100))
 	sess.mu.Unlock()
 	if code := status.Code(admit(completion, 10)); code != codes.ResourceExhausted {
 		t.Fatalf("completion over the bound: %v, want RESOURCE_EXHAUSTED", code)
@@ -120,7 +120,7 @@ func TestAdmissionBoundsCompletionBytes(t *testing.T) {
 		t.Fatalf("select mode refused: %v", err)
 	}
 	sess.mu.Lock()
-	sess.log.markSent(sess.log.last())
+	sess.events.markSent(sess.events.last())
 	sess.mu.Unlock()
 	if err := admit(completion, 10); err != nil {
 		t.Fatalf("refused after the stream sent the data: %v", err)
@@ -231,12 +231,12 @@ func TestStalledStreamLosesNoCompletion(t *testing.T) {
 	count := func() int {
 		l.sess.mu.Lock()
 		defer l.sess.mu.Unlock()
-		return l.sess.log.count
+		return l.sess.events.count
 	}
 	eventually(t, "every completion", func() bool { return count() == sockets })
 	l.sess.mu.Lock()
-	held := l.sess.log.after(0, 2*sockets)
-	first := l.sess.log.firstHeld()
+	held := l.sess.events.after(0, 2*sockets)
+	first := l.sess.events.firstHeld()
 	l.sess.mu.Unlock()
 	if first != 1 || len(held) != sockets {
 		t.Fatalf("held %d events from sequence %d, want all %d from 1", len(held), first, sockets)
@@ -278,7 +278,7 @@ func TestCancelWithdrawsHeldEventsAndKeepsResults(t *testing.T) {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
 		var out []*sockdv1.EventsResponse
-		for _, ev := range sess.log.after(0, 1000) {
+		for _, ev := range sess.events.after(0, 1000) {
 			if ev.Event != nil {
 				out = append(out, ev)
 			}
@@ -404,7 +404,7 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
 		n := 0
-		for _, ev := range sess.log.after(0, 1000) {
+		for _, ev := range sess.events.after(0, 1000) {
 			if ev.Event != nil {
 				n++
 			}
@@ -440,7 +440,7 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 	// A completion a stream has taken stays, and the cancel does not
 	// answer it again.
 	sess.mu.Lock()
-	sess.log.take(0, 1000)
+	sess.events.take(0, 1000)
 	sess.mu.Unlock()
 	r, err = svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 1, Timeout: completion(78)})
 	if err != nil || r.GetAsync() == nil {
@@ -449,7 +449,7 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 	peerConn.Write([]byte("d"))
 	eventually(t, "the second completion logged", func() bool { return logged() == 2 })
 	sess.mu.Lock()
-	sess.log.take(0, 1000)
+	sess.events.take(0, 1000)
 	sess.mu.Unlock()
 	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()})
 	if err != nil || resp.GetError().GetInvalid() != "select_info" || resp.GetCompletion() != nil {
@@ -476,7 +476,7 @@ func TestCancelVoidsTakenSelectsForReplay(t *testing.T) {
 		l.sess.mu.Lock()
 		defer l.sess.mu.Unlock()
 		n := 0
-		for _, ev := range l.sess.log.after(0, 1000) {
+		for _, ev := range l.sess.events.after(0, 1000) {
 			if ev.GetSelect().GetHandle() == 90 {
 				n++
 			}
@@ -485,8 +485,8 @@ func TestCancelVoidsTakenSelectsForReplay(t *testing.T) {
 	}
 	eventually(t, "the select logged", func() bool { return selects() == 1 })
 	l.sess.mu.Lock()
-	taken := l.sess.log.take(0, 1000)
-	l.sess.log.markSent(taken[len(taken)-1].GetSequence())
+	taken := l.sess.events.take(0, 1000)
+	l.sess.events.markSent(taken[len(taken)-1].GetSequence())
 	l.sess.mu.Unlock()
 	if resp, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()}); err != nil || resp.GetError() != nil {
 		t.Fatal(resp, err)
@@ -523,7 +523,7 @@ func TestOplessCancelKeepsOtherLanes(t *testing.T) {
 	logged := func(op sockdv1.Operation) bool {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
-		for _, ev := range sess.log.after(0, 1000) {
+		for _, ev := range sess.events.after(0, 1000) {
 			if ev.GetSelect().GetOperation() == op {
 				return true
 			}
@@ -532,7 +532,7 @@ func TestOplessCancelKeepsOtherLanes(t *testing.T) {
 	}
 	// A send's select of handle 555, logged (fired) but not taken.
 	sess.mu.Lock()
-	sess.log.append(&sockdv1.EventsResponse{SocketId: sock.ID(), Event: &sockdv1.EventsResponse_Select{
+	sess.events.append(&sockdv1.EventsResponse{SocketId: sock.ID(), Event: &sockdv1.EventsResponse_Select{
 		Select: &sockdv1.SelectEvent{Handle: 555, Operation: sockdv1.Operation_OPERATION_SEND}}})
 	sess.mu.Unlock()
 	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{Handle: 555}}}
@@ -559,7 +559,7 @@ func TestOplessCancelKeepsOtherLanes(t *testing.T) {
 	resultLogged := func() bool {
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
-		for _, ev := range sess.log.after(0, 1000) {
+		for _, ev := range sess.events.after(0, 1000) {
 			if string(ev.GetCompletion().GetRecv().GetData()) == "xy" {
 				return true
 			}

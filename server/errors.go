@@ -15,45 +15,15 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/reasons"
 	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
-)
-
-// errorDomain is the ErrorInfo domain of every status this daemon returns.
-const errorDomain = "sockd"
-
-// Reasons carried in google.rpc.ErrorInfo. Each names one kind of failure,
-// which the status message and the ErrorInfo metadata say more of (which
-// argument is invalid, which quota is reached); no reason stands for two
-// kinds.
-const (
-	reasonInvalidArgument    = "INVALID_ARGUMENT"
-	reasonMissingSession     = "SESSION_REQUIRED"
-	reasonUnauthenticated    = "UNAUTHENTICATED"
-	reasonNotConnectedStream = "NOT_CONNECTED_STREAM" // Pipe or Relay on a socket that is no connected stream
-	reasonSocketStreamed     = "SOCKET_STREAMED"      // Pipe or Relay on a socket a Pipe or Relay already streams
-	reasonSessionNotFound    = "SESSION_NOT_FOUND"
-	reasonSocketNotFound     = "SOCKET_NOT_FOUND"
-	reasonQuotaExceeded      = "QUOTA_EXCEEDED"
-	reasonRequestTooComplex  = "REQUEST_TOO_COMPLEX"
-	reasonMalformedRequest   = "MALFORMED_REQUEST" // a request that does not decode
-	reasonDraining           = "DRAINING"
-	reasonStreamReplaced     = "EVENT_STREAM_REPLACED"
-	reasonFlushTimeout       = "EVENT_FLUSH_TIMEOUT" // an ended session's stream did not take its last events in time
-	reasonPolicyDenied       = "POLICY_DENIED"       // the policy in force does not allow it
-	reasonAdminRequired      = "ADMIN_REQUIRED"      // a daemon-wide setting only an admin may change
-	reasonCrossPrincipal     = "CROSS_PRINCIPAL"     // a Relay between two principals' sockets
-	reasonControlForbidden   = "CONTROL_FORBIDDEN"   // a control message no principal may send
-	reasonCallCancelled      = "CALL_CANCELLED"
-	reasonCallDeadline       = "CALL_DEADLINE_EXCEEDED"
-	reasonInternal           = "INTERNAL"
-	reasonUnknownMethod      = "UNKNOWN_METHOD"
 )
 
 // statusError builds a status with ErrorInfo and any further details.
 func statusError(code codes.Code, reason, msg string, meta map[string]string, details ...protoadapt.MessageV1) error {
 	st := status.New(code, msg)
-	info := &errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: meta}
+	info := &errdetails.ErrorInfo{Reason: reason, Domain: reasons.Domain, Metadata: meta}
 	withInfo, err := st.WithDetails(info)
 	if err != nil {
 		return st.Err()
@@ -72,61 +42,61 @@ func statusError(code codes.Code, reason, msg string, meta map[string]string, de
 // grpc.UnknownServiceHandler.
 func unknownMethod(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
-	return statusError(codes.Unimplemented, reasonUnknownMethod, "unknown method "+method, map[string]string{"method": method})
+	return statusError(codes.Unimplemented, reasons.UnknownMethod, "unknown method "+method, map[string]string{"method": method})
 }
 
 // draining refuses new work while the daemon shuts down.
 func draining() error {
-	return statusError(codes.Unavailable, reasonDraining, "sockd is shutting down", nil)
+	return statusError(codes.Unavailable, reasons.Draining, "sockd is shutting down", nil)
 }
 
 // unauthenticated refuses a connection that came without the daemon's
 // transport credentials.
 func unauthenticated() error {
-	return statusError(codes.Unauthenticated, reasonUnauthenticated, "connection has no sockd peer credentials", nil)
+	return statusError(codes.Unauthenticated, reasons.Unauthenticated, "connection has no sockd peer credentials", nil)
 }
 
 // requestTooComplex refuses a request with more fields and list elements
 // than MaxRequestFields.
 func requestTooComplex() error {
-	return statusError(codes.ResourceExhausted, reasonRequestTooComplex,
+	return statusError(codes.ResourceExhausted, reasons.RequestTooComplex,
 		fmt.Sprintf("the request has more than %d fields and list elements", MaxRequestFields),
 		map[string]string{"limit": fmt.Sprint(MaxRequestFields)})
 }
 
 // malformedRequest refuses a request that does not decode as its type.
 func malformedRequest(typ, why string) error {
-	return statusError(codes.InvalidArgument, reasonMalformedRequest,
+	return statusError(codes.InvalidArgument, reasons.MalformedRequest,
 		fmt.Sprintf("the request does not decode as %s: %s", typ, why), nil)
 }
 
 // flushTimedOut ends the stream of an ended session whose client took none
 // of its last events for d.
 func flushTimedOut(d time.Duration) error {
-	return statusError(codes.DeadlineExceeded, reasonFlushTimeout,
+	return statusError(codes.DeadlineExceeded, reasons.FlushTimeout,
 		fmt.Sprintf("the session ended and its stream took none of its last events for %v", d), nil)
 }
 
 // streamReplaced ends an event stream that another one replaced.
 func streamReplaced(why error) error {
-	return statusError(codes.Aborted, reasonStreamReplaced, why.Error(), nil)
+	return statusError(codes.Aborted, reasons.StreamReplaced, why.Error(), nil)
 }
 
 // adminOnly refuses a non-admin's change of something daemon-wide.
 func adminOnly(what string) error {
-	return statusError(codes.PermissionDenied, reasonAdminRequired,
+	return statusError(codes.PermissionDenied, reasons.AdminRequired,
 		what+" is the daemon's: only an admin may set it", nil)
 }
 
 // crossPrincipal refuses a Relay between two principals' sockets.
 func crossPrincipal(a, b string) error {
-	return statusError(codes.PermissionDenied, reasonCrossPrincipal,
+	return statusError(codes.PermissionDenied, reasons.CrossPrincipal,
 		"socket_a and socket_b belong to different principals", map[string]string{"socket_a": a, "socket_b": b})
 }
 
 // policyDenied refuses a call the policy in force does not allow.
 func policyDenied(pol *Policy, p Principal, action, target string) error {
-	return statusError(codes.PermissionDenied, reasonPolicyDenied,
+	return statusError(codes.PermissionDenied, reasons.PolicyDenied,
 		fmt.Sprintf("policy (%s) does not allow %s to %s %s", pol, p, action, target),
 		map[string]string{"principal": p.String(), "action": action, "target": target, "policy": pol.String()})
 }
@@ -134,7 +104,7 @@ func policyDenied(pol *Policy, p Principal, action, target string) error {
 // forbiddenControl refuses a control message no principal may send through
 // the daemon, saying why.
 func forbiddenControl(p Principal, name, why string) error {
-	return statusError(codes.PermissionDenied, reasonControlForbidden,
+	return statusError(codes.PermissionDenied, reasons.ControlForbidden,
 		name+" control messages "+why+"; no principal may send them",
 		map[string]string{"principal": p.String(), "action": actionSendMsg, "target": "control message " + name})
 }
@@ -167,7 +137,7 @@ func withMetadata(err error, key, value string) error {
 // invalidArgument reports a malformed request: what Erlang raises as badarg.
 func invalidArgument(field, format string, args ...any) error {
 	desc := fmt.Sprintf(format, args...)
-	return statusError(codes.InvalidArgument, reasonInvalidArgument, field+": "+desc,
+	return statusError(codes.InvalidArgument, reasons.InvalidArgument, field+": "+desc,
 		map[string]string{"field": field},
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}})
 }
@@ -175,14 +145,14 @@ func invalidArgument(field, format string, args ...any) error {
 // missingSession answers a call that needs a session and names none.
 func missingSession() error {
 	desc := "no session: call CreateSession and send its id as \"" + SessionMetadataKey + "\" metadata"
-	return statusError(codes.InvalidArgument, reasonMissingSession, desc, nil,
+	return statusError(codes.InvalidArgument, reasons.MissingSession, desc, nil,
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "metadata." + SessionMetadataKey, Description: desc}}})
 }
 
 // notConnectedStream answers a Pipe or Relay on a socket that is not a
 // connected stream socket.
 func notConnectedStream(field, id, why string) error {
-	return statusError(codes.FailedPrecondition, reasonNotConnectedStream,
+	return statusError(codes.FailedPrecondition, reasons.NotConnectedStream,
 		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field},
 		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
 			{Type: "NOT_CONNECTED_STREAM", Subject: "socket:" + id, Description: why}}})
@@ -192,20 +162,20 @@ func notConnectedStream(field, id, why string) error {
 // Relay already carries: two would each get part of the byte stream.
 func socketStreamed(field, id string) error {
 	why := "a Pipe or Relay already carries this socket's bytes"
-	return statusError(codes.FailedPrecondition, reasonSocketStreamed,
+	return statusError(codes.FailedPrecondition, reasons.SocketStreamed,
 		fmt.Sprintf("%s %q: %s", field, id, why), map[string]string{"socket": id, "field": field},
 		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
 			{Type: "SOCKET_STREAMED", Subject: "socket:" + id, Description: why}}})
 }
 
 func socketNotFound(id string) error {
-	return statusError(codes.NotFound, reasonSocketNotFound, fmt.Sprintf("unknown socket %q", id),
+	return statusError(codes.NotFound, reasons.SocketNotFound, fmt.Sprintf("unknown socket %q", id),
 		map[string]string{"socket": id},
 		&errdetails.ResourceInfo{ResourceType: "socket", ResourceName: id, Description: "no such socket for this principal"})
 }
 
 func sessionNotFound(id string) error {
-	return statusError(codes.NotFound, reasonSessionNotFound, fmt.Sprintf("unknown session %q", id),
+	return statusError(codes.NotFound, reasons.SessionNotFound, fmt.Sprintf("unknown session %q", id),
 		map[string]string{"session": id},
 		&errdetails.ResourceInfo{ResourceType: "session", ResourceName: id, Description: "no such live session for this principal"})
 }
@@ -215,7 +185,7 @@ func sessionNotFound(id string) error {
 const principalBytes = "bytes held for the principal (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"
 
 func quotaExceeded(resource string, limit int) error {
-	return statusError(codes.ResourceExhausted, reasonQuotaExceeded,
+	return statusError(codes.ResourceExhausted, reasons.QuotaExceeded,
 		fmt.Sprintf("%s: limit of %d reached", resource, limit),
 		map[string]string{"resource": resource, "limit": fmt.Sprint(limit)},
 		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: resource, Description: fmt.Sprintf("limit %d", limit)}}})
@@ -228,16 +198,16 @@ func rpcError(err error) error {
 	case errors.As(err, &quota):
 		return quotaExceeded(quota.Resource, quota.Limit)
 	case errors.Is(err, context.Canceled):
-		return statusError(codes.Canceled, reasonCallCancelled, err.Error(), nil)
+		return statusError(codes.Canceled, reasons.CallCancelled, err.Error(), nil)
 	case errors.Is(err, context.DeadlineExceeded):
-		return statusError(codes.DeadlineExceeded, reasonCallDeadline, err.Error(), nil)
+		return statusError(codes.DeadlineExceeded, reasons.CallDeadline, err.Error(), nil)
 	default:
 		return internalError(err.Error())
 	}
 }
 
 // internalError answers a call the daemon failed, not the caller.
-func internalError(msg string) error { return statusError(codes.Internal, reasonInternal, msg, nil) }
+func internalError(msg string) error { return statusError(codes.Internal, reasons.Internal, msg, nil) }
 
 // outcome splits an engine error into the in-band SocketError of a response,
 // or, for failures of the call itself, a gRPC status error. A nil err gives

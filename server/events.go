@@ -23,7 +23,7 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 	}
 	cursor := r.GetAfterSequence()
 	sess.mu.Lock()
-	last := sess.log.last()
+	last := sess.events.last()
 	sess.mu.Unlock()
 	if cursor > last {
 		// Resuming after events that do not exist yet would silently skip them.
@@ -93,12 +93,8 @@ func newEventSender() *eventSender {
 	return &eventSender{stop: make(chan struct{}), progress: make(chan struct{}, 1), result: make(chan error, 1)}
 }
 
-// stopped reports whether the handler told the sender to stop (never, for a
-// nil sender: sendHeld called by itself).
+// stopped reports whether the handler told the sender to stop.
 func (snd *eventSender) stopped() bool {
-	if snd == nil {
-		return false
-	}
 	select {
 	case <-snd.stop:
 		return true
@@ -109,9 +105,6 @@ func (snd *eventSender) stopped() bool {
 
 // sentOne signals that an event went out.
 func (snd *eventSender) sentOne() {
-	if snd == nil {
-		return
-	}
 	select {
 	case snd.progress <- struct{}{}:
 	default:
@@ -159,7 +152,7 @@ var errStopped = errors.New("events stream ended")
 // flush), the stream is replaced, or stop is closed. Its result is the
 // handler's when the handler is still waiting for it.
 func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.SocketService_EventsServer, cursor uint64, noFollow bool, snd *eventSender) error {
-	cursor, err := s.sendHeld(sess, stream, cursor, snd)
+	cursor, err := sendHeld(sess, stream, cursor, snd)
 	if err != nil {
 		return err
 	}
@@ -172,7 +165,7 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 	for {
 		select {
 		case <-att.notify:
-			if cursor, err = s.sendHeld(sess, stream, cursor, snd); err != nil {
+			if cursor, err = sendHeld(sess, stream, cursor, snd); err != nil {
 				return err
 			}
 		case <-att.done:
@@ -180,7 +173,7 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 				return errStopped // the handler answers
 			}
 			// The session ended: flush what it still holds, then finish cleanly.
-			_, err := s.sendHeld(sess, stream, cursor, snd)
+			_, err := sendHeld(sess, stream, cursor, snd)
 			return err
 		case <-snd.stop:
 			return errStopped
@@ -192,13 +185,13 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 // Events after cursor that the log no longer holds (sent events trimmed, on
 // replay) are reported with a GapEvent first. It stops taking events once
 // stop is closed: a stream ended or replaced must not mark as sent what its
-// successor has yet to send. snd (nil: none) hears of every event sent.
-func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, snd *eventSender) (uint64, error) {
+// successor has yet to send. snd hears of every event sent.
+func sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64, snd *eventSender) (uint64, error) {
 	// markSent records what went out, through cursor: it must not come back
 	// for a cancel to withdraw and answer a second time.
 	markSent := func() {
 		sess.mu.Lock()
-		sess.log.markSent(cursor)
+		sess.events.markSent(cursor)
 		sess.mu.Unlock()
 	}
 	for {
@@ -206,8 +199,8 @@ func (s *Service) sendHeld(sess *Session, stream sockdv1.SocketService_EventsSer
 			return cursor, errStopped
 		}
 		sess.mu.Lock()
-		first := sess.log.firstHeld()
-		batch := sess.log.take(cursor, replayBatch)
+		first := sess.events.firstHeld()
+		batch := sess.events.take(cursor, replayBatch)
 		sess.mu.Unlock()
 		if cursor+1 < first {
 			gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -243,8 +244,8 @@ func TestReplacedStreamEndsAborted(t *testing.T) {
 			cancelA()
 			<-a
 		}
-		if status.Code(err) != codes.Aborted || reasonOf(err) != reasonStreamReplaced {
-			t.Fatalf("the replaced stream ended with %v, want ABORTED %s", err, reasonStreamReplaced)
+		if status.Code(err) != codes.Aborted || reasonOf(err) != reasons.StreamReplaced {
+			t.Fatalf("the replaced stream ended with %v, want ABORTED %s", err, reasons.StreamReplaced)
 		}
 	}
 }
@@ -268,7 +269,7 @@ func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
 	l.sess.mu.Lock()
 	for range 20 {
-		l.sess.log.append(recvCompletion(10))
+		l.sess.events.append(recvCompletion(10))
 	}
 	l.sess.mu.Unlock()
 	l.svc.sessions.end(l.sess)
@@ -291,7 +292,7 @@ func TestCancelDoesNotAnswerASentEvent(t *testing.T) {
 		ev.SocketId = "s"
 		ev.GetCompletion().Handle = h + 1
 		ev.GetCompletion().Operation = sockdv1.Operation_OPERATION_RECV
-		l.sess.log.append(ev)
+		l.sess.events.append(ev)
 	}
 	l.sess.mu.Unlock()
 	ctx, cancel := context.WithCancel(l.ctx)

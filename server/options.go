@@ -23,7 +23,7 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 	}
 	switch o.Type {
 	case options.TypeOTPProcess:
-		return &sockdv1.SetOptResponse{Error: s.setControllingProcess(ctx, sess, sock, o.Key, r.GetValue())}, nil
+		return &sockdv1.SetOptResponse{Error: s.setControllingProcess(sess, sock, o.Key, r.GetValue())}, nil
 	case options.TypeOTPMeta:
 		return &sockdv1.SetOptResponse{Error: setMeta(sess, sock, o.Key, r.GetValue())}, nil
 	}
@@ -120,7 +120,7 @@ func (s *Service) findOption(sock *engine.Socket, key options.Key, set bool) (*o
 
 // setControllingProcess hands sock to another session of the caller's
 // principal; the socket then lives and dies with that session.
-func (s *Service) setControllingProcess(ctx context.Context, by *Session, sock *engine.Socket, key options.Key, v *sockdv1.OptionValue) *sockdv1.SocketError {
+func (s *Service) setControllingProcess(by *Session, sock *engine.Socket, key options.Key, v *sockdv1.OptionValue) *sockdv1.SocketError {
 	id, ok := v.GetValue().(*sockdv1.OptionValue_SessionId)
 	if !ok {
 		return badOptionValue(key, printValue(v), "want a session id")

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -66,14 +67,14 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	l.svc.SetPolicy(DefaultPolicy(0, 1024))
 	before := len(l.sess.owned)
 	if _, err := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_RAW); err != nil {
-		wantDenied(t, err, reasonPolicyDenied, actionOpen)
+		wantDenied(t, err, reasons.PolicyDenied, actionOpen)
 	} else {
 		t.Fatal("a raw socket was opened")
 	}
 	_, err := l.svc.Open(l.ctx, &sockdv1.OpenRequest{DomainNumber: unix.AF_NETLINK, Type: sockdv1.Type_TYPE_DGRAM})
-	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	wantDenied(t, err, reasons.PolicyDenied, actionOpen)
 	_, err = l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM, Netns: "/run/netns/x"})
-	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	wantDenied(t, err, reasons.PolicyDenied, actionOpen)
 	if n := len(l.sess.owned); n != before {
 		t.Fatalf("the session holds %d sockets after refused opens, %d before", n, before)
 	}
@@ -83,7 +84,7 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = l.svc.Bind(l.ctx, &sockdv1.BindRequest{SocketId: id, Address: inet("127.0.0.1", 80)})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	name, err := l.svc.SockName(l.ctx, &sockdv1.SockNameRequest{SocketId: id})
 	if err != nil || name.GetAddress().GetInet().GetPort() != 0 {
 		t.Fatalf("after a refused bind: %v %v", name, err)
@@ -92,24 +93,24 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 		t.Fatalf("bind to an ephemeral port: %v %v", r, err)
 	}
 	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: local("/run/dbus/system_bus_socket")})
-	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	wantDenied(t, err, reasons.PolicyDenied, actionSendTo)
 	if r, err := l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id, Data: []byte("x"), Address: inet("127.0.0.1", 9)}); err != nil || r.GetBytesSent() != 1 {
 		t.Fatalf("sendto an inet address: %v %v", r, err)
 	}
 
 	k, v := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "priority", 7)
 	_, err = l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id, Key: k, Value: v})
-	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	wantDenied(t, err, reasons.PolicyDenied, actionSetOpt)
 	k, v = intOpt(sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "priority", 6)
 	if r, err := l.svc.SetOpt(l.ctx, &sockdv1.SetOptRequest{SocketId: id, Key: k, Value: v}); err != nil || r.GetError() != nil {
 		t.Fatalf("priority 6: %v %v", r, err)
 	}
 	_, err = l.svc.SetOptNative(l.ctx, &sockdv1.SetOptNativeRequest{SocketId: id, Level: unix.SOL_IP, Name: unix.IP_TRANSPARENT,
 		Value: &sockdv1.NativeValue{Value: &sockdv1.NativeValue_IntValue{IntValue: 1}}})
-	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	wantDenied(t, err, reasons.PolicyDenied, actionSetOpt)
 	_, err = l.svc.GetOptNative(l.ctx, &sockdv1.GetOptNativeRequest{SocketId: id, Level: unix.SOL_IP, Name: 65, // IPT_SO_GET_ENTRIES
 		Spec: &sockdv1.NativeValueSpec{Spec: &sockdv1.NativeValueSpec_Size{Size: 64}}})
-	wantDenied(t, err, reasonPolicyDenied, actionGetOpt)
+	wantDenied(t, err, reasons.PolicyDenied, actionGetOpt)
 
 	// Control messages: what the daemon encodes may be sent, tos below
 	// precedence 6; any other level and type needs native.
@@ -125,7 +126,7 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	} {
 		_, err = l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id, Iov: [][]byte{[]byte("x")}, Address: inet("127.0.0.1", 9),
 			Control: []*sockdv1.ControlMessage{c}})
-		wantDenied(t, err, reasonPolicyDenied, actionSendMsg)
+		wantDenied(t, err, reasons.PolicyDenied, actionSendMsg)
 	}
 
 	// Another policy put in force applies to the next call.
@@ -141,9 +142,9 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	}
 	// A raw socket writing whole IP headers must be named, not covered by *.
 	_, err = l.svc.Open(l.ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_RAW, Protocol: sockdv1.Protocol_PROTOCOL_RAW})
-	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	wantDenied(t, err, reasons.PolicyDenied, actionOpen)
 	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id2, Address: inet("127.0.0.1", 9)})
-	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	wantDenied(t, err, reasons.PolicyDenied, actionConnect)
 	// AF_UNSPEC dissolves an association: no rule needed.
 	unspec := &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}
 	if r, err := l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: id, Address: unspec}); err != nil || r.GetError() != nil {
@@ -152,9 +153,9 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	// An address given to a send on a stream socket is a connect's (TCP Fast
 	// Open with MSG_FASTOPEN, a native flag), by sendto or sendmsg.
 	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: id2, Data: []byte("x"), Address: inet("127.0.0.1", 9)})
-	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	wantDenied(t, err, reasons.PolicyDenied, actionConnect)
 	_, err = l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: id2, Iov: [][]byte{[]byte("x")}, Address: inet("10.0.0.1", 9)})
-	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	wantDenied(t, err, reasons.PolicyDenied, actionConnect)
 
 	// native allows any control message the kernel lets the daemon send.
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  bind: [\"*:0\"]\n  sendto: [\"127.0.0.1\"]\n  options: [native]\n"))
@@ -173,13 +174,13 @@ func TestDefaultPolicyThroughTheService(t *testing.T) {
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet *\", \"inet6 *\"]\n  bind: [\"*:0\"]\n  connect: [\"127.0.0.1:9\", \"[::1]:9\"]\n  sendto: [\"127.0.0.1:9\", \"[::1]:9\"]\n"))
 	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
 	_, err = l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("0.0.0.0", 9)})
-	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	wantDenied(t, err, reasons.PolicyDenied, actionSendTo)
 	if !strings.Contains(err.Error(), "0.0.0.0:9") {
 		t.Errorf("0.0.0.0 was not decided as itself: %v", err)
 	}
 	tcp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
 	_, err = l.svc.Connect(l.ctx, &sockdv1.ConnectRequest{SocketId: tcp6, Address: inet6("::", 9, 0)})
-	wantDenied(t, err, reasonPolicyDenied, actionConnect)
+	wantDenied(t, err, reasons.PolicyDenied, actionConnect)
 	if r, err := l.svc.SendTo(l.ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("127.0.0.1", 9)}); err != nil || r.GetError() != nil {
 		t.Fatalf("sendto the address the rule names: %v %v", r, err)
 	}
@@ -195,7 +196,7 @@ func TestSendMsgRefusesRightsAndCredentials(t *testing.T) {
 	for _, kind := range [][2]int32{{unix.SOL_SOCKET, unix.SCM_RIGHTS}, {unix.SOL_SOCKET, unix.SCM_CREDENTIALS}, {unix.SOL_RDS, 1}} {
 		_, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")},
 			Control: []*sockdv1.ControlMessage{{Level: kind[0], Type: kind[1], Data: make([]byte, 12)}}})
-		wantDenied(t, err, reasonControlForbidden, "sendmsg")
+		wantDenied(t, err, reasons.ControlForbidden, "sendmsg")
 	}
 	if r, err := l.svc.SendMsg(l.ctx, &sockdv1.SendMsgRequest{SocketId: sock.ID(), Iov: [][]byte{[]byte("x")}}); err != nil || r.GetBytesSent() != 1 {
 		t.Fatalf("plain sendmsg: %v %v", r, err)
@@ -228,8 +229,8 @@ rules:
 	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third session: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	if sess, _ := svc.sessions.lookup(p, ids[0]); sess.log.base != 32 || sess.completionBytes != 1000 {
-		t.Fatalf("a session holds %d events and %d completion bytes, want the quotas 32 and 1000", sess.log.base, sess.completionBytes)
+	if sess, _ := svc.sessions.lookup(p, ids[0]); sess.events.base != 32 || sess.completionBytes != 1000 {
+		t.Fatalf("a session holds %d events and %d completion bytes, want the quotas 32 and 1000", sess.events.base, sess.completionBytes)
 	}
 	call := metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, ids[0]))
 	open := func() (string, error) {
@@ -480,7 +481,7 @@ rules:
 	asUser := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: Principal{Kind: "x509", Name: "ops"}}}),
 		metadata.Pairs(SessionMetadataKey, l.sess.id))
 	_, err := l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
-	wantDenied(t, err, reasonPolicyDenied, actionOpen)
+	wantDenied(t, err, reasons.PolicyDenied, actionOpen)
 	if r, err := l.svc.Open(asUser, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM}); err != nil || r.GetError() != nil {
 		t.Fatalf("the admin, through uid 1000's session, under its own rule: %v %v", r, err)
 	}
@@ -724,10 +725,10 @@ rules:
 	// every interface: refused as a bind to 0.0.0.0:0 is.
 	tcp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
 	_, err := l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
 	_, err = l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: udp, Data: []byte("x"), Address: inet("127.0.0.1", 9000)})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	for _, c := range []struct{ id, name string }{{tcp, "listen"}, {udp, "sendto"}} {
 		if r, err := l.svc.SockName(ctx, &sockdv1.SockNameRequest{SocketId: c.id}); err != nil || r.GetAddress().GetInet().GetPort() != 0 {
 			t.Fatalf("after a refused %s the socket is bound: %v %v", c.name, r, err)
@@ -752,20 +753,20 @@ rules:
 		t.Fatalf("connect to a closed port: %v %v", r, err)
 	}
 	_, err = l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp2})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	// A datagram socket's connect sets where its sends go: the sendto
 	// rules decide it, not connect's; and on a socket not bound it binds
 	// the unspecified address first, which a failed connect leaves.
 	udp2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_DGRAM)
 	_, err = l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: udp2, Address: inet("127.0.0.2", 9001)})
-	wantDenied(t, err, reasonPolicyDenied, actionSendTo)
+	wantDenied(t, err, reasons.PolicyDenied, actionSendTo)
 	_, err = l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: udp2, Address: inet("127.0.0.1", 9000)})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	// [::] of a socket that is not v6only takes IPv4 as well: a rule of
 	// [::]:9200 alone does not allow it, v6only it does.
 	dual, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_STREAM)
 	_, err = l.svc.Bind(ctx, &sockdv1.BindRequest{SocketId: dual, Address: inet6("::", 9200, 0)})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	only := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}}
 	if r, err := l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: dual, Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_IPV6, Name: "v6only"}, Value: only}); err != nil || r.GetError() != nil {
 		t.Fatalf("setopt v6only: %v %v", r, err)
@@ -790,7 +791,7 @@ rules:
 			Control: []*sockdv1.ControlMessage{c}})
 		return err
 	}
-	wantDenied(t, send(pktinfo(0, "127.0.0.9")), reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, send(pktinfo(0, "127.0.0.9")), reasons.PolicyDenied, actionSendMsg)
 	for _, c := range []struct {
 		ifindex int32
 		src     string
@@ -803,7 +804,7 @@ rules:
 	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
 	key, val := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0xe0)
 	_, err = l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: udp6, Key: key, Value: val})
-	wantDenied(t, err, reasonPolicyDenied, actionSetOpt)
+	wantDenied(t, err, reasons.PolicyDenied, actionSetOpt)
 	key, val = intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0x20)
 	if r, err := l.svc.SetOpt(ctx, &sockdv1.SetOptRequest{SocketId: udp6, Key: key, Value: val}); err != nil || r.GetError() != nil {
 		t.Fatalf("tclass 0x20: %v %v", r, err)
@@ -814,7 +815,7 @@ rules:
 	tclass := &sockdv1.ControlMessage{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_TCLASS, Value: &sockdv1.ControlMessage_IntValue{IntValue: 0xc0}}
 	_, err = l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp6, Iov: [][]byte{[]byte("x")}, Address: inet6("::1", 9000, 0),
 		Control: []*sockdv1.ControlMessage{tclass}})
-	wantDenied(t, err, reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, err, reasons.PolicyDenied, actionSendMsg)
 }
 
 // A rule of local paths is not escaped through a symbolic link planted in a
@@ -863,7 +864,7 @@ func TestPolicyLocalPathsDoNotFollowLinks(t *testing.T) {
 		t.Fatalf("connect to a socket the rule names: %v", err)
 	}
 	for _, p := range []string{filepath.Join(app, "x"), filepath.Join(app, "sub", "secret.sock")} {
-		wantDenied(t, connect(p), reasonPolicyDenied, actionConnect)
+		wantDenied(t, connect(p), reasons.PolicyDenied, actionConnect)
 	}
 }
 
@@ -930,9 +931,9 @@ rules:
 	// A plain send on a datagram socket no Bind bound.
 	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
 	_, err := l.svc.Send(ctx, &sockdv1.SendRequest{SocketId: udp6, Data: []byte("x")})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	_, err = l.svc.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: udp6, Iov: [][]byte{[]byte("x")}})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	if sock, _ := l.svc.engine.Lookup(udp6); sock != nil {
 		if name, err := sock.SockName(); err != nil || name.Port != 0 {
 			t.Fatalf("after refused plain sends the socket is bound: %v %v", name, err)
@@ -953,7 +954,7 @@ rules:
 		t.Fatalf("bind [::ffff:0.0.0.0]:5000: %v %v", r, err)
 	}
 	src6 := &sockdv1.ControlMessage{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_PKTINFO, Data: append(netip.IPv6Loopback().AsSlice(), 0, 0, 0, 0)}
-	wantDenied(t, send(mapped, "::1", 9, src6), reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, send(mapped, "::1", 9, src6), reasons.PolicyDenied, actionSendMsg)
 	// 127.0.0.1:8125 asked for by a Bind: another source at that port is
 	// not covered by a port-0 rule of any address.
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet dgram\"]\n  bind: [\"127.0.0.1:8125\", \"*:0\"]\n  sendto: [\"127.0.0.1:9\"]\n"))
@@ -966,7 +967,7 @@ rules:
 		data = append(data, netip.MustParseAddr(a).AsSlice()...)
 		return &sockdv1.ControlMessage{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: append(data, 0, 0, 0, 0)}
 	}
-	wantDenied(t, send(fixed, "127.0.0.1", 9, src4("127.0.0.2")), reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, send(fixed, "127.0.0.1", 9, src4("127.0.0.2")), reasons.PolicyDenied, actionSendMsg)
 	if err := send(fixed, "127.0.0.1", 9, src4("127.0.0.1")); err != nil {
 		t.Fatalf("pktinfo from its own address: %v", err)
 	}
@@ -1025,7 +1026,7 @@ rules:
 	if r, err := l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: ln, Address: unspec}); err != nil || r.GetError() != nil {
 		t.Fatalf("dissolve: %v %v", r, err) // the kernel lets go of the picked port
 	}
-	wantDenied(t, setBool(ln, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", false), reasonPolicyDenied, actionSetOpt)
+	wantDenied(t, setBool(ln, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", false), reasons.PolicyDenied, actionSetOpt)
 	// With freebind, [::] no longer covers any source: the rules decide.
 	udp, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
 	if err := setBool(udp, sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "v6only", true); err != nil {
@@ -1043,14 +1044,14 @@ rules:
 	if err := setBool(udp, sockdv1.OptionLevel_OPTION_LEVEL_IP, "freebind", true); err != nil {
 		t.Fatal(err)
 	}
-	wantDenied(t, sendFrom(), reasonPolicyDenied, actionSendMsg)
+	wantDenied(t, sendFrom(), reasons.PolicyDenied, actionSendMsg)
 	// passcred: a send would name the socket @xxxxx, which no rule allows.
 	loc, _ := l.open(t, sockdv1.Domain_DOMAIN_LOCAL, sockdv1.Type_TYPE_DGRAM)
 	if err := setBool(loc, sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, "passcred", true); err != nil {
 		t.Fatal(err)
 	}
 	_, err = l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: loc, Data: []byte("x"), Address: local(rxPath)})
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	plain, _ := l.open(t, sockdv1.Domain_DOMAIN_LOCAL, sockdv1.Type_TYPE_DGRAM)
 	if r, err := l.svc.SendTo(ctx, &sockdv1.SendToRequest{SocketId: plain, Data: []byte("x"), Address: local(rxPath)}); err != nil || r.GetError() != nil {
 		t.Fatalf("a local send without passcred: %v %v", r, err)
@@ -1140,7 +1141,7 @@ func TestSeqpacketPasscredNamesNeedARule(t *testing.T) {
 			t.Errorf("%s: allowed, and the socket is now named %q (local:@* not in bind)", how, nr.GetAddress().GetLocal().GetPath())
 			continue
 		}
-		wantDenied(t, err, reasonPolicyDenied, actionBind)
+		wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	}
 }
 
@@ -1203,7 +1204,7 @@ func TestBoundAsDecidedReportsBytesSent(t *testing.T) {
 		t.Fatalf("send: %+v", res)
 	}
 	err := l.svc.checkCaller(l.ctx).boundAsDecided(sock, res.Sent)
-	wantDenied(t, err, reasonPolicyDenied, actionBind)
+	wantDenied(t, err, reasons.PolicyDenied, actionBind)
 	for _, d := range status.Convert(err).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Metadata["bytes_sent"] != "5" {
 			t.Errorf("ErrorInfo %v, want bytes_sent 5", info)

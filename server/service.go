@@ -50,7 +50,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxRecvBuffer = options.MaxRcvBufBytes
 	}
 	if l.MaxControlBuffer <= 0 {
-		l.MaxControlBuffer = 64 << 10
+		l.MaxControlBuffer = options.MaxCtrlBuf
 	}
 	if l.MaxMonitors <= 0 {
 		l.MaxMonitors = 65536

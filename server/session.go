@@ -25,7 +25,7 @@ type Session struct {
 	manager   *sessionManager
 
 	mu       sync.Mutex
-	log      eventLog
+	events   eventLog
 	attached *attachment // the Events stream currently attached, if any
 	timer    *time.Timer // grace timer while detached
 	graces   uint64      // grace periods started; the last is timer's
@@ -214,7 +214,7 @@ func (s *Session) SocketDown(d registry.Down) {
 
 // appendLocked logs an event of a live session and wakes its stream.
 func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
-	s.log.append(msg)
+	s.events.append(msg)
 	if s.attached != nil {
 		s.attached.wake()
 	}
@@ -235,7 +235,7 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 	defer s.mu.Unlock()
 	// Operations of one lane share their handles (a recvfrom cancelled as a
 	// recv); no op (0) matches any, as Cancel then found none.
-	anyOp := func(o sockdv1.Operation) bool {
+	inLane := func(o sockdv1.Operation) bool {
 		evOp, ok := decodeOp(o)
 		return op == 0 || ok && evOp.SameLane(op)
 	}
@@ -245,22 +245,22 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 		}
 		switch e := ev.Event.(type) {
 		case *sockdv1.EventsResponse_Select:
-			return false, e.Select.GetHandle() == handle && anyOp(e.Select.GetOperation())
+			return false, e.Select.GetHandle() == handle && inLane(e.Select.GetOperation())
 		case *sockdv1.EventsResponse_Abort:
-			return e.Abort.GetPartial() != nil, e.Abort.GetHandle() == handle && anyOp(e.Abort.GetOperation())
+			return e.Abort.GetPartial() != nil, e.Abort.GetHandle() == handle && inLane(e.Abort.GetOperation())
 		case *sockdv1.EventsResponse_Completion:
-			return true, e.Completion.GetHandle() == handle && anyOp(e.Completion.GetOperation())
+			return true, e.Completion.GetHandle() == handle && inLane(e.Completion.GetOperation())
 		}
 		return false, false
 	}
 	results := 0
-	s.log.each(func(ev *sockdv1.EventsResponse) {
+	s.events.each(func(ev *sockdv1.EventsResponse) {
 		if isResult, ok := mine(ev); ok && isResult {
 			results++
 		}
 	})
 	takeResult = takeResult && results == 1
-	s.log.withdraw(func(ev *sockdv1.EventsResponse) bool {
+	s.events.withdraw(func(ev *sockdv1.EventsResponse) bool {
 		isResult, ok := mine(ev)
 		switch {
 		case !ok:
@@ -277,11 +277,11 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 		}
 		return true
 	})
-	s.log.voidTaken(func(ev *sockdv1.EventsResponse) bool {
+	s.events.voidTaken(func(ev *sockdv1.EventsResponse) bool {
 		isResult, ok := mine(ev)
 		return ok && !isResult
 	})
-	return result, s.log.last()
+	return result, s.events.last()
 }
 
 // adopt records a socket the session now owns.
@@ -366,13 +366,13 @@ func (s *Session) isDead() bool {
 func (s *Session) gauges() (attached bool, unsent, held int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.attached != nil, s.log.unsent(), s.heldLocked()
+	return s.attached != nil, s.events.unsent(), s.heldLocked()
 }
 
 // heldLocked is the bytes the daemon holds for the session's completion
 // mode: the data of completed receives not yet sent on a stream, and what
 // its waiting completions keep or will deliver. s.mu must be held.
-func (s *Session) heldLocked() int { return s.log.unsentBytes + int(s.pending.Load()) }
+func (s *Session) heldLocked() int { return s.events.unsentBytes + int(s.pending.Load()) }
 
 // die ends the session as an Erlang process exits: sockets it owns are closed
 // uncleanly (waiters of other sessions get abort closed), its lane entries on
@@ -387,7 +387,7 @@ func (s *Session) die() {
 	}
 	s.dead = true
 	close(s.gone)
-	s.log.detachLoad() // what a stream still flushes no longer counts
+	s.events.detachLoad() // what a stream still flushes no longer counts
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -484,7 +484,7 @@ func (s *Session) detach(a *attachment) {
 	// have sent some of it, which a cancel must not answer a second time,
 	// so all of it stays taken (the next stream sends it).
 	if !a.sending.Load() {
-		s.log.taken = s.log.sent
+		s.events.taken = s.events.sent
 	}
 	s.startGraceLocked()
 }

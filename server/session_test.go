@@ -265,26 +265,25 @@ func (f *failingStream) Send(*sockdv1.EventsResponse) error {
 // Withdrawal matches a handle's lane: a recvfrom's select goes with a
 // cancel of the recv.
 func TestEventsSentBeforeABreakStaySent(t *testing.T) {
-	_, m, sess := newTestSession(t)
-	svc := &Service{sessions: m}
+	_, _, sess := newTestSession(t)
 	sess.mu.Lock()
 	for h := range uint64(3) {
 		ev := recvCompletion(10)
 		ev.SocketId = "s"
 		ev.GetCompletion().Handle = h + 1
 		ev.GetCompletion().Operation = sockdv1.Operation_OPERATION_RECV
-		sess.log.append(ev)
+		sess.events.append(ev)
 	}
-	sess.log.append(&sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Select{
+	sess.events.append(&sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Select{
 		Select: &sockdv1.SelectEvent{Handle: 9, Operation: sockdv1.Operation_OPERATION_RECVFROM}}})
 	sess.mu.Unlock()
 
-	if _, err := svc.sendHeld(sess, &failingStream{failAt: 2}, 0, nil); err == nil {
+	if _, err := sendHeld(sess, &failingStream{failAt: 2}, 0, newEventSender()); err == nil {
 		t.Fatal("sendHeld on a broken stream answered no error")
 	}
 	sess.mu.Lock()
-	sent := sess.log.sent
-	sess.log.taken = sess.log.sent // as detach does
+	sent := sess.events.sent
+	sess.events.taken = sess.events.sent // as detach does
 	sess.mu.Unlock()
 	if sent != 1 {
 		t.Fatalf("sent %d after the first send went out, want 1", sent)
@@ -298,7 +297,7 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 	sess.withdrawEvents("s", engine.OpRecv, 9, false)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	for _, ev := range sess.log.after(0, 10) {
+	for _, ev := range sess.events.after(0, 10) {
 		if ev.GetSelect().GetHandle() == 9 {
 			t.Fatal("the recvfrom's select survived a cancel of the recv lane")
 		}

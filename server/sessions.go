@@ -142,14 +142,14 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 		principal:       p,
 		grace:           grace,
 		manager:         m,
-		log:             newEventLog(within(m.limits.EventBacklog, q.eventBacklog)),
+		events:          newEventLog(within(m.limits.EventBacklog, q.eventBacklog)),
 		completionBytes: within(m.maxCompletionBytes, q.completionBytes),
 		owned:           make(map[*engine.Socket]struct{}),
 		waiting:         make(map[*engine.Socket]struct{}),
 		gone:            make(chan struct{}),
 		load:            load,
 	}
-	s.log.load, s.log.loadMax = load, int64(m.maxPrincipalBytes)
+	s.events.load, s.events.loadMax = load, int64(m.maxPrincipalBytes)
 	m.byID[s.id] = s
 	if name != "" {
 		m.byName[sessionName{p, name}] = s
@@ -328,7 +328,7 @@ func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionReq
 		return nil, rpcError(err)
 	}
 	sess.mu.Lock()
-	last := sess.log.last()
+	last := sess.events.last()
 	sess.mu.Unlock()
 	return &sockdv1.CreateSessionResponse{
 		SessionId:    sess.id,
