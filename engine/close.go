@@ -99,7 +99,7 @@ func (s *Socket) shut() (int, error) {
 	}
 	s.closed.Store(true)
 	close(s.closedC)
-	s.connecting = false
+	s.connecting, s.connectErr = false, 0
 	s.abortAll(&s.rd, ErrClosed, &out)
 	s.abortAll(&s.wr, ErrClosed, &out)
 	fd := s.fd

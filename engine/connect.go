@@ -92,6 +92,10 @@ func (j *connectJob) finalise() (bool, error) {
 	if err == nil && soerr != 0 {
 		err = unix.Errno(soerr)
 	}
+	if taken := s.connectErr; err == nil && taken != 0 {
+		err = taken
+	}
+	s.connectErr = 0
 	if err == nil {
 		if _, err = sysGetpeername(s.fd); err == unix.ENOTCONN {
 			s.wr.empty(at)
@@ -105,6 +109,26 @@ func (j *connectJob) finalise() (bool, error) {
 	}
 	s.connected.Store(true)
 	return true, nil
+}
+
+// SocketError is getsockopt(SO_ERROR), which clears the error it reads. A
+// connect in progress learns its outcome from that error (getpeername says
+// only that it is not connected), so one read now is kept for it: else the
+// connect would wait for ever for an outcome already taken. (Erlang has no
+// such option to read.)
+func (s *Socket) SocketError() (int, error) {
+	s.fdMu.RLock()
+	defer s.fdMu.RUnlock()
+	if s.fd < 0 {
+		return 0, ErrClosed
+	}
+	s.wr.mu.Lock()
+	defer s.wr.mu.Unlock()
+	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && v != 0 && s.connecting && s.connectErr == 0 {
+		s.connectErr = unix.Errno(v)
+	}
+	return v, err
 }
 
 // connectionOriented reports whether a socket type keeps one connection for

@@ -61,6 +61,39 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
+// Reading SO_ERROR takes the error it reads from the kernel; read while a
+// connect waits, it is the connect's outcome, which the connect still
+// answers (it had waited for ever for an outcome already taken).
+func TestSocketErrorReadKeepsAConnectsOutcome(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, sa := listen(t, e, c, unix.AF_INET)
+	ln.Close() // nobody listens at sa now
+	for range 50 {
+		cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+		r := cl.Connect(bg, c, &sa, nowait)
+		if r.Select == nil { // refused at once: try for one that waits
+			cl.Close()
+			continue
+		}
+		defer cl.Close()
+		c.expect(t, EventSelect, r.Select.Handle)
+		if v, err := cl.SocketError(); err != nil || unix.Errno(v) != unix.ECONNREFUSED {
+			t.Fatalf("SO_ERROR of a refused connect: %d %v", v, err)
+		}
+		done := make(chan ConnectResult, 1)
+		go func() { done <- cl.Connect(bg, c, nil, within(eventWait)) }()
+		select {
+		case r := <-done:
+			wantErr(t, r.Err, unix.ECONNREFUSED)
+		case <-time.After(2 * eventWait):
+			t.Fatal("connect/1 after SO_ERROR was read never answered")
+		}
+		return
+	}
+	t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
+}
+
 // inProgressConnect returns a socket and an address it can connect to whose
 // connect stays in progress: the listener's accept queue is full, so its
 // SYNs are dropped until the test accepts.

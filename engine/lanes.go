@@ -378,7 +378,7 @@ func (s *Socket) replace(sd *side, old *waiter, t Timeout, waits bool, out *outb
 // NIF's cancel does; the kernel may still complete it.
 func (s *Socket) vacate(l *lane) {
 	if l == &s.connector {
-		s.connecting = false
+		s.connecting, s.connectErr = false, 0
 	}
 }
 

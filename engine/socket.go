@@ -42,6 +42,9 @@ type Socket struct {
 
 	// connecting: a connect is in progress in the kernel. Guarded by wr.mu.
 	connecting bool
+	// connectErr is the connect's outcome that a read of SO_ERROR took
+	// while it was in progress (SocketError), for finalise. Guarded by wr.mu.
+	connectErr unix.Errno
 
 	// closed is set with both side locks held, so either lock orders it;
 	// it is atomic for the lock-free readers (Closed, Info).

@@ -145,10 +145,10 @@ func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 		return nil, &SpecError{Spec: spec.Size, Reason: fmt.Sprintf("want int, bool, a size in 1..%d or a buffer", MaxNativeBytes)}
 	}
 	var got []byte
-	err := s.Control(func(fd int) (err error) {
+	err := readOption(s, level, name, func(fd int) (err error) {
 		got, err = getsockoptInto(fd, level, name, buf)
 		return err
-	})
+	}, func(v int) { got = cIntBytes(v, len(buf)) })
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,9 @@ type Socket interface {
 	// Control runs fn with the descriptor pinned open.
 	Control(fn func(fd int) error) error
 	Fd() int
+	// SocketError reads SO_ERROR, which clears it: the socket keeps what
+	// it reads for a connect in progress, whose outcome it is.
+	SocketError() (int, error)
 
 	RcvBuf() (n, size int)
 	SetRcvBuf(n, size int)
@@ -145,10 +148,10 @@ func GetResolved(s Socket, o *Option) (any, error) {
 	}
 	c := codecs[o.Type]
 	var b []byte
-	err := s.Control(func(fd int) (err error) {
+	err := readOption(s, o.SysLevel, o.SysName, func(fd int) (err error) {
 		b, err = getsockopt(fd, o.SysLevel, o.SysName, c.size)
 		return err
-	})
+	}, func(v int) { b = cIntBytes(v, 4) })
 	if err != nil {
 		return nil, err
 	}

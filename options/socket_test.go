@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,7 +41,10 @@ func (s *fdSocket) Type() int                        { return s.typ }
 func (s *fdSocket) Protocol() int                    { return s.protocol }
 func (s *fdSocket) Control(fn func(int) error) error { return fn(s.fd) }
 func (s *fdSocket) Fd() int                          { return s.fd }
-func (s *fdSocket) RcvBuf() (int, int)               { return s.rcvN, s.rcvSize }
+func (s *fdSocket) SocketError() (int, error) {
+	return unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+}
+func (s *fdSocket) RcvBuf() (int, int) { return s.rcvN, s.rcvSize }
 func (s *fdSocket) SetRcvBuf(n, size int) {
 	if size <= 0 {
 		size = 8192
@@ -440,5 +444,43 @@ func TestProbeWithoutRawSockets(t *testing.T) {
 	}
 	if o, _ := Lookup(Key{LevelSCTP, "nodelay"}); probe(o, scratch) && scratch.get(unix.AF_INET, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP) < 0 {
 		t.Fatal("an SCTP option supported without SCTP")
+	}
+}
+
+// SO_ERROR, read through the socket's SocketError, comes back in whatever
+// form the native spec asks for, as getsockopt would give it.
+func TestNativeSocketError(t *testing.T) {
+	s := openSocket(t, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	// A datagram to a closed port: the ICMP refusal sets SO_ERROR.
+	if err := unix.Connect(s.fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(s.fd, []byte("x"))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_ERROR, NativeSpec{Size: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := v.([]byte)
+		if len(b) != 4 {
+			t.Fatalf("SO_ERROR into 8 bytes: %d bytes, want 4", len(b))
+		}
+		if n := int(*(*int32)(unsafe.Pointer(&b[0]))); n != 0 {
+			if unix.Errno(n) != unix.ECONNREFUSED {
+				t.Fatalf("SO_ERROR %d, want econnrefused", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no refusal reported")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_ERROR, NativeSpec{Size: 2}); err != nil || len(v.([]byte)) != 2 {
+		t.Fatalf("SO_ERROR into 2 bytes: %v %v", v, err)
+	}
+	if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_ERROR, NativeSpec{Int: true}); err != nil || v != 0 {
+		t.Fatalf("SO_ERROR once read: %v %v, want 0", v, err)
 	}
 }

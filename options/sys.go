@@ -25,6 +25,28 @@ func getsockopt(fd, level, name, size int) ([]byte, error) {
 	return getsockoptInto(fd, level, name, make([]byte, size))
 }
 
+// readOption reads (level, name) with get, but SO_ERROR through the
+// socket's SocketError, handing what it read to the caller as put would
+// have it: a read of it must not take a connect's outcome from the connect.
+func readOption(s Socket, level, name int, get func(fd int) error, put func(v int)) error {
+	if level != unix.SOL_SOCKET || name != unix.SO_ERROR {
+		return s.Control(get)
+	}
+	v, err := s.SocketError()
+	if err == nil {
+		put(v)
+	}
+	return err
+}
+
+// cIntBytes is v as getsockopt writes a C int into a buffer of size bytes:
+// in the host's order, cut short by a smaller buffer.
+func cIntBytes(v, size int) []byte {
+	b := make([]byte, 4)
+	*(*int32)(unsafe.Pointer(&b[0])) = int32(v)
+	return b[:min(size, 4)]
+}
+
 func getsockoptInto(fd, level, name int, b []byte) ([]byte, error) {
 	n := uint32(len(b))
 	var p unsafe.Pointer
