@@ -437,6 +437,10 @@ func TestOptMulticast(t *testing.T) {
 	}
 
 	tx := s.open(t, udp4)
+	// Erlang answers the address, not the any that setopt takes.
+	if a := s.getOpt(t, tx, optKey(ipL, "multicast_if")).GetValue().GetAddress(); a != "0.0.0.0" {
+		t.Errorf("multicast_if of a fresh socket = %q, want 0.0.0.0", a)
+	}
 	s.mustSetOpt(t, tx, optKey(ipL, "multicast_if"), &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Address{Address: "127.0.0.1"}})
 	s.mustSetOpt(t, tx, optKey(ipL, "multicast_loop"), boolValue(true))
 	s.mustSetOpt(t, tx, optKey(ipL, "multicast_ttl"), intValue(1))

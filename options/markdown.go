@@ -36,7 +36,7 @@ func Markdown() string {
 				notes += " (privileged)"
 			}
 			if o.FromReference {
-				notes += " (not in the specified tables; as in Erlang/OTP)"
+				notes += " (not in the specified tables; named by Erlang/OTP's socket_option() type)"
 			}
 			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n", name,
 				strings.ReplaceAll(o.Type.String(), "|", "\\|"), yesNo(o.Set), yesNo(o.Get),

@@ -127,7 +127,7 @@ var Table = []Option{
 	sock("domain", TypeDomain, false, true, unix.SO_DOMAIN, "none"),
 	sock("dontroute", TypeBool, true, true, unix.SO_DONTROUTE, "none"),
 	fromReference(sock("error", TypeInt, false, true, unix.SO_ERROR,
-		"the pending socket error as an errno number (0: none); reading it clears it, so reading it while a nowait connect is pending takes its outcome from the engine")),
+		"the pending socket error as an errno number (0: none); reading it clears it, and a connect in progress still answers the outcome it read")),
 	unavailable(sock("exclusiveaddruse", TypeBool, true, true, noSys, ""), windowsOnly),
 	sock("keepalive", TypeBool, true, true, unix.SO_KEEPALIVE, "none"),
 	sock("linger", TypeLinger, true, true, unix.SO_LINGER, "abort is #{onoff => true, linger => 0}: close resets the connection"),

@@ -333,11 +333,9 @@ func encodeOptionValue(t options.ValueType, v any) *sockdv1.OptionValue {
 	case options.Hops:
 		out.Value = &sockdv1.OptionValue_IntValue{IntValue: int64(x)}
 	case netip.Addr:
-		if x.IsUnspecified() {
-			out.Value = &sockdv1.OptionValue_Name{Name: "any"}
-		} else {
-			out.Value = &sockdv1.OptionValue_Address{Address: x.String()}
-		}
+		// Erlang answers the address, 0.0.0.0 included: any is a form
+		// setopt takes, not one getopt gives.
+		out.Value = &sockdv1.OptionValue_Address{Address: x.String()}
 	case options.RcvBuf:
 		if x.N == 0 {
 			out.Value = &sockdv1.OptionValue_IntValue{IntValue: int64(x.Size)}
