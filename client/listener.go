@@ -37,7 +37,10 @@ func (s *Session) ListenTCP(ctx context.Context, network, address string, backlo
 }
 
 // ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
-// the daemon, binds it to addr and listens on it.
+// the daemon, binds it to addr and listens on it. Unlike a
+// net.UnixListener's, its Close leaves a local path's socket file where the
+// bind made it, in the daemon's filesystem, as Erlang's close does: remove
+// it there before binding the path again, or use an abstract name.
 func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
 	return s.listenAddr(ctx, "", addr, backlog)
 }
@@ -197,29 +200,18 @@ func (l *Listener) acceptError(err error) error {
 // that peers are refused once the daemon is back, not left queued on a
 // socket no one accepts from), or until the Client is closed: Client.Close
 // ends that wait (not a close call in progress); Session.Close waits for it,
-// as its own call needs the daemon back.
+// as its own call needs the daemon back. Conn and PacketConn close their
+// sockets the same way.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.closed.Store(true)
-		closed := make(chan error, 1)
-		done := l.sess.client.startDrain(l.sess.id)
-		go func() {
-			defer done()
-			closed <- l.closeInDaemon()
-		}()
-		timer := time.NewTimer(closePrompt)
-		defer timer.Stop()
-		select {
-		case err = <-closed:
-			if err != nil {
-				l.cancel()
-			}
-		case <-timer.C:
-			// The close goes on in the background, and Accept need not
-			// wait for it. What it meets then no one is told: a socket
+		var late bool
+		err, late = l.sess.closeWithPrompt(func() error { return l.sess.closeSocket(l.id) })
+		if err != nil || late {
+			// Accept need not wait for a close that goes on in the
+			// background. What it meets then no one is told: a socket
 			// left open closes with its session in any case.
-			err = nil
 			l.cancel()
 		}
 	})
@@ -227,28 +219,6 @@ func (l *Listener) Close() error {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}
 	}
 	return nil
-}
-
-// closeInDaemon closes the daemon socket, calling again while the daemon is
-// out of reach and the session's grace may keep the socket there, within
-// closeTimeout.
-func (l *Listener) closeInDaemon() error {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	// The waits, not a call in progress, end with the Client.
-	waits, stop := l.sess.client.unlessClosing(ctx)
-	defer stop()
-	outage := newOutage(l.sess.graceOrDefault())
-	for {
-		start := time.Now()
-		err := l.sess.closeSocketWithin(ctx, l.id)
-		if ErrorReason(err) == ReasonDraining {
-			return nil // the daemon's shutdown closes every socket
-		}
-		if !outOfReach(err) || !outage.waitOut(waits, l.sess.client, start) {
-			return err
-		}
-	}
 }
 
 // Addr implements net.Listener.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 )
 
 // The net adapters report a daemon socket that can no longer be used as
@@ -27,6 +28,15 @@ func socketGone(err error) bool {
 	return false
 }
 
+// closedClient is err of a call made or ended by Client.Close: the
+// connection is closed, so the socket is, as far as this process goes.
+func closedClient(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", net.ErrClosed, err)
+}
+
 // asNetClosed is err, made to match net.ErrClosed if socketGone says so.
 func asNetClosed(err error) error {
 	if err == nil || errors.Is(err, net.ErrClosed) || !socketGone(err) {
@@ -36,18 +46,53 @@ func asNetClosed(err error) error {
 }
 
 // closeSocket is an adapter's final close of its daemon socket, within
-// closeTimeout: a socket that is already gone (closed, its session ended)
-// is closed as asked.
+// closeTimeout (closeSocketWithin).
 func (s *Session) closeSocket(id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	return s.closeSocketWithin(ctx, id)
 }
 
+// closeSocketWithin closes the daemon socket within ctx. While the daemon is
+// out of reach and the session's grace may keep the socket there it calls
+// again: a close lost to an outage would leave the socket open, its peer
+// waiting. A socket already gone (closed, its session ended) or a daemon
+// shutting down counts as closed, and so does a Client closed meanwhile,
+// which leaves its sockets to their sessions' end; the waits, not a call in
+// progress, end with the Client.
 func (s *Session) closeSocketWithin(ctx context.Context, id string) error {
-	_, err := s.CloseSocket(ctx, id)
-	if socketGone(err) {
-		return nil
+	waits, stop := s.client.unlessClosing(ctx)
+	defer stop()
+	outage := newOutage(s.graceOrDefault())
+	for {
+		start := time.Now()
+		_, err := s.CloseSocket(ctx, id)
+		switch {
+		case err == nil, socketGone(err), ErrorReason(err) == ReasonDraining, s.client.isClosed():
+			return nil
+		case !outOfReach(err) || !outage.waitOut(waits, s.client, start):
+			return err
+		}
 	}
-	return err
+}
+
+// closeWithPrompt runs close, an adapter's close of its daemon socket, and
+// answers its error if it ends within closePrompt; past that it goes on in
+// the background (Client.Close and Session.Close wait for it), and late
+// says so: a daemon out of reach, or slow, does not hold a Close.
+func (s *Session) closeWithPrompt(close func() error) (err error, late bool) {
+	finished := make(chan error, 1)
+	done := s.client.startDrain(s.id)
+	go func() {
+		defer done()
+		finished <- close()
+	}()
+	timer := time.NewTimer(closePrompt)
+	defer timer.Stop()
+	select {
+	case err := <-finished:
+		return err, false
+	case <-timer.C:
+		return nil, true
+	}
 }

@@ -237,9 +237,21 @@ func dialError(ctx context.Context, network string, addr *sockdv1.SockAddr, err 
 	case errors.Is(ctx.Err(), context.Canceled):
 		err = fmt.Errorf("%w (%w)", context.Canceled, err)
 	case errors.Is(err, ErrTimeout) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		err = os.ErrDeadlineExceeded
+		err = dialTimeout{}
 	}
 	return &net.OpError{Op: "dial", Net: network, Addr: NetAddr(network, addr), Err: err}
+}
+
+// dialTimeout is a dial's timeout as net.Dialer's: an "i/o timeout"
+// net.Error that errors.Is context.DeadlineExceeded, and also
+// os.ErrDeadlineExceeded, as the deadlines of this package's conns are.
+type dialTimeout struct{}
+
+func (dialTimeout) Error() string   { return "i/o timeout" }
+func (dialTimeout) Timeout() bool   { return true }
+func (dialTimeout) Temporary() bool { return true }
+func (dialTimeout) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
 }
 
 // streamKind is what to open for a stream socket to or at addr.
@@ -422,20 +434,8 @@ func (c *Conn) closePipe() error {
 	if c.linger.Load() >= 0 {
 		return c.finishClose(c.lingerTime())
 	}
-	finished := make(chan error, 1)
-	done := c.sess.client.startDrain(c.sess.id)
-	go func() {
-		defer done()
-		finished <- c.finishClose(closeTimeout)
-	}()
-	timer := time.NewTimer(closePrompt)
-	defer timer.Stop()
-	select {
-	case err := <-finished:
-		return err
-	case <-timer.C:
-		return nil
-	}
+	err, _ := c.sess.closeWithPrompt(func() error { return c.finishClose(closeTimeout) })
+	return err
 }
 
 // closePrompt is how long a Close with the default linger waits for the
@@ -525,5 +525,8 @@ func (c *Conn) LocalAddr() net.Addr { return c.local }
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *Conn) opError(op string, err error) error {
+	if c.sess.client.isClosed() {
+		err = closedClient(err)
+	}
 	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: asNetClosed(err)}
 }

@@ -74,7 +74,7 @@ func TestNetAddrAndInetSockAddr(t *testing.T) {
 // TestPacketConnWriteToNilAddr: a nil address is an error, as for a
 // net.UDPConn, not a panic.
 func TestPacketConnWriteToNilAddr(t *testing.T) {
-	p := &PacketConn{network: "udp", closed: make(chan struct{})}
+	p := &PacketConn{network: "udp", closed: make(chan struct{}), sess: &Session{client: &Client{}}}
 	n, err := p.WriteTo([]byte("x"), nil)
 	if n != 0 || !errors.Is(err, errMissingAddress) {
 		t.Errorf("WriteTo(nil) = %d, %v; want 0 and a missing address error", n, err)
@@ -208,4 +208,18 @@ func (p *tricklePipe) SendMsg(m any) error {
 func (p *tricklePipe) RecvMsg(any) error {
 	<-p.ctx.Done()
 	return p.ctx.Err()
+}
+
+// A dial that runs out of time reports it as net.Dialer does (errors.Is
+// context.DeadlineExceeded, a net.Error whose Timeout is true), and as this
+// package's deadlines do (os.ErrDeadlineExceeded).
+func TestDialTimeoutAsNetDialer(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now())
+	defer cancel()
+	<-ctx.Done()
+	err := dialError(ctx, "tcp", nil, ctx.Err())
+	var ne net.Error
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("a dial past its deadline: %v", err)
+	}
 }

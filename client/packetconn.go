@@ -86,9 +86,13 @@ func packetAddr(network, address string) (*sockdv1.SockAddr, Domain, Protocol, e
 	return nil, Domain{}, Protocol{}, net.UnknownNetworkError(network)
 }
 
-// maxDatagram is the largest UDP datagram: a larger buffer reads no more,
-// and the daemon bounds what one read may ask for.
-const maxDatagram = 1<<16 - 1
+// maxDatagram is the largest UDP datagram: a larger buffer reads no more.
+// A local datagram may be larger, up to what the daemon lets one read ask
+// for (maxRead).
+const (
+	maxDatagram = 1<<16 - 1
+	maxRead     = 4<<20 - 256<<10
+)
 
 // errMissingAddress is WriteTo's error for a nil address, as net's.
 var errMissingAddress = errors.New("missing address")
@@ -100,7 +104,14 @@ func (p *PacketConn) SocketID() string { return p.id }
 // A deadline moved earlier while it waits takes effect at once (a datagram
 // the daemon read in the instant the wait was cut short could then be lost,
 // as UDP may lose one anyway); one moved later or cleared lets it wait on.
+// A daemon out of reach is waited for, as Listener.Accept waits, for as long
+// as the session's grace keeps the socket there.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	size := maxRead
+	if p.network != "unixgram" {
+		size = maxDatagram
+	}
+	outage := newOutage(p.sess.graceOrDefault())
 	for {
 		p.mu.Lock()
 		moved := p.readMoved // taken with the deadline: a move after cancels it
@@ -109,10 +120,13 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		resp, err := p.sess.RecvFrom(moved, p.id, int64(min(len(b), maxDatagram)), t)
+		start := time.Now()
+		resp, err := p.sess.RecvFrom(moved, p.id, int64(min(len(b), size)), t)
 		switch {
 		case err != nil && moved.Err() != nil:
 			continue // the deadline moved earlier while it waited
+		case outOfReach(err) && !p.isClosed() && outage.waitOut(moved, p.sess.client, start):
+			continue
 		case errors.Is(err, ErrTimeout) && !p.readDeadlinePassed():
 			continue // moved later or cleared while it waited
 		case err != nil:
@@ -206,7 +220,7 @@ func (p *PacketConn) Close() error {
 		p.mu.Lock()
 		p.cancelReadMoved() // ends waiting reads even if the daemon cannot be reached
 		p.mu.Unlock()
-		err = p.sess.closeSocket(p.id)
+		err, _ = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
 	})
 	if err != nil {
 		return p.opError("close", nil, err)
@@ -278,6 +292,9 @@ func (p *PacketConn) SetWriteDeadline(t time.Time) error {
 func (p *PacketConn) opError(op string, addr net.Addr, err error) error {
 	if errors.Is(err, ErrTimeout) {
 		err = os.ErrDeadlineExceeded
+	}
+	if p.sess.client.isClosed() {
+		err = closedClient(err)
 	}
 	err = asNetClosed(err)
 	return &net.OpError{Op: op, Net: p.network, Source: p.local, Addr: addr, Err: err}

@@ -564,3 +564,45 @@ func sendDatagram(t *testing.T, addr net.Addr, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdaptersAfterClientClose: once its Client is closed, a Conn's and a
+// PacketConn's calls fail with net.ErrClosed, and their Close answers nil,
+// as a net.Conn's after the connection is gone: the sockets are left to
+// their session's end.
+func TestAdaptersAfterClientClose(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Client().Close()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Conn.Read after Client.Close: %v, want net.ErrClosed", err)
+	}
+	if _, _, err := p.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("PacketConn.ReadFrom after Client.Close: %v, want net.ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Conn.Close after Client.Close: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("PacketConn.Close after Client.Close: %v", err)
+	}
+	// The session, resumed by another client, ends with its sockets.
+	other, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.ResumeSession(s.ID()).Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -685,6 +685,18 @@ func await[T any](t testing.TB, what string, ch <-chan T) T {
 	return zero
 }
 
+// eventually polls cond until it holds, or fails after callTimeout.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(callTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, callTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // result pairs a response with the call's error, for goCall.
 type result[T any] struct {
 	resp T

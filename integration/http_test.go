@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -426,6 +427,14 @@ func TestUnixgramPacketConn(t *testing.T) {
 	}
 	if n, _, err := a.ReadFrom(buf); err != nil || string(buf[:n]) != "reply" {
 		t.Fatalf("a read %q, %v", buf[:n], err)
+	}
+	// A local datagram may be longer than any UDP one, and is read whole.
+	large := bytes.Repeat([]byte("d"), 100000)
+	if _, err := a.WriteTo(large, b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := b.ReadFrom(make([]byte, 200000)); err != nil || n != len(large) {
+		t.Fatalf("a 100000-byte local datagram read as %d bytes, %v", n, err)
 	}
 	open, err := s.Open(ctx, client.Local, client.Dgram, client.DefaultProtocol, client.OpenOpts{})
 	if err != nil {
@@ -1027,4 +1036,79 @@ func TestClientCloseLeavesAnOutagesListenerClose(t *testing.T) {
 		t.Errorf("Client.Close took %v with a Listener's close waiting out an outage", took)
 	}
 	await(t, "the outage", outage)
+}
+
+// TestConnAndPacketConnCloseDuringAnOutage: a Conn or PacketConn closed
+// while the daemon is out of reach answers at once, and its daemon socket
+// is closed once the daemon is back (an http.Server closes its connections
+// on a blip: each would be left open, its peer waiting); a ReadFrom waits
+// the outage out, as Accept does.
+func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	s := clientSessionOn(t, proxy.addr(), time.Minute)
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := s.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	closing, err := s.ListenPacket(ctx, "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reading, err := s.ListenPacket(ctx, "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reading.Close()
+	read := goCall(func() error {
+		b := make([]byte, 64)
+		n, _, err := reading.ReadFrom(b)
+		if err == nil && string(b[:n]) != "after" {
+			err = fmt.Errorf("read %q", b[:n])
+		}
+		return err
+	})
+
+	outage := goCall(func() bool { proxy.refuseFor(time.Second); return true })
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := conn.Close(); err != nil {
+		t.Errorf("Conn.Close during an outage: %v", err)
+	}
+	if err := closing.Close(); err != nil {
+		t.Errorf("PacketConn.Close during an outage: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("two Closes during an outage took %v", took)
+	}
+	await(t, "the outage", outage)
+
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := peer.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the peer of a Conn closed during an outage read %d bytes, %v; want EOF", n, err)
+	}
+	eventually(t, "the PacketConn's socket closed in the daemon", func() bool {
+		info, err := s.Info(ctx, closing.SocketID())
+		return err == nil && slices.Contains(info.GetRstates(), "closed")
+	})
+	sender, err := net.Dial("udp", reading.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	sender.Write([]byte("after"))
+	if err := await(t, "a ReadFrom across the outage", read); err != nil {
+		t.Errorf("ReadFrom across an outage: %v", err)
+	}
 }
