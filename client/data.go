@@ -22,13 +22,16 @@ type Msg struct {
 //
 // On a stream socket, a call that may wait sends more than MaxSendData in
 // calls of that size, one after the other, within t as a whole, as Erlang's
-// send loops until all is sent: the response counts them all, and on a
-// socket error or a timeout says what was sent before it. If an RPC fails
-// after some calls went out, the response is returned with the error and
-// counts what the calls that answered sent: the piece in flight when the
-// RPC failed (at most MaxSendData) may have gone out in part, and is
-// counted unsent. Any other send is one call, as a message must be, whose
-// data must fit in MaxCallData (else a *DataTooLargeError, before any call).
+// send loops until all is sent: each but the last continues the send
+// (SendRequest.continues), so that the session stays the socket's writer
+// between them and no other writer's bytes come in between. The response
+// counts them all, and on a socket error or a timeout says what was sent
+// before it. If an RPC fails after some calls went out, the response is
+// returned with the error and counts what the calls that answered sent: the
+// piece in flight when the RPC failed (at most MaxSendData) may have gone
+// out in part, and is counted unsent. Any other send is one call, as a
+// message must be, whose data must fit in MaxCallData (else a
+// *DataTooLargeError, before any call).
 func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	if len(data) <= MaxSendData || t.IsNowait() {
 		return s.send(ctx, id, data, t, flags)
@@ -42,19 +45,30 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	if t.kind == waitMillis {
 		deadline = time.Now().Add(time.Duration(t.millis) * time.Millisecond)
 	}
-	var sent uint64
+	var (
+		sent uint64
+		kept *sockdv1.AsyncInfo // the writer's place the last part kept
+	)
+	// A send that stops before its last part gives the place back.
+	defer func() {
+		if kept != nil {
+			s.Cancel(context.WithoutCancel(ctx), id, kept)
+		}
+	}()
 	for len(data) > 0 {
 		piece := data[:min(len(data), MaxSendData)]
 		if !deadline.IsZero() {
 			t = Millis(max(0, time.Until(deadline).Milliseconds()))
 		}
-		resp, err := s.send(ctx, id, piece, t, flags)
+		resp, err := s.sendPart(ctx, id, piece, t, flags, len(piece) < len(data))
 		if resp == nil { // the call failed
 			if sent > 0 {
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
 			}
 			return nil, err
 		}
+		kept = resp.GetAsync()
+		resp.Async = nil
 		sent += resp.GetBytesSent()
 		data = data[resp.GetBytesSent():]
 		if err != nil || resp.GetBytesUnsent() > 0 { // a socket error, a timeout
@@ -91,11 +105,17 @@ func fitsOneCall(n int) error {
 }
 
 func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
+	return s.sendPart(ctx, id, data, t, flags, false)
+}
+
+// sendPart is send of a part of a stream send that continues when more
+// follows.
+func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool) (*sockdv1.SendResponse, error) {
 	if err := fitsOneCall(len(data)); err != nil {
 		return nil, err
 	}
 	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{
-		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(),
+		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(), Continues: more,
 	}))
 }
 

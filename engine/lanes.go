@@ -567,6 +567,9 @@ func (s *Socket) finish(sd *side, l *lane, c Caller, op Op, t Timeout, j job, fa
 		s.abortQueued(sd, l, fatal, out)
 	}
 	sel := s.keepReading(c, op, t, j, fatal, place)
+	if sel == nil {
+		sel = s.keepWriting(c, op, j, fatal, place)
+	}
 	s.advance(sd, l, out)
 	return sel
 }
@@ -673,6 +676,37 @@ func (s *Socket) keepReading(c Caller, op Op, t Timeout, j job, fatal error, pla
 	}
 	place.give(w)
 	r.rearmed()
+	return w.selectInfo()
+}
+
+// keepWriting makes the caller of j, a stream send part whose next part
+// follows (SendContinued), the current writer again once all of j is
+// written: told to go on, as if its select had been delivered, so that it
+// hears of a close from its next part, not from an abort. It returns the
+// request's select info; nil when that does not apply, or when the
+// caller's RequestLimiter refuses the place. Called with the side locked
+// and the lane free.
+func (s *Socket) keepWriting(c Caller, op Op, j job, fatal error, place *requestPlace) *SelectInfo {
+	sj, ok := j.(*sendJob)
+	if !ok || !sj.continues || fatal != nil || sj.err != nil || sj.sent < sj.total || s.typ != unix.SOCK_STREAM {
+		return nil
+	}
+	_, l := s.laneOf(op)
+	if l.current != nil {
+		return nil
+	}
+	if !place.held {
+		p, err := reservePlace(c)
+		if err != nil {
+			return nil
+		}
+		*place = p
+	}
+	w := s.newWaiter(c, op, Timeout{Kind: WaitNowait}, nil)
+	w.state = stateSignalled
+	w.selected = true
+	place.give(w)
+	l.current = w
 	return w.selectInfo()
 }
 

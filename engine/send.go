@@ -25,6 +25,20 @@ func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t T
 	return j.result(s.perform(ctx, c, OpSend, t, j))
 }
 
+// SendContinued is Send of a part of a stream send whose next part the
+// caller will send next (a client cutting a send larger than one message):
+// once all of data is written, the caller stays the current writer, told to
+// go on as if a select had been delivered to it (Select set), so that no
+// other writer's bytes come between the parts, as none come into one
+// Erlang send. Its next send in the lane continues (rule 2); a Cancel of
+// Select, or the caller's drop, lets the lane go on. A caller whose
+// RequestLimiter refuses that request is not kept: its parts then go as
+// separate sends.
+func (s *Socket) SendContinued(ctx context.Context, c Caller, data []byte, flags int, t Timeout) SendResult {
+	j := &sendJob{s: s, data: data, total: len(data), flags: flags, continues: true}
+	return j.result(s.perform(ctx, c, OpSend, t, j))
+}
+
 // SendTo is socket:sendto/5: Send to dest.
 func (s *Socket) SendTo(ctx context.Context, c Caller, data []byte, flags int, dest SockAddr, t Timeout) SendResult {
 	to, err := dest.raw()
@@ -88,6 +102,8 @@ type sendJob struct {
 	oob   []byte // control data, sent with the first bytes only
 	flags int
 	msg   bool // sendmsg (iov, control) rather than sendto
+	// continues: more of the same send follows (SendContinued).
+	continues bool
 
 	sent int
 	err  error

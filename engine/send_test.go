@@ -214,3 +214,51 @@ func TestSendToFamilyIsTheKernels(t *testing.T) {
 		}
 	}
 }
+
+// The parts of one stream send (SendContinued) keep their caller the
+// current writer between them: another writer's bytes, queued meanwhile,
+// come after the last part. A close then aborts the queued writer but not
+// the caller, whose next part answers closed; a cancel lets the lane go on.
+func TestSendContinuedKeepsTheLane(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	first := SendResult{}
+	if first = cl.SendContinued(bg, a, []byte("11111"), 0, infinity); first.Err != nil || first.Sent != 5 || first.Select == nil {
+		t.Fatalf("a first part: %+v, want it sent and the lane kept", first)
+	}
+	queued := cl.Send(bg, b, []byte("BB"), 0, nowait)
+	if queued.Select == nil || queued.Sent != 0 {
+		t.Fatalf("another writer between the parts: %+v, want it queued", queued)
+	}
+	b.expectNone(t)
+	if r := cl.Send(bg, a, []byte("22222"), 0, infinity); r.Err != nil || r.Sent != 5 || r.Select != nil {
+		t.Fatalf("a last part: %+v", r)
+	}
+	b.expect(t, EventSelect, queued.Select.Handle)
+	if r := cl.Send(bg, b, []byte("BB"), 0, withHandle(queued.Select.Handle)); r.Err != nil || r.Sent != 2 {
+		t.Fatalf("b's retry: %+v", r)
+	}
+	if got := string(<-drain(sv, a, 12)); got != "1111122222BB" {
+		t.Fatalf("the peer read %q, want a's parts before b's bytes", got)
+	}
+
+	// A cancel of the kept request lets the queue go on.
+	r := cl.SendContinued(bg, a, []byte("3"), 0, infinity)
+	queued = cl.Send(bg, b, []byte("C"), 0, nowait)
+	if _, err := cl.Cancel(a, *r.Select); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(t, EventSelect, queued.Select.Handle)
+	cl.Cancel(b, *queued.Select)
+
+	// A close aborts the queued writer, not the kept caller.
+	cl.SendContinued(bg, a, []byte("4"), 0, infinity)
+	queued = cl.Send(bg, b, []byte("D"), 0, nowait)
+	cl.Close()
+	if err := b.expectAbort(t, queued.Select.Handle); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the queued writer's abort: %v", err)
+	}
+	a.expectNone(t)
+	wantErr(t, cl.Send(bg, a, []byte("5"), 0, infinity).Err, ErrClosed)
+}

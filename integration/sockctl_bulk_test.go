@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/client"
 )
 
 // sockctlProc is a sockctl process the test talks to while it runs.
@@ -302,5 +304,56 @@ func TestSockctlForwardErrors(t *testing.T) {
 	defer conn.Close()
 	if out := p.wait(t); out != "error: econnrefused\n" {
 		t.Fatalf("forward printed %q, want error: econnrefused", out)
+	}
+}
+
+// TestLargeSendKeepsOtherWritersOut: a blocking send larger than one
+// request goes in parts, and another session's send made while it waits
+// comes after all of it, as after one Erlang send (the parts continue the
+// send, keeping the session the socket's writer between them).
+func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
+	t.Parallel()
+	a, b := newClientSession(t), newClientSession(t)
+	l := tcpListener(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	open, err := a.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := open.GetSocketId()
+	to, err := client.ParseAddr(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Connect(ctx, id, to, client.Infinity); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+
+	large := bytes.Repeat([]byte("a"), 3*client.MaxSendData)
+	sentA := goCall(func() error { _, err := a.Send(ctx, id, large, client.Infinity); return err })
+	time.Sleep(300 * time.Millisecond) // a's first part fills the buffers and waits
+	sentB := goCall(func() error { _, err := b.Send(ctx, id, []byte("BBBB"), client.Infinity); return err })
+	eventually(t, "b's send queued behind a's", func() bool {
+		info, err := a.Info(ctx, id)
+		return err == nil && info.GetNumWriters() == 2
+	})
+	got, err := io.ReadAll(io.LimitReader(peer, int64(len(large)+4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, "a's send", sentA); err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, "b's send", sentB); err != nil {
+		t.Fatal(err)
+	}
+	if at := bytes.IndexByte(got, 'B'); at != len(large) {
+		t.Fatalf("b's bytes start at %d of the stream, want %d (after all of a's send)", at, len(large))
 	}
 }

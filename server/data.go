@@ -77,7 +77,11 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if err != nil {
 		return nil, err
 	}
-	res := c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
+	send := c.sock.Send
+	if r.GetContinues() {
+		send = c.sock.SendContinued
+	}
+	res := send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
 	if dgram {
 		if err := check.boundAsDecided(c.sock, res.Sent); err != nil {

@@ -1801,7 +1801,17 @@ type SendRequest struct {
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
-	Timeout       *Timeout `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *Timeout `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// More of this send follows in the caller's next Send on the socket (a
+	// stream send larger than one request, cut in parts): once all of data is
+	// written the session stays the current writer, as after a select it has
+	// been told of, so that no other writer's bytes come between the parts,
+	// as none come into one Erlang send. The response's async names that
+	// place; the session's next Send continues there, and a Cancel of it (or
+	// the session's end) lets the next writer go on. Only on a stream socket,
+	// and not when the pending_operations quota is reached (the parts then go
+	// as separate sends).
+	Continues     bool `protobuf:"varint,5,opt,name=continues,proto3" json:"continues,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1864,6 +1874,13 @@ func (x *SendRequest) GetTimeout() *Timeout {
 	return nil
 }
 
+func (x *SendRequest) GetContinues() bool {
+	if x != nil {
+		return x.Continues
+	}
+	return false
+}
+
 // SendResponse covers ok | {ok, Rest} | {select, SI} | {select, {SI, Rest}} |
 // {error, R} | {error, {R, Rest}}: the first bytes_sent bytes were accepted by the
 // OS, the remaining bytes_unsent were not (the caller resends them).
@@ -1873,7 +1890,8 @@ type SendResponse struct {
 	BytesSent uint64 `protobuf:"varint,1,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	// Bytes left unsent (Erlang's RestData).
 	BytesUnsent uint64 `protobuf:"varint,2,opt,name=bytes_unsent,json=bytesUnsent,proto3" json:"bytes_unsent,omitempty"`
-	// Set when the send is pending (nowait): retry the rest after the select event.
+	// Set when the send is pending (nowait): retry the rest after the select
+	// event; or when a send that continues keeps the session the writer.
 	Async *AsyncInfo `protobuf:"bytes,3,opt,name=async,proto3" json:"async,omitempty"`
 	// Set on failure.
 	Error         *SocketError `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
@@ -5467,12 +5485,13 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\fCloseRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"<\n" +
 	"\rCloseResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\x94\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xb2\x01\n" +
 	"\vSendRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
 	"\x05flags\x18\x03 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xa8\x01\n" +
+	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1c\n" +
+	"\tcontinues\x18\x05 \x01(\bR\tcontinues\"\xa8\x01\n" +
 	"\fSendResponse\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12!\n" +
