@@ -15,7 +15,8 @@ import (
 
 // TestOwnerExitCleansUpSocket re-expresses sc_cpe_socket_cleanup_{tcp4,tcp6,
 // tcpL,udp4,udp6,udpL}: when the owning session ends without closing its
-// socket, the socket is gone: another session's Info answers NOT_FOUND.
+// socket, the socket is closed: another session's Info shows it closed and
+// ownerless, and its calls answer closed.
 func TestOwnerExitCleansUpSocket(t *testing.T) {
 	t.Parallel()
 	for _, v := range []variant{tcp4, tcp6, tcpL, udp4, udp6, udpL} {
