@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // sockctl runs the real sockctl binary against the test daemon with one
@@ -388,5 +391,34 @@ func TestSockctlTLSEnvIgnoredForUnixDaemon(t *testing.T) {
 		"SOCKD_TLS_CA=/nonexistent/ca.pem", "SOCKD_TLS_CERT=/nonexistent/c.pem", "SOCKD_TLS_KEY=/nonexistent/k.pem")
 	if stdout, stderr, code := runCommand(t, cmd); code != 0 {
 		t.Fatalf("number-of with SOCKD_TLS_* set, unix daemon: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestSockctlNetnsByName: --netns takes a name as ip netns does (a socket
+// there sees that namespace's loopback, down in a new one), and the daemon
+// refuses a relative path, which would name a file from its own working
+// directory.
+func TestSockctlNetnsByName(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("ip netns add needs root")
+	}
+	name := "sockdtest" + strconv.Itoa(os.Getpid()) + uniqueName(t)[:6]
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", name).Run() })
+	c := newSockctl(t)
+	id := c.ok(t, "open", "inet", "dgram", "--netns", name)
+	if errOut := c.fails(t, 1, "sendto", id, "x", "127.0.0.1:9"); !strings.Contains(errOut, "enetunreach") {
+		t.Errorf("a datagram to 127.0.0.1 in a new namespace: %q, want enetunreach (its loopback is down)", errOut)
+	}
+
+	s := newSession(t)
+	ctx, cancel := s.call()
+	defer cancel()
+	r, err := s.api.Open(ctx, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM, Netns: name})
+	if err != nil || r.GetError().GetInvalid() != "netns" {
+		t.Fatalf("open in a relative netns path: %v %v, want {invalid, netns}", r, err)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -165,6 +166,13 @@ func decodeOpen(r *sockdv1.OpenRequest) (domain, typ, proto int, bad *sockdv1.So
 		proto = int(r.GetProtocolNumber())
 	} else if proto, ok = protocols[r.GetProtocol()]; !ok {
 		return 0, 0, 0, invalid("protocol", int32(r.GetProtocol()))
+	}
+	// A relative path would name a file from the daemon's working
+	// directory, which means nothing to its clients.
+	if ns := r.GetNetns(); ns != "" && !strings.HasPrefix(ns, "/") {
+		bad = invalid("netns", ns)
+		bad.Message += " (want an absolute path, such as /run/netns/NAME)"
+		return 0, 0, 0, bad
 	}
 	return domain, typ, proto, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +44,9 @@ IPPROTO_* number.`,
 					return usage(err)
 				}
 			}
+			if netns != "" && !strings.Contains(netns, "/") {
+				netns = "/run/netns/" + netns // a name, as ip netns takes it
+			}
 			opts := client.OpenOpts{Debug: debug, NetNS: netns}
 			if cmd.Flags().Changed("use-registry") {
 				opts.UseRegistry = &useRegistry
@@ -60,6 +64,6 @@ IPPROTO_* number.`,
 	// (false) is never sent: only a given --use-registry[=BOOL] is.
 	f.BoolVar(&useRegistry, "use-registry", false, "register the socket, or not with =false (default: the daemon's global setting)")
 	f.BoolVar(&debug, "debug", false, "log this socket's operations in the daemon's log (shown when the daemon runs with --log-level debug)")
-	f.StringVar(&netns, "netns", "", "create the socket in this network namespace (a path such as /run/netns/blue, as ip netns makes it; a policy grants names of /run/netns)")
+	f.StringVar(&netns, "netns", "", "create the socket in this network namespace: a path such as /run/netns/blue, or a name of /run/netns as ip netns takes it (blue); a policy grants paths")
 	return cmd
 }

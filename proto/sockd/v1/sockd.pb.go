@@ -1002,7 +1002,8 @@ type OpenRequest struct {
 	// Per-socket debug logging: the socket's operations are logged at the
 	// daemon's debug level, which its operator turns on (--log-level debug).
 	Debug bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
-	// Create the socket in this network namespace (a path such as /run/netns/blue).
+	// Create the socket in this network namespace: an absolute path, such as
+	// /run/netns/blue ({invalid, netns} otherwise).
 	Netns         string `protobuf:"bytes,9,opt,name=netns,proto3" json:"netns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
