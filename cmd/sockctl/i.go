@@ -294,9 +294,9 @@ func iCell(f socketFacts, key string) string {
 		}
 		return i.GetOwner()
 	case "local_address":
-		return iAddress(f.local, iProtocol(i))
+		return iAddress(f.local, tcpServiceName)
 	case "remote_address":
-		return iAddress(f.peer, iProtocol(i))
+		return iAddress(f.peer, tcpServiceName)
 	case "recv":
 		return strconv.FormatUint(i.GetCounters().GetReadByte(), 10)
 	case "sent":
@@ -325,9 +325,9 @@ func iProtocol(i *sockdv1.SocketInfo) string {
 }
 
 // iAddress is fmt_sockaddr: *:Port for any, localhost:Port for loopback,
-// ADDR:Port otherwise, local:Path; the port as "service (Port)" when the
-// services database names it for the protocol.
-func iAddress(sa *sockdv1.SockAddr, protocol string) string {
+// ADDR:Port otherwise, local:Path; the port as "service (Port)" when
+// service names it.
+func iAddress(sa *sockdv1.SockAddr, service func(port uint32) (string, bool)) string {
 	var host string
 	var port uint32
 	switch fam := sa.GetFamily().(type) {
@@ -355,14 +355,10 @@ func iAddress(sa *sockdv1.SockAddr, protocol string) string {
 	case ip == netip.MustParseAddr("127.0.0.1") || ip == netip.IPv6Loopback():
 		host = "localhost"
 	}
-	return host + ":" + iPort(port, strings.ToLower(protocol))
-}
-
-func iPort(port uint32, protocol string) string {
-	if name, ok := serviceName(port, protocol); ok {
-		return fmt.Sprintf("%s (%d)", name, port)
+	if name, ok := service(port); ok {
+		return fmt.Sprintf("%s:%s (%d)", host, name, port)
 	}
-	return strconv.FormatUint(uint64(port), 10)
+	return host + ":" + strconv.FormatUint(uint64(port), 10)
 }
 
 // iStates is fmt_states.
@@ -407,10 +403,11 @@ var services = sync.OnceValue(func() map[string]string {
 	return parseServices(bufio.NewScanner(f))
 })
 
-// serviceName is getservbyport: the name of port/protocol in the services
-// database, if it has one.
-func serviceName(port uint32, protocol string) (string, bool) {
-	name, ok := services()[strconv.FormatUint(uint64(port), 10)+"/"+protocol]
+// tcpServiceName is the name of port/tcp in the services database, if it
+// has one: Erlang names a port with getnameinfo, which looks a port up as
+// TCP's unless told it is a datagram's (NI_DGRAM), whatever the socket.
+func tcpServiceName(port uint32) (string, bool) {
+	name, ok := services()[strconv.FormatUint(uint64(port), 10)+"/tcp"]
 	return name, ok
 }
 

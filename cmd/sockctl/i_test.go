@@ -104,10 +104,15 @@ func TestIAddressAndProtocol(t *testing.T) {
 		{&sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{}}}, "local:"},
 		{nil, " "},
 	}
+	none := func(uint32) (string, bool) { return "", false }
 	for _, c := range cases {
-		if got := iAddress(c.sa, "PROTO-WITHOUT-SERVICES"); got != c.want {
+		if got := iAddress(c.sa, none); got != c.want {
 			t.Errorf("iAddress(%v) = %q, want %q", c.sa, got, c.want)
 		}
+	}
+	http := func(port uint32) (string, bool) { return "http", port == 80 }
+	if got := iAddress(inet4("127.0.0.1", 80), http); got != "localhost:http (80)" {
+		t.Errorf("a named port: %q", got)
 	}
 	seq := &sockdv1.SocketInfo{Type: sockdv1.Type_TYPE_SEQPACKET}
 	if got := iProtocol(seq); got != "UNKNOWN" {
