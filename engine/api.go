@@ -330,15 +330,16 @@ type Limiter interface {
 	ReleaseSocket()
 }
 
-// A RequestLimiter is a Caller whose nowait requests are bounded across
-// sockets: each request a nowait call leaves in a lane (answered select or
-// completion) holds a place from ReserveRequest until it retires, however
-// it ends (retried, completed, aborted, cancelled, dropped, replaced). The
-// place is taken before the call's first attempt, so a refused call
-// changes nothing; a call that replaces the caller's own request in that
-// lane (rule 2) takes over the request's place instead and is never
-// refused. Both methods may be called with socket locks held: they must not
-// call into the engine or block.
+// A RequestLimiter is a Caller whose requests that wait are bounded across
+// sockets: a call that may wait (a timeout other than nowait or 0) holds a
+// place from ReserveRequest while it runs, and so does each request a
+// nowait call leaves in a lane (answered select or completion) until it
+// retires, however it ends (retried, completed, aborted, cancelled,
+// dropped, replaced). The place is taken before the call's first attempt,
+// so a refused call changes nothing; a call that replaces the caller's own
+// request in that lane (rule 2) takes over the request's place instead and
+// is never refused. Both methods may be called with socket locks held: they
+// must not call into the engine or block.
 type RequestLimiter interface {
 	Caller
 	// ReserveRequest takes a place, or answers the error the call returns

@@ -427,8 +427,8 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 
 	// mine is this call's place in the lane while it parks (blocking calls).
 	var mine *waiter
-	// place is a nowait call's RequestLimiter place, given to the request
-	// it leaves in the lane, if any.
+	// place is the call's RequestLimiter place: held while a call that may
+	// wait runs, given to the request a nowait call leaves in the lane.
 	var place requestPlace
 	defer place.release()
 	// replaced is the caller's own earlier requestor (rule 2), settled once
@@ -443,22 +443,21 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 	switch cur := l.current; {
 	case cur == nil:
 		// Rule 1: try at once.
-		if t.Kind == WaitNowait {
+		if t.Kind == WaitNowait || t.MayWait() {
 			if place, err = reservePlace(c); err != nil {
 				return nil, err
 			}
 		}
 	case cur.nowaitOf(c):
-		// Rule 2: the current requestor calls again; its select is replaced.
+		// Rule 2: the current requestor calls again; its select is
+		// replaced, and its place is this call's.
 		l.current = nil
 		replaced = cur
-		if t.Kind == WaitNowait {
-			place.inherit(cur)
-		}
+		place.inherit(cur)
 	default:
 		// Rule 3: someone else holds the lane; no syscall.
 		var sel *SelectInfo
-		if mine, sel, err = s.queueBehind(ctx, sd, l, c, op, t, j, deadline, &out); mine == nil {
+		if mine, sel, err = s.queueBehind(ctx, sd, l, c, op, t, j, deadline, &place, &out); mine == nil {
 			return sel, err
 		}
 	}
@@ -513,8 +512,9 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 // lane refuses the call, a nowait call is queued and answered select, a
 // poll times out, and a blocking call queues and waits for its turn. It
 // returns the call's waiter, now current, when the call goes on to its
-// attempt, or else (mine nil) the call's answer.
-func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, op Op, t Timeout, j job, deadline time.Time, out *outbox) (mine *waiter, sel *SelectInfo, err error) {
+// attempt, or else (mine nil) the call's answer. A blocking call takes its
+// place (RequestLimiter) into place, which holds it while the call runs.
+func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, op Op, t Timeout, j job, deadline time.Time, place *requestPlace, out *outbox) (mine *waiter, sel *SelectInfo, err error) {
 	if l.exclusive {
 		if b, ok := j.(busyReporter); ok {
 			return nil, nil, b.busy()
@@ -544,6 +544,9 @@ func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, o
 			s.logDebug("queued", "op", op, "caller", c.CallerID(), "handle", w.handle)
 		}
 		return nil, w.selectInfo(), nil
+	}
+	if *place, err = reservePlace(c); err != nil {
+		return nil, nil, err
 	}
 	mine = s.newWaiter(c, op, t, nil)
 	l.push(mine)

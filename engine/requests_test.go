@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,10 +35,11 @@ func TestNowaitRequestsHoldTheirCallersPlaces(t *testing.T) {
 	a1, b1 := pair(t, e, c, unix.AF_INET)
 	a2, b2 := pair(t, e, c, unix.AF_INET)
 	a3, b3 := pair(t, e, c, unix.AF_INET)
+	peer := newRecorder("peer") // sends for the peers, under no limit
 
 	// Rule 1: a recv that waits holds a place; one that answers at once
 	// holds none.
-	mustSend(t, a3, c, "there")
+	mustSend(t, a3, peer, "there")
 	eventually(t, "data", func() bool { return len(b3.Recv(bg, c, 5, unix.MSG_PEEK, poll).Data) == 5 })
 	if r := b3.Recv(bg, c, 5, 0, nowait); string(r.Data) != "there" || r.Select != nil {
 		t.Fatalf("nowait recv of data that is there: %+v", r)
@@ -50,7 +52,7 @@ func TestNowaitRequestsHoldTheirCallersPlaces(t *testing.T) {
 	wantRequests(t, c, 2, "two waiting recvs")
 
 	// Past the limit: refused, and the bytes there stay there.
-	mustSend(t, a3, c, "kept")
+	mustSend(t, a3, peer, "kept")
 	eventually(t, "data", func() bool { return len(b3.Recv(bg, c, 4, unix.MSG_PEEK, poll).Data) == 4 })
 	r := b3.Recv(bg, c, 10, 0, nowait)
 	wantQuota(t, r.Err, "a third nowait recv")
@@ -60,9 +62,18 @@ func TestNowaitRequestsHoldTheirCallersPlaces(t *testing.T) {
 	if r := b3.Recv(bg, c, 10, 0, poll); string(r.Data) != "kept" {
 		t.Fatalf("after the refusal the socket holds %q, want %q", r.Data, "kept")
 	}
-	// A blocking call takes no place here (its server counts it).
+	// A poll never waits and takes no place; a call that may wait does,
+	// unless it replaces the caller's own request (below).
 	if r := b3.Recv(bg, c, 10, 0, poll); !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("a poll at the limit: %+v", r)
+	}
+	wantQuota(t, b3.Recv(bg, c, 10, 0, within(time.Millisecond)).Err, "a timed recv at the limit")
+	if r := b2.Recv(bg, c, 10, 0, within(time.Millisecond)); !errors.Is(r.Err, ErrTimeout) {
+		t.Fatalf("a timed recv replacing the caller's own request at the limit: %+v", r)
+	}
+	wantRequests(t, c, 1, "a timed recv that replaced a request and timed out")
+	if r := b2.Recv(bg, c, 10, 0, withHandle(2)); r.Select == nil {
+		t.Fatalf("recv: %+v", r)
 	}
 
 	// Rule 2 at the limit: the caller's own request is replaced, in
@@ -89,13 +100,13 @@ func TestNowaitRequestsHoldTheirCallersPlaces(t *testing.T) {
 
 	// A completion gives its place back; the queued request becomes
 	// current (armed: the completion took the bytes) and keeps its own.
-	mustSend(t, a1, c, "one")
+	mustSend(t, a1, peer, "one")
 	c.expect(t, EventCompletion, 11)
 	wantRequests(t, c, 1, "a completed request")
 	wantRequests(t, d, 1, "a queued request made current")
 
 	// A select's retry that gets its data ends the request.
-	mustSend(t, a2, c, "two")
+	mustSend(t, a2, peer, "two")
 	c.expect(t, EventSelect, 2)
 	if r := b2.Recv(bg, c, 0, 0, withHandle(2)); string(r.Data) != "two" || r.Select != nil {
 		t.Fatalf("the retry: %+v", r)
@@ -118,7 +129,7 @@ func TestNowaitRequestsHoldTheirCallersPlaces(t *testing.T) {
 
 	// select_read: a read that got data and waits on holds its place.
 	b3.SetSelectRead(true)
-	mustSend(t, a3, c, "more")
+	mustSend(t, a3, peer, "more")
 	eventually(t, "data", func() bool { return len(b3.Recv(bg, c, 4, unix.MSG_PEEK, poll).Data) == 4 })
 	if r := b3.Recv(bg, c, 0, 0, withHandle(5)); len(r.Data) == 0 || r.Select == nil {
 		t.Fatalf("recv with select_read: %+v", r)

@@ -262,3 +262,28 @@ func TestSendContinuedKeepsTheLane(t *testing.T) {
 	a.expectNone(t)
 	wantErr(t, cl.Send(bg, a, []byte("5"), 0, infinity).Err, ErrClosed)
 }
+
+// At its caller's limit a send's parts keep one place between them: each
+// part takes over the place of the request the last one kept.
+func TestSendContinuedAtTheLimit(t *testing.T) {
+	e := newEngine(t, Config{})
+	a := newRecorder("a")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	a.requestQuota = 1
+	for i, part := range []string{"1", "2", "3"} {
+		r := cl.SendContinued(bg, a, []byte(part), 0, infinity)
+		if r.Err != nil || r.Select == nil {
+			t.Fatalf("part %d at the limit: %+v, want it sent and the lane kept", i+1, r)
+		}
+		if n := a.requests.Load(); n != 1 {
+			t.Fatalf("part %d: %d places held, want 1", i+1, n)
+		}
+	}
+	if r := cl.Send(bg, a, []byte("4"), 0, infinity); r.Err != nil || r.Select != nil {
+		t.Fatalf("the last part: %+v", r)
+	}
+	wantRequests(t, a, 0, "a send's last part")
+	if got := string(<-drain(sv, a, 4)); got != "1234" {
+		t.Fatalf("the peer read %q", got)
+	}
+}

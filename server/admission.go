@@ -14,20 +14,20 @@ type admission struct {
 	sess     *Session
 	reserved int  // completion bytes (admitNowait)
 	inFlight int  // a waiting call's bytes (admitWaiting)
-	waiting  bool // a pending-operations place (takeWaiting)
+	waiting  bool // a stream's pending-operations place (takeWaiting)
 	inCall   bool // a call that may run for long keeps its session in use
 }
 
-// admit admits a call of sess that may wait or answer later: a place among
-// its principal's waiting operations (takeWaiting), and for a nowait call
-// the room in its event backlog and completion bytes (admitNowait; reserve
-// is asked only of a completion-mode call).
+// admit admits a call of sess that may wait or answer later: for a nowait
+// call the room in its event backlog and completion bytes (admitNowait;
+// reserve is asked only of a completion-mode call), for one that may wait
+// what it keeps while it waits (admitWaiting). Its place among the
+// principal's pending operations is the engine's to take
+// (Session.ReserveRequest), which knows whether the call replaces the
+// session's own request.
 func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (admission, error) {
-	waiting, err := s.takeWaiting(sess, &t)
-	if err != nil {
-		return admission{}, err
-	}
-	a := admission{s: s, sess: sess, waiting: waiting}
+	a := admission{s: s, sess: sess}
+	var err error
 	if a.reserved, err = s.admitNowait(sess, t, reserve); err != nil {
 		a.done()
 		return admission{}, err
@@ -145,19 +145,15 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	return t
 }
 
-// takeWaiting takes, for an operation of sess that may wait (t neither
-// nowait nor a poll; t nil for pipes and relays, which always do), a place
-// under its principal's pending_operations quota, or refuses the operation
-// with RESOURCE_EXHAUSTED; took says whether the admission's done must
-// give the place back. (A nowait call's place is the engine's to take, for
-// the request it may leave: Session.ReserveRequest.) Only principals with a
-// quota are counted, so that the others' calls (the daemon's own user's,
-// root's) pay one lookup and no shared write; an operation admitted
-// uncounted stays so if a reloaded policy sets a quota meanwhile.
-func (s *Service) takeWaiting(sess *Session, t *engine.Timeout) (took bool, err error) {
-	if t != nil && !t.MayWait() {
-		return false, nil
-	}
+// takeWaiting takes, for a pipe or relay of sess, a place under its
+// principal's pending_operations quota, or refuses it with
+// RESOURCE_EXHAUSTED; took says whether the admission's done must give the
+// place back. (A call's place is the engine's to take:
+// Session.ReserveRequest.) Only principals with a quota are counted, so
+// that the others' streams (the daemon's own user's, root's) pay one lookup
+// and no shared write; a stream admitted uncounted stays so if a reloaded
+// policy sets a quota meanwhile.
+func (s *Service) takeWaiting(sess *Session) (took bool, err error) {
 	quota := s.policy().quotasFor(sess.principal).pending
 	if quota == 0 {
 		return false, nil
@@ -175,7 +171,7 @@ const pendingOperations = "pending operations per principal"
 // session in use while it runs; the admission's done gives its place back
 // when it ends.
 func (s *Service) admitStream(sess *Session) (admission, error) {
-	took, err := s.takeWaiting(sess, nil)
+	took, err := s.takeWaiting(sess)
 	if err != nil {
 		return admission{}, err
 	}

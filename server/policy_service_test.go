@@ -563,6 +563,17 @@ func TestPendingOperationsQuota(t *testing.T) {
 	if r, err = l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
 		t.Fatalf("the request's caller calling again at the quota: %v %v", r, err)
 	}
+	// So may a call that waits: it takes the request's place.
+	timed := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 50}}
+	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: timed}); err != nil || r.GetError().GetKind() != sockdv1.SocketError_KIND_TIMEOUT {
+		t.Fatalf("a timed recv replacing the session's request at the quota: %v %v, want its timeout", r, err)
+	}
+	if waiting() != 1 {
+		t.Fatalf("%d places taken after the timed recv, want the other recv's", waiting())
+	}
+	if r, err = l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: c.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("a nowait recv within the quota: %v %v", r, err)
+	}
 	if _, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: c.ID(), Info: r.GetAsync()}); err != nil {
 		t.Fatal(err)
 	}

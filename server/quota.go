@@ -112,11 +112,13 @@ func (s *Session) ReserveSocket() error {
 
 var _ engine.RequestLimiter = (*Session)(nil)
 
-// ReserveRequest implements engine.RequestLimiter: a request a nowait call
-// leaves in a lane counts among its principal's pending operations, as a
-// call that waits does (takeWaiting). Else only sessions × sockets × lanes
-// would bound them: a million requests for one principal under the
-// default quotas.
+// ReserveRequest implements engine.RequestLimiter: a call that waits, and a
+// request a nowait call leaves in a lane, count among the principal's
+// pending operations, as pipes and relays do (takeWaiting). The engine
+// takes the place, since only it knows whether a call replaces the
+// session's own request (which takes that one's place); and only it sees
+// nowait requests, which else only sessions × sockets × lanes would bound:
+// a million for one principal under the default quotas.
 func (s *Session) ReserveRequest() (counted bool, err error) {
 	quota := s.manager.policy().quotasFor(s.principal).pending
 	if quota == 0 {
