@@ -224,6 +224,36 @@ func (c *Client) outOfReach() (since time.Time, known bool) {
 	return time.Time{}, true
 }
 
+// endIfOutOfReach ends ctx with errGraceLost once the connection to the
+// daemon has been lost for longer than grace, until stop is called: a call
+// that waits for the daemon to come back (WaitForReady) would wait for ever
+// for a session the daemon no longer keeps. A connection the Client does
+// not watch (NewWithConn) is never given up on.
+func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCauseFunc, grace time.Duration) (stop func()) {
+	if c.conn == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(min(grace/4, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if since, _ := c.outOfReach(); !since.IsZero() && time.Since(since) >= grace {
+					cancel(errGraceLost)
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // NewWithConn returns a Client that uses an existing connection, such as one
 // with custom interceptors or an in-process transport. Close leaves the
 // connection open: it belongs to the caller.

@@ -24,7 +24,8 @@ type Msg struct {
 // calls of that size, one after the other, within t as a whole, as Erlang's
 // send loops until all is sent: each but the last continues the send
 // (SendRequest.continues), so that the session stays the socket's writer
-// between them and no other writer's bytes come in between. The response
+// between them and no other session's bytes come in between (the session's
+// own concurrent sends on the socket may: it is one writer). The response
 // counts them all, and on a socket error or a timeout says what was sent
 // before it. If an RPC fails after some calls went out, the response is
 // returned with the error and counts what the calls that answered sent: the
@@ -46,13 +47,18 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		deadline = time.Now().Add(time.Duration(t.millis) * time.Millisecond)
 	}
 	var (
-		sent uint64
-		kept *sockdv1.AsyncInfo // the writer's place the last part kept
+		sent      uint64
+		continued bool // a part that continues the send went out: the daemon may keep the session the writer
 	)
-	// A send that stops before its last part gives the place back.
+	// A send that stops before its last part gives the writer's place back
+	// with a send of nothing that waits for nothing: it replaces the
+	// session's own kept request (rule 2), also one the daemon kept for a
+	// part whose answer was lost; another writer's place it leaves alone.
 	defer func() {
-		if kept != nil {
-			s.Cancel(context.WithoutCancel(ctx), id, kept)
+		if continued {
+			release, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+			defer cancel()
+			s.sendPart(release, id, nil, Millis(0), flags, false)
 		}
 	}()
 	for len(data) > 0 {
@@ -60,14 +66,15 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		if !deadline.IsZero() {
 			t = Millis(max(0, time.Until(deadline).Milliseconds()))
 		}
-		resp, err := s.sendPart(ctx, id, piece, t, flags, len(piece) < len(data))
+		more := len(piece) < len(data)
+		continued = continued || more
+		resp, err := s.sendPart(ctx, id, piece, t, flags, more)
 		if resp == nil { // the call failed
 			if sent > 0 {
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
 			}
 			return nil, err
 		}
-		kept = resp.GetAsync()
 		resp.Async = nil
 		sent += resp.GetBytesSent()
 		data = data[resp.GetBytesSent():]
@@ -76,6 +83,7 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 			return resp, err
 		}
 	}
+	continued = false // the last part, not continuing, ended the send
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
 }
 

@@ -3,7 +3,13 @@ package client
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A send that is one call refuses more than MaxCallData bytes before the
@@ -24,5 +30,58 @@ func TestOneCallSendsRefuseTooMuchData(t *testing.T) {
 	}
 	if _, err := s.Send(ctx, "id", big, Nowait(0)); !errors.As(err, &tooLarge) {
 		t.Errorf("nowait Send: %v", err)
+	}
+}
+
+// partsDaemon answers a stream socket's Info, takes a send's first part
+// (keeping the session the writer, as the daemon does for a part that
+// continues), fails the second as a lost connection would, and records
+// every Send request.
+type partsDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+	mu    sync.Mutex
+	sends []*sockdv1.SendRequest
+}
+
+func (d *partsDaemon) Info(context.Context, *sockdv1.InfoRequest) (*sockdv1.InfoResponse, error) {
+	return &sockdv1.InfoResponse{Info: &sockdv1.SocketInfo{Type: sockdv1.Type_TYPE_STREAM}}, nil
+}
+
+func (d *partsDaemon) Send(_ context.Context, r *sockdv1.SendRequest) (*sockdv1.SendResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sends = append(d.sends, r)
+	switch len(d.sends) {
+	case 1:
+		return &sockdv1.SendResponse{BytesSent: uint64(len(r.GetData())), Async: &sockdv1.AsyncInfo{Handle: 9}}, nil
+	case 2:
+		return nil, status.Error(codes.Unavailable, "connection lost")
+	}
+	return &sockdv1.SendResponse{}, nil
+}
+
+// A large send that stops after a part that continued it gives the
+// writer's place back, by a send of nothing that waits for nothing (the
+// daemon may have kept the place for a part whose answer was lost, under a
+// handle the client never saw); a send that ends with its last part sends
+// nothing more.
+func TestLargeSendGivesTheWriterBack(t *testing.T) {
+	d := &partsDaemon{}
+	s := &Session{client: dialFake(t, d), id: "s"}
+	data := make([]byte, 2*MaxSendData+1)
+	resp, err := s.Send(context.Background(), "id", data, Infinity)
+	if status.Code(err) != codes.Unavailable || resp.GetBytesSent() != MaxSendData {
+		t.Fatalf("a send failing at its second part: %v %v", resp, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.sends) != 3 {
+		t.Fatalf("%d Send calls, want the two parts and a release", len(d.sends))
+	}
+	if !d.sends[0].GetContinues() || !d.sends[1].GetContinues() {
+		t.Error("the parts before the last do not continue the send")
+	}
+	if r := d.sends[2]; len(r.GetData()) != 0 || r.GetContinues() || r.GetTimeout().GetMillis() != 0 || r.GetTimeout().GetKind() == nil {
+		t.Errorf("the release: %v, want a send of nothing with timeout 0", r)
 	}
 }

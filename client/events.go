@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -15,8 +16,14 @@ import (
 )
 
 // ErrSessionEnded ends an EventStream whose session ended: the daemon sent
-// every event the session still held and closed the stream.
+// every event the session still held and closed the stream; or the daemon
+// was out of reach for longer than the session's grace, which it keeps a
+// session without a stream for (the error says so).
 var ErrSessionEnded = errors.New("session ended")
+
+// errGraceLost is why a wait for the daemon ends once it has been out of
+// reach for longer than the session's grace.
+var errGraceLost = fmt.Errorf("%w: the daemon was out of reach for longer than the session's grace", ErrSessionEnded)
 
 // Reconnect backoff: short at first (a daemon restarting its listener, a
 // blip), then slower so an absent daemon is not hammered.
@@ -48,9 +55,10 @@ type EventStream struct {
 
 // Events starts streaming the session's events with a sequence greater than
 // after (0: all that the daemon still holds). It runs until ctx ends, Close is
-// called, the session ends, or the daemon answers with an error that a retry
-// cannot cure, such as ABORTED when another stream for the session replaced
-// this one. The daemon delivers a session's events to one stream at a time.
+// called, the session ends (or the daemon is out of reach for longer than
+// the session's grace: ErrSessionEnded), or the daemon answers with an
+// error that a retry cannot cure, such as ABORTED when another stream for
+// the session replaced this one. The daemon delivers a session's events to one stream at a time.
 func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
 	ctx, cancel := context.WithCancel(ctx)
 	es := &EventStream{
@@ -129,14 +137,20 @@ func (es *EventStream) run(ctx context.Context, s *Session) {
 // reports whether anything arrived, so that a connection that worked for a
 // while restarts the backoff.
 func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	// WaitForReady: while the daemon is unreachable, gRPC's own reconnect
-	// backoff paces the retries, and the call proceeds once it is back.
+	// backoff paces the retries, and the call proceeds once it is back,
+	// unless the session's grace has passed meanwhile.
+	attached := s.client.endIfOutOfReach(ctx, cancel, s.graceOrDefault())
 	stream, err := s.api().Events(s.OutgoingContext(ctx),
 		&sockdv1.EventsRequest{SessionId: s.id, AfterSequence: es.last.Load()},
 		grpc.WaitForReady(true))
+	attached()
 	if err != nil {
+		if context.Cause(ctx) == errGraceLost {
+			return false, errGraceLost
+		}
 		return false, err
 	}
 	for {

@@ -241,3 +241,36 @@ func TestEventsLastNeverAhead(t *testing.T) {
 		}
 	}
 }
+
+// quietDaemon holds every event stream open until it is stopped.
+type quietDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+}
+
+func (quietDaemon) Events(_ *sockdv1.EventsRequest, stream grpc.ServerStreamingServer[sockdv1.EventsResponse]) error {
+	<-stream.Context().Done()
+	return stream.Context().Err()
+}
+
+// A daemon gone for longer than the session's grace (it crashed, or could
+// not be reached meanwhile) keeps no session: the stream ends, rather than
+// wait for ever for it to come back.
+func TestEventsEndOnceTheDaemonIsGoneLongerThanTheGrace(t *testing.T) {
+	c, stop := dialStoppableFake(t, quietDaemon{})
+	s := &Session{client: c, id: "s", grace: 400 * time.Millisecond}
+	es := s.Events(context.Background(), 0)
+	defer es.Close()
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	select {
+	case _, open := <-es.C():
+		if open {
+			t.Fatal("an event from a quiet daemon")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the event stream still waits 5 s after the daemon went, with a grace of 400 ms")
+	}
+	if !errors.Is(es.Err(), ErrSessionEnded) {
+		t.Errorf("the stream ended with %v, want ErrSessionEnded", es.Err())
+	}
+}

@@ -196,9 +196,9 @@ func (l *Listener) acceptError(err error) error {
 //
 // A daemon out of reach, or slower than closePrompt, does not hold Close:
 // the socket's close goes on in the background, waiting the outage out for
-// as long as the session's grace keeps the socket there, within 10 s (so
-// that peers are refused once the daemon is back, not left queued on a
-// socket no one accepts from), or until the Client is closed: Client.Close
+// as long as the session's grace keeps the socket there (so that peers are
+// refused once the daemon is back, not left queued on a socket no one
+// accepts from), each call within 10 s, or until the Client is closed: Client.Close
 // ends that wait (not a close call in progress); Session.Close waits for it,
 // as its own call needs the daemon back. Conn and PacketConn close their
 // sockets the same way.

@@ -24,6 +24,9 @@ type refusingDaemon struct {
 	sockdv1.UnimplementedSocketServiceServer
 	reason                   string
 	accepts, closes, streams atomic.Int32
+	// closesFrom, if set, is when Close starts to succeed.
+	closesFrom time.Time
+	closed     atomic.Bool
 }
 
 func (d *refusingDaemon) refusal() error {
@@ -41,6 +44,10 @@ func (d *refusingDaemon) Accept(context.Context, *sockdv1.AcceptRequest) (*sockd
 
 func (d *refusingDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
 	d.closes.Add(1)
+	if !d.closesFrom.IsZero() && time.Now().After(d.closesFrom) {
+		d.closed.Store(true)
+		return &sockdv1.CloseResponse{}, nil
+	}
 	return nil, d.refusal()
 }
 
@@ -53,12 +60,27 @@ func (d *refusingDaemon) Events(*sockdv1.EventsRequest, grpc.ServerStreamingServ
 // of grace on a Client dialled to it.
 func listenerOn(t *testing.T, d *refusingDaemon, grace time.Duration) *Listener {
 	t.Helper()
+	c := dialFake(t, d)
+	lctx, lcancel := context.WithCancel(context.Background())
+	return &Listener{sess: &Session{client: c, id: "s", grace: grace}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+}
+
+// dialFake serves d on a unix socket and returns a Client dialled to it.
+func dialFake(t *testing.T, d sockdv1.SocketServiceServer) *Client {
+	t.Helper()
+	c, _ := dialStoppableFake(t, d)
+	return c
+}
+
+// dialStoppableFake is dialFake, with a stop that ends the server at once.
+func dialStoppableFake(t *testing.T, d sockdv1.SocketServiceServer) (*Client, func()) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "d.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(32 << 20))
 	sockdv1.RegisterSocketServiceServer(g, d)
 	go g.Serve(ln)
 	t.Cleanup(g.Stop)
@@ -69,8 +91,7 @@ func listenerOn(t *testing.T, d *refusingDaemon, grace time.Duration) *Listener 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	lctx, lcancel := context.WithCancel(context.Background())
-	return &Listener{sess: &Session{client: c, id: "s", grace: grace}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	return c, g.Stop
 }
 
 // waitDrained waits for the background closes of l's session.
@@ -149,4 +170,20 @@ func TestListenerPacesRefusalsOverALiveConnection(t *testing.T) {
 		t.Errorf("the background close called %d times in a second", n)
 	}
 	waitDrained(t, l)
+}
+
+// A close that meets a daemon out of reach calls again for as long as the
+// session's grace may keep the socket, not only for one call's time.
+func TestCloseWaitsOutAnOutageLongerThanACall(t *testing.T) {
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 200 * time.Millisecond
+	d := &refusingDaemon{closesFrom: time.Now().Add(time.Second)}
+	l := listenerOn(t, d, 5*time.Second)
+	if err := l.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	waitDrained(t, l)
+	if !d.closed.Load() {
+		t.Errorf("the close gave up after %d calls, before the daemon took it", d.closes.Load())
+	}
 }

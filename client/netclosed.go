@@ -45,28 +45,26 @@ func asNetClosed(err error) error {
 	return fmt.Errorf("%w (%w)", net.ErrClosed, err)
 }
 
-// closeSocket is an adapter's final close of its daemon socket, within
-// closeTimeout (closeSocketWithin).
+// closeSocket is an adapter's final close of its daemon socket, each call
+// within closeTimeout. While the daemon is out of reach it calls again, for
+// as long as the session's grace may keep the socket there: a close lost to
+// an outage would leave the socket open, its peer waiting. A socket already
+// gone (closed, its session ended) or a daemon shutting down counts as
+// closed, and so does a Client closed meanwhile, which leaves its sockets to
+// their sessions' end; the waits, not a call in progress, end with the
+// Client.
 func (s *Session) closeSocket(id string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	grace := s.graceOrDefault()
+	ctx, cancel := context.WithTimeout(context.Background(), grace+closeTimeout)
 	defer cancel()
-	return s.closeSocketWithin(ctx, id)
-}
-
-// closeSocketWithin closes the daemon socket within ctx. While the daemon is
-// out of reach and the session's grace may keep the socket there it calls
-// again: a close lost to an outage would leave the socket open, its peer
-// waiting. A socket already gone (closed, its session ended) or a daemon
-// shutting down counts as closed, and so does a Client closed meanwhile,
-// which leaves its sockets to their sessions' end; the waits, not a call in
-// progress, end with the Client.
-func (s *Session) closeSocketWithin(ctx context.Context, id string) error {
 	waits, stop := s.client.unlessClosing(ctx)
 	defer stop()
-	outage := newOutage(s.graceOrDefault())
+	outage := newOutage(grace)
 	for {
 		start := time.Now()
-		_, err := s.CloseSocket(ctx, id)
+		call, end := context.WithTimeout(ctx, closeTimeout)
+		_, err := s.CloseSocket(call, id)
+		end()
 		switch {
 		case err == nil, socketGone(err), ErrorReason(err) == ReasonDraining, s.client.isClosed():
 			return nil

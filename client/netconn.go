@@ -420,8 +420,9 @@ func (c *Conn) Close() error {
 // returns net.ErrClosed at once, and so does every later call. The close message waits for a send in
 // progress and for the stream's flow control, as a TCP close lingers, for
 // up to the linger time; past it, or when the stream is already broken, the
-// stream is cancelled and the socket closed with a call of its own (bounded
-// by 10 s more), and what had not reached the daemon is lost.
+// stream is cancelled and the socket closed with a call of its own (as a
+// Listener's Close does, through an outage too), and what had not reached
+// the daemon is lost.
 //
 // By default (SetLinger < 0) Close returns once the daemon has closed the
 // socket or, when that takes longer than closePrompt (the bytes wait for a
@@ -477,7 +478,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		// timeout); one the pipe's close already closed is gone.
 		c.setDaemonLingerWithin(ctx, &sockdv1.Linger{Onoff: false})
 	}
-	return c.sess.closeSocketWithin(ctx, c.id)
+	return c.sess.closeSocket(c.id)
 }
 
 // SetLinger is net.TCPConn's: how Close treats data not yet sent, in both

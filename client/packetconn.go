@@ -115,7 +115,8 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		p.mu.Lock()
 		moved := p.readMoved // taken with the deadline: a move after cancels it
-		t, err := p.timeout(p.readDeadline, "read")
+		deadline := p.readDeadline
+		t, err := p.timeout(deadline, "read")
 		p.mu.Unlock()
 		if err != nil {
 			return 0, nil, err
@@ -125,8 +126,8 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		switch {
 		case err != nil && moved.Err() != nil:
 			continue // the deadline moved earlier while it waited
-		case outOfReach(err) && !p.isClosed() && outage.waitOut(moved, p.sess.client, start):
-			continue
+		case outOfReach(err) && !p.isClosed() && p.waitOut(outage, moved, deadline, start):
+			continue // the daemon is back, or the deadline has come: the next round says which
 		case errors.Is(err, ErrTimeout) && !p.readDeadlinePassed():
 			continue // moved later or cleared while it waited
 		case err != nil:
@@ -135,6 +136,20 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		n := copy(b, resp.GetData())
 		return n, NetAddr(p.network, resp.GetSource()), nil
 	}
+}
+
+// waitOut is outage.waitOut for a read begun at start, ended also by the
+// read's deadline, if set, or its move: true when the read should go on
+// (the daemon may be back, or the deadline has passed or moved, which the
+// next round answers).
+func (p *PacketConn) waitOut(outage *outage, moved context.Context, deadline, start time.Time) bool {
+	ctx := moved
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(moved, deadline)
+		defer cancel()
+	}
+	return outage.waitOut(ctx, p.sess.client, start) || ctx.Err() != nil
 }
 
 // readDeadlinePassed reports whether the read deadline is set and past.

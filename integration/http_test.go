@@ -1112,3 +1112,26 @@ func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
 		t.Errorf("ReadFrom across an outage: %v", err)
 	}
 }
+
+// TestReadFromDeadlineDuringAnOutage: a ReadFrom waiting out an outage
+// still ends at its deadline, with os.ErrDeadlineExceeded.
+func TestReadFromDeadlineDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	s := clientSessionOn(t, proxy.addr(), time.Minute)
+	p, err := s.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	outage := goCall(func() bool { proxy.refuseFor(3 * time.Second); return true })
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	p.SetReadDeadline(start.Add(1500 * time.Millisecond))
+	_, _, err = p.ReadFrom(make([]byte, 16))
+	took := time.Since(start)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || took > 1900*time.Millisecond {
+		t.Errorf("ReadFrom with a 1.5 s deadline during an outage: %v after %v, want a timeout at the deadline", err, took)
+	}
+	await(t, "the outage", outage)
+}

@@ -357,3 +357,44 @@ func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 		t.Fatalf("b's bytes start at %d of the stream, want %d (after all of a's send)", at, len(large))
 	}
 }
+
+// TestCutShortLargeSendLeavesNoWriter: a large send whose context ends
+// between its parts leaves the socket's writer lane free, whatever part the
+// daemon had kept the session the writer after: the next session's send
+// goes through.
+func TestCutShortLargeSendLeavesNoWriter(t *testing.T) {
+	t.Parallel()
+	a, b := newClientSession(t), newClientSession(t)
+	l := tcpListener(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	open, err := a.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := open.GetSocketId()
+	to, _ := client.ParseAddr(l.Addr().String())
+	if _, err := a.Connect(ctx, id, to, client.Infinity); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	go io.Copy(io.Discard, peer)
+
+	data := make([]byte, client.MaxSendData+1)
+	for i := range 30 {
+		cut, stop := context.WithTimeout(ctx, time.Duration(i%15)*time.Millisecond)
+		a.Send(cut, id, data, client.Infinity)
+		stop()
+		eventually(t, "the writer lane free after a send cut short", func() bool {
+			info, err := a.Info(ctx, id)
+			return err == nil && info.GetNumWriters() == 0
+		})
+	}
+	if _, err := b.Send(ctx, id, []byte("b"), client.Millis(2000)); err != nil {
+		t.Fatal(err)
+	}
+}

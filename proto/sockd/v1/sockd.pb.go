@@ -1806,7 +1806,7 @@ type SendRequest struct {
 	// More of this send follows in the caller's next Send on the socket (a
 	// stream send larger than one request, cut in parts): once all of data is
 	// written the session stays the current writer, as after a select it has
-	// been told of, so that no other writer's bytes come between the parts,
+	// been told of, so that no other session's bytes come between the parts,
 	// as none come into one Erlang send. The response's async names that
 	// place; the session's next Send continues there, and a Cancel of it (or
 	// the session's end) lets the next writer go on. Only on a stream socket,
