@@ -664,6 +664,16 @@ func waitListening(t *testing.T, addr string) {
 	}
 }
 
+// requireRoot skips a test that needs the daemon and its clients to run as
+// root (why says what for): the README's test command also runs as an
+// ordinary user, whose own daemon is unrestricted for it but not an admin.
+func requireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: " + why)
+	}
+}
+
 // goCall runs f in a goroutine and returns a channel with its result, for
 // calls that block inside the daemon while the test does something else.
 func goCall[T any](f func() T) <-chan T {

@@ -51,6 +51,9 @@ func TestSockctlSetOptGetOpt(t *testing.T) {
 		{tcp, "tcp", "maxseg", "1000", "1000"},
 		{udp, "udp", "cork", "true", "true"},
 	} {
+		if tc.name == "mark" && os.Geteuid() != 0 {
+			continue // setting it wants CAP_NET_ADMIN
+		}
 		c.ok(t, "setopt", tc.id, tc.level, tc.name, tc.set)
 		if got := c.ok(t, "getopt", tc.id, tc.level, tc.name); got != tc.get {
 			t.Errorf("setopt %s %s %s, then getopt printed %q, want %q", tc.level, tc.name, tc.set, got, tc.get)

@@ -22,6 +22,7 @@ import (
 // SIGHUP reloads the file, and a file that no longer parses leaves the
 // policy in force.
 func TestPolicyFileThroughSockctl(t *testing.T) {
+	requireRoot(t, "its policy restricts root, whom the daemon also makes an admin")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")
 	write := func(doc string) {
@@ -306,6 +307,7 @@ func localPeerOf(t *testing.T, run func(args ...string) (string, string, int)) (
 // it runs, and gives it back when it ends: through the real daemon, with
 // root's own rule bounding root to one.
 func TestPendingOperationsHoldPipes(t *testing.T) {
+	requireRoot(t, "its policy names root's quota")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")
 	doc := "version: 1\nrules:\n  - principals: [\"uid:0\"]\n    unrestricted: true\n    quotas: {pending_operations: 1}\n"

@@ -206,6 +206,7 @@ func TestRegistryAcceptedSockets(t *testing.T) {
 // Reference scenario 41 (reg_s_optional_open_and_close_and_count), levels
 // 3 and 4: the UseRegistry RPC against Open's use_registry.
 func TestRegistryRuntimeDefaultAndOpenOption(t *testing.T) {
+	requireRoot(t, "the daemon-wide use_registry default is an admin's to set")
 	s := newSession(t)
 	t.Cleanup(func() { s.useRegistry(t, true) })
 	for _, global := range []bool{true, false} {
@@ -423,6 +424,7 @@ func TestRegistryBadInput(t *testing.T) {
 // TestGlobalInfoCounts re-expresses api_m_info (1): info/0 answers, and its
 // counts follow the sockets opened and closed.
 func TestGlobalInfoCounts(t *testing.T) {
+	requireRoot(t, "it checks that root is an admin")
 	s := newSession(t)
 	before := s.globalInfo(t)
 	id1 := s.openWith(t, tcp6, new(bool)) // counted even though not registered
@@ -488,6 +490,7 @@ func TestRegistryConcurrentSessions(t *testing.T) {
 }
 
 func TestSockctlRegistryVerbs(t *testing.T) {
+	requireRoot(t, "use-registry is an admin's")
 	c := newSockctl(t)
 	id := c.ok(t, "open", "inet", "stream", "tcp")
 	c.ok(t, "bind", id, "127.0.0.1:0")
@@ -592,6 +595,7 @@ func TestSockctlDaemonVerbsCreateNoSession(t *testing.T) {
 // info/0, and socket:socket_debug/1 the debug flag new sockets get (an open
 // asking for debug gets it either way). Not parallel: the flags are global.
 func TestDebugFlags(t *testing.T) {
+	requireRoot(t, "debug and socket-debug are an admin's")
 	s := newSession(t)
 	ctx, cancel := s.call()
 	defer cancel()
