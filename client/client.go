@@ -227,10 +227,13 @@ func (c *Client) outOfReach() (since time.Time, known bool) {
 // endIfOutOfReach ends ctx with errGraceLost once the connection to the
 // daemon has been lost for longer than grace, until stop is called: a call
 // that waits for the daemon to come back (WaitForReady) would wait for ever
-// for a session the daemon no longer keeps. A connection the Client does
-// not watch (NewWithConn) is never given up on.
+// for a session the daemon no longer keeps. Meanwhile it has gRPC try the
+// daemon again without its growing backoff, so that a daemon back within
+// the grace is reached within it. A grace the client does not know (0: a
+// resumed session) and a connection it does not watch (NewWithConn) are
+// never given up on.
 func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCauseFunc, grace time.Duration) (stop func()) {
-	if c.conn == nil {
+	if c.conn == nil || grace <= 0 {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -244,9 +247,14 @@ func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCause
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if since, _ := c.outOfReach(); !since.IsZero() && time.Since(since) >= grace {
+				since, _ := c.outOfReach()
+				switch {
+				case since.IsZero():
+				case time.Since(since) >= grace:
 					cancel(errGraceLost)
 					return
+				default:
+					c.conn.ResetConnectBackoff()
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/sockd/sockd/internal/pipewire"
@@ -47,18 +48,20 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		deadline = time.Now().Add(time.Duration(t.millis) * time.Millisecond)
 	}
 	var (
-		sent      uint64
-		continued bool // a part that continues the send went out: the daemon may keep the session the writer
+		sent uint64
+		// kept is the handle of the writer's place a continuing part may
+		// have kept, chosen here so that the place can be given back even
+		// when that part's answer was lost; 0 while none can be kept. The
+		// top bit keeps it apart from the daemon's own handles.
+		handle = rand.Uint64() | 1<<63
+		kept   uint64
 	)
-	// A send that stops before its last part gives the writer's place back
-	// with a send of nothing that waits for nothing: it replaces the
-	// session's own kept request (rule 2), also one the daemon kept for a
-	// part whose answer was lost; another writer's place it leaves alone.
+	// A send that stops before its last part gives the writer's place back.
 	defer func() {
-		if continued {
+		if kept != 0 {
 			release, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 			defer cancel()
-			s.sendPart(release, id, nil, Millis(0), flags, false)
+			s.Cancel(release, id, &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_SEND, Handle: kept})
 		}
 	}()
 	for len(data) > 0 {
@@ -67,8 +70,10 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 			t = Millis(max(0, time.Until(deadline).Milliseconds()))
 		}
 		more := len(piece) < len(data)
-		continued = continued || more
-		resp, err := s.sendPart(ctx, id, piece, t, flags, more)
+		if more {
+			kept = handle
+		}
+		resp, err := s.sendPart(ctx, id, piece, t, flags, more, handle)
 		if resp == nil { // the call failed
 			if sent > 0 {
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
@@ -83,7 +88,7 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 			return resp, err
 		}
 	}
-	continued = false // the last part, not continuing, ended the send
+	kept = 0 // the last part, not continuing, took the place and ended the send
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
 }
 
@@ -113,18 +118,20 @@ func fitsOneCall(n int) error {
 }
 
 func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
-	return s.sendPart(ctx, id, data, t, flags, false)
+	return s.sendPart(ctx, id, data, t, flags, false, 0)
 }
 
 // sendPart is send of a part of a stream send that continues when more
-// follows.
-func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool) (*sockdv1.SendResponse, error) {
+// follows, keeping the writer's place under handle.
+func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64) (*sockdv1.SendResponse, error) {
 	if err := fitsOneCall(len(data)); err != nil {
 		return nil, err
 	}
-	return result(s.api().Send(s.OutgoingContext(ctx), &sockdv1.SendRequest{
-		SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(), Continues: more,
-	}))
+	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto()}
+	if more {
+		req.Continues, req.ContinueHandle = true, handle
+	}
+	return result(s.api().Send(s.OutgoingContext(ctx), req))
 }
 
 // SendTo sends a datagram to addr.

@@ -36,11 +36,19 @@ func TestOneCallSendsRefuseTooMuchData(t *testing.T) {
 // partsDaemon answers a stream socket's Info, takes a send's first part
 // (keeping the session the writer, as the daemon does for a part that
 // continues), fails the second as a lost connection would, and records
-// every Send request.
+// every Send and Cancel request.
 type partsDaemon struct {
 	sockdv1.UnimplementedSocketServiceServer
-	mu    sync.Mutex
-	sends []*sockdv1.SendRequest
+	mu      sync.Mutex
+	sends   []*sockdv1.SendRequest
+	cancels []*sockdv1.CancelRequest
+}
+
+func (d *partsDaemon) Cancel(_ context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cancels = append(d.cancels, r)
+	return &sockdv1.CancelResponse{}, nil
 }
 
 func (d *partsDaemon) Info(context.Context, *sockdv1.InfoRequest) (*sockdv1.InfoResponse, error) {
@@ -61,10 +69,9 @@ func (d *partsDaemon) Send(_ context.Context, r *sockdv1.SendRequest) (*sockdv1.
 }
 
 // A large send that stops after a part that continued it gives the
-// writer's place back, by a send of nothing that waits for nothing (the
-// daemon may have kept the place for a part whose answer was lost, under a
-// handle the client never saw); a send that ends with its last part sends
-// nothing more.
+// writer's place back with a Cancel of the handle its parts named (the
+// daemon may have kept the place for a part whose answer was lost), and
+// touches nothing else on the socket.
 func TestLargeSendGivesTheWriterBack(t *testing.T) {
 	d := &partsDaemon{}
 	s := &Session{client: dialFake(t, d), id: "s"}
@@ -75,13 +82,14 @@ func TestLargeSendGivesTheWriterBack(t *testing.T) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.sends) != 3 {
-		t.Fatalf("%d Send calls, want the two parts and a release", len(d.sends))
+	if len(d.sends) != 2 || len(d.cancels) != 1 {
+		t.Fatalf("%d Send and %d Cancel calls, want the two parts and a release", len(d.sends), len(d.cancels))
 	}
-	if !d.sends[0].GetContinues() || !d.sends[1].GetContinues() {
-		t.Error("the parts before the last do not continue the send")
+	h := d.sends[0].GetContinueHandle()
+	if !d.sends[0].GetContinues() || !d.sends[1].GetContinues() || h == 0 || d.sends[1].GetContinueHandle() != h {
+		t.Errorf("the parts before the last do not continue the send under one handle: %v", d.sends)
 	}
-	if r := d.sends[2]; len(r.GetData()) != 0 || r.GetContinues() || r.GetTimeout().GetMillis() != 0 || r.GetTimeout().GetKind() == nil {
-		t.Errorf("the release: %v, want a send of nothing with timeout 0", r)
+	if c := d.cancels[0].GetInfo(); c.GetHandle() != h || c.GetOperation() != sockdv1.Operation_OPERATION_SEND {
+		t.Errorf("the release cancels %v, want the send's handle %d", c, h)
 	}
 }

@@ -56,7 +56,8 @@ type EventStream struct {
 // Events starts streaming the session's events with a sequence greater than
 // after (0: all that the daemon still holds). It runs until ctx ends, Close is
 // called, the session ends (or the daemon is out of reach for longer than
-// the session's grace: ErrSessionEnded), or the daemon answers with an
+// the session's grace, when the client knows it: ErrSessionEnded), or the
+// daemon answers with an
 // error that a retry cannot cure, such as ABORTED when another stream for
 // the session replaced this one. The daemon delivers a session's events to one stream at a time.
 func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
@@ -142,7 +143,7 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 	// WaitForReady: while the daemon is unreachable, gRPC's own reconnect
 	// backoff paces the retries, and the call proceeds once it is back,
 	// unless the session's grace has passed meanwhile.
-	attached := s.client.endIfOutOfReach(ctx, cancel, s.graceOrDefault())
+	attached := s.client.endIfOutOfReach(ctx, cancel, s.grace)
 	stream, err := s.api().Events(s.OutgoingContext(ctx),
 		&sockdv1.EventsRequest{SessionId: s.id, AfterSequence: es.last.Load()},
 		grpc.WaitForReady(true))

@@ -274,3 +274,23 @@ func TestEventsEndOnceTheDaemonIsGoneLongerThanTheGrace(t *testing.T) {
 		t.Errorf("the stream ended with %v, want ErrSessionEnded", es.Err())
 	}
 }
+
+// A resumed session's grace is the daemon's to know, not the client's: its
+// stream does not give up on a guess.
+func TestEventsOfAResumedSessionWaitForTheDaemon(t *testing.T) {
+	c, stop := dialStoppableFake(t, quietDaemon{})
+	s := c.ResumeSession("s")
+	es := s.Events(context.Background(), 0)
+	defer es.Close()
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	time.Sleep(100 * time.Millisecond)
+	// Lost a minute ago, past any guess of the grace (a created session's
+	// default is 30 s).
+	c.lostAt.Store(time.Now().Add(-time.Minute).UnixNano())
+	select {
+	case <-es.C():
+		t.Fatalf("a resumed session's stream ended (%v) while the daemon was away", es.Err())
+	case <-time.After(2 * time.Second):
+	}
+}

@@ -79,13 +79,18 @@ func (s *Session) closeSocket(id string) error {
 // the background (Client.Close and Session.Close wait for it), and late
 // says so: a daemon out of reach, or slow, does not hold a Close.
 func (s *Session) closeWithPrompt(close func() error) (err error, late bool) {
+	return s.closeWithin(closePrompt, close)
+}
+
+// closeWithin is closeWithPrompt with a wait of d.
+func (s *Session) closeWithin(d time.Duration, close func() error) (err error, late bool) {
 	finished := make(chan error, 1)
 	done := s.client.startDrain(s.id)
 	go func() {
 		defer done()
 		finished <- close()
 	}()
-	timer := time.NewTimer(closePrompt)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case err := <-finished:

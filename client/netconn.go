@@ -462,7 +462,12 @@ func (c *Conn) finishClose(linger time.Duration) error {
 			if err == nil {
 				select {
 				case <-c.streamEnded:
-					return nil
+					if errors.Is(c.failure, io.EOF) {
+						return nil // the daemon closed the socket and ended the pipe
+					}
+					// A broken stream, or one the socket's error ended
+					// first: the close message may not have reached the
+					// daemon.
 				case <-timer.C:
 				}
 			}
@@ -478,7 +483,10 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		// timeout); one the pipe's close already closed is gone.
 		c.setDaemonLingerWithin(ctx, &sockdv1.Linger{Onoff: false})
 	}
-	return c.sess.closeSocket(c.id)
+	// An outage is waited out in the background past 10 s, so that a
+	// Close bounded by its linger stays so.
+	err, _ := c.sess.closeWithin(closeTimeout, func() error { return c.sess.closeSocket(c.id) })
+	return err
 }
 
 // SetLinger is net.TCPConn's: how Close treats data not yet sent, in both

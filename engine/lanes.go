@@ -705,7 +705,7 @@ func (s *Socket) keepWriting(c Caller, op Op, j job, fatal error, place *request
 		}
 		*place = p
 	}
-	w := s.newWaiter(c, op, Timeout{Kind: WaitNowait}, nil)
+	w := s.newWaiter(c, op, Timeout{Kind: WaitNowait, Handle: sj.keptHandle}, nil)
 	w.state = stateSignalled
 	w.selected = true
 	place.give(w)

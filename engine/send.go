@@ -31,11 +31,11 @@ func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t T
 // go on as if a select had been delivered to it (Select set), so that no
 // other writer's bytes come between the parts, as none come into one
 // Erlang send. Its next send in the lane continues (rule 2); a Cancel of
-// Select, or the caller's drop, lets the lane go on. A caller whose
-// RequestLimiter refuses that request is not kept: its parts then go as
-// separate sends.
-func (s *Socket) SendContinued(ctx context.Context, c Caller, data []byte, flags int, t Timeout) SendResult {
-	j := &sendJob{s: s, data: data, total: len(data), flags: flags, continues: true}
+// Select, or the caller's drop, lets the lane go on. The kept request takes
+// handle (0: a new one). A caller whose RequestLimiter refuses that request
+// is not kept: its parts then go as separate sends.
+func (s *Socket) SendContinued(ctx context.Context, c Caller, data []byte, flags int, handle uint64, t Timeout) SendResult {
+	j := &sendJob{s: s, data: data, total: len(data), flags: flags, continues: true, keptHandle: handle}
 	return j.result(s.perform(ctx, c, OpSend, t, j))
 }
 
@@ -102,8 +102,10 @@ type sendJob struct {
 	oob   []byte // control data, sent with the first bytes only
 	flags int
 	msg   bool // sendmsg (iov, control) rather than sendto
-	// continues: more of the same send follows (SendContinued).
-	continues bool
+	// continues: more of the same send follows (SendContinued), the kept
+	// request taking keptHandle (0: a new one).
+	continues  bool
+	keptHandle uint64
 
 	sent int
 	err  error

@@ -224,7 +224,7 @@ func TestSendContinuedKeepsTheLane(t *testing.T) {
 	a, b := newRecorder("a"), newRecorder("b")
 	cl, sv := pair(t, e, a, unix.AF_INET)
 	first := SendResult{}
-	if first = cl.SendContinued(bg, a, []byte("11111"), 0, infinity); first.Err != nil || first.Sent != 5 || first.Select == nil {
+	if first = cl.SendContinued(bg, a, []byte("11111"), 0, 0, infinity); first.Err != nil || first.Sent != 5 || first.Select == nil {
 		t.Fatalf("a first part: %+v, want it sent and the lane kept", first)
 	}
 	queued := cl.Send(bg, b, []byte("BB"), 0, nowait)
@@ -243,17 +243,21 @@ func TestSendContinuedKeepsTheLane(t *testing.T) {
 		t.Fatalf("the peer read %q, want a's parts before b's bytes", got)
 	}
 
-	// A cancel of the kept request lets the queue go on.
-	r := cl.SendContinued(bg, a, []byte("3"), 0, infinity)
+	// A cancel of the kept request, by the handle the caller chose, lets
+	// the queue go on.
+	r := cl.SendContinued(bg, a, []byte("3"), 0, 77, infinity)
 	queued = cl.Send(bg, b, []byte("C"), 0, nowait)
-	if _, err := cl.Cancel(a, *r.Select); err != nil {
+	if r.Select == nil || r.Select.Handle != 77 {
+		t.Fatalf("a part kept under handle 77: %+v", r)
+	}
+	if _, err := cl.Cancel(a, SelectInfo{Op: OpSend, Handle: 77}); err != nil {
 		t.Fatal(err)
 	}
 	b.expect(t, EventSelect, queued.Select.Handle)
 	cl.Cancel(b, *queued.Select)
 
 	// A close aborts the queued writer, not the kept caller.
-	cl.SendContinued(bg, a, []byte("4"), 0, infinity)
+	cl.SendContinued(bg, a, []byte("4"), 0, 0, infinity)
 	queued = cl.Send(bg, b, []byte("D"), 0, nowait)
 	cl.Close()
 	if err := b.expectAbort(t, queued.Select.Handle); !errors.Is(err, ErrClosed) {
@@ -271,7 +275,7 @@ func TestSendContinuedAtTheLimit(t *testing.T) {
 	cl, sv := pair(t, e, a, unix.AF_INET)
 	a.requestQuota = 1
 	for i, part := range []string{"1", "2", "3"} {
-		r := cl.SendContinued(bg, a, []byte(part), 0, infinity)
+		r := cl.SendContinued(bg, a, []byte(part), 0, 0, infinity)
 		if r.Err != nil || r.Select == nil {
 			t.Fatalf("part %d at the limit: %+v, want it sent and the lane kept", i+1, r)
 		}

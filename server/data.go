@@ -77,11 +77,12 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	if err != nil {
 		return nil, err
 	}
-	send := c.sock.Send
+	var res engine.SendResult
 	if r.GetContinues() {
-		send = c.sock.SendContinued
+		res = c.sock.SendContinued(ctx, c.sess, r.GetData(), c.flags, r.GetContinueHandle(), c.t)
+	} else {
+		res = c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	}
-	res := send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	adm.done()
 	if r.GetContinues() && res.Select != nil && res.Unsent == 0 && ctx.Err() != nil {
 		// The writer's place was kept for a client that has given up the

@@ -1812,9 +1812,13 @@ type SendRequest struct {
 	// the session's end) lets the next writer go on. Only on a stream socket,
 	// and not when the pending_operations quota is reached (the parts then go
 	// as separate sends).
-	Continues     bool `protobuf:"varint,5,opt,name=continues,proto3" json:"continues,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Continues bool `protobuf:"varint,5,opt,name=continues,proto3" json:"continues,omitempty"`
+	// With continues: the handle the kept place takes (0: the daemon's
+	// choice, answered in async), so that a client that loses the answer can
+	// still give the place back with a Cancel of that handle.
+	ContinueHandle uint64 `protobuf:"varint,6,opt,name=continue_handle,json=continueHandle,proto3" json:"continue_handle,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
@@ -1880,6 +1884,13 @@ func (x *SendRequest) GetContinues() bool {
 		return x.Continues
 	}
 	return false
+}
+
+func (x *SendRequest) GetContinueHandle() uint64 {
+	if x != nil {
+		return x.ContinueHandle
+	}
+	return 0
 }
 
 // SendResponse covers ok | {ok, Rest} | {select, SI} | {select, {SI, Rest}} |
@@ -5486,13 +5497,14 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\fCloseRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"<\n" +
 	"\rCloseResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xb2\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xdb\x01\n" +
 	"\vSendRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
 	"\x05flags\x18\x03 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
 	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1c\n" +
-	"\tcontinues\x18\x05 \x01(\bR\tcontinues\"\xa8\x01\n" +
+	"\tcontinues\x18\x05 \x01(\bR\tcontinues\x12'\n" +
+	"\x0fcontinue_handle\x18\x06 \x01(\x04R\x0econtinueHandle\"\xa8\x01\n" +
 	"\fSendResponse\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12!\n" +
