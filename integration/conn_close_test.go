@@ -21,7 +21,12 @@ import (
 // and the listener's end.
 func dialPeer(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
-	s := newClientSession(t)
+	return dialPeerFor(t, newClientSession(t))
+}
+
+// dialPeerFor is dialPeer for a Conn of session s.
+func dialPeerFor(t *testing.T, s *client.Session) (net.Conn, net.Conn) {
+	t.Helper()
 	l := tcpListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
@@ -572,13 +577,9 @@ func sendDatagram(t *testing.T, addr net.Addr, data string) {
 func TestAdaptersAfterClientClose(t *testing.T) {
 	t.Parallel()
 	s := newClientSession(t)
-	l := tcpListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := dialPeerFor(t, s)
 	p, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

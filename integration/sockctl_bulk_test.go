@@ -314,26 +314,9 @@ func TestSockctlForwardErrors(t *testing.T) {
 func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 	t.Parallel()
 	a, b := newClientSession(t), newClientSession(t)
-	l := tcpListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	open, err := a.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := open.GetSocketId()
-	to, err := client.ParseAddr(l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Connect(ctx, id, to, client.Infinity); err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	id, peer := connectedSocket(t, a)
 
 	large := bytes.Repeat([]byte("a"), 3*client.MaxSendData)
 	sentA := goCall(func() error { _, err := a.Send(ctx, id, large, client.Infinity); return err })
@@ -365,23 +348,9 @@ func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 func TestCutShortLargeSendLeavesNoWriter(t *testing.T) {
 	t.Parallel()
 	a, b := newClientSession(t), newClientSession(t)
-	l := tcpListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	open, err := a.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := open.GetSocketId()
-	to, _ := client.ParseAddr(l.Addr().String())
-	if _, err := a.Connect(ctx, id, to, client.Infinity); err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	id, peer := connectedSocket(t, a)
 	go io.Copy(io.Discard, peer)
 
 	data := make([]byte, client.MaxSendData+1)
@@ -397,4 +366,30 @@ func TestCutShortLargeSendLeavesNoWriter(t *testing.T) {
 	if _, err := b.Send(ctx, id, []byte("b"), client.Millis(2000)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// connectedSocket opens a TCP socket of s's in the daemon, connected to a
+// plain loopback listener, and returns its id and the listener's end.
+func connectedSocket(t *testing.T, s *client.Session) (string, net.Conn) {
+	t.Helper()
+	l := tcpListener(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	open, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := client.ParseAddr(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Connect(ctx, open.GetSocketId(), to, client.Infinity); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return open.GetSocketId(), peer
 }
