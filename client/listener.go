@@ -207,7 +207,7 @@ func (l *Listener) Close() error {
 	l.once.Do(func() {
 		l.closed.Store(true)
 		var late bool
-		err, late = l.sess.closeWithPrompt(func() error { return l.sess.closeSocket(l.id) })
+		late, err = l.sess.closeWithPrompt(func() error { return l.sess.closeSocket(l.id) })
 		if err != nil || late {
 			// Accept need not wait for a close that goes on in the
 			// background. What it meets then no one is told: a socket

@@ -78,12 +78,12 @@ func (s *Session) closeSocket(id string) error {
 // answers its error if it ends within closePrompt; past that it goes on in
 // the background (Client.Close and Session.Close wait for it), and late
 // says so: a daemon out of reach, or slow, does not hold a Close.
-func (s *Session) closeWithPrompt(close func() error) (err error, late bool) {
+func (s *Session) closeWithPrompt(close func() error) (late bool, err error) {
 	return s.closeWithin(closePrompt, close)
 }
 
 // closeWithin is closeWithPrompt with a wait of d.
-func (s *Session) closeWithin(d time.Duration, close func() error) (err error, late bool) {
+func (s *Session) closeWithin(d time.Duration, close func() error) (late bool, err error) {
 	finished := make(chan error, 1)
 	done := s.client.startDrain(s.id)
 	go func() {
@@ -94,8 +94,8 @@ func (s *Session) closeWithin(d time.Duration, close func() error) (err error, l
 	defer timer.Stop()
 	select {
 	case err := <-finished:
-		return err, false
+		return false, err
 	case <-timer.C:
-		return nil, true
+		return true, nil
 	}
 }

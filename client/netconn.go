@@ -435,7 +435,7 @@ func (c *Conn) closePipe() error {
 	if c.linger.Load() >= 0 {
 		return c.finishClose(c.lingerTime())
 	}
-	err, _ := c.sess.closeWithPrompt(func() error { return c.finishClose(closeTimeout) })
+	_, err := c.sess.closeWithPrompt(func() error { return c.finishClose(closeTimeout) })
 	return err
 }
 
@@ -485,7 +485,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 	}
 	// An outage is waited out in the background past 10 s, so that a
 	// Close bounded by its linger stays so.
-	err, _ := c.sess.closeWithin(closeTimeout, func() error { return c.sess.closeSocket(c.id) })
+	_, err := c.sess.closeWithin(closeTimeout, func() error { return c.sess.closeSocket(c.id) })
 	return err
 }
 

@@ -235,7 +235,7 @@ func (p *PacketConn) Close() error {
 		p.mu.Lock()
 		p.cancelReadMoved() // ends waiting reads even if the daemon cannot be reached
 		p.mu.Unlock()
-		err, _ = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
+		_, err = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
 	})
 	if err != nil {
 		return p.opError("close", nil, err)

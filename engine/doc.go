@@ -97,8 +97,9 @@
 // and only then, with no lock held, releases the fd: a TCP socket's
 // SO_LINGER is waited out by watching its send queue drain, then close(2)
 // with linger off (SCTP and MPTCP, whose drain cannot be watched, block in
-// close(2) in turn: Config.MaxLingeringCloses). Epoll events carry a token (slot index and generation), never
-// the fd, so an event for a reused fd number cannot reach a stale socket.
+// close(2) in turn: Config.MaxLingeringCloses). Epoll events carry a token
+// (slot index and generation), never the fd, so an event for a reused fd
+// number cannot reach a stale socket.
 //
 // # Acting for a user
 //

@@ -193,9 +193,9 @@ func (w *waiter) retireLocked() {
 	}
 }
 
-// A requestPlace is the RequestLimiter place a nowait call holds from
-// before its first attempt until the request it leaves in a lane takes it
-// (give), or until the call returns without one (release).
+// A requestPlace is the RequestLimiter place a call holds from before its
+// first attempt: until the request a nowait call leaves in a lane takes it
+// (give), or until the call returns (release).
 type requestPlace struct {
 	limiter RequestLimiter
 	held    bool
