@@ -57,9 +57,9 @@ type EventStream struct {
 // after (0: all that the daemon still holds). It runs until ctx ends, Close is
 // called, the session ends (or the daemon is out of reach for longer than
 // the session's grace, when the client knows it: ErrSessionEnded), or the
-// daemon answers with an
-// error that a retry cannot cure, such as ABORTED when another stream for
-// the session replaced this one. The daemon delivers a session's events to one stream at a time.
+// daemon answers with an error that a retry cannot cure, such as ABORTED
+// when another stream for the session replaced this one. The daemon
+// delivers a session's events to one stream at a time.
 func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
 	ctx, cancel := context.WithCancel(ctx)
 	es := &EventStream{
