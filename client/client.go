@@ -230,15 +230,19 @@ func (c *Client) outOfReach() (since time.Time, known bool) {
 // for a session the daemon no longer keeps. Meanwhile it has gRPC try the
 // daemon again without its growing backoff, so that a daemon back within
 // the grace is reached within it. A grace the client does not know (0: a
-// resumed session) and a connection it does not watch (NewWithConn) are
-// never given up on.
+// resumed session) is never given up on, and a connection it does not
+// watch (NewWithConn) is left to gRPC.
 func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCauseFunc, grace time.Duration) (stop func()) {
-	if c.conn == nil || grace <= 0 {
+	if c.conn == nil {
 		return func() {}
+	}
+	pace := time.Second
+	if grace > 0 {
+		pace = min(grace/4, pace)
 	}
 	done := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(min(grace/4, time.Second))
+		tick := time.NewTicker(pace)
 		defer tick.Stop()
 		for {
 			select {
@@ -250,7 +254,7 @@ func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCause
 				since, _ := c.outOfReach()
 				switch {
 				case since.IsZero():
-				case time.Since(since) >= grace:
+				case grace > 0 && time.Since(since) >= grace:
 					cancel(errGraceLost)
 					return
 				default:

@@ -59,9 +59,7 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	// A send that stops before its last part gives the writer's place back.
 	defer func() {
 		if kept != 0 {
-			release, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-			defer cancel()
-			s.Cancel(release, id, &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_SEND, Handle: kept})
+			s.releaseWriter(id, kept)
 		}
 	}()
 	for len(data) > 0 {
@@ -90,6 +88,24 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	}
 	kept = 0 // the last part, not continuing, took the place and ended the send
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
+}
+
+// releaseWriter gives back, in the background, the writer's place a send's
+// continuing part may have kept under handle: a Cancel of it, called again
+// while the daemon is out of reach and the session's grace may keep the
+// place there (the part's answer is most often lost to a broken
+// connection, and then so is a Cancel made at once). Client.Close and
+// Session.Close wait for it, as for a Conn's close; the Send does not.
+func (s *Session) releaseWriter(id string, handle uint64) {
+	info := &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_SEND, Handle: handle}
+	done := s.client.startDrain(s.id)
+	go func() {
+		defer done()
+		s.untilAnswered(func(ctx context.Context) error {
+			_, err := s.Cancel(ctx, id, info)
+			return err
+		})
+	}()
 }
 
 // MaxSendData is the most data one Send call carries when Session.Send

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 
@@ -42,12 +43,19 @@ type partsDaemon struct {
 	mu      sync.Mutex
 	sends   []*sockdv1.SendRequest
 	cancels []*sockdv1.CancelRequest
+	// cancelsFrom, if set, is when Cancel is answered: UNAVAILABLE before.
+	cancelsFrom time.Time
+	cancelled   bool
 }
 
 func (d *partsDaemon) Cancel(_ context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.cancels = append(d.cancels, r)
+	if time.Now().Before(d.cancelsFrom) {
+		return nil, status.Error(codes.Unavailable, "out of reach")
+	}
+	d.cancelled = true
 	return &sockdv1.CancelResponse{}, nil
 }
 
@@ -80,6 +88,10 @@ func TestLargeSendGivesTheWriterBack(t *testing.T) {
 	if status.Code(err) != codes.Unavailable || resp.GetBytesSent() != MaxSendData {
 		t.Fatalf("a send failing at its second part: %v %v", resp, err)
 	}
+	// The release goes on in the background, and Session.Close waits for it.
+	for _, ch := range s.client.drained(s.id) {
+		<-ch
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.sends) != 2 || len(d.cancels) != 1 {
@@ -91,5 +103,28 @@ func TestLargeSendGivesTheWriterBack(t *testing.T) {
 	}
 	if c := d.cancels[0].GetInfo(); c.GetHandle() != h || c.GetOperation() != sockdv1.Operation_OPERATION_SEND {
 		t.Errorf("the release cancels %v, want the send's handle %d", c, h)
+	}
+}
+
+// The release is the Send's no longer: it goes on in the background, and
+// through a daemon out of reach (where the part's answer was most likely
+// lost) until the daemon takes it.
+func TestLargeSendReleasesThroughAnOutage(t *testing.T) {
+	d := &partsDaemon{cancelsFrom: time.Now().Add(time.Second)}
+	s := &Session{client: dialFake(t, d), id: "s", grace: 5 * time.Second}
+	start := time.Now()
+	if _, err := s.Send(context.Background(), "id", make([]byte, 2*MaxSendData+1), Infinity); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a send failing at its second part: %v", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Send returned after %v, waiting for its release", took)
+	}
+	for _, ch := range s.client.drained(s.id) {
+		<-ch
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.cancelled || len(d.cancels) < 2 {
+		t.Errorf("the release ended after %d Cancel calls, taken: %v", len(d.cancels), d.cancelled)
 	}
 }

@@ -45,15 +45,28 @@ func asNetClosed(err error) error {
 	return fmt.Errorf("%w (%w)", net.ErrClosed, err)
 }
 
-// closeSocket is an adapter's final close of its daemon socket, each call
-// within closeTimeout. While the daemon is out of reach it calls again, for
-// as long as the session's grace may keep the socket there: a close lost to
-// an outage would leave the socket open, its peer waiting. A socket already
-// gone (closed, its session ended) or a daemon shutting down counts as
-// closed, and so does a Client closed meanwhile, which leaves its sockets to
-// their sessions' end; the waits, not a call in progress, end with the
-// Client.
+// closeSocket is an adapter's final close of its daemon socket
+// (untilAnswered): a close lost to an outage would leave the socket open,
+// its peer waiting. A socket already gone (closed, its session ended)
+// counts as closed.
 func (s *Session) closeSocket(id string) error {
+	err := s.untilAnswered(func(ctx context.Context) error {
+		_, err := s.CloseSocket(ctx, id)
+		return err
+	})
+	if socketGone(err) {
+		return nil
+	}
+	return err
+}
+
+// untilAnswered makes call, each time within closeTimeout, until the
+// daemon answers it: while the daemon is out of reach it calls again, for
+// as long as the session's grace may keep the session there. A daemon
+// shutting down, whose end ends the session, counts as an answer, and so
+// does a Client closed meanwhile, which leaves its sessions to their end;
+// the waits, not a call in progress, end with the Client.
+func (s *Session) untilAnswered(call func(ctx context.Context) error) error {
 	grace := s.graceOrDefault()
 	ctx, cancel := context.WithTimeout(context.Background(), grace+closeTimeout)
 	defer cancel()
@@ -62,11 +75,11 @@ func (s *Session) closeSocket(id string) error {
 	outage := newOutage(grace)
 	for {
 		start := time.Now()
-		call, end := context.WithTimeout(ctx, closeTimeout)
-		_, err := s.CloseSocket(call, id)
+		one, end := context.WithTimeout(ctx, closeTimeout)
+		err := call(one)
 		end()
 		switch {
-		case err == nil, socketGone(err), ErrorReason(err) == ReasonDraining, s.client.isClosed():
+		case ErrorReason(err) == ReasonDraining, s.client.isClosed():
 			return nil
 		case !outOfReach(err) || !outage.waitOut(waits, s.client, start):
 			return err
@@ -79,18 +92,13 @@ func (s *Session) closeSocket(id string) error {
 // the background (Client.Close and Session.Close wait for it), and late
 // says so: a daemon out of reach, or slow, does not hold a Close.
 func (s *Session) closeWithPrompt(close func() error) (late bool, err error) {
-	return s.closeWithin(closePrompt, close)
-}
-
-// closeWithin is closeWithPrompt with a wait of d.
-func (s *Session) closeWithin(d time.Duration, close func() error) (late bool, err error) {
 	finished := make(chan error, 1)
 	done := s.client.startDrain(s.id)
 	go func() {
 		defer done()
 		finished <- close()
 	}()
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(closePrompt)
 	defer timer.Stop()
 	select {
 	case err := <-finished:

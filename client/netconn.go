@@ -483,9 +483,9 @@ func (c *Conn) finishClose(linger time.Duration) error {
 		// timeout); one the pipe's close already closed is gone.
 		c.setDaemonLingerWithin(ctx, &sockdv1.Linger{Onoff: false})
 	}
-	// An outage is waited out in the background past 10 s, so that a
-	// Close bounded by its linger stays so.
-	_, err := c.sess.closeWithin(closeTimeout, func() error { return c.sess.closeSocket(c.id) })
+	// An outage is waited out in the background, so that a Close bounded
+	// by its linger stays so.
+	_, err := c.sess.closeWithPrompt(func() error { return c.sess.closeSocket(c.id) })
 	return err
 }
 

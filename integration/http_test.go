@@ -1062,6 +1062,20 @@ func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
+	// One more, whose Close lingers 0 (a reset): bounded by its linger
+	// (none), not by the outage.
+	resetting, err := s.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resetPeer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resetPeer.Close()
+	if err := resetting.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
 	closing, err := s.ListenPacket(ctx, "udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -1080,7 +1094,7 @@ func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
 		return err
 	})
 
-	outage := goCall(func() bool { proxy.refuseFor(time.Second); return true })
+	outage := goCall(func() bool { proxy.refuseFor(3 * time.Second); return true })
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	if err := conn.Close(); err != nil {
@@ -1089,10 +1103,17 @@ func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
 	if err := closing.Close(); err != nil {
 		t.Errorf("PacketConn.Close during an outage: %v", err)
 	}
+	if err := resetting.Close(); err != nil {
+		t.Errorf("Conn.Close with linger 0 during an outage: %v", err)
+	}
 	if took := time.Since(start); took > time.Second {
-		t.Errorf("two Closes during an outage took %v", took)
+		t.Errorf("three Closes during an outage took %v", took)
 	}
 	await(t, "the outage", outage)
+	resetPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := resetPeer.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the peer of a Conn closed with linger 0 during an outage read %v, want a reset", err)
+	}
 
 	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := peer.Read(make([]byte, 1)); err != io.EOF {
