@@ -1,6 +1,7 @@
 package options
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,8 +43,7 @@ func readOption(s Socket, level, name int, get func(fd int) error, put func(v in
 // cIntBytes is v as getsockopt writes a C int into a buffer of size bytes:
 // in the host's order, cut short by a smaller buffer.
 func cIntBytes(v, size int) []byte {
-	b := make([]byte, 4)
-	*(*int32)(unsafe.Pointer(&b[0])) = int32(v)
+	b := binary.NativeEndian.AppendUint32(nil, uint32(int32(v)))
 	return b[:min(size, 4)]
 }
 

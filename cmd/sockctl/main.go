@@ -20,14 +20,15 @@
 // With -o json every result and event is exactly one JSON object on a line
 // of its own. Members: socket, address, source (addresses in the text form
 // of bind's ADDR), data (base64), iov (base64 strings), value (getopt's
-// option value: a scalar, or an object for structured values), sent, unsent, async
-// {mode, operation, handle}, error {reason, kind, errno, invalid,
-// invalid_value, message}. Members that do not apply are left out; a result
-// with nothing to say is {}. A call the daemon refused, or a daemon out of
-// reach, is an {"error": {reason, kind, message}} object too, kind "rpc"
-// (reason not_found, permission_denied, ...), "daemon" (unreachable) or
-// "sockctl" (interrupted, or failed on its side). Control messages of recvmsg are protojson with
-// proto field names (in name order, 64-bit integers as numbers).
+// option value: a scalar, or an object for structured values), sent,
+// unsent, async {mode, operation, handle}, error {reason, kind, errno,
+// invalid, invalid_value, message}. Members that do not apply are left out;
+// a result with nothing to say is {}. A call the daemon refused, or a daemon
+// out of reach, is an {"error": {reason, kind, message}} object too, kind
+// "rpc" (reason not_found, permission_denied, ...), "daemon" (unreachable)
+// or "sockctl" (interrupted, or failed on its side). Control messages of
+// recvmsg are protojson with proto field names (in name order, 64-bit
+// integers as numbers).
 //
 // # Exit status
 //
