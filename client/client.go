@@ -29,9 +29,13 @@ import (
 type Client struct {
 	api  sockdv1.SocketServiceClient
 	conn *grpc.ClientConn // nil when the caller owns the connection
-	// draining counts, by session id, Conns whose Close left their last
-	// bytes draining (Conn.Close): Close and Session.Close wait for them.
-	// By id: ResumeSession makes new Session values for one session.
+	// draining counts, by key, the work an adapter's Close or a cut-short
+	// Send left to the background: a Conn's last bytes and its socket's
+	// close, a Listener's or PacketConn's close (keyed by session id:
+	// Session.Close waits for them too), a Send's release of its writer's
+	// place (releaseKey: pointless once the session is closed). Close waits
+	// for all. By id: ResumeSession makes new Session values for one
+	// session.
 	drainMu  sync.Mutex
 	draining map[string]*drains
 	// lostAt is when the connection Dial made last left READY (UnixNano;
@@ -45,13 +49,14 @@ type Client struct {
 	closingOnce sync.Once
 }
 
-// drains counts one session's draining Conns.
+// drains counts one key's background closes.
 type drains struct {
 	n    int
 	none chan struct{} // closed when n falls to 0
 }
 
-// startDrain counts a draining Conn of session id until done is called.
+// startDrain counts a background close under key (a session id, or a
+// releaseKey) until done is called.
 func (c *Client) startDrain(id string) (done func()) {
 	c.drainMu.Lock()
 	defer c.drainMu.Unlock()
@@ -74,14 +79,14 @@ func (c *Client) startDrain(id string) (done func()) {
 	}
 }
 
-// drained returns channels closed once no Conn of session id drains; for
-// every session when id is empty.
-func (c *Client) drained(id string) []<-chan struct{} {
+// drained returns channels closed once nothing counted under key is left;
+// for every key when key is empty.
+func (c *Client) drained(key string) []<-chan struct{} {
 	c.drainMu.Lock()
 	defer c.drainMu.Unlock()
 	var chs []<-chan struct{}
-	for sid, d := range c.draining {
-		if id == "" || sid == id {
+	for k, d := range c.draining {
+		if key == "" || k == key {
 			chs = append(chs, d.none)
 		}
 	}
@@ -273,12 +278,13 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 	return &Client{api: sockdv1.NewSocketServiceClient(conn), closing: make(chan struct{})}
 }
 
-// Close closes the connection Dial made, once the Conns whose Close left
-// bytes draining are done (each within 10 s, and its socket's close call
-// within as much again). A Listener's close still waiting for a daemon out
-// of reach stops waiting: the session's grace closes that socket in the
-// daemon. Sessions are not closed: they live on in the daemon for their
-// grace period, so a later client can resume them.
+// Close closes the connection Dial made, once the work adapters' closes
+// and cut-short Sends left to the background is done: a Conn's draining
+// bytes (within 10 s) and the close calls after them. A close or release
+// still waiting for a daemon out of reach stops waiting: the session's
+// grace ends that socket's use in the daemon. Sessions are not closed: they
+// live on in the daemon for their grace period, so a later client can
+// resume them.
 func (c *Client) Close() error {
 	if c.closing != nil {
 		c.closingOnce.Do(func() { close(c.closing) })

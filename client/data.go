@@ -94,11 +94,12 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 // continuing part may have kept under handle: a Cancel of it, called again
 // while the daemon is out of reach and the session's grace may keep the
 // place there (the part's answer is most often lost to a broken
-// connection, and then so is a Cancel made at once). Client.Close and
-// Session.Close wait for it, as for a Conn's close; the Send does not.
+// connection, and then so is a Cancel made at once). Client.Close waits for
+// it; the Send does not, nor Session.Close, whose end of the session gives
+// the place back.
 func (s *Session) releaseWriter(id string, handle uint64) {
 	info := &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_SEND, Handle: handle}
-	done := s.client.startDrain(s.id)
+	done := s.client.startDrain(releaseKey(s.id))
 	go func() {
 		defer done()
 		s.untilAnswered(func(ctx context.Context) error {
@@ -107,6 +108,10 @@ func (s *Session) releaseWriter(id string, handle uint64) {
 		})
 	}()
 }
+
+// releaseKey counts a session's writer releases apart from its closes
+// (Client.draining); session ids have no spaces.
+func releaseKey(session string) string { return "release " + session }
 
 // MaxSendData is the most data one Send call carries when Session.Send
 // cuts a stream's data into pieces.

@@ -88,8 +88,8 @@ func TestLargeSendGivesTheWriterBack(t *testing.T) {
 	if status.Code(err) != codes.Unavailable || resp.GetBytesSent() != MaxSendData {
 		t.Fatalf("a send failing at its second part: %v %v", resp, err)
 	}
-	// The release goes on in the background, and Session.Close waits for it.
-	for _, ch := range s.client.drained(s.id) {
+	// The release goes on in the background; Client.Close waits for it.
+	for _, ch := range s.client.drained(releaseKey(s.id)) {
 		<-ch
 	}
 	d.mu.Lock()
@@ -119,7 +119,7 @@ func TestLargeSendReleasesThroughAnOutage(t *testing.T) {
 	if took := time.Since(start); took > 800*time.Millisecond { // the release's outage lasts 1 s
 		t.Errorf("Send returned after %v, waiting for its release", took)
 	}
-	for _, ch := range s.client.drained(s.id) {
+	for _, ch := range s.client.drained(releaseKey(s.id)) {
 		<-ch
 	}
 	d.mu.Lock()

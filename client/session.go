@@ -93,8 +93,9 @@ func (s *Session) OutgoingContext(ctx context.Context) context.Context {
 
 // Close ends the session now, as if its Erlang process died: its sockets
 // close and every operation it waits on is aborted. It first waits, while
-// ctx allows, for the bytes of the session's Conns whose Close left them
-// draining; the session is closed all the same.
+// ctx allows, for what the Close of its Conns, Listeners and PacketConns
+// left to the background (a Conn's draining bytes, a close waiting out an
+// outage within the grace); the session is closed all the same.
 func (s *Session) Close(ctx context.Context) error {
 	for _, ch := range s.client.drained(s.id) {
 		select {

@@ -318,9 +318,9 @@ func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 	defer cancel()
 	id, peer := connectedSocket(t, a)
 
-	large := bytes.Repeat([]byte("a"), 3*client.MaxSendData)
+	large := bytes.Repeat([]byte("a"), 6*client.MaxSendData) // more than loopback's buffers take
 	sentA := goCall(func() error { _, err := a.Send(ctx, id, large, client.Infinity); return err })
-	time.Sleep(300 * time.Millisecond) // a's first part fills the buffers and waits
+	time.Sleep(300 * time.Millisecond) // the buffers fill and a's send waits
 	sentB := goCall(func() error { _, err := b.Send(ctx, id, []byte("BBBB"), client.Infinity); return err })
 	eventually(t, "b's send queued behind a's", func() bool {
 		info, err := a.Info(ctx, id)
