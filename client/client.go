@@ -57,16 +57,16 @@ type drains struct {
 
 // startDrain counts a background close under key (a session id, or a
 // releaseKey) until done is called.
-func (c *Client) startDrain(id string) (done func()) {
+func (c *Client) startDrain(key string) (done func()) {
 	c.drainMu.Lock()
 	defer c.drainMu.Unlock()
 	if c.draining == nil {
 		c.draining = make(map[string]*drains)
 	}
-	d := c.draining[id]
+	d := c.draining[key]
 	if d == nil {
 		d = &drains{none: make(chan struct{})}
-		c.draining[id] = d
+		c.draining[key] = d
 	}
 	d.n++
 	return func() {
@@ -74,7 +74,7 @@ func (c *Client) startDrain(id string) (done func()) {
 		defer c.drainMu.Unlock()
 		if d.n--; d.n == 0 {
 			close(d.none)
-			delete(c.draining, id)
+			delete(c.draining, key)
 		}
 	}
 }
@@ -281,8 +281,9 @@ func NewWithConn(conn grpc.ClientConnInterface) *Client {
 // Close closes the connection Dial made, once the work adapters' closes
 // and cut-short Sends left to the background is done: a Conn's draining
 // bytes (within 10 s) and the close calls after them. A close or release
-// still waiting for a daemon out of reach stops waiting: the session's
-// grace ends that socket's use in the daemon. Sessions are not closed: they
+// waiting for a daemon out of reach stops waiting (a call already made
+// still runs to its 10 s bound): the session's grace ends that socket's use
+// in the daemon. Sessions are not closed: they
 // live on in the daemon for their grace period, so a later client can
 // resume them.
 func (c *Client) Close() error {
