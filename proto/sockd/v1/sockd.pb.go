@@ -1808,14 +1808,18 @@ type SendRequest struct {
 	// written the session stays the current writer, as after a select it has
 	// been told of, so that no other session's bytes come between the parts,
 	// as none come into one Erlang send. The response's async names that
-	// place; the session's next Send continues there, and a Cancel of it (or
-	// the session's end) lets the next writer go on. Only on a stream socket,
-	// and not when the pending_operations quota is reached (the parts then go
-	// as separate sends).
+	// place (mode select, handle continue_handle or the daemon's choice); the
+	// session's next Send continues there, and a Cancel of it (or the
+	// session's end) lets the next writer go on. A part is a call like any
+	// other under the pending_operations quota: one that may wait is refused
+	// RESOURCE_EXHAUSTED at the quota, except a part that takes over the
+	// place the last one kept; a part with timeout 0 past the quota is sent
+	// but keeps no place. Ignored on a socket that is no stream, and by a
+	// part that is not all written (its send waits, or answers what is left).
 	Continues bool `protobuf:"varint,5,opt,name=continues,proto3" json:"continues,omitempty"`
-	// With continues: the handle the kept place takes (0: the daemon's
-	// choice, answered in async), so that a client that loses the answer can
-	// still give the place back with a Cancel of that handle.
+	// With continues (ignored without): the handle the kept place takes (0:
+	// the daemon's choice, answered in async), so that a client that loses
+	// the answer can still give the place back with a Cancel of that handle.
 	ContinueHandle uint64 `protobuf:"varint,6,opt,name=continue_handle,json=continueHandle,proto3" json:"continue_handle,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
