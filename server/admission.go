@@ -14,7 +14,7 @@ type admission struct {
 	sess     *Session
 	reserved int  // completion bytes (admitNowait)
 	inFlight int  // a waiting call's bytes (admitWaiting)
-	waiting  bool // a stream's pending-operations place (takeWaiting)
+	waiting  bool // a stream's pending-operations place (admitStream)
 	inCall   bool // a call that may run for long keeps its session in use
 }
 
@@ -70,7 +70,7 @@ func (a admission) done() {
 		a.sess.load.release(a.inFlight)
 	}
 	if a.waiting {
-		a.sess.load.releaseWaiting()
+		a.sess.ReleaseRequest()
 	}
 	if a.inCall {
 		a.sess.leaveCall()
@@ -145,35 +145,18 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	return t
 }
 
-// takeWaiting takes, for a pipe or relay of sess, a place under its
-// principal's pending_operations quota, or refuses it with
-// RESOURCE_EXHAUSTED; took says whether the admission's done must give the
-// place back. (A call's place is the engine's to take:
-// Session.ReserveRequest.) Only principals with a quota are counted, so
-// that the others' streams (the daemon's own user's, root's) pay one lookup
-// and no shared write; a stream admitted uncounted stays so if a reloaded
-// policy sets a quota meanwhile.
-func (s *Service) takeWaiting(sess *Session) (took bool, err error) {
-	quota := s.policy().quotasFor(sess.principal).pending
-	if quota == 0 {
-		return false, nil
-	}
-	if !sess.load.takeWaiting(quota) {
-		return false, quotaExceeded(pendingOperations, quota)
-	}
-	return true, nil
-}
-
 // pendingOperations names the pending_operations quota in its refusals.
 const pendingOperations = "pending operations per principal"
 
-// admitStream admits a pipe or relay of sess (takeWaiting), which keeps the
-// session in use while it runs; the admission's done gives its place back
-// when it ends.
+// admitStream admits a pipe or relay of sess, which keeps the session in
+// use while it runs and takes a place among its principal's pending
+// operations, as a call that waits does in the engine
+// (Session.ReserveRequest); the admission's done gives both back when it
+// ends.
 func (s *Service) admitStream(sess *Session) (admission, error) {
-	took, err := s.takeWaiting(sess)
+	took, err := sess.ReserveRequest()
 	if err != nil {
-		return admission{}, err
+		return admission{}, rpcError(err)
 	}
 	sess.enterCall()
 	return admission{s: s, sess: sess, waiting: took, inCall: true}, nil

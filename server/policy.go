@@ -50,7 +50,7 @@ type policyRule struct {
 type policyQuotas struct {
 	sockets  int // open sockets of all its sessions
 	sessions int
-	pending  int // operations of all its sessions waiting at once (takeWaiting)
+	pending  int // operations of all its sessions waiting at once (Session.ReserveRequest)
 	// Per session, fixed when the session is created: events held for
 	// delivery and replay, and bytes held for undelivered completions.
 	eventBacklog    int

@@ -114,11 +114,14 @@ var _ engine.RequestLimiter = (*Session)(nil)
 
 // ReserveRequest implements engine.RequestLimiter: a call that waits, and a
 // request a nowait call leaves in a lane, count among the principal's
-// pending operations, as pipes and relays do (takeWaiting). The engine
-// takes the place, since only it knows whether a call replaces the
+// pending operations, as pipes and relays do (admitStream). The engine
+// takes a call's place, since only it knows whether a call replaces the
 // session's own request (which takes that one's place); and only it sees
 // nowait requests, which else only sessions × sockets × lanes would bound:
-// a million for one principal under the default quotas.
+// a million for one principal under the default quotas. Only principals
+// with a quota are counted, so that the others' calls (the daemon's own
+// user's, root's) pay one lookup and no shared write; a place taken
+// uncounted stays so if a reloaded policy sets a quota meanwhile.
 func (s *Session) ReserveRequest() (counted bool, err error) {
 	quota := s.manager.policy().quotasFor(s.principal).pending
 	if quota == 0 {

@@ -76,9 +76,9 @@ type principalLoad struct {
 	// kept only while bytes and replay together stay within the bound.
 	replay atomic.Int64
 	// waiting counts its sessions' operations that wait, under the
-	// pending_operations quota: calls that may wait, pipes and relays
-	// (Service.takeWaiting), and the requests nowait calls leave in lanes
-	// (Session.ReserveRequest).
+	// pending_operations quota (Session.ReserveRequest): calls that may
+	// wait and the requests nowait calls leave in lanes, taken by the
+	// engine, and pipes and relays (Service.admitStream).
 	waiting atomic.Int64
 }
 
