@@ -33,10 +33,16 @@ func (s *Socket) Send(ctx context.Context, c Caller, data []byte, flags int, t T
 // Erlang send. Its next send in the lane continues (rule 2); a Cancel of
 // Select, or the caller's drop, lets the lane go on. The kept request takes
 // handle (0: a new one). A caller whose RequestLimiter refuses that request
-// is not kept: its parts then go as separate sends.
+// is not kept: its parts then go as separate sends; nor is one whose ctx
+// ended meanwhile, which will not learn the place it would hold.
 func (s *Socket) SendContinued(ctx context.Context, c Caller, data []byte, flags int, handle uint64, t Timeout) SendResult {
 	j := &sendJob{s: s, data: data, total: len(data), flags: flags, continues: true, keptHandle: handle}
-	return j.result(s.perform(ctx, c, OpSend, t, j))
+	r := j.result(s.perform(ctx, c, OpSend, t, j))
+	if r.Select != nil && r.Unsent == 0 && ctx.Err() != nil {
+		s.Cancel(c, *r.Select)
+		r.Select = nil
+	}
+	return r
 }
 
 // SendTo is socket:sendto/5: Send to dest.

@@ -84,12 +84,6 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 		res = c.sock.Send(ctx, c.sess, r.GetData(), c.flags, c.t)
 	}
 	adm.done()
-	if r.GetContinues() && res.Select != nil && res.Unsent == 0 && ctx.Err() != nil {
-		// The writer's place was kept for a client that has given up the
-		// call: it will not learn the place's handle, and no event names
-		// it. The lane goes on.
-		c.sock.Cancel(c.sess, *res.Select)
-	}
 	if dgram {
 		if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
 			return nil, err
