@@ -184,20 +184,9 @@ func (l *eventLog) each(fn func(*sockdv1.EventsResponse)) {
 }
 
 // withdraw replaces each held event no stream has taken that match picks by
-// a placeholder of the same sequence, which streams skip: sequences stay
-// dense, so a resumed stream sees no gap.
+// a placeholder (placehold); its payload leaves the counts.
 func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
-	for i := range l.count {
-		slot := (l.head + i) % len(l.ring)
-		ev := l.ring[slot]
-		if ev.Sequence <= max(l.sent, l.taken) || ev.Event == nil || !match(ev) {
-			continue
-		}
-		n := payloadBytes(ev)
-		l.unsentBytes -= n
-		l.held(-n, 0)
-		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
-	}
+	l.placehold(false, match)
 }
 
 // voidTaken replaces each event a stream has taken (sent, or being sent)
@@ -205,11 +194,28 @@ func (l *eventLog) withdraw(match func(*sockdv1.EventsResponse) bool) {
 // replay no longer repeats it. The stream sending it now still does (the
 // client voids it by CancelResponse.flushed_through).
 func (l *eventLog) voidTaken(match func(*sockdv1.EventsResponse) bool) {
+	l.placehold(true, match)
+}
+
+// placehold replaces, among the held events a stream has taken (taken) or
+// has not, each that match picks by a placeholder of the same sequence,
+// which streams skip: sequences stay dense, so a resumed stream sees no
+// gap. A taken event's payload is not counted as unsent: one that has any
+// stays, as the result a replay may still owe.
+func (l *eventLog) placehold(taken bool, match func(*sockdv1.EventsResponse) bool) {
 	for i := range l.count {
 		slot := (l.head + i) % len(l.ring)
 		ev := l.ring[slot]
-		if ev.Sequence > max(l.sent, l.taken) || ev.Event == nil || payloadBytes(ev) != 0 || !match(ev) {
+		if (ev.Sequence <= max(l.sent, l.taken)) != taken || ev.Event == nil || !match(ev) {
 			continue
+		}
+		n := payloadBytes(ev)
+		if taken && n != 0 {
+			continue
+		}
+		if !taken {
+			l.unsentBytes -= n
+			l.held(-n, 0)
 		}
 		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
 	}
