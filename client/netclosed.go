@@ -28,18 +28,27 @@ func socketGone(err error) bool {
 	return false
 }
 
-// closedClient is err of a call made or ended by Client.Close: the
-// connection is closed, so the socket is, as far as this process goes.
-func closedClient(err error) error {
-	if err == nil || errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return fmt.Errorf("%w (%w)", net.ErrClosed, err)
-}
-
 // asNetClosed is err, made to match net.ErrClosed if socketGone says so.
 func asNetClosed(err error) error {
-	if err == nil || errors.Is(err, net.ErrClosed) || !socketGone(err) {
+	if !socketGone(err) {
+		return err
+	}
+	return netClosed(err)
+}
+
+// adapterError is an adapter's error from a call of s: also a call made
+// or ended by Client.Close matches net.ErrClosed, since the connection is
+// closed, and so is the socket as far as this process goes.
+func (s *Session) adapterError(err error) error {
+	if s.client.isClosed() {
+		return netClosed(err)
+	}
+	return asNetClosed(err)
+}
+
+// netClosed is err, made to match net.ErrClosed; the message keeps err's.
+func netClosed(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", net.ErrClosed, err)

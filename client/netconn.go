@@ -534,8 +534,5 @@ func (c *Conn) LocalAddr() net.Addr { return c.local }
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *Conn) opError(op string, err error) error {
-	if c.sess.client.isClosed() {
-		err = closedClient(err)
-	}
-	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: asNetClosed(err)}
+	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: c.sess.adapterError(err)}
 }

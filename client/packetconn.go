@@ -308,9 +308,6 @@ func (p *PacketConn) opError(op string, addr net.Addr, err error) error {
 	if errors.Is(err, ErrTimeout) {
 		err = os.ErrDeadlineExceeded
 	}
-	if p.sess.client.isClosed() {
-		err = closedClient(err)
-	}
-	err = asNetClosed(err)
+	err = p.sess.adapterError(err)
 	return &net.OpError{Op: op, Net: p.network, Source: p.local, Addr: addr, Err: err}
 }
