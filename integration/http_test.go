@@ -1048,32 +1048,11 @@ func TestConnAndPacketConnCloseDuringAnOutage(t *testing.T) {
 	proxy := daemonBehindProxy(t)
 	s := clientSessionOn(t, proxy.addr(), time.Minute)
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := s.Dial(ctx, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	conn, peer := dialPeerFor(t, s)
 	// One more, whose Close lingers 0 (a reset): bounded by its linger
 	// (none), not by the outage.
-	resetting, err := s.Dial(ctx, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resetPeer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resetPeer.Close()
-	if err := resetting.SetLinger(0); err != nil {
+	resetting, resetPeer := dialPeerFor(t, s)
+	if err := resetting.(*client.Conn).SetLinger(0); err != nil {
 		t.Fatal(err)
 	}
 	closing, err := s.ListenPacket(ctx, "udp", "127.0.0.1:0")
