@@ -146,11 +146,16 @@ type SelectInfo struct {
 // String prints si as Erlang does: {select_info, recv, 7}, or
 // {completion_info, recv, 7} in completion mode.
 func (si SelectInfo) String() string {
-	tag := "select_info"
+	return fmt.Sprintf("{%s, %s, %d}", si.Tag(), si.Op, si.Handle)
+}
+
+// Tag is the info's Erlang record name, select_info or completion_info: what
+// a cancel that matches nothing names as invalid ({invalid, SelectInfo}).
+func (si SelectInfo) Tag() string {
 	if si.Completion {
-		tag = "completion_info"
+		return "completion_info"
 	}
-	return fmt.Sprintf("{%s, %s, %d}", tag, si.Op, si.Handle)
+	return "select_info"
 }
 
 // String is the operation's Erlang name (recv, sendto, ...).

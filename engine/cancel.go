@@ -4,8 +4,8 @@ import "slices"
 
 // Cancel is socket:cancel/2 (reference §2.5). It answers nil when si is the
 // caller's current request (the next queued requestor is then activated)
-// or one of its queued requests, &InvalidError{What: "select_info"} when
-// nothing matches, and ErrClosed on a closed socket. Whatever the answer,
+// or one of its queued requests, &InvalidError{What: si.Tag()} when nothing
+// matches, and ErrClosed on a closed socket. Whatever the answer,
 // once Cancel returns no event for si's handle will be delivered.
 //
 // A completion-mode request's result is never lost to a cancel: done is
@@ -19,7 +19,7 @@ import "slices"
 func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	sd, l := s.laneOf(si.Op)
 	if sd == nil {
-		return nil, &InvalidError{What: "select_info", Value: si}
+		return nil, &InvalidError{What: si.Tag(), Value: si}
 	}
 	var (
 		out   outbox
@@ -70,7 +70,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	case closed:
 		return done, ErrClosed
 	case found == nil:
-		return done, &InvalidError{What: "select_info", Value: si}
+		return done, &InvalidError{What: si.Tag(), Value: si}
 	}
 	return done, nil
 }

@@ -113,7 +113,7 @@ func TestCancelTakesACompletionOnItsWay(t *testing.T) {
 	done, err := ln.Cancel(c, *w.selectInfo())
 	out.flush(ln)
 
-	wantInvalid(t, err, "select_info")
+	wantInvalid(t, err, "completion_info")
 	if done == nil || done.Accept == nil || done.Accept.Socket != child {
 		t.Fatalf("cancel answered %+v", done)
 	}
@@ -149,7 +149,7 @@ func TestCancelAfterDropDoesNotClaim(t *testing.T) {
 	done, err := ln.Cancel(c, *w.selectInfo())
 	out.flush(ln)
 
-	wantInvalid(t, err, "select_info")
+	wantInvalid(t, err, "completion_info")
 	if done != nil {
 		t.Fatalf("cancel answered %+v for a completion the drop withdrew", done)
 	}
@@ -197,12 +197,12 @@ func TestCancelClaimsOnlyItsLane(t *testing.T) {
 	rx.rd.mu.Unlock()
 
 	done, err := rx.Cancel(c, SelectInfo{Op: OpAccept, Handle: w.handle, Completion: true})
-	wantInvalid(t, err, "select_info")
+	wantInvalid(t, err, "completion_info")
 	if done != nil {
 		t.Fatalf("a cancel of the accept lane claimed a recvfrom's result: %+v", done)
 	}
 	done, err = rx.Cancel(c, SelectInfo{Op: OpRecv, Handle: w.handle, Completion: true})
-	wantInvalid(t, err, "select_info")
+	wantInvalid(t, err, "completion_info")
 	if done == nil || done.Op != OpRecvFrom || string(done.Recv.Data) != "dgram" {
 		t.Fatalf("the read lane's cancel answered %+v", done)
 	}

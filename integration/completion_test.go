@@ -420,7 +420,7 @@ func TestCompletionCancel(t *testing.T) {
 	s.send(t, c, []byte("data"))
 	ev.expectNoEvent(t)
 	s.recvExactly(t, srv, []byte("data"))
-	requireInvalid(t, "second cancel", s.cancelOp(t, srv, info), "select_info")
+	requireInvalid(t, "second cancel", s.cancelOp(t, srv, info), "completion_info")
 }
 
 // TestCompletionClose: closing the socket aborts a pending completion with

@@ -327,7 +327,7 @@ func TestCancelWithdrawsHeldEventsAndKeepsResults(t *testing.T) {
 	peerConn.Write([]byte("yz"))
 	eventually(t, "the completion logged", func() bool { return len(held()) == 1 })
 	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: rc.GetAsync()})
-	if err != nil || resp.GetError().GetInvalid() != "select_info" {
+	if err != nil || resp.GetError().GetInvalid() != "completion_info" {
 		t.Fatal(resp, err)
 	}
 	if got := resp.GetCompletion().GetRecv(); string(got.GetData()) != "yz" || got.GetError() != nil {
@@ -452,7 +452,7 @@ func TestCancelLeavesTakenAndUnanswerableResults(t *testing.T) {
 	sess.events.take(0, 1000)
 	sess.mu.Unlock()
 	resp, err = svc.Cancel(ctx, &sockdv1.CancelRequest{SocketId: sock.ID(), Info: r.GetAsync()})
-	if err != nil || resp.GetError().GetInvalid() != "select_info" || resp.GetCompletion() != nil {
+	if err != nil || resp.GetError().GetInvalid() != "completion_info" || resp.GetCompletion() != nil {
 		t.Fatalf("cancel of a completion a stream has taken: %v %v", resp, err)
 	}
 	if n := logged(); n != 2 {

@@ -288,7 +288,7 @@ func cancelIn(sock *engine.Socket, c engine.Caller, ops []engine.Op, si engine.S
 	if sock.Closed() {
 		return nil, 0, engine.ErrClosed
 	}
-	return nil, 0, &engine.InvalidError{What: "select_info", Value: fmt.Sprintf("{select_info, _, %d}", si.Handle)}
+	return nil, 0, &engine.InvalidError{What: si.Tag(), Value: fmt.Sprintf("{%s, _, %d}", si.Tag(), si.Handle)}
 }
 
 // SockName implements sockdv1.SocketServiceServer.

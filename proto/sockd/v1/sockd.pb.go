@@ -2863,8 +2863,9 @@ func (x *CancelRequest) GetInfo() *AsyncInfo {
 // CancelResponse is ok | {error, closed | {invalid, SelectInfo}}.
 type CancelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Set on failure: invalid when nothing with that handle was pending,
-	// closed on a closed socket.
+	// Set on failure: invalid when nothing with that handle was pending
+	// (naming select_info or completion_info, as the info's mode), closed on a
+	// closed socket.
 	Error *SocketError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	// A completion-mode operation's result is never lost to a cancel. When the
 	// operation had done part of its work (a stream recv's gathered bytes, a
