@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,6 +267,39 @@ func TestSendContinuedKeepsTheLane(t *testing.T) {
 	}
 	a.expectNone(t)
 	wantErr(t, cl.Send(bg, a, []byte("5"), 0, infinity).Err, ErrClosed)
+}
+
+// A part whose caller has given up the call (its ctx ended: the RPC's
+// client went away) is written but keeps nothing: no one would learn the
+// handle of the kept request, and another writer must not wait for it.
+func TestSendContinuedOfAGoneCallerKeepsNothing(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	if r := cl.SendContinued(&endsAfterFirstLook{Context: bg}, a, []byte("11"), 0, 0, infinity); r.Err != nil || r.Sent != 2 || r.Select != nil {
+		t.Fatalf("a part of a gone caller: %+v, want it sent and nothing kept", r)
+	}
+	wantRequests(t, a, 0, "a gone caller's part")
+	if r := cl.Send(bg, b, []byte("BB"), 0, nowait); r.Err != nil || r.Sent != 2 || r.Select != nil {
+		t.Fatalf("another writer after it: %+v, want it sent at once", r)
+	}
+	if got := string(<-drain(sv, a, 4)); got != "11BB" {
+		t.Fatalf("the peer read %q", got)
+	}
+}
+
+// endsAfterFirstLook is a ctx that ends during the call: live when the call
+// first looks (so the part is written), ended at every later look.
+type endsAfterFirstLook struct {
+	context.Context
+	looked atomic.Bool
+}
+
+func (c *endsAfterFirstLook) Err() error {
+	if c.looked.Swap(true) {
+		return context.Canceled
+	}
+	return nil
 }
 
 // At its caller's limit a send's parts keep one place between them: each
