@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -58,6 +59,33 @@ func TestConnSetLingerZeroResets(t *testing.T) {
 		if reset := errors.Is(err, syscall.ECONNRESET); reset != (sec == 0) {
 			t.Errorf("SetLinger(%d), then Close: the peer read %v", sec, err)
 		}
+	}
+}
+
+// TestConnCloseAfterAReset: a pipe the socket's error ended (the peer
+// reset the connection) did not close the socket, so Close closes it with
+// a call of its own: the session does not keep a dead socket open.
+func TestConnCloseAfterAReset(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	c, peer := dialPeerFor(t, s)
+	peer.(*net.TCPConn).SetLinger(0)
+	peer.Close()
+	c.SetReadDeadline(time.Now().Add(callTimeout))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a Read after the peer's reset: %v, want ECONNRESET", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	id := c.(*client.Conn).SocketID()
+	if info, err := s.Info(ctx, id); err != nil || slices.Contains(info.GetRstates(), "closed") {
+		t.Fatalf("the socket after the reset: %v %v, want it open until Close", info.GetRstates(), err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close after a reset: %v", err)
+	}
+	if info, err := s.Info(ctx, id); err != nil || !slices.Contains(info.GetRstates(), "closed") {
+		t.Errorf("the socket after Close: %v %v, want it closed", info.GetRstates(), err)
 	}
 }
 
