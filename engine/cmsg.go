@@ -159,7 +159,7 @@ func decodeExtendedErr(d []byte) any {
 // EncodeControl builds a control buffer for sendmsg. A message's Data is used
 // as is; when Data is nil, Value is encoded for the types that have one
 // (timestamp, tos, ttl, pktinfo, hoplimit, tclass). Anything else is
-// &InvalidError{What: "ctrl"}.
+// &InvalidError{What: "msg"}, Erlang's {invalid, {msg, ctrl, ...}}.
 func EncodeControl(msgs []ControlMessage) ([]byte, error) {
 	var buf []byte
 	for i := range msgs {
@@ -188,7 +188,7 @@ func EncodeControl(msgs []ControlMessage) ([]byte, error) {
 
 func encodeControlValue(level, typ int, v any) ([]byte, error) {
 	bad := func() ([]byte, error) {
-		return nil, &InvalidError{What: "ctrl", Value: fmt.Sprintf("level %d type %d value %v", level, typ, v)}
+		return nil, &InvalidError{What: "msg", Value: fmt.Sprintf("ctrl: level %d type %d value %v", level, typ, v)}
 	}
 	switch {
 	case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMP:

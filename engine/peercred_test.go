@@ -150,7 +150,7 @@ func TestLocalPeerSeesTheUser(t *testing.T) {
 	forged := ControlMessage{Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS,
 		Data: unix.UnixCredentials(&unix.Ucred{Pid: int32(os.Getpid())})[unix.CmsgLen(0):]}
 	r0 := client.SendMsg(bg, c, [][]byte{[]byte("forged")}, nil, []ControlMessage{forged}, 0, infinity)
-	wantInvalid(t, r0.Err, "ctrl")
+	wantInvalid(t, r0.Err, "msg")
 
 	// listen: a connecting peer reads the user.
 	listener := open(unix.SOCK_STREAM)

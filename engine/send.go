@@ -80,14 +80,14 @@ func (s *Socket) SendMsg(ctx context.Context, c Caller, iov [][]byte, dest *Sock
 	if len(ctrl) > 0 {
 		if s.credsMsg != nil && slices.ContainsFunc(ctrl, isCredentials) {
 			// The kernel would take the last of two: the user's are ours to send.
-			return SendResult{Unsent: j.total, Err: &InvalidError{What: "ctrl", Value: "SCM_CREDENTIALS on a socket acting for a user"}}
+			return SendResult{Unsent: j.total, Err: &InvalidError{What: "msg", Value: "ctrl: SCM_CREDENTIALS on a socket acting for a user"}}
 		}
 		oob, err := EncodeControl(ctrl)
 		if err != nil {
 			return SendResult{Unsent: j.total, Err: err}
 		}
 		if _, limit := s.CtrlBufs(); len(oob) > limit {
-			return SendResult{Unsent: j.total, Err: &InvalidError{What: "ctrl", Value: "larger than sndctrlbuf"}}
+			return SendResult{Unsent: j.total, Err: &InvalidError{What: "msg", Value: "ctrl: larger than sndctrlbuf"}}
 		}
 		j.oob = oob
 	}

@@ -164,10 +164,10 @@ func TestSendMsgIOV(t *testing.T) {
 	// Control data must fit sndctrlbuf and be encodable.
 	a.SetCtrlBufs(0, 8)
 	ctrl := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: 1}}
-	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, ctrl, 0, infinity).Err, "ctrl")
+	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, ctrl, 0, infinity).Err, "msg")
 	a.SetCtrlBufs(0, 0)
 	bad := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: "x"}}
-	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, bad, 0, infinity).Err, "ctrl")
+	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, bad, 0, infinity).Err, "msg")
 	// An inet socket cannot send to an inet6 address: the kernel says so.
 	wantErr(t, a.SendTo(bg, c, []byte("x"), 0, loopback(unix.AF_INET6), infinity).Err, unix.EAFNOSUPPORT)
 }
