@@ -317,10 +317,6 @@ func testNegativeLength(t *testing.T) {
 	requireField(t, "recvfrom buffer 1 TiB", err, "buffer_size")
 	_, err = s.api.RecvMsg(ctx, &sockdv1.RecvMsgRequest{SocketId: sock, ControlSize: -1, Timeout: millis(0)})
 	requireStatus(t, "recvmsg control -1", err, codes.InvalidArgument, "")
-	backlog := int32(-1)
-	l := s.open(t, tcp4)
-	_, err = s.api.Listen(ctx, &sockdv1.ListenRequest{SocketId: l, Backlog: &backlog})
-	requireStatus(t, "listen backlog -1", err, codes.InvalidArgument, "")
 }
 
 // testTimeoutOutOfRange: a timeout below 0 or above 4294967295 ms is Erlang's

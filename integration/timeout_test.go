@@ -51,6 +51,31 @@ func TestConnectTimeout(t *testing.T) {
 	}
 }
 
+// TestListenNegativeBacklog: a backlog below 0 goes to listen(2) as
+// Erlang's does, and Linux takes it as somaxconn: where backlog 0 made the
+// connects above time out, eight that nobody accepts all complete.
+func TestListenNegativeBacklog(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	l, addr := s.bound(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	backlog := int32(-1)
+	resp, err := s.api.Listen(ctx, &sockdv1.ListenRequest{SocketId: l, Backlog: &backlog})
+	if err != nil {
+		t.Fatalf("listen -1: %v", err)
+	}
+	requireOK(t, "listen -1", resp.GetError())
+	for i := range 8 {
+		c := s.open(t, tcp4)
+		resp, err := s.api.Connect(ctx, &sockdv1.ConnectRequest{SocketId: c, Address: addr, Timeout: millis(2000)})
+		if err != nil {
+			t.Fatalf("connect %d: %v", i, err)
+		}
+		requireOK(t, fmt.Sprintf("connect %d", i), resp.GetError())
+	}
+}
+
 // TestAcceptTimeout re-expresses api_to_accept_tcp4 (+ tcp6, tcpL): accept
 // with a timeout and nobody connecting answers timeout and leaves no acceptor.
 func TestAcceptTimeout(t *testing.T) {

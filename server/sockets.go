@@ -75,10 +75,7 @@ func (s *Service) Listen(ctx context.Context, r *sockdv1.ListenRequest) (*sockdv
 	}
 	backlog := defaultBacklog
 	if r.Backlog != nil {
-		if r.GetBacklog() < 0 {
-			return nil, invalidArgument("backlog", "must be >= 0, got %d", r.GetBacklog())
-		}
-		backlog = int(r.GetBacklog())
+		backlog = int(r.GetBacklog()) // any int, as Erlang's: the kernel caps it
 	}
 	mu := s.binds.of(sock)
 	mu.Lock()

@@ -1263,7 +1263,9 @@ type ListenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// The backlog; absent means 5 (Erlang's default).
+	// The backlog; absent means 5 (Erlang's default). Any value goes to
+	// listen(2) as it is, as Erlang's does: Linux takes one below 0 or above
+	// net.core.somaxconn as somaxconn.
 	Backlog       *int32 `protobuf:"varint,2,opt,name=backlog,proto3,oneof" json:"backlog,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
