@@ -729,7 +729,10 @@ func TestDialErrorsAsNet(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	if _, err := s.Dial(ctx, "tcp", "127.0.0.1:1"); !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+	closed := tcpListener(t)
+	closed.Close()
+	refused := closed.Addr().String()
+	if _, err := s.Dial(ctx, "tcp", refused); !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), refused) {
 		t.Errorf("a refused dial: %v, want econnrefused naming the address", err)
 	}
 	open, err := s.Client().WhichSockets(ctx, client.SocketFilter{Owner: s.ID()})

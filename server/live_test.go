@@ -91,6 +91,18 @@ func (l *live) connected(tb testing.TB) (*engine.Socket, net.Conn) {
 	return acc.Socket, peerConn
 }
 
+// closedTCPPort is a port of 127.0.0.1 on which nothing listens: one a
+// listener had, closed (port 1 need not be closed on a shared machine).
+func closedTCPPort(tb testing.TB) uint32 {
+	tb.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return uint32(l.Addr().(*net.TCPAddr).Port)
+}
+
 // eventually polls cond for up to 5 s.
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()

@@ -723,14 +723,15 @@ func TestRelayPipesCountAgainstTheSocketsQuota(t *testing.T) {
 // and an inet socket the kernel makes a packet socket.
 func TestPolicyHoldsOnIndirectRoutes(t *testing.T) {
 	l := newLive(t, Limits{}) // uid 1000
-	l.svc.SetPolicy(mustParse(t, `version: 1
+	closed := closedTCPPort(t)
+	l.svc.SetPolicy(mustParse(t, fmt.Sprintf(`version: 1
 rules:
 - principals: ["uid:1000"]
   open: ["inet *", "inet6 *"]
   bind: ["127.0.0.1:8000-8999", "[::1]:8000-8999", "[::]:9200"]
-  connect: ["127.0.0.2:9001", "127.0.0.1:1"]
+  connect: ["127.0.0.2:9001", "127.0.0.1:%d"]
   sendto: ["127.0.0.1:9000", "[::1]:9000"]
-`))
+`, closed)))
 	ctx := l.ctx
 	// Listening, or sending a datagram, on a socket not bound binds it to
 	// every interface: refused as a bind to 0.0.0.0:0 is.
@@ -760,7 +761,7 @@ rules:
 	// A connect that failed leaves its port in the socket's name, not in
 	// the kernel: a listen then binds the unspecified address all the same.
 	tcp2, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
-	if r, err := l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: tcp2, Address: inet("127.0.0.1", 1)}); err != nil || r.GetError() == nil {
+	if r, err := l.svc.Connect(ctx, &sockdv1.ConnectRequest{SocketId: tcp2, Address: inet("127.0.0.1", closed)}); err != nil || r.GetError() == nil {
 		t.Fatalf("connect to a closed port: %v %v", r, err)
 	}
 	_, err = l.svc.Listen(ctx, &sockdv1.ListenRequest{SocketId: tcp2})
