@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -12,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/sockd/sockd/engine"
@@ -21,20 +25,75 @@ import (
 )
 
 // statusError builds a status with ErrorInfo and any further details.
+// Strings that came from a request (a session id, a local path) may be any
+// bytes, which protobuf cannot carry in a string: they are quoted, so that
+// no detail is lost to them.
 func statusError(code codes.Code, reason, msg string, meta map[string]string, details ...protoadapt.MessageV1) error {
-	st := status.New(code, msg)
-	info := &errdetails.ErrorInfo{Reason: reason, Domain: reasons.Domain, Metadata: meta}
-	withInfo, err := st.WithDetails(info)
-	if err != nil {
-		return st.Err()
-	}
-	st = withInfo
-	for _, d := range details {
+	st := status.New(code, utf8Text(msg))
+	info := &errdetails.ErrorInfo{Reason: reason, Domain: reasons.Domain, Metadata: maps.Clone(meta)}
+	for _, d := range append([]protoadapt.MessageV1{info}, details...) {
+		m := protoadapt.MessageV2Of(d)
+		scrubStrings(m.ProtoReflect())
 		if next, err := st.WithDetails(d); err == nil {
 			st = next
 		}
 	}
 	return st.Err()
+}
+
+// utf8Text is s, or s quoted when it is not valid UTF-8.
+func utf8Text(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// scrubStrings makes every string of m, its maps' and its messages',
+// utf8Text.
+func scrubStrings(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			mv := v.Map()
+			var bad []protoreflect.MapKey
+			mv.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+				if (fd.MapKey().Kind() == protoreflect.StringKind && !utf8.ValidString(k.String())) ||
+					(fd.MapValue().Kind() == protoreflect.StringKind && !utf8.ValidString(v.String())) {
+					bad = append(bad, k)
+				}
+				if fd.MapValue().Message() != nil {
+					scrubStrings(v.Message())
+				}
+				return true
+			})
+			for _, k := range bad {
+				v := mv.Get(k)
+				mv.Clear(k)
+				if fd.MapKey().Kind() == protoreflect.StringKind {
+					k = protoreflect.ValueOfString(utf8Text(k.String())).MapKey()
+				}
+				if fd.MapValue().Kind() == protoreflect.StringKind {
+					v = protoreflect.ValueOfString(utf8Text(v.String()))
+				}
+				mv.Set(k, v)
+			}
+		case fd.IsList():
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				switch {
+				case fd.Kind() == protoreflect.StringKind:
+					l.Set(i, protoreflect.ValueOfString(utf8Text(l.Get(i).String())))
+				case fd.Message() != nil:
+					scrubStrings(l.Get(i).Message())
+				}
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString(utf8Text(v.String())))
+		case fd.Message() != nil:
+			scrubStrings(v.Message())
+		}
+		return true
+	})
 }
 
 // unknownMethod answers a call of a method no service here has, as every
