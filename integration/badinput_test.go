@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -39,6 +40,7 @@ func TestBadInput(t *testing.T) {
 		t.Run("WrongState", testWrongState)
 		t.Run("ShutdownHowUnspecified", testShutdownHowUnspecified)
 		t.Run("DecodeBomb", testDecodeBomb)
+		t.Run("MessageSize", testMessageSize)
 		t.Run("OutOfRangeFields", testOutOfRangeFields)
 	})
 	t.Run("RoundTripAfterwards", func(t *testing.T) {
@@ -401,6 +403,25 @@ func testShutdownHowUnspecified(t *testing.T) {
 	defer cancel()
 	_, err := s.api.Shutdown(ctx, &sockdv1.ShutdownRequest{SocketId: c})
 	requireStatus(t, "shutdown how unspecified", err, codes.InvalidArgument, "")
+}
+
+// testMessageSize: the daemon reads a request whole before it checks
+// anything, so its size is bounded: 4 MiB of data and an envelope go
+// through, a message past the limit is gRPC's RESOURCE_EXHAUSTED.
+func testMessageSize(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	c, _ := s.pair(t, tcp4)
+	ctx, cancel := s.call()
+	defer cancel()
+	resp, err := s.api.Send(ctx, &sockdv1.SendRequest{SocketId: c, Data: make([]byte, client.MaxCallData), Timeout: millis(0)})
+	if err != nil || resp.GetBytesSent() == 0 {
+		t.Fatalf("a send of %d bytes: %v %v", client.MaxCallData, resp, err)
+	}
+	_, err = s.api.Send(ctx, &sockdv1.SendRequest{SocketId: c, Data: make([]byte, 4<<20+64<<10), Timeout: millis(0)})
+	if status.Code(err) != codes.ResourceExhausted { // gRPC's own: no ErrorInfo, as the proto says
+		t.Fatalf("a send past the message limit: %v, want RESOURCE_EXHAUSTED", err)
+	}
 }
 
 // testDecodeBomb: a request within the size limit that would decode into far

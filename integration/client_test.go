@@ -221,11 +221,16 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 		t.Fatalf("recv of more than the bound: %v, want INVALID_ARGUMENT", err)
 	}
 
-	// A seqpacket socket's record is not cut into pieces.
+	// A seqpacket socket's record is not cut into pieces: the largest one
+	// call carries goes whole, a larger one is refused before any call.
 	c2, srv2 := raw.pair(t, seqpL)
 	raw.mustSetOpt(t, c2, optKey(sockL, "sndbuf"), intValue(4<<20))
 	raw.mustSetOpt(t, srv2, optKey(sockL, "rcvbuf"), intValue(4<<20))
-	record := payload("record", MaxSendDataPlus(32<<10))
+	var tooLarge *client.DataTooLargeError
+	if resp, err := s.Send(ctx, c2, payload("record", client.MaxCallData+1), client.Millis(5000)); !errors.As(err, &tooLarge) {
+		t.Fatalf("send of a record past MaxCallData: %v %v, want DataTooLargeError", resp, err)
+	}
+	record := payload("record", client.MaxCallData)
 	if resp, err := s.Send(ctx, c2, record, client.Millis(5000)); err != nil || resp.GetBytesSent() != uint64(len(record)) {
 		t.Fatalf("send of a %d-byte record: %v %v", len(record), resp, err)
 	}
@@ -238,6 +243,3 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 		t.Fatalf("a second record after the first: %d bytes %v %v, want none", len(bytes.Join(got.GetIov(), nil)), got.GetError(), err)
 	}
 }
-
-// MaxSendDataPlus is client.MaxSendData and n bytes more.
-func MaxSendDataPlus(n int) int { return client.MaxSendData + n }

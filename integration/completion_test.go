@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -227,9 +228,10 @@ func prepareConnectRefused(t *testing.T, s *rawSession) asyncScenario {
 	}
 }
 
-// bulk is more than a loopback TCP connection buffers, so a nowait send of
-// it waits for the peer to read.
-const bulk = 8 << 20
+// bulk is the most one call carries, more than a loopback TCP connection
+// buffers once streamSendScenario has made its buffers small, so that a
+// nowait send of it waits for the peer to read.
+const bulk = client.MaxCallData
 
 func prepareSend(t *testing.T, s *rawSession) asyncScenario {
 	c, srv := s.pair(t, tcp4)
@@ -266,6 +268,8 @@ type sentCounts interface {
 // streamSendScenario sends bulk bytes on c while srv does not read; ready
 // starts draining srv. In select mode each retry sends what is left.
 func streamSendScenario(t *testing.T, s *rawSession, c, srv string, send func([]byte, *sockdv1.Timeout) asyncResponse) asyncScenario {
+	s.mustSetOpt(t, c, optKey(sockL, "sndbuf"), intValue(64<<10))
+	s.mustSetOpt(t, srv, optKey(sockL, "rcvbuf"), intValue(64<<10))
 	data := payload("bulk", bulk)
 	sent := 0
 	var drained <-chan struct{}

@@ -242,7 +242,7 @@ func TestPipeUplinkFailureWithUnreadDownlink(t *testing.T) {
 	// downlink ends up waiting in its send to the client.
 	down := payload("downlink", 32<<20)
 	var sentDown int
-	for chunk := 8 << 20; sentDown < len(down); sentDown += chunk {
+	for chunk := 4 << 20; sentDown < len(down); sentDown += chunk {
 		if r := s.sendT(t, srv, down[sentDown:sentDown+chunk], millis(500)); r.GetBytesUnsent() != 0 {
 			break
 		}

@@ -46,7 +46,7 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 // admitWaiting counts what a call that may wait keeps while it waits, a
 // send's data or a recv's buffer (reserve), among its principal's bytes
 // (DESIGN §7, bytes in flight), until admission.done: else a principal's
-// waiting operations could each keep up to a message's 16 MiB. A call
+// waiting operations could each keep up to a message's 4 MiB. A call
 // that cannot wait (nowait, timeout 0) keeps them only for the syscall.
 func (s *Service) admitWaiting(sess *Session, t engine.Timeout, reserve func() int) (int, error) {
 	if reserve == nil || !t.MayWait() {

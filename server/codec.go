@@ -18,7 +18,7 @@ import (
 // MaxRequestFields bounds the fields and list elements of one request, at
 // every depth. A request within the message size limit could otherwise
 // decode into far more memory than it is (a SendMsg of millions of empty
-// iov entries: hundreds of megabytes from 16 MiB), before any handler, quota
+// iov entries: hundreds of megabytes from 16 MiB, the limit then), before any handler, quota
 // or policy could look at it. sockd's largest sensible requests (a SendMsg
 // of IOV_MAX pieces and its control messages) have a few thousand.
 const MaxRequestFields = 1 << 16

@@ -22,7 +22,7 @@ written, hex-decoded with --hex, or read from standard input when it is "-".
 
 Nothing is printed when everything was sent; otherwise "sent=N unsent=M".
 A blocking send on a stream socket takes any amount (sent in calls of 4 MiB);
-any other send is one call, of at most 16 MiB less 64 KiB.`,
+any other send is one call, of at most 4 MiB.`,
 		Example: `  sockctl send $C hello
   sockctl send $C --hex 00ff
   sockctl send $C - < request.bin`,

@@ -43,10 +43,13 @@ const StreamWindow = 1 << 20
 const ConnWindow = 16 << 20
 
 // MaxMessage is the largest gRPC message the daemon and its client accept
-// from each other. The daemon's answers stay within gRPC's 4 MiB default,
-// which other clients keep; requests may be larger, a Send's data up to
-// MaxMessage less its envelope.
-const MaxMessage = 16 << 20
+// from each other: gRPC's 4 MiB default and room for a request's envelope
+// around 4 MiB of data. The daemon's answers stay within the default, which
+// other clients keep. gRPC reads a request whole before any of the daemon's
+// checks, so this, times the streams a client may open, is what a client
+// can make the daemon hold unchecked; 16 MiB let one stalled stream hold 17
+// MB.
+const MaxMessage = 4<<20 + 64<<10
 
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
 // Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2

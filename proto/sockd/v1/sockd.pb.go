@@ -1797,9 +1797,9 @@ type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
-	// The bytes. A request is at most 16 MiB (the daemon's message limit,
-	// RESOURCE_EXHAUSTED past it); send more in several calls, as the client
-	// package's Session.Send does.
+	// The bytes. A request is at most 4 MiB and 64 KiB (the daemon's message
+	// limit, RESOURCE_EXHAUSTED past it); send more in several calls, as the
+	// client package's Session.Send does.
 	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,3,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
@@ -2620,7 +2620,7 @@ type RecvMsgRequest struct {
 	// Data buffer size; 0 means the otp rcvbuf size. At most 3932160, as
 	// Recv's length.
 	BufferSize int64 `protobuf:"varint,2,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`
-	// Control buffer size; 0 means the otp rcvctrlbuf size.
+	// Control buffer size; 0 means the otp rcvctrlbuf size. At most 65536.
 	ControlSize int64 `protobuf:"varint,3,opt,name=control_size,json=controlSize,proto3" json:"control_size,omitempty"`
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,4,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
@@ -4017,8 +4017,10 @@ type PolicyRule struct {
 	// daemon-wide use_registry default (root on the unix socket always may).
 	Admin bool `protobuf:"varint,15,opt,name=admin,proto3" json:"admin,omitempty"`
 	// Most operations its sessions may have waiting at once (calls with a
-	// timeout other than 0, nowait ones whose request waits in a socket's
-	// queue, pipes, relays); 0 is no limit.
+	// timeout other than 0, nowait ones, pipes, relays); 0 is no limit. Every
+	// such call takes its place before its first attempt, so at the quota a
+	// nowait call is refused even when it would have finished at once (a
+	// timeout of 0 never waits and takes none).
 	PendingOperationsQuota uint32 `protobuf:"varint,16,opt,name=pending_operations_quota,json=pendingOperationsQuota,proto3" json:"pending_operations_quota,omitempty"`
 	// The local user its sockets act for, "UID:GID", when the rule names
 	// one: the kernel's owner of its sockets, the rights its local paths are

@@ -89,7 +89,7 @@ const (
 // for what this daemon does not offer, INTERNAL for the daemon's own failure.
 // Every non-OK status the daemon makes carries a google.rpc.ErrorInfo with
 // domain "sockd"; those gRPC makes before a request reaches it (a message
-// over the 16 MiB limit: RESOURCE_EXHAUSTED) carry none.
+// over the limit of 4 MiB and 64 KiB: RESOURCE_EXHAUSTED) carry none.
 type SocketServiceClient interface {
 	// CreateSession creates a session, or returns the caller's existing session of that name.
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
@@ -602,7 +602,7 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // for what this daemon does not offer, INTERNAL for the daemon's own failure.
 // Every non-OK status the daemon makes carries a google.rpc.ErrorInfo with
 // domain "sockd"; those gRPC makes before a request reaches it (a message
-// over the 16 MiB limit: RESOURCE_EXHAUSTED) carry none.
+// over the limit of 4 MiB and 64 KiB: RESOURCE_EXHAUSTED) carry none.
 type SocketServiceServer interface {
 	// CreateSession creates a session, or returns the caller's existing session of that name.
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
