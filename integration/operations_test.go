@@ -213,8 +213,9 @@ func TestShutdownDoesNotWaitForLingers(t *testing.T) {
 }
 
 // TestSecondSignalEndsTheDrain: a drain held open by a client that does not
-// read its events waits up to --stop-timeout; a second SIGTERM ends the
-// daemon at once.
+// read its events waits up to --stop-timeout, through a SIGHUP (a policy
+// reload that a unit or an operator may send at any time); a second SIGTERM
+// ends the daemon at once.
 func TestSecondSignalEndsTheDrain(t *testing.T) {
 	t.Parallel()
 	d, err := StartDaemon(t.TempDir(), "--stop-timeout", "60s")
@@ -247,6 +248,15 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	case err := <-d.done:
 		exited = true
 		t.Fatalf("the drain did not wait for the unread events: exit %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		exited = true
+		t.Fatalf("a SIGHUP during the drain ended the daemon: exit %v", err)
 	case <-time.After(time.Second):
 	}
 	start := time.Now()

@@ -28,12 +28,13 @@ func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
 // reloadPolicyOnHUP reads the policy file again on each SIGHUP until ctx
 // ends. A file that no longer parses leaves the policy in force as it was.
 // Without a file (path "") a SIGHUP is only logged, where its default
-// action would have killed the daemon without a drain.
+// action would have killed the daemon without a drain; once ctx has ended
+// (the drain began) SIGHUP is ignored, for the same reason.
 func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
-		defer signal.Stop(hup)
+		defer signal.Ignore(syscall.SIGHUP)
 		for {
 			select {
 			case <-ctx.Done():
