@@ -15,13 +15,15 @@ func newBindCommand(a *app) *cobra.Command {
 		Short: "Bind a socket to a local address",
 		Long: `Bind a socket to a local address (Erlang's socket:bind/2).
 
-ADDR is IP:PORT, [IPv6]:PORT, any:PORT, loopback:PORT, local:/path,
-local:@abstract, or a bare any, loopback or broadcast, which means that
-address in the socket's own domain. An address without :PORT has port 0, as
+ADDR is IP:PORT, [IPv6]:PORT, any:PORT or loopback:PORT (IPv4),
+[any]:PORT or [loopback]:PORT (IPv6), local:/path, local:@abstract, or a
+bare any, loopback or broadcast, which means that address in the socket's
+own domain. An address without :PORT has port 0, as
 an Erlang sockaddr without port (the kernel picks one on bind; a connect or
 send to port 0 is refused by the peer's kernel).`,
 		Example: `  sockctl bind $S 127.0.0.1:0
   sockctl bind $S any
+  sockctl bind $S6 [any]:8080
   sockctl bind $S local:/tmp/app.sock`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
