@@ -142,6 +142,7 @@ func (s *Socket) release(fd int, kernelLinger func()) error {
 	err := unix.Close(fd)
 	s.released.Store(true)
 	s.e.unreserve()
+	s.e.noteReleased(s)
 	if err == unix.EINTR {
 		return nil
 	}

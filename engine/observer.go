@@ -13,7 +13,7 @@ package engine
 // will follow".
 //
 // Methods must not block and must not call into the engine beyond the
-// socket's lock-free getters (ID, Domain, Type, Protocol, Closed,
+// socket's lock-free getters (ID, Domain, Type, Protocol, Closed, Released,
 // UseRegistry, Debug, IOW): SocketOpened of an accepted socket runs with
 // its listener's read side locked.
 type Observer interface {
@@ -24,6 +24,11 @@ type Observer interface {
 	// SocketClosed is called once per socket, after it was marked closed
 	// and its waiters aborted, with no engine lock held.
 	SocketClosed(s *Socket)
+	// SocketReleased is called once per socket, after SocketClosed, when
+	// its descriptor is closed: at once, or once an SO_LINGER close has
+	// waited. A count of the descriptors a socket's owner holds uses it
+	// (Released tells the order, as Closed does SocketClosed's).
+	SocketReleased(s *Socket)
 	// UseRegistryOn is called when a socket's use_registry turns on after
 	// SocketOpened (setopt otp use_registry true, a monitor), so that the
 	// observer need not learn of it from every caller that sets it.
@@ -34,6 +39,12 @@ func (e *Engine) noteOpened(s *Socket) {
 	s.announced.Store(true) // before: a SetUseRegistry racing with it tells one of the two
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.SocketOpened(s)
+	}
+}
+
+func (e *Engine) noteReleased(s *Socket) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.SocketReleased(s)
 	}
 }
 

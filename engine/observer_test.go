@@ -45,6 +45,12 @@ func (w *watcher) SocketClosed(s *Socket) {
 	w.closed[s]++
 }
 
+func (w *watcher) SocketReleased(s *Socket) {
+	if !s.Closed() || !s.Released() {
+		w.t.Errorf("SocketReleased(%s) before the socket was closed and its descriptor released", s.ID())
+	}
+}
+
 func (w *watcher) counts(s *Socket) (opened, closed int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

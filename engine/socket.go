@@ -132,6 +132,10 @@ func (s *Socket) ReleaseStream() { s.streamed.Store(false) }
 // Closed reports whether Close or Abandon has run.
 func (s *Socket) Closed() bool { return s.closed.Load() }
 
+// Released reports whether the socket's descriptor is closed, which a
+// close with SO_LINGER does only once its linger is done.
+func (s *Socket) Released() bool { return s.released.Load() }
+
 // Done is closed when the socket is closed, for what waits on the socket
 // without a call in its lanes.
 func (s *Socket) Done() <-chan struct{} { return s.closedC }

@@ -61,6 +61,10 @@ func (r *Registry) SocketOpened(s *engine.Socket) {
 	}
 }
 
+// SocketReleased implements engine.Observer: the registry forgets a socket
+// when it is closed, lingering or not.
+func (r *Registry) SocketReleased(*engine.Socket) {}
+
 // SocketClosed implements engine.Observer: it unregisters s and fires its
 // monitors with reason closed.
 func (r *Registry) SocketClosed(s *engine.Socket) {

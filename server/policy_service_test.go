@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -277,6 +278,77 @@ rules:
 	eventually(t, "the ended session's sockets to be uncounted", func() bool { return counter.Open(p) == 0 })
 	if _, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{}); err != nil {
 		t.Fatalf("a session after one ended: %v", err)
+	}
+}
+
+// A socket whose close lingers (SO_LINGER, a peer that does not read) holds
+// its principal's place until its descriptor is closed: else closes that
+// linger for an hour fill the daemon's socket cap from within a quota.
+func TestLingeringCloseHoldsItsPlace(t *testing.T) {
+	svc, counter := countedService(t, `
+version: 1
+rules:
+- principals: ["uid:1000"]
+  open: ["inet stream"]
+  connect: ["127.0.0.0/8"]
+  quotas: {sockets: 1}
+`)
+	p := Principal{Kind: "uid", UID: 1000}
+	ctx := asPrincipal(p)
+	peers, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peers.Close()
+	session := func() (string, context.Context) {
+		r, err := svc.CreateSession(ctx, &sockdv1.CreateSessionRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetSessionId(), metadata.NewIncomingContext(ctx, metadata.Pairs(SessionMetadataKey, r.GetSessionId()))
+	}
+	open := func(call context.Context) (string, error) {
+		r, err := svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_STREAM})
+		return r.GetSocketId(), err
+	}
+	first, call := session()
+	id, err := open(call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint32(peers.Addr().(*net.TCPAddr).Port)
+	if r, err := svc.Connect(call, &sockdv1.ConnectRequest{SocketId: id, Address: inet("127.0.0.1", port)}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	peer, err := peers.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	for { // the peer reads nothing: fill what the sockets hold
+		r, err := svc.Send(call, &sockdv1.SendRequest{SocketId: id, Data: make([]byte, 1<<20), Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 0}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetBytesUnsent() > 0 {
+			break
+		}
+	}
+	linger := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true, Linger: 60}}}
+	if r, err := svc.SetOpt(call, &sockdv1.SetOptRequest{SocketId: id, Key: &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}, Value: linger}); err != nil || r.GetError() != nil {
+		t.Fatal(r, err)
+	}
+	if _, err := svc.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: first}); err != nil {
+		t.Fatal(err)
+	}
+	_, next := session()
+	if _, err := open(next); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("open while the closed socket lingers: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	go io.Copy(io.Discard, peer) // the bytes go out, the linger ends, the descriptor is closed
+	eventually(t, "the lingering socket's place given back", func() bool { return counter.Open(p) == 0 })
+	if _, err := open(next); err != nil {
+		t.Fatalf("open after the linger: %v", err)
 	}
 }
 

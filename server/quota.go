@@ -31,8 +31,9 @@ var _ engine.Observer = (*SocketCounter)(nil)
 func (c *SocketCounter) SocketOpened(s *engine.Socket) {
 	if sess, ok := s.Owner().(*Session); ok {
 		c.mu.Lock()
-		// Closed already: SocketClosed came first and found nothing to count.
-		if !s.Closed() {
+		// Released already: SocketReleased came first and found nothing to
+		// count.
+		if !s.Released() {
 			c.counted[s] = sess.principal
 			c.open[sess.principal]++
 		}
@@ -45,6 +46,16 @@ func (c *SocketCounter) SocketOpened(s *engine.Socket) {
 
 // SocketClosed implements engine.Observer.
 func (c *SocketCounter) SocketClosed(s *engine.Socket) {
+	if c.next != nil {
+		c.next.SocketClosed(s)
+	}
+}
+
+// SocketReleased implements engine.Observer: a socket counts for its
+// principal until its descriptor is closed, so that closes lingering for
+// a peer that does not read (SO_LINGER, up to 68 years) hold the
+// principal's places, not the daemon's alone.
+func (c *SocketCounter) SocketReleased(s *engine.Socket) {
 	c.mu.Lock()
 	if p, ok := c.counted[s]; ok {
 		delete(c.counted, s)
@@ -54,7 +65,7 @@ func (c *SocketCounter) SocketClosed(s *engine.Socket) {
 	}
 	c.mu.Unlock()
 	if c.next != nil {
-		c.next.SocketClosed(s)
+		c.next.SocketReleased(s)
 	}
 }
 
