@@ -136,6 +136,13 @@ func flushTimedOut(d time.Duration) error {
 		fmt.Sprintf("the session ended and its stream took none of its last events for %v", d), nil)
 }
 
+// flushTookTooLong ends the stream of an ended session whose client took
+// its last events too slowly.
+func flushTookTooLong(d time.Duration) error {
+	return statusError(codes.DeadlineExceeded, reasons.FlushTimeout,
+		fmt.Sprintf("the session ended and its stream took more than %v to receive its last events", d), nil)
+}
+
 // streamReplaced ends an event stream that another one replaced.
 func streamReplaced(why error) error {
 	return statusError(codes.Aborted, reasons.StreamReplaced, why.Error(), nil)

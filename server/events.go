@@ -64,9 +64,12 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		close(snd.stop) // it may be blocked in a Send that only this return ends
 		return replaced(att)
 	}
-	// The session ended: the sender flushes what its log still holds.
+	// The session ended: the sender flushes what its log still holds, which
+	// its principal's bytes count until then (Session.detach).
 	idle := time.NewTimer(endFlushTimeout)
 	defer idle.Stop()
+	whole := time.NewTimer(endFlushLimit)
+	defer whole.Stop()
 	for {
 		select {
 		case err := <-snd.result:
@@ -78,6 +81,9 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		case <-idle.C:
 			close(snd.stop)
 			return flushTimedOut(endFlushTimeout)
+		case <-whole.C:
+			close(snd.stop)
+			return flushTookTooLong(endFlushLimit)
 		}
 	}
 }
@@ -143,6 +149,11 @@ func replaced(att *attachment) error {
 // endFlushTimeout bounds how long a stream may take to receive the events
 // its session held when it ended (a variable for tests).
 var endFlushTimeout = 10 * time.Second
+
+// endFlushLimit bounds the whole flush of an ended session's events: a
+// client that takes one event every few seconds would otherwise keep a
+// dead session's log for hours (a variable for tests).
+var endFlushLimit = time.Minute
 
 // errStopped ends a sender whose handler has returned.
 var errStopped = errors.New("events stream ended")

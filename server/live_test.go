@@ -263,7 +263,8 @@ func TestReplacedStreamEndsAborted(t *testing.T) {
 }
 
 // The stream of an ended session flushes its events as long as its client
-// takes them: the flush timeout is the time without progress.
+// takes them: the flush timeout is the time without progress. What it still
+// holds counts for its principal until the stream ends.
 func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
 	endFlushTimeout = 100 * time.Millisecond
@@ -285,11 +286,52 @@ func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	}
 	l.sess.mu.Unlock()
 	l.svc.sessions.end(l.sess)
+	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held < 100 {
+		t.Errorf("the principal counts %d bytes of the ended session's log while its stream flushes 200", held)
+	}
 	if err := <-done; err != nil {
 		t.Fatalf("an ended session's stream, read every 30 ms, ended %v after %d sends", err, slow.sends.Load())
 	}
 	if got := slow.sends.Load(); got != 21 {
 		t.Fatalf("%d sends, want caught_up and the 20 events", got)
+	}
+	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held != 0 {
+		t.Errorf("the principal counts %d bytes of the ended session's log after its stream ended", held)
+	}
+}
+
+// However steadily its client takes them, the flush of an ended session's
+// events ends after endFlushLimit.
+func TestEndedSessionFlushIsBounded(t *testing.T) {
+	defer func(d time.Duration) { endFlushLimit = d }(endFlushLimit)
+	endFlushLimit = 200 * time.Millisecond
+	l := newLive(t, Limits{})
+	ctx, cancel := context.WithCancel(l.ctx)
+	slow := &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
+		select {
+		case <-time.After(30 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	done := runEvents(l, ctx, cancel, slow)
+	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
+	l.sess.mu.Lock()
+	for range 100 { // 3 s at the client's pace
+		l.sess.events.append(recvCompletion(10))
+	}
+	l.sess.mu.Unlock()
+	start := time.Now()
+	l.svc.sessions.end(l.sess)
+	if err := <-done; status.Code(err) != codes.DeadlineExceeded || reasonOf(err) != reasons.FlushTimeout {
+		t.Fatalf("a flush past its limit ended %v, want DEADLINE_EXCEEDED %s", err, reasons.FlushTimeout)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the flush ended after %v", took)
+	}
+	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held != 0 {
+		t.Errorf("the principal counts %d bytes of the ended session's log after its stream ended", held)
 	}
 }
 

@@ -387,7 +387,6 @@ func (s *Session) die() {
 	}
 	s.dead = true
 	close(s.gone)
-	s.events.detachLoad() // what a stream still flushes no longer counts
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -395,6 +394,9 @@ func (s *Session) die() {
 	s.owned, s.waiting = nil, nil
 	att := s.attached
 	s.attached = nil
+	if att == nil {
+		s.events.detachLoad()
+	} // else what the stream still flushes counts until it ends (detach)
 	s.mu.Unlock()
 
 	if att != nil {
@@ -471,11 +473,17 @@ func (s *Session) attach(ctx context.Context, a *attachment) error {
 	return nil
 }
 
-// detach removes a if it is still the attached stream and starts the grace period.
+// detach removes a if it is still the attached stream and starts the grace
+// period. A dead session's stream has flushed what it could: the log's
+// events no longer count for its principal.
 func (s *Session) detach(a *attachment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.attached != a || s.dead {
+	if s.dead {
+		s.events.detachLoad()
+		return
+	}
+	if s.attached != a {
 		return
 	}
 	s.attached = nil

@@ -101,7 +101,7 @@ type SocketServiceClient interface {
 	// call. A replaced stream ends ABORTED (EVENT_STREAM_REPLACED); when the
 	// session ends, its stream ends OK after its last events, or
 	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
-	// for 10 s.
+	// for 10 s, or has not taken them all after a minute.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*CloseSessionResponse, error)
@@ -614,7 +614,7 @@ type SocketServiceServer interface {
 	// call. A replaced stream ends ABORTED (EVENT_STREAM_REPLACED); when the
 	// session ends, its stream ends OK after its last events, or
 	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
-	// for 10 s.
+	// for 10 s, or has not taken them all after a minute.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(context.Context, *CloseSessionRequest) (*CloseSessionResponse, error)
