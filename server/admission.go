@@ -113,7 +113,8 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 }
 
 // admitEvent refuses a call that will owe the session an event while the
-// session has a full backlog of undelivered ones.
+// session has a full backlog of undelivered ones, or its principal holds
+// all it may (undelivered events of all its sessions among it).
 func (s *Service) admitEvent(sess *Session) error {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -124,6 +125,9 @@ func (s *Service) admitEvent(sess *Session) error {
 func (s *Service) admitEventLocked(sess *Session) error {
 	if limit := sess.events.base / 2; sess.events.unsent() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
+	}
+	if limit := s.limits.MaxPrincipalBytes; limit > 0 && sess.load.bytes.Load() >= int64(limit) {
+		return quotaExceeded(principalBytes, limit)
 	}
 	return nil
 }

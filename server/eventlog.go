@@ -33,9 +33,10 @@ type eventLog struct {
 	// and their payload stays within maxSentBytes: a ring grown by a burst
 	// of unsent events, or full of large completions, does not keep them.
 	base, maxSentBytes int
-	// load, if set, is its principal's count, which every payload held here
-	// is part of: unsent payload in load.bytes, sent in load.replay; past
-	// loadMax together the log keeps no sent events for replay.
+	// load, if set, is its principal's count, which every event held here
+	// is part of, its payload and its eventCost: unsent events in
+	// load.bytes, sent ones in load.replay; past loadMax together the log
+	// keeps no sent events for replay.
 	load    *principalLoad
 	loadMax int64
 }
@@ -54,10 +55,17 @@ func (l *eventLog) overLoad() bool {
 	return l.load != nil && l.loadMax > 0 && l.load.bytes.Load()+l.load.replay.Load() > l.loadMax
 }
 
+// eventCost is what a held event costs beyond its payload, in the
+// principal's counts: its messages (about 160 bytes of heap for a select or
+// a down, measured) and its ring slot, rounded up. Without it a principal's
+// 1,024 sessions could hold six million payload-free events uncounted.
+const eventCost = 256
+
 // detachLoad takes what the log holds out of the principal's counts, for
 // good (its session died).
 func (l *eventLog) detachLoad() {
-	l.held(-l.unsentBytes, -l.sentBytes)
+	unsent := l.unsent()
+	l.held(-(l.unsentBytes + unsent*eventCost), -(l.sentBytes + (l.count-unsent)*eventCost))
 	l.load = nil
 }
 
@@ -84,7 +92,7 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	l.next++
 	n := payloadBytes(ev)
 	l.unsentBytes += n
-	l.held(n, 0)
+	l.held(n+eventCost, 0)
 	if l.count == len(l.ring) {
 		if l.ring[l.head].Sequence > l.sent {
 			l.resize(2 * len(l.ring)) // keep the unsent
@@ -115,10 +123,10 @@ func (l *eventLog) dropOldest() {
 	n := payloadBytes(old)
 	if old.Sequence > l.sent {
 		l.unsentBytes -= n
-		l.held(-n, 0)
+		l.held(-n-eventCost, 0)
 	} else {
 		l.sentBytes -= n
-		l.held(0, -n)
+		l.held(0, -n-eventCost)
 	}
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
@@ -168,7 +176,7 @@ func (l *eventLog) markSent(seq uint64) {
 		n := payloadBytes(l.ring[(l.head+int(q-first))%len(l.ring)])
 		l.unsentBytes -= n
 		l.sentBytes += n
-		l.held(-n, n)
+		l.held(-n-eventCost, n+eventCost)
 	}
 	l.sent = seq
 	l.trimSent()
@@ -201,7 +209,8 @@ func (l *eventLog) voidTaken(match func(*sockdv1.EventsResponse) bool) {
 // has not, each that match picks by a placeholder of the same sequence,
 // which streams skip: sequences stay dense, so a resumed stream sees no
 // gap. A taken event's payload is not counted as unsent: one that has any
-// stays, as the result a replay may still owe.
+// stays, as the result a replay may still owe. A placeholder keeps its
+// slot, and its eventCost.
 func (l *eventLog) placehold(taken bool, match func(*sockdv1.EventsResponse) bool) {
 	for i := range l.count {
 		slot := (l.head + i) % len(l.ring)

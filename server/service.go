@@ -33,12 +33,13 @@ type Limits struct {
 	// send's data, a recv's length or buffer size).
 	// Past it new completion-mode calls are refused.
 	MaxCompletionBytes int
-	// MaxPrincipalBytes bounds the same bytes, those kept for replay, and
-	// what calls that wait keep meanwhile (a send's data, a recv's buffer),
-	// over all of one principal's sessions together: past it its new
-	// completion-mode and waiting calls are refused and its sessions keep no
-	// sent events for replay. Without it a principal's sessions quota, or
-	// its waiting operations, would multiply the bound.
+	// MaxPrincipalBytes bounds the same bytes, those kept for replay, every
+	// held event's own cost (eventCost), and what calls that wait keep
+	// meanwhile (a send's data, a recv's buffer), over all of one
+	// principal's sessions together: past it its new completion-mode and
+	// waiting calls, and those that would owe an event, are refused and its
+	// sessions keep no sent events for replay. Without it a principal's
+	// sessions quota, or its waiting operations, would multiply the bound.
 	MaxPrincipalBytes int
 	// MaxMonitors bounds the live socket monitors of all of one principal's
 	// sessions together.

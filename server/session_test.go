@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -217,32 +219,54 @@ func TestDeathWithdrawsWaitsOnOthersSockets(t *testing.T) {
 	}
 }
 
-// A log's payload is part of its principal's count: it keeps no sent events
-// for replay while the principal is over its bound, and gives back all it
-// holds when its session dies.
+// A log's events are part of its principal's count, each its payload and
+// eventCost: it keeps no sent events for replay while the principal is over
+// its bound, and gives back all it holds when its session dies.
 func TestEventLogCountsForItsPrincipal(t *testing.T) {
+	const c = eventCost
 	var load principalLoad
 	l := newEventLog(8)
-	l.load, l.loadMax = &load, 150
+	l.load, l.loadMax = &load, 150+2*c
 	l.append(recvCompletion(100))
 	l.append(recvCompletion(40))
-	if load.bytes.Load() != 140 || load.replay.Load() != 0 {
-		t.Fatalf("principal counts %d unsent, %d replay; want 140, 0", load.bytes.Load(), load.replay.Load())
+	if load.bytes.Load() != 140+2*c || load.replay.Load() != 0 {
+		t.Fatalf("principal counts %d unsent, %d replay; want %d, 0", load.bytes.Load(), load.replay.Load(), 140+2*c)
 	}
-	l.markSent(2) // both sent, kept for replay: 140 is within 150
-	if l.count != 2 || load.bytes.Load() != 0 || load.replay.Load() != 140 {
-		t.Fatalf("after sending: held %d, counts %d and %d; want 2 held, 0 unsent, 140 replay", l.count, load.bytes.Load(), load.replay.Load())
+	l.markSent(2) // both sent, kept for replay: within the bound
+	if l.count != 2 || load.bytes.Load() != 0 || load.replay.Load() != 140+2*c {
+		t.Fatalf("after sending: held %d, counts %d and %d; want 2 held, 0 unsent, %d replay", l.count, load.bytes.Load(), load.replay.Load(), 140+2*c)
 	}
 	load.bytes.Add(100) // another session of the principal owes 100
 	l.append(recvCompletion(10))
-	// 250 held: sent events go, oldest first, until the counts are back
-	// within the bound; the unsent one stays.
-	if l.count != 2 || load.bytes.Load()+load.replay.Load() != 150 {
-		t.Fatalf("over the bound: held %d events, counts %d+%d; want 2 and 150", l.count, load.bytes.Load(), load.replay.Load())
+	// Past the bound: sent events go, oldest first, until the counts are
+	// back within it; the unsent one stays.
+	if l.count != 2 || load.bytes.Load()+load.replay.Load() != 150+2*c {
+		t.Fatalf("over the bound: held %d events, counts %d+%d; want 2 and %d", l.count, load.bytes.Load(), load.replay.Load(), 150+2*c)
 	}
 	l.detachLoad()
 	if load.bytes.Load() != 100 || load.replay.Load() != 0 {
 		t.Fatalf("after the session died: %d, %d; want the other session's 100, 0", load.bytes.Load(), load.replay.Load())
+	}
+}
+
+// Events without a payload count too: a principal whose sessions hold as
+// many undelivered events as its bytes allow is refused the calls that
+// would owe more (a monitor of an unknown id: a down at once).
+func TestUndeliveredEventsCountForThePrincipal(t *testing.T) {
+	const limit = 64 << 10
+	l := newLive(t, Limits{MaxPrincipalBytes: limit})
+	id := strings.Repeat("x", 32)
+	var owed int
+	for owed = 0; owed < 2*limit/eventCost; owed++ {
+		if _, err := l.svc.Monitor(l.ctx, &sockdv1.MonitorRequest{SocketId: id}); err != nil {
+			if status.Code(err) != codes.ResourceExhausted || reasonOf(err) != reasons.QuotaExceeded {
+				t.Fatalf("monitor %d: %v, want QUOTA_EXCEEDED", owed, err)
+			}
+			break
+		}
+	}
+	if owed != limit/eventCost {
+		t.Fatalf("%d down events owed before the refusal, want %d (%d bytes at %d each)", owed, limit/eventCost, limit, eventCost)
 	}
 }
 
