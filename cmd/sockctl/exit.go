@@ -156,22 +156,26 @@ func emitRefusal(w io.Writer, err error) {
 	if errors.As(err, &sockErr) || exitCode(err) == exitUsage {
 		return
 	}
-	type refusal struct {
-		Reason  string `json:"reason"`
-		Kind    string `json:"kind"`
-		Message string `json:"message"`
-	}
+	json.NewEncoder(w).Encode(object{}.with("error", refusalObject(err)))
+}
+
+// refusalObject is the error object of a call that has no socket error to
+// show: reason, kind (sockctl, rpc or daemon) and message, and the daemon's
+// own reason (ErrorInfo) for a refusal that has one.
+func refusalObject(err error) object {
 	var dialErr *client.DialError
-	r := refusal{Reason: "failed", Kind: "sockctl", Message: errorMessage(err)}
+	reason, kind, message := "failed", "sockctl", errorMessage(err)
 	switch st, ok := grpcStatus(err); {
 	case exitCode(err) == exitInterrupted:
-		r.Reason = "interrupted"
+		reason = "interrupted"
 	case ok:
-		r = refusal{Reason: codeName(st.Code()), Kind: "rpc", Message: st.Message()}
+		reason, kind, message = codeName(st.Code()), "rpc", st.Message()
 	case errors.As(err, &dialErr):
-		r.Reason, r.Kind = "unreachable", "daemon"
+		reason, kind = "unreachable", "daemon"
 	}
-	json.NewEncoder(w).Encode(struct {
-		Error refusal `json:"error"`
-	}{r})
+	o := object{}.with("reason", reason).with("kind", kind).with("message", message)
+	if info := client.ErrorReason(err); info != "" {
+		o = o.with("error_info", info)
+	}
+	return o
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -79,11 +81,13 @@ func TestCodeName(t *testing.T) {
 // a socket error (already there) and a usage error write nothing.
 func TestEmitRefusal(t *testing.T) {
 	refused := &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "econnrefused", Errno: 111}}
+	denied, _ := status.New(codes.PermissionDenied, "policy").WithDetails(&errdetails.ErrorInfo{Reason: "POLICY_DENIED", Domain: "sockd"})
 	for _, c := range []struct {
 		err  error
 		want string
 	}{
 		{failure{status.Error(codes.NotFound, `unknown socket "x"`)}, `{"error":{"reason":"not_found","kind":"rpc","message":"unknown socket \"x\""}}` + "\n"},
+		{denied.Err(), `{"error":{"reason":"permission_denied","kind":"rpc","message":"policy","error_info":"POLICY_DENIED"}}` + "\n"},
 		{status.Error(codes.PermissionDenied, "policy"), `{"error":{"reason":"permission_denied","kind":"rpc","message":"policy"}}` + "\n"},
 		{&client.DialError{Address: "unix:///x", Err: syscall.ENOENT}, `{"error":{"reason":"unreachable","kind":"daemon","message":"cannot reach sockd at unix:///x: no such file or directory"}}` + "\n"},
 		{failure{context.Canceled}, `{"error":{"reason":"interrupted","kind":"sockctl","message":"interrupted"}}` + "\n"},
@@ -95,6 +99,10 @@ func TestEmitRefusal(t *testing.T) {
 		emitRefusal(&b, c.err)
 		if b.String() != c.want {
 			t.Errorf("emitRefusal(%v) wrote %q, want %q", c.err, b.String(), c.want)
+		}
+		// forward prints a connection it could not relay with the same object.
+		if line, err := json.Marshal(failedView(c.err).obj); c.want != "" && (err != nil || string(line)+"\n" != c.want) {
+			t.Errorf("forward's view of %v: %s %v, want %q", c.err, line, err, c.want)
 		}
 	}
 }

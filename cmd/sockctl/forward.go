@@ -121,16 +121,12 @@ func (f *forwarder) print(v view) {
 }
 
 // failedView is a connection forward could not relay: "error: ..." as other
-// verbs print errors, and in JSON an error object, as theirs have, with the
-// socket error's fields or the daemon's reason.
+// verbs print errors, and in JSON an error object, as theirs have: the
+// socket error's fields, or a refusal's.
 func failedView(err error) view {
 	var se *client.SocketError
 	if errors.As(err, &se) {
 		return view{text: "error: " + errorMessage(se), obj: object{}.with("error", errorObject(se.Proto))}
 	}
-	e := object{}
-	if reason := client.ErrorReason(err); reason != "" {
-		e = e.with("reason", reason)
-	}
-	return view{text: "error: " + errorMessage(err), obj: object{}.with("error", e.with("message", errorMessage(err)))}
+	return view{text: "error: " + errorMessage(err), obj: object{}.with("error", refusalObject(err))}
 }
