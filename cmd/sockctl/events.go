@@ -132,7 +132,8 @@ func eventView(ev *sockdv1.EventsResponse) view {
 		}
 	case *sockdv1.EventsResponse_Down:
 		fields = append(fields, word("down"), kv("monitor", e.Down.GetMonitorId()), kv("reason", e.Down.GetReason()))
-		obj = obj.with("event", "down").with("monitor", e.Down.GetMonitorId()).with("reason", e.Down.GetReason())
+		// An object, as an abort's reason is, so that "reason" has one shape.
+		obj = obj.with("event", "down").with("monitor", e.Down.GetMonitorId()).with("reason", object{}.with("reason", e.Down.GetReason()))
 	case *sockdv1.EventsResponse_CounterWrap:
 		fields = append(fields, word("counter_wrap"), kv("counter", e.CounterWrap.GetCounter()))
 		obj = obj.with("event", "counter_wrap").with("counter", e.CounterWrap.GetCounter())

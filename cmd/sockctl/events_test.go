@@ -73,7 +73,7 @@ func TestEventView(t *testing.T) {
 		{"down",
 			event(10, &sockdv1.DownEvent{MonitorId: "m1", Reason: "closed"}),
 			"seq=10 socket=ab12 down monitor=m1 reason=closed",
-			`{"seq":10,"socket":"ab12","event":"down","monitor":"m1","reason":"closed"}`},
+			`{"seq":10,"socket":"ab12","event":"down","monitor":"m1","reason":{"reason":"closed"}}`},
 		{"counter wrap",
 			event(11, &sockdv1.CounterWrapEvent{Counter: "read_byte"}),
 			"seq=11 socket=ab12 counter_wrap counter=read_byte",
