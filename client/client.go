@@ -217,6 +217,16 @@ func (c *Client) isClosed() bool {
 	return c.conn != nil && c.conn.GetState() == connectivity.Shutdown
 }
 
+// OutOfReachSince reports since when the daemon has been out of reach (the
+// connection Dial made lost and not back), or the zero time while it is
+// reachable or when the connection is the caller's own (NewWithConn). An
+// EventStream waits such an outage out, up to its session's grace: a
+// program may want to say so meanwhile.
+func (c *Client) OutOfReachSince() time.Time {
+	since, _ := c.outOfReach()
+	return since
+}
+
 // outOfReach reports since when the connection to the daemon has been
 // lost; known is false for a connection the caller owns (NewWithConn).
 func (c *Client) outOfReach() (since time.Time, known bool) {

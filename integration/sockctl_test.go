@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,7 +293,25 @@ func TestSockctlEventsFollowEndsWithSession(t *testing.T) {
 type following struct {
 	cmd    *exec.Cmd
 	lines  *bufio.Scanner
-	errOut *bytes.Buffer
+	errOut *lockedBuffer
+}
+
+// lockedBuffer is a command's output, read while the command runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // follow starts `events --follow` for c's session, ended after d at most,
@@ -301,7 +320,7 @@ func (c *sockctl) follow(t *testing.T, d time.Duration) *following {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
-	f := &following{errOut: new(bytes.Buffer)}
+	f := &following{errOut: new(lockedBuffer)}
 	f.cmd = exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
 	f.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	f.cmd.Stderr = f.errOut
@@ -342,9 +361,10 @@ func (f *following) expectSessionEnded(t *testing.T, what string) {
 	}
 }
 
-// `events --follow` whose daemon dies and comes back finds its session gone
-// with the old daemon: it says the session ended and exits 0, rather than
-// fail with the new daemon's "unknown session".
+// `events --follow` whose daemon dies says, after a few seconds, that it
+// waits for it; when the daemon comes back it finds its session gone with
+// the old daemon: it says the session ended and exits 0, rather than fail
+// with the new daemon's "unknown session".
 func TestSockctlEventsFollowEndsWhenTheDaemonRestarts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -357,6 +377,9 @@ func TestSockctlEventsFollowEndsWhenTheDaemonRestarts(t *testing.T) {
 
 	f := c.follow(t, 4*callTimeout)
 	first.Kill()
+	eventually(t, "events --follow to say it waits for the daemon", func() bool {
+		return strings.Contains(f.errOut.String(), "the daemon is out of reach; waiting for it (the session outlives it for 1h0m0s)")
+	})
 	dedicatedDaemon(t, dir) // on the same address
 	f.expectSessionEnded(t, "the daemon restarted")
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +29,9 @@ usage error), one per line, and exit. With --follow, keep printing
 new events until interrupted or until the session ends (closed, or the daemon
 stopped: "session ended" on standard error, exit status 0); the stream
 reconnects by itself if the connection breaks, without losing or repeating
-events.
+events. While the daemon is out of reach it waits for it, for as long as the
+session would outlive it (an hour for sockctl's sessions), and says so on
+standard error.
 
   seq=3 socket=ID select handle=7 op=accept
   seq=4 socket=ID abort handle=8 op=recv reason=closed
@@ -60,6 +64,8 @@ elsewhere with the same --session ends a --follow here.`,
 				}
 				stream := s.Events(ctx, after)
 				defer stream.Close()
+				stopTelling := tellOutages(cmd.ErrOrStderr(), s)
+				defer stopTelling()
 				for ev := range stream.C() {
 					if err := a.out.emit(eventView(ev)); err != nil {
 						return err
@@ -193,4 +199,45 @@ func completionResult(c *sockdv1.CompletionEvent) ([]field, object) {
 		fields = append(fields, kv("error", errorText(se)))
 	}
 	return fields, v.obj
+}
+
+// outageNotice is how long the daemon must be out of reach before a
+// follow says that it waits: a blip is not worth a line.
+const outageNotice = 3 * time.Second
+
+// tellOutages says on w when the daemon has been out of reach for a while
+// and when it is back, so that a --follow waiting out an outage (for up to
+// the session's grace, an hour for sockctl's) is not silent.
+func tellOutages(w io.Writer, s *client.Session) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		told := false
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			switch since := s.Client().OutOfReachSince(); {
+			case !since.IsZero() && !told && time.Since(since) >= outageNotice:
+				if grace := s.Grace(); grace > 0 {
+					fmt.Fprintf(w, "sockctl: the daemon is out of reach; waiting for it (the session outlives it for %v)\n", grace)
+				} else {
+					fmt.Fprintln(w, "sockctl: the daemon is out of reach; waiting for it")
+				}
+				told = true
+			case since.IsZero() && told:
+				fmt.Fprintln(w, "sockctl: the daemon is back")
+				told = false
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
