@@ -299,6 +299,11 @@ func testUnknownOpenEnums(t *testing.T) {
 			t.Fatalf("open with an unknown %s returned a socket", c.invalid)
 		}
 	}
+	// Where no socket outcome can carry it, as in WhichSockets' filters.
+	ctx, cancel := s.call()
+	defer cancel()
+	_, err := s.api.Supports(ctx, &sockdv1.SupportsRequest{Key: "options", Level: sockdv1.OptionLevel(99)})
+	requireField(t, "supports of an unknown level", err, "level")
 }
 
 // testNegativeLength: a negative length or buffer size is a malformed request

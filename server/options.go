@@ -264,6 +264,9 @@ func (s *Service) Supports(ctx context.Context, r *sockdv1.SupportsRequest) (*so
 	if _, err := s.principal(ctx); err != nil {
 		return nil, err
 	}
+	if _, known := sockdv1.OptionLevel_name[int32(r.GetLevel())]; !known {
+		return nil, invalidArgument("level", "unknown option level %d", r.GetLevel())
+	}
 	resp := &sockdv1.SupportsResponse{}
 	key := r.GetKey()
 	if key == "" || key == "options" {

@@ -4186,7 +4186,8 @@ type SupportsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty for everything, or "options", "msg_flags", "protocols", ...
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	// With key "options": restrict to this level.
+	// With key "options": restrict to this level. A value the enum does not
+	// name is INVALID_ARGUMENT, as WhichSockets' filters are.
 	Level         OptionLevel `protobuf:"varint,2,opt,name=level,proto3,enum=sockd.v1.OptionLevel" json:"level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
