@@ -165,6 +165,9 @@ func testBadSession(t *testing.T) {
 	// echoed back at its size.
 	_, err = api.Open(metadata.AppendToOutgoingContext(ctx, "sockd-session", strings.Repeat("a", 65)), open)
 	requireField(t, "open in a session of a 65-byte id", err, "metadata.sockd-session")
+	// Two sessions named: the daemon does not pick one.
+	_, err = api.Open(metadata.AppendToOutgoingContext(ctx, "sockd-session", "a", "sockd-session", "b"), open)
+	requireField(t, "open in two sessions", err, "metadata.sockd-session")
 	long := strings.Repeat("a", 1<<20)
 	_, err = api.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: long})
 	requireField(t, "close a session of a 1 MiB id", err, "session_id")

@@ -261,7 +261,12 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	field := "session_id"
 	if id == "" {
 		// ValueFromIncomingContext does not copy the whole metadata map.
-		if ids := metadata.ValueFromIncomingContext(ctx, SessionMetadataKey); len(ids) > 0 {
+		ids := metadata.ValueFromIncomingContext(ctx, SessionMetadataKey)
+		if len(ids) > 1 {
+			// Which one the caller meant is not for the daemon to guess.
+			return nil, invalidArgument("metadata."+SessionMetadataKey, "%d values: a call names one session", len(ids))
+		}
+		if len(ids) == 1 {
 			id, field = ids[0], "metadata."+SessionMetadataKey
 		}
 	}
