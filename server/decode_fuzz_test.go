@@ -77,6 +77,31 @@ func FuzzDecodeControl(f *testing.F) {
 	})
 }
 
+// FuzzEncodeReceivedControl feeds arbitrary control data, as a peer and
+// the kernel make it, through the engine's decoder and the server's
+// encoder into a RecvMsg response: neither may panic, and the response
+// must marshal (a string that is not UTF-8 would not).
+func FuzzEncodeReceivedControl(f *testing.F) {
+	for _, msgs := range [][]engine.ControlMessage{
+		{{Level: unix.SOL_SOCKET, Type: unix.SCM_TIMESTAMP, Value: engine.Timeval{Sec: 1, Usec: 2}}},
+		{{Level: unix.IPPROTO_IP, Type: unix.IP_TOS, Value: 16}, {Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: 64}},
+		{{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_HOPLIMIT, Value: 1}},
+		{{Level: unix.SOL_IP, Type: unix.IP_RECVERR, Data: make([]byte, 16+16)}},
+		{{Level: unix.SOL_IPV6, Type: unix.IPV6_RECVERR, Data: make([]byte, 16+28)}},
+		{{Level: unix.SOL_IP, Type: unix.IP_PKTINFO, Data: make([]byte, 12)}},
+	} {
+		b, _ := engine.EncodeControl(msgs)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		msgs, _ := engine.DecodeControl(raw)
+		resp := &sockdv1.RecvMsgResponse{Control: encodeControl(msgs)}
+		if _, err := proto.Marshal(resp); err != nil {
+			t.Fatalf("a response of %d control messages does not marshal: %v", len(msgs), err)
+		}
+	})
+}
+
 // FuzzDecodeCallFields feeds arbitrary requests to the decoders of the
 // fields most calls share: timeouts, message flags, Open's domain, type and
 // protocol, and which_sockets' filters. None may panic.

@@ -59,6 +59,10 @@ func dataRequest(b []byte) *sockdv1.PipeRequest {
 	return &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: b}}
 }
 
+func dataResponse(b []byte) *sockdv1.PipeResponse {
+	return &sockdv1.PipeResponse{Data: b}
+}
+
 func TestRequestDataStaysInTransportBuffers(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: a 3-byte length
 	wire := marshal(t, dataRequest(data))
@@ -219,28 +223,49 @@ func FuzzRequest(f *testing.F) {
 		var r Request
 		err := Codec().Unmarshal(split(wire, mem.DefaultBufferPool(), cut1, cut2), &r)
 		defer r.Release()
-		var want sockdv1.PipeRequest
-		wantErr := proto.Unmarshal(wire, &want)
-		if (err != nil) != (wantErr != nil) {
-			t.Fatalf("error %v, protobuf says %v", err, wantErr)
-		}
-		if err != nil {
-			return
-		}
-		got := r.Msg
-		if r.Held() {
-			iov := bytes.Join(r.Iov(), nil)
-			read := make([]byte, r.Len()+1)
-			read = read[:r.Read(read)]
-			if !bytes.Equal(iov, read) || r.Len() != 0 {
-				t.Fatalf("Iov shows %q, Read took %q, %d left", iov, read, r.Len())
-			}
-			got = dataRequest(read)
-		}
-		if !proto.Equal(got, &want) {
-			t.Fatalf("decoded %v, protobuf says %v", got, &want)
-		}
+		decodesAsProtobuf(t, wire, err, r.Msg, &r.Data, dataRequest)
 	})
+}
+
+// The client's decoder of what the daemon sends takes the same bytes as
+// protobuf does, however gRPC cut them into buffers.
+func FuzzResponse(f *testing.F) {
+	f.Add(marshal(f, dataResponse([]byte("hello"))), 1, 3)
+	f.Add(marshal(f, &sockdv1.PipeResponse{Ready: true, Eof: true}), 0, 0)
+	f.Add([]byte{0x0a, 0x80, 0x01}, 2, 2)
+	f.Fuzz(func(t *testing.T, wire []byte, cut1, cut2 int) {
+		var r Response
+		err := Codec().Unmarshal(split(wire, mem.DefaultBufferPool(), cut1, cut2), &r)
+		defer r.Release()
+		decodesAsProtobuf(t, wire, err, r.Msg, &r.Data, dataResponse)
+	})
+}
+
+// decodesAsProtobuf checks a decoded message (msg, or held data that
+// withData makes one of) against protobuf's decoding of wire.
+func decodesAsProtobuf[M proto.Message](t *testing.T, wire []byte, err error, msg M, held *Data, withData func([]byte) M) {
+	t.Helper()
+	want := msg.ProtoReflect().Type().New().Interface()
+	wantErr := proto.Unmarshal(wire, want)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("error %v, protobuf says %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	got := proto.Message(msg)
+	if held.Held() {
+		iov := bytes.Join(held.Iov(), nil)
+		read := make([]byte, held.Len()+1)
+		read = read[:held.Read(read)]
+		if !bytes.Equal(iov, read) || held.Len() != 0 {
+			t.Fatalf("Iov shows %q, Read took %q, %d left", iov, read, held.Len())
+		}
+		got = withData(read)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("decoded %v, protobuf says %v", got, want)
+	}
 }
 
 // RequestData is a client's PipeRequest{data} around bytes that stay as
