@@ -71,7 +71,8 @@ const (
 // SocketDebug need none. A session is the Erlang process of the model: it
 // owns the sockets it opens and receives the events of the operations it
 // starts. A session id has at most 64 bytes, a request's metadata at most
-// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself).
+// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself;
+// HTTP/2 ends the connection of a client that sends a longer value).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
@@ -585,7 +586,8 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // SocketDebug need none. A session is the Erlang process of the model: it
 // owns the sockets it opens and receives the events of the operations it
 // starts. A session id has at most 64 bytes, a request's metadata at most
-// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself).
+// 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself;
+// HTTP/2 ends the connection of a client that sends a longer value).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
