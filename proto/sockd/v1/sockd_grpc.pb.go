@@ -72,7 +72,7 @@ const (
 // owns the sockets it opens and receives the events of the operations it
 // starts. A session id has at most 64 bytes, a request's metadata at most
 // 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself;
-// HTTP/2 ends the connection of a client that sends a longer value).
+// a client that sends more may have its connection closed, not a status).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
@@ -587,7 +587,7 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // owns the sockets it opens and receives the events of the operations it
 // starts. A session id has at most 64 bytes, a request's metadata at most
 // 64 KiB (a grpc-go client refuses to send more, answering INTERNAL itself;
-// HTTP/2 ends the connection of a client that sends a longer value).
+// a client that sends more may have its connection closed, not a status).
 //
 // Socket-level outcomes (closed, timeout, POSIX errors, invalid) are values in the
 // responses (SocketError); gRPC status codes report failures of the RPC itself:
