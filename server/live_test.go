@@ -262,17 +262,14 @@ func TestReplacedStreamEndsAborted(t *testing.T) {
 	}
 }
 
-// The stream of an ended session flushes its events as long as its client
-// takes them: the flush timeout is the time without progress. What it still
-// holds counts for its principal until the stream ends.
-func TestEndedSessionFlushesToASlowReader(t *testing.T) {
-	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
-	endFlushTimeout = 100 * time.Millisecond
-	l := newLive(t, Limits{})
+// slowReader attaches to l's session a stream whose client takes an event
+// every 30 ms, and, once it has caught up, logs n completions of 10 bytes.
+func slowReader(t *testing.T, l *live, n int) (*scriptedStream, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(l.ctx)
 	slow := &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
 		select {
-		case <-time.After(30 * time.Millisecond): // an event every 30 ms, 20 in all: far past the timeout
+		case <-time.After(30 * time.Millisecond):
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -281,10 +278,21 @@ func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	done := runEvents(l, ctx, cancel, slow)
 	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
 	l.sess.mu.Lock()
-	for range 20 {
+	for range n {
 		l.sess.events.append(recvCompletion(10))
 	}
 	l.sess.mu.Unlock()
+	return slow, done
+}
+
+// The stream of an ended session flushes its events as long as its client
+// takes them: the flush timeout is the time without progress. What it still
+// holds counts for its principal until the stream ends.
+func TestEndedSessionFlushesToASlowReader(t *testing.T) {
+	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
+	endFlushTimeout = 100 * time.Millisecond
+	l := newLive(t, Limits{})
+	slow, done := slowReader(t, l, 20) // 600 ms: far past the timeout
 	l.svc.sessions.end(l.sess)
 	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held < 100 {
 		t.Errorf("the principal counts %d bytes of the ended session's log while its stream flushes 200", held)
@@ -306,22 +314,7 @@ func TestEndedSessionFlushIsBounded(t *testing.T) {
 	defer func(d time.Duration) { endFlushLimit = d }(endFlushLimit)
 	endFlushLimit = 200 * time.Millisecond
 	l := newLive(t, Limits{})
-	ctx, cancel := context.WithCancel(l.ctx)
-	slow := &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
-		select {
-		case <-time.After(30 * time.Millisecond):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}}
-	done := runEvents(l, ctx, cancel, slow)
-	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
-	l.sess.mu.Lock()
-	for range 100 { // 3 s at the client's pace
-		l.sess.events.append(recvCompletion(10))
-	}
-	l.sess.mu.Unlock()
+	_, done := slowReader(t, l, 100) // 3 s at the client's pace
 	start := time.Now()
 	l.svc.sessions.end(l.sess)
 	if err := <-done; status.Code(err) != codes.DeadlineExceeded || reasonOf(err) != reasons.FlushTimeout {
