@@ -264,10 +264,11 @@ func TestReplacedStreamEndsAborted(t *testing.T) {
 
 // slowReader attaches to l's session a stream whose client takes an event
 // every 30 ms, and, once it has caught up, logs n completions of 10 bytes.
-func slowReader(t *testing.T, l *live, n int) (*scriptedStream, <-chan error) {
+// The stream's client goes away with cancel.
+func slowReader(t *testing.T, l *live, n int) (slow *scriptedStream, done <-chan error, cancel context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(l.ctx)
-	slow := &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
+	slow = &scriptedStream{ctx: ctx, send: func(_ int32, _ *sockdv1.EventsResponse) error {
 		select {
 		case <-time.After(30 * time.Millisecond):
 			return nil
@@ -275,14 +276,14 @@ func slowReader(t *testing.T, l *live, n int) (*scriptedStream, <-chan error) {
 			return ctx.Err()
 		}
 	}}
-	done := runEvents(l, ctx, cancel, slow)
+	done = runEvents(l, ctx, cancel, slow)
 	eventually(t, "caught up", func() bool { return slow.sends.Load() >= 1 })
 	l.sess.mu.Lock()
 	for range n {
 		l.sess.events.append(recvCompletion(10))
 	}
 	l.sess.mu.Unlock()
-	return slow, done
+	return slow, done, cancel
 }
 
 // The stream of an ended session flushes its events as long as its client
@@ -292,7 +293,7 @@ func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
 	endFlushTimeout = 100 * time.Millisecond
 	l := newLive(t, Limits{})
-	slow, done := slowReader(t, l, 20) // 600 ms: far past the timeout
+	slow, done, _ := slowReader(t, l, 20) // 600 ms: far past the timeout
 	l.svc.sessions.end(l.sess)
 	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held < 100 {
 		t.Errorf("the principal counts %d bytes of the ended session's log while its stream flushes 200", held)
@@ -308,13 +309,46 @@ func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	}
 }
 
+// A principal whose sessions have all ended while a stream still flushes
+// one's log keeps its count: a new session of it counts on the same bytes,
+// and is refused what they leave no room for; the count is forgotten once
+// it holds nothing.
+func TestDrainedPrincipalKeepsItsCount(t *testing.T) {
+	const limit = 64 << 10
+	l := newLive(t, Limits{MaxPrincipalBytes: limit})
+	_, done, goAway := slowReader(t, l, limit/eventCost+10) // more than the bound holds
+	l.svc.sessions.end(l.sess)                              // its last session: the flush goes on
+	next, _, err := l.svc.sessions.create(l.sess.principal, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.load != l.sess.load {
+		t.Fatal("a new session of a principal whose dead session's log still counts has a load of its own")
+	}
+	call := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: next.principal}}),
+		metadata.Pairs(SessionMetadataKey, next.id))
+	if _, err := l.svc.Monitor(call, &sockdv1.MonitorRequest{SocketId: strings.Repeat("x", 32)}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a call owing an event while the dead session's log fills the bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	l.svc.sessions.end(next)
+	goAway()
+	<-done
+	l.svc.sessions.mu.Lock()
+	l.svc.sessions.sweepLocked()
+	_, kept := l.svc.sessions.byPrincipal[l.sess.principal]
+	l.svc.sessions.mu.Unlock()
+	if kept {
+		t.Error("the principal's count is kept after it holds nothing")
+	}
+}
+
 // However steadily its client takes them, the flush of an ended session's
 // events ends after endFlushLimit.
 func TestEndedSessionFlushIsBounded(t *testing.T) {
 	defer func(d time.Duration) { endFlushLimit = d }(endFlushLimit)
 	endFlushLimit = 200 * time.Millisecond
 	l := newLive(t, Limits{})
-	_, done := slowReader(t, l, 100) // 3 s at the client's pace
+	_, done, _ := slowReader(t, l, 100) // 3 s at the client's pace
 	start := time.Now()
 	l.svc.sessions.end(l.sess)
 	if err := <-done; status.Code(err) != codes.DeadlineExceeded || reasonOf(err) != reasons.FlushTimeout {

@@ -82,6 +82,12 @@ type principalLoad struct {
 	waiting atomic.Int64
 }
 
+// idle reports whether the load holds nothing: no bytes, replay or waiting
+// operations.
+func (l *principalLoad) idle() bool {
+	return l.bytes.Load() == 0 && l.replay.Load() == 0 && l.waiting.Load() == 0
+}
+
 // takeWaiting takes a place among the principal's waiting operations,
 // unless quota of them are taken.
 func (l *principalLoad) takeWaiting(quota int) bool {

@@ -76,6 +76,12 @@ type sessionManager struct {
 	byID        map[string]*Session
 	byName      map[sessionName]*Session
 	byPrincipal map[Principal]*principalLoad
+	// drained are the principals in byPrincipal without a live session,
+	// whose load still holds something (a dead session's log its stream
+	// flushes, a dead session's call that has not returned): kept, so that
+	// a new session of theirs counts on the same load, until sweepLocked
+	// finds them idle.
+	drained map[Principal]struct{}
 	// ended remembers the last endedMemory sessions that ended, as Erlang
 	// tells a dead pid from a term that is none: a socket handed to one
 	// dies with it.
@@ -99,6 +105,7 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		byID:               make(map[string]*Session),
 		byName:             make(map[sessionName]*Session),
 		byPrincipal:        make(map[Principal]*principalLoad),
+		drained:            make(map[Principal]struct{}),
 		ended:              make(map[string]Principal),
 	}
 }
@@ -129,6 +136,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	}
 	q := m.policy().quotasFor(p)
 	limit := within(m.limits.MaxPerPrincipal, q.sessions)
+	m.sweepLocked()
 	load := m.byPrincipal[p]
 	if load == nil {
 		load = new(principalLoad)
@@ -219,8 +227,9 @@ func (m *sessionManager) removeLocked(s *Session) {
 		delete(m.byName, sessionName{s.principal, s.name})
 	}
 	if s.load.sessions--; s.load.sessions <= 0 {
-		delete(m.byPrincipal, s.principal)
+		m.drained[s.principal] = struct{}{}
 	}
+	m.sweepLocked()
 	if len(m.endedOrder) < endedMemory {
 		m.endedOrder = append(m.endedOrder, s.id)
 	} else {
@@ -229,6 +238,22 @@ func (m *sessionManager) removeLocked(s *Session) {
 		m.endedNext = (m.endedNext + 1) % endedMemory
 	}
 	m.ended[s.id] = s.principal
+}
+
+// sweepLocked forgets the loads of drained principals that hold nothing
+// any more, and stops watching those with a live session again; m.mu must
+// be held. The drained are few: what keeps one is bounded in time (a
+// flush by endFlushLimit, a call by its wait).
+func (m *sessionManager) sweepLocked() {
+	for p := range m.drained {
+		switch load := m.byPrincipal[p]; {
+		case load == nil || load.sessions > 0:
+			delete(m.drained, p)
+		case load.idle():
+			delete(m.drained, p)
+			delete(m.byPrincipal, p)
+		}
+	}
 }
 
 // expire ends s when its grace period number grace ends, if it is still the
