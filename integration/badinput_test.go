@@ -168,6 +168,9 @@ func testBadSession(t *testing.T) {
 	// Two sessions named: the daemon does not pick one.
 	_, err = api.Open(metadata.AppendToOutgoingContext(ctx, "sockd-session", "a", "sockd-session", "b"), open)
 	requireField(t, "open in two sessions", err, "metadata.sockd-session")
+	// One named twice is one.
+	_, err = api.Open(metadata.AppendToOutgoingContext(ctx, "sockd-session", "a", "sockd-session", "a"), open)
+	requireStatus(t, "open in a session named twice", err, codes.NotFound, "SESSION_NOT_FOUND")
 	long := strings.Repeat("a", 1<<20)
 	_, err = api.CloseSession(ctx, &sockdv1.CloseSessionRequest{SessionId: long})
 	requireField(t, "close a session of a 1 MiB id", err, "session_id")

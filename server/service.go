@@ -262,12 +262,16 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if id == "" {
 		// ValueFromIncomingContext does not copy the whole metadata map.
 		ids := metadata.ValueFromIncomingContext(ctx, SessionMetadataKey)
-		if len(ids) > 1 {
-			// Which one the caller meant is not for the daemon to guess.
-			return nil, invalidArgument("metadata."+SessionMetadataKey, "%d values: a call names one session", len(ids))
-		}
-		if len(ids) == 1 {
+		if len(ids) > 0 {
 			id, field = ids[0], "metadata."+SessionMetadataKey
+		}
+		for _, other := range ids[min(1, len(ids)):] {
+			if other != id {
+				// Which one the caller meant is not for the daemon to
+				// guess (one id twice, as a context made for raw calls
+				// passed to the client's methods sends it, is one).
+				return nil, invalidArgument(field, "%d different values: a call names one session", len(ids))
+			}
 		}
 	}
 	switch {

@@ -64,8 +64,8 @@ const (
 // SocketService drives real OS sockets with the semantics of Erlang/OTP's socket module.
 //
 // The calls on sockets (Open to Info, Monitor, CancelMonitor, Pipe, Relay)
-// name their session in the request metadata key "sockd-session" (one value;
-// two are INVALID_ARGUMENT); Events and
+// name their session in the request metadata key "sockd-session" (one id;
+// two different ones are INVALID_ARGUMENT); Events and
 // CloseSession name it in their request; CreateSession makes one; GlobalInfo,
 // Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
 // SocketDebug need none. A session is the Erlang process of the model: it
@@ -579,8 +579,8 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // SocketService drives real OS sockets with the semantics of Erlang/OTP's socket module.
 //
 // The calls on sockets (Open to Info, Monitor, CancelMonitor, Pipe, Relay)
-// name their session in the request metadata key "sockd-session" (one value;
-// two are INVALID_ARGUMENT); Events and
+// name their session in the request metadata key "sockd-session" (one id;
+// two different ones are INVALID_ARGUMENT); Events and
 // CloseSession name it in their request; CreateSession makes one; GlobalInfo,
 // Supports, IsSupported, NumberOf, WhichSockets, UseRegistry, Debug and
 // SocketDebug need none. A session is the Erlang process of the model: it
