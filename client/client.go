@@ -144,7 +144,7 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		grpc.WithWriteBufferSize(pipewire.TransportBuffer),
 		// The daemon's message bound, both ways (its answers stay within
 		// gRPC's 4 MiB default, but a larger limit costs nothing).
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pipewire.MaxMessage), grpc.MaxCallSendMsgSize(pipewire.MaxMessage)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pipewire.MaxAnswer), grpc.MaxCallSendMsgSize(pipewire.MaxRequest)),
 		// A daemon that stops answering (its host gone, the process
 		// stopped) is found out within 40 s, and the calls waiting on it
 		// fail UNAVAILABLE rather than wait forever. The daemon allows a

@@ -120,7 +120,7 @@ const MaxSendData = 4 << 20
 // MaxCallData is the most data a send that is one call may carry (a nowait
 // send, one on a message socket, SendTo, SendMsg): the daemon's message
 // limit less room for the rest of the request.
-const MaxCallData = pipewire.MaxMessage - 64<<10
+const MaxCallData = pipewire.MaxRequest - 64<<10
 
 // DataTooLargeError refuses, before the call, a send that is one call
 // with more than MaxCallData bytes (gRPC would refuse the message with a

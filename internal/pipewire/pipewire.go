@@ -42,14 +42,18 @@ const StreamWindow = 1 << 20
 // memory: it is large so that streams do not wait on each other.
 const ConnWindow = 16 << 20
 
-// MaxMessage is the largest gRPC message the daemon and its client accept
-// from each other: gRPC's 4 MiB default and room for a request's envelope
-// around 4 MiB of data. The daemon's answers stay within the default, which
-// other clients keep. gRPC reads a request whole before any of the daemon's
-// checks, so this, times the streams a client may open, is what a client
-// can make the daemon hold unchecked; 16 MiB let one stalled stream hold 17
-// MB.
-const MaxMessage = 4<<20 + 64<<10
+// MaxRequest is the largest request the daemon accepts: gRPC's 4 MiB
+// default and room for a request's envelope around 4 MiB of data. gRPC
+// reads a request whole before any of the daemon's checks, so this, times
+// the streams a client may open, is what a client can make the daemon hold
+// unchecked; 16 MiB let one stalled stream hold 17 MB.
+const MaxRequest = 4<<20 + 64<<10
+
+// MaxAnswer is the largest answer the daemon sends and its client takes.
+// Answers stay within gRPC's 4 MiB default, which other clients keep,
+// except WhichSockets of more than about 120,000 sockets (34 bytes each),
+// which the daemon may have where descriptors allow: up to 16 MiB.
+const MaxAnswer = 16 << 20
 
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
 // Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2
