@@ -8,6 +8,7 @@ import (
 
 	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Msg is the message of SendMsg: Erlang's msg_send().
@@ -21,8 +22,8 @@ type Msg struct {
 // the OS accepted; on a partial send the caller resends the rest, after the
 // select event if t was nowait.
 //
-// On a stream socket, a call that may wait sends more than MaxSendData in
-// calls of that size, one after the other, within t as a whole, as Erlang's
+// On a stream socket, a call that is not nowait sends more than MaxSendData
+// in calls of that size, one after the other, within t as a whole, as Erlang's
 // send loops until all is sent: each but the last continues the send
 // (SendRequest.continues), so that the session stays the socket's writer
 // between them and no other session's bytes come in between (the session's
@@ -40,7 +41,11 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	}
 	// Pieces keep their order but not a message's boundary: only a stream
 	// may be cut (a seqpacket socket's record may be this large).
-	if info, err := s.Info(ctx, id); err != nil || info.GetType() != sockdv1.Type_TYPE_STREAM {
+	info, err := s.Info(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if info.GetType() != sockdv1.Type_TYPE_STREAM {
 		return s.send(ctx, id, data, t, flags)
 	}
 	var deadline time.Time
@@ -123,17 +128,40 @@ const MaxSendData = 4 << 20
 const MaxCallData = pipewire.MaxRequest - 64<<10
 
 // DataTooLargeError refuses, before the call, a send that is one call
-// with more than MaxCallData bytes (gRPC would refuse the message with a
-// word about message sizes).
-type DataTooLargeError struct{ Len int }
-
-func (e *DataTooLargeError) Error() string {
-	return fmt.Sprintf("%d bytes is more than one call carries (%d); a blocking send on a stream socket takes any amount", e.Len, MaxCallData)
+// with more than MaxCallData bytes, or whose request would be larger than
+// the daemon takes (a SendMsg of many small pieces, or large control
+// messages): gRPC would refuse the message with a word about message sizes.
+type DataTooLargeError struct {
+	Len int // the data's bytes
+	// Request is the request's size when the data fit but the request did
+	// not; 0 otherwise.
+	Request int
+	// Streamable says that the send, on a stream socket, could have been cut
+	// into calls: it was nowait (Session.Send cuts any other).
+	Streamable bool
 }
 
-func fitsOneCall(n int) error {
+func (e *DataTooLargeError) Error() string {
+	msg := fmt.Sprintf("%d bytes is more than one call carries (%d)", e.Len, MaxCallData)
+	if e.Request > 0 {
+		msg = fmt.Sprintf("a request of %d bytes (%d of data) is more than one call carries (%d)", e.Request, e.Len, pipewire.MaxRequest)
+	}
+	if e.Streamable {
+		msg += "; a send on a stream socket that is not nowait takes any amount"
+	}
+	return msg
+}
+
+// fitsOneCall refuses data of n bytes that one call cannot carry, and a
+// request (if not nil) larger than the daemon takes.
+func fitsOneCall(n int, req proto.Message) error {
 	if n > MaxCallData {
 		return &DataTooLargeError{Len: n}
+	}
+	if req != nil {
+		if size := proto.Size(req); size > pipewire.MaxRequest {
+			return &DataTooLargeError{Len: n, Request: size}
+		}
 	}
 	return nil
 }
@@ -145,7 +173,10 @@ func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, f
 // sendPart is send of a part of a stream send that continues when more
 // follows, keeping the writer's place under handle.
 func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64) (*sockdv1.SendResponse, error) {
-	if err := fitsOneCall(len(data)); err != nil {
+	if err := fitsOneCall(len(data), nil); err != nil {
+		if t.IsNowait() {
+			err.(*DataTooLargeError).Streamable = true
+		}
 		return nil, err
 	}
 	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto()}
@@ -157,7 +188,7 @@ func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeou
 
 // SendTo sends a datagram to addr.
 func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sockdv1.SockAddr, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendToResponse, error) {
-	if err := fitsOneCall(len(data)); err != nil {
+	if err := fitsOneCall(len(data), nil); err != nil {
 		return nil, err
 	}
 	return result(s.api().SendTo(s.OutgoingContext(ctx), &sockdv1.SendToRequest{
@@ -172,12 +203,13 @@ func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, fl
 	for _, b := range msg.IOV {
 		total += len(b)
 	}
-	if err := fitsOneCall(total); err != nil {
+	req := &sockdv1.SendMsgRequest{
+		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
+	}
+	if err := fitsOneCall(total, req); err != nil {
 		return nil, err
 	}
-	return result(s.api().SendMsg(s.OutgoingContext(ctx), &sockdv1.SendMsgRequest{
-		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
-	}))
+	return result(s.api().SendMsg(s.OutgoingContext(ctx), req))
 }
 
 // Recv receives bytes. On a stream socket, length > 0 waits for exactly that

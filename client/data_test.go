@@ -16,7 +16,7 @@ import (
 // A send that is one call refuses more than MaxCallData bytes before the
 // call: a typed error, not gRPC's message about message sizes.
 func TestOneCallSendsRefuseTooMuchData(t *testing.T) {
-	if err := fitsOneCall(MaxCallData); err != nil {
+	if err := fitsOneCall(MaxCallData, nil); err != nil {
 		t.Errorf("MaxCallData bytes: %v", err)
 	}
 	s := &Session{} // refused before any call is made
@@ -29,8 +29,25 @@ func TestOneCallSendsRefuseTooMuchData(t *testing.T) {
 	if _, err := s.SendMsg(ctx, "id", Msg{IOV: [][]byte{big[:MaxCallData], big[:1]}}, Infinity); !errors.As(err, &tooLarge) {
 		t.Errorf("SendMsg: %v", err)
 	}
-	if _, err := s.Send(ctx, "id", big, Nowait(0)); !errors.As(err, &tooLarge) {
-		t.Errorf("nowait Send: %v", err)
+	if _, err := s.Send(ctx, "id", big, Nowait(0)); !errors.As(err, &tooLarge) || !tooLarge.Streamable {
+		t.Errorf("nowait Send: %v, want a DataTooLargeError that says a waiting send would do", err)
+	}
+	// Data within the bound in so many pieces that the request is not.
+	var pieces [][]byte
+	for range MaxCallData / 128 {
+		pieces = append(pieces, big[:128])
+	}
+	if _, err := s.SendMsg(ctx, "id", Msg{IOV: pieces}, Infinity); !errors.As(err, &tooLarge) || tooLarge.Request <= MaxCallData || tooLarge.Streamable {
+		t.Errorf("SendMsg of %d pieces of 128 bytes: %v", len(pieces), err)
+	}
+}
+
+// A send Session.Send would cut into parts answers the error that keeps it
+// from learning whether the socket is a stream, not a size refusal.
+func TestLargeSendAnswersTheInfoError(t *testing.T) {
+	s := &Session{client: dialFake(t, &partsDaemon{infoErr: status.Error(codes.NotFound, "unknown socket")}), id: "s"}
+	if _, err := s.Send(context.Background(), "id", make([]byte, MaxSendData+1), Infinity); status.Code(err) != codes.NotFound {
+		t.Fatalf("a large send on a socket Info does not find: %v, want NOT_FOUND", err)
 	}
 }
 
@@ -46,6 +63,7 @@ type partsDaemon struct {
 	// cancelsFrom, if set, is when Cancel is answered: UNAVAILABLE before.
 	cancelsFrom time.Time
 	cancelled   bool
+	infoErr     error // Info's answer, if set
 }
 
 func (d *partsDaemon) Cancel(_ context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
@@ -60,6 +78,9 @@ func (d *partsDaemon) Cancel(_ context.Context, r *sockdv1.CancelRequest) (*sock
 }
 
 func (d *partsDaemon) Info(context.Context, *sockdv1.InfoRequest) (*sockdv1.InfoResponse, error) {
+	if d.infoErr != nil {
+		return nil, d.infoErr
+	}
 	return &sockdv1.InfoResponse{Info: &sockdv1.SocketInfo{Type: sockdv1.Type_TYPE_STREAM}}, nil
 }
 

@@ -21,8 +21,8 @@ func newSendCommand(a *app) *cobra.Command {
 written, hex-decoded with --hex, or read from standard input when it is "-".
 
 Nothing is printed when everything was sent; otherwise "sent=N unsent=M".
-A blocking send on a stream socket takes any amount (sent in calls of 4 MiB);
-any other send is one call, of at most 4 MiB.`,
+A send on a stream socket without --nowait or --completion takes any amount,
+sent in calls of 4 MiB; any other send is one call, of at most 4 MiB.`,
 		Example: `  sockctl send $C hello
   sockctl send $C --hex 00ff
   sockctl send $C - < request.bin`,

@@ -30,7 +30,7 @@ Each DATA is sent as written, hex-decoded with --hex, or read from standard
 input when it is "-". Each --ctrl LEVEL/TYPE:VALUE adds a control message with
 an integer value (ip/ttl, ip/tos, ipv6/hoplimit, ipv6/tclass), written as
 recvmsg prints them: a number, or for ip/tos a name (lowdelay, throughput,
-reliability, mincost).`,
+reliability, mincost). The message is one call, of at most 4 MiB of data.`,
 		Example: `  sockctl sendmsg $C "GET / HTTP/1.0" $'\r\n\r\n'
   sockctl sendmsg $U hello --to 127.0.0.1:5353
   sockctl sendmsg $U hello --to 127.0.0.1:5353 --ctrl ip/ttl:1 --ctrl ip/tos:lowdelay`,

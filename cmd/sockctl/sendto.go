@@ -18,7 +18,8 @@ func newSendToCommand(a *app) *cobra.Command {
 		Use:   "sendto ID DATA ADDR",
 		Short: "Send a datagram to an address",
 		Long: `Send DATA to ADDR (Erlang's socket:sendto/5). DATA is sent as written,
-hex-decoded with --hex, or read from standard input when it is "-".`,
+hex-decoded with --hex, or read from standard input when it is "-". It is
+one call, of at most 4 MiB.`,
 		Example: `  sockctl sendto $U ping 127.0.0.1:5353`,
 		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
