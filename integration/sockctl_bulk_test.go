@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -304,6 +305,61 @@ func TestSockctlForwardErrors(t *testing.T) {
 	defer conn.Close()
 	if out := p.wait(t); out != "error: econnrefused\n" {
 		t.Fatalf("forward printed %q, want error: econnrefused", out)
+	}
+}
+
+// TestSockctlForwardWaitsOutAQuota: an accept the principal's socket quota
+// refuses is said and tried again, not the end of forward: the second
+// connection is relayed once the first has given its places back.
+func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
+	requireRoot(t, "its policy restricts root")
+	t.Parallel()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	// The listener, one accepted socket, its connection onward and the
+	// relay's pipes (4): a second connection is one past it.
+	doc := "version: 1\nrules:\n- principals: [\"uid:0\"]\n  unrestricted: true\n  quotas: {sockets: 7}\n"
+	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", policy)
+	c := &sockctl{addr: d.Addr, session: uniqueName(t)}
+	remote := tcpListener(t)
+	arrived := make(chan struct{}, 2) // a connection's first byte reached the remote
+	go func() {
+		for {
+			conn, err := remote.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if _, err := conn.Read(make([]byte, 1)); err == nil {
+					arrived <- struct{}{}
+				}
+				io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String(), "--count", "2")
+	at := p.listening(t)
+	first, err := net.Dial("tcp4", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Write([]byte("one"))
+	await(t, "the first connection relayed", arrived) // its relay holds its places
+	second, err := net.Dial("tcp4", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Write([]byte("two!"))
+	time.Sleep(300 * time.Millisecond) // the second accept is refused meanwhile
+	first.Close()
+	second.Close()
+	out := p.wait(t)
+	if !strings.Contains(out, "error: resource_exhausted") || !strings.Contains(out, "relayed in=3 out=0") || !strings.Contains(out, "relayed in=4 out=0") {
+		t.Fatalf("forward printed %q, want the refused accept's error and both connections relayed", out)
 	}
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -25,7 +28,8 @@ The address listened on is printed to standard error. One line is printed
 per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE), with
 in_dropped/out_dropped when bytes read from one side could not be written to the other,
 or "error: REASON" (econnrefused) for a connection that could not be relayed, after which
-forward goes on. It runs until interrupted (a connection still being relayed
+forward goes on; an accept refused by a quota (the principal's sockets) prints its error
+and is tried again after a pause. It runs until interrupted (a connection still being relayed
 then prints "error: interrupted" for its line), or until --count connections
 finished.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
@@ -75,11 +79,34 @@ type forwarder struct {
 	printMu sync.Mutex
 }
 
+// Accepts a quota refuses are retried after a pause that grows from
+// minRefusedPause to maxRefusedPause, as net/http's Serve does after a
+// temporary error: the connection waits in the listener's queue meanwhile.
+const (
+	minRefusedPause = 50 * time.Millisecond
+	maxRefusedPause = time.Second
+)
+
 func (f *forwarder) run(ctx context.Context, count int) error {
 	var relays sync.WaitGroup
 	defer relays.Wait()
+	pause := minRefusedPause
 	for n := 0; count == 0 || n < count; n++ {
 		conn, err := f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
+		if status.Code(err) == codes.ResourceExhausted && ctx.Err() == nil {
+			// The session's sockets are at a quota: say so, and go on once
+			// relays have ended and given theirs back.
+			f.print(failedView(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, maxRefusedPause)
+			n--
+			continue
+		}
+		pause = minRefusedPause
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: the normal end
