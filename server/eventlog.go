@@ -42,12 +42,20 @@ type eventLog struct {
 }
 
 // held changes the unsent and the sent payload held by the principal's
-// counts too.
+// counts too. An increase goes first, so that a move from one count to the
+// other never shows, to a reader of both (principalLoad.idle), an instant
+// holding neither.
 func (l *eventLog) held(unsent, sent int) {
-	if l.load != nil {
-		l.load.bytes.Add(int64(unsent))
-		l.load.replay.Add(int64(sent))
+	if l.load == nil {
+		return
 	}
+	if unsent < 0 {
+		l.load.replay.Add(int64(sent))
+		l.load.bytes.Add(int64(unsent))
+		return
+	}
+	l.load.bytes.Add(int64(unsent))
+	l.load.replay.Add(int64(sent))
 }
 
 // overLoad reports whether the principal holds more than its bound.

@@ -83,7 +83,8 @@ type principalLoad struct {
 }
 
 // idle reports whether the load holds nothing: no bytes, replay or waiting
-// operations.
+// operations. It reads bytes before replay, which an event log's move from
+// one to the other increases first (eventLog.held).
 func (l *principalLoad) idle() bool {
 	return l.bytes.Load() == 0 && l.replay.Load() == 0 && l.waiting.Load() == 0
 }

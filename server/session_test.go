@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,3 +465,36 @@ type ctxStream struct {
 }
 
 func (s ctxStream) Context() context.Context { return s.ctx }
+
+// A sent event moves from the principal's unsent bytes to its replay, and
+// a reader of both never sees the load hold nothing meanwhile: a drained
+// principal's load is forgotten only when it is idle.
+func TestSentEventNeverLooksIdle(t *testing.T) {
+	var (
+		cur  atomic.Pointer[principalLoad]
+		seen atomic.Int64
+		stop atomic.Bool
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			if l := cur.Load(); l != nil && l.idle() {
+				seen.Add(1)
+			}
+		}
+	}()
+	for range 200_000 {
+		load := new(principalLoad)
+		l := newEventLog(16)
+		l.load, l.loadMax = load, 1<<20
+		l.append(&sockdv1.EventsResponse{})
+		cur.Store(load)
+		l.markSent(1)
+	}
+	stop.Store(true)
+	<-done
+	if n := seen.Load(); n != 0 {
+		t.Fatalf("a load holding one event looked idle %d times", n)
+	}
+}
