@@ -197,7 +197,9 @@ func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sock
 }
 
 // SendMsg sends a message with an I/O vector, an optional destination and
-// control messages.
+// control messages, in one call: a request larger than the daemon takes is
+// a *DataTooLargeError before the call (one of more than 65,536 pieces the
+// daemon refuses as too complex, RESOURCE_EXHAUSTED REQUEST_TOO_COMPLEX).
 func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendMsgResponse, error) {
 	total := 0
 	for _, b := range msg.IOV {

@@ -270,7 +270,7 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 				// Which one the caller meant is not for the daemon to
 				// guess (one id twice, as a context made for raw calls
 				// passed to the client's methods sends it, is one).
-				return nil, invalidArgument(field, "%d different values: a call names one session", len(ids))
+				return nil, invalidArgument(field, "%d values, not all the same: a call names one session", len(ids))
 			}
 		}
 	}

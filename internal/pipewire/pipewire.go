@@ -52,8 +52,10 @@ const MaxRequest = 4<<20 + 64<<10
 // MaxAnswer is the largest answer the daemon sends and its client takes.
 // Answers stay within gRPC's 4 MiB default, which other clients keep,
 // except WhichSockets of more than about 120,000 sockets (34 bytes each),
-// which the daemon may have where descriptors allow: up to 16 MiB.
-const MaxAnswer = 16 << 20
+// which the daemon may have where descriptors allow: the shipped systemd
+// unit's 1,048,576 give 943,719 sockets, 32 MB of ids. 64 MiB holds two
+// million.
+const MaxAnswer = 64 << 20
 
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
 // Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2

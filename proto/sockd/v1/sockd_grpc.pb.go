@@ -164,7 +164,7 @@ type SocketServiceClient interface {
 	NumberOf(ctx context.Context, in *NumberOfRequest, opts ...grpc.CallOption) (*NumberOfResponse, error)
 	// WhichSockets lists registered sockets, filtered (socket:which_sockets/1).
 	// Its answer, 34 bytes a socket, passes gRPC's default 4 MiB receive limit
-	// past about 120,000 sockets (the client package takes up to 16 MiB).
+	// past about 120,000 sockets (the client package takes up to 64 MiB).
 	WhichSockets(ctx context.Context, in *WhichSocketsRequest, opts ...grpc.CallOption) (*WhichSocketsResponse, error)
 	// UseRegistry sets the global default of use_registry for new sockets.
 	UseRegistry(ctx context.Context, in *UseRegistryRequest, opts ...grpc.CallOption) (*UseRegistryResponse, error)
@@ -681,7 +681,7 @@ type SocketServiceServer interface {
 	NumberOf(context.Context, *NumberOfRequest) (*NumberOfResponse, error)
 	// WhichSockets lists registered sockets, filtered (socket:which_sockets/1).
 	// Its answer, 34 bytes a socket, passes gRPC's default 4 MiB receive limit
-	// past about 120,000 sockets (the client package takes up to 16 MiB).
+	// past about 120,000 sockets (the client package takes up to 64 MiB).
 	WhichSockets(context.Context, *WhichSocketsRequest) (*WhichSocketsResponse, error)
 	// UseRegistry sets the global default of use_registry for new sockets.
 	UseRegistry(context.Context, *UseRegistryRequest) (*UseRegistryResponse, error)
