@@ -28,8 +28,8 @@ The address listened on is printed to standard error. One line is printed
 per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE), with
 in_dropped/out_dropped when bytes read from one side could not be written to the other,
 or "error: REASON" (econnrefused) for a connection that could not be relayed, after which
-forward goes on; an accept refused by a quota (the principal's sockets) prints its error
-and is tried again after a pause. It runs until interrupted (a connection still being relayed
+forward goes on. While the principal's socket quota refuses accepts, one line says so
+("accept refused: REASON") and forward tries again after a pause, until they go through. It runs until interrupted (a connection still being relayed
 then prints "error: interrupted" for its line), or until --count connections
 finished.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
@@ -81,7 +81,9 @@ type forwarder struct {
 
 // Accepts a quota refuses are retried after a pause that grows from
 // minRefusedPause to maxRefusedPause, as net/http's Serve does after a
-// temporary error: the connection waits in the listener's queue meanwhile.
+// temporary error. The daemon takes a socket's place before it looks for a
+// connection, so a refusal says nothing of one: a connection, if any, waits
+// in the listener's queue meanwhile.
 const (
 	minRefusedPause = 50 * time.Millisecond
 	maxRefusedPause = time.Second
@@ -91,12 +93,16 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 	var relays sync.WaitGroup
 	defer relays.Wait()
 	pause := minRefusedPause
+	refused := false // said, until an accept goes through
 	for n := 0; count == 0 || n < count; n++ {
 		conn, err := f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
 		if status.Code(err) == codes.ResourceExhausted && ctx.Err() == nil {
-			// The session's sockets are at a quota: say so, and go on once
-			// relays have ended and given theirs back.
-			f.print(failedView(err))
+			// The principal's sockets are at a quota: say so once, and go on
+			// once relays (these or others) have given their places back.
+			if !refused {
+				f.print(acceptRefusedView(err))
+				refused = true
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -106,7 +112,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 			n--
 			continue
 		}
-		pause = minRefusedPause
+		pause, refused = minRefusedPause, false
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: the normal end
@@ -145,6 +151,13 @@ func (f *forwarder) print(v view) {
 	f.printMu.Lock()
 	defer f.printMu.Unlock()
 	f.app.out.emit(v)
+}
+
+// acceptRefusedView is forward's accepts refused by a quota, which no
+// connection's line is: "accept refused: ...", and in JSON the refusal's
+// error object as "accept_refused".
+func acceptRefusedView(err error) view {
+	return view{text: "accept refused: " + errorMessage(err), obj: object{}.with("accept_refused", refusalObject(err))}
 }
 
 // failedView is a connection forward could not relay: "error: ..." as other
