@@ -173,11 +173,8 @@ func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, f
 // sendPart is send of a part of a stream send that continues when more
 // follows, keeping the writer's place under handle.
 func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64) (*sockdv1.SendResponse, error) {
-	if err := fitsOneCall(len(data), nil); err != nil {
-		if t.IsNowait() {
-			err.(*DataTooLargeError).Streamable = true
-		}
-		return nil, err
+	if len(data) > MaxCallData {
+		return nil, &DataTooLargeError{Len: len(data), Streamable: t.IsNowait()}
 	}
 	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto()}
 	if more {

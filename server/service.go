@@ -265,7 +265,7 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 		if len(ids) > 0 {
 			id, field = ids[0], "metadata."+SessionMetadataKey
 		}
-		for _, other := range ids[min(1, len(ids)):] {
+		for _, other := range ids {
 			if other != id {
 				// Which one the caller meant is not for the daemon to
 				// guess (one id twice, as a context made for raw calls
