@@ -82,11 +82,14 @@ type principalLoad struct {
 	waiting atomic.Int64
 }
 
-// idle reports whether the load holds nothing: no bytes, replay or waiting
-// operations. It reads bytes before replay, which an event log's move from
-// one to the other increases first (eventLog.held).
+// idle reports whether the load holds nothing: no waiting operations,
+// bytes or replay. Each move between them increases its destination first
+// and it reads a move's source before its destination, so that no move
+// looks like nothing held: a finished nowait request's event is logged
+// (bytes) before its place is given back (waiting), and a sent event's
+// replay is counted before its unsent bytes go (eventLog.held).
 func (l *principalLoad) idle() bool {
-	return l.bytes.Load() == 0 && l.replay.Load() == 0 && l.waiting.Load() == 0
+	return l.waiting.Load() == 0 && l.bytes.Load() == 0 && l.replay.Load() == 0
 }
 
 // takeWaiting takes a place among the principal's waiting operations,

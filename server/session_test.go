@@ -466,8 +466,9 @@ type ctxStream struct {
 
 func (s ctxStream) Context() context.Context { return s.ctx }
 
-// A sent event moves from the principal's unsent bytes to its replay, and
-// a reader of both never sees the load hold nothing meanwhile: a drained
+// A finished nowait request's place becomes its event (waiting to unsent
+// bytes), and a sent event moves from unsent bytes to replay: a reader of
+// the counts never sees the load hold nothing meanwhile, since a drained
 // principal's load is forgotten only when it is idle.
 func TestSentEventNeverLooksIdle(t *testing.T) {
 	var (
@@ -486,10 +487,12 @@ func TestSentEventNeverLooksIdle(t *testing.T) {
 	}()
 	for range 200_000 {
 		load := new(principalLoad)
+		load.waiting.Store(1)
 		l := newEventLog(16)
 		l.load, l.loadMax = load, 1<<20
-		l.append(&sockdv1.EventsResponse{})
 		cur.Store(load)
+		l.append(&sockdv1.EventsResponse{}) // the engine delivers, then retires the request
+		load.releaseWaiting()
 		l.markSent(1)
 	}
 	stop.Store(true)
