@@ -25,12 +25,14 @@ connect a new daemon socket to REMOTE and join the two with Relay, so the
 bytes move inside the daemon with splice(2) and never through sockctl.
 
 The address listened on is printed to standard error. One line is printed
-per finished connection: "relayed in=N out=M" (in: LOCAL's client to REMOTE), with
-in_dropped/out_dropped when bytes read from one side could not be written to the other,
-or "error: REASON" (econnrefused) for a connection that could not be relayed, after which
-forward goes on. While the principal's socket quota refuses accepts, one line says so
-("accept refused: REASON") and forward tries again after a pause, until they go through. It runs until interrupted (a connection still being relayed
-then prints "error: interrupted" for its line), or until --count connections
+per finished connection: "relayed in=N out=M" (in: LOCAL's client to
+REMOTE), with in_dropped/out_dropped when bytes read from one side could not
+be written to the other, or "error: REASON" (econnrefused) for a connection
+that could not be relayed, after which forward goes on. While the
+principal's socket quota refuses accepts, one line says so ("accept
+refused: REASON") and forward tries again after a pause, until they go
+through. It runs until interrupted (a connection still being relayed then
+prints "error: interrupted" for its line), or until --count connections
 finished.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
