@@ -152,9 +152,9 @@ func (e *DataTooLargeError) Error() string {
 	return msg
 }
 
-// fitsOneCall refuses data of n bytes that one call cannot carry, and a
-// request (if not nil) larger than the daemon takes.
-func fitsOneCall(n int, req proto.Message) error {
+// tooLarge is the refusal of data of n bytes that one call cannot carry, or
+// of a request (if not nil) larger than the daemon takes; nil if it fits.
+func tooLarge(n int, req proto.Message) *DataTooLargeError {
 	if n > MaxCallData {
 		return &DataTooLargeError{Len: n}
 	}
@@ -173,8 +173,9 @@ func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, f
 // sendPart is send of a part of a stream send that continues when more
 // follows, keeping the writer's place under handle.
 func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64) (*sockdv1.SendResponse, error) {
-	if len(data) > MaxCallData {
-		return nil, &DataTooLargeError{Len: len(data), Streamable: t.IsNowait()}
+	if refused := tooLarge(len(data), nil); refused != nil {
+		refused.Streamable = t.IsNowait()
+		return nil, refused
 	}
 	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto()}
 	if more {
@@ -185,8 +186,8 @@ func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeou
 
 // SendTo sends a datagram to addr.
 func (s *Session) SendTo(ctx context.Context, id string, data []byte, addr *sockdv1.SockAddr, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendToResponse, error) {
-	if err := fitsOneCall(len(data), nil); err != nil {
-		return nil, err
+	if refused := tooLarge(len(data), nil); refused != nil {
+		return nil, refused
 	}
 	return result(s.api().SendTo(s.OutgoingContext(ctx), &sockdv1.SendToRequest{
 		SocketId: id, Data: data, Address: addr, Flags: flags, Timeout: t.Proto(),
@@ -205,8 +206,8 @@ func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, fl
 	req := &sockdv1.SendMsgRequest{
 		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
 	}
-	if err := fitsOneCall(total, req); err != nil {
-		return nil, err
+	if refused := tooLarge(total, req); refused != nil {
+		return nil, refused
 	}
 	return result(s.api().SendMsg(s.OutgoingContext(ctx), req))
 }

@@ -16,8 +16,8 @@ import (
 // A send that is one call refuses more than MaxCallData bytes before the
 // call: a typed error, not gRPC's message about message sizes.
 func TestOneCallSendsRefuseTooMuchData(t *testing.T) {
-	if err := fitsOneCall(MaxCallData, nil); err != nil {
-		t.Errorf("MaxCallData bytes: %v", err)
+	if refused := tooLarge(MaxCallData, nil); refused != nil {
+		t.Errorf("MaxCallData bytes: %v", refused)
 	}
 	s := &Session{} // refused before any call is made
 	big := make([]byte, MaxCallData+1)
