@@ -262,14 +262,7 @@ func TestEventsEndOnceTheDaemonIsGoneLongerThanTheGrace(t *testing.T) {
 	defer es.Close()
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	select {
-	case _, open := <-es.C():
-		if open {
-			t.Fatal("an event from a quiet daemon")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the event stream still waits 5 s after the daemon went, with a grace of 400 ms")
-	}
+	awaitStreamEnd(t, es, "the event stream 5 s after the daemon went, with a grace of 400 ms")
 	if !errors.Is(es.Err(), ErrSessionEnded) {
 		t.Errorf("the stream ended with %v, want ErrSessionEnded", es.Err())
 	}
@@ -292,5 +285,18 @@ func TestEventsOfAResumedSessionWaitForTheDaemon(t *testing.T) {
 	case <-es.C():
 		t.Fatalf("a resumed session's stream ended (%v) while the daemon was away", es.Err())
 	case <-time.After(2 * time.Second):
+	}
+}
+
+// awaitStreamEnd requires es, whose daemon sends no event, to end within 5 s.
+func awaitStreamEnd(t *testing.T, es *EventStream, what string) {
+	t.Helper()
+	select {
+	case _, open := <-es.C():
+		if open {
+			t.Fatalf("%s: an event, want none", what)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: still running after 5 s, want it ended", what)
 	}
 }

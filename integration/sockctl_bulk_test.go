@@ -369,10 +369,7 @@ func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
 // send, keeping the session the socket's writer between them).
 func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 	t.Parallel()
-	a, b := newClientSession(t), newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	id, peer := connectedSocket(t, a)
+	ctx, a, b, id, peer := twoWriters(t)
 
 	large := bytes.Repeat([]byte("a"), 6*client.MaxSendData) // more than loopback's buffers take
 	sentA := goCall(func() error { _, err := a.Send(ctx, id, large, client.Infinity); return err })
@@ -403,10 +400,7 @@ func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 // goes through.
 func TestCutShortLargeSendLeavesNoWriter(t *testing.T) {
 	t.Parallel()
-	a, b := newClientSession(t), newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	id, peer := connectedSocket(t, a)
+	ctx, a, b, id, peer := twoWriters(t)
 	go io.Copy(io.Discard, peer)
 
 	data := make([]byte, client.MaxSendData+1)
@@ -422,6 +416,18 @@ func TestCutShortLargeSendLeavesNoWriter(t *testing.T) {
 	if _, err := b.Send(ctx, id, []byte("b"), client.Millis(2000)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// twoWriters is a connected daemon socket of session a (its id and its
+// peer's end) that session b writes to as well, and a context for their
+// calls.
+func twoWriters(t *testing.T) (ctx context.Context, a, b *client.Session, id string, peer net.Conn) {
+	t.Helper()
+	a, b = newClientSession(t), newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	t.Cleanup(cancel)
+	id, peer = connectedSocket(t, a)
+	return ctx, a, b, id, peer
 }
 
 // connectedSocket opens a TCP socket of s's in the daemon, connected to a
