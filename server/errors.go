@@ -338,7 +338,8 @@ func socketOutcome(err error) *sockdv1.SocketError {
 			Invalid: "socket_option", InvalidValue: optErr.Key.String(), Message: optErr.Error()}
 	case errors.As(err, &valErr):
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
-			Invalid: "socket_option", InvalidValue: fmt.Sprintf("{%s, %s}", valErr.Key, term(valErr.Value)), Message: valErr.Error()}
+			Invalid: "socket_option", InvalidValue: fmt.Sprintf("{%s, %s}", valErr.Key, term(valErr.Value)),
+			Message: fmt.Sprintf("invalid socket_option %s value %s: %s", valErr.Key, term(valErr.Value), valErr.Reason)}
 	case errors.As(err, &specErr):
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
 			Invalid: "value_spec", InvalidValue: term(specErr.Spec), Message: specErr.Error()}

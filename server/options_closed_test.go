@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -107,6 +108,11 @@ func TestOptionValueErrorNamesOptionAndValue(t *testing.T) {
 			Key: &sockdv1.OptionKey{Level: c.level, Name: c.name}, Value: c.v})
 		if err != nil || resp.GetError().GetInvalid() != "socket_option" || resp.GetError().GetInvalidValue() != c.want {
 			t.Errorf("setopt %s: %v %v, want invalid_value %q", c.name, resp, err, c.want)
+		}
+		// The message, which sockctl prints, says the value alike.
+		value := strings.TrimSuffix(strings.SplitN(c.want, ", ", 2)[1], "}")
+		if msg := resp.GetError().GetMessage(); !strings.Contains(msg, "value "+value+": ") {
+			t.Errorf("setopt %s: message %q, want it to say value %s", c.name, msg, value)
 		}
 	}
 }

@@ -207,7 +207,8 @@ type Linger struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// l_onoff.
 	Onoff bool `protobuf:"varint,1,opt,name=onoff,proto3" json:"onoff,omitempty"`
-	// l_linger, seconds.
+	// l_linger, seconds: at most 2147483647 (a C int), as Erlang's linger();
+	// more is {invalid, {socket_option, Opt, Value}}.
 	Linger        uint32 `protobuf:"varint,2,opt,name=linger,proto3" json:"linger,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
