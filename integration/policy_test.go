@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -354,5 +355,66 @@ func TestPendingOperationsHoldPipes(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the ended pipe did not give its place back")
 		}
+	}
+}
+
+// A SIGHUP while the daemon starts (systemd's reload right after its start)
+// is taken as a reload too, not SIGHUP's default action: from its first log
+// line on, however many come before it serves.
+func TestSIGHUPWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	cmd := exec.Command(sockdBin, "--listen", "unix://"+path)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		hupping := false
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if !hupping && strings.Contains(sc.Text(), "sockd starting") {
+				hupping = true
+				go func() {
+					for {
+						if _, err := os.Stat(path); err == nil || cmd.Process.Signal(syscall.SIGHUP) != nil {
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}()
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the daemon ended while it started, SIGHUPs arriving: %v\n%s", err, log.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the daemon did not start serving")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("the daemon's exit after SIGHUPs while it started: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "no --policy file to reload") {
+		t.Errorf("no SIGHUP reached the daemon while it started:\n%s", log.String())
 	}
 }

@@ -86,8 +86,8 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay, at least 16; calls that will owe an event are refused once half of it is undelivered")
 	f.Uint32Var(&opts.maxStreams, "max-streams", 0, "calls and streams in progress at once on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end (0: the socket cap plus 1024)")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
-	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections)")
-	f.IntVar(&opts.maxConns, "max-connections", 0, "the most client connections open at once, over all listeners; one past it is closed at once. A sixteenth is kept for root and the daemon's user on a unix listener; no other uid, nor a TCP or TLS listener's clients together (counted before the handshake), hold more than half the rest (0: the descriptors --max-sockets leaves, less 64)")
+	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections; under a cgroup memory limit at most one socket per 16 KiB of half of it)")
+	f.IntVar(&opts.maxConns, "max-connections", 0, "the most client connections open at once, over all listeners; one past it is closed at once. A sixteenth is kept for root and the daemon's user on a unix listener; no other uid, nor a TCP or TLS listener's clients together (counted before the handshake), hold more than half the rest (0: the descriptors --max-sockets leaves, less 64; under a cgroup memory limit at most one per 64 KiB of a quarter of it)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
@@ -157,8 +157,10 @@ func run(ctx context.Context, opts config) error {
 	if err != nil {
 		return err
 	}
+	hup := catchHUP()
 	logger.Info("sockd starting", "version", version.String())
 	setGCPercent(opts.gcPercent, logger)
+	setMemoryLimit(memoryLimit(), logger)
 	if opts.pprofListen != "" {
 		stop, err := servePprof(opts.pprofListen, logger)
 		if err != nil {
@@ -178,8 +180,6 @@ func run(ctx context.Context, opts config) error {
 		}
 		defer stop()
 	}
-	// Always: SIGHUP's default action would kill the daemon without a
-	// drain (systemd's reload sends it).
-	reloadPolicyOnHUP(ctx, opts.policy, d.service, logger)
+	reloadPolicyOnHUP(ctx, hup, opts.policy, d.service, logger)
 	return d.serve(ctx, listenAddresses(opts))
 }

@@ -25,14 +25,21 @@ func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
 	return p, nil
 }
 
-// reloadPolicyOnHUP reads the policy file again on each SIGHUP until ctx
-// ends. A file that no longer parses leaves the policy in force as it was.
-// Without a file (path "") a SIGHUP is only logged, where its default
-// action would have killed the daemon without a drain; once ctx has ended
-// (the drain began) SIGHUP is ignored, for the same reason.
-func reloadPolicyOnHUP(ctx context.Context, path string, svc *server.Service, logger *slog.Logger) {
+// catchHUP takes SIGHUP from the process's start, where its default action
+// would kill the daemon without a drain (systemd's reload sends it, as soon
+// as the service has started): one that comes before reloadPolicyOnHUP
+// runs waits in the channel, and reloads the policy then.
+func catchHUP() <-chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadPolicyOnHUP reads the policy file again on each SIGHUP (from
+// catchHUP) until ctx ends. A file that no longer parses leaves the policy
+// in force as it was. Without a file (path "") a SIGHUP is only logged;
+// once ctx has ended (the drain began) SIGHUP is ignored.
+func reloadPolicyOnHUP(ctx context.Context, hup <-chan os.Signal, path string, svc *server.Service, logger *slog.Logger) {
 	go func() {
 		defer signal.Ignore(syscall.SIGHUP)
 		for {
