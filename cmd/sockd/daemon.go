@@ -64,18 +64,22 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	useRegistry := registry.StartDefault(opts.registry, os.Getenv(registry.EnvVar))
 	reg := registry.New(useRegistry)
 	sockets := server.NewSocketCounter(reg)
-	maxSockets, limit := opts.maxSockets, descriptorLimit()
-	if maxSockets <= 0 {
-		maxSockets = socketBudget(limit)
-	} else if limit > 0 && maxSockets > socketBudget(limit) {
+	maxSockets, limit, mem := opts.maxSockets, descriptorLimit(), memoryLimit()
+	switch {
+	case maxSockets <= 0:
+		maxSockets = lowerBudget(socketBudget(limit), memorySocketBudget(mem))
+	case limit > 0 && maxSockets > socketBudget(limit):
 		logger.Warn("--max-sockets leaves the listeners too few descriptors: at the limit a new client cannot connect",
 			"max_sockets", maxSockets, "descriptor_limit", limit, "suggested", socketBudget(limit))
+	case mem > 0 && maxSockets > memorySocketBudget(mem):
+		logger.Warn("--max-sockets may not fit the memory limit: the daemon may be killed for memory before it refuses a socket",
+			"max_sockets", maxSockets, "memory_limit", mem, "suggested", memorySocketBudget(mem))
 	}
 	maxConns := opts.maxConns
 	if maxConns <= 0 {
-		maxConns = connectionBudget(limit, maxSockets)
+		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
-	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit)
+	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem)
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
 	if err != nil {
 		return nil, err // it says "engine: ..."
@@ -208,10 +212,13 @@ func (d *daemon) shutdown() {
 }
 
 // descriptorLimit is the process's descriptor limit (the runtime has
-// raised the soft limit to the hard one), 0 if unknown or unlimited.
+// raised the soft limit to the hard one), 0 if unknown or unlimited. A
+// limit past 16M is the "unlimited" of its setup (systemd's infinity is
+// 2^30-8), not a number to size the caps by: a socket each would take over
+// 100 GB.
 func descriptorLimit() int {
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<24 {
 		return 0
 	}
 	return int(rl.Cur)
