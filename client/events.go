@@ -168,12 +168,8 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 		if seq != 0 && seq <= es.last.Load() {
 			continue // already delivered before a reconnect
 		}
-		if !s.voided.drops(ev, seq) {
-			select {
-			case es.events <- ev:
-			case <-ctx.Done():
-				return progressed, ctx.Err()
-			}
+		if !es.offer(ctx, &s.voided, ev, seq) {
+			return progressed, ctx.Err()
 		}
 		if seq != 0 {
 			es.last.Store(seq)
@@ -183,6 +179,30 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 			// What the gap skipped is gone: a reconnect resumes after it,
 			// rather than hear of the same gap again.
 			es.last.Store(g.GetFirstHeld() - 1)
+		}
+	}
+}
+
+// offer hands ev to the caller on C unless a cancel voids it, or ctx ends
+// first (false). A select the stream has received but the caller not yet
+// taken is dropped as one still on its way is: a cancel wakes the offer to
+// look again, so a caller that takes events on the goroutine that cancels
+// never sees it once Cancel returns.
+func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *sockdv1.EventsResponse, seq uint64) bool {
+	for {
+		var changed <-chan struct{}
+		if ev.GetSelect() != nil {
+			changed = voided.watch() // before drops looks: no cancel slips between
+		}
+		if voided.drops(ev, seq) {
+			return true
+		}
+		select {
+		case es.events <- ev:
+			return true
+		case <-changed:
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

@@ -73,8 +73,9 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 // Cancel cancels a pending nowait operation, named by the AsyncInfo its call
 // returned. After Cancel returns, the session's EventStreams deliver no
 // event of the cancelled operation: a select still on its way from the
-// daemon is dropped (one the stream is already offering on C is not: treat
-// a select for a handle no longer pending as stale, as Erlang code does). A
+// daemon, or received and waiting to be taken from C, is dropped, as
+// Erlang's cancel flushes it from the mailbox (a goroutine taking events
+// while another cancels may take it just before). A
 // handle reused for operations of other lanes keeps their events. A
 // completion-mode operation's result is not lost: when it had done part of
 // its work, or had just finished, the response's Completion carries it.

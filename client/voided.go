@@ -19,6 +19,9 @@ type voidedSelects struct {
 	// delivered is the highest sequence any of the session's streams has
 	// delivered: entries at or below it can match nothing more.
 	delivered atomic.Uint64
+	// changed is closed (and replaced) by each add, for a stream offering
+	// a select on C to look at it again.
+	changed chan struct{}
 }
 
 type voidedKey struct {
@@ -61,6 +64,21 @@ func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, 
 		}
 	}
 	v.m[voidedKey{socket, handle, laneOf(op)}] = through
+	if v.changed != nil {
+		close(v.changed)
+		v.changed = nil
+	}
+}
+
+// watch returns a channel that add closes: a cancel has voided a select
+// since.
+func (v *voidedSelects) watch() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.changed == nil {
+		v.changed = make(chan struct{})
+	}
+	return v.changed
 }
 
 // drops reports whether ev, of sequence seq, is a select a cancel voided.

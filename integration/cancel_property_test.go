@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // TestCancelledCompletionsLoseNothingOverGRPC: through the daemon, its
@@ -103,5 +105,83 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 			n++
 		}
 		t.Fatalf("got %d bytes, sent %d; first difference at %d", len(got), len(sent), n)
+	}
+}
+
+// TestCancelDropsAReceivedSelect: a select the client library has received
+// but the caller not yet taken from C is void once Cancel returns, as one
+// still on its way is (Erlang's cancel flushes the mailbox): the next event
+// the caller takes is the one after it.
+func TestCancelDropsAReceivedSelect(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	l := tcpListener(t)
+	addr, _ := client.ParseAddr(l.Addr().String())
+	id, err := s.OpenStream(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	events := s.Events(ctx, s.LastSequence())
+	defer events.Close()
+	next := func() *sockdv1.EventsResponse {
+		t.Helper()
+		select {
+		case ev, ok := <-events.C():
+			if !ok {
+				t.Fatalf("event stream ended: %v", events.Err())
+			}
+			return ev
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+		return nil
+	}
+	if ev := next(); ev.GetCaughtUp() == nil {
+		t.Fatalf("first event %v, want caught_up", ev)
+	}
+
+	r, err := s.Recv(ctx, id, 0, client.Nowait(42))
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("nowait recv: %v %v, want a select", r, err)
+	}
+	peer.Write([]byte("x"))
+	time.Sleep(300 * time.Millisecond) // the select reaches the library, which offers it on C
+	if _, err := s.Cancel(ctx, id, r.GetAsync()); err != nil {
+		t.Fatal(err)
+	}
+	// Something after it: a nowait accept's select on another socket.
+	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lid := ln.GetSocketId()
+	any4, _ := client.ParseAddr("127.0.0.1:0")
+	if _, err := s.Bind(ctx, lid, any4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen(ctx, lid, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Accept(ctx, lid, client.Nowait(43)); err != nil || a.GetAsync() == nil {
+		t.Fatalf("nowait accept: %v %v", a, err)
+	}
+	name, err := s.SockName(ctx, lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp4", client.FormatAddr(name.GetAddress()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if ev := next(); ev.GetSocketId() != lid || ev.GetSelect().GetHandle() != 43 {
+		t.Fatalf("after the cancel the caller took %v, want the accept's select (handle 43)", ev)
 	}
 }

@@ -2879,7 +2879,8 @@ type CancelResponse struct {
 	// The session's newest event sequence once the cancel took effect. No
 	// event of the cancelled operation follows; a select for it at or below
 	// this sequence was already on its way to the client and is void (the
-	// client library drops it, as Erlang's cancel flushes the mailbox). A
+	// client library drops it, received or not, as Erlang's cancel flushes
+	// the mailbox). A
 	// handle the client reused keeps the events of its other operations: of
 	// another lane (accept, connect, reads, writes), or an earlier result.
 	FlushedThrough uint64 `protobuf:"varint,3,opt,name=flushed_through,json=flushedThrough,proto3" json:"flushed_through,omitempty"`
