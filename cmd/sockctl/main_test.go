@@ -59,6 +59,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cancel", "S", "7", "--op", "read"}, `invalid operation "read"`},
 		{[]string{"events", "extra"}, `sockctl events takes no arguments, got "extra"`},
 		{[]string{"session", "open"}, `unknown command "open"`},
+		{[]string{"help", "bogus"}, `unknown help topic "bogus"`},
+		{[]string{"help", "session", "open"}, `unknown help topic "session open"`},
 		{[]string{"watch", "--interval", "0"}, "--interval must be positive"},
 		{[]string{"-o", "yaml", "info", "S"}, `--output "yaml": want table or json`},
 		{[]string{"--session", "", "info", "S"}, "--session"},
@@ -168,6 +170,9 @@ func TestHelpListsEveryVerb(t *testing.T) {
 		}
 		if code, _, stderr := sockctl(t, verb, "--help"); code != exitOK {
 			t.Errorf("%s --help: exit %d, stderr %q", verb, code, stderr)
+		}
+		if code, out, stderr := sockctl(t, "help", verb); code != exitOK || !strings.Contains(out, "sockctl "+verb) {
+			t.Errorf("help %s: exit %d, stdout %q, stderr %q", verb, code, out, stderr)
 		}
 	}
 }

@@ -83,6 +83,7 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	cmd.SetHelpCommand(newHelpCommand())
 
 	f := cmd.PersistentFlags()
 	f.StringVar(&a.addr, "addr", client.DefaultAddress(), "the daemon's address: unix:///path, an absolute path, tls://host:port or tcp://127.0.0.1:port (env SOCKD_ADDR)")
