@@ -39,7 +39,8 @@ standard error.
   seq=6 socket=ID down monitor=M reason=closed
   seq=7 socket=ID counter_wrap counter=read_byte
   gap first_held=12        (events before 12 are no longer held)
-  caught_up                (--follow: the held events were printed; new ones follow)
+  caught_up                (--follow: the held events were printed; new ones follow;
+                           again after each reconnect, once what it missed is printed)
 
 With -o json each event is one object: {"seq":3,"socket":"ID","event":"select",
 "handle":7,"operation":"accept"}; abort has "reason" and completion "result",
