@@ -28,7 +28,8 @@ import (
 // Socket calls are made through a Session (see CreateSession).
 type Client struct {
 	api  sockdv1.SocketServiceClient
-	conn *grpc.ClientConn // nil when the caller owns the connection
+	cc   grpc.ClientConnInterface // api's, for the calls made as streams (StartRelay)
+	conn *grpc.ClientConn         // nil when the caller owns the connection
 	// draining counts, by key, the work an adapter's Close or a cut-short
 	// Send left to the background: a Conn's last bytes and its socket's
 	// close, a Listener's or PacketConn's close (keyed by session id:
@@ -169,7 +170,7 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		}
 		return nil, &DialError{Address: addr, Err: err}
 	}
-	c := &Client{api: sockdv1.NewSocketServiceClient(conn), conn: conn, watchDone: make(chan struct{}), closing: make(chan struct{})}
+	c := &Client{api: sockdv1.NewSocketServiceClient(conn), cc: conn, conn: conn, watchDone: make(chan struct{}), closing: make(chan struct{})}
 	go c.watchConn()
 	return c, nil
 }
@@ -285,7 +286,7 @@ func (c *Client) endIfOutOfReach(ctx context.Context, cancel context.CancelCause
 // with custom interceptors or an in-process transport. Close leaves the
 // connection open: it belongs to the caller.
 func NewWithConn(conn grpc.ClientConnInterface) *Client {
-	return &Client{api: sockdv1.NewSocketServiceClient(conn), closing: make(chan struct{})}
+	return &Client{api: sockdv1.NewSocketServiceClient(conn), cc: conn, closing: make(chan struct{})}
 }
 
 // Close closes the connection Dial made, once the work adapters' closes

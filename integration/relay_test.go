@@ -2,10 +2,16 @@ package integration
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -157,5 +163,60 @@ func TestRelayAndPipeEndWithTheirSession(t *testing.T) {
 	owner.recvExactly(t, c, []byte("still mine"))
 	if n := owner.info(t, a).GetNumReaders(); n != 0 {
 		t.Fatalf("%d readers left on a relayed socket", n)
+	}
+}
+
+// TestStartRelay: the client's StartRelay returns once the daemon has
+// admitted the relay, before it ends (the daemon's "sockd-relay" header),
+// and Wait answers as Relay does; a refusal comes from StartRelay itself.
+func TestStartRelay(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	connected := func() (daemonEnd string, peer net.Conn) {
+		l := tcpListener(t)
+		addr, _ := client.ParseAddr(l.Addr().String())
+		id, err := s.OpenStream(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err = l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { peer.Close() })
+		return id, peer
+	}
+	a, left := connected()
+	b, right := connected()
+	running, err := s.StartRelay(ctx, a, b)
+	if err != nil {
+		t.Fatalf("StartRelay: %v", err)
+	}
+	// Nothing has moved and nothing has ended: StartRelay returned anyway.
+	left.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(right, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("through the relay: %q %v", buf, err)
+	}
+	left.Close()
+	right.Close()
+	resp, err := running.Wait()
+	var se *client.SocketError
+	if err != nil && !errors.As(err, &se) {
+		t.Fatalf("Wait: %v", err)
+	}
+	if resp.GetBytesAToB() != 4 {
+		t.Errorf("Wait: %v, want 4 bytes a to b", resp)
+	}
+
+	unconnected, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := connected()
+	if r, err := s.StartRelay(ctx, unconnected.GetSocketId(), c); status.Code(err) != codes.FailedPrecondition || r != nil {
+		t.Errorf("StartRelay of an unconnected socket: %v %v, want FAILED_PRECONDITION", r, err)
 	}
 }

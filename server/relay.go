@@ -3,9 +3,17 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
+
+// RelayRunningMetadataKey is the response header a Relay sends once it has
+// its places and moves bytes (value "running"): a refusal comes without
+// headers, as its status alone.
+const RelayRunningMetadataKey = "sockd-relay"
 
 // Relay implements sockdv1.SocketServiceServer: it joins two connected
 // stream sockets of one principal inside the daemon until both directions
@@ -49,6 +57,10 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, rpcError(err)
 	}
 	defer release()
+	// A client that must not take more places before this relay has its own
+	// (sockctl forward under a quota) waits for this. A header that cannot
+	// be sent means the call has ended: the relay sees its context end.
+	grpc.SendHeader(ctx, metadata.Pairs(RelayRunningMetadataKey, "running"))
 	relayCtx, stop := sess.untilGone(ctx)
 	defer stop()
 	res := engine.Relay(relayCtx, a, b)

@@ -190,7 +190,10 @@ type SocketServiceClient interface {
 	// to end, it reads no more and writes out what it has read, for up to 2 s
 	// (see the response's dropped counts); a client that cancelled it may find
 	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
-	// one Pipe or Relay at a time.
+	// one Pipe or Relay at a time. Once the relay has its places (its pipes
+	// count against the sockets quota) and moves bytes, the daemon sends the
+	// response headers with "sockd-relay: running", so that a client can
+	// know it was admitted before it ends; a refusal comes without them.
 	Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error)
 }
 
@@ -707,7 +710,10 @@ type SocketServiceServer interface {
 	// to end, it reads no more and writes out what it has read, for up to 2 s
 	// (see the response's dropped counts); a client that cancelled it may find
 	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
-	// one Pipe or Relay at a time.
+	// one Pipe or Relay at a time. Once the relay has its places (its pipes
+	// count against the sockets quota) and moves bytes, the daemon sends the
+	// response headers with "sockd-relay: running", so that a client can
+	// know it was admitted before it ends; a refusal comes without them.
 	Relay(context.Context, *RelayRequest) (*RelayResponse, error)
 	mustEmbedUnimplementedSocketServiceServer()
 }
