@@ -312,36 +312,8 @@ func TestSockctlForwardErrors(t *testing.T) {
 // refuses is said and tried again, not the end of forward: the second
 // connection is relayed once the first has given its places back.
 func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
-	requireRoot(t, "its policy restricts root")
-	t.Parallel()
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	// The listener, one accepted socket, its connection onward and the
-	// relay's pipes (4): a second connection is one past it.
-	doc := "version: 1\nrules:\n- principals: [\"uid:0\"]\n  unrestricted: true\n  quotas: {sockets: 7}\n"
-	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", policy)
-	c := &sockctl{addr: d.Addr, session: uniqueName(t)}
-	remote := tcpListener(t)
-	arrived := make(chan struct{}, 2) // a connection's first byte reached the remote
-	go func() {
-		for {
-			conn, err := remote.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				if _, err := conn.Read(make([]byte, 1)); err == nil {
-					arrived <- struct{}{}
-				}
-				io.Copy(io.Discard, conn)
-			}()
-		}
-	}()
-	p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String(), "--count", "2")
+	c, remote, arrived := forwardUnderAQuota(t)
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "2")
 	at := p.listening(t)
 	first, err := net.Dial("tcp4", at)
 	if err != nil {
@@ -361,6 +333,75 @@ func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
 	if strings.Count(out, "accept refused: resource_exhausted") != 1 || !strings.Contains(out, "relayed in=3 out=0") || !strings.Contains(out, "relayed in=4 out=0") || strings.Contains(out, "error:") {
 		t.Fatalf("forward printed %q, want the refusal once and both connections relayed", out)
 	}
+}
+
+// TestSockctlForwardSetsUpOneAtATimeUnderAQuota: connections that arrive
+// together under a quota fitting one relay are set up one after the other,
+// the second waiting in the listen queue until the first has given its
+// places back, not accepted together and dropped when a relay is refused.
+func TestSockctlForwardSetsUpOneAtATimeUnderAQuota(t *testing.T) {
+	c, remote, arrived := forwardUnderAQuota(t)
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "2")
+	at := p.listening(t)
+	var conns []net.Conn
+	for _, msg := range []string{"one", "two!"} {
+		conn, err := net.Dial("tcp4", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte(msg))
+		conns = append(conns, conn)
+	}
+	await(t, "a connection relayed", arrived)
+	select {
+	case <-arrived:
+		t.Fatal("both connections relayed at once under a quota that fits one relay")
+	case <-time.After(300 * time.Millisecond):
+	}
+	conns[0].Close()
+	await(t, "the other connection relayed", arrived)
+	conns[1].Close()
+	out := p.wait(t)
+	if !strings.Contains(out, "relayed in=3 out=0") || !strings.Contains(out, "relayed in=4 out=0") || strings.Contains(out, "error:") {
+		t.Fatalf("forward printed %q, want both connections relayed", out)
+	}
+}
+
+// forwardUnderAQuota is a dedicated daemon whose policy gives root a
+// socket quota that fits forward's listener and one relay (the accepted
+// socket, its connection onward and the relay's four pipes), sockctl on
+// it, and a remote listener that signals arrived when a connection's first
+// byte reaches it.
+func forwardUnderAQuota(t *testing.T) (c *sockctl, remote string, arrived <-chan struct{}) {
+	requireRoot(t, "its policy restricts root")
+	t.Parallel()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	doc := "version: 1\nrules:\n- principals: [\"uid:0\"]\n  unrestricted: true\n  quotas: {sockets: 7}\n"
+	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--policy", policy)
+	c = &sockctl{addr: d.Addr, session: uniqueName(t)}
+	l := tcpListener(t)
+	reached := make(chan struct{}, 2)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if _, err := conn.Read(make([]byte, 1)); err == nil {
+					reached <- struct{}{}
+				}
+				io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	return c, l.Addr().String(), reached
 }
 
 // TestLargeSendKeepsOtherWritersOut: a blocking send larger than one

@@ -28,12 +28,20 @@ The address listened on is printed to standard error. One line is printed
 per finished connection: "relayed in=N out=M" (in: LOCAL's client to
 REMOTE), with in_dropped/out_dropped when bytes read from one side could not
 be written to the other, or "error: REASON" (econnrefused) for a connection
-that could not be relayed, after which forward goes on. While the
-principal's socket quota refuses accepts, one line says so ("accept
-refused: REASON") and forward tries again after a pause, until they go
-through. It runs until interrupted (a connection still being relayed then
-prints "error: interrupted" for its line), or until --count connections
-finished.`,
+that could not be relayed, after which forward goes on. It runs until
+interrupted (a connection still being relayed then prints "error:
+interrupted" for its line), or until --count connections finished.
+
+Under a socket quota (the principal's, which global-info shows) each
+connection is set up before the next is accepted: accepted, its socket to
+REMOTE opened and connected, its relay started (a relay's pipes count as
+four sockets), so that connections accepted together never take the places
+each other's relay needs; they wait in the listen queue meanwhile. A step
+the quota refuses is said once ("accept refused: REASON", "open refused:
+...", "relay refused: ...") and tried again after a pause, until relays
+that end give places back. Without a quota connections are set up at once,
+and one the daemon's own socket cap refuses prints "error:
+resource_exhausted".`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
 		Args: cobra.ExactArgs(2),
@@ -63,6 +71,10 @@ finished.`,
 				defer l.Close()
 				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", l.Addr())
 				f := &forwarder{app: a, sess: s, listener: l, remote: remote}
+				// GlobalInfo failing says nothing of a quota: set up at once.
+				if info, err := s.Client().GlobalInfo(ctx); err == nil {
+					f.oneAtATime = info.GetPolicy().GetSocketQuota() > 0
+				}
 				return f.run(ctx, count)
 			})
 		},
@@ -77,15 +89,18 @@ type forwarder struct {
 	sess     *client.Session
 	listener *client.Listener
 	remote   *sockdv1.SockAddr
+	// oneAtATime: a socket quota holds, and each connection is set up
+	// before the next is accepted, its refused steps tried again.
+	oneAtATime bool
 
 	printMu sync.Mutex
 }
 
-// Accepts a quota refuses are retried after a pause that grows from
+// Steps a quota refuses are tried again after a pause that grows from
 // minRefusedPause to maxRefusedPause, as net/http's Serve does after a
 // temporary error. The daemon takes a socket's place before it looks for a
-// connection, so a refusal says nothing of one: a connection, if any, waits
-// in the listener's queue meanwhile.
+// connection, so a refused accept says nothing of one: a connection, if
+// any, waits in the listener's queue meanwhile.
 const (
 	minRefusedPause = 50 * time.Millisecond
 	maxRefusedPause = time.Second
@@ -94,59 +109,111 @@ const (
 func (f *forwarder) run(ctx context.Context, count int) error {
 	var relays sync.WaitGroup
 	defer relays.Wait()
-	pause := minRefusedPause
-	refused := false // said, until an accept goes through
 	for n := 0; count == 0 || n < count; n++ {
-		conn, err := f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
-		if status.Code(err) == codes.ResourceExhausted && ctx.Err() == nil {
-			// The principal's sockets are at a quota: say so once, and go on
-			// once relays (these or others) have given their places back.
-			if !refused {
-				f.print(acceptRefusedView(err))
-				refused = true
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, maxRefusedPause)
-			n--
-			continue
-		}
-		pause, refused = minRefusedPause, false
+		var conn *sockdv1.AcceptResponse
+		err := f.untilPlaced(ctx, "accept", func() (err error) {
+			conn, err = f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: the normal end
 			}
 			return err
 		}
+		setUp := make(chan struct{})
 		relays.Add(1)
 		go func() {
 			defer relays.Done()
-			f.relay(ctx, conn.GetSocketId())
+			f.relay(ctx, conn.GetSocketId(), setUp)
 		}()
+		if f.oneAtATime {
+			select {
+			case <-setUp:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 	}
 	return nil
 }
 
 // relay joins an accepted socket to a new connection to the remote address
-// and closes both when the relay ends.
-func (f *forwarder) relay(ctx context.Context, in string) {
+// and closes both when the relay ends. setUp is closed once the relay runs
+// or the connection has failed.
+func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{}) {
+	var setUpOnce sync.Once
+	done := func() { setUpOnce.Do(func() { close(setUp) }) }
+	defer done()
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
-	id, err := f.sess.OpenStream(ctx, f.remote)
+	var out string
+	err := f.untilPlaced(ctx, "open", func() error {
+		domain, protocol := streamKindOf(f.remote)
+		opened, err := f.sess.Open(ctx, domain, client.Stream, protocol, client.OpenOpts{})
+		out = opened.GetSocketId()
+		return err
+	})
 	if err != nil {
 		f.print(failedView(err))
 		return
 	}
-	defer f.sess.CloseSocket(cleanup, id)
-	resp, err := f.sess.Relay(ctx, in, id)
+	defer f.sess.CloseSocket(cleanup, out)
+	if _, err := f.sess.Connect(ctx, out, f.remote, client.Infinity); err != nil {
+		f.print(failedView(err))
+		return
+	}
+	var running *client.RunningRelay
+	err = f.untilPlaced(ctx, "relay", func() (err error) {
+		running, err = f.sess.StartRelay(ctx, in, out)
+		return err
+	})
+	if err != nil {
+		f.print(failedView(err))
+		return
+	}
+	done()
+	resp, err := running.Wait()
 	if err != nil && resp == nil {
 		f.print(failedView(err))
 		return
 	}
 	f.print(relayedView(resp, "in", "out"))
+}
+
+// untilPlaced runs step until the principal's socket quota no longer
+// refuses it, when forward sets connections up one at a time (else once):
+// the first refusal is said, and each try waits longer, while relays
+// (these or others) give places back.
+func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() error) error {
+	pause, said := minRefusedPause, false
+	for {
+		err := step()
+		if status.Code(err) != codes.ResourceExhausted || ctx.Err() != nil || !f.oneAtATime && what != "accept" {
+			return err
+		}
+		if !said {
+			f.print(refusedView(what, err))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, maxRefusedPause)
+	}
+}
+
+// streamKindOf is the kind of stream socket that connects to addr.
+func streamKindOf(addr *sockdv1.SockAddr) (client.Domain, client.Protocol) {
+	switch addr.GetFamily().(type) {
+	case *sockdv1.SockAddr_Inet6:
+		return client.Inet6, client.TCP
+	case *sockdv1.SockAddr_Local:
+		return client.Local, client.DefaultProtocol
+	}
+	return client.Inet, client.TCP
 }
 
 func (f *forwarder) print(v view) {
@@ -155,11 +222,11 @@ func (f *forwarder) print(v view) {
 	f.app.out.emit(v)
 }
 
-// acceptRefusedView is forward's accepts refused by a quota, which no
-// connection's line is: "accept refused: ...", and in JSON the refusal's
-// error object as "accept_refused".
-func acceptRefusedView(err error) view {
-	return view{text: "accept refused: " + errorMessage(err), obj: object{}.with("accept_refused", refusalObject(err))}
+// refusedView is a step of forward's that a quota refused (accept, open,
+// relay), which no connection's line is: "accept refused: ...", and in
+// JSON the refusal's error object as "accept_refused".
+func refusedView(step string, err error) view {
+	return view{text: step + " refused: " + errorMessage(err), obj: object{}.with(step+"_refused", refusalObject(err))}
 }
 
 // failedView is a connection forward could not relay: "error: ..." as other
