@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -188,10 +187,8 @@ func completionResult(c *sockdv1.CompletionEvent) ([]field, object) {
 		fields = append(fields, kvData("data", s.Recvfrom.GetData()))
 		v, se = recvFromView(s.Recvfrom), s.Recvfrom.GetError()
 	case *sockdv1.CompletionEvent_Recvmsg:
-		if src := s.Recvmsg.GetAddress(); src != nil {
-			fields = append(fields, kv("from", client.FormatAddr(src)))
-		}
-		fields = append(fields, kvData("data", bytes.Join(s.Recvmsg.GetIov(), nil)))
+		msgFields, _ := receivedMsg(s.Recvmsg)
+		fields = append(fields, msgFields...)
 		v, se = recvMsgView(s.Recvmsg), s.Recvmsg.GetError()
 	default:
 		v = view{obj: object{}}

@@ -63,21 +63,29 @@ func recvMsgView(r *sockdv1.RecvMsgResponse) view {
 	if len(r.GetIov()) == 0 && (r.GetAsync() != nil || r.GetError() != nil) {
 		return outcome(view{obj: object{}}, r.GetAsync(), r.GetError())
 	}
-	v := view{obj: object{}}
+	fields, obj := receivedMsg(r)
+	return readOutcome(view{text: line(fields...), obj: obj}, r.GetAsync(), r.GetError(), r.GetSelectRead())
+}
+
+// receivedMsg is what a message received holds (source, data, flags,
+// control messages), as the fields of a line and as an object; a recvmsg
+// completion's event line says it alike.
+func receivedMsg(r *sockdv1.RecvMsgResponse) ([]field, object) {
+	obj := object{}
 	var fields []field
 	if r.GetAddress() != nil {
 		fields = append(fields, kv("from", client.FormatAddr(r.GetAddress())))
-		v.obj = v.obj.with("source", client.FormatAddr(r.GetAddress()))
+		obj = obj.with("source", client.FormatAddr(r.GetAddress()))
 	}
 	fields = append(fields, kvData("data", bytes.Join(r.GetIov(), nil)))
 	iov := make([][]byte, 0, len(r.GetIov()))
 	for _, b := range r.GetIov() {
 		iov = append(iov, nonNilBytes(b))
 	}
-	v.obj = v.obj.with("iov", iov)
+	obj = obj.with("iov", iov)
 	if flags := msgFlagNames(r.GetFlags(), r.GetOtherFlags()); len(flags) > 0 {
 		fields = append(fields, kv("flags", strings.Join(flags, ",")))
-		v.obj = v.obj.with("flags", flags)
+		obj = obj.with("flags", flags)
 	}
 	if len(r.GetControl()) > 0 {
 		var control []json.RawMessage
@@ -85,10 +93,9 @@ func recvMsgView(r *sockdv1.RecvMsgResponse) view {
 			fields = append(fields, kv("control", controlText(cm)))
 			control = append(control, protoJSON(cm))
 		}
-		v.obj = v.obj.with("control", control)
+		obj = obj.with("control", control)
 	}
-	v.text = line(fields...)
-	return readOutcome(v, r.GetAsync(), r.GetError(), r.GetSelectRead())
+	return fields, obj
 }
 
 func msgFlagNames(flags []sockdv1.MsgFlag, other uint32) []string {
