@@ -28,6 +28,8 @@ import (
 //	local:/run/app.sock       local (unix domain)
 //	local:@name               local, abstract: the path starts with a NUL
 //	local:"..."               local, the exact path bytes as a Go quoted string
+//	local:, local:""          local, no path: a bind autobinds (Linux picks an
+//	                          abstract name), as an unnamed socket's address
 //	unspec, unspec:HEX        AF_UNSPEC, e.g. to dissolve a datagram association
 //	native:FAMILY:HEX         any other family, as raw bytes (received
 //	                          addresses: the daemon takes none)
@@ -211,10 +213,7 @@ func parseLocal(rest string) (*sockdv1.SockAddr, error) {
 	default:
 		path = []byte(rest)
 	}
-	if len(path) == 0 {
-		return nil, addrSyntaxError("local: empty path")
-	}
-	if path[0] != 0 && strings.IndexByte(string(path), 0) >= 0 {
+	if len(path) > 0 && path[0] != 0 && strings.IndexByte(string(path), 0) >= 0 {
 		return nil, addrSyntaxError("local: only abstract names may contain NUL bytes")
 	}
 	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: path}}}, nil

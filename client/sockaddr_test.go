@@ -72,6 +72,8 @@ func TestParseAddr(t *testing.T) {
 		{in: `local:"@literal"`, want: local("@literal")},
 		{in: `local:"/tmp/new\nline"`, want: local("/tmp/new\nline")},
 		{in: `local:"/plain"`, want: local("/plain"), format: "local:/plain"},
+		{in: "local:", want: local(""), format: `local:""`}, // no path: autobind
+		{in: `local:""`, want: local("")},
 		{in: "unspec", want: &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{}}}},
 		{in: "unspec:0a0b", want: &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Unspec{Unspec: &sockdv1.UnspecAddr{Addr: []byte{10, 11}}}}},
 		{in: "native:17:00ff", want: &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Native{Native: &sockdv1.NativeAddr{Family: 17, Addr: []byte{0, 255}}}}},
@@ -118,8 +120,6 @@ func TestParseAddrErrors(t *testing.T) {
 		{"[broadcast]:0", "no broadcast"},
 		{"ANY", "not an IP address"},
 		{"any:", "missing port"},
-		{"local:", "empty path"},
-		{`local:""`, "empty path"},
 		{`local:"unterminated`, "quoting"},
 		{`local:"a"b`, "quoting"},
 		{`local:"/a\x00b"`, "NUL"},

@@ -226,7 +226,6 @@ func testMalformedAddress(t *testing.T) {
 		{"inet6 given inet text", tcp6, inet6Addr("127.0.0.1", 80)},
 		{"inet6 port 70000", tcp6, inet6Addr("::1", 70000)},
 		{"local path 108 bytes", tcpL, localAddr(long)},
-		{"local empty path", tcpL, localAddr("")},
 	}
 	for _, c := range cases {
 		id := s.open(t, c.v)

@@ -445,3 +445,22 @@ func TestSockctlNetnsByName(t *testing.T) {
 		t.Fatalf("open in a relative netns path: %v %v, want {invalid, netns}", r, err)
 	}
 }
+
+// TestSockctlBindNoPathAutobinds: a local socket bound to no path gets an
+// abstract name the kernel picks ("@" and five hex digits), as Erlang's bind
+// to path <<>>; a connect to no path is the kernel's einval.
+func TestSockctlBindNoPathAutobinds(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	for _, typ := range []string{"dgram", "seqpacket", "stream"} {
+		s := c.ok(t, "open", "local", typ)
+		c.ok(t, "bind", s, "local:")
+		if name := c.ok(t, "sockname", s); !regexp.MustCompile(`^local:@[0-9a-f]{5}$`).MatchString(name) {
+			t.Errorf("%s socket bound to no path: sockname %q, want local:@ and five hex digits", typ, name)
+		}
+	}
+	s := c.ok(t, "open", "local", "stream")
+	if stderr := c.fails(t, 1, "connect", s, `local:""`); !strings.Contains(stderr, "error: einval") {
+		t.Errorf("connect to no path: stderr %q, want the kernel's einval", stderr)
+	}
+}

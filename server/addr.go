@@ -103,12 +103,11 @@ func decodeInet6(a *sockdv1.Inet6Addr) (engine.SockAddr, *sockdv1.SocketError) {
 	return sa, nil
 }
 
-// decodeLocal takes a local address as the engine does (engine.LocalPath),
-// and refuses an empty one.
+// decodeLocal takes a local address as the engine does (engine.LocalPath).
+// An empty path goes to the kernel as Erlang's does, the family alone: a
+// bind to it autobinds (an abstract name the kernel picks), a connect or
+// sendto answers einval.
 func decodeLocal(a *sockdv1.LocalAddr) (engine.SockAddr, *sockdv1.SocketError) {
-	if len(a.GetPath()) == 0 {
-		return engine.SockAddr{}, invalid("sockaddr", "path")
-	}
 	path, err := engine.LocalPath(a.GetPath())
 	if err != nil {
 		return engine.SockAddr{}, socketError(err)

@@ -137,6 +137,9 @@ func (c policyCheck) open(domain, typ, protocol int, netns string) error {
 // socket that is not v6only takes IPv4 too, so it needs the IPv4 rule as
 // well: allowing [::] must not allow 0.0.0.0.
 func (c policyCheck) bind(sock *engine.Socket, sa engine.SockAddr) error {
+	if sa.Family == engine.FamilyLocal && len(sa.Path) == 0 {
+		return c.autobind(" (a bind to an empty path: Linux picks the name)")
+	}
 	if err := c.address(actionBind, sa, func(r *policyRule) []addrPattern { return r.bind }); err != nil {
 		return err
 	}
@@ -234,11 +237,17 @@ func (c policyCheck) localAutobind(sock *engine.Socket) error {
 	if pass, known := anyFlagOn(sock, sockFlag{unix.SOL_SOCKET, unix.SO_PASSCRED}, sockFlag{unix.SOL_SOCKET, unix.SO_PASSPIDFD}); known && !pass {
 		return nil
 	}
+	return c.autobind(" (Linux names a local socket with passcred on when it connects or sends)")
+}
+
+// autobind decides a name Linux picks for a local socket: "@" and five hex
+// digits, which a rule must allow. why says what made the kernel pick one.
+func (c policyCheck) autobind(why string) error {
 	autobind := engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{0, '0', '0', '0', '0', '0'}}
-	if c.r == nil || !allowsAddr(c.r.bind, autobind) {
-		return c.deny(actionBind, "local:@ and five hex digits (Linux names a local socket with passcred on when it connects or sends)")
+	if c.unrestricted() || c.r != nil && allowsAddr(c.r.bind, autobind) {
+		return nil
 	}
-	return nil
+	return c.deny(actionBind, "local:@ and five hex digits"+why)
 }
 
 // plainSend decides a send without an address: on a datagram socket no

@@ -495,17 +495,7 @@ func TestPolicyWarnings(t *testing.T) {
 // only any address, or the unspecified address named, lets it through: not
 // prefixes that happen to contain it while leaving the loopback out.
 func TestUnspecifiedDestination(t *testing.T) {
-	patterns := func(ss ...string) []addrPattern {
-		var list []addrPattern
-		for _, s := range ss {
-			a, err := parseAddrPattern(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			list = append(list, a)
-		}
-		return list
-	}
+	patterns := func(ss ...string) []addrPattern { return addrPatterns(t, ss...) }
 	notLoopback := patterns("0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7", "126.0.0.0/8", "128.0.0.0/1")
 	for _, c := range []struct {
 		list []addrPattern
@@ -534,4 +524,40 @@ func TestUnspecifiedDestination(t *testing.T) {
 	if err := check.connectPeer(unix.SOCK_STREAM, ipAddr("8.8.8.8:9")); err != nil {
 		t.Errorf("an address the prefixes hold: %v", err)
 	}
+}
+
+// A bind to an empty local path autobinds: it needs what Linux's autobind
+// name needs ("@" and five hex digits), whatever paths the rule gives.
+func TestPolicyBindToNoPathIsAnAutobind(t *testing.T) {
+	for _, c := range []struct {
+		bind []string
+		want bool
+	}{
+		{[]string{"local:@*"}, true},
+		{[]string{"local:*"}, true},
+		{[]string{"local:/run/app/*"}, false},
+		{[]string{"local:@app"}, false},
+		{nil, false},
+	} {
+		check := policyCheck{pol: &Policy{origin: "test"}, p: Principal{Kind: "uid", UID: 1000},
+			r: &policyRule{bind: addrPatterns(t, c.bind...)}, denials: newDenials(slog.Default())}
+		err := check.bind(nil, engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{}})
+		if got := err == nil; got != c.want {
+			t.Errorf("bind to no path under %v: %v, want allowed %v", c.bind, err, c.want)
+		}
+	}
+}
+
+// addrPatterns parses a rule's address patterns.
+func addrPatterns(t testing.TB, ss ...string) []addrPattern {
+	t.Helper()
+	var list []addrPattern
+	for _, s := range ss {
+		a, err := parseAddrPattern(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, a)
+	}
+	return list
 }

@@ -16,7 +16,8 @@ func newBindCommand(a *app) *cobra.Command {
 		Long: `Bind a socket to a local address (Erlang's socket:bind/2).
 
 ADDR is IP:PORT, [IPv6]:PORT, any:PORT or loopback:PORT (IPv4),
-[any]:PORT or [loopback]:PORT (IPv6), local:/path, local:@abstract, or a
+[any]:PORT or [loopback]:PORT (IPv6), local:/path, local:@abstract, local:
+(no path: Linux picks an abstract name, as Erlang's bind to path <<>>), or a
 bare any, loopback or broadcast, which means that address in the socket's
 own domain. An address without :PORT has port 0, as
 an Erlang sockaddr without port (the kernel picks one on bind; a connect or

@@ -1019,7 +1019,10 @@ type LocalAddr struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The path: a filesystem path of at most 107 bytes (one trailing NUL is
 	// dropped), or, with a first byte of NUL, a name in the Linux abstract
-	// namespace of at most 108 bytes, that NUL included.
+	// namespace of at most 108 bytes, that NUL included. Empty, the family
+	// alone goes to the kernel, as Erlang's path <<>>: a bind autobinds (an
+	// abstract name the kernel picks), a connect or sendto answers einval;
+	// an unnamed socket's address reads back so.
 	Path          []byte `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
