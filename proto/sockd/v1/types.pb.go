@@ -1806,7 +1806,10 @@ type ControlMessage struct {
 	Type int32 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
 	// The type's name when known: "timestamp", "tos", "ttl", "pktinfo", ...
 	TypeName string `protobuf:"bytes,4,opt,name=type_name,json=typeName,proto3" json:"type_name,omitempty"`
-	// The raw data. On send, either data or value is given.
+	// The raw data. On send, either data or a value is given; the values a
+	// SendMsg takes are those Erlang's sendmsg encodes: timestamp, and
+	// int_value (or value_name) for ip tos and ttl, ipv6 hoplimit and tclass.
+	// Others (pktinfo, ...) are {invalid, {msg, ctrl}}: send them as data.
 	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
 	// The decoded value, for the types the daemon knows.
 	//
