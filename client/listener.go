@@ -29,7 +29,7 @@ type Listener struct {
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
 // literal and port) and listens on it. network is "tcp", "tcp4" or "tcp6".
 func (s *Session) ListenTCP(ctx context.Context, network, address string, backlog int32) (*Listener, error) {
-	addr, _, err := inetSockAddr(network, address)
+	addr, err := streamAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -191,10 +191,10 @@ func (l *Listener) acceptError(err error) error {
 // Close implements net.Listener: the daemon socket is closed, and a blocked
 // Accept returns net.ErrClosed (closing a connection the daemon accepted
 // just before). Its call is cancelled only when the daemon could not be
-// told, or does not answer within closePrompt: a call cancelled while the
+// told, or does not answer within 250 ms: a call cancelled while the
 // daemon accepts would leave that connection open there, its id unknown.
 //
-// A daemon out of reach, or slower than closePrompt, does not hold Close:
+// A daemon out of reach, or slower than 250 ms, does not hold Close:
 // the socket's close goes on in the background, waiting the outage out for
 // as long as the session's grace keeps the socket there (so that peers are
 // refused once the daemon is back, not left queued on a socket no one

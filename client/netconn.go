@@ -28,6 +28,12 @@ import (
 // SetLinger). A Write that its deadline, CloseWrite or Close cut short
 // reports the bytes whose sending had begun; they are delivered, as bytes
 // in a kernel's send buffer are.
+//
+// Unlike an EventStream or a Listener, a Conn does not outlast its gRPC
+// connection: bytes in flight on its Pipe when the connection broke may or
+// may not have reached the socket, so Reads and Writes fail from then on (a
+// *net.OpError around the Pipe's UNAVAILABLE status); the daemon socket
+// stays the session's until Close closes it or the session ends.
 type Conn struct {
 	sess          *Session
 	id            string
@@ -171,7 +177,7 @@ func (c *Conn) start() {
 // literal and port: the daemon does not resolve names) and returns it as a
 // Conn. network is "tcp", "tcp4" or "tcp6".
 func (s *Session) Dial(ctx context.Context, network, address string) (*Conn, error) {
-	addr, _, err := inetSockAddr(network, address)
+	addr, err := streamAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
@@ -252,6 +258,17 @@ func (dialTimeout) Timeout() bool   { return true }
 func (dialTimeout) Temporary() bool { return true }
 func (dialTimeout) Is(target error) bool {
 	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
+
+// streamAddr is address for a stream network of package net's (tcp, tcp4,
+// tcp6); other networks are net.UnknownNetworkError, as net.Dial says.
+func streamAddr(network, address string) (*sockdv1.SockAddr, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		addr, _, err := inetSockAddr(network, address)
+		return addr, err
+	}
+	return nil, net.UnknownNetworkError(network)
 }
 
 // streamKind is what to open for a stream socket to or at addr.
@@ -495,7 +512,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 // unsent data discarded; sec > 0 Close waiting up to sec seconds for the
 // peer to take it), and bytes earlier Writes handed over may take as long
 // to reach the daemon: with sec < 0 up to 10 s, Close returning after
-// closePrompt at the most (the rest drains in the background, and
+// 250 ms at the most (the rest drains in the background, and
 // Client.Close waits for it); with sec > 0 up to sec seconds, Close waiting
 // for them; with sec == 0 none.
 func (c *Conn) SetLinger(sec int) error {

@@ -223,3 +223,23 @@ func TestDialTimeoutAsNetDialer(t *testing.T) {
 		t.Errorf("a dial past its deadline: %v", err)
 	}
 }
+
+// Dial and ListenTCP take package net's stream networks only: another
+// name is net.UnknownNetworkError, before any call, as net.Dial answers.
+func TestStreamNetworks(t *testing.T) {
+	var s Session // no call reaches a daemon
+	ctx := context.Background()
+	for _, network := range []string{"udp", "unix", "", "bogus"} {
+		_, err := s.Dial(ctx, network, "127.0.0.1:80")
+		var unknown net.UnknownNetworkError
+		if !errors.As(err, &unknown) {
+			t.Errorf("Dial(%q): %v, want net.UnknownNetworkError", network, err)
+		}
+		if _, err := s.ListenTCP(ctx, network, "127.0.0.1:0", 1); !errors.As(err, &unknown) {
+			t.Errorf("ListenTCP(%q): %v, want net.UnknownNetworkError", network, err)
+		}
+	}
+	if a, err := streamAddr("tcp6", "[::1]:80"); err != nil || a.GetInet6() == nil {
+		t.Errorf("tcp6 [::1]:80: %v %v", a, err)
+	}
+}
