@@ -79,6 +79,17 @@
 //   - a *DataTooLargeError: a send that is one call was given more than
 //     MaxCallData bytes; nothing was sent, and no call was made.
 //
+// A call whose ctx is cancelled returns gRPC's status error with code
+// Canceled (status.Code(err) == codes.Canceled; errors.Is(err,
+// context.Canceled) does not hold, as for any gRPC call). A blocking call
+// whose ctx has a deadline tells the daemon, which answers just before it,
+// in-band: a *SocketError timeout, with what the call had done. The net
+// adapters answer as package net does.
+//
+// The errors inside events (a completion's status, an abort's reason) are
+// the daemon's *sockdv1.SocketError values; SocketErrorOf makes one an
+// error that matches as the calls' do.
+//
 // # Events
 //
 // Events streams the session's events and survives broken connections: it

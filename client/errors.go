@@ -139,6 +139,16 @@ func ErrorReason(err error) string {
 	return ""
 }
 
+// SocketErrorOf is an in-band error of the daemon's, such as an event's
+// (CompletionEvent's status, AbortEvent's reason), as the error a call would
+// return: a *SocketError, or nil for none.
+func SocketErrorOf(p *sockdv1.SocketError) error {
+	if p == nil {
+		return nil
+	}
+	return &SocketError{Proto: p}
+}
+
 // withError is a response that may carry an in-band socket error.
 type withError interface {
 	GetError() *sockdv1.SocketError

@@ -124,3 +124,13 @@ func TestAcceptTemporary(t *testing.T) {
 		}
 	}
 }
+
+func TestSocketErrorOf(t *testing.T) {
+	if SocketErrorOf(nil) != nil {
+		t.Error("no error made one")
+	}
+	err := SocketErrorOf(&sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_CLOSED, Reason: "closed"})
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("%v does not match ErrClosed", err)
+	}
+}

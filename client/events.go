@@ -18,7 +18,10 @@ import (
 // ErrSessionEnded ends an EventStream whose session ended: the daemon sent
 // every event the session still held and closed the stream; or the daemon
 // was out of reach for longer than the session's grace, which it keeps a
-// session without a stream for (the error says so).
+// session without a stream for (the error says so); or the daemon no
+// longer knows the session (it restarted, or the session had ended before
+// the stream began): then the error wraps the daemon's status, whose
+// ErrorReason is ReasonSessionNotFound.
 var ErrSessionEnded = errors.New("session ended")
 
 // errGraceLost is why a wait for the daemon ends once it has been out of
@@ -112,6 +115,9 @@ func (es *EventStream) run(ctx context.Context, s *Session) {
 			err = ctx.Err()
 		}
 		if !outOfReach(err) {
+			if ErrorReason(err) == ReasonSessionNotFound && ctx.Err() == nil {
+				err = fmt.Errorf("%w: %w", ErrSessionEnded, err)
+			}
 			es.mu.Lock()
 			es.err = err
 			es.mu.Unlock()

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -298,5 +300,20 @@ func awaitStreamEnd(t *testing.T, es *EventStream, what string) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s: still running after 5 s, want it ended", what)
+	}
+}
+
+// A daemon that no longer knows the session (it restarted) ends the stream
+// with ErrSessionEnded, the daemon's status still in it.
+func TestEventsEndWhenTheDaemonLostTheSession(t *testing.T) {
+	st, err := status.New(codes.NotFound, "unknown session").WithDetails(&errdetails.ErrorInfo{Domain: reasons.Domain, Reason: ReasonSessionNotFound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newScriptedSession(eventScript{events: []*sockdv1.EventsResponse{selectEvent(1, 1)}, end: st.Err()})
+	es := s.Events(context.Background(), 0)
+	collect(t, es)
+	if !errors.Is(es.Err(), ErrSessionEnded) || ErrorReason(es.Err()) != ReasonSessionNotFound || status.Code(es.Err()) != codes.NotFound {
+		t.Errorf("Err() = %v, want ErrSessionEnded with the daemon's SESSION_NOT_FOUND", es.Err())
 	}
 }

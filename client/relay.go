@@ -11,7 +11,9 @@ import (
 // Relay joins two connected stream sockets inside the daemon: bytes move
 // between them with splice(2), never through this client, until both
 // directions reach end of data, a socket fails or is closed, or ctx ends.
-// The response counts the bytes moved each way.
+// The response counts the bytes moved each way; a relay that ctx ended
+// answers only its status (CANCELLED, DEADLINE_EXCEEDED), and each socket's
+// Info counts what it moved (relay_byte).
 func (s *Session) Relay(ctx context.Context, a, b string) (*sockdv1.RelayResponse, error) {
 	return result(s.api().Relay(s.OutgoingContext(ctx), &sockdv1.RelayRequest{SocketA: a, SocketB: b}))
 }

@@ -74,17 +74,17 @@ elsewhere with the same --session ends a --follow here.`,
 				if ctx.Err() != nil {
 					return nil // interrupted: the normal end of --follow
 				}
+				if client.ErrorReason(stream.Err()) == client.ReasonSessionNotFound {
+					// The daemon died and came back while the stream
+					// reconnected: the session ended with the old one.
+					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended (the daemon restarted)")
+					return nil
+				}
 				if errors.Is(stream.Err(), client.ErrSessionEnded) {
 					// Every event the session held was printed: the
 					// stream ended as a stream of a closed session must,
 					// whether it was closed or the daemon stopped.
 					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended")
-					return nil
-				}
-				if client.ErrorReason(stream.Err()) == client.ReasonSessionNotFound {
-					// The daemon died and came back while the stream
-					// reconnected: the session ended with the old one.
-					fmt.Fprintln(cmd.ErrOrStderr(), "sockctl: session ended (the daemon restarted)")
 					return nil
 				}
 				return stream.Err()
