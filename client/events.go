@@ -189,19 +189,34 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 	}
 }
 
+// testHookOffering, when set, runs between an offer's look at the voided
+// selects and its offer on C: a test holds the offer there while it cancels.
+var testHookOffering func()
+
 // offer hands ev to the caller on C unless a cancel voids it, or ctx ends
 // first (false). A select the stream has received but the caller not yet
 // taken is dropped as one still on its way is: a cancel wakes the offer to
-// look again, so a caller that takes events on the goroutine that cancels
-// never sees it once Cancel returns.
+// look again, and Cancel returns only once it has (voidedSelects.caughtUp),
+// so a caller that takes events on the goroutine that cancels never sees
+// it once Cancel returns.
 func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *sockdv1.EventsResponse, seq uint64) bool {
-	for {
-		var changed <-chan struct{}
-		if ev.GetSelect() != nil {
-			changed = voided.watch() // before drops looks: no cancel slips between
+	if ev.GetSelect() == nil {
+		select {
+		case es.events <- ev:
+			return true
+		case <-ctx.Done():
+			return false
 		}
+	}
+	o := voided.startOffer()
+	defer voided.endOffer(o)
+	for {
+		changed := voided.look(o) // before drops looks: no cancel slips between
 		if voided.drops(ev, seq) {
 			return true
+		}
+		if testHookOffering != nil {
+			testHookOffering()
 		}
 		select {
 		case es.events <- ev:

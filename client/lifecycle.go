@@ -85,7 +85,7 @@ func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo
 	// answered invalid (nothing pending there, perhaps the wrong operation)
 	// must not drop another pending operation's.
 	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
-		s.voided.add(id, info.GetHandle(), resp.GetOperation(), resp.GetFlushedThrough())
+		s.voided.caughtUp(s.voided.add(id, info.GetHandle(), resp.GetOperation(), resp.GetFlushedThrough()))
 	}
 	return resp, err
 }

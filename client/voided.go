@@ -19,9 +19,20 @@ type voidedSelects struct {
 	// delivered is the highest sequence any of the session's streams has
 	// delivered: entries at or below it can match nothing more.
 	delivered atomic.Uint64
-	// changed is closed (and replaced) by each add, for a stream offering
-	// a select on C to look at it again.
+
+	// The selects being offered on C (offers), and the adds so far (gen):
+	// an add closes changed to wake the offers, and its Cancel waits
+	// (caughtUp) until each has looked again or ended, so that the caller,
+	// held in Cancel meanwhile, cannot take a select Cancel voided.
+	gen     uint64
 	changed chan struct{}
+	offers  map[*selectOffer]struct{}
+	cond    sync.Cond // on mu: an offer looked again, or ended
+}
+
+// selectOffer is one select a stream offers on C.
+type selectOffer struct {
+	seen uint64 // the gen whose voided selects it has looked at
 }
 
 type voidedKey struct {
@@ -46,9 +57,11 @@ func laneOf(op sockdv1.Operation) sockdv1.Operation {
 // select slipping through is a spurious wakeup, which the model allows.
 const maxVoided = 4096
 
-func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, through uint64) {
+// add voids the handle's selects up to through, and returns the gen that
+// caughtUp waits for (0: nothing to wait for).
+func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, through uint64) uint64 {
 	if through <= v.delivered.Load() {
-		return
+		return 0
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -64,21 +77,68 @@ func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, 
 		}
 	}
 	v.m[voidedKey{socket, handle, laneOf(op)}] = through
+	v.gen++
 	if v.changed != nil {
 		close(v.changed)
 		v.changed = nil
 	}
+	return v.gen
 }
 
-// watch returns a channel that add closes: a cancel has voided a select
-// since.
-func (v *voidedSelects) watch() <-chan struct{} {
+// caughtUp waits until every select offered on C has looked at the
+// voided selects of gen, or is no longer offered.
+func (v *voidedSelects) caughtUp(gen uint64) {
+	if gen == 0 {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	for v.behindLocked(gen) {
+		v.cond.Wait()
+	}
+}
+
+func (v *voidedSelects) behindLocked(gen uint64) bool {
+	for o := range v.offers {
+		if o.seen < gen {
+			return true
+		}
+	}
+	return false
+}
+
+// startOffer registers a select about to be offered on C.
+func (v *voidedSelects) startOffer() *selectOffer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.offers == nil {
+		v.offers = make(map[*selectOffer]struct{})
+		v.cond.L = &v.mu
+	}
+	o := &selectOffer{seen: v.gen}
+	v.offers[o] = struct{}{}
+	return o
+}
+
+// look records that o is about to look at the voided selects as they are
+// now, and returns a channel the next add closes.
+func (v *voidedSelects) look(o *selectOffer) <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	o.seen = v.gen
+	v.cond.Broadcast()
 	if v.changed == nil {
 		v.changed = make(chan struct{})
 	}
 	return v.changed
+}
+
+// endOffer unregisters o: delivered, dropped, or its stream ended.
+func (v *voidedSelects) endOffer(o *selectOffer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.offers, o)
+	v.cond.Broadcast()
 }
 
 // drops reports whether ev, of sequence seq, is a select a cancel voided.

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -50,5 +52,51 @@ func TestVoidedSelects(t *testing.T) {
 	}
 	if n := len(v.m); n > maxVoided {
 		t.Fatalf("%d entries kept", n)
+	}
+}
+
+// A select offered on C when a cancel voids it is never taken once the
+// cancel's wait (caughtUp) returns, even when the cancel comes between the
+// offer's look at the voided selects and its offer: the caller is held in
+// Cancel until the offer has looked again.
+func TestVoidedSelectOfferedOnC(t *testing.T) {
+	looked, resume := make(chan struct{}), make(chan struct{})
+	first := true
+	testHookOffering = func() {
+		if first { // each round's offer, the first time it is about to offer
+			first = false
+			looked <- struct{}{}
+			<-resume
+		}
+	}
+	defer func() { testHookOffering = nil }()
+	for i := range 50 {
+		first = true
+		es := &EventStream{events: make(chan *sockdv1.EventsResponse)}
+		var v voidedSelects
+		done := make(chan struct{})
+		go func() {
+			es.offer(context.Background(), &v, selectEv("s", 7), 5)
+			close(done)
+		}()
+		<-looked // it found nothing voided, and is about to offer
+		gen := v.add("s", 7, sockdv1.Operation_OPERATION_RECV, 5)
+		cancelled := make(chan struct{})
+		go func() {
+			v.caughtUp(gen)
+			close(cancelled)
+		}()
+		select {
+		case <-cancelled:
+			t.Fatalf("round %d: Cancel returned while a select it voided was still being offered", i)
+		case <-time.After(20 * time.Millisecond):
+		}
+		resume <- struct{}{}
+		<-cancelled // Cancel returns; its caller takes events
+		select {
+		case ev := <-es.events:
+			t.Fatalf("round %d: the voided select %v was taken after the cancel", i, ev)
+		case <-done:
+		}
 	}
 }
