@@ -1,13 +1,19 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A daemon in a memory-limited cgroup caps its sockets and connections to
@@ -23,9 +29,16 @@ func TestSocketCapFitsTheMemoryLimit(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.sock")
+	// A binary without the race detector, whose shadow memory would take
+	// more than the limit: the daemon as deployed.
+	bin := filepath.Join(dir, "sockd")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sockd/sockd/cmd/sockd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building sockd: %v\n%s", err, out)
+	}
 	// The shell joins the cgroup, then becomes the daemon.
 	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`,
-		"sh", cgroup, sockdBin, "--listen", "unix://"+path)
+		"sh", cgroup, bin, "--listen", "unix://"+path)
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	logFile, err := os.Create(filepath.Join(dir, "sockd.log"))
 	if err != nil {
@@ -52,6 +65,60 @@ func TestSocketCapFitsTheMemoryLimit(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("the daemon in a 256 MiB cgroup logged\n%s\nwant %s", log, want)
 		}
+	}
+
+	// Busy sockets: blocking recvs of 3.75 MiB each, their data arriving
+	// (all but a byte), are refused once they would hold a quarter of the
+	// limit, where some 55 of them had the daemon killed for memory.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the daemon does not serve")
+		}
+	}
+	s := clientSessionOn(t, "unix://"+path, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l := tcpListener(t)
+	addr, _ := client.ParseAddr(l.Addr().String())
+	const length = 4<<20 - 256<<10
+	refused := 0
+	for i := range 100 {
+		id, err := s.OpenStream(ctx, addr)
+		if err != nil {
+			t.Fatalf("socket %d: %v", i, err)
+		}
+		peer, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		answered := goCall(func() error {
+			_, err := s.Recv(ctx, id, length, client.Infinity)
+			return err
+		})
+		if _, err := peer.Write(make([]byte, length-1)); err != nil {
+			t.Fatalf("socket %d: the peer's write: %v", i, err)
+		}
+		select {
+		case err := <-answered:
+			if status.Code(err) != codes.ResourceExhausted {
+				t.Fatalf("recv %d: %v, want it waiting, or RESOURCE_EXHAUSTED", i, err)
+			}
+			refused = i
+		case <-time.After(100 * time.Millisecond): // waiting, its data held
+		}
+		if refused > 0 {
+			break
+		}
+	}
+	t.Logf("recv %d refused", refused)
+	if refused == 0 || refused > 20 {
+		t.Errorf("the first recv refused was number %d, want one by the 18th (64 MiB of 3.75 MiB recvs)", refused)
+	}
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the daemon is gone: %v\n%s", err, log)
 	}
 }
 

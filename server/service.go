@@ -46,6 +46,9 @@ type Limits struct {
 	MaxMonitors int
 }
 
+// DefaultMaxPrincipalBytes is Limits.MaxPrincipalBytes when it gives none.
+const DefaultMaxPrincipalBytes = 256 << 20
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxRecvBuffer <= 0 {
 		l.MaxRecvBuffer = options.MaxRcvBufBytes
@@ -57,7 +60,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxMonitors = 65536
 	}
 	if l.MaxPrincipalBytes <= 0 {
-		l.MaxPrincipalBytes = 256 << 20
+		l.MaxPrincipalBytes = DefaultMaxPrincipalBytes
 	}
 	if l.MaxCompletionBytes <= 0 {
 		l.MaxCompletionBytes = 32 << 20

@@ -65,13 +65,17 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	reg := registry.New(useRegistry)
 	sockets := server.NewSocketCounter(reg)
 	maxSockets, limit, mem := opts.maxSockets, descriptorLimit(), memoryLimit()
-	switch {
-	case maxSockets <= 0:
+	if maxSockets <= 0 {
 		maxSockets = lowerBudget(socketBudget(limit), memorySocketBudget(mem))
-	case limit > 0 && maxSockets > socketBudget(limit):
+	}
+	if maxSockets == 0 { // neither limit known
+		maxSockets = engine.DefaultMaxSockets
+	}
+	if limit > 0 && maxSockets > socketBudget(limit) {
 		logger.Warn("--max-sockets leaves the listeners too few descriptors: at the limit a new client cannot connect",
 			"max_sockets", maxSockets, "descriptor_limit", limit, "suggested", socketBudget(limit))
-	case mem > 0 && maxSockets > memorySocketBudget(mem):
+	}
+	if mem > 0 && maxSockets > memorySocketBudget(mem) {
 		logger.Warn("--max-sockets may not fit the memory limit: the daemon may be killed for memory before it refuses a socket",
 			"max_sockets", maxSockets, "memory_limit", mem, "suggested", memorySocketBudget(mem))
 	}
@@ -103,6 +107,7 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 			MaxGrace:     opts.maxGrace,
 			EventBacklog: opts.eventBacklog,
 		},
+		Limits: server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem)},
 	})
 	var serverOpts []grpc.ServerOption
 	var m *metrics
@@ -212,17 +217,24 @@ func (d *daemon) shutdown() {
 }
 
 // descriptorLimit is the process's descriptor limit (the runtime has
-// raised the soft limit to the hard one), 0 if unknown or unlimited. A
-// limit past 16M is the "unlimited" of its setup (systemd's infinity is
-// 2^30-8), not a number to size the caps by: a socket each would take over
-// 100 GB.
+// raised the soft limit to the hard one), 0 if unknown. A limit past
+// maxDescriptorLimit counts as that: such limits are the "unlimited" of
+// their setup (systemd's infinity is 2^30-8), not a number to size the caps
+// by (a socket per descriptor would take over 7 GB at 1M).
 func descriptorLimit() int {
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<24 {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return 0
 	}
-	return int(rl.Cur)
+	return sizingLimit(rl.Cur)
 }
+
+// sizingLimit is a descriptor limit as the caps are sized by it.
+func sizingLimit(cur uint64) int { return int(min(cur, maxDescriptorLimit)) }
+
+// maxDescriptorLimit is fs.nr_open's default, the most descriptors a
+// process has unless the host raised it.
+const maxDescriptorLimit = 1 << 20
 
 // socketBudget is how many sockets (and relay pipes, which the engine
 // counts among them) clients may hold within a descriptor limit: a tenth of

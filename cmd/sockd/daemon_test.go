@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 )
 
@@ -43,6 +44,13 @@ func TestSocketBudget(t *testing.T) {
 	} {
 		if got := socketBudget(c.limit); got != c.want {
 			t.Errorf("socketBudget(%d) = %d, want %d", c.limit, got, c.want)
+		}
+	}
+	// Limits past fs.nr_open's default are the unlimited of their setup:
+	// systemd's infinity (2^30-8) sizes the caps as 1M does.
+	for cur, want := range map[uint64]int{20000: 20000, 1 << 20: 1 << 20, 1<<30 - 8: 1 << 20, unix.RLIM_INFINITY: 1 << 20} {
+		if got := sizingLimit(cur); got != want {
+			t.Errorf("sizingLimit(%d) = %d, want %d", cur, got, want)
 		}
 	}
 	if limit := descriptorLimit(); limit > 0 && socketBudget(limit) >= limit {

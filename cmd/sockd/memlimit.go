@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sockd/sockd/server"
 )
 
 // What a socket and a client connection cost the daemon's cgroup, for the
@@ -96,6 +98,17 @@ func memoryConnectionBudget(limit int64) int {
 		return 0
 	}
 	return int(max(limit/4/connectionMemory, 16))
+}
+
+// memoryPrincipalBytes bounds the bytes one principal's calls and events
+// may hold in the daemon (server.Limits.MaxPrincipalBytes: what a waiting
+// recv gathers, a waiting send's data, undelivered events) to a quarter of
+// a memory limit, where its default would not fit; 0 leaves the default.
+func memoryPrincipalBytes(limit int64) int {
+	if limit <= 0 || limit/4 >= server.DefaultMaxPrincipalBytes {
+		return 0
+	}
+	return int(max(limit/4, 4<<20))
 }
 
 // lowerBudget is the lower of two budgets, where 0 is none.

@@ -86,6 +86,11 @@ func TestMemoryBudgets(t *testing.T) {
 			t.Errorf("limit %d: %d sockets, %d connections; want %d and %d", c.limit, s, n, c.sockets, c.connections)
 		}
 	}
+	for limit, want := range map[int64]int{0: 0, 256 << 20: 64 << 20, 512 << 20: 128 << 20, 1 << 30: 0, 4 << 30: 0, 8 << 20: 4 << 20} {
+		if got := memoryPrincipalBytes(limit); got != want {
+			t.Errorf("memoryPrincipalBytes(%d) = %d, want %d", limit, got, want)
+		}
+	}
 	for _, c := range []struct{ a, b, want int }{{0, 0, 0}, {0, 5, 5}, {5, 0, 5}, {5, 3, 3}, {3, 5, 3}} {
 		if got := lowerBudget(c.a, c.b); got != c.want {
 			t.Errorf("lowerBudget(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
