@@ -374,47 +374,100 @@ func TestSIGHUPWhileStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	var log strings.Builder
+	reloaded := make(chan struct{}, 1) // a SIGHUP was taken as a reload
+	var log strings.Builder            // the scanner's until exited
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		hupping := false
 		for sc.Scan() {
 			log.WriteString(sc.Text() + "\n")
-			if !hupping && strings.Contains(sc.Text(), "sockd starting") {
+			switch {
+			case !hupping && strings.Contains(sc.Text(), "sockd starting"):
 				hupping = true
 				go func() {
-					for {
-						if _, err := os.Stat(path); err == nil || cmd.Process.Signal(syscall.SIGHUP) != nil {
+					// At least one, then until the daemon serves.
+					for cmd.Process.Signal(syscall.SIGHUP) == nil {
+						if _, err := os.Stat(path); err == nil {
 							return
 						}
 						time.Sleep(time.Millisecond)
 					}
 				}()
+			case strings.Contains(sc.Text(), "no --policy file to reload"):
+				select {
+				case reloaded <- struct{}{}:
+				default:
+				}
 			}
 		}
 		exited <- cmd.Wait()
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	select {
+	case <-reloaded:
+	case err := <-exited:
+		t.Fatalf("the daemon ended while it started, SIGHUPs arriving: %v\n%s", err, log.String())
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no SIGHUP reached the daemon while it started: %v", <-exited)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if c, err := net.Dial("unix", path); err == nil {
 			c.Close()
 			break
 		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the daemon ended while it started, SIGHUPs arriving: %v\n%s", err, log.String())
-		case <-time.After(5 * time.Millisecond):
-		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("the daemon did not start serving")
+			t.Fatalf("the daemon did not start serving: %v", <-exited)
 		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-exited; err != nil {
 		t.Fatalf("the daemon's exit after SIGHUPs while it started: %v\n%s", err, log.String())
 	}
-	if !strings.Contains(log.String(), "no --policy file to reload") {
-		t.Errorf("no SIGHUP reached the daemon while it started:\n%s", log.String())
+}
+
+// The daemon tells a service manager that it serves (READY=1), once it
+// does, and that it stops (STOPPING=1), as sd_notify(3) says: a unit of
+// Type=notify counts as started only then.
+func TestNotifiesTheServiceManager(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notify := filepath.Join(dir, "notify")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	path := filepath.Join(dir, "s.sock")
+	cmd := exec.Command(sockdBin, "--listen", "unix://"+path)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "NOTIFY_SOCKET="+notify)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	next := func() string {
+		t.Helper()
+		pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 256)
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := next(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("READY=1 before the daemon serves: %v", err)
+	}
+	c.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if got := next(); got != "STOPPING=1" {
+		t.Fatalf("notification at SIGTERM %q, want STOPPING=1", got)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 }

@@ -173,6 +173,7 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 	for _, l := range listeners {
 		go func() { errs <- d.grpc.Serve(l) }()
 	}
+	notifySystemd("READY=1", d.log) // the listeners take connections from here on
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -181,6 +182,7 @@ func (d *daemon) serve(ctx context.Context, addrs []string) error {
 		d.log.Error("serve failed", "err", serveErr)
 		serveErr = fmt.Errorf("serve: %w", serveErr)
 	}
+	notifySystemd("STOPPING=1", d.log)
 	d.shutdown()
 	return serveErr
 }

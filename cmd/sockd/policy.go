@@ -25,10 +25,12 @@ func loadPolicy(path string, logger *slog.Logger) (*server.Policy, error) {
 	return p, nil
 }
 
-// catchHUP takes SIGHUP from the process's start, where its default action
-// would kill the daemon without a drain (systemd's reload sends it, as soon
-// as the service has started): one that comes before reloadPolicyOnHUP
-// runs waits in the channel, and reloads the policy then.
+// catchHUP takes SIGHUP from the start of the daemon's run, where its
+// default action would kill the daemon without a drain (systemd's reload
+// sends it; a unit of Type=notify counts as started only once the daemon
+// says READY=1, after this): one that comes before reloadPolicyOnHUP runs
+// waits in the channel, and reloads the policy then. The few milliseconds
+// between exec and here (the runtime's start, the flags) stay uncovered.
 func catchHUP() <-chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
