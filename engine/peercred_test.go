@@ -220,7 +220,7 @@ func TestRelayIntoLocalSocketSendsTheUser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(ctx, a, b) }()
+	go func() { done <- Relay(ctx, a, b, nil) }()
 	if _, err := unix.Write(far2, []byte("relayed")); err != nil {
 		t.Fatal(err)
 	}

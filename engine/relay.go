@@ -46,13 +46,20 @@ type RelayResult struct {
 // of its destination, queued in their lanes like any other blocking call,
 // so the fds are pinned while a splice runs and waits cost no polling. The
 // relay uses one goroutine besides the caller's.
-func Relay(ctx context.Context, a, b *Socket) RelayResult {
+//
+// admitted, if not nil, is called once the relay has its places among
+// MaxSockets, before any byte moves: a relay refused for them returns
+// without calling it.
+func Relay(ctx context.Context, a, b *Socket, admitted func()) RelayResult {
 	// Its pipes' descriptors take places among MaxSockets: past it, the
 	// daemon's own listeners could not accept.
 	if err := a.e.reserveN(RelayDescriptors); err != nil {
 		return RelayResult{Err: err}
 	}
 	defer a.e.unreserveN(RelayDescriptors)
+	if admitted != nil {
+		admitted()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// cause is the first error: the other half then ends with ctx's.

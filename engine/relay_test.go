@@ -39,7 +39,7 @@ func TestRelayMovesBothWays(t *testing.T) {
 		left, a := pair(t, e, c, domain)
 		right, b := pair(t, e, c, domain)
 		done := make(chan RelayResult, 1)
-		go func() { done <- Relay(bg, a, b) }()
+		go func() { done <- Relay(bg, a, b, nil) }()
 
 		up := bytes.Repeat([]byte("left to right "), 300_000)
 		down := bytes.Repeat([]byte("right to left "), 100_000)
@@ -83,7 +83,7 @@ func TestRelayEnds(t *testing.T) {
 	_, a := pair(t, e, c, unix.AF_INET)
 	_, b := pair(t, e, c, unix.AF_INET)
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
+	go func() { done <- Relay(bg, a, b, nil) }()
 	eventually(t, "relay waits on both", func() bool { return a.Info().NumReaders == 1 && b.Info().NumReaders == 1 })
 	a.Close()
 	select {
@@ -100,7 +100,7 @@ func TestRelayEnds(t *testing.T) {
 	_, y := pair(t, e, c, unix.AF_INET)
 	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
 	defer cancel()
-	wantErr(t, Relay(ctx, x, y).Err, context.DeadlineExceeded)
+	wantErr(t, Relay(ctx, x, y, nil).Err, context.DeadlineExceeded)
 }
 
 // A destination that fails while the source still sends ends the relay
@@ -112,7 +112,7 @@ func TestRelayEndsOnDestinationFailure(t *testing.T) {
 	left, a := pair(t, e, c, unix.AF_INET)
 	right, b := pair(t, e, c, unix.AF_INET)
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
+	go func() { done <- Relay(bg, a, b, nil) }()
 	// The right peer goes away with a reset, so writes to b fail.
 	if err := right.Control(func(fd int) error {
 		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
@@ -149,7 +149,7 @@ func TestRelayEndsWhenItsSourceClosesUnderBackpressure(t *testing.T) {
 	setInt(t, b, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10)
 	setInt(t, right, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10)
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
+	go func() { done <- Relay(bg, a, b, nil) }()
 	defer keepSending(left, c, 64<<10, 100*time.Millisecond)()
 	// Stalled: b's writer waits, no byte has gone to b for a while, and the
 	// relay holds bytes read from a. How much it holds depends on how the
@@ -187,15 +187,23 @@ func TestRelayPipesCountAmongMaxSockets(t *testing.T) {
 	open := e.open.Load()
 	short := int64(e.cfg.MaxSockets) - open - RelayDescriptors + 1 // taken elsewhere: one place short
 	e.open.Add(short)
-	r := Relay(bg, a, b)
+	r := Relay(bg, a, b, func() { t.Error("a relay refused its places was told it was admitted") })
 	var quota *QuotaError
 	if !errors.As(r.Err, &quota) {
 		t.Fatalf("a relay one place short of MaxSockets: %+v, want a QuotaError", r)
 	}
 	e.open.Add(-short)
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
-	eventually(t, "the relay's places", func() bool { return e.open.Load() == open+RelayDescriptors })
+	admitted := make(chan struct{})
+	go func() { done <- Relay(bg, a, b, func() { close(admitted) }) }()
+	select {
+	case <-admitted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay was not admitted")
+	}
+	if got := e.open.Load(); got != open+RelayDescriptors {
+		t.Fatalf("admitted with %d places taken, want its %d", got-open, RelayDescriptors)
+	}
 	left.Shutdown(unix.SHUT_WR)
 	right.Shutdown(unix.SHUT_WR)
 	select {
@@ -227,7 +235,7 @@ func TestRefusedRelayTakesNoPlace(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				Relay(bg, a, b)
+				Relay(bg, a, b, nil)
 			}
 		}
 	}()
@@ -289,7 +297,7 @@ func endRelayMidStream(c Caller, pa, a, b, pb *Socket, run relayRun) (RelayResul
 	}
 	ctx, cancel := context.WithCancel(bg)
 	relayed := make(chan RelayResult, 1)
-	go func() { relayed <- Relay(ctx, a, b) }()
+	go func() { relayed <- Relay(ctx, a, b, nil) }()
 	writeCtx, stopWriting := context.WithCancel(bg)
 	defer stopWriting()
 	go pa.Send(writeCtx, c, stream, 0, infinity)
@@ -346,7 +354,7 @@ func TestRelayEndPassesOnEndOfData(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(bg)
 	relayed := make(chan RelayResult, 1)
-	go func() { relayed <- Relay(ctx, a, b) }()
+	go func() { relayed <- Relay(ctx, a, b, nil) }()
 	eventually(t, "the relay to read a to its end", func() bool { return a.Info().Counters.ReadByte == n })
 	time.Sleep(50 * time.Millisecond) // and the end itself
 	cancel()
@@ -440,7 +448,7 @@ func TestRelayPassesOnAResetAfterData(t *testing.T) {
 	eventually(t, "the bytes in a's receive queue", func() bool { return queued(t, a) == len(data) })
 	left.Close() // RST behind the bytes
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
+	go func() { done <- Relay(bg, a, b, nil) }()
 	var r RelayResult
 	select {
 	case r = <-done:
@@ -471,7 +479,7 @@ func TestRelayPassesOnNoEndAfterAReset(t *testing.T) {
 		left, a := pair(t, e, c, unix.AF_INET)
 		right, b := pair(t, e, c, unix.AF_INET)
 		done := make(chan RelayResult, 1)
-		go func() { done <- Relay(bg, a, b) }()
+		go func() { done <- Relay(bg, a, b, nil) }()
 		stopSending := keepSending(left, c, 64<<10, 20*time.Millisecond)
 		leftEnd := make(chan error, 1)
 		go func() {
@@ -533,7 +541,7 @@ func TestRelayPassesOnCleanEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan RelayResult, 1)
-	go func() { done <- Relay(bg, a, b) }()
+	go func() { done <- Relay(bg, a, b, nil) }()
 	mustSend(t, right, c, "fourteen bytes")
 	right.Shutdown(unix.SHUT_WR)
 	left.Shutdown(unix.SHUT_WR)
@@ -546,7 +554,7 @@ func TestRelayPassesOnCleanEnds(t *testing.T) {
 		left, a := pair(t, e, c, unix.AF_INET)
 		right, b := pair(t, e, c, unix.AF_INET)
 		done := make(chan RelayResult, 1)
-		go func() { done <- Relay(bg, a, b) }()
+		go func() { done <- Relay(bg, a, b, nil) }()
 		both := make(chan struct{})
 		for _, p := range []*Socket{left, right} {
 			go func() {

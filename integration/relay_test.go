@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -218,5 +220,50 @@ func TestStartRelay(t *testing.T) {
 	c, _ := connected()
 	if r, err := s.StartRelay(ctx, unconnected.GetSocketId(), c); status.Code(err) != codes.FailedPrecondition || r != nil {
 		t.Errorf("StartRelay of an unconnected socket: %v %v, want FAILED_PRECONDITION", r, err)
+	}
+}
+
+// TestStartRelayRefusedAtTheDaemonsCap: a relay the daemon's own socket cap
+// has no room for (its pipes count) is StartRelay's refusal, never a relay
+// said to run and refused after.
+func TestStartRelayRefusedAtTheDaemonsCap(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, filepath.Join(t.TempDir(), "d"), "--max-sockets", "12")
+	s := clientSessionOn(t, d.Addr, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	l := tcpListener(t)
+	addr, _ := client.ParseAddr(l.Addr().String())
+	var ids []string
+	for range 2 {
+		id, err := s.OpenStream(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		ids = append(ids, id)
+	}
+	var fillers []string
+	for range 3 { // 5 sockets: the relay's 8 pipe descriptors do not fit in 12
+		open, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillers = append(fillers, open.GetSocketId())
+	}
+	if r, err := s.StartRelay(ctx, ids[0], ids[1]); status.Code(err) != codes.ResourceExhausted || r != nil {
+		t.Fatalf("StartRelay past the daemon's cap: %v %v, want RESOURCE_EXHAUSTED", r, err)
+	}
+	for _, id := range fillers {
+		s.CloseSocket(ctx, id)
+	}
+	relayCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if _, err := s.StartRelay(relayCtx, ids[0], ids[1]); err != nil {
+		t.Fatalf("StartRelay with room for it: %v", err)
 	}
 }

@@ -57,13 +57,16 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 		return nil, rpcError(err)
 	}
 	defer release()
-	// A client that must not take more places before this relay has its own
-	// (sockctl forward under a quota) waits for this. A header that cannot
-	// be sent means the call has ended: the relay sees its context end.
-	grpc.SendHeader(ctx, metadata.Pairs(RelayRunningMetadataKey, "running"))
 	relayCtx, stop := sess.untilGone(ctx)
 	defer stop()
-	res := engine.Relay(relayCtx, a, b)
+	// Once it has its places among the daemon's too, the headers say that
+	// it runs: a client that must not take more places before this relay
+	// has its own (sockctl forward under a quota) waits for them. A header
+	// that cannot be sent means the call has ended: the relay sees its
+	// context end.
+	res := engine.Relay(relayCtx, a, b, func() {
+		grpc.SendHeader(ctx, metadata.Pairs(RelayRunningMetadataKey, "running"))
+	})
 	resp := &sockdv1.RelayResponse{BytesAToB: res.AToB, BytesBToA: res.BToA,
 		BytesDroppedAToB: res.DroppedAToB, BytesDroppedBToA: res.DroppedBToA}
 	if ctx.Err() != nil {
