@@ -84,7 +84,8 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
 	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem)
-	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets, MaxSockets: maxSockets})
+	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets,
+		MaxSockets: maxSockets, MaxTombstones: memoryTombstones(mem)})
 	if err != nil {
 		return nil, err // it says "engine: ..."
 	}

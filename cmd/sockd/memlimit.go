@@ -111,6 +111,23 @@ func memoryPrincipalBytes(limit int64) int {
 	return int(max(limit/4, 4<<20))
 }
 
+// tombstoneMemory is what a closed socket kept for lookup costs (measured:
+// 80,000 closed sockets of one client held some 88 MB), with room.
+const tombstoneMemory = 2 << 10
+
+// memoryTombstones bounds the closed sockets the engine keeps for lookup
+// (engine.Config.MaxTombstones, 65,536 by default) to a sixteenth of a
+// memory limit, where the default would not fit; 0 leaves the default.
+// Past it the oldest go: a call on one answers an unknown socket, where it
+// would have answered closed.
+func memoryTombstones(limit int64) int {
+	n := limit / 16 / tombstoneMemory
+	if limit <= 0 || n >= 65536 {
+		return 0
+	}
+	return int(max(n, 256))
+}
+
 // lowerBudget is the lower of two budgets, where 0 is none.
 func lowerBudget(a, b int) int {
 	if a == 0 || b != 0 && b < a {

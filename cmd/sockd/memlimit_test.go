@@ -91,6 +91,11 @@ func TestMemoryBudgets(t *testing.T) {
 			t.Errorf("memoryPrincipalBytes(%d) = %d, want %d", limit, got, want)
 		}
 	}
+	for limit, want := range map[int64]int{0: 0, 256 << 20: 8192, 2 << 30: 0, 1 << 20: 256} {
+		if got := memoryTombstones(limit); got != want {
+			t.Errorf("memoryTombstones(%d) = %d, want %d", limit, got, want)
+		}
+	}
 	for _, c := range []struct{ a, b, want int }{{0, 0, 0}, {0, 5, 5}, {5, 0, 5}, {5, 3, 3}, {3, 5, 3}} {
 		if got := lowerBudget(c.a, c.b); got != c.want {
 			t.Errorf("lowerBudget(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
