@@ -145,7 +145,7 @@ var Table = []Option{
 	unavailable(req(sock("peek_off", TypeInt, true, true, unix.SO_PEEK_OFF, "domain = local"),
 		Requirements{Domains: []int{unix.AF_UNIX}}),
 		"disabled, as the seed's table says: a second recv with peek may loop forever; always reported unsupported (Erlang's supports says false too, though its setopt reaches the kernel)"),
-	withPriv(sock("priority", TypeInt, true, true, unix.SO_PRIORITY, "values outside 0..6 want CAP_NET_ADMIN")),
+	withPriv(sock("priority", TypeInt, true, true, unix.SO_PRIORITY, "values outside 0..6 want CAP_NET_ADMIN or CAP_NET_RAW")),
 	sock("protocol", TypeProtocol, false, true, unix.SO_PROTOCOL, "none"),
 	sock("rcvbuf", TypeNonNegInt, true, true, unix.SO_RCVBUF, "Linux doubles the value set, and get answers the doubled value"),
 	fromReference(withPriv(sock("rcvbufforce", TypeNonNegInt, true, false, unix.SO_RCVBUFFORCE,

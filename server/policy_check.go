@@ -709,6 +709,9 @@ func addrTarget(sa engine.SockAddr) string {
 	case engine.FamilyInet, engine.FamilyInet6:
 		return netip.AddrPortFrom(sa.Addr, sa.Port).String()
 	case engine.FamilyLocal:
+		if len(sa.Path) == 0 {
+			return `local:""` // no path, as FormatAddr writes it: not the abstract name ""
+		}
 		name, _ := localName(sa.Path)
 		return "local:" + name
 	case engine.FamilyUnspec:

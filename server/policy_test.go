@@ -546,6 +546,11 @@ func TestPolicyBindToNoPathIsAnAutobind(t *testing.T) {
 			t.Errorf("bind to no path under %v: %v, want allowed %v", c.bind, err, c.want)
 		}
 	}
+	// A denial names no path as FormatAddr writes it, not as the abstract
+	// name "" ("local:@").
+	if got := addrTarget(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{}}); got != `local:""` {
+		t.Errorf("no path is named %s", got)
+	}
 }
 
 // addrPatterns parses a rule's address patterns.
