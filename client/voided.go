@@ -153,14 +153,11 @@ func (v *voidedSelects) drops(ev *sockdv1.EventsResponse, seq uint64) bool {
 		{ev.GetSocketId(), sel.GetHandle(), laneOf(sel.GetOperation())},
 		{ev.GetSocketId(), sel.GetHandle(), sockdv1.Operation_OPERATION_UNSPECIFIED},
 	} {
-		through, ok := v.m[k]
-		if !ok {
-			continue
-		}
-		if seq >= through {
-			delete(v.m, k) // nothing older can follow
-		}
-		if seq <= through {
+		// The entry stays after its last select went by: a stream the
+		// daemon replaced may have looked at that select while the stream
+		// that replaced it still holds it. add prunes what every stream
+		// has passed.
+		if through, ok := v.m[k]; ok && seq <= through {
 			return true
 		}
 	}

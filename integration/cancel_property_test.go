@@ -185,3 +185,64 @@ func TestCancelDropsAReceivedSelect(t *testing.T) {
 		t.Fatalf("after the cancel the caller took %v, want the accept's select (handle 43)", ev)
 	}
 }
+
+// TestCancelVoidsASelectTwoStreamsHold: a select that a stream the daemon
+// replaced (not closed by its caller) and the stream that replaced it both
+// hold is void for both once Cancel returns: the one that looks first must
+// not use the cancel up.
+func TestCancelVoidsASelectTwoStreamsHold(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	open, err := s.Open(ctx, client.Inet, client.Dgram, client.UDP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := open.GetSocketId()
+	any4, _ := client.ParseAddr("127.0.0.1:0")
+	if _, err := s.Bind(ctx, id, any4); err != nil {
+		t.Fatal(err)
+	}
+	name, err := s.SockName(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := net.ResolveUDPAddr("udp4", client.FormatAddr(name.GetAddress()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.Events(ctx, s.LastSequence())
+	defer old.Close()
+	if ev := <-old.C(); ev.GetCaughtUp() == nil {
+		t.Fatalf("first event %v, want caught_up", ev)
+	}
+	r, err := s.RecvFrom(ctx, id, 100, client.Nowait(7))
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("nowait recvfrom: %v %v", r, err)
+	}
+	peer.WriteTo([]byte("x"), to)
+	time.Sleep(100 * time.Millisecond) // the old stream holds the select, offering it
+	current := s.Events(ctx, old.Last())
+	defer current.Close()
+	time.Sleep(100 * time.Millisecond) // the new one holds it too
+	if _, err := s.Cancel(ctx, id, r.GetAsync()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(300 * time.Millisecond)
+	for {
+		select {
+		case ev := <-current.C():
+			if ev.GetSelect() != nil {
+				t.Fatalf("the cancelled select came after Cancel returned: %v", ev)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
