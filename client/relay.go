@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync"
 
 	"google.golang.org/grpc"
 
@@ -23,8 +24,10 @@ const relayRunningKey = "sockd-relay"
 
 // RunningRelay is a relay the daemon has admitted (StartRelay).
 type RunningRelay struct {
-	stream grpc.ClientStream // nil when the relay had ended by then: see ended
-	ended  *sockdv1.RelayResponse
+	stream grpc.ClientStream // the call, until Wait has its answer
+	once   sync.Once
+	ended  *sockdv1.RelayResponse // the answer, once it came
+	err    error                  // the call's failure, once it came
 }
 
 // StartRelay is Relay returning as soon as the daemon has admitted the
@@ -49,21 +52,23 @@ func (s *Session) StartRelay(ctx context.Context, a, b string) (*RunningRelay, e
 	// Refused (no headers; a failed send or header read is said by the
 	// status too), or ended before this client saw it run (a daemon of an
 	// earlier release sends its headers with the answer).
-	resp, err := r.Wait()
-	if resp == nil {
+	if resp, err := r.Wait(); resp == nil {
 		return nil, err
 	}
-	return &RunningRelay{ended: resp}, nil
+	return r, nil
 }
 
-// Wait waits for the relay's end and answers as Relay does.
+// Wait waits for the relay's end and answers as Relay does; every call
+// answers alike.
 func (r *RunningRelay) Wait() (*sockdv1.RelayResponse, error) {
-	if r.stream == nil {
-		return result(r.ended, nil)
+	r.once.Do(func() {
+		resp := new(sockdv1.RelayResponse)
+		if r.err = r.stream.RecvMsg(resp); r.err == nil {
+			r.ended = resp
+		}
+	})
+	if r.err != nil {
+		return nil, r.err
 	}
-	resp := new(sockdv1.RelayResponse)
-	if err := r.stream.RecvMsg(resp); err != nil {
-		return nil, err
-	}
-	return result(resp, nil)
+	return result(r.ended, nil)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -211,6 +212,9 @@ func TestStartRelay(t *testing.T) {
 	}
 	if resp.GetBytesAToB() != 4 {
 		t.Errorf("Wait: %v, want 4 bytes a to b", resp)
+	}
+	if again, errAgain := running.Wait(); again != resp || fmt.Sprint(errAgain) != fmt.Sprint(err) {
+		t.Errorf("Wait again: %v %v, want the same answer", again, errAgain)
 	}
 
 	unconnected, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})

@@ -312,7 +312,7 @@ func TestSockctlForwardErrors(t *testing.T) {
 // refuses is said and tried again, not the end of forward: the second
 // connection is relayed once the first has given its places back.
 func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
-	c, remote, arrived := forwardUnderAQuota(t)
+	c, remote, arrived := forwardUnderAQuota(t, 7)
 	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "2")
 	at := p.listening(t)
 	first, err := net.Dial("tcp4", at)
@@ -340,7 +340,7 @@ func TestSockctlForwardWaitsOutAQuota(t *testing.T) {
 // the second waiting in the listen queue until the first has given its
 // places back, not accepted together and dropped when a relay is refused.
 func TestSockctlForwardSetsUpOneAtATimeUnderAQuota(t *testing.T) {
-	c, remote, arrived := forwardUnderAQuota(t)
+	c, remote, arrived := forwardUnderAQuota(t, 7)
 	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "2")
 	at := p.listening(t)
 	var conns []net.Conn
@@ -368,17 +368,33 @@ func TestSockctlForwardSetsUpOneAtATimeUnderAQuota(t *testing.T) {
 	}
 }
 
+// TestSockctlForwardQuotaTooSmallForARelay: a relay the quota can never
+// fit, with none of forward's running to give places back, is the
+// connection's "error: resource_exhausted", not a wait without end.
+func TestSockctlForwardQuotaTooSmallForARelay(t *testing.T) {
+	c, remote, _ := forwardUnderAQuota(t, 5)
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", "1")
+	conn, err := net.Dial("tcp4", p.listening(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if out := p.wait(t); !strings.Contains(out, "error: resource_exhausted") {
+		t.Fatalf("forward printed %q, want the connection's error", out)
+	}
+}
+
 // forwardUnderAQuota is a dedicated daemon whose policy gives root a
-// socket quota that fits forward's listener and one relay (the accepted
+// socket quota (7 fits forward's listener and one relay: the accepted
 // socket, its connection onward and the relay's four pipes), sockctl on
 // it, and a remote listener that signals arrived when a connection's first
 // byte reaches it.
-func forwardUnderAQuota(t *testing.T) (c *sockctl, remote string, arrived <-chan struct{}) {
+func forwardUnderAQuota(t *testing.T, sockets int) (c *sockctl, remote string, arrived <-chan struct{}) {
 	requireRoot(t, "its policy restricts root")
 	t.Parallel()
 	dir := t.TempDir()
 	policy := filepath.Join(dir, "policy.yaml")
-	doc := "version: 1\nrules:\n- principals: [\"uid:0\"]\n  unrestricted: true\n  quotas: {sockets: 7}\n"
+	doc := fmt.Sprintf("version: 1\nrules:\n- principals: [\"uid:0\"]\n  unrestricted: true\n  quotas: {sockets: %d}\n", sockets)
 	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,16 +33,18 @@ that could not be relayed, after which forward goes on. It runs until
 interrupted (a connection still being relayed then prints "error:
 interrupted" for its line), or until --count connections finished.
 
-Under a socket quota (the principal's, which global-info shows) each
-connection is set up before the next is accepted: accepted, its socket to
-REMOTE opened and connected, its relay started (a relay's pipes count as
-four sockets), so that connections accepted together never take the places
-each other's relay needs; they wait in the listen queue meanwhile. A step
-the quota refuses is said once ("accept refused: REASON", "open refused:
-...", "relay refused: ...") and tried again after a pause, until relays
-that end give places back. Without a quota connections are set up at once,
-and one the daemon's own socket cap refuses prints "error:
-resource_exhausted".`,
+Each connection takes sockets of the principal's quota (global-info shows
+it): the accepted one, one to REMOTE, and its relay's four pipes. Under a
+quota that fits few relays (below 64), and once a quota has refused
+anything, each connection is set up before the next is accepted: accepted,
+its socket to REMOTE opened and connected, its relay started, so that
+connections accepted together never take the places each other's relay
+needs; they wait in the listen queue meanwhile. A step the quota refuses is
+said once ("accept refused: REASON", "open refused: ...", "relay refused:
+...") and tried again after a pause while relays of this forward run to
+give places back; with none running (a quota too small for one relay, or
+held by others), the connection prints "error: resource_exhausted", as one
+set up at once does. Refused accepts are always tried again.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
 		Args: cobra.ExactArgs(2),
@@ -71,9 +74,11 @@ resource_exhausted".`,
 				defer l.Close()
 				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", l.Addr())
 				f := &forwarder{app: a, sess: s, listener: l, remote: remote}
-				// GlobalInfo failing says nothing of a quota: set up at once.
+				// GlobalInfo failing says nothing of a quota: set up at once
+				// until one refuses.
 				if info, err := s.Client().GlobalInfo(ctx); err == nil {
-					f.oneAtATime = info.GetPolicy().GetSocketQuota() > 0
+					quota := info.GetPolicy().GetSocketQuota()
+					f.oneAtATime.Store(quota > 0 && quota < tightQuota)
 				}
 				return f.run(ctx, count)
 			})
@@ -89,12 +94,19 @@ type forwarder struct {
 	sess     *client.Session
 	listener *client.Listener
 	remote   *sockdv1.SockAddr
-	// oneAtATime: a socket quota holds, and each connection is set up
-	// before the next is accepted, its refused steps tried again.
-	oneAtATime bool
+	// oneAtATime: a socket quota binds (it is small, or it refused), and
+	// each connection is set up before the next is accepted.
+	oneAtATime atomic.Bool
+	// running counts this forward's relays the daemon has admitted and
+	// that have not ended: the places a refused step waits for.
+	running atomic.Int64
 
 	printMu sync.Mutex
 }
+
+// tightQuota is the socket quota below which forward sets connections up
+// one at a time from the start: it fits fewer than ten relays.
+const tightQuota = 64
 
 // Steps a quota refuses are tried again after a pause that grows from
 // minRefusedPause to maxRefusedPause, as net/http's Serve does after a
@@ -111,7 +123,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 	defer relays.Wait()
 	for n := 0; count == 0 || n < count; n++ {
 		var conn *sockdv1.AcceptResponse
-		err := f.untilPlaced(ctx, "accept", func() (err error) {
+		err := f.untilPlaced(ctx, "accept", true, func() (err error) {
 			conn, err = f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
 			return err
 		})
@@ -122,12 +134,13 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 			return err
 		}
 		setUp := make(chan struct{})
+		serial := f.oneAtATime.Load()
 		relays.Add(1)
 		go func() {
 			defer relays.Done()
-			f.relay(ctx, conn.GetSocketId(), setUp)
+			f.relay(ctx, conn.GetSocketId(), serial, setUp)
 		}()
-		if f.oneAtATime {
+		if serial {
 			select {
 			case <-setUp:
 			case <-ctx.Done():
@@ -140,15 +153,16 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 
 // relay joins an accepted socket to a new connection to the remote address
 // and closes both when the relay ends. setUp is closed once the relay runs
-// or the connection has failed.
-func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{}) {
+// or the connection has failed. serial: no other connection is being set
+// up meanwhile, so a step a quota refuses may wait for places.
+func (f *forwarder) relay(ctx context.Context, in string, serial bool, setUp chan<- struct{}) {
 	var setUpOnce sync.Once
 	done := func() { setUpOnce.Do(func() { close(setUp) }) }
 	defer done()
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
 	var out string
-	err := f.untilPlaced(ctx, "open", func() error {
+	err := f.untilPlaced(ctx, "open", serial, func() error {
 		domain, protocol := streamKindOf(f.remote)
 		opened, err := f.sess.Open(ctx, domain, client.Stream, protocol, client.OpenOpts{})
 		out = opened.GetSocketId()
@@ -164,7 +178,7 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		return
 	}
 	var running *client.RunningRelay
-	err = f.untilPlaced(ctx, "relay", func() (err error) {
+	err = f.untilPlaced(ctx, "relay", serial, func() (err error) {
 		running, err = f.sess.StartRelay(ctx, in, out)
 		return err
 	})
@@ -172,8 +186,10 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		f.print(failedView(err))
 		return
 	}
+	f.running.Add(1)
 	done()
 	resp, err := running.Wait()
+	f.running.Add(-1)
 	if err != nil && resp == nil {
 		f.print(failedView(err))
 		return
@@ -182,14 +198,21 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 }
 
 // untilPlaced runs step until the principal's socket quota no longer
-// refuses it, when forward sets connections up one at a time (else once):
-// the first refusal is said, and each try waits longer, while relays
-// (these or others) give places back.
-func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() error) error {
+// refuses it: the first refusal is said, and each try waits longer, while
+// relays give places back. A refusal sets later connections up one at a
+// time. A step that is not an accept (which holds nothing while it waits)
+// is tried again only when serial (no other connection being set up holds
+// places it needs) and while relays of this forward run (else nothing of
+// its own would give places back): otherwise its refusal is returned.
+func (f *forwarder) untilPlaced(ctx context.Context, what string, serial bool, step func() error) error {
 	pause, said := minRefusedPause, false
 	for {
 		err := step()
-		if status.Code(err) != codes.ResourceExhausted || ctx.Err() != nil || !f.oneAtATime && what != "accept" {
+		if status.Code(err) != codes.ResourceExhausted || ctx.Err() != nil {
+			return err
+		}
+		f.oneAtATime.Store(true)
+		if what != "accept" && (!serial || f.running.Load() == 0) {
 			return err
 		}
 		if !said {
@@ -224,7 +247,8 @@ func (f *forwarder) print(v view) {
 
 // refusedView is a step of forward's that a quota refused (accept, open,
 // relay), which no connection's line is: "accept refused: ...", and in
-// JSON the refusal's error object as "accept_refused".
+// JSON the refusal's error object as "accept_refused" (or "open_refused",
+// "relay_refused").
 func refusedView(step string, err error) view {
 	return view{text: step + " refused: " + errorMessage(err), obj: object{}.with(step+"_refused", refusalObject(err))}
 }
