@@ -384,6 +384,35 @@ func TestSockctlForwardQuotaTooSmallForARelay(t *testing.T) {
 	}
 }
 
+// TestSockctlForwardBurstPastALargeQuota: under a quota forward does not
+// set connections up one at a time for (64 places, some ten relays), a
+// burst of more connections than fit waits for the relays before them to
+// end, none dropped.
+func TestSockctlForwardBurstPastALargeQuota(t *testing.T) {
+	c, remote, arrived := forwardUnderAQuota(t, 64)
+	const burst = 15
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote, "--count", fmt.Sprint(burst))
+	at := p.listening(t)
+	for range burst {
+		go func() {
+			conn, err := net.Dial("tcp4", at)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			conn.Write([]byte("x"))
+			time.Sleep(time.Second) // held while later ones wait for places
+		}()
+	}
+	for i := range burst {
+		await(t, fmt.Sprintf("connection %d relayed", i+1), arrived)
+	}
+	out := p.wait(t)
+	if n := strings.Count(out, "relayed in=1 out=0"); n != burst || strings.Contains(out, "error:") {
+		t.Fatalf("forward printed %q, want %d connections relayed and none dropped", out, burst)
+	}
+}
+
 // forwardUnderAQuota is a dedicated daemon whose policy gives root a
 // socket quota (7 fits forward's listener and one relay: the accepted
 // socket, its connection onward and the relay's four pipes), sockctl on

@@ -43,8 +43,8 @@ needs; they wait in the listen queue meanwhile. A step the quota refuses is
 said once ("accept refused: REASON", "open refused: ...", "relay refused:
 ...") and tried again after a pause while relays of this forward run to
 give places back; with none running (a quota too small for one relay, or
-held by others), the connection prints "error: resource_exhausted", as one
-set up at once does. Refused accepts are always tried again.`,
+held by others), the connection prints "error: resource_exhausted".
+Refused accepts are always tried again.`,
 		Example: `  sockctl forward 127.0.0.1:8080 127.0.0.1:80
   sockctl forward 127.0.0.1:0 127.0.0.1:5432 --count 1`,
 		Args: cobra.ExactArgs(2),
@@ -105,7 +105,7 @@ type forwarder struct {
 }
 
 // tightQuota is the socket quota below which forward sets connections up
-// one at a time from the start: it fits fewer than ten relays.
+// one at a time from the start: it fits about ten relays at the most.
 const tightQuota = 64
 
 // Steps a quota refuses are tried again after a pause that grows from
@@ -123,7 +123,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 	defer relays.Wait()
 	for n := 0; count == 0 || n < count; n++ {
 		var conn *sockdv1.AcceptResponse
-		err := f.untilPlaced(ctx, "accept", true, func() (err error) {
+		err := f.untilPlaced(ctx, "accept", func() (err error) {
 			conn, err = f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
 			return err
 		})
@@ -138,7 +138,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 		relays.Add(1)
 		go func() {
 			defer relays.Done()
-			f.relay(ctx, conn.GetSocketId(), serial, setUp)
+			f.relay(ctx, conn.GetSocketId(), setUp)
 		}()
 		if serial {
 			select {
@@ -153,16 +153,24 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 
 // relay joins an accepted socket to a new connection to the remote address
 // and closes both when the relay ends. setUp is closed once the relay runs
-// or the connection has failed. serial: no other connection is being set
-// up meanwhile, so a step a quota refuses may wait for places.
-func (f *forwarder) relay(ctx context.Context, in string, serial bool, setUp chan<- struct{}) {
+// or the connection has failed.
+func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{}) {
 	var setUpOnce sync.Once
 	done := func() { setUpOnce.Do(func() { close(setUp) }) }
 	defer done()
+	// A relay that ran counts among the running until both its sockets are
+	// closed (deferred below, so run before this): a step waiting for
+	// places that sees none running gives up.
+	ran := false
+	defer func() {
+		if ran {
+			f.running.Add(-1)
+		}
+	}()
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
 	var out string
-	err := f.untilPlaced(ctx, "open", serial, func() error {
+	err := f.untilPlaced(ctx, "open", func() error {
 		domain, protocol := streamKindOf(f.remote)
 		opened, err := f.sess.Open(ctx, domain, client.Stream, protocol, client.OpenOpts{})
 		out = opened.GetSocketId()
@@ -178,7 +186,7 @@ func (f *forwarder) relay(ctx context.Context, in string, serial bool, setUp cha
 		return
 	}
 	var running *client.RunningRelay
-	err = f.untilPlaced(ctx, "relay", serial, func() (err error) {
+	err = f.untilPlaced(ctx, "relay", func() (err error) {
 		running, err = f.sess.StartRelay(ctx, in, out)
 		return err
 	})
@@ -187,9 +195,9 @@ func (f *forwarder) relay(ctx context.Context, in string, serial bool, setUp cha
 		return
 	}
 	f.running.Add(1)
+	ran = true
 	done()
 	resp, err := running.Wait()
-	f.running.Add(-1)
 	if err != nil && resp == nil {
 		f.print(failedView(err))
 		return
@@ -201,10 +209,10 @@ func (f *forwarder) relay(ctx context.Context, in string, serial bool, setUp cha
 // refuses it: the first refusal is said, and each try waits longer, while
 // relays give places back. A refusal sets later connections up one at a
 // time. A step that is not an accept (which holds nothing while it waits)
-// is tried again only when serial (no other connection being set up holds
-// places it needs) and while relays of this forward run (else nothing of
-// its own would give places back): otherwise its refusal is returned.
-func (f *forwarder) untilPlaced(ctx context.Context, what string, serial bool, step func() error) error {
+// is tried again only while relays of this forward run: with none, nothing
+// of its own would give places back, and connections being set up together
+// might each hold what the others need, so its refusal is returned.
+func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() error) error {
 	pause, said := minRefusedPause, false
 	for {
 		err := step()
@@ -212,7 +220,7 @@ func (f *forwarder) untilPlaced(ctx context.Context, what string, serial bool, s
 			return err
 		}
 		f.oneAtATime.Store(true)
-		if what != "accept" && (!serial || f.running.Load() == 0) {
+		if what != "accept" && f.running.Load() == 0 {
 			return err
 		}
 		if !said {
