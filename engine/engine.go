@@ -10,15 +10,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultMaxSockets is Config.MaxSockets when it gives none.
-const DefaultMaxSockets = 100000
+// DefaultMaxSockets and DefaultMaxTombstones are Config's MaxSockets and
+// MaxTombstones when it gives none.
+const (
+	DefaultMaxSockets    = 100000
+	DefaultMaxTombstones = 65536
+)
 
 // Config bounds and tunes an Engine. Zero values take the defaults.
 type Config struct {
 	Loops              int          // epoll loops; 0 = runtime.NumCPU()
 	MaxQueuePerLane    int          // queued requestors per lane; 0 = 1024. Past it: *QuotaError
 	MaxSockets         int          // open sockets and relay pipes' descriptors; 0 = DefaultMaxSockets. Past it: *QuotaError
-	MaxTombstones      int          // closed sockets kept for lookup; 0 = 65536, < 0 = none; past it the oldest of the Tenant with the most goes
+	MaxTombstones      int          // closed sockets kept for lookup; 0 = DefaultMaxTombstones, < 0 = none; past it the oldest of the Tenant with the most goes
 	CounterBits        int          // width of per-socket counters, 16..64; 0 = 64. Counters wrap at 2^bits (reference §4.3)
 	DefaultUseRegistry bool         // value of Info.UseRegistry when OpenOptions.UseRegistry is nil (server decides)
 	Logger             *slog.Logger // nil = slog.Default(); per-socket debug logging when socket debug is on
@@ -43,7 +47,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case cfg.MaxTombstones == 0:
-		cfg.MaxTombstones = 65536
+		cfg.MaxTombstones = DefaultMaxTombstones
 	case cfg.MaxTombstones < 0:
 		cfg.MaxTombstones = 0
 	}

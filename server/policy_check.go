@@ -710,7 +710,7 @@ func addrTarget(sa engine.SockAddr) string {
 		return netip.AddrPortFrom(sa.Addr, sa.Port).String()
 	case engine.FamilyLocal:
 		if len(sa.Path) == 0 {
-			return `local:""` // no path, as FormatAddr writes it: not the abstract name ""
+			return "local:@ (no path)" // as patterns match it: "local:@" allows it
 		}
 		name, _ := localName(sa.Path)
 		return "local:" + name

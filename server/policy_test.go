@@ -546,9 +546,9 @@ func TestPolicyBindToNoPathIsAnAutobind(t *testing.T) {
 			t.Errorf("bind to no path under %v: %v, want allowed %v", c.bind, err, c.want)
 		}
 	}
-	// A denial names no path as FormatAddr writes it, not as the abstract
-	// name "" ("local:@").
-	if got := addrTarget(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{}}); got != `local:""` {
+	// A denial names no path as the pattern that would allow it, saying it
+	// is no path, not the abstract name "".
+	if got := addrTarget(engine.SockAddr{Family: engine.FamilyLocal, Path: []byte{}}); got != "local:@ (no path)" {
 		t.Errorf("no path is named %s", got)
 	}
 }

@@ -83,7 +83,8 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	if maxConns <= 0 {
 		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
-	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem)
+	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem,
+		"tombstones", lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones))
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets,
 		MaxSockets: maxSockets, MaxTombstones: memoryTombstones(mem)})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/server"
 )
 
@@ -116,13 +117,13 @@ func memoryPrincipalBytes(limit int64) int {
 const tombstoneMemory = 2 << 10
 
 // memoryTombstones bounds the closed sockets the engine keeps for lookup
-// (engine.Config.MaxTombstones, 65,536 by default) to a sixteenth of a
+// (engine.Config.MaxTombstones) to a sixteenth of a
 // memory limit, where the default would not fit; 0 leaves the default.
 // Past it the oldest go: a call on one answers an unknown socket, where it
 // would have answered closed.
 func memoryTombstones(limit int64) int {
 	n := limit / 16 / tombstoneMemory
-	if limit <= 0 || n >= 65536 {
+	if limit <= 0 || n >= engine.DefaultMaxTombstones {
 		return 0
 	}
 	return int(max(n, 256))

@@ -151,8 +151,9 @@ type SocketServiceClient interface {
 	PeerName(ctx context.Context, in *PeerNameRequest, opts ...grpc.CallOption) (*PeerNameResponse, error)
 	// Info returns socket:info/1 for one socket; it works on closed sockets
 	// too, as long as the daemon remembers them: the last 65536 closed
-	// sockets, those of the principal that closed most forgotten first (then
-	// NOT_FOUND, as for an id never made).
+	// sockets (fewer under a memory limit: sockd's log says how many), those
+	// of the principal that closed most forgotten first (then NOT_FOUND, as
+	// for an id never made).
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// GlobalInfo returns socket:info/0.
 	GlobalInfo(ctx context.Context, in *GlobalInfoRequest, opts ...grpc.CallOption) (*GlobalInfoResponse, error)
@@ -671,8 +672,9 @@ type SocketServiceServer interface {
 	PeerName(context.Context, *PeerNameRequest) (*PeerNameResponse, error)
 	// Info returns socket:info/1 for one socket; it works on closed sockets
 	// too, as long as the daemon remembers them: the last 65536 closed
-	// sockets, those of the principal that closed most forgotten first (then
-	// NOT_FOUND, as for an id never made).
+	// sockets (fewer under a memory limit: sockd's log says how many), those
+	// of the principal that closed most forgotten first (then NOT_FOUND, as
+	// for an id never made).
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// GlobalInfo returns socket:info/0.
 	GlobalInfo(context.Context, *GlobalInfoRequest) (*GlobalInfoResponse, error)
