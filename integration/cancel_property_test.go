@@ -21,17 +21,7 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
 	defer cancel()
-	l := tcpListener(t)
-	addr, _ := client.ParseAddr(l.Addr().String())
-	id, err := s.OpenStream(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	id, peer := connectedStream(ctx, t, s)
 	const total = 64 << 10
 	sent := make([]byte, total)
 	for i := range sent {
@@ -117,17 +107,7 @@ func TestCancelDropsAReceivedSelect(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
 	defer cancel()
-	l := tcpListener(t)
-	addr, _ := client.ParseAddr(l.Addr().String())
-	id, err := s.OpenStream(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	id, peer := connectedStream(ctx, t, s)
 	events := s.Events(ctx, s.LastSequence())
 	defer events.Close()
 	next := func() *sockdv1.EventsResponse {

@@ -34,6 +34,24 @@ func newClientSession(t testing.TB) *client.Session {
 	return clientSessionOn(t, daemon.Addr, time.Minute)
 }
 
+// connectedStream opens a stream socket in s's daemon connected to a
+// listener of the test's, and returns its id and the test's end, which
+// the test's cleanup closes.
+func connectedStream(ctx context.Context, t testing.TB, s *client.Session) (id string, peer net.Conn) {
+	t.Helper()
+	l := tcpListener(t)
+	addr, _ := client.ParseAddr(l.Addr().String())
+	id, err := s.OpenStream(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer, err = l.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	return id, peer
+}
+
 // clientSessionOn is newClientSession on the daemon at addr, with grace (and
 // Dial's options): its cleanup closes the session (if it has not ended
 // already) and the client.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -177,22 +176,8 @@ func TestStartRelay(t *testing.T) {
 	s := newClientSession(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
 	defer cancel()
-	connected := func() (daemonEnd string, peer net.Conn) {
-		l := tcpListener(t)
-		addr, _ := client.ParseAddr(l.Addr().String())
-		id, err := s.OpenStream(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		peer, err = l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { peer.Close() })
-		return id, peer
-	}
-	a, left := connected()
-	b, right := connected()
+	a, left := connectedStream(ctx, t, s)
+	b, right := connectedStream(ctx, t, s)
 	running, err := s.StartRelay(ctx, a, b)
 	if err != nil {
 		t.Fatalf("StartRelay: %v", err)
@@ -221,7 +206,7 @@ func TestStartRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := connected()
+	c, _ := connectedStream(ctx, t, s)
 	if r, err := s.StartRelay(ctx, unconnected.GetSocketId(), c); status.Code(err) != codes.FailedPrecondition || r != nil {
 		t.Errorf("StartRelay of an unconnected socket: %v %v, want FAILED_PRECONDITION", r, err)
 	}
@@ -236,19 +221,9 @@ func TestStartRelayRefusedAtTheDaemonsCap(t *testing.T) {
 	s := clientSessionOn(t, d.Addr, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
 	defer cancel()
-	l := tcpListener(t)
-	addr, _ := client.ParseAddr(l.Addr().String())
 	var ids []string
 	for range 2 {
-		id, err := s.OpenStream(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		peer, err := l.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer peer.Close()
+		id, _ := connectedStream(ctx, t, s)
 		ids = append(ids, id)
 	}
 	var fillers []string
