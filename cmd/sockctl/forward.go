@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,8 +98,9 @@ type forwarder struct {
 	// oneAtATime: a socket quota binds (it is small, or it refused), and
 	// each connection is set up before the next is accepted.
 	oneAtATime atomic.Bool
-	// running counts this forward's relays the daemon has admitted and
-	// that have not ended: the places a refused step waits for.
+	// running counts this forward's relays the daemon has admitted (or is
+	// being asked to) and that have not ended: the places a refused step
+	// waits for.
 	running atomic.Int64
 
 	printMu sync.Mutex
@@ -187,14 +189,20 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 	}
 	var running *client.RunningRelay
 	err = f.untilPlaced(ctx, "relay", func() (err error) {
+		// An attempt counts among the running while it is made: one it
+		// admits gives places back later, so a sibling refused meanwhile
+		// (for want of the places this one took) waits for it.
+		f.running.Add(1)
 		running, err = f.sess.StartRelay(ctx, in, out)
+		if err != nil {
+			f.running.Add(-1)
+		}
 		return err
 	})
 	if err != nil {
 		f.print(failedView(err))
 		return
 	}
-	f.running.Add(1)
 	ran = true
 	done()
 	resp, err := running.Wait()
@@ -230,7 +238,7 @@ func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() er
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pause):
+		case <-time.After(pause/2 + rand.N(pause/2)): // jittered: waiting steps do not retry in step
 		}
 		pause = min(2*pause, maxRefusedPause)
 	}
