@@ -376,6 +376,10 @@ func TestSIGHUPWhileStarting(t *testing.T) {
 	exited := make(chan error, 1)
 	reloaded := make(chan struct{}, 1) // a SIGHUP was taken as a reload
 	var log strings.Builder            // the scanner's until exited
+	// The sender of SIGHUPs, stopped before SIGTERM: this test is of a
+	// daemon that starts, not of one that stops (TestSecondSignalEndsTheDrain
+	// sends one during the drain).
+	stopHUPs, hupsStopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		hupping := false
@@ -385,12 +389,17 @@ func TestSIGHUPWhileStarting(t *testing.T) {
 			case !hupping && strings.Contains(sc.Text(), "sockd starting"):
 				hupping = true
 				go func() {
+					defer close(hupsStopped)
 					// At least one, then until the daemon serves.
 					for cmd.Process.Signal(syscall.SIGHUP) == nil {
 						if _, err := os.Stat(path); err == nil {
 							return
 						}
-						time.Sleep(time.Millisecond)
+						select {
+						case <-stopHUPs:
+							return
+						case <-time.After(time.Millisecond):
+						}
 					}
 				}()
 			case strings.Contains(sc.Text(), "no --policy file to reload"):
@@ -420,6 +429,8 @@ func TestSIGHUPWhileStarting(t *testing.T) {
 			t.Fatalf("the daemon did not start serving: %v", <-exited)
 		}
 	}
+	close(stopHUPs)
+	<-hupsStopped
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-exited; err != nil {
 		t.Fatalf("the daemon's exit after SIGHUPs while it started: %v\n%s", err, log.String())
