@@ -12,10 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/syncbuf"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -293,25 +293,7 @@ func TestSockctlEventsFollowEndsWithSession(t *testing.T) {
 type following struct {
 	cmd    *exec.Cmd
 	lines  *bufio.Scanner
-	errOut *lockedBuffer
-}
-
-// lockedBuffer is a command's output, read while the command runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	errOut *syncbuf.Buffer // read while the command runs
 }
 
 // follow starts `events --follow` for c's session, ended after d at most,
@@ -320,7 +302,7 @@ func (c *sockctl) follow(t *testing.T, d time.Duration) *following {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
-	f := &following{errOut: new(lockedBuffer)}
+	f := &following{errOut: new(syncbuf.Buffer)}
 	f.cmd = exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "events", "--follow")
 	f.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	f.cmd.Stderr = f.errOut

@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -17,26 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/syncbuf"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
-
-// lockedBuffer is a log destination the server's goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // panickingHealth stands for a handler with a bug.
 type panickingHealth struct {
@@ -56,7 +37,7 @@ func TestServerOptionsRecoverAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	svc := New(Config{Engine: e, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	gs := grpc.NewServer(svc.ServerOptions()...)
 	svc.Register(gs)

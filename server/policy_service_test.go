@@ -26,6 +26,7 @@ import (
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/internal/reasons"
+	"github.com/sockd/sockd/internal/syncbuf"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -356,7 +357,7 @@ rules:
 // the others are closed unseen and the accept goes on; each is counted and
 // logged.
 func TestPolicyAcceptFrom(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	l := newLiveWith(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	l.svc.SetPolicy(mustParse(t, "version: 1\nrules:\n- principals: [\"uid:1000\"]\n  open: [\"inet stream\"]\n  bind: [\"127.0.0.1:0\"]\n  accept: [\"127.0.0.1\"]\n"))
 	ln, _ := l.open(t, sockdv1.Domain_DOMAIN_INET, sockdv1.Type_TYPE_STREAM)
