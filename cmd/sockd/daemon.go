@@ -65,6 +65,7 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	reg := registry.New(useRegistry)
 	sockets := server.NewSocketCounter(reg)
 	maxSockets, limit, mem := opts.maxSockets, descriptorLimit(), memoryLimit()
+	setMemoryLimit(mem, logger)
 	if maxSockets <= 0 {
 		maxSockets = lowerBudget(socketBudget(limit), memorySocketBudget(mem))
 	}
@@ -83,10 +84,11 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	if maxConns <= 0 {
 		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
+	tombstones := lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones)
 	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem,
-		"tombstones", lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones))
+		"tombstones", tombstones)
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets,
-		MaxSockets: maxSockets, MaxTombstones: memoryTombstones(mem)})
+		MaxSockets: maxSockets, MaxTombstones: tombstones})
 	if err != nil {
 		return nil, err // it says "engine: ..."
 	}

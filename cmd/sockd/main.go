@@ -160,7 +160,6 @@ func run(ctx context.Context, opts config) error {
 	hup := catchHUP()
 	logger.Info("sockd starting", "version", version.String())
 	setGCPercent(opts.gcPercent, logger)
-	setMemoryLimit(memoryLimit(), logger)
 	if opts.pprofListen != "" {
 		stop, err := servePprof(opts.pprofListen, logger)
 		if err != nil {
