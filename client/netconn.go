@@ -218,6 +218,21 @@ func (s *Session) OpenStream(ctx context.Context, addr *sockdv1.SockAddr) (strin
 }
 
 func (s *Session) openStream(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
+	id, err := s.OpenStreamFor(ctx, addr)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.Connect(ctx, id, addr, Infinity); err != nil {
+		s.CloseSocket(context.WithoutCancel(ctx), id)
+		return "", err
+	}
+	return id, nil
+}
+
+// OpenStreamFor opens a stream socket of addr's family (inet, inet6 or
+// local) that could connect to addr, and returns its id, not connected:
+// OpenStream's first half, for a caller that connects it itself.
+func (s *Session) OpenStreamFor(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
 	_, domain, protocol, err := streamKind(addr)
 	if err != nil {
 		return "", err
@@ -226,12 +241,7 @@ func (s *Session) openStream(ctx context.Context, addr *sockdv1.SockAddr) (strin
 	if err != nil {
 		return "", err
 	}
-	id := open.GetSocketId()
-	if _, err := s.Connect(ctx, id, addr, Infinity); err != nil {
-		s.CloseSocket(context.WithoutCancel(ctx), id)
-		return "", err
-	}
-	return id, nil
+	return open.GetSocketId(), nil
 }
 
 // dialError is a failed dial as package net reports one: the address

@@ -172,10 +172,8 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
 	var out string
-	err := f.untilPlaced(ctx, "open", func() error {
-		domain, protocol := streamKindOf(f.remote)
-		opened, err := f.sess.Open(ctx, domain, client.Stream, protocol, client.OpenOpts{})
-		out = opened.GetSocketId()
+	err := f.untilPlaced(ctx, "open", func() (err error) {
+		out, err = f.sess.OpenStreamFor(ctx, f.remote)
 		return err
 	})
 	if err != nil {
@@ -242,17 +240,6 @@ func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() er
 		}
 		pause = min(2*pause, maxRefusedPause)
 	}
-}
-
-// streamKindOf is the kind of stream socket that connects to addr.
-func streamKindOf(addr *sockdv1.SockAddr) (client.Domain, client.Protocol) {
-	switch addr.GetFamily().(type) {
-	case *sockdv1.SockAddr_Inet6:
-		return client.Inet6, client.TCP
-	case *sockdv1.SockAddr_Local:
-		return client.Local, client.DefaultProtocol
-	}
-	return client.Inet, client.TCP
 }
 
 func (f *forwarder) print(v view) {
