@@ -106,15 +106,16 @@ func (s *Service) admitNowait(sess *Session, t engine.Timeout, reserve func() in
 	if limit := sess.completionBytes; sess.heldLocked() >= limit {
 		return 0, quotaExceeded("undelivered completion bytes per session", limit)
 	}
-	if limit := s.limits.MaxPrincipalBytes; !sess.holdWithin(n, limit) {
-		return 0, quotaExceeded(principalBytes, limit)
+	if err := sess.hold(n, s.limits.MaxPrincipalBytes); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
 
 // admitEvent refuses a call that will owe the session an event while the
 // session has a full backlog of undelivered ones, or its principal holds
-// all it may (undelivered events of all its sessions among it).
+// all it may (undelivered events of all its sessions among it), or the
+// daemon does (all principals' together).
 func (s *Service) admitEvent(sess *Session) error {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -129,7 +130,7 @@ func (s *Service) admitEventLocked(sess *Session) error {
 	if limit := s.limits.MaxPrincipalBytes; limit > 0 && sess.load.bytes.Load() >= int64(limit) {
 		return quotaExceeded(principalBytes, limit)
 	}
-	return nil
+	return sess.load.daemon.full()
 }
 
 // budget bounds a blocking wait by the RPC's deadline, leaving a margin to

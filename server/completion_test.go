@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
@@ -611,5 +613,57 @@ func TestWaitingCallsCountTheirBytes(t *testing.T) {
 	eventually(t, "the recv's bytes given back", func() bool { return l.sess.load.bytes.Load() == 0 })
 	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: make([]byte, 4096), Timeout: infinity}); err != nil || r.GetError() != nil {
 		t.Fatalf("a blocking send within the bound: %v %v", r, err)
+	}
+}
+
+// What all principals hold together is bounded too (MaxDaemonBytes): a
+// principal within its own bound is refused what the daemon has no room
+// for while another's waiting call holds it, and admitted again once that
+// call ends.
+func TestDaemonBoundsAllPrincipalsBytes(t *testing.T) {
+	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20, MaxDaemonBytes: 1 << 20})
+	svc, ctx := l.svc, l.ctx
+	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
+	recvSock, _ := l.connected(t)
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	recvDone := make(chan error, 1)
+	go func() {
+		_, err := svc.Recv(waitCtx, &sockdv1.RecvRequest{SocketId: recvSock.ID(), Length: 1 << 20, Timeout: infinity})
+		recvDone <- err
+	}()
+	eventually(t, "the waiting recv's buffer counted", func() bool { return svc.sessions.daemonLoad.bytes.Load() == 1<<20 })
+
+	other := Principal{Kind: "uid", UID: 1001}
+	sess, _, err := svc.sessions.create(other, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.sessions.end(sess)
+	call := metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: other}}),
+		metadata.Pairs(SessionMetadataKey, sess.id))
+	opened, err := svc.Open(call, &sockdv1.OpenRequest{Domain: sockdv1.Domain_DOMAIN_INET, Type: sockdv1.Type_TYPE_DGRAM})
+	if err != nil || opened.GetError() != nil {
+		t.Fatalf("open: %v %v", opened, err)
+	}
+	udp := opened.GetSocketId()
+	defer svc.Close(call, &sockdv1.CloseRequest{SocketId: udp})
+	_, err = svc.Recv(call, &sockdv1.RecvRequest{SocketId: udp, Length: 4096, Timeout: infinity})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "all principals") {
+		t.Fatalf("another principal's blocking recv while the daemon's bytes are full: %v, want RESOURCE_EXHAUSTED naming the daemon's bound", err)
+	}
+	if _, err := svc.Monitor(call, &sockdv1.MonitorRequest{SocketId: udp}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a call owing an event while the daemon's bytes are full: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if sess.load.bytes.Load() != 0 {
+		t.Fatalf("a refused call left %d bytes counted", sess.load.bytes.Load())
+	}
+	cancelWait()
+	if err := <-recvDone; status.Code(err) != codes.Canceled {
+		t.Fatalf("the cancelled recv: %v", err)
+	}
+	eventually(t, "the daemon's bytes given back", func() bool { return svc.sessions.daemonLoad.bytes.Load() == 0 })
+	short := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 10}}
+	if r, err := svc.Recv(call, &sockdv1.RecvRequest{SocketId: udp, Length: 4096, Timeout: short}); err != nil || r.GetError().GetReason() != "timeout" {
+		t.Fatalf("the other principal's recv once there is room: %v %v, want timeout", r, err)
 	}
 }

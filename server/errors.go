@@ -250,6 +250,10 @@ func sessionNotFound(id string) error {
 // four users share: a refusal by one may come of what the others hold.
 const principalBytes = "bytes held for the principal (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"
 
+// daemonBytes names the bound of Limits.MaxDaemonBytes: the same bytes,
+// held for all principals together.
+const daemonBytes = "bytes held for all principals together (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"
+
 func quotaExceeded(resource string, limit int) error {
 	return statusError(codes.ResourceExhausted, reasons.QuotaExceeded,
 		fmt.Sprintf("%s: limit of %d reached", resource, limit),

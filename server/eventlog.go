@@ -35,8 +35,9 @@ type eventLog struct {
 	base, maxSentBytes int
 	// load, if set, is its principal's count, which every event held here
 	// is part of, its payload and its eventCost: unsent events in
-	// load.bytes, sent ones in load.replay; past loadMax together the log
-	// keeps no sent events for replay.
+	// load.bytes, sent ones in load.replay; past loadMax together (or
+	// past the daemon's bound, all principals' together) the log keeps no
+	// sent events for replay.
 	load    *principalLoad
 	loadMax int64
 }
@@ -50,17 +51,21 @@ func (l *eventLog) held(unsent, sent int) {
 		return
 	}
 	if unsent < 0 {
-		l.load.replay.Add(int64(sent))
-		l.load.bytes.Add(int64(unsent))
+		l.load.addReplay(int64(sent))
+		l.load.addBytes(int64(unsent))
 		return
 	}
-	l.load.bytes.Add(int64(unsent))
-	l.load.replay.Add(int64(sent))
+	l.load.addBytes(int64(unsent))
+	l.load.addReplay(int64(sent))
 }
 
-// overLoad reports whether the principal holds more than its bound.
+// overLoad reports whether the principal holds more than its bound, or all
+// principals together more than the daemon's.
 func (l *eventLog) overLoad() bool {
-	return l.load != nil && l.loadMax > 0 && l.load.bytes.Load()+l.load.replay.Load() > l.loadMax
+	if l.load == nil {
+		return false
+	}
+	return l.loadMax > 0 && l.load.bytes.Load()+l.load.replay.Load() > l.loadMax || l.load.daemon.over()
 }
 
 // eventCost is what a held event costs beyond its payload, in the

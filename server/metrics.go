@@ -49,6 +49,10 @@ var (
 		"Events produced for sessions and not yet sent on a stream.", nil, nil)
 	descCompletionBytes = prometheus.NewDesc("sockd_completion_bytes",
 		"Bytes held for completion mode: received data not yet sent, and what waiting completions keep.", nil, nil)
+	descHeldBytes = prometheus.NewDesc("sockd_held_bytes",
+		"Bytes held for all principals under the daemon's bound: owed (undelivered events and completions, waiting calls' data and buffers, pipe uploads) and replay (sent events kept for a resume).", []string{"kind"}, nil)
+	descHeldBytesLimit = prometheus.NewDesc("sockd_held_bytes_limit",
+		"The daemon's bound on held bytes: past it owed bytes refuse new calls that would add to them, and replay is given up.", nil, nil)
 	descEvents = prometheus.NewDesc("sockd_events_total",
 		"Events delivered to sessions, by kind.", []string{"kind"}, nil)
 	descSockets = prometheus.NewDesc("sockd_sockets",
@@ -63,7 +67,7 @@ type collector struct{ svc *Service }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descSessionsAttached, descEventsUnsent,
-		descCompletionBytes, descEvents, descSockets, descRequestors, descPolicyDenials} {
+		descCompletionBytes, descHeldBytes, descHeldBytesLimit, descEvents, descSockets, descRequestors, descPolicyDenials} {
 		ch <- d
 	}
 }
@@ -83,6 +87,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSessionsAttached, prometheus.GaugeValue, float64(attached))
 	ch <- prometheus.MustNewConstMetric(descEventsUnsent, prometheus.GaugeValue, float64(unsent))
 	ch <- prometheus.MustNewConstMetric(descCompletionBytes, prometheus.GaugeValue, float64(held))
+	daemon := c.svc.sessions.daemonLoad
+	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.bytes.Load()), "owed")
+	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.replay.Load()), "replay")
+	ch <- prometheus.MustNewConstMetric(descHeldBytesLimit, prometheus.GaugeValue, float64(daemon.limit))
 
 	events := &c.svc.sessions.events
 	for kind, name := range eventKinds {

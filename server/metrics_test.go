@@ -52,6 +52,19 @@ sockd_sockets{domain="local",protocol="ip",type="stream"} 2
 	if err := testutil.CollectAndCompare(c, strings.NewReader(sockets), "sockd_sockets"); err != nil {
 		t.Error(err)
 	}
+	// The undelivered select costs its principal, and the daemon, eventCost.
+	const held = `
+# HELP sockd_held_bytes Bytes held for all principals under the daemon's bound: owed (undelivered events and completions, waiting calls' data and buffers, pipe uploads) and replay (sent events kept for a resume).
+# TYPE sockd_held_bytes gauge
+sockd_held_bytes{kind="owed"} 256
+sockd_held_bytes{kind="replay"} 0
+# HELP sockd_held_bytes_limit The daemon's bound on held bytes: past it owed bytes refuse new calls that would add to them, and replay is given up.
+# TYPE sockd_held_bytes_limit gauge
+sockd_held_bytes_limit 1.073741824e+09
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(held), "sockd_held_bytes", "sockd_held_bytes_limit"); err != nil {
+		t.Error(err)
+	}
 	if n := testutil.CollectAndCount(c, "sockd_sessions", "sockd_events_unsent"); n != 2 {
 		t.Errorf("%d session series, want 2", n)
 	}

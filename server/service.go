@@ -41,6 +41,12 @@ type Limits struct {
 	// sessions keep no sent events for replay. Without it a principal's
 	// sessions quota, or its waiting operations, would multiply the bound.
 	MaxPrincipalBytes int
+	// MaxDaemonBytes bounds the bytes of MaxPrincipalBytes over all
+	// principals together, as each principal's own bound does over its
+	// sessions: past it every principal's calls that would add to them are
+	// refused. It is what keeps the daemon within a memory limit once
+	// several principals are busy.
+	MaxDaemonBytes int
 	// MaxMonitors bounds the live socket monitors of all of one principal's
 	// sessions together.
 	MaxMonitors int
@@ -48,6 +54,10 @@ type Limits struct {
 
 // DefaultMaxPrincipalBytes is Limits.MaxPrincipalBytes when it gives none.
 const DefaultMaxPrincipalBytes = 256 << 20
+
+// DefaultMaxDaemonBytes is Limits.MaxDaemonBytes when it gives none: four
+// principals at their default bound.
+const DefaultMaxDaemonBytes = 4 * DefaultMaxPrincipalBytes
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxRecvBuffer <= 0 {
@@ -61,6 +71,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxPrincipalBytes <= 0 {
 		l.MaxPrincipalBytes = DefaultMaxPrincipalBytes
+	}
+	if l.MaxDaemonBytes <= 0 {
+		l.MaxDaemonBytes = DefaultMaxDaemonBytes
 	}
 	if l.MaxCompletionBytes <= 0 {
 		l.MaxCompletionBytes = 32 << 20
@@ -144,6 +157,7 @@ func New(cfg Config) *Service {
 	}
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes
+	sessions.daemonLoad.limit = int64(s.limits.MaxDaemonBytes)
 	sessions.isAdmin = s.isAdmin
 	sessions.log = logger
 	sessions.sockets = cfg.Sockets

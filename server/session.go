@@ -80,6 +80,9 @@ type principalLoad struct {
 	// wait and the requests nowait calls leave in lanes, taken by the
 	// engine, and pipes and relays (Service.admitStream).
 	waiting atomic.Int64
+	// daemon, if set, is what all principals hold together: bytes and
+	// replay are added to it as well.
+	daemon *daemonLoad
 }
 
 // idle reports whether the load holds nothing: no waiting operations,
@@ -136,42 +139,81 @@ func (s *Session) untilGone(ctx context.Context) (_ context.Context, stop func()
 // Hold implements engine.Holder.
 func (s *Session) Hold(delta int) {
 	s.pending.Add(int64(delta))
-	s.load.bytes.Add(int64(delta))
+	s.load.addBytes(int64(delta))
 }
 
-// holdWithin is Hold(n) for an admission: refused, holding nothing, when
-// its principal already held limit bytes or more. The principal's count is
-// shared by sessions admitting at the same moment under their own locks, so
-// it is added to first and then looked at.
-func (s *Session) holdWithin(n, limit int) bool {
-	if !s.load.holdWithin(n, limit) {
-		return false
+// hold is Hold(n) for an admission: refused, holding nothing, when its
+// principal already held limit bytes or more, or the daemon all it may
+// (principalLoad.hold).
+func (s *Session) hold(n, limit int) error {
+	if err := s.load.hold(n, limit); err != nil {
+		return err
 	}
 	s.pending.Add(int64(n))
-	return true
+	return nil
 }
 
-// hold is holdWithin for a call that keeps n bytes while it waits (a
-// blocking call's data or buffer, a pipe's upload): past the bound, the
-// quota error; the caller gives them back with release.
+// hold adds n to the principal's bytes, and the daemon's, for a call that
+// keeps n bytes (a completion's reservation, a blocking call's data or
+// buffer, a pipe's upload); refused, holding nothing, with the quota error
+// of the bound reached when the principal already held limit bytes or more,
+// or all principals together their daemon's bound. Each count is shared by
+// calls admitted at the same moment, so it is added to first and then
+// looked at: together they pass a bound by one call at most. The caller
+// gives the bytes back with release.
 func (l *principalLoad) hold(n, limit int) error {
-	if !l.holdWithin(n, limit) {
+	if l.bytes.Add(int64(n))-int64(n) >= int64(limit) {
+		l.bytes.Add(-int64(n))
 		return quotaExceeded(principalBytes, limit)
+	}
+	if d := l.daemon; d != nil && d.bytes.Add(int64(n))-int64(n) >= d.limit {
+		d.bytes.Add(-int64(n))
+		l.bytes.Add(-int64(n))
+		return quotaExceeded(daemonBytes, int(d.limit))
 	}
 	return nil
 }
 
 // release gives back n bytes hold took.
-func (l *principalLoad) release(n int) { l.bytes.Add(-int64(n)) }
+func (l *principalLoad) release(n int) { l.addBytes(-int64(n)) }
 
-// holdWithin adds n to the principal's bytes unless they were limit or more
-// already (added to first, then looked at, as in Session.holdWithin).
-func (l *principalLoad) holdWithin(n, limit int) bool {
-	if l.bytes.Add(int64(n))-int64(n) >= int64(limit) {
-		l.bytes.Add(-int64(n))
-		return false
+// addBytes and addReplay change the principal's counts and its daemon's.
+func (l *principalLoad) addBytes(n int64) {
+	l.bytes.Add(n)
+	if l.daemon != nil {
+		l.daemon.bytes.Add(n)
 	}
-	return true
+}
+
+func (l *principalLoad) addReplay(n int64) {
+	l.replay.Add(n)
+	if l.daemon != nil {
+		l.daemon.replay.Add(n)
+	}
+}
+
+// daemonLoad is what all principals hold in the daemon together, the sum
+// of their principalLoad's bytes and replay, bounded by limit
+// (Limits.MaxDaemonBytes): each principal's own bound does not keep the
+// daemon within a memory limit once several are busy.
+type daemonLoad struct {
+	bytes, replay atomic.Int64
+	limit         int64
+}
+
+// full refuses what would add to the daemon's bytes once they reached its
+// bound, as admitEventLocked does for a principal's.
+func (d *daemonLoad) full() error {
+	if d != nil && d.bytes.Load() >= d.limit {
+		return quotaExceeded(daemonBytes, int(d.limit))
+	}
+	return nil
+}
+
+// over reports whether the daemon holds more than its bound, sent events
+// kept for replay among it.
+func (d *daemonLoad) over() bool {
+	return d != nil && d.bytes.Load()+d.replay.Load() > d.limit
 }
 
 // CallerID implements engine.Caller.

@@ -61,6 +61,9 @@ type sessionManager struct {
 	// maxPrincipalBytes is Limits.MaxPrincipalBytes: what all of one
 	// principal's sessions may hold together (principalLoad.bytes).
 	maxPrincipalBytes int
+	// daemonLoad is what all principals' sessions hold together, bounded
+	// by Limits.MaxDaemonBytes.
+	daemonLoad *daemonLoad
 	// policy is the policy in force, for its quotas.
 	policy func() *Policy
 	// sockets, if set, counts principals' sockets for their socket quotas.
@@ -99,6 +102,7 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		limits:             limits.withDefaults(),
 		maxCompletionBytes: Limits{}.withDefaults().MaxCompletionBytes,
 		maxPrincipalBytes:  Limits{}.withDefaults().MaxPrincipalBytes,
+		daemonLoad:         &daemonLoad{limit: int64(Limits{}.withDefaults().MaxDaemonBytes)},
 		policy:             func() *Policy { return &Policy{} }, // no rules, no quotas
 		isAdmin:            Principal.Admin,
 		log:                slog.Default(),
@@ -139,7 +143,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	m.sweepLocked()
 	load := m.byPrincipal[p]
 	if load == nil {
-		load = new(principalLoad)
+		load = &principalLoad{daemon: m.daemonLoad}
 	}
 	if load.sessions >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}

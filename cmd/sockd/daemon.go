@@ -85,8 +85,10 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
 	tombstones := lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones)
+	held := server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem), MaxDaemonBytes: memoryDaemonBytes(mem)}
 	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem,
-		"tombstones", tombstones)
+		"tombstones", tombstones, "principal_bytes", lowerBudget(held.MaxPrincipalBytes, server.DefaultMaxPrincipalBytes),
+		"daemon_bytes", lowerBudget(held.MaxDaemonBytes, server.DefaultMaxDaemonBytes))
 	eng, err := engine.New(engine.Config{Loops: opts.loops, Logger: logger, DefaultUseRegistry: useRegistry, Observer: sockets,
 		MaxSockets: maxSockets, MaxTombstones: tombstones})
 	if err != nil {
@@ -111,7 +113,7 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 			MaxGrace:     opts.maxGrace,
 			EventBacklog: opts.eventBacklog,
 		},
-		Limits: server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem)},
+		Limits: held,
 	})
 	var serverOpts []grpc.ServerOption
 	var m *metrics

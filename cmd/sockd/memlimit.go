@@ -112,6 +112,17 @@ func memoryPrincipalBytes(limit int64) int {
 	return int(max(limit/4, 4<<20))
 }
 
+// memoryDaemonBytes bounds the same bytes over all principals together
+// (server.Limits.MaxDaemonBytes) to a quarter of a memory limit, where its
+// default would not fit; 0 leaves the default. Without it each principal
+// busy at once adds its own quarter.
+func memoryDaemonBytes(limit int64) int {
+	if limit <= 0 || limit/4 >= server.DefaultMaxDaemonBytes {
+		return 0
+	}
+	return int(max(limit/4, 4<<20))
+}
+
 // tombstoneMemory is what a closed socket kept for lookup costs (measured:
 // 80,000 closed sockets of one client held some 88 MB), with room.
 const tombstoneMemory = 2 << 10

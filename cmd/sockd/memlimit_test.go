@@ -91,6 +91,11 @@ func TestMemoryBudgets(t *testing.T) {
 			t.Errorf("memoryPrincipalBytes(%d) = %d, want %d", limit, got, want)
 		}
 	}
+	for limit, want := range map[int64]int{0: 0, 256 << 20: 64 << 20, 1 << 30: 256 << 20, 4 << 30: 0, 8 << 30: 0, 8 << 20: 4 << 20} {
+		if got := memoryDaemonBytes(limit); got != want {
+			t.Errorf("memoryDaemonBytes(%d) = %d, want %d", limit, got, want)
+		}
+	}
 	for limit, want := range map[int64]int{0: 0, 256 << 20: 8192, 2 << 30: 0, 1 << 20: 256} {
 		if got := memoryTombstones(limit); got != want {
 			t.Errorf("memoryTombstones(%d) = %d, want %d", limit, got, want)
