@@ -81,7 +81,11 @@ type side struct {
 	// as the NIF's ESOCK_STATE_SELECTED ("the socket has been used in
 	// select, so select_stop is required") does: Info's "selected".
 	selected bool
-	lanes    []*lane
+	// paced: the write side waits for a timer, not an edge (pace), with the
+	// backoff its last wait took; edges are ignored meanwhile.
+	paced   bool
+	backoff time.Duration
+	lanes   []*lane
 	// retiring holds requestors removed from the lanes whose final event
 	// (abort or completion) is still being delivered, so that Cancel and
 	// DropCaller can still stop it.

@@ -204,7 +204,7 @@ func (s *Socket) onEdges(events uint32, harvest uint64) {
 func (s *Socket) edge(sd *side, harvest uint64, events uint32) {
 	var out outbox
 	sd.mu.Lock()
-	if !s.closed.Load() && harvest > sd.emptyAt && !s.noNews(sd, events) {
+	if !s.closed.Load() && harvest > sd.emptyAt && !sd.paced && !s.noNews(sd, events) {
 		sd.ready, sd.peeked = true, 0
 		for _, l := range sd.lanes {
 			s.advance(sd, l, &out)
@@ -212,6 +212,44 @@ func (s *Socket) edge(sd *side, harvest uint64, events uint32) {
 	}
 	sd.mu.Unlock()
 	out.flush(s)
+}
+
+// A local datagram socket that sends to an address (sendto, sendmsg with
+// one) finds the receiver's queue full with EAGAIN, and has no edge to wait
+// for: the kernel frees the datagram it had charged to the sender within
+// the failed call, which reports room to write, and keeps reporting it
+// (poll of an unconnected socket does not look at any receiver). Waiting for
+// an edge then retried at once, forever, a core's worth of syscalls for as
+// long as the receiver stayed full. Such a send waits for a timer instead,
+// backing off from minPace to maxPace while it keeps finding the receiver
+// full; a blocking send(2) would sleep on the receiver's queue, which only
+// the sending thread can do.
+const (
+	minPace = time.Millisecond
+	maxPace = 64 * time.Millisecond
+)
+
+// pace makes sd, just found full by a send that cannot wait for an edge,
+// ready again after its backoff; sd.mu is held.
+func (s *Socket) pace(sd *side) {
+	if sd.paced {
+		return
+	}
+	sd.paced = true
+	sd.backoff = min(max(2*sd.backoff, minPace), maxPace)
+	time.AfterFunc(sd.backoff, func() {
+		var out outbox
+		sd.mu.Lock()
+		sd.paced = false
+		if !s.closed.Load() {
+			sd.ready, sd.peeked = true, 0
+			for _, l := range sd.lanes {
+				s.advance(sd, l, &out)
+			}
+		}
+		sd.mu.Unlock()
+		out.flush(s)
+	})
 }
 
 // noNews reports, with sd locked and the socket open, a read edge that

@@ -154,6 +154,9 @@ func (j *sendJob) attempt() (bool, error) {
 		switch {
 		case err == unix.EAGAIN:
 			s.wr.empty(at)
+			if j.to != nil && s.domain == unix.AF_UNIX && s.typ == unix.SOCK_DGRAM {
+				s.pace(&s.wr)
+			}
 			return false, nil
 		case err == unix.EINTR:
 			continue // interrupted before it wrote anything: try again
@@ -166,6 +169,7 @@ func (j *sendJob) attempt() (bool, error) {
 			return true, err // fatal (reference §2.2: not EINVAL, EAGAIN, EINTR): the queued writers are aborted with it
 		}
 		s.cnt.add(cWriteByte, uint64(n))
+		s.wr.backoff = 0
 		j.sent += n
 		j.oob = nil
 		// A datagram is written once; a stream until all is sent. A stream

@@ -326,3 +326,52 @@ func TestSendContinuedAtTheLimit(t *testing.T) {
 		t.Fatalf("the peer read %q", got)
 	}
 }
+
+// A local datagram sent to a receiver whose queue is full waits without
+// spinning: every failed sendto reports room to write again (its datagram is
+// freed within the call), so the wait is paced by a timer, and the send
+// still goes once the receiver reads.
+func TestLocalDgramSendToFullReceiverWaitsPaced(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	b := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	defer a.Close()
+	defer b.Close()
+	addr := localAddr(t)
+	if err := b.Bind(addr); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		r := a.SendTo(bg, c, []byte("fill"), 0, addr, poll)
+		if r.Err == ErrTimeout {
+			break
+		}
+		if r.Err != nil || i > 10000 {
+			t.Fatalf("filling the receiver: %+v after %d", r, i)
+		}
+	}
+	before := a.Info().Counters.WriteTries
+	if r := a.SendTo(bg, c, []byte("late"), 0, addr, within(300*time.Millisecond)); r.Err != ErrTimeout {
+		t.Fatalf("a send to a full receiver: %+v, want timeout", r)
+	}
+	// 300 ms of backoff from 1 ms to 64 ms is about ten tries; before, a
+	// retry at every edge made thousands.
+	if tries := a.Info().Counters.WriteTries - before; tries > 30 {
+		t.Fatalf("%d sendto tries while the receiver stayed full for 300 ms", tries)
+	}
+	sent := make(chan SendResult, 1)
+	go func() { sent <- a.SendTo(bg, c, []byte("last"), 0, addr, infinity) }()
+	for {
+		r := b.RecvFrom(bg, c, 0, 0, within(5*time.Second))
+		if r.Err != nil {
+			t.Fatalf("draining the receiver: %+v", r)
+		}
+		if string(r.Data) == "last" {
+			break
+		}
+	}
+	if r := <-sent; r.Err != nil || r.Sent != 4 {
+		t.Fatalf("the waiting send once the receiver read: %+v", r)
+	}
+}
