@@ -461,6 +461,58 @@ func TestQueuedReadersCancelAndClose(t *testing.T) {
 	}
 }
 
+// TestCancelAfterSelectAndCloseWhileArmed: the two cases of several readers
+// that TestQueuedReadersCancelAndClose leaves out. A current reader that
+// was told to retry and cancels instead (Erlang's cancel after the select
+// message) passes its turn: the next reader is told, and the data is its.
+// Closing a socket whose current reader waits armed aborts it and the
+// queued one alike.
+func TestCancelAfterSelectAndCloseWhileArmed(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		v  variant
+		op sockdv1.Operation
+	}{
+		{tcp4, sockdv1.Operation_OPERATION_RECV},
+		{udp4, sockdv1.Operation_OPERATION_RECVFROM},
+	} {
+		t.Run(c.v.name+"/"+opName(c.op), func(t *testing.T) {
+			t.Parallel()
+			owner := newSession(t)
+			peer, sock := owner.pair(t, c.v)
+			a, b := newSession(t), newSession(t)
+			aEvents, bEvents := a.events(t, 0), b.events(t, 0)
+			post := func(s *rawSession) *sockdv1.AsyncInfo {
+				_, async, se := s.nowaitRecv(t, sock, c.op, 0, nowait())
+				requireOK(t, "nowait", se)
+				return requireAsync(t, "nowait", async, c.op)
+			}
+			aInfo, bInfo := post(a), post(b)
+			owner.waitReaders(t, sock, 2)
+			owner.send(t, peer, []byte("data"))
+			aEvents.expectSelect(t, sock, aInfo)
+			bEvents.expectNoEvent(t)
+			requireOK(t, "cancel after the select", a.cancelOp(t, sock, aInfo))
+			bEvents.expectSelect(t, sock, bInfo)
+			data, async, se := b.nowaitRecv(t, sock, c.op, 0, nowait())
+			requireOK(t, "the next reader's retry", se)
+			if async != nil || string(data) != "data" {
+				t.Fatalf("the next reader's retry: %q async %v, want the data", data, async)
+			}
+			aEvents.expectNoEvent(t)
+
+			// Both wait again, the current one armed on an empty socket.
+			aInfo, bInfo = post(a), post(b)
+			owner.waitReaders(t, sock, 2)
+			owner.close(t, sock)
+			aEvents.expectAbort(t, sock, aInfo, sockdv1.SocketError_KIND_CLOSED)
+			bEvents.expectAbort(t, sock, bInfo, sockdv1.SocketError_KIND_CLOSED)
+			aEvents.expectNoEvent(t)
+			bEvents.expectNoEvent(t)
+		})
+	}
+}
+
 // TestCloseAbortsQueuedAcceptors re-expresses api_a_maccept_cancel_tcp4: three
 // sessions wait in nowait accept on one listener; closing it sends each an
 // abort{Handle, closed} and none a select.

@@ -15,8 +15,9 @@ import (
 
 // TestOwnerExitCleansUpSocket re-expresses sc_cpe_socket_cleanup_{tcp4,tcp6,
 // tcpL,udp4,udp6,udpL}: when the owning session ends without closing its
-// socket, the socket is closed: another session's Info shows it closed and
-// ownerless, and its calls answer closed.
+// socket, the socket is closed: another session's call blocked on it
+// answers closed, its monitor gets DOWN closed, the registry no longer
+// lists it, Info shows it closed and ownerless, and calls answer closed.
 func TestOwnerExitCleansUpSocket(t *testing.T) {
 	t.Parallel()
 	for _, v := range []variant{tcp4, tcp6, tcpL, udp4, udp6, udpL} {
@@ -28,7 +29,25 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 			if got := other.info(t, id).GetOwner(); got != owner.id {
 				t.Fatalf("owner = %q, want %q", got, owner.id)
 			}
+			op := sockdv1.Operation_OPERATION_RECV
+			if v.connectionOriented() {
+				owner.listen(t, id)
+				op = sockdv1.Operation_OPERATION_ACCEPT
+			}
+			blocked := startBlocked(t, owner, id, op, 1)[0]
+			events := other.events(t, 0)
+			mon := other.monitor(t, id)
+			if !slices.Contains(registeredIDs(t, other), id) {
+				t.Fatal("the socket is not in the registry before its owner exits")
+			}
 			closeSession(t, owner)
+			if r := await(t, "blocked "+opName(op), blocked); r.err != nil || r.se.GetKind() != sockdv1.SocketError_KIND_CLOSED {
+				t.Fatalf("another session's blocked %s when the owner exits: %v %v, want closed", opName(op), r.se, r.err)
+			}
+			events.expectDowns(t, "closed", map[string]string{mon: id})
+			if slices.Contains(registeredIDs(t, other), id) {
+				t.Fatal("the registry still lists the socket after its owner exited")
+			}
 			// Closed, not gone, for every session that holds the id
 			// (reference §2.4, §4.1): Info works with no owner, calls
 			// answer closed.
@@ -50,6 +69,18 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 			requireSockErr(t, "close after owner exit", c.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
 		})
 	}
+}
+
+// registeredIDs lists every registered socket (WhichSockets, no filter).
+func registeredIDs(t testing.TB, s *rawSession) []string {
+	t.Helper()
+	ctx, cancel := s.call()
+	defer cancel()
+	resp, err := s.api.WhichSockets(ctx, &sockdv1.WhichSocketsRequest{})
+	if err != nil {
+		t.Fatal("which_sockets:", err)
+	}
+	return resp.GetSocketIds()
 }
 
 // closeSession ends s now through CloseSession.

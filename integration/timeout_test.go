@@ -138,7 +138,8 @@ func TestQueuedAcceptorsTimeOut(t *testing.T) {
 // TestSendTimeout re-expresses api_to_send_tcp4 and api_to_sendmsg_tcp4
 // (+ tcpL): sending to a peer that does not read eventually answers timeout,
 // saying how much of the last call was sent (Erlang's {timeout, RestData}).
-// api_to_sendto_udp4 has no counterpart: a UDP send does not block on Linux.
+// api_to_sendto_udp4 has no counterpart: a UDP send does not block on Linux;
+// a local datagram's does (TestSendToTimeoutLocal).
 func TestSendTimeout(t *testing.T) {
 	t.Parallel()
 	for _, v := range []variant{tcp4, tcpL} {
@@ -339,5 +340,73 @@ func TestDgramRecvReturnsAvailableDatagram(t *testing.T) {
 				t.Fatalf("recv(20, 5000) = %v, want exactly the datagram", resp)
 			}
 		})
+	}
+}
+
+// TestSendToTimeoutLocal re-expresses api_to_sendto for a local datagram
+// socket, whose sendto blocks while the receiver's queue is full: a sendto
+// and a sendmsg with an address answer timeout, with nothing sent, no
+// writer left, and without retrying at every wakeup while they wait (each
+// failed sendto reports room to write again).
+func TestSendToTimeoutLocal(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	receiver, dest := s.bound(t, udpL)
+	sender, _ := s.bound(t, udpL)
+	ctx, cancel := s.call()
+	defer cancel()
+	for i := 0; ; i++ {
+		resp, err := s.api.SendTo(ctx, &sockdv1.SendToRequest{SocketId: sender, Data: []byte("fill"), Address: dest, Timeout: millis(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetError() != nil {
+			requireSockErr(t, "filling the receiver", resp.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+			break
+		}
+		if i > 100000 {
+			t.Fatal("the receiver's queue never filled")
+		}
+	}
+	tries := s.info(t, sender).GetCounters().GetWriteTries()
+	resp, err := s.api.SendTo(ctx, &sockdv1.SendToRequest{SocketId: sender, Data: []byte("late"), Address: dest, Timeout: millis(300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSockErr(t, "sendto to a full receiver", resp.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+	if resp.GetBytesSent() != 0 || resp.GetBytesUnsent() != 4 {
+		t.Fatalf("a datagram that timed out: sent %d, unsent %d", resp.GetBytesSent(), resp.GetBytesUnsent())
+	}
+	msg, err := s.api.SendMsg(ctx, &sockdv1.SendMsgRequest{SocketId: sender, Iov: [][]byte{[]byte("la"), []byte("te")}, Address: dest, Timeout: millis(300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSockErr(t, "sendmsg to a full receiver", msg.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+	info := s.info(t, sender)
+	if n := info.GetNumWriters(); n != 0 {
+		t.Fatalf("num_writers = %d after the timeouts, want 0", n)
+	}
+	if n := info.GetCounters().GetWriteTries() - tries; n > 60 {
+		t.Fatalf("%d sendto tries in two 300 ms waits for a full receiver", n)
+	}
+	// Once the receiver reads, a waiting sendto goes.
+	sent := goCall(func() *sockdv1.SendToResponse {
+		ctx, cancel := s.call()
+		defer cancel()
+		resp, err := s.api.SendTo(ctx, &sockdv1.SendToRequest{SocketId: sender, Data: []byte("last"), Address: dest, Timeout: millis(eventWait.Milliseconds())})
+		if err != nil {
+			t.Error(err)
+		}
+		return resp
+	})
+	for {
+		r := s.recvFrom(t, receiver, 0, millis(eventWait.Milliseconds()))
+		requireOK(t, "recvfrom", r.GetError())
+		if string(r.GetData()) == "last" {
+			break
+		}
+	}
+	if r := await(t, "sendto", sent); r.GetError() != nil || r.GetBytesSent() != 4 {
+		t.Fatalf("the waiting sendto once the receiver read: %v", r)
 	}
 }

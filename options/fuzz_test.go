@@ -48,3 +48,24 @@ func FuzzDecodeSCTPEvents(f *testing.F)  { fuzzDecode(f, TypeSCTPEventSubscribe,
 func FuzzDecodeSCTPInitMsg(f *testing.F) { fuzzDecode(f, TypeSCTPInitMsg, make([]byte, 8)) }
 func FuzzDecodeSCTPRtoInfo(f *testing.F) { fuzzDecode(f, TypeSCTPRtoInfo, make([]byte, 16)) }
 func FuzzDecodeUcred(f *testing.F)       { fuzzDecode(f, TypeUcred, make([]byte, 12)) }
+func FuzzDecodeNonNegInt(f *testing.F) {
+	fuzzDecode(f, TypeNonNegInt, []byte{0, 0, 1, 0}, []byte{0xff, 0xff, 0xff, 0xff})
+}
+func FuzzDecodeUint8(f *testing.F) {
+	fuzzDecode(f, TypeUint8, []byte{0xff, 0, 0, 0}, []byte{0, 1, 0, 0})
+}
+func FuzzDecodeDomain(f *testing.F) {
+	fuzzDecode(f, TypeDomain, []byte{2, 0, 0, 0}, []byte{0xff, 0, 0, 0})
+}
+func FuzzDecodeType(f *testing.F) {
+	fuzzDecode(f, TypeType, []byte{1, 0, 0, 0}, []byte{0x80, 0x8, 0, 0})
+}
+func FuzzDecodeProtocol(f *testing.F) {
+	fuzzDecode(f, TypeProtocol, []byte{6, 0, 0, 0}, []byte{0x84, 0, 0, 0})
+}
+func FuzzDecodeIPv6PMTUDisc(f *testing.F) {
+	fuzzDecode(f, TypeIPv6PMTUDisc, []byte{2, 0, 0, 0}, []byte{9, 0, 0, 0})
+}
+func FuzzDecodeIPv6AddrForm(f *testing.F) {
+	fuzzDecode(f, TypeIPv6AddrForm, []byte{2, 0, 0, 0}, []byte{10, 0, 0, 0})
+}
