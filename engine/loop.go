@@ -204,7 +204,7 @@ func (s *Socket) onEdges(events uint32, harvest uint64) {
 func (s *Socket) edge(sd *side, harvest uint64, events uint32) {
 	var out outbox
 	sd.mu.Lock()
-	if !s.closed.Load() && harvest > sd.emptyAt && !sd.paced && !s.noNews(sd, events) {
+	if !s.closed.Load() && harvest > sd.emptyAt && !s.pacedWriter(sd) && !s.noNews(sd, events) {
 		sd.ready, sd.peeked = true, 0
 		for _, l := range sd.lanes {
 			s.advance(sd, l, &out)
@@ -224,9 +224,9 @@ func (s *Socket) edge(sd *side, harvest uint64, events uint32) {
 // backing off from minPace to maxPace while it keeps finding the receiver
 // full; a blocking send(2) would sleep on the receiver's queue, which only
 // the sending thread can do.
-const (
-	minPace = time.Millisecond
-	maxPace = 64 * time.Millisecond
+var (
+	minPace = time.Millisecond      // a test may set it
+	maxPace = 64 * time.Millisecond // a test may set it
 )
 
 // pace makes sd, just found full by a send that cannot wait for an edge,
@@ -250,6 +250,18 @@ func (s *Socket) pace(sd *side) {
 		sd.mu.Unlock()
 		out.flush(s)
 	})
+}
+
+// pacedWriter reports, with sd locked, an edge the current writer waits
+// for a timer instead of (pace): a sendto, or a sendmsg, on a paced side.
+// Another writer (a send to the connected peer, after the paced one
+// timed out) takes its edges as ever.
+func (s *Socket) pacedWriter(sd *side) bool {
+	if !sd.paced || sd != &s.wr || s.writers.current == nil {
+		return false
+	}
+	op := s.writers.current.op
+	return op == OpSendTo || op == OpSendMsg
 }
 
 // noNews reports, with sd locked and the socket open, a read edge that

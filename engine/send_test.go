@@ -375,3 +375,53 @@ func TestLocalDgramSendToFullReceiverWaitsPaced(t *testing.T) {
 		t.Fatalf("the waiting send once the receiver read: %+v", r)
 	}
 }
+
+// A writer that does not send to an address takes its edges while a paced
+// sendto's timer is pending: a send to the connected peer, queued behind a
+// sendto to another, full receiver that timed out, goes when the peer reads,
+// not when the timer fires.
+func TestPacedSendToLeavesOtherWritersTheirEdges(t *testing.T) {
+	defer func(lo, hi time.Duration) { minPace, maxPace = lo, hi }(minPace, maxPace)
+	minPace, maxPace = time.Minute, time.Minute // the timer never fires in this test
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	a := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	peer := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	other := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	defer a.Close()
+	defer peer.Close()
+	defer other.Close()
+	peerAddr, otherAddr := localAddr(t), localAddr(t)
+	if err := peer.Bind(peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Bind(otherAddr); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.Connect(bg, c, &peerAddr, infinity); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	fill := func(send func() SendResult) {
+		for i := 0; ; i++ {
+			if r := send(); r.Err == ErrTimeout {
+				return
+			} else if r.Err != nil || i > 10000 {
+				t.Fatalf("filling: %+v after %d", r, i)
+			}
+		}
+	}
+	fill(func() SendResult { return a.SendTo(bg, c, []byte("x"), 0, otherAddr, poll) })
+	fill(func() SendResult { return a.Send(bg, c, []byte("x"), 0, poll) })
+	if r := a.SendTo(bg, c, []byte("x"), 0, otherAddr, within(5*time.Millisecond)); r.Err != ErrTimeout {
+		t.Fatalf("a sendto to the full other receiver: %+v, want timeout", r)
+	}
+	sent := make(chan SendResult, 1)
+	go func() { sent <- a.Send(bg, c, []byte("late"), 0, within(5*time.Second)) }()
+	eventually(t, "the send waiting", func() bool { return a.Info().NumWriters == 1 })
+	if r := peer.RecvFrom(bg, c, 0, 0, poll); r.Err != nil {
+		t.Fatalf("the peer's read: %+v", r)
+	}
+	if r := <-sent; r.Err != nil {
+		t.Fatalf("the send to the connected peer once it read: %+v", r)
+	}
+}
