@@ -73,15 +73,16 @@ func TestSocketCapFitsTheMemoryLimit(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"max_sockets=8192", "max_connections=1024", "memory_limit=268435456",
-		"principal_bytes=67108864", "daemon_bytes=67108864"} {
+		"principal_bytes=33554432", "daemon_bytes=67108864"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the daemon in a 256 MiB cgroup logged\n%s\nwant %s", log, want)
 		}
 	}
 
 	// Busy sockets: blocking recvs of 3.75 MiB each, their data arriving
-	// (all but a byte), are refused once they would hold a quarter of the
-	// limit, where some 55 of them had the daemon killed for memory.
+	// (all but a byte), are refused once they would hold an eighth of the
+	// limit (a principal's share), where some 55 of them had the daemon
+	// killed for memory.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(path); err == nil {
 			break
@@ -126,8 +127,8 @@ func TestSocketCapFitsTheMemoryLimit(t *testing.T) {
 		}
 	}
 	t.Logf("recv %d refused", refused)
-	if refused == 0 || refused > 20 {
-		t.Errorf("the first recv refused was number %d, want one by the 18th (64 MiB of 3.75 MiB recvs)", refused)
+	if refused == 0 || refused > 12 {
+		t.Errorf("the first recv refused was number %d, want one by the 10th (32 MiB of 3.75 MiB recvs)", refused)
 	}
 	select {
 	case <-exited:

@@ -667,3 +667,65 @@ func TestDaemonBoundsAllPrincipalsBytes(t *testing.T) {
 		t.Fatalf("the other principal's recv once there is room: %v %v, want timeout", r, err)
 	}
 }
+
+// Only root and the daemon's user may take the last sixteenth of the
+// daemon's bound: other principals filling the rest do not lock them out.
+func TestDaemonBoundKeepsAShareForAdmins(t *testing.T) {
+	const limit = 1 << 20
+	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20, MaxDaemonBytes: limit})
+	if l.sess.load.admin {
+		t.Fatal("the live test's principal is an admin")
+	}
+	if err := l.sess.load.hold(limit-limit/adminReserve, 4<<20); err != nil {
+		t.Fatalf("a principal's hold up to the admins' share: %v", err)
+	}
+	defer l.sess.load.release(limit - limit/adminReserve)
+	if err := l.sess.load.hold(1, 4<<20); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a principal's hold into the admins' share: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	root, _, err := l.svc.sessions.create(Principal{Kind: "uid", UID: 0}, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.svc.sessions.end(root)
+	if err := root.load.hold(4096, 4<<20); err != nil {
+		t.Fatalf("root's hold in the admins' share: %v", err)
+	}
+	root.load.release(4096)
+}
+
+// Sent events kept for replay are given up, by every session, once the
+// daemon holds more than its bound: an idle session's replay does not
+// stay beside other principals' calls filling the bound.
+func TestDaemonBoundShedsIdleReplay(t *testing.T) {
+	const limit = 1 << 20
+	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20, MaxDaemonBytes: limit})
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	fast := &scriptedStream{ctx: ctx, send: func(int32, *sockdv1.EventsResponse) error { return nil }}
+	done := runEvents(l, ctx, cancel, fast)
+	eventually(t, "caught up", func() bool { return fast.sends.Load() >= 1 })
+	l.sess.mu.Lock()
+	for range 10 {
+		l.sess.appendLocked(recvCompletion(64 << 10))
+	}
+	l.sess.mu.Unlock()
+	daemon := l.svc.sessions.daemonLoad
+	eventually(t, "the events sent and kept for replay", func() bool { return daemon.replay.Load() >= 640<<10 })
+
+	other := Principal{Kind: "uid", UID: 1001}
+	sess, _, err := l.svc.sessions.create(other, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.svc.sessions.end(sess)
+	if err := sess.load.hold(512<<10, 4<<20); err != nil {
+		t.Fatalf("another principal's hold within the bound: %v", err)
+	}
+	defer sess.load.release(512 << 10)
+	eventually(t, "the idle session's replay shed", func() bool {
+		return daemon.bytes.Load()+daemon.replay.Load() <= limit
+	})
+	cancel()
+	<-done
+}

@@ -83,6 +83,8 @@ type principalLoad struct {
 	// daemon, if set, is what all principals hold together: bytes and
 	// replay are added to it as well.
 	daemon *daemonLoad
+	// admin: the principal may take the daemon's last bytes (limitFor).
+	admin bool
 }
 
 // idle reports whether the load holds nothing: no waiting operations,
@@ -166,10 +168,13 @@ func (l *principalLoad) hold(n, limit int) error {
 		l.bytes.Add(-int64(n))
 		return quotaExceeded(principalBytes, limit)
 	}
-	if d := l.daemon; d != nil && d.bytes.Add(int64(n))-int64(n) >= d.limit {
-		d.bytes.Add(-int64(n))
-		l.bytes.Add(-int64(n))
-		return quotaExceeded(daemonBytes, int(d.limit))
+	if d := l.daemon; d != nil {
+		if d.bytes.Add(int64(n))-int64(n) >= d.limitFor(l.admin) {
+			d.bytes.Add(-int64(n))
+			l.bytes.Add(-int64(n))
+			return quotaExceeded(daemonBytes, int(d.limit))
+		}
+		d.relieve()
 	}
 	return nil
 }
@@ -199,14 +204,38 @@ func (l *principalLoad) addReplay(n int64) {
 type daemonLoad struct {
 	bytes, replay atomic.Int64
 	limit         int64
+	// shed drops, from every session's log, the sent events kept for
+	// replay while the daemon holds more than its bound (set by the
+	// session manager): a log gives them up itself only when it adds an
+	// event or sends one, and an idle session's would keep them while
+	// others' calls fill the bound beside them. shedding: one runs.
+	shed     func()
+	shedding atomic.Bool
+}
+
+// adminReserve is the share of the daemon's bound that only root and the
+// daemon's user may take, as with client connections: other principals
+// filling the rest do not lock them out.
+const adminReserve = 16
+
+// limitFor is the bound a principal's bytes are admitted under.
+func (d *daemonLoad) limitFor(admin bool) int64 {
+	if admin {
+		return d.limit
+	}
+	return d.limit - d.limit/adminReserve
 }
 
 // full refuses what would add to the daemon's bytes once they reached its
-// bound, as admitEventLocked does for a principal's.
-func (d *daemonLoad) full() error {
-	if d != nil && d.bytes.Load() >= d.limit {
+// bound for the principal, as admitEventLocked does for a principal's own.
+func (d *daemonLoad) full(admin bool) error {
+	if d == nil {
+		return nil
+	}
+	if d.bytes.Load() >= d.limitFor(admin) {
 		return quotaExceeded(daemonBytes, int(d.limit))
 	}
+	d.relieve()
 	return nil
 }
 
@@ -214,6 +243,20 @@ func (d *daemonLoad) full() error {
 // kept for replay among it.
 func (d *daemonLoad) over() bool {
 	return d != nil && d.bytes.Load()+d.replay.Load() > d.limit
+}
+
+// relieve sheds the sessions' replay, in the background, once the daemon
+// holds more than its bound: what its calls owe is bounded by admission,
+// what it keeps for replay only so, and the two together stay near the
+// bound rather than twice it.
+func (d *daemonLoad) relieve() {
+	if d.shed == nil || d.replay.Load() == 0 || !d.over() || !d.shedding.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer d.shedding.Store(false)
+		d.shed()
+	}()
 }
 
 // CallerID implements engine.Caller.

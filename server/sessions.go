@@ -97,7 +97,7 @@ type sessionManager struct {
 const endedMemory = 4096
 
 func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
-	return &sessionManager{
+	m := &sessionManager{
 		engine:             e,
 		limits:             limits.withDefaults(),
 		maxCompletionBytes: Limits{}.withDefaults().MaxCompletionBytes,
@@ -111,6 +111,19 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 		byPrincipal:        make(map[Principal]*principalLoad),
 		drained:            make(map[Principal]struct{}),
 		ended:              make(map[string]Principal),
+	}
+	m.daemonLoad.shed = m.shedReplay
+	return m
+}
+
+// shedReplay has every live session's log drop the sent events it keeps
+// for replay while its principal, or the daemon, holds more than its bound
+// (eventLog.trimSent).
+func (m *sessionManager) shedReplay() {
+	for _, s := range m.all() {
+		s.mu.Lock()
+		s.events.trimSent()
+		s.mu.Unlock()
 	}
 }
 
@@ -143,7 +156,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	m.sweepLocked()
 	load := m.byPrincipal[p]
 	if load == nil {
-		load = &principalLoad{daemon: m.daemonLoad}
+		load = &principalLoad{daemon: m.daemonLoad, admin: m.isAdmin(p)}
 	}
 	if load.sessions >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}

@@ -103,13 +103,15 @@ func memoryConnectionBudget(limit int64) int {
 
 // memoryPrincipalBytes bounds the bytes one principal's calls and events
 // may hold in the daemon (server.Limits.MaxPrincipalBytes: what a waiting
-// recv gathers, a waiting send's data, undelivered events) to a quarter of
-// a memory limit, where its default would not fit; 0 leaves the default.
+// recv gathers, a waiting send's data, undelivered events) to an eighth of
+// a memory limit, half of what all may hold (memoryDaemonBytes), where its
+// default would not fit; 0 leaves the default. At a quarter, one
+// principal could take the daemon's whole bound.
 func memoryPrincipalBytes(limit int64) int {
-	if limit <= 0 || limit/4 >= server.DefaultMaxPrincipalBytes {
+	if limit <= 0 || limit/8 >= server.DefaultMaxPrincipalBytes {
 		return 0
 	}
-	return int(max(limit/4, 4<<20))
+	return int(max(limit/8, 4<<20))
 }
 
 // memoryDaemonBytes bounds the same bytes over all principals together

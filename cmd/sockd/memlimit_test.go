@@ -86,7 +86,7 @@ func TestMemoryBudgets(t *testing.T) {
 			t.Errorf("limit %d: %d sockets, %d connections; want %d and %d", c.limit, s, n, c.sockets, c.connections)
 		}
 	}
-	for limit, want := range map[int64]int{0: 0, 256 << 20: 64 << 20, 512 << 20: 128 << 20, 1 << 30: 0, 4 << 30: 0, 8 << 20: 4 << 20} {
+	for limit, want := range map[int64]int{0: 0, 256 << 20: 32 << 20, 512 << 20: 64 << 20, 1 << 30: 128 << 20, 2 << 30: 0, 4 << 30: 0, 8 << 20: 4 << 20} {
 		if got := memoryPrincipalBytes(limit); got != want {
 			t.Errorf("memoryPrincipalBytes(%d) = %d, want %d", limit, got, want)
 		}
