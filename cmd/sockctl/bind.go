@@ -21,7 +21,7 @@ ADDR is IP:PORT, [IPv6]:PORT, any:PORT or loopback:PORT (IPv4),
 bare any, loopback or broadcast, which means that address in the socket's
 own domain. An address without :PORT has port 0, as
 an Erlang sockaddr without port (the kernel picks one on bind; a connect or
-send to port 0 is refused by the peer's kernel).`,
+send to port 0 fails: econnrefused for a TCP connect, einval for a UDP send).`,
 		Example: `  sockctl bind $S 127.0.0.1:0
   sockctl bind $S any
   sockctl bind $S6 [any]:8080

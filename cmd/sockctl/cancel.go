@@ -25,7 +25,11 @@ delivered, and a select already delivered is not replayed.
 A completion-mode operation that had done part of its work (a stream recv's
 bytes, a send's count) prints that part.
 Without --op, whichever of the session's pending operations on the socket
-has the handle is cancelled; --op names it, as the select info printed it.`,
+has the handle is cancelled; --op names it, as the select info printed it.
+As in Erlang, the operation says which queue to look in: recv, recvfrom and
+recvmsg name the socket's readers, send, sendto and sendmsg its writers.
+--completion changes only the refusal when nothing is pending: it names a
+completion_info instead of a select_info.`,
 		Example: `  sockctl recv $A --nowait          # select recv handle=4
   sockctl cancel $A 4
   sockctl accept $L --nowait        # select accept handle=5
@@ -52,7 +56,7 @@ has the handle is cancelled; --op names it, as the select info printed it.`,
 		},
 	}
 	cmd.Flags().StringVar(&op, "op", "", "the operation: accept, connect, recv, recvfrom, recvmsg, send, sendto, sendmsg (default: whichever has the handle)")
-	cmd.Flags().BoolVar(&completion, "completion", false, "the operation was started with --completion")
+	cmd.Flags().BoolVar(&completion, "completion", false, "the operation was started with --completion (a refusal names completion_info)")
 	return cmd
 }
 

@@ -132,10 +132,10 @@ func TestTLSFlagsNamed(t *testing.T) {
 	}
 }
 
-// nc connects to a port: an address without one is the command line's
-// mistake, though -l may listen on port 0.
+// nc and forward connect to a port: an address without one is the command
+// line's mistake, though nc -l (and forward's LOCAL) may listen on port 0.
 func TestNcWithoutPortIsAUsageError(t *testing.T) {
-	for _, args := range [][]string{{"nc", "127.0.0.1"}, {"nc", "::1", "0"}, {"nc", "any"}} {
+	for _, args := range [][]string{{"nc", "127.0.0.1"}, {"nc", "::1", "0"}, {"nc", "any"}, {"forward", "127.0.0.1:0", "any:0"}} {
 		if code, _, stderr := sockctl(t, append([]string{"--addr", absentDaemon(t)}, args...)...); code != exitUsage || !strings.Contains(stderr, "connects to a port") {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
 		}

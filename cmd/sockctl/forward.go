@@ -61,6 +61,9 @@ Refused accepts are always tried again.`,
 			if err != nil {
 				return err
 			}
+			if inetPort(remote) == 0 && remote.GetLocal() == nil {
+				return usage(fmt.Errorf("%s: forward connects to a port: give REMOTE as IP:PORT", args[1]))
+			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				l, err := s.ListenAddr(ctx, local, 128)
 				if err != nil {

@@ -153,12 +153,12 @@ func shuttle(ctx context.Context, conn *client.Conn, in io.Reader, out io.Writer
 	return nil
 }
 
-// interactive reports whether in is a terminal.
-func interactive(in io.Reader) bool {
-	f, ok := in.(*os.File)
+// interactive reports whether f (stdin, stdout) is a terminal.
+func interactive(f any) bool {
+	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
+	fi, err := file.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

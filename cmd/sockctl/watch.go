@@ -26,7 +26,8 @@ func newWatchCommand(a *app) *cobra.Command {
 		Long: `Show the table of sockctl i, redrawn in place every --interval: sockets
 appear and go, counters move, states change. Ctrl-C ends it. With -o json
 it prints one object per refresh, {"time": ..., "sockets": [...]} with the
-objects of sockctl i -o json, and no screen control codes.`,
+objects of sockctl i -o json, and no screen control codes; to a file or a
+pipe, the tables follow one another, without them too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := iFilter(args)
@@ -54,7 +55,11 @@ objects of sockctl i -o json, and no screen control codes.`,
 						return (&printer{w: w, json: true}).emit(view{obj: object{}.
 							with("time", time.Now().Format(time.RFC3339Nano)).with("sockets", objs)})
 					}
-					if _, err := io.WriteString(w, clearScreen+time.Now().Format(time.TimeOnly)+"\n\n"); err != nil {
+					clear := "" // a file or pipe gets one table after another
+					if interactive(cmd.OutOrStdout()) {
+						clear = clearScreen
+					}
+					if _, err := io.WriteString(w, clear+time.Now().Format(time.TimeOnly)+"\n\n"); err != nil {
 						return err
 					}
 					_, err = io.WriteString(w, iTable(keys, tableRows(sockets, keys)))
