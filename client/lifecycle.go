@@ -42,6 +42,12 @@ func (s *Session) Bind(ctx context.Context, id string, addr *sockdv1.SockAddr) (
 	return result(s.api().Bind(s.OutgoingContext(ctx), &sockdv1.BindRequest{SocketId: id, Address: addr}))
 }
 
+// BindUnlinking is Bind, and a local path's socket file is removed when the
+// socket closes, if the path still names it (BindRequest.unlink_on_close).
+func (s *Session) BindUnlinking(ctx context.Context, id string, addr *sockdv1.SockAddr) (*sockdv1.BindResponse, error) {
+	return result(s.api().Bind(s.OutgoingContext(ctx), &sockdv1.BindRequest{SocketId: id, Address: addr, UnlinkOnClose: true}))
+}
+
 // Listen makes the socket listen with the given backlog (see DefaultBacklog).
 func (s *Session) Listen(ctx context.Context, id string, backlog int32) (*sockdv1.ListenResponse, error) {
 	return result(s.api().Listen(s.OutgoingContext(ctx), &sockdv1.ListenRequest{SocketId: id, Backlog: &backlog}))

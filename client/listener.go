@@ -37,10 +37,10 @@ func (s *Session) ListenTCP(ctx context.Context, network, address string, backlo
 }
 
 // ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
-// the daemon, binds it to addr and listens on it. Unlike a
-// net.UnixListener's, its Close leaves a local path's socket file where the
-// bind made it, in the daemon's filesystem, as Erlang's close does: remove
-// it there before binding the path again, or use an abstract name.
+// the daemon, binds it to addr and listens on it. As a net.UnixListener's,
+// its socket file at a local path is removed when the socket closes (by
+// Close, or with the session), if the path still names it
+// (BindRequest.unlink_on_close), so that the path may be bound again.
 func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
 	return s.listenAddr(ctx, "", addr, backlog)
 }
@@ -60,7 +60,7 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	id := open.GetSocketId()
-	_, err = s.Bind(ctx, id, addr)
+	_, err = s.BindUnlinking(ctx, id, addr)
 	if err == nil {
 		_, err = s.Listen(ctx, id, backlog)
 	}

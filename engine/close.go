@@ -140,6 +140,7 @@ func (s *Socket) release(fd int, kernelLinger func()) error {
 		}
 	}
 	err := unix.Close(fd)
+	s.removeBoundFile()
 	s.released.Store(true)
 	s.e.unreserve()
 	s.e.noteReleased(s)

@@ -62,6 +62,9 @@ type Socket struct {
 	endWritten atomic.Bool
 	// portAsked: a Bind named the socket's port (not 0).
 	portAsked atomic.Bool
+	// boundFile: the socket file to remove once the fd is closed
+	// (BindOptions.UnlinkOnClose).
+	boundFile atomic.Pointer[boundFile]
 
 	cnt counters
 
@@ -221,15 +224,33 @@ func (s *Socket) Control(fn func(fd int) error) error {
 
 // Bind binds the socket to sa; the kernel judges its family, as for every
 // address (SockAddr.raw).
-func (s *Socket) Bind(sa SockAddr) error {
+func (s *Socket) Bind(sa SockAddr) error { return s.BindWith(sa, BindOptions{}) }
+
+// BindOptions are what a bind may ask beyond Erlang's.
+type BindOptions struct {
+	// UnlinkOnClose: the socket file a bind to a local path makes is
+	// removed when the socket's descriptor is closed, if the path still
+	// names it, as Go's net.UnixListener and socat's UNIX-LISTEN do; Erlang
+	// leaves it, and a bind of the same path then fails with eaddrinuse
+	// until someone removes it (which a client of the daemon may not be able
+	// to: the file is in the daemon's filesystem).
+	UnlinkOnClose bool
+}
+
+// BindWith is Bind with o.
+func (s *Socket) BindWith(sa SockAddr, o BindOptions) error {
 	raw, err := sa.raw()
 	if err != nil {
 		return err
 	}
 	return s.Control(func(fd int) error {
-		if _, err := asUser(s.pathUser(raw), func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
+		user := s.pathUser(raw)
+		if _, err := asUser(user, func() (int, error) { return 0, sysBind(fd, raw) }); err != nil {
 			s.logDebug("bind", "address", sa, "err", err)
 			return err
+		}
+		if o.UnlinkOnClose && raw.isPath() {
+			s.noteBoundFile(string(sa.Path), user)
 		}
 		s.bound.Store(true)
 		if (sa.Family == FamilyInet || sa.Family == FamilyInet6) && sa.Port != 0 {

@@ -1160,3 +1160,51 @@ func TestReadFromDeadlineDuringAnOutage(t *testing.T) {
 	}
 	await(t, "the outage", outage)
 }
+
+// TestListenerAtAPathBindsAgain: a Listener at a local path removes its
+// socket file when it closes, as a net.UnixListener does, so that the path
+// binds again (the daemon's file, which its client may have no way to
+// remove); and when its session ends without a Close.
+func TestListenerAtAPathBindsAgain(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "l.sock")
+	addr, err := client.ParseAddr("local:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		l, err := s.ListenAddr(ctx, addr, 4)
+		if err != nil {
+			t.Fatalf("listen %d at %s: %v", i, path, err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(eventWait); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Lstat(path); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the socket file of listener %d is still there after its Close", i)
+			}
+		}
+	}
+	other := newClientSession(t)
+	if _, err := other.ListenAddr(ctx, addr, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(eventWait); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the socket file of a listener whose session ended is still there")
+		}
+	}
+}

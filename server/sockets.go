@@ -63,7 +63,7 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if err := s.checkCaller(ctx).bind(sock, sa); err != nil {
 		return nil, err
 	}
-	se, err := outcome(sock.Bind(sa))
+	se, err := outcome(sock.BindWith(sa, engine.BindOptions{UnlinkOnClose: r.GetUnlinkOnClose()}))
 	return &sockdv1.BindResponse{Error: se}, err
 }
 

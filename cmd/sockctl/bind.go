@@ -10,7 +10,8 @@ import (
 )
 
 func newBindCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	var unlink bool
+	cmd := &cobra.Command{
 		Use:   "bind ID ADDR",
 		Short: "Bind a socket to a local address",
 		Long: `Bind a socket to a local address (Erlang's socket:bind/2).
@@ -21,7 +22,9 @@ ADDR is IP:PORT, [IPv6]:PORT, any:PORT or loopback:PORT (IPv4),
 bare any, loopback or broadcast, which means that address in the socket's
 own domain. An address without :PORT has port 0, as
 an Erlang sockaddr without port (the kernel picks one on bind; a connect or
-send to port 0 fails: econnrefused for a TCP connect, einval for a UDP send).`,
+send to port 0 fails: econnrefused for a TCP connect, einval for a UDP send).
+A local path's socket file stays after the socket closes, as in Erlang,
+unless --unlink-on-close asks the daemon to remove it then.`,
 		Example: `  sockctl bind $S 127.0.0.1:0
   sockctl bind $S any
   sockctl bind $S6 [any]:8080
@@ -33,11 +36,17 @@ send to port 0 fails: econnrefused for a TCP connect, einval for a UDP send).`,
 				return err
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
-				resp, err := s.Bind(ctx, args[0], addr)
+				bind := s.Bind
+				if unlink {
+					bind = s.BindUnlinking
+				}
+				resp, err := bind(ctx, args[0], addr)
 				return report(a, resp, err, func(r *sockdv1.BindResponse) view {
 					return emptyView(nil, r.GetError())
 				})
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&unlink, "unlink-on-close", false, "remove a local path's socket file when the socket closes, if the path still names it")
+	return cmd
 }

@@ -1163,7 +1163,14 @@ type BindRequest struct {
 	// The socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
 	// The local address (or a bare shortcut: any, loopback, broadcast).
-	Address       *SockAddr `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Address *SockAddr `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// A sockd extension for a local path: the socket file the bind makes is
+	// removed when the socket is closed (by Close, or with its owner), if the
+	// path still names that file, as Go's net.UnixListener and socat's
+	// UNIX-LISTEN do. Erlang leaves it, and a later bind of the path fails
+	// with eaddrinuse until someone removes the file, which a client of the
+	// daemon may have no way to do. Ignored for other addresses.
+	UnlinkOnClose bool `protobuf:"varint,3,opt,name=unlink_on_close,json=unlinkOnClose,proto3" json:"unlink_on_close,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1210,6 +1217,13 @@ func (x *BindRequest) GetAddress() *SockAddr {
 		return x.Address
 	}
 	return nil
+}
+
+func (x *BindRequest) GetUnlinkOnClose() bool {
+	if x != nil {
+		return x.UnlinkOnClose
+	}
+	return false
 }
 
 // BindResponse is ok | {error, Reason}.
@@ -5473,10 +5487,11 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\r_use_registry\"X\n" +
 	"\fOpenResponse\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"X\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\x80\x01\n" +
 	"\vBindRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12,\n" +
-	"\aaddress\x18\x02 \x01(\v2\x12.sockd.v1.SockAddrR\aaddress\";\n" +
+	"\aaddress\x18\x02 \x01(\v2\x12.sockd.v1.SockAddrR\aaddress\x12&\n" +
+	"\x0funlink_on_close\x18\x03 \x01(\bR\runlinkOnClose\";\n" +
 	"\fBindResponse\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"W\n" +
 	"\rListenRequest\x12\x1b\n" +
