@@ -25,8 +25,10 @@
 // invalid, invalid_value, message}. Members that do not apply are left out;
 // a result with nothing to say is {}. A call the daemon refused, or a daemon
 // out of reach, is an {"error": {reason, kind, message}} object too, kind
-// "rpc" (reason not_found, permission_denied, ...), "daemon" (unreachable)
-// or "sockctl" (interrupted, or failed on its side). Control messages of
+// "rpc" (reason not_found, permission_denied, ...), "daemon" (unreachable:
+// no connection could be made) or "sockctl" (interrupted, or failed on its
+// side); a daemon that went away during a call, or drains, is kind "rpc",
+// reason "unavailable", with the same exit status 3 as one out of reach. Control messages of
 // recvmsg are protojson with proto field names (in name order, 64-bit
 // integers as numbers).
 //

@@ -24,7 +24,9 @@ func newNcCommand(a *app) *cobra.Command {
 on it and accept one connection) and copy standard input to it and what it
 receives to standard output, over one Pipe stream. At the end of standard
 input the socket's write side is shut down; nc exits when the peer has shut
-down its side too, and closes the socket.
+down its side too, and closes the socket. Input from a file or a pipe is
+sent to its end even after the peer has shut down its side (a pipe that
+stays open holds nc until it ends); input from a terminal is not waited for.
 
 The address is HOST PORT, or one argument in bind's ADDR forms (including
 local:/path). With -l, the address actually listened on is printed to
@@ -86,7 +88,11 @@ func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, l
 		return nil, err
 	}
 	defer l.Close()
-	fmt.Fprintf(stderr, "listening on %s\n", l.Addr())
+	listening := l.Addr().String()
+	if _, ok := l.Addr().(*net.UnixAddr); ok {
+		listening = "local:" + listening // as ADDR is written
+	}
+	fmt.Fprintf(stderr, "listening on %s\n", listening)
 	accepted := make(chan net.Conn, 1)
 	failed := make(chan error, 1)
 	go func() {
