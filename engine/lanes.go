@@ -82,7 +82,8 @@ type side struct {
 	// select, so select_stop is required") does: Info's "selected".
 	selected bool
 	// paced: the write side waits for a timer, not an edge (pace), with the
-	// backoff its last wait took; edges are ignored meanwhile.
+	// backoff its last wait took; meanwhile a writer that sends to an
+	// address ignores edges (pacedWriter).
 	paced   bool
 	backoff time.Duration
 	lanes   []*lane

@@ -169,10 +169,10 @@ func (l *principalLoad) hold(n, limit int) error {
 		return quotaExceeded(principalBytes, limit)
 	}
 	if d := l.daemon; d != nil {
-		if d.bytes.Add(int64(n))-int64(n) >= d.limitFor(l.admin) {
+		if limit := d.limitFor(l.admin); d.bytes.Add(int64(n))-int64(n) >= limit {
 			d.bytes.Add(-int64(n))
 			l.bytes.Add(-int64(n))
-			return quotaExceeded(daemonBytes, int(d.limit))
+			return quotaExceeded(daemonBytes, int(limit))
 		}
 		d.relieve()
 	}
@@ -232,8 +232,8 @@ func (d *daemonLoad) full(admin bool) error {
 	if d == nil {
 		return nil
 	}
-	if d.bytes.Load() >= d.limitFor(admin) {
-		return quotaExceeded(daemonBytes, int(d.limit))
+	if limit := d.limitFor(admin); d.bytes.Load() >= limit {
+		return quotaExceeded(daemonBytes, int(limit))
 	}
 	d.relieve()
 	return nil
