@@ -28,9 +28,9 @@
 // "rpc" (reason not_found, permission_denied, ...), "daemon" (unreachable:
 // no connection could be made) or "sockctl" (interrupted, or failed on its
 // side); a daemon that went away during a call, or drains, is kind "rpc",
-// reason "unavailable", with the same exit status 3 as one out of reach. Control messages of
-// recvmsg are protojson with proto field names (in name order, 64-bit
-// integers as numbers).
+// reason "unavailable", with the same exit status 3 as one out of reach.
+// Control messages of recvmsg are protojson with proto field names (in name
+// order, 64-bit integers as numbers).
 //
 // # Exit status
 //
