@@ -37,6 +37,11 @@ func TestBindUnlinkOnClose(t *testing.T) {
 	eventually(t, "the socket file removed", func() bool { return !exists(removed) })
 	bindAt(removed, BindOptions{UnlinkOnClose: true}).Close() // the path binds again
 
+	// The engine's API takes a path with its terminating NUL too.
+	terminated := filepath.Join(dir, "terminated")
+	bindAt(terminated+"\x00", BindOptions{UnlinkOnClose: true}).Close()
+	eventually(t, "the socket file of a NUL-terminated path removed", func() bool { return !exists(terminated) })
+
 	kept := filepath.Join(dir, "kept")
 	bindAt(kept, BindOptions{}).Close()
 	if !exists(kept) {

@@ -139,8 +139,10 @@ func (s *Socket) release(fd int, kernelLinger func()) error {
 			noLinger(fd) // the engine stops: close as an exiting process does
 		}
 	}
-	err := unix.Close(fd)
+	// While fd is open the socket file's inode is the socket's: removed
+	// after close(2), its number could already name a file made since.
 	s.removeBoundFile()
+	err := unix.Close(fd)
 	s.released.Store(true)
 	s.e.unreserve()
 	s.e.noteReleased(s)

@@ -180,6 +180,9 @@ func (s *Socket) conflict(op Op) error {
 
 func (s *Socket) newWaiter(c Caller, op Op, t Timeout, j job) *waiter {
 	w := &waiter{caller: c, op: op}
+	if sj, ok := j.(*sendJob); ok && sj.to != nil {
+		w.addressed = true
+	}
 	switch {
 	case t.Kind != WaitNowait:
 		w.mode = modeBlocking
@@ -502,7 +505,7 @@ func (s *Socket) perform(ctx context.Context, c Caller, op Op, t Timeout, j job)
 			return w.selectInfo(), nil
 		}
 		if mine == nil {
-			mine = s.newWaiter(c, op, t, nil)
+			mine = s.newWaiter(c, op, t, j)
 		}
 		l.current = mine
 		s.arm(mine) // cannot fail: watched above
@@ -553,7 +556,7 @@ func (s *Socket) queueBehind(ctx context.Context, sd *side, l *lane, c Caller, o
 	if *place, err = reservePlace(c); err != nil {
 		return nil, nil, err
 	}
-	mine = s.newWaiter(c, op, t, nil)
+	mine = s.newWaiter(c, op, t, j)
 	l.push(mine)
 	if err := s.awaitTurn(ctx, sd, l, mine, deadline, out); err != nil {
 		return nil, nil, err

@@ -253,15 +253,11 @@ func (s *Socket) pace(sd *side) {
 }
 
 // pacedWriter reports, with sd locked, an edge the current writer waits
-// for a timer instead of (pace): a sendto, or a sendmsg, on a paced side.
+// for a timer instead of (pace): a send to an address on a paced side.
 // Another writer (a send to the connected peer, after the paced one
 // timed out) takes its edges as ever.
 func (s *Socket) pacedWriter(sd *side) bool {
-	if !sd.paced || sd != &s.wr || s.writers.current == nil {
-		return false
-	}
-	op := s.writers.current.op
-	return op == OpSendTo || op == OpSendMsg
+	return sd.paced && sd == &s.wr && s.writers.current != nil && s.writers.current.addressed
 }
 
 // noNews reports, with sd locked and the socket open, a read edge that

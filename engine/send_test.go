@@ -412,16 +412,26 @@ func TestPacedSendToLeavesOtherWritersTheirEdges(t *testing.T) {
 	}
 	fill(func() SendResult { return a.SendTo(bg, c, []byte("x"), 0, otherAddr, poll) })
 	fill(func() SendResult { return a.Send(bg, c, []byte("x"), 0, poll) })
-	if r := a.SendTo(bg, c, []byte("x"), 0, otherAddr, within(5*time.Millisecond)); r.Err != ErrTimeout {
-		t.Fatalf("a sendto to the full other receiver: %+v, want timeout", r)
-	}
-	sent := make(chan SendResult, 1)
-	go func() { sent <- a.Send(bg, c, []byte("late"), 0, within(5*time.Second)) }()
-	eventually(t, "the send waiting", func() bool { return a.Info().NumWriters == 1 })
-	if r := peer.RecvFrom(bg, c, 0, 0, poll); r.Err != nil {
-		t.Fatalf("the peer's read: %+v", r)
-	}
-	if r := <-sent; r.Err != nil {
-		t.Fatalf("the send to the connected peer once it read: %+v", r)
+	for _, send := range []struct {
+		name string
+		call func() SendResult
+	}{
+		{"send", func() SendResult { return a.Send(bg, c, []byte("late"), 0, within(5*time.Second)) }},
+		{"sendmsg without an address", func() SendResult {
+			return a.SendMsg(bg, c, [][]byte{[]byte("late")}, nil, nil, 0, within(5*time.Second))
+		}},
+	} {
+		if r := a.SendTo(bg, c, []byte("x"), 0, otherAddr, within(5*time.Millisecond)); r.Err != ErrTimeout {
+			t.Fatalf("a sendto to the full other receiver: %+v, want timeout", r)
+		}
+		sent := make(chan SendResult, 1)
+		go func() { sent <- send.call() }()
+		eventually(t, "the "+send.name+" waiting", func() bool { return a.Info().NumWriters == 1 })
+		if r := peer.RecvFrom(bg, c, 0, 0, poll); r.Err != nil {
+			t.Fatalf("the peer's read: %+v", r)
+		}
+		if r := <-sent; r.Err != nil {
+			t.Fatalf("the %s to the connected peer once it read: %+v", send.name, r)
+		}
 	}
 }

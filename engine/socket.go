@@ -3,6 +3,7 @@ package engine
 import (
 	"container/list"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -233,7 +234,11 @@ type BindOptions struct {
 	// names it, as Go's net.UnixListener and socat's UNIX-LISTEN do; Erlang
 	// leaves it, and a bind of the same path then fails with eaddrinuse
 	// until someone removes it (which a client of the daemon may not be able
-	// to: the file is in the daemon's filesystem).
+	// to: the file is in the daemon's filesystem). The path is looked up
+	// again at close, as Go does: whoever may rename a directory on it may
+	// point the removal elsewhere, so it is for a socket that acts as its
+	// user (OpenOptions.Creds), whose removal has that user's rights, or
+	// for a caller trusted with the daemon's.
 	UnlinkOnClose bool
 }
 
@@ -250,7 +255,7 @@ func (s *Socket) BindWith(sa SockAddr, o BindOptions) error {
 			return err
 		}
 		if o.UnlinkOnClose && raw.isPath() {
-			s.noteBoundFile(string(sa.Path), user)
+			s.noteBoundFile(strings.TrimRight(string(sa.Path), "\x00"), user)
 		}
 		s.bound.Store(true)
 		if (sa.Family == FamilyInet || sa.Family == FamilyInet6) && sa.Port != 0 {

@@ -88,6 +88,9 @@ type waiter struct {
 	op     Op
 	mode   waiterMode
 	job    job // completion mode only
+	// addressed: a send to an address, which waits for a timer rather than
+	// an edge on a local datagram socket (pacedWriter).
+	addressed bool
 	// held is what job may keep while it waits, reported to the caller's
 	// Hold when the waiter was made and taken back when it retires.
 	held int
