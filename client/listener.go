@@ -39,8 +39,9 @@ func (s *Session) ListenTCP(ctx context.Context, network, address string, backlo
 // ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
 // the daemon, binds it to addr and listens on it. As a net.UnixListener's,
 // its socket file at a local path is removed when the socket closes (by
-// Close, or with the session), if the path still names it
-// (BindRequest.unlink_on_close), so that the path may be bound again.
+// Close, or with the session), if the path still names it, so that the
+// path may be bound again: where the daemon can remove it with the
+// client's own rights (BindRequest.unlink_on_close); elsewhere it stays.
 func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
 	return s.listenAddr(ctx, "", addr, backlog)
 }

@@ -673,7 +673,7 @@ func TestDaemonBoundsAllPrincipalsBytes(t *testing.T) {
 func TestDaemonBoundKeepsAShareForAdmins(t *testing.T) {
 	const limit = 1 << 20
 	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20, MaxDaemonBytes: limit})
-	if l.sess.load.admin {
+	if l.sess.load.admin() {
 		t.Fatal("the live test's principal is an admin")
 	}
 	if err := l.sess.load.hold(limit-limit/adminReserve, 4<<20); err != nil {
@@ -728,4 +728,38 @@ func TestDaemonBoundShedsIdleReplay(t *testing.T) {
 	})
 	cancel()
 	<-done
+}
+
+// A bind's unlink_on_close is kept only where the removal has the rights
+// of the one who asked: a socket that acts as its user, or an admin's; a
+// TCP client's socket, which has the daemon's, leaves its file.
+func TestUnlinkOnCloseNeedsTheCallersRights(t *testing.T) {
+	l := newLive(t, Limits{})
+	callAs := func(p Principal) context.Context {
+		return peer.NewContext(context.Background(), &peer.Peer{AuthInfo: peerAuth{principal: p}})
+	}
+	plain, err := l.svc.engine.Open(l.sess, unix.AF_UNIX, unix.SOCK_STREAM, 0, engine.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	user, err := l.svc.engine.Open(l.sess, unix.AF_UNIX, unix.SOCK_STREAM, 0, engine.OpenOptions{Creds: &engine.Creds{UID: 1000, GID: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	for _, c := range []struct {
+		who  Principal
+		sock *engine.Socket
+		want bool
+	}{
+		{Principal{Kind: "tcp"}, plain, false},
+		{Principal{Kind: "x509", Name: "client"}, plain, false},
+		{Principal{Kind: "uid", UID: 0}, plain, true},
+		{Principal{Kind: "uid", UID: 1000}, user, true},
+	} {
+		if got := l.svc.mayUnlink(callAs(c.who), c.sock); got != c.want {
+			t.Errorf("%v: mayUnlink %v, want %v", c.who, got, c.want)
+		}
+	}
 }

@@ -83,9 +83,14 @@ type principalLoad struct {
 	// daemon, if set, is what all principals hold together: bytes and
 	// replay are added to it as well.
 	daemon *daemonLoad
-	// admin: the principal may take the daemon's last bytes (limitFor).
-	admin bool
+	// reserved reports whether the principal may take the daemon's last
+	// bytes (limitFor), asked at each admission: a policy reload changes
+	// who is an admin. Nil: no one.
+	reserved func() bool
 }
+
+// admin reports whether l's principal may take the daemon's last bytes.
+func (l *principalLoad) admin() bool { return l.reserved != nil && l.reserved() }
 
 // idle reports whether the load holds nothing: no waiting operations,
 // bytes or replay. Each move between them increases its destination first
@@ -169,7 +174,7 @@ func (l *principalLoad) hold(n, limit int) error {
 		return quotaExceeded(principalBytes, limit)
 	}
 	if d := l.daemon; d != nil {
-		if limit := d.limitFor(l.admin); d.bytes.Add(int64(n))-int64(n) >= limit {
+		if limit := d.limitFor(l.admin()); d.bytes.Add(int64(n))-int64(n) >= limit {
 			d.bytes.Add(-int64(n))
 			l.bytes.Add(-int64(n))
 			return quotaExceeded(daemonBytes, int(limit))

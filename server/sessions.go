@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -116,6 +117,13 @@ func newSessionManager(e *engine.Engine, limits SessionLimits) *sessionManager {
 	return m
 }
 
+// reserved reports whether p may take the last of the daemon's held bytes,
+// as the last client connections: root and the daemon's own user, and the
+// policy's admins.
+func (m *sessionManager) reserved(p Principal) bool {
+	return m.isAdmin(p) || p.Kind == "uid" && p.UID == uint32(os.Geteuid())
+}
+
 // shedReplay has every live session's log drop the sent events it keeps
 // for replay while its principal, or the daemon, holds more than its bound
 // (eventLog.trimSent).
@@ -156,7 +164,7 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	m.sweepLocked()
 	load := m.byPrincipal[p]
 	if load == nil {
-		load = &principalLoad{daemon: m.daemonLoad, admin: m.isAdmin(p)}
+		load = &principalLoad{daemon: m.daemonLoad, reserved: func() bool { return m.reserved(p) }}
 	}
 	if load.sessions >= limit {
 		return nil, false, &engine.QuotaError{Resource: "sessions per principal", Limit: limit}

@@ -63,8 +63,22 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 	if err := s.checkCaller(ctx).bind(sock, sa); err != nil {
 		return nil, err
 	}
-	se, err := outcome(sock.BindWith(sa, engine.BindOptions{UnlinkOnClose: r.GetUnlinkOnClose()}))
+	se, err := outcome(sock.BindWith(sa, engine.BindOptions{UnlinkOnClose: r.GetUnlinkOnClose() && s.mayUnlink(ctx, sock)}))
 	return &sockdv1.BindResponse{Error: se}, err
+}
+
+// mayUnlink reports whether a bind of sock may have its socket file removed
+// at close (BindRequest.unlink_on_close). The removal looks the path up
+// again, and whoever may rename a directory on it can point it elsewhere:
+// it is done only where it has the rights of the one who asked, a socket
+// that acts as its unix-socket client's user, or for an admin, who has
+// the daemon's anyway. For others (a TCP or TLS client, any client of a
+// daemon not run as root) the file stays, as Erlang leaves it.
+func (s *Service) mayUnlink(ctx context.Context, sock *engine.Socket) bool {
+	if _, actsFor := sock.ActsFor(); actsFor {
+		return true
+	}
+	return s.isAdmin(callerPrincipal(ctx))
 }
 
 // Listen implements sockdv1.SocketServiceServer.

@@ -1169,7 +1169,12 @@ type BindRequest struct {
 	// path still names that file, as Go's net.UnixListener and socat's
 	// UNIX-LISTEN do. Erlang leaves it, and a later bind of the path fails
 	// with eaddrinuse until someone removes the file, which a client of the
-	// daemon may have no way to do. Ignored for other addresses.
+	// daemon may have no way to do. The path is looked up again at close, so
+	// the removal is made only with the caller's own rights: for a socket
+	// that acts as its unix-socket client's user (a daemon run as root), or
+	// for an admin; elsewhere (a TCP or TLS client without act_as, any client
+	// of a daemon not run as root) it is ignored and the file stays. Ignored
+	// for other addresses.
 	UnlinkOnClose bool `protobuf:"varint,3,opt,name=unlink_on_close,json=unlinkOnClose,proto3" json:"unlink_on_close,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
