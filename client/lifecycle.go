@@ -43,7 +43,9 @@ func (s *Session) Bind(ctx context.Context, id string, addr *sockdv1.SockAddr) (
 }
 
 // BindUnlinking is Bind, and a local path's socket file is removed when the
-// socket closes, if the path still names it (BindRequest.unlink_on_close).
+// socket closes, if the path still names it, where the daemon can remove it
+// with rights the client has itself (BindRequest.unlink_on_close says
+// where); elsewhere the file stays, as after Bind.
 func (s *Session) BindUnlinking(ctx context.Context, id string, addr *sockdv1.SockAddr) (*sockdv1.BindResponse, error) {
 	return result(s.api().Bind(s.OutgoingContext(ctx), &sockdv1.BindRequest{SocketId: id, Address: addr, UnlinkOnClose: true}))
 }

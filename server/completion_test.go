@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -730,9 +731,10 @@ func TestDaemonBoundShedsIdleReplay(t *testing.T) {
 	<-done
 }
 
-// A bind's unlink_on_close is kept only where the removal has the rights
-// of the one who asked: a socket that acts as its user, or an admin's; a
-// TCP client's socket, which has the daemon's, leaves its file.
+// A bind's unlink_on_close is kept only where the removal has rights the
+// caller has itself: a socket that acts as its user, or root's and the
+// daemon's own user's; a TCP client's socket, which has the daemon's,
+// leaves its file.
 func TestUnlinkOnCloseNeedsTheCallersRights(t *testing.T) {
 	l := newLive(t, Limits{})
 	callAs := func(p Principal) context.Context {
@@ -756,7 +758,9 @@ func TestUnlinkOnCloseNeedsTheCallersRights(t *testing.T) {
 		{Principal{Kind: "tcp"}, plain, false},
 		{Principal{Kind: "x509", Name: "client"}, plain, false},
 		{Principal{Kind: "uid", UID: 0}, plain, true},
+		{Principal{Kind: "uid", UID: uint32(os.Geteuid())}, plain, true},
 		{Principal{Kind: "uid", UID: 1000}, user, true},
+		{Principal{Kind: "uid", UID: 1000}, plain, os.Geteuid() == 1000},
 	} {
 		if got := l.svc.mayUnlink(callAs(c.who), c.sock); got != c.want {
 			t.Errorf("%v: mayUnlink %v, want %v", c.who, got, c.want)

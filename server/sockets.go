@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -70,15 +71,17 @@ func (s *Service) Bind(ctx context.Context, r *sockdv1.BindRequest) (*sockdv1.Bi
 // mayUnlink reports whether a bind of sock may have its socket file removed
 // at close (BindRequest.unlink_on_close). The removal looks the path up
 // again, and whoever may rename a directory on it can point it elsewhere:
-// it is done only where it has the rights of the one who asked, a socket
-// that acts as its unix-socket client's user, or for an admin, who has
-// the daemon's anyway. For others (a TCP or TLS client, any client of a
-// daemon not run as root) the file stays, as Erlang leaves it.
+// it is done only with rights the caller has itself, those of the user the
+// socket acts as, or the daemon's for root or for the daemon's own user.
+// Not for a policy's admins (a reload may take that away before the close),
+// nor for a TCP or TLS client without act_as: the file stays, as Erlang
+// leaves it.
 func (s *Service) mayUnlink(ctx context.Context, sock *engine.Socket) bool {
 	if _, actsFor := sock.ActsFor(); actsFor {
 		return true
 	}
-	return s.isAdmin(callerPrincipal(ctx))
+	p := callerPrincipal(ctx)
+	return p.Kind == "uid" && (p.UID == 0 || p.UID == uint32(os.Geteuid()))
 }
 
 // Listen implements sockdv1.SocketServiceServer.

@@ -24,8 +24,10 @@ own domain. An address without :PORT has port 0, as
 an Erlang sockaddr without port (the kernel picks one on bind; a connect or
 send to port 0 fails: econnrefused for a TCP connect, einval for a UDP send).
 A local path's socket file stays after the socket closes, as in Erlang,
-unless --unlink-on-close asks the daemon to remove it then (where it can with
-your own rights: not for a TCP or TLS client, nor with a daemon not run as root).`,
+unless --unlink-on-close asks the daemon to remove it then, where it can with
+rights you have yourself: not for a TCP or TLS client without a policy's
+act_as, nor for a client of a daemon not run as root other than root and the
+daemon's own user.`,
 		Example: `  sockctl bind $S 127.0.0.1:0
   sockctl bind $S any
   sockctl bind $S6 [any]:8080

@@ -1170,11 +1170,13 @@ type BindRequest struct {
 	// UNIX-LISTEN do. Erlang leaves it, and a later bind of the path fails
 	// with eaddrinuse until someone removes the file, which a client of the
 	// daemon may have no way to do. The path is looked up again at close, so
-	// the removal is made only with the caller's own rights: for a socket
-	// that acts as its unix-socket client's user (a daemon run as root), or
-	// for an admin; elsewhere (a TCP or TLS client without act_as, any client
-	// of a daemon not run as root) it is ignored and the file stays. Ignored
-	// for other addresses.
+	// the removal is made only with rights the caller has itself: for a
+	// socket that acts as a user (a unix-socket client of a daemon run as
+	// root, a policy's act_as) with that user's, for root and for the
+	// daemon's own user with the daemon's; for others (a TCP or TLS client
+	// without act_as, a client of a daemon not run as root other than its
+	// own user) it is ignored and the file stays. Ignored for other
+	// addresses.
 	UnlinkOnClose bool `protobuf:"varint,3,opt,name=unlink_on_close,json=unlinkOnClose,proto3" json:"unlink_on_close,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
