@@ -86,16 +86,40 @@ func TestCheckRefusesMalformed(t *testing.T) {
 	}
 }
 
-// Check never panics, and what it calls malformed protobuf cannot decode.
+// fuzzed are request types of every shape Check walks: repeated bytes and
+// messages (SendMsg), nested oneofs (SetOpt, Bind's address), maps and
+// enums (Open), a bare string (Cancel's), a session's.
+var fuzzed = []proto.Message{
+	&sockdv1.SendMsgRequest{},
+	&sockdv1.SetOptRequest{},
+	&sockdv1.BindRequest{},
+	&sockdv1.OpenRequest{},
+	&sockdv1.CancelRequest{},
+	&sockdv1.CreateSessionRequest{},
+	&sockdv1.SendToRequest{},
+}
+
+// Check never panics, and what it calls malformed protobuf cannot decode,
+// whichever request type it walks.
 func FuzzCheck(f *testing.F) {
-	f.Add(sendMsg(3, 2))
-	f.Add([]byte{0x12, 0x00, 0x12, 0x00})
-	md := (&sockdv1.SendMsgRequest{}).ProtoReflect().Descriptor()
-	f.Fuzz(func(t *testing.T, b []byte) {
-		err := Check(b, md, 1<<10)
+	f.Add(sendMsg(3, 2), uint8(0))
+	f.Add([]byte{0x12, 0x00, 0x12, 0x00}, uint8(0))
+	for i, m := range []proto.Message{
+		&sockdv1.SetOptRequest{SocketId: "s"},
+		&sockdv1.BindRequest{SocketId: "s", Address: &sockdv1.SockAddr{}},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(i+1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, which uint8) {
+		typ := fuzzed[int(which)%len(fuzzed)]
+		err := Check(b, typ.ProtoReflect().Descriptor(), 1<<10)
 		if errors.Is(err, ErrMalformed) {
-			if proto.Unmarshal(b, &sockdv1.SendMsgRequest{}) == nil {
-				t.Fatalf("Check called %x malformed; proto decodes it", b)
+			if proto.Unmarshal(b, typ.ProtoReflect().New().Interface()) == nil {
+				t.Fatalf("Check called %x malformed as a %T; proto decodes it", b, typ)
 			}
 		}
 	})
