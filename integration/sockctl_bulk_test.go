@@ -459,7 +459,12 @@ func TestLargeSendKeepsOtherWritersOut(t *testing.T) {
 
 	large := bytes.Repeat([]byte("a"), 6*client.MaxSendData) // more than loopback's buffers take
 	sentA := goCall(func() error { _, err := a.Send(ctx, id, large, client.Infinity); return err })
-	time.Sleep(300 * time.Millisecond) // the buffers fill and a's send waits
+	// The buffers fill and a's send waits, or keeps its place between its
+	// parts: a is the writer, however long its first part took to come.
+	eventually(t, "a's send the writer", func() bool {
+		info, err := a.Info(ctx, id)
+		return err == nil && info.GetNumWriters() == 1
+	})
 	sentB := goCall(func() error { _, err := b.Send(ctx, id, []byte("BBBB"), client.Infinity); return err })
 	eventually(t, "b's send queued behind a's", func() bool {
 		info, err := a.Info(ctx, id)
