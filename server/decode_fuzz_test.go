@@ -3,9 +3,13 @@ package server
 import (
 	"math"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/options"
@@ -189,6 +193,56 @@ func FuzzOptNative(f *testing.F) {
 		}
 		if r, err := l.svc.Info(l.ctx, &sockdv1.InfoRequest{SocketId: sock.ID()}); err != nil || len(r.GetInfo().GetRstates()) != 0 && r.GetInfo().GetRstates()[0] == "closed" {
 			t.Fatalf("socket after native options: %v %v", r, err)
+		}
+	})
+}
+
+// FuzzSmallCalls feeds arbitrary Cancel, Shutdown and CreateSession
+// requests to the service, Cancel and Shutdown on a live socket of the
+// session: none may panic, or fail as the daemon's own fault (INTERNAL,
+// UNKNOWN). A session made is ended again.
+func FuzzSmallCalls(f *testing.F) {
+	for i, m := range []proto.Message{
+		&sockdv1.CancelRequest{Info: &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_RECV, Handle: 7, Mode: sockdv1.AsyncMode_ASYNC_MODE_COMPLETION}},
+		&sockdv1.ShutdownRequest{How: sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE},
+		&sockdv1.CreateSessionRequest{Name: "fuzz", Grace: durationpb.New(-time.Second)},
+	} {
+		b, _ := proto.Marshal(m)
+		f.Add(byte(i), b)
+	}
+	l := newLive(f, Limits{})
+	sock, _ := l.connected(f)
+	f.Fuzz(func(t *testing.T, kind byte, wire []byte) {
+		var err error
+		switch kind % 3 {
+		case 0:
+			var r sockdv1.CancelRequest
+			if proto.Unmarshal(wire, &r) != nil {
+				return
+			}
+			r.SocketId = sock.ID()
+			_, err = l.svc.Cancel(l.ctx, &r)
+		case 1:
+			var r sockdv1.ShutdownRequest
+			if proto.Unmarshal(wire, &r) != nil {
+				return
+			}
+			r.SocketId = sock.ID()
+			_, err = l.svc.Shutdown(l.ctx, &r)
+		case 2:
+			var r sockdv1.CreateSessionRequest
+			if proto.Unmarshal(wire, &r) != nil {
+				return
+			}
+			var resp *sockdv1.CreateSessionResponse
+			if resp, err = l.svc.CreateSession(l.ctx, &r); err == nil && resp.GetSessionId() != l.sess.id {
+				if _, err := l.svc.CloseSession(l.ctx, &sockdv1.CloseSessionRequest{SessionId: resp.GetSessionId()}); err != nil {
+					t.Fatalf("closing the session made: %v", err)
+				}
+			}
+		}
+		if c := status.Code(err); c == codes.Internal || c == codes.Unknown {
+			t.Fatalf("%x: %v", wire, err)
 		}
 	})
 }
