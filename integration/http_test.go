@@ -1183,14 +1183,7 @@ func TestListenerAtAPathBindsAgain(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(eventWait); ; time.Sleep(10 * time.Millisecond) {
-			if _, err := os.Lstat(path); os.IsNotExist(err) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the socket file of listener %d is still there after its Close", i)
-			}
-		}
+		waitRemoved(t, path, fmt.Sprintf("the socket file of listener %d, after its Close", i))
 	}
 	other := newClientSession(t)
 	if _, err := other.ListenAddr(ctx, addr, 4); err != nil {
@@ -1199,12 +1192,18 @@ func TestListenerAtAPathBindsAgain(t *testing.T) {
 	if err := other.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitRemoved(t, path, "the socket file of a listener whose session ended")
+}
+
+// waitRemoved waits until path is gone, for eventWait at most.
+func waitRemoved(t testing.TB, path, what string) {
+	t.Helper()
 	for deadline := time.Now().Add(eventWait); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Lstat(path); os.IsNotExist(err) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the socket file of a listener whose session ended is still there")
+			t.Fatalf("%s is still there", what)
 		}
 	}
 }
