@@ -130,7 +130,7 @@ func (s *Service) admitEventLocked(sess *Session) error {
 	if limit := s.limits.MaxPrincipalBytes; limit > 0 && sess.load.bytes.Load() >= int64(limit) {
 		return quotaExceeded(principalBytes, limit)
 	}
-	return sess.load.daemon.full(sess.load.admin())
+	return sess.load.daemon.full(sess.load)
 }
 
 // budget bounds a blocking wait by the RPC's deadline, leaving a margin to

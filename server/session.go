@@ -84,8 +84,8 @@ type principalLoad struct {
 	// replay are added to it as well.
 	daemon *daemonLoad
 	// reserved reports whether the principal may take the daemon's last
-	// bytes (limitFor), asked at each admission: a policy reload changes
-	// who is an admin. Nil: no one.
+	// bytes (daemonLoad.refusal), asked each time they are near: a policy
+	// reload changes who is an admin. Nil: no one.
 	reserved func() bool
 }
 
@@ -174,10 +174,10 @@ func (l *principalLoad) hold(n, limit int) error {
 		return quotaExceeded(principalBytes, limit)
 	}
 	if d := l.daemon; d != nil {
-		if limit := d.limitFor(l.admin()); d.bytes.Add(int64(n))-int64(n) >= limit {
+		if err := d.refusal(d.bytes.Add(int64(n))-int64(n), l); err != nil {
 			d.bytes.Add(-int64(n))
 			l.bytes.Add(-int64(n))
-			return quotaExceeded(daemonBytes, int(limit))
+			return err
 		}
 		d.relieve()
 	}
@@ -223,22 +223,28 @@ type daemonLoad struct {
 // filling the rest do not lock them out.
 const adminReserve = 16
 
-// limitFor is the bound a principal's bytes are admitted under.
-func (d *daemonLoad) limitFor(admin bool) int64 {
-	if admin {
-		return d.limit
+// refusal is the quota error for an admission of l's when the daemon held
+// held bytes before it, or nil: past the bound for everyone, past all but
+// its last sixteenth for those not reserved. Who is reserved (a policy
+// lookup) is asked only there, not on every admission.
+func (d *daemonLoad) refusal(held int64, l *principalLoad) error {
+	if held >= d.limit {
+		return quotaExceeded(daemonBytes, int(d.limit))
 	}
-	return d.limit - d.limit/adminReserve
+	if shared := d.limit - d.limit/adminReserve; held >= shared && !l.admin() {
+		return quotaExceeded(daemonBytes, int(shared))
+	}
+	return nil
 }
 
 // full refuses what would add to the daemon's bytes once they reached its
-// bound for the principal, as admitEventLocked does for a principal's own.
-func (d *daemonLoad) full(admin bool) error {
+// bound for l's principal, as admitEventLocked does for a principal's own.
+func (d *daemonLoad) full(l *principalLoad) error {
 	if d == nil {
 		return nil
 	}
-	if limit := d.limitFor(admin); d.bytes.Load() >= limit {
-		return quotaExceeded(daemonBytes, int(limit))
+	if err := d.refusal(d.bytes.Load(), l); err != nil {
+		return err
 	}
 	d.relieve()
 	return nil
