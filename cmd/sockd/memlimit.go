@@ -108,10 +108,7 @@ func memoryConnectionBudget(limit int64) int {
 // default would not fit; 0 leaves the default. At a quarter, one
 // principal could take the daemon's whole bound.
 func memoryPrincipalBytes(limit int64) int {
-	if limit <= 0 || limit/8 >= server.DefaultMaxPrincipalBytes {
-		return 0
-	}
-	return int(max(limit/8, 4<<20))
+	return belowDefault(limit, limit/8, 4<<20, server.DefaultMaxPrincipalBytes)
 }
 
 // memoryDaemonBytes bounds the same bytes over all principals together
@@ -119,10 +116,7 @@ func memoryPrincipalBytes(limit int64) int {
 // default would not fit; 0 leaves the default. Without it each principal
 // busy at once adds its own quarter.
 func memoryDaemonBytes(limit int64) int {
-	if limit <= 0 || limit/4 >= server.DefaultMaxDaemonBytes {
-		return 0
-	}
-	return int(max(limit/4, 4<<20))
+	return belowDefault(limit, limit/4, 4<<20, server.DefaultMaxDaemonBytes)
 }
 
 // tombstoneMemory is what a closed socket kept for lookup costs (measured:
@@ -135,11 +129,17 @@ const tombstoneMemory = 2 << 10
 // Past it the oldest go: a call on one answers an unknown socket, where it
 // would have answered closed.
 func memoryTombstones(limit int64) int {
-	n := limit / 16 / tombstoneMemory
-	if limit <= 0 || n >= engine.DefaultMaxTombstones {
+	return belowDefault(limit, limit/16/tombstoneMemory, 256, engine.DefaultMaxTombstones)
+}
+
+// belowDefault is share, the part of a memory limit a bound may have, at
+// least floor, where it is below the bound's default; 0 (the default) where
+// no limit is known or the default fits.
+func belowDefault(limit, share int64, floor, def int) int {
+	if limit <= 0 || share >= int64(def) {
 		return 0
 	}
-	return int(max(n, 256))
+	return int(max(share, int64(floor)))
 }
 
 // lowerBudget is the lower of two budgets, where 0 is none.
