@@ -257,6 +257,34 @@ func udpPair(t testing.TB, e *Engine, c Caller, domain int) (a, b *Socket, aAddr
 	return a, b, aAddr, bAddr
 }
 
+// boundLocalDgram opens a local datagram socket bound to a fresh path, and
+// returns it with its address.
+func boundLocalDgram(t testing.TB, e *Engine, c Caller) (*Socket, SockAddr) {
+	t.Helper()
+	s := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
+	t.Cleanup(func() { s.Close() })
+	addr := localAddr(t)
+	if err := s.Bind(addr); err != nil {
+		t.Fatal("bind:", err)
+	}
+	return s, addr
+}
+
+// fillUntilTimeout sends until a send of timeout 0 times out: a receiver's
+// queue, or a socket's buffer, is full.
+func fillUntilTimeout(t testing.TB, send func() SendResult) {
+	t.Helper()
+	for i := 0; ; i++ {
+		r := send()
+		if r.Err == ErrTimeout {
+			return
+		}
+		if r.Err != nil || i > 10000 {
+			t.Fatalf("filling: %+v after %d", r, i)
+		}
+	}
+}
+
 func mustSend(t testing.TB, s *Socket, c Caller, data string) {
 	t.Helper()
 	if r := s.Send(bg, c, []byte(data), 0, infinity); r.Err != nil || r.Unsent != 0 {

@@ -335,22 +335,9 @@ func TestLocalDgramSendToFullReceiverWaitsPaced(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("c")
 	a := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
-	b := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
 	defer a.Close()
-	defer b.Close()
-	addr := localAddr(t)
-	if err := b.Bind(addr); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		r := a.SendTo(bg, c, []byte("fill"), 0, addr, poll)
-		if r.Err == ErrTimeout {
-			break
-		}
-		if r.Err != nil || i > 10000 {
-			t.Fatalf("filling the receiver: %+v after %d", r, i)
-		}
-	}
+	b, addr := boundLocalDgram(t, e, c)
+	fillUntilTimeout(t, func() SendResult { return a.SendTo(bg, c, []byte("fill"), 0, addr, poll) })
 	before := a.Info().Counters.WriteTries
 	if r := a.SendTo(bg, c, []byte("late"), 0, addr, within(300*time.Millisecond)); r.Err != ErrTimeout {
 		t.Fatalf("a send to a full receiver: %+v, want timeout", r)
@@ -386,32 +373,14 @@ func TestPacedSendToLeavesOtherWritersTheirEdges(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("c")
 	a := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
-	peer := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
-	other := mustOpen(t, e, c, unix.AF_UNIX, unix.SOCK_DGRAM)
 	defer a.Close()
-	defer peer.Close()
-	defer other.Close()
-	peerAddr, otherAddr := localAddr(t), localAddr(t)
-	if err := peer.Bind(peerAddr); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Bind(otherAddr); err != nil {
-		t.Fatal(err)
-	}
+	peer, peerAddr := boundLocalDgram(t, e, c)
+	_, otherAddr := boundLocalDgram(t, e, c)
 	if r := a.Connect(bg, c, &peerAddr, infinity); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	fill := func(send func() SendResult) {
-		for i := 0; ; i++ {
-			if r := send(); r.Err == ErrTimeout {
-				return
-			} else if r.Err != nil || i > 10000 {
-				t.Fatalf("filling: %+v after %d", r, i)
-			}
-		}
-	}
-	fill(func() SendResult { return a.SendTo(bg, c, []byte("x"), 0, otherAddr, poll) })
-	fill(func() SendResult { return a.Send(bg, c, []byte("x"), 0, poll) })
+	fillUntilTimeout(t, func() SendResult { return a.SendTo(bg, c, []byte("x"), 0, otherAddr, poll) })
+	fillUntilTimeout(t, func() SendResult { return a.Send(bg, c, []byte("x"), 0, poll) })
 	for _, send := range []struct {
 		name string
 		call func() SendResult
