@@ -37,7 +37,7 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 			blocked := startBlocked(t, owner, id, op, 1)[0]
 			events := other.events(t, 0)
 			mon := other.monitor(t, id)
-			if !slices.Contains(registeredIDs(t, other), id) {
+			if !slices.Contains(other.whichSockets(t, &sockdv1.WhichSocketsRequest{}), id) {
 				t.Fatal("the socket is not in the registry before its owner exits")
 			}
 			closeSession(t, owner)
@@ -45,7 +45,7 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 				t.Fatalf("another session's blocked %s when the owner exits: %v %v, want closed", opName(op), r.se, r.err)
 			}
 			events.expectDowns(t, "closed", map[string]string{mon: id})
-			if slices.Contains(registeredIDs(t, other), id) {
+			if slices.Contains(other.whichSockets(t, &sockdv1.WhichSocketsRequest{}), id) {
 				t.Fatal("the registry still lists the socket after its owner exited")
 			}
 			// Closed, not gone, for every session that holds the id
@@ -69,18 +69,6 @@ func TestOwnerExitCleansUpSocket(t *testing.T) {
 			requireSockErr(t, "close after owner exit", c.GetError(), sockdv1.SocketError_KIND_CLOSED, "closed")
 		})
 	}
-}
-
-// registeredIDs lists every registered socket (WhichSockets, no filter).
-func registeredIDs(t testing.TB, s *rawSession) []string {
-	t.Helper()
-	ctx, cancel := s.call()
-	defer cancel()
-	resp, err := s.api.WhichSockets(ctx, &sockdv1.WhichSocketsRequest{})
-	if err != nil {
-		t.Fatal("which_sockets:", err)
-	}
-	return resp.GetSocketIds()
 }
 
 // closeSession ends s now through CloseSession.

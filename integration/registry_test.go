@@ -24,9 +24,14 @@ import (
 // other filters.
 func (s *rawSession) registered(t testing.TB, r *sockdv1.WhichSocketsRequest) []string {
 	t.Helper()
+	return s.whichSockets(t, &sockdv1.WhichSocketsRequest{Domain: r.GetDomain(), Type: r.GetType(), Protocol: r.GetProtocol(), Owner: s.id})
+}
+
+// whichSockets lists the registered sockets req's filters select.
+func (s *rawSession) whichSockets(t testing.TB, req *sockdv1.WhichSocketsRequest) []string {
+	t.Helper()
 	ctx, cancel := s.call()
 	defer cancel()
-	req := &sockdv1.WhichSocketsRequest{Domain: r.GetDomain(), Type: r.GetType(), Protocol: r.GetProtocol(), Owner: s.id}
 	resp, err := s.api.WhichSockets(ctx, req)
 	if err != nil {
 		t.Fatalf("which_sockets %v: %v", req, err)
