@@ -589,13 +589,7 @@ func TestWaitingCallsCountTheirBytes(t *testing.T) {
 	l := newLive(t, Limits{MaxPrincipalBytes: 1 << 20})
 	svc, ctx := l.svc, l.ctx
 	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
-	recvSock, _ := l.connected(t)
-	waitCtx, cancelWait := context.WithCancel(ctx)
-	recvDone := make(chan error, 1)
-	go func() {
-		_, err := svc.Recv(waitCtx, &sockdv1.RecvRequest{SocketId: recvSock.ID(), Length: 1 << 20, Timeout: infinity})
-		recvDone <- err
-	}()
+	endRecv := waitingRecv(t, l, 1<<20)
 	eventually(t, "the waiting recv's buffer counted", func() bool { return l.sess.load.bytes.Load() == 1<<20 })
 
 	sendSock, _ := l.connected(t)
@@ -607,13 +601,29 @@ func TestWaitingCallsCountTheirBytes(t *testing.T) {
 	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: []byte("x"), Timeout: zero}); err != nil || r.GetError() != nil {
 		t.Fatalf("send with timeout 0: %v %v", r, err)
 	}
-	cancelWait()
-	if err := <-recvDone; status.Code(err) != codes.Canceled {
+	if err := endRecv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("the cancelled recv: %v", err)
 	}
 	eventually(t, "the recv's bytes given back", func() bool { return l.sess.load.bytes.Load() == 0 })
 	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: make([]byte, 4096), Timeout: infinity}); err != nil || r.GetError() != nil {
 		t.Fatalf("a blocking send within the bound: %v %v", r, err)
+	}
+}
+
+// waitingRecv starts a blocking recv of length on a fresh connected socket
+// of l's, its data never coming; end cancels it and returns its error.
+func waitingRecv(t *testing.T, l *live, length int64) (end func() error) {
+	sock, _ := l.connected(t)
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: length,
+			Timeout: &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}})
+		done <- err
+	}()
+	return func() error {
+		cancel()
+		return <-done
 	}
 }
 
@@ -623,15 +633,9 @@ func TestWaitingCallsCountTheirBytes(t *testing.T) {
 // call ends.
 func TestDaemonBoundsAllPrincipalsBytes(t *testing.T) {
 	l := newLive(t, Limits{MaxPrincipalBytes: 4 << 20, MaxDaemonBytes: 1 << 20})
-	svc, ctx := l.svc, l.ctx
+	svc := l.svc
 	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
-	recvSock, _ := l.connected(t)
-	waitCtx, cancelWait := context.WithCancel(ctx)
-	recvDone := make(chan error, 1)
-	go func() {
-		_, err := svc.Recv(waitCtx, &sockdv1.RecvRequest{SocketId: recvSock.ID(), Length: 1 << 20, Timeout: infinity})
-		recvDone <- err
-	}()
+	endRecv := waitingRecv(t, l, 1<<20)
 	eventually(t, "the waiting recv's buffer counted", func() bool { return svc.sessions.daemonLoad.bytes.Load() == 1<<20 })
 
 	other := Principal{Kind: "uid", UID: 1001}
@@ -658,8 +662,7 @@ func TestDaemonBoundsAllPrincipalsBytes(t *testing.T) {
 	if sess.load.bytes.Load() != 0 {
 		t.Fatalf("a refused call left %d bytes counted", sess.load.bytes.Load())
 	}
-	cancelWait()
-	if err := <-recvDone; status.Code(err) != codes.Canceled {
+	if err := endRecv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("the cancelled recv: %v", err)
 	}
 	eventually(t, "the daemon's bytes given back", func() bool { return svc.sessions.daemonLoad.bytes.Load() == 0 })
