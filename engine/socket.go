@@ -176,6 +176,11 @@ func (s *Socket) SetOwner(by, to Caller) error {
 	return s.asOwner(by, func() { s.owner = to })
 }
 
+// CheckOwner answers as SetOwner would for by, changing nothing: the otp
+// options only the owner may set say not_owner before they look at the value,
+// as Erlang's NIF does.
+func (s *Socket) CheckOwner(by Caller) error { return s.asOwner(by, func() {}) }
+
 // asOwner runs set under s.mu if by is the owner of the open socket: the
 // otp options only the owner may set.
 func (s *Socket) asOwner(by Caller, set func()) error {

@@ -157,8 +157,11 @@ func TestOptOTPMeta(t *testing.T) {
 	label := []byte{0x83, 'h', 0, 1}
 	a.mustSetOpt(t, id, meta, termValue(label))
 	wantMeta(b, termValue(label)) // anyone may read it
-	if se := b.setOpt(t, id, meta, termValue([]byte("mine"))); se.GetKind() != sockdv1.SocketError_KIND_INVALID || se.GetInvalid() != "not_owner" {
-		t.Fatalf("non-owner set = %v, want invalid not_owner", se)
+	for _, v := range []*sockdv1.OptionValue{termValue([]byte("mine")), termValue(make([]byte, 4097)), boolValue(true)} {
+		// not_owner before the value's own faults, as Erlang's NIF
+		if se := b.setOpt(t, id, meta, v); se.GetKind() != sockdv1.SocketError_KIND_INVALID || se.GetInvalid() != "not_owner" {
+			t.Fatalf("non-owner set of %.20v = %v, want invalid not_owner", v, se)
+		}
 	}
 	wantInvalidOption(t, a.setOpt(t, id, meta, termValue(make([]byte, 4097))), "a meta of 4097 bytes")
 	wantInvalidOption(t, a.setOpt(t, id, meta, boolValue(true)), "a boolean meta")
@@ -198,9 +201,12 @@ func TestOptControllingProcess(t *testing.T) {
 			to := func(sess string) *sockdv1.OptionValue {
 				return &sockdv1.OptionValue{Value: &sockdv1.OptionValue_SessionId{SessionId: sess}}
 			}
-			se := b.setOpt(t, id, optKey(otp, "controlling_process"), to(b.id))
-			if se.GetKind() != sockdv1.SocketError_KIND_INVALID || se.GetInvalid() != "not_owner" {
-				t.Fatalf("non-owner set = %v, want invalid not_owner", se)
+			for _, v := range []*sockdv1.OptionValue{to(b.id), to("no-such-session"), boolValue(true)} {
+				// not_owner before the value's own faults, as Erlang's NIF
+				se := b.setOpt(t, id, optKey(otp, "controlling_process"), v)
+				if se.GetKind() != sockdv1.SocketError_KIND_INVALID || se.GetInvalid() != "not_owner" {
+					t.Fatalf("non-owner set to %v = %v, want invalid not_owner", v, se)
+				}
 			}
 			wantInvalidOption(t, a.setOpt(t, id, optKey(otp, "controlling_process"), to("no-such-session")), "unknown session")
 			a.mustSetOpt(t, id, optKey(otp, "controlling_process"), to(b.id))

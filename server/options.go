@@ -22,6 +22,14 @@ func (s *Service) SetOpt(ctx context.Context, r *sockdv1.SetOptRequest) (*sockdv
 		return &sockdv1.SetOptResponse{Error: bad}, nil
 	}
 	switch o.Type {
+	case options.TypeOTPProcess, options.TypeOTPMeta:
+		// Only the owner may set these: not_owner before anything about the
+		// value (an unknown session, an oversized term), as Erlang's NIF.
+		if err := sock.CheckOwner(sess); err != nil {
+			return &sockdv1.SetOptResponse{Error: socketError(err)}, nil
+		}
+	}
+	switch o.Type {
 	case options.TypeOTPProcess:
 		return &sockdv1.SetOptResponse{Error: s.setControllingProcess(sess, sock, o.Key, r.GetValue())}, nil
 	case options.TypeOTPMeta:
