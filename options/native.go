@@ -155,6 +155,12 @@ func GetNative(s Socket, level, name int, spec NativeSpec) (any, error) {
 	if !spec.Int && !spec.Bool {
 		return got, nil
 	}
+	if len(got) < len(buf) {
+		// The kernel wrote less than a C int (SO_BINDTODEVICE of an unbound
+		// socket writes nothing): the rest reads as zero, as in Erlang's NIF,
+		// which reads into a zeroed int whatever length comes back.
+		got = append(got[:len(got):len(got)], make([]byte, len(buf)-len(got))...)
+	}
 	n, err := decodeCInt(got)
 	if err != nil {
 		return nil, withKey(NativeKey(level, name), err)

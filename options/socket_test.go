@@ -331,6 +331,16 @@ func TestNative(t *testing.T) {
 	if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_LINGER, NativeSpec{Size: 8}); err != nil || len(v.([]byte)) != 8 || v.([]byte)[4] != 3 {
 		t.Fatalf("linger = %v, %v", v, err)
 	}
+	// An unbound socket's SO_BINDTODEVICE is zero bytes long: an int or a
+	// bool spec reads 0 and false, as Erlang's NIF answers.
+	for _, c := range []struct {
+		spec NativeSpec
+		want any
+	}{{NativeSpec{Int: true}, 0}, {NativeSpec{Bool: true}, false}} {
+		if v, err := GetNative(s, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.spec); err != nil || v != c.want {
+			t.Errorf("bindtodevice as %+v = %v, %v; want %v", c.spec, v, err, c.want)
+		}
+	}
 	var optErr *OptionError
 	if err := SetNative(s, -1, 2, 1); !errors.As(err, &optErr) {
 		t.Errorf("negative level: %v", err)
