@@ -124,7 +124,7 @@ func (s *Service) admitEvent(sess *Session) error {
 
 // admitEventLocked is admitEvent with sess.mu held.
 func (s *Service) admitEventLocked(sess *Session) error {
-	if limit := sess.events.base / 2; sess.events.unsent() >= limit {
+	if limit := sess.events.base / 2; sess.events.owed() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
 	if limit := s.limits.MaxPrincipalBytes; limit > 0 && sess.load.bytes.Load() >= int64(limit) {

@@ -205,6 +205,76 @@ func TestAdmissionCountsWaitingCompletions(t *testing.T) {
 	}
 }
 
+// A select taken back by a cancel owes the client nothing: a session no
+// stream reads can go on waiting, being told, cancelling and reading far
+// past its backlog of undelivered events (it was refused from the backlog's
+// half on), and holds no more events than its ring.
+func TestCancelledSelectsAreNotOwed(t *testing.T) {
+	const backlog = 4
+	l := newLiveWith(t, Config{Sessions: SessionLimits{EventBacklog: backlog}})
+	heldEvents := func() uint64 {
+		l.sess.mu.Lock()
+		defer l.sess.mu.Unlock()
+		return l.sess.events.last()
+	}
+	// One select the session does owe, first: the withdrawn ones after it
+	// stay held until a stream passes them, but are not owed either.
+	owed, owedPeer := l.connected(t)
+	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: owed.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("nowait recv: %v %v", r, err)
+	}
+	if _, err := owedPeer.Write([]byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the owed select", func() bool { return heldEvents() == 1 })
+	s, peer := l.connected(t)
+	for i := range 10 * backlog {
+		r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}})
+		if err != nil || r.GetAsync() == nil {
+			t.Fatalf("round %d: nowait recv: %v %v", i, r, err)
+		}
+		before := heldEvents()
+		if _, err := peer.Write([]byte{'x'}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the select", func() bool { return heldEvents() > before })
+		if c, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: s.ID(), Info: r.GetAsync()}); err != nil || c.GetError() != nil {
+			t.Fatalf("round %d: cancel: %v %v", i, c, err)
+		}
+		if d, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 1}); err != nil || len(d.GetData()) != 1 {
+			t.Fatalf("round %d: recv: %v %v", i, d, err)
+		}
+	}
+	// A stream sends the owed select alone and passes the withdrawn ones,
+	// which are then trimmed as sent events; a stream resuming after the
+	// select is told of no gap, as it missed nothing.
+	replay := func(after uint64) (got []*sockdv1.EventsResponse) {
+		t.Helper()
+		stream := &scriptedStream{ctx: l.ctx, send: func(_ int32, ev *sockdv1.EventsResponse) error {
+			got = append(got, ev)
+			return nil
+		}}
+		if err := l.svc.Events(&sockdv1.EventsRequest{SessionId: l.sess.id, AfterSequence: after, NoFollow: true}, stream); err != nil {
+			t.Fatalf("Events after %d: %v", after, err)
+		}
+		return got
+	}
+	if got := replay(0); len(got) != 2 || got[0].GetSequence() != 1 || got[0].GetSelect() == nil || got[1].GetCaughtUp() == nil {
+		t.Fatalf("events after 0 = %v, want the owed select, then caught_up", got)
+	}
+	l.sess.mu.Lock()
+	held := l.sess.events.count
+	l.sess.mu.Unlock()
+	if held > backlog {
+		t.Fatalf("%d events held after %d withdrawn selects, want at most the backlog %d", held, 10*backlog, backlog)
+	}
+	if got := replay(1); len(got) != 1 || got[0].GetCaughtUp() == nil {
+		t.Fatalf("events after 1 = %v, want caught_up alone", got)
+	}
+}
+
 // A client that stops reading its event stream loses nothing: completions
 // of operations admitted before it stopped (here far more than the event
 // backlog) are all held, in order, with their bytes, which are no longer in

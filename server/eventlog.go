@@ -13,7 +13,7 @@ import sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 // principal may hold, one DOWN per monitor (MaxMonitors), and completion
 // payloads within the bytes reserved for them (MaxCompletionBytes).
 // Admission control (Service.admitEvent) refuses new nowait calls while the
-// unsent backlog is half the capacity, so a client that stops reading
+// events owed (unsent, less those a cancel took back) are half the capacity, so a client that stops reading
 // stops adding work; the ring goes back to its capacity once the stream
 // has caught up. Only sent events are ever dropped (a resumed stream that
 // asks for them gets a GapEvent).
@@ -26,6 +26,13 @@ type eventLog struct {
 	// taken is the highest sequence handed to a stream (after), which may
 	// be sending it now: a cancel no longer withdraws what is taken.
 	taken uint64
+	// voids counts the placeholders after sent: withdrawn events, which owe
+	// the client nothing.
+	voids int
+	// lost is the highest sequence of an event dropped before a stream
+	// took it, or dropped from replay: a stream resuming before it is told
+	// of a gap. Dropped placeholders lose nothing.
+	lost uint64
 	// unsentBytes is payloadBytes summed over the events after sent;
 	// sentBytes over the held events up to sent, kept for replay.
 	unsentBytes, sentBytes int
@@ -134,7 +141,13 @@ func (l *eventLog) trimSent() {
 func (l *eventLog) dropOldest() {
 	old := l.ring[l.head]
 	n := payloadBytes(old)
+	if old.Event != nil {
+		l.lost = max(l.lost, old.Sequence)
+	}
 	if old.Sequence > l.sent {
+		if old.Event == nil {
+			l.voids--
+		}
 		l.unsentBytes -= n
 		l.held(-n-eventCost, 0)
 	} else {
@@ -186,13 +199,32 @@ func (l *eventLog) markSent(seq uint64) {
 	}
 	first := l.firstHeld()
 	for q := max(l.sent+1, first); q <= seq && q < l.next; q++ {
-		n := payloadBytes(l.ring[(l.head+int(q-first))%len(l.ring)])
+		ev := l.ring[(l.head+int(q-first))%len(l.ring)]
+		if ev.Event == nil {
+			l.voids--
+		}
+		n := payloadBytes(ev)
 		l.unsentBytes -= n
 		l.sentBytes += n
 		l.held(-n-eventCost, n+eventCost)
 	}
 	l.sent = seq
+	l.passVoids()
 	l.trimSent()
+}
+
+// passVoids counts the placeholders right after sent as sent, so that a
+// session no stream reads does not keep every withdrawn event: sent, they
+// are trimmed as sent events are.
+func (l *eventLog) passVoids() {
+	first := l.firstHeld()
+	through := l.sent
+	for q := max(l.sent+1, first); q < l.next && l.ring[(l.head+int(q-first))%len(l.ring)].Event == nil; q++ {
+		through = q
+	}
+	if through > l.sent {
+		l.markSent(through)
+	}
 }
 
 // each calls fn for every held event no stream has taken yet.
@@ -239,13 +271,21 @@ func (l *eventLog) placehold(taken bool, match func(*sockdv1.EventsResponse) boo
 			l.unsentBytes -= n
 			l.held(-n, 0)
 		}
+		if ev.Sequence > l.sent {
+			l.voids++
+		}
 		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
 	}
+	l.passVoids()
 }
 
+// unsent is the number of held events after sent, placeholders among them.
 func (l *eventLog) unsent() int {
 	if last := l.last(); last > l.sent {
 		return int(last - l.sent)
 	}
 	return 0
 }
+
+// owed is the number of events after sent that a stream will send.
+func (l *eventLog) owed() int { return l.unsent() - l.voids }

@@ -210,13 +210,15 @@ func sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor u
 			return cursor, errStopped
 		}
 		sess.mu.Lock()
-		first := sess.events.firstHeld()
+		first, lost := sess.events.firstHeld(), sess.events.lost
 		batch := sess.events.take(cursor, replayBatch)
 		sess.mu.Unlock()
 		if cursor+1 < first {
-			gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
-			if err := stream.Send(gap); err != nil {
-				return cursor, err
+			if lost > cursor { // not when only withdrawn events were dropped
+				gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
+				if err := stream.Send(gap); err != nil {
+					return cursor, err
+				}
 			}
 			cursor = first - 1
 		}

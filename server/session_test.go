@@ -44,13 +44,19 @@ func sequences(evs []*sockdv1.EventsResponse) []uint64 {
 	return out
 }
 
+// selectEvent is an event a stream sends (one without an event is a
+// withdrawn event's placeholder).
+func selectEvent() *sockdv1.EventsResponse {
+	return &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Select{Select: &sockdv1.SelectEvent{}}}
+}
+
 func TestEventLogReplayAndOverflow(t *testing.T) {
 	l := newEventLog(4)
 	if got := l.firstHeld(); got != 1 {
 		t.Fatalf("empty firstHeld = %d, want 1", got)
 	}
 	for range 3 {
-		l.append(&sockdv1.EventsResponse{})
+		l.append(selectEvent())
 	}
 	if got := sequences(l.after(0, 10)); len(got) != 3 || got[0] != 1 || got[2] != 3 {
 		t.Fatalf("after(0) = %v", got)
@@ -66,7 +72,7 @@ func TestEventLogReplayAndOverflow(t *testing.T) {
 		t.Fatalf("unsent after markSent(2) = %d", l.unsent())
 	}
 	for range 3 { // 4, 5, 6: pushes out 1 and 2
-		l.append(&sockdv1.EventsResponse{})
+		l.append(selectEvent())
 	}
 	if got := l.firstHeld(); got != 3 {
 		t.Fatalf("firstHeld = %d, want 3", got)
@@ -115,7 +121,7 @@ func TestEventLogKeepsUnsentEvents(t *testing.T) {
 	l := newEventLog(2)
 	const n = 1000
 	for range n {
-		l.append(&sockdv1.EventsResponse{})
+		l.append(selectEvent())
 	}
 	if got := l.firstHeld(); got != 1 {
 		t.Fatalf("firstHeld = %d after %d unsent events in a ring of 2: events were dropped", got, n)
@@ -126,9 +132,45 @@ func TestEventLogKeepsUnsentEvents(t *testing.T) {
 	// Once sent, events make room again without growing.
 	l.markSent(l.last())
 	size := len(l.ring)
-	l.append(&sockdv1.EventsResponse{})
+	l.append(selectEvent())
 	if len(l.ring) != size {
 		t.Fatalf("ring grew from %d to %d although its oldest event was sent", size, len(l.ring))
+	}
+}
+
+// A withdrawn event owes the client nothing: it does not count among the
+// undelivered events that admission bounds, and with no stream reading, the
+// placeholders right after what was sent count as sent, so that they are
+// trimmed as sent events are instead of growing the ring. Dropping them is
+// no gap.
+func TestEventLogPassesWithdrawnEvents(t *testing.T) {
+	l := newEventLog(4)
+	withdrawAll := func(*sockdv1.EventsResponse) bool { return true }
+	for range 100 { // nowait, the select fires, cancel: no stream attached
+		l.append(selectEvent())
+		l.withdraw(withdrawAll)
+	}
+	if l.owed() != 0 || l.unsent() != 0 || l.count > 4 || len(l.ring) != 4 {
+		t.Fatalf("after 100 withdrawn events: %d owed, %d unsent, %d held in a ring of %d; want 0, 0, at most 4 in 4", l.owed(), l.unsent(), l.count, len(l.ring))
+	}
+	if l.lost != 0 {
+		t.Fatalf("dropping withdrawn events counts as lost through %d", l.lost)
+	}
+	// Behind an event still owed, withdrawn ones stay held but are not owed.
+	l.append(selectEvent())
+	for range 10 {
+		l.append(selectEvent())
+		l.withdraw(func(ev *sockdv1.EventsResponse) bool { return ev.Sequence > 101 })
+	}
+	if l.owed() != 1 || l.unsent() != 11 {
+		t.Fatalf("one owed event and 10 withdrawn after it: %d owed, %d unsent; want 1, 11", l.owed(), l.unsent())
+	}
+	l.markSent(101) // the stream sends the owed one and passes the rest
+	if l.owed() != 0 || l.unsent() != 0 || l.voids != 0 {
+		t.Fatalf("after the owed event was sent: %d owed, %d unsent, %d voids; want none", l.owed(), l.unsent(), l.voids)
+	}
+	if l.lost == 0 {
+		t.Fatalf("the sent event 101 trimmed from replay is not counted as lost")
 	}
 }
 
@@ -137,7 +179,7 @@ func TestEventLogKeepsUnsentEvents(t *testing.T) {
 func TestEventLogShrinksAfterABurst(t *testing.T) {
 	l := newEventLog(4)
 	for range 20 {
-		l.append(&sockdv1.EventsResponse{})
+		l.append(selectEvent())
 	}
 	if len(l.ring) <= 4 {
 		t.Fatalf("ring of %d after 20 unsent events, want it grown", len(l.ring))
@@ -157,7 +199,7 @@ func TestEventLogShrinksAfterABurst(t *testing.T) {
 func TestEventLogBoundsReplay(t *testing.T) {
 	l := newEventLog(4)
 	for range 20 { // a burst of unsent events grows the ring
-		l.append(&sockdv1.EventsResponse{})
+		l.append(selectEvent())
 	}
 	l.markSent(l.last())
 	if l.count != 4 || l.firstHeld() != 17 {
@@ -491,7 +533,7 @@ func TestSentEventNeverLooksIdle(t *testing.T) {
 		l := newEventLog(16)
 		l.load, l.loadMax = load, 1<<20
 		cur.Store(load)
-		l.append(&sockdv1.EventsResponse{}) // the engine delivers, then retires the request
+		l.append(selectEvent()) // the engine delivers, then retires the request
 		load.releaseWaiting()
 		l.markSent(1)
 	}

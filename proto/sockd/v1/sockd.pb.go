@@ -222,7 +222,8 @@ func (x *EventsRequest) GetNoFollow() bool {
 // EventsResponse is one event: {'$socket', Socket, Tag, Info}.
 type EventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Per-session sequence number, increasing by one per event. The stream markers
+	// Per-session sequence number, increasing by one per event; the number of an
+	// event a cancel took back before it was sent is skipped. The stream markers
 	// gap and caught_up are not events of the session and carry sequence 0.
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The socket the event is about.
@@ -387,7 +388,8 @@ type EventsResponse_CounterWrap struct {
 }
 
 type EventsResponse_Gap struct {
-	// Sent once when a resumed stream asked for events no longer held.
+	// Sent before the held events when a resumed stream asked for events no
+	// longer held; again if more are dropped while the stream replays them.
 	Gap *GapEvent `protobuf:"bytes,8,opt,name=gap,proto3,oneof"`
 }
 
@@ -816,7 +818,8 @@ func (x *CounterWrapEvent) GetCounter() string {
 	return ""
 }
 
-// GapEvent says events before first_held were dropped before this stream could see them.
+// GapEvent says events before first_held were dropped before this stream could see them
+// (not sent when only events a cancel took back were dropped).
 type GapEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The lowest sequence still held.
