@@ -16,7 +16,7 @@ import (
 
 // PacketConn is a net.PacketConn over a datagram socket that lives in the
 // daemon. Every ReadFrom and WriteTo is one RecvFrom or SendTo call; a
-// deadline becomes the call's timeout, so nothing waits in the client.
+// deadline becomes the call's timeout.
 type PacketConn struct {
 	sess    *Session
 	id      string
@@ -24,14 +24,55 @@ type PacketConn struct {
 	local   net.Addr
 
 	mu                          sync.Mutex
-	readDeadline, writeDeadline time.Time
-	// readMoved is cancelled, and replaced, whenever the read deadline
-	// changes: a ReadFrom waiting in the daemon under the old one then
-	// starts over under the new one, as net's reads see deadline changes.
-	readMoved       context.Context
-	cancelReadMoved context.CancelFunc
-	closed          chan struct{}
-	once            sync.Once
+	readDeadline, writeDeadline movingDeadline
+	// reading is the RecvFrom in flight, if any: the next ReadFrom takes
+	// its answer.
+	reading *readCall
+	closed  chan struct{}
+	// closing ends the calls in flight when the conn closes.
+	closing       context.Context
+	cancelClosing context.CancelFunc
+	once          sync.Once
+}
+
+// movingDeadline is a read or write deadline with a context that is
+// cancelled, and replaced, whenever the deadline moves earlier (or is set
+// where there was none): a ReadFrom or WriteTo waiting under the old one
+// then looks again, as net's calls see deadline changes. One moved later or
+// cleared needs no wake-up: the call times out at the old one and goes on.
+type movingDeadline struct {
+	at     time.Time
+	moved  context.Context
+	cancel context.CancelFunc
+}
+
+func newMovingDeadline() movingDeadline {
+	moved, cancel := context.WithCancel(context.Background())
+	return movingDeadline{moved: moved, cancel: cancel}
+}
+
+func (d *movingDeadline) set(t time.Time) {
+	old := d.at
+	d.at = t
+	if !t.IsZero() && (old.IsZero() || t.Before(old)) {
+		d.cancel()
+		d.moved, d.cancel = context.WithCancel(context.Background())
+	}
+}
+
+func (d *movingDeadline) passed() bool { return !d.at.IsZero() && !time.Now().Before(d.at) }
+
+// readCall is a RecvFrom in flight for ReadFrom. A deadline moved earlier
+// does not cancel it, since the daemon may have taken the datagram off the
+// socket by then and a cancelled call's answer is lost: the ReadFrom
+// waiting on it returns at the new deadline, and the next ReadFrom takes
+// the call's answer.
+type readCall struct {
+	done     chan struct{}
+	deadline time.Time // the deadline its timeout came from; zero for none
+	start    time.Time
+	resp     *sockdv1.RecvFromResponse
+	err      error
 }
 
 // ListenPacket opens a datagram socket in the daemon bound to address:
@@ -68,8 +109,9 @@ func (s *Session) NewPacketConn(ctx context.Context, network, id string) (*Packe
 	if err != nil {
 		return nil, err
 	}
-	p := &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{})}
-	p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
+	p := &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{}),
+		readDeadline: newMovingDeadline(), writeDeadline: newMovingDeadline()}
+	p.closing, p.cancelClosing = context.WithCancel(context.Background())
 	return p, nil
 }
 
@@ -101,41 +143,86 @@ var errMissingAddress = errors.New("missing address")
 func (p *PacketConn) SocketID() string { return p.id }
 
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
-// A deadline moved earlier while it waits takes effect at once (a datagram
-// the daemon read in the instant the wait was cut short could then be lost,
-// as UDP may lose one anyway); one moved later or cleared lets it wait on.
+// A deadline moved earlier while it waits takes effect at once, and no
+// datagram is lost to it: the call it cut short stays in flight, and the
+// next ReadFrom takes its datagram (cut to the smaller of the two buffers).
 // A daemon out of reach is waited for, as Listener.Accept waits, for as long
 // as the session's grace keeps the socket there.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	size := maxRead
-	if p.network != "unixgram" {
-		size = maxDatagram
-	}
 	outage := newOutage(p.sess.graceOrDefault())
 	for {
 		p.mu.Lock()
-		moved := p.readMoved // taken with the deadline: a move after cancels it
-		deadline := p.readDeadline
+		deadline, moved := p.readDeadline.at, p.readDeadline.moved // a move after this cancels moved
 		t, err := p.timeout(deadline, "read")
+		call := p.reading
+		if err == nil && call == nil {
+			call = p.startRead(len(b), t, deadline)
+			p.reading = call
+		}
 		p.mu.Unlock()
 		if err != nil {
 			return 0, nil, err
 		}
-		start := time.Now()
-		resp, err := p.sess.RecvFrom(moved, p.id, int64(min(len(b), size)), t)
+		if !p.awaitRead(call, deadline, moved) {
+			continue // the deadline came or moved earlier, or the conn closed: the next round says which
+		}
+		p.mu.Lock()
+		mine := p.reading == call
+		if mine {
+			p.reading = nil
+		}
+		p.mu.Unlock()
+		err = call.err
 		switch {
-		case err != nil && moved.Err() != nil:
-			continue // the deadline moved earlier while it waited
-		case outOfReach(err) && !p.isClosed() && p.waitOut(outage, moved, deadline, start):
+		case !mine:
+			continue // another ReadFrom took its answer
+		case err != nil && p.isClosed():
+			return 0, nil, p.opError("read", nil, net.ErrClosed)
+		case outOfReach(err) && p.waitOut(outage, moved, deadline, call.start):
 			continue // the daemon is back, or the deadline has come: the next round says which
 		case errors.Is(err, ErrTimeout) && !p.readDeadlinePassed():
 			continue // moved later or cleared while it waited
 		case err != nil:
 			return 0, nil, p.opError("read", nil, err)
 		}
-		n := copy(b, resp.GetData())
-		return n, NetAddr(p.network, resp.GetSource()), nil
+		n := copy(b, call.resp.GetData())
+		return n, NetAddr(p.network, call.resp.GetSource()), nil
 	}
+}
+
+// awaitRead waits for call to answer, or for the read deadline to come or
+// move: true when call answered.
+func (p *PacketConn) awaitRead(call *readCall, deadline time.Time, moved context.Context) bool {
+	var expired <-chan time.Time
+	if !deadline.IsZero() && (call.deadline.IsZero() || deadline.Before(call.deadline)) {
+		// A call begun under a later deadline, or none: the deadline is kept here.
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case <-call.done:
+		return true
+	case <-moved.Done():
+	case <-expired:
+	}
+	return false
+}
+
+// startRead starts a RecvFrom of up to size bytes with timeout t, which
+// deadline gave. Only Close cancels it.
+func (p *PacketConn) startRead(size int, t Timeout, deadline time.Time) *readCall {
+	if p.network == "unixgram" {
+		size = min(size, maxRead)
+	} else {
+		size = min(size, maxDatagram)
+	}
+	call := &readCall{done: make(chan struct{}), deadline: deadline, start: time.Now()}
+	go func() {
+		defer close(call.done)
+		call.resp, call.err = p.sess.RecvFrom(p.closing, p.id, int64(size), t)
+	}()
+	return call
 }
 
 // waitOut is outage.waitOut for a read begun at start, ended also by the
@@ -156,10 +243,13 @@ func (p *PacketConn) waitOut(outage *outage, moved context.Context, deadline, st
 func (p *PacketConn) readDeadlinePassed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.readDeadline.IsZero() && !time.Now().Before(p.readDeadline)
+	return p.readDeadline.passed()
 }
 
-// WriteTo implements net.PacketConn.
+// WriteTo implements net.PacketConn. A deadline moved earlier while it waits
+// takes effect at once: the call is cancelled, and in the instant the
+// daemon sends the datagram as it is cancelled, WriteTo reports a timeout
+// for a datagram that went.
 func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if addr == nil {
 		return 0, p.opError("write", nil, errMissingAddress)
@@ -168,17 +258,32 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, p.opError("write", addr, err)
 	}
+	for {
+		p.mu.Lock()
+		moved := p.writeDeadline.moved
+		t, err := p.timeout(p.writeDeadline.at, "write")
+		p.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		resp, err := p.sess.SendTo(moved, p.id, b, dest, t)
+		switch {
+		case err != nil && moved.Err() != nil:
+			continue // the deadline moved earlier, or the conn closed: the next round says which
+		case errors.Is(err, ErrTimeout) && !p.writeDeadlinePassed():
+			continue // moved later or cleared while it waited; a datagram that timed out was not sent
+		case err != nil:
+			return int(resp.GetBytesSent()), p.opError("write", addr, err)
+		}
+		return int(resp.GetBytesSent()), nil
+	}
+}
+
+// writeDeadlinePassed reports whether the write deadline is set and past.
+func (p *PacketConn) writeDeadlinePassed() bool {
 	p.mu.Lock()
-	t, err := p.timeout(p.writeDeadline, "write")
-	p.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	resp, err := p.sess.SendTo(context.Background(), p.id, b, dest, t)
-	if err != nil {
-		return int(resp.GetBytesSent()), p.opError("write", addr, err)
-	}
-	return int(resp.GetBytesSent()), nil
+	defer p.mu.Unlock()
+	return p.writeDeadline.passed()
 }
 
 // destination is addr as the socket's family takes it: an IPv4 address to
@@ -233,8 +338,11 @@ func (p *PacketConn) Close() error {
 	p.once.Do(func() {
 		close(p.closed)
 		p.mu.Lock()
-		p.cancelReadMoved() // ends waiting reads even if the daemon cannot be reached
+		// Ends waiting calls even if the daemon cannot be reached.
+		p.readDeadline.cancel()
+		p.writeDeadline.cancel()
 		p.mu.Unlock()
+		p.cancelClosing()
 		_, err = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
 	})
 	if err != nil {
@@ -252,8 +360,8 @@ func (p *PacketConn) SetDeadline(t time.Time) error {
 		return p.opError("set", nil, net.ErrClosed)
 	}
 	p.mu.Lock()
-	p.setReadDeadlineLocked(t)
-	p.writeDeadline = t
+	p.readDeadline.set(t)
+	p.writeDeadline.set(t)
 	p.mu.Unlock()
 	return nil
 }
@@ -264,7 +372,7 @@ func (p *PacketConn) SetReadDeadline(t time.Time) error {
 		return p.opError("set", nil, net.ErrClosed)
 	}
 	p.mu.Lock()
-	p.setReadDeadlineLocked(t)
+	p.readDeadline.set(t)
 	p.mu.Unlock()
 	return nil
 }
@@ -278,26 +386,13 @@ func (p *PacketConn) isClosed() bool {
 	}
 }
 
-// setReadDeadlineLocked moves the read deadline. A deadline moved earlier
-// cuts short the ReadFroms waiting under the old one; one moved later or
-// cleared does not, since each restart risks a datagram: those time out at
-// the old one and wait on. p.mu must be held.
-func (p *PacketConn) setReadDeadlineLocked(t time.Time) {
-	old := p.readDeadline
-	p.readDeadline = t
-	if !t.IsZero() && (old.IsZero() || t.Before(old)) {
-		p.cancelReadMoved()
-		p.readMoved, p.cancelReadMoved = context.WithCancel(context.Background())
-	}
-}
-
 // SetWriteDeadline implements net.PacketConn.
 func (p *PacketConn) SetWriteDeadline(t time.Time) error {
 	if p.isClosed() {
 		return p.opError("set", nil, net.ErrClosed)
 	}
 	p.mu.Lock()
-	p.writeDeadline = t
+	p.writeDeadline.set(t)
 	p.mu.Unlock()
 	return nil
 }
