@@ -60,6 +60,8 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
   sockctl bind $L 127.0.0.1:0
   sockctl listen $L
   sockctl accept $L --nowait      # select accept handle=1
+  C=$(sockctl open inet stream tcp)
+  sockctl connect $C $(sockctl sockname $L)
   sockctl events                  # seq=1 socket=... select handle=1 op=accept`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
