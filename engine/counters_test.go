@@ -42,6 +42,43 @@ func TestCountersMove(t *testing.T) {
 	}
 }
 
+// A queued reader whose turn comes is armed without a try, and counts no
+// wait (Erlang's esock_activate_next_reader counts nothing): a's try finds
+// nothing and waits, b queues, a's second try reads, b's turn comes. One
+// wait, two tries; likewise for acceptors.
+func TestTurnCountsNoWait(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	x, y := pair(t, e, a, unix.AF_INET)
+	first := x.Recv(bg, a, 0, 0, nowait)
+	x.Recv(bg, b, 0, 0, nowait) // queued: answered select, no try
+	mustSend(t, y, a, "hello")
+	a.expect(t, EventSelect, first.Select.Handle)
+	if r := x.Recv(bg, a, 0, 0, nowait); string(r.Data) != "hello" {
+		t.Fatalf("a's second recv %+v", r)
+	}
+	if got := x.Info().Counters; got.ReadWaits != 1 || got.ReadTries != 2 {
+		t.Fatalf("read_waits %d, read_tries %d; want 1 and 2", got.ReadWaits, got.ReadTries)
+	}
+
+	ln, sa := listen(t, e, a, unix.AF_INET)
+	defer ln.Close()
+	ln.Accept(bg, a, nowait)
+	ln.Accept(bg, b, nowait)
+	cl := mustOpen(t, e, a, unix.AF_INET, unix.SOCK_STREAM)
+	defer cl.Close()
+	cl.Connect(bg, a, &sa, infinity)
+	a.expect(t, EventSelect, ln.acceptorsHandle(t))
+	sv := ln.Accept(bg, a, nowait).Socket
+	if sv == nil {
+		t.Fatal("a's second accept took nothing")
+	}
+	defer sv.Close()
+	if got := ln.Info().Counters; got.AccWaits != 1 || got.AccTries != 2 {
+		t.Fatalf("acc_waits %d, acc_tries %d; want 1 and 2", got.AccWaits, got.AccTries)
+	}
+}
+
 // acceptorsHandle is the current acceptor's handle (test helper).
 func (s *Socket) acceptorsHandle(t *testing.T) uint64 {
 	s.rd.mu.Lock()

@@ -214,18 +214,29 @@ func (s *Socket) roomIn(l *lane) error {
 	return nil
 }
 
-// arm makes w wait for the next edge; it counts a *_waits. It fails, and
-// leaves w as it was, when the socket cannot be watched for edges.
+// arm makes w wait for the next edge, after an attempt found nothing: it
+// counts a *_waits. It fails, and leaves w as it was, when the socket cannot
+// be watched for edges.
 func (s *Socket) arm(w *waiter) error {
+	if err := s.armNext(w); err != nil {
+		return err
+	}
+	if id, ok := waitCounter(w.op); ok {
+		s.cnt.inc(id)
+	}
+	return nil
+}
+
+// armNext is arm for a queued requestor whose turn has come: Erlang arms
+// its select (esock_activate_next_*) without counting a wait, as it made
+// no attempt.
+func (s *Socket) armNext(w *waiter) error {
 	if err := s.watch(); err != nil {
 		return err
 	}
 	w.state = stateArmed
 	sd, _ := s.laneOf(w.op)
 	sd.selected = true
-	if id, ok := waitCounter(w.op); ok {
-		s.cnt.inc(id)
-	}
 	return nil
 }
 
@@ -260,7 +271,7 @@ func (s *Socket) advance(sd *side, l *lane, out *outbox) {
 				}
 			}
 			if !sd.ready && !sd.otherQueue {
-				if err := s.arm(w); err != nil {
+				if err := s.armNext(w); err != nil {
 					s.dismiss(sd, l, w, err, out)
 					continue
 				}
