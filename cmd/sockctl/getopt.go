@@ -46,7 +46,11 @@ The options, by level:
 func optionValueView(r *sockdv1.GetOptResponse) view {
 	v := view{obj: object{}}
 	if r.GetValue() != nil {
-		v = view{text: client.FormatOptionValue(r.GetValue()), obj: object{}.with("value", client.OptionValueJSON(r.GetValue()))}
+		text := client.FormatOptionValue(r.GetValue())
+		if text == "" {
+			text = `""` // an empty string (bindtodevice unbound) still answers a line
+		}
+		v = view{text: text, obj: object{}.with("value", client.OptionValueJSON(r.GetValue()))}
 	}
 	return outcome(v, nil, r.GetError())
 }

@@ -22,6 +22,8 @@ func TestOptionValueView(t *testing.T) {
 			"{4,8192}\n", `{"value":{"count":4,"size":8192}}` + "\n"},
 		{&sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Type{Type: sockdv1.Type_TYPE_STREAM}}},
 			"stream\n", `{"value":"stream"}` + "\n"},
+		{&sockdv1.GetOptResponse{Value: &sockdv1.OptionValue{Value: &sockdv1.OptionValue_StringValue{StringValue: ""}}},
+			`""` + "\n", `{"value":""}` + "\n"},
 		{&sockdv1.GetOptResponse{Error: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid", Invalid: "socket_option"}},
 			"", `{"error":{"reason":"invalid","kind":"invalid","invalid":"socket_option"}}` + "\n"},
 	}
