@@ -127,6 +127,11 @@ func (s *Service) admitEventLocked(sess *Session) error {
 	if limit := sess.events.base / 2; sess.events.owed() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
+	if limit := sess.events.base; sess.events.unsent() >= limit {
+		// Events a cancel took back behind one still owed keep their
+		// places until a stream passes them.
+		return quotaExceeded("events held unsent per session", limit)
+	}
 	if limit := s.limits.MaxPrincipalBytes; limit > 0 && sess.load.bytes.Load() >= int64(limit) {
 		return quotaExceeded(principalBytes, limit)
 	}

@@ -208,46 +208,81 @@ func TestAdmissionCountsWaitingCompletions(t *testing.T) {
 // A select taken back by a cancel owes the client nothing: a session no
 // stream reads can go on waiting, being told, cancelling and reading far
 // past its backlog of undelivered events (it was refused from the backlog's
-// half on), and holds no more events than its ring.
+// half on), and holds no more events than its ring. Behind an event it
+// does owe, the ones taken back keep their places until a stream passes
+// them, so that there they count towards the whole backlog.
 func TestCancelledSelectsAreNotOwed(t *testing.T) {
 	const backlog = 4
 	l := newLiveWith(t, Config{Sessions: SessionLimits{EventBacklog: backlog}})
-	heldEvents := func() uint64 {
+	lastEvent := func() uint64 {
 		l.sess.mu.Lock()
 		defer l.sess.mu.Unlock()
 		return l.sess.events.last()
 	}
-	// One select the session does owe, first: the withdrawn ones after it
-	// stay held until a stream passes them, but are not owed either.
-	owed, owedPeer := l.connected(t)
-	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: owed.ID(), Length: 1, Timeout: &sockdv1.Timeout{
-		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}}); err != nil || r.GetAsync() == nil {
-		t.Fatalf("nowait recv: %v %v", r, err)
+	heldEvents := func() int {
+		l.sess.mu.Lock()
+		defer l.sess.mu.Unlock()
+		return l.sess.events.count
 	}
-	if _, err := owedPeer.Write([]byte{'x'}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the owed select", func() bool { return heldEvents() == 1 })
-	s, peer := l.connected(t)
-	for i := range 10 * backlog {
-		r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+	nowaitRecv := func(s *engine.Socket) (*sockdv1.RecvResponse, error) {
+		return l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 1, Timeout: &sockdv1.Timeout{
 			Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}})
-		if err != nil || r.GetAsync() == nil {
-			t.Fatalf("round %d: nowait recv: %v %v", i, r, err)
+	}
+	s, peer := l.connected(t)
+	// round waits, is told, cancels and reads; it reports the nowait
+	// call's refusal.
+	round := func(i int) error {
+		t.Helper()
+		r, err := nowaitRecv(s)
+		if err != nil {
+			return err
 		}
-		before := heldEvents()
+		if r.GetAsync() == nil {
+			t.Fatalf("round %d: nowait recv answered %v", i, r)
+		}
+		before := lastEvent()
 		if _, err := peer.Write([]byte{'x'}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the select", func() bool { return heldEvents() > before })
+		eventually(t, "the select", func() bool { return lastEvent() > before })
 		if c, err := l.svc.Cancel(l.ctx, &sockdv1.CancelRequest{SocketId: s.ID(), Info: r.GetAsync()}); err != nil || c.GetError() != nil {
 			t.Fatalf("round %d: cancel: %v %v", i, c, err)
 		}
 		if d, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: s.ID(), Length: 1}); err != nil || len(d.GetData()) != 1 {
 			t.Fatalf("round %d: recv: %v %v", i, d, err)
 		}
+		return nil
 	}
-	// A stream sends the owed select alone and passes the withdrawn ones,
+	for i := range 10 * backlog {
+		if err := round(i); err != nil {
+			t.Fatalf("round %d with nothing owed: %v", i, err)
+		}
+	}
+	if held := heldEvents(); held > backlog {
+		t.Fatalf("%d events held after %d withdrawn selects, want at most the backlog %d", held, 10*backlog, backlog)
+	}
+
+	// One select the session does owe: the ones taken back after it wait
+	// for a stream to pass them, up to the backlog in all.
+	owed, owedPeer := l.connected(t)
+	if r, err := nowaitRecv(owed); err != nil || r.GetAsync() == nil {
+		t.Fatalf("nowait recv: %v %v", r, err)
+	}
+	owedSeq := lastEvent() + 1
+	if _, err := owedPeer.Write([]byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the owed select", func() bool { return lastEvent() == owedSeq })
+	for i := range backlog - 1 {
+		if err := round(i); err != nil {
+			t.Fatalf("round %d behind an owed event: %v", i, err)
+		}
+	}
+	if err := round(backlog); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("with the backlog of %d unsent (one owed): %v, want RESOURCE_EXHAUSTED", backlog, err)
+	}
+
+	// A stream sends the owed select alone and passes the ones taken back,
 	// which are then trimmed as sent events; a stream resuming after the
 	// select is told of no gap, as it missed nothing.
 	replay := func(after uint64) (got []*sockdv1.EventsResponse) {
@@ -261,17 +296,17 @@ func TestCancelledSelectsAreNotOwed(t *testing.T) {
 		}
 		return got
 	}
-	if got := replay(0); len(got) != 2 || got[0].GetSequence() != 1 || got[0].GetSelect() == nil || got[1].GetCaughtUp() == nil {
-		t.Fatalf("events after 0 = %v, want the owed select, then caught_up", got)
+	if got := replay(0); len(got) != 2 || got[0].GetSequence() != owedSeq || got[0].GetSelect() == nil || got[1].GetCaughtUp() == nil {
+		t.Fatalf("events after 0 = %v, want the owed select (%d), then caught_up", got, owedSeq)
 	}
-	l.sess.mu.Lock()
-	held := l.sess.events.count
-	l.sess.mu.Unlock()
-	if held > backlog {
-		t.Fatalf("%d events held after %d withdrawn selects, want at most the backlog %d", held, 10*backlog, backlog)
+	if held := heldEvents(); held > backlog {
+		t.Fatalf("%d events held once a stream passed them, want at most the backlog %d", held, backlog)
 	}
-	if got := replay(1); len(got) != 1 || got[0].GetCaughtUp() == nil {
-		t.Fatalf("events after 1 = %v, want caught_up alone", got)
+	if got := replay(owedSeq); len(got) != 1 || got[0].GetCaughtUp() == nil {
+		t.Fatalf("events after %d = %v, want caught_up alone", owedSeq, got)
+	}
+	if err := round(0); err != nil {
+		t.Fatalf("a round once the stream passed them: %v", err)
 	}
 }
 

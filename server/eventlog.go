@@ -13,7 +13,8 @@ import sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 // principal may hold, one DOWN per monitor (MaxMonitors), and completion
 // payloads within the bytes reserved for them (MaxCompletionBytes).
 // Admission control (Service.admitEvent) refuses new nowait calls while the
-// events owed (unsent, less those a cancel took back) are half the capacity, so a client that stops reading
+// events owed (unsent, less those a cancel took back) are half the capacity,
+// or all unsent ones the whole capacity, so a client that stops reading
 // stops adding work; the ring goes back to its capacity once the stream
 // has caught up. Only sent events are ever dropped (a resumed stream that
 // asks for them gets a GapEvent).

@@ -472,7 +472,7 @@ func (s *Session) isDead() bool {
 func (s *Session) gauges() (attached bool, unsent, held int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.attached != nil, s.events.unsent(), s.heldLocked()
+	return s.attached != nil, s.events.owed(), s.heldLocked()
 }
 
 // heldLocked is the bytes the daemon holds for the session's completion
