@@ -127,16 +127,21 @@ func (s *Socket) shut() (int, error) {
 // descriptor even when close reports an error, so it is never retried.
 func (s *Socket) release(fd int, kernelLinger func()) error {
 	if linger, ok := lingerTime(fd); ok {
-		switch {
-		case !s.closeLingers():
+		if !s.closeLingers() {
 			s.e.lingerTCP(fd, linger)
-		case s.e.lingerTurn():
+		} else if left, ok := s.e.lingerTurn(linger); ok {
 			defer s.e.lingerDone()
+			if left < linger {
+				setLinger(fd, left) // the close returns within the linger it was given
+			}
 			if kernelLinger != nil {
 				kernelLinger()
 			}
-		default:
-			noLinger(fd) // the engine stops: close as an exiting process does
+		} else {
+			// No turn within the linger time (others' closes hold every
+			// place), or the engine stops: close as an exiting process
+			// does, the kernel sending what is queued on its own.
+			noLinger(fd)
 		}
 	}
 	// While fd is open the socket file's inode is the socket's: removed

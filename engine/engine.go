@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -322,20 +323,31 @@ func (e *Engine) reserveFor(owner Caller) (release func(), err error) {
 }
 
 // lingerTurn waits for a place among the closes that may wait for
-// SO_LINGER; false once the engine stops, when the caller closes without
-// lingering, as the kernel does for a process that exits.
-func (e *Engine) lingerTurn() bool {
+// SO_LINGER, for at most linger, and answers the linger time left; false
+// when none came in time (whoever holds the places, another's close then
+// lingers no longer than it asked) or the engine stops: the caller closes
+// without lingering, as the kernel does for a process that exits.
+func (e *Engine) lingerTurn(linger time.Duration) (time.Duration, bool) {
 	select {
 	case <-e.hurry:
-		return false
+		return 0, false
 	default:
 	}
 	select {
 	case e.lingerTurns <- struct{}{}:
-		return true
-	case <-e.hurry:
-		return false
+		return linger, true
+	default:
 	}
+	start := time.Now()
+	timer := time.NewTimer(linger)
+	defer timer.Stop()
+	select {
+	case e.lingerTurns <- struct{}{}:
+		return linger - time.Since(start), true
+	case <-e.hurry:
+	case <-timer.C:
+	}
+	return 0, false
 }
 
 func (e *Engine) lingerDone() { <-e.lingerTurns }

@@ -93,6 +93,13 @@ func noLinger(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{})
 }
 
+// setLinger makes fd's close(2) linger for d, in whole seconds (at least
+// one).
+func setLinger(fd int, d time.Duration) {
+	secs := max((d+time.Second-1)/time.Second, 1)
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: int32(secs)})
+}
+
 // tcpState is fd's TCP state; false when fd is no TCP socket.
 func tcpState(fd int) (uint8, bool) {
 	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)

@@ -703,6 +703,53 @@ func TestCloseLingers(t *testing.T) {
 	}
 }
 
+// A close whose close(2) lingers in the kernel (MPTCP, SCTP) waits for a
+// place among those for no longer than its own linger: with every place
+// held (one principal's hour-long lingers held all 64), another's close
+// still returns within the linger it asked for, closing as an exiting
+// process does, and takes a place that frees meanwhile.
+func TestLingerTurnWaitsNoLongerThanTheLinger(t *testing.T) {
+	e := newEngine(t, Config{MaxLingeringCloses: 1})
+	c := newRecorder("c")
+	mptcp := func() *Socket {
+		s, err := e.Open(c, unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP, OpenOptions{})
+		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EINVAL) {
+			t.Skipf("no MPTCP here: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Control(func(fd int) error {
+			return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	e.lingerTurns <- struct{}{} // every place held
+	s := mptcp()
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("close with 1 s of linger and no place free took %v, want about 1 s", took)
+	}
+
+	s = mptcp()
+	time.AfterFunc(200*time.Millisecond, e.lingerDone) // the place frees
+	start = time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Fatalf("close once a place freed after 200 ms took %v", took)
+	}
+	if len(e.lingerTurns) != 0 {
+		t.Fatalf("%d places held after the closes", len(e.lingerTurns))
+	}
+}
+
 // An owner's death and a handover by it are decided under one lock: either
 // the handover fails (the owner is gone) and the socket closes, or it
 // succeeds and the old owner's death leaves the socket to the new one.
