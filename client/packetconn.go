@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,10 +26,10 @@ type PacketConn struct {
 
 	mu                          sync.Mutex
 	readDeadline, writeDeadline movingDeadline
-	// reading is the RecvFrom in flight, if any: the next ReadFrom takes
-	// its answer.
-	reading *readCall
-	closed  chan struct{}
+	// reads are the RecvFroms in flight or answered whose answers no
+	// ReadFrom has taken yet.
+	reads  []*readCall
+	closed chan struct{}
 	// closing ends the calls in flight when the conn closes.
 	closing       context.Context
 	cancelClosing context.CancelFunc
@@ -62,17 +63,54 @@ func (d *movingDeadline) set(t time.Time) {
 
 func (d *movingDeadline) passed() bool { return !d.at.IsZero() && !time.Now().Before(d.at) }
 
-// readCall is a RecvFrom in flight for ReadFrom. A deadline moved earlier
-// does not cancel it, since the daemon may have taken the datagram off the
-// socket by then and a cancelled call's answer is lost: the ReadFrom
-// waiting on it returns at the new deadline, and the next ReadFrom takes
-// the call's answer.
-type readCall struct {
+// call is a RecvFrom or SendTo in flight for a PacketConn, on a goroutine
+// of its own, so that a ReadFrom or WriteTo can stop waiting for it (its
+// deadline came, or moved earlier) without cancelling it: a datagram the
+// daemon has read is then not lost, and one it is sending not sent twice.
+type call[R any] struct {
 	done     chan struct{}
 	deadline time.Time // the deadline its timeout came from; zero for none
 	start    time.Time
-	resp     *sockdv1.RecvFromResponse
-	err      error
+	cancel   context.CancelFunc
+	resp     R
+	err      error // resp and err are set when done is closed
+}
+
+func startCall[R any](parent context.Context, deadline time.Time, f func(context.Context) (R, error)) *call[R] {
+	ctx, cancel := context.WithCancel(parent)
+	c := &call[R]{done: make(chan struct{}), deadline: deadline, start: time.Now(), cancel: cancel}
+	go func() {
+		defer close(c.done)
+		defer cancel()
+		c.resp, c.err = f(ctx)
+	}()
+	return c
+}
+
+// await waits for c to answer, or for deadline to come (when it is earlier
+// than the one c's timeout came from) or move earlier (moved is
+// cancelled): true when c answered.
+func (c *call[R]) await(deadline time.Time, moved context.Context) bool {
+	var expired <-chan time.Time
+	if !deadline.IsZero() && (c.deadline.IsZero() || deadline.Before(c.deadline)) {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case <-c.done:
+		return true
+	case <-moved.Done():
+	case <-expired:
+	}
+	return false
+}
+
+// readCall is a RecvFrom for ReadFrom. One a ReadFrom stopped waiting for
+// is left for the next ReadFrom, which takes its datagram.
+type readCall struct {
+	*call[*sockdv1.RecvFromResponse]
+	waiting bool // a ReadFrom waits for it; under PacketConn.mu
 }
 
 // ListenPacket opens a datagram socket in the daemon bound to address:
@@ -154,75 +192,67 @@ func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		p.mu.Lock()
 		deadline, moved := p.readDeadline.at, p.readDeadline.moved // a move after this cancels moved
 		t, err := p.timeout(deadline, "read")
-		call := p.reading
-		if err == nil && call == nil {
-			call = p.startRead(len(b), t, deadline)
-			p.reading = call
+		var c *readCall
+		if err == nil {
+			c = p.readCallFor(len(b), t, deadline)
+			c.waiting = true
 		}
 		p.mu.Unlock()
 		if err != nil {
 			return 0, nil, err
 		}
-		if !p.awaitRead(call, deadline, moved) {
-			continue // the deadline came or moved earlier, or the conn closed: the next round says which
-		}
+		answered := c.await(deadline, moved)
 		p.mu.Lock()
-		mine := p.reading == call
-		if mine {
-			p.reading = nil
+		c.waiting = false
+		if answered {
+			p.reads = slices.DeleteFunc(p.reads, func(r *readCall) bool { return r == c })
 		}
 		p.mu.Unlock()
-		err = call.err
-		switch {
-		case !mine:
-			continue // another ReadFrom took its answer
+		if !answered {
+			continue // the deadline came or moved earlier, or the conn closed: the next round says which
+		}
+		switch err := c.err; {
 		case err != nil && p.isClosed():
 			return 0, nil, p.opError("read", nil, net.ErrClosed)
-		case outOfReach(err) && p.waitOut(outage, moved, deadline, call.start):
+		case outOfReach(err) && p.waitOut(outage, moved, deadline, c.start):
 			continue // the daemon is back, or the deadline has come: the next round says which
 		case errors.Is(err, ErrTimeout) && !p.readDeadlinePassed():
 			continue // moved later or cleared while it waited
 		case err != nil:
 			return 0, nil, p.opError("read", nil, err)
 		}
-		n := copy(b, call.resp.GetData())
-		return n, NetAddr(p.network, call.resp.GetSource()), nil
+		n := copy(b, c.resp.GetData())
+		return n, NetAddr(p.network, c.resp.GetSource()), nil
 	}
 }
 
-// awaitRead waits for call to answer, or for the read deadline to come or
-// move: true when call answered.
-func (p *PacketConn) awaitRead(call *readCall, deadline time.Time, moved context.Context) bool {
-	var expired <-chan time.Time
-	if !deadline.IsZero() && (call.deadline.IsZero() || deadline.Before(call.deadline)) {
-		// A call begun under a later deadline, or none: the deadline is kept here.
-		timer := time.NewTimer(time.Until(deadline))
-		defer timer.Stop()
-		expired = timer.C
+// readCallFor is the read a ReadFrom into size bytes waits for: one that
+// another ReadFrom stopped waiting for (one that has answered first), else
+// a new one. p.mu must be held.
+func (p *PacketConn) readCallFor(size int, t Timeout, deadline time.Time) *readCall {
+	var left *readCall
+	for _, c := range p.reads {
+		switch {
+		case c.waiting:
+		case isClosed(c.done):
+			return c
+		case left == nil:
+			left = c
+		}
 	}
-	select {
-	case <-call.done:
-		return true
-	case <-moved.Done():
-	case <-expired:
+	if left != nil {
+		return left
 	}
-	return false
-}
-
-// startRead starts a RecvFrom of up to size bytes with timeout t, which
-// deadline gave. Only Close cancels it.
-func (p *PacketConn) startRead(size int, t Timeout, deadline time.Time) *readCall {
 	if p.network == "unixgram" {
 		size = min(size, maxRead)
 	} else {
 		size = min(size, maxDatagram)
 	}
-	call := &readCall{done: make(chan struct{}), deadline: deadline, start: time.Now()}
-	go func() {
-		defer close(call.done)
-		call.resp, call.err = p.sess.RecvFrom(p.closing, p.id, int64(size), t)
-	}()
-	return call
+	c := &readCall{call: startCall(p.closing, deadline, func(ctx context.Context) (*sockdv1.RecvFromResponse, error) {
+		return p.sess.RecvFrom(ctx, p.id, int64(size), t)
+	})}
+	p.reads = append(p.reads, c)
+	return c
 }
 
 // waitOut is outage.waitOut for a read begun at start, ended also by the
@@ -246,10 +276,11 @@ func (p *PacketConn) readDeadlinePassed() bool {
 	return p.readDeadline.passed()
 }
 
-// WriteTo implements net.PacketConn. A deadline moved earlier while it waits
-// takes effect at once: the call is cancelled, and in the instant the
-// daemon sends the datagram as it is cancelled, WriteTo reports a timeout
-// for a datagram that went.
+// WriteTo implements net.PacketConn. A deadline moved while it waits takes
+// effect at once. When the deadline comes, the call is cancelled, and its
+// answer says whether the datagram went, but for the instant the daemon
+// sends it as the cancel arrives: WriteTo then reports a timeout for a
+// datagram that went.
 func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if addr == nil {
 		return 0, p.opError("write", nil, errMissingAddress)
@@ -260,22 +291,38 @@ func (p *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	for {
 		p.mu.Lock()
-		moved := p.writeDeadline.moved
-		t, err := p.timeout(p.writeDeadline.at, "write")
+		deadline, moved := p.writeDeadline.at, p.writeDeadline.moved
+		t, err := p.timeout(deadline, "write")
 		p.mu.Unlock()
 		if err != nil {
 			return 0, err
 		}
-		resp, err := p.sess.SendTo(moved, p.id, b, dest, t)
-		switch {
-		case err != nil && moved.Err() != nil:
-			continue // the deadline moved earlier, or the conn closed: the next round says which
+		c := startCall(p.closing, deadline, func(ctx context.Context) (*sockdv1.SendToResponse, error) {
+			return p.sess.SendTo(ctx, p.id, b, dest, t)
+		})
+		cut := false
+		for !cut && !c.await(deadline, moved) {
+			p.mu.Lock()
+			deadline, moved = p.writeDeadline.at, p.writeDeadline.moved
+			cut = p.writeDeadline.passed() || p.isClosed()
+			p.mu.Unlock()
+			if cut {
+				c.cancel()
+				<-c.done
+			}
+		}
+		n := int(c.resp.GetBytesSent())
+		switch err := c.err; {
+		case err != nil && p.isClosed():
+			return n, p.opError("write", addr, net.ErrClosed)
+		case err != nil && cut:
+			return n, p.opError("write", addr, os.ErrDeadlineExceeded)
 		case errors.Is(err, ErrTimeout) && !p.writeDeadlinePassed():
 			continue // moved later or cleared while it waited; a datagram that timed out was not sent
 		case err != nil:
-			return int(resp.GetBytesSent()), p.opError("write", addr, err)
+			return n, p.opError("write", addr, err)
 		}
-		return int(resp.GetBytesSent()), nil
+		return n, nil
 	}
 }
 

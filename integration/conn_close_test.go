@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -363,6 +364,90 @@ func TestPacketConnDeadlineMovesAWaitingWrite(t *testing.T) {
 	err = await(t, "the write under a deadline moved later", blocked)
 	if took := time.Since(start); !errors.Is(err, os.ErrDeadlineExceeded) || took < 900*time.Millisecond {
 		t.Fatalf("write under a deadline moved from 200 ms to 1 s: %v after %v", err, took)
+	}
+}
+
+// TestPacketConnWriteDeadlineMovesSendOnce: write deadlines moved earlier
+// again and again while WriteTo waits, none passing, send each datagram
+// once (a cancelled call sent again sent 869 of 2,000 twice).
+func TestPacketConnWriteDeadlineMovesSendOnce(t *testing.T) {
+	t.Parallel()
+	p := listenPacket(t, "udp4", "127.0.0.1:0")
+	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	stop := make(chan struct{})
+	mover := goCall(func() struct{} {
+		for {
+			select {
+			case <-stop:
+				return struct{}{}
+			case <-time.After(time.Millisecond):
+			}
+			now := time.Now()
+			p.SetWriteDeadline(now.Add(2 * time.Hour))
+			p.SetWriteDeadline(now.Add(time.Hour))
+		}
+	})
+	received := goCall(func() map[string]int { // read as they come: a full receive queue drops
+		seen := make(map[string]int)
+		buf := make([]byte, 16)
+		for {
+			rx.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			k, _, err := rx.ReadFrom(buf)
+			if err != nil {
+				return seen
+			}
+			seen[string(buf[:k])]++
+		}
+	})
+	const n = 300
+	for i := range n {
+		if _, err := p.WriteTo([]byte(strconv.Itoa(i)), rx.LocalAddr()); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	close(stop)
+	<-mover
+	seen := await(t, "the receiver", received)
+	for i := range n {
+		if c := seen[strconv.Itoa(i)]; c != 1 {
+			t.Errorf("datagram %d received %d times, want once", i, c)
+		}
+	}
+}
+
+// TestPacketConnConcurrentReadsOwnBuffers: concurrent ReadFroms each read
+// into their own buffer's size (one once took another's smaller call).
+func TestPacketConnConcurrentReadsOwnBuffers(t *testing.T) {
+	t.Parallel()
+	p := listenPacket(t, "udp4", "127.0.0.1:0")
+	peer, err := net.Dial("udp4", p.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	read := func(size int) <-chan int {
+		return goCall(func() int {
+			n, _, err := p.ReadFrom(make([]byte, size))
+			if err != nil {
+				t.Errorf("ReadFrom into %d bytes: %v", size, err)
+			}
+			return n
+		})
+	}
+	for range 5 {
+		small := read(1)
+		time.Sleep(20 * time.Millisecond)
+		big := read(100)
+		time.Sleep(20 * time.Millisecond)
+		peer.Write([]byte("hello"))
+		peer.Write([]byte("world"))
+		if s, b := await(t, "the small read", small), await(t, "the big read", big); s != 1 || b != 5 {
+			t.Fatalf("reads into 1 and 100 bytes of two 5-byte datagrams: %d and %d bytes", s, b)
+		}
 	}
 }
 
