@@ -154,6 +154,12 @@ func adminOnly(what string) error {
 		what+" is the daemon's: only an admin may set it", nil)
 }
 
+// adminRevoked ends a call that acted on another principal's session or
+// socket by an admin right that a policy reload took away.
+func adminRevoked() error {
+	return statusError(codes.PermissionDenied, reasons.AdminRequired, errAdminRevoked.Error(), nil)
+}
+
 // crossPrincipal refuses a Relay between two principals' sockets.
 func crossPrincipal(a, b string) error {
 	return statusError(codes.PermissionDenied, reasons.CrossPrincipal,

@@ -145,9 +145,9 @@ func (p *pipe) run(ctx context.Context) error {
 	go func() { down <- p.downlink(ctx) }()
 	upDone, downDone := false, false
 	// Once the downlink has sent eof, nothing but the client's next message
-	// would end the uplink's wait: the socket's close and the session's end
-	// are watched here then, and answered as the downlink answers them.
-	var sockClosed, sessEnded <-chan struct{}
+	// would end the uplink's wait: the socket's close, the session's end and
+	// ctx's are watched here then, and answered as the downlink answers them.
+	var sockClosed, sessEnded, ended <-chan struct{}
 	for !upDone || !downDone {
 		select {
 		case err := <-up:
@@ -173,7 +173,7 @@ func (p *pipe) run(ctx context.Context) error {
 		case err := <-down:
 			downDone = true
 			if err == nil {
-				sockClosed, sessEnded = p.sock.Done(), p.caller.gone
+				sockClosed, sessEnded, ended = p.sock.Done(), p.caller.gone, ctx.Done()
 				continue
 			}
 			// The uplink's stream.Recv ends when the handler returns.
@@ -189,6 +189,10 @@ func (p *pipe) run(ctx context.Context) error {
 			return p.stream.Send(&sockdv1.PipeResponse{Error: socketError(engine.ErrClosed)})
 		case <-sessEnded:
 			return p.stream.Send(&sockdv1.PipeResponse{Error: socketError(engine.ErrCancelled)})
+		case <-ended:
+			// The client went away, or a policy reload took the right the
+			// pipe was opened by.
+			return context.Cause(ctx)
 		}
 	}
 	return nil

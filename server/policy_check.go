@@ -64,13 +64,15 @@ func (d *denials) count(action string) uint64 { return d.counts[action].Load() }
 // policy returns the policy in force.
 func (s *Service) policy() *Policy { return s.pol.Load() }
 
-// SetPolicy puts p in force for the calls that start from now on; nil puts
+// SetPolicy puts p in force for the calls that start from now on, and ends
+// those in progress that act by an admin right p no longer gives; nil puts
 // the default back.
 func (s *Service) SetPolicy(p *Policy) {
 	if p == nil {
 		p = s.defaultPolicy
 	}
 	s.pol.Store(p)
+	s.revokeAdmins()
 }
 
 // policyCheck decides the calls of one request: the policy in force when

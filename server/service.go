@@ -113,7 +113,9 @@ type Service struct {
 	options  *options.Host
 	sockets  *SocketCounter
 	pol      atomic.Pointer[Policy]
-	binds    *bindLocks
+	// admins are the calls in progress of the policy's admins.
+	admins adminCalls
+	binds  *bindLocks
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
@@ -220,7 +222,10 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
 		}
-		return handler(ctx, req)
+		ctx, done := s.watchAdmin(ctx)
+		defer done()
+		resp, err := handler(ctx, req)
+		return resp, revokedError(ctx, err)
 	}
 }
 
@@ -245,9 +250,22 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 		if s.draining.Load() {
 			return draining()
 		}
-		return handler(srv, checkedStream{ss})
+		ctx, done := s.watchAdmin(ss.Context())
+		defer done()
+		if ctx != ss.Context() {
+			ss = contextStream{ServerStream: ss, ctx: ctx}
+		}
+		return revokedError(ctx, handler(srv, checkedStream{ss}))
 	}
 }
+
+// contextStream is a stream whose handler runs in ctx.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s contextStream) Context() context.Context { return s.ctx }
 
 // ofSocketService reports whether a method is the socket service's, not
 // health's or reflection's.
@@ -301,6 +319,9 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if !ok {
 		return nil, sessionNotFound(id)
 	}
+	if sess.principal != p {
+		s.usedAdminRight(ctx)
+	}
 	sess.noteCall()
 	return sess, nil
 }
@@ -318,6 +339,9 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 	sock, ok := s.engine.Lookup(id)
 	if !ok || !s.mayUse(sess.principal, sock) {
 		return nil, nil, socketNotFound(id)
+	}
+	if ownerPrincipal(sock) != sess.principal {
+		s.usedAdminRight(ctx)
 	}
 	return sess, sock, nil
 }

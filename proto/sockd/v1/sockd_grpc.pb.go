@@ -80,7 +80,9 @@ const (
 // session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
 // take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED for
 // what the policy does not allow (POLICY_DENIED), a daemon-wide setting of a
-// non-admin (ADMIN_REQUIRED), a Relay across principals (CROSS_PRINCIPAL)
+// non-admin (ADMIN_REQUIRED; also the end of a call in progress, a stream among
+// them, that acted on another principal's session or socket by an admin right a
+// policy reload took away), a Relay across principals (CROSS_PRINCIPAL)
 // and a control message no one may send (CONTROL_FORBIDDEN),
 // UNAUTHENTICATED for a connection without the daemon's credentials,
 // RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED
@@ -601,7 +603,9 @@ func (c *socketServiceClient) Relay(ctx context.Context, in *RelayRequest, opts 
 // session, FAILED_PRECONDITION for a Pipe or Relay on a socket that cannot
 // take one (NOT_CONNECTED_STREAM, SOCKET_STREAMED), PERMISSION_DENIED for
 // what the policy does not allow (POLICY_DENIED), a daemon-wide setting of a
-// non-admin (ADMIN_REQUIRED), a Relay across principals (CROSS_PRINCIPAL)
+// non-admin (ADMIN_REQUIRED; also the end of a call in progress, a stream among
+// them, that acted on another principal's session or socket by an admin right a
+// policy reload took away), a Relay across principals (CROSS_PRINCIPAL)
 // and a control message no one may send (CONTROL_FORBIDDEN),
 // UNAUTHENTICATED for a connection without the daemon's credentials,
 // RESOURCE_EXHAUSTED for a quota or a request too large or complex, ABORTED

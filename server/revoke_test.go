@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/internal/reasons"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+// A reload that takes a policy's admin right away ends the calls in progress
+// that act by it, on another principal's session or socket: an Events
+// stream, a blocking recv. The demoted principal's calls on its own sockets
+// go on, and so do an admin's on a reload that keeps the right.
+func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
+	l := newLive(t, Limits{})
+	const (
+		ops   = "version: 1\nrules:\n- principals: [\"uid:2000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
+		noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
+	)
+	l.svc.SetPolicy(mustParse(t, ops))
+	admin := Principal{Kind: "uid", UID: 2000}
+	own, _, err := l.svc.sessions.create(admin, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.svc.sessions.end(own) })
+	ownCtx := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, own.id))
+	theirs := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, l.sess.id))
+
+	unary := l.svc.unaryInterceptor()
+	recv := func(ctx context.Context, id string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := unary(ctx, &sockdv1.RecvRequest{SocketId: id, Length: 1}, &grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Recv"},
+				func(ctx context.Context, req any) (any, error) { return l.svc.Recv(ctx, req.(*sockdv1.RecvRequest)) })
+			done <- err
+		}()
+		return done
+	}
+	events := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		discard := func(int32, *sockdv1.EventsResponse) error { return nil }
+		go func() {
+			done <- l.svc.streamInterceptor()(l.svc, &scriptedStream{ctx: ctx, send: discard}, &grpc.StreamServerInfo{FullMethod: "/sockd.v1.SocketService/Events"},
+				func(srv any, ss grpc.ServerStream) error {
+					// The handler's stream, in the context the interceptor gives it.
+					return l.svc.Events(&sockdv1.EventsRequest{SessionId: l.sess.id}, &scriptedStream{ctx: ss.Context(), send: discard})
+				})
+		}()
+		return done
+	}
+
+	victim, _ := l.connected(t)
+	ownSock, ownPeer := l.connected(t)
+	if err := ownSock.SetOwner(l.sess, own); err != nil || !own.adopt(ownSock) { // the admin's own socket
+		t.Fatalf("handing a socket to the admin's session: %v", err)
+	}
+	l.sess.disown(ownSock)
+	theirRecv := recv(theirs, victim.ID())
+	ownRecv := recv(ownCtx, ownSock.ID())
+	theirEvents := events(theirs)
+	eventually(t, "both recvs waiting", func() bool { return victim.Info().NumReaders == 1 && ownSock.Info().NumReaders == 1 })
+	eventually(t, "the stream attached", func() bool { attached, _, _ := l.sess.gauges(); return attached })
+
+	l.svc.SetPolicy(mustParse(t, ops)) // a reload that keeps the right ends nothing
+	select {
+	case err := <-theirRecv:
+		t.Fatalf("a reload that keeps the right ended a recv: %v", err)
+	case err := <-theirEvents:
+		t.Fatalf("a reload that keeps the right ended a stream: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	l.svc.SetPolicy(mustParse(t, noOps))
+	for what, done := range map[string]<-chan error{"recv on another's socket": theirRecv, "events of another's session": theirEvents} {
+		select {
+		case err := <-done:
+			if status.Code(err) != codes.PermissionDenied || reasonOf(err) != reasons.AdminRequired {
+				t.Errorf("%s after the right was taken away: %v, want PERMISSION_DENIED %s", what, err, reasons.AdminRequired)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s goes on after the right was taken away", what)
+		}
+	}
+	select {
+	case err := <-ownRecv:
+		t.Fatalf("the demoted principal's recv on its own socket ended: %v", err)
+	default:
+	}
+	ownPeer.Write([]byte("x"))
+	if err := <-ownRecv; err != nil {
+		t.Fatalf("the recv on its own socket: %v", err)
+	}
+}
