@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -119,11 +120,20 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return conn, nil
 		}
 		l.sess.closeSocket(resp.GetSocketId())
-		if se := (*SocketError)(nil); errors.As(err, &se) && !l.closed.Load() {
+		if failedConnection(err) && !l.closed.Load() {
 			continue // that connection failed; the next one
 		}
 		return nil, l.acceptError(err)
 	}
+}
+
+// failedConnection reports whether NewConn's err says the accepted
+// connection failed before it could be used: a socket error (PeerName's
+// enotconn), or a Pipe refused because the socket is no longer connected
+// (its peer reset it in between).
+func failedConnection(err error) bool {
+	var se *SocketError
+	return errors.As(err, &se) || ErrorReason(err) == reasons.NotConnectedStream
 }
 
 // outage paces one Accept's calls while the daemon is out of reach: often

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -178,5 +179,30 @@ func TestCloseWaitsOutAnOutageLongerThanACall(t *testing.T) {
 	waitDrained(t, l)
 	if !d.closed.Load() {
 		t.Errorf("the close gave up after %d calls, before the daemon took it", d.closes.Load())
+	}
+}
+
+// A connection that failed before NewConn could use it is skipped by
+// Accept: a socket error (PeerName's enotconn), or a Pipe refused because
+// the peer's reset came between PeerName and the Pipe; other refusals are
+// not the connection's.
+func TestFailedConnection(t *testing.T) {
+	refused := func(code codes.Code, reason string) error {
+		st, _ := status.New(code, "refused").WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "sockd"})
+		return st.Err()
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enotconn"}}, true},
+		{refused(codes.FailedPrecondition, reasons.NotConnectedStream), true},
+		{refused(codes.FailedPrecondition, reasons.SocketStreamed), false},
+		{refused(codes.NotFound, reasons.SocketNotFound), false},
+		{status.Error(codes.Unavailable, "gone"), false},
+	} {
+		if got := failedConnection(c.err); got != c.want {
+			t.Errorf("failedConnection(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -579,6 +579,50 @@ func TestListenerSkipsFailedConnections(t *testing.T) {
 	}
 }
 
+// TestServeOutlivesResetsWhileAccepting: connections reset at any point
+// of Accept (before the accept, between its PeerName and its Pipe: then
+// refused NOT_CONNECTED_STREAM, once http.Serve's end after 15 to 28 of
+// them) are skipped, and the server goes on serving.
+func TestServeOutlivesResetsWhileAccepting(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	l, err := s.ListenTCP(ctx, "tcp", "127.0.0.1:0", 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := goCall(func() error {
+		return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	})
+	defer func() {
+		l.Close()
+		<-served
+	}()
+	for i := range 200 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%40) * 25 * time.Microsecond)
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+		select {
+		case err := <-served:
+			t.Fatalf("http.Serve ended after %d resets: %v", i+1, err)
+		default:
+		}
+	}
+	resp, err := http.Get("http://" + l.Addr().String())
+	if err != nil {
+		t.Fatalf("GET after the resets: %v", err)
+	}
+	defer resp.Body.Close()
+	if body, _ := io.ReadAll(resp.Body); string(body) != "ok" {
+		t.Fatalf("GET after the resets: %q", body)
+	}
+}
+
 // TestListenerQuotaIsTemporary: an Accept refused by the daemon's socket cap
 // is a temporary net.Error, on which http.Serve backs off and retries
 // instead of returning.
