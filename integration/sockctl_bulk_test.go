@@ -151,6 +151,53 @@ func TestSockctlNcInterrupted(t *testing.T) {
 	}
 }
 
+// TestSockctlNcOutputGone: when the reader of nc's standard output goes
+// away (nc | head), nc ends and its socket closes, so that the peer hears
+// of it, as with netcat (SIGPIPE once killed nc and left the socket open in
+// the daemon for the session's grace, its peer stuck writing).
+func TestSockctlNcOutputGone(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := tcpListener(t)
+	writing := goCall(func() error {
+		conn, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		chunk := make([]byte, 64<<10)
+		for {
+			conn.SetWriteDeadline(time.Now().Add(callTimeout))
+			if _, err := conn.Write(chunk); err != nil {
+				return err
+			}
+		}
+	})
+	out, gone, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	cmd := exec.Command(sockctlBin, "--addr", c.addr, "--session", c.session, "nc", host, port)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	cmd.Stdout = gone
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	buf := make([]byte, 100)
+	if _, err := io.ReadFull(out, buf); err != nil { // as head -c 100
+		t.Fatal(err)
+	}
+	out.Close()
+	if err := await(t, "nc ends", goCall(cmd.Wait)); err != nil {
+		t.Errorf("nc after its output went away: %v, want exit status 0", err)
+	}
+	if err := await(t, "the peer's writes end", writing); errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
+		t.Fatalf("the peer's writes: %v, want the connection reset", err)
+	}
+}
+
 // TestSockctlNcListen: nc -l accepts one connection and pipes it.
 func TestSockctlNcListen(t *testing.T) {
 	t.Parallel()

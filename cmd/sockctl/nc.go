@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +29,8 @@ input the socket's write side is shut down; nc exits when the peer has shut
 down its side too, and closes the socket. Input from a file or a pipe is
 sent to its end even after the peer has shut down its side (a pipe that
 stays open holds nc until it ends); input from a terminal is not waited for.
+When the reader of standard output goes away (nc | head), nc ends with
+status 0 and closes the socket, resetting it if data was left unread.
 
 The address is HOST PORT, or one argument in bind's ADDR forms (including
 local:/path). With -l, the address actually listened on is printed to
@@ -44,6 +48,10 @@ alone, so -o json does not apply: errors go to standard error as text.`,
 			if !listen && inetPort(addr) == 0 && addr.GetLocal() == nil {
 				return usage(fmt.Errorf("%s: nc connects to a port: give HOST PORT or IP:PORT", strings.Join(args, " ")))
 			}
+			// A reader of standard output that goes away (nc | head) makes
+			// the write fail with EPIPE rather than kill nc, which would
+			// leave its socket open in the daemon for the session's grace.
+			signal.Ignore(syscall.SIGPIPE)
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				conn, err := ncConnect(ctx, s, addr, listen, cmd.ErrOrStderr())
 				if err != nil {
@@ -114,6 +122,20 @@ func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, l
 	}
 }
 
+// outWriter is nc's standard output, noting when its reader has gone.
+type outWriter struct {
+	w    io.Writer
+	gone bool
+}
+
+func (o *outWriter) Write(b []byte) (int, error) {
+	n, err := o.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		o.gone = true
+	}
+	return n, err
+}
+
 // shuttle copies in to conn and conn to out. The end of in shuts conn's
 // write side down; shuttle returns once conn reached end of data and in was
 // copied, or either direction failed, or ctx ended (a signal: what is not
@@ -132,11 +154,17 @@ func shuttle(ctx context.Context, conn *client.Conn, in io.Reader, out io.Writer
 		}
 		sent <- err
 	}()
-	_, err := io.Copy(out, conn)
-	if ctx.Err() != nil {
+	w := &outWriter{w: out}
+	_, err := io.Copy(w, conn)
+	switch {
+	case ctx.Err() != nil:
 		return ctx.Err()
-	}
-	if err != nil {
+	case w.gone:
+		// Whoever read standard output is gone: nc ends quietly, as a
+		// netcat that SIGPIPE ends, and its caller closes the socket
+		// (reset, with what it has not read).
+		return nil
+	case err != nil:
 		return err
 	}
 	// The peer is done. Input that ends by itself (a file, a pipe) is still
