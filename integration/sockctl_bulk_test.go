@@ -247,6 +247,39 @@ func TestSockctlForward(t *testing.T) {
 	}
 }
 
+// TestSockctlForwardPassesAReset: a REMOTE that resets its connection ends
+// the relay with econnreset, which forward's line says, and the client's
+// connection is reset too: a stream cut off does not look complete.
+func TestSockctlForwardPassesAReset(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	remote := tcpListener(t)
+	go func() {
+		conn, err := remote.Accept()
+		if err != nil {
+			return
+		}
+		conn.Write(make([]byte, 100000))
+		time.Sleep(300 * time.Millisecond)
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+	}()
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String(), "--count", "1")
+	conn, err := net.Dial("tcp4", p.listening(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(callTimeout))
+	n, err := io.Copy(io.Discard, conn)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client read %d bytes, then %v; want the connection reset", n, err)
+	}
+	if out := p.wait(t); out != "relayed in=0 out=100000 error=econnreset\n" {
+		t.Fatalf("forward printed %q", out)
+	}
+}
+
 // TestSockctlRelay: relay joins two of the session's connected sockets
 // until both directions end, and says what it moved each way; both
 // sockets stay open.

@@ -29,7 +29,9 @@ bytes move inside the daemon with splice(2) and never through sockctl.
 The address listened on is printed to standard error. One line is printed
 per finished connection: "relayed in=N out=M" (in: LOCAL's client to
 REMOTE), with in_dropped/out_dropped when bytes read from one side could not
-be written to the other, or "error: REASON" (econnrefused) for a connection
+be written to the other and error=REASON when a socket error (a reset) ended
+the relay, the other side then reset as it closes; or "error: REASON"
+(econnrefused) for a connection
 that could not be relayed, after which forward goes on. It runs until
 interrupted (a connection still being relayed then prints "error:
 interrupted" for its line), or until --count connections finished.
@@ -211,7 +213,26 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		f.print(failedView(err))
 		return
 	}
-	f.print(relayedView(resp, "in", "out"))
+	if resp.GetError() != nil {
+		// One side failed (a reset): the other is reset too as it closes,
+		// so that its peer sees the stream cut off, not a clean end.
+		reset := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true}}}
+		key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
+		f.sess.SetOpt(cleanup, in, key, reset)
+		f.sess.SetOpt(cleanup, out, key, reset)
+	}
+	f.print(forwardedView(resp))
+}
+
+// forwardedView is a finished relay's line: relay's, with the socket error
+// that ended it, if any, at its end ("relayed in=0 out=100000
+// error=econnreset").
+func forwardedView(r *sockdv1.RelayResponse) view {
+	v := relayedView(r, "in", "out")
+	if se := r.GetError(); se != nil {
+		v.text = line(word(v.text), kv("error", errorText(se)))
+	}
+	return v
 }
 
 // untilPlaced runs step until the principal's socket quota no longer
