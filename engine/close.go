@@ -132,7 +132,7 @@ func (s *Socket) release(fd int, kernelLinger func()) error {
 		} else if left, ok := s.e.lingerTurn(linger); ok {
 			defer s.e.lingerDone()
 			if left < linger {
-				setLinger(fd, left) // the close returns within the linger it was given
+				lingerAtMost(fd, left) // the close returns within the linger it was given
 			}
 			if kernelLinger != nil {
 				kernelLinger()

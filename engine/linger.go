@@ -93,11 +93,14 @@ func noLinger(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{})
 }
 
-// setLinger makes fd's close(2) linger for d, in whole seconds (at least
-// one).
-func setLinger(fd int, d time.Duration) {
-	secs := max((d+time.Second-1)/time.Second, 1)
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: int32(secs)})
+// lingerAtMost makes fd's close(2) linger for no longer than d: the whole
+// seconds of it, or not at all under a second (SO_LINGER counts seconds).
+func lingerAtMost(fd int, d time.Duration) {
+	if secs := d / time.Second; secs >= 1 {
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: int32(secs)})
+		return
+	}
+	noLinger(fd)
 }
 
 // tcpState is fd's TCP state; false when fd is no TCP socket.

@@ -750,6 +750,26 @@ func TestLingerTurnWaitsNoLongerThanTheLinger(t *testing.T) {
 	}
 }
 
+// The linger left after a wait for a place is cut to whole seconds, never
+// rounded up past it; under a second, none.
+func TestLingerAtMost(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, c := range []struct {
+		left time.Duration
+		want unix.Linger
+	}{{1500 * time.Millisecond, unix.Linger{Onoff: 1, Linger: 1}}, {2 * time.Second, unix.Linger{Onoff: 1, Linger: 2}}, {999 * time.Millisecond, unix.Linger{}}} {
+		lingerAtMost(fd, c.left)
+		got, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
+		if err != nil || got.Onoff != c.want.Onoff || c.want.Onoff != 0 && got.Linger != c.want.Linger { // off keeps the old time
+			t.Errorf("linger with %v left: %+v %v, want %+v", c.left, got, err, c.want)
+		}
+	}
+}
+
 // An owner's death and a handover by it are decided under one lock: either
 // the handover fails (the owner is gone) and the socket closes, or it
 // succeeds and the old owner's death leaves the socket to the new one.
