@@ -91,6 +91,38 @@ func (s *Socket) HasRequest(c Caller, si SelectInfo) (pending, onItsWay bool) {
 	return pending, sd.retiringOf(c, si.Handle, si.Op.lane()) != nil
 }
 
+// AbortCaller answers everything c waits for on this socket with an abort
+// of reason, as a close answers everyone (abortAll), and the next queued
+// requestors are activated: c may no longer use the socket (a policy took
+// away the right it used), but lives on and is owed its answers.
+func (s *Socket) AbortCaller(c Caller, reason error) {
+	var out outbox
+	for _, sd := range []*side{&s.rd, &s.wr} {
+		sd.mu.Lock()
+		for _, l := range sd.lanes {
+			l.queue = slices.DeleteFunc(l.queue, func(w *waiter) bool {
+				if w.caller != c {
+					return false
+				}
+				s.abort(sd, w, reason, &out)
+				return true
+			})
+			if w := l.current; w != nil && w.caller == c {
+				l.current = nil
+				s.vacate(l)
+				if w.mode == modeSelect && w.state == stateSignalled {
+					out.finalEventUnlessSelected(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
+				} else {
+					s.abort(sd, w, reason, &out)
+				}
+			}
+			s.advance(sd, l, &out)
+		}
+		sd.mu.Unlock()
+	}
+	out.flush(s)
+}
+
 // DropCaller withdraws everything c waits for on this socket, as when an
 // Erlang process dies (reference §2.7): c's current and queued requests
 // leave every lane without any event to c, the next queued requestors are

@@ -373,6 +373,32 @@ func TestDropCaller(t *testing.T) {
 	b.expectNone(t)
 }
 
+// AbortCaller answers each of the caller's requests on the socket with an
+// abort of the reason given (a blocking call returns it), leaves the
+// others' in place, and activates the next requestor.
+func TestAbortCaller(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, sv := pair(t, e, a, unix.AF_INET)
+	sv.Recv(bg, a, 0, 0, withHandle(1)) // current
+	sv.Recv(bg, b, 0, 0, withHandle(2))
+	sv.AbortCaller(a, unix.EACCES)
+	if ev := a.expect(t, EventAbort, 1); ev.Reason != unix.EACCES {
+		t.Fatalf("abort reason %v, want eacces", ev.Reason)
+	}
+	blocked := make(chan error)
+	go func() { blocked <- sv.Recv(bg, a, 0, 0, infinity).Err }() // queued behind b
+	eventually(t, "a queued behind b", func() bool { return sv.Info().NumReaders == 2 })
+	sv.AbortCaller(a, unix.EACCES)
+	wantErr(t, <-blocked, unix.EACCES)
+	if n := sv.Info().NumReaders; n != 1 {
+		t.Fatalf("num_readers after the aborts %d, want b's alone", n)
+	}
+	mustSend(t, cl, b, "x")
+	b.expect(t, EventSelect, 2)
+	a.expectNone(t)
+}
+
 // mortal is a recorder that can die (engine.Mortal).
 type mortal struct {
 	*recorder

@@ -107,8 +107,13 @@ func (r *Registry) CancelMonitor(id string, mayCancel func(Watcher) bool) bool {
 
 // DropWatcher removes every monitor of w, which died: no Down for them is
 // delivered. It returns how many there were.
-func (r *Registry) DropWatcher(w Watcher) int {
-	mons := r.monitors.takeAll(w)
+func (r *Registry) DropWatcher(w Watcher) int { return r.DropMonitors(w, nil) }
+
+// DropMonitors removes the monitors of w of the sockets which picks (all,
+// when nil), as a demonitor would: no Down for them is delivered. It
+// returns how many there were.
+func (r *Registry) DropMonitors(w Watcher, which func(*engine.Socket) bool) int {
+	mons := r.monitors.takeAll(w, which)
 	// One pass per socket: a watcher may hold tens of thousands of monitors
 	// on one socket, and unlinking them one by one is quadratic. A socket's
 	// entry holds only its own monitors, so one set serves every socket.
@@ -231,10 +236,28 @@ func (t *monitorTable) takeIf(id string, ok func(Watcher) bool) *monitor {
 	return m
 }
 
-// takeAll removes and returns every live monitor of w.
-func (t *monitorTable) takeAll(w Watcher) []*monitor {
+// takeAll removes and returns every live monitor of w of the sockets which
+// picks (all, when nil). which is asked without t.mu held.
+func (t *monitorTable) takeAll(w Watcher, which func(*engine.Socket) bool) []*monitor {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if which != nil {
+		var picked []*monitor
+		for m := range t.byWatcher[w] {
+			picked = append(picked, m)
+		}
+		t.mu.Unlock()
+		picked = slices.DeleteFunc(picked, func(m *monitor) bool { return !which(m.sock) })
+		t.mu.Lock()
+		mons := picked[:0]
+		for _, m := range picked {
+			if t.byID[m.id] == m { // still live
+				t.removeLocked(m)
+				mons = append(mons, m)
+			}
+		}
+		return mons
+	}
 	set := t.byWatcher[w]
 	mons := make([]*monitor, 0, len(set))
 	for m := range set {

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"testing"
+
+	"github.com/sockd/sockd/engine"
 )
 
 func wantDowns(t testing.TB, c *caller, want ...Down) {
@@ -80,6 +82,27 @@ func TestCancelMonitor(t *testing.T) {
 	if !r.CancelMonitor(r.Monitor(open(t, e, a, inet, dgram, nil), a), nil) {
 		t.Error("cancel with no check failed")
 	}
+}
+
+// DropMonitors removes a watcher's monitors of the sockets picked, and no
+// others: no Down comes for them, and the rest still fire.
+func TestDropMonitors(t *testing.T) {
+	e, r := newEngine(t, true)
+	a, b := newCaller("a"), newCaller("b")
+	s1, s2 := open(t, e, a, inet, stream, nil), open(t, e, a, inet, dgram, nil)
+	r.Monitor(s1, a)
+	kept := r.Monitor(s2, a)
+	other := r.Monitor(s1, b)
+	if n := r.DropMonitors(a, func(s *engine.Socket) bool { return s == s1 }); n != 1 {
+		t.Fatalf("dropped %d monitors, want a's of s1", n)
+	}
+	if n := r.NumberOfMonitors(a); n != 1 {
+		t.Fatalf("a has %d monitors left, want 1", n)
+	}
+	s1.Close()
+	s2.Close()
+	wantDowns(t, a, Down{kept, s2.ID(), ReasonClosed})
+	wantDowns(t, b, Down{other, s1.ID(), ReasonClosed})
 }
 
 // A fired monitor cannot be cancelled.

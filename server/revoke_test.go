@@ -16,8 +16,9 @@ import (
 
 // A reload that takes a policy's admin right away ends the calls in progress
 // that act by it, on another principal's session or socket: an Events
-// stream, a blocking recv. The demoted principal's calls on its own sockets
-// go on, and so do an admin's on a reload that keeps the right.
+// stream, a blocking recv; and a nowait request its session left on
+// another's socket is aborted (eacces). The demoted principal's calls on its
+// own sockets go on, and so do an admin's on a reload that keeps the right.
 func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	l := newLive(t, Limits{})
 	const (
@@ -58,6 +59,7 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	}
 
 	victim, _ := l.connected(t)
+	victim2, _ := l.connected(t)
 	ownSock, ownPeer := l.connected(t)
 	if err := ownSock.SetOwner(l.sess, own); err != nil || !own.adopt(ownSock) { // the admin's own socket
 		t.Fatalf("handing a socket to the admin's session: %v", err)
@@ -66,6 +68,11 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	theirRecv := recv(theirs, victim.ID())
 	ownRecv := recv(ownCtx, ownSock.ID())
 	theirEvents := events(theirs)
+	left, err := l.svc.Recv(ownCtx, &sockdv1.RecvRequest{SocketId: victim2.ID(), Length: 1, Timeout: &sockdv1.Timeout{
+		Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}})
+	if err != nil || left.GetAsync() == nil {
+		t.Fatalf("the admin's nowait recv on another's socket: %v %v", left, err)
+	}
 	eventually(t, "both recvs waiting", func() bool { return victim.Info().NumReaders == 1 && ownSock.Info().NumReaders == 1 })
 	eventually(t, "the stream attached", func() bool { attached, _, _ := l.sess.gauges(); return attached })
 
@@ -94,8 +101,55 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 		t.Fatalf("the demoted principal's recv on its own socket ended: %v", err)
 	default:
 	}
+	own.mu.Lock()
+	held := own.events.after(0, 10)
+	own.mu.Unlock()
+	if len(held) != 1 || held[0].GetAbort().GetHandle() != left.GetAsync().GetHandle() || held[0].GetAbort().GetReason().GetReason() != "eacces" {
+		t.Fatalf("the admin's session holds %v, want the abort (eacces) of its nowait recv on another's socket", held)
+	}
+	if n := victim2.Info().NumReaders; n != 0 {
+		t.Fatalf("%d readers left on the other's socket", n)
+	}
 	ownPeer.Write([]byte("x"))
 	if err := <-ownRecv; err != nil {
 		t.Fatalf("the recv on its own socket: %v", err)
+	}
+}
+
+// A call that starts before a reload makes its principal an admin, and uses
+// the right after it (a Pipe names its socket in its first message), is
+// ended by the reload that takes the right away as well.
+func TestReloadEndsACallGrantedAfterItStarted(t *testing.T) {
+	l := newLive(t, Limits{})
+	const (
+		ops   = "version: 1\nrules:\n- principals: [\"uid:2000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
+		noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
+	)
+	l.svc.SetPolicy(mustParse(t, noOps))
+	victim, _ := l.connected(t)
+	theirs := metadata.NewIncomingContext(asPrincipal(Principal{Kind: "uid", UID: 2000}), metadata.Pairs(SessionMetadataKey, l.sess.id))
+	started, granted := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.svc.unaryInterceptor()(theirs, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1}, &grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Recv"},
+			func(ctx context.Context, req any) (any, error) {
+				close(started)
+				<-granted
+				return l.svc.Recv(ctx, req.(*sockdv1.RecvRequest))
+			})
+		done <- err
+	}()
+	<-started // the interceptor ran before the grant
+	l.svc.SetPolicy(mustParse(t, ops))
+	close(granted)
+	eventually(t, "the recv waiting", func() bool { return victim.Info().NumReaders == 1 })
+	l.svc.SetPolicy(mustParse(t, noOps))
+	select {
+	case err := <-done:
+		if status.Code(err) != codes.PermissionDenied || reasonOf(err) != reasons.AdminRequired {
+			t.Fatalf("the recv after the right was taken away: %v, want PERMISSION_DENIED %s", err, reasons.AdminRequired)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a recv granted after it started goes on after the right was taken away")
 	}
 }

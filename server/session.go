@@ -442,6 +442,17 @@ func (s *Session) disown(sock *engine.Socket) {
 	s.mu.Unlock()
 }
 
+// waitingOn returns the sockets where the session may hold a lane entry.
+func (s *Session) waitingOn() []*engine.Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*engine.Socket, 0, len(s.waiting))
+	for sock := range s.waiting {
+		out = append(out, sock)
+	}
+	return out
+}
+
 // noteWaiting records that the session may hold a lane entry on sock (a nowait
 // call answered select), so that its death withdraws it. A session that died
 // while the call ran withdraws the entry at once: die has already passed
