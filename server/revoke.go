@@ -98,7 +98,7 @@ func (s *Service) revokeAdmins() {
 // that is no admin has left on other principals' sockets, and drops its
 // monitors of them, as a demonitor would.
 func (s *Service) revokeHeld() {
-	for _, sess := range s.sessions.live() {
+	for _, sess := range s.sessions.all() {
 		p := sess.principal
 		if p.Admin() || s.isAdmin(p) {
 			continue

@@ -14,6 +14,12 @@ import (
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
+// Policies with uid 2000 an admin, and without.
+const (
+	ops   = "version: 1\nrules:\n- principals: [\"uid:2000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
+	noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
+)
+
 // A reload that takes a policy's admin right away ends the calls in progress
 // that act by it, on another principal's session or socket: an Events
 // stream, a blocking recv; and a nowait request its session left on
@@ -21,10 +27,6 @@ import (
 // own sockets go on, and so do an admin's on a reload that keeps the right.
 func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	l := newLive(t, Limits{})
-	const (
-		ops   = "version: 1\nrules:\n- principals: [\"uid:2000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
-		noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
-	)
 	l.svc.SetPolicy(mustParse(t, ops))
 	admin := Principal{Kind: "uid", UID: 2000}
 	own, _, err := l.svc.sessions.create(admin, "", time.Hour)
@@ -121,10 +123,6 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 // ended by the reload that takes the right away as well.
 func TestReloadEndsACallGrantedAfterItStarted(t *testing.T) {
 	l := newLive(t, Limits{})
-	const (
-		ops   = "version: 1\nrules:\n- principals: [\"uid:2000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
-		noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
-	)
 	l.svc.SetPolicy(mustParse(t, noOps))
 	victim, _ := l.connected(t)
 	theirs := metadata.NewIncomingContext(asPrincipal(Principal{Kind: "uid", UID: 2000}), metadata.Pairs(SessionMetadataKey, l.sess.id))

@@ -205,17 +205,6 @@ func within(limit, quota int) int {
 	return limit
 }
 
-// live returns the live sessions.
-func (m *sessionManager) live() []*Session {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]*Session, 0, len(m.byID))
-	for _, s := range m.byID {
-		out = append(out, s)
-	}
-	return out
-}
-
 // lookup finds a live session the principal may act as.
 func (m *sessionManager) lookup(p Principal, id string) (*Session, bool) {
 	m.mu.RLock()
