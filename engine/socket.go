@@ -2,10 +2,12 @@ package engine
 
 import (
 	"container/list"
+	"context"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,8 +91,10 @@ type Socket struct {
 
 	// relayed is the bytes Relay moved out of the socket (Info.RelayByte).
 	relayed atomic.Uint64
-	// streamed: a Pipe or Relay carries the socket's bytes (ClaimStream).
-	streamed atomic.Bool
+	// streamHeld is closed when the Pipe or Relay that carries the socket's
+	// bytes ends; nil while none does (ClaimStream).
+	streamMu   sync.Mutex
+	streamHeld chan struct{}
 
 	// Tombstone bookkeeping, guarded by the table's tombMu.
 	tomb      *list.Element
@@ -125,13 +129,45 @@ func (s *Socket) Type() int     { return s.typ }
 func (s *Socket) Protocol() int { return s.protocol }
 
 // ClaimStream takes the socket for one bulk consumer (a Pipe or a Relay,
-// which carry "what the socket receives"): false if another has it. Plain
-// calls are not refused; two bulk consumers would split the byte stream
-// between them without either knowing.
-func (s *Socket) ClaimStream() bool { return s.streamed.CompareAndSwap(false, true) }
+// which carry "what the socket receives"): false if another has it for
+// longer than within (one whose client has gone may still be finishing: a
+// relay writes out what it has read), or ctx ends first. Plain calls are
+// not refused; two bulk consumers would split the byte stream between them
+// without either knowing.
+func (s *Socket) ClaimStream(ctx context.Context, within time.Duration) bool {
+	var expired <-chan time.Time
+	for {
+		s.streamMu.Lock()
+		held := s.streamHeld
+		if held == nil {
+			s.streamHeld = make(chan struct{})
+		}
+		s.streamMu.Unlock()
+		if held == nil {
+			return true
+		}
+		if expired == nil {
+			timer := time.NewTimer(within)
+			defer timer.Stop()
+			expired = timer.C
+		}
+		select {
+		case <-held:
+		case <-expired:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
 
 // ReleaseStream gives back what ClaimStream took.
-func (s *Socket) ReleaseStream() { s.streamed.Store(false) }
+func (s *Socket) ReleaseStream() {
+	s.streamMu.Lock()
+	close(s.streamHeld)
+	s.streamHeld = nil
+	s.streamMu.Unlock()
+}
 
 // Closed reports whether Close or Abandon has run.
 func (s *Socket) Closed() bool { return s.closed.Load() }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -273,6 +274,44 @@ func TestPipeUplinkFailureWithUnreadDownlink(t *testing.T) {
 	requireSockErr(t, "pipe send after close_write", r.err, sockdv1.SocketError_KIND_POSIX, "epipe")
 	if len(r.data) == 0 || !bytes.Equal(r.data, down[:len(r.data)]) {
 		t.Fatalf("pipe got %d bytes, want a prefix of the peer's bytes in order", len(r.data))
+	}
+}
+
+// TestStreamStartsAgainAfterACancel: a Pipe or Relay started at once after
+// the client cancelled the last one on the socket waits for that one to
+// finish, rather than being refused SOCKET_STREAMED (80 in 200 pipes, 293
+// in 306 relays were).
+func TestStreamStartsAgainAfterACancel(t *testing.T) {
+	t.Parallel()
+	s := newSession(t)
+	_, sv := s.pair(t, tcp4)
+	for i := range 20 {
+		ctx, cancel := s.ctx(callTimeout)
+		p, err := s.api.Pipe(ctx)
+		if err == nil {
+			err = p.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sv}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := p.Recv()
+		cancel()
+		if err != nil || !msg.GetReady() {
+			t.Fatalf("pipe %d after the last one's cancel: %v %v, want ready", i, msg, err)
+		}
+	}
+	other, _ := s.pair(t, tcp4)
+	for i := range 5 {
+		ctx, cancel := s.ctx(callTimeout)
+		done := goCall(func() error {
+			_, err := s.api.Relay(ctx, &sockdv1.RelayRequest{SocketA: sv, SocketB: other})
+			return err
+		})
+		time.Sleep(20 * time.Millisecond) // it runs
+		cancel()
+		if err := await(t, "the cancelled relay", done); status.Code(err) != codes.Canceled {
+			t.Fatalf("relay %d: %v, want it cancelled (not refused)", i, err)
+		}
 	}
 }
 

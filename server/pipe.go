@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/mem"
@@ -62,7 +63,7 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	if err != nil {
 		return err
 	}
-	if !sock.ClaimStream() {
+	if !sock.ClaimStream(stream.Context(), streamHandover) {
 		return socketStreamed("socket_id", sock.ID())
 	}
 	defer sock.ReleaseStream()
@@ -99,6 +100,13 @@ func (s *Service) streamSocket(ctx context.Context, field, id string) (*Session,
 	}
 	return sess, sock, nil
 }
+
+// streamHandover is how long a Pipe or Relay waits for another that carries
+// its socket to end before it is refused SOCKET_STREAMED: one whose client
+// cancelled it may still be finishing (a relay writes out what it has read,
+// for up to engine.RelayFlushTimeout), and a client that starts again at
+// once should not be refused for that.
+const streamHandover = engine.RelayFlushTimeout + time.Second
 
 // pipe is one Pipe stream bound to one socket.
 type pipe struct {

@@ -39,11 +39,11 @@ func (s *Service) Relay(ctx context.Context, r *sockdv1.RelayRequest) (*sockdv1.
 	if ownerPrincipal(a) != ownerPrincipal(b) {
 		return nil, crossPrincipal(a.ID(), b.ID())
 	}
-	if !a.ClaimStream() {
+	if !a.ClaimStream(ctx, streamHandover) {
 		return nil, socketStreamed("socket_a", a.ID())
 	}
 	defer a.ReleaseStream()
-	if !b.ClaimStream() {
+	if !b.ClaimStream(ctx, streamHandover) {
 		return nil, socketStreamed("socket_b", b.ID())
 	}
 	defer b.ReleaseStream()

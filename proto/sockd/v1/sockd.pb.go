@@ -5183,7 +5183,8 @@ type PipeRequest_Detach struct {
 	// lost with it.) The client ending its side of the stream only says it
 	// sends nothing more: the pipe goes on reading, and the socket's write
 	// side stays open (close_write shuts it down). The socket takes another
-	// Pipe or a Relay once this stream has ended (before, SOCKET_STREAMED).
+	// Pipe or a Relay once this stream has ended (one started before waits
+	// for that, up to 3 s, then SOCKET_STREAMED).
 	Detach bool `protobuf:"varint,5,opt,name=detach,proto3,oneof"`
 }
 

@@ -184,16 +184,18 @@ type SocketServiceClient interface {
 	// Pipe binds a bidirectional stream to one connected stream socket. It
 	// runs as its session's call: it ends with the error cancelled when the
 	// session ends (closed, when that session owned the socket, which its
-	// end closes). A socket has one Pipe or Relay at a time: another answers
-	// FAILED_PRECONDITION (SOCKET_STREAMED), since two would split its bytes.
+	// end closes). A socket has one Pipe or Relay at a time: another waits up
+	// to 3 s for it to end (one its client cancelled may still be finishing),
+	// then answers FAILED_PRECONDITION (SOCKET_STREAMED), since two would split
+	// its bytes.
 	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
 	// to end, it reads no more and writes out what it has read, for up to 2 s
-	// (see the response's dropped counts); a client that cancelled it may find
-	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
-	// one Pipe or Relay at a time. Once the relay has its places (its pipes
+	// (see the response's dropped counts); a Pipe or Relay started on its
+	// sockets meanwhile waits for that. A socket has one Pipe or Relay at a
+	// time, as for Pipe. Once the relay has its places (its pipes
 	// count against the sockets quota) and moves bytes, the daemon sends the
 	// response headers with "sockd-relay: running", so that a client can
 	// know it was admitted before it ends; a refusal comes without them.
@@ -707,16 +709,18 @@ type SocketServiceServer interface {
 	// Pipe binds a bidirectional stream to one connected stream socket. It
 	// runs as its session's call: it ends with the error cancelled when the
 	// session ends (closed, when that session owned the socket, which its
-	// end closes). A socket has one Pipe or Relay at a time: another answers
-	// FAILED_PRECONDITION (SOCKET_STREAMED), since two would split its bytes.
+	// end closes). A socket has one Pipe or Relay at a time: another waits up
+	// to 3 s for it to end (one its client cancelled may still be finishing),
+	// then answers FAILED_PRECONDITION (SOCKET_STREAMED), since two would split
+	// its bytes.
 	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
 	// Relay joins two connected stream sockets inside the daemon with
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
 	// to end, it reads no more and writes out what it has read, for up to 2 s
-	// (see the response's dropped counts); a client that cancelled it may find
-	// its sockets still streamed (SOCKET_STREAMED) for that long. A socket has
-	// one Pipe or Relay at a time. Once the relay has its places (its pipes
+	// (see the response's dropped counts); a Pipe or Relay started on its
+	// sockets meanwhile waits for that. A socket has one Pipe or Relay at a
+	// time, as for Pipe. Once the relay has its places (its pipes
 	// count against the sockets quota) and moves bytes, the daemon sends the
 	// response headers with "sockd-relay: running", so that a client can
 	// know it was admitted before it ends; a refusal comes without them.
