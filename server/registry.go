@@ -125,6 +125,9 @@ func (s *Service) Monitor(ctx context.Context, r *sockdv1.MonitorRequest) (*sock
 	if !ok || !s.mayUse(sess.principal, sock) {
 		return &sockdv1.MonitorResponse{MonitorId: s.registry.MonitorUnknown(id, sess)}, nil
 	}
+	if ownerPrincipal(sock) != sess.principal {
+		s.usedAdminRight(ctx, sess)
+	}
 	monitorID := s.registry.Monitor(sock, sess)
 	// A session that died meanwhile has already dropped its monitors (die
 	// marks it dead, then drops them); this one must not outlive it.

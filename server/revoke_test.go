@@ -151,3 +151,34 @@ func TestReloadEndsACallGrantedAfterItStarted(t *testing.T) {
 		t.Fatal("a recv granted after it started goes on after the right was taken away")
 	}
 }
+
+// A nowait request placed by an admin right while a reload takes the right
+// away, after the reload has looked at the session's requests, is taken
+// back as its call ends.
+func TestRevokedCallTakesBackWhatItLeft(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, ops))
+	admin := Principal{Kind: "uid", UID: 2000}
+	own, _, err := l.svc.sessions.create(admin, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.svc.sessions.end(own) })
+	ownCtx := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, own.id))
+	victim, _ := l.connected(t)
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
+	_, err = l.svc.unaryInterceptor()(ownCtx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait},
+		&grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Recv"},
+		func(ctx context.Context, req any) (any, error) {
+			resp, err := l.svc.Recv(ctx, req.(*sockdv1.RecvRequest))
+			// The reload lands now, its look at the sessions already taken.
+			l.svc.pol.Store(mustParse(t, noOps))
+			return resp, err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := victim.Info().NumReaders; n != 0 {
+		t.Fatalf("%d requests left on the other's socket after the call ended without the right", n)
+	}
+}

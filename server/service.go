@@ -222,10 +222,13 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
 		}
-		ctx, done := s.watchAdmin(ctx)
-		defer done()
-		resp, err := handler(ctx, req)
-		return resp, revokedError(ctx, err)
+		w := s.watchAdmin(ctx)
+		if w == nil {
+			return handler(ctx, req)
+		}
+		defer s.endWatched(w)
+		resp, err := handler(w, req)
+		return resp, revokedError(w, err)
 	}
 }
 
@@ -250,12 +253,12 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 		if s.draining.Load() {
 			return draining()
 		}
-		ctx, done := s.watchAdmin(ss.Context())
-		defer done()
-		if ctx != ss.Context() {
-			ss = contextStream{ServerStream: ss, ctx: ctx}
+		w := s.watchAdmin(ss.Context())
+		if w == nil {
+			return handler(srv, checkedStream{ss})
 		}
-		return revokedError(ctx, handler(srv, checkedStream{ss}))
+		defer s.endWatched(w)
+		return revokedError(w, handler(srv, checkedStream{contextStream{ServerStream: ss, ctx: w}}))
 	}
 }
 
@@ -320,7 +323,7 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 		return nil, sessionNotFound(id)
 	}
 	if sess.principal != p {
-		s.usedAdminRight(ctx)
+		s.usedAdminRight(ctx, sess)
 	}
 	sess.noteCall()
 	return sess, nil
@@ -341,7 +344,7 @@ func (s *Service) target(ctx context.Context, id string) (*Session, *engine.Sock
 		return nil, nil, socketNotFound(id)
 	}
 	if ownerPrincipal(sock) != sess.principal {
-		s.usedAdminRight(ctx)
+		s.usedAdminRight(ctx, sess)
 	}
 	return sess, sock, nil
 }
