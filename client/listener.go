@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -77,8 +78,16 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 	return l, nil
 }
 
-// NewListener wraps the listening socket id.
+// NewListener wraps the listening stream socket id. A socket of another
+// type is refused: the Conns it returns are Pipes, which carry streams.
 func (s *Session) NewListener(ctx context.Context, network, id string) (*Listener, error) {
+	info, err := s.Info(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if info.GetType() != sockdv1.Type_TYPE_STREAM {
+		return nil, fmt.Errorf("socket %s is a %s socket: a Listener accepts stream connections", id, EnumName(info.GetType()))
+	}
 	name, err := s.SockName(ctx, id)
 	if err != nil {
 		return nil, err
@@ -130,7 +139,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 // failedConnection reports whether NewConn's err says the accepted
 // connection failed before it could be used: a socket error (PeerName's
 // enotconn), or a Pipe refused because the socket is no longer connected
-// (its peer reset it in between).
+// (its peer reset it in between; NewListener refused any socket but a
+// stream's, the other cause of that refusal).
 func failedConnection(err error) bool {
 	var se *SocketError
 	return errors.As(err, &se) || ErrorReason(err) == reasons.NotConnectedStream

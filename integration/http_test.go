@@ -579,6 +579,35 @@ func TestListenerSkipsFailedConnections(t *testing.T) {
 	}
 }
 
+// TestListenerOnlyOfStreams: a Listener of a seqpacket socket is refused as
+// it is made (its connections cannot be Pipes; Accept once reset each one
+// and never returned).
+func TestListenerOnlyOfStreams(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	open, err := s.Open(ctx, client.Local, client.SeqPacket, client.DefaultProtocol, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := open.GetSocketId()
+	defer s.CloseSocket(ctx, id)
+	addr, err := client.ParseAddr("local:" + localPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bind(ctx, id, addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen(ctx, id, 4); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.NewListener(ctx, "unixpacket", id); err == nil || !strings.Contains(err.Error(), "seqpacket") {
+		t.Fatalf("NewListener of a seqpacket socket: %v %v, want refused", l, err)
+	}
+}
+
 // TestServeOutlivesResetsWhileAccepting: connections reset at any point
 // of Accept (before the accept, between its PeerName and its Pipe: then
 // refused NOT_CONNECTED_STREAM, once http.Serve's end after 15 to 28 of
