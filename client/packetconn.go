@@ -16,8 +16,9 @@ import (
 )
 
 // PacketConn is a net.PacketConn over a datagram socket that lives in the
-// daemon. Every ReadFrom and WriteTo is one RecvFrom or SendTo call; a
-// deadline becomes the call's timeout.
+// daemon. Every ReadFrom and WriteTo is a RecvFrom or SendTo call (a
+// ReadFrom may take the answer of one an earlier ReadFrom stopped waiting
+// for); a deadline becomes the call's timeout.
 type PacketConn struct {
 	sess    *Session
 	id      string

@@ -113,7 +113,7 @@ type Service struct {
 	options  *options.Host
 	sockets  *SocketCounter
 	pol      atomic.Pointer[Policy]
-	// admins are the calls in progress of the policy's admins.
+	// admins are the calls in progress that used a policy's admin right.
 	admins adminCalls
 	binds  *bindLocks
 	// defaultPolicy is what SetPolicy(nil) puts in force.
@@ -213,7 +213,8 @@ func (s *Service) flushed() bool {
 
 // unaryInterceptor refuses new calls of the socket service while draining
 // (health answers NOT_SERVING meanwhile), and requests the codec did not
-// decode (boundedCodec).
+// decode (boundedCodec); it runs the calls of principals other than root
+// in a context a policy reload can end (watchAdmin).
 func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.draining.Load() && ofSocketService(info.FullMethod) {
@@ -234,8 +235,9 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 
 // streamInterceptor refuses new streams of the socket service while
 // draining, ends the other services' streams once it has drained
-// (endOtherStreams), and has the requests that the codec did not decode
-// refused.
+// (endOtherStreams), has the requests that the codec did not decode
+// refused, and runs the socket service's streams of principals other than
+// root in a context a policy reload can end (watchAdmin).
 func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if !ofSocketService(info.FullMethod) {
