@@ -77,7 +77,9 @@ func (s *Service) endWatched(w *watchedCall) {
 		s.admins.mu.Lock()
 		delete(s.admins.calls, w)
 		s.admins.mu.Unlock()
-		if sess := w.sess.Load(); sess != nil && !s.isAdmin(w.p) {
+		// Only from the caller's own session: one of another principal's
+		// (root's, another admin's) keeps what it holds by its own right.
+		if sess := w.sess.Load(); sess != nil && sess.principal == w.p && !s.isAdmin(w.p) {
 			s.revokeHeldBy(sess)
 		}
 	}

@@ -182,3 +182,40 @@ func TestRevokedCallTakesBackWhatItLeft(t *testing.T) {
 		t.Fatalf("%d requests left on the other's socket after the call ended without the right", n)
 	}
 }
+
+// A demoted admin's call in another principal's session (root's, here)
+// takes back nothing of that session's as it ends: root's requests on
+// others' sockets are root's own right.
+func TestRevokedCallLeavesOthersSessionsAlone(t *testing.T) {
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, ops))
+	root := Principal{Kind: "uid", UID: 0}
+	rs, _, err := l.svc.sessions.create(root, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.svc.sessions.end(rs) })
+	rootCtx := metadata.NewIncomingContext(asPrincipal(root), metadata.Pairs(SessionMetadataKey, rs.id))
+	victim, _ := l.connected(t) // uid 1000's
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
+	if r, err := l.svc.Recv(rootCtx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
+		t.Fatalf("root's nowait recv: %v %v", r, err)
+	}
+	discard := func(int32, *sockdv1.EventsResponse) error { return nil }
+	done := make(chan error, 1)
+	go func() {
+		done <- l.svc.streamInterceptor()(l.svc, &scriptedStream{ctx: asPrincipal(Principal{Kind: "uid", UID: 2000}), send: discard},
+			&grpc.StreamServerInfo{FullMethod: "/sockd.v1.SocketService/Events"},
+			func(srv any, ss grpc.ServerStream) error {
+				return l.svc.Events(&sockdv1.EventsRequest{SessionId: rs.id}, &scriptedStream{ctx: ss.Context(), send: discard})
+			})
+	}()
+	eventually(t, "the admin's stream on root's session", func() bool { attached, _, _ := rs.gauges(); return attached })
+	l.svc.SetPolicy(mustParse(t, noOps))
+	if err := <-done; status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the demoted admin's stream: %v, want PERMISSION_DENIED", err)
+	}
+	if n := victim.Info().NumReaders; n != 1 {
+		t.Fatalf("root's nowait recv taken back by the end of a demoted admin's stream (%d readers)", n)
+	}
+}
