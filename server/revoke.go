@@ -77,9 +77,10 @@ func (s *Service) endWatched(w *watchedCall) {
 		s.admins.mu.Lock()
 		delete(s.admins.calls, w)
 		s.admins.mu.Unlock()
-		// Only from the caller's own session: one of another principal's
-		// (root's, another admin's) keeps what it holds by its own right.
-		if sess := w.sess.Load(); sess != nil && sess.principal == w.p && !s.isAdmin(w.p) {
+		// Not from a session whose principal has the right itself (root's,
+		// another admin's): it keeps what it holds by its own right, as
+		// revokeHeld decides.
+		if sess := w.sess.Load(); sess != nil && !s.isAdmin(w.p) && !sess.principal.Admin() && !s.isAdmin(sess.principal) {
 			s.revokeHeldBy(sess)
 		}
 	}

@@ -219,3 +219,33 @@ func TestRevokedCallLeavesOthersSessionsAlone(t *testing.T) {
 		t.Fatalf("root's nowait recv taken back by the end of a demoted admin's stream (%d readers)", n)
 	}
 }
+
+// Two admins lose the right in one reload, one of them having acted in the
+// other's session as the reload passed: what it left there is taken back
+// as its call ends, since that session's principal has no right of its own
+// either.
+func TestRevokedCallInAnotherDemotedAdminsSession(t *testing.T) {
+	const twoOps = "version: 1\nrules:\n- principals: [\"uid:2000\", \"uid:3000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
+	l := newLive(t, Limits{})
+	l.svc.SetPolicy(mustParse(t, twoOps))
+	other, _, err := l.svc.sessions.create(Principal{Kind: "uid", UID: 3000}, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.svc.sessions.end(other) })
+	ctx := metadata.NewIncomingContext(asPrincipal(Principal{Kind: "uid", UID: 2000}), metadata.Pairs(SessionMetadataKey, other.id))
+	victim, _ := l.connected(t) // uid 1000's
+	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
+	if _, err := l.svc.unaryInterceptor()(ctx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait},
+		&grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Recv"},
+		func(ctx context.Context, req any) (any, error) {
+			resp, err := l.svc.Recv(ctx, req.(*sockdv1.RecvRequest))
+			l.svc.pol.Store(mustParse(t, noOps)) // the reload lands after its look
+			return resp, err
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if n := victim.Info().NumReaders; n != 0 {
+		t.Fatalf("%d requests left on uid 1000's socket by a session of uid 3000, no admin any more", n)
+	}
+}
