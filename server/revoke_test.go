@@ -20,6 +20,18 @@ const (
 	noOps = "version: 1\nrules:\n- principals: [\"*\"]\n  unrestricted: true\n"
 )
 
+// sessionOf makes a session of p on l's service, ended with the test, and
+// the context of p's calls in it.
+func sessionOf(t *testing.T, l *live, p Principal) (*Session, context.Context) {
+	t.Helper()
+	sess, _, err := l.svc.sessions.create(p, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.svc.sessions.end(sess) })
+	return sess, metadata.NewIncomingContext(asPrincipal(p), metadata.Pairs(SessionMetadataKey, sess.id))
+}
+
 // A reload that takes a policy's admin right away ends the calls in progress
 // that act by it, on another principal's session or socket: an Events
 // stream, a blocking recv; and a nowait request its session left on
@@ -29,12 +41,7 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(mustParse(t, ops))
 	admin := Principal{Kind: "uid", UID: 2000}
-	own, _, err := l.svc.sessions.create(admin, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.svc.sessions.end(own) })
-	ownCtx := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, own.id))
+	own, ownCtx := sessionOf(t, l, admin)
 	theirs := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, l.sess.id))
 
 	unary := l.svc.unaryInterceptor()
@@ -158,16 +165,10 @@ func TestReloadEndsACallGrantedAfterItStarted(t *testing.T) {
 func TestRevokedCallTakesBackWhatItLeft(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(mustParse(t, ops))
-	admin := Principal{Kind: "uid", UID: 2000}
-	own, _, err := l.svc.sessions.create(admin, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.svc.sessions.end(own) })
-	ownCtx := metadata.NewIncomingContext(asPrincipal(admin), metadata.Pairs(SessionMetadataKey, own.id))
+	_, ownCtx := sessionOf(t, l, Principal{Kind: "uid", UID: 2000})
 	victim, _ := l.connected(t)
 	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
-	_, err = l.svc.unaryInterceptor()(ownCtx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait},
+	_, err := l.svc.unaryInterceptor()(ownCtx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait},
 		&grpc.UnaryServerInfo{FullMethod: "/sockd.v1.SocketService/Recv"},
 		func(ctx context.Context, req any) (any, error) {
 			resp, err := l.svc.Recv(ctx, req.(*sockdv1.RecvRequest))
@@ -189,13 +190,7 @@ func TestRevokedCallTakesBackWhatItLeft(t *testing.T) {
 func TestRevokedCallLeavesOthersSessionsAlone(t *testing.T) {
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(mustParse(t, ops))
-	root := Principal{Kind: "uid", UID: 0}
-	rs, _, err := l.svc.sessions.create(root, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.svc.sessions.end(rs) })
-	rootCtx := metadata.NewIncomingContext(asPrincipal(root), metadata.Pairs(SessionMetadataKey, rs.id))
+	rs, rootCtx := sessionOf(t, l, Principal{Kind: "uid", UID: 0})
 	victim, _ := l.connected(t) // uid 1000's
 	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
 	if r, err := l.svc.Recv(rootCtx, &sockdv1.RecvRequest{SocketId: victim.ID(), Length: 1, Timeout: nowait}); err != nil || r.GetAsync() == nil {
@@ -228,11 +223,7 @@ func TestRevokedCallInAnotherDemotedAdminsSession(t *testing.T) {
 	const twoOps = "version: 1\nrules:\n- principals: [\"uid:2000\", \"uid:3000\"]\n  admin: true\n  unrestricted: true\n- principals: [\"*\"]\n  unrestricted: true\n"
 	l := newLive(t, Limits{})
 	l.svc.SetPolicy(mustParse(t, twoOps))
-	other, _, err := l.svc.sessions.create(Principal{Kind: "uid", UID: 3000}, "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.svc.sessions.end(other) })
+	other, _ := sessionOf(t, l, Principal{Kind: "uid", UID: 3000})
 	ctx := metadata.NewIncomingContext(asPrincipal(Principal{Kind: "uid", UID: 2000}), metadata.Pairs(SessionMetadataKey, other.id))
 	victim, _ := l.connected(t) // uid 1000's
 	nowait := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}
