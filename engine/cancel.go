@@ -97,29 +97,13 @@ func (s *Socket) HasRequest(c Caller, si SelectInfo) (pending, onItsWay bool) {
 // away the right it used), but lives on and is owed its answers.
 func (s *Socket) AbortCaller(c Caller, reason error) {
 	var out outbox
-	for _, sd := range []*side{&s.rd, &s.wr} {
-		sd.mu.Lock()
-		for _, l := range sd.lanes {
-			l.queue = slices.DeleteFunc(l.queue, func(w *waiter) bool {
-				if w.caller != c {
-					return false
-				}
-				s.abort(sd, w, reason, &out)
-				return true
-			})
-			if w := l.current; w != nil && w.caller == c {
-				l.current = nil
-				s.vacate(l)
-				if w.mode == modeSelect && w.state == stateSignalled {
-					out.finalEventUnlessSelected(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
-				} else {
-					s.abort(sd, w, reason, &out)
-				}
-			}
-			s.advance(sd, l, &out)
+	s.takeCaller(c, &out, func(sd *side, w *waiter, current bool) {
+		if current && w.mode == modeSelect && w.state == stateSignalled {
+			out.finalEventUnlessSelected(sd, w, Event{Kind: EventAbort, Socket: s, Handle: w.handle, Op: w.op, Reason: reason})
+			return
 		}
-		sd.mu.Unlock()
-	}
+		s.abort(sd, w, reason, &out)
+	}, nil)
 	out.flush(s)
 }
 
@@ -132,42 +116,52 @@ func (s *Socket) DropCaller(c Caller) {
 		out     outbox
 		dropped []*waiter
 	)
+	drop := func(_ *side, w *waiter, _ bool) {
+		if w.mode == modeBlocking {
+			w.abort = ErrCancelled
+			w.signal()
+			return
+		}
+		dropped = append(dropped, w)
+	}
+	s.takeCaller(c, &out, drop, func(w *waiter) { dropped = append(dropped, w) })
+	for _, w := range dropped {
+		w.retire()
+	}
+	out.flush(s)
+}
+
+// takeCaller takes c's requestors out of every lane, each handed to take
+// (current: it was the lane's current one) under its side's lock, and
+// moves the lanes along; retiring, if set, is handed c's requestors whose
+// final event is on its way.
+func (s *Socket) takeCaller(c Caller, out *outbox, take func(sd *side, w *waiter, current bool), retiring func(*waiter)) {
 	for _, sd := range []*side{&s.rd, &s.wr} {
 		sd.mu.Lock()
 		for _, l := range sd.lanes {
-			drop := func(w *waiter) {
-				if w.mode == modeBlocking {
-					w.abort = ErrCancelled
-					w.signal()
-					return
-				}
-				dropped = append(dropped, w)
-			}
 			l.queue = slices.DeleteFunc(l.queue, func(w *waiter) bool {
 				if w.caller != c {
 					return false
 				}
-				drop(w)
+				take(sd, w, false)
 				return true
 			})
 			if w := l.current; w != nil && w.caller == c {
 				l.current = nil
 				s.vacate(l)
-				drop(w)
+				take(sd, w, true)
 			}
-			s.advance(sd, l, &out)
+			s.advance(sd, l, out)
 		}
-		for _, w := range sd.retiring {
-			if w.caller == c {
-				dropped = append(dropped, w)
+		if retiring != nil {
+			for _, w := range sd.retiring {
+				if w.caller == c {
+					retiring(w)
+				}
 			}
 		}
 		sd.mu.Unlock()
 	}
-	for _, w := range dropped {
-		w.retire()
-	}
-	out.flush(s)
 }
 
 // nowaitHandleOf matches c's nowait requestor of handle.
