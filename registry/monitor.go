@@ -237,27 +237,35 @@ func (t *monitorTable) takeIf(id string, ok func(Watcher) bool) *monitor {
 }
 
 // takeAll removes and returns every live monitor of w of the sockets which
-// picks (all, when nil). which is asked without t.mu held.
+// picks (all, when nil). which is asked without t.mu held: it may take a
+// socket's locks.
 func (t *monitorTable) takeAll(w Watcher, which func(*engine.Socket) bool) []*monitor {
+	if which == nil {
+		return t.takeEvery(w)
+	}
+	t.mu.Lock()
+	var picked []*monitor
+	for m := range t.byWatcher[w] {
+		picked = append(picked, m)
+	}
+	t.mu.Unlock()
+	picked = slices.DeleteFunc(picked, func(m *monitor) bool { return !which(m.sock) })
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if which != nil {
-		var picked []*monitor
-		for m := range t.byWatcher[w] {
-			picked = append(picked, m)
+	mons := picked[:0]
+	for _, m := range picked {
+		if t.byID[m.id] == m { // still live
+			t.removeLocked(m)
+			mons = append(mons, m)
 		}
-		t.mu.Unlock()
-		picked = slices.DeleteFunc(picked, func(m *monitor) bool { return !which(m.sock) })
-		t.mu.Lock()
-		mons := picked[:0]
-		for _, m := range picked {
-			if t.byID[m.id] == m { // still live
-				t.removeLocked(m)
-				mons = append(mons, m)
-			}
-		}
-		return mons
 	}
+	return mons
+}
+
+// takeEvery removes and returns every live monitor of w.
+func (t *monitorTable) takeEvery(w Watcher) []*monitor {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	set := t.byWatcher[w]
 	mons := make([]*monitor, 0, len(set))
 	for m := range set {
