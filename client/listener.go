@@ -69,7 +69,7 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 	}
 	var l *Listener
 	if err == nil {
-		l, err = s.NewListener(ctx, network, id)
+		l, err = s.newListener(ctx, network, id) // a stream socket: opened above
 	}
 	if err != nil {
 		s.CloseSocket(context.WithoutCancel(ctx), id)
@@ -88,6 +88,11 @@ func (s *Session) NewListener(ctx context.Context, network, id string) (*Listene
 	if info.GetType() != sockdv1.Type_TYPE_STREAM {
 		return nil, fmt.Errorf("socket %s is a %s socket: a Listener accepts stream connections", id, EnumName(info.GetType()))
 	}
+	return s.newListener(ctx, network, id)
+}
+
+// newListener is NewListener for a socket known to be a stream's.
+func (s *Session) newListener(ctx context.Context, network, id string) (*Listener, error) {
 	name, err := s.SockName(ctx, id)
 	if err != nil {
 		return nil, err
