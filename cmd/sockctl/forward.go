@@ -215,7 +215,9 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 	}
 	if resp.GetError() != nil {
 		// One side failed (a reset): the other is reset too as it closes,
-		// so that its peer sees the stream cut off, not a clean end.
+		// so that its peer sees the stream cut off, not a clean end. Best
+		// effort: a side whose linger cannot be set (gone already) is
+		// closed all the same, and the line says the error.
 		reset := &sockdv1.OptionValue{Value: &sockdv1.OptionValue_Linger{Linger: &sockdv1.Linger{Onoff: true}}}
 		key := &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "linger"}
 		f.sess.SetOpt(cleanup, in, key, reset)
