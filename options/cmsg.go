@@ -78,6 +78,28 @@ func ParseControlType(level int, name string) (int, bool) {
 	return k.Type, ok
 }
 
+// tosKind is ip tos, the one control message whose values have names: those
+// of the ip tos option (lowdelay, ...).
+var tosKind = ControlKind{unix.IPPROTO_IP, unix.IP_TOS}
+
+// ValueName is the name of an integer value of the kind's messages, or ""
+// when it has none.
+func (k ControlKind) ValueName(v int) string {
+	if k != tosKind {
+		return ""
+	}
+	return TOS(v).Name()
+}
+
+// ParseValue is the integer value a name stands for in the kind's messages.
+func (k ControlKind) ParseValue(name string) (int, bool) {
+	if k != tosKind {
+		return 0, false
+	}
+	tos, ok := ParseTOS(name)
+	return int(tos), ok
+}
+
 // ControlNames lists the names a sender may give, as LEVEL/TYPE, sorted.
 func ControlNames() []string {
 	names := make([]string, 0, len(controlKindsByName))

@@ -36,3 +36,21 @@ func TestControlNamesRoundTrip(t *testing.T) {
 		t.Error("ip/hoplimit parsed")
 	}
 }
+
+// Only ip tos names its values, with the names of the option's values.
+func TestControlValueNames(t *testing.T) {
+	tos := ControlKind{Level: unix.IPPROTO_IP, Type: unix.IP_TOS}
+	if v, ok := tos.ParseValue("lowdelay"); !ok || v != 0x10 || tos.ValueName(v) != "lowdelay" {
+		t.Errorf("ip/tos lowdelay = %#x, %v; named %q", v, ok, tos.ValueName(v))
+	}
+	if _, ok := tos.ParseValue("fastest"); ok {
+		t.Error("ip/tos fastest parsed")
+	}
+	if name := tos.ValueName(0xff); name != "" {
+		t.Errorf("ip/tos 0xff named %q", name)
+	}
+	ttl := ControlKind{Level: unix.IPPROTO_IP, Type: unix.IP_TTL}
+	if _, ok := ttl.ParseValue("lowdelay"); ok || ttl.ValueName(0x10) != "" {
+		t.Error("ip/ttl has named values")
+	}
+}

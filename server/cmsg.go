@@ -27,9 +27,7 @@ func encodeControl(msgs []engine.ControlMessage) []*sockdv1.ControlMessage {
 			c.Value = &sockdv1.ControlMessage_Timestamp{Timestamp: &sockdv1.Timeval{Sec: v.Sec, Usec: v.Usec}}
 		case int:
 			c.Value = &sockdv1.ControlMessage_IntValue{IntValue: int32(v)}
-			if isTOS(m.Level, m.Type) {
-				c.ValueName = options.TOS(v).Name()
-			}
+			c.ValueName = kind.ValueName(v)
 		case engine.PktInfo:
 			c.Value = &sockdv1.ControlMessage_Pktinfo{Pktinfo: &sockdv1.PktInfo{
 				Ifindex: v.Ifindex, SpecDst: addrString(v.SpecDst), Addr: addrString(v.Addr)}}
@@ -117,10 +115,6 @@ func controlKind(c *sockdv1.ControlMessage) (level, typ int, ok bool) {
 	return level, typ, true
 }
 
-// isTOS reports an ip tos control message: IP_TOS, which IP_RECVTOS also
-// makes the kernel send.
-func isTOS(level, typ int) bool { return level == unix.IPPROTO_IP && typ == unix.IP_TOS }
-
 // decodeControl converts control messages of a SendMsg request. A message
 // names its level and type by number or name, and gives either raw data or
 // one of the values the daemon can encode (timestamp, tos/ttl/hoplimit/
@@ -134,20 +128,20 @@ func decodeControl(in []*sockdv1.ControlMessage) ([]engine.ControlMessage, *sock
 		}
 		m := engine.ControlMessage{Level: level, Type: typ}
 		if name := c.GetValueName(); name != "" {
-			tos, known := options.ParseTOS(name)
+			kind := options.ControlKind{Level: level, Type: typ}
+			value, known := kind.ParseValue(name)
 			switch c.GetValue().(type) {
 			case nil, *sockdv1.ControlMessage_IntValue:
 			default:
 				return nil, invalid("msg", "ctrl: value_name names an integer value, and another value is given")
 			}
-			if !isTOS(level, typ) || !known {
-				kind := options.ControlKind{Level: level, Type: typ}
+			if !known {
 				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q names no value of %s/%s", name, kind.LevelName(), kind.TypeName()))
 			}
-			if v, ok := c.GetValue().(*sockdv1.ControlMessage_IntValue); ok && int(v.IntValue) != int(tos) {
+			if v, ok := c.GetValue().(*sockdv1.ControlMessage_IntValue); ok && int(v.IntValue) != value {
 				return nil, invalid("msg", fmt.Sprintf("ctrl: value %q and int_value %d disagree", name, v.IntValue))
 			}
-			m.Value = int(tos)
+			m.Value = value
 		}
 		switch v := c.GetValue().(type) {
 		case nil:

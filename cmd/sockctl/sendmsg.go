@@ -86,7 +86,8 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 		return nil, usage(fmt.Errorf("--ctrl %q: want LEVEL/TYPE:VALUE, such as ip/ttl:1", arg))
 	}
 	levelNumber, known := options.ParseControlLevel(level)
-	if _, knownType := options.ParseControlType(levelNumber, typ); !known || !knownType {
+	typeNumber, knownType := options.ParseControlType(levelNumber, typ)
+	if !known || !knownType {
 		return nil, usage(fmt.Errorf("--ctrl %q: unknown control message %s/%s: want one of %s", arg, level, typ, strings.Join(options.ControlNames(), ", ")))
 	}
 	m := &sockdv1.ControlMessage{LevelName: level, TypeName: typ}
@@ -97,6 +98,12 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	case errors.Is(err, strconv.ErrRange) || strings.ContainsAny(value[:1], "+-0123456789"):
 		return nil, usage(fmt.Errorf("--ctrl %q: the value is not a 32-bit integer", arg))
 	default:
+		// The daemon would answer {invalid, {msg, ctrl}}, a socket error:
+		// a name that stands for nothing is the command line's mistake.
+		kind := options.ControlKind{Level: levelNumber, Type: typeNumber}
+		if _, ok := kind.ParseValue(value); !ok {
+			return nil, usage(fmt.Errorf("--ctrl %q: %q is neither an integer nor the name of a %s/%s value", arg, value, level, typ))
+		}
 		m.ValueName = value
 	}
 	return m, nil
