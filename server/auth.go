@@ -114,21 +114,21 @@ type tlsPending struct {
 	cfg *tls.Config
 }
 
-func (p *tlsPending) handshake() (net.Conn, credentials.AuthInfo, error) {
+func (p *tlsPending) handshake() (net.Conn, peerAuth, error) {
 	tc := tls.Server(p.Conn, p.cfg)
 	if err := tc.Handshake(); err != nil {
 		tc.Close()
-		return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+		return nil, peerAuth{}, fmt.Errorf("TLS handshake: %w", err)
 	}
 	state := tc.ConnectionState()
 	if len(state.PeerCertificates) == 0 {
 		tc.Close()
-		return nil, nil, errors.New("TLS client sent no certificate")
+		return nil, peerAuth{}, errors.New("TLS client sent no certificate")
 	}
 	name := certificateName(state.PeerCertificates[0])
 	if name == "" {
 		tc.Close()
-		return nil, nil, errors.New("TLS client certificate names no subject")
+		return nil, peerAuth{}, errors.New("TLS client certificate names no subject")
 	}
 	return tc, peerAuth{
 		CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
@@ -155,13 +155,26 @@ func certificateName(c *x509.Certificate) string {
 // listener's (TLSListener) by the client certificate its handshake
 // verified; a plain loopback TCP connection's not at all (principal "tcp").
 // A refused TLS client is logged (debug level): gRPC itself says nothing.
-type peerCreds struct{ log *slog.Logger }
+// What each connection holds of requests still arriving is bounded by
+// unfinished.
+type peerCreds struct {
+	log        *slog.Logger
+	unfinished *unfinishedRequests
+}
 
 func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	return c, peerAuth{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
 }
 
 func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, auth, err := pc.handshake(c)
+	if err != nil || pc.unfinished == nil {
+		return conn, auth, err
+	}
+	return pc.unfinished.watch(conn, auth.principal), auth, nil
+}
+
+func (pc peerCreds) handshake(c net.Conn) (net.Conn, peerAuth, error) {
 	if p, ok := c.(*tlsPending); ok {
 		conn, auth, err := p.handshake()
 		if err != nil {
@@ -180,7 +193,7 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil, nil, err
+		return nil, peerAuth{}, err
 	}
 	var (
 		cred    *unix.Ucred
@@ -189,10 +202,10 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 	if err := raw.Control(func(fd uintptr) {
 		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return nil, nil, err
+		return nil, peerAuth{}, err
 	}
 	if credErr != nil {
-		return nil, nil, fmt.Errorf("SO_PEERCRED: %w", credErr)
+		return nil, peerAuth{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	return c, peerAuth{
 		// A unix socket is private to this host: as safe as the file mode allows.

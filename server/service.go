@@ -116,6 +116,8 @@ type Service struct {
 	// admins are the calls in progress that used a policy's admin right.
 	admins adminCalls
 	binds  *bindLocks
+	// unfinished bounds what connections hold of requests still arriving.
+	unfinished *unfinishedRequests
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
@@ -157,6 +159,7 @@ func New(cfg Config) *Service {
 		denials:  newDenials(logger),
 		binds:    newBindLocks(),
 	}
+	s.unfinished = newUnfinishedRequests(logger, s.limits)
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes
 	sessions.daemonLoad.limit = int64(s.limits.MaxDaemonBytes)

@@ -86,6 +86,12 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 	}
 	tombstones := lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones)
 	held := server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem), MaxDaemonBytes: memoryDaemonBytes(mem)}
+	if opts.principalBytes > 0 {
+		held.MaxPrincipalBytes = opts.principalBytes
+	}
+	if opts.daemonBytes > 0 {
+		held.MaxDaemonBytes = opts.daemonBytes
+	}
 	logger.Info("socket cap", "max_sockets", maxSockets, "max_connections", maxConns, "descriptor_limit", limit, "memory_limit", mem,
 		"tombstones", tombstones, "principal_bytes", lowerBudget(held.MaxPrincipalBytes, server.DefaultMaxPrincipalBytes),
 		"daemon_bytes", lowerBudget(held.MaxDaemonBytes, server.DefaultMaxDaemonBytes))

@@ -23,24 +23,26 @@ import (
 
 // config is what the flags say.
 type config struct {
-	listen        []string
-	logLevel      string
-	grace         time.Duration
-	maxGrace      time.Duration
-	eventBacklog  int
-	maxStreams    uint32
-	loops         int
-	maxSockets    int
-	maxConns      int
-	stopTimeout   time.Duration
-	pprofListen   string
-	metricsListen string
-	tlsCert       string
-	tlsKey        string
-	tlsClientCA   string
-	gcPercent     int
-	registry      bool
-	policy        string
+	listen         []string
+	logLevel       string
+	grace          time.Duration
+	maxGrace       time.Duration
+	eventBacklog   int
+	maxStreams     uint32
+	loops          int
+	maxSockets     int
+	maxConns       int
+	principalBytes int
+	daemonBytes    int
+	stopTimeout    time.Duration
+	pprofListen    string
+	metricsListen  string
+	tlsCert        string
+	tlsKey         string
+	tlsClientCA    string
+	gcPercent      int
+	registry       bool
+	policy         string
 }
 
 func main() {
@@ -88,6 +90,8 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections; under a cgroup memory limit at most one socket per 16 KiB of half of it)")
 	f.IntVar(&opts.maxConns, "max-connections", 0, "the most client connections open at once, over all listeners; one past it is closed at once. A sixteenth is kept for root and the daemon's user on a unix listener; no other uid, nor a TCP or TLS listener's clients together (counted before the handshake), hold more than half the rest (0: the descriptors --max-sockets leaves, less 64; under a cgroup memory limit at most one per 64 KiB of a quarter of it)")
+	f.IntVar(&opts.principalBytes, "principal-bytes", 0, "the most bytes one principal's sessions may make the daemon hold (what waiting calls keep, undelivered events and completions), and, apart, its connections' requests still arriving; past it such calls are refused, and a connection whose request would pass it is closed (0: 256 MiB, under a cgroup memory limit at most an eighth of it)")
+	f.IntVar(&opts.daemonBytes, "daemon-bytes", 0, "the same bound over all principals together (0: 1 GiB, under a cgroup memory limit at most a quarter of it)")
 	f.DurationVar(&opts.stopTimeout, "stop-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	f.BoolVar(&opts.registry, "socket-registry", true, "register new sockets in the socket registry by default; $"+registry.EnvVar+"=true|false overrides it, the UseRegistry call overrides both")
 	f.StringVar(&opts.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)")
@@ -127,6 +131,10 @@ func (o config) validate() error {
 		return fmt.Errorf("--max-sockets %d: want 0 (from the descriptor limit) or more", o.maxSockets)
 	case o.maxConns < 0:
 		return fmt.Errorf("--max-connections %d: want 0 (what --max-sockets leaves) or more", o.maxConns)
+	case o.principalBytes != 0 && o.principalBytes < minHeldBytes:
+		return fmt.Errorf("--principal-bytes %d: want 0 (the default) or at least %d", o.principalBytes, minHeldBytes)
+	case o.daemonBytes != 0 && o.daemonBytes < minHeldBytes:
+		return fmt.Errorf("--daemon-bytes %d: want 0 (the default) or at least %d", o.daemonBytes, minHeldBytes)
 	case o.stopTimeout < 0:
 		return fmt.Errorf("--stop-timeout %v: want a duration of 0 or more", o.stopTimeout)
 	case (o.tlsCert != "" || o.tlsKey != "" || o.tlsClientCA != "") && !o.listensTLS():
@@ -143,6 +151,10 @@ func (o config) listensTLS() bool {
 	}
 	return false
 }
+
+// minHeldBytes is the smallest --principal-bytes and --daemon-bytes, as a
+// memory limit's share of them: room for a few calls' data.
+const minHeldBytes = 4 << 20
 
 // minEventBacklog is the smallest --event-backlog, as a policy file's
 // event_backlog: a session needs room for the events of a few operations.

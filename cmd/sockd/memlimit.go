@@ -108,7 +108,7 @@ func memoryConnectionBudget(limit int64) int {
 // default would not fit; 0 leaves the default. At a quarter, one
 // principal could take the daemon's whole bound.
 func memoryPrincipalBytes(limit int64) int {
-	return belowDefault(limit, limit/8, 4<<20, server.DefaultMaxPrincipalBytes)
+	return belowDefault(limit, limit/8, minHeldBytes, server.DefaultMaxPrincipalBytes)
 }
 
 // memoryDaemonBytes bounds the same bytes over all principals together
@@ -116,7 +116,7 @@ func memoryPrincipalBytes(limit int64) int {
 // default would not fit; 0 leaves the default. Without it each principal
 // busy at once adds its own quarter.
 func memoryDaemonBytes(limit int64) int {
-	return belowDefault(limit, limit/4, 4<<20, server.DefaultMaxDaemonBytes)
+	return belowDefault(limit, limit/4, minHeldBytes, server.DefaultMaxDaemonBytes)
 }
 
 // tombstoneMemory is what a closed socket kept for lookup costs (measured:

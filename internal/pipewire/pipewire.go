@@ -47,9 +47,9 @@ const ConnWindow = 16 << 20
 
 // MaxRequest is the largest request the daemon accepts: gRPC's 4 MiB
 // default and room for a request's envelope around 4 MiB of data. gRPC
-// reads a request whole before any of the daemon's checks, so this, times
-// the streams a client may open, is what a client can make the daemon hold
-// unchecked; 16 MiB let one stalled stream hold 17 MB.
+// reads a request whole before any of the daemon's checks: what a client's
+// unfinished requests hold is bounded apart (internal/inflight), and each
+// may hold this much; 16 MiB let one stalled stream hold 17 MB.
 const MaxRequest = 4<<20 + 64<<10
 
 // MaxAnswer is the largest answer the daemon sends and its client takes.

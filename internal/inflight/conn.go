@@ -1,0 +1,336 @@
+package inflight
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+)
+
+// HTTP/2's frames, as far as Conn follows them (RFC 9113 §4, §6).
+const (
+	clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	headerLen     = 9
+
+	frameData    = 0x0
+	frameHeaders = 0x1
+	frameReset   = 0x3
+
+	flagEndStream = 0x1
+	flagPadded    = 0x8
+)
+
+// grpcPrefixLen is the length of the prefix of each gRPC message: a flag
+// byte and the message's length.
+const grpcPrefixLen = 5
+
+// Conn is a server connection whose unfinished gRPC messages are charged to
+// budgets; see the package doc. Read and Write are each called by one
+// goroutine at a time, as gRPC does.
+type Conn struct {
+	net.Conn
+	cfg Config
+
+	in  frameScanner // Read's
+	out frameScanner // Write's
+
+	mu      sync.Mutex
+	streams map[uint32]*stream // the client's open streams
+	closed  bool               // by Close: nothing more is charged
+
+	readErr error // Read's: what closed the connection, for every later Read
+}
+
+// stream is a client stream's current message.
+type stream struct {
+	prefix  [grpcPrefixLen]byte
+	prefixN int    // bytes of the message's prefix seen; 0 between messages
+	left    uint32 // bytes of the message still to come, once its prefix is seen
+	charged int64  // charged for the frames the message spans
+}
+
+// Config is what a Conn charges, and whom it tells.
+type Config struct {
+	// Budgets are charged every unfinished message's frames: the client's
+	// and the daemon's, say.
+	Budgets []*Budget
+	// Refused, if set, is called once, with the budget a frame would have
+	// passed, before the connection closes.
+	Refused func(*ExceededError)
+	// Closed, if set, is called once the connection has closed and given
+	// back what it held.
+	Closed func()
+}
+
+// Wrap returns c, a server connection before any of its bytes are read,
+// with its unfinished messages charged as cfg says.
+func Wrap(c net.Conn, cfg Config) *Conn {
+	return &Conn{Conn: c, cfg: cfg, streams: map[uint32]*stream{}, in: frameScanner{preface: len(clientPreface)}}
+}
+
+// Read reads from the connection and follows the frames read. A frame that
+// would pass a budget closes the connection before gRPC sees it.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.readErr = c.in.scan(p[:n], c.received)
+		c.mu.Unlock()
+		if c.readErr != nil {
+			var exceeded *ExceededError
+			if errors.As(c.readErr, &exceeded) && c.cfg.Refused != nil {
+				c.cfg.Refused(exceeded)
+			}
+			c.Close()
+			return 0, c.readErr
+		}
+	}
+	return n, err
+}
+
+// Write writes to the connection and follows the frames written: a stream
+// the daemon ends gives its charge back.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.out.scan(p[:n], c.sent)
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close closes the connection and gives back everything it held.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	first := !c.closed
+	if first {
+		c.closed = true
+		for id := range c.streams {
+			c.end(id)
+		}
+	}
+	c.mu.Unlock()
+	err := c.Conn.Close()
+	if first && c.cfg.Closed != nil {
+		c.cfg.Closed()
+	}
+	return err
+}
+
+// Held is what the connection's unfinished messages hold now.
+func (c *Conn) Held() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var held int64
+	for _, st := range c.streams {
+		held += st.charged
+	}
+	return held
+}
+
+// received follows a frame from the client: data of a frame, or its end.
+func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
+	switch f.typ {
+	case frameHeaders:
+		if !end {
+			return nil
+		}
+		if _, open := c.streams[f.stream]; !open && !c.closed && f.flags&flagEndStream == 0 {
+			c.streams[f.stream] = &stream{}
+		} else if f.flags&flagEndStream != 0 {
+			c.end(f.stream)
+		}
+	case frameReset:
+		if end {
+			c.end(f.stream)
+		}
+	case frameData:
+		st := c.streams[f.stream]
+		if st == nil {
+			return nil // not open: gRPC drops it
+		}
+		if len(data) > 0 && st.follow(data) {
+			c.giveBack(st)
+		}
+		if !end {
+			return nil
+		}
+		if f.flags&flagEndStream != 0 {
+			c.end(f.stream)
+			return nil
+		}
+		if st.prefixN > 0 {
+			return c.charge(st, frameCost(f.length))
+		}
+	}
+	return nil
+}
+
+// sent follows a frame the daemon sent: its trailers or a reset end a
+// stream.
+func (c *Conn) sent(f *frameScanner, _ []byte, end bool) error {
+	if end && (f.typ == frameHeaders && f.flags&flagEndStream != 0 || f.typ == frameReset) {
+		c.end(f.stream)
+	}
+	return nil
+}
+
+// follow reads a stream's data, message after message. It reports whether
+// a message finished in it.
+func (st *stream) follow(data []byte) (finished bool) {
+	for len(data) > 0 {
+		if st.prefixN < grpcPrefixLen {
+			n := copy(st.prefix[st.prefixN:], data)
+			st.prefixN += n
+			data = data[n:]
+			if st.prefixN < grpcPrefixLen {
+				break
+			}
+			st.left = binary.BigEndian.Uint32(st.prefix[1:])
+		} else {
+			n := uint32(min(uint64(st.left), uint64(len(data))))
+			st.left -= n
+			data = data[n:]
+		}
+		if st.left == 0 {
+			st.prefixN = 0
+			finished = true
+		}
+	}
+	return finished
+}
+
+// charge charges cost to st, or refuses it for the first budget it would
+// pass.
+func (c *Conn) charge(st *stream, cost int64) error {
+	if c.closed {
+		return nil
+	}
+	for i, b := range c.cfg.Budgets {
+		if !b.take(cost) {
+			for _, taken := range c.cfg.Budgets[:i] {
+				taken.give(cost)
+			}
+			return &ExceededError{Budget: b.name, Limit: b.limit}
+		}
+	}
+	st.charged += cost
+	return nil
+}
+
+// giveBack returns st's charge to the budgets.
+func (c *Conn) giveBack(st *stream) {
+	if st.charged == 0 {
+		return
+	}
+	for _, b := range c.cfg.Budgets {
+		b.give(st.charged)
+	}
+	st.charged = 0
+}
+
+// end forgets a stream, giving its charge back.
+func (c *Conn) end(id uint32) {
+	if st := c.streams[id]; st != nil {
+		c.giveBack(st)
+		delete(c.streams, id)
+	}
+}
+
+// frameScanner follows the frames of one direction of a connection as its
+// bytes pass, holding nothing but a frame's header.
+type frameScanner struct {
+	preface int // bytes of the client preface still to come
+	broken  bool
+
+	header  [headerLen]byte
+	headerN int
+
+	// The current frame, once its header is read.
+	length int
+	typ    byte
+	flags  byte
+	stream uint32
+	left   int // bytes of the frame's payload still to come
+	// DATA frames' padding: whether the pad length is still to come, and
+	// how many of the bytes left are padding.
+	padLengthDue bool
+	padding      int
+}
+
+// scan follows p, calling on with each frame's data (DATA frames' data,
+// without padding), and once more with end set when the frame has passed
+// whole. A frame without payload is only ended.
+func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end bool) error) error {
+	if f.broken {
+		return nil
+	}
+	if f.preface > 0 {
+		n := min(f.preface, len(p))
+		at := len(clientPreface) - f.preface
+		if string(p[:n]) != clientPreface[at:at+n] {
+			f.broken = true // gRPC refuses the connection
+			return nil
+		}
+		f.preface -= n
+		p = p[n:]
+	}
+	for len(p) > 0 {
+		if f.headerN < headerLen {
+			n := copy(f.header[f.headerN:], p)
+			f.headerN += n
+			p = p[n:]
+			if f.headerN < headerLen {
+				return nil
+			}
+			f.length = int(f.header[0])<<16 | int(f.header[1])<<8 | int(f.header[2])
+			f.typ, f.flags = f.header[3], f.header[4]
+			f.stream = binary.BigEndian.Uint32(f.header[5:]) & 0x7fffffff
+			f.left = f.length
+			f.padLengthDue = f.typ == frameData && f.flags&flagPadded != 0
+			f.padding = 0
+			if f.left == 0 {
+				if err := f.endFrame(on); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n := min(f.left, len(p))
+		payload := p[:n]
+		p, f.left = p[n:], f.left-n
+		if f.typ == frameData {
+			if f.padLengthDue {
+				f.padLengthDue = false
+				f.padding = int(payload[0])
+				payload = payload[1:]
+				if f.padding > f.left+len(payload) {
+					f.broken = true // gRPC closes the connection
+					return nil
+				}
+			}
+			// The data is what is not padding, which ends the frame.
+			data := payload[:max(0, min(len(payload), len(payload)+f.left-f.padding))]
+			if len(data) > 0 {
+				if err := on(f, data, false); err != nil {
+					return err
+				}
+			}
+		}
+		if f.left == 0 {
+			if err := f.endFrame(on); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (f *frameScanner) endFrame(on func(f *frameScanner, data []byte, end bool) error) error {
+	f.headerN = 0
+	return on(f, nil, true)
+}

@@ -1,0 +1,241 @@
+package inflight
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// client writes a client's side of an HTTP/2 connection with x/net's
+// framer, as bytes for a Conn to read.
+type client struct {
+	t   testing.TB
+	buf bytes.Buffer
+	fr  *http2.Framer
+	hb  bytes.Buffer
+	enc *hpack.Encoder
+}
+
+func newClient(t testing.TB) *client {
+	c := &client{t: t}
+	c.buf.WriteString(http2.ClientPreface)
+	c.fr = http2.NewFramer(&c.buf, nil)
+	c.enc = hpack.NewEncoder(&c.hb)
+	if err := c.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *client) open(id uint32, endStream bool) {
+	c.hb.Reset()
+	for _, kv := range [][2]string{{":method", "POST"}, {":path", "/sockd.v1.SocketService/Send"}, {"content-type", "application/grpc"}} {
+		c.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hb.Bytes(), EndHeaders: true, EndStream: endStream}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// data writes a DATA frame; pad > 0 pads it.
+func (c *client) data(id uint32, endStream bool, b []byte, pad int) {
+	var err error
+	if pad > 0 {
+		err = c.fr.WriteDataPadded(id, endStream, b, make([]byte, pad))
+	} else {
+		err = c.fr.WriteData(id, endStream, b)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) reset(id uint32) {
+	if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// prefix is a gRPC message prefix for n bytes.
+func prefix(n uint32) []byte {
+	p := make([]byte, grpcPrefixLen)
+	binary.BigEndian.PutUint32(p[1:], n)
+	return p
+}
+
+// pipeConn is the connection under a Conn: reads come from in, chunk bytes
+// at a time, writes go nowhere.
+type pipeConn struct {
+	net.Conn
+	in     *bytes.Reader
+	chunk  int
+	closed bool
+}
+
+func (p *pipeConn) Read(b []byte) (int, error) {
+	return p.in.Read(b[:min(len(b), p.chunk)])
+}
+func (p *pipeConn) Write(b []byte) (int, error) { return len(b), nil }
+func (p *pipeConn) Close() error                { p.closed = true; return nil }
+
+// readAll reads everything through a Conn charged to budgets, chunk bytes
+// at a time, and returns the Conn and the first error other than EOF.
+func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error) {
+	under := &pipeConn{in: bytes.NewReader(in), chunk: chunk}
+	c := Wrap(under, Config{Budgets: budgets})
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return c, under, err
+		}
+	}
+}
+
+// A message finished in one frame, or across frames, holds nothing once
+// finished; while unfinished, each frame it spans is charged what gRPC holds
+// for it, by the frame's length (padding too).
+func TestUnfinishedMessagesAreCharged(t *testing.T) {
+	msg := bytes.Repeat([]byte("x"), 40<<10)
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(3), "abc"...), 0) // finished
+	c.data(1, false, append(prefix(uint32(len(msg))), msg[:10]...), 0)
+	c.data(1, false, msg[10:20<<10], 0)
+	c.data(1, false, msg[20<<10:20<<10+100], 200)
+	first := c.buf.Len()
+	c.data(1, false, msg[20<<10+100:], 0)
+	want := frameCost(grpcPrefixLen+10) + frameCost(20<<10-10) + frameCost(1+100+200)
+	for _, chunk := range []int{1, 7, 64 << 10} {
+		b := NewBudget("test", 1<<30)
+		conn, _, err := readAll(c.buf.Bytes()[:first], chunk, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn.Held() != want || b.Used() != want {
+			t.Errorf("chunk %d: held %d, budget used %d, want %d", chunk, conn.Held(), b.Used(), want)
+		}
+		conn, _, err = readAll(c.buf.Bytes(), chunk, b)
+		if err != nil || conn.Held() != 0 || b.Used() != want {
+			t.Errorf("chunk %d: finished message: held %d, budget used %d (the first conn's %d), %v", chunk, conn.Held(), b.Used(), want, err)
+		}
+	}
+}
+
+// A stream that ends, by either side, gives its charge back, and data on a
+// stream that is not open is not charged.
+func TestEndedStreamsGiveBack(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.open(3, false)
+	c.open(5, false)
+	c.open(7, true) // no data will follow
+	for _, id := range []uint32{1, 3, 5, 7, 9} {
+		c.data(id, false, prefix(100), 0)
+	}
+	b := NewBudget("test", 1<<30)
+	conn, _, err := readAll(c.buf.Bytes(), 1<<10, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * frameCost(grpcPrefixLen); conn.Held() != want {
+		t.Fatalf("held %d, want %d (streams 1, 3 and 5)", conn.Held(), want)
+	}
+	// The daemon's trailers end 1, its reset 3; the client resets 5.
+	var out bytes.Buffer
+	fr := http2.NewFramer(&out, nil)
+	fr.WriteSettings()
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
+	fr.WriteRSTStream(3, http2.ErrCodeNo)
+	for _, b := range out.Bytes() { // a byte a write
+		conn.Write([]byte{b})
+	}
+	if want := frameCost(grpcPrefixLen); conn.Held() != want {
+		t.Fatalf("after the daemon ended 1 and 3: held %d, want %d", conn.Held(), want)
+	}
+	c.buf.Reset()
+	c.reset(5)
+	conn.Conn.(*pipeConn).in = bytes.NewReader(c.buf.Bytes())
+	conn.Read(make([]byte, 100))
+	if conn.Held() != 0 || b.Used() != 0 {
+		t.Fatalf("after the client reset 5: held %d, budget used %d", conn.Held(), b.Used())
+	}
+}
+
+// A frame that would pass a budget closes the connection, is not passed on,
+// and everything the connection held is given back, to every budget.
+func TestExceededBudgetClosesTheConnection(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, prefix(1<<20), 0)
+	for range 100 {
+		c.data(1, false, []byte{0}, 0)
+	}
+	principal, daemon := NewBudget("principal", 50*frameCost(1)), NewBudget("daemon", 1<<30)
+	var refused *ExceededError
+	closed := false
+	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
+	conn := Wrap(under, Config{Budgets: []*Budget{principal, daemon},
+		Refused: func(e *ExceededError) { refused = e },
+		Closed:  func() { closed = true }})
+	n, err := conn.Read(make([]byte, 1<<20))
+	var exceeded *ExceededError
+	if n != 0 || !errors.As(err, &exceeded) || exceeded.Budget != "principal" || refused == nil {
+		t.Fatalf("Read = %d, %v (refused %v), want 0 and the principal's budget exceeded", n, err, refused)
+	}
+	if !under.closed || !closed || principal.Used() != 0 || daemon.Used() != 0 {
+		t.Fatalf("closed %v, Closed called %v, budgets used %d and %d after the refusal", under.closed, closed, principal.Used(), daemon.Used())
+	}
+	if _, err := conn.Read(make([]byte, 10)); !errors.As(err, &exceeded) {
+		t.Fatalf("a later Read = %v", err)
+	}
+}
+
+// What is not HTTP/2 is left to gRPC: nothing charged, nothing refused.
+func TestNotHTTP2IsLeftToGRPC(t *testing.T) {
+	b := NewBudget("test", 1)
+	conn, _, err := readAll(bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 100), 3, b)
+	if err != nil || conn.Held() != 0 || b.Used() != 0 {
+		t.Fatalf("held %d, used %d, %v", conn.Held(), b.Used(), err)
+	}
+}
+
+// FuzzConn: whatever a client sends, read in any chunks, gives the same
+// outcome, never a negative charge, and closing gives everything back.
+func FuzzConn(f *testing.F) {
+	c := newClient(f)
+	c.open(1, false)
+	c.data(1, false, append(prefix(3), "abc"...), 0)
+	c.data(1, false, prefix(1000), 10)
+	c.data(1, false, make([]byte, 100), 0)
+	c.reset(1)
+	f.Add(c.buf.Bytes(), 5)
+	f.Add([]byte(http2.ClientPreface), 1)
+	f.Add(append([]byte(http2.ClientPreface), 0, 0, 5, 0, 8, 0, 0, 0, 1, 9, 1, 2, 3, 4), 2)
+	f.Fuzz(func(t *testing.T, in []byte, chunk int) {
+		chunk = 1 + int(uint(chunk)%97)
+		whole := NewBudget("whole", 1<<20)
+		c1, _, err1 := readAll(in, len(in)+1, whole)
+		parts := NewBudget("parts", 1<<20)
+		c2, _, err2 := readAll(in, chunk, parts)
+		if (err1 == nil) != (err2 == nil) || c1.Held() != c2.Held() || whole.Used() != parts.Used() {
+			t.Fatalf("whole: held %d (%v); in chunks of %d: held %d (%v)", c1.Held(), err1, chunk, c2.Held(), err2)
+		}
+		if c1.Held() < 0 || whole.Used() < 0 {
+			t.Fatalf("negative charge %d", c1.Held())
+		}
+		c1.Close()
+		c2.Close()
+		if whole.Used() != 0 || parts.Used() != 0 {
+			t.Fatalf("closed connections still hold %d and %d", whole.Used(), parts.Used())
+		}
+	})
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/sockd/sockd/internal/inflight"
+	"github.com/sockd/sockd/internal/pipewire"
+)
+
+// unfinishedRequests are the budgets of what clients' connections hold in
+// gRPC messages they have begun and not finished (internal/inflight): each
+// principal's, of Limits.MaxPrincipalBytes over its connections, and the
+// daemon's, of Limits.MaxDaemonBytes. gRPC holds such bytes before any of
+// the service's checks, so they are bounded apart from the bytes sessions
+// hold, by bounds of the same sizes. A connection whose next frame would
+// pass one is closed.
+type unfinishedRequests struct {
+	log          *slog.Logger
+	perPrincipal int64
+	daemon       *inflight.Budget
+
+	mu          sync.Mutex
+	byPrincipal map[Principal]*principalBudget
+}
+
+// principalBudget is a principal's budget, kept while it has connections.
+type principalBudget struct {
+	*inflight.Budget
+	conns int
+}
+
+// minUnfinished is the least a budget of unfinished requests may be: room
+// for two of the largest requests, so that a bound small enough to let the
+// largest request pass alone does not close a client's connection.
+const minUnfinished = 2 * (pipewire.MaxRequest + pipewire.MaxRequest/16)
+
+func newUnfinishedRequests(log *slog.Logger, l Limits) *unfinishedRequests {
+	perPrincipal := max(int64(l.MaxPrincipalBytes), minUnfinished)
+	return &unfinishedRequests{
+		log:          log,
+		perPrincipal: perPrincipal,
+		daemon:       inflight.NewBudget("the daemon's", max(int64(l.MaxDaemonBytes), perPrincipal)),
+		byPrincipal:  map[Principal]*principalBudget{},
+	}
+}
+
+// watch returns c, a connection of p's, with its unfinished messages
+// charged to p's budget and the daemon's.
+func (u *unfinishedRequests) watch(c net.Conn, p Principal) net.Conn {
+	u.mu.Lock()
+	b := u.byPrincipal[p]
+	if b == nil {
+		b = &principalBudget{Budget: inflight.NewBudget(p.String()+"'s", u.perPrincipal)}
+		u.byPrincipal[p] = b
+	}
+	b.conns++
+	u.mu.Unlock()
+	return inflight.Wrap(c, inflight.Config{
+		Budgets: []*inflight.Budget{b.Budget, u.daemon},
+		Refused: func(e *inflight.ExceededError) {
+			u.log.Warn("connection closed: its unfinished requests would pass a bound", "principal", p.String(),
+				"remote", c.RemoteAddr().String(), "bound", e.Budget, "bytes", e.Limit)
+		},
+		Closed: func() { u.release(p) },
+	})
+}
+
+// release forgets p's budget when its last connection has closed.
+func (u *unfinishedRequests) release(p Principal) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if b := u.byPrincipal[p]; b != nil {
+		if b.conns--; b.conns == 0 {
+			delete(u.byPrincipal, p)
+		}
+	}
+}
