@@ -327,6 +327,22 @@ func (c *Client) unlessClosing(ctx context.Context) (context.Context, context.Ca
 	return ctx, cancel
 }
 
+// Stopping reports whether the daemon has begun to shut down (its health
+// check of the socket service says NOT_SERVING) or is gone (UNAVAILABLE). A
+// draining daemon closes every socket, so a waiting call's closed answer
+// may mean the daemon is going away rather than that someone closed the
+// socket: this tells them apart. Any other failure to ask is an error.
+func (c *Client) Stopping(ctx context.Context) (bool, error) {
+	resp, err := healthpb.NewHealthClient(c.cc).Check(ctx, &healthpb.HealthCheckRequest{Service: sockdv1.SocketService_ServiceDesc.ServiceName})
+	switch {
+	case status.Code(err) == codes.Unavailable:
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return resp.GetStatus() != healthpb.HealthCheckResponse_SERVING, nil
+}
+
 // Raw returns the generated stubs, for calls this package does not wrap.
 // Attach the session with (*Session).OutgoingContext.
 func (c *Client) Raw() sockdv1.SocketServiceClient { return c.api }

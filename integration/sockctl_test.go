@@ -446,3 +446,61 @@ func TestSockctlBindNoPathAutobinds(t *testing.T) {
 		t.Errorf("connect to no path: stderr %q, want the kernel's einval", stderr)
 	}
 }
+
+// A daemon shutting down closes every socket: a verb waiting on one ends
+// with exit 3, as when the daemon cannot be reached, and says why; a
+// socket closed by someone else is still exit 1.
+func TestSockctlWaitingVerbEndsWithTheDaemon(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			d.Kill()
+		}
+	}()
+	c := &sockctl{addr: d.Addr, session: uniqueName(t)}
+	l := c.ok(t, "open", "inet", "stream", "tcp")
+	c.ok(t, "bind", l, "127.0.0.1:0")
+	c.ok(t, "listen", l)
+
+	other := &sockctl{addr: d.Addr, session: uniqueName(t)}
+	r := c.ok(t, "open", "inet", "dgram", "udp")
+	c.ok(t, "bind", r, "127.0.0.1:0")
+	recv := other.start(t, nil, "recv", r)
+	eventually(t, "the recv to wait", func() bool { return strings.Contains(c.ok(t, "info", r), "num_readers: 1") })
+	c.ok(t, "close", r)
+	if err := await(t, "recv ends", recv.done); exitStatus(err) != 1 {
+		t.Errorf("recv on a socket another session closed: %v, want exit 1", err)
+	}
+
+	accept := c.start(t, nil, "accept", l)
+	eventually(t, "the accept to wait", func() bool { return strings.Contains(c.ok(t, "info", l), "num_acceptors: 1") })
+	stopped = true
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err = await(t, "accept ends", accept.done)
+	var stderr []string
+	for line := range accept.stderr {
+		stderr = append(stderr, line)
+	}
+	if exitStatus(err) != 3 || !strings.Contains(strings.Join(stderr, "\n"), "error: closed (the daemon is shutting down)") {
+		t.Errorf("accept while the daemon stops: %v, stderr %q; want exit 3 and why", err, stderr)
+	}
+}
+
+// exitStatus is a finished command's exit status, -1 if it did not exit.
+func exitStatus(err error) int {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	return -1
+}

@@ -46,6 +46,13 @@ func usage(err error) error {
 	return usageError{err}
 }
 
+// daemonStopping marks a socket's closed answer that a daemon shutting
+// down gave: the daemon went away under the call.
+type daemonStopping struct{ err error }
+
+func (e daemonStopping) Error() string { return e.err.Error() + " (the daemon is shutting down)" }
+func (e daemonStopping) Unwrap() error { return e.err }
+
 // failure marks an error that happened while a verb ran, as opposed to the
 // errors cobra reports about the command line, which carry no type.
 type failure struct{ err error }
@@ -64,6 +71,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, new(daemonStopping)):
+		return exitUnreachable
 	case errors.As(err, &sockErr):
 		return exitFailure
 	case errors.Is(err, context.Canceled):
@@ -95,6 +104,10 @@ func exitCode(err error) int {
 
 // errorMessage is what follows "error: " on stderr.
 func errorMessage(err error) string {
+	var stopping daemonStopping
+	if errors.As(err, &stopping) {
+		return errorMessage(stopping.err) + " (the daemon is shutting down)"
+	}
 	var sockErr *client.SocketError
 	if errors.As(err, &sockErr) {
 		// An invalid outcome's message says why, where its short form

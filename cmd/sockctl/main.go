@@ -37,7 +37,8 @@
 // 0 on success; 1 for a socket error (printed as "error: econnrefused") or a
 // call the daemon refused ("error: not_found: ..."); 2 for a usage error,
 // including a request the daemon calls malformed (INVALID_ARGUMENT); 3 when
-// the daemon cannot be reached or is UNAVAILABLE; 130 when interrupted while
+// the daemon cannot be reached or is UNAVAILABLE, or closed the socket a
+// verb waited on as it shut down; 130 when interrupted while
 // waiting for a result. Verbs that run until interrupted (`events --follow`,
 // `watch`, `forward`) end with 0 then, and `events --follow` also when its
 // session ends. Errors go to standard error, results to standard output.

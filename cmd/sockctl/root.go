@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockd/sockd/client"
 	"github.com/sockd/sockd/internal/version"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // sessionGrace is how long sockctl's session outlives an invocation: long
@@ -50,8 +51,9 @@ supports, is-supported, debug, socket-debug) use no session.
 
 Exit status: 0 success; 1 a socket error ("error: econnrefused") or a call the
 daemon refused; 2 a usage error, or a request the daemon calls malformed; 3 the
-daemon cannot be reached; 130 interrupted while waiting for a result (verbs that
-run until interrupted, events --follow, watch and forward, end with 0).
+daemon cannot be reached, or shut down under the call ("error: closed (the
+daemon is shutting down)"); 130 interrupted while waiting for a result (verbs
+that run until interrupted, events --follow, watch and forward, end with 0).
 
 Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 
@@ -146,10 +148,27 @@ func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.S
 			return a.firstCallErr(ctx, err, err)
 		}
 		if err := fn(ctx, s); err != nil {
+			if closedByShutdown(c, err) {
+				return daemonStopping{err}
+			}
 			return failure{err}
 		}
 		return nil
 	})
+}
+
+// closedByShutdown reports whether err, a socket's closed answer, came from
+// a daemon shutting down: a draining daemon closes every socket, and a
+// script should tell that (exit 3) from a socket someone closed (exit 1).
+func closedByShutdown(c *client.Client, err error) bool {
+	var sockErr *client.SocketError
+	if !errors.As(err, &sockErr) || sockErr.Kind() != sockdv1.SocketError_KIND_CLOSED {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	stopping, _ := c.Stopping(ctx)
+	return stopping
 }
 
 // withClient connects to the daemon and runs fn, for the verbs that ask the
