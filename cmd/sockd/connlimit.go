@@ -240,7 +240,7 @@ func (c *cappedConn) SyscallConn() (syscall.RawConn, error) {
 // connectionBudget is how many client connections may be open at once
 // when --max-connections does not say: the descriptors the socket cap
 // leaves (see socketBudget), less 64 for the listeners, the engine's epoll
-// and wakeup descriptors, metrics and pprof. 1024 when the limit is not
+// and wakeup descriptors, metrics and pprof (serveHTTP). 1024 when the limit is not
 // known.
 func connectionBudget(limit, maxSockets int) int {
 	if limit <= 0 || maxSockets <= 0 {
