@@ -13,7 +13,9 @@ func (s *Socket) Info() Info {
 		Fd:          s.Fd(),
 		RelayByte:   s.relayed.Load(),
 	}
-	if owner := s.Owner(); owner != nil {
+	// A close, by anyone, ends Erlang's monitor of the owner and forgets it
+	// (essio_fin_close): info then says owner undefined, as after its death.
+	if owner := s.Owner(); owner != nil && !s.closed.Load() {
 		info.Owner = owner.CallerID()
 	}
 

@@ -133,6 +133,10 @@ func TestOpenOptionsAndInfo(t *testing.T) {
 	if plain.UseRegistry() || plain.ID() == s.ID() {
 		t.Fatal("use_registry default or id reuse")
 	}
+	s.Close()
+	if owner := s.Info().Owner; owner != "" {
+		t.Fatalf("a closed socket's info names owner %q, want none (undefined)", owner)
+	}
 }
 
 func TestBindInvalidAddresses(t *testing.T) {
