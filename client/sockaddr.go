@@ -199,6 +199,11 @@ func parsePort(s string) (uint32, error) {
 	return uint32(p), nil
 }
 
+// sunPath is the size of Linux's sockaddr_un path: an abstract name (its
+// leading NUL included) may fill it, a filesystem path leaves room for the
+// NUL that ends it.
+const sunPath = 108
+
 func parseLocal(rest string) (*sockdv1.SockAddr, error) {
 	var path []byte
 	switch {
@@ -213,8 +218,15 @@ func parseLocal(rest string) (*sockdv1.SockAddr, error) {
 	default:
 		path = []byte(rest)
 	}
-	if len(path) > 0 && path[0] != 0 && strings.IndexByte(string(path), 0) >= 0 {
+	abstract := len(path) > 0 && path[0] == 0
+	if !abstract && strings.IndexByte(string(path), 0) >= 0 {
 		return nil, addrSyntaxError("local: only abstract names may contain NUL bytes")
+	}
+	switch {
+	case abstract && len(path) > sunPath:
+		return nil, addrSyntaxError(fmt.Sprintf("local: an abstract name of %d bytes: at most %d", len(path)-1, sunPath-1))
+	case !abstract && len(path) >= sunPath:
+		return nil, addrSyntaxError(fmt.Sprintf("local: a path of %d bytes: at most %d", len(path), sunPath-1))
 	}
 	return &sockdv1.SockAddr{Family: &sockdv1.SockAddr_Local{Local: &sockdv1.LocalAddr{Path: path}}}, nil
 }
