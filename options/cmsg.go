@@ -78,6 +78,30 @@ func ParseControlType(level int, name string) (int, bool) {
 	return k.Type, ok
 }
 
+// intKinds are the control messages whose value is one integer, which a
+// sender may give as a number (or, for ip tos, by name): the engine encodes
+// these from an int, the others from values of their own or raw data.
+var intKinds = map[ControlKind]bool{
+	{unix.IPPROTO_IP, unix.IP_TOS}:          true,
+	{unix.IPPROTO_IP, unix.IP_TTL}:          true,
+	{unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT}: true,
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:   true,
+}
+
+// IntValued reports whether the kind's value is one integer.
+func (k ControlKind) IntValued() bool { return intKinds[k] }
+
+// IntControlNames lists the kinds whose value is one integer, as
+// LEVEL/TYPE, sorted.
+func IntControlNames() []string {
+	var names []string
+	for k := range intKinds {
+		names = append(names, k.LevelName()+"/"+k.TypeName())
+	}
+	slices.Sort(names)
+	return names
+}
+
 // tosKind is ip tos, the one control message whose values have names: those
 // of the ip tos option (lowdelay, ...).
 var tosKind = ControlKind{unix.IPPROTO_IP, unix.IP_TOS}

@@ -54,3 +54,11 @@ func TestControlValueNames(t *testing.T) {
 		t.Error("ip/ttl has named values")
 	}
 }
+
+// The kinds a sender may give as one integer are those the engine encodes
+// from an int.
+func TestIntControlNames(t *testing.T) {
+	if got, want := strings.Join(IntControlNames(), " "), "ip/tos ip/ttl ipv6/hoplimit ipv6/tclass"; got != want {
+		t.Errorf("IntControlNames = %s, want %s", got, want)
+	}
+}

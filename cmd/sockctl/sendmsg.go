@@ -87,8 +87,9 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	}
 	levelNumber, known := options.ParseControlLevel(level)
 	typeNumber, knownType := options.ParseControlType(levelNumber, typ)
-	if !known || !knownType {
-		return nil, usage(fmt.Errorf("--ctrl %q: unknown control message %s/%s: want one of %s", arg, level, typ, strings.Join(options.ControlNames(), ", ")))
+	ck := options.ControlKind{Level: levelNumber, Type: typeNumber}
+	if !known || !knownType || !ck.IntValued() {
+		return nil, usage(fmt.Errorf("--ctrl %q: %s/%s takes no integer value: want one of %s", arg, level, typ, strings.Join(options.IntControlNames(), ", ")))
 	}
 	m := &sockdv1.ControlMessage{LevelName: level, TypeName: typ}
 	n, err := strconv.ParseInt(value, 0, 32)
@@ -100,8 +101,7 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	default:
 		// The daemon would answer {invalid, {msg, ctrl}}, a socket error:
 		// a name that stands for nothing is the command line's mistake.
-		kind := options.ControlKind{Level: levelNumber, Type: typeNumber}
-		if _, ok := kind.ParseValue(value); !ok {
+		if _, ok := ck.ParseValue(value); !ok {
 			return nil, usage(fmt.Errorf("--ctrl %q: %q is neither an integer nor the name of a %s/%s value", arg, value, level, typ))
 		}
 		m.ValueName = value

@@ -16,7 +16,8 @@ func TestParseControlArg(t *testing.T) {
 	// The daemon would refuse unknown names in-band (exit 1); they are the
 	// command line's mistake, so sockctl refuses them itself (exit 2).
 	for _, bad := range []string{"ip/ttl", "ttl:1", "/ttl:1", "ip/:1", "ip/ttl:", "ip/ttl:1x", "ip/ttl:-x", "ip/ttl:4294967296",
-		"ipx/ttl:1", "ip/bogus:1", "ipv6/ttl:1", "0/1:1", "ip/tos:fastest", "ip/ttl:lowdelay", "ipv6/tclass:lowdelay"} {
+		"ipx/ttl:1", "ip/bogus:1", "ipv6/ttl:1", "0/1:1", "ip/tos:fastest", "ip/ttl:lowdelay", "ipv6/tclass:lowdelay",
+		"ip/pktinfo:1", "ip/recvttl:1", "socket/timestamp:1"} {
 		if _, err := parseControlArg(bad); exitCode(err) != exitUsage {
 			t.Errorf("parseControlArg(%q) = %v, want a usage error", bad, err)
 		}
