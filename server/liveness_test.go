@@ -15,18 +15,20 @@ func TestDetachedSessionLivesWhileInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.enterCall() // a blocking accept, say
+	// Its grace runs out once and is deferred: no timer fires while the
+	// call runs. (Waited for: a loaded machine fires the timer late.)
+	deferred := func() (bool, uint64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.graceDeferred.Load() && s.timer == nil, s.graces
+	}
+	eventually(t, "the grace to run out and be deferred", func() bool { d, _ := deferred(); return d })
 	time.Sleep(4 * grace)
 	if s.isDead() {
 		t.Fatal("the session ended while a call of it was running")
 	}
-	// Its grace ran out once and was deferred: no timer fires while the
-	// call runs.
-	s.mu.Lock()
-	deferred := s.graceDeferred.Load() && s.timer == nil
-	graces := s.graces
-	s.mu.Unlock()
-	if !deferred || graces != 1 {
-		t.Fatalf("grace while a call runs: deferred %v, %d periods started; want deferred after 1", deferred, graces)
+	if d, graces := deferred(); !d || graces != 1 {
+		t.Fatalf("grace while a call runs: deferred %v, %d periods started; want deferred after 1", d, graces)
 	}
 	s.leaveCall()
 	for range 8 { // short calls, each within a grace period of the last
