@@ -44,6 +44,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 			done.Op = found.op
 		}
 		s.withdraw(sd, l, found, &out)
+		sd.hold(found) // where a Cancel of the same handle meanwhile finds it
 	} else if stray = sd.retiringOf(c, si.Handle, si.Op.lane()); stray != nil && stray.final != nil {
 		onItsWay = stray.final.Completion
 	}
@@ -55,6 +56,7 @@ func (s *Socket) Cancel(c Caller, si SelectInfo) (done *Completion, err error) {
 	switch {
 	case found != nil:
 		found.retire()
+		sd.release(found)
 	case stray != nil && onItsWay != nil:
 		// Ours only if this retires it: delivered (or withdrawn by a
 		// dying caller) first, it is not the cancel's to answer.
@@ -112,19 +114,31 @@ func (s *Socket) AbortCaller(c Caller, reason error) {
 // leave every lane without any event to c, the next queued requestors are
 // activated, and c's blocking calls return ErrCancelled.
 func (s *Socket) DropCaller(c Caller) {
+	type heldBy struct {
+		sd *side
+		w  *waiter
+	}
 	var (
 		out     outbox
-		dropped []*waiter
+		taken   []heldBy  // out of the lanes, held until retired
+		dropped []*waiter // and those on their way out already
 	)
-	drop := func(_ *side, w *waiter, _ bool) {
+	drop := func(sd *side, w *waiter, _ bool) {
 		if w.mode == modeBlocking {
 			w.abort = ErrCancelled
 			w.signal()
 			return
 		}
-		dropped = append(dropped, w)
+		// Where a DropCaller of c running meanwhile finds it, and
+		// retires it before it returns.
+		sd.hold(w)
+		taken = append(taken, heldBy{sd, w})
 	}
 	s.takeCaller(c, &out, drop, func(w *waiter) { dropped = append(dropped, w) })
+	for _, h := range taken {
+		h.w.retire()
+		h.sd.release(h.w)
+	}
 	for _, w := range dropped {
 		w.retire()
 	}

@@ -88,8 +88,8 @@ type side struct {
 	backoff time.Duration
 	lanes   []*lane
 	// retiring holds requestors removed from the lanes whose final event
-	// (abort or completion) is still being delivered, so that Cancel and
-	// DropCaller can still stop it.
+	// (abort or completion) is still being delivered, or that are still to
+	// be retired, so that Cancel and DropCaller can still stop them.
 	retiring []*waiter
 }
 
@@ -99,6 +99,17 @@ func (sd *side) empty(at uint64) {
 	sd.emptyAt = at
 	sd.otherQueue = false
 	sd.peeked = 0
+}
+
+// hold puts w, taken out of sd's lanes, on sd.retiring until release: its
+// final event, or its retirement, is on its way. sd's lock is held.
+func (sd *side) hold(w *waiter) { sd.retiring = append(sd.retiring, w) }
+
+// release takes w off sd.retiring, once retired.
+func (sd *side) release(w *waiter) {
+	sd.mu.Lock()
+	sd.retiring = slices.DeleteFunc(sd.retiring, func(x *waiter) bool { return x == w })
+	sd.mu.Unlock()
 }
 
 // retiringOf finds c's requestor of handle in lane kind lk among those
@@ -389,7 +400,7 @@ func (s *Socket) replace(sd *side, old *waiter, t Timeout, waits bool, out *outb
 		out.finalEvent(sd, old, Event{Kind: EventAbort, Socket: s, Handle: old.handle, Op: old.op, Reason: ErrCancelled, Completion: partial})
 		return
 	}
-	out.retire(old)
+	out.retire(sd, old)
 }
 
 // vacate notes that l lost its current requestor without an answer

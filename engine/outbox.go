@@ -1,7 +1,5 @@
 package engine
 
-import "slices"
-
 // An outbox collects what must happen once the side lock is released:
 // events to deliver (Deliver is never called with a socket lock held) and
 // requestors to retire.
@@ -11,7 +9,7 @@ type message struct {
 	w              *waiter
 	ev             Event
 	retire         bool  // no event: just retire w
-	final          *side // ev is final; w is on final.retiring until delivered
+	final          *side // ev is final, or w is retired; w is on final.retiring until then
 	unlessSelected bool  // final, but moot once w's select was delivered
 }
 
@@ -19,7 +17,7 @@ func (o *outbox) event(w *waiter, ev Event) { o.msgs = append(o.msgs, message{w:
 
 func (o *outbox) finalEvent(sd *side, w *waiter, ev Event) {
 	w.final = &ev
-	sd.retiring = append(sd.retiring, w)
+	sd.hold(w)
 	o.msgs = append(o.msgs, message{w: w, ev: ev, final: sd})
 }
 
@@ -31,7 +29,14 @@ func (o *outbox) finalEventUnlessSelected(sd *side, w *waiter, ev Event) {
 	o.msgs[len(o.msgs)-1].unlessSelected = true
 }
 
-func (o *outbox) retire(w *waiter) { o.msgs = append(o.msgs, message{w: w, retire: true}) }
+// retire retires w, just taken out of sd's lanes without an event of its
+// own; until then w is on sd.retiring, where a Cancel or DropCaller of its
+// caller running meanwhile finds it and retires it itself: an event signalled
+// for w before it left the lane may not be delivered after they return.
+func (o *outbox) retire(sd *side, w *waiter) {
+	sd.hold(w)
+	o.msgs = append(o.msgs, message{w: w, retire: true, final: sd})
+}
 
 // flush runs with no socket lock held. It may be called more than once.
 func (o *outbox) flush(s *Socket) {
@@ -41,6 +46,7 @@ func (o *outbox) flush(s *Socket) {
 		switch {
 		case m.retire:
 			m.w.retire()
+			m.final.release(m.w)
 		case m.final != nil:
 			delivered := false
 			if m.unlessSelected {
@@ -51,9 +57,7 @@ func (o *outbox) flush(s *Socket) {
 			if !delivered && m.w.discardable() {
 				discardAccepted(m.ev)
 			}
-			m.final.mu.Lock()
-			m.final.retiring = slices.DeleteFunc(m.final.retiring, func(w *waiter) bool { return w == m.w })
-			m.final.mu.Unlock()
+			m.final.release(m.w)
 		default:
 			m.w.deliver(m.ev, false)
 		}

@@ -423,3 +423,70 @@ func TestHasRequest(t *testing.T) {
 		t.Error("a pending accept is not there")
 	}
 }
+
+// A cancel of a request its caller's next call is replacing, made as the
+// replacement runs, leaves no event for it after the cancel returns: the
+// replaced request stays where the cancel finds it until it is retired. A
+// session may send the two calls at once, as one Erlang process cannot.
+func TestCancelRacesReplacement(t *testing.T) {
+	e := newEngine(t, Config{})
+	owner, c := newRecorder("o"), newRecorder("c")
+	cl, sv := pair(t, e, owner, unix.AF_INET)
+	h := sv.Recv(bg, c, 0, 0, Timeout{Kind: WaitNowait, Handle: 7}).Select.Handle
+	mustSend(t, cl, owner, "x")
+	// The loop's edge signals h; its event is not delivered yet.
+	var edgeOut, callOut outbox
+	sv.rd.mu.Lock()
+	sv.rd.ready = true
+	sv.advance(&sv.rd, &sv.readers, &edgeOut)
+	sv.rd.mu.Unlock()
+	// c's next recv replaces h, up to its unlock.
+	sv.rd.mu.Lock()
+	old := sv.readers.current
+	sv.readers.current = nil
+	j := newRecvJob(sv, OpRecv, 0, 0, 0)
+	done, _ := j.attempt()
+	sv.replace(&sv.rd, old, nowait, !done, &callOut)
+	sv.finish(&sv.rd, &sv.readers, c, OpRecv, nowait, j, nil, &requestPlace{}, &callOut)
+	sv.rd.mu.Unlock()
+	// The cancel of h comes in between.
+	_, err := sv.Cancel(c, SelectInfo{Op: OpRecv, Handle: h})
+	c.markCancelled(h)
+	edgeOut.flush(sv)
+	callOut.flush(sv)
+	if late := c.lateEvents(); len(late) > 0 {
+		t.Fatalf("cancel answered %v, then event %+v", err, late[0])
+	}
+}
+
+// Two DropCallers of one caller at once (a session that dies as a call of
+// its own ends) both return only once the caller's requests are retired:
+// the second must not return while the first still holds one whose select
+// is being delivered, or that select arrives after it returned.
+func TestConcurrentDropCallersWaitForRetirement(t *testing.T) {
+	e := newEngine(t, Config{})
+	owner, c := newRecorder("o"), newRecorder("c")
+	_, sv := pair(t, e, owner, unix.AF_INET)
+	sv.Recv(bg, c, 0, 0, Timeout{Kind: WaitNowait, Handle: 7})
+	sv.rd.mu.Lock()
+	w := sv.readers.current
+	sv.rd.mu.Unlock()
+	w.gate.Lock() // a delivery to w in progress
+	first := make(chan struct{})
+	go func() { sv.DropCaller(c); close(first) }()
+	for taken := false; !taken; time.Sleep(time.Millisecond) {
+		sv.rd.mu.Lock()
+		taken = sv.readers.current == nil
+		sv.rd.mu.Unlock()
+	}
+	second := make(chan struct{})
+	go func() { sv.DropCaller(c); close(second) }()
+	select {
+	case <-second:
+		t.Fatal("a second DropCaller returned while the first had not retired the caller's request")
+	case <-time.After(50 * time.Millisecond):
+	}
+	w.gate.Unlock()
+	<-first
+	<-second
+}
