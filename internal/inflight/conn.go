@@ -184,10 +184,8 @@ func (c *Conn) sent(f *frameScanner, _ []byte, end bool) error {
 func (st *stream) follow(data []byte) (finished bool) {
 	for len(data) > 0 {
 		if st.prefixN < grpcPrefixLen {
-			n := copy(st.prefix[st.prefixN:], data)
-			st.prefixN += n
-			data = data[n:]
-			if st.prefixN < grpcPrefixLen {
+			var whole bool
+			if data, whole = gather(st.prefix[:], &st.prefixN, data); !whole {
 				break
 			}
 			st.left = binary.BigEndian.Uint32(st.prefix[1:])
@@ -241,6 +239,14 @@ func (c *Conn) end(id uint32) {
 	}
 }
 
+// gather copies from p into buf, of which *have bytes are filled, and
+// returns what is left of p and whether buf is now whole.
+func gather(buf []byte, have *int, p []byte) ([]byte, bool) {
+	n := copy(buf[*have:], p)
+	*have += n
+	return p[n:], *have == len(buf)
+}
+
 // frameScanner follows the frames of one direction of a connection as its
 // bytes pass, holding nothing but a frame's header.
 type frameScanner struct {
@@ -281,10 +287,8 @@ func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end 
 	}
 	for len(p) > 0 {
 		if f.headerN < headerLen {
-			n := copy(f.header[f.headerN:], p)
-			f.headerN += n
-			p = p[n:]
-			if f.headerN < headerLen {
+			var whole bool
+			if p, whole = gather(f.header[:], &f.headerN, p); !whole {
 				return nil
 			}
 			f.length = int(f.header[0])<<16 | int(f.header[1])<<8 | int(f.header[2])
