@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// The metrics and pprof listeners serve a bounded number of connections:
-// idle ones past it cannot take more of the daemon's descriptors, and a
-// further client is served once one of them goes.
+// The metrics and pprof listeners keep a bounded number of connections:
+// past it, a new client takes the place of the oldest connection without a
+// request in progress (silent since it connected, or idle between
+// requests), so that such connections neither take more of the daemon's
+// descriptors nor keep a scrape waiting.
 func TestHTTPListenerBoundsConnections(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -21,47 +23,50 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 	stop := serveHTTP(l, 2, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
 		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
 	defer stop()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 	get := func(c net.Conn) error {
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			return err
 		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err
 	}
-	var idle []net.Conn
-	for range 2 { // kept alive, idle after one request
-		c, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := get(c); err != nil {
-			t.Fatal(err)
-		}
-		idle = append(idle, c)
+	closedByServer := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
 	}
-	third, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
+	idle := dial() // kept alive, idle after one request
+	if err := get(idle); err != nil {
 		t.Fatal(err)
 	}
-	defer third.Close()
-	answered := make(chan error, 1)
-	go func() { answered <- get(third) }()
-	select {
-	case err := <-answered:
-		t.Fatalf("a third connection was served while two were open: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	time.Sleep(10 * time.Millisecond)
+	silent := dial() // sends nothing
+	time.Sleep(10 * time.Millisecond)
+	scrape := dial()
+	start := time.Now()
+	if err := get(scrape); err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("a scrape past the cap: %v after %v", err, time.Since(start))
 	}
-	idle[0].Close()
-	select {
-	case err := <-answered:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the third connection was not served once one of two went")
+	if !closedByServer(idle) {
+		t.Error("the oldest connection without a request in progress was not closed to make room")
+	}
+	// The silent one is now the oldest: the next client takes its place.
+	if err := get(dial()); err != nil {
+		t.Fatal(err)
+	}
+	if !closedByServer(silent) {
+		t.Error("a silent connection kept its place past the cap")
 	}
 }
