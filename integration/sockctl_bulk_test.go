@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -625,4 +627,45 @@ func connectedSocket(t *testing.T, s *client.Session) (string, net.Conn) {
 	}
 	t.Cleanup(func() { peer.Close() })
 	return open.GetSocketId(), peer
+}
+
+// TestSockctlNcSocketClosedUnderIt: nc still sending its input after the
+// peer is done, whose socket another session closes, fails with closed
+// (exit 1) instead of ending quietly with its input lost.
+func TestSockctlNcSocketClosedUnderIt(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	l := tcpListener(t)
+	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
+	stdin, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	defer stdin.Close()
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	p := c.start(t, stdin, "nc", host, port)
+	conn := await(t, "nc connects", accepted)
+	if conn == nil {
+		t.Fatal("accept failed")
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).CloseWrite()
+	var show struct{ Session string }
+	if err := json.Unmarshal([]byte(c.ok(t, "-o", "json", "session", "show")), &show); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(c.ok(t, "which-sockets", "--owner", show.Session))
+	other := &sockctl{addr: c.addr, session: uniqueName(t)}
+	other.ok(t, "close", id)
+	feed.Write([]byte("late\n"))
+	feed.Close()
+	err = await(t, "nc ends", p.done)
+	var stderr []string
+	for line := range p.stderr {
+		stderr = append(stderr, line)
+	}
+	if exitStatus(err) != 1 || !slices.Contains(stderr, "error: closed") {
+		t.Fatalf("nc whose socket another session closed: %v, stderr %q; want exit 1 and error: closed", err, stderr)
+	}
 }

@@ -181,7 +181,11 @@ func shuttle(ctx context.Context, conn *client.Conn, in io.Reader, out io.Writer
 			return ctx.Err()
 		}
 	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	// A socket closed under nc (by the daemon shutting down, or another
+	// session) says so with the daemon's answer; a bare ErrClosed is the
+	// Conn's own end.
+	var sockErr *client.SocketError
+	if err != nil && (!errors.Is(err, net.ErrClosed) || errors.As(err, &sockErr)) {
 		return err
 	}
 	return nil
