@@ -36,8 +36,9 @@ import (
 //
 // Host names are not resolved and scope ids must be numbers: the daemon may
 // live on another host or in another network namespace, where names and
-// interface indexes differ from this one's. ParseAddr checks the syntax; the
-// daemon checks the rest (path length, whether the family fits the socket).
+// interface indexes differ from this one's. ParseAddr checks the syntax and
+// a local path's length; the daemon checks the rest (whether the family fits
+// the socket).
 func ParseAddr(s string) (*sockdv1.SockAddr, error) {
 	a, err := parseAddr(s)
 	if err != nil {

@@ -88,8 +88,11 @@ func parseControlArg(arg string) (*sockdv1.ControlMessage, error) {
 	levelNumber, known := options.ParseControlLevel(level)
 	typeNumber, knownType := options.ParseControlType(levelNumber, typ)
 	ck := options.ControlKind{Level: levelNumber, Type: typeNumber}
-	if !known || !knownType || !ck.IntValued() {
-		return nil, usage(fmt.Errorf("--ctrl %q: %s/%s takes no integer value: want one of %s", arg, level, typ, strings.Join(options.IntControlNames(), ", ")))
+	switch want := strings.Join(options.IntControlNames(), ", "); {
+	case !known || !knownType:
+		return nil, usage(fmt.Errorf("--ctrl %q: unknown control message %s/%s: want one of %s", arg, level, typ, want))
+	case !ck.IntValued():
+		return nil, usage(fmt.Errorf("--ctrl %q: %s/%s takes no integer value: want one of %s", arg, level, typ, want))
 	}
 	m := &sockdv1.ControlMessage{LevelName: level, TypeName: typ}
 	n, err := strconv.ParseInt(value, 0, 32)

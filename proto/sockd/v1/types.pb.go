@@ -2207,7 +2207,8 @@ type SocketInfo struct {
 	Protocol Protocol `protobuf:"varint,6,opt,name=protocol,proto3,enum=sockd.v1.Protocol" json:"protocol,omitempty"`
 	// The raw protocol number.
 	ProtocolNumber int32 `protobuf:"varint,7,opt,name=protocol_number,json=protocolNumber,proto3" json:"protocol_number,omitempty"`
-	// The owning session's id; empty after the owner died.
+	// The owning session's id; empty once the socket is closed (by anyone), as
+	// after its owner died.
 	Owner string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Erlang's ctype: "normal".
 	Ctype string `protobuf:"bytes,9,opt,name=ctype,proto3" json:"ctype,omitempty"`
