@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -27,101 +28,185 @@ import (
 // grow by 117 MB for each MiB sent.
 func TestUnfinishedRequestsAreBounded(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	const bound = 16 << 20
-	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--principal-bytes", strconv.Itoa(bound))
+	d, dir := boundedDaemon(t, bound)
+	h := dialRaw(t, d)
+	h.open(1)
+	prefix := make([]byte, 5)
+	binary.BigEndian.PutUint32(prefix[1:], 4<<20)
+	if h.send(1, prefix) {
+		for sent := 0; sent < 4<<20-1; sent++ {
+			if !h.send(1, []byte{0}) {
+				break
+			}
+		}
+	}
+	h.expectClosed(t, "a request sent a byte a frame")
+	assertBoundLogged(t, dir, bound)
+	assertServes(t, d)
+}
+
+// So does one whose requests are whole but whose streams it never ends:
+// gRPC runs a unary call only once the client ends its side, and holds the
+// request until then.
+func TestWholeRequestsOfStreamsNeverEndedAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, dir := boundedDaemon(t, bound)
+	h := dialRaw(t, d)
+	msg, err := proto.Marshal(&sockdv1.SendRequest{SocketId: "00000000000000000000000000000000", Data: make([]byte, 3<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(whole[1:], uint32(len(msg)))
+	whole = append(whole, msg...)
+	for id := uint32(1); id < 2*8; id += 2 { // 8 streams, 24 MiB
+		h.open(id)
+		for rest := whole; len(rest) > 0; {
+			n := min(len(rest), 16<<10)
+			if !h.send(id, rest[:n]) {
+				h.expectClosed(t, "whole requests on streams never ended")
+				assertBoundLogged(t, dir, bound)
+				assertServes(t, d)
+				return
+			}
+			rest = rest[n:]
+		}
+	}
+	h.expectClosed(t, "whole requests on streams never ended")
+}
+
+func boundedDaemon(t *testing.T, bound int) (*Daemon, string) {
+	dir := t.TempDir()
+	return dedicatedDaemon(t, filepath.Join(dir, "d"), "--principal-bytes", strconv.Itoa(bound)), dir
+}
+
+// rawClient is a client's side of an HTTP/2 connection, frame by frame,
+// within the daemon's flow-control windows.
+type rawClient struct {
+	t        *testing.T
+	w        *bufio.Writer
+	fr       *http2.Framer
+	hb       bytes.Buffer
+	enc      *hpack.Encoder
+	windows  map[uint32]int // the connection's (0) and each stream's
+	initial  int
+	credit   chan *http2.WindowUpdateFrame
+	settings chan uint32 // the daemon's initial stream window, for each SETTINGS to acknowledge
+	closed   chan error
+	unsent   int // frames written since the last flush
+}
+
+func dialRaw(t *testing.T, d *Daemon) *rawClient {
 	c, err := net.Dial("unix", d.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	w := bufio.NewWriterSize(c, 64<<10)
-	w.WriteString(http2.ClientPreface)
-	fr := http2.NewFramer(w, c)
-	fr.WriteSettings()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/sockd.v1.SocketService/Send"},
-		{":authority", "sockd"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
-		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-	}
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
-	prefix := make([]byte, 5)
-	binary.BigEndian.PutUint32(prefix[1:], 4<<20)
-	fr.WriteData(1, false, prefix)
-	w.Flush()
-
-	// The daemon's frames: its settings, window updates, until it closes
-	// the connection. What they ask the client to write, it writes itself.
-	credit := make(chan int, 1024)
-	settings := make(chan struct{}, 16)
-	closed := make(chan error, 1)
+	t.Cleanup(func() { c.Close() })
+	h := &rawClient{t: t, w: bufio.NewWriterSize(c, 64<<10), windows: map[uint32]int{0: 65535}, initial: 65535,
+		credit: make(chan *http2.WindowUpdateFrame, 4096), settings: make(chan uint32, 16), closed: make(chan error, 1)}
+	h.w.WriteString(http2.ClientPreface)
+	h.fr = http2.NewFramer(h.w, c)
+	h.enc = hpack.NewEncoder(&h.hb)
+	h.fr.WriteSettings()
+	h.w.Flush()
+	// The daemon's frames, until it closes the connection; what they ask
+	// the client to write, the client's goroutine writes.
 	go func() {
 		for {
-			f, err := fr.ReadFrame()
+			f, err := h.fr.ReadFrame()
 			if err != nil {
-				closed <- err
+				h.closed <- err
 				return
 			}
 			switch f := f.(type) {
 			case *http2.SettingsFrame:
 				if !f.IsAck() {
-					settings <- struct{}{}
+					window := uint32(0)
+					if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
+						window = v
+					}
+					h.settings <- window
 				}
 			case *http2.WindowUpdateFrame:
-				if f.StreamID == 1 {
-					credit <- int(f.Increment)
-				}
+				h.credit <- f
 			}
 		}
 	}()
-	// Within the stream's window (its initial 256 KiB, then what the
-	// daemon gives as gRPC reads), and far within the connection's.
-	window := 256<<10 - len(prefix)
-	sent := 0
+	return h
+}
+
+// open opens a stream for a Send call.
+func (h *rawClient) open(id uint32) {
+	h.hb.Reset()
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/sockd.v1.SocketService/Send"},
+		{":authority", "sockd"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		h.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.hb.Bytes(), EndHeaders: true})
+	h.windows[id] = h.initial
+}
+
+// send sends b on stream id in one DATA frame, once the windows allow it;
+// false once the daemon has closed the connection.
+func (h *rawClient) send(id uint32, b []byte) bool {
 	deadline := time.After(time.Minute)
-	for sent < 4<<20-1 {
-		for window == 0 {
-			w.Flush()
-			select {
-			case <-settings:
-				fr.WriteSettingsAck()
-			case n := <-credit:
-				window += n
-			case err := <-closed:
-				t.Logf("the daemon closed the connection after %d 1-byte frames: %v", sent, err)
-				assertBoundLogged(t, dir, bound)
-				assertServes(t, d)
-				return
-			case <-deadline:
-				t.Fatalf("the daemon neither read nor closed after %d frames", sent)
-			}
-		}
-		if err := fr.WriteData(1, false, []byte{0}); err != nil {
-			break // closed under the write; the reader says so
-		}
-		window--
-		sent++
-		if sent%4096 == 0 {
-			select {
-			case <-settings:
-				fr.WriteSettingsAck()
-			default:
-			}
-			w.Flush()
+	for h.windows[id] < len(b) || h.windows[0] < len(b) {
+		h.w.Flush()
+		h.unsent = 0
+		select {
+		case window := <-h.settings:
+			h.settle(window)
+		case u := <-h.credit:
+			h.windows[u.StreamID] += int(u.Increment)
+		case err := <-h.closed:
+			h.closed <- err
+			return false
+		case <-deadline:
+			h.t.Fatalf("the daemon neither took stream %d's data nor closed the connection", id)
 		}
 	}
-	w.Flush()
-	select {
-	case err := <-closed:
-		if sent >= 4<<20-1 {
-			t.Fatalf("the daemon took the whole request but one byte (%d frames), then closed: %v", sent, err)
+	if err := h.fr.WriteData(id, false, b); err != nil {
+		return false
+	}
+	h.windows[id] -= len(b)
+	h.windows[0] -= len(b)
+	if h.unsent++; h.unsent == 4096 {
+		select {
+		case window := <-h.settings:
+			h.settle(window)
+		default:
 		}
-		t.Logf("the daemon closed the connection after %d 1-byte frames: %v", sent, err)
-		assertBoundLogged(t, dir, bound)
-		assertServes(t, d)
+		h.w.Flush()
+		h.unsent = 0
+	}
+	return true
+}
+
+// settle acknowledges the daemon's settings and takes its stream window.
+func (h *rawClient) settle(window uint32) {
+	h.fr.WriteSettingsAck()
+	if window == 0 {
+		return
+	}
+	for id := range h.windows {
+		if id != 0 {
+			h.windows[id] += int(window) - h.initial
+		}
+	}
+	h.initial = int(window)
+}
+
+// expectClosed waits for the daemon to close the connection.
+func (h *rawClient) expectClosed(t *testing.T, what string) {
+	t.Helper()
+	h.w.Flush()
+	select {
+	case err := <-h.closed:
+		t.Logf("%s: the daemon closed the connection: %v", what, err)
 	case <-time.After(10 * time.Second):
-		t.Fatalf("the daemon holds %d 1-byte frames of an unfinished request, past its %d-byte bound", sent, bound)
+		t.Fatalf("%s: the daemon holds them past its bound", what)
 	}
 }
 

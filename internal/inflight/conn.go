@@ -41,12 +41,17 @@ type Conn struct {
 	readErr error // Read's: what closed the connection, for every later Read
 }
 
-// stream is a client stream's current message.
+// stream is a client stream's messages so far. Its first message stays
+// charged until the stream ends: gRPC runs a unary call only once the
+// client ends its side, and holds the request whole until then.
 type stream struct {
-	prefix  [grpcPrefixLen]byte
-	prefixN int    // bytes of the message's prefix seen; 0 between messages
-	left    uint32 // bytes of the message still to come, once its prefix is seen
-	charged int64  // charged for the frames the message spans
+	prefix   [grpcPrefixLen]byte
+	prefixN  int    // bytes of the message's prefix seen; 0 between messages
+	left     uint32 // bytes of the message still to come, once its prefix is seen
+	finished int    // messages finished
+	first    bool   // the frame being read carries bytes of the first message
+	held     int64  // charged for the frames of the first message, until the stream ends
+	charged  int64  // charged for the frames of a later message, until it is finished
 }
 
 // Config is what a Conn charges, and whom it tells.
@@ -127,7 +132,7 @@ func (c *Conn) Held() int64 {
 	defer c.mu.Unlock()
 	var held int64
 	for _, st := range c.streams {
-		held += st.charged
+		held += st.held + st.charged
 	}
 	return held
 }
@@ -153,8 +158,11 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 		if st == nil {
 			return nil // not open: gRPC drops it
 		}
-		if len(data) > 0 && st.follow(data) {
-			c.giveBack(st)
+		if len(data) > 0 {
+			st.first = st.first || st.finished == 0
+			if before := st.finished; st.follow(data) > before && st.finished > 1 {
+				c.giveBack(st) // a later message is finished
+			}
 		}
 		if !end {
 			return nil
@@ -163,8 +171,12 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			c.end(f.stream)
 			return nil
 		}
-		if st.prefixN > 0 {
-			return c.charge(st, frameCost(f.length))
+		switch {
+		case st.first:
+			st.first = false
+			return c.charge(&st.held, frameCost(f.length))
+		case st.prefixN > 0:
+			return c.charge(&st.charged, frameCost(f.length))
 		}
 	}
 	return nil
@@ -179,9 +191,9 @@ func (c *Conn) sent(f *frameScanner, _ []byte, end bool) error {
 	return nil
 }
 
-// follow reads a stream's data, message after message. It reports whether
-// a message finished in it.
-func (st *stream) follow(data []byte) (finished bool) {
+// follow reads a stream's data, message after message, and returns how
+// many messages the stream has finished.
+func (st *stream) follow(data []byte) int {
 	for len(data) > 0 {
 		if st.prefixN < grpcPrefixLen {
 			var whole bool
@@ -196,15 +208,15 @@ func (st *stream) follow(data []byte) (finished bool) {
 		}
 		if st.left == 0 {
 			st.prefixN = 0
-			finished = true
+			st.finished++
 		}
 	}
-	return finished
+	return st.finished
 }
 
-// charge charges cost to st, or refuses it for the first budget it would
-// pass.
-func (c *Conn) charge(st *stream, cost int64) error {
+// charge charges cost to one of a stream's charges, or refuses it for the
+// first budget it would pass.
+func (c *Conn) charge(into *int64, cost int64) error {
 	if c.closed {
 		return nil
 	}
@@ -216,25 +228,28 @@ func (c *Conn) charge(st *stream, cost int64) error {
 			return &ExceededError{Budget: b.name, Limit: b.limit}
 		}
 	}
-	st.charged += cost
+	*into += cost
 	return nil
 }
 
-// giveBack returns st's charge to the budgets.
-func (c *Conn) giveBack(st *stream) {
-	if st.charged == 0 {
+// giveBack returns the charge of a stream's finished later message.
+func (c *Conn) giveBack(st *stream) { c.give(&st.charged) }
+
+func (c *Conn) give(charged *int64) {
+	if *charged == 0 {
 		return
 	}
 	for _, b := range c.cfg.Budgets {
-		b.give(st.charged)
+		b.give(*charged)
 	}
-	st.charged = 0
+	*charged = 0
 }
 
-// end forgets a stream, giving its charge back.
+// end forgets a stream, giving all its charges back.
 func (c *Conn) end(id uint32) {
 	if st := c.streams[id]; st != nil {
-		c.giveBack(st)
+		c.give(&st.held)
+		c.give(&st.charged)
 		delete(c.streams, id)
 	}
 }

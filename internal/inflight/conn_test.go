@@ -100,32 +100,35 @@ func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error)
 	}
 }
 
-// A message finished in one frame, or across frames, holds nothing once
-// finished; while unfinished, each frame it spans is charged what gRPC holds
-// for it, by the frame's length (padding too).
+// While a message is unfinished, each frame it spans is charged what gRPC
+// holds for it, by the frame's length (padding too); a later message gives
+// its charge back once finished, a stream's first one (a unary call's
+// request, which gRPC holds until the client ends its side) only with the
+// stream.
 func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 40<<10)
 	c := newClient(t)
 	c.open(1, false)
-	c.data(1, false, append(prefix(3), "abc"...), 0) // finished
+	c.data(1, false, append(prefix(3), "abc"...), 0) // finished, but first
 	c.data(1, false, append(prefix(uint32(len(msg))), msg[:10]...), 0)
 	c.data(1, false, msg[10:20<<10], 0)
 	c.data(1, false, msg[20<<10:20<<10+100], 200)
-	first := c.buf.Len()
+	unfinished := c.buf.Len()
 	c.data(1, false, msg[20<<10+100:], 0)
-	want := frameCost(grpcPrefixLen+10) + frameCost(20<<10-10) + frameCost(1+100+200)
+	finished := c.buf.Len()
+	c.data(1, true, nil, 0)
+	first := frameCost(grpcPrefixLen + 3)
+	want := first + frameCost(grpcPrefixLen+10) + frameCost(20<<10-10) + frameCost(1+100+200)
 	for _, chunk := range []int{1, 7, 64 << 10} {
-		b := NewBudget("test", 1<<30)
-		conn, _, err := readAll(c.buf.Bytes()[:first], chunk, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if conn.Held() != want || b.Used() != want {
-			t.Errorf("chunk %d: held %d, budget used %d, want %d", chunk, conn.Held(), b.Used(), want)
-		}
-		conn, _, err = readAll(c.buf.Bytes(), chunk, b)
-		if err != nil || conn.Held() != 0 || b.Used() != want {
-			t.Errorf("chunk %d: finished message: held %d, budget used %d (the first conn's %d), %v", chunk, conn.Held(), b.Used(), want, err)
+		for _, step := range []struct {
+			end  int
+			want int64
+		}{{unfinished, want}, {finished, first}, {c.buf.Len(), 0}} {
+			b := NewBudget("test", 1<<30)
+			conn, _, err := readAll(c.buf.Bytes()[:step.end], chunk, b)
+			if err != nil || conn.Held() != step.want || b.Used() != step.want {
+				t.Errorf("chunk %d, %d bytes: held %d, budget used %d, want %d (%v)", chunk, step.end, conn.Held(), b.Used(), step.want, err)
+			}
 		}
 	}
 }

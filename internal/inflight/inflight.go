@@ -14,11 +14,13 @@
 // follows the gRPC messages in each stream's DATA frames, and charges what
 // gRPC holds for each frame that leaves a message unfinished (the frame's
 // buffer and bookkeeping, by gRPC's own sizes) to the Budgets of the
-// connection: its client's and the daemon's. A finished message, or a
-// stream either side ends, gives its charge back. A frame that would take
-// a budget past its limit closes the connection: gRPC has not seen it yet,
-// so what the connection held is released with it, and the client's other
-// connections go on.
+// connection: its client's and the daemon's. A finished message gives its
+// charge back, except a stream's first, which gRPC holds until the client
+// ends its side (a unary call's request: a client that never ends it held
+// 4 MiB a stream); a stream either side ends gives back all. A frame that
+// would take a budget past its limit closes the connection: gRPC has not
+// seen it yet, so what the connection held is released with it, and the
+// client's other connections go on.
 //
 // Conn changes no byte: it reads the frames beside gRPC, which still
 // validates them. What it cannot follow (a malformed preface or frame) it

@@ -197,11 +197,24 @@ func (d *Data) take(data mem.BufferSlice, field protowire.Number) bool {
 	if sizeLen <= 0 || size == 0 || uint64(tagLen+sizeLen)+size != uint64(data.Len()) {
 		return false
 	}
-	data.Ref()
-	d.held, d.bufs = true, data
+	if len(data) > 1 && data.Len()/len(data) < minHeldBuffer {
+		// Small frames: each is a buffer of its own, with its bookkeeping,
+		// many times its bytes, which a Pipe's count of the data it holds
+		// would not see. One copy holds the bytes alone.
+		d.held, d.bufs = true, mem.BufferSlice{mem.SliceBuffer(data.Materialize())}
+	} else {
+		data.Ref()
+		d.held, d.bufs = true, data
+	}
 	d.consume(tagLen + sizeLen)
 	return true
 }
+
+// minHeldBuffer is the least average size of the transport's buffers that
+// a message's data is left in; smaller ones are copied out (take). A client
+// that sends a message in frames of a byte each made a pipe hold 200 MB for
+// 600 KiB of data; gRPC's own clients send 16 KiB frames.
+const minHeldBuffer = 4 << 10
 
 // consume drops n bytes from the front, giving back the buffers emptied.
 func (d *Data) consume(n int) {

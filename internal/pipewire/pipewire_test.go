@@ -273,3 +273,26 @@ func decodesAsProtobuf[M proto.Message](t *testing.T, wire []byte, err error, ms
 func RequestData(data []byte) *Outgoing {
 	return &Outgoing{field: requestData, data: mem.SliceBuffer(data)}
 }
+
+// Data that came in small frames is copied into one buffer: each frame's
+// buffer costs far more than its bytes, and what a pipe holds is counted
+// by its bytes.
+func TestFragmentedDataIsCopied(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 600)
+	wire := marshal(t, dataRequest(data))
+	cuts := make([]int, 0, len(wire))
+	for i := 1; i < len(wire); i++ {
+		cuts = append(cuts, i)
+	}
+	pool := &countingPool{}
+	in := split(wire, pool, cuts...)
+	var r Request
+	if err := Codec().Unmarshal(in, &r); err != nil {
+		t.Fatal(err)
+	}
+	in.Free()
+	if iov := r.Iov(); !r.Held() || len(iov) != 1 || !bytes.Equal(iov[0], data) {
+		t.Fatalf("held %v, %d buffers: want the data in one", r.Held(), len(iov))
+	}
+	r.Release()
+}
