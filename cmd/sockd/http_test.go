@@ -70,3 +70,38 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 		t.Error("a silent connection kept its place past the cap")
 	}
 }
+
+// A request that declares a body it never sends is refused at once and its
+// connection closed: waiting for the body, it would keep its place in the
+// cap for as long as its client liked.
+func TestHTTPListenerRefusesBodies(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := serveHTTP(l, 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
+		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
+	defer stop()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a request with a body it never sends: %v %v, want 400", resp, err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("its connection after the answer: %v, want closed", err)
+	}
+	scrape, err := http.Get("http://" + l.Addr().String() + "/")
+	if err != nil || scrape.StatusCode != http.StatusOK {
+		t.Fatalf("a scrape after it: %v %v", scrape, err)
+	}
+	scrape.Body.Close()
+}
