@@ -50,7 +50,7 @@ type stream struct {
 	left     uint32 // bytes of the message still to come, once its prefix is seen
 	finished int    // messages finished
 	first    bool   // the frame being read carries bytes of the first message
-	held     int64  // charged for the frames of the first message, until the stream ends
+	held     int64  // charged for the frames of the first message, and padded ones, until the stream ends
 	charged  int64  // charged for the frames of a later message, until it is finished
 }
 
@@ -172,6 +172,13 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			return nil
 		}
 		switch {
+		case f.flags&flagPadded != 0:
+			// gRPC's clients never pad; padding is given back to the
+			// window at once, yet stays in the frame's buffer, so that
+			// whole messages a handler has not read yet could come
+			// padded several times over, uncharged.
+			st.first = false
+			return c.charge(&st.held, frameCost(f.length))
 		case st.first:
 			st.first = false
 			return c.charge(&st.held, frameCost(f.length))

@@ -101,10 +101,10 @@ func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error)
 }
 
 // While a message is unfinished, each frame it spans is charged what gRPC
-// holds for it, by the frame's length (padding too); a later message gives
-// its charge back once finished, a stream's first one (a unary call's
-// request, which gRPC holds until the client ends its side) only with the
-// stream.
+// holds for it, by the frame's length; a later message gives its charge
+// back once finished, a stream's first one (a unary call's request, which
+// gRPC holds until the client ends its side) and padded frames (no gRPC
+// client pads) only with the stream.
 func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 40<<10)
 	c := newClient(t)
@@ -117,8 +117,8 @@ func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	c.data(1, false, msg[20<<10+100:], 0)
 	finished := c.buf.Len()
 	c.data(1, true, nil, 0)
-	first := frameCost(grpcPrefixLen + 3)
-	want := first + frameCost(grpcPrefixLen+10) + frameCost(20<<10-10) + frameCost(1+100+200)
+	first := frameCost(grpcPrefixLen+3) + frameCost(1+100+200) // and the padded frame
+	want := first + frameCost(grpcPrefixLen+10) + frameCost(20<<10-10)
 	for _, chunk := range []int{1, 7, 64 << 10} {
 		for _, step := range []struct {
 			end  int
@@ -241,4 +241,26 @@ func FuzzConn(f *testing.F) {
 			t.Fatalf("closed connections still hold %d and %d", whole.Used(), parts.Used())
 		}
 	})
+}
+
+// Padded frames stay charged until their stream ends, though their messages
+// are whole: padding costs gRPC its buffer whether or not a handler has read
+// the message, and no gRPC client pads.
+func TestPaddedFramesAreChargedUntilTheStreamEnds(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	for range 10 {
+		c.data(1, false, append(prefix(1), 'b'), 255)
+	}
+	padded := c.buf.Len()
+	c.data(1, true, nil, 0)
+	want := frameCost(grpcPrefixLen+1) + 10*frameCost(1+grpcPrefixLen+1+255)
+	b := NewBudget("test", 1<<30)
+	if conn, _, err := readAll(c.buf.Bytes()[:padded], 64<<10, b); err != nil || conn.Held() != want {
+		t.Fatalf("held %d, want %d (%v)", conn.Held(), want, err)
+	}
+	if conn, _, _ := readAll(c.buf.Bytes(), 64<<10, b); conn.Held() != 0 || b.Used() != want {
+		t.Fatalf("after the stream's end: held %d, budget used %d (the first conn's %d)", conn.Held(), b.Used(), want)
+	}
 }

@@ -278,21 +278,23 @@ func RequestData(data []byte) *Outgoing {
 // buffer costs far more than its bytes, and what a pipe holds is counted
 // by its bytes.
 func TestFragmentedDataIsCopied(t *testing.T) {
-	data := bytes.Repeat([]byte("x"), 600)
-	wire := marshal(t, dataRequest(data))
-	cuts := make([]int, 0, len(wire))
-	for i := 1; i < len(wire); i++ {
-		cuts = append(cuts, i)
+	for _, c := range []struct{ size, frame int }{{600, 1}, {64 << 10, 4200}} { // 4200: a 16 KiB buffer each
+		data := bytes.Repeat([]byte("x"), c.size)
+		wire := marshal(t, dataRequest(data))
+		var cuts []int
+		for i := c.frame; i < len(wire); i += c.frame {
+			cuts = append(cuts, i)
+		}
+		pool := &countingPool{}
+		in := split(wire, pool, cuts...)
+		var r Request
+		if err := Codec().Unmarshal(in, &r); err != nil {
+			t.Fatal(err)
+		}
+		in.Free()
+		if iov := r.Iov(); !r.Held() || len(iov) != 1 || !bytes.Equal(iov[0], data) {
+			t.Fatalf("%d bytes in %d-byte frames: held %v, %d buffers: want the data in one", c.size, c.frame, r.Held(), len(iov))
+		}
+		r.Release()
 	}
-	pool := &countingPool{}
-	in := split(wire, pool, cuts...)
-	var r Request
-	if err := Codec().Unmarshal(in, &r); err != nil {
-		t.Fatal(err)
-	}
-	in.Free()
-	if iov := r.Iov(); !r.Held() || len(iov) != 1 || !bytes.Equal(iov[0], data) {
-		t.Fatalf("held %v, %d buffers: want the data in one", r.Held(), len(iov))
-	}
-	r.Release()
 }
