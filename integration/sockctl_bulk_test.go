@@ -125,24 +125,7 @@ func TestSockctlNc(t *testing.T) {
 func TestSockctlNcInterrupted(t *testing.T) {
 	t.Parallel()
 	c := newSockctl(t)
-	l := tcpListener(t)
-	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
-	// An OS pipe, never written, closed only at the end (with an io.Pipe,
-	// Wait would wait for the copy of stdin).
-	stdin, feed, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer feed.Close()
-	defer stdin.Close()
-	host, port, _ := net.SplitHostPort(l.Addr().String())
-	p := c.start(t, stdin, "nc", host, port)
-	conn := await(t, "nc connects", accepted)
-	if conn == nil {
-		t.Fatal("accept failed")
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).CloseWrite()
+	p, _ := ncPeerDone(t, c)
 	time.Sleep(100 * time.Millisecond) // nc reads the end of data, then waits for its input
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -151,6 +134,30 @@ func TestSockctlNcInterrupted(t *testing.T) {
 	if err := await(t, "nc ends on SIGTERM", p.done); !errors.As(err, &exit) || exit.ExitCode() != 130 {
 		t.Fatalf("nc after SIGTERM: %v, want exit status 130", err)
 	}
+}
+
+// ncPeerDone starts nc to a local peer that, once connected, is done
+// sending (it shuts its write side down), and returns nc and the writing
+// end of its input: an OS pipe, so that Wait does not wait for a copy of
+// stdin, written by the test only.
+func ncPeerDone(t *testing.T, c *sockctl) (*sockctlProc, *os.File) {
+	t.Helper()
+	l := tcpListener(t)
+	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
+	stdin, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { feed.Close(); stdin.Close() })
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	p := c.start(t, stdin, "nc", host, port)
+	conn := await(t, "nc connects", accepted)
+	if conn == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.(*net.TCPConn).CloseWrite()
+	return p, feed
 }
 
 // TestSockctlNcOutputGone: when the reader of nc's standard output goes
@@ -635,22 +642,7 @@ func connectedSocket(t *testing.T, s *client.Session) (string, net.Conn) {
 func TestSockctlNcSocketClosedUnderIt(t *testing.T) {
 	t.Parallel()
 	c := newSockctl(t)
-	l := tcpListener(t)
-	accepted := goCall(func() net.Conn { conn, _ := l.Accept(); return conn })
-	stdin, feed, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer feed.Close()
-	defer stdin.Close()
-	host, port, _ := net.SplitHostPort(l.Addr().String())
-	p := c.start(t, stdin, "nc", host, port)
-	conn := await(t, "nc connects", accepted)
-	if conn == nil {
-		t.Fatal("accept failed")
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).CloseWrite()
+	p, feed := ncPeerDone(t, c)
 	var show struct{ Session string }
 	if err := json.Unmarshal([]byte(c.ok(t, "-o", "json", "session", "show")), &show); err != nil {
 		t.Fatal(err)
@@ -660,7 +652,7 @@ func TestSockctlNcSocketClosedUnderIt(t *testing.T) {
 	other.ok(t, "close", id)
 	feed.Write([]byte("late\n"))
 	feed.Close()
-	err = await(t, "nc ends", p.done)
+	err := await(t, "nc ends", p.done)
 	var stderr []string
 	for line := range p.stderr {
 		stderr = append(stderr, line)
