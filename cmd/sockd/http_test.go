@@ -16,13 +16,7 @@ import (
 // requests), so that such connections neither take more of the daemon's
 // descriptors nor keep a scrape waiting.
 func TestHTTPListenerBoundsConnections(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := serveHTTP(l, 2, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
-		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
-	defer stop()
+	l := serveOK(t, 2)
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -75,13 +69,7 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 // connection closed: waiting for the body, it would keep its place in the
 // cap for as long as its client liked.
 func TestHTTPListenerRefusesBodies(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := serveHTTP(l, 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
-		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
-	defer stop()
+	l := serveOK(t, 1)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -104,4 +92,17 @@ func TestHTTPListenerRefusesBodies(t *testing.T) {
 		t.Fatalf("a scrape after it: %v %v", scrape, err)
 	}
 	scrape.Body.Close()
+}
+
+// serveOK serves "ok" on a loopback listener, at most conns connections at
+// once, until the test ends.
+func serveOK(t *testing.T, conns int) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := serveHTTP(l, conns, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
+		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
+	t.Cleanup(stop)
+	return l
 }
