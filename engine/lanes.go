@@ -112,8 +112,9 @@ func (sd *side) release(w *waiter) {
 	sd.mu.Unlock()
 }
 
-// retiringOf finds c's requestor of handle in lane kind lk among those
-// whose final event is on its way (a side's lanes share the list).
+// retiringOf finds c's requestor of handle in lane kind lk among those on
+// their way out, with a final event or none (a side's lanes share the
+// list).
 func (sd *side) retiringOf(c Caller, handle uint64, lk laneKind) *waiter {
 	for _, w := range sd.retiring {
 		if w.caller == c && w.handle == handle && w.op.lane() == lk {
