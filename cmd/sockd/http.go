@@ -26,7 +26,7 @@ const (
 // stopped serving if not asked to.
 func serveHTTP(l net.Listener, conns int, h http.Handler, what, url string, logger *slog.Logger) (stop func()) {
 	capped := &connCap{Listener: l, max: conns, conns: map[net.Conn]connEntry{}}
-	srv := &http.Server{Handler: bodiless(h), ReadHeaderTimeout: httpHeaderTimeout, IdleTimeout: httpIdleTimeout, ConnState: capped.track}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: httpHeaderTimeout, IdleTimeout: httpIdleTimeout, ConnState: capped.track}
 	go func() {
 		if err := srv.Serve(capped); !errors.Is(err, http.ErrServerClosed) {
 			logger.Error(what+" stopped serving", "err", err)
@@ -36,8 +36,8 @@ func serveHTTP(l net.Listener, conns int, h http.Handler, what, url string, logg
 	return func() { srv.Close() }
 }
 
-// bodiless refuses requests that carry a body, which metrics and pprof never
-// take: the server would wait for the body, with no deadline, keeping the
+// bodiless refuses requests that carry a body, which metrics never takes:
+// the server would wait for the body, with no deadline, keeping the
 // connection's request in progress and its place in connCap.
 func bodiless(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +46,18 @@ func bodiless(h http.Handler) http.Handler {
 			w.Header().Set("Connection", "close")
 			http.Error(w, "no request here takes a body", http.StatusBadRequest)
 			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bodyDeadline gives a request's body as long as its headers had to arrive
+// (pprof's symbol lookup posts one): one never sent would otherwise keep
+// its request in progress, and its place in connCap, without a deadline.
+func bodyDeadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(httpHeaderTimeout))
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ import (
 // requests), so that such connections neither take more of the daemon's
 // descriptors nor keep a scrape waiting.
 func TestHTTPListenerBoundsConnections(t *testing.T) {
-	l := serveOK(t, 2)
+	l := serveOK(t, 2, nil)
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -69,7 +70,7 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 // connection closed: waiting for the body, it would keep its place in the
 // cap for as long as its client liked.
 func TestHTTPListenerRefusesBodies(t *testing.T) {
-	l := serveOK(t, 1)
+	l := serveOK(t, 1, bodiless)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -95,14 +96,41 @@ func TestHTTPListenerRefusesBodies(t *testing.T) {
 }
 
 // serveOK serves "ok" on a loopback listener, at most conns connections at
-// once, until the test ends.
-func serveOK(t *testing.T, conns int) net.Listener {
+// once, through wrap if not nil, until the test ends.
+func serveOK(t *testing.T, conns int, wrap func(http.Handler) http.Handler) net.Listener {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := serveHTTP(l, conns, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
-		"test", l.Addr().String(), slog.New(slog.DiscardHandler))
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	if wrap != nil {
+		h = wrap(h)
+	}
+	stop := serveHTTP(l, conns, h, "test", l.Addr().String(), slog.New(slog.DiscardHandler))
 	t.Cleanup(stop)
 	return l
+}
+
+// pprof takes bodies (its symbol lookup posts addresses), but one that never
+// comes ends its connection once the body's time is up.
+func TestHTTPListenerBoundsBodies(t *testing.T) {
+	l := serveOK(t, 1, bodyDeadline)
+	posted, err := http.Post("http://"+l.Addr().String()+"/", "text/plain", strings.NewReader("0x1234"))
+	if err != nil || posted.StatusCode != http.StatusOK {
+		t.Fatalf("a request with its body: %v %v", posted, err)
+	}
+	posted.Body.Close()
+	if testing.Short() {
+		t.Skip("the body's deadline is the header timeout, 10 s")
+	}
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(httpHeaderTimeout + 5*time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("a request whose body never comes: its connection %v, want closed once the body's time is up", err)
+	}
 }

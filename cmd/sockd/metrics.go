@@ -85,5 +85,5 @@ func (m *metrics) serve(addr string, logger *slog.Logger) (stop func(), err erro
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
-	return serveHTTP(l, metricsConns, mux, "metrics", "http://"+l.Addr().String()+"/metrics", logger), nil
+	return serveHTTP(l, metricsConns, bodiless(mux), "metrics", "http://"+l.Addr().String()+"/metrics", logger), nil
 }

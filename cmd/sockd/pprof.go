@@ -26,5 +26,5 @@ func servePprof(addr string, logger *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return serveHTTP(l, pprofConns, mux, "pprof", l.Addr().String(), logger), nil
+	return serveHTTP(l, pprofConns, bodyDeadline(mux), "pprof", l.Addr().String(), logger), nil
 }
