@@ -50,8 +50,13 @@ type stream struct {
 	left     uint32 // bytes of the message still to come, once its prefix is seen
 	finished int    // messages finished
 	first    bool   // the frame being read carries bytes of the first message
-	held     int64  // charged for the frames of the first message, and padded ones, until the stream ends
+	held     int64  // charged for the frames of the first message, until the stream ends
 	charged  int64  // charged for the frames of a later message, until it is finished
+	// padded is charged for padded frames until the daemon ends the
+	// stream: a client's end of its side does not make a handler read
+	// what it has not read yet.
+	padded int64
+	ended  bool // by the client, with padded frames still charged
 }
 
 // Config is what a Conn charges, and whom it tells.
@@ -132,7 +137,7 @@ func (c *Conn) Held() int64 {
 	defer c.mu.Unlock()
 	var held int64
 	for _, st := range c.streams {
-		held += st.held + st.charged
+		held += st.held + st.charged + st.padded
 	}
 	return held
 }
@@ -147,7 +152,7 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 		if _, open := c.streams[f.stream]; !open && !c.closed && f.flags&flagEndStream == 0 {
 			c.streams[f.stream] = &stream{}
 		} else if f.flags&flagEndStream != 0 {
-			c.end(f.stream)
+			c.endOfClient(f.stream)
 		}
 	case frameReset:
 		if end {
@@ -155,7 +160,7 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 		}
 	case frameData:
 		st := c.streams[f.stream]
-		if st == nil {
+		if st == nil || st.ended {
 			return nil // not open: gRPC drops it
 		}
 		if len(data) > 0 {
@@ -167,23 +172,27 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 		if !end {
 			return nil
 		}
-		if f.flags&flagEndStream != 0 {
-			c.end(f.stream)
-			return nil
-		}
-		switch {
-		case f.flags&flagPadded != 0:
+		if f.flags&flagPadded != 0 {
 			// gRPC's clients never pad; padding is given back to the
 			// window at once, yet stays in the frame's buffer, so that
 			// whole messages a handler has not read yet could come
 			// padded several times over, uncharged.
 			st.first = false
-			return c.charge(&st.held, frameCost(f.length))
+			if err := c.charge(&st.padded, FrameCost(f.length)); err != nil {
+				return err
+			}
+		}
+		if f.flags&flagEndStream != 0 {
+			c.endOfClient(f.stream)
+			return nil
+		}
+		switch {
+		case f.flags&flagPadded != 0:
 		case st.first:
 			st.first = false
-			return c.charge(&st.held, frameCost(f.length))
+			return c.charge(&st.held, FrameCost(f.length))
 		case st.prefixN > 0:
-			return c.charge(&st.charged, frameCost(f.length))
+			return c.charge(&st.charged, FrameCost(f.length))
 		}
 	}
 	return nil
@@ -257,8 +266,23 @@ func (c *Conn) end(id uint32) {
 	if st := c.streams[id]; st != nil {
 		c.give(&st.held)
 		c.give(&st.charged)
+		c.give(&st.padded)
 		delete(c.streams, id)
 	}
+}
+
+// endOfClient is the client's end of its side of a stream: gRPC then reads
+// the stream's messages, or fails them, except padded frames a handler may
+// still hold, which stay charged until the daemon ends the stream too.
+func (c *Conn) endOfClient(id uint32) {
+	st := c.streams[id]
+	if st == nil || st.padded == 0 {
+		c.end(id)
+		return
+	}
+	c.give(&st.held)
+	c.give(&st.charged)
+	st.ended = true
 }
 
 // gather copies from p into buf, of which *have bytes are filled, and

@@ -103,8 +103,8 @@ func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error)
 // While a message is unfinished, each frame it spans is charged what gRPC
 // holds for it, by the frame's length; a later message gives its charge
 // back once finished, a stream's first one (a unary call's request, which
-// gRPC holds until the client ends its side) and padded frames (no gRPC
-// client pads) only with the stream.
+// gRPC holds until the client ends its side) only with the stream, and
+// padded frames (no gRPC client pads) only when the daemon ends it.
 func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 40<<10)
 	c := newClient(t)
@@ -117,13 +117,14 @@ func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	c.data(1, false, msg[20<<10+100:], 0)
 	finished := c.buf.Len()
 	c.data(1, true, nil, 0)
-	first := frameCost(grpcPrefixLen+3) + frameCost(1+100+200) // and the padded frame
-	want := first + frameCost(grpcPrefixLen+10) + frameCost(20<<10-10)
+	padded := FrameCost(1 + 100 + 200) // until the daemon ends the stream
+	first := FrameCost(grpcPrefixLen+3) + padded
+	want := first + FrameCost(grpcPrefixLen+10) + FrameCost(20<<10-10)
 	for _, chunk := range []int{1, 7, 64 << 10} {
 		for _, step := range []struct {
 			end  int
 			want int64
-		}{{unfinished, want}, {finished, first}, {c.buf.Len(), 0}} {
+		}{{unfinished, want}, {finished, first}, {c.buf.Len(), padded}} {
 			b := NewBudget("test", 1<<30)
 			conn, _, err := readAll(c.buf.Bytes()[:step.end], chunk, b)
 			if err != nil || conn.Held() != step.want || b.Used() != step.want {
@@ -149,7 +150,7 @@ func TestEndedStreamsGiveBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 * frameCost(grpcPrefixLen); conn.Held() != want {
+	if want := 3 * FrameCost(grpcPrefixLen); conn.Held() != want {
 		t.Fatalf("held %d, want %d (streams 1, 3 and 5)", conn.Held(), want)
 	}
 	// The daemon's trailers end 1, its reset 3; the client resets 5.
@@ -161,7 +162,7 @@ func TestEndedStreamsGiveBack(t *testing.T) {
 	for _, b := range out.Bytes() { // a byte a write
 		conn.Write([]byte{b})
 	}
-	if want := frameCost(grpcPrefixLen); conn.Held() != want {
+	if want := FrameCost(grpcPrefixLen); conn.Held() != want {
 		t.Fatalf("after the daemon ended 1 and 3: held %d, want %d", conn.Held(), want)
 	}
 	c.buf.Reset()
@@ -182,7 +183,7 @@ func TestExceededBudgetClosesTheConnection(t *testing.T) {
 	for range 100 {
 		c.data(1, false, []byte{0}, 0)
 	}
-	principal, daemon := NewBudget("principal", 50*frameCost(1)), NewBudget("daemon", 1<<30)
+	principal, daemon := NewBudget("principal", 50*FrameCost(1)), NewBudget("daemon", 1<<30)
 	var refused *ExceededError
 	closed := false
 	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
@@ -243,10 +244,10 @@ func FuzzConn(f *testing.F) {
 	})
 }
 
-// Padded frames stay charged until their stream ends, though their messages
-// are whole: padding costs gRPC its buffer whether or not a handler has read
-// the message, and no gRPC client pads.
-func TestPaddedFramesAreChargedUntilTheStreamEnds(t *testing.T) {
+// Padded frames stay charged until the daemon ends their stream, though
+// their messages are whole and the client has ended its side: padding costs
+// gRPC its buffer until a handler reads the message, and no gRPC client pads.
+func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	c := newClient(t)
 	c.open(1, false)
 	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
@@ -255,12 +256,21 @@ func TestPaddedFramesAreChargedUntilTheStreamEnds(t *testing.T) {
 	}
 	padded := c.buf.Len()
 	c.data(1, true, nil, 0)
-	want := frameCost(grpcPrefixLen+1) + 10*frameCost(1+grpcPrefixLen+1+255)
+	first, pads := FrameCost(grpcPrefixLen+1), 10*FrameCost(1+grpcPrefixLen+1+255)
 	b := NewBudget("test", 1<<30)
-	if conn, _, err := readAll(c.buf.Bytes()[:padded], 64<<10, b); err != nil || conn.Held() != want {
-		t.Fatalf("held %d, want %d (%v)", conn.Held(), want, err)
+	if conn, _, err := readAll(c.buf.Bytes()[:padded], 64<<10, b); err != nil || conn.Held() != first+pads {
+		t.Fatalf("held %d, want %d (%v)", conn.Held(), first+pads, err)
 	}
-	if conn, _, _ := readAll(c.buf.Bytes(), 64<<10, b); conn.Held() != 0 || b.Used() != want {
-		t.Fatalf("after the stream's end: held %d, budget used %d (the first conn's %d)", conn.Held(), b.Used(), want)
+	b = NewBudget("test", 1<<30)
+	conn, _, _ := readAll(c.buf.Bytes(), 64<<10, b)
+	if conn.Held() != pads {
+		t.Fatalf("after the client's end of the stream: held %d, want the padded frames' %d", conn.Held(), pads)
+	}
+	var out bytes.Buffer
+	fr := http2.NewFramer(&out, nil)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
+	conn.Write(out.Bytes())
+	if conn.Held() != 0 || b.Used() != 0 {
+		t.Fatalf("after the daemon's end of the stream: held %d, budget used %d", conn.Held(), b.Used())
 	}
 }

@@ -17,7 +17,9 @@
 // connection: its client's and the daemon's. A finished message gives its
 // charge back, except a stream's first, which gRPC holds until the client
 // ends its side (a unary call's request: a client that never ends it held
-// 4 MiB a stream); a stream either side ends gives back all. A frame that
+// 4 MiB a stream), and padded frames, whole messages or not, until the
+// daemon ends the stream (no gRPC client pads; padding stays in the frame's
+// buffer until a handler reads the message). A frame that
 // would take a budget past its limit closes the connection: gRPC has not
 // seen it yet, so what the connection held is released with it, and the
 // client's other connections go on.
@@ -89,8 +91,9 @@ const (
 // defaultBufferPoolSizeExponents) from the pooling threshold up.
 var poolSizes = [...]int{4 << 10, 16 << 10, 32 << 10, 1 << 20}
 
-// frameCost is what gRPC holds for a DATA frame of length bytes.
-func frameCost(length int) int64 {
+// FrameCost is what gRPC holds for a DATA frame of length bytes (its
+// padding included), or for a buffer of a received message of length bytes.
+func FrameCost(length int) int64 {
 	if length <= poolingThreshold {
 		return int64(length) + frameBookkeeping
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sockd/sockd/internal/inflight"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -197,10 +198,10 @@ func (d *Data) take(data mem.BufferSlice, field protowire.Number) bool {
 	if sizeLen <= 0 || size == 0 || uint64(tagLen+sizeLen)+size != uint64(data.Len()) {
 		return false
 	}
-	if len(data) > 1 && data.Len()/len(data) < minHeldBuffer {
+	if len(data) > 1 && heldCost(data) > 2*int64(data.Len()) {
 		// Small frames: each is a buffer of its own, with its bookkeeping,
-		// many times its bytes, which a Pipe's count of the data it holds
-		// would not see. One copy holds the bytes alone.
+		// up to many times its bytes, which a Pipe's count of the data it
+		// holds would not see. One copy holds the bytes alone.
 		d.held, d.bufs = true, mem.BufferSlice{mem.SliceBuffer(data.Materialize())}
 	} else {
 		data.Ref()
@@ -210,12 +211,19 @@ func (d *Data) take(data mem.BufferSlice, field protowire.Number) bool {
 	return true
 }
 
-// minHeldBuffer is the least average size of the transport's buffers that
-// a message's data is left in; smaller ones are copied out (take). A client
-// that sends a message in frames of a byte each made a pipe hold 200 MB for
-// 600 KiB of data, and frames just over 4 KiB take gRPC's 16 KiB buffers
-// (4 pipes held 65 MiB for 16 MiB); gRPC's own clients send 16 KiB frames.
-const minHeldBuffer = 12 << 10
+// heldCost is what the transport's buffers of a message cost: more than
+// twice its bytes, and take copies them out. A client that sends a message
+// in frames of a byte each made a pipe hold 200 MB for 600 KiB of data, and
+// frames just over 4 KiB take gRPC's 16 KiB buffers (4 pipes held 65 MiB for
+// 16 MiB); gRPC's own clients send 16 KiB frames but the last, which costs
+// them nothing near twice.
+func heldCost(data mem.BufferSlice) int64 {
+	var cost int64
+	for _, b := range data {
+		cost += inflight.FrameCost(b.Len())
+	}
+	return cost
+}
 
 // consume drops n bytes from the front, giving back the buffers emptied.
 func (d *Data) consume(n int) {

@@ -2,6 +2,7 @@ package pipewire
 
 import (
 	"bytes"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -67,8 +68,13 @@ func TestRequestDataStaysInTransportBuffers(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: a 3-byte length
 	wire := marshal(t, dataRequest(data))
 	for _, cuts := range [][]int{nil, {1}, {2}, {4}, {4 + 16384, 4 + 32768}, {3, 5, 7, 9}} {
+		// And where gRPC's 16 KiB frames end.
+		for at := 16 << 10; at < len(wire); at += 16 << 10 {
+			cuts = append(cuts, at)
+		}
+		slices.Sort(cuts)
 		pool := &countingPool{}
-		in := split(wire, pool, cuts...)
+		in := split(wire, pool, slices.Compact(cuts)...)
 		var r Request
 		if err := Codec().Unmarshal(in, &r); err != nil {
 			t.Fatalf("cuts %v: %v", cuts, err)
@@ -295,6 +301,28 @@ func TestFragmentedDataIsCopied(t *testing.T) {
 		if iov := r.Iov(); !r.Held() || len(iov) != 1 || !bytes.Equal(iov[0], data) {
 			t.Fatalf("%d bytes in %d-byte frames: held %v, %d buffers: want the data in one", c.size, c.frame, r.Held(), len(iov))
 		}
+		r.Release()
+	}
+}
+
+// What gRPC's clients send, 16 KiB frames but the last, stays in place
+// whatever the message's size (sockctl nc sends io.Copy's 32 KiB).
+func TestWholeFramesAreNotCopied(t *testing.T) {
+	for _, size := range []int{20000, 32 << 10, 48 << 10, 1 << 20} {
+		wire := marshal(t, dataRequest(make([]byte, size)))
+		var cuts []int
+		for at := 16 << 10; at < len(wire); at += 16 << 10 {
+			cuts = append(cuts, at)
+		}
+		in := split(wire, &countingPool{}, cuts...)
+		var r Request
+		if err := Codec().Unmarshal(in, &r); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(r.Iov()); n != len(in) {
+			t.Errorf("%d bytes in %d frames: held in %d buffers, want them left in place", size, len(in), n)
+		}
+		in.Free()
 		r.Release()
 	}
 }
