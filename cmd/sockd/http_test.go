@@ -70,7 +70,7 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 // connection closed: waiting for the body, it would keep its place in the
 // cap for as long as its client liked.
 func TestHTTPListenerRefusesBodies(t *testing.T) {
-	l := serveOK(t, 1, bodiless)
+	l := serveOK(t, 2, bodiless) // 2: the next client may come before the server has seen this one end
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,9 @@ func TestHTTPListenerRefusesBodies(t *testing.T) {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Fatalf("its connection after the answer: %v, want closed", err)
 	}
-	scrape, err := http.Get("http://" + l.Addr().String() + "/")
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	scrape, err := client.Get("http://" + l.Addr().String() + "/")
 	if err != nil || scrape.StatusCode != http.StatusOK {
 		t.Fatalf("a scrape after it: %v %v", scrape, err)
 	}
@@ -114,8 +116,10 @@ func serveOK(t *testing.T, conns int, wrap func(http.Handler) http.Handler) net.
 // pprof takes bodies (its symbol lookup posts addresses), but one that never
 // comes ends its connection once the body's time is up.
 func TestHTTPListenerBoundsBodies(t *testing.T) {
-	l := serveOK(t, 1, bodyDeadline)
-	posted, err := http.Post("http://"+l.Addr().String()+"/", "text/plain", strings.NewReader("0x1234"))
+	l := serveOK(t, 2, bodyDeadline) // 2: the POST's connection may not be idle yet when the next comes
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	posted, err := client.Post("http://"+l.Addr().String()+"/", "text/plain", strings.NewReader("0x1234"))
 	if err != nil || posted.StatusCode != http.StatusOK {
 		t.Fatalf("a request with its body: %v %v", posted, err)
 	}
