@@ -54,15 +54,13 @@ func TestHTTPListenerBoundsConnections(t *testing.T) {
 	if err := get(scrape); err != nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("a scrape past the cap: %v after %v", err, time.Since(start))
 	}
-	if !closedByServer(idle) {
-		t.Error("the oldest connection without a request in progress was not closed to make room")
-	}
-	// The silent one is now the oldest: the next client takes its place.
+	// The next client takes the place of the other (which goes first
+	// depends on when the server saw the idle one's request end).
 	if err := get(dial()); err != nil {
 		t.Fatal(err)
 	}
-	if !closedByServer(silent) {
-		t.Error("a silent connection kept its place past the cap")
+	if !closedByServer(idle) || !closedByServer(silent) {
+		t.Error("connections without a request in progress kept their places past the cap")
 	}
 }
 
