@@ -80,7 +80,7 @@ func (s *Service) endWatched(w *watchedCall) {
 		// Not from a session whose principal has the right itself (root's,
 		// another admin's): it keeps what it holds by its own right, as
 		// revokeHeld decides.
-		if sess := w.sess.Load(); sess != nil && !s.isAdmin(w.p) && !sess.principal.Admin() && !s.isAdmin(sess.principal) {
+		if sess := w.sess.Load(); sess != nil && !s.isAdmin(w.p) && !s.isAdmin(sess.principal) {
 			s.revokeHeldBy(sess)
 		}
 	}
@@ -127,7 +127,7 @@ func (s *Service) revokeAdmins() {
 // admin, what it holds on other principals' sockets (revokeHeldBy).
 func (s *Service) revokeHeld() {
 	for _, sess := range s.sessions.all() {
-		if p := sess.principal; !p.Admin() && !s.isAdmin(p) {
+		if !s.isAdmin(sess.principal) {
 			s.revokeHeldBy(sess)
 		}
 	}
