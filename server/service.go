@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -263,17 +264,9 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 			return handler(srv, checkedStream{ss})
 		}
 		defer s.endWatched(w)
-		return revokedError(w, handler(srv, checkedStream{contextStream{ServerStream: ss, ctx: w}}))
+		return revokedError(w, handler(srv, checkedStream{&middleware.WrappedServerStream{ServerStream: ss, WrappedContext: w}}))
 	}
 }
-
-// contextStream is a stream whose handler runs in ctx.
-type contextStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s contextStream) Context() context.Context { return s.ctx }
 
 // ofSocketService reports whether a method is the socket service's, not
 // health's or reflection's.
