@@ -831,6 +831,7 @@ func TestSelectRead(t *testing.T) {
 	}
 	send("one")
 	send("two")
+	before := rx.harvest()
 	r := rx.RecvFrom(bg, a, 0, 0, nowait)
 	if string(r.Data) != "one" || r.Select == nil || !r.SelectRead || r.Err != nil {
 		t.Fatalf("first read: %+v", r)
@@ -843,8 +844,9 @@ func TestSelectRead(t *testing.T) {
 	// "two" as an edge; harvested after the next read found the socket
 	// empty, it would fire the next select spuriously (as Erlang allows: the
 	// retry finds nothing and selects again), and this test wants to see
-	// that no select fires without new data.
-	time.Sleep(50 * time.Millisecond)
+	// that no select fires without new data: it waits for that harvest (a
+	// sleep was too short on a loaded machine).
+	eventually(t, "the registration's edge harvested", func() bool { return rx.harvest() > before })
 	r = rx.RecvFrom(bg, a, 0, 0, nowait)
 	if string(r.Data) != "two" || !r.SelectRead {
 		t.Fatalf("second read: %+v", r)
