@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,6 +78,103 @@ func TestWholeRequestsOfStreamsNeverEndedAreBounded(t *testing.T) {
 	h.expectClosed(t, "whole requests on streams never ended")
 }
 
+// So does one whose messages are whole but not read: a Pipe whose socket
+// takes nothing more reads nothing, and gRPC holds its stream's window of
+// messages, each a frame of its own, at over twenty times their bytes (the
+// five pipes here, 256 KiB of window each, about 22 MB).
+func TestUnreadPipeMessagesAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, dir := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	h := dialRaw(t, d)
+	tiny, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := uint32(1); id < 2*5; id += 2 {
+		sock, _ := s.pair(t, tcp4)
+		for s.sendT(t, sock, make([]byte, 256<<10), millis(0)).GetBytesUnsent() == 0 {
+		} // the peer reads nothing: the socket is full
+		first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
+		if !h.send(id, grpcMessage(first)) {
+			break
+		}
+		for h.sendNow(id, grpcMessage(tiny)) {
+		}
+	}
+	h.expectClosed(t, "unread messages of stalled pipes")
+	assertBoundLogged(t, dir, bound)
+	assertServes(t, d)
+}
+
+// What the daemon has read of a stream it gives back: a pipe whose socket
+// takes everything carries more small messages than the bound would hold.
+func TestReadPipeMessagesAreGivenBack(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	read := make(chan int64, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			read <- -1
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		read <- n
+	}()
+	sock := s.open(t, tcp4)
+	port := l.Addr().(*net.TCPAddr).Port
+	s.connect(t, sock, inetAddr("127.0.0.1", uint32(port)))
+	first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiny, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dialRaw(t, d)
+	h.openCall(1, "Pipe", [2]string{"sockd-session", s.id})
+	const messages = 150_000 // charged as whole, 20 MB
+	if !h.send(1, grpcMessage(first)) {
+		t.Fatal("the daemon closed the connection")
+	}
+	for i := range messages {
+		if !h.send(1, grpcMessage(tiny)) {
+			t.Fatalf("the daemon closed the connection after %d messages", i)
+		}
+	}
+	h.send(1, grpcMessage(closing))
+	h.w.Flush()
+	if n := await(t, "the peer's end of data", goCall(func() int64 { return <-read })); n != messages {
+		t.Fatalf("the peer read %d bytes, want %d", n, messages)
+	}
+}
+
+// grpcMessage is msg with its gRPC prefix.
+func grpcMessage(msg []byte) []byte {
+	b := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(b[1:], uint32(len(msg)))
+	return append(b, msg...)
+}
+
 func boundedDaemon(t *testing.T, bound int) (*Daemon, string) {
 	dir := t.TempDir()
 	return dedicatedDaemon(t, filepath.Join(dir, "d"), "--principal-bytes", strconv.Itoa(bound)), dir
@@ -138,14 +236,36 @@ func dialRaw(t *testing.T, d *Daemon) *rawClient {
 }
 
 // open opens a stream for a Send call.
-func (h *rawClient) open(id uint32) {
+func (h *rawClient) open(id uint32) { h.openCall(id, "Send") }
+
+// openCall opens a stream for a call of method, with a header of each
+// name and value in md.
+func (h *rawClient) openCall(id uint32, method string, md ...[2]string) {
 	h.hb.Reset()
-	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/sockd.v1.SocketService/Send"},
-		{":authority", "sockd"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+	for _, kv := range append([][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/sockd.v1.SocketService/" + method},
+		{":authority", "sockd"}, {"content-type", "application/grpc"}, {"te", "trailers"}}, md...) {
 		h.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.hb.Bytes(), EndHeaders: true})
 	h.windows[id] = h.initial
+}
+
+// sendNow sends b on stream id in one DATA frame if the windows allow it
+// now, after the daemon's credit and settings so far.
+func (h *rawClient) sendNow(id uint32, b []byte) bool {
+	for {
+		select {
+		case window := <-h.settings:
+			h.settle(window)
+			continue
+		case u := <-h.credit:
+			h.windows[u.StreamID] += int(u.Increment)
+			continue
+		default:
+		}
+		break
+	}
+	return h.windows[id] >= len(b) && h.windows[0] >= len(b) && h.send(id, b)
 }
 
 // send sends b on stream id in one DATA frame, once the windows allow it;

@@ -117,7 +117,8 @@ type Service struct {
 	// admins are the calls in progress that used a policy's admin right.
 	admins adminCalls
 	binds  *bindLocks
-	// unfinished bounds what connections hold of requests still arriving.
+	// unfinished bounds what connections hold of requests still arriving or
+	// not yet read.
 	unfinished *unfinishedRequests
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy

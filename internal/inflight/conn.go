@@ -12,9 +12,10 @@ const (
 	clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 	headerLen     = 9
 
-	frameData    = 0x0
-	frameHeaders = 0x1
-	frameReset   = 0x3
+	frameData         = 0x0
+	frameHeaders      = 0x1
+	frameReset        = 0x3
+	frameWindowUpdate = 0x8
 
 	flagEndStream = 0x1
 	flagPadded    = 0x8
@@ -56,7 +57,25 @@ type stream struct {
 	// stream: a client's end of its side does not make a handler read
 	// what it has not read yet.
 	padded int64
-	ended  bool // by the client, with padded frames still charged
+	ended  bool // by the client, with padded or unread frames still charged
+
+	// Whole later messages stay in gRPC's buffers until a handler reads
+	// them: a Pipe whose socket does not take its data reads nothing, and
+	// its stream's window of whole messages, in small frames, cost gRPC
+	// twenty times their bytes. What the handler reads the daemon gives
+	// back to the stream's window, so its WINDOW_UPDATEs say how far the
+	// stream has been read (a quarter of the window late at most, and
+	// sometimes ahead, when gRPC opens the window for a large message it
+	// has begun to read). unread is charged for the frames of whole later
+	// messages from unreadFrom to unreadTo in the stream's flow-controlled
+	// bytes, and given back as announced passes them.
+	received             uint64 // flow-controlled bytes of the stream's DATA frames
+	announced            uint64 // the daemon's WINDOW_UPDATE increments for the stream
+	unread               int64
+	unreadFrom, unreadTo uint64
+	// chargedFrom is where the frames charged to the unfinished later
+	// message begin.
+	chargedFrom uint64
 }
 
 // Config is what a Conn charges, and whom it tells.
@@ -137,7 +156,7 @@ func (c *Conn) Held() int64 {
 	defer c.mu.Unlock()
 	var held int64
 	for _, st := range c.streams {
-		held += st.held + st.charged + st.padded
+		held += st.held + st.charged + st.padded + st.unread
 	}
 	return held
 }
@@ -165,13 +184,19 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 		}
 		if len(data) > 0 {
 			st.first = st.first || st.finished == 0
-			if before := st.finished; st.follow(data) > before && st.finished > 1 {
-				c.giveBack(st) // a later message is finished
+			if before := st.finished; st.follow(data) > before && st.finished > 1 && st.charged > 0 {
+				// A later message is finished: its frames before this
+				// one stay charged until it is read.
+				charged := st.charged
+				st.charged = 0
+				c.addUnread(st, charged, st.chargedFrom, st.received)
 			}
 		}
 		if !end {
 			return nil
 		}
+		start := st.received
+		st.received += uint64(f.length)
 		if f.flags&flagPadded != 0 {
 			// gRPC's clients never pad; padding is given back to the
 			// window at once, yet stays in the frame's buffer, so that
@@ -192,17 +217,28 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			st.first = false
 			return c.charge(&st.held, FrameCost(f.length))
 		case st.prefixN > 0:
+			if st.charged == 0 {
+				st.chargedFrom = start
+			}
 			return c.charge(&st.charged, FrameCost(f.length))
+		case f.length > 0: // the frame ends with a whole message
+			return c.chargeUnread(st, FrameCost(f.length), start, st.received)
 		}
 	}
 	return nil
 }
 
 // sent follows a frame the daemon sent: its trailers or a reset end a
-// stream.
+// stream, its WINDOW_UPDATEs say how much of it has been read.
 func (c *Conn) sent(f *frameScanner, _ []byte, end bool) error {
-	if end && (f.typ == frameHeaders && f.flags&flagEndStream != 0 || f.typ == frameReset) {
+	switch {
+	case !end:
+	case f.typ == frameHeaders && f.flags&flagEndStream != 0, f.typ == frameReset:
 		c.end(f.stream)
+	case f.typ == frameWindowUpdate && f.length == 4 && f.stream != 0:
+		if st := c.streams[f.stream]; st != nil {
+			c.announce(st, binary.BigEndian.Uint32(f.word[:])&0x7fffffff)
+		}
 	}
 	return nil
 }
@@ -248,8 +284,54 @@ func (c *Conn) charge(into *int64, cost int64) error {
 	return nil
 }
 
-// giveBack returns the charge of a stream's finished later message.
-func (c *Conn) giveBack(st *stream) { c.give(&st.charged) }
+// chargeUnread charges cost for a frame of whole messages, from..to in the
+// stream's flow-controlled bytes, until the daemon has read them.
+func (c *Conn) chargeUnread(st *stream, cost int64, from, to uint64) error {
+	if st.announced >= to {
+		return nil // read already: gRPC opened the window ahead of the data
+	}
+	var taken int64
+	if err := c.charge(&taken, cost); err != nil {
+		return err
+	}
+	c.addUnread(st, taken, from, to)
+	return nil
+}
+
+// addUnread keeps a charge already taken, for whole messages from..to in
+// the stream's flow-controlled bytes, until the daemon has read them.
+func (c *Conn) addUnread(st *stream, cost int64, from, to uint64) {
+	if cost == 0 {
+		return
+	}
+	if st.announced >= to {
+		c.give(&cost)
+		return
+	}
+	if st.unread == 0 {
+		st.unreadFrom = max(from, st.announced)
+	}
+	st.unread += cost
+	st.unreadTo = to
+}
+
+// announce follows a WINDOW_UPDATE of the daemon's for a stream: what it
+// gives back to the window it has read, and the charge for that part of the
+// unread messages goes back, in proportion to their bytes.
+func (c *Conn) announce(st *stream, increment uint32) {
+	st.announced += uint64(increment)
+	switch {
+	case st.unread == 0 || st.announced <= st.unreadFrom:
+	case st.announced >= st.unreadTo:
+		c.give(&st.unread)
+	default:
+		share := float64(st.announced-st.unreadFrom) / float64(st.unreadTo-st.unreadFrom)
+		read := min(st.unread, int64(float64(st.unread)*share))
+		st.unread -= read
+		st.unreadFrom = st.announced
+		c.give(&read)
+	}
+}
 
 func (c *Conn) give(charged *int64) {
 	if *charged == 0 {
@@ -267,16 +349,18 @@ func (c *Conn) end(id uint32) {
 		c.give(&st.held)
 		c.give(&st.charged)
 		c.give(&st.padded)
+		c.give(&st.unread)
 		delete(c.streams, id)
 	}
 }
 
 // endOfClient is the client's end of its side of a stream: gRPC then reads
-// the stream's messages, or fails them, except padded frames a handler may
-// still hold, which stay charged until the daemon ends the stream too.
+// the stream's messages, or fails them, except what a handler has not read
+// yet (whole later messages, padded frames), which stays charged until the
+// daemon reads it or ends the stream too.
 func (c *Conn) endOfClient(id uint32) {
 	st := c.streams[id]
-	if st == nil || st.padded == 0 {
+	if st == nil || st.padded == 0 && st.unread == 0 {
 		c.end(id)
 		return
 	}
@@ -312,6 +396,9 @@ type frameScanner struct {
 	// how many of the bytes left are padding.
 	padLengthDue bool
 	padding      int
+	// A WINDOW_UPDATE's increment, as its payload passes.
+	word  [4]byte
+	wordN int
 }
 
 // scan follows p, calling on with each frame's data (DATA frames' data,
@@ -342,7 +429,7 @@ func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end 
 			f.stream = binary.BigEndian.Uint32(f.header[5:]) & 0x7fffffff
 			f.left = f.length
 			f.padLengthDue = f.typ == frameData && f.flags&flagPadded != 0
-			f.padding = 0
+			f.padding, f.wordN = 0, 0
 			if f.left == 0 {
 				if err := f.endFrame(on); err != nil {
 					return err
@@ -353,6 +440,9 @@ func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end 
 		n := min(f.left, len(p))
 		payload := p[:n]
 		p, f.left = p[n:], f.left-n
+		if f.typ == frameWindowUpdate {
+			gather(f.word[:], &f.wordN, payload)
+		}
 		if f.typ == frameData {
 			if f.padLengthDue {
 				f.padLengthDue = false

@@ -101,10 +101,11 @@ func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error)
 }
 
 // While a message is unfinished, each frame it spans is charged what gRPC
-// holds for it, by the frame's length; a later message gives its charge
-// back once finished, a stream's first one (a unary call's request, which
-// gRPC holds until the client ends its side) only with the stream, and
-// padded frames (no gRPC client pads) only when the daemon ends it.
+// holds for it, by the frame's length; a later message keeps its charge
+// once finished, until the daemon has read it (TestWholeMessagesAreChargedUntilRead),
+// a stream's first one (a unary call's request, which gRPC holds until the
+// client ends its side) until the stream ends, and padded frames (no gRPC
+// client pads) until the daemon ends it.
 func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	msg := bytes.Repeat([]byte("x"), 40<<10)
 	c := newClient(t)
@@ -119,18 +120,90 @@ func TestUnfinishedMessagesAreCharged(t *testing.T) {
 	c.data(1, true, nil, 0)
 	padded := FrameCost(1 + 100 + 200) // until the daemon ends the stream
 	first := FrameCost(grpcPrefixLen+3) + padded
-	want := first + FrameCost(grpcPrefixLen+10) + FrameCost(20<<10-10)
+	later := FrameCost(grpcPrefixLen+10) + FrameCost(20<<10-10)
+	unread := later + FrameCost(len(msg)-20<<10-100)
 	for _, chunk := range []int{1, 7, 64 << 10} {
 		for _, step := range []struct {
 			end  int
 			want int64
-		}{{unfinished, want}, {finished, first}, {c.buf.Len(), padded}} {
+		}{{unfinished, first + later}, {finished, first + unread}, {c.buf.Len(), padded + unread}} {
 			b := NewBudget("test", 1<<30)
 			conn, _, err := readAll(c.buf.Bytes()[:step.end], chunk, b)
 			if err != nil || conn.Held() != step.want || b.Used() != step.want {
 				t.Errorf("chunk %d, %d bytes: held %d, budget used %d, want %d (%v)", chunk, step.end, conn.Held(), b.Used(), step.want, err)
 			}
 		}
+	}
+}
+
+// windowUpdate is the daemon's WINDOW_UPDATE for a stream.
+func windowUpdate(id, increment uint32) []byte {
+	var out bytes.Buffer
+	http2.NewFramer(&out, nil).WriteWindowUpdate(id, increment)
+	return out.Bytes()
+}
+
+// Whole later messages stay charged until the daemon's WINDOW_UPDATEs for
+// their stream say it has read them (gRPC gives a stream's window back as
+// its handler reads), in proportion to their bytes; bytes the daemon has
+// opened the window for ahead of them are not charged at all; and the
+// client's end of its side does not give back what is not read.
+func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	frame := append(prefix(1), 'b')
+	for range 100 {
+		c.data(1, false, frame, 0)
+	}
+	first, each := FrameCost(len(frame)), FrameCost(len(frame))
+	b := NewBudget("test", 1<<30)
+	conn, under, err := readAll(c.buf.Bytes(), 64<<10, b)
+	if err != nil || conn.Held() != first+100*each {
+		t.Fatalf("held %d, want %d (%v)", conn.Held(), first+100*each, err)
+	}
+	// The first message and 40 later ones read: 40 frames given back.
+	for _, b := range windowUpdate(1, uint32(41*len(frame))) { // a byte a write
+		conn.Write([]byte{b})
+	}
+	if want := first + 60*each; conn.Held() != want || b.Used() != want {
+		t.Fatalf("after 41 frames read: held %d, used %d, want %d", conn.Held(), b.Used(), want)
+	}
+	// Stream 0's window says nothing of the stream.
+	conn.Write(windowUpdate(0, 1<<20))
+	if want := first + 60*each; conn.Held() != want {
+		t.Fatalf("after the connection's window update: held %d, want %d", conn.Held(), want)
+	}
+	// The client ends its side: what is not read stays charged.
+	c.buf.Reset()
+	c.data(1, true, nil, 0)
+	under.in = bytes.NewReader(c.buf.Bytes())
+	conn.Read(make([]byte, 100))
+	if want := 60 * each; conn.Held() != want {
+		t.Fatalf("after the client's end: held %d, want %d", conn.Held(), want)
+	}
+	conn.Write(windowUpdate(1, uint32(60*len(frame))))
+	if conn.Held() != 0 || b.Used() != 0 {
+		t.Fatalf("after all was read: held %d, used %d", conn.Held(), b.Used())
+	}
+
+	// A window opened ahead of the data (gRPC does so for a large message
+	// it has begun to read) leaves the data it covers uncharged.
+	c = newClient(t)
+	c.open(3, false)
+	c.data(3, false, append(prefix(1), 'a'), 0)
+	ahead := c.buf.Len()
+	for range 10 {
+		c.data(3, false, frame, 0)
+	}
+	b = NewBudget("test", 1<<30)
+	conn, under, _ = readAll(c.buf.Bytes()[:ahead], 64<<10, b)
+	conn.Write(windowUpdate(3, uint32(len(frame)+8*len(frame))))
+	under.in = bytes.NewReader(c.buf.Bytes()[ahead:])
+	for _, err := conn.Read(make([]byte, 100)); err == nil; _, err = conn.Read(make([]byte, 100)) {
+	}
+	if want := first + 2*each; conn.Held() != want {
+		t.Fatalf("with 9 frames' window opened ahead: held %d, want %d", conn.Held(), want)
 	}
 }
 
@@ -213,7 +286,8 @@ func TestNotHTTP2IsLeftToGRPC(t *testing.T) {
 }
 
 // FuzzConn: whatever a client sends, read in any chunks, gives the same
-// outcome, never a negative charge, and closing gives everything back.
+// outcome, never a negative charge, whatever the daemon reads of it, and
+// closing gives everything back.
 func FuzzConn(f *testing.F) {
 	c := newClient(f)
 	c.open(1, false)
@@ -221,10 +295,10 @@ func FuzzConn(f *testing.F) {
 	c.data(1, false, prefix(1000), 10)
 	c.data(1, false, make([]byte, 100), 0)
 	c.reset(1)
-	f.Add(c.buf.Bytes(), 5)
-	f.Add([]byte(http2.ClientPreface), 1)
-	f.Add(append([]byte(http2.ClientPreface), 0, 0, 5, 0, 8, 0, 0, 0, 1, 9, 1, 2, 3, 4), 2)
-	f.Fuzz(func(t *testing.T, in []byte, chunk int) {
+	f.Add(c.buf.Bytes(), 5, uint32(20))
+	f.Add([]byte(http2.ClientPreface), 1, uint32(0))
+	f.Add(append([]byte(http2.ClientPreface), 0, 0, 5, 0, 8, 0, 0, 0, 1, 9, 1, 2, 3, 4), 2, uint32(1<<31))
+	f.Fuzz(func(t *testing.T, in []byte, chunk int, read uint32) {
 		chunk = 1 + int(uint(chunk)%97)
 		whole := NewBudget("whole", 1<<20)
 		c1, _, err1 := readAll(in, len(in)+1, whole)
@@ -235,6 +309,12 @@ func FuzzConn(f *testing.F) {
 		}
 		if c1.Held() < 0 || whole.Used() < 0 {
 			t.Fatalf("negative charge %d", c1.Held())
+		}
+		for id := range uint32(8) {
+			c1.Write(windowUpdate(id, read))
+			if c1.Held() < 0 || c1.Held() != whole.Used() {
+				t.Fatalf("after the daemon read %d bytes of stream %d: held %d, budget used %d", read, id, c1.Held(), whole.Used())
+			}
 		}
 		c1.Close()
 		c2.Close()

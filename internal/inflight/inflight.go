@@ -1,5 +1,6 @@
 // Package inflight bounds what clients can make the daemon hold of gRPC
-// messages they have begun to send and not finished.
+// messages they have begun to send and not finished, or sent and not had
+// read.
 //
 // gRPC reads a request whole before any of the daemon's checks, and keeps
 // every HTTP/2 DATA frame of it as a buffer of its own until the last byte
@@ -10,19 +11,26 @@
 // MiB sent so made the daemon's memory grow by 117 MB). grpc-go offers no
 // bound on either.
 //
+// Whole messages a handler has not read yet gRPC holds the same way: a Pipe
+// whose socket takes nothing more reads nothing, and its stream's window
+// of messages sent a frame each cost gRPC over twenty times their bytes
+// (about 4.5 MB a stream of 256 KiB).
+//
 // Conn watches a server connection's HTTP/2 frames as gRPC reads them,
 // follows the gRPC messages in each stream's DATA frames, and charges what
-// gRPC holds for each frame that leaves a message unfinished (the frame's
-// buffer and bookkeeping, by gRPC's own sizes) to the Budgets of the
-// connection: its client's and the daemon's. A finished message gives its
-// charge back, except a stream's first, which gRPC holds until the client
-// ends its side (a unary call's request: a client that never ends it held
-// 4 MiB a stream), and padded frames, whole messages or not, until the
-// daemon ends the stream (no gRPC client pads; padding stays in the frame's
-// buffer until a handler reads the message). A frame that
-// would take a budget past its limit closes the connection: gRPC has not
-// seen it yet, so what the connection held is released with it, and the
-// client's other connections go on.
+// gRPC holds for each frame (its buffer and bookkeeping, by gRPC's own
+// sizes) to the Budgets of the connection: its client's and the daemon's.
+// A stream's later messages stay charged until the daemon has read them,
+// which its WINDOW_UPDATEs for the stream say (gRPC gives the window back
+// as a handler reads, a quarter of the window late at most); a stream's
+// first message until the client ends its side (gRPC runs a unary call
+// only then, and holds the request whole until then: a client that never
+// ended it held 4 MiB a stream); and padded frames until the daemon ends
+// the stream (no gRPC client pads; padding is given back to the window at
+// once, and stays in the frame's buffer until a handler reads the
+// message). A frame that would take a budget past its limit closes the
+// connection: gRPC has not seen it yet, so what the connection held is
+// released with it, and the client's other connections go on.
 //
 // Conn changes no byte: it reads the frames beside gRPC, which still
 // validates them. What it cannot follow (a malformed preface or frame) it
