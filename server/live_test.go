@@ -291,18 +291,20 @@ func slowReader(t *testing.T, l *live, n int) (slow *scriptedStream, done <-chan
 // holds counts for its principal until the stream ends.
 func TestEndedSessionFlushesToASlowReader(t *testing.T) {
 	defer func(d time.Duration) { endFlushTimeout = d }(endFlushTimeout)
-	endFlushTimeout = 100 * time.Millisecond
+	// Events 30 ms apart take 1.5 s, past the timeout, which a loaded
+	// machine's late timers do not reach between two of them.
+	endFlushTimeout = time.Second
 	l := newLive(t, Limits{})
-	slow, done, _ := slowReader(t, l, 20) // 600 ms: far past the timeout
+	slow, done, _ := slowReader(t, l, 50)
 	l.svc.sessions.end(l.sess)
 	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held < 100 {
-		t.Errorf("the principal counts %d bytes of the ended session's log while its stream flushes 200", held)
+		t.Errorf("the principal counts %d bytes of the ended session's log while its stream flushes 500", held)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("an ended session's stream, read every 30 ms, ended %v after %d sends", err, slow.sends.Load())
 	}
-	if got := slow.sends.Load(); got != 21 {
-		t.Fatalf("%d sends, want caught_up and the 20 events", got)
+	if got := slow.sends.Load(); got != 51 {
+		t.Fatalf("%d sends, want caught_up and the 50 events", got)
 	}
 	if held := l.sess.load.bytes.Load() + l.sess.load.replay.Load(); held != 0 {
 		t.Errorf("the principal counts %d bytes of the ended session's log after its stream ended", held)
