@@ -92,10 +92,17 @@ func TestUnreadPipeMessagesAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id := uint32(1); id < 2*5; id += 2 {
+	// The sockets first: the principal's other connection must not be the
+	// one whose frame passes the bound.
+	var socks []string
+	for range 5 {
 		sock, _ := s.pair(t, tcp4)
 		for s.sendT(t, sock, make([]byte, 256<<10), millis(0)).GetBytesUnsent() == 0 {
 		} // the peer reads nothing: the socket is full
+		socks = append(socks, sock)
+	}
+	for i, sock := range socks {
+		id := uint32(2*i + 1)
 		first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
 		if err != nil {
 			t.Fatal(err)
@@ -168,6 +175,36 @@ func TestReadPipeMessagesAreGivenBack(t *testing.T) {
 	}
 }
 
+// A client that reads no answers (it gives the daemon no window) makes
+// gRPC hold each one once its handler has returned, and gRPC then no longer
+// counts the stream among the client's concurrent ones: 300 Recv calls so
+// made a daemon hold 1.5 GB. The daemon counts them open until it has
+// written their end, as the client must: a client past the limit loses its
+// connection.
+func TestAnswersAClientDoesNotReadCountAmongItsStreams(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--max-streams", "150")
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	for id := uint32(1); id < 2*151; id += 2 {
+		h.openCall(id, "Supports")
+		if err := h.fr.WriteData(id, true, grpcMessage(nil)); err != nil {
+			break
+		}
+	}
+	h.expectClosed(t, "answers not read")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(dir, "d", "sockd.log"))
+		if strings.Contains(string(b), "opened more streams than it may") && strings.Contains(string(b), "streams=150") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not log why it closed the connection:\n%s", b)
+		}
+	}
+	assertServes(t, d)
+}
+
 // grpcMessage is msg with its gRPC prefix.
 func grpcMessage(msg []byte) []byte {
 	b := make([]byte, 5, 5+len(msg))
@@ -196,7 +233,8 @@ type rawClient struct {
 	unsent   int // frames written since the last flush
 }
 
-func dialRaw(t *testing.T, d *Daemon) *rawClient {
+// dialRaw connects to d as a raw HTTP/2 client that sends settings.
+func dialRaw(t *testing.T, d *Daemon, settings ...http2.Setting) *rawClient {
 	c, err := net.Dial("unix", d.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +245,7 @@ func dialRaw(t *testing.T, d *Daemon) *rawClient {
 	h.w.WriteString(http2.ClientPreface)
 	h.fr = http2.NewFramer(h.w, c)
 	h.enc = hpack.NewEncoder(&h.hb)
-	h.fr.WriteSettings()
+	h.fr.WriteSettings(settings...)
 	h.w.Flush()
 	// The daemon's frames, until it closes the connection; what they ask
 	// the client to write, the client's goroutine writes.

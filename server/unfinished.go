@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -59,9 +60,17 @@ func (u *unfinishedRequests) watch(c net.Conn, p Principal) net.Conn {
 	u.mu.Unlock()
 	return inflight.Wrap(c, inflight.Config{
 		Budgets: []*inflight.Budget{b.Budget, u.daemon},
-		Refused: func(e *inflight.ExceededError) {
-			u.log.Warn("connection closed: its unfinished requests would pass a bound", "principal", p.String(),
-				"remote", c.RemoteAddr().String(), "bound", e.Budget, "bytes", e.Limit)
+		Refused: func(err error) {
+			var exceeded *inflight.ExceededError
+			var streams *inflight.StreamsError
+			switch {
+			case errors.As(err, &exceeded):
+				u.log.Warn("connection closed: its unfinished requests would pass a bound", "principal", p.String(),
+					"remote", c.RemoteAddr().String(), "bound", exceeded.Budget, "bytes", exceeded.Limit)
+			case errors.As(err, &streams):
+				u.log.Warn("connection closed: its client opened more streams than it may", "principal", p.String(),
+					"remote", c.RemoteAddr().String(), "streams", streams.Limit)
+			}
 		},
 		Closed: func() { u.release(p) },
 	})

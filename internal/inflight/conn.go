@@ -2,7 +2,6 @@ package inflight
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"sync"
 )
@@ -15,9 +14,14 @@ const (
 	frameData         = 0x0
 	frameHeaders      = 0x1
 	frameReset        = 0x3
+	frameSettings     = 0x4
 	frameWindowUpdate = 0x8
 
+	settingMaxConcurrentStreams = 0x3
+	settingLen                  = 6
+
 	flagEndStream = 0x1
+	flagAck       = 0x1
 	flagPadded    = 0x8
 )
 
@@ -35,9 +39,20 @@ type Conn struct {
 	in  frameScanner // Read's
 	out frameScanner // Write's
 
-	mu      sync.Mutex
-	streams map[uint32]*stream // the client's open streams
-	closed  bool               // by Close: nothing more is charged
+	mu sync.Mutex
+	// streams are the client's streams the daemon has not ended yet (its
+	// trailers or a reset) nor the client reset: open ones, on the wire.
+	streams map[uint32]*stream
+	lastID  uint32 // the client's last new stream
+	// maxStreams is the daemon's MAX_CONCURRENT_STREAMS, from its
+	// SETTINGS; 0 until they are written.
+	maxStreams uint32
+	closed     bool // by Close: nothing more is charged
+
+	// The payload of the daemon's frame being written, as far as Write's
+	// frames need it: a WINDOW_UPDATE's increment, a SETTINGS entry.
+	word  [settingLen]byte
+	wordN int
 
 	readErr error // Read's: what closed the connection, for every later Read
 }
@@ -57,7 +72,7 @@ type stream struct {
 	// stream: a client's end of its side does not make a handler read
 	// what it has not read yet.
 	padded int64
-	ended  bool // by the client, with padded or unread frames still charged
+	ended  bool // by the client: its data is neither followed nor charged
 
 	// Whole later messages stay in gRPC's buffers until a handler reads
 	// them: a Pipe whose socket does not take its data reads nothing, and
@@ -83,9 +98,9 @@ type Config struct {
 	// Budgets are charged every unfinished message's frames: the client's
 	// and the daemon's, say.
 	Budgets []*Budget
-	// Refused, if set, is called once, with the budget a frame would have
-	// passed, before the connection closes.
-	Refused func(*ExceededError)
+	// Refused, if set, is called once, with why the connection is closed
+	// (an *ExceededError or a *StreamsError), before it closes.
+	Refused func(error)
 	// Closed, if set, is called once the connection has closed and given
 	// back what it held.
 	Closed func()
@@ -109,9 +124,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.readErr = c.in.scan(p[:n], c.received)
 		c.mu.Unlock()
 		if c.readErr != nil {
-			var exceeded *ExceededError
-			if errors.As(c.readErr, &exceeded) && c.cfg.Refused != nil {
-				c.cfg.Refused(exceeded)
+			if c.cfg.Refused != nil {
+				c.cfg.Refused(c.readErr)
 			}
 			c.Close()
 			return 0, c.readErr
@@ -165,18 +179,31 @@ func (c *Conn) Held() int64 {
 func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 	switch f.typ {
 	case frameHeaders:
-		if !end {
+		if !end || c.closed {
 			return nil
 		}
-		if _, open := c.streams[f.stream]; !open && !c.closed && f.flags&flagEndStream == 0 {
+		if f.stream > c.lastID && f.stream%2 == 1 {
+			// A new stream. gRPC ends a stream in its handler's goroutine,
+			// so that an answer still waiting for the client's window no
+			// longer counts among its concurrent streams: a client that
+			// read no answers made the daemon hold all of them, 1.5 GB
+			// for 300 Recv calls. They stay open on the wire, where the
+			// client must count them.
+			c.lastID = f.stream
+			if limit := max(c.maxStreams, minStreams); uint32(len(c.streams)) >= limit {
+				return &StreamsError{Limit: limit}
+			}
 			c.streams[f.stream] = &stream{}
-		} else if f.flags&flagEndStream != 0 {
+		}
+		if f.flags&flagEndStream != 0 {
 			c.endOfClient(f.stream)
 		}
 	case frameReset:
 		if end {
 			c.end(f.stream)
 		}
+	case frameSettings, frameWindowUpdate:
+		// The client's: nothing of them is charged.
 	case frameData:
 		st := c.streams[f.stream]
 		if st == nil || st.ended {
@@ -229,16 +256,32 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 }
 
 // sent follows a frame the daemon sent: its trailers or a reset end a
-// stream, its WINDOW_UPDATEs say how much of it has been read.
-func (c *Conn) sent(f *frameScanner, _ []byte, end bool) error {
+// stream, its WINDOW_UPDATEs say how much of it has been read, its SETTINGS
+// how many streams a client may have open.
+func (c *Conn) sent(f *frameScanner, payload []byte, end bool) error {
 	switch {
+	case f.typ == frameSettings && f.flags&flagAck == 0:
+		for len(payload) > 0 {
+			var whole bool
+			if payload, whole = gather(c.word[:settingLen], &c.wordN, payload); whole {
+				c.wordN = 0
+				if binary.BigEndian.Uint16(c.word[:2]) == settingMaxConcurrentStreams {
+					c.maxStreams = binary.BigEndian.Uint32(c.word[2:])
+				}
+			}
+		}
+	case f.typ == frameWindowUpdate && !end:
+		gather(c.word[:4], &c.wordN, payload)
 	case !end:
 	case f.typ == frameHeaders && f.flags&flagEndStream != 0, f.typ == frameReset:
 		c.end(f.stream)
-	case f.typ == frameWindowUpdate && f.length == 4 && f.stream != 0:
-		if st := c.streams[f.stream]; st != nil {
-			c.announce(st, binary.BigEndian.Uint32(f.word[:])&0x7fffffff)
+	case f.typ == frameWindowUpdate:
+		if st := c.streams[f.stream]; st != nil && f.length == 4 && c.wordN == 4 {
+			c.announce(st, binary.BigEndian.Uint32(c.word[:4])&0x7fffffff)
 		}
+	}
+	if end {
+		c.wordN = 0
 	}
 	return nil
 }
@@ -357,16 +400,13 @@ func (c *Conn) end(id uint32) {
 // endOfClient is the client's end of its side of a stream: gRPC then reads
 // the stream's messages, or fails them, except what a handler has not read
 // yet (whole later messages, padded frames), which stays charged until the
-// daemon reads it or ends the stream too.
+// daemon reads it or ends the stream too, as the stream stays open.
 func (c *Conn) endOfClient(id uint32) {
-	st := c.streams[id]
-	if st == nil || st.padded == 0 && st.unread == 0 {
-		c.end(id)
-		return
+	if st := c.streams[id]; st != nil {
+		c.give(&st.held)
+		c.give(&st.charged)
+		st.ended = true
 	}
-	c.give(&st.held)
-	c.give(&st.charged)
-	st.ended = true
 }
 
 // gather copies from p into buf, of which *have bytes are filled, and
@@ -396,14 +436,12 @@ type frameScanner struct {
 	// how many of the bytes left are padding.
 	padLengthDue bool
 	padding      int
-	// A WINDOW_UPDATE's increment, as its payload passes.
-	word  [4]byte
-	wordN int
 }
 
 // scan follows p, calling on with each frame's data (DATA frames' data,
-// without padding), and once more with end set when the frame has passed
-// whole. A frame without payload is only ended.
+// without padding; SETTINGS' and WINDOW_UPDATE's payload), and once more
+// with end set when the frame has passed whole. A frame without payload is
+// only ended.
 func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end bool) error) error {
 	if f.broken {
 		return nil
@@ -429,7 +467,7 @@ func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end 
 			f.stream = binary.BigEndian.Uint32(f.header[5:]) & 0x7fffffff
 			f.left = f.length
 			f.padLengthDue = f.typ == frameData && f.flags&flagPadded != 0
-			f.padding, f.wordN = 0, 0
+			f.padding = 0
 			if f.left == 0 {
 				if err := f.endFrame(on); err != nil {
 					return err
@@ -440,8 +478,10 @@ func (f *frameScanner) scan(p []byte, on func(f *frameScanner, data []byte, end 
 		n := min(f.left, len(p))
 		payload := p[:n]
 		p, f.left = p[n:], f.left-n
-		if f.typ == frameWindowUpdate {
-			gather(f.word[:], &f.wordN, payload)
+		if f.typ == frameSettings || f.typ == frameWindowUpdate {
+			if err := on(f, payload, false); err != nil {
+				return err
+			}
 		}
 		if f.typ == frameData {
 			if f.padLengthDue {

@@ -207,6 +207,76 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 	}
 }
 
+// daemonFrames writes the daemon's frames with fr for a Conn to follow.
+func daemonFrames(conn *Conn, write func(fr *http2.Framer)) {
+	var out bytes.Buffer
+	write(http2.NewFramer(&out, nil))
+	for _, b := range out.Bytes() { // a byte a write
+		conn.Write([]byte{b})
+	}
+}
+
+// A client may have as many streams open as the daemon's SETTINGS say,
+// counting those whose answers the daemon has not finished writing (gRPC
+// no longer counts them once their handler has returned); one more closes
+// the connection. Before the daemon's SETTINGS, HTTP/2's advised 100.
+func TestStreamsPastTheLimitCloseTheConnection(t *testing.T) {
+	for _, limit := range []uint32{0, 150} {
+		c := newClient(t)
+		var refused error
+		conn := Wrap(&pipeConn{in: bytes.NewReader(nil), chunk: 1 << 20}, Config{Refused: func(err error) { refused = err }})
+		if limit > 0 {
+			daemonFrames(conn, func(fr *http2.Framer) {
+				fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 14},
+					http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: limit})
+			})
+		}
+		want := max(limit, minStreams)
+		read := func() error {
+			t.Helper()
+			conn.Conn.(*pipeConn).in = bytes.NewReader(c.buf.Bytes())
+			c.buf.Reset()
+			_, err := conn.Read(make([]byte, 1<<20))
+			return err
+		}
+		id := uint32(1)
+		for ; id < 2*want; id += 2 {
+			c.open(id, id%4 == 1) // half of them ended by the client at once
+		}
+		c.data(1, false, prefix(1), 0) // not a new stream
+		if err := read(); err != nil {
+			t.Fatalf("limit %d: %d streams: %v", want, want, err)
+		}
+		// The daemon ends 10 (trailers or a reset), the client resets 5:
+		// 15 more may open.
+		daemonFrames(conn, func(fr *http2.Framer) {
+			for id := uint32(1); id < 21; id += 2 {
+				if id%3 == 0 {
+					fr.WriteRSTStream(id, http2.ErrCodeNo)
+				} else {
+					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
+				}
+			}
+		})
+		for id := uint32(21); id < 31; id += 2 {
+			c.reset(id)
+		}
+		c.reset(7) // ended already: counts once
+		for range 15 {
+			c.open(id, false)
+			id += 2
+		}
+		if err := read(); err != nil {
+			t.Fatalf("limit %d: 15 more after 15 ended: %v", want, err)
+		}
+		c.open(id, false)
+		var tooMany *StreamsError
+		if err := read(); !errors.As(err, &tooMany) || tooMany.Limit != want || refused != err {
+			t.Fatalf("limit %d: one more stream: %v (refused: %v)", want, err, refused)
+		}
+	}
+}
+
 // A stream that ends, by either side, gives its charge back, and data on a
 // stream that is not open is not charged.
 func TestEndedStreamsGiveBack(t *testing.T) {
@@ -257,11 +327,11 @@ func TestExceededBudgetClosesTheConnection(t *testing.T) {
 		c.data(1, false, []byte{0}, 0)
 	}
 	principal, daemon := NewBudget("principal", 50*FrameCost(1)), NewBudget("daemon", 1<<30)
-	var refused *ExceededError
+	var refused error
 	closed := false
 	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
 	conn := Wrap(under, Config{Budgets: []*Budget{principal, daemon},
-		Refused: func(e *ExceededError) { refused = e },
+		Refused: func(e error) { refused = e },
 		Closed:  func() { closed = true }})
 	n, err := conn.Read(make([]byte, 1<<20))
 	var exceeded *ExceededError

@@ -81,6 +81,22 @@ func (e *ExceededError) Error() string {
 	return fmt.Sprintf("unfinished requests would hold more than %d bytes (%s)", e.Limit, e.Budget)
 }
 
+// StreamsError is why a Conn closed its connection: the client opened more
+// streams than the daemon's MAX_CONCURRENT_STREAMS, counting those whose
+// answer the daemon has not finished writing, which gRPC no longer counts.
+type StreamsError struct {
+	Limit uint32
+}
+
+func (e *StreamsError) Error() string {
+	return fmt.Sprintf("the client opened more than the %d concurrent streams it may", e.Limit)
+}
+
+// minStreams is the least number of streams a client may open: before it
+// has heard the daemon's limit, a client may open as many as HTTP/2 advises
+// (RFC 9113 §6.5.2), and gRPC's clients do.
+const minStreams = 100
+
 // ErrNotHTTP2 is a connection whose first bytes are not HTTP/2's client
 // preface: Conn stops following it and gRPC refuses it.
 var ErrNotHTTP2 = errors.New("not an HTTP/2 client preface")
