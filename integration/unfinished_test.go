@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -205,6 +206,85 @@ func TestAnswersAClientDoesNotReadCountAmongItsStreams(t *testing.T) {
 	assertServes(t, d)
 }
 
+// A client that reads no answers makes the daemon hold them no more than
+// its principal's bound: past it the principal's calls are refused, on all
+// its connections, until they are taken or dropped with their connection.
+func TestAnswersNotReadAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // a peer that sends without end
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for buf := make([]byte, 1<<20); ; {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	sock := s.open(t, tcp4)
+	s.connect(t, sock, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
+
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	recv, err := proto.Marshal(&sockdv1.RecvRequest{SocketId: sock, Length: 1 << 20, Timeout: infinity()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered, refused := 0, 0
+	for id := uint32(1); id < 2*40; id += 2 {
+		h.openCall(id, "Recv", [2]string{"sockd-session", s.id})
+		h.fr.WriteData(id, true, grpcMessage(recv))
+		h.w.Flush()
+		for f := range h.headers { // headers pass the window; the data does not
+			if f.StreamID != id {
+				continue
+			}
+			var code, msg string
+			for _, hf := range f.RegularFields() {
+				switch hf.Name {
+				case "grpc-status":
+					code = hf.Value
+				case "grpc-message":
+					msg = hf.Value
+				}
+			}
+			switch {
+			case code == "":
+				answered++
+			case code == "8" && strings.Contains(msg, "answers not yet taken"):
+				refused++
+			default:
+				t.Fatalf("stream %d: status %s %s", id, code, msg)
+			}
+			break
+		}
+	}
+	if answered < bound/(1<<20)-1 || answered > bound/(1<<20)+1 || refused == 0 {
+		t.Fatalf("%d of 40 1 MiB answers held, %d refused, want the bound's %d held", answered, refused, bound>>20)
+	}
+	// The principal's other connection is refused too, until the one that
+	// holds its answers closes.
+	ctx, cancel := s.call()
+	defer cancel()
+	if _, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock, Length: 10, Timeout: millis(0)}); codeOf(err) != codes.ResourceExhausted {
+		t.Fatalf("a recv of the principal's with its answers at the bound: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	h.conn.Close()
+	eventually(t, "the closed connection's answers given back", func() bool {
+		_, err := s.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: sock, Length: 10, Timeout: millis(0)})
+		return err == nil
+	})
+}
+
 // grpcMessage is msg with its gRPC prefix.
 func grpcMessage(msg []byte) []byte {
 	b := make([]byte, 5, 5+len(msg))
@@ -231,6 +311,10 @@ type rawClient struct {
 	settings chan uint32 // the daemon's initial stream window, for each SETTINGS to acknowledge
 	closed   chan error
 	unsent   int // frames written since the last flush
+	conn     net.Conn
+	// headers are the daemon's HEADERS frames, decoded: answers' and
+	// trailers.
+	headers chan *http2.MetaHeadersFrame
 }
 
 // dialRaw connects to d as a raw HTTP/2 client that sends settings.
@@ -241,9 +325,11 @@ func dialRaw(t *testing.T, d *Daemon, settings ...http2.Setting) *rawClient {
 	}
 	t.Cleanup(func() { c.Close() })
 	h := &rawClient{t: t, w: bufio.NewWriterSize(c, 64<<10), windows: map[uint32]int{0: 65535}, initial: 65535,
-		credit: make(chan *http2.WindowUpdateFrame, 4096), settings: make(chan uint32, 16), closed: make(chan error, 1)}
+		credit: make(chan *http2.WindowUpdateFrame, 4096), settings: make(chan uint32, 16), closed: make(chan error, 1),
+		conn: c, headers: make(chan *http2.MetaHeadersFrame, 4096)}
 	h.w.WriteString(http2.ClientPreface)
 	h.fr = http2.NewFramer(h.w, c)
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	h.enc = hpack.NewEncoder(&h.hb)
 	h.fr.WriteSettings(settings...)
 	h.w.Flush()
@@ -267,6 +353,11 @@ func dialRaw(t *testing.T, d *Daemon, settings ...http2.Setting) *rawClient {
 				}
 			case *http2.WindowUpdateFrame:
 				h.credit <- f
+			case *http2.MetaHeadersFrame:
+				select {
+				case h.headers <- f:
+				default: // nobody looks
+				}
 			}
 		}
 	}()

@@ -43,6 +43,26 @@ func (s *Service) admit(sess *Session, t engine.Timeout, reserve func() int) (ad
 	return a, nil
 }
 
+// admitRead is admit for a recv, whose buffer becomes its answer. A recv
+// that cannot wait (nowait in select mode, timeout 0) keeps its buffer
+// among its principal's bytes too while it runs: its answer then passes to
+// the connection's account (answerAccount), and thousands of such recvs at
+// once would each have read their 4 MiB before any was counted. (A
+// completion's buffer is counted as the session's completion bytes.)
+func (s *Service) admitRead(sess *Session, t engine.Timeout, size func() int) (admission, error) {
+	a, err := s.admit(sess, t, size)
+	if err != nil || t.MayWait() || t.Completion {
+		return a, err
+	}
+	n := size()
+	if err := sess.load.hold(n, s.limits.MaxPrincipalBytes); err != nil {
+		a.done()
+		return admission{}, err
+	}
+	a.inFlight = n
+	return a, nil
+}
+
 // admitWaiting counts what a call that may wait keeps while it waits, a
 // send's data or a recv's buffer (reserve), among its principal's bytes
 // (DESIGN §7, bytes in flight), until admission.done: else a principal's

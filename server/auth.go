@@ -79,6 +79,9 @@ type peerAuth struct {
 	credentials.CommonAuthInfo
 	principal Principal
 	gid       uint32 // a unix-socket peer's primary gid (SO_PEERCRED)
+	// answers is the connection's account of the answers gRPC holds for
+	// it; nil where the daemon bounds nothing.
+	answers *answerAccount
 }
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
@@ -171,7 +174,8 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 	if err != nil || pc.unfinished == nil {
 		return conn, auth, err
 	}
-	return pc.unfinished.watch(conn, auth.principal), auth, nil
+	conn, auth.answers = pc.unfinished.watch(conn, auth.principal)
+	return conn, auth, nil
 }
 
 func (pc peerCreds) handshake(c net.Conn) (net.Conn, peerAuth, error) {

@@ -701,10 +701,17 @@ func TestWaitingCallsCountTheirBytes(t *testing.T) {
 	if _, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: make([]byte, 4096), Timeout: infinity}); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a blocking send past the principal's bytes: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	// A call that cannot wait keeps its bytes only for the syscall.
+	// A send that cannot wait keeps its bytes only for the syscall.
 	zero := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Millis{Millis: 0}}
 	if r, err := svc.Send(ctx, &sockdv1.SendRequest{SocketId: sendSock.ID(), Data: []byte("x"), Timeout: zero}); err != nil || r.GetError() != nil {
 		t.Fatalf("send with timeout 0: %v %v", r, err)
+	}
+	// A recv that cannot wait keeps its buffer while it runs, as its answer
+	// will hold it: past the bound it is refused too.
+	for _, to := range []*sockdv1.Timeout{zero, {Kind: &sockdv1.Timeout_Nowait{Nowait: &sockdv1.Nowait{}}}} {
+		if _, err := svc.Recv(ctx, &sockdv1.RecvRequest{SocketId: sendSock.ID(), Length: 4096, Timeout: to}); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("a recv (timeout %v) past the principal's bytes: %v, want RESOURCE_EXHAUSTED", to, err)
+		}
 	}
 	if err := endRecv(); status.Code(err) != codes.Canceled {
 		t.Fatalf("the cancelled recv: %v", err)

@@ -212,7 +212,7 @@ func (s *Service) Recv(ctx context.Context, r *sockdv1.RecvRequest) (*sockdv1.Re
 	if bad != nil {
 		return &sockdv1.RecvResponse{Error: bad}, nil
 	}
-	adm, err := s.admit(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
+	adm, err := s.admitRead(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecv, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (s *Service) RecvFrom(ctx context.Context, r *sockdv1.RecvFromRequest) (*so
 	if bad != nil {
 		return &sockdv1.RecvFromResponse{Error: bad}, nil
 	}
-	adm, err := s.admit(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
+	adm, err := s.admitRead(c.sess, c.t, func() int { return c.sock.RecvHolds(engine.OpRecvFrom, c.size, 0, c.flags) })
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (s *Service) RecvMsg(ctx context.Context, r *sockdv1.RecvMsgRequest) (*sock
 	if bad != nil {
 		return &sockdv1.RecvMsgResponse{Error: bad}, nil
 	}
-	adm, err := s.admit(c.sess, c.t, func() int {
+	adm, err := s.admitRead(c.sess, c.t, func() int {
 		return c.sock.RecvHolds(engine.OpRecvMsg, c.size, int(r.GetControlSize()), c.flags)
 	})
 	if err != nil {

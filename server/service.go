@@ -12,8 +12,10 @@ import (
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/pipewire"
 	"github.com/sockd/sockd/options"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 	"github.com/sockd/sockd/registry"
@@ -228,14 +230,30 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
 		}
+		auth, _ := peerAuthOf(ctx)
+		if auth.answers != nil {
+			if err := auth.answers.refusal(); err != nil {
+				return nil, err
+			}
+		}
 		w := s.watchAdmin(ctx)
 		if w == nil {
-			return handler(ctx, req)
+			resp, err := handler(ctx, req)
+			return accounted(resp, err, auth.answers), err
 		}
 		defer s.endWatched(w)
 		resp, err := handler(w, req)
-		return resp, revokedError(w, err)
+		return accounted(resp, err, auth.answers), revokedError(w, err)
 	}
+}
+
+// accounted is a call's answer with its bytes kept on the connection's
+// account for as long as gRPC holds them (answerAccount).
+func accounted(resp any, err error, account *answerAccount) any {
+	if m, ok := resp.(proto.Message); ok && err == nil && account != nil {
+		return &pipewire.Accounted{Msg: m, Account: account}
+	}
+	return resp
 }
 
 // streamInterceptor refuses new streams of the socket service while

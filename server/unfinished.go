@@ -16,20 +16,23 @@ import (
 // daemon's, of Limits.MaxDaemonBytes. gRPC holds such bytes before any of
 // the service's checks, so they are bounded apart from the bytes sessions
 // hold, by bounds of the same sizes. A connection whose next frame would
-// pass one is closed.
+// pass one is closed. Beside them are the budgets of what gRPC holds of
+// the connections' answers (answerAccount), of the same sizes.
 type unfinishedRequests struct {
 	log          *slog.Logger
 	perPrincipal int64
 	daemon       *inflight.Budget
+	answers      *inflight.Budget // the daemon's
 
 	mu          sync.Mutex
 	byPrincipal map[Principal]*principalBudget
 }
 
-// principalBudget is a principal's budget, kept while it has connections.
+// principalBudget is a principal's budgets, kept while it has connections.
 type principalBudget struct {
 	*inflight.Budget
-	conns int
+	answers *inflight.Budget
+	conns   int
 }
 
 // minUnfinished is the least a budget of unfinished requests may be: room
@@ -43,21 +46,24 @@ func newUnfinishedRequests(log *slog.Logger, l Limits) *unfinishedRequests {
 		log:          log,
 		perPrincipal: perPrincipal,
 		daemon:       inflight.NewBudget("the daemon's", max(int64(l.MaxDaemonBytes), perPrincipal)),
+		answers:      inflight.NewBudget("the daemon's answers", max(int64(l.MaxDaemonBytes), perPrincipal)),
 		byPrincipal:  map[Principal]*principalBudget{},
 	}
 }
 
 // watch returns c, a connection of p's, with its unfinished messages
-// charged to p's budget and the daemon's.
-func (u *unfinishedRequests) watch(c net.Conn, p Principal) net.Conn {
+// charged to p's budget and the daemon's, and the account of its answers.
+func (u *unfinishedRequests) watch(c net.Conn, p Principal) (net.Conn, *answerAccount) {
 	u.mu.Lock()
 	b := u.byPrincipal[p]
 	if b == nil {
-		b = &principalBudget{Budget: inflight.NewBudget(p.String()+"'s", u.perPrincipal)}
+		b = &principalBudget{Budget: inflight.NewBudget(p.String()+"'s", u.perPrincipal),
+			answers: inflight.NewBudget(p.String()+"'s answers", u.perPrincipal)}
 		u.byPrincipal[p] = b
 	}
 	b.conns++
 	u.mu.Unlock()
+	answers := &answerAccount{budgets: [2]*inflight.Budget{b.answers, u.answers}}
 	return inflight.Wrap(c, inflight.Config{
 		Budgets: []*inflight.Budget{b.Budget, u.daemon},
 		Refused: func(err error) {
@@ -72,8 +78,11 @@ func (u *unfinishedRequests) watch(c net.Conn, p Principal) net.Conn {
 					"remote", c.RemoteAddr().String(), "streams", streams.Limit)
 			}
 		},
-		Closed: func() { u.release(p) },
-	})
+		Closed: func() {
+			answers.close()
+			u.release(p)
+		},
+	}), answers
 }
 
 // release forgets p's budget when its last connection has closed.

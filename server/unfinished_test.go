@@ -10,22 +10,44 @@ import (
 // and forgotten with the last of them; no budget is below room for two of
 // the largest requests.
 func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
-	u := newUnfinishedRequests(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 1 << 20, MaxDaemonBytes: 2 << 20})
+	u := newUnfinishedRequests(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 1 << 20, MaxDaemonBytes: 64 << 20})
 	if u.perPrincipal != minUnfinished || u.daemon.Used() != 0 {
 		t.Fatalf("per principal %d, want the floor %d", u.perPrincipal, minUnfinished)
 	}
 	alice, bob := Principal{Kind: "uid", UID: 1000}, Principal{Kind: "uid", UID: 1001}
 	var conns []net.Conn
+	var answers []*answerAccount
 	for _, p := range []Principal{alice, alice, bob} {
 		a, b := net.Pipe()
 		defer b.Close()
-		conns = append(conns, u.watch(a, p))
+		c, account := u.watch(a, p)
+		conns, answers = append(conns, c), append(answers, account)
 	}
 	if len(u.byPrincipal) != 2 || u.byPrincipal[alice].conns != 2 {
 		t.Fatalf("budgets %v", u.byPrincipal)
 	}
+	// Answers of alice's connections count against her answer budget and
+	// the daemon's; past hers, her calls are refused, not bob's; a closed
+	// connection gives back what it held, and takes nothing more.
+	answers[0].Charge(int(u.perPrincipal) - 100)
+	answers[1].Charge(200)
+	answers[1].Release(100)
+	if err := answers[0].refusal(); err == nil {
+		t.Fatal("alice's calls are not refused with her answer budget full")
+	}
+	if err := answers[2].refusal(); err != nil {
+		t.Fatalf("bob's calls are refused for alice's answers: %v", err)
+	}
+	if used := u.answers.Used(); used != u.perPrincipal {
+		t.Fatalf("the daemon's answer budget holds %d, want %d", used, u.perPrincipal)
+	}
 	conns[0].Close()
-	conns[0].Close() // once only
+	conns[0].Close()       // once only
+	answers[0].Release(50) // the transport lets go after the close
+	answers[0].Charge(50)
+	if used := u.answers.Used(); used != 100 || answers[1].refusal() != nil {
+		t.Fatalf("after alice's first connection closed: the daemon's answers hold %d, want 100 (her other connection's)", used)
+	}
 	if u.byPrincipal[alice] == nil || u.byPrincipal[alice].conns != 1 {
 		t.Fatalf("alice's budget after one of two connections closed (twice): %v", u.byPrincipal[alice])
 	}

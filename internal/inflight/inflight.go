@@ -70,6 +70,16 @@ func (b *Budget) take(n int64) bool {
 
 func (b *Budget) give(n int64) { b.used.Add(-n) }
 
+// Add changes what the budget holds by n without a look at its limit: for
+// what is held already (Full says when to take no more), or given back.
+func (b *Budget) Add(n int64) { b.used.Add(n) }
+
+// Full reports whether the budget holds its limit or more.
+func (b *Budget) Full() bool { return b.used.Load() >= b.limit }
+
+// Limit is the budget's limit.
+func (b *Budget) Limit() int64 { return b.limit }
+
 // ExceededError is why a Conn closed its connection: a frame that would
 // take one of its budgets past its limit.
 type ExceededError struct {

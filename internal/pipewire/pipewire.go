@@ -62,7 +62,7 @@ const MaxRequest = 4<<20 + 64<<10
 const MaxAnswer = 64 << 20
 
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
-// Outgoing, Request and Response. Install it with grpc.ForceServerCodecV2
+// Outgoing, Request and Response, and the accounting of Accounted. Install it with grpc.ForceServerCodecV2
 // on a server or grpc.ForceCodecV2 on a call.
 func Codec() encoding.CodecV2 { return codec{proto: encoding.GetCodecV2("proto")} }
 
@@ -71,8 +71,11 @@ type codec struct{ proto encoding.CodecV2 }
 func (codec) Name() string { return "proto" }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if m, ok := v.(*Outgoing); ok {
+	switch m := v.(type) {
+	case *Outgoing:
 		return m.encode(), nil
+	case *Accounted:
+		return m.encode()
 	}
 	return c.proto.Marshal(v)
 }

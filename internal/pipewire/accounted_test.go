@@ -1,0 +1,52 @@
+package pipewire
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
+)
+
+type countingAccount struct{ charged, released atomic.Int64 }
+
+func (a *countingAccount) Charge(n int)  { a.charged.Add(int64(n)) }
+func (a *countingAccount) Release(n int) { a.released.Add(int64(n)) }
+
+// An accounted answer, small or large, is encoded as protobuf would, is
+// charged what its buffer holds once encoded, and released, by as much,
+// when the transport frees the buffer: small answers too, whose buffers
+// are above gRPC's pooling threshold so that it frees them.
+func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
+	if mem.IsBelowBufferPoolingThreshold(smallAnswer) {
+		t.Fatalf("small answers' %d-byte buffers are below gRPC's pooling threshold: their frees would not be seen", smallAnswer)
+	}
+	for _, size := range []int{0, 10, smallAnswer - 20, smallAnswer + 1, 3 << 20} {
+		msg := &sockdv1.RecvResponse{Data: bytes.Repeat([]byte{7}, size)}
+		account := new(countingAccount)
+		data, err := Codec().Marshal(&Accounted{Msg: msg, Account: account})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := proto.Marshal(msg)
+		if !bytes.Equal(data.Materialize(), want) {
+			t.Fatalf("%d bytes: encoded differently from protobuf", size)
+		}
+		charged := account.charged.Load()
+		if charged < int64(len(want)+AnswerOverhead) || account.released.Load() != 0 {
+			t.Fatalf("%d bytes: charged %d, released %d before the transport let go", size, charged, account.released.Load())
+		}
+		data.Ref() // the transport's own reference
+		data.Free()
+		if account.released.Load() != 0 {
+			t.Fatalf("%d bytes: released while the transport holds it", size)
+		}
+		data.Free()
+		if account.released.Load() != charged {
+			t.Fatalf("%d bytes: released %d of the %d charged once freed", size, account.released.Load(), charged)
+		}
+	}
+}
