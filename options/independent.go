@@ -1,6 +1,18 @@
 package options
 
-import "golang.org/x/sys/unix"
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// optionSets serialise option sets, by descriptor, and keep reads out of
+// them: a read between a TOS set's set and its restore would see the
+// priority the kernel made. Sockets whose descriptors share a stripe wait
+// for each other's sets, which take a syscall or three.
+var optionSets [64]sync.RWMutex
+
+func optionLock(fd int) *sync.RWMutex { return &optionSets[uint(fd)%uint(len(optionSets))] }
 
 // setsockoptIndependent is setsockopt with Linux's coupling of IP_TOS and
 // SO_PRIORITY undone (reference §6.6). Setting IP_TOS also sets the socket's
@@ -11,7 +23,14 @@ import "golang.org/x/sys/unix"
 // every other option is a plain setsockopt. Restoring is best effort: a
 // priority above 6 needs CAP_NET_ADMIN to be set again, and the NIF ignores
 // that EPERM too.
+//
+// A socket's sets are serialised, as the NIF's are by its write mutex: a
+// priority set between a TOS set's read of the priority and its restore
+// would be undone.
 func setsockoptIndependent(fd, level, name int, b []byte) error {
+	mu := optionLock(fd)
+	mu.Lock()
+	defer mu.Unlock()
 	if level != unix.IPPROTO_IP || name != unix.IP_TOS {
 		return setsockopt(fd, level, name, b)
 	}

@@ -55,3 +55,36 @@ func TestTOSAndPriorityIndependent(t *testing.T) {
 	want(prio, 4)
 	want(tos, TOS(0x08))
 }
+
+// A priority set while another caller sets the TOS is not undone by the
+// TOS set's restore of the priority it read before (a reviewer lost 61 of
+// 3,000 priority sets so), nor does a read see the priority the kernel
+// made between the TOS set and its restore: a socket's option sets are
+// serialised, as the NIF's are by its write mutex, and reads wait for them.
+func TestPrioritySetsAreNotUndoneByConcurrentTOSSets(t *testing.T) {
+	s := openSocket(t, unix.AF_INET, unix.SOCK_DGRAM, 0)
+	prio, tos := Key{LevelSocket, "priority"}, Key{LevelIP, "tos"}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			testHost.Set(s, tos, TOS(0x10*(i%2)))
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 3000 {
+		p := 1 + i%5
+		if err := testHost.Set(s, prio, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := testHost.Get(s, prio); err != nil || got != p {
+			t.Fatalf("iteration %d: set priority %d, read %v (%v)", i, p, got, err)
+		}
+	}
+}

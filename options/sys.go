@@ -48,6 +48,9 @@ func cIntBytes(v, size int) []byte {
 }
 
 func getsockoptInto(fd, level, name int, b []byte) ([]byte, error) {
+	mu := optionLock(fd)
+	mu.RLock()
+	defer mu.RUnlock()
 	n := uint32(len(b))
 	var p unsafe.Pointer
 	if len(b) > 0 {
