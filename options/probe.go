@@ -35,10 +35,11 @@ func (h *Host) Supported(o *Option) bool {
 // Probe finds out which options this host's kernel accepts, on scratch
 // sockets (one per domain, type and protocol the table needs, closed before
 // it returns): an option is supported when getsockopt answers, or, for a
-// set-only option, when setsockopt with an empty value is refused with
-// anything but ENOPROTOOPT (the kernel looked the name up before checking
-// the value, so nothing is changed). ctx bounds the time taken; options not
-// probed in time are reported unsupported.
+// set-only option, when setsockopt with an empty value is taken or refused
+// with anything but ENOPROTOOPT or EOPNOTSUPP (the kernel looked the name
+// up before checking the value; one that takes an empty value, sctp events,
+// copies none of it). ctx bounds the time taken; options not probed in
+// time are reported unsupported.
 func Probe(ctx context.Context) *Host {
 	h := &Host{supported: make(map[*Option]bool, len(Table))}
 	scratch := newScratch()
@@ -79,8 +80,10 @@ func probe(o *Option, scratch *scratchSockets) bool {
 		// socket's state (ipv6 mtu before connect) rather than the name.
 		return err == nil || (o.AfterConnect && !errors.Is(err, unix.ENOPROTOOPT))
 	}
+	// An empty value: refused for its length (einval) by most options the
+	// kernel knows, taken by some (sctp events copies no bytes of it).
 	err := setsockopt(fd, o.SysLevel, o.SysName, nil)
-	return err != nil && !errors.Is(err, unix.ENOPROTOOPT) && !errors.Is(err, unix.EOPNOTSUPP)
+	return !errors.Is(err, unix.ENOPROTOOPT) && !errors.Is(err, unix.EOPNOTSUPP)
 }
 
 func codecOrInt(o *Option) codec {

@@ -27,8 +27,8 @@ type Option struct {
 	// all values, or trusts the socket's uid, which is the daemon's; a
 	// policy lets principals set it or not.
 	Privileged bool
-	// AfterConnect: get only answers on a connected socket (the kernel says
-	// enotconn before).
+	// AfterConnect: get only answers on a connected socket, or one with an
+	// association (the kernel says enotconn, or einval, before).
 	AfterConnect bool
 	// Unavailable, when set, says why sockd never offers the option on this
 	// platform (Windows only, BSD only, disabled); Set and Get answer invalid.
@@ -89,7 +89,7 @@ const (
 // Table is every option, in the seed's order, level by level.
 var Table = []Option{
 	// otp: the daemon's own per-socket settings (reference §6.4).
-	{Key: Key{LevelOTP, "assoc_id"}, Type: TypeInt, Get: true, SysLevel: unix.IPPROTO_SCTP, SysName: sctpStatus,
+	{Key: Key{LevelOTP, "assoc_id"}, Type: TypeInt, Get: true, SysLevel: unix.IPPROTO_SCTP, SysName: sctpStatus, AfterConnect: true,
 		Requires: Requirements{Types: seqpacket, Protocols: sctp}, Notes: "type = seqpacket, protocol = sctp, is an association"},
 	{Key: Key{LevelOTP, "debug"}, Type: TypeBool, Set: true, Get: true, SysName: noSys,
 		Notes: "per-socket debug logging in the daemon's log, at its debug level (sockd --log-level debug)"},
