@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
 	"github.com/sockd/sockd/internal/pipewire"
@@ -228,7 +230,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 		if req.Held() {
 			n := req.Len()
-			if err := p.load.hold(n, p.limit); err != nil {
+			if err := p.holdUpload(ctx, n); err != nil {
 				req.Release()
 				return err
 			}
@@ -242,7 +244,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 		switch msg := req.Msg.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
-			if err := p.load.hold(len(msg.Data), p.limit); err != nil {
+			if err := p.holdUpload(ctx, len(msg.Data)); err != nil {
 				return err
 			}
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
@@ -282,6 +284,32 @@ func (p *pipe) uplink(ctx context.Context) error {
 		}
 	}
 }
+
+// holdUpload counts n bytes of the upload among the principal's bytes while
+// the socket takes them, and waits while its bound, or the daemon's, leaves
+// no room: meanwhile the pipe reads nothing more, and the client's window
+// holds back what it sends. Ending the pipe instead lost what the client
+// had sent (a reviewer's net.Conn, whose writes had returned, lost them all
+// when blocking recvs of the same principal filled the bound).
+func (p *pipe) holdUpload(ctx context.Context, n int) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, maxUploadWait) {
+		err := p.load.hold(n, p.limit)
+		if status.Code(err) != codes.ResourceExhausted {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// maxUploadWait is the longest a pipe whose upload waits for room sleeps
+// before it looks again.
+const maxUploadWait = 50 * time.Millisecond
 
 // discardUplink reads and drops what the client still sends after the
 // socket refused the uplink, until the stream ends. The error is reported
