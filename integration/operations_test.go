@@ -132,6 +132,15 @@ func TestShutdownDoesNotWaitForHealthWatchers(t *testing.T) {
 	if r, err := watch.Recv(); err == nil && r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("the watcher heard %v, want NOT_SERVING or the end", r)
 	}
+	// Its end says the daemon went away, not that the client cancelled.
+	for {
+		if _, err := watch.Recv(); err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Errorf("the watch ended with %v, want UNAVAILABLE", err)
+			}
+			break
+		}
+	}
 }
 
 // TestShutdownDoesNotWaitForLingers: a daemon that stops closes as an

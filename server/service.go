@@ -273,7 +273,17 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 				case <-ctx.Done():
 				}
 			}()
-			return handler(srv, drainableStream{ServerStream: ss, ctx: ctx, drained: s.drained})
+			err := handler(srv, drainableStream{ServerStream: ss, ctx: ctx, drained: s.drained})
+			select {
+			case <-s.drained:
+				if err != nil {
+					// Health's Watch answers its context's end as
+					// cancelled, which its client would take for its own.
+					return draining()
+				}
+			default:
+			}
+			return err
 		}
 		if s.draining.Load() {
 			return draining()
