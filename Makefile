@@ -18,13 +18,20 @@ build:
 test:
 	go test -race -count=1 ./...
 
-tools: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+# Each plugin's target names its version, so that a new pin installs it
+# again over what bin/ holds.
+GEN_GO      := $(BIN)/.protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+GEN_GO_GRPC := $(BIN)/.protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-$(BIN)/protoc-gen-go:
+tools: $(GEN_GO) $(GEN_GO_GRPC)
+
+$(GEN_GO):
 	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	touch $@
 
-$(BIN)/protoc-gen-go-grpc:
+$(GEN_GO_GRPC):
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	touch $@
 
 generate: tools
 	@protoc --version | grep -q "$(PROTOC_VERSION)" || { echo "need protoc $(PROTOC_VERSION) (apt-get install protobuf-compiler)"; exit 1; }

@@ -1169,10 +1169,10 @@ func (x *NativeAddr) GetAddr() []byte {
 // Timeout is Erlang's Timeout argument. Absent means infinity.
 //
 // A wait is also bounded by the RPC's deadline: a call whose deadline comes
-// first ends a little before it (a tenth of the time left, at most 100 ms)
-// with the in-band timeout error and what it had done (a stream recv's
-// bytes, a send's count), rather than with DEADLINE_EXCEEDED, which would
-// lose them.
+// first ends a little before it (a tenth of the time left, at least 50 ms
+// or half the time left where that is less, at most a second) with the
+// in-band timeout error and what it had done (a stream recv's bytes, a
+// send's count), rather than with DEADLINE_EXCEEDED, which would lose them.
 type Timeout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long to wait.
