@@ -53,6 +53,10 @@ var (
 		"Bytes held for all principals under the daemon's bound: owed (undelivered events and completions, waiting calls' data and buffers, pipe uploads) and replay (sent events kept for a resume).", []string{"kind"}, nil)
 	descHeldBytesLimit = prometheus.NewDesc("sockd_held_bytes_limit",
 		"The daemon's bound on held bytes: past it owed bytes refuse new calls that would add to them, and replay is given up.", nil, nil)
+	descConnectionBytes = prometheus.NewDesc("sockd_connection_bytes",
+		"What gRPC holds for all clients' connections, under the daemon's bounds: requests still arriving or not yet read (requests), and answers not yet taken (answers).", []string{"kind"}, nil)
+	descConnectionBytesLimit = prometheus.NewDesc("sockd_connection_bytes_limit",
+		"The daemon's bound on each kind of connection bytes: past it a connection whose request would pass it is closed, and calls are refused while answers hold it.", nil, nil)
 	descEvents = prometheus.NewDesc("sockd_events_total",
 		"Events delivered to sessions, by kind.", []string{"kind"}, nil)
 	descSockets = prometheus.NewDesc("sockd_sockets",
@@ -67,7 +71,8 @@ type collector struct{ svc *Service }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descSessionsAttached, descEventsUnsent,
-		descCompletionBytes, descHeldBytes, descHeldBytesLimit, descEvents, descSockets, descRequestors, descPolicyDenials} {
+		descCompletionBytes, descHeldBytes, descHeldBytesLimit, descConnectionBytes, descConnectionBytesLimit,
+		descEvents, descSockets, descRequestors, descPolicyDenials} {
 		ch <- d
 	}
 }
@@ -91,6 +96,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.bytes.Load()), "owed")
 	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.replay.Load()), "replay")
 	ch <- prometheus.MustNewConstMetric(descHeldBytesLimit, prometheus.GaugeValue, float64(daemon.limit))
+	if u := c.svc.unfinished; u != nil {
+		ch <- prometheus.MustNewConstMetric(descConnectionBytes, prometheus.GaugeValue, float64(u.daemon.Used()), "requests")
+		ch <- prometheus.MustNewConstMetric(descConnectionBytes, prometheus.GaugeValue, float64(u.answers.Used()), "answers")
+		ch <- prometheus.MustNewConstMetric(descConnectionBytesLimit, prometheus.GaugeValue, float64(u.daemon.Limit()))
+	}
 
 	events := &c.svc.sessions.events
 	for kind, name := range eventKinds {

@@ -68,4 +68,14 @@ sockd_held_bytes_limit 1.073741824e+09
 	if n := testutil.CollectAndCount(c, "sockd_sessions", "sockd_events_unsent"); n != 2 {
 		t.Errorf("%d session series, want 2", n)
 	}
+	// No connection here: what connections hold is nothing.
+	const connections = `
+# HELP sockd_connection_bytes What gRPC holds for all clients' connections, under the daemon's bounds: requests still arriving or not yet read (requests), and answers not yet taken (answers).
+# TYPE sockd_connection_bytes gauge
+sockd_connection_bytes{kind="answers"} 0
+sockd_connection_bytes{kind="requests"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(connections), "sockd_connection_bytes"); err != nil {
+		t.Error(err)
+	}
 }
