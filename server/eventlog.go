@@ -14,9 +14,14 @@ import sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 // payloads within the bytes reserved for them (MaxCompletionBytes).
 // Admission control (Service.admitEvent) refuses new nowait calls while the
 // events owed (unsent, less those a cancel took back) are half the capacity,
-// or all unsent ones the whole capacity, so a client that stops reading
-// stops adding work; the ring goes back to its capacity once the stream
-// has caught up. Only sent events are ever dropped (a resumed stream that
+// or all unsent ones the whole capacity, so a client whose stream stops
+// taking events stops adding work; the ring goes back to its capacity once
+// the stream has caught up. An event counts as sent once the stream's
+// transport has taken it, which may be a window's worth ahead of what the
+// client's application has read (gRPC grows a busy client's window to 16
+// MiB): such a client stops adding work only once that window is full, and
+// a stream it resumes after what it read may find fewer events held than
+// were in flight. Only sent events are ever dropped (a resumed stream that
 // asks for them gets a GapEvent).
 type eventLog struct {
 	ring  []*sockdv1.EventsResponse

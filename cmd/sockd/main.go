@@ -85,7 +85,7 @@ the unix socket $XDG_RUNTIME_DIR/sockd.sock, else /tmp/sockd-<uid>/sockd.sock.`,
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug (also every call, session, policy refusal and refused TLS client), info, warn, error")
 	f.DurationVar(&opts.grace, "session-grace", 30*time.Second, "how long a session outlives its event stream (or its last call) when the client asks for no grace; at least 100ms")
 	f.DurationVar(&opts.maxGrace, "max-session-grace", 24*time.Hour, "the longest grace a client may ask for")
-	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay, at least 16; calls that will owe an event are refused once half of it is undelivered")
+	f.IntVar(&opts.eventBacklog, "event-backlog", 4096, "events held per session for delivery and replay, at least 16; calls that will owe an event are refused once half of it is not yet taken by the session's stream (whose transport may take a flow-control window's worth more than the client has read)")
 	f.Uint32Var(&opts.maxStreams, "max-streams", 0, "calls and streams in progress at once on one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end (0: the socket cap plus 1024)")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops (0: one per CPU)")
 	f.IntVar(&opts.maxSockets, "max-sockets", 0, "the most sockets open at once, of all clients, a running relay's pipes counted as 8 (0: the descriptor limit less a tenth of it, at least 256 but at most half, kept for the listeners and their connections; under a cgroup memory limit at most one socket per 16 KiB of half of it)")
