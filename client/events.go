@@ -71,6 +71,7 @@ func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
 		done:   make(chan struct{}),
 	}
 	es.last.Store(after)
+	s.noteTaken(after)
 	go es.run(ctx, s)
 	return es
 }
@@ -179,6 +180,7 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 		}
 		if seq != 0 {
 			es.last.Store(seq)
+			s.noteTaken(seq)
 			s.voided.passed(seq)
 		}
 		if g := ev.GetGap(); g != nil && g.GetFirstHeld() > 0 && g.GetFirstHeld()-1 > es.last.Load() {

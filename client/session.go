@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -14,6 +16,15 @@ import (
 // on every call except CreateSession and Events.
 const SessionMetadataKey = "sockd-session"
 
+// EventsTakenMetadataKey is the gRPC metadata key by which a call tells the
+// daemon the last event the application has received from the session's
+// EventStreams: until then the daemon counts the events it sent after it as
+// undelivered (against the backlog that refuses calls which would owe
+// events) and keeps them for a resume. Without it an event counts as
+// delivered once the stream's transport took it, which may be a
+// flow-control window ahead of what the application read.
+const EventsTakenMetadataKey = "sockd-events-taken"
+
 // Session is the caller identity of Erlang's model: it owns the sockets it
 // opens and receives the events of the operations it starts. A Session is
 // safe for concurrent use; its methods only add the session to each call.
@@ -24,6 +35,7 @@ type Session struct {
 	grace    time.Duration
 	lastSeq  uint64
 	voided   voidedSelects
+	taken    atomic.Uint64 // the last event its EventStreams delivered
 }
 
 // CreateSession creates a session, or returns the caller's live session of
@@ -86,9 +98,24 @@ func (s *Session) graceOrDefault() time.Duration {
 func (s *Session) LastSequence() uint64 { return s.lastSeq }
 
 // OutgoingContext returns ctx with the session attached, for calls made
-// through Raw.
+// through Raw, and the last event the session's EventStreams delivered
+// (EventsTakenMetadataKey).
 func (s *Session) OutgoingContext(ctx context.Context) context.Context {
+	if taken := s.taken.Load(); taken > 0 {
+		return metadata.AppendToOutgoingContext(ctx, SessionMetadataKey, s.id, EventsTakenMetadataKey, strconv.FormatUint(taken, 10))
+	}
 	return metadata.AppendToOutgoingContext(ctx, SessionMetadataKey, s.id)
+}
+
+// noteTaken records that the application has received the events through
+// seq.
+func (s *Session) noteTaken(seq uint64) {
+	for {
+		was := s.taken.Load()
+		if seq <= was || s.taken.CompareAndSwap(was, seq) {
+			return
+		}
+	}
 }
 
 // Close ends the session now, as if its Erlang process died: its sockets

@@ -2,12 +2,16 @@ package integration
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -206,4 +210,76 @@ func TestEventsResumeWithoutLoss(t *testing.T) {
 		t.Fatalf("third stream resumed at the last sequence: %v, want only caught_up", m)
 	}
 	third.expectNoEvent(t)
+}
+
+// A client that says which events it read (the client package does, with
+// each call) has those it has not read kept and counted: a backlog of 16
+// refuses calls that would owe an event once 8 are unread, though its
+// stream's transport took them all, and a resume after the last it read
+// replays every one, with no gap. (A reviewer's client that stopped
+// reading had 1,534 calls accepted with such a backlog, and lost events on
+// the resume.)
+func TestEventsTheClientHasNotReadAreKept(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, filepath.Join(t.TempDir(), "d"), "--event-backlog", "16")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	events := s.Events(ctx, 0)
+	next := func(es *client.EventStream) *sockdv1.EventsResponse {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-es.C():
+				if !ok {
+					t.Fatalf("the stream ended: %v", es.Err())
+				}
+				if ev.GetGap() != nil {
+					t.Fatalf("a gap: %v", ev)
+				}
+				if ev.GetCaughtUp() == nil {
+					return ev
+				}
+			case <-time.After(eventWait):
+				return nil
+			}
+		}
+	}
+	unknown := strings.Repeat("0", 32)
+	accepted := 0
+	for ; ; accepted++ {
+		_, err := s.Monitor(ctx, unknown) // a down event at once
+		if status.Code(err) == codes.ResourceExhausted {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accepted < 3 && next(events) == nil { // the client reads 3
+			t.Fatal("no down event")
+		}
+		if accepted > 100 {
+			t.Fatal("calls owing events are not refused while the client reads none of them")
+		}
+	}
+	if accepted > 3+8+1 {
+		t.Fatalf("%d calls accepted with 8 of a backlog of 16 for unread events, 3 read", accepted)
+	}
+	events.Close()
+	resumed := s.Events(ctx, events.Last())
+	defer resumed.Close()
+	for i := 3; i < accepted; i++ {
+		if next(resumed) == nil {
+			t.Fatalf("the resume replayed %d of the %d unread events", i-3, accepted-3)
+		}
+	}
 }

@@ -144,7 +144,7 @@ func (s *Service) admitEvent(sess *Session) error {
 
 // admitEventLocked is admitEvent with sess.mu held.
 func (s *Service) admitEventLocked(sess *Session) error {
-	if limit := sess.events.base / 2; sess.events.owed() >= limit {
+	if limit := sess.events.base / 2; sess.events.owed()+sess.events.unreadSent() >= limit {
 		return quotaExceeded("undelivered events per session", limit)
 	}
 	if limit := sess.events.base; sess.events.unsent() >= limit {

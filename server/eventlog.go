@@ -35,6 +35,12 @@ type eventLog struct {
 	// voids counts the placeholders after sent: withdrawn events, which owe
 	// the client nothing.
 	voids int
+	// acked is the last event the client said it read (acking: it says so,
+	// by Service.noteEventsTaken); sent events after it are kept, and count
+	// against the backlog, as unsent ones do, unless the principal is past
+	// its bytes.
+	acked  uint64
+	acking bool
 	// lost is the highest sequence of an event dropped before a stream
 	// took it, or dropped from replay: a stream resuming before it is told
 	// of a gap. Dropped placeholders lose nothing.
@@ -120,8 +126,8 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 	l.unsentBytes += n
 	l.held(n+eventCost, 0)
 	if l.count == len(l.ring) {
-		if l.ring[l.head].Sequence > l.sent {
-			l.resize(2 * len(l.ring)) // keep the unsent
+		if l.ring[l.head].Sequence > l.sent || l.unread(l.ring[l.head]) {
+			l.resize(2 * len(l.ring)) // keep the unsent, and the unread
 		} else {
 			l.dropOldest()
 		}
@@ -135,7 +141,8 @@ func (l *eventLog) append(ev *sockdv1.EventsResponse) {
 // and gives back a ring a burst grew once the stream has caught up (not
 // sooner, so that a backlog hovering at base does not resize back and forth).
 func (l *eventLog) trimSent() {
-	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && (l.count > l.base || l.sentBytes > l.maxSentBytes || l.overLoad()) {
+	for l.count > 0 && l.ring[l.head].Sequence <= l.sent && !l.unread(l.ring[l.head]) &&
+		(l.count > l.base || l.sentBytes > l.maxSentBytes || l.overLoad()) {
 		l.dropOldest()
 	}
 	if len(l.ring) > l.base && l.count <= l.base && l.unsent() == 0 {
@@ -295,3 +302,26 @@ func (l *eventLog) unsent() int {
 
 // owed is the number of events after sent that a stream will send.
 func (l *eventLog) owed() int { return l.unsent() - l.voids }
+
+// ack records that the client has read the events through seq: from then
+// on sent events count until it says it read them (unreadSent).
+func (l *eventLog) ack(seq uint64) {
+	l.acking = true
+	l.acked = max(l.acked, min(seq, max(l.sent, l.taken)))
+	l.trimSent()
+}
+
+// unreadSent is the number of sent events the client has not said it
+// read, when it says so at all.
+func (l *eventLog) unreadSent() int {
+	if !l.acking || l.acked >= l.sent {
+		return 0
+	}
+	return int(l.sent - l.acked)
+}
+
+// unread reports whether a sent event is kept as the client has not said
+// it read it, which the principal's bytes allow.
+func (l *eventLog) unread(ev *sockdv1.EventsResponse) bool {
+	return l.acking && ev.Sequence > l.acked && ev.Sequence <= l.sent && !l.overLoad()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,10 @@ import (
 
 // SessionMetadataKey is the metadata key naming the caller's session.
 const SessionMetadataKey = "sockd-session"
+
+// EventsTakenMetadataKey is the metadata key by which a call says the last
+// event its client has read from the session's stream (Service.Events).
+const EventsTakenMetadataKey = "sockd-events-taken"
 
 // Limits bound what one request may ask the daemon to hold.
 type Limits struct {
@@ -352,8 +357,31 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if sess.principal != p {
 		s.usedAdminRight(ctx, sess)
 	}
+	if err := noteEventsTaken(ctx, sess); err != nil {
+		return nil, err
+	}
 	sess.noteCall()
 	return sess, nil
+}
+
+// noteEventsTaken records the last event the call's client says it read.
+func noteEventsTaken(ctx context.Context, sess *Session) error {
+	taken := metadata.ValueFromIncomingContext(ctx, EventsTakenMetadataKey)
+	if len(taken) == 0 {
+		return nil
+	}
+	var through uint64
+	for _, v := range taken {
+		seq, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return invalidArgument("metadata."+EventsTakenMetadataKey, "%q: want the decimal sequence of the last event read", v)
+		}
+		through = max(through, seq)
+	}
+	sess.mu.Lock()
+	sess.events.ack(through)
+	sess.mu.Unlock()
+	return nil
 }
 
 // target resolves the session and a socket its principal may use. Sockets of

@@ -543,3 +543,37 @@ func TestSentEventNeverLooksIdle(t *testing.T) {
 		t.Fatalf("a load holding one event looked idle %d times", n)
 	}
 }
+
+// Once the client says which events it read, sent events it has not read
+// are kept as unsent ones are (not pushed out past the backlog), and count
+// with them toward the half-backlog bound on calls that owe events; what
+// it says it read goes back to being replay.
+func TestEventLogKeepsWhatTheClientHasNotRead(t *testing.T) {
+	l := newEventLog(4)
+	for range 4 {
+		l.append(selectEvent())
+	}
+	l.markSent(4) // the transport took them all
+	if l.owed() != 0 || l.unreadSent() != 0 {
+		t.Fatalf("owed %d, unread %d before the client says anything", l.owed(), l.unreadSent())
+	}
+	l.ack(1)
+	if l.unreadSent() != 3 {
+		t.Fatalf("unread %d after the client read 1 of 4 sent, want 3", l.unreadSent())
+	}
+	for range 4 { // 5..8: without acks they would push out 1..4
+		l.append(selectEvent())
+	}
+	l.markSent(8)
+	if got := sequences(l.after(1, 10)); len(got) != 7 || got[0] != 2 || got[6] != 8 {
+		t.Fatalf("after(1) = %v, want 2..8 kept for the client that read 1", got)
+	}
+	l.ack(100) // past what was sent: as far as sent
+	if l.acked != 8 || l.unreadSent() != 0 {
+		t.Fatalf("acked %d, unread %d after the client read all", l.acked, l.unreadSent())
+	}
+	l.append(selectEvent())
+	if got := l.firstHeld(); got < 6 {
+		t.Fatalf("firstHeld = %d: read events are trimmed to the backlog again", got)
+	}
+}

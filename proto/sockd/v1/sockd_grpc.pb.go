@@ -106,6 +106,14 @@ type SocketServiceClient interface {
 	// session ends, its stream ends OK after its last events, or
 	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
 	// for 10 s, or has not taken them all after a minute.
+	//
+	// An event counts as delivered once the stream's transport has taken it,
+	// which may be a flow-control window ahead of what the client has read. A
+	// client that sends, with a call of the session's, the metadata key
+	// "sockd-events-taken" (the decimal sequence of the last event it has
+	// read) has its events count as undelivered until it says it read them:
+	// they count against the backlog that refuses calls owing events, and are
+	// kept for a resume however many, within its principal's bytes.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*CloseSessionResponse, error)
@@ -631,6 +639,14 @@ type SocketServiceServer interface {
 	// session ends, its stream ends OK after its last events, or
 	// DEADLINE_EXCEEDED (EVENT_FLUSH_TIMEOUT) if its client takes none of them
 	// for 10 s, or has not taken them all after a minute.
+	//
+	// An event counts as delivered once the stream's transport has taken it,
+	// which may be a flow-control window ahead of what the client has read. A
+	// client that sends, with a call of the session's, the metadata key
+	// "sockd-events-taken" (the decimal sequence of the last event it has
+	// read) has its events count as undelivered until it says it read them:
+	// they count against the backlog that refuses calls owing events, and are
+	// kept for a resume however many, within its principal's bytes.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(context.Context, *CloseSessionRequest) (*CloseSessionResponse, error)
