@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -286,6 +287,55 @@ func TestAnswersNotReadAreBounded(t *testing.T) {
 	})
 }
 
+// Reflection's answers are large, and a client that reads none holds them
+// in the daemon stream after stream: they count as the socket service's
+// answers do, and past the principal's bound its new streams are refused.
+func TestReflectionAnswersNotReadAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	req, err := proto.Marshal(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: sockdv1.SocketService_ServiceDesc.ServiceName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered, refused := 0, 0
+	for id := uint32(1); id < 2*3000 && refused == 0; id += 2 {
+		h.openPath(id, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+		h.fr.WriteData(id, false, grpcMessage(req))
+		h.w.Flush()
+		for f := range h.headers {
+			if f.StreamID != id {
+				continue
+			}
+			switch code := headerValue(f, "grpc-status"); code {
+			case "":
+				answered++
+			case "8":
+				refused++
+			default:
+				t.Fatalf("stream %d: status %s %s", id, code, headerValue(f, "grpc-message"))
+			}
+			break
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("%d reflection streams answered and none refused, with their answers unread", answered)
+	}
+	t.Logf("%d reflection answers held before a refusal", answered)
+}
+
+// headerValue is the value of a field of f, or "".
+func headerValue(f *http2.MetaHeadersFrame, name string) string {
+	for _, hf := range f.RegularFields() {
+		if hf.Name == name {
+			return hf.Value
+		}
+	}
+	return ""
+}
+
 // grpcMessage is msg with its gRPC prefix.
 func grpcMessage(msg []byte) []byte {
 	b := make([]byte, 5, 5+len(msg))
@@ -368,11 +418,16 @@ func dialRaw(t *testing.T, d *Daemon, settings ...http2.Setting) *rawClient {
 // open opens a stream for a Send call.
 func (h *rawClient) open(id uint32) { h.openCall(id, "Send") }
 
-// openCall opens a stream for a call of method, with a header of each
-// name and value in md.
+// openCall opens a stream for a call of the socket service's method, with
+// a header of each name and value in md.
 func (h *rawClient) openCall(id uint32, method string, md ...[2]string) {
+	h.openPath(id, "/sockd.v1.SocketService/"+method, md...)
+}
+
+// openPath opens a stream for a call of path.
+func (h *rawClient) openPath(id uint32, path string, md ...[2]string) {
 	h.hb.Reset()
-	for _, kv := range append([][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/sockd.v1.SocketService/" + method},
+	for _, kv := range append([][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", path},
 		{":authority", "sockd"}, {"content-type", "application/grpc"}, {"te", "trailers"}}, md...) {
 		h.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}

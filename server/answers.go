@@ -6,8 +6,12 @@ import (
 	"github.com/sockd/sockd/internal/inflight"
 )
 
-// answersHeld names the bound on answers not yet written in its refusals.
-const answersHeld = "bytes of answers not yet taken by the principal's clients"
+// answersHeld and answersHeldDaemon name the bounds on answers not yet
+// written in their refusals: a principal's, and all principals' together.
+const (
+	answersHeld       = "bytes of answers not yet taken by the principal's clients"
+	answersHeldDaemon = "bytes of answers not yet taken by all clients"
+)
 
 // answerAccount is what gRPC holds of one connection's answers, charged to
 // its principal's and the daemon's answer budgets: each unary call's answer
@@ -57,12 +61,21 @@ func (a *answerAccount) close() {
 	a.held, a.closed = 0, true
 }
 
-// refusal refuses a new call while a budget is full.
-func (a *answerAccount) refusal() error {
-	for _, b := range a.budgets {
-		if b.Full() {
-			return quotaExceeded(answersHeld, int(b.Limit()))
-		}
+// refusal refuses a new call while the principal's budget is full, or the
+// daemon's, whose last sixteenth is kept for admins (admin says, asked
+// only then), as the daemon's held bytes are: other principals that read
+// no answers do not lock root out.
+func (a *answerAccount) refusal(admin func() bool) error {
+	principal, daemon := a.budgets[0], a.budgets[1]
+	if principal.Full() {
+		return quotaExceeded(answersHeld, int(principal.Limit()))
+	}
+	used, limit := daemon.Used(), daemon.Limit()
+	if used >= limit {
+		return quotaExceeded(answersHeldDaemon, int(limit))
+	}
+	if shared := limit - limit/adminReserve; used >= shared && !admin() {
+		return quotaExceeded(answersHeldDaemon, int(shared))
 	}
 	return nil
 }

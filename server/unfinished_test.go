@@ -32,10 +32,11 @@ func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
 	answers[0].Charge(int(u.perPrincipal) - 100)
 	answers[1].Charge(200)
 	answers[1].Release(100)
-	if err := answers[0].refusal(); err == nil {
+	notAdmin := func() bool { return false }
+	if err := answers[0].refusal(notAdmin); err == nil {
 		t.Fatal("alice's calls are not refused with her answer budget full")
 	}
-	if err := answers[2].refusal(); err != nil {
+	if err := answers[2].refusal(notAdmin); err != nil {
 		t.Fatalf("bob's calls are refused for alice's answers: %v", err)
 	}
 	if used := u.answers.Used(); used != u.perPrincipal {
@@ -45,7 +46,7 @@ func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
 	conns[0].Close()       // once only
 	answers[0].Release(50) // the transport lets go after the close
 	answers[0].Charge(50)
-	if used := u.answers.Used(); used != 100 || answers[1].refusal() != nil {
+	if used := u.answers.Used(); used != 100 || answers[1].refusal(notAdmin) != nil {
 		t.Fatalf("after alice's first connection closed: the daemon's answers hold %d, want 100 (her other connection's)", used)
 	}
 	if u.byPrincipal[alice] == nil || u.byPrincipal[alice].conns != 1 {
@@ -55,5 +56,28 @@ func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
 	conns[2].Close()
 	if len(u.byPrincipal) != 0 {
 		t.Fatalf("budgets left after every connection closed: %v", u.byPrincipal)
+	}
+}
+
+// The daemon's answer budget keeps its last sixteenth for admins, as its
+// held bytes do: principals that read no answers do not lock root out.
+func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
+	u := newUnfinishedRequests(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 64 << 20, MaxDaemonBytes: 64 << 20})
+	a, b := net.Pipe()
+	defer b.Close()
+	conn, answers := u.watch(a, Principal{Kind: "uid", UID: 1000})
+	defer conn.Close()
+	admin, other := func() bool { return true }, func() bool { return false }
+	shared := u.answers.Limit() - u.answers.Limit()/adminReserve
+	u.answers.Add(shared) // other principals' answers
+	if answers.refusal(other) == nil {
+		t.Fatal("a non-admin is not refused with the daemon's answers past all but the reserve")
+	}
+	if err := answers.refusal(admin); err != nil {
+		t.Fatalf("an admin is refused within the reserve: %v", err)
+	}
+	u.answers.Add(u.answers.Limit() - shared)
+	if answers.refusal(admin) == nil {
+		t.Fatal("an admin is not refused with the daemon's answers at the bound")
 	}
 }

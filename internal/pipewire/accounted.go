@@ -1,7 +1,8 @@
 package pipewire
 
 import (
-	"sync"
+	"runtime"
+	"sync/atomic"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -16,6 +17,9 @@ import (
 type Accounted struct {
 	Msg     proto.Message
 	Account Account
+	// Overhead is charged beside the answer's bytes: what its call holds
+	// meanwhile (AnswerOverhead when 0).
+	Overhead int
 }
 
 // An Account counts what gRPC holds of accounted answers. Charge comes when
@@ -30,56 +34,53 @@ type Account interface {
 // waits: its stream and the frames queued for it.
 const AnswerOverhead = 2 << 10
 
-// smallAnswer is the size of the buffers small answers are encoded in:
-// above gRPC's buffer pooling threshold (1 KiB, which
-// mem.IsBelowBufferPoolingThreshold tests), so that the transport tells the
-// buffer's pool when it is done with it, and an answer's charge is given
-// back.
-const smallAnswer = 1<<10 + 256
+// minAnswerBuffer is the least capacity an answer is encoded in: above
+// gRPC's buffer pooling threshold (1 KiB, which
+// mem.IsBelowBufferPoolingThreshold tests), so that the transport tells
+// the buffer's pool when it is done with it, and an answer's charge is
+// given back.
+const minAnswerBuffer = 1<<10 + 1
 
-var smallAnswers = sync.Pool{New: func() any { b := make([]byte, smallAnswer); return &b }}
-
-// answerBuffer is the pool of one accounted answer's buffer: gRPC puts the
-// buffer back once it is done with it, which releases the charge.
-type answerBuffer struct {
-	account Account
-	charged int
+// answerCharge is one accounted answer's charge, and the pool of its
+// buffer: gRPC puts the buffer back once it has written it or dropped it
+// with its stream, which gives the charge back. gRPC drops some without
+// putting them back (an answer queued just after its client reset the
+// stream: a reviewer's cancelling client left 5 MB charged for good), so
+// the charge also goes back when the buffer is collected: once only.
+type answerCharge struct {
+	account  Account
+	n        int
+	released atomic.Bool
 }
 
-func (a *answerBuffer) Get(int) *[]byte { panic("pipewire: an answer's pool gives no buffers") }
+func (c *answerCharge) Get(int) *[]byte { panic("pipewire: an answer's pool gives no buffers") }
 
-func (a *answerBuffer) Put(b *[]byte) {
-	a.account.Release(a.charged)
-	if cap(*b) == smallAnswer {
-		smallAnswers.Put(b)
-	} else {
-		mem.DefaultBufferPool().Put(b)
+func (c *answerCharge) Put(*[]byte) { c.release() }
+
+func (c *answerCharge) release() {
+	if c.released.CompareAndSwap(false, true) {
+		c.account.Release(c.n)
 	}
 }
 
+// encode encodes the answer into a buffer of its size (gRPC's pool would
+// round a 64 KiB answer up to 1 MiB, charged and held), charged until gRPC
+// lets go of it.
 func (m *Accounted) encode() (mem.BufferSlice, error) {
-	size := proto.Size(m.Msg)
-	var b *[]byte
-	if size <= smallAnswer {
-		b = smallAnswers.Get().(*[]byte)
-	} else {
-		b = mem.DefaultBufferPool().Get(size)
-	}
-	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*b)[:0], m.Msg)
-	if err != nil || cap(out) != cap(*b) {
-		(&answerBuffer{account: nopAccount{}}).Put(b)
-		if err == nil {
-			return mem.BufferSlice{mem.SliceBuffer(out)}, nil // the message changed while encoded: not accounted
-		}
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, max(proto.Size(m.Msg), minAnswerBuffer)), m.Msg)
+	if err != nil {
 		return nil, err
 	}
-	*b = out
-	pool := &answerBuffer{account: m.Account, charged: cap(out) + AnswerOverhead}
-	m.Account.Charge(pool.charged)
-	return mem.BufferSlice{mem.NewBuffer(b, pool)}, nil
+	if cap(out) < minAnswerBuffer {
+		return mem.BufferSlice{mem.SliceBuffer(out)}, nil // the message changed while encoded: not accounted
+	}
+	overhead := m.Overhead
+	if overhead == 0 {
+		overhead = AnswerOverhead
+	}
+	charge := &answerCharge{account: m.Account, n: cap(out) + overhead}
+	m.Account.Charge(charge.n)
+	buf := &out
+	runtime.AddCleanup(buf, (*answerCharge).release, charge)
+	return mem.BufferSlice{mem.NewBuffer(buf, charge)}, nil
 }
-
-type nopAccount struct{}
-
-func (nopAccount) Charge(int)  {}
-func (nopAccount) Release(int) {}
