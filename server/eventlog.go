@@ -19,10 +19,12 @@ import sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 // the stream has caught up. An event counts as sent once the stream's
 // transport has taken it, which may be a window's worth ahead of what the
 // client's application has read (gRPC grows a busy client's window to 16
-// MiB): such a client stops adding work only once that window is full, and
-// a stream it resumes after what it read may find fewer events held than
-// were in flight. Only sent events are ever dropped (a resumed stream that
-// asks for them gets a GapEvent).
+// MiB): a client that does not say what it read (ack) stops adding work
+// only once that window is full, and a stream it resumes after what it
+// read may find fewer events held than were in flight. One that says so
+// has the sent events it has not read counted and kept as unsent ones
+// are, within its principal's bytes. Only sent events are ever dropped (a
+// resumed stream that asks for them gets a GapEvent).
 type eventLog struct {
 	ring  []*sockdv1.EventsResponse
 	head  int    // index of the oldest held event
