@@ -18,11 +18,7 @@ const (
 	frameWindowUpdate = 0x8
 
 	settingMaxConcurrentStreams = 0x3
-	settingInitialWindowSize    = 0x4
 	settingLen                  = 6
-
-	// defaultWindow is a stream's window until SETTINGS say otherwise.
-	defaultWindow = 65535
 
 	flagEndStream = 0x1
 	flagAck       = 0x1
@@ -51,15 +47,7 @@ type Conn struct {
 	// maxStreams is the daemon's MAX_CONCURRENT_STREAMS, from its
 	// SETTINGS; 0 until they are written.
 	maxStreams uint32
-	// readLag is how far the daemon's WINDOW_UPDATEs for a stream may lag
-	// behind what its handler has read: gRPC gives a stream's window back
-	// once a quarter of it is owed, so up to that much stays announced
-	// late, for good when the stream then idles. What it lags is given the
-	// benefit of the doubt: an idle pipe that had read all its small
-	// messages stayed charged a quarter window's worth of them, 1.1 MB
-	// (a reviewer's 260 such pipes lost their connection).
-	readLag uint64
-	closed  bool // by Close: nothing more is charged
+	closed     bool // by Close: nothing more is charged
 
 	// The payload of the daemon's frame being written, as far as Write's
 	// frames need it: a WINDOW_UPDATE's increment, a SETTINGS entry.
@@ -121,8 +109,7 @@ type Config struct {
 // Wrap returns c, a server connection before any of its bytes are read,
 // with its unfinished messages charged as cfg says.
 func Wrap(c net.Conn, cfg Config) *Conn {
-	return &Conn{Conn: c, cfg: cfg, streams: map[uint32]*stream{}, in: frameScanner{preface: len(clientPreface)},
-		readLag: defaultWindow / 4}
+	return &Conn{Conn: c, cfg: cfg, streams: map[uint32]*stream{}, in: frameScanner{preface: len(clientPreface)}}
 }
 
 // Read reads from the connection and follows the frames read. A frame that
@@ -278,11 +265,8 @@ func (c *Conn) sent(f *frameScanner, payload []byte, end bool) error {
 			var whole bool
 			if payload, whole = gather(c.word[:settingLen], &c.wordN, payload); whole {
 				c.wordN = 0
-				switch value := binary.BigEndian.Uint32(c.word[2:]); binary.BigEndian.Uint16(c.word[:2]) {
-				case settingMaxConcurrentStreams:
-					c.maxStreams = value
-				case settingInitialWindowSize:
-					c.readLag = uint64(value / 4)
+				if binary.BigEndian.Uint16(c.word[:2]) == settingMaxConcurrentStreams {
+					c.maxStreams = binary.BigEndian.Uint32(c.word[2:])
 				}
 			}
 		}
@@ -344,8 +328,15 @@ func (c *Conn) charge(into *int64, cost int64) error {
 }
 
 // mayHaveRead is how far into a stream's flow-controlled bytes the daemon
-// may have read: as far as its WINDOW_UPDATEs say, and their lag.
-func (c *Conn) mayHaveRead(st *stream) uint64 { return st.announced + c.readLag }
+// has read, as far as its WINDOW_UPDATEs say. They lag its handler's reads
+// by up to a quarter of the stream's window (gRPC gives a stream's window
+// back once that much is owed), for good when the stream then idles: an
+// idle pipe that read all its small messages stays charged for up to a
+// quarter window's worth of them (1.1 MB for 1-byte writes). Taking the lag
+// as read instead let stalled streams hold as much uncounted (a reviewer's
+// 200 pipes: 71 MB past a 16 MiB bound), which a client chooses, where the
+// idle pipes' charge only comes of many small writes.
+func (c *Conn) mayHaveRead(st *stream) uint64 { return st.announced }
 
 // chargeUnread charges cost for a frame of whole messages, from..to in the
 // stream's flow-controlled bytes, until the daemon has read them.

@@ -87,15 +87,8 @@ func (p *pipeConn) Close() error                { p.closed = true; return nil }
 // readAll reads everything through a Conn charged to budgets, chunk bytes
 // at a time, and returns the Conn and the first error other than EOF.
 func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error) {
-	return readAllLagging(in, chunk, defaultWindow/4, budgets...)
-}
-
-// readAllLagging is readAll with the daemon's WINDOW_UPDATEs lagging its
-// reads by lag bytes at most.
-func readAllLagging(in []byte, chunk int, lag uint64, budgets ...*Budget) (*Conn, *pipeConn, error) {
 	under := &pipeConn{in: bytes.NewReader(in), chunk: chunk}
 	c := Wrap(under, Config{Budgets: budgets})
-	c.readLag = lag
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := c.Read(buf); err != nil {
@@ -165,7 +158,7 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 	}
 	first, each := FrameCost(len(frame)), FrameCost(len(frame))
 	b := NewBudget("test", 1<<30)
-	conn, under, err := readAllLagging(c.buf.Bytes(), 64<<10, 0, b)
+	conn, under, err := readAll(c.buf.Bytes(), 64<<10, b)
 	if err != nil || conn.Held() != first+100*each {
 		t.Fatalf("held %d, want %d (%v)", conn.Held(), first+100*each, err)
 	}
@@ -204,7 +197,7 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 		c.data(3, false, frame, 0)
 	}
 	b = NewBudget("test", 1<<30)
-	conn, under, _ = readAllLagging(c.buf.Bytes()[:ahead], 64<<10, 0, b)
+	conn, under, _ = readAll(c.buf.Bytes()[:ahead], 64<<10, b)
 	conn.Write(windowUpdate(3, uint32(len(frame)+8*len(frame))))
 	under.in = bytes.NewReader(c.buf.Bytes()[ahead:])
 	for _, err := conn.Read(make([]byte, 100)); err == nil; _, err = conn.Read(make([]byte, 100)) {
@@ -432,32 +425,6 @@ func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	}
 }
 
-// The daemon's WINDOW_UPDATEs lag its handler's reads by up to a quarter
-// of its stream window (gRPC's threshold), for good when the stream idles:
-// that much of a stream's whole messages is taken as read, so that an idle
-// pipe that read all its small messages holds no charge.
-func TestWholeMessagesWithinTheWindowUpdateLagAreNotCharged(t *testing.T) {
-	c := newClient(t)
-	c.open(1, false)
-	c.data(1, false, append(prefix(1), 'a'), 0) // the first message: 6 bytes
-	frame := append(prefix(1), 'b')
-	for range 20 {
-		c.data(1, false, frame, 0)
-	}
-	b := NewBudget("test", 1<<30)
-	conn, _, err := readAllLagging(c.buf.Bytes(), 64<<10, 66, b) // the first and 10 later frames
-	if want := FrameCost(6) + 10*FrameCost(len(frame)); err != nil || conn.Held() != want {
-		t.Fatalf("held %d, want %d (%v)", conn.Held(), want, err)
-	}
-	// The daemon's SETTINGS set the lag: a quarter of its stream window.
-	daemonFrames(conn, func(fr *http2.Framer) {
-		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
-	})
-	if conn.readLag != 1<<18 {
-		t.Fatalf("read lag %d after a window of 1 MiB, want 256 KiB", conn.readLag)
-	}
-}
-
 // A client's end of its side gives back its first message's charge (gRPC
 // runs a unary call then, which reads it), not an unfinished later one's,
 // which a handler that is not reading holds until the stream ends.
@@ -471,7 +438,7 @@ func TestEndOfClientKeepsAnUnfinishedLaterMessageCharged(t *testing.T) {
 	}
 	c.data(1, true, nil, 0)
 	b := NewBudget("test", 1<<30)
-	conn, _, err := readAllLagging(c.buf.Bytes(), 64<<10, 0, b)
+	conn, _, err := readAll(c.buf.Bytes(), 64<<10, b)
 	if want := FrameCost(grpcPrefixLen) + 10*FrameCost(1); err != nil || conn.Held() != want {
 		t.Fatalf("held %d after the client's end, want the unfinished message's %d (%v)", conn.Held(), want, err)
 	}

@@ -22,9 +22,7 @@
 // sizes) to the Budgets of the connection: its client's and the daemon's.
 // A stream's later messages stay charged until the daemon has read them,
 // which its WINDOW_UPDATEs for the stream say (gRPC gives the window back
-// as a handler reads, a quarter of the window late at most, and that
-// quarter is taken as read, so that an idle stream holds no charge); a
-// stream's
+// as a handler reads, a quarter of the window late at most); a stream's
 // first message until the client ends its side (gRPC runs a unary call
 // only then, and holds the request whole until then: a client that never
 // ended it held 4 MiB a stream); and padded frames until the daemon ends
