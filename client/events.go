@@ -187,6 +187,7 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 			// What the gap skipped is gone: a reconnect resumes after it,
 			// rather than hear of the same gap again.
 			es.last.Store(g.GetFirstHeld() - 1)
+			s.noteTaken(g.GetFirstHeld() - 1)
 		}
 	}
 }

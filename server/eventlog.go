@@ -150,6 +150,22 @@ func (l *eventLog) trimSent() {
 	if len(l.ring) > l.base && l.count <= l.base && l.unsent() == 0 {
 		l.resize(l.base)
 	}
+	l.passUnreadable()
+}
+
+// passUnreadable counts as read what the client can never say it read:
+// placeholders right after acked, which streams skip, and events no longer
+// held, which a resume reports as a gap. Counted unread, they refused the
+// session's calls for good (a reviewer's cancelled selects).
+func (l *eventLog) passUnreadable() {
+	if !l.acking {
+		return
+	}
+	first := l.firstHeld()
+	l.acked = min(max(l.acked, first-1), max(l.acked, l.sent))
+	for q := l.acked + 1; q >= first && q <= l.sent && q < l.next && l.ring[(l.head+int(q-first))%len(l.ring)].Event == nil; q++ {
+		l.acked = q
+	}
 }
 
 // dropOldest forgets the oldest held event.
@@ -292,6 +308,7 @@ func (l *eventLog) placehold(taken bool, match func(*sockdv1.EventsResponse) boo
 		l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
 	}
 	l.passVoids()
+	l.passUnreadable()
 }
 
 // unsent is the number of held events after sent, placeholders among them.

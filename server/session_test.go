@@ -577,3 +577,36 @@ func TestEventLogKeepsWhatTheClientHasNotRead(t *testing.T) {
 		t.Fatalf("firstHeld = %d: read events are trimmed to the backlog again", got)
 	}
 }
+
+// What the client can never say it read does not count as unread: events a
+// cancel withdrew (placeholders, which streams skip) and events no longer
+// held (a resume reports a gap). Counted, they refused the session's calls
+// owing events for good.
+func TestEventLogCountsNoUnreadableEvent(t *testing.T) {
+	l := newEventLog(16)
+	l.append(selectEvent())
+	l.markSent(1)
+	l.ack(1)
+	for range 40 { // each a select, withdrawn before any stream took it
+		l.append(selectEvent())
+		l.withdraw(func(*sockdv1.EventsResponse) bool { return true })
+		if n := l.unreadSent(); n != 0 {
+			t.Fatalf("%d unread after withdrawn events", n)
+		}
+	}
+	// Sent, unread, then no longer held: the principal's bytes shed them.
+	l = newEventLog(16)
+	l.ack(0)
+	l.append(selectEvent())
+	l.append(selectEvent())
+	l.markSent(l.last())
+	if l.unreadSent() != 2 {
+		t.Fatalf("%d unread, want 2", l.unreadSent())
+	}
+	l.dropOldest()
+	l.dropOldest()
+	l.trimSent()
+	if n := l.unreadSent(); n != 0 {
+		t.Fatalf("%d unread after they were dropped", n)
+	}
+}
