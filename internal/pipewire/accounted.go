@@ -2,6 +2,7 @@ package pipewire
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/grpc/mem"
@@ -14,12 +15,24 @@ import (
 // unary call's answer past the call's end, once its handler has returned,
 // until the client's flow-control window lets it out: a client that gives
 // no window makes the daemon hold every answer it asks for.
+//
+// An Accounted is the pool of its encoding's buffer: gRPC puts the buffer
+// back once it is done with it, which gives the charge back. gRPC drops
+// some without putting them back (an answer queued just after its client
+// reset the stream: a reviewer's cancelling client left 5 MB charged until
+// its connection closed), so a large answer's charge also goes back when
+// its buffer is collected, once only; a small answer's, in a pooled buffer
+// (a cleanup per answer cost 10% of a small call), only when its
+// connection closes, a few KiB a drop.
 type Accounted struct {
 	Msg     proto.Message
 	Account Account
 	// Overhead is charged beside the answer's bytes: what its call holds
 	// meanwhile (AnswerOverhead when 0).
 	Overhead int
+
+	charged  int
+	released atomic.Bool
 }
 
 // An Account counts what gRPC holds of accounted answers. Charge comes when
@@ -34,53 +47,63 @@ type Account interface {
 // waits: its stream and the frames queued for it.
 const AnswerOverhead = 2 << 10
 
-// minAnswerBuffer is the least capacity an answer is encoded in: above
-// gRPC's buffer pooling threshold (1 KiB, which
+// smallAnswer is the capacity of the pooled buffers small answers are
+// encoded in: above gRPC's buffer pooling threshold (1 KiB, which
 // mem.IsBelowBufferPoolingThreshold tests), so that the transport tells
-// the buffer's pool when it is done with it, and an answer's charge is
-// given back.
-const minAnswerBuffer = 1<<10 + 1
+// the buffer's pool when it is done with it. Larger answers get buffers of
+// their size (gRPC's pool would round a 64 KiB answer up to 1 MiB, charged
+// and held).
+const smallAnswer = 1<<10 + 256
 
-// answerCharge is one accounted answer's charge, and the pool of its
-// buffer: gRPC puts the buffer back once it has written it or dropped it
-// with its stream, which gives the charge back. gRPC drops some without
-// putting them back (an answer queued just after its client reset the
-// stream: a reviewer's cancelling client left 5 MB charged for good), so
-// the charge also goes back when the buffer is collected: once only.
-type answerCharge struct {
-	account  Account
-	n        int
-	released atomic.Bool
-}
+var smallAnswers = sync.Pool{New: func() any { b := make([]byte, 0, smallAnswer); return &b }}
 
-func (c *answerCharge) Get(int) *[]byte { panic("pipewire: an answer's pool gives no buffers") }
+// Get implements mem.BufferPool; gRPC only puts.
+func (m *Accounted) Get(int) *[]byte { panic("pipewire: an answer's pool gives no buffers") }
 
-func (c *answerCharge) Put(*[]byte) { c.release() }
-
-func (c *answerCharge) release() {
-	if c.released.CompareAndSwap(false, true) {
-		c.account.Release(c.n)
+// Put implements mem.BufferPool: gRPC is done with the answer's buffer.
+func (m *Accounted) Put(b *[]byte) {
+	m.release()
+	if cap(*b) == smallAnswer {
+		*b = (*b)[:0]
+		smallAnswers.Put(b)
 	}
 }
 
-// encode encodes the answer into a buffer of its size (gRPC's pool would
-// round a 64 KiB answer up to 1 MiB, charged and held), charged until gRPC
-// lets go of it.
+func (m *Accounted) release() {
+	if m.released.CompareAndSwap(false, true) {
+		m.Account.Release(m.charged)
+	}
+}
+
 func (m *Accounted) encode() (mem.BufferSlice, error) {
-	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, max(proto.Size(m.Msg), minAnswerBuffer)), m.Msg)
-	if err != nil {
-		return nil, err
+	size := proto.Size(m.Msg)
+	small := size <= smallAnswer
+	var b *[]byte
+	if small {
+		b = smallAnswers.Get().(*[]byte)
+	} else {
+		buf := make([]byte, 0, size)
+		b = &buf
 	}
-	if cap(out) < minAnswerBuffer {
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*b)[:0], m.Msg)
+	if err != nil || cap(out) != cap(*b) {
+		if small {
+			smallAnswers.Put(b)
+		}
+		if err != nil {
+			return nil, err
+		}
 		return mem.BufferSlice{mem.SliceBuffer(out)}, nil // the message changed while encoded: not accounted
 	}
+	*b = out
 	overhead := m.Overhead
 	if overhead == 0 {
 		overhead = AnswerOverhead
 	}
-	charge := &answerCharge{account: m.Account, n: cap(out) + overhead}
-	m.Account.Charge(charge.n)
-	buf := &out
-	runtime.AddCleanup(buf, (*answerCharge).release, charge)
-	return mem.BufferSlice{mem.NewBuffer(buf, charge)}, nil
+	m.charged = cap(out) + overhead
+	m.Account.Charge(m.charged)
+	if !small {
+		runtime.AddCleanup(b, (*Accounted).release, m)
+	}
+	return mem.BufferSlice{mem.NewBuffer(b, m)}, nil
 }

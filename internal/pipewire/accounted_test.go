@@ -23,10 +23,10 @@ func (a *countingAccount) Release(n int) { a.released.Add(int64(n)) }
 // when the transport frees the buffer: small answers too, whose buffers
 // are above gRPC's pooling threshold so that it frees them.
 func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
-	if mem.IsBelowBufferPoolingThreshold(minAnswerBuffer) {
-		t.Fatalf("small answers' %d-byte buffers are below gRPC's pooling threshold: their frees would not be seen", minAnswerBuffer)
+	if mem.IsBelowBufferPoolingThreshold(smallAnswer) {
+		t.Fatalf("small answers' %d-byte buffers are below gRPC's pooling threshold: their frees would not be seen", smallAnswer)
 	}
-	for _, size := range []int{0, 10, minAnswerBuffer, 64 << 10, 3 << 20} {
+	for _, size := range []int{0, 10, smallAnswer, 64 << 10, 3 << 20} {
 		msg := &sockdv1.RecvResponse{Data: bytes.Repeat([]byte{7}, size)}
 		account := new(countingAccount)
 		data, err := Codec().Marshal(&Accounted{Msg: msg, Account: account})
@@ -38,7 +38,7 @@ func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
 			t.Fatalf("%d bytes: encoded differently from protobuf", size)
 		}
 		charged := account.charged.Load()
-		if charged < int64(len(want)+AnswerOverhead) || charged > int64(max(len(want), minAnswerBuffer)+AnswerOverhead) || account.released.Load() != 0 {
+		if charged < int64(len(want)+AnswerOverhead) || charged > int64(max(len(want), smallAnswer)+AnswerOverhead) || account.released.Load() != 0 {
 			t.Fatalf("%d bytes: charged %d, released %d before the transport let go", size, charged, account.released.Load())
 		}
 		data.Ref() // the transport's own reference
