@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -290,13 +291,17 @@ func TestNowaitSendFillsAndResumes(t *testing.T) {
 	}
 }
 
-// drain reads n bytes from a stream socket.
+// drain reads n bytes from a stream socket. A recv that gathered part of
+// what it asked for when its timeout came counts that part and drain goes
+// on: on a loaded machine gathering 2 MiB took up to 9 s.
 func drain(t testing.TB, s *rawSession, id string, n uint64) {
 	t.Helper()
-	for n > 0 {
+	for deadline := time.Now().Add(time.Minute); n > 0; {
 		want := min(n, 2<<20) // stays under gRPC's default 4 MiB message limit
 		resp := s.recv(t, id, int64(want), millis(eventWait.Milliseconds()))
-		requireOK(t, "drain", resp.GetError())
+		if se := resp.GetError(); se != nil && (se.GetKind() != sockdv1.SocketError_KIND_TIMEOUT || time.Now().After(deadline)) {
+			requireOK(t, "drain", se)
+		}
 		n -= uint64(len(resp.GetData()))
 	}
 }

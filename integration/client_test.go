@@ -159,7 +159,8 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 	t.Parallel()
 	raw := newSession(t)
 	c, srv := raw.pair(t, tcp4)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A bound on a hang only: on a loaded machine the 20 MiB alone took 19 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cl, err := client.Dial(ctx, daemon.Addr)
 	if err != nil {
@@ -205,15 +206,17 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("a 300 ms send took %v", took)
 	}
-	if resp.GetBytesSent()+resp.GetBytesUnsent() != uint64(len(data)) || resp.GetBytesSent() == 0 {
-		t.Fatalf("sent %d + unsent %d, want %d in all", resp.GetBytesSent(), resp.GetBytesUnsent(), len(data))
+	if resp.GetBytesSent()+resp.GetBytesUnsent() != uint64(len(data)) || resp.GetBytesSent() < options.MaxRcvBufBytes {
+		t.Fatalf("sent %d + unsent %d, want %d in all, at least %d sent", resp.GetBytesSent(), resp.GetBytesUnsent(), len(data), options.MaxRcvBufBytes)
 	}
 
 	// The largest recv answers within gRPC's default limit, which a stock
-	// client (the raw stubs) keeps; more is refused.
-	rctx, rcancel := raw.call()
+	// client (the raw stubs) keeps; more is refused. Its bytes are there:
+	// the timeout only bounds a hang (gathering them took over 2 s on a
+	// loaded machine).
+	rctx, rcancel := raw.ctx(time.Minute)
 	defer rcancel()
-	big, err := raw.api.Recv(rctx, &sockdv1.RecvRequest{SocketId: srv, Length: options.MaxRcvBufBytes, Timeout: millis(2000)})
+	big, err := raw.api.Recv(rctx, &sockdv1.RecvRequest{SocketId: srv, Length: options.MaxRcvBufBytes, Timeout: millis(30_000)})
 	if err != nil || len(big.GetData()) != options.MaxRcvBufBytes {
 		t.Fatalf("recv of %d bytes by a stock client: %d %v %v", options.MaxRcvBufBytes, len(big.GetData()), big.GetError(), err)
 	}

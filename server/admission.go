@@ -172,7 +172,11 @@ func budget(ctx context.Context, t engine.Timeout) engine.Timeout {
 	if !ok || t.Kind == engine.WaitNowait {
 		return t
 	}
-	remaining := time.Until(deadline)
+	return budgetWithin(time.Until(deadline), t)
+}
+
+// budgetWithin is budget with remaining left before the deadline.
+func budgetWithin(remaining time.Duration, t engine.Timeout) engine.Timeout {
 	margin := min(max(remaining/10, minAnswerMargin), time.Second, remaining/2)
 	limit := max(remaining-margin, 0)
 	if t.Kind == engine.WaitInfinity || t.D > limit {
