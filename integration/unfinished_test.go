@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,25 +129,11 @@ func TestReadPipeMessagesAreGivenBack(t *testing.T) {
 	const bound = 16 << 20
 	d, _ := boundedDaemon(t, bound)
 	s := sessionOn(t, d)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	read := make(chan int64, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			read <- -1
-			return
-		}
-		defer c.Close()
+	sock := connectedToPeer(t, s, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
 		read <- n
-	}()
-	sock := s.open(t, tcp4)
-	port := l.Addr().(*net.TCPAddr).Port
-	s.connect(t, sock, inetAddr("127.0.0.1", uint32(port)))
+	})
 	first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
 	if err != nil {
 		t.Fatal(err)
@@ -195,15 +182,7 @@ func TestAnswersAClientDoesNotReadCountAmongItsStreams(t *testing.T) {
 		}
 	}
 	h.expectClosed(t, "answers not read")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(filepath.Join(dir, "d", "sockd.log"))
-		if strings.Contains(string(b), "opened more streams than it may") && strings.Contains(string(b), "streams=150") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not log why it closed the connection:\n%s", b)
-		}
-	}
+	assertClosedLogged(t, dir, "opened more streams than it may", "streams=150")
 	assertServes(t, d)
 }
 
@@ -215,25 +194,13 @@ func TestAnswersNotReadAreBounded(t *testing.T) {
 	const bound = 16 << 20
 	d, _ := boundedDaemon(t, bound)
 	s := sessionOn(t, d)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() { // a peer that sends without end
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	sock := connectedToPeer(t, s, func(c net.Conn) { // a peer that sends without end
 		for buf := make([]byte, 1<<20); ; {
 			if _, err := c.Write(buf); err != nil {
 				return
 			}
 		}
-	}()
-	sock := s.open(t, tcp4)
-	s.connect(t, sock, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
+	})
 
 	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	recv, err := proto.Marshal(&sockdv1.RecvRequest{SocketId: sock, Length: 1 << 20, Timeout: infinity()})
@@ -333,6 +300,28 @@ func headerValue(f *http2.MetaHeadersFrame, name string) string {
 		}
 	}
 	return ""
+}
+
+// connectedToPeer opens a TCP socket of s's connected to a local peer that
+// serve runs, and returns its id.
+func connectedToPeer(t *testing.T, s *rawSession, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	sock := s.open(t, tcp4)
+	s.connect(t, sock, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
+	return sock
 }
 
 // grpcMessage is msg with its gRPC prefix.
@@ -516,9 +505,18 @@ func (h *rawClient) expectClosed(t *testing.T, what string) {
 
 func assertBoundLogged(t *testing.T, dir string, bound int) {
 	t.Helper()
+	assertClosedLogged(t, dir, "unfinished requests would pass a bound", "bytes="+strconv.Itoa(bound))
+}
+
+// assertClosedLogged waits for the log of the daemon in dir to say why it
+// closed a connection: a line with every one of says.
+func assertClosedLogged(t *testing.T, dir string, says ...string) {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		b, _ := os.ReadFile(filepath.Join(dir, "d", "sockd.log"))
-		if strings.Contains(string(b), "unfinished requests would pass a bound") && strings.Contains(string(b), "bytes="+strconv.Itoa(bound)) {
+		if slices.ContainsFunc(strings.Split(string(b), "\n"), func(line string) bool {
+			return !slices.ContainsFunc(says, func(s string) bool { return !strings.Contains(line, s) })
+		}) {
 			return
 		}
 		if time.Now().After(deadline) {
