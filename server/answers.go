@@ -14,9 +14,10 @@ const (
 )
 
 // answerAccount is what gRPC holds of one connection's answers, charged to
-// its principal's and the daemon's answer budgets: each unary call's answer
-// (pipewire.Accounted) from its encoding until the transport has written
-// it or dropped it with its stream. gRPC ends a call when its handler
+// its principal's and the daemon's answer budgets: each unary call's answer,
+// and each answer of a reflection or health stream (pipewire.Accounted),
+// from its encoding until the transport has written it or dropped it with
+// its stream. gRPC ends a call when its handler
 // returns, and then holds the answer for as long as the client's window
 // keeps it back: a client that read no answers made the daemon hold 1.5 GB
 // for 300 Recv calls. Past a budget the principal's new calls are refused

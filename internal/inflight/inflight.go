@@ -32,6 +32,14 @@
 // connection: gRPC has not seen it yet, so what the connection held is
 // released with it, and the client's other connections go on.
 //
+// Conn also counts the client's streams open on the wire, until the daemon
+// has written their end or the client reset them, and closes the
+// connection of a client that opens one past the daemon's
+// MAX_CONCURRENT_STREAMS: gRPC stops counting a stream when its handler
+// returns, while its answer may still wait for the client's window, so
+// that a client reading no answers could open streams without end (what
+// the answers hold is bounded apart, by the server's account of them).
+//
 // Conn changes no byte: it reads the frames beside gRPC, which still
 // validates them. What it cannot follow (a malformed preface or frame) it
 // leaves to gRPC, which closes the connection.
