@@ -203,7 +203,7 @@ func TestClientSendsLargeDataInPieces(t *testing.T) {
 	if !errors.Is(err, client.ErrTimeout) || resp.GetError().GetReason() != "timeout" {
 		t.Fatalf("send to a peer that does not read: %v %v, want timeout", resp, err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > 10*time.Second { // a hang; a loaded machine is slow
 		t.Fatalf("a 300 ms send took %v", took)
 	}
 	if resp.GetBytesSent()+resp.GetBytesUnsent() != uint64(len(data)) || resp.GetBytesSent() < options.MaxRcvBufBytes {

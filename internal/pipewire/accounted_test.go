@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -79,4 +80,22 @@ func TestAnAnswerDroppedUnfreedIsGivenBackOnce(t *testing.T) {
 	if account.released.Load() != account.charged.Load() {
 		t.Fatalf("released %d of %d after a free and a collection", account.released.Load(), account.charged.Load())
 	}
+}
+
+// An encoded answer's message is not kept by its charge: a large answer's
+// data is collectable once encoded, not only once its buffer's cleanup
+// has run.
+func TestAnEncodedAnswersMessageIsNotKept(t *testing.T) {
+	msg := &sockdv1.RecvResponse{Data: make([]byte, 1<<20)}
+	gone := weak.Make(msg)
+	data, err := Codec().Marshal(&Accounted{Msg: msg, Account: new(countingAccount)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg = nil
+	runtime.GC()
+	if gone.Value() != nil {
+		t.Fatal("the message outlived its encoding's first GC")
+	}
+	data.Free()
 }
