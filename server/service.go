@@ -224,9 +224,12 @@ func (s *Service) flushed() bool {
 }
 
 // unaryInterceptor refuses new calls of the socket service while draining
-// (health answers NOT_SERVING meanwhile), and requests the codec did not
-// decode (boundedCodec); it runs the calls of principals other than root
-// in a context a policy reload can end (watchAdmin).
+// (health answers NOT_SERVING meanwhile), requests the codec did not
+// decode (boundedCodec), and calls of a principal whose answers not yet
+// taken are at their bound; it runs the calls of principals other than
+// root in a context a policy reload can end (watchAdmin), and keeps each
+// answer on its connection's account until gRPC lets go of it
+// (answerAccount).
 func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.draining.Load() && ofSocketService(info.FullMethod) {
@@ -271,9 +274,11 @@ const streamAnswerOverhead = 32 << 10
 
 // streamInterceptor refuses new streams of the socket service while
 // draining, ends the other services' streams once it has drained
-// (endOtherStreams), has the requests that the codec did not decode
-// refused, and runs the socket service's streams of principals other than
-// root in a context a policy reload can end (watchAdmin).
+// (endOtherStreams) with UNAVAILABLE, keeps their answers on the
+// connection's account (refusing new reflection streams past its bound),
+// has the requests that the codec did not decode refused, and runs the
+// socket service's streams of principals other than root in a context a
+// policy reload can end (watchAdmin).
 func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if !ofSocketService(info.FullMethod) {
