@@ -206,3 +206,20 @@ func TestFailedConnection(t *testing.T) {
 		}
 	}
 }
+
+// While the daemon is out of reach, tries double their wait up to a
+// quarter of the grace, but come closer as the grace ends.
+func TestOutageTriesComeCloserAsTheGraceEnds(t *testing.T) {
+	o := newOutage(3 * time.Second)
+	o.wait = o.maxWait
+	for _, c := range []struct{ left, want time.Duration }{
+		{10 * time.Second, 750 * time.Millisecond},
+		{800 * time.Millisecond, 400 * time.Millisecond},
+		{100 * time.Millisecond, 50 * time.Millisecond},
+		{5 * time.Millisecond, 10 * time.Millisecond},
+	} {
+		if got := o.pace(c.left); got != c.want {
+			t.Errorf("%v of the grace left: wait %v, want %v", c.left, got, c.want)
+		}
+	}
+}
