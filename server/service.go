@@ -241,27 +241,37 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		// Health checks are not refused: a daemon whose clients hold
 		// answers is still serving.
 		auth, _ := peerAuthOf(ctx)
-		if auth.answers != nil && ofSocketService(info.FullMethod) {
-			if err := auth.answers.refusal(func() bool { return s.isAdmin(auth.principal) }); err != nil {
+		if ofSocketService(info.FullMethod) {
+			if err := s.answersRefusal(auth); err != nil {
 				return nil, err
 			}
 		}
 		w := s.watchAdmin(ctx)
 		if w == nil {
 			resp, err := handler(ctx, req)
-			return accounted(resp, err, auth.answers), err
+			return accounted(resp, err, auth.answers, 0), err
 		}
 		defer s.endWatched(w)
 		resp, err := handler(w, req)
-		return accounted(resp, err, auth.answers), revokedError(w, err)
+		return accounted(resp, err, auth.answers, 0), revokedError(w, err)
 	}
 }
 
-// accounted is a call's answer with its bytes kept on the connection's
-// account for as long as gRPC holds them (answerAccount).
-func accounted(resp any, err error, account *answerAccount) any {
+// answersRefusal refuses a new call of the connection auth describes while
+// its answers not yet taken are at their bound (answerAccount.refusal).
+func (s *Service) answersRefusal(auth peerAuth) error {
+	if auth.answers == nil {
+		return nil
+	}
+	return auth.answers.refusal(func() bool { return s.isAdmin(auth.principal) })
+}
+
+// accounted is a call's answer with its bytes, and overhead (0: a unary
+// call's), kept on the connection's account for as long as gRPC holds them
+// (answerAccount).
+func accounted(resp any, err error, account *answerAccount, overhead int) any {
 	if m, ok := resp.(proto.Message); ok && err == nil && account != nil {
-		return &pipewire.Accounted{Msg: m, Account: account}
+		return &pipewire.Accounted{Msg: m, Account: account, Overhead: overhead}
 	}
 	return resp
 }
@@ -288,8 +298,8 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 			// (a reviewer's 15,000 streams: 1.7 GB). They are accounted as
 			// unary answers are, and refused as those are.
 			auth, _ := peerAuthOf(ss.Context())
-			if auth.answers != nil && strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
-				if err := auth.answers.refusal(func() bool { return s.isAdmin(auth.principal) }); err != nil {
+			if strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
+				if err := s.answersRefusal(auth); err != nil {
 					return err
 				}
 			}
@@ -478,10 +488,7 @@ type drainableStream struct {
 func (s drainableStream) Context() context.Context { return s.ctx }
 
 func (s drainableStream) SendMsg(m any) error {
-	if msg, ok := m.(proto.Message); ok && s.answers != nil {
-		m = &pipewire.Accounted{Msg: msg, Account: s.answers, Overhead: streamAnswerOverhead}
-	}
-	return s.ServerStream.SendMsg(m)
+	return s.ServerStream.SendMsg(accounted(m, nil, s.answers, streamAnswerOverhead))
 }
 
 // RecvMsg waits for the next message or the drain. After the drain the
