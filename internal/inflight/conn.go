@@ -84,8 +84,18 @@ type stream struct {
 	// has begun to read). unread is charged for the frames of whole later
 	// messages from unreadFrom to unreadTo in the stream's flow-controlled
 	// bytes, and given back as announced passes them.
-	received             uint64 // flow-controlled bytes of the stream's DATA frames
-	announced            uint64 // the daemon's WINDOW_UPDATE increments for the stream
+	received uint64 // flow-controlled bytes of the stream's DATA frames
+	// announced is the daemon's WINDOW_UPDATE increments for the stream:
+	// how far into its flow-controlled bytes the daemon has read. They lag
+	// its handler's reads by up to a quarter of the stream's window (gRPC
+	// gives a stream's window back once that much is owed), for good when
+	// the stream then idles: an idle pipe that read all its small messages
+	// stays charged for up to a quarter window's worth of them (1.1 MB for
+	// 1-byte writes). Taking the lag as read instead let stalled streams
+	// hold as much uncounted (a reviewer's 200 pipes: 71 MB past a 16 MiB
+	// bound), which a client chooses, where the idle pipes' charge only
+	// comes of many small writes.
+	announced            uint64
 	unread               int64
 	unreadFrom, unreadTo uint64
 	// chargedFrom is where the frames charged to the unfinished later
@@ -327,21 +337,10 @@ func (c *Conn) charge(into *int64, cost int64) error {
 	return nil
 }
 
-// mayHaveRead is how far into a stream's flow-controlled bytes the daemon
-// has read, as far as its WINDOW_UPDATEs say. They lag its handler's reads
-// by up to a quarter of the stream's window (gRPC gives a stream's window
-// back once that much is owed), for good when the stream then idles: an
-// idle pipe that read all its small messages stays charged for up to a
-// quarter window's worth of them (1.1 MB for 1-byte writes). Taking the lag
-// as read instead let stalled streams hold as much uncounted (a reviewer's
-// 200 pipes: 71 MB past a 16 MiB bound), which a client chooses, where the
-// idle pipes' charge only comes of many small writes.
-func (c *Conn) mayHaveRead(st *stream) uint64 { return st.announced }
-
 // chargeUnread charges cost for a frame of whole messages, from..to in the
 // stream's flow-controlled bytes, until the daemon has read them.
 func (c *Conn) chargeUnread(st *stream, cost int64, from, to uint64) error {
-	if c.mayHaveRead(st) >= to {
+	if st.announced >= to {
 		return nil // read already, or gRPC opened the window ahead of the data
 	}
 	var taken int64
@@ -358,13 +357,12 @@ func (c *Conn) addUnread(st *stream, cost int64, from, to uint64) {
 	if cost == 0 {
 		return
 	}
-	read := c.mayHaveRead(st)
-	if read >= to {
+	if st.announced >= to {
 		c.give(&cost)
 		return
 	}
 	if st.unread == 0 {
-		st.unreadFrom = max(from, read)
+		st.unreadFrom = max(from, st.announced)
 	}
 	st.unread += cost
 	st.unreadTo = to
@@ -375,7 +373,7 @@ func (c *Conn) addUnread(st *stream, cost int64, from, to uint64) {
 // unread messages goes back, in proportion to their bytes.
 func (c *Conn) announce(st *stream, increment uint32) {
 	st.announced += uint64(increment)
-	switch read := c.mayHaveRead(st); {
+	switch read := st.announced; {
 	case st.unread == 0 || read <= st.unreadFrom:
 	case read >= st.unreadTo:
 		c.give(&st.unread)
