@@ -58,13 +58,7 @@ func TestWholeRequestsOfStreamsNeverEndedAreBounded(t *testing.T) {
 	const bound = 16 << 20
 	d, dir := boundedDaemon(t, bound)
 	h := dialRaw(t, d)
-	msg, err := proto.Marshal(&sockdv1.SendRequest{SocketId: "00000000000000000000000000000000", Data: make([]byte, 3<<20)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole := make([]byte, 5, 5+len(msg))
-	binary.BigEndian.PutUint32(whole[1:], uint32(len(msg)))
-	whole = append(whole, msg...)
+	whole := wireMessage(t, &sockdv1.SendRequest{SocketId: "00000000000000000000000000000000", Data: make([]byte, 3<<20)})
 	for id := uint32(1); id < 2*8; id += 2 { // 8 streams, 24 MiB
 		h.open(id)
 		for rest := whole; len(rest) > 0; {
@@ -91,10 +85,7 @@ func TestUnreadPipeMessagesAreBounded(t *testing.T) {
 	d, dir := boundedDaemon(t, bound)
 	s := sessionOn(t, d)
 	h := dialRaw(t, d)
-	tiny, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tiny := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
 	// The sockets first: the principal's other connection must not be the
 	// one whose frame passes the bound.
 	var socks []string
@@ -106,15 +97,12 @@ func TestUnreadPipeMessagesAreBounded(t *testing.T) {
 	}
 	for i, sock := range socks {
 		id := uint32(2*i + 1)
-		first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
 		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
-		if !h.send(id, grpcMessage(first)) {
+		if !h.send(id, first) {
 			break
 		}
-		for h.sendNow(id, grpcMessage(tiny)) {
+		for h.sendNow(id, tiny) {
 		}
 	}
 	h.expectClosed(t, "unread messages of stalled pipes")
@@ -134,30 +122,21 @@ func TestReadPipeMessagesAreGivenBack(t *testing.T) {
 		n, _ := io.Copy(io.Discard, c)
 		read <- n
 	})
-	first, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tiny, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closing, err := proto.Marshal(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
+	tiny := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: []byte("x")}})
+	closing := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}})
 	h := dialRaw(t, d)
 	h.openCall(1, "Pipe", [2]string{"sockd-session", s.id})
 	const messages = 150_000 // charged as whole, 20 MB
-	if !h.send(1, grpcMessage(first)) {
+	if !h.send(1, first) {
 		t.Fatal("the daemon closed the connection")
 	}
 	for i := range messages {
-		if !h.send(1, grpcMessage(tiny)) {
+		if !h.send(1, tiny) {
 			t.Fatalf("the daemon closed the connection after %d messages", i)
 		}
 	}
-	h.send(1, grpcMessage(closing))
+	h.send(1, closing)
 	h.w.Flush()
 	if n := await(t, "the peer's end of data", goCall(func() int64 { return <-read })); n != messages {
 		t.Fatalf("the peer read %d bytes, want %d", n, messages)
@@ -203,14 +182,11 @@ func TestAnswersNotReadAreBounded(t *testing.T) {
 	})
 
 	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	recv, err := proto.Marshal(&sockdv1.RecvRequest{SocketId: sock, Length: 1 << 20, Timeout: infinity()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recv := wireMessage(t, &sockdv1.RecvRequest{SocketId: sock, Length: 1 << 20, Timeout: infinity()})
 	answered, refused := 0, 0
 	for id := uint32(1); id < 2*40; id += 2 {
 		h.openCall(id, "Recv", [2]string{"sockd-session", s.id})
-		h.fr.WriteData(id, true, grpcMessage(recv))
+		h.fr.WriteData(id, true, recv)
 		h.w.Flush()
 		for f := range h.headers { // headers pass the window; the data does not
 			if f.StreamID != id {
@@ -261,15 +237,12 @@ func TestReflectionAnswersNotReadAreBounded(t *testing.T) {
 	const bound = 16 << 20
 	d, _ := boundedDaemon(t, bound)
 	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	req, err := proto.Marshal(&reflectionpb.ServerReflectionRequest{
+	req := wireMessage(t, &reflectionpb.ServerReflectionRequest{
 		MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: sockdv1.SocketService_ServiceDesc.ServiceName}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	answered, refused := 0, 0
 	for id := uint32(1); id < 2*3000 && refused == 0; id += 2 {
 		h.openPath(id, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
-		h.fr.WriteData(id, false, grpcMessage(req))
+		h.fr.WriteData(id, false, req)
 		h.w.Flush()
 		for f := range h.headers {
 			if f.StreamID != id {
@@ -322,6 +295,16 @@ func connectedToPeer(t *testing.T, s *rawSession, serve func(net.Conn)) string {
 	sock := s.open(t, tcp4)
 	s.connect(t, sock, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
 	return sock
+}
+
+// wireMessage is m as a gRPC message on the wire: encoded, with its prefix.
+func wireMessage(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return grpcMessage(b)
 }
 
 // grpcMessage is msg with its gRPC prefix.

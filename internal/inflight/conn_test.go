@@ -297,14 +297,11 @@ func TestEndedStreamsGiveBack(t *testing.T) {
 		t.Fatalf("held %d, want %d (streams 1, 3 and 5)", conn.Held(), want)
 	}
 	// The daemon's trailers end 1, its reset 3; the client resets 5.
-	var out bytes.Buffer
-	fr := http2.NewFramer(&out, nil)
-	fr.WriteSettings()
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
-	fr.WriteRSTStream(3, http2.ErrCodeNo)
-	for _, b := range out.Bytes() { // a byte a write
-		conn.Write([]byte{b})
-	}
+	daemonFrames(conn, func(fr *http2.Framer) {
+		fr.WriteSettings()
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
+		fr.WriteRSTStream(3, http2.ErrCodeNo)
+	})
 	if want := FrameCost(grpcPrefixLen); conn.Held() != want {
 		t.Fatalf("after the daemon ended 1 and 3: held %d, want %d", conn.Held(), want)
 	}
@@ -416,10 +413,9 @@ func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	if conn.Held() != pads {
 		t.Fatalf("after the client's end of the stream: held %d, want the padded frames' %d", conn.Held(), pads)
 	}
-	var out bytes.Buffer
-	fr := http2.NewFramer(&out, nil)
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
-	conn.Write(out.Bytes())
+	daemonFrames(conn, func(fr *http2.Framer) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
+	})
 	if conn.Held() != 0 || b.Used() != 0 {
 		t.Fatalf("after the daemon's end of the stream: held %d, budget used %d", conn.Held(), b.Used())
 	}
