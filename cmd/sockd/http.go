@@ -41,7 +41,7 @@ func serveHTTP(l net.Listener, conns int, h http.Handler, what, url string, logg
 // connection's request in progress and its place in connCap.
 func bodiless(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		if hasBody(r) {
 			http.NewResponseController(w).SetReadDeadline(time.Now()) // the rest of the body is not waited for
 			w.Header().Set("Connection", "close")
 			http.Error(w, "no request here takes a body", http.StatusBadRequest)
@@ -51,12 +51,15 @@ func bodiless(h http.Handler) http.Handler {
 	})
 }
 
+// hasBody reports whether r says it carries a body.
+func hasBody(r *http.Request) bool { return r.ContentLength != 0 || len(r.TransferEncoding) > 0 }
+
 // bodyDeadline gives a request's body as long as its headers had to arrive
 // (pprof's symbol lookup posts one): one never sent would otherwise keep
 // its request in progress, and its place in connCap, without a deadline.
 func bodyDeadline(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		if hasBody(r) {
 			http.NewResponseController(w).SetReadDeadline(time.Now().Add(httpHeaderTimeout))
 		}
 		h.ServeHTTP(w, r)
