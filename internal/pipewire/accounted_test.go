@@ -24,10 +24,10 @@ func (a *countingAccount) Release(n int) { a.released.Add(int64(n)) }
 // when the transport frees the buffer: small answers too, whose buffers
 // are above gRPC's pooling threshold so that it frees them.
 func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
-	if mem.IsBelowBufferPoolingThreshold(smallAnswer) {
-		t.Fatalf("small answers' %d-byte buffers are below gRPC's pooling threshold: their frees would not be seen", smallAnswer)
+	if mem.IsBelowBufferPoolingThreshold(pooledAnswers[0]) {
+		t.Fatalf("small answers' %d-byte buffers are below gRPC's pooling threshold: their frees would not be seen", pooledAnswers[0])
 	}
-	for _, size := range []int{0, 10, smallAnswer, 64 << 10, 3 << 20} {
+	for _, size := range []int{0, 10, pooledAnswers[0], 4096, 16 << 10, 64 << 10, 3 << 20} {
 		msg := &sockdv1.RecvResponse{Data: bytes.Repeat([]byte{7}, size)}
 		account := new(countingAccount)
 		data, err := Codec().Marshal(&Accounted{Msg: msg, Account: account})
@@ -38,8 +38,10 @@ func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
 		if !bytes.Equal(data.Materialize(), want) {
 			t.Fatalf("%d bytes: encoded differently from protobuf", size)
 		}
+		// Charged what the buffer holds: the answer's own size, or its
+		// pooled buffer's, up to twice as much.
 		charged := account.charged.Load()
-		if charged < int64(len(want)+AnswerOverhead) || charged > int64(max(len(want), smallAnswer)+AnswerOverhead) || account.released.Load() != 0 {
+		if charged < int64(len(want)+AnswerOverhead) || charged > int64(max(2*len(want), pooledAnswers[0])+AnswerOverhead) || account.released.Load() != 0 {
 			t.Fatalf("%d bytes: charged %d, released %d before the transport let go", size, charged, account.released.Load())
 		}
 		data.Ref() // the transport's own reference
@@ -54,12 +56,13 @@ func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
 	}
 }
 
-// An answer gRPC drops without freeing its buffer (it does, for one queued
-// just after its stream was reset) is given back when the buffer is
+// A large answer gRPC drops without freeing its buffer (it does, for one
+// queued just after its stream was reset) is given back when the buffer is
 // collected, and only once.
 func TestAnAnswerDroppedUnfreedIsGivenBackOnce(t *testing.T) {
+	large := pooledAnswers[len(pooledAnswers)-1] + 1
 	account := new(countingAccount)
-	if _, err := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, 5000)}, Account: account}); err != nil {
+	if _, err := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, large)}, Account: account}); err != nil {
 		t.Fatal(err)
 	} // dropped, not freed
 	for i := 0; account.released.Load() == 0 && i < 100; i++ {
@@ -71,7 +74,7 @@ func TestAnAnswerDroppedUnfreedIsGivenBackOnce(t *testing.T) {
 	}
 
 	account = new(countingAccount)
-	freed, _ := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, 5000)}, Account: account})
+	freed, _ := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, large)}, Account: account})
 	freed.Free()
 	for range 10 {
 		runtime.GC()
