@@ -6,6 +6,11 @@
 //
 //	go build -o bin/ ./cmd/sockd ./bench/recvbench
 //	bin/recvbench -sockd bin/sockd -size 64,4096 -callers 1,32 -duration 2s -rounds 5
+//
+// With -against, it compares two sockd builds instead, measured at the same
+// time (runAgainst): what a change costs, to a percent.
+//
+//	bin/recvbench -sockd bin/sockd -against /tmp/sockd.before -size 64 -callers 1,16 -rounds 8
 package main
 
 import (
@@ -42,6 +47,7 @@ func main() {
 		duration  = flag.Duration("duration", 2*time.Second, "measuring time per case and round")
 		rounds    = flag.Int("rounds", 5, "rounds per case, sockd and the anchor taking turns; medians are reported")
 		serveBare = flag.String("serve-bare", "", "internal: serve the bare anchor on this unix socket path")
+		against   = flag.String("against", "", "another sockd binary to compare -sockd with, both measured at the same time, instead of the anchor")
 	)
 	flag.Parse()
 	if *serveBare != "" {
@@ -51,7 +57,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*sockdPath, ints(*sizes), ints(*callers), *duration, max(1, *rounds)); err != nil {
+	measure := run
+	if *against != "" {
+		measure = func(sockdPath string, sizes, callers []int, d time.Duration, rounds int) error {
+			return runAgainst(sockdPath, *against, sizes, callers, d, rounds)
+		}
+	}
+	if err := measure(*sockdPath, ints(*sizes), ints(*callers), *duration, max(1, *rounds)); err != nil {
 		fmt.Fprintln(os.Stderr, "recvbench:", err)
 		os.Exit(1)
 	}
