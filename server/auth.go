@@ -158,11 +158,10 @@ func certificateName(c *x509.Certificate) string {
 // listener's (TLSListener) by the client certificate its handshake
 // verified; a plain loopback TCP connection's not at all (principal "tcp").
 // A refused TLS client is logged (debug level): gRPC itself says nothing.
-// What each connection holds of requests still arriving is bounded by
-// unfinished.
+// What gRPC holds for each connection is bounded by budgets.
 type peerCreds struct {
-	log        *slog.Logger
-	unfinished *unfinishedRequests
+	log     *slog.Logger
+	budgets *connectionBudgets
 }
 
 func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -171,10 +170,10 @@ func (peerCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.C
 
 func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, auth, err := pc.handshake(c)
-	if err != nil || pc.unfinished == nil {
+	if err != nil || pc.budgets == nil {
 		return conn, auth, err
 	}
-	conn, auth.answers = pc.unfinished.watch(conn, auth.principal)
+	conn, auth.answers = pc.budgets.watch(conn, auth.principal)
 	return conn, auth, nil
 }
 

@@ -49,7 +49,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 	unary = append(unary, s.unaryInterceptor(), recovery.UnaryServerInterceptor(recovered))
 	stream = append(stream, s.streamInterceptor(), recovery.StreamServerInterceptor(recovered))
 	return []grpc.ServerOption{
-		grpc.Creds(peerCreds{log: s.log, unfinished: s.unfinished}),
+		grpc.Creds(peerCreds{log: s.log, budgets: s.connBudgets}),
 		grpc.ForceServerCodecV2(codec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),

@@ -96,10 +96,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.bytes.Load()), "owed")
 	ch <- prometheus.MustNewConstMetric(descHeldBytes, prometheus.GaugeValue, float64(daemon.replay.Load()), "replay")
 	ch <- prometheus.MustNewConstMetric(descHeldBytesLimit, prometheus.GaugeValue, float64(daemon.limit))
-	if u := c.svc.unfinished; u != nil {
-		ch <- prometheus.MustNewConstMetric(descConnectionBytes, prometheus.GaugeValue, float64(u.daemon.Used()), "requests")
+	if u := c.svc.connBudgets; u != nil {
+		ch <- prometheus.MustNewConstMetric(descConnectionBytes, prometheus.GaugeValue, float64(u.requests.Used()), "requests")
 		ch <- prometheus.MustNewConstMetric(descConnectionBytes, prometheus.GaugeValue, float64(u.answers.Used()), "answers")
-		ch <- prometheus.MustNewConstMetric(descConnectionBytesLimit, prometheus.GaugeValue, float64(u.daemon.Limit()))
+		ch <- prometheus.MustNewConstMetric(descConnectionBytesLimit, prometheus.GaugeValue, float64(u.requests.Limit()))
 	}
 
 	events := &c.svc.sessions.events

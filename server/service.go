@@ -124,9 +124,9 @@ type Service struct {
 	// admins are the calls in progress that used a policy's admin right.
 	admins adminCalls
 	binds  *bindLocks
-	// unfinished bounds what connections hold of requests still arriving or
-	// not yet read.
-	unfinished *unfinishedRequests
+	// connBudgets bound what gRPC holds for connections: requests still
+	// arriving or not yet read, answers not yet taken.
+	connBudgets *connectionBudgets
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy
 	// root: the daemon runs as root, and creates local users' sockets as
@@ -168,7 +168,7 @@ func New(cfg Config) *Service {
 		denials:  newDenials(logger),
 		binds:    newBindLocks(),
 	}
-	s.unfinished = newUnfinishedRequests(logger, s.limits)
+	s.connBudgets = newConnectionBudgets(logger, s.limits)
 	sessions.maxCompletionBytes = s.limits.MaxCompletionBytes
 	sessions.maxPrincipalBytes = s.limits.MaxPrincipalBytes
 	sessions.daemonLoad.limit = int64(s.limits.MaxDaemonBytes)

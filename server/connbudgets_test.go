@@ -10,8 +10,8 @@ import (
 // and forgotten with the last of them; no budget is below room for two of
 // the largest requests.
 func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
-	u := newUnfinishedRequests(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 1 << 20, MaxDaemonBytes: 64 << 20})
-	if u.perPrincipal != minUnfinished || u.daemon.Used() != 0 {
+	u := newConnectionBudgets(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 1 << 20, MaxDaemonBytes: 64 << 20})
+	if u.perPrincipal != minUnfinished || u.requests.Used() != 0 {
 		t.Fatalf("per principal %d, want the floor %d", u.perPrincipal, minUnfinished)
 	}
 	alice, bob := Principal{Kind: "uid", UID: 1000}, Principal{Kind: "uid", UID: 1001}
@@ -62,7 +62,7 @@ func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
 // The daemon's answer budget keeps its last sixteenth for admins, as its
 // held bytes do: principals that read no answers do not lock root out.
 func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
-	u := newUnfinishedRequests(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 64 << 20, MaxDaemonBytes: 64 << 20})
+	u := newConnectionBudgets(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 64 << 20, MaxDaemonBytes: 64 << 20})
 	a, b := net.Pipe()
 	defer b.Close()
 	conn, answers := u.watch(a, Principal{Kind: "uid", UID: 1000})

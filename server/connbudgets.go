@@ -10,18 +10,19 @@ import (
 	"github.com/sockd/sockd/internal/pipewire"
 )
 
-// unfinishedRequests are the budgets of what clients' connections hold in
-// gRPC messages they have begun and not finished (internal/inflight): each
-// principal's, of Limits.MaxPrincipalBytes over its connections, and the
-// daemon's, of Limits.MaxDaemonBytes. gRPC holds such bytes before any of
-// the service's checks, so they are bounded apart from the bytes sessions
-// hold, by bounds of the same sizes. A connection whose next frame would
-// pass one is closed. Beside them are the budgets of what gRPC holds of
-// the connections' answers (answerAccount), of the same sizes.
-type unfinishedRequests struct {
+// connectionBudgets are the budgets of what gRPC holds for clients'
+// connections, apart from the bytes sessions hold, by bounds of the same
+// sizes: each principal's, of Limits.MaxPrincipalBytes over its
+// connections, and the daemon's, of Limits.MaxDaemonBytes. One pair is of
+// messages clients have begun and not finished, or that handlers have not
+// read (internal/inflight), which gRPC holds before any of the service's
+// checks: a connection whose next frame would pass one is closed. The
+// other is of answers the clients have not taken yet (answerAccount):
+// past it a principal's new calls are refused.
+type connectionBudgets struct {
 	log          *slog.Logger
 	perPrincipal int64
-	daemon       *inflight.Budget
+	requests     *inflight.Budget // the daemon's
 	answers      *inflight.Budget // the daemon's
 
 	mu          sync.Mutex
@@ -40,12 +41,12 @@ type principalBudget struct {
 // largest request pass alone does not close a client's connection.
 const minUnfinished = 2 * (pipewire.MaxRequest + pipewire.MaxRequest/16)
 
-func newUnfinishedRequests(log *slog.Logger, l Limits) *unfinishedRequests {
+func newConnectionBudgets(log *slog.Logger, l Limits) *connectionBudgets {
 	perPrincipal := max(int64(l.MaxPrincipalBytes), minUnfinished)
-	return &unfinishedRequests{
+	return &connectionBudgets{
 		log:          log,
 		perPrincipal: perPrincipal,
-		daemon:       inflight.NewBudget("the daemon's", max(int64(l.MaxDaemonBytes), perPrincipal)),
+		requests:     inflight.NewBudget("the daemon's", max(int64(l.MaxDaemonBytes), perPrincipal)),
 		answers:      inflight.NewBudget("the daemon's answers", max(int64(l.MaxDaemonBytes), perPrincipal)),
 		byPrincipal:  map[Principal]*principalBudget{},
 	}
@@ -53,7 +54,7 @@ func newUnfinishedRequests(log *slog.Logger, l Limits) *unfinishedRequests {
 
 // watch returns c, a connection of p's, with its unfinished messages
 // charged to p's budget and the daemon's, and the account of its answers.
-func (u *unfinishedRequests) watch(c net.Conn, p Principal) (net.Conn, *answerAccount) {
+func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAccount) {
 	u.mu.Lock()
 	b := u.byPrincipal[p]
 	if b == nil {
@@ -65,7 +66,7 @@ func (u *unfinishedRequests) watch(c net.Conn, p Principal) (net.Conn, *answerAc
 	u.mu.Unlock()
 	answers := &answerAccount{budgets: [2]*inflight.Budget{b.answers, u.answers}}
 	return inflight.Wrap(c, inflight.Config{
-		Budgets: []*inflight.Budget{b.Budget, u.daemon},
+		Budgets: []*inflight.Budget{b.Budget, u.requests},
 		Refused: func(err error) {
 			var exceeded *inflight.ExceededError
 			var streams *inflight.StreamsError
@@ -86,7 +87,7 @@ func (u *unfinishedRequests) watch(c net.Conn, p Principal) (net.Conn, *answerAc
 }
 
 // release forgets p's budget when its last connection has closed.
-func (u *unfinishedRequests) release(p Principal) {
+func (u *connectionBudgets) release(p Principal) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if b := u.byPrincipal[p]; b != nil {
