@@ -18,11 +18,13 @@ import (
 //
 // An Accounted is the pool of its encoding's buffer: gRPC puts the buffer
 // back once it is done with it, which gives the charge back. gRPC drops
-// some without putting them back (an answer queued just after its client
-// reset the stream: a reviewer's cancelling client left 5 MB charged until
-// its connection closed), so a large answer's charge also goes back when
-// its buffer is collected, once only; a pooled answer's (pooledAnswers),
-// only when its connection closes, at most 18.5 KiB a drop.
+// some without putting them back: an answer queued just after its client
+// reset the stream (grpc-go's loopyWriter.preprocessData forgets a frame
+// of a stream it has cleaned up; a reviewer's cancelling client left 5 MB
+// charged until its connection closed). So a large answer's charge also
+// goes back when its buffer is collected, once only; a pooled answer's
+// (pooledAnswers) only when its connection closes, at most 18.25 KiB for
+// each such race.
 type Accounted struct {
 	Msg     proto.Message
 	Account Account
