@@ -39,7 +39,8 @@ func (s *Session) ListenTCP(ctx context.Context, network, address string, backlo
 }
 
 // ListenAddr opens a stream socket of addr's family (inet, inet6 or local) in
-// the daemon, binds it to addr and listens on it. As a net.UnixListener's,
+// the daemon, binds it to addr and listens on it. As net.Listen's, an inet
+// or inet6 socket is bound with {socket, reuseaddr}. As a net.UnixListener's,
 // its socket file at a local path is removed when the socket closes (by
 // Close, or with the session), if the path still names it, so that the
 // path may be bound again: where the daemon can remove it with the
@@ -63,7 +64,15 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	id := open.GetSocketId()
-	_, err = s.BindUnlinking(ctx, id, addr)
+	if domain != Local {
+		// As net.Listen does: a port whose last connections are in
+		// TIME_WAIT can be listened on again at once.
+		_, err = s.SetOpt(ctx, id, &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "reuseaddr"},
+			&sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}})
+	}
+	if err == nil {
+		_, err = s.BindUnlinking(ctx, id, addr)
+	}
 	if err == nil {
 		_, err = s.Listen(ctx, id, backlog)
 	}

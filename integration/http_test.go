@@ -1272,6 +1272,42 @@ func TestListenerAtAPathBindsAgain(t *testing.T) {
 	waitRemoved(t, path, "the socket file of a listener whose session ended")
 }
 
+// TestListenerAtAPortListensAgain: a TCP Listener is bound with reuseaddr,
+// as net.Listen's is, so that its port listens again at once while its
+// last connection, closed first on the listener's side, is in TIME_WAIT:
+// sockctl forward and nc -l restarted on a fixed port answered eaddrinuse
+// for a minute.
+func TestListenerAtAPortListensAgain(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	address := "127.0.0.1:0"
+	for i := range 2 {
+		l, err := s.ListenTCP(ctx, "tcp", address, 4)
+		if err != nil {
+			t.Fatalf("listen %d at %s: %v", i, address, err)
+		}
+		address = l.Addr().String()
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close() // first, so that the port's side of it waits in TIME_WAIT
+		if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("the peer read %v, want EOF", err)
+		}
+		peer.Close()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitRemoved waits until path is gone, for eventWait at most.
 func waitRemoved(t testing.TB, path, what string) {
 	t.Helper()
