@@ -260,15 +260,15 @@ func (j *recvJob) succeed() (bool, error) {
 	return true, nil
 }
 
-// fail ends the call with err. A peer close or a reset is fatal for the
-// lane: the queued readers are aborted with it.
+// fail ends the call with err, which is fatal for the lane: the queued
+// readers are aborted with it, a peer's close and a reset as every other
+// read error (OTP's recv_check_fail_gen aborts them all with the errno; a
+// UDP socket's econnrefused left its queued readers waiting for data that
+// its next reader would fail on).
 func (j *recvJob) fail(err error) (bool, error) {
 	j.s.cnt.inc(cReadFails)
 	j.err = err
-	if err == ErrClosed || err == unix.ECONNRESET {
-		return true, err
-	}
-	return true, nil
+	return true, err
 }
 
 // recvExactly gathers j.length bytes from a stream.

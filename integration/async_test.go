@@ -638,6 +638,38 @@ func TestSignalledReaderLocksOthersOut(t *testing.T) {
 	bEv.expectSelect(t, sv, queued)
 }
 
+// TestReadErrorAbortsQueuedReaders: any read error ends every reader's hope,
+// not only a peer's close or reset: a UDP socket connected to a port with no
+// listener reads econnrefused once its datagram's ICMP error is back, and
+// the queued readers are aborted with it, a nowait one by an abort event, a
+// blocking one at once (OTP's recv_check_fail_gen).
+func TestReadErrorAbortsQueuedReaders(t *testing.T) {
+	t.Parallel()
+	a, b, c := newSession(t), newSession(t), newSession(t)
+	aEv, bEv := a.events(t, 0), b.events(t, 0)
+	gone, goneAddr := a.bound(t, udp4)
+	a.close(t, gone) // no listener at its port now
+	id, _ := a.bound(t, udp4)
+	a.connect(t, id, goneAddr)
+	first := requireAsync(t, "a's recvfrom", a.recvFrom(t, id, 0, nowaitHandle(1)).GetAsync(), sockdv1.Operation_OPERATION_RECVFROM)
+	queued := requireAsync(t, "b's recv", b.recv(t, id, 0, nowaitHandle(2)).GetAsync(), sockdv1.Operation_OPERATION_RECV)
+	blocked := goCall(func() *sockdv1.RecvResponse { return c.recv(t, id, 0, millis(10_000)) })
+	a.waitReaders(t, id, 3)
+	a.sendT(t, id, []byte("ping"), millis(1000)) // the port unreachable comes back as the socket's error
+	aEv.expectSelect(t, id, first)
+	requireSockErr(t, "a's retry", a.recvFrom(t, id, 0, nowaitHandle(1)).GetError(), sockdv1.SocketError_KIND_POSIX, "econnrefused")
+	bEv.expectAbort(t, id, queued, sockdv1.SocketError_KIND_POSIX)
+	select {
+	case r := <-blocked:
+		requireSockErr(t, "c's blocking recv", r.GetError(), sockdv1.SocketError_KIND_POSIX, "econnrefused")
+	case <-time.After(eventWait):
+		t.Fatal("c's blocking recv still waits after the read error")
+	}
+	if n := a.info(t, id).GetNumReaders(); n != 0 {
+		t.Fatalf("num_readers %d after the read error, want 0", n)
+	}
+}
+
 // TestPeerCloseAbortsQueuedNowaitReaders: when the current nowait reader
 // finds the peer gone, the queued readers are aborted with the same reason:
 // closed after the peer's close, econnreset after its reset (reference
