@@ -49,6 +49,18 @@ func (c *Client) CreateSession(ctx context.Context, name string, grace time.Dura
 	if grace > 0 {
 		req.Grace = durationpb.New(grace)
 	}
+	return c.createSession(ctx, req)
+}
+
+// FindSession returns the caller's live session of this name, creating
+// none: without one it fails with a NotFound status (reason
+// SESSION_NOT_FOUND). Being asked for is a use: a detached session's grace
+// starts over.
+func (c *Client) FindSession(ctx context.Context, name string) (*Session, error) {
+	return c.createSession(ctx, &sockdv1.CreateSessionRequest{Name: name, ExistingOnly: true})
+}
+
+func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRequest) (*Session, error) {
 	resp, err := c.api.CreateSession(ctx, req)
 	if err != nil {
 		return nil, err

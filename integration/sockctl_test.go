@@ -265,6 +265,13 @@ func TestSockctlSessionPersistsAndCloses(t *testing.T) {
 	c.ok(t, "session", "close")
 
 	waitSocketDead(t, newSession(t), id)
+	// Showing or closing a session that is not there creates none: a
+	// mistyped name kept one for an hour.
+	for _, verb := range []string{"show", "close", "show"} {
+		if out := c.fails(t, 1, "session", verb); !strings.Contains(out, "not_found") {
+			t.Fatalf("session %s of an ended session printed %q, want not_found", verb, out)
+		}
+	}
 }
 
 // A followed session that is closed ends `events --follow` normally: the

@@ -252,6 +252,13 @@ func sessionNotFound(id string) error {
 		&errdetails.ResourceInfo{ResourceType: "session", ResourceName: id, Description: "no such live session for this principal"})
 }
 
+// sessionNameNotFound is sessionNotFound for a session asked for by name.
+func sessionNameNotFound(name string) error {
+	return statusError(codes.NotFound, reasons.SessionNotFound, fmt.Sprintf("no live session named %q", name),
+		map[string]string{"name": name},
+		&errdetails.ResourceInfo{ResourceType: "session", ResourceName: name, Description: "no live session of this name for this principal"})
+}
+
 // principalBytes names the bound of Limits.MaxPrincipalBytes, which its
 // four users share: a refusal by one may come of what the others hold.
 const principalBytes = "bytes held for the principal (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"

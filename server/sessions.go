@@ -138,6 +138,29 @@ func (m *sessionManager) shedReplay() {
 // defaultGrace asks create for the daemon's default grace.
 const defaultGrace time.Duration = -1
 
+// named returns p's live session called name, or nil: it creates none.
+func (m *sessionManager) named(p Principal, name string) *Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.namedLocked(p, name)
+}
+
+func (m *sessionManager) namedLocked(p Principal, name string) *Session {
+	if name == "" {
+		return nil
+	}
+	s := m.byName[sessionName{p, name}]
+	if s != nil {
+		// Being asked for is a use: a detached session's grace starts over.
+		s.mu.Lock()
+		if s.attached == nil && !s.dead {
+			s.startGraceLocked()
+		}
+		s.mu.Unlock()
+	}
+	return s
+}
+
 // create makes a session, or returns the principal's live session of that
 // name. Its grace is clamped to MinGrace..MaxGrace; defaultGrace is the
 // daemon's default.
@@ -148,16 +171,8 @@ func (m *sessionManager) create(p Principal, name string, grace time.Duration) (
 	grace = min(max(grace, MinGrace), m.limits.MaxGrace)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if name != "" {
-		if s := m.byName[sessionName{p, name}]; s != nil {
-			// Being asked for is a use: a detached session's grace starts over.
-			s.mu.Lock()
-			if s.attached == nil && !s.dead {
-				s.startGraceLocked()
-			}
-			s.mu.Unlock()
-			return s, true, nil
-		}
+	if s := m.namedLocked(p, name); s != nil {
+		return s, true, nil
 	}
 	q := m.policy().quotasFor(p)
 	limit := within(m.limits.MaxPerPrincipal, q.sessions)
@@ -373,9 +388,19 @@ func (s *Service) CreateSession(ctx context.Context, r *sockdv1.CreateSessionReq
 		}
 		grace = r.Grace.AsDuration() // 0 too: at least MinGrace
 	}
-	sess, existing, err := s.sessions.create(p, r.GetName(), grace)
-	if err != nil {
-		return nil, rpcError(err)
+	var sess *Session
+	existing := true
+	switch {
+	case r.GetExistingOnly() && r.GetName() == "":
+		return nil, invalidArgument("name", "required with existing_only")
+	case r.GetExistingOnly():
+		if sess = s.sessions.named(p, r.GetName()); sess == nil {
+			return nil, sessionNameNotFound(r.GetName())
+		}
+	default:
+		if sess, existing, err = s.sessions.create(p, r.GetName(), grace); err != nil {
+			return nil, rpcError(err)
+		}
 	}
 	sess.mu.Lock()
 	last := sess.events.last()

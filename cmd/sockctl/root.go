@@ -142,8 +142,23 @@ Socket options (setopt ID LEVEL NAME VALUE, getopt ID LEVEL NAME):
 // withSession connects to the daemon, attaches the named session and runs fn
 // with it. The connection is closed afterwards; the session lives on.
 func (a *app) withSession(cmd *cobra.Command, fn func(context.Context, *client.Session) error) error {
+	return a.withSessionFrom(cmd, func(ctx context.Context, c *client.Client) (*client.Session, error) {
+		return c.CreateSession(ctx, a.sessionName, sessionGrace)
+	}, fn)
+}
+
+// withExistingSession is withSession for the verbs that show or end the
+// session: they find it, and create none (a mistyped name kept a session
+// for an hour, one of the principal's few under a session quota).
+func (a *app) withExistingSession(cmd *cobra.Command, fn func(context.Context, *client.Session) error) error {
+	return a.withSessionFrom(cmd, func(ctx context.Context, c *client.Client) (*client.Session, error) {
+		return c.FindSession(ctx, a.sessionName)
+	}, fn)
+}
+
+func (a *app) withSessionFrom(cmd *cobra.Command, session func(context.Context, *client.Client) (*client.Session, error), fn func(context.Context, *client.Session) error) error {
 	return a.connect(cmd, func(ctx, connectCtx context.Context, c *client.Client) error {
-		s, err := c.CreateSession(connectCtx, a.sessionName, sessionGrace)
+		s, err := session(connectCtx, c)
 		if err != nil {
 			return a.firstCallErr(ctx, err, err)
 		}

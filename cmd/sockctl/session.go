@@ -27,11 +27,13 @@ func newSessionShowCommand(a *app) *cobra.Command {
 		Use:   "show",
 		Short: "Print the session's id, grace period and last event sequence",
 		Long: `Print the session's id (the "sockd-session" metadata, for grpcurl and other
-clients), its name, whether it existed before this invocation, its grace
-period, and the sequence number of its newest event.`,
+clients), its name, its grace period, and the sequence number of its newest
+event. It creates no session: without a live session of the name it fails
+with not_found (exit 1). Being shown is a use: the session's grace starts
+over.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withSession(cmd, func(_ context.Context, s *client.Session) error {
+			return a.withExistingSession(cmd, func(_ context.Context, s *client.Session) error {
 				return a.out.emit(sessionView(s, a.sessionName))
 			})
 		},
@@ -44,10 +46,11 @@ func newSessionCloseCommand(a *app) *cobra.Command {
 		Short: "End the session now, closing its sockets",
 		Long: `End the session now, as if its Erlang process died: its sockets close and
 the operations it waits on are aborted. The next invocation starts a new,
-empty session of the same name.`,
+empty session of the same name. Without a live session of the name it fails
+with not_found (exit 1).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+			return a.withExistingSession(cmd, func(ctx context.Context, s *client.Session) error {
 				if err := s.Close(ctx); err != nil {
 					return err
 				}

@@ -32,7 +32,12 @@ type CreateSessionRequest struct {
 	// call (calls that wait, Pipes and Relays keep it while they run). Absent:
 	// the daemon default (30 s). At least 100 ms, at most the daemon's maximum
 	// (24 h).
-	Grace         *durationpb.Duration `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
+	Grace *durationpb.Duration `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
+	// Only find the principal's live session of this name, creating none: without
+	// one, the call fails NOT_FOUND (reason SESSION_NOT_FOUND). A name is required.
+	// For tools that show or close a named session, which a mistyped name would
+	// otherwise create and keep for its grace.
+	ExistingOnly  bool `protobuf:"varint,3,opt,name=existing_only,json=existingOnly,proto3" json:"existing_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -79,6 +84,13 @@ func (x *CreateSessionRequest) GetGrace() *durationpb.Duration {
 		return x.Grace
 	}
 	return nil
+}
+
+func (x *CreateSessionRequest) GetExistingOnly() bool {
+	if x != nil {
+		return x.ExistingOnly
+	}
+	return false
 }
 
 // CreateSessionResponse returns the session.
@@ -5423,10 +5435,11 @@ var File_sockd_v1_sockd_proto protoreflect.FileDescriptor
 
 const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
-	"\x14sockd/v1/sockd.proto\x12\bsockd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sockd/v1/options.proto\x1a\x14sockd/v1/types.proto\"[\n" +
+	"\x14sockd/v1/sockd.proto\x12\bsockd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sockd/v1/options.proto\x1a\x14sockd/v1/types.proto\"\x80\x01\n" +
 	"\x14CreateSessionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
-	"\x05grace\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05grace\"\xa8\x01\n" +
+	"\x05grace\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05grace\x12#\n" +
+	"\rexisting_only\x18\x03 \x01(\bR\fexistingOnly\"\xa8\x01\n" +
 	"\x15CreateSessionResponse\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1a\n" +
