@@ -16,7 +16,7 @@ func newGlobalInfoCommand(a *app) *cobra.Command {
 		Use:   "global-info",
 		Short: "Print the daemon's socket info (Erlang's socket:info/0)",
 		Long: `Print Erlang's socket:info/0 as "key: value" rows: debug, socket_debug,
-use_registry (the global default), iow, the counts of open sockets by type,
+eei, use_registry (the global default), iow, the counts of open sockets by type,
 domain and protocol (registered or not), num_cnt_bits, iov_max and the I/O
 backend's name; then who the daemon takes you to be (principal) and what its
 policy lets you do (policy, and a policy.LIST row per list of your rule).`,

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/options"
 )
 
 func newRecvCommand(a *app) *cobra.Command {
@@ -20,8 +22,9 @@ func newRecvCommand(a *app) *cobra.Command {
 are, followed by a newline.
 
 On a stream socket, --length N waits for exactly N bytes and 0 takes what is
-there. If the wait ends early (timeout, closed), the bytes received so far
-are printed before the error. With -o json, the data is base64.`,
+there; N is at most ` + strconv.Itoa(options.MaxRcvBufBytes) + ` (a 4 MiB answer less room for its
+framing). If the wait ends early (timeout, closed), the bytes received so
+far are printed before the error. With -o json, the data is base64.`,
 		Example: `  sockctl recv $A
   sockctl recv $A --length 5 --timeout 2s
   sockctl recv $A --nowait         # select recv handle=4`,
