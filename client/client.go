@@ -384,7 +384,12 @@ func connectionFailure(ctx context.Context, conn *grpc.ClientConn, tls bool) err
 		// With TLS 1.3 a daemon that refuses the client's certificate
 		// closes the connection after the client's side of the handshake
 		// is done: what the client then sees is only the closed socket.
-		return fmt.Errorf("connection failed: the daemon closed it during TLS setup (does it accept this client certificate?): %s", st.Message())
+		return fmt.Errorf("connection failed: the daemon closed it during TLS setup (is this client's certificate signed by a CA of the daemon's --tls-client-ca?): %s", st.Message())
+	}
+	if tls && strings.Contains(st.Message(), "tls: certificate required") {
+		// Go's TLS client offers no certificate that none of the CAs the
+		// daemon names has signed, and the daemon's refusal says only this.
+		return fmt.Errorf("connection failed: the daemon takes client certificates signed by a CA of its --tls-client-ca, and this client offered none: %s", st.Message())
 	}
 	return fmt.Errorf("connection failed: %s", st.Message())
 }

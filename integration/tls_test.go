@@ -117,6 +117,8 @@ func TestTLSListener(t *testing.T) {
 			// Whether the handshake or the first write finds the refusal,
 			// the error names the certificate.
 			t.Errorf("%s: %v, want an error that names the certificate", name, err)
+		} else if errors.As(err, &dialErr) && !strings.Contains(err.Error(), "--tls-client-ca") {
+			t.Errorf("%s: %v, want the dial's error to say which certificates the daemon takes", name, err)
 		}
 	}
 }
