@@ -56,32 +56,33 @@ func TestAccountedAnswersAreChargedUntilFreed(t *testing.T) {
 	}
 }
 
-// A large answer gRPC drops without freeing its buffer (it does, for one
-// queued just after its stream was reset) is given back when the buffer is
-// collected, and only once.
+// An answer gRPC drops without freeing its buffer (it does, for one queued
+// just after its stream was reset) is given back when it is collected, and
+// only once: a small one, one in a pooled buffer, a large one.
 func TestAnAnswerDroppedUnfreedIsGivenBackOnce(t *testing.T) {
-	large := pooledAnswers[len(pooledAnswers)-1] + 1
-	account := new(countingAccount)
-	if _, err := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, large)}, Account: account}); err != nil {
-		t.Fatal(err)
-	} // dropped, not freed
-	for i := 0; account.released.Load() == 0 && i < 100; i++ {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
-	if account.released.Load() != account.charged.Load() {
-		t.Fatalf("released %d of %d once the dropped buffer was collected", account.released.Load(), account.charged.Load())
-	}
+	for _, size := range []int{10, 4096, pooledAnswers[len(pooledAnswers)-1] + 1} {
+		account := new(countingAccount)
+		if _, err := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, size)}, Account: account}); err != nil {
+			t.Fatal(err)
+		} // dropped, not freed
+		for i := 0; account.released.Load() == 0 && i < 100; i++ {
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+		if account.released.Load() != account.charged.Load() {
+			t.Fatalf("%d bytes: released %d of %d once the dropped answer was collected", size, account.released.Load(), account.charged.Load())
+		}
 
-	account = new(countingAccount)
-	freed, _ := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, large)}, Account: account})
-	freed.Free()
-	for range 10 {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
-	if account.released.Load() != account.charged.Load() {
-		t.Fatalf("released %d of %d after a free and a collection", account.released.Load(), account.charged.Load())
+		account = new(countingAccount)
+		freed, _ := Codec().Marshal(&Accounted{Msg: &sockdv1.RecvResponse{Data: make([]byte, size)}, Account: account})
+		freed.Free()
+		for range 10 {
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+		if account.released.Load() != account.charged.Load() {
+			t.Fatalf("%d bytes: released %d of %d after a free and a collection", size, account.released.Load(), account.charged.Load())
+		}
 	}
 }
 
