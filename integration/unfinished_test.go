@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -230,19 +232,36 @@ func TestAnswersNotReadAreBounded(t *testing.T) {
 }
 
 // Reflection's answers are large, and a client that reads none holds them
-// in the daemon stream after stream: they count as the socket service's
-// answers do, and past the principal's bound its new streams are refused.
-func TestReflectionAnswersNotReadAreBounded(t *testing.T) {
+// in the daemon stream after stream; a health Watch's are small, but each
+// keeps its stream. They count as the socket service's answers do, and past
+// the principal's bound its new streams are refused (a reviewer's health
+// streams filled the daemon's bound and locked root out).
+func TestOtherServicesAnswersNotReadAreBounded(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		path      string
+		req       proto.Message
+		endStream bool // a server stream answers once its client's side has ended
+	}{
+		{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", &reflectionpb.ServerReflectionRequest{
+			MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: sockdv1.SocketService_ServiceDesc.ServiceName}}, false},
+		{"/grpc.health.v1.Health/Watch", &healthpb.HealthCheckRequest{}, true},
+	} {
+		t.Run(path.Base(tc.path), func(t *testing.T) {
+			t.Parallel()
+			otherServiceAnswersAreBounded(t, tc.path, wireMessage(t, tc.req), tc.endStream)
+		})
+	}
+}
+
+func otherServiceAnswersAreBounded(t *testing.T, method string, req []byte, endStream bool) {
 	const bound = 16 << 20
 	d, _ := boundedDaemon(t, bound)
 	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	req := wireMessage(t, &reflectionpb.ServerReflectionRequest{
-		MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: sockdv1.SocketService_ServiceDesc.ServiceName}})
 	answered, refused := 0, 0
 	for id := uint32(1); id < 2*3000 && refused == 0; id += 2 {
-		h.openPath(id, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
-		h.fr.WriteData(id, false, req)
+		h.openPath(id, method)
+		h.fr.WriteData(id, endStream, req)
 		h.w.Flush()
 		for f := range h.headers {
 			if f.StreamID != id {
@@ -260,9 +279,9 @@ func TestReflectionAnswersNotReadAreBounded(t *testing.T) {
 		}
 	}
 	if refused == 0 {
-		t.Fatalf("%d reflection streams answered and none refused, with their answers unread", answered)
+		t.Fatalf("%d streams answered and none refused, with their answers unread", answered)
 	}
-	t.Logf("%d reflection answers held before a refusal", answered)
+	t.Logf("%d answers held before a refusal", answered)
 }
 
 // headerValue is the value of a field of f, or "".

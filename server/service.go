@@ -238,13 +238,13 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
 		}
-		// Health checks are not refused: a daemon whose clients hold
-		// answers is still serving.
+		// Health checks too: their answers are held as others' are, and
+		// a principal that read none filled the daemon's bound and locked
+		// root out (a reviewer's 17,000 health streams). Root and the
+		// daemon's user keep the daemon's last sixteenth for their probes.
 		auth, _ := peerAuthOf(ctx)
-		if ofSocketService(info.FullMethod) {
-			if err := s.answersRefusal(auth); err != nil {
-				return nil, err
-			}
+		if err := s.answersRefusal(auth); err != nil {
+			return nil, err
 		}
 		w := s.watchAdmin(ctx)
 		if w == nil {
@@ -285,7 +285,7 @@ const streamAnswerOverhead = 32 << 10
 // streamInterceptor refuses new streams of the socket service while
 // draining, ends the other services' streams once it has drained
 // (endOtherStreams) with UNAVAILABLE, keeps their answers on the
-// connection's account (refusing new reflection streams past its bound),
+// connection's account (refusing new streams past its bound),
 // has the requests that the codec did not decode refused, and runs the
 // socket service's streams of principals other than root in a context a
 // policy reload can end (watchAdmin).
@@ -295,13 +295,12 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 			// Reflection's answers are large (a descriptor set, 100 KB),
 			// and each stream of a client that reads none held one, with
 			// nothing but the streams allowed a connection to bound them
-			// (a reviewer's 15,000 streams: 1.7 GB). They are accounted as
-			// unary answers are, and refused as those are.
+			// (a reviewer's 15,000 streams: 1.7 GB); a health Watch's are
+			// small, but each is charged its stream's cost. They are
+			// accounted as unary answers are, and refused as those are.
 			auth, _ := peerAuthOf(ss.Context())
-			if strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
-				if err := s.answersRefusal(auth); err != nil {
-					return err
-				}
+			if err := s.answersRefusal(auth); err != nil {
+				return err
 			}
 			ctx, cancel := context.WithCancel(ss.Context())
 			defer cancel()
