@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -534,5 +535,25 @@ func assertServes(t *testing.T, d *Daemon) {
 	defer cancel()
 	if _, err := d.Dial(t).CreateSession(ctx, &sockdv1.CreateSessionRequest{}); err != nil {
 		t.Fatalf("after closing the connection the daemon does not serve: %v", err)
+	}
+}
+
+// A request's metadata is bounded at 8 KiB: gRPC keeps it while the stream
+// is open, uncounted, and HPACK lets a client send a large indexed value in
+// a few bytes, again and again.
+func TestRequestMetadataIsBounded(t *testing.T) {
+	t.Parallel()
+	api := daemon.Dial(t)
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{6 << 10, true}, {9 << 10, false}} {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-padding", strings.Repeat("a", tc.size))
+		_, err := api.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{})
+		cancel()
+		if (err == nil) != tc.ok {
+			t.Errorf("a call with %d bytes of metadata: %v, want it answered: %v", tc.size, err, tc.ok)
+		}
 	}
 }
