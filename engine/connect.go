@@ -131,6 +131,24 @@ func (s *Socket) SocketError() (int, error) {
 	return v, err
 }
 
+// keepForConnect keeps a read's error for a connect in progress: a read of
+// a socket whose connect failed takes the error from it, as a read of
+// SO_ERROR does (SocketError), and the connect's finalise would then wait
+// for ever for an outcome already taken (a reviewer's recv after a refused
+// nowait connect). The read after it answers enotconn, which is no outcome.
+// Called with the read side locked, before the write side.
+func (s *Socket) keepForConnect(err error) {
+	errno, ok := err.(unix.Errno)
+	if !ok || errno == unix.ENOTCONN {
+		return
+	}
+	s.wr.mu.Lock()
+	if s.connecting && s.connectErr == 0 {
+		s.connectErr = errno
+	}
+	s.wr.mu.Unlock()
+}
+
 // connectionOriented reports whether a socket type keeps one connection for
 // life; a datagram socket may be connected again, to another address.
 func connectionOriented(typ int) bool {

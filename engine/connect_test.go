@@ -94,6 +94,37 @@ func TestSocketErrorReadKeepsAConnectsOutcome(t *testing.T) {
 	t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
 }
 
+// A recv of a socket whose connect failed takes the error as SO_ERROR's
+// read does: the connect's outcome is kept for connect/1, which waited for
+// ever for an edge that had come already.
+func TestRecvErrorKeepsAConnectsOutcome(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("c")
+	ln, sa := listen(t, e, c, unix.AF_INET)
+	ln.Close() // nobody listens at sa now
+	for range 50 {
+		cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+		r := cl.Connect(bg, c, &sa, nowait)
+		if r.Select == nil { // refused at once: try for one that waits
+			cl.Close()
+			continue
+		}
+		defer cl.Close()
+		c.expect(t, EventSelect, r.Select.Handle)
+		wantErr(t, cl.Recv(bg, c, 0, 0, nowait).Err, unix.ECONNREFUSED)
+		done := make(chan ConnectResult, 1)
+		go func() { done <- cl.Connect(bg, c, nil, within(eventWait)) }()
+		select {
+		case r := <-done:
+			wantErr(t, r.Err, unix.ECONNREFUSED)
+		case <-time.After(2 * eventWait):
+			t.Fatal("connect/1 after a recv took its error never answered")
+		}
+		return
+	}
+	t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
+}
+
 // inProgressConnect returns a socket and an address it can connect to whose
 // connect stays in progress: the listener's accept queue is full, so its
 // SYNs are dropped until the test accepts.

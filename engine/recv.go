@@ -268,6 +268,7 @@ func (j *recvJob) succeed() (bool, error) {
 func (j *recvJob) fail(err error) (bool, error) {
 	j.s.cnt.inc(cReadFails)
 	j.err = err
+	j.s.keepForConnect(err)
 	return true, err
 }
 
