@@ -61,68 +61,51 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
-// Reading SO_ERROR takes the error it reads from the kernel; read while a
-// connect waits, it is the connect's outcome, which the connect still
-// answers (it had waited for ever for an outcome already taken).
-func TestSocketErrorReadKeepsAConnectsOutcome(t *testing.T) {
-	e := newEngine(t, Config{})
-	c := newRecorder("c")
-	ln, sa := listen(t, e, c, unix.AF_INET)
-	ln.Close() // nobody listens at sa now
-	for range 50 {
-		cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
-		r := cl.Connect(bg, c, &sa, nowait)
-		if r.Select == nil { // refused at once: try for one that waits
-			cl.Close()
-			continue
-		}
-		defer cl.Close()
-		c.expect(t, EventSelect, r.Select.Handle)
-		if v, err := cl.SocketError(); err != nil || unix.Errno(v) != unix.ECONNREFUSED {
-			t.Fatalf("SO_ERROR of a refused connect: %d %v", v, err)
-		}
-		done := make(chan ConnectResult, 1)
-		go func() { done <- cl.Connect(bg, c, nil, within(eventWait)) }()
-		select {
-		case r := <-done:
-			wantErr(t, r.Err, unix.ECONNREFUSED)
-		case <-time.After(2 * eventWait):
-			t.Fatal("connect/1 after SO_ERROR was read never answered")
-		}
-		return
+// A read of SO_ERROR, or a recv, of a socket whose connect failed takes
+// the error from the socket: the connect's outcome is kept for connect/1,
+// which otherwise waited for ever for an edge that had come already.
+func TestTakenErrorKeepsAConnectsOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		take func(t *testing.T, s *Socket, c Caller)
+	}{
+		{"SO_ERROR", func(t *testing.T, s *Socket, _ Caller) {
+			if v, err := s.SocketError(); err != nil || unix.Errno(v) != unix.ECONNREFUSED {
+				t.Fatalf("SO_ERROR of a refused connect: %d %v", v, err)
+			}
+		}},
+		{"recv", func(t *testing.T, s *Socket, c Caller) {
+			wantErr(t, s.Recv(bg, c, 0, 0, nowait).Err, unix.ECONNREFUSED)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, Config{})
+			c := newRecorder("c")
+			ln, sa := listen(t, e, c, unix.AF_INET)
+			ln.Close() // nobody listens at sa now
+			for range 50 {
+				cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
+				r := cl.Connect(bg, c, &sa, nowait)
+				if r.Select == nil { // refused at once: try for one that waits
+					cl.Close()
+					continue
+				}
+				defer cl.Close()
+				c.expect(t, EventSelect, r.Select.Handle)
+				tc.take(t, cl, c)
+				done := make(chan ConnectResult, 1)
+				go func() { done <- cl.Connect(bg, c, nil, within(eventWait)) }()
+				select {
+				case r := <-done:
+					wantErr(t, r.Err, unix.ECONNREFUSED)
+				case <-time.After(2 * eventWait):
+					t.Fatalf("connect/1 after its error was taken by %s never answered", tc.name)
+				}
+				return
+			}
+			t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
+		})
 	}
-	t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
-}
-
-// A recv of a socket whose connect failed takes the error as SO_ERROR's
-// read does: the connect's outcome is kept for connect/1, which waited for
-// ever for an edge that had come already.
-func TestRecvErrorKeepsAConnectsOutcome(t *testing.T) {
-	e := newEngine(t, Config{})
-	c := newRecorder("c")
-	ln, sa := listen(t, e, c, unix.AF_INET)
-	ln.Close() // nobody listens at sa now
-	for range 50 {
-		cl := mustOpen(t, e, c, unix.AF_INET, unix.SOCK_STREAM)
-		r := cl.Connect(bg, c, &sa, nowait)
-		if r.Select == nil { // refused at once: try for one that waits
-			cl.Close()
-			continue
-		}
-		defer cl.Close()
-		c.expect(t, EventSelect, r.Select.Handle)
-		wantErr(t, cl.Recv(bg, c, 0, 0, nowait).Err, unix.ECONNREFUSED)
-		done := make(chan ConnectResult, 1)
-		go func() { done <- cl.Connect(bg, c, nil, within(eventWait)) }()
-		select {
-		case r := <-done:
-			wantErr(t, r.Err, unix.ECONNREFUSED)
-		case <-time.After(2 * eventWait):
-			t.Fatal("connect/1 after a recv took its error never answered")
-		}
-		return
-	}
-	t.Skip("no connect to a closed port waited in 50 tries: loopback refused each at once")
 }
 
 // inProgressConnect returns a socket and an address it can connect to whose
