@@ -238,10 +238,11 @@ func (s *Service) unaryInterceptor() grpc.UnaryServerInterceptor {
 		if err := refusedByCodec(req); err != nil {
 			return nil, err
 		}
-		// Health checks too: their answers are held as others' are, and
-		// a principal that read none filled the daemon's bound and locked
-		// root out (a reviewer's 17,000 health streams). Root and the
-		// daemon's user keep the daemon's last sixteenth for their probes.
+		// Every call past the answer bounds is refused, health checks
+		// too: their answers are held as others' are, and a principal
+		// that read none filled the daemon's bound and locked root out (a
+		// reviewer's 17,000 health streams). Root and the daemon's user
+		// keep the daemon's last sixteenth for their probes.
 		auth, _ := peerAuthOf(ctx)
 		if err := s.answersRefusal(auth); err != nil {
 			return nil, err
