@@ -71,12 +71,5 @@ func (a *answerAccount) refusal(admin func() bool) error {
 	if principal.Full() {
 		return quotaExceeded(answersHeld, int(principal.Limit()))
 	}
-	used, limit := daemon.Used(), daemon.Limit()
-	if used >= limit {
-		return quotaExceeded(answersHeldDaemon, int(limit))
-	}
-	if shared := limit - limit/adminReserve; used >= shared && !admin() {
-		return quotaExceeded(answersHeldDaemon, int(shared))
-	}
-	return nil
+	return reserveRefusal(answersHeldDaemon, daemon.Used(), daemon.Limit(), admin)
 }

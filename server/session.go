@@ -228,11 +228,19 @@ const adminReserve = 16
 // its last sixteenth for those not reserved. Who is reserved (a policy
 // lookup) is asked only there, not on every admission.
 func (d *daemonLoad) refusal(held int64, l *principalLoad) error {
-	if held >= d.limit {
-		return quotaExceeded(daemonBytes, int(d.limit))
+	return reserveRefusal(daemonBytes, held, d.limit, l.admin)
+}
+
+// reserveRefusal is the quota error for resource, a daemon-wide bound of
+// limit of which used is taken: past the limit for everyone, past all but
+// its last sixteenth (adminReserve) for those admin does not say are
+// reserved, asked only then (a policy lookup).
+func reserveRefusal(resource string, used, limit int64, admin func() bool) error {
+	if used >= limit {
+		return quotaExceeded(resource, int(limit))
 	}
-	if shared := d.limit - d.limit/adminReserve; held >= shared && !l.admin() {
-		return quotaExceeded(daemonBytes, int(shared))
+	if shared := limit - limit/adminReserve; used >= shared && !admin() {
+		return quotaExceeded(resource, int(shared))
 	}
 	return nil
 }
