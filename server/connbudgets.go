@@ -43,11 +43,12 @@ const minUnfinished = 2 * (pipewire.MaxRequest + pipewire.MaxRequest/16)
 
 func newConnectionBudgets(log *slog.Logger, l Limits) *connectionBudgets {
 	perPrincipal := max(int64(l.MaxPrincipalBytes), minUnfinished)
+	daemon := max(int64(l.MaxDaemonBytes), perPrincipal)
 	return &connectionBudgets{
 		log:          log,
 		perPrincipal: perPrincipal,
-		requests:     inflight.NewBudget("the daemon's", max(int64(l.MaxDaemonBytes), perPrincipal)),
-		answers:      inflight.NewBudget("the daemon's answers", max(int64(l.MaxDaemonBytes), perPrincipal)),
+		requests:     inflight.NewBudget("the daemon's", daemon),
+		answers:      inflight.NewBudget("the daemon's answers", daemon),
 		byPrincipal:  map[Principal]*principalBudget{},
 	}
 }

@@ -62,8 +62,8 @@ const MaxRequest = 4<<20 + 64<<10
 const MaxAnswer = 64 << 20
 
 // Codec returns the codec: gRPC's protobuf codec, plus the fast paths of
-// Outgoing, Request and Response, and the accounting of Accounted. Install it with grpc.ForceServerCodecV2
-// on a server or grpc.ForceCodecV2 on a call.
+// Outgoing, Request and Response, and the accounting of Accounted. Install
+// it with grpc.ForceServerCodecV2 on a server or grpc.ForceCodecV2 on a call.
 func Codec() encoding.CodecV2 { return codec{proto: encoding.GetCodecV2("proto")} }
 
 type codec struct{ proto encoding.CodecV2 }
