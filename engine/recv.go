@@ -35,18 +35,31 @@ func (s *Socket) RecvFrom(ctx context.Context, c Caller, bufSize int, flags int,
 	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
 }
 
-// RecvInto is RecvFrom into buf, without the source address: the result's
-// Data is buf[:n]. It is for blocking callers that recycle their buffers,
-// such as Pipe's downlink, so that no buffer is allocated or copied per
-// read; a nowait call, which would keep buf after it returns, is {invalid,
-// timeout}.
-func (s *Socket) RecvInto(ctx context.Context, c Caller, buf []byte, flags int, t Timeout) RecvResult {
+// BufferPool lends RecvInto its read buffers (gRPC's mem.BufferPool is
+// one).
+type BufferPool interface {
+	Get(length int) *[]byte
+	Put(*[]byte)
+}
+
+// RecvInto is RecvFrom of at most size bytes into a buffer of bufs's,
+// without the source address. It is for blocking callers that recycle their
+// buffers, such as Pipe's downlink, so that no buffer is allocated or copied
+// per read. The buffer is taken for each read and given back if it read
+// nothing, so that a call waiting for data holds none (an idle pipe held 64
+// KiB). It returns the buffer that holds the result's Data, for the caller
+// to hand on or give back; nil when nothing was read. A nowait call is
+// {invalid, timeout}: it would read into the buffer after it returned.
+func (s *Socket) RecvInto(ctx context.Context, c Caller, bufs BufferPool, size, flags int, t Timeout) (RecvResult, *[]byte) {
 	if t.Kind == WaitNowait {
-		return RecvResult{Err: &InvalidError{What: "timeout", Value: "nowait"}}
+		return RecvResult{Err: &InvalidError{What: "timeout", Value: "nowait"}}, nil
 	}
-	j := newRecvJob(s, OpRecvFrom, len(buf), 0, flags)
-	j.into = buf
-	return j.result(s.perform(ctx, c, OpRecvFrom, t, j))
+	if size <= 0 {
+		return RecvResult{Err: &InvalidError{What: "bufsz", Value: size}}, nil
+	}
+	j := newRecvJob(s, OpRecvFrom, size, 0, flags)
+	j.bufs = bufs
+	return j.result(s.perform(ctx, c, OpRecvFrom, t, j)), j.lent
 }
 
 // RecvMsg is socket:recvmsg/5: one message with its source address, control
@@ -89,7 +102,10 @@ type recvJob struct {
 	pinned            bool
 
 	from *rawSockaddr // recvfrom/recvmsg: the source address, once a read filled it
-	into []byte       // RecvInto: the caller's buffer, read into and returned as is
+	// RecvInto: the caller's buffers, and the one the read filled, which
+	// holds the data and is the caller's to give back.
+	bufs BufferPool
+	lent *[]byte
 
 	data   []byte
 	ctrl   []ControlMessage
@@ -199,7 +215,7 @@ func (j *recvJob) attempt() (bool, error) {
 	case j.op == OpRecvMsg:
 		return j.recvMsg(stream)
 	case j.op == OpRecvFrom:
-		return j.recvOne(stream, j.into == nil) // RecvInto reports no source
+		return j.recvOne(stream, j.bufs == nil) // RecvInto reports no source
 	case gathers && j.flags&unix.MSG_PEEK == 0:
 		return j.recvExactly()
 	case gathers:
@@ -252,7 +268,7 @@ func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock 
 // that got a short read) is copied out, so that the buffer is not kept
 // alive by the result; RecvInto's buffer is its caller's.
 func (j *recvJob) succeed() (bool, error) {
-	if j.into == nil && cap(j.data) > 2*len(j.data)+64 {
+	if j.lent == nil && cap(j.data) > 2*len(j.data)+64 {
 		j.data = bytes.Clone(j.data)
 	}
 	j.s.cnt.inc(cReadPkg)
@@ -439,9 +455,20 @@ func giveBack(pooled *[scratchSize]byte) {
 // recvOne reads one message: a datagram (truncated to the buffer), or, on a
 // stream (recvfrom, or a peek), what is there.
 func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
-	buf := j.into
-	var pooled *[scratchSize]byte
-	if buf == nil {
+	var (
+		buf    []byte
+		pooled *[scratchSize]byte
+		lent   *[]byte
+	)
+	if j.bufs != nil {
+		lent = j.bufs.Get(j.bufSize)
+		buf = (*lent)[:j.bufSize]
+		defer func() {
+			if j.lent == nil {
+				j.bufs.Put(lent)
+			}
+		}()
+	} else {
 		buf, pooled = borrow(j.bufSize)
 		defer giveBack(pooled)
 	}
@@ -458,6 +485,7 @@ func (j *recvJob) recvOne(stream, withFrom bool) (bool, error) {
 		return j.fail(ErrClosed) // an error-queue message may carry no bytes
 	}
 	j.data = buf[:min(n, len(buf))] // MSG_TRUNC makes n the datagram's real length
+	j.lent = lent
 	if pooled != nil {
 		j.data = bytes.Clone(j.data)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,25 +141,65 @@ func TestBlockingRecvTakesRcvBufAsItIsThen(t *testing.T) {
 	}
 }
 
-// RecvInto reads into the caller's buffer and returns it, short reads and
-// all; it refuses nowait, which would keep the buffer after it returns.
+// countingPool lends buffers of its own and counts those not given back.
+type countingPool struct {
+	out  atomic.Int64
+	mine map[*[]byte]bool
+	mu   sync.Mutex
+}
+
+func (p *countingPool) Get(length int) *[]byte {
+	b := make([]byte, length)
+	p.mu.Lock()
+	p.mine[&b] = true
+	p.mu.Unlock()
+	p.out.Add(1)
+	return &b
+}
+
+func (p *countingPool) Put(b *[]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.mine[b] {
+		panic("a buffer that is not the pool's, or given back twice")
+	}
+	delete(p.mine, b)
+	p.out.Add(-1)
+}
+
+// RecvInto reads into a buffer of the caller's pool and returns it, short
+// reads and all; a call waiting for data holds no buffer (an idle pipe held
+// one of 64 KiB); it refuses nowait, which would read into the buffer after
+// it returned.
 func TestRecvIntoTheCallersBuffer(t *testing.T) {
 	e := newEngine(t, Config{})
 	c := newRecorder("c")
 	cl, sv := pair(t, e, c, unix.AF_INET)
-	buf := make([]byte, 64<<10)
-	mustSend(t, cl, c, "hello")
-	r := sv.RecvInto(bg, c, buf, 0, infinity)
-	if r.Err != nil || string(r.Data) != "hello" || &r.Data[0] != &buf[0] || cap(r.Data) != len(buf) {
-		t.Fatalf("RecvInto: %+v, data in the caller's buffer: %v", r, len(r.Data) > 0 && &r.Data[0] == &buf[0])
+	pool := &countingPool{mine: map[*[]byte]bool{}}
+	got := make(chan RecvResult, 1)
+	var lent *[]byte
+	go func() {
+		r, b := sv.RecvInto(bg, c, pool, 64<<10, 0, infinity)
+		lent = b
+		got <- r
+	}()
+	eventually(t, "the recv waiting", func() bool { return sv.Info().NumReaders == 1 })
+	if n := pool.out.Load(); n != 0 {
+		t.Fatalf("a RecvInto waiting for data holds %d buffers", n)
 	}
+	mustSend(t, cl, c, "hello")
+	r := <-got
+	if r.Err != nil || string(r.Data) != "hello" || lent == nil || &r.Data[0] != &(*lent)[0] || cap(r.Data) != 64<<10 || pool.out.Load() != 1 {
+		t.Fatalf("RecvInto: %+v, data in the lent buffer: %v, %d lent", r, lent != nil && len(r.Data) > 0 && &r.Data[0] == &(*lent)[0], pool.out.Load())
+	}
+	pool.Put(lent)
 	var inv *InvalidError
-	if r := sv.RecvInto(bg, c, buf, 0, nowait); !errors.As(r.Err, &inv) || inv.What != "timeout" {
+	if r, b := sv.RecvInto(bg, c, pool, 64<<10, 0, nowait); !errors.As(r.Err, &inv) || inv.What != "timeout" || b != nil {
 		t.Fatalf("nowait RecvInto: %+v, want {invalid, timeout}", r)
 	}
 	cl.Close()
-	if r := sv.RecvInto(bg, c, buf, 0, infinity); !errors.Is(r.Err, ErrClosed) {
-		t.Fatalf("RecvInto after the peer closed: %+v", r)
+	if r, b := sv.RecvInto(bg, c, pool, 64<<10, 0, infinity); !errors.Is(r.Err, ErrClosed) || b != nil || pool.out.Load() != 0 {
+		t.Fatalf("RecvInto after the peer closed: %+v, %d lent", r, pool.out.Load())
 	}
 }
 

@@ -350,14 +350,13 @@ func (p *pipe) downlink(ctx context.Context) error {
 		}
 		// Each read goes into a chunk that the transport gives back once it
 		// has written the bytes: nothing is allocated or copied per read.
-		buf := chunks.Get(pipeChunk)
-		res := p.sock.RecvInto(ctx, p.caller, *buf, 0, engine.Timeout{Kind: engine.WaitInfinity})
+		res, buf := p.sock.RecvInto(ctx, p.caller, chunks, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
 		if len(res.Data) > 0 {
 			*buf = res.Data
 			if err := p.stream.SendMsg(pipewire.ResponseBuffer(mem.NewBuffer(buf, chunks))); err != nil {
 				return err
 			}
-		} else {
+		} else if buf != nil {
 			chunks.Put(buf)
 		}
 		switch {
