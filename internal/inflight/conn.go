@@ -95,8 +95,11 @@ type stream struct {
 	// hold as much uncounted (a reviewer's 200 pipes: 71 MB past a 16 MiB
 	// bound), which a client chooses, where the idle pipes' charge only
 	// comes of many small writes.
-	announced            uint64
-	unread               int64
+	announced uint64
+	// unreadFrames is what the unread frames cost one by one (FrameCost),
+	// unread what is charged for them: no more than gRPC's compaction of
+	// the stream's queue lets them hold (queueBound).
+	unreadFrames, unread int64
 	unreadFrom, unreadTo uint64
 	// chargedFrom is where the frames charged to the unfinished later
 	// message begin.
@@ -226,7 +229,9 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 				// one stay charged until it is read.
 				charged := st.charged
 				st.charged = 0
-				c.addUnread(st, charged, st.chargedFrom, st.received)
+				if err := c.addUnread(st, charged, charged, st.chargedFrom, st.received); err != nil {
+					return err
+				}
 			}
 		}
 		if !end {
@@ -259,7 +264,7 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			}
 			return c.charge(&st.charged, FrameCost(f.length))
 		case f.length > 0: // the frame ends with a whole message
-			return c.chargeUnread(st, FrameCost(f.length), start, st.received)
+			return c.addUnread(st, FrameCost(f.length), 0, start, st.received)
 		}
 	}
 	return nil
@@ -337,35 +342,43 @@ func (c *Conn) charge(into *int64, cost int64) error {
 	return nil
 }
 
-// chargeUnread charges cost for a frame of whole messages, from..to in the
-// stream's flow-controlled bytes, until the daemon has read them.
-func (c *Conn) chargeUnread(st *stream, cost int64, from, to uint64) error {
+// addUnread charges cost for frames of whole messages, from..to in the
+// stream's flow-controlled bytes, until the daemon has read them; taken is
+// what of it the frames were charged already (their unfinished message's
+// charge). What the stream's unread frames are charged stays within what
+// gRPC's queue may hold of them (queueBound).
+func (c *Conn) addUnread(st *stream, cost, taken int64, from, to uint64) error {
 	if st.announced >= to {
-		return nil // read already, or gRPC opened the window ahead of the data
+		// Read already, or gRPC opened the window ahead of the data.
+		c.give(&taken)
+		return nil
 	}
-	var taken int64
-	if err := c.charge(&taken, cost); err != nil {
-		return err
-	}
-	c.addUnread(st, taken, from, to)
-	return nil
-}
-
-// addUnread keeps a charge already taken, for whole messages from..to in
-// the stream's flow-controlled bytes, until the daemon has read them.
-func (c *Conn) addUnread(st *stream, cost int64, from, to uint64) {
-	if cost == 0 {
-		return
-	}
-	if st.announced >= to {
-		c.give(&cost)
-		return
-	}
-	if st.unread == 0 {
+	if st.unreadFrames == 0 {
 		st.unreadFrom = max(from, st.announced)
 	}
-	st.unread += cost
+	st.unreadFrames += cost
 	st.unreadTo = to
+	charged := st.unread + taken
+	st.unread = 0
+	err := c.settleUnread(st, &charged)
+	st.unread = charged
+	return err
+}
+
+// settleUnread brings *charged, what the stream's unread frames hold of the
+// budgets, to what they cost within gRPC's bound for its queue.
+func (c *Conn) settleUnread(st *stream, charged *int64) error {
+	cost := st.unreadFrames
+	if bound := queueBound(st.unreadTo - st.unreadFrom); bound >= 0 {
+		cost = min(cost, bound)
+	}
+	if cost <= *charged {
+		extra := *charged - cost
+		*charged = cost
+		c.give(&extra)
+		return nil
+	}
+	return c.charge(charged, cost-*charged)
 }
 
 // announce follows a WINDOW_UPDATE of the daemon's for a stream: what it
@@ -374,15 +387,15 @@ func (c *Conn) addUnread(st *stream, cost int64, from, to uint64) {
 func (c *Conn) announce(st *stream, increment uint32) {
 	st.announced += uint64(increment)
 	switch read := st.announced; {
-	case st.unread == 0 || read <= st.unreadFrom:
+	case st.unreadFrames == 0 || read <= st.unreadFrom:
 	case read >= st.unreadTo:
+		st.unreadFrames = 0
 		c.give(&st.unread)
 	default:
 		share := float64(read-st.unreadFrom) / float64(st.unreadTo-st.unreadFrom)
-		taken := min(st.unread, int64(float64(st.unread)*share))
-		st.unread -= taken
+		st.unreadFrames -= min(st.unreadFrames, int64(float64(st.unreadFrames)*share))
 		st.unreadFrom = read
-		c.give(&taken)
+		c.settleUnread(st, &st.unread) // less than before: it only gives back
 	}
 }
 
@@ -403,6 +416,7 @@ func (c *Conn) end(id uint32) {
 		c.give(&st.charged)
 		c.give(&st.padded)
 		c.give(&st.unread)
+		st.unreadFrames = 0
 		delete(c.streams, id)
 	}
 }

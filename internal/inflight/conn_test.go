@@ -207,6 +207,53 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 	}
 }
 
+// Small whole messages queued unread are charged no more than gRPC's
+// compaction of the stream's queue lets them hold (a stalled pipe's 1-byte
+// writes were charged 4.5 MB a pipe for 640 KB held), and what the daemon
+// reads of them goes back within that bound; without compaction
+// (GRPC_GO_EXPERIMENTAL_ENABLE_RECEIVE_BUFFER_COMPACTION=false) each frame
+// is charged whole.
+func TestQueuedSmallFramesAreChargedWithinCompaction(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	frame := append(prefix(1), 'b')
+	const frames = 40_000
+	for range frames {
+		c.data(1, false, frame, 0)
+	}
+	first, each, bytes := FrameCost(len(frame)), FrameCost(len(frame)), uint64(frames*len(frame))
+	for _, compaction := range []bool{true, false} {
+		compacts = compaction
+		b := NewBudget("test", 1<<30)
+		conn, _, err := readAll(c.buf.Bytes(), 64<<10, b)
+		want := first + min(frames*each, queueBound(bytes))
+		if !compaction {
+			want = first + frames*each
+		}
+		if err != nil || conn.Held() != want || b.Used() != want {
+			t.Fatalf("compaction %v: held %d, used %d, want %d (%v)", compaction, conn.Held(), b.Used(), want, err)
+		}
+		// The first message and half the others read.
+		conn.Write(windowUpdate(1, uint32(len(frame)+frames/2*len(frame))))
+		want = first + min(frames/2*each, queueBound(bytes/2))
+		if !compaction {
+			want = first + frames/2*each
+		}
+		if conn.Held() != want || b.Used() != want {
+			t.Fatalf("compaction %v, half read: held %d, used %d, want %d", compaction, conn.Held(), b.Used(), want)
+		}
+		conn.Write(windowUpdate(1, uint32(frames/2*len(frame))))
+		if conn.Held() != first || b.Used() != first {
+			t.Fatalf("compaction %v, all read: held %d, used %d, want %d", compaction, conn.Held(), b.Used(), first)
+		}
+	}
+	compacts = true
+	if queueBound(bytes) >= frames*each/2 {
+		t.Fatalf("the bound (%d) should be well below the frames' own cost (%d) here", queueBound(bytes), frames*each)
+	}
+}
+
 // daemonFrames writes the daemon's frames with fr for a Conn to follow.
 func daemonFrames(conn *Conn, write func(fr *http2.Framer)) {
 	var out bytes.Buffer

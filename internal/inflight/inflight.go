@@ -7,14 +7,14 @@
 // arrives: a client that declares a 4 MiB message and sends all of it but
 // one byte, on each of many streams, makes the daemon hold 4 MiB a stream
 // for as long as it likes; sent in 1-byte frames, each byte costs the
-// daemon a buffer and its bookkeeping, over a hundred bytes (measured: 1
-// MiB sent so made the daemon's memory grow by 117 MB). grpc-go offers no
-// bound on either.
+// daemon a buffer and its bookkeeping (measured with grpc-go v1.85: 1 MiB
+// sent so made the daemon's heap grow by 22 MB). grpc-go offers no bound on
+// either.
 //
 // Whole messages a handler has not read yet gRPC holds the same way: a Pipe
 // whose socket takes nothing more reads nothing, and its stream's window
-// of messages sent a frame each cost gRPC over twenty times their bytes
-// (about 4.5 MB a stream of 256 KiB).
+// of messages sent a frame each stays in gRPC's queue (640 KB a stream of
+// 256 KiB of 1-byte writes, once gRPC has compacted them).
 //
 // Conn watches a server connection's HTTP/2 frames as gRPC reads them,
 // follows the gRPC messages in each stream's DATA frames, and charges what
@@ -48,6 +48,8 @@ package inflight
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 )
 
@@ -119,15 +121,24 @@ const minStreams = 100
 // preface: Conn stops following it and gRPC refuses it.
 var ErrNotHTTP2 = errors.New("not an HTTP/2 client preface")
 
-// What gRPC holds for a DATA frame until its message is read: a buffer of
-// the frame's length (the padding included), taken from its buffer pool
-// above gRPC's pooling threshold, where the pool's sizes round it up; and
-// the buffer's bookkeeping in the stream's queue and in the message being
-// gathered (a measured 117 bytes for 1-byte frames, with the buffer).
+// What gRPC holds for a DATA frame until its message is read, measured
+// with grpc-go v1.85 (the daemon's heap after a collection, with frames of
+// 1 to 4,000 bytes gathered into a request or queued unread on a stream):
+// the frame's bytes, in a buffer of the heap's size class (Go's, up to 1
+// KiB), or above gRPC's pooling threshold of its pool's size; and the
+// buffer's bookkeeping in the stream's queue and in the message being
+// gathered, up to 64 bytes a frame for heap buffers and 146 for pooled ones
+// (charged with a margin).
 const (
-	poolingThreshold = 1 << 10 // grpc mem.BufferPoolingThreshold
-	frameBookkeeping = 128
+	poolingThreshold  = 1 << 10 // grpc mem.BufferPoolingThreshold
+	heapBookkeeping   = 80
+	pooledBookkeeping = 160
 )
+
+// heapSizeClasses are the Go runtime's allocation sizes up to the pooling
+// threshold (runtime/sizeclasses.go).
+var heapSizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024}
 
 // poolSizes are grpc-go's default buffer pool's sizes (mem
 // defaultBufferPoolSizeExponents) from the pooling threshold up.
@@ -137,12 +148,44 @@ var poolSizes = [...]int{4 << 10, 16 << 10, 32 << 10, 1 << 20}
 // padding included), or for a buffer of a received message of length bytes.
 func FrameCost(length int) int64 {
 	if length <= poolingThreshold {
-		return int64(length) + frameBookkeeping
+		for _, size := range heapSizeClasses {
+			if length <= size {
+				return int64(size) + heapBookkeeping
+			}
+		}
 	}
 	for _, size := range poolSizes {
 		if length <= size {
-			return int64(size) + frameBookkeeping
+			return int64(size) + pooledBookkeeping
 		}
 	}
-	return int64(length) + frameBookkeeping
+	return int64(length) + pooledBookkeeping
+}
+
+// gRPC compacts a stream's queue of frames it has not handed to the
+// stream's reader yet (grpc-go internal/transport recvBuffer, from v1.85):
+// runs of frames whose bookkeeping outweighs their bytes are copied into
+// one buffer of its pool, which holds up to about four times their bytes
+// (a run of 1-byte frames, some 1,000 bytes, goes into a 4 KiB buffer),
+// and it leaves at most one run uncompacted, which it lets grow to 57 KiB
+// by its own estimate (measured up to 1.3 times that; with the queue's
+// slice, which keeps its largest size, under 140 KiB). So a stream's queued
+// frames hold at most queueBound of their bytes, however small they came:
+// measured, a stalled pipe's 256 KiB of 1-byte writes hold 640 KB, which
+// FrameCost a frame made 4.5 MB. GRPC_GO_EXPERIMENTAL_ENABLE_RECEIVE_BUFFER_COMPACTION=false
+// turns compaction off, and the bound with it.
+const (
+	uncompactedRun         = 160 << 10
+	compactedPerByteTimes4 = 17 // 4.25 bytes a byte: the pool's rounding and each run's bookkeeping
+)
+
+var compacts = !strings.EqualFold(os.Getenv("GRPC_GO_EXPERIMENTAL_ENABLE_RECEIVE_BUFFER_COMPACTION"), "false")
+
+// queueBound is the most gRPC holds for a stream's queued frames of bytes
+// bytes in all; -1 when it does not compact them.
+func queueBound(bytes uint64) int64 {
+	if !compacts {
+		return -1
+	}
+	return uncompactedRun + int64(bytes)*compactedPerByteTimes4/4
 }
