@@ -422,6 +422,9 @@ func TestSockctlNetnsByName(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", name).Run() })
 	c := newSockctl(t)
 	id := c.ok(t, "open", "inet", "dgram", "--netns", name)
+	if errOut := c.fails(t, 1, "open", "inet", "dgram", "--netns", name+"-missing"); !strings.Contains(errOut, "enoent (no network namespace at /run/netns/"+name+"-missing)") {
+		t.Errorf("open in a namespace that does not exist: %q, want enoent naming its path", errOut)
+	}
 	if errOut := c.fails(t, 1, "sendto", id, "x", "127.0.0.1:9"); !strings.Contains(errOut, "enetunreach") {
 		t.Errorf("a datagram to 127.0.0.1 in a new namespace: %q, want enetunreach (its loopback is down)", errOut)
 	}

@@ -53,6 +53,16 @@ type daemonStopping struct{ err error }
 func (e daemonStopping) Error() string { return e.err.Error() + " (the daemon is shutting down)" }
 func (e daemonStopping) Unwrap() error { return e.err }
 
+// hinted is a socket error with what it means for the verb's arguments,
+// which the reason alone does not name (enoent: which file?).
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e hinted) Error() string { return e.err.Error() + " (" + e.hint + ")" }
+func (e hinted) Unwrap() error { return e.err }
+
 // failure marks an error that happened while a verb ran, as opposed to the
 // errors cobra reports about the command line, which carry no type.
 type failure struct{ err error }
@@ -107,6 +117,10 @@ func errorMessage(err error) string {
 	var stopping daemonStopping
 	if errors.As(err, &stopping) {
 		return errorMessage(stopping.err) + " (the daemon is shutting down)"
+	}
+	var h hinted
+	if errors.As(err, &h) {
+		return errorMessage(h.err) + " (" + h.hint + ")"
 	}
 	var sockErr *client.SocketError
 	if errors.As(err, &sockErr) {

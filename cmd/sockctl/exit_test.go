@@ -28,6 +28,9 @@ func TestExitCodeAndMessage(t *testing.T) {
 		msg  string
 	}{
 		{"socket error", refused, exitFailure, "econnrefused"},
+		{"open's netns missing", failure{netnsHint(&client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enoent", Errno: 2}}, "/run/netns/x")},
+			exitFailure, "enoent (no network namespace at /run/netns/x)"},
+		{"open's other errors", failure{netnsHint(refused, "/run/netns/x")}, exitFailure, "econnrefused"},
 		{"invalid socket error", failure{invalidState}, exitFailure, "invalid state"},
 		{"invalid, said why", &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
 			Invalid: "socket_option", InvalidValue: "socket.rcvtimeo", Message: "invalid socket_option socket.rcvtimeo: not supported"}},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,6 +54,9 @@ IPPROTO_* number.`,
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.Open(ctx, domain, typ, protocol, opts)
+				if netns != "" {
+					err = netnsHint(err, netns)
+				}
 				return report(a, resp, err, func(r *sockdv1.OpenResponse) view {
 					return socketView(r.GetSocketId(), nil, r.GetError())
 				})
@@ -66,4 +70,22 @@ IPPROTO_* number.`,
 	f.BoolVar(&debug, "debug", false, "log this socket's operations in the daemon's log (shown when the daemon runs with --log-level debug)")
 	f.StringVar(&netns, "netns", "", "create the socket in this network namespace: a path such as /run/netns/blue, or a name of /run/netns as ip netns takes it (blue); a policy grants paths")
 	return cmd
+}
+
+// netnsHint names the namespace that an open's error is about: the daemon
+// answers as Erlang does, with the errno of opening or entering it.
+func netnsHint(err error, netns string) error {
+	var sockErr *client.SocketError
+	if !errors.As(err, &sockErr) {
+		return err
+	}
+	switch sockErr.Error() {
+	case "enoent":
+		return hinted{err, "no network namespace at " + netns}
+	case "einval":
+		return hinted{err, netns + " is not a network namespace"}
+	case "eperm", "eacces":
+		return hinted{err, "the daemon may not enter " + netns}
+	}
+	return err
 }
