@@ -10,7 +10,9 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/experimental"
 
+	"github.com/sockd/sockd/internal/inflight"
 	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -61,6 +63,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.InitialConnWindowSize(pipewire.ConnWindow),
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
+		experimental.BufferPool(inflight.BufferPool()),
 	}
 }
 

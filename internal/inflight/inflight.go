@@ -48,9 +48,12 @@ package inflight
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"google.golang.org/grpc/mem"
 )
 
 // Budget is a bound on the bytes that connections sharing it may hold in
@@ -125,10 +128,10 @@ var ErrNotHTTP2 = errors.New("not an HTTP/2 client preface")
 // with grpc-go v1.85 (the daemon's heap after a collection, with frames of
 // 1 to 4,000 bytes gathered into a request or queued unread on a stream):
 // the frame's bytes, in a buffer of the heap's size class (Go's, up to 1
-// KiB), or above gRPC's pooling threshold of its pool's size; and the
-// buffer's bookkeeping in the stream's queue and in the message being
-// gathered, up to 64 bytes a frame for heap buffers and 146 for pooled ones
-// (charged with a margin).
+// KiB), or above gRPC's pooling threshold of its pool's size (BufferPool's);
+// and the buffer's bookkeeping in the stream's queue and in the message
+// being gathered, up to 64 bytes a frame for heap buffers and 146 for
+// pooled ones (charged with a margin).
 const (
 	poolingThreshold  = 1 << 10 // grpc mem.BufferPoolingThreshold
 	heapBookkeeping   = 80
@@ -140,9 +143,33 @@ const (
 var heapSizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
 	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024}
 
-// poolSizes are grpc-go's default buffer pool's sizes (mem
-// defaultBufferPoolSizeExponents) from the pooling threshold up.
-var poolSizes = [...]int{4 << 10, 16 << 10, 32 << 10, 1 << 20}
+// The sizes of BufferPool's buffers: every power of two from 256 bytes to 1
+// MiB. gRPC's default pool has none between 32 KiB and 1 MiB, and gRPC asks
+// its pool for buffers of any size up to some 37 KB when it compacts a
+// stream's queue (below): a reviewer's runs of 33 KB of small messages took
+// 1 MiB each, and a principal's stalled pipes held 11 times what they were
+// charged.
+const (
+	minPoolExponent = 8
+	maxPoolExponent = 20
+)
+
+// BufferPool is the pool the daemon's gRPC server must take its buffers
+// from (experimental.BufferPool) for FrameCost and queueBound to be what
+// gRPC holds: a buffer from it is at most twice the size asked for.
+func BufferPool() mem.BufferPool { return bufferPool }
+
+var bufferPool = func() mem.BufferPool {
+	var exponents []uint8
+	for e := uint8(minPoolExponent); e <= maxPoolExponent; e++ {
+		exponents = append(exponents, e)
+	}
+	pool, err := mem.NewBinaryTieredBufferPool(exponents...)
+	if err != nil {
+		panic(err) // only on a machine whose slices cannot be 1 MiB
+	}
+	return pool
+}()
 
 // FrameCost is what gRPC holds for a DATA frame of length bytes (its
 // padding included), or for a buffer of a received message of length bytes.
@@ -154,20 +181,20 @@ func FrameCost(length int) int64 {
 			}
 		}
 	}
-	for _, size := range poolSizes {
-		if length <= size {
-			return int64(size) + pooledBookkeeping
-		}
+	if length <= 1<<maxPoolExponent {
+		return int64(1)<<bits.Len(uint(length-1)) + pooledBookkeeping
 	}
-	return int64(length) + pooledBookkeeping
+	// Past the largest size the pool allocates pages, or lends a larger
+	// buffer; a frame is never so large (16 KiB, the daemon's
+	// SETTINGS_MAX_FRAME_SIZE), nor is a compacted run.
+	return int64(length)*2 + pooledBookkeeping
 }
 
 // gRPC compacts a stream's queue of frames it has not handed to the
 // stream's reader yet (grpc-go internal/transport recvBuffer, from v1.85):
 // runs of frames whose bookkeeping outweighs their bytes are copied into
-// one buffer of its pool, which holds up to about four times their bytes
-// (a run of 1-byte frames, some 1,000 bytes, goes into a 4 KiB buffer),
-// and it leaves at most one run uncompacted, which it lets grow to 57 KiB
+// one buffer of its pool (BufferPool), at most twice their bytes (a run of
+// 1-byte frames, 1,025 bytes, goes into a 2 KiB buffer), and it leaves at most one run uncompacted, which it lets grow to 57 KiB
 // by its own estimate (measured up to 1.3 times that; with the queue's
 // slice, which keeps its largest size, under 140 KiB). So a stream's queued
 // frames hold at most queueBound of their bytes, however small they came:
@@ -176,7 +203,7 @@ func FrameCost(length int) int64 {
 // turns compaction off, and the bound with it.
 const (
 	uncompactedRun         = 160 << 10
-	compactedPerByteTimes4 = 17 // 4.25 bytes a byte: the pool's rounding and each run's bookkeeping
+	compactedPerByteTimes4 = 10 // 2.5 bytes a byte: the pool's rounding and each run's bookkeeping
 )
 
 var compacts = !strings.EqualFold(os.Getenv("GRPC_GO_EXPERIMENTAL_ENABLE_RECEIVE_BUFFER_COMPACTION"), "false")

@@ -217,9 +217,10 @@ func (d *Data) take(data mem.BufferSlice, field protowire.Number) bool {
 // heldCost is what the transport's buffers of a message cost: more than
 // twice its bytes, and take copies them out. A client that sends a message
 // in frames of a byte each made a pipe hold 200 MB for 600 KiB of data, and
-// frames just over 4 KiB take gRPC's 16 KiB buffers (4 pipes held 65 MiB for
-// 16 MiB); gRPC's own clients send 16 KiB frames but the last, which costs
-// them nothing near twice.
+// frames just over a power of two take buffers twice their size (with
+// gRPC's default pool, frames just over 4 KiB took 16 KiB buffers: 4 pipes
+// held 65 MiB for 16 MiB); gRPC's own clients send 16 KiB frames but the
+// last, which costs them nothing near twice.
 func heldCost(data mem.BufferSlice) int64 {
 	var cost int64
 	for _, b := range data {

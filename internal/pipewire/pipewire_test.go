@@ -284,7 +284,7 @@ func RequestData(data []byte) *Outgoing {
 // buffer costs far more than its bytes, and what a pipe holds is counted
 // by its bytes.
 func TestFragmentedDataIsCopied(t *testing.T) {
-	for _, c := range []struct{ size, frame int }{{600, 1}, {64 << 10, 4200}} { // 4200: a 16 KiB buffer each
+	for _, c := range []struct{ size, frame int }{{600, 1}, {64 << 10, 1025}} { // 1025: a 2 KiB buffer each
 		data := bytes.Repeat([]byte("x"), c.size)
 		wire := marshal(t, dataRequest(data))
 		var cuts []int
