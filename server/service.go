@@ -124,8 +124,8 @@ type Service struct {
 	// admins are the calls in progress that used a policy's admin right.
 	admins adminCalls
 	binds  *bindLocks
-	// connBudgets bound what gRPC holds for connections: requests still
-	// arriving or not yet read, answers not yet taken.
+	// connBudgets bound what gRPC holds for connections: calls open,
+	// requests still arriving or not yet read, answers not yet taken.
 	connBudgets *connectionBudgets
 	// defaultPolicy is what SetPolicy(nil) puts in force.
 	defaultPolicy *Policy

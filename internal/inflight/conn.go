@@ -61,6 +61,7 @@ type Conn struct {
 // charged until the stream ends: gRPC runs a unary call only once the
 // client ends its side, and holds the request whole until then.
 type stream struct {
+	open     int64 // StreamCost, while the stream is open
 	prefix   [grpcPrefixLen]byte
 	prefixN  int    // bytes of the message's prefix seen; 0 between messages
 	left     uint32 // bytes of the message still to come, once its prefix is seen
@@ -183,7 +184,7 @@ func (c *Conn) Held() int64 {
 	defer c.mu.Unlock()
 	var held int64
 	for _, st := range c.streams {
-		held += st.held + st.charged + st.padded + st.unread
+		held += st.open + st.held + st.charged + st.padded + st.unread
 	}
 	return held
 }
@@ -206,7 +207,11 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			if limit := max(c.maxStreams, minStreams); uint32(len(c.streams)) >= limit {
 				return &StreamsError{Limit: limit}
 			}
-			c.streams[f.stream] = &stream{}
+			st := &stream{}
+			c.streams[f.stream] = st
+			if err := c.charge(&st.open, StreamCost); err != nil {
+				return err
+			}
 		}
 		if f.flags&flagEndStream != 0 {
 			c.endOfClient(f.stream)
@@ -416,6 +421,7 @@ func (c *Conn) end(id uint32) {
 		c.give(&st.charged)
 		c.give(&st.padded)
 		c.give(&st.unread)
+		c.give(&st.open)
 		st.unreadFrames = 0
 		delete(c.streams, id)
 	}

@@ -126,7 +126,7 @@ func TestUnfinishedMessagesAreCharged(t *testing.T) {
 		for _, step := range []struct {
 			end  int
 			want int64
-		}{{unfinished, first + later}, {finished, first + unread}, {c.buf.Len(), padded + unread}} {
+		}{{unfinished, StreamCost + first + later}, {finished, StreamCost + first + unread}, {c.buf.Len(), StreamCost + padded + unread}} {
 			b := NewBudget("test", 1<<30)
 			conn, _, err := readAll(c.buf.Bytes()[:step.end], chunk, b)
 			if err != nil || conn.Held() != step.want || b.Used() != step.want {
@@ -156,7 +156,8 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 	for range 100 {
 		c.data(1, false, frame, 0)
 	}
-	first, each := FrameCost(len(frame)), FrameCost(len(frame))
+	// The first message and the open stream, until the stream ends.
+	first, each := StreamCost+FrameCost(len(frame)), FrameCost(len(frame))
 	b := NewBudget("test", 1<<30)
 	conn, under, err := readAll(c.buf.Bytes(), 64<<10, b)
 	if err != nil || conn.Held() != first+100*each {
@@ -179,12 +180,12 @@ func TestWholeMessagesAreChargedUntilRead(t *testing.T) {
 	c.data(1, true, nil, 0)
 	under.in = bytes.NewReader(c.buf.Bytes())
 	conn.Read(make([]byte, 100))
-	if want := 60 * each; conn.Held() != want {
+	if want := StreamCost + 60*each; conn.Held() != want {
 		t.Fatalf("after the client's end: held %d, want %d", conn.Held(), want)
 	}
 	conn.Write(windowUpdate(1, uint32(60*len(frame))))
-	if conn.Held() != 0 || b.Used() != 0 {
-		t.Fatalf("after all was read: held %d, used %d", conn.Held(), b.Used())
+	if conn.Held() != StreamCost || b.Used() != StreamCost {
+		t.Fatalf("after all was read: held %d, used %d, want the open stream's %d", conn.Held(), b.Used(), StreamCost)
 	}
 
 	// A window opened ahead of the data (gRPC does so for a large message
@@ -222,7 +223,7 @@ func TestQueuedSmallFramesAreChargedWithinCompaction(t *testing.T) {
 	for range frames {
 		c.data(1, false, frame, 0)
 	}
-	first, each, bytes := FrameCost(len(frame)), FrameCost(len(frame)), uint64(frames*len(frame))
+	first, each, bytes := StreamCost+FrameCost(len(frame)), FrameCost(len(frame)), uint64(frames*len(frame))
 	for _, compaction := range []bool{true, false} {
 		compacts = compaction
 		b := NewBudget("test", 1<<30)
@@ -340,8 +341,8 @@ func TestEndedStreamsGiveBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 * FrameCost(grpcPrefixLen); conn.Held() != want {
-		t.Fatalf("held %d, want %d (streams 1, 3 and 5)", conn.Held(), want)
+	if want := 4*StreamCost + 3*FrameCost(grpcPrefixLen); conn.Held() != want {
+		t.Fatalf("held %d, want %d (streams 1, 3 and 5, and 7 open)", conn.Held(), want)
 	}
 	// The daemon's trailers end 1, its reset 3; the client resets 5.
 	daemonFrames(conn, func(fr *http2.Framer) {
@@ -349,15 +350,15 @@ func TestEndedStreamsGiveBack(t *testing.T) {
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
 		fr.WriteRSTStream(3, http2.ErrCodeNo)
 	})
-	if want := FrameCost(grpcPrefixLen); conn.Held() != want {
+	if want := 2*StreamCost + FrameCost(grpcPrefixLen); conn.Held() != want {
 		t.Fatalf("after the daemon ended 1 and 3: held %d, want %d", conn.Held(), want)
 	}
 	c.buf.Reset()
 	c.reset(5)
 	conn.Conn.(*pipeConn).in = bytes.NewReader(c.buf.Bytes())
 	conn.Read(make([]byte, 100))
-	if conn.Held() != 0 || b.Used() != 0 {
-		t.Fatalf("after the client reset 5: held %d, budget used %d", conn.Held(), b.Used())
+	if conn.Held() != StreamCost || b.Used() != StreamCost {
+		t.Fatalf("after the client reset 5: held %d, budget used %d, want 7's, open", conn.Held(), b.Used())
 	}
 }
 
@@ -370,7 +371,7 @@ func TestExceededBudgetClosesTheConnection(t *testing.T) {
 	for range 100 {
 		c.data(1, false, []byte{0}, 0)
 	}
-	principal, daemon := NewBudget("principal", 50*FrameCost(1)), NewBudget("daemon", 1<<30)
+	principal, daemon := NewBudget("principal", StreamCost+50*FrameCost(1)), NewBudget("daemon", 1<<30)
 	var refused error
 	closed := false
 	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
@@ -387,6 +388,34 @@ func TestExceededBudgetClosesTheConnection(t *testing.T) {
 	}
 	if _, err := conn.Read(make([]byte, 10)); !errors.As(err, &exceeded) {
 		t.Fatalf("a later Read = %v", err)
+	}
+}
+
+// Each open stream is charged what its handler and gRPC's state for it
+// cost, before any message: a client's idle calls (a request never ended, a
+// health Watch) held 1.8 GB uncharged. A stream past the budget closes the
+// connection; one ended gives its charge back.
+func TestOpenStreamsAreCharged(t *testing.T) {
+	c := newClient(t)
+	for id := uint32(1); id <= 7; id += 2 {
+		c.open(id, false)
+	}
+	b := NewBudget("principal", 4*StreamCost)
+	conn, _, err := readAll(c.buf.Bytes(), 1<<10, b)
+	if err != nil || conn.Held() != 4*StreamCost || b.Used() != 4*StreamCost {
+		t.Fatalf("4 streams open: held %d, used %d, want %d (%v)", conn.Held(), b.Used(), 4*StreamCost, err)
+	}
+	daemonFrames(conn, func(fr *http2.Framer) { fr.WriteRSTStream(3, http2.ErrCodeNo) })
+	if conn.Held() != 3*StreamCost {
+		t.Fatalf("after one stream ended: held %d, want %d", conn.Held(), 3*StreamCost)
+	}
+	c.open(9, false)
+	c.open(11, false)
+	b = NewBudget("principal", 4*StreamCost)
+	_, _, err = readAll(c.buf.Bytes(), 1<<10, b)
+	var exceeded *ExceededError
+	if !errors.As(err, &exceeded) || b.Used() != 0 {
+		t.Fatalf("a fifth stream open: %v, used %d, want the budget exceeded and all given back", err, b.Used())
 	}
 }
 
@@ -450,15 +479,15 @@ func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	}
 	padded := c.buf.Len()
 	c.data(1, true, nil, 0)
-	first, pads := FrameCost(grpcPrefixLen+1), 10*FrameCost(1+grpcPrefixLen+1+255)
+	first, pads := StreamCost+FrameCost(grpcPrefixLen+1), 10*FrameCost(1+grpcPrefixLen+1+255)
 	b := NewBudget("test", 1<<30)
 	if conn, _, err := readAll(c.buf.Bytes()[:padded], 64<<10, b); err != nil || conn.Held() != first+pads {
 		t.Fatalf("held %d, want %d (%v)", conn.Held(), first+pads, err)
 	}
 	b = NewBudget("test", 1<<30)
 	conn, _, _ := readAll(c.buf.Bytes(), 64<<10, b)
-	if conn.Held() != pads {
-		t.Fatalf("after the client's end of the stream: held %d, want the padded frames' %d", conn.Held(), pads)
+	if conn.Held() != StreamCost+pads {
+		t.Fatalf("after the client's end of the stream: held %d, want the open stream's and the padded frames' %d", conn.Held(), StreamCost+pads)
 	}
 	daemonFrames(conn, func(fr *http2.Framer) {
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x88}, EndHeaders: true, EndStream: true})
@@ -482,7 +511,7 @@ func TestEndOfClientKeepsAnUnfinishedLaterMessageCharged(t *testing.T) {
 	c.data(1, true, nil, 0)
 	b := NewBudget("test", 1<<30)
 	conn, _, err := readAll(c.buf.Bytes(), 64<<10, b)
-	if want := FrameCost(grpcPrefixLen) + 10*FrameCost(1); err != nil || conn.Held() != want {
+	if want := StreamCost + FrameCost(grpcPrefixLen) + 10*FrameCost(1); err != nil || conn.Held() != want {
 		t.Fatalf("held %d after the client's end, want the unfinished message's %d (%v)", conn.Held(), want, err)
 	}
 	daemonFrames(conn, func(fr *http2.Framer) { fr.WriteRSTStream(1, http2.ErrCodeNo) })
