@@ -157,7 +157,7 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	if err := check.control(c.sock, ctrl); err != nil {
 		return nil, err
 	}
-	adm, err := s.admit(c.sess, c.t, func() int { return total })
+	adm, err := s.admit(c.sess, c.t, func() int { return iovHeld(total, len(r.GetIov())) })
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,16 @@ func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
 }
+
+// iovElementHeld is what a waiting sendmsg holds for each element of its
+// iov besides its bytes: the decoded request's slice of it, with room to
+// grow, and the engine's copy of that slice; 72 bytes measured for 1-byte
+// elements. Counted by their bytes alone, a reviewer's 512 waiting calls of
+// 65,000 1-byte elements held 2.4 GB for 33 MB counted.
+const iovElementHeld = 80
+
+// iovHeld is what a waiting sendmsg of n elements of total bytes holds.
+func iovHeld(total, n int) int { return total + n*iovElementHeld }
 
 // recvCall is what Recv, RecvFrom and RecvMsg share once decoded.
 type recvCall struct {
