@@ -17,11 +17,12 @@ import (
 // What a socket and a client connection cost the daemon's cgroup, for the
 // caps a memory limit sets: an idle TCP socket was measured at 3.2 KB of
 // the daemon's heap and 3.6 KB of kernel slab (charged to the cgroup too),
-// an idle client connection at 19 KB; the rest is for the events, buffers
-// and queues that busy ones hold.
+// an idle client connection at 140 KB (gRPC's read buffer of
+// pipewire.TransportBuffer, 128 KiB, for Pipe's throughput); the rest is
+// for the events, buffers and queues that busy ones hold.
 const (
 	socketMemory     = 16 << 10
-	connectionMemory = 64 << 10
+	connectionMemory = 192 << 10
 )
 
 // memoryLimit is the most memory the daemon's cgroup lets it use, in bytes,

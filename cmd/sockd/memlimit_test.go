@@ -78,8 +78,8 @@ func TestMemoryBudgets(t *testing.T) {
 		sockets, connections int
 	}{
 		{0, 0, 0},
-		{256 << 20, 8192, 1024},
-		{512 << 20, 16384, 2048},
+		{256 << 20, 8192, 341},
+		{512 << 20, 16384, 682},
 		{1 << 20, 64, 16},
 	} {
 		if s, n := memorySocketBudget(c.limit), memoryConnectionBudget(c.limit); s != c.sockets || n != c.connections {
