@@ -97,6 +97,9 @@ type stream struct {
 	// bound), which a client chooses, where the idle pipes' charge only
 	// comes of many small writes.
 	announced uint64
+	// padding is the padding of the stream's frames so far, with their pad
+	// length bytes: gRPC gives it back to the window as each frame arrives.
+	padding uint64
 	// unreadFrames is what the unread frames cost one by one (FrameCost),
 	// unread what is charged for them: no more than gRPC's compaction of
 	// the stream's queue lets them hold (queueBound).
@@ -250,6 +253,7 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			// whole messages a handler has not read yet could come
 			// padded several times over, uncharged.
 			st.first = false
+			st.padding += uint64(1 + f.padding)
 			if err := c.charge(&st.padded, FrameCost(f.length)); err != nil {
 				return err
 			}
@@ -347,19 +351,25 @@ func (c *Conn) charge(into *int64, cost int64) error {
 	return nil
 }
 
+// read is how far into its flow-controlled bytes the daemon has read the
+// stream, at least: what its WINDOW_UPDATEs gave back, less the padding of
+// the frames so far, which gRPC gives back as a frame arrives (a reviewer's
+// padded frames made stalled pipes' unread messages look read).
+func (st *stream) read() uint64 { return st.announced - min(st.announced, st.padding) }
+
 // addUnread charges cost for frames of whole messages, from..to in the
 // stream's flow-controlled bytes, until the daemon has read them; taken is
 // what of it the frames were charged already (their unfinished message's
 // charge). What the stream's unread frames are charged stays within what
 // gRPC's queue may hold of them (queueBound).
 func (c *Conn) addUnread(st *stream, cost, taken int64, from, to uint64) error {
-	if st.announced >= to {
+	if st.read() >= to {
 		// Read already, or gRPC opened the window ahead of the data.
 		c.give(&taken)
 		return nil
 	}
 	if st.unreadFrames == 0 {
-		st.unreadFrom = max(from, st.announced)
+		st.unreadFrom = max(from, st.read())
 	}
 	st.unreadFrames += cost
 	st.unreadTo = to
@@ -391,7 +401,7 @@ func (c *Conn) settleUnread(st *stream, charged *int64) error {
 // unread messages goes back, in proportion to their bytes.
 func (c *Conn) announce(st *stream, increment uint32) {
 	st.announced += uint64(increment)
-	switch read := st.announced; {
+	switch read := st.read(); {
 	case st.unreadFrames == 0 || read <= st.unreadFrom:
 	case read >= st.unreadTo:
 		st.unreadFrames = 0

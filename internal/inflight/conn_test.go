@@ -497,6 +497,37 @@ func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	}
 }
 
+// The padding gRPC gives back to the window as a padded frame arrives does
+// not say that anything was read: a reviewer's padded frames after unread
+// messages made them look read, and stalled pipes held 2.4 times their
+// charge.
+func TestPaddingGivenBackIsNotRead(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	frame := append(prefix(1), 'b')
+	for range 10 {
+		c.data(1, false, frame, 0)
+	}
+	for range 5 {
+		c.data(1, false, nil, 255)
+	}
+	b := NewBudget("test", 1<<30)
+	conn, _, err := readAll(c.buf.Bytes(), 64<<10, b)
+	want := StreamCost + 11*FrameCost(len(frame)) + 5*FrameCost(256)
+	if err != nil || conn.Held() != want {
+		t.Fatalf("held %d, want %d (%v)", conn.Held(), want, err)
+	}
+	conn.Write(windowUpdate(1, 5*256)) // the padding, given back
+	if conn.Held() != want {
+		t.Fatalf("after the padding was given back: held %d, want %d", conn.Held(), want)
+	}
+	conn.Write(windowUpdate(1, uint32(11*len(frame)))) // what was read
+	if want := StreamCost + FrameCost(len(frame)) + 5*FrameCost(256); conn.Held() != want {
+		t.Fatalf("after the messages were read: held %d, want %d", conn.Held(), want)
+	}
+}
+
 // A client's end of its side gives back its first message's charge (gRPC
 // runs a unary call then, which reads it), not an unfinished later one's,
 // which a handler that is not reading holds until the stream ends.
