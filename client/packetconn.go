@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -339,8 +340,17 @@ func (p *PacketConn) writeDeadlinePassed() bool {
 // its IPv4-mapped IPv6 address, so that a reply reaches any peer ReadFrom
 // reported.
 func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
+	// An address of another kind is refused, as package net refuses it
+	// (EINVAL): its String would parse as something else (a UDP address as
+	// a relative unix path).
 	if p.network == "unixgram" {
+		if _, ok := addr.(*net.UnixAddr); !ok {
+			return nil, fmt.Errorf("address %v: a %T, want a *net.UnixAddr: %w", addr, addr, syscall.EINVAL)
+		}
 		return unixSockAddr(addr.String())
+	}
+	if _, ok := addr.(*net.UDPAddr); !ok {
+		return nil, fmt.Errorf("address %v: a %T, want a *net.UDPAddr: %w", addr, addr, syscall.EINVAL)
 	}
 	local, ok := p.local.(*net.UDPAddr)
 	if !ok || local.IP.To4() != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode"
@@ -363,11 +364,22 @@ func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
 }
 
 // unixSockAddr is a local address written as package net writes one: a
-// path, or "@name" for an abstract name.
+// path, or "@name" for an abstract name. A relative path is made absolute
+// in the caller's working directory, as package net's is: the daemon's
+// own, where the daemon would resolve it, means nothing to its clients (a
+// reviewer's "rel.sock" was made in the daemon's directory, and a native
+// peer's relative path could not be sent to).
 func unixSockAddr(name string) (*sockdv1.SockAddr, error) {
 	path := []byte(name)
-	if rest, ok := strings.CutPrefix(name, "@"); ok {
+	switch rest, abstract := strings.CutPrefix(name, "@"); {
+	case abstract:
 		path = append([]byte{0}, rest...)
+	case name != "" && !filepath.IsAbs(name):
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, fmt.Errorf("unix socket path %q: %w", name, err)
+		}
+		path = []byte(abs)
 	}
 	if len(path) == 0 {
 		return nil, errors.New("a unix socket address needs a path or an @name")

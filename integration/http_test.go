@@ -410,6 +410,41 @@ func TestPacketConn(t *testing.T) {
 	}
 }
 
+// TestUnixgramRelativePaths: a relative path names a file in the caller's
+// working directory, as package net's does, not in the daemon's; and an
+// address of another kind is refused, as package net refuses it.
+func TestUnixgramRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	p, err := s.ListenPacket(ctx, "unixgram", "rel.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got := p.LocalAddr().String(); got != filepath.Join(dir, "rel.sock") {
+		t.Errorf("local address %q, want %q", got, filepath.Join(dir, "rel.sock"))
+	}
+	native, err := net.ListenPacket("unixgram", "peer.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer native.Close()
+	if _, err := p.WriteTo([]byte("hi"), native.LocalAddr()); err != nil {
+		t.Fatalf("WriteTo a native peer's relative path: %v", err)
+	}
+	native.SetReadDeadline(time.Now().Add(callTimeout))
+	buf := make([]byte, 8)
+	if n, _, err := native.ReadFrom(buf); err != nil || string(buf[:n]) != "hi" {
+		t.Fatalf("the native peer read %q, %v", buf[:n], err)
+	}
+	if _, err := p.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("WriteTo a UDP address from a unixgram PacketConn: %v, want EINVAL", err)
+	}
+}
+
 // TestUnixgramPacketConn: a PacketConn on local datagram sockets, named by
 // path and by abstract name, and one made from a socket opened by id.
 func TestUnixgramPacketConn(t *testing.T) {
