@@ -122,6 +122,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 		// it would fail in the daemon and end the pipe, reads and all.
 		return 0, c.opError("write", syscall.EPIPE)
 	}
+	if err := c.failedSocket(); err != nil {
+		// As the kernel answers a write after the socket failed: the
+		// daemon would drop the bytes.
+		return 0, c.opError("write", err)
+	}
 	expired := c.writeDeadline.wait()
 	if err := c.finishInFlight("write", expired); err != nil {
 		return 0, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,8 +44,10 @@ type Conn struct {
 	stream pipeStream
 	cancel context.CancelFunc
 
-	// incoming holds at most one message: the reader goroutine waits for
-	// Read to take it, so the gRPC window is the only buffer.
+	// incoming holds up to readAhead messages the reader goroutine has
+	// taken from the stream before Read: up to 1 MiB besides the gRPC
+	// window, as a socket's receive buffer holds, so that the pipe's end
+	// behind data nobody has read yet is seen by Write (see readAhead).
 	incoming chan pipeMessage
 	done     chan struct{} // closed by Close
 	// streamEnded is closed when the pipe stream has ended.
@@ -153,7 +156,7 @@ func newConn(s *Session, id, network string, stream pipeStream, cancel context.C
 	c := &Conn{
 		sess: s, id: id, network: network,
 		stream: stream, cancel: cancel,
-		incoming:    make(chan pipeMessage, 1),
+		incoming:    make(chan pipeMessage, readAhead),
 		done:        make(chan struct{}),
 		streamEnded: make(chan struct{}),
 		writes:      make(chan *writeJob, 1),
@@ -322,6 +325,15 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// readAhead is how many of the pipe's messages (of up to 64 KiB each) the
+// Conn reads ahead of Read. Once the socket fails (its peer's reset), the
+// daemon reports the error after the data it had read, and Writes, which it
+// drops from then on, as a kernel drops a reset socket's send buffer,
+// succeed until the Conn sees it: a reviewer's writes went on for 300 MB a
+// second behind 1 MiB that nobody read. The data left after a reset is
+// what the socket had received, some hundreds of KiB on loopback.
+const readAhead = 16
+
 // fail records why the pipe ended, once.
 func (c *Conn) fail(err error) {
 	c.failedOnce.Do(func() {
@@ -338,7 +350,9 @@ func (c *Conn) whyEnded(err error) error {
 		return err
 	}
 	// The reason follows the end at once, unless the read side is still
-	// full of data nobody has read: it waits behind that.
+	// full of data nobody has read: it waits behind that. Unknown, it is
+	// a broken pipe, never io.EOF, which a writer would take for a clean
+	// end.
 	select {
 	case <-c.failed:
 		if !errors.Is(c.failure, io.EOF) {
@@ -346,7 +360,17 @@ func (c *Conn) whyEnded(err error) error {
 		}
 	case <-time.After(failureWait):
 	}
-	return err
+	return syscall.EPIPE
+}
+
+// failedSocket is the socket error that ended the pipe, once the Conn has
+// seen it; nil before, or when the pipe ended otherwise.
+func (c *Conn) failedSocket() error {
+	var se *SocketError
+	if isClosed(c.failed) && errors.As(c.failure, &se) {
+		return se
+	}
+	return nil
 }
 
 // failureWait bounds how long a refused write waits for the reason.

@@ -90,6 +90,47 @@ func TestConnCloseAfterAReset(t *testing.T) {
 	}
 }
 
+// TestConnWriteAfterAResetFails: once the peer has reset the connection,
+// Writes fail with the socket's error, as net's do, though data the Conn
+// has not read waits before the error; and Read still returns that data,
+// then the error. (A reviewer's writes went on "succeeding" at 300 MB a
+// second, dropped by the daemon, behind 1 MiB nobody read; a write that
+// found the pipe ended said io.EOF.)
+func TestConnWriteAfterAResetFails(t *testing.T) {
+	t.Parallel()
+	for _, reset := range []bool{true, false} {
+		c, peer := dialPeer(t)
+		sent := 1 << 20
+		if _, err := peer.Write(make([]byte, sent)); err != nil {
+			t.Fatal(err)
+		}
+		if reset {
+			peer.(*net.TCPConn).SetLinger(0)
+		}
+		peer.Close()
+		c.SetWriteDeadline(time.Now().Add(callTimeout))
+		var written int
+		var err error
+		for err == nil && written < 1<<30 {
+			var n int
+			n, err = c.Write(make([]byte, 32<<10))
+			written += n
+		}
+		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("reset %v: Writes after the peer's end: %v after %d bytes, want ECONNRESET or EPIPE", reset, err, written)
+		}
+		if written > 8<<20 {
+			t.Errorf("reset %v: %d bytes written after the peer's end before the error", reset, written)
+		}
+		c.SetReadDeadline(time.Now().Add(callTimeout))
+		got, rerr := io.Copy(io.Discard, c)
+		if got > int64(sent) || rerr == nil && got == 0 {
+			t.Errorf("reset %v: read %d bytes then %v", reset, got, rerr)
+		}
+		t.Logf("reset %v: wrote %d bytes, then %v; read %d bytes, then %v", reset, written, err, got, rerr)
+	}
+}
+
 // TestConnSetLingerBoundsClose: with SetLinger(sec) and a peer that reads
 // nothing, Close returns after about sec, as net.TCPConn's does: the time
 // the close message waits in the pipe and the daemon socket's own linger
