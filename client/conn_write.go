@@ -1,6 +1,7 @@
 package client
 
 import (
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -83,6 +84,9 @@ func (c *Conn) writeLoop() {
 			}
 		case <-c.done:
 			return
+		case <-c.streamEnded:
+			// Nothing more can be sent: Writes and queue see the end too.
+			return
 		}
 	}
 }
@@ -142,10 +146,14 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	select {
 	case res := <-c.written:
-		if res.err != nil {
-			return res.n, c.opError("write", res.err)
+		return c.wrote(res, len(b))
+	case <-c.streamEnded:
+		select {
+		case res := <-c.written:
+			return c.wrote(res, len(b))
+		default:
+			return c.leave(j, c.whyEnded(io.EOF))
 		}
-		return len(b), nil
 	case <-expired:
 		return c.leave(j, os.ErrDeadlineExceeded)
 	case <-c.shutdown:
@@ -153,6 +161,14 @@ func (c *Conn) Write(b []byte) (int, error) {
 	case <-c.done:
 		return c.leave(j, net.ErrClosed)
 	}
+}
+
+// wrote is a Write's answer for its len bytes.
+func (c *Conn) wrote(res writeResult, len int) (int, error) {
+	if res.err != nil {
+		return res.n, c.opError("write", res.err)
+	}
+	return len, nil
 }
 
 // leave ends a Write before its answer came (why: its deadline, CloseWrite
@@ -175,6 +191,8 @@ func (c *Conn) queue(j *writeJob) error {
 	switch {
 	case isClosed(c.done):
 		return net.ErrClosed
+	case isClosed(c.streamEnded):
+		return c.whyEnded(io.EOF)
 	case c.shutWr.Load() && j.closeWrite:
 		return nil // half-closed already
 	case c.shutWr.Load():
@@ -188,6 +206,8 @@ func (c *Conn) queue(j *writeJob) error {
 		return nil
 	case <-c.done:
 		return net.ErrClosed
+	case <-c.streamEnded:
+		return c.whyEnded(io.EOF)
 	}
 }
 
@@ -208,6 +228,11 @@ func (c *Conn) finishInFlight(op string, expired <-chan struct{}) error {
 			return c.opError(op, res.err)
 		}
 		return nil
+	case <-c.streamEnded:
+		// The write may never be answered (the writer has returned); one
+		// that is stays in written, which no later Write waits for: they
+		// all find the stream ended.
+		return c.opError(op, c.whyEnded(io.EOF))
 	case <-expired:
 		return c.opError(op, os.ErrDeadlineExceeded)
 	case <-c.done:

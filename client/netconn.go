@@ -50,8 +50,10 @@ type Conn struct {
 	// behind data nobody has read yet is seen by Write (see readAhead).
 	incoming chan pipeMessage
 	done     chan struct{} // closed by Close
-	// streamEnded is closed when the pipe stream has ended.
+	// streamEnded is closed when the pipe stream has ended; end is its
+	// last message, when incoming had no room for it (set before).
 	streamEnded chan struct{}
+	end         *pipeMessage
 
 	readMu   sync.Mutex
 	leftover pipewire.Data // what Read has not taken of the last data
@@ -302,7 +304,11 @@ func (c *Conn) SocketID() string { return c.id }
 
 // readLoop hands the pipe's messages to Read. After Close it keeps reading,
 // dropping what comes, until the stream ends, which tells Close the daemon
-// has closed the socket.
+// has closed the socket; so it does once its session or client is closed,
+// whose Conns nobody reads. The stream's end it leaves in c.end when Read
+// has no room for it, and returns: a Conn nobody closes or reads keeps no
+// goroutine once its session or client is closed (a reviewer's kept two
+// each for ever).
 func (c *Conn) readLoop() {
 	defer close(c.streamEnded)
 	for {
@@ -314,13 +320,28 @@ func (c *Conn) readLoop() {
 		case !resp.Held() && resp.Msg.GetError() != nil:
 			c.fail(&SocketError{Proto: resp.Msg.GetError()})
 		}
+		if err != nil {
+			select {
+			case c.incoming <- pipeMessage{resp, err}:
+			default:
+				c.end = &pipeMessage{resp, err}
+			}
+			return
+		}
+		select {
+		case c.incoming <- pipeMessage{resp, err}:
+			continue // a Read waiting takes it, though the session is closing
+		default:
+		}
 		select {
 		case c.incoming <- pipeMessage{resp, err}:
 		case <-c.done:
 			resp.Release()
-		}
-		if err != nil {
-			return
+		case <-c.sess.client.closing:
+			// Nobody will read it: the stream ends with the client.
+			resp.Release()
+		case <-c.sess.closed:
+			resp.Release() // nor here: the session's close ends the pipe
 		}
 	}
 }
@@ -403,6 +424,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 		select {
 		case msg := <-c.incoming:
 			c.take(msg)
+		case <-c.streamEnded:
+			// The stream's end, after what came before it.
+			select {
+			case msg := <-c.incoming:
+				c.take(msg)
+			default:
+				if c.end != nil {
+					c.take(*c.end)
+					c.end = nil
+				}
+			}
 		case <-c.readDeadline.wait():
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		case <-c.done:

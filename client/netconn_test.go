@@ -3,9 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,5 +243,63 @@ func TestStreamNetworks(t *testing.T) {
 	}
 	if a, err := streamAddr("tcp6", "[::1]:80"); err != nil || a.GetInet6() == nil {
 		t.Errorf("tcp6 [::1]:80: %v %v", a, err)
+	}
+}
+
+// fullPipe is a Pipe stream whose daemon sends data until told to end the
+// stream, then ends it with err.
+type fullPipe struct {
+	ended chan struct{}
+	err   error
+}
+
+func (p *fullPipe) SendMsg(any) error { <-p.ended; return io.EOF }
+
+func (p *fullPipe) RecvMsg(m any) error {
+	select {
+	case <-p.ended:
+		return p.err
+	default:
+	}
+	resp := m.(*pipewire.Response)
+	resp.Msg = &sockdv1.PipeResponse{Data: []byte("data")}
+	return nil
+}
+
+// A Conn that nobody reads nor closes keeps no goroutine once its stream
+// has ended (its session or its client closed): a reviewer's Conns kept
+// two each for ever. What Read then finds is the data, then the end.
+func TestConnEndedUnreadKeepsNoGoroutine(t *testing.T) {
+	pipe := &fullPipe{ended: make(chan struct{}), err: errors.New("the client is closed")}
+	cl := &Client{closing: make(chan struct{})}
+	c := newConn(&Session{client: cl, id: "s"}, "x", "tcp", pipe, func() {})
+	before := runtime.NumGoroutine()
+	c.start()
+	for len(c.incoming) < readAhead {
+		time.Sleep(time.Millisecond)
+	}
+	close(cl.closing) // Client.Close, which ends the stream
+	close(pipe.ended)
+	select {
+	case <-c.streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader goroutine is still waiting for a Read after its client closed")
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after the stream ended, %d before the Conn", runtime.NumGoroutine(), before)
+		}
+	}
+	if _, err := c.Write([]byte("x")); err == nil || errors.Is(err, io.EOF) {
+		t.Errorf("Write after the stream ended: %v, want an error other than io.EOF", err)
+	}
+	b := make([]byte, 4)
+	for range readAhead {
+		if n, err := c.Read(b); err != nil || string(b[:n]) != "data" {
+			t.Fatalf("Read = %q, %v; want the data read ahead", b[:n], err)
+		}
+	}
+	if _, err := c.Read(b); err == nil || !strings.Contains(err.Error(), "the client is closed") {
+		t.Errorf("Read after the data: %v, want the stream's end", err)
 	}
 }

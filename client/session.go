@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,10 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
+	// closed is closed when Close begins: its Conns' pipes end with it,
+	// and what they had not read is for no one. (nil: never.)
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // CreateSession creates a session, or returns the caller's live session of
@@ -71,6 +76,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 		existing: resp.GetExisting(),
 		grace:    resp.GetGrace().AsDuration(),
 		lastSeq:  resp.GetLastSequence(),
+		closed:   make(chan struct{}),
 	}, nil
 }
 
@@ -78,7 +84,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 // example one created by another process. It makes no call: if the session no
 // longer exists, the first call fails with NOT_FOUND.
 func (c *Client) ResumeSession(id string) *Session {
-	return &Session{client: c, id: id}
+	return &Session{client: c, id: id, closed: make(chan struct{})}
 }
 
 // ID returns the session's id, the value of the "sockd-session" metadata.
@@ -136,6 +142,9 @@ func (s *Session) noteTaken(seq uint64) {
 // left to the background (a Conn's draining bytes, a close waiting out an
 // outage within the grace); the session is closed all the same.
 func (s *Session) Close(ctx context.Context) error {
+	if s.closed != nil {
+		s.closeOnce.Do(func() { close(s.closed) })
+	}
 	for _, ch := range s.client.drained(s.id) {
 		select {
 		case <-ch:
