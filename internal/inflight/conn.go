@@ -83,8 +83,8 @@ type stream struct {
 	// stream has been read (a quarter of the window late at most, and
 	// sometimes ahead, when gRPC opens the window for a large message it
 	// has begun to read). unread is charged for the frames of whole later
-	// messages from unreadFrom to unreadTo in the stream's flow-controlled
-	// bytes, and given back as announced passes them.
+	// messages (runs) in the stream's flow-controlled bytes, and given back
+	// as announced passes them.
 	received uint64 // flow-controlled bytes of the stream's DATA frames
 	// announced is the daemon's WINDOW_UPDATE increments for the stream:
 	// how far into its flow-controlled bytes the daemon has read. They lag
@@ -100,11 +100,11 @@ type stream struct {
 	// padding is the padding of the stream's frames so far, with their pad
 	// length bytes: gRPC gives it back to the window as each frame arrives.
 	padding uint64
-	// unreadFrames is what the unread frames cost one by one (FrameCost),
-	// unread what is charged for them: no more than gRPC's compaction of
-	// the stream's queue lets them hold (queueBound).
-	unreadFrames, unread int64
-	unreadFrom, unreadTo uint64
+	// runs are the unread frames, with what they cost one by one
+	// (FrameCost); unread is what is charged for them: no more than gRPC's
+	// compaction of the stream's queue lets them hold (queueBound).
+	runs   []unreadRun
+	unread int64
 	// chargedFrom is where the frames charged to the unfinished later
 	// message begin.
 	chargedFrom uint64
@@ -357,6 +357,54 @@ func (c *Conn) charge(into *int64, cost int64) error {
 // padded frames made stalled pipes' unread messages look read).
 func (st *stream) read() uint64 { return st.announced - min(st.announced, st.padding) }
 
+// unreadRun is a run of a stream's unread frames of about the same cost a
+// byte: from..to in its flow-controlled bytes, what its frames cost one by
+// one, and the least cost a byte among them, at which a read of part of the
+// run gives its charge back, so that what stays charged is never below what
+// the frames left cost (a reviewer's large frames read ahead of small ones
+// gave back, in proportion to their bytes, three quarters of the charge
+// while the costly small ones stayed).
+type unreadRun struct {
+	from, to uint64
+	cost     int64
+	rate     float64
+}
+
+// maxUnreadRuns bounds a stream's runs; past it, frames join the last run,
+// at the lower of the two rates.
+const maxUnreadRuns = 8
+
+// addRun adds frames from..to of cost to the stream's unread runs.
+func (st *stream) addRun(from, to uint64, cost int64) {
+	rate := float64(cost) / float64(max(to-from, 1))
+	if n := len(st.runs); n > 0 {
+		last := &st.runs[n-1]
+		similar := rate >= last.rate*7/8 && rate <= last.rate*9/8
+		if n == maxUnreadRuns || similar && last.to == from {
+			if last.to != from {
+				// Bytes between that are not the run's (a padded frame's):
+				// reading them gives nothing back, so the run gives back
+				// only once passed whole.
+				rate = 0
+			}
+			last.to = max(last.to, to)
+			last.cost += cost
+			last.rate = min(last.rate, rate)
+			return
+		}
+	}
+	st.runs = append(st.runs, unreadRun{from: from, to: to, cost: cost, rate: rate})
+}
+
+// unreadCost is what the unread frames cost one by one, and their bytes.
+func (st *stream) unreadCost() (cost int64, bytes uint64) {
+	for _, r := range st.runs {
+		cost += r.cost
+		bytes += r.to - r.from
+	}
+	return cost, bytes
+}
+
 // addUnread charges cost for frames of whole messages, from..to in the
 // stream's flow-controlled bytes, until the daemon has read them; taken is
 // what of it the frames were charged already (their unfinished message's
@@ -368,11 +416,7 @@ func (c *Conn) addUnread(st *stream, cost, taken int64, from, to uint64) error {
 		c.give(&taken)
 		return nil
 	}
-	if st.unreadFrames == 0 {
-		st.unreadFrom = max(from, st.read())
-	}
-	st.unreadFrames += cost
-	st.unreadTo = to
+	st.addRun(max(from, st.read()), to, cost)
 	charged := st.unread + taken
 	st.unread = 0
 	err := c.settleUnread(st, &charged)
@@ -383,8 +427,8 @@ func (c *Conn) addUnread(st *stream, cost, taken int64, from, to uint64) error {
 // settleUnread brings *charged, what the stream's unread frames hold of the
 // budgets, to what they cost within gRPC's bound for its queue.
 func (c *Conn) settleUnread(st *stream, charged *int64) error {
-	cost := st.unreadFrames
-	if bound := queueBound(st.unreadTo - st.unreadFrom); bound >= 0 {
+	cost, bytes := st.unreadCost()
+	if bound := queueBound(bytes); bound >= 0 {
 		cost = min(cost, bound)
 	}
 	if cost <= *charged {
@@ -397,21 +441,26 @@ func (c *Conn) settleUnread(st *stream, charged *int64) error {
 }
 
 // announce follows a WINDOW_UPDATE of the daemon's for a stream: what it
-// gives back to the window it has read, and the charge for that part of the
-// unread messages goes back, in proportion to their bytes.
+// gives back to the window it has read, and the charge for the runs it
+// passes goes back, for a run passed in part at the run's least rate.
 func (c *Conn) announce(st *stream, increment uint32) {
 	st.announced += uint64(increment)
-	switch read := st.read(); {
-	case st.unreadFrames == 0 || read <= st.unreadFrom:
-	case read >= st.unreadTo:
-		st.unreadFrames = 0
-		c.give(&st.unread)
-	default:
-		share := float64(read-st.unreadFrom) / float64(st.unreadTo-st.unreadFrom)
-		st.unreadFrames -= min(st.unreadFrames, int64(float64(st.unreadFrames)*share))
-		st.unreadFrom = read
-		c.settleUnread(st, &st.unread) // less than before: it only gives back
+	read := st.read()
+	passed := 0
+	for i := range st.runs {
+		r := &st.runs[i]
+		if read >= r.to {
+			passed++
+			continue
+		}
+		if read > r.from {
+			r.cost -= min(r.cost, int64(float64(read-r.from)*r.rate))
+			r.from = read
+		}
+		break
 	}
+	st.runs = append(st.runs[:0], st.runs[passed:]...)
+	c.settleUnread(st, &st.unread) // less than before: it only gives back
 }
 
 func (c *Conn) give(charged *int64) {
@@ -432,7 +481,7 @@ func (c *Conn) end(id uint32) {
 		c.give(&st.padded)
 		c.give(&st.unread)
 		c.give(&st.open)
-		st.unreadFrames = 0
+		st.runs = nil
 		delete(c.streams, id)
 	}
 }

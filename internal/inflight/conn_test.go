@@ -497,6 +497,39 @@ func TestPaddedFramesAreChargedUntilTheDaemonEndsTheStream(t *testing.T) {
 	}
 }
 
+// What the daemon reads of a stream gives back the charge of the frames it
+// read, not a share of all by their bytes: large frames read ahead of
+// small ones leave the small ones' charge (a reviewer's stalled pipes held
+// 2.2 times their charge so).
+func TestReadFramesGiveBackTheirOwnCharge(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	first := append(prefix(1), 'a')
+	c.data(1, false, first, 0)
+	large := append(prefix(16<<10-grpcPrefixLen), make([]byte, 16<<10-grpcPrefixLen)...)
+	for range 12 {
+		c.data(1, false, large, 0)
+	}
+	small := append(prefix(1), 'b')
+	for range 50 {
+		c.data(1, false, small, 0)
+	}
+	b := NewBudget("test", 1<<30)
+	conn, _, err := readAll(c.buf.Bytes(), 64<<10, b)
+	held := StreamCost + FrameCost(len(first))
+	if want := held + 12*FrameCost(len(large)) + 50*FrameCost(len(small)); err != nil || conn.Held() != want {
+		t.Fatalf("held %d, want %d (%v)", conn.Held(), want, err)
+	}
+	conn.Write(windowUpdate(1, uint32(len(first)+12*len(large)))) // the large ones read
+	if want := held + 50*FrameCost(len(small)); conn.Held() != want || b.Used() != want {
+		t.Fatalf("after the large frames were read: held %d, used %d, want %d", conn.Held(), b.Used(), want)
+	}
+	conn.Write(windowUpdate(1, uint32(25*len(small))))
+	if want := held + 25*FrameCost(len(small)); conn.Held() != want {
+		t.Fatalf("after half the small ones were read: held %d, want %d", conn.Held(), want)
+	}
+}
+
 // The padding gRPC gives back to the window as a padded frame arrives does
 // not say that anything was read: a reviewer's padded frames after unread
 // messages made them look read, and stalled pipes held 2.4 times their
