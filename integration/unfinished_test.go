@@ -448,24 +448,6 @@ func (h *rawClient) openPath(id uint32, path string, md ...[2]string) {
 	h.windows[id] = h.initial
 }
 
-// sendNow sends b on stream id in one DATA frame if the windows allow it
-// now, after the daemon's credit and settings so far.
-func (h *rawClient) sendNow(id uint32, b []byte) bool {
-	for {
-		select {
-		case window := <-h.settings:
-			h.settle(window)
-			continue
-		case u := <-h.credit:
-			h.windows[u.StreamID] += int(u.Increment)
-			continue
-		default:
-		}
-		break
-	}
-	return h.windows[id] >= len(b) && h.windows[0] >= len(b) && h.send(id, b)
-}
-
 // send sends b on stream id in one DATA frame, once the windows allow it;
 // false once the daemon has closed the connection.
 func (h *rawClient) send(id uint32, b []byte) bool {
