@@ -185,8 +185,7 @@ func (p *PacketConn) SocketID() string { return p.id }
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
 // A deadline moved earlier while it waits takes effect at once, and no
 // datagram is lost to it: the call it cut short stays in flight, and the
-// next ReadFrom takes its datagram (a local datagram over 64 KiB cut to the
-// first ReadFrom's buffer, if that was larger than the second's).
+// next ReadFrom takes its datagram (cut to the smaller of the two buffers).
 // A daemon out of reach is waited for, as Listener.Accept waits, for as long
 // as the session's grace keeps the socket there.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -246,14 +245,10 @@ func (p *PacketConn) readCallFor(size int, t Timeout, deadline time.Time) *readC
 	if left != nil {
 		return left
 	}
-	// A read asks for a whole datagram, whatever the buffer of the ReadFrom
-	// that starts it: a later ReadFrom may take its answer, once the first
-	// stopped waiting (its deadline), and would find the datagram cut to
-	// the first one's buffer (a reviewer's 10 bytes read as 4).
 	if p.network == "unixgram" {
-		size = min(max(size, maxDatagram), maxRead)
+		size = min(size, maxRead)
 	} else {
-		size = maxDatagram
+		size = min(size, maxDatagram)
 	}
 	c := &readCall{call: startCall(p.closing, deadline, func(ctx context.Context) (*sockdv1.RecvFromResponse, error) {
 		return p.sess.RecvFrom(ctx, p.id, int64(size), t)

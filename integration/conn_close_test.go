@@ -369,36 +369,6 @@ func TestPacketConnDeadlineLosesNoDatagram(t *testing.T) {
 	t.Logf("%d of 50 reads woken before their datagram", woken)
 }
 
-// TestPacketConnInterruptedReadCutsNoDatagram: a ReadFrom with a small
-// buffer, interrupted by a deadline before its datagram came, leaves the
-// datagram whole for the next ReadFrom with a larger one, as net's does (a
-// reviewer's 10 bytes were read as the first buffer's 4).
-func TestPacketConnInterruptedReadCutsNoDatagram(t *testing.T) {
-	t.Parallel()
-	for _, network := range []string{"udp4", "unixgram"} {
-		addr := "127.0.0.1:0"
-		if network == "unixgram" {
-			addr = localPath(t)
-		}
-		p := listenPacket(t, network, addr)
-		q := listenPacket(t, network, map[string]string{"udp4": "127.0.0.1:0", "unixgram": localPath(t)}[network])
-		first := goCall(func() error { _, _, err := p.ReadFrom(make([]byte, 4)); return err })
-		time.Sleep(20 * time.Millisecond)
-		p.SetReadDeadline(time.Now())
-		if err := await(t, "the interrupted read", first); !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("%s: the interrupted read: %v", network, err)
-		}
-		p.SetReadDeadline(time.Now().Add(callTimeout))
-		if _, err := q.WriteTo([]byte("0123456789"), p.LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, 100)
-		if n, _, err := p.ReadFrom(b); err != nil || string(b[:n]) != "0123456789" {
-			t.Fatalf("%s: the next read = %q, %v; want the whole datagram", network, b[:n], err)
-		}
-	}
-}
-
 // TestPacketConnDeadlineMovesAWaitingWrite: a write deadline set while
 // WriteTo waits (the receiver's queue full) takes effect at once, and one
 // moved later lets it wait on, as net's.
