@@ -48,6 +48,11 @@ type Client struct {
 	// closes stop waiting out an outage then.
 	closing     chan struct{}
 	closingOnce sync.Once
+	goneOnce    sync.Once
+	// gone is closed once Close has closed the connection Dial made: the
+	// Conns' pipes are over, and what they had not read is for no one.
+	// (nil for a client on its caller's connection, whose streams go on.)
+	gone chan struct{}
 }
 
 // drains counts one key's background closes.
@@ -170,7 +175,8 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 		}
 		return nil, &DialError{Address: addr, Err: err}
 	}
-	c := &Client{api: sockdv1.NewSocketServiceClient(conn), cc: conn, conn: conn, watchDone: make(chan struct{}), closing: make(chan struct{})}
+	c := &Client{api: sockdv1.NewSocketServiceClient(conn), cc: conn, conn: conn, watchDone: make(chan struct{}), closing: make(chan struct{}),
+		gone: make(chan struct{})}
 	go c.watchConn()
 	return c, nil
 }
@@ -309,6 +315,7 @@ func (c *Client) Close() error {
 	}
 	err := c.conn.Close()
 	<-c.watchDone
+	c.goneOnce.Do(func() { close(c.gone) })
 	return err
 }
 

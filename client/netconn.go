@@ -54,6 +54,9 @@ type Conn struct {
 	// last message, when incoming had no room for it (set before).
 	streamEnded chan struct{}
 	end         *pipeMessage
+	// abandoned: the reader dropped messages once the session or client
+	// was gone, so that the stream's end is no peer's end of data.
+	abandoned atomic.Bool
 
 	readMu   sync.Mutex
 	leftover pipewire.Data // what Read has not taken of the last data
@@ -304,8 +307,8 @@ func (c *Conn) SocketID() string { return c.id }
 
 // readLoop hands the pipe's messages to Read. After Close it keeps reading,
 // dropping what comes, until the stream ends, which tells Close the daemon
-// has closed the socket; so it does once its session or client is closed,
-// whose Conns nobody reads. The stream's end it leaves in c.end when Read
+// has closed the socket; so it does once its session has ended or its
+// client has closed its connection, whose Conns nobody reads. The stream's end it leaves in c.end when Read
 // has no room for it, and returns: a Conn nobody closes or reads keeps no
 // goroutine once its session or client is closed (a reviewer's kept two
 // each for ever).
@@ -337,11 +340,13 @@ func (c *Conn) readLoop() {
 		case c.incoming <- pipeMessage{resp, err}:
 		case <-c.done:
 			resp.Release()
-		case <-c.sess.client.closing:
+		case <-c.sess.client.gone:
 			// Nobody will read it: the stream ends with the client.
+			c.abandoned.Store(true)
 			resp.Release()
-		case <-c.sess.closed:
-			resp.Release() // nor here: the session's close ends the pipe
+		case <-c.sess.gone:
+			c.abandoned.Store(true) // nor here: the session has ended
+			resp.Release()
 		}
 	}
 }
@@ -452,6 +457,8 @@ func (c *Conn) take(msg pipeMessage) {
 	}
 	resp := msg.resp.Msg
 	switch {
+	case msg.err != nil && c.abandoned.Load():
+		c.readErr = c.opError("read", net.ErrClosed)
 	case msg.err != nil && errors.Is(msg.err, io.EOF):
 		c.readErr = io.EOF
 	case msg.err != nil:

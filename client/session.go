@@ -37,10 +37,11 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
-	// closed is closed when Close begins: its Conns' pipes end with it,
-	// and what they had not read is for no one. (nil: never.)
-	closed    chan struct{}
-	closeOnce sync.Once
+	// gone is closed once Close has ended the session in the daemon: its
+	// Conns' pipes end with it, and what they had not read is for no one.
+	// (nil: never.)
+	gone     chan struct{}
+	goneOnce sync.Once
 }
 
 // CreateSession creates a session, or returns the caller's live session of
@@ -76,7 +77,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 		existing: resp.GetExisting(),
 		grace:    resp.GetGrace().AsDuration(),
 		lastSeq:  resp.GetLastSequence(),
-		closed:   make(chan struct{}),
+		gone:     make(chan struct{}),
 	}, nil
 }
 
@@ -84,7 +85,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 // example one created by another process. It makes no call: if the session no
 // longer exists, the first call fails with NOT_FOUND.
 func (c *Client) ResumeSession(id string) *Session {
-	return &Session{client: c, id: id, closed: make(chan struct{})}
+	return &Session{client: c, id: id, gone: make(chan struct{})}
 }
 
 // ID returns the session's id, the value of the "sockd-session" metadata.
@@ -142,9 +143,6 @@ func (s *Session) noteTaken(seq uint64) {
 // left to the background (a Conn's draining bytes, a close waiting out an
 // outage within the grace); the session is closed all the same.
 func (s *Session) Close(ctx context.Context) error {
-	if s.closed != nil {
-		s.closeOnce.Do(func() { close(s.closed) })
-	}
 	for _, ch := range s.client.drained(s.id) {
 		select {
 		case <-ch:
@@ -157,6 +155,9 @@ func (s *Session) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
+	if err == nil && s.gone != nil {
+		s.goneOnce.Do(func() { close(s.gone) })
+	}
 	return err
 }
 

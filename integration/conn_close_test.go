@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -128,6 +129,50 @@ func TestConnWriteAfterAResetFails(t *testing.T) {
 			t.Errorf("reset %v: read %d bytes then %v", reset, got, rerr)
 		}
 		t.Logf("reset %v: wrote %d bytes, then %v; read %d bytes, then %v", reset, written, err, got, rerr)
+	}
+}
+
+// TestConnReadsWhileItsSessionCloses: while Session.Close waits for other
+// Conns' bytes to drain, a Conn still being read loses nothing, and its
+// end is no clean end of data (a reviewer's reads had gaps of megabytes,
+// then io.EOF, once the reader dropped what did not fit when Close began).
+func TestConnReadsWhileItsSessionCloses(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	a, _ := dialPeerFor(t, s) // its peer reads nothing
+	a.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	a.Write(make([]byte, 16<<20))
+	a.Close() // leaves its bytes to drain, which Session.Close waits for
+	b, peer := dialPeerFor(t, s)
+	go func() {
+		var word [4]byte
+		for i := uint32(0); ; i++ {
+			binary.BigEndian.PutUint32(word[:], i)
+			if _, err := peer.Write(word[:]); err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	go s.Close(ctx)
+	b.SetReadDeadline(time.Now().Add(callTimeout))
+	var want uint32
+	var word [4]byte
+	for {
+		if _, err := io.ReadFull(b, word[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("the read ended with %v after %d words: want the session's end, not a peer's", err, want)
+			}
+			break
+		}
+		if got := binary.BigEndian.Uint32(word[:]); got != want {
+			t.Fatalf("read word %d, want %d: data lost", got, want)
+		}
+		want++
+		if want%4096 == 0 {
+			time.Sleep(time.Millisecond) // a reader slower than the peer
+		}
 	}
 }
 
