@@ -76,9 +76,11 @@ func TestNetAddrAndInetSockAddr(t *testing.T) {
 // net.UDPConn, not a panic.
 func TestPacketConnWriteToNilAddr(t *testing.T) {
 	p := &PacketConn{network: "udp", closed: make(chan struct{}), sess: &Session{client: &Client{}}}
-	n, err := p.WriteTo([]byte("x"), nil)
-	if n != 0 || !errors.Is(err, errMissingAddress) {
-		t.Errorf("WriteTo(nil) = %d, %v; want 0 and a missing address error", n, err)
+	for _, addr := range []net.Addr{nil, (*net.UDPAddr)(nil)} {
+		n, err := p.WriteTo([]byte("x"), addr)
+		if n != 0 || !errors.Is(err, errMissingAddress) {
+			t.Errorf("WriteTo(%#v) = %d, %v; want 0 and a missing address error", addr, n, err)
+		}
 	}
 }
 

@@ -344,13 +344,19 @@ func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
 	// (EINVAL): its String would parse as something else (a UDP address as
 	// a relative unix path).
 	if p.network == "unixgram" {
-		if _, ok := addr.(*net.UnixAddr); !ok {
+		switch a, ok := addr.(*net.UnixAddr); {
+		case !ok:
 			return nil, fmt.Errorf("address %v: a %T, want a *net.UnixAddr: %w", addr, addr, syscall.EINVAL)
+		case a == nil:
+			return nil, errMissingAddress
 		}
 		return unixSockAddr(addr.String())
 	}
-	if _, ok := addr.(*net.UDPAddr); !ok {
+	switch a, ok := addr.(*net.UDPAddr); {
+	case !ok:
 		return nil, fmt.Errorf("address %v: a %T, want a *net.UDPAddr: %w", addr, addr, syscall.EINVAL)
+	case a == nil:
+		return nil, errMissingAddress
 	}
 	local, ok := p.local.(*net.UDPAddr)
 	if !ok || local.IP.To4() != nil {
