@@ -72,7 +72,7 @@ func TestSocketCapFitsTheMemoryLimit(t *testing.T) {
 			t.Fatalf("no socket cap logged:\n%s", log)
 		}
 	}
-	for _, want := range []string{"max_sockets=8192", "max_connections=1024", "memory_limit=268435456",
+	for _, want := range []string{"max_sockets=8192", "max_connections=341", "memory_limit=268435456",
 		"principal_bytes=33554432", "daemon_bytes=67108864"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the daemon in a 256 MiB cgroup logged\n%s\nwant %s", log, want)
