@@ -57,8 +57,14 @@ alone, so -o json does not apply: errors go to standard error as text.`,
 				if err != nil {
 					return err
 				}
-				defer conn.Close()
-				return shuttle(ctx, conn, a.stdin, cmd.OutOrStdout())
+				err = shuttle(ctx, conn, a.stdin, cmd.OutOrStdout())
+				// The last input, and the half-close, may have gone into the
+				// pipe before the socket was closed under nc: the close says so.
+				var sockErr *client.SocketError
+				if cerr := conn.Close(); err == nil && errors.As(cerr, &sockErr) {
+					return cerr
+				}
+				return err
 			})
 		},
 	}
