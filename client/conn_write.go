@@ -163,12 +163,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// wrote is a Write's answer for its len bytes.
-func (c *Conn) wrote(res writeResult, len int) (int, error) {
+// wrote is the answer to a Write of n bytes.
+func (c *Conn) wrote(res writeResult, n int) (int, error) {
 	if res.err != nil {
 		return res.n, c.opError("write", res.err)
 	}
-	return len, nil
+	return n, nil
 }
 
 // leave ends a Write before its answer came (why: its deadline, CloseWrite

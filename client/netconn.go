@@ -308,10 +308,10 @@ func (c *Conn) SocketID() string { return c.id }
 // readLoop hands the pipe's messages to Read. After Close it keeps reading,
 // dropping what comes, until the stream ends, which tells Close the daemon
 // has closed the socket; so it does once its session has ended or its
-// client has closed its connection, whose Conns nobody reads. The stream's end it leaves in c.end when Read
-// has no room for it, and returns: a Conn nobody closes or reads keeps no
-// goroutine once its session or client is closed (a reviewer's kept two
-// each for ever).
+// client has closed its connection, whose Conns nobody reads. The stream's
+// end it leaves in c.end when Read has no room for it, and returns: a Conn
+// nobody closes or reads keeps no goroutine once its session or client is
+// closed (a reviewer's kept two each for ever).
 func (c *Conn) readLoop() {
 	defer close(c.streamEnded)
 	for {
