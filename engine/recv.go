@@ -48,7 +48,8 @@ type BufferPool interface {
 // per read. The buffer is taken for each read and given back if it read
 // nothing, so that a call waiting for data holds none (an idle pipe held 64
 // KiB). It returns the buffer that holds the result's Data, for the caller
-// to hand on or give back; nil when nothing was read. A nowait call is
+// to hand on or give back (an empty datagram's too); nil when no read
+// succeeded. A nowait call is
 // {invalid, timeout}: it would read into the buffer after it returned.
 func (s *Socket) RecvInto(ctx context.Context, c Caller, bufs BufferPool, size, flags int, t Timeout) (RecvResult, *[]byte) {
 	if t.Kind == WaitNowait {
