@@ -24,6 +24,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sockd/sockd/internal/inflight"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -53,20 +54,33 @@ func TestUnfinishedRequestsAreBounded(t *testing.T) {
 	assertServes(t, d)
 }
 
-// So does one that opens calls and sends nothing: each open call costs a
+// So are calls a principal opens and sends nothing on: each costs a
 // goroutine and gRPC's state for it, and one client's 152,000 such calls
 // over 8 connections held 1.8 GB, where MAX_CONCURRENT_STREAMS bounds them
-// only per connection.
+// only per connection. A principal may have as many open over all its
+// connections as one connection may: the connection that opens one more is
+// closed, and the principal's others go on.
 func TestOpenCallsAreBounded(t *testing.T) {
 	t.Parallel()
-	const bound = 16 << 20
-	d, dir := boundedDaemon(t, bound)
-	h := dialRaw(t, d)
-	for id := uint32(1); id < 2*2000; id += 2 { // 2,000 calls, 32 MiB charged
-		h.open(id)
+	const limit = 100
+	dir := t.TempDir()
+	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--max-streams", strconv.Itoa(limit))
+	first, second := dialRaw(t, d), dialRaw(t, d)
+	for id := uint32(1); id < 2*60; id += 2 {
+		first.open(id)
 	}
-	h.expectClosed(t, "calls that never send their request")
-	assertBoundLogged(t, dir, bound)
+	first.w.Flush()
+	time.Sleep(100 * time.Millisecond) // the first's 60 are open before the second's
+	for id := uint32(1); id < 2*60; id += 2 {
+		second.open(id)
+	}
+	second.expectClosed(t, "calls past the principal's bound, on its second connection")
+	assertClosedLogged(t, dir, "open calls or unfinished requests would pass a bound", "bytes="+strconv.Itoa(limit*int(inflight.StreamCost)))
+	select {
+	case err := <-first.closed:
+		t.Fatalf("the first connection, within the bound, was closed too: %v", err)
+	default:
+	}
 	assertServes(t, d)
 }
 
@@ -512,7 +526,7 @@ func (h *rawClient) expectClosed(t *testing.T, what string) {
 
 func assertBoundLogged(t *testing.T, dir string, bound int) {
 	t.Helper()
-	assertClosedLogged(t, dir, "unfinished requests would pass a bound", "bytes="+strconv.Itoa(bound))
+	assertClosedLogged(t, dir, "would pass a bound", "bytes="+strconv.Itoa(bound))
 }
 
 // assertClosedLogged waits for the log of the daemon in dir to say why it

@@ -18,12 +18,20 @@ import (
 // read (internal/inflight), which gRPC holds before any of the service's
 // checks: a connection whose next frame would pass one is closed. The
 // other is of answers the clients have not taken yet (answerAccount):
-// past it a principal's new calls are refused.
+// past it a principal's new calls are refused. A third, when
+// Limits.MaxStreams is set, is of the calls and streams open, each
+// inflight.StreamCost: a principal's of MaxStreams of them over all its
+// connections, the daemon's of the larger of Limits.MaxDaemonBytes and a
+// principal's; past one the connection that opens another is closed.
 type connectionBudgets struct {
 	log          *slog.Logger
 	perPrincipal int64
 	requests     *inflight.Budget // the daemon's
 	answers      *inflight.Budget // the daemon's
+	// streamsPerPrincipal is a principal's bound on open streams' cost (0:
+	// none), streams the daemon's.
+	streamsPerPrincipal int64
+	streams             *inflight.Budget
 
 	mu          sync.Mutex
 	byPrincipal map[Principal]*principalBudget
@@ -33,6 +41,7 @@ type connectionBudgets struct {
 type principalBudget struct {
 	*inflight.Budget
 	answers *inflight.Budget
+	streams *inflight.Budget // nil without Limits.MaxStreams
 	conns   int
 }
 
@@ -44,12 +53,15 @@ const minUnfinished = 2 * (pipewire.MaxRequest + pipewire.MaxRequest/16)
 func newConnectionBudgets(log *slog.Logger, l Limits) *connectionBudgets {
 	perPrincipal := max(int64(l.MaxPrincipalBytes), minUnfinished)
 	daemon := max(int64(l.MaxDaemonBytes), perPrincipal)
+	streams := int64(l.MaxStreams) * inflight.StreamCost
 	return &connectionBudgets{
-		log:          log,
-		perPrincipal: perPrincipal,
-		requests:     inflight.NewBudget("the daemon's", daemon),
-		answers:      inflight.NewBudget("the daemon's answers", daemon),
-		byPrincipal:  map[Principal]*principalBudget{},
+		log:                 log,
+		perPrincipal:        perPrincipal,
+		requests:            inflight.NewBudget("the daemon's", daemon),
+		answers:             inflight.NewBudget("the daemon's answers", daemon),
+		streamsPerPrincipal: streams,
+		streams:             inflight.NewBudget("the daemon's open calls", max(daemon, streams)),
+		byPrincipal:         map[Principal]*principalBudget{},
 	}
 }
 
@@ -61,19 +73,27 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 	if b == nil {
 		b = &principalBudget{Budget: inflight.NewBudget(p.String()+"'s", u.perPrincipal),
 			answers: inflight.NewBudget(p.String()+"'s answers", u.perPrincipal)}
+		if u.streamsPerPrincipal > 0 {
+			b.streams = inflight.NewBudget(p.String()+"'s open calls", u.streamsPerPrincipal)
+		}
 		u.byPrincipal[p] = b
 	}
 	b.conns++
 	u.mu.Unlock()
 	answers := &answerAccount{budgets: [2]*inflight.Budget{b.answers, u.answers}}
+	var streams []*inflight.Budget
+	if b.streams != nil {
+		streams = []*inflight.Budget{b.streams, u.streams}
+	}
 	return inflight.Wrap(c, inflight.Config{
-		Budgets: []*inflight.Budget{b.Budget, u.requests},
+		Budgets:       []*inflight.Budget{b.Budget, u.requests},
+		StreamBudgets: streams,
 		Refused: func(err error) {
 			var exceeded *inflight.ExceededError
 			var streams *inflight.StreamsError
 			switch {
 			case errors.As(err, &exceeded):
-				u.log.Warn("connection closed: its unfinished requests would pass a bound", "principal", p.String(),
+				u.log.Warn("connection closed: its open calls or unfinished requests would pass a bound", "principal", p.String(),
 					"remote", c.RemoteAddr().String(), "bound", exceeded.Budget, "bytes", exceeded.Limit)
 			case errors.As(err, &streams):
 				u.log.Warn("connection closed: its client opened more streams than it may", "principal", p.String(),

@@ -54,7 +54,7 @@ var (
 	descHeldBytesLimit = prometheus.NewDesc("sockd_held_bytes_limit",
 		"The daemon's bound on held bytes: past it owed bytes refuse new calls that would add to them, and replay is given up.", nil, nil)
 	descConnectionBytes = prometheus.NewDesc("sockd_connection_bytes",
-		"What gRPC holds for all clients' connections, under the daemon's bounds: calls open and requests still arriving or not yet read (requests), and answers not yet taken (answers).", []string{"kind"}, nil)
+		"What gRPC holds for all clients' connections, under the daemon's bounds: requests still arriving or not yet read (requests), and answers not yet taken (answers).", []string{"kind"}, nil)
 	descConnectionBytesLimit = prometheus.NewDesc("sockd_connection_bytes_limit",
 		"The daemon's bound on each kind of connection bytes: past it a connection whose request would pass it is closed, and calls are refused while answers hold it.", nil, nil)
 	descEvents = prometheus.NewDesc("sockd_events_total",

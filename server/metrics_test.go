@@ -70,7 +70,7 @@ sockd_held_bytes_limit 1.073741824e+09
 	}
 	// No connection here: what connections hold is nothing.
 	const connections = `
-# HELP sockd_connection_bytes What gRPC holds for all clients' connections, under the daemon's bounds: calls open and requests still arriving or not yet read (requests), and answers not yet taken (answers).
+# HELP sockd_connection_bytes What gRPC holds for all clients' connections, under the daemon's bounds: requests still arriving or not yet read (requests), and answers not yet taken (answers).
 # TYPE sockd_connection_bytes gauge
 sockd_connection_bytes{kind="answers"} 0
 sockd_connection_bytes{kind="requests"} 0

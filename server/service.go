@@ -58,6 +58,11 @@ type Limits struct {
 	// MaxMonitors bounds the live socket monitors of all of one principal's
 	// sessions together.
 	MaxMonitors int
+	// MaxStreams bounds the calls and streams one principal has open over
+	// all its connections, each a goroutine and gRPC's state in the daemon
+	// even before its request has come (inflight.StreamCost): past it the
+	// connection that opens one more is closed. 0: no bound.
+	MaxStreams int
 }
 
 // DefaultMaxPrincipalBytes is Limits.MaxPrincipalBytes when it gives none.

@@ -85,7 +85,10 @@ func newDaemon(opts config, logger *slog.Logger) (*daemon, error) {
 		maxConns = lowerBudget(connectionBudget(limit, maxSockets), memoryConnectionBudget(mem))
 	}
 	tombstones := lowerBudget(memoryTombstones(mem), engine.DefaultMaxTombstones)
-	held := server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem), MaxDaemonBytes: memoryDaemonBytes(mem)}
+	// A principal may have as many calls open over all its connections as
+	// one connection may: a blocking call on every socket, and then some.
+	held := server.Limits{MaxPrincipalBytes: memoryPrincipalBytes(mem), MaxDaemonBytes: memoryDaemonBytes(mem),
+		MaxStreams: int(streamsPerConnection(opts.maxStreams, maxSockets))}
 	if opts.principalBytes > 0 {
 		held.MaxPrincipalBytes = opts.principalBytes
 	}

@@ -115,6 +115,11 @@ type Config struct {
 	// Budgets are charged every unfinished message's frames: the client's
 	// and the daemon's, say.
 	Budgets []*Budget
+	// StreamBudgets are charged StreamCost for each open stream: bounds
+	// of their own, so that a client's calls are not traded against its
+	// messages (a principal's open calls as many as one connection may
+	// have, say).
+	StreamBudgets []*Budget
 	// Refused, if set, is called once, with why the connection is closed
 	// (an *ExceededError or a *StreamsError), before it closes.
 	Refused func(error)
@@ -212,7 +217,7 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			}
 			st := &stream{}
 			c.streams[f.stream] = st
-			if err := c.charge(&st.open, StreamCost); err != nil {
+			if err := c.chargeTo(c.cfg.StreamBudgets, &st.open, StreamCost); err != nil {
 				return err
 			}
 		}
@@ -336,12 +341,17 @@ func (st *stream) follow(data []byte) int {
 // charge charges cost to one of a stream's charges, or refuses it for the
 // first budget it would pass.
 func (c *Conn) charge(into *int64, cost int64) error {
+	return c.chargeTo(c.cfg.Budgets, into, cost)
+}
+
+// chargeTo is charge to budgets.
+func (c *Conn) chargeTo(budgets []*Budget, into *int64, cost int64) error {
 	if c.closed {
 		return nil
 	}
-	for i, b := range c.cfg.Budgets {
+	for i, b := range budgets {
 		if !b.take(cost) {
-			for _, taken := range c.cfg.Budgets[:i] {
+			for _, taken := range budgets[:i] {
 				taken.give(cost)
 			}
 			return &ExceededError{Budget: b.name, Limit: b.limit}
@@ -463,11 +473,14 @@ func (c *Conn) announce(st *stream, increment uint32) {
 	c.settleUnread(st, &st.unread) // less than before: it only gives back
 }
 
-func (c *Conn) give(charged *int64) {
+func (c *Conn) give(charged *int64) { c.giveTo(c.cfg.Budgets, charged) }
+
+// giveTo gives *charged back to budgets.
+func (c *Conn) giveTo(budgets []*Budget, charged *int64) {
 	if *charged == 0 {
 		return
 	}
-	for _, b := range c.cfg.Budgets {
+	for _, b := range budgets {
 		b.give(*charged)
 	}
 	*charged = 0
@@ -480,7 +493,7 @@ func (c *Conn) end(id uint32) {
 		c.give(&st.charged)
 		c.give(&st.padded)
 		c.give(&st.unread)
-		c.give(&st.open)
+		c.giveTo(c.cfg.StreamBudgets, &st.open)
 		st.runs = nil
 		delete(c.streams, id)
 	}

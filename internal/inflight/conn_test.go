@@ -88,7 +88,7 @@ func (p *pipeConn) Close() error                { p.closed = true; return nil }
 // at a time, and returns the Conn and the first error other than EOF.
 func readAll(in []byte, chunk int, budgets ...*Budget) (*Conn, *pipeConn, error) {
 	under := &pipeConn{in: bytes.NewReader(in), chunk: chunk}
-	c := Wrap(under, Config{Budgets: budgets})
+	c := Wrap(under, Config{Budgets: budgets, StreamBudgets: budgets})
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := c.Read(buf); err != nil {
@@ -375,7 +375,7 @@ func TestExceededBudgetClosesTheConnection(t *testing.T) {
 	var refused error
 	closed := false
 	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
-	conn := Wrap(under, Config{Budgets: []*Budget{principal, daemon},
+	conn := Wrap(under, Config{Budgets: []*Budget{principal, daemon}, StreamBudgets: []*Budget{principal, daemon},
 		Refused: func(e error) { refused = e },
 		Closed:  func() { closed = true }})
 	n, err := conn.Read(make([]byte, 1<<20))
@@ -416,6 +416,13 @@ func TestOpenStreamsAreCharged(t *testing.T) {
 	var exceeded *ExceededError
 	if !errors.As(err, &exceeded) || b.Used() != 0 {
 		t.Fatalf("a fifth stream open: %v, used %d, want the budget exceeded and all given back", err, b.Used())
+	}
+	// Streams are charged to their own budgets, not the messages'.
+	messages, streams := NewBudget("messages", 1<<30), NewBudget("streams", 1<<30)
+	conn = Wrap(&pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}, Config{Budgets: []*Budget{messages}, StreamBudgets: []*Budget{streams}})
+	conn.Read(make([]byte, 1<<20))
+	if messages.Used() != 0 || streams.Used() != 6*StreamCost {
+		t.Errorf("6 streams open: messages' budget used %d, streams' %d; want 0 and %d", messages.Used(), streams.Used(), 6*StreamCost)
 	}
 }
 
