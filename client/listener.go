@@ -134,6 +134,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.sess.closeSocket(resp.GetSocketId())
 			return nil, l.acceptError(net.ErrClosed)
 		}
+		piped := time.Now()
 		conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
 		if err == nil {
 			if l.closed.Load() {
@@ -143,8 +144,16 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return conn, nil
 		}
 		l.sess.closeSocket(resp.GetSocketId())
-		if failedConnection(err) && !l.closed.Load() {
+		switch {
+		case l.closed.Load():
+		case failedConnection(err):
 			continue // that connection failed; the next one
+		case outOfReach(err) && outage.waitOut(l.ctx, l.sess.client, piped):
+			// The daemon went out of reach between the accept and the
+			// pipe: that connection is lost, and the next is waited for as
+			// an accept waits out an outage (a reviewer's http.Serve ended
+			// for good when its connection to the daemon was closed).
+			continue
 		}
 		return nil, l.acceptError(err)
 	}

@@ -223,3 +223,42 @@ func TestOutageTriesComeCloserAsTheGraceEnds(t *testing.T) {
 		}
 	}
 }
+
+// lostPipeDaemon accepts a connection, then is out of reach for the
+// accepted socket's SockName (the Conn's first call) the first time, as a
+// daemon that closed the client's connection between the two; its next
+// Accept answers CANCELLED, which ends the test's Accept.
+type lostPipeDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+	accepts, sockNames atomic.Int32
+}
+
+func (d *lostPipeDaemon) Accept(context.Context, *sockdv1.AcceptRequest) (*sockdv1.AcceptResponse, error) {
+	if d.accepts.Add(1) == 1 {
+		return &sockdv1.AcceptResponse{SocketId: "a"}, nil
+	}
+	return nil, status.Error(codes.Canceled, "the test is over")
+}
+
+func (d *lostPipeDaemon) SockName(context.Context, *sockdv1.SockNameRequest) (*sockdv1.SockNameResponse, error) {
+	d.sockNames.Add(1)
+	return nil, status.Error(codes.Unavailable, "error reading from server: EOF")
+}
+
+func (d *lostPipeDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
+	return &sockdv1.CloseResponse{}, nil
+}
+
+// A daemon out of reach between an accept and its Conn's pipe loses that
+// connection, not the Listener: Accept waits for the next as it waits out
+// an outage (a reviewer's http.Serve ended for good).
+func TestListenerOutlivesAnOutageAfterAnAccept(t *testing.T) {
+	d := &lostPipeDaemon{}
+	c := dialFake(t, d)
+	lctx, lcancel := context.WithCancel(context.Background())
+	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	_, err := l.Accept()
+	if status.Code(err) != codes.Canceled || d.accepts.Load() != 2 || d.sockNames.Load() != 1 {
+		t.Fatalf("Accept = %v after %d accepts, %d SockNames; want the second accept's CANCELLED", err, d.accepts.Load(), d.sockNames.Load())
+	}
+}
