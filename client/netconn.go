@@ -331,6 +331,10 @@ func (c *Conn) readLoop() {
 			}
 			return
 		}
+		if c.abandoned.Load() {
+			resp.Release() // after a message dropped, no later one: no gap
+			continue
+		}
 		select {
 		case c.incoming <- pipeMessage{resp, err}:
 			continue // a Read waiting takes it, though the session is closing
