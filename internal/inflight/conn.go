@@ -217,8 +217,10 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			}
 			st := &stream{}
 			c.streams[f.stream] = st
-			if err := c.chargeTo(c.cfg.StreamBudgets, &st.open, StreamCost); err != nil {
-				return err
+			if len(c.cfg.StreamBudgets) > 0 {
+				if err := c.chargeTo(c.cfg.StreamBudgets, &st.open, StreamCost); err != nil {
+					return err
+				}
 			}
 		}
 		if f.flags&flagEndStream != 0 {
