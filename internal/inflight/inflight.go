@@ -195,11 +195,12 @@ func FrameCost(length int) int64 {
 }
 
 // StreamCost is what an open stream costs the daemon before any message:
-// its handler's goroutine (a stack of 8 KiB at least) and gRPC's state for
-// the stream and its headers. Measured with grpc-go v1.85, 11 KB for a
-// unary call whose request never ends, 16.7 KB for a health Watch (two
-// goroutines). Uncharged, one unprivileged client's 152,000 unfinished
-// calls over 8 connections held 1.8 GB.
+// its handler's goroutines (some 8 KB of stack each, once grown) and gRPC's
+// state for the stream and its headers. Measured with grpc-go v1.85 (heap
+// and stacks): 11.2 KB for a blocking recv, 14.4 KB for a health Watch,
+// 15.8 KB for an Events stream, 21.8 KB for an idle Pipe. Uncharged, one
+// unprivileged client's 152,000 unfinished calls over 8 connections held
+// 1.8 GB.
 const StreamCost = 16 << 10
 
 // gRPC compacts a stream's queue of frames it has not handed to the
