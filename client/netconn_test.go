@@ -304,3 +304,24 @@ func TestConnEndedUnreadKeepsNoGoroutine(t *testing.T) {
 		t.Errorf("Read after the data: %v, want net.ErrClosed (the client is closed)", err)
 	}
 }
+
+// A Conn's session closed through another of the client's handles of it
+// (FindSession, ResumeSession) releases the Conn's reader too (a
+// reviewer's stayed, with its read-ahead, until Client.Close).
+func TestConnEndsWithItsSessionClosedThroughAnotherHandle(t *testing.T) {
+	pipe := &fullPipe{ended: make(chan struct{}), err: errors.New("the session is closed")}
+	cl := &Client{}
+	s1, s2 := cl.ResumeSession("s"), cl.ResumeSession("s")
+	c := newConn(s1, "x", "tcp", pipe, func() {})
+	c.start()
+	for len(c.incoming) < readAhead {
+		time.Sleep(time.Millisecond)
+	}
+	cl.endSession(s2.ID()) // what s2.Close does once the daemon has ended the session
+	close(pipe.ended)
+	select {
+	case <-c.streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader goroutine still waits for a Read after its session was closed through another handle")
+	}
+}

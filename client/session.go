@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +36,11 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
-	// gone is closed once Close has ended the session in the daemon: its
+	// gone is closed once a Close of this client's has ended the session
+	// in the daemon, through this handle or another of the same id: its
 	// Conns' pipes end with it, and what they had not read is for no one.
 	// (nil: never.)
-	gone     chan struct{}
-	goneOnce sync.Once
+	gone <-chan struct{}
 }
 
 // CreateSession creates a session, or returns the caller's live session of
@@ -77,7 +76,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 		existing: resp.GetExisting(),
 		grace:    resp.GetGrace().AsDuration(),
 		lastSeq:  resp.GetLastSequence(),
-		gone:     make(chan struct{}),
+		gone:     c.sessionGone(resp.GetSessionId()),
 	}, nil
 }
 
@@ -85,7 +84,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 // example one created by another process. It makes no call: if the session no
 // longer exists, the first call fails with NOT_FOUND.
 func (c *Client) ResumeSession(id string) *Session {
-	return &Session{client: c, id: id, gone: make(chan struct{})}
+	return &Session{client: c, id: id, gone: c.sessionGone(id)}
 }
 
 // ID returns the session's id, the value of the "sockd-session" metadata.
@@ -155,10 +154,36 @@ func (s *Session) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
-	if err == nil && s.gone != nil {
-		s.goneOnce.Do(func() { close(s.gone) })
+	if err == nil {
+		s.client.endSession(s.id)
 	}
 	return err
+}
+
+// sessionGone is the channel that a Close of session id closes, shared by
+// the client's handles of the session.
+func (c *Client) sessionGone(id string) chan struct{} {
+	c.goneMu.Lock()
+	defer c.goneMu.Unlock()
+	if c.sessionsGone == nil {
+		c.sessionsGone = map[string]chan struct{}{}
+	}
+	ch := c.sessionsGone[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		c.sessionsGone[id] = ch
+	}
+	return ch
+}
+
+// endSession closes session id's gone channel, once, and forgets it.
+func (c *Client) endSession(id string) {
+	c.goneMu.Lock()
+	defer c.goneMu.Unlock()
+	if ch := c.sessionsGone[id]; ch != nil {
+		close(ch)
+		delete(c.sessionsGone, id)
+	}
 }
 
 // api returns the stubs; calls through it must use OutgoingContext.
