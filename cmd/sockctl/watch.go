@@ -86,6 +86,11 @@ func watch(ctx context.Context, w io.Writer, interval time.Duration, draw func(i
 		if err := draw(w); err != nil {
 			return err
 		}
+		// Ended during the draw: no other, even with a tick due (select
+		// picks among ready cases at random).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
