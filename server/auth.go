@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/inflight"
 )
 
 // Principal is who a caller is: a local user identified by the kernel
@@ -82,6 +83,9 @@ type peerAuth struct {
 	// answers is the connection's account of the answers gRPC holds for
 	// it; nil where the daemon bounds nothing.
 	answers *answerAccount
+	// streams are the budgets of its open streams, the principal's and
+	// the daemon's (streamsRefusal); nil where the daemon bounds none.
+	streams []*inflight.Budget
 }
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
@@ -173,7 +177,7 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 	if err != nil || pc.budgets == nil {
 		return conn, auth, err
 	}
-	conn, auth.answers = pc.budgets.watch(conn, auth.principal)
+	conn, auth.answers, auth.streams = pc.budgets.watch(conn, auth.principal)
 	return conn, auth, nil
 }
 

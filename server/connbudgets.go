@@ -22,7 +22,7 @@ import (
 // Limits.MaxStreams is set, is of the calls and streams open, each
 // inflight.StreamCost: a principal's of MaxStreams of them over all its
 // connections, the daemon's of the larger of Limits.MaxDaemonBytes and a
-// principal's; past one the connection that opens another is closed.
+// principal's; a stream past one is refused (streamsRefusal), alone.
 type connectionBudgets struct {
 	log          *slog.Logger
 	perPrincipal int64
@@ -66,8 +66,9 @@ func newConnectionBudgets(log *slog.Logger, l Limits) *connectionBudgets {
 }
 
 // watch returns c, a connection of p's, with its unfinished messages
-// charged to p's budget and the daemon's, and the account of its answers.
-func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAccount) {
+// charged to p's budget and the daemon's, the account of its answers, and
+// the budgets of its open streams (none without Limits.MaxStreams).
+func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAccount, []*inflight.Budget) {
 	u.mu.Lock()
 	b := u.byPrincipal[p]
 	if b == nil {
@@ -85,7 +86,7 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 	if b.streams != nil {
 		streams = []*inflight.Budget{b.streams, u.streams}
 	}
-	return inflight.Wrap(c, inflight.Config{
+	wrapped := inflight.Wrap(c, inflight.Config{
 		Budgets:       []*inflight.Budget{b.Budget, u.requests},
 		StreamBudgets: streams,
 		Refused: func(err error) {
@@ -93,7 +94,7 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 			var streams *inflight.StreamsError
 			switch {
 			case errors.As(err, &exceeded):
-				u.log.Warn("connection closed: its open calls or unfinished requests would pass a bound", "principal", p.String(),
+				u.log.Warn("connection closed: its unfinished requests would pass a bound", "principal", p.String(),
 					"remote", c.RemoteAddr().String(), "bound", exceeded.Budget, "bytes", exceeded.Limit)
 			case errors.As(err, &streams):
 				u.log.Warn("connection closed: its client opened more streams than it may", "principal", p.String(),
@@ -104,7 +105,25 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 			answers.close()
 			u.release(p)
 		},
-	}), answers
+	})
+	return wrapped, answers, streams
+}
+
+// streamsRefusal refuses a new stream of a connection whose open streams
+// (streams: the principal's budget and the daemon's, as watch gave them)
+// count past a bound, this one among them; the daemon's last sixteenth is
+// kept for admins (admin says, asked only then), as its held bytes are.
+func streamsRefusal(streams []*inflight.Budget, admin func() bool) error {
+	if len(streams) == 0 {
+		return nil
+	}
+	principal, daemon := streams[0], streams[1]
+	if principal.Used() > principal.Limit() {
+		return quotaExceeded(callsOpen, int(principal.Limit()/inflight.StreamCost))
+	}
+	// reserveRefusal refuses at its limit; this stream is counted already.
+	used := daemon.Used() - inflight.StreamCost
+	return reserveRefusal(callsOpenDaemon, used/inflight.StreamCost, daemon.Limit()/inflight.StreamCost, admin)
 }
 
 // release forgets p's budget when its last connection has closed.

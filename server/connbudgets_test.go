@@ -4,6 +4,10 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+
+	"github.com/sockd/sockd/internal/inflight"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A principal's budget of unfinished requests is shared by its connections
@@ -20,7 +24,7 @@ func TestUnfinishedBudgetsFollowConnections(t *testing.T) {
 	for _, p := range []Principal{alice, alice, bob} {
 		a, b := net.Pipe()
 		defer b.Close()
-		c, account := u.watch(a, p)
+		c, account, _ := u.watch(a, p)
 		conns, answers = append(conns, c), append(answers, account)
 	}
 	if len(u.byPrincipal) != 2 || u.byPrincipal[alice].conns != 2 {
@@ -65,7 +69,7 @@ func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
 	u := newConnectionBudgets(slog.New(slog.DiscardHandler), Limits{MaxPrincipalBytes: 64 << 20, MaxDaemonBytes: 64 << 20})
 	a, b := net.Pipe()
 	defer b.Close()
-	conn, answers := u.watch(a, Principal{Kind: "uid", UID: 1000})
+	conn, answers, _ := u.watch(a, Principal{Kind: "uid", UID: 1000})
 	defer conn.Close()
 	admin, other := func() bool { return true }, func() bool { return false }
 	shared := u.answers.Limit() - u.answers.Limit()/adminReserve
@@ -79,5 +83,36 @@ func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
 	u.answers.Add(u.answers.Limit() - shared)
 	if answers.refusal(admin) == nil {
 		t.Fatal("an admin is not refused with the daemon's answers at the bound")
+	}
+}
+
+// A stream past its principal's bound of open streams is refused, and one
+// past the daemon's shared part of its bound too, unless an admin's: the
+// daemon's last sixteenth is kept for them.
+func TestStreamsRefusal(t *testing.T) {
+	const cost = inflight.StreamCost
+	notAdmin, admin := func() bool { return false }, func() bool { return true }
+	principal, daemon := inflight.NewBudget("p", 4*cost), inflight.NewBudget("d", 32*cost)
+	streams := []*inflight.Budget{principal, daemon}
+	principal.Add(4 * cost) // this stream counted: at the bound, not past it
+	daemon.Add(4 * cost)
+	if err := streamsRefusal(streams, notAdmin); err != nil {
+		t.Fatalf("the principal's 4th stream of 4: %v", err)
+	}
+	principal.Add(cost)
+	daemon.Add(cost)
+	if err := streamsRefusal(streams, admin); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("the principal's 5th stream of 4: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	principal.Add(-2 * cost)
+	daemon.Add(26 * cost) // 31 of the daemon's 32, this one among them: in its last sixteenth
+	if err := streamsRefusal(streams, notAdmin); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a stream in the daemon's reserve, not an admin's: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if err := streamsRefusal(streams, admin); err != nil {
+		t.Errorf("an admin's stream in the daemon's reserve: %v", err)
+	}
+	if err := streamsRefusal(nil, notAdmin); err != nil {
+		t.Errorf("no bounds: %v", err)
 	}
 }

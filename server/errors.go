@@ -267,6 +267,12 @@ const principalBytes = "bytes held for the principal (undelivered completions an
 // held for all principals together.
 const daemonBytes = "bytes held for all principals together (undelivered completions and events, waiting calls' data and buffers, pipe uploads)"
 
+// The resources of the open-calls bounds, in their refusals.
+const (
+	callsOpen       = "calls and streams open at once for the principal, over all its connections"
+	callsOpenDaemon = "calls and streams open at once for all principals"
+)
+
 func quotaExceeded(resource string, limit int) error {
 	return statusError(codes.ResourceExhausted, reasons.QuotaExceeded,
 		fmt.Sprintf("%s: limit of %d reached", resource, limit),

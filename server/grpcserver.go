@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/tap"
 
 	"github.com/sockd/sockd/internal/inflight"
 	"github.com/sockd/sockd/internal/pipewire"
@@ -64,7 +65,20 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(pipewire.TransportBuffer),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		experimental.BufferPool(inflight.BufferPool()),
+		grpc.InTapHandle(s.tapStream),
 	}
+}
+
+// tapStream refuses, before gRPC runs anything for it, a stream past its
+// principal's or the daemon's bound on open streams (RESOURCE_EXHAUSTED,
+// QUOTA_EXCEEDED), the stream alone: its connection and its other calls go
+// on. gRPC calls it with its transport's lock held: it only looks.
+func (s *Service) tapStream(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	auth, ok := peerAuthOf(ctx)
+	if !ok {
+		return ctx, nil
+	}
+	return ctx, streamsRefusal(auth.streams, func() bool { return s.isAdmin(auth.principal) })
 }
 
 // maxHeaderList bounds a request's metadata: the daemon reads two keys of

@@ -60,8 +60,8 @@ type Limits struct {
 	MaxMonitors int
 	// MaxStreams bounds the calls and streams one principal has open over
 	// all its connections, each a goroutine and gRPC's state in the daemon
-	// even before its request has come (inflight.StreamCost): past it the
-	// connection that opens one more is closed. 0: no bound.
+	// even before its request has come (inflight.StreamCost): one more is
+	// refused, RESOURCE_EXHAUSTED, alone. 0: no bound.
 	MaxStreams int
 }
 

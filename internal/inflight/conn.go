@@ -115,10 +115,10 @@ type Config struct {
 	// Budgets are charged every unfinished message's frames: the client's
 	// and the daemon's, say.
 	Budgets []*Budget
-	// StreamBudgets are charged StreamCost for each open stream: bounds
-	// of their own, so that a client's calls are not traded against its
-	// messages (a principal's open calls as many as one connection may
-	// have, say).
+	// StreamBudgets are charged StreamCost for each open stream, from its
+	// HEADERS until it ends on the wire, without a look at their limits:
+	// the server refuses a stream past one itself (a tap at its HEADERS,
+	// which Conn has charged before gRPC sees them), the stream alone.
 	StreamBudgets []*Budget
 	// Refused, if set, is called once, with why the connection is closed
 	// (an *ExceededError or a *StreamsError), before it closes.
@@ -218,9 +218,10 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			st := &stream{}
 			c.streams[f.stream] = st
 			if len(c.cfg.StreamBudgets) > 0 {
-				if err := c.chargeTo(c.cfg.StreamBudgets, &st.open, StreamCost); err != nil {
-					return err
+				for _, b := range c.cfg.StreamBudgets {
+					b.Add(StreamCost) // refused, if at all, by the server: the stream alone
 				}
+				st.open = StreamCost
 			}
 		}
 		if f.flags&flagEndStream != 0 {

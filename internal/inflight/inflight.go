@@ -33,8 +33,9 @@
 // released with it, and the client's other connections go on.
 //
 // Each open stream costs the daemon a handler's goroutine and gRPC's state
-// for it before any message, which Conn charges too (StreamCost), to
-// budgets of their own, until the stream ends on the wire.
+// for it before any message, which Conn counts too (StreamCost), on
+// budgets of their own, until the stream ends on the wire; the server
+// refuses a stream past them (Config.StreamBudgets).
 //
 // Conn also counts the client's streams open on the wire, until the daemon
 // has written their end or the client reset them, and closes the
