@@ -65,27 +65,36 @@ func TestOpenCallsAreBounded(t *testing.T) {
 	dir := t.TempDir()
 	d := dedicatedDaemon(t, filepath.Join(dir, "d"), "--max-streams", strconv.Itoa(limit))
 	first, second := dialRaw(t, d), dialRaw(t, d)
+	// Both at once, each a burst: the bound admits the first 100 to come.
 	for id := uint32(1); id < 2*60; id += 2 {
 		first.open(id)
-	}
-	first.w.Flush()
-	time.Sleep(100 * time.Millisecond) // the first's 60 are open before the second's
-	for id := uint32(1); id < 2*60; id += 2 {
 		second.open(id)
 	}
+	first.w.Flush()
 	second.w.Flush()
 	refused := 0
-	for deadline := time.After(10 * time.Second); refused < 20; {
+	settled := time.After(2 * time.Second)
+wait:
+	for {
 		select {
+		case f := <-first.headers:
+			if headerValue(f, "grpc-status") == strconv.Itoa(int(codes.ResourceExhausted)) {
+				refused++
+			}
 		case f := <-second.headers:
 			if headerValue(f, "grpc-status") == strconv.Itoa(int(codes.ResourceExhausted)) {
 				refused++
 			}
+		case err := <-first.closed:
+			t.Fatalf("a connection of the calls past the bound was closed: %v", err)
 		case err := <-second.closed:
-			t.Fatalf("the connection of the calls past the bound was closed: %v", err)
-		case <-deadline:
-			t.Fatalf("%d of the 20 calls past the principal's bound refused", refused)
+			t.Fatalf("a connection of the calls past the bound was closed: %v", err)
+		case <-settled:
+			break wait
 		}
+	}
+	if refused != 20 {
+		t.Fatalf("%d of 120 calls refused under a bound of 100, want 20", refused)
 	}
 	for _, h := range []*rawClient{first, second} {
 		select {
@@ -94,6 +103,9 @@ func TestOpenCallsAreBounded(t *testing.T) {
 		default:
 		}
 	}
+	// The principal's 100 are open: its new calls are refused until one ends.
+	first.conn.Close()
+	time.Sleep(200 * time.Millisecond)
 	assertServes(t, d)
 }
 

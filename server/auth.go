@@ -85,7 +85,9 @@ type peerAuth struct {
 	answers *answerAccount
 	// streams are the budgets of its open streams, the principal's and
 	// the daemon's (streamsRefusal); nil where the daemon bounds none.
-	streams []*inflight.Budget
+	// arrivals says what they counted when each stream came, in order.
+	streams  []*inflight.Budget
+	arrivals func() (counts []int64, ok bool)
 }
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
@@ -178,6 +180,9 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 		return conn, auth, err
 	}
 	conn, auth.answers, auth.streams = pc.budgets.watch(conn, auth.principal)
+	if ic, ok := conn.(*inflight.Conn); ok {
+		auth.arrivals = ic.NextArrival
+	}
 	return conn, auth, nil
 }
 

@@ -111,18 +111,23 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 
 // streamsRefusal refuses a new stream of a connection whose open streams
 // (streams: the principal's budget and the daemon's, as watch gave them)
-// count past a bound, this one among them; the daemon's last sixteenth is
-// kept for admins (admin says, asked only then), as its held bytes are.
-func streamsRefusal(streams []*inflight.Budget, admin func() bool) error {
+// counted past a bound when it came, this one among them (counts, as
+// inflight.Conn.NextArrival says; nil: as they count now); the daemon's
+// last sixteenth is kept for admins (admin says, asked only then), as its
+// held bytes are.
+func streamsRefusal(streams []*inflight.Budget, counts []int64, admin func() bool) error {
 	if len(streams) == 0 {
 		return nil
 	}
 	principal, daemon := streams[0], streams[1]
-	if principal.Used() > principal.Limit() {
+	if len(counts) < 2 {
+		counts = []int64{principal.Used(), daemon.Used()}
+	}
+	if counts[0] > principal.Limit() {
 		return quotaExceeded(callsOpen, int(principal.Limit()/inflight.StreamCost))
 	}
 	// reserveRefusal refuses at its limit; this stream is counted already.
-	used := daemon.Used() - inflight.StreamCost
+	used := counts[1] - inflight.StreamCost
 	return reserveRefusal(callsOpenDaemon, used/inflight.StreamCost, daemon.Limit()/inflight.StreamCost, admin)
 }
 

@@ -75,10 +75,11 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 // on. gRPC calls it with its transport's lock held: it only looks.
 func (s *Service) tapStream(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	auth, ok := peerAuthOf(ctx)
-	if !ok {
+	if !ok || auth.arrivals == nil {
 		return ctx, nil
 	}
-	return ctx, streamsRefusal(auth.streams, func() bool { return s.isAdmin(auth.principal) })
+	counts, _ := auth.arrivals()
+	return ctx, streamsRefusal(auth.streams, counts, func() bool { return s.isAdmin(auth.principal) })
 }
 
 // maxHeaderList bounds a request's metadata: the daemon reads two keys of

@@ -92,6 +92,9 @@ func (b *Budget) give(n int64) { b.used.Add(-n) }
 // what is held already (Full says when to take no more), or given back.
 func (b *Budget) Add(n int64) { b.used.Add(n) }
 
+// addUsed is Add, returning what the budget holds then.
+func (b *Budget) addUsed(n int64) int64 { return b.used.Add(n) }
+
 // Full reports whether the budget holds its limit or more.
 func (b *Budget) Full() bool { return b.used.Load() >= b.limit }
 
