@@ -49,9 +49,10 @@ type Client struct {
 	closing     chan struct{}
 	closingOnce sync.Once
 	goneOnce    sync.Once
-	// sessionsGone are the sessions' gone channels (Session.gone), by id.
-	goneMu       sync.Mutex
-	sessionsGone map[string]chan struct{}
+	// sessionEnds are, by session id, what Session.Close tells the
+	// session's live Conns (watchSessionEnd): kept while a Conn holds one.
+	endsMu      sync.Mutex
+	sessionEnds map[string]*sessionEnd
 	// gone is closed once Close has closed the connection Dial made: the
 	// Conns' pipes are over, and what they had not read is for no one.
 	// (nil for a client on its caller's connection, whose streams go on.)

@@ -54,6 +54,9 @@ type Conn struct {
 	// last message, when incoming had no room for it (set before).
 	streamEnded chan struct{}
 	end         *pipeMessage
+	// sessionEnded is closed once the session has ended (watchSessionEnd).
+	sessionEnded   <-chan struct{}
+	unwatchSession func()
 	// abandoned: the reader dropped messages once the session or client
 	// was gone, so that the stream's end is no peer's end of data.
 	abandoned atomic.Bool
@@ -169,6 +172,7 @@ func newConn(s *Session, id, network string, stream pipeStream, cancel context.C
 		shutdown:    make(chan struct{}),
 		failed:      make(chan struct{}),
 	}
+	c.sessionEnded, c.unwatchSession = s.client.watchSessionEnd(s.id)
 	c.readDeadline.init()
 	c.writeDeadline.init()
 	c.linger.Store(-1)
@@ -314,6 +318,7 @@ func (c *Conn) SocketID() string { return c.id }
 // closed (a reviewer's kept two each for ever).
 func (c *Conn) readLoop() {
 	defer close(c.streamEnded)
+	defer c.unwatchSession()
 	for {
 		resp := new(pipewire.Response)
 		err := c.stream.RecvMsg(resp)
@@ -348,7 +353,7 @@ func (c *Conn) readLoop() {
 			// Nobody will read it: the stream ends with the client.
 			c.abandoned.Store(true)
 			resp.Release()
-		case <-c.sess.gone:
+		case <-c.sessionEnded:
 			c.abandoned.Store(true) // nor here: the session has ended
 			resp.Release()
 		}

@@ -36,11 +36,6 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
-	// gone is closed once a Close of this client's has ended the session
-	// in the daemon, through this handle or another of the same id: its
-	// Conns' pipes end with it, and what they had not read is for no one.
-	// (nil: never.)
-	gone <-chan struct{}
 }
 
 // CreateSession creates a session, or returns the caller's live session of
@@ -76,7 +71,6 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 		existing: resp.GetExisting(),
 		grace:    resp.GetGrace().AsDuration(),
 		lastSeq:  resp.GetLastSequence(),
-		gone:     c.sessionGone(resp.GetSessionId()),
 	}, nil
 }
 
@@ -84,7 +78,7 @@ func (c *Client) createSession(ctx context.Context, req *sockdv1.CreateSessionRe
 // example one created by another process. It makes no call: if the session no
 // longer exists, the first call fails with NOT_FOUND.
 func (c *Client) ResumeSession(id string) *Session {
-	return &Session{client: c, id: id, gone: c.sessionGone(id)}
+	return &Session{client: c, id: id}
 }
 
 // ID returns the session's id, the value of the "sockd-session" metadata.
@@ -160,29 +154,45 @@ func (s *Session) Close(ctx context.Context) error {
 	return err
 }
 
-// sessionGone is the channel that a Close of session id closes, shared by
-// the client's handles of the session.
-func (c *Client) sessionGone(id string) chan struct{} {
-	c.goneMu.Lock()
-	defer c.goneMu.Unlock()
-	if c.sessionsGone == nil {
-		c.sessionsGone = map[string]chan struct{}{}
-	}
-	ch := c.sessionsGone[id]
-	if ch == nil {
-		ch = make(chan struct{})
-		c.sessionsGone[id] = ch
-	}
-	return ch
+// sessionEnd is closed once a Close of the client's, through any of its
+// handles of the session, has ended the session in the daemon: its Conns'
+// pipes end with it, and what they had not read is for no one. conns
+// counts the Conns that watch it.
+type sessionEnd struct {
+	ended chan struct{}
+	conns int
 }
 
-// endSession closes session id's gone channel, once, and forgets it.
+// watchSessionEnd is what a Conn of session id watches for the session's
+// end, and the release it calls once it watches no more.
+func (c *Client) watchSessionEnd(id string) (ended <-chan struct{}, release func()) {
+	c.endsMu.Lock()
+	defer c.endsMu.Unlock()
+	if c.sessionEnds == nil {
+		c.sessionEnds = map[string]*sessionEnd{}
+	}
+	e := c.sessionEnds[id]
+	if e == nil {
+		e = &sessionEnd{ended: make(chan struct{})}
+		c.sessionEnds[id] = e
+	}
+	e.conns++
+	return e.ended, func() {
+		c.endsMu.Lock()
+		defer c.endsMu.Unlock()
+		if e.conns--; e.conns == 0 && c.sessionEnds[id] == e {
+			delete(c.sessionEnds, id)
+		}
+	}
+}
+
+// endSession tells session id's Conns that it has ended.
 func (c *Client) endSession(id string) {
-	c.goneMu.Lock()
-	defer c.goneMu.Unlock()
-	if ch := c.sessionsGone[id]; ch != nil {
-		close(ch)
-		delete(c.sessionsGone, id)
+	c.endsMu.Lock()
+	defer c.endsMu.Unlock()
+	if e := c.sessionEnds[id]; e != nil {
+		close(e.ended)
+		delete(c.sessionEnds, id)
 	}
 }
 
