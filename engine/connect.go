@@ -125,8 +125,8 @@ func (s *Socket) SocketError() (int, error) {
 	s.wr.mu.Lock()
 	defer s.wr.mu.Unlock()
 	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && v != 0 && s.connecting && s.connectErr == 0 {
-		s.connectErr = unix.Errno(v)
+	if err == nil {
+		s.keepConnectErrLocked(unix.Errno(v))
 	}
 	return v, err
 }
@@ -143,10 +143,16 @@ func (s *Socket) keepForConnect(err error) {
 		return
 	}
 	s.wr.mu.Lock()
-	if s.connecting && s.connectErr == 0 {
+	s.keepConnectErrLocked(errno)
+	s.wr.mu.Unlock()
+}
+
+// keepConnectErrLocked keeps errno, an error taken from the socket, as the
+// outcome of a connect in progress that has none yet. s.wr.mu is held.
+func (s *Socket) keepConnectErrLocked(errno unix.Errno) {
+	if errno != 0 && s.connecting && s.connectErr == 0 {
 		s.connectErr = errno
 	}
-	s.wr.mu.Unlock()
 }
 
 // connectionOriented reports whether a socket type keeps one connection for
