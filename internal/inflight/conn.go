@@ -352,17 +352,12 @@ func (st *stream) follow(data []byte) int {
 // charge charges cost to one of a stream's charges, or refuses it for the
 // first budget it would pass.
 func (c *Conn) charge(into *int64, cost int64) error {
-	return c.chargeTo(c.cfg.Budgets, into, cost)
-}
-
-// chargeTo is charge to budgets.
-func (c *Conn) chargeTo(budgets []*Budget, into *int64, cost int64) error {
 	if c.closed {
 		return nil
 	}
-	for i, b := range budgets {
+	for i, b := range c.cfg.Budgets {
 		if !b.take(cost) {
-			for _, taken := range budgets[:i] {
+			for _, taken := range c.cfg.Budgets[:i] {
 				taken.give(cost)
 			}
 			return &ExceededError{Budget: b.name, Limit: b.limit}

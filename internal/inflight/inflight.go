@@ -55,6 +55,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -183,11 +184,8 @@ var bufferPool = func() mem.BufferPool {
 // padding included), or for a buffer of a received message of length bytes.
 func FrameCost(length int) int64 {
 	if length <= poolingThreshold {
-		for _, size := range heapSizeClasses {
-			if length <= size {
-				return int64(size) + heapBookkeeping
-			}
-		}
+		i, _ := slices.BinarySearch(heapSizeClasses[:], length)
+		return int64(heapSizeClasses[i]) + heapBookkeeping
 	}
 	if length <= 1<<maxPoolExponent {
 		return int64(1)<<bits.Len(uint(length-1)) + pooledBookkeeping
