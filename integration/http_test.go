@@ -416,14 +416,7 @@ func TestPacketConn(t *testing.T) {
 func TestUnixgramRelativePaths(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	s := newClientSession(t)
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	p, err := s.ListenPacket(ctx, "unixgram", "rel.sock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := listenPacket(t, "unixgram", "rel.sock")
 	if got := p.LocalAddr().String(); got != filepath.Join(dir, "rel.sock") {
 		t.Errorf("local address %q, want %q", got, filepath.Join(dir, "rel.sock"))
 	}
