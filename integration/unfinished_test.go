@@ -207,6 +207,62 @@ func TestReadPipeMessagesAreGivenBack(t *testing.T) {
 	}
 }
 
+// A pipe that has read all it was sent is charged none of it. gRPC gives a
+// stream's window back a quarter window at a time, so the daemon's
+// WINDOW_UPDATEs say a stream was read only that late: idle pipes that had
+// been sent small messages stayed charged for up to a quarter window of
+// them each (about 210 KB for these), and 80 of them, all read, closed
+// their client's connection under a 16 MiB bound.
+func TestIdlePipesAreChargedNothingTheyRead(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	h := dialRaw(t, d)
+	msg := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Data{Data: make([]byte, 32)}})
+	perPipe := (64<<10 - 1<<10) / len(msg) // under a quarter of the stream's window
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	const pipes = 100
+	for i := range pipes {
+		read := make(chan error, 1)
+		sock := connectedToPeer(t, s, func(c net.Conn) {
+			_, err := io.CopyN(io.Discard, c, int64(perPipe*32))
+			read <- err
+			<-hold // open and idle
+		})
+		id := uint32(2*i + 1)
+		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
+		first := wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}})
+		for j := -1; j < perPipe; j++ {
+			b := msg
+			if j < 0 {
+				b = first
+			}
+			if !h.send(id, b) {
+				t.Fatalf("the daemon closed the connection at pipe %d of %d, all read but the last", i+1, pipes)
+			}
+		}
+		h.w.Flush()
+		select {
+		case err := <-read:
+			if err != nil {
+				t.Fatalf("pipe %d: the peer read: %v", i+1, err)
+			}
+		case err := <-h.closed:
+			t.Fatalf("the daemon closed the connection at pipe %d of %d, all read but the last: %v", i+1, pipes, err)
+		case <-time.After(callTimeout):
+			t.Fatalf("pipe %d: the peer did not get its bytes", i+1)
+		}
+	}
+	select {
+	case err := <-h.closed:
+		t.Fatalf("the daemon closed the connection of %d idle pipes: %v", pipes, err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	assertServes(t, d)
+}
+
 // A client that reads no answers (it gives the daemon no window) makes
 // gRPC hold each one once its handler has returned, and gRPC then no longer
 // counts the stream among the client's concurrent ones: 300 Recv calls so

@@ -85,9 +85,10 @@ type peerAuth struct {
 	answers *answerAccount
 	// streams are the budgets of its open streams, the principal's and
 	// the daemon's (streamsRefusal); nil where the daemon bounds none.
-	// arrivals says what they counted when each stream came, in order.
-	streams  []*inflight.Budget
-	arrivals func() (counts []int64, ok bool)
+	streams []*inflight.Budget
+	// conn is the connection as its frames are followed: it says which
+	// stream gRPC's tap is about (tapStream).
+	conn *inflight.Conn
 }
 
 func (peerAuth) AuthType() string { return "sockd-peercred" }
@@ -180,9 +181,7 @@ func (pc peerCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo,
 		return conn, auth, err
 	}
 	conn, auth.answers, auth.streams = pc.budgets.watch(conn, auth.principal)
-	if ic, ok := conn.(*inflight.Conn); ok {
-		auth.arrivals = ic.NextArrival
-	}
+	auth.conn, _ = conn.(*inflight.Conn)
 	return conn, auth, nil
 }
 

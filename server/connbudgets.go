@@ -87,6 +87,7 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 		streams = []*inflight.Budget{b.streams, u.streams}
 	}
 	wrapped := inflight.Wrap(c, inflight.Config{
+		ReadBuffer:    pipewire.TransportBuffer,
 		Budgets:       []*inflight.Budget{b.Budget, u.requests},
 		StreamBudgets: streams,
 		Refused: func(err error) {
@@ -111,23 +112,20 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 
 // streamsRefusal refuses a new stream of a connection whose open streams
 // (streams: the principal's budget and the daemon's, as watch gave them)
-// counted past a bound when it came, this one among them (counts, as
-// inflight.Conn.NextArrival says; nil: as they count now); the daemon's
-// last sixteenth is kept for admins (admin says, asked only then), as its
-// held bytes are.
-func streamsRefusal(streams []*inflight.Budget, counts []int64, admin func() bool) error {
+// count past a bound, this one among them: asked in gRPC's tap, which runs
+// before the connection's later streams are counted
+// (inflight.Conn.LastOpened). The daemon's last sixteenth is kept for
+// admins (admin says, asked only then), as its held bytes are.
+func streamsRefusal(streams []*inflight.Budget, admin func() bool) error {
 	if len(streams) == 0 {
 		return nil
 	}
 	principal, daemon := streams[0], streams[1]
-	if len(counts) < 2 {
-		counts = []int64{principal.Used(), daemon.Used()}
-	}
-	if counts[0] > principal.Limit() {
+	if principal.Used() > principal.Limit() {
 		return quotaExceeded(callsOpen, int(principal.Limit()/inflight.StreamCost))
 	}
 	// reserveRefusal refuses at its limit; this stream is counted already.
-	used := counts[1] - inflight.StreamCost
+	used := daemon.Used() - inflight.StreamCost
 	return reserveRefusal(callsOpenDaemon, used/inflight.StreamCost, daemon.Limit()/inflight.StreamCost, admin)
 }
 

@@ -96,23 +96,23 @@ func TestStreamsRefusal(t *testing.T) {
 	streams := []*inflight.Budget{principal, daemon}
 	principal.Add(4 * cost) // this stream counted: at the bound, not past it
 	daemon.Add(4 * cost)
-	if err := streamsRefusal(streams, nil, notAdmin); err != nil {
+	if err := streamsRefusal(streams, notAdmin); err != nil {
 		t.Fatalf("the principal's 4th stream of 4: %v", err)
 	}
 	principal.Add(cost)
 	daemon.Add(cost)
-	if err := streamsRefusal(streams, nil, admin); status.Code(err) != codes.ResourceExhausted {
+	if err := streamsRefusal(streams, admin); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("the principal's 5th stream of 4: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	principal.Add(-2 * cost)
 	daemon.Add(26 * cost) // 31 of the daemon's 32, this one among them: in its last sixteenth
-	if err := streamsRefusal(streams, nil, notAdmin); status.Code(err) != codes.ResourceExhausted {
+	if err := streamsRefusal(streams, notAdmin); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("a stream in the daemon's reserve, not an admin's: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	if err := streamsRefusal(streams, nil, admin); err != nil {
+	if err := streamsRefusal(streams, admin); err != nil {
 		t.Errorf("an admin's stream in the daemon's reserve: %v", err)
 	}
-	if err := streamsRefusal(nil, nil, notAdmin); err != nil {
+	if err := streamsRefusal(nil, notAdmin); err != nil {
 		t.Errorf("no bounds: %v", err)
 	}
 }

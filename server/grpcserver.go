@@ -62,7 +62,10 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.MaxHeaderListSize(maxHeaderList),
 		grpc.InitialWindowSize(pipewire.StreamWindow),
 		grpc.InitialConnWindowSize(pipewire.ConnWindow),
-		grpc.ReadBufferSize(pipewire.TransportBuffer),
+		// Each connection's inflight.Conn buffers its reads instead
+		// (pipewire.TransportBuffer), so that it knows which stream
+		// gRPC's tap is about.
+		grpc.ReadBufferSize(0),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		experimental.BufferPool(inflight.BufferPool()),
 		grpc.InTapHandle(s.tapStream),
@@ -72,14 +75,31 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 // tapStream refuses, before gRPC runs anything for it, a stream past its
 // principal's or the daemon's bound on open streams (RESOURCE_EXHAUSTED,
 // QUOTA_EXCEEDED), the stream alone: its connection and its other calls go
-// on. gRPC calls it with its transport's lock held: it only looks.
-func (s *Service) tapStream(ctx context.Context, _ *tap.Info) (context.Context, error) {
+// on. gRPC calls it with its transport's lock held: it only looks. A Pipe's
+// handler is given its stream on the connection, to say what it has read
+// of it.
+func (s *Service) tapStream(ctx context.Context, info *tap.Info) (context.Context, error) {
 	auth, ok := peerAuthOf(ctx)
-	if !ok || auth.arrivals == nil {
+	if !ok || auth.conn == nil {
 		return ctx, nil
 	}
-	counts, _ := auth.arrivals()
-	return ctx, streamsRefusal(auth.streams, counts, func() bool { return s.isAdmin(auth.principal) })
+	if err := streamsRefusal(auth.streams, func() bool { return s.isAdmin(auth.principal) }); err != nil {
+		return ctx, err
+	}
+	if info.FullMethodName == sockdv1.SocketService_Pipe_FullMethodName {
+		ctx = context.WithValue(ctx, wireStreamKey{}, auth.conn.LastOpened())
+	}
+	return ctx, nil
+}
+
+// wireStreamKey keys a Pipe's inflight.Stream in its context.
+type wireStreamKey struct{}
+
+// wireStreamOf is the stream on its connection of the Pipe of ctx; its zero
+// value, which says nothing, where the daemon does not follow it.
+func wireStreamOf(ctx context.Context) inflight.Stream {
+	st, _ := ctx.Value(wireStreamKey{}).(inflight.Stream)
+	return st
 }
 
 // maxHeaderList bounds a request's metadata: the daemon reads two keys of

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/internal/inflight"
 	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -54,14 +55,18 @@ var errPipeDetached = errors.New("pipe detached by its client")
 // close message asked for it to be closed (or the session that owns it
 // ended).
 func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
-	first, err := stream.Recv()
+	wire := wireStreamOf(stream.Context())
+	var first pipewire.Request
+	err := stream.RecvMsg(&first)
 	if errors.Is(err, io.EOF) {
 		return invalidArgument("socket_id", "required: the stream ended before its first message")
 	}
 	if err != nil {
 		return err
 	}
-	sess, sock, err := s.streamSocket(stream.Context(), "socket_id", first.GetSocketId())
+	wire.Read(first.Size())
+	first.Release() // data first: no socket id, refused below
+	sess, sock, err := s.streamSocket(stream.Context(), "socket_id", first.Msg.GetSocketId())
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		adm.done()
 		return err
 	}
-	p := &pipe{stream: stream, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
+	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
 		load: sess.load, limit: s.limits.MaxPrincipalBytes, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
@@ -113,6 +118,9 @@ const streamHandover = engine.RelayFlushTimeout + time.Second
 // pipe is one Pipe stream bound to one socket.
 type pipe struct {
 	stream sockdv1.SocketService_PipeServer
+	// wire is the stream on its connection, told what the pipe has read
+	// of it, once what it holds is counted as the pipe's.
+	wire   inflight.Stream
 	sock   *engine.Socket
 	caller *streamCaller
 	// What the uplink holds while the socket takes it counts among its
@@ -234,6 +242,7 @@ func (p *pipe) uplink(ctx context.Context) error {
 				req.Release()
 				return err
 			}
+			p.wire.Read(req.Size())
 			res := p.sock.SendMsg(ctx, p.caller, req.Iov(), nil, nil, 0, engine.Timeout{Kind: engine.WaitInfinity})
 			req.Release()
 			p.load.release(n)
@@ -242,11 +251,15 @@ func (p *pipe) uplink(ctx context.Context) error {
 			}
 			continue
 		}
+		if _, data := req.Msg.GetMsg().(*sockdv1.PipeRequest_Data); !data {
+			p.wire.Read(req.Size())
+		}
 		switch msg := req.Msg.GetMsg().(type) {
 		case *sockdv1.PipeRequest_Data:
 			if err := p.holdUpload(ctx, len(msg.Data)); err != nil {
 				return err
 			}
+			p.wire.Read(req.Size())
 			res := p.sock.Send(ctx, p.caller, msg.Data, 0, engine.Timeout{Kind: engine.WaitInfinity})
 			p.load.release(len(msg.Data))
 			if err := p.sent(res); err != nil {
@@ -322,6 +335,7 @@ func (p *pipe) discardUplink() {
 		if err := p.stream.RecvMsg(&req); err != nil {
 			return
 		}
+		p.wire.Read(req.Size())
 		req.Release()
 	}
 }

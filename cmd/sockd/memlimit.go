@@ -17,9 +17,11 @@ import (
 // What a socket and a client connection cost the daemon's cgroup, for the
 // caps a memory limit sets: an idle TCP socket was measured at 3.2 KB of
 // the daemon's heap and 3.6 KB of kernel slab (charged to the cgroup too),
-// an idle client connection at 140 KB (gRPC's read buffer of
-// pipewire.TransportBuffer, 128 KiB, for Pipe's throughput); the rest is
-// for the events, buffers and queues that busy ones hold.
+// an idle client connection at 10 KB of heap and 30 KB resident in all
+// (its goroutines' stacks); one that is reading holds a read buffer of
+// pipewire.TransportBuffer, 128 KiB (for Pipe's throughput), while it has
+// bytes, and the rest is for the events, buffers and queues that busy ones
+// hold.
 const (
 	socketMemory     = 16 << 10
 	connectionMemory = 192 << 10

@@ -3,8 +3,9 @@ package inflight
 import (
 	"encoding/binary"
 	"net"
-	"slices"
 	"sync"
+
+	"google.golang.org/grpc/mem"
 )
 
 // HTTP/2's frames, as far as Conn follows them (RFC 9113 §4, §6).
@@ -40,6 +41,16 @@ type Conn struct {
 	in  frameScanner // Read's
 	out frameScanner // Write's
 
+	// Read's buffer (Config.ReadBuffer): bytes read from the connection
+	// and not yet handed to gRPC, with the error that ended the last fill.
+	// From readBuffers while it holds bytes when the connection reads on
+	// ready (readyReader), else its own.
+	buf     *[]byte
+	pooled  bool
+	bufR    int
+	bufW    int
+	fillErr error
+
 	mu sync.Mutex
 	// streams are the client's streams the daemon has not ended yet (its
 	// trailers or a reset) nor the client reset: open ones, on the wire.
@@ -56,10 +67,6 @@ type Conn struct {
 	wordN int
 
 	readErr error // Read's: what closed the connection, for every later Read
-
-	// arrivals are the streams counted on the stream budgets whose check
-	// has not asked about them yet (NextArrival), oldest first.
-	arrivals []arrival
 }
 
 // stream is a client stream's messages so far. Its first message stays
@@ -96,12 +103,17 @@ type stream struct {
 	// its handler's reads by up to a quarter of the stream's window (gRPC
 	// gives a stream's window back once that much is owed), for good when
 	// the stream then idles: an idle pipe that read all its small messages
-	// stays charged for up to a quarter window's worth of them (1.1 MB for
-	// 1-byte writes). Taking the lag as read instead let stalled streams
-	// hold as much uncounted (a reviewer's 200 pipes: 71 MB past a 16 MiB
-	// bound), which a client chooses, where the idle pipes' charge only
-	// comes of many small writes.
+	// stayed charged for up to a quarter window's worth of them (1.1 MB for
+	// 1-byte writes; 20 such idle pipes closed the connection of a client
+	// under a 16 MiB bound). Taking the lag as read instead let stalled
+	// streams hold as much uncounted (a reviewer's 200 pipes: 71 MB past a
+	// 16 MiB bound), which a client chooses. So a handler that reads a
+	// stream's messages says so (Stream.Read), which consumed counts.
 	announced uint64
+	// consumed is the flow-controlled bytes of the messages the stream's
+	// handler said it has read (Stream.Read): how far it has read, at
+	// least, the padding of frames aside.
+	consumed uint64
 	// padding is the padding of the stream's frames so far, with their pad
 	// length bytes: gRPC gives it back to the window as each frame arrives.
 	padding uint64
@@ -117,6 +129,13 @@ type stream struct {
 
 // Config is what a Conn charges, and whom it tells.
 type Config struct {
+	// ReadBuffer, if positive, is the size of Read's buffer: Conn then
+	// reads from the connection in ReadBuffer chunks and follows the bytes
+	// as it hands them over, and gRPC must read unbuffered
+	// (grpc.ReadBufferSize(0)), so that Conn knows which frame gRPC is
+	// working on (LastOpened). Otherwise Conn reads only what each Read
+	// asks for, and follows the bytes as they come.
+	ReadBuffer int
 	// Budgets are charged every unfinished message's frames: the client's
 	// and the daemon's, say.
 	Budgets []*Budget
@@ -139,13 +158,13 @@ func Wrap(c net.Conn, cfg Config) *Conn {
 	return &Conn{Conn: c, cfg: cfg, streams: map[uint32]*stream{}, in: frameScanner{preface: len(clientPreface)}}
 }
 
-// Read reads from the connection and follows the frames read. A frame that
-// would pass a budget closes the connection before gRPC sees it.
+// Read reads from the connection and follows the frames it hands over. A
+// frame that would pass a budget closes the connection before gRPC sees it.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.fill(p)
 	if n > 0 {
 		c.mu.Lock()
 		c.readErr = c.in.scan(p[:n], c.received)
@@ -160,6 +179,79 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// readyReader is a connection that takes a buffer to read into only once
+// it has bytes (gRPC's readyreader.Reader, which it asks of connections it
+// does not know, and which the daemon's connections are): an idle
+// connection then holds none. gRPC's own buffer of a Conn, which is not
+// one, held 128 KiB a connection for its life.
+type readyReader interface {
+	ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int, error)
+}
+
+// fill puts the next bytes of the connection in p: from Read's buffer, or
+// straight from the connection when p is at least as large (as bufio
+// does) or there is no buffer.
+func (c *Conn) fill(p []byte) (int, error) {
+	if c.bufR == c.bufW {
+		if err := c.fillErr; err != nil {
+			c.fillErr = nil
+			return 0, err
+		}
+		if len(p) >= c.cfg.ReadBuffer {
+			return c.Conn.Read(p)
+		}
+		var n int
+		var err error
+		if rr, ok := c.Conn.(readyReader); ok {
+			c.buf, n, err = rr.ReadOnReady(c.cfg.ReadBuffer, readBuffers{})
+			c.pooled = c.buf != nil
+		} else {
+			if c.buf == nil {
+				buf := make([]byte, c.cfg.ReadBuffer)
+				c.buf = &buf
+			}
+			n, err = c.Conn.Read(*c.buf)
+		}
+		c.bufR, c.bufW, c.fillErr = 0, n, err
+		if n == 0 {
+			c.fillErr = nil
+			c.release()
+			return 0, err
+		}
+	}
+	n := copy(p, (*c.buf)[c.bufR:c.bufW])
+	if c.bufR += n; c.bufR == c.bufW {
+		c.release()
+	}
+	return n, nil
+}
+
+// release gives Read's buffer back to its pool once it holds nothing.
+func (c *Conn) release() {
+	if c.pooled {
+		readBuffers{}.Put(c.buf)
+		c.buf, c.pooled = nil, false
+	}
+}
+
+// readBuffers is the pool of Conns' read buffers. Unlike gRPC's pools it
+// does not clear them: a read buffer's bytes are only ever read once the
+// connection has written them.
+type readBuffers struct{}
+
+var readBufferPool sync.Pool
+
+func (readBuffers) Get(size int) *[]byte {
+	if b, _ := readBufferPool.Get().(*[]byte); b != nil && cap(*b) >= size {
+		*b = (*b)[:size]
+		return b
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+func (readBuffers) Put(b *[]byte) { readBufferPool.Put(b) }
 
 // Write follows the frames it writes, then writes them: a stream the
 // daemon ends gives its charge back. Followed first, as the client may
@@ -210,7 +302,8 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			return nil
 		}
 		if f.stream > c.lastID && f.stream%2 == 1 {
-			// A new stream. gRPC ends a stream in its handler's goroutine,
+			// A new stream (so the one LastOpened says, once gRPC has its
+			// headers whole). gRPC ends a stream in its handler's goroutine,
 			// so that an answer still waiting for the client's window no
 			// longer counts among its concurrent streams: a client that
 			// read no answers made the daemon hold all of them, 1.5 GB
@@ -223,13 +316,11 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 			st := &stream{}
 			c.streams[f.stream] = st
 			if len(c.cfg.StreamBudgets) > 0 {
-				a := arrival{id: f.stream, counts: make([]int64, len(c.cfg.StreamBudgets))}
-				for i, b := range c.cfg.StreamBudgets {
+				for _, b := range c.cfg.StreamBudgets {
 					// Refused, if at all, by the server: the stream alone.
-					a.counts[i] = b.addUsed(StreamCost)
+					b.addUsed(StreamCost)
 				}
 				st.open = StreamCost
-				c.arrivals = append(c.arrivals, a)
 			}
 		}
 		if f.flags&flagEndStream != 0 {
@@ -368,10 +459,13 @@ func (c *Conn) charge(into *int64, cost int64) error {
 }
 
 // read is how far into its flow-controlled bytes the daemon has read the
-// stream, at least: what its WINDOW_UPDATEs gave back, less the padding of
-// the frames so far, which gRPC gives back as a frame arrives (a reviewer's
-// padded frames made stalled pipes' unread messages look read).
-func (st *stream) read() uint64 { return st.announced - min(st.announced, st.padding) }
+// stream, at least: what its handler said it read, or what its
+// WINDOW_UPDATEs gave back less the padding of the frames so far, which
+// gRPC gives back as a frame arrives (a reviewer's padded frames made
+// stalled pipes' unread messages look read).
+func (st *stream) read() uint64 {
+	return max(st.consumed, st.announced-min(st.announced, st.padding))
+}
 
 // unreadRun is a run of a stream's unread frames of about the same cost a
 // byte: from..to in its flow-controlled bytes, what its frames cost one by
@@ -457,10 +551,15 @@ func (c *Conn) settleUnread(st *stream, charged *int64) error {
 }
 
 // announce follows a WINDOW_UPDATE of the daemon's for a stream: what it
-// gives back to the window it has read, and the charge for the runs it
-// passes goes back, for a run passed in part at the run's least rate.
+// gives back to the window it has read.
 func (c *Conn) announce(st *stream, increment uint32) {
 	st.announced += uint64(increment)
+	c.passRead(st)
+}
+
+// passRead gives back the charge of the unread runs the stream has been
+// read past, for a run passed in part at the run's least rate.
+func (c *Conn) passRead(st *stream) {
 	read := st.read()
 	passed := 0
 	for i := range st.runs {
@@ -502,33 +601,43 @@ func (c *Conn) end(id uint32) {
 		c.giveTo(c.cfg.StreamBudgets, &st.open)
 		st.runs = nil
 		delete(c.streams, id)
-		c.arrivals = slices.DeleteFunc(c.arrivals, func(a arrival) bool { return a.id == id })
 	}
 }
 
-// arrival is what the stream budgets counted, the stream included, when a
-// stream was counted.
-type arrival struct {
-	id     uint32
-	counts []int64
+// Stream is a client stream of a Conn, for its handler to say what it has
+// read of it.
+type Stream struct {
+	c  *Conn
+	id uint32
 }
 
-// NextArrival is what the StreamBudgets counted, each, when the oldest
-// stream not yet asked about was counted, that stream included: for a
-// check at each stream's HEADERS (gRPC's tap, which runs in their order)
-// to see the streams that came before it and not those after, which a
-// burst's HEADERS, read at once, have counted already (a reviewer's bursts
-// of 70 calls under a bound of 50 had as few as 22 admitted). ok is false
-// when no stream waits (one gRPC refused before its check, say).
-func (c *Conn) NextArrival() (counts []int64, ok bool) {
+// LastOpened is the stream gRPC was last handed the headers of: in gRPC's
+// tap (grpc.InTapHandle), which runs on Read's goroutine once it has a
+// stream's headers whole and before it reads on, the stream being tapped,
+// and the StreamBudgets count the streams that came before it and not
+// those after (a reviewer's bursts of 70 calls under a bound of 50, whose
+// HEADERS bufio had read at once, had as few as 22 admitted). Only with a
+// ReadBuffer: gRPC's own buffer reads ahead.
+func (c *Conn) LastOpened() Stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.arrivals) == 0 {
-		return nil, false
+	return Stream{c: c, id: c.lastID}
+}
+
+// Read says that the stream's handler has read its next message, of n
+// bytes as sent (compressed, if it was): the charge of its frames goes back
+// once read, where the daemon's WINDOW_UPDATEs would say so only a quarter
+// window later.
+func (s Stream) Read(n int) {
+	if s.c == nil {
+		return
 	}
-	a := c.arrivals[0]
-	c.arrivals = slices.Delete(c.arrivals, 0, 1)
-	return a.counts, true
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if st := s.c.streams[s.id]; st != nil {
+		st.consumed += uint64(grpcPrefixLen + n)
+		s.c.passRead(st)
+	}
 }
 
 // endOfClient is the client's end of its side of a stream: gRPC then runs

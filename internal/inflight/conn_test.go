@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/mem"
 )
 
 // client writes a client's side of an HTTP/2 connection with x/net's
@@ -82,7 +83,21 @@ func (p *pipeConn) Read(b []byte) (int, error) {
 	return p.in.Read(b[:min(len(b), p.chunk)])
 }
 func (p *pipeConn) Write(b []byte) (int, error) { return len(b), nil }
-func (p *pipeConn) Close() error                { p.closed = true; return nil }
+
+// readyConn is a pipeConn that reads on ready, as the daemon's
+// connections do: a buffer from pool once there are bytes.
+type readyConn struct{ *pipeConn }
+
+func (r readyConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int, error) {
+	b := pool.Get(bufSize)
+	n, err := r.Read(*b)
+	if n == 0 {
+		pool.Put(b)
+		return nil, 0, err
+	}
+	return b, n, err
+}
+func (p *pipeConn) Close() error { p.closed = true; return nil }
 
 // readAll reads everything through a Conn charged to budgets, chunk bytes
 // at a time, and returns the Conn and the first error other than EOF.
@@ -462,6 +477,19 @@ func FuzzConn(f *testing.F) {
 		if (err1 == nil) != (err2 == nil) || c1.Held() != c2.Held() || whole.Used() != parts.Used() {
 			t.Fatalf("whole: held %d (%v); in chunks of %d: held %d (%v)", c1.Held(), err1, chunk, c2.Held(), err2)
 		}
+		// Through a read buffer, in reads of chunk bytes: the same.
+		buffered := NewBudget("buffered", 1<<20)
+		var under net.Conn = &pipeConn{in: bytes.NewReader(in), chunk: 2*chunk + 1}
+		if chunk%2 == 1 {
+			under = readyConn{under.(*pipeConn)}
+		}
+		c3 := Wrap(under, Config{ReadBuffer: 3 * chunk, Budgets: []*Budget{buffered}, StreamBudgets: []*Budget{buffered}})
+		var err3 error
+		for p := make([]byte, chunk); err3 == nil; _, err3 = c3.Read(p) {
+		}
+		if (err1 == nil) != (err3 == io.EOF) || c1.Held() != c3.Held() || whole.Used() != buffered.Used() || c3.buf != nil && c3.pooled {
+			t.Fatalf("whole: held %d (%v); buffered, read in chunks of %d: held %d (%v)", c1.Held(), err1, chunk, c3.Held(), err3)
+		}
 		if c1.Held() < 0 || whole.Used() < 0 {
 			t.Fatalf("negative charge %d", c1.Held())
 		}
@@ -470,11 +498,16 @@ func FuzzConn(f *testing.F) {
 			if c1.Held() < 0 || c1.Held() != whole.Used() {
 				t.Fatalf("after the daemon read %d bytes of stream %d: held %d, budget used %d", read, id, c1.Held(), whole.Used())
 			}
+			Stream{c: c3, id: id}.Read(int(read % (1 << 20)))
+			if c3.Held() < 0 || c3.Held() != buffered.Used() {
+				t.Fatalf("after stream %d's handler read %d bytes: held %d, budget used %d", id, read, c3.Held(), buffered.Used())
+			}
 		}
 		c1.Close()
 		c2.Close()
-		if whole.Used() != 0 || parts.Used() != 0 {
-			t.Fatalf("closed connections still hold %d and %d", whole.Used(), parts.Used())
+		c3.Close()
+		if whole.Used() != 0 || parts.Used() != 0 || buffered.Used() != 0 {
+			t.Fatalf("closed connections still hold %d, %d and %d", whole.Used(), parts.Used(), buffered.Used())
 		}
 	})
 }
@@ -617,5 +650,134 @@ func TestDaemonFramesAreFollowedBeforeTheyAreWritten(t *testing.T) {
 	conn.Write(out.Bytes())
 	if open != 0 {
 		t.Fatalf("%d streams open when the daemon's reset was written, want 0", open)
+	}
+}
+
+// framerReads reads through conn as an unbuffered HTTP/2 framer does: a
+// frame's header, then its payload, calling after with each frame's header.
+func framerReads(t *testing.T, conn *Conn, after func(typ byte, stream uint32)) {
+	t.Helper()
+	preface := make([]byte, len(clientPreface))
+	if _, err := io.ReadFull(conn, preface); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var h [headerLen]byte
+		if _, err := io.ReadFull(conn, h[:]); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		if _, err := io.ReadFull(conn, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		after(h[3], binary.BigEndian.Uint32(h[5:])&0x7fffffff)
+	}
+}
+
+// With a read buffer, Conn follows the bytes as it hands them over: when
+// gRPC has a stream's headers whole (its tap runs then), LastOpened is that
+// stream, and the stream budgets count it and the streams before it, not
+// those after, though one read from the connection brought them all.
+func TestLastOpenedIsTheStreamWhoseHeadersWereHandedOver(t *testing.T) {
+	c := newClient(t)
+	for id := uint32(1); id <= 9; id += 2 {
+		c.open(id, true)
+	}
+	streams := NewBudget("streams", 1<<30)
+	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
+	conn := Wrap(under, Config{ReadBuffer: 32 << 10, StreamBudgets: []*Budget{streams}})
+	var tapped []uint32
+	framerReads(t, conn, func(typ byte, id uint32) {
+		if typ != frameHeaders {
+			return
+		}
+		last := conn.LastOpened()
+		if last.id != id || streams.Used() != int64(id+1)/2*StreamCost {
+			t.Errorf("at stream %d's headers: LastOpened %d, %d streams counted", id, last.id, streams.Used()/StreamCost)
+		}
+		tapped = append(tapped, id)
+	})
+	if len(tapped) != 5 {
+		t.Fatalf("headers of %v handed over, want 5 streams'", tapped)
+	}
+	if under.in.Len() != 0 {
+		t.Fatalf("%d bytes left unread", under.in.Len())
+	}
+}
+
+// What a stream's handler says it has read gives its frames' charge back
+// at once, where the daemon's WINDOW_UPDATEs, a quarter window late, would
+// leave it charged; a WINDOW_UPDATE later gives nothing back twice.
+func TestStreamReadGivesBackWhatTheHandlerRead(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	frame := append(prefix(3), "bcd"...)
+	for range 100 {
+		c.data(1, false, frame, 0)
+	}
+	first, each := FrameCost(5+1), FrameCost(len(frame))
+	b := NewBudget("test", 1<<30)
+	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
+	conn := Wrap(under, Config{ReadBuffer: 4 << 10, Budgets: []*Budget{b}})
+	var st Stream
+	framerReads(t, conn, func(typ byte, id uint32) {
+		if typ == frameHeaders {
+			st = conn.LastOpened()
+		}
+	})
+	if want := first + 100*each; conn.Held() != want {
+		t.Fatalf("held %d, want %d", conn.Held(), want)
+	}
+	st.Read(1) // the first message
+	for range 60 {
+		st.Read(3)
+	}
+	if want := first + 40*each; conn.Held() != want || b.Used() != want {
+		t.Fatalf("after 60 messages read: held %d, used %d, want %d", conn.Held(), b.Used(), want)
+	}
+	conn.Write(windowUpdate(1, uint32(6+59*len(frame)))) // late: 60 messages, less one
+	if want := first + 40*each; conn.Held() != want {
+		t.Fatalf("after a late WINDOW_UPDATE: held %d, want %d", conn.Held(), want)
+	}
+	for range 40 {
+		st.Read(3)
+	}
+	if conn.Held() != first {
+		t.Fatalf("after all was read: held %d, want %d", conn.Held(), first)
+	}
+	Stream{}.Read(10) // a stream the daemon does not follow: nothing happens
+	conn.Close()
+	st.Read(3) // an ended stream: nothing happens
+	if b.Used() != 0 {
+		t.Fatalf("after Close: used %d", b.Used())
+	}
+}
+
+// A Conn over a connection that reads on ready holds a read buffer only
+// while it has bytes gRPC has not taken: an idle connection holds none
+// (gRPC's buffer of each connection held 128 KiB for its life).
+func TestReadBufferIsHeldOnlyWhileItHasBytes(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(3), "abc"...), 0)
+	under := readyConn{&pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}}
+	conn := Wrap(under, Config{ReadBuffer: 4 << 10})
+	var got bytes.Buffer
+	p := make([]byte, 10)
+	for {
+		n, err := conn.Read(p)
+		got.Write(p[:n])
+		if err != nil {
+			break
+		}
+		if conn.buf == nil != (got.Len() == c.buf.Len()) {
+			t.Fatalf("after %d of %d bytes: read buffer held %v", got.Len(), c.buf.Len(), conn.buf != nil)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), c.buf.Bytes()) {
+		t.Fatalf("read %d bytes, not the %d sent", got.Len(), c.buf.Len())
 	}
 }

@@ -16,26 +16,30 @@
 // of messages sent a frame each stays in gRPC's queue (640 KB a stream of
 // 256 KiB of 1-byte writes, once gRPC has compacted them).
 //
-// Conn watches a server connection's HTTP/2 frames as gRPC reads them,
-// follows the gRPC messages in each stream's DATA frames, and charges what
-// gRPC holds for each frame (its buffer and bookkeeping, by gRPC's own
-// sizes) to the Budgets of the connection: its client's and the daemon's.
-// A stream's later messages stay charged until the daemon has read them,
-// which its WINDOW_UPDATEs for the stream say (gRPC gives the window back
-// as a handler reads, a quarter of the window late at most); a stream's
-// first message until the client ends its side (gRPC runs a unary call
-// only then, and holds the request whole until then: a client that never
-// ended it held 4 MiB a stream); and padded frames until the daemon ends
-// the stream (no gRPC client pads; padding is given back to the window at
-// once, and stays in the frame's buffer until a handler reads the
-// message). A frame that would take a budget past its limit closes the
-// connection: gRPC has not seen it yet, so what the connection held is
-// released with it, and the client's other connections go on.
+// Conn watches a server connection's HTTP/2 frames as it hands them to
+// gRPC (it reads for gRPC, which then reads unbuffered), follows the gRPC
+// messages in each stream's DATA frames, and charges what gRPC holds for
+// each frame (its buffer and bookkeeping, by gRPC's own sizes) to the
+// Budgets of the connection: its client's and the daemon's. A stream's
+// later messages stay charged until the daemon has read them, which its
+// handler says (Stream.Read, as Pipe's does) or else its WINDOW_UPDATEs for
+// the stream (gRPC gives the window back as a handler reads, a quarter of
+// the window late at most); a stream's first message until the client
+// ends its side (gRPC runs a unary call only then, and holds the request
+// whole until then: a client that never ended it held 4 MiB a stream); and
+// padded frames until the daemon ends the stream (no gRPC client pads;
+// padding is given back to the window at once, and stays in the frame's
+// buffer until a handler reads the message). A frame that would take a
+// budget past its limit closes the connection: gRPC has not seen it yet,
+// so what the connection held is released with it, and the client's other
+// connections go on.
 //
 // Each open stream costs the daemon a handler's goroutine and gRPC's state
 // for it before any message, which Conn counts too (StreamCost), on
 // budgets of their own, until the stream ends on the wire; the server
-// refuses a stream past them (Config.StreamBudgets).
+// refuses a stream past them (Config.StreamBudgets) in gRPC's tap, which
+// runs when Conn has handed over that stream's headers and no later
+// stream's (LastOpened).
 //
 // Conn also counts the client's streams open on the wire, until the daemon
 // has written their end or the client reset them, and closes the

@@ -25,8 +25,9 @@ import (
 // TransportBuffer is the size of the HTTP/2 read and write buffers the
 // daemon and its client both use. gRPC's 32 KiB default costs a Pipe about
 // 10% of its throughput with large messages (BENCHMARKS.md). gRPC shares
-// write buffers (releasing them after each flush), so an idle connection
-// holds only its read buffer.
+// write buffers (releasing them after each flush), and takes a read buffer
+// only while the connection has bytes (on the daemon, inflight.Conn does),
+// so that an idle connection holds neither.
 const TransportBuffer = 128 << 10
 
 // StreamWindow is the daemon's HTTP/2 receive window per stream: what a
@@ -136,10 +137,14 @@ type decoder interface {
 type Request struct {
 	Msg *sockdv1.PipeRequest
 	Data
+	size int
 }
 
+// Size is the request's size as it came, before its gRPC prefix.
+func (r *Request) Size() int { return r.size }
+
 func (r *Request) decode(data mem.BufferSlice, full encoding.CodecV2) (err error) {
-	*r = Request{}
+	*r = Request{size: data.Len()}
 	r.Msg, err = decodeMessage[sockdv1.PipeRequest](&r.Data, data, requestData, full)
 	return err
 }
