@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -87,7 +88,7 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 		streams = []*inflight.Budget{b.streams, u.streams}
 	}
 	wrapped := inflight.Wrap(c, inflight.Config{
-		ReadBuffer:    pipewire.TransportBuffer,
+		ReadBuffer:    readBufferFor(c),
 		Budgets:       []*inflight.Budget{b.Budget, u.requests},
 		StreamBudgets: streams,
 		Refused: func(err error) {
@@ -108,6 +109,16 @@ func (u *connectionBudgets) watch(c net.Conn, p Principal) (net.Conn, *answerAcc
 		},
 	})
 	return wrapped, answers, streams
+}
+
+// readBufferFor is the read buffer an inflight.Conn of c needs: none for
+// TLS, which reads a record at a time into buffers of its own (with one,
+// each idle TLS connection held 128 KiB for its life).
+func readBufferFor(c net.Conn) int {
+	if _, ok := c.(*tls.Conn); ok {
+		return 0
+	}
+	return pipewire.TransportBuffer
 }
 
 // streamsRefusal refuses a new stream of a connection whose open streams

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"testing"
 
 	"github.com/sockd/sockd/internal/inflight"
+	"github.com/sockd/sockd/internal/pipewire"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -114,5 +116,19 @@ func TestStreamsRefusal(t *testing.T) {
 	}
 	if err := streamsRefusal(nil, notAdmin); err != nil {
 		t.Errorf("no bounds: %v", err)
+	}
+}
+
+// A TLS connection reads records into buffers of its own: its inflight.Conn
+// needs no read buffer, which it would hold for the connection's life.
+func TestReadBufferForTLSIsNone(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if n := readBufferFor(tls.Server(a, &tls.Config{})); n != 0 {
+		t.Errorf("a TLS connection's read buffer: %d bytes, want none", n)
+	}
+	if n := readBufferFor(a); n != pipewire.TransportBuffer {
+		t.Errorf("a plain connection's read buffer: %d bytes, want %d", n, pipewire.TransportBuffer)
 	}
 }

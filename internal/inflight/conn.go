@@ -86,6 +86,9 @@ type stream struct {
 	// what it has not read yet.
 	padded int64
 	ended  bool // by the client: its data is neither followed nor charged
+	// compressed: a message of the stream came compressed, so what its
+	// handler says it read is not what it took on the wire (Stream.Read).
+	compressed bool
 
 	// Whole later messages stay in gRPC's buffers until a handler reads
 	// them: a Pipe whose socket does not take its data reads nothing, and
@@ -130,11 +133,11 @@ type stream struct {
 // Config is what a Conn charges, and whom it tells.
 type Config struct {
 	// ReadBuffer, if positive, is the size of Read's buffer: Conn then
-	// reads from the connection in ReadBuffer chunks and follows the bytes
-	// as it hands them over, and gRPC must read unbuffered
-	// (grpc.ReadBufferSize(0)), so that Conn knows which frame gRPC is
-	// working on (LastOpened). Otherwise Conn reads only what each Read
-	// asks for, and follows the bytes as they come.
+	// reads from the connection in ReadBuffer chunks (gRPC reading
+	// unbuffered, grpc.ReadBufferSize(0)). Otherwise Conn reads only what
+	// each Read asks for, from a connection that buffers what it reads
+	// itself (TLS) or unbuffered. Either way it follows the bytes as it
+	// hands them over.
 	ReadBuffer int
 	// Budgets are charged every unfinished message's frames: the client's
 	// and the daemon's, say.
@@ -427,6 +430,7 @@ func (st *stream) follow(data []byte) int {
 				break
 			}
 			st.left = binary.BigEndian.Uint32(st.prefix[1:])
+			st.compressed = st.compressed || st.prefix[0] != 0
 		} else {
 			n := uint32(min(uint64(st.left), uint64(len(data))))
 			st.left -= n
@@ -616,8 +620,9 @@ type Stream struct {
 // stream's headers whole and before it reads on, the stream being tapped,
 // and the StreamBudgets count the streams that came before it and not
 // those after (a reviewer's bursts of 70 calls under a bound of 50, whose
-// HEADERS bufio had read at once, had as few as 22 admitted). Only with a
-// ReadBuffer: gRPC's own buffer reads ahead.
+// HEADERS bufio had read at once, had as few as 22 admitted). Only when
+// gRPC reads unbuffered (grpc.ReadBufferSize(0)): its own buffer reads
+// ahead.
 func (c *Conn) LastOpened() Stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -625,16 +630,18 @@ func (c *Conn) LastOpened() Stream {
 }
 
 // Read says that the stream's handler has read its next message, of n
-// bytes as sent (compressed, if it was): the charge of its frames goes back
-// once read, where the daemon's WINDOW_UPDATEs would say so only a quarter
-// window later.
+// bytes as decoded: the charge of its frames goes back once read, where the
+// daemon's WINDOW_UPDATEs would say so only a quarter window later. On a
+// stream that has sent a compressed message it says nothing: n is not what
+// the message took on the wire (a reviewer's 300 bytes of gzip decoded to
+// 256 KiB would have made the frames after it look read).
 func (s Stream) Read(n int) {
 	if s.c == nil {
 		return
 	}
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
-	if st := s.c.streams[s.id]; st != nil {
+	if st := s.c.streams[s.id]; st != nil && !st.compressed {
 		st.consumed += uint64(grpcPrefixLen + n)
 		s.c.passRead(st)
 	}

@@ -653,11 +653,12 @@ func TestDaemonFramesAreFollowedBeforeTheyAreWritten(t *testing.T) {
 	}
 }
 
-// framerReads reads through conn as an unbuffered HTTP/2 framer does: a
-// frame's header, then its payload, calling after with each frame's header.
+// framerReads reads through conn as an unbuffered HTTP/2 framer does (the
+// client preface, if still to come, then a frame's header, then its
+// payload), calling after with each frame's header.
 func framerReads(t *testing.T, conn *Conn, after func(typ byte, stream uint32)) {
 	t.Helper()
-	preface := make([]byte, len(clientPreface))
+	preface := make([]byte, conn.in.preface)
 	if _, err := io.ReadFull(conn, preface); err != nil {
 		t.Fatal(err)
 	}
@@ -749,6 +750,31 @@ func TestStreamReadGivesBackWhatTheHandlerRead(t *testing.T) {
 		t.Fatalf("after all was read: held %d, want %d", conn.Held(), first)
 	}
 	Stream{}.Read(10) // a stream the daemon does not follow: nothing happens
+
+	// A stream that sent a compressed message: what its handler read, as
+	// decoded, says nothing of its frames.
+	c.buf.Reset()
+	c.open(3, false)
+	c.data(3, false, append(prefix(1), 'a'), 0)
+	compressed := append(prefix(3), "xyz"...)
+	compressed[0] = 1
+	c.data(3, false, compressed, 0)
+	for range 10 {
+		c.data(3, false, frame, 0)
+	}
+	under.in = bytes.NewReader(c.buf.Bytes())
+	var st3 Stream
+	framerReads(t, conn, func(typ byte, id uint32) {
+		if typ == frameHeaders {
+			st3 = conn.LastOpened()
+		}
+	})
+	held := conn.Held()
+	st3.Read(1)
+	st3.Read(64 << 10) // the compressed message, decoded
+	if conn.Held() != held {
+		t.Fatalf("after reads of a stream that sent a compressed message: held %d, want %d", conn.Held(), held)
+	}
 	conn.Close()
 	st.Read(3) // an ended stream: nothing happens
 	if b.Used() != 0 {

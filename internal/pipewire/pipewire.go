@@ -140,7 +140,8 @@ type Request struct {
 	size int
 }
 
-// Size is the request's size as it came, before its gRPC prefix.
+// Size is the request's size as decoded (without its gRPC prefix): as it
+// came, unless it came compressed.
 func (r *Request) Size() int { return r.size }
 
 func (r *Request) decode(data mem.BufferSlice, full encoding.CodecV2) (err error) {
