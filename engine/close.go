@@ -100,8 +100,10 @@ func (s *Socket) shut() (int, error) {
 	s.closed.Store(true)
 	close(s.closedC)
 	s.connecting, s.connectErr = false, 0
-	s.abortAll(&s.rd, ErrClosed, &out)
+	// In the NIF's do_stop order: writers, the connector, readers,
+	// acceptors.
 	s.abortAll(&s.wr, ErrClosed, &out)
+	s.abortAll(&s.rd, ErrClosed, &out)
 	fd := s.fd
 	s.fd = -1
 	s.wr.mu.Unlock()

@@ -294,6 +294,32 @@ func TestCloseAbortsWaiters(t *testing.T) {
 	})
 }
 
+// A close aborts as the NIF's do_stop does, writers, then the connector,
+// then readers, then acceptors: a caller queued in two lanes hears of its
+// send before its recv.
+func TestCloseAbortsWritersBeforeReaders(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, b := newRecorder("a"), newRecorder("b")
+	cl, _ := pair(t, e, a, unix.AF_INET)
+	setInt(t, cl, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	if r := cl.Send(bg, a, make([]byte, 1<<20), 0, withHandle(1)); r.Select == nil {
+		t.Fatalf("a's send did not wait: %+v", r)
+	}
+	if r := cl.Recv(bg, a, 0, 0, withHandle(2)); r.Select == nil {
+		t.Fatalf("a's recv did not wait: %+v", r)
+	}
+	if r := cl.Recv(bg, b, 0, 0, withHandle(10)); r.Select == nil {
+		t.Fatalf("b's recv not queued: %+v", r)
+	}
+	if r := cl.Send(bg, b, []byte("x"), 0, withHandle(11)); r.Select == nil {
+		t.Fatalf("b's send not queued: %+v", r)
+	}
+	cl.Close()
+	b.expect(t, EventAbort, 11)
+	b.expect(t, EventAbort, 10)
+	b.expectNone(t)
+}
+
 // The NIF's do_stop aborts a current requestor only while its select is
 // armed (reference §2.4): one already told to retry hears of the close from
 // its retry, and only the queued are aborted.

@@ -528,6 +528,11 @@ func testOutOfRangeFields(t *testing.T) {
 	defer cancel()
 	_, err := s.api.Cancel(ctx, &sockdv1.CancelRequest{SocketId: c, Info: &sockdv1.AsyncInfo{Handle: 5, Mode: sockdv1.AsyncMode(99)}})
 	requireStatus(t, "cancel in mode 99", err, codes.InvalidArgument, "")
+	// No select_info at all: socket:cancel/2 says badarg.
+	_, err = s.api.Cancel(ctx, &sockdv1.CancelRequest{SocketId: c})
+	requireStatus(t, "cancel without info", err, codes.InvalidArgument, "")
+	_, err = s.api.Cancel(ctx, &sockdv1.CancelRequest{SocketId: c, Info: &sockdv1.AsyncInfo{Operation: sockdv1.Operation_OPERATION_RECV}})
+	requireStatus(t, "cancel of handle 0", err, codes.InvalidArgument, "")
 	_, err = s.api.IsSupported(ctx, &sockdv1.IsSupportedRequest{Keys: []string{"options", "socket", "acceptconn", "extra"}})
 	requireStatus(t, "is_supported of four keys", err, codes.InvalidArgument, "")
 	r, err := s.api.GetOptNative(ctx, &sockdv1.GetOptNativeRequest{SocketId: c, Level: unix.SOL_SOCKET, Name: unix.SO_TYPE,

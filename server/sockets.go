@@ -218,6 +218,11 @@ func (s *Service) Close(ctx context.Context, r *sockdv1.CloseRequest) (*sockdv1.
 // the handle (accept, connect, a read, a write, tried in that order), for
 // clients such as sockctl that know only the handle.
 func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv1.CancelResponse, error) {
+	if r.GetInfo().GetHandle() == 0 {
+		// No call was ever answered with handle 0: this is no select_info
+		// at all, which socket:cancel/2 refuses with badarg.
+		return nil, invalidArgument("info.handle", "required: the handle a nowait call answered with")
+	}
 	sess, sock, err := s.target(ctx, r.GetSocketId())
 	if err != nil {
 		return nil, err

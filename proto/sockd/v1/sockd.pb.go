@@ -2848,7 +2848,7 @@ type CancelRequest struct {
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
 	// The operation and handle, as returned in AsyncInfo. With the operation
 	// unspecified, whichever of the caller's pending operations on the
-	// socket has the handle is cancelled.
+	// socket has the handle is cancelled. Required: no handle is 0.
 	Info          *AsyncInfo `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
