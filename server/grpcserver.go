@@ -62,9 +62,10 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.MaxHeaderListSize(maxHeaderList),
 		grpc.InitialWindowSize(pipewire.StreamWindow),
 		grpc.InitialConnWindowSize(pipewire.ConnWindow),
-		// Each connection's inflight.Conn buffers its reads instead
-		// (pipewire.TransportBuffer), so that it knows which stream
-		// gRPC's tap is about.
+		// Each connection's inflight.Conn reads for gRPC instead (into a
+		// pooled pipewire.TransportBuffer while it has bytes; TLS into its
+		// records' buffers), so that it knows which stream gRPC's tap is
+		// about and an idle connection holds no buffer.
 		grpc.ReadBufferSize(0),
 		grpc.WriteBufferSize(pipewire.TransportBuffer),
 		experimental.BufferPool(inflight.BufferPool()),
