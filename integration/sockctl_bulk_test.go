@@ -230,6 +230,24 @@ func TestSockctlNcListen(t *testing.T) {
 	}
 }
 
+// TestSockctlNcListenEndsWithTheDaemon: nc -l whose daemon is killed while
+// it waits for a connection ends with exit 3, as every verb does; it sat
+// silent for the session's grace, an hour, waiting for the daemon.
+func TestSockctlNcListenEndsWithTheDaemon(t *testing.T) {
+	t.Parallel()
+	d, err := StartDaemon(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sockctl{addr: d.Addr, session: uniqueName(t)}
+	p := c.start(t, strings.NewReader(""), "nc", "-l", "127.0.0.1:0")
+	p.listening(t)
+	d.Kill()
+	if err := await(t, "nc -l to end", p.done); exitStatus(err) != 3 {
+		t.Fatalf("nc -l whose daemon was killed: %v, want exit 3", err)
+	}
+}
+
 // TestSockctlForward: forward relays a connection to the remote address
 // inside the daemon and reports the byte counts.
 func TestSockctlForward(t *testing.T) {

@@ -107,23 +107,31 @@ func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, l
 		listening = "local:" + listening // as ADDR is written
 	}
 	fmt.Fprintf(stderr, "listening on %s\n", listening)
-	accepted := make(chan net.Conn, 1)
-	failed := make(chan error, 1)
+	// One accept, as the accept verb makes it, not the Listener's, which
+	// waits out a daemon out of reach for the session's grace, as a server
+	// should: nc, as every verb, ends with exit 3 (a reviewer's nc -l sat
+	// silent for the hour's grace after its daemon was killed).
+	type accepted struct {
+		conn *client.Conn
+		err  error
+	}
+	done := make(chan accepted, 1)
 	go func() {
-		conn, err := l.Accept()
+		resp, err := s.Accept(ctx, l.SocketID(), client.Infinity)
 		if err != nil {
-			failed <- err
+			done <- accepted{err: err}
 			return
 		}
-		accepted <- conn
+		conn, err := s.NewConn(ctx, l.Addr().Network(), resp.GetSocketId())
+		if err != nil {
+			s.CloseSocket(context.WithoutCancel(ctx), resp.GetSocketId())
+		}
+		done <- accepted{conn, err}
 	}()
 	select {
-	case conn := <-accepted:
-		return conn.(*client.Conn), nil
-	case err := <-failed:
-		return nil, err
+	case a := <-done:
+		return a.conn, a.err
 	case <-ctx.Done():
-		l.Close() // ends the Accept
 		return nil, ctx.Err()
 	}
 }
