@@ -1,7 +1,9 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -102,25 +104,32 @@ func ParseTimeout(s string) (Timeout, error) {
 	bad := func(why string) (Timeout, error) {
 		return Timeout{}, fmt.Errorf("invalid timeout %q: %s", s, why)
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms < 0 || ms > MaxMillis {
-			return bad(fmt.Sprintf("want 0..%d milliseconds", int64(MaxMillis)))
-		}
+	tooLong := fmt.Sprintf("longer than %d milliseconds", int64(MaxMillis))
+	ms, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err == nil && (ms < 0 || ms > MaxMillis), errors.Is(err, strconv.ErrRange):
+		return bad(fmt.Sprintf("want 0..%d milliseconds", int64(MaxMillis)))
+	case err == nil:
 		return Millis(ms), nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	switch {
+	case err != nil && durationShape.MatchString(s):
+		return bad(tooLong) // a duration past what one holds
+	case err != nil:
 		return bad("want infinity, nowait, milliseconds, or a duration such as 500ms or 2s")
-	}
-	if d < 0 {
+	case d < 0:
 		return bad("negative")
 	}
-	ms := int64(d / time.Millisecond)
+	ms = int64(d / time.Millisecond)
 	if d%time.Millisecond != 0 {
 		ms++
 	}
 	if ms > MaxMillis {
-		return bad(fmt.Sprintf("longer than %d milliseconds", int64(MaxMillis)))
+		return bad(tooLong)
 	}
 	return Millis(ms), nil
 }
+
+// durationShape is what time.ParseDuration parses, but for its bounds.
+var durationShape = regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)

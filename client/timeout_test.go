@@ -51,6 +51,21 @@ func TestParseTimeoutErrors(t *testing.T) {
 	}
 }
 
+// A timeout past what the daemon takes is named so, however it is written
+// (a duration past time.Duration's range read as no duration at all).
+func TestParseTimeoutTooLong(t *testing.T) {
+	for _, in := range []string{"4294967296ms", "50000h", "99999999h", "9999999999999999999h1s"} {
+		if _, err := ParseTimeout(in); err == nil || !strings.Contains(err.Error(), "longer than 4294967295 milliseconds") {
+			t.Errorf("ParseTimeout(%q) = %v, want it too long", in, err)
+		}
+	}
+	for _, in := range []string{"4294967296", "99999999999999999999", "-99999999999999999999"} {
+		if _, err := ParseTimeout(in); err == nil || !strings.Contains(err.Error(), "want 0..4294967295 milliseconds") {
+			t.Errorf("ParseTimeout(%q) = %v, want out of range", in, err)
+		}
+	}
+}
+
 func TestTimeoutString(t *testing.T) {
 	tests := []struct {
 		in   Timeout

@@ -27,8 +27,11 @@
 // out of reach, is an {"error": {reason, kind, message}} object too, kind
 // "rpc" (reason not_found, permission_denied, ...), "daemon" (unreachable:
 // no connection could be made) or "sockctl" (interrupted, or failed on its
-// side); a daemon that went away during a call, or drains, is kind "rpc",
-// reason "unavailable", with the same exit status 3 as one out of reach.
+// side); a daemon that went away during a call, or refused it draining, is
+// kind "rpc", reason "unavailable", with the same exit status 3 as one out
+// of reach. A call whose socket a daemon shutting down closed under it has
+// its result, with its socket error closed, and exit status 3 (1 when the
+// socket was closed otherwise); standard error says which.
 // Control messages of recvmsg are protojson with proto field names (in name
 // order, 64-bit integers as numbers).
 //
