@@ -344,19 +344,13 @@ func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
 	// (EINVAL): its String would parse as something else (a UDP address as
 	// a relative unix path).
 	if p.network == "unixgram" {
-		switch a, ok := addr.(*net.UnixAddr); {
-		case !ok:
-			return nil, fmt.Errorf("address %v: a %T, want a *net.UnixAddr: %w", addr, addr, syscall.EINVAL)
-		case a == nil:
-			return nil, errMissingAddress
+		if _, err := addrOfKind[*net.UnixAddr](addr); err != nil {
+			return nil, err
 		}
 		return unixSockAddr(addr.String())
 	}
-	switch a, ok := addr.(*net.UDPAddr); {
-	case !ok:
-		return nil, fmt.Errorf("address %v: a %T, want a *net.UDPAddr: %w", addr, addr, syscall.EINVAL)
-	case a == nil:
-		return nil, errMissingAddress
+	if _, err := addrOfKind[*net.UDPAddr](addr); err != nil {
+		return nil, err
 	}
 	local, ok := p.local.(*net.UDPAddr)
 	if !ok || local.IP.To4() != nil {
@@ -372,6 +366,20 @@ func (p *PacketConn) destination(addr net.Addr) (*sockdv1.SockAddr, error) {
 		ip = netip.AddrFrom16(ip.As16())
 	}
 	return inet6SockAddr(ip, ap.Port())
+}
+
+// addrOfKind is addr as the address kind A a PacketConn's network takes:
+// EINVAL for another kind, a missing address for a nil one.
+func addrOfKind[A interface{ *net.UnixAddr | *net.UDPAddr }](addr net.Addr) (A, error) {
+	var none A
+	switch a, ok := addr.(A); {
+	case !ok:
+		return none, fmt.Errorf("address %v: a %T, want a %T: %w", addr, addr, none, syscall.EINVAL)
+	case a == none:
+		return none, errMissingAddress
+	default:
+		return a, nil
+	}
 }
 
 // timeout turns deadline into the call's Timeout, failing at once when it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -392,20 +391,6 @@ func (p *pipe) downlink(ctx context.Context) error {
 	}
 }
 
-// chunks recycles the downlinks' read buffers of pipeChunk bytes.
-var chunks = new(chunkPool)
-
-// chunkPool is a mem.BufferPool of pipeChunk-sized buffers. Unlike gRPC's
-// pools it does not clear them: a read fills what is sent.
-type chunkPool struct{ pool sync.Pool }
-
-func (c *chunkPool) Get(int) *[]byte {
-	if b, ok := c.pool.Get().(*[]byte); ok {
-		*b = (*b)[:cap(*b)]
-		return b
-	}
-	b := make([]byte, pipeChunk)
-	return &b
-}
-
-func (c *chunkPool) Put(b *[]byte) { c.pool.Put(b) }
+// chunks recycles the downlinks' read buffers of pipeChunk bytes: a read
+// fills what is sent.
+var chunks = new(inflight.UnclearedPool)

@@ -208,7 +208,7 @@ func (c *Conn) fill(p []byte) (int, error) {
 		var n int
 		var err error
 		if rr, ok := c.Conn.(readyReader); ok {
-			c.buf, n, err = rr.ReadOnReady(c.cfg.ReadBuffer, readBuffers{})
+			c.buf, n, err = rr.ReadOnReady(c.cfg.ReadBuffer, &readBuffers)
 			c.pooled = c.buf != nil
 		} else {
 			if c.buf == nil {
@@ -234,20 +234,23 @@ func (c *Conn) fill(p []byte) (int, error) {
 // release gives Read's buffer back to its pool once it holds nothing.
 func (c *Conn) release() {
 	if c.pooled {
-		readBuffers{}.Put(c.buf)
+		readBuffers.Put(c.buf)
 		c.buf, c.pooled = nil, false
 	}
 }
 
-// readBuffers is the pool of Conns' read buffers. Unlike gRPC's pools it
-// does not clear them: a read buffer's bytes are only ever read once the
-// connection has written them.
-type readBuffers struct{}
+// readBuffers is the pool of Conns' read buffers: a read buffer's bytes are
+// only ever read once the connection has written them.
+var readBuffers UnclearedPool
 
-var readBufferPool sync.Pool
+// UnclearedPool is a mem.BufferPool of buffers of one size, for buffers a
+// read fills before anything reads them: unlike gRPC's pools it does not
+// clear them. A buffer asked for larger than one put back is made anew.
+type UnclearedPool struct{ pool sync.Pool }
 
-func (readBuffers) Get(size int) *[]byte {
-	if b, _ := readBufferPool.Get().(*[]byte); b != nil && cap(*b) >= size {
+// Get implements mem.BufferPool.
+func (p *UnclearedPool) Get(size int) *[]byte {
+	if b, _ := p.pool.Get().(*[]byte); b != nil && cap(*b) >= size {
 		*b = (*b)[:size]
 		return b
 	}
@@ -255,7 +258,8 @@ func (readBuffers) Get(size int) *[]byte {
 	return &b
 }
 
-func (readBuffers) Put(b *[]byte) { readBufferPool.Put(b) }
+// Put implements mem.BufferPool.
+func (p *UnclearedPool) Put(b *[]byte) { p.pool.Put(b) }
 
 // Write follows the frames it writes, then writes them: a stream the
 // daemon ends gives its charge back. Followed first, as the client may
