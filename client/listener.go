@@ -26,6 +26,7 @@ type Listener struct {
 	cancel context.CancelFunc
 	once   sync.Once
 	closed atomic.Bool // Close was called
+	unkeep func()      // ends the session's keeper's work for it
 }
 
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
@@ -107,7 +108,8 @@ func (s *Session) newListener(ctx context.Context, network, id string) (*Listene
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	return &Listener{sess: s, id: id, network: network, addr: NetAddr(network, name.GetAddress()), ctx: lctx, cancel: cancel}, nil
+	return &Listener{sess: s, id: id, network: network, addr: NetAddr(network, name.GetAddress()), ctx: lctx, cancel: cancel,
+		unkeep: s.keepFor(id)}, nil
 }
 
 // Accept implements net.Listener. As package net's, it skips a connection
@@ -259,6 +261,7 @@ func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.closed.Store(true)
+		l.unkeep()
 		var late bool
 		late, err = l.sess.closeWithPrompt(func() error { return l.sess.closeSocket(l.id) })
 		if err != nil || late {

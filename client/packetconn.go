@@ -36,6 +36,7 @@ type PacketConn struct {
 	closing       context.Context
 	cancelClosing context.CancelFunc
 	once          sync.Once
+	unkeep        func() // ends the session's keeper's work for it
 }
 
 // movingDeadline is a read or write deadline with a context that is
@@ -152,6 +153,7 @@ func (s *Session) NewPacketConn(ctx context.Context, network, id string) (*Packe
 	p := &PacketConn{sess: s, id: id, network: network, local: NetAddr(network, name.GetAddress()), closed: make(chan struct{}),
 		readDeadline: newMovingDeadline(), writeDeadline: newMovingDeadline()}
 	p.closing, p.cancelClosing = context.WithCancel(context.Background())
+	p.unkeep = s.keepFor(id)
 	return p, nil
 }
 
@@ -176,6 +178,18 @@ const (
 	maxRead     = 4<<20 - 256<<10
 )
 
+// readSize is what a RecvFrom for a ReadFrom into a buffer of size bytes
+// asks for: a whole UDP datagram, whatever the buffer (the daemon reads
+// into its own pooled 64 KiB, and answers with the datagram's bytes only);
+// on a local socket, whose datagrams may be larger, at least as much, up to
+// the buffer's size.
+func readSize(network string, size int) int {
+	if network == "unixgram" {
+		return min(max(size, maxDatagram), maxRead)
+	}
+	return maxDatagram
+}
+
 // errMissingAddress is WriteTo's error for a nil address, as net's.
 var errMissingAddress = errors.New("missing address")
 
@@ -185,7 +199,9 @@ func (p *PacketConn) SocketID() string { return p.id }
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
 // A deadline moved earlier while it waits takes effect at once, and no
 // datagram is lost to it: the call it cut short stays in flight, and the
-// next ReadFrom takes its datagram (cut to the smaller of the two buffers).
+// next ReadFrom takes its datagram. Each call asks for a whole datagram
+// (readSize), so that one left by a ReadFrom into a small buffer still
+// fills the next one's larger buffer, as package net's would.
 // A daemon out of reach is waited for, as Listener.Accept waits, for as long
 // as the session's grace keeps the socket there.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -245,11 +261,7 @@ func (p *PacketConn) readCallFor(size int, t Timeout, deadline time.Time) *readC
 	if left != nil {
 		return left
 	}
-	if p.network == "unixgram" {
-		size = min(size, maxRead)
-	} else {
-		size = min(size, maxDatagram)
-	}
+	size = readSize(p.network, size)
 	c := &readCall{call: startCall(p.closing, deadline, func(ctx context.Context) (*sockdv1.RecvFromResponse, error) {
 		return p.sess.RecvFrom(ctx, p.id, int64(size), t)
 	})}
@@ -415,6 +427,7 @@ func (p *PacketConn) Close() error {
 		p.writeDeadline.cancel()
 		p.mu.Unlock()
 		p.cancelClosing()
+		p.unkeep()
 		_, err = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
 	})
 	if err != nil {

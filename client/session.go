@@ -36,14 +36,17 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
+	keeper   keeper        // calls while idle adapters are open
 }
 
 // CreateSession creates a session, or returns the caller's live session of
 // the same name (then Existing reports true). An empty name always creates a
 // new session. grace is how long the session outlives its event stream, or
 // without one its last call (a call that waits, a Conn's Pipe, a Relay keeps
-// it while it runs, so a Listener or Conn used without Events stays); 0 asks
-// for the daemon's default, and the daemon caps it at its maximum.
+// it while it runs; while a PacketConn or Listener is open the Session makes
+// a call every third of its grace, so that adapters used without Events
+// stay, as package net's sockets do); 0 asks for the daemon's default, and
+// the daemon caps it at its maximum.
 func (c *Client) CreateSession(ctx context.Context, name string, grace time.Duration) (*Session, error) {
 	req := &sockdv1.CreateSessionRequest{Name: name}
 	if grace > 0 {

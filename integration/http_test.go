@@ -502,11 +502,12 @@ func TestUnixgramPacketConn(t *testing.T) {
 	}
 }
 
-// TestListenerOutlivesGraceWithoutEvents: a program that serves from a
+// TestAdaptersOutliveGraceWithoutEvents: a program that serves from a
 // daemon Listener and never opens an event stream keeps its session alive
-// while it waits in Accept and uses its Conns; once it stops, its session
-// ends a grace period later.
-func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
+// while it waits in Accept and uses its Conns, and while a PacketConn or a
+// Listener sits idle, as package net's sockets stay; once it has closed
+// them, its session ends a grace period later.
+func TestAdaptersOutliveGraceWithoutEvents(t *testing.T) {
 	t.Parallel()
 	const grace = time.Second
 	s := clientSessionOn(t, daemon.Addr, grace)
@@ -546,10 +547,30 @@ func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
 		t.Fatalf("read %q %v after %v", buf, err, 2*grace)
 	}
 	conn.Close()
+
+	// Idle adapters: no call of the program's for three grace periods.
+	pc, err := s.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * grace)
+	if _, err := pc.WriteTo([]byte("still here"), pc.LocalAddr()); err != nil {
+		t.Fatalf("an idle PacketConn's write after %v: %v", 3*grace, err)
+	}
+	if n, _, err := pc.ReadFrom(buf); err != nil || string(buf[:n]) != "stil" {
+		t.Fatalf("an idle PacketConn read %q, %v after %v", buf[:n], err, 3*grace)
+	}
+	late, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatalf("dialing a Listener idle for %v: %v", 3*grace, err)
+	}
+	late.Close()
+	pc.Close()
 	l.Close()
-	// Idle now: the session ends after its grace. Another session watches,
-	// since a call of this one would keep it alive.
-	idle, err := s.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+
+	// Nothing open: the session ends after its grace. Another session
+	// watches, since a call of this one would keep it alive.
+	idle, err := s.Open(ctx, client.Inet, client.Dgram, client.UDP, client.OpenOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +578,7 @@ func TestListenerOutlivesGraceWithoutEvents(t *testing.T) {
 	deadline := time.Now().Add(grace + eventWait)
 	for {
 		ictx, icancel := context.WithTimeout(context.Background(), callTimeout)
-		in, err := watcher.Info(ictx, idle.SocketID())
+		in, err := watcher.Info(ictx, idle.GetSocketId())
 		icancel()
 		if err != nil {
 			t.Fatal(err)
