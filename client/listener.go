@@ -261,7 +261,9 @@ func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.once.Do(func() {
 		l.closed.Store(true)
-		l.unkeep()
+		if l.unkeep != nil { // nil in a Listener made by hand, in tests
+			l.unkeep()
+		}
 		var late bool
 		late, err = l.sess.closeWithPrompt(func() error { return l.sess.closeSocket(l.id) })
 		if err != nil || late {

@@ -427,7 +427,9 @@ func (p *PacketConn) Close() error {
 		p.writeDeadline.cancel()
 		p.mu.Unlock()
 		p.cancelClosing()
-		p.unkeep()
+		if p.unkeep != nil { // nil in a PacketConn made by hand, in tests
+			p.unkeep()
+		}
 		_, err = p.sess.closeWithPrompt(func() error { return p.sess.closeSocket(p.id) })
 	})
 	if err != nil {
