@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,10 @@ type Listener struct {
 }
 
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
-// literal and port) and listens on it. network is "tcp", "tcp4" or "tcp6".
+// literal, or none for the unspecified address, and a port: see
+// inetSockAddr) and listens on it. network is "tcp", "tcp4" or "tcp6"; as
+// package net's, a tcp6 socket takes IPv6 only, a tcp one on "[::]:port"
+// both families.
 func (s *Session) ListenTCP(ctx context.Context, network, address string, backlog int32) (*Listener, error) {
 	addr, err := streamAddr(network, address)
 	if err != nil {
@@ -54,7 +58,8 @@ func (s *Session) ListenAddr(ctx context.Context, addr *sockdv1.SockAddr, backlo
 // when empty ("tcp" stays "tcp" in addresses and errors, as in package net).
 func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.SockAddr, backlog int32) (*Listener, error) {
 	kind, domain, protocol, err := streamKind(addr)
-	if network == "" {
+	named := network != ""
+	if !named {
 		network = kind
 	}
 	if err != nil {
@@ -71,6 +76,9 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 		_, err = s.SetOpt(ctx, id, &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_SOCKET, Name: "reuseaddr"},
 			&sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: true}})
 	}
+	if err == nil && domain == Inet6 && named {
+		err = s.setV6Only(ctx, id, network)
+	}
 	if err == nil {
 		_, err = s.BindUnlinking(ctx, id, addr)
 	}
@@ -86,6 +94,15 @@ func (s *Session) listenAddr(ctx context.Context, network string, addr *sockdv1.
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	return l, nil
+}
+
+// setV6Only sets IPV6_V6ONLY on the inet6 socket id opened for network as
+// package net sets it: on for tcp6 and udp6, which take IPv6 only, off for
+// tcp and udp, which on a wildcard address take both families.
+func (s *Session) setV6Only(ctx context.Context, id, network string) error {
+	_, err := s.SetOpt(ctx, id, &sockdv1.OptionKey{Level: sockdv1.OptionLevel_OPTION_LEVEL_IPV6, Name: "v6only"},
+		&sockdv1.OptionValue{Value: &sockdv1.OptionValue_BoolValue{BoolValue: strings.HasSuffix(network, "6")}})
+	return err
 }
 
 // NewListener wraps the listening stream socket id. A socket of another

@@ -186,8 +186,9 @@ func (c *Conn) start() {
 }
 
 // Dial opens a stream socket in the daemon, connects it to address (an IP
-// literal and port: the daemon does not resolve names) and returns it as a
-// Conn. network is "tcp", "tcp4" or "tcp6".
+// literal and port: the daemon does not resolve names; ":port" is the
+// daemon's own host, as package net's) and returns it as a Conn. network is
+// "tcp", "tcp4" or "tcp6".
 func (s *Session) Dial(ctx context.Context, network, address string) (*Conn, error) {
 	addr, err := streamAddr(network, address)
 	if err != nil {

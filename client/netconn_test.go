@@ -56,8 +56,23 @@ func TestNetAddrAndInetSockAddr(t *testing.T) {
 			t.Errorf("%s %s: round trip gives %s", tc.network, tc.address, got)
 		}
 	}
+	// As package net takes them: an empty host is the unspecified
+	// address, a port may be a service's name.
+	for _, tc := range []struct{ network, address, want string }{
+		{"tcp", ":0", "0.0.0.0:0"}, {"udp4", ":8080", "0.0.0.0:8080"}, {"tcp6", ":0", "[::]:0"},
+		{"udp6", ":53", "[::]:53"}, {"tcp", "127.0.0.1:http", "127.0.0.1:80"},
+	} {
+		sa, _, err := inetSockAddr(tc.network, tc.address)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.network, tc.address, err)
+		}
+		if got := NetAddr(tc.network, sa).String(); got != tc.want {
+			t.Errorf("%s %s = %s, want %s", tc.network, tc.address, got, tc.want)
+		}
+	}
 	for _, tc := range []struct{ network, address string }{
 		{"tcp4", "[::1]:1"}, {"tcp6", "127.0.0.1:1"}, {"tcp", "localhost:80"}, {"tcp", "127.0.0.1"},
+		{"tcp", "127.0.0.1:no-such-service"}, {"tcp", "127.0.0.1:70000"},
 	} {
 		if _, _, err := inetSockAddr(tc.network, tc.address); err == nil {
 			t.Errorf("%s %s: accepted", tc.network, tc.address)

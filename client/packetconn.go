@@ -117,9 +117,10 @@ type readCall struct {
 }
 
 // ListenPacket opens a datagram socket in the daemon bound to address:
-// network "udp", "udp4" or "udp6" with an IP literal and port, or
-// "unixgram" with a path (an abstract name written "@name", as package net
-// writes it).
+// network "udp", "udp4" or "udp6" with an IP literal (or none, for the
+// unspecified address) and port, or "unixgram" with a path (an abstract name
+// written "@name", as package net writes it). As package net's, a udp6
+// socket takes IPv6 only, a udp one on "[::]:port" both families.
 func (s *Session) ListenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
 	addr, domain, protocol, err := packetAddr(network, address)
 	if err != nil {
@@ -130,7 +131,12 @@ func (s *Session) ListenPacket(ctx context.Context, network, address string) (*P
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	id := open.GetSocketId()
-	_, err = s.Bind(ctx, id, addr)
+	if domain == Inet6 {
+		err = s.setV6Only(ctx, id, network)
+	}
+	if err == nil {
+		_, err = s.Bind(ctx, id, addr)
+	}
 	var p *PacketConn
 	if err == nil {
 		p, err = s.NewPacketConn(ctx, network, id)

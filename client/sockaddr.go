@@ -343,13 +343,33 @@ func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
-// inetSockAddr parses "ip:port" for network tcp*/udp* into a daemon address
-// and the domain to open.
+// inetSockAddr parses "host:port" for network tcp*/udp* into a daemon
+// address and the domain to open. The host is an IP literal (the daemon
+// resolves no names), or empty for the unspecified address, as package net
+// takes ":8080": IPv6's for tcp6 and udp6, IPv4's otherwise (so that a
+// dial of ":port" reaches the daemon's own host, as net's does; a Listener
+// for both families is "[::]:port" with network tcp). The port is a number
+// or a service name, looked up here as net.LookupPort does.
 func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
-	ap, err := netip.ParseAddrPort(address)
+	host, service, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, Domain{}, fmt.Errorf("address %q: want an IP literal and a port: %w", address, err)
 	}
+	port, err := net.LookupPort(network, service)
+	if err != nil {
+		return nil, Domain{}, fmt.Errorf("address %q: %w", address, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+		if network == "tcp6" || network == "udp6" {
+			host = "::"
+		}
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, Domain{}, fmt.Errorf("address %q: want an IP literal and a port: %w", address, err)
+	}
+	ap := netip.AddrPortFrom(addr, uint16(port))
 	ip := ap.Addr().Unmap()
 	wants6 := network == "tcp6" || network == "udp6"
 	wants4 := network == "tcp4" || network == "udp4"

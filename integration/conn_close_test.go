@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -573,6 +574,78 @@ func TestPacketConnConcurrentReadsOwnBuffers(t *testing.T) {
 		if s, b := await(t, "the small read", small), await(t, "the big read", big); s != 1 || b != 5 {
 			t.Fatalf("reads into 1 and 100 bytes of two 5-byte datagrams: %d and %d bytes", s, b)
 		}
+	}
+}
+
+// TestAdaptersTakeFamiliesAsNetDoes: as package net's, a tcp6 Listener and
+// a udp6 PacketConn on [::] take IPv6 only, tcp and udp on [::] both
+// families; an address with an empty host (":port") is the unspecified
+// address, and a Dial to ":port" reaches the daemon's host.
+func TestAdaptersTakeFamiliesAsNetDoes(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	for _, tc := range []struct {
+		network string
+		takes4  bool
+	}{{"tcp6", false}, {"tcp", true}} {
+		l, err := s.ListenTCP(ctx, tc.network, "[::]:0", 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), callTimeout)
+		if c != nil {
+			c.Close()
+		}
+		if took := err == nil; took != tc.takes4 {
+			t.Errorf("%s Listener on [::]: an IPv4 dial: %v, want it taken: %v", tc.network, err, tc.takes4)
+		}
+		l.Close()
+	}
+	for _, tc := range []struct {
+		network string
+		takes4  bool
+	}{{"udp6", false}, {"udp", true}} {
+		p := listenPacket(t, tc.network, "[::]:0")
+		port := p.LocalAddr().(*net.UDPAddr).Port
+		peer, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer.Write([]byte("v4"))
+		peer.Close()
+		p.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, _, err = p.ReadFrom(make([]byte, 8))
+		if took := err == nil; took != tc.takes4 {
+			t.Errorf("%s PacketConn on [::]: an IPv4 datagram: %v, want it taken: %v", tc.network, err, tc.takes4)
+		}
+	}
+
+	l, err := s.ListenTCP(ctx, "tcp", ":0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if ip := l.Addr().(*net.TCPAddr).IP; !ip.IsUnspecified() {
+		t.Errorf("a Listener on :0 is at %v, want the unspecified address", l.Addr())
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	accepted := goCall(func() error {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	c, err := s.Dial(ctx, "tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatalf("Dial of :%d: %v", port, err)
+	}
+	c.Close()
+	if err := await(t, "the accept", accepted); err != nil {
+		t.Fatal(err)
 	}
 }
 
