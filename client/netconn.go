@@ -503,6 +503,21 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
+// CloseRead shuts down the socket's read side, as *net.TCPConn's does:
+// Read returns what had arrived before it, then io.EOF, and the Conn can
+// still write.
+func (c *Conn) CloseRead() error {
+	if isClosed(c.done) {
+		return c.opError("close", net.ErrClosed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if _, err := c.sess.Shutdown(ctx, c.id, sockdv1.ShutdownHow_SHUTDOWN_HOW_READ); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
 // Close implements net.Conn: it ends the pipe and closes the daemon socket.
 func (c *Conn) Close() error {
 	err := net.ErrClosed

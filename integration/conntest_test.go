@@ -127,6 +127,56 @@ func TestConnWriteAfterCloseWrite(t *testing.T) {
 	}
 }
 
+// After CloseRead, as after a *net.TCPConn's, Read returns what had arrived
+// and then end of data, and the Conn still writes.
+func TestConnCloseRead(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	peerGot := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(peerGot)
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("before"))
+		buf := make([]byte, 5)
+		io.ReadFull(c, buf)
+		peerGot <- string(buf)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var _ interface{ CloseRead() error } = c
+	buf := make([]byte, 6)
+	c.SetReadDeadline(time.Now().Add(callTimeout))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "before" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if err := c.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after CloseRead: %d, %v; want end of data", n, err)
+	}
+	if _, err := c.Write([]byte("after")); err != nil {
+		t.Fatalf("write after CloseRead: %v", err)
+	}
+	if got := await(t, "the peer's read", peerGot); got != "after" {
+		t.Fatalf("the peer read %q, want \"after\"", got)
+	}
+	c.Close()
+	if err := c.CloseRead(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("CloseRead after Close: %v, want net.ErrClosed", err)
+	}
+}
+
 // When its session ends, the calls blocked in a session's adapters return
 // errors that match net.ErrClosed, as a closed connection's in package net,
 // and closing them afterwards succeeds: their sockets are closed already.
