@@ -203,12 +203,15 @@ func (c *cappedConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int
 		r.raw = raw
 		r.read = func(fd uintptr) bool {
 			r.buf = r.pool.Get(r.bufSize)
-			r.n, r.err = unix.Read(int(fd), *r.buf)
+			// syscall's Read, as gRPC's own reader's: the race detector
+			// sees a write to the peer happen before it (through
+			// syscall's I/O annotation, which x/sys/unix's is not).
+			r.n, r.err = syscall.Read(int(fd), *r.buf)
 			if r.err != nil {
 				r.pool.Put(r.buf)
 				r.buf = nil
 			}
-			return r.err != unix.EAGAIN
+			return r.err != syscall.EAGAIN
 		}
 	}
 	r.bufSize, r.pool = bufSize, pool

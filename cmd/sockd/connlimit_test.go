@@ -217,6 +217,33 @@ func TestCappedConnReadsOnReady(t *testing.T) {
 	}
 }
 
+// What the peer wrote before its Write is seen after ReadOnReady returns its
+// bytes, as after a net.Conn's Read: under -race, unix.Read gave no such
+// edge and an in-process peer's test reported a race (a reviewer).
+func TestCappedConnReadOnReadyHappensAfterTheWrite(t *testing.T) {
+	a, b, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &cappedConn{Conn: a, release: func() {}}
+	defer c.Close()
+	written := 0
+	go func() {
+		written = 42
+		b.Write([]byte("x"))
+	}()
+	pool := mem.DefaultBufferPool()
+	buf, n, err := c.ReadOnReady(64, pool)
+	if err != nil || n != 1 {
+		t.Fatalf("ReadOnReady: %d, %v", n, err)
+	}
+	pool.Put(buf)
+	if written != 42 {
+		t.Fatal("the write before the peer's Write is not seen")
+	}
+}
+
 // socketPair is a connected pair of unix stream connections.
 func socketPair() (net.Conn, net.Conn, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

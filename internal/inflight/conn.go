@@ -373,23 +373,33 @@ func (c *Conn) received(f *frameScanner, data []byte, end bool) error {
 				return err
 			}
 		}
-		if f.flags&flagEndStream != 0 {
-			c.endOfClient(f.stream)
-			return nil
-		}
+		// The frame that ends the client's side is charged as any other:
+		// gRPC keeps its later messages until the handler reads them (a
+		// reviewer's whole message on it went uncharged, where the same
+		// message before an empty END_STREAM frame was charged). Only the
+		// first message's hold ends with it: the handler runs then.
+		endsClient := f.flags&flagEndStream != 0
+		var err error
 		switch {
 		case f.flags&flagPadded != 0:
+		case f.length == 0: // gRPC keeps nothing of an empty frame
 		case st.first:
 			st.first = false
-			return c.charge(&st.held, FrameCost(f.length))
+			if !endsClient {
+				err = c.charge(&st.held, FrameCost(f.length))
+			}
 		case st.prefixN > 0:
 			if st.charged == 0 {
 				st.chargedFrom = start
 			}
-			return c.charge(&st.charged, FrameCost(f.length))
+			err = c.charge(&st.charged, FrameCost(f.length))
 		case f.length > 0: // the frame ends with a whole message
-			return c.addUnread(st, FrameCost(f.length), 0, start, st.received)
+			err = c.addUnread(st, FrameCost(f.length), 0, start, st.received)
 		}
+		if endsClient {
+			c.endOfClient(f.stream)
+		}
+		return err
 	}
 	return nil
 }

@@ -629,6 +629,58 @@ func TestEndOfClientKeepsAnUnfinishedLaterMessageCharged(t *testing.T) {
 	}
 }
 
+// A whole later message in the frame that ends the client's side is held by
+// gRPC until the handler reads it, as the same message followed by an empty
+// END_STREAM frame is: it should be charged the same.
+func TestEndStreamFrameIsChargedAsAnEmptyEndFrameIs(t *testing.T) {
+	held := func(split bool) int64 {
+		c := newClient(t)
+		c.open(1, false)
+		c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+		later := append(prefix(20000), make([]byte, 20000)...)
+		if split {
+			c.data(1, false, later[:16384], 0)
+			c.data(1, false, later[16384:], 0)
+			c.data(1, true, nil, 0)
+		} else {
+			c.data(1, false, later[:16384], 0)
+			c.data(1, true, later[16384:], 0)
+		}
+		b := NewBudget("b", 1<<30)
+		conn := Wrap(&pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}, Config{Budgets: []*Budget{b}})
+		p := make([]byte, 1<<20)
+		for {
+			if _, err := conn.Read(p); err != nil {
+				break
+			}
+		}
+		return conn.Held()
+	}
+	sep, joined := held(true), held(false)
+	if sep != joined {
+		t.Fatalf("unread later message: charged %d when END_STREAM comes in an empty frame, %d when on its last frame", sep, joined)
+	}
+}
+
+// A whole later message in one frame carrying END_STREAM is charged.
+func TestEndStreamFrameWithAWholeLaterMessageIsCharged(t *testing.T) {
+	c := newClient(t)
+	c.open(1, false)
+	c.data(1, false, append(prefix(1), 'a'), 0) // the first message
+	c.data(1, true, append(prefix(16000), make([]byte, 16000)...), 0)
+	b := NewBudget("b", 1<<30)
+	conn := Wrap(&pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}, Config{Budgets: []*Budget{b}})
+	p := make([]byte, 1<<20)
+	for {
+		if _, err := conn.Read(p); err != nil {
+			break
+		}
+	}
+	if conn.Held() < FrameCost(16005) {
+		t.Fatalf("a whole later message, unread, in the frame that ends the client's side: charged %d, want at least %d", conn.Held(), FrameCost(16005))
+	}
+}
+
 // writeSpy is a connection whose Write calls look first.
 type writeSpy struct {
 	net.Conn
