@@ -72,6 +72,7 @@ func (s *Session) Events(ctx context.Context, after uint64) *EventStream {
 	}
 	es.last.Store(after)
 	s.noteTaken(after)
+	s.follows.Store(true)
 	go es.run(ctx, s)
 	return es
 }
@@ -201,9 +202,12 @@ var testHookOffering func()
 // taken is dropped as one still on its way is: a cancel wakes the offer to
 // look again, and Cancel returns only once it has (voidedSelects.caughtUp),
 // so a caller that takes events on the goroutine that cancels never sees
-// it once Cancel returns.
+// it once Cancel returns. So is a result the Cancel answered instead; one
+// given to the caller is recorded before the offer ends, for a Cancel that
+// answered it meanwhile to know (voidedSelects.tookResult).
 func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *sockdv1.EventsResponse, seq uint64) bool {
-	if ev.GetSelect() == nil {
+	result := ev.GetCompletion() != nil || ev.GetAbort().GetPartial() != nil
+	if ev.GetSelect() == nil && !result {
 		select {
 		case es.events <- ev:
 			return true
@@ -223,6 +227,9 @@ func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *soc
 		}
 		select {
 		case es.events <- ev:
+			if result {
+				voided.gave(seq)
+			}
 			return true
 		case <-changed:
 		case <-ctx.Done():

@@ -86,7 +86,9 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 // while another cancels may take it just before). A
 // handle reused for operations of other lanes keeps their events. A
 // completion-mode operation's result is not lost: when it had done part of
-// its work, or had just finished, the response's Completion carries it.
+// its work, or had finished and the caller had not taken its event from
+// an EventStream of this Session, the response's Completion carries it,
+// and no event follows; one the caller had taken is not repeated there.
 func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
 	resp, err := result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
 	// Only a cancel that found the operation voids its selects: one that
@@ -94,6 +96,14 @@ func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo
 	// must not drop another pending operation's.
 	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
 		s.voided.caughtUp(s.voided.add(id, info.GetHandle(), resp.GetOperation(), resp.GetFlushedThrough()))
+	}
+	if seq := resp.GetCompletionSequence(); seq != 0 && resp.GetCompletion() != nil {
+		// The result was on its way on the event stream: it goes no
+		// further, unless the stream gave it to the caller first.
+		s.voided.caughtUp(s.voided.addResult(id, info.GetHandle(), seq))
+		if s.voided.tookResult(id, info.GetHandle(), seq) {
+			resp.Completion, resp.CompletionSequence = nil, 0
+		}
 	}
 	return resp, err
 }

@@ -36,6 +36,7 @@ type Session struct {
 	lastSeq  uint64
 	voided   voidedSelects
 	taken    atomic.Uint64 // the last event its EventStreams delivered
+	follows  atomic.Bool   // it has started an EventStream
 	keeper   keeper        // calls while idle adapters are open
 }
 
@@ -113,10 +114,12 @@ func (s *Session) graceOrDefault() time.Duration {
 func (s *Session) LastSequence() uint64 { return s.lastSeq }
 
 // OutgoingContext returns ctx with the session attached, for calls made
-// through Raw, and the last event the session's EventStreams delivered
-// (EventsTakenMetadataKey).
+// through Raw, and, once it has started an EventStream, the last event its
+// EventStreams delivered (EventsTakenMetadataKey; 0 before the first): the
+// daemon then keeps what they received and the caller has not taken, and
+// a Cancel can answer a result on its way instead of its event.
 func (s *Session) OutgoingContext(ctx context.Context) context.Context {
-	if taken := s.taken.Load(); taken > 0 {
+	if taken := s.taken.Load(); taken > 0 || s.follows.Load() {
 		return metadata.AppendToOutgoingContext(ctx, SessionMetadataKey, s.id, EventsTakenMetadataKey, strconv.FormatUint(taken, 10))
 	}
 	return metadata.AppendToOutgoingContext(ctx, SessionMetadataKey, s.id)

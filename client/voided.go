@@ -11,11 +11,21 @@ import (
 // sequence the daemon had reached then (CancelResponse.flushed_through): a
 // select for such a handle at or below it was already on its way when the
 // cancel took effect, and the event stream drops it, as Erlang's cancel
-// flushes the select message from the mailbox. Results (completions, aborts
-// with partial work) are never dropped.
+// flushes the select message from the mailbox. A result (a completion, or
+// an abort with partial work) is dropped only when the Cancel answered it
+// instead (CancelResponse.completion_sequence names that event), so that
+// none is lost.
 type voidedSelects struct {
 	mu sync.Mutex
 	m  map[voidedKey]uint64
+	// results are the results Cancels answered that were on their way, by
+	// their sequence.
+	results map[voidedResult]*resultVoid
+	// took are the sequences of the last results the streams gave the
+	// caller (maxTook of them, oldest first), for a Cancel that answered
+	// one of them meanwhile (tookResult).
+	took    []uint64
+	tookSet map[uint64]struct{}
 	// delivered is the highest sequence any of the session's streams has
 	// delivered: entries at or below it can match nothing more.
 	delivered atomic.Uint64
@@ -40,6 +50,22 @@ type voidedKey struct {
 	handle uint64
 	lane   sockdv1.Operation // laneOf the operation; unspecified: any
 }
+
+type voidedResult struct {
+	socket string
+	handle uint64
+	seq    uint64
+}
+
+// resultVoid is a result's void: dropped once a stream dropped its event,
+// checked once its Cancel has looked (tookResult).
+type resultVoid struct{ dropped, checked bool }
+
+// maxTook bounds the results remembered as given to the caller. A Cancel
+// looks for its result among them only for the time its call took: the
+// daemon answers a result only when the call said the caller had not read
+// it.
+const maxTook = 1024
 
 // laneOf groups the operations that share a lane, and so their handles:
 // the reads, the writes, accept, connect.
@@ -83,6 +109,61 @@ func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, 
 		v.changed = nil
 	}
 	return v.gen
+}
+
+// addResult voids the event of sequence seq, a result of the handle's
+// that a Cancel answered, and returns the gen that caughtUp waits for.
+// Once caughtUp returns, tookResult says whether a stream gave the event
+// to the caller first.
+func (v *voidedSelects) addResult(socket string, handle, seq uint64) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.results == nil {
+		v.results = make(map[voidedResult]*resultVoid)
+	}
+	for r, rv := range v.results {
+		if rv.checked && r.seq <= v.delivered.Load() {
+			delete(v.results, r) // its stream is past it
+		}
+	}
+	v.results[voidedResult{socket, handle, seq}] = &resultVoid{}
+	v.gen++
+	if v.changed != nil {
+		close(v.changed)
+		v.changed = nil
+	}
+	return v.gen
+}
+
+// tookResult reports whether a stream gave the caller the result that
+// addResult voided before the void could drop it. Call it once caughtUp
+// has returned.
+func (v *voidedSelects) tookResult(socket string, handle, seq uint64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if rv := v.results[voidedResult{socket, handle, seq}]; rv != nil {
+		rv.checked = true
+		if rv.dropped {
+			return false
+		}
+	}
+	_, took := v.tookSet[seq]
+	return took
+}
+
+// gave records that a stream gave the caller the result of sequence seq.
+func (v *voidedSelects) gave(seq uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tookSet == nil {
+		v.tookSet = make(map[uint64]struct{})
+	}
+	if len(v.took) == maxTook {
+		delete(v.tookSet, v.took[0])
+		v.took = v.took[1:]
+	}
+	v.took = append(v.took, seq)
+	v.tookSet[seq] = struct{}{}
 }
 
 // caughtUp waits until every select offered on C has looked at the
@@ -141,10 +222,21 @@ func (v *voidedSelects) endOffer(o *selectOffer) {
 	v.cond.Broadcast()
 }
 
-// drops reports whether ev, of sequence seq, is a select a cancel voided.
+// drops reports whether ev, of sequence seq, is a select a cancel voided,
+// or a result a Cancel answered.
 func (v *voidedSelects) drops(ev *sockdv1.EventsResponse, seq uint64) bool {
 	sel := ev.GetSelect()
 	if sel == nil {
+		handle := ev.GetCompletion().GetHandle()
+		if a := ev.GetAbort(); a != nil {
+			handle = a.GetHandle()
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if rv := v.results[voidedResult{ev.GetSocketId(), handle, seq}]; rv != nil {
+			rv.dropped = true
+			return true
+		}
 		return false
 	}
 	v.mu.Lock()

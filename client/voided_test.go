@@ -100,3 +100,43 @@ func TestVoidedSelectOfferedOnC(t *testing.T) {
 		}
 	}
 }
+
+// A result a Cancel answered is dropped when its event (that sequence)
+// comes, and only that one; one a stream gave the caller before the void
+// is reported taken, so that the Cancel does not answer it again.
+func TestVoidedResults(t *testing.T) {
+	var v voidedSelects
+	completion := func(handle uint64) *sockdv1.EventsResponse {
+		return &sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Completion{Completion: &sockdv1.CompletionEvent{Handle: handle}}}
+	}
+	v.addResult("s", 7, 12)
+	if v.drops(completion(7), 11) || v.drops(completion(8), 12) {
+		t.Error("another event's result was dropped")
+	}
+	if v.tookResult("s", 7, 12) {
+		t.Error("a result not yet come reported taken")
+	}
+	if !v.drops(completion(7), 12) {
+		t.Error("the result its Cancel answered, coming after, was delivered")
+	}
+	if v.tookResult("s", 7, 12) {
+		t.Error("a dropped result reported taken")
+	}
+	abort := &sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: 9}}}
+	v.addResult("s", 9, 13)
+	if !v.drops(abort, 13) {
+		t.Error("an abort with the partial work its Cancel answered was delivered")
+	}
+
+	v.gave(20) // the caller took it while its Cancel was on its way
+	v.addResult("s", 7, 20)
+	if !v.tookResult("s", 7, 20) {
+		t.Error("a result given to the caller before its void is not reported taken")
+	}
+	for seq := range uint64(maxTook) {
+		v.gave(100 + seq)
+	}
+	if v.tookResult("s", 7, 20) || len(v.took) != maxTook {
+		t.Errorf("%d results remembered as taken, want the last %d", len(v.took), maxTook)
+	}
+}

@@ -15,7 +15,9 @@ import (
 // TestCancelledCompletionsLoseNothingOverGRPC: through the daemon, its
 // event stream and the client library, completion recvs cancelled at
 // random while data trickles in lose and repeat nothing: each recv's bytes
-// come once, from its answer, its cancel's answer or its event.
+// come once, from its answer, its cancel's answer or its event, and a
+// cancelled recv's never from an event (none follows its Cancel): a result
+// on its way on the stream is its Cancel's answer.
 func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 	t.Parallel()
 	s := newClientSession(t)
@@ -69,6 +71,7 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 				continue // cancelled before it read anything
 			}
 			late++ // too late: the completion is on the stream
+			t.Errorf("cancel %d answered %v without the result, which was not taken: it would come as an event after the cancel", i, resp.GetError())
 		}
 		for answered := false; !answered; {
 			select {
@@ -85,7 +88,7 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d cancels answered partial work or a result on its way, %d were too late", partial, late)
+	t.Logf("%d cancels answered partial work or a result on its way", partial)
 	if partial == 0 {
 		t.Error("no cancel answered partial work: the test did not exercise it")
 	}
@@ -95,6 +98,65 @@ func TestCancelledCompletionsLoseNothingOverGRPC(t *testing.T) {
 			n++
 		}
 		t.Fatalf("got %d bytes, sent %d; first difference at %d", len(got), len(sent), n)
+	}
+}
+
+// TestCancelAnswersACompletionTheStreamHolds: a completion the client
+// library has received but the caller not yet taken from C is the answer
+// of a Cancel of its operation, and no event follows the Cancel, as none
+// follows Erlang's; one the caller took first is not answered again.
+func TestCancelAnswersACompletionTheStreamHolds(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	id, peer := connectedStream(ctx, t, s)
+	events := s.Events(ctx, s.LastSequence())
+	defer events.Close()
+	next := func(wait time.Duration) *sockdv1.EventsResponse {
+		t.Helper()
+		select {
+		case ev, ok := <-events.C():
+			if !ok {
+				t.Fatalf("event stream ended: %v", events.Err())
+			}
+			return ev
+		case <-time.After(wait):
+			return nil
+		}
+	}
+	if ev := next(callTimeout); ev.GetCaughtUp() == nil {
+		t.Fatalf("first event %v, want caught_up", ev)
+	}
+
+	r, err := s.Recv(ctx, id, 5, client.NowaitCompletion(42))
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("completion recv: %v %v", r, err)
+	}
+	peer.Write([]byte("hello"))
+	time.Sleep(300 * time.Millisecond) // its completion reaches the library, which offers it on C
+	resp, err := s.Cancel(ctx, id, r.GetAsync())
+	if got := resp.GetCompletion().GetRecv().GetData(); string(got) != "hello" {
+		t.Fatalf("cancel answered %v (%v), want the completion with \"hello\"", resp, err)
+	}
+	if ev := next(300 * time.Millisecond); ev != nil {
+		t.Fatalf("an event after Cancel returned: %v", ev)
+	}
+
+	// Taken first: the event, and not the cancel's answer.
+	r, err = s.Recv(ctx, id, 5, client.NowaitCompletion(43))
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("completion recv: %v %v", r, err)
+	}
+	peer.Write([]byte("world"))
+	ev := next(callTimeout)
+	if string(ev.GetCompletion().GetRecv().GetData()) != "world" {
+		t.Fatalf("event %v, want the completion with \"world\"", ev)
+	}
+	resp, err = s.Cancel(ctx, id, r.GetAsync())
+	var se *client.SocketError
+	if !errors.As(err, &se) || resp.GetCompletion() != nil {
+		t.Fatalf("cancel of a completion taken: %v, %v; want invalid and no result", resp, err)
 	}
 }
 

@@ -212,6 +212,48 @@ func TestEventsResumeWithoutLoss(t *testing.T) {
 	third.expectNoEvent(t)
 }
 
+// A reader that only follows the stream says what it read with its Events
+// call, and never again: that alone does not make the session count the
+// events it goes on reading as unread. (A reviewer's `sockctl events
+// --follow --after 1` had the other processes' calls on its session
+// refused once half the backlog of 16 had been sent, all of it read.)
+func TestAFollowingReaderDoesNotStallOtherCallers(t *testing.T) {
+	t.Parallel()
+	d := dedicatedDaemon(t, filepath.Join(t.TempDir(), "d"), "--event-backlog", "16")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func() *client.Client {
+		c, err := client.Dial(ctx, d.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	caller, err := dial().CreateSession(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close(ctx)
+	unknown := strings.Repeat("0", 32)
+	if _, err := caller.Monitor(ctx, unknown); err != nil { // event 1
+		t.Fatal(err)
+	}
+	reader := dial().ResumeSession(caller.ID()).Events(ctx, 1)
+	defer reader.Close()
+	go func() {
+		for range reader.C() { // reads every event as it comes
+		}
+	}()
+	const calls = 40
+	for i := range calls {
+		if _, err := caller.Monitor(ctx, unknown); err != nil {
+			t.Fatalf("call %d, its events read as they come: %v", i, err)
+		}
+		time.Sleep(5 * time.Millisecond) // the reader keeps up
+	}
+}
+
 // A client that says which events it read (the client package does, with
 // each call) has those it has not read kept and counted: a backlog of 16
 // refuses calls that would owe an event once 8 are unread, though its

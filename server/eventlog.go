@@ -281,6 +281,50 @@ func (l *eventLog) voidTaken(match func(*sockdv1.EventsResponse) bool) {
 	l.placehold(true, match)
 }
 
+// claimTaken takes back the one result (a completion, or an abort with
+// partial work) that match picks among the events a stream has taken but
+// the client has not said it read, replacing it by a placeholder: a cancel
+// answers it instead, and the client library drops the event when it
+// arrives (CancelResponse.completion_sequence), so that no event of the
+// cancelled operation follows the cancel, as none follows Erlang's. Only
+// for a client that says what it read (acking): for another, a taken event
+// may be in its application's hands. None, or more than one (a reused
+// handle's earlier result too), is nil.
+func (l *eventLog) claimTaken(match func(*sockdv1.EventsResponse) bool) *sockdv1.EventsResponse {
+	if !l.acking {
+		return nil
+	}
+	slot := -1
+	for i := range l.count {
+		s := (l.head + i) % len(l.ring)
+		ev := l.ring[s]
+		if ev.Sequence <= l.acked || ev.Sequence > max(l.sent, l.taken) || ev.Event == nil || !match(ev) {
+			continue
+		}
+		if slot >= 0 {
+			return nil
+		}
+		slot = s
+	}
+	if slot < 0 {
+		return nil
+	}
+	ev := l.ring[slot]
+	n := payloadBytes(ev)
+	if ev.Sequence > l.sent {
+		l.unsentBytes -= n
+		l.held(-n, 0)
+		l.voids++
+	} else {
+		l.sentBytes -= n
+		l.held(0, -n)
+	}
+	l.ring[slot] = &sockdv1.EventsResponse{Sequence: ev.Sequence}
+	l.passVoids()
+	l.passUnreadable()
+	return ev
+}
+
 // placehold replaces, among the held events a stream has taken (taken) or
 // has not, each that match picks by a placeholder of the same sequence,
 // which streams skip: sequences stay dense, so a resumed stream sees no

@@ -17,7 +17,7 @@ const replayBatch = 256
 // goes away, another stream replaces this one, or the session ends.
 func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_EventsServer) error {
 	ctx := stream.Context()
-	sess, err := s.sessionByID(ctx, r.GetSessionId())
+	sess, err := s.session(ctx, r.GetSessionId(), false)
 	if err != nil {
 		return err
 	}

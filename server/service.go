@@ -363,6 +363,17 @@ func (s *Service) caller(ctx context.Context) (*Session, error) {
 
 // sessionByID resolves id, or the metadata's session when id is empty.
 func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) {
+	return s.session(ctx, id, true)
+}
+
+// session is sessionByID; a call that says what its client read
+// (EventsTakenMetadataKey) makes the session count what its streams sent
+// as unread until told, unless startsAcks is false: an Events call's says
+// no more than its after_sequence, and a client that only follows the
+// stream says nothing after it (a reviewer's `sockctl events --follow
+// --after 1` had every other process's calls on the session refused once
+// half the backlog had been sent, though it had read all of it).
+func (s *Service) session(ctx context.Context, id string, startsAcks bool) (*Session, error) {
 	p, err := s.principal(ctx)
 	if err != nil {
 		return nil, err
@@ -396,15 +407,16 @@ func (s *Service) sessionByID(ctx context.Context, id string) (*Session, error) 
 	if sess.principal != p {
 		s.usedAdminRight(ctx, sess)
 	}
-	if err := noteEventsTaken(ctx, sess); err != nil {
+	if err := noteEventsTaken(ctx, sess, startsAcks); err != nil {
 		return nil, err
 	}
 	sess.noteCall()
 	return sess, nil
 }
 
-// noteEventsTaken records the last event the call's client says it read.
-func noteEventsTaken(ctx context.Context, sess *Session) error {
+// noteEventsTaken records the last event the call's client says it read;
+// unless startsAcks, only on a session whose clients say so already.
+func noteEventsTaken(ctx context.Context, sess *Session, startsAcks bool) error {
 	taken := metadata.ValueFromIncomingContext(ctx, EventsTakenMetadataKey)
 	if len(taken) == 0 {
 		return nil
@@ -418,7 +430,9 @@ func noteEventsTaken(ctx context.Context, sess *Session) error {
 		through = max(through, seq)
 	}
 	sess.mu.Lock()
-	sess.events.ack(through)
+	if startsAcks || sess.events.acking {
+		sess.events.ack(through)
+	}
 	sess.mu.Unlock()
 	return nil
 }

@@ -341,10 +341,12 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 // flushes them from the mailbox.
 // A result (a completion, or an abort with partial work) is taken back only
 // when takeResult says the cancel has none to answer with and it is the
-// only one: it is then returned to be answered instead. Results it cannot
+// only one: it is then returned to be answered instead. With none held
+// back, the one a stream took but the client has not read is claimed
+// (eventLog.claimTaken), and claimed is its sequence. Results it cannot
 // return stay, to be delivered: a reused handle may have several. last is
 // the newest sequence.
-func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, last uint64) {
+func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, claimed, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Operations of one lane share their handles (a recvfrom cancelled as a
@@ -373,6 +375,7 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 			results++
 		}
 	})
+	claim := takeResult && results == 0
 	takeResult = takeResult && results == 1
 	s.events.withdraw(func(ev *sockdv1.EventsResponse) bool {
 		isResult, ok := mine(ev)
@@ -391,11 +394,22 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 		}
 		return true
 	})
+	if claim {
+		if ev := s.events.claimTaken(func(ev *sockdv1.EventsResponse) bool {
+			isResult, ok := mine(ev)
+			return ok && isResult
+		}); ev != nil {
+			if result = ev.GetCompletion(); result == nil {
+				result = ev.GetAbort().GetPartial()
+			}
+			claimed = ev.Sequence
+		}
+	}
 	s.events.voidTaken(func(ev *sockdv1.EventsResponse) bool {
 		isResult, ok := mine(ev)
 		return ok && !isResult
 	})
-	return result, s.events.last()
+	return result, claimed, s.events.last()
 }
 
 // adopt records a socket the session now owns.

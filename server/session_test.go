@@ -355,10 +355,10 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 	if sent != 1 {
 		t.Fatalf("sent %d after the first send went out, want 1", sent)
 	}
-	if got, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil {
+	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil {
 		t.Fatalf("a cancel took back a completion already sent: %v", got)
 	}
-	if got, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got == nil {
+	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got == nil {
 		t.Fatal("a cancel did not take back a completion never sent")
 	}
 	sess.withdrawEvents("s", engine.OpRecv, 9, false)
@@ -367,6 +367,50 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 	for _, ev := range sess.events.after(0, 10) {
 		if ev.GetSelect().GetHandle() == 9 {
 			t.Fatal("the recvfrom's select survived a cancel of the recv lane")
+		}
+	}
+}
+
+// A completion a stream took, when the client says what it read, is
+// claimed by a cancel whose client had not read it: answered, with its
+// sequence, replaced for replay, its bytes out of the counts. One read, or
+// for a client that says nothing, stays.
+func TestCancelClaimsATakenResultNotRead(t *testing.T) {
+	_, _, sess := newTestSession(t)
+	sess.mu.Lock()
+	for h := range uint64(2) {
+		ev := recvCompletion(10)
+		ev.SocketId = "s"
+		ev.GetCompletion().Handle = h + 1
+		ev.GetCompletion().Operation = sockdv1.Operation_OPERATION_RECV
+		sess.events.append(ev)
+	}
+	sess.mu.Unlock()
+	if _, err := sendHeld(sess, &failingStream{failAt: 99}, 0, newEventSender()); err != nil {
+		t.Fatal(err)
+	}
+	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got != nil || claimed != 0 {
+		t.Fatalf("a client that says nothing of what it read: %v claimed (%d)", got, claimed)
+	}
+	sess.mu.Lock()
+	sess.events.ack(1) // read the first
+	bytesBefore := sess.load.bytes.Load() + sess.load.replay.Load()
+	sess.mu.Unlock()
+	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil || claimed != 0 {
+		t.Fatalf("a completion the client read: %v claimed (%d)", got, claimed)
+	}
+	got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true)
+	if got.GetHandle() != 2 || claimed != 2 {
+		t.Fatalf("a completion sent, not read: %v claimed (%d), want handle 2's, sequence 2", got, claimed)
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if held := sess.load.bytes.Load() + sess.load.replay.Load(); held != bytesBefore-10 {
+		t.Errorf("held %d after the claim, want %d: its 10 bytes given back", held, bytesBefore-10)
+	}
+	for _, ev := range sess.events.after(0, 10) {
+		if ev.GetCompletion().GetHandle() == 2 {
+			t.Fatal("a replay would repeat the claimed completion")
 		}
 	}
 }

@@ -261,10 +261,11 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	if lane == 0 && len(ops) == 1 {
 		lane = ops[0]
 	}
-	withdrawn, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0)
+	withdrawn, claimed, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0)
 	if withdrawn != nil {
 		resp.Completion = withdrawn
 	}
+	resp.CompletionSequence = claimed
 	resp.FlushedThrough = last
 	if matched != 0 {
 		resp.Operation = encodeOp(matched)

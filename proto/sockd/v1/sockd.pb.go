@@ -2908,9 +2908,10 @@ type CancelResponse struct {
 	// A completion-mode operation's result is never lost to a cancel. When the
 	// operation had done part of its work (a stream recv's gathered bytes, a
 	// stream send's count), this is that part, with error cancelled; when it
-	// had just finished and its completion was not yet on the event stream
-	// (error is then invalid, or closed), this is that completion, which no
-	// event repeats (an accepted socket in it is the session's).
+	// had just finished and its completion was not yet on the event stream,
+	// or on it but not yet read (completion_sequence), this is that
+	// completion (error is then invalid, or closed), which no event repeats
+	// (an accepted socket in it is the session's).
 	Completion *CompletionEvent `protobuf:"bytes,2,opt,name=completion,proto3" json:"completion,omitempty"`
 	// The session's newest event sequence once the cancel took effect. No
 	// event of the cancelled operation follows; a select for it at or below
@@ -2922,9 +2923,18 @@ type CancelResponse struct {
 	FlushedThrough uint64 `protobuf:"varint,3,opt,name=flushed_through,json=flushedThrough,proto3" json:"flushed_through,omitempty"`
 	// The operation cancelled, or whose result completion carries;
 	// unspecified when nothing had the handle.
-	Operation     Operation `protobuf:"varint,4,opt,name=operation,proto3,enum=sockd.v1.Operation" json:"operation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Operation Operation `protobuf:"varint,4,opt,name=operation,proto3,enum=sockd.v1.Operation" json:"operation,omitempty"`
+	// Set when completion is a result the event stream had already taken
+	// but the client had not said it read (its calls' sockd-events-taken
+	// metadata): that event's sequence. The event is on its way, and the
+	// client drops it when it arrives, so that no event of the cancelled
+	// operation follows the cancel (the client library does; one that reads
+	// the stream itself must); a client that had read it already has the
+	// result twice, and keeps the event's. Without that metadata a result
+	// the stream took is not answered here: it arrives as its event.
+	CompletionSequence uint64 `protobuf:"varint,5,opt,name=completion_sequence,json=completionSequence,proto3" json:"completion_sequence,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CancelResponse) Reset() {
@@ -2983,6 +2993,13 @@ func (x *CancelResponse) GetOperation() Operation {
 		return x.Operation
 	}
 	return Operation_OPERATION_UNSPECIFIED
+}
+
+func (x *CancelResponse) GetCompletionSequence() uint64 {
+	if x != nil {
+		return x.CompletionSequence
+	}
+	return 0
 }
 
 // SetOptRequest is socket:setopt/3.
@@ -5630,14 +5647,15 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"selectRead\"U\n" +
 	"\rCancelRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12'\n" +
-	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\xd4\x01\n" +
+	"\x04info\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x04info\"\x85\x02\n" +
 	"\x0eCancelResponse\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\x129\n" +
 	"\n" +
 	"completion\x18\x02 \x01(\v2\x19.sockd.v1.CompletionEventR\n" +
 	"completion\x12'\n" +
 	"\x0fflushed_through\x18\x03 \x01(\x04R\x0eflushedThrough\x121\n" +
-	"\toperation\x18\x04 \x01(\x0e2\x13.sockd.v1.OperationR\toperation\"\x80\x01\n" +
+	"\toperation\x18\x04 \x01(\x0e2\x13.sockd.v1.OperationR\toperation\x12/\n" +
+	"\x13completion_sequence\x18\x05 \x01(\x04R\x12completionSequence\"\x80\x01\n" +
 	"\rSetOptRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12%\n" +
 	"\x03key\x18\x02 \x01(\v2\x13.sockd.v1.OptionKeyR\x03key\x12+\n" +

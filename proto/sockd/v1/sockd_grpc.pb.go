@@ -113,7 +113,9 @@ type SocketServiceClient interface {
 	// "sockd-events-taken" (the decimal sequence of the last event it has
 	// read) has its events count as undelivered until it says it read them:
 	// they count against the backlog that refuses calls owing events, and are
-	// kept for a resume however many, within its principal's bytes.
+	// kept for a resume however many, within its principal's bytes. An Events
+	// call's own key does not start this (a reader that makes no other call
+	// would never say more), though it counts once another call has.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*CloseSessionResponse, error)
@@ -646,7 +648,9 @@ type SocketServiceServer interface {
 	// "sockd-events-taken" (the decimal sequence of the last event it has
 	// read) has its events count as undelivered until it says it read them:
 	// they count against the backlog that refuses calls owing events, and are
-	// kept for a resume however many, within its principal's bytes.
+	// kept for a resume however many, within its principal's bytes. An Events
+	// call's own key does not start this (a reader that makes no other call
+	// would never say more), though it counts once another call has.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
 	// CloseSession ends a session now: its sockets close and its waiters are aborted.
 	CloseSession(context.Context, *CloseSessionRequest) (*CloseSessionResponse, error)
