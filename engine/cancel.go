@@ -112,7 +112,7 @@ func (s *Socket) AbortCaller(c Caller, reason error) {
 // DropCaller withdraws everything c waits for on this socket, as when an
 // Erlang process dies (reference §2.7): c's current and queued requests
 // leave every lane without any event to c, the next queued requestors are
-// activated, and c's blocking calls return ErrCancelled.
+// activated, and c's blocking calls return ErrCallerGone.
 func (s *Socket) DropCaller(c Caller) {
 	type heldBy struct {
 		sd *side
@@ -125,7 +125,7 @@ func (s *Socket) DropCaller(c Caller) {
 	)
 	drop := func(sd *side, w *waiter, _ bool) {
 		if w.mode == modeBlocking {
-			w.abort = ErrCancelled
+			w.abort = ErrCallerGone
 			w.signal()
 			return
 		}

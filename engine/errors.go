@@ -18,9 +18,13 @@ var (
 	// ErrTimeout is Erlang's timeout: a WaitFor deadline passed.
 	ErrTimeout = errors.New("timeout")
 	// ErrCancelled is the abort reason a requestor's replaced select receives
-	// when it re-issues accept before its select fired (OTP-18635), and what a
-	// blocking call returns when its caller is dropped.
+	// when it re-issues accept before its select fired (OTP-18635).
 	ErrCancelled = errors.New("cancelled")
+	// ErrCallerGone is what a blocking call returns when its caller is
+	// dropped (DropCaller) or ends (Mortal) while it waits: no socket
+	// outcome, since in Erlang the process that made it is dead and hears
+	// nothing; the call itself failed.
+	ErrCallerGone = errors.New("the caller ended during the call")
 	// ErrAlready answers a connect while another connect is in progress.
 	ErrAlready = errors.New("already")
 )

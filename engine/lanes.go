@@ -623,7 +623,7 @@ func (s *Socket) awaitTurn(ctx context.Context, sd *side, l *lane, w *waiter, de
 }
 
 // givenUp is why a call should take nothing: its context ended, or its
-// caller did (a Mortal that is gone: ErrCancelled, as its waits end).
+// caller did (a Mortal that is gone: ErrCallerGone, as its waits end).
 func givenUp(ctx context.Context, c Caller) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -631,7 +631,7 @@ func givenUp(ctx context.Context, c Caller) error {
 	if m, ok := c.(Mortal); ok {
 		select {
 		case <-m.Gone():
-			return ErrCancelled
+			return ErrCallerGone
 		default:
 		}
 	}

@@ -385,7 +385,7 @@ func TestDropCaller(t *testing.T) {
 	}
 
 	sv.DropCaller(a)
-	wantErr(t, <-blocked, ErrCancelled)
+	wantErr(t, <-blocked, ErrCallerGone)
 	if n := sv.Info().NumReaders; n != 1 {
 		t.Fatalf("num_readers after drop %d", n)
 	}
@@ -453,7 +453,7 @@ func TestMortalCallerTakesItsBlockingCalls(t *testing.T) {
 
 	close(a.gone)
 	for range 2 {
-		wantErr(t, <-results, ErrCancelled)
+		wantErr(t, <-results, ErrCallerGone)
 	}
 	mustSend(t, cl, b, "for b")
 	if r := <-bDone; r.Err != nil || string(r.Data) != "for b" {
@@ -462,7 +462,7 @@ func TestMortalCallerTakesItsBlockingCalls(t *testing.T) {
 	// A call of a caller already gone does not wait at all, and takes
 	// nothing: the data stays for the next reader.
 	mustSend(t, cl, b, "not a's")
-	if r := sv.Recv(bg, a, 0, 0, infinity); !errors.Is(r.Err, ErrCancelled) || len(r.Data) != 0 {
+	if r := sv.Recv(bg, a, 0, 0, infinity); !errors.Is(r.Err, ErrCallerGone) || len(r.Data) != 0 {
 		t.Fatalf("recv after the end: %q %v", r.Data, r.Err)
 	}
 	if r := sv.Recv(bg, b, 0, 0, within(eventWait)); string(r.Data) != "not a's" {

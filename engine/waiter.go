@@ -268,7 +268,7 @@ func (w *waiter) park(ctx context.Context, deadline time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-gone:
-		return ErrCancelled
+		return ErrCallerGone
 	}
 }
 

@@ -124,9 +124,9 @@ func TestRelayBadInput(t *testing.T) {
 }
 
 // TestRelayAndPipeEndWithTheirSession: a Relay or a Pipe that a session
-// started on another session's sockets ends when its session does, as the
-// session's blocking calls do (cancelled), rather than outlive it; the
-// sockets stay open for their owner.
+// started on another session's sockets ends when its session does, in-band
+// (cancelled, with what it moved), rather than outlive it; the sockets stay
+// open for their owner.
 func TestRelayAndPipeEndWithTheirSession(t *testing.T) {
 	t.Parallel()
 	owner, runner := newSession(t), newSession(t)

@@ -104,6 +104,40 @@ func sessionDeathScenario(t *testing.T, dying *rawSession, kill func(*rawSession
 	requireStatus(t, "close a dead session", err, codes.NotFound, "SESSION_NOT_FOUND")
 }
 
+// TestCloseSessionEndsItsBlockingCalls: a session's blocking call on
+// another session's socket fails when it is closed as a call of an ended
+// session does (NOT_FOUND, SESSION_NOT_FOUND): Erlang's process is dead and
+// hears nothing, and the socket outcome cancelled, which it answered, reads
+// as a cancel to retry (a reviewer). One on its own socket, which closes
+// with it, may answer closed.
+func TestCloseSessionEndsItsBlockingCalls(t *testing.T) {
+	t.Parallel()
+	dying, other := newSession(t), newSession(t)
+	_, own := dying.pair(t, tcp4)
+	_, others := other.pair(t, tcp4)
+	type answer struct {
+		resp *sockdv1.RecvResponse
+		err  error
+	}
+	var blocked []<-chan answer
+	for _, id := range []string{own, others} {
+		blocked = append(blocked, goCall(func() answer {
+			ctx, cancel := dying.call()
+			defer cancel()
+			resp, err := dying.api.Recv(ctx, &sockdv1.RecvRequest{SocketId: id, Timeout: infinity()})
+			return answer{resp, err}
+		}))
+		other.waitInfo(t, id, "num_readers == 1", func(in *sockdv1.SocketInfo) bool { return in.GetNumReaders() == 1 })
+	}
+	closeSession(t, dying)
+	if a := await(t, "the recv on its own socket", blocked[0]); a.err != nil {
+		requireStatus(t, "a blocking recv on its own socket", a.err, codes.NotFound, "SESSION_NOT_FOUND")
+	} else if a.resp.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
+		t.Errorf("a blocking recv on its own socket answered %v, want closed or SESSION_NOT_FOUND", a.resp)
+	}
+	requireStatus(t, "a blocking recv on another's socket", await(t, "the recv", blocked[1]).err, codes.NotFound, "SESSION_NOT_FOUND")
+}
+
 // waitSocketDead polls Info of id until the socket is closed and has no
 // owner, as a socket whose owner died.
 func waitSocketDead(t testing.TB, s *rawSession, id string) {

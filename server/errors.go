@@ -286,6 +286,11 @@ func rpcError(err error) error {
 	switch {
 	case errors.As(err, &quota):
 		return quotaExceeded(quota.Resource, quota.Limit)
+	case errors.Is(err, engine.ErrCallerGone):
+		// As a call of a session that has ended answers: it ended while
+		// the call waited (a reviewer's blocking recv answered the socket
+		// outcome cancelled, which reads as a cancel to retry).
+		return statusError(codes.NotFound, reasons.SessionNotFound, "the session ended during the call", nil)
 	case errors.Is(err, context.Canceled):
 		return statusError(codes.Canceled, reasons.CallCancelled, err.Error(), nil)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -341,7 +341,7 @@ func (p *pipe) discardUplink() {
 
 // sent is the uplink's error for a send's result, nil if all was sent.
 func (p *pipe) sent(res engine.SendResult) error {
-	se, err := outcome(res.Err)
+	se, err := pipeOutcome(res.Err)
 	if err != nil {
 		return err
 	}
@@ -380,7 +380,7 @@ func (p *pipe) downlink(ctx context.Context) error {
 		case errors.Is(res.Err, engine.ErrClosed) && p.closing.Load():
 			return nil // the client's own close, which the uplink answers
 		}
-		se, err := outcome(res.Err)
+		se, err := pipeOutcome(res.Err)
 		if err != nil {
 			return err
 		}
@@ -389,6 +389,17 @@ func (p *pipe) downlink(ctx context.Context) error {
 		}
 		return errPipeReported
 	}
+}
+
+// pipeOutcome is outcome for a pipe's send or recv: one its session's end
+// cut short ends the pipe in-band, cancelled, as the pipe's own watch of
+// the session does (a Relay's too), rather than fail the stream as a
+// blocking call of the session does: what the pipe carried stays told.
+func pipeOutcome(err error) (*sockdv1.SocketError, error) {
+	if errors.Is(err, engine.ErrCallerGone) {
+		err = engine.ErrCancelled
+	}
+	return outcome(err)
 }
 
 // chunks recycles the downlinks' read buffers of pipeChunk bytes: a read

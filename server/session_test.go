@@ -235,7 +235,7 @@ func TestDeathWithdrawsWaitsOnOthersSockets(t *testing.T) {
 	}()
 	eventually(t, "the other session's blocking recv", func() bool { return sock.Info().NumReaders == 1 })
 	l.svc.sessions.end(other)
-	if err := <-blocked; !errors.Is(err, engine.ErrCancelled) {
+	if err := <-blocked; !errors.Is(err, engine.ErrCallerGone) {
 		t.Fatalf("blocking recv of a dead session: %v", err)
 	}
 

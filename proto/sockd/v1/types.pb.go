@@ -582,7 +582,11 @@ const (
 	SocketError_KIND_INVALID SocketError_Kind = 4
 	// A connect is already in progress.
 	SocketError_KIND_ALREADY SocketError_Kind = 5
-	// The operation was cancelled (a replaced accept).
+	// The operation was cancelled: a replaced accept, a completion a Cancel
+	// cut short (with its partial work), a Pipe or Relay whose session
+	// ended. (A blocking call whose session ends while it waits fails
+	// NOT_FOUND, reason SESSION_NOT_FOUND, as a call of an ended session
+	// does.)
 	SocketError_KIND_CANCELLED SocketError_Kind = 6
 	// A daemon quota refused what the operation needed (reason "quota"): a
 	// completion-mode accept whose new socket would pass its principal's
