@@ -319,6 +319,7 @@ type Info struct {
 	UseRegistry                          bool
 	Fd                                   int    // -1 once closed
 	RelayByte                            uint64 // bytes Relay moved out of the socket, to its other side
+	RelayDroppedByte                     uint64 // bytes Relay read from the socket and could not write
 }
 
 // A Limiter is a Caller whose sockets are bounded besides the engine's

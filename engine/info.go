@@ -12,6 +12,8 @@ func (s *Socket) Info() Info {
 		UseRegistry: s.UseRegistry(),
 		Fd:          s.Fd(),
 		RelayByte:   s.relayed.Load(),
+
+		RelayDroppedByte: s.relayDropped.Load(),
 	}
 	// A close, by anyone, ends Erlang's monitor of the owner and forgets it
 	// (essio_fin_close): info then says owner undefined, as after its death.

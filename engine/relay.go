@@ -276,6 +276,7 @@ func (fl *flusher) flush(f filledPipe) {
 	if f.n > 0 {
 		fl.dropping = true
 		fl.m.dropped += uint64(f.n)
+		fl.src.relayDropped.Add(uint64(f.n))
 	}
 }
 

@@ -89,8 +89,9 @@ type Socket struct {
 	creds    *Creds
 	credsMsg []byte
 
-	// relayed is the bytes Relay moved out of the socket (Info.RelayByte).
-	relayed atomic.Uint64
+	// relayed is the bytes Relay moved out of the socket (Info.RelayByte);
+	// relayDropped those it read and could not write (RelayDroppedByte).
+	relayed, relayDropped atomic.Uint64
 	// streamHeld is closed when the Pipe or Relay that carries the socket's
 	// bytes ends; nil while none does (ClaimStream).
 	streamMu   sync.Mutex

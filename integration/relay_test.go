@@ -246,3 +246,46 @@ func TestStartRelayRefusedAtTheDaemonsCap(t *testing.T) {
 		t.Fatalf("StartRelay with room for it: %v", err)
 	}
 }
+
+// TestRelayCancelledCountsWhatItDropped: a relay whose call is cancelled
+// gets no response, so what it read and could not write (its other side's
+// peer took nothing for the flush's 2 s) is counted in Info instead: every
+// byte read from a is relayed or dropped, and none unaccounted. (A
+// reviewer's client could only guess the hole in its stream.)
+func TestRelayCancelledCountsWhatItDropped(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
+	defer cancel()
+	a, writer := connectedStream(ctx, t, s)
+	b, stalled := connectedStream(ctx, t, s) // its peer reads nothing
+	defer stalled.Close()
+	relayCtx, stop := context.WithCancel(ctx)
+	running, err := s.StartRelay(relayCtx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go writer.Write(make([]byte, 16<<20)) // more than the sockets hold
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	if _, err := running.Wait(); status.Code(err) != codes.Canceled {
+		t.Fatalf("the cancelled relay: %v", err)
+	}
+	var in *sockdv1.SocketInfo
+	for deadline := time.Now().Add(eventWait); ; time.Sleep(50 * time.Millisecond) {
+		if in, err = s.Info(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		// Once the relay's flush has given up, and a is another
+		// relay's to take (ClaimStream), its counts are final.
+		if in.GetRelayDroppedByte() > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	read := in.GetCounters().GetReadByte()
+	if in.GetRelayDroppedByte() == 0 || in.GetRelayByte()+in.GetRelayDroppedByte() != read {
+		t.Fatalf("read %d bytes from a, relayed %d, counted dropped %d: want every byte read relayed or dropped, some dropped",
+			read, in.GetRelayByte(), in.GetRelayDroppedByte())
+	}
+	writer.Close()
+}

@@ -203,6 +203,8 @@ func encodeInfo(in engine.Info) *sockdv1.SocketInfo {
 		UseRegistry:    in.UseRegistry,
 		Fd:             int32(in.Fd),
 		RelayByte:      in.RelayByte,
+
+		RelayDroppedByte: in.RelayDroppedByte,
 		Counters: &sockdv1.Counters{
 			ReadByte: in.Counters.ReadByte, ReadFails: in.Counters.ReadFails, ReadPkg: in.Counters.ReadPkg,
 			ReadPkgMax: in.Counters.ReadPkgMax, ReadTries: in.Counters.ReadTries, ReadWaits: in.Counters.ReadWaits,

@@ -18,7 +18,7 @@ func newInfoCommand(a *app) *cobra.Command {
 		Short: "Print a socket's info: domain, type, states, counters",
 		Long: `Print Erlang's socket:info/1 for a socket as "key: value" rows: socket,
 domain, type, protocol, owner, ctype, rstates, wstates, fd, use_registry,
-num_readers, num_writers, num_acceptors, relay_byte, then every counter
+num_readers, num_writers, num_acceptors, relay_byte, relay_dropped_byte, then every counter
 (read_byte, read_pkg, ..., acc_waits). It works on closed sockets too.`,
 		Example: `  sockctl info $A | grep read_byte`,
 		Args:    cobra.ExactArgs(1),
@@ -54,6 +54,7 @@ func infoView(i *sockdv1.SocketInfo) view {
 		{"num_writers", strconv.FormatUint(uint64(i.GetNumWriters()), 10)},
 		{"num_acceptors", strconv.FormatUint(uint64(i.GetNumAcceptors()), 10)},
 		{"relay_byte", strconv.FormatUint(i.GetRelayByte(), 10)},
+		{"relay_dropped_byte", strconv.FormatUint(i.GetRelayDroppedByte(), 10)},
 	}
 	obj := object{}.
 		with("socket", i.GetSocketId()).
@@ -69,7 +70,8 @@ func infoView(i *sockdv1.SocketInfo) view {
 		with("num_readers", i.GetNumReaders()).
 		with("num_writers", i.GetNumWriters()).
 		with("num_acceptors", i.GetNumAcceptors()).
-		with("relay_byte", i.GetRelayByte())
+		with("relay_byte", i.GetRelayByte()).
+		with("relay_dropped_byte", i.GetRelayDroppedByte())
 	counters := object{}
 	for name, value := range countersOf(i.GetCounters()) {
 		fields = append(fields, field{name, strconv.FormatUint(value, 10)})

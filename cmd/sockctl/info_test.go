@@ -29,6 +29,7 @@ num_readers: 0
 num_writers: 0
 num_acceptors: 1
 relay_byte: 0
+relay_dropped_byte: 0
 read_byte: 5
 read_fails: 0
 read_pkg: 0
@@ -48,7 +49,7 @@ acc_waits: 2
 `
 	wantJSON := `{"socket":"ab12","domain":"inet","type":"stream","protocol":"tcp","owner":"s1","ctype":"normal",` +
 		`"rstates":["bound","listening"],"wstates":[],"fd":7,"use_registry":true,"num_readers":0,"num_writers":0,` +
-		`"num_acceptors":1,"relay_byte":0,"counters":{"read_byte":5,"read_fails":0,"read_pkg":0,"read_pkg_max":0,` +
+		`"num_acceptors":1,"relay_byte":0,"relay_dropped_byte":0,"counters":{"read_byte":5,"read_fails":0,"read_pkg":0,"read_pkg_max":0,` +
 		`"read_tries":0,"read_waits":0,"write_byte":0,"write_fails":0,"write_pkg":0,"write_pkg_max":0,"write_tries":0,` +
 		`"write_waits":0,"acc_success":0,"acc_fails":0,"acc_tries":0,"acc_waits":2}}`
 	checkView(t, "info", v, wantText, wantJSON)

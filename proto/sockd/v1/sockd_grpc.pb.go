@@ -203,7 +203,8 @@ type SocketServiceClient interface {
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
 	// to end, it reads no more and writes out what it has read, for up to 2 s
-	// (see the response's dropped counts); a Pipe or Relay started on its
+	// (see the response's dropped counts, and for a call cancelled, which
+	// gets no response, Info's relay_dropped_byte); a Pipe or Relay started on its
 	// sockets meanwhile waits for that. A socket has one Pipe or Relay at a
 	// time, as for Pipe. Once the relay has its places (its pipes
 	// count against the sockets quota) and moves bytes, the daemon sends the
@@ -738,7 +739,8 @@ type SocketServiceServer interface {
 	// splice(2), until both directions have ended, a socket fails or closes,
 	// the call is cancelled, or its session ends (the error cancelled). Told
 	// to end, it reads no more and writes out what it has read, for up to 2 s
-	// (see the response's dropped counts); a Pipe or Relay started on its
+	// (see the response's dropped counts, and for a call cancelled, which
+	// gets no response, Info's relay_dropped_byte); a Pipe or Relay started on its
 	// sockets meanwhile waits for that. A socket has one Pipe or Relay at a
 	// time, as for Pipe. Once the relay has its places (its pipes
 	// count against the sockets quota) and moves bytes, the daemon sends the

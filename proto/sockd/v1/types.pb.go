@@ -2233,9 +2233,13 @@ type SocketInfo struct {
 	// The OS file descriptor, -1 once closed.
 	Fd int32 `protobuf:"varint,17,opt,name=fd,proto3" json:"fd,omitempty"`
 	// Bytes moved by Relay out of this socket.
-	RelayByte     uint64 `protobuf:"varint,18,opt,name=relay_byte,json=relayByte,proto3" json:"relay_byte,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RelayByte uint64 `protobuf:"varint,18,opt,name=relay_byte,json=relayByte,proto3" json:"relay_byte,omitempty"`
+	// Bytes Relay read from this socket and could not write to its other
+	// side (RelayResponse's dropped counts, summed over its relays): what a
+	// relay whose call was cancelled, and so got no response, dropped.
+	RelayDroppedByte uint64 `protobuf:"varint,19,opt,name=relay_dropped_byte,json=relayDroppedByte,proto3" json:"relay_dropped_byte,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SocketInfo) Reset() {
@@ -2394,6 +2398,13 @@ func (x *SocketInfo) GetRelayByte() uint64 {
 	return 0
 }
 
+func (x *SocketInfo) GetRelayDroppedByte() uint64 {
+	if x != nil {
+		return x.RelayDroppedByte
+	}
+	return 0
+}
+
 var File_sockd_v1_types_proto protoreflect.FileDescriptor
 
 const file_sockd_v1_types_proto_rawDesc = "" +
@@ -2524,7 +2535,7 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"accSuccess\x12\x1b\n" +
 	"\tacc_fails\x18\x0e \x01(\x04R\baccFails\x12\x1b\n" +
 	"\tacc_tries\x18\x0f \x01(\x04R\baccTries\x12\x1b\n" +
-	"\tacc_waits\x18\x10 \x01(\x04R\baccWaits\"\xdf\x04\n" +
+	"\tacc_waits\x18\x10 \x01(\x04R\baccWaits\"\x8d\x05\n" +
 	"\n" +
 	"SocketInfo\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12(\n" +
@@ -2549,7 +2560,8 @@ const file_sockd_v1_types_proto_rawDesc = "" +
 	"\fuse_registry\x18\x10 \x01(\bR\vuseRegistry\x12\x0e\n" +
 	"\x02fd\x18\x11 \x01(\x05R\x02fd\x12\x1d\n" +
 	"\n" +
-	"relay_byte\x18\x12 \x01(\x04R\trelayByte*U\n" +
+	"relay_byte\x18\x12 \x01(\x04R\trelayByte\x12,\n" +
+	"\x12relay_dropped_byte\x18\x13 \x01(\x04R\x10relayDroppedByte*U\n" +
 	"\x06Domain\x12\x16\n" +
 	"\x12DOMAIN_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vDOMAIN_INET\x10\x01\x12\x10\n" +
