@@ -26,7 +26,8 @@ import (
 //	[any]:0 [loopback]:80     inet6 with a shortcut host
 //	any loopback broadcast    the bare shortcut, in the socket's own domain
 //	                          (Erlang's bind(Socket, any))
-//	local:/run/app.sock       local (unix domain)
+//	local:/run/app.sock       local (unix domain); a relative path is made
+//	                          absolute in this process's working directory
 //	local:@name               local, abstract: the path starts with a NUL
 //	local:"..."               local, the exact path bytes as a Go quoted string
 //	local:, local:""          local, no path: a bind autobinds (Linux picks an
@@ -223,6 +224,16 @@ func parseLocal(rest string) (*sockdv1.SockAddr, error) {
 	abstract := len(path) > 0 && path[0] == 0
 	if !abstract && strings.IndexByte(string(path), 0) >= 0 {
 		return nil, addrSyntaxError("local: only abstract names may contain NUL bytes")
+	}
+	if !abstract && len(path) > 0 && path[0] != '/' {
+		// The caller's directory, not the daemon's, where a relative path
+		// would name another file (a reviewer's sockctl bind made it in
+		// the daemon's directory), as unixSockAddr does for the adapters.
+		abs, err := filepath.Abs(string(path))
+		if err != nil {
+			return nil, addrSyntaxError(fmt.Sprintf("local: %q: %v", path, err))
+		}
+		path = []byte(abs)
 	}
 	switch {
 	case abstract && len(path) > sunPath:

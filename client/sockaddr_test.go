@@ -3,6 +3,8 @@ package client
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,6 +44,10 @@ const (
 )
 
 func TestParseAddr(t *testing.T) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		in     string
 		want   *sockdv1.SockAddr
@@ -65,13 +71,13 @@ func TestParseAddr(t *testing.T) {
 		{in: "loopback", want: bare(scLoopback)},
 		{in: "broadcast", want: bare(scBroadcast)},
 		{in: "local:/run/app.sock", want: local("/run/app.sock")},
-		{in: "local:relative.sock", want: local("relative.sock")},
+		{in: "local:relative.sock", want: local(filepath.Join(cwd, "relative.sock")), format: "local:" + filepath.Join(cwd, "relative.sock")},
 		{in: "local:@abstract", want: local("\x00abstract")},
 		{in: "local:@", want: local("\x00")},
 		{in: "local:/" + strings.Repeat("a", 106), want: local("/" + strings.Repeat("a", 106))},
 		{in: "local:@" + strings.Repeat("a", 107), want: local("\x00" + strings.Repeat("a", 107))},
 		{in: `local:"\x00a\x00b"`, want: local("\x00a\x00b")},
-		{in: `local:"@literal"`, want: local("@literal")},
+		{in: `local:"@literal"`, want: local(filepath.Join(cwd, "@literal")), format: "local:" + filepath.Join(cwd, "@literal")},
 		{in: `local:"/tmp/new\nline"`, want: local("/tmp/new\nline")},
 		{in: `local:"/plain"`, want: local("/plain"), format: "local:/plain"},
 		{in: "local:", want: local(""), format: `local:""`}, // no path: autobind
@@ -126,6 +132,7 @@ func TestParseAddrErrors(t *testing.T) {
 		{`local:"a"b`, "quoting"},
 		{`local:"/a\x00b"`, "NUL"},
 		{"local:/" + strings.Repeat("a", 107), "a path of 108 bytes: at most 107"},
+		{"local:" + strings.Repeat("a", 100), "at most 107"}, // once absolute
 		{"local:@" + strings.Repeat("a", 108), "an abstract name of 108 bytes: at most 107"},
 		{"unspec:xyz", "hex"},
 		{"native:x:00", "family"},
