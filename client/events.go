@@ -242,8 +242,9 @@ func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *soc
 // sequence greater than after, without following new ones. The trailing
 // CaughtUpEvent is left out; a GapEvent, if the daemon sent one, is included.
 //
-// Like Events, it attaches to the session's event stream, and so ends any
-// other stream attached to the session (that one ends with ABORTED).
+// While another stream follows the session it only reads, and that stream
+// goes on; without one it attaches as Events does, and what it returns
+// counts as delivered.
 func (s *Session) HeldEvents(ctx context.Context, after uint64) ([]*sockdv1.EventsResponse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -288,6 +288,54 @@ func TestAFollowingReaderDoesNotStallOtherCallers(t *testing.T) {
 	}
 }
 
+// A no-follow read of the held events while another stream follows the
+// session only reads: the follower goes on, and sends the same events and
+// those after. (A reviewer's `sockctl events` ended a `sockctl events
+// --follow` elsewhere, which then missed what came next.)
+func TestHeldEventsLeaveAFollowerRunning(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	follower := s.Events(ctx, s.LastSequence())
+	defer follower.Close()
+	next := func() *sockdv1.EventsResponse {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-follower.C():
+				if !ok {
+					t.Fatalf("the follower ended: %v", follower.Err())
+				}
+				if ev.GetDown() != nil {
+					return ev
+				}
+			case <-ctx.Done():
+				t.Fatal("no event")
+			}
+		}
+	}
+	unknown := strings.Repeat("0", 32)
+	first, err := s.Monitor(ctx, unknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next().GetDown().GetMonitorId(); got != first {
+		t.Fatalf("the follower's first down is monitor %s, want %s", got, first)
+	}
+	held, err := s.HeldEvents(ctx, 0)
+	if err != nil || len(held) == 0 || held[len(held)-1].GetDown().GetMonitorId() != first {
+		t.Fatalf("held events %v, %v; want the first monitor's down", held, err)
+	}
+	second, err := s.Monitor(ctx, unknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next().GetDown().GetMonitorId(); got != second {
+		t.Fatalf("after a no-follow read the follower's next down is monitor %s, want %s", got, second)
+	}
+}
+
 // A client that says which events it read (the client package does, with
 // each call) has those it has not read kept and counted: a backlog of 16
 // refuses calls that would owe an event once 8 are unread, though its

@@ -29,6 +29,14 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		// Resuming after events that do not exist yet would silently skip them.
 		return invalidArgument("after_sequence", "the session's last event is %d, got %d", last, cursor)
 	}
+	if r.GetNoFollow() {
+		sess.mu.Lock()
+		following := sess.attached != nil
+		sess.mu.Unlock()
+		if following {
+			return peekHeld(sess, stream, cursor)
+		}
+	}
 	att := newAttachment()
 	if err := sess.attach(ctx, att); err != nil {
 		if errors.Is(err, errSessionEnded) {
@@ -192,6 +200,52 @@ func (s *Service) streamEvents(sess *Session, att *attachment, stream sockdv1.So
 	}
 }
 
+// skipGap moves cursor past the events after it that the log no longer
+// holds (first is its oldest), telling the stream with a GapEvent when any
+// of them was an event (lost), not only withdrawn ones.
+func skipGap(stream sockdv1.SocketService_EventsServer, cursor, first, lost uint64) (uint64, error) {
+	if cursor+1 >= first {
+		return cursor, nil
+	}
+	if lost > cursor {
+		gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
+		if err := stream.Send(gap); err != nil {
+			return cursor, err
+		}
+	}
+	return first - 1, nil
+}
+
+// peekHeld answers a no-follow stream while another stream follows the
+// session: the held events after cursor, then caught_up, taking nothing
+// from the stream that follows, which sends them too, and marking nothing
+// sent (a reviewer's `sockctl events` ended a `sockctl events --follow`
+// elsewhere). With no stream attached, a no-follow stream attaches and
+// takes what it sends, as a follower does.
+func peekHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor uint64) error {
+	for {
+		sess.mu.Lock()
+		first, lost := sess.events.firstHeld(), sess.events.lost
+		batch := sess.events.after(cursor, replayBatch)
+		sess.mu.Unlock()
+		var err error
+		if cursor, err = skipGap(stream, cursor, first, lost); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return stream.Send(&sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_CaughtUp{CaughtUp: &sockdv1.CaughtUpEvent{}}})
+		}
+		for _, ev := range batch {
+			if ev.Event != nil { // nil: withdrawn by a cancel
+				if err := stream.Send(ev); err != nil {
+					return err
+				}
+			}
+			cursor = ev.Sequence
+		}
+	}
+}
+
 // sendHeld sends every held event after cursor and returns the new cursor.
 // Events after cursor that the log no longer holds (sent events trimmed, on
 // replay) are reported with a GapEvent first. It stops taking events once
@@ -213,14 +267,9 @@ func sendHeld(sess *Session, stream sockdv1.SocketService_EventsServer, cursor u
 		first, lost := sess.events.firstHeld(), sess.events.lost
 		batch := sess.events.take(cursor, replayBatch)
 		sess.mu.Unlock()
-		if cursor+1 < first {
-			if lost > cursor { // not when only withdrawn events were dropped
-				gap := &sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_Gap{Gap: &sockdv1.GapEvent{FirstHeld: first}}}
-				if err := stream.Send(gap); err != nil {
-					return cursor, err
-				}
-			}
-			cursor = first - 1
+		var err error
+		if cursor, err = skipGap(stream, cursor, first, lost); err != nil {
+			return cursor, err
 		}
 		if len(batch) == 0 {
 			return cursor, nil

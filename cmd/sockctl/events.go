@@ -45,8 +45,9 @@ With -o json each event is one object: {"seq":3,"socket":"ID","event":"select",
 "handle":7,"operation":"accept"}; abort has "reason" and completion "result",
 each shaped like the error and result of the verb.
 
-Only one stream receives a session's events at a time: running events
-elsewhere with the same --session ends a --follow here.`,
+Only one stream follows a session's events at a time: a --follow elsewhere
+with the same --session ends a --follow here. Without --follow, events only
+reads what a --follow elsewhere is sending too, and leaves it running.`,
 		Example: `  sockctl events
   sockctl events --after 41     # those after seq=41, which an earlier run printed
   sockctl events --follow -o json`,

@@ -174,7 +174,11 @@ type EventsRequest struct {
 	// Resume after this sequence number: held events with a greater sequence are
 	// replayed first. 0 replays everything still held.
 	AfterSequence uint64 `protobuf:"varint,2,opt,name=after_sequence,json=afterSequence,proto3" json:"after_sequence,omitempty"`
-	// Stop after sending the held events instead of following new ones.
+	// Stop after sending the held events instead of following new ones. While
+	// another stream follows the session, this one only reads: it takes
+	// nothing from that stream, which goes on (and sends the same events).
+	// Without one it attaches, as a follower does, and what it sends counts
+	// as delivered.
 	NoFollow      bool `protobuf:"varint,3,opt,name=no_follow,json=noFollow,proto3" json:"no_follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
