@@ -560,9 +560,16 @@ const closePrompt = 250 * time.Millisecond
 
 // finishClose sends the close message within linger (none when it is 0),
 // waits for the stream's end, and falls back to closing the socket with a
-// call of its own.
-func (c *Conn) finishClose(linger time.Duration) error {
+// call of its own. After CloseWrite, a socket error that ended the pipe is
+// its answer: no Write could see the bytes it lost (a reviewer's nc exited
+// 0 with its last input refused with epipe).
+func (c *Conn) finishClose(linger time.Duration) (err error) {
 	defer c.cancel()
+	defer func() {
+		if err == nil && c.shutWr.Load() {
+			err = c.failedSocket()
+		}
+	}()
 	if linger > 0 {
 		sent := make(chan error, 1)
 		go func() {
@@ -600,7 +607,7 @@ func (c *Conn) finishClose(linger time.Duration) error {
 	}
 	// An outage is waited out in the background, so that a Close bounded
 	// by its linger stays so.
-	_, err := c.sess.closeWithPrompt(func() error { return c.sess.closeSocket(c.id) })
+	_, err = c.sess.closeWithPrompt(func() error { return c.sess.closeSocket(c.id) })
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/client"
 	"golang.org/x/net/nettest"
 )
 
@@ -124,6 +125,50 @@ func TestConnWriteAfterCloseWrite(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "reply" {
 		t.Fatalf("read after CloseWrite: %q, %v; want \"reply\" and end of data", got, err)
+	}
+}
+
+// Bytes written after the peer has gone are reported lost: by the Write,
+// the CloseWrite, or, when both had handed them over already, by Close.
+// (A reviewer's sockctl nc exited 0 with its last input refused with
+// epipe: nothing had told it.)
+func TestConnReportsWritesThePeerRefused(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte("bye"))
+		c.Close() // gone: what comes next is answered with a reset
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(c); err != nil || string(got) != "bye" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	var reported []error
+	note := func(err error) {
+		if err != nil {
+			reported = append(reported, err)
+		}
+	}
+	_, err = c.Write([]byte("late")) // the peer's kernel resets the connection
+	note(err)
+	time.Sleep(200 * time.Millisecond)
+	_, err = c.Write([]byte("later")) // the daemon's send fails
+	note(err)
+	note(c.CloseWrite())
+	note(c.Close())
+	var se *client.SocketError
+	if len(reported) == 0 || !errors.As(reported[0], &se) {
+		t.Fatalf("writes lost to a peer that went away reported %v, want a socket error", reported)
 	}
 }
 

@@ -78,7 +78,7 @@ Refused accepts are always tried again.`,
 					return err
 				}
 				defer l.Close()
-				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", l.Addr())
+				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", addrArg(l.Addr()))
 				f := &forwarder{app: a, sess: s, listener: l, remote: remote}
 				// GlobalInfo failing says nothing of a quota: set up at once
 				// until one refuses.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,33 @@ func TestUsageErrors(t *testing.T) {
 		}
 		if !strings.HasPrefix(stderr, "error: ") || !strings.Contains(stderr, "--help' for usage.") {
 			t.Errorf("%v: stderr %q, want an error line and a pointer to --help", tt.args, stderr)
+		}
+	}
+}
+
+// unreadStdin fails the test that reads it.
+type unreadStdin struct{ t *testing.T }
+
+func (r unreadStdin) Read([]byte) (int, error) {
+	r.t.Error("standard input read before the usage error was found")
+	return 0, io.EOF
+}
+
+// A usage error is found before DATA "-" reads standard input, which may
+// take long to end (a reviewer's `sleep 3 | sockctl send X - --timeout
+// abc` waited for it).
+func TestUsageErrorsBeforeStandardInput(t *testing.T) {
+	addr := absentDaemon(t)
+	for _, args := range [][]string{
+		{"send", "S", "-", "--timeout", "abc"},
+		{"sendto", "S", "-", "nowhere"},
+		{"sendto", "S", "-", "1.2.3.4:9", "--flag", "peak"},
+		{"sendmsg", "S", "-", "--to", "nowhere"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"--addr", addr}, args...), unreadStdin{t}, &out, &errOut)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, errOut.String(), exitUsage)
 		}
 	}
 }

@@ -92,6 +92,15 @@ func ncAddr(args []string) (*sockdv1.SockAddr, error) {
 	return parseAddrArg(host + ":" + args[1])
 }
 
+// addrArg writes a Listener's address as ADDR is written: a local one with
+// its local: prefix.
+func addrArg(addr net.Addr) string {
+	if _, ok := addr.(*net.UnixAddr); ok {
+		return "local:" + addr.String()
+	}
+	return addr.String()
+}
+
 // ncConnect connects to addr, or listens on it and accepts one connection.
 func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, listen bool, stderr io.Writer) (*client.Conn, error) {
 	if !listen {
@@ -102,11 +111,7 @@ func ncConnect(ctx context.Context, s *client.Session, addr *sockdv1.SockAddr, l
 		return nil, err
 	}
 	defer l.Close()
-	listening := l.Addr().String()
-	if _, ok := l.Addr().(*net.UnixAddr); ok {
-		listening = "local:" + listening // as ADDR is written
-	}
-	fmt.Fprintf(stderr, "listening on %s\n", listening)
+	fmt.Fprintf(stderr, "listening on %s\n", addrArg(l.Addr()))
 	// One accept, as the accept verb makes it, not the Listener's, which
 	// waits out a daemon out of reach for the session's grace, as a server
 	// should: nc, as every verb, ends with exit 3 (a reviewer's nc -l sat

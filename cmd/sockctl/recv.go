@@ -19,7 +19,8 @@ func newRecvCommand(a *app) *cobra.Command {
 		Use:   "recv ID",
 		Short: "Receive bytes and print them",
 		Long: `Receive bytes from a socket (Erlang's socket:recv/4) and print them as they
-are, followed by a newline.
+are, followed by a newline unless they end with one (-o json gives the exact
+bytes).
 
 On a stream socket, --length N waits for exactly N bytes and 0 takes what is
 there; N is at most ` + strconv.Itoa(options.MaxRcvBufBytes) + ` (a 4 MiB answer less room for its

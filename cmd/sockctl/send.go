@@ -28,11 +28,12 @@ sent in calls of 4 MiB; any other send is one call, of at most 4 MiB.`,
   sockctl send $C - < request.bin`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			payload, err := data.read(args[1], a.stdin)
+			// Flags first: a usage error is not to wait for standard input.
+			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
 			}
-			timeout, msgFlags, err := io.values()
+			payload, err := data.read(args[1], a.stdin)
 			if err != nil {
 				return err
 			}

@@ -36,14 +36,9 @@ reliability, mincost). The message is one call, of at most 4 MiB of data.`,
   sockctl sendmsg $U hello --to 127.0.0.1:5353 --ctrl ip/ttl:1 --ctrl ip/tos:lowdelay`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Flags first, the data last: a usage error is not to wait for
+			// standard input.
 			var msg client.Msg
-			for _, arg := range args[1:] {
-				b, err := data.read(arg, a.stdin)
-				if err != nil {
-					return err
-				}
-				msg.IOV = append(msg.IOV, b)
-			}
 			if to != "" {
 				var err error
 				if msg.Addr, err = parseAddrArg(to); err != nil {
@@ -60,6 +55,13 @@ reliability, mincost). The message is one call, of at most 4 MiB of data.`,
 			timeout, msgFlags, err := io.values()
 			if err != nil {
 				return err
+			}
+			for _, arg := range args[1:] {
+				b, err := data.read(arg, a.stdin)
+				if err != nil {
+					return err
+				}
+				msg.IOV = append(msg.IOV, b)
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.SendMsg(ctx, args[0], msg, timeout, msgFlags...)

@@ -23,15 +23,17 @@ one call, of at most 4 MiB.`,
 		Example: `  sockctl sendto $U ping 127.0.0.1:5353`,
 		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			payload, err := data.read(args[1], a.stdin)
-			if err != nil {
-				return err
-			}
+			// Flags and address first: a usage error is not to wait for
+			// standard input.
 			addr, err := parseAddrArg(args[2])
 			if err != nil {
 				return err
 			}
 			timeout, msgFlags, err := io.values()
+			if err != nil {
+				return err
+			}
+			payload, err := data.read(args[1], a.stdin)
 			if err != nil {
 				return err
 			}
