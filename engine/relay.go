@@ -39,8 +39,9 @@ type RelayResult struct {
 // splice(2) through a pipe, never through user space (except into a local
 // socket acting for a user, see sendPiped), until both directions
 // have reached end of data, a socket fails or is closed, or ctx ends. End of
-// data on one side is passed on as shutdown(SHUT_WR) of the other. Both
-// sockets stay open afterwards.
+// data on one side is passed on as shutdown(SHUT_WR) of the other; that
+// side is then watched for a failure (watchFailure), which nothing would
+// read otherwise. Both sockets stay open afterwards.
 //
 // Each direction is a blocking reader of its source and a blocking writer
 // of its destination, queued in their lanes like any other blocking call,
@@ -68,23 +69,79 @@ func Relay(ctx context.Context, a, b *Socket, admitted func()) RelayResult {
 		cause error
 	)
 	rs := &relayState{}
+	fail := func(err error) {
+		mu.Lock()
+		if cause == nil && err != errRelayFailed {
+			cause = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	var watches sync.WaitGroup
+	defer watches.Wait() // after the deferred cancel, which ends them
 	run := func(src, dst *Socket) moved {
 		m, err := forward(ctx, rs, src, dst)
 		if err != nil {
-			mu.Lock()
-			if cause == nil && err != errRelayFailed {
-				cause = err
-			}
-			mu.Unlock()
-			cancel()
+			fail(err)
+			return m
 		}
+		// src's bytes have ended while the other direction may still write
+		// to it: a reset of src (its peer gone, answering those bytes)
+		// would go unseen until that direction's next write, and the relay
+		// would end as if all went well (a reviewer's relay ran on, and
+		// ended OK, with the bytes it had moved to src lost).
+		watches.Go(func() {
+			if err := watchFailure(ctx, src); err != nil && ctx.Err() == nil {
+				rs.failed.Store(true)
+				fail(err)
+			}
+		})
 		return m
 	}
 	back := make(chan moved, 1)
 	go func() { back <- run(b, a) }()
 	aToB := run(a, b)
 	bToA := <-back
+	cancel()
+	watches.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	return RelayResult{AToB: aToB.written, BToA: bToA.written, DroppedAToB: aToB.dropped, DroppedBToA: bToA.dropped, Err: cause}
+}
+
+// watchFailure waits, as a reader of s whose incoming bytes have ended,
+// until s fails (a reset: SO_ERROR) or ctx ends, and returns the failure.
+// It costs no polling: an edge on s (a reset brings one) wakes it.
+func watchFailure(ctx context.Context, s *Socket) error {
+	job := &failureWatch{s: s}
+	_, err := s.perform(ctx, &relayCaller{}, OpRecv, Timeout{Kind: WaitInfinity}, job)
+	if err == nil {
+		err = job.err
+	}
+	return err
+}
+
+// failureWatch is watchFailure's job: done once s has an error to report.
+type failureWatch struct {
+	s   *Socket
+	err error
+}
+
+func (j *failureWatch) completion() *Completion { return nil }
+
+func (j *failureWatch) attempt() (bool, error) {
+	at := j.s.harvest()
+	errno, err := unix.GetsockoptInt(j.s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		j.err = err
+		return true, err
+	case errno != 0:
+		j.err = unix.Errno(errno)
+		return true, j.err
+	}
+	j.s.rd.empty(at)
+	return false, nil
 }
 
 // relayState is what a relay's two directions share. Linux reports a

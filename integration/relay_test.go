@@ -289,3 +289,43 @@ func TestRelayCancelledCountsWhatItDropped(t *testing.T) {
 	}
 	writer.Close()
 }
+
+// TestRelayEndsWhenAnEndedSideIsReset: once a's peer has closed (its end
+// passed on to b), a is still written to, and its reset, when the bytes
+// b's peer sends reach a peer that is gone, ends the relay with that
+// error, rather than go unseen until b's peer closes too and end as if
+// nothing was lost (a reviewer's).
+func TestRelayEndsWhenAnEndedSideIsReset(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*callTimeout)
+	defer cancel()
+	a, pa := connectedStream(ctx, t, s)
+	b, pb := connectedStream(ctx, t, s)
+	defer pb.Close()
+	relayed := goCall(func() result[*sockdv1.RelayResponse] {
+		resp, err := s.Relay(ctx, a, b)
+		return result[*sockdv1.RelayResponse]{resp, err}
+	})
+	pa.Write([]byte("req"))
+	if _, err := io.ReadFull(pb, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	pa.Close() // gone: a's end goes on to b, and a reset answers what a gets next
+	if n, err := pb.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("b's peer read %d, %v after a's peer closed, want the end of data", n, err)
+	}
+	pb.Write([]byte("late reply"))
+	select {
+	case r := <-relayed:
+		var se *client.SocketError
+		if r.err != nil && !errors.As(r.err, &se) {
+			t.Fatalf("relay: %v", r.err)
+		}
+		if got := r.resp.GetError().GetReason(); got != "econnreset" && got != "epipe" {
+			t.Fatalf("relay ended %v, %v; want econnreset (or epipe)", r.resp, r.err)
+		}
+	case <-time.After(eventWait):
+		t.Fatal("the relay runs on after a was reset")
+	}
+}
