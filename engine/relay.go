@@ -164,26 +164,32 @@ func (rs *relayState) fail(err error) {
 }
 
 // endOf decides an end of data read from src: nil for one to pass on, or
-// why not: the other direction failed, or src's TCP connection is closed
-// though its write side was never shut down (no FIN of its own could have
-// been acknowledged: a reset). The state is read before the flag, which a
-// shutdown sets before its FIN can go: a close that FIN's acknowledgment
-// made is never taken for a reset.
+// why not: the other direction failed, or src was reset (EndWasReset).
 func (rs *relayState) endOf(src *Socket) error {
 	if rs.failed.Load() {
 		return errRelayFailed
 	}
-	var closed bool
-	src.Control(func(fd int) error {
-		state, ok := tcpState(fd)
-		closed = ok && state == tcpClose
-		return nil
-	})
-	if closed && !src.endWritten.Load() {
+	if src.EndWasReset() {
 		rs.failed.Store(true)
 		return unix.ECONNRESET
 	}
 	return nil
+}
+
+// EndWasReset reports whether an end of data read from s was a reset, whose
+// error the kernel gave to another call (a send): s's TCP connection is
+// closed though its write side was never shut down, so no FIN of its own
+// could have been acknowledged. The state is read before the flag, which a
+// shutdown sets before its FIN can go: a close that FIN's acknowledgment
+// made is never taken for a reset.
+func (s *Socket) EndWasReset() bool {
+	var closed bool
+	s.Control(func(fd int) error {
+		state, ok := tcpState(fd)
+		closed = ok && state == tcpClose
+		return nil
+	})
+	return closed && !s.endWritten.Load()
 }
 
 // passOnEnd shuts dst's write side down, an end of data read from src.

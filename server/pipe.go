@@ -375,6 +375,11 @@ func (p *pipe) downlink(ctx context.Context) error {
 		switch {
 		case res.Err == nil:
 			continue
+		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed() && p.sock.EndWasReset():
+			// A reset whose error the uplink's send took: not the peer's
+			// shutdown that eof says (a reviewer's raw client took it for
+			// a clean end).
+			res.Err = unix.ECONNRESET
 		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed():
 			return p.stream.Send(&sockdv1.PipeResponse{Eof: true})
 		case errors.Is(res.Err, engine.ErrClosed) && p.closing.Load():
