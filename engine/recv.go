@@ -116,10 +116,12 @@ type recvJob struct {
 	// new select (rearmed).
 	selectRead bool
 	// partialFirst: a nowait select-mode or polling recv(N) that gathered
-	// bytes and then met the end of data answers the bytes as partial
-	// ({select, {SI, Data}}, {timeout, Data}); the next call finds the end
-	// (the side stays ready, so a select fires at once), as Erlang's one
-	// read per call does. A call that waits answers {closed, Data}.
+	// bytes and then met the end of data, or an error, answers the bytes as
+	// partial ({select, {SI, Data}}, {timeout, Data}); the next call finds
+	// the end, or the error (kept for it: the kernel reports one once), as
+	// Erlang's one read per call does (the side stays ready, so a select
+	// fires at once). A call that waits answers {closed, Data}, or the
+	// error with the data.
 	partialFirst bool
 }
 
@@ -251,6 +253,9 @@ func (j *recvJob) clearIfDiscarding(p []byte) {
 func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock bool, err error) {
 	s := j.s
 	s.cnt.inc(cReadTries)
+	if kept := s.pendingReadErr.Swap(nil); kept != nil {
+		return 0, false, *kept // the last call answered its bytes first (partialFirst)
+	}
 	at := s.harvest()
 	n, err = sys()
 	if err == unix.EAGAIN {
@@ -300,6 +305,9 @@ func (j *recvJob) recvExactly() (bool, error) {
 		n, wouldBlock, err := j.read(j.data[len(j.data):min(cap(j.data), j.length)], nil)
 		switch {
 		case wouldBlock:
+			return false, nil
+		case err != nil && len(j.data) > 0 && j.partialFirst:
+			j.s.pendingReadErr.Store(&err)
 			return false, nil
 		case err != nil:
 			return j.fail(err)

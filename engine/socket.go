@@ -89,6 +89,10 @@ type Socket struct {
 	creds    *Creds
 	credsMsg []byte
 
+	// pendingReadErr is a read error a nowait or polling recv(N) met after
+	// the bytes it answered, for the next read (recvJob.partialFirst).
+	pendingReadErr atomic.Pointer[error]
+
 	// relayed is the bytes Relay moved out of the socket (Info.RelayByte);
 	// relayDropped those it read and could not write (RelayDroppedByte).
 	relayed, relayDropped atomic.Uint64

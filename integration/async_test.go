@@ -230,6 +230,51 @@ func TestNowaitRecvPartial(t *testing.T) {
 	}
 }
 
+// TestRecvPartialThenReset: bytes a reset follows are answered first by a
+// nowait or polling recv(N), as partial ({select, {SI, Data}}, {timeout,
+// Data}), as Erlang's one read per call answers them; the reset is the next
+// call's (econnreset), not lost to the first (a reviewer's answered
+// {error, {econnreset, Data}} at once).
+func TestRecvPartialThenReset(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		timeout *sockdv1.Timeout
+	}{{"nowait", nowait()}, {"timeout 0", millis(0)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSession(t)
+			l := tcpListener(t)
+			id := s.open(t, tcp4)
+			s.connect(t, id, inetAddr("127.0.0.1", uint32(l.Addr().(*net.TCPAddr).Port)))
+			conn, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer := conn.(*net.TCPConn)
+			peer.Write([]byte("abc"))
+			peer.SetLinger(0)
+			time.Sleep(50 * time.Millisecond) // the bytes are there
+			peer.Close()                      // and the reset after them
+			time.Sleep(50 * time.Millisecond)
+			first := s.recv(t, id, 10, tc.timeout)
+			if string(first.GetData()) != "abc" || first.GetError().GetReason() == "econnreset" {
+				t.Fatalf("first recv: %v, want the 3 bytes as partial", first)
+			}
+			if tc.name == "nowait" && first.GetAsync() == nil {
+				t.Fatalf("first recv: %v, want select with the bytes", first)
+			}
+			if tc.name == "timeout 0" {
+				requireSockErr(t, "first recv", first.GetError(), sockdv1.SocketError_KIND_TIMEOUT, "timeout")
+			}
+			next := s.recv(t, id, 10, millis(0))
+			if len(next.GetData()) != 0 || next.GetError().GetReason() != "econnreset" {
+				t.Fatalf("next recv: %v, want econnreset", next)
+			}
+		})
+	}
+}
+
 // TestNowaitSendFillsAndResumes follows reference §1.4: a nowait send on a
 // stream whose peer does not read eventually answers select with the unsent
 // rest; once the peer drains, the select event arrives and the rest goes out.
