@@ -124,6 +124,11 @@ func (s *Socket) SocketError() (int, error) {
 	}
 	s.wr.mu.Lock()
 	defer s.wr.mu.Unlock()
+	if kept := s.pendingReadErr.Swap(nil); kept != nil {
+		if errno, ok := (*kept).(unix.Errno); ok {
+			return int(errno), nil // a recv kept it (recvJob.partialFirst): the kernel's, to be read once
+		}
+	}
 	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil {
 		s.keepConnectErrLocked(unix.Errno(v))

@@ -253,8 +253,12 @@ func (j *recvJob) clearIfDiscarding(p []byte) {
 func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock bool, err error) {
 	s := j.s
 	s.cnt.inc(cReadTries)
-	if kept := s.pendingReadErr.Swap(nil); kept != nil {
-		return 0, false, *kept // the last call answered its bytes first (partialFirst)
+	if j.flags&(unix.MSG_ERRQUEUE|unix.MSG_OOB) == 0 {
+		// The last call answered its bytes first (partialFirst). A read of
+		// the error or urgent-data queue leaves a socket error alone.
+		if kept := s.pendingReadErr.Swap(nil); kept != nil {
+			return 0, false, *kept
+		}
 	}
 	at := s.harvest()
 	n, err = sys()

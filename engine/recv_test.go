@@ -1076,3 +1076,28 @@ func TestStreamRecvTruncLeaksNoPooledBytes(t *testing.T) {
 		}
 	}
 }
+
+// After recv(10, nowait) answers "abc" of "abc"+reset, the reset is still
+// the kernel's in Erlang (one read per call): a send then answers
+// econnreset, as the engine's kept error is the next call's, whichever (a
+// reviewer's send answered epipe).
+func TestKeptResetGoesToTheNextSend(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	cl, a := pair(t, e, c, unix.AF_INET)
+	mustSend(t, cl, c, "abc")
+	cl.Control(func(fd int) error {
+		return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+	cl.Close()
+	time.Sleep(100 * time.Millisecond)
+	r := a.Recv(bg, c, 10, 0, Timeout{Kind: WaitNowait})
+	t.Logf("recv(10, nowait): %q sel %v err %v", r.Data, r.Select != nil, r.Err)
+	s := a.Send(bg, c, []byte("x"), 0, within(time.Second))
+	t.Logf("send: %v", s.Err)
+	r = a.Recv(bg, c, 10, 0, Timeout{Kind: WaitNowait})
+	t.Logf("recv again: %q err %v", r.Data, r.Err)
+	if s.Err != unix.ECONNRESET {
+		t.Fatalf("send after the partial recv: %v, want econnreset (the reset is unread in Erlang)", s.Err)
+	}
+}

@@ -140,7 +140,12 @@ func (j *failureWatch) attempt() (bool, error) {
 		j.err = unix.Errno(errno)
 		return true, j.err
 	}
+	// It waits for the next edge, but found nothing of the data, which is
+	// there (an end at least): a reader after it tries the syscall, as
+	// after a read of the error queue, rather than wait for an edge that
+	// will not come (a reviewer's Recv queued behind it hung).
 	j.s.rd.empty(at)
+	j.s.rd.otherQueue = true
 	return false, nil
 }
 
@@ -164,25 +169,27 @@ func (rs *relayState) fail(err error) {
 }
 
 // endOf decides an end of data read from src: nil for one to pass on, or
-// why not: the other direction failed, or src was reset (EndWasReset).
+// why not: the other direction failed, or src was reset (endWasReset).
 func (rs *relayState) endOf(src *Socket) error {
 	if rs.failed.Load() {
 		return errRelayFailed
 	}
-	if src.EndWasReset() {
+	if src.endWasReset() {
 		rs.failed.Store(true)
 		return unix.ECONNRESET
 	}
 	return nil
 }
 
-// EndWasReset reports whether an end of data read from s was a reset, whose
+// endWasReset reports whether an end of data read from s was a reset, whose
 // error the kernel gave to another call (a send): s's TCP connection is
 // closed though its write side was never shut down, so no FIN of its own
 // could have been acknowledged. The state is read before the flag, which a
 // shutdown sets before its FIN can go: a close that FIN's acknowledgment
-// made is never taken for a reset.
-func (s *Socket) EndWasReset() bool {
+// made is never taken for a reset. A peer's end followed by a reset, before
+// the end was read, reads as a reset too: the state tells them apart no
+// more.
+func (s *Socket) endWasReset() bool {
 	var closed bool
 	s.Control(func(fd int) error {
 		state, ok := tcpState(fd)

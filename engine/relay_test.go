@@ -574,3 +574,68 @@ func TestRelayPassesOnCleanEnds(t *testing.T) {
 		}
 	}
 }
+
+// A blocking recv queued on a behind the relay's failure watch (a's peer
+// has shut down; its end is already in a's receive queue) answers closed
+// once the relay ends: the watch found the side empty of errors, not of
+// data (a reviewer's hung until its timeout).
+func TestRelayWatchLeavesTheEndReadable(t *testing.T) {
+	e := newEngine(t, Config{})
+	c := newRecorder("owner")
+	user := newRecorder("user")
+	left, a := pair(t, e, c, unix.AF_INET)
+	right, b := pair(t, e, c, unix.AF_INET)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan RelayResult, 1)
+	go func() { done <- Relay(ctx, a, b, nil) }()
+	left.Shutdown(unix.SHUT_WR)
+	if r := right.Recv(bg, c, 0, 0, within(5*time.Second)); r.Err != ErrClosed {
+		t.Fatalf("right: %v", r.Err)
+	}
+	eventually(t, "the watch on a", func() bool { return a.Info().NumReaders == 1 })
+	got := make(chan RecvResult, 1)
+	go func() { got <- a.Recv(bg, user, 0, 0, within(3*time.Second)) }()
+	eventually(t, "the user's recv queued", func() bool { return a.Info().NumReaders == 2 })
+	t0 := time.Now()
+	cancel()
+	r := <-done
+	t.Logf("relay: %+v", r)
+	rr := <-got
+	t.Logf("recv after %v: %v, readers now %d", time.Since(t0), rr.Err, a.Info().NumReaders)
+	if rr.Err != ErrClosed {
+		t.Fatalf("queued recv answered %v, want closed (end of data is readable)", rr.Err)
+	}
+}
+
+// The same, with the relay ending by itself (b's peer shuts down too).
+func TestRelayWatchLeavesTheEndReadableAfterItsEnd(t *testing.T) {
+	hung := 0
+	for round := range 10 {
+		e := newEngine(t, Config{})
+		c := newRecorder("owner")
+		user := newRecorder("user")
+		left, a := pair(t, e, c, unix.AF_INET)
+		right, b := pair(t, e, c, unix.AF_INET)
+		done := make(chan RelayResult, 1)
+		go func() { done <- Relay(bg, a, b, nil) }()
+		left.Shutdown(unix.SHUT_WR)
+		if r := right.Recv(bg, c, 0, 0, within(5*time.Second)); r.Err != ErrClosed {
+			t.Fatalf("right: %v", r.Err)
+		}
+		eventually(t, "the watch on a", func() bool { return a.Info().NumReaders == 1 })
+		got := make(chan RecvResult, 1)
+		go func() { got <- a.Recv(bg, user, 0, 0, within(2*time.Second)) }()
+		eventually(t, "the user's recv queued", func() bool { return a.Info().NumReaders == 2 })
+		right.Shutdown(unix.SHUT_WR)
+		r := <-done
+		rr := <-got
+		t.Logf("round %d relay %v, recv %v", round, r.Err, rr.Err)
+		if rr.Err != ErrClosed {
+			hung++
+		}
+	}
+	if hung > 0 {
+		t.Fatalf("%d of 10 queued recvs did not answer closed", hung)
+	}
+}

@@ -183,8 +183,14 @@ func (j *sendJob) attempt() (bool, error) {
 	return true, nil
 }
 
-// write makes one send syscall with what is left.
+// write makes one send syscall with what is left; or answers the error a
+// recv kept (recvJob.partialFirst), which the kernel would have given to
+// whichever call came first, this one (a reviewer's send answered epipe
+// where Erlang's answers econnreset).
 func (j *sendJob) write() (int, error) {
+	if kept := j.s.pendingReadErr.Swap(nil); kept != nil {
+		return 0, *kept
+	}
 	flags := j.flags | unix.MSG_NOSIGNAL
 	// Checked here rather than left to asUser, so that the common send
 	// makes no closure.

@@ -375,12 +375,12 @@ func (p *pipe) downlink(ctx context.Context) error {
 		switch {
 		case res.Err == nil:
 			continue
-		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed() && p.sock.EndWasReset():
-			// A reset whose error the uplink's send took: not the peer's
-			// shutdown that eof says (a reviewer's raw client took it for
-			// a clean end).
-			res.Err = unix.ECONNRESET
 		case errors.Is(res.Err, engine.ErrClosed) && !p.sock.Closed():
+			// Also when a reset came after the peer's end, or before it
+			// and the uplink's send took its error: the end reads the
+			// same either way (package net's Read says io.EOF too), and
+			// that error follows (a reviewer's econnreset for a clean end,
+			// when this told the two apart by the socket's state).
 			return p.stream.Send(&sockdv1.PipeResponse{Eof: true})
 		case errors.Is(res.Err, engine.ErrClosed) && p.closing.Load():
 			return nil // the client's own close, which the uplink answers
