@@ -40,10 +40,13 @@ func (s *Session) keepFor(id string) (release func()) {
 		once.Do(func() {
 			k.mu.Lock()
 			defer k.mu.Unlock()
-			if k.ids[id]--; k.ids[id] == 0 {
+			if k.ids == nil {
+				return // stopKeeping came first
+			}
+			if k.ids[id]--; k.ids[id] <= 0 {
 				delete(k.ids, id)
 			}
-			if len(k.ids) == 0 {
+			if len(k.ids) == 0 && k.stop != nil {
 				k.stop()
 				k.stop = nil
 			}
@@ -61,10 +64,31 @@ func (k *keeper) anyID() (string, bool) {
 	return "", false
 }
 
+// stopKeeping ends the keeper's work for good: the session is closed.
+func (s *Session) stopKeeping() {
+	k := &s.keeper
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stop != nil {
+		k.stop()
+		k.stop = nil
+	}
+	k.ids = nil
+}
+
+// unknownGraceKeep is how often the keeper of a Session that does not know
+// its grace (ResumeSession) calls: enough for a grace of a second or more
+// (a reviewer's resumed session, granted 1 s, ended between calls made at a
+// third of the daemon's default grace).
+const unknownGraceKeep = time.Second / 3
+
 // keepAlive calls every third of the session's grace until ctx ends, or
 // the session or the client has.
 func (s *Session) keepAlive(ctx context.Context) {
 	every := s.graceOrDefault() / 3
+	if s.grace == 0 {
+		every = unknownGraceKeep
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

@@ -71,9 +71,12 @@ type Conn struct {
 	inFlight bool             // a Write that returned early still owes an answer (writeMu)
 	// queueMu orders a Write's check of shutWr and its job against
 	// CloseWrite's: no bytes may follow the half-close.
-	queueMu  sync.Mutex
-	shutWr   atomic.Bool   // CloseWrite was called: writes fail with epipe
-	shutdown chan struct{} // closed by CloseWrite: a Write waiting returns
+	queueMu sync.Mutex
+	shutWr  atomic.Bool // CloseWrite was called: writes fail with epipe
+	// failureTold: a Read or Write returned the socket error that ended
+	// the pipe, which Close then does not repeat.
+	failureTold atomic.Bool
+	shutdown    chan struct{} // closed by CloseWrite: a Write waiting returns
 	// sendMu is held by whoever sends on the stream: the writer goroutine
 	// for a write or the half-close, Close for its message, one at a time
 	// (gRPC allows one sender).
@@ -392,6 +395,7 @@ func (c *Conn) whyEnded(err error) error {
 	select {
 	case <-c.failed:
 		if !errors.Is(c.failure, io.EOF) {
+			c.failureTold.Store(true)
 			return c.failure
 		}
 	case <-time.After(failureWait):
@@ -434,6 +438,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	for c.leftover.Len() == 0 {
 		if c.readErr != nil {
+			var se *SocketError
+			if errors.As(c.readErr, &se) {
+				c.failureTold.Store(true)
+			}
 			return 0, c.readErr
 		}
 		select {
@@ -560,13 +568,15 @@ const closePrompt = 250 * time.Millisecond
 
 // finishClose sends the close message within linger (none when it is 0),
 // waits for the stream's end, and falls back to closing the socket with a
-// call of its own. After CloseWrite, a socket error that ended the pipe is
-// its answer: no Write could see the bytes it lost (a reviewer's nc exited
-// 0 with its last input refused with epipe).
+// call of its own. After CloseWrite, a socket error that ended the pipe,
+// which no Read or Write has returned, is its answer: no Write could see
+// the bytes it lost (a reviewer's nc exited 0 with its last input refused
+// with epipe). One a Read returned is not told twice, as package net's
+// Close does not tell it (a reviewer's).
 func (c *Conn) finishClose(linger time.Duration) (err error) {
 	defer c.cancel()
 	defer func() {
-		if err == nil && c.shutWr.Load() {
+		if err == nil && c.shutWr.Load() && !c.failureTold.Load() {
 			err = c.failedSocket()
 		}
 	}()

@@ -185,15 +185,12 @@ const (
 )
 
 // readSize is what a RecvFrom for a ReadFrom into a buffer of size bytes
-// asks for: a whole UDP datagram, whatever the buffer (the daemon reads
-// into its own pooled 64 KiB, and answers with the datagram's bytes only);
-// on a local socket, whose datagrams may be larger, at least as much, up to
-// the buffer's size.
+// asks for: the buffer's size, up to the largest datagram it could read.
 func readSize(network string, size int) int {
 	if network == "unixgram" {
-		return min(max(size, maxDatagram), maxRead)
+		return min(size, maxRead)
 	}
-	return maxDatagram
+	return min(size, maxDatagram)
 }
 
 // errMissingAddress is WriteTo's error for a nil address, as net's.
@@ -205,9 +202,11 @@ func (p *PacketConn) SocketID() string { return p.id }
 // ReadFrom implements net.PacketConn. A datagram longer than b is truncated.
 // A deadline moved earlier while it waits takes effect at once, and no
 // datagram is lost to it: the call it cut short stays in flight, and the
-// next ReadFrom takes its datagram. Each call asks for a whole datagram
-// (readSize), so that one left by a ReadFrom into a small buffer still
-// fills the next one's larger buffer, as package net's would.
+// next ReadFrom takes its datagram, cut to the smaller of the two buffers
+// (package net's would fill the second whole). Each waiting call asks for
+// its buffer's size, which the daemon counts among the principal's bytes
+// while it waits: asking for whole datagrams, a reviewer's 100 PacketConns
+// reading into 1500 bytes each passed a 4 MiB bound.
 // A daemon out of reach is waited for, as Listener.Accept waits, for as long
 // as the session's grace keeps the socket there.
 func (p *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {

@@ -156,6 +156,7 @@ func (s *Session) Close(ctx context.Context) error {
 	_, err := s.client.api.CloseSession(s.OutgoingContext(ctx), &sockdv1.CloseSessionRequest{SessionId: s.id})
 	if err == nil {
 		s.client.endSession(s.id)
+		s.stopKeeping()
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,7 +230,7 @@ func parseLocal(rest string) (*sockdv1.SockAddr, error) {
 		// The caller's directory, not the daemon's, where a relative path
 		// would name another file (a reviewer's sockctl bind made it in
 		// the daemon's directory), as unixSockAddr does for the adapters.
-		abs, err := filepath.Abs(string(path))
+		abs, err := inWorkingDir(string(path))
 		if err != nil {
 			return nil, addrSyntaxError(fmt.Sprintf("local: %q: %v", path, err))
 		}
@@ -394,6 +395,18 @@ func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
 	return nil, Domain{}, fmt.Errorf("address %q does not fit network %q", address, network)
 }
 
+// inWorkingDir is the relative path rel made absolute in this process's
+// working directory, as the kernel would resolve it here: joined, not
+// cleaned, so that "link/../x.sock" still goes through link (filepath.Abs
+// took ".." by text, a reviewer's) and a trailing slash stays.
+func inWorkingDir(rel string) (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(wd, "/") + "/" + rel, nil
+}
+
 // unixSockAddr is a local address written as package net writes one: a
 // path, or "@name" for an abstract name. A relative path is made absolute
 // in the caller's working directory, as package net's is: the daemon's
@@ -406,7 +419,7 @@ func unixSockAddr(name string) (*sockdv1.SockAddr, error) {
 	case abstract:
 		path = append([]byte{0}, rest...)
 	case name != "" && !filepath.IsAbs(name):
-		abs, err := filepath.Abs(name)
+		abs, err := inWorkingDir(name)
 		if err != nil {
 			return nil, fmt.Errorf("unix socket path %q: %w", name, err)
 		}

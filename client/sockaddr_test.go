@@ -72,6 +72,8 @@ func TestParseAddr(t *testing.T) {
 		{in: "broadcast", want: bare(scBroadcast)},
 		{in: "local:/run/app.sock", want: local("/run/app.sock")},
 		{in: "local:relative.sock", want: local(filepath.Join(cwd, "relative.sock")), format: "local:" + filepath.Join(cwd, "relative.sock")},
+		// Joined as the kernel resolves it: ".." after a link goes through it.
+		{in: "local:link/../x.sock", want: local(cwd + "/link/../x.sock"), format: "local:" + cwd + "/link/../x.sock"},
 		{in: "local:@abstract", want: local("\x00abstract")},
 		{in: "local:@", want: local("\x00")},
 		{in: "local:/" + strings.Repeat("a", 106), want: local("/" + strings.Repeat("a", 106))},

@@ -415,45 +415,6 @@ func TestPacketConnDeadlineLosesNoDatagram(t *testing.T) {
 	t.Logf("%d of 50 reads woken before their datagram", woken)
 }
 
-// TestPacketConnLeftReadFillsALargerBuffer: the read a ReadFrom into a
-// small buffer leaves in flight, when a deadline wakes it, delivers its
-// datagram whole to the next ReadFrom's larger buffer, as package net's
-// ReadFrom consumes nothing it did not return (it was cut to the first
-// buffer's 4 bytes), on a UDP and a local socket.
-func TestPacketConnLeftReadFillsALargerBuffer(t *testing.T) {
-	t.Parallel()
-	for _, network := range []string{"udp4", "unixgram"} {
-		t.Run(network, func(t *testing.T) {
-			address, senderAddress := "127.0.0.1:0", "127.0.0.1:0"
-			if network == "unixgram" {
-				address, senderAddress = localPath(t), localPath(t)
-			}
-			p := listenPacket(t, network, address)
-			p.SetReadDeadline(time.Time{})
-			small := goCall(func() error { _, _, err := p.ReadFrom(make([]byte, 4)); return err })
-			time.Sleep(50 * time.Millisecond) // its call is in flight
-			p.SetReadDeadline(time.Now())
-			if err := await(t, "the woken read", small); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("the woken read: %v, want a timeout", err)
-			}
-			p.SetReadDeadline(time.Now().Add(callTimeout))
-			sender, err := net.ListenPacket(network, senderAddress)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sender.Close()
-			if _, err := sender.WriteTo([]byte("0123456789"), p.LocalAddr()); err != nil {
-				t.Fatal(err)
-			}
-			b := make([]byte, 1500)
-			n, _, err := p.ReadFrom(b)
-			if err != nil || string(b[:n]) != "0123456789" {
-				t.Fatalf("the next read = %q, %v; want the whole datagram", b[:n], err)
-			}
-		})
-	}
-}
-
 // TestPacketConnDeadlineMovesAWaitingWrite: a write deadline set while
 // WriteTo waits (the receiver's queue full) takes effect at once, and one
 // moved later lets it wait on, as net's.

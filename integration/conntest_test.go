@@ -172,6 +172,43 @@ func TestConnReportsWritesThePeerRefused(t *testing.T) {
 	}
 }
 
+// A socket error a Read has returned is not Close's to repeat, as package
+// net's Close does not (a reviewer's Close after CloseWrite answered the
+// econnreset its Read had returned).
+func TestConnCloseDoesNotRepeatAReadError(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	l := tcpListener(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, c) // until the half-close
+		c.Write([]byte("bye"))
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close() // a reset
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := s.Dial(ctx, "tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("request"))
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(callTimeout))
+	var se *client.SocketError
+	if got, err := io.ReadAll(c); string(got) != "bye" || !errors.As(err, &se) {
+		t.Fatalf("read %q, %v; want bye and the reset", got, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close after the Read returned the reset: %v, want nil", err)
+	}
+}
+
 // After CloseRead, as after a *net.TCPConn's, Read returns what had arrived
 // and then end of data, and the Conn still writes.
 func TestConnCloseRead(t *testing.T) {

@@ -593,6 +593,32 @@ func TestAdaptersOutliveGraceWithoutEvents(t *testing.T) {
 	}
 }
 
+// TestResumedSessionKeepsItsAdapters: a Session from ResumeSession does not
+// know its grace, yet its idle PacketConn stays: its keeper calls often
+// enough for a grace of a second (a reviewer's, granted 1 s, ended between
+// calls made for the default 30 s).
+func TestResumedSessionKeepsItsAdapters(t *testing.T) {
+	t.Parallel()
+	created := clientSessionOn(t, daemon.Addr, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resumed := c.ResumeSession(created.ID())
+	pc, err := resumed.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	time.Sleep(3 * time.Second)
+	if _, err := pc.WriteTo([]byte("x"), pc.LocalAddr()); err != nil {
+		t.Fatalf("a resumed session's PacketConn after 3 s idle, grace 1 s: %v", err)
+	}
+}
+
 // TestListenerSkipsFailedConnections: a connection reset before Accept took
 // it is skipped, as package net skips it, and the next one is returned:
 // one such client must not stop an http.Serve.
