@@ -33,12 +33,18 @@ type Listener struct {
 // ListenTCP opens a stream socket in the daemon, binds it to address (an IP
 // literal, or none for the unspecified address, and a port: see
 // inetSockAddr) and listens on it. network is "tcp", "tcp4" or "tcp6"; as
-// package net's, a tcp6 socket takes IPv6 only, a tcp one on "[::]:port"
-// both families.
+// package net's, a tcp6 socket takes IPv6 only, a tcp one on ":port" or
+// "[::]:port" both families (on ":port" IPv4 only, when the daemon's host
+// has no IPv6).
 func (s *Session) ListenTCP(ctx context.Context, network, address string, backlog int32) (*Listener, error) {
 	addr, err := streamAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	if both := dualStack(network, address); both != nil {
+		if l, err := s.listenAddr(ctx, network, both, backlog); err == nil || !noIPv6(err) {
+			return l, err
+		}
 	}
 	return s.listenAddr(ctx, network, addr, backlog)
 }

@@ -120,12 +120,23 @@ type readCall struct {
 // network "udp", "udp4" or "udp6" with an IP literal (or none, for the
 // unspecified address) and port, or "unixgram" with a path (an abstract name
 // written "@name", as package net writes it). As package net's, a udp6
-// socket takes IPv6 only, a udp one on "[::]:port" both families.
+// socket takes IPv6 only, a udp one on ":port" or "[::]:port" both
+// families (on ":port" IPv4 only, when the daemon's host has no IPv6).
 func (s *Session) ListenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
 	addr, domain, protocol, err := packetAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
+	if both := dualStack(network, address); both != nil {
+		if p, err := s.listenPacket(ctx, network, both, Inet6, protocol); err == nil || !noIPv6(err) {
+			return p, err
+		}
+	}
+	return s.listenPacket(ctx, network, addr, domain, protocol)
+}
+
+// listenPacket is ListenPacket of a parsed address.
+func (s *Session) listenPacket(ctx context.Context, network string, addr *sockdv1.SockAddr, domain Domain, protocol Protocol) (*PacketConn, error) {
 	open, err := s.Open(ctx, domain, Dgram, protocol, OpenOpts{})
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -359,9 +360,9 @@ func NetAddr(network string, a *sockdv1.SockAddr) net.Addr {
 // address and the domain to open. The host is an IP literal (the daemon
 // resolves no names), or empty for the unspecified address, as package net
 // takes ":8080": IPv6's for tcp6 and udp6, IPv4's otherwise (so that a
-// dial of ":port" reaches the daemon's own host, as net's does; a Listener
-// for both families is "[::]:port" with network tcp). The port is a number
-// or a service name, looked up here as net.LookupPort does.
+// dial of ":port" reaches the daemon's own host, as net's does; a listen
+// takes both families, see dualStack). The port is a number or a service
+// name, looked up here as net.LookupPort does.
 func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
 	host, service, err := net.SplitHostPort(address)
 	if err != nil {
@@ -393,6 +394,28 @@ func inetSockAddr(network, address string) (*sockdv1.SockAddr, Domain, error) {
 		return sa, Inet6, err
 	}
 	return nil, Domain{}, fmt.Errorf("address %q does not fit network %q", address, network)
+}
+
+// dualStack is where a listen on address for network binds to take both
+// families, as package net's listen on ":port" for tcp or udp does: [::]
+// with IPV6_V6ONLY off (setV6Only). nil for any other address, or network.
+func dualStack(network, address string) *sockdv1.SockAddr {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil || host != "" || network != "tcp" && network != "udp" {
+		return nil
+	}
+	sa, _, err := inetSockAddr(network, "[::]"+address)
+	if err != nil {
+		return nil
+	}
+	return sa
+}
+
+// noIPv6 reports whether err says the daemon's host takes no IPv6: a
+// dual-stack listen falls back to IPv4 then, as package net's does.
+func noIPv6(err error) bool {
+	var se *SocketError
+	return errors.As(err, &se) && (se.Errno() == syscall.EAFNOSUPPORT || se.Errno() == syscall.EADDRNOTAVAIL)
 }
 
 // inWorkingDir is the relative path rel made absolute in this process's

@@ -541,7 +541,8 @@ func TestPacketConnConcurrentReadsOwnBuffers(t *testing.T) {
 // TestAdaptersTakeFamiliesAsNetDoes: as package net's, a tcp6 Listener and
 // a udp6 PacketConn on [::] take IPv6 only, tcp and udp on [::] both
 // families; an address with an empty host (":port") is the unspecified
-// address, and a Dial to ":port" reaches the daemon's host.
+// address, both families' for a tcp listen, and a Dial to ":port" reaches
+// the daemon's host.
 func TestAdaptersTakeFamiliesAsNetDoes(t *testing.T) {
 	t.Parallel()
 	s := newClientSession(t)
@@ -593,6 +594,16 @@ func TestAdaptersTakeFamiliesAsNetDoes(t *testing.T) {
 		t.Errorf("a Listener on :0 is at %v, want the unspecified address", l.Addr())
 	}
 	port := l.Addr().(*net.TCPAddr).Port
+	six, err := net.DialTimeout("tcp6", fmt.Sprintf("[::1]:%d", port), callTimeout)
+	if err != nil {
+		t.Fatalf("an IPv6 dial of a Listener on :0: %v", err)
+	}
+	six.Close()
+	if c, err := l.Accept(); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
+	}
 	accepted := goCall(func() error {
 		c, err := l.Accept()
 		if err == nil {
