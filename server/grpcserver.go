@@ -85,6 +85,7 @@ func (s *Service) tapStream(ctx context.Context, info *tap.Info) (context.Contex
 		return ctx, nil
 	}
 	if err := streamsRefusal(auth.streams, func() bool { return s.isAdmin(auth.principal) }); err != nil {
+		auth.conn.LastOpened().Refused()
 		return ctx, err
 	}
 	if info.FullMethodName == sockdv1.SocketService_Pipe_FullMethodName {

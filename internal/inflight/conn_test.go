@@ -760,6 +760,30 @@ func TestLastOpenedIsTheStreamWhoseHeadersWereHandedOver(t *testing.T) {
 	}
 }
 
+// A stream the tap refused counts no more among the open streams at once,
+// before its reset is written; the reset then gives nothing back twice.
+func TestRefusedStreamCountsNoMore(t *testing.T) {
+	c := newClient(t)
+	for id := uint32(1); id <= 5; id += 2 {
+		c.open(id, true)
+	}
+	streams := NewBudget("streams", 1<<30)
+	under := &pipeConn{in: bytes.NewReader(c.buf.Bytes()), chunk: 1 << 20}
+	conn := Wrap(under, Config{ReadBuffer: 32 << 10, StreamBudgets: []*Budget{streams}})
+	framerReads(t, conn, func(typ byte, id uint32) {
+		if typ == frameHeaders && id == 3 {
+			conn.LastOpened().Refused()
+		}
+	})
+	if got := streams.Used(); got != 2*StreamCost {
+		t.Fatalf("%d streams counted with the second refused, want 2", got/StreamCost)
+	}
+	daemonFrames(conn, func(fr *http2.Framer) { fr.WriteRSTStream(3, http2.ErrCodeRefusedStream) })
+	if got := streams.Used(); got != 2*StreamCost {
+		t.Fatalf("%d streams counted after the refused one's reset, want 2", got/StreamCost)
+	}
+}
+
 // What a stream's handler says it has read gives its frames' charge back
 // at once, where the daemon's WINDOW_UPDATEs, a quarter window late, would
 // leave it charged; a WINDOW_UPDATE later gives nothing back twice.
