@@ -158,6 +158,21 @@ func TestCancelAnswersACompletionTheStreamHolds(t *testing.T) {
 	if !errors.As(err, &se) || resp.GetCompletion() != nil {
 		t.Fatalf("cancel of a completion taken: %v, %v; want invalid and no result", resp, err)
 	}
+
+	// Taken, and cancelled through another handle of the session, which
+	// says nothing of what the stream's reader took: not answered again.
+	r, err = s.Recv(ctx, id, 5, client.NowaitCompletion(44))
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("completion recv: %v %v", r, err)
+	}
+	peer.Write([]byte("again"))
+	if ev := next(callTimeout); string(ev.GetCompletion().GetRecv().GetData()) != "again" {
+		t.Fatalf("event %v, want the completion with \"again\"", ev)
+	}
+	resp, err = s.Client().ResumeSession(s.ID()).Cancel(ctx, id, r.GetAsync())
+	if !errors.As(err, &se) || resp.GetCompletion() != nil {
+		t.Fatalf("another handle's cancel of a completion taken: %v, %v; want invalid and no result", resp, err)
+	}
 }
 
 // TestCancelDropsAReceivedSelect: a select the client library has received

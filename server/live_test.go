@@ -393,7 +393,7 @@ func TestCancelDoesNotAnswerASentEvent(t *testing.T) {
 	<-second
 	cancel() // the client goes away
 	<-done
-	got, _, _ := l.sess.withdrawEvents("s", engine.OpRecv, 1, true)
+	got, _, _ := l.sess.withdrawEvents("s", engine.OpRecv, 1, true, true)
 	close(release)
 	if got != nil {
 		t.Fatalf("a Cancel took back the completion the stream had sent, to answer it again: %v", got)

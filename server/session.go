@@ -343,10 +343,13 @@ func (s *Session) appendLocked(msg *sockdv1.EventsResponse) {
 // when takeResult says the cancel has none to answer with and it is the
 // only one: it is then returned to be answered instead. With none held
 // back, the one a stream took but the client has not read is claimed
-// (eventLog.claimTaken), and claimed is its sequence. Results it cannot
-// return stay, to be delivered: a reused handle may have several. last is
-// the newest sequence.
-func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, takeResult bool) (result *sockdv1.CompletionEvent, claimed, last uint64) {
+// (eventLog.claimTaken), when the cancel's own call said what its client
+// read (readSaid): another handle's says nothing of what the stream's
+// reader took (a reviewer's resumed handle had a completion its
+// application had read answered again). claimed is its sequence. Results
+// it cannot return stay, to be delivered: a reused handle may have
+// several. last is the newest sequence.
+func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, takeResult, readSaid bool) (result *sockdv1.CompletionEvent, claimed, last uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Operations of one lane share their handles (a recvfrom cancelled as a
@@ -375,7 +378,7 @@ func (s *Session) withdrawEvents(socket string, op engine.Op, handle uint64, tak
 			results++
 		}
 	})
-	claim := takeResult && results == 0
+	claim := takeResult && readSaid && results == 0
 	takeResult = takeResult && results == 1
 	s.events.withdraw(func(ev *sockdv1.EventsResponse) bool {
 		isResult, ok := mine(ev)

@@ -355,13 +355,13 @@ func TestEventsSentBeforeABreakStaySent(t *testing.T) {
 	if sent != 1 {
 		t.Fatalf("sent %d after the first send went out, want 1", sent)
 	}
-	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil {
+	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true, true); got != nil {
 		t.Fatalf("a cancel took back a completion already sent: %v", got)
 	}
-	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got == nil {
+	if got, _, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true, true); got == nil {
 		t.Fatal("a cancel did not take back a completion never sent")
 	}
-	sess.withdrawEvents("s", engine.OpRecv, 9, false)
+	sess.withdrawEvents("s", engine.OpRecv, 9, false, true)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	for _, ev := range sess.events.after(0, 10) {
@@ -389,17 +389,17 @@ func TestCancelClaimsATakenResultNotRead(t *testing.T) {
 	if _, err := sendHeld(sess, &failingStream{failAt: 99}, 0, newEventSender()); err != nil {
 		t.Fatal(err)
 	}
-	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true); got != nil || claimed != 0 {
+	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true, true); got != nil || claimed != 0 {
 		t.Fatalf("a client that says nothing of what it read: %v claimed (%d)", got, claimed)
 	}
 	sess.mu.Lock()
 	sess.events.ack(1) // read the first
 	bytesBefore := sess.load.bytes.Load() + sess.load.replay.Load()
 	sess.mu.Unlock()
-	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true); got != nil || claimed != 0 {
+	if got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 1, true, true); got != nil || claimed != 0 {
 		t.Fatalf("a completion the client read: %v claimed (%d)", got, claimed)
 	}
-	got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true)
+	got, claimed, _ := sess.withdrawEvents("s", engine.OpRecv, 2, true, true)
 	if got.GetHandle() != 2 || claimed != 2 {
 		t.Fatalf("a completion sent, not read: %v claimed (%d), want handle 2's, sequence 2", got, claimed)
 	}

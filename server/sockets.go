@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/sockd/sockd/engine"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
@@ -261,7 +262,8 @@ func (s *Service) Cancel(ctx context.Context, r *sockdv1.CancelRequest) (*sockdv
 	if lane == 0 && len(ops) == 1 {
 		lane = ops[0]
 	}
-	withdrawn, claimed, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0)
+	readSaid := len(metadata.ValueFromIncomingContext(ctx, EventsTakenMetadataKey)) > 0
+	withdrawn, claimed, last := sess.withdrawEvents(sock.ID(), lane, si.Handle, resp.Completion == nil && matched == 0, readSaid)
 	if withdrawn != nil {
 		resp.Completion = withdrawn
 	}
