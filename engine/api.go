@@ -39,7 +39,7 @@ type Holder interface {
 // A Mortal is a Caller that can end while its blocking calls wait, as an
 // Erlang process dies in the middle of a receive: once the channel Gone
 // returns is closed, each of its blocking calls leaves its lane (the next
-// requestor is activated) and returns ErrCancelled. Its nowait requests are
+// requestor is activated) and returns ErrCallerGone. Its nowait requests are
 // withdrawn by DropCaller, which the caller's owner calls for every socket
 // it may wait on; a blocking call has no such record, so it watches Gone.
 type Mortal interface {

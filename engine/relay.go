@@ -77,8 +77,7 @@ func Relay(ctx context.Context, a, b *Socket, admitted func()) RelayResult {
 		mu.Unlock()
 		cancel()
 	}
-	var watches sync.WaitGroup
-	defer watches.Wait() // after the deferred cancel, which ends them
+	var watches sync.WaitGroup // ended by the cancel before the return
 	run := func(src, dst *Socket) moved {
 		m, err := forward(ctx, rs, src, dst)
 		if err != nil {

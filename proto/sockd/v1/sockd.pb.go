@@ -2929,8 +2929,8 @@ type CancelResponse struct {
 	// unspecified when nothing had the handle.
 	Operation Operation `protobuf:"varint,4,opt,name=operation,proto3,enum=sockd.v1.Operation" json:"operation,omitempty"`
 	// Set when completion is a result the event stream had already taken
-	// but the client had not said it read (its calls' sockd-events-taken
-	// metadata): that event's sequence. The event is on its way, and the
+	// but the client had not said it read (this call's sockd-events-taken
+	// metadata; a cancel without it claims none): that event's sequence. The event is on its way, and the
 	// client drops it when it arrives, so that no event of the cancelled
 	// operation follows the cancel (the client library does; one that reads
 	// the stream itself must); a client that had read it already has the
