@@ -103,6 +103,12 @@ func (v *voidedSelects) add(socket string, handle uint64, op sockdv1.Operation, 
 		}
 	}
 	v.m[voidedKey{socket, handle, laneOf(op)}] = through
+	return v.wakeOffersLocked()
+}
+
+// wakeOffersLocked has the offers on C look at the voids again, and
+// returns the gen that caughtUp waits for. v.mu is held.
+func (v *voidedSelects) wakeOffersLocked() uint64 {
 	v.gen++
 	if v.changed != nil {
 		close(v.changed)
@@ -127,12 +133,7 @@ func (v *voidedSelects) addResult(socket string, handle, seq uint64) uint64 {
 		}
 	}
 	v.results[voidedResult{socket, handle, seq}] = &resultVoid{}
-	v.gen++
-	if v.changed != nil {
-		close(v.changed)
-		v.changed = nil
-	}
-	return v.gen
+	return v.wakeOffersLocked()
 }
 
 // tookResult reports whether a stream gave the caller the result that
