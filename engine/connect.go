@@ -124,8 +124,8 @@ func (s *Socket) SocketError() (int, error) {
 	}
 	s.wr.mu.Lock()
 	defer s.wr.mu.Unlock()
-	if kept := s.pendingReadErr.Swap(nil); kept != nil {
-		if errno, ok := (*kept).(unix.Errno); ok {
+	if kept := s.takeKeptErr(); kept != nil {
+		if errno, ok := kept.(unix.Errno); ok {
 			return int(errno), nil // a recv kept it (recvJob.partialFirst): the kernel's, to be read once
 		}
 	}

@@ -256,8 +256,8 @@ func (j *recvJob) counted(size int, sys func() (int, error)) (n int, wouldBlock 
 	if j.flags&(unix.MSG_ERRQUEUE|unix.MSG_OOB) == 0 {
 		// The last call answered its bytes first (partialFirst). A read of
 		// the error or urgent-data queue leaves a socket error alone.
-		if kept := s.pendingReadErr.Swap(nil); kept != nil {
-			return 0, false, *kept
+		if kept := s.takeKeptErr(); kept != nil {
+			return 0, false, kept
 		}
 	}
 	at := s.harvest()

@@ -188,8 +188,8 @@ func (j *sendJob) attempt() (bool, error) {
 // whichever call came first, this one (a reviewer's send answered epipe
 // where Erlang's answers econnreset).
 func (j *sendJob) write() (int, error) {
-	if kept := j.s.pendingReadErr.Swap(nil); kept != nil {
-		return 0, *kept
+	if kept := j.s.takeKeptErr(); kept != nil {
+		return 0, kept
 	}
 	flags := j.flags | unix.MSG_NOSIGNAL
 	// Checked here rather than left to asUser, so that the common send

@@ -90,7 +90,8 @@ type Socket struct {
 	credsMsg []byte
 
 	// pendingReadErr is a read error a nowait or polling recv(N) met after
-	// the bytes it answered, for the next read (recvJob.partialFirst).
+	// the bytes it answered, for the next call (recvJob.partialFirst,
+	// takeKeptErr).
 	pendingReadErr atomic.Pointer[error]
 
 	// relayed is the bytes Relay moved out of the socket (Info.RelayByte);
@@ -511,4 +512,17 @@ func (s *Socket) logDebug(msg string, args ...any) {
 	if s.traced() {
 		s.e.log.Debug("socket: "+msg, append([]any{"socket", s.id}, args...)...)
 	}
+}
+
+// takeKeptErr takes the error a recv kept for the next call, nil if none.
+// Every read and send asks: a load, which leaves the cache line shared,
+// before the swap that only a kept error needs.
+func (s *Socket) takeKeptErr() error {
+	if s.pendingReadErr.Load() == nil {
+		return nil
+	}
+	if kept := s.pendingReadErr.Swap(nil); kept != nil {
+		return *kept
+	}
+	return nil
 }
