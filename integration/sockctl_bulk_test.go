@@ -379,6 +379,18 @@ func TestSockctlCompletion(t *testing.T) {
 	if !strings.Contains(events, want) {
 		t.Fatalf("events printed:\n%s\nwant %s", events, want)
 	}
+
+	// A result done but not yet read is what cancel answers, as a success:
+	// a script that took exit 1 for "nothing to cancel" would lose it.
+	c.ok(t, "recv", accepted, "--length", "3", "--completion", "--handle", "33")
+	c.ok(t, "send", conn, "abc")
+	eventually(t, "the completion", func() bool { return strings.Contains(c.ok(t, "info", accepted), "read_byte: 8") })
+	if got := c.ok(t, "cancel", accepted, "33"); got != `data="abc"` {
+		t.Fatalf("cancel of a finished recv printed %q, want its data", got)
+	}
+	if events := c.ok(t, "events"); strings.Contains(events, "handle=33") {
+		t.Fatalf("events after the cancel printed:\n%s\nwant nothing for handle 33", events)
+	}
 }
 
 // TestSockctlForwardErrors: a LOCAL that cannot be listened on is said as

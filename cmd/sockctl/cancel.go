@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -23,7 +24,9 @@ func newCancelCommand(a *app) *cobra.Command {
 socket:cancel/2). After it returns, no select or abort for the handle is
 delivered, and a select already delivered is not replayed.
 A completion-mode operation that had done part of its work (a stream recv's
-bytes, a send's count) prints that part.
+bytes, a send's count) prints that part; one that had finished, its result
+not yet read from the events, prints that result, which no event repeats
+(exit status 0 either way).
 Without --op, whichever of the session's pending operations on the socket
 has the handle is cancelled; --op names it, as the select info printed it.
 As in Erlang, the operation says which queue to look in: recv, recvfrom and
@@ -51,6 +54,17 @@ completion_info instead of a select_info.`,
 			}
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
 				resp, err := s.Cancel(ctx, args[0], info)
+				if resp.GetCompletion() != nil {
+					// The operation's result, in place of its event: what
+					// the cancel is for, whatever it says of the handle
+					// (invalid: nothing was pending any more). Exit 1 would
+					// tell a script there was nothing, and an accepted
+					// socket or read bytes would be lost to it.
+					var sockErr *client.SocketError
+					if errors.As(err, &sockErr) {
+						err = nil
+					}
+				}
 				return report(a, resp, err, cancelView)
 			})
 		},
@@ -62,12 +76,12 @@ completion_info instead of a select_info.`,
 
 // cancelView is silent, as Erlang's ok is, unless the cancel answered a
 // completion-mode result (partial work, or a completion it took): then that
-// result, as the completion event would have shown it.
+// result alone, as the completion event would have shown it.
 func cancelView(r *sockdv1.CancelResponse) view {
 	c := r.GetCompletion()
 	if c == nil {
 		return emptyView(nil, r.GetError())
 	}
 	fields, result := completionResult(c)
-	return outcome(view{text: line(fields...), obj: object{}.with("result", result)}, nil, r.GetError())
+	return view{text: line(fields...), obj: object{}.with("result", result)}
 }
