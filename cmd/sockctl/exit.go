@@ -177,8 +177,14 @@ func codeName(c codes.Code) string {
 // or could not be reached for, as the object a socket error is: a script
 // reading the results then tells a refusal from a result with nothing to
 // say. A socket error is already in its result, and a usage error is the
-// script's own (exit status 2).
+// script's own (exit status 2). A socket closed by a daemon shutting down
+// has its result, closed, and then this line, so that a script tells it
+// from a socket closed by a client (exit status 3, not 1).
 func emitRefusal(w io.Writer, err error) {
+	if errors.As(err, new(daemonStopping)) {
+		json.NewEncoder(w).Encode(object{}.with("error", object{}.with("reason", "shutting_down").with("kind", "daemon").with("message", errorMessage(err))))
+		return
+	}
 	var sockErr *client.SocketError
 	if errors.As(err, &sockErr) || exitCode(err) == exitUsage {
 		return
