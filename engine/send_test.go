@@ -162,10 +162,10 @@ func TestSendMsgIOV(t *testing.T) {
 	wantInvalid(t, a.SendMsg(bg, c, iov, &bAddr, nil, 0, infinity).Err, "iov")
 
 	// Control data must fit sndctrlbuf and be encodable.
-	a.SetCtrlBufs(0, 8)
+	a.SetSndCtrlBuf(8)
 	ctrl := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: 1}}
 	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, ctrl, 0, infinity).Err, "msg")
-	a.SetCtrlBufs(0, 0)
+	a.SetSndCtrlBuf(0)
 	bad := []ControlMessage{{Level: unix.IPPROTO_IP, Type: unix.IP_TTL, Value: "x"}}
 	wantInvalid(t, a.SendMsg(bg, c, [][]byte{{1}}, &bAddr, bad, 0, infinity).Err, "msg")
 	// An inet socket cannot send to an inet6 address: the kernel says so.

@@ -405,17 +405,23 @@ func (s *Socket) CtrlBufs() (rcv, snd int) {
 	return s.rcvCtrl, s.sndCtrl
 }
 
-// SetCtrlBufs sets otp rcvctrlbuf and sndctrlbuf; values <= 0 restore the
-// defaults.
-func (s *Socket) SetCtrlBufs(rcv, snd int) {
-	if rcv <= 0 {
-		rcv = DefaultRcvCtrlBuf
-	}
-	if snd <= 0 {
-		snd = DefaultSndCtrlBuf
+// SetRcvCtrlBuf sets otp rcvctrlbuf; n <= 0 restores the default.
+func (s *Socket) SetRcvCtrlBuf(n int) {
+	if n <= 0 {
+		n = DefaultRcvCtrlBuf
 	}
 	s.mu.Lock()
-	s.rcvCtrl, s.sndCtrl = rcv, snd
+	s.rcvCtrl = n
+	s.mu.Unlock()
+}
+
+// SetSndCtrlBuf sets otp sndctrlbuf; n <= 0 restores the default.
+func (s *Socket) SetSndCtrlBuf(n int) {
+	if n <= 0 {
+		n = DefaultSndCtrlBuf
+	}
+	s.mu.Lock()
+	s.sndCtrl = n
 	s.mu.Unlock()
 }
 

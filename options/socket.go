@@ -21,7 +21,10 @@ type Socket interface {
 	RcvBuf() (n, size int)
 	SetRcvBuf(n, size int)
 	CtrlBufs() (rcv, snd int)
-	SetCtrlBufs(rcv, snd int)
+	// SetRcvCtrlBuf and SetSndCtrlBuf each set one of the two, so that
+	// two setopts at once do not write back each other's old value.
+	SetRcvCtrlBuf(n int)
+	SetSndCtrlBuf(n int)
 	IOW() bool
 	SetIOW(bool)
 	Debug() bool
@@ -205,13 +208,11 @@ func setOTP(o *Option, s Socket, v any) error {
 			}
 			size = c.Size
 		}
-		rcv, snd := s.CtrlBufs()
 		if o.Name == "rcvctrlbuf" {
-			rcv = size
+			s.SetRcvCtrlBuf(size)
 		} else {
-			snd = size
+			s.SetSndCtrlBuf(size)
 		}
-		s.SetCtrlBufs(rcv, snd)
 	case "controlling_process", "meta":
 		return ErrSessionOption
 	default:

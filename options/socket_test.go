@@ -52,12 +52,15 @@ func (s *fdSocket) SetRcvBuf(n, size int) {
 	s.rcvN, s.rcvSize = n, size
 }
 func (s *fdSocket) CtrlBufs() (int, int) { return s.rcvCtrl, s.sndCtrl }
-func (s *fdSocket) SetCtrlBufs(r, w int) {
-	s.rcvCtrl, s.sndCtrl = max(r, 0), max(w, 0)
-	if r <= 0 {
+func (s *fdSocket) SetRcvCtrlBuf(n int) {
+	s.rcvCtrl = n
+	if n <= 0 {
 		s.rcvCtrl = 1024
 	}
-	if w <= 0 {
+}
+func (s *fdSocket) SetSndCtrlBuf(n int) {
+	s.sndCtrl = n
+	if n <= 0 {
 		s.sndCtrl = 1024
 	}
 }
