@@ -41,3 +41,35 @@ func TestAttachRefusesCancelledStream(t *testing.T) {
 		t.Fatalf("attach to an ended session = %v, want errSessionEnded", err)
 	}
 }
+
+// TestNoFollowReadLeavesTheFollower: a no-follow read decides under the
+// attach's lock that another stream follows, and leaves it attached (a
+// reviewer's race: the decision taken before the lock replaced a follower
+// that attached in between, 4 in 3000).
+func TestNoFollowReadLeavesTheFollower(t *testing.T) {
+	_, _, sess := newTestSession(t)
+	alone := newAttachment()
+	if following, err := sess.attachUnlessFollowed(context.Background(), alone, true); err != nil || following {
+		t.Fatalf("no-follow read with no follower: following %v, %v; want it attached", following, err)
+	}
+	sess.detach(alone)
+
+	follower := newAttachment()
+	if err := sess.attach(context.Background(), follower); err != nil {
+		t.Fatal(err)
+	}
+	if following, err := sess.attachUnlessFollowed(context.Background(), newAttachment(), true); err != nil || !following {
+		t.Fatalf("no-follow read while a stream follows: following %v, %v; want following", following, err)
+	}
+	select {
+	case <-follower.done:
+		t.Fatalf("the follower was ended: %v", follower.reason)
+	default:
+	}
+	sess.mu.Lock()
+	attached := sess.attached
+	sess.mu.Unlock()
+	if attached != follower {
+		t.Fatal("the no-follow read replaced the follower")
+	}
+}

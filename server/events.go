@@ -29,20 +29,19 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		// Resuming after events that do not exist yet would silently skip them.
 		return invalidArgument("after_sequence", "the session's last event is %d, got %d", last, cursor)
 	}
-	if r.GetNoFollow() {
-		sess.mu.Lock()
-		following := sess.attached != nil
-		sess.mu.Unlock()
-		if following {
-			return peekHeld(sess, stream, cursor)
-		}
-	}
 	att := newAttachment()
-	if err := sess.attach(ctx, att); err != nil {
+	// A no-follow read while another stream follows only reads: decided
+	// under the lock that attaches, or a follower attaching meanwhile was
+	// replaced by it (a reviewer: 4 in 3000).
+	following, err := sess.attachUnlessFollowed(ctx, att, r.GetNoFollow())
+	if err != nil {
 		if errors.Is(err, errSessionEnded) {
 			return sessionNotFound(sess.id)
 		}
 		return rpcError(err)
+	}
+	if following {
+		return peekHeld(sess, stream, cursor)
 	}
 	defer sess.detach(att)
 

@@ -594,15 +594,25 @@ func (a *attachment) end(reason error) {
 // same connection, so checking under s.mu keeps a cancelled stream whose
 // handler ran late from replacing the stream its client opened next.
 func (s *Session) attach(ctx context.Context, a *attachment) error {
+	_, err := s.attachUnlessFollowed(ctx, a, false)
+	return err
+}
+
+// attachUnlessFollowed is attach, except that with onlyIfAlone it leaves
+// a stream already attached in place and attaches nothing (following).
+func (s *Session) attachUnlessFollowed(ctx context.Context, a *attachment, onlyIfAlone bool) (following bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
-		return errSessionEnded
+		return false, errSessionEnded
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
 	if s.attached != nil {
+		if onlyIfAlone {
+			return true, nil
+		}
 		s.attached.end(errStreamReplaced)
 	}
 	s.attached = a
@@ -612,7 +622,7 @@ func (s *Session) attach(ctx context.Context, a *attachment) error {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	return nil
+	return false, nil
 }
 
 // detach removes a if it is still the attached stream and starts the grace
