@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -116,7 +118,10 @@ func (es *EventStream) run(ctx context.Context, s *Session) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		if !outOfReach(err) {
+		// Refused for a bound the principal's clients fill and empty (its
+		// answers not yet taken, its open calls): tried again, as when out
+		// of reach, rather than end the stream for good.
+		if !outOfReach(err) && status.Code(err) != codes.ResourceExhausted {
 			if ErrorReason(err) == ReasonSessionNotFound && ctx.Err() == nil {
 				err = fmt.Errorf("%w: %w", ErrSessionEnded, err)
 			}

@@ -177,6 +177,23 @@ func TestEventsStopOnAnswer(t *testing.T) {
 	}
 }
 
+// A stream refused for a bound its principal's clients fill and empty
+// (answers not yet taken, open calls) attaches again, as one out of reach.
+func TestEventsRetryWhenRefusedForABound(t *testing.T) {
+	full := status.Error(codes.ResourceExhausted, "bytes of answers not yet taken by the principal's clients: limit of 16777216 reached")
+	s, stub := newScriptedSession(
+		eventScript{end: full},
+		eventScript{events: []*sockdv1.EventsResponse{selectEvent(1, 1), caughtUp}, end: io.EOF},
+	)
+	es := s.Events(context.Background(), 0)
+	if got, want := collect(t, es), []string{"1", "caught_up"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if n := len(stub.afters()); n != 2 {
+		t.Errorf("attached %d times, want 2: once refused, once again", n)
+	}
+}
+
 func TestEventsClose(t *testing.T) {
 	s, _ := newScriptedSession() // the daemon never answers
 	es := s.Events(context.Background(), 0)

@@ -660,3 +660,132 @@ func TestRequestMetadataIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// refusedForAnswers reports how the daemon took stream id, just opened on
+// h with its first message sent: answered (headers, whose data a window
+// of 0 holds back), refused for the principal's answers not yet taken, or
+// neither yet (waiting: it sends nothing while the bound is full).
+func (h *rawClient) refusedForAnswers(t *testing.T, id uint32) (answered, refused bool) {
+	t.Helper()
+	timeout := time.After(time.Second)
+	for {
+		select {
+		case f := <-h.headers:
+			if f.StreamID != id {
+				continue
+			}
+			code, msg := headerValue(f, "grpc-status"), headerValue(f, "grpc-message")
+			switch {
+			case code == "":
+				return true, false
+			case code == "8" && strings.Contains(msg, "answers not yet taken"):
+				return false, true
+			default:
+				t.Fatalf("stream %d: status %s %s", id, code, msg)
+			}
+		case err := <-h.closed:
+			t.Fatalf("the daemon closed the connection: %v", err)
+		case <-timeout:
+			return false, false
+		}
+	}
+}
+
+// A client that reads no events makes gRPC hold, for each Events stream,
+// an event past the stream's window: no-follow streams while another
+// follows each send every held event again (a reviewer's 500 of them held
+// 1.9 GB of a 3.75 MiB completion). Their events count among the
+// principal's answers not yet taken, and past its bound its new streams
+// are refused.
+func TestUnreadEventStreamsAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	hold, write := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	sock := connectedToPeer(t, s, func(c net.Conn) {
+		<-write
+		c.Write(make([]byte, 1<<20))
+		<-hold
+	})
+	ev := s.events(t, 0)
+	info := s.recv(t, sock, 1<<20, nowaitCompletion(1)).GetAsync()
+	close(write)
+	if res := ev.expectCompletion(t, sock, info).(*sockdv1.RecvResponse); len(res.GetData()) != 1<<20 {
+		t.Fatalf("completion of %d bytes, want 1 MiB", len(res.GetData()))
+	}
+
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	peek := wireMessage(t, &sockdv1.EventsRequest{SessionId: s.id, NoFollow: true})
+	answered, refused := 0, 0
+	for id := uint32(1); id < 2*40; id += 2 {
+		h.openCall(id, "Events")
+		h.fr.WriteData(id, true, peek)
+		h.w.Flush()
+		a, r := h.refusedForAnswers(t, id)
+		if a {
+			answered++
+		}
+		if r {
+			refused++
+		}
+	}
+	if answered > bound>>20+1 || refused == 0 {
+		t.Fatalf("%d of 40 streams of a 1 MiB event answered, %d refused, want at most the bound's %d answered", answered, refused, bound>>20)
+	}
+	ev.expectNoEvent(t) // the follower goes on
+}
+
+// A Pipe whose client reads nothing holds what its downlink has read:
+// those chunks count among the principal's answers not yet taken, the
+// downlink reads no more while they are at the bound, and new streams are
+// refused (a reviewer's 1,000 unread pipes held 220 MB, uncounted, past a
+// 16 MiB bound).
+func TestUnreadPipeDownlinksAreBounded(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	// Each pipe holds two 64 KiB chunks (one queued, one in the send that
+	// waits for the window), each charged with its overhead.
+	const perPipe = 2 * (64<<10 + 2<<10)
+	var socks []string
+	for range bound/perPipe + 20 {
+		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { // a peer that sends without end
+			for buf := make([]byte, 256<<10); ; {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}))
+	}
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	answered, refused := 0, 0
+	for i, sock := range socks {
+		id := uint32(2*i + 1)
+		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
+		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
+		h.w.Flush()
+		a, r := h.refusedForAnswers(t, id)
+		if a {
+			answered++
+			time.Sleep(20 * time.Millisecond) // its downlink reads
+		}
+		if r {
+			refused++
+			break
+		}
+	}
+	if refused == 0 || answered > bound/perPipe+4 {
+		t.Fatalf("%d unread pipes answered, %d refused: want a refusal near the bound's %d pipes", answered, refused, bound/perPipe)
+	}
+	// What they held goes with their connection.
+	h.conn.Close()
+	eventually(t, "the closed connection's answers given back", func() bool {
+		ctx, cancel := s.call()
+		defer cancel()
+		_, err := s.api.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{})
+		return err == nil
+	})
+}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/sockd/sockd/internal/inflight"
 )
@@ -15,9 +17,10 @@ const (
 
 // answerAccount is what gRPC holds of one connection's answers, charged to
 // its principal's and the daemon's answer budgets: each unary call's answer,
-// and each answer of a reflection or health stream (pipewire.Accounted),
-// from its encoding until the transport has written it or dropped it with
-// its stream. gRPC ends a call when its handler
+// each event of an Events stream and each chunk a Pipe read, and each
+// answer of a reflection or health stream (pipewire.Accounted,
+// pipewire.Charged), from its encoding until the transport has written it
+// or dropped it with its stream. gRPC ends a call when its handler
 // returns, and then holds the answer for as long as the client's window
 // keeps it back: a client that read no answers made the daemon hold 1.5 GB
 // for 300 Recv calls. Past a budget the principal's new calls are refused
@@ -60,6 +63,35 @@ func (a *answerAccount) close() {
 		b.Add(-a.held)
 	}
 	a.held, a.closed = 0, true
+}
+
+// saturated reports whether the principal's budget or the daemon's holds
+// its bound or more.
+func (a *answerAccount) saturated() bool {
+	return a.budgets[0].Full() || a.budgets[1].Full()
+}
+
+// waitRoom waits, before a stream sends one more answer (an event, a
+// Pipe's read), while the account is saturated: a client that reads none
+// of a stream's answers keeps gRPC holding one, queued past the stream's
+// window, and each further stream of its one more (a reviewer's 500
+// unread Events streams of a 3.75 MiB completion: 1.9 GB). New streams
+// are refused meanwhile (refusal), live ones wait here, one answer each
+// past the bound at most. A nil account waits for nothing.
+func (a *answerAccount) waitRoom(ctx context.Context) error {
+	if a == nil || !a.saturated() {
+		return nil
+	}
+	for wait := time.Millisecond; a.saturated(); wait = min(2*wait, maxUploadWait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // refusal refuses a new call while the principal's budget is full, or the

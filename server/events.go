@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sockd/sockd/internal/pipewire"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -20,6 +21,9 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 	sess, err := s.session(ctx, r.GetSessionId(), false)
 	if err != nil {
 		return err
+	}
+	if auth, ok := peerAuthOf(ctx); ok && auth.answers != nil {
+		stream = accountedEvents{SocketService_EventsServer: stream, answers: auth.answers}
 	}
 	cursor := r.GetAfterSequence()
 	sess.mu.Lock()
@@ -93,6 +97,21 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 			return flushTookTooLong(endFlushLimit)
 		}
 	}
+}
+
+// accountedEvents is an Events stream whose events stay on its
+// connection's answer account while gRPC holds them, and which waits to
+// send while that account is saturated (answerAccount.waitRoom).
+type accountedEvents struct {
+	sockdv1.SocketService_EventsServer
+	answers *answerAccount
+}
+
+func (s accountedEvents) Send(ev *sockdv1.EventsResponse) error {
+	if err := s.answers.waitRoom(s.Context()); err != nil {
+		return err
+	}
+	return s.SendMsg(&pipewire.Accounted{Msg: ev, Account: s.answers})
 }
 
 // eventSender is what an Events handler shares with its sender goroutine.

@@ -289,7 +289,8 @@ func accounted(resp any, err error, account *answerAccount, overhead int) any {
 const streamAnswerOverhead = 32 << 10
 
 // streamInterceptor refuses new streams of the socket service while
-// draining, ends the other services' streams once it has drained
+// draining, and while the connection's answer account is at its bound,
+// ends the other services' streams once it has drained
 // (endOtherStreams) with UNAVAILABLE, keeps their answers on the
 // connection's account (refusing new streams past its bound),
 // has the requests that the codec did not decode refused, and runs the
@@ -331,6 +332,14 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 		}
 		if s.draining.Load() {
 			return draining()
+		}
+		// Events and Pipe streams send answers that gRPC holds while their
+		// client reads none: refused, as calls are, while the principal's
+		// answers are at their bound; live ones wait (answerAccount.waitRoom).
+		if auth, ok := peerAuthOf(ss.Context()); ok {
+			if err := s.answersRefusal(auth); err != nil {
+				return err
+			}
 		}
 		w := s.watchAdmin(ss.Context())
 		if w == nil {

@@ -142,3 +142,30 @@ func (m *Accounted) encode() (mem.BufferSlice, error) {
 	m.cleanup = runtime.AddCleanup(m, (*charge).release, m.charge)
 	return mem.BufferSlice{mem.NewBuffer(b, m)}, nil
 }
+
+// Charged returns pool, as the pool of a buffer of an answer that is
+// already encoded (a Pipe's data), with n bytes on account from now until
+// gRPC puts the buffer back, or drops it (the cleanup, as for Accounted).
+func Charged(pool mem.BufferPool, account Account, n int) mem.BufferPool {
+	c := &chargedPool{pool: pool, charge: &charge{account: account, n: n}}
+	account.Charge(n)
+	c.cleanup = runtime.AddCleanup(c, (*charge).release, c.charge)
+	return c
+}
+
+// chargedPool is the pool of one charged buffer.
+type chargedPool struct {
+	pool    mem.BufferPool
+	charge  *charge
+	cleanup runtime.Cleanup
+}
+
+// Get implements mem.BufferPool.
+func (c *chargedPool) Get(n int) *[]byte { return c.pool.Get(n) }
+
+// Put implements mem.BufferPool: gRPC is done with the buffer.
+func (c *chargedPool) Put(b *[]byte) {
+	c.charge.release()
+	c.cleanup.Stop()
+	c.pool.Put(b)
+}

@@ -103,3 +103,44 @@ func TestAnEncodedAnswersMessageIsNotKept(t *testing.T) {
 	}
 	data.Free()
 }
+
+// A charged buffer (a Pipe's data) is charged from the start, given back
+// once the transport frees it and its buffer goes to its own pool; one the
+// transport drops unfreed is given back when collected, once.
+func TestAChargedBufferIsGivenBackOnce(t *testing.T) {
+	account, pool := new(countingAccount), new(countingPool)
+	buf := make([]byte, 4096) // above gRPC's pooling threshold, as a Pipe's chunks are
+	data := mem.NewBuffer(&buf, Charged(pool, account, 4096+AnswerOverhead))
+	if account.charged.Load() != 4096+AnswerOverhead || account.released.Load() != 0 {
+		t.Fatalf("charged %d, released %d before the transport let go", account.charged.Load(), account.released.Load())
+	}
+	data.Ref()
+	data.Free()
+	if account.released.Load() != 0 {
+		t.Fatal("released while the transport holds it")
+	}
+	data.Free()
+	if account.released.Load() != account.charged.Load() || pool.put.Load() != 1 {
+		t.Fatalf("released %d of %d, %d puts, once freed", account.released.Load(), account.charged.Load(), pool.put.Load())
+	}
+	for range 10 {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if account.released.Load() != account.charged.Load() {
+		t.Fatalf("released %d of %d after a free and a collection", account.released.Load(), account.charged.Load())
+	}
+
+	account = new(countingAccount)
+	func() {
+		dropped := make([]byte, 4096)
+		mem.NewBuffer(&dropped, Charged(pool, account, 4096))
+	}()
+	for i := 0; account.released.Load() == 0 && i < 100; i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if account.released.Load() != 4096 {
+		t.Fatalf("a dropped buffer: released %d of 4096 once collected", account.released.Load())
+	}
+}
