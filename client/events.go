@@ -203,8 +203,8 @@ func (es *EventStream) follow(ctx context.Context, s *Session) (progressed bool,
 var testHookOffering func()
 
 // offer hands ev to the caller on C unless a cancel voids it, or ctx ends
-// first (false). A select the stream has received but the caller not yet
-// taken is dropped as one still on its way is: a cancel wakes the offer to
+// first (false). A select or an abort the stream has received but the
+// caller not yet taken is dropped as one still on its way is: a cancel wakes the offer to
 // look again, and Cancel returns only once it has (voidedSelects.caughtUp),
 // so a caller that takes events on the goroutine that cancels never sees
 // it once Cancel returns. So is a result the Cancel answered instead; one
@@ -212,7 +212,7 @@ var testHookOffering func()
 // answered it meanwhile to know (voidedSelects.tookResult).
 func (es *EventStream) offer(ctx context.Context, voided *voidedSelects, ev *sockdv1.EventsResponse, seq uint64) bool {
 	result := ev.GetCompletion() != nil || ev.GetAbort().GetPartial() != nil
-	if ev.GetSelect() == nil && !result {
+	if ev.GetSelect() == nil && ev.GetAbort() == nil && !result {
 		select {
 		case es.events <- ev:
 			return true

@@ -80,10 +80,11 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 
 // Cancel cancels a pending nowait operation, named by the AsyncInfo its call
 // returned. After Cancel returns, the session's EventStreams deliver no
-// event of the cancelled operation: a select still on its way from the
-// daemon, or received and waiting to be taken from C, is dropped, as
-// Erlang's cancel flushes it from the mailbox (a goroutine taking events
-// while another cancels may take it just before). A
+// event of the cancelled operation: a select or an abort still on its way
+// from the daemon, or received and waiting to be taken from C, is dropped,
+// as Erlang's cancel flushes it from the mailbox, also when Cancel answers
+// invalid or closed because the abort came first (a goroutine taking
+// events while another cancels may take it just before). A
 // handle reused for operations of other lanes keeps their events. A
 // completion-mode operation's result is not lost: when it had done part of
 // its work, or had finished and the caller had not taken its event from
@@ -91,11 +92,19 @@ func (s *Session) CloseSocket(ctx context.Context, id string) (*sockdv1.CloseRes
 // and no event follows; one the caller had taken is not repeated there.
 func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo) (*sockdv1.CancelResponse, error) {
 	resp, err := result(s.api().Cancel(s.OutgoingContext(ctx), &sockdv1.CancelRequest{SocketId: id, Info: info}))
-	// Only a cancel that found the operation voids its selects: one that
-	// answered invalid (nothing pending there, perhaps the wrong operation)
-	// must not drop another pending operation's.
-	if err == nil && info.GetMode() != sockdv1.AsyncMode_ASYNC_MODE_COMPLETION {
-		s.voided.caughtUp(s.voided.add(id, info.GetHandle(), resp.GetOperation(), resp.GetFlushedThrough()))
+	// The handle's selects and aborts on their way are void, as Erlang's
+	// cancel flushes them from the mailbox, also when it answers invalid
+	// or closed (an abort of a queued op, or of a close, that came first:
+	// a reviewer saw it delivered after Cancel returned). Of the lane the
+	// daemon names, else of the operation asked for; of every lane when
+	// neither says: no operation of the socket had the handle then, and
+	// what is on its way for it is stale.
+	if through := resp.GetFlushedThrough(); through != 0 {
+		lane := resp.GetOperation()
+		if lane == sockdv1.Operation_OPERATION_UNSPECIFIED {
+			lane = info.GetOperation()
+		}
+		s.voided.caughtUp(s.voided.add(id, info.GetHandle(), lane, through))
 	}
 	if seq := resp.GetCompletionSequence(); seq != 0 && resp.GetCompletion() != nil {
 		// The result was on its way on the event stream: it goes no

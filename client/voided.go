@@ -223,28 +223,33 @@ func (v *voidedSelects) endOffer(o *selectOffer) {
 	v.cond.Broadcast()
 }
 
-// drops reports whether ev, of sequence seq, is a select a cancel voided,
-// or a result a Cancel answered.
+// drops reports whether ev, of sequence seq, is a select or an abort
+// (without partial work) a cancel voided, or a result a Cancel answered.
 func (v *voidedSelects) drops(ev *sockdv1.EventsResponse, seq uint64) bool {
-	sel := ev.GetSelect()
-	if sel == nil {
-		handle := ev.GetCompletion().GetHandle()
-		if a := ev.GetAbort(); a != nil {
-			handle = a.GetHandle()
-		}
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		if rv := v.results[voidedResult{ev.GetSocketId(), handle, seq}]; rv != nil {
-			rv.dropped = true
-			return true
-		}
-		return false
-	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if sel := ev.GetSelect(); sel != nil {
+		return v.voidedLocked(ev.GetSocketId(), sel.GetHandle(), sel.GetOperation(), seq)
+	}
+	handle := ev.GetCompletion().GetHandle()
+	a := ev.GetAbort()
+	if a != nil {
+		handle = a.GetHandle()
+	}
+	if rv := v.results[voidedResult{ev.GetSocketId(), handle, seq}]; rv != nil {
+		rv.dropped = true
+		return true
+	}
+	// An abort with no partial work carries no result to lose.
+	return a != nil && a.GetPartial() == nil && v.voidedLocked(ev.GetSocketId(), handle, a.GetOperation(), seq)
+}
+
+// voidedLocked reports whether a cancel voided the select or abort of
+// sequence seq for the handle's operation op. v.mu is held.
+func (v *voidedSelects) voidedLocked(socket string, handle uint64, op sockdv1.Operation, seq uint64) bool {
 	for _, k := range []voidedKey{
-		{ev.GetSocketId(), sel.GetHandle(), laneOf(sel.GetOperation())},
-		{ev.GetSocketId(), sel.GetHandle(), sockdv1.Operation_OPERATION_UNSPECIFIED},
+		{socket, handle, laneOf(op)},
+		{socket, handle, sockdv1.Operation_OPERATION_UNSPECIFIED},
 	} {
 		// The entry stays after its last select went by: a stream the
 		// daemon replaced may have looked at that select while the stream

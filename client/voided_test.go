@@ -37,6 +37,18 @@ func TestVoidedSelects(t *testing.T) {
 	if v.drops(completion, 9) {
 		t.Error("a completion was dropped")
 	}
+	abort := func(op sockdv1.Operation, partial *sockdv1.CompletionEvent) *sockdv1.EventsResponse {
+		return &sockdv1.EventsResponse{SocketId: "s", Event: &sockdv1.EventsResponse_Abort{Abort: &sockdv1.AbortEvent{Handle: 7, Operation: op, Partial: partial}}}
+	}
+	if !v.drops(abort(sockdv1.Operation_OPERATION_RECV, nil), 9) {
+		t.Error("an abort of the lane before the cancel was delivered")
+	}
+	if v.drops(abort(sockdv1.Operation_OPERATION_SEND, nil), 9) {
+		t.Error("an abort of another lane under the same handle was dropped")
+	}
+	if v.drops(abort(sockdv1.Operation_OPERATION_RECV, &sockdv1.CompletionEvent{Handle: 7}), 9) {
+		t.Error("an abort with partial work (a result) was dropped")
+	}
 	if !v.drops(selectEv("s", 7), 10) {
 		t.Error("the select at the cancel's sequence was delivered")
 	}

@@ -243,6 +243,86 @@ func TestCancelDropsAReceivedSelect(t *testing.T) {
 	}
 }
 
+// TestCancelDropsAReceivedAbort: an abort the client library has received
+// but the caller not yet taken from C is void once Cancel of its handle
+// returns, though the cancel answers invalid (the abort came first): a
+// reviewer's queued reader, aborted by its peer's close, had its abort
+// delivered after the Cancel.
+func TestCancelDropsAReceivedAbort(t *testing.T) {
+	t.Parallel()
+	s := newClientSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	id, peer := connectedStream(ctx, t, s)
+	events := s.Events(ctx, s.LastSequence())
+	defer events.Close()
+	next := func() *sockdv1.EventsResponse {
+		t.Helper()
+		select {
+		case ev, ok := <-events.C():
+			if !ok {
+				t.Fatalf("event stream ended: %v", events.Err())
+			}
+			return ev
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+		return nil
+	}
+	if ev := next(); ev.GetCaughtUp() == nil {
+		t.Fatalf("first event %v, want caught_up", ev)
+	}
+
+	go s.Recv(ctx, id, 0, client.Infinity) // the current reader
+	eventually(t, "the current reader", func() bool {
+		info, err := s.Info(ctx, id)
+		return err == nil && info.GetNumReaders() == 1
+	})
+	r, err := s.Recv(ctx, id, 0, client.Nowait(77)) // queued
+	if err != nil || r.GetAsync() == nil {
+		t.Fatalf("queued nowait recv: %v %v, want a select", r, err)
+	}
+	peer.Close()                       // the queued reader's abort, closed
+	time.Sleep(300 * time.Millisecond) // the abort reaches the library, which offers it on C
+	if _, err := s.Cancel(ctx, id, r.GetAsync()); err != nil && !isInvalid(err) {
+		t.Fatalf("cancel after the abort: %v, want ok or invalid", err)
+	}
+	// Something after it: a nowait accept's select on another socket.
+	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lid := ln.GetSocketId()
+	any4, _ := client.ParseAddr("127.0.0.1:0")
+	if _, err := s.Bind(ctx, lid, any4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen(ctx, lid, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Accept(ctx, lid, client.Nowait(43)); err != nil || a.GetAsync() == nil {
+		t.Fatalf("nowait accept: %v %v", a, err)
+	}
+	name, err := s.SockName(ctx, lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp4", client.FormatAddr(name.GetAddress()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if ev := next(); ev.GetSocketId() != lid || ev.GetSelect().GetHandle() != 43 {
+		t.Fatalf("after the cancel the caller took %v, want the accept's select (handle 43)", ev)
+	}
+}
+
+// isInvalid reports whether err is the in-band invalid of a socket call.
+func isInvalid(err error) bool {
+	var se *client.SocketError
+	return errors.As(err, &se) && se.Kind() == sockdv1.SocketError_KIND_INVALID
+}
+
 // TestCancelVoidsASelectTwoStreamsHold: a select that a stream the daemon
 // replaced (not closed by its caller) and the stream that replaced it both
 // hold is void for both once Cancel returns: the one that looks first must
