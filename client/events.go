@@ -259,6 +259,18 @@ func (s *Session) HeldEvents(ctx context.Context, after uint64) ([]*sockdv1.Even
 		return nil, err
 	}
 	var events []*sockdv1.EventsResponse
+	// What it returns the caller has read: said with the next calls (as
+	// an EventStream's deliveries are), or a session that follows its
+	// events too would count them unread, and be refused calls once half
+	// its backlog seemed so (a reviewer).
+	defer func() {
+		for _, ev := range events {
+			s.noteTaken(ev.GetSequence())
+			if first := ev.GetGap().GetFirstHeld(); first > 0 {
+				s.noteTaken(first - 1)
+			}
+		}
+	}()
 	for {
 		ev, err := stream.Recv()
 		if errors.Is(err, io.EOF) {

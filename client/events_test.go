@@ -241,6 +241,10 @@ func TestHeldEvents(t *testing.T) {
 	if !req.GetNoFollow() || req.GetAfterSequence() != 1 || req.GetSessionId() != "sess" {
 		t.Errorf("HeldEvents asked %v", req)
 	}
+	// What it returned the caller has read, and the next calls say so.
+	if got := s.taken.Load(); got != 5 {
+		t.Errorf("after HeldEvents through 5, taken %d, want 5", got)
+	}
 }
 
 // Last never runs ahead of what the receiver has (a resume from it loses no
