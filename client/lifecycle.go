@@ -95,14 +95,14 @@ func (s *Session) Cancel(ctx context.Context, id string, info *sockdv1.AsyncInfo
 	// The handle's selects and aborts on their way are void, as Erlang's
 	// cancel flushes them from the mailbox, also when it answers invalid
 	// or closed (an abort of a queued op, or of a close, that came first:
-	// a reviewer saw it delivered after Cancel returned). Of the lane the
-	// daemon names, else of the operation asked for; of every lane when
-	// neither says: no operation of the socket had the handle then, and
-	// what is on its way for it is stale.
+	// a reviewer saw it delivered after Cancel returned). Of the lane of
+	// the operation cancelled; when none was pending, of the operation
+	// asked for, or of every lane (as the daemon takes back what it still
+	// held: what is on its way for the handle is stale).
 	if through := resp.GetFlushedThrough(); through != 0 {
-		lane := resp.GetOperation()
-		if lane == sockdv1.Operation_OPERATION_UNSPECIFIED {
-			lane = info.GetOperation()
+		lane := info.GetOperation()
+		if err == nil && resp.GetOperation() != sockdv1.Operation_OPERATION_UNSPECIFIED {
+			lane = resp.GetOperation()
 		}
 		s.voided.caughtUp(s.voided.add(id, info.GetHandle(), lane, through))
 	}

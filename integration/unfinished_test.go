@@ -789,3 +789,44 @@ func TestUnreadPipeDownlinksAreBounded(t *testing.T) {
 		return err == nil
 	})
 }
+
+// A Pipe's small reads are charged what they hold, not the chunk they were
+// read into: gRPC queues a stream's messages up to its window of their
+// bytes, so an unread pipe of 100-byte reads held over 600 of them, and
+// each kept, and was charged, its whole 64 KiB chunk (a reviewer's: 41 MB
+// a pipe; a few such pipes refused their principal's calls).
+func TestUnreadPipesOfSmallReadsAreChargedWhatTheyHold(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	for i := range 8 {
+		sock := connectedToPeer(t, s, func(c net.Conn) { // a peer that sends a little, often
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write(make([]byte, 100)); err != nil {
+						return
+					}
+				}
+			}
+		})
+		id := uint32(2*i + 1)
+		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
+		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
+		h.w.Flush()
+	}
+	time.Sleep(2 * time.Second) // each stream's window of small messages queued, and more
+	ctx, cancel := s.call()
+	defer cancel()
+	if _, err := s.api.GlobalInfo(ctx, &sockdv1.GlobalInfoRequest{}); err != nil {
+		t.Fatalf("a call of the principal of 8 unread pipes of small reads: %v, want it served", err)
+	}
+}

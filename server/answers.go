@@ -65,24 +65,21 @@ func (a *answerAccount) close() {
 	a.held, a.closed = 0, true
 }
 
-// saturated reports whether the principal's budget or the daemon's holds
-// its bound or more.
-func (a *answerAccount) saturated() bool {
-	return a.budgets[0].Full() || a.budgets[1].Full()
-}
-
 // waitRoom waits, before a stream sends one more answer (an event, a
-// Pipe's read), while the account is saturated: a client that reads none
-// of a stream's answers keeps gRPC holding one, queued past the stream's
-// window, and each further stream of its one more (a reviewer's 500
-// unread Events streams of a 3.75 MiB completion: 1.9 GB). New streams
-// are refused meanwhile (refusal), live ones wait here, one answer each
-// past the bound at most. A nil account waits for nothing.
-func (a *answerAccount) waitRoom(ctx context.Context) error {
-	if a == nil || !a.saturated() {
+// Pipe's read), while refusal would refuse a new call of the principal
+// (admin says whether it may take the daemon's last sixteenth): a client
+// that reads none of a stream's answers keeps gRPC holding one, queued
+// past the stream's window, and each further stream of its one more (a
+// reviewer's 500 unread Events streams of a 3.75 MiB completion: 1.9 GB).
+// New streams are refused meanwhile, live ones wait here, one answer each
+// past the bound at most; those of others than admins wait where their
+// calls are refused, so that they leave the admins' reserve alone. A nil
+// account waits for nothing.
+func (a *answerAccount) waitRoom(ctx context.Context, admin func() bool) error {
+	if a == nil || a.refusal(admin) == nil {
 		return nil
 	}
-	for wait := time.Millisecond; a.saturated(); wait = min(2*wait, maxUploadWait) {
+	for wait := time.Millisecond; a.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/sockd/sockd/internal/inflight"
 	"github.com/sockd/sockd/internal/pipewire"
@@ -82,9 +84,27 @@ func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
 	if err := answers.refusal(admin); err != nil {
 		t.Fatalf("an admin is refused within the reserve: %v", err)
 	}
+	// Live streams wait where calls are refused: a non-admin's in the
+	// reserve, an admin's not (a reviewer's unread pipes of one uid, whose
+	// streams went on into the reserve, locked root out).
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := answers.waitRoom(short, other); err == nil {
+		t.Fatal("a non-admin's stream does not wait with the daemon's answers in the reserve")
+	}
+	if err := answers.waitRoom(context.Background(), admin); err != nil {
+		t.Fatalf("an admin's stream waits within the reserve: %v", err)
+	}
 	u.answers.Add(u.answers.Limit() - shared)
 	if answers.refusal(admin) == nil {
 		t.Fatal("an admin is not refused with the daemon's answers at the bound")
+	}
+	released := make(chan error, 1)
+	go func() { released <- answers.waitRoom(context.Background(), admin) }()
+	time.Sleep(10 * time.Millisecond)
+	u.answers.Add(-u.answers.Limit() / adminReserve)
+	if err := <-released; err != nil {
+		t.Fatalf("an admin's stream waiting at the bound, given room: %v", err)
 	}
 }
 

@@ -23,7 +23,8 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		return err
 	}
 	if auth, ok := peerAuthOf(ctx); ok && auth.answers != nil {
-		stream = accountedEvents{SocketService_EventsServer: stream, answers: auth.answers}
+		stream = accountedEvents{SocketService_EventsServer: stream, answers: auth.answers,
+			admin: func() bool { return s.isAdmin(auth.principal) }}
 	}
 	cursor := r.GetAfterSequence()
 	sess.mu.Lock()
@@ -105,10 +106,11 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 type accountedEvents struct {
 	sockdv1.SocketService_EventsServer
 	answers *answerAccount
+	admin   func() bool // whether its principal is an admin (waitRoom)
 }
 
 func (s accountedEvents) Send(ev *sockdv1.EventsResponse) error {
-	if err := s.answers.waitRoom(s.Context()); err != nil {
+	if err := s.answers.waitRoom(s.Context(), s.admin); err != nil {
 		return err
 	}
 	return s.SendMsg(&pipewire.Accounted{Msg: ev, Account: s.answers})

@@ -83,7 +83,8 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	}
 	auth, _ := peerAuthOf(stream.Context())
 	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
-		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: auth.answers, release: adm.done}
+		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: auth.answers,
+		admin: func() bool { return s.isAdmin(auth.principal) }, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
 	return p.run(stream.Context())
@@ -132,6 +133,7 @@ type pipe struct {
 	// a client that reads nothing of its pipes held 220 KB a pipe,
 	// uncounted (a reviewer's 1,000 pipes: 220 MB past a 16 MiB bound).
 	answers *answerAccount
+	admin   func() bool // whether the pipe's principal is an admin (waitRoom)
 	// closing: the client asked for the close, so the downlink's read that
 	// the close ends is no failure to report.
 	closing atomic.Bool
@@ -367,19 +369,14 @@ func (p *pipe) downlink(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.answers.waitRoom(ctx); err != nil {
+		if err := p.answers.waitRoom(ctx, p.admin); err != nil {
 			return err
 		}
 		// Each read goes into a chunk that the transport gives back once it
-		// has written the bytes: nothing is copied per read.
+		// has written the bytes: nothing is copied per read but a small one.
 		res, buf := p.sock.RecvInto(ctx, p.caller, chunks, pipeChunk, 0, engine.Timeout{Kind: engine.WaitInfinity})
 		if len(res.Data) > 0 {
-			*buf = res.Data
-			var pool mem.BufferPool = chunks
-			if p.answers != nil {
-				pool = pipewire.Charged(chunks, p.answers, cap(*buf)+pipewire.AnswerOverhead)
-			}
-			if err := p.stream.SendMsg(pipewire.ResponseBuffer(mem.NewBuffer(buf, pool))); err != nil {
+			if err := p.stream.SendMsg(pipewire.ResponseBuffer(p.outgoing(buf, res.Data))); err != nil {
 				return err
 			}
 		} else if buf != nil {
@@ -408,6 +405,31 @@ func (p *pipe) downlink(ctx context.Context) error {
 		return errPipeReported
 	}
 }
+
+// outgoing is the buffer that hands data, read into the chunk buf, to
+// gRPC, on the pipe's answer account until gRPC is done with it. A read of
+// a quarter chunk or less is copied into a buffer of its size and the chunk
+// goes back to its pool: gRPC queues a stream's messages up to its window
+// of their bytes, and each small read kept its whole chunk, and was
+// charged it (a reviewer's unread pipes of 100-byte reads: 41 MB each).
+func (p *pipe) outgoing(buf *[]byte, data []byte) mem.Buffer {
+	held, pool := buf, mem.BufferPool(chunks)
+	if len(data) <= pipeChunk/4 {
+		held, pool = pipewire.CopyToAnswerBuffer(data)
+		chunks.Put(buf)
+	} else {
+		*buf = data
+	}
+	if p.answers != nil {
+		pool = pipewire.Charged(pool, p.answers, cap(*held)+pipeChunkOverhead)
+	}
+	return mem.NewBuffer(held, pool)
+}
+
+// pipeChunkOverhead is what a Pipe's message costs gRPC beside its bytes
+// while queued on its stream: its frame, its buffer's and its list's
+// entries (the stream's own cost is counted once, as it opens).
+const pipeChunkOverhead = 512
 
 // pipeOutcome is outcome for a pipe's send or recv: one its session's end
 // cut short ends the pipe in-band, cancelled, as the pipe's own watch of

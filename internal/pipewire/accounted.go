@@ -1,6 +1,7 @@
 package pipewire
 
 import (
+	"bytes"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -168,4 +169,35 @@ func (c *chargedPool) Put(b *[]byte) {
 	c.charge.release()
 	c.cleanup.Stop()
 	c.pool.Put(b)
+}
+
+// CopyToAnswerBuffer copies data (at most 16 KiB) into a pooled buffer of
+// its size class, the ones Accounted encodes answers in, and returns it
+// with the pool that takes it back: for a read much smaller than the
+// buffer it was read into, which gRPC would otherwise hold whole.
+func CopyToAnswerBuffer(data []byte) (*[]byte, mem.BufferPool) {
+	pool := answerPool(len(data), false)
+	if pool == nil {
+		b := bytes.Clone(data)
+		return &b, answerBuffers{}
+	}
+	b := pool.Get().(*[]byte)
+	*b = append((*b)[:0], data...)
+	return b, answerBuffers{}
+}
+
+// answerBuffers is the mem.BufferPool of the answer buffers: Put gives a
+// buffer back to its size class's pool (one of no class is left to the
+// collector).
+type answerBuffers struct{}
+
+// Get implements mem.BufferPool; gRPC only puts.
+func (answerBuffers) Get(int) *[]byte { panic("pipewire: the answer buffers' pool gives no buffers") }
+
+// Put implements mem.BufferPool.
+func (answerBuffers) Put(b *[]byte) {
+	if pool := answerPool(cap(*b), true); pool != nil {
+		*b = (*b)[:0]
+		pool.Put(b)
+	}
 }

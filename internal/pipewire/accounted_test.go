@@ -144,3 +144,16 @@ func TestAChargedBufferIsGivenBackOnce(t *testing.T) {
 		t.Fatalf("a dropped buffer: released %d of 4096 once collected", account.released.Load())
 	}
 }
+
+// A small read's copy is in a buffer of its size class, above gRPC's
+// pooling threshold (so that gRPC gives it back), and holds the data.
+func TestCopyToAnswerBuffer(t *testing.T) {
+	for _, n := range []int{1, 100, 1024, 5000, 16 << 10} {
+		data := bytes.Repeat([]byte{3}, n)
+		b, pool := CopyToAnswerBuffer(data)
+		if !bytes.Equal(*b, data) || mem.IsBelowBufferPoolingThreshold(cap(*b)) || cap(*b) > max(2*n, pooledAnswers[0]) {
+			t.Fatalf("%d bytes: copied %d bytes into a buffer of %d", n, len(*b), cap(*b))
+		}
+		pool.Put(b)
+	}
+}
