@@ -1,12 +1,16 @@
 package server
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/internal/reasons"
 )
@@ -45,3 +49,42 @@ func FuzzStatusErrorKeepsDetails(f *testing.F) {
 		}
 	})
 }
+
+// A refusal that echoes a request's long value (a metadata value, a method
+// name) stays small: gRPC holds each status until its client reads it, at
+// a stream's small fixed cost.
+func TestErrorStatusesEchoBoundedText(t *testing.T) {
+	long := strings.Repeat(`"`, 7700)
+	for _, err := range []error{
+		invalidArgument("metadata.sockd-events-taken", "%q: want the decimal sequence of the last event read", long),
+		unknownMethod(nil, fakeMethodStream{method: "/" + strings.Repeat("m", 7800)}),
+		notConnectedStream("socket_id", long, "not a stream socket"),
+	} {
+		st := status.Convert(err)
+		if n := proto.Size(st.Proto()); n > 8*maxErrorText {
+			t.Errorf("%v: a status of %d bytes", st.Code(), n)
+		}
+		if !strings.Contains(st.Message(), "bytes)") {
+			t.Errorf("%v: the cut message %q does not say how long the text was", st.Code(), st.Message())
+		}
+	}
+	if got := utf8Text(strings.Repeat("é", 200)); !utf8.ValidString(got) {
+		t.Errorf("a cut in a rune: %q", got)
+	}
+}
+
+type fakeMethodStream struct {
+	grpc.ServerStream
+	method string
+}
+
+func (s fakeMethodStream) Context() context.Context {
+	return grpc.NewContextWithServerTransportStream(context.Background(), fakeTransportStream{method: s.method})
+}
+
+type fakeTransportStream struct {
+	grpc.ServerTransportStream
+	method string
+}
+
+func (s fakeTransportStream) Method() string { return s.method }
