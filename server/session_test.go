@@ -654,3 +654,25 @@ func TestEventLogCountsNoUnreadableEvent(t *testing.T) {
 		t.Fatalf("%d unread after they were dropped", n)
 	}
 }
+
+// A session's event ring starts small and grows as events come, up to its
+// backlog before it drops sent ones: a ring made whole at once cost each
+// idle session its backlog's slots (a reviewer's 1,024 sessions at a
+// backlog of 65,536: 539 MB, uncounted).
+func TestEventRingGrowsAsEventsCome(t *testing.T) {
+	l := newEventLog(65536)
+	if len(l.ring) > initialRing {
+		t.Fatalf("a new log's ring has %d slots", len(l.ring))
+	}
+	for range 1000 {
+		l.append(&sockdv1.EventsResponse{Event: &sockdv1.EventsResponse_CaughtUp{CaughtUp: &sockdv1.CaughtUpEvent{}}})
+	}
+	if l.count != 1000 || len(l.ring) > 2048 {
+		t.Fatalf("after 1,000 events: %d held in a ring of %d", l.count, len(l.ring))
+	}
+	for i, ev := range l.after(0, 2000) {
+		if ev.GetSequence() != uint64(i+1) {
+			t.Fatalf("event %d has sequence %d", i+1, ev.GetSequence())
+		}
+	}
+}
