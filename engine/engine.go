@@ -176,6 +176,9 @@ func (e *Engine) SetSocketDebug(on bool) { e.socketDebug.Store(on) }
 // RelayDescriptors for each running relay.
 func (e *Engine) NumOpen() int { return int(e.open.Load()) }
 
+// MaxSockets is the bound NumOpen is kept within (Config.MaxSockets).
+func (e *Engine) MaxSockets() int { return e.cfg.MaxSockets }
+
 // Sockets is a snapshot of the sockets not closed.
 func (e *Engine) Sockets() []*Socket { return e.table.open() }
 

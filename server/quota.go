@@ -111,6 +111,17 @@ var _ engine.Limiter = (*Session)(nil)
 // engine makes for it, by Open or by an accept in any mode.
 func (s *Session) ReserveSocket() error {
 	m := s.manager
+	// The daemon's last sixteenth of sockets is kept, as its held bytes
+	// and connections are, for root, the daemon's user and the policy's
+	// admins: one uid's 1,024 sockets took a small daemon's every socket,
+	// and root's opens were refused (a reviewer). The engine has counted
+	// this socket already.
+	if e := m.engine; e != nil {
+		limit := e.MaxSockets()
+		if shared := limit - limit/adminReserve; e.NumOpen() > shared && !m.reserved(s.principal) {
+			return &engine.QuotaError{Resource: "sockets", Limit: shared}
+		}
+	}
 	if m.sockets == nil {
 		return nil
 	}

@@ -676,3 +676,37 @@ func TestEventRingGrowsAsEventsCome(t *testing.T) {
 		}
 	}
 }
+
+// The daemon's last sixteenth of sockets is kept for root, its own user
+// and the policy's admins: another uid's opens are refused past the rest
+// (a reviewer's uid took a small daemon's every socket, and root's opens
+// were refused).
+func TestSocketCapKeepsAnAdminReserve(t *testing.T) {
+	e, err := engine.New(engine.Config{Loops: 1, MaxTombstones: -1, MaxSockets: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	m := newSessionManager(e, SessionLimits{})
+	open := func(p Principal) (n int, err error) {
+		sess, _, err := m.create(p, "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.end(sess) })
+		for {
+			if _, err := e.Open(sess, unix.AF_INET, unix.SOCK_DGRAM, 0, engine.OpenOptions{}); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	n, err := open(Principal{Kind: "uid", UID: 1000})
+	var quota *engine.QuotaError
+	if !errors.As(err, &quota) || n != 32-32/adminReserve {
+		t.Fatalf("another uid opened %d of 32 sockets, then %v; want %d, then the sockets quota", n, err, 32-32/adminReserve)
+	}
+	if n, err := open(Principal{Kind: "uid", UID: 0}); n != 32/adminReserve || !errors.As(err, &quota) {
+		t.Fatalf("root opened %d sockets in the reserve, then %v; want %d", n, err, 32/adminReserve)
+	}
+}
