@@ -830,3 +830,50 @@ func TestUnreadPipesOfSmallReadsAreChargedWhatTheyHold(t *testing.T) {
 		t.Fatalf("a call of the principal of 8 unread pipes of small reads: %v, want it served", err)
 	}
 }
+
+// A client that reads its pipes one after the other is not held up by
+// what its other pipes hold unread: a pipe whose answers gRPC no longer
+// holds reads on, though its principal's answers are at their bound (a
+// reviewer's reader deadlocked once the pipes it had not come to yet held
+// the bound).
+func TestPipesReadOneAfterAnotherGoOn(t *testing.T) {
+	t.Parallel()
+	const bound = 8 << 20 // the least a bound is: about 8.6 MB
+	d, _ := boundedDaemon(t, bound)
+	s := clientSessionOn(t, d.Addr, time.Minute)
+	l := tcpListener(t)
+	const pipes, each = 60, 4 << 20
+	write := make(chan struct{})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				<-write
+				c.Write(make([]byte, each))
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*callTimeout)
+	defer cancel()
+	var conns []net.Conn
+	for range pipes {
+		c, err := s.Dial(ctx, "tcp", l.Addr().String())
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns), err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	close(write)
+	time.Sleep(time.Second) // every pipe reads what it may
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := io.Copy(io.Discard, c); n != each || err != nil {
+			t.Fatalf("pipe %d of %d, read in turn: %d of %d bytes, %v", i+1, pipes, n, each, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/internal/inflight"
@@ -65,21 +66,50 @@ func (a *answerAccount) close() {
 	a.held, a.closed = 0, true
 }
 
-// waitRoom waits, before a stream sends one more answer (an event, a
-// Pipe's read), while refusal would refuse a new call of the principal
-// (admin says whether it may take the daemon's last sixteenth): a client
-// that reads none of a stream's answers keeps gRPC holding one, queued
-// past the stream's window, and each further stream of its one more (a
-// reviewer's 500 unread Events streams of a 3.75 MiB completion: 1.9 GB).
-// New streams are refused meanwhile, live ones wait here, one answer each
-// past the bound at most; those of others than admins wait where their
-// calls are refused, so that they leave the admins' reserve alone. A nil
-// account waits for nothing.
-func (a *answerAccount) waitRoom(ctx context.Context, admin func() bool) error {
-	if a == nil || a.refusal(admin) == nil {
+// streamAccount is one stream's share of its connection's answer
+// account (an Events stream's, a Pipe's downlink): what gRPC holds of its
+// answers now.
+type streamAccount struct {
+	conn *answerAccount
+	held atomic.Int64
+}
+
+// newStreamAccount is a stream's share of conn; nil for a nil conn.
+func newStreamAccount(conn *answerAccount) *streamAccount {
+	if conn == nil {
 		return nil
 	}
-	for wait := time.Millisecond; a.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
+	return &streamAccount{conn: conn}
+}
+
+// Charge implements pipewire.Account.
+func (s *streamAccount) Charge(n int) {
+	s.held.Add(int64(n))
+	s.conn.Charge(n)
+}
+
+// Release implements pipewire.Account.
+func (s *streamAccount) Release(n int) {
+	s.held.Add(-int64(n))
+	s.conn.Release(n)
+}
+
+// waitRoom waits, before the stream sends one more answer, while gRPC
+// still holds one of its answers and a new call of its principal would be
+// refused (admin says whether it may take the daemon's last sixteenth): a
+// client that reads none of a stream's answers keeps gRPC holding them,
+// queued past the stream's window, and each further stream of its more (a
+// reviewer's 500 unread Events streams of a 3.75 MiB completion: 1.9 GB).
+// New streams are refused meanwhile. A stream that holds nothing goes on,
+// one answer at a time: a client that reads it is not held up by the
+// answers its other streams hold (a reviewer's client that read its pipes
+// one after the other deadlocked when each waited for room). A nil
+// account waits for nothing.
+func (s *streamAccount) waitRoom(ctx context.Context, admin func() bool) error {
+	if s == nil {
+		return nil
+	}
+	for wait := time.Millisecond; s.held.Load() > 0 && s.conn.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

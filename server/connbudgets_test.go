@@ -87,12 +87,17 @@ func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
 	// Live streams wait where calls are refused: a non-admin's in the
 	// reserve, an admin's not (a reviewer's unread pipes of one uid, whose
 	// streams went on into the reserve, locked root out).
+	stream := newStreamAccount(answers)
+	if err := stream.waitRoom(context.Background(), other); err != nil {
+		t.Fatalf("a stream that holds nothing waits: %v", err)
+	}
+	stream.Charge(100) // an answer gRPC holds
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := answers.waitRoom(short, other); err == nil {
+	if err := stream.waitRoom(short, other); err == nil {
 		t.Fatal("a non-admin's stream does not wait with the daemon's answers in the reserve")
 	}
-	if err := answers.waitRoom(context.Background(), admin); err != nil {
+	if err := stream.waitRoom(context.Background(), admin); err != nil {
 		t.Fatalf("an admin's stream waits within the reserve: %v", err)
 	}
 	u.answers.Add(u.answers.Limit() - shared)
@@ -100,7 +105,7 @@ func TestAnswerBudgetKeepsAnAdminReserve(t *testing.T) {
 		t.Fatal("an admin is not refused with the daemon's answers at the bound")
 	}
 	released := make(chan error, 1)
-	go func() { released <- answers.waitRoom(context.Background(), admin) }()
+	go func() { released <- stream.waitRoom(context.Background(), admin) }()
 	time.Sleep(10 * time.Millisecond)
 	u.answers.Add(-u.answers.Limit() / adminReserve)
 	if err := <-released; err != nil {

@@ -23,7 +23,7 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 		return err
 	}
 	if auth, ok := peerAuthOf(ctx); ok && auth.answers != nil {
-		stream = accountedEvents{SocketService_EventsServer: stream, answers: auth.answers,
+		stream = accountedEvents{SocketService_EventsServer: stream, answers: newStreamAccount(auth.answers),
 			admin: func() bool { return s.isAdmin(auth.principal) }}
 	}
 	cursor := r.GetAfterSequence()
@@ -102,10 +102,10 @@ func (s *Service) Events(r *sockdv1.EventsRequest, stream sockdv1.SocketService_
 
 // accountedEvents is an Events stream whose events stay on its
 // connection's answer account while gRPC holds them, and which waits to
-// send while that account is saturated (answerAccount.waitRoom).
+// send while that account is saturated (streamAccount.waitRoom).
 type accountedEvents struct {
 	sockdv1.SocketService_EventsServer
-	answers *answerAccount
+	answers *streamAccount
 	admin   func() bool // whether its principal is an admin (waitRoom)
 }
 

@@ -83,7 +83,7 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	}
 	auth, _ := peerAuthOf(stream.Context())
 	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
-		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: auth.answers,
+		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: newStreamAccount(auth.answers),
 		admin: func() bool { return s.isAdmin(auth.principal) }, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
@@ -129,10 +129,11 @@ type pipe struct {
 	load  *principalLoad
 	limit int
 	// What the downlink read stays on the connection's answer account
-	// while gRPC holds it, and it reads no more while that is saturated:
-	// a client that reads nothing of its pipes held 220 KB a pipe,
-	// uncounted (a reviewer's 1,000 pipes: 220 MB past a 16 MiB bound).
-	answers *answerAccount
+	// while gRPC holds it, and while that is saturated it reads no more
+	// until gRPC has let go of what it sent (streamAccount.waitRoom): a
+	// client that reads nothing of its pipes held 220 KB a pipe, uncounted
+	// (a reviewer's 1,000 pipes: 220 MB past a 16 MiB bound).
+	answers *streamAccount
 	admin   func() bool // whether the pipe's principal is an admin (waitRoom)
 	// closing: the client asked for the close, so the downlink's read that
 	// the close ends is no failure to report.

@@ -335,7 +335,7 @@ func (s *Service) streamInterceptor() grpc.StreamServerInterceptor {
 		}
 		// Events and Pipe streams send answers that gRPC holds while their
 		// client reads none: refused, as calls are, while the principal's
-		// answers are at their bound; live ones wait (answerAccount.waitRoom).
+		// answers are at their bound; live ones wait (streamAccount.waitRoom).
 		if auth, ok := peerAuthOf(ss.Context()); ok {
 			if err := s.answersRefusal(auth); err != nil {
 				return err
