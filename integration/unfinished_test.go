@@ -877,3 +877,40 @@ func TestPipesReadOneAfterAnotherGoOn(t *testing.T) {
 		}
 	}
 }
+
+// Idle pipes are charged a chunk each from their start, which their first
+// read then uses: a pipe holding nothing sends its first chunk whatever the
+// bound, and a reviewer's idle pipes, charged nothing until their peers
+// sent all at once, went to 12 times the bound.
+func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	const perPipe = 64<<10 + 512
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	var socks []string
+	for range bound/perPipe + 20 {
+		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { <-hold }))
+	}
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	answered, refused := 0, 0
+	for i, sock := range socks {
+		id := uint32(2*i + 1)
+		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
+		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
+		h.w.Flush()
+		a, r := h.refusedForAnswers(t, id)
+		if a {
+			answered++
+		}
+		if r {
+			refused++
+			break
+		}
+	}
+	if refused == 0 || answered > bound/perPipe+4 {
+		t.Fatalf("%d idle pipes answered, %d refused: want a refusal near the bound's %d pipes", answered, refused, bound/perPipe)
+	}
+}

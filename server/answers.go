@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sockd/sockd/internal/inflight"
@@ -68,10 +67,15 @@ func (a *answerAccount) close() {
 
 // streamAccount is one stream's share of its connection's answer
 // account (an Events stream's, a Pipe's downlink): what gRPC holds of its
-// answers now.
+// answers now. A stream may be charged ahead (prepay) for the first of
+// them, for as long as it lives and gRPC holds any.
 type streamAccount struct {
 	conn *answerAccount
-	held atomic.Int64
+
+	mu      sync.Mutex
+	held    int64 // what gRPC holds of the stream's answers
+	prepaid int64 // charged ahead on conn for the first held bytes
+	ended   bool  // the stream ended: prepaid goes back once nothing is held
 }
 
 // newStreamAccount is a stream's share of conn; nil for a nil conn.
@@ -82,16 +86,74 @@ func newStreamAccount(conn *answerAccount) *streamAccount {
 	return &streamAccount{conn: conn}
 }
 
-// Charge implements pipewire.Account.
-func (s *streamAccount) Charge(n int) {
-	s.held.Add(int64(n))
+// prepay charges n ahead, which the stream's first n held bytes then use.
+// A stream whose first answer would go out whatever the bound says (one
+// holding nothing sends on: waitRoom) is charged it from its start, when
+// new streams are refused past the bound: a reviewer's 1,000 idle pipes,
+// charged nothing until their peers sent, each then put one chunk past it
+// (12 times the bound, into the admins' reserve).
+func (s *streamAccount) prepay(n int) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.prepaid += int64(n)
+	s.mu.Unlock()
 	s.conn.Charge(n)
+}
+
+// end gives back what prepay charged, at once or once gRPC holds nothing
+// of the stream's more.
+func (s *streamAccount) end() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.ended = true
+	back := s.giveBackLocked()
+	s.mu.Unlock()
+	if back > 0 {
+		s.conn.Release(int(back))
+	}
+}
+
+func (s *streamAccount) giveBackLocked() int64 {
+	if !s.ended || s.held > 0 {
+		return 0
+	}
+	back := s.prepaid
+	s.prepaid = 0
+	return back
+}
+
+// Charge implements pipewire.Account: what passes the prepaid is charged.
+func (s *streamAccount) Charge(n int) {
+	s.mu.Lock()
+	extra := max(0, s.held+int64(n)-s.prepaid) - max(0, s.held-s.prepaid)
+	s.held += int64(n)
+	s.mu.Unlock()
+	if extra > 0 {
+		s.conn.Charge(int(extra))
+	}
 }
 
 // Release implements pipewire.Account.
 func (s *streamAccount) Release(n int) {
-	s.held.Add(-int64(n))
-	s.conn.Release(n)
+	s.mu.Lock()
+	back := max(0, s.held-s.prepaid) - max(0, s.held-int64(n)-s.prepaid)
+	s.held -= int64(n)
+	back += s.giveBackLocked()
+	s.mu.Unlock()
+	if back > 0 {
+		s.conn.Release(int(back))
+	}
+}
+
+// holds reports whether gRPC holds any of the stream's answers.
+func (s *streamAccount) holds() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held > 0
 }
 
 // waitRoom waits, before the stream sends one more answer, while gRPC
@@ -109,7 +171,7 @@ func (s *streamAccount) waitRoom(ctx context.Context, admin func() bool) error {
 	if s == nil {
 		return nil
 	}
-	for wait := time.Millisecond; s.held.Load() > 0 && s.conn.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
+	for wait := time.Millisecond; s.holds() && s.conn.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

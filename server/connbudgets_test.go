@@ -157,3 +157,30 @@ func TestReadBufferForTLSIsNone(t *testing.T) {
 		t.Errorf("a plain connection's read buffer: %d bytes, want %d", n, pipewire.TransportBuffer)
 	}
 }
+
+// A stream charged ahead uses that charge for its first held bytes, is
+// charged what passes it, and gives it back once it has ended and gRPC
+// holds nothing of it more.
+func TestStreamAccountPrepaid(t *testing.T) {
+	principal, daemon := inflight.NewBudget("p", 1<<20), inflight.NewBudget("d", 1<<20)
+	conn := &answerAccount{budgets: [2]*inflight.Budget{principal, daemon}}
+	s := newStreamAccount(conn)
+	step := func(what string, do func(), want int64) {
+		t.Helper()
+		do()
+		if principal.Used() != want || daemon.Used() != want {
+			t.Fatalf("%s: %d charged, %d on the daemon's, want %d", what, principal.Used(), daemon.Used(), want)
+		}
+	}
+	step("prepay 100", func() { s.prepay(100) }, 100)
+	step("hold 60", func() { s.Charge(60) }, 100)
+	step("hold 60 more", func() { s.Charge(60) }, 120)
+	step("let go of 60", func() { s.Release(60) }, 100)
+	step("end while 60 held", s.end, 100)
+	if !s.holds() {
+		t.Fatal("holds nothing with 60 held")
+	}
+	step("let go of the last 60", func() { s.Release(60) }, 0)
+	s2 := newStreamAccount(conn)
+	step("prepay, end holding nothing", func() { s2.prepay(50); s2.end() }, 0)
+}

@@ -82,8 +82,13 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		return err
 	}
 	auth, _ := peerAuthOf(stream.Context())
+	answers := newStreamAccount(auth.answers)
+	// Its first chunk goes out whatever the bound (streamAccount.waitRoom):
+	// charged from now, while the pipe lives.
+	answers.prepay(pipeChunk + pipeChunkOverhead)
+	defer answers.end()
 	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
-		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: newStreamAccount(auth.answers),
+		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: answers,
 		admin: func() bool { return s.isAdmin(auth.principal) }, release: adm.done}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
