@@ -914,3 +914,57 @@ func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
 		t.Fatalf("%d idle pipes answered, %d refused: want a refusal near the bound's %d pipes", answered, refused, bound/perPipe)
 	}
 }
+
+// So are pipes whose streams were all opened before any said its socket:
+// each passed the check at its start before any had prepaid, and is
+// refused once it has, past the bound (a reviewer's 294 pipes, all
+// answered, past a bound of 254).
+func TestPipesOpenedTogetherArePrepaidWithinTheBound(t *testing.T) {
+	t.Parallel()
+	const bound = 16 << 20
+	d, _ := boundedDaemon(t, bound)
+	s := sessionOn(t, d)
+	const perPipe = 64<<10 + 512
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	var socks []string
+	for range bound/perPipe + 40 {
+		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { <-hold }))
+	}
+	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	h.settle(<-h.settings)
+	for i := range socks {
+		h.openCall(uint32(2*i+1), "Pipe", [2]string{"sockd-session", s.id})
+	}
+	h.w.Flush()
+	time.Sleep(500 * time.Millisecond) // every stream passed its check at its start
+	for i, sock := range socks {
+		h.send(uint32(2*i+1), wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
+	}
+	h.w.Flush()
+	answered, refused := 0, 0
+	seen := map[uint32]bool{}
+	timeout := time.After(5 * time.Second)
+	for len(seen) < len(socks) {
+		select {
+		case f := <-h.headers:
+			if seen[f.StreamID] {
+				continue
+			}
+			seen[f.StreamID] = true
+			switch code := headerValue(f, "grpc-status"); code {
+			case "":
+				answered++
+			case "8":
+				refused++
+			default:
+				t.Fatalf("stream %d: status %s %s", f.StreamID, code, headerValue(f, "grpc-message"))
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d pipes answered or refused in 5 s", len(seen), len(socks))
+		}
+	}
+	if refused == 0 || answered > bound/perPipe+4 {
+		t.Fatalf("%d pipes opened together answered, %d refused: want at most the bound's %d answered", answered, refused, bound/perPipe)
+	}
+}

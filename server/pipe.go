@@ -73,6 +73,20 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		return socketStreamed("socket_id", sock.ID())
 	}
 	defer sock.ReleaseStream()
+	// Its first chunk goes out whatever the bound (streamAccount.waitRoom):
+	// charged from now, while the pipe lives, and refused past the bound
+	// once charged, for streams opened together passed its check at their
+	// start together (a reviewer's 294 pipes opened before any said its
+	// socket, each prepaying after, past a bound of 254).
+	auth, _ := peerAuthOf(stream.Context())
+	answers := newStreamAccount(auth.answers)
+	answers.prepay(pipeChunk + pipeChunkOverhead)
+	defer answers.end()
+	if answers != nil {
+		if err := s.answersRefusal(auth); err != nil {
+			return err
+		}
+	}
 	adm, err := s.admitStream(sess)
 	if err != nil {
 		return err
@@ -81,12 +95,6 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 		adm.done()
 		return err
 	}
-	auth, _ := peerAuthOf(stream.Context())
-	answers := newStreamAccount(auth.answers)
-	// Its first chunk goes out whatever the bound (streamAccount.waitRoom):
-	// charged from now, while the pipe lives.
-	answers.prepay(pipeChunk + pipeChunkOverhead)
-	defer answers.end()
 	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
 		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: answers,
 		admin: func() bool { return s.isAdmin(auth.principal) }, release: adm.done}
