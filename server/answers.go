@@ -171,7 +171,14 @@ func (s *streamAccount) waitRoom(ctx context.Context, admin func() bool) error {
 	if s == nil {
 		return nil
 	}
-	for wait := time.Millisecond; s.holds() && s.conn.refusal(admin) != nil; wait = min(2*wait, maxUploadWait) {
+	return pollUntil(ctx, func() bool { return !s.holds() || s.conn.refusal(admin) == nil })
+}
+
+// pollUntil looks at ready until it holds, sleeping between looks from a
+// millisecond up to maxUploadWait, or until ctx ends (its cause): for a
+// bound that gives no word when it has room again.
+func pollUntil(ctx context.Context, ready func() bool) error {
+	for wait := time.Millisecond; !ready(); wait = min(2*wait, maxUploadWait) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -326,23 +326,18 @@ func (p *pipe) uplink(ctx context.Context) error {
 // had sent (a reviewer's net.Conn, whose writes had returned, lost them all
 // when blocking recvs of the same principal filled the bound).
 func (p *pipe) holdUpload(ctx context.Context, n int) error {
-	for wait := time.Millisecond; ; wait = min(2*wait, maxUploadWait) {
-		err := p.load.hold(n, p.limit)
-		if status.Code(err) != codes.ResourceExhausted {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		case <-t.C:
-		}
+	var err error
+	if werr := pollUntil(ctx, func() bool {
+		err = p.load.hold(n, p.limit)
+		return status.Code(err) != codes.ResourceExhausted
+	}); werr != nil {
+		return werr
 	}
+	return err
 }
 
-// maxUploadWait is the longest a pipe whose upload waits for room sleeps
-// before it looks again.
+// maxUploadWait is the longest a stream that waits for room (a pipe's
+// upload, an answer's sender: pollUntil) sleeps before it looks again.
 const maxUploadWait = 50 * time.Millisecond
 
 // discardUplink reads and drops what the client still sends after the
