@@ -187,19 +187,7 @@ func TestCancelDropsAReceivedSelect(t *testing.T) {
 	id, peer := connectedStream(ctx, t, s)
 	events := s.Events(ctx, s.LastSequence())
 	defer events.Close()
-	next := func() *sockdv1.EventsResponse {
-		t.Helper()
-		select {
-		case ev, ok := <-events.C():
-			if !ok {
-				t.Fatalf("event stream ended: %v", events.Err())
-			}
-			return ev
-		case <-ctx.Done():
-			t.Fatal("no event")
-		}
-		return nil
-	}
+	next := func() *sockdv1.EventsResponse { t.Helper(); return nextEvent(ctx, t, events) }
 	if ev := next(); ev.GetCaughtUp() == nil {
 		t.Fatalf("first event %v, want caught_up", ev)
 	}
@@ -214,30 +202,7 @@ func TestCancelDropsAReceivedSelect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Something after it: a nowait accept's select on another socket.
-	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lid := ln.GetSocketId()
-	any4, _ := client.ParseAddr("127.0.0.1:0")
-	if _, err := s.Bind(ctx, lid, any4); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Listen(ctx, lid, 1); err != nil {
-		t.Fatal(err)
-	}
-	if a, err := s.Accept(ctx, lid, client.Nowait(43)); err != nil || a.GetAsync() == nil {
-		t.Fatalf("nowait accept: %v %v", a, err)
-	}
-	name, err := s.SockName(ctx, lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp4", client.FormatAddr(name.GetAddress()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	lid := acceptSelectOnNewListener(ctx, t, s, 43)
 	if ev := next(); ev.GetSocketId() != lid || ev.GetSelect().GetHandle() != 43 {
 		t.Fatalf("after the cancel the caller took %v, want the accept's select (handle 43)", ev)
 	}
@@ -256,19 +221,7 @@ func TestCancelDropsAReceivedAbort(t *testing.T) {
 	id, peer := connectedStream(ctx, t, s)
 	events := s.Events(ctx, s.LastSequence())
 	defer events.Close()
-	next := func() *sockdv1.EventsResponse {
-		t.Helper()
-		select {
-		case ev, ok := <-events.C():
-			if !ok {
-				t.Fatalf("event stream ended: %v", events.Err())
-			}
-			return ev
-		case <-ctx.Done():
-			t.Fatal("no event")
-		}
-		return nil
-	}
+	next := func() *sockdv1.EventsResponse { t.Helper(); return nextEvent(ctx, t, events) }
 	if ev := next(); ev.GetCaughtUp() == nil {
 		t.Fatalf("first event %v, want caught_up", ev)
 	}
@@ -288,30 +241,7 @@ func TestCancelDropsAReceivedAbort(t *testing.T) {
 		t.Fatalf("cancel after the abort: %v, want ok or invalid", err)
 	}
 	// Something after it: a nowait accept's select on another socket.
-	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lid := ln.GetSocketId()
-	any4, _ := client.ParseAddr("127.0.0.1:0")
-	if _, err := s.Bind(ctx, lid, any4); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Listen(ctx, lid, 1); err != nil {
-		t.Fatal(err)
-	}
-	if a, err := s.Accept(ctx, lid, client.Nowait(43)); err != nil || a.GetAsync() == nil {
-		t.Fatalf("nowait accept: %v %v", a, err)
-	}
-	name, err := s.SockName(ctx, lid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp4", client.FormatAddr(name.GetAddress()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	lid := acceptSelectOnNewListener(ctx, t, s, 43)
 	if ev := next(); ev.GetSocketId() != lid || ev.GetSelect().GetHandle() != 43 {
 		t.Fatalf("after the cancel the caller took %v, want the accept's select (handle 43)", ev)
 	}
@@ -382,4 +312,51 @@ func TestCancelVoidsASelectTwoStreamsHold(t *testing.T) {
 			return
 		}
 	}
+}
+
+// nextEvent is the next event the caller takes from events.
+func nextEvent(ctx context.Context, t *testing.T, events *client.EventStream) *sockdv1.EventsResponse {
+	t.Helper()
+	select {
+	case ev, ok := <-events.C():
+		if !ok {
+			t.Fatalf("event stream ended: %v", events.Err())
+		}
+		return ev
+	case <-ctx.Done():
+		t.Fatal("no event")
+	}
+	return nil
+}
+
+// acceptSelectOnNewListener opens a listener, has a nowait accept with
+// handle wait on it and a peer connect, so that its select comes next; it
+// returns the listener's id.
+func acceptSelectOnNewListener(ctx context.Context, t *testing.T, s *client.Session, handle uint64) string {
+	t.Helper()
+	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lid := ln.GetSocketId()
+	any4, _ := client.ParseAddr("127.0.0.1:0")
+	if _, err := s.Bind(ctx, lid, any4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen(ctx, lid, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Accept(ctx, lid, client.Nowait(handle)); err != nil || a.GetAsync() == nil {
+		t.Fatalf("nowait accept: %v %v", a, err)
+	}
+	name, err := s.SockName(ctx, lid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp4", client.FormatAddr(name.GetAddress()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return lid
 }
