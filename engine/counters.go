@@ -87,6 +87,10 @@ func (c *counters) takeWrapped() uint32 {
 	return c.wrapped.Swap(0)
 }
 
+// BytesRead is the socket's read_byte counter: what its reads have taken
+// from it so far (Counters.ReadByte).
+func (s *Socket) BytesRead() uint64 { return s.cnt.v[cReadByte].Load() }
+
 func (c *counters) snapshot() Counters {
 	g := func(id counterID) uint64 { return c.v[id].Load() }
 	return Counters{

@@ -230,6 +230,24 @@ func invalidArgument(field, format string, args ...any) error {
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}})
 }
 
+// socketReadDiffers refuses a Pipe whose start expects the socket to have
+// read want bytes, where it has read read.
+func socketReadDiffers(id string, read, want uint64) error {
+	why := fmt.Sprintf("the socket has read %d bytes, not the %d the pipe's start expects", read, want)
+	return statusError(codes.FailedPrecondition, reasons.SocketReadDiffers,
+		fmt.Sprintf("socket %q: %s", id, why), map[string]string{"socket": id, "read_bytes": fmt.Sprint(read)},
+		&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+			{Type: reasons.SocketReadDiffers, Subject: "socket:" + id, Description: why}}})
+}
+
+// requestForgotten answers a call made again with a request id whose first
+// call's answer its session no longer keeps (requestLog).
+func requestForgotten(id string) error {
+	return statusError(codes.Aborted, reasons.RequestForgotten,
+		fmt.Sprintf("request_id %q: the session answered that call and has forgotten the answer since (it keeps its last %d)", id, maxLoggedAnswers),
+		map[string]string{"request_id": id})
+}
+
 // missingSession answers a call that needs a session and names none.
 func missingSession() error {
 	desc := "no session: call CreateSession and send its id as \"" + SessionMetadataKey + "\" metadata"

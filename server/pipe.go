@@ -65,14 +65,24 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	}
 	wire.Read(first.Size())
 	first.Release() // data first: no socket id, refused below
-	sess, sock, err := s.streamSocket(stream.Context(), "socket_id", first.Msg.GetSocketId())
+	field, id := "socket_id", first.Msg.GetSocketId()
+	start := first.Msg.GetStart()
+	if start != nil {
+		field, id = "start.socket_id", start.GetSocketId()
+	}
+	sess, sock, err := s.streamSocket(stream.Context(), field, id)
 	if err != nil {
 		return err
 	}
 	if !sock.ClaimStream(stream.Context(), streamHandover) {
-		return socketStreamed("socket_id", sock.ID())
+		return socketStreamed(field, sock.ID())
 	}
 	defer sock.ReleaseStream()
+	// Claimed, the socket's reads are this pipe's (or the caller's own
+	// calls'): what it has read is what earlier readers took.
+	if start != nil && start.ReadBytes != nil && sock.BytesRead() != start.GetReadBytes() {
+		return socketReadDiffers(sock.ID(), sock.BytesRead(), start.GetReadBytes())
+	}
 	// Its first chunk goes out whatever the bound (streamAccount.waitRoom):
 	// charged from now, while the pipe lives, and refused past the bound
 	// once charged, for streams opened together passed its check at their

@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/internal/pipewire"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -103,5 +106,47 @@ func TestPipeUplinkCountsItsBytes(t *testing.T) {
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "more" {
 		t.Fatalf("once there is room the peer read %q, %v", got, err)
+	}
+}
+
+// A Pipe started on the condition of what its socket has read binds only
+// when it has read that much, and otherwise leaves the socket as it was.
+func TestPipeStartsOnlyWhenTheSocketReadWhatItSays(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peer := l.connected(t)
+	if _, err := peer.Write([]byte("taken")); err != nil {
+		t.Fatal(err)
+	}
+	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
+	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 5, Timeout: infinity}); err != nil || string(r.GetData()) != "taken" {
+		t.Fatalf("recv: %v %v", r, err)
+	}
+	start := func(read uint64) (*fakePipe, context.CancelFunc, <-chan error) {
+		ctx, cancel := context.WithCancel(l.ctx)
+		f := newFakePipe(ctx)
+		ended := make(chan error, 1)
+		go func() { ended <- l.svc.Pipe(f) }()
+		f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), ReadBytes: &read}}}
+		return f, cancel, ended
+	}
+	_, cancel, ended := start(0)
+	var err error
+	select {
+	case err = <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pipe expecting 0 bytes read of a socket that read 5 did not end")
+	}
+	cancel()
+	if status.Code(err) != codes.FailedPrecondition || reasonOf(err) != reasons.SocketReadDiffers {
+		t.Fatalf("a pipe expecting 0 bytes read of a socket that read 5: %v, want FAILED_PRECONDITION %s", err, reasons.SocketReadDiffers)
+	}
+	f, cancel, ended := start(5)
+	defer cancel()
+	if r := <-f.out; !r.GetReady() {
+		t.Fatalf("a pipe expecting the 5 bytes read: first answer %v, want ready", r)
+	}
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Close{Close: true}}
+	if err := <-ended; err != nil {
+		t.Fatalf("the pipe closing its socket ended %v", err)
 	}
 }

@@ -41,6 +41,9 @@ type Session struct {
 	// refused (Limits.MaxCompletionBytes, or its principal's quota).
 	completionBytes int
 
+	// requests answers its calls made again with a request id.
+	requests requestLog
+
 	// pending is what its waiting completion-mode operations keep: send
 	// data not yet written, the length stream recvs gather (engine.Holder).
 	pending atomic.Int64

@@ -22,6 +22,10 @@ func (s *Service) Open(ctx context.Context, r *sockdv1.OpenRequest) (*sockdv1.Op
 	if err != nil {
 		return nil, err
 	}
+	return requestOnce(ctx, sess, r.GetRequestId(), callTarget{method: "Open"}, func() (*sockdv1.OpenResponse, error) { return s.open(ctx, sess, r) })
+}
+
+func (s *Service) open(ctx context.Context, sess *Session, r *sockdv1.OpenRequest) (*sockdv1.OpenResponse, error) {
 	domain, typ, proto, bad := decodeOpen(r)
 	if bad != nil {
 		return &sockdv1.OpenResponse{Error: bad}, nil
@@ -156,6 +160,14 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	if err != nil {
 		return nil, err
 	}
+	return requestOnce(ctx, sess, r.GetRequestId(), callTarget{"Accept", sock.ID()}, func() (*sockdv1.AcceptResponse, error) {
+		return s.accept(ctx, sess, sock, t, r.GetRequestId() != "")
+	})
+}
+
+// accept is Accept's call; retriable says it has a request id, which its
+// client makes it again with if the answer does not reach it.
+func (s *Service) accept(ctx context.Context, sess *Session, sock *engine.Socket, t engine.Timeout, retriable bool) (*sockdv1.AcceptResponse, error) {
 	adm, err := s.admit(sess, t, nil)
 	if err != nil {
 		return nil, err
@@ -164,10 +176,12 @@ func (s *Service) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv
 	adm.done()
 	resp := &sockdv1.AcceptResponse{}
 	if res.Socket != nil {
-		if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil && !retriable {
 			// The client gave up on the call as the connection came: it
 			// would never learn the id, and the socket would stay, open
-			// and owned, until its session ends.
+			// and owned, until its session ends. (A call made again with
+			// its request id answers it: the client's connection to the
+			// daemon broke, not its will to accept.)
 			s.sessions.discard(res.Socket)
 			return nil, rpcError(err)
 		}

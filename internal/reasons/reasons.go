@@ -31,4 +31,6 @@ const (
 	CallDeadline       = "CALL_DEADLINE_EXCEEDED"
 	Internal           = "INTERNAL"
 	UnknownMethod      = "UNKNOWN_METHOD"
+	RequestForgotten   = "REQUEST_FORGOTTEN"   // a call made again whose first answer its session no longer keeps
+	SocketReadDiffers  = "SOCKET_READ_DIFFERS" // a Pipe whose start's read_bytes is not what its socket has read
 )

@@ -1023,7 +1023,19 @@ type OpenRequest struct {
 	Debug bool `protobuf:"varint,8,opt,name=debug,proto3" json:"debug,omitempty"`
 	// Create the socket in this network namespace: an absolute path, such as
 	// /run/netns/blue ({invalid, netns} otherwise).
-	Netns         string `protobuf:"bytes,9,opt,name=netns,proto3" json:"netns,omitempty"`
+	Netns string `protobuf:"bytes,9,opt,name=netns,proto3" json:"netns,omitempty"`
+	// An id the client chooses for this call (AIP-155: a UUID, or another
+	// random string of at most 64 bytes, unique within the session), so that
+	// it can make the call again when its connection to the daemon broke
+	// before the answer came without having it done twice: the session's
+	// call with that id, running or done, is waited for and its answer
+	// returned (the socket the first call opened). A call that failed with a
+	// status did nothing and is not kept: made again, it runs. The session
+	// keeps the answers of its last 64 calls with ids, and refuses the ids of
+	// the 512 it forgot before those with ABORTED (REQUEST_FORGOTTEN) rather
+	// than run them twice. An id used before for another call (of another
+	// method, or socket) is INVALID_ARGUMENT. Empty: the call is not kept.
+	RequestId     string `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1117,6 +1129,13 @@ func (x *OpenRequest) GetDebug() bool {
 func (x *OpenRequest) GetNetns() string {
 	if x != nil {
 		return x.Netns
+	}
+	return ""
+}
+
+func (x *OpenRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1526,7 +1545,11 @@ type AcceptRequest struct {
 	// The listening socket.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
 	// How long to wait.
-	Timeout       *Timeout `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *Timeout `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// An id for this call, as OpenRequest.request_id: made again with it,
+	// the call answers the connection the first call accepted, which a new
+	// call would leave in the session, its id known to no one.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1573,6 +1596,13 @@ func (x *AcceptRequest) GetTimeout() *Timeout {
 		return x.Timeout
 	}
 	return nil
+}
+
+func (x *AcceptRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // AcceptResponse is {ok, Socket} | {select, SelectInfo} | {error, Reason}.
@@ -5094,6 +5124,7 @@ type PipeRequest struct {
 	//	*PipeRequest_CloseWrite
 	//	*PipeRequest_Close
 	//	*PipeRequest_Detach
+	//	*PipeRequest_Start
 	Msg           isPipeRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5181,6 +5212,15 @@ func (x *PipeRequest) GetDetach() bool {
 	return false
 }
 
+func (x *PipeRequest) GetStart() *PipeStart {
+	if x != nil {
+		if x, ok := x.Msg.(*PipeRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
 type isPipeRequest_Msg interface {
 	isPipeRequest_Msg()
 }
@@ -5221,6 +5261,12 @@ type PipeRequest_Detach struct {
 	Detach bool `protobuf:"varint,5,opt,name=detach,proto3,oneof"`
 }
 
+type PipeRequest_Start struct {
+	// First message instead of socket_id: the socket, and a condition for
+	// binding the pipe to it.
+	Start *PipeStart `protobuf:"bytes,6,opt,name=start,proto3,oneof"`
+}
+
 func (*PipeRequest_SocketId) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Data) isPipeRequest_Msg() {}
@@ -5230,6 +5276,70 @@ func (*PipeRequest_CloseWrite) isPipeRequest_Msg() {}
 func (*PipeRequest_Close) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Detach) isPipeRequest_Msg() {}
+
+func (*PipeRequest_Start) isPipeRequest_Msg() {}
+
+// PipeStart binds a Pipe to its socket on a condition.
+type PipeStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The socket to bind the pipe to.
+	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	// Bind the pipe only if the socket has read this many bytes (its
+	// read_byte counter, to which every Recv, Pipe and Relay on it adds,
+	// wrapping as it does); otherwise the stream ends FAILED_PRECONDITION
+	// (SOCKET_READ_DIFFERS), the socket untouched. A client whose Pipe on a
+	// socket broke with its connection to the daemon learns this way whether
+	// that pipe had read bytes it never delivered: the client package takes
+	// a connection its Listener accepted, whose first pipe broke, again only
+	// with 0. Absent: no condition.
+	ReadBytes     *uint64 `protobuf:"varint,2,opt,name=read_bytes,json=readBytes,proto3,oneof" json:"read_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipeStart) Reset() {
+	*x = PipeStart{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipeStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipeStart) ProtoMessage() {}
+
+func (x *PipeStart) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipeStart.ProtoReflect.Descriptor instead.
+func (*PipeStart) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *PipeStart) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *PipeStart) GetReadBytes() uint64 {
+	if x != nil && x.ReadBytes != nil {
+		return *x.ReadBytes
+	}
+	return 0
+}
 
 // PipeResponse is one message of a Pipe stream from the daemon.
 type PipeResponse struct {
@@ -5255,7 +5365,7 @@ type PipeResponse struct {
 
 func (x *PipeResponse) Reset() {
 	*x = PipeResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5267,7 +5377,7 @@ func (x *PipeResponse) String() string {
 func (*PipeResponse) ProtoMessage() {}
 
 func (x *PipeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[77]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5280,7 +5390,7 @@ func (x *PipeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeResponse.ProtoReflect.Descriptor instead.
 func (*PipeResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{77}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PipeResponse) GetData() []byte {
@@ -5324,7 +5434,7 @@ type RelayRequest struct {
 
 func (x *RelayRequest) Reset() {
 	*x = RelayRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5336,7 +5446,7 @@ func (x *RelayRequest) String() string {
 func (*RelayRequest) ProtoMessage() {}
 
 func (x *RelayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[78]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5349,7 +5459,7 @@ func (x *RelayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayRequest.ProtoReflect.Descriptor instead.
 func (*RelayRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{78}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RelayRequest) GetSocketA() string {
@@ -5389,7 +5499,7 @@ type RelayResponse struct {
 
 func (x *RelayResponse) Reset() {
 	*x = RelayResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5401,7 +5511,7 @@ func (x *RelayResponse) String() string {
 func (*RelayResponse) ProtoMessage() {}
 
 func (x *RelayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[79]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5414,7 +5524,7 @@ func (x *RelayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayResponse.ProtoReflect.Descriptor instead.
 func (*RelayResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{79}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RelayResponse) GetBytesAToB() uint64 {
@@ -5517,7 +5627,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x13CloseSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x16\n" +
-	"\x14CloseSessionResponse\"\xdf\x02\n" +
+	"\x14CloseSessionResponse\"\xfe\x02\n" +
 	"\vOpenRequest\x12(\n" +
 	"\x06domain\x18\x01 \x01(\x0e2\x10.sockd.v1.DomainR\x06domain\x12#\n" +
 	"\rdomain_number\x18\x02 \x01(\x05R\fdomainNumber\x12\"\n" +
@@ -5528,7 +5638,10 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x0fprotocol_number\x18\x06 \x01(\x05R\x0eprotocolNumber\x12&\n" +
 	"\fuse_registry\x18\a \x01(\bH\x00R\vuseRegistry\x88\x01\x01\x12\x14\n" +
 	"\x05debug\x18\b \x01(\bR\x05debug\x12\x14\n" +
-	"\x05netns\x18\t \x01(\tR\x05netnsB\x0f\n" +
+	"\x05netns\x18\t \x01(\tR\x05netns\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\n" +
+	" \x01(\tR\trequestIdB\x0f\n" +
 	"\r_use_registry\"X\n" +
 	"\fOpenResponse\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12+\n" +
@@ -5552,10 +5665,12 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\atimeout\x18\x03 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"i\n" +
 	"\x0fConnectResponse\x12)\n" +
 	"\x05async\x18\x01 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"Y\n" +
+	"\x05error\x18\x02 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"x\n" +
 	"\rAcceptRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12+\n" +
-	"\atimeout\x18\x02 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\x85\x01\n" +
+	"\atimeout\x18\x02 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x85\x01\n" +
 	"\x0eAcceptResponse\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12)\n" +
 	"\x05async\x18\x02 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
@@ -5793,15 +5908,21 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"monitor_id\x18\x01 \x01(\tR\tmonitorId\"1\n" +
 	"\x15CancelMonitorResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x9e\x01\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"\xcb\x01\n" +
 	"\vPipeRequest\x12\x1d\n" +
 	"\tsocket_id\x18\x01 \x01(\tH\x00R\bsocketId\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
 	"\vclose_write\x18\x03 \x01(\bH\x00R\n" +
 	"closeWrite\x12\x16\n" +
 	"\x05close\x18\x04 \x01(\bH\x00R\x05close\x12\x18\n" +
-	"\x06detach\x18\x05 \x01(\bH\x00R\x06detachB\x05\n" +
-	"\x03msg\"w\n" +
+	"\x06detach\x18\x05 \x01(\bH\x00R\x06detach\x12+\n" +
+	"\x05start\x18\x06 \x01(\v2\x13.sockd.v1.PipeStartH\x00R\x05startB\x05\n" +
+	"\x03msg\"[\n" +
+	"\tPipeStart\x12\x1b\n" +
+	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\"\n" +
+	"\n" +
+	"read_bytes\x18\x02 \x01(\x04H\x00R\treadBytes\x88\x01\x01B\r\n" +
+	"\v_read_bytes\"w\n" +
 	"\fPipeResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\x12+\n" +
@@ -5867,7 +5988,7 @@ func file_sockd_v1_sockd_proto_rawDescGZIP() []byte {
 	return file_sockd_v1_sockd_proto_rawDescData
 }
 
-var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
 var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*CreateSessionRequest)(nil),  // 0: sockd.v1.CreateSessionRequest
 	(*CreateSessionResponse)(nil), // 1: sockd.v1.CreateSessionResponse
@@ -5946,33 +6067,34 @@ var file_sockd_v1_sockd_proto_goTypes = []any{
 	(*CancelMonitorRequest)(nil),  // 74: sockd.v1.CancelMonitorRequest
 	(*CancelMonitorResponse)(nil), // 75: sockd.v1.CancelMonitorResponse
 	(*PipeRequest)(nil),           // 76: sockd.v1.PipeRequest
-	(*PipeResponse)(nil),          // 77: sockd.v1.PipeResponse
-	(*RelayRequest)(nil),          // 78: sockd.v1.RelayRequest
-	(*RelayResponse)(nil),         // 79: sockd.v1.RelayResponse
-	nil,                           // 80: sockd.v1.SupportsResponse.FeaturesEntry
-	(*durationpb.Duration)(nil),   // 81: google.protobuf.Duration
-	(Operation)(0),                // 82: sockd.v1.Operation
-	(*SocketError)(nil),           // 83: sockd.v1.SocketError
-	(Domain)(0),                   // 84: sockd.v1.Domain
-	(Type)(0),                     // 85: sockd.v1.Type
-	(Protocol)(0),                 // 86: sockd.v1.Protocol
-	(*SockAddr)(nil),              // 87: sockd.v1.SockAddr
-	(*Timeout)(nil),               // 88: sockd.v1.Timeout
-	(*AsyncInfo)(nil),             // 89: sockd.v1.AsyncInfo
-	(ShutdownHow)(0),              // 90: sockd.v1.ShutdownHow
-	(MsgFlag)(0),                  // 91: sockd.v1.MsgFlag
-	(*ControlMessage)(nil),        // 92: sockd.v1.ControlMessage
-	(*OptionKey)(nil),             // 93: sockd.v1.OptionKey
-	(*OptionValue)(nil),           // 94: sockd.v1.OptionValue
-	(*NativeValue)(nil),           // 95: sockd.v1.NativeValue
-	(*NativeValueSpec)(nil),       // 96: sockd.v1.NativeValueSpec
-	(*SocketInfo)(nil),            // 97: sockd.v1.SocketInfo
-	(OptionLevel)(0),              // 98: sockd.v1.OptionLevel
-	(*OptionSupport)(nil),         // 99: sockd.v1.OptionSupport
+	(*PipeStart)(nil),             // 77: sockd.v1.PipeStart
+	(*PipeResponse)(nil),          // 78: sockd.v1.PipeResponse
+	(*RelayRequest)(nil),          // 79: sockd.v1.RelayRequest
+	(*RelayResponse)(nil),         // 80: sockd.v1.RelayResponse
+	nil,                           // 81: sockd.v1.SupportsResponse.FeaturesEntry
+	(*durationpb.Duration)(nil),   // 82: google.protobuf.Duration
+	(Operation)(0),                // 83: sockd.v1.Operation
+	(*SocketError)(nil),           // 84: sockd.v1.SocketError
+	(Domain)(0),                   // 85: sockd.v1.Domain
+	(Type)(0),                     // 86: sockd.v1.Type
+	(Protocol)(0),                 // 87: sockd.v1.Protocol
+	(*SockAddr)(nil),              // 88: sockd.v1.SockAddr
+	(*Timeout)(nil),               // 89: sockd.v1.Timeout
+	(*AsyncInfo)(nil),             // 90: sockd.v1.AsyncInfo
+	(ShutdownHow)(0),              // 91: sockd.v1.ShutdownHow
+	(MsgFlag)(0),                  // 92: sockd.v1.MsgFlag
+	(*ControlMessage)(nil),        // 93: sockd.v1.ControlMessage
+	(*OptionKey)(nil),             // 94: sockd.v1.OptionKey
+	(*OptionValue)(nil),           // 95: sockd.v1.OptionValue
+	(*NativeValue)(nil),           // 96: sockd.v1.NativeValue
+	(*NativeValueSpec)(nil),       // 97: sockd.v1.NativeValueSpec
+	(*SocketInfo)(nil),            // 98: sockd.v1.SocketInfo
+	(OptionLevel)(0),              // 99: sockd.v1.OptionLevel
+	(*OptionSupport)(nil),         // 100: sockd.v1.OptionSupport
 }
 var file_sockd_v1_sockd_proto_depIdxs = []int32{
-	81,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
-	81,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
+	82,  // 0: sockd.v1.CreateSessionRequest.grace:type_name -> google.protobuf.Duration
+	82,  // 1: sockd.v1.CreateSessionResponse.grace:type_name -> google.protobuf.Duration
 	4,   // 2: sockd.v1.EventsResponse.select:type_name -> sockd.v1.SelectEvent
 	5,   // 3: sockd.v1.EventsResponse.completion:type_name -> sockd.v1.CompletionEvent
 	6,   // 4: sockd.v1.EventsResponse.abort:type_name -> sockd.v1.AbortEvent
@@ -5980,171 +6102,172 @@ var file_sockd_v1_sockd_proto_depIdxs = []int32{
 	8,   // 6: sockd.v1.EventsResponse.counter_wrap:type_name -> sockd.v1.CounterWrapEvent
 	9,   // 7: sockd.v1.EventsResponse.gap:type_name -> sockd.v1.GapEvent
 	10,  // 8: sockd.v1.EventsResponse.caught_up:type_name -> sockd.v1.CaughtUpEvent
-	82,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
-	82,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
+	83,  // 9: sockd.v1.SelectEvent.operation:type_name -> sockd.v1.Operation
+	83,  // 10: sockd.v1.CompletionEvent.operation:type_name -> sockd.v1.Operation
 	22,  // 11: sockd.v1.CompletionEvent.accept:type_name -> sockd.v1.AcceptResponse
 	20,  // 12: sockd.v1.CompletionEvent.connect:type_name -> sockd.v1.ConnectResponse
 	28,  // 13: sockd.v1.CompletionEvent.send:type_name -> sockd.v1.SendResponse
 	34,  // 14: sockd.v1.CompletionEvent.recv:type_name -> sockd.v1.RecvResponse
 	36,  // 15: sockd.v1.CompletionEvent.recvfrom:type_name -> sockd.v1.RecvFromResponse
 	38,  // 16: sockd.v1.CompletionEvent.recvmsg:type_name -> sockd.v1.RecvMsgResponse
-	82,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
-	83,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
+	83,  // 17: sockd.v1.AbortEvent.operation:type_name -> sockd.v1.Operation
+	84,  // 18: sockd.v1.AbortEvent.reason:type_name -> sockd.v1.SocketError
 	5,   // 19: sockd.v1.AbortEvent.partial:type_name -> sockd.v1.CompletionEvent
-	84,  // 20: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
-	85,  // 21: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
-	86,  // 22: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
-	83,  // 23: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 24: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
-	83,  // 25: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 26: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 27: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
-	88,  // 28: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 29: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 30: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
-	88,  // 31: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 32: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 33: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
-	90,  // 34: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
-	83,  // 35: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 36: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 37: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 38: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 39: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 40: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 41: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
-	91,  // 42: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 43: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 44: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 45: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 46: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
-	92,  // 47: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
-	91,  // 48: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 49: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 50: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 51: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 52: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 53: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
-	89,  // 54: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 55: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 56: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 57: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
-	87,  // 58: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
-	89,  // 59: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 60: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
-	91,  // 61: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
-	88,  // 62: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
-	87,  // 63: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
-	92,  // 64: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
-	91,  // 65: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
-	89,  // 66: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
-	83,  // 67: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
-	89,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
-	83,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
+	85,  // 20: sockd.v1.OpenRequest.domain:type_name -> sockd.v1.Domain
+	86,  // 21: sockd.v1.OpenRequest.type:type_name -> sockd.v1.Type
+	87,  // 22: sockd.v1.OpenRequest.protocol:type_name -> sockd.v1.Protocol
+	84,  // 23: sockd.v1.OpenResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 24: sockd.v1.BindRequest.address:type_name -> sockd.v1.SockAddr
+	84,  // 25: sockd.v1.BindResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 26: sockd.v1.ListenResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 27: sockd.v1.ConnectRequest.address:type_name -> sockd.v1.SockAddr
+	89,  // 28: sockd.v1.ConnectRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 29: sockd.v1.ConnectResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 30: sockd.v1.ConnectResponse.error:type_name -> sockd.v1.SocketError
+	89,  // 31: sockd.v1.AcceptRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 32: sockd.v1.AcceptResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 33: sockd.v1.AcceptResponse.error:type_name -> sockd.v1.SocketError
+	91,  // 34: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
+	84,  // 35: sockd.v1.ShutdownResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 36: sockd.v1.CloseResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 37: sockd.v1.SendRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 38: sockd.v1.SendRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 39: sockd.v1.SendResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 40: sockd.v1.SendResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 41: sockd.v1.SendToRequest.address:type_name -> sockd.v1.SockAddr
+	92,  // 42: sockd.v1.SendToRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 43: sockd.v1.SendToRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 44: sockd.v1.SendToResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 45: sockd.v1.SendToResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 46: sockd.v1.SendMsgRequest.address:type_name -> sockd.v1.SockAddr
+	93,  // 47: sockd.v1.SendMsgRequest.control:type_name -> sockd.v1.ControlMessage
+	92,  // 48: sockd.v1.SendMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 49: sockd.v1.SendMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 50: sockd.v1.SendMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 51: sockd.v1.SendMsgResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 52: sockd.v1.RecvRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 53: sockd.v1.RecvRequest.timeout:type_name -> sockd.v1.Timeout
+	90,  // 54: sockd.v1.RecvResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 55: sockd.v1.RecvResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 56: sockd.v1.RecvFromRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 57: sockd.v1.RecvFromRequest.timeout:type_name -> sockd.v1.Timeout
+	88,  // 58: sockd.v1.RecvFromResponse.source:type_name -> sockd.v1.SockAddr
+	90,  // 59: sockd.v1.RecvFromResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 60: sockd.v1.RecvFromResponse.error:type_name -> sockd.v1.SocketError
+	92,  // 61: sockd.v1.RecvMsgRequest.flags:type_name -> sockd.v1.MsgFlag
+	89,  // 62: sockd.v1.RecvMsgRequest.timeout:type_name -> sockd.v1.Timeout
+	88,  // 63: sockd.v1.RecvMsgResponse.address:type_name -> sockd.v1.SockAddr
+	93,  // 64: sockd.v1.RecvMsgResponse.control:type_name -> sockd.v1.ControlMessage
+	92,  // 65: sockd.v1.RecvMsgResponse.flags:type_name -> sockd.v1.MsgFlag
+	90,  // 66: sockd.v1.RecvMsgResponse.async:type_name -> sockd.v1.AsyncInfo
+	84,  // 67: sockd.v1.RecvMsgResponse.error:type_name -> sockd.v1.SocketError
+	90,  // 68: sockd.v1.CancelRequest.info:type_name -> sockd.v1.AsyncInfo
+	84,  // 69: sockd.v1.CancelResponse.error:type_name -> sockd.v1.SocketError
 	5,   // 70: sockd.v1.CancelResponse.completion:type_name -> sockd.v1.CompletionEvent
-	82,  // 71: sockd.v1.CancelResponse.operation:type_name -> sockd.v1.Operation
-	93,  // 72: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
-	94,  // 73: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
-	83,  // 74: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
-	93,  // 75: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
-	94,  // 76: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
-	83,  // 77: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
-	95,  // 78: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
-	83,  // 79: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	96,  // 80: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
-	95,  // 81: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
-	83,  // 82: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 83: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
-	83,  // 84: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
-	87,  // 85: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
-	83,  // 86: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
-	97,  // 87: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
+	83,  // 71: sockd.v1.CancelResponse.operation:type_name -> sockd.v1.Operation
+	94,  // 72: sockd.v1.SetOptRequest.key:type_name -> sockd.v1.OptionKey
+	95,  // 73: sockd.v1.SetOptRequest.value:type_name -> sockd.v1.OptionValue
+	84,  // 74: sockd.v1.SetOptResponse.error:type_name -> sockd.v1.SocketError
+	94,  // 75: sockd.v1.GetOptRequest.key:type_name -> sockd.v1.OptionKey
+	95,  // 76: sockd.v1.GetOptResponse.value:type_name -> sockd.v1.OptionValue
+	84,  // 77: sockd.v1.GetOptResponse.error:type_name -> sockd.v1.SocketError
+	96,  // 78: sockd.v1.SetOptNativeRequest.value:type_name -> sockd.v1.NativeValue
+	84,  // 79: sockd.v1.SetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	97,  // 80: sockd.v1.GetOptNativeRequest.spec:type_name -> sockd.v1.NativeValueSpec
+	96,  // 81: sockd.v1.GetOptNativeResponse.value:type_name -> sockd.v1.NativeValue
+	84,  // 82: sockd.v1.GetOptNativeResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 83: sockd.v1.SockNameResponse.address:type_name -> sockd.v1.SockAddr
+	84,  // 84: sockd.v1.SockNameResponse.error:type_name -> sockd.v1.SocketError
+	88,  // 85: sockd.v1.PeerNameResponse.address:type_name -> sockd.v1.SockAddr
+	84,  // 86: sockd.v1.PeerNameResponse.error:type_name -> sockd.v1.SocketError
+	98,  // 87: sockd.v1.InfoResponse.info:type_name -> sockd.v1.SocketInfo
 	57,  // 88: sockd.v1.GlobalInfoResponse.policy:type_name -> sockd.v1.PolicyRule
-	98,  // 89: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
-	99,  // 90: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
-	80,  // 91: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
-	84,  // 92: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
-	85,  // 93: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
-	86,  // 94: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	83,  // 95: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
-	83,  // 96: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
-	0,   // 97: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
-	2,   // 98: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
-	11,  // 99: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
-	13,  // 100: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
-	15,  // 101: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
-	17,  // 102: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
-	19,  // 103: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
-	21,  // 104: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
-	23,  // 105: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
-	25,  // 106: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
-	27,  // 107: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
-	29,  // 108: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
-	31,  // 109: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
-	33,  // 110: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
-	35,  // 111: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
-	37,  // 112: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
-	39,  // 113: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
-	41,  // 114: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
-	43,  // 115: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
-	45,  // 116: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
-	47,  // 117: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
-	49,  // 118: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
-	51,  // 119: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
-	53,  // 120: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
-	55,  // 121: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
-	58,  // 122: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
-	60,  // 123: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
-	62,  // 124: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
-	64,  // 125: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
-	66,  // 126: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
-	68,  // 127: sockd.v1.SocketService.Debug:input_type -> sockd.v1.DebugRequest
-	70,  // 128: sockd.v1.SocketService.SocketDebug:input_type -> sockd.v1.SocketDebugRequest
-	72,  // 129: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
-	74,  // 130: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
-	76,  // 131: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
-	78,  // 132: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
-	1,   // 133: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
-	3,   // 134: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
-	12,  // 135: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
-	14,  // 136: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
-	16,  // 137: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
-	18,  // 138: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
-	20,  // 139: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
-	22,  // 140: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
-	24,  // 141: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
-	26,  // 142: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
-	28,  // 143: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	30,  // 144: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	32,  // 145: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
-	34,  // 146: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	36,  // 147: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	38,  // 148: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
-	40,  // 149: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
-	42,  // 150: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
-	44,  // 151: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
-	46,  // 152: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
-	48,  // 153: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
-	50,  // 154: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
-	52,  // 155: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
-	54,  // 156: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
-	56,  // 157: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
-	59,  // 158: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
-	61,  // 159: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
-	63,  // 160: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
-	65,  // 161: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
-	67,  // 162: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
-	69,  // 163: sockd.v1.SocketService.Debug:output_type -> sockd.v1.DebugResponse
-	71,  // 164: sockd.v1.SocketService.SocketDebug:output_type -> sockd.v1.SocketDebugResponse
-	73,  // 165: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
-	75,  // 166: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
-	77,  // 167: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
-	79,  // 168: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
-	133, // [133:169] is the sub-list for method output_type
-	97,  // [97:133] is the sub-list for method input_type
-	97,  // [97:97] is the sub-list for extension type_name
-	97,  // [97:97] is the sub-list for extension extendee
-	0,   // [0:97] is the sub-list for field type_name
+	99,  // 89: sockd.v1.SupportsRequest.level:type_name -> sockd.v1.OptionLevel
+	100, // 90: sockd.v1.SupportsResponse.options:type_name -> sockd.v1.OptionSupport
+	81,  // 91: sockd.v1.SupportsResponse.features:type_name -> sockd.v1.SupportsResponse.FeaturesEntry
+	85,  // 92: sockd.v1.WhichSocketsRequest.domain:type_name -> sockd.v1.Domain
+	86,  // 93: sockd.v1.WhichSocketsRequest.type:type_name -> sockd.v1.Type
+	87,  // 94: sockd.v1.WhichSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	77,  // 95: sockd.v1.PipeRequest.start:type_name -> sockd.v1.PipeStart
+	84,  // 96: sockd.v1.PipeResponse.error:type_name -> sockd.v1.SocketError
+	84,  // 97: sockd.v1.RelayResponse.error:type_name -> sockd.v1.SocketError
+	0,   // 98: sockd.v1.SocketService.CreateSession:input_type -> sockd.v1.CreateSessionRequest
+	2,   // 99: sockd.v1.SocketService.Events:input_type -> sockd.v1.EventsRequest
+	11,  // 100: sockd.v1.SocketService.CloseSession:input_type -> sockd.v1.CloseSessionRequest
+	13,  // 101: sockd.v1.SocketService.Open:input_type -> sockd.v1.OpenRequest
+	15,  // 102: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
+	17,  // 103: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
+	19,  // 104: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
+	21,  // 105: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
+	23,  // 106: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
+	25,  // 107: sockd.v1.SocketService.Close:input_type -> sockd.v1.CloseRequest
+	27,  // 108: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
+	29,  // 109: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
+	31,  // 110: sockd.v1.SocketService.SendMsg:input_type -> sockd.v1.SendMsgRequest
+	33,  // 111: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
+	35,  // 112: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
+	37,  // 113: sockd.v1.SocketService.RecvMsg:input_type -> sockd.v1.RecvMsgRequest
+	39,  // 114: sockd.v1.SocketService.Cancel:input_type -> sockd.v1.CancelRequest
+	41,  // 115: sockd.v1.SocketService.SetOpt:input_type -> sockd.v1.SetOptRequest
+	43,  // 116: sockd.v1.SocketService.GetOpt:input_type -> sockd.v1.GetOptRequest
+	45,  // 117: sockd.v1.SocketService.SetOptNative:input_type -> sockd.v1.SetOptNativeRequest
+	47,  // 118: sockd.v1.SocketService.GetOptNative:input_type -> sockd.v1.GetOptNativeRequest
+	49,  // 119: sockd.v1.SocketService.SockName:input_type -> sockd.v1.SockNameRequest
+	51,  // 120: sockd.v1.SocketService.PeerName:input_type -> sockd.v1.PeerNameRequest
+	53,  // 121: sockd.v1.SocketService.Info:input_type -> sockd.v1.InfoRequest
+	55,  // 122: sockd.v1.SocketService.GlobalInfo:input_type -> sockd.v1.GlobalInfoRequest
+	58,  // 123: sockd.v1.SocketService.Supports:input_type -> sockd.v1.SupportsRequest
+	60,  // 124: sockd.v1.SocketService.IsSupported:input_type -> sockd.v1.IsSupportedRequest
+	62,  // 125: sockd.v1.SocketService.NumberOf:input_type -> sockd.v1.NumberOfRequest
+	64,  // 126: sockd.v1.SocketService.WhichSockets:input_type -> sockd.v1.WhichSocketsRequest
+	66,  // 127: sockd.v1.SocketService.UseRegistry:input_type -> sockd.v1.UseRegistryRequest
+	68,  // 128: sockd.v1.SocketService.Debug:input_type -> sockd.v1.DebugRequest
+	70,  // 129: sockd.v1.SocketService.SocketDebug:input_type -> sockd.v1.SocketDebugRequest
+	72,  // 130: sockd.v1.SocketService.Monitor:input_type -> sockd.v1.MonitorRequest
+	74,  // 131: sockd.v1.SocketService.CancelMonitor:input_type -> sockd.v1.CancelMonitorRequest
+	76,  // 132: sockd.v1.SocketService.Pipe:input_type -> sockd.v1.PipeRequest
+	79,  // 133: sockd.v1.SocketService.Relay:input_type -> sockd.v1.RelayRequest
+	1,   // 134: sockd.v1.SocketService.CreateSession:output_type -> sockd.v1.CreateSessionResponse
+	3,   // 135: sockd.v1.SocketService.Events:output_type -> sockd.v1.EventsResponse
+	12,  // 136: sockd.v1.SocketService.CloseSession:output_type -> sockd.v1.CloseSessionResponse
+	14,  // 137: sockd.v1.SocketService.Open:output_type -> sockd.v1.OpenResponse
+	16,  // 138: sockd.v1.SocketService.Bind:output_type -> sockd.v1.BindResponse
+	18,  // 139: sockd.v1.SocketService.Listen:output_type -> sockd.v1.ListenResponse
+	20,  // 140: sockd.v1.SocketService.Connect:output_type -> sockd.v1.ConnectResponse
+	22,  // 141: sockd.v1.SocketService.Accept:output_type -> sockd.v1.AcceptResponse
+	24,  // 142: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.ShutdownResponse
+	26,  // 143: sockd.v1.SocketService.Close:output_type -> sockd.v1.CloseResponse
+	28,  // 144: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	30,  // 145: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	32,  // 146: sockd.v1.SocketService.SendMsg:output_type -> sockd.v1.SendMsgResponse
+	34,  // 147: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	36,  // 148: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	38,  // 149: sockd.v1.SocketService.RecvMsg:output_type -> sockd.v1.RecvMsgResponse
+	40,  // 150: sockd.v1.SocketService.Cancel:output_type -> sockd.v1.CancelResponse
+	42,  // 151: sockd.v1.SocketService.SetOpt:output_type -> sockd.v1.SetOptResponse
+	44,  // 152: sockd.v1.SocketService.GetOpt:output_type -> sockd.v1.GetOptResponse
+	46,  // 153: sockd.v1.SocketService.SetOptNative:output_type -> sockd.v1.SetOptNativeResponse
+	48,  // 154: sockd.v1.SocketService.GetOptNative:output_type -> sockd.v1.GetOptNativeResponse
+	50,  // 155: sockd.v1.SocketService.SockName:output_type -> sockd.v1.SockNameResponse
+	52,  // 156: sockd.v1.SocketService.PeerName:output_type -> sockd.v1.PeerNameResponse
+	54,  // 157: sockd.v1.SocketService.Info:output_type -> sockd.v1.InfoResponse
+	56,  // 158: sockd.v1.SocketService.GlobalInfo:output_type -> sockd.v1.GlobalInfoResponse
+	59,  // 159: sockd.v1.SocketService.Supports:output_type -> sockd.v1.SupportsResponse
+	61,  // 160: sockd.v1.SocketService.IsSupported:output_type -> sockd.v1.IsSupportedResponse
+	63,  // 161: sockd.v1.SocketService.NumberOf:output_type -> sockd.v1.NumberOfResponse
+	65,  // 162: sockd.v1.SocketService.WhichSockets:output_type -> sockd.v1.WhichSocketsResponse
+	67,  // 163: sockd.v1.SocketService.UseRegistry:output_type -> sockd.v1.UseRegistryResponse
+	69,  // 164: sockd.v1.SocketService.Debug:output_type -> sockd.v1.DebugResponse
+	71,  // 165: sockd.v1.SocketService.SocketDebug:output_type -> sockd.v1.SocketDebugResponse
+	73,  // 166: sockd.v1.SocketService.Monitor:output_type -> sockd.v1.MonitorResponse
+	75,  // 167: sockd.v1.SocketService.CancelMonitor:output_type -> sockd.v1.CancelMonitorResponse
+	78,  // 168: sockd.v1.SocketService.Pipe:output_type -> sockd.v1.PipeResponse
+	80,  // 169: sockd.v1.SocketService.Relay:output_type -> sockd.v1.RelayResponse
+	134, // [134:170] is the sub-list for method output_type
+	98,  // [98:134] is the sub-list for method input_type
+	98,  // [98:98] is the sub-list for extension type_name
+	98,  // [98:98] is the sub-list for extension extendee
+	0,   // [0:98] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_sockd_proto_init() }
@@ -6179,14 +6302,16 @@ func file_sockd_v1_sockd_proto_init() {
 		(*PipeRequest_CloseWrite)(nil),
 		(*PipeRequest_Close)(nil),
 		(*PipeRequest_Detach)(nil),
+		(*PipeRequest_Start)(nil),
 	}
+	file_sockd_v1_sockd_proto_msgTypes[77].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sockd_v1_sockd_proto_rawDesc), len(file_sockd_v1_sockd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   81,
+			NumMessages:   82,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
