@@ -115,6 +115,10 @@ const (
 	// ReasonDraining: the daemon is shutting down (UNAVAILABLE). Its
 	// sessions and sockets are gone with it: calling again cannot help.
 	ReasonDraining = reasons.Draining
+	// ReasonRequestForgotten: a call made again with a request id whose
+	// first answer the session no longer keeps (ABORTED): what that call
+	// did cannot be told.
+	ReasonRequestForgotten = reasons.RequestForgotten
 )
 
 // outOfReach reports whether err says the daemon was out of reach, which

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -19,7 +20,16 @@ type OpenOpts struct {
 	// NetNS creates the socket in this network namespace, e.g.
 	// /run/netns/blue.
 	NetNS string
+	// RequestID, when set (NewRequestID makes one), lets the call be made
+	// again after the connection to the daemon broke under it: the session
+	// answers the socket the first call opened rather than open another
+	// (OpenRequest.request_id).
+	RequestID string
 }
+
+// NewRequestID returns a random request id, for a call that may be made
+// again with it (OpenOpts.RequestID, AcceptOnce).
+func NewRequestID() string { return rand.Text() }
 
 // Open creates a socket owned by the session and returns its id in the
 // response.
@@ -34,6 +44,7 @@ func (s *Session) Open(ctx context.Context, domain Domain, typ Type, protocol Pr
 		UseRegistry:    opts.UseRegistry,
 		Debug:          opts.Debug,
 		Netns:          opts.NetNS,
+		RequestId:      opts.RequestID,
 	}))
 }
 
@@ -64,7 +75,17 @@ func (s *Session) Connect(ctx context.Context, id string, addr *sockdv1.SockAddr
 // Accept accepts a connection on a listening socket; the response holds the
 // new socket's id, owned by this session.
 func (s *Session) Accept(ctx context.Context, id string, t Timeout) (*sockdv1.AcceptResponse, error) {
-	return result(s.api().Accept(s.OutgoingContext(ctx), &sockdv1.AcceptRequest{SocketId: id, Timeout: t.Proto()}))
+	return s.AcceptOnce(ctx, id, t, "")
+}
+
+// AcceptOnce is Accept with a request id (NewRequestID), for a caller
+// that makes the call again, with the same id, when the connection to the
+// daemon broke under it (UNAVAILABLE): the session answers the connection
+// the first call accepted, if it did, rather than accept another and leave
+// that one in the session, its id known to no one. A new accept takes a new
+// id (AcceptRequest.request_id).
+func (s *Session) AcceptOnce(ctx context.Context, id string, t Timeout, requestID string) (*sockdv1.AcceptResponse, error) {
+	return result(s.api().Accept(s.OutgoingContext(ctx), &sockdv1.AcceptRequest{SocketId: id, Timeout: t.Proto(), RequestId: requestID}))
 }
 
 // Shutdown shuts down one or both directions of the socket.

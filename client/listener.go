@@ -144,23 +144,37 @@ func (s *Session) newListener(ctx context.Context, network, id string) (*Listene
 // is final. Once Close has begun it returns no connection: one the daemon
 // accepted meanwhile is closed (an http.Server's Shutdown would otherwise
 // serve it after telling every connection to go away).
+//
+// A connection to the daemon that breaks under an accept loses no peer's
+// connection: the accept is made again with its request id (AcceptOnce),
+// which answers the connection the daemon had accepted, if it had; and the
+// pipe of an accepted connection that broke is bound again, on the
+// condition that the socket has read nothing (PipeStart.read_bytes); a
+// connection whose bytes went with the broken pipe is closed instead.
 func (l *Listener) Accept() (net.Conn, error) {
 	outage := newOutage(l.sess.graceOrDefault())
+	request := NewRequestID()
 	for {
 		start := time.Now()
-		resp, err := l.sess.Accept(l.ctx, l.id, Infinity)
+		resp, err := l.sess.AcceptOnce(l.ctx, l.id, Infinity, request)
 		if outOfReach(err) && !l.closed.Load() && outage.waitOut(l.ctx, l.sess.client, start) {
+			continue
+		}
+		if ErrorReason(err) == ReasonRequestForgotten && !l.closed.Load() {
+			// What that call accepted is lost; the next connection is a
+			// new call's.
+			request = NewRequestID()
 			continue
 		}
 		if err != nil {
 			return nil, l.acceptError(err)
 		}
+		request = NewRequestID()
 		if l.closed.Load() {
 			l.sess.closeSocket(resp.GetSocketId())
 			return nil, l.acceptError(net.ErrClosed)
 		}
-		piped := time.Now()
-		conn, err := l.sess.NewConn(l.ctx, l.network, resp.GetSocketId())
+		conn, err := l.pipe(resp.GetSocketId(), outage)
 		if err == nil {
 			if l.closed.Load() {
 				conn.Close()
@@ -173,14 +187,23 @@ func (l *Listener) Accept() (net.Conn, error) {
 		case l.closed.Load():
 		case failedConnection(err):
 			continue // that connection failed; the next one
-		case outOfReach(err) && outage.waitOut(l.ctx, l.sess.client, piped):
-			// The daemon went out of reach between the accept and the
-			// pipe: that connection is lost, and the next is waited for as
-			// an accept waits out an outage (a reviewer's http.Serve ended
-			// for good when its connection to the daemon was closed).
-			continue
 		}
 		return nil, l.acceptError(err)
+	}
+}
+
+// nothingRead is the condition of the pipes of accepted connections.
+var nothingRead uint64
+
+// pipe makes the Conn of the accepted socket id, binding its pipe again
+// when the daemon was out of reach, for as long as outage allows.
+func (l *Listener) pipe(id string, outage *outage) (*Conn, error) {
+	for {
+		piped := time.Now()
+		conn, err := l.sess.newConn(l.ctx, l.network, id, &nothingRead)
+		if err == nil || !outOfReach(err) || l.closed.Load() || !outage.waitOut(l.ctx, l.sess.client, piped) {
+			return conn, err
+		}
 	}
 }
 
@@ -188,10 +211,16 @@ func (l *Listener) Accept() (net.Conn, error) {
 // connection failed before it could be used: a socket error (PeerName's
 // enotconn), or a Pipe refused because the socket is no longer connected
 // (its peer reset it in between; NewListener refused any socket but a
-// stream's, the other cause of that refusal).
+// stream's, the other cause of that refusal), or a pipe that broke with
+// the connection to the daemon had read from it (what it read is lost),
+// or still held it after the daemon was back.
 func failedConnection(err error) bool {
 	var se *SocketError
-	return errors.As(err, &se) || ErrorReason(err) == reasons.NotConnectedStream
+	switch ErrorReason(err) {
+	case reasons.NotConnectedStream, reasons.SocketReadDiffers, reasons.SocketStreamed:
+		return true
+	}
+	return errors.As(err, &se)
 }
 
 // outage paces one Accept's calls while the daemon is out of reach: often

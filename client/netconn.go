@@ -114,6 +114,12 @@ type pipeStream interface {
 // must be able to use. network names the socket's kind in errors and
 // addresses: "tcp", "tcp4", "tcp6" or "unix".
 func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error) {
+	return s.newConn(ctx, network, id, nil)
+}
+
+// newConn is NewConn, binding the pipe only if the socket has read
+// readBytes bytes, when not nil (PipeStart.read_bytes).
+func (s *Session) newConn(ctx context.Context, network, id string, readBytes *uint64) (*Conn, error) {
 	local, err := s.SockName(ctx, id)
 	if err != nil {
 		return nil, err
@@ -125,7 +131,11 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 	streamCtx, cancel := context.WithCancel(context.Background())
 	stream, err := s.api().Pipe(s.OutgoingContext(streamCtx), grpc.ForceCodecV2(pipewire.Codec()))
 	if err == nil {
-		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}})
+		first := &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}}
+		if readBytes != nil {
+			first.Msg = &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: id, ReadBytes: readBytes}}
+		}
+		err = stream.Send(first)
 	}
 	if err == nil {
 		err = awaitReady(ctx, stream, cancel)

@@ -945,11 +945,13 @@ func TestServeEndsWhenTheDaemonIsGone(t *testing.T) {
 // cuttableProxy forwards TCP connections to target until cut, which breaks
 // every connection it carries (new ones are forwarded again). While refusing
 // it closes every connection at once; with a lifetime, each one after it.
+// Muted, the connections it carries drop what the daemon sends.
 type cuttableProxy struct {
 	l        net.Listener
 	target   string
 	mu       sync.Mutex
 	conns    []net.Conn
+	muted    []*atomic.Bool // of conns' pairs
 	refusing atomic.Bool
 	lifetime atomic.Int64 // nanoseconds; 0: for ever
 }
@@ -1033,14 +1035,16 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 				in.Close()
 				continue
 			}
+			muted := new(atomic.Bool)
 			p.mu.Lock()
 			p.conns = append(p.conns, in, out)
+			p.muted = append(p.muted, muted)
 			p.mu.Unlock()
 			if life := time.Duration(p.lifetime.Load()); life > 0 {
 				time.AfterFunc(life, func() { in.Close(); out.Close() })
 			}
 			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
+			go func() { io.Copy(in, unlessMuted{out, muted}); in.Close() }()
 		}
 	}()
 	return p
@@ -1060,7 +1064,34 @@ func (p *cuttableProxy) cut() {
 	for _, c := range p.conns {
 		c.Close()
 	}
-	p.conns = nil
+	p.conns, p.muted = nil, nil
+}
+
+// mute has the connections the proxy carries drop, from now until they
+// are cut, what the daemon sends (new ones are not muted): the client's
+// calls reach the daemon and their answers are lost.
+func (p *cuttableProxy) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.muted {
+		m.Store(true)
+	}
+}
+
+// unlessMuted reads r, reading nothing from it once muted: what was read
+// is dropped.
+type unlessMuted struct {
+	r     io.Reader
+	muted *atomic.Bool
+}
+
+func (u unlessMuted) Read(b []byte) (int, error) {
+	for {
+		n, err := u.r.Read(b)
+		if !u.muted.Load() || err != nil {
+			return n, err
+		}
+	}
 }
 
 // TestAcceptWaitsOutBrokenConnections: a connection to the daemon that
@@ -1081,6 +1112,77 @@ func TestAcceptWaitsOutBrokenConnections(t *testing.T) {
 	dialPeerOf(t, l)
 	if err := await(t, "accept", accepted); err != nil {
 		t.Fatalf("Accept across two broken connections: %v, want the connection", err)
+	}
+}
+
+// TestAcceptLosesNoConnectionToABrokenOne: a connection to the daemon
+// that breaks while Accept takes a peer's connection (the daemon's answer
+// to the accept lost, or those of the calls that bind its pipe) does not
+// lose the peer's connection: Accept answers it, whole, once the daemon is
+// back. Each round loses what the daemon sends from a later moment.
+func TestAcceptLosesNoConnectionToABrokenOne(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	l := listenBehind(t, clientSessionOn(t, proxy.addr(), 10*time.Second))
+	broken := 0
+	for round, delay := range []time.Duration{-1, 0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond} {
+		type accepted struct {
+			c   net.Conn
+			err error
+		}
+		acceptance := goCall(func() accepted { c, err := l.Accept(); return accepted{c, err} })
+		time.Sleep(100 * time.Millisecond) // Accept waits in the daemon
+		if delay < 0 {
+			proxy.mute() // before the peer comes: the accept's answer is lost
+		}
+		peer, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		if delay >= 0 {
+			time.Sleep(delay)
+			proxy.mute()
+		}
+		time.Sleep(200 * time.Millisecond)
+		select {
+		case a := <-acceptance:
+			// Accept was done before its answers were lost: this round
+			// tests nothing (its Conn's pipe breaks with the cut).
+			if a.c != nil {
+				a.c.Close()
+			}
+			t.Logf("round %d (%v): accepted before the break", round, delay)
+			proxy.cut()
+			continue
+		default:
+		}
+		broken++
+		proxy.cut()
+		a := await(t, fmt.Sprintf("round %d (%v): accept across the break", round, delay), acceptance)
+		if a.err != nil {
+			t.Fatalf("round %d (%v): Accept across a break: %v", round, delay, a.err)
+		}
+		msg := fmt.Sprintf("round %d", round)
+		if _, err := peer.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		a.c.SetDeadline(time.Now().Add(callTimeout))
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(a.c, got); err != nil || string(got) != msg {
+			t.Fatalf("round %d (%v): the accepted Conn read %q, %v; want the peer's %q", round, delay, got, err, msg)
+		}
+		if _, err := a.c.Write([]byte("back")); err != nil {
+			t.Fatal(err)
+		}
+		peer.SetDeadline(time.Now().Add(callTimeout))
+		if _, err := io.ReadFull(peer, got[:4]); err != nil || string(got[:4]) != "back" {
+			t.Fatalf("round %d (%v): the peer read %q, %v; want the Conn's %q", round, delay, got[:4], err, "back")
+		}
+		a.c.Close()
+	}
+	if broken < 2 {
+		t.Errorf("%d rounds broke the connection during an Accept, want at least 2", broken)
 	}
 }
 
