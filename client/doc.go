@@ -97,6 +97,19 @@
 // returns what the daemon holds without waiting for more. The daemon delivers
 // a session's events to one stream at a time, the latest attached.
 //
+// # Broken connections
+//
+// The session, its sockets and its events stay in the daemon for the
+// session's grace when the connection to it breaks. What crosses the break
+// whole: events (an EventStream resumes), a Listener's accepts (it waits
+// the break out, makes its accept again with the same request id, so that
+// the daemon answers the connection it took rather than another, and binds
+// the connection's pipe again if the socket has read nothing), and the
+// calls a caller makes again itself with a request id (OpenOpts.RequestID,
+// AcceptOnce). A call in flight otherwise fails UNAVAILABLE, what it did
+// unknown; a Conn's pipe breaks with the connection (its Read and Write
+// fail), and the bytes it carried then are lost with it.
+//
 // # Text forms
 //
 // ParseAddr and FormatAddr convert socket addresses to and from text
