@@ -19,6 +19,11 @@ const (
 	// ReasonNoSock: the socket was unknown to the watcher when the monitor
 	// was set (a known socket already closed is ReasonClosed, at once).
 	ReasonNoSock Reason = "nosock"
+	// ReasonRevoked: the watcher lost the right to watch the socket (in
+	// sockd, its principal's admin right over another principal's socket,
+	// taken away by a policy reload), as its waiting operations there are
+	// aborted with eacces: the monitor is gone.
+	ReasonRevoked Reason = "eacces"
 )
 
 // Down is Erlang's {'DOWN', MRef, socket, Socket, Info}.
@@ -113,6 +118,24 @@ func (r *Registry) DropWatcher(w Watcher) int { return r.DropMonitors(w, nil) }
 // when nil), as a demonitor would: no Down for them is delivered. It
 // returns how many there were.
 func (r *Registry) DropMonitors(w Watcher, which func(*engine.Socket) bool) int {
+	return len(r.dropMonitors(w, which))
+}
+
+// RevokeMonitors removes the monitors of w of the sockets which picks, as
+// DropMonitors does, and tells w with a Down of reason for each: w did not
+// ask for their end, and would otherwise wait for a Down that never comes.
+// It returns how many there were.
+func (r *Registry) RevokeMonitors(w Watcher, which func(*engine.Socket) bool, reason Reason) int {
+	mons := r.dropMonitors(w, which)
+	for _, m := range mons {
+		w.SocketDown(Down{MonitorID: m.id, SocketID: m.sock.ID(), Reason: reason})
+	}
+	return len(mons)
+}
+
+// dropMonitors removes and returns the monitors of w of the sockets which
+// picks (all, when nil).
+func (r *Registry) dropMonitors(w Watcher, which func(*engine.Socket) bool) []*monitor {
 	mons := r.monitors.takeAll(w, which)
 	// One pass per socket: a watcher may hold tens of thousands of monitors
 	// on one socket, and unlinking them one by one is quadratic. A socket's
@@ -128,7 +151,7 @@ func (r *Registry) DropMonitors(w Watcher, which func(*engine.Socket) bool) int 
 			r.unlinkAll(m.sock, func(m *monitor) bool { return gone[m] })
 		}
 	}
-	return len(mons)
+	return mons
 }
 
 // NumberOfMonitors counts the live monitors: of w, or of every watcher when

@@ -105,6 +105,26 @@ func TestDropMonitors(t *testing.T) {
 	wantDowns(t, b, Down{other, s1.ID(), ReasonClosed})
 }
 
+// RevokeMonitors removes a watcher's monitors of the sockets picked and
+// says so with a Down each; its others still fire.
+func TestRevokeMonitors(t *testing.T) {
+	e, r := newEngine(t, true)
+	a := newCaller("a")
+	s1, s2 := open(t, e, a, inet, stream, nil), open(t, e, a, inet, dgram, nil)
+	revoked := r.Monitor(s1, a)
+	kept := r.Monitor(s2, a)
+	if n := r.RevokeMonitors(a, func(s *engine.Socket) bool { return s == s1 }, ReasonRevoked); n != 1 {
+		t.Fatalf("revoked %d monitors, want a's of s1", n)
+	}
+	wantDowns(t, a, Down{revoked, s1.ID(), ReasonRevoked})
+	if r.CancelMonitor(revoked, nil) {
+		t.Error("a revoked monitor was cancelled")
+	}
+	s1.Close()
+	s2.Close()
+	wantDowns(t, a, Down{kept, s2.ID(), ReasonClosed})
+}
+
 // A fired monitor cannot be cancelled.
 func TestCancelAfterDown(t *testing.T) {
 	e, r := newEngine(t, true)

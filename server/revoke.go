@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/engine"
+	"github.com/sockd/sockd/registry"
 )
 
 // A policy's admin acts on other principals' sessions and sockets, and what
@@ -134,7 +135,9 @@ func (s *Service) revokeHeld() {
 }
 
 // revokeHeldBy aborts (eacces) the requests sess has left on other
-// principals' sockets, and drops its monitors of them, as a demonitor would.
+// principals' sockets, and ends its monitors of them with a down event
+// (eacces): a client waits for a monitor's down until it cancels it, and
+// this one did not.
 func (s *Service) revokeHeldBy(sess *Session) {
 	foreign := func(sock *engine.Socket) bool { return ownerPrincipal(sock) != sess.principal }
 	for _, sock := range sess.waitingOn() {
@@ -143,7 +146,7 @@ func (s *Service) revokeHeldBy(sess *Session) {
 		}
 	}
 	if s.registry != nil {
-		s.registry.DropMonitors(sess, foreign)
+		s.registry.RevokeMonitors(sess, foreign, registry.ReasonRevoked)
 	}
 }
 

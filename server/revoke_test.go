@@ -35,7 +35,8 @@ func sessionOf(t *testing.T, l *live, p Principal) (*Session, context.Context) {
 // A reload that takes a policy's admin right away ends the calls in progress
 // that act by it, on another principal's session or socket: an Events
 // stream, a blocking recv; and a nowait request its session left on
-// another's socket is aborted (eacces). The demoted principal's calls on its
+// another's socket is aborted (eacces), and its monitor of that socket ends
+// with a down (eacces). The demoted principal's calls and monitors on its
 // own sockets go on, and so do an admin's on a reload that keeps the right.
 func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	l := newLive(t, Limits{})
@@ -82,6 +83,13 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	if err != nil || left.GetAsync() == nil {
 		t.Fatalf("the admin's nowait recv on another's socket: %v %v", left, err)
 	}
+	watched, err := l.svc.Monitor(ownCtx, &sockdv1.MonitorRequest{SocketId: victim2.ID()})
+	if err != nil {
+		t.Fatalf("the admin's monitor of another's socket: %v", err)
+	}
+	if _, err := l.svc.Monitor(ownCtx, &sockdv1.MonitorRequest{SocketId: ownSock.ID()}); err != nil {
+		t.Fatalf("the admin's monitor of its own socket: %v", err)
+	}
 	eventually(t, "both recvs waiting", func() bool { return victim.Info().NumReaders == 1 && ownSock.Info().NumReaders == 1 })
 	eventually(t, "the stream attached", func() bool { attached, _, _ := l.sess.gauges(); return attached })
 
@@ -113,8 +121,9 @@ func TestReloadEndsCallsOfARevokedAdmin(t *testing.T) {
 	own.mu.Lock()
 	held := own.events.after(0, 10)
 	own.mu.Unlock()
-	if len(held) != 1 || held[0].GetAbort().GetHandle() != left.GetAsync().GetHandle() || held[0].GetAbort().GetReason().GetReason() != "eacces" {
-		t.Fatalf("the admin's session holds %v, want the abort (eacces) of its nowait recv on another's socket", held)
+	if len(held) != 2 || held[0].GetAbort().GetHandle() != left.GetAsync().GetHandle() || held[0].GetAbort().GetReason().GetReason() != "eacces" ||
+		held[1].GetDown().GetMonitorId() != watched.GetMonitorId() || held[1].GetDown().GetReason() != "eacces" {
+		t.Fatalf("the admin's session holds %v, want the abort (eacces) of its nowait recv on another's socket and the down (eacces) of its monitor of it", held)
 	}
 	if n := victim2.Info().NumReaders; n != 0 {
 		t.Fatalf("%d readers left on the other's socket", n)

@@ -737,8 +737,11 @@ type DownEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The monitor's id.
 	MonitorId string `protobuf:"bytes,1,opt,name=monitor_id,json=monitorId,proto3" json:"monitor_id,omitempty"`
-	// "closed" (also at once for a socket already closed), or "nosock" for a
-	// socket the session cannot know (an unknown id, another principal's).
+	// "closed" (also at once for a socket already closed), "nosock" for a
+	// socket the session cannot know (an unknown id, another principal's), or
+	// "eacces" when the session's principal lost, by a policy reload, the
+	// admin right by which it watched another principal's socket: the
+	// monitor is gone, as its waiting operations there are aborted eacces.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
