@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +109,9 @@ func (s *Service) Pipe(stream sockdv1.SocketService_PipeServer) error {
 	p := &pipe{stream: stream, wire: wire, sock: sock, caller: &streamCaller{id: sess.id + "/pipe", gone: sess.Gone()},
 		load: sess.load, limit: s.limits.MaxPrincipalBytes, answers: answers,
 		admin: func() bool { return s.isAdmin(auth.principal) }, release: adm.done}
+	if start.GetHoldReads() {
+		p.reading = make(chan struct{})
+	}
 	p.parties.Store(2) // this handler and the uplink goroutine
 	defer p.leave()
 	return p.run(stream.Context())
@@ -161,6 +165,10 @@ type pipe struct {
 	// closing: the client asked for the close, so the downlink's read that
 	// the close ends is no failure to report.
 	closing atomic.Bool
+	// reading, when not nil, holds the downlink until the uplink closes it
+	// (once) on the client's read (PipeStart.hold_reads).
+	reading  chan struct{}
+	readOnce sync.Once
 
 	// The pipe's pending-operation place is given back (release) when
 	// both the handler and the uplink goroutine have left: the uplink may
@@ -321,8 +329,14 @@ func (p *pipe) uplink(ctx context.Context) error {
 				continue
 			}
 			return errPipeDetached
+		case *sockdv1.PipeRequest_Read:
+			if msg.Read && p.reading != nil {
+				p.readOnce.Do(func() { close(p.reading) })
+			}
 		case *sockdv1.PipeRequest_SocketId:
 			return invalidArgument("socket_id", "only the first message names the socket")
+		case *sockdv1.PipeRequest_Start:
+			return invalidArgument("start", "only the first message names the socket")
 		default:
 			return invalidArgument("msg", "empty PipeRequest")
 		}
@@ -381,6 +395,16 @@ func (p *pipe) sent(res engine.SendResult) error {
 // downlink streams what the socket receives to the client, then eof when
 // the peer shuts down. A socket error is sent in-band and ends the pipe.
 func (p *pipe) downlink(ctx context.Context) error {
+	if p.reading != nil {
+		// Until the client says read; the socket's close and the session's
+		// end are reported as the first read would find them.
+		select {
+		case <-p.reading:
+		case <-ctx.Done():
+		case <-p.sock.Done():
+		case <-p.caller.gone:
+		}
+	}
 	for {
 		// Ended (a detach, or the uplink failed): read nothing more, so that
 		// what stays in the socket is there for the next reader. A recv

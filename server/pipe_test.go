@@ -150,3 +150,65 @@ func TestPipeStartsOnlyWhenTheSocketReadWhatItSays(t *testing.T) {
 		t.Fatalf("the pipe closing its socket ended %v", err)
 	}
 }
+
+// A Pipe started with hold_reads reads nothing from its socket until its
+// client says read: what the peer sent stays in the socket meanwhile.
+func TestPipeHoldsItsReadsUntilTold(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peer := l.connected(t)
+	if _, err := peer.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	f := newFakePipe(ctx)
+	ended := make(chan error, 1)
+	go func() { ended <- l.svc.Pipe(f) }()
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
+	if r := <-f.out; !r.GetReady() {
+		t.Fatalf("first answer %v, want ready", r)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := sock.BytesRead(); n != 0 {
+		t.Fatalf("the pipe read %d bytes before its client said read", n)
+	}
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}}
+	eventually(t, "the pipe reading once told", func() bool { return sock.BytesRead() == 5 })
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}} // a second read changes nothing
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("the detached pipe ended %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the detached pipe did not end")
+	}
+}
+
+// A held pipe whose socket is closed meanwhile says so, though its client
+// never said read.
+func TestHeldPipeReportsItsSocketsClose(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, _ := l.connected(t)
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	f := newFakePipe(ctx)
+	ended := make(chan error, 1)
+	go func() { ended <- l.svc.Pipe(f) }()
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
+	if r := <-f.out; !r.GetReady() {
+		t.Fatalf("first answer %v, want ready", r)
+	}
+	sock.Close()
+	select {
+	case r := <-f.out:
+		if r.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
+			t.Fatalf("a held pipe whose socket closed answered %v, want closed", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held pipe whose socket closed said nothing")
+	}
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}
+	<-ended
+}

@@ -1032,12 +1032,18 @@ type OpenRequest struct {
 	// it can make the call again when its connection to the daemon broke
 	// before the answer came without having it done twice: the session's
 	// call with that id, running or done, is waited for and its answer
-	// returned (the socket the first call opened). A call that failed with a
-	// status did nothing and is not kept: made again, it runs. The session
-	// keeps the answers of its last 64 calls with ids, and refuses the ids of
-	// the 512 it forgot before those with ABORTED (REQUEST_FORGOTTEN) rather
-	// than run them twice. An id used before for another call (of another
-	// method, or socket) is INVALID_ARGUMENT. Empty: the call is not kept.
+	// returned, whatever it was (an in-band error or timeout too: a new try
+	// takes a new id), and whatever the call made again asks (only its
+	// method and socket are compared: an id used before for another method
+	// or socket is INVALID_ARGUMENT). A call that failed with a status did
+	// nothing and is not kept: made again, it runs. A call with an id that
+	// its client cancelled, or lost with its connection, keeps what it did:
+	// the socket it opened or accepted stays in the session, for the call
+	// made again. The session keeps the answers of its last 64 calls with
+	// ids, and refuses the ids of the 512 it forgot before those with
+	// ABORTED (REQUEST_FORGOTTEN) rather than run them twice; the socket of
+	// a forgotten answer no one took stays in the session until it ends.
+	// Empty: the call is not kept.
 	RequestId     string `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1550,8 +1556,9 @@ type AcceptRequest struct {
 	// How long to wait.
 	Timeout *Timeout `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	// An id for this call, as OpenRequest.request_id: made again with it,
-	// the call answers the connection the first call accepted, which a new
-	// call would leave in the session, its id known to no one.
+	// the call answers what the first call answered, the connection it
+	// accepted if it did, which a new call would leave in the session, its
+	// id known to no one.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5128,6 +5135,7 @@ type PipeRequest struct {
 	//	*PipeRequest_Close
 	//	*PipeRequest_Detach
 	//	*PipeRequest_Start
+	//	*PipeRequest_Read
 	Msg           isPipeRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5224,6 +5232,15 @@ func (x *PipeRequest) GetStart() *PipeStart {
 	return nil
 }
 
+func (x *PipeRequest) GetRead() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PipeRequest_Read); ok {
+			return x.Read
+		}
+	}
+	return false
+}
+
 type isPipeRequest_Msg interface {
 	isPipeRequest_Msg()
 }
@@ -5265,9 +5282,15 @@ type PipeRequest_Detach struct {
 }
 
 type PipeRequest_Start struct {
-	// First message instead of socket_id: the socket, and a condition for
-	// binding the pipe to it.
+	// First message instead of socket_id: the socket, and the pipe's
+	// conditions.
 	Start *PipeStart `protobuf:"bytes,6,opt,name=start,proto3,oneof"`
+}
+
+type PipeRequest_Read struct {
+	// After a start with hold_reads: read from the socket from now on.
+	// Ignored otherwise, and after the first.
+	Read bool `protobuf:"varint,7,opt,name=read,proto3,oneof"`
 }
 
 func (*PipeRequest_SocketId) isPipeRequest_Msg() {}
@@ -5282,20 +5305,28 @@ func (*PipeRequest_Detach) isPipeRequest_Msg() {}
 
 func (*PipeRequest_Start) isPipeRequest_Msg() {}
 
-// PipeStart binds a Pipe to its socket on a condition.
+func (*PipeRequest_Read) isPipeRequest_Msg() {}
+
+// PipeStart binds a Pipe to its socket on conditions.
 type PipeStart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The socket to bind the pipe to.
 	SocketId string `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
 	// Bind the pipe only if the socket has read this many bytes (its
-	// read_byte counter, to which every Recv, Pipe and Relay on it adds,
-	// wrapping as it does); otherwise the stream ends FAILED_PRECONDITION
-	// (SOCKET_READ_DIFFERS), the socket untouched. A client whose Pipe on a
-	// socket broke with its connection to the daemon learns this way whether
-	// that pipe had read bytes it never delivered: the client package takes
-	// a connection its Listener accepted, whose first pipe broke, again only
-	// with 0. Absent: no condition.
-	ReadBytes     *uint64 `protobuf:"varint,2,opt,name=read_bytes,json=readBytes,proto3,oneof" json:"read_bytes,omitempty"`
+	// read_byte counter, to which every read adds: Recv, RecvFrom, RecvMsg,
+	// Pipe, Relay; wrapping as it does); otherwise the stream ends
+	// FAILED_PRECONDITION (SOCKET_READ_DIFFERS), the socket untouched. A
+	// client whose Pipe on a socket broke with its connection to the daemon
+	// learns this way whether that pipe had read bytes it never delivered.
+	// Absent: no condition.
+	ReadBytes *uint64 `protobuf:"varint,2,opt,name=read_bytes,json=readBytes,proto3,oneof" json:"read_bytes,omitempty"`
+	// Read nothing from the socket until the client sends read: a client
+	// whose connection to the daemon breaks before the ready answer reaches
+	// it, and that had not sent read, knows the pipe read nothing, and may
+	// bind a new one with read_bytes as before. (The client package's
+	// Listener binds each accepted connection so, and closes one that a
+	// broken pipe had read from.)
+	HoldReads     bool `protobuf:"varint,3,opt,name=hold_reads,json=holdReads,proto3" json:"hold_reads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5342,6 +5373,13 @@ func (x *PipeStart) GetReadBytes() uint64 {
 		return *x.ReadBytes
 	}
 	return 0
+}
+
+func (x *PipeStart) GetHoldReads() bool {
+	if x != nil {
+		return x.HoldReads
+	}
+	return false
 }
 
 // PipeResponse is one message of a Pipe stream from the daemon.
@@ -5911,7 +5949,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
 	"monitor_id\x18\x01 \x01(\tR\tmonitorId\"1\n" +
 	"\x15CancelMonitorResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\bR\aremoved\"\xcb\x01\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"\xe1\x01\n" +
 	"\vPipeRequest\x12\x1d\n" +
 	"\tsocket_id\x18\x01 \x01(\tH\x00R\bsocketId\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
@@ -5919,12 +5957,15 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"closeWrite\x12\x16\n" +
 	"\x05close\x18\x04 \x01(\bH\x00R\x05close\x12\x18\n" +
 	"\x06detach\x18\x05 \x01(\bH\x00R\x06detach\x12+\n" +
-	"\x05start\x18\x06 \x01(\v2\x13.sockd.v1.PipeStartH\x00R\x05startB\x05\n" +
-	"\x03msg\"[\n" +
+	"\x05start\x18\x06 \x01(\v2\x13.sockd.v1.PipeStartH\x00R\x05start\x12\x14\n" +
+	"\x04read\x18\a \x01(\bH\x00R\x04readB\x05\n" +
+	"\x03msg\"z\n" +
 	"\tPipeStart\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\"\n" +
 	"\n" +
-	"read_bytes\x18\x02 \x01(\x04H\x00R\treadBytes\x88\x01\x01B\r\n" +
+	"read_bytes\x18\x02 \x01(\x04H\x00R\treadBytes\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"hold_reads\x18\x03 \x01(\bR\tholdReadsB\r\n" +
 	"\v_read_bytes\"w\n" +
 	"\fPipeResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
@@ -6306,6 +6347,7 @@ func file_sockd_v1_sockd_proto_init() {
 		(*PipeRequest_Close)(nil),
 		(*PipeRequest_Detach)(nil),
 		(*PipeRequest_Start)(nil),
+		(*PipeRequest_Read)(nil),
 	}
 	file_sockd_v1_sockd_proto_msgTypes[77].OneofWrappers = []any{}
 	type x struct{}
