@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
@@ -148,9 +151,9 @@ func (s *Session) newListener(ctx context.Context, network, id string) (*Listene
 // A connection to the daemon that breaks under an accept loses no peer's
 // connection: the accept is made again with its request id (AcceptOnce),
 // which answers the connection the daemon had accepted, if it had; and the
-// pipe of an accepted connection that broke is bound again, on the
-// condition that the socket has read nothing (PipeStart.read_bytes); a
-// connection whose bytes went with the broken pipe is closed instead.
+// pipe of an accepted connection that broke before Accept returned it is
+// bound again (PipeStart: the pipe reads only once the client has its ready
+// answer, so one that broke first read nothing).
 func (l *Listener) Accept() (net.Conn, error) {
 	outage := newOutage(l.sess.graceOrDefault())
 	request := NewRequestID()
@@ -167,6 +170,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		if err != nil {
+			if l.closed.Load() && status.Code(err) == codes.Canceled {
+				l.collectCancelled(request)
+			}
 			return nil, l.acceptError(err)
 		}
 		request = NewRequestID()
@@ -192,15 +198,41 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// nothingRead is the condition of the pipes of accepted connections.
-var nothingRead uint64
+// collectCancelled closes, in the background, the connection the accept of
+// request took if the daemon had accepted it when Close cancelled the call
+// (a Close that the daemon did not answer at once): the daemon keeps an
+// answer to a call with a request id for the call made again, and the
+// connection would stay in the session, its peer waiting, until the
+// session ends. The call made again finds the answer, or accepts nothing
+// (the listening socket closed) or a connection that would have been
+// refused with it.
+func (l *Listener) collectCancelled(request string) {
+	done := l.sess.client.startDrain(l.sess.id)
+	go func() {
+		defer done()
+		var taken string
+		l.sess.untilAnswered(func(ctx context.Context) error {
+			resp, err := l.sess.AcceptOnce(ctx, l.id, Millis(0), request)
+			taken = resp.GetSocketId()
+			return err
+		})
+		if taken != "" {
+			l.sess.closeSocket(taken)
+		}
+	}()
+}
 
 // pipe makes the Conn of the accepted socket id, binding its pipe again
-// when the daemon was out of reach, for as long as outage allows.
+// when the daemon was out of reach, for as long as outage allows. Each pipe
+// reads only once told, which newConn does once it is bound, and is bound
+// only if the socket has read nothing: a pipe whose ready answer was lost
+// read nothing, and a connection whose bytes a lost pipe took is refused
+// (SOCKET_READ_DIFFERS), to be closed rather than handed on without them.
 func (l *Listener) pipe(id string, outage *outage) (*Conn, error) {
 	for {
 		piped := time.Now()
-		conn, err := l.sess.newConn(l.ctx, l.network, id, &nothingRead)
+		var nothingRead uint64
+		conn, err := l.sess.newConn(l.ctx, l.network, id, &sockdv1.PipeStart{SocketId: id, ReadBytes: &nothingRead, HoldReads: true})
 		if err == nil || !outOfReach(err) || l.closed.Load() || !outage.waitOut(l.ctx, l.sess.client, piped) {
 			return conn, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -280,5 +281,70 @@ func TestListenerOutlivesAnOutageAfterAnAccept(t *testing.T) {
 	ids := d.requestIDs
 	if ids[0] == "" || ids[1] != ids[0] || ids[2] == ids[0] {
 		t.Errorf("the accepts' request ids %q: want one, the same again after the outage, then a new one", ids)
+	}
+}
+
+// lateCloseDaemon answers the Listener's close after closePrompt, so that
+// Close cancels the waiting accept; the accept made again with its request
+// id answers the connection the daemon had taken meanwhile.
+type lateCloseDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+	mu         sync.Mutex
+	requestIDs []string
+	closed     []string
+}
+
+func (d *lateCloseDaemon) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv1.AcceptResponse, error) {
+	d.mu.Lock()
+	d.requestIDs = append(d.requestIDs, r.GetRequestId())
+	first := len(d.requestIDs) == 1
+	d.mu.Unlock()
+	if first {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return &sockdv1.AcceptResponse{SocketId: "taken"}, nil
+}
+
+func (d *lateCloseDaemon) Close(_ context.Context, r *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
+	if r.GetSocketId() == "l" {
+		time.Sleep(2 * closePrompt)
+	}
+	d.mu.Lock()
+	d.closed = append(d.closed, r.GetSocketId())
+	d.mu.Unlock()
+	return &sockdv1.CloseResponse{}, nil
+}
+
+// An accept that Close cancels is made again with its request id, and the
+// connection the daemon had taken as it was cancelled is closed, not left
+// in the session with its peer waiting.
+func TestListenerCloseCollectsACancelledAccept(t *testing.T) {
+	d := &lateCloseDaemon{}
+	c := dialFake(t, d)
+	lctx, lcancel := context.WithCancel(context.Background())
+	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	accepted := make(chan error, 1)
+	go func() { _, err := l.Accept(); accepted <- err }()
+	time.Sleep(50 * time.Millisecond)
+	l.Close()
+	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept ended by Close: %v, want net.ErrClosed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d.mu.Lock()
+		ids, closed := slices.Clone(d.requestIDs), slices.Clone(d.closed)
+		d.mu.Unlock()
+		if slices.Contains(closed, "taken") {
+			if len(ids) != 2 || ids[0] == "" || ids[1] != ids[0] {
+				t.Errorf("the accepts' request ids %q, want the cancelled one's made again", ids)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection the cancelled accept took was not closed (accepts %q, closes %q)", ids, closed)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

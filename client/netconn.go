@@ -117,9 +117,10 @@ func (s *Session) NewConn(ctx context.Context, network, id string) (*Conn, error
 	return s.newConn(ctx, network, id, nil)
 }
 
-// newConn is NewConn, binding the pipe only if the socket has read
-// readBytes bytes, when not nil (PipeStart.read_bytes).
-func (s *Session) newConn(ctx context.Context, network, id string, readBytes *uint64) (*Conn, error) {
+// newConn is NewConn, binding the pipe on start's conditions when not nil;
+// with start.HoldReads, it tells the pipe to read once it is bound, before
+// it returns.
+func (s *Session) newConn(ctx context.Context, network, id string, start *sockdv1.PipeStart) (*Conn, error) {
 	local, err := s.SockName(ctx, id)
 	if err != nil {
 		return nil, err
@@ -132,13 +133,16 @@ func (s *Session) newConn(ctx context.Context, network, id string, readBytes *ui
 	stream, err := s.api().Pipe(s.OutgoingContext(streamCtx), grpc.ForceCodecV2(pipewire.Codec()))
 	if err == nil {
 		first := &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: id}}
-		if readBytes != nil {
-			first.Msg = &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: id, ReadBytes: readBytes}}
+		if start != nil {
+			first.Msg = &sockdv1.PipeRequest_Start{Start: start}
 		}
 		err = stream.Send(first)
 	}
 	if err == nil {
 		err = awaitReady(ctx, stream, cancel)
+	}
+	if err == nil && start.GetHoldReads() {
+		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}})
 	}
 	if err != nil {
 		cancel()
