@@ -60,3 +60,17 @@ func BenchmarkOpenClose(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkCancelMonitor: a monitor made and cancelled on a socket that
+// holds 64,000 others.
+func BenchmarkCancelMonitor(b *testing.B) {
+	e, r := newEngine(b, true)
+	a := newCaller("a")
+	s := open(b, e, a, inet, stream, nil)
+	for range 64000 {
+		r.Monitor(s, a)
+	}
+	for b.Loop() {
+		r.CancelMonitor(r.Monitor(s, a), nil)
+	}
+}

@@ -56,6 +56,11 @@ type monitor struct {
 	sock    *engine.Socket
 	watcher Watcher
 	group   any // the watcher's group, or nil
+	// at is its place in its socket's entry, while there (the shard's
+	// lock): a cancel takes it out at once, where a search of an entry of
+	// 64,000 monitors took 250 µs a cancel, under a lock 1/64 of every
+	// open and close takes too (a reviewer).
+	at int
 }
 
 // Monitor monitors s for w and returns the monitor's id (socket:monitor/1).
@@ -78,7 +83,7 @@ func (r *Registry) Monitor(s *engine.Socket, w Watcher) string {
 	if !ok {
 		r.count.Add(1)
 	}
-	m := &monitor{id: id, sock: s, watcher: w}
+	m := &monitor{id: id, sock: s, watcher: w, at: len(mons)}
 	if g, ok := w.(GroupedWatcher); ok {
 		m.group = g.WatcherGroup()
 	}
@@ -173,9 +178,26 @@ func (r *Registry) NumberOfMonitorsIn(group any) int {
 }
 
 // unlink removes a monitor already taken from the monitor table from its
-// socket's entry, if the socket is still registered.
+// socket's entry, if the socket is still registered: the entry's last
+// monitor takes its place (the order of a socket's downs is no order of
+// their monitors').
 func (r *Registry) unlink(m *monitor) {
-	r.unlinkAll(m.sock, func(other *monitor) bool { return other == m })
+	sh := r.shardOf(m.sock)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	mons, ok := sh.socks[m.sock]
+	if !ok || m.at >= len(mons) || mons[m.at] != m {
+		return
+	}
+	last := len(mons) - 1
+	mons[m.at] = mons[last]
+	mons[m.at].at = m.at
+	mons[last] = nil
+	if last == 0 {
+		sh.socks[m.sock] = nil
+		return
+	}
+	sh.socks[m.sock] = mons[:last]
 }
 
 // unlinkAll removes the monitors of sock that gone selects from its entry,
@@ -191,6 +213,9 @@ func (r *Registry) unlinkAll(sock *engine.Socket, gone func(*monitor) bool) {
 		return
 	}
 	mons = slices.DeleteFunc(mons, gone)
+	for i, m := range mons {
+		m.at = i
+	}
 	if len(mons) == 0 {
 		mons = nil
 	}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/sockd/sockd/engine"
@@ -226,4 +227,50 @@ func TestMonitorsCountedByGroup(t *testing.T) {
 	if n := r.NumberOfMonitors(other); n != 1 {
 		t.Fatalf("the ungrouped watcher's monitor: %d", n)
 	}
+}
+
+// Monitors cancelled in any order, and some dropped, leave exactly the
+// others to fire, each once, however their socket's entry was reordered.
+func TestCancelledMonitorsInAnyOrder(t *testing.T) {
+	e, r := newEngine(t, true)
+	a, b := newCaller("a"), newCaller("b")
+	s := open(t, e, a, inet, stream, nil)
+	var ids []string
+	for i := range 200 {
+		w := a
+		if i%5 == 0 {
+			w = b
+		}
+		ids = append(ids, r.Monitor(s, w))
+	}
+	var want []Down
+	for _, i := range rand.Perm(len(ids)) {
+		switch {
+		case i%5 == 0: // b's: dropped below
+		case i%3 == 0:
+			if !r.CancelMonitor(ids[i], nil) {
+				t.Fatalf("cancel of monitor %d failed", i)
+			}
+		default:
+			want = append(want, Down{ids[i], s.ID(), ReasonClosed})
+		}
+	}
+	if n := r.DropMonitors(b, nil); n != 40 {
+		t.Fatalf("dropped %d of b's monitors, want 40", n)
+	}
+	for _, i := range rand.Perm(len(ids)) {
+		if i%3 == 0 && i%5 != 0 && r.CancelMonitor(ids[i], nil) {
+			t.Fatalf("monitor %d cancelled twice", i)
+		}
+	}
+	sh := r.shardOf(s)
+	sh.mu.Lock()
+	held := len(sh.socks[s])
+	sh.mu.Unlock()
+	if held != len(want) {
+		t.Fatalf("the socket's entry holds %d monitors, want the %d live ones", held, len(want))
+	}
+	s.Close()
+	wantDowns(t, a, want...)
+	wantDowns(t, b)
 }
