@@ -270,6 +270,9 @@ func (p *pipe) uplink(ctx context.Context) error {
 		var req pipewire.Request
 		err := p.stream.RecvMsg(&req)
 		if errors.Is(err, io.EOF) {
+			// A client that sends nothing more will not say read: a
+			// held downlink would wait for ever, its peer's end untold.
+			p.startReading()
 			return nil
 		}
 		if err != nil {
@@ -330,8 +333,8 @@ func (p *pipe) uplink(ctx context.Context) error {
 			}
 			return errPipeDetached
 		case *sockdv1.PipeRequest_Read:
-			if msg.Read && p.reading != nil {
-				p.readOnce.Do(func() { close(p.reading) })
+			if msg.Read {
+				p.startReading()
 			}
 		case *sockdv1.PipeRequest_SocketId:
 			return invalidArgument("socket_id", "only the first message names the socket")
@@ -340,6 +343,13 @@ func (p *pipe) uplink(ctx context.Context) error {
 		default:
 			return invalidArgument("msg", "empty PipeRequest")
 		}
+	}
+}
+
+// startReading lets a held downlink read (PipeStart.hold_reads).
+func (p *pipe) startReading() {
+	if p.reading != nil {
+		p.readOnce.Do(func() { close(p.reading) })
 	}
 }
 

@@ -212,3 +212,30 @@ func TestHeldPipeReportsItsSocketsClose(t *testing.T) {
 	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}
 	<-ended
 }
+
+// A held pipe whose client ends its side of the stream without saying read
+// reads all the same: its peer's end is reported, as an unheld pipe's is.
+func TestHeldPipeReadsOnceItsClientEndsSending(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peer := l.connected(t)
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	f := newFakePipe(ctx)
+	ended := make(chan error, 1)
+	go func() { ended <- l.svc.Pipe(f) }()
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
+	if r := <-f.out; !r.GetReady() {
+		t.Fatalf("first answer %v, want ready", r)
+	}
+	peer.Close()
+	close(f.in)
+	select {
+	case r := <-f.out:
+		if !r.GetEof() {
+			t.Fatalf("answer %v, want eof", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held pipe whose client ended its side said nothing of its peer's end")
+	}
+	<-ended
+}

@@ -5288,8 +5288,12 @@ type PipeRequest_Start struct {
 }
 
 type PipeRequest_Read struct {
-	// After a start with hold_reads: read from the socket from now on.
-	// Ignored otherwise, and after the first.
+	// After a start with hold_reads: read from the socket from now on
+	// (as the pipe also does once the client ends its side of the stream).
+	// Taken in order with data: a read sent after data that the socket
+	// cannot take until its peer reads waits behind that data, and with a
+	// peer that writes before it reads, for ever. Ignored without
+	// hold_reads, and after the first.
 	Read bool `protobuf:"varint,7,opt,name=read,proto3,oneof"`
 }
 
@@ -5322,10 +5326,11 @@ type PipeStart struct {
 	ReadBytes *uint64 `protobuf:"varint,2,opt,name=read_bytes,json=readBytes,proto3,oneof" json:"read_bytes,omitempty"`
 	// Read nothing from the socket until the client sends read: a client
 	// whose connection to the daemon breaks before the ready answer reaches
-	// it, and that had not sent read, knows the pipe read nothing, and may
-	// bind a new one with read_bytes as before. (The client package's
-	// Listener binds each accepted connection so, and closes one that a
-	// broken pipe had read from.)
+	// it, or before it sends read, knows the pipe read nothing, and may bind
+	// a new one with read_bytes as before. (One that breaks after the client
+	// sent read leaves it not knowing whether the daemon had it.) The client
+	// package's Listener binds each accepted connection so, and closes one
+	// that a broken pipe had read from.
 	HoldReads     bool `protobuf:"varint,3,opt,name=hold_reads,json=holdReads,proto3" json:"hold_reads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
