@@ -170,7 +170,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		if err != nil {
-			if l.closed.Load() && status.Code(err) == codes.Canceled {
+			if l.closed.Load() && (status.Code(err) == codes.Canceled || outOfReach(err)) {
 				l.collectCancelled(request)
 			}
 			return nil, l.acceptError(err)
@@ -200,7 +200,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // collectCancelled closes, in the background, the connection the accept of
 // request took if the daemon had accepted it when Close cancelled the call
-// (a Close that the daemon did not answer at once): the daemon keeps an
+// (a Close that the daemon did not answer at once), or when the call was
+// lost with the connection to the daemon and Close came before it could be
+// made again (waiting the outage out): the daemon keeps an
 // answer to a call with a request id for the call made again, and the
 // connection would stay in the session, its peer waiting, until the
 // session ends. The call made again finds the answer, or accepts nothing

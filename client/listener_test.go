@@ -348,3 +348,76 @@ func TestListenerCloseCollectsACancelledAccept(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// readLostDaemon accepts one connection; its first Pipe answers ready,
+// then ends UNAVAILABLE before the read reaches it, as a connection that
+// breaks there; its second pipe takes the read.
+type readLostDaemon struct {
+	sockdv1.UnimplementedSocketServiceServer
+	accepts, pipes, closes atomic.Int32
+	sawRead                atomic.Bool
+}
+
+func (d *readLostDaemon) Accept(ctx context.Context, r *sockdv1.AcceptRequest) (*sockdv1.AcceptResponse, error) {
+	if d.accepts.Add(1) == 1 {
+		return &sockdv1.AcceptResponse{SocketId: "a"}, nil
+	}
+	<-ctx.Done()
+	return nil, status.FromContextError(ctx.Err()).Err()
+}
+func (d *readLostDaemon) SockName(context.Context, *sockdv1.SockNameRequest) (*sockdv1.SockNameResponse, error) {
+	return &sockdv1.SockNameResponse{Address: &sockdv1.SockAddr{}}, nil
+}
+func (d *readLostDaemon) PeerName(context.Context, *sockdv1.PeerNameRequest) (*sockdv1.PeerNameResponse, error) {
+	return &sockdv1.PeerNameResponse{Address: &sockdv1.SockAddr{}}, nil
+}
+func (d *readLostDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1.CloseResponse, error) {
+	d.closes.Add(1)
+	return &sockdv1.CloseResponse{}, nil
+}
+func (d *readLostDaemon) Pipe(s sockdv1.SocketService_PipeServer) error {
+	if _, err := s.Recv(); err != nil {
+		return err
+	}
+	s.Send(&sockdv1.PipeResponse{Ready: true})
+	if d.pipes.Add(1) == 1 {
+		return status.Error(codes.Unavailable, "error reading from server: EOF")
+	}
+	for {
+		r, err := s.Recv()
+		if err != nil {
+			return nil
+		}
+		if r.GetRead() {
+			d.sawRead.Store(true)
+		}
+		if r.GetClose() {
+			return nil
+		}
+	}
+}
+
+// A pipe whose stream ends before its read is sent is bound again: held,
+// it had read nothing (a send to an ended stream says only io.EOF; the
+// stream's status says UNAVAILABLE), and the connection is not closed.
+func TestListenerBindsAgainWhenTheReadIsLost(t *testing.T) {
+	d := &readLostDaemon{}
+	c := dialFake(t, d)
+	lctx, lcancel := context.WithCancel(context.Background())
+	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept = %v after %d pipes, %d closes; want the connection, bound again", err, d.pipes.Load(), d.closes.Load())
+	}
+	defer conn.Close()
+	if d.pipes.Load() != 2 || d.closes.Load() != 0 {
+		t.Fatalf("%d pipes, %d closes; want 2 pipes, the connection not closed", d.pipes.Load(), d.closes.Load())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !d.sawRead.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the second pipe was not told to read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

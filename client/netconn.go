@@ -136,13 +136,13 @@ func (s *Session) newConn(ctx context.Context, network, id string, start *sockdv
 		if start != nil {
 			first.Msg = &sockdv1.PipeRequest_Start{Start: start}
 		}
-		err = stream.Send(first)
+		err = sendOpening(stream, first)
 	}
 	if err == nil {
 		err = awaitReady(ctx, stream, cancel)
 	}
 	if err == nil && start.GetHoldReads() {
-		err = stream.Send(&sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}})
+		err = sendOpening(stream, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}})
 	}
 	if err != nil {
 		cancel()
@@ -152,6 +152,23 @@ func (s *Session) newConn(ctx context.Context, network, id string, start *sockdv
 	c.local, c.remote = NetAddr(network, local.GetAddress()), NetAddr(network, remote.GetAddress())
 	c.start()
 	return c, nil
+}
+
+// sendOpening sends one of the messages that open a pipe, before any data
+// can come: a stream that ended meanwhile answers io.EOF, and its status,
+// which says why (UNAVAILABLE for a broken connection, which a Listener
+// binds again), comes from its next receive.
+func sendOpening(stream pipeStream, m *sockdv1.PipeRequest) error {
+	err := stream.SendMsg(m)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	end := new(pipewire.Response)
+	if rerr := stream.RecvMsg(end); rerr != nil && !errors.Is(rerr, io.EOF) {
+		return rerr
+	}
+	end.Release()
+	return err
 }
 
 // awaitReady waits for the daemon's first message, which says the pipe is

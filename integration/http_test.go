@@ -1191,6 +1191,36 @@ func TestAcceptLosesNoConnectionToABrokenOne(t *testing.T) {
 	}
 }
 
+// TestListenerCloseDuringAnOutageCollectsItsAccept: a Listener closed while
+// its Accept waits out a broken connection, under which the daemon had
+// accepted a peer's connection, closes that connection once the daemon is
+// back: its peer is not left waiting until the session ends.
+func TestListenerCloseDuringAnOutageCollectsItsAccept(t *testing.T) {
+	t.Parallel()
+	proxy := daemonBehindProxy(t)
+	l := listenBehind(t, clientSessionOn(t, proxy.addr(), 10*time.Second))
+	acceptance := goCall(func() error { _, err := l.Accept(); return err })
+	time.Sleep(100 * time.Millisecond)
+	proxy.mute() // the accept's answer is lost
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	time.Sleep(200 * time.Millisecond)
+	outage := goCall(func() bool { proxy.refuseFor(1500 * time.Millisecond); return true })
+	time.Sleep(300 * time.Millisecond)
+	l.Close() // late: the daemon is out of reach
+	if err := await(t, "accept", acceptance); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept ended by Close: %v, want net.ErrClosed", err)
+	}
+	await(t, "the outage", outage)
+	peer.SetReadDeadline(time.Now().Add(callTimeout))
+	if _, err := peer.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the peer whose connection the lost accept took reads %v, want its connection closed", err)
+	}
+}
+
 // TestAcceptReconnectsWhenTheDaemonIsBack: after an outage, Accept
 // reaches the daemon again within a moment of its return, whatever gRPC's
 // own reconnect backoff (here 10 s, as it reaches after a few failed
