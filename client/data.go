@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/sockd/sockd/internal/pipewire"
@@ -16,6 +18,11 @@ type Msg struct {
 	IOV     [][]byte                  // the data, as an I/O vector
 	Addr    *sockdv1.SockAddr         // the destination, for unconnected sockets
 	Control []*sockdv1.ControlMessage // ancillary data
+	// RequestID, when set (NewRequestID), lets the call be made again
+	// after the connection to the daemon broke under it: the daemon answers
+	// what the first call sent rather than send it twice
+	// (SendMsgRequest.request_id).
+	RequestID string
 }
 
 // Send sends data on a connected socket. The response says how many bytes
@@ -36,8 +43,19 @@ type Msg struct {
 // message must be, whose data must fit in MaxCallData (else a
 // *DataTooLargeError, before any call).
 func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
+	return s.SendOnce(ctx, id, data, t, "", flags...)
+}
+
+// SendOnce is Send with a request id (NewRequestID; at most 48 bytes), for
+// a caller that makes the call again, with the same id and data, when the
+// connection to the daemon broke under it (UNAVAILABLE): the daemon answers
+// what the first call sent rather than send it twice, and a send it had
+// begun goes on from where it stopped (SendRequest.request_id; each of the
+// calls of a send cut in parts has the id and its part's number). A new
+// send takes a new id.
+func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeout, requestID string, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
 	if len(data) <= MaxSendData || t.IsNowait() {
-		return s.send(ctx, id, data, t, flags)
+		return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
 	}
 	// Pieces keep their order but not a message's boundary: only a stream
 	// may be cut (a seqpacket socket's record may be this large).
@@ -46,7 +64,7 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		return nil, err
 	}
 	if info.GetType() != sockdv1.Type_TYPE_STREAM {
-		return s.send(ctx, id, data, t, flags)
+		return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
 	}
 	var deadline time.Time
 	if t.kind == waitMillis {
@@ -60,7 +78,12 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		// top bit keeps it apart from the daemon's own handles.
 		handle = rand.Uint64() | 1<<63
 		kept   uint64
+		part   int
 	)
+	if requestID != "" {
+		// The same send made again keeps the same place.
+		handle = maphash.String(requestHandleSeed, requestID) | 1<<63
+	}
 	// A send that stops before its last part gives the writer's place back.
 	defer func() {
 		if kept != 0 {
@@ -76,7 +99,12 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 		if more {
 			kept = handle
 		}
-		resp, err := s.sendPart(ctx, id, piece, t, flags, more, handle)
+		partID := ""
+		if requestID != "" {
+			partID = requestID + "." + strconv.Itoa(part)
+		}
+		part++
+		resp, err := s.sendPart(ctx, id, piece, t, flags, more, handle, partID)
 		if resp == nil { // the call failed
 			if sent > 0 {
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
@@ -94,6 +122,10 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 	kept = 0 // the last part, not continuing, took the place and ended the send
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
 }
+
+// requestHandleSeed derives a send's writer place handle from its request
+// id.
+var requestHandleSeed = maphash.MakeSeed()
 
 // releaseWriter gives back, in the background, the writer's place a send's
 // continuing part may have kept under handle: a Cancel of it, called again
@@ -166,18 +198,14 @@ func tooLarge(n int, req proto.Message) *DataTooLargeError {
 	return nil
 }
 
-func (s *Session) send(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
-	return s.sendPart(ctx, id, data, t, flags, false, 0)
-}
-
-// sendPart is send of a part of a stream send that continues when more
-// follows, keeping the writer's place under handle.
-func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64) (*sockdv1.SendResponse, error) {
+// sendPart is one Send call: a part of a stream send that continues when
+// more follows, keeping the writer's place under handle.
+func (s *Session) sendPart(ctx context.Context, id string, data []byte, t Timeout, flags []sockdv1.MsgFlag, more bool, handle uint64, requestID string) (*sockdv1.SendResponse, error) {
 	if refused := tooLarge(len(data), nil); refused != nil {
 		refused.Streamable = t.IsNowait()
 		return nil, refused
 	}
-	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto()}
+	req := &sockdv1.SendRequest{SocketId: id, Data: data, Flags: flags, Timeout: t.Proto(), RequestId: requestID}
 	if more {
 		req.Continues, req.ContinueHandle = true, handle
 	}
@@ -205,6 +233,7 @@ func (s *Session) SendMsg(ctx context.Context, id string, msg Msg, t Timeout, fl
 	}
 	req := &sockdv1.SendMsgRequest{
 		SocketId: id, Iov: msg.IOV, Address: msg.Addr, Control: msg.Control, Flags: flags, Timeout: t.Proto(),
+		RequestId: msg.RequestID,
 	}
 	if refused := tooLarge(total, req); refused != nil {
 		return nil, refused

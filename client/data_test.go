@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -174,5 +175,69 @@ func TestLargeSendReleasesThroughAnOutage(t *testing.T) {
 	defer d.mu.Unlock()
 	if !d.cancelled || len(d.cancels) < 2 {
 		t.Errorf("the release ended after %d Cancel calls, taken: %v", len(d.cancels), d.cancelled)
+	}
+}
+
+// onceDaemon answers Send calls as the daemon's request log does: a call
+// made again with a request id gets the first call's answer. Each new call
+// sends all its data, but the second fails UNAVAILABLE (its answer lost).
+type onceDaemon struct {
+	partsDaemon
+	answers map[string]*sockdv1.SendResponse
+	calls   int
+}
+
+func (d *onceDaemon) Send(_ context.Context, r *sockdv1.SendRequest) (*sockdv1.SendResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sends = append(d.sends, r)
+	if a, ok := d.answers[r.GetRequestId()]; ok {
+		return a, nil
+	}
+	d.calls++
+	if d.calls == 2 {
+		return nil, status.Error(codes.Unavailable, "connection lost")
+	}
+	a := &sockdv1.SendResponse{BytesSent: uint64(len(r.GetData()))}
+	if r.GetContinues() {
+		a.Async = &sockdv1.AsyncInfo{Handle: r.GetContinueHandle()}
+	}
+	d.answers[r.GetRequestId()] = a
+	return a, nil
+}
+
+// SendOnce names each call of a send cut in parts with its request id and
+// the part's number, under a writer's place handle its id derives, so that
+// the send made again after the connection broke (here at its second
+// part) has the daemon answer the parts that went rather than send them
+// twice, and keeps the same place.
+func TestSendOnceNamesItsParts(t *testing.T) {
+	d := &onceDaemon{answers: make(map[string]*sockdv1.SendResponse)}
+	s := &Session{client: dialFake(t, d), id: "s"}
+	data := make([]byte, 2*MaxSendData+1)
+	if _, err := s.SendOnce(context.Background(), "id", data, Infinity, "req"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a send failing at its second part: %v", err)
+	}
+	resp, err := s.SendOnce(context.Background(), "id", data, Infinity, "req")
+	if err != nil || resp.GetBytesSent() != uint64(len(data)) {
+		t.Fatalf("made again: %v %v, want all %d bytes sent", resp, err, len(data))
+	}
+	for _, ch := range s.client.drained(releaseKey(s.id)) {
+		<-ch
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	for _, r := range d.sends {
+		ids = append(ids, r.GetRequestId())
+	}
+	if want := []string{"req.0", "req.1", "req.0", "req.1", "req.2"}; !slices.Equal(ids, want) {
+		t.Fatalf("the calls' request ids %q, want %q", ids, want)
+	}
+	if h := d.sends[0].GetContinueHandle(); h == 0 || d.sends[2].GetContinueHandle() != h {
+		t.Errorf("the send made again keeps its place under handle %d, want the first's %d", d.sends[2].GetContinueHandle(), h)
+	}
+	if d.calls != 4 {
+		t.Errorf("%d calls did something, want 4: the first send's two parts, then the rest", d.calls)
 	}
 }

@@ -56,6 +56,14 @@ func finishWait(sess *Session, sock *engine.Socket, sel *engine.SelectInfo, err 
 
 // Send implements sockdv1.SocketServiceServer.
 func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.SendResponse, error) {
+	if r.GetRequestId() == "" {
+		return s.send(ctx, r)
+	}
+	return sendOnce(ctx, s, r.GetRequestId(), "Send", r.GetSocketId(), func() (*sockdv1.SendResponse, error) { return s.send(ctx, r) },
+		func(resp *sockdv1.SendResponse, se *sockdv1.SocketError) { resp.Error = se })
+}
+
+func (s *Service) send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.SendResponse, error) {
 	c, bad, err := s.prepareSend(ctx, r.GetSocketId(), r.GetFlags(), r.GetTimeout())
 	if err != nil {
 		return nil, err
@@ -95,6 +103,14 @@ func (s *Service) Send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 
 // SendTo implements sockdv1.SocketServiceServer.
 func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv1.SendToResponse, error) {
+	if r.GetRequestId() == "" {
+		return s.sendTo(ctx, r)
+	}
+	return sendOnce(ctx, s, r.GetRequestId(), "SendTo", r.GetSocketId(), func() (*sockdv1.SendToResponse, error) { return s.sendTo(ctx, r) },
+		func(resp *sockdv1.SendToResponse, se *sockdv1.SocketError) { resp.Error = se })
+}
+
+func (s *Service) sendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv1.SendToResponse, error) {
 	c, bad, err := s.prepareSend(ctx, r.GetSocketId(), r.GetFlags(), r.GetTimeout())
 	if err != nil {
 		return nil, err
@@ -125,6 +141,14 @@ func (s *Service) SendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 
 // SendMsg implements sockdv1.SocketServiceServer.
 func (s *Service) SendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sockdv1.SendMsgResponse, error) {
+	if r.GetRequestId() == "" {
+		return s.sendMsg(ctx, r)
+	}
+	return sendOnce(ctx, s, r.GetRequestId(), "SendMsg", r.GetSocketId(), func() (*sockdv1.SendMsgResponse, error) { return s.sendMsg(ctx, r) },
+		func(resp *sockdv1.SendMsgResponse, se *sockdv1.SocketError) { resp.Error = se })
+}
+
+func (s *Service) sendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sockdv1.SendMsgResponse, error) {
 	total := 0
 	for _, b := range r.GetIov() {
 		total += len(b)

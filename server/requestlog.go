@@ -6,6 +6,9 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sockd/sockd/engine"
+	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
 // maxLoggedAnswers is how many answers of calls made with a request id a
@@ -172,4 +175,32 @@ func requestOnce[T proto.Message](ctx context.Context, sess *Session, id string,
 		return none, err
 	}
 	return answer.(T), nil
+}
+
+// sentAnswer is the answer of Send, SendTo and SendMsg.
+type sentAnswer interface {
+	proto.Message
+	GetBytesSent() uint64
+}
+
+// sendOnce is requestOnce for a send with request id id, method, on the
+// socket socketID (its session resolved first, for the log). A send that
+// failed with its call's end (cancelled, or past its deadline) after part
+// of its data went did something: its answer, with that part and the error
+// cancelled (setError), is kept for the call made again, which would
+// otherwise send that part twice.
+func sendOnce[T sentAnswer](ctx context.Context, s *Service, id, method, socketID string, send func() (T, error), setError func(T, *sockdv1.SocketError)) (T, error) {
+	sess, sock, err := s.target(ctx, socketID)
+	if err != nil {
+		var none T
+		return none, err
+	}
+	return requestOnce(ctx, sess, id, callTarget{method, sock.ID()}, func() (T, error) {
+		resp, err := send()
+		if err != nil && ctx.Err() != nil && resp.GetBytesSent() > 0 {
+			setError(resp, socketError(engine.ErrCancelled))
+			return resp, nil
+		}
+		return resp, err
+	})
 }

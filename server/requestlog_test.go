@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,48 @@ func TestAcceptMadeAgainAnswersTheSameConnection(t *testing.T) {
 	}
 	if n := l.svc.engine.NumOpen(); n != 4 {
 		t.Errorf("%d open sockets, want 4 (the listener, two accepted, one opened)", n)
+	}
+}
+
+// Send made again with its request id answers what the first call sent,
+// and sends nothing again: also when the first was a blocking send its
+// client cancelled after part of its data went, which answers that part
+// and the error cancelled.
+func TestSendMadeAgainSendsNothingTwice(t *testing.T) {
+	l := newLive(t, Limits{})
+	sock, peer := l.connected(t)
+	infinity := &sockdv1.Timeout{Kind: &sockdv1.Timeout_Infinity{Infinity: true}}
+	req := &sockdv1.SendRequest{SocketId: sock.ID(), Data: []byte("once"), Timeout: infinity, RequestId: "send-1"}
+	for i := range 2 {
+		resp, err := l.svc.Send(l.ctx, req)
+		if err != nil || resp.GetBytesSent() != 4 {
+			t.Fatalf("send %d: %v %v, want 4 bytes sent", i, resp, err)
+		}
+	}
+	got := make([]byte, 16)
+	peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _ := io.ReadAtLeast(peer, got, 4); string(got[:n]) != "once" {
+		t.Fatalf("the peer read %q, want %q once", got[:n], "once")
+	}
+
+	// Blocking on a peer that reads nothing until the call is cancelled.
+	big := &sockdv1.SendRequest{SocketId: sock.ID(), Data: make([]byte, 8<<20), Timeout: infinity, RequestId: "send-2"}
+	gone, cancel := context.WithCancel(l.ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	first, err := l.svc.Send(gone, big)
+	if err != nil || first.GetBytesSent() == 0 || first.GetError().GetKind() != sockdv1.SocketError_KIND_CANCELLED {
+		t.Fatalf("a send cancelled after part of it went: %v %v, want that part and the error cancelled", first, err)
+	}
+	again, err := l.svc.Send(l.ctx, big)
+	if err != nil || again.GetBytesSent() != first.GetBytesSent() || again.GetBytesUnsent() != first.GetBytesUnsent() {
+		t.Fatalf("made again: %v %v, want the first call's answer %v", again, err, first)
+	}
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.CopyN(io.Discard, peer, int64(first.GetBytesSent())); err != nil {
+		t.Fatalf("the peer reading the %d bytes the first call sent: %v", first.GetBytesSent(), err)
+	}
+	peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _ := peer.Read(got); n != 0 {
+		t.Fatalf("the peer read %d bytes more than the first call sent", n)
 	}
 }

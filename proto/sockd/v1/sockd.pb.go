@@ -1903,8 +1903,14 @@ type SendRequest struct {
 	// the daemon's choice, answered in async), so that a client that loses
 	// the answer can still give the place back with a Cancel of that handle.
 	ContinueHandle uint64 `protobuf:"varint,6,opt,name=continue_handle,json=continueHandle,proto3" json:"continue_handle,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// An id for this call, as OpenRequest.request_id: made again with it,
+	// the call answers what the first call sent rather than send it again. A
+	// blocking send whose client cancelled it, or lost it with its
+	// connection, after part of its data went keeps that part for the call
+	// made again: its answer says what was sent, and the error cancelled.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
@@ -1977,6 +1983,13 @@ func (x *SendRequest) GetContinueHandle() uint64 {
 		return x.ContinueHandle
 	}
 	return 0
+}
+
+func (x *SendRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SendResponse covers ok | {ok, Rest} | {select, SI} | {select, {SI, Rest}} |
@@ -2067,7 +2080,13 @@ type SendToRequest struct {
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,4,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
-	Timeout       *Timeout `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *Timeout `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// An id for this call, as OpenRequest.request_id: made again with it,
+	// the call answers what the first call sent rather than send it again. A
+	// blocking send whose client cancelled it, or lost it with its
+	// connection, after part of its data went keeps that part for the call
+	// made again: its answer says what was sent, and the error cancelled.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2135,6 +2154,13 @@ func (x *SendToRequest) GetTimeout() *Timeout {
 		return x.Timeout
 	}
 	return nil
+}
+
+func (x *SendToRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SendToResponse has the shape of SendResponse.
@@ -2224,7 +2250,13 @@ type SendMsgRequest struct {
 	// Flags.
 	Flags []MsgFlag `protobuf:"varint,5,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
-	Timeout       *Timeout `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *Timeout `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// An id for this call, as OpenRequest.request_id: made again with it,
+	// the call answers what the first call sent rather than send it again. A
+	// blocking send whose client cancelled it, or lost it with its
+	// connection, after part of its data went keeps that part for the call
+	// made again: its answer says what was sent, and the error cancelled.
+	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2299,6 +2331,13 @@ func (x *SendMsgRequest) GetTimeout() *Timeout {
 		return x.Timeout
 	}
 	return nil
+}
+
+func (x *SendMsgRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SendMsgResponse has the shape of SendResponse.
@@ -5729,39 +5768,45 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\fCloseRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\"<\n" +
 	"\rCloseResponse\x12+\n" +
-	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xdb\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xfa\x01\n" +
 	"\vSendRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12'\n" +
 	"\x05flags\x18\x03 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
 	"\atimeout\x18\x04 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1c\n" +
 	"\tcontinues\x18\x05 \x01(\bR\tcontinues\x12'\n" +
-	"\x0fcontinue_handle\x18\x06 \x01(\x04R\x0econtinueHandle\"\xa8\x01\n" +
+	"\x0fcontinue_handle\x18\x06 \x01(\x04R\x0econtinueHandle\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\"\xa8\x01\n" +
 	"\fSendResponse\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12!\n" +
 	"\fbytes_unsent\x18\x02 \x01(\x04R\vbytesUnsent\x12)\n" +
 	"\x05async\x18\x03 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xc4\x01\n" +
+	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xe3\x01\n" +
 	"\rSendToRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12,\n" +
 	"\aaddress\x18\x03 \x01(\v2\x12.sockd.v1.SockAddrR\aaddress\x12'\n" +
 	"\x05flags\x18\x04 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x05 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xaa\x01\n" +
+	"\atimeout\x18\x05 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"\xaa\x01\n" +
 	"\x0eSendToResponse\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12!\n" +
 	"\fbytes_unsent\x18\x02 \x01(\x04R\vbytesUnsent\x12)\n" +
 	"\x05async\x18\x03 \x01(\v2\x13.sockd.v1.AsyncInfoR\x05async\x12+\n" +
-	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\xf7\x01\n" +
+	"\x05error\x18\x04 \x01(\v2\x15.sockd.v1.SocketErrorR\x05error\"\x96\x02\n" +
 	"\x0eSendMsgRequest\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x10\n" +
 	"\x03iov\x18\x02 \x03(\fR\x03iov\x12,\n" +
 	"\aaddress\x18\x03 \x01(\v2\x12.sockd.v1.SockAddrR\aaddress\x122\n" +
 	"\acontrol\x18\x04 \x03(\v2\x18.sockd.v1.ControlMessageR\acontrol\x12'\n" +
 	"\x05flags\x18\x05 \x03(\x0e2\x11.sockd.v1.MsgFlagR\x05flags\x12+\n" +
-	"\atimeout\x18\x06 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\"\xab\x01\n" +
+	"\atimeout\x18\x06 \x01(\v2\x11.sockd.v1.TimeoutR\atimeout\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\"\xab\x01\n" +
 	"\x0fSendMsgResponse\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x01 \x01(\x04R\tbytesSent\x12!\n" +
