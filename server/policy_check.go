@@ -588,7 +588,11 @@ func (c policyCheck) control(sock *engine.Socket, ctrl []engine.ControlMessage) 
 			return c.deny(actionSendMsg, "control message "+key.TypeName())
 		}
 		if opt, ok := precedenceOption[key]; ok && !c.r.options[opt] {
-			if tos, ok := controlInt(m); !ok || highTOS(tos) {
+			tos, ok := controlInt(m)
+			if !ok {
+				return c.deny(actionSendMsg, fmt.Sprintf("control message %s of %d bytes, whose value the policy cannot read (a 4-byte int, or 1 byte for ip tos)", key.TypeName(), len(m.Data)))
+			}
+			if highTOS(tos) {
 				return c.deny(actionSendMsg, "control message "+key.TypeName()+" of precedence 6 or 7")
 			}
 		}
@@ -694,13 +698,18 @@ var sendableControl = map[options.ControlKind]bool{
 }
 
 // controlInt is the integer a control message carries, as a value or as
-// its raw data (a native int).
+// its raw data: a native int, or for ip tos also one byte, which the kernel
+// takes too and delivers received tos as (a client that sends back the raw
+// data it received was refused).
 func controlInt(m engine.ControlMessage) (int, bool) {
 	if n, ok := m.Value.(int); ok {
 		return n, true
 	}
-	if len(m.Data) == 4 {
+	switch {
+	case len(m.Data) == 4:
 		return int(int32(binary.NativeEndian.Uint32(m.Data))), true
+	case len(m.Data) == 1 && m.Level == unix.IPPROTO_IP && m.Type == unix.IP_TOS:
+		return int(m.Data[0]), true
 	}
 	return 0, false
 }

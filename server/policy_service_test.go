@@ -885,6 +885,20 @@ rules:
 			t.Fatalf("pktinfo ifindex %d source %s from a socket bound to 127.0.0.1: %v", c.ifindex, c.src, err)
 		}
 	}
+	// A tos the kernel takes as one byte is read as it would be: lowdelay
+	// passes, precedence 7 does not.
+	for _, c := range []struct {
+		tos     byte
+		allowed bool
+	}{{0x10, true}, {0xe0, false}} {
+		err := send(&sockdv1.ControlMessage{Level: unix.IPPROTO_IP, Type: unix.IP_TOS, Data: []byte{c.tos}})
+		if c.allowed && err != nil {
+			t.Fatalf("a one-byte tos %#x: %v", c.tos, err)
+		}
+		if !c.allowed {
+			wantDenied(t, err, reasons.PolicyDenied, actionSendMsg)
+		}
+	}
 	// A traffic class of precedence 6 or 7 is as privileged as such a tos.
 	udp6, _ := l.open(t, sockdv1.Domain_DOMAIN_INET6, sockdv1.Type_TYPE_DGRAM)
 	key, val := intOpt(sockdv1.OptionLevel_OPTION_LEVEL_IPV6, "tclass", 0xe0)
