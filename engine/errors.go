@@ -29,6 +29,19 @@ var (
 	ErrAlready = errors.New("already")
 )
 
+// NetnsError is an open's failure to enter the network namespace it was
+// asked for: the errno of opening or entering it (enoent, einval for a file
+// that is no namespace, eperm), as Erlang answers, told apart from the
+// socket(2)'s own.
+type NetnsError struct {
+	Path string
+	Err  error
+}
+
+func (e *NetnsError) Error() string { return "network namespace " + e.Path + ": " + e.Err.Error() }
+
+func (e *NetnsError) Unwrap() error { return e.Err }
+
 // InvalidError is Erlang's {invalid, What} or {invalid, {What, Value}}: the
 // request is well-formed but not valid for this socket or its state.
 type InvalidError struct {

@@ -54,7 +54,7 @@ func createSwitched(netns string, c *Creds, create func() (int, error)) (fd int,
 	if netns != "" {
 		leave, err := enterNetns(netns)
 		if err != nil {
-			return -1, err, true
+			return -1, &NetnsError{Path: netns, Err: err}, true
 		}
 		defer func() { restored = leave() && restored }()
 	}

@@ -425,6 +425,10 @@ func TestSockctlNetnsByName(t *testing.T) {
 	if errOut := c.fails(t, 1, "open", "inet", "dgram", "--netns", name+"-missing"); !strings.Contains(errOut, "enoent (no network namespace at /run/netns/"+name+"-missing)") {
 		t.Errorf("open in a namespace that does not exist: %q, want enoent naming its path", errOut)
 	}
+	// socket(2)'s own einval, in a namespace entered, is not the namespace's.
+	if errOut := c.fails(t, 1, "open", "inet", "99", "--netns", name); !strings.Contains(errOut, "einval") || strings.Contains(errOut, "namespace") {
+		t.Errorf("open of an unknown type in a namespace: %q, want einval without a word of the namespace", errOut)
+	}
 	if errOut := c.fails(t, 1, "sendto", id, "x", "127.0.0.1:9"); !strings.Contains(errOut, "enetunreach") {
 		t.Errorf("a datagram to 127.0.0.1 in a new namespace: %q, want enetunreach (its loopback is down)", errOut)
 	}

@@ -421,8 +421,10 @@ func socketOutcome(err error) *sockdv1.SocketError {
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",
 			Invalid: invalid.What, InvalidValue: value, Message: invalid.Error()}
 	case errors.As(err, &errno):
+		// The message says what failed where the engine says more than
+		// the errno (a network namespace an open could not enter).
 		return &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: engine.PosixName(errno),
-			Errno: int32(errno), Message: errno.Error()}
+			Errno: int32(errno), Message: err.Error()}
 	}
 	return nil
 }

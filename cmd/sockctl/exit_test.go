@@ -28,8 +28,12 @@ func TestExitCodeAndMessage(t *testing.T) {
 		msg  string
 	}{
 		{"socket error", refused, exitFailure, "econnrefused"},
-		{"open's netns missing", failure{netnsHint(&client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enoent", Errno: 2}}, "/run/netns/x")},
+		{"open's netns missing", failure{netnsHint(&client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enoent", Errno: 2,
+			Message: "network namespace /run/netns/x: no such file or directory"}}, "/run/netns/x")},
 			exitFailure, "enoent (no network namespace at /run/netns/x)"},
+		{"open's own einval in a netns", failure{netnsHint(&client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "einval", Errno: 22,
+			Message: "invalid argument"}}, "/run/netns/x")},
+			exitFailure, "einval"},
 		{"open's other errors", failure{netnsHint(refused, "/run/netns/x")}, exitFailure, "econnrefused"},
 		{"invalid socket error", failure{invalidState}, exitFailure, "invalid state"},
 		{"invalid, said why", &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_INVALID, Reason: "invalid",

@@ -73,10 +73,12 @@ IPPROTO_* number.`,
 }
 
 // netnsHint names the namespace that an open's error is about: the daemon
-// answers as Erlang does, with the errno of opening or entering it.
+// answers as Erlang does, with the errno of opening or entering it, and its
+// message says it was the namespace (an einval of socket(2) itself, for an
+// unknown type, is not the namespace's: a reviewer's hint blamed it).
 func netnsHint(err error, netns string) error {
 	var sockErr *client.SocketError
-	if !errors.As(err, &sockErr) {
+	if !errors.As(err, &sockErr) || !strings.HasPrefix(sockErr.Proto.GetMessage(), "network namespace ") {
 		return err
 	}
 	switch sockErr.Error() {
