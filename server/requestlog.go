@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"sync"
 
@@ -52,7 +53,17 @@ type loggedCall struct {
 	done   chan struct{}
 	// answer is the call's answer, once done is closed; nil if it failed.
 	answer proto.Message
+	// failure is the failure of a call that failed having done something
+	// (keptFailure), which a call made again answers too.
+	failure error
 }
+
+// keptFailure is a call's failure after it did something (a datagram sent,
+// then the policy refused the bind it made): unlike other failures it is
+// kept in the log, for a call made again to answer it rather than run.
+type keptFailure struct{ err error }
+
+func (k keptFailure) Error() string { return k.err.Error() }
 
 // callTarget is what a call is for: its method, and socket (none for Open).
 type callTarget struct{ method, socket string }
@@ -103,6 +114,9 @@ func (l *requestLog) once(ctx context.Context, id string, target callTarget, cal
 		if c.answer != nil {
 			return proto.Clone(c.answer), nil
 		}
+		if c.failure != nil {
+			return nil, c.failure
+		}
 		// That call failed and left the log: this one runs, unless
 		// another made again meanwhile is already running it.
 	}
@@ -112,7 +126,14 @@ func (l *requestLog) once(ctx context.Context, id string, target callTarget, cal
 // panics failed).
 func (l *requestLog) run(id string, c *loggedCall, call func() (proto.Message, error)) (answer proto.Message, err error) {
 	returned := false
-	defer func() { l.finish(id, c, answer, returned && err == nil) }()
+	defer func() {
+		var kept keptFailure
+		if errors.As(err, &kept) {
+			answer, err = nil, kept.err
+			c.failure = err
+		}
+		l.finish(id, c, answer, returned && (err == nil || c.failure != nil))
+	}()
 	answer, err = call()
 	returned = true
 	return answer, err
@@ -123,7 +144,7 @@ func (l *requestLog) run(id string, c *loggedCall, call func() (proto.Message, e
 // it failed, which drops it from the log.
 func (l *requestLog) finish(id string, c *loggedCall, answer proto.Message, answered bool) {
 	l.mu.Lock()
-	if answered && answer != nil {
+	if answered && (answer != nil || c.failure != nil) {
 		c.answer = answer
 		l.answered = append(l.answered, id)
 		if len(l.answered) > maxLoggedAnswers {
@@ -188,7 +209,9 @@ type sentAnswer interface {
 // failed with its call's end (cancelled, or past its deadline) after part
 // of its data went did something: its answer, with that part and the error
 // cancelled (setError), is kept for the call made again, which would
-// otherwise send that part twice.
+// otherwise send that part twice; one that failed otherwise after data
+// went (the policy refused the bind a datagram's send made) fails the call
+// made again the same way, as it would not be sent again.
 func sendOnce[T sentAnswer](ctx context.Context, s *Service, id, method, socketID string, send func() (T, error), setError func(T, *sockdv1.SocketError)) (T, error) {
 	sess, sock, err := s.target(ctx, socketID)
 	if err != nil {
@@ -197,10 +220,13 @@ func sendOnce[T sentAnswer](ctx context.Context, s *Service, id, method, socketI
 	}
 	return requestOnce(ctx, sess, id, callTarget{method, sock.ID()}, func() (T, error) {
 		resp, err := send()
-		if err != nil && ctx.Err() != nil && resp.GetBytesSent() > 0 {
+		switch {
+		case err == nil || resp.GetBytesSent() == 0:
+			return resp, err
+		case ctx.Err() != nil:
 			setError(resp, socketError(engine.ErrCancelled))
 			return resp, nil
 		}
-		return resp, err
+		return resp, keptFailure{err}
 	})
 }

@@ -268,3 +268,20 @@ func TestSendMadeAgainSendsNothingTwice(t *testing.T) {
 		t.Fatalf("the peer read %d bytes more than the first call sent", n)
 	}
 }
+
+// A call that failed after it did something (keptFailure) is kept: made
+// again, it answers the same failure rather than run.
+func TestRequestLogKeepsAFailureThatDidSomething(t *testing.T) {
+	var l requestLog
+	var runs atomic.Int32
+	refused := status.Error(codes.PermissionDenied, "the bind the send made")
+	fail := func() (proto.Message, error) { runs.Add(1); return nil, keptFailure{refused} }
+	for i := range 2 {
+		if _, err := l.once(context.Background(), "a", open1, fail); err != refused {
+			t.Fatalf("call %d: %v, want the kept failure itself", i, err)
+		}
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("%d runs, want 1", runs.Load())
+	}
+}

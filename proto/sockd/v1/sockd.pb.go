@@ -1907,7 +1907,9 @@ type SendRequest struct {
 	// the call answers what the first call sent rather than send it again. A
 	// blocking send whose client cancelled it, or lost it with its
 	// connection, after part of its data went keeps that part for the call
-	// made again: its answer says what was sent, and the error cancelled.
+	// made again: its answer says what was sent, and the error cancelled. One
+	// that failed with a status after its data went (the policy refused the
+	// bind a datagram's send made) is kept too: made again, it fails alike.
 	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2085,7 +2087,9 @@ type SendToRequest struct {
 	// the call answers what the first call sent rather than send it again. A
 	// blocking send whose client cancelled it, or lost it with its
 	// connection, after part of its data went keeps that part for the call
-	// made again: its answer says what was sent, and the error cancelled.
+	// made again: its answer says what was sent, and the error cancelled. One
+	// that failed with a status after its data went (the policy refused the
+	// bind a datagram's send made) is kept too: made again, it fails alike.
 	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2255,7 +2259,9 @@ type SendMsgRequest struct {
 	// the call answers what the first call sent rather than send it again. A
 	// blocking send whose client cancelled it, or lost it with its
 	// connection, after part of its data went keeps that part for the call
-	// made again: its answer says what was sent, and the error cancelled.
+	// made again: its answer says what was sent, and the error cancelled. One
+	// that failed with a status after its data went (the policy refused the
+	// bind a datagram's send made) is kept too: made again, it fails alike.
 	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
