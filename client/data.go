@@ -2,10 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sockd/sockd/internal/pipewire"
@@ -49,22 +50,27 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 // SendOnce is Send with a request id (NewRequestID; at most 48 bytes), for
 // a caller that makes the call again, with the same id and data, when the
 // connection to the daemon broke under it (UNAVAILABLE): the daemon answers
-// what the first call sent rather than send it twice, and a send it had
-// begun goes on from where it stopped (SendRequest.request_id; each of the
-// calls of a send cut in parts has the id and its part's number). A new
-// send takes a new id.
+// what the first call sent rather than send it twice, and the send goes on
+// from where it stopped (SendRequest.request_id). Each of its calls is
+// named by the id and its number; the session remembers how far the calls
+// answered went, so that the send made again begins with the call whose
+// answer was lost (the daemon keeps its last 64 answers). The writer's
+// place is given back between the two, as after any failed send: another
+// writer's bytes may come in between. A new send takes a new id.
 func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeout, requestID string, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
-	if len(data) <= MaxSendData || t.IsNowait() {
+	if requestID == "" && len(data) <= MaxSendData || t.IsNowait() {
 		return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
 	}
-	// Pieces keep their order but not a message's boundary: only a stream
-	// may be cut (a seqpacket socket's record may be this large).
-	info, err := s.Info(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if info.GetType() != sockdv1.Type_TYPE_STREAM {
-		return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
+	if len(data) > MaxSendData {
+		// Pieces keep their order but not a message's boundary: only a
+		// stream may be cut (a seqpacket socket's record may be this large).
+		info, err := s.Info(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if info.GetType() != sockdv1.Type_TYPE_STREAM {
+			return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
+		}
 	}
 	var deadline time.Time
 	if t.kind == waitMillis {
@@ -75,14 +81,19 @@ func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeou
 		// kept is the handle of the writer's place a continuing part may
 		// have kept, chosen here so that the place can be given back even
 		// when that part's answer was lost; 0 while none can be kept. The
-		// top bit keeps it apart from the daemon's own handles.
+		// top bit keeps it apart from the daemon's own handles. Each try
+		// of a send made again has its own: the first's release, which
+		// may come late, must not take the place of the next.
 		handle = rand.Uint64() | 1<<63
 		kept   uint64
-		part   int
+		call   int
 	)
+	total := len(data)
 	if requestID != "" {
-		// The same send made again keeps the same place.
-		handle = maphash.String(requestHandleSeed, requestID) | 1<<63
+		if done, ok := s.sends.take(requestID, total); ok {
+			call, sent = done.call, done.sent
+			data = data[sent:]
+		}
 	}
 	// A send that stops before its last part gives the writer's place back.
 	defer func() {
@@ -99,21 +110,29 @@ func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeou
 		if more {
 			kept = handle
 		}
-		partID := ""
+		callID := ""
 		if requestID != "" {
-			partID = requestID + "." + strconv.Itoa(part)
+			callID = requestID + "." + strconv.Itoa(call)
 		}
-		part++
-		resp, err := s.sendPart(ctx, id, piece, t, flags, more, handle, partID)
+		resp, err := s.sendPart(ctx, id, piece, t, flags, more, handle, callID)
 		if resp == nil { // the call failed
+			if requestID != "" && outOfReach(err) {
+				s.sends.put(requestID, sendProgress{call: call, sent: sent, total: total})
+			}
 			if sent > 0 {
 				return &sockdv1.SendResponse{BytesSent: sent, BytesUnsent: uint64(len(data))}, err
 			}
 			return nil, err
 		}
+		call++
 		resp.Async = nil
 		sent += resp.GetBytesSent()
 		data = data[resp.GetBytesSent():]
+		if requestID != "" && errors.Is(err, ErrCancelled) && ctx.Err() == nil {
+			// The first try of a call made again was cut short with its
+			// connection: the rest goes on in the next call.
+			continue
+		}
 		if err != nil || resp.GetBytesUnsent() > 0 { // a socket error, a timeout
 			resp.BytesSent, resp.BytesUnsent = sent, uint64(len(data))
 			return resp, err
@@ -123,9 +142,54 @@ func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeou
 	return &sockdv1.SendResponse{BytesSent: sent}, nil
 }
 
-// requestHandleSeed derives a send's writer place handle from its request
-// id.
-var requestHandleSeed = maphash.MakeSeed()
+// sendProgress is how far a SendOnce of total bytes went before a call's
+// answer was lost: its calls before call answered, sending sent bytes.
+type sendProgress struct {
+	call       int
+	sent       uint64
+	total      int
+	rememberAt time.Time
+}
+
+// maxSendProgress bounds what a session remembers of sends to be made
+// again: the oldest goes first.
+const maxSendProgress = 64
+
+// sendProgresses is a session's memory of its SendOnce calls whose
+// connection broke, by request id.
+type sendProgresses struct {
+	mu sync.Mutex
+	m  map[string]sendProgress
+}
+
+func (p *sendProgresses) put(requestID string, sp sendProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string]sendProgress)
+	}
+	if _, ok := p.m[requestID]; !ok && len(p.m) >= maxSendProgress {
+		oldest := ""
+		for k, v := range p.m {
+			if oldest == "" || v.rememberAt.Before(p.m[oldest].rememberAt) {
+				oldest = k
+			}
+		}
+		delete(p.m, oldest)
+	}
+	sp.rememberAt = time.Now()
+	p.m[requestID] = sp
+}
+
+// take returns and forgets the progress of the send of requestID, if it is
+// one of total bytes.
+func (p *sendProgresses) take(requestID string, total int) (sendProgress, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp, ok := p.m[requestID]
+	delete(p.m, requestID)
+	return sp, ok && sp.total == total
+}
 
 // releaseWriter gives back, in the background, the writer's place a send's
 // continuing part may have kept under handle: a Cancel of it, called again

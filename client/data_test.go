@@ -231,13 +231,31 @@ func TestSendOnceNamesItsParts(t *testing.T) {
 	for _, r := range d.sends {
 		ids = append(ids, r.GetRequestId())
 	}
-	if want := []string{"req.0", "req.1", "req.0", "req.1", "req.2"}; !slices.Equal(ids, want) {
-		t.Fatalf("the calls' request ids %q, want %q", ids, want)
+	if want := []string{"req.0", "req.1", "req.1", "req.2"}; !slices.Equal(ids, want) {
+		t.Fatalf("the calls' request ids %q, want %q: made again from the call whose answer was lost", ids, want)
 	}
-	if h := d.sends[0].GetContinueHandle(); h == 0 || d.sends[2].GetContinueHandle() != h {
-		t.Errorf("the send made again keeps its place under handle %d, want the first's %d", d.sends[2].GetContinueHandle(), h)
+	if h := d.sends[0].GetContinueHandle(); h == 0 || d.sends[2].GetContinueHandle() == h {
+		t.Errorf("the send made again keeps its place under the first try's handle %d, which that try's release may take back", h)
 	}
 	if d.calls != 4 {
 		t.Errorf("%d calls did something, want 4: the first send's two parts, then the rest", d.calls)
+	}
+}
+
+// A call made again whose first try was cut short with its connection
+// (answered in part, cancelled) goes on with the rest in the next call.
+func TestSendOnceGoesOnAfterAPartCutShort(t *testing.T) {
+	d := &onceDaemon{answers: map[string]*sockdv1.SendResponse{
+		"cut.0": {BytesSent: 100, BytesUnsent: 900, Error: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_CANCELLED, Reason: "cancelled"}},
+	}}
+	s := &Session{client: dialFake(t, d), id: "s"}
+	resp, err := s.SendOnce(context.Background(), "id", make([]byte, 1000), Infinity, "cut")
+	if err != nil || resp.GetBytesSent() != 1000 {
+		t.Fatalf("a send whose first call was cut short: %v %v, want all 1000 bytes sent", resp, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.sends) != 2 || d.sends[1].GetRequestId() != "cut.1" || len(d.sends[1].GetData()) != 900 {
+		t.Fatalf("calls %v, want the cut one and one of the 900 bytes left as cut.1", d.sends)
 	}
 }

@@ -35,9 +35,10 @@ type Session struct {
 	grace    time.Duration
 	lastSeq  uint64
 	voided   voidedSelects
-	taken    atomic.Uint64 // the last event its EventStreams delivered
-	follows  atomic.Bool   // it has started an EventStream
-	keeper   keeper        // calls while idle adapters are open
+	taken    atomic.Uint64  // the last event its EventStreams delivered
+	follows  atomic.Bool    // it has started an EventStream
+	keeper   keeper         // calls while idle adapters are open
+	sends    sendProgresses // SendOnce calls to be made again
 }
 
 // CreateSession creates a session, or returns the caller's live session of
