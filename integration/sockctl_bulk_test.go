@@ -85,6 +85,17 @@ func (p *sockctlProc) wait(t testing.TB) string {
 	return p.stdout.String()
 }
 
+// waitFailed is wait for a sockctl that exits 1 (forward --count whose
+// connection failed).
+func (p *sockctlProc) waitFailed(t testing.TB) string {
+	t.Helper()
+	var exit *exec.ExitError
+	if err := await(t, "sockctl exits", p.done); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("sockctl %v: %v, want exit status 1\nstdout: %s", p.cmd.Args, err, p.stdout.String())
+	}
+	return p.stdout.String()
+}
+
 // loopbackServer accepts one connection, reads all of it, answers with
 // reply(what it read) and closes.
 func loopbackServer(t *testing.T, reply func([]byte) []byte) (addr string, got <-chan []byte) {
@@ -248,6 +259,77 @@ func TestSockctlNcListenEndsWithTheDaemon(t *testing.T) {
 	}
 }
 
+// TestSockctlForwardEndsWithItsReaderAndItsTerminal: a forward whose
+// standard output's reader went away (forward | head) ends at its next line,
+// exit 0, and one whose terminal hung up (SIGHUP) ends as if interrupted,
+// exit 130; each closes its sockets in the daemon, so that its address is
+// free again, rather than die and leave its listener there for the
+// session's grace, queueing connections no one accepts.
+func TestSockctlForwardEndsWithItsReaderAndItsTerminal(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	remote := tcpListener(t)
+	go func() {
+		for {
+			conn, err := remote.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	reader, writer, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader.Close() // before forward's first line
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout*2)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sockctlBin, "--addr", c.addr, "--session", c.session, "forward", "127.0.0.1:0", remote.Addr().String())
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	cmd.Stdout = writer
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writer.Close()
+	lines := bufio.NewScanner(errPipe)
+	if !lines.Scan() {
+		t.Fatal("forward printed no listening line")
+	}
+	m := listeningLine.FindStringSubmatch(lines.Text())
+	if m == nil {
+		t.Fatalf("stderr %q, want the listening line", lines.Text())
+	}
+	if conn, err := net.Dial("tcp4", m[1]); err == nil {
+		conn.Close()
+	}
+	for lines.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("forward whose reader went away: %v, want exit 0", err)
+	}
+	wantClosed := func(addr string) {
+		t.Helper()
+		if conn, err := net.Dial("tcp4", addr); err == nil {
+			conn.Close()
+			t.Fatalf("%s still accepts connections after forward ended", addr)
+		}
+	}
+	wantClosed(m[1])
+
+	p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String())
+	addr := p.listening(t)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := await(t, "forward to end", p.done); exitStatus(err) != 130 {
+		t.Fatalf("forward after SIGHUP: %v, want exit 130", err)
+	}
+	wantClosed(addr)
+}
+
 // TestSockctlForward: forward relays a connection to the remote address
 // inside the daemon and reports the byte counts.
 func TestSockctlForward(t *testing.T) {
@@ -302,7 +384,7 @@ func TestSockctlForwardPassesAReset(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("client read %d bytes, then %v; want the connection reset", n, err)
 	}
-	if out := p.wait(t); out != "relayed in=0 out=100000 error=econnreset\n" {
+	if out := p.waitFailed(t); out != "relayed in=0 out=100000 error=econnreset\n" {
 		t.Fatalf("forward printed %q", out)
 	}
 }
@@ -422,7 +504,7 @@ func TestSockctlForwardErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if out := p.wait(t); out != "error: econnrefused\n" {
+	if out := p.waitFailed(t); out != "error: econnrefused\n" {
 		t.Fatalf("forward printed %q, want error: econnrefused", out)
 	}
 }
@@ -498,7 +580,7 @@ func TestSockctlForwardQuotaTooSmallForARelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if out := p.wait(t); !strings.Contains(out, "error: resource_exhausted") {
+	if out := p.waitFailed(t); !strings.Contains(out, "error: resource_exhausted") {
 		t.Fatalf("forward printed %q, want the connection's error", out)
 	}
 }

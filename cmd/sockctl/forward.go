@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -33,8 +36,11 @@ be written to the other and error=REASON when a socket error (a reset) ended
 the relay, the other side then reset as it closes; or "error: REASON"
 (econnrefused) for a connection
 that could not be relayed, after which forward goes on. It runs until
-interrupted (a connection still being relayed then prints "error:
-interrupted" for its line), or until --count connections finished.
+interrupted (exit 130; a connection still being relayed then prints
+"error: interrupted" for its line), until its standard output's reader goes
+away (forward | head: exit 0), or until --count connections finished (exit
+1 if one of them could not be relayed or ended with a socket error). Every
+socket it opened is closed as it ends.
 
 Each connection takes sockets of the principal's quota (global-info shows
 it): the accepted one, one to REMOTE, and its relay's four pipes. Under a
@@ -66,7 +72,14 @@ Refused accepts are always tried again.`,
 			if inetPort(remote) == 0 && remote.GetLocal() == nil {
 				return usage(fmt.Errorf("%s: forward connects to a port: give REMOTE as IP:PORT", args[1]))
 			}
+			// A reader of standard output that goes away (forward | head)
+			// makes a line's write fail with EPIPE, which ends forward as an
+			// interrupt does, rather than kill it with its sockets left open
+			// in the daemon for the session's grace.
+			signal.Ignore(syscall.SIGPIPE)
 			return a.withSession(cmd, func(ctx context.Context, s *client.Session) error {
+				ctx, stop := context.WithCancel(ctx)
+				defer stop()
 				l, err := s.ListenAddr(ctx, local, 128)
 				if err != nil {
 					// Said as bind or listen would say it: the error
@@ -79,7 +92,7 @@ Refused accepts are always tried again.`,
 				}
 				defer l.Close()
 				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s\n", addrArg(l.Addr()))
-				f := &forwarder{app: a, sess: s, listener: l, remote: remote}
+				f := &forwarder{app: a, sess: s, listener: l, remote: remote, stop: stop}
 				// GlobalInfo failing says nothing of a quota: set up at once
 				// until one refuses.
 				if info, err := s.Client().GlobalInfo(ctx); err == nil {
@@ -109,6 +122,13 @@ type forwarder struct {
 	running atomic.Int64
 
 	printMu sync.Mutex
+	// stop ends the forward; outGone says why: its standard output's
+	// reader went away.
+	stop    context.CancelFunc
+	outGone atomic.Bool
+	// failed: a connection could not be relayed, or its relay ended with
+	// a socket error (--count then exits 1).
+	failed atomic.Bool
 }
 
 // tightQuota is the socket quota below which forward sets connections up
@@ -126,6 +146,21 @@ const (
 )
 
 func (f *forwarder) run(ctx context.Context, count int) error {
+	err := f.accept(ctx, count)
+	switch {
+	case f.outGone.Load():
+		return nil // as nc | head ends
+	case err != nil:
+		return err
+	case count > 0 && f.failed.Load():
+		return failure{errors.New("a connection could not be relayed, or its relay failed (its line says why)")}
+	}
+	return nil
+}
+
+// accept accepts and relays count connections (0: until interrupted), and
+// returns once their relays have ended: ctx's error if interrupted.
+func (f *forwarder) accept(ctx context.Context, count int) error {
 	var relays sync.WaitGroup
 	defer relays.Wait()
 	for n := 0; count == 0 || n < count; n++ {
@@ -136,7 +171,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil // interrupted: the normal end
+				return ctx.Err() // interrupted: exit 130, as nc
 			}
 			return err
 		}
@@ -151,7 +186,7 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 			select {
 			case <-setUp:
 			case <-ctx.Done():
-				return nil
+				return ctx.Err()
 			}
 		}
 	}
@@ -174,6 +209,11 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 			f.running.Add(-1)
 		}
 	}()
+	// The connection's line is printed once both its sockets are closed
+	// (deferred below, so run before this): a forward that its line's
+	// write ends leaves nothing open.
+	var line view
+	defer func() { f.print(line) }()
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
 	var out string
@@ -182,12 +222,12 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		return err
 	})
 	if err != nil {
-		f.print(failedView(err))
+		line = f.failedLine(err)
 		return
 	}
 	defer f.sess.CloseSocket(cleanup, out)
 	if _, err := f.sess.Connect(ctx, out, f.remote, client.Infinity); err != nil {
-		f.print(failedView(err))
+		line = f.failedLine(err)
 		return
 	}
 	var running *client.RunningRelay
@@ -203,14 +243,14 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		return err
 	})
 	if err != nil {
-		f.print(failedView(err))
+		line = f.failedLine(err)
 		return
 	}
 	ran = true
 	done()
 	resp, err := running.Wait()
 	if err != nil && resp == nil {
-		f.print(failedView(err))
+		line = f.failedLine(err)
 		return
 	}
 	if resp.GetError() != nil {
@@ -223,7 +263,10 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 		f.sess.SetOpt(cleanup, in, key, reset)
 		f.sess.SetOpt(cleanup, out, key, reset)
 	}
-	f.print(forwardedView(resp))
+	if resp.GetError() != nil {
+		f.failed.Store(true)
+	}
+	line = forwardedView(resp)
 }
 
 // forwardedView is a finished relay's line: relay's, with the socket error
@@ -268,10 +311,15 @@ func (f *forwarder) untilPlaced(ctx context.Context, what string, step func() er
 	}
 }
 
+// print writes one of forward's lines; one its standard output's reader
+// no longer takes (EPIPE) ends the forward.
 func (f *forwarder) print(v view) {
 	f.printMu.Lock()
 	defer f.printMu.Unlock()
-	f.app.out.emit(v)
+	if err := f.app.out.emit(v); errors.Is(err, syscall.EPIPE) {
+		f.outGone.Store(true)
+		f.stop()
+	}
 }
 
 // refusedView is a step of forward's that a quota refused (accept, open,
@@ -282,10 +330,22 @@ func refusedView(step string, err error) view {
 	return view{text: step + " refused: " + errorMessage(err), obj: object{}.with(step+"_refused", refusalObject(err))}
 }
 
+// failedLine is failedView, noting that a connection failed.
+func (f *forwarder) failedLine(err error) view {
+	f.failed.Store(true)
+	return failedView(err)
+}
+
 // failedView is a connection forward could not relay: "error: ..." as other
 // verbs print errors, and in JSON an error object, as theirs have: the
-// socket error's fields, or a refusal's.
+// socket error's fields, or a refusal's. A relay refused because the
+// accepted connection was no longer connected (its client reset it first,
+// as a port scan's does) is the socket error enotconn, as nc says it.
 func failedView(err error) view {
+	if client.ErrorReason(err) == reasons.NotConnectedStream {
+		err = &client.SocketError{Proto: &sockdv1.SocketError{Kind: sockdv1.SocketError_KIND_POSIX, Reason: "enotconn",
+			Errno: int32(syscall.ENOTCONN), Message: "the connection ended before its relay began"}}
+	}
 	var se *client.SocketError
 	if errors.As(err, &se) {
 		return view{text: "error: " + errorMessage(se), obj: object{}.with("error", errorObject(se.Proto))}

@@ -57,7 +57,10 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal or a dropped ssh session ends nc and
+	// forward as Ctrl-C does, closing their sockets in the daemon, rather
+	// than leave them there for the session's grace.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		<-ctx.Done()
 		stop() // the first signal cancels the call; a second one kills at once

@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/internal/reasons"
 	sockdv1 "github.com/sockd/sockd/proto/sockd/v1"
 )
 
@@ -104,4 +109,11 @@ func TestForwardFailedView(t *testing.T) {
 	refused := &client.SocketError{Proto: refusedErr}
 	checkView(t, "refused", failedView(fmt.Errorf("dial tcp4: %w", refused)), "error: econnrefused",
 		`{"error":{"reason":"econnrefused","kind":"posix","errno":111}}`)
+	// A relay refused as its accepted connection was reset first (a port
+	// scan's) is that connection's enotconn, as nc says it.
+	st, _ := status.New(codes.FailedPrecondition, "socket_a: not connected").WithDetails(
+		&errdetails.ErrorInfo{Reason: reasons.NotConnectedStream, Domain: reasons.Domain})
+	if v := failedView(st.Err()); v.text != "error: enotconn" {
+		t.Errorf("a relay refused NOT_CONNECTED_STREAM: %q, want error: enotconn", v.text)
+	}
 }
