@@ -59,9 +59,9 @@ func (d *refusingDaemon) Events(*sockdv1.EventsRequest, grpc.ServerStreamingServ
 	return d.refusal()
 }
 
-// listenerOn serves d on a unix socket and returns a Listener of a session
-// of grace on a Client dialled to it.
-func listenerOn(t *testing.T, d *refusingDaemon, grace time.Duration) *Listener {
+// listenerOn serves d on a unix socket and returns a Listener of socket
+// "l" of session "s", of grace, on a Client dialled to it.
+func listenerOn(t *testing.T, d sockdv1.SocketServiceServer, grace time.Duration) *Listener {
 	t.Helper()
 	c := dialFake(t, d)
 	lctx, lcancel := context.WithCancel(context.Background())
@@ -271,9 +271,7 @@ func (d *lostPipeDaemon) Close(context.Context, *sockdv1.CloseRequest) (*sockdv1
 // next with a new id (a reviewer's http.Serve once ended for good).
 func TestListenerOutlivesAnOutageAfterAnAccept(t *testing.T) {
 	d := &lostPipeDaemon{}
-	c := dialFake(t, d)
-	lctx, lcancel := context.WithCancel(context.Background())
-	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	l := listenerOn(t, d, 2*time.Second)
 	_, err := l.Accept()
 	if status.Code(err) != codes.Canceled || d.accepts.Load() != 3 || d.sockNames.Load() != 2 {
 		t.Fatalf("Accept = %v after %d accepts, %d SockNames; want the third accept's CANCELLED after 2 SockNames", err, d.accepts.Load(), d.sockNames.Load())
@@ -321,9 +319,7 @@ func (d *lateCloseDaemon) Close(_ context.Context, r *sockdv1.CloseRequest) (*so
 // in the session with its peer waiting.
 func TestListenerCloseCollectsACancelledAccept(t *testing.T) {
 	d := &lateCloseDaemon{}
-	c := dialFake(t, d)
-	lctx, lcancel := context.WithCancel(context.Background())
-	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	l := listenerOn(t, d, 2*time.Second)
 	accepted := make(chan error, 1)
 	go func() { _, err := l.Accept(); accepted <- err }()
 	time.Sleep(50 * time.Millisecond)
@@ -405,9 +401,7 @@ func (d *readLostDaemon) Pipe(s sockdv1.SocketService_PipeServer) error {
 // Read then fails (PipeStart.hold_reads says so).
 func TestListenerBindsAgainWhenTheReadIsLost(t *testing.T) {
 	d := &readLostDaemon{}
-	c := dialFake(t, d)
-	lctx, lcancel := context.WithCancel(context.Background())
-	l := &Listener{sess: &Session{client: c, id: "s", grace: 2 * time.Second}, id: "l", network: "tcp", ctx: lctx, cancel: lcancel}
+	l := listenerOn(t, d, 2*time.Second)
 	conn, err := l.Accept()
 	if err != nil {
 		t.Fatalf("Accept = %v after %d pipes, %d closes; want the connection, bound again", err, d.pipes.Load(), d.closes.Load())

@@ -121,27 +121,15 @@ func TestPipeStartsOnlyWhenTheSocketReadWhatItSays(t *testing.T) {
 	if r, err := l.svc.Recv(l.ctx, &sockdv1.RecvRequest{SocketId: sock.ID(), Length: 5, Timeout: infinity}); err != nil || string(r.GetData()) != "taken" {
 		t.Fatalf("recv: %v %v", r, err)
 	}
-	start := func(read uint64) (*fakePipe, context.CancelFunc, <-chan error) {
-		ctx, cancel := context.WithCancel(l.ctx)
-		f := newFakePipe(ctx)
-		ended := make(chan error, 1)
-		go func() { ended <- l.svc.Pipe(f) }()
-		f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), ReadBytes: &read}}}
-		return f, cancel, ended
+	start := func(read uint64) (*fakePipe, <-chan error) {
+		return startPipe(t, l, &sockdv1.PipeStart{SocketId: sock.ID(), ReadBytes: &read})
 	}
-	_, cancel, ended := start(0)
-	var err error
-	select {
-	case err = <-ended:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a pipe expecting 0 bytes read of a socket that read 5 did not end")
-	}
-	cancel()
+	_, ended := start(0)
+	err := receiveWithin(t, "a pipe expecting 0 bytes read of a socket that read 5 did not end", ended)
 	if status.Code(err) != codes.FailedPrecondition || reasonOf(err) != reasons.SocketReadDiffers {
 		t.Fatalf("a pipe expecting 0 bytes read of a socket that read 5: %v, want FAILED_PRECONDITION %s", err, reasons.SocketReadDiffers)
 	}
-	f, cancel, ended := start(5)
-	defer cancel()
+	f, ended := start(5)
 	if r := <-f.out; !r.GetReady() {
 		t.Fatalf("a pipe expecting the 5 bytes read: first answer %v, want ready", r)
 	}
@@ -159,15 +147,7 @@ func TestPipeHoldsItsReadsUntilTold(t *testing.T) {
 	if _, err := peer.Write([]byte("first")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(l.ctx)
-	defer cancel()
-	f := newFakePipe(ctx)
-	ended := make(chan error, 1)
-	go func() { ended <- l.svc.Pipe(f) }()
-	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
-	if r := <-f.out; !r.GetReady() {
-		t.Fatalf("first answer %v, want ready", r)
-	}
+	f, ended := startHeldPipe(t, l, sock.ID())
 	time.Sleep(50 * time.Millisecond)
 	if n := sock.BytesRead(); n != 0 {
 		t.Fatalf("the pipe read %d bytes before its client said read", n)
@@ -176,13 +156,8 @@ func TestPipeHoldsItsReadsUntilTold(t *testing.T) {
 	eventually(t, "the pipe reading once told", func() bool { return sock.BytesRead() == 5 })
 	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Read{Read: true}} // a second read changes nothing
 	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}
-	select {
-	case err := <-ended:
-		if err != nil {
-			t.Fatalf("the detached pipe ended %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the detached pipe did not end")
+	if err := receiveWithin(t, "the detached pipe did not end", ended); err != nil {
+		t.Fatalf("the detached pipe ended %v", err)
 	}
 }
 
@@ -191,23 +166,10 @@ func TestPipeHoldsItsReadsUntilTold(t *testing.T) {
 func TestHeldPipeReportsItsSocketsClose(t *testing.T) {
 	l := newLive(t, Limits{})
 	sock, _ := l.connected(t)
-	ctx, cancel := context.WithCancel(l.ctx)
-	defer cancel()
-	f := newFakePipe(ctx)
-	ended := make(chan error, 1)
-	go func() { ended <- l.svc.Pipe(f) }()
-	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
-	if r := <-f.out; !r.GetReady() {
-		t.Fatalf("first answer %v, want ready", r)
-	}
+	f, ended := startHeldPipe(t, l, sock.ID())
 	sock.Close()
-	select {
-	case r := <-f.out:
-		if r.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
-			t.Fatalf("a held pipe whose socket closed answered %v, want closed", r)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a held pipe whose socket closed said nothing")
+	if r := receiveWithin(t, "a held pipe whose socket closed said nothing", f.out); r.GetError().GetKind() != sockdv1.SocketError_KIND_CLOSED {
+		t.Fatalf("a held pipe whose socket closed answered %v, want closed", r)
 	}
 	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Detach{Detach: true}}
 	<-ended
@@ -218,24 +180,47 @@ func TestHeldPipeReportsItsSocketsClose(t *testing.T) {
 func TestHeldPipeReadsOnceItsClientEndsSending(t *testing.T) {
 	l := newLive(t, Limits{})
 	sock, peer := l.connected(t)
+	f, ended := startHeldPipe(t, l, sock.ID())
+	peer.Close()
+	close(f.in)
+	if r := receiveWithin(t, "a held pipe whose client ended its side said nothing of its peer's end", f.out); !r.GetEof() {
+		t.Fatalf("answer %v, want eof", r)
+	}
+	<-ended
+}
+
+// startPipe runs a Pipe of l's session whose first message is start, and
+// returns its fake stream and its handler's end; the stream ends with the
+// test.
+func startPipe(t *testing.T, l *live, start *sockdv1.PipeStart) (*fakePipe, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(l.ctx)
-	defer cancel()
+	t.Cleanup(cancel)
 	f := newFakePipe(ctx)
 	ended := make(chan error, 1)
 	go func() { ended <- l.svc.Pipe(f) }()
-	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: &sockdv1.PipeStart{SocketId: sock.ID(), HoldReads: true}}}
+	f.in <- &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_Start{Start: start}}
+	return f, ended
+}
+
+// startHeldPipe is startPipe of a pipe that holds its reads, once ready.
+func startHeldPipe(t *testing.T, l *live, sock string) (*fakePipe, <-chan error) {
+	t.Helper()
+	f, ended := startPipe(t, l, &sockdv1.PipeStart{SocketId: sock, HoldReads: true})
 	if r := <-f.out; !r.GetReady() {
 		t.Fatalf("first answer %v, want ready", r)
 	}
-	peer.Close()
-	close(f.in)
+	return f, ended
+}
+
+// receiveWithin receives from ch, or fails the test as what after 5 s.
+func receiveWithin[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
 	select {
-	case r := <-f.out:
-		if !r.GetEof() {
-			t.Fatalf("answer %v, want eof", r)
-		}
+	case v := <-ch:
+		return v
 	case <-time.After(5 * time.Second):
-		t.Fatal("a held pipe whose client ended its side said nothing of its peer's end")
+		t.Fatal(what)
+		panic("unreachable")
 	}
-	<-ended
 }
