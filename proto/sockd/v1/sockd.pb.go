@@ -2083,13 +2083,7 @@ type SendToRequest struct {
 	Flags []MsgFlag `protobuf:"varint,4,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
 	Timeout *Timeout `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	// An id for this call, as OpenRequest.request_id: made again with it,
-	// the call answers what the first call sent rather than send it again. A
-	// blocking send whose client cancelled it, or lost it with its
-	// connection, after part of its data went keeps that part for the call
-	// made again: its answer says what was sent, and the error cancelled. One
-	// that failed with a status after its data went (the policy refused the
-	// bind a datagram's send made) is kept too: made again, it fails alike.
+	// An id for this call, as SendRequest.request_id.
 	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2255,13 +2249,7 @@ type SendMsgRequest struct {
 	Flags []MsgFlag `protobuf:"varint,5,rep,packed,name=flags,proto3,enum=sockd.v1.MsgFlag" json:"flags,omitempty"`
 	// How long to wait.
 	Timeout *Timeout `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	// An id for this call, as OpenRequest.request_id: made again with it,
-	// the call answers what the first call sent rather than send it again. A
-	// blocking send whose client cancelled it, or lost it with its
-	// connection, after part of its data went keeps that part for the call
-	// made again: its answer says what was sent, and the error cancelled. One
-	// that failed with a status after its data went (the policy refused the
-	// bind a datagram's send made) is kept too: made again, it fails alike.
+	// An id for this call, as SendRequest.request_id.
 	RequestId     string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
