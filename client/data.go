@@ -58,7 +58,7 @@ func (s *Session) Send(ctx context.Context, id string, data []byte, t Timeout, f
 // place is given back between the two, as after any failed send: another
 // writer's bytes may come in between. A new send takes a new id.
 func (s *Session) SendOnce(ctx context.Context, id string, data []byte, t Timeout, requestID string, flags ...sockdv1.MsgFlag) (*sockdv1.SendResponse, error) {
-	if requestID == "" && len(data) <= MaxSendData || t.IsNowait() {
+	if requestID == "" && len(data) <= MaxSendData || t.IsNowait() || len(data) == 0 {
 		return s.sendPart(ctx, id, data, t, flags, false, 0, requestID)
 	}
 	if len(data) > MaxSendData {

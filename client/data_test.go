@@ -259,3 +259,18 @@ func TestSendOnceGoesOnAfterAPartCutShort(t *testing.T) {
 		t.Fatalf("calls %v, want the cut one and one of the 900 bytes left as cut.1", d.sends)
 	}
 }
+
+// SendOnce of no data is one call, as Send's is: a zero-length datagram,
+// and the daemon's answer for a socket that cannot send.
+func TestSendOnceOfNoDataIsOneCall(t *testing.T) {
+	d := &onceDaemon{answers: make(map[string]*sockdv1.SendResponse)}
+	s := &Session{client: dialFake(t, d), id: "s"}
+	if _, err := s.SendOnce(context.Background(), "id", nil, Infinity, "empty"); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.sends) != 1 || d.sends[0].GetRequestId() != "empty" {
+		t.Fatalf("calls %v, want one, with the request id", d.sends)
+	}
+}

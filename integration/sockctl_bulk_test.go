@@ -262,7 +262,7 @@ func TestSockctlNcListenEndsWithTheDaemon(t *testing.T) {
 // TestSockctlForwardEndsWithItsReaderAndItsTerminal: a forward whose
 // standard output's reader went away (forward | head) ends at its next line,
 // exit 0, and one whose terminal hung up (SIGHUP) ends as if interrupted,
-// exit 130; each closes its sockets in the daemon, so that its address is
+// exit 0 too; each closes its sockets in the daemon, so that its address is
 // free again, rather than die and leave its listener there for the
 // session's grace, queueing connections no one accepts.
 func TestSockctlForwardEndsWithItsReaderAndItsTerminal(t *testing.T) {
@@ -324,8 +324,38 @@ func TestSockctlForwardEndsWithItsReaderAndItsTerminal(t *testing.T) {
 	p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String())
 	addr := p.listening(t)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	if err := await(t, "forward to end", p.done); exitStatus(err) != 130 {
-		t.Fatalf("forward after SIGHUP: %v, want exit 130", err)
+	if err := await(t, "forward to end", p.done); err != nil {
+		t.Fatalf("forward after SIGHUP: %v, want exit 0, as after Ctrl-C", err)
+	}
+	wantClosed(addr)
+
+	// Started with SIGHUP ignored (nohup), it goes on.
+	nohup := exec.CommandContext(ctx, "sh", "-c", `trap "" HUP; exec "$@"`, "sh", sockctlBin, "--addr", c.addr, "--session", c.session, "forward", "127.0.0.1:0", remote.Addr().String())
+	nohup.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	errPipe, err = nohup.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nohup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines = bufio.NewScanner(errPipe)
+	if !lines.Scan() || listeningLine.FindStringSubmatch(lines.Text()) == nil {
+		t.Fatalf("nohup forward's stderr %q, want the listening line", lines.Text())
+	}
+	addr = listeningLine.FindStringSubmatch(lines.Text())[1]
+	nohup.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond)
+	conn, err := net.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatalf("a forward started with SIGHUP ignored no longer accepts after one: %v", err)
+	}
+	conn.Close()
+	nohup.Process.Signal(syscall.SIGINT)
+	for lines.Scan() {
+	}
+	if err := nohup.Wait(); err != nil {
+		t.Fatalf("nohup forward after Ctrl-C: %v, want exit 0", err)
 	}
 	wantClosed(addr)
 }

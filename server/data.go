@@ -94,7 +94,7 @@ func (s *Service) send(ctx context.Context, r *sockdv1.SendRequest) (*sockdv1.Se
 	adm.done()
 	if dgram {
 		if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
-			return nil, err
+			return &sockdv1.SendResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent)}, err // what went, for the request log
 		}
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
@@ -133,7 +133,7 @@ func (s *Service) sendTo(ctx context.Context, r *sockdv1.SendToRequest) (*sockdv
 	res := c.sock.SendTo(ctx, c.sess, r.GetData(), c.flags, dest, c.t)
 	adm.done()
 	if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
-		return nil, err
+		return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent)}, err // what went, for the request log
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendToResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err
@@ -188,7 +188,7 @@ func (s *Service) sendMsg(ctx context.Context, r *sockdv1.SendMsgRequest) (*sock
 	res := c.sock.SendMsg(ctx, c.sess, r.GetIov(), dest, ctrl, c.flags, c.t)
 	adm.done()
 	if err := check.boundAsDecided(c.sock, res.Sent); err != nil {
-		return nil, err
+		return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent)}, err // what went, for the request log
 	}
 	async, se, err := finishWait(c.sess, c.sock, res.Select, res.Err)
 	return &sockdv1.SendMsgResponse{BytesSent: uint64(res.Sent), BytesUnsent: uint64(res.Unsent), Async: async, Error: se}, err

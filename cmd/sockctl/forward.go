@@ -36,11 +36,11 @@ be written to the other and error=REASON when a socket error (a reset) ended
 the relay, the other side then reset as it closes; or "error: REASON"
 (econnrefused) for a connection
 that could not be relayed, after which forward goes on. It runs until
-interrupted (exit 130; a connection still being relayed then prints
-"error: interrupted" for its line), until its standard output's reader goes
-away (forward | head: exit 0), or until --count connections finished (exit
-1 if one of them could not be relayed or ended with a socket error). Every
-socket it opened is closed as it ends.
+interrupted (a connection still being relayed then prints "error:
+interrupted" for its line), or until its standard output's reader goes away
+(forward | head), both exit 0, or until --count connections finished (exit
+1 if one of them could not be relayed or ended with a socket error). The
+sockets it opened are closed as it ends.
 
 Each connection takes sockets of the principal's quota (global-info shows
 it): the accepted one, one to REMOTE, and its relay's four pipes. Under a
@@ -150,6 +150,8 @@ func (f *forwarder) run(ctx context.Context, count int) error {
 	switch {
 	case f.outGone.Load():
 		return nil // as nc | head ends
+	case ctx.Err() != nil:
+		return nil // interrupted: the end of a verb that runs until then, as events --follow's
 	case err != nil:
 		return err
 	case count > 0 && f.failed.Load():
@@ -171,7 +173,7 @@ func (f *forwarder) accept(ctx context.Context, count int) error {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err() // interrupted: exit 130, as nc
+				return ctx.Err() // interrupted
 			}
 			return err
 		}

@@ -60,7 +60,11 @@ func main() {
 	// SIGHUP too: a closed terminal or a dropped ssh session ends nc and
 	// forward as Ctrl-C does, closing their sockets in the daemon, rather
 	// than leave them there for the session's grace.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) { // nohup sockctl forward ... goes on
+		signals = append(signals, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
 	go func() {
 		<-ctx.Done()
 		stop() // the first signal cancels the call; a second one kills at once
