@@ -280,11 +280,17 @@ func (s *Session) openStream(ctx context.Context, addr *sockdv1.SockAddr) (strin
 // local) that could connect to addr, and returns its id, not connected:
 // OpenStream's first half, for a caller that connects it itself.
 func (s *Session) OpenStreamFor(ctx context.Context, addr *sockdv1.SockAddr) (string, error) {
+	return s.OpenStreamOnce(ctx, addr, "")
+}
+
+// OpenStreamOnce is OpenStreamFor with a request id (OpenOpts.RequestID):
+// made again with it, it answers the socket the first call opened.
+func (s *Session) OpenStreamOnce(ctx context.Context, addr *sockdv1.SockAddr, requestID string) (string, error) {
 	_, domain, protocol, err := streamKind(addr)
 	if err != nil {
 		return "", err
 	}
-	open, err := s.Open(ctx, domain, Stream, protocol, OpenOpts{})
+	open, err := s.Open(ctx, domain, Stream, protocol, OpenOpts{RequestID: requestID})
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -358,6 +359,55 @@ func TestSockctlForwardEndsWithItsReaderAndItsTerminal(t *testing.T) {
 		t.Fatalf("nohup forward after Ctrl-C: %v, want exit 0", err)
 	}
 	wantClosed(addr)
+}
+
+// TestSockctlForwardStoppedInABurstLeavesNothing: a forward interrupted
+// while connections come, and the daemon answers its accepts, leaves none
+// of its sockets in its session: one its cancelled accept took is
+// collected with the accept's request id.
+func TestSockctlForwardStoppedInABurstLeavesNothing(t *testing.T) {
+	t.Parallel()
+	c := newSockctl(t)
+	remote := tcpListener(t)
+	var held sync.WaitGroup
+	t.Cleanup(held.Wait)
+	go func() {
+		for {
+			conn, err := remote.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() { io.Copy(io.Discard, conn); conn.Close() })
+		}
+	}()
+	session := ""
+	for round := range 8 {
+		p := c.start(t, nil, "forward", "127.0.0.1:0", remote.Addr().String())
+		addr := p.listening(t)
+		if session == "" {
+			session = jsonLines(t, c.ok(t, "session", "show", "-o", "json"))[0]["session"].(string)
+		}
+		var peers sync.WaitGroup
+		for range 20 {
+			peers.Go(func() {
+				conn, err := net.Dial("tcp4", addr)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+				conn.Read(make([]byte, 1))
+			})
+		}
+		time.Sleep(time.Duration(round*3) * time.Millisecond)
+		p.cmd.Process.Signal(os.Interrupt)
+		p.wait(t)
+		if left := c.ok(t, "ls", "--owner", session); left != "" {
+			info, _, _ := c.run(t, "info", strings.Fields(left)[0])
+			t.Fatalf("round %d: forward interrupted in a burst left sockets in its session: %s\n%s", round, left, info)
+		}
+		peers.Wait()
+	}
 }
 
 // TestSockctlForward: forward relays a connection to the remote address

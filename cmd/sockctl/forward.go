@@ -167,12 +167,14 @@ func (f *forwarder) accept(ctx context.Context, count int) error {
 	defer relays.Wait()
 	for n := 0; count == 0 || n < count; n++ {
 		var conn *sockdv1.AcceptResponse
+		request := client.NewRequestID()
 		err := f.untilPlaced(ctx, "accept", func() (err error) {
-			conn, err = f.sess.Accept(ctx, f.listener.SocketID(), client.Infinity)
+			conn, err = f.sess.AcceptOnce(ctx, f.listener.SocketID(), client.Infinity, request)
 			return err
 		})
 		if err != nil {
 			if ctx.Err() != nil {
+				f.collect(request)
 				return ctx.Err() // interrupted
 			}
 			return err
@@ -193,6 +195,31 @@ func (f *forwarder) accept(ctx context.Context, count int) error {
 		}
 	}
 	return nil
+}
+
+// collect closes what the accept of request took if the daemon accepted a
+// connection as forward was stopped: the daemon keeps that answer for the
+// call made again with its request id, and the socket would stay in the
+// session, its peer waiting, for the session's grace. The call made again
+// finds it, or takes a connection queued on the listener, which closes
+// next in any case.
+func (f *forwarder) collect(request string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, _ := f.sess.AcceptOnce(ctx, f.listener.SocketID(), client.Millis(0), request)
+	if id := resp.GetSocketId(); id != "" {
+		f.sess.CloseSocket(ctx, id)
+	}
+}
+
+// collectOpen closes the socket the open of request made if the daemon
+// opened it as forward was stopped, as collect does for an accept.
+func (f *forwarder) collectOpen(request string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if id, err := f.sess.OpenStreamOnce(ctx, f.remote, request); err == nil {
+		f.sess.CloseSocket(ctx, id)
+	}
 }
 
 // relay joins an accepted socket to a new connection to the remote address
@@ -219,11 +246,15 @@ func (f *forwarder) relay(ctx context.Context, in string, setUp chan<- struct{})
 	cleanup := context.WithoutCancel(ctx)
 	defer f.sess.CloseSocket(cleanup, in)
 	var out string
+	request := client.NewRequestID()
 	err := f.untilPlaced(ctx, "open", func() (err error) {
-		out, err = f.sess.OpenStreamFor(ctx, f.remote)
+		out, err = f.sess.OpenStreamOnce(ctx, f.remote, request)
 		return err
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			f.collectOpen(request)
+		}
 		line = f.failedLine(err)
 		return
 	}
