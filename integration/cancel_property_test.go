@@ -267,15 +267,7 @@ func TestCancelVoidsASelectTwoStreamsHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	open, err := s.Open(ctx, client.Inet, client.Dgram, client.UDP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := open.GetSocketId()
-	any4, _ := client.ParseAddr("127.0.0.1:0")
-	if _, err := s.Bind(ctx, id, any4); err != nil {
-		t.Fatal(err)
-	}
+	id := boundOnLoopback(ctx, t, s, client.Dgram, client.UDP)
 	name, err := s.SockName(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -329,20 +321,28 @@ func nextEvent(ctx context.Context, t *testing.T, events *client.EventStream) *s
 	return nil
 }
 
+// boundOnLoopback opens an inet socket of typ and protocol bound to a port
+// of 127.0.0.1 the kernel picks, and returns its id.
+func boundOnLoopback(ctx context.Context, t *testing.T, s *client.Session, typ client.Type, protocol client.Protocol) string {
+	t.Helper()
+	open, err := s.Open(ctx, client.Inet, typ, protocol, client.OpenOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := open.GetSocketId()
+	any4, _ := client.ParseAddr("127.0.0.1:0")
+	if _, err := s.Bind(ctx, id, any4); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // acceptSelectOnNewListener opens a listener, has a nowait accept with
 // handle wait on it and a peer connect, so that its select comes next; it
 // returns the listener's id.
 func acceptSelectOnNewListener(ctx context.Context, t *testing.T, s *client.Session, handle uint64) string {
 	t.Helper()
-	ln, err := s.Open(ctx, client.Inet, client.Stream, client.TCP, client.OpenOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lid := ln.GetSocketId()
-	any4, _ := client.ParseAddr("127.0.0.1:0")
-	if _, err := s.Bind(ctx, lid, any4); err != nil {
-		t.Fatal(err)
-	}
+	lid := boundOnLoopback(ctx, t, s, client.Stream, client.TCP)
 	if _, err := s.Listen(ctx, lid, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -878,23 +878,37 @@ func TestPipesReadOneAfterAnotherGoOn(t *testing.T) {
 	}
 }
 
+// The bound on answers of the idle-pipe tests, and what each pipe is
+// charged from its start: a chunk and its overhead.
+const (
+	idlePipesBound = 16 << 20
+	perPipe        = 64<<10 + 512
+)
+
+// idlePipeSockets starts a daemon whose answers are bounded at
+// idlePipesBound and, in a session of it, as many connected sockets as
+// the bound has pipes and extra more, whose peers send nothing; and a raw
+// connection to the daemon that gives no window.
+func idlePipeSockets(t *testing.T, extra int) (*rawSession, []string, *rawClient) {
+	t.Helper()
+	d, _ := boundedDaemon(t, idlePipesBound)
+	s := sessionOn(t, d)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	var socks []string
+	for range idlePipesBound/perPipe + extra {
+		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { <-hold }))
+	}
+	return s, socks, dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+}
+
 // Idle pipes are charged a chunk each from their start, which their first
 // read then uses: a pipe holding nothing sends its first chunk whatever the
 // bound, and a reviewer's idle pipes, charged nothing until their peers
 // sent all at once, went to 12 times the bound.
 func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
 	t.Parallel()
-	const bound = 16 << 20
-	d, _ := boundedDaemon(t, bound)
-	s := sessionOn(t, d)
-	const perPipe = 64<<10 + 512
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold) })
-	var socks []string
-	for range bound/perPipe + 20 {
-		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { <-hold }))
-	}
-	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	s, socks, h := idlePipeSockets(t, 20)
 	answered, refused := 0, 0
 	for i, sock := range socks {
 		id := uint32(2*i + 1)
@@ -910,8 +924,8 @@ func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
 			break
 		}
 	}
-	if refused == 0 || answered > bound/perPipe+4 {
-		t.Fatalf("%d idle pipes answered, %d refused: want a refusal near the bound's %d pipes", answered, refused, bound/perPipe)
+	if refused == 0 || answered > idlePipesBound/perPipe+4 {
+		t.Fatalf("%d idle pipes answered, %d refused: want a refusal near the bound's %d pipes", answered, refused, idlePipesBound/perPipe)
 	}
 }
 
@@ -921,17 +935,7 @@ func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
 // answered, past a bound of 254).
 func TestPipesOpenedTogetherArePrepaidWithinTheBound(t *testing.T) {
 	t.Parallel()
-	const bound = 16 << 20
-	d, _ := boundedDaemon(t, bound)
-	s := sessionOn(t, d)
-	const perPipe = 64<<10 + 512
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold) })
-	var socks []string
-	for range bound/perPipe + 40 {
-		socks = append(socks, connectedToPeer(t, s, func(c net.Conn) { <-hold }))
-	}
-	h := dialRaw(t, d, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	s, socks, h := idlePipeSockets(t, 40)
 	h.settle(<-h.settings)
 	for i := range socks {
 		h.openCall(uint32(2*i+1), "Pipe", [2]string{"sockd-session", s.id})
@@ -964,7 +968,7 @@ func TestPipesOpenedTogetherArePrepaidWithinTheBound(t *testing.T) {
 			t.Fatalf("%d of %d pipes answered or refused in 5 s", len(seen), len(socks))
 		}
 	}
-	if refused == 0 || answered > bound/perPipe+4 {
-		t.Fatalf("%d pipes opened together answered, %d refused: want at most the bound's %d answered", answered, refused, bound/perPipe)
+	if refused == 0 || answered > idlePipesBound/perPipe+4 {
+		t.Fatalf("%d pipes opened together answered, %d refused: want at most the bound's %d answered", answered, refused, idlePipesBound/perPipe)
 	}
 }
