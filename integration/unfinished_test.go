@@ -661,6 +661,15 @@ func TestRequestMetadataIsBounded(t *testing.T) {
 	}
 }
 
+// openPipe opens a Pipe call of session on stream id and sends its first
+// message, for sock.
+func (h *rawClient) openPipe(t *testing.T, id uint32, session, sock string) {
+	t.Helper()
+	h.openCall(id, "Pipe", [2]string{"sockd-session", session})
+	h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
+	h.w.Flush()
+}
+
 // refusedForAnswers reports how the daemon took stream id, just opened on
 // h with its first message sent: answered (headers, whose data a window
 // of 0 holds back), refused for the principal's answers not yet taken, or
@@ -764,9 +773,7 @@ func TestUnreadPipeDownlinksAreBounded(t *testing.T) {
 	answered, refused := 0, 0
 	for i, sock := range socks {
 		id := uint32(2*i + 1)
-		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
-		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
-		h.w.Flush()
+		h.openPipe(t, id, s.id, sock)
 		a, r := h.refusedForAnswers(t, id)
 		if a {
 			answered++
@@ -819,9 +826,7 @@ func TestUnreadPipesOfSmallReadsAreChargedWhatTheyHold(t *testing.T) {
 			}
 		})
 		id := uint32(2*i + 1)
-		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
-		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
-		h.w.Flush()
+		h.openPipe(t, id, s.id, sock)
 	}
 	time.Sleep(2 * time.Second) // each stream's window of small messages queued, and more
 	ctx, cancel := s.call()
@@ -912,9 +917,7 @@ func TestIdlePipesAreChargedTheirFirstChunk(t *testing.T) {
 	answered, refused := 0, 0
 	for i, sock := range socks {
 		id := uint32(2*i + 1)
-		h.openCall(id, "Pipe", [2]string{"sockd-session", s.id})
-		h.send(id, wireMessage(t, &sockdv1.PipeRequest{Msg: &sockdv1.PipeRequest_SocketId{SocketId: sock}}))
-		h.w.Flush()
+		h.openPipe(t, id, s.id, sock)
 		a, r := h.refusedForAnswers(t, id)
 		if a {
 			answered++
